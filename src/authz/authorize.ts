@@ -1,0 +1,42 @@
+import type { TenantRole, TenantStatus } from '../contract/roles.ts';
+import { actions, rolePermissions } from './permissions.ts';
+import type { Action } from './permissions.ts';
+
+/** Who is calling, as established by authentication. */
+export type Principal =
+  | { kind: 'platform_admin'; tokenId: string; userId: string | undefined; label: string }
+  | { kind: 'tenant'; tokenId: string; tenantId: string; role: TenantRole; userId: string | undefined; label: string };
+
+export interface TenantRef {
+  id: string;
+  status: TenantStatus;
+}
+
+export type Decision =
+  | { allowed: true }
+  | { allowed: false; reason: 'not_found' | 'forbidden' | 'suspended' };
+
+/**
+ * The one authorization decision point. `tenant` is the tenant the request addresses (from its path), or
+ * undefined for platform-level routes.
+ *
+ * - Another tenant's resources are `not_found`, never `forbidden`: nothing reveals that they exist.
+ * - Platform-scope actions need a platform admin; tenant principals get `forbidden`.
+ * - A tenant principal needs the action in its role's permission set.
+ * - A suspended tenant is read-only for everyone: mutating tenant actions are `suspended`.
+ */
+export const authorize = (principal: Principal, tenant: TenantRef | undefined, action: Action): Decision => {
+  const spec = actions[action];
+  if (principal.kind === 'tenant' && tenant !== undefined && tenant.id !== principal.tenantId) {
+    return { allowed: false, reason: 'not_found' };
+  }
+  if (spec.scope === 'platform') {
+    return principal.kind === 'platform_admin' ? { allowed: true } : { allowed: false, reason: 'forbidden' };
+  }
+  if (tenant === undefined) return { allowed: false, reason: 'forbidden' };
+  if (principal.kind === 'tenant' && !rolePermissions[principal.role].has(action)) {
+    return { allowed: false, reason: 'forbidden' };
+  }
+  if (spec.mutates && tenant.status === 'suspended') return { allowed: false, reason: 'suspended' };
+  return { allowed: true };
+};

@@ -1,0 +1,36 @@
+import type { TenantRole } from '../contract/roles.ts';
+
+/**
+ * Every action a route can declare. `scope: 'platform'` actions are for platform admins only;
+ * `mutates` actions are refused on a suspended tenant (suspended tenants are read-only).
+ */
+export const actions = {
+  'tenant.read': { scope: 'tenant', mutates: false },
+  'members.read': { scope: 'tenant', mutates: false },
+  'members.write': { scope: 'tenant', mutates: true },
+  'tokens.read': { scope: 'tenant', mutates: false },
+  'tokens.write': { scope: 'tenant', mutates: true },
+  'audit.read': { scope: 'tenant', mutates: false },
+  'quota.read': { scope: 'tenant', mutates: false },
+  'platform.tenants.read': { scope: 'platform', mutates: false },
+  'platform.tenants.write': { scope: 'platform', mutates: false },
+  'platform.quota.write': { scope: 'platform', mutates: false },
+  'platform.users.read': { scope: 'platform', mutates: false },
+  'platform.users.write': { scope: 'platform', mutates: false },
+  'platform.audit.read': { scope: 'platform', mutates: false },
+} as const satisfies Record<string, { scope: 'tenant' | 'platform'; mutates: boolean }>;
+
+export type Action = keyof typeof actions;
+
+const viewer: readonly Action[] = ['tenant.read', 'members.read', 'quota.read'];
+const member: readonly Action[] = [...viewer];
+const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read'];
+const owner: readonly Action[] = [...admin];
+
+/** The declared role → permission table. Platform admins hold every action. */
+export const rolePermissions: Record<TenantRole, ReadonlySet<Action>> = {
+  viewer: new Set(viewer),
+  member: new Set(member),
+  admin: new Set(admin),
+  owner: new Set(owner),
+};

@@ -1,0 +1,319 @@
+import { Command, Option } from 'commander';
+import { AppError, isAppError } from '../core/errors.ts';
+import { loadCliSettings, loadConfig, saveCliSettings } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
+import { isolationTiers, tenantRoles } from '../contract/roles.ts';
+import { createApiClient } from './api-client.ts';
+import type { ApiClient } from './api-client.ts';
+import { keyValues, table } from './output.ts';
+import type { CliIo } from './output.ts';
+
+interface GlobalOptions {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export interface CliDeps {
+  io: CliIo;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Starts the server (`bulkhead up`). Injected so the CLI module does not import the server. */
+  runServer(config: Config): Promise<void>;
+  /** The offline admin group works on the database directly. */
+  admin: AdminOperations;
+}
+
+export interface AdminOperations {
+  migrate(config: Config): Promise<number[]>;
+  createPlatformToken(config: Config, name: string): Promise<string>;
+  verifyAudit(config: Config, tenant: string): Promise<{ ok: boolean; text: string }>;
+  setPassword(config: Config, username: string, password: string): Promise<void>;
+  doctor(config: Config): Promise<string>;
+}
+
+const parseDuration = (value: string): number => {
+  const match = /^(\d+)([smhd])$/.exec(value);
+  if (match === null) throw new AppError('VALIDATION_FAILED', `invalid duration '${value}': use e.g. 90m, 12h, 30d`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+};
+
+const readStdin = async (): Promise<string> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+};
+
+/**
+ * Builds the `bulkhead` command. Every command but `up` and `admin ...` talks to the API over HTTP, with
+ * the URL and token from `--url/--token`, `BULKHEAD_URL/BULKHEAD_TOKEN`, or the file `bulkhead login`
+ * wrote. Errors print `error [CODE]: message` and set a non-zero exit code.
+ */
+export const buildProgram = (deps: CliDeps): Command => {
+  const { io } = deps;
+  const program = new Command('bulkhead')
+    .description('Bulkhead: a multi-tenant MLOps platform. Tracking, jobs and serving for many teams on one installation.')
+    .option('--url <url>', 'API URL (env BULKHEAD_URL, or saved by `bulkhead login`)')
+    .option('--token <token>', 'API token (env BULKHEAD_TOKEN, or saved by `bulkhead login`)')
+    .option('--json', 'print machine-readable JSON')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const client = (): ApiClient => {
+    const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
+    if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
+    if (settings.token === undefined) throw new AppError('UNAUTHENTICATED', 'no token: pass --token, set BULKHEAD_TOKEN, or run `bulkhead login`');
+    return createApiClient({ url: settings.url, token: settings.token });
+  };
+  const print = (value: unknown, human: () => string): void => io.out(globals().json === true ? JSON.stringify(value, null, 2) : human());
+  const tenantPath = (tenant: string) => `/api/v1/tenants/${encodeURIComponent(tenant)}`;
+
+  program
+    .command('up')
+    .description('start the Bulkhead server (embedded PGlite under $BULKHEAD_HOME unless BULKHEAD_DATABASE_URL is set)')
+    .option('--host <host>', 'listen address (BULKHEAD_HOST, default 127.0.0.1)')
+    .option('--port <port>', 'listen port (BULKHEAD_PORT, default 8080)')
+    .option('--home <dir>', 'data directory (BULKHEAD_HOME, default ./.bulkhead)')
+    .action(async (options: { host?: string; port?: string; home?: string }) => {
+      await deps.runServer(loadConfig(deps.env, { host: options.host, port: options.port, home: options.home }));
+    });
+
+  program
+    .command('login')
+    .description('save the API URL and a token for later commands (a token, or a username + password exchanged for a session token)')
+    .requiredOption('--url <url>', 'API URL, e.g. http://127.0.0.1:8080')
+    .option('--username <name>', 'log in with a password (read from stdin) instead of a token')
+    .option('--tenant <slug>', 'tenant to log in to (omit for a platform-admin session)')
+    .action(async (options: { url: string; username?: string; tenant?: string }) => {
+      const settings = loadCliSettings({ url: options.url, token: globals().token }, deps.env);
+      let token = settings.token;
+      if (options.username !== undefined) {
+        const password = await readStdin();
+        const created = await createApiClient({ url: options.url, token: undefined }).request<{ token: string }>('POST', '/api/v1/auth/login', {
+          username: options.username, password, ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+        });
+        token = created.token;
+      }
+      if (token === undefined) throw new AppError('VALIDATION_FAILED', 'pass --token (or BULKHEAD_TOKEN), or --username with the password on stdin');
+      const me = await createApiClient({ url: options.url, token }).request<{ actor: string; role: string }>('GET', '/api/v1/me');
+      saveCliSettings(settings.file, { url: options.url, token });
+      io.out(`logged in as ${me.actor} (${me.role}); saved to ${settings.file}`);
+    });
+
+  program.command('whoami').description('show who the current token belongs to').action(async () => {
+    const me = await client().request<Record<string, unknown>>('GET', '/api/v1/me');
+    print(me, () => keyValues({ actor: me['actor'], kind: me['kind'], role: me['role'], tenant: (me['tenant'] as { slug?: string } | undefined)?.slug }));
+  });
+
+  const tenant = program.command('tenant').description('manage tenants (create/suspend need a platform-admin token)');
+  tenant
+    .command('create <slug>')
+    .description('create a tenant')
+    .requiredOption('--name <name>', 'display name')
+    .addOption(new Option('--tier <tier>', 'isolation tier').choices([...isolationTiers]).default('sandbox'))
+    .action(async (slug: string, options: { name: string; tier: string }) => {
+      const created = await client().request<Record<string, unknown>>('POST', '/api/v1/tenants', { slug, name: options.name, tier: options.tier });
+      print(created, () => keyValues(created));
+    });
+  tenant.command('list').description('list tenants').action(async () => {
+    const { tenants } = await client().request<{ tenants: Array<Record<string, unknown>> }>('GET', '/api/v1/tenants');
+    print(tenants, () => table(tenants, ['slug', 'name', 'tier', 'status', 'id']));
+  });
+  tenant.command('show <slug>').description('show one tenant').action(async (slug: string) => {
+    const shown = await client().request<Record<string, unknown>>('GET', tenantPath(slug));
+    print(shown, () => keyValues(shown));
+  });
+  for (const [name, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
+    tenant.command(`${name} <slug>`).description(name === 'suspend' ? 'make a tenant read-only' : 'make a suspended tenant writable again').action(async (slug: string) => {
+      const updated = await client().request<Record<string, unknown>>('PATCH', tenantPath(slug), { status });
+      print(updated, () => `${slug}: ${String(updated['status'])}`);
+    });
+  }
+  const quota = tenant.command('quota').description("show or change a tenant's quota");
+  quota.command('show <slug>').description('show the quota').action(async (slug: string) => {
+    const shown = await client().request<Record<string, unknown>>('GET', `${tenantPath(slug)}/quota`);
+    print(shown, () => keyValues(shown));
+  });
+  quota
+    .command('set <slug>')
+    .description('change quota fields (platform admin); only the given fields change')
+    .option('--cpu <cores>', 'guaranteed CPU cores', Number)
+    .option('--memory <mib>', 'guaranteed memory (MiB)', Number)
+    .option('--gpu <count>', 'guaranteed GPUs', Number)
+    .option('--borrow-cpu <cores>', 'CPU cores borrowable above the guarantee', Number)
+    .option('--borrow-memory <mib>', 'memory borrowable above the guarantee (MiB)', Number)
+    .option('--borrow-gpu <count>', 'GPUs borrowable above the guarantee', Number)
+    .option('--max-concurrent-jobs <n>', 'jobs running at once', Number)
+    .option('--max-queued-jobs <n>', 'jobs waiting at once', Number)
+    .option('--storage-bytes <n>', 'artifact and dataset storage', Number)
+    .option('--requests-per-second <n>', 'API and inference request rate', Number)
+    .option('--weight <w>', 'fair-share weight', Number)
+    .action(async (slug: string, o: Record<string, number | undefined>) => {
+      const borrowingLimit = Object.fromEntries(Object.entries({ cpu: o['borrowCpu'], memoryMiB: o['borrowMemory'], gpu: o['borrowGpu'] }).filter(([, v]) => v !== undefined));
+      const body = Object.fromEntries(Object.entries({
+        cpu: o['cpu'], memoryMiB: o['memory'], gpu: o['gpu'], maxConcurrentJobs: o['maxConcurrentJobs'], maxQueuedJobs: o['maxQueuedJobs'],
+        storageBytes: o['storageBytes'], requestsPerSecond: o['requestsPerSecond'], weight: o['weight'],
+        borrowingLimit: Object.keys(borrowingLimit).length === 0 ? undefined : borrowingLimit,
+      }).filter(([, v]) => v !== undefined));
+      const updated = await client().request<Record<string, unknown>>('PUT', `${tenantPath(slug)}/quota`, body);
+      print(updated, () => keyValues(updated));
+    });
+
+  const user = program.command('user').description('manage users and tenant memberships');
+  user
+    .command('create <username>')
+    .description('create a user (platform admin); the password, if any, is read from stdin')
+    .option('--password-stdin', 'read a password from stdin')
+    .option('--display-name <name>', 'display name')
+    .option('--platform-admin', 'make the user a platform admin')
+    .action(async (username: string, options: { passwordStdin?: boolean; displayName?: string; platformAdmin?: boolean }) => {
+      const body: Record<string, unknown> = { username };
+      if (options.passwordStdin === true) body['password'] = await readStdin();
+      if (options.displayName !== undefined) body['displayName'] = options.displayName;
+      if (options.platformAdmin === true) body['isPlatformAdmin'] = true;
+      const created = await client().request<Record<string, unknown>>('POST', '/api/v1/users', body);
+      print(created, () => keyValues(created));
+    });
+  user.command('list').description('list users (platform admin)').action(async () => {
+    const { users } = await client().request<{ users: Array<Record<string, unknown>> }>('GET', '/api/v1/users');
+    print(users, () => table(users, ['username', 'displayName', 'isPlatformAdmin', 'status']));
+  });
+  user
+    .command('members <tenant>')
+    .description("list a tenant's members")
+    .action(async (slug: string) => {
+      const { members } = await client().request<{ members: Array<{ user: { username: string }; role: string; createdAt: string }> }>('GET', `${tenantPath(slug)}/members`);
+      print(members, () => table(members.map((m) => ({ username: m.user.username, role: m.role, since: m.createdAt })), ['username', 'role', 'since']));
+    });
+  user
+    .command('add <tenant> <username>')
+    .description('add a user to a tenant, or change their role')
+    .addOption(new Option('--role <role>', 'role in the tenant').choices([...tenantRoles]).default('member'))
+    .action(async (slug: string, username: string, options: { role: string }) => {
+      const member = await client().request<Record<string, unknown>>('PUT', `${tenantPath(slug)}/members/${encodeURIComponent(username)}`, { role: options.role });
+      print(member, () => `${username} is ${String(member['role'])} of ${slug}`);
+    });
+  user
+    .command('remove <tenant> <username>')
+    .description('remove a user from a tenant (their session tokens for it are revoked)')
+    .action(async (slug: string, username: string) => {
+      await client().request('DELETE', `${tenantPath(slug)}/members/${encodeURIComponent(username)}`);
+      print({ removed: username }, () => `${username} removed from ${slug}`);
+    });
+
+  const token = program.command('token').description('manage API tokens (values are shown once, at creation)');
+  token
+    .command('create')
+    .description('create a token for a tenant (or a platform-admin token with --platform)')
+    .option('--tenant <slug>', 'tenant the token acts for')
+    .option('--platform', 'create a platform-admin token')
+    .requiredOption('--name <name>', 'what the token is for')
+    .addOption(new Option('--role <role>', 'role the token holds').choices([...tenantRoles]).default('member'))
+    .option('--expires-in <duration>', 'lifetime, e.g. 12h or 30d (default: no expiry)')
+    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string }) => {
+      const expires = options.expiresIn === undefined ? {} : { expiresInSeconds: parseDuration(options.expiresIn) };
+      let created: Record<string, unknown>;
+      if (options.platform === true) {
+        created = await client().request('POST', '/api/v1/platform/tokens', { name: options.name, ...expires });
+      } else {
+        if (options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
+        created = await client().request('POST', `${tenantPath(options.tenant)}/tokens`, { name: options.name, role: options.role, ...expires });
+      }
+      print(created, () => `${String(created['token'])}\n\n(token ${String(created['id'])}, role ${String(created['role'])}; this is the only time it is shown)`);
+    });
+  token
+    .command('list')
+    .description('list tokens (prefixes only)')
+    .option('--tenant <slug>', 'tenant whose tokens to list')
+    .option('--platform', 'list platform-admin tokens')
+    .action(async (options: { tenant?: string; platform?: boolean }) => {
+      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
+      const path = options.platform === true ? '/api/v1/platform/tokens' : `${tenantPath(options.tenant!)}/tokens`;
+      const { tokens } = await client().request<{ tokens: Array<Record<string, unknown>> }>('GET', path);
+      print(tokens, () => table(tokens, ['id', 'name', 'role', 'kind', 'prefix', 'expiresAt', 'revokedAt', 'lastUsedAt']));
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke a token')
+    .option('--tenant <slug>', 'tenant the token belongs to')
+    .option('--platform', 'the token is a platform-admin token')
+    .action(async (id: string, options: { tenant?: string; platform?: boolean }) => {
+      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
+      const path = options.platform === true ? `/api/v1/platform/tokens/${encodeURIComponent(id)}` : `${tenantPath(options.tenant!)}/tokens/${encodeURIComponent(id)}`;
+      const revoked = await client().request<Record<string, unknown>>('DELETE', path);
+      print(revoked, () => `revoked ${id} at ${String(revoked['revokedAt'])}`);
+    });
+
+  const audit = program.command('audit').description("read and verify a tenant's tamper-evident audit log");
+  audit
+    .command('list')
+    .description('audit events, newest first')
+    .option('--tenant <slug>', 'tenant (omit with --platform)')
+    .option('--platform', "the platform's own chain (platform admin)")
+    .option('--limit <n>', 'how many', '50')
+    .action(async (options: { tenant?: string; platform?: boolean; limit: string }) => {
+      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
+      const base = options.platform === true ? '/api/v1/platform/audit' : `${tenantPath(options.tenant!)}/audit`;
+      const { events } = await client().request<{ events: Array<Record<string, unknown>> }>('GET', `${base}?limit=${encodeURIComponent(options.limit)}`);
+      print(events, () => table(events, ['seq', 'occurredAt', 'actor', 'action', 'target', 'outcome', 'requestId']));
+    });
+  audit
+    .command('verify')
+    .description('recompute the hash chain and compare it with the signed checkpoints; exit 1 on tampering')
+    .option('--tenant <slug>', 'tenant (omit with --platform)')
+    .option('--platform', "the platform's own chain (platform admin)")
+    .action(async (options: { tenant?: string; platform?: boolean }) => {
+      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
+      const path = options.platform === true ? '/api/v1/platform/audit/verify' : `${tenantPath(options.tenant!)}/audit/verify`;
+      const result = await client().request<{ ok: boolean; eventsChecked: number; headSeq: number; problems: Array<{ kind: string; seq: number; message: string }> }>('GET', path);
+      print(result, () => result.ok
+        ? `ok: ${result.eventsChecked} events, chain intact up to event ${result.headSeq}`
+        : `TAMPERED: ${result.problems.length} problem(s)\n${result.problems.map((p) => `  event ${p.seq}: ${p.kind}: ${p.message}`).join('\n')}`);
+      if (!result.ok) process.exitCode = 1;
+    });
+
+  const admin = program.command('admin').description('offline operations on the database itself (bootstrap and recovery); uses the server config, not a token');
+  admin.command('migrate').description('apply pending migrations').action(async () => {
+    const applied = await deps.admin.migrate(loadConfig(deps.env));
+    io.out(applied.length === 0 ? 'database is up to date' : `applied migrations ${applied.join(', ')}`);
+  });
+  admin.command('create-platform-token').description('create a platform-admin token directly in the database (recovery)').requiredOption('--name <name>', 'what it is for').action(async (options: { name: string }) => {
+    io.out(await deps.admin.createPlatformToken(loadConfig(deps.env), options.name));
+  });
+  admin.command('verify-audit <tenant>').description("verify a tenant's audit chain offline (slug, id, or 'platform')").action(async (slug: string) => {
+    const result = await deps.admin.verifyAudit(loadConfig(deps.env), slug);
+    io.out(result.text);
+    if (!result.ok) process.exitCode = 1;
+  });
+  admin.command('set-password <username>').description("set a user's password (read from stdin)").action(async (username: string) => {
+    await deps.admin.setPassword(loadConfig(deps.env), username, await readStdin());
+    io.out(`password set for ${username}`);
+  });
+  program.command('doctor').description('report what this host can provide: database mode, isolation tiers').action(async () => {
+    io.out(await deps.admin.doctor(loadConfig(deps.env)));
+  });
+
+  return program;
+};
+
+/** Runs the CLI; returns the exit code. Errors print as `error [CODE]: message`, never with a stack. */
+export const runCli = async (argv: readonly string[], deps: CliDeps): Promise<number> => {
+  const program = buildProgram(deps);
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    const commanderError = error as { code?: string; exitCode?: number };
+    if (typeof commanderError.code === 'string' && commanderError.code.startsWith('commander.')) {
+      return commanderError.exitCode ?? 1;
+    }
+    if (isAppError(error)) {
+      deps.io.err(`error [${error.code}]: ${error.message}`);
+      return 1;
+    }
+    deps.io.err(`error [INTERNAL]: ${(error as Error).message}`);
+    return 1;
+  }
+};

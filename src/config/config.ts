@@ -1,0 +1,103 @@
+/**
+ * The platform's configuration: one schema, read from the environment and an optional JSON file
+ * (`BULKHEAD_CONFIG`). This is the only file that reads `process.env`. A bad config fails start-up with
+ * every problem listed at once.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { AppError } from '../core/errors.ts';
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z
+  .object({
+    home: z.string().min(1).default('./.bulkhead'),
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    databaseMigrationUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    databasePoolSize: z.coerce.number().int().min(1).max(500).default(20),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    bootstrapToken: z
+      .string()
+      .regex(/^bh_[A-Za-z0-9_-]{32,}$/, 'must look like bh_ followed by at least 32 URL-safe characters')
+      .optional(),
+    masterKey: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be 32 bytes, base64-encoded')
+      .optional(),
+    masterKeyFile: z.string().min(1).optional(),
+    logLevel: z.enum(logLevels).default('info'),
+    bodyLimitBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    auditSealIntervalMs: z.coerce.number().int().min(50).max(600_000).default(1000),
+    authCacheTtlMs: z.coerce.number().int().min(0).max(300_000).default(5000),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Environment variable → config key. Documented in the README; keep both in step. */
+export const envNames = {
+  BULKHEAD_HOME: 'home',
+  BULKHEAD_DATABASE_URL: 'databaseUrl',
+  BULKHEAD_DATABASE_MIGRATION_URL: 'databaseMigrationUrl',
+  BULKHEAD_DATABASE_POOL_SIZE: 'databasePoolSize',
+  BULKHEAD_HOST: 'host',
+  BULKHEAD_PORT: 'port',
+  BULKHEAD_BOOTSTRAP_TOKEN: 'bootstrapToken',
+  BULKHEAD_MASTER_KEY: 'masterKey',
+  BULKHEAD_MASTER_KEY_FILE: 'masterKeyFile',
+  BULKHEAD_LOG_LEVEL: 'logLevel',
+  BULKHEAD_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  BULKHEAD_AUDIT_SEAL_INTERVAL_MS: 'auditSealIntervalMs',
+  BULKHEAD_AUTH_CACHE_TTL_MS: 'authCacheTtlMs',
+} as const satisfies Record<string, keyof Config>;
+
+/**
+ * Builds the config from (lowest to highest precedence) defaults, the JSON file named by
+ * `BULKHEAD_CONFIG`, the environment, and `overrides` (CLI flags). Throws `VALIDATION_FAILED` listing
+ * every problem. Never echoes values: some are secrets.
+ */
+export const loadConfig = (
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: Partial<Record<keyof Config, unknown>> = {},
+): Config => {
+  const raw: Record<string, unknown> = {};
+  const problems: string[] = [];
+  const file = env['BULKHEAD_CONFIG'];
+  if (file !== undefined && file !== '') {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        problems.push(`BULKHEAD_CONFIG (${file}): must hold a JSON object`);
+      } else {
+        Object.assign(raw, parsed);
+      }
+    } catch (error) {
+      problems.push(`BULKHEAD_CONFIG (${file}): ${(error as Error).message}`);
+    }
+  }
+  for (const [name, key] of Object.entries(envNames)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) raw[key] = value;
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const keyToEnv = new Map(Object.entries(envNames).map(([name, key]) => [key as string, name]));
+    for (const issue of result.error.issues) {
+      const key = issue.path.join('.');
+      const where = keyToEnv.has(key) ? `${keyToEnv.get(key)} (${key})` : key || '(config)';
+      problems.push(`${where}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) {
+    throw new AppError('VALIDATION_FAILED', `invalid configuration:\n  - ${problems.join('\n  - ')}`, {
+      details: { problems },
+    });
+  }
+  const config = result.data;
+  return { ...config, home: resolve(config.home) };
+};

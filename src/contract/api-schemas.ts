@@ -1,0 +1,160 @@
+/**
+ * The API contract: request and response schemas shared by the server (validation + OpenAPI), the CLI
+ * and the console. Request objects are strict: unknown fields are refused, not ignored.
+ */
+import { z } from 'zod';
+import { isolationTiers, tenantRoles, tenantStatuses } from './roles.ts';
+
+export const slugSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,38}[a-z0-9]$/, 'a slug is 3–40 characters: lowercase letters, digits and hyphens, starting with a letter');
+
+export const usernameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._@-]{1,62}$/, 'a username is 2–63 characters: lowercase letters, digits and . _ @ -');
+
+export const errorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  requestId: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const tenantSchema = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  tier: z.enum(isolationTiers),
+  status: z.enum(tenantStatuses),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const createTenantSchema = z.strictObject({
+  slug: slugSchema,
+  name: z.string().min(1).max(200),
+  tier: z.enum(isolationTiers).default('sandbox'),
+});
+
+export const updateTenantSchema = z.strictObject({
+  status: z.enum(tenantStatuses).optional(),
+});
+
+const resources = {
+  cpu: z.number().min(0).max(100_000),
+  memoryMiB: z.number().int().min(0).max(1024 ** 3),
+  gpu: z.number().int().min(0).max(10_000),
+};
+
+export const quotaSchema = z.object({
+  ...resources,
+  borrowingLimit: z.object(resources),
+  maxConcurrentJobs: z.number().int(),
+  maxQueuedJobs: z.number().int(),
+  storageBytes: z.number().int(),
+  requestsPerSecond: z.number(),
+  weight: z.number(),
+});
+
+export const updateQuotaSchema = z.strictObject({
+  cpu: resources.cpu.optional(),
+  memoryMiB: resources.memoryMiB.optional(),
+  gpu: resources.gpu.optional(),
+  borrowingLimit: z.strictObject({ cpu: resources.cpu.optional(), memoryMiB: resources.memoryMiB.optional(), gpu: resources.gpu.optional() }).optional(),
+  maxConcurrentJobs: z.number().int().min(0).max(1_000_000).optional(),
+  maxQueuedJobs: z.number().int().min(0).max(10_000_000).optional(),
+  storageBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  requestsPerSecond: z.number().min(0).max(1_000_000).optional(),
+  weight: z.number().positive().max(1_000_000).optional(),
+});
+
+export const tokenSchema = z.object({
+  id: z.string(),
+  tenantId: z.string().nullable(),
+  userId: z.string().nullable(),
+  name: z.string(),
+  role: z.string(),
+  kind: z.string(),
+  prefix: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+});
+
+export const createTokenSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  role: z.enum(tenantRoles),
+  expiresInSeconds: z.number().int().min(60).max(10 * 365 * 86400).optional(),
+});
+
+export const createPlatformTokenSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  expiresInSeconds: z.number().int().min(60).max(10 * 365 * 86400).optional(),
+});
+
+export const createdTokenSchema = tokenSchema.extend({ token: z.string() });
+
+export const userSchema = z.object({
+  id: z.string(),
+  username: z.string(),
+  displayName: z.string(),
+  isPlatformAdmin: z.boolean(),
+  status: z.string(),
+  createdAt: z.string(),
+});
+
+export const createUserSchema = z.strictObject({
+  username: usernameSchema,
+  password: z.string().min(12, 'passwords have at least 12 characters').max(1024).optional(),
+  displayName: z.string().max(200).optional(),
+  isPlatformAdmin: z.boolean().optional(),
+});
+
+export const memberSchema = z.object({ user: userSchema, role: z.enum(tenantRoles), createdAt: z.string() });
+
+export const setMemberSchema = z.strictObject({ role: z.enum(tenantRoles) });
+
+export const loginSchema = z.strictObject({
+  username: usernameSchema,
+  password: z.string().min(1).max(1024),
+  tenant: slugSchema.optional(),
+});
+
+export const auditEventSchema = z.object({
+  id: z.number(),
+  tenantId: z.string(),
+  seq: z.number().nullable(),
+  occurredAt: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string(),
+  outcome: z.string(),
+  requestId: z.string(),
+  details: z.record(z.string(), z.unknown()),
+  hash: z.string().nullable(),
+});
+
+export const auditListQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.coerce.number().int().min(1).optional(),
+});
+
+export const auditVerificationSchema = z.object({
+  tenantId: z.string(),
+  ok: z.boolean(),
+  eventsChecked: z.number(),
+  headSeq: z.number(),
+  headHash: z.string(),
+  problems: z.array(z.object({ kind: z.string(), seq: z.number(), message: z.string() })),
+});
+
+export const meSchema = z.object({
+  kind: z.enum(['platform_admin', 'tenant']),
+  tokenId: z.string(),
+  actor: z.string(),
+  tenant: tenantSchema.optional(),
+  role: z.string(),
+});
+
+export const tenantParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64) });

@@ -1,0 +1,36 @@
+/** The small surface every query in the platform goes through, the same on PostgreSQL and PGlite. */
+
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+/** Something that runs parameterized SQL. Inside `withTenant`/`withSystem` it is one transaction. */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+export type DbKind = 'postgres' | 'pglite';
+
+/**
+ * How strongly row-level security holds on this connection:
+ * - `enforced`: the login role is neither superuser nor the tables' owner; even injected SQL cannot leave
+ *   the application role.
+ * - `guarded`: the session user could `RESET ROLE` (PGlite always; PostgreSQL when connected as a
+ *   superuser or owner). RLS still stops application bugs such as a forgotten filter.
+ */
+export type RlsMode = 'enforced' | 'guarded';
+
+export interface Db {
+  readonly kind: DbKind;
+  /**
+   * Runs `fn` in one transaction. `prelude` (trusted, parameter-free SQL built by this module only) runs in
+   * the same round trip as BEGIN. Commits when `fn` resolves, rolls back when it throws.
+   */
+  transaction<T>(prelude: string, fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs trusted multi-statement SQL outside any tenant scope: migrations and bootstrap only. */
+  execAsOwner(sql: string): Promise<void>;
+  /** Parameterized query as the connection's own user, outside RLS scoping: migrations and probes only. */
+  queryAsOwner<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,12 @@
+/**
+ * The data layer: drivers for PostgreSQL (`pg`) and embedded PGlite behind one `Db` surface, the plain SQL
+ * migrations, and the two transaction scopes every query runs in — `withTenant` (row-level security on
+ * one tenant) and `withSystem` (the greppable way past it). It owns no domain queries: those live in each
+ * module's `*-queries.ts`.
+ */
+export type { Db, DbKind, Queryable, QueryResult, RlsMode } from './db-types.ts';
+export { createPostgresDb } from './postgres-driver.ts';
+export { createPgliteDb } from './pglite-driver.ts';
+export { migrate, loadMigrations } from './migrate.ts';
+export { detectRlsMode } from './rls-mode.ts';
+export { withTenant, withSystem, isUuid, APP_ROLE, SYSTEM_ROLE, PLATFORM_TENANT_ID } from './scope.ts';

@@ -1,0 +1,35 @@
+import { AppError } from '../core/errors.ts';
+import type { Db, Queryable } from './db-types.ts';
+
+export const APP_ROLE = 'bulkhead_app';
+export const SYSTEM_ROLE = 'bulkhead_system';
+
+/** The tenant id of the platform's own audit chain (events that belong to no tenant). */
+export const PLATFORM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const isUuid = (value: string): boolean => uuidPattern.test(value);
+
+/**
+ * Runs `fn` in one transaction as the application role with `bulkhead.tenant_id` set to `tenantId`, both
+ * local to the transaction. Row-level security then admits only that tenant's rows, whatever SQL `fn`
+ * runs: a forgotten `WHERE tenant_id` cannot leak. Commits when `fn` resolves, rolls back when it throws.
+ *
+ * The tenant id is inlined into the prelude (one round trip with BEGIN) only after it has matched the
+ * strict UUID pattern above, so it cannot carry SQL.
+ */
+export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+  if (!uuidPattern.test(tenantId)) {
+    throw new AppError('INTERNAL', 'withTenant called with a malformed tenant id');
+  }
+  return db.transaction(`SET LOCAL ROLE ${APP_ROLE};SELECT set_config('bulkhead.tenant_id','${tenantId}',true);`, fn);
+};
+
+/**
+ * The only way past row-level security: runs `fn` in one transaction as the system role, which sees every
+ * tenant's rows. Use it for the few paths that must cross tenants (token lookup, tenant administration,
+ * audit sealing) and nowhere else; `grep -rn withSystem src` lists them all.
+ */
+export const withSystem = async <T>(db: Db, fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+  db.transaction(`SET LOCAL ROLE ${SYSTEM_ROLE};SELECT set_config('bulkhead.tenant_id','',true);`, fn);

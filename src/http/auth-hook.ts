@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from '../core/errors.ts';
+import type { Db } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
+import { authorize } from '../authz/index.ts';
+import type { Principal } from '../authz/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { Tenant, TenantService } from '../tenants/index.ts';
+import { tenantErrors } from '../tenants/index.ts';
+import { sendError } from './error-handler.ts';
+
+export interface AuthHookDeps {
+  db: Db;
+  identity: IdentityService;
+  tenants: TenantService;
+  cacheTtlMs: number;
+}
+
+/** Reads the token from `Authorization: Bearer <token>` or HTTP basic auth with the token as password. */
+export const readToken = (request: FastifyRequest): string | undefined => {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (value === undefined) return undefined;
+  if (scheme?.toLowerCase() === 'bearer') return value.trim();
+  if (scheme?.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon === -1 ? undefined : decoded.slice(colon + 1);
+  }
+  return undefined;
+};
+
+const auditDenial = async (deps: AuthHookDeps, request: FastifyRequest, tenantId: string, actor: string, action: string, reason: string): Promise<void> => {
+  try {
+    await withSystem(deps.db, (tx) =>
+      appendAuditEvent(tx, {
+        tenantId,
+        actor,
+        action,
+        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        outcome: 'denied',
+        requestId: String(request.id),
+        details: { reason },
+      }),
+    );
+  } catch (error) {
+    request.log.error({ err: error }, 'could not audit a denied request');
+  }
+};
+
+/**
+ * Authenticates, resolves the addressed tenant and authorizes every request before its body is read,
+ * from the route's declared `access`. Failures are audited (authentication failures in the platform's
+ * chain, denials in the caller's chain) and answered with the one error shape. A tenant that does not
+ * exist and a tenant the caller may not see get the identical `NOT_FOUND`.
+ */
+export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { resolveTenant(ref: string): Promise<Tenant | undefined> } => {
+  const tenantCache = new Map<string, { tenant: Tenant | undefined; at: number }>();
+  deps.tenants.onChange(() => tenantCache.clear());
+
+  const resolveTenant = async (ref: string): Promise<Tenant | undefined> => {
+    const cached = tenantCache.get(ref);
+    if (cached !== undefined && Date.now() - cached.at < deps.cacheTtlMs) return cached.tenant;
+    const tenant = await deps.tenants.find(ref);
+    if (deps.cacheTtlMs > 0) {
+      if (tenantCache.size > 10_000) tenantCache.clear();
+      tenantCache.set(ref, { tenant, at: Date.now() });
+    }
+    return tenant;
+  };
+
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('tenant', undefined);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public') return;
+
+    const token = readToken(request);
+    const principal: Principal | undefined = token === undefined ? undefined : await deps.identity.authenticate(token);
+    if (principal === undefined) {
+      await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', token === undefined ? 'missing_token' : 'invalid_token');
+      reply.header('www-authenticate', 'Bearer realm="bulkhead"');
+      return sendError(reply, request, new AppError('UNAUTHENTICATED', token === undefined ? 'missing bearer token' : 'invalid, expired or revoked token'));
+    }
+    request.principal = principal;
+    if (access === 'authenticated') return;
+
+    const params = request.params as Record<string, string | undefined>;
+    const ref = params['tenant'];
+    const tenant = ref === undefined ? undefined : await resolveTenant(ref);
+    if (ref !== undefined && tenant === undefined) {
+      await auditDenial(deps, request, principal.kind === 'tenant' ? principal.tenantId : PLATFORM_TENANT_ID, principal.label, access, 'no_such_tenant');
+      return sendError(reply, request, tenantErrors.notFound(ref));
+    }
+    const decision = authorize(principal, tenant, access);
+    if (!decision.allowed) {
+      await auditDenial(deps, request, principal.kind === 'tenant' ? principal.tenantId : PLATFORM_TENANT_ID, principal.label, access, decision.reason);
+      switch (decision.reason) {
+        case 'not_found':
+          return sendError(reply, request, tenantErrors.notFound(ref ?? ''));
+        case 'forbidden':
+          return sendError(reply, request, new AppError('FORBIDDEN', `your role may not perform ${access}`));
+        case 'suspended':
+          return sendError(reply, request, new AppError('TENANT_SUSPENDED', 'this tenant is suspended and read-only'));
+        default: {
+          const unreachable: never = decision.reason;
+          throw new Error(`unhandled denial ${String(unreachable)}`);
+        }
+      }
+    }
+    request.tenant = tenant;
+  });
+
+  return { resolveTenant };
+};

@@ -1,0 +1,51 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { AppError, errorCodes, isAppError } from '../core/errors.ts';
+import type { ErrorCode } from '../core/errors.ts';
+
+/** The one error body of the API. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  requestId: string;
+  details?: Record<string, unknown>;
+}
+
+export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
+  const body: ErrorBody = { code: error.code, message: error.message, requestId: String(request.id) };
+  if (error.details !== undefined) body.details = error.details;
+  return reply.code(errorCodes[error.code].status).type('application/json').send(body);
+};
+
+const fastifyCodeMap: Record<string, (error: FastifyError) => AppError> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new AppError('BAD_REQUEST', 'request body is not valid JSON'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => new AppError('BAD_REQUEST', 'request body is empty but the content type is JSON'),
+  FST_ERR_CTP_BODY_TOO_LARGE: () => new AppError('PAYLOAD_TOO_LARGE', 'request body is larger than the limit'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new AppError('UNSUPPORTED_MEDIA_TYPE', 'unsupported content type; send application/json'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new AppError('BAD_REQUEST', 'content length does not match the body'),
+};
+
+/** Turns anything thrown into the one error shape. Unexpected errors are logged with their stack and answered INTERNAL. */
+export const toAppError = (error: unknown, request: FastifyRequest): AppError => {
+  if (isAppError(error)) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((issue) => ({
+      path: `${error.validationContext ?? 'body'}${issue.instancePath.replaceAll('/', '.')}`,
+      message: issue.message ?? 'invalid',
+    }));
+    return new AppError('VALIDATION_FAILED', `invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+  }
+  const fastifyError = error as FastifyError;
+  const mapped = fastifyError.code === undefined ? undefined : fastifyCodeMap[fastifyError.code];
+  if (mapped !== undefined) return mapped(fastifyError);
+  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new AppError('BAD_REQUEST', 'bad request');
+  }
+  request.log.error({ err: error }, 'unexpected error');
+  return new AppError('INTERNAL', 'internal error; quote the request id when reporting it');
+};
+
+export const registerErrorHandling = (app: FastifyInstance): void => {
+  app.setErrorHandler((error, request, reply) => sendError(reply, request, toAppError(error, request)));
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('NOT_FOUND', 'no such route')));
+};

@@ -1,0 +1,29 @@
+import type { Action } from '../authz/index.ts';
+import type { Principal } from '../authz/index.ts';
+import type { Tenant } from '../tenants/index.ts';
+
+/**
+ * What every route declares: the action it performs (checked by `authorize` before the handler runs),
+ * `authenticated` (any valid token; the handler scopes what it returns), or `public`.
+ */
+export type RouteAccess = Action | 'authenticated' | 'public';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+    tenant: Tenant | undefined;
+  }
+}
+
+export const requirePrincipal = (principal: Principal | undefined): Principal => {
+  if (principal === undefined) throw new Error('route reached without authentication');
+  return principal;
+};
+
+export const requireTenant = (tenant: Tenant | undefined): Tenant => {
+  if (tenant === undefined) throw new Error('tenant route reached without a resolved tenant');
+  return tenant;
+};

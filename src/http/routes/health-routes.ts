@@ -1,0 +1,18 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { withSystem } from '../../db/index.ts';
+import { AppError } from '../../core/errors.ts';
+import type { HttpDeps } from '../http-deps.ts';
+
+/** Liveness and readiness, unauthenticated and free of any tenant data. */
+export const healthRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (app) => {
+  app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ready'), database: z.string(), rlsMode: z.string() }) } } }, async () => {
+    try {
+      await withSystem(deps.db, (tx) => tx.query('SELECT 1'));
+    } catch (error) {
+      throw new AppError('UNAVAILABLE', 'database is not reachable', { cause: error });
+    }
+    return { status: 'ready' as const, database: deps.db.kind, rlsMode: deps.rlsMode };
+  });
+};

@@ -1,0 +1,120 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  auditEventSchema, auditListQuerySchema, auditVerificationSchema, createdTokenSchema, createTenantSchema,
+  createTokenSchema, memberSchema, quotaSchema, setMemberSchema, tenantParamsSchema, tenantSchema, tokenSchema,
+  updateQuotaSchema, updateTenantSchema, usernameSchema,
+} from '../../contract/api-schemas.ts';
+
+import { canGrantRole, identityErrors } from '../../identity/index.ts';
+import type { HttpDeps } from '../http-deps.ts';
+import { contextOf } from '../http-deps.ts';
+import { requirePrincipal, requireTenant } from '../route-config.ts';
+
+/** Tenants and everything a tenant administers about itself: members, tokens, quota, audit. */
+export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (app) => {
+  app.post('/api/v1/tenants', {
+    config: { access: 'platform.tenants.write' },
+    schema: { tags: ['tenants'], summary: 'Create a tenant (platform admin)', body: createTenantSchema, response: { 201: tenantSchema } },
+  }, async (request, reply) => reply.code(201).send(await deps.tenants.create(contextOf(request), request.body)));
+
+  app.get('/api/v1/tenants', {
+    config: { access: 'authenticated' },
+    schema: { tags: ['tenants'], summary: 'List tenants: all for a platform admin, your own otherwise', response: { 200: z.object({ tenants: z.array(tenantSchema) }) } },
+  }, async (request) => {
+    const principal = requirePrincipal(request.principal);
+    if (principal.kind === 'platform_admin') return { tenants: await deps.tenants.list() };
+    const own = await deps.tenants.find(principal.tenantId);
+    return { tenants: own === undefined ? [] : [own] };
+  });
+
+  app.get('/api/v1/tenants/:tenant', {
+    config: { access: 'tenant.read' },
+    schema: { tags: ['tenants'], summary: 'Show a tenant', params: tenantParamsSchema, response: { 200: tenantSchema } },
+  }, async (request) => requireTenant(request.tenant));
+
+  app.patch('/api/v1/tenants/:tenant', {
+    config: { access: 'platform.tenants.write' },
+    schema: { tags: ['tenants'], summary: 'Suspend or resume a tenant (platform admin)', params: tenantParamsSchema, body: updateTenantSchema, response: { 200: tenantSchema } },
+  }, async (request) => {
+    const tenant = requireTenant(request.tenant);
+    if (request.body.status === undefined || request.body.status === tenant.status) return tenant;
+    return deps.tenants.setStatus(contextOf(request), tenant.id, request.body.status);
+  });
+
+  app.get('/api/v1/tenants/:tenant/quota', {
+    config: { access: 'quota.read' },
+    schema: { tags: ['quota'], summary: "Show a tenant's quota", params: tenantParamsSchema, response: { 200: quotaSchema } },
+  }, async (request) => deps.tenants.getQuota(requireTenant(request.tenant).id));
+
+  app.put('/api/v1/tenants/:tenant/quota', {
+    config: { access: 'platform.quota.write' },
+    schema: { tags: ['quota'], summary: "Change a tenant's quota (platform admin; every field optional)", params: tenantParamsSchema, body: updateQuotaSchema, response: { 200: quotaSchema } },
+  }, async (request) => {
+    const { borrowingLimit, ...rest } = request.body;
+    const update = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+    const borrow = borrowingLimit === undefined ? undefined : Object.fromEntries(Object.entries(borrowingLimit).filter(([, v]) => v !== undefined));
+    return deps.tenants.setQuota(contextOf(request), requireTenant(request.tenant).id, borrow === undefined ? update : { ...update, borrowingLimit: borrow });
+  });
+
+  app.get('/api/v1/tenants/:tenant/members', {
+    config: { access: 'members.read' },
+    schema: { tags: ['members'], summary: 'List members', params: tenantParamsSchema, response: { 200: z.object({ members: z.array(memberSchema) }) } },
+  }, async (request) => ({ members: await deps.identity.listMembers(requireTenant(request.tenant).id) }));
+
+  app.put('/api/v1/tenants/:tenant/members/:username', {
+    config: { access: 'members.write' },
+    schema: { tags: ['members'], summary: 'Add a member or change their role', params: tenantParamsSchema.extend({ username: usernameSchema }), body: setMemberSchema, response: { 200: memberSchema } },
+  }, async (request) => {
+    const principal = requirePrincipal(request.principal);
+    if (!canGrantRole(principal, request.body.role)) throw identityErrors.roleAboveOwn(request.body.role);
+    return deps.identity.setMember(contextOf(request), requireTenant(request.tenant).id, request.params.username, request.body.role);
+  });
+
+  app.delete('/api/v1/tenants/:tenant/members/:username', {
+    config: { access: 'members.write' },
+    schema: { tags: ['members'], summary: 'Remove a member (their session tokens are revoked)', params: tenantParamsSchema.extend({ username: usernameSchema }) },
+  }, async (request, reply) => {
+    await deps.identity.removeMember(contextOf(request), requireTenant(request.tenant).id, request.params.username);
+    return reply.code(204).send();
+  });
+
+  app.post('/api/v1/tenants/:tenant/tokens', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: 'Create an API token (shown once)', params: tenantParamsSchema, body: createTokenSchema, response: { 201: createdTokenSchema } },
+  }, async (request, reply) => {
+    const principal = requirePrincipal(request.principal);
+    if (!canGrantRole(principal, request.body.role)) throw identityErrors.roleAboveOwn(request.body.role);
+    const { token, record } = await deps.identity.createToken(contextOf(request), requireTenant(request.tenant).id, {
+      name: request.body.name,
+      role: request.body.role,
+      expiresInSeconds: request.body.expiresInSeconds,
+    });
+    return reply.code(201).send({ ...record, token });
+  });
+
+  app.get('/api/v1/tenants/:tenant/tokens', {
+    config: { access: 'tokens.read' },
+    schema: { tags: ['tokens'], summary: "List a tenant's tokens (never their values)", params: tenantParamsSchema, response: { 200: z.object({ tokens: z.array(tokenSchema) }) } },
+  }, async (request) => ({ tokens: await deps.identity.listTokens(requireTenant(request.tenant).id) }));
+
+  app.delete('/api/v1/tenants/:tenant/tokens/:tokenId', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: 'Revoke a token', params: tenantParamsSchema.extend({ tokenId: z.string().max(64) }), response: { 200: tokenSchema } },
+  }, async (request) => deps.identity.revokeToken(contextOf(request), requireTenant(request.tenant).id, request.params.tokenId));
+
+  app.get('/api/v1/tenants/:tenant/audit', {
+    config: { access: 'audit.read' },
+    schema: { tags: ['audit'], summary: "A tenant's audit events, newest first", params: tenantParamsSchema, querystring: auditListQuerySchema, response: { 200: z.object({ events: z.array(auditEventSchema), nextBefore: z.number().nullable() }) } },
+  }, async (request) => {
+    const events = await deps.audit.list(requireTenant(request.tenant).id, { limit: request.query.limit, ...(request.query.before === undefined ? {} : { beforeId: request.query.before }) });
+    const last = events.at(-1);
+    return { events, nextBefore: events.length === request.query.limit && last !== undefined ? last.id : null };
+  });
+
+  app.get('/api/v1/tenants/:tenant/audit/verify', {
+    config: { access: 'audit.read' },
+    schema: { tags: ['audit'], summary: "Verify a tenant's audit chain", params: tenantParamsSchema, response: { 200: auditVerificationSchema } },
+  }, async (request) => deps.audit.verify(requireTenant(request.tenant).id));
+
+};

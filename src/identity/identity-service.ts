@@ -1,0 +1,352 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { Db } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, withSystem, withTenant } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import type { Principal } from '../authz/index.ts';
+import { roleRank } from '../contract/roles.ts';
+import type { TenantRole } from '../contract/roles.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import { displayPrefix, generateToken, hashToken, looksLikeToken } from './tokens.ts';
+
+export type TokenRole = TenantRole | 'platform_admin';
+export type TokenKind = 'api' | 'session' | 'job';
+
+export interface TokenRecord {
+  id: string;
+  tenantId: string | null;
+  userId: string | null;
+  name: string;
+  role: TokenRole;
+  kind: TokenKind;
+  prefix: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface User {
+  id: string;
+  username: string;
+  displayName: string;
+  isPlatformAdmin: boolean;
+  status: 'active' | 'disabled';
+  createdAt: string;
+}
+
+export interface Member {
+  user: User;
+  role: TenantRole;
+  createdAt: string;
+}
+
+export const identityErrors = {
+  tokenNotFound: (id: string) => new AppError('NOT_FOUND', `token '${id}' not found`),
+  userNotFound: (username: string) => new AppError('NOT_FOUND', `user '${username}' not found`),
+  usernameTaken: (username: string) => new AppError('CONFLICT', `a user named '${username}' already exists`),
+  roleAboveOwn: (role: string) => new AppError('FORBIDDEN', `cannot grant role '${role}', which is above your own`),
+  badCredentials: () => new AppError('UNAUTHENTICATED', 'invalid username, password or tenant'),
+};
+
+interface TokenRow {
+  id: string;
+  tenant_id: string | null;
+  user_id: string | null;
+  name: string;
+  role: TokenRole;
+  kind: TokenKind;
+  display_prefix: string;
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
+
+const toTokenRecord = (row: TokenRow): TokenRecord => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  userId: row.user_id,
+  name: row.name,
+  role: row.role,
+  kind: row.kind,
+  prefix: row.display_prefix,
+  createdAt: iso(row.created_at)!,
+  expiresAt: iso(row.expires_at),
+  revokedAt: iso(row.revoked_at),
+  lastUsedAt: iso(row.last_used_at),
+});
+
+interface UserRow {
+  id: string;
+  username: string;
+  display_name: string;
+  is_platform_admin: boolean;
+  status: 'active' | 'disabled';
+  created_at: Date;
+  password_hash?: string | null;
+}
+
+const toUser = (row: UserRow): User => ({
+  id: row.id,
+  username: row.username,
+  displayName: row.display_name,
+  isPlatformAdmin: row.is_platform_admin,
+  status: row.status,
+  createdAt: iso(row.created_at)!,
+});
+
+const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at';
+const userColumns = 'id, username, display_name, is_platform_admin, status, created_at';
+
+export interface NewToken {
+  name: string;
+  role: TokenRole;
+  kind?: TokenKind;
+  userId?: string | undefined;
+  expiresInSeconds?: number | undefined;
+  /** Bootstrap only: use this token value instead of generating one. */
+  presetToken?: string | undefined;
+}
+
+export interface IdentityService {
+  /** Token → principal, or undefined for an unknown, expired or revoked token. Cached for `cacheTtlMs`. */
+  authenticate(token: string): Promise<Principal | undefined>;
+  createToken(ctx: RequestContext, tenantId: string | null, input: NewToken): Promise<{ token: string; record: TokenRecord }>;
+  listTokens(tenantId: string | null): Promise<TokenRecord[]>;
+  revokeToken(ctx: RequestContext, tenantId: string | null, tokenId: string): Promise<TokenRecord>;
+  createUser(ctx: RequestContext, input: { username: string; password?: string | undefined; displayName?: string | undefined; isPlatformAdmin?: boolean | undefined }): Promise<User>;
+  listUsers(): Promise<User[]>;
+  setPassword(ctx: RequestContext, username: string, password: string): Promise<void>;
+  listMembers(tenantId: string): Promise<Member[]>;
+  setMember(ctx: RequestContext, tenantId: string, username: string, role: TenantRole): Promise<Member>;
+  removeMember(ctx: RequestContext, tenantId: string, username: string): Promise<void>;
+  /** Username + password → a session token for one tenant (or a platform-admin session). */
+  login(input: { username: string; password: string; tenantId?: string | undefined; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord }>;
+  /** True once any platform-admin token exists. */
+  hasPlatformAdminToken(): Promise<boolean>;
+}
+
+export interface IdentityServiceOptions {
+  db: Db;
+  cacheTtlMs: number;
+  now?: () => number;
+}
+
+/**
+ * Users, memberships and API tokens. Tokens are random (256 bits), shown once, stored as SHA-256 and
+ * bound to one tenant and one role (or platform admin). Looking a token up crosses tenants and so runs
+ * through withSystem; everything else about a tenant's tokens and members runs through withTenant.
+ */
+export const createIdentityService = (options: IdentityServiceOptions): IdentityService => {
+  const { db, cacheTtlMs } = options;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { principal: Principal; expiresAt: number | null; cachedAt: number }>();
+  const lastUsedWrites = new Map<string, number>();
+
+  const forgetToken = (tokenId: string): void => {
+    for (const [hash, entry] of cache) if (entry.principal.tokenId === tokenId) cache.delete(hash);
+  };
+
+  const touchLastUsed = (tokenId: string): void => {
+    // At most one write a minute per token, off the request path: last-used time is advisory.
+    const last = lastUsedWrites.get(tokenId) ?? 0;
+    if (now() - last < 60_000) return;
+    lastUsedWrites.set(tokenId, now());
+    withSystem(db, (tx) => tx.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [tokenId])).catch(() => {});
+  };
+
+  const insertToken = async (ctx: RequestContext, tenantId: string | null, input: NewToken) => {
+    const token = input.presetToken ?? generateToken();
+    const id = randomUUID();
+    const expiresAt = input.expiresInSeconds === undefined ? null : new Date(now() + input.expiresInSeconds * 1000);
+    const params = [id, tenantId, input.userId ?? null, input.name, input.role, input.kind ?? 'api', hashToken(token), displayPrefix(token), expiresAt];
+    const sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${tokenColumns}`;
+    const audit = { tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId, details: { name: input.name, role: input.role, kind: input.kind ?? 'api' } };
+    const row = tenantId === null
+      ? await withSystem(db, async (tx) => {
+          const { rows } = await tx.query<TokenRow>(sql, params);
+          await appendAuditEvent(tx, audit);
+          return rows[0]!;
+        })
+      : await withTenant(db, tenantId, async (tx) => {
+          const { rows } = await tx.query<TokenRow>(sql, params);
+          await appendAuditEvent(tx, audit);
+          return rows[0]!;
+        });
+    return { token, record: toTokenRecord(row) };
+  };
+
+  const findUser = async (username: string): Promise<UserRow | undefined> =>
+    withSystem(db, async (tx) => (await tx.query<UserRow>(`SELECT ${userColumns}, password_hash FROM users WHERE username = $1`, [username])).rows[0]);
+
+  return {
+    async authenticate(token) {
+      if (!looksLikeToken(token)) return undefined;
+      const hash = hashToken(token);
+      const cached = cache.get(hash);
+      if (cached !== undefined && now() - cached.cachedAt < cacheTtlMs) {
+        if (cached.expiresAt !== null && cached.expiresAt <= now()) return undefined;
+        touchLastUsed(cached.principal.tokenId);
+        return cached.principal;
+      }
+      const row = await withSystem(db, async (tx) => {
+        const { rows } = await tx.query<TokenRow & { username: string | null }>(
+          `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username
+             FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
+            WHERE t.token_hash = $1 AND (u.id IS NULL OR u.status = 'active')`,
+          [hash],
+        );
+        return rows[0];
+      });
+      if (row === undefined || row.revoked_at !== null) {
+        cache.delete(hash);
+        return undefined;
+      }
+      const expiresAt = row.expires_at === null ? null : new Date(row.expires_at).getTime();
+      if (expiresAt !== null && expiresAt <= now()) return undefined;
+      const label = row.username !== null ? `user:${row.username}` : `token:${row.id}`;
+      const principal: Principal = row.role === 'platform_admin'
+        ? { kind: 'platform_admin', tokenId: row.id, userId: row.user_id ?? undefined, label }
+        : { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, role: row.role, userId: row.user_id ?? undefined, label };
+      if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
+      touchLastUsed(row.id);
+      return principal;
+    },
+
+    createToken: insertToken,
+
+    async listTokens(tenantId) {
+      const sql = `SELECT ${tokenColumns} FROM api_tokens WHERE tenant_id ${tenantId === null ? 'IS NULL' : 'IS NOT NULL'} ORDER BY created_at, id`;
+      const rows = tenantId === null
+        ? await withSystem(db, async (tx) => (await tx.query<TokenRow>(sql)).rows)
+        : await withTenant(db, tenantId, async (tx) => (await tx.query<TokenRow>(sql)).rows);
+      return rows.map(toTokenRecord);
+    },
+
+    async revokeToken(ctx, tenantId, tokenId) {
+      const run = async (tx: import('../db/index.ts').Queryable) => {
+        const { rows } = await tx.query<TokenRow>(
+          `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now())
+            WHERE id = $1 AND tenant_id ${tenantId === null ? 'IS NULL' : 'IS NOT NULL'} RETURNING ${tokenColumns}`,
+          [tokenId],
+        );
+        if (rows[0] === undefined) throw identityErrors.tokenNotFound(tokenId);
+        await appendAuditEvent(tx, { tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.revoke', target: `token:${tokenId}`, outcome: 'success', requestId: ctx.requestId });
+        return toTokenRecord(rows[0]);
+      };
+      const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(tokenId);
+      if (!isUuid) throw identityErrors.tokenNotFound(tokenId);
+      const record = tenantId === null ? await withSystem(db, run) : await withTenant(db, tenantId, run);
+      forgetToken(tokenId);
+      return record;
+    },
+
+    async createUser(ctx, input) {
+      const id = randomUUID();
+      const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+      try {
+        return await withSystem(db, async (tx) => {
+          const { rows } = await tx.query<UserRow>(
+            `INSERT INTO users (id, username, display_name, password_hash, is_platform_admin) VALUES ($1, $2, $3, $4, $5) RETURNING ${userColumns}`,
+            [id, input.username, input.displayName ?? '', passwordHash, input.isPlatformAdmin ?? false],
+          );
+          await appendAuditEvent(tx, { tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'user.create', target: `user:${input.username}`, outcome: 'success', requestId: ctx.requestId, details: { isPlatformAdmin: input.isPlatformAdmin ?? false } });
+          return toUser(rows[0]!);
+        });
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') throw identityErrors.usernameTaken(input.username);
+        throw error;
+      }
+    },
+
+    async listUsers() {
+      return withSystem(db, async (tx) => (await tx.query<UserRow>(`SELECT ${userColumns} FROM users ORDER BY username`)).rows.map(toUser));
+    },
+
+    async setPassword(ctx, username, password) {
+      const passwordHash = await hashPassword(password);
+      await withSystem(db, async (tx) => {
+        const { rowCount } = await tx.query('UPDATE users SET password_hash = $2 WHERE username = $1', [username, passwordHash]);
+        if (rowCount === 0) throw identityErrors.userNotFound(username);
+        await appendAuditEvent(tx, { tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'user.password.set', target: `user:${username}`, outcome: 'success', requestId: ctx.requestId });
+      });
+    },
+
+    async listMembers(tenantId) {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<UserRow & { role: TenantRole; member_since: Date }>(
+          `SELECT u.id, u.username, u.display_name, u.is_platform_admin, u.status, u.created_at, m.role, m.created_at AS member_since
+             FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.username`,
+        );
+        return rows.map((row) => ({ user: toUser(row), role: row.role, createdAt: iso(row.member_since)! }));
+      });
+    },
+
+    async setMember(ctx, tenantId, username, role) {
+      // The user directory is shared: finding a user by name crosses tenants (withSystem); the
+      // membership itself is written through the tenant's own scope.
+      const user = await findUser(username);
+      if (user === undefined) throw identityErrors.userNotFound(username);
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<{ created_at: Date }>(
+          `INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role RETURNING created_at`,
+          [tenantId, user.id, role],
+        );
+        await appendAuditEvent(tx, { tenantId, actor: ctx.actor, action: 'member.set', target: `user:${username}`, outcome: 'success', requestId: ctx.requestId, details: { role } });
+        return { user: toUser(user), role, createdAt: iso(rows[0]!.created_at)! };
+      });
+    },
+
+    async removeMember(ctx, tenantId, username) {
+      await withTenant(db, tenantId, async (tx) => {
+        const { rowCount } = await tx.query(
+          'DELETE FROM memberships m USING users u WHERE u.id = m.user_id AND u.username = $1',
+          [username],
+        );
+        if (rowCount === 0) throw identityErrors.userNotFound(username);
+        // A removed member's session tokens for this tenant stop working too.
+        await tx.query(
+          `UPDATE api_tokens t SET revoked_at = now() FROM users u
+            WHERE u.id = t.user_id AND u.username = $1 AND t.revoked_at IS NULL`,
+          [username],
+        );
+        await appendAuditEvent(tx, { tenantId, actor: ctx.actor, action: 'member.remove', target: `user:${username}`, outcome: 'success', requestId: ctx.requestId });
+      });
+      cache.clear();
+    },
+
+    async login(input) {
+      const user = await findUser(input.username);
+      const valid = user !== undefined && user.status === 'active' && user.password_hash != null
+        ? await verifyPassword(input.password, user.password_hash)
+        // Spend the same time on an unknown user, so timing does not reveal which usernames exist.
+        : (await hashPassword(input.password), false);
+      if (!valid || user === undefined) throw identityErrors.badCredentials();
+      const ctx = { actor: `user:${user.username}`, requestId: 'login' };
+      const ttl = input.ttlSeconds ?? 12 * 3600;
+      if (input.tenantId === undefined) {
+        if (!user.is_platform_admin) throw identityErrors.badCredentials();
+        return insertToken(ctx, null, { name: 'session', role: 'platform_admin', kind: 'session', userId: user.id, expiresInSeconds: ttl });
+      }
+      const tenantId = input.tenantId;
+      const role = await withTenant(db, tenantId, async (tx) =>
+        (await tx.query<{ role: TenantRole }>('SELECT role FROM memberships WHERE user_id = $1', [user.id])).rows[0]?.role);
+      if (role === undefined) throw identityErrors.badCredentials();
+      return insertToken(ctx, tenantId, { name: 'session', role, kind: 'session', userId: user.id, expiresInSeconds: ttl });
+    },
+
+    async hasPlatformAdminToken() {
+      return withSystem(db, async (tx) => (await tx.query("SELECT 1 FROM api_tokens WHERE role = 'platform_admin' AND revoked_at IS NULL LIMIT 1")).rows.length > 0);
+    },
+  };
+};
+
+/** A tenant principal may grant roles up to its own; platform admins may grant any. */
+export const canGrantRole = (principal: Principal, role: TenantRole): boolean =>
+  principal.kind === 'platform_admin' || roleRank[principal.role] >= roleRank[role];

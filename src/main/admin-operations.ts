@@ -1,0 +1,55 @@
+import type { AdminOperations } from '../cli/index.ts';
+import type { Config } from '../config/index.ts';
+import { PLATFORM_TENANT_ID, migrate } from '../db/index.ts';
+import { createPlatform, openDatabase } from './platform.ts';
+import type { Platform } from './platform.ts';
+
+const withPlatform = async <T>(config: Config, fn: (platform: Platform) => Promise<T>): Promise<T> => {
+  const platform = await createPlatform(config);
+  try {
+    return await fn(platform);
+  } finally {
+    await platform.close();
+  }
+};
+
+/** The offline `bulkhead admin` group: straight to the database, for bootstrap and recovery. */
+export const adminOperations: AdminOperations = {
+  async migrate(config) {
+    const db = await openDatabase(config);
+    try {
+      return await migrate(db);
+    } finally {
+      await db.close();
+    }
+  },
+  createPlatformToken: (config, name) =>
+    withPlatform(config, async (platform) => {
+      const { token } = await platform.identity.createToken({ actor: 'system:admin-cli', requestId: 'admin-cli' }, null, { name, role: 'platform_admin' });
+      return token;
+    }),
+  verifyAudit: (config, ref) =>
+    withPlatform(config, async (platform) => {
+      let tenantId = PLATFORM_TENANT_ID;
+      if (ref !== 'platform') {
+        const tenant = await platform.tenants.find(ref);
+        if (tenant === undefined) return { ok: false, text: `tenant '${ref}' not found` };
+        tenantId = tenant.id;
+      }
+      const result = await platform.audit.verify(tenantId);
+      const text = result.ok
+        ? `ok: ${result.eventsChecked} events, chain intact up to event ${result.headSeq}`
+        : `TAMPERED: ${result.problems.length} problem(s)\n${result.problems.map((p) => `  event ${p.seq}: ${p.kind}: ${p.message}`).join('\n')}`;
+      return { ok: result.ok, text };
+    }),
+  setPassword: (config, username, password) =>
+    withPlatform(config, (platform) => platform.identity.setPassword({ actor: 'system:admin-cli', requestId: 'admin-cli' }, username, password)),
+  doctor: (config) =>
+    withPlatform(config, async (platform) => {
+      const lines = [
+        `database: ${platform.db.kind}${platform.db.kind === 'pglite' ? ` (${config.home}/db)` : ''}`,
+        `row-level security: ${platform.rlsMode}${platform.rlsMode === 'guarded' ? ' (stops application bugs; the session user could leave the app role — use PostgreSQL with a non-owner, non-superuser login for the enforced mode)' : ' (the login role can neither own tables nor bypass RLS)'}`,
+      ];
+      return lines.join('\n');
+    }),
+};

@@ -34,6 +34,8 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // JSON only: Fastify's default text/plain parser would let a wrong content type reach validation.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);

@@ -305,17 +305,16 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
 
     async removeMember(ctx, tenantId, username) {
       await withTenant(db, tenantId, async (tx) => {
-        const { rowCount } = await tx.query(
-          'DELETE FROM memberships m USING users u WHERE u.id = m.user_id AND u.username = $1',
+        // Find the member's id first: once the membership is gone, RLS hides the user from this tenant.
+        const { rows } = await tx.query<{ id: string }>(
+          'SELECT u.id FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.username = $1',
           [username],
         );
-        if (rowCount === 0) throw identityErrors.userNotFound(username);
+        const userId = rows[0]?.id;
+        if (userId === undefined) throw identityErrors.userNotFound(username);
+        await tx.query('DELETE FROM memberships WHERE user_id = $1', [userId]);
         // A removed member's session tokens for this tenant stop working too.
-        await tx.query(
-          `UPDATE api_tokens t SET revoked_at = now() FROM users u
-            WHERE u.id = t.user_id AND u.username = $1 AND t.revoked_at IS NULL`,
-          [username],
-        );
+        await tx.query('UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
         await appendAuditEvent(tx, { tenantId, actor: ctx.actor, action: 'member.remove', target: `user:${username}`, outcome: 'success', requestId: ctx.requestId });
       });
       cache.clear();

@@ -7,10 +7,23 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
 import { registerErrorHandling } from './error-handler.ts';
 import type { HttpDeps } from './http-deps.ts';
-import './route-config.ts';
+import type { RouteAccess } from './route-config.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { platformRoutes } from './routes/platform-routes.ts';
 import { tenantRoutes } from './routes/tenant-routes.ts';
+
+/** One registered route and the access it declared: what the authorization matrix test enumerates. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: RouteAccess;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeCatalog: RouteEntry[];
+  }
+}
 
 export interface BuildAppOptions {
   /** false in tests that do not want log lines; otherwise structured JSON logs at `deps.logLevel`. */
@@ -52,6 +65,16 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     },
     transform: jsonSchemaTransform,
   });
+
+  // Every route must declare its access; a route without one fails start-up, not a request.
+  const routes: RouteEntry[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/documentation')) return;
+    const access = route.config?.access;
+    if (access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access });
+  });
+  app.decorate('routeCatalog', routes);
 
   registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs });
 

@@ -4,5 +4,5 @@
  */
 export { buildApp } from './app.ts';
 export type { HttpDeps } from './http-deps.ts';
-export type { BuildAppOptions } from './app.ts';
+export type { BuildAppOptions, RouteEntry } from './app.ts';
 export type { ErrorBody } from './error-handler.ts';

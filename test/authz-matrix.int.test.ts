@@ -1,0 +1,119 @@
+/**
+ * Every route × every caller (platform admin, each tenant role) × own/other tenant, checked against the
+ * declared expectation below — the security spec written out by hand, not derived from the code under
+ * test. A new route without a row here fails the test.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { authorize } from '../src/authz/index.ts';
+import type { Action } from '../src/authz/index.ts';
+import { adminToken, createTestPlatform } from './support/platform.ts';
+import type { TestPlatform, TestTenant } from './support/platform.ts';
+
+type Caller = 'platform_admin' | 'owner' | 'admin' | 'member' | 'viewer';
+const callers: readonly Caller[] = ['platform_admin', 'owner', 'admin', 'member', 'viewer'];
+const allRoles = new Set<Caller>(callers);
+const adminsAndUp = new Set<Caller>(['platform_admin', 'owner', 'admin']);
+const platformOnly = new Set<Caller>(['platform_admin']);
+
+/** Who may perform each access level on their own tenant. Other tenants are always hidden. */
+const expectation: Record<string, ReadonlySet<Caller>> = {
+  public: allRoles,
+  authenticated: allRoles,
+  'tenant.read': allRoles,
+  'members.read': allRoles,
+  'quota.read': allRoles,
+  'members.write': adminsAndUp,
+  'tokens.read': adminsAndUp,
+  'tokens.write': adminsAndUp,
+  'audit.read': adminsAndUp,
+  'platform.tenants.read': platformOnly,
+  'platform.tenants.write': platformOnly,
+  'platform.quota.write': platformOnly,
+  'platform.users.read': platformOnly,
+  'platform.users.write': platformOnly,
+  'platform.audit.read': platformOnly,
+};
+
+type Verdict = 'allowed' | 'forbidden' | 'hidden' | 'unauthenticated';
+
+describe('authorization matrix (PGlite)', () => {
+  let p: TestPlatform;
+  let acme: TestTenant;
+
+  before(async () => {
+    p = await createTestPlatform('pglite');
+    acme = await p.createTenant('acme');
+    await p.createTenant('globex');
+  });
+  after(async () => p.close());
+
+  const tokenOf = (caller: Caller): string => (caller === 'platform_admin' ? adminToken : acme.tokens[caller]);
+
+  const verdictOf = (status: number, body: { code?: string; message?: string } | undefined): Verdict => {
+    if (status === 401) return 'unauthenticated';
+    if (status === 403 && body?.code === 'FORBIDDEN' && body.message?.startsWith('your role may not')) return 'forbidden';
+    if (status === 404 && /^tenant '.*' not found$/.test(body?.message ?? '')) return 'hidden';
+    return 'allowed';
+  };
+
+  test('every route declares an access level that the expectation table covers', () => {
+    assert.ok(p.app.routeCatalog.length >= 20);
+    for (const route of p.app.routeCatalog) assert.ok(expectation[route.access] !== undefined, `${route.method} ${route.url}: ${route.access}`);
+  });
+
+  test('HTTP verdicts match the declared expectation for every route, caller and tenant', async () => {
+    const mismatches: string[] = [];
+    let checked = 0;
+    for (const route of p.app.routeCatalog) {
+      const targets = route.url.includes(':tenant') ? (['own', 'other'] as const) : (['none'] as const);
+      for (const target of targets) {
+        for (const caller of callers) {
+          const url = route.url
+            .replace(':tenant', target === 'other' ? 'globex' : 'acme')
+            .replace(':username', 'nobody-here')
+            .replace(':tokenId', randomUUID());
+          const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
+          const response = await p.call(route.method, url, route.access === 'public' ? undefined : tokenOf(caller), body);
+          const actual = verdictOf(response.status, response.body);
+          let wanted: Verdict;
+          if (target === 'other' && caller !== 'platform_admin') wanted = 'hidden';
+          else wanted = expectation[route.access]!.has(caller) ? 'allowed' : 'forbidden';
+          checked += 1;
+          if (actual !== wanted) mismatches.push(`${route.method} ${route.url} as ${caller} on ${target}: got ${actual} (${response.status}), want ${wanted}`);
+        }
+      }
+    }
+    assert.deepEqual(mismatches, []);
+    assert.ok(checked > 100, `checked ${checked}`);
+  });
+
+  test('authorize() agrees with the expectation table for every action', () => {
+    const own = { id: 'own', status: 'active' as const };
+    const other = { id: 'other', status: 'active' as const };
+    for (const action of Object.keys(expectation).filter((a) => a !== 'public' && a !== 'authenticated') as Action[]) {
+      for (const caller of callers) {
+        const principal = caller === 'platform_admin'
+          ? { kind: 'platform_admin' as const, tokenId: 't', userId: undefined, label: 'x' }
+          : { kind: 'tenant' as const, tokenId: 't', tenantId: 'own', role: caller, userId: undefined, label: 'x' };
+        const onOwn = authorize(principal, action.startsWith('platform.') ? undefined : own, action);
+        assert.equal(onOwn.allowed, expectation[action]!.has(caller), `${action} as ${caller}`);
+        if (caller !== 'platform_admin' && !action.startsWith('platform.')) {
+          assert.deepEqual(authorize(principal, other, action), { allowed: false, reason: 'not_found' });
+        }
+      }
+    }
+  });
+
+  test('suspension makes every mutating tenant action refused, reads still allowed', () => {
+    const suspended = { id: 'own', status: 'suspended' as const };
+    const owner = { kind: 'tenant' as const, tokenId: 't', tenantId: 'own', role: 'owner' as const, userId: undefined, label: 'x' };
+    const admin = { kind: 'platform_admin' as const, tokenId: 't', userId: undefined, label: 'x' };
+    for (const action of ['members.write', 'tokens.write'] as const) {
+      assert.deepEqual(authorize(owner, suspended, action), { allowed: false, reason: 'suspended' });
+      assert.deepEqual(authorize(admin, suspended, action), { allowed: false, reason: 'suspended' });
+    }
+    for (const action of ['tenant.read', 'members.read', 'tokens.read', 'audit.read'] as const) assert.equal(authorize(owner, suspended, action).allowed, true);
+  });
+});

@@ -323,7 +323,7 @@ export const createAuditLog = (options: AuditLogOptions): AuditLog => {
         [listOptions.beforeId ?? null, limit],
       );
       return rows.map(toEvent);
-    });
+    }, { readOnly: true });
   };
 
   return { seal, verify, list };

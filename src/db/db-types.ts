@@ -21,13 +21,22 @@ export type DbKind = 'postgres' | 'pglite';
  */
 export type RlsMode = 'enforced' | 'guarded';
 
+export interface TransactionOptions {
+  /**
+   * A read-only transaction (the database refuses writes in it). Its result is returned as soon as `fn`
+   * resolves; the COMMIT completes in the background before the connection goes back to the pool —
+   * there is nothing to lose, and the caller does not wait a round trip for it.
+   */
+  readOnly?: boolean;
+}
+
 export interface Db {
   readonly kind: DbKind;
   /**
    * Runs `fn` in one transaction. `prelude` (trusted, parameter-free SQL built by this module only) runs in
    * the same round trip as BEGIN. Commits when `fn` resolves, rolls back when it throws.
    */
-  transaction<T>(prelude: string, fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(prelude: string, fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs trusted multi-statement SQL outside any tenant scope: migrations and bootstrap only. */
   execAsOwner(sql: string): Promise<void>;
   /** Parameterized query as the connection's own user, outside RLS scoping: migrations and probes only. */

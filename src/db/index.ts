@@ -4,7 +4,7 @@
  * one tenant) and `withSystem` (the greppable way past it). It owns no domain queries: those live in each
  * module's `*-queries.ts`.
  */
-export type { Db, DbKind, Queryable, QueryResult, RlsMode } from './db-types.ts';
+export type { Db, DbKind, Queryable, QueryResult, RlsMode, TransactionOptions } from './db-types.ts';
 export { createPostgresDb } from './postgres-driver.ts';
 export { createPgliteDb } from './pglite-driver.ts';
 export { migrate, loadMigrations } from './migrate.ts';

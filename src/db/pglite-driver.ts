@@ -20,9 +20,9 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
 
   return {
     kind: 'pglite',
-    async transaction(prelude, fn) {
+    async transaction(prelude, fn, options = {}) {
       return pglite.transaction(async (tx) => {
-        if (prelude !== '') await tx.exec(prelude);
+        await tx.exec(`${options.readOnly === true ? 'SET TRANSACTION READ ONLY;' : ''}${prelude}`);
         const queryable: Queryable = {
           async query<Row>(sql: string, params: readonly unknown[] = []) {
             return normalize<Row>(await tx.query(sql, params as unknown[]));

@@ -1,5 +1,5 @@
 import { AppError } from '../core/errors.ts';
-import type { Db, Queryable } from './db-types.ts';
+import type { Db, Queryable, TransactionOptions } from './db-types.ts';
 
 export const APP_ROLE = 'bulkhead_app';
 export const SYSTEM_ROLE = 'bulkhead_system';
@@ -19,11 +19,11 @@ export const isUuid = (value: string): boolean => uuidPattern.test(value);
  * The tenant id is inlined into the prelude (one round trip with BEGIN) only after it has matched the
  * strict UUID pattern above, so it cannot carry SQL.
  */
-export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> => {
   if (!uuidPattern.test(tenantId)) {
     throw new AppError('INTERNAL', 'withTenant called with a malformed tenant id');
   }
-  return db.transaction(`SET LOCAL ROLE ${APP_ROLE};SELECT set_config('bulkhead.tenant_id','${tenantId}',true);`, fn);
+  return db.transaction(`SET LOCAL ROLE ${APP_ROLE};SELECT set_config('bulkhead.tenant_id','${tenantId}',true);`, fn, options);
 };
 
 /**
@@ -31,5 +31,5 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
  * tenant's rows. Use it for the few paths that must cross tenants (token lookup, tenant administration,
  * audit sealing) and nowhere else; `grep -rn withSystem src` lists them all.
  */
-export const withSystem = async <T>(db: Db, fn: (tx: Queryable) => Promise<T>): Promise<T> =>
-  db.transaction(`SET LOCAL ROLE ${SYSTEM_ROLE};SELECT set_config('bulkhead.tenant_id','',true);`, fn);
+export const withSystem = async <T>(db: Db, fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> =>
+  db.transaction(`SET LOCAL ROLE ${SYSTEM_ROLE};SELECT set_config('bulkhead.tenant_id','',true);`, fn, options);

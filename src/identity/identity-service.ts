@@ -182,7 +182,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
   };
 
   const findUser = async (username: string): Promise<UserRow | undefined> =>
-    withSystem(db, async (tx) => (await tx.query<UserRow>(`SELECT ${userColumns}, password_hash FROM users WHERE username = $1`, [username])).rows[0]);
+    withSystem(db, async (tx) => (await tx.query<UserRow>(`SELECT ${userColumns}, password_hash FROM users WHERE username = $1`, [username])).rows[0], { readOnly: true });
 
   return {
     async authenticate(token) {
@@ -202,7 +202,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
           [hash],
         );
         return rows[0];
-      });
+      }, { readOnly: true });
       if (row === undefined || row.revoked_at !== null) {
         cache.delete(hash);
         return undefined;
@@ -223,8 +223,8 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     async listTokens(tenantId) {
       const sql = `SELECT ${tokenColumns} FROM api_tokens WHERE tenant_id ${tenantId === null ? 'IS NULL' : 'IS NOT NULL'} ORDER BY created_at, id`;
       const rows = tenantId === null
-        ? await withSystem(db, async (tx) => (await tx.query<TokenRow>(sql)).rows)
-        : await withTenant(db, tenantId, async (tx) => (await tx.query<TokenRow>(sql)).rows);
+        ? await withSystem(db, async (tx) => (await tx.query<TokenRow>(sql)).rows, { readOnly: true })
+        : await withTenant(db, tenantId, async (tx) => (await tx.query<TokenRow>(sql)).rows, { readOnly: true });
       return rows.map(toTokenRecord);
     },
 
@@ -284,7 +284,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
              FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.username`,
         );
         return rows.map((row) => ({ user: toUser(row), role: row.role, createdAt: iso(row.member_since)! }));
-      });
+      }, { readOnly: true });
     },
 
     async setMember(ctx, tenantId, username, role) {

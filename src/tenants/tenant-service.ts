@@ -152,14 +152,14 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
       }
     },
     async list() {
-      return withSystem(db, async (tx) => (await tx.query<TenantRow>(`SELECT ${tenantColumns} FROM tenants ORDER BY slug`)).rows.map(toTenant));
+      return withSystem(db, async (tx) => (await tx.query<TenantRow>(`SELECT ${tenantColumns} FROM tenants ORDER BY slug`)).rows.map(toTenant), { readOnly: true });
     },
     async find(ref) {
       const column = isUuid(ref) ? 'id' : 'slug';
       return withSystem(db, async (tx) => {
         const { rows } = await tx.query<TenantRow>(`SELECT ${tenantColumns} FROM tenants WHERE ${column} = $1`, [ref]);
         return rows[0] === undefined ? undefined : toTenant(rows[0]);
-      });
+      }, { readOnly: true });
     },
     async setStatus(ctx, tenantId, status) {
       const tenant = await withSystem(db, async (tx) => {
@@ -179,7 +179,7 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
         const { rows } = await tx.query<QuotaRow>('SELECT * FROM tenant_quotas');
         if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
         return toQuota(rows[0]);
-      });
+      }, { readOnly: true });
     },
     async setQuota(ctx, tenantId, update) {
       const quota = await withSystem(db, async (tx) => {

@@ -1,0 +1,1005 @@
+/**
+ * MLflow's search filter grammar and `order_by` syntax, compiled to parameterized PostgreSQL. Pure: no
+ * IO. The HTTP handlers of search-runs, search-experiments, search-registered-models and
+ * search-model-versions place the compiled SQL in their queries.
+ *
+ * Behaviour learned from MLflow (mlflow/utils/search_utils.py: SearchUtils, SearchExperimentsUtils,
+ * SearchModelUtils, SearchModelVersionUtils; mlflow/store/tracking/sqlalchemy_store.py and
+ * mlflow/store/model_registry/sqlalchemy_store.py for the SQL meaning). MLflow tokenizes with
+ * sqlparse; this module has its own small lexer and recursive-descent parser for the same language:
+ *
+ *   filter     := comparison (AND comparison)*            -- no OR, no parentheses
+ *   comparison := identifier comparator value
+ *               | identifier [NOT] IN '(' string (',' string)* ')'
+ *   identifier := part ('.' part)*                        -- part: word, `backticked` or "double quoted"
+ *   comparator := = | != | < | <= | > | >= | LIKE | ILIKE  (keywords in any case)
+ *   value      := 'single quoted' | "double quoted" | number
+ *   order_by   := identifier [ASC | DESC]
+ *
+ * The first part of an identifier with more than one part is the entity prefix (`metrics.`, `params.`,
+ * `tags.`, `attributes.` and their aliases); a one-part identifier is an attribute.
+ *
+ * Security: user text never reaches the SQL text. Keys, values and LIKE patterns are bound as `$n`
+ * parameters; column names come only from the constant tables below. Anything the grammar does not
+ * know (`;`, comments, OR, sub-expressions, unknown characters) is refused with
+ * INVALID_PARAMETER_VALUE before any SQL is built.
+ *
+ * Deliberate differences from MLflow, all in the caller's favour:
+ * - Quotes inside strings may be escaped as `''` or `\'` (MLflow kept the escape characters in the value).
+ * - A NaN metric matches only `!=` (IEEE semantics, like MLflow's in-memory store); MLflow's SQL store
+ *   stores NaN as 0 and therefore lets `metrics.m = 0` match it.
+ * - `attributes.run_name` compares the `runs.name` column (MLflow compares the `mlflow.runName` tag,
+ *   because runs logged by MLflow <= 1.29 had no name column).
+ * - `attribute.`/`attributes.` prefixes are accepted for experiments and the model registry too.
+ * - MLflow drops run ids containing upper-case letters from IN lists (a MySQL work-around); PostgreSQL
+ *   compares case-sensitively, so the ids are kept and simply do not match.
+ * - `datasets.*` run filters parse but compile to NOT_IMPLEMENTED: this module only targets the tables
+ *   named in its contract.
+ */
+
+import { mlflowErrors } from './mlflow-errors.ts';
+
+export type SearchEntity = 'run' | 'experiment' | 'registered_model' | 'model_version';
+export type KeyType = 'attribute' | 'metric' | 'param' | 'tag' | 'dataset';
+export type Comparator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'IN' | 'NOT IN';
+
+/** A right-hand side. Numbers keep the literal text (validated), so no precision is lost before SQL. */
+export type FilterValue =
+  | { readonly kind: 'string'; readonly value: string }
+  | { readonly kind: 'number'; readonly text: string }
+  | { readonly kind: 'list'; readonly values: readonly string[] };
+
+/** One comparison of a parsed filter; a filter is the AND of its comparisons. */
+export interface FilterComparison {
+  readonly type: KeyType;
+  /** Attribute keys are canonical (`created` → `start_time`, `Run Name` → `run_name`). */
+  readonly key: string;
+  readonly comparator: Comparator;
+  readonly value: FilterValue;
+}
+
+export interface OrderByTerm {
+  readonly type: KeyType;
+  readonly key: string;
+  readonly ascending: boolean;
+}
+
+/** SQL text with `$n` placeholders and the values to bind to them, in order. */
+export interface CompiledSql {
+  readonly sql: string;
+  readonly params: unknown[];
+}
+
+export interface CompileOptions {
+  /**
+   * Number of the first placeholder this fragment may use (`$firstParam`); default 1. A value that is
+   * not a positive integer throws RangeError (a programming error).
+   */
+  readonly firstParam?: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lexer
+
+type TokenKind = 'word' | 'backtick' | 'dquote' | 'squote' | 'number' | 'op' | 'lparen' | 'rparen' | 'comma' | 'dot';
+
+interface Token {
+  readonly kind: TokenKind;
+  /** Decoded content for quoted tokens, the source text otherwise. */
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+const invalid = (message: string) => mlflowErrors.invalidParameter(message);
+
+/** Shortens user text quoted back in an error message. */
+const excerpt = (text: string): string => (text.length > 100 ? `${text.slice(0, 100)}...` : text);
+
+const WORD_START = /[\p{L}_][\p{L}\p{N}_]*/uy;
+const WORD_AFTER_DOT = /[\p{L}\p{N}_]+/uy;
+const NUMBER = /-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?/y;
+const WORD_CHAR = /[\p{L}\p{N}_]/u;
+const OPERATOR = /<=|>=|!=|<>|==|=|<|>/y;
+
+const matchAt = (re: RegExp, input: string, at: number): string | undefined => {
+  re.lastIndex = at;
+  const m = re.exec(input);
+  return m === null ? undefined : m[0];
+};
+
+/** Reads a quoted token starting at `start`; doubled quotes and backslash-quote are escapes. */
+const readQuoted = (input: string, start: number, quote: string): { text: string; end: number } => {
+  let text = '';
+  let i = start + 1;
+  while (i < input.length) {
+    const c = input[i];
+    const next = input[i + 1];
+    if (c === quote) {
+      if (next === quote) {
+        text += quote;
+        i += 2;
+        continue;
+      }
+      return { text, end: i + 1 };
+    }
+    if (c === '\\' && quote !== '`' && (next === quote || next === '\\')) {
+      // `\'` is an escaped quote; `\\` stays two backslashes (it is how LIKE patterns escape).
+      text += next === quote ? quote : '\\\\';
+      i += 2;
+      continue;
+    }
+    text += c;
+    i += 1;
+  }
+  throw invalid(`Unterminated quoted string starting at position ${start} in '${excerpt(input)}'`);
+};
+
+const lex = (input: string): Token[] => {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < input.length) {
+    const c = input[i] as string;
+    if (/\s/u.test(c)) {
+      i += 1;
+      continue;
+    }
+    const prev = tokens.at(-1);
+    const prevAdjacent = prev !== undefined && prev.end === i;
+    if (c === "'" || c === '"' || c === '`') {
+      const { text, end } = readQuoted(input, i, c);
+      tokens.push({ kind: c === "'" ? 'squote' : c === '"' ? 'dquote' : 'backtick', text, start: i, end });
+      i = end;
+      continue;
+    }
+    if (c === ';') throw invalid(`Search filter contained multiple statements: '${excerpt(input)}'`);
+    if ((c === '-' && input[i + 1] === '-') || (c === '/' && input[i + 1] === '*') || c === '#') {
+      throw invalid(`Comments are not allowed in a search filter: '${excerpt(input)}'`);
+    }
+    if (c === '(' || c === ')' || c === ',') {
+      tokens.push({ kind: c === '(' ? 'lparen' : c === ')' ? 'rparen' : 'comma', text: c, start: i, end: i + 1 });
+      i += 1;
+      continue;
+    }
+    // A dot glued to an identifier part joins parts; elsewhere it can only start a number (`.5`).
+    if (c === '.' && prevAdjacent && (prev.kind === 'word' || prev.kind === 'backtick' || prev.kind === 'dquote')) {
+      tokens.push({ kind: 'dot', text: '.', start: i, end: i + 1 });
+      i += 1;
+      continue;
+    }
+    if (prevAdjacent && prev.kind === 'dot') {
+      const word = matchAt(WORD_AFTER_DOT, input, i);
+      if (word !== undefined) {
+        tokens.push({ kind: 'word', text: word, start: i, end: i + word.length });
+        i += word.length;
+        continue;
+      }
+    }
+    const number = matchAt(NUMBER, input, i);
+    if (number !== undefined) {
+      const after = input[i + number.length];
+      if (after !== undefined && (WORD_CHAR.test(after) || after === '.')) {
+        throw invalid(`Invalid number '${excerpt(input.slice(i, i + number.length + 1))}' in search filter`);
+      }
+      tokens.push({ kind: 'number', text: number, start: i, end: i + number.length });
+      i += number.length;
+      continue;
+    }
+    const word = matchAt(WORD_START, input, i);
+    if (word !== undefined) {
+      tokens.push({ kind: 'word', text: word, start: i, end: i + word.length });
+      i += word.length;
+      continue;
+    }
+    const op = matchAt(OPERATOR, input, i);
+    if (op !== undefined) {
+      tokens.push({ kind: 'op', text: op, start: i, end: i + op.length });
+      i += op.length;
+      continue;
+    }
+    throw invalid(`Invalid character '${c}' at position ${i} in '${excerpt(input)}'`);
+  }
+  return tokens;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parser (entity independent)
+
+interface IdentifierPart {
+  readonly text: string;
+  readonly quoted: boolean;
+}
+
+interface RawComparison {
+  readonly parts: readonly IdentifierPart[];
+  readonly comparator: Comparator;
+  readonly value: FilterValue;
+  readonly source: string;
+}
+
+class TokenCursor {
+  readonly tokens: readonly Token[];
+  readonly input: string;
+  pos = 0;
+
+  constructor(tokens: readonly Token[], input: string) {
+    this.tokens = tokens;
+    this.input = input;
+  }
+
+  peek(): Token | undefined {
+    return this.tokens[this.pos];
+  }
+
+  next(): Token | undefined {
+    const token = this.tokens[this.pos];
+    if (token !== undefined) this.pos += 1;
+    return token;
+  }
+
+  atEnd(): boolean {
+    return this.pos >= this.tokens.length;
+  }
+
+  isKeyword(token: Token | undefined, keyword: string): boolean {
+    return token !== undefined && token.kind === 'word' && token.text.toUpperCase() === keyword;
+  }
+}
+
+const isPart = (t: Token | undefined): boolean =>
+  t !== undefined && (t.kind === 'word' || t.kind === 'backtick' || t.kind === 'dquote');
+
+const parseIdentifier = (cur: TokenCursor, what: string): IdentifierPart[] => {
+  const first = cur.next();
+  if (first === undefined || !isPart(first)) {
+    throw invalid(
+      first === undefined
+        ? `Invalid ${what} '${excerpt(cur.input)}': expected an identifier at the end`
+        : `Invalid ${what} '${excerpt(cur.input)}': expected an identifier, found '${excerpt(first.text)}'`,
+    );
+  }
+  const parts: IdentifierPart[] = [{ text: first.text, quoted: first.kind !== 'word' }];
+  while (cur.peek()?.kind === 'dot') {
+    cur.next();
+    const part = cur.next();
+    if (part === undefined || !isPart(part)) throw invalid(`Invalid identifier in ${what} '${excerpt(cur.input)}'`);
+    parts.push({ text: part.text, quoted: part.kind !== 'word' });
+  }
+  return parts;
+};
+
+const parseList = (cur: TokenCursor): FilterValue => {
+  const open = cur.next();
+  if (open?.kind !== 'lparen') {
+    throw invalid('IN and NOT IN expect a parenthesized, non-empty list of quoted strings');
+  }
+  const values: string[] = [];
+  for (;;) {
+    const item = cur.next();
+    if (item?.kind === 'rparen' && values.length === 0) {
+      throw invalid('While parsing a list in the query, expected a non-empty list of string values, but got empty list');
+    }
+    if (item?.kind !== 'squote' && item?.kind !== 'dquote') {
+      throw invalid('While parsing a list in the query, expected a list of quoted string values');
+    }
+    values.push(item.text);
+    const sep = cur.next();
+    if (sep?.kind === 'rparen') return { kind: 'list', values };
+    if (sep?.kind !== 'comma') throw invalid('While parsing a list in the query, expected , or ) after a value');
+  }
+};
+
+const parseScalar = (cur: TokenCursor): FilterValue => {
+  const token = cur.next();
+  if (token === undefined) throw invalid(`Invalid comparison in '${excerpt(cur.input)}': expected a value at the end`);
+  switch (token.kind) {
+    case 'squote':
+    case 'dquote':
+      return { kind: 'string', value: token.text };
+    case 'number':
+      return { kind: 'number', text: token.text };
+    case 'lparen':
+      throw invalid('A list of values is only allowed with IN and NOT IN');
+    default:
+      throw invalid(
+        `Expected a quoted string or a number as value, got '${excerpt(token.text)}'. ` +
+          "Quote string values with single or double quotes, e.g. tags.team = 'vision'",
+      );
+  }
+};
+
+const parseComparison = (cur: TokenCursor): RawComparison => {
+  const start = cur.peek()?.start ?? cur.input.length;
+  const parts = parseIdentifier(cur, 'filter');
+  const token = cur.next();
+  let comparator: Comparator;
+  let value: FilterValue;
+  if (token?.kind === 'op') {
+    if (token.text === '<>' || token.text === '==') {
+      throw invalid(`Invalid comparator '${token.text}'; use = or !=`);
+    }
+    comparator = token.text as Comparator;
+    value = parseScalar(cur);
+  } else if (cur.isKeyword(token, 'LIKE') || cur.isKeyword(token, 'ILIKE')) {
+    comparator = (token as Token).text.toUpperCase() as Comparator;
+    value = parseScalar(cur);
+  } else if (cur.isKeyword(token, 'IN')) {
+    comparator = 'IN';
+    value = parseList(cur);
+  } else if (cur.isKeyword(token, 'NOT')) {
+    if (!cur.isKeyword(cur.next(), 'IN')) throw invalid("Invalid comparator: NOT may only be followed by IN");
+    comparator = 'NOT IN';
+    value = parseList(cur);
+  } else if (cur.isKeyword(token, 'IS')) {
+    throw invalid('IS NULL / IS NOT NULL comparisons are not supported in search filters');
+  } else {
+    throw invalid(
+      token === undefined
+        ? `Invalid comparison clause in '${excerpt(cur.input)}': expected a comparator at the end`
+        : `Invalid comparison clause in '${excerpt(cur.input)}': expected a comparator, found '${excerpt(token.text)}'`,
+    );
+  }
+  const end = cur.tokens[cur.pos - 1]?.end ?? cur.input.length;
+  return { parts, comparator, value, source: cur.input.slice(start, end) };
+};
+
+const parseRawFilter = (filter: string): RawComparison[] => {
+  if (filter.trim() === '') return [];
+  const cur = new TokenCursor(lex(filter), filter);
+  const comparisons: RawComparison[] = [];
+  for (;;) {
+    comparisons.push(parseComparison(cur));
+    if (cur.atEnd()) return comparisons;
+    const conj = cur.next();
+    if (cur.isKeyword(conj, 'AND')) continue;
+    if (cur.isKeyword(conj, 'OR')) throw invalid("The OR operator is not supported in search filters; combine comparisons with AND");
+    throw invalid(`Invalid clause(s) in filter string '${excerpt(filter)}' near '${excerpt(conj?.text ?? '')}'`);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Entity specifications: the only source of SQL identifiers.
+
+interface AttributeSpec {
+  /** Trusted SQL expression for the column. */
+  readonly column: string;
+  readonly kind: 'string' | 'number';
+  /** Whether IN / NOT IN with a list is allowed (MLflow: only run ids). */
+  readonly list?: boolean;
+}
+
+interface TagTableSpec {
+  readonly table: string;
+  /** Trusted SQL joining alias `f` to the outer row. */
+  readonly join: string;
+}
+
+interface EntitySpec {
+  readonly label: string;
+  readonly prefixes: Readonly<Record<string, KeyType>>;
+  /** Filterable attributes by accepted spelling (aliases included). */
+  readonly filterAttributes: Readonly<Record<string, { readonly canonical: string; readonly spec: AttributeSpec }>>;
+  readonly stringComparators: ReadonlySet<Comparator>;
+  /** Whether a numeric attribute also takes a quoted number (model versions' version_number). */
+  readonly quotedNumbers: boolean;
+  readonly tags: TagTableSpec;
+}
+
+const NUMERIC_COMPARATORS: ReadonlySet<Comparator> = new Set(['=', '!=', '<', '<=', '>', '>=']);
+const KEY_VALUE_COMPARATORS: ReadonlySet<Comparator> = new Set(['=', '!=', 'LIKE', 'ILIKE']);
+const LIST_COMPARATORS: ReadonlySet<Comparator> = new Set(['IN', 'NOT IN']);
+
+const attr = (canonical: string, spec: AttributeSpec) => ({ canonical, spec });
+
+const RUN_ATTRIBUTES = {
+  run_id: { column: 'r.id', kind: 'string', list: true },
+  run_name: { column: 'r.name', kind: 'string' },
+  user_id: { column: 'r.user_id', kind: 'string' },
+  status: { column: 'r.status', kind: 'string' },
+  start_time: { column: 'r.start_time', kind: 'number' },
+  end_time: { column: 'r.end_time', kind: 'number' },
+  artifact_uri: { column: 'r.artifact_uri', kind: 'string' },
+} as const satisfies Record<string, AttributeSpec>;
+
+const RUN_SPEC: EntitySpec = {
+  label: 'runs',
+  prefixes: {
+    metric: 'metric',
+    metrics: 'metric',
+    parameter: 'param',
+    parameters: 'param',
+    param: 'param',
+    params: 'param',
+    tag: 'tag',
+    tags: 'tag',
+    attribute: 'attribute',
+    attributes: 'attribute',
+    attr: 'attribute',
+    run: 'attribute',
+    dataset: 'dataset',
+    datasets: 'dataset',
+  },
+  filterAttributes: {
+    run_id: attr('run_id', RUN_ATTRIBUTES.run_id),
+    run_name: attr('run_name', RUN_ATTRIBUTES.run_name),
+    'run name': attr('run_name', RUN_ATTRIBUTES.run_name),
+    'Run name': attr('run_name', RUN_ATTRIBUTES.run_name),
+    'Run Name': attr('run_name', RUN_ATTRIBUTES.run_name),
+    user_id: attr('user_id', RUN_ATTRIBUTES.user_id),
+    status: attr('status', RUN_ATTRIBUTES.status),
+    start_time: attr('start_time', RUN_ATTRIBUTES.start_time),
+    created: attr('start_time', RUN_ATTRIBUTES.start_time),
+    Created: attr('start_time', RUN_ATTRIBUTES.start_time),
+    end_time: attr('end_time', RUN_ATTRIBUTES.end_time),
+    artifact_uri: attr('artifact_uri', RUN_ATTRIBUTES.artifact_uri),
+  },
+  stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN']),
+  quotedNumbers: false,
+  tags: { table: 'run_tags', join: 'f.run_id = r.id' },
+};
+
+const REGISTRY_PREFIXES: Readonly<Record<string, KeyType>> = {
+  attribute: 'attribute',
+  attributes: 'attribute',
+  tag: 'tag',
+  tags: 'tag',
+};
+
+const EXPERIMENT_SPEC: EntitySpec = {
+  label: 'experiments',
+  prefixes: REGISTRY_PREFIXES,
+  filterAttributes: {
+    name: attr('name', { column: 'e.name', kind: 'string' }),
+    creation_time: attr('creation_time', { column: 'e.creation_time', kind: 'number' }),
+    last_update_time: attr('last_update_time', { column: 'e.last_update_time', kind: 'number' }),
+  },
+  stringComparators: KEY_VALUE_COMPARATORS,
+  quotedNumbers: false,
+  tags: { table: 'experiment_tags', join: 'f.experiment_id = e.id' },
+};
+
+const REGISTERED_MODEL_SPEC: EntitySpec = {
+  label: 'registered models',
+  prefixes: REGISTRY_PREFIXES,
+  filterAttributes: { name: attr('name', { column: 'm.name', kind: 'string' }) },
+  stringComparators: KEY_VALUE_COMPARATORS,
+  quotedNumbers: false,
+  tags: { table: 'registered_model_tags', join: 'f.name = m.name' },
+};
+
+const MODEL_VERSION_SPEC: EntitySpec = {
+  label: 'model versions',
+  prefixes: REGISTRY_PREFIXES,
+  filterAttributes: {
+    name: attr('name', { column: 'v.name', kind: 'string' }),
+    version_number: attr('version_number', { column: 'v.version', kind: 'number' }),
+    run_id: attr('run_id', { column: 'v.run_id', kind: 'string', list: true }),
+    source_path: attr('source_path', { column: 'v.source', kind: 'string' }),
+  },
+  // MLflow's SearchModelVersionUtils: IN but not NOT IN.
+  stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN']),
+  quotedNumbers: true,
+  tags: { table: 'model_version_tags', join: 'f.name = v.name AND f.version = v.version' },
+};
+
+const SPECS: Readonly<Record<SearchEntity, EntitySpec>> = {
+  run: RUN_SPEC,
+  experiment: EXPERIMENT_SPEC,
+  registered_model: REGISTERED_MODEL_SPEC,
+  model_version: MODEL_VERSION_SPEC,
+};
+
+const DATASET_KEYS: ReadonlySet<string> = new Set(['name', 'digest', 'context']);
+
+const formatSet = (values: Iterable<string>): string => `{${[...values].map((v) => `'${v}'`).join(', ')}}`;
+
+/** Splits an identifier into its key type and key, following the entity's prefixes. */
+const resolveIdentifier = (
+  parts: readonly IdentifierPart[],
+  spec: EntitySpec,
+): { type: KeyType; key: string } => {
+  const [first, ...rest] = parts;
+  if (first === undefined) throw invalid('Empty identifier');
+  if (rest.length === 0) return { type: 'attribute', key: first.text };
+  const type = Object.hasOwn(spec.prefixes, first.text) ? spec.prefixes[first.text] : undefined;
+  if (type === undefined) {
+    throw invalid(
+      `Invalid entity type '${excerpt(first.text)}' for ${spec.label}. Valid values are ${formatSet(Object.keys(spec.prefixes))}`,
+    );
+  }
+  const key = rest.map((p) => p.text).join('.');
+  if (key === '') throw invalid(`Missing key after '${excerpt(first.text)}.'`);
+  return { type, key };
+};
+
+const isNumericText = (text: string): boolean => {
+  NUMBER.lastIndex = 0;
+  const m = NUMBER.exec(text);
+  return m !== null && m[0] === text;
+};
+
+const checkValueForComparator = (comparator: Comparator, value: FilterValue, what: string): void => {
+  const isList = value.kind === 'list';
+  if (LIST_COMPARATORS.has(comparator) !== isList) {
+    throw invalid(
+      isList
+        ? `A list of values is only allowed with IN or NOT IN (${what})`
+        : `${comparator} expects a parenthesized list of quoted strings (${what})`,
+    );
+  }
+};
+
+const resolveComparison = (raw: RawComparison, spec: EntitySpec): FilterComparison => {
+  const { type, key } = resolveIdentifier(raw.parts, spec);
+  const { comparator, value } = raw;
+  const where = `in '${excerpt(raw.source)}'`;
+  const requireComparator = (allowed: ReadonlySet<Comparator>, what: string) => {
+    if (!allowed.has(comparator)) {
+      throw invalid(`Invalid comparator '${comparator}' for ${what} ${where}; expected one of ${formatSet(allowed)}`);
+    }
+  };
+  switch (type) {
+    case 'metric': {
+      requireComparator(NUMERIC_COMPARATORS, 'a metric');
+      if (value.kind !== 'number') throw invalid(`Expected a numeric value for metric '${excerpt(key)}' ${where}`);
+      if (!Number.isFinite(Number(value.text))) throw invalid(`Metric value ${excerpt(value.text)} is out of range ${where}`);
+      return { type, key, comparator, value };
+    }
+    case 'param':
+    case 'tag': {
+      requireComparator(KEY_VALUE_COMPARATORS, type === 'param' ? 'a param' : 'a tag');
+      if (value.kind !== 'string') {
+        throw invalid(`Expected a quoted string value for ${type} '${excerpt(key)}' (e.g. 'my-value') ${where}`);
+      }
+      return { type, key, comparator, value };
+    }
+    case 'dataset': {
+      if (!DATASET_KEYS.has(key)) {
+        throw invalid(`Invalid dataset key '${excerpt(key)}' specified. Valid keys are ${formatSet(DATASET_KEYS)}`);
+      }
+      requireComparator(new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN']), 'a dataset attribute');
+      checkValueForComparator(comparator, value, where);
+      if (value.kind === 'number') throw invalid(`Expected a quoted string value for dataset ${key} ${where}`);
+      return { type, key, comparator, value };
+    }
+    case 'attribute': {
+      const found = Object.hasOwn(spec.filterAttributes, key) ? spec.filterAttributes[key] : undefined;
+      if (found === undefined) {
+        throw invalid(
+          `Invalid attribute key '${excerpt(key)}' specified for ${spec.label}. Valid keys are ${formatSet(Object.keys(spec.filterAttributes))}`,
+        );
+      }
+      const canonical = found.canonical;
+      if (found.spec.kind === 'number') {
+        requireComparator(NUMERIC_COMPARATORS, `numeric attribute '${canonical}'`);
+        if (value.kind === 'number') return { type, key: canonical, comparator, value };
+        if (spec.quotedNumbers && value.kind === 'string' && isNumericText(value.value.trim())) {
+          return { type, key: canonical, comparator, value: { kind: 'number', text: value.value.trim() } };
+        }
+        throw invalid(`Expected a numeric value for numeric attribute '${canonical}' ${where}`);
+      }
+      requireComparator(spec.stringComparators, `string attribute '${canonical}'`);
+      if (value.kind === 'number') {
+        throw invalid(`Expected a quoted string value for attribute '${canonical}' ${where}`);
+      }
+      if ((value.kind === 'list' || LIST_COMPARATORS.has(comparator)) && found.spec.list !== true) {
+        throw invalid(`Only the 'run_id' attribute supports comparison with a list of quoted string values ${where}`);
+      }
+      checkValueForComparator(comparator, value, where);
+      return { type, key: canonical, comparator, value };
+    }
+  }
+};
+
+/**
+ * Parses an MLflow search filter for one kind of entity into its comparisons (implicitly AND-ed).
+ * An empty or blank filter gives `[]`.
+ *
+ * Throws MlflowError INVALID_PARAMETER_VALUE for anything MLflow would refuse (unknown prefix or
+ * attribute, comparator not valid for the key type, unquoted string, string for a metric, list outside
+ * IN, OR, `;`, comments, unterminated quotes…), with a message naming the offending part.
+ */
+export const parseSearchFilter = (filter: string | undefined | null, entity: SearchEntity): FilterComparison[] =>
+  parseRawFilter(filter ?? '').map((raw) => resolveComparison(raw, SPECS[entity]));
+
+// ---------------------------------------------------------------------------------------------
+// SQL compilation
+
+class ParamSink {
+  readonly params: unknown[] = [];
+  readonly first: number;
+
+  constructor(options: CompileOptions | undefined) {
+    const first = options?.firstParam ?? 1;
+    if (!Number.isSafeInteger(first) || first < 1) throw new RangeError(`firstParam must be a positive integer, got ${first}`);
+    this.first = first;
+  }
+
+  /** Binds a value and returns its placeholder. */
+  add(value: unknown): string {
+    this.params.push(value);
+    return `$${this.first + this.params.length - 1}`;
+  }
+}
+
+const SQL_OPERATOR: Readonly<Record<Exclude<Comparator, 'IN' | 'NOT IN'>, string>> = {
+  '=': '=',
+  '!=': '<>',
+  '<': '<',
+  '<=': '<=',
+  '>': '>',
+  '>=': '>=',
+  LIKE: 'LIKE',
+  ILIKE: 'ILIKE',
+};
+
+/** `column <op> $n` for a string column; lists become `= ANY($n::text[])`. */
+const stringPredicate = (column: string, comparator: Comparator, value: FilterValue, sink: ParamSink): string => {
+  if (value.kind === 'list') {
+    const any = `${column} = ANY(${sink.add([...value.values])}::text[])`;
+    return comparator === 'NOT IN' ? `NOT (${any})` : any;
+  }
+  if (value.kind !== 'string' || comparator === 'IN' || comparator === 'NOT IN') {
+    throw new Error('unreachable: string predicate without a string value');
+  }
+  return `${column} ${SQL_OPERATOR[comparator]} ${sink.add(value.value)}`;
+};
+
+const numericPredicate = (column: string, comparator: Comparator, value: FilterValue, cast: string, sink: ParamSink): string => {
+  if (value.kind !== 'number' || comparator === 'IN' || comparator === 'NOT IN' || comparator === 'LIKE' || comparator === 'ILIKE') {
+    throw new Error('unreachable: numeric predicate without a number');
+  }
+  return `${column} ${SQL_OPERATOR[comparator]} ${sink.add(value.text)}::${cast}`;
+};
+
+const keyValueExists = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string =>
+  `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${sink.add(c.key)} AND ${stringPredicate('f.value', c.comparator, c.value, sink)})`;
+
+const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSink): string => {
+  switch (c.type) {
+    case 'attribute': {
+      const found = spec.filterAttributes[c.key];
+      if (found === undefined) throw new Error(`unreachable: unknown attribute ${c.key}`);
+      return found.spec.kind === 'number'
+        ? numericPredicate(found.spec.column, c.comparator, c.value, 'numeric', sink)
+        : stringPredicate(found.spec.column, c.comparator, c.value, sink);
+    }
+    case 'tag':
+      return keyValueExists(spec.tags, c, sink);
+    case 'param':
+      return keyValueExists({ table: 'run_params', join: 'f.run_id = r.id' }, c, sink);
+    case 'metric': {
+      // Filters compare the latest value of the metric (MLflow joins latest_metrics). A NaN latest value
+      // only satisfies != (see module comment).
+      const key = sink.add(c.key);
+      const cmp = numericPredicate('f.value', c.comparator, c.value, 'double precision', sink);
+      const nanGuard = c.comparator === '!=' ? `(f.is_nan OR ${cmp})` : `NOT f.is_nan AND ${cmp}`;
+      return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
+    }
+    case 'dataset':
+      throw mlflowErrors.notImplemented('Filtering runs by dataset (datasets.name, datasets.digest, datasets.context) is not supported by this server');
+  }
+};
+
+const compileFilter = (filter: string | undefined | null, entity: SearchEntity, options: CompileOptions | undefined): CompiledSql => {
+  const spec = SPECS[entity];
+  const comparisons = parseSearchFilter(filter, entity);
+  const sink = new ParamSink(options);
+  if (comparisons.length === 0) return { sql: 'TRUE', params: [] };
+  const parts = comparisons.map((c) => compileComparison(c, spec, sink));
+  return { sql: parts.length === 1 ? (parts[0] as string) : parts.map((p) => `(${p})`).join(' AND '), params: sink.params };
+};
+
+/**
+ * Compiles a search-runs filter to a boolean SQL expression over the run row aliased `r` (table `runs`),
+ * using EXISTS subqueries on `run_params`, `run_tags` and `run_latest_metrics`. An empty filter gives
+ * `TRUE`. Placeholders are numbered from `firstParam`; `params` lists their values in order (strings,
+ * numeric literals as strings cast in SQL, and string arrays for IN lists). Put the expression in
+ * parentheses when combining it with other conditions.
+ *
+ * Semantics (as MLflow's SQL store): `params.`/`tags.`/`metrics.` comparisons, `!=` included, only match
+ * runs that have the key; metrics compare the latest logged value; LIKE/ILIKE patterns are bound as
+ * parameters and keep PostgreSQL's `\` escape. The expression does not restrict experiments, lifecycle
+ * stage or tenant: the caller adds those (tenancy comes from row-level security).
+ *
+ * Throws MlflowError INVALID_PARAMETER_VALUE for invalid filters, NOT_IMPLEMENTED for `datasets.*`.
+ */
+export const compileRunFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledSql =>
+  compileFilter(filter, 'run', options);
+
+/**
+ * Compiles a search-experiments filter (`name`, `creation_time`, `last_update_time`, `tags.<key>`) to a
+ * boolean SQL expression over the experiment row aliased `e`. Same contract as {@link compileRunFilter};
+ * the caller adds the lifecycle-stage (view type) condition.
+ */
+export const compileExperimentFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledSql =>
+  compileFilter(filter, 'experiment', options);
+
+/**
+ * Compiles a search-registered-models filter (`name`, `tags.<key>`) to a boolean SQL expression over the
+ * registered model row aliased `m`. Same contract as {@link compileRunFilter}.
+ */
+export const compileRegisteredModelFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledSql =>
+  compileFilter(filter, 'registered_model', options);
+
+/**
+ * Compiles a search-model-versions filter (`name`, `version_number`, `run_id` incl. `IN (...)`,
+ * `source_path`, `tags.<key>`) to a boolean SQL expression over the model version row aliased `v`.
+ * Same contract as {@link compileRunFilter}. The caller must still exclude soft-deleted versions
+ * (MLflow filters `current_stage != 'Deleted_Internal'` outside the user's filter).
+ */
+export const compileModelVersionFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledSql =>
+  compileFilter(filter, 'model_version', options);
+
+// ---------------------------------------------------------------------------------------------
+// order_by
+
+const parseRawOrderBy = (clause: string): { parts: IdentifierPart[]; ascending: boolean } => {
+  if (typeof clause !== 'string' || clause.trim() === '') throw invalid(`Invalid order_by clause '${excerpt(String(clause))}'. Could not be parsed.`);
+  const cur = new TokenCursor(lex(clause), clause);
+  const parts = parseIdentifier(cur, 'order_by clause');
+  let ascending = true;
+  const dir = cur.next();
+  if (dir !== undefined) {
+    if (cur.isKeyword(dir, 'ASC')) ascending = true;
+    else if (cur.isKeyword(dir, 'DESC')) ascending = false;
+    else throw invalid(`Invalid ordering key in order_by clause '${excerpt(clause)}'.`);
+  }
+  if (!cur.atEnd()) throw invalid(`Invalid order_by clause '${excerpt(clause)}'. Could not be parsed.`);
+  return { parts, ascending };
+};
+
+interface OrderSpec {
+  readonly label: string;
+  readonly prefixes: Readonly<Record<string, KeyType>>;
+  /** Orderable attributes by accepted spelling → canonical key and trusted column. */
+  readonly attributes: Readonly<Record<string, { readonly canonical: string; readonly column: string }>>;
+}
+
+const RUN_ORDER: OrderSpec = {
+  label: 'runs',
+  prefixes: RUN_SPEC.prefixes,
+  attributes: {
+    run_id: { canonical: 'run_id', column: 'r.id' },
+    run_name: { canonical: 'run_name', column: 'r.name' },
+    user_id: { canonical: 'user_id', column: 'r.user_id' },
+    status: { canonical: 'status', column: 'r.status' },
+    start_time: { canonical: 'start_time', column: 'r.start_time' },
+    created: { canonical: 'start_time', column: 'r.start_time' },
+    Created: { canonical: 'start_time', column: 'r.start_time' },
+    end_time: { canonical: 'end_time', column: 'r.end_time' },
+    artifact_uri: { canonical: 'artifact_uri', column: 'r.artifact_uri' },
+  },
+};
+
+const EXPERIMENT_ORDER: OrderSpec = {
+  label: 'experiments',
+  prefixes: REGISTRY_PREFIXES,
+  attributes: {
+    name: { canonical: 'name', column: 'e.name' },
+    experiment_id: { canonical: 'experiment_id', column: 'e.id' },
+    creation_time: { canonical: 'creation_time', column: 'e.creation_time' },
+    last_update_time: { canonical: 'last_update_time', column: 'e.last_update_time' },
+  },
+};
+
+const REGISTERED_MODEL_ORDER: OrderSpec = {
+  label: 'registered models',
+  prefixes: REGISTRY_PREFIXES,
+  attributes: {
+    name: { canonical: 'name', column: 'm.name' },
+    // MLflow's SQL store sorts both `timestamp` and `last_updated_timestamp` by last update time.
+    timestamp: { canonical: 'last_updated_timestamp', column: 'm.last_updated_time' },
+    last_updated_timestamp: { canonical: 'last_updated_timestamp', column: 'm.last_updated_time' },
+    creation_timestamp: { canonical: 'creation_timestamp', column: 'm.creation_time' },
+  },
+};
+
+const MODEL_VERSION_ORDER: OrderSpec = {
+  label: 'model versions',
+  prefixes: REGISTRY_PREFIXES,
+  attributes: {
+    name: { canonical: 'name', column: 'v.name' },
+    version_number: { canonical: 'version_number', column: 'v.version' },
+    creation_timestamp: { canonical: 'creation_timestamp', column: 'v.creation_time' },
+    last_updated_timestamp: { canonical: 'last_updated_timestamp', column: 'v.last_updated_time' },
+  },
+};
+
+const ORDER_SPECS: Readonly<Record<SearchEntity, OrderSpec>> = {
+  run: RUN_ORDER,
+  experiment: EXPERIMENT_ORDER,
+  registered_model: REGISTERED_MODEL_ORDER,
+  model_version: MODEL_VERSION_ORDER,
+};
+
+/**
+ * Parses one `order_by` clause (`metrics.rmse DESC`, `` params.`batch size` ``, `name ASC`) for an
+ * entity. Attribute keys come back canonical. Only runs can be ordered by metrics, params and tags.
+ *
+ * Throws MlflowError INVALID_PARAMETER_VALUE for an unknown key, prefix or direction, or trailing text.
+ */
+export const parseOrderBy = (clause: string, entity: SearchEntity): OrderByTerm => {
+  const spec = ORDER_SPECS[entity];
+  const { parts, ascending } = parseRawOrderBy(clause);
+  const { type, key } = resolveIdentifier(parts, { ...SPECS[entity], prefixes: spec.prefixes });
+  if (type === 'attribute') {
+    const found = Object.hasOwn(spec.attributes, key) ? spec.attributes[key] : undefined;
+    if (found === undefined) {
+      throw invalid(
+        `Invalid order_by key '${excerpt(key)}' specified for ${spec.label}. Valid keys are ${formatSet(Object.keys(spec.attributes))}`,
+      );
+    }
+    return { type, key: found.canonical, ascending };
+  }
+  if (entity !== 'run' || type === 'dataset') throw invalid(`Invalid order_by entity '${type}' for ${spec.label}`);
+  return { type, key, ascending };
+};
+
+const direction = (ascending: boolean): string => (ascending ? 'ASC' : 'DESC');
+
+const checkOrderByList = (orderBy: unknown): readonly string[] => {
+  if (orderBy === undefined || orderBy === null) return [];
+  if (!Array.isArray(orderBy) || !orderBy.every((c) => typeof c === 'string')) {
+    throw invalid('order_by must be a list of strings');
+  }
+  return orderBy;
+};
+
+/**
+ * Compiles search-runs `order_by` clauses to the list that follows `ORDER BY` (without the keyword),
+ * over the run row aliased `r`.
+ *
+ * Metrics, params and tags are ordered through correlated scalar subqueries (keys bound as parameters,
+ * numbered from `firstParam`), so the caller's FROM clause needs no extra joins; this relies on one
+ * row per (run_id, key) in `run_params`, `run_tags` and `run_latest_metrics`. As in MLflow: runs
+ * missing the key sort last in both directions; for metrics, real values come first, then NaN, then
+ * missing; attributes sort NULLs last. Unless the list orders by `start_time` (or `created`),
+ * `r.start_time DESC` follows; `r.id ASC` always ends the list so paging by offset is stable.
+ *
+ * Throws MlflowError INVALID_PARAMETER_VALUE for an invalid clause or a field ordered twice.
+ */
+export const compileRunOrderBy = (orderBy: readonly string[] | undefined | null, options?: CompileOptions): CompiledSql => {
+  const sink = new ParamSink(options);
+  const terms: string[] = [];
+  const seen = new Set<string>();
+  for (const clause of checkOrderByList(orderBy)) {
+    const term = parseOrderBy(clause, 'run');
+    const identity = `${term.type}\u0000${term.key}`;
+    if (seen.has(identity)) throw invalid(`order_by contains duplicate fields: ${excerpt(JSON.stringify(orderBy))}`);
+    seen.add(identity);
+    const dir = direction(term.ascending);
+    switch (term.type) {
+      case 'attribute': {
+        const column = RUN_ORDER.attributes[term.key]?.column;
+        if (column === undefined) throw new Error(`unreachable: unknown order attribute ${term.key}`);
+        terms.push(`${column} ${dir} NULLS LAST`);
+        break;
+      }
+      case 'metric': {
+        const key = sink.add(term.key);
+        const from = `FROM run_latest_metrics o WHERE o.run_id = r.id AND o.key = ${key}`;
+        terms.push(`COALESCE((SELECT CASE WHEN o.is_nan THEN 1 ELSE 0 END ${from}), 2) ASC`);
+        terms.push(`(SELECT o.value ${from} AND NOT o.is_nan) ${dir} NULLS LAST`);
+        break;
+      }
+      case 'param':
+      case 'tag': {
+        const table = term.type === 'param' ? 'run_params' : 'run_tags';
+        terms.push(`(SELECT o.value FROM ${table} o WHERE o.run_id = r.id AND o.key = ${sink.add(term.key)}) ${dir} NULLS LAST`);
+        break;
+      }
+      case 'dataset':
+        throw new Error('unreachable: datasets are refused by parseOrderBy');
+    }
+  }
+  if (!seen.has(`attribute\u0000start_time`)) terms.push('r.start_time DESC');
+  if (!seen.has(`attribute\u0000run_id`)) terms.push('r.id ASC');
+  return { sql: terms.join(', '), params: sink.params };
+};
+
+const compileAttributeOrderBy = (
+  entity: SearchEntity,
+  clauses: readonly string[],
+  tieBreakers: readonly { readonly key: string; readonly sql: string }[],
+  rejectDuplicates: boolean,
+): CompiledSql => {
+  const spec = ORDER_SPECS[entity];
+  const seen = new Set<string>();
+  const terms: string[] = [];
+  for (const clause of clauses) {
+    const term = parseOrderBy(clause, entity);
+    if (term.type !== 'attribute') throw invalid(`Invalid order_by entity '${term.type}' for ${spec.label}`);
+    if (rejectDuplicates && seen.has(term.key)) throw invalid(`order_by contains duplicate fields: ${excerpt(JSON.stringify(clauses))}`);
+    seen.add(term.key);
+    const column = spec.attributes[term.key]?.column;
+    if (column === undefined) throw new Error(`unreachable: unknown order attribute ${term.key}`);
+    terms.push(`${column} ${direction(term.ascending)}`);
+  }
+  for (const tie of tieBreakers) if (!seen.has(tie.key)) terms.push(tie.sql);
+  return { sql: terms.join(', '), params: [] };
+};
+
+/**
+ * Compiles search-experiments `order_by` (keys `name`, `experiment_id`, `creation_time`,
+ * `last_update_time`) to the list that follows `ORDER BY`, over alias `e`. Empty means MLflow's default
+ * `creation_time DESC, experiment_id ASC`; otherwise `e.id DESC` breaks ties unless ordered explicitly.
+ * `params` is always empty (no user text is needed in the SQL). Throws INVALID_PARAMETER_VALUE.
+ */
+export const compileExperimentOrderBy = (orderBy: readonly string[] | undefined | null): CompiledSql => {
+  const list = checkOrderByList(orderBy);
+  return compileAttributeOrderBy(
+    'experiment',
+    list.length > 0 ? list : ['creation_time DESC', 'experiment_id ASC'],
+    [{ key: 'experiment_id', sql: 'e.id DESC' }],
+    false,
+  );
+};
+
+/**
+ * Compiles search-registered-models `order_by` (keys `name`, `timestamp` / `last_updated_timestamp`,
+ * `creation_timestamp`) to the list that follows `ORDER BY`, over alias `m`; `m.name ASC` ends the list
+ * unless `name` is ordered explicitly. Throws INVALID_PARAMETER_VALUE, also for a field ordered twice.
+ */
+export const compileRegisteredModelOrderBy = (orderBy: readonly string[] | undefined | null): CompiledSql =>
+  compileAttributeOrderBy('registered_model', checkOrderByList(orderBy), [{ key: 'name', sql: 'm.name ASC' }], true);
+
+/**
+ * Compiles search-model-versions `order_by` (keys `name`, `version_number`, `creation_timestamp`,
+ * `last_updated_timestamp`) to the list that follows `ORDER BY`, over alias `v`. Empty means MLflow's
+ * default `last_updated_timestamp DESC, name ASC, version_number DESC`; `v.name ASC` and
+ * `v.version DESC` break ties. Throws INVALID_PARAMETER_VALUE, also for a field ordered twice.
+ */
+export const compileModelVersionOrderBy = (orderBy: readonly string[] | undefined | null): CompiledSql => {
+  const list = checkOrderByList(orderBy);
+  return compileAttributeOrderBy(
+    'model_version',
+    list.length > 0 ? list : ['last_updated_timestamp DESC', 'name ASC', 'version_number DESC'],
+    [
+      { key: 'name', sql: 'v.name ASC' },
+      { key: 'version_number', sql: 'v.version DESC' },
+    ],
+    true,
+  );
+};
+
+// ---------------------------------------------------------------------------------------------
+// Page tokens
+
+const MAX_PAGE_TOKEN_LENGTH = 512;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Encodes a result offset as an opaque page token: base64 of `{"offset": n}`, the shape MLflow's own
+ * server uses (SearchUtils.create_page_token). Throws RangeError for a negative or non-integer offset
+ * (a programming error, not a client one).
+ */
+export const encodePageToken = (offset: number): string => {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`page offset must be a non-negative integer, got ${offset}`);
+  return Buffer.from(JSON.stringify({ offset }), 'utf8').toString('base64');
+};
+
+/**
+ * Decodes a page token to its offset; an absent or empty token means 0. Accepts what
+ * {@link encodePageToken} produces (and MLflow's tokens). Throws MlflowError INVALID_PARAMETER_VALUE for
+ * anything else: not base64, not JSON, no non-negative integer `offset`, or longer than 512 characters.
+ */
+export const decodePageToken = (token: string | undefined | null): number => {
+  if (token === undefined || token === null || token === '') return 0;
+  if (typeof token !== 'string' || token.length > MAX_PAGE_TOKEN_LENGTH || !BASE64.test(token)) {
+    throw invalid('Invalid page token, could not base64-decode');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+  } catch {
+    throw invalid('Invalid page token, could not parse its content');
+  }
+  const offset =
+    parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>)['offset'] : undefined;
+  const value = typeof offset === 'string' && /^\d{1,15}$/.test(offset) ? Number(offset) : offset;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid('Invalid page token, it does not hold a valid offset');
+  }
+  return value;
+};

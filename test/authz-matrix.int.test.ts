@@ -15,6 +15,7 @@ type Caller = 'platform_admin' | 'owner' | 'admin' | 'member' | 'viewer';
 const callers: readonly Caller[] = ['platform_admin', 'owner', 'admin', 'member', 'viewer'];
 const allRoles = new Set<Caller>(callers);
 const adminsAndUp = new Set<Caller>(['platform_admin', 'owner', 'admin']);
+const membersAndUp = new Set<Caller>(['platform_admin', 'owner', 'admin', 'member']);
 const platformOnly = new Set<Caller>(['platform_admin']);
 
 /** Who may perform each access level on their own tenant. Other tenants are always hidden. */
@@ -24,6 +25,21 @@ const expectation: Record<string, ReadonlySet<Caller>> = {
   'tenant.read': allRoles,
   'members.read': allRoles,
   'quota.read': allRoles,
+  'usage.read': allRoles,
+  'tracking.read': allRoles,
+  'artifacts.read': allRoles,
+  'datasets.read': allRoles,
+  'models.read': allRoles,
+  'jobs.read': allRoles,
+  'deployments.read': allRoles,
+  'tracking.write': membersAndUp,
+  'artifacts.write': membersAndUp,
+  'datasets.write': membersAndUp,
+  'models.write': membersAndUp,
+  'jobs.write': membersAndUp,
+  'deployments.write': membersAndUp,
+  'inference.invoke': membersAndUp,
+  'platform.kubernetes.read': platformOnly,
   'members.write': adminsAndUp,
   'tokens.read': adminsAndUp,
   'tokens.write': adminsAndUp,
@@ -53,7 +69,8 @@ describe('authorization matrix (PGlite)', () => {
 
   const verdictOf = (status: number, body: { code?: string; message?: string } | undefined): Verdict => {
     if (status === 401) return 'unauthenticated';
-    if (status === 403 && body?.code === 'FORBIDDEN' && body.message?.startsWith('your role may not')) return 'forbidden';
+    const forbiddenCode = body?.code === 'FORBIDDEN' || (body as { error_code?: string } | undefined)?.error_code === 'PERMISSION_DENIED';
+    if (status === 403 && forbiddenCode && /^(your role may not|this API acts for one tenant)/.test(body?.message ?? '')) return 'forbidden';
     if (status === 404 && /^tenant '.*' not found$/.test(body?.message ?? '')) return 'hidden';
     return 'allowed';
   };
@@ -79,6 +96,8 @@ describe('authorization matrix (PGlite)', () => {
           const actual = verdictOf(response.status, response.body);
           let wanted: Verdict;
           if (target === 'other' && caller !== 'platform_admin') wanted = 'hidden';
+          // Routes whose tenant comes from the token refuse platform-admin tokens: they act for one tenant.
+          else if (route.tenantFrom === 'token' && caller === 'platform_admin' && route.access !== 'public') wanted = 'forbidden';
           else wanted = expectation[route.access]!.has(caller) ? 'allowed' : 'forbidden';
           checked += 1;
           if (actual !== wanted) mismatches.push(`${route.method} ${route.url} as ${caller} on ${target}: got ${actual} (${response.status}), want ${wanted}`);

@@ -12,18 +12,39 @@ export const actions = {
   'tokens.write': { scope: 'tenant', mutates: true },
   'audit.read': { scope: 'tenant', mutates: false },
   'quota.read': { scope: 'tenant', mutates: false },
+  'usage.read': { scope: 'tenant', mutates: false },
+  'tracking.read': { scope: 'tenant', mutates: false },
+  'tracking.write': { scope: 'tenant', mutates: true },
+  'artifacts.read': { scope: 'tenant', mutates: false },
+  'artifacts.write': { scope: 'tenant', mutates: true },
+  'datasets.read': { scope: 'tenant', mutates: false },
+  'datasets.write': { scope: 'tenant', mutates: true },
+  'models.read': { scope: 'tenant', mutates: false },
+  'models.write': { scope: 'tenant', mutates: true },
+  'jobs.read': { scope: 'tenant', mutates: false },
+  'jobs.write': { scope: 'tenant', mutates: true },
+  'deployments.read': { scope: 'tenant', mutates: false },
+  'deployments.write': { scope: 'tenant', mutates: true },
+  'inference.invoke': { scope: 'tenant', mutates: false },
   'platform.tenants.read': { scope: 'platform', mutates: false },
   'platform.tenants.write': { scope: 'platform', mutates: false },
   'platform.quota.write': { scope: 'platform', mutates: false },
   'platform.users.read': { scope: 'platform', mutates: false },
   'platform.users.write': { scope: 'platform', mutates: false },
   'platform.audit.read': { scope: 'platform', mutates: false },
+  'platform.kubernetes.read': { scope: 'platform', mutates: false },
 } as const satisfies Record<string, { scope: 'tenant' | 'platform'; mutates: boolean }>;
 
 export type Action = keyof typeof actions;
 
-const viewer: readonly Action[] = ['tenant.read', 'members.read', 'quota.read'];
-const member: readonly Action[] = [...viewer];
+const viewer: readonly Action[] = [
+  'tenant.read', 'members.read', 'quota.read', 'usage.read', 'tracking.read', 'artifacts.read', 'datasets.read',
+  'models.read', 'jobs.read', 'deployments.read',
+];
+const member: readonly Action[] = [
+  ...viewer, 'tracking.write', 'artifacts.write', 'datasets.write', 'models.write', 'jobs.write', 'deployments.write',
+  'inference.invoke',
+];
 const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read'];
 const owner: readonly Action[] = [...admin];
 

@@ -17,6 +17,7 @@ export interface RouteEntry {
   method: string;
   url: string;
   access: RouteAccess;
+  tenantFrom: 'path' | 'token';
 }
 
 declare module 'fastify' {
@@ -72,7 +73,8 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     if (route.url.startsWith('/documentation')) return;
     const access = route.config?.access;
     if (access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access`);
-    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access });
+    const tenantFrom = route.config?.tenantFrom ?? 'path';
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access, tenantFrom });
   });
   app.decorate('routeCatalog', routes);
 

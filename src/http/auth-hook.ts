@@ -89,7 +89,13 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     if (access === 'authenticated') return;
 
     const params = request.params as Record<string, string | undefined>;
-    const ref = params['tenant'];
+    let ref = params['tenant'];
+    if (request.routeOptions.config.tenantFrom === 'token') {
+      if (principal.kind !== 'tenant') {
+        return sendError(reply, request, new AppError('FORBIDDEN', 'this API acts for one tenant: use a tenant token, not a platform-admin token'));
+      }
+      ref = principal.tenantId;
+    }
     const tenant = ref === undefined ? undefined : await resolveTenant(ref);
     if (ref !== undefined && tenant === undefined) {
       await auditDenial(deps, request, principal.kind === 'tenant' ? principal.tenantId : PLATFORM_TENANT_ID, principal.label, access, 'no_such_tenant');

@@ -11,7 +11,27 @@ export interface ErrorBody {
   details?: Record<string, unknown>;
 }
 
+/** Our codes in MLflow's vocabulary (mlflow/protos/databricks.proto), for routes that speak MLflow. */
+const mlflowCodes: Record<ErrorCode, string> = {
+  BAD_REQUEST: 'BAD_REQUEST',
+  VALIDATION_FAILED: 'INVALID_PARAMETER_VALUE',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'PERMISSION_DENIED',
+  NOT_FOUND: 'RESOURCE_DOES_NOT_EXIST',
+  CONFLICT: 'RESOURCE_ALREADY_EXISTS',
+  PAYLOAD_TOO_LARGE: 'INVALID_PARAMETER_VALUE',
+  UNSUPPORTED_MEDIA_TYPE: 'INVALID_PARAMETER_VALUE',
+  TENANT_SUSPENDED: 'PERMISSION_DENIED',
+  QUOTA_EXCEEDED: 'RESOURCE_LIMIT_EXCEEDED',
+  RATE_LIMITED: 'REQUEST_LIMIT_EXCEEDED',
+  UNAVAILABLE: 'TEMPORARILY_UNAVAILABLE',
+  INTERNAL: 'INTERNAL_ERROR',
+};
+
 export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
+  if (request.routeOptions.config?.errorFormat === 'mlflow') {
+    return reply.code(errorCodes[error.code].status).type('application/json').send({ error_code: mlflowCodes[error.code], message: error.message });
+  }
   const body: ErrorBody = { code: error.code, message: error.message, requestId: String(request.id) };
   if (error.details !== undefined) body.details = error.details;
   return reply.code(errorCodes[error.code].status).type('application/json').send(body);

@@ -11,6 +11,13 @@ export type RouteAccess = Action | 'authenticated' | 'public';
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: RouteAccess;
+    /**
+     * Where the tenant comes from: the `:tenant` path parameter (default), or the caller's token
+     * (`token`: MLflow and inference routes, where nothing in the request can choose another tenant).
+     */
+    tenantFrom?: 'path' | 'token';
+    /** `mlflow`: errors are answered as MLflow clients expect, `{ error_code, message }`. */
+    errorFormat?: 'bulkhead' | 'mlflow';
   }
   interface FastifyRequest {
     principal: Principal | undefined;

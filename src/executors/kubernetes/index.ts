@@ -1,0 +1,80 @@
+/**
+ * The Kubernetes backend: tenants as namespaces, jobs as batch/v1 Jobs, endpoints as Deployments +
+ * ClusterIP Services, and Kueue for quota-aware fair queueing.
+ *
+ * Owns:
+ * - pure, deterministic manifest builders (tenant bundle, jobs, endpoints, Kueue queues and flavors);
+ * - the static multi-tenancy policy checks run over rendered objects (after the Multi-Tenancy Benchmark);
+ * - multi-document YAML rendering;
+ * - the mapping from Job / Pod / Kueue Workload status to the platform's job outcome;
+ * - the reconciler: server-side apply (field manager `bulkhead`), drift detection, pruning, tenant
+ *   deletion — through the injected `KubernetesClient`, with an adapter for `@kubernetes/client-node`.
+ *
+ * Does not own:
+ * - reading tenants, jobs or endpoints from the database, or mapping them onto the specs here;
+ * - deciding admission (Bulkhead's scheduler, or Kueue when enabled), job state transitions, retries;
+ * - HTTP routes (`GET .../kubernetes/bundle`) and CLI commands (`bulkhead k8s render|apply`);
+ * - loading the kubeconfig or cluster configuration from the environment (the composition root does);
+ * - collecting job outputs and logs (the executor reads pod logs; jobs upload outputs with their token);
+ * - installing cluster prerequisites: Kueue, RuntimeClasses, node pools, a NetworkPolicy-enforcing CNI.
+ */
+export type {
+  ClusterConfig,
+  EndpointSpec,
+  ImagePullPolicy,
+  IsolationTier,
+  JobResources,
+  JobSpec,
+  KubeObject,
+  KueueConfig,
+  Labels,
+  ManagedComponent,
+  ResourceAmounts,
+  TenantQuota,
+  TenantSpec,
+  TenantStatus,
+} from './kubernetes-types.ts';
+export type { ClusterConfigInput, TenantPlacement } from './naming.ts';
+export {
+  createClusterConfig,
+  defaultClusterConfig,
+  FIELD_MANAGER,
+  labelKeys,
+  managedSelector,
+  tenantNamespace,
+  tenantPlacement,
+} from './naming.ts';
+export { buildTenantBundle } from './tenant-bundle.ts';
+export { buildJobManifest, buildJobTokenSecret, jobName } from './job-manifest.ts';
+export { buildEndpointManifests, endpointObjectName } from './endpoint-manifest.ts';
+export { buildClusterKueueObjects, buildTenantKueueObjects, validateKueueObject } from './kueue.ts';
+export type { PolicyCheck, PolicyContext, PolicyResult } from './policy-checks.ts';
+export { policyChecks, policyContextFor, policyViolations, runPolicyChecks } from './policy-checks.ts';
+export { renderYaml } from './render-yaml.ts';
+export type {
+  JobObservation,
+  JobOutcome,
+  JobProgress,
+  ObservedJob,
+  ObservedPod,
+  ObservedWorkload,
+} from './outcome-mapping.ts';
+export { mapJobOutcome } from './outcome-mapping.ts';
+export type {
+  DeleteTenantResult,
+  DriftEntry,
+  FieldDifference,
+  KindRef,
+  KubernetesClient,
+  ObjectRef,
+  ReconcileOptions,
+  ReconcileResult,
+} from './reconciler.ts';
+export {
+  createKubernetesClient,
+  deleteTenant,
+  diffOwnedFields,
+  ENDPOINT_PRUNE_KINDS,
+  reconcileTenant,
+  TENANT_PRUNE_KINDS,
+} from './reconciler.ts';

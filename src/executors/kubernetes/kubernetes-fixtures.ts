@@ -1,0 +1,64 @@
+/**
+ * Fixed inputs shared by this module's tests and golden files. Not exported from index.ts.
+ */
+import type { ClusterConfig, EndpointSpec, IsolationTier, JobSpec, TenantSpec } from './kubernetes-types.ts';
+import { createClusterConfig } from './naming.ts';
+
+export const fixtureConfig = (overrides: Parameters<typeof createClusterConfig>[0] = {}): ClusterConfig =>
+  createClusterConfig({
+    sandboxRuntimeClass: 'runsc-sandbox',
+    dedicatedRuntimeClass: 'kata',
+    jobImage: 'registry.example.com/bulkhead/job-runner:1.0.0',
+    ...overrides,
+    kueue: { priorityClasses: [{ name: 'bulkhead-low', minPriority: -1000 }, { name: 'bulkhead-high', minPriority: 100 }], ...overrides.kueue },
+  });
+
+const ids: Record<IsolationTier, string> = {
+  process: '11111111-1111-4111-8111-111111111111',
+  sandbox: '22222222-2222-4222-8222-222222222222',
+  dedicated: '33333333-3333-4333-8333-333333333333',
+};
+
+export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec> = {}): TenantSpec => ({
+  id: ids[tier],
+  slug: `team-${tier}`,
+  name: `Team ${tier[0]?.toUpperCase()}${tier.slice(1)}`,
+  tier,
+  status: 'active',
+  quota: {
+    cpu: 16,
+    memoryMiB: 65536,
+    gpu: tier === 'process' ? 0 : 2,
+    borrowingLimit: { cpu: 8, memoryMiB: 32768, gpu: 1 },
+    maxConcurrentJobs: 4,
+    maxQueuedJobs: 50,
+    storageBytes: 200 * 1024 ** 3,
+    requestsPerSecond: 100,
+    weight: tier === 'dedicated' ? 2 : 1,
+  },
+  ...overrides,
+});
+
+export const fixtureJob = (tenant: TenantSpec, overrides: Partial<JobSpec> = {}): JobSpec => ({
+  id: '0190a3c4-7b2e-7d40-9c1a-5e6f7a8b9c0d',
+  tenant,
+  command: ['python', '-m', 'train', '--epochs', '3'],
+  env: { WANDB_MODE: 'disabled', LEARNING_RATE: '0.001' },
+  resources: { cpu: 2.5, memoryMiB: 8192, gpu: tenant.quota.gpu > 0 ? 1 : 0, timeoutSeconds: 7200 },
+  priority: 150,
+  jobTokenSecretName: 'job-0190a3c4-token',
+  ...overrides,
+});
+
+export const fixtureEndpoint = (tenant: TenantSpec, overrides: Partial<EndpointSpec> = {}): EndpointSpec => ({
+  name: 'churn',
+  tenant,
+  model: 'Churn Classifier',
+  version: '7',
+  replicas: 2,
+  resources: { cpu: 1, memoryMiB: 2048 },
+  image: 'registry.example.com/bulkhead/mlserver:1.6.1',
+  ...overrides,
+});
+
+export const tiers: readonly IsolationTier[] = ['process', 'sandbox', 'dedicated'];

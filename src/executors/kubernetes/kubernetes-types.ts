@@ -1,0 +1,138 @@
+/**
+ * Inputs of the Kubernetes manifest builders, and the shape of what they produce. The platform maps its own
+ * records (tenants, jobs, endpoints) onto these; nothing here knows about the database.
+ */
+
+export type IsolationTier = 'process' | 'sandbox' | 'dedicated';
+export type TenantStatus = 'active' | 'suspended';
+
+export interface ResourceAmounts {
+  /** CPU cores; fractions allowed, rendered as millicores. */
+  cpu: number;
+  memoryMiB: number;
+  /** Whole GPUs (`nvidia.com/gpu`). */
+  gpu: number;
+}
+
+export interface TenantQuota extends ResourceAmounts {
+  /** How much idle capacity of the cohort the tenant may borrow above its nominal quota (Kueue). */
+  borrowingLimit: ResourceAmounts;
+  maxConcurrentJobs: number;
+  maxQueuedJobs: number;
+  storageBytes: number;
+  /** Enforced by the gateway, not by Kubernetes; carried here so the bundle can annotate it. */
+  requestsPerSecond: number;
+  /** Fair-sharing weight (Kueue `fairSharing.weight`), > 0. */
+  weight: number;
+}
+
+export interface TenantSpec {
+  id: string;
+  /** DNS-1123 label; the namespace is `namespacePrefix + slug`. */
+  slug: string;
+  name: string;
+  tier: IsolationTier;
+  status: TenantStatus;
+  quota: TenantQuota;
+}
+
+export type Labels = Readonly<Record<string, string>>;
+export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+export interface KueueConfig {
+  enabled: boolean;
+  /** Every tenant ClusterQueue joins this cohort so idle quota can be borrowed and reclaimed. */
+  cohort: string;
+  /** The ResourceFlavor of the shared node pool (used by `process` and `sandbox` tenants). */
+  sharedFlavor: { name: string; nodeLabels: Labels };
+  queueingStrategy: 'BestEffortFIFO' | 'StrictFIFO';
+  /**
+   * Kueue WorkloadPriorityClasses the platform's numeric job priority maps onto: the class with the highest
+   * `minPriority` not above the job's priority wins. Empty: no priority class label.
+   */
+  priorityClasses: readonly { name: string; minPriority: number }[];
+}
+
+export interface ClusterConfig {
+  /** Tenant namespaces are `namespacePrefix + slug`. */
+  namespacePrefix: string;
+  /** Where the Bulkhead API server runs. */
+  platformNamespace: string;
+  platformApiSelector: Labels;
+  platformApiPort: number;
+  /** In-cluster URL of the API as seen from a job (MLFLOW_TRACKING_URI). */
+  platformApiUrl: string;
+  gatewayNamespace: string;
+  gatewaySelector: Labels;
+  dnsNamespace: string;
+  dnsSelector: Labels;
+  /** RuntimeClass for `sandbox` tenants; unset: the cluster's default runtime. */
+  sandboxRuntimeClass?: string;
+  /** VM-backed RuntimeClass for `dedicated` tenants (`gvisor`, `kata`, ...). */
+  dedicatedRuntimeClass: string;
+  /** Dedicated nodes carry label `labelKey=<slug>` and taint `taintKey=<slug>:NoSchedule`. */
+  dedicatedNodePool: { labelKey: string; taintKey: string };
+  kueue: KueueConfig;
+  /** Default image for jobs when a JobSpec names none. */
+  jobImage: string;
+  imagePullPolicy: ImagePullPolicy;
+  /** UID/GID workloads run as; never 0. */
+  runAsUser: number;
+  /** LimitRange defaults for containers that declare no resources. */
+  containerDefaults: { cpu: number; memoryMiB: number };
+  /** Size cap of each scratch emptyDir (/tmp, /workspace, /outputs). */
+  scratchSizeMiB: number;
+  /** Room in the pods quota for endpoint replicas (jobs get `maxConcurrentJobs`). */
+  maxEndpointPods: number;
+  endpointPort: number;
+  /** Finished Jobs are garbage-collected after this long; the platform collects results before. */
+  jobTtlSecondsAfterFinished: number;
+}
+
+export interface JobResources extends ResourceAmounts {
+  timeoutSeconds: number;
+}
+
+export interface JobSpec {
+  id: string;
+  tenant: TenantSpec;
+  /** argv; the first element is the program. */
+  command: readonly string[];
+  /** Non-secret environment only; secrets travel as projected volumes. */
+  env: Readonly<Record<string, string>>;
+  resources: JobResources;
+  /** Unset: the cluster's `jobImage`. */
+  image?: string;
+  /** Higher runs first; mapped onto a Kueue WorkloadPriorityClass when configured. */
+  priority: number;
+  /** Secret (in the tenant namespace) holding the short-lived job token under key `token`. */
+  jobTokenSecretName: string;
+}
+
+export interface EndpointSpec {
+  /** DNS-1123 label, unique within the tenant. */
+  name: string;
+  tenant: TenantSpec;
+  model: string;
+  version: string;
+  replicas: number;
+  resources: { cpu: number; memoryMiB: number };
+  image: string;
+}
+
+/** A rendered Kubernetes object: plain JSON, key order fixed by the builders so YAML output is stable. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+/** What part of the platform an object belongs to; the reconciler prunes per component. */
+export type ManagedComponent = 'tenant' | 'job' | 'endpoint';

@@ -8,6 +8,19 @@ import type { ApiClient } from './api-client.ts';
 import { keyValues, table } from './output.ts';
 import type { CliIo } from './output.ts';
 
+/** What a command module gets: the API client, printing, and path helpers. */
+export interface CommandContext {
+  io: CliIo;
+  client(): ApiClient;
+  print(value: unknown, human: () => string): void;
+  tenantPath(tenant: string): string;
+  json(): boolean;
+  settings(): { url: string | undefined; token: string | undefined };
+}
+
+/** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [];
+
 interface GlobalOptions {
   url?: string;
   token?: string;
@@ -61,6 +74,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     .exitOverride();
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  // `ctx` (below) is what command modules of the domain services get: see CommandContext.
   const client = (): ApiClient => {
     const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
     if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
@@ -69,6 +83,8 @@ export const buildProgram = (deps: CliDeps): Command => {
   };
   const print = (value: unknown, human: () => string): void => io.out(globals().json === true ? JSON.stringify(value, null, 2) : human());
   const tenantPath = (tenant: string) => `/api/v1/tenants/${encodeURIComponent(tenant)}`;
+  const ctx: CommandContext = { io, client, print, tenantPath, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env) };
+  for (const register of commandModules) register(program, ctx);
 
   program
     .command('up')

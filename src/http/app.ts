@@ -83,6 +83,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));
   await app.register(tenantRoutes(deps));
+  for (const module of deps.modules) await app.register(module);
 
   app.get('/api/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import type { AuditLog } from '../audit/index.ts';
@@ -15,6 +16,11 @@ export interface HttpDeps {
   bodyLimitBytes: number;
   authCacheTtlMs: number;
   logLevel: string;
+  /**
+   * Route modules of the domain services (tracking, artifacts, jobs, serving ...), built by main/ with
+   * their own dependencies. Each route still declares its access; the auth hook applies to all.
+   */
+  modules: ReadonlyArray<FastifyPluginAsyncZod>;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
 import { createPgliteDb, createPostgresDb, detectRlsMode, migrate } from '../db/index.ts';
 import type { Db, RlsMode } from '../db/index.ts';
@@ -15,6 +16,10 @@ import { buildApp } from '../http/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
 
 export interface Platform {
+  /** Route modules of the domain services, registered by buildPlatformApp. */
+  httpModules: FastifyPluginAsyncZod[];
+  /** Registers a shutdown step; steps run in reverse order of registration, before the database closes. */
+  onClose(step: () => Promise<void>): void;
   config: Config;
   db: Db;
   rlsMode: RlsMode;
@@ -61,12 +66,18 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   const audit = createAuditLog({ db, checkpointKey: masterKey.derive('audit-checkpoint'), headsFile: join(config.home, 'audit-heads.json') });
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
+  const httpModules: FastifyPluginAsyncZod[] = [];
+  // Domain services register their route modules here and their shutdown steps in `closers`
+  // (run in reverse order before the database closes).
+  const closers: Array<() => Promise<void>> = [];
   let closed = false;
   return {
-    config, db, rlsMode, audit, identity, tenants,
+    config, db, rlsMode, audit, identity, tenants, httpModules,
+    onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
       closed = true;
+      for (const closer of closers.reverse()) await closer().catch(() => {});
       await audit.seal().catch(() => {});
       if (options.db === undefined) await db.close();
     },
@@ -84,6 +95,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     bodyLimitBytes: platform.config.bodyLimitBytes,
     authCacheTtlMs: platform.config.authCacheTtlMs,
     logLevel: platform.config.logLevel,
+    modules: platform.httpModules,
   }, options);
 
 /**

@@ -1,0 +1,205 @@
+/**
+ * Pure builders for the command lines the local executor runs: the bubblewrap arguments of the sandbox
+ * tiers, the in-sandbox relay launcher, the host-side wrapper that joins the job's cgroups before exec,
+ * and the rlimit/uid wrapper of the process tier. No IO: the executor probes the host and passes facts in.
+ */
+
+/** Where things appear inside the sandbox. */
+export const sandboxPaths = {
+  workspace: '/workspace',
+  data: '/data',
+  outputs: '/outputs',
+  code: '/code',
+  node: '/opt/bulkhead/bin/node',
+  apiSocket: '/run/bulkhead/api.sock',
+  relayReady: '/tmp/.bulkhead-relay-ready',
+} as const;
+
+/** The unprivileged identity every job runs as (on the host too: bwrap is started as this uid). */
+export const JOB_UID = 65534;
+export const JOB_GID = 65534;
+
+export interface SystemLayout {
+  /** `/lib`, `/bin`, ... are symlinks into `/usr` (Debian ≥ 12): recreate the symlinks, bind only /usr. */
+  mergedUsr: boolean;
+  /** The host has `/lib64` (x86-64 dynamic loader lives there). */
+  lib64: boolean;
+}
+
+export interface SandboxPlan {
+  argv: readonly string[];
+  /** The complete environment of the job (already merged with defaults). */
+  env: Readonly<Record<string, string>>;
+  workspaceDir: string;
+  outputsDir: string;
+  dataDir?: string;
+  codeDir?: string;
+  /** Host directory holding the synthesized passwd, group and hosts files for `/etc`. */
+  etcDir: string;
+  /** Host /etc files to expose read-only (only those that exist; e.g. ld.so.cache, localtime). */
+  hostEtcFiles: readonly string[];
+  layout: SystemLayout;
+  /** Host node binary, bound read-only at `/opt/bulkhead/bin/node` (jobs and the relay use it). */
+  nodeBinary?: string;
+  /** Relay the platform socket to 127.0.0.1:port inside. Needs `nodeBinary`. */
+  relay?: { socketPath: string; port: number };
+  hostname: string;
+}
+
+/** Files synthesized for the sandbox's `/etc`: just enough for libc, python3 and node to name the uid. */
+export function sandboxEtcFiles(): Record<'passwd' | 'group' | 'hosts', string> {
+  return {
+    passwd: `nobody:x:${JOB_UID}:${JOB_GID}:nobody:${sandboxPaths.workspace}:/usr/sbin/nologin\n`,
+    group: `nogroup:x:${JOB_GID}:\n`,
+    hosts: '127.0.0.1 localhost\n::1 localhost\n',
+  };
+}
+
+/**
+ * The relay: a TCP listener on 127.0.0.1:<port> inside the job's network namespace that pipes every
+ * connection to the platform's Unix socket. Half-close is kept (HTTP clients may shut down their write
+ * side before reading the answer). It writes a ready file once listening so the launcher starts the job
+ * only when the URL works.
+ */
+export const relayScript = [
+  "const net=require('node:net'),fs=require('node:fs');",
+  'const port=Number(process.argv[1]),sock=process.argv[2];',
+  'const server=net.createServer({allowHalfOpen:true},(c)=>{',
+  'const u=net.connect({path:sock,allowHalfOpen:true});',
+  'const drop=()=>{c.destroy();u.destroy();};',
+  "c.on('error',drop);u.on('error',drop);c.pipe(u);u.pipe(c);});",
+  "server.on('error',(e)=>{process.stderr.write('bulkhead relay: '+e.message+'\\n');process.exit(1);});",
+  `server.listen(port,'127.0.0.1',()=>fs.writeFileSync('${sandboxPaths.relayReady}',''));`,
+].join('');
+
+/**
+ * In-sandbox launcher: starts the relay with an empty environment (so the job's NODE_OPTIONS and the like
+ * cannot reach into it), waits until it listens (or dies, or 10 s pass → exit 125), then execs the job so
+ * the job is the sandbox's main process and its exit status is the sandbox's.
+ */
+export const relayLauncher = [
+  'node=$1; port=$2; sock=$3; shift 3',
+  '/usr/bin/env -i "$node" -e "$RELAY" -- "$port" "$sock" </dev/null >/dev/null &',
+  'relay=$!',
+  'i=0',
+  `while [ ! -e ${sandboxPaths.relayReady} ]; do`,
+  '  if ! kill -0 "$relay" 2>/dev/null || [ "$i" -gt 2000 ]; then echo "bulkhead: network relay did not start" >&2; exit 125; fi',
+  '  i=$((i+1)); sleep 0.005',
+  'done',
+  'unset RELAY',
+  'exec "$@"',
+].join('\n');
+
+/**
+ * bwrap arguments (without the `bwrap` itself) for the sandbox and dedicated tiers.
+ * Security-relevant choices:
+ * - `--unshare-all`: user, mount, PID, IPC, UTS, cgroup and network namespaces; the net namespace has
+ *   only `lo`, so no host TCP port is reachable.
+ * - `--cap-drop ALL` even though bwrap runs unprivileged here: if someone starts it as root, root keeps
+ *   its capabilities inside unless told otherwise.
+ * - `--clearenv` then only the plan's env: the platform's environment (database URL, keys) never leaks.
+ * - Only /usr (and the merged-/usr symlinks), three synthesized /etc files and the listed host /etc
+ *   files are visible from the host filesystem; never /root, /home, /work or the platform data dir.
+ * - `--die-with-parent`: the sandbox dies with the executor; `--new-session`: no TIOCSTI on our tty.
+ */
+export function buildBwrapArgs(plan: SandboxPlan): string[] {
+  const args: string[] = [
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--uid', String(JOB_UID),
+    '--gid', String(JOB_GID),
+    '--cap-drop', 'ALL',
+    '--hostname', plan.hostname,
+    '--clearenv',
+  ];
+  for (const [name, value] of Object.entries(plan.env)) args.push('--setenv', name, value);
+
+  args.push('--ro-bind', '/usr', '/usr');
+  if (plan.layout.mergedUsr) {
+    args.push('--symlink', 'usr/lib', '/lib', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin');
+    if (plan.layout.lib64) args.push('--symlink', 'usr/lib64', '/lib64');
+  } else {
+    args.push('--ro-bind', '/lib', '/lib', '--ro-bind', '/bin', '/bin', '--ro-bind', '/sbin', '/sbin');
+    if (plan.layout.lib64) args.push('--ro-bind', '/lib64', '/lib64');
+  }
+  for (const name of ['passwd', 'group', 'hosts']) {
+    args.push('--ro-bind', `${plan.etcDir}/${name}`, `/etc/${name}`);
+  }
+  for (const file of plan.hostEtcFiles) args.push('--ro-bind', file, file);
+
+  args.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
+  args.push('--bind', plan.workspaceDir, sandboxPaths.workspace);
+  args.push('--bind', plan.outputsDir, sandboxPaths.outputs);
+  if (plan.dataDir !== undefined) args.push('--ro-bind', plan.dataDir, sandboxPaths.data);
+  if (plan.codeDir !== undefined) args.push('--ro-bind', plan.codeDir, sandboxPaths.code);
+  if (plan.nodeBinary !== undefined) args.push('--ro-bind', plan.nodeBinary, sandboxPaths.node);
+  if (plan.relay !== undefined) args.push('--bind', plan.relay.socketPath, sandboxPaths.apiSocket);
+  args.push('--chdir', sandboxPaths.workspace, '--');
+
+  if (plan.relay !== undefined) {
+    if (plan.nodeBinary === undefined) throw new TypeError('the relay needs nodeBinary');
+    // RELAY travels as an environment variable of the launcher only (bwrap's --setenv above sets the
+    // job's env; this one is added by `env` and unset before exec).
+    args.push(
+      '/usr/bin/env', `RELAY=${relayScript}`,
+      '/bin/sh', '-c', relayLauncher, 'bulkhead-relay',
+      sandboxPaths.node, String(plan.relay.port), sandboxPaths.apiSocket,
+    );
+  }
+  args.push(...plan.argv);
+  return args;
+}
+
+/**
+ * Host-side wrapper: `sh -c JOIN_SCRIPT bulkhead-join <n> <procs files…> <command…>`. The shell writes its
+ * own pid into every cgroup.procs file, reports "joined" on fd 3, closes fd 3 and execs the command — so
+ * the job is inside its cgroups before it runs a single instruction of its own (no window in which it
+ * could fork outside them, which writing the child's pid from the parent after spawn would leave).
+ */
+export const joinScript = [
+  'n=$1; shift',
+  'while [ "$n" -gt 0 ]; do',
+  '  echo $$ > "$1" || { echo "bulkhead: cannot join cgroup $1" >&2; exit 125; }',
+  '  shift; n=$((n-1))',
+  'done',
+  'echo joined >&3',
+  'exec 3>&-',
+  'exec "$@"',
+].join('\n');
+
+export function buildJoinArgs(procsFiles: readonly string[], command: readonly string[]): string[] {
+  return ['-c', joinScript, 'bulkhead-join', String(procsFiles.length), ...procsFiles, ...command];
+}
+
+/** setpriv arguments that drop to the job uid with no groups and no capabilities at all. */
+export function buildSetprivArgs(): string[] {
+  return [
+    `--reuid=${JOB_UID}`,
+    `--regid=${JOB_GID}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    '--bounding-set=-all',
+    '--no-new-privs',
+    '--',
+  ];
+}
+
+export interface ProcessLimits {
+  memoryMiB: number;
+  /** Only set when no pids cgroup exists: RLIMIT_NPROC counts every process of the uid host-wide. */
+  nproc?: number;
+  nofile: number;
+}
+
+/**
+ * prlimit arguments for the process tier. RLIMIT_DATA (heap + private writable mappings, Linux ≥ 4.7)
+ * stands in for a memory cgroup; RLIMIT_AS would break runtimes that reserve large virtual ranges
+ * (V8, the JVM). No core dumps: they could write the job's memory outside the job's directories.
+ */
+export function buildPrlimitArgs(limits: ProcessLimits): string[] {
+  const args = [`--data=${limits.memoryMiB * 1024 * 1024}`, `--nofile=${limits.nofile}`, '--core=0'];
+  if (limits.nproc !== undefined) args.push(`--nproc=${limits.nproc}`);
+  args.push('--');
+  return args;
+}

@@ -1,0 +1,114 @@
+/**
+ * Types of the local executor's contract: what a caller gives (`JobSpec`), what it gets back
+ * (`RunningJob`, `Outcome`), and what the host can provide (`HostProbe`).
+ */
+
+export type IsolationTier = 'process' | 'sandbox' | 'dedicated';
+
+export const isolationTiers: readonly IsolationTier[] = ['process', 'sandbox', 'dedicated'];
+
+/** One line of job output. Lines longer than the executor's cap arrive split in several pieces. */
+export interface OutputLine {
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+/** Anything with a `write(string)`: a Node Writable, a file stream, a test buffer. */
+export interface OutputWritable {
+  write(chunk: string): unknown;
+}
+
+export interface JobResources {
+  /** CPU cores (fractions allowed): the CFS quota is `cpu × period`. */
+  cpu: number;
+  memoryMiB: number;
+  /** Maximum number of tasks (processes + threads) in the job's cgroup. */
+  pids: number;
+  /** Wall-clock limit; the job ends as `timed_out` when it passes. */
+  timeoutSeconds: number;
+}
+
+export interface TenantLimits {
+  /** Aggregate CPU cores of all the tenant's jobs on this host (quota of the tenant parent cgroup). */
+  cpu: number;
+  /** Aggregate memory of all the tenant's jobs on this host. */
+  memoryMiB: number;
+}
+
+export interface JobSpec {
+  /** `[A-Za-z0-9_-]{1,64}`: used in cgroup paths, so anything else is refused. */
+  jobId: string;
+  /** Same alphabet as `jobId`. */
+  tenantId: string;
+  tier: IsolationTier;
+  argv: readonly string[];
+  /** The job's whole environment, plus PATH/HOME defaults and the BULKHEAD_* variables the executor sets. */
+  env: Readonly<Record<string, string>>;
+  /** Host directory, job-private and writable: `/workspace` inside. The executor chowns it to 65534. */
+  workspaceDir: string;
+  /** Host directory mounted read-only at `/data`; must be readable by uid 65534. */
+  dataDir?: string;
+  /** Host directory, writable: `/outputs` inside. The executor chowns it to 65534. */
+  outputsDir: string;
+  /** Host directory mounted read-only at `/code`; must be readable by uid 65534. */
+  codeDir?: string;
+  resources: JobResources;
+  tenantLimits: TenantLimits;
+  /** cpuset list (`"1"`, `"2-3"`) for tier `dedicated`; required there, ignored elsewhere. */
+  reservedCpus?: string;
+  /**
+   * A host Unix socket served by the platform. In the sandbox tiers it is bind-mounted and relayed to
+   * `127.0.0.1:<relayPort>` inside the job; the job gets `BULKHEAD_API_URL`. Must be connectable by uid
+   * 65534 and every directory on its path searchable by it (bwrap resolves it as that uid).
+   */
+  apiSocketPath?: string;
+  /** Receives stdout and stderr line by line. */
+  output?: ((line: OutputLine) => void) | OutputWritable;
+}
+
+export interface Usage {
+  wallMs: number;
+  /** CPU time of the whole job cgroup (all processes), when a cpuacct/cpu controller was available. */
+  cpuMs?: number;
+  /** High-water mark of the job's memory cgroup, when available. */
+  peakMemoryBytes?: number;
+}
+
+export type Outcome = (
+  | { kind: 'succeeded' }
+  | { kind: 'failed'; exitCode: number | null; signal?: string }
+  | { kind: 'oom_killed' }
+  | { kind: 'timed_out' }
+  | { kind: 'cancelled' }
+  | { kind: 'preempted' }
+  | { kind: 'refused'; reason: string }
+) & { usage: Usage };
+
+export interface RunningJob {
+  readonly jobId: string;
+  /** Resolves once the job has ended and its cgroups and runtime files are gone. Never rejects. */
+  wait(): Promise<Outcome>;
+  /** Kills the whole process tree now; the outcome becomes `cancelled` (unless it already ended). */
+  cancel(): void;
+  /** SIGTERM to the job's processes, SIGKILL to all of them after `graceMs`; outcome `preempted`. */
+  preempt(graceMs: number): void;
+}
+
+export type TierAvailability = { available: true } | { available: false; missing: string[]; install: string };
+
+export interface HostProbe {
+  tiers: Record<IsolationTier, TierAvailability>;
+  /** The cgroup hierarchy the executor would use, if any is writable. */
+  cgroup: { version: 'v1' | 'v2'; root: string; controllers: string[] } | undefined;
+  tools: { bwrap?: string; setpriv?: string; prlimit?: string };
+  runningAsRoot: boolean;
+  /** Whether an unprivileged bwrap (uid 65534) could create its namespaces here. */
+  userNamespaces: boolean;
+}
+
+export interface ReapedJob {
+  tenantId: string;
+  jobId: string;
+  /** Processes still alive in the job's cgroup that were killed. */
+  killedPids: number[];
+}

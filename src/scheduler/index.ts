@@ -1,0 +1,74 @@
+/**
+ * The scheduler module owns the pure fair-share scheduling core: given the shared pool, tenant quotas and
+ * the running and queued jobs, it decides which queued jobs to admit (weighted Dominant Resource
+ * Fairness, borrowing idle capacity up to each tenant's borrowing limit), which running jobs to preempt to
+ * give owners back their nominal quota, and why every other job waits.
+ *
+ * It deliberately owns no IO: no database, no clock, no processes, no HTTP. The job service keeps the
+ * truth in the database, feeds events to a `SchedulerState` (or calls `decide` with a snapshot), carries
+ * out the decisions (start, SIGTERM/SIGKILL after a grace period, requeue) and persists them. Atomic
+ * admission under concurrent submissions is the database's job, not this module's.
+ */
+import { explainAllQueued, explainQueuedJob } from './explain.ts';
+import { SchedulerState } from './scheduler-core.ts';
+import type { SchedulerInput, SchedulingDecision, WaitExplanation } from './scheduler-types.ts';
+
+export { SchedulerState } from './scheduler-core.ts';
+export { explainAllQueued, explainQueuedJob, describeTenant } from './explain.ts';
+export { dominantShare, weightedDrfShares } from './drf.ts';
+export type { DominantShare, DrfDemand } from './drf.ts';
+export type {
+  Admission,
+  Blocker,
+  BlockReason,
+  Preemption,
+  QueuedJob,
+  ResourceName,
+  Resources,
+  RunningJob,
+  SchedulerInput,
+  SchedulingDecision,
+  SchedulingStep,
+  TenantQuota,
+  TenantShare,
+  WaitExplanation,
+} from './scheduler-types.ts';
+
+/**
+ * Builds a scheduler state from a snapshot. Throws VALIDATION_FAILED for malformed resources or quotas
+ * and CONFLICT for a job id given twice. Jobs of tenants missing from `quotas` are kept (they wait with
+ * `no_quota`; running ones count as borrowed capacity).
+ */
+export const buildSchedulerState = (input: Omit<SchedulerInput, 'now'>): SchedulerState => {
+  const state = new SchedulerState(input.capacity);
+  for (const [tenantId, quota] of Object.entries(input.quotas)) state.setQuota(tenantId, quota);
+  for (const job of input.running) state.addRunning(job);
+  for (const job of input.queued) state.enqueue(job);
+  return state;
+};
+
+/**
+ * The scheduling decision as a pure function of (capacity, quotas, running, queued, now): the jobs to
+ * admit in order, the running jobs to preempt (the caller stops them with a grace period and requeues
+ * them; each admission lists the preemptions it waits for), and an explanation for every job still
+ * queued afterwards. Same input, same output. Cost O(n log n) in the number of jobs: for per-event use,
+ * keep a `SchedulerState` instead.
+ */
+export const decide = (input: SchedulerInput): SchedulingDecision => {
+  const state = buildSchedulerState(input);
+  const { admitted, preempted } = state.schedule(input.now);
+  return { admitted, preempted, waiting: explainAllQueued(state, input.now) };
+};
+
+/**
+ * Why the queued job `jobId` waits: every check it fails now, its tenant's share and its positions.
+ * Given a snapshot (`SchedulerInput`) it describes the state before any decision is taken on it, so
+ * `admissibleNow` may be true; given a live `SchedulerState` it describes that state at `now`.
+ * Undefined when the job is not queued.
+ */
+export function explainJob(input: SchedulerInput, jobId: string): WaitExplanation | undefined;
+export function explainJob(state: SchedulerState, jobId: string, now: number): WaitExplanation | undefined;
+export function explainJob(source: SchedulerInput | SchedulerState, jobId: string, now?: number): WaitExplanation | undefined {
+  if (source instanceof SchedulerState) return explainQueuedJob(source, jobId, now ?? 0);
+  return explainQueuedJob(buildSchedulerState(source), jobId, source.now);
+}

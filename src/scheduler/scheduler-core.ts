@@ -1,0 +1,553 @@
+/**
+ * The incremental fair-share scheduler: per-tenant priority queues and a heap of tenants keyed by
+ * (within-nominal first, weighted dominant share, head job priority, head enqueue time). Events
+ * (enqueue, cancel, job finished, quota or capacity change) update only the tenants they touch, so one
+ * decision costs O(log T) plus the tenants it finds blocked, not a pass over every queued job.
+ *
+ * Blocked tenants leave the heap until something that could unblock them happens:
+ * - blocked by their own limits (max concurrent jobs, nominal + borrowing limit): an event of that tenant;
+ * - blocked by the pool: capacity being freed (the next decision re-examines them, cheaply pre-filtered by
+ *   whether their head job now fits the free pool).
+ */
+import { AppError } from '../core/errors.ts';
+import { IndexedHeap } from './indexed-heap.ts';
+import {
+  addInto,
+  addVec,
+  component,
+  dominantShareOfVec,
+  exceedsAny,
+  fitsWithin,
+  fromVec,
+  overflowing,
+  subInto,
+  toVec,
+  zeroVec,
+  type Vec,
+} from './resource-vector.ts';
+import type {
+  Admission,
+  Preemption,
+  QueuedJob,
+  ResourceName,
+  Resources,
+  RunningJob,
+  SchedulingStep,
+  TenantQuota,
+} from './scheduler-types.ts';
+
+/** @internal */
+export interface JobRecord {
+  readonly id: string;
+  readonly tenant: TenantRecord;
+  readonly req: Vec;
+  readonly priority: number;
+  readonly enqueuedAt: number;
+  /** Insertion order: the last tie-breaker, so every order is total and deterministic. */
+  readonly seq: number;
+  heapIndex: number;
+  startedAt: number;
+  /** `parked`: queued but unable to ever run under the current quota and pool; kept out of the way. */
+  state: 'queued' | 'parked' | 'running';
+}
+
+/** @internal */
+export interface InternalQuota {
+  readonly nominal: Vec;
+  readonly limit: Vec;
+  readonly borrowingLimit: Vec;
+  readonly maxConcurrentJobs: number;
+  readonly weight: number;
+}
+
+/** @internal */
+export type TenantStatus = 'idle' | 'active' | 'local_blocked' | 'pool_blocked';
+
+/** @internal */
+export class TenantRecord {
+  readonly id: string;
+  quota: InternalQuota | undefined;
+  readonly usage: Vec = zeroVec();
+  readonly running = new Map<string, JobRecord>();
+  readonly queue = new IndexedHeap<JobRecord>(jobBefore);
+  /** Queued jobs that cannot run even on an empty pool with this quota; they must not block the queue. */
+  readonly parked = new Set<JobRecord>();
+  heapIndex = -1;
+  status: TenantStatus = 'idle';
+  // Cached heap key; refreshed by SchedulerState.#rekey.
+  cls = 1;
+  wds = 0;
+  headPriority = 0;
+  headEnqueuedAt = 0;
+  headSeq = 0;
+
+  constructor(id: string) {
+    this.id = id;
+  }
+}
+
+/** Within a tenant: higher priority, then earlier enqueue, then insertion order. */
+export const jobBefore = (a: JobRecord, b: JobRecord): boolean => {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.enqueuedAt !== b.enqueuedAt) return a.enqueuedAt < b.enqueuedAt;
+  return a.seq < b.seq;
+};
+
+/** @internal What tenants are ordered by. */
+export interface TenantKey {
+  readonly cls: number;
+  readonly wds: number;
+  readonly headPriority: number;
+  readonly headEnqueuedAt: number;
+  readonly headSeq: number;
+}
+
+/**
+ * Across tenants: the order DRF serves them in. Class 0 (the head job fits within the tenant's nominal
+ * quota) before class 1 (it would borrow), so an owner is never refused in favour of a borrower; then
+ * lowest weighted dominant share; then the head job's priority and age.
+ */
+export const tenantBefore = (a: TenantKey, b: TenantKey): boolean => {
+  if (a.cls !== b.cls) return a.cls < b.cls;
+  if (a.wds !== b.wds) return a.wds < b.wds;
+  if (a.headPriority !== b.headPriority) return a.headPriority > b.headPriority;
+  if (a.headEnqueuedAt !== b.headEnqueuedAt) return a.headEnqueuedAt < b.headEnqueuedAt;
+  return a.headSeq < b.headSeq;
+};
+
+const NO_NOMINAL: Vec = Object.freeze({ cpu: 0, mem: 0, gpu: 0 });
+
+/** @internal The first limit of the tenant's own that the job breaks, if any. */
+export type LocalBlock = 'no_quota' | 'max_concurrent_jobs' | 'tenant_quota_cpu' | 'tenant_quota_memory' | 'tenant_quota_gpu';
+
+const tenantQuotaReason = (resource: ResourceName): LocalBlock =>
+  resource === 'cpu' ? 'tenant_quota_cpu' : resource === 'memory' ? 'tenant_quota_memory' : 'tenant_quota_gpu';
+
+const toInternalQuota = (quota: TenantQuota, tenantId: string): InternalQuota => {
+  const nominal = toVec(quota.nominal, `quota(${tenantId}).nominal`);
+  const borrowingLimit = toVec(quota.borrowingLimit, `quota(${tenantId}).borrowingLimit`);
+  if (!Number.isInteger(quota.maxConcurrentJobs) || quota.maxConcurrentJobs < 0) {
+    throw new AppError('VALIDATION_FAILED', 'maxConcurrentJobs must be a non-negative integer', { details: { tenantId } });
+  }
+  if (!(quota.weight > 0) || !Number.isFinite(quota.weight)) {
+    throw new AppError('VALIDATION_FAILED', 'weight must be a finite number > 0', { details: { tenantId } });
+  }
+  return {
+    nominal,
+    borrowingLimit,
+    limit: addVec(nominal, borrowingLimit),
+    maxConcurrentJobs: quota.maxConcurrentJobs,
+    weight: quota.weight,
+  };
+};
+
+const duplicateJob = (jobId: string): AppError =>
+  new AppError('CONFLICT', `job ${jobId} is already known to the scheduler`, { details: { jobId } });
+
+/**
+ * Scheduler state, updated by events. Not thread-safe and not persistent: the caller owns the source of
+ * truth (the database) and can rebuild a state from it at any time with `addRunning` and `enqueue`.
+ *
+ * One *decision* is one call of `decideNext`: it admits the next job (from the tenant with the lowest
+ * weighted dominant share that has an admissible job, within-nominal demand before borrowing), together
+ * with the preemptions that job needs, or reports that nothing is admissible. `schedule` repeats it until
+ * nothing more fits.
+ */
+export class SchedulerState {
+  #capacity: Vec;
+  readonly #poolUsed: Vec = zeroVec();
+  readonly #tenants = new Map<string, TenantRecord>();
+  readonly #jobs = new Map<string, JobRecord>();
+  readonly #active = new IndexedHeap<TenantRecord>(tenantBefore);
+  readonly #poolBlocked = new Set<TenantRecord>();
+  /** Tenants above nominal in some resource: the only ones reclaim may preempt. */
+  readonly #borrowers = new Set<TenantRecord>();
+  #poolFreed = false;
+  #seq = 0;
+  #queuedCount = 0;
+
+  /** Throws VALIDATION_FAILED for a malformed capacity. */
+  constructor(capacity: Resources) {
+    this.#capacity = toVec(capacity, 'capacity');
+  }
+
+  get queuedCount(): number {
+    return this.#queuedCount;
+  }
+
+  get runningCount(): number {
+    return this.#jobs.size - this.#queuedCount;
+  }
+
+  get capacity(): Resources {
+    return fromVec(this.#capacity);
+  }
+
+  get poolUsage(): Resources {
+    return fromVec(this.#poolUsed);
+  }
+
+  /** Changes the shared pool. Re-keys every tenant (shares are relative to it): O(T log T). */
+  setCapacity(capacity: Resources): void {
+    this.#capacity = toVec(capacity, 'capacity');
+    for (const tenant of this.#tenants.values()) {
+      this.#repark(tenant);
+      this.#rekey(tenant);
+    }
+    this.#reactivateAll();
+  }
+
+  /**
+   * Sets or replaces a tenant's quota; takes effect at the next decision. Running jobs are never stopped
+   * because a quota shrank: they only make the tenant a borrower (reclaimable) and block its next jobs.
+   */
+  setQuota(tenantId: string, quota: TenantQuota): void {
+    const tenant = this.#tenant(tenantId);
+    tenant.quota = toInternalQuota(quota, tenantId);
+    this.#refreshBorrowing(tenant);
+    this.#repark(tenant);
+    this.#touch(tenant);
+    // Someone becoming a borrower can make reclaim possible for a pool-blocked owner.
+    this.#poolFreed = true;
+  }
+
+  /** Adds a queued job. Throws CONFLICT if the id is already queued or running. */
+  enqueue(job: QueuedJob): void {
+    if (this.#jobs.has(job.id)) throw duplicateJob(job.id);
+    const tenant = this.#tenant(job.tenantId);
+    const record: JobRecord = {
+      id: job.id,
+      tenant,
+      req: toVec(job.request, `job(${job.id}).request`),
+      priority: job.priority,
+      enqueuedAt: job.enqueuedAt,
+      seq: this.#seq++,
+      heapIndex: -1,
+      startedAt: Number.NaN,
+      state: 'queued',
+    };
+    this.#jobs.set(job.id, record);
+    this.#queuedCount++;
+    if (!this.canEverRun(tenant, record.req)) {
+      record.state = 'parked';
+      tenant.parked.add(record);
+      return;
+    }
+    const before = tenant.queue.peek();
+    tenant.queue.push(record);
+    // Only a new head changes what the tenant can do next.
+    if (before === undefined || tenant.queue.peek() !== before) this.#touch(tenant);
+  }
+
+  /** Removes a queued job (cancelled, expired). Returns false if it is not queued here. */
+  cancel(jobId: string): boolean {
+    const record = this.#jobs.get(jobId);
+    if (record === undefined || record.state === 'running') return false;
+    const tenant = record.tenant;
+    if (record.state === 'parked') {
+      tenant.parked.delete(record);
+      this.#jobs.delete(jobId);
+      this.#queuedCount--;
+      return true;
+    }
+    const wasHead = tenant.queue.peek() === record;
+    tenant.queue.remove(record);
+    this.#jobs.delete(jobId);
+    this.#queuedCount--;
+    if (wasHead) this.#touch(tenant);
+    return true;
+  }
+
+  /**
+   * Records a job as running without checking it fits (used to rebuild state from the database, where
+   * what runs is a fact). Throws CONFLICT if the id is already known.
+   */
+  addRunning(job: RunningJob): void {
+    if (this.#jobs.has(job.id)) throw duplicateJob(job.id);
+    const tenant = this.#tenant(job.tenantId);
+    const record: JobRecord = {
+      id: job.id,
+      tenant,
+      req: toVec(job.request, `job(${job.id}).request`),
+      priority: job.priority,
+      enqueuedAt: job.startedAt,
+      seq: this.#seq++,
+      heapIndex: -1,
+      startedAt: job.startedAt,
+      state: 'running',
+    };
+    this.#jobs.set(job.id, record);
+    this.#startRunning(record);
+    this.#touch(tenant);
+  }
+
+  /**
+   * A running job ended (any outcome, including the exit of a job this scheduler preempted earlier —
+   * then it is no longer known and this returns false). Frees its resources.
+   */
+  jobFinished(jobId: string): boolean {
+    const record = this.#jobs.get(jobId);
+    if (record === undefined || record.state !== 'running') return false;
+    this.#jobs.delete(jobId);
+    this.#stopRunning(record);
+    return true;
+  }
+
+  /**
+   * One decision. Returns the next job to admit (already counted as running, with `startedAt = now`) and
+   * the running jobs preempted for it (already forgotten: the caller stops and requeues them), or
+   * undefined when no queued job is admissible now.
+   *
+   * Invariants: an admission never takes the pool above capacity nor the tenant above nominal +
+   * borrowing limit or max concurrent jobs; preemption only takes jobs of tenants that are above nominal
+   * in a resource the pool is short of, and only for a job that stays within its own tenant's nominal.
+   */
+  decideNext(now: number): SchedulingStep | undefined {
+    if (this.#poolFreed) this.#reactivatePoolBlocked();
+    for (;;) {
+      const tenant = this.#active.peek();
+      if (tenant === undefined) return undefined;
+      const head = tenant.queue.peek() as JobRecord;
+      if (this.localBlock(tenant, head) !== undefined) {
+        this.#active.remove(tenant);
+        tenant.status = 'local_blocked';
+        continue;
+      }
+      if (fitsWithin(this.#poolUsed, head.req, this.#capacity)) return this.#admit(head, now, []);
+      if (tenant.cls === 0) {
+        const victims = this.findVictims(head);
+        if (victims !== undefined) return this.#admit(head, now, victims);
+      }
+      this.#active.remove(tenant);
+      tenant.status = 'pool_blocked';
+      this.#poolBlocked.add(tenant);
+    }
+  }
+
+  /** Decisions until none is admissible. Returns them in order. */
+  schedule(now: number): { admitted: Admission[]; preempted: Preemption[] } {
+    const admitted: Admission[] = [];
+    const preempted: Preemption[] = [];
+    for (let step = this.decideNext(now); step !== undefined; step = this.decideNext(now)) {
+      admitted.push(step.admission);
+      preempted.push(...step.preempted);
+    }
+    return { admitted, preempted };
+  }
+
+  // ---- read access for explain and tests (not part of the hot path) ----
+
+  /** @internal */
+  tenantRecords(): IterableIterator<TenantRecord> {
+    return this.#tenants.values();
+  }
+
+  /** @internal */
+  jobRecord(jobId: string): JobRecord | undefined {
+    return this.#jobs.get(jobId);
+  }
+
+  /** @internal */
+  capacityVec(): Vec {
+    return this.#capacity;
+  }
+
+  /** @internal */
+  poolUsedVec(): Vec {
+    return this.#poolUsed;
+  }
+
+  /** @internal The tenant's nominal quota (zero without a quota). */
+  nominalOf(tenant: TenantRecord): Vec {
+    return tenant.quota?.nominal ?? NO_NOMINAL;
+  }
+
+  /**
+   * @internal Whether a job of this size could run at all: the tenant has a quota that allows at least one
+   * job and the request fits both nominal + borrowing limit and the whole pool.
+   */
+  canEverRun(tenant: TenantRecord, req: Vec): boolean {
+    const quota = tenant.quota;
+    return (
+      quota !== undefined &&
+      quota.maxConcurrentJobs > 0 &&
+      fitsWithin(NO_NOMINAL, req, quota.limit) &&
+      fitsWithin(NO_NOMINAL, req, this.#capacity)
+    );
+  }
+
+  /** @internal The first of the tenant's own limits `job` would break if started now. */
+  localBlock(tenant: TenantRecord, job: JobRecord): LocalBlock | undefined {
+    const quota = tenant.quota;
+    if (quota === undefined) return 'no_quota';
+    if (tenant.running.size >= quota.maxConcurrentJobs) return 'max_concurrent_jobs';
+    const over = overflowing(tenant.usage, job.req, quota.limit);
+    return over[0] === undefined ? undefined : tenantQuotaReason(over[0]);
+  }
+
+  /**
+   * @internal Reclaim: the running jobs to preempt so that `job` (which fits within its tenant's nominal)
+   * fits the pool, or undefined if preempting every eligible borrower's job would not be enough.
+   * Candidates are jobs of other tenants that are above nominal in a resource the pool is short of, taken
+   * lowest priority first, then most recently started; a tenant stops being a candidate as soon as it is
+   * no longer above nominal in any still-short resource. A final pass drops victims that turned out
+   * unnecessary. Does not change the state.
+   */
+  findVictims(job: JobRecord): JobRecord[] | undefined {
+    const cap = this.#capacity;
+    const free: Vec = { cpu: cap.cpu - this.#poolUsed.cpu, mem: cap.mem - this.#poolUsed.mem, gpu: cap.gpu - this.#poolUsed.gpu };
+    const short0 = overflowing(zeroVec(), job.req, free);
+    const candidates: JobRecord[] = [];
+    for (const tenant of this.#borrowers) {
+      if (tenant === job.tenant) continue;
+      const nominal = this.nominalOf(tenant);
+      if (!short0.some((r) => component(tenant.usage, r) > component(nominal, r))) continue;
+      for (const running of tenant.running.values()) candidates.push(running);
+    }
+    if (candidates.length === 0) return undefined;
+    candidates.sort((a, b) =>
+      a.priority !== b.priority ? a.priority - b.priority : a.startedAt !== b.startedAt ? b.startedAt - a.startedAt : b.seq - a.seq,
+    );
+    const simUsage = new Map<TenantRecord, Vec>();
+    const victims: JobRecord[] = [];
+    for (const candidate of candidates) {
+      const short = overflowing(zeroVec(), job.req, free);
+      if (short.length === 0) break;
+      const tenant = candidate.tenant;
+      let usage = simUsage.get(tenant);
+      if (usage === undefined) {
+        usage = { ...tenant.usage };
+        simUsage.set(tenant, usage);
+      }
+      const nominal = this.nominalOf(tenant);
+      if (!short.some((r) => component(usage, r) > component(nominal, r))) continue;
+      victims.push(candidate);
+      subInto(usage, candidate.req);
+      addInto(free, candidate.req);
+    }
+    if (!fitsWithin(zeroVec(), job.req, free)) return undefined;
+    // Keep the set minimal: undo the latest (highest-priority, oldest) victims that were not needed.
+    for (let i = victims.length - 1; i >= 0; i--) {
+      const victim = victims[i] as JobRecord;
+      subInto(free, victim.req);
+      if (fitsWithin(zeroVec(), job.req, free)) victims.splice(i, 1);
+      else addInto(free, victim.req);
+    }
+    return victims;
+  }
+
+  // ---- internals ----
+
+  #tenant(tenantId: string): TenantRecord {
+    let tenant = this.#tenants.get(tenantId);
+    if (tenant === undefined) {
+      tenant = new TenantRecord(tenantId);
+      this.#tenants.set(tenantId, tenant);
+    }
+    return tenant;
+  }
+
+  /** After a quota or capacity change: park what can no longer run, unpark what now can. O(tenant's jobs). */
+  #repark(tenant: TenantRecord): void {
+    for (const job of [...tenant.queue.values()]) {
+      if (this.canEverRun(tenant, job.req)) continue;
+      tenant.queue.remove(job);
+      job.state = 'parked';
+      tenant.parked.add(job);
+    }
+    for (const job of tenant.parked) {
+      if (!this.canEverRun(tenant, job.req)) continue;
+      tenant.parked.delete(job);
+      job.state = 'queued';
+      tenant.queue.push(job);
+    }
+  }
+
+  #admit(head: JobRecord, now: number, victims: JobRecord[]): SchedulingStep {
+    const tenant = head.tenant;
+    const preempted: Preemption[] = [];
+    for (const victim of victims) {
+      this.#jobs.delete(victim.id);
+      this.#stopRunning(victim);
+      preempted.push({ jobId: victim.id, tenantId: victim.tenant.id, forJobId: head.id, forTenantId: tenant.id });
+    }
+    const borrowing = !fitsWithin(tenant.usage, head.req, this.nominalOf(tenant));
+    tenant.queue.remove(head);
+    this.#queuedCount--;
+    head.startedAt = now;
+    this.#startRunning(head);
+    this.#touch(tenant);
+    return {
+      admission: { jobId: head.id, tenantId: tenant.id, borrowing, afterPreempting: victims.map((v) => v.id) },
+      preempted,
+    };
+  }
+
+  #startRunning(record: JobRecord): void {
+    const tenant = record.tenant;
+    record.state = 'running';
+    tenant.running.set(record.id, record);
+    addInto(tenant.usage, record.req);
+    addInto(this.#poolUsed, record.req);
+    this.#refreshBorrowing(tenant);
+  }
+
+  #stopRunning(record: JobRecord): void {
+    const tenant = record.tenant;
+    tenant.running.delete(record.id);
+    subInto(tenant.usage, record.req);
+    subInto(this.#poolUsed, record.req);
+    this.#refreshBorrowing(tenant);
+    this.#poolFreed = true;
+    this.#touch(tenant);
+  }
+
+  #refreshBorrowing(tenant: TenantRecord): void {
+    if (exceedsAny(tenant.usage, this.nominalOf(tenant))) this.#borrowers.add(tenant);
+    else this.#borrowers.delete(tenant);
+  }
+
+  #rekey(tenant: TenantRecord): void {
+    const head = tenant.queue.peek();
+    const quota = tenant.quota;
+    tenant.wds = quota === undefined ? Infinity : dominantShareOfVec(tenant.usage, this.#capacity).share / quota.weight;
+    if (head === undefined) return;
+    tenant.cls = fitsWithin(tenant.usage, head.req, this.nominalOf(tenant)) ? 0 : 1;
+    tenant.headPriority = head.priority;
+    tenant.headEnqueuedAt = head.enqueuedAt;
+    tenant.headSeq = head.seq;
+  }
+
+  /** Something about this tenant changed: recompute its key and give it another chance. */
+  #touch(tenant: TenantRecord): void {
+    this.#rekey(tenant);
+    if (tenant.status === 'pool_blocked') this.#poolBlocked.delete(tenant);
+    if (tenant.queue.size === 0) {
+      this.#active.remove(tenant);
+      tenant.status = 'idle';
+    } else if (this.#active.contains(tenant)) {
+      this.#active.update(tenant);
+    } else {
+      this.#active.push(tenant);
+      tenant.status = 'active';
+    }
+  }
+
+  #reactivatePoolBlocked(): void {
+    this.#poolFreed = false;
+    if (this.#poolBlocked.size === 0) return;
+    const cap = this.#capacity;
+    const used = this.#poolUsed;
+    const free: Vec = { cpu: cap.cpu - used.cpu, mem: cap.mem - used.mem, gpu: cap.gpu - used.gpu };
+    for (const tenant of this.#poolBlocked) {
+      const head = tenant.queue.peek() as JobRecord;
+      // Within-nominal heads may reclaim, so they get another look whatever the free pool is.
+      if (tenant.cls === 0 || fitsWithin(zeroVec(), head.req, free)) this.#touch(tenant);
+    }
+  }
+
+  #reactivateAll(): void {
+    for (const tenant of this.#tenants.values()) if (tenant.queue.size > 0) this.#touch(tenant);
+    this.#poolFreed = false;
+  }
+}

@@ -1,0 +1,453 @@
+/**
+ * Property tests: random event sequences (enqueue, finish, cancel, quota change, scheduling passes) run
+ * against the incremental scheduler while an independent, deliberately naive model of the same world
+ * (plain arrays, recomputed from scratch every step) checks every decision.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decide, SchedulerState } from './index.ts';
+import type { QueuedJob, Resources, RunningJob, SchedulingStep, TenantQuota } from './index.ts';
+
+// ---- the model: integer vectors [millicores, MiB, GPUs] ----
+
+type V = [number, number, number];
+const R = [0, 1, 2] as const;
+const add = (a: V, b: V): V => [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+const sub = (a: V, b: V): V => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+const leq = (a: V, b: V): boolean => R.every((r) => a[r] <= b[r]);
+const toRes = (v: V): Resources => ({ cpu: v[0] / 1000, memoryMiB: v[1], gpu: v[2] });
+
+interface MJob {
+  id: string;
+  tenant: string;
+  req: V;
+  priority: number;
+  enqueuedAt: number;
+  seq: number;
+  duration: number;
+  startedAt: number;
+}
+interface MQuota {
+  nominal: V;
+  borrow: V;
+  max: number;
+  weight: number;
+}
+
+class Model {
+  readonly capacity: V;
+  readonly quotas = new Map<string, MQuota>();
+  queued: MJob[] = [];
+  running: MJob[] = [];
+
+  constructor(capacity: V) {
+    this.capacity = capacity;
+  }
+
+  usage(tenant: string, running = this.running): V {
+    return running.filter((j) => j.tenant === tenant).reduce<V>((acc, j) => add(acc, j.req), [0, 0, 0]);
+  }
+  poolUsed(running = this.running): V {
+    return running.reduce<V>((acc, j) => add(acc, j.req), [0, 0, 0]);
+  }
+  limit(q: MQuota): V {
+    return add(q.nominal, q.borrow);
+  }
+  head(tenant: string): MJob | undefined {
+    const own = this.queued.filter((j) => j.tenant === tenant);
+    own.sort((a, b) => b.priority - a.priority || a.enqueuedAt - b.enqueuedAt || a.seq - b.seq);
+    return own[0];
+  }
+  wds(tenant: string): number {
+    const u = this.usage(tenant);
+    const q = this.quotas.get(tenant);
+    if (q === undefined) return Infinity;
+    let share = 0;
+    for (const r of R) if (this.capacity[r] > 0 && u[r] / this.capacity[r] > share) share = u[r] / this.capacity[r];
+    return share / q.weight;
+  }
+  localOk(tenant: string, job: MJob): boolean {
+    const q = this.quotas.get(tenant);
+    if (q === undefined) return false;
+    if (this.running.filter((j) => j.tenant === tenant).length >= q.max) return false;
+    return leq(add(this.usage(tenant), job.req), this.limit(q));
+  }
+  withinNominal(tenant: string, job: MJob): boolean {
+    const q = this.quotas.get(tenant);
+    return q !== undefined && leq(add(this.usage(tenant), job.req), q.nominal);
+  }
+  fitsPool(job: MJob): boolean {
+    return leq(add(this.poolUsed(), job.req), this.capacity);
+  }
+  tenantsWithWork(): string[] {
+    return [...new Set(this.queued.map((j) => j.tenant))];
+  }
+  /**
+   * Tenants whose head job the scheduler must consider admissible. Only valid when the nominal quotas fit
+   * the pool: then an owner's within-nominal job can always be made to fit by reclaiming borrowed capacity.
+   */
+  admissibleHeads(): { tenant: string; head: MJob; cls: number; wds: number }[] {
+    const out: { tenant: string; head: MJob; cls: number; wds: number }[] = [];
+    for (const tenant of this.tenantsWithWork()) {
+      const head = this.head(tenant) as MJob;
+      if (!this.localOk(tenant, head)) continue;
+      const within = this.withinNominal(tenant, head);
+      if (!this.fitsPool(head) && !within) continue;
+      out.push({ tenant, head, cls: within ? 0 : 1, wds: this.wds(tenant) });
+    }
+    return out;
+  }
+}
+
+const keyBefore = (
+  a: { cls: number; wds: number; head: MJob },
+  b: { cls: number; wds: number; head: MJob },
+): boolean =>
+  a.cls !== b.cls
+    ? a.cls < b.cls
+    : a.wds !== b.wds
+      ? a.wds < b.wds
+      : a.head.priority !== b.head.priority
+        ? a.head.priority > b.head.priority
+        : a.head.enqueuedAt !== b.head.enqueuedAt
+          ? a.head.enqueuedAt < b.head.enqueuedAt
+          : a.head.seq < b.head.seq;
+
+// ---- generators ----
+
+const TENANTS = ['t0', 't1', 't2', 't3', 't4'];
+
+const capacityArb = fc.tuple(
+  fc.integer({ min: 2, max: 16 }).map((c) => c * 1000),
+  fc.integer({ min: 1, max: 32 }).map((m) => m * 1024),
+  fc.integer({ min: 0, max: 4 }),
+) as fc.Arbitrary<V>;
+
+/** Quota whose nominal is at most 1/|TENANTS| of the pool, so nominals never exceed capacity. */
+const quotaArb = (capacity: V, overcommit: boolean): fc.Arbitrary<MQuota> =>
+  fc.record({
+    nominalPct: fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })),
+    borrowPct: fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })),
+    max: fc.integer({ min: 0, max: 6 }),
+    weight: fc.constantFrom(0.5, 1, 1, 2, 3),
+  }).map(({ nominalPct, borrowPct, max, weight }) => {
+    const share = overcommit ? 1 : 1 / TENANTS.length;
+    const nominal = R.map((r) => Math.floor((capacity[r] * share * nominalPct[r]) / 100)) as V;
+    const borrow = R.map((r) => Math.floor((capacity[r] * borrowPct[r]) / 100)) as V;
+    return { nominal, borrow, max, weight };
+  });
+
+type Op =
+  | { kind: 'enqueue'; tenant: number; req: V; priority: number; duration: number }
+  | { kind: 'finish'; pick: number }
+  | { kind: 'cancel'; pick: number }
+  | { kind: 'quota'; tenant: number; quota: MQuota }
+  | { kind: 'schedule' };
+
+const opsArb = (capacity: V, overcommit: boolean): fc.Arbitrary<Op[]> => {
+  const req = fc.tuple(
+    fc.integer({ min: 0, max: capacity[0] / 2 }).map((c) => Math.max(1, Math.round(c / 100)) * 100),
+    fc.integer({ min: 0, max: capacity[1] / 2 }),
+    fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) }),
+  ) as fc.Arbitrary<V>;
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        kind: fc.constant('enqueue' as const),
+        tenant: fc.integer({ min: 0, max: TENANTS.length - 1 }),
+        req,
+        priority: fc.integer({ min: 0, max: 2 }),
+        duration: fc.integer({ min: 1, max: 8 }),
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('finish' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat() }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('quota' as const),
+        tenant: fc.integer({ min: 0, max: TENANTS.length - 1 }),
+        quota: quotaArb(capacity, overcommit),
+      }),
+    },
+    { weight: 3, arbitrary: fc.constant({ kind: 'schedule' as const }) },
+  );
+  return fc.array(op, { minLength: 1, maxLength: 80 });
+};
+
+const worldArb = (overcommit: boolean) =>
+  capacityArb.chain((capacity) =>
+    fc.record({
+      capacity: fc.constant(capacity),
+      quotas: fc.array(quotaArb(capacity, overcommit), { minLength: TENANTS.length, maxLength: TENANTS.length }),
+      ops: opsArb(capacity, overcommit),
+    }),
+  );
+
+const toQuota = (q: MQuota): TenantQuota => ({
+  nominal: toRes(q.nominal),
+  borrowingLimit: toRes(q.borrow),
+  maxConcurrentJobs: q.max,
+  weight: q.weight,
+});
+
+// ---- the checks ----
+
+interface CheckOptions {
+  /** Nominal quotas fit the pool: the DRF order and the owners' guarantee can be checked exactly. */
+  exact: boolean;
+}
+
+/** Checks one step against the model (before the step), then applies it to the model. */
+const checkStep = (model: Model, step: SchedulingStep, now: number, options: CheckOptions): void => {
+  const { admission, preempted } = step;
+  const job = model.queued.find((j) => j.id === admission.jobId);
+  assert.ok(job !== undefined, `admitted ${admission.jobId}, which is not queued`);
+  assert.equal(admission.tenantId, job.tenant);
+  assert.equal(model.head(job.tenant)?.id, job.id, 'admitted a job that is not its tenant’s head');
+  const q = model.quotas.get(job.tenant);
+  assert.ok(q !== undefined, 'admitted a job of a tenant without quota');
+  assert.equal(admission.borrowing, !model.withinNominal(job.tenant, job));
+
+  if (options.exact) {
+    // DRF order: no admissible tenant comes before the chosen one.
+    const candidates = model.admissibleHeads();
+    const chosen = candidates.find((c) => c.tenant === job.tenant);
+    assert.ok(chosen !== undefined, 'the admitted job is not admissible in the model');
+    for (const other of candidates) {
+      assert.ok(!keyBefore(other, chosen), `DRF order: ${other.tenant} (${other.cls}, ${other.wds}) before ${chosen.tenant} (${chosen.cls}, ${chosen.wds})`);
+    }
+  }
+
+  // Reclaim: only for an owner's within-nominal job that does not fit otherwise, only from borrowers.
+  assert.deepEqual(
+    [...admission.afterPreempting].sort(),
+    preempted.map((p) => p.jobId).sort(),
+  );
+  if (preempted.length > 0) {
+    assert.ok(model.withinNominal(job.tenant, job), 'preempted for a job that would borrow');
+    assert.ok(!model.fitsPool(job), 'preempted although the job fitted');
+    let running = model.running;
+    for (const p of preempted) {
+      const victim = running.find((j) => j.id === p.jobId);
+      assert.ok(victim !== undefined, `preempted ${p.jobId}, which is not running`);
+      assert.notEqual(victim.tenant, job.tenant, 'preempted the owner’s own job');
+      const vq = model.quotas.get(victim.tenant);
+      const vu = model.usage(victim.tenant, running);
+      assert.ok(vq === undefined || !leq(vu, vq.nominal), `preempted ${p.jobId} of a tenant within its nominal quota`);
+      running = running.filter((j) => j !== victim);
+    }
+    // Minimal: putting back any one victim makes the job not fit.
+    for (const p of preempted) {
+      const victim = model.running.find((j) => j.id === p.jobId) as MJob;
+      assert.ok(!leq(add(add(model.poolUsed(running), victim.req), job.req), model.capacity), `preempted ${p.jobId} needlessly`);
+    }
+    model.running = running;
+  }
+
+  // Apply, then the hard limits.
+  model.queued = model.queued.filter((j) => j !== job);
+  job.startedAt = now;
+  model.running.push(job);
+  assert.ok(leq(model.poolUsed(), model.capacity), 'pool capacity exceeded');
+  assert.ok(leq(model.usage(job.tenant), model.limit(q)), 'tenant nominal + borrowing limit exceeded');
+  assert.ok(model.running.filter((j) => j.tenant === job.tenant).length <= q.max, 'max concurrent jobs exceeded');
+};
+
+/** After a pass: nothing admissible is left, and no owner waits within its nominal quota. */
+const checkQuiescent = (model: Model, options: CheckOptions): void => {
+  for (const tenant of model.tenantsWithWork()) {
+    const head = model.head(tenant) as MJob;
+    const ok = model.localOk(tenant, head);
+    assert.ok(!(ok && model.fitsPool(head)), `${head.id} fits but was left waiting`);
+    if (options.exact) {
+      assert.ok(!(ok && model.withinNominal(tenant, head)), `${head.id} is within its tenant’s nominal quota but waits`);
+    }
+  }
+};
+
+describe('scheduler properties', () => {
+  it('with nominal quotas that fit the pool: limits hold, DRF order holds, owners are never refused for borrowers', () => {
+    fc.assert(
+      fc.property(worldArb(false), ({ capacity, quotas, ops }) => {
+        runOpsTracking(capacity, quotas, ops, { exact: true });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with overcommitted nominal quotas: capacity, tenant limits and reclaim rules still hold', () => {
+    fc.assert(
+      fc.property(worldArb(true), ({ capacity, quotas, ops }) => {
+        runOpsTracking(capacity, quotas, ops, { exact: false });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the pure function decides like the incremental state on the same snapshot', () => {
+    fc.assert(
+      fc.property(worldArb(false), ({ capacity, quotas, ops }) => {
+        const model = runOpsTracking(capacity, quotas, ops, { exact: true });
+        // Rebuild the world from a snapshot twice: once through the pure function, once incrementally
+        // after arbitrary history (the state the ops left behind, plus one more pass).
+        const snapshot = {
+          capacity: toRes(capacity),
+          quotas: Object.fromEntries([...model.quotas].map(([t, q]) => [t, toQuota(q)])),
+          running: [...model.running].sort((a, b) => a.seq - b.seq).map(
+            (j): RunningJob => ({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, startedAt: j.startedAt }),
+          ),
+          queued: [...model.queued].sort((a, b) => a.seq - b.seq).map(
+            (j): QueuedJob => ({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, enqueuedAt: j.enqueuedAt }),
+          ),
+          now: 10_000,
+        };
+        const pure = decide(snapshot);
+        const again = decide(snapshot);
+        assert.deepEqual(pure, again, 'same input, same output');
+        const live = model.state.schedule(10_000);
+        assert.deepEqual(pure.admitted, live.admitted);
+        assert.deepEqual(pure.preempted, live.preempted);
+        assert.equal(pure.waiting.length, model.queued.length - live.admitted.length + live.preempted.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+/** runOps, keeping preempted jobs so they can be requeued, and returning the model and state. */
+const runOpsTracking = (capacity: V, quotas: MQuota[], ops: Op[], options: CheckOptions): Model & { state: SchedulerState } => {
+  const model = new Model(capacity) as Model & { state: SchedulerState };
+  const state = new SchedulerState(toRes(capacity));
+  model.state = state;
+  quotas.forEach((q, i) => {
+    model.quotas.set(TENANTS[i] as string, q);
+    state.setQuota(TENANTS[i] as string, toQuota(q));
+  });
+  let now = 0;
+  let seq = 0;
+  for (const op of ops) {
+    now++;
+    switch (op.kind) {
+      case 'enqueue': {
+        const tenant = TENANTS[op.tenant] as string;
+        const job: MJob = { id: `j${seq}`, tenant, req: op.req, priority: op.priority, enqueuedAt: now, seq: seq++, duration: op.duration, startedAt: -1 };
+        model.queued.push(job);
+        state.enqueue({ id: job.id, tenantId: tenant, request: toRes(job.req), priority: job.priority, enqueuedAt: now });
+        break;
+      }
+      case 'finish': {
+        if (model.running.length === 0) break;
+        const job = model.running[op.pick % model.running.length] as MJob;
+        model.running = model.running.filter((j) => j !== job);
+        assert.ok(state.jobFinished(job.id));
+        break;
+      }
+      case 'cancel': {
+        if (model.queued.length === 0) break;
+        const job = model.queued[op.pick % model.queued.length] as MJob;
+        model.queued = model.queued.filter((j) => j !== job);
+        assert.ok(state.cancel(job.id));
+        break;
+      }
+      case 'quota': {
+        const tenant = TENANTS[op.tenant] as string;
+        model.quotas.set(tenant, op.quota);
+        state.setQuota(tenant, toQuota(op.quota));
+        break;
+      }
+      case 'schedule':
+        schedulePass(model, state, now, options);
+        break;
+    }
+    assert.equal(state.queuedCount, model.queued.length);
+    assert.equal(state.runningCount, model.running.length);
+  }
+  return model;
+};
+
+/** One full pass, every step checked; preempted jobs are requeued with their original enqueue time. */
+const schedulePass = (model: Model, state: SchedulerState, now: number, options: CheckOptions): void => {
+  for (let step = state.decideNext(now); step !== undefined; step = state.decideNext(now)) {
+    const victims = step.preempted.map((p) => model.running.find((j) => j.id === p.jobId));
+    checkStep(model, step, now, options);
+    for (const victim of victims) {
+      assert.ok(victim !== undefined);
+      model.queued.push(victim);
+      state.enqueue({ id: victim.id, tenantId: victim.tenant, request: toRes(victim.req), priority: victim.priority, enqueuedAt: victim.enqueuedAt });
+    }
+  }
+  checkQuiescent(model, options);
+};
+
+describe('no starvation', () => {
+  it('over a bounded horizon every satisfiable job runs, and owners get their nominal share at once', () => {
+    fc.assert(
+      fc.property(
+        worldArb(false).chain((world) =>
+          fc.record({
+            world: fc.constant(world),
+            arrivals: fc.array(
+              fc.record({
+                at: fc.integer({ min: 0, max: 40 }),
+                tenant: fc.integer({ min: 0, max: TENANTS.length - 1 }),
+                cpu: fc.integer({ min: 1, max: world.capacity[0] / 100 }).map((c) => c * 100),
+                mem: fc.integer({ min: 0, max: world.capacity[1] }),
+                priority: fc.integer({ min: 0, max: 2 }),
+                duration: fc.integer({ min: 1, max: 6 }),
+              }),
+              { maxLength: 60 },
+            ),
+          }),
+        ),
+        ({ world, arrivals }) => {
+          const model = new Model(world.capacity);
+          const state = new SchedulerState(toRes(world.capacity));
+          // Every tenant may run at least one job at a time.
+          world.quotas.forEach((q, i) => {
+            const fixed = { ...q, max: Math.max(1, q.max) };
+            model.quotas.set(TENANTS[i] as string, fixed);
+            state.setQuota(TENANTS[i] as string, toQuota(fixed));
+          });
+          const jobs: MJob[] = arrivals.map((a, i) => ({
+            id: `j${i}`,
+            tenant: TENANTS[a.tenant] as string,
+            req: [a.cpu, a.mem, 0],
+            priority: a.priority,
+            enqueuedAt: a.at,
+            seq: i,
+            duration: a.duration,
+            startedAt: -1,
+          }));
+          const satisfiable = (j: MJob): boolean => {
+            const q = model.quotas.get(j.tenant) as MQuota;
+            return leq(j.req, model.limit(q)) && leq(j.req, model.capacity);
+          };
+          const finishAt = new Map<string, number>();
+          const done = new Set<string>();
+          // Horizon: every job could run alone one after another, even after a preemption each time.
+          const horizon = 41 + 2 * jobs.reduce((s, j) => s + j.duration, 0);
+          for (let now = 0; now <= horizon; now++) {
+            for (const j of model.running.filter((r) => finishAt.get(r.id) === now)) {
+              model.running = model.running.filter((r) => r !== j);
+              assert.ok(state.jobFinished(j.id));
+              done.add(j.id);
+            }
+            for (const j of jobs.filter((a) => a.enqueuedAt === now)) {
+              model.queued.push(j);
+              state.enqueue({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, enqueuedAt: j.enqueuedAt });
+            }
+            const before = new Set(model.running.map((j) => j.id));
+            schedulePass(model, state, now, { exact: true });
+            for (const j of model.running) if (!before.has(j.id)) finishAt.set(j.id, now + j.duration);
+            if (now > 40 && model.queued.every((j) => !satisfiable(j)) && model.running.length === 0) break;
+          }
+          for (const j of jobs) if (satisfiable(j)) assert.ok(done.has(j.id), `${j.id} never ran (starved)`);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -6,6 +6,7 @@ import { isolationTiers, tenantRoles } from '../contract/roles.ts';
 import { createApiClient } from './api-client.ts';
 import type { ApiClient } from './api-client.ts';
 import { keyValues, table } from './output.ts';
+import { registerKubernetesCommands } from './kubernetes-commands.ts';
 import type { CliIo } from './output.ts';
 
 /** What a command module gets: the API client, printing, and path helpers. */
@@ -19,7 +20,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands];
 
 interface GlobalOptions {
   url?: string;
@@ -98,23 +99,24 @@ export const buildProgram = (deps: CliDeps): Command => {
 
   program
     .command('login')
-    .description('save the API URL and a token for later commands (a token, or a username + password exchanged for a session token)')
-    .requiredOption('--url <url>', 'API URL, e.g. http://127.0.0.1:8080')
+    .description('save the API URL (--url) and a token (--token, or a username + password exchanged for a session token) for later commands')
     .option('--username <name>', 'log in with a password (read from stdin) instead of a token')
     .option('--tenant <slug>', 'tenant to log in to (omit for a platform-admin session)')
-    .action(async (options: { url: string; username?: string; tenant?: string }) => {
-      const settings = loadCliSettings({ url: options.url, token: globals().token }, deps.env);
+    .action(async (options: { username?: string; tenant?: string }) => {
+      const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
+      if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'pass --url, e.g. --url http://127.0.0.1:8080');
+      const url = settings.url;
       let token = settings.token;
       if (options.username !== undefined) {
         const password = await readStdin();
-        const created = await createApiClient({ url: options.url, token: undefined }).request<{ token: string }>('POST', '/api/v1/auth/login', {
+        const created = await createApiClient({ url, token: undefined }).request<{ token: string }>('POST', '/api/v1/auth/login', {
           username: options.username, password, ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
         });
         token = created.token;
       }
       if (token === undefined) throw new AppError('VALIDATION_FAILED', 'pass --token (or BULKHEAD_TOKEN), or --username with the password on stdin');
-      const me = await createApiClient({ url: options.url, token }).request<{ actor: string; role: string }>('GET', '/api/v1/me');
-      saveCliSettings(settings.file, { url: options.url, token });
+      const me = await createApiClient({ url, token }).request<{ actor: string; role: string }>('GET', '/api/v1/me');
+      saveCliSettings(settings.file, { url, token });
       io.out(`logged in as ${me.actor} (${me.role}); saved to ${settings.file}`);
     });
 

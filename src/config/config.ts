@@ -31,6 +31,8 @@ export const configSchema = z
     bodyLimitBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     auditSealIntervalMs: z.coerce.number().int().min(50).max(600_000).default(1000),
     authCacheTtlMs: z.coerce.number().int().min(0).max(300_000).default(5000),
+    /** Kubernetes backend settings (config file only), validated by the kubernetes module. */
+    kubernetes: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 

@@ -13,6 +13,9 @@ import type { IdentityService } from '../identity/index.ts';
 import { createTenantService } from '../tenants/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { buildApp } from '../http/index.ts';
+import { kubernetesRoutes } from '../http/routes/kubernetes-routes.ts';
+import { createClusterConfig } from '../executors/kubernetes/index.ts';
+import type { ClusterConfigInput } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
 
 export interface Platform {
@@ -67,6 +70,8 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
   const httpModules: FastifyPluginAsyncZod[] = [];
+  const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
+  httpModules.push(kubernetesRoutes({ tenants, cluster }));
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
   const closers: Array<() => Promise<void>> = [];

@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { tenantParamsSchema } from '../../contract/api-schemas.ts';
+import { buildTenantBundle, renderYaml } from '../../executors/kubernetes/index.ts';
+import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
+import type { TenantService } from '../../tenants/index.ts';
+import { requireTenant } from '../route-config.ts';
+
+/**
+ * The tenant's Kubernetes bundle rendered from its record and quota, without a cluster: what
+ * `bulkhead k8s render` prints and `bulkhead k8s apply` reconciles. Platform admin only.
+ */
+export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: ClusterConfig }): FastifyPluginAsyncZod => async (app) => {
+  app.get('/api/v1/tenants/:tenant/kubernetes/bundle', {
+    config: { access: 'platform.kubernetes.read' },
+    schema: {
+      tags: ['kubernetes'],
+      summary: "Render a tenant's Kubernetes bundle (namespace, quota, limits, network policies, RBAC, Kueue queues) as multi-document YAML",
+      params: tenantParamsSchema,
+      response: { 200: z.string() },
+    },
+  }, async (request, reply) => {
+    const tenant = requireTenant(request.tenant);
+    const quota = await deps.tenants.getQuota(tenant.id);
+    const objects = buildTenantBundle({ id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota }, deps.cluster);
+    return reply.type('application/yaml').send(renderYaml(objects));
+  });
+};

@@ -1,0 +1,109 @@
+/**
+ * The `bulkhead` CLI against a real, listening server (PGlite): tenant, token, login, audit and k8s
+ * commands, error output, and help text for every command.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { buildProgram, runCli } from '../src/cli/index.ts';
+import type { AdminOperations, CliDeps } from '../src/cli/index.ts';
+import { adminToken, createTestPlatform } from './support/platform.ts';
+import type { TestPlatform } from './support/platform.ts';
+
+describe('bulkhead CLI', () => {
+  let p: TestPlatform;
+  let url: string;
+  let dir: string;
+
+  const notUsed = async (): Promise<never> => { throw new Error('not used in this test'); };
+  const admin: AdminOperations = { migrate: notUsed, createPlatformToken: notUsed, verifyAudit: notUsed, setPassword: notUsed, doctor: notUsed };
+
+  const run = async (args: string[], env: Record<string, string> = {}) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const deps: CliDeps = { io: { out: (t) => out.push(t), err: (t) => err.push(t) }, env: { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), ...env }, runServer: notUsed, admin };
+    process.exitCode = 0;
+    const code = await runCli(args, deps);
+    process.exitCode = 0;
+    return { code, out: out.join(''), err: err.join('') };
+  };
+
+  before(async () => {
+    p = await createTestPlatform('pglite');
+    await p.app.listen({ host: '127.0.0.1', port: 0 });
+    url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+    dir = mkdtempSync(join(tmpdir(), 'bulkhead-cli-'));
+  });
+  after(async () => {
+    await p.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('platform admin creates, lists and shows tenants; JSON output parses', async () => {
+    const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken };
+    const created = await run(['tenant', 'create', 'acme', '--name', 'Acme ML', '--tier', 'dedicated'], env);
+    assert.equal(created.code, 0, created.err);
+    assert.match(created.out, /slug\s+acme/);
+    const listed = await run(['--json', 'tenant', 'list'], env);
+    const tenants = JSON.parse(listed.out) as Array<{ slug: string; tier: string }>;
+    assert.deepEqual(tenants.map((t) => [t.slug, t.tier]), [['acme', 'dedicated']]);
+    assert.match((await run(['tenant', 'show', 'acme'], env)).out, /tier\s+dedicated/);
+  });
+
+  test('a token is created, printed once, and works; login saves it with mode 0600', async () => {
+    const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken };
+    const created = await run(['--json', 'token', 'create', '--tenant', 'acme', '--name', 'laptop', '--role', 'admin'], env);
+    const token = (JSON.parse(created.out) as { token: string }).token;
+    assert.match(token, /^bh_/);
+    const login = await run(['login', '--url', url, '--token', token]);
+    assert.equal(login.code, 0, login.err);
+    const file = join(dir, 'cli.json');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, token);
+    const whoami = await run(['whoami']);
+    assert.match(whoami.out, /role\s+admin/);
+    assert.match(whoami.out, /tenant\s+acme/);
+    const listed = await run(['token', 'list', '--tenant', 'acme']);
+    assert.ok(!listed.out.includes(token), 'lists never show a token');
+    assert.match((await run(['audit', 'verify', '--tenant', 'acme'])).out, /^ok: \d+ events/);
+  });
+
+  test('errors print a code and exit non-zero; no URL is a clear error', async () => {
+    const missing = await run(['tenant', 'show', 'nope'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /^error \[NOT_FOUND\]: tenant 'nope' not found/);
+    rmSync(join(dir, 'cli.json'), { force: true });
+    const nowhere = await run(['whoami']);
+    assert.equal(nowhere.code, 1);
+    assert.match(nowhere.err, /error \[VALIDATION_FAILED\]: no API URL/);
+    const down = await run(['whoami'], { BULKHEAD_URL: 'http://127.0.0.1:9', BULKHEAD_TOKEN: adminToken });
+    assert.match(down.err, /error \[UNAVAILABLE\]: cannot reach the Bulkhead API/);
+    assert.ok(!down.err.includes(adminToken));
+  });
+
+  test('k8s render prints the tenant bundle as YAML without a cluster', async () => {
+    const rendered = await run(['k8s', 'render', 'acme'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+    assert.equal(rendered.code, 0, rendered.err);
+    for (const kind of ['Namespace', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'ServiceAccount', 'RoleBinding']) assert.match(rendered.out, new RegExp(`kind: ${kind}`));
+    assert.match(rendered.out, /pod-security.kubernetes.io\/enforce: restricted/);
+  });
+
+  test('every command has help text', () => {
+    const program = buildProgram({ io: { out: () => {}, err: () => {} }, env: {}, runServer: notUsed, admin });
+    const missing: string[] = [];
+    const visit = (command: Command, path: string) => {
+      for (const sub of command.commands) {
+        const name = `${path} ${sub.name()}`.trim();
+        if (sub.description().trim() === '') missing.push(name);
+        assert.ok(sub.helpInformation().includes('Usage:'), name);
+        visit(sub, name);
+      }
+    };
+    visit(program, '');
+    assert.deepEqual(missing, []);
+    assert.ok(program.commands.length >= 8);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * Spawn latency and CPU throughput of one workload under each isolation tier, side by side:
+ *   bare     child_process.spawn of the program itself
+ *   unshare  `unshare` of the same namespaces as bwrap --unshare-all (the floor for namespace creation)
+ *   process  local executor, tier process (setpriv + prlimit + cgroups)
+ *   sandbox  local executor, tier sandbox (cgroups + setpriv + bwrap)
+ *   sandbox+relay  the same with the API relay started inside (latency only)
+ *   dedicated  local executor, tier dedicated (sandbox + cpuset on CPU 1)
+ * Latency = spawn call → first output line. Throughput = the workload's own timing of a fixed CPU-bound
+ * loop (startup excluded), so the ratio isolates the cost of running under the tier.
+ * Bounded: fixed iteration counts, ~1 minute on 2 cores. Run as root:
+ *   node_modules/.bin/node bench/sandbox-spawn.ts [latencyRuns=40] [cpuRuns=5]
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLocalExecutor, type IsolationTier, type JobSpec } from '../src/executors/local/index.ts';
+
+const latencyRuns = Number(process.argv[2] ?? 40);
+const cpuRuns = Number(process.argv[3] ?? 5);
+const prefix = `bulkhead-bench-${process.pid}`;
+const base = await mkdtemp(join(tmpdir(), 'bulkhead-bench-'));
+await chmod(base, 0o755);
+const executor = createLocalExecutor({ cgroupPrefix: prefix, runtimeRoot: join(base, 'run') });
+const probe = await executor.probe();
+for (const tier of ['process', 'sandbox', 'dedicated'] as const) {
+  if (!probe.tiers[tier].available) throw new Error(`tier ${tier} unavailable: ${JSON.stringify(probe.tiers[tier])}`);
+}
+const socketDir = join(base, 'api');
+await mkdir(socketDir, { mode: 0o755 });
+const socketPath = join(socketDir, 'api.sock');
+const api = createServer((_req, res) => res.end('ok'));
+await new Promise<void>((r) => api.listen(socketPath, r));
+await chmod(socketPath, 0o666);
+
+const ECHO = ['/bin/echo', 'ready'];
+// ~0.5 s of pure-Python integer work; prints its own elapsed time in ms.
+const CPU = ['/usr/bin/python3', '-c', 'import time\nt=time.perf_counter()\ns=0\nfor i in range(6_000_000): s+=i*i\nprint(round((time.perf_counter()-t)*1000,2))'];
+const UNSHARE = ['/usr/bin/unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--cgroup', '--'];
+
+type Mode = 'bare' | 'unshare' | 'process' | 'sandbox' | 'sandbox+relay' | 'dedicated';
+
+function firstLine(argv: string[]): Promise<{ ms: number; line: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let ms = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      if (ms === 0) ms = performance.now() - t0;
+      out += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve({ ms, line: out.split('\n')[0] ?? '' }));
+  });
+}
+
+let seq = 0;
+async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean): Promise<{ ms: number; line: string }> {
+  seq += 1;
+  const dir = join(base, `j${seq}`);
+  await mkdir(join(dir, 'ws'), { recursive: true });
+  await mkdir(join(dir, 'out'), { recursive: true });
+  await chmod(dir, 0o755);
+  let ms = 0;
+  let line = '';
+  const t0 = performance.now();
+  const spec: JobSpec = {
+    jobId: `b${seq}`,
+    tenantId: 'bench',
+    tier,
+    argv,
+    env: {},
+    workspaceDir: join(dir, 'ws'),
+    outputsDir: join(dir, 'out'),
+    resources: { cpu: 1, memoryMiB: 512, pids: 64, timeoutSeconds: 60 },
+    tenantLimits: { cpu: 2, memoryMiB: 2048 },
+    ...(tier === 'dedicated' ? { reservedCpus: '1' } : {}),
+    ...(relay ? { apiSocketPath: socketPath } : {}),
+    output: (l) => {
+      if (ms === 0) {
+        ms = performance.now() - t0;
+        line = l.line;
+      }
+    },
+  };
+  const outcome = await executor.start(spec).wait();
+  await rm(dir, { recursive: true, force: true });
+  if (outcome.kind !== 'succeeded') throw new Error(`${tier}: ${JSON.stringify(outcome)}`);
+  return { ms, line };
+}
+
+function run(mode: Mode, argv: string[]): Promise<{ ms: number; line: string }> {
+  switch (mode) {
+    case 'bare':
+      return firstLine(argv);
+    case 'unshare':
+      return firstLine([...UNSHARE, ...argv]);
+    case 'process':
+      return viaExecutor('process', argv, false);
+    case 'sandbox':
+      return viaExecutor('sandbox', argv, false);
+    case 'sandbox+relay':
+      return viaExecutor('sandbox', argv, true);
+    case 'dedicated':
+      return viaExecutor('dedicated', argv, false);
+  }
+}
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
+};
+
+const modes: Mode[] = ['bare', 'unshare', 'process', 'sandbox', 'sandbox+relay', 'dedicated'];
+const latency = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+const cpu = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+try {
+  for (const mode of modes) await run(mode, ECHO); // warm caches once per mode
+  // Interleaved rounds so drift (page cache, other load) hits every mode alike.
+  for (let i = 0; i < latencyRuns; i += 1) {
+    for (const mode of modes) {
+      if (mode === 'sandbox+relay' && i >= Math.min(latencyRuns, 15)) continue;
+      latency.get(mode)?.push((await run(mode, ECHO)).ms);
+    }
+  }
+  for (let i = 0; i < cpuRuns; i += 1) {
+    for (const mode of modes) {
+      if (mode === 'sandbox+relay') continue;
+      cpu.get(mode)?.push(Number((await run(mode, CPU)).line));
+    }
+  }
+} finally {
+  api.close();
+  await executor.reapOrphans([]);
+  await rm(base, { recursive: true, force: true });
+}
+
+const bareLat = quantile(latency.get('bare') ?? [], 0.5);
+const bareCpu = quantile(cpu.get('bare') ?? [], 0.5);
+const rows = modes.map((mode) => {
+  const l = latency.get(mode) ?? [];
+  const c = cpu.get(mode) ?? [];
+  const med = quantile(l, 0.5);
+  const cmed = quantile(c, 0.5);
+  return {
+    mode,
+    runs: l.length,
+    'spawn→first line median ms': med.toFixed(1),
+    'p99 ms': quantile(l, 0.99).toFixed(1),
+    'overhead vs bare ms': (med - bareLat).toFixed(1),
+    'CPU loop median ms': c.length === 0 ? '—' : cmed.toFixed(0),
+    'CPU vs bare': c.length === 0 ? '—' : `${(((cmed - bareCpu) / bareCpu) * 100).toFixed(1)}%`,
+  };
+});
+console.log(`sandbox spawn benchmark — ${latencyRuns} latency runs, ${cpuRuns} CPU runs per mode (cgroup ${probe.cgroup?.version})`);
+console.table(rows);
+const sandbox = rows.find((r) => r.mode === 'sandbox');
+const floor = rows.find((r) => r.mode === 'unshare');
+console.log(`goal: sandbox overhead < 15 ms median → ${sandbox?.['overhead vs bare ms']} ms (namespace floor ${floor?.['overhead vs bare ms']} ms); CPU < 3% → ${sandbox?.['CPU vs bare']}`);

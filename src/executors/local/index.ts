@@ -1,0 +1,53 @@
+/**
+ * The local executor: runs a tenant's job on this host inside the isolation tier the job asks for, and
+ * reports how it ended.
+ *
+ * Owns: the `process` / `sandbox` / `dedicated` tiers (setpriv + prlimit; bubblewrap namespaces; plus a
+ * cpuset), the per-tenant and per-job cgroups (v1 and v2), the in-sandbox network relay to the platform's
+ * Unix socket, the host capability probe and orphan-cgroup reaping after a restart.
+ * Deliberately does not own: job records, queues or scheduling (jobs/, scheduler/), job tokens and the
+ * API behind the relay socket (the caller serves it), dataset decryption and output collection (the
+ * caller prepares `dataDir` and reads `outputsDir`), or choosing a tenant's tier.
+ *
+ * Contract:
+ *   const executor = createLocalExecutor({ cgroupRoot?, cgroupPrefix?, runtimeRoot?, nodeBinary?,
+ *                                          relayPort?, sharedCpus?, maxLineLength? });
+ *   const job = executor.start(spec);      // returns at once, never throws
+ *   job.cancel(); job.preempt(graceMs);    // idempotent; the first ending reason wins
+ *   const outcome = await job.wait();      // never rejects; cgroups and runtime files are gone by then
+ *   await executor.probe();                // which tiers this host provides, what to install otherwise
+ *   await executor.reapOrphans(liveIds);   // at start-up: kill and remove job cgroups not in liveIds
+ *
+ * `Outcome` = succeeded | failed { exitCode, signal? } | oom_killed | timed_out | cancelled | preempted |
+ * refused { reason }, each with `usage` { wallMs, cpuMs?, peakMemoryBytes? }. `refused` means the job's
+ * code never ran (invalid spec, tier unavailable, cgroup setup failed).
+ *
+ * Inside the sandbox: uid/gid 65534 (also on the host), no capabilities, only `lo`, cleared env plus
+ * PATH, HOME and BULKHEAD_{JOB_ID,WORKSPACE,OUTPUTS,DATA,CODE,API_URL}; /usr read-only, /workspace and
+ * /outputs writable, /data and /code read-only, the host node at /opt/bulkhead/bin/node.
+ */
+export type {
+  HostProbe,
+  IsolationTier,
+  JobResources,
+  JobSpec,
+  Outcome,
+  OutputLine,
+  OutputWritable,
+  ReapedJob,
+  RunningJob,
+  TenantLimits,
+  TierAvailability,
+  Usage,
+} from './local-types.ts';
+export { isolationTiers } from './local-types.ts';
+export { createLocalExecutor, type LocalExecutor, type LocalExecutorOptions } from './local-executor.ts';
+export { probeHost } from './host-probe.ts';
+export {
+  detectCgroupDriver,
+  createCgroupV1Driver,
+  createCgroupV2Driver,
+  type CgroupDriver,
+  type JobCgroup,
+} from './cgroups.ts';
+export { buildBwrapArgs, sandboxPaths, JOB_UID, JOB_GID, type SandboxPlan } from './bwrap-args.ts';

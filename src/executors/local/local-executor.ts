@@ -1,0 +1,442 @@
+/**
+ * The local executor: runs one job per `start()` under the requested tier, streams its output, enforces
+ * its limits and turns every ending — including our own failures — into an `Outcome`. It never throws.
+ *
+ * Launch chain (every tier): `sh` joins the job cgroups and execs → `setpriv` drops to uid 65534 with no
+ * groups and no capabilities → sandbox tiers: `bwrap` (unprivileged, so the uid is 65534 on the host as
+ * well, not root mapped to 65534) → [in-sandbox relay launcher] → the job's argv; process tier: `prlimit`
+ * → the job's argv.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { constants as osConstants } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  buildBwrapArgs,
+  buildJoinArgs,
+  buildPrlimitArgs,
+  buildSetprivArgs,
+  JOB_GID,
+  JOB_UID,
+  sandboxEtcFiles,
+  sandboxPaths,
+} from './bwrap-args.ts';
+import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
+import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
+import type { HostProbe, JobSpec, Outcome, OutputLine, ReapedJob, RunningJob, Usage } from './local-types.ts';
+
+export interface LocalExecutorOptions {
+  /** Where cgroup hierarchies are mounted. Default `/sys/fs/cgroup`. */
+  cgroupRoot?: string;
+  /** Directory under each hierarchy that holds `tenant-*`/`job-*`. Default `bulkhead`. */
+  cgroupPrefix?: string;
+  /** Per-job runtime files (synthesized /etc). Default `<tmpdir>/bulkhead-run`. */
+  runtimeRoot?: string;
+  /** Host node binary exposed read-only in the sandbox (jobs and the relay). Default: this process's. */
+  nodeBinary?: string;
+  /** TCP port of the relay inside each job's network namespace. Default 8765. */
+  relayPort?: number;
+  /**
+   * cpuset for jobs of tiers other than `dedicated` (the host's CPUs minus every reservation), so that
+   * no other tenant's job runs on a dedicated tenant's CPUs. Unset: they may run on any CPU.
+   */
+  sharedCpus?: string;
+  /** Longest output line delivered in one piece. Default 64 KiB. */
+  maxLineLength?: number;
+}
+
+export interface LocalExecutor {
+  start(spec: JobSpec): RunningJob;
+  probe(): Promise<HostProbe>;
+  reapOrphans(liveJobIds: Iterable<string>): Promise<ReapedJob[]>;
+}
+
+type EndReason = 'cancelled' | 'preempted' | 'timed_out';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CPU_LIST = /^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$/;
+const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+class Refusal {
+  readonly reason: string;
+  constructor(reason: string) {
+    this.reason = reason;
+  }
+}
+
+function validate(spec: JobSpec): string | undefined {
+  if (!isSafeCgroupId(spec.jobId)) return 'jobId must match [A-Za-z0-9_-]{1,64}';
+  if (!isSafeCgroupId(spec.tenantId)) return 'tenantId must match [A-Za-z0-9_-]{1,64}';
+  if (spec.argv.length === 0 || spec.argv.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+    return 'argv must be a non-empty list of strings without NUL';
+  }
+  for (const [name, value] of Object.entries(spec.env)) {
+    if (!ENV_NAME.test(name) || value.includes('\0')) return `invalid environment variable ${JSON.stringify(name)}`;
+  }
+  const r = spec.resources;
+  const positive = (n: number): boolean => Number.isFinite(n) && n > 0;
+  if (!positive(r.cpu) || !positive(r.memoryMiB) || !positive(r.timeoutSeconds) || !Number.isInteger(r.pids) || r.pids < 1) {
+    return 'resources must be positive (cpu, memoryMiB, timeoutSeconds) and pids a positive integer';
+  }
+  if (!positive(spec.tenantLimits.cpu) || !positive(spec.tenantLimits.memoryMiB)) return 'tenant limits must be positive';
+  for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir, spec.apiSocketPath]) {
+    if (dir !== undefined && !isAbsolute(dir)) return 'host paths must be absolute';
+  }
+  if (spec.tier === 'dedicated' && (spec.reservedCpus === undefined || !CPU_LIST.test(spec.reservedCpus))) {
+    return 'tier dedicated needs reservedCpus (a cpuset list such as "1" or "2-3")';
+  }
+  return undefined;
+}
+
+/** chown -R to the job uid without following symlinks (a planted link must not retarget the chown). */
+async function chownTree(path: string): Promise<void> {
+  await lchown(path, JOB_UID, JOB_GID);
+  const info = await lstat(path);
+  if (!info.isDirectory()) return;
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) await chownTree(child);
+    else await lchown(child, JOB_UID, JOB_GID);
+  }
+}
+
+function signalName(exitCode: number | null): string | undefined {
+  // bwrap reports a job killed by signal N as exit status 128 + N.
+  if (exitCode === null || exitCode <= 128 || exitCode > 128 + 64) return undefined;
+  const entry = Object.entries(osConstants.signals).find(([, n]) => n === exitCode - 128);
+  return entry?.[0];
+}
+
+/** Splits a stream into lines, capping each delivered piece at `max` characters. */
+function pipeLines(stream: Readable, name: OutputLine['stream'], max: number, emit: (line: OutputLine) => void): Promise<void> {
+  return new Promise((resolve) => {
+    let buffer = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffer += chunk;
+      let newline = buffer.indexOf('\n');
+      while (newline !== -1 || buffer.length >= max) {
+        const end = newline !== -1 && newline < max ? newline : max;
+        emit({ stream: name, line: buffer.slice(0, end) });
+        buffer = buffer.slice(end === newline ? end + 1 : end);
+        newline = buffer.indexOf('\n');
+      }
+    });
+    const finish = (): void => {
+      if (buffer.length > 0) emit({ stream: name, line: buffer });
+      buffer = '';
+      resolve();
+    };
+    stream.on('end', finish);
+    stream.on('close', finish);
+    stream.on('error', finish);
+  });
+}
+
+/**
+ * Builds the local executor. Probing happens once, lazily, on the first `start()`/`probe()`.
+ * Contract: `start()` returns at once; the job's fate arrives through `wait()`, which never rejects.
+ * A tier the host cannot provide is `refused` with a reason that says what to install — never run on a
+ * weaker tier.
+ */
+export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalExecutor {
+  const prefix = options.cgroupPrefix ?? 'bulkhead';
+  const runtimeRoot = options.runtimeRoot ?? join(tmpdir(), 'bulkhead-run');
+  const nodeBinary = options.nodeBinary ?? process.execPath;
+  const relayPort = options.relayPort ?? 8765;
+  const maxLine = options.maxLineLength ?? 64 * 1024;
+  let probing: Promise<ProbeResult> | undefined;
+  // Host facts that do not change while we run: looked up once, not on every spawn.
+  let hostFacts: Promise<[string[], Awaited<ReturnType<typeof detectSystemLayout>>]> | undefined;
+  const probe = (): Promise<ProbeResult> => {
+    probing ??= probeHostDetailed({
+      ...(options.cgroupRoot === undefined ? {} : { cgroupRoot: options.cgroupRoot }),
+      cgroupPrefix: prefix,
+    });
+    return probing;
+  };
+
+  function start(spec: JobSpec): RunningJob {
+    let reason: EndReason | undefined;
+    let child: ChildProcess | undefined;
+    let cgroup: JobCgroup | undefined;
+    let ended = false;
+    const startedAt = performance.now();
+
+    const emit = (line: OutputLine): void => {
+      try {
+        const out = spec.output;
+        if (out === undefined) return;
+        if (typeof out === 'function') out(line);
+        else out.write(`${line.line}\n`);
+      } catch {
+        // a failing consumer must not take the job down with it
+      }
+    };
+
+    // Kill the whole tree: every process in the job cgroup, plus the launcher's process group (the
+    // process tier without cgroups has only that). Killing the outer bwrap also kills the sandbox's PID
+    // namespace through --die-with-parent.
+    const killTree = async (): Promise<void> => {
+      {
+        if (child?.pid !== undefined) {
+          try {
+            process.kill(-child.pid, 'SIGKILL');
+          } catch {
+            // group already gone
+          }
+        }
+        if (cgroup !== undefined) await cgroup.killAll();
+      }
+    };
+
+    const end = (why: EndReason): void => {
+      if (ended || reason !== undefined) return;
+      reason = why;
+      if (child !== undefined) void killTree();
+    };
+
+    const run = async (): Promise<Outcome> => {
+      let runtimeDir: string | undefined;
+      let driver: CgroupDriver | undefined;
+      const usage = (): Usage => ({ wallMs: Math.round(performance.now() - startedAt) });
+      try {
+        const invalid = validate(spec);
+        if (invalid !== undefined) throw new Refusal(invalid);
+        const { probe: host, driver: hostDriver, tools } = await probe();
+        const tier = host.tiers[spec.tier];
+        if (!tier.available) {
+          throw new Refusal(`this host cannot provide tier ${spec.tier}: ${tier.install}`);
+        }
+        driver = hostDriver;
+        for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir]) {
+          if (dir !== undefined && !(await stat(dir).catch(() => undefined))?.isDirectory()) {
+            throw new Refusal(`host directory ${dir} does not exist`);
+          }
+        }
+        if (spec.apiSocketPath !== undefined && spec.tier !== 'process') {
+          if (!(await stat(spec.apiSocketPath).catch(() => undefined))?.isSocket()) {
+            throw new Refusal('apiSocketPath is not a Unix socket');
+          }
+        }
+        if (reason !== undefined) return { kind: reason, usage: usage() };
+
+        // Writable for the job uid; read-only inputs are left alone (never chown shared data).
+        await chownTree(spec.workspaceDir);
+        await chownTree(spec.outputsDir);
+
+        const sandboxed = spec.tier !== 'process';
+        const env: Record<string, string> = {
+          PATH: sandboxed ? `/usr/local/bin:/usr/bin:/bin:${sandboxPaths.node.replace(/\/node$/, '')}` : '/usr/local/bin:/usr/bin:/bin',
+          HOME: sandboxed ? sandboxPaths.workspace : spec.workspaceDir,
+          ...spec.env,
+          BULKHEAD_JOB_ID: spec.jobId,
+          BULKHEAD_WORKSPACE: sandboxed ? sandboxPaths.workspace : spec.workspaceDir,
+          BULKHEAD_OUTPUTS: sandboxed ? sandboxPaths.outputs : spec.outputsDir,
+        };
+        if (spec.dataDir !== undefined) env.BULKHEAD_DATA = sandboxed ? sandboxPaths.data : spec.dataDir;
+        if (spec.codeDir !== undefined) env.BULKHEAD_CODE = sandboxed ? sandboxPaths.code : spec.codeDir;
+        if (sandboxed && spec.apiSocketPath !== undefined) env.BULKHEAD_API_URL = `http://127.0.0.1:${relayPort}`;
+
+        if (driver !== undefined) {
+          const cpus = spec.tier === 'dedicated' ? spec.reservedCpus : options.sharedCpus;
+          try {
+            cgroup = await driver.createJob(spec.tenantId, spec.jobId, spec.tenantLimits, {
+              cpu: spec.resources.cpu,
+              memoryMiB: spec.resources.memoryMiB,
+              pids: spec.resources.pids,
+              ...(cpus === undefined ? {} : { cpus }),
+            });
+          } catch (error) {
+            cgroup = driver.openJob(spec.tenantId, spec.jobId); // so the finally removes what was made
+            throw new Refusal(`could not set up the job's cgroups: ${(error as Error).message}`);
+          }
+        }
+
+        const setpriv = tools.setpriv as string;
+        let command: string[];
+        if (sandboxed) {
+          await mkdir(runtimeRoot, { recursive: true, mode: 0o755 });
+          await chmod(runtimeRoot, 0o755); // bwrap runs as 65534 and must traverse it
+          runtimeDir = await mkdtemp(join(runtimeRoot, `job-${spec.jobId}-`));
+          await chmod(runtimeDir, 0o755);
+          for (const [name, text] of Object.entries(sandboxEtcFiles())) {
+            await writeFile(join(runtimeDir, name), text, { mode: 0o644 });
+          }
+          hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()]);
+          const [hostEtcFiles, layout] = await hostFacts;
+          const relay = spec.apiSocketPath === undefined ? undefined : { socketPath: spec.apiSocketPath, port: relayPort };
+          command = [
+            setpriv,
+            ...buildSetprivArgs(),
+            tools.bwrap as string,
+            ...buildBwrapArgs({
+              argv: spec.argv,
+              env,
+              workspaceDir: spec.workspaceDir,
+              outputsDir: spec.outputsDir,
+              ...(spec.dataDir === undefined ? {} : { dataDir: spec.dataDir }),
+              ...(spec.codeDir === undefined ? {} : { codeDir: spec.codeDir }),
+              etcDir: runtimeDir,
+              hostEtcFiles,
+              layout,
+              nodeBinary,
+              ...(relay === undefined ? {} : { relay }),
+              hostname: 'bulkhead-job',
+            }),
+          ];
+        } else {
+          const hasPids = cgroup !== undefined && driver?.controllers.has('pids') === true;
+          command = [
+            setpriv,
+            ...buildSetprivArgs(),
+            tools.prlimit as string,
+            ...buildPrlimitArgs({
+              memoryMiB: spec.resources.memoryMiB,
+              nofile: 1024,
+              ...(hasPids ? {} : { nproc: spec.resources.pids }),
+            }),
+            ...spec.argv,
+          ];
+        }
+
+        let joined = false;
+        const spawned = spawn('/bin/sh', buildJoinArgs(cgroup?.procsFiles ?? [], command), {
+          // fd 3 carries the launcher's "joined" handshake (see joinScript).
+          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+          // The sandbox's env is set by bwrap; the process tier's env is exactly the job's.
+          env: sandboxed ? { PATH: HOST_PATH } : env,
+          cwd: sandboxed ? '/' : spec.workspaceDir,
+          detached: true, // own process group: killable as a group, not hit by the server's terminal
+        });
+        child = spawned;
+        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+          spawned.once('error', (error) => resolve({ code: null, signal: null, error }));
+          spawned.once('exit', (code, signal) => resolve({ code, signal }));
+        });
+        const handshake = spawned.stdio[3] as Readable | null;
+        handshake?.on('data', (data: Buffer) => {
+          if (data.toString().includes('joined')) joined = true;
+        });
+        handshake?.on('error', () => undefined);
+        const streams = Promise.all([
+          pipeLines(spawned.stdout as Readable, 'stdout', maxLine, emit),
+          pipeLines(spawned.stderr as Readable, 'stderr', maxLine, emit),
+        ]);
+        const timer = setTimeout(() => end('timed_out'), spec.resources.timeoutSeconds * 1000);
+        // A cancel that arrived while we were setting up.
+        if (reason !== undefined) void killTree();
+
+        const exit = await exited;
+        clearTimeout(timer);
+        ended = true;
+        // The main process is gone; anything it left behind (daemons in the process tier) goes too.
+        await killTree();
+        // Output already written is still delivered; a descendant that escaped the cgroup-less process
+        // tier could hold the pipes open, so do not wait forever for them.
+        await Promise.race([streams, new Promise((r) => setTimeout(r, 1000))]);
+        spawned.stdout?.destroy();
+        spawned.stderr?.destroy();
+        handshake?.destroy();
+
+        const finalUsage = usage();
+        if (cgroup !== undefined) Object.assign(finalUsage, await cgroup.usage());
+        if (exit.error !== undefined) {
+          return { kind: 'refused', reason: `could not start the launcher: ${exit.error.message}`, usage: finalUsage };
+        }
+        if (reason !== undefined) return { kind: reason, usage: finalUsage };
+        if (!joined) {
+          return { kind: 'refused', reason: 'the job could not join its cgroups', usage: finalUsage };
+        }
+        if (exit.code !== 0 && cgroup !== undefined && (await cgroup.oomKills()) > 0) {
+          return { kind: 'oom_killed', usage: finalUsage };
+        }
+        if (exit.code === 0) return { kind: 'succeeded', usage: finalUsage };
+        const signal = exit.signal ?? signalName(exit.code);
+        return {
+          kind: 'failed',
+          exitCode: exit.code,
+          ...(signal === undefined ? {} : { signal }),
+          usage: finalUsage,
+        };
+      } catch (error) {
+        const why = error instanceof Refusal ? error.reason : `executor error: ${(error as Error).message}`;
+        if (child !== undefined) await killTree();
+        return { kind: 'refused', reason: why, usage: usage() };
+      } finally {
+        ended = true;
+        if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+        if (runtimeDir !== undefined) await rm(runtimeDir, { recursive: true, force: true }).catch(() => undefined);
+      }
+    };
+
+    const outcome = run().catch(
+      (error: unknown): Outcome => ({
+        kind: 'refused',
+        reason: `executor error: ${(error as Error).message}`,
+        usage: { wallMs: Math.round(performance.now() - startedAt) },
+      }),
+    );
+
+    return {
+      jobId: spec.jobId,
+      wait: () => outcome,
+      cancel: () => end('cancelled'),
+      preempt(graceMs) {
+        if (ended || reason !== undefined) return;
+        reason = 'preempted';
+        const pid = child?.pid;
+        if (pid === undefined) return; // not spawned yet: run() sees the reason and never spawns
+        void (async () => {
+          if (cgroup !== undefined) {
+            // Not the outer bwrap: SIGTERM would kill it and, through --die-with-parent, the whole
+            // sandbox at once — no grace. The job's own processes get the SIGTERM.
+            await cgroup.signalAll('SIGTERM', spec.tier === 'process' ? undefined : pid);
+          } else {
+            try {
+              process.kill(-pid, 'SIGTERM');
+            } catch {
+              // already gone
+            }
+          }
+          setTimeout(() => void killTree(), Math.max(0, graceMs)).unref();
+        })();
+      },
+    };
+  }
+
+  return {
+    start,
+    probe: async () => (await probe()).probe,
+    /**
+     * After a restart: kills and removes every job cgroup under the prefix whose job id is not in
+     * `liveJobIds`, prunes empty tenant cgroups and deletes stale runtime directories. Process-tier jobs
+     * on a host without cgroups cannot be found this way (they have no cgroup); the sandbox tiers also
+     * die with the executor through --die-with-parent.
+     */
+    async reapOrphans(liveJobIds) {
+      const live = new Set(liveJobIds);
+      const reaped: ReapedJob[] = [];
+      const { driver } = await probe();
+      if (driver !== undefined) {
+        for (const { tenantId, jobId } of await driver.listJobs()) {
+          if (live.has(jobId)) continue;
+          const handle = driver.openJob(tenantId, jobId);
+          const killedPids = await handle.killAll();
+          await handle.remove().catch(() => undefined);
+          reaped.push({ tenantId, jobId, killedPids });
+        }
+        await driver.pruneEmpty();
+      }
+      for (const entry of await readdir(runtimeRoot).catch(() => [] as string[])) {
+        const match = /^job-(.+)-[A-Za-z0-9]{6}$/.exec(entry);
+        if (match?.[1] !== undefined && !live.has(match[1])) {
+          await rm(join(runtimeRoot, entry), { recursive: true, force: true }).catch(() => undefined);
+        }
+      }
+      return reaped;
+    },
+  };
+}

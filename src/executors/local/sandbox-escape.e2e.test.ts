@@ -1,0 +1,205 @@
+/**
+ * Escape attempts from inside the sandbox, on real bubblewrap and real cgroups. Each attempt must fail,
+ * and each test asserts how it fails (ENOENT, ESRCH, ECONNREFUSED, ...). Where a weaker tier lets the
+ * same attempt succeed, a contrast case shows the probe itself works.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createTcpServer, type Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createE2eContext, tryConnectScript, tryReadScript, type E2eContext } from './e2e-support.ts';
+
+let ctx: E2eContext;
+before(async () => {
+  ctx = await createE2eContext('escape');
+  const probe = await ctx.executor.probe();
+  assert.ok(probe.tiers.sandbox.available, `sandbox tier unavailable: ${JSON.stringify(probe.tiers.sandbox)}`);
+});
+after(async () => {
+  await ctx.cleanup();
+});
+
+const parse = (lines: string[]): Map<string, string> =>
+  new Map(lines.map((l) => l.split(' ')).filter((p) => p.length === 2).map(([k, v]) => [k as string, v as string]));
+
+test('another tenant\'s workspace, a platform data file, /root, /home and /work are not visible', async () => {
+  const other = await ctx.dirs('tenant-b-job');
+  const otherSecret = join(other.workspaceDir, 'secret.txt');
+  await writeFile(otherSecret, 'tenant b secret');
+  // A platform data dir that is deliberately world-readable: only the mount namespace can hide it.
+  const platformDir = join(ctx.base, 'platform-data');
+  await mkdir(platformDir, { mode: 0o755 });
+  const keyFile = join(platformDir, 'master.key');
+  await writeFile(keyFile, 'k'.repeat(32), { mode: 0o644 });
+  await chmod(ctx.base, 0o755);
+  const targets = [otherSecret, keyFile, '/root/', '/home/', '/work/', '/work/main/package.json', '/etc/shadow', '/etc/os-release'];
+
+  const { outcome, lines } = await ctx.run({ tenantId: 'ta', argv: ['python3', '-c', tryReadScript, ...targets] });
+  assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
+  const seen = parse(lines);
+  for (const target of targets) assert.equal(seen.get(target), 'ENOENT', `${target} must not exist inside`);
+
+  // Contrast: the process tier has no mount namespace, so the world-readable platform file IS readable
+  // there. This is the documented weakness of that tier, and proof the probe above can see a file.
+  const weak = await ctx.run({ tenantId: 'ta', tier: 'process', argv: ['/usr/bin/python3', '-c', tryReadScript, keyFile] });
+  assert.equal(parse(weak.lines).get(keyFile), 'OK');
+});
+
+test('the job writes only where it may: /usr and /data are read-only, /workspace and /outputs writable', async () => {
+  const d = await ctx.dirs('rw');
+  const dataDir = join(ctx.base, 'dataset');
+  await mkdir(dataDir, { mode: 0o755 });
+  await writeFile(join(dataDir, 'train.csv'), 'x,y\n1,2\n', { mode: 0o644 });
+  const script = [
+    'import sys, errno',
+    'for p in sys.argv[1:]:',
+    '    try:',
+    '        open(p, "w").write("x"); print(p, "OK")',
+    '    except OSError as e:',
+    '        print(p, errno.errorcode[e.errno])',
+    'print("/data/train.csv", "READ" if open("/data/train.csv").read().startswith("x,y") else "BAD")',
+  ].join('\n');
+  const { outcome, lines } = await ctx.run({
+    ...d,
+    dataDir,
+    argv: ['python3', '-c', script, '/usr/evil', '/data/evil', '/etc/passwd', '/workspace/ok', '/outputs/model.bin'],
+  });
+  assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
+  const seen = parse(lines);
+  assert.equal(seen.get('/usr/evil'), 'EROFS');
+  assert.equal(seen.get('/data/evil'), 'EROFS');
+  assert.match(seen.get('/etc/passwd') ?? '', /^(EROFS|EACCES)$/);
+  assert.equal(seen.get('/workspace/ok'), 'OK');
+  assert.equal(seen.get('/outputs/model.bin'), 'OK');
+  assert.equal(seen.get('/data/train.csv'), 'READ');
+  assert.equal(await readFile(join(d.outputsDir, 'model.bin'), 'utf8'), 'x');
+});
+
+test('no capabilities, uid 65534, no_new_privs, a cleared environment', async () => {
+  const { outcome, lines } = await ctx.run({
+    env: { ONLY_THIS: '1' },
+    argv: ['sh', '-c', 'grep -E "^(Uid|Gid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):" /proc/self/status; env | cut -d= -f1 | sort | tr "\\n" " "'],
+  });
+  assert.equal(outcome.kind, 'succeeded');
+  const status = Object.fromEntries(lines.filter((l) => l.includes(':')).map((l) => l.split(/:\s+/)));
+  for (const cap of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(status[cap], '0000000000000000', cap);
+  assert.equal(status.Uid, '65534\t65534\t65534\t65534');
+  assert.equal(status.Gid, '65534\t65534\t65534\t65534');
+  assert.equal(status.NoNewPrivs, '1');
+  const names = (lines.at(-1) ?? '').trim().split(' ');
+  // The executor process's own environment (which in production holds database URLs) must not leak.
+  assert.deepEqual(names, ['BULKHEAD_JOB_ID', 'BULKHEAD_OUTPUTS', 'BULKHEAD_WORKSPACE', 'HOME', 'ONLY_THIS', 'PATH', 'PWD']);
+});
+
+test('two jobs at once: neither sees nor can signal the other\'s processes', async () => {
+  const marker = 'sleep 7.654';
+  const lines: string[] = [];
+  const victimSpec = ctx.spec({ tenantId: 'tb', ...(await ctx.dirs('victim')), argv: ['sh', '-c', `echo up; ${marker}; echo survived`], output: (l) => lines.push(l.line) });
+  const victim = ctx.executor.start(victimSpec);
+  // Wait until the victim is running, then take its host pids from its cgroup.
+  const procs = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-tb', `job-${victimSpec.jobId}`, 'cgroup.procs');
+  let hostPids: string[] = [];
+  for (let i = 0; i < 200 && !lines.includes('up'); i += 1) await new Promise((r) => setTimeout(r, 20));
+  hostPids = (await readFile(procs, 'utf8')).trim().split('\n');
+  assert.ok(hostPids.length >= 2, 'victim has processes');
+
+  const script = [
+    'import os, sys, signal, errno',
+    'mine = [p for p in os.listdir("/proc") if p.isdigit()]',
+    'cmds = [open(f"/proc/{p}/cmdline","rb").read().replace(b"\\0", b" ").decode() for p in mine]',
+    // The marker is assembled at run time so this script's own command line does not contain it.
+    'marker = "sleep " + "7.654"',
+    'print("visible", any(marker in c for c in cmds), len(mine))',
+    'for p in sys.argv[1:]:',
+    '    try:',
+    '        os.kill(int(p), signal.SIGKILL); print("kill", p, "OK")',
+    '    except OSError as e:',
+    '        print("kill", p, errno.errorcode[e.errno])',
+  ].join('\n');
+  const attacker = await ctx.run({ tenantId: 'ta', argv: ['python3', '-c', script, ...hostPids] });
+  assert.equal(attacker.outcome.kind, 'succeeded', attacker.lines.join('\n'));
+  const visible = attacker.lines.find((l) => l.startsWith('visible'))?.split(' ');
+  assert.equal(visible?.[1], 'False', 'the victim\'s command line is not in the attacker\'s /proc');
+  assert.ok(Number(visible?.[2]) <= 3, 'only the sandbox\'s own few processes are visible');
+  for (const pid of hostPids) {
+    // Either the pid does not exist in the attacker's PID namespace (ESRCH) or it names one of the
+    // attacker's own processes (low pids) — never the victim's.
+    const line = attacker.lines.find((l) => l.startsWith(`kill ${pid} `));
+    assert.ok(line === `kill ${pid} ESRCH` || Number(pid) <= 3, line);
+  }
+  const outcome = await victim.wait();
+  assert.equal(outcome.kind, 'succeeded');
+  assert.ok(lines.includes('survived'));
+});
+
+test('no TCP connection to a host port, to the host\'s address, or to another job', async () => {
+  const hostServer = createTcpServer((socket) => {
+    socket.on('error', () => undefined); // the probe closes at once; a reset is expected
+    socket.end('hello\n');
+  });
+  let accepted = 0;
+  hostServer.on('connection', () => (accepted += 1));
+  await new Promise<void>((r) => hostServer.listen(0, '0.0.0.0', r));
+  const port = (hostServer.address() as { port: number }).port;
+  const external = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address;
+  try {
+    // Another job listening on its own loopback, port 9099.
+    const lines: string[] = [];
+    const listener = ctx.executor.start(ctx.spec({
+      tenantId: 'tb', ...(await ctx.dirs('listener')), output: (l) => lines.push(l.line),
+      argv: ['python3', '-c', 'import socket,time\ns=socket.socket();s.bind(("127.0.0.1",9099));s.listen();print("listening",flush=True);time.sleep(5)'],
+    }));
+    for (let i = 0; i < 200 && !lines.includes('listening'); i += 1) await new Promise((r) => setTimeout(r, 20));
+    const targets = [`127.0.0.1:${port}`, `[::1]:${port}`.replace(/^\[|\]/g, ''), '127.0.0.1:9099'];
+    if (external !== undefined) targets.push(`${external}:${port}`);
+    const { outcome, lines: out } = await ctx.run({ tenantId: 'ta', argv: ['python3', '-c', tryConnectScript, ...targets] });
+    assert.equal(outcome.kind, 'succeeded', out.join('\n'));
+    const seen = parse(out);
+    assert.equal(seen.get(`127.0.0.1:${port}`), 'ECONNREFUSED', 'the sandbox loopback is its own');
+    assert.equal(seen.get(`::1:${port}`), 'ECONNREFUSED');
+    assert.equal(seen.get('127.0.0.1:9099'), 'ECONNREFUSED', 'another job\'s loopback is not ours');
+    if (external !== undefined) assert.equal(seen.get(`${external}:${port}`), 'ENETUNREACH', 'no route out of the namespace');
+    assert.equal(accepted, 0);
+    listener.cancel();
+    await listener.wait();
+
+    // Contrast: the process tier shares the host network, so the same probe connects.
+    const weak = await ctx.run({ tier: 'process', argv: ['/usr/bin/python3', '-c', tryConnectScript, `127.0.0.1:${port}`] });
+    assert.equal(parse(weak.lines).get(`127.0.0.1:${port}`), 'OK');
+    assert.equal(accepted, 1);
+  } finally {
+    await new Promise((r) => (hostServer as Server).close(r));
+  }
+});
+
+test('the relay: a request from inside reaches the platform socket and nothing else', async () => {
+  const socketDir = join(ctx.base, 'api');
+  await mkdir(socketDir, { mode: 0o755 });
+  const socketPath = join(socketDir, 'api.sock');
+  const requests: string[] = [];
+  const server = createHttpServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ ok: true, path: req.url }));
+  });
+  await new Promise<void>((r) => server.listen(socketPath, r));
+  await chmod(socketPath, 0o666);
+  try {
+    const py = 'import os,urllib.request as u\nprint("py", u.urlopen(os.environ["BULKHEAD_API_URL"] + "/api/2.0/mlflow/runs/get?run_id=1").read().decode())';
+    const js = 'fetch(process.env.BULKHEAD_API_URL + "/from-node", { method: "POST", body: "x" }).then(r => r.text()).then(t => console.log("js", t))';
+    const { outcome, lines } = await ctx.run({
+      apiSocketPath: socketPath,
+      argv: ['sh', '-c', `echo "url $BULKHEAD_API_URL"; python3 -c '${py}' && node -e '${js}'`],
+    });
+    assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
+    assert.ok(lines.includes('url http://127.0.0.1:8765'));
+    assert.ok(lines.includes('py {"ok":true,"path":"/api/2.0/mlflow/runs/get?run_id=1"}'), lines.join('\n'));
+    assert.ok(lines.includes('js {"ok":true,"path":"/from-node"}'), lines.join('\n'));
+    assert.deepEqual(requests, ['GET /api/2.0/mlflow/runs/get?run_id=1', 'POST /from-node']);
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+});

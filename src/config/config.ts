@@ -31,6 +31,13 @@ export const configSchema = z
     bodyLimitBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     auditSealIntervalMs: z.coerce.number().int().min(50).max(600_000).default(1000),
     authCacheTtlMs: z.coerce.number().int().min(0).max(300_000).default(5000),
+    capacityCpu: z.coerce.number().positive().optional(),
+    capacityMemoryMiB: z.coerce.number().int().positive().optional(),
+    capacityGpu: z.coerce.number().int().min(0).default(0),
+    schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+    preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
+    cgroupPrefix: z.string().regex(/^[a-z][a-z0-9_-]{0,40}$/).default('bulkhead'),
     /** Kubernetes backend settings (config file only), validated by the kubernetes module. */
     kubernetes: z.record(z.string(), z.unknown()).optional(),
   })
@@ -53,6 +60,13 @@ export const envNames = {
   BULKHEAD_BODY_LIMIT_BYTES: 'bodyLimitBytes',
   BULKHEAD_AUDIT_SEAL_INTERVAL_MS: 'auditSealIntervalMs',
   BULKHEAD_AUTH_CACHE_TTL_MS: 'authCacheTtlMs',
+  BULKHEAD_CAPACITY_CPU: 'capacityCpu',
+  BULKHEAD_CAPACITY_MEMORY_MIB: 'capacityMemoryMiB',
+  BULKHEAD_CAPACITY_GPU: 'capacityGpu',
+  BULKHEAD_SCHEDULER_INTERVAL_MS: 'schedulerIntervalMs',
+  BULKHEAD_PREEMPT_GRACE_MS: 'preemptGraceMs',
+  BULKHEAD_RELAY_PORT: 'relayPort',
+  BULKHEAD_CGROUP_PREFIX: 'cgroupPrefix',
 } as const satisfies Record<string, keyof Config>;
 
 /**

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
@@ -15,7 +16,17 @@ export interface AuthHookDeps {
   identity: IdentityService;
   tenants: TenantService;
   cacheTtlMs: number;
+  /** Job tokens are accepted only on requests their job's relay stamped with this secret. */
+  relaySecret: string | undefined;
 }
+
+const relayStamped = (request: FastifyRequest, secret: string | undefined): boolean => {
+  const header = request.headers['x-bulkhead-relay'];
+  if (secret === undefined || typeof header !== 'string') return false;
+  const given = Buffer.from(header);
+  const expected = Buffer.from(secret);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+};
 
 /** Reads the token from `Authorization: Bearer <token>` or HTTP basic auth with the token as password. */
 export const readToken = (request: FastifyRequest): string | undefined => {
@@ -84,6 +95,10 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', token === undefined ? 'missing_token' : 'invalid_token');
       reply.header('www-authenticate', 'Bearer realm="bulkhead"');
       return sendError(reply, request, new AppError('UNAUTHENTICATED', token === undefined ? 'missing bearer token' : 'invalid, expired or revoked token'));
+    }
+    if (principal.kind === 'tenant' && principal.jobId !== undefined && !relayStamped(request, deps.relaySecret)) {
+      await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.job_token_outside_relay', 'job_token_outside_relay');
+      return sendError(reply, request, new AppError('UNAUTHENTICATED', 'job tokens work only from inside their job'));
     }
     request.principal = principal;
     if (access === 'authenticated') return;

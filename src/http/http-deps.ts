@@ -21,6 +21,8 @@ export interface HttpDeps {
    * their own dependencies. Each route still declares its access; the auth hook applies to all.
    */
   modules: ReadonlyArray<FastifyPluginAsyncZod>;
+  /** The job relays' secret (see jobs/job-relay.ts); undefined when no job runner runs. */
+  relaySecret?: string | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

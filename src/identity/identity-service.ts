@@ -108,6 +108,8 @@ export interface NewToken {
   kind?: TokenKind;
   userId?: string | undefined;
   expiresInSeconds?: number | undefined;
+  /** Job tokens: the job the token belongs to (it works only through that job's relay). */
+  jobId?: string | undefined;
   /** Bootstrap only: use this token value instead of generating one. */
   presetToken?: string | undefined;
 }
@@ -163,9 +165,14 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     const token = input.presetToken ?? generateToken();
     const id = randomUUID();
     const expiresAt = input.expiresInSeconds === undefined ? null : new Date(now() + input.expiresInSeconds * 1000);
-    const params = [id, tenantId, input.userId ?? null, input.name, input.role, input.kind ?? 'api', hashToken(token), displayPrefix(token), expiresAt];
-    const sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at)
+    const params: unknown[] = [id, tenantId, input.userId ?? null, input.name, input.role, input.kind ?? 'api', hashToken(token), displayPrefix(token), expiresAt];
+    let sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${tokenColumns}`;
+    if (input.jobId !== undefined) {
+      params.push(input.jobId);
+      sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at, job_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${tokenColumns}`;
+    }
     const audit = { tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId, details: { name: input.name, role: input.role, kind: input.kind ?? 'api' } };
     const row = tenantId === null
       ? await withSystem(db, async (tx) => {
@@ -195,8 +202,9 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         return cached.principal;
       }
       const row = await withSystem(db, async (tx) => {
-        const { rows } = await tx.query<TokenRow & { username: string | null }>(
-          `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username
+        const { rows } = await tx.query<TokenRow & { username: string | null; job_id: string | null }>(
+          `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
+                  t.job_id
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND (u.id IS NULL OR u.status = 'active')`,
           [hash],
@@ -209,10 +217,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       }
       const expiresAt = row.expires_at === null ? null : new Date(row.expires_at).getTime();
       if (expiresAt !== null && expiresAt <= now()) return undefined;
-      const label = row.username !== null ? `user:${row.username}` : `token:${row.id}`;
+      const label = row.job_id !== null ? `job:${row.job_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
       const principal: Principal = row.role === 'platform_admin'
         ? { kind: 'platform_admin', tokenId: row.id, userId: row.user_id ?? undefined, label }
-        : { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, role: row.role, userId: row.user_id ?? undefined, label };
+        : { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, role: row.role, userId: row.user_id ?? undefined, label, ...(row.job_id !== null ? { jobId: row.job_id } : {}) };
       if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
       touchLastUsed(row.id);
       return principal;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
@@ -12,15 +12,27 @@ import { createIdentityService, generateToken } from '../identity/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import { createTenantService } from '../tenants/index.ts';
 import type { TenantService } from '../tenants/index.ts';
+import { createArtifactService, createBlobFiles, createTenantStorage } from '../artifacts/index.ts';
+import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
+import { createDatasetService } from '../datasets/index.ts';
+import type { DatasetService } from '../datasets/index.ts';
+import { datasetRoutes, mlflowArtifactRoutes } from '../http/artifacts/index.ts';
 import { buildApp } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/routes/kubernetes-routes.ts';
+import { jobRoutes } from '../http/routes/job-routes.ts';
+import { createJobSystem } from './job-system.ts';
+import type { JobSystem } from './job-system.ts';
 import { createClusterConfig } from '../executors/kubernetes/index.ts';
 import type { ClusterConfigInput } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
+import { createRegistryService, createTrackingService } from '../tracking/index.ts';
+import { mlflowRoutes } from '../http/mlflow/index.ts';
 
 export interface Platform {
   /** Route modules of the domain services, registered by buildPlatformApp. */
   httpModules: FastifyPluginAsyncZod[];
+  /** Training jobs: the store, the scheduling runner (started by `bulkhead up`) and the job relays. */
+  jobs: JobSystem;
   /** Registers a shutdown step; steps run in reverse order of registration, before the database closes. */
   onClose(step: () => Promise<void>): void;
   config: Config;
@@ -29,6 +41,12 @@ export interface Platform {
   audit: AuditLog;
   identity: IdentityService;
   tenants: TenantService;
+  /** Encrypted per-tenant artifacts: putArtifact / openArtifact / list / delete / multipart, storage usage. */
+  artifacts: ArtifactService;
+  /** Datasets: versions, files, and materializeDatasetVersion(tenantId, name, version, dir) for jobs. */
+  datasets: DatasetService;
+  /** The blob layer under both (upload sessions metered against the storage quota). */
+  storage: TenantStorage;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -62,22 +80,37 @@ export const openDatabase = async (config: Config): Promise<Db> => {
 
 /** The composition root: builds every real dependency from the config. The only place that does. */
 export const createPlatform = async (config: Config, options: { db?: Db } = {}): Promise<Platform> => {
-  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  // 0711: the sandbox launcher (an unprivileged uid) must pass through to job directories under
+  // $BULKHEAD_HOME/jobs; nobody but root may list it, and what is secret inside has its own 0700/0600.
+  mkdirSync(config.home, { recursive: true, mode: 0o711 });
+  chmodSync(config.home, 0o711);
   const db = options.db ?? (await openDatabase(config));
   const rlsMode = await detectRlsMode(db);
   const masterKey = loadMasterKey({ base64: config.masterKey, file: config.masterKeyFile ?? join(config.home, 'master.key') });
   const audit = createAuditLog({ db, checkpointKey: masterKey.derive('audit-checkpoint'), headsFile: join(config.home, 'audit-heads.json') });
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
-  const httpModules: FastifyPluginAsyncZod[] = [];
-  const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
-  httpModules.push(kubernetesRoutes({ tenants, cluster }));
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
+  const httpModules: FastifyPluginAsyncZod[] = [];
   const closers: Array<() => Promise<void>> = [];
+  const blobFiles = createBlobFiles(join(config.home, 'blobs'));
+  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap') });
+  const artifacts = createArtifactService({ db, storage, signingKey: masterKey.derive('artifact-multipart-url') });
+  const datasets = createDatasetService({ db, storage });
+  httpModules.push(mlflowArtifactRoutes({ artifacts }), datasetRoutes({ datasets, artifacts }));
+  // Temp files untouched for an hour are leftovers of a crash (a live upload keeps writing to its file).
+  void blobFiles.sweepTemps(3600_000).catch(() => {});
+  const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
+  const jobs = createJobSystem(config, { db, tenants, identity });
+  httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
+  closers.push(() => jobs.runner.stop());
+  httpModules.push(kubernetesRoutes({ tenants, cluster }));
+  httpModules.push(mlflowRoutes({ tracking: createTrackingService({ db }), registry: createRegistryService({ db }) }));
   let closed = false;
   return {
-    config, db, rlsMode, audit, identity, tenants, httpModules,
+    config, db, rlsMode, audit, identity, tenants, httpModules, jobs,
+    artifacts, datasets, storage,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -101,7 +134,15 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     authCacheTtlMs: platform.config.authCacheTtlMs,
     logLevel: platform.config.logLevel,
     modules: platform.httpModules,
-  }, options);
+    relaySecret: platform.jobs.relays.secret,
+  }, options).then((app) => {
+    // The job relays forward in-process: a job's requests never touch the network.
+    platform.jobs.relays.setForwarder(async (request) => {
+      const response = await app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, payload: request.payload });
+      return { statusCode: response.statusCode, headers: response.headers, body: response.rawPayload };
+    });
+    return app;
+  });
 
 /**
  * First start: when no platform-admin token exists, creates one — `BULKHEAD_BOOTSTRAP_TOKEN` if set,

@@ -16,6 +16,9 @@ export const runServer = async (config: Config): Promise<void> => {
   } else if (boot !== undefined) {
     app.log.info('platform-admin token created from BULKHEAD_BOOTSTRAP_TOKEN');
   }
+  await platform.jobs.runner.start();
+  const tiers = await platform.jobs.runner.hostProbe();
+  app.log.info({ tiers: Object.fromEntries(Object.entries(tiers.tiers).map(([tier, state]) => [tier, state.available ? 'available' : `unavailable: ${state.install}`])) }, 'isolation tiers this host provides');
   const sealer = setInterval(() => {
     platform.audit.seal().catch((error: unknown) => app.log.error({ err: error }, 'audit seal failed'));
   }, config.auditSealIntervalMs);

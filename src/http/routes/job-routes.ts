@@ -1,0 +1,113 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { tenantParamsSchema } from '../../contract/api-schemas.ts';
+import { AppError } from '../../core/errors.ts';
+import { jobSchema, submitJobSchema } from '../../jobs/job-contract.ts';
+import type { Job } from '../../jobs/job-contract.ts';
+import { jobStates, isTerminalJobState } from '../../jobs/job-state.ts';
+import type { JobRunner } from '../../jobs/job-runner.ts';
+import type { JobStore } from '../../jobs/job-store.ts';
+import type { TenantService } from '../../tenants/index.ts';
+import { contextOf } from '../http-deps.ts';
+import { requireTenant } from '../route-config.ts';
+
+const jobParams = tenantParamsSchema.extend({ id: z.string().max(64) });
+
+/** Training jobs: submit, list, show, cancel, logs (also followed), outputs, and "why am I waiting?". */
+export const jobRoutes = (deps: { store: JobStore; runner: JobRunner; tenants: TenantService }): FastifyPluginAsyncZod => async (app) => {
+  app.post('/api/v1/tenants/:tenant/jobs', {
+    config: { access: 'jobs.write' },
+    schema: { tags: ['jobs'], summary: 'Submit a training job', params: tenantParamsSchema, body: submitJobSchema, response: { 201: jobSchema } },
+  }, async (request, reply) => {
+    const tenant = requireTenant(request.tenant);
+    const quota = await deps.tenants.getQuota(tenant.id);
+    const wanted = request.body.resources;
+    const limit = { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB, gpu: quota.gpu + quota.borrowingLimit.gpu };
+    for (const [name, value] of Object.entries(wanted) as Array<[keyof typeof wanted, number]>) {
+      if (name === 'timeoutSeconds') continue;
+      if (value > limit[name]) throw new AppError('QUOTA_EXCEEDED', `the job asks for ${value} ${name} but the tenant may use at most ${limit[name]} (quota + borrowing limit); it could never run`);
+    }
+    const capacity = deps.runner.capacity();
+    for (const name of ['cpu', 'memoryMiB', 'gpu'] as const) {
+      if (wanted[name] > capacity[name]) throw new AppError('VALIDATION_FAILED', `the job asks for ${wanted[name]} ${name} but this installation has ${capacity[name]}; it could never run`);
+    }
+    const job = await deps.store.submit(contextOf(request), tenant.id, tenant.tier, request.body, quota.maxQueuedJobs);
+    deps.runner.poke();
+    return reply.code(201).send(job);
+  });
+
+  app.get('/api/v1/tenants/:tenant/jobs', {
+    config: { access: 'jobs.read' },
+    schema: {
+      tags: ['jobs'], summary: 'List jobs, newest first', params: tenantParamsSchema,
+      querystring: z.strictObject({ status: z.enum(jobStates).optional(), limit: z.coerce.number().int().min(1).max(500).default(50), before: z.iso.datetime().optional() }),
+      response: { 200: z.object({ jobs: z.array(jobSchema) }) },
+    },
+  }, async (request) => ({ jobs: await deps.store.list(requireTenant(request.tenant).id, { status: request.query.status, limit: request.query.limit, before: request.query.before }) }));
+
+  app.get('/api/v1/tenants/:tenant/jobs/:id', {
+    config: { access: 'jobs.read' },
+    schema: { tags: ['jobs'], summary: 'Show a job', params: jobParams, response: { 200: jobSchema } },
+  }, async (request) => deps.store.get(requireTenant(request.tenant).id, request.params.id));
+
+  app.post('/api/v1/tenants/:tenant/jobs/:id/cancel', {
+    config: { access: 'jobs.write' },
+    schema: { tags: ['jobs'], summary: 'Cancel a job (its whole process tree is killed)', params: jobParams, response: { 200: jobSchema } },
+  }, async (request) => {
+    const tenant = requireTenant(request.tenant);
+    const job = await deps.store.requestCancel(contextOf(request), tenant.id, request.params.id);
+    deps.runner.cancel(job.id);
+    return job;
+  });
+
+  app.get('/api/v1/tenants/:tenant/jobs/:id/logs', {
+    config: { access: 'jobs.read' },
+    schema: {
+      tags: ['jobs'], summary: "A job's output as text; follow=true streams until the job ends", params: jobParams,
+      querystring: z.strictObject({ follow: z.enum(['true', 'false']).default('false'), after: z.coerce.number().int().min(0).default(0) }),
+    },
+  }, async (request, reply) => {
+    const tenantId = requireTenant(request.tenant).id;
+    const jobId = request.params.id;
+    const first = await deps.store.get(tenantId, jobId); // NOT_FOUND before any output
+    const follow = request.query.follow === 'true';
+    const store = deps.store;
+    async function* lines(): AsyncGenerator<string> {
+      let after = request.query.after;
+      let job: Job = first;
+      for (;;) {
+        const batch = await store.readLogs(tenantId, jobId, after, 1000);
+        for (const line of batch) yield `${line.line}\n`;
+        if (batch.length > 0) after = batch.at(-1)!.seq;
+        if (batch.length === 1000) continue;
+        if (!follow || isTerminalJobState(job.status)) {
+          if (!follow) return;
+          // One more read after the end: lines flushed as the job finished.
+          const tail = await store.readLogs(tenantId, jobId, after, 100_000);
+          for (const line of tail) yield `${line.line}\n`;
+          return;
+        }
+        if (request.raw.destroyed) return;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        job = await store.get(tenantId, jobId);
+      }
+    }
+    return reply.type('text/plain; charset=utf-8').send(Readable.from(lines()));
+  });
+
+  app.get('/api/v1/tenants/:tenant/jobs/:id/outputs', {
+    config: { access: 'jobs.read' },
+    schema: { tags: ['jobs'], summary: "Files the job wrote to /outputs, stored as the tenant's artifacts", params: jobParams, response: { 200: z.object({ outputs: z.array(z.object({ path: z.string(), size: z.number() })) }) } },
+  }, async (request) => ({ outputs: (await deps.store.get(requireTenant(request.tenant).id, request.params.id)).outputs }));
+
+  app.get('/api/v1/tenants/:tenant/jobs/:id/explain', {
+    config: { access: 'jobs.read' },
+    schema: { tags: ['jobs'], summary: 'Why is this job waiting: the quota or pool resource that blocks it, its tenant share, its position', params: jobParams },
+  }, async (request) => {
+    const job = await deps.store.get(requireTenant(request.tenant).id, request.params.id);
+    if (job.status !== 'queued') return { jobId: job.id, status: job.status, waiting: false, summary: `the job is ${job.status}, not waiting` };
+    const explanation = await deps.runner.explain(job);
+    return { status: job.status, waiting: true, ...(explanation === undefined ? { jobId: job.id, summary: 'the job is waiting for the next scheduling pass' } : explanation) };
+  });
+};

@@ -1,0 +1,62 @@
+/** The jobs API contract: submission, the job record, logs. Shared by the server, CLI and console. */
+import { z } from 'zod';
+import { jobStates } from './job-state.ts';
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _');
+/** Variables the platform sets itself; a job may not override them. */
+export const reservedEnvPrefixes = ['BULKHEAD_', 'MLFLOW_TRACKING_', 'MLFLOW_RUN_ID'] as const;
+
+export const datasetRefSchema = z.union([
+  z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}:[0-9]+$/, 'a dataset reference is name:version'),
+  z.strictObject({ name: z.string().min(1).max(100), version: z.number().int().min(1) }),
+]);
+
+export const submitJobSchema = z.strictObject({
+  name: z.string().max(200).optional(),
+  command: z.array(z.string().max(8192)).min(1).max(256),
+  resources: z.strictObject({
+    cpu: z.number().positive().max(1024).default(1),
+    memoryMiB: z.number().int().min(16).max(4 * 1024 * 1024).default(512),
+    gpu: z.number().int().min(0).max(64).default(0),
+    timeoutSeconds: z.number().int().min(1).max(30 * 86400).default(3600),
+  }).default({ cpu: 1, memoryMiB: 512, gpu: 0, timeoutSeconds: 3600 }),
+  env: z.record(envName, z.string().max(32 * 1024)).default({}).refine(
+    (env) => Object.keys(env).length <= 128 && Object.keys(env).every((key) => !reservedEnvPrefixes.some((prefix) => key.toUpperCase().startsWith(prefix))),
+    { message: `at most 128 variables, none starting with ${reservedEnvPrefixes.join(', ')} (the platform sets those)` },
+  ),
+  datasets: z.array(datasetRefSchema).max(16).default([]),
+  codeBundle: z.string().min(1).max(1024).optional(),
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  experiment: z.string().min(1).max(500).optional(),
+});
+export type SubmitJob = z.infer<typeof submitJobSchema>;
+
+export const jobSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  name: z.string(),
+  status: z.enum(jobStates),
+  tier: z.string(),
+  command: z.array(z.string()),
+  env: z.record(z.string(), z.string()),
+  resources: z.object({ cpu: z.number(), memoryMiB: z.number(), gpu: z.number(), timeoutSeconds: z.number() }),
+  priority: z.number(),
+  datasets: z.array(z.object({ name: z.string(), version: z.number() })),
+  codeBundle: z.string().nullable(),
+  codeDigest: z.string().nullable(),
+  runId: z.string().nullable(),
+  experimentId: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  queuedAt: z.string(),
+  admittedAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  attempts: z.number(),
+  preemptions: z.number(),
+  exitCode: z.number().nullable(),
+  reason: z.string().nullable(),
+  usage: z.record(z.string(), z.unknown()).nullable(),
+  outputs: z.array(z.object({ path: z.string(), size: z.number() })),
+});
+export type Job = z.infer<typeof jobSchema>;

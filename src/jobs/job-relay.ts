@@ -1,0 +1,194 @@
+import http from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** One forwarded request, as the relay hands it to the API (in-process, no network). */
+export interface ForwardRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  payload: Buffer;
+}
+export interface ForwardResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: Buffer;
+}
+export type Forwarder = (request: ForwardRequest) => Promise<ForwardResponse>;
+
+export interface RelayTarget {
+  jobId: string;
+  tenantId: string;
+  tenantSlug: string;
+  token: string;
+  runId: string | null;
+  experimentId: string | null;
+  /** The job's private directory. */
+  dir: string;
+}
+
+export interface OpenRelay {
+  /** Unix socket for sandboxed tiers (bind-mounted into the job). */
+  socketPath: string;
+  /** Loopback URL for the process tier, which has no network namespace of its own. */
+  tcpUrl: string;
+}
+
+export interface JobRelays {
+  open(target: RelayTarget): Promise<string>;
+  /** The TCP form of an open relay (process tier). */
+  tcpUrl(jobId: string): string | undefined;
+  close(jobId: string): Promise<void>;
+  /** The per-process secret the relay stamps on forwarded requests; job tokens work only with it. */
+  readonly secret: string;
+  setForwarder(forwarder: Forwarder): void;
+}
+
+export const relayHeader = 'x-bulkhead-relay';
+const maxBody = 256 * 1024 * 1024;
+
+const mlflowRunBodyRoutes = new Set([
+  'runs/log-batch', 'runs/log-metric', 'runs/log-parameter', 'runs/set-tag', 'runs/delete-tag', 'runs/update', 'runs/log-inputs',
+]);
+const mlflowRunQueryRoutes = new Set(['runs/get', 'metrics/get-history']);
+
+/**
+ * What a job may do through its relay, and nothing else: read who it is, log to its own MLflow run, and
+ * read and write its own run's artifacts. Pure: (target, method, path, body) → allowed or why not.
+ */
+export const relayAllows = (target: RelayTarget, method: string, rawUrl: string, body: Buffer): { ok: true } | { ok: false; why: string } => {
+  const url = new URL(rawUrl, 'http://relay');
+  const path = decodeURIComponent(url.pathname);
+  if (path.includes('..')) return { ok: false, why: 'path traversal' };
+  if (method === 'GET' && path === '/api/v1/me') return { ok: true };
+  const mlflow = /^\/(?:api|ajax-api)\/2\.0\/mlflow\/(.+)$/.exec(path);
+  if (mlflow !== null && target.runId !== null) {
+    const route = mlflow[1]!;
+    if (method === 'POST' && mlflowRunBodyRoutes.has(route)) {
+      try {
+        const parsed = JSON.parse(body.toString('utf8')) as { run_id?: unknown; run_uuid?: unknown };
+        const runId = parsed.run_id ?? parsed.run_uuid;
+        return runId === target.runId ? { ok: true } : { ok: false, why: 'a job may only log to its own run' };
+      } catch {
+        return { ok: false, why: 'body is not JSON' };
+      }
+    }
+    if (method === 'GET' && mlflowRunQueryRoutes.has(route)) {
+      const runId = url.searchParams.get('run_id') ?? url.searchParams.get('run_uuid');
+      return runId === target.runId ? { ok: true } : { ok: false, why: 'a job may only read its own run' };
+    }
+    return { ok: false, why: `mlflow route ${route} is not available to jobs` };
+  }
+  const artifacts = /^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/(.+)$/.exec(path);
+  if (artifacts !== null && target.runId !== null && target.experimentId !== null) {
+    const prefix = `${target.experimentId}/${target.runId}/artifacts/`;
+    if ((method === 'PUT' || method === 'GET') && artifacts[1]!.startsWith(prefix)) return { ok: true };
+    return { ok: false, why: "a job may only read and write its own run's artifacts" };
+  }
+  return { ok: false, why: 'not available to jobs' };
+};
+
+/**
+ * The platform side of each job's only way out: an HTTP server on a Unix socket (bind-mounted into the
+ * sandbox, where an in-sandbox forwarder exposes it on 127.0.0.1) and, for the process tier, on a
+ * loopback port. It accepts only the job's own token, only the routes `relayAllows`, and forwards them
+ * to the API in-process, stamped with a secret header so job tokens work nowhere else.
+ */
+export const createJobRelays = (): JobRelays => {
+  const secret = randomBytes(24).toString('base64url');
+  const open = new Map<string, { servers: http.Server[]; socketDir: string; tcpUrl: string }>();
+  let forward: Forwarder | undefined;
+  let socketRoot: string | undefined;
+
+  const handler = (target: RelayTarget) => (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const deny = (status: number, code: string, message: string) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ code, message, error_code: code === 'FORBIDDEN' ? 'PERMISSION_DENIED' : code, requestId: 'relay' }));
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBody) {
+        deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay');
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      void (async () => {
+        const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+        const expected = Buffer.from(target.token);
+        const given = Buffer.from(presented);
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          deny(401, 'UNAUTHENTICATED', "the job relay accepts only this job's own token (MLFLOW_TRACKING_TOKEN)");
+          return;
+        }
+        const body = Buffer.concat(chunks);
+        const verdict = relayAllows(target, request.method ?? 'GET', request.url ?? '/', body);
+        if (!verdict.ok) {
+          deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`);
+          return;
+        }
+        if (forward === undefined) {
+          deny(503, 'UNAVAILABLE', 'the platform API is not ready');
+          return;
+        }
+        const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, [relayHeader]: secret };
+        for (const name of ['content-type', 'accept']) {
+          const value = request.headers[name];
+          if (typeof value === 'string') headers[name] = value;
+        }
+        const result = await forward({ method: request.method ?? 'GET', url: request.url ?? '/', headers, payload: body });
+        const outHeaders: Record<string, string> = {};
+        for (const name of ['content-type', 'x-request-id']) {
+          const value = result.headers[name];
+          if (typeof value === 'string') outHeaders[name] = value;
+        }
+        response.writeHead(result.statusCode, outHeaders);
+        response.end(result.body);
+      })().catch(() => deny(502, 'UNAVAILABLE', 'the job relay could not reach the API'));
+    });
+  };
+
+  return {
+    secret,
+    setForwarder(forwarder) {
+      forward = forwarder;
+    },
+    async open(target) {
+      // Unix socket paths are limited to 107 bytes: sockets live in a short per-process directory
+      // (0711: the job uid may enter, nobody may list), one sub-directory per job.
+      socketRoot ??= await mkdtemp(join(tmpdir(), 'bhr-'));
+      await chmod(socketRoot, 0o711);
+      const socketDir = join(socketRoot, target.jobId.replaceAll('-', '').slice(0, 24));
+      await mkdir(socketDir, { mode: 0o711 });
+      await chmod(socketDir, 0o711);
+      const socketPath = join(socketDir, 'api.sock');
+      await rm(socketPath, { force: true });
+      const unixServer = http.createServer(handler(target));
+      await new Promise<void>((resolve, reject) => unixServer.once('error', reject).listen(socketPath, resolve));
+      // The job runs as an unprivileged uid; the token check, not file modes, keeps others out.
+      await chmod(socketPath, 0o666);
+      const tcpServer = http.createServer(handler(target));
+      await new Promise<void>((resolve, reject) => tcpServer.once('error', reject).listen(0, '127.0.0.1', resolve));
+      const port = (tcpServer.address() as { port: number }).port;
+      open.set(target.jobId, { servers: [unixServer, tcpServer], socketDir, tcpUrl: `http://127.0.0.1:${port}` });
+      return socketPath;
+    },
+    tcpUrl: (jobId) => open.get(jobId)?.tcpUrl,
+    async close(jobId) {
+      const relay = open.get(jobId);
+      if (relay === undefined) return;
+      open.delete(jobId);
+      for (const server of relay.servers) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      await rm(relay.socketDir, { recursive: true, force: true });
+    },
+  };
+};

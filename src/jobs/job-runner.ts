@@ -1,0 +1,438 @@
+import { chmod, mkdir, rm, readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { HostProbe, JobSpec, Outcome, RunningJob } from '../executors/local/index.ts';
+import { decide } from '../scheduler/index.ts';
+import type { QueuedJob, Resources, RunningJob as ScheduledJob, TenantQuota as SchedulerQuota, WaitExplanation } from '../scheduler/index.ts';
+import { explainJob } from '../scheduler/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
+import type { ActiveJob, JobLogLine, JobStore } from './job-store.ts';
+import type { Job } from './job-contract.ts';
+import { eventForOutcome } from './job-state.ts';
+import type { JobRelays } from './job-relay.ts';
+
+const runnerContext: RequestContext = { actor: 'system:scheduler', requestId: 'scheduler' };
+
+/** What the runner needs from an executor: start a job, say what the host can do, clean up after a crash. */
+export interface JobExecutor {
+  start(spec: JobSpec): RunningJob;
+  probe(): Promise<HostProbe>;
+  reapOrphans(liveJobIds: Iterable<string>): Promise<unknown[]>;
+}
+
+/** Inputs and outputs live in the artifact store; the runner reaches it through this port. */
+export interface JobStoragePort {
+  materializeDataset(tenantId: string, name: string, version: number, dir: string): Promise<{ digest: string }>;
+  materializeCodeBundle(tenantId: string, ref: string, dir: string): Promise<{ digest: string }>;
+  storeOutputs(tenantId: string, job: Job, dir: string): Promise<Array<{ path: string; size: number }>>;
+}
+
+/** The tracking server gives each job an MLflow run to log into. */
+export interface JobTrackingPort {
+  createRun(tenantId: string, input: { experimentName: string; runName: string; tags: Record<string, string> }): Promise<{ runId: string; experimentId: string }>;
+  finishRun(tenantId: string, runId: string, status: 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void>;
+}
+
+export interface Capacity extends Resources {
+  /** CPU ids of this host, for cpusets. */
+  cpuIds: number[];
+}
+
+export interface JobRunnerOptions {
+  store: JobStore;
+  tenants: TenantService;
+  identity: IdentityService;
+  executor: JobExecutor;
+  relays: JobRelays;
+  capacity: Capacity;
+  jobsDir: string;
+  tickIntervalMs: number;
+  preemptGraceMs: number;
+  /** Port of the in-sandbox relay forwarder (the executor's `relayPort`). */
+  relayPort: number;
+  storage?: JobStoragePort | undefined;
+  tracking?: JobTrackingPort | undefined;
+  log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  now?: () => number;
+}
+
+const maxLogLines = 20_000;
+
+interface Live {
+  handle: RunningJob | undefined;
+  tenantId: string;
+  cancelling: boolean;
+}
+
+/**
+ * Turns queued jobs into running ones and running ones into outcomes. Each tick takes a snapshot of the
+ * active jobs and quotas, asks the pure scheduler (weighted DRF with borrowing) what to admit and what to
+ * preempt, applies that through compare-and-set state transitions (one tick at a time in this process),
+ * and starts admitted jobs on the executor. A job's outcome maps onto its final state in one exhaustive
+ * switch; preempted jobs go back to the queue.
+ */
+export const createJobRunner = (options: JobRunnerOptions) => {
+  const { store, tenants, identity, executor, relays, capacity } = options;
+  const now = options.now ?? Date.now;
+  const live = new Map<string, Live>();
+  let probe: HostProbe | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+
+  const toResources = (job: Job): Resources => ({ cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB, gpu: job.resources.gpu });
+  const toSchedulerQuota = (quota: TenantQuota): SchedulerQuota => ({
+    nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu },
+    borrowingLimit: quota.borrowingLimit,
+    maxConcurrentJobs: quota.maxConcurrentJobs,
+    weight: quota.weight,
+  });
+
+  /** Dedicated tenants get whole CPUs of their own, taken from the top; the rest form the shared pool. */
+  const reservations = (all: readonly Tenant[], quotas: ReadonlyMap<string, TenantQuota>): { byTenant: Map<string, number[]>; shared: number[] } => {
+    const free = [...capacity.cpuIds].sort((a, b) => b - a);
+    const byTenant = new Map<string, number[]>();
+    for (const tenant of all.filter((t) => t.tier === 'dedicated').sort((a, b) => a.slug.localeCompare(b.slug))) {
+      const want = Math.max(1, Math.ceil(quotas.get(tenant.id)?.cpu ?? 1));
+      // Never reserve the last shared CPU: the platform itself and the other tenants need one.
+      if (free.length - want < 1) continue;
+      byTenant.set(tenant.id, free.splice(0, want).sort((a, b) => a - b));
+    }
+    return { byTenant, shared: free.sort((a, b) => a - b) };
+  };
+
+  const cpuList = (ids: readonly number[]) => ids.join(',');
+
+  interface Snapshot {
+    active: ActiveJob[];
+    tenantsById: Map<string, Tenant>;
+    quotas: Map<string, TenantQuota>;
+    reserved: { byTenant: Map<string, number[]>; shared: number[] };
+  }
+
+  const snapshot = async (): Promise<Snapshot> => {
+    const [active, all] = await Promise.all([store.active(), tenants.list()]);
+    const tenantsById = new Map(all.map((t) => [t.id, t]));
+    const quotas = new Map<string, TenantQuota>();
+    for (const tenantId of new Set([...active.map((j) => j.tenantId), ...all.filter((t) => t.tier === 'dedicated').map((t) => t.id)])) {
+      quotas.set(tenantId, await tenants.getQuota(tenantId));
+    }
+    return { active, tenantsById, quotas, reserved: reservations(all, quotas) };
+  };
+
+  /** The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs. */
+  const poolInput = (snap: Snapshot, pool: { tenantIds: ReadonlySet<string> | undefined; cpus: number }) => {
+    const inPool = (job: Job) => (pool.tenantIds === undefined ? !snap.reserved.byTenant.has(job.tenantId) : pool.tenantIds.has(job.tenantId));
+    const running: ScheduledJob[] = snap.active
+      .filter((j) => (j.status === 'running' || j.status === 'admitted') && inPool(j))
+      .map((j) => ({ id: j.id, tenantId: j.tenantId, request: toResources(j), priority: j.priority, startedAt: Date.parse(j.admittedAt ?? j.queuedAt) }));
+    const queued: QueuedJob[] = snap.active
+      .filter((j) => j.status === 'queued' && inPool(j) && snap.tenantsById.get(j.tenantId)?.status === 'active')
+      .map((j) => ({ id: j.id, tenantId: j.tenantId, request: toResources(j), priority: j.priority, enqueuedAt: Date.parse(j.queuedAt) }));
+    const quotas: Record<string, SchedulerQuota> = {};
+    for (const tenantId of new Set([...running, ...queued].map((j) => j.tenantId))) {
+      const quota = snap.quotas.get(tenantId);
+      if (quota !== undefined) quotas[tenantId] = toSchedulerQuota(quota);
+    }
+    return { capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now: now() };
+  };
+
+  const pools = (snap: Snapshot) => [
+    { tenantIds: undefined, cpus: snap.reserved.shared.length > 0 ? Math.min(capacity.cpu, snap.reserved.shared.length) : 0, cpuset: cpuList(snap.reserved.shared) },
+    ...[...snap.reserved.byTenant].map(([tenantId, cpus]) => ({ tenantIds: new Set([tenantId]), cpus: cpus.length, cpuset: cpuList(cpus) })),
+  ];
+
+  const refuse = async (job: Job, reason: string) => {
+    await store.transition(runnerContext, job.tenantId, job.id, 'refuse', { reason }).catch((error: unknown) => options.log.error({ err: error, jobId: job.id }, 'could not refuse job'));
+  };
+
+  const runJob = async (job: Job, cpuset: string, tenant: Tenant, quota: TenantQuota): Promise<void> => {
+    const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
+    live.set(job.id, entry);
+    const dir = join(options.jobsDir, job.tenantId, job.id);
+    const dirs = { workspace: join(dir, 'workspace'), outputs: join(dir, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
+    let seq = 0;
+    let pending: Array<{ stream: JobLogLine['stream']; line: string }> = [];
+    let flushing = Promise.resolve();
+    const flush = () => {
+      const batch = pending;
+      pending = [];
+      const first = seq + 1;
+      seq += batch.length;
+      flushing = flushing.then(() => store.appendLogs(job.tenantId, job.id, first, batch)).catch((error: unknown) => options.log.error({ err: error, jobId: job.id }, 'could not store job logs'));
+      return flushing;
+    };
+    let logged = 0;
+    const logLine = (stream: JobLogLine['stream'], line: string) => {
+      logged += 1;
+      if (logged > maxLogLines) {
+        if (logged === maxLogLines + 1) pending.push({ stream: 'system', line: `[bulkhead] log truncated after ${maxLogLines} lines` });
+        return;
+      }
+      pending.push({ stream, line });
+      if (pending.length >= 200) void flush();
+    };
+    const flushTimer = setInterval(() => void flush(), 250);
+    let tokenId: string | undefined;
+    let runId = job.runId;
+    try {
+      // The job's inputs: its code and datasets, decrypted into directories only it will see.
+      // The sandbox launcher runs as the unprivileged job uid and must traverse to the job's directories:
+      // parents are 0711 (enter, never list; job ids are random), the job's own dirs are handed to it.
+      for (const path of [options.jobsDir, join(options.jobsDir, job.tenantId), dir]) {
+        await mkdir(path, { recursive: true, mode: 0o711 });
+        await chmod(path, 0o711);
+      }
+      for (const path of Object.values(dirs)) await mkdir(path, { recursive: true, mode: 0o700 });
+      await chmod(dirs.data, 0o755);
+      await chmod(dirs.code, 0o755);
+      let codeDigest: string | null = null;
+      if (job.codeBundle !== null) {
+        if (options.storage === undefined) throw new AppError('UNAVAILABLE', 'code bundles need the artifact store');
+        codeDigest = (await options.storage.materializeCodeBundle(job.tenantId, job.codeBundle, dirs.code)).digest;
+      }
+      for (const dataset of job.datasets) {
+        if (options.storage === undefined) throw new AppError('UNAVAILABLE', 'datasets need the artifact store');
+        await options.storage.materializeDataset(job.tenantId, dataset.name, dataset.version, join(dirs.data, dataset.name));
+      }
+      let experimentId = job.experimentId;
+      if (runId === null && options.tracking !== undefined) {
+        const run = await options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
+        runId = run.runId;
+        experimentId = run.experimentId;
+      }
+      const timeout = job.resources.timeoutSeconds;
+      const created = await identity.createToken(runnerContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: timeout + Math.ceil(options.preemptGraceMs / 1000) + 300 });
+      tokenId = created.record.id;
+      const socketPath = await relays.open({ jobId: job.id, tenantId: job.tenantId, tenantSlug: tenant.slug, token: created.token, runId, experimentId, dir });
+      if (entry.cancelling) throw new AppError('CONFLICT', 'cancelled while starting');
+      await store.transition(runnerContext, job.tenantId, job.id, 'start', { runId, experimentId, codeDigest });
+      // The job's one way out: the relay, on loopback inside its network namespace (sandboxed tiers) or
+      // on a host loopback port (process tier, which has no namespace of its own).
+      const trackingUri = tenant.tier === 'process' ? relays.tcpUrl(job.id)! : `http://127.0.0.1:${options.relayPort}`;
+      const env: Record<string, string> = { ...job.env, MLFLOW_TRACKING_URI: trackingUri, MLFLOW_TRACKING_TOKEN: created.token };
+      if (runId !== null) env['MLFLOW_RUN_ID'] = runId;
+      if (experimentId !== null) env['MLFLOW_EXPERIMENT_ID'] = experimentId;
+      const spec: JobSpec = {
+        jobId: job.id,
+        tenantId: job.tenantId,
+        tier: tenant.tier,
+        argv: job.command,
+        env,
+        workspaceDir: dirs.workspace,
+        outputsDir: dirs.outputs,
+        resources: { cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB, pids: 512, timeoutSeconds: timeout },
+        tenantLimits: { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB },
+        reservedCpus: cpuset,
+        apiSocketPath: socketPath,
+        output: (line) => logLine(line.stream, line.line),
+        ...(job.datasets.length > 0 ? { dataDir: dirs.data } : {}),
+        ...(job.codeBundle !== null ? { codeDir: dirs.code } : {}),
+      };
+      entry.handle = executor.start(spec);
+      if (entry.cancelling) entry.handle.cancel();
+      const outcome = await entry.handle.wait();
+      await finish(job, outcome, { runId, dirs, logLine });
+    } catch (error) {
+      const reason = error instanceof AppError ? error.message : 'the platform could not start the job';
+      if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, 'job start failed');
+      logLine('system', `[bulkhead] ${reason}`);
+      const current = await store.get(job.tenantId, job.id).catch(() => undefined);
+      if (current !== undefined && (current.status === 'admitted' || current.status === 'running')) {
+        await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
+      }
+    } finally {
+      clearInterval(flushTimer);
+      await flush();
+      await relays.close(job.id);
+      if (tokenId !== undefined) await identity.revokeToken(runnerContext, job.tenantId, tokenId).catch(() => {});
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      live.delete(job.id);
+      schedule();
+    }
+  };
+
+  const listFiles = async (root: string): Promise<Array<{ path: string; size: number }>> => {
+    const out: Array<{ path: string; size: number }> = [];
+    const walk = async (dir: string) => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (entry.isFile()) out.push({ path: relative(root, full), size: (await stat(full)).size });
+      }
+    };
+    await walk(root).catch(() => {});
+    return out;
+  };
+
+  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; dirs: { outputs: string }; logLine: (stream: JobLogLine['stream'], line: string) => void }) => {
+    const usage = { ...outcome.usage };
+    let outputs: Array<{ path: string; size: number }> = [];
+    if (outcome.kind !== 'preempted') {
+      try {
+        outputs = options.storage === undefined ? await listFiles(ctx.dirs.outputs) : await options.storage.storeOutputs(job.tenantId, { ...job, runId: ctx.runId }, ctx.dirs.outputs);
+      } catch (error) {
+        ctx.logLine('system', `[bulkhead] outputs were not stored: ${error instanceof AppError ? error.message : 'storage error'}`);
+      }
+    }
+    // One exhaustive switch from outcome to final state (and what to tell the user).
+    let reason: string | null = null;
+    let exitCode: number | null = null;
+    switch (outcome.kind) {
+      case 'succeeded':
+        exitCode = 0;
+        break;
+      case 'failed':
+        exitCode = outcome.exitCode;
+        reason = outcome.signal === undefined ? `exited with code ${String(outcome.exitCode)}` : `killed by ${outcome.signal}`;
+        break;
+      case 'oom_killed':
+        reason = `ran out of memory: exceeded its limit of ${job.resources.memoryMiB} MiB and was killed`;
+        break;
+      case 'timed_out':
+        reason = `exceeded its timeout of ${job.resources.timeoutSeconds}s and was killed`;
+        break;
+      case 'cancelled':
+        reason = 'cancelled';
+        break;
+      case 'preempted':
+        reason = 'preempted to return borrowed capacity to its owner; requeued';
+        break;
+      case 'refused':
+        reason = outcome.reason;
+        break;
+      default: {
+        const unreachable: never = outcome;
+        throw new Error(`unhandled outcome ${JSON.stringify(unreachable)}`);
+      }
+    }
+    if (reason !== null) ctx.logLine('system', `[bulkhead] ${reason}`);
+    await store.transition(runnerContext, job.tenantId, job.id, eventForOutcome(outcome.kind), { exitCode, reason, usage, outputs });
+    if (outcome.kind === 'preempted') {
+      await store.transition(runnerContext, job.tenantId, job.id, 'requeue', { reason: 'requeued after preemption' });
+    }
+    if (ctx.runId !== null && options.tracking !== undefined && outcome.kind !== 'preempted') {
+      await options.tracking.finishRun(job.tenantId, ctx.runId, outcome.kind === 'succeeded' ? 'FINISHED' : outcome.kind === 'cancelled' ? 'KILLED' : 'FAILED').catch(() => {});
+    }
+  };
+
+  const tickOnce = async (): Promise<void> => {
+    probe ??= await executor.probe();
+    const snap = await snapshot();
+    // Cancels asked for through another server instance.
+    for (const job of snap.active) if (job.cancelRequested) cancelLocal(job.id);
+    for (const pool of pools(snap)) {
+      const decision = decide(poolInput(snap, pool));
+      for (const preemption of decision.preempted) {
+        const entry = live.get(preemption.jobId);
+        if (entry?.handle !== undefined) {
+          options.log.info({ jobId: preemption.jobId, forJobId: preemption.forJobId }, 'preempting a borrower');
+          entry.handle.preempt(options.preemptGraceMs);
+        }
+      }
+      for (const admission of decision.admitted) {
+        // Admissions that wait for preemptions start on a later tick, once the capacity is free.
+        if (admission.afterPreempting.length > 0) continue;
+        const job = snap.active.find((j) => j.id === admission.jobId);
+        const tenant = snap.tenantsById.get(admission.tenantId);
+        const quota = snap.quotas.get(admission.tenantId);
+        if (job === undefined || tenant === undefined || quota === undefined) continue;
+        const tierState = probe.tiers[tenant.tier];
+        try {
+          await store.transition(runnerContext, job.tenantId, job.id, 'admit');
+        } catch {
+          continue; // Someone else admitted or cancelled it first: the state machine said no.
+        }
+        if (!tierState.available) {
+          // Never silently downgrade: a job below its tenant's tier does not run.
+          await refuse(job, `this host cannot provide the '${tenant.tier}' isolation tier (missing: ${tierState.missing.join(', ')}); ${tierState.install}`);
+          continue;
+        }
+        void runJob(job, pool.cpuset, tenant, quota);
+      }
+    }
+  };
+
+  const schedule = (): void => {
+    if (stopped) return;
+    if (ticking !== undefined) {
+      again = true;
+      return;
+    }
+    ticking = (async () => {
+      do {
+        again = false;
+        try {
+          await tickOnce();
+        } catch (error) {
+          options.log.error({ err: error }, 'scheduling tick failed');
+        }
+      } while (again && !stopped);
+    })().finally(() => {
+      ticking = undefined;
+    });
+  };
+
+  const cancelLocal = (jobId: string): boolean => {
+    const entry = live.get(jobId);
+    if (entry === undefined) return false;
+    entry.cancelling = true;
+    entry.handle?.cancel();
+    return true;
+  };
+
+  return {
+    /**
+     * Start-up: jobs that were admitted or running when the platform stopped are ended with the reason
+     * (their processes died with the platform: every job runs with die-with-parent), leftover cgroups are
+     * reaped, and queued jobs stay queued. Then the scheduling loop starts.
+     */
+    async start(): Promise<void> {
+      const active = await store.active();
+      for (const job of active) {
+        if (job.status === 'running') {
+          await store.transition(runnerContext, job.tenantId, job.id, 'fail', { reason: 'the platform restarted while the job ran; its processes were stopped' });
+        } else if (job.status === 'admitted') {
+          await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted before the job started' });
+          await store.transition(runnerContext, job.tenantId, job.id, 'requeue');
+        }
+      }
+      await executor.reapOrphans([]);
+      timer = setInterval(schedule, options.tickIntervalMs);
+      timer.unref();
+      schedule();
+    },
+    /** Runs one scheduling pass now (and waits for it). */
+    async tick(): Promise<void> {
+      schedule();
+      while (ticking !== undefined) await ticking;
+    },
+    /** Submission or quota change: schedule soon. */
+    poke: schedule,
+    /** Kills a running job of this process now (the store has recorded the request). */
+    cancel: cancelLocal,
+    async explain(job: Job): Promise<WaitExplanation | undefined> {
+      const snap = await snapshot();
+      const pool = pools(snap).find((p) => (p.tenantIds === undefined ? !snap.reserved.byTenant.has(job.tenantId) : p.tenantIds.has(job.tenantId)));
+      if (pool === undefined) return undefined;
+      return explainJob(poolInput(snap, pool), job.id);
+    },
+    capacity: () => ({ cpu: capacity.cpu, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }),
+    hostProbe: async () => (probe ??= await executor.probe()),
+    liveJobs: () => [...live.keys()],
+    async stop(): Promise<void> {
+      stopped = true;
+      if (timer !== undefined) clearInterval(timer);
+      while (ticking !== undefined) await ticking;
+      // Running jobs go back to the queue: preempted with a grace period, requeued, started again later.
+      for (const entry of live.values()) entry.handle?.preempt(options.preemptGraceMs);
+      const deadline = Date.now() + 5000;
+      while (live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    },
+  };
+};
+
+export type JobRunner = ReturnType<typeof createJobRunner>;

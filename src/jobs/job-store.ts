@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { withSystem, withTenant } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import type { IsolationTier } from '../contract/roles.ts';
+import type { Job, SubmitJob } from './job-contract.ts';
+import { transition } from './job-state.ts';
+import type { JobEvent, JobState } from './job-state.ts';
+
+export const jobErrors = {
+  notFound: (id: string) => new AppError('NOT_FOUND', `job '${id}' not found`),
+  queueFull: (limit: number) => new AppError('QUOTA_EXCEEDED', `the tenant already has ${limit} queued jobs (its maxQueuedJobs quota); wait for some to start or cancel them`),
+};
+
+interface JobRow {
+  tenant_id: string;
+  id: string;
+  name: string;
+  status: JobState;
+  tier: IsolationTier;
+  command: string[];
+  env: Record<string, string>;
+  cpu: string | number;
+  memory_mib: number;
+  gpu: number;
+  timeout_seconds: number;
+  priority: number;
+  datasets: Array<{ name: string; version: number }>;
+  code_bundle: string | null;
+  code_digest: string | null;
+  run_id: string | null;
+  experiment_id: string | null;
+  created_by: string;
+  created_at: Date;
+  queued_at: Date;
+  admitted_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  attempts: number;
+  preemptions: number;
+  cancel_requested: boolean;
+  exit_code: number | null;
+  reason: string | null;
+  usage: Record<string, unknown> | null;
+  outputs: Array<{ path: string; size: number }>;
+}
+
+const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
+
+export const toJob = (row: JobRow): Job => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  name: row.name,
+  status: row.status,
+  tier: row.tier,
+  command: row.command,
+  env: row.env,
+  resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib, gpu: row.gpu, timeoutSeconds: row.timeout_seconds },
+  priority: row.priority,
+  datasets: row.datasets,
+  codeBundle: row.code_bundle,
+  codeDigest: row.code_digest,
+  runId: row.run_id,
+  experimentId: row.experiment_id,
+  createdBy: row.created_by,
+  createdAt: iso(row.created_at)!,
+  queuedAt: iso(row.queued_at)!,
+  admittedAt: iso(row.admitted_at),
+  startedAt: iso(row.started_at),
+  finishedAt: iso(row.finished_at),
+  attempts: row.attempts,
+  preemptions: row.preemptions,
+  exitCode: row.exit_code,
+  reason: row.reason,
+  usage: row.usage,
+  outputs: row.outputs,
+});
+
+/** A job as the runner sees it: the record plus whether a cancel was asked for. */
+export interface ActiveJob extends Job {
+  cancelRequested: boolean;
+}
+
+const parseDatasetRef = (ref: SubmitJob['datasets'][number]): { name: string; version: number } => {
+  if (typeof ref !== 'string') return ref;
+  const [name, version] = ref.split(':') as [string, string];
+  return { name, version: Number(version) };
+};
+
+export interface JobLogLine {
+  seq: number;
+  stream: 'stdout' | 'stderr' | 'system';
+  line: string;
+  loggedAt: string;
+}
+
+export interface TransitionUpdate {
+  exitCode?: number | null;
+  reason?: string | null;
+  usage?: Record<string, unknown> | null;
+  outputs?: Array<{ path: string; size: number }>;
+  runId?: string | null;
+  experimentId?: string | null;
+  codeDigest?: string | null;
+}
+
+/**
+ * Job records. Tenant-facing reads and writes run through withTenant; the runner's cross-tenant view of
+ * active jobs (what the scheduler needs) is the one withSystem read here. Every state change goes
+ * through the pure state machine and is audited in the same transaction.
+ */
+export const createJobStore = (deps: { db: Db }) => {
+  const { db } = deps;
+
+  const applyTransition = async (tx: Queryable, ctx: RequestContext, tenantId: string, jobId: string, event: JobEvent, update: TransitionUpdate = {}): Promise<Job> => {
+    const { rows } = await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
+    const row = rows[0];
+    if (row === undefined) throw jobErrors.notFound(jobId);
+    const result = transition(row.status, event);
+    if (!result.ok) throw result.error;
+    const to = result.state;
+    const sets: string[] = ['status = $2'];
+    const params: unknown[] = [jobId, to];
+    const set = (column: string, value: unknown) => {
+      params.push(value);
+      sets.push(`${column} = $${params.length}`);
+    };
+    if (event === 'admit') set('admitted_at', new Date());
+    if (event === 'start') {
+      set('started_at', new Date());
+      sets.push('attempts = attempts + 1');
+    }
+    if (event === 'requeue') {
+      set('queued_at', new Date());
+      for (const column of ['admitted_at', 'started_at']) set(column, null);
+    }
+    if (event === 'preempt') sets.push('preemptions = preemptions + 1');
+    if (to !== 'queued' && to !== 'admitted' && to !== 'running' && to !== 'preempted') set('finished_at', new Date());
+    if (update.exitCode !== undefined) set('exit_code', update.exitCode);
+    if (update.reason !== undefined) set('reason', update.reason);
+    if (update.usage !== undefined) set('usage', update.usage === null ? null : JSON.stringify(update.usage));
+    if (update.outputs !== undefined) set('outputs', JSON.stringify(update.outputs));
+    if (update.runId !== undefined) set('run_id', update.runId);
+    if (update.experimentId !== undefined) set('experiment_id', update.experimentId);
+    if (update.codeDigest !== undefined) set('code_digest', update.codeDigest);
+    const updated = await tx.query<JobRow>(`UPDATE jobs SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, params);
+    await appendAuditEvent(tx, {
+      tenantId, actor: ctx.actor, action: `job.${event}`, target: `job:${jobId}`, outcome: 'success', requestId: ctx.requestId,
+      details: { from: row.status, to, ...(update.reason ? { reason: update.reason } : {}) },
+    });
+    return toJob(updated.rows[0]!);
+  };
+
+  return {
+    /**
+     * Queues a job. The tenant's queued-job limit is checked under a per-tenant advisory lock in the same
+     * transaction as the insert, so concurrent submissions cannot overshoot it.
+     */
+    async submit(ctx: RequestContext, tenantId: string, tier: IsolationTier, input: SubmitJob, maxQueuedJobs: number): Promise<Job> {
+      const id = randomUUID();
+      return withTenant(db, tenantId, async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 42))', [tenantId]);
+        const { rows: counted } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
+        if ((counted[0]?.n ?? 0) >= maxQueuedJobs) throw jobErrors.queueFull(maxQueuedJobs);
+        const { rows } = await tx.query<JobRow>(
+          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by)
+           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+          [tenantId, id, input.name ?? '', tier, JSON.stringify(input.command), JSON.stringify(input.env), input.resources.cpu, input.resources.memoryMiB,
+            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor],
+        );
+        await appendAuditEvent(tx, {
+          tenantId, actor: ctx.actor, action: 'job.submit', target: `job:${id}`, outcome: 'success', requestId: ctx.requestId,
+          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority },
+        });
+        return toJob(rows[0]!);
+      });
+    },
+
+    async get(tenantId: string, jobId: string): Promise<Job> {
+      if (!/^[0-9a-f-]{36}$/.test(jobId)) throw jobErrors.notFound(jobId);
+      const row = await withTenant(db, tenantId, async (tx) => (await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [jobId])).rows[0], { readOnly: true });
+      if (row === undefined) throw jobErrors.notFound(jobId);
+      return toJob(row);
+    },
+
+    async list(tenantId: string, options: { status?: JobState | undefined; limit: number; before?: string | undefined }): Promise<Job[]> {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<JobRow>(
+          `SELECT * FROM jobs WHERE ($1::text IS NULL OR status = $1) AND ($2::timestamptz IS NULL OR created_at < $2)
+            ORDER BY created_at DESC, id LIMIT $3`,
+          [options.status ?? null, options.before ?? null, options.limit],
+        );
+        return rows.map(toJob);
+      }, { readOnly: true });
+    },
+
+    /** Marks a cancel request; the runner carries it out. Queued jobs are cancelled at once. */
+    async requestCancel(ctx: RequestContext, tenantId: string, jobId: string): Promise<Job> {
+      if (!/^[0-9a-f-]{36}$/.test(jobId)) throw jobErrors.notFound(jobId);
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
+        const row = rows[0];
+        if (row === undefined) throw jobErrors.notFound(jobId);
+        if (row.status === 'queued' || row.status === 'preempted') {
+          return applyTransition(tx, ctx, tenantId, jobId, 'cancel', { reason: 'cancelled before it started' });
+        }
+        const check = transition(row.status, 'cancel');
+        if (!check.ok) throw check.error;
+        await tx.query('UPDATE jobs SET cancel_requested = true WHERE id = $1', [jobId]);
+        await appendAuditEvent(tx, { tenantId, actor: ctx.actor, action: 'job.cancel_requested', target: `job:${jobId}`, outcome: 'success', requestId: ctx.requestId });
+        return { ...toJob(row), status: row.status };
+      });
+    },
+
+    transition: (ctx: RequestContext, tenantId: string, jobId: string, event: JobEvent, update: TransitionUpdate = {}) =>
+      withTenant(db, tenantId, (tx) => applyTransition(tx, ctx, tenantId, jobId, event, update)),
+
+    /** The runner's view across tenants: every queued, admitted and running job. */
+    async active(): Promise<ActiveJob[]> {
+      return withSystem(db, async (tx) => {
+        const { rows } = await tx.query<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued', 'admitted', 'running') ORDER BY queued_at, id`);
+        return rows.map((row) => ({ ...toJob(row), cancelRequested: row.cancel_requested }));
+      }, { readOnly: true });
+    },
+
+    async appendLogs(tenantId: string, jobId: string, firstSeq: number, lines: ReadonlyArray<{ stream: JobLogLine['stream']; line: string }>): Promise<void> {
+      if (lines.length === 0) return;
+      await withTenant(db, tenantId, (tx) =>
+        tx.query(
+          `INSERT INTO job_logs (tenant_id, job_id, seq, stream, line)
+           SELECT $1, $2, $3 + (ord - 1), s, l FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS u(s, l, ord)`,
+          [tenantId, jobId, firstSeq, lines.map((l) => l.stream), lines.map((l) => l.line)],
+        ));
+    },
+
+    async readLogs(tenantId: string, jobId: string, afterSeq: number, limit: number): Promise<JobLogLine[]> {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<{ seq: number; stream: JobLogLine['stream']; line: string; logged_at: Date }>(
+          'SELECT seq, stream, line, logged_at FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+          [jobId, afterSeq, limit],
+        );
+        return rows.map((row) => ({ seq: row.seq, stream: row.stream, line: row.line, loggedAt: new Date(row.logged_at).toISOString() }));
+      }, { readOnly: true });
+    },
+  };
+};
+
+export type JobStore = ReturnType<typeof createJobStore>;

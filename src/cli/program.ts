@@ -7,6 +7,7 @@ import { createApiClient } from './api-client.ts';
 import type { ApiClient } from './api-client.ts';
 import { keyValues, table } from './output.ts';
 import { registerKubernetesCommands } from './kubernetes-commands.ts';
+import { registerJobCommands } from './job-commands.ts';
 import type { CliIo } from './output.ts';
 
 /** What a command module gets: the API client, printing, and path helpers. */
@@ -20,7 +21,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands];
 
 interface GlobalOptions {
   url?: string;

@@ -1,0 +1,123 @@
+import type { Command } from 'commander';
+import { AppError } from '../core/errors.ts';
+import type { CommandContext } from './program.ts';
+import { keyValues, table } from './output.ts';
+
+interface JobView {
+  id: string;
+  name: string;
+  status: string;
+  resources: { cpu: number; memoryMiB: number; gpu: number; timeoutSeconds: number };
+  createdAt: string;
+  reason: string | null;
+  [key: string]: unknown;
+}
+
+const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
+
+/** `bulkhead job submit|list|show|logs|cancel|explain|outputs`, for the tenant given by --tenant. */
+export const registerJobCommands = (program: Command, ctx: CommandContext): void => {
+  const job = program.command('job').description('submit and follow training jobs');
+  const jobsPath = (tenant: string | undefined) => {
+    if (tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug>');
+    return `${ctx.tenantPath(tenant)}/jobs`;
+  };
+
+  job
+    .command('submit')
+    .description('submit a job: bulkhead job submit --tenant acme [--cpu 2 --memory 4096 --dataset name:version --timeout 3600] -- python3 train.py')
+    .requiredOption('--tenant <slug>', 'tenant')
+    .option('--name <name>', 'a name to recognise the job by')
+    .option('--cpu <cores>', 'CPU cores', Number, 1)
+    .option('--memory <mib>', 'memory limit in MiB', Number, 512)
+    .option('--gpu <count>', 'GPUs', Number, 0)
+    .option('--timeout <seconds>', 'wall-clock limit', Number, 3600)
+    .option('--priority <n>', 'order among this tenant\'s jobs (higher first)', Number, 0)
+    .option('--dataset <name:version...>', 'input dataset versions, mounted read-only under /data/<name>')
+    .option('--code <artifact>', 'code bundle (an uploaded artifact), mounted read-only at /code')
+    .option('--env <NAME=value...>', 'environment variables')
+    .option('-f, --follow', 'stream the logs until the job ends')
+    .argument('<command...>', 'the command to run, after --')
+    .action(async (command: string[], o: { tenant: string; name?: string; cpu: number; memory: number; gpu: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; follow?: boolean }) => {
+      const env: Record<string, string> = {};
+      for (const pair of o.env ?? []) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new AppError('VALIDATION_FAILED', `--env wants NAME=value, got '${pair}'`);
+        env[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      const body = {
+        command,
+        resources: { cpu: o.cpu, memoryMiB: o.memory, gpu: o.gpu, timeoutSeconds: o.timeout },
+        env,
+        datasets: o.dataset ?? [],
+        priority: o.priority,
+        ...(o.name === undefined ? {} : { name: o.name }),
+        ...(o.code === undefined ? {} : { codeBundle: o.code }),
+      };
+      const created = await ctx.client().request<JobView>('POST', jobsPath(o.tenant), body);
+      ctx.print(created, () => `submitted job ${created.id} (${created.status})`);
+      if (o.follow === true) await followLogs(ctx, `${jobsPath(o.tenant)}/${created.id}`);
+    });
+
+  job
+    .command('list')
+    .description("list the tenant's jobs, newest first")
+    .requiredOption('--tenant <slug>', 'tenant')
+    .option('--status <status>', 'only jobs in this state')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (o: { tenant: string; status?: string; limit: string }) => {
+      const query = new URLSearchParams({ limit: o.limit, ...(o.status === undefined ? {} : { status: o.status }) });
+      const { jobs } = await ctx.client().request<{ jobs: JobView[] }>('GET', `${jobsPath(o.tenant)}?${query}`);
+      ctx.print(jobs, () => table(jobs.map((j) => ({ id: j.id, name: j.name, status: j.status, cpu: j.resources.cpu, memoryMiB: j.resources.memoryMiB, created: j.createdAt, reason: j.reason })), ['id', 'name', 'status', 'cpu', 'memoryMiB', 'created', 'reason']));
+    });
+
+  job.command('show <id>').description('show one job').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
+    const shown = await ctx.client().request<JobView>('GET', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}`);
+    ctx.print(shown, () => keyValues(shown));
+  });
+
+  job
+    .command('logs <id>')
+    .description("print a job's output")
+    .requiredOption('--tenant <slug>', 'tenant')
+    .option('-f, --follow', 'keep streaming until the job ends')
+    .action(async (id: string, o: { tenant: string; follow?: boolean }) => {
+      await followLogs(ctx, `${jobsPath(o.tenant)}/${encodeURIComponent(id)}`, o.follow === true);
+    });
+
+  job.command('cancel <id>').description('cancel a job; its whole process tree is killed').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
+    const cancelled = await ctx.client().request<JobView>('POST', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}/cancel`);
+    ctx.print(cancelled, () => `cancel requested for ${id} (${cancelled.status})`);
+  });
+
+  job.command('explain <id>').description('why is this job waiting?').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
+    const explained = await ctx.client().request<{ summary: string; blockers?: Array<{ reason: string; requested?: number; inUse?: number; limit?: number }>; globalPosition?: number; tenant?: { weightedDominantShare: number } }>('GET', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}/explain`);
+    ctx.print(explained, () => [
+      explained.summary,
+      ...(explained.blockers ?? []).map((b) => `  blocked by ${b.reason}${b.limit === undefined ? '' : `: wants ${String(b.requested)}, in use ${String(b.inUse)}, limit ${String(b.limit)}`}`),
+    ].join('\n'));
+  });
+
+  job.command('outputs <id>').description('files the job wrote to /outputs').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
+    const { outputs } = await ctx.client().request<{ outputs: Array<{ path: string; size: number }> }>('GET', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}/outputs`);
+    ctx.print(outputs, () => table(outputs, ['path', 'size']));
+  });
+};
+
+/** Prints a job's logs; with `follow`, the server streams until the job ends. */
+const followLogs = async (ctx: CommandContext, jobPath: string, follow = true): Promise<void> => {
+  const settings = ctx.settings();
+  if (settings.url === undefined || settings.token === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL or token: pass --url/--token or run `bulkhead login`');
+  const response = await fetch(new URL(`${jobPath}/logs?follow=${follow}`, settings.url), { headers: { authorization: `Bearer ${settings.token}` } });
+  if (!response.ok || response.body === null) {
+    const body = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
+    throw new AppError(body.code === 'NOT_FOUND' ? 'NOT_FOUND' : 'INTERNAL', body.message ?? `HTTP ${response.status}`);
+  }
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body) process.stdout.write(decoder.decode(chunk as Uint8Array, { stream: true }));
+  if (follow) {
+    const final = await ctx.client().request<{ status: string; reason: string | null }>('GET', jobPath);
+    if (terminal.has(final.status)) ctx.io.err(`job ${final.status}${final.reason === null ? '' : `: ${final.reason}`}`);
+    if (final.status !== 'succeeded') process.exitCode = 1;
+  }
+};

@@ -241,7 +241,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         if (sandboxed && spec.apiSocketPath !== undefined) env.BULKHEAD_API_URL = `http://127.0.0.1:${relayPort}`;
 
         if (driver !== undefined) {
-          const cpus = spec.tier === 'dedicated' ? spec.reservedCpus : options.sharedCpus;
+          // Dedicated: the tenant's reserved CPUs. Others: the caller's shared pool (the host's CPUs minus
+          // every reservation) when given, so no other tenant's job runs on a dedicated tenant's CPUs.
+          const cpus = spec.reservedCpus ?? (spec.tier === 'dedicated' ? undefined : options.sharedCpus);
           try {
             cgroup = await driver.createJob(spec.tenantId, spec.jobId, spec.tenantLimits, {
               cpu: spec.resources.cpu,

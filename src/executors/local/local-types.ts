@@ -54,7 +54,7 @@ export interface JobSpec {
   codeDir?: string;
   resources: JobResources;
   tenantLimits: TenantLimits;
-  /** cpuset list (`"1"`, `"2-3"`) for tier `dedicated`; required there, ignored elsewhere. */
+  /** cpuset list (`"1"`, `"2-3"`): the reserved CPUs for tier `dedicated` (required there); for other tiers the shared pool (optional; default the executor's `sharedCpus`). */
   reservedCpus?: string;
   /**
    * A host Unix socket served by the platform. In the sandbox tiers it is bind-mounted and relayed to

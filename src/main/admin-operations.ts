@@ -50,6 +50,13 @@ export const adminOperations: AdminOperations = {
         `database: ${platform.db.kind}${platform.db.kind === 'pglite' ? ` (${config.home}/db)` : ''}`,
         `row-level security: ${platform.rlsMode}${platform.rlsMode === 'guarded' ? ' (stops application bugs; the session user could leave the app role — use PostgreSQL with a non-owner, non-superuser login for the enforced mode)' : ' (the login role can neither own tables nor bypass RLS)'}`,
       ];
+      const probe = await platform.jobs.runner.hostProbe();
+      lines.push(`cgroups: ${probe.cgroup === undefined ? 'none writable' : `${probe.cgroup.version} at ${probe.cgroup.root} (${probe.cgroup.controllers.join(', ')})`}`);
+      for (const [tier, state] of Object.entries(probe.tiers)) {
+        lines.push(`tier ${tier}: ${state.available ? 'available' : `unavailable (missing ${state.missing.join(', ')}) — ${state.install}`}`);
+      }
+      const capacity = platform.jobs.runner.capacity();
+      lines.push(`job capacity: ${capacity.cpu} CPU, ${capacity.memoryMiB} MiB memory, ${capacity.gpu} GPU`);
       return lines.join('\n');
     }),
 };

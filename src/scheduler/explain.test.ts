@@ -71,7 +71,8 @@ describe('explain', () => {
     assert.equal(why.satisfiable, false);
     assert.deepEqual(
       why.blockers.map((b) => b.reason),
-      ['behind_in_tenant_queue', 'tenant_quota_gpu', 'pool_gpu'],
+      ['tenant_quota_gpu', 'pool_gpu'],
+      'it does not wait behind anyone: it is set aside so it cannot block its tenant',
     );
     assert.match(why.summary, /can never run/);
   });
@@ -96,6 +97,26 @@ describe('explain', () => {
     assert.equal(byId.get('a-gpu')?.fairShareRank, 1);
     assert.equal(huge.fairShareRank, 2);
     assert.equal(huge.tenantsWaiting, 2);
+  });
+
+  it('names the job a reservation holds pool room for', () => {
+    const state = new SchedulerState(res(8));
+    state.setQuota('big', quota(res(0), res(8)));
+    state.setQuota('small', quota(res(0), res(8)));
+    state.addRunning({ id: 's-run', tenantId: 'small', request: res(6), priority: 0, startedAt: 0 });
+    state.enqueue({ id: 'big-1', tenantId: 'big', request: res(4), priority: 0, enqueuedAt: 1 });
+    state.enqueue({ id: 'small-1', tenantId: 'small', request: res(1), priority: 0, enqueuedAt: 2 });
+    assert.deepEqual(state.schedule(3).admitted, []);
+    const small = explainJob(state, 'small-1', 3);
+    assert.deepEqual(small?.blockers, [{ reason: 'pool_reserved', aheadJobId: 'big-1' }]);
+    assert.match(small?.summary ?? '', /held for job big-1/);
+    assert.equal(small?.fairShareRank, 2);
+    const big = explainJob(state, 'big-1', 3);
+    assert.deepEqual(
+      big?.blockers.map((b) => b.reason),
+      ['pool_cpu'],
+    );
+    assert.equal(big?.fairShareRank, 1);
   });
 
   it('marks a job admissible when the next decision would start it, reclaim included', () => {

@@ -11,7 +11,7 @@ import {
   fromVec,
   overflowing,
 } from './resource-vector.ts';
-import { jobBefore, tenantBefore, type JobRecord, type SchedulerState, type TenantKey, type TenantRecord } from './scheduler-core.ts';
+import { fitsBesideReservation, jobBefore, tenantBefore, type JobRecord, type SchedulerState, type TenantKey, type TenantRecord } from './scheduler-core.ts';
 import type { Blocker, BlockReason, ResourceName, TenantShare, WaitExplanation } from './scheduler-types.ts';
 
 const poolReason = (r: ResourceName): BlockReason => (r === 'cpu' ? 'pool_cpu' : r === 'memory' ? 'pool_memory' : 'pool_gpu');
@@ -41,8 +41,41 @@ export const describeTenant = (state: SchedulerState, tenant: TenantRecord): Ten
   };
 };
 
+const freshKey = (state: SchedulerState, t: TenantRecord): TenantKey => {
+  const head = t.queue.peek() as JobRecord;
+  const wds = t.quota === undefined ? Infinity : dominantShareOfVec(t.usage, state.capacityVec()).share / t.quota.weight;
+  const cls = fitsWithin(t.usage, head.req, state.nominalOf(t)) ? 0 : 1;
+  return { cls, wds, headPriority: head.priority, headEnqueuedAt: head.enqueuedAt, headSeq: head.seq };
+};
+
+/**
+ * In `reserve` mode, the tenant whose head job holds pool room: the first in DRF order whose head is within
+ * its tenant's limits but fits neither the free pool nor (by reclaim) its nominal quota. O(tenants).
+ */
+const reservationHolder = (state: SchedulerState): { tenant: TenantRecord; key: TenantKey } | undefined => {
+  if (!state.reserves) return undefined;
+  const cap = state.capacityVec();
+  const used = state.poolUsedVec();
+  let best: { tenant: TenantRecord; key: TenantKey } | undefined;
+  for (const tenant of state.tenantRecords()) {
+    const head = tenant.queue.peek();
+    if (head === undefined || state.localBlock(tenant, head) !== undefined) continue;
+    if (fitsWithin(used, head.req, cap)) continue;
+    const key = freshKey(state, tenant);
+    if (key.cls === 0 && state.findVictims(head) !== undefined) continue;
+    if (best === undefined || tenantBefore(key, best.key)) best = { tenant, key };
+  }
+  return best;
+};
+
+type Holder = ReturnType<typeof reservationHolder>;
+
 /** Every check `job` fails now, as if it were at the head of its tenant's queue, plus the queue check. */
-const blockersOf = (state: SchedulerState, job: JobRecord): { blockers: Blocker[]; admissibleNow: boolean; satisfiable: boolean } => {
+const blockersOf = (
+  state: SchedulerState,
+  job: JobRecord,
+  holder: Holder,
+): { blockers: Blocker[]; admissibleNow: boolean; satisfiable: boolean } => {
   const tenant = job.tenant;
   const quota = tenant.quota;
   const blockers: Blocker[] = [];
@@ -74,6 +107,14 @@ const blockersOf = (state: SchedulerState, job: JobRecord): { blockers: Blocker[
   // A within-nominal head that only lacks pool room is admissible if reclaim can make that room.
   const reclaimable =
     localOk && poolShort.length > 0 && fitsWithin(tenant.usage, job.req, state.nominalOf(tenant)) && state.findVictims(job) !== undefined;
+  if (poolShort.length === 0 && holder !== undefined && holder.tenant !== tenant && tenant.queue.size > 0) {
+    const holderHead = holder.tenant.queue.peek() as JobRecord;
+    const own = freshKey(state, tenant);
+    const free = { cpu: cap.cpu - used.cpu, mem: cap.mem - used.mem, gpu: cap.gpu - used.gpu };
+    if (!tenantBefore(own, holder.key) && !fitsBesideReservation(job.req, free, holderHead.req)) {
+      blockers.push({ reason: 'pool_reserved', aheadJobId: holderHead.id });
+    }
+  }
   if (!reclaimable) {
     for (const r of poolShort) {
       blockers.push({
@@ -93,6 +134,8 @@ const formatBlocker = (b: Blocker): string => {
       return 'the tenant has no quota';
     case 'behind_in_tenant_queue':
       return `job ${b.aheadJobId ?? '?'} of the same tenant goes first`;
+    case 'pool_reserved':
+      return `the free pool room it needs is held for job ${b.aheadJobId ?? '?'}, which fair share serves first`;
     case 'max_concurrent_jobs':
       return `the tenant already runs ${b.inUse ?? '?'} of at most ${b.limit ?? '?'} concurrent jobs`;
     case 'tenant_quota_cpu':
@@ -123,25 +166,20 @@ const queuedOf = (tenant: TenantRecord): JobRecord[] => [...tenant.queue.values(
 
 const compareJobs = (a: JobRecord, b: JobRecord): number => (jobBefore(a, b) ? -1 : jobBefore(b, a) ? 1 : 0);
 
-/** Keys for tenant ordering as the scheduler computes them (the cached key may be stale for blocked tenants). */
+/** Tenants in the order DRF serves them now (cached keys may be stale for blocked tenants). */
 const freshTenantOrder = (state: SchedulerState, tenants: TenantRecord[]): TenantRecord[] => {
-  const cap = state.capacityVec();
-  const keyed = tenants.map((t) => {
-    const head = t.queue.peek() as JobRecord;
-    const wds = t.quota === undefined ? Infinity : dominantShareOfVec(t.usage, cap).share / t.quota.weight;
-    const cls = fitsWithin(t.usage, head.req, state.nominalOf(t)) ? 0 : 1;
-    return { t, key: { cls, wds, headPriority: head.priority, headEnqueuedAt: head.enqueuedAt, headSeq: head.seq } satisfies TenantKey };
-  });
+  const keyed = tenants.map((t) => ({ t, key: freshKey(state, t) }));
   keyed.sort((a, b) => (tenantBefore(a.key, b.key) ? -1 : tenantBefore(b.key, a.key) ? 1 : 0));
   return keyed.map((k) => k.t);
 };
 
-const explainWith = (state: SchedulerState, job: JobRecord, now: number, ranks: Ranks): WaitExplanation => {
+const explainWith = (state: SchedulerState, job: JobRecord, now: number, ranks: Ranks, holder: Holder): WaitExplanation => {
   const tenant = job.tenant;
-  const { blockers, admissibleNow, satisfiable } = blockersOf(state, job);
+  const { blockers, admissibleNow, satisfiable } = blockersOf(state, job, holder);
   const share = describeTenant(state, tenant);
   const wouldBorrow = !fitsWithin(tenant.usage, job.req, state.nominalOf(tenant));
   const positionInTenantQueue = ranks.tenantPosition.get(job) ?? 0;
+  const tenantQueueLength = tenant.queue.size + tenant.parked.size;
   const fairShareRank = ranks.tenantRank.get(tenant) ?? 0;
   const why = admissibleNow
     ? 'admissible now: the next decision starts it'
@@ -150,7 +188,7 @@ const explainWith = (state: SchedulerState, job: JobRecord, now: number, ranks: 
     `${why}. Tenant ${tenant.id}: weighted dominant share ${share.weightedDominantShare.toFixed(4)}` +
     (share.dominantResource === undefined ? '' : ` (${share.dominantResource})`) +
     `${share.borrowing ? ', borrowing' : ''}, rank ${fairShareRank} of ${ranks.tenantsWaiting} tenants waiting; ` +
-    `position ${positionInTenantQueue} of ${(tenant.queue.size + tenant.parked.size)} in the tenant queue, ${ranks.global.get(job) ?? 0} of ${ranks.globalLength} overall` +
+    `position ${positionInTenantQueue} of ${tenantQueueLength} in the tenant queue, ${ranks.global.get(job) ?? 0} of ${ranks.globalLength} overall` +
     `${satisfiable ? '' : ' — it can never run under the current quota and pool'}.`;
   return {
     jobId: job.id,
@@ -161,7 +199,7 @@ const explainWith = (state: SchedulerState, job: JobRecord, now: number, ranks: 
     satisfiable,
     tenant: share,
     positionInTenantQueue,
-    tenantQueueLength: (tenant.queue.size + tenant.parked.size),
+    tenantQueueLength,
     globalPosition: ranks.global.get(job) ?? 0,
     globalQueueLength: ranks.globalLength,
     fairShareRank,
@@ -198,7 +236,7 @@ export const explainQueuedJob = (state: SchedulerState, jobId: string, now: numb
     tenantsWaiting: order.length,
     tenantPosition: new Map([[job, tenantAhead + 1]]),
   };
-  return explainWith(state, job, now, ranks);
+  return explainWith(state, job, now, ranks, reservationHolder(state));
 };
 
 /** Explains every queued job, in global (priority, enqueue time) order. O(n log n). */
@@ -219,5 +257,6 @@ export const explainAllQueued = (state: SchedulerState, now: number): WaitExplan
   const tenantRank = new Map<TenantRecord, number>();
   order.forEach((t, i) => tenantRank.set(t, i + 1));
   const ranks: Ranks = { global, globalLength: all.length, tenantRank, tenantsWaiting: order.length, tenantPosition };
-  return all.map((job) => explainWith(state, job, now, ranks));
+  const holder = reservationHolder(state);
+  return all.map((job) => explainWith(state, job, now, ranks, holder));
 };

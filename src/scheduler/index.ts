@@ -10,10 +10,11 @@
  * admission under concurrent submissions is the database's job, not this module's.
  */
 import { explainAllQueued, explainQueuedJob } from './explain.ts';
-import { SchedulerState } from './scheduler-core.ts';
+import { SchedulerState, type SchedulerOptions } from './scheduler-core.ts';
 import type { SchedulerInput, SchedulingDecision, WaitExplanation } from './scheduler-types.ts';
 
 export { SchedulerState } from './scheduler-core.ts';
+export type { SchedulerOptions } from './scheduler-core.ts';
 export { explainAllQueued, explainQueuedJob, describeTenant } from './explain.ts';
 export { dominantShare, weightedDrfShares } from './drf.ts';
 export type { DominantShare, DrfDemand } from './drf.ts';
@@ -39,8 +40,8 @@ export type {
  * and CONFLICT for a job id given twice. Jobs of tenants missing from `quotas` are kept (they wait with
  * `no_quota`; running ones count as borrowed capacity).
  */
-export const buildSchedulerState = (input: Omit<SchedulerInput, 'now'>): SchedulerState => {
-  const state = new SchedulerState(input.capacity);
+export const buildSchedulerState = (input: Omit<SchedulerInput, 'now'>, options: SchedulerOptions = {}): SchedulerState => {
+  const state = new SchedulerState(input.capacity, options);
   for (const [tenantId, quota] of Object.entries(input.quotas)) state.setQuota(tenantId, quota);
   for (const job of input.running) state.addRunning(job);
   for (const job of input.queued) state.enqueue(job);
@@ -54,8 +55,8 @@ export const buildSchedulerState = (input: Omit<SchedulerInput, 'now'>): Schedul
  * queued afterwards. Same input, same output. Cost O(n log n) in the number of jobs: for per-event use,
  * keep a `SchedulerState` instead.
  */
-export const decide = (input: SchedulerInput): SchedulingDecision => {
-  const state = buildSchedulerState(input);
+export const decide = (input: SchedulerInput, options: SchedulerOptions = {}): SchedulingDecision => {
+  const state = buildSchedulerState(input, options);
   const { admitted, preempted } = state.schedule(input.now);
   return { admitted, preempted, waiting: explainAllQueued(state, input.now) };
 };
@@ -66,9 +67,13 @@ export const decide = (input: SchedulerInput): SchedulingDecision => {
  * `admissibleNow` may be true; given a live `SchedulerState` it describes that state at `now`.
  * Undefined when the job is not queued.
  */
-export function explainJob(input: SchedulerInput, jobId: string): WaitExplanation | undefined;
+export function explainJob(input: SchedulerInput, jobId: string, options?: SchedulerOptions): WaitExplanation | undefined;
 export function explainJob(state: SchedulerState, jobId: string, now: number): WaitExplanation | undefined;
-export function explainJob(source: SchedulerInput | SchedulerState, jobId: string, now?: number): WaitExplanation | undefined {
-  if (source instanceof SchedulerState) return explainQueuedJob(source, jobId, now ?? 0);
-  return explainQueuedJob(buildSchedulerState(source), jobId, source.now);
+export function explainJob(
+  source: SchedulerInput | SchedulerState,
+  jobId: string,
+  extra?: number | SchedulerOptions,
+): WaitExplanation | undefined {
+  if (source instanceof SchedulerState) return explainQueuedJob(source, jobId, typeof extra === 'number' ? extra : 0);
+  return explainQueuedJob(buildSchedulerState(source, typeof extra === 'object' ? extra : {}), jobId, source.now);
 }

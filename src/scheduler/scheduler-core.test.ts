@@ -202,6 +202,52 @@ describe('decide: reclaim', () => {
   });
 });
 
+describe('backfill', () => {
+  // 'big' has the lowest share but its 4-core job does not fit the 2 free cores; 'small' has 1-core jobs.
+  const setup = (backfill: 'reserve' | 'greedy'): SchedulerState => {
+    const state = new SchedulerState(res(8, 0, 1), { backfill });
+    const open = quota(res(0), res(8, 0, 1));
+    state.setQuota('big', open);
+    state.setQuota('small', open);
+    state.setQuota('gpu', open);
+    state.addRunning(running('s-run', 'small', res(6), 0));
+    state.addRunning(running('g-run', 'gpu', res(0, 0, 1), 0));
+    state.enqueue(queued('big-1', 'big', res(4), 1));
+    state.enqueue(queued('small-1', 'small', res(1), 2));
+    state.enqueue(queued('small-2', 'small', res(1), 3));
+    return state;
+  };
+
+  it('reserve: the room the fair-share winner needs accumulates for it instead of going to smaller jobs', () => {
+    const state = setup('reserve');
+    assert.deepEqual(state.schedule(4).admitted, []);
+    assert.ok(state.jobFinished('s-run'));
+    assert.deepEqual(
+      state.schedule(5).admitted.map((a) => a.jobId),
+      ['big-1', 'small-1', 'small-2'],
+    );
+  });
+
+  it('reserve: jobs that do not need the reserved resources keep running', () => {
+    const state = setup('reserve');
+    state.enqueue(queued('gpu-1', 'gpu', res(0, 0, 1), 4));
+    state.enqueue(queued('zero-cpu', 'small', res(0, 0, 0), 0, 9));
+    assert.deepEqual(
+      state.schedule(5).admitted.map((a) => a.jobId),
+      ['zero-cpu'],
+      'a job asking no CPU fits beside the reservation; the GPU job waits for the GPU',
+    );
+  });
+
+  it('greedy: smaller jobs behind it take the free room', () => {
+    const state = setup('greedy');
+    assert.deepEqual(
+      state.schedule(4).admitted.map((a) => a.jobId),
+      ['small-1', 'small-2'],
+    );
+  });
+});
+
 describe('SchedulerState events', () => {
   it('admits again when a job finishes, and picks the lowest weighted share', () => {
     const state = new SchedulerState(res(4));
@@ -262,6 +308,23 @@ describe('SchedulerState events', () => {
     assert.equal(state.cancel('x'), false);
     assert.equal(state.jobFinished('nope'), false);
     assert.equal(state.decideNext(2)?.admission.jobId, 'y');
+  });
+
+  it('sets aside a job that can never run so it does not block its tenant, and brings it back when the quota grows', () => {
+    const state = new SchedulerState(res(8));
+    state.setQuota('t', quota(res(2), res(0)));
+    state.enqueue(queued('too-big', 't', res(4), 0, 9));
+    state.enqueue(queued('small', 't', res(1), 1));
+    assert.deepEqual(
+      state.schedule(2).admitted.map((a) => a.jobId),
+      ['small'],
+    );
+    assert.equal(state.queuedCount, 1);
+    state.setQuota('t', quota(res(2), res(3)));
+    assert.deepEqual(
+      state.schedule(3).admitted.map((a) => a.jobId),
+      ['too-big'],
+    );
   });
 
   it('keeps jobs of a tenant without quota waiting', () => {

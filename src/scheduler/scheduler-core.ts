@@ -48,7 +48,7 @@ export interface JobRecord {
   heapIndex: number;
   startedAt: number;
   /** `parked`: queued but unable to ever run under the current quota and pool; kept out of the way. */
-  state: 'queued' | 'parked' | 'running';
+  state: 'queued' | 'parked' | 'running' | 'gone';
 }
 
 /** @internal */
@@ -115,6 +115,18 @@ export const tenantBefore = (a: TenantKey, b: TenantKey): boolean => {
   return a.headSeq < b.headSeq;
 };
 
+/**
+ * The holder claims, in each resource, as much of the free room as it needs; `req` must fit in what is
+ * left (free − claim, never below zero), so jobs that do not compete for the holder's resources still run.
+ */
+export const fitsBesideReservation = (req: Vec, free: Vec, reserved: Vec): boolean =>
+  req.cpu <= Math.max(0, free.cpu - reserved.cpu) &&
+  req.mem <= Math.max(0, free.mem - reserved.mem) &&
+  req.gpu <= Math.max(0, free.gpu - reserved.gpu);
+
+const startedAfter = (a: JobRecord, b: JobRecord): boolean =>
+  a.startedAt !== b.startedAt ? a.startedAt > b.startedAt : a.seq > b.seq;
+
 const NO_NOMINAL: Vec = Object.freeze({ cpu: 0, mem: 0, gpu: 0 });
 
 /** @internal The first limit of the tenant's own that the job breaks, if any. */
@@ -144,6 +156,18 @@ const toInternalQuota = (quota: TenantQuota, tenantId: string): InternalQuota =>
 const duplicateJob = (jobId: string): AppError =>
   new AppError('CONFLICT', `job ${jobId} is already known to the scheduler`, { details: { jobId } });
 
+export interface SchedulerOptions {
+  /**
+   * What happens when the tenant DRF would serve next does not fit the free pool:
+   * - `reserve` (default): its request is held back from the free pool, so tenants behind it in DRF
+   *   order may only use what it does not need (e.g. CPU-only jobs keep running while it waits for a
+   *   GPU). Capacity accumulates for it instead of being nibbled away by smaller jobs: large jobs are not
+   *   starved, at the cost of some idle capacity while it accumulates.
+   * - `greedy`: anyone behind it who fits is admitted (maximal utilization; large jobs can starve).
+   */
+  readonly backfill?: 'reserve' | 'greedy';
+}
+
 /**
  * Scheduler state, updated by events. Not thread-safe and not persistent: the caller owns the source of
  * truth (the database) and can rebuild a state from it at any time with `addRunning` and `enqueue`.
@@ -162,13 +186,24 @@ export class SchedulerState {
   readonly #poolBlocked = new Set<TenantRecord>();
   /** Tenants above nominal in some resource: the only ones reclaim may preempt. */
   readonly #borrowers = new Set<TenantRecord>();
-  #poolFreed = false;
+  /**
+   * Running jobs by priority, each list in start order (startedAt, seq); stale entries (jobs no longer
+   * running) are skipped and compacted lazily. Lets reclaim walk "lowest priority, most recent first"
+   * without sorting every running job.
+   */
+  readonly #runningByPriority = new Map<number, JobRecord[]>();
+  #priorityLevels: number[] = [];
+  #staleRunningEntries = 0;
+  /** Something may have made reclaim possible for an owner that is pool-blocked. */
+  #reclaimRetry = false;
+  readonly #reserve: boolean;
   #seq = 0;
   #queuedCount = 0;
 
   /** Throws VALIDATION_FAILED for a malformed capacity. */
-  constructor(capacity: Resources) {
+  constructor(capacity: Resources, options: SchedulerOptions = {}) {
     this.#capacity = toVec(capacity, 'capacity');
+    this.#reserve = (options.backfill ?? 'reserve') === 'reserve';
   }
 
   get queuedCount(): number {
@@ -208,7 +243,7 @@ export class SchedulerState {
     this.#repark(tenant);
     this.#touch(tenant);
     // Someone becoming a borrower can make reclaim possible for a pool-blocked owner.
-    this.#poolFreed = true;
+    this.#reclaimRetry = true;
   }
 
   /** Adds a queued job. Throws CONFLICT if the id is already queued or running. */
@@ -303,25 +338,75 @@ export class SchedulerState {
    * in a resource the pool is short of, and only for a job that stays within its own tenant's nominal.
    */
   decideNext(now: number): SchedulingStep | undefined {
-    if (this.#poolFreed) this.#reactivatePoolBlocked();
+    const cap = this.#capacity;
+    const used = this.#poolUsed;
+    const free: Vec = { cpu: cap.cpu - used.cpu, mem: cap.mem - used.mem, gpu: cap.gpu - used.gpu };
+    const zero = zeroVec();
+    // 1. Among tenants already known not to fit the free pool, the first in DRF order holds the
+    //    reservation (in `reserve` mode); the first that fits now (capacity was freed) is a candidate.
+    let holder: TenantRecord | undefined;
+    let fitting: TenantRecord | undefined;
+    const retry = this.#reclaimRetry;
+    this.#reclaimRetry = false;
+    for (const tenant of this.#poolBlocked) {
+      const head = tenant.queue.peek() as JobRecord;
+      if (fitsWithin(zero, head.req, free)) {
+        if (fitting === undefined || tenantBefore(tenant, fitting)) fitting = tenant;
+      } else if (retry && tenant.cls === 0) {
+        // Rare (nominal quotas exceeding the pool): an owner may be able to reclaim now; re-examine it.
+        this.#touch(tenant);
+      } else if (this.#reserve && (holder === undefined || tenantBefore(tenant, holder))) {
+        holder = tenant;
+      }
+    }
+    // Whether `tenant`'s head may take pool room, given the holder's reservation.
+    const roomFor = (tenant: TenantRecord, head: JobRecord): boolean =>
+      fitsWithin(zero, head.req, free) &&
+      (holder === undefined || tenantBefore(tenant, holder) || fitsBesideReservation(head.req, free, (holder.queue.peek() as JobRecord).req));
+    // 2. The first tenant in DRF order among those not examined since they last changed.
+    let candidate: TenantRecord | undefined;
+    let victims: JobRecord[] = [];
     for (;;) {
       const tenant = this.#active.peek();
-      if (tenant === undefined) return undefined;
+      if (tenant === undefined) break;
       const head = tenant.queue.peek() as JobRecord;
       if (this.localBlock(tenant, head) !== undefined) {
         this.#active.remove(tenant);
         tenant.status = 'local_blocked';
         continue;
       }
-      if (fitsWithin(this.#poolUsed, head.req, this.#capacity)) return this.#admit(head, now, []);
-      if (tenant.cls === 0) {
-        const victims = this.findVictims(head);
-        if (victims !== undefined) return this.#admit(head, now, victims);
+      if (roomFor(tenant, head)) {
+        candidate = tenant;
+        break;
+      }
+      if (tenant.cls === 0 && (holder === undefined || tenantBefore(tenant, holder))) {
+        const found = this.findVictims(head);
+        if (found !== undefined) {
+          candidate = tenant;
+          victims = found;
+          break;
+        }
       }
       this.#active.remove(tenant);
       tenant.status = 'pool_blocked';
       this.#poolBlocked.add(tenant);
+      if (this.#reserve && !fitsWithin(zero, head.req, free) && (holder === undefined || tenantBefore(tenant, holder))) {
+        holder = tenant;
+      }
     }
+    // 3. The holder may have moved earlier while walking the heap: re-check the pool-blocked candidate.
+    if (fitting !== undefined && !roomFor(fitting, fitting.queue.peek() as JobRecord)) {
+      fitting = undefined;
+      for (const tenant of this.#poolBlocked) {
+        const head = tenant.queue.peek() as JobRecord;
+        if (roomFor(tenant, head) && (fitting === undefined || tenantBefore(tenant, fitting))) fitting = tenant;
+      }
+    }
+    if (candidate !== undefined && (fitting === undefined || tenantBefore(candidate, fitting))) {
+      return this.#admit(candidate.queue.peek() as JobRecord, now, victims);
+    }
+    if (fitting !== undefined) return this.#admit(fitting.queue.peek() as JobRecord, now, []);
+    return undefined;
   }
 
   /** Decisions until none is admissible. Returns them in order. */
@@ -355,6 +440,11 @@ export class SchedulerState {
   /** @internal */
   poolUsedVec(): Vec {
     return this.#poolUsed;
+  }
+
+  /** @internal Whether `backfill: 'reserve'` is on. */
+  get reserves(): boolean {
+    return this.#reserve;
   }
 
   /** @internal The tenant's nominal quota (zero without a quota). */
@@ -396,41 +486,51 @@ export class SchedulerState {
   findVictims(job: JobRecord): JobRecord[] | undefined {
     const cap = this.#capacity;
     const free: Vec = { cpu: cap.cpu - this.#poolUsed.cpu, mem: cap.mem - this.#poolUsed.mem, gpu: cap.gpu - this.#poolUsed.gpu };
-    const short0 = overflowing(zeroVec(), job.req, free);
-    const candidates: JobRecord[] = [];
+    const zero = zeroVec();
+    const short0 = overflowing(zero, job.req, free);
+    let anyCandidate = false;
     for (const tenant of this.#borrowers) {
       if (tenant === job.tenant) continue;
       const nominal = this.nominalOf(tenant);
-      if (!short0.some((r) => component(tenant.usage, r) > component(nominal, r))) continue;
-      for (const running of tenant.running.values()) candidates.push(running);
+      if (short0.some((r) => component(tenant.usage, r) > component(nominal, r))) {
+        anyCandidate = true;
+        break;
+      }
     }
-    if (candidates.length === 0) return undefined;
-    candidates.sort((a, b) =>
-      a.priority !== b.priority ? a.priority - b.priority : a.startedAt !== b.startedAt ? b.startedAt - a.startedAt : b.seq - a.seq,
-    );
+    if (!anyCandidate) return undefined;
     const simUsage = new Map<TenantRecord, Vec>();
     const victims: JobRecord[] = [];
-    for (const candidate of candidates) {
-      const short = overflowing(zeroVec(), job.req, free);
-      if (short.length === 0) break;
-      const tenant = candidate.tenant;
-      let usage = simUsage.get(tenant);
-      if (usage === undefined) {
-        usage = { ...tenant.usage };
-        simUsage.set(tenant, usage);
+    let enough = false;
+    outer: for (const priority of this.#priorityLevels) {
+      const list = this.#runningByPriority.get(priority) as JobRecord[];
+      for (let i = list.length - 1; i >= 0; i--) {
+        const candidate = list[i] as JobRecord;
+        if (candidate.state !== 'running') continue;
+        const tenant = candidate.tenant;
+        if (tenant === job.tenant) continue;
+        const short = overflowing(zero, job.req, free);
+        let usage = simUsage.get(tenant);
+        if (usage === undefined) {
+          usage = { ...tenant.usage };
+          simUsage.set(tenant, usage);
+        }
+        const nominal = this.nominalOf(tenant);
+        if (!short.some((r) => component(usage, r) > component(nominal, r))) continue;
+        victims.push(candidate);
+        subInto(usage, candidate.req);
+        addInto(free, candidate.req);
+        if (fitsWithin(zero, job.req, free)) {
+          enough = true;
+          break outer;
+        }
       }
-      const nominal = this.nominalOf(tenant);
-      if (!short.some((r) => component(usage, r) > component(nominal, r))) continue;
-      victims.push(candidate);
-      subInto(usage, candidate.req);
-      addInto(free, candidate.req);
     }
-    if (!fitsWithin(zeroVec(), job.req, free)) return undefined;
+    if (!enough) return undefined;
     // Keep the set minimal: undo the latest (highest-priority, oldest) victims that were not needed.
     for (let i = victims.length - 1; i >= 0; i--) {
       const victim = victims[i] as JobRecord;
       subInto(free, victim.req);
-      if (fitsWithin(zeroVec(), job.req, free)) victims.splice(i, 1);
+      if (fitsWithin(zero, job.req, free)) victims.splice(i, 1);
       else addInto(free, victim.req);
     }
     return victims;
@@ -477,6 +577,7 @@ export class SchedulerState {
     head.startedAt = now;
     this.#startRunning(head);
     this.#touch(tenant);
+    if (borrowing) this.#reclaimRetry = true;
     return {
       admission: { jobId: head.id, tenantId: tenant.id, borrowing, afterPreempting: victims.map((v) => v.id) },
       preempted,
@@ -486,6 +587,7 @@ export class SchedulerState {
   #startRunning(record: JobRecord): void {
     const tenant = record.tenant;
     record.state = 'running';
+    this.#indexRunning(record);
     tenant.running.set(record.id, record);
     addInto(tenant.usage, record.req);
     addInto(this.#poolUsed, record.req);
@@ -494,12 +596,36 @@ export class SchedulerState {
 
   #stopRunning(record: JobRecord): void {
     const tenant = record.tenant;
+    record.state = 'gone';
+    if (++this.#staleRunningEntries > 1024 && this.#staleRunningEntries * 2 > this.#jobs.size) this.#compactRunningIndex();
     tenant.running.delete(record.id);
     subInto(tenant.usage, record.req);
     subInto(this.#poolUsed, record.req);
     this.#refreshBorrowing(tenant);
-    this.#poolFreed = true;
     this.#touch(tenant);
+  }
+
+  #indexRunning(record: JobRecord): void {
+    let list = this.#runningByPriority.get(record.priority);
+    if (list === undefined) {
+      list = [];
+      this.#runningByPriority.set(record.priority, list);
+      this.#priorityLevels = [...this.#runningByPriority.keys()].sort((a, b) => a - b);
+    }
+    // Start order; admissions arrive in time order, so this is an append except when rebuilding.
+    let i = list.length;
+    while (i > 0 && startedAfter(list[i - 1] as JobRecord, record)) i--;
+    list.splice(i, 0, record);
+  }
+
+  #compactRunningIndex(): void {
+    for (const [priority, list] of this.#runningByPriority) {
+      const live = list.filter((j) => j.state === 'running');
+      if (live.length === 0) this.#runningByPriority.delete(priority);
+      else this.#runningByPriority.set(priority, live);
+    }
+    this.#priorityLevels = [...this.#runningByPriority.keys()].sort((a, b) => a - b);
+    this.#staleRunningEntries = 0;
   }
 
   #refreshBorrowing(tenant: TenantRecord): void {
@@ -533,21 +659,7 @@ export class SchedulerState {
     }
   }
 
-  #reactivatePoolBlocked(): void {
-    this.#poolFreed = false;
-    if (this.#poolBlocked.size === 0) return;
-    const cap = this.#capacity;
-    const used = this.#poolUsed;
-    const free: Vec = { cpu: cap.cpu - used.cpu, mem: cap.mem - used.mem, gpu: cap.gpu - used.gpu };
-    for (const tenant of this.#poolBlocked) {
-      const head = tenant.queue.peek() as JobRecord;
-      // Within-nominal heads may reclaim, so they get another look whatever the free pool is.
-      if (tenant.cls === 0 || fitsWithin(zeroVec(), head.req, free)) this.#touch(tenant);
-    }
-  }
-
   #reactivateAll(): void {
     for (const tenant of this.#tenants.values()) if (tenant.queue.size > 0) this.#touch(tenant);
-    this.#poolFreed = false;
   }
 }

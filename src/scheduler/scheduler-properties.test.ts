@@ -40,9 +40,13 @@ class Model {
   readonly quotas = new Map<string, MQuota>();
   queued: MJob[] = [];
   running: MJob[] = [];
+  /** The scheduler breaks the last ties by insertion order; a requeued job is inserted anew. */
+  nextRequeueSeq = 1_000_000;
+  readonly reserve: boolean;
 
-  constructor(capacity: V) {
+  constructor(capacity: V, reserve: boolean) {
     this.capacity = capacity;
+    this.reserve = reserve;
   }
 
   usage(tenant: string, running = this.running): V {
@@ -54,8 +58,13 @@ class Model {
   limit(q: MQuota): V {
     return add(q.nominal, q.borrow);
   }
+  /** Could run on an empty pool under the tenant's quota; the others must not block their tenant's queue. */
+  canEverRun(job: MJob): boolean {
+    const q = this.quotas.get(job.tenant);
+    return q !== undefined && q.max > 0 && leq(job.req, this.limit(q)) && leq(job.req, this.capacity);
+  }
   head(tenant: string): MJob | undefined {
-    const own = this.queued.filter((j) => j.tenant === tenant);
+    const own = this.queued.filter((j) => j.tenant === tenant && this.canEverRun(j));
     own.sort((a, b) => b.priority - a.priority || a.enqueuedAt - b.enqueuedAt || a.seq - b.seq);
     return own[0];
   }
@@ -81,29 +90,59 @@ class Model {
     return leq(add(this.poolUsed(), job.req), this.capacity);
   }
   tenantsWithWork(): string[] {
-    return [...new Set(this.queued.map((j) => j.tenant))];
+    return [...new Set(this.queued.filter((j) => this.canEverRun(j)).map((j) => j.tenant))];
+  }
+  key(tenant: string): Key {
+    const head = this.head(tenant) as MJob;
+    return { tenant, head, cls: this.withinNominal(tenant, head) ? 0 : 1, wds: this.wds(tenant) };
+  }
+  /**
+   * `reserve` mode: the first tenant in DRF order whose head is within its limits but fits neither the
+   * free pool nor (exact mode: nominal quotas fit the pool) its tenant's nominal quota, which would let
+   * it reclaim. Tenants after it may only use pool room it does not need.
+   */
+  holder(): Key | undefined {
+    if (!this.reserve) return undefined;
+    let holder: Key | undefined;
+    for (const tenant of this.tenantsWithWork()) {
+      const k = this.key(tenant);
+      if (!this.localOk(tenant, k.head) || this.fitsPool(k.head) || this.withinNominal(tenant, k.head)) continue;
+      if (holder === undefined || keyBefore(k, holder)) holder = k;
+    }
+    return holder;
+  }
+  /** Pool room for `k`'s head, honouring the holder's reservation. */
+  roomFor(k: Key, holder: Key | undefined): boolean {
+    if (!this.fitsPool(k.head)) return false;
+    if (holder === undefined || keyBefore(k, holder)) return true;
+    // The holder claims what it needs of the free room, per resource; the rest stays usable.
+    const free = sub(this.capacity, this.poolUsed());
+    return R.every((r) => k.head.req[r] <= Math.max(0, free[r] - holder.head.req[r]));
   }
   /**
    * Tenants whose head job the scheduler must consider admissible. Only valid when the nominal quotas fit
    * the pool: then an owner's within-nominal job can always be made to fit by reclaiming borrowed capacity.
    */
-  admissibleHeads(): { tenant: string; head: MJob; cls: number; wds: number }[] {
-    const out: { tenant: string; head: MJob; cls: number; wds: number }[] = [];
+  admissibleHeads(): Key[] {
+    const holder = this.holder();
+    const out: Key[] = [];
     for (const tenant of this.tenantsWithWork()) {
-      const head = this.head(tenant) as MJob;
-      if (!this.localOk(tenant, head)) continue;
-      const within = this.withinNominal(tenant, head);
-      if (!this.fitsPool(head) && !within) continue;
-      out.push({ tenant, head, cls: within ? 0 : 1, wds: this.wds(tenant) });
+      const k = this.key(tenant);
+      if (!this.localOk(tenant, k.head)) continue;
+      if (k.cls === 0 || this.roomFor(k, holder)) out.push(k);
     }
     return out;
   }
 }
 
-const keyBefore = (
-  a: { cls: number; wds: number; head: MJob },
-  b: { cls: number; wds: number; head: MJob },
-): boolean =>
+interface Key {
+  tenant: string;
+  head: MJob;
+  cls: number;
+  wds: number;
+}
+
+const keyBefore = (a: Key, b: Key): boolean =>
   a.cls !== b.cls
     ? a.cls < b.cls
     : a.wds !== b.wds
@@ -124,12 +163,18 @@ const capacityArb = fc.tuple(
   fc.integer({ min: 0, max: 4 }),
 ) as fc.Arbitrary<V>;
 
+const pctArb = fc.oneof(
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 100 }) },
+  { weight: 2, arbitrary: fc.integer({ min: 70, max: 100 }) },
+);
+
 /** Quota whose nominal is at most 1/|TENANTS| of the pool, so nominals never exceed capacity. */
 const quotaArb = (capacity: V, overcommit: boolean): fc.Arbitrary<MQuota> =>
   fc.record({
-    nominalPct: fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })),
-    borrowPct: fc.tuple(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 100 })),
-    max: fc.integer({ min: 0, max: 6 }),
+    // Mostly close to the full fair slice, so owners often have room within nominal.
+    nominalPct: fc.tuple(pctArb, pctArb, pctArb),
+    borrowPct: fc.tuple(pctArb, pctArb, pctArb),
+    max: fc.oneof({ weight: 1, arbitrary: fc.integer({ min: 0, max: 2 }) }, { weight: 4, arbitrary: fc.integer({ min: 3, max: 12 }) }),
     weight: fc.constantFrom(0.5, 1, 1, 2, 3),
   }).map(({ nominalPct, borrowPct, max, weight }) => {
     const share = overcommit ? 1 : 1 / TENANTS.length;
@@ -146,11 +191,19 @@ type Op =
   | { kind: 'schedule' };
 
 const opsArb = (capacity: V, overcommit: boolean): fc.Arbitrary<Op[]> => {
-  const req = fc.tuple(
-    fc.integer({ min: 0, max: capacity[0] / 2 }).map((c) => Math.max(1, Math.round(c / 100)) * 100),
-    fc.integer({ min: 0, max: capacity[1] / 2 }),
-    fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 }) }),
-  ) as fc.Arbitrary<V>;
+  // Mostly small jobs (up to 1/20 of the pool per unit, 1-3 units), sometimes a big one.
+  const unit = (r: number, n: number): number => Math.max(1, Math.floor((capacity[r] as number) / 20)) * n;
+  const small = fc.tuple(
+    fc.integer({ min: 1, max: 3 }).map((n) => Math.max(100, Math.round(unit(0, n) / 100) * 100)),
+    fc.integer({ min: 0, max: 3 }).map((n) => unit(1, n)),
+    fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(1) }),
+  );
+  const big = fc.tuple(
+    fc.integer({ min: 1, max: capacity[0] / 100 }).map((c) => c * 100),
+    fc.integer({ min: 0, max: capacity[1] }),
+    fc.integer({ min: 0, max: 2 }),
+  );
+  const req = fc.oneof({ weight: 5, arbitrary: small }, { weight: 1, arbitrary: big }) as fc.Arbitrary<V>;
   const op: fc.Arbitrary<Op> = fc.oneof(
     {
       weight: 6,
@@ -174,7 +227,7 @@ const opsArb = (capacity: V, overcommit: boolean): fc.Arbitrary<Op[]> => {
     },
     { weight: 3, arbitrary: fc.constant({ kind: 'schedule' as const }) },
   );
-  return fc.array(op, { minLength: 1, maxLength: 80 });
+  return fc.array(op, { minLength: 1, maxLength: 120, size: 'max' });
 };
 
 const worldArb = (overcommit: boolean) =>
@@ -198,6 +251,7 @@ const toQuota = (q: MQuota): TenantQuota => ({
 interface CheckOptions {
   /** Nominal quotas fit the pool: the DRF order and the owners' guarantee can be checked exactly. */
   exact: boolean;
+  backfill: 'reserve' | 'greedy';
 }
 
 /** Checks one step against the model (before the step), then applies it to the model. */
@@ -258,21 +312,38 @@ const checkStep = (model: Model, step: SchedulingStep, now: number, options: Che
 
 /** After a pass: nothing admissible is left, and no owner waits within its nominal quota. */
 const checkQuiescent = (model: Model, options: CheckOptions): void => {
-  for (const tenant of model.tenantsWithWork()) {
-    const head = model.head(tenant) as MJob;
-    const ok = model.localOk(tenant, head);
-    assert.ok(!(ok && model.fitsPool(head)), `${head.id} fits but was left waiting`);
-    if (options.exact) {
-      assert.ok(!(ok && model.withinNominal(tenant, head)), `${head.id} is within its tenant’s nominal quota but waits`);
-    }
+  if (options.exact) {
+    const left = model.admissibleHeads();
+    assert.deepEqual(
+      left.map((k) => k.head.id),
+      [],
+      'admissible jobs left waiting',
+    );
+    return;
+  }
+  // Overcommitted nominals: the model cannot tell which owners could reclaim, so only check that a job
+  // that fits is held back by some reservation: a tenant before it whose head does not fit.
+  const keys = model.tenantsWithWork().map((t) => model.key(t));
+  for (const k of keys) {
+    if (!model.localOk(k.tenant, k.head) || !model.fitsPool(k.head)) continue;
+    assert.ok(model.reserve, `${k.head.id} fits but was left waiting`);
+    const heldBack = keys.some(
+      (h) =>
+        keyBefore(h, k) &&
+        model.localOk(h.tenant, h.head) &&
+        !model.fitsPool(h.head) &&
+        !R.every((r) => k.head.req[r] <= Math.max(0, model.capacity[r] - model.poolUsed()[r] - h.head.req[r])),
+    );
+    assert.ok(heldBack, `${k.head.id} fits, no reservation holds it back, but it was left waiting`);
   }
 };
 
-describe('scheduler properties', () => {
+for (const backfill of ['reserve', 'greedy'] as const) {
+describe(`scheduler properties (backfill: ${backfill})`, () => {
   it('with nominal quotas that fit the pool: limits hold, DRF order holds, owners are never refused for borrowers', () => {
     fc.assert(
       fc.property(worldArb(false), ({ capacity, quotas, ops }) => {
-        runOpsTracking(capacity, quotas, ops, { exact: true });
+        runOpsTracking(capacity, quotas, ops, { exact: true, backfill });
       }),
       { numRuns: 300 },
     );
@@ -281,7 +352,7 @@ describe('scheduler properties', () => {
   it('with overcommitted nominal quotas: capacity, tenant limits and reclaim rules still hold', () => {
     fc.assert(
       fc.property(worldArb(true), ({ capacity, quotas, ops }) => {
-        runOpsTracking(capacity, quotas, ops, { exact: false });
+        runOpsTracking(capacity, quotas, ops, { exact: false, backfill });
       }),
       { numRuns: 300 },
     );
@@ -290,7 +361,7 @@ describe('scheduler properties', () => {
   it('the pure function decides like the incremental state on the same snapshot', () => {
     fc.assert(
       fc.property(worldArb(false), ({ capacity, quotas, ops }) => {
-        const model = runOpsTracking(capacity, quotas, ops, { exact: true });
+        const model = runOpsTracking(capacity, quotas, ops, { exact: true, backfill });
         // Rebuild the world from a snapshot twice: once through the pure function, once incrementally
         // after arbitrary history (the state the ops left behind, plus one more pass).
         const snapshot = {
@@ -304,23 +375,30 @@ describe('scheduler properties', () => {
           ),
           now: 10_000,
         };
-        const pure = decide(snapshot);
-        const again = decide(snapshot);
+        const pure = decide(snapshot, { backfill });
+        const again = decide(snapshot, { backfill });
         assert.deepEqual(pure, again, 'same input, same output');
         const live = model.state.schedule(10_000);
         assert.deepEqual(pure.admitted, live.admitted);
         assert.deepEqual(pure.preempted, live.preempted);
-        assert.equal(pure.waiting.length, model.queued.length - live.admitted.length + live.preempted.length);
+        // Every job still queued is explained (preempted ones are the caller's to requeue).
+        const admittedIds = new Set(pure.admitted.map((a) => a.jobId));
+        assert.deepEqual(
+          pure.waiting.map((w) => w.jobId).sort(),
+          model.queued.filter((j) => !admittedIds.has(j.id)).map((j) => j.id).sort(),
+        );
+        for (const w of pure.waiting) assert.equal(w.admissibleNow, false, `${w.jobId} is admissible after a full pass`);
       }),
       { numRuns: 200 },
     );
   });
 });
+}
 
 /** runOps, keeping preempted jobs so they can be requeued, and returning the model and state. */
 const runOpsTracking = (capacity: V, quotas: MQuota[], ops: Op[], options: CheckOptions): Model & { state: SchedulerState } => {
-  const model = new Model(capacity) as Model & { state: SchedulerState };
-  const state = new SchedulerState(toRes(capacity));
+  const model = new Model(capacity, options.backfill === 'reserve') as Model & { state: SchedulerState };
+  const state = new SchedulerState(toRes(capacity), { backfill: options.backfill });
   model.state = state;
   quotas.forEach((q, i) => {
     model.quotas.set(TENANTS[i] as string, q);
@@ -375,6 +453,7 @@ const schedulePass = (model: Model, state: SchedulerState, now: number, options:
     checkStep(model, step, now, options);
     for (const victim of victims) {
       assert.ok(victim !== undefined);
+      victim.seq = model.nextRequeueSeq++;
       model.queued.push(victim);
       state.enqueue({ id: victim.id, tenantId: victim.tenant, request: toRes(victim.req), priority: victim.priority, enqueuedAt: victim.enqueuedAt });
     }
@@ -382,7 +461,8 @@ const schedulePass = (model: Model, state: SchedulerState, now: number, options:
   checkQuiescent(model, options);
 };
 
-describe('no starvation', () => {
+
+describe('no starvation (backfill: reserve)', () => {
   it('over a bounded horizon every satisfiable job runs, and owners get their nominal share at once', () => {
     fc.assert(
       fc.property(
@@ -398,12 +478,12 @@ describe('no starvation', () => {
                 priority: fc.integer({ min: 0, max: 2 }),
                 duration: fc.integer({ min: 1, max: 6 }),
               }),
-              { maxLength: 60 },
+              { maxLength: 60, size: 'max' },
             ),
           }),
         ),
         ({ world, arrivals }) => {
-          const model = new Model(world.capacity);
+          const model = new Model(world.capacity, true);
           const state = new SchedulerState(toRes(world.capacity));
           // Every tenant may run at least one job at a time.
           world.quotas.forEach((q, i) => {
@@ -421,10 +501,7 @@ describe('no starvation', () => {
             duration: a.duration,
             startedAt: -1,
           }));
-          const satisfiable = (j: MJob): boolean => {
-            const q = model.quotas.get(j.tenant) as MQuota;
-            return leq(j.req, model.limit(q)) && leq(j.req, model.capacity);
-          };
+          const satisfiable = (j: MJob): boolean => model.canEverRun(j);
           const finishAt = new Map<string, number>();
           const done = new Set<string>();
           // Horizon: every job could run alone one after another, even after a preemption each time.
@@ -440,7 +517,7 @@ describe('no starvation', () => {
               state.enqueue({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, enqueuedAt: j.enqueuedAt });
             }
             const before = new Set(model.running.map((j) => j.id));
-            schedulePass(model, state, now, { exact: true });
+            schedulePass(model, state, now, { exact: true, backfill: 'reserve' });
             for (const j of model.running) if (!before.has(j.id)) finishAt.set(j.id, now + j.duration);
             if (now > 40 && model.queued.every((j) => !satisfiable(j)) && model.running.length === 0) break;
           }

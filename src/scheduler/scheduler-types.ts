@@ -91,7 +91,9 @@ export type BlockReason =
   | 'pool_cpu'
   | 'pool_memory'
   | 'pool_gpu'
-  | 'behind_in_tenant_queue';
+  | 'behind_in_tenant_queue'
+  /** Pool room it needs is held for the job DRF serves first (`aheadJobId`), which does not fit yet. */
+  | 'pool_reserved';
 
 export interface Blocker {
   readonly reason: BlockReason;
@@ -101,7 +103,7 @@ export interface Blocker {
   readonly inUse?: number;
   /** The limit: nominal + borrowing limit, max concurrent jobs, or pool capacity. */
   readonly limit?: number;
-  /** For behind_in_tenant_queue: the job at the head of the tenant's queue. */
+  /** behind_in_tenant_queue: the head of the tenant's queue; pool_reserved: the job holding the room. */
   readonly aheadJobId?: string;
 }
 

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/index.ts';
-import { withSystem } from '../src/db/index.ts';
+import { createPostgresDb, withSystem } from '../src/db/index.ts';
 import type { Db, DbKind } from '../src/db/index.ts';
 import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform } from '../src/main/platform.ts';
 import { generateToken, hashToken } from '../src/identity/index.ts';
@@ -100,9 +100,11 @@ const runFor = async (kind: DbKind) => {
     await bootstrapPlatformAdmin(platform);
     const { slugs, tokens } = await seed(database.db);
     const app = await buildPlatformApp(platform, { logger: false });
-    // The baseline: same auth and authorization, plain filtered query on the owner connection (no RLS).
+    // The baseline: same auth and authorization, plain filtered query as the schema owner (no RLS), on a
+    // pool of the same size as the platform's.
+    const plain = kind === 'postgres' ? createPostgresDb({ connectionString: database.ownerUrl!, maxConnections: config.databasePoolSize }) : database.owner;
     app.get('/bench/plain/:tenant/quota', { config: { access: 'quota.read' } }, async (request) => {
-      const { rows } = await database.owner.queryAsOwner('SELECT * FROM tenant_quotas WHERE tenant_id = $1', [request.tenant!.id]);
+      const { rows } = await plain.queryAsOwner('SELECT * FROM tenant_quotas WHERE tenant_id = $1', [request.tenant!.id]);
       return rows[0];
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -135,6 +137,7 @@ const runFor = async (kind: DbKind) => {
     console.log(`  ratio rls/baseline: throughput ${(base.rps / rls.rps).toFixed(3)}× cost, p50 ${(rls.p50 / base.p50).toFixed(3)}×, p99 ${(rls.p99 / base.p99).toFixed(3)}×`);
     await app.close();
     await platform.close();
+    if (plain !== database.owner) await plain.close();
   } finally {
     await database.drop();
     rmSync(home, { recursive: true, force: true });

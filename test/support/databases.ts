@@ -19,6 +19,8 @@ export interface TestDatabase {
   owner: Db;
   /** A connection string for the application's login role (PostgreSQL only). */
   appUrl: string | undefined;
+  /** A connection string for the schema owner (PostgreSQL only). */
+  ownerUrl: string | undefined;
   drop(): Promise<void>;
 }
 
@@ -64,7 +66,7 @@ export const createTestDatabase = async (kind: DbKind): Promise<TestDatabase> =>
   if (kind === 'pglite') {
     const db = await createPgliteDb();
     await migrate(db);
-    return { kind, db, owner: db, appUrl: undefined, drop: () => db.close() };
+    return { kind, db, owner: db, appUrl: undefined, ownerUrl: undefined, drop: () => db.close() };
   }
   const name = `bh_test_${randomBytes(6).toString('hex')}`;
   await withAdminClient(postgresAdminUrl, async (client) => {
@@ -85,6 +87,7 @@ export const createTestDatabase = async (kind: DbKind): Promise<TestDatabase> =>
     db,
     owner,
     appUrl: appUrl.toString(),
+    ownerUrl: ownerUrl.toString(),
     async drop() {
       await db.close();
       await owner.close();

@@ -1,0 +1,203 @@
+/**
+ * MLflow log-batch ingestion through HTTP against the real server (`bulkhead up` as a child process, so
+ * the load generator does not share its event loop), on PostgreSQL and on PGlite:
+ *   - metric points/s with 1 and with 8 concurrent clients, each sending batches of 1,000 metrics
+ *     (10 keys x 100 steps) to its own run, one request in flight per client, as the MLflow client does;
+ *   - single `runs/log-metric` calls/s with 1 and 8 clients.
+ * Printed next to the MLflow 2.12 reference figures of issue 3 (4 gunicorn workers, PostgreSQL backend,
+ * measured on a machine of this kind): ≈ 7,400 points/s (1 client), ≈ 13,000 (8 clients), ≈ 90-250
+ * single log-metric calls/s. After each run it checks through the API that every acknowledged point is
+ * there. Bounded: each phase lasts --seconds (default 5), then the server is stopped.
+ *
+ * Usage: node bench/tracking-ingest.ts [--db postgres|pglite|both] [--seconds 5]
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import type { DbKind } from '../src/db/index.ts';
+import { createTestDatabase, postgresAdminUrl } from '../test/support/databases.ts';
+import { startServerProcess } from '../test/support/server-process.ts';
+
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'both' },
+    seconds: { type: 'string', default: '5' },
+  },
+});
+const seconds = Number(values.seconds);
+const kinds: DbKind[] = values.db === 'both' ? ['postgres', 'pglite'] : [values.db as DbKind];
+const adminToken = `bh_bench-admin-${'x'.repeat(40)}`;
+const BATCH = 1000;
+const KEYS = 10;
+
+const reference = { batch1: 7_400, batch8: 13_000, singleLow: 90, singleHigh: 250 };
+
+interface Client {
+  request(method: string, path: string, body?: string): Promise<{ status: number; body: string }>;
+  close(): void;
+}
+
+const createClient = (baseUrl: string, token: string, sockets: number): Client => {
+  const url = new URL(baseUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  return {
+    request: (method, path, body) =>
+      new Promise((resolve, reject) => {
+        const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+        if (body !== undefined) {
+          headers['content-type'] = 'application/json';
+          headers['content-length'] = Buffer.byteLength(body);
+        }
+        const req = http.request({ host: url.hostname, port: url.port, method, path, agent, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      }),
+    close: () => agent.destroy(),
+  };
+};
+
+const must = async (client: Client, method: string, path: string, body?: unknown): Promise<any> => {
+  const response = await client.request(method, path, body === undefined ? undefined : JSON.stringify(body));
+  if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status} ${response.body.slice(0, 300)}`);
+  return response.body === '' ? undefined : JSON.parse(response.body);
+};
+
+/** The body of batch number `n` of a run: 10 keys x 100 consecutive steps, built as text (cheap for the generator). */
+const batchBody = (runId: string, n: number): string => {
+  const parts: string[] = [];
+  const t0 = 1_700_000_000_000 + n * 1000;
+  for (let i = 0; i < BATCH; i += 1) {
+    const step = n * (BATCH / KEYS) + Math.floor(i / KEYS);
+    parts.push(`{"key":"metric_${i % KEYS}","value":${(Math.sin(step + i) * 10).toFixed(6)},"timestamp":${t0 + i},"step":${step}}`);
+  }
+  return `{"run_id":"${runId}","metrics":[${parts.join(',')}]}`;
+};
+
+interface Phase { ops: number; seconds: number; errors: number; p50: number; p99: number }
+
+/** Runs `clients` loops, each awaiting its previous request, until the deadline. */
+const runPhase = async (clients: number, durationS: number, one: (client: number, n: number) => Promise<boolean>): Promise<Phase> => {
+  const latencies: number[] = [];
+  let ops = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + durationS * 1000;
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    for (let n = 0; performance.now() < deadline; n += 1) {
+      const t = performance.now();
+      if (await one(c, n)) ops += 1;
+      else errors += 1;
+      latencies.push(performance.now() - t);
+    }
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { ops, seconds: elapsed, errors, p50: pct(0.5), p99: pct(0.99) };
+};
+
+interface KindResult { kind: DbKind; batch1: number; batch8: number; single1: number; single8: number; notes: string[] }
+
+const benchKind = async (kind: DbKind): Promise<KindResult> => {
+  const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-'));
+  const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
+  const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20' };
+  if (database?.appUrl !== undefined) {
+    env['BULKHEAD_DATABASE_URL'] = database.appUrl;
+    // Already migrated by createTestDatabase; the server still checks migrations as the schema owner.
+    const ownerUrl = new URL(postgresAdminUrl);
+    ownerUrl.pathname = new URL(database.appUrl).pathname;
+    env['BULKHEAD_DATABASE_MIGRATION_URL'] = ownerUrl.toString();
+  }
+  const server = await startServerProcess(env);
+  const notes: string[] = [];
+  try {
+    const admin = createClient(server.url, adminToken, 1);
+    await must(admin, 'POST', '/api/v1/tenants', { slug: 'bench', name: 'Bench', tier: 'sandbox' });
+    const { token } = await must(admin, 'POST', '/api/v1/tenants/bench/tokens', { name: 'bench', role: 'member' });
+    admin.close();
+    const client = createClient(server.url, token, 16);
+    const api = (path: string) => `/api/2.0/mlflow/${path}`;
+    const { experiment_id: experimentId } = await must(client, 'POST', api('experiments/create'), { name: 'ingest' });
+    const newRuns = async (n: number): Promise<string[]> =>
+      Promise.all(Array.from({ length: n }, async () => (await must(client, 'POST', api('runs/create'), { experiment_id: experimentId, start_time: Date.now() })).run.info.run_id as string));
+
+    const batchPhase = async (clients: number): Promise<{ pointsPerSecond: number; runs: string[]; acked: number[] }> => {
+      const runs = await newRuns(clients);
+      const acked = new Array<number>(clients).fill(0);
+      // Warm-up: one batch per client (connections, prepared plans), not counted.
+      await Promise.all(runs.map((runId) => must(client, 'POST', api('runs/log-batch'), JSON.parse(batchBody(runId, 0)))));
+      const phase = await runPhase(clients, seconds, async (c, n) => {
+        const response = await client.request('POST', api('runs/log-batch'), batchBody(runs[c] as string, n + 1));
+        if (response.status !== 200) return false;
+        acked[c] = (acked[c] ?? 0) + 1;
+        return true;
+      });
+      if (phase.errors > 0) notes.push(`${kind}: ${phase.errors} failed log-batch calls with ${clients} clients`);
+      const pointsPerSecond = (phase.ops * BATCH) / phase.seconds;
+      console.log(`  ${kind} log-batch x${clients}: ${phase.ops} batches in ${phase.seconds.toFixed(1)} s → ${Math.round(pointsPerSecond).toLocaleString('en-US')} points/s (p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms)`);
+      return { pointsPerSecond, runs, acked };
+    };
+
+    const verify = async (runs: string[], acked: number[]): Promise<void> => {
+      // Every acknowledged batch (plus the warm-up) put 100 points under each key.
+      for (const [i, runId] of runs.entries()) {
+        const history = await must(client, 'GET', `${api('metrics/get-history')}?run_id=${runId}&metric_key=metric_3`);
+        const expected = ((acked[i] ?? 0) + 1) * (BATCH / KEYS);
+        if (history.metrics.length !== expected) throw new Error(`${kind}: run ${runId} has ${history.metrics.length} points of metric_3, expected ${expected}`);
+      }
+    };
+
+    const one = await batchPhase(1);
+    await verify(one.runs, one.acked);
+    const eight = await batchPhase(8);
+    await verify(eight.runs, eight.acked);
+
+    const singlePhase = async (clients: number): Promise<number> => {
+      const runs = await newRuns(clients);
+      const phase = await runPhase(clients, seconds, async (c, n) => {
+        const body = `{"run_id":"${runs[c]}","key":"loss","value":${Math.random()},"timestamp":${Date.now()},"step":${n}}`;
+        return (await client.request('POST', api('runs/log-metric'), body)).status === 200;
+      });
+      if (phase.errors > 0) notes.push(`${kind}: ${phase.errors} failed log-metric calls with ${clients} clients`);
+      const perSecond = phase.ops / phase.seconds;
+      console.log(`  ${kind} log-metric x${clients}: ${phase.ops} calls in ${phase.seconds.toFixed(1)} s → ${Math.round(perSecond).toLocaleString('en-US')} calls/s (p50 ${phase.p50.toFixed(2)} ms, p99 ${phase.p99.toFixed(2)} ms)`);
+      return perSecond;
+    };
+    const single1 = await singlePhase(1);
+    const single8 = await singlePhase(8);
+    client.close();
+    return { kind, batch1: one.pointsPerSecond, batch8: eight.pointsPerSecond, single1, single8, notes };
+  } finally {
+    await server.kill('SIGTERM');
+    await database?.drop();
+    rmSync(home, { recursive: true, force: true });
+  }
+};
+
+console.log(`tracking ingest benchmark: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${seconds} s per phase`);
+const results: KindResult[] = [];
+for (const kind of kinds) results.push(await benchKind(kind));
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+console.log('\n| database | log-batch 1 client (points/s) | log-batch 8 clients (points/s) | log-metric 1 client (calls/s) | log-metric 8 clients (calls/s) |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const r of results) {
+  console.log(
+    `| ${r.kind} | ${fmt(r.batch1)} (${(r.batch1 / reference.batch1).toFixed(1)}× MLflow) | ${fmt(r.batch8)} (${(r.batch8 / reference.batch8).toFixed(1)}× MLflow) | ` +
+      `${fmt(r.single1)} (${(r.single1 / reference.singleHigh).toFixed(1)}–${(r.single1 / reference.singleLow).toFixed(1)}× MLflow) | ` +
+      `${fmt(r.single8)} (${(r.single8 / reference.singleHigh).toFixed(1)}–${(r.single8 / reference.singleLow).toFixed(1)}× MLflow) |`,
+  );
+}
+console.log(`| MLflow 2.12 reference | ${fmt(reference.batch1)} | ${fmt(reference.batch8)} | ${reference.singleLow}–${reference.singleHigh} | ${reference.singleLow}–${reference.singleHigh} |`);
+const pg = results.find((r) => r.kind === 'postgres');
+if (pg !== undefined) console.log(`\ngoal (issue 3): ≥ 130,000 points/s with 8 clients on PostgreSQL → ${pg.batch8 >= 130_000 ? 'met' : 'NOT met'} (${fmt(pg.batch8)})`);
+for (const r of results) for (const note of r.notes) console.log(`note: ${note}`);

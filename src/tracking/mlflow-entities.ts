@@ -1,0 +1,214 @@
+/**
+ * The JSON shapes of MLflow's entities as its REST API answers them (mlflow/protos/service.proto:
+ * Experiment, Run, RunInfo, RunData, RunInputs; mlflow/protos/model_registry.proto: RegisteredModel,
+ * ModelVersion), and the pure conversions from this module's database rows to them. No IO.
+ *
+ * Proto3 JSON conventions kept: int64 times as JSON numbers, model versions as strings, non-finite
+ * doubles as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers; the MLflow clients
+ * parse these strings back).
+ */
+
+export interface KeyValueJson {
+  key: string;
+  value: string;
+}
+
+export interface ExperimentJson {
+  experiment_id: string;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: string;
+  last_update_time: number;
+  creation_time: number;
+  tags: KeyValueJson[];
+}
+
+export interface MetricJson {
+  key: string;
+  value: number | string;
+  timestamp: number;
+  step: number;
+}
+
+export interface RunInfoJson {
+  run_id: string;
+  run_uuid: string;
+  run_name: string;
+  experiment_id: string;
+  user_id: string;
+  status: string;
+  start_time: number;
+  end_time?: number;
+  artifact_uri: string;
+  lifecycle_stage: string;
+}
+
+export interface DatasetInputJson {
+  tags: KeyValueJson[];
+  dataset: { name: string; digest: string; source_type: string; source: string; schema?: string; profile?: string };
+}
+
+export interface RunJson {
+  info: RunInfoJson;
+  data: { metrics: MetricJson[]; params: KeyValueJson[]; tags: KeyValueJson[] };
+  inputs: { dataset_inputs: DatasetInputJson[] };
+}
+
+export interface ModelVersionJson {
+  name: string;
+  version: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  user_id: string;
+  current_stage: string;
+  description: string;
+  source: string;
+  run_id: string;
+  status: string;
+  status_message: string;
+  tags: KeyValueJson[];
+  run_link: string;
+  aliases: string[];
+}
+
+export interface RegisteredModelJson {
+  name: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  user_id: string;
+  description: string;
+  latest_versions: ModelVersionJson[];
+  tags: KeyValueJson[];
+  aliases: { alias: string; version: string }[];
+}
+
+/** A double as proto3 JSON spells it. */
+export const jsonDouble = (value: number): number | string =>
+  Number.isFinite(value) ? value : Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
+
+// Row shapes, as the queries in this module select them (json aggregates already parsed by the driver).
+
+export interface ExperimentRow {
+  id: number;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: string;
+  creation_time: number;
+  last_update_time: number;
+  tags: KeyValueJson[] | null;
+}
+
+export const experimentJson = (row: ExperimentRow): ExperimentJson => ({
+  experiment_id: String(row.id),
+  name: row.name,
+  artifact_location: row.artifact_location,
+  lifecycle_stage: row.lifecycle_stage,
+  last_update_time: Number(row.last_update_time),
+  creation_time: Number(row.creation_time),
+  tags: row.tags ?? [],
+});
+
+export interface RunInfoRow {
+  id: string;
+  experiment_id: number;
+  name: string;
+  user_id: string;
+  status: string;
+  start_time: number;
+  end_time: number | null;
+  lifecycle_stage: string;
+  artifact_uri: string;
+}
+
+export interface RunRow extends RunInfoRow {
+  metrics: MetricJson[] | null;
+  params: KeyValueJson[] | null;
+  tags: KeyValueJson[] | null;
+  inputs: DatasetInputJson[] | null;
+}
+
+export const runInfoJson = (row: RunInfoRow): RunInfoJson => {
+  const info: RunInfoJson = {
+    run_id: row.id,
+    run_uuid: row.id,
+    run_name: row.name,
+    experiment_id: String(row.experiment_id),
+    user_id: row.user_id,
+    status: row.status,
+    start_time: Number(row.start_time),
+    artifact_uri: row.artifact_uri,
+    lifecycle_stage: row.lifecycle_stage,
+  };
+  if (row.end_time !== null) info.end_time = Number(row.end_time);
+  return info;
+};
+
+export const runJson = (row: RunRow): RunJson => ({
+  info: runInfoJson(row),
+  data: { metrics: row.metrics ?? [], params: row.params ?? [], tags: row.tags ?? [] },
+  inputs: { dataset_inputs: row.inputs ?? [] },
+});
+
+export interface ModelVersionRow {
+  name: string;
+  version: number;
+  creation_time: number;
+  last_updated_time: number;
+  description: string;
+  user_id: string;
+  current_stage: string;
+  source: string;
+  run_id: string | null;
+  run_link: string;
+  status: string;
+  status_message: string;
+  tags: KeyValueJson[] | null;
+  aliases: string[] | null;
+}
+
+export const modelVersionJson = (row: ModelVersionRow): ModelVersionJson => ({
+  name: row.name,
+  version: String(row.version),
+  creation_timestamp: Number(row.creation_time),
+  last_updated_timestamp: Number(row.last_updated_time),
+  user_id: row.user_id,
+  current_stage: row.current_stage,
+  description: row.description,
+  source: row.source,
+  run_id: row.run_id ?? '',
+  status: row.status,
+  status_message: row.status_message,
+  tags: row.tags ?? [],
+  run_link: row.run_link,
+  aliases: row.aliases ?? [],
+});
+
+export interface RegisteredModelRow {
+  name: string;
+  creation_time: number;
+  last_updated_time: number;
+  description: string;
+  user_id: string;
+  tags: KeyValueJson[] | null;
+  aliases: { alias: string; version: number }[] | null;
+  latest_versions: ModelVersionRow[] | null;
+}
+
+export const registeredModelJson = (row: RegisteredModelRow): RegisteredModelJson => ({
+  name: row.name,
+  creation_timestamp: Number(row.creation_time),
+  last_updated_timestamp: Number(row.last_updated_time),
+  user_id: row.user_id,
+  description: row.description,
+  latest_versions: (row.latest_versions ?? []).map(modelVersionJson),
+  tags: row.tags ?? [],
+  aliases: (row.aliases ?? []).map((a) => ({ alias: a.alias, version: String(a.version) })),
+});
+
+// Registry stages (model_registry.proto; mlflow/entities/model_registry/model_version_stages.py).
+export const modelStages = ['None', 'Staging', 'Production', 'Archived'] as const;
+export type ModelStage = (typeof modelStages)[number];
+
+/** Canonical stage for a case-insensitive name, or undefined. */
+export const canonicalStage = (stage: string): ModelStage | undefined =>
+  modelStages.find((s) => s.toLowerCase() === stage.toLowerCase());

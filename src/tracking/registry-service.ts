@@ -1,0 +1,434 @@
+import type { Db, Queryable } from '../db/index.ts';
+import { withTenant } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import { mlflowErrors } from './mlflow-errors.ts';
+import type { ModelVersionJson, ModelVersionRow, RegisteredModelJson, RegisteredModelRow } from './mlflow-entities.ts';
+import { canonicalStage, modelStages, modelVersionJson, registeredModelJson } from './mlflow-entities.ts';
+import {
+  searchPageLimits, validateMaxResults, validateModelAliasName, validateModelName, validateModelVersion, validateModelVersionTag,
+  validateRegisteredModelTag, validateTagName,
+} from './mlflow-validation.ts';
+import type { KeyValue, KeyValueInput } from './mlflow-validation.ts';
+import {
+  compileModelVersionFilter, compileModelVersionOrderBy, compileRegisteredModelFilter, compileRegisteredModelOrderBy, decodePageToken,
+  encodePageToken,
+} from './search-filter.ts';
+import type { Page, TrackingScope } from './tracking-service.ts';
+
+const VERSION_SELECT = `
+  SELECT v.name, v.version, v.creation_time, v.last_updated_time, v.description, v.user_id, v.current_stage, v.source, v.run_id,
+    v.run_link, v.status, v.status_message,
+    (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
+       FROM model_version_tags t WHERE t.tenant_id = v.tenant_id AND t.name = v.name AND t.version = v.version) AS tags,
+    (SELECT json_agg(a.alias ORDER BY a.alias)
+       FROM registered_model_aliases a WHERE a.tenant_id = v.tenant_id AND a.name = v.name AND a.version = v.version) AS aliases
+  FROM model_versions v`;
+
+// latest_versions: the newest version in each stage (MLflow's SQL store), with their tags and aliases.
+const MODEL_SELECT = `
+  SELECT m.name, m.creation_time, m.last_updated_time, m.description, m.user_id,
+    (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
+       FROM registered_model_tags t WHERE t.tenant_id = m.tenant_id AND t.name = m.name) AS tags,
+    (SELECT json_agg(json_build_object('alias', a.alias, 'version', a.version) ORDER BY a.alias)
+       FROM registered_model_aliases a WHERE a.tenant_id = m.tenant_id AND a.name = m.name) AS aliases,
+    (SELECT json_agg(row_to_json(lv) ORDER BY lv.version)
+       FROM (SELECT DISTINCT ON (v.current_stage) v.name, v.version, v.creation_time, v.last_updated_time, v.description, v.user_id,
+                    v.current_stage, v.source, v.run_id, v.run_link, v.status, v.status_message
+               FROM model_versions v WHERE v.tenant_id = m.tenant_id AND v.name = m.name
+              ORDER BY v.current_stage, v.version DESC) lv) AS latest_versions
+  FROM registered_models m`;
+
+// Sources a model version may point at: the tenant's own runs and artifacts, other registered models, and
+// remote object stores. Local paths (and file:) are refused, as MLflow's server refuses them without a
+// run that contains them: they would name files on the server.
+const ALLOWED_SOURCE = /^(runs:\/|models:\/|mlflow-artifacts:\/|s3:\/\/|gs:\/\/|wasbs:\/\/|abfss:\/\/|https?:\/\/)/;
+
+export const registryErrors = {
+  modelNotFound: (name: string) => mlflowErrors.notFound(`Registered Model with name=${name.slice(0, 500)} not found`),
+  modelExists: (name: string) => mlflowErrors.alreadyExists(`Registered Model (name=${name.slice(0, 500)}) already exists.`),
+  versionNotFound: (name: string, version: unknown) =>
+    mlflowErrors.notFound(`Model Version (name=${name.slice(0, 500)}, version=${String(version).slice(0, 30)}) not found`),
+  invalidStage: (stage: unknown) =>
+    mlflowErrors.invalidParameter(`Invalid Model Version stage: ${String(stage).slice(0, 100)}. Value must be one of ${modelStages.join(', ')}.`),
+};
+
+const optionalString = (field: string, value: unknown): string | undefined => {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw mlflowErrors.invalidParameter(`Invalid value for parameter '${field}': expected a string`);
+  return value;
+};
+
+const asList = <T>(field: string, value: unknown): T[] => {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw mlflowErrors.invalidParameter(`Invalid value for parameter '${field}': expected a list`);
+  return value as T[];
+};
+
+const runIdOfSource = (source: string): string | undefined => /^runs:\/([^/]+)/.exec(source)?.[1];
+
+export type RegistryService = ReturnType<typeof createRegistryService>;
+
+/**
+ * The model registry for one tenant at a time: registered models, versions, stages, aliases and tags,
+ * with MLflow's semantics and errors. Runs in `withTenant` transactions (row-level security), so another
+ * tenant's model name is RESOURCE_DOES_NOT_EXIST and never collides with one's own. Every change appends
+ * an audit event in its transaction.
+ */
+export const createRegistryService = (deps: { db: Db }) => {
+  const { db } = deps;
+  const now = (): number => Date.now();
+
+  const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
+    appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
+
+  const getModelIn = async (tx: Queryable, name: string): Promise<RegisteredModelRow> => {
+    const row = (await tx.query<RegisteredModelRow>(`${MODEL_SELECT} WHERE m.name = $1`, [name])).rows[0];
+    if (row === undefined) throw registryErrors.modelNotFound(name);
+    return row;
+  };
+
+  const getVersionIn = async (tx: Queryable, name: string, version: number): Promise<ModelVersionRow> => {
+    const row = (await tx.query<ModelVersionRow>(`${VERSION_SELECT} WHERE v.name = $1 AND v.version = $2`, [name, version])).rows[0];
+    if (row === undefined) throw registryErrors.versionNotFound(name, version);
+    return row;
+  };
+
+  const touchModel = (tx: Queryable, name: string, t: number) =>
+    tx.query('UPDATE registered_models SET last_updated_time = $2 WHERE name = $1', [name, t]);
+
+  const upsertModelTags = async (tx: Queryable, scope: TrackingScope, name: string, tags: readonly KeyValue[]): Promise<void> => {
+    if (tags.length === 0) return;
+    await tx.query(
+      `INSERT INTO registered_model_tags (tenant_id, name, key, value)
+       SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(key, value, ord)
+        ORDER BY u.key, u.ord DESC
+       ON CONFLICT (tenant_id, name, key) DO UPDATE SET value = EXCLUDED.value`,
+      [scope.tenantId, name, tags.map((t) => t.key), tags.map((t) => t.value)],
+    );
+  };
+
+  const upsertVersionTags = async (tx: Queryable, scope: TrackingScope, name: string, version: number, tags: readonly KeyValue[]): Promise<void> => {
+    if (tags.length === 0) return;
+    await tx.query(
+      `INSERT INTO model_version_tags (tenant_id, name, version, key, value)
+       SELECT DISTINCT ON (u.key) $1::uuid, $2, $3, u.key, u.value FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS u(key, value, ord)
+        ORDER BY u.key, u.ord DESC
+       ON CONFLICT (tenant_id, name, version, key) DO UPDATE SET value = EXCLUDED.value`,
+      [scope.tenantId, name, version, tags.map((t) => t.key), tags.map((t) => t.value)],
+    );
+  };
+
+  const parseStage = (stage: unknown) => {
+    const canonical = typeof stage === 'string' ? canonicalStage(stage) : undefined;
+    if (canonical === undefined) throw registryErrors.invalidStage(stage);
+    return canonical;
+  };
+
+  return {
+    async createRegisteredModel(scope: TrackingScope, input: { name?: unknown; tags?: unknown; description?: unknown }): Promise<RegisteredModelJson> {
+      const name = validateModelName(input.name);
+      const tags = asList<KeyValueInput>('tags', input.tags).map((t) => validateRegisteredModelTag(t ?? {}));
+      const description = optionalString('description', input.description) ?? '';
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const t = now();
+        const inserted = await tx.query(
+          `INSERT INTO registered_models (tenant_id, name, creation_time, last_updated_time, description, user_id)
+           VALUES ($1::uuid, $2, $3, $3, $4, $5) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING name`,
+          [scope.tenantId, name, t, description, scope.actor],
+        );
+        if (inserted.rows.length === 0) throw registryErrors.modelExists(name);
+        await upsertModelTags(tx, scope, name, tags);
+        await audit(tx, scope, 'models.registered_model.create', `model:${name}`);
+        return registeredModelJson(await getModelIn(tx, name));
+      });
+    },
+
+    async getRegisteredModel(scope: TrackingScope, rawName: unknown): Promise<RegisteredModelJson> {
+      const name = validateModelName(rawName);
+      return withTenant(db, scope.tenantId, async (tx) => registeredModelJson(await getModelIn(tx, name)), { readOnly: true });
+    },
+
+    async renameRegisteredModel(scope: TrackingScope, input: { name?: unknown; new_name?: unknown }): Promise<RegisteredModelJson> {
+      const name = validateModelName(input.name);
+      const newName = validateModelName(input.new_name);
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        if (newName !== name) {
+          const taken = await tx.query('SELECT 1 FROM registered_models WHERE name = $1', [newName]);
+          if (taken.rows.length > 0) throw registryErrors.modelExists(newName);
+          // Tags, versions, version tags and aliases follow through ON UPDATE CASCADE.
+          await tx.query('UPDATE registered_models SET name = $2, last_updated_time = $3 WHERE name = $1', [name, newName, now()]);
+          await audit(tx, scope, 'models.registered_model.rename', `model:${newName}`, { from: name });
+        }
+        return registeredModelJson(await getModelIn(tx, newName));
+      });
+    },
+
+    async updateRegisteredModel(scope: TrackingScope, input: { name?: unknown; description?: unknown }): Promise<RegisteredModelJson> {
+      const name = validateModelName(input.name);
+      const description = optionalString('description', input.description);
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        if (description !== undefined) {
+          await tx.query('UPDATE registered_models SET description = $2, last_updated_time = $3 WHERE name = $1', [name, description, now()]);
+          await audit(tx, scope, 'models.registered_model.update', `model:${name}`);
+        }
+        return registeredModelJson(await getModelIn(tx, name));
+      });
+    },
+
+    async deleteRegisteredModel(scope: TrackingScope, rawName: unknown): Promise<void> {
+      const name = validateModelName(rawName);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        const deleted = await tx.query('DELETE FROM registered_models WHERE name = $1', [name]);
+        if (deleted.rowCount === 0) throw registryErrors.modelNotFound(name);
+        await audit(tx, scope, 'models.registered_model.delete', `model:${name}`);
+      });
+    },
+
+    async searchRegisteredModels(
+      scope: TrackingScope,
+      input: { filter?: string | undefined; orderBy?: readonly string[] | undefined; maxResults?: unknown; pageToken?: string | undefined },
+    ): Promise<Page<RegisteredModelJson>> {
+      const maxResults = validateMaxResults(input.maxResults, searchPageLimits.registeredModels);
+      const offset = decodePageToken(input.pageToken);
+      const where = compileRegisteredModelFilter(input.filter, { firstParam: 1 });
+      const order = compileRegisteredModelOrderBy(input.orderBy ?? null);
+      const at = 1 + where.params.length;
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const { rows } = await tx.query<RegisteredModelRow>(
+          `${MODEL_SELECT} WHERE (${where.sql}) ORDER BY ${order.sql} LIMIT $${at} OFFSET $${at + 1}`,
+          [...where.params, maxResults + 1, offset],
+        );
+        return { items: rows.slice(0, maxResults).map(registeredModelJson), nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+      }, { readOnly: true });
+    },
+
+    async setRegisteredModelTag(scope: TrackingScope, input: { name?: unknown; key?: unknown; value?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const tag = validateRegisteredModelTag({ key: input.key, value: input.value });
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        await upsertModelTags(tx, scope, name, [tag]);
+        await touchModel(tx, name, now());
+        await audit(tx, scope, 'models.registered_model.set_tag', `model:${name}`, { key: tag.key });
+      });
+    },
+
+    async deleteRegisteredModelTag(scope: TrackingScope, input: { name?: unknown; key?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const key = validateTagName(input.key);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        const deleted = await tx.query('DELETE FROM registered_model_tags WHERE name = $1 AND key = $2', [name, key]);
+        if (deleted.rowCount > 0) await audit(tx, scope, 'models.registered_model.delete_tag', `model:${name}`, { key });
+      });
+    },
+
+    async setAlias(scope: TrackingScope, input: { name?: unknown; alias?: unknown; version?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const alias = validateModelAliasName(input.alias);
+      const version = validateModelVersion(input.version);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        await getVersionIn(tx, name, version);
+        await tx.query(
+          `INSERT INTO registered_model_aliases (tenant_id, name, alias, version) VALUES ($1::uuid, $2, $3, $4)
+           ON CONFLICT (tenant_id, name, alias) DO UPDATE SET version = EXCLUDED.version`,
+          [scope.tenantId, name, alias, version],
+        );
+        await touchModel(tx, name, now());
+        await audit(tx, scope, 'models.alias.set', `model:${name}`, { alias, version });
+      });
+    },
+
+    async deleteAlias(scope: TrackingScope, input: { name?: unknown; alias?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const alias = validateModelAliasName(input.alias);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        const deleted = await tx.query('DELETE FROM registered_model_aliases WHERE name = $1 AND alias = $2', [name, alias]);
+        if (deleted.rowCount > 0) await audit(tx, scope, 'models.alias.delete', `model:${name}`, { alias });
+      });
+    },
+
+    async getVersionByAlias(scope: TrackingScope, input: { name?: unknown; alias?: unknown }): Promise<ModelVersionJson> {
+      const name = validateModelName(input.name);
+      const alias = typeof input.alias === 'string' ? input.alias : '';
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        const row = (await tx.query<ModelVersionRow>(
+          `${VERSION_SELECT} JOIN registered_model_aliases x ON x.tenant_id = v.tenant_id AND x.name = v.name AND x.version = v.version
+            WHERE x.name = $1 AND x.alias = $2`,
+          [name, alias],
+        )).rows[0];
+        if (row === undefined) throw mlflowErrors.notFound(`Registered model alias ${alias.slice(0, 255)} not found.`);
+        return modelVersionJson(row);
+      }, { readOnly: true });
+    },
+
+    async getLatestVersions(scope: TrackingScope, input: { name?: unknown; stages?: unknown }): Promise<ModelVersionJson[]> {
+      const name = validateModelName(input.name);
+      const rawStages = typeof input.stages === 'string' ? [input.stages] : asList<unknown>('stages', input.stages);
+      const stages = rawStages.map(parseStage);
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await getModelIn(tx, name);
+        const { rows } = await tx.query<ModelVersionRow>(
+          `SELECT * FROM (${VERSION_SELECT.replace('SELECT v.name', 'SELECT DISTINCT ON (v.current_stage) v.name')}
+             WHERE v.name = $1 AND ($2::text[] IS NULL OR v.current_stage = ANY($2::text[]))
+             ORDER BY v.current_stage, v.version DESC) s ORDER BY s.version`,
+          [name, stages.length === 0 ? null : stages],
+        );
+        return rows.map(modelVersionJson);
+      }, { readOnly: true });
+    },
+
+    async createModelVersion(
+      scope: TrackingScope,
+      input: { name?: unknown; source?: unknown; run_id?: unknown; tags?: unknown; run_link?: unknown; description?: unknown },
+    ): Promise<ModelVersionJson> {
+      const name = validateModelName(input.name);
+      const source = optionalString('source', input.source);
+      if (source === undefined || source === '') throw mlflowErrors.invalidParameter("Missing value for required parameter 'source'.");
+      if (!ALLOWED_SOURCE.test(source) || source.split('/').includes('..')) {
+        throw mlflowErrors.invalidParameter(
+          `Invalid model version source: '${source.slice(0, 200)}'. Use a runs:/, models:/ or mlflow-artifacts:/ URI (local paths are not accepted by this server).`,
+        );
+      }
+      const runId = optionalString('run_id', input.run_id) || undefined;
+      const sourceRunId = runIdOfSource(source);
+      const runLink = optionalString('run_link', input.run_link) ?? '';
+      const description = optionalString('description', input.description) ?? '';
+      const tags = asList<KeyValueInput>('tags', input.tags).map((t) => validateModelVersionTag(t ?? {}));
+      return withTenant(db, scope.tenantId, async (tx) => {
+        // Runs named by the request must be the tenant's own: another tenant's run id is simply unknown.
+        for (const id of new Set([runId, sourceRunId].filter((x): x is string => x !== undefined))) {
+          const found = await tx.query('SELECT 1 FROM runs WHERE id = $1', [id]);
+          if (found.rows.length === 0) throw mlflowErrors.notFound(`Run with id=${id.slice(0, 100)} not found`);
+        }
+        const t = now();
+        const allocated = await tx.query<{ version: number }>(
+          'UPDATE registered_models SET next_version = next_version + 1, last_updated_time = $2 WHERE name = $1 RETURNING next_version - 1 AS version',
+          [name, t],
+        );
+        const version = allocated.rows[0]?.version;
+        if (version === undefined) throw registryErrors.modelNotFound(name);
+        await tx.query(
+          `INSERT INTO model_versions (tenant_id, name, version, creation_time, last_updated_time, description, user_id, source, run_id, run_link)
+           VALUES ($1::uuid, $2, $3, $4, $4, $5, $6, $7, $8, $9)`,
+          [scope.tenantId, name, version, t, description, scope.actor, source, runId ?? sourceRunId ?? null, runLink],
+        );
+        await upsertVersionTags(tx, scope, name, version, tags);
+        await audit(tx, scope, 'models.version.create', `model:${name}/${version}`, { source, ...(runId === undefined ? {} : { runId }) });
+        return modelVersionJson(await getVersionIn(tx, name, version));
+      });
+    },
+
+    async getModelVersion(scope: TrackingScope, input: { name?: unknown; version?: unknown }): Promise<ModelVersionJson> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      return withTenant(db, scope.tenantId, async (tx) => modelVersionJson(await getVersionIn(tx, name, version)), { readOnly: true });
+    },
+
+    async updateModelVersion(scope: TrackingScope, input: { name?: unknown; version?: unknown; description?: unknown }): Promise<ModelVersionJson> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      const description = optionalString('description', input.description);
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await getVersionIn(tx, name, version);
+        if (description !== undefined) {
+          await tx.query('UPDATE model_versions SET description = $3, last_updated_time = $4 WHERE name = $1 AND version = $2', [name, version, description, now()]);
+          await audit(tx, scope, 'models.version.update', `model:${name}/${version}`);
+        }
+        return modelVersionJson(await getVersionIn(tx, name, version));
+      });
+    },
+
+    async transitionStage(
+      scope: TrackingScope,
+      input: { name?: unknown; version?: unknown; stage?: unknown; archive_existing_versions?: unknown },
+    ): Promise<ModelVersionJson> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      const stage = parseStage(input.stage);
+      const archive = input.archive_existing_versions === true || input.archive_existing_versions === 'true';
+      if (archive && stage !== 'Staging' && stage !== 'Production') {
+        throw mlflowErrors.invalidParameter(
+          `Model version transition cannot archive existing model versions because '${stage}' is not an Active stage. Valid active stages are Staging, Production`,
+        );
+      }
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await getVersionIn(tx, name, version);
+        const t = now();
+        await tx.query('UPDATE model_versions SET current_stage = $3, last_updated_time = $4 WHERE name = $1 AND version = $2', [name, version, stage, t]);
+        if (archive) {
+          await tx.query(
+            `UPDATE model_versions SET current_stage = 'Archived', last_updated_time = $4 WHERE name = $1 AND version <> $2 AND current_stage = $3`,
+            [name, version, stage, t],
+          );
+        }
+        await touchModel(tx, name, t);
+        await audit(tx, scope, 'models.version.transition_stage', `model:${name}/${version}`, { stage, archiveExisting: archive });
+        return modelVersionJson(await getVersionIn(tx, name, version));
+      });
+    },
+
+    async deleteModelVersion(scope: TrackingScope, input: { name?: unknown; version?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        // Aliases and tags of the version go with it (ON DELETE CASCADE); its number is never reused.
+        const deleted = await tx.query('DELETE FROM model_versions WHERE name = $1 AND version = $2', [name, version]);
+        if (deleted.rowCount === 0) throw registryErrors.versionNotFound(name, version);
+        await touchModel(tx, name, now());
+        await audit(tx, scope, 'models.version.delete', `model:${name}/${version}`);
+      });
+    },
+
+    async searchModelVersions(
+      scope: TrackingScope,
+      input: { filter?: string | undefined; orderBy?: readonly string[] | undefined; maxResults?: unknown; pageToken?: string | undefined },
+    ): Promise<Page<ModelVersionJson>> {
+      const maxResults = validateMaxResults(input.maxResults, searchPageLimits.modelVersions);
+      const offset = decodePageToken(input.pageToken);
+      const where = compileModelVersionFilter(input.filter, { firstParam: 1 });
+      const order = compileModelVersionOrderBy(input.orderBy ?? null);
+      const at = 1 + where.params.length;
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const { rows } = await tx.query<ModelVersionRow>(
+          `${VERSION_SELECT} WHERE (${where.sql}) ORDER BY ${order.sql} LIMIT $${at} OFFSET $${at + 1}`,
+          [...where.params, maxResults + 1, offset],
+        );
+        return { items: rows.slice(0, maxResults).map(modelVersionJson), nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+      }, { readOnly: true });
+    },
+
+    async getDownloadUri(scope: TrackingScope, input: { name?: unknown; version?: unknown }): Promise<string> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      return withTenant(db, scope.tenantId, async (tx) => (await getVersionIn(tx, name, version)).source, { readOnly: true });
+    },
+
+    async setModelVersionTag(scope: TrackingScope, input: { name?: unknown; version?: unknown; key?: unknown; value?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      const tag = validateModelVersionTag({ key: input.key, value: input.value });
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await getVersionIn(tx, name, version);
+        await upsertVersionTags(tx, scope, name, version, [tag]);
+        await audit(tx, scope, 'models.version.set_tag', `model:${name}/${version}`, { key: tag.key });
+      });
+    },
+
+    async deleteModelVersionTag(scope: TrackingScope, input: { name?: unknown; version?: unknown; key?: unknown }): Promise<void> {
+      const name = validateModelName(input.name);
+      const version = validateModelVersion(input.version);
+      const key = validateTagName(input.key);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await getVersionIn(tx, name, version);
+        const deleted = await tx.query('DELETE FROM model_version_tags WHERE name = $1 AND version = $2 AND key = $3', [name, version, key]);
+        if (deleted.rowCount > 0) await audit(tx, scope, 'models.version.delete_tag', `model:${name}/${version}`, { key });
+      });
+    },
+  };
+};

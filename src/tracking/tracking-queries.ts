@@ -1,0 +1,193 @@
+/**
+ * SQL of experiment tracking. Every function takes the transaction of a `withTenant` scope: row-level
+ * security limits every statement to that tenant, so no query here filters by tenant for safety — the
+ * `tenant_id` conditions that do appear are for index use and for inserts. All values are bound
+ * parameters; SQL text comes only from this file and the search compiler (search-filter.ts).
+ */
+import type { Queryable } from '../db/index.ts';
+import type { ExperimentRow, RunInfoRow, RunRow } from './mlflow-entities.ts';
+import type { KeyValue, ValidMetric } from './mlflow-validation.ts';
+
+export const EXPERIMENT_SELECT = `
+  SELECT e.id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time,
+    (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
+       FROM experiment_tags t WHERE t.tenant_id = e.tenant_id AND t.experiment_id = e.id) AS tags
+  FROM experiments e`;
+
+export const RUN_INFO_COLUMNS = 'r.id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri';
+
+/** A run with its latest metrics, params, tags and dataset inputs, as correlated aggregates over alias `r`. */
+export const RUN_SELECT = `
+  SELECT ${RUN_INFO_COLUMNS},
+    (SELECT json_agg(json_build_object('key', m.key, 'value', m.value, 'timestamp', m.timestamp, 'step', m.step) ORDER BY m.key)
+       FROM run_latest_metrics m WHERE m.tenant_id = r.tenant_id AND m.run_id = r.id) AS metrics,
+    (SELECT json_agg(json_build_object('key', p.key, 'value', p.value) ORDER BY p.key)
+       FROM run_params p WHERE p.tenant_id = r.tenant_id AND p.run_id = r.id) AS params,
+    (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
+       FROM run_tags t WHERE t.tenant_id = r.tenant_id AND t.run_id = r.id) AS tags,
+    (SELECT json_agg(json_build_object('tags', i.tags, 'dataset', json_strip_nulls(json_build_object(
+        'name', i.name, 'digest', i.digest, 'source_type', i.source_type, 'source', i.source, 'schema', i.schema, 'profile', i.profile)))
+        ORDER BY i.created_time, i.name, i.digest)
+       FROM run_inputs i WHERE i.tenant_id = r.tenant_id AND i.run_id = r.id) AS inputs
+  FROM runs r`;
+
+/**
+ * Creates the tenant's id counter and its "Default" experiment (id 0) unless the counter exists: one
+ * idempotent statement. Concurrent first uses serialize on the counter's primary key; the loser's
+ * insert does nothing.
+ */
+export const ensureDefaultExperiment = async (tx: Queryable, tenantId: string, now: number): Promise<void> => {
+  await tx.query(
+    `WITH c AS (
+       INSERT INTO tracking_counters (tenant_id, next_experiment_id) VALUES ($1::uuid, 1)
+       ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id)
+     INSERT INTO experiments (tenant_id, id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+     SELECT tenant_id, 0, 'Default', 'mlflow-artifacts:/0', 'active', $2::bigint, $2::bigint FROM c`,
+    [tenantId, now],
+  );
+};
+
+/** Takes the next experiment id of the tenant (the counter row must exist: ensureDefaultExperiment). */
+export const nextExperimentId = async (tx: Queryable): Promise<number> => {
+  const { rows } = await tx.query<{ id: number }>(
+    'UPDATE tracking_counters SET next_experiment_id = next_experiment_id + 1 RETURNING next_experiment_id - 1 AS id',
+  );
+  const row = rows[0];
+  if (row === undefined) throw new Error('tracking counter missing');
+  return Number(row.id);
+};
+
+export const findExperiment = async (tx: Queryable, id: number): Promise<ExperimentRow | undefined> =>
+  (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.id = $1`, [id])).rows[0];
+
+export const findExperimentByName = async (tx: Queryable, name: string): Promise<ExperimentRow | undefined> =>
+  (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.name = $1`, [name])).rows[0];
+
+export const upsertExperimentTags = async (tx: Queryable, tenantId: string, experimentId: number, tags: readonly KeyValue[]): Promise<void> => {
+  if (tags.length === 0) return;
+  await tx.query(
+    `INSERT INTO experiment_tags (tenant_id, experiment_id, key, value)
+     SELECT DISTINCT ON (u.key) $1::uuid, $2::bigint, u.key, u.value
+       FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(key, value, ord)
+      ORDER BY u.key, u.ord DESC
+     ON CONFLICT (tenant_id, experiment_id, key) DO UPDATE SET value = EXCLUDED.value`,
+    [tenantId, experimentId, tags.map((t) => t.key), tags.map((t) => t.value)],
+  );
+};
+
+export const findRunInfo = async (tx: Queryable, runId: string): Promise<RunInfoRow | undefined> =>
+  (await tx.query<RunInfoRow>(`SELECT ${RUN_INFO_COLUMNS} FROM runs r WHERE r.id = $1`, [runId])).rows[0];
+
+export const findRun = async (tx: Queryable, runId: string): Promise<RunRow | undefined> =>
+  (await tx.query<RunRow>(`${RUN_SELECT} WHERE r.id = $1`, [runId])).rows[0];
+
+/** Upserts run tags (the last of duplicate keys wins, as in MLflow) and keeps `runs.name` equal to `mlflow.runName`. */
+export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: string, tags: readonly KeyValue[]): Promise<void> => {
+  if (tags.length === 0) return;
+  const pending: Promise<unknown>[] = [
+    tx.query(
+      `INSERT INTO run_tags (tenant_id, run_id, key, value)
+       SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value
+         FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(key, value, ord)
+        ORDER BY u.key, u.ord DESC
+       ON CONFLICT (tenant_id, run_id, key) DO UPDATE SET value = EXCLUDED.value`,
+      [tenantId, runId, tags.map((t) => t.key), tags.map((t) => t.value)],
+    ),
+  ];
+  const runName = tags.findLast((t) => t.key === 'mlflow.runName');
+  if (runName !== undefined) pending.push(tx.query('UPDATE runs SET name = $2 WHERE id = $1', [runId, runName.value]));
+  await settleAll(pending);
+};
+
+/**
+ * Inserts metric points into the history and moves each key's latest value forward when a new point is
+ * later by (step, timestamp, value) — MLflow's order, with NaN compared as 0 as MLflow's SQL store stores
+ * it. One statement, one round trip, whatever the batch size: four array parameters unnested
+ * server-side. Latest-metric rows are upserted in key order, so concurrent batches on one run lock them
+ * in the same order and cannot deadlock each other. Identical points are kept as rows and read as one
+ * (see migration 0002).
+ *
+ * The arrays are sent as PostgreSQL array literals built here rather than by the driver: keys are
+ * validated metric names (letters, digits, `_ - . / space`: never a quote, backslash, brace or comma),
+ * quoted all the same, and numbers print as float8/int8 input accepts them (`NaN`, `Infinity`
+ * included). Measured about twice as fast as the driver's generic array encoding for 1,000 points.
+ */
+export const insertMetrics = async (tx: Queryable, tenantId: string, runId: string, metrics: readonly ValidMetric[]): Promise<void> => {
+  if (metrics.length === 0) return;
+  let keys = '{';
+  let values = '{';
+  let timestamps = '{';
+  let steps = '{';
+  for (let i = 0; i < metrics.length; i += 1) {
+    const m = metrics[i] as ValidMetric;
+    if (!SAFE_KEY.test(m.key)) throw new Error('metric key reached insertMetrics unvalidated');
+    const sep = i === 0 ? '' : ',';
+    keys += `${sep}"${m.key}"`;
+    values += `${sep}${m.value}`;
+    timestamps += `${sep}${m.timestamp}`;
+    steps += `${sep}${m.step}`;
+  }
+  await tx.query(
+    `WITH u AS (
+       SELECT * FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step)),
+     history AS (
+       INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan)
+       SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8 FROM u)
+     INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan)
+     SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8 FROM u
+      ORDER BY u.key, u.step DESC, u.ts DESC, (CASE WHEN u.value = 'NaN'::float8 THEN 0 ELSE u.value END) DESC
+     ON CONFLICT (tenant_id, run_id, key) DO UPDATE
+       SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step, is_nan = EXCLUDED.is_nan
+       WHERE (EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
+           > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END)`,
+    [tenantId, runId, `${keys}}`, `${values}}`, `${timestamps}}`, `${steps}}`],
+  );
+};
+
+// What validateMetricName admits (plus the length bound): safe inside a double-quoted array element.
+const SAFE_KEY = /^[/\p{L}\p{N}_.\- ]{1,250}$/u;
+
+export interface ParamClash {
+  key: string;
+  value: string;
+  /** The value already logged; undefined when a concurrent transaction inserted the key (re-read it). */
+  existing: string | undefined;
+}
+
+/**
+ * Inserts params that are new and reports, in the same round trip, every incoming param whose key was
+ * already logged (with the logged value, read from the statement's snapshot). A key inserted by a
+ * concurrent, just-committed transaction comes back with `existing` undefined: the caller re-reads it.
+ */
+export const insertParams = async (tx: Queryable, tenantId: string, runId: string, params: readonly KeyValue[]): Promise<ParamClash[]> => {
+  if (params.length === 0) return [];
+  const { rows } = await tx.query<{ key: string; value: string; existing: string | null }>(
+    `WITH u AS (SELECT * FROM unnest($3::text[], $4::text[]) AS u(key, value)),
+     ins AS (
+       INSERT INTO run_params (tenant_id, run_id, key, value)
+       SELECT $1::uuid, $2, u.key, u.value FROM u
+       ON CONFLICT (tenant_id, run_id, key) DO NOTHING RETURNING key)
+     SELECT u.key, u.value, p.value AS existing
+       FROM u LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = u.key
+      WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key)`,
+    [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value)],
+  );
+  return rows.map((row) => ({ key: row.key, value: row.value, existing: row.existing ?? undefined }));
+};
+
+export const readParams = async (tx: Queryable, runId: string, keys: readonly string[]): Promise<Map<string, string>> => {
+  const { rows } = await tx.query<{ key: string; value: string }>('SELECT key, value FROM run_params WHERE run_id = $1 AND key = ANY($2::text[])', [runId, keys]);
+  return new Map(rows.map((row) => [row.key, row.value]));
+};
+
+/**
+ * Awaits every promise (so none is left rejected and unobserved), then throws the first failure. Used
+ * for statements pipelined in one transaction: once one fails the transaction is aborted and the later
+ * ones fail too, the first error is the meaningful one.
+ */
+export const settleAll = async <T>(pending: readonly Promise<T>[]): Promise<T[]> => {
+  const results = await Promise.allSettled(pending);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+};

@@ -1,0 +1,542 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Db, Queryable } from '../db/index.ts';
+import { withTenant } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import { mlflowErrors } from './mlflow-errors.ts';
+import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
+import { experimentJson, jsonDouble, runInfoJson, runJson } from './mlflow-entities.ts';
+import {
+  RUN_NAME_TAG, assertParamsImmutable, resolveRunName, searchPageLimits, validateDatasetInput, validateExperimentName,
+  validateExperimentTag, validateLogBatch, validateMaxResults, validateMetric, validateParam, validateRunStatus, validateRunTag,
+  validateTagName, viewTypeToStages,
+} from './mlflow-validation.ts';
+import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatch } from './mlflow-validation.ts';
+import { compileExperimentFilter, compileExperimentOrderBy, compileRunFilter, compileRunOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
+import {
+  EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics,
+  insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
+} from './tracking-queries.ts';
+
+/** Who acts, for which tenant, under which request: what every call of the tracking service carries. */
+export interface TrackingScope {
+  tenantId: string;
+  actor: string;
+  requestId: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextPageToken: string | undefined;
+}
+
+export interface SearchInput {
+  filter?: string | undefined;
+  orderBy?: readonly string[] | undefined;
+  maxResults?: unknown;
+  pageToken?: string | undefined;
+  viewType?: unknown;
+}
+
+const ARTIFACT_SCHEME = 'mlflow-artifacts:';
+
+const now = (): number => Date.now();
+
+// MLflow ids of experiments are strings; ours are per-tenant integers. Anything else simply does not exist.
+const parseExperimentId = (id: unknown): number | undefined => {
+  const text = typeof id === 'number' ? String(id) : id;
+  return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
+};
+
+const RUN_ID = /^[0-9a-f]{32}$/;
+
+export const trackingErrors = {
+  experimentNotFound: (id: unknown) => mlflowErrors.notFound(`No Experiment with id=${String(id).slice(0, 100)} exists`),
+  experimentNameNotFound: (name: string) => mlflowErrors.notFound(`Could not find experiment with name '${name.slice(0, 500)}'`),
+  experimentExists: (name: string) => mlflowErrors.alreadyExists(`Experiment(name=${name.slice(0, 500)}) already exists.`),
+  experimentNotActive: (id: number, stage: string) =>
+    mlflowErrors.invalidParameter(`The experiment ${id} must be in the 'active' state. Current state is ${stage}.`),
+  runNotFound: (id: unknown) => mlflowErrors.notFound(`Run with id=${String(id).slice(0, 100)} not found`),
+  runNotActive: (id: string, stage: string) =>
+    mlflowErrors.invalidParameter(`The run ${id} must be in the 'active' state. Current state is ${stage}.`),
+  missing: (field: string) => mlflowErrors.invalidParameter(`Missing value for required parameter '${field}'.`),
+};
+
+const requireString = (field: string, value: unknown): string => {
+  if (value === undefined || value === null || value === '') throw trackingErrors.missing(field);
+  if (typeof value !== 'string') throw mlflowErrors.invalidParameter(`Invalid value for parameter '${field}': expected a string`);
+  return value;
+};
+
+const optionalString = (field: string, value: unknown): string | undefined => {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw mlflowErrors.invalidParameter(`Invalid value for parameter '${field}': expected a string`);
+  return value;
+};
+
+const optionalInt64 = (field: string, value: unknown): number | undefined => {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw mlflowErrors.invalidParameter(`Invalid value for parameter '${field}': expected an integer`);
+  return n;
+};
+
+const asList = <T>(field: string, value: unknown): T[] => {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw mlflowErrors.invalidParameter(`Invalid value for parameter '${field}': expected a list`);
+  return value as T[];
+};
+
+/** The run id of a request: MLflow clients send `run_id`, older ones `run_uuid` (both accepted, as MLflow). */
+export const requestRunId = (body: { run_id?: unknown; run_uuid?: unknown }): string => {
+  const id = body.run_id ?? body.run_uuid;
+  return requireString('run_id', id);
+};
+
+// Adjective-noun run names, as MLflow generates for runs created without one.
+const NAME_WORDS = {
+  a: ['bold', 'bright', 'calm', 'clever', 'crisp', 'gentle', 'keen', 'lucky', 'merry', 'quiet', 'rare', 'swift', 'vivid', 'wise'],
+  n: ['ant', 'bass', 'crane', 'deer', 'eel', 'finch', 'gnu', 'hare', 'lark', 'moth', 'owl', 'ram', 'seal', 'wren'],
+};
+const randomRunName = (): string => {
+  const [a, n, d] = randomBytes(3);
+  return `${NAME_WORDS.a[(a ?? 0) % NAME_WORDS.a.length]}-${NAME_WORDS.n[(n ?? 0) % NAME_WORDS.n.length]}-${(d ?? 0) % 1000}`;
+};
+
+export type TrackingService = ReturnType<typeof createTrackingService>;
+
+/**
+ * Experiment tracking for one tenant at a time: experiments, runs, params, metrics, tags, dataset
+ * inputs and search, with MLflow's semantics and errors (MlflowError). Every call runs in one
+ * `withTenant` transaction, so row-level security confines it to the caller's tenant: another tenant's
+ * experiment or run is RESOURCE_DOES_NOT_EXIST exactly like a missing one.
+ *
+ * Audit: experiment and run lifecycle changes (create, rename, delete, restore, run update, experiment
+ * tags) append an audit event in the same transaction. The high-volume logging calls (log-metric,
+ * log-batch, log-parameter, set-tag, delete-tag, log-inputs) are not audited one by one: at thousands
+ * of calls per second per tenant that would double the write load and drown the chain (see
+ * docs/tracking.md).
+ */
+export const createTrackingService = (deps: { db: Db }) => {
+  const { db } = deps;
+
+  const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
+    appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
+
+  const getExperimentIn = async (tx: Queryable, scope: TrackingScope, rawId: unknown): Promise<ExperimentRow> => {
+    const id = parseExperimentId(rawId);
+    if (id === undefined) throw trackingErrors.experimentNotFound(rawId);
+    if (id === 0) await ensureDefaultExperiment(tx, scope.tenantId, now());
+    const row = await findExperiment(tx, id);
+    if (row === undefined) throw trackingErrors.experimentNotFound(rawId);
+    return row;
+  };
+
+  const activeExperimentIn = async (tx: Queryable, scope: TrackingScope, rawId: unknown): Promise<ExperimentRow> => {
+    const row = await getExperimentIn(tx, scope, rawId);
+    if (row.lifecycle_stage !== 'active') throw trackingErrors.experimentNotActive(Number(row.id), row.lifecycle_stage);
+    return row;
+  };
+
+  /** Checks the run exists (in this tenant) and is active, as MLflow does before any logging. */
+  const activeRunIn = async (tx: Queryable, runId: string): Promise<void> => {
+    const run = RUN_ID.test(runId) ? await findRunInfo(tx, runId) : undefined;
+    if (run === undefined) throw trackingErrors.runNotFound(runId);
+    if (run.lifecycle_stage !== 'active') throw trackingErrors.runNotActive(runId, run.lifecycle_stage);
+  };
+
+  const getRunIn = async (tx: Queryable, runId: string): Promise<RunRow> => {
+    const run = RUN_ID.test(runId) ? await findRun(tx, runId) : undefined;
+    if (run === undefined) throw trackingErrors.runNotFound(runId);
+    return run;
+  };
+
+  const paramsImmutable = async (tx: Queryable, scope: TrackingScope, runId: string, params: readonly KeyValue[]): Promise<void> => {
+    const clashes = await insertParams(tx, scope.tenantId, runId, params);
+    if (clashes.length === 0) return;
+    const unknown = clashes.filter((c) => c.existing === undefined).map((c) => c.key);
+    // A concurrent transaction committed these keys after our snapshot: read them again (new snapshot).
+    const reread = unknown.length === 0 ? new Map<string, string>() : await readParams(tx, runId, unknown);
+    const existing = new Map<string, string>();
+    for (const c of clashes) {
+      const value = c.existing ?? reread.get(c.key);
+      if (value !== undefined) existing.set(c.key, value);
+    }
+    assertParamsImmutable(runId, existing, clashes.map((c) => ({ key: c.key, value: c.value })));
+  };
+
+  /**
+   * Writes one validated batch: the run check, metrics (history + latest), params (with the
+   * immutability check) and tags, pipelined in one transaction — on PostgreSQL one round trip for all of
+   * them plus the COMMIT. All or nothing: any failure rolls the whole batch back.
+   */
+  const writeBatch = async (scope: TrackingScope, runId: string, batch: ValidBatch): Promise<void> => {
+    if (!RUN_ID.test(runId)) throw trackingErrors.runNotFound(runId);
+    await withTenant(db, scope.tenantId, async (tx) => {
+      const runCheck = findRunInfo(tx, runId);
+      const writes: Promise<unknown>[] = [
+        insertMetrics(tx, scope.tenantId, runId, batch.metrics),
+        paramsImmutable(tx, scope, runId, batch.params),
+        upsertRunTags(tx, scope.tenantId, runId, batch.tags),
+      ];
+      const [run] = await Promise.allSettled([runCheck]);
+      // The run check was sent first; its answer decides the error even if the writes failed behind it
+      // (a missing run makes them fail on the foreign key).
+      const written = Promise.allSettled(writes);
+      if (run?.status === 'rejected') {
+        await written;
+        throw run.reason;
+      }
+      const info = run?.value;
+      if (info === undefined) {
+        await written;
+        throw trackingErrors.runNotFound(runId);
+      }
+      if (info.lifecycle_stage !== 'active') {
+        await written;
+        throw trackingErrors.runNotActive(runId, info.lifecycle_stage);
+      }
+      await settleAll(writes);
+    });
+  };
+
+  const searchExperimentsIn = async (tx: Queryable, input: SearchInput): Promise<Page<ExperimentJson>> => {
+    const stages = viewTypeToStages(input.viewType);
+    const maxResults = validateMaxResults(input.maxResults, searchPageLimits.experiments);
+    const offset = decodePageToken(input.pageToken);
+    const where = compileExperimentFilter(input.filter, { firstParam: 2 });
+    const order = compileExperimentOrderBy(input.orderBy ?? null);
+    const limitAt = 2 + where.params.length;
+    const { rows } = await tx.query<ExperimentRow>(
+      `${EXPERIMENT_SELECT} WHERE e.lifecycle_stage = ANY($1::text[]) AND (${where.sql}) ORDER BY ${order.sql} LIMIT $${limitAt} OFFSET $${limitAt + 1}`,
+      [stages, ...where.params, maxResults + 1, offset],
+    );
+    const page = rows.slice(0, maxResults).map(experimentJson);
+    return { items: page, nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+  };
+
+  return {
+    async createExperiment(scope: TrackingScope, input: { name?: unknown; artifact_location?: unknown; tags?: unknown }): Promise<string> {
+      const name = validateExperimentName(input.name);
+      const location = optionalString('artifact_location', input.artifact_location);
+      if (location !== undefined && location !== '' && !location.startsWith(`${ARTIFACT_SCHEME}/`)) {
+        // Blobs of a tenant live in its own encrypted store; an experiment may not point elsewhere.
+        throw mlflowErrors.invalidParameter(`artifact_location must be empty or an ${ARTIFACT_SCHEME}/ URI on this server`);
+      }
+      const tags = asList<KeyValueInput>('tags', input.tags).map((t) => validateExperimentTag(t ?? {}));
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const t = now();
+        await ensureDefaultExperiment(tx, scope.tenantId, t);
+        const existing = await findExperimentByName(tx, name);
+        if (existing !== undefined) {
+          if (existing.lifecycle_stage === 'deleted') {
+            throw mlflowErrors.alreadyExists(
+              `Experiment '${name.slice(0, 500)}' already exists in deleted state. You can restore the experiment, or rename it before creating a new one.`,
+            );
+          }
+          throw trackingErrors.experimentExists(name);
+        }
+        const id = await nextExperimentId(tx);
+        const artifactLocation = location === undefined || location === '' ? `${ARTIFACT_SCHEME}/${id}` : location;
+        const inserted = await tx.query(
+          `INSERT INTO experiments (tenant_id, id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+           VALUES ($1::uuid, $2, $3, $4, 'active', $5, $5) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING id`,
+          [scope.tenantId, id, name, artifactLocation, t],
+        );
+        if (inserted.rows.length === 0) throw trackingErrors.experimentExists(name);
+        await upsertExperimentTags(tx, scope.tenantId, id, tags);
+        await audit(tx, scope, 'tracking.experiment.create', `experiment:${id}`, { name });
+        return String(id);
+      });
+    },
+
+    async getExperiment(scope: TrackingScope, id: unknown): Promise<ExperimentJson> {
+      requireString('experiment_id', typeof id === 'number' ? String(id) : id);
+      return withTenant(db, scope.tenantId, async (tx) => experimentJson(await getExperimentIn(tx, scope, id)), { readOnly: id !== '0' && id !== 0 });
+    },
+
+    async getExperimentByName(scope: TrackingScope, rawName: unknown): Promise<ExperimentJson> {
+      const name = requireString('experiment_name', rawName);
+      return withTenant(db, scope.tenantId, async (tx) => {
+        if (name === 'Default') await ensureDefaultExperiment(tx, scope.tenantId, now());
+        const row = await findExperimentByName(tx, name);
+        if (row === undefined) throw trackingErrors.experimentNameNotFound(name);
+        return experimentJson(row);
+      });
+    },
+
+    async searchExperiments(scope: TrackingScope, input: SearchInput): Promise<Page<ExperimentJson>> {
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await ensureDefaultExperiment(tx, scope.tenantId, now());
+        return searchExperimentsIn(tx, input);
+      });
+    },
+
+    async updateExperiment(scope: TrackingScope, input: { experiment_id?: unknown; new_name?: unknown }): Promise<void> {
+      requireString('experiment_id', input.experiment_id);
+      const newName = input.new_name === undefined || input.new_name === null || input.new_name === '' ? undefined : validateExperimentName(input.new_name);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        const row = await getExperimentIn(tx, scope, input.experiment_id);
+        if (row.lifecycle_stage !== 'active') throw mlflowErrors.invalidParameter('Cannot rename a non-active experiment.');
+        if (newName === undefined || newName === row.name) return;
+        if ((await findExperimentByName(tx, newName)) !== undefined) throw trackingErrors.experimentExists(newName);
+        await tx.query('UPDATE experiments SET name = $2, last_update_time = $3 WHERE id = $1', [Number(row.id), newName, now()]);
+        await audit(tx, scope, 'tracking.experiment.rename', `experiment:${row.id}`, { from: row.name, to: newName });
+      });
+    },
+
+    async deleteExperiment(scope: TrackingScope, rawId: unknown): Promise<void> {
+      requireString('experiment_id', rawId);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        const row = await getExperimentIn(tx, scope, rawId);
+        const t = now();
+        // As MLflow: the experiment and its runs become deleted (soft; restore brings them back).
+        await tx.query(`UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = $2 WHERE id = $1`, [Number(row.id), t]);
+        await tx.query(`UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = $2 WHERE experiment_id = $1 AND lifecycle_stage = 'active'`, [Number(row.id), t]);
+        await audit(tx, scope, 'tracking.experiment.delete', `experiment:${row.id}`);
+      });
+    },
+
+    async restoreExperiment(scope: TrackingScope, rawId: unknown): Promise<void> {
+      requireString('experiment_id', rawId);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        const row = await getExperimentIn(tx, scope, rawId);
+        if (row.lifecycle_stage !== 'deleted') {
+          throw mlflowErrors.invalidParameter(`Cannot restore an experiment that is not deleted. Current state: ${row.lifecycle_stage}`);
+        }
+        const t = now();
+        await tx.query(`UPDATE experiments SET lifecycle_stage = 'active', last_update_time = $2 WHERE id = $1`, [Number(row.id), t]);
+        await tx.query(`UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = $1 AND lifecycle_stage = 'deleted'`, [Number(row.id)]);
+        await audit(tx, scope, 'tracking.experiment.restore', `experiment:${row.id}`);
+      });
+    },
+
+    async setExperimentTag(scope: TrackingScope, input: { experiment_id?: unknown; key?: unknown; value?: unknown }): Promise<void> {
+      requireString('experiment_id', input.experiment_id);
+      const tag = validateExperimentTag({ key: input.key, value: input.value });
+      await withTenant(db, scope.tenantId, async (tx) => {
+        const row = await activeExperimentIn(tx, scope, input.experiment_id);
+        await upsertExperimentTags(tx, scope.tenantId, Number(row.id), [tag]);
+        await audit(tx, scope, 'tracking.experiment.set_tag', `experiment:${row.id}`, { key: tag.key });
+      });
+    },
+
+    async createRun(
+      scope: TrackingScope,
+      input: { experiment_id?: unknown; user_id?: unknown; run_name?: unknown; start_time?: unknown; tags?: unknown },
+    ): Promise<RunJson> {
+      const experimentId = input.experiment_id === undefined || input.experiment_id === null || input.experiment_id === '' ? '0' : input.experiment_id;
+      const tags = asList<KeyValueInput>('tags', input.tags).map((t) => validateRunTag(t ?? {}));
+      const givenName = resolveRunName(optionalString('run_name', input.run_name), tags);
+      const runName = givenName ?? randomRunName();
+      const allTags = [...tags.filter((t) => t.key !== RUN_NAME_TAG), { key: RUN_NAME_TAG, value: runName }];
+      const userId = optionalString('user_id', input.user_id) ?? scope.actor;
+      const startTime = optionalInt64('start_time', input.start_time) ?? now();
+      const runId = randomUUID().replaceAll('-', '');
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const experiment = await activeExperimentIn(tx, scope, experimentId);
+        const artifactUri = `${experiment.artifact_location.replace(/\/+$/, '')}/${runId}/artifacts`;
+        await tx.query(
+          `INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
+           VALUES ($1, $2::uuid, $3, $4, $5, 'RUNNING', $6, 'active', $7)`,
+          [runId, scope.tenantId, Number(experiment.id), runName, userId, startTime, artifactUri],
+        );
+        await upsertRunTags(tx, scope.tenantId, runId, allTags);
+        await audit(tx, scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experiment.id) });
+        return runJson(await getRunIn(tx, runId));
+      });
+    },
+
+    async getRun(scope: TrackingScope, runId: string): Promise<RunJson> {
+      return withTenant(db, scope.tenantId, async (tx) => runJson(await getRunIn(tx, runId)), { readOnly: true });
+    },
+
+    async updateRun(scope: TrackingScope, runId: string, input: { status?: unknown; end_time?: unknown; run_name?: unknown }): Promise<RunInfoJson> {
+      const status = input.status === undefined || input.status === null ? undefined : validateRunStatus(input.status);
+      const endTime = optionalInt64('end_time', input.end_time);
+      const runName = optionalString('run_name', input.run_name);
+      if (runName !== undefined) validateRunTag({ key: RUN_NAME_TAG, value: runName }, { truncate: false });
+      return withTenant(db, scope.tenantId, async (tx) => {
+        await activeRunIn(tx, runId);
+        await tx.query(
+          `UPDATE runs SET status = COALESCE($2, status), end_time = COALESCE($3, end_time), name = COALESCE(NULLIF($4, ''), name) WHERE id = $1`,
+          [runId, status ?? null, endTime ?? null, runName ?? null],
+        );
+        if (runName !== undefined && runName !== '') await upsertRunTags(tx, scope.tenantId, runId, [{ key: RUN_NAME_TAG, value: runName }]);
+        await audit(tx, scope, 'tracking.run.update', `run:${runId}`, { ...(status === undefined ? {} : { status }), ...(runName === undefined ? {} : { runName }) });
+        const info = await findRunInfo(tx, runId);
+        if (info === undefined) throw trackingErrors.runNotFound(runId);
+        return runInfoJson(info);
+      });
+    },
+
+    async deleteRun(scope: TrackingScope, runId: string): Promise<void> {
+      await withTenant(db, scope.tenantId, async (tx) => {
+        if (!RUN_ID.test(runId) || (await findRunInfo(tx, runId)) === undefined) throw trackingErrors.runNotFound(runId);
+        await tx.query(`UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = $2 WHERE id = $1`, [runId, now()]);
+        await audit(tx, scope, 'tracking.run.delete', `run:${runId}`);
+      });
+    },
+
+    async restoreRun(scope: TrackingScope, runId: string): Promise<void> {
+      await withTenant(db, scope.tenantId, async (tx) => {
+        if (!RUN_ID.test(runId) || (await findRunInfo(tx, runId)) === undefined) throw trackingErrors.runNotFound(runId);
+        await tx.query(`UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE id = $1`, [runId]);
+        await audit(tx, scope, 'tracking.run.restore', `run:${runId}`);
+      });
+    },
+
+    async searchRuns(
+      scope: TrackingScope,
+      input: SearchInput & { experimentIds?: unknown },
+    ): Promise<Page<RunJson>> {
+      const experimentIds = asList<unknown>('experiment_ids', input.experimentIds)
+        .map(parseExperimentId)
+        .filter((id): id is number => id !== undefined);
+      const stages = viewTypeToStages(input.viewType);
+      const maxResults = validateMaxResults(input.maxResults, searchPageLimits.runs);
+      const offset = decodePageToken(input.pageToken);
+      const where = compileRunFilter(input.filter, { firstParam: 3 });
+      const order = compileRunOrderBy(input.orderBy ?? null, { firstParam: 3 + where.params.length });
+      const limitAt = 3 + where.params.length + order.params.length;
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const { rows } = await tx.query<RunRow>(
+          `${RUN_SELECT} WHERE r.experiment_id = ANY($1::bigint[]) AND r.lifecycle_stage = ANY($2::text[]) AND (${where.sql})
+           ORDER BY ${order.sql} LIMIT $${limitAt} OFFSET $${limitAt + 1}`,
+          [experimentIds, stages, ...where.params, ...order.params, maxResults + 1, offset],
+        );
+        return {
+          items: rows.slice(0, maxResults).map(runJson),
+          nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined,
+        };
+      }, { readOnly: true });
+    },
+
+    async setTag(scope: TrackingScope, runId: string, input: KeyValueInput): Promise<void> {
+      await writeBatch(scope, runId, { metrics: [], params: [], tags: [validateRunTag(input)] });
+    },
+
+    async deleteTag(scope: TrackingScope, runId: string, rawKey: unknown): Promise<void> {
+      const key = validateTagName(rawKey);
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await activeRunIn(tx, runId);
+        const deleted = await tx.query('DELETE FROM run_tags WHERE run_id = $1 AND key = $2', [runId, key]);
+        if (deleted.rowCount === 0) throw mlflowErrors.notFound(`No tag with name: ${key} in run with id ${runId}`);
+        if (key === RUN_NAME_TAG) await tx.query(`UPDATE runs SET name = '' WHERE id = $1`, [runId]);
+      });
+    },
+
+    async logParam(scope: TrackingScope, runId: string, input: KeyValueInput): Promise<void> {
+      await writeBatch(scope, runId, { metrics: [], params: [validateParam(input)], tags: [] });
+    },
+
+    async logMetric(scope: TrackingScope, runId: string, input: MetricInput): Promise<void> {
+      await writeBatch(scope, runId, { metrics: [validateMetric(input)], params: [], tags: [] });
+    },
+
+    /** log-batch: validates the whole batch (MLflow's limits and rules) before writing any of it. */
+    async logBatch(scope: TrackingScope, runId: string, input: { metrics?: unknown; params?: unknown; tags?: unknown }): Promise<void> {
+      const batch = validateLogBatch({
+        metrics: asList<MetricInput>('metrics', input.metrics),
+        params: asList<KeyValueInput>('params', input.params),
+        tags: asList<KeyValueInput>('tags', input.tags),
+      });
+      if (batch.metrics.length + batch.params.length + batch.tags.length === 0) {
+        // MLflow answers an empty batch with success; the run must still be visible.
+        await withTenant(db, scope.tenantId, (tx) => activeRunIn(tx, runId), { readOnly: true });
+        return;
+      }
+      await writeBatch(scope, runId, batch);
+    },
+
+    async logInputs(scope: TrackingScope, runId: string, rawDatasets: unknown): Promise<void> {
+      const datasets = asList<DatasetInputInput>('datasets', rawDatasets);
+      for (const d of datasets) validateDatasetInput(d ?? {});
+      await withTenant(db, scope.tenantId, async (tx) => {
+        await activeRunIn(tx, runId);
+        if (datasets.length === 0) return;
+        const t = now();
+        await tx.query(
+          `INSERT INTO run_inputs (tenant_id, run_id, name, digest, source_type, source, schema, profile, tags, created_time)
+           SELECT $1::uuid, $2, d->'dataset'->>'name', d->'dataset'->>'digest', d->'dataset'->>'source_type', d->'dataset'->>'source',
+                  d->'dataset'->>'schema', d->'dataset'->>'profile', COALESCE(d->'tags', '[]'::jsonb), $4
+             FROM jsonb_array_elements($3::jsonb) AS d
+           ON CONFLICT (tenant_id, run_id, name, digest) DO NOTHING`,
+          [scope.tenantId, runId, JSON.stringify(datasets.map((d) => ({
+            dataset: d.dataset,
+            tags: asList<KeyValueInput>('tags', d.tags).map((tag) => ({ key: tag.key, value: tag.value })),
+          }))), t],
+        );
+      });
+    },
+
+    async getMetricHistory(
+      scope: TrackingScope,
+      runId: string,
+      rawKey: unknown,
+      options: { maxResults?: unknown; pageToken?: string | undefined },
+    ): Promise<Page<MetricJson>> {
+      const key = requireString('metric_key', rawKey);
+      const paged = options.maxResults !== undefined && options.maxResults !== null && options.maxResults !== '';
+      const maxResults = paged ? validateMaxResults(options.maxResults, { default: 25_000, max: 25_000 }) : undefined;
+      const offset = decodePageToken(options.pageToken);
+      return withTenant(db, scope.tenantId, async (tx) => {
+        if (!RUN_ID.test(runId) || (await findRunInfo(tx, runId)) === undefined) throw trackingErrors.runNotFound(runId);
+        const { rows } = await tx.query<{ value: number; timestamp: number; step: number }>(
+          // DISTINCT: an identical point logged twice is one point (MLflow), see migration 0002.
+          `SELECT DISTINCT step, timestamp, value FROM run_metrics WHERE run_id = $1 AND key = $2
+            ORDER BY step, timestamp, value ${maxResults === undefined ? 'OFFSET $3' : 'LIMIT $4 OFFSET $3'}`,
+          maxResults === undefined ? [runId, key, offset] : [runId, key, offset, maxResults + 1],
+        );
+        const items = (maxResults === undefined ? rows : rows.slice(0, maxResults))
+          .map((r) => ({ key, value: jsonDouble(r.value), timestamp: Number(r.timestamp), step: Number(r.step) }));
+        return { items, nextPageToken: maxResults !== undefined && rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+      }, { readOnly: true });
+    },
+
+    /**
+     * metrics/get-history-bulk-interval: one metric of up to 100 runs between two steps, at most
+     * `max_results` points per run, sampled evenly over the steps with the first and last kept.
+     */
+    async getMetricHistoryBulkInterval(
+      scope: TrackingScope,
+      input: { runIds: unknown; metricKey: unknown; startStep?: unknown; endStep?: unknown; maxResults?: unknown },
+    ): Promise<(MetricJson & { run_id: string })[]> {
+      const runIds = asList<unknown>('run_ids', typeof input.runIds === 'string' ? [input.runIds] : input.runIds).map((id) => requireString('run_ids', id));
+      if (runIds.length === 0) throw trackingErrors.missing('run_ids');
+      if (runIds.length > 100) throw mlflowErrors.invalidParameter(`GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received ${runIds.length} run_ids.`);
+      const key = requireString('metric_key', input.metricKey);
+      const startStep = optionalInt64('start_step', input.startStep);
+      const endStep = optionalInt64('end_step', input.endStep);
+      if ((startStep === undefined) !== (endStep === undefined)) throw mlflowErrors.invalidParameter('If either start step or end step are specified, both must be specified.');
+      if (startStep !== undefined && endStep !== undefined && startStep > endStep) throw mlflowErrors.invalidParameter('end_step must be greater than start_step.');
+      const maxResults = validateMaxResults(input.maxResults, { default: 320, max: 2500 });
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const valid = runIds.filter((id) => RUN_ID.test(id));
+        const found = new Set((await tx.query<{ id: string }>('SELECT id FROM runs WHERE id = ANY($1::text[])', [valid])).rows.map((r) => r.id));
+        const missing = runIds.find((id) => !found.has(id));
+        if (missing !== undefined) throw trackingErrors.runNotFound(missing);
+        const { rows } = await tx.query<{ run_id: string; value: number; timestamp: number; step: number }>(
+          `SELECT DISTINCT run_id, step, timestamp, value FROM run_metrics
+            WHERE run_id = ANY($1::text[]) AND key = $2 AND ($3::bigint IS NULL OR step BETWEEN $3 AND $4)
+            ORDER BY run_id, step, timestamp, value`,
+          [runIds, key, startStep ?? null, endStep ?? null],
+        );
+        const out: (MetricJson & { run_id: string })[] = [];
+        for (const runId of runIds) {
+          const points = rows.filter((r) => r.run_id === runId);
+          const chosen = points.length <= maxResults ? points : sampleEvenly(points, maxResults);
+          for (const p of chosen) out.push({ key, value: jsonDouble(p.value), timestamp: Number(p.timestamp), step: Number(p.step), run_id: runId });
+        }
+        return out;
+      }, { readOnly: true });
+    },
+  };
+};
+
+/** Picks `n` of `points` spread evenly by position, always keeping the first and the last. */
+const sampleEvenly = <T>(points: readonly T[], n: number): T[] => {
+  if (n <= 1) return points.slice(0, n);
+  const out: T[] = [];
+  for (let i = 0; i < n; i += 1) out.push(points[Math.round((i * (points.length - 1)) / (n - 1))] as T);
+  return out;
+};

@@ -116,6 +116,39 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('GET', '/api/v1/tenants/acme/jobs', token)).status, 401);
     });
 
+    test('MLflow logging from inside the job lands in the tenant\'s own run, and only there', async () => {
+      const script = [
+        'import os, json, time, urllib.request',
+        'base = os.environ["MLFLOW_TRACKING_URI"]; tok = os.environ["MLFLOW_TRACKING_TOKEN"]; run = os.environ["MLFLOW_RUN_ID"]',
+        'def post(path, body):',
+        '  req = urllib.request.Request(base + "/api/2.0/mlflow/" + path, data=json.dumps(body).encode(), headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"}, method="POST")',
+        '  try:',
+        '    with urllib.request.urlopen(req, timeout=5) as r: return r.status',
+        '  except urllib.error.HTTPError as e: return e.code',
+        'now = int(time.time() * 1000)',
+        'print("BATCH", post("runs/log-batch", {"run_id": run, "params": [{"key": "lr", "value": "0.1"}], "metrics": [{"key": "loss", "value": 1.0 / (s + 1), "timestamp": now, "step": s} for s in range(5)]}))',
+        'print("OTHER", post("runs/log-batch", {"run_id": "0" * 32, "metrics": [{"key": "x", "value": 1, "timestamp": now, "step": 0}]}))',
+        'print("CREATE", post("experiments/create", {"name": "sneaky"}))',
+      ].join('\n');
+      const created = await submit(acme, { name: 'logger', command: ['python3', '-c', script], resources: { cpu: 0.5, memoryMiB: 256, timeoutSeconds: 60 } });
+      const job = await waitFor(acme, created.body.id, (s) => terminal.has(s));
+      const logs = await logsOf(acme, job.id);
+      assert.equal(job.status, 'succeeded', logs);
+      assert.match(logs, /BATCH 200/);
+      assert.match(logs, /OTHER 403/);
+      assert.match(logs, /CREATE 403/);
+      assert.match(job.runId, /^[0-9a-f]{32}$/);
+      const run = await p.call('GET', `/api/2.0/mlflow/runs/get?run_id=${job.runId}`, acme.tokens.viewer);
+      assert.equal(run.status, 200);
+      assert.equal(run.body.run.info.status, 'FINISHED');
+      assert.deepEqual(run.body.run.data.params, [{ key: 'lr', value: '0.1' }]);
+      const history = await p.call('GET', `/api/2.0/mlflow/metrics/get-history?run_id=${job.runId}&metric_key=loss`, acme.tokens.viewer);
+      assert.equal(history.body.metrics.length, 5);
+      const foreign = await p.call('GET', `/api/2.0/mlflow/runs/get?run_id=${job.runId}`, globex.tokens.viewer);
+      assert.equal(foreign.status, 404);
+      assert.equal(foreign.body.error_code, 'RESOURCE_DOES_NOT_EXIST');
+    });
+
     test('200 simultaneous submissions against a quota of 10 concurrent jobs admit exactly 10', async () => {
       const t = await p.createTenant('burst');
       await p.call('PUT', '/api/v1/tenants/burst/quota', adminToken, { cpu: 2, memoryMiB: 8192, maxConcurrentJobs: 10, maxQueuedJobs: 500 });

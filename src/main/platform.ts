@@ -21,6 +21,7 @@ import { buildApp } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/routes/kubernetes-routes.ts';
 import { jobRoutes } from '../http/routes/job-routes.ts';
 import { createJobSystem } from './job-system.ts';
+import { createJobTrackingPort } from './job-ports.ts';
 import type { JobSystem } from './job-system.ts';
 import { createClusterConfig } from '../executors/kubernetes/index.ts';
 import type { ClusterConfigInput } from '../executors/kubernetes/index.ts';
@@ -102,11 +103,12 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   // Temp files untouched for an hour are leftovers of a crash (a live upload keeps writing to its file).
   void blobFiles.sweepTemps(3600_000).catch(() => {});
   const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
-  const jobs = createJobSystem(config, { db, tenants, identity });
+  const tracking = createTrackingService({ db });
+  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking) });
   httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster }));
-  httpModules.push(mlflowRoutes({ tracking: createTrackingService({ db }), registry: createRegistryService({ db }) }));
+  httpModules.push(mlflowRoutes({ tracking, registry: createRegistryService({ db }) }));
   let closed = false;
   return {
     config, db, rlsMode, audit, identity, tenants, httpModules, jobs,

@@ -1,0 +1,327 @@
+/**
+ * Encrypted, content-addressed, quota-metered blob storage per tenant — what artifacts and datasets are
+ * built on.
+ *
+ * Writing: `beginUpload` opens a session that holds a storage reservation (a row in
+ * storage_reservations, grown while bytes arrive: the quota is enforced WHILE streaming). `stage` streams
+ * one source through the meter and the encryptor into a temp file in the tenant's root and fsyncs it.
+ * The caller then runs its own `withTenant` transaction and calls `session.commit(tx, staged)` in it:
+ * blob rows are referenced (row locks), the reservation becomes usage (re-checked against the quota),
+ * and only then are temp files renamed into place by digest. The caller inserts its metadata rows and
+ * audit event in the same transaction. `session.finish()` (always, in `finally`) drops what is left:
+ * the reservation and any temp file that was not placed. A crash leaves at most temp files (swept at
+ * start-up) and an expiring reservation — never a row pointing at a missing or partial blob.
+ *
+ * Deleting: `dropBlobRef` in the caller's transaction; a blob whose last reference goes is garbage
+ * (refcount 0), its bytes leave the tenant's usage at once, and `collectGarbage` removes the file while
+ * holding the row lock, so an upload of the same content waits for it and then re-places the file.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { PassThrough, Transform, pipeline } from 'node:stream';
+import type { Readable, TransformCallback } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { AppError } from '../core/errors.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { withTenant } from '../db/index.ts';
+import { createDecryptStream, createEncryptStream, unwrapDataKey, wrapDataKey } from './blob-crypto.ts';
+import type { BlobFiles } from './blob-files.ts';
+
+/** A reservation not renewed for this long is ignored (its server probably died). */
+export const RESERVATION_TTL_SECONDS = 15 * 60;
+/** How far a reservation runs ahead of the bytes received: doubling from 256 KiB up to 64 MiB. */
+const MIN_RESERVATION_STEP = 256 * 1024;
+const MAX_RESERVATION_STEP = 64 * 1024 * 1024;
+
+export const storageErrors = {
+  quotaExceeded: (used: number, quota: number, needed: number) =>
+    new AppError('QUOTA_EXCEEDED', `storage quota exceeded: ${used} of ${quota} bytes in use or reserved; this upload needs ${needed} more`, {
+      details: { usedBytes: used, quotaBytes: quota, neededBytes: needed },
+    }),
+  interrupted: () => new AppError('BAD_REQUEST', 'upload interrupted before the end of the body'),
+  corrupt: () => new AppError('INTERNAL', 'stored blob failed its integrity check'),
+};
+
+export interface StagedBlob {
+  digest: string;
+  size: number;
+  tempPath: string;
+}
+
+export interface UploadSession {
+  readonly reservationId: string;
+  /** Bytes staged so far in this session. */
+  bytes(): number;
+  /**
+   * Streams `source` into an encrypted temp file, counting its bytes against the quota as they arrive.
+   * Throws QUOTA_EXCEEDED the moment the session would exceed it (the temp file is deleted, the source
+   * is unpiped but not destroyed, so the caller can still answer). Never buffers more than a frame.
+   */
+  stage(source: Readable): Promise<StagedBlob>;
+  /**
+   * In the caller's transaction: references the staged blobs, turns this session's reservation (and
+   * `alsoRelease` reservations) into usage — refusing with QUOTA_EXCEEDED if it no longer fits — and
+   * renames the temp files into place. Returns the bytes newly added to usage (0 for known content).
+   */
+  commit(tx: Queryable, staged: readonly StagedBlob[], options?: { alsoRelease?: readonly string[] }): Promise<number>;
+  /**
+   * For callers that keep staged bytes outside the blob namespace (multipart parts): the temp file is
+   * theirs now, and the reservation stays (they must `setReservation` it in their transaction).
+   */
+  adopt(staged: StagedBlob): void;
+  /** Drops the reservation (unless adopted) and every staged temp file not placed. Call it in `finally`. */
+  finish(): Promise<void>;
+}
+
+export interface StorageUsage {
+  used: number;
+  reserved: number;
+  quota: number;
+}
+
+export interface TenantStorage {
+  readonly files: BlobFiles;
+  /**
+   * Opens an upload session. `expectedBytes` (a Content-Length) is reserved up front, so an upload that
+   * cannot fit is refused before its body is read. `metered: false` skips counting while staging (for
+   * bytes already reserved elsewhere, e.g. multipart parts); commit still checks the quota.
+   */
+  beginUpload(tenantId: string, options?: { expectedBytes?: number | undefined; metered?: boolean; reservationId?: string; ttlSeconds?: number }): Promise<UploadSession>;
+  /** A decrypted, integrity-checked stream of a blob; NOT_FOUND-free: throws INTERNAL if the file is gone. */
+  openBlob(tenantId: string, digest: string, size: number): Promise<Readable>;
+  /** In the caller's transaction: drops one reference; returns the bytes released from usage. */
+  dropBlobRef(tx: Queryable, tenantId: string, digest: string): Promise<number>;
+  /** Removes unreferenced blobs (rows and files). Safe to run any time, concurrently with uploads. */
+  collectGarbage(tenantId: string): Promise<number>;
+  usage(tenantId: string): Promise<StorageUsage>;
+  /** The tenant's data key (unwrapped, cached); created on first use. For tests and key tooling. */
+  dataKey(tenantId: string): Promise<Buffer>;
+  /** Shrinks or extends an existing reservation to exactly `bytes` with a new expiry (multipart parts). */
+  setReservation(tx: Queryable, tenantId: string, reservationId: string, bytes: number, ttlSeconds: number): Promise<void>;
+}
+
+interface UsageRow {
+  used_bytes: number | string;
+}
+
+const ensureUsageRow = async (tx: Queryable, tenantId: string): Promise<void> => {
+  await tx.query('INSERT INTO storage_usage (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING', [tenantId]);
+};
+
+/** Locks the tenant's usage row (the serialization point of its quota decisions) and reads the totals. */
+const lockedTotals = async (tx: Queryable, tenantId: string, excludeReservations: readonly string[]): Promise<{ used: number; others: number; quota: number }> => {
+  await ensureUsageRow(tx, tenantId);
+  const { rows } = await tx.query<UsageRow>('SELECT used_bytes FROM storage_usage FOR UPDATE');
+  // A separate statement after the lock: under READ COMMITTED it sees every reservation committed by
+  // whoever held the lock before us.
+  const { rows: totals } = await tx.query<{ others: number | string; quota: number | string }>(
+    `SELECT (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now() AND NOT (id = ANY($1::uuid[]))) AS others,
+            (SELECT storage_bytes FROM tenant_quotas) AS quota`,
+    [excludeReservations],
+  );
+  return { used: Number(rows[0]?.used_bytes ?? 0), others: Number(totals[0]?.others ?? 0), quota: Number(totals[0]?.quota ?? 0) };
+};
+
+export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncryptionKey: Buffer }): TenantStorage => {
+  const { db, files, keyEncryptionKey } = deps;
+  const keys = new Map<string, Buffer>();
+
+  const dataKey = async (tenantId: string): Promise<Buffer> => {
+    const cached = keys.get(tenantId);
+    if (cached !== undefined) return cached;
+    const wrapped = await withTenant(db, tenantId, async (tx) => {
+      // Racing creators: ON CONFLICT DO NOTHING waits for the winner; the SELECT then reads its key.
+      await tx.query('INSERT INTO tenant_data_keys (tenant_id, wrapped_key) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING', [
+        tenantId, wrapDataKey(keyEncryptionKey, tenantId, randomBytes(32)),
+      ]);
+      const { rows } = await tx.query<{ wrapped_key: string }>('SELECT wrapped_key FROM tenant_data_keys');
+      return rows[0]?.wrapped_key;
+    });
+    if (wrapped === undefined) throw new AppError('INTERNAL', 'tenant data key missing');
+    const key = unwrapDataKey(keyEncryptionKey, tenantId, wrapped);
+    keys.set(tenantId, key);
+    return key;
+  };
+
+  /**
+   * Sets this reservation to `need` bytes plus a head start of up to `step`, but never more than a quarter
+   * of what is still free after `need` — so one upload cannot starve concurrent ones near the quota.
+   * Refuses with QUOTA_EXCEEDED when `need` itself does not fit.
+   */
+  const reserve = async (tenantId: string, reservationId: string, need: number, step: number, ttlSeconds: number): Promise<number> =>
+    withTenant(db, tenantId, async (tx) => {
+      const { used, others, quota } = await lockedTotals(tx, tenantId, [reservationId]);
+      const available = Math.max(0, quota - used - others);
+      if (need > available) throw storageErrors.quotaExceeded(used + others, quota, need);
+      const granted = need + Math.min(step, Math.floor((available - need) / 4));
+      await tx.query(
+        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at`,
+        [reservationId, tenantId, granted, ttlSeconds],
+      );
+      return granted;
+    });
+
+  const release = async (tenantId: string, reservationId: string): Promise<void> => {
+    await withTenant(db, tenantId, (tx) => tx.query('DELETE FROM storage_reservations WHERE id = $1', [reservationId]));
+  };
+
+  const addBlobRef = async (tx: Queryable, tenantId: string, digest: string, size: number): Promise<number> => {
+    const { rows } = await tx.query<{ refcount: number }>(
+      `INSERT INTO blobs (tenant_id, digest, size, refcount) VALUES ($1, $2, $3, 1)
+       ON CONFLICT (tenant_id, digest) DO UPDATE SET refcount = blobs.refcount + 1 RETURNING refcount`,
+      [tenantId, digest, size],
+    );
+    // 1 means new content (or garbage revived before collection): its bytes count again.
+    return Number(rows[0]?.refcount) === 1 ? size : 0;
+  };
+
+  const storage: TenantStorage = {
+    files,
+    dataKey,
+
+    async beginUpload(tenantId, options = {}) {
+      const key = await dataKey(tenantId);
+      const reservationId = options.reservationId ?? randomUUID();
+      const ttl = options.ttlSeconds ?? RESERVATION_TTL_SECONDS;
+      const metered = options.metered !== false;
+      let granted = 0;
+      let total = 0;
+      let reserved = false;
+      let adopted = false;
+      const temps = new Set<string>();
+      if (metered && options.expectedBytes !== undefined) {
+        granted = await reserve(tenantId, reservationId, options.expectedBytes, 0, ttl);
+        reserved = true;
+      }
+
+      const grow = async (needed: number): Promise<void> => {
+        granted = await reserve(tenantId, reservationId, needed, Math.min(Math.max(granted, MIN_RESERVATION_STEP), MAX_RESERVATION_STEP), ttl);
+        reserved = true;
+      };
+
+      return {
+        reservationId,
+        bytes: () => total,
+        async stage(source) {
+          const temp = await files.createTemp(tenantId);
+          temps.add(temp.path);
+          const input = new PassThrough({ highWaterMark: 1024 * 1024 });
+          // pipe(), not pipeline(): an error below must not destroy the request stream, or the caller
+          // could not answer with the quota error.
+          const onSourceError = (error: Error) => input.destroy(error);
+          const onSourceClose = () => {
+            if (!source.readableEnded) input.destroy(storageErrors.interrupted());
+          };
+          source.once('error', onSourceError);
+          source.once('close', onSourceClose);
+          source.pipe(input);
+          const meter = new Transform({
+            transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+              total += chunk.length;
+              if (!metered || total <= granted) return callback(null, chunk);
+              grow(total).then(() => callback(null, chunk), (error: unknown) => callback(error as Error));
+            },
+          });
+          const encrypt = createEncryptStream(key);
+          try {
+            await pipelineAsync(input, meter, encrypt, temp.stream);
+            await temp.handle.sync();
+          } catch (error) {
+            source.unpipe(input);
+            throw error;
+          } finally {
+            source.off('error', onSourceError);
+            source.off('close', onSourceClose);
+            await temp.handle.close().catch(() => {});
+          }
+          return { digest: encrypt.digest(), size: encrypt.size(), tempPath: temp.path };
+        },
+        async commit(tx, staged, commitOptions = {}) {
+          const release = [reservationId, ...(commitOptions.alsoRelease ?? [])];
+          const { used, others, quota } = await lockedTotals(tx, tenantId, release);
+          await tx.query('DELETE FROM storage_reservations WHERE id = ANY($1::uuid[])', [release]);
+          let added = 0;
+          // Sorted digests: two sessions locking the same blob rows always lock them in the same order.
+          for (const blob of [...staged].sort((a, b) => a.digest.localeCompare(b.digest))) added += await addBlobRef(tx, tenantId, blob.digest, blob.size);
+          if (added > 0 && used + others + added > quota) throw storageErrors.quotaExceeded(used + others, quota, added);
+          if (added !== 0) await tx.query('UPDATE storage_usage SET used_bytes = used_bytes + $1, updated_at = now()', [added]);
+          // The blob rows are locked by this transaction: garbage collection of the same digest waits.
+          for (const blob of staged) {
+            if (!temps.has(blob.tempPath)) continue;
+            await files.place(tenantId, blob.tempPath, blob.digest);
+            temps.delete(blob.tempPath);
+          }
+          return added;
+        },
+        adopt(staged) {
+          temps.delete(staged.tempPath);
+          adopted = true;
+        },
+        async finish() {
+          for (const path of temps) await files.removeFile(path).catch(() => {});
+          temps.clear();
+          if (!adopted && (reserved || metered)) await release(tenantId, reservationId).catch(() => {});
+        },
+      };
+    },
+
+    async openBlob(tenantId, digest, size) {
+      const key = await dataKey(tenantId);
+      const ciphertext = await files.openBlob(tenantId, digest);
+      if (ciphertext === undefined) throw storageErrors.corrupt();
+      const plaintext = createDecryptStream(key, { expectedDigest: digest, expectedSize: size });
+      pipeline(ciphertext, plaintext, () => {});
+      return plaintext;
+    },
+
+    async dropBlobRef(tx, tenantId, digest) {
+      const { rows } = await tx.query<{ refcount: number; size: number | string }>(
+        'UPDATE blobs SET refcount = refcount - 1 WHERE digest = $1 AND refcount > 0 RETURNING refcount, size',
+        [digest],
+      );
+      const row = rows[0];
+      if (row === undefined || Number(row.refcount) !== 0) return 0;
+      const freed = Number(row.size);
+      await ensureUsageRow(tx, tenantId);
+      await tx.query('UPDATE storage_usage SET used_bytes = greatest(used_bytes - $1, 0), updated_at = now()', [freed]);
+      return freed;
+    },
+
+    async collectGarbage(tenantId) {
+      let removed = 0;
+      for (;;) {
+        const batch = await withTenant(db, tenantId, async (tx) => {
+          const { rows } = await tx.query<{ digest: string }>('SELECT digest FROM blobs WHERE refcount = 0 LIMIT 100 FOR UPDATE SKIP LOCKED');
+          // Unlink while holding the row locks: an upload of the same content waits on the row, then
+          // inserts a fresh one and places its own file.
+          for (const row of rows) await files.removeBlob(tenantId, row.digest);
+          if (rows.length > 0) await tx.query('DELETE FROM blobs WHERE refcount = 0 AND digest = ANY($1::text[])', [rows.map((row) => row.digest)]);
+          return rows.length;
+        });
+        removed += batch;
+        if (batch < 100) return removed;
+      }
+    },
+
+    async usage(tenantId) {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<{ used: number | string | null; reserved: number | string; quota: number | string | null }>(
+          `SELECT (SELECT used_bytes FROM storage_usage) AS used,
+                  (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now()) AS reserved,
+                  (SELECT storage_bytes FROM tenant_quotas) AS quota`,
+        );
+        const row = rows[0];
+        return { used: Number(row?.used ?? 0), reserved: Number(row?.reserved ?? 0), quota: Number(row?.quota ?? 0) };
+      }, { readOnly: true });
+    },
+
+    async setReservation(tx, tenantId, reservationId, bytes, ttlSeconds) {
+      await tx.query(
+        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at`,
+        [reservationId, tenantId, bytes, ttlSeconds],
+      );
+    },
+  };
+  return storage;
+};

@@ -60,6 +60,16 @@ export interface JobRunnerOptions {
 
 const maxLogLines = 20_000;
 
+/** Directories 0755, regular files 0444, links left alone (inputs are never links: we wrote them). */
+const makeReadable = async (root: string): Promise<void> => {
+  await chmod(root, 0o755);
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const full = join(root, entry.name);
+    if (entry.isDirectory()) await makeReadable(full);
+    else if (entry.isFile()) await chmod(full, 0o444);
+  }
+};
+
 interface Live {
   handle: RunningJob | undefined;
   tenantId: string;
@@ -198,6 +208,9 @@ export const createJobRunner = (options: JobRunnerOptions) => {
         if (options.storage === undefined) throw new AppError('UNAVAILABLE', 'datasets need the artifact store');
         await options.storage.materializeDataset(job.tenantId, dataset.name, dataset.version, join(dirs.data, dataset.name));
       }
+      // Inputs are mounted read-only; the unprivileged job uid must still be able to read them.
+      await makeReadable(dirs.data);
+      await makeReadable(dirs.code);
       let experimentId = job.experimentId;
       if (runId === null && options.tracking !== undefined) {
         const run = await options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
@@ -235,7 +248,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       entry.handle = executor.start(spec);
       if (entry.cancelling) entry.handle.cancel();
       const outcome = await entry.handle.wait();
-      await finish(job, outcome, { runId, dirs, logLine });
+      await finish(job, outcome, { runId, experimentId, dirs, logLine });
     } catch (error) {
       const reason = error instanceof AppError ? error.message : 'the platform could not start the job';
       if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, 'job start failed');
@@ -268,12 +281,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     return out;
   };
 
-  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; dirs: { outputs: string }; logLine: (stream: JobLogLine['stream'], line: string) => void }) => {
+  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; experimentId: string | null; dirs: { outputs: string }; logLine: (stream: JobLogLine['stream'], line: string) => void }) => {
     const usage = { ...outcome.usage };
     let outputs: Array<{ path: string; size: number }> = [];
     if (outcome.kind !== 'preempted') {
       try {
-        outputs = options.storage === undefined ? await listFiles(ctx.dirs.outputs) : await options.storage.storeOutputs(job.tenantId, { ...job, runId: ctx.runId }, ctx.dirs.outputs);
+        outputs = options.storage === undefined ? await listFiles(ctx.dirs.outputs) : await options.storage.storeOutputs(job.tenantId, { ...job, runId: ctx.runId, experimentId: ctx.experimentId }, ctx.dirs.outputs);
       } catch (error) {
         ctx.logLine('system', `[bulkhead] outputs were not stored: ${error instanceof AppError ? error.message : 'storage error'}`);
       }

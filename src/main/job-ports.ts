@@ -35,3 +35,59 @@ export const createJobTrackingPort = (tracking: TrackingService): JobTrackingPor
     await tracking.updateRun(scopeOf(tenantId), runId, { status, end_time: Date.now() });
   },
 });
+
+import { constants } from 'node:fs';
+import { mkdir, open, readdir } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import { extract } from 'tar';
+import type { ArtifactService } from '../artifacts/index.ts';
+import type { DatasetService } from '../datasets/index.ts';
+import type { JobStoragePort } from '../jobs/job-runner.ts';
+
+/**
+ * Connects jobs to the encrypted artifact store: datasets and code bundles are decrypted into the job's
+ * private directories; what the job leaves in /outputs is stored as the tenant's artifacts under its run.
+ * Outputs are written by the job, so they are read without following links: only regular files count.
+ */
+export const createJobStoragePort = (artifacts: ArtifactService, datasets: DatasetService): JobStoragePort => ({
+  async materializeDataset(tenantId, name, version, dir) {
+    const materialized = await datasets.materializeDatasetVersion(tenantId, name, version, dir);
+    return { digest: materialized.digest };
+  },
+  async materializeCodeBundle(tenantId, ref, dir) {
+    const { file, stream } = await artifacts.openArtifact(tenantId, ref);
+    await mkdir(dir, { recursive: true });
+    if (/\.(tar|tar\.gz|tgz)$/.test(ref)) {
+      // Regular files and directories only: links in a bundle could point out of /code.
+      await pipeline(stream, extract({ cwd: dir, strict: true, filter: (_path, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory') }));
+    } else {
+      await pipeline(stream, createWriteStream(join(dir, basename(ref)), { flags: 'wx', mode: 0o444 }));
+    }
+    return { digest: file.digest };
+  },
+  async storeOutputs(tenantId, job, dir) {
+    const prefix = job.runId !== null && job.experimentId !== null ? `${job.experimentId}/${job.runId}/artifacts/outputs` : `jobs/${job.id}/outputs`;
+    const stored: Array<{ path: string; size: number }> = [];
+    const walk = async (current: string, depth: number): Promise<void> => {
+      if (depth > 32) return;
+      for (const entry of await readdir(current, { withFileTypes: true })) {
+        const full = join(current, entry.name);
+        if (entry.isDirectory()) await walk(full, depth + 1);
+        if (!entry.isFile()) continue; // symlinks, sockets, fifos: never followed, never read
+        const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        try {
+          const path = `${prefix}/${relative(dir, full)}`;
+          const saved = await artifacts.putArtifact({ actor: `job:${job.id}`, requestId: `job-${job.id}` }, tenantId, path, handle.createReadStream({ autoClose: false }));
+          stored.push({ path: saved.path, size: saved.size });
+        } finally {
+          await handle.close();
+        }
+      }
+    };
+    await walk(dir, 0);
+    return stored;
+  },
+});
+

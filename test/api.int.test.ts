@@ -223,6 +223,19 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('GET', '/api/v1/platform/audit/verify', acme.tokens.owner)).status, 403);
     });
 
+    test('a tenant over its request rate gets 429 with Retry-After; other tenants are unaffected', async () => {
+      const noisy = await p.createTenant('noisy');
+      assert.equal((await p.call('PUT', '/api/v1/tenants/noisy/quota', adminToken, { requestsPerSecond: 5 })).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the guard reads a quota at most once a second
+      const results = [];
+      for (let i = 0; i < 20; i += 1) results.push(await p.call('GET', '/api/v1/tenants/noisy/members', noisy.tokens.viewer));
+      const limited = results.filter((r) => r.status === 429);
+      assert.ok(limited.length >= 10, `only ${limited.length} of 20 were limited`);
+      assert.equal(limited[0]!.body.code, 'RATE_LIMITED');
+      assert.ok(Number(limited[0]!.headers['retry-after']) >= 1);
+      for (let i = 0; i < 20; i += 1) assert.equal((await p.call('GET', '/api/v1/tenants/acme/members', acme.tokens.viewer)).status, 200);
+    });
+
     test('errors never carry stacks, SQL or tokens', async () => {
       const responses = [
         await p.call('GET', '/api/v1/tenants/globex', acme.tokens.owner),

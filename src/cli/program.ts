@@ -8,6 +8,7 @@ import type { ApiClient } from './api-client.ts';
 import { keyValues, table } from './output.ts';
 import { registerKubernetesCommands } from './kubernetes-commands.ts';
 import { registerJobCommands } from './job-commands.ts';
+import { registerDeployCommands } from './deploy-commands.ts';
 import { registerTrackingCommands } from './tracking-commands.ts';
 import { registerDataCommands } from './data-commands.ts';
 import type { CliIo } from './output.ts';
@@ -23,7 +24,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands];
 
 interface GlobalOptions {
   url?: string;

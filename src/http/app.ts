@@ -78,7 +78,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   });
   app.decorate('routeCatalog', routes);
 
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret });
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, rateLimit: deps.rateLimit });
 
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));

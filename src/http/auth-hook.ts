@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
@@ -18,6 +18,11 @@ export interface AuthHookDeps {
   cacheTtlMs: number;
   /** Job tokens are accepted only on requests their job's relay stamped with this secret. */
   relaySecret: string | undefined;
+  /**
+   * The per-tenant request-rate guard (the tenant quota's requestsPerSecond), shared with the inference
+   * gateway: returns true when it has answered the request with 429.
+   */
+  rateLimit?: ((request: FastifyRequest, reply: FastifyReply) => Promise<boolean>) | undefined;
 }
 
 const relayStamped = (request: FastifyRequest, secret: string | undefined): boolean => {
@@ -133,6 +138,8 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       }
     }
     request.tenant = tenant;
+    // One tenant's script cannot slow the API for the others: over its rate, 429 before any work.
+    if (deps.rateLimit !== undefined && (await deps.rateLimit(request, reply))) return reply;
   });
 
   return { resolveTenant };

@@ -29,6 +29,9 @@ const mlflowCodes: Record<ErrorCode, string> = {
 };
 
 export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
+  if (request.routeOptions.config?.errorFormat === 'oip') {
+    return reply.code(errorCodes[error.code].status).type('application/json').send({ error: error.message });
+  }
   if (request.routeOptions.config?.errorFormat === 'mlflow') {
     return reply.code(errorCodes[error.code].status).type('application/json').send({ error_code: mlflowCodes[error.code], message: error.message });
   }

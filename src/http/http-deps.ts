@@ -23,6 +23,8 @@ export interface HttpDeps {
   modules: ReadonlyArray<FastifyPluginAsyncZod>;
   /** The job relays' secret (see jobs/job-relay.ts); undefined when no job runner runs. */
   relaySecret?: string | undefined;
+  /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
+  rateLimit?: ((request: FastifyRequest, reply: import('fastify').FastifyReply) => Promise<boolean>) | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -16,8 +16,11 @@ declare module 'fastify' {
      * (`token`: MLflow and inference routes, where nothing in the request can choose another tenant).
      */
     tenantFrom?: 'path' | 'token';
-    /** `mlflow`: errors are answered as MLflow clients expect, `{ error_code, message }`. */
-    errorFormat?: 'bulkhead' | 'mlflow';
+    /**
+     * `mlflow`: errors are answered as MLflow clients expect, `{ error_code, message }`; `oip`: as the
+     * Open Inference Protocol does, `{ error }`.
+     */
+    errorFormat?: 'bulkhead' | 'mlflow' | 'oip';
   }
   interface FastifyRequest {
     principal: Principal | undefined;

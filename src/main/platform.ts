@@ -23,6 +23,9 @@ import { jobRoutes } from '../http/routes/job-routes.ts';
 import { createJobSystem } from './job-system.ts';
 import { createJobStoragePort, createJobTrackingPort } from './job-ports.ts';
 import type { JobSystem } from './job-system.ts';
+import { createServingSystem } from './serving-system.ts';
+import { createTenantRateLimitHook } from '../serving/index.ts';
+import type { ServingSystem } from './serving-system.ts';
 import { createClusterConfig } from '../executors/kubernetes/index.ts';
 import type { ClusterConfigInput } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
@@ -34,6 +37,8 @@ export interface Platform {
   httpModules: FastifyPluginAsyncZod[];
   /** Training jobs: the store, the scheduling runner (started by `bulkhead up`) and the job relays. */
   jobs: JobSystem;
+  /** Model serving: deployments, the OIP gateway and the per-tenant rate guard. */
+  serving: ServingSystem;
   /** Registers a shutdown step; steps run in reverse order of registration, before the database closes. */
   onClose(step: () => Promise<void>): void;
   config: Config;
@@ -109,9 +114,13 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster }));
   httpModules.push(mlflowRoutes({ tracking, registry: createRegistryService({ db }) }));
+  const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }) });
+  httpModules.push(...serving.httpModules);
+  closers.push(() => serving.deployments.close());
+  void serving.deployments.recover().catch(() => {});
   let closed = false;
   return {
-    config, db, rlsMode, audit, identity, tenants, httpModules, jobs,
+    config, db, rlsMode, audit, identity, tenants, httpModules, jobs, serving,
     artifacts, datasets, storage,
     onClose: (step) => void closers.push(step),
     async close() {
@@ -137,6 +146,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     logLevel: platform.config.logLevel,
     modules: platform.httpModules,
     relaySecret: platform.jobs.relays.secret,
+    rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {

@@ -42,7 +42,7 @@ export const defaultQuota: TenantQuota = {
   maxConcurrentJobs: 4,
   maxQueuedJobs: 100,
   storageBytes: 10 * 1024 ** 3,
-  requestsPerSecond: 50,
+  requestsPerSecond: 1000,
   weight: 1,
 };
 

@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import type { Db } from '../db/index.ts';
+import type { TenantService } from '../tenants/index.ts';
+import type { ArtifactService } from '../artifacts/index.ts';
+import type { RegistryService, TrackingService } from '../tracking/index.ts';
+import { createLocalExecutor } from '../executors/local/index.ts';
+import { createDeploymentService, createRegistryModelResolver, createTenantRateGuard, prepareWorkerCode } from '../serving/index.ts';
+import type { DeploymentService, ModelResolver, TenantRateGuard, WorkerExecutor } from '../serving/index.ts';
+import { deploymentRoutes } from '../http/routes/deployment-routes.ts';
+import { inferenceRoutes } from '../http/routes/inference-routes.ts';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+
+export interface ServingSystem {
+  deployments: DeploymentService;
+  /** The per-tenant token buckets: the gateway uses them; the API's auth hook should too. */
+  rateGuard: TenantRateGuard;
+  httpModules: FastifyPluginAsyncZod[];
+}
+
+/**
+ * Builds model serving: workers run through their own local executor whose cgroup prefix is the
+ * platform's + `-srv` (so the job runner's orphan reaping never touches serving workers), from a worker
+ * code dir under $BULKHEAD_HOME, with models resolved from the tenant's registry and artifact store.
+ */
+export const createServingSystem = async (
+  config: Config,
+  deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver },
+): Promise<ServingSystem> => {
+  const code = await prepareWorkerCode(join(config.home, 'serving-code'));
+  const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
+  const resolver = deps.resolver ?? createRegistryModelResolver({
+    getDownloadUri: (tenantId, name, version) => deps.registry.getDownloadUri(scope(tenantId), { name, version }),
+    getRunArtifactUri: async (tenantId, runId) => (await deps.tracking.getRun(scope(tenantId), runId)).info.artifact_uri,
+    openArtifact: async (tenantId, path) => {
+      if ((await deps.artifacts.findArtifact(tenantId, path)) === undefined) return undefined;
+      return (await deps.artifacts.openArtifact(tenantId, path)).stream;
+    },
+  });
+  const deployments = createDeploymentService({
+    db: deps.db,
+    executor: deps.executor ?? createLocalExecutor({ cgroupPrefix: `${config.cgroupPrefix}-srv` }),
+    resolver,
+    codeDir: code.dir,
+    tenantInfo: async (tenantId) => {
+      const tenant = await deps.tenants.find(tenantId);
+      if (tenant === undefined) throw new Error('tenant vanished');
+      const quota = await deps.tenants.getQuota(tenantId);
+      return { tier: tenant.tier, limits: { cpu: quota.cpu, memoryMiB: quota.memoryMiB } };
+    },
+  });
+  const rateGuard = createTenantRateGuard({ quotaRate: async (tenantId) => (await deps.tenants.getQuota(tenantId)).requestsPerSecond });
+  return { deployments, rateGuard, httpModules: [deploymentRoutes({ deployments }), inferenceRoutes({ deployments, rateGuard })] };
+};

@@ -1,0 +1,494 @@
+/**
+ * Deployments: the desired state in the `deployments` table (RLS-scoped, every change audited in the
+ * same transaction) and the running replicas that serve it. The gateway entry point `invoke` routes by
+ * (tenant, name) only — the tenant always comes from the caller's token, so another tenant's deployment
+ * of the same name is unreachable — through the tenant's token bucket and the deployment's concurrency
+ * gate.
+ *
+ * Rolling update (new version or resources): start a new generation of replicas, wait until every one
+ * answers its health check, switch routing atomically, then drain the old generation (wait for in-flight
+ * requests, SIGTERM). A generation that never becomes ready is torn down and the old one keeps serving.
+ */
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { withSystem, withTenant } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import type { IsolationTier } from '../executors/local/index.ts';
+import type { ModelResolver } from './model-resolver.ts';
+import { startReplica } from './worker-supervisor.ts';
+import type { Replica, ReplicaStatus, WorkerExecutor } from './worker-supervisor.ts';
+import { createConcurrencyGate } from './gateway-limiter.ts';
+import type { ConcurrencyGate } from './gateway-limiter.ts';
+
+export const deploymentNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+export const createDeploymentSchema = z.strictObject({
+  name: z.string().regex(deploymentNamePattern, 'lowercase letters, digits, . _ - (at most 63)'),
+  model: z.string().min(1).max(256),
+  version: z.union([z.string().regex(/^[0-9]{1,9}$/), z.number().int().positive()]).transform(String),
+  replicas: z.number().int().min(0).max(16).default(1),
+  resources: z.strictObject({ cpu: z.number().positive().max(64).default(1), memoryMiB: z.number().int().min(32).max(65536).default(512) }).default({ cpu: 1, memoryMiB: 512 }),
+  maxConcurrency: z.number().int().min(1).max(1024).default(8),
+});
+export type CreateDeploymentInput = z.output<typeof createDeploymentSchema>;
+
+export const updateDeploymentSchema = z.strictObject({
+  version: z.union([z.string().regex(/^[0-9]{1,9}$/), z.number().int().positive()]).transform(String).optional(),
+  replicas: z.number().int().min(0).max(16).optional(),
+  resources: z.strictObject({ cpu: z.number().positive().max(64), memoryMiB: z.number().int().min(32).max(65536) }).partial().optional(),
+  maxConcurrency: z.number().int().min(1).max(1024).optional(),
+});
+export type UpdateDeploymentInput = z.output<typeof updateDeploymentSchema>;
+
+export const deploymentStatuses = ['starting', 'ready', 'updating', 'degraded', 'unavailable', 'failed', 'stopped'] as const;
+export type DeploymentStatus = (typeof deploymentStatuses)[number];
+
+export interface DeploymentView {
+  id: string;
+  name: string;
+  model: string;
+  version: string;
+  replicas: number;
+  resources: { cpu: number; memoryMiB: number };
+  maxConcurrency: number;
+  status: DeploymentStatus;
+  reason?: string;
+  replicaStatus: ReplicaStatus[];
+  endpoint: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  tenant_id: string;
+  name: string;
+  model: string;
+  version: string;
+  replicas: number;
+  cpu: string | number;
+  memory_mib: number;
+  max_concurrency: number;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+interface Spec {
+  model: string;
+  version: string;
+  replicas: number;
+  cpu: number;
+  memoryMiB: number;
+  maxConcurrency: number;
+}
+
+interface Generation {
+  spec: Spec;
+  modelDir: string;
+  replicas: Replica[];
+}
+
+interface Runtime {
+  tenantId: string;
+  id: string;
+  name: string;
+  tier: IsolationTier;
+  active: Generation | undefined;
+  rolling: boolean;
+  error: string | undefined;
+  gate: ConcurrencyGate;
+  logs: string[];
+  next: number;
+  deleted: boolean;
+  /** Serialises changes (rollouts, scaling, deletion) of one deployment. */
+  chain: Promise<void>;
+}
+
+export const deploymentErrors = {
+  notFound: (name: string) => new AppError('NOT_FOUND', `deployment ${name} not found`),
+  exists: (name: string) => new AppError('CONFLICT', `deployment ${name} already exists`),
+};
+
+const MAX_LOG_LINES = 2000;
+/** Requests allowed to wait for a slot, per deployment: twice its concurrency. */
+export const queueBoundOf = (maxConcurrency: number): number => maxConcurrency * 2;
+
+const toIso = (v: Date | string): string => (v instanceof Date ? v.toISOString() : new Date(v).toISOString());
+const specOf = (row: Row): Spec => ({ model: row.model, version: row.version, replicas: row.replicas, cpu: Number(row.cpu), memoryMiB: row.memory_mib, maxConcurrency: row.max_concurrency });
+
+export interface DeploymentServiceDeps {
+  db: Db;
+  executor: WorkerExecutor;
+  resolver: ModelResolver;
+  /** Tenant facts the workers need: tier, serving limits (CPU, memory of the tenant's parent cgroup). */
+  tenantInfo(tenantId: string): Promise<{ tier: IsolationTier; limits: { cpu: number; memoryMiB: number } }>;
+  /** CPUs reserved for a `dedicated` tenant; without them such a tenant's deployment fails (never downgraded). */
+  reservedCpus?: (tenantId: string) => string | undefined;
+  /** Short host directory (Unix socket paths must stay < 108 bytes); created 0711. */
+  root?: string;
+  /** The worker code dir (prepareWorkerCode). */
+  codeDir: string;
+  readyTimeoutMs?: number;
+}
+
+export interface InvokeResult {
+  status: number;
+  body: Buffer | string;
+  retryAfterSeconds?: number;
+}
+
+export interface DeploymentService {
+  create(ctx: RequestContext, tenantId: string, input: CreateDeploymentInput): Promise<DeploymentView>;
+  list(tenantId: string): Promise<DeploymentView[]>;
+  get(tenantId: string, name: string): Promise<DeploymentView>;
+  update(ctx: RequestContext, tenantId: string, name: string, input: UpdateDeploymentInput): Promise<DeploymentView>;
+  remove(ctx: RequestContext, tenantId: string, name: string): Promise<void>;
+  logs(tenantId: string, name: string): Promise<string[]>;
+  /** Gateway: forwards an OIP call to a ready replica. `version` must match the serving version when given. */
+  invoke(tenantId: string, name: string, version: string | undefined, call: 'metadata' | 'ready' | 'infer', body?: Buffer): Promise<InvokeResult>;
+  /** Whether any deployment of the tenant serves (OIP server readiness). */
+  tenantReady(tenantId: string): boolean;
+  /** The socket paths of a deployment's ready replicas (benchmarks compare the gateway with a direct call). */
+  replicaSockets(tenantId: string, name: string): string[];
+  /** Starts the replicas of every stored deployment (after a restart of the platform). */
+  recover(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const createDeploymentService = (deps: DeploymentServiceDeps): DeploymentService => {
+  const runtimes = new Map<string, Runtime>();
+  const key = (tenantId: string, name: string): string => `${tenantId}/${name}`;
+  let rootPromise: Promise<string> | undefined;
+  const root = (): Promise<string> => (rootPromise ??= (async () => {
+    const dir = deps.root ?? (await mkdtemp('/tmp/bhs-'));
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    await chmod(dir, 0o711);
+    return dir;
+  })());
+  const tenantDir = async (tenantId: string): Promise<string> => {
+    const dir = join(await root(), tenantId);
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    return dir;
+  };
+  const log = (rt: Runtime, line: string): void => {
+    rt.logs.push(`${new Date().toISOString()} ${line}`);
+    if (rt.logs.length > MAX_LOG_LINES) rt.logs.splice(0, rt.logs.length - MAX_LOG_LINES);
+  };
+
+  const materialize = async (rt: Runtime, spec: Spec): Promise<string> => {
+    const dir = join(await tenantDir(rt.tenantId), `m-${rt.id.slice(0, 8)}-v${spec.version}-${randomUUID().slice(0, 6)}`);
+    await mkdir(dir, { mode: 0o755 });
+    await deps.resolver.writeModel(rt.tenantId, spec.model, spec.version, join(dir, 'model.onnx'));
+    return dir;
+  };
+
+  const startGeneration = async (rt: Runtime, spec: Spec, modelDir: string): Promise<Generation> => {
+    const info = await deps.tenantInfo(rt.tenantId);
+    const reserved = info.tier === 'dedicated' ? deps.reservedCpus?.(rt.tenantId) : undefined;
+    if (info.tier === 'dedicated' && reserved === undefined) {
+      throw new AppError('UNAVAILABLE', 'this tenant is in the dedicated tier and no CPUs are reserved for its serving workers');
+    }
+    const dir = await tenantDir(rt.tenantId);
+    const replicas = Array.from({ length: spec.replicas }, () => startReplica({
+      executor: deps.executor, tenantId: rt.tenantId, tenantDir: dir, tier: info.tier, reservedCpus: reserved,
+      deploymentName: rt.name, version: spec.version, modelDir, codeDir: deps.codeDir,
+      resources: { cpu: spec.cpu, memoryMiB: spec.memoryMiB }, tenantLimits: info.limits, maxConcurrency: spec.maxConcurrency,
+      log: (line) => log(rt, line), ...(deps.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: deps.readyTimeoutMs }),
+    }));
+    return { spec, modelDir, replicas };
+  };
+
+  const stopGeneration = async (generation: Generation | undefined): Promise<void> => {
+    if (generation === undefined) return;
+    await Promise.all(generation.replicas.map((r) => r.stop()));
+    await rm(generation.modelDir, { recursive: true, force: true }).catch(() => {});
+  };
+
+  const enqueue = (rt: Runtime, step: () => Promise<void>): Promise<void> => {
+    const run = rt.chain.then(step, step);
+    rt.chain = run.catch((error: unknown) => {
+      rt.error = error instanceof AppError ? error.message : 'internal error while changing the deployment';
+      log(rt, `error: ${String((error as Error)?.message ?? error)}`);
+    });
+    return rt.chain;
+  };
+
+  /** First start, or a rollout to `spec` (new model version or resources). */
+  const rollOut = (rt: Runtime, spec: Spec): Promise<void> => enqueue(rt, async () => {
+    if (rt.deleted) return;
+    rt.rolling = rt.active !== undefined;
+    log(rt, `rolling out ${spec.model} version ${spec.version} with ${spec.replicas} replica(s)`);
+    let modelDir: string;
+    try {
+      modelDir = await materialize(rt, spec);
+    } catch (error) {
+      rt.rolling = false;
+      throw error;
+    }
+    const generation = await startGeneration(rt, spec, modelDir).catch(async (error: unknown) => {
+      await rm(modelDir, { recursive: true, force: true });
+      rt.rolling = false;
+      throw error;
+    });
+    if (rt.active === undefined) {
+      // First start: serve from the new generation as soon as any replica is ready.
+      rt.active = generation;
+      rt.rolling = false;
+      rt.error = undefined;
+      return;
+    }
+    const ok = await Promise.all(generation.replicas.map((r) => r.whenReady())).then(() => true, () => false);
+    if (!ok || rt.deleted) {
+      await stopGeneration(generation);
+      rt.rolling = false;
+      if (!rt.deleted) throw new AppError('UNAVAILABLE', `rollout to version ${spec.version} failed: its replicas did not become ready; version ${rt.active.spec.version} keeps serving`);
+      return;
+    }
+    const old = rt.active;
+    rt.active = generation; // routing switches here; requests already on old replicas finish below
+    rt.rolling = false;
+    rt.error = undefined;
+    log(rt, `version ${spec.version} serves; draining version ${old.spec.version}`);
+    await stopGeneration(old);
+  });
+
+  const scale = (rt: Runtime, replicas: number, maxConcurrency: number): Promise<void> => enqueue(rt, async () => {
+    const generation = rt.active;
+    if (generation === undefined || rt.deleted) return;
+    generation.spec = { ...generation.spec, replicas, maxConcurrency };
+    rt.gate.resize(maxConcurrency, queueBoundOf(maxConcurrency));
+    if (replicas > generation.replicas.length) {
+      const extra = await startGeneration(rt, { ...generation.spec, replicas: replicas - generation.replicas.length }, generation.modelDir);
+      generation.replicas.push(...extra.replicas);
+    } else if (replicas < generation.replicas.length) {
+      const removed = generation.replicas.splice(replicas);
+      await Promise.all(removed.map((r) => r.stop()));
+    }
+    log(rt, `scaled to ${replicas} replica(s)`);
+  });
+
+  const statusOf = (rt: Runtime | undefined): { status: DeploymentStatus; reason?: string; replicaStatus: ReplicaStatus[] } => {
+    if (rt === undefined) return { status: 'stopped', replicaStatus: [] };
+    const replicaStatus = rt.active?.replicas.map((r) => r.status()) ?? [];
+    const ready = replicaStatus.filter((r) => r.state === 'ready').length;
+    const reason = rt.error;
+    const withReason = <T extends object>(o: T) => (reason === undefined ? o : { ...o, reason });
+    if (rt.active === undefined) return withReason({ status: rt.error === undefined ? 'starting' : 'failed', replicaStatus });
+    if (rt.rolling) return withReason({ status: 'updating', replicaStatus });
+    if (rt.active.spec.replicas === 0) return withReason({ status: 'stopped', replicaStatus });
+    if (ready === replicaStatus.length) return withReason({ status: 'ready', replicaStatus });
+    if (ready > 0) return withReason({ status: 'degraded', replicaStatus });
+    const crashed = replicaStatus.some((r) => r.restarts > 0);
+    const last = replicaStatus.find((r) => r.lastExit !== undefined)?.lastExit;
+    return { status: crashed ? 'unavailable' : 'starting', replicaStatus, ...(reason !== undefined ? { reason } : last !== undefined ? { reason: `last worker ${last.reason}` } : {}) };
+  };
+
+  const view = (row: Row): DeploymentView => {
+    const rt = runtimes.get(key(row.tenant_id, row.name));
+    return {
+      id: row.id, name: row.name, model: row.model, version: row.version, replicas: row.replicas,
+      resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib }, maxConcurrency: row.max_concurrency,
+      ...statusOf(rt),
+      endpoint: `/v2/models/${row.name}`,
+      createdAt: toIso(row.created_at), updatedAt: toIso(row.updated_at),
+    };
+  };
+
+  const findRow = async (tx: Queryable, name: string, lock = false): Promise<Row | undefined> =>
+    (await tx.query<Row>(`SELECT * FROM deployments WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name])).rows[0];
+
+  const audit = (tx: Queryable, ctx: RequestContext, tenantId: string, action: string, name: string, details: Record<string, unknown>) =>
+    appendAuditEvent(tx, { tenantId, actor: ctx.actor, action, target: `deployment:${name}`, outcome: 'success', requestId: ctx.requestId, details });
+
+  const checkQuota = async (tenantId: string, spec: Spec): Promise<void> => {
+    const { limits } = await deps.tenantInfo(tenantId);
+    if (spec.cpu * spec.replicas > limits.cpu || spec.memoryMiB * spec.replicas > limits.memoryMiB) {
+      throw new AppError('QUOTA_EXCEEDED', `${spec.replicas} replica(s) of ${spec.cpu} CPU / ${spec.memoryMiB} MiB exceed the tenant's quota of ${limits.cpu} CPU / ${limits.memoryMiB} MiB`);
+    }
+  };
+
+  const newRuntime = (tenantId: string, id: string, name: string, tier: IsolationTier, maxConcurrency: number): Runtime => ({
+    tenantId, id, name, tier, active: undefined, rolling: false, error: undefined,
+    gate: createConcurrencyGate({ maxConcurrency, maxQueue: queueBoundOf(maxConcurrency) }),
+    logs: [], next: 0, deleted: false, chain: Promise.resolve(),
+  });
+
+  const pick = (rt: Runtime): Replica | undefined => {
+    const replicas = rt.active?.replicas ?? [];
+    for (let i = 0; i < replicas.length; i++) {
+      const replica = replicas[(rt.next + i) % replicas.length]!;
+      if (replica.state === 'ready') {
+        rt.next = (rt.next + i + 1) % replicas.length;
+        return replica;
+      }
+    }
+    return undefined;
+  };
+
+  const oipError = (status: number, message: string, retryAfterSeconds?: number): InvokeResult =>
+    ({ status, body: JSON.stringify({ error: message }), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+
+  return {
+    async create(ctx, tenantId, input) {
+      const spec: Spec = { model: input.model, version: input.version, replicas: input.replicas, cpu: input.resources.cpu, memoryMiB: input.resources.memoryMiB, maxConcurrency: input.maxConcurrency };
+      await checkQuota(tenantId, spec);
+      const info = await deps.tenantInfo(tenantId);
+      const id = randomUUID();
+      const row = await withTenant(deps.db, tenantId, async (tx) => {
+        if (await findRow(tx, input.name)) throw deploymentErrors.exists(input.name);
+        const inserted = await tx.query<Row>(
+          `INSERT INTO deployments (tenant_id, id, name, model, version, replicas, cpu, memory_mib, max_concurrency, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING *`,
+          [tenantId, id, input.name, spec.model, spec.version, spec.replicas, spec.cpu, spec.memoryMiB, spec.maxConcurrency, ctx.actor],
+        );
+        const created = inserted.rows[0];
+        if (created === undefined) throw deploymentErrors.exists(input.name);
+        await audit(tx, ctx, tenantId, 'deployment.create', input.name, { model: spec.model, version: spec.version, replicas: spec.replicas });
+        return created;
+      });
+      const rt = newRuntime(tenantId, id, input.name, info.tier, spec.maxConcurrency);
+      runtimes.set(key(tenantId, input.name), rt);
+      void rollOut(rt, spec);
+      return view(row);
+    },
+
+    async list(tenantId) {
+      const rows = await withTenant(deps.db, tenantId, async (tx) => (await tx.query<Row>('SELECT * FROM deployments ORDER BY name')).rows, { readOnly: true });
+      return rows.map(view);
+    },
+
+    async get(tenantId, name) {
+      const row = await withTenant(deps.db, tenantId, (tx) => findRow(tx, name), { readOnly: true });
+      if (row === undefined) throw deploymentErrors.notFound(name);
+      return view(row);
+    },
+
+    async update(ctx, tenantId, name, input) {
+      // Quota first, outside the transaction: PGlite has one connection, so a nested read would wait forever.
+      const { limits } = await deps.tenantInfo(tenantId);
+      const { row, before } = await withTenant(deps.db, tenantId, async (tx) => {
+        const current = await findRow(tx, name, true);
+        if (current === undefined) throw deploymentErrors.notFound(name);
+        const next: Spec = {
+          ...specOf(current),
+          ...(input.version === undefined ? {} : { version: input.version }),
+          ...(input.replicas === undefined ? {} : { replicas: input.replicas }),
+          ...(input.resources?.cpu === undefined ? {} : { cpu: input.resources.cpu }),
+          ...(input.resources?.memoryMiB === undefined ? {} : { memoryMiB: input.resources.memoryMiB }),
+          ...(input.maxConcurrency === undefined ? {} : { maxConcurrency: input.maxConcurrency }),
+        };
+        if (next.cpu * next.replicas > limits.cpu || next.memoryMiB * next.replicas > limits.memoryMiB) {
+          throw new AppError('QUOTA_EXCEEDED', `${next.replicas} replica(s) of ${next.cpu} CPU / ${next.memoryMiB} MiB exceed the tenant's quota of ${limits.cpu} CPU / ${limits.memoryMiB} MiB`);
+        }
+        const updated = await tx.query<Row>(
+          `UPDATE deployments SET version = $2, replicas = $3, cpu = $4, memory_mib = $5, max_concurrency = $6, updated_at = now()
+           WHERE id = $1 RETURNING *`,
+          [current.id, next.version, next.replicas, next.cpu, next.memoryMiB, next.maxConcurrency],
+        );
+        await audit(tx, ctx, tenantId, 'deployment.update', name, { ...input, previousVersion: current.version });
+        return { row: updated.rows[0]!, before: specOf(current) };
+      });
+      const next = specOf(row);
+      let rt = runtimes.get(key(tenantId, name));
+      if (rt === undefined) {
+        rt = newRuntime(tenantId, row.id, name, (await deps.tenantInfo(tenantId)).tier, next.maxConcurrency);
+        runtimes.set(key(tenantId, name), rt);
+      }
+      if (next.version !== before.version || next.cpu !== before.cpu || next.memoryMiB !== before.memoryMiB || rt.active === undefined) {
+        rt.gate.resize(next.maxConcurrency, queueBoundOf(next.maxConcurrency));
+        void rollOut(rt, next);
+        rt.rolling = rt.active !== undefined;
+      } else if (next.replicas !== before.replicas || next.maxConcurrency !== before.maxConcurrency) {
+        void scale(rt, next.replicas, next.maxConcurrency);
+      }
+      return view(row);
+    },
+
+    async remove(ctx, tenantId, name) {
+      await withTenant(deps.db, tenantId, async (tx) => {
+        const deleted = await tx.query('DELETE FROM deployments WHERE name = $1 RETURNING id', [name]);
+        if (deleted.rows.length === 0) throw deploymentErrors.notFound(name);
+        await audit(tx, ctx, tenantId, 'deployment.delete', name, {});
+      });
+      const rt = runtimes.get(key(tenantId, name));
+      if (rt === undefined) return;
+      rt.deleted = true;
+      runtimes.delete(key(tenantId, name));
+      const active = rt.active;
+      rt.active = undefined;
+      await enqueue(rt, () => stopGeneration(active));
+    },
+
+    async logs(tenantId, name) {
+      await this.get(tenantId, name); // NOT_FOUND for other tenants' and missing deployments alike
+      return [...(runtimes.get(key(tenantId, name))?.logs ?? [])];
+    },
+
+    async invoke(tenantId, name, version, call, body) {
+      const rt = runtimes.get(key(tenantId, name));
+      if (rt === undefined || rt.deleted) return oipError(404, `model ${name} not found`);
+      const active = rt.active;
+      if (version !== undefined && active?.spec.version !== version) {
+        return oipError(404, `model ${name} version ${version} is not deployed`);
+      }
+      if (call === 'ready') return { status: pick(rt) === undefined ? 400 : 200, body: '' };
+      const gate = await rt.gate.acquire();
+      if (!gate.admitted) return oipError(429, `model ${name} is at its concurrency limit; retry later`, Math.ceil(gate.retryAfterMs / 1000));
+      try {
+        const replica = pick(rt);
+        if (replica === undefined) return oipError(503, `model ${name} has no ready replica`, 1);
+        replica.inFlight += 1;
+        try {
+          const response = call === 'metadata'
+            ? await replica.client.call('GET', '/v2/models/model')
+            : await replica.client.call('POST', '/v2/models/model/infer', body ?? Buffer.alloc(0));
+          return { status: response.status, body: response.body };
+        } catch {
+          return oipError(503, `model ${name}: the replica did not answer`, 1);
+        } finally {
+          replica.inFlight -= 1;
+        }
+      } finally {
+        gate.release();
+      }
+    },
+
+    tenantReady(tenantId) {
+      for (const rt of runtimes.values()) if (rt.tenantId === tenantId && pick(rt) !== undefined) return true;
+      return false;
+    },
+
+    replicaSockets(tenantId, name) {
+      return (runtimes.get(key(tenantId, name))?.active?.replicas ?? []).filter((r) => r.state === 'ready').map((r) => r.socketPath);
+    },
+
+    async recover() {
+      // Cross-tenant on purpose: the supervisor restarts every tenant's stored deployments.
+      const rows = await withSystem(deps.db, async (tx) => (await tx.query<Row>('SELECT * FROM deployments')).rows, { readOnly: true });
+      for (const row of rows) {
+        if (runtimes.has(key(row.tenant_id, row.name))) continue;
+        const info = await deps.tenantInfo(row.tenant_id).catch(() => undefined);
+        if (info === undefined) continue;
+        const rt = newRuntime(row.tenant_id, row.id, row.name, info.tier, row.max_concurrency);
+        runtimes.set(key(row.tenant_id, row.name), rt);
+        void rollOut(rt, specOf(row));
+      }
+    },
+
+    async close() {
+      const all = [...runtimes.values()];
+      runtimes.clear();
+      await Promise.all(all.map(async (rt) => {
+        rt.deleted = true;
+        await rt.chain;
+        await stopGeneration(rt.active);
+      }));
+      if (rootPromise !== undefined && deps.root === undefined) await rm(await rootPromise, { recursive: true, force: true }).catch(() => {});
+    },
+  };
+};

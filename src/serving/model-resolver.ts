@@ -1,0 +1,70 @@
+/**
+ * Where a deployment's model bytes come from. The port (`ModelResolver`) lets the deployment service be
+ * tested without the registry; `createRegistryModelResolver` is the real one: a model version's `source`
+ * in the tenant's MLflow registry (`runs:/<run_id>/<path>` or `mlflow-artifacts:/<path>`, naming an
+ * `.onnx` file or a directory holding `model.onnx`), read from the tenant's encrypted artifact store.
+ * Every lookup is scoped to one tenant: another tenant's model is simply not found.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { AppError } from '../core/errors.ts';
+
+export interface ModelResolver {
+  /**
+   * Writes the ONNX bytes of `model` `version` of `tenantId` to `destination` (a new file). Throws
+   * AppError NOT_FOUND when the tenant has no such model version or its source has no ONNX file.
+   */
+  writeModel(tenantId: string, model: string, version: string, destination: string): Promise<void>;
+}
+
+/** The narrow slices of the registry, tracking and artifact services the resolver reads. */
+export interface RegistryModelSources {
+  getDownloadUri(tenantId: string, model: string, version: string): Promise<string>;
+  getRunArtifactUri(tenantId: string, runId: string): Promise<string>;
+  /** Undefined when no such file. */
+  openArtifact(tenantId: string, path: string): Promise<Readable | undefined>;
+}
+
+const ARTIFACT_SCHEME = 'mlflow-artifacts:';
+
+const artifactPathOf = (uri: string): string | undefined => {
+  if (!uri.startsWith(ARTIFACT_SCHEME)) return undefined;
+  const path = uri.slice(ARTIFACT_SCHEME.length).replace(/^\/+/, '').replace(/\/+$/, '');
+  return path.split('/').includes('..') ? undefined : path;
+};
+
+export const createRegistryModelResolver = (sources: RegistryModelSources): ModelResolver => ({
+  async writeModel(tenantId, model, version, destination) {
+    const notFound = (why: string) => new AppError('NOT_FOUND', `model ${model} version ${version}: ${why}`);
+    let source: string;
+    try {
+      source = await sources.getDownloadUri(tenantId, model, version);
+    } catch {
+      throw notFound('no such registered model version');
+    }
+    let path: string | undefined;
+    const runs = /^runs:\/([^/]+)\/?(.*)$/.exec(source);
+    if (runs !== null) {
+      let runUri: string;
+      try {
+        runUri = await sources.getRunArtifactUri(tenantId, runs[1]!);
+      } catch {
+        throw notFound('the source run does not exist');
+      }
+      const base = artifactPathOf(runUri);
+      path = base === undefined ? undefined : [base, runs[2] ?? ''].filter((p) => p !== '').join('/');
+    } else {
+      path = artifactPathOf(source);
+    }
+    if (path === undefined || path.split('/').includes('..')) throw notFound('its source is not in this server\'s artifact store');
+    const candidates = path.endsWith('.onnx') ? [path] : [`${path}/model.onnx`.replace(/^\//, '')];
+    for (const candidate of candidates) {
+      const stream = await sources.openArtifact(tenantId, candidate);
+      if (stream === undefined) continue;
+      await pipeline(stream, createWriteStream(destination, { flags: 'wx', mode: 0o444 }));
+      return;
+    }
+    throw notFound('its source holds no model.onnx');
+  },
+});

@@ -1,0 +1,60 @@
+/**
+ * The per-tenant request-rate guard shared by the inference gateway and the control-plane API: one
+ * token bucket per tenant at its quota's `requestsPerSecond` (quota read at most once a second per
+ * tenant). A request is charged once even when both the API hook and the gateway see it.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createTenantRateLimiter, retryAfterSeconds } from './gateway-limiter.ts';
+import type { Clock, LimitDecision, TenantRateLimiter } from './gateway-limiter.ts';
+
+export interface TenantRateGuard {
+  readonly limiter: TenantRateLimiter;
+  /** Charges the tenant one request; a second call for the same request object returns the first answer. */
+  charge(request: object, tenantId: string): Promise<LimitDecision>;
+}
+
+export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promise<number>; clock?: Clock; quotaCacheMs?: number }): TenantRateGuard => {
+  const limiter = createTenantRateLimiter(deps.clock === undefined ? {} : { clock: deps.clock });
+  const charged = new WeakMap<object, LimitDecision>();
+  const rates = new Map<string, { rate: number; at: number }>();
+  const cacheMs = deps.quotaCacheMs ?? 1000;
+  const rateOf = async (tenantId: string): Promise<number> => {
+    const cached = rates.get(tenantId);
+    const now = Date.now();
+    if (cached !== undefined && now - cached.at < cacheMs) return cached.rate;
+    const rate = await deps.quotaRate(tenantId);
+    if (rates.size > 10_000) rates.clear();
+    rates.set(tenantId, { rate, at: now });
+    return rate;
+  };
+  return {
+    limiter,
+    async charge(request, tenantId) {
+      const previous = charged.get(request);
+      if (previous !== undefined) return previous;
+      const decision = limiter.enabled ? limiter.take(tenantId, await rateOf(tenantId)) : { allowed: true as const };
+      charged.set(request, decision);
+      return decision;
+    },
+  };
+};
+
+/**
+ * A Fastify step for the auth hook, to run right after authorization: charges the resolved tenant and,
+ * over its rate, answers 429 with `Retry-After` and returns true (the hook must then stop). Requests
+ * without a tenant (platform routes) pass.
+ */
+export const createTenantRateLimitHook = (guard: TenantRateGuard) => async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+  const tenant = request.tenant;
+  if (tenant === undefined) return false;
+  const decision = await guard.charge(request, tenant.id);
+  if (decision.allowed) return false;
+  const seconds = retryAfterSeconds(decision.retryAfterMs);
+  reply.header('retry-after', String(seconds));
+  const message = `this tenant is over its request rate; retry after ${seconds} s`;
+  // In the protocol of the route: the Bulkhead shape, MLflow's, or the Open Inference Protocol's.
+  const format = request.routeOptions.config?.errorFormat;
+  const body = format === 'oip' ? { error: message } : format === 'mlflow' ? { error_code: 'REQUEST_LIMIT_EXCEEDED', message } : { code: 'RATE_LIMITED', message, requestId: String(request.id) };
+  await reply.code(429).type('application/json').send(body);
+  return true;
+};

@@ -5,6 +5,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, isUuid, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier, TenantStatus } from '../contract/roles.ts';
+import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
 
 export interface Tenant {
   id: string;
@@ -16,20 +17,7 @@ export interface Tenant {
   updatedAt: string;
 }
 
-export interface ResourceAmounts {
-  cpu: number;
-  memoryMiB: number;
-  gpu: number;
-}
-
-export interface TenantQuota extends ResourceAmounts {
-  borrowingLimit: ResourceAmounts;
-  maxConcurrentJobs: number;
-  maxQueuedJobs: number;
-  storageBytes: number;
-  requestsPerSecond: number;
-  weight: number;
-}
+export type { ResourceAmounts, TenantQuota };
 
 export type TenantQuotaUpdate = Partial<Omit<TenantQuota, 'borrowingLimit'>> & { borrowingLimit?: Partial<ResourceAmounts> };
 

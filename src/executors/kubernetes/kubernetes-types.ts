@@ -3,28 +3,10 @@
  * records (tenants, jobs, endpoints) onto these; nothing here knows about the database.
  */
 
-export type IsolationTier = 'process' | 'sandbox' | 'dedicated';
-export type TenantStatus = 'active' | 'suspended';
+import type { IsolationTier, TenantStatus } from '../../contract/roles.ts';
+import type { ResourceAmounts, TenantQuota } from '../../contract/quota.ts';
 
-export interface ResourceAmounts {
-  /** CPU cores; fractions allowed, rendered as millicores. */
-  cpu: number;
-  memoryMiB: number;
-  /** Whole GPUs (`nvidia.com/gpu`). */
-  gpu: number;
-}
-
-export interface TenantQuota extends ResourceAmounts {
-  /** How much idle capacity of the cohort the tenant may borrow above its nominal quota (Kueue). */
-  borrowingLimit: ResourceAmounts;
-  maxConcurrentJobs: number;
-  maxQueuedJobs: number;
-  storageBytes: number;
-  /** Enforced by the gateway, not by Kubernetes; carried here so the bundle can annotate it. */
-  requestsPerSecond: number;
-  /** Fair-sharing weight (Kueue `fairSharing.weight`), > 0. */
-  weight: number;
-}
+export type { IsolationTier, TenantStatus, ResourceAmounts, TenantQuota };
 
 export interface TenantSpec {
   id: string;

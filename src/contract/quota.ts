@@ -1,0 +1,22 @@
+/** A tenant's quota record: the shape the API, the scheduler integration and the Kubernetes builders share. */
+
+export interface ResourceAmounts {
+  /** CPU cores; fractions allowed. */
+  cpu: number;
+  memoryMiB: number;
+  /** Whole GPUs. */
+  gpu: number;
+}
+
+export interface TenantQuota extends ResourceAmounts {
+  /** How much idle capacity the tenant may borrow above its nominal (guaranteed) amounts. */
+  borrowingLimit: ResourceAmounts;
+  maxConcurrentJobs: number;
+  maxQueuedJobs: number;
+  /** Artifact and dataset bytes, enforced by the artifact store while streaming. */
+  storageBytes: number;
+  /** API and inference request rate, enforced per tenant at the gateway. */
+  requestsPerSecond: number;
+  /** Fair-share weight, > 0. */
+  weight: number;
+}

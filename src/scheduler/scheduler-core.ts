@@ -246,22 +246,28 @@ export class SchedulerState {
     this.#reclaimRetry = true;
   }
 
+  /** A new job record, registered under its id (the caller has checked the id is new). */
+  #newRecord(job: QueuedJob | RunningJob, state: 'queued' | 'running', enqueuedAt: number, startedAt: number): JobRecord {
+    const record: JobRecord = {
+      id: job.id,
+      tenant: this.#tenant(job.tenantId),
+      req: toVec(job.request, `job(${job.id}).request`),
+      priority: job.priority,
+      enqueuedAt,
+      seq: this.#seq++,
+      heapIndex: -1,
+      startedAt,
+      state,
+    };
+    this.#jobs.set(job.id, record);
+    return record;
+  }
+
   /** Adds a queued job. Throws CONFLICT if the id is already queued or running. */
   enqueue(job: QueuedJob): void {
     if (this.#jobs.has(job.id)) throw duplicateJob(job.id);
-    const tenant = this.#tenant(job.tenantId);
-    const record: JobRecord = {
-      id: job.id,
-      tenant,
-      req: toVec(job.request, `job(${job.id}).request`),
-      priority: job.priority,
-      enqueuedAt: job.enqueuedAt,
-      seq: this.#seq++,
-      heapIndex: -1,
-      startedAt: Number.NaN,
-      state: 'queued',
-    };
-    this.#jobs.set(job.id, record);
+    const record = this.#newRecord(job, 'queued', job.enqueuedAt, Number.NaN);
+    const tenant = record.tenant;
     this.#queuedCount++;
     if (!this.canEverRun(tenant, record.req)) {
       record.state = 'parked';
@@ -299,21 +305,9 @@ export class SchedulerState {
    */
   addRunning(job: RunningJob): void {
     if (this.#jobs.has(job.id)) throw duplicateJob(job.id);
-    const tenant = this.#tenant(job.tenantId);
-    const record: JobRecord = {
-      id: job.id,
-      tenant,
-      req: toVec(job.request, `job(${job.id}).request`),
-      priority: job.priority,
-      enqueuedAt: job.startedAt,
-      seq: this.#seq++,
-      heapIndex: -1,
-      startedAt: job.startedAt,
-      state: 'running',
-    };
-    this.#jobs.set(job.id, record);
+    const record = this.#newRecord(job, 'running', job.startedAt, job.startedAt);
     this.#startRunning(record);
-    this.#touch(tenant);
+    this.#touch(record.tenant);
   }
 
   /**

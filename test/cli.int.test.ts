@@ -91,6 +91,20 @@ describe('bulkhead CLI', () => {
     assert.match(rendered.out, /pod-security.kubernetes.io\/enforce: restricted/);
   });
 
+  test("k8s render --job prints the job's hardened batch/v1 Job", async () => {
+    const created = await p.call('POST', '/api/v1/tenants/acme/jobs', adminToken, { command: ['python3', 'train.py'], resources: { cpu: 1, memoryMiB: 512, timeoutSeconds: 600 } });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const rendered = await run(['k8s', 'render', 'acme', '--job', created.body.id], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+    assert.equal(rendered.code, 0, rendered.err);
+    assert.match(rendered.out, /kind: Job/);
+    assert.match(rendered.out, /activeDeadlineSeconds: 600/);
+    assert.match(rendered.out, /runAsNonRoot: true/);
+    assert.match(rendered.out, /readOnlyRootFilesystem: true/);
+    const missing = await run(['k8s', 'render', 'acme', '--job', '00000000-0000-4000-8000-000000000000'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /NOT_FOUND/);
+  });
+
   test('every command has help text', () => {
     const program = buildProgram({ io: { out: () => {}, err: () => {} }, env: {}, runServer: notUsed, admin });
     const missing: string[] = [];

@@ -10,10 +10,11 @@ import type { CommandContext } from './program.ts';
 export const registerKubernetesCommands = (program: Command, ctx: CommandContext): void => {
   const k8s = program.command('k8s').description("render or apply a tenant's Kubernetes bundle (platform admin)");
 
-  const fetchBundle = async (slug: string): Promise<string> => {
+  const fetchBundle = async (slug: string, jobId?: string): Promise<string> => {
     const settings = ctx.settings();
     if (settings.url === undefined || settings.token === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL or token: pass --url/--token or run `bulkhead login`');
-    const response = await fetch(new URL(`${ctx.tenantPath(slug)}/kubernetes/bundle`, settings.url), { headers: { authorization: `Bearer ${settings.token}` } });
+    const path = jobId === undefined ? `${ctx.tenantPath(slug)}/kubernetes/bundle` : `${ctx.tenantPath(slug)}/kubernetes/jobs/${encodeURIComponent(jobId)}`;
+    const response = await fetch(new URL(path, settings.url), { headers: { authorization: `Bearer ${settings.token}` } });
     const text = await response.text();
     if (!response.ok) {
       const body = JSON.parse(text) as { code?: string; message?: string };
@@ -22,9 +23,13 @@ export const registerKubernetesCommands = (program: Command, ctx: CommandContext
     return text;
   };
 
-  k8s.command('render <tenant>').description('print the tenant bundle as multi-document YAML (no cluster needed)').action(async (slug: string) => {
-    ctx.io.out(await fetchBundle(slug));
-  });
+  k8s
+    .command('render <tenant>')
+    .description("print the tenant bundle (or, with --job, a job's manifest) as multi-document YAML (no cluster needed)")
+    .option('--job <id>', "render this job's batch/v1 Job instead of the tenant bundle")
+    .action(async (slug: string, options: { job?: string }) => {
+      ctx.io.out(await fetchBundle(slug, options.job));
+    });
 
   k8s
     .command('apply <tenant>')

@@ -112,7 +112,7 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets) });
   httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
   closers.push(() => jobs.runner.stop());
-  httpModules.push(kubernetesRoutes({ tenants, cluster }));
+  httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
   httpModules.push(mlflowRoutes({ tracking, registry: createRegistryService({ db }) }));
   const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }) });
   httpModules.push(...serving.httpModules);

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { buildTenantBundle, renderYaml } from '../../executors/kubernetes/index.ts';
+import { buildJobManifest, buildTenantBundle, jobName, renderYaml } from '../../executors/kubernetes/index.ts';
+import type { JobStore } from '../../jobs/job-store.ts';
 import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
 import { requireTenant } from '../route-config.ts';
@@ -10,7 +11,31 @@ import { requireTenant } from '../route-config.ts';
  * The tenant's Kubernetes bundle rendered from its record and quota, without a cluster: what
  * `bulkhead k8s render` prints and `bulkhead k8s apply` reconciles. Platform admin only.
  */
-export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: ClusterConfig }): FastifyPluginAsyncZod => async (app) => {
+export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: ClusterConfig; jobs: JobStore }): FastifyPluginAsyncZod => async (app) => {
+  app.get('/api/v1/tenants/:tenant/kubernetes/jobs/:id', {
+    config: { access: 'platform.kubernetes.read' },
+    schema: {
+      tags: ['kubernetes'],
+      summary: "Render a job's Kubernetes manifest (batch/v1 Job in the tenant namespace, hardened, Kueue-labelled) as YAML",
+      params: tenantParamsSchema.extend({ id: z.string().max(64) }),
+      response: { 200: z.string() },
+    },
+  }, async (request, reply) => {
+    const tenant = requireTenant(request.tenant);
+    const job = await deps.jobs.get(tenant.id, request.params.id);
+    const quota = await deps.tenants.getQuota(tenant.id);
+    const manifest = buildJobManifest({
+      id: job.id,
+      tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota },
+      command: job.command,
+      env: job.env,
+      resources: job.resources,
+      priority: job.priority,
+      jobTokenSecretName: `${jobName(job.id)}-token`,
+    }, deps.cluster);
+    return reply.type('application/yaml').send(renderYaml([manifest]));
+  });
+
   app.get('/api/v1/tenants/:tenant/kubernetes/bundle', {
     config: { access: 'platform.kubernetes.read' },
     schema: {

@@ -69,8 +69,11 @@ describe('authorization matrix (PGlite)', () => {
 
   const verdictOf = (status: number, body: { code?: string; message?: string } | undefined): Verdict => {
     if (status === 401) return 'unauthenticated';
-    const forbiddenCode = body?.code === 'FORBIDDEN' || (body as { error_code?: string } | undefined)?.error_code === 'PERMISSION_DENIED';
-    if (status === 403 && forbiddenCode && /^(your role may not|this API acts for one tenant)/.test(body?.message ?? '')) return 'forbidden';
+    // The three error shapes: Bulkhead's { code, message }, MLflow's { error_code, message }, OIP's { error }.
+    const shaped = body as { code?: string; error_code?: string; message?: string; error?: string } | undefined;
+    const message = shaped?.message ?? shaped?.error ?? '';
+    const forbiddenCode = shaped?.code === 'FORBIDDEN' || shaped?.error_code === 'PERMISSION_DENIED' || typeof shaped?.error === 'string';
+    if (status === 403 && forbiddenCode && /^(your role may not|this API acts for one tenant)/.test(message)) return 'forbidden';
     if (status === 404 && /^tenant '.*' not found$/.test(body?.message ?? '')) return 'hidden';
     return 'allowed';
   };

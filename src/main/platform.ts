@@ -31,6 +31,8 @@ import type { ClusterConfigInput } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
 import { createRegistryService, createTrackingService } from '../tracking/index.ts';
 import { mlflowRoutes } from '../http/mlflow/index.ts';
+import { createLineageService } from '../lineage/index.ts';
+import { lineageRoutes } from '../http/routes/lineage-routes.ts';
 
 export interface Platform {
   /** Route modules of the domain services, registered by buildPlatformApp. */
@@ -113,7 +115,10 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
-  httpModules.push(mlflowRoutes({ tracking, registry: createRegistryService({ db }) }));
+  // Lineage: model versions created with a job's run_id (MLflow API) get their lineage recorded; register-from-job.
+  const lineage = createLineageService({ db, registry: createRegistryService({ db }), tracking, datasets, artifacts, jobs: jobs.store });
+  httpModules.push(lineageRoutes({ lineage }));
+  httpModules.push(mlflowRoutes({ tracking, registry: lineage.withAutomaticLineage(createRegistryService({ db })) }));
   const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }) });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());

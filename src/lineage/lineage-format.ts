@@ -1,0 +1,50 @@
+/** Human-readable trees of lineage (the CLI prints these). Pure: data in, text out. */
+import type { DatasetLineage, ModelLineage } from './lineage-service.ts';
+
+const short = (digest: string | null): string => (digest === null ? 'digest unknown' : `sha256:${digest.slice(0, 16)}…`);
+
+const tree = (lines: Array<[depth: number, last: boolean, text: string]>): string[] => {
+  // `open[d]` is whether depth d still has siblings to come (draw a rail under it).
+  const open: boolean[] = [];
+  return lines.map(([depth, last, text]) => {
+    open[depth] = !last;
+    let prefix = '';
+    for (let d = 0; d < depth; d += 1) prefix += open[d] === true ? '│  ' : '   ';
+    return `${prefix}${last ? '└─ ' : '├─ '}${text}`;
+  });
+};
+
+export const formatModelLineage = (l: ModelLineage): string => {
+  const up = l.upstream;
+  const head = `model ${l.model.name} version ${l.model.version}  (${l.model.source})`;
+  const note = l.recorded ? `recorded ${l.recordedAt ?? ''} by ${l.recordedBy ?? ''} via ${l.recordedVia ?? ''}` : 'not recorded: derived from the run now';
+  const lines: Array<[number, boolean, string]> = [];
+  const params = Object.entries(up.params).sort(([a], [b]) => a.localeCompare(b));
+  const sections: Array<() => void> = [];
+  sections.push(() => lines.push([0, false, up.job === null ? 'job: none (not produced by a Bulkhead job)' : `job ${up.job.id}${up.job.name === '' ? '' : ` "${up.job.name}"`} (${up.job.status}, by ${up.job.createdBy})`]));
+  sections.push(() => lines.push([0, false, up.run === null ? 'run: none' : `run ${up.run.id}${up.run.experimentId === null ? '' : ` (experiment ${up.run.experimentId})`}`]));
+  sections.push(() => lines.push([0, false, up.codeBundle === null ? 'code: none' : `code ${up.codeBundle}  ${short(up.codeDigest)}`]));
+  sections.push(() => {
+    lines.push([0, false, `params${params.length === 0 ? ': none' : ''}`]);
+    params.forEach(([k, v], i) => lines.push([1, i === params.length - 1, `${k} = ${v}`]));
+  });
+  sections.push(() => {
+    lines.push([0, true, `datasets${up.datasets.length === 0 ? ': none' : ''}`]);
+    up.datasets.forEach((d, i) => {
+      const others = d.modelVersions.filter((m) => m.name !== l.model.name || m.version !== l.model.version);
+      lines.push([1, i === up.datasets.length - 1, `${d.name}:${d.version}  ${short(d.digest)}`]);
+      others.forEach((m, j) => lines.push([2, j === others.length - 1, `also → model ${m.name} version ${m.version}`]));
+    });
+  });
+  for (const section of sections) section();
+  return [head, `  ${note}`, ...tree(lines)].join('\n');
+};
+
+export const formatDatasetLineage = (l: DatasetLineage): string => {
+  const lines: Array<[number, boolean, string]> = [];
+  lines.push([0, false, `jobs${l.jobs.length === 0 ? ': none' : ''}`]);
+  l.jobs.forEach((j, i) => lines.push([1, i === l.jobs.length - 1, `job ${j.id}${j.name === '' ? '' : ` "${j.name}"`} (${j.status})${j.runId === null ? '' : ` run ${j.runId}`}`]));
+  lines.push([0, true, `model versions${l.modelVersions.length === 0 ? ': none' : ''}`]);
+  l.modelVersions.forEach((m, i) => lines.push([1, i === l.modelVersions.length - 1, `model ${m.name} version ${m.version}${m.jobId === null ? '' : ` (job ${m.jobId})`}`]));
+  return [`dataset ${l.dataset.name}:${l.dataset.version}  ${short(l.dataset.digest)}`, ...tree(lines)].join('\n');
+};

@@ -1,0 +1,348 @@
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { withTenant } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import type { ArtifactService } from '../artifacts/index.ts';
+import type { DatasetService } from '../datasets/index.ts';
+import type { Job } from '../jobs/job-contract.ts';
+import { toJob } from '../jobs/job-store.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import { buildLogisticRegressionOnnx, parseLogisticRegressionJson } from '../onnx/index.ts';
+import { isMlflowError } from '../tracking/index.ts';
+import type { ModelVersionJson, RegistryService, TrackingScope, TrackingService } from '../tracking/index.ts';
+
+type JobRow = Parameters<typeof toJob>[0];
+
+export interface LineageDataset {
+  name: string;
+  version: number;
+  /** The dataset version's content digest; null when the version could not be read at record time. */
+  digest: string | null;
+}
+
+export interface ModelVersionRef {
+  name: string;
+  version: number;
+}
+
+export interface ModelLineage {
+  model: { name: string; version: number; source: string; runId: string | null };
+  /** False when no lineage row exists and the upstream was derived now from the version's run. */
+  recorded: boolean;
+  recordedAt: string | null;
+  recordedBy: string | null;
+  recordedVia: string | null;
+  upstream: {
+    job: { id: string; name: string; status: string; createdBy: string; finishedAt: string | null } | null;
+    run: { id: string; experimentId: string | null } | null;
+    /** Each dataset version read, with the model versions (this one included) that came from it. */
+    datasets: Array<LineageDataset & { modelVersions: ModelVersionRef[] }>;
+    codeBundle: string | null;
+    codeDigest: string | null;
+    params: Record<string, string>;
+  };
+}
+
+export interface DatasetLineage {
+  dataset: { name: string; version: number; digest: string };
+  /** Jobs that read this dataset version, newest first. */
+  jobs: Array<{ id: string; name: string; status: string; runId: string | null }>;
+  /** Model versions whose recorded lineage names this dataset version. */
+  modelVersions: Array<ModelVersionRef & { jobId: string | null; runId: string | null; recordedAt: string }>;
+}
+
+export interface RegisteredFromJob {
+  model: ModelVersionJson;
+  /** The artifact path of the ONNX file the version's source names. */
+  onnxPath: string;
+  /** True when model.json was converted to ONNX for this registration. */
+  converted: boolean;
+  lineage: ModelLineage;
+}
+
+interface LineageRow {
+  model_name: string;
+  model_version: number;
+  job_id: string | null;
+  run_id: string | null;
+  experiment_id: string | null;
+  datasets: LineageDataset[];
+  code_bundle: string | null;
+  code_digest: string | null;
+  params: Record<string, string>;
+  source: string;
+  recorded_via: string;
+  recorded_by: string;
+  recorded_at: Date | string;
+}
+
+const MAX_MODEL_JSON_BYTES = 16 * 1024 * 1024;
+
+export const lineageErrors = {
+  jobNotFound: (id: string) => new AppError('NOT_FOUND', `job '${id}' not found`),
+  notRegistrable: (job: Job) => new AppError('CONFLICT', `job '${job.id}' is ${job.status}; only a succeeded job's outputs can be registered`),
+  noRun: (job: Job) => new AppError('CONFLICT', `job '${job.id}' has no MLflow run`),
+  noModel: (job: Job) => new AppError('VALIDATION_FAILED', `job '${job.id}' left no model.onnx or model.json in /outputs; pass path`),
+  pathNotOutput: (path: string) => new AppError('VALIDATION_FAILED', `'${path.slice(0, 200)}' is not one of the job's outputs`),
+  unsupported: (path: string) => new AppError('VALIDATION_FAILED', `'${path.slice(0, 200)}' is neither an .onnx file nor a logistic-regression model.json`),
+  badModelJson: (message: string) => new AppError('VALIDATION_FAILED', `the job's model.json cannot be converted to ONNX: ${message}`),
+  onnxTaken: (path: string) => new AppError('CONFLICT', `'${path.slice(0, 200)}' is already one of the job's outputs; register it directly`),
+};
+
+/** MLflow registry errors as the native API's: another tenant's model is NOT_FOUND like a missing one. */
+const asAppError = (error: unknown): unknown => {
+  if (!isMlflowError(error)) return error;
+  if (error.errorCode === 'RESOURCE_DOES_NOT_EXIST') return new AppError('NOT_FOUND', error.message);
+  if (error.errorCode === 'RESOURCE_ALREADY_EXISTS') return new AppError('CONFLICT', error.message);
+  if (error.errorCode === 'INVALID_PARAMETER_VALUE') return new AppError('VALIDATION_FAILED', error.message);
+  return error;
+};
+
+const mapMlflow = async <T>(fn: () => Promise<T>): Promise<T> => {
+  try {
+    return await fn();
+  } catch (error) {
+    throw asAppError(error);
+  }
+};
+
+const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString());
+
+const readAll = async (stream: Readable, limit: number): Promise<Buffer> => {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      stream.destroy();
+      throw lineageErrors.badModelJson(`larger than ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+};
+
+/**
+ * Model lineage: one row per model version naming the job and run that produced it, the dataset
+ * versions (with digests) the job read, its code bundle digest and the run's parameters. Every read and
+ * write runs in `withTenant` (row-level security); another tenant's job, model or dataset is NOT_FOUND.
+ */
+export const createLineageService = (deps: {
+  db: Db;
+  registry: RegistryService;
+  tracking: TrackingService;
+  datasets: DatasetService;
+  artifacts: ArtifactService;
+  jobs: JobStore;
+}) => {
+  const { db } = deps;
+
+  const jobByRunIn = async (tx: Queryable, runId: string): Promise<Job | undefined> => {
+    const row = (await tx.query<JobRow>('SELECT * FROM jobs WHERE run_id = $1 ORDER BY created_at DESC LIMIT 1', [runId])).rows[0];
+    return row === undefined ? undefined : toJob(row);
+  };
+
+  const jobByRun = (tenantId: string, runId: string) => withTenant(db, tenantId, (tx) => jobByRunIn(tx, runId), { readOnly: true });
+
+  /** What a job's lineage is made of, read now: dataset digests and the run's parameters. */
+  const upstreamOf = async (scope: TrackingScope, job: Job) => {
+    const datasets: LineageDataset[] = [];
+    for (const ref of job.datasets) {
+      let digest: string | null = null;
+      try {
+        digest = (await deps.datasets.getVersion(scope.tenantId, ref.name, ref.version)).digest;
+      } catch {
+        // Unreadable now (should not happen: versions are immutable); the name and version still count.
+      }
+      datasets.push({ name: ref.name, version: ref.version, digest });
+    }
+    let params: Record<string, string> = {};
+    if (job.runId !== null) {
+      try {
+        const run = await deps.tracking.getRun(scope, job.runId);
+        params = Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
+      } catch {
+        // The run was deleted: no parameters to record.
+      }
+    }
+    return { datasets, params };
+  };
+
+  /**
+   * Records the lineage of model version `name`/`version` as coming from `job` (looked up by the
+   * version's run when not given). Returns false when the run is no job's (nothing to record) or the
+   * version already has lineage. Audited in the same transaction as the insert.
+   */
+  const record = async (
+    scope: TrackingScope,
+    version: { name: string; version: number; source: string; runId: string | null },
+    via: 'register-from-job' | 'model-version-create',
+    givenJob?: Job,
+  ): Promise<boolean> => {
+    const job = givenJob ?? (version.runId === null ? undefined : await jobByRun(scope.tenantId, version.runId));
+    if (job === undefined) return false;
+    const { datasets, params } = await upstreamOf(scope, job);
+    return withTenant(db, scope.tenantId, async (tx) => {
+      const inserted = await tx.query(
+        `INSERT INTO model_lineage (tenant_id, model_name, model_version, job_id, run_id, experiment_id, datasets, code_bundle, code_digest, params, source, recorded_via, recorded_by)
+         VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11, $12, $13)
+         ON CONFLICT (tenant_id, model_name, model_version) DO NOTHING RETURNING model_version`,
+        [scope.tenantId, version.name, version.version, job.id, job.runId, job.experimentId, JSON.stringify(datasets), job.codeBundle, job.codeDigest,
+          JSON.stringify(params), version.source, via, scope.actor],
+      );
+      if (inserted.rows.length === 0) return false;
+      await appendAuditEvent(tx, {
+        tenantId: scope.tenantId, actor: scope.actor, action: 'models.lineage.record', target: `model:${version.name}/${version.version}`,
+        outcome: 'success', requestId: scope.requestId,
+        details: { jobId: job.id, runId: job.runId, via, datasets: datasets.map((d) => `${d.name}:${d.version}`) },
+      });
+      return true;
+    });
+  };
+
+  const modelVersionsOf = async (tx: Queryable, dataset: { name: string; version: number }): Promise<LineageRow[]> =>
+    (await tx.query<LineageRow>(
+      'SELECT * FROM model_lineage WHERE datasets @> $1::jsonb ORDER BY model_name, model_version',
+      [JSON.stringify([{ name: dataset.name, version: dataset.version }])],
+    )).rows;
+
+  const modelLineage = async (scope: TrackingScope, name: string, rawVersion: string | number): Promise<ModelLineage> => {
+    const mv = await mapMlflow(() => deps.registry.getModelVersion(scope, { name, version: String(rawVersion) }));
+    const version = Number(mv.version);
+    const runId = mv.run_id === '' ? null : mv.run_id;
+    return withTenant(db, scope.tenantId, async (tx) => {
+      const row = (await tx.query<LineageRow>('SELECT * FROM model_lineage WHERE model_name = $1 AND model_version = $2', [name, version])).rows[0];
+      const jobId = row?.job_id ?? null;
+      let job: Job | undefined;
+      if (jobId !== null) {
+        const found = (await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [jobId])).rows[0];
+        job = found === undefined ? undefined : toJob(found);
+      } else if (row === undefined && runId !== null) {
+        job = await jobByRunIn(tx, runId);
+      }
+      // Without a row, the upstream is derived from the job as it is now (no digests, no params).
+      const datasets: LineageDataset[] = row?.datasets ?? (job?.datasets.map((d) => ({ name: d.name, version: d.version, digest: null })) ?? []);
+      const withModels: ModelLineage['upstream']['datasets'] = [];
+      for (const d of datasets) {
+        withModels.push({ ...d, modelVersions: (await modelVersionsOf(tx, d)).map((r) => ({ name: r.model_name, version: Number(r.model_version) })) });
+      }
+      const effectiveRun = row?.run_id ?? job?.runId ?? runId;
+      return {
+        model: { name: mv.name, version, source: mv.source, runId },
+        recorded: row !== undefined,
+        recordedAt: row === undefined ? null : iso(row.recorded_at),
+        recordedBy: row?.recorded_by ?? null,
+        recordedVia: row?.recorded_via ?? null,
+        upstream: {
+          job: job === undefined ? null : { id: job.id, name: job.name, status: job.status, createdBy: job.createdBy, finishedAt: job.finishedAt },
+          run: effectiveRun === null ? null : { id: effectiveRun, experimentId: row?.experiment_id ?? job?.experimentId ?? null },
+          datasets: withModels,
+          codeBundle: row?.code_bundle ?? job?.codeBundle ?? null,
+          codeDigest: row?.code_digest ?? job?.codeDigest ?? null,
+          params: row?.params ?? {},
+        },
+      };
+    }, { readOnly: true });
+  };
+
+  return {
+    record,
+
+    modelLineage,
+
+    async datasetLineage(tenantId: string, name: string, version: number): Promise<DatasetLineage> {
+      const dv = await deps.datasets.getVersion(tenantId, name, version); // NOT_FOUND, also for another tenant's
+      return withTenant(db, tenantId, async (tx) => {
+        const ref = JSON.stringify([{ name: dv.dataset, version: dv.version }]);
+        const jobs = (await tx.query<{ id: string; name: string; status: string; run_id: string | null }>(
+          'SELECT id, name, status, run_id FROM jobs WHERE datasets @> $1::jsonb ORDER BY created_at DESC, id LIMIT 500', [ref],
+        )).rows;
+        const models = await modelVersionsOf(tx, { name: dv.dataset, version: dv.version });
+        return {
+          dataset: { name: dv.dataset, version: dv.version, digest: dv.digest },
+          jobs: jobs.map((j) => ({ id: j.id, name: j.name, status: j.status, runId: j.run_id })),
+          modelVersions: models.map((r) => ({ name: r.model_name, version: Number(r.model_version), jobId: r.job_id, runId: r.run_id, recordedAt: iso(r.recorded_at)! })),
+        };
+      }, { readOnly: true });
+    },
+
+    /**
+     * "Register a model from a job's outputs": picks the job's model file (`path`, else model.onnx, else
+     * model.json converted to ONNX and stored next to it), creates the registered model if needed and a
+     * new version whose source is `mlflow-artifacts:/<onnx path>` and run_id the job's run, and records its
+     * lineage. Each step commits with its own audit event.
+     */
+    async registerFromJob(ctx: RequestContext, tenantId: string, jobId: string, input: { name: string; path?: string | undefined }): Promise<RegisteredFromJob> {
+      const scope: TrackingScope = { tenantId, actor: ctx.actor, requestId: ctx.requestId };
+      const job = await deps.jobs.get(tenantId, jobId); // NOT_FOUND, also for another tenant's job
+      if (job.status !== 'succeeded') throw lineageErrors.notRegistrable(job);
+      if (job.runId === null) throw lineageErrors.noRun(job);
+      const outputs = job.outputs.map((o) => o.path);
+      let chosen: string | undefined;
+      if (input.path !== undefined) {
+        const wanted = input.path.replace(/^\/+/, '');
+        chosen = outputs.find((p) => p === wanted) ?? outputs.find((p) => p.endsWith(`/outputs/${wanted}`));
+        if (chosen === undefined) throw lineageErrors.pathNotOutput(input.path);
+      } else {
+        const byDepth = (a: string, b: string) => a.split('/').length - b.split('/').length;
+        chosen = outputs.filter((p) => posix.basename(p) === 'model.onnx').sort(byDepth)[0]
+          ?? outputs.filter((p) => posix.basename(p) === 'model.json').sort(byDepth)[0];
+        if (chosen === undefined) throw lineageErrors.noModel(job);
+      }
+      let onnxPath: string;
+      let converted = false;
+      if (chosen.endsWith('.onnx')) {
+        onnxPath = chosen;
+      } else if (chosen.endsWith('.json')) {
+        onnxPath = chosen.replace(/\.json$/, '.onnx');
+        if (outputs.includes(onnxPath)) throw lineageErrors.onnxTaken(onnxPath);
+        const { stream } = await deps.artifacts.openArtifact(tenantId, chosen);
+        let bytes: Uint8Array;
+        try {
+          bytes = buildLogisticRegressionOnnx(parseLogisticRegressionJson(JSON.parse((await readAll(stream, MAX_MODEL_JSON_BYTES)).toString('utf8'))));
+        } catch (error) {
+          if (error instanceof AppError) throw error;
+          throw lineageErrors.badModelJson((error as Error).message);
+        }
+        await deps.artifacts.putArtifact(ctx, tenantId, onnxPath, Readable.from([Buffer.from(bytes)]), { contentLength: bytes.length });
+        converted = true;
+      } else {
+        throw lineageErrors.unsupported(chosen);
+      }
+      await mapMlflow(async () => {
+        try {
+          await deps.registry.createRegisteredModel(scope, { name: input.name });
+        } catch (error) {
+          if (!isMlflowError(error) || error.errorCode !== 'RESOURCE_ALREADY_EXISTS') throw error;
+        }
+      });
+      const model = await mapMlflow(() => deps.registry.createModelVersion(scope, { name: input.name, source: `mlflow-artifacts:/${onnxPath}`, run_id: job.runId }));
+      await record(scope, { name: model.name, version: Number(model.version), source: model.source, runId: job.runId }, 'register-from-job', job);
+      return { model, onnxPath, converted, lineage: await modelLineage(scope, model.name, model.version) };
+    },
+
+    /**
+     * The registry with automatic lineage: a model version created (e.g. through the MLflow API) whose
+     * run_id is a job's run gets its lineage recorded right after the version commits. A failure to
+     * record does not fail the version (it exists already); its lineage is then derived when read.
+     */
+    withAutomaticLineage(registry: RegistryService): RegistryService {
+      return {
+        ...registry,
+        async createModelVersion(scope, input) {
+          const created = await registry.createModelVersion(scope, input);
+          if (created.run_id !== '' && created.run_id !== null) {
+            await record(scope, { name: created.name, version: Number(created.version), source: created.source, runId: created.run_id }, 'model-version-create')
+              .catch(() => false);
+          }
+          return created;
+        },
+      };
+    },
+  };
+};
+
+export type LineageService = ReturnType<typeof createLineageService>;

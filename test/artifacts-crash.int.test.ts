@@ -87,7 +87,11 @@ for (const kind of ['postgres', 'pglite'] as const) {
         }
       };
       const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Kill once every client has had uploads acknowledged (a fixed delay is flaky on a loaded machine),
+      // while the next ones are in flight.
+      const deadline = Date.now() + 60_000;
+      while (acked.size < CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 300));
       await server.kill('SIGKILL');
       stop = true;
       await Promise.all(clients);

@@ -91,8 +91,11 @@ describe('log-batch survives SIGKILL of the server (PostgreSQL)', () => {
         }
       }
     });
-    // Let batches flow, then kill while requests are in flight.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Let batches flow (until some are acknowledged: a fixed delay is flaky on a loaded machine), then kill
+    // while requests are in flight.
+    const deadline = Date.now() + 60_000;
+    while (acked.reduce((sum, set) => sum + set.size, 0) < CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await running.kill('SIGKILL');
     await Promise.all(loops);
     const ackedTotal = acked.reduce((sum, set) => sum + set.size, 0);

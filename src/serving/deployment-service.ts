@@ -183,7 +183,13 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
   const materialize = async (rt: Runtime, spec: Spec): Promise<string> => {
     const dir = join(await tenantDir(rt.tenantId), `m-${rt.id.slice(0, 8)}-v${spec.version}-${randomUUID().slice(0, 6)}`);
     await mkdir(dir, { mode: 0o755 });
-    await deps.resolver.writeModel(rt.tenantId, spec.model, spec.version, join(dir, 'model.onnx'));
+    try {
+      await deps.resolver.writeModel(rt.tenantId, spec.model, spec.version, join(dir, 'model.onnx'));
+    } catch (error) {
+      // A version that cannot be resolved must not leave its (empty or partial) model dir behind.
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw error;
+    }
     return dir;
   };
 

@@ -1,0 +1,298 @@
+/**
+ * Noisy-neighbour benchmark of model serving (issue 6). Two tenants, each with its own deployment of a
+ * small ONNX model (real bubblewrap + cgroups workers, onnxruntime), behind a real listening gateway
+ * (HTTP on loopback, keep-alive agents):
+ *   victim  steady load: `--victim-rps` requests/s spread over `--victim-clients` paced clients, far
+ *           below its quota;
+ *   noisy   quota `requestsPerSecond = --noisy-quota`, floods its own deployment open-loop at
+ *           `--flood-rps` (20 × its rate limit by default).
+ * Phases (each `--seconds` long, after a short warm-up), repeated `--rounds` times and merged per
+ * condition: victim alone; victim + flood with protection on; victim alone; victim + flood with the
+ * per-tenant rate limiter turned off (`platform.serving.rateGuard.limiter.setEnabled(false)`). Each flood
+ * request carries `--flood-rows` rows, so what the noisy tenant gets admitted is real work for its worker. Prints the victim's p50/p99, the p99 ratio
+ * flood/alone and its error rate (any non-200 or transport error), and what the noisy tenant got back.
+ * Then the gateway overhead: p50 of sequential inferences through the gateway vs straight to the
+ * worker's Unix socket (the replica socket path from `deployments.replicaSockets`).
+ *
+ * Bounded: fixed phase lengths, at most `--max-outstanding` flood requests in flight, fixed overhead
+ * counts; deletes both deployments and closes the platform at the end. Run as root:
+ *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
+ *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { adminToken, createTestPlatform } from '../test/support/platform.ts';
+import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
+import type { DbKind } from '../src/db/index.ts';
+import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string', default: 'postgres' },
+    seconds: { type: 'string', default: '5' },
+    'victim-rps': { type: 'string', default: '100' },
+    'victim-clients': { type: 'string', default: '4' },
+    'noisy-quota': { type: 'string', default: '20' },
+    'flood-rps': { type: 'string', default: '400' },
+    'max-outstanding': { type: 'string', default: '256' },
+    'overhead-calls': { type: 'string', default: '400' },
+    'flood-rows': { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const kind = values.db as DbKind;
+if (kind !== 'postgres' && kind !== 'pglite') throw new Error('--db must be postgres or pglite');
+const seconds = Number(values.seconds);
+const victimRps = Number(values['victim-rps']);
+const victimClients = Number(values['victim-clients']);
+const noisyQuota = Number(values['noisy-quota']);
+const floodRps = Number(values['flood-rps']);
+const maxOutstanding = Number(values['max-outstanding']);
+const overheadCalls = Number(values['overhead-calls']);
+const floodRows = Number(values['flood-rows']);
+const rounds = Number(values.rounds);
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const percentile = (sorted: number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
+const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
+
+// A few hundred features so an inference is real work for the worker, still well under a millisecond.
+const FEATURES = 64;
+const model = (sign: number) => buildLogisticRegressionOnnx({
+  kind: 'logistic_regression',
+  features: Array.from({ length: FEATURES }, (_, i) => `f${i}`),
+  weights: Array.from({ length: FEATURES }, (_, i) => sign * ((i % 7) - 3) / 10),
+  bias: 0.1,
+});
+const bodyOf = (rows: number) => Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [rows, FEATURES], datatype: 'FP32', data: Array.from({ length: rows * FEATURES }, (_, i) => (i % 5) / 5) }] }));
+/** The victim's request: one row. */
+const inferBody = bodyOf(1);
+/** The flood's: a batch, so that every admitted request is real work for the noisy tenant's worker. */
+const floodBody = bodyOf(floodRows);
+
+let p: TestPlatform | undefined;
+const deployed: Array<{ tenant: TestTenant; name: string }> = [];
+const victimAgent = new http.Agent({ keepAlive: true, maxSockets: victimClients });
+const floodAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+type Target = { port: number } | { socketPath: string };
+const post = (target: Target, agent: http.Agent, path: string, token: string | undefined, body: Buffer): Promise<number> =>
+  new Promise((resolve) => {
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length };
+    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+    const req = http.request({ ...('port' in target ? { host: '127.0.0.1', port: target.port } : { socketPath: target.socketPath }), agent, method: 'POST', path, headers, timeout: 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+
+const main = async (): Promise<void> => {
+  // The production auth cache (5 s), not the tests' 0: the flood must not turn into a database benchmark.
+  p = await createTestPlatform(kind, { cgroupPrefix: `bhnn-${randomBytes(4).toString('hex')}`, authCacheTtlMs: 5000 });
+  const platform = p;
+  const victim = await platform.createTenant('victim');
+  const noisy = await platform.createTenant('noisy');
+  await platform.call('PUT', `/api/v1/tenants/${victim.slug}/quota`, adminToken, { cpu: 4, memoryMiB: 8192, requestsPerSecond: 10_000 });
+  await platform.call('PUT', `/api/v1/tenants/${noisy.slug}/quota`, adminToken, { cpu: 4, memoryMiB: 8192, requestsPerSecond: noisyQuota });
+
+  const register = async (tenant: TestTenant, name: string, bytes: Uint8Array): Promise<string> => {
+    await platform.call('POST', '/api/2.0/mlflow/registered-models/create', tenant.tokens.member, { name });
+    const path = `models/${name}/${randomBytes(4).toString('hex')}`;
+    const up = await platform.app.inject({ method: 'PUT', url: `/api/2.0/mlflow-artifacts/artifacts/${path}/model.onnx`, headers: { authorization: `Bearer ${tenant.tokens.member}`, 'content-type': 'application/octet-stream' }, payload: Buffer.from(bytes) });
+    if (up.statusCode !== 200) throw new Error(`upload: ${up.body}`);
+    const created = await platform.call('POST', '/api/2.0/mlflow/model-versions/create', tenant.tokens.member, { name, source: `mlflow-artifacts:/${path}` });
+    if (created.status !== 200) throw new Error(`model version: ${JSON.stringify(created.body)}`);
+    return String(created.body.model_version.version);
+  };
+  for (const [tenant, sign] of [[victim, 1], [noisy, -1]] as const) {
+    const version = await register(tenant, 'scorer', model(sign));
+    const created = await platform.call('POST', `/api/v1/tenants/${tenant.slug}/deployments`, tenant.tokens.member, { name: 'scorer', model: 'scorer', version, replicas: 1, resources: { cpu: 1, memoryMiB: 512 }, maxConcurrency: 4 });
+    if (created.status !== 201) throw new Error(`deploy: ${JSON.stringify(created.body)}`);
+    deployed.push({ tenant, name: 'scorer' });
+  }
+  for (const { tenant, name } of deployed) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const d = await platform.call('GET', `/api/v1/tenants/${tenant.slug}/deployments/${name}`, tenant.tokens.viewer);
+      if (d.body?.status === 'ready') break;
+      if (Date.now() > deadline) throw new Error(`deployment of ${tenant.slug} not ready: ${JSON.stringify(d.body)}`);
+      await sleep(100);
+    }
+  }
+
+  await platform.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = platform.app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  const gateway = { port: address.port };
+  const inferPath = '/v2/models/scorer/infer';
+
+  /** Paced victim clients: each sends at victimRps / clients, one request at a time. */
+  const runVictim = async (ms: number): Promise<{ latencies: number[]; errors: number; total: number }> => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const interval = (1000 * victimClients) / victimRps;
+    const end = performance.now() + ms;
+    await Promise.all(Array.from({ length: victimClients }, async (_, c) => {
+      let next = performance.now() + (interval * c) / victimClients;
+      while (next < end) {
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+        const t0 = performance.now();
+        const status = await post(gateway, victimAgent, inferPath, victim.tokens.member, inferBody);
+        const dt = performance.now() - t0;
+        if (status === 200) latencies.push(dt);
+        else errors += 1;
+        next += interval;
+        // Never catch up with a burst after a slow answer: keep the offered rate steady.
+        if (next < performance.now()) next = performance.now();
+      }
+    }));
+    latencies.sort((a, b) => a - b);
+    return { latencies, errors, total: latencies.length + errors };
+  };
+
+  /** Open-loop flood of the noisy tenant's own deployment, at most maxOutstanding in flight. */
+  const startFlood = () => {
+    const statuses = new Map<number, number>();
+    let outstanding = 0;
+    let skipped = 0;
+    let stopped = false;
+    const inflight = new Set<Promise<void>>();
+    const started = performance.now();
+    let sent = 0;
+    const tick = setInterval(() => {
+      const due = Math.floor(((performance.now() - started) / 1000) * floodRps) - sent;
+      for (let i = 0; i < due && !stopped; i += 1) {
+        sent += 1;
+        if (outstanding >= maxOutstanding) {
+          skipped += 1;
+          continue;
+        }
+        outstanding += 1;
+        const done = post(gateway, floodAgent, inferPath, noisy.tokens.member, floodBody).then((status) => {
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          outstanding -= 1;
+          inflight.delete(done);
+        });
+        inflight.add(done);
+      }
+    }, 5);
+    return async () => {
+      stopped = true;
+      clearInterval(tick);
+      await Promise.all([...inflight]);
+      const elapsed = (performance.now() - started) / 1000;
+      return { statuses, skipped, offeredRps: sent / elapsed };
+    };
+  };
+
+  const report = (label: string, r: { latencies: number[]; errors: number; total: number }) => {
+    const p50 = percentile(r.latencies, 0.5);
+    const p99 = percentile(r.latencies, 0.99);
+    console.log(`  ${label.padEnd(34)} n=${String(r.total).padStart(5)}  p50 ${fmt(p50).padStart(10)}  p99 ${fmt(p99).padStart(10)}  errors ${r.errors} (${((100 * r.errors) / Math.max(1, r.total)).toFixed(2)} %)`);
+    return { p50, p99 };
+  };
+  const flooded = async (): Promise<{ victim: Awaited<ReturnType<typeof runVictim>>; flood: string }> => {
+    const stop = startFlood();
+    await sleep(500); // let the flood reach steady state before measuring
+    const v = await runVictim(seconds * 1000);
+    const f = await stop();
+    const got = [...f.statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s === 0 ? 'error' : s}×${n}`).join(' ');
+    return { victim: v, flood: `noisy offered ${f.offeredRps.toFixed(0)} req/s (quota ${noisyQuota}); got ${got}${f.skipped > 0 ? `; ${f.skipped} not sent (>${maxOutstanding} outstanding)` : ''}` };
+  };
+
+  console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each); ${rounds} rounds × 4 phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4`);
+  await runVictim(2000); // warm-up: connections, JIT, worker
+  // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
+  // spreads over every condition instead of landing on one.
+  type Run = Awaited<ReturnType<typeof runVictim>>;
+  const merged = { alone: [] as Run[], on: [] as Run[], off: [] as Run[] };
+  const floods = { on: [] as string[], off: [] as string[] };
+  for (let round = 1; round <= rounds; round += 1) {
+    merged.alone.push(await runVictim(seconds * 1000));
+    const on = await flooded();
+    merged.on.push(on.victim);
+    floods.on.push(on.flood);
+    await sleep(500);
+    merged.alone.push(await runVictim(seconds * 1000));
+    platform.platform.serving.rateGuard.limiter.setEnabled(false);
+    try {
+      const off = await flooded();
+      merged.off.push(off.victim);
+      floods.off.push(off.flood);
+    } finally {
+      platform.platform.serving.rateGuard.limiter.setEnabled(true);
+    }
+    await sleep(500);
+    console.log(`  round ${round}/${rounds} done (load ${os.loadavg()[0]!.toFixed(2)})`);
+  }
+  const merge = (runs: Run[]): Run => ({ latencies: runs.flatMap((r) => r.latencies).sort((a, b) => a - b), errors: runs.reduce((n, r) => n + r.errors, 0), total: runs.reduce((n, r) => n + r.total, 0) });
+  const alone = report('victim alone', merge(merged.alone));
+  const onRun = merge(merged.on);
+  const withOn = report('victim + flood, protection on', onRun);
+  for (const f of floods.on) console.log(`    ${f}`);
+  const offRun = merge(merged.off);
+  const withOff = report('victim + flood, protection OFF', offRun);
+  for (const f of floods.off) console.log(`    ${f}`);
+  console.log(`  p99 ratio flood/alone, protection on : ${(withOn.p99 / alone.p99).toFixed(2)} (p50 ${(withOn.p50 / alone.p50).toFixed(2)}); victim errors ${onRun.errors}/${onRun.total}  [goal ≤ 1.25, 0 errors]`);
+  console.log(`  p99 ratio flood/alone, protection OFF: ${(withOff.p99 / alone.p99).toFixed(2)} (p50 ${(withOff.p50 / alone.p50).toFixed(2)}); victim errors ${offRun.errors}/${offRun.total}`);
+
+  // Gateway overhead: sequential calls, one at a time, same body.
+  const sockets = platform.platform.serving.deployments.replicaSockets(victim.id, 'scorer');
+  const socketPath = sockets[0];
+  if (socketPath === undefined) throw new Error('no ready replica socket');
+  // The worker's own route (the gateway forwards every deployment's inference to this path).
+  const workerInferPath = '/v2/models/model/infer';
+  const timeSeq = async (target: Target, agent: http.Agent, token: string | undefined): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < overheadCalls; i += 1) {
+      const t0 = performance.now();
+      const status = await post(target, agent, 'port' in target ? inferPath : workerInferPath, token, inferBody);
+      if (status !== 200) throw new Error(`overhead call answered ${status}`);
+      out.push(performance.now() - t0);
+    }
+    return out.sort((a, b) => a - b);
+  };
+  const seqAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  await timeSeq(gateway, seqAgent, victim.tokens.member);
+  await timeSeq({ socketPath }, directAgent, undefined);
+  const viaGateway = await timeSeq(gateway, seqAgent, victim.tokens.member);
+  const direct = await timeSeq({ socketPath }, directAgent, undefined);
+  const g50 = percentile(viaGateway, 0.5);
+  const d50 = percentile(direct, 0.5);
+  console.log(`  gateway overhead (${overheadCalls} sequential calls each): gateway p50 ${fmt(g50)} (p99 ${fmt(percentile(viaGateway, 0.99))}), worker socket p50 ${fmt(d50)} (p99 ${fmt(percentile(direct, 0.99))}); overhead p50 ${fmt(g50 - d50)}`);
+  seqAgent.destroy();
+};
+
+const cleanup = async (): Promise<void> => {
+  victimAgent.destroy();
+  floodAgent.destroy();
+  directAgent.destroy();
+  if (p === undefined) return;
+  for (const { tenant, name } of deployed) {
+    await p.call('DELETE', `/api/v1/tenants/${tenant.slug}/deployments/${name}`, tenant.tokens.member).catch(() => undefined);
+  }
+  await p.close();
+};
+
+// A hard bound on the whole run, whatever happens.
+const watchdog = setTimeout(() => {
+  console.error('noisy-neighbour: took too long; aborting');
+  process.exit(2);
+}, (seconds * 4 * rounds + 240) * 1000);
+watchdog.unref();
+
+try {
+  await main();
+} finally {
+  await cleanup();
+  clearTimeout(watchdog);
+}

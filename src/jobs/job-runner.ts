@@ -248,11 +248,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       entry.handle = executor.start(spec);
       if (entry.cancelling) entry.handle.cancel();
       const outcome = await entry.handle.wait();
-      await finish(job, outcome, { runId, experimentId, dirs, logLine });
+      await finish(job, outcome, { runId, experimentId, dirs, logLine, flush });
     } catch (error) {
       const reason = error instanceof AppError ? error.message : 'the platform could not start the job';
       if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, 'job start failed');
       logLine('system', `[bulkhead] ${reason}`);
+      await flush();
       const current = await store.get(job.tenantId, job.id).catch(() => undefined);
       if (current !== undefined && (current.status === 'admitted' || current.status === 'running')) {
         await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
@@ -281,7 +282,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     return out;
   };
 
-  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; experimentId: string | null; dirs: { outputs: string }; logLine: (stream: JobLogLine['stream'], line: string) => void }) => {
+  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; experimentId: string | null; dirs: { outputs: string }; logLine: (stream: JobLogLine['stream'], line: string) => void; flush: () => Promise<void> }) => {
     const usage = { ...outcome.usage };
     let outputs: Array<{ path: string; size: number }> = [];
     if (outcome.kind !== 'preempted') {
@@ -323,6 +324,9 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       }
     }
     if (reason !== null) ctx.logLine('system', `[bulkhead] ${reason}`);
+    // Every line is stored before the job is seen to end: a reader that waits for the final state then
+    // reads the logs must get all of them.
+    await ctx.flush();
     await store.transition(runnerContext, job.tenantId, job.id, eventForOutcome(outcome.kind), { exitCode, reason, usage, outputs });
     if (outcome.kind === 'preempted') {
       await store.transition(runnerContext, job.tenantId, job.id, 'requeue', { reason: 'requeued after preemption' });

@@ -103,6 +103,16 @@ export const relayLauncher = [
  * - `--die-with-parent`: the sandbox dies with the executor; `--new-session`: no TIOCSTI on our tty.
  */
 export function buildBwrapArgs(plan: SandboxPlan): string[] {
+  const { options, command } = buildBwrapOptions(plan);
+  return [...options, '--', ...command];
+}
+
+/**
+ * The same as {@link buildBwrapArgs}, split into bwrap's options and the command after `--`: the executor
+ * sends the options through `--args FD` (NUL-separated) and passes only `--args FD -- command…` on the
+ * command line. The security options come first, so any prefix of them still sandboxes.
+ */
+export function buildBwrapOptions(plan: SandboxPlan): { options: string[]; command: string[] } {
   const args: string[] = [
     '--unshare-all',
     '--die-with-parent',
@@ -135,20 +145,21 @@ export function buildBwrapArgs(plan: SandboxPlan): string[] {
   if (plan.codeDir !== undefined) args.push('--ro-bind', plan.codeDir, sandboxPaths.code);
   if (plan.nodeBinary !== undefined) args.push('--ro-bind', plan.nodeBinary, sandboxPaths.node);
   if (plan.relay !== undefined) args.push('--bind', plan.relay.socketPath, sandboxPaths.apiSocket);
-  args.push('--chdir', sandboxPaths.workspace, '--');
+  args.push('--chdir', sandboxPaths.workspace);
 
+  const command: string[] = [];
   if (plan.relay !== undefined) {
     if (plan.nodeBinary === undefined) throw new TypeError('the relay needs nodeBinary');
     // RELAY travels as an environment variable of the launcher only (bwrap's --setenv above sets the
     // job's env; this one is added by `env` and unset before exec).
-    args.push(
+    command.push(
       '/usr/bin/env', `RELAY=${relayScript}`,
       '/bin/sh', '-c', relayLauncher, 'bulkhead-relay',
       sandboxPaths.node, String(plan.relay.port), sandboxPaths.apiSocket,
     );
   }
-  args.push(...plan.argv);
-  return args;
+  command.push(...plan.argv);
+  return { options: args, command };
 }
 
 /**

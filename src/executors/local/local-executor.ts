@@ -2,19 +2,27 @@
  * The local executor: runs one job per `start()` under the requested tier, streams its output, enforces
  * its limits and turns every ending — including our own failures — into an `Outcome`. It never throws.
  *
- * Launch chain (every tier): `sh` joins the job cgroups and execs → `setpriv` drops to uid 65534 with no
- * groups and no capabilities → sandbox tiers: `bwrap` (unprivileged, so the uid is 65534 on the host as
- * well, not root mapped to 65534) → [in-sandbox relay launcher] → the job's argv; process tier: `prlimit`
- * → the job's argv.
+ * Launch chain, sandbox tiers: `bwrap` is spawned directly as uid/gid 65534 with no supplementary groups
+ * (so no capabilities either: a setuid away from root clears them; bwrap is unprivileged, so the uid is
+ * 65534 on the host as well, not root mapped to 65534; bwrap sets no_new_privs before anything else and
+ * drops every capability in the sandbox with --cap-drop ALL). Its first option is `--args 3`: it blocks
+ * reading fd 3 before it parses anything else or forks, while we write its pid into every job
+ * `cgroup.procs`; only then do we send all of its options on fd 3 and close it — so the job is inside
+ * its cgroups before it exists. If we die before sending them, bwrap gets none and runs nothing (an
+ * empty root). → [in-sandbox relay launcher] → the job's argv.
+ * Process tier: `sh` joins the job cgroups and execs → `setpriv` drops to uid 65534 with no groups and no
+ * capabilities → `prlimit` → the job's argv.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  buildBwrapArgs,
+  buildBwrapOptions,
   buildJoinArgs,
   buildPrlimitArgs,
   buildSetprivArgs,
@@ -102,6 +110,59 @@ async function chownTree(path: string): Promise<void> {
   }
 }
 
+/** Attached right after spawn(): an 'error' event without a listener would throw. */
+function watchExit(spawned: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> {
+  return new Promise((resolve) => {
+    spawned.once('error', (error) => resolve({ code: null, signal: null, error }));
+    spawned.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/**
+ * The synthesized passwd/group/hosts for the sandbox's /etc are the same for every job: written once into
+ * `<runtimeRoot>/etc-<hash of their content>` (root-owned, 0755 directory, 0644 files, bound read-only
+ * into each sandbox) and reused. An existing directory is only reused if it is a real directory owned by
+ * us, not writable by others, holding exactly these files; anything else is replaced.
+ */
+async function prepareEtcDir(runtimeRoot: string): Promise<string> {
+  await mkdir(runtimeRoot, { recursive: true, mode: 0o755 });
+  await chmod(runtimeRoot, 0o755); // bwrap runs as 65534 and must traverse it
+  const files = sandboxEtcFiles();
+  const hash = createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
+  const dir = join(runtimeRoot, `etc-${hash}`);
+  if (await etcDirIntact(dir, files)) return dir;
+  const fresh = await mkdtemp(join(runtimeRoot, '.etc-'));
+  try {
+    for (const [name, text] of Object.entries(files)) await writeFile(join(fresh, name), text, { mode: 0o644 });
+    await chmod(fresh, 0o755);
+    await rm(dir, { recursive: true, force: true });
+    await rename(fresh, dir).catch(() => undefined); // lost a race with another executor: theirs is fine
+  } finally {
+    await rm(fresh, { recursive: true, force: true }).catch(() => undefined);
+  }
+  if (!(await etcDirIntact(dir, files))) throw new Error(`could not prepare ${dir}`);
+  return dir;
+}
+
+async function etcDirIntact(dir: string, files: Record<string, string>): Promise<boolean> {
+  const uid = process.geteuid?.() ?? 0;
+  const safe = (info: { uid: number; mode: number }): boolean => info.uid === uid && (info.mode & 0o022) === 0;
+  try {
+    const info = await lstat(dir);
+    if (!info.isDirectory() || !safe(info)) return false;
+    const entries = await readdir(dir);
+    if (entries.length !== Object.keys(files).length) return false;
+    for (const [name, text] of Object.entries(files)) {
+      const file = join(dir, name);
+      const fileInfo = await lstat(file);
+      if (!fileInfo.isFile() || !safe(fileInfo) || (await readFile(file, 'utf8')) !== text) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function signalName(exitCode: number | null): string | undefined {
   // bwrap reports a job killed by signal N as exit status 128 + N.
   if (exitCode === null || exitCode <= 128 || exitCode > 128 + 64) return undefined;
@@ -150,6 +211,20 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
   let probing: Promise<ProbeResult> | undefined;
   // Host facts that do not change while we run: looked up once, not on every spawn.
   let hostFacts: Promise<[string[], Awaited<ReturnType<typeof detectSystemLayout>>]> | undefined;
+  // The sandbox's /etc directory, prepared once; re-checked cheaply per job (a cleaner of the runtime
+  // root could have removed it) and prepared again when it is gone.
+  let etcDir: Promise<string> | undefined;
+  const sandboxEtcDir = async (): Promise<string> => {
+    const pending = (etcDir ??= prepareEtcDir(runtimeRoot));
+    try {
+      const dir = await pending;
+      await Promise.all(Object.keys(sandboxEtcFiles()).map((name) => lstat(join(dir, name))));
+      return dir;
+    } catch {
+      if (etcDir === pending) etcDir = undefined;
+      return (etcDir ??= prepareEtcDir(runtimeRoot));
+    }
+  };
   const probe = (): Promise<ProbeResult> => {
     probing ??= probeHostDetailed({
       ...(options.cgroupRoot === undefined ? {} : { cgroupRoot: options.cgroupRoot }),
@@ -199,7 +274,6 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     };
 
     const run = async (): Promise<Outcome> => {
-      let runtimeDir: string | undefined;
       let driver: CgroupDriver | undefined;
       const usage = (): Usage => ({ wallMs: Math.round(performance.now() - startedAt) });
       try {
@@ -223,10 +297,6 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         }
         if (reason !== undefined) return { kind: reason, usage: usage() };
 
-        // Writable for the job uid; read-only inputs are left alone (never chown shared data).
-        await chownTree(spec.workspaceDir);
-        await chownTree(spec.outputsDir);
-
         const sandboxed = spec.tier !== 'process';
         const env: Record<string, string> = {
           PATH: sandboxed ? `/usr/local/bin:/usr/bin:/bin:${sandboxPaths.node.replace(/\/node$/, '')}` : '/usr/local/bin:/usr/bin:/bin',
@@ -240,7 +310,10 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         if (spec.codeDir !== undefined) env.BULKHEAD_CODE = sandboxed ? sandboxPaths.code : spec.codeDir;
         if (sandboxed && spec.apiSocketPath !== undefined) env.BULKHEAD_API_URL = `http://127.0.0.1:${relayPort}`;
 
-        if (driver !== undefined) {
+        // The set-up steps are independent: run them side by side. allSettled, so that a failing step
+        // never leaves another one (a cgroup being created) running past the cleanup in `finally`.
+        const setUpCgroup = async (): Promise<void> => {
+          if (driver === undefined) return;
           // Dedicated: the tenant's reserved CPUs. Others: the caller's shared pool (the host's CPUs minus
           // every reservation) when given, so no other tenant's job runs on a dedicated tenant's CPUs.
           const cpus = spec.reservedCpus ?? (spec.tier === 'dedicated' ? undefined : options.sharedCpus);
@@ -255,43 +328,79 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             cgroup = driver.openJob(spec.tenantId, spec.jobId); // so the finally removes what was made
             throw new Refusal(`could not set up the job's cgroups: ${(error as Error).message}`);
           }
-        }
+        };
+        const setUp = await Promise.allSettled([
+          // Writable for the job uid; read-only inputs are left alone (never chown shared data).
+          chownTree(spec.workspaceDir).then(() => chownTree(spec.outputsDir)),
+          setUpCgroup(),
+          sandboxed ? sandboxEtcDir() : Promise.resolve(undefined),
+          sandboxed ? (hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()])) : Promise.resolve(undefined),
+        ]);
+        for (const step of setUp) if (step.status === 'rejected') throw step.reason;
+        const etcPath = (setUp[2] as PromiseFulfilledResult<string | undefined>).value;
+        const facts = (setUp[3] as PromiseFulfilledResult<Awaited<typeof hostFacts> | undefined>).value;
+        if (reason !== undefined) return { kind: reason, usage: usage() };
 
-        const setpriv = tools.setpriv as string;
-        let command: string[];
+        let joined = false;
+        let spawned: ChildProcess;
+        let exited: ReturnType<typeof watchExit>;
         if (sandboxed) {
-          await mkdir(runtimeRoot, { recursive: true, mode: 0o755 });
-          await chmod(runtimeRoot, 0o755); // bwrap runs as 65534 and must traverse it
-          runtimeDir = await mkdtemp(join(runtimeRoot, `job-${spec.jobId}-`));
-          await chmod(runtimeDir, 0o755);
-          for (const [name, text] of Object.entries(sandboxEtcFiles())) {
-            await writeFile(join(runtimeDir, name), text, { mode: 0o644 });
-          }
-          hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()]);
-          const [hostEtcFiles, layout] = await hostFacts;
+          if (etcPath === undefined || facts === undefined) throw new Error('sandbox set-up incomplete');
+          const [hostEtcFiles, layout] = facts;
           const relay = spec.apiSocketPath === undefined ? undefined : { socketPath: spec.apiSocketPath, port: relayPort };
-          command = [
-            setpriv,
-            ...buildSetprivArgs(),
-            tools.bwrap as string,
-            ...buildBwrapArgs({
-              argv: spec.argv,
-              env,
-              workspaceDir: spec.workspaceDir,
-              outputsDir: spec.outputsDir,
-              ...(spec.dataDir === undefined ? {} : { dataDir: spec.dataDir }),
-              ...(spec.codeDir === undefined ? {} : { codeDir: spec.codeDir }),
-              etcDir: runtimeDir,
-              hostEtcFiles,
-              layout,
-              nodeBinary,
-              ...(relay === undefined ? {} : { relay }),
-              hostname: 'bulkhead-job',
-            }),
-          ];
+          const { options: bwrapOptions, command } = buildBwrapOptions({
+            argv: spec.argv,
+            env,
+            workspaceDir: spec.workspaceDir,
+            outputsDir: spec.outputsDir,
+            ...(spec.dataDir === undefined ? {} : { dataDir: spec.dataDir }),
+            ...(spec.codeDir === undefined ? {} : { codeDir: spec.codeDir }),
+            etcDir: etcPath,
+            hostEtcFiles,
+            layout,
+            nodeBinary,
+            ...(relay === undefined ? {} : { relay }),
+            hostname: 'bulkhead-job',
+          });
+          // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
+          if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
+          spawned = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
+            // fd 3: bwrap reads its options from it and waits for them before doing anything else.
+            stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+            env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
+            cwd: '/',
+            uid: JOB_UID, // setgroups(0) + setgid + setuid before exec: no groups, no capabilities
+            gid: JOB_GID,
+            detached: true, // own process group: killable as a group, not hit by the server's terminal
+          });
+          exited = watchExit(spawned);
+          const optionsPipe = spawned.stdio[3] as Readable & { end(data: Buffer): void };
+          optionsPipe.on('error', () => undefined);
+          const pid = spawned.pid;
+          if (pid !== undefined) {
+            // bwrap is blocked on fd 3: nothing of the job exists yet. Synchronous writes (~1 ms for the
+            // four v1 hierarchies here, vs ~4 ms through the thread pool): no event-loop turn in between,
+            // so the child cannot have been reaped and its pid reused, and no cancel can interleave.
+            try {
+              for (const file of cgroup?.procsFiles ?? []) writeFileSync(file, String(pid));
+              joined = true;
+            } catch {
+              // not joined: kill it below without ever sending the options
+            }
+            if (joined && reason === undefined) {
+              optionsPipe.end(Buffer.from(bwrapOptions.map((o) => `${o}\0`).join('')));
+            } else {
+              try {
+                process.kill(-pid, 'SIGKILL');
+              } catch {
+                // already gone
+              }
+            }
+          }
         } else {
+          const setpriv = tools.setpriv as string;
           const hasPids = cgroup !== undefined && driver?.controllers.has('pids') === true;
-          command = [
+          const command = [
             setpriv,
             ...buildSetprivArgs(),
             tools.prlimit as string,
@@ -302,26 +411,20 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             }),
             ...spec.argv,
           ];
+          spawned = spawn('/bin/sh', buildJoinArgs(cgroup?.procsFiles ?? [], command), {
+            // fd 3 carries the launcher's "joined" handshake (see joinScript).
+            stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+            env, // the process tier's env is exactly the job's
+            cwd: spec.workspaceDir,
+            detached: true, // own process group: killable as a group, not hit by the server's terminal
+          });
+          exited = watchExit(spawned);
+          (spawned.stdio[3] as Readable | null)?.on('data', (data: Buffer) => {
+            if (data.toString().includes('joined')) joined = true;
+          });
         }
-
-        let joined = false;
-        const spawned = spawn('/bin/sh', buildJoinArgs(cgroup?.procsFiles ?? [], command), {
-          // fd 3 carries the launcher's "joined" handshake (see joinScript).
-          stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-          // The sandbox's env is set by bwrap; the process tier's env is exactly the job's.
-          env: sandboxed ? { PATH: HOST_PATH } : env,
-          cwd: sandboxed ? '/' : spec.workspaceDir,
-          detached: true, // own process group: killable as a group, not hit by the server's terminal
-        });
         child = spawned;
-        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-          spawned.once('error', (error) => resolve({ code: null, signal: null, error }));
-          spawned.once('exit', (code, signal) => resolve({ code, signal }));
-        });
         const handshake = spawned.stdio[3] as Readable | null;
-        handshake?.on('data', (data: Buffer) => {
-          if (data.toString().includes('joined')) joined = true;
-        });
         handshake?.on('error', () => undefined);
         const streams = Promise.all([
           pipeLines(spawned.stdout as Readable, 'stdout', maxLine, emit),
@@ -370,7 +473,6 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
       } finally {
         ended = true;
         if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
-        if (runtimeDir !== undefined) await rm(runtimeDir, { recursive: true, force: true }).catch(() => undefined);
       }
     };
 

@@ -11,13 +11,22 @@
  * (the new last frame was sealed as not final), so does reordering (the index is in nonce and aad), and
  * so does decrypting with another tenant's key (GCM tag mismatch on the first frame).
  *
+ * The frame size is per blob (in the header): 64 KiB for blobs written before 1 MiB frames became the
+ * default; both (any size up to 16 MiB) are read.
+ *
  * Nothing here touches the file system or the database.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 
-export const FRAME_SIZE = 64 * 1024;
+/**
+ * Plaintext bytes per frame for new blobs. The header carries each blob's frame size and readers accept
+ * any size up to MAX_FRAME_SIZE, so blobs written with the former 64 KiB frames still decrypt.
+ */
+export const FRAME_SIZE = 1024 * 1024;
+export const LEGACY_FRAME_SIZE = 64 * 1024;
+const MAX_FRAME_SIZE = 16 * 1024 * 1024;
 const MAGIC = Buffer.from('BHB1', 'ascii');
 export const HEADER_SIZE = 40;
 const TAG_SIZE = 16;
@@ -47,15 +56,22 @@ const aadFor = (header: Buffer, index: number, final: boolean): Buffer => {
 };
 
 /**
- * A Transform from plaintext to the blob format. It also hashes the plaintext (SHA-256) and counts it;
- * read `digest()` and `size()` after it has finished. It holds at most one frame of plaintext.
+ * The sealing half of the format without any stream machinery: feed plaintext chunks, get sealed bytes
+ * (header, then per frame ciphertext pieces and the tag) appended to `out`, ready to be written in order.
+ * It hashes (SHA-256) and counts the plaintext. Chunks are not copied: it keeps references to the chunks
+ * of the current frame (at most `frameSize` bytes) and encrypts them piecewise when the frame is sealed,
+ * which happens once we know more bytes follow it (a full frame is sealed as not final) or at `final()`.
  */
-export interface EncryptStream extends Transform {
+export interface BlobSealer {
+  update(chunk: Buffer, out: Buffer[]): void;
+  /** Seals the last (possibly empty) frame as final and finishes the digest. */
+  final(out: Buffer[]): void;
   digest(): string;
   size(): number;
 }
 
-export const createEncryptStream = (dataKey: Buffer, frameSize = FRAME_SIZE): EncryptStream => {
+export const createBlobSealer = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobSealer => {
+  if (!Number.isInteger(frameSize) || frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new Error('bad frame size');
   const header = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(header, 0);
   header.writeUInt32BE(frameSize, 4);
@@ -66,49 +82,91 @@ export const createEncryptStream = (dataKey: Buffer, frameSize = FRAME_SIZE): En
   let index = 0;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  let headerOut = false;
   let digestHex: string | undefined;
 
-  // Pushes one sealed frame as two buffers (ciphertext, then tag): no copy of the frame beyond the cipher's.
-  const seal = (target: Transform, plaintext: Buffer, final: boolean): void => {
+  const seal = (out: Buffer[], final: boolean): void => {
     const cipher = createCipheriv('aes-256-gcm', key, nonceFor(index));
     cipher.setAAD(aadFor(header, index, final));
-    const body = cipher.update(plaintext);
+    for (const piece of pending) {
+      const body = cipher.update(piece);
+      if (body.length > 0) out.push(body);
+    }
     const tail = cipher.final();
+    if (tail.length > 0) out.push(tail);
+    out.push(cipher.getAuthTag());
     index += 1;
-    if (body.length > 0) target.push(body);
-    target.push(tail.length === 0 ? cipher.getAuthTag() : Buffer.concat([tail, cipher.getAuthTag()]));
+    pending = [];
+    pendingBytes = 0;
   };
 
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+  return {
+    update(chunk, out) {
+      if (digestHex !== undefined) throw new Error('sealer already finished');
+      if (!headerOut) {
+        out.push(header);
+        headerOut = true;
+      }
+      if (chunk.length === 0) return;
       hash.update(chunk);
       total += chunk.length;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      // A full frame is sealed as not final only once we know more bytes follow it.
-      while (pendingBytes > frameSize) {
-        const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-        seal(this, all.subarray(0, frameSize), false);
-        const rest = all.subarray(frameSize);
-        pending = [rest];
-        pendingBytes = rest.length;
+      let offset = 0;
+      while (offset < chunk.length) {
+        // A full frame is sealed as not final only now that we know more bytes follow it.
+        if (pendingBytes === frameSize) seal(out, false);
+        const take = Math.min(frameSize - pendingBytes, chunk.length - offset);
+        pending.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+        pendingBytes += take;
+        offset += take;
       }
+    },
+    final(out) {
+      if (digestHex !== undefined) throw new Error('sealer already finished');
+      if (!headerOut) {
+        out.push(header);
+        headerOut = true;
+      }
+      seal(out, true);
+      digestHex = hash.digest('hex');
+    },
+    digest() {
+      if (digestHex === undefined) throw new Error('digest read before the stream finished');
+      return digestHex;
+    },
+    size: () => total,
+  };
+};
+
+/**
+ * A Transform from plaintext to the blob format (a `BlobSealer` in a stream). Read `digest()` and
+ * `size()` after it has finished. It holds at most one frame of plaintext.
+ */
+export interface EncryptStream extends Transform {
+  digest(): string;
+  size(): number;
+}
+
+export const createEncryptStream = (dataKey: Buffer, frameSize = FRAME_SIZE): EncryptStream => {
+  const sealer = createBlobSealer(dataKey, frameSize);
+  const emit = (target: Transform, out: Buffer[]): void => {
+    for (const piece of out) target.push(piece);
+  };
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      const out: Buffer[] = [];
+      sealer.update(chunk, out);
+      emit(this, out);
       callback();
     },
     flush(callback: TransformCallback) {
-      const last = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      seal(this, last, true);
-      digestHex = hash.digest('hex');
+      const out: Buffer[] = [];
+      sealer.final(out);
+      emit(this, out);
       callback();
     },
   }) as EncryptStream;
-  stream.push(header);
-  stream.digest = () => {
-    if (digestHex === undefined) throw new Error('digest read before the stream finished');
-    return digestHex;
-  };
-  stream.size = () => total;
+  stream.digest = () => sealer.digest();
+  stream.size = () => sealer.size();
   return stream;
 };
 
@@ -124,9 +182,34 @@ export const createDecryptStream = (dataKey: Buffer, options: DecryptOptions = {
   let key: Buffer | undefined;
   let frameSize = 0;
   let index = 0;
-  let pending: Buffer = Buffer.alloc(0);
+  // Received, not yet opened bytes as a list (no copy per chunk); `take` joins only what one frame needs.
+  let chunks: Buffer[] = [];
+  let buffered = 0;
   let total = 0;
   const hash = options.expectedDigest === undefined ? undefined : createHash('sha256');
+
+  const take = (bytes: number): Buffer => {
+    const first = chunks[0]!;
+    let result: Buffer;
+    if (first.length >= bytes) {
+      result = first.subarray(0, bytes);
+      if (first.length === bytes) chunks.shift();
+      else chunks[0] = first.subarray(bytes);
+    } else {
+      result = Buffer.allocUnsafe(bytes);
+      let filled = 0;
+      while (filled < bytes) {
+        const head = chunks[0]!;
+        const n = Math.min(head.length, bytes - filled);
+        head.copy(result, filled, 0, n);
+        filled += n;
+        if (n === head.length) chunks.shift();
+        else chunks[0] = head.subarray(n);
+      }
+    }
+    buffered -= bytes;
+    return result;
+  };
 
   const open = (sealed: Buffer, final: boolean): Buffer => {
     if (sealed.length < TAG_SIZE) throw new BlobIntegrityError('blob is truncated');
@@ -148,24 +231,21 @@ export const createDecryptStream = (dataKey: Buffer, options: DecryptOptions = {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       try {
-        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+        if (chunk.length > 0) {
+          chunks.push(chunk);
+          buffered += chunk.length;
+        }
         if (header === undefined) {
-          if (pending.length < HEADER_SIZE) return callback();
-          header = Buffer.from(pending.subarray(0, HEADER_SIZE));
+          if (buffered < HEADER_SIZE) return callback();
+          header = Buffer.from(take(HEADER_SIZE));
           if (!header.subarray(0, 4).equals(MAGIC)) throw new BlobIntegrityError('not a Bulkhead blob');
           frameSize = header.readUInt32BE(4);
-          if (frameSize < 1 || frameSize > 16 * 1024 * 1024) throw new BlobIntegrityError('bad frame size');
+          if (frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new BlobIntegrityError('bad frame size');
           key = fileKey(dataKey, header.subarray(8));
-          pending = pending.subarray(HEADER_SIZE);
         }
         const sealedFrame = frameSize + TAG_SIZE;
         // A frame is known not to be the last only when more bytes follow it.
-        let offset = 0;
-        while (pending.length - offset > sealedFrame) {
-          this.push(open(pending.subarray(offset, offset + sealedFrame), false));
-          offset += sealedFrame;
-        }
-        if (offset > 0) pending = pending.subarray(offset);
+        while (buffered > sealedFrame) this.push(open(take(sealedFrame), false));
         callback();
       } catch (error) {
         callback(error as Error);
@@ -174,7 +254,9 @@ export const createDecryptStream = (dataKey: Buffer, options: DecryptOptions = {
     flush(callback: TransformCallback) {
       try {
         if (header === undefined) throw new BlobIntegrityError('blob is truncated');
-        this.push(open(pending, true));
+        const last = buffered === 0 ? Buffer.alloc(0) : take(buffered);
+        chunks = [];
+        this.push(open(last, true));
         if (options.expectedSize !== undefined && total !== options.expectedSize) throw new BlobIntegrityError('blob has the wrong size');
         if (hash !== undefined && hash.digest('hex') !== options.expectedDigest) throw new BlobIntegrityError('blob content does not match its digest');
         callback();

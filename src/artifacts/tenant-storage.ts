@@ -17,13 +17,14 @@
  * holding the row lock, so an upload of the same content waits for it and then re-places the file.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { PassThrough, Transform, pipeline } from 'node:stream';
-import type { Readable, TransformCallback } from 'node:stream';
-import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { AppError } from '../core/errors.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withTenant } from '../db/index.ts';
-import { createDecryptStream, createEncryptStream, unwrapDataKey, wrapDataKey } from './blob-crypto.ts';
+import { createBlobSealer, createDecryptStream, unwrapDataKey, wrapDataKey } from './blob-crypto.ts';
+import { createSealingWriter } from './blob-writer.ts';
 import type { BlobFiles } from './blob-files.ts';
 
 /** A reservation not renewed for this long is ignored (its server probably died). */
@@ -54,7 +55,8 @@ export interface UploadSession {
   /**
    * Streams `source` into an encrypted temp file, counting its bytes against the quota as they arrive.
    * Throws QUOTA_EXCEEDED the moment the session would exceed it (the temp file is deleted, the source
-   * is unpiped but not destroyed, so the caller can still answer). Never buffers more than a frame.
+   * is unpiped but not destroyed, so the caller can still answer). Buffers at most a frame (1 MiB) plus
+   * two 4 MiB write batches and the writer's 1 MiB highWaterMark, never the whole blob.
    */
   stage(source: Readable): Promise<StagedBlob>;
   /**
@@ -205,36 +207,41 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
         async stage(source) {
           const temp = await files.createTemp(tenantId);
           temps.add(temp.path);
-          const input = new PassThrough({ highWaterMark: 1024 * 1024 });
+          const sealer = createBlobSealer(key);
+          let staged = 0;
+          // One stage from the request to the file: meter + hash + encrypt + batched writes (blob-writer.ts).
+          const sink = createSealingWriter(temp.handle, sealer, {
+            admit: metered ? (received) => {
+              total += received - staged;
+              staged = received;
+              return total <= granted ? undefined : grow(total);
+            } : (received) => {
+              total += received - staged;
+              staged = received;
+              return undefined;
+            },
+          });
           // pipe(), not pipeline(): an error below must not destroy the request stream, or the caller
           // could not answer with the quota error.
-          const onSourceError = (error: Error) => input.destroy(error);
+          const onSourceError = (error: Error) => sink.destroy(error);
           const onSourceClose = () => {
-            if (!source.readableEnded) input.destroy(storageErrors.interrupted());
+            if (!source.readableEnded) sink.destroy(storageErrors.interrupted());
           };
           source.once('error', onSourceError);
           source.once('close', onSourceClose);
-          source.pipe(input);
-          const meter = new Transform({
-            transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-              total += chunk.length;
-              if (!metered || total <= granted) return callback(null, chunk);
-              grow(total).then(() => callback(null, chunk), (error: unknown) => callback(error as Error));
-            },
-          });
-          const encrypt = createEncryptStream(key);
+          source.pipe(sink);
           try {
-            await pipelineAsync(input, meter, encrypt, temp.stream);
+            await finished(sink);
             await temp.handle.sync();
           } catch (error) {
-            source.unpipe(input);
+            source.unpipe(sink);
             throw error;
           } finally {
             source.off('error', onSourceError);
             source.off('close', onSourceClose);
             await temp.handle.close().catch(() => {});
           }
-          return { digest: encrypt.digest(), size: encrypt.size(), tempPath: temp.path };
+          return { digest: sealer.digest(), size: sealer.size(), tempPath: temp.path };
         },
         async commit(tx, staged, commitOptions = {}) {
           const release = [reservationId, ...(commitOptions.alsoRelease ?? [])];

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { withSystem, withTenant } from '../src/db/index.ts';
+import { readAsSystem, readAsTenant, withSystem, withTenant } from '../src/db/index.ts';
 import { createTestDatabase, databaseKinds } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 
@@ -102,6 +102,25 @@ for (const kind of databaseKinds) {
       await withTenant(t.db, a, (tx) => tx.query('SELECT 1'));
       const leftover = await withSystem(t.db, async (tx) => (await tx.query<{ v: string | null }>(`SELECT current_setting('bulkhead.tenant_id', true) AS v`)).rows[0]?.v);
       assert.ok(leftover === '' || leftover === null);
+    });
+
+    test('the one-round-trip read (readAsTenant) is row-level secured the same way, and leaves nothing behind', async () => {
+      const rows = (await readAsTenant<{ tenant_id: string }>(t.db, a, 'SELECT tenant_id FROM api_tokens')).rows;
+      assert.deepEqual(rows.map((row) => row.tenant_id), [a]);
+      const filtered = (await readAsTenant(t.db, a, 'SELECT 1 FROM api_tokens WHERE tenant_id = $1', [b])).rows;
+      assert.equal(filtered.length, 0);
+      // A value that tries to break out of its literal is just a value.
+      const hostile = (await readAsTenant(t.db, a, 'SELECT $1::text AS v', ["'); SET ROLE postgres; --"])).rows as Array<{ v: string }>;
+      assert.equal(hostile[0]?.v, "'); SET ROLE postgres; --");
+      await assert.rejects(readAsTenant(t.db, a, 'UPDATE tenants SET status = $1', ['suspended']), /permission denied/);
+      const [after] = (await readAsSystem<{ role: string; tenant: string | null }>(t.db, `SELECT current_user AS role, current_setting('bulkhead.tenant_id', true) AS tenant`)).rows;
+      assert.equal(after?.role, 'bulkhead_system');
+      assert.ok(after?.tenant === '' || after?.tenant === null);
+      const all = (await readAsSystem<{ n: number }>(t.db, 'SELECT count(*)::int AS n FROM tenants')).rows;
+      assert.ok((all[0]?.n ?? 0) >= 2);
+      if (t.kind === 'postgres') await assert.rejects(t.db.queryAsOwner('SELECT * FROM api_tokens'), /permission denied/);
+      const concurrent = await Promise.all(Array.from({ length: 50 }, (_, i) => readAsTenant<{ tenant_id: string }>(t.db, i % 2 === 0 ? a : b, 'SELECT tenant_id FROM memberships')));
+      concurrent.forEach((result, i) => assert.deepEqual(result.rows.map((row) => row.tenant_id), [i % 2 === 0 ? a : b]));
     });
 
     test('200 concurrent transactions of 20 tenants never see each other', async () => {

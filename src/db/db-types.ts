@@ -37,6 +37,14 @@ export interface Db {
    * the same round trip as BEGIN. Commits when `fn` resolves, rolls back when it throws.
    */
   transaction<T>(prelude: string, fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * One read statement in one scope, in a single round trip where the driver can: `scope` is a trusted,
+   * parameter-free statement that sets the role and tenant with `set_config(…, true)`; on PostgreSQL both
+   * statements go out as one simple-protocol message (one implicit transaction, so the settings end with
+   * it), with the parameters inlined as escaped literals; parameters that cannot be inlined safely fall
+   * back to a pipelined read-only transaction.
+   */
+  scopedRead<Row = Record<string, unknown>>(scope: string, sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
   /** Runs trusted multi-statement SQL outside any tenant scope: migrations and bootstrap only. */
   execAsOwner(sql: string): Promise<void>;
   /** Parameterized query as the connection's own user, outside RLS scoping: migrations and probes only. */

@@ -9,4 +9,4 @@ export { createPostgresDb } from './postgres-driver.ts';
 export { createPgliteDb } from './pglite-driver.ts';
 export { migrate, loadMigrations } from './migrate.ts';
 export { detectRlsMode } from './rls-mode.ts';
-export { withTenant, withSystem, isUuid, APP_ROLE, SYSTEM_ROLE, PLATFORM_TENANT_ID } from './scope.ts';
+export { withTenant, withSystem, readAsTenant, readAsSystem, isUuid, APP_ROLE, SYSTEM_ROLE, PLATFORM_TENANT_ID } from './scope.ts';

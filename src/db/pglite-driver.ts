@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import type { Db, Queryable, QueryResult } from './db-types.ts';
+import { inlineParams } from './inline-params.ts';
 
 export interface PgliteDriverOptions {
   /** A directory for a persistent database, or undefined for an in-memory one (tests). */
@@ -18,7 +19,7 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
     rowCount: result.affectedRows ?? result.rows.length,
   });
 
-  return {
+  const db: Db = {
     kind: 'pglite',
     async transaction(prelude, fn, options = {}) {
       return pglite.transaction(async (tx) => {
@@ -31,6 +32,16 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
         return fn(queryable);
       });
     },
+    async scopedRead<Row>(scope: string, sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      const inlined = inlineParams(sql, params);
+      if (inlined === undefined) {
+        return db.transaction(`${scope};`, async (tx) => tx.query<Row>(sql, params), { readOnly: true });
+      }
+      // One call into PGlite instead of four (BEGIN, scope, query, COMMIT): the multi-statement string
+      // runs as one implicit transaction, so the scope's settings end with it.
+      const results = await pglite.exec(`${scope};${inlined}`);
+      return normalize<Row>(results.at(-1)!);
+    },
     async execAsOwner(sql) {
       await pglite.exec(sql);
     },
@@ -41,4 +52,5 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
       await pglite.close();
     },
   };
+  return db;
 };

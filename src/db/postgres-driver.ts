@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Db, Queryable, QueryResult } from './db-types.ts';
+import { inlineParams } from './inline-params.ts';
 
 // bigint (int8) as JavaScript numbers: our counters and epoch-milliseconds stay far below 2^53.
 pg.types.setTypeParser(20, (value: string) => Number(value));
@@ -65,6 +66,17 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
         throw error;
       }
       return result;
+    },
+    async scopedRead<Row>(scope: string, sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      const inlined = inlineParams(sql, params);
+      if (inlined === undefined) {
+        return this.transaction(`${scope};`, (tx) => tx.query<Row>(sql, params), { readOnly: true });
+      }
+      // A multi-statement simple query runs as one implicit transaction: the set_config(…, true) of the
+      // scope statement holds for the read and ends with it.
+      const results = (await pool.query(`${scope};${inlined}`)) as unknown as pg.QueryResult[];
+      const last = results.at(-1)!;
+      return { rows: last.rows as Row[], rowCount: last.rowCount ?? 0 };
     },
     async execAsOwner(sql) {
       await pool.query(sql);

@@ -23,7 +23,7 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
   if (!uuidPattern.test(tenantId)) {
     throw new AppError('INTERNAL', 'withTenant called with a malformed tenant id');
   }
-  return db.transaction(`SET LOCAL ROLE ${APP_ROLE};SELECT set_config('bulkhead.tenant_id','${tenantId}',true);`, fn, options);
+  return db.transaction(`${tenantScope(tenantId)};`, fn, options);
 };
 
 /**
@@ -32,4 +32,25 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
  * audit sealing) and nowhere else; `grep -rn withSystem src` lists them all.
  */
 export const withSystem = async <T>(db: Db, fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> =>
-  db.transaction(`SET LOCAL ROLE ${SYSTEM_ROLE};SELECT set_config('bulkhead.tenant_id','',true);`, fn, options);
+  db.transaction(`${systemScope};`, fn, options);
+
+/**
+ * The scope of a transaction as one statement: the role and the tenant setting, both local to the
+ * transaction (`set_config('role', …)` checks membership exactly as SET ROLE does).
+ */
+const tenantScope = (tenantId: string): string =>
+  `SELECT set_config('role','${APP_ROLE}',true),set_config('bulkhead.tenant_id','${tenantId}',true)`;
+const systemScope = `SELECT set_config('role','${SYSTEM_ROLE}',true),set_config('bulkhead.tenant_id','',true)`;
+
+/**
+ * One read statement as tenant `tenantId`, in one round trip (see `Db.scopedRead`). The SQL must be static
+ * code of this platform; values go in `params`. Row-level security applies exactly as in withTenant.
+ */
+export const readAsTenant = async <Row = Record<string, unknown>>(db: Db, tenantId: string, sql: string, params: readonly unknown[] = []) => {
+  if (!uuidPattern.test(tenantId)) throw new AppError('INTERNAL', 'readAsTenant called with a malformed tenant id');
+  return db.scopedRead<Row>(tenantScope(tenantId), sql, params);
+};
+
+/** One read statement across tenants, in one round trip: the read-only twin of withSystem. */
+export const readAsSystem = async <Row = Record<string, unknown>>(db: Db, sql: string, params: readonly unknown[] = []) =>
+  db.scopedRead<Row>(systemScope, sql, params);

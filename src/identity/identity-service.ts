@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db } from '../db/index.ts';
-import { PLATFORM_TENANT_ID, withSystem, withTenant } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, readAsSystem, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { Principal } from '../authz/index.ts';
 import { roleRank } from '../contract/roles.ts';
@@ -201,16 +201,14 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         touchLastUsed(cached.principal.tokenId);
         return cached.principal;
       }
-      const row = await withSystem(db, async (tx) => {
-        const { rows } = await tx.query<TokenRow & { username: string | null; job_id: string | null }>(
+      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null }>(db, 
           `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
                   t.job_id
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND (u.id IS NULL OR u.status = 'active')`,
           [hash],
         );
-        return rows[0];
-      }, { readOnly: true });
+      const row = rows[0];
       if (row === undefined || row.revoked_at !== null) {
         cache.delete(hash);
         return undefined;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { PLATFORM_TENANT_ID, isUuid, withSystem, withTenant } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, isUuid, readAsSystem, readAsTenant, withSystem } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier, TenantStatus } from '../contract/roles.ts';
 import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
@@ -144,10 +144,8 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
     },
     async find(ref) {
       const column = isUuid(ref) ? 'id' : 'slug';
-      return withSystem(db, async (tx) => {
-        const { rows } = await tx.query<TenantRow>(`SELECT ${tenantColumns} FROM tenants WHERE ${column} = $1`, [ref]);
-        return rows[0] === undefined ? undefined : toTenant(rows[0]);
-      }, { readOnly: true });
+      const { rows } = await readAsSystem<TenantRow>(db, `SELECT ${tenantColumns} FROM tenants WHERE ${column} = $1`, [ref]);
+      return rows[0] === undefined ? undefined : toTenant(rows[0]);
     },
     async setStatus(ctx, tenantId, status) {
       const tenant = await withSystem(db, async (tx) => {
@@ -163,11 +161,10 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
       return tenant;
     },
     async getQuota(tenantId) {
-      return withTenant(db, tenantId, async (tx) => {
-        const { rows } = await tx.query<QuotaRow>('SELECT * FROM tenant_quotas');
-        if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
-        return toQuota(rows[0]);
-      }, { readOnly: true });
+      // Row-level security picks the tenant's one row: no filter needed, one round trip.
+      const { rows } = await readAsTenant<QuotaRow>(db, tenantId, 'SELECT * FROM tenant_quotas');
+      if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
+      return toQuota(rows[0]);
     },
     async setQuota(ctx, tenantId, update) {
       const quota = await withSystem(db, async (tx) => {

@@ -1,0 +1,70 @@
+/**
+ * Recovery: SIGKILL the server while a sandboxed job runs. No process of the job survives (bubblewrap
+ * dies with its parent), and after a restart the job is marked failed with the reason, its cgroup is
+ * gone, and a queued job stays queued and then runs.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startServerProcess } from './support/server-process.ts';
+import type { ServerProcess } from './support/server-process.ts';
+
+const adminToken = 'bh_recovery-admin-token-0123456789abcdefghijkl';
+
+const api = async (url: string, token: string, method: string, path: string, body?: unknown) => {
+  const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return { status: response.status, body: (await response.json().catch(() => undefined)) as any };
+};
+
+const processesWith = (marker: string): string[] =>
+  execFileSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(marker) && !/\sZ/.test(line.slice(0, 16)) && !line.includes('ps -eo'));
+
+describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
+  let server: ServerProcess | undefined;
+  const home = mkdtempSync(join(tmpdir(), 'bulkhead-recovery-'));
+  const prefix = `bhrec-${randomBytes(4).toString('hex')}`;
+  after(async () => {
+    await server?.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('running job: killed with the server, failed with a reason after restart; queued job: still queued, then runs', async () => {
+    const env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_CGROUP_PREFIX: prefix, BULKHEAD_CAPACITY_CPU: '1' };
+    server = await startServerProcess(env);
+    assert.equal((await api(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'rec', name: 'Recovery' })).status, 201);
+    await api(server.url, adminToken, 'PUT', '/api/v1/tenants/rec/quota', { cpu: 1, maxConcurrentJobs: 1 });
+    const { token } = (await api(server.url, adminToken, 'POST', '/api/v1/tenants/rec/tokens', { name: 't', role: 'member' })).body;
+    const marker = `marker-${randomBytes(6).toString('hex')}`;
+    const running = (await api(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['sh', '-c', `sleep 300 # ${marker}`], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
+    for (let i = 0; i < 200; i += 1) {
+      if ((await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body.status === 'running' && processesWith(marker).length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(processesWith(marker).length > 0, 'the job runs');
+    const queued = (await api(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['true'], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 60 } })).body;
+    assert.equal(queued.status, 'queued');
+
+    await server.kill('SIGKILL');
+    for (let i = 0; i < 50 && processesWith(marker).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(processesWith(marker), [], 'no process of the job outlives the server');
+
+    server = await startServerProcess(env);
+    const after = (await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body;
+    assert.equal(after.status, 'failed');
+    assert.match(after.reason, /platform restarted/);
+    assert.equal(existsSync(`/sys/fs/cgroup/memory/${prefix}/tenant-${running.tenantId}/job-${running.id}`), false, 'its cgroup was reaped');
+    let final = '';
+    for (let i = 0; i < 200; i += 1) {
+      final = (await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${queued.id}`)).body.status;
+      if (final === 'succeeded' || final === 'failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(final, 'succeeded', 'the queued job stayed queued and ran after the restart');
+  });
+});

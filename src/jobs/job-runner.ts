@@ -448,6 +448,8 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       for (const entry of live.values()) entry.handle?.preempt(options.preemptGraceMs);
       const deadline = Date.now() + 5000;
       while (live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      // Leave no cgroups behind: anything still there belongs to no live job of this process.
+      if (live.size === 0) await executor.reapOrphans([]).catch(() => undefined);
     },
   };
 };

@@ -4,6 +4,7 @@
  * onnxruntime), called over the Open Inference Protocol v2. Covers tenant isolation of deployments,
  * crash and OOM containment with restarts, a rolling update under load, and per-tenant rate limits.
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -188,6 +189,27 @@ for (const kind of databaseKinds) {
       const other = await Promise.all(Array.from({ length: 10 }, () => infer(globex, 'churn', [[1, 1]])));
       assert.deepEqual([...new Set(other.map((r) => r.status))], [200]);
       await p.call('PUT', '/api/v1/tenants/acme/quota', adminToken, { requestsPerSecond: 10_000 });
+    });
+
+    test('a dedicated tenant serves on its own reserved CPUs; other tenants get the rest', async () => {
+      const solo = await p.createTenant('solo', 'dedicated');
+      await p.call('PUT', '/api/v1/tenants/solo/quota', adminToken, { cpu: 1, memoryMiB: 2048, requestsPerSecond: 10_000 });
+      const reserved = await p.platform.jobs.runner.cpusetFor(solo.id);
+      const shared = await p.platform.jobs.runner.cpusetFor(acme.id);
+      assert.ok(reserved !== undefined && shared !== undefined, `reserved ${reserved}, shared ${shared}`);
+      assert.ok(!shared.split(',').includes(reserved), 'a reserved CPU is not in the shared pool');
+      const v = await register(solo, 'churn', logreg([1, 1], 0));
+      assert.equal((await deploy(solo, { name: 'churn', model: 'churn', version: v, replicas: 1, resources: { cpu: 0.5, memoryMiB: 512 }, maxConcurrency: 2 })).status, 201);
+      await waitFor(solo, 'churn', (d) => d.status === 'ready');
+      const answer = await infer(solo, 'churn', [[1, 1]]);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const tenantCpuset = `/sys/fs/cgroup/cpuset/${p.config.cgroupPrefix}-srv/tenant-${solo.id}`;
+      if (existsSync(tenantCpuset)) {
+        const workers = readdirSync(tenantCpuset, { withFileTypes: true }).filter((e) => e.isDirectory());
+        assert.ok(workers.length > 0);
+        for (const worker of workers) assert.equal(readFileSync(`${tenantCpuset}/${worker.name}/cpuset.cpus`, 'utf8').trim(), reserved);
+      }
+      await p.call('DELETE', '/api/v1/tenants/solo/deployments/churn', solo.tokens.member);
     });
   });
 }

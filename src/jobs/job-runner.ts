@@ -438,6 +438,21 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       return explainJob(poolInput(snap, pool), job.id);
     },
     capacity: () => ({ cpu: capacity.cpu, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }),
+    /**
+     * The CPUs a tenant's processes may use: its reserved CPUs when it is `dedicated` (undefined when
+     * none could be reserved), otherwise the shared pool — so serving workers honour the same
+     * reservations as jobs.
+     */
+    async cpusetFor(tenantId: string): Promise<string | undefined> {
+      const all = await tenants.list();
+      const quotas = new Map<string, TenantQuota>();
+      for (const tenant of all.filter((t) => t.tier === 'dedicated')) quotas.set(tenant.id, await tenants.getQuota(tenant.id));
+      const reserved = reservations(all, quotas);
+      const own = reserved.byTenant.get(tenantId);
+      if (own !== undefined) return cpuList(own);
+      if (all.find((t) => t.id === tenantId)?.tier === 'dedicated') return undefined;
+      return reserved.shared.length > 0 ? cpuList(reserved.shared) : undefined;
+    },
     hostProbe: async () => (probe ??= await executor.probe()),
     liveJobs: () => [...live.keys()],
     async stop(): Promise<void> {

@@ -119,7 +119,7 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   const lineage = createLineageService({ db, registry: createRegistryService({ db }), tracking, datasets, artifacts, jobs: jobs.store });
   httpModules.push(lineageRoutes({ lineage }));
   httpModules.push(mlflowRoutes({ tracking, registry: lineage.withAutomaticLineage(createRegistryService({ db })) }));
-  const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }) });
+  const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId) });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
   void serving.deployments.recover().catch(() => {});

@@ -25,7 +25,7 @@ export interface ServingSystem {
  */
 export const createServingSystem = async (
   config: Config,
-  deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver },
+  deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver; cpusetFor?: (tenantId: string) => Promise<string | undefined> },
 ): Promise<ServingSystem> => {
   const code = await prepareWorkerCode(join(config.home, 'serving-code'));
   const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
@@ -42,6 +42,7 @@ export const createServingSystem = async (
     executor: deps.executor ?? createLocalExecutor({ cgroupPrefix: `${config.cgroupPrefix}-srv` }),
     resolver,
     codeDir: code.dir,
+    ...(deps.cpusetFor === undefined ? {} : { reservedCpus: deps.cpusetFor }),
     tenantInfo: async (tenantId) => {
       const tenant = await deps.tenants.find(tenantId);
       if (tenant === undefined) throw new Error('tenant vanished');

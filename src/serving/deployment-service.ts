@@ -128,7 +128,7 @@ export interface DeploymentServiceDeps {
   /** Tenant facts the workers need: tier, serving limits (CPU, memory of the tenant's parent cgroup). */
   tenantInfo(tenantId: string): Promise<{ tier: IsolationTier; limits: { cpu: number; memoryMiB: number } }>;
   /** CPUs reserved for a `dedicated` tenant; without them such a tenant's deployment fails (never downgraded). */
-  reservedCpus?: (tenantId: string) => string | undefined;
+  reservedCpus?: (tenantId: string) => string | undefined | Promise<string | undefined>;
   /** Short host directory (Unix socket paths must stay < 108 bytes); created 0711. */
   root?: string;
   /** The worker code dir (prepareWorkerCode). */
@@ -195,7 +195,9 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
 
   const startGeneration = async (rt: Runtime, spec: Spec, modelDir: string): Promise<Generation> => {
     const info = await deps.tenantInfo(rt.tenantId);
-    const reserved = info.tier === 'dedicated' ? deps.reservedCpus?.(rt.tenantId) : undefined;
+    // Dedicated: the tenant's reserved CPUs (required). Others: the shared pool, so no worker runs on a
+    // dedicated tenant's CPUs.
+    const reserved = await deps.reservedCpus?.(rt.tenantId);
     if (info.tier === 'dedicated' && reserved === undefined) {
       throw new AppError('UNAVAILABLE', 'this tenant is in the dedicated tier and no CPUs are reserved for its serving workers');
     }

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { AppError } from '../core/errors.ts';
+import { isUuid } from '../db/index.ts';
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const digestPattern = /^[0-9a-f]{64}$/;
 
 export interface BlobFiles {
@@ -39,7 +39,7 @@ export interface BlobFiles {
 }
 
 const checkTenant = (tenantId: string): void => {
-  if (!uuidPattern.test(tenantId)) throw new AppError('INTERNAL', 'blob store called with a malformed tenant id');
+  if (!isUuid(tenantId)) throw new AppError('INTERNAL', 'blob store called with a malformed tenant id');
 };
 const checkDigest = (digest: string): void => {
   if (!digestPattern.test(digest)) throw new AppError('INTERNAL', 'blob store called with a malformed digest');
@@ -117,7 +117,7 @@ export const createBlobFiles = (root: string): BlobFiles => {
     },
     async placeStaged(tenantId, tempPath, uploadId, part) {
       checkTenant(tenantId);
-      if (!uuidPattern.test(uploadId) || !Number.isInteger(part)) throw new AppError('INTERNAL', 'malformed multipart part');
+      if (!isUuid(uploadId) || !Number.isInteger(part)) throw new AppError('INTERNAL', 'malformed multipart part');
       await dir(tenantId, 'mpu');
       await rename(tempPath, stagedPath(tenantId, uploadId, part));
     },
@@ -148,7 +148,7 @@ export const createBlobFiles = (root: string): BlobFiles => {
       let removed = 0;
       let tenants: string[];
       try {
-        tenants = (await readdir(root)).filter((name) => uuidPattern.test(name));
+        tenants = (await readdir(root)).filter(isUuid);
       } catch {
         return 0;
       }

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
@@ -22,7 +22,7 @@ export interface AuthHookDeps {
    * The per-tenant request-rate guard (the tenant quota's requestsPerSecond), shared with the inference
    * gateway: returns true when it has answered the request with 429.
    */
-  rateLimit?: ((request: FastifyRequest, reply: FastifyReply) => Promise<boolean>) | undefined;
+  rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
 }
 
 const relayStamped = (request: FastifyRequest, secret: string | undefined): boolean => {
@@ -139,7 +139,11 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     }
     request.tenant = tenant;
     // One tenant's script cannot slow the API for the others: over its rate, 429 before any work.
-    if (deps.rateLimit !== undefined && (await deps.rateLimit(request, reply))) return reply;
+    const limited = deps.rateLimit === undefined ? undefined : await deps.rateLimit(request);
+    if (limited !== undefined) {
+      reply.header('retry-after', String(limited.retryAfterSeconds));
+      return sendError(reply, request, new AppError('RATE_LIMITED', `this tenant is over its request rate; retry after ${limited.retryAfterSeconds} s`));
+    }
   });
 
   return { resolveTenant };

@@ -24,7 +24,7 @@ export interface HttpDeps {
   /** The job relays' secret (see jobs/job-relay.ts); undefined when no job runner runs. */
   relaySecret?: string | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
-  rateLimit?: ((request: FastifyRequest, reply: import('fastify').FastifyReply) => Promise<boolean>) | undefined;
+  rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

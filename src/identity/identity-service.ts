@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db } from '../db/index.ts';
-import { PLATFORM_TENANT_ID, readAsSystem, withSystem, withTenant } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, isUuid, readAsSystem, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { Principal } from '../authz/index.ts';
 import { roleRank } from '../contract/roles.ts';
@@ -245,8 +245,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         await appendAuditEvent(tx, { tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.revoke', target: `token:${tokenId}`, outcome: 'success', requestId: ctx.requestId });
         return toTokenRecord(rows[0]);
       };
-      const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(tokenId);
-      if (!isUuid) throw identityErrors.tokenNotFound(tokenId);
+      if (!isUuid(tokenId)) throw identityErrors.tokenNotFound(tokenId);
       const record = tenantId === null ? await withSystem(db, run) : await withTenant(db, tenantId, run);
       forgetToken(tokenId);
       return record;

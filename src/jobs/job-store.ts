@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { readAsTenant, withSystem, withTenant } from '../db/index.ts';
+import { isUuid, readAsTenant, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier } from '../contract/roles.ts';
 import type { Job, SubmitJob } from './job-contract.ts';
@@ -179,7 +179,7 @@ export const createJobStore = (deps: { db: Db }) => {
     },
 
     async get(tenantId: string, jobId: string): Promise<Job> {
-      if (!/^[0-9a-f-]{36}$/.test(jobId)) throw jobErrors.notFound(jobId);
+      if (!isUuid(jobId)) throw jobErrors.notFound(jobId);
       const row = (await readAsTenant<JobRow>(db, tenantId, 'SELECT * FROM jobs WHERE id = $1', [jobId])).rows[0];
       if (row === undefined) throw jobErrors.notFound(jobId);
       return toJob(row);
@@ -198,7 +198,7 @@ export const createJobStore = (deps: { db: Db }) => {
 
     /** Marks a cancel request; the runner carries it out. Queued jobs are cancelled at once. */
     async requestCancel(ctx: RequestContext, tenantId: string, jobId: string): Promise<Job> {
-      if (!/^[0-9a-f-]{36}$/.test(jobId)) throw jobErrors.notFound(jobId);
+      if (!isUuid(jobId)) throw jobErrors.notFound(jobId);
       return withTenant(db, tenantId, async (tx) => {
         const { rows } = await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
         const row = rows[0];

@@ -3,7 +3,7 @@
  * token bucket per tenant at its quota's `requestsPerSecond` (quota read at most once a second per
  * tenant). A request is charged once even when both the API hook and the gateway see it.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { createTenantRateLimiter, retryAfterSeconds } from './gateway-limiter.ts';
 import type { Clock, LimitDecision, TenantRateLimiter } from './gateway-limiter.ts';
 
@@ -40,21 +40,13 @@ export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promi
 };
 
 /**
- * A Fastify step for the auth hook, to run right after authorization: charges the resolved tenant and,
- * over its rate, answers 429 with `Retry-After` and returns true (the hook must then stop). Requests
- * without a tenant (platform routes) pass.
+ * A step for the auth hook, run right after authorization: charges the resolved tenant and, over its
+ * rate, says how long to wait (the hook answers 429 through the API's one error path). Requests without
+ * a tenant (platform routes) pass.
  */
-export const createTenantRateLimitHook = (guard: TenantRateGuard) => async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+export const createTenantRateLimitHook = (guard: TenantRateGuard) => async (request: FastifyRequest): Promise<{ retryAfterSeconds: number } | undefined> => {
   const tenant = request.tenant;
-  if (tenant === undefined) return false;
+  if (tenant === undefined) return undefined;
   const decision = await guard.charge(request, tenant.id);
-  if (decision.allowed) return false;
-  const seconds = retryAfterSeconds(decision.retryAfterMs);
-  reply.header('retry-after', String(seconds));
-  const message = `this tenant is over its request rate; retry after ${seconds} s`;
-  // In the protocol of the route: the Bulkhead shape, MLflow's, or the Open Inference Protocol's.
-  const format = request.routeOptions.config?.errorFormat;
-  const body = format === 'oip' ? { error: message } : format === 'mlflow' ? { error_code: 'REQUEST_LIMIT_EXCEEDED', message } : { code: 'RATE_LIMITED', message, requestId: String(request.id) };
-  await reply.code(429).type('application/json').send(body);
-  return true;
+  return decision.allowed ? undefined : { retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs) };
 };

@@ -68,7 +68,8 @@ for (const kind of databaseKinds) {
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       job = await waitFor(created.body.id);
-      assert.equal((job as unknown as { status: string }).status, 'succeeded');
+      const logs = await p.call('GET', `/api/v1/tenants/acme/jobs/${job.id}/logs`, acme.tokens.viewer);
+      assert.equal((job as unknown as { status: string }).status, 'succeeded', `${JSON.stringify(job)}\n${typeof logs.body === 'string' ? logs.body : JSON.stringify(logs.body)}`);
       assert.deepEqual(job.outputs.map((o) => o.path.split('/').at(-1)), ['model.json']);
     });
 

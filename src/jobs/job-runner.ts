@@ -357,7 +357,13 @@ export const createJobRunner = (options: JobRunnerOptions) => {
         const tenant = snap.tenantsById.get(admission.tenantId);
         const quota = snap.quotas.get(admission.tenantId);
         if (job === undefined || tenant === undefined || quota === undefined) continue;
-        const tierState = probe.tiers[tenant.tier];
+        let tierState = probe.tiers[tenant.tier];
+        if (!tierState.available) {
+          // A failed probe may be transient (a loaded host, a tool installed since): look again before
+          // refusing, and keep the fresh answer.
+          probe = await executor.probe();
+          tierState = probe.tiers[tenant.tier];
+        }
         try {
           await store.transition(runnerContext, job.tenantId, job.id, 'admit');
         } catch {

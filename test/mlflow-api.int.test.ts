@@ -320,7 +320,7 @@ for (const kind of databaseKinds) {
       assert.equal(errorCode(await api.delete('registered-models/delete', { name: 'churn-v2' })), 'RESOURCE_DOES_NOT_EXIST');
     });
 
-    test('the /ajax-api alias, HTTP basic auth, and the X-MLFLOW-WORKSPACE header', async () => {
+    test('the /ajax-api alias, HTTP basic auth, and the X-MLFLOW-WORKSPACE header on tracking and artifact routes', async () => {
       const ajax = mlflowHttp(p, tenant.tokens.viewer, '/ajax-api/2.0/mlflow');
       assert.equal(ok(await ajax.get('experiments/get', { experiment_id: '0' }), 'ajax').experiment.name, 'Default');
       // MLFLOW_TRACKING_USERNAME/PASSWORD: basic auth with the token as password.
@@ -337,6 +337,23 @@ for (const kind of databaseKinds) {
       const otherWrite = await api.post('experiments/create', { name: 'via-workspace' }, { 'x-mlflow-workspace': 'some-other-team' });
       assert.equal(otherWrite.status, 404);
       assert.equal(errorCode(await api.get('experiments/get-by-name', { experiment_name: 'via-workspace' })), 'RESOURCE_DOES_NOT_EXIST');
+
+      // The artifact API honours the header the same way: upload, list, download and delete.
+      const artifact = (method: 'GET' | 'PUT' | 'DELETE', path: string, workspace: string, payload?: string) =>
+        p.app.inject({
+          method, url: `/api/2.0/mlflow-artifacts/artifacts${path}`,
+          headers: { authorization: `Bearer ${tenant.tokens.member}`, 'x-mlflow-workspace': workspace, ...(payload === undefined ? {} : { 'content-type': 'application/octet-stream' }) },
+          ...(payload === undefined ? {} : { payload }),
+        });
+      assert.equal((await artifact('PUT', '/ws/own.txt', tenant.slug, 'own workspace')).statusCode, 200);
+      for (const [method, path, payload] of [['PUT', '/ws/other.txt', 'other workspace'], ['GET', '/ws/own.txt'], ['GET', '?path=ws'], ['DELETE', '/ws/own.txt']] as const) {
+        const refused = await artifact(method, path, 'some-other-team', payload);
+        assert.equal(refused.statusCode, 404, `${method} ${path}: ${refused.body}`);
+        assert.equal(JSON.parse(refused.body).error_code, 'RESOURCE_DOES_NOT_EXIST');
+      }
+      const listed = await artifact('GET', '?path=ws', tenant.slug);
+      assert.deepEqual(JSON.parse(listed.body).files.map((f: { path: string }) => f.path), ['own.txt']);
+      assert.equal((await artifact('GET', '/ws/own.txt', tenant.slug)).body, 'own workspace');
     });
 
     test('a viewer reads but cannot write; no token is UNAUTHENTICATED in MLflow error format', async () => {

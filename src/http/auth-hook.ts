@@ -138,6 +138,13 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       }
     }
     request.tenant = tenant;
+    // MLflow 3.10+ clients may name a workspace (MLflow's own tenancy). Every MLflow-format route — the
+    // tracking API and the artifact API alike — accepts only the token's own tenant; any other name is a
+    // workspace that does not exist. No audit row: nothing of another tenant was reached.
+    const workspace = request.headers['x-mlflow-workspace'];
+    if (workspace !== undefined && request.routeOptions.config.errorFormat === 'mlflow' && (tenant === undefined || workspace !== tenant.slug)) {
+      return sendError(reply, request, new AppError('NOT_FOUND', `Workspace '${String(workspace).slice(0, 100)}' does not exist.`));
+    }
     // One tenant's script cannot slow the API for the others: over its rate, 429 before any work.
     const limited = deps.rateLimit === undefined ? undefined : await deps.rateLimit(request);
     if (limited !== undefined) {

@@ -43,8 +43,8 @@ const pageJson = <T>(key: string, page: { items: T[]; nextPageToken: string | un
  * The MLflow REST API 2.0 (tracking and model registry) as the official clients call it
  * (mlflow/protos/service.proto, model_registry.proto, mlflow/server/handlers.py), for the tenant of
  * the caller's token only. Errors are MLflow's `{error_code, message}`. An `X-MLFLOW-WORKSPACE` header
- * (MLflow 3.10+ workspaces) must name the token's tenant; any other value answers
- * RESOURCE_DOES_NOT_EXIST, the same as a workspace that does not exist.
+ * (MLflow 3.10+ workspaces) must name the token's tenant (checked in the auth hook for every MLflow-format
+ * route); any other value answers RESOURCE_DOES_NOT_EXIST, the same as a workspace that does not exist.
  */
 export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => async (app) => {
   const { tracking, registry } = deps;
@@ -52,13 +52,6 @@ export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => as
   app.setErrorHandler((error, request, reply) => {
     if (isMlflowError(error)) return reply.code(error.httpStatus).type('application/json').send(error.toJSON());
     return sendError(reply, request, toAppError(error, request));
-  });
-
-  app.addHook('preHandler', async (request) => {
-    const workspace = request.headers['x-mlflow-workspace'];
-    if (workspace === undefined) return;
-    const tenant = requireTenant(request.tenant);
-    if (workspace !== tenant.slug) throw mlflowErrors.notFound(`Workspace '${String(workspace).slice(0, 100)}' does not exist.`);
   });
 
   const route = (method: Method, path: string, access: Action, summary: string, handler: Handler): void => {

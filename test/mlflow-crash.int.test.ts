@@ -1,5 +1,6 @@
 /**
- * Crash safety of log-batch on PostgreSQL: the real server runs as a child process (`bulkhead up`),
+ * Crash safety of log-batch on PostgreSQL and on embedded PGlite (stored under BULKHEAD_HOME): the real
+ * server runs as a child process (`bulkhead up`),
  * four clients send batches concurrently, the server is SIGKILLed mid-stream and started again on the
  * same database. Every batch acknowledged with HTTP 200 must be there in full, and no batch may be
  * visible in part (each batch's 500 points and its marker param commit together or not at all).
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, postgresAdminUrl } from './support/databases.ts';
+import { createTestDatabase, databaseKinds, postgresAdminUrl } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 import { startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
@@ -42,27 +43,27 @@ const batch = (runId: string, n: number) => ({
   params: [{ key: `batch_${n}`, value: String(n) }],
 });
 
-describe('log-batch survives SIGKILL of the server (PostgreSQL)', () => {
-  let database: TestDatabase;
+for (const kind of databaseKinds) describe(`log-batch survives SIGKILL of the server (${kind})`, () => {
+  let database: TestDatabase | undefined;
   let home: string;
   let env: Record<string, string>;
   let server: ServerProcess | undefined;
 
   before(async () => {
-    database = await createTestDatabase('postgres');
     home = mkdtempSync(join(tmpdir(), 'bulkhead-crash-'));
-    const ownerUrl = new URL(postgresAdminUrl);
-    ownerUrl.pathname = new URL(database.appUrl ?? '').pathname;
-    env = {
-      BULKHEAD_HOME: home,
-      BULKHEAD_BOOTSTRAP_TOKEN: adminToken,
-      BULKHEAD_DATABASE_URL: database.appUrl ?? '',
-      BULKHEAD_DATABASE_MIGRATION_URL: ownerUrl.toString(),
-    };
+    env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken };
+    if (kind === 'postgres') {
+      database = await createTestDatabase('postgres');
+      const ownerUrl = new URL(postgresAdminUrl);
+      ownerUrl.pathname = new URL(database.appUrl ?? '').pathname;
+      env['BULKHEAD_DATABASE_URL'] = database.appUrl ?? '';
+      env['BULKHEAD_DATABASE_MIGRATION_URL'] = ownerUrl.toString();
+    }
+    // PGlite: the embedded default, a data directory under BULKHEAD_HOME that the restart opens again.
   });
   after(async () => {
     await server?.kill('SIGKILL');
-    await database.drop();
+    await database?.drop();
     rmSync(home, { recursive: true, force: true });
   });
 

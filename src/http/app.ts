@@ -5,6 +5,7 @@ import fastifySwagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
+import { createDenialThrottle } from './denial-throttle.ts';
 import { registerErrorHandling } from './error-handler.ts';
 import type { HttpDeps } from './http-deps.ts';
 import type { RouteAccess } from './route-config.ts';
@@ -78,7 +79,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   });
   app.decorate('routeCatalog', routes);
 
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, rateLimit: deps.rateLimit });
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, rateLimit: deps.rateLimit, denials: createDenialThrottle() });
 
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));

@@ -10,6 +10,7 @@ import type { IdentityService } from '../identity/index.ts';
 import type { Tenant, TenantService } from '../tenants/index.ts';
 import { tenantErrors } from '../tenants/index.ts';
 import { sendError } from './error-handler.ts';
+import type { DenialThrottle, SuppressedDenials } from './denial-throttle.ts';
 
 export interface AuthHookDeps {
   db: Db;
@@ -23,6 +24,8 @@ export interface AuthHookDeps {
    * gateway: returns true when it has answered the request with 429.
    */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
+  /** Bounds the audit rows refused requests write; without it every refusal is audited. */
+  denials?: DenialThrottle | undefined;
 }
 
 const relayStamped = (request: FastifyRequest, secret: string | undefined): boolean => {
@@ -49,6 +52,9 @@ export const readToken = (request: FastifyRequest): string | undefined => {
 };
 
 const auditDenial = async (deps: AuthHookDeps, request: FastifyRequest, tenantId: string, actor: string, action: string, reason: string): Promise<void> => {
+  // A flood of refusals is answered in full but audited up to a burst per key and window; the rest is
+  // summed into one row when the window ends (denial-throttle.ts).
+  if (deps.denials !== undefined && !deps.denials.admit({ tenantId, actor, action, reason, source: request.ip })) return;
   try {
     await withSystem(deps.db, (tx) =>
       appendAuditEvent(tx, {
@@ -58,11 +64,38 @@ const auditDenial = async (deps: AuthHookDeps, request: FastifyRequest, tenantId
         target: `${request.method} ${request.routeOptions.url ?? request.url}`,
         outcome: 'denied',
         requestId: String(request.id),
-        details: { reason },
+        details: { reason, source: request.ip },
       }),
     );
   } catch (error) {
     request.log.error({ err: error }, 'could not audit a denied request');
+  }
+};
+
+/** Writes one `audit.denials_suppressed` row per key whose window left refusals out. Never throws. */
+export const auditSuppressedDenials = async (db: Db, entries: readonly SuppressedDenials[], log: { error(obj: object, msg: string): void }): Promise<void> => {
+  for (const entry of entries) {
+    try {
+      await withSystem(db, (tx) =>
+        appendAuditEvent(tx, {
+          tenantId: entry.tenantId,
+          actor: entry.actor,
+          action: 'audit.denials_suppressed',
+          target: entry.action,
+          outcome: 'denied',
+          requestId: 'denial-throttle',
+          details: {
+            reason: entry.reason,
+            source: entry.source,
+            count: entry.count,
+            from: new Date(entry.windowStart).toISOString(),
+            to: new Date(entry.windowEnd).toISOString(),
+          },
+        }),
+      );
+    } catch (error) {
+      log.error({ err: error }, 'could not audit suppressed denials');
+    }
   }
 };
 
@@ -86,6 +119,17 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     }
     return tenant;
   };
+
+  const denials = deps.denials;
+  if (denials !== undefined) {
+    const flush = () => auditSuppressedDenials(deps.db, denials.drain(), app.log);
+    const timer = setInterval(() => void flush(), 10_000);
+    timer.unref();
+    app.addHook('onClose', async () => {
+      clearInterval(timer);
+      await auditSuppressedDenials(deps.db, denials.drain(true), app.log);
+    });
+  }
 
   app.decorateRequest('principal', undefined);
   app.decorateRequest('tenant', undefined);

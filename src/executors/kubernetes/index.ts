@@ -8,14 +8,21 @@
  * - multi-document YAML rendering;
  * - the mapping from Job / Pod / Kueue Workload status to the platform's job outcome;
  * - the reconciler: server-side apply (field manager `bulkhead`), drift detection, pruning, tenant
- *   deletion — through the injected `KubernetesClient`, with an adapter for `@kubernetes/client-node`.
+ *   deletion — through the injected `KubernetesClient`, with an adapter for `@kubernetes/client-node`;
+ * - the cluster job executor (`createClusterJobExecutor`): runs one job as a Job with the local executor's
+ *   contract (`RunningJob`, `Outcome`) — applies its token Secret and the Job, polls the Job, its pods and
+ *   (with Kueue) its Workload, reports progress, streams the pod log (`PodLogSource`, adapter over
+ *   client-node's `Log`), cancels by deleting the Job, preempts by deleting its pods with a grace, and
+ *   always deletes the token Secret. Its decisions are the pure `nextStep`.
  *
  * Does not own:
  * - reading tenants, jobs or endpoints from the database, or mapping them onto the specs here;
  * - deciding admission (Bulkhead's scheduler, or Kueue when enabled), job state transitions, retries;
+ * - choosing between the local and the cluster executor (the job runner still uses the local one);
  * - HTTP routes (`GET .../kubernetes/bundle`) and CLI commands (`bulkhead k8s render|apply`);
  * - loading the kubeconfig or cluster configuration from the environment (the composition root does);
- * - collecting job outputs and logs (the executor reads pod logs; jobs upload outputs with their token);
+ * - storing job outputs and logs (the executor hands pod log lines to its caller; jobs upload outputs with
+ *   their token);
  * - installing cluster prerequisites: Kueue, RuntimeClasses, node pools, a NetworkPolicy-enforcing CNI.
  */
 export type {
@@ -67,14 +74,38 @@ export type {
   KindRef,
   KubernetesClient,
   ObjectRef,
+  PodLogSource,
+  PropagationPolicy,
   ReconcileOptions,
   ReconcileResult,
 } from './reconciler.ts';
 export {
   createKubernetesClient,
+  createPodLogSource,
   deleteTenant,
   diffOwnedFields,
   ENDPOINT_PRUNE_KINDS,
   reconcileTenant,
   TENANT_PRUNE_KINDS,
 } from './reconciler.ts';
+export type {
+  ClusterJob,
+  ClusterJobExecutor,
+  ClusterJobExecutorLog,
+  ClusterJobExecutorOptions,
+  ClusterJobRun,
+  ClusterObservation,
+  ClusterPod,
+  JobEnding,
+  StopRequest,
+  WatchState,
+  WatchStep,
+  WatchTiming,
+} from './cluster-job-executor.ts';
+export {
+  createClusterJobExecutor,
+  initialWatchState,
+  KUEUE_ADMITTED_REASON,
+  nextStep,
+  withStop,
+} from './cluster-job-executor.ts';

@@ -2,9 +2,12 @@
  * The IO half: makes a cluster match the rendered objects. Server-side apply with field manager
  * `bulkhead`, drift detection (live vs desired on the fields we set), pruning of objects Bulkhead created
  * for a tenant that are no longer desired, and tenant deletion. The cluster is reached through the small
- * `KubernetesClient` interface; `createKubernetesClient` adapts `@kubernetes/client-node` to it.
+ * `KubernetesClient` interface; `createKubernetesClient` adapts `@kubernetes/client-node` to it, and
+ * `createPodLogSource` follows pod logs (`PodLogSource`) for the cluster job executor.
  */
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { KubernetesObjectApi, Log, PatchStrategy } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { AppError } from '../../core/errors.ts';
 import type { ErrorCode } from '../../core/errors.ts';
@@ -27,8 +30,8 @@ export interface KindRef {
 export type PropagationPolicy = 'Background' | 'Foreground' | 'Orphan';
 
 /**
- * What the reconciler needs from a cluster. Implementations: `createKubernetesClient` (real API server) and,
- * in tests only, an in-memory fake.
+ * What the reconciler and the cluster job executor need from a cluster. Implementations:
+ * `createKubernetesClient` (real API server) and, in the reconciler's tests only, an in-memory fake.
  */
 export interface KubernetesClient {
   /** Server-side apply; returns the object as stored. */
@@ -38,8 +41,22 @@ export interface KubernetesClient {
   /** Objects of one kind matching a label selector (in one namespace, or cluster-wide when none is given).
    * A kind the cluster does not serve (e.g. Kueue not installed) lists as empty. */
   list(query: { apiVersion: string; kind: string; namespace?: string; labelSelector: string }): Promise<KubeObject[]>;
-  /** Deletes; false when it was already gone. */
-  delete(ref: ObjectRef, options: { propagationPolicy: PropagationPolicy }): Promise<boolean>;
+  /**
+   * Deletes; false when it was already gone. `gracePeriodSeconds` (pods: how long the containers get
+   * between SIGTERM and SIGKILL) overrides the object's default; unset keeps the default. Never 0: that
+   * is a force deletion, which frees the name while the containers may still run.
+   */
+  delete(ref: ObjectRef, options: { propagationPolicy: PropagationPolicy; gracePeriodSeconds?: number }): Promise<boolean>;
+}
+
+/**
+ * Follows one container's log. `onLine` gets each line (without its newline; over-long lines arrive in
+ * pieces); the promise settles when the stream ends (the container exited and its log was read) or when
+ * `signal` aborts, and rejects when the log cannot be opened. Kubernetes merges stdout and stderr into
+ * one log, so the lines carry no stream.
+ */
+export interface PodLogSource {
+  follow(namespace: string, pod: string, container: string, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
 }
 
 /** The namespaced kinds of a tenant bundle; pruned when no longer desired. The Namespace never is. */
@@ -348,13 +365,101 @@ export const createKubernetesClient = (kubeConfig: KubeConfig): KubernetesClient
       return items;
     },
     delete: async (ref, options) => {
+      if (options.gracePeriodSeconds !== undefined && !(options.gracePeriodSeconds >= 1)) {
+        throw new AppError('INTERNAL', `refusing to delete ${ref.kind} ${ref.name} with grace period ${options.gracePeriodSeconds}: 0 is a force deletion`);
+      }
       try {
-        await api.delete(header(ref), undefined, undefined, undefined, undefined, options.propagationPolicy);
+        await api.delete(header(ref), undefined, undefined, options.gracePeriodSeconds, undefined, options.propagationPolicy);
         return true;
       } catch (error) {
         if (notFound(error)) return false;
         throw error;
       }
     },
+  };
+};
+
+/**
+ * Splits a byte or text stream into lines for `onLine`: a newline ends a line (and is dropped), a line
+ * longer than `maxLength` characters is delivered in pieces of at most `maxLength`, multi-byte characters
+ * split across chunks are reassembled, and `end()` delivers what is left without a newline. Pure.
+ */
+export const createLineSplitter = (onLine: (line: string) => void, maxLength = 64 * 1024) => {
+  const decoder = new StringDecoder('utf8');
+  let buffer = '';
+  const drain = (): void => {
+    let newline = buffer.indexOf('\n');
+    while (newline !== -1 || buffer.length >= maxLength) {
+      const end = newline !== -1 && newline < maxLength ? newline : maxLength;
+      onLine(buffer.slice(0, end));
+      buffer = buffer.slice(end === newline ? end + 1 : end);
+      newline = buffer.indexOf('\n');
+    }
+  };
+  return {
+    push(chunk: Buffer | string): void {
+      buffer += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+      drain();
+    },
+    end(): void {
+      buffer += decoder.end();
+      drain();
+      if (buffer.length > 0) onLine(buffer);
+      buffer = '';
+    },
+  };
+};
+
+/**
+ * `PodLogSource` over `@kubernetes/client-node`'s `Log` (GET .../pods/{pod}/log?follow=true), for the
+ * cluster in `kubeConfig`. Needs `get` on `pods/log` in the tenant namespace. The library does not report
+ * a stream that breaks off mid-way (it only ends the destination on a clean end): such a follow settles
+ * when the caller aborts it, which the executor does a few seconds after the job's outcome.
+ */
+export const createPodLogSource = (kubeConfig: KubeConfig, options: { maxLineLength?: number } = {}): PodLogSource => {
+  const logs = new Log(kubeConfig);
+  return {
+    follow: (namespace, pod, container, onLine, signal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal.aborted) {
+          resolve();
+          return;
+        }
+        let settled = false;
+        let controller: AbortController | undefined;
+        const splitter = createLineSplitter(onLine, options.maxLineLength);
+        const settle = (error?: unknown): void => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', onAbort);
+          if (error !== undefined) {
+            reject(error);
+            return;
+          }
+          splitter.end();
+          resolve();
+        };
+        const onAbort = (): void => {
+          controller?.abort();
+          settle();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            // After an abort the response body may still deliver a buffered chunk: drop it, the caller is done.
+            if (!settled) splitter.push(chunk);
+            callback();
+          },
+        });
+        sink.on('finish', () => settle());
+        sink.on('error', () => settle());
+        logs.log(namespace, pod, container, sink, { follow: true }).then(
+          (c) => {
+            controller = c;
+            if (settled) c.abort();
+          },
+          (error: unknown) => settle(error),
+        );
+      }),
   };
 };

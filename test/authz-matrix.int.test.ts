@@ -46,6 +46,7 @@ const expectation: Record<string, ReadonlySet<Caller>> = {
   'audit.read': adminsAndUp,
   'platform.tenants.read': platformOnly,
   'platform.tenants.write': platformOnly,
+  'platform.tenants.delete': platformOnly,
   'platform.quota.write': platformOnly,
   'platform.users.read': platformOnly,
   'platform.users.write': platformOnly,

@@ -28,6 +28,9 @@ export const actions = {
   'inference.invoke': { scope: 'tenant', mutates: false },
   'platform.tenants.read': { scope: 'platform', mutates: false },
   'platform.tenants.write': { scope: 'platform', mutates: false },
+  // Deleting a tenant: platform admins only, and only once the tenant is suspended (checked by the
+  // deletion itself — so not `mutates`, which would refuse it on exactly the tenants it applies to).
+  'platform.tenants.delete': { scope: 'platform', mutates: false },
   'platform.quota.write': { scope: 'platform', mutates: false },
   'platform.users.read': { scope: 'platform', mutates: false },
   'platform.users.write': { scope: 'platform', mutates: false },

@@ -6,6 +6,8 @@ import { isolationTiers, tenantRoles } from '../contract/roles.ts';
 import { createApiClient } from './api-client.ts';
 import type { ApiClient } from './api-client.ts';
 import { keyValues, table } from './output.ts';
+import { describeDeletionPlan, describeDeletionSummary } from './tenant-deletion-output.ts';
+import type { DeletionPlan, DeletionSummary } from './tenant-deletion-output.ts';
 import { registerKubernetesCommands } from './kubernetes-commands.ts';
 import { registerJobCommands } from './job-commands.ts';
 import { registerDeployCommands } from './deploy-commands.ts';
@@ -130,7 +132,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     print(me, () => keyValues({ actor: me['actor'], kind: me['kind'], role: me['role'], tenant: (me['tenant'] as { slug?: string } | undefined)?.slug }));
   });
 
-  const tenant = program.command('tenant').description('manage tenants (create/suspend need a platform-admin token)');
+  const tenant = program.command('tenant').description('manage tenants (create/suspend/delete need a platform-admin token)');
   tenant
     .command('create <slug>')
     .description('create a tenant')
@@ -154,6 +156,19 @@ export const buildProgram = (deps: CliDeps): Command => {
       print(updated, () => `${slug}: ${String(updated['status'])}`);
     });
   }
+  tenant
+    .command('delete <slug>')
+    .description('delete a suspended tenant and everything it owns: jobs (cancelled), deployments (stopped), tracking data, datasets, artifacts and their encryption key, members\' access, tokens, its Kubernetes namespace; the audit log is kept. Without --yes, shows what would be deleted. Run again to finish an interrupted deletion')
+    .option('--yes', 'really delete; there is no undo')
+    .action(async (slug: string, options: { yes?: boolean }) => {
+      if (options.yes !== true) {
+        const plan = await client().request<DeletionPlan>('GET', `${tenantPath(slug)}/deletion-plan`);
+        print(plan, () => describeDeletionPlan(plan));
+        throw new AppError('VALIDATION_FAILED', `nothing deleted: pass --yes to delete tenant '${slug}' and everything listed above`);
+      }
+      const summary = await client().request<DeletionSummary>('DELETE', `${tenantPath(slug)}?confirm=${encodeURIComponent(slug)}`);
+      print(summary, () => describeDeletionSummary(summary));
+    });
   const quota = tenant.command('quota').description("show or change a tenant's quota");
   quota.command('show <slug>').description('show the quota').action(async (slug: string) => {
     const shown = await client().request<Record<string, unknown>>('GET', `${tenantPath(slug)}/quota`);
@@ -305,7 +320,7 @@ export const buildProgram = (deps: CliDeps): Command => {
   admin.command('create-platform-token').description('create a platform-admin token directly in the database (recovery)').requiredOption('--name <name>', 'what it is for').action(async (options: { name: string }) => {
     io.out(await deps.admin.createPlatformToken(loadConfig(deps.env), options.name));
   });
-  admin.command('verify-audit <tenant>').description("verify a tenant's audit chain offline (slug, id, or 'platform')").action(async (slug: string) => {
+  admin.command('verify-audit <tenant>').description("verify a tenant's audit chain offline (slug, id — also of a deleted tenant — or 'platform')").action(async (slug: string) => {
     const result = await deps.admin.verifyAudit(loadConfig(deps.env), slug);
     io.out(result.text);
     if (!result.ok) process.exitCode = 1;

@@ -158,3 +158,30 @@ export const meSchema = z.object({
 });
 
 export const tenantParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64) });
+
+/** `DELETE /api/v1/tenants/{tenant}?confirm=<slug>`: the slug, typed again, is the confirmation. */
+export const deleteTenantQuerySchema = z.strictObject({ confirm: z.string().max(64).optional() });
+
+const tenantFilesSchema = z.object({ bytes: z.number(), files: z.number() });
+
+export const tenantDeletionSummarySchema = z.object({
+  tenant: z.object({ id: z.string(), slug: z.string() }),
+  resumed: z.boolean(),
+  jobsCancelled: z.number(),
+  deploymentsStopped: z.number(),
+  kubernetes: z.union([z.literal('not configured'), z.object({ namespace: z.string(), deleted: z.array(z.string()) })]),
+  rowsDeleted: z.record(z.string(), z.number()),
+  artifacts: tenantFilesSchema,
+  auditEventsKept: z.number(),
+});
+
+export const tenantDeletionPlanSchema = z.object({
+  tenant: tenantSchema,
+  deletionStartedAt: z.string().nullable(),
+  activeJobs: z.number(),
+  deployments: z.number(),
+  rows: z.record(z.string(), z.number()),
+  artifacts: tenantFilesSchema,
+  kubernetes: z.union([z.literal('not configured'), z.object({ namespace: z.string() })]),
+  auditEventsKept: z.number(),
+});

@@ -4,7 +4,7 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { IdentityService } from '../identity/index.ts';
-import type { TenantService } from '../tenants/index.ts';
+import type { TenantDeletion, TenantService } from '../tenants/index.ts';
 
 /** Everything the HTTP layer is given; built by the composition root (main/) or by tests. */
 export interface HttpDeps {
@@ -12,6 +12,8 @@ export interface HttpDeps {
   rlsMode: RlsMode;
   identity: IdentityService;
   tenants: TenantService;
+  /** Deleting a tenant (DELETE /api/v1/tenants/{tenant}); built by main/ with the jobs, serving and file ports. */
+  tenantDeletion: TenantDeletion;
   audit: AuditLog;
   bodyLimitBytes: number;
   authCacheTtlMs: number;

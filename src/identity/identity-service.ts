@@ -130,6 +130,11 @@ export interface IdentityService {
   login(input: { username: string; password: string; tenantId?: string | undefined; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord }>;
   /** True once any platform-admin token exists. */
   hasPlatformAdminToken(): Promise<boolean>;
+  /**
+   * Drops this process's cached lookups of a tenant's tokens (its tokens were deleted with the tenant):
+   * they stop authenticating here at once, in other processes within the cache TTL.
+   */
+  forgetTenant(tenantId: string): void;
 }
 
 export interface IdentityServiceOptions {
@@ -347,6 +352,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
 
     async hasPlatformAdminToken() {
       return withSystem(db, async (tx) => (await tx.query("SELECT 1 FROM api_tokens WHERE role = 'platform_admin' AND revoked_at IS NULL LIMIT 1")).rows.length > 0);
+    },
+
+    forgetTenant(tenantId) {
+      for (const [hash, entry] of cache) if (entry.principal.kind === 'tenant' && entry.principal.tenantId === tenantId) cache.delete(hash);
     },
   };
 };

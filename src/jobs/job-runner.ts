@@ -461,6 +461,8 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     },
     hostProbe: async () => (probe ??= await executor.probe()),
     liveJobs: () => [...live.keys()],
+    /** Jobs of one tenant this process is still running or cleaning up after (logs, token, directories). */
+    liveJobsOf: (tenantId: string) => [...live].filter(([, entry]) => entry.tenantId === tenantId).map(([id]) => id),
     async stop(): Promise<void> {
       stopped = true;
       if (timer !== undefined) clearInterval(timer);

@@ -217,6 +217,14 @@ export const createJobStore = (deps: { db: Db }) => {
     transition: (ctx: RequestContext, tenantId: string, jobId: string, event: JobEvent, update: TransitionUpdate = {}) =>
       withTenant(db, tenantId, (tx) => applyTransition(tx, ctx, tenantId, jobId, event, update)),
 
+    /** One tenant's jobs that have not ended: queued, admitted, running, or preempted (about to be requeued). */
+    async listActive(tenantId: string): Promise<Job[]> {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued', 'admitted', 'running', 'preempted') ORDER BY queued_at, id`);
+        return rows.map(toJob);
+      }, { readOnly: true });
+    },
+
     /** The runner's view across tenants: every queued, admitted and running job. */
     async active(): Promise<ActiveJob[]> {
       return withSystem(db, async (tx) => {

@@ -1,6 +1,6 @@
 import type { AdminOperations } from '../cli/index.ts';
 import type { Config } from '../config/index.ts';
-import { PLATFORM_TENANT_ID, migrate } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, isUuid, migrate } from '../db/index.ts';
 import { createPlatform, openDatabase } from './platform.ts';
 import type { Platform } from './platform.ts';
 
@@ -31,12 +31,16 @@ export const adminOperations: AdminOperations = {
   verifyAudit: (config, ref) =>
     withPlatform(config, async (platform) => {
       let tenantId = PLATFORM_TENANT_ID;
+      let deleted = false;
       if (ref !== 'platform') {
         const tenant = await platform.tenants.find(ref);
-        if (tenant === undefined) return { ok: false, text: `tenant '${ref}' not found` };
-        tenantId = tenant.id;
+        // A deleted tenant's chain is kept: it is verified by the tenant's id.
+        if (tenant === undefined && !isUuid(ref)) return { ok: false, text: `tenant '${ref}' not found` };
+        tenantId = tenant?.id ?? ref;
+        deleted = tenant === undefined;
       }
       const result = await platform.audit.verify(tenantId);
+      if (deleted && result.eventsChecked === 0) return { ok: false, text: `tenant '${ref}' not found, and no audit events of a deleted tenant with that id` };
       const text = result.ok
         ? `ok: ${result.eventsChecked} events, chain intact up to event ${result.headSeq}`
         : `TAMPERED: ${result.problems.length} problem(s)\n${result.problems.map((p) => `  event ${p.seq}: ${p.kind}: ${p.message}`).join('\n')}`;

@@ -16,6 +16,8 @@ export interface JobSystem {
   store: JobStore;
   runner: JobRunner;
   relays: JobRelays;
+  /** `$BULKHEAD_HOME/jobs`: one directory per tenant id, holding its running jobs' scratch directories. */
+  jobsDir: string;
 }
 
 /**
@@ -29,6 +31,7 @@ export const createJobSystem = (
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
   const relays = createJobRelays();
+  const jobsDir = join(config.home, 'jobs');
   const cpuIds = Array.from({ length: os.availableParallelism() }, (_, i) => i);
   const runner = createJobRunner({
     store,
@@ -42,7 +45,7 @@ export const createJobSystem = (
       gpu: config.capacityGpu,
       cpuIds,
     },
-    jobsDir: join(config.home, 'jobs'),
+    jobsDir,
     tickIntervalMs: config.schedulerIntervalMs,
     preemptGraceMs: config.preemptGraceMs,
     relayPort: config.relayPort,
@@ -53,5 +56,5 @@ export const createJobSystem = (
       error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj, err: obj && 'err' in obj ? String((obj as { err: unknown }).err) : undefined })}\n`),
     },
   });
-  return { store, runner, relays };
+  return { store, runner, relays, jobsDir };
 };

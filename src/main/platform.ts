@@ -10,8 +10,8 @@ import { createAuditLog } from '../audit/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { createIdentityService, generateToken } from '../identity/index.ts';
 import type { IdentityService } from '../identity/index.ts';
-import { createTenantService } from '../tenants/index.ts';
-import type { TenantService } from '../tenants/index.ts';
+import { createTenantDeletion, createTenantService } from '../tenants/index.ts';
+import type { TenantDeletion, TenantService } from '../tenants/index.ts';
 import { createArtifactService, createBlobFiles, createTenantStorage } from '../artifacts/index.ts';
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
@@ -27,12 +27,13 @@ import { createServingSystem } from './serving-system.ts';
 import { createTenantRateLimitHook } from '../serving/index.ts';
 import type { ServingSystem } from './serving-system.ts';
 import { createClusterConfig } from '../executors/kubernetes/index.ts';
-import type { ClusterConfigInput } from '../executors/kubernetes/index.ts';
+import type { ClusterConfigInput, KubernetesClient } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
 import { createRegistryService, createTrackingService } from '../tracking/index.ts';
 import { mlflowRoutes } from '../http/mlflow/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/routes/lineage-routes.ts';
+import { createTenantDeletionPorts } from './tenant-deletion-ports.ts';
 
 export interface Platform {
   /** Route modules of the domain services, registered by buildPlatformApp. */
@@ -55,6 +56,8 @@ export interface Platform {
   datasets: DatasetService;
   /** The blob layer under both (upload sessions metered against the storage quota). */
   storage: TenantStorage;
+  /** Deleting a suspended tenant and everything it owns (jobs, deployments, rows, files, namespace). */
+  tenantDeletion: TenantDeletion;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -87,7 +90,14 @@ export const openDatabase = async (config: Config): Promise<Db> => {
 };
 
 /** The composition root: builds every real dependency from the config. The only place that does. */
-export const createPlatform = async (config: Config, options: { db?: Db } = {}): Promise<Platform> => {
+export const createPlatform = async (
+  config: Config,
+  options: {
+    db?: Db;
+    /** A Kubernetes cluster the platform manages (tenant deletion removes the tenant's namespace there). */
+    kubernetesClient?: KubernetesClient;
+  } = {},
+): Promise<Platform> => {
   // 0711: the sandbox launcher (an unprivileged uid) must pass through to job directories under
   // $BULKHEAD_HOME/jobs; nobody but root may list it, and what is secret inside has its own 0700/0600.
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
@@ -123,10 +133,18 @@ export const createPlatform = async (config: Config, options: { db?: Db } = {}):
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
   void serving.deployments.recover().catch(() => {});
+  const tenantDeletion = createTenantDeletion({
+    db,
+    tenants,
+    ports: createTenantDeletionPorts({
+      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root,
+      cluster: options.kubernetesClient === undefined ? undefined : { client: options.kubernetesClient, config: cluster },
+    }),
+  });
   let closed = false;
   return {
     config, db, rlsMode, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage,
+    artifacts, datasets, storage, tenantDeletion,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -150,6 +168,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     authCacheTtlMs: platform.config.authCacheTtlMs,
     logLevel: platform.config.logLevel,
     modules: platform.httpModules,
+    tenantDeletion: platform.tenantDeletion,
     relaySecret: platform.jobs.relays.secret,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
   }, options).then((app) => {

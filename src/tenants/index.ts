@@ -1,6 +1,10 @@
 /**
- * Tenants: their records (slug, name, isolation tier, status) and quota records. It owns the quota
- * fields, not their enforcement (the scheduler, artifact store and gateway enforce them).
+ * Tenants: their records (slug, name, isolation tier, status) and quota records, and their deletion — the
+ * order of its steps and its SQL (tenant-deletion.ts). It owns the quota fields, not their enforcement (the
+ * scheduler, artifact store and gateway enforce them); deletion reaches jobs, deployments, files and the
+ * cluster only through the ports main/ gives it.
  */
 export { createTenantService, defaultQuota, tenantErrors } from './tenant-service.ts';
 export type { Tenant, TenantQuota, TenantQuotaUpdate, TenantService, ResourceAmounts } from './tenant-service.ts';
+export { createTenantDeletion, tenantDeletionErrors } from './tenant-deletion.ts';
+export type { KubernetesDeletion, TenantDeletion, TenantDeletionPlan, TenantDeletionPorts, TenantDeletionSummary, TenantFiles } from './tenant-deletion.ts';

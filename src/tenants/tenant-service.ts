@@ -37,6 +37,7 @@ export const defaultQuota: TenantQuota = {
 export const tenantErrors = {
   notFound: (ref: string) => new AppError('NOT_FOUND', `tenant '${ref}' not found`),
   slugTaken: (slug: string) => new AppError('CONFLICT', `a tenant with slug '${slug}' already exists`),
+  beingDeleted: (ref: string) => new AppError('CONFLICT', `tenant '${ref}' is being deleted; run the deletion again to finish it`),
 };
 
 interface TenantRow {
@@ -97,6 +98,8 @@ export interface TenantService {
   setQuota(ctx: RequestContext, tenantId: string, update: TenantQuotaUpdate): Promise<TenantQuota>;
   /** Drops cached lookups after a change (this process; other processes see it within the cache TTL). */
   onChange(listener: (tenantId: string) => void): void;
+  /** Tells the `onChange` listeners about a change made outside this service (tenant deletion). */
+  notifyChanged(tenantId: string): void;
 }
 
 /** Tenants and their quota records. Creating and changing tenants crosses tenants, so it uses withSystem. */
@@ -149,6 +152,12 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
     },
     async setStatus(ctx, tenantId, status) {
       const tenant = await withSystem(db, async (tx) => {
+        // A tenant whose deletion has started stays suspended: half of its data may already be gone.
+        const { rows: current } = await tx.query<{ slug: string; deletion_started_at: Date | null }>(
+          'SELECT slug, deletion_started_at FROM tenants WHERE id = $1 FOR UPDATE', [tenantId],
+        );
+        if (current[0] === undefined) throw tenantErrors.notFound(tenantId);
+        if (current[0].deletion_started_at !== null) throw tenantErrors.beingDeleted(current[0].slug);
         const { rows } = await tx.query<TenantRow>(
           `UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1 RETURNING ${tenantColumns}`,
           [tenantId, status],
@@ -193,5 +202,6 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
     onChange(listener) {
       listeners.push(listener);
     },
+    notifyChanged: changed,
   };
 };

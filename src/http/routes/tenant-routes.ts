@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
   auditEventSchema, auditListQuerySchema, auditVerificationSchema, createdTokenSchema, createTenantSchema,
-  createTokenSchema, memberSchema, quotaSchema, setMemberSchema, tenantParamsSchema, tenantSchema, tokenSchema,
-  updateQuotaSchema, updateTenantSchema, usernameSchema,
+  createTokenSchema, deleteTenantQuerySchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema,
+  tenantDeletionSummarySchema, tenantParamsSchema, tenantSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
+  usernameSchema,
 } from '../../contract/api-schemas.ts';
 
 import { canGrantRole, identityErrors } from '../../identity/index.ts';
@@ -41,6 +42,20 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     if (request.body.status === undefined || request.body.status === tenant.status) return tenant;
     return deps.tenants.setStatus(contextOf(request), tenant.id, request.body.status);
   });
+
+  app.delete('/api/v1/tenants/:tenant', {
+    config: { access: 'platform.tenants.delete' },
+    schema: {
+      tags: ['tenants'],
+      summary: 'Delete a suspended tenant and everything it owns (platform admin); confirm=<the slug> is required. The audit log is kept. Run again to finish an interrupted deletion.',
+      params: tenantParamsSchema, querystring: deleteTenantQuerySchema, response: { 200: tenantDeletionSummarySchema },
+    },
+  }, async (request) => deps.tenantDeletion.delete(contextOf(request), requireTenant(request.tenant), request.query.confirm));
+
+  app.get('/api/v1/tenants/:tenant/deletion-plan', {
+    config: { access: 'platform.tenants.read' },
+    schema: { tags: ['tenants'], summary: 'What deleting the tenant would remove (platform admin; changes nothing)', params: tenantParamsSchema, response: { 200: tenantDeletionPlanSchema } },
+  }, async (request) => deps.tenantDeletion.plan(requireTenant(request.tenant)));
 
   app.get('/api/v1/tenants/:tenant/quota', {
     config: { access: 'quota.read' },

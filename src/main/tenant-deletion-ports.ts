@@ -1,0 +1,122 @@
+import { readdir, lstat, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError } from '../core/errors.ts';
+import { isUuid } from '../db/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { JobRunner } from '../jobs/job-runner.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import type { DeploymentService } from '../serving/index.ts';
+import { defaultQuota } from '../tenants/index.ts';
+import type { Tenant, TenantDeletionPorts, TenantFiles } from '../tenants/index.ts';
+import { deleteTenant, tenantNamespace } from '../executors/kubernetes/index.ts';
+import type { ClusterConfig, KubernetesClient } from '../executors/kubernetes/index.ts';
+
+/** Regular files under `dir` and their bytes; symlinks are neither followed nor counted; a missing dir is empty. */
+const measureDir = async (dir: string): Promise<TenantFiles> => {
+  const total: TenantFiles = { bytes: 0, files: 0 };
+  const walk = async (path: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(path, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile()) {
+        total.bytes += (await lstat(full)).size;
+        total.files += 1;
+      }
+    }
+  };
+  await walk(dir);
+  return total;
+};
+
+const checkTenantId = (tenantId: string): void => {
+  // The id becomes a path component below: only ever a UUID.
+  if (!isUuid(tenantId)) throw new AppError('INTERNAL', 'tenant deletion called with a malformed tenant id');
+};
+
+/**
+ * Connects tenant deletion to the job system, serving, the blob directories and (when configured) the
+ * Kubernetes cluster.
+ */
+export const createTenantDeletionPorts = (deps: {
+  jobs: { store: JobStore; runner: JobRunner; jobsDir: string };
+  deployments: DeploymentService;
+  identity: IdentityService;
+  /** `$BULKHEAD_HOME/blobs`: one directory per tenant id (artifacts/blob-files.ts). */
+  blobRoot: string;
+  cluster?: { client: KubernetesClient; config: ClusterConfig } | undefined;
+}): TenantDeletionPorts => {
+  const { store, runner, jobsDir } = deps.jobs;
+  const namespaceOf = (tenant: Tenant, config: ClusterConfig): string =>
+    // The namespace name depends on the prefix and the slug only; the quota in the spec is not read.
+    tenantNamespace({ ...tenant, quota: defaultQuota }, config);
+
+  return {
+    jobs: {
+      async cancelAll(ctx, tenantId) {
+        let asked = 0;
+        for (const job of await store.listActive(tenantId)) {
+          try {
+            await store.requestCancel(ctx, tenantId, job.id);
+          } catch (error) {
+            // It ended (or was cancelled) between the list and the request: nothing left to ask.
+            if (error instanceof AppError && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND')) continue;
+            throw error;
+          }
+          // A job running in this process is killed now; one running in another server is cancelled by
+          // that server's runner on its next tick (it reads cancel_requested).
+          runner.cancel(job.id);
+          asked += 1;
+        }
+        return asked;
+      },
+      async countActive(tenantId) {
+        const ids = new Set((await store.listActive(tenantId)).map((job) => job.id));
+        for (const id of runner.liveJobsOf(tenantId)) ids.add(id);
+        return ids.size;
+      },
+    },
+    deployments: {
+      count: async (tenantId) => (await deps.deployments.list(tenantId)).length,
+      async removeAll(ctx, tenantId) {
+        let removed = 0;
+        for (const deployment of await deps.deployments.list(tenantId)) {
+          try {
+            await deps.deployments.remove(ctx, tenantId, deployment.name);
+            removed += 1;
+          } catch (error) {
+            if (!(error instanceof AppError && error.code === 'NOT_FOUND')) throw error;
+          }
+        }
+        return removed;
+      },
+    },
+    files: {
+      measure: async (tenantId) => {
+        checkTenantId(tenantId);
+        return measureDir(join(deps.blobRoot, tenantId));
+      },
+      async remove(tenantId) {
+        checkTenantId(tenantId);
+        const blobDir = join(deps.blobRoot, tenantId);
+        const found = await measureDir(blobDir);
+        // rm does not follow symlinks: a link planted in place of a directory is removed, not its target.
+        await rm(blobDir, { recursive: true, force: true });
+        await rm(join(jobsDir, tenantId), { recursive: true, force: true });
+        return found;
+      },
+    },
+    cluster: deps.cluster === undefined ? undefined : {
+      namespaceOf: (tenant) => namespaceOf(tenant, deps.cluster!.config),
+      deleteTenant: async (tenant) =>
+        (await deleteTenant(deps.cluster!.client, { tenantId: tenant.id, namespace: namespaceOf(tenant, deps.cluster!.config) })).deleted,
+    },
+    forgetCredentials: (tenantId) => deps.identity.forgetTenant(tenantId),
+  };
+};

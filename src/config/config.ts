@@ -38,6 +38,8 @@ export const configSchema = z
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
     cgroupPrefix: z.string().regex(/^[a-z][a-z0-9_-]{0,40}$/).default('bulkhead'),
+    /** Where jobs run: this host (bubblewrap + cgroups) or the Kubernetes cluster of the default kubeconfig. */
+    executor: z.enum(['local', 'kubernetes']).default('local'),
     /** Kubernetes backend settings (config file only), validated by the kubernetes module. */
     kubernetes: z.record(z.string(), z.unknown()).optional(),
   })
@@ -67,6 +69,7 @@ export const envNames = {
   BULKHEAD_PREEMPT_GRACE_MS: 'preemptGraceMs',
   BULKHEAD_RELAY_PORT: 'relayPort',
   BULKHEAD_CGROUP_PREFIX: 'cgroupPrefix',
+  BULKHEAD_EXECUTOR: 'executor',
 } as const satisfies Record<string, keyof Config>;
 
 /**

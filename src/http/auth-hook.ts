@@ -10,6 +10,7 @@ import type { IdentityService } from '../identity/index.ts';
 import type { Tenant, TenantService } from '../tenants/index.ts';
 import { tenantErrors } from '../tenants/index.ts';
 import { sendError } from './error-handler.ts';
+import { relayAllows } from '../jobs/job-relay.ts';
 import type { DenialThrottle, SuppressedDenials } from './denial-throttle.ts';
 
 export interface AuthHookDeps {
@@ -24,6 +25,12 @@ export interface AuthHookDeps {
    * gateway: returns true when it has answered the request with 429.
    */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
+  /**
+   * BULKHEAD_EXECUTOR=kubernetes: a job's pod reaches the API over the cluster network, not through a
+   * relay. Its token is then accepted without the relay's stamp while this process runs the job, and
+   * limited to what the relay would let through (`relayAllows`: its own run, its run's artifacts).
+   */
+  clusterJobScope?: ((tenantId: string, jobId: string) => { runId: string | null; experimentId: string | null } | undefined) | undefined;
   /** Bounds the audit rows refused requests write; without it every refusal is audited. */
   denials?: DenialThrottle | undefined;
 }
@@ -132,6 +139,22 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
   }
 
   app.decorateRequest('principal', undefined);
+  app.decorateRequest('jobScope', undefined);
+  // A cluster job's token reaches only what its relay would have let through.
+  app.addHook('preHandler', async (request, reply) => {
+    const scope = request.jobScope;
+    if (scope === undefined || request.principal?.kind !== 'tenant') return;
+    const body = request.body === undefined || Buffer.isBuffer(request.body) || typeof request.body !== 'object' ? Buffer.from('{}') : Buffer.from(JSON.stringify(request.body));
+    const tenant = request.tenant;
+    const verdict = relayAllows(
+      { jobId: scope.jobId, tenantId: request.principal.tenantId, tenantSlug: tenant?.slug ?? '', token: '', runId: scope.runId, experimentId: scope.experimentId, dir: '' },
+      request.method, request.url, body,
+    );
+    if (!verdict.ok) {
+      await auditDenial(deps, request, request.principal.tenantId, request.principal.label, 'auth.job_scope', verdict.why);
+      return sendError(reply, request, new AppError('FORBIDDEN', `a job token may not do this: ${verdict.why}`));
+    }
+  });
   app.decorateRequest('tenant', undefined);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -146,8 +169,13 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       return sendError(reply, request, new AppError('UNAUTHENTICATED', token === undefined ? 'missing bearer token' : 'invalid, expired or revoked token'));
     }
     if (principal.kind === 'tenant' && principal.jobId !== undefined && !relayStamped(request, deps.relaySecret)) {
-      await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.job_token_outside_relay', 'job_token_outside_relay');
-      return sendError(reply, request, new AppError('UNAUTHENTICATED', 'job tokens work only from inside their job'));
+      const scope = deps.clusterJobScope?.(principal.tenantId, principal.jobId);
+      if (scope === undefined) {
+        await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.job_token_outside_relay', 'job_token_outside_relay');
+        return sendError(reply, request, new AppError('UNAUTHENTICATED', 'job tokens work only from inside their job'));
+      }
+      // Checked once the body is parsed (a log-batch names its run in the body): see the preHandler below.
+      request.jobScope = { jobId: principal.jobId, ...scope };
     }
     request.principal = principal;
     if (access === 'authenticated') return;

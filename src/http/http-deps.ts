@@ -25,6 +25,8 @@ export interface HttpDeps {
   modules: ReadonlyArray<FastifyPluginAsyncZod>;
   /** The job relays' secret (see jobs/job-relay.ts); undefined when no job runner runs. */
   relaySecret?: string | undefined;
+  /** Jobs on a Kubernetes cluster: what a job token may reach without a relay (see auth-hook.ts). */
+  clusterJobScope?: ((tenantId: string, jobId: string) => { runId: string | null; experimentId: string | null } | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
 }

@@ -25,6 +25,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined;
     tenant: Tenant | undefined;
+    /** Set for a cluster job's token (no relay): what it may reach, enforced before the handler. */
+    jobScope: { jobId: string; runId: string | null; experimentId: string | null } | undefined;
   }
 }
 

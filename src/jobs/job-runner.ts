@@ -35,6 +35,33 @@ export interface JobTrackingPort {
   finishRun(tenantId: string, runId: string, status: 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void>;
 }
 
+/** A Kubernetes cluster's progress on a job, as the cluster port reports it (once each, in order). */
+export type ClusterProgress = 'admitted' | 'running';
+
+/**
+ * Jobs on a Kubernetes cluster instead of this host (BULKHEAD_EXECUTOR=kubernetes). The composition root
+ * adapts the kubernetes module to this port; the runner stays free of cluster details.
+ */
+export interface ClusterExecution {
+  /**
+   * Kueue decides admission: every queued job of an active tenant is submitted at once (suspended, to its
+   * tenant's LocalQueue) and becomes `admitted` when Kueue admits it. Without Kueue, Bulkhead's scheduler
+   * admits against the configured capacity first.
+   */
+  kueue: boolean;
+  /** Applies the tenant's namespace bundle (namespace, quota, policies, RBAC, queues); idempotent. */
+  ensureTenant(tenant: Tenant, quota: TenantQuota): Promise<void>;
+  start(run: {
+    job: Job;
+    tenant: Tenant;
+    quota: TenantQuota;
+    token: string;
+    env: Record<string, string>;
+    output: (line: { stream: 'stdout' | 'stderr'; line: string }) => void;
+    onProgress: (progress: ClusterProgress) => void;
+  }): RunningJob;
+}
+
 export interface Capacity extends Resources {
   /** CPU ids of this host, for cpusets. */
   cpuIds: number[];
@@ -56,6 +83,8 @@ export interface JobRunnerOptions {
   tracking?: JobTrackingPort | undefined;
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
   now?: () => number;
+  /** Run jobs on this cluster instead of the local executor (which then only reaps leftovers). */
+  cluster?: ClusterExecution | undefined;
 }
 
 const maxLogLines = 20_000;
@@ -74,6 +103,8 @@ interface Live {
   handle: RunningJob | undefined;
   tenantId: string;
   cancelling: boolean;
+  /** A cluster job's run, once created: what its token may reach without a relay (`clusterJobScope`). */
+  clusterScope?: { runId: string | null; experimentId: string | null };
 }
 
 /**
@@ -114,6 +145,18 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     return { byTenant, shared: free.sort((a, b) => a - b) };
   };
 
+  /**
+   * On a cluster (without Kueue) the shared pool is the configured capacity, and a dedicated tenant runs
+   * on its own node pool, sized by its nominal CPU quota: a pool of its own that takes nothing from the
+   * shared one. The "CPU ids" here only count cores; no cpuset is applied on a cluster.
+   */
+  const clusterPools = (all: readonly Tenant[], quotas: ReadonlyMap<string, TenantQuota>): { byTenant: Map<string, number[]>; shared: number[] } => {
+    const cores = (n: number) => Array.from({ length: Math.max(0, Math.ceil(n)) }, (_, i) => i);
+    const byTenant = new Map<string, number[]>();
+    for (const tenant of all.filter((t) => t.tier === 'dedicated')) byTenant.set(tenant.id, cores(quotas.get(tenant.id)?.cpu ?? 1));
+    return { byTenant, shared: cores(capacity.cpu) };
+  };
+
   const cpuList = (ids: readonly number[]) => ids.join(',');
 
   interface Snapshot {
@@ -130,7 +173,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     for (const tenantId of new Set([...active.map((j) => j.tenantId), ...all.filter((t) => t.tier === 'dedicated').map((t) => t.id)])) {
       quotas.set(tenantId, await tenants.getQuota(tenantId));
     }
-    return { active, tenantsById, quotas, reserved: reservations(all, quotas) };
+    return { active, tenantsById, quotas, reserved: options.cluster === undefined ? reservations(all, quotas) : clusterPools(all, quotas) };
   };
 
   /** The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs. */
@@ -159,11 +202,8 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     await store.transition(runnerContext, job.tenantId, job.id, 'refuse', { reason }).catch((error: unknown) => options.log.error({ err: error, jobId: job.id }, 'could not refuse job'));
   };
 
-  const runJob = async (job: Job, cpuset: string, tenant: Tenant, quota: TenantQuota): Promise<void> => {
-    const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
-    live.set(job.id, entry);
-    const dir = join(options.jobsDir, job.tenantId, job.id);
-    const dirs = { workspace: join(dir, 'workspace'), outputs: join(dir, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
+  /** A job's log pipeline: lines are batched into the store (every 200 lines or 250 ms), capped at maxLogLines. */
+  const createLogSink = (job: Job) => {
     let seq = 0;
     let pending: Array<{ stream: JobLogLine['stream']; line: string }> = [];
     let flushing = Promise.resolve();
@@ -185,7 +225,24 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       pending.push({ stream, line });
       if (pending.length >= 200) void flush();
     };
-    const flushTimer = setInterval(() => void flush(), 250);
+    const timer = setInterval(() => void flush(), 250);
+    return {
+      logLine,
+      flush,
+      async close() {
+        clearInterval(timer);
+        await flush();
+      },
+    };
+  };
+
+  const runJob = async (job: Job, cpuset: string, tenant: Tenant, quota: TenantQuota): Promise<void> => {
+    const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
+    live.set(job.id, entry);
+    const dir = join(options.jobsDir, job.tenantId, job.id);
+    const dirs = { workspace: join(dir, 'workspace'), outputs: join(dir, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
+    const sink = createLogSink(job);
+    const { logLine, flush } = sink;
     let tokenId: string | undefined;
     let runId = job.runId;
     try {
@@ -259,11 +316,90 @@ export const createJobRunner = (options: JobRunnerOptions) => {
         await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
       }
     } finally {
-      clearInterval(flushTimer);
-      await flush();
+      await sink.close();
       await relays.close(job.id);
       if (tokenId !== undefined) await identity.revokeToken(runnerContext, job.tenantId, tokenId).catch(() => {});
       await rm(dir, { recursive: true, force: true }).catch(() => {});
+      live.delete(job.id);
+      schedule();
+    }
+  };
+
+  /**
+   * A job on the cluster. With Kueue the job is still `queued` when it is submitted: Kueue's admission
+   * makes it `admitted`, its pod running makes it `running`. Without Kueue it arrives admitted. Code
+   * bundles and datasets are not delivered to cluster pods yet, so such jobs are refused with the reason.
+   */
+  const runClusterJob = async (cluster: ClusterExecution, job: Job, tenant: Tenant, quota: TenantQuota, admitted: boolean): Promise<void> => {
+    const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
+    live.set(job.id, entry);
+    const sink = createLogSink(job);
+    let state: 'queued' | 'admitted' | 'running' = admitted ? 'admitted' : 'queued';
+    let runId = job.runId;
+    let experimentId = job.experimentId;
+    let tokenId: string | undefined;
+    // Progress arrives as callbacks; transitions are applied one after the other, in order.
+    let transitions = Promise.resolve();
+    const advance = async (to: ClusterProgress): Promise<void> => {
+      if (state === 'queued') {
+        await store.transition(runnerContext, job.tenantId, job.id, 'admit');
+        state = 'admitted';
+      }
+      if (to === 'running' && state === 'admitted') {
+        await store.transition(runnerContext, job.tenantId, job.id, 'start', { runId, experimentId, codeDigest: null });
+        state = 'running';
+      }
+    };
+    try {
+      if (job.codeBundle !== null || job.datasets.length > 0) {
+        throw new AppError('VALIDATION_FAILED', 'code bundles and datasets are not delivered to jobs on the Kubernetes cluster yet: build the code into the job image and read data through the API with the job token');
+      }
+      await cluster.ensureTenant(tenant, quota);
+      if (runId === null && options.tracking !== undefined) {
+        const run = await options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
+        runId = run.runId;
+        experimentId = run.experimentId;
+      }
+      // Valid while the job may wait in Kueue's queue and run; revoked when it ends.
+      const created = await identity.createToken(runnerContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: 7 * 24 * 3600 + job.resources.timeoutSeconds });
+      tokenId = created.record.id;
+      entry.clusterScope = { runId, experimentId };
+      const env: Record<string, string> = { ...job.env };
+      if (runId !== null) env['MLFLOW_RUN_ID'] = runId;
+      if (experimentId !== null) env['MLFLOW_EXPERIMENT_ID'] = experimentId;
+      if (entry.cancelling) throw new AppError('CONFLICT', 'cancelled while starting');
+      entry.handle = cluster.start({
+        job, tenant, quota, token: created.token, env,
+        output: (line) => sink.logLine(line.stream, line.line),
+        onProgress: (progress) => {
+          transitions = transitions.then(() => advance(progress)).catch((error: unknown) => options.log.error({ err: error, jobId: job.id }, 'could not record cluster progress'));
+        },
+      });
+      if (entry.cancelling) entry.handle.cancel();
+      const outcome = await entry.handle.wait();
+      await transitions;
+      if (outcome.kind === 'preempted' && state === 'queued') {
+        // Kueue took it back before admitting it: it is still queued and is submitted again.
+        sink.logLine('system', '[bulkhead] evicted from the cluster queue before admission; submitted again');
+      } else if (outcome.kind === 'cancelled' || outcome.kind === 'refused') {
+        await finish(job, outcome, { runId, experimentId, dirs: undefined, logLine: sink.logLine, flush: sink.flush });
+      } else {
+        // Ended (or preempted) after admission: the state machine needs it running first.
+        await advance('running');
+        await finish(job, outcome, { runId, experimentId, dirs: undefined, logLine: sink.logLine, flush: sink.flush });
+      }
+    } catch (error) {
+      const reason = error instanceof AppError ? error.message : 'the platform could not submit the job to the cluster';
+      if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, 'cluster job submission failed');
+      sink.logLine('system', `[bulkhead] ${reason}`);
+      await sink.flush();
+      const current = await store.get(job.tenantId, job.id).catch(() => undefined);
+      if (current !== undefined && (current.status === 'queued' || current.status === 'admitted' || current.status === 'running')) {
+        await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
+      }
+    } finally {
+      await sink.close();
+      if (tokenId !== undefined) await identity.revokeToken(runnerContext, job.tenantId, tokenId).catch(() => {});
       live.delete(job.id);
       schedule();
     }
@@ -282,10 +418,11 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     return out;
   };
 
-  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; experimentId: string | null; dirs: { outputs: string }; logLine: (stream: JobLogLine['stream'], line: string) => void; flush: () => Promise<void> }) => {
+  const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; experimentId: string | null; dirs: { outputs: string } | undefined; logLine: (stream: JobLogLine['stream'], line: string) => void; flush: () => Promise<void> }) => {
     const usage = { ...outcome.usage };
     let outputs: Array<{ path: string; size: number }> = [];
-    if (outcome.kind !== 'preempted') {
+    // A cluster job has no host directory: what it keeps, it uploads to its run's artifacts itself.
+    if (outcome.kind !== 'preempted' && ctx.dirs !== undefined) {
       try {
         outputs = options.storage === undefined ? await listFiles(ctx.dirs.outputs) : await options.storage.storeOutputs(job.tenantId, { ...job, runId: ctx.runId, experimentId: ctx.experimentId }, ctx.dirs.outputs);
       } catch (error) {
@@ -337,10 +474,22 @@ export const createJobRunner = (options: JobRunnerOptions) => {
   };
 
   const tickOnce = async (): Promise<void> => {
-    probe ??= await executor.probe();
+    const cluster = options.cluster;
+    if (cluster === undefined) probe ??= await executor.probe();
     const snap = await snapshot();
     // Cancels asked for through another server instance.
     for (const job of snap.active) if (job.cancelRequested) cancelLocal(job.id);
+    if (cluster?.kueue === true) {
+      // Admission is Kueue's: submit every queued job of an active tenant; Kueue admits, orders by its
+      // fair sharing and preempts. A job already submitted by this process is followed, not submitted again.
+      for (const job of snap.active) {
+        const tenant = snap.tenantsById.get(job.tenantId);
+        const quota = snap.quotas.get(job.tenantId);
+        if (job.status !== 'queued' || live.has(job.id) || tenant === undefined || tenant.status !== 'active' || quota === undefined) continue;
+        void runClusterJob(cluster, job, tenant, quota, false);
+      }
+      return;
+    }
     for (const pool of pools(snap)) {
       const decision = decide(poolInput(snap, pool));
       for (const preemption of decision.preempted) {
@@ -357,6 +506,16 @@ export const createJobRunner = (options: JobRunnerOptions) => {
         const tenant = snap.tenantsById.get(admission.tenantId);
         const quota = snap.quotas.get(admission.tenantId);
         if (job === undefined || tenant === undefined || quota === undefined) continue;
+        if (cluster !== undefined) {
+          try {
+            await store.transition(runnerContext, job.tenantId, job.id, 'admit');
+          } catch {
+            continue;
+          }
+          void runClusterJob(cluster, job, tenant, quota, true);
+          continue;
+        }
+        probe ??= await executor.probe();
         let tierState = probe.tiers[tenant.tier];
         if (!tierState.available) {
           // A failed probe may be transient (a loaded host, a tool installed since): look again before
@@ -416,7 +575,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     async start(): Promise<void> {
       const active = await store.active();
       for (const job of active) {
-        if (job.status === 'running') {
+        if (options.cluster !== undefined && (job.status === 'running' || job.status === 'admitted')) {
+          // On a cluster the pod outlived the platform, but nobody follows it any more: run it again
+          // (submitting replaces the old Job of the same name), as after a preemption.
+          await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted while the job was on the cluster; it is run again' });
+          await store.transition(runnerContext, job.tenantId, job.id, 'requeue');
+        } else if (job.status === 'running') {
           await store.transition(runnerContext, job.tenantId, job.id, 'fail', { reason: 'the platform restarted while the job ran; its processes were stopped' });
         } else if (job.status === 'admitted') {
           await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted before the job started' });
@@ -437,7 +601,10 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     poke: schedule,
     /** Kills a running job of this process now (the store has recorded the request). */
     cancel: cancelLocal,
+    /** Who admits queued jobs: Bulkhead's scheduler, or Kueue on the cluster. */
+    admission: (): 'bulkhead' | 'kueue' => (options.cluster?.kueue === true ? 'kueue' : 'bulkhead'),
     async explain(job: Job): Promise<WaitExplanation | undefined> {
+      if (options.cluster?.kueue === true) return undefined;
       const snap = await snapshot();
       const pool = pools(snap).find((p) => (p.tenantIds === undefined ? !snap.reserved.byTenant.has(job.tenantId) : p.tenantIds.has(job.tenantId)));
       if (pool === undefined) return undefined;
@@ -461,6 +628,14 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     },
     hostProbe: async () => (probe ??= await executor.probe()),
     liveJobs: () => [...live.keys()],
+    /**
+     * What the token of a job this process runs on the cluster may reach (its own run), or undefined when
+     * this process runs no such job: the pod talks to the API directly, without a relay to scope it.
+     */
+    clusterJobScope: (tenantId: string, jobId: string): { runId: string | null; experimentId: string | null } | undefined => {
+      const entry = live.get(jobId);
+      return entry === undefined || entry.tenantId !== tenantId ? undefined : entry.clusterScope;
+    },
     /** Jobs of one tenant this process is still running or cleaning up after (logs, token, directories). */
     liveJobsOf: (tenantId: string) => [...live].filter(([, entry]) => entry.tenantId === tenantId).map(([id]) => id),
     async stop(): Promise<void> {

@@ -8,7 +8,7 @@ import { createLocalExecutor } from '../executors/local/index.ts';
 import { createJobRelays } from '../jobs/job-relay.ts';
 import type { JobRelays } from '../jobs/job-relay.ts';
 import { createJobRunner } from '../jobs/job-runner.ts';
-import type { JobExecutor, JobRunner, JobStoragePort, JobTrackingPort } from '../jobs/job-runner.ts';
+import type { ClusterExecution, JobExecutor, JobRunner, JobStoragePort, JobTrackingPort } from '../jobs/job-runner.ts';
 import { createJobStore } from '../jobs/job-store.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 
@@ -27,7 +27,7 @@ export interface JobSystem {
  */
 export const createJobSystem = (
   config: Config,
-  deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: JobExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort },
+  deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: JobExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
   const relays = createJobRelays();
@@ -51,6 +51,7 @@ export const createJobSystem = (
     relayPort: config.relayPort,
     storage: deps.storage,
     tracking: deps.tracking,
+    cluster: deps.cluster,
     log: {
       info: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'jobs', msg, ...obj })}\n`),
       error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj, err: obj && 'err' in obj ? String((obj as { err: unknown }).err) : undefined })}\n`),

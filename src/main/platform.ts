@@ -34,6 +34,13 @@ import { mlflowRoutes } from '../http/mlflow/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/routes/lineage-routes.ts';
 import { createTenantDeletionPorts } from './tenant-deletion-ports.ts';
+import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
+import type { ClusterExecution } from '../jobs/job-runner.ts';
+
+const jobLog = {
+  info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
+  error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'cluster', msg, ...obj })}\n`),
+};
 
 export interface Platform {
   /** Route modules of the domain services, registered by buildPlatformApp. */
@@ -96,6 +103,8 @@ export const createPlatform = async (
     db?: Db;
     /** A Kubernetes cluster the platform manages (tenant deletion removes the tenant's namespace there). */
     kubernetesClient?: KubernetesClient;
+    /** With BULKHEAD_EXECUTOR=kubernetes: the cluster to run jobs on, instead of the default kubeconfig's. */
+    cluster?: { execution: ClusterExecution; client?: KubernetesClient };
   } = {},
 ): Promise<Platform> => {
   // 0711: the sandbox launcher (an unprivileged uid) must pass through to job directories under
@@ -121,7 +130,9 @@ export const createPlatform = async (
   void blobFiles.sweepTemps(3600_000).catch(() => {});
   const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
   const tracking = createTrackingService({ db });
-  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets) });
+  // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).
+  const clusterBackend = options.cluster ?? (config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined);
+  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets), cluster: clusterBackend?.execution });
   httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
@@ -133,12 +144,13 @@ export const createPlatform = async (
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
   void serving.deployments.recover().catch(() => {});
+  const clusterClient = options.kubernetesClient ?? clusterBackend?.client;
   const tenantDeletion = createTenantDeletion({
     db,
     tenants,
     ports: createTenantDeletionPorts({
       jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root,
-      cluster: options.kubernetesClient === undefined ? undefined : { client: options.kubernetesClient, config: cluster },
+      cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });
   let closed = false;
@@ -170,6 +182,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     modules: platform.httpModules,
     tenantDeletion: platform.tenantDeletion,
     relaySecret: platform.jobs.relays.secret,
+    clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.

@@ -35,11 +35,15 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
-export const createTestPlatform = async (kind: DbKind, overrides: Partial<Record<keyof Config, unknown>> = {}): Promise<TestPlatform> => {
+export const createTestPlatform = async (
+  kind: DbKind,
+  overrides: Partial<Record<keyof Config, unknown>> = {},
+  options: Omit<Parameters<typeof createPlatform>[1] & object, 'db'> = {},
+): Promise<TestPlatform> => {
   const database = await createTestDatabase(kind);
   const home = mkdtempSync(join(tmpdir(), 'bulkhead-test-'));
   const config = loadConfig({}, { home, bootstrapToken: adminToken, logLevel: 'silent', authCacheTtlMs: 0, ...overrides });
-  const platform = await createPlatform(config, { db: database.db });
+  const platform = await createPlatform(config, { ...options, db: database.db });
   await bootstrapPlatformAdmin(platform);
   const app = await buildPlatformApp(platform, { logger: false });
   await app.ready();

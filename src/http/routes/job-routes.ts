@@ -107,6 +107,9 @@ export const jobRoutes = (deps: { store: JobStore; runner: JobRunner; tenants: T
   }, async (request) => {
     const job = await deps.store.get(requireTenant(request.tenant).id, request.params.id);
     if (job.status !== 'queued') return { jobId: job.id, status: job.status, waiting: false, summary: `the job is ${job.status}, not waiting` };
+    if (deps.runner.admission() === 'kueue') {
+      return { jobId: job.id, status: job.status, waiting: true, summary: "admission is Kueue's on this platform: the job waits in its tenant's LocalQueue on the cluster (its Workload's conditions say why)" };
+    }
     const explanation = await deps.runner.explain(job);
     return { status: job.status, waiting: true, ...(explanation === undefined ? { jobId: job.id, summary: 'the job is waiting for the next scheduling pass' } : explanation) };
   });

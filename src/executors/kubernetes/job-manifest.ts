@@ -158,6 +158,8 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
                 { name: 'BULKHEAD_TENANT', value: tenant.slug },
                 { name: 'BULKHEAD_JOB_TOKEN_FILE', value: `${JOB_TOKEN_MOUNT}/token` },
                 { name: 'MLFLOW_TRACKING_URI', value: config.platformApiUrl },
+                // MLflow clients read the token from the environment only; the value stays in the Secret.
+                { name: 'MLFLOW_TRACKING_TOKEN', valueFrom: { secretKeyRef: { name: job.jobTokenSecretName, key: 'token' } } },
                 { name: 'HOME', value: '/workspace' },
                 ...userEnv,
               ],

@@ -183,11 +183,11 @@ export function buildJoinArgs(procsFiles: readonly string[], command: readonly s
   return ['-c', joinScript, 'bulkhead-join', String(procsFiles.length), ...procsFiles, ...command];
 }
 
-/** setpriv arguments that drop to the job uid with no groups and no capabilities at all. */
-export function buildSetprivArgs(): string[] {
+/** setpriv arguments that drop to `uid` (default the sandbox uid) with no groups and no capabilities at all. */
+export function buildSetprivArgs(uid: number = JOB_UID, gid: number = JOB_GID): string[] {
   return [
-    `--reuid=${JOB_UID}`,
-    `--regid=${JOB_GID}`,
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
     '--clear-groups',
     '--inh-caps=-all',
     '--bounding-set=-all',

@@ -2,18 +2,18 @@
  * The local executor: runs one job per `start()` under the requested tier, streams its output, enforces
  * its limits and turns every ending — including our own failures — into an `Outcome`. It never throws.
  *
- * Launch chain, sandbox tiers: `bwrap` is spawned directly as uid/gid 65534 with no supplementary groups
- * (so no capabilities either: a setuid away from root clears them; bwrap is unprivileged, so the uid is
- * 65534 on the host as well, not root mapped to 65534; bwrap sets no_new_privs before anything else and
+ * Launch chain, sandbox tiers: `bwrap` is spawned directly as the job's own host uid/gid (allocateJobUid:
+ * one per running job) with no supplementary groups (so no capabilities either: a setuid away from root
+ * clears them; bwrap is unprivileged and maps that uid to 65534 inside, not root; bwrap sets no_new_privs before anything else and
  * drops every capability in the sandbox with --cap-drop ALL). Its first option is `--args 3`: it blocks
  * reading fd 3 before it parses anything else or forks, while we write its pid into every job
  * `cgroup.procs`; only then do we send all of its options on fd 3 and close it — so the job is inside
  * its cgroups before it exists. If we die before sending them, bwrap gets none and runs nothing (an
  * empty root). → [in-sandbox relay launcher] → the job's argv.
- * Process tier: `sh` joins the job cgroups and execs → `setpriv` drops to uid 65534 with no groups and no
+ * Process tier: `sh` joins the job cgroups and execs → `setpriv` drops to the job's own host uid with no groups and no
  * capabilities → `prlimit` → the job's argv.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -98,17 +98,51 @@ function validate(spec: JobSpec): string | undefined {
   return undefined;
 }
 
-/** chown -R to the job uid without following symlinks (a planted link must not retarget the chown). */
-async function chownTree(path: string): Promise<void> {
-  await lchown(path, JOB_UID, JOB_GID);
+/** chown -R to the job's host uid without following symlinks (a planted link must not retarget the chown). */
+async function chownTree(path: string, uid: number): Promise<void> {
+  await lchown(path, uid, uid);
   const info = await lstat(path);
   if (!info.isDirectory()) return;
   for (const entry of await readdir(path, { withFileTypes: true })) {
     const child = join(path, entry.name);
-    if (entry.isDirectory()) await chownTree(child);
-    else await lchown(child, JOB_UID, JOB_GID);
+    if (entry.isDirectory()) await chownTree(child, uid);
+    else await lchown(child, uid, uid);
   }
 }
+
+/**
+ * Host uids (and gids, the same number) for jobs: every running job of this process gets one of its own,
+ * so that jobs — of different tenants or not — never share a host identity: in the `process` tier (no
+ * namespaces) a job cannot signal another's processes or read its 0700 workspace, and in the sandbox tiers
+ * files on the host are owned per job. Inside a sandbox the job still sees itself as 65534 (bwrap maps
+ * it). The range sits far above the usual login and container sub-uid ranges; one allocation table per
+ * process, shared by every executor in it (jobs and serving workers).
+ */
+export const JOB_UID_BASE = 2_100_000_000;
+export const JOB_UID_COUNT = 1_000_000;
+const uidsInUse = new Set<number>();
+
+export const allocateJobUid = (jobId: string): number => {
+  const start = createHash('sha256').update(jobId).digest().readUInt32BE(0) % JOB_UID_COUNT;
+  for (let i = 0; i < JOB_UID_COUNT; i += 1) {
+    const uid = JOB_UID_BASE + ((start + i) % JOB_UID_COUNT);
+    if (!uidsInUse.has(uid)) {
+      uidsInUse.add(uid);
+      return uid;
+    }
+  }
+  throw new Error('no free job uid');
+};
+
+export const releaseJobUid = (uid: number): void => {
+  uidsInUse.delete(uid);
+};
+
+/** SIGKILL to every process of `uid`, sent as that uid (so nothing else can be hit). Never throws. */
+const killUid = (setpriv: string, uid: number): Promise<void> =>
+  new Promise((resolve) => {
+    execFile(setpriv, [...buildSetprivArgs(uid, uid), '/bin/kill', '-KILL', '-1'], { timeout: 5000, env: {} }, () => resolve());
+  });
 
 /** Attached right after spawn(): an 'error' event without a listener would throw. */
 function watchExit(spawned: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> {
@@ -254,6 +288,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     // Kill the whole tree: every process in the job cgroup, plus the launcher's process group (the
     // process tier without cgroups has only that). Killing the outer bwrap also kills the sandbox's PID
     // namespace through --die-with-parent.
+    // This job's own host uid (see allocateJobUid): released when the job has ended and its processes are gone.
+    const hostUid = allocateJobUid(spec.jobId);
+    let setprivPath: string | undefined;
     const killTree = async (): Promise<void> => {
       {
         if (child?.pid !== undefined) {
@@ -264,6 +301,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           }
         }
         if (cgroup !== undefined) await cgroup.killAll();
+        // Whatever left the process group (setsid) and, without cgroups, the cgroup: every process of the
+        // job's own uid. `kill -1` as that uid reaches exactly those.
+        if (setprivPath !== undefined) await killUid(setprivPath, hostUid);
       }
     };
 
@@ -280,6 +320,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         const invalid = validate(spec);
         if (invalid !== undefined) throw new Refusal(invalid);
         const { probe: host, driver: hostDriver, tools } = await probe();
+        setprivPath = tools.setpriv;
         const tier = host.tiers[spec.tier];
         if (!tier.available) {
           throw new Refusal(`this host cannot provide tier ${spec.tier}: ${tier.install}`);
@@ -331,7 +372,10 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         };
         const setUp = await Promise.allSettled([
           // Writable for the job uid; read-only inputs are left alone (never chown shared data).
-          chownTree(spec.workspaceDir).then(() => chownTree(spec.outputsDir)),
+          // and private to it: 0700, whatever mode the caller created them with.
+          chownTree(spec.workspaceDir, hostUid)
+            .then(() => chownTree(spec.outputsDir, hostUid))
+            .then(() => Promise.all([chmod(spec.workspaceDir, 0o700), chmod(spec.outputsDir, 0o700)])),
           setUpCgroup(),
           sandboxed ? sandboxEtcDir() : Promise.resolve(undefined),
           sandboxed ? (hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()])) : Promise.resolve(undefined),
@@ -369,8 +413,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
             env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
             cwd: '/',
-            uid: JOB_UID, // setgroups(0) + setgid + setuid before exec: no groups, no capabilities
-            gid: JOB_GID,
+            uid: hostUid, // setgroups(0) + setgid + setuid before exec: no groups, no capabilities
+            gid: hostUid,
             detached: true, // own process group: killable as a group, not hit by the server's terminal
           });
           exited = watchExit(spawned);
@@ -402,7 +446,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           const hasPids = cgroup !== undefined && driver?.controllers.has('pids') === true;
           const command = [
             setpriv,
-            ...buildSetprivArgs(),
+            ...buildSetprivArgs(hostUid, hostUid),
             tools.prlimit as string,
             ...buildPrlimitArgs({
               memoryMiB: spec.resources.memoryMiB,
@@ -473,6 +517,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
       } finally {
         ended = true;
         if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+        releaseJobUid(hostUid);
       }
     };
 

@@ -135,6 +135,41 @@ test('two jobs at once: neither sees nor can signal the other\'s processes', asy
   assert.ok(lines.includes('survived'));
 });
 
+test('process tier: each job has its own host uid — another job can neither signal its processes nor read its workspace', async () => {
+  const lines: string[] = [];
+  const victimDirs = await ctx.dirs('pvictim');
+  const victimSpec = ctx.spec({
+    tenantId: 'tb', tier: 'process', ...victimDirs,
+    argv: ['sh', '-c', 'echo secret > "$BULKHEAD_WORKSPACE/secret"; chmod 644 "$BULKHEAD_WORKSPACE/secret"; echo "pid $$ uid $(id -u)"; sleep 7.654; echo survived'],
+    output: (l) => lines.push(l.line),
+  });
+  const victim = ctx.executor.start(victimSpec);
+  for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('pid ')); i += 1) await new Promise((r) => setTimeout(r, 20));
+  const [, victimPid, , victimUid] = lines.find((l) => l.startsWith('pid '))!.split(' ');
+  const script = [
+    'import os, sys, signal, errno',
+    'print("uid", os.getuid())',
+    'try:',
+    '    os.kill(int(sys.argv[1]), signal.SIGKILL); print("kill OK")',
+    'except OSError as e:',
+    '    print("kill", errno.errorcode[e.errno])',
+    'try:',
+    '    print("read", open(sys.argv[2]).read().strip())',
+    'except OSError as e:',
+    '    print("read", errno.errorcode[e.errno])',
+  ].join('\n');
+  const attacker = await ctx.run({ tenantId: 'ta', tier: 'process', argv: ['/usr/bin/python3', '-c', script, victimPid!, join(victimDirs.workspaceDir, 'secret')] });
+  assert.equal(attacker.outcome.kind, 'succeeded', attacker.lines.join('\n'));
+  const attackerUid = attacker.lines.find((l) => l.startsWith('uid '))?.split(' ')[1];
+  assert.notEqual(attackerUid, victimUid, 'two jobs never share a host uid');
+  assert.ok(Number(victimUid) >= 2_100_000_000 && Number(attackerUid) >= 2_100_000_000, `job uids come from the job range (${victimUid}, ${attackerUid})`);
+  assert.ok(attacker.lines.includes('kill EPERM'), attacker.lines.join('\n'));
+  assert.ok(attacker.lines.includes('read EACCES'), attacker.lines.join('\n'));
+  const outcome = await victim.wait();
+  assert.equal(outcome.kind, 'succeeded');
+  assert.ok(lines.includes('survived'));
+});
+
 test('no TCP connection to a host port, to the host\'s address, or to another job', async () => {
   const hostServer = createTcpServer((socket) => {
     socket.on('error', () => undefined); // the probe closes at once; a reset is expected

@@ -96,9 +96,15 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   const m = mlflowHttp(p, t.tokens.member);
   const experimentId = ok(await m.post('experiments/create', { name: 'churn', tags: [{ key: 'team', value: t.slug }] }), 'experiment').experiment_id;
   const runId = ok(await m.post('runs/create', { experiment_id: experimentId, start_time: 1, run_name: 'r1' }), 'run').run.info.run_id;
+  // An MLflow 3 logged model (0009) with tags, params and the run's output link; the last loss point below
+  // is also linked to it (MLflow 3 log-batch `model_id`).
+  const loggedModel = ok(await m.post('logged-models', {
+    experiment_id: experimentId, name: 'churn', source_run_id: runId, params: [{ key: 'lr', value: '0.1' }], tags: [{ key: 'k', value: 'v' }],
+  }), 'logged model').model.info.model_id;
+  ok(await m.post('runs/outputs', { run_id: runId, models: [{ model_id: loggedModel, step: 19 }] }), 'run outputs');
   ok(await m.post('runs/log-batch', {
     run_id: runId,
-    metrics: Array.from({ length: 20 }, (_, i) => ({ key: 'loss', value: 1 / (i + 1), timestamp: 1000 + i, step: i })),
+    metrics: Array.from({ length: 20 }, (_, i) => ({ key: 'loss', value: 1 / (i + 1), timestamp: 1000 + i, step: i, ...(i === 19 ? { model_id: loggedModel } : {}) })),
     params: [{ key: 'lr', value: '0.1' }],
     tags: [{ key: 'owner', value: t.slug }],
   }), 'log-batch');

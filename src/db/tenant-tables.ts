@@ -18,6 +18,12 @@ export const tenantDataTables = [
   'model_versions',
   'registered_model_tags',
   'registered_models',
+  // MLflow 3 logged models (0009): they reference runs and experiments, so they go first.
+  'run_model_links',
+  'logged_model_metrics',
+  'logged_model_params',
+  'logged_model_tags',
+  'logged_models',
   // Experiment tracking. run_metrics has no foreign key at all (see 0002): deleted explicitly.
   'run_metrics',
   'run_latest_metrics',

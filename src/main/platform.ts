@@ -29,7 +29,7 @@ import type { ServingSystem } from './serving-system.ts';
 import { createClusterConfig } from '../executors/kubernetes/index.ts';
 import type { ClusterConfigInput, KubernetesClient } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
-import { createRegistryService, createTrackingService } from '../tracking/index.ts';
+import { createLoggedModelService, createRegistryService, createTrackingService } from '../tracking/index.ts';
 import { mlflowRoutes } from '../http/mlflow/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/routes/lineage-routes.ts';
@@ -139,7 +139,7 @@ export const createPlatform = async (
   // Lineage: model versions created with a job's run_id (MLflow API) get their lineage recorded; register-from-job.
   const lineage = createLineageService({ db, registry: createRegistryService({ db }), tracking, datasets, artifacts, jobs: jobs.store });
   httpModules.push(lineageRoutes({ lineage }));
-  httpModules.push(mlflowRoutes({ tracking, registry: lineage.withAutomaticLineage(createRegistryService({ db })) }));
+  httpModules.push(mlflowRoutes({ tracking, registry: lineage.withAutomaticLineage(createRegistryService({ db })), loggedModels: createLoggedModelService({ db }) }));
   const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId) });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());

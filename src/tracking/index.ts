@@ -1,8 +1,8 @@
 /**
  * Experiment tracking and the model registry, with MLflow's semantics: experiments, runs, params,
- * metrics (full history + latest), tags, dataset inputs, search (MLflow's filter grammar), registered
- * models, versions, stages, aliases. Tenancy comes from `withTenant` (row-level security), never from
- * a filter. It owns the SQL (migration 0002) and MLflow's validation rules and error codes.
+ * metrics (full history + latest), tags, dataset inputs, search (MLflow's filter grammar), MLflow 3
+ * logged models, registered models, versions, stages, aliases. Tenancy comes from `withTenant`
+ * (row-level security), never from a filter. It owns the SQL (migrations 0002, 0006, 0009) and MLflow's validation rules and error codes.
  *
  * It does not own the HTTP shape (src/http/mlflow/ maps MLflow's REST API onto these services), nor
  * artifacts (`mlflow-artifacts:/` URIs are served by the artifacts module), nor who may call what
@@ -11,8 +11,10 @@
 export { createTrackingService, requestRunId, trackingErrors } from './tracking-service.ts';
 export type { TrackingService, TrackingScope, Page, SearchInput } from './tracking-service.ts';
 export { createRegistryService, registryErrors } from './registry-service.ts';
+export { createLoggedModelService, loggedModelErrors } from './logged-model-service.ts';
+export type { LoggedModelService } from './logged-model-service.ts';
 export type { RegistryService } from './registry-service.ts';
 export { MlflowError, isMlflowError, mlflowErrors, mlflowErrorCodes } from './mlflow-errors.ts';
 export type { MlflowErrorCode } from './mlflow-errors.ts';
 export { validateBatchRequestSize, mlflowLimits } from './mlflow-validation.ts';
-export type { ExperimentJson, RunJson, RunInfoJson, MetricJson, RegisteredModelJson, ModelVersionJson } from './mlflow-entities.ts';
+export type { ExperimentJson, RunJson, RunInfoJson, MetricJson, RegisteredModelJson, ModelVersionJson, LoggedModelJson } from './mlflow-entities.ts';

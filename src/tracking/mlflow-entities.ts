@@ -1,7 +1,7 @@
 /**
  * The JSON shapes of MLflow's entities as its REST API answers them (mlflow/protos/service.proto:
- * Experiment, Run, RunInfo, RunData, RunInputs; mlflow/protos/model_registry.proto: RegisteredModel,
- * ModelVersion), and the pure conversions from this module's database rows to them. No IO.
+ * Experiment, Run, RunInfo, RunData, RunInputs, RunOutputs, LoggedModel; mlflow/protos/model_registry.proto:
+ * RegisteredModel, ModelVersion), and the pure conversions from this module's database rows to them. No IO.
  *
  * Proto3 JSON conventions kept: int64 times as JSON numbers, model versions as strings, non-finite
  * doubles as the strings "NaN", "Infinity", "-Infinity" (JSON has no such numbers; the MLflow clients
@@ -51,7 +51,10 @@ export interface DatasetInputJson {
 export interface RunJson {
   info: RunInfoJson;
   data: { metrics: MetricJson[]; params: KeyValueJson[]; tags: KeyValueJson[] };
-  inputs: { dataset_inputs: DatasetInputJson[] };
+  /** `model_inputs` (MLflow 3) only when the run has some, as proto3 JSON omits empty lists. */
+  inputs: { dataset_inputs: DatasetInputJson[]; model_inputs?: { model_id: string }[] };
+  /** MLflow 3: the logged models the run produced (runs/outputs); absent when none. */
+  outputs?: { model_outputs: { model_id: string; step: number }[] };
 }
 
 export interface ModelVersionJson {
@@ -69,6 +72,8 @@ export interface ModelVersionJson {
   tags: KeyValueJson[];
   run_link: string;
   aliases: string[];
+  /** MLflow 3: the logged model the version was registered from, when it was. */
+  model_id?: string;
 }
 
 export interface RegisteredModelJson {
@@ -125,6 +130,8 @@ export interface RunRow extends RunInfoRow {
   params: KeyValueJson[] | null;
   tags: KeyValueJson[] | null;
   inputs: DatasetInputJson[] | null;
+  model_inputs: { model_id: string }[] | null;
+  model_outputs: { model_id: string; step: number }[] | null;
 }
 
 export const runInfoJson = (row: RunInfoRow): RunInfoJson => {
@@ -143,11 +150,18 @@ export const runInfoJson = (row: RunInfoRow): RunInfoJson => {
   return info;
 };
 
-export const runJson = (row: RunRow): RunJson => ({
-  info: runInfoJson(row),
-  data: { metrics: row.metrics ?? [], params: row.params ?? [], tags: row.tags ?? [] },
-  inputs: { dataset_inputs: row.inputs ?? [] },
-});
+export const runJson = (row: RunRow): RunJson => {
+  const run: RunJson = {
+    info: runInfoJson(row),
+    data: { metrics: row.metrics ?? [], params: row.params ?? [], tags: row.tags ?? [] },
+    inputs: { dataset_inputs: row.inputs ?? [] },
+  };
+  if (row.model_inputs !== null && row.model_inputs.length > 0) run.inputs.model_inputs = row.model_inputs;
+  if (row.model_outputs !== null && row.model_outputs.length > 0) {
+    run.outputs = { model_outputs: row.model_outputs.map((o) => ({ model_id: o.model_id, step: Number(o.step) })) };
+  }
+  return run;
+};
 
 export interface ModelVersionRow {
   name: string;
@@ -164,6 +178,9 @@ export interface ModelVersionRow {
   status_message: string;
   tags: KeyValueJson[] | null;
   aliases: string[] | null;
+  model_id?: string | null;
+  /** Where a version registered from a logged model downloads from (not part of the JSON). */
+  storage_location?: string | null;
 }
 
 export const modelVersionJson = (row: ModelVersionRow): ModelVersionJson => ({
@@ -181,6 +198,7 @@ export const modelVersionJson = (row: ModelVersionRow): ModelVersionJson => ({
   tags: row.tags ?? [],
   run_link: row.run_link,
   aliases: row.aliases ?? [],
+  ...(row.model_id === undefined || row.model_id === null ? {} : { model_id: row.model_id }),
 });
 
 export interface RegisteredModelRow {
@@ -204,6 +222,74 @@ export const registeredModelJson = (row: RegisteredModelRow): RegisteredModelJso
   tags: row.tags ?? [],
   aliases: (row.aliases ?? []).map((a) => ({ alias: a.alias, version: String(a.version) })),
 });
+
+/** A metric point linked to a logged model (service.proto Metric, with its MLflow 3 fields). */
+export interface LoggedModelMetricJson extends MetricJson {
+  model_id: string;
+  run_id: string;
+  dataset_name?: string;
+  dataset_digest?: string;
+}
+
+/** service.proto LoggedModel: `info` (LoggedModelInfo) and `data` (LoggedModelData). */
+export interface LoggedModelJson {
+  info: {
+    model_id: string;
+    experiment_id: string;
+    name: string;
+    creation_timestamp_ms: number;
+    last_updated_timestamp_ms: number;
+    artifact_uri: string;
+    status: (typeof loggedModelStatusNames)[keyof typeof loggedModelStatusNames];
+    model_type?: string;
+    source_run_id?: string;
+    status_message?: string;
+    tags: KeyValueJson[];
+  };
+  data: { params: KeyValueJson[]; metrics: LoggedModelMetricJson[] };
+}
+
+/** The LoggedModelStatus enum names, by the stored status. */
+export const loggedModelStatusNames = {
+  PENDING: 'LOGGED_MODEL_PENDING',
+  READY: 'LOGGED_MODEL_READY',
+  FAILED: 'LOGGED_MODEL_UPLOAD_FAILED',
+} as const;
+
+export interface LoggedModelRow {
+  id: string;
+  experiment_id: number;
+  name: string;
+  artifact_location: string;
+  creation_time: number;
+  last_updated_time: number;
+  model_type: string | null;
+  source_run_id: string | null;
+  status: keyof typeof loggedModelStatusNames;
+  status_message: string | null;
+  lifecycle_stage: string;
+  tags: KeyValueJson[] | null;
+  params: KeyValueJson[] | null;
+  metrics: LoggedModelMetricJson[] | null;
+}
+
+export const loggedModelJson = (row: LoggedModelRow): LoggedModelJson => {
+  const info: LoggedModelJson['info'] = {
+    model_id: row.id,
+    experiment_id: String(row.experiment_id),
+    name: row.name,
+    creation_timestamp_ms: Number(row.creation_time),
+    last_updated_timestamp_ms: Number(row.last_updated_time),
+    artifact_uri: row.artifact_location,
+    status: loggedModelStatusNames[row.status],
+    tags: row.tags ?? [],
+  };
+  if (row.model_type !== null) info.model_type = row.model_type;
+  if (row.source_run_id !== null) info.source_run_id = row.source_run_id;
+  if (row.status_message !== null) info.status_message = row.status_message;
+  const metrics = (row.metrics ?? []).map((m) => ({ ...m, timestamp: Number(m.timestamp), step: Number(m.step) }));
+  return { info, data: { params: row.params ?? [], metrics } };
+};
 
 // Registry stages (model_registry.proto; mlflow/entities/model_registry/model_version_stages.py).
 export const modelStages = ['None', 'Staging', 'Production', 'Archived'] as const;

@@ -15,7 +15,9 @@ import {
   validateExperimentId,
   validateExperimentName,
   validateExperimentTag,
+  validateFinalStatus,
   validateLogBatch,
+  validateLoggedModelName,
   validateMaxResults,
   validateMetric,
   validateMetricName,
@@ -361,5 +363,33 @@ describe('validateDatasetInput', () => {
 
   it('exposes the limits it enforces', () => {
     assert.equal(mlflowLimits.maxDatasetDigestLength, 36);
+  });
+});
+
+describe('MLflow 3 logged models', () => {
+  it('keeps the plain metric shape unless a model id is given, and carries the model fields when it is', () => {
+    assert.deepEqual(validateMetric({ key: 'a', value: 1, timestamp: 1, step: 0 }), { key: 'a', value: 1, isNan: false, timestamp: 1, step: 0 });
+    assert.deepEqual(validateMetric({ key: 'a', value: 1, timestamp: 1, dataset_name: 'eval' }), { key: 'a', value: 1, isNan: false, timestamp: 1, step: 0 });
+    assert.deepEqual(validateMetric({ key: 'a', value: 1, timestamp: 1, model_id: 'm-1', dataset_name: 'eval', dataset_digest: 'd' }), {
+      key: 'a', value: 1, isNan: false, timestamp: 1, step: 0, modelId: 'm-1', datasetName: 'eval', datasetDigest: 'd',
+    });
+    rejects(() => validateMetric({ key: 'a', value: 1, timestamp: 1, model_id: 7 }), /model_id/);
+    rejects(() => validateMetric({ key: 'a', value: 1, timestamp: 1, model_id: 'm-1', dataset_digest: 'x'.repeat(37) }), /dataset_digest/);
+  });
+
+  it('validates logged model names as MLflow does (no path or URI characters)', () => {
+    assert.equal(validateLoggedModelName(undefined), undefined);
+    assert.equal(validateLoggedModelName(''), undefined);
+    assert.equal(validateLoggedModelName('my model_1-x'), 'my model_1-x');
+    for (const bad of ['a/b', 'a:b', 'a.b', '50%', 'say "hi"', "it's", 'x'.repeat(501), 3]) rejects(() => validateLoggedModelName(bad));
+  });
+
+  it('finalizes only to READY or FAILED, by proto name or enum number', () => {
+    assert.equal(validateFinalStatus('LOGGED_MODEL_READY'), 'READY');
+    assert.equal(validateFinalStatus('LOGGED_MODEL_UPLOAD_FAILED'), 'FAILED');
+    assert.equal(validateFinalStatus(2), 'READY');
+    assert.equal(validateFinalStatus('3'), 'FAILED');
+    rejects(() => validateFinalStatus(undefined), /Missing value for required parameter 'status'/);
+    for (const bad of ['LOGGED_MODEL_PENDING', 'LOGGED_MODEL_STATUS_UNSPECIFIED', 'READY', 0, 1, 4, true, {}]) rejects(() => validateFinalStatus(bad));
   });
 });

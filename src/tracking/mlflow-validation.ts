@@ -13,6 +13,7 @@
  */
 
 import { type MlflowError, mlflowErrors } from './mlflow-errors.ts';
+import { loggedModelStatusNames } from './mlflow-entities.ts';
 
 export const mlflowLimits = {
   maxMetricsPerBatch: 1000,
@@ -43,6 +44,8 @@ export const searchPageLimits = {
   experiments: { default: 1000, max: 50_000 },
   registeredModels: { default: 100, max: 1000 },
   modelVersions: { default: 10_000, max: 200_000 },
+  // SearchLoggedModels: the proto's default is 50; MLflow's SQL store sets no maximum, this server 1000.
+  loggedModels: { default: 50, max: 1000 },
 } as const;
 
 export const RUN_NAME_TAG = 'mlflow.runName';
@@ -153,6 +156,10 @@ export interface MetricInput {
   readonly value?: unknown;
   readonly timestamp?: unknown;
   readonly step?: unknown;
+  /** MLflow 3: the logged model the point is about, and the dataset it was computed on. */
+  readonly model_id?: unknown;
+  readonly dataset_name?: unknown;
+  readonly dataset_digest?: unknown;
 }
 
 export interface ValidMetric {
@@ -162,6 +169,10 @@ export interface ValidMetric {
   readonly isNan: boolean;
   readonly timestamp: number;
   readonly step: number;
+  /** Set only for points that name a logged model (MLflow 3); absent on the plain ingest path. */
+  readonly modelId?: string;
+  readonly datasetName?: string;
+  readonly datasetDigest?: string;
 }
 
 /** Proto3 JSON spells non-finite doubles as strings; numbers may also arrive as numeric strings. */
@@ -210,7 +221,24 @@ export const validateMetric = (metric: MetricInput): ValidMetric => {
     );
   }
   checkLength('Metric name', mlflowLimits.maxEntityKeyLength, key);
-  return { key, value, isNan: Number.isNaN(value), timestamp, step };
+  const metricOf = { key, value, isNan: Number.isNaN(value), timestamp, step };
+  if (metric.model_id === undefined && metric.dataset_name === undefined && metric.dataset_digest === undefined) return metricOf;
+  // MLflow 3 fields: the dataset only matters for points linked to a model (it is not stored otherwise).
+  const modelId = optionalMetricText('model_id', key, metric.model_id, 100);
+  if (modelId === undefined) return metricOf;
+  const datasetName = optionalMetricText('dataset_name', key, metric.dataset_name, mlflowLimits.maxDatasetNameLength);
+  const datasetDigest = optionalMetricText('dataset_digest', key, metric.dataset_digest, mlflowLimits.maxDatasetDigestLength);
+  return {
+    ...metricOf, modelId,
+    ...(datasetName === undefined ? {} : { datasetName }),
+    ...(datasetDigest === undefined ? {} : { datasetDigest }),
+  };
+};
+
+const optionalMetricText = (field: string, key: string, raw: unknown, limit: number): string | undefined => {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (typeof raw !== 'string') throw invalid(`Invalid ${field} for metric '${preview(key)}': expected a string`);
+  return checkLength(`Metric ${field}`, limit, raw);
 };
 
 export interface KeyValueInput {
@@ -481,6 +509,47 @@ export const validateMaxResults = (raw: unknown, limits: { readonly default: num
   }
   if (n > limits.max) throw invalid(`Invalid value for max_results. It must be at most ${limits.max}, but got ${n}`);
   return n;
+};
+
+// mlflow/utils/validation.py, _validate_logged_model_name: characters that would make the name act as a
+// path or a URI part.
+const LOGGED_MODEL_NAME_BAD_CHARACTERS = ['/', ':', '.', '%', '"', "'"] as const;
+
+/**
+ * Validates the optional name of a new logged model: absent or empty → undefined (the server picks a
+ * random name, as MLflow); otherwise a string of at most 500 code points without `/ : . % " '`.
+ */
+export const validateLoggedModelName = (name: unknown): string | undefined => {
+  if (name === undefined || name === null || name === '') return undefined;
+  if (typeof name !== 'string') throw invalid('Logged model name must be a string.');
+  if (LOGGED_MODEL_NAME_BAD_CHARACTERS.some((c) => name.includes(c))) {
+    throw invalid(
+      `Invalid model name ('${preview(name)}') provided. Model name must be a non-empty string and cannot contain the following characters: ${LOGGED_MODEL_NAME_BAD_CHARACTERS.join(' ')}`,
+    );
+  }
+  return checkLength('Logged model name', mlflowLimits.maxExperimentNameLength, name);
+};
+
+/** Statuses of a logged model: the Python entity's names, stored as such; the API speaks the proto names. */
+export type LoggedModelStatus = keyof typeof loggedModelStatusNames;
+
+/**
+ * Validates the status of finalize-logged-model: LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED, by
+ * proto name or enum number (2, 3; proto JSON accepts both). PENDING and UNSPECIFIED are refused: the
+ * proto documents only the two final states for this message.
+ */
+export const validateFinalStatus = (status: unknown): Exclude<LoggedModelStatus, 'PENDING'> => {
+  if (status === undefined || status === null || status === '') throw invalid("Missing value for required parameter 'status'.");
+  const byNumber: Record<string, Exclude<LoggedModelStatus, 'PENDING'>> = { '2': 'READY', '3': 'FAILED' };
+  if (status === loggedModelStatusNames.READY) return 'READY';
+  if (status === loggedModelStatusNames.FAILED) return 'FAILED';
+  const found = (typeof status === 'number' || typeof status === 'string') && Object.hasOwn(byNumber, String(status)) ? byNumber[String(status)] : undefined;
+  if (found === undefined) {
+    throw invalid(
+      `Invalid value ${preview(JSON.stringify(status), 100)} for parameter 'status': a logged model is finalized as ${loggedModelStatusNames.READY} or ${loggedModelStatusNames.FAILED}`,
+    );
+  }
+  return found;
 };
 
 /** Validates a registered model name: a non-empty string. */

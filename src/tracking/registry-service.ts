@@ -13,11 +13,12 @@ import {
   compileModelVersionFilter, compileModelVersionOrderBy, compileRegisteredModelFilter, compileRegisteredModelOrderBy, decodePageToken,
   encodePageToken,
 } from './search-filter.ts';
+import { trackingErrors } from './tracking-service.ts';
 import type { Page, TrackingScope } from './tracking-service.ts';
 
 const VERSION_SELECT = `
   SELECT v.name, v.version, v.creation_time, v.last_updated_time, v.description, v.user_id, v.current_stage, v.source, v.run_id,
-    v.run_link, v.status, v.status_message,
+    v.run_link, v.status, v.status_message, v.model_id, v.storage_location,
     (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
        FROM model_version_tags t WHERE t.tenant_id = v.tenant_id AND t.name = v.name AND t.version = v.version) AS tags,
     (SELECT json_agg(a.alias ORDER BY a.alias)
@@ -33,7 +34,7 @@ const MODEL_SELECT = `
        FROM registered_model_aliases a WHERE a.tenant_id = m.tenant_id AND a.name = m.name) AS aliases,
     (SELECT json_agg(row_to_json(lv) ORDER BY lv.version)
        FROM (SELECT DISTINCT ON (v.current_stage) v.name, v.version, v.creation_time, v.last_updated_time, v.description, v.user_id,
-                    v.current_stage, v.source, v.run_id, v.run_link, v.status, v.status_message
+                    v.current_stage, v.source, v.run_id, v.run_link, v.status, v.status_message, v.model_id
                FROM model_versions v WHERE v.tenant_id = m.tenant_id AND v.name = m.name
               ORDER BY v.current_stage, v.version DESC) lv) AS latest_versions
   FROM registered_models m`;
@@ -65,6 +66,16 @@ const asList = <T>(field: string, value: unknown): T[] => {
 };
 
 const runIdOfSource = (source: string): string | undefined => /^runs:\/([^/]+)/.exec(source)?.[1];
+
+// `models:/<model_id>[/<path>]` names an MLflow 3 logged model (`models:/<name>/<version>` does not match:
+// logged model ids are `m-` + 32 hex characters).
+const loggedModelOfSource = (source: string): { modelId: string; path: string } | undefined => {
+  const m = /^models:\/(m-[0-9a-f]{32})(?:\/(.*))?$/.exec(source);
+  return m === null ? undefined : { modelId: m[1] as string, path: m[2] ?? '' };
+};
+
+/** The tag MLflow keeps on a logged model listing the model versions registered from it. */
+const MODEL_VERSIONS_TAG = 'mlflow.modelVersions';
 
 export type RegistryService = ReturnType<typeof createRegistryService>;
 
@@ -115,6 +126,31 @@ export const createRegistryService = (deps: { db: Db }) => {
         ORDER BY u.key, u.ord DESC
        ON CONFLICT (tenant_id, name, version, key) DO UPDATE SET value = EXCLUDED.value`,
       [scope.tenantId, name, version, tags.map((t) => t.key), tags.map((t) => t.value)],
+    );
+  };
+
+  /**
+   * Adds {name, version} to the logged model's `mlflow.modelVersions` tag (a JSON list), unless listed:
+   * MLflow's server does it when a version is created with a model id (set_model_versions_tags). The
+   * model row is locked first, so concurrent registrations of one model do not lose each other's entry.
+   */
+  const addModelVersionsTag = async (tx: Queryable, scope: TrackingScope, modelId: string, name: string, version: number): Promise<void> => {
+    await tx.query('SELECT 1 FROM logged_models WHERE id = $1 FOR UPDATE', [modelId]);
+    const current = (await tx.query<{ value: string }>('SELECT value FROM logged_model_tags WHERE model_id = $1 AND key = $2', [modelId, MODEL_VERSIONS_TAG]))
+      .rows[0]?.value;
+    let listed: unknown[] = [];
+    try {
+      const parsed: unknown = current === undefined ? [] : JSON.parse(current);
+      listed = Array.isArray(parsed) ? parsed : [];
+    } catch {
+      listed = [];
+    }
+    const entry = { name, version: String(version) };
+    if (listed.some((e) => typeof e === 'object' && e !== null && (e as { name?: unknown }).name === name && String((e as { version?: unknown }).version) === entry.version)) return;
+    await tx.query(
+      `INSERT INTO logged_model_tags (tenant_id, model_id, key, value) VALUES ($1::uuid, $2, $3, $4)
+       ON CONFLICT (tenant_id, model_id, key) DO UPDATE SET value = EXCLUDED.value`,
+      [scope.tenantId, modelId, MODEL_VERSIONS_TAG, JSON.stringify([...listed, entry])],
     );
   };
 
@@ -283,9 +319,16 @@ export const createRegistryService = (deps: { db: Db }) => {
       }, { readOnly: true });
     },
 
+    /**
+     * model-versions/create. MLflow 3: a `model_id` (or a `models:/<model_id>` source) registers a logged
+     * model — it must be an active logged model of the tenant (RESOURCE_DOES_NOT_EXIST otherwise); the
+     * version records the model id, takes the model's source run as `run_id` when none is given, stores
+     * the model's artifact location as where to download it from (get-download-uri), and the model's
+     * `mlflow.modelVersions` tag lists the new version (as MLflow's server does).
+     */
     async createModelVersion(
       scope: TrackingScope,
-      input: { name?: unknown; source?: unknown; run_id?: unknown; tags?: unknown; run_link?: unknown; description?: unknown },
+      input: { name?: unknown; source?: unknown; run_id?: unknown; tags?: unknown; run_link?: unknown; description?: unknown; model_id?: unknown },
     ): Promise<ModelVersionJson> {
       const name = validateModelName(input.name);
       const source = optionalString('source', input.source);
@@ -295,14 +338,33 @@ export const createRegistryService = (deps: { db: Db }) => {
           `Invalid model version source: '${source.slice(0, 200)}'. Use a runs:/, models:/ or mlflow-artifacts:/ URI (local paths are not accepted by this server).`,
         );
       }
-      const runId = optionalString('run_id', input.run_id) || undefined;
+      const requestedRunId = optionalString('run_id', input.run_id) || undefined;
       const sourceRunId = runIdOfSource(source);
+      const fromSource = loggedModelOfSource(source);
+      const givenModelId = optionalString('model_id', input.model_id) || undefined;
+      if (givenModelId !== undefined && fromSource !== undefined && fromSource.modelId !== givenModelId) {
+        throw mlflowErrors.invalidParameter(`The model_id '${givenModelId.slice(0, 100)}' differs from the logged model of the source '${source.slice(0, 200)}'.`);
+      }
+      const modelId = givenModelId ?? fromSource?.modelId;
       const runLink = optionalString('run_link', input.run_link) ?? '';
       const description = optionalString('description', input.description) ?? '';
       const tags = asList<KeyValueInput>('tags', input.tags).map((t) => validateModelVersionTag(t ?? {}));
       return withTenant(db, scope.tenantId, async (tx) => {
+        // A logged model named by the request must be the tenant's own, like runs below.
+        let storageLocation: string | undefined;
+        let modelRunId: string | undefined;
+        if (modelId !== undefined) {
+          const model = (await tx.query<{ artifact_location: string; source_run_id: string | null }>(
+            `SELECT artifact_location, source_run_id FROM logged_models WHERE id = $1 AND lifecycle_stage = 'active'`, [modelId],
+          )).rows[0];
+          if (model === undefined) throw trackingErrors.loggedModelNotFound(modelId);
+          const subPath = fromSource?.path.replace(/^\/+|\/+$/g, '') ?? '';
+          storageLocation = subPath === '' ? model.artifact_location : `${model.artifact_location.replace(/\/+$/, '')}/${subPath}`;
+          modelRunId = model.source_run_id ?? undefined;
+        }
+        const runId = requestedRunId ?? modelRunId;
         // Runs named by the request must be the tenant's own: another tenant's run id is simply unknown.
-        for (const id of new Set([runId, sourceRunId].filter((x): x is string => x !== undefined))) {
+        for (const id of new Set([requestedRunId, sourceRunId].filter((x): x is string => x !== undefined))) {
           const found = await tx.query('SELECT 1 FROM runs WHERE id = $1', [id]);
           if (found.rows.length === 0) throw mlflowErrors.notFound(`Run with id=${id.slice(0, 100)} not found`);
         }
@@ -314,12 +376,16 @@ export const createRegistryService = (deps: { db: Db }) => {
         const version = allocated.rows[0]?.version;
         if (version === undefined) throw registryErrors.modelNotFound(name);
         await tx.query(
-          `INSERT INTO model_versions (tenant_id, name, version, creation_time, last_updated_time, description, user_id, source, run_id, run_link)
-           VALUES ($1::uuid, $2, $3, $4, $4, $5, $6, $7, $8, $9)`,
-          [scope.tenantId, name, version, t, description, scope.actor, source, runId ?? sourceRunId ?? null, runLink],
+          `INSERT INTO model_versions (tenant_id, name, version, creation_time, last_updated_time, description, user_id, source, run_id, run_link,
+                                       model_id, storage_location)
+           VALUES ($1::uuid, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [scope.tenantId, name, version, t, description, scope.actor, source, runId ?? sourceRunId ?? null, runLink, modelId ?? null, storageLocation ?? null],
         );
         await upsertVersionTags(tx, scope, name, version, tags);
-        await audit(tx, scope, 'models.version.create', `model:${name}/${version}`, { source, ...(runId === undefined ? {} : { runId }) });
+        if (modelId !== undefined) await addModelVersionsTag(tx, scope, modelId, name, version);
+        await audit(tx, scope, 'models.version.create', `model:${name}/${version}`, {
+          source, ...(runId === undefined ? {} : { runId }), ...(modelId === undefined ? {} : { modelId }),
+        });
         return modelVersionJson(await getVersionIn(tx, name, version));
       });
     },
@@ -406,7 +472,11 @@ export const createRegistryService = (deps: { db: Db }) => {
     async getDownloadUri(scope: TrackingScope, input: { name?: unknown; version?: unknown }): Promise<string> {
       const name = validateModelName(input.name);
       const version = validateModelVersion(input.version);
-      return withTenant(db, scope.tenantId, async (tx) => (await getVersionIn(tx, name, version)).source, { readOnly: true });
+      // A version registered from a logged model downloads from the model's artifacts (MLflow's storage_location).
+      return withTenant(db, scope.tenantId, async (tx) => {
+        const row = await getVersionIn(tx, name, version);
+        return row.storage_location ?? row.source;
+      }, { readOnly: true });
     },
 
     async setModelVersionTag(scope: TrackingScope, input: { name?: unknown; version?: unknown; key?: unknown; value?: unknown }): Promise<void> {

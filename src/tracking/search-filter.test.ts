@@ -6,6 +6,8 @@ import {
   type CompiledSql,
   compileExperimentFilter,
   compileExperimentOrderBy,
+  compileLoggedModelFilter,
+  compileLoggedModelOrderBy,
   compileModelVersionFilter,
   compileModelVersionOrderBy,
   compileRegisteredModelFilter,
@@ -431,6 +433,60 @@ describe('order_by', () => {
     assert.equal(compileModelVersionOrderBy(['version_number ASC', 'name DESC']).sql, 'v.version ASC, v.name DESC');
     rejects(() => compileModelVersionOrderBy(['name', 'name DESC']), 'INVALID_PARAMETER_VALUE', /duplicate/);
     rejects(() => compileModelVersionOrderBy(['run_id']));
+  });
+});
+
+describe('logged models (search-logged-models)', () => {
+  it('compiles attributes, params, tags and metrics over alias lm, numbering from firstParam', () => {
+    const compiled = compileLoggedModelFilter(
+      "name LIKE 'cand-%' AND status = 'READY' AND params.lr = '0.1' AND tags.team != 'x' AND metrics.acc >= 0.8 AND creation_time > 5",
+      { firstParam: 2 },
+    );
+    assertSafeSql(compiled, 2);
+    assert.match(compiled.sql, /lm\.name LIKE \$2/);
+    assert.match(compiled.sql, /FROM logged_model_params f WHERE f\.model_id = lm\.id/);
+    assert.match(compiled.sql, /FROM logged_model_tags f WHERE f\.model_id = lm\.id/);
+    assert.match(compiled.sql, /FROM logged_model_metrics f WHERE f\.model_id = lm\.id/);
+    assert.match(compiled.sql, /lm\.creation_time > \$\d+::numeric/);
+    assert.deepEqual(compiled.params, ['cand-%', 'READY', 'lr', '0.1', 'team', 'x', 'acc', '0.8', '5']);
+  });
+
+  it('restricts metric comparisons to the datasets, and keeps models with metrics on them when no metric is compared', () => {
+    const withMetric = compileLoggedModelFilter('metrics.acc > 0.5', { datasets: [{ name: 'eval' }, { name: 'test', digest: 'd1' }] });
+    assertSafeSql(withMetric);
+    assert.match(withMetric.sql, /AND \(\(f\.dataset_name = \$3\) OR \(f\.dataset_name = \$4 AND f\.dataset_digest = \$5\)\)/);
+    assert.deepEqual(withMetric.params, ['acc', '0.5', 'eval', 'test', 'd1']);
+    const datasetsOnly = compileLoggedModelFilter('', { datasets: [{ name: 'eval' }] });
+    assertSafeSql(datasetsOnly);
+    assert.match(datasetsOnly.sql, /^EXISTS \(SELECT 1 FROM logged_model_metrics f WHERE f\.model_id = lm\.id AND/);
+    assert.deepEqual(compileLoggedModelFilter(''), { sql: 'TRUE', params: [] });
+  });
+
+  it('takes IN lists on string attributes and refuses what the grammar does not know', () => {
+    assertSafeSql(compileLoggedModelFilter("model_id IN ('m-1', 'm-2') AND source_run_id NOT IN ('r')"));
+    rejects(() => compileLoggedModelFilter("run_name = 'x'"), 'INVALID_PARAMETER_VALUE', /Invalid attribute key/);
+    rejects(() => compileLoggedModelFilter("datasets.name = 'x'"), 'INVALID_PARAMETER_VALUE', /Invalid entity type/);
+    rejects(() => compileLoggedModelFilter("metrics.acc = 'high'"));
+    rejects(() => compileLoggedModelFilter("params.lr IN ('1')"));
+    rejects(() => compileLoggedModelFilter("name = 'a' OR name = 'b'"));
+    rejects(() => compileLoggedModelFilter("name = 'a'; DROP TABLE logged_models"));
+  });
+
+  it('orders by attributes and metrics from order_by objects, with creation time and id as tie-breakers', () => {
+    assert.deepEqual(compileLoggedModelOrderBy(undefined), { sql: 'lm.creation_time DESC, lm.id ASC', params: [] });
+    const byName = compileLoggedModelOrderBy([{ field_name: 'name', ascending: false }, { field_name: 'creation_time' }]);
+    assert.equal(byName.sql, 'lm.name DESC NULLS LAST, lm.creation_time ASC NULLS LAST, lm.id ASC');
+    const byMetric = compileLoggedModelOrderBy([{ field_name: 'metrics.acc', ascending: true, dataset_name: 'eval', dataset_digest: 'd' }], { firstParam: 3 });
+    assertSafeSql(byMetric, 3);
+    assert.match(byMetric.sql, /^\(SELECT o\.value FROM logged_model_metrics o WHERE o\.model_id = lm\.id AND o\.key = \$3 AND o\.dataset_name = \$4 AND o\.dataset_digest = \$5 ORDER BY o\.timestamp DESC, o\.step DESC LIMIT 1\) ASC NULLS LAST/);
+    assert.deepEqual(byMetric.params, ['acc', 'eval', 'd']);
+  });
+
+  it('refuses malformed order_by entries', () => {
+    for (const bad of ['name', ['name ASC'], [{}], [{ field_name: 'params.lr' }], [{ field_name: 'nope' }], [{ field_name: 'name', ascending: 'yes' }],
+      [{ field_name: 'name', dataset_name: 'eval' }], [{ field_name: 'metrics.acc', dataset_digest: 'd' }], [{ field_name: 'metrics.' }]]) {
+      rejects(() => compileLoggedModelOrderBy(bad), 'INVALID_PARAMETER_VALUE');
+    }
   });
 });
 

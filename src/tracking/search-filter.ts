@@ -1,11 +1,13 @@
 /**
  * MLflow's search filter grammar and `order_by` syntax, compiled to parameterized PostgreSQL. Pure: no
- * IO. The HTTP handlers of search-runs, search-experiments, search-registered-models and
- * search-model-versions place the compiled SQL in their queries.
+ * IO. The HTTP handlers of search-runs, search-experiments, search-registered-models,
+ * search-model-versions and search-logged-models place the compiled SQL in their queries.
  *
  * Behaviour learned from MLflow (mlflow/utils/search_utils.py: SearchUtils, SearchExperimentsUtils,
- * SearchModelUtils, SearchModelVersionUtils; mlflow/store/tracking/sqlalchemy_store.py and
- * mlflow/store/model_registry/sqlalchemy_store.py for the SQL meaning). MLflow tokenizes with
+ * SearchModelUtils, SearchModelVersionUtils; mlflow/utils/search_logged_model_utils.py;
+ * mlflow/store/tracking/sqlalchemy_store.py and mlflow/store/model_registry/sqlalchemy_store.py for the
+ * SQL meaning). Logged models take their `order_by` as objects (`{field_name, ascending, ...}`), not as
+ * this grammar's strings: see {@link compileLoggedModelOrderBy}. MLflow tokenizes with
  * sqlparse; this module has its own small lexer and recursive-descent parser for the same language:
  *
  *   filter     := comparison (AND comparison)*            -- no OR, no parentheses
@@ -39,7 +41,7 @@
 
 import { mlflowErrors } from './mlflow-errors.ts';
 
-export type SearchEntity = 'run' | 'experiment' | 'registered_model' | 'model_version';
+export type SearchEntity = 'run' | 'experiment' | 'registered_model' | 'model_version' | 'logged_model';
 export type KeyType = 'attribute' | 'metric' | 'param' | 'tag' | 'dataset';
 export type Comparator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'IN' | 'NOT IN';
 
@@ -383,6 +385,10 @@ interface EntitySpec {
   /** Whether a numeric attribute also takes a quoted number (model versions' version_number). */
   readonly quotedNumbers: boolean;
   readonly tags: TagTableSpec;
+  /** Where `params.` comparisons look (runs and logged models only; the others have no params prefix). */
+  readonly params?: TagTableSpec;
+  /** Which values `metrics.` comparisons test: a run's latest value, or any point linked to a logged model. */
+  readonly metrics?: 'run_latest' | 'logged_model';
 }
 
 const NUMERIC_COMPARATORS: ReadonlySet<Comparator> = new Set(['=', '!=', '<', '<=', '>', '>=']);
@@ -436,6 +442,8 @@ const RUN_SPEC: EntitySpec = {
   stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN']),
   quotedNumbers: false,
   tags: { table: 'run_tags', join: 'f.run_id = r.id' },
+  params: { table: 'run_params', join: 'f.run_id = r.id' },
+  metrics: 'run_latest',
 };
 
 const REGISTRY_PREFIXES: Readonly<Record<string, KeyType>> = {
@@ -482,11 +490,56 @@ const MODEL_VERSION_SPEC: EntitySpec = {
   tags: { table: 'model_version_tags', join: 'f.name = v.name AND f.version = v.version' },
 };
 
+const LOGGED_MODEL_ATTRIBUTES = {
+  name: { column: 'lm.name', kind: 'string', list: true },
+  model_id: { column: 'lm.id', kind: 'string', list: true },
+  model_type: { column: 'lm.model_type', kind: 'string', list: true },
+  source_run_id: { column: 'lm.source_run_id', kind: 'string', list: true },
+  status: { column: 'lm.status', kind: 'string', list: true },
+  creation_timestamp: { column: 'lm.creation_time', kind: 'number' },
+  last_updated_timestamp: { column: 'lm.last_updated_time', kind: 'number' },
+} as const satisfies Record<string, AttributeSpec>;
+
+// MLflow's search_logged_model_utils: attributes (with SqlLoggedModel's aliases), metrics, params, tags;
+// numeric comparators for metrics and times, =, !=, LIKE, ILIKE (and IN / NOT IN on attributes) for strings.
+const LOGGED_MODEL_SPEC: EntitySpec = {
+  label: 'logged models',
+  prefixes: {
+    metrics: 'metric',
+    metric: 'metric',
+    params: 'param',
+    param: 'param',
+    parameters: 'param',
+    tags: 'tag',
+    tag: 'tag',
+    attributes: 'attribute',
+    attribute: 'attribute',
+  },
+  filterAttributes: {
+    name: attr('name', LOGGED_MODEL_ATTRIBUTES.name),
+    model_id: attr('model_id', LOGGED_MODEL_ATTRIBUTES.model_id),
+    model_type: attr('model_type', LOGGED_MODEL_ATTRIBUTES.model_type),
+    source_run_id: attr('source_run_id', LOGGED_MODEL_ATTRIBUTES.source_run_id),
+    status: attr('status', LOGGED_MODEL_ATTRIBUTES.status),
+    creation_time: attr('creation_timestamp', LOGGED_MODEL_ATTRIBUTES.creation_timestamp),
+    creation_timestamp: attr('creation_timestamp', LOGGED_MODEL_ATTRIBUTES.creation_timestamp),
+    creation_timestamp_ms: attr('creation_timestamp', LOGGED_MODEL_ATTRIBUTES.creation_timestamp),
+    last_updated_timestamp: attr('last_updated_timestamp', LOGGED_MODEL_ATTRIBUTES.last_updated_timestamp),
+    last_updated_timestamp_ms: attr('last_updated_timestamp', LOGGED_MODEL_ATTRIBUTES.last_updated_timestamp),
+  },
+  stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN']),
+  quotedNumbers: false,
+  tags: { table: 'logged_model_tags', join: 'f.model_id = lm.id' },
+  params: { table: 'logged_model_params', join: 'f.model_id = lm.id' },
+  metrics: 'logged_model',
+};
+
 const SPECS: Readonly<Record<SearchEntity, EntitySpec>> = {
   run: RUN_SPEC,
   experiment: EXPERIMENT_SPEC,
   registered_model: REGISTERED_MODEL_SPEC,
   model_version: MODEL_VERSION_SPEC,
+  logged_model: LOGGED_MODEL_SPEC,
 };
 
 const DATASET_KEYS: ReadonlySet<string> = new Set(['name', 'digest', 'context']);
@@ -655,7 +708,23 @@ const numericPredicate = (column: string, comparator: Comparator, value: FilterV
 const keyValueExists = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string =>
   `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${sink.add(c.key)} AND ${stringPredicate('f.value', c.comparator, c.value, sink)})`;
 
-const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSink): string => {
+/** A dataset a logged-model search restricts its metrics to (search-logged-models `datasets`). */
+export interface DatasetFilter {
+  readonly name: string;
+  readonly digest?: string | undefined;
+}
+
+/** ` AND (<alias>.dataset_name = $a [AND <alias>.dataset_digest = $b] OR ...)`, or '' without datasets. */
+const datasetScope = (alias: string, datasets: readonly DatasetFilter[], sink: ParamSink): string => {
+  if (datasets.length === 0) return '';
+  const any = datasets.map((d) => {
+    const name = `${alias}.dataset_name = ${sink.add(d.name)}`;
+    return d.digest === undefined ? `(${name})` : `(${name} AND ${alias}.dataset_digest = ${sink.add(d.digest)})`;
+  });
+  return ` AND (${any.join(' OR ')})`;
+};
+
+const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSink, datasets: readonly DatasetFilter[]): string => {
   switch (c.type) {
     case 'attribute': {
       const found = spec.filterAttributes[c.key];
@@ -667,26 +736,44 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
     case 'tag':
       return keyValueExists(spec.tags, c, sink);
     case 'param':
-      return keyValueExists({ table: 'run_params', join: 'f.run_id = r.id' }, c, sink);
+      if (spec.params === undefined) throw new Error(`unreachable: params of ${spec.label}`);
+      return keyValueExists(spec.params, c, sink);
     case 'metric': {
-      // Filters compare the latest value of the metric (MLflow joins latest_metrics). A NaN latest value
-      // only satisfies != (see module comment).
+      // A NaN value only satisfies != (see module comment).
       const key = sink.add(c.key);
       const cmp = numericPredicate('f.value', c.comparator, c.value, 'double precision', sink);
       const nanGuard = c.comparator === '!=' ? `(f.is_nan OR ${cmp})` : `NOT f.is_nan AND ${cmp}`;
-      return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
+      if (spec.metrics === 'run_latest') {
+        // Runs compare the latest value of the metric (MLflow joins latest_metrics).
+        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
+      }
+      if (spec.metrics === 'logged_model') {
+        // Logged models match when any point linked to them does, on any of the requested datasets
+        // (MLflow's SQL store joins logged_model_metrics the same way).
+        return `EXISTS (SELECT 1 FROM logged_model_metrics f WHERE f.model_id = lm.id AND f.key = ${key} AND ${nanGuard}${datasetScope('f', datasets, sink)})`;
+      }
+      throw new Error(`unreachable: metrics of ${spec.label}`);
     }
     case 'dataset':
       throw mlflowErrors.notImplemented('Filtering runs by dataset (datasets.name, datasets.digest, datasets.context) is not supported by this server');
   }
 };
 
-const compileFilter = (filter: string | undefined | null, entity: SearchEntity, options: CompileOptions | undefined): CompiledSql => {
+const compileFilter = (
+  filter: string | undefined | null,
+  entity: SearchEntity,
+  options: CompileOptions | undefined,
+  datasets: readonly DatasetFilter[] = [],
+): CompiledSql => {
   const spec = SPECS[entity];
   const comparisons = parseSearchFilter(filter, entity);
   const sink = new ParamSink(options);
-  if (comparisons.length === 0) return { sql: 'TRUE', params: [] };
-  const parts = comparisons.map((c) => compileComparison(c, spec, sink));
+  const parts = comparisons.map((c) => compileComparison(c, spec, sink, datasets));
+  if (datasets.length > 0 && !comparisons.some((c) => c.type === 'metric')) {
+    // Datasets without a metric comparison keep the models with any metric on those datasets (MLflow).
+    parts.push(`EXISTS (SELECT 1 FROM logged_model_metrics f WHERE f.model_id = lm.id${datasetScope('f', datasets, sink)})`);
+  }
+  if (parts.length === 0) return { sql: 'TRUE', params: [] };
   return { sql: parts.length === 1 ? (parts[0] as string) : parts.map((p) => `(${p})`).join(' AND '), params: sink.params };
 };
 
@@ -730,6 +817,20 @@ export const compileRegisteredModelFilter = (filter: string | undefined | null, 
  */
 export const compileModelVersionFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledSql =>
   compileFilter(filter, 'model_version', options);
+
+/**
+ * Compiles a search-logged-models filter (attributes `name`, `model_id`, `model_type`, `source_run_id`,
+ * `status`, `creation_timestamp` / `creation_time`, `last_updated_timestamp`; `metrics.`, `params.`,
+ * `tags.`) to a boolean SQL expression over the logged model row aliased `lm`. Same contract as
+ * {@link compileRunFilter}, except for metrics: a model matches when any metric point linked to it
+ * matches (not only the latest), restricted to `datasets` when some are given; datasets without a metric
+ * comparison keep the models that have any metric on them (MLflow's SQL store). The caller restricts
+ * experiments and the lifecycle stage.
+ */
+export const compileLoggedModelFilter = (
+  filter: string | undefined | null,
+  options?: CompileOptions & { readonly datasets?: readonly DatasetFilter[] },
+): CompiledSql => compileFilter(filter, 'logged_model', options, options?.datasets ?? []);
 
 // ---------------------------------------------------------------------------------------------
 // order_by
@@ -806,11 +907,31 @@ const MODEL_VERSION_ORDER: OrderSpec = {
   },
 };
 
+// SqlLoggedModel's columns and ALIASES (creation_time → creation_timestamp_ms, ...).
+const LOGGED_MODEL_ORDER: OrderSpec = {
+  label: 'logged models',
+  prefixes: { metrics: 'metric' },
+  attributes: {
+    name: { canonical: 'name', column: 'lm.name' },
+    model_id: { canonical: 'model_id', column: 'lm.id' },
+    experiment_id: { canonical: 'experiment_id', column: 'lm.experiment_id' },
+    model_type: { canonical: 'model_type', column: 'lm.model_type' },
+    source_run_id: { canonical: 'source_run_id', column: 'lm.source_run_id' },
+    status: { canonical: 'status', column: 'lm.status' },
+    creation_time: { canonical: 'creation_timestamp', column: 'lm.creation_time' },
+    creation_timestamp: { canonical: 'creation_timestamp', column: 'lm.creation_time' },
+    creation_timestamp_ms: { canonical: 'creation_timestamp', column: 'lm.creation_time' },
+    last_updated_timestamp: { canonical: 'last_updated_timestamp', column: 'lm.last_updated_time' },
+    last_updated_timestamp_ms: { canonical: 'last_updated_timestamp', column: 'lm.last_updated_time' },
+  },
+};
+
 const ORDER_SPECS: Readonly<Record<SearchEntity, OrderSpec>> = {
   run: RUN_ORDER,
   experiment: EXPERIMENT_ORDER,
   registered_model: REGISTERED_MODEL_ORDER,
   model_version: MODEL_VERSION_ORDER,
+  logged_model: LOGGED_MODEL_ORDER,
 };
 
 /**
@@ -961,6 +1082,78 @@ export const compileModelVersionOrderBy = (orderBy: readonly string[] | undefine
     ],
     true,
   );
+};
+
+/** One `order_by` entry of search-logged-models, as the client sends it (SearchLoggedModels.OrderBy). */
+export interface LoggedModelOrderByInput {
+  readonly field_name?: unknown;
+  readonly ascending?: unknown;
+  readonly dataset_name?: unknown;
+  readonly dataset_digest?: unknown;
+}
+
+const optionalText = (what: string, value: unknown): string | undefined => {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw invalid(`Invalid value for ${what}: expected a string`);
+  return value;
+};
+
+/**
+ * Compiles search-logged-models `order_by` (a list of `{field_name, ascending, dataset_name,
+ * dataset_digest}` objects, not strings) to the list that follows `ORDER BY`, over alias `lm`.
+ *
+ * As MLflow's SQL store: `field_name` is an attribute (`name`, `model_id`, `creation_timestamp` /
+ * `creation_time`, `last_updated_timestamp`, `status`, `model_type`, `source_run_id`, `experiment_id`)
+ * or `metrics.<key>`, which orders by the model's latest point of that metric (by timestamp, then step),
+ * on the given dataset when `dataset_name` (and `dataset_digest`) are set. Missing values sort last in
+ * both directions. Unless ordered by creation time, `lm.creation_time DESC` follows; `lm.id ASC` ends the
+ * list so paging by offset is stable. Metric keys and dataset names are bound from `firstParam`.
+ *
+ * Throws MlflowError INVALID_PARAMETER_VALUE for a malformed entry, an unknown field, a prefix other
+ * than `metrics.`, or a dataset on a non-metric field / a digest without a dataset name.
+ */
+export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOptions): CompiledSql => {
+  const sink = new ParamSink(options);
+  if (orderBy === undefined || orderBy === null) orderBy = [];
+  if (!Array.isArray(orderBy)) throw invalid('order_by must be a list of {field_name, ascending} objects');
+  const terms: string[] = [];
+  const seen = new Set<string>();
+  for (const entry of orderBy as unknown[]) {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+      throw invalid('Each order_by entry must be an object with a field_name, e.g. {"field_name": "metrics.accuracy", "ascending": false}');
+    }
+    const { field_name: rawField, ascending: rawAscending, dataset_name: rawDataset, dataset_digest: rawDigest } = entry as LoggedModelOrderByInput;
+    const field = optionalText('order_by.field_name', rawField);
+    if (field === undefined) throw invalid("Missing value for required parameter 'order_by.field_name'.");
+    if (rawAscending !== undefined && rawAscending !== null && typeof rawAscending !== 'boolean') {
+      throw invalid(`Invalid value for order_by.ascending of '${excerpt(field)}': expected true or false`);
+    }
+    const dir = direction(rawAscending !== false);
+    const dataset = optionalText('order_by.dataset_name', rawDataset);
+    const digest = optionalText('order_by.dataset_digest', rawDigest);
+    if (digest !== undefined && dataset === undefined) throw invalid('order_by.dataset_digest may only be set together with order_by.dataset_name');
+    const dot = field.indexOf('.');
+    if (dot < 0) {
+      const found = Object.hasOwn(LOGGED_MODEL_ORDER.attributes, field) ? LOGGED_MODEL_ORDER.attributes[field] : undefined;
+      if (found === undefined) {
+        throw invalid(`Invalid order by field name: ${excerpt(field)}. Valid attributes are ${formatSet(Object.keys(LOGGED_MODEL_ORDER.attributes))}`);
+      }
+      if (dataset !== undefined) throw invalid(`order_by.dataset_name may only be set for a metric, not '${excerpt(field)}'`);
+      seen.add(found.canonical);
+      terms.push(`${found.column} ${dir} NULLS LAST`);
+      continue;
+    }
+    const entity = field.slice(0, dot);
+    const key = field.slice(dot + 1);
+    if (entity !== 'metrics' || key === '') throw invalid(`Invalid order by field name: ${excerpt(field)}. Only metrics are supported.`);
+    let where = `o.model_id = lm.id AND o.key = ${sink.add(key)}`;
+    if (dataset !== undefined) where += ` AND o.dataset_name = ${sink.add(dataset)}`;
+    if (digest !== undefined) where += ` AND o.dataset_digest = ${sink.add(digest)}`;
+    terms.push(`(SELECT o.value FROM logged_model_metrics o WHERE ${where} ORDER BY o.timestamp DESC, o.step DESC LIMIT 1) ${dir} NULLS LAST`);
+  }
+  if (!seen.has('creation_timestamp')) terms.push('lm.creation_time DESC');
+  if (!seen.has('model_id')) terms.push('lm.id ASC');
+  return { sql: terms.join(', '), params: sink.params };
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ export const EXPERIMENT_SELECT = `
 
 export const RUN_INFO_COLUMNS = 'r.id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri';
 
-/** A run with its latest metrics, params, tags and dataset inputs, as correlated aggregates over alias `r`. */
+/**
+ * A run with its latest metrics, params, tags, dataset inputs and logged-model inputs and outputs (MLflow 3),
+ * as correlated aggregates over alias `r`.
+ */
 export const RUN_SELECT = `
   SELECT ${RUN_INFO_COLUMNS},
     (SELECT json_agg(json_build_object('key', m.key, 'value', m.value, 'timestamp', m.timestamp, 'step', m.step) ORDER BY m.key)
@@ -28,7 +31,11 @@ export const RUN_SELECT = `
     (SELECT json_agg(json_build_object('tags', i.tags, 'dataset', json_strip_nulls(json_build_object(
         'name', i.name, 'digest', i.digest, 'source_type', i.source_type, 'source', i.source, 'schema', i.schema, 'profile', i.profile)))
         ORDER BY i.created_time, i.name, i.digest)
-       FROM run_inputs i WHERE i.tenant_id = r.tenant_id AND i.run_id = r.id) AS inputs
+       FROM run_inputs i WHERE i.tenant_id = r.tenant_id AND i.run_id = r.id) AS inputs,
+    (SELECT json_agg(json_build_object('model_id', l.model_id) ORDER BY l.model_id)
+       FROM run_model_links l WHERE l.tenant_id = r.tenant_id AND l.run_id = r.id AND l.direction = 'input') AS model_inputs,
+    (SELECT json_agg(json_build_object('model_id', l.model_id, 'step', l.step) ORDER BY l.step, l.model_id)
+       FROM run_model_links l WHERE l.tenant_id = r.tenant_id AND l.run_id = r.id AND l.direction = 'output') AS model_outputs
   FROM runs r`;
 
 /**

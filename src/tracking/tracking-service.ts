@@ -16,6 +16,7 @@ import {
   EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics,
   insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
 } from './tracking-queries.ts';
+import { insertLoggedModelMetrics, linkRunModels } from './logged-model-queries.ts';
 
 /** Who acts, for which tenant, under which request: what every call of the tracking service carries. */
 export interface TrackingScope {
@@ -42,7 +43,7 @@ const ARTIFACT_SCHEME = 'mlflow-artifacts:';
 const now = (): number => Date.now();
 
 // MLflow ids of experiments are strings; ours are per-tenant integers. Anything else simply does not exist.
-const parseExperimentId = (id: unknown): number | undefined => {
+export const parseExperimentId = (id: unknown): number | undefined => {
   const text = typeof id === 'number' ? String(id) : id;
   return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 };
@@ -59,6 +60,7 @@ export const trackingErrors = {
   runNotActive: (id: string, stage: string) =>
     mlflowErrors.invalidParameter(`The run ${id} must be in the 'active' state. Current state is ${stage}.`),
   missing: (field: string) => mlflowErrors.invalidParameter(`Missing value for required parameter '${field}'.`),
+  loggedModelNotFound: (id: unknown) => mlflowErrors.notFound(`Logged model with ID '${String(id).slice(0, 100)}' not found.`),
 };
 
 const requireString = (field: string, value: unknown): string => {
@@ -92,12 +94,12 @@ export const requestRunId = (body: { run_id?: unknown; run_uuid?: unknown }): st
   return requireString('run_id', id);
 };
 
-// Adjective-noun run names, as MLflow generates for runs created without one.
+// Adjective-noun names, as MLflow generates for runs (and logged models) created without one.
 const NAME_WORDS = {
   a: ['bold', 'bright', 'calm', 'clever', 'crisp', 'gentle', 'keen', 'lucky', 'merry', 'quiet', 'rare', 'swift', 'vivid', 'wise'],
   n: ['ant', 'bass', 'crane', 'deer', 'eel', 'finch', 'gnu', 'hare', 'lark', 'moth', 'owl', 'ram', 'seal', 'wren'],
 };
-const randomRunName = (): string => {
+export const randomRunName = (): string => {
   const [a, n, d] = randomBytes(3);
   return `${NAME_WORDS.a[(a ?? 0) % NAME_WORDS.a.length]}-${NAME_WORDS.n[(n ?? 0) % NAME_WORDS.n.length]}-${(d ?? 0) % 1000}`;
 };
@@ -178,6 +180,12 @@ export const createTrackingService = (deps: { db: Db }) => {
         paramsImmutable(tx, scope, runId, batch.params),
         upsertRunTags(tx, scope.tenantId, runId, batch.tags),
       ];
+      // MLflow 3 points that name a logged model are also linked to it (one more statement, only then).
+      if (batch.metrics.some((m) => m.modelId !== undefined)) {
+        writes.push(insertLoggedModelMetrics(tx, scope.tenantId, runId, batch.metrics).then((missing) => {
+          if (missing.length > 0) throw trackingErrors.loggedModelNotFound(missing[0]);
+        }));
+      }
       const [run] = await Promise.allSettled([runCheck]);
       // The run check was sent first; its answer decides the error even if the writes failed behind it
       // (a missing run makes them fail on the foreign key).
@@ -448,11 +456,18 @@ export const createTrackingService = (deps: { db: Db }) => {
       await writeBatch(scope, runId, batch);
     },
 
-    async logInputs(scope: TrackingScope, runId: string, rawDatasets: unknown): Promise<void> {
+    /**
+     * log-inputs: dataset inputs, and (MLflow 3) logged-model inputs — every model must be an active
+     * logged model of the tenant (RESOURCE_DOES_NOT_EXIST otherwise, and nothing is recorded).
+     */
+    async logInputs(scope: TrackingScope, runId: string, rawDatasets: unknown, rawModels?: unknown): Promise<void> {
       const datasets = asList<DatasetInputInput>('datasets', rawDatasets);
       for (const d of datasets) validateDatasetInput(d ?? {});
+      const models = asList<{ model_id?: unknown }>('models', rawModels).map((m) => ({ modelId: requireString('models.model_id', m?.model_id), step: 0 }));
       await withTenant(db, scope.tenantId, async (tx) => {
         await activeRunIn(tx, runId);
+        const missing = await linkRunModels(tx, scope.tenantId, runId, 'input', models);
+        if (missing.length > 0) throw trackingErrors.loggedModelNotFound(missing[0]);
         if (datasets.length === 0) return;
         const t = now();
         await tx.query(

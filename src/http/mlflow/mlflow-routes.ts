@@ -2,13 +2,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Action } from '../../authz/index.ts';
 import { isMlflowError, mlflowErrors, requestRunId, validateBatchRequestSize } from '../../tracking/index.ts';
-import type { RegistryService, TrackingScope, TrackingService } from '../../tracking/index.ts';
+import type { LoggedModelService, RegistryService, TrackingScope, TrackingService } from '../../tracking/index.ts';
 import { sendError, toAppError } from '../error-handler.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
 
 export interface MlflowRouteDeps {
   tracking: TrackingService;
   registry: RegistryService;
+  loggedModels: LoggedModelService;
 }
 
 /** MLflow's REST API is served under both prefixes: the clients use the first, MLflow's web UI the second. */
@@ -36,18 +37,25 @@ const list = (value: unknown): string[] | undefined =>
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
+/** A path parameter (`:model_id`, `:tag_key`), as Fastify decoded it. */
+const pathParam = (request: FastifyRequest, name: string): string => {
+  const params = request.params as Record<string, unknown> | undefined;
+  const value = params?.[name];
+  return typeof value === 'string' ? value : '';
+};
+
 const pageJson = <T>(key: string, page: { items: T[]; nextPageToken: string | undefined }) =>
   page.nextPageToken === undefined ? { [key]: page.items } : { [key]: page.items, next_page_token: page.nextPageToken };
 
 /**
- * The MLflow REST API 2.0 (tracking and model registry) as the official clients call it
- * (mlflow/protos/service.proto, model_registry.proto, mlflow/server/handlers.py), for the tenant of
+ * The MLflow REST API 2.0 (tracking, MLflow 3 logged models and model registry) as the official clients
+ * call it (mlflow/protos/service.proto, model_registry.proto, mlflow/server/handlers.py), for the tenant of
  * the caller's token only. Errors are MLflow's `{error_code, message}`. An `X-MLFLOW-WORKSPACE` header
  * (MLflow 3.10+ workspaces) must name the token's tenant (checked in the auth hook for every MLflow-format
  * route); any other value answers RESOURCE_DOES_NOT_EXIST, the same as a workspace that does not exist.
  */
 export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => async (app) => {
-  const { tracking, registry } = deps;
+  const { tracking, registry, loggedModels } = deps;
 
   app.setErrorHandler((error, request, reply) => {
     if (isMlflowError(error)) return reply.code(error.httpStatus).type('application/json').send(error.toJSON());
@@ -114,7 +122,28 @@ export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => as
     if (Number.isFinite(length)) validateBatchRequestSize(length);
     return tracking.logBatch(scope, requestRunId(input), input);
   });
-  route('POST', 'runs/log-inputs', 'tracking.write', 'Log dataset inputs', async (input, scope) => tracking.logInputs(scope, requestRunId(input), input['datasets']));
+  route('POST', 'runs/log-inputs', 'tracking.write', 'Log dataset and logged-model inputs', async (input, scope) =>
+    tracking.logInputs(scope, requestRunId(input), input['datasets'], input['models']));
+  route('POST', 'runs/outputs', 'tracking.write', 'Log the logged models a run produced', async (input, scope) =>
+    loggedModels.logOutputs(scope, requestRunId(input), input));
+
+  // ----- logged models (MLflow 3; the model id is in the path, as the client's rest_store sends it) -----
+  route('POST', 'logged-models', 'tracking.write', 'Create a logged model', async (input, scope) =>
+    ({ model: await loggedModels.createLoggedModel(scope, input) }));
+  route('POST', 'logged-models/search', 'tracking.read', 'Search logged models', async (input, scope) =>
+    pageJson('models', await loggedModels.searchLoggedModels(scope, input)));
+  route('GET', 'logged-models/:model_id', 'tracking.read', 'Get a logged model', async (_input, scope, request) =>
+    ({ model: await loggedModels.getLoggedModel(scope, pathParam(request, 'model_id')) }));
+  route('PATCH', 'logged-models/:model_id', 'tracking.write', 'Finalize a logged model', async (input, scope, request) =>
+    ({ model: await loggedModels.finalizeLoggedModel(scope, pathParam(request, 'model_id'), input) }));
+  route('DELETE', 'logged-models/:model_id', 'tracking.write', 'Delete a logged model', async (_input, scope, request) =>
+    loggedModels.deleteLoggedModel(scope, pathParam(request, 'model_id')));
+  route('PATCH', 'logged-models/:model_id/tags', 'tracking.write', 'Set logged model tags', async (input, scope, request) =>
+    loggedModels.setLoggedModelTags(scope, pathParam(request, 'model_id'), input));
+  route('DELETE', 'logged-models/:model_id/tags/:tag_key', 'tracking.write', 'Delete a logged model tag', async (_input, scope, request) =>
+    loggedModels.deleteLoggedModelTag(scope, pathParam(request, 'model_id'), pathParam(request, 'tag_key')));
+  route('POST', 'logged-models/:model_id/params', 'tracking.write', 'Log logged model params', async (input, scope, request) =>
+    loggedModels.logLoggedModelParams(scope, pathParam(request, 'model_id'), input));
 
   // ----- metrics -----
   route('GET', 'metrics/get-history', 'tracking.read', 'Get the history of a metric', async (input, scope) =>

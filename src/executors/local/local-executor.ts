@@ -14,7 +14,7 @@
  * capabilities → `prlimit` → the job's argv.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -121,9 +121,12 @@ async function chownTree(path: string, uid: number): Promise<void> {
 export const JOB_UID_BASE = 2_100_000_000;
 export const JOB_UID_COUNT = 1_000_000;
 const uidsInUse = new Set<number>();
+// Per-process salt: two platform (or test) processes on one host draw independently, so equal job ids in
+// both must not land on the same uid (a collision would let one job's end-of-job `kill -1` reach the other).
+const uidSalt = randomBytes(16);
 
 export const allocateJobUid = (jobId: string): number => {
-  const start = createHash('sha256').update(jobId).digest().readUInt32BE(0) % JOB_UID_COUNT;
+  const start = createHash('sha256').update(uidSalt).update(jobId).digest().readUInt32BE(0) % JOB_UID_COUNT;
   for (let i = 0; i < JOB_UID_COUNT; i += 1) {
     const uid = JOB_UID_BASE + ((start + i) % JOB_UID_COUNT);
     if (!uidsInUse.has(uid)) {

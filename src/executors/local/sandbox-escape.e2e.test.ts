@@ -166,7 +166,7 @@ test('process tier: each job has its own host uid — another job can neither si
   assert.ok(attacker.lines.includes('kill EPERM'), attacker.lines.join('\n'));
   assert.ok(attacker.lines.includes('read EACCES'), attacker.lines.join('\n'));
   const outcome = await victim.wait();
-  assert.equal(outcome.kind, 'succeeded');
+  assert.equal(outcome.kind, 'succeeded', JSON.stringify({ outcome, lines }));
   assert.ok(lines.includes('survived'));
 });
 

@@ -7,12 +7,19 @@
  *
  * Covers: Kueue deferral (queued until Kueue admits, then admitted → running → succeeded, logs stored);
  * eviction before admission keeps the job queued and resubmits it; without Kueue, Bulkhead admits against
- * the configured capacity; code bundles and datasets are refused with the reason; cancel while waiting in
+ * the configured capacity; the init container's `bulkhead inputs fetch` (the real CLI over HTTP, with the
+ * job token) gets the job's code bundle and dataset and nothing else, and what the job uploads under its
+ * run's outputs/ becomes the job's outputs; cancel while waiting in
  * Kueue; the job token works without a relay only while the job runs and only on its own run; another
  * tenant's job is NOT_FOUND.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { runCli } from '../src/cli/index.ts';
 import type { ClusterExecution, ClusterProgress } from '../src/jobs/job-runner.ts';
 import type { Outcome, RunningJob } from '../src/executors/local/index.ts';
 import { databaseKinds } from './support/databases.ts';
@@ -165,14 +172,54 @@ for (const kind of databaseKinds) {
       assert.equal(await status(created.body.id), 'cancelled');
     });
 
-    test('code bundles and datasets are refused on the cluster with the reason, not run without them', async () => {
-      const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job({ codeBundle: 'code/train.py' }));
+    test("inputs: the init container's `bulkhead inputs fetch` gets the code bundle and dataset with the job token; outputs it uploads become the job's", async () => {
+      const ctx = { actor: 'test', requestId: 'test' };
+      await p.platform.datasets.pushVersion(ctx, acme.id, 'churn', (async function* () {
+        yield { path: 'train.csv', stream: Readable.from(Buffer.from('a,b\n1,2\n')) };
+      })());
+      await p.platform.artifacts.putArtifact(ctx, acme.id, 'code/train.py', Readable.from(Buffer.from('print("hi")\n')));
+      await p.platform.artifacts.putArtifact(ctx, acme.id, 'code/other.py', Readable.from(Buffer.from('secret = 1\n')));
+      const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job({ codeBundle: 'code/train.py', datasets: ['churn:1'] }));
       assert.equal(created.status, 201, JSON.stringify(created.body));
       await settle();
-      const got = await p.call('GET', `/api/v1/tenants/acme/jobs/${created.body.id}`, acme.tokens.viewer);
-      assert.equal(got.body.status, 'refused');
-      assert.match(got.body.reason, /not delivered to jobs on the Kubernetes cluster/);
-      assert.ok(!cluster.submissions.some((s) => s.jobId === created.body.id));
+      const submission = cluster.submissions.find((s) => s.jobId === created.body.id)!;
+      submission.progress('admitted');
+      await settle();
+
+      // What the pod's init container runs: the real CLI over HTTP, with the job's token and nothing else.
+      await p.app.listen({ host: '127.0.0.1', port: 0 });
+      const url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+      const dir = mkdtempSync(join(tmpdir(), 'bulkhead-inputs-'));
+      const out: string[] = [];
+      const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: submission.token, BULKHEAD_JOB_ID: submission.jobId, BULKHEAD_TENANT: 'acme', BULKHEAD_CLI_CONFIG: join(dir, 'none.json') };
+      const notUsed = async (): Promise<never> => { throw new Error('not used'); };
+      const code = await runCli(['inputs', 'fetch', '--data', join(dir, 'data'), '--code', join(dir, 'code')], {
+        io: { out: (t) => out.push(t), err: (t) => out.push(t) }, env, runServer: notUsed,
+        admin: { migrate: notUsed, createPlatformToken: notUsed, verifyAudit: notUsed, setPassword: notUsed, doctor: notUsed },
+      });
+      process.exitCode = 0;
+      assert.equal(code, 0, out.join(''));
+      assert.equal(readFileSync(join(dir, 'data', 'churn', 'train.csv'), 'utf8'), 'a,b\n1,2\n');
+      assert.equal(readFileSync(join(dir, 'code', 'train.py'), 'utf8'), 'print("hi")\n');
+      // The token reads its own inputs only: another artifact, another dataset version, another job.
+      const artifact = (path: string) => p.app.inject({ method: 'GET', url: `/api/2.0/mlflow-artifacts/artifacts/${path}`, headers: { authorization: `Bearer ${submission.token}` } });
+      assert.equal((await artifact('code/train.py')).statusCode, 200);
+      assert.equal((await artifact('code/other.py')).statusCode, 403);
+      assert.equal((await p.call('GET', '/api/v1/tenants/acme/datasets/churn/versions/2', submission.token)).status, 403);
+      assert.equal((await p.call('GET', '/api/v1/tenants/acme/datasets', submission.token)).status, 403);
+      const first = cluster.submissions[0]!;
+      assert.equal((await p.call('GET', `/api/v1/tenants/acme/jobs/${first.jobId}`, submission.token)).status, 403);
+
+      // The job uploads what it keeps under its run's outputs/; those become the job's outputs.
+      const prefix = `${submission.env['MLFLOW_EXPERIMENT_ID']}/${submission.env['MLFLOW_RUN_ID']}/artifacts/outputs`;
+      const put = await p.app.inject({ method: 'PUT', url: `/api/2.0/mlflow-artifacts/artifacts/${prefix}/model.json`, headers: { authorization: `Bearer ${submission.token}`, 'content-type': 'application/octet-stream' }, payload: '{"w":[1]}' });
+      assert.equal(put.statusCode, 200, put.body);
+      submission.progress('running');
+      submission.end({ kind: 'succeeded' });
+      await settle();
+      const done = await p.call('GET', `/api/v1/tenants/acme/jobs/${created.body.id}`, acme.tokens.viewer);
+      assert.equal(done.body.status, 'succeeded');
+      assert.deepEqual(done.body.outputs.map((o: { path: string }) => o.path), [`${prefix}/model.json`]);
     });
 
     test("another tenant's token cannot see the job, and a job token cannot reach another tenant's run", async () => {

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { create as createTar } from 'tar';
+import { create as createTar, extract as extractTar } from 'tar';
 import { AppError, isErrorCode } from '../core/errors.ts';
 import { normalizeArtifactPath } from '../artifacts/index.ts';
 import type { CommandContext } from './program.ts';
@@ -181,6 +181,43 @@ export const registerDataCommands = (program: Command, ctx: CommandContext): voi
         bar.stop();
       }
       ctx.print({ dataset: name, version: shown.version, digest: shown.digest, files: shown.files.length }, () => `${name}:${shown.version} → ${dir} (${shown.files.length} files, digest ${shown.digest})`);
+    });
+
+  const inputs = program.command('inputs').description("inside a job on a Kubernetes cluster: fetch the job's inputs through the API");
+  inputs
+    .command('fetch')
+    .description("download this job's code bundle into --code and its dataset versions into --data/<name>, verifying digests; reads BULKHEAD_JOB_ID, BULKHEAD_TENANT, BULKHEAD_URL and BULKHEAD_TOKEN (the job token) — what the job's init container runs")
+    .option('--data <dir>', 'where dataset versions go (one directory per dataset)', '/data')
+    .option('--code <dir>', 'where the code bundle goes (a .tar/.tar.gz/.tgz bundle is unpacked)', '/code')
+    .action(async (options: { data: string; code: string }) => {
+      const jobId = ctx.env['BULKHEAD_JOB_ID'];
+      const tenant = ctx.env['BULKHEAD_TENANT'];
+      if (jobId === undefined || tenant === undefined) throw new AppError('VALIDATION_FAILED', 'BULKHEAD_JOB_ID and BULKHEAD_TENANT must be set (they are in a cluster job)');
+      const job = await ctx.client().request<{ codeBundle: string | null; datasets: Array<{ name: string; version: number }> }>('GET', `${ctx.tenantPath(tenant)}/jobs/${encodeURIComponent(jobId)}`);
+      let files = 0;
+      let bytes = 0;
+      for (const dataset of job.datasets) {
+        const base = `${ctx.tenantPath(tenant)}/datasets/${encodeURIComponent(dataset.name)}/versions/${dataset.version}`;
+        const shown = await ctx.client().request<{ files: Array<{ path: string; digest: string }> }>('GET', base);
+        for (const file of shown.files) {
+          const response = await rawRequest(ctx, 'GET', `${base}/files/${encodePath(file.path)}`);
+          bytes += await writeNewFile(join(options.data, normalizeArtifactPath(dataset.name)), file.path, bodyOf(response), file.digest);
+          files += 1;
+        }
+      }
+      if (job.codeBundle !== null) {
+        const bundle = normalizeArtifactPath(job.codeBundle);
+        const response = await rawRequest(ctx, 'GET', `${mlflowArtifacts}/${encodePath(bundle)}`);
+        await mkdir(options.code, { recursive: true });
+        if (/\.(tar|tar\.gz|tgz)$/.test(bundle)) {
+          // Regular files and directories only, as on the local executor: links could point out of /code.
+          await pipeline(bodyOf(response), extractTar({ cwd: options.code, strict: true, filter: (_path, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory') }));
+        } else {
+          bytes += await writeNewFile(options.code, bundle.split('/').at(-1) ?? 'bundle', bodyOf(response));
+        }
+        files += 1;
+      }
+      ctx.print({ job: jobId, datasets: job.datasets.length, codeBundle: job.codeBundle, files, bytes }, () => `inputs of job ${jobId}: ${job.datasets.length} dataset version(s), ${job.codeBundle === null ? 'no code bundle' : `code bundle ${job.codeBundle}`} (${files} files, ${bytes} bytes)`);
     });
 
   const artifact = program.command('artifact').description("artifacts through the MLflow artifact API (the token's tenant)");

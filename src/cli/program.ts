@@ -24,6 +24,8 @@ export interface CommandContext {
   tenantPath(tenant: string): string;
   json(): boolean;
   settings(): { url: string | undefined; token: string | undefined };
+  /** The process environment the CLI was started with. */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
@@ -91,7 +93,7 @@ export const buildProgram = (deps: CliDeps): Command => {
   };
   const print = (value: unknown, human: () => string): void => io.out(globals().json === true ? JSON.stringify(value, null, 2) : human());
   const tenantPath = (tenant: string) => `/api/v1/tenants/${encodeURIComponent(tenant)}`;
-  const ctx: CommandContext = { io, client, print, tenantPath, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env) };
+  const ctx: CommandContext = { io, client, print, tenantPath, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env };
   for (const register of commandModules) register(program, ctx);
 
   program

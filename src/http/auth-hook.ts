@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ClusterJobScope } from '../jobs/job-runner.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
@@ -30,7 +31,7 @@ export interface AuthHookDeps {
    * relay. Its token is then accepted without the relay's stamp while this process runs the job, and
    * limited to what the relay would let through (`relayAllows`: its own run, its run's artifacts).
    */
-  clusterJobScope?: ((tenantId: string, jobId: string) => { runId: string | null; experimentId: string | null } | undefined) | undefined;
+  clusterJobScope?: ((tenantId: string, jobId: string) => ClusterJobScope | undefined) | undefined;
   /** Bounds the audit rows refused requests write; without it every refusal is audited. */
   denials?: DenialThrottle | undefined;
 }
@@ -145,9 +146,8 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     const scope = request.jobScope;
     if (scope === undefined || request.principal?.kind !== 'tenant') return;
     const body = request.body === undefined || Buffer.isBuffer(request.body) || typeof request.body !== 'object' ? Buffer.from('{}') : Buffer.from(JSON.stringify(request.body));
-    const tenant = request.tenant;
     const verdict = relayAllows(
-      { jobId: scope.jobId, tenantId: request.principal.tenantId, tenantSlug: tenant?.slug ?? '', token: '', runId: scope.runId, experimentId: scope.experimentId, dir: '' },
+      { jobId: scope.jobId, tenantId: request.principal.tenantId, tenantSlug: scope.tenantSlug, token: '', runId: scope.runId, experimentId: scope.experimentId, inputs: scope.inputs, dir: '' },
       request.method, request.url, body,
     );
     if (!verdict.ok) {
@@ -175,7 +175,8 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
         return sendError(reply, request, new AppError('UNAUTHENTICATED', 'job tokens work only from inside their job'));
       }
       // Checked once the body is parsed (a log-batch names its run in the body): see the preHandler below.
-      request.jobScope = { jobId: principal.jobId, ...scope };
+      const own = await resolveTenant(principal.tenantId);
+      request.jobScope = { jobId: principal.jobId, tenantSlug: own?.slug ?? '', ...scope };
     }
     request.principal = principal;
     if (access === 'authenticated') return;

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { ClusterJobScope } from '../jobs/job-runner.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';
@@ -26,7 +27,7 @@ export interface HttpDeps {
   /** The job relays' secret (see jobs/job-relay.ts); undefined when no job runner runs. */
   relaySecret?: string | undefined;
   /** Jobs on a Kubernetes cluster: what a job token may reach without a relay (see auth-hook.ts). */
-  clusterJobScope?: ((tenantId: string, jobId: string) => { runId: string | null; experimentId: string | null } | undefined) | undefined;
+  clusterJobScope?: ((tenantId: string, jobId: string) => ClusterJobScope | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
 }

@@ -1,4 +1,5 @@
 import type { Action } from '../authz/index.ts';
+import type { ClusterJobScope } from '../jobs/job-runner.ts';
 import type { Principal } from '../authz/index.ts';
 import type { Tenant } from '../tenants/index.ts';
 
@@ -26,7 +27,7 @@ declare module 'fastify' {
     principal: Principal | undefined;
     tenant: Tenant | undefined;
     /** Set for a cluster job's token (no relay): what it may reach, enforced before the handler. */
-    jobScope: { jobId: string; runId: string | null; experimentId: string | null } | undefined;
+    jobScope: (ClusterJobScope & { jobId: string; tenantSlug: string }) | undefined;
   }
 }
 

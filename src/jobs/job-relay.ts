@@ -27,6 +27,11 @@ export interface RelayTarget {
   experimentId: string | null;
   /** The job's private directory. */
   dir: string;
+  /**
+   * Inputs the job fetches through the API itself (cluster jobs' init container): its own job record, the
+   * named dataset versions and the code bundle artifact become readable. Local jobs get theirs mounted.
+   */
+  inputs?: { codeBundle: string | null; datasets: readonly { name: string; version: number }[] };
 }
 
 export interface OpenRelay {
@@ -80,6 +85,16 @@ export const relayAllows = (target: RelayTarget, method: string, rawUrl: string,
       return runId === target.runId ? { ok: true } : { ok: false, why: 'a job may only read its own run' };
     }
     return { ok: false, why: `mlflow route ${route} is not available to jobs` };
+  }
+  if (target.inputs !== undefined && method === 'GET') {
+    const own = `/api/v1/tenants/${target.tenantSlug}`;
+    if (path === `${own}/jobs/${target.jobId}`) return { ok: true };
+    const dataset = /^\/api\/v1\/tenants\/([^/]+)\/datasets\/([^/]+)\/versions\/(\d+)(?:\/files\/.+)?$/.exec(path);
+    if (dataset !== null && dataset[1] === target.tenantSlug && target.inputs.datasets.some((d) => d.name === dataset[2] && d.version === Number(dataset[3]))) {
+      return { ok: true };
+    }
+    const code = target.inputs.codeBundle;
+    if (code !== null && /^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/(.+)$/.exec(path)?.[1] === code) return { ok: true };
   }
   const artifacts = /^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/(.+)$/.exec(path);
   if (artifacts !== null && target.runId !== null && target.experimentId !== null) {

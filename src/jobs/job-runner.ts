@@ -27,12 +27,21 @@ export interface JobStoragePort {
   materializeDataset(tenantId: string, name: string, version: number, dir: string): Promise<{ digest: string }>;
   materializeCodeBundle(tenantId: string, ref: string, dir: string): Promise<{ digest: string }>;
   storeOutputs(tenantId: string, job: Job, dir: string): Promise<Array<{ path: string; size: number }>>;
+  /** What a job on a cluster uploaded under its run's `outputs/` (it has no host directory to collect). */
+  listUploadedOutputs(tenantId: string, job: Job): Promise<Array<{ path: string; size: number }>>;
 }
 
 /** The tracking server gives each job an MLflow run to log into. */
 export interface JobTrackingPort {
   createRun(tenantId: string, input: { experimentName: string; runName: string; tags: Record<string, string> }): Promise<{ runId: string; experimentId: string }>;
   finishRun(tenantId: string, runId: string, status: 'FINISHED' | 'FAILED' | 'KILLED'): Promise<void>;
+}
+
+/** What a cluster job's token may reach (the relay's rules, `relayAllows`): its run and its inputs. */
+export interface ClusterJobScope {
+  runId: string | null;
+  experimentId: string | null;
+  inputs: { codeBundle: string | null; datasets: readonly { name: string; version: number }[] };
 }
 
 /** A Kubernetes cluster's progress on a job, as the cluster port reports it (once each, in order). */
@@ -103,8 +112,8 @@ interface Live {
   handle: RunningJob | undefined;
   tenantId: string;
   cancelling: boolean;
-  /** A cluster job's run, once created: what its token may reach without a relay (`clusterJobScope`). */
-  clusterScope?: { runId: string | null; experimentId: string | null };
+  /** A cluster job's run and inputs, once known: what its token may reach without a relay (`clusterJobScope`). */
+  clusterScope?: ClusterJobScope;
 }
 
 /**
@@ -328,7 +337,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
   /**
    * A job on the cluster. With Kueue the job is still `queued` when it is submitted: Kueue's admission
    * makes it `admitted`, its pod running makes it `running`. Without Kueue it arrives admitted. Code
-   * bundles and datasets are not delivered to cluster pods yet, so such jobs are refused with the reason.
+   * bundles and datasets are fetched by the pod's init container through the API with the job token.
    */
   const runClusterJob = async (cluster: ClusterExecution, job: Job, tenant: Tenant, quota: TenantQuota, admitted: boolean): Promise<void> => {
     const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
@@ -351,9 +360,6 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       }
     };
     try {
-      if (job.codeBundle !== null || job.datasets.length > 0) {
-        throw new AppError('VALIDATION_FAILED', 'code bundles and datasets are not delivered to jobs on the Kubernetes cluster yet: build the code into the job image and read data through the API with the job token');
-      }
       await cluster.ensureTenant(tenant, quota);
       if (runId === null && options.tracking !== undefined) {
         const run = await options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
@@ -363,7 +369,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       // Valid while the job may wait in Kueue's queue and run; revoked when it ends.
       const created = await identity.createToken(runnerContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: 7 * 24 * 3600 + job.resources.timeoutSeconds });
       tokenId = created.record.id;
-      entry.clusterScope = { runId, experimentId };
+      entry.clusterScope = { runId, experimentId, inputs: { codeBundle: job.codeBundle, datasets: job.datasets } };
       const env: Record<string, string> = { ...job.env };
       if (runId !== null) env['MLFLOW_RUN_ID'] = runId;
       if (experimentId !== null) env['MLFLOW_EXPERIMENT_ID'] = experimentId;
@@ -421,10 +427,15 @@ export const createJobRunner = (options: JobRunnerOptions) => {
   const finish = async (job: Job, outcome: Outcome, ctx: { runId: string | null; experimentId: string | null; dirs: { outputs: string } | undefined; logLine: (stream: JobLogLine['stream'], line: string) => void; flush: () => Promise<void> }) => {
     const usage = { ...outcome.usage };
     let outputs: Array<{ path: string; size: number }> = [];
-    // A cluster job has no host directory: what it keeps, it uploads to its run's artifacts itself.
-    if (outcome.kind !== 'preempted' && ctx.dirs !== undefined) {
+    if (outcome.kind !== 'preempted') {
       try {
-        outputs = options.storage === undefined ? await listFiles(ctx.dirs.outputs) : await options.storage.storeOutputs(job.tenantId, { ...job, runId: ctx.runId, experimentId: ctx.experimentId }, ctx.dirs.outputs);
+        const ran = { ...job, runId: ctx.runId, experimentId: ctx.experimentId };
+        if (ctx.dirs === undefined) {
+          // A cluster job has no host directory: its outputs are what it uploaded under its run's outputs/.
+          outputs = options.storage === undefined ? [] : await options.storage.listUploadedOutputs(job.tenantId, ran);
+        } else {
+          outputs = options.storage === undefined ? await listFiles(ctx.dirs.outputs) : await options.storage.storeOutputs(job.tenantId, ran, ctx.dirs.outputs);
+        }
       } catch (error) {
         ctx.logLine('system', `[bulkhead] outputs were not stored: ${error instanceof AppError ? error.message : 'storage error'}`);
       }
@@ -632,7 +643,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
      * What the token of a job this process runs on the cluster may reach (its own run), or undefined when
      * this process runs no such job: the pod talks to the API directly, without a relay to scope it.
      */
-    clusterJobScope: (tenantId: string, jobId: string): { runId: string | null; experimentId: string | null } | undefined => {
+    clusterJobScope: (tenantId: string, jobId: string): ClusterJobScope | undefined => {
       const entry = live.get(jobId);
       return entry === undefined || entry.tenantId !== tenantId ? undefined : entry.clusterScope;
     },

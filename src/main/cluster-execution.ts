@@ -70,6 +70,7 @@ export const createClusterBackend = (
             resources: job.resources,
             priority: job.priority,
             jobTokenSecretName: `${jobName(job.id)}-token`,
+            inputs: { codeBundle: job.codeBundle, datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })) },
           },
           token,
           output,

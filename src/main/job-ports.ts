@@ -67,6 +67,11 @@ export const createJobStoragePort = (artifacts: ArtifactService, datasets: Datas
     }
     return { digest: file.digest };
   },
+  async listUploadedOutputs(tenantId, job) {
+    if (job.runId === null || job.experimentId === null) return [];
+    const files = await artifacts.listArtifactFiles(tenantId, `${job.experimentId}/${job.runId}/artifacts/outputs`);
+    return files.map((file) => ({ path: file.path, size: file.size }));
+  },
   async storeOutputs(tenantId, job, dir) {
     const prefix = job.runId !== null && job.experimentId !== null ? `${job.experimentId}/${job.runId}/artifacts/outputs` : `jobs/${job.id}/outputs`;
     const stored: Array<{ path: string; size: number }> = [];

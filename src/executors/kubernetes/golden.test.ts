@@ -34,6 +34,7 @@ const cases: Record<string, () => KubeObject[]> = {
   'job-sandbox.yaml': () => [buildJobManifest(fixtureJob(fixtureTenant('sandbox')), withKueue)],
   'job-dedicated.yaml': () => [buildJobManifest(fixtureJob(fixtureTenant('dedicated')), withKueue)],
   'job-sandbox-no-kueue-no-runtime-class.yaml': () => [buildJobManifest(fixtureJob(fixtureTenant('sandbox')), noSandboxClass)],
+  'job-with-inputs.yaml': () => [buildJobManifest({ ...fixtureJob(fixtureTenant('sandbox')), inputs: { codeBundle: 'code/train.tar.gz', datasets: [{ name: 'churn', version: 3 }] } }, withKueue)],
   'endpoint-sandbox.yaml': () => buildEndpointManifests(fixtureEndpoint(fixtureTenant('sandbox')), withKueue),
   'endpoint-dedicated.yaml': () => buildEndpointManifests(fixtureEndpoint(fixtureTenant('dedicated')), withKueue),
   'endpoint-sandbox-suspended.yaml': () => buildEndpointManifests(fixtureEndpoint(suspended), withKueue),

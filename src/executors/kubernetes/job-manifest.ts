@@ -121,6 +121,48 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
   const userEnv = Object.keys(job.env)
     .sort()
     .map((key) => ({ name: key, value: job.env[key] ?? '' }));
+  const tokenFromSecret = (name: string) => ({ name, valueFrom: { secretKeyRef: { name: job.jobTokenSecretName, key: 'token' } } });
+  const inputs = job.inputs;
+  const hasInputs = inputs !== undefined && (inputs.codeBundle !== null || inputs.datasets.length > 0);
+  // The job's inputs come through the API, fetched by the platform's own CLI before the job starts, into
+  // volumes the job then sees read-only. Same hardening and resources as the job itself.
+  const inputsInit = hasInputs
+    ? [
+        {
+          name: 'inputs',
+          image: config.platformImage,
+          imagePullPolicy: config.imagePullPolicy,
+          command: ['bulkhead', 'inputs', 'fetch', '--data', '/data', '--code', '/code'],
+          env: [
+            { name: 'BULKHEAD_URL', value: config.platformApiUrl },
+            tokenFromSecret('BULKHEAD_TOKEN'),
+            { name: 'BULKHEAD_JOB_ID', value: job.id },
+            { name: 'BULKHEAD_TENANT', value: tenant.slug },
+            { name: 'HOME', value: '/tmp' },
+          ],
+          // No GPU: fetching files needs none (the pod's request is the larger of this and the job's).
+          resources: exactResources({ cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB }),
+          securityContext: containerSecurityContext(),
+          volumeMounts: [
+            { name: 'data', mountPath: '/data' },
+            { name: 'code', mountPath: '/code' },
+            { name: 'tmp', mountPath: '/tmp' },
+          ],
+        },
+      ]
+    : [];
+  const inputMounts = hasInputs
+    ? [
+        { name: 'data', mountPath: '/data', readOnly: true },
+        { name: 'code', mountPath: '/code', readOnly: true },
+      ]
+    : [];
+  const inputEnv = hasInputs
+    ? [
+        { name: 'BULKHEAD_DATA', value: '/data' },
+        { name: 'BULKHEAD_CODE', value: '/code' },
+      ]
+    : [];
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -147,6 +189,7 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
           restartPolicy: 'Never',
           ...placementFields(tenant, config),
           securityContext: podSecurityContext(config),
+          ...(hasInputs ? { initContainers: inputsInit } : {}),
           containers: [
             {
               name: 'job',
@@ -159,8 +202,9 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
                 { name: 'BULKHEAD_JOB_TOKEN_FILE', value: `${JOB_TOKEN_MOUNT}/token` },
                 { name: 'MLFLOW_TRACKING_URI', value: config.platformApiUrl },
                 // MLflow clients read the token from the environment only; the value stays in the Secret.
-                { name: 'MLFLOW_TRACKING_TOKEN', valueFrom: { secretKeyRef: { name: job.jobTokenSecretName, key: 'token' } } },
+                tokenFromSecret('MLFLOW_TRACKING_TOKEN'),
                 { name: 'HOME', value: '/workspace' },
+                ...inputEnv,
                 ...userEnv,
               ],
               workingDir: '/workspace',
@@ -171,6 +215,7 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
                 { name: 'workspace', mountPath: '/workspace' },
                 { name: 'outputs', mountPath: '/outputs' },
                 { name: 'tmp', mountPath: '/tmp' },
+                ...inputMounts,
               ],
             },
           ],
@@ -185,6 +230,7 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
             scratchVolume('workspace', config),
             scratchVolume('outputs', config),
             scratchVolume('tmp', config),
+            ...(hasInputs ? [scratchVolume('data', config), scratchVolume('code', config)] : []),
           ],
         },
       },

@@ -57,6 +57,11 @@ export interface ClusterConfig {
   kueue: KueueConfig;
   /** Default image for jobs when a JobSpec names none. */
   jobImage: string;
+  /**
+   * The platform's own image (it holds the `bulkhead` CLI): runs a job's `inputs` init container, which
+   * fetches its code bundle and datasets through the API with the job token.
+   */
+  platformImage: string;
   imagePullPolicy: ImagePullPolicy;
   /** UID/GID workloads run as; never 0. */
   runAsUser: number;
@@ -89,6 +94,11 @@ export interface JobSpec {
   priority: number;
   /** Secret (in the tenant namespace) holding the short-lived job token under key `token`. */
   jobTokenSecretName: string;
+  /**
+   * The job's inputs. When it has any, an init container (the platform image) fetches them through the
+   * API into emptyDirs mounted read-only at `/code` and `/data/<name>` in the job container.
+   */
+  inputs?: { codeBundle: string | null; datasets: readonly { name: string; version: number }[] };
 }
 
 export interface EndpointSpec {

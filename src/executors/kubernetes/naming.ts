@@ -194,6 +194,7 @@ export const defaultClusterConfig: ClusterConfig = {
     priorityClasses: [],
   },
   jobImage: 'ghcr.io/bulkhead/job-runner:latest',
+  platformImage: 'ghcr.io/bulkhead/bulkhead:latest',
   imagePullPolicy: 'IfNotPresent',
   runAsUser: 65532,
   containerDefaults: { cpu: 0.5, memoryMiB: 512 },
@@ -251,6 +252,7 @@ export const createClusterConfig = (input: ClusterConfigInput = {}): ClusterConf
   if (!isDnsSubdomain(config.kueue.sharedFlavor.name)) problems.push('kueue.sharedFlavor.name must be a DNS-1123 name');
   if (Object.keys(config.kueue.sharedFlavor.nodeLabels).length > 8) problems.push('kueue.sharedFlavor.nodeLabels allows at most 8 labels');
   if (config.jobImage === '') problems.push('jobImage must be set');
+  if (config.platformImage === '') problems.push('platformImage must be set');
   if (config.scratchSizeMiB <= 0) problems.push('scratchSizeMiB must be positive');
   if (problems.length > 0) throw kubernetesErrors.invalidConfig(problems);
   return config;

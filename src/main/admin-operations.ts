@@ -1,3 +1,4 @@
+import { deniedSyscallsX8664, seccompFilterForHost } from '../executors/local/seccomp.ts';
 import type { AdminOperations } from '../cli/index.ts';
 import type { Config } from '../config/index.ts';
 import { PLATFORM_TENANT_ID, isUuid, migrate } from '../db/index.ts';
@@ -59,6 +60,9 @@ export const adminOperations: AdminOperations = {
       for (const [tier, state] of Object.entries(probe.tiers)) {
         lines.push(`tier ${tier}: ${state.available ? 'available' : `unavailable (missing ${state.missing.join(', ')}) — ${state.install}`}`);
       }
+      lines.push(seccompFilterForHost() === undefined
+        ? `seccomp: no filter for this architecture (${process.arch}); sandboxed jobs run without one`
+        : `seccomp: sandboxed jobs run under a filter refusing ${Object.keys(deniedSyscallsX8664).length} syscalls and namespace-creating clones`);
       const capacity = platform.jobs.runner.capacity();
       lines.push(`job capacity: ${capacity.cpu} CPU, ${capacity.memoryMiB} MiB memory, ${capacity.gpu} GPU`);
       return lines.join('\n');

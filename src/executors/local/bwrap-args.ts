@@ -44,6 +44,8 @@ export interface SandboxPlan {
   /** Relay the platform socket to 127.0.0.1:port inside. Needs `nodeBinary`. */
   relay?: { socketPath: string; port: number };
   hostname: string;
+  /** A file descriptor bwrap reads the seccomp filter from (seccomp.ts); installed right before the command runs. */
+  seccompFd?: number;
 }
 
 /** Files synthesized for the sandbox's `/etc`: just enough for libc, python3 and node to name the uid. */
@@ -123,6 +125,7 @@ export function buildBwrapOptions(plan: SandboxPlan): { options: string[]; comma
     '--hostname', plan.hostname,
     '--clearenv',
   ];
+  if (plan.seccompFd !== undefined) args.push('--seccomp', String(plan.seccompFd));
   for (const [name, value] of Object.entries(plan.env)) args.push('--setenv', name, value);
 
   args.push('--ro-bind', '/usr', '/usr');

@@ -32,6 +32,7 @@ import {
   sandboxPaths,
 } from './bwrap-args.ts';
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
+import { seccompFilterForHost } from './seccomp.ts';
 import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
 import type { HostProbe, JobSpec, Outcome, OutputLine, ReapedJob, RunningJob, Usage } from './local-types.ts';
 
@@ -121,6 +122,8 @@ async function chownTree(path: string, uid: number): Promise<void> {
 export const JOB_UID_BASE = 2_100_000_000;
 export const JOB_UID_COUNT = 1_000_000;
 const uidsInUse = new Set<number>();
+/** The sandbox tiers' seccomp filter for this host (undefined where none is built: not x86_64). */
+const seccompFilter = seccompFilterForHost();
 // Per-process salt: two platform (or test) processes on one host draw independently, so equal job ids in
 // both must not land on the same uid (a collision would let one job's end-of-job `kill -1` reach the other).
 const uidSalt = randomBytes(16);
@@ -408,12 +411,14 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             nodeBinary,
             ...(relay === undefined ? {} : { relay }),
             hostname: 'bulkhead-job',
+            ...(seccompFilter === undefined ? {} : { seccompFd: 4 }),
           });
           // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
           if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
           spawned = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
             // fd 3: bwrap reads its options from it and waits for them before doing anything else.
-            stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+            // fd 4: the seccomp filter, read when bwrap installs it.
+            stdio: seccompFilter === undefined ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
             env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
             cwd: '/',
             uid: hostUid, // setgroups(0) + setgid + setuid before exec: no groups, no capabilities
@@ -423,6 +428,12 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           exited = watchExit(spawned);
           const optionsPipe = spawned.stdio[3] as Readable & { end(data: Buffer): void };
           optionsPipe.on('error', () => undefined);
+          if (seccompFilter !== undefined) {
+            // A few hundred bytes: fits the pipe buffer, so bwrap finds it all (and EOF) when it reads.
+            const filterPipe = spawned.stdio[4] as Readable & { end(data: Buffer): void };
+            filterPipe.on('error', () => undefined);
+            filterPipe.end(seccompFilter);
+          }
           const pid = spawned.pid;
           if (pid !== undefined) {
             // bwrap is blocked on fd 3: nothing of the job exists yet. Synchronous writes (~1 ms for the

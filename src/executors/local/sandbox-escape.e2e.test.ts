@@ -170,6 +170,39 @@ test('process tier: each job has its own host uid — another job can neither si
   assert.ok(lines.includes('survived'));
 });
 
+test('seccomp: namespaces, mounts, keyrings, eBPF, io_uring, ptrace are refused by the kernel; fork and threads work', async () => {
+  const script = [
+    'import ctypes, errno, os, threading',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'def call(name, nr, *args):',
+    '    r = libc.syscall(nr, *args)',
+    '    print(name, "OK" if r >= 0 else errno.errorcode[ctypes.get_errno()])',
+    'call("unshare_user", 272, 0x10000000)',
+    'call("unshare_net", 272, 0x40000000)',
+    'call("clone_newuser", 56, 0x10000000 | 17, 0, 0, 0, 0)',
+    'call("clone3", 435, 0, 0)',
+    'call("keyctl", 250, 0, 0, 0, 0, 0)',
+    'call("bpf", 321, 0, 0, 0)',
+    'call("io_uring_setup", 425, 1, 0)',
+    'call("ptrace", 101, 0, 0, 0, 0)',
+    'call("mount", 165, 0, 0, 0, 0, 0)',
+    'call("perf_event_open", 298, 0, 0, 0, 0, 0)',
+    'pid = os.fork()',
+    'if pid == 0: os._exit(7)',
+    'print("fork", os.waitpid(pid, 0)[1] >> 8)',
+    't = threading.Thread(target=lambda: print("thread OK")); t.start(); t.join()',
+  ].join('\n');
+  const { outcome, lines } = await ctx.run({ argv: ['python3', '-c', script] });
+  assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
+  const result = Object.fromEntries(lines.map((l) => l.split(' ')));
+  for (const name of ['unshare_user', 'unshare_net', 'clone_newuser', 'keyctl', 'bpf', 'io_uring_setup', 'ptrace', 'mount', 'perf_event_open']) {
+    assert.equal(result[name], 'EPERM', `${name}: ${lines.join(' | ')}`);
+  }
+  assert.equal(result['clone3'], 'ENOSYS');
+  assert.equal(result['fork'], '7');
+  assert.equal(result['thread'], 'OK');
+});
+
 test('no TCP connection to a host port, to the host\'s address, or to another job', async () => {
   const hostServer = createTcpServer((socket) => {
     socket.on('error', () => undefined); // the probe closes at once; a reset is expected

@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { createTestDatabase, postgresAdminUrl } from '../test/support/databases.ts';
+import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
 
 const { values } = parseArgs({
@@ -82,10 +82,7 @@ for (const kind of kinds) {
   const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'warn', ...(process.env['BENCH_NODE_OPTIONS'] === undefined ? {} : { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] }) };
   const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
   if (database !== undefined) {
-    const ownerUrl = new URL(postgresAdminUrl);
-    ownerUrl.pathname = new URL(database.appUrl ?? '').pathname;
-    env['BULKHEAD_DATABASE_URL'] = database.appUrl ?? '';
-    env['BULKHEAD_DATABASE_MIGRATION_URL'] = ownerUrl.toString();
+    Object.assign(env, serverDatabaseEnv(database));
   }
   const server = await startServerProcess(env);
   try {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import type { DbKind } from '../src/db/index.ts';
-import { createTestDatabase, postgresAdminUrl } from '../test/support/databases.ts';
+import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
 
 const { values } = parseArgs({
@@ -111,11 +111,8 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
   const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
   const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20' };
   if (database?.appUrl !== undefined) {
-    env['BULKHEAD_DATABASE_URL'] = database.appUrl;
     // Already migrated by createTestDatabase; the server still checks migrations as the schema owner.
-    const ownerUrl = new URL(postgresAdminUrl);
-    ownerUrl.pathname = new URL(database.appUrl).pathname;
-    env['BULKHEAD_DATABASE_MIGRATION_URL'] = ownerUrl.toString();
+    Object.assign(env, serverDatabaseEnv(database));
   }
   const server = await startServerProcess(env);
   const notes: string[] = [];

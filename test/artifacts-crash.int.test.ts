@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, postgresAdminUrl } from './support/databases.ts';
+import { createTestDatabase, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 import { startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
@@ -60,10 +60,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
       const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken };
       if (kind === 'postgres') {
         database = await createTestDatabase('postgres');
-        const ownerUrl = new URL(postgresAdminUrl);
-        ownerUrl.pathname = new URL(database.appUrl ?? '').pathname;
-        env['BULKHEAD_DATABASE_URL'] = database.appUrl ?? '';
-        env['BULKHEAD_DATABASE_MIGRATION_URL'] = ownerUrl.toString();
+        Object.assign(env, serverDatabaseEnv(database));
       }
       server = await startServerProcess(env);
       await json(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });

@@ -8,8 +8,9 @@ import { statSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { buildProgram, runCli } from '../src/cli/index.ts';
-import type { AdminOperations, CliDeps } from '../src/cli/index.ts';
+import { buildProgram } from '../src/cli/index.ts';
+import { runCliWith } from './support/cli.ts';
+import type { AdminOperations } from '../src/cli/index.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform } from './support/platform.ts';
 
@@ -21,15 +22,7 @@ describe('bulkhead CLI', () => {
   const notUsed = async (): Promise<never> => { throw new Error('not used in this test'); };
   const admin: AdminOperations = { migrate: notUsed, createPlatformToken: notUsed, verifyAudit: notUsed, setPassword: notUsed, doctor: notUsed };
 
-  const run = async (args: string[], env: Record<string, string> = {}) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const deps: CliDeps = { io: { out: (t) => out.push(t), err: (t) => err.push(t) }, env: { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), ...env }, runServer: notUsed, admin };
-    process.exitCode = 0;
-    const code = await runCli(args, deps);
-    process.exitCode = 0;
-    return { code, out: out.join(''), err: err.join('') };
-  };
+  const run = (args: string[], env: Record<string, string> = {}) => runCliWith(args, { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), ...env }, admin);
 
   before(async () => {
     p = await createTestPlatform('pglite');

@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { runCli } from '../src/cli/index.ts';
+import { runCliWith } from './support/cli.ts';
 import type { ClusterExecution, ClusterProgress } from '../src/jobs/job-runner.ts';
 import type { Outcome, RunningJob } from '../src/executors/local/index.ts';
 import { databaseKinds } from './support/databases.ts';
@@ -190,15 +190,9 @@ for (const kind of databaseKinds) {
       await p.app.listen({ host: '127.0.0.1', port: 0 });
       const url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
       const dir = mkdtempSync(join(tmpdir(), 'bulkhead-inputs-'));
-      const out: string[] = [];
       const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: submission.token, BULKHEAD_JOB_ID: submission.jobId, BULKHEAD_TENANT: 'acme', BULKHEAD_CLI_CONFIG: join(dir, 'none.json') };
-      const notUsed = async (): Promise<never> => { throw new Error('not used'); };
-      const code = await runCli(['inputs', 'fetch', '--data', join(dir, 'data'), '--code', join(dir, 'code')], {
-        io: { out: (t) => out.push(t), err: (t) => out.push(t) }, env, runServer: notUsed,
-        admin: { migrate: notUsed, createPlatformToken: notUsed, verifyAudit: notUsed, setPassword: notUsed, doctor: notUsed },
-      });
-      process.exitCode = 0;
-      assert.equal(code, 0, out.join(''));
+      const fetched = await runCliWith(['inputs', 'fetch', '--data', join(dir, 'data'), '--code', join(dir, 'code')], env);
+      assert.equal(fetched.code, 0, fetched.err);
       assert.equal(readFileSync(join(dir, 'data', 'churn', 'train.csv'), 'utf8'), 'a,b\n1,2\n');
       assert.equal(readFileSync(join(dir, 'code', 'train.py'), 'utf8'), 'print("hi")\n');
       // The token reads its own inputs only: another artifact, another dataset version, another job.

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../src/cli/index.ts';
-import type { AdminOperations, CliDeps } from '../src/cli/index.ts';
+import { runCliWith } from './support/cli.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
@@ -23,22 +22,7 @@ for (const kind of databaseKinds) {
     let url: string;
     let dir: string;
 
-    const notUsed = async (): Promise<never> => { throw new Error('not used in this test'); };
-    const admin: AdminOperations = { migrate: notUsed, createPlatformToken: notUsed, verifyAudit: notUsed, setPassword: notUsed, doctor: notUsed };
-    const run = async (args: string[], token: string) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const deps: CliDeps = {
-        io: { out: (t) => out.push(t), err: (t) => err.push(t) },
-        env: { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), BULKHEAD_URL: url, BULKHEAD_TOKEN: token },
-        runServer: notUsed,
-        admin,
-      };
-      process.exitCode = 0;
-      const code = await runCli(args, deps);
-      process.exitCode = 0;
-      return { code, out: out.join(''), err: err.join('') };
-    };
+    const run = (args: string[], token: string) => runCliWith(args, { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), BULKHEAD_URL: url, BULKHEAD_TOKEN: token });
 
     before(async () => {
       p = await createTestPlatform(kind);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, databaseKinds, postgresAdminUrl } from './support/databases.ts';
+import { createTestDatabase, databaseKinds, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 import { startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
@@ -54,10 +54,7 @@ for (const kind of databaseKinds) describe(`log-batch survives SIGKILL of the se
     env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken };
     if (kind === 'postgres') {
       database = await createTestDatabase('postgres');
-      const ownerUrl = new URL(postgresAdminUrl);
-      ownerUrl.pathname = new URL(database.appUrl ?? '').pathname;
-      env['BULKHEAD_DATABASE_URL'] = database.appUrl ?? '';
-      env['BULKHEAD_DATABASE_MIGRATION_URL'] = ownerUrl.toString();
+      Object.assign(env, serverDatabaseEnv(database));
     }
     // PGlite: the embedded default, a data directory under BULKHEAD_HOME that the restart opens again.
   });

@@ -24,8 +24,7 @@ import { createTenantDeletionPorts } from '../src/main/tenant-deletion-ports.ts'
 import { adminOperations } from '../src/main/admin-operations.ts';
 import type { KubeObject, KubernetesClient, ObjectRef } from '../src/executors/kubernetes/index.ts';
 import { createClusterConfig } from '../src/executors/kubernetes/index.ts';
-import { runCli } from '../src/cli/index.ts';
-import type { AdminOperations } from '../src/cli/index.ts';
+import { runCliWith } from './support/cli.ts';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
@@ -420,20 +419,7 @@ describe('bulkhead tenant delete (CLI)', () => {
   let p: TestPlatform;
   let url: string;
   let dir: string;
-  const notUsed = async (): Promise<never> => { throw new Error('not used in this test'); };
-  const admin: AdminOperations = { migrate: notUsed, createPlatformToken: notUsed, verifyAudit: notUsed, setPassword: notUsed, doctor: notUsed };
-  const run = async (args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    process.exitCode = 0;
-    const code = await runCli(args, {
-      io: { out: (text) => out.push(text), err: (text) => err.push(text) },
-      env: { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken },
-      runServer: notUsed, admin,
-    });
-    process.exitCode = 0;
-    return { code, out: out.join(''), err: err.join('') };
-  };
+  const run = (args: string[]) => runCliWith(args, { BULKHEAD_CLI_CONFIG: join(dir, 'cli.json'), BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
 
   before(async () => {
     p = await createTestPlatform('pglite');

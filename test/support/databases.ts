@@ -99,3 +99,14 @@ export const createTestDatabase = async (kind: DbKind): Promise<TestDatabase> =>
 };
 
 export const databaseKinds: readonly DbKind[] = ['pglite', 'postgres'];
+
+/**
+ * The environment a `bulkhead up` child process needs to run on a test PostgreSQL database: the
+ * application role's URL, and the schema owner's for the migration check at start-up.
+ */
+export const serverDatabaseEnv = (database: TestDatabase): Record<string, string> => {
+  const appUrl = database.appUrl ?? '';
+  const ownerUrl = new URL(postgresAdminUrl);
+  ownerUrl.pathname = new URL(appUrl).pathname;
+  return { BULKHEAD_DATABASE_URL: appUrl, BULKHEAD_DATABASE_MIGRATION_URL: ownerUrl.toString() };
+};

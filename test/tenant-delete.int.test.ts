@@ -252,7 +252,11 @@ for (const kind of databaseKinds) {
       assert.equal(plan.rows.run_metrics, 20);
       assert.equal(plan.artifacts.files, Object.keys(blobsBefore).length);
 
+      // The platform's in-memory copy of the unwrapped data key (it decrypted the uploads above).
+      const cachedKey = await p.platform.storage.dataKey(doomed.id);
+      assert.ok(cachedKey.some((b) => b !== 0));
       const deleted = ok(await p.call('DELETE', '/api/v1/tenants/doomed?confirm=doomed', adminToken), 'delete');
+      assert.ok(cachedKey.every((b) => b === 0), 'the cached data key is zeroed: crypto-shredding reaches memory too');
       assert.deepEqual(deleted.tenant, { id: doomed.id, slug: 'doomed' });
       assert.equal(deleted.resumed, false);
       assert.equal(deleted.jobsCancelled, 1);

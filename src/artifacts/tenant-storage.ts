@@ -97,6 +97,11 @@ export interface TenantStorage {
   usage(tenantId: string): Promise<StorageUsage>;
   /** The tenant's data key (unwrapped, cached); created on first use. For tests and key tooling. */
   dataKey(tenantId: string): Promise<Buffer>;
+  /**
+   * Drops (and zeroes) the cached unwrapped data key of a deleted tenant, so crypto-shredding holds in
+   * this process's memory too, not only in the database.
+   */
+  forgetTenant(tenantId: string): void;
   /** Shrinks or extends an existing reservation to exactly `bytes` with a new expiry (multipart parts). */
   setReservation(tx: Queryable, tenantId: string, reservationId: string, bytes: number, ttlSeconds: number): Promise<void>;
 }
@@ -180,6 +185,10 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
   const storage: TenantStorage = {
     files,
     dataKey,
+    forgetTenant(tenantId) {
+      keys.get(tenantId)?.fill(0);
+      keys.delete(tenantId);
+    },
 
     async beginUpload(tenantId, options = {}) {
       const key = await dataKey(tenantId);

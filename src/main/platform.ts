@@ -149,7 +149,7 @@ export const createPlatform = async (
     db,
     tenants,
     ports: createTenantDeletionPorts({
-      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root,
+      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage,
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });

@@ -1,3 +1,4 @@
+import type { TenantStorage } from '../artifacts/index.ts';
 import { readdir, lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.ts';
@@ -50,6 +51,8 @@ export const createTenantDeletionPorts = (deps: {
   identity: IdentityService;
   /** `$BULKHEAD_HOME/blobs`: one directory per tenant id (artifacts/blob-files.ts). */
   blobRoot: string;
+  /** Its cache of unwrapped data keys is cleared for the deleted tenant. */
+  storage?: Pick<TenantStorage, 'forgetTenant'>;
   cluster?: { client: KubernetesClient; config: ClusterConfig } | undefined;
 }): TenantDeletionPorts => {
   const { store, runner, jobsDir } = deps.jobs;
@@ -117,6 +120,9 @@ export const createTenantDeletionPorts = (deps: {
       deleteTenant: async (tenant) =>
         (await deleteTenant(deps.cluster!.client, { tenantId: tenant.id, namespace: namespaceOf(tenant, deps.cluster!.config) })).deleted,
     },
-    forgetCredentials: (tenantId) => deps.identity.forgetTenant(tenantId),
+    forgetCredentials: (tenantId) => {
+      deps.identity.forgetTenant(tenantId);
+      deps.storage?.forgetTenant(tenantId);
+    },
   };
 };

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { withSystem } from '../src/db/index.ts';
 import { createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
@@ -187,6 +188,16 @@ for (const kind of databaseKinds) {
 
       const ds = await p.call('GET', '/api/v1/tenants/acme/datasets/churn/versions/1/lineage', acme.tokens.viewer);
       assert.deepEqual(ds.body.modelVersions.map((m: { name: string; version: number }) => `${m.name}/${m.version}`), ['churn/1', 'churn/2', 'churn-mlflow/1']);
+
+      // Self-healing: a version whose lineage row is missing (the server stopped between the version's
+      // commit and the lineage's) gets it recorded from the job when it is first read.
+      await withSystem(p.database.owner, (tx) => tx.query("DELETE FROM model_lineage WHERE model_name = 'churn-mlflow'"));
+      const healed = await p.call('GET', '/api/v1/tenants/acme/models/churn-mlflow/versions/1/lineage', acme.tokens.viewer);
+      assert.equal(healed.body.recorded, true);
+      assert.equal(healed.body.upstream.job.id, job.id);
+      assert.equal(healed.body.upstream.datasets[0].digest, datasetDigest);
+      const rows = await withSystem(p.database.owner, async (tx) => (await tx.query("SELECT count(*)::int AS n FROM model_lineage WHERE model_name = 'churn-mlflow'")).rows[0]);
+      assert.equal((rows as { n: number }).n, 1);
     });
 
     test("another tenant's model and dataset lineage answer 404 NOT_FOUND, like missing ones", async () => {
@@ -211,7 +222,8 @@ for (const kind of databaseKinds) {
       await p.platform.audit.seal();
       const events = await p.call('GET', '/api/v1/tenants/acme/audit?limit=1000', acme.tokens.admin);
       const recorded = events.body.events.filter((e: { action: string }) => e.action === 'models.lineage.record');
-      assert.deepEqual(recorded.map((e: { target: string }) => e.target).sort(), ['model:churn-mlflow/1', 'model:churn/1', 'model:churn/2']);
+      // churn-mlflow/1 twice: recorded at creation, and again by the self-healing read after its row was removed.
+      assert.deepEqual(recorded.map((e: { target: string }) => e.target).sort(), ['model:churn-mlflow/1', 'model:churn-mlflow/1', 'model:churn/1', 'model:churn/2']);
       const verify = await p.call('GET', '/api/v1/tenants/acme/audit/verify', acme.tokens.admin);
       assert.equal(verify.body.ok, true);
     });

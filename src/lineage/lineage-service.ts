@@ -137,6 +137,7 @@ export const createLineageService = (deps: {
   datasets: DatasetService;
   artifacts: ArtifactService;
   jobs: JobStore;
+  log?: { error(obj: object, msg: string): void };
 }) => {
   const { db } = deps;
 
@@ -210,6 +211,19 @@ export const createLineageService = (deps: {
     )).rows;
 
   const modelLineage = async (scope: TrackingScope, name: string, rawVersion: string | number): Promise<ModelLineage> => {
+    const found = await readModelLineage(scope, name, rawVersion);
+    // Self-healing: a version created from a job's run whose lineage was not recorded (the server stopped
+    // between the two commits, or recording failed) gets it recorded now, from the job as it is.
+    if (!found.recorded && found.upstream.job !== null) {
+      const job = await jobByRun(scope.tenantId, found.upstream.run?.id ?? '');
+      if (job !== undefined && (await record(scope, { name: found.model.name, version: found.model.version, source: found.model.source, runId: found.model.runId }, 'model-version-create', job).catch(() => false))) {
+        return readModelLineage(scope, name, rawVersion);
+      }
+    }
+    return found;
+  };
+
+  const readModelLineage = async (scope: TrackingScope, name: string, rawVersion: string | number): Promise<ModelLineage> => {
     const mv = await mapMlflow(() => deps.registry.getModelVersion(scope, { name, version: String(rawVersion) }));
     const version = Number(mv.version);
     const runId = mv.run_id === '' ? null : mv.run_id;
@@ -335,8 +349,12 @@ export const createLineageService = (deps: {
         async createModelVersion(scope, input) {
           const created = await registry.createModelVersion(scope, input);
           if (created.run_id !== '' && created.run_id !== null) {
+            // Not fatal for the version (MLflow clients must get it); reading the lineage records it later.
             await record(scope, { name: created.name, version: Number(created.version), source: created.source, runId: created.run_id }, 'model-version-create')
-              .catch(() => false);
+              .catch((error: unknown) => {
+                deps.log?.error({ err: error, model: created.name, version: created.version }, 'could not record model lineage; it is recorded when first read');
+                return false;
+              });
           }
           return created;
         },

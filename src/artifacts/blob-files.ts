@@ -7,7 +7,7 @@
  * under the root is refused), and blob files are opened with O_NOFOLLOW. Contents are opaque here:
  * encryption is the caller's business (tenant-storage.ts).
  */
-import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -85,7 +85,10 @@ export const createBlobFiles = (root: string): BlobFiles => {
       await handle.close();
       throw new AppError('INTERNAL', 'blob file is not a regular file (refused)');
     }
-    return createReadStream('', { fd: handle.fd, highWaterMark: 1024 * 1024, autoClose: true }).on('close', () => void handle.close().catch(() => {}));
+    // The stream owns the FileHandle and closes it through the handle. (A stream over the raw `handle.fd`
+    // closed the descriptor behind the handle's back; the handle, closed again later or by the garbage
+    // collector, then closed whatever file had reused that descriptor number: EBADF elsewhere.)
+    return handle.createReadStream({ highWaterMark: 1024 * 1024, autoClose: true });
   };
 
   return {

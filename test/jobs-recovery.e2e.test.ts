@@ -6,7 +6,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -51,8 +51,19 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
     assert.equal(queued.status, 'queued');
 
     await server.kill('SIGKILL');
-    for (let i = 0; i < 50 && processesWith(marker).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(processesWith(marker), [], 'no process of the job outlives the server');
+    for (let i = 0; i < 100 && processesWith(marker).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    const survivors = processesWith(marker);
+    // On failure, say who they are: parent, namespaces' pids, uid, and the pending death signal's state.
+    const describe = (line: string) => {
+      const pid = line.trim().split(/\s+/)[0];
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        return `${line.slice(0, 80)} | ${status.split('\n').filter((l) => /^(PPid|NSpid|Uid|Gid|State):/.test(l)).join('; ')}`;
+      } catch {
+        return line.slice(0, 80);
+      }
+    };
+    assert.deepEqual(survivors, [], `no process of the job outlives the server:\n${survivors.map(describe).join('\n')}`);
 
     server = await startServerProcess(env);
     const after = (await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body;

@@ -5,7 +5,7 @@ import type { Action } from './permissions.ts';
 /** Who is calling, as established by authentication. */
 export type Principal =
   | { kind: 'platform_admin'; tokenId: string; userId: string | undefined; label: string }
-  | { kind: 'tenant'; tokenId: string; tenantId: string; role: TenantRole; userId: string | undefined; label: string; jobId?: string };
+  | { kind: 'tenant'; tokenId: string; tenantId: string; role: TenantRole; userId: string | undefined; label: string; jobId?: string; deploymentId?: string };
 
 export interface TenantRef {
   id: string;

@@ -220,6 +220,20 @@ export const registerDataCommands = (program: Command, ctx: CommandContext): voi
       ctx.print({ job: jobId, datasets: job.datasets.length, codeBundle: job.codeBundle, files, bytes }, () => `inputs of job ${jobId}: ${job.datasets.length} dataset version(s), ${job.codeBundle === null ? 'no code bundle' : `code bundle ${job.codeBundle}`} (${files} files, ${bytes} bytes)`);
     });
 
+  const model = program.commands.find((c) => c.name() === 'model') ?? program.command('model').description('registered models of your tenant');
+  model
+    .command('fetch')
+    .description("inside a model endpoint's pod on a Kubernetes cluster: download the generation's model (BULKHEAD_MODEL_PATH, an artifact path) into --dest/model.onnx with the endpoint token (BULKHEAD_URL, BULKHEAD_TOKEN) — what the pod's init container runs")
+    .option('--dest <dir>', 'where model.onnx goes', '/model')
+    .action(async (options: { dest: string }) => {
+      const path = ctx.env['BULKHEAD_MODEL_PATH'];
+      if (path === undefined || path === '') throw new AppError('VALIDATION_FAILED', 'BULKHEAD_MODEL_PATH must be set (it is in a cluster endpoint pod)');
+      const response = await rawRequest(ctx, 'GET', `${mlflowArtifacts}/${encodePath(normalizeArtifactPath(path))}`);
+      await mkdir(options.dest, { recursive: true });
+      const bytes = await writeNewFile(options.dest, 'model.onnx', bodyOf(response));
+      ctx.print({ path, dest: join(options.dest, 'model.onnx'), bytes }, () => `model ${path} → ${join(options.dest, 'model.onnx')} (${bytes} bytes)`);
+    });
+
   const artifact = program.command('artifact').description("artifacts through the MLflow artifact API (the token's tenant)");
 
   artifact.command('upload <local> <path>').description('upload a local file to artifact PATH (e.g. 1/<run>/artifacts/model.onnx)').action(async (local: string, path: string) => {

@@ -44,6 +44,19 @@ export interface CliDeps {
   runServer(config: Config): Promise<void>;
   /** The offline admin group works on the database directly. */
   admin: AdminOperations;
+  /**
+   * Runs the OIP model worker listening on TCP until it ends (`bulkhead serve-model`, the server container
+   * of a cluster endpoint's pod); resolves to its exit code. Injected, like `runServer`.
+   */
+  serveModel?(options: ServeModelOptions): Promise<number>;
+}
+
+export interface ServeModelOptions {
+  model: string;
+  host: string;
+  port: number;
+  name: string;
+  version: string;
 }
 
 export interface AdminOperations {
@@ -104,6 +117,22 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--home <dir>', 'data directory (BULKHEAD_HOME, default ./.bulkhead)')
     .action(async (options: { host?: string; port?: string; home?: string }) => {
       await deps.runServer(loadConfig(deps.env, { host: options.host, port: options.port, home: options.home }));
+    });
+
+  program
+    .command('serve-model')
+    .description("run a model's Open Inference Protocol v2 server on TCP (what a cluster endpoint's server container runs)")
+    .requiredOption('--model <file>', 'the ONNX model file')
+    .requiredOption('--port <port>', 'listen port (0: any free port, printed in the ready line)')
+    .option('--host <host>', 'listen address', '0.0.0.0')
+    .requiredOption('--name <name>', 'the deployment name the server reports')
+    .requiredOption('--version <version>', 'the model version the server reports')
+    .action(async (options: { model: string; port: string; host: string; name: string; version: string }) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AppError('VALIDATION_FAILED', `invalid port '${options.port}'`);
+      if (deps.serveModel === undefined) throw new AppError('UNAVAILABLE', 'serve-model is not available in this build of the CLI');
+      const code = await deps.serveModel({ model: options.model, host: options.host, port, name: options.name, version: options.version });
+      if (code !== 0) throw new AppError('INTERNAL', `the model server exited with code ${code}`);
     });
 
   program

@@ -79,7 +79,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   });
   app.decorate('routeCatalog', routes);
 
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, rateLimit: deps.rateLimit, denials: createDenialThrottle() });
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle() });
 
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));

@@ -12,6 +12,8 @@ import type { Tenant, TenantService } from '../tenants/index.ts';
 import { tenantErrors } from '../tenants/index.ts';
 import { sendError } from './error-handler.ts';
 import { relayAllows } from '../jobs/job-relay.ts';
+import { endpointTokenAllows } from '../serving/index.ts';
+import type { EndpointTokenScope } from '../serving/index.ts';
 import type { DenialThrottle, SuppressedDenials } from './denial-throttle.ts';
 
 export interface AuthHookDeps {
@@ -32,6 +34,12 @@ export interface AuthHookDeps {
    * limited to what the relay would let through (`relayAllows`: its own run, its run's artifacts).
    */
   clusterJobScope?: ((tenantId: string, jobId: string) => ClusterJobScope | undefined) | undefined;
+  /**
+   * BULKHEAD_EXECUTOR=kubernetes: an endpoint token (one per generation of a cluster deployment) is accepted
+   * while this process serves that generation, and only to GET that generation's model artifact
+   * (`endpointTokenAllows`). Undefined scope: the token is refused as if unknown.
+   */
+  clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Bounds the audit rows refused requests write; without it every refusal is audited. */
   denials?: DenialThrottle | undefined;
 }
@@ -177,6 +185,20 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       // Checked once the body is parsed (a log-batch names its run in the body): see the preHandler below.
       const own = await resolveTenant(principal.tenantId);
       request.jobScope = { jobId: principal.jobId, tenantSlug: own?.slug ?? '', ...scope };
+    }
+    if (principal.kind === 'tenant' && principal.deploymentId !== undefined) {
+      // An endpoint pod's token: its generation's model artifact, and only while this process serves it.
+      const scope = deps.clusterEndpointScope?.(principal.tenantId, principal.deploymentId, principal.tokenId);
+      if (scope === undefined) {
+        await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.endpoint_token_not_serving', 'endpoint_token_not_serving');
+        reply.header('www-authenticate', 'Bearer realm="bulkhead"');
+        return sendError(reply, request, new AppError('UNAUTHENTICATED', 'this endpoint token belongs to no generation this server runs'));
+      }
+      const verdict = endpointTokenAllows(scope, request.method, request.url);
+      if (!verdict.ok) {
+        await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.endpoint_scope', verdict.why);
+        return sendError(reply, request, new AppError('FORBIDDEN', `an endpoint token may not do this: ${verdict.why}`));
+      }
     }
     request.principal = principal;
     if (access === 'authenticated') return;

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { EndpointTokenScope } from '../serving/index.ts';
 import type { ClusterJobScope } from '../jobs/job-runner.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RequestContext } from '../core/request-context.ts';
@@ -28,6 +29,8 @@ export interface HttpDeps {
   relaySecret?: string | undefined;
   /** Jobs on a Kubernetes cluster: what a job token may reach without a relay (see auth-hook.ts). */
   clusterJobScope?: ((tenantId: string, jobId: string) => ClusterJobScope | undefined) | undefined;
+  /** Endpoints on a Kubernetes cluster: the model artifact a live endpoint token may read (see auth-hook.ts). */
+  clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
 }

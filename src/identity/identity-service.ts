@@ -11,7 +11,7 @@ import { hashPassword, verifyPassword } from './passwords.ts';
 import { displayPrefix, generateToken, hashToken, looksLikeToken } from './tokens.ts';
 
 export type TokenRole = TenantRole | 'platform_admin';
-export type TokenKind = 'api' | 'session' | 'job';
+export type TokenKind = 'api' | 'session' | 'job' | 'endpoint';
 
 export interface TokenRecord {
   id: string;
@@ -110,6 +110,11 @@ export interface NewToken {
   expiresInSeconds?: number | undefined;
   /** Job tokens: the job the token belongs to (it works only through that job's relay). */
   jobId?: string | undefined;
+  /**
+   * Endpoint tokens (kind 'endpoint'): the deployment whose cluster pods fetch their model with it; the API
+   * accepts it only for that generation's model artifact while this process serves it.
+   */
+  deploymentId?: string | undefined;
   /** Bootstrap only: use this token value instead of generating one. */
   presetToken?: string | undefined;
 }
@@ -177,6 +182,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       params.push(input.jobId);
       sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at, job_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${tokenColumns}`;
+    } else if (input.deploymentId !== undefined) {
+      params.push(input.deploymentId);
+      sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at, deployment_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${tokenColumns}`;
     }
     const audit = { tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId, details: { name: input.name, role: input.role, kind: input.kind ?? 'api' } };
     const row = tenantId === null
@@ -206,9 +215,9 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         touchLastUsed(cached.principal.tokenId);
         return cached.principal;
       }
-      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null }>(db, 
+      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null }>(db, 
           `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
-                  t.job_id
+                  t.job_id, t.deployment_id
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
             WHERE t.token_hash = $1 AND (u.id IS NULL OR u.status = 'active')`,
           [hash],
@@ -220,10 +229,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       }
       const expiresAt = row.expires_at === null ? null : new Date(row.expires_at).getTime();
       if (expiresAt !== null && expiresAt <= now()) return undefined;
-      const label = row.job_id !== null ? `job:${row.job_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
+      const label = row.job_id !== null ? `job:${row.job_id}` : row.deployment_id !== null ? `endpoint:${row.deployment_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
       const principal: Principal = row.role === 'platform_admin'
         ? { kind: 'platform_admin', tokenId: row.id, userId: row.user_id ?? undefined, label }
-        : { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, role: row.role, userId: row.user_id ?? undefined, label, ...(row.job_id !== null ? { jobId: row.job_id } : {}) };
+        : { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, role: row.role, userId: row.user_id ?? undefined, label, ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
       if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
       touchLastUsed(row.id);
       return principal;

@@ -35,6 +35,8 @@ import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/routes/lineage-routes.ts';
 import { createTenantDeletionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
+import { createClusterEndpoints } from './cluster-serving.ts';
+import type { ClusterEndpoints } from '../serving/index.ts';
 import type { ClusterExecution } from '../jobs/job-runner.ts';
 
 const jobLog = {
@@ -103,8 +105,12 @@ export const createPlatform = async (
     db?: Db;
     /** A Kubernetes cluster the platform manages (tenant deletion removes the tenant's namespace there). */
     kubernetesClient?: KubernetesClient;
-    /** With BULKHEAD_EXECUTOR=kubernetes: the cluster to run jobs on, instead of the default kubeconfig's. */
-    cluster?: { execution: ClusterExecution; client?: KubernetesClient };
+    /**
+     * With BULKHEAD_EXECUTOR=kubernetes: the cluster to run jobs on, instead of the default kubeconfig's; with
+     * `endpoints`, deployments' replicas run there too (polled every `endpointPollIntervalMs`, default 2 s).
+     * Without `endpoints` an injected cluster runs jobs only and replicas stay local.
+     */
+    cluster?: { execution: ClusterExecution; client?: KubernetesClient; endpoints?: ClusterEndpoints; endpointPollIntervalMs?: number };
   } = {},
 ): Promise<Platform> => {
   // 0711: the sandbox launcher (an unprivileged uid) must pass through to job directories under
@@ -131,7 +137,8 @@ export const createPlatform = async (
   const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
   const tracking = createTrackingService({ db });
   // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).
-  const clusterBackend = options.cluster ?? (config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined);
+  const ownClusterBackend = options.cluster === undefined && config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined;
+  const clusterBackend = options.cluster ?? ownClusterBackend;
   const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets), cluster: clusterBackend?.execution });
   httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
   closers.push(() => jobs.runner.stop());
@@ -140,7 +147,13 @@ export const createPlatform = async (
   const lineage = createLineageService({ db, registry: createRegistryService({ db }), tracking, datasets, artifacts, jobs: jobs.store });
   httpModules.push(lineageRoutes({ lineage }));
   httpModules.push(mlflowRoutes({ tracking, registry: lineage.withAutomaticLineage(createRegistryService({ db })), loggedModels: createLoggedModelService({ db }) }));
-  const serving = await createServingSystem(config, { db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId) });
+  // Endpoints on the cluster: the same client and tenant bundles as the jobs (the bundle once per tenant and quota).
+  const endpoints = options.cluster?.endpoints ?? (ownClusterBackend === undefined ? undefined
+    : createClusterEndpoints({ client: ownClusterBackend.client, config: cluster, tenants, ensureTenant: (tenant, quota) => ownClusterBackend.execution.ensureTenant(tenant, quota) }));
+  const serving = await createServingSystem(config, {
+    db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId),
+    cluster: config.executor === 'kubernetes' && endpoints !== undefined ? { endpoints, identity, pollIntervalMs: options.cluster?.endpointPollIntervalMs } : undefined,
+  });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
   void serving.deployments.recover().catch(() => {});
@@ -183,6 +196,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     tenantDeletion: platform.tenantDeletion,
     relaySecret: platform.jobs.relays.secret,
     clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
+    clusterEndpointScope: platform.serving.endpointScope,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.

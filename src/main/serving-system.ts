@@ -5,8 +5,9 @@ import type { TenantService } from '../tenants/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { RegistryService, TrackingService } from '../tracking/index.ts';
 import { createLocalExecutor } from '../executors/local/index.ts';
-import { createDeploymentService, createRegistryModelResolver, createTenantRateGuard, prepareWorkerCode } from '../serving/index.ts';
-import type { DeploymentService, ModelResolver, TenantRateGuard, WorkerExecutor } from '../serving/index.ts';
+import { createClusterServingBackend, createDeploymentService, createLocalServingBackend, createRegistryModelResolver, createTenantRateGuard, prepareWorkerCode } from '../serving/index.ts';
+import type { ClusterEndpoints, DeploymentService, EndpointTokenScope, ModelResolver, ServingBackend, TenantRateGuard, WorkerExecutor } from '../serving/index.ts';
+import type { IdentityService } from '../identity/index.ts';
 import { deploymentRoutes } from '../http/routes/deployment-routes.ts';
 import { inferenceRoutes } from '../http/routes/inference-routes.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -16,16 +17,24 @@ export interface ServingSystem {
   /** The per-tenant token buckets: the gateway uses them; the API's auth hook should too. */
   rateGuard: TenantRateGuard;
   httpModules: FastifyPluginAsyncZod[];
+  /**
+   * With endpoints on a cluster: the model artifact a live endpoint token may read (the auth hook's
+   * `clusterEndpointScope`). Undefined when replicas run locally.
+   */
+  endpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
 }
 
 /**
  * Builds model serving: workers run through their own local executor whose cgroup prefix is the
  * platform's + `-srv` (so the job runner's orphan reaping never touches serving workers), from a worker
  * code dir under $BULKHEAD_HOME, with models resolved from the tenant's registry and artifact store.
+ * Given `cluster` (BULKHEAD_EXECUTOR=kubernetes), replicas run as a Deployment + Service on the cluster
+ * instead, behind the same gateway limits.
  */
 export const createServingSystem = async (
   config: Config,
-  deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver; cpusetFor?: (tenantId: string) => Promise<string | undefined> },
+  deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver; cpusetFor?: (tenantId: string) => Promise<string | undefined>;
+    cluster?: { endpoints: ClusterEndpoints; identity: IdentityService; pollIntervalMs?: number | undefined } | undefined },
 ): Promise<ServingSystem> => {
   const code = await prepareWorkerCode(join(config.home, 'serving-code'));
   const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
@@ -37,19 +46,32 @@ export const createServingSystem = async (
       return (await deps.artifacts.openArtifact(tenantId, path)).stream;
     },
   });
-  const deployments = createDeploymentService({
-    db: deps.db,
+  const tenantInfo = async (tenantId: string) => {
+    const tenant = await deps.tenants.find(tenantId);
+    if (tenant === undefined) throw new Error('tenant vanished');
+    const quota = await deps.tenants.getQuota(tenantId);
+    return { tier: tenant.tier, limits: { cpu: quota.cpu, memoryMiB: quota.memoryMiB } };
+  };
+  const cluster = deps.cluster === undefined ? undefined : createClusterServingBackend({
+    endpoints: deps.cluster.endpoints,
+    resolver,
+    identity: deps.cluster.identity,
+    ...(deps.cluster.pollIntervalMs === undefined ? {} : { pollIntervalMs: deps.cluster.pollIntervalMs }),
+    log: {
+      error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'serving', msg, ...obj })}\n`),
+    },
+  });
+  const backend: ServingBackend = cluster ?? createLocalServingBackend({
     executor: deps.executor ?? createLocalExecutor({ cgroupPrefix: `${config.cgroupPrefix}-srv` }),
     resolver,
     codeDir: code.dir,
     ...(deps.cpusetFor === undefined ? {} : { reservedCpus: deps.cpusetFor }),
-    tenantInfo: async (tenantId) => {
-      const tenant = await deps.tenants.find(tenantId);
-      if (tenant === undefined) throw new Error('tenant vanished');
-      const quota = await deps.tenants.getQuota(tenantId);
-      return { tier: tenant.tier, limits: { cpu: quota.cpu, memoryMiB: quota.memoryMiB } };
-    },
+    tenantInfo,
   });
+  const deployments = createDeploymentService({ db: deps.db, backend, tenantInfo });
   const rateGuard = createTenantRateGuard({ quotaRate: async (tenantId) => (await deps.tenants.getQuota(tenantId)).requestsPerSecond });
-  return { deployments, rateGuard, httpModules: [deploymentRoutes({ deployments }), inferenceRoutes({ deployments, rateGuard })] };
+  return {
+    deployments, rateGuard, httpModules: [deploymentRoutes({ deployments }), inferenceRoutes({ deployments, rateGuard })],
+    endpointScope: cluster === undefined ? undefined : (tenantId, deploymentId, tokenId) => cluster.endpointScope(tenantId, deploymentId, tokenId),
+  };
 };

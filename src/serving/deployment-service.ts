@@ -8,10 +8,11 @@
  * Rolling update (new version or resources): start a new generation of replicas, wait until every one
  * answers its health check, switch routing atomically, then drain the old generation (wait for in-flight
  * requests, SIGTERM). A generation that never becomes ready is torn down and the old one keeps serving.
+ *
+ * Where a generation's replicas run is the serving backend's business (serving-backend.ts): local sandboxed
+ * workers, or a Deployment + Service on a Kubernetes cluster. The gateway's limits stay here, in front of both.
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
@@ -19,9 +20,8 @@ import type { Db, Queryable } from '../db/index.ts';
 import { withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier } from '../executors/local/index.ts';
-import type { ModelResolver } from './model-resolver.ts';
-import { startReplica } from './worker-supervisor.ts';
-import type { Replica, ReplicaStatus, WorkerExecutor } from './worker-supervisor.ts';
+import type { ReplicaStatus } from './worker-supervisor.ts';
+import type { GenerationSpec, ServingBackend, ServingGeneration, ServingTarget } from './serving-backend.ts';
 import { createConcurrencyGate } from './gateway-limiter.ts';
 import type { ConcurrencyGate } from './gateway-limiter.ts';
 
@@ -78,20 +78,8 @@ interface Row {
   updated_at: Date | string;
 }
 
-interface Spec {
-  model: string;
-  version: string;
-  replicas: number;
-  cpu: number;
-  memoryMiB: number;
-  maxConcurrency: number;
-}
-
-interface Generation {
-  spec: Spec;
-  modelDir: string;
-  replicas: Replica[];
-}
+type Spec = GenerationSpec;
+type Generation = ServingGeneration;
 
 interface Runtime {
   tenantId: string;
@@ -103,7 +91,6 @@ interface Runtime {
   error: string | undefined;
   gate: ConcurrencyGate;
   logs: string[];
-  next: number;
   deleted: boolean;
   /** Serialises changes (rollouts, scaling, deletion) of one deployment. */
   chain: Promise<void>;
@@ -123,17 +110,10 @@ const specOf = (row: Row): Spec => ({ model: row.model, version: row.version, re
 
 export interface DeploymentServiceDeps {
   db: Db;
-  executor: WorkerExecutor;
-  resolver: ModelResolver;
-  /** Tenant facts the workers need: tier, serving limits (CPU, memory of the tenant's parent cgroup). */
+  /** Where replicas run: local sandboxed workers, or a Kubernetes cluster (serving-backend.ts). */
+  backend: ServingBackend;
+  /** Tenant facts: tier, serving limits (the quota a deployment's replicas must fit in). */
   tenantInfo(tenantId: string): Promise<{ tier: IsolationTier; limits: { cpu: number; memoryMiB: number } }>;
-  /** CPUs reserved for a `dedicated` tenant; without them such a tenant's deployment fails (never downgraded). */
-  reservedCpus?: (tenantId: string) => string | undefined | Promise<string | undefined>;
-  /** Short host directory (Unix socket paths must stay < 108 bytes); created 0711. */
-  root?: string;
-  /** The worker code dir (prepareWorkerCode). */
-  codeDir: string;
-  readyTimeoutMs?: number;
 }
 
 export interface InvokeResult {
@@ -163,58 +143,14 @@ export interface DeploymentService {
 export const createDeploymentService = (deps: DeploymentServiceDeps): DeploymentService => {
   const runtimes = new Map<string, Runtime>();
   const key = (tenantId: string, name: string): string => `${tenantId}/${name}`;
-  let rootPromise: Promise<string> | undefined;
-  const root = (): Promise<string> => (rootPromise ??= (async () => {
-    const dir = deps.root ?? (await mkdtemp('/tmp/bhs-'));
-    await mkdir(dir, { recursive: true, mode: 0o711 });
-    await chmod(dir, 0o711);
-    return dir;
-  })());
-  const tenantDir = async (tenantId: string): Promise<string> => {
-    const dir = join(await root(), tenantId);
-    await mkdir(dir, { recursive: true, mode: 0o711 });
-    return dir;
-  };
   const log = (rt: Runtime, line: string): void => {
     rt.logs.push(`${new Date().toISOString()} ${line}`);
     if (rt.logs.length > MAX_LOG_LINES) rt.logs.splice(0, rt.logs.length - MAX_LOG_LINES);
   };
 
-  const materialize = async (rt: Runtime, spec: Spec): Promise<string> => {
-    const dir = join(await tenantDir(rt.tenantId), `m-${rt.id.slice(0, 8)}-v${spec.version}-${randomUUID().slice(0, 6)}`);
-    await mkdir(dir, { mode: 0o755 });
-    try {
-      await deps.resolver.writeModel(rt.tenantId, spec.model, spec.version, join(dir, 'model.onnx'));
-    } catch (error) {
-      // A version that cannot be resolved must not leave its (empty or partial) model dir behind.
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-      throw error;
-    }
-    return dir;
-  };
-
-  const startGeneration = async (rt: Runtime, spec: Spec, modelDir: string): Promise<Generation> => {
-    const info = await deps.tenantInfo(rt.tenantId);
-    // Dedicated: the tenant's reserved CPUs (required). Others: the shared pool, so no worker runs on a
-    // dedicated tenant's CPUs.
-    const reserved = await deps.reservedCpus?.(rt.tenantId);
-    if (info.tier === 'dedicated' && reserved === undefined) {
-      throw new AppError('UNAVAILABLE', 'this tenant is in the dedicated tier and no CPUs are reserved for its serving workers');
-    }
-    const dir = await tenantDir(rt.tenantId);
-    const replicas = Array.from({ length: spec.replicas }, () => startReplica({
-      executor: deps.executor, tenantId: rt.tenantId, tenantDir: dir, tier: info.tier, reservedCpus: reserved,
-      deploymentName: rt.name, version: spec.version, modelDir, codeDir: deps.codeDir,
-      resources: { cpu: spec.cpu, memoryMiB: spec.memoryMiB }, tenantLimits: info.limits, maxConcurrency: spec.maxConcurrency,
-      log: (line) => log(rt, line), ...(deps.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: deps.readyTimeoutMs }),
-    }));
-    return { spec, modelDir, replicas };
-  };
-
   const stopGeneration = async (generation: Generation | undefined): Promise<void> => {
     if (generation === undefined) return;
-    await Promise.all(generation.replicas.map((r) => r.stop()));
-    await rm(generation.modelDir, { recursive: true, force: true }).catch(() => {});
+    await generation.stop();
   };
 
   const enqueue = (rt: Runtime, step: () => Promise<void>): Promise<void> => {
@@ -231,15 +167,9 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
     if (rt.deleted) return;
     rt.rolling = rt.active !== undefined;
     log(rt, `rolling out ${spec.model} version ${spec.version} with ${spec.replicas} replica(s)`);
-    let modelDir: string;
-    try {
-      modelDir = await materialize(rt, spec);
-    } catch (error) {
-      rt.rolling = false;
-      throw error;
-    }
-    const generation = await startGeneration(rt, spec, modelDir).catch(async (error: unknown) => {
-      await rm(modelDir, { recursive: true, force: true });
+    const generation = await deps.backend.start({
+      tenantId: rt.tenantId, deploymentId: rt.id, deploymentName: rt.name, tier: rt.tier, spec, log: (line) => log(rt, line),
+    }).catch((error: unknown) => {
       rt.rolling = false;
       throw error;
     });
@@ -250,7 +180,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
       rt.error = undefined;
       return;
     }
-    const ok = await Promise.all(generation.replicas.map((r) => r.whenReady())).then(() => true, () => false);
+    const ok = await generation.whenReady().then(() => true, () => false);
     if (!ok || rt.deleted) {
       await stopGeneration(generation);
       rt.rolling = false;
@@ -268,21 +198,14 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
   const scale = (rt: Runtime, replicas: number, maxConcurrency: number): Promise<void> => enqueue(rt, async () => {
     const generation = rt.active;
     if (generation === undefined || rt.deleted) return;
-    generation.spec = { ...generation.spec, replicas, maxConcurrency };
     rt.gate.resize(maxConcurrency, queueBoundOf(maxConcurrency));
-    if (replicas > generation.replicas.length) {
-      const extra = await startGeneration(rt, { ...generation.spec, replicas: replicas - generation.replicas.length }, generation.modelDir);
-      generation.replicas.push(...extra.replicas);
-    } else if (replicas < generation.replicas.length) {
-      const removed = generation.replicas.splice(replicas);
-      await Promise.all(removed.map((r) => r.stop()));
-    }
+    await generation.scale(replicas, maxConcurrency);
     log(rt, `scaled to ${replicas} replica(s)`);
   });
 
   const statusOf = (rt: Runtime | undefined): { status: DeploymentStatus; reason?: string; replicaStatus: ReplicaStatus[] } => {
     if (rt === undefined) return { status: 'stopped', replicaStatus: [] };
-    const replicaStatus = rt.active?.replicas.map((r) => r.status()) ?? [];
+    const replicaStatus = rt.active?.replicaStatus() ?? [];
     const ready = replicaStatus.filter((r) => r.state === 'ready').length;
     const reason = rt.error;
     const withReason = <T extends object>(o: T) => (reason === undefined ? o : { ...o, reason });
@@ -323,20 +246,10 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
   const newRuntime = (tenantId: string, id: string, name: string, tier: IsolationTier, maxConcurrency: number): Runtime => ({
     tenantId, id, name, tier, active: undefined, rolling: false, error: undefined,
     gate: createConcurrencyGate({ maxConcurrency, maxQueue: queueBoundOf(maxConcurrency) }),
-    logs: [], next: 0, deleted: false, chain: Promise.resolve(),
+    logs: [], deleted: false, chain: Promise.resolve(),
   });
 
-  const pick = (rt: Runtime): Replica | undefined => {
-    const replicas = rt.active?.replicas ?? [];
-    for (let i = 0; i < replicas.length; i++) {
-      const replica = replicas[(rt.next + i) % replicas.length]!;
-      if (replica.state === 'ready') {
-        rt.next = (rt.next + i + 1) % replicas.length;
-        return replica;
-      }
-    }
-    return undefined;
-  };
+  const pick = (rt: Runtime): ServingTarget | undefined => rt.active?.pick();
 
   const oipError = (status: number, message: string, retryAfterSeconds?: number): InvokeResult =>
     ({ status, body: JSON.stringify({ error: message }), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
@@ -472,7 +385,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
     },
 
     replicaSockets(tenantId, name) {
-      return (runtimes.get(key(tenantId, name))?.active?.replicas ?? []).filter((r) => r.state === 'ready').map((r) => r.socketPath);
+      return runtimes.get(key(tenantId, name))?.active?.socketPaths() ?? [];
     },
 
     async recover() {
@@ -489,6 +402,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
     },
 
     async close() {
+      deps.backend.shutdown?.();
       const all = [...runtimes.values()];
       runtimes.clear();
       await Promise.all(all.map(async (rt) => {
@@ -496,7 +410,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
         await rt.chain;
         await stopGeneration(rt.active);
       }));
-      if (rootPromise !== undefined && deps.root === undefined) await rm(await rootPromise, { recursive: true, force: true }).catch(() => {});
+      await deps.backend.close();
     },
   };
 };

@@ -16,6 +16,12 @@ export interface ModelResolver {
    * AppError NOT_FOUND when the tenant has no such model version or its source has no ONNX file.
    */
   writeModel(tenantId: string, model: string, version: string, destination: string): Promise<void>;
+  /**
+   * The artifact path (in the tenant's store) of `model` `version`'s ONNX file, for a pod that fetches the
+   * model through the API itself (endpoints on a cluster). Same errors as `writeModel`. Optional: resolvers
+   * that do not read the artifact store cannot serve cluster endpoints.
+   */
+  modelArtifactPath?(tenantId: string, model: string, version: string): Promise<string>;
 }
 
 /** The narrow slices of the registry, tracking and artifact services the resolver reads. */
@@ -34,8 +40,9 @@ const artifactPathOf = (uri: string): string | undefined => {
   return path.split('/').includes('..') ? undefined : path;
 };
 
-export const createRegistryModelResolver = (sources: RegistryModelSources): ModelResolver => ({
-  async writeModel(tenantId, model, version, destination) {
+export const createRegistryModelResolver = (sources: RegistryModelSources): ModelResolver => {
+  /** The version's candidate artifact path of its ONNX file (not yet checked to exist). */
+  const candidateOf = async (tenantId: string, model: string, version: string): Promise<string> => {
     const notFound = (why: string) => new AppError('NOT_FOUND', `model ${model} version ${version}: ${why}`);
     let source: string;
     try {
@@ -58,13 +65,21 @@ export const createRegistryModelResolver = (sources: RegistryModelSources): Mode
       path = artifactPathOf(source);
     }
     if (path === undefined || path.split('/').includes('..')) throw notFound('its source is not in this server\'s artifact store');
-    const candidates = path.endsWith('.onnx') ? [path] : [`${path}/model.onnx`.replace(/^\//, '')];
-    for (const candidate of candidates) {
-      const stream = await sources.openArtifact(tenantId, candidate);
-      if (stream === undefined) continue;
+    return path.endsWith('.onnx') ? path : `${path}/model.onnx`.replace(/^\//, '');
+  };
+  const noModel = (model: string, version: string) => new AppError('NOT_FOUND', `model ${model} version ${version}: its source holds no model.onnx`);
+  return {
+    async writeModel(tenantId, model, version, destination) {
+      const stream = await sources.openArtifact(tenantId, await candidateOf(tenantId, model, version));
+      if (stream === undefined) throw noModel(model, version);
       await pipeline(stream, createWriteStream(destination, { flags: 'wx', mode: 0o444 }));
-      return;
-    }
-    throw notFound('its source holds no model.onnx');
-  },
-});
+    },
+    async modelArtifactPath(tenantId, model, version) {
+      const candidate = await candidateOf(tenantId, model, version);
+      const stream = await sources.openArtifact(tenantId, candidate);
+      if (stream === undefined) throw noModel(model, version);
+      stream.destroy(); // only its existence was in question
+      return candidate;
+    },
+  };
+};

@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** The worker script in this source tree (`bulkhead serve-model` runs it as is, with the platform's node_modules). */
+export const oipWorkerScript = join(here, 'worker', 'oip-worker.ts');
+
 /** Copies the worker runtime into `dir` (created 0755, files world-readable, nothing writable by workers). */
 export const prepareWorkerCode = async (dir: string): Promise<{ dir: string; script: string }> => {
   const require = createRequire(import.meta.url);

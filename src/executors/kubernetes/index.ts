@@ -9,6 +9,9 @@
  * - the mapping from Job / Pod / Kueue Workload status to the platform's job outcome;
  * - the reconciler: server-side apply (field manager `bulkhead`), drift detection, pruning, tenant
  *   deletion — through the injected `KubernetesClient`, with an adapter for `@kubernetes/client-node`;
+ * - endpoint generations: the Deployment + Service + token Secret builders and the pure reading of a
+ *   Deployment's rollout status (`observeEndpointGeneration`); the IO around them is the platform's
+ *   (src/main/cluster-serving.ts);
  * - the cluster job executor (`createClusterJobExecutor`): runs one job as a Job with the local executor's
  *   contract (`RunningJob`, `Outcome`) — applies its token Secret and the Job, polls the Job, its pods and
  *   (with Kueue) its Workload, reports progress, streams the pod log (`PodLogSource`, adapter over
@@ -18,7 +21,7 @@
  * Does not own:
  * - reading tenants, jobs or endpoints from the database, or mapping them onto the specs here;
  * - deciding admission (Bulkhead's scheduler, or Kueue when enabled), job state transitions, retries;
- * - choosing between the local and the cluster executor (the job runner still uses the local one);
+ * - choosing between the local and the cluster executor or serving backend (the composition root does);
  * - HTTP routes (`GET .../kubernetes/bundle`) and CLI commands (`bulkhead k8s render|apply`);
  * - loading the kubeconfig or cluster configuration from the environment (the composition root does);
  * - storing job outputs and logs (the executor hands pod log lines to its caller; jobs upload outputs with
@@ -53,7 +56,15 @@ export {
 } from './naming.ts';
 export { buildTenantBundle } from './tenant-bundle.ts';
 export { buildJobManifest, buildJobTokenSecret, jobName } from './job-manifest.ts';
-export { buildEndpointManifests, endpointObjectName } from './endpoint-manifest.ts';
+export {
+  buildEndpointManifests,
+  buildEndpointTokenSecret,
+  ENDPOINT_GENERATION_ANNOTATION,
+  endpointObjectName,
+  endpointTokenSecretName,
+} from './endpoint-manifest.ts';
+export type { EndpointObservation, EndpointPhase } from './endpoint-status.ts';
+export { observeEndpointGeneration } from './endpoint-status.ts';
 export { buildClusterKueueObjects, buildTenantKueueObjects, validateKueueObject } from './kueue.ts';
 export type { PolicyCheck, PolicyContext, PolicyResult } from './policy-checks.ts';
 export { policyChecks, policyContextFor, policyViolations, runPolicyChecks } from './policy-checks.ts';

@@ -57,7 +57,9 @@ export const fixtureEndpoint = (tenant: TenantSpec, overrides: Partial<EndpointS
   version: '7',
   replicas: 2,
   resources: { cpu: 1, memoryMiB: 2048 },
-  image: 'registry.example.com/bulkhead/mlserver:1.6.1',
+  generation: 'g7a1b2c3d',
+  tokenSecretName: 'ep-churn-g7a1b2c3d',
+  modelArtifactPath: '1/0a1b2c3d4e5f/artifacts/model/model.onnx',
   ...overrides,
 });
 

@@ -59,7 +59,8 @@ export interface ClusterConfig {
   jobImage: string;
   /**
    * The platform's own image (it holds the `bulkhead` CLI): runs a job's `inputs` init container, which
-   * fetches its code bundle and datasets through the API with the job token.
+   * fetches its code bundle and datasets through the API with the job token, and an endpoint's pods (its
+   * `model` init container and the `bulkhead serve-model` server).
    */
   platformImage: string;
   imagePullPolicy: ImagePullPolicy;
@@ -109,7 +110,15 @@ export interface EndpointSpec {
   version: string;
   replicas: number;
   resources: { cpu: number; memoryMiB: number };
-  image: string;
+  /**
+   * The platform's generation of this endpoint (lowercase letters and digits, at most 16): a new model
+   * version or resources is a new generation, with its own token Secret, which rolls the pods.
+   */
+  generation: string;
+  /** Secret (in the tenant namespace) holding this generation's endpoint token under key `token`. */
+  tokenSecretName: string;
+  /** The artifact path of the generation's `model.onnx` in the tenant's store; the token may read it and nothing else. */
+  modelArtifactPath: string;
 }
 
 /** A rendered Kubernetes object: plain JSON, key order fixed by the builders so YAML output is stable. */

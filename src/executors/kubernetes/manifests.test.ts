@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { isAppError } from '../../core/errors.ts';
-import { buildEndpointManifests } from './endpoint-manifest.ts';
+import { buildEndpointManifests, buildEndpointTokenSecret } from './endpoint-manifest.ts';
 import { buildJobManifest, buildJobTokenSecret } from './job-manifest.ts';
 import { fixtureConfig, fixtureEndpoint, fixtureJob, fixtureTenant, tiers } from './kubernetes-fixtures.ts';
 import type { KubeObject } from './kubernetes-types.ts';
@@ -26,6 +26,7 @@ const everything = (): { label: string; objects: KubeObject[] }[] =>
           ...(status === 'active' ? [buildJobManifest(fixtureJob(tenant), config)] : []),
           buildJobTokenSecret(fixtureJob(fixtureTenant(tier)), config, 'not-a-real-token'),
           ...buildEndpointManifests(fixtureEndpoint(tenant), config),
+          buildEndpointTokenSecret(fixtureEndpoint(tenant), config, 'not-a-real-token'),
         ];
         return { label: `${tier}/${status}/${name}`, objects };
       }),
@@ -146,6 +147,31 @@ test('endpoint: ClusterIP service, hardened pods, suspended tenant scales to zer
   assert.deepEqual(deployment?.['spec']['selector']['matchLabels'], service?.['spec']['selector']);
   const [suspended] = buildEndpointManifests(fixtureEndpoint(fixtureTenant('sandbox', { status: 'suspended' })), configs.kueue) as Json[];
   assert.equal(suspended?.['spec']['replicas'], 0);
+});
+
+test('endpoint pods: the init container fetches the model with the token from the Secret; the server reads it read-only', () => {
+  const endpoint = fixtureEndpoint(fixtureTenant('sandbox'));
+  const [deployment] = buildEndpointManifests(endpoint, configs.kueue) as Json[];
+  const pod = deployment?.['spec']['template']['spec'];
+  const [init] = pod['initContainers'];
+  const [server] = pod['containers'];
+  assert.deepEqual(init['command'], ['bulkhead', 'model', 'fetch', '--dest', '/model']);
+  assert.equal(init['image'], configs.kueue.platformImage);
+  assert.deepEqual(init['env'].find((e: Json) => e['name'] === 'BULKHEAD_TOKEN'), { name: 'BULKHEAD_TOKEN', valueFrom: { secretKeyRef: { name: endpoint.tokenSecretName, key: 'token' } } });
+  assert.equal(init['env'].find((e: Json) => e['name'] === 'BULKHEAD_MODEL_PATH')['value'], endpoint.modelArtifactPath);
+  assert.deepEqual(init['securityContext'], server['securityContext']);
+  assert.equal(server['image'], configs.kueue.platformImage);
+  assert.deepEqual(server['command'].slice(0, 4), ['bulkhead', 'serve-model', '--model', '/model/model.onnx']);
+  assert.deepEqual(server['volumeMounts'].find((m: Json) => m['name'] === 'model'), { name: 'model', mountPath: '/model', readOnly: true });
+  assert.equal(server['env'].some((e: Json) => e['valueFrom'] !== undefined), false, 'the server container never sees the token');
+  assert.equal(deployment?.['spec']['template']['metadata']['annotations']['bulkhead.dev/generation'], endpoint.generation);
+  const secret = buildEndpointTokenSecret(endpoint, configs.kueue, 'bh_not-a-real-token') as Json;
+  assert.equal(secret['metadata']['name'], endpoint.tokenSecretName);
+  assert.equal(secret['immutable'], true);
+  assert.equal(secret['metadata']['labels']['bulkhead.dev/component'], 'endpoint');
+  assert.ok(!JSON.stringify(deployment).includes('bh_not-a-real-token'));
+  rejects(() => buildEndpointManifests({ ...endpoint, modelArtifactPath: '../other/model.onnx' }, configs.kueue), 'VALIDATION_FAILED', 'modelArtifactPath');
+  rejects(() => buildEndpointManifests({ ...endpoint, generation: 'Not-OK' }, configs.kueue), 'VALIDATION_FAILED', 'generation');
 });
 
 const rejects = (fn: () => unknown, code: string, field?: string) =>

@@ -6,6 +6,10 @@
  * argv: <model.onnx> <socket path> <deployment name> <model version>
  * It prints one `ready` line once it listens, answers SIGTERM by closing the listener and finishing
  * in-flight requests (drain), and exits non-zero when the model cannot be loaded.
+ *
+ * TCP mode (a cluster endpoint's pod, `bulkhead serve-model`): the second argument `tcp:<host>:<port>`
+ * listens there instead of on a socket (port 0: any free port); the `ready` line then ends with
+ * `, listening on <host>:<port>`. The pod's network policy, not the worker, decides who may connect.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -120,8 +124,16 @@ const server = createServer({ keepAlive: true }, (req, res) => {
   return send(res, 404, { error: 'no such worker route' });
 });
 
-rmSync(socketPath, { force: true });
-server.listen(socketPath, () => process.stdout.write(`ready: ${modelName} version ${modelVersion}, inputs ${session.inputNames.join(',')}\n`));
+const tcp = /^tcp:(.+):(\d{1,5})$/.exec(socketPath);
+if (tcp === null) {
+  rmSync(socketPath, { force: true });
+  server.listen(socketPath, () => process.stdout.write(`ready: ${modelName} version ${modelVersion}, inputs ${session.inputNames.join(',')}\n`));
+} else {
+  server.listen(Number(tcp[2]), tcp[1], () => {
+    const address = server.address() as { address: string; port: number };
+    process.stdout.write(`ready: ${modelName} version ${modelVersion}, inputs ${session.inputNames.join(',')}, listening on ${address.address}:${address.port}\n`);
+  });
+}
 process.on('SIGTERM', () => {
   // Drain: stop accepting, let in-flight requests finish, then exit.
   server.close(() => process.exit(0));

@@ -181,7 +181,8 @@ export const defaultClusterConfig: ClusterConfig = {
   platformApiPort: 8080,
   platformApiUrl: 'http://bulkhead-api.bulkhead-system.svc.cluster.local:8080',
   gatewayNamespace: 'bulkhead-system',
-  gatewaySelector: { 'app.kubernetes.io/name': 'bulkhead-gateway' },
+  // The inference gateway is part of the API server in this build: the same pods.
+  gatewaySelector: { 'app.kubernetes.io/name': 'bulkhead-api' },
   dnsNamespace: 'kube-system',
   dnsSelector: { 'k8s-app': 'kube-dns' },
   dedicatedRuntimeClass: 'gvisor',

@@ -235,6 +235,19 @@ for (const kind of databaseKinds) {
       assert.equal(limited[0]!.body.code, 'RATE_LIMITED');
       assert.ok(Number(limited[0]!.headers['retry-after']) >= 1);
       for (let i = 0; i < 20; i += 1) assert.equal((await p.call('GET', '/api/v1/tenants/acme/members', acme.tokens.viewer)).status, 200);
+
+      // A refused request with a large body is answered and its connection closed, so the body is never
+      // read; a small one keeps the connection (draining it costs less than the client's reconnect).
+      const post = (bytes: number) => p.app.inject({
+        method: 'POST', url: '/api/v1/tenants/noisy/jobs', headers: { authorization: `Bearer ${noisy.tokens.member}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ command: ['true'], env: { PAD: 'x'.repeat(bytes) } }),
+      });
+      const big = (await Promise.all(Array.from({ length: 10 }, () => post(100_000)))).filter((r) => r.statusCode === 429);
+      assert.ok(big.length > 0);
+      assert.ok(big.every((r) => r.headers['connection'] === 'close'), JSON.stringify(big.map((r) => r.headers['connection'])));
+      const small = (await Promise.all(Array.from({ length: 10 }, () => post(10)))).filter((r) => r.statusCode === 429);
+      assert.ok(small.length > 0);
+      assert.ok(small.every((r) => r.headers['connection'] !== 'close'));
     });
 
     test('errors never carry stacks, SQL or tokens', async () => {

@@ -44,6 +44,9 @@ export interface AuthHookDeps {
   denials?: DenialThrottle | undefined;
 }
 
+/** Above this, a body refused with 429 is dropped with the connection instead of being drained. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
 const relayStamped = (request: FastifyRequest, secret: string | undefined): boolean => {
   const header = request.headers['x-bulkhead-relay'];
   if (secret === undefined || typeof header !== 'string') return false;
@@ -244,6 +247,13 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     const limited = deps.rateLimit === undefined ? undefined : await deps.rateLimit(request);
     if (limited !== undefined) {
       reply.header('retry-after', String(limited.retryAfterSeconds));
+      // A refused request's large body is not read: closing the connection drops it unread, where
+      // keep-alive would make the server read (and discard) every byte of a flood on the event loop all
+      // tenants share. Small bodies cost less to drain than the client's reconnect would.
+      const length = Number(request.headers['content-length'] ?? 0);
+      if (length > DRAIN_LIMIT_BYTES || (request.headers['transfer-encoding'] !== undefined && request.headers['content-length'] === undefined)) {
+        reply.header('connection', 'close');
+      }
       return sendError(reply, request, new AppError('RATE_LIMITED', `this tenant is over its request rate; retry after ${limited.retryAfterSeconds} s`));
     }
   });

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
 import type { ClusterEndpointGeneration, ClusterEndpoints, ClusterEndpointState } from '../src/serving/index.ts';
 import type { ClusterExecution } from '../src/jobs/job-runner.ts';
+import { withSystem } from '../src/db/index.ts';
 import { runCliWith } from './support/cli.ts';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
@@ -300,6 +301,35 @@ for (const kind of databaseKinds) {
       ready(scaled.gen);
       await waitFor('3 ready replicas', async () => (await deployment(acme, 'churn')).replicaStatus.length === 3);
       assert.equal((await infer(acme, 'churn', [[1, 1]])).status, 200);
+    });
+
+    test('deployment logs are kept in the database, newest 2,000, in order; another tenant sees none', async () => {
+      const logs = async () => (await p.app.inject({ method: 'GET', url: '/api/v1/tenants/acme/deployments/churn/logs', headers: { authorization: `Bearer ${acme.tokens.viewer}` } })).body;
+      const shown = await logs();
+      assert.match(shown, /rolling out churn version 1/);
+      const id = (await deployment(acme, 'churn')).id as string;
+      const stored = async () => withSystem(p.database.owner, async (tx) => (await tx.query<{ n: number; first: string | null; last: string | null }>(
+        `SELECT count(*)::int AS n, (SELECT line FROM deployment_logs WHERE deployment_id = $1 ORDER BY seq LIMIT 1) AS first,
+                (SELECT line FROM deployment_logs WHERE deployment_id = $1 ORDER BY seq DESC LIMIT 1) AS last
+           FROM deployment_logs WHERE deployment_id = $1`, [id])).rows[0]!);
+      const before = await stored();
+      assert.equal(before.n, shown.trim().split('\n').length, 'what the API shows is what the table holds');
+      // An old backlog, older than everything: the next write trims the deployment to its newest 2,000 lines.
+      // As the schema owner (the platform's roles may not forge log lines).
+      await p.database.owner.transaction('', (tx) => tx.query(
+        `INSERT INTO deployment_logs (tenant_id, deployment_id, seq, line)
+         SELECT $1::uuid, $2::uuid, -s, 'backlog ' || s FROM generate_series(1, 2100) AS s`, [acme.id, id]));
+      assert.equal((await stored()).n, before.n + 2100);
+      const patched = await p.call('PATCH', '/api/v1/tenants/acme/deployments/churn', acme.tokens.member, { replicas: 2 });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      const lines = (await logs()).trim().split('\n');
+      const after = await stored();
+      assert.equal(after.n, 2000);
+      assert.equal(lines.length, 2000);
+      assert.match(lines.at(-1)!, new RegExp(after.last!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.ok(!lines.some((l) => l.includes('backlog 1 ')), 'the oldest lines went first');
+      assert.equal((await p.app.inject({ method: 'GET', url: '/api/v1/tenants/acme/deployments/churn/logs', headers: { authorization: `Bearer ${globex.tokens.owner}` } })).statusCode, 404);
+      ready(cluster.applied.at(-1)!.gen);
     });
 
     test("the tenant's request rate still applies to cluster endpoints (429 with Retry-After); another tenant's quota is its own", async () => {

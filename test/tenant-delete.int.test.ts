@@ -136,6 +136,8 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   await p.platform.jobs.store.appendLogs(t.id, job.id, 1, [{ stream: 'system', line: `queued for ${t.slug}` }]);
   // A deployment of a model that cannot be resolved: its record exists, no worker ever starts.
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/deployments`, t.tokens.member, { name: 'churn', model: 'no-such-model', version: '1', replicas: 1 }), 'deployment', 201);
+  // Reading the logs writes the pending lines (rollout, failure) to deployment_logs.
+  ok(await p.call('GET', `/api/v1/tenants/${t.slug}/deployments/churn/logs`, t.tokens.viewer), 'deployment logs');
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/members/${sharedUser}`, adminToken, { role: 'member' }), 'member');
   return { experimentId, runId, artifact, jobId: job.id };
 };
@@ -266,8 +268,8 @@ for (const kind of databaseKinds) {
       assert.ok(deleted.artifacts.bytes > 50_000);
       assert.ok(deleted.auditEventsKept > 10);
       // The summary counts what the database held, table by table, the data key included — except the
-      // deployment, whose record the serving module removed when it stopped it.
-      assert.deepEqual(deleted.rowsDeleted, { ...doomedBefore, deployments: 0 });
+      // deployment, whose record (and with it its logs) the serving module removed when it stopped it.
+      assert.deepEqual(deleted.rowsDeleted, { ...doomedBefore, deployments: 0, deployment_logs: 0 });
       assert.equal(deleted.rowsDeleted.tenant_data_keys, 1);
       assert.equal(deleted.rowsDeleted.tenants, 1);
 

@@ -47,6 +47,7 @@ export const tenantDataTables = [
   'storage_usage',
   'tenant_data_keys',
   // Serving, jobs, identity. Tokens before jobs (job tokens reference their job).
+  'deployment_logs',
   'deployments',
   'api_tokens',
   'job_logs',

@@ -90,7 +90,10 @@ interface Runtime {
   rolling: boolean;
   error: string | undefined;
   gate: ConcurrencyGate;
-  logs: string[];
+  /** Log lines not yet written to `deployment_logs` (flushed every 500 ms, on read and on close). */
+  pendingLogs: Array<{ line: string; at: Date }>;
+  /** Serialises this deployment's log writes, so they land in order. */
+  logWrites: Promise<void>;
   deleted: boolean;
   /** Serialises changes (rollouts, scaling, deletion) of one deployment. */
   chain: Promise<void>;
@@ -144,9 +147,38 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
   const runtimes = new Map<string, Runtime>();
   const key = (tenantId: string, name: string): string => `${tenantId}/${name}`;
   const log = (rt: Runtime, line: string): void => {
-    rt.logs.push(`${new Date().toISOString()} ${line}`);
-    if (rt.logs.length > MAX_LOG_LINES) rt.logs.splice(0, rt.logs.length - MAX_LOG_LINES);
+    rt.pendingLogs.push({ line, at: new Date() });
+    // A deployment spewing faster than the flush keeps only what it could keep anyway.
+    if (rt.pendingLogs.length > MAX_LOG_LINES) rt.pendingLogs.splice(0, rt.pendingLogs.length - MAX_LOG_LINES);
   };
+
+  /**
+   * Writes a deployment's pending log lines and trims it to its newest MAX_LOG_LINES, in one transaction.
+   * A deployment deleted meanwhile (its rows cascade away) just loses the lines. Never rejects.
+   */
+  const flushLogs = (rt: Runtime): Promise<void> => {
+    rt.logWrites = rt.logWrites.then(async () => {
+      if (rt.pendingLogs.length === 0) return;
+      const batch = rt.pendingLogs.splice(0, rt.pendingLogs.length);
+      await withTenant(deps.db, rt.tenantId, async (tx) => {
+        await tx.query(
+          `INSERT INTO deployment_logs (tenant_id, deployment_id, line, logged_at)
+           SELECT $1::uuid, $2::uuid, u.line, u.at FROM unnest($3::text[], $4::timestamptz[]) WITH ORDINALITY AS u(line, at, ord) ORDER BY u.ord`,
+          [rt.tenantId, rt.id, batch.map((b) => b.line), batch.map((b) => b.at.toISOString())],
+        );
+        await tx.query(
+          `DELETE FROM deployment_logs WHERE deployment_id = $1
+             AND seq < (SELECT seq FROM deployment_logs WHERE deployment_id = $1 ORDER BY seq DESC OFFSET ${MAX_LOG_LINES - 1} LIMIT 1)`,
+          [rt.id],
+        );
+      }).catch(() => undefined);
+    });
+    return rt.logWrites;
+  };
+  const logFlushTimer = setInterval(() => {
+    for (const rt of runtimes.values()) if (rt.pendingLogs.length > 0) void flushLogs(rt);
+  }, 500);
+  logFlushTimer.unref();
 
   const stopGeneration = async (generation: Generation | undefined): Promise<void> => {
     if (generation === undefined) return;
@@ -246,7 +278,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
   const newRuntime = (tenantId: string, id: string, name: string, tier: IsolationTier, maxConcurrency: number): Runtime => ({
     tenantId, id, name, tier, active: undefined, rolling: false, error: undefined,
     gate: createConcurrencyGate({ maxConcurrency, maxQueue: queueBoundOf(maxConcurrency) }),
-    logs: [], deleted: false, chain: Promise.resolve(),
+    pendingLogs: [], logWrites: Promise.resolve(), deleted: false, chain: Promise.resolve(),
   });
 
   const pick = (rt: Runtime): ServingTarget | undefined => rt.active?.pick();
@@ -346,8 +378,14 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
     },
 
     async logs(tenantId, name) {
-      await this.get(tenantId, name); // NOT_FOUND for other tenants' and missing deployments alike
-      return [...(runtimes.get(key(tenantId, name))?.logs ?? [])];
+      const view = await this.get(tenantId, name); // NOT_FOUND for other tenants' and missing deployments alike
+      const rt = runtimes.get(key(tenantId, name));
+      if (rt !== undefined) await flushLogs(rt);
+      const { rows } = await withTenant(deps.db, tenantId, (tx) => tx.query<{ line: string; logged_at: Date | string }>(
+        `SELECT line, logged_at FROM (SELECT seq, line, logged_at FROM deployment_logs WHERE deployment_id = $1 ORDER BY seq DESC LIMIT ${MAX_LOG_LINES}) newest ORDER BY seq`,
+        [view.id],
+      ), { readOnly: true });
+      return rows.map((row) => `${toIso(row.logged_at)} ${row.line}`);
     },
 
     async invoke(tenantId, name, version, call, body) {
@@ -403,12 +441,14 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
 
     async close() {
       deps.backend.shutdown?.();
+      clearInterval(logFlushTimer);
       const all = [...runtimes.values()];
       runtimes.clear();
       await Promise.all(all.map(async (rt) => {
         rt.deleted = true;
         await rt.chain;
         await stopGeneration(rt.active);
+        await flushLogs(rt);
       }));
       await deps.backend.close();
     },

@@ -136,7 +136,12 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   await p.platform.jobs.store.appendLogs(t.id, job.id, 1, [{ stream: 'system', line: `queued for ${t.slug}` }]);
   // A deployment of a model that cannot be resolved: its record exists, no worker ever starts.
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/deployments`, t.tokens.member, { name: 'churn', model: 'no-such-model', version: '1', replicas: 1 }), 'deployment', 201);
-  // Reading the logs writes the pending lines (rollout, failure) to deployment_logs.
+  // Once its rollout has failed (it has nothing more to log), reading the logs writes the pending lines to
+  // deployment_logs, so later snapshots of the tenant's rows are stable.
+  for (let i = 0; i < 100; i += 1) {
+    if ((await p.call('GET', `/api/v1/tenants/${t.slug}/deployments/churn`, t.tokens.viewer)).body.status === 'failed') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   ok(await p.call('GET', `/api/v1/tenants/${t.slug}/deployments/churn/logs`, t.tokens.viewer), 'deployment logs');
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/members/${sharedUser}`, adminToken, { role: 'member' }), 'member');
   return { experimentId, runId, artifact, jobId: job.id };

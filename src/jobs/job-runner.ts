@@ -245,6 +245,28 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     };
   };
 
+  /** The MLflow run a job logs into (in experiment `jobs`, tagged with the job), when tracking is wired. */
+  const createJobRun = async (job: Job, experimentId: string | null): Promise<{ runId: string | null; experimentId: string | null }> => {
+    if (options.tracking === undefined) return { runId: null, experimentId };
+    return options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
+  };
+
+  /**
+   * A job whose start (or submission) failed: the reason goes to its log (the error's own message for an
+   * AppError; otherwise `fallback`, and the error is logged), and a job still in one of `from` ends
+   * cancelled when a cancel was asked for, refused otherwise.
+   */
+  const endOnError = async (job: Job, entry: Live, sink: ReturnType<typeof createLogSink>, error: unknown, fallback: string, from: readonly Job['status'][]): Promise<void> => {
+    const reason = error instanceof AppError ? error.message : fallback;
+    if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, fallback);
+    sink.logLine('system', `[bulkhead] ${reason}`);
+    await sink.flush();
+    const current = await store.get(job.tenantId, job.id).catch(() => undefined);
+    if (current !== undefined && from.includes(current.status)) {
+      await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
+    }
+  };
+
   const runJob = async (job: Job, cpuset: string, tenant: Tenant, quota: TenantQuota): Promise<void> => {
     const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
     live.set(job.id, entry);
@@ -278,11 +300,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       await makeReadable(dirs.data);
       await makeReadable(dirs.code);
       let experimentId = job.experimentId;
-      if (runId === null && options.tracking !== undefined) {
-        const run = await options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
-        runId = run.runId;
-        experimentId = run.experimentId;
-      }
+      if (runId === null) ({ runId, experimentId } = await createJobRun(job, experimentId));
       const timeout = job.resources.timeoutSeconds;
       const created = await identity.createToken(runnerContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: timeout + Math.ceil(options.preemptGraceMs / 1000) + 300 });
       tokenId = created.record.id;
@@ -316,14 +334,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       const outcome = await entry.handle.wait();
       await finish(job, outcome, { runId, experimentId, dirs, logLine, flush });
     } catch (error) {
-      const reason = error instanceof AppError ? error.message : 'the platform could not start the job';
-      if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, 'job start failed');
-      logLine('system', `[bulkhead] ${reason}`);
-      await flush();
-      const current = await store.get(job.tenantId, job.id).catch(() => undefined);
-      if (current !== undefined && (current.status === 'admitted' || current.status === 'running')) {
-        await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
-      }
+      await endOnError(job, entry, sink, error, 'the platform could not start the job', ['admitted', 'running']);
     } finally {
       await sink.close();
       await relays.close(job.id);
@@ -361,11 +372,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     };
     try {
       await cluster.ensureTenant(tenant, quota);
-      if (runId === null && options.tracking !== undefined) {
-        const run = await options.tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
-        runId = run.runId;
-        experimentId = run.experimentId;
-      }
+      if (runId === null) ({ runId, experimentId } = await createJobRun(job, experimentId));
       // Valid while the job may wait in Kueue's queue and run; revoked when it ends.
       const created = await identity.createToken(runnerContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: 7 * 24 * 3600 + job.resources.timeoutSeconds });
       tokenId = created.record.id;
@@ -395,14 +402,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
         await finish(job, outcome, { runId, experimentId, dirs: undefined, logLine: sink.logLine, flush: sink.flush });
       }
     } catch (error) {
-      const reason = error instanceof AppError ? error.message : 'the platform could not submit the job to the cluster';
-      if (!(error instanceof AppError)) options.log.error({ err: error, jobId: job.id }, 'cluster job submission failed');
-      sink.logLine('system', `[bulkhead] ${reason}`);
-      await sink.flush();
-      const current = await store.get(job.tenantId, job.id).catch(() => undefined);
-      if (current !== undefined && (current.status === 'queued' || current.status === 'admitted' || current.status === 'running')) {
-        await store.transition(runnerContext, job.tenantId, job.id, entry.cancelling ? 'cancel' : 'refuse', { reason }).catch(() => {});
-      }
+      await endOnError(job, entry, sink, error, 'the platform could not submit the job to the cluster', ['queued', 'admitted', 'running']);
     } finally {
       await sink.close();
       if (tokenId !== undefined) await identity.revokeToken(runnerContext, job.tenantId, tokenId).catch(() => {});

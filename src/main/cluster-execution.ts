@@ -14,19 +14,15 @@ import {
   KUEUE_ADMITTED_REASON,
   reconcileTenant,
   tenantNamespace,
+  tenantSpecOf,
 } from '../executors/kubernetes/index.ts';
-import type { ClusterConfig, KubernetesClient, TenantSpec } from '../executors/kubernetes/index.ts';
+import type { ClusterConfig, KubernetesClient } from '../executors/kubernetes/index.ts';
 import type { ClusterExecution } from '../jobs/job-runner.ts';
-import type { Tenant, TenantQuota } from '../tenants/index.ts';
 
 export interface ClusterBackend {
   client: KubernetesClient;
   execution: ClusterExecution;
 }
-
-const tenantSpec = (tenant: Tenant, quota: TenantQuota): TenantSpec => ({
-  id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota,
-});
 
 /** Loads the default kubeconfig; throws when there is none. */
 export const loadKubeConfig = async (): Promise<KubeConfig> => {
@@ -54,7 +50,7 @@ export const createClusterBackend = (
     execution: {
       kueue: cluster.kueue.enabled,
       async ensureTenant(tenant, quota) {
-        const spec = tenantSpec(tenant, quota);
+        const spec = tenantSpecOf(tenant, quota);
         const fingerprint = JSON.stringify(spec);
         if (applied.get(tenant.id) === fingerprint) return;
         await reconcileTenant(client, buildTenantBundle(spec, cluster), { tenantId: tenant.id, namespace: tenantNamespace(spec, cluster), component: 'tenant' });
@@ -64,7 +60,7 @@ export const createClusterBackend = (
         return executor.start({
           job: {
             id: job.id,
-            tenant: tenantSpec(tenant, quota),
+            tenant: tenantSpecOf(tenant, quota),
             command: job.command,
             env,
             resources: job.resources,

@@ -20,6 +20,7 @@ import {
   observeEndpointGeneration,
   reconcileTenant,
   tenantNamespace,
+  tenantSpecOf,
 } from '../executors/kubernetes/index.ts';
 import type { ClusterConfig, EndpointSpec, KubernetesClient, TenantSpec } from '../executors/kubernetes/index.ts';
 import type { ClusterEndpointGeneration, ClusterEndpoints } from '../serving/index.ts';
@@ -57,7 +58,7 @@ export const createClusterEndpoints = (deps: ClusterEndpointsDeps): ClusterEndpo
     const tenant = await deps.tenants.find(tenantId);
     if (tenant === undefined) throw new AppError('NOT_FOUND', 'tenant not found');
     const quota = await deps.tenants.getQuota(tenantId);
-    const spec: TenantSpec = { id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota };
+    const spec = tenantSpecOf(tenant, quota);
     namespaces.set(tenantId, tenantNamespace(spec, config));
     return { tenant, quota, spec };
   };

@@ -53,6 +53,7 @@ export {
   managedSelector,
   tenantNamespace,
   tenantPlacement,
+  tenantSpecOf,
 } from './naming.ts';
 export { buildTenantBundle } from './tenant-bundle.ts';
 export { buildJobManifest, buildJobTokenSecret, jobName } from './job-manifest.ts';

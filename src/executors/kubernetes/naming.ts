@@ -292,3 +292,8 @@ export const validateTenant = (tenant: TenantSpec): void => {
 /** A stable identity for an object: apiVersion/kind/namespace/name. */
 export const objectKey = (obj: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string =>
   `${obj.apiVersion}/${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+
+/** A tenant record (any object with these fields) and its quota, as the builders take them. */
+export const tenantSpecOf = (tenant: Pick<TenantSpec, 'id' | 'slug' | 'name' | 'tier' | 'status'>, quota: TenantSpec['quota']): TenantSpec => ({
+  id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota,
+});

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { buildJobManifest, buildTenantBundle, jobName, renderYaml } from '../../executors/kubernetes/index.ts';
+import { buildJobManifest, buildTenantBundle, jobName, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
 import type { JobStore } from '../../jobs/job-store.ts';
 import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
@@ -26,7 +26,7 @@ export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: Cluste
     const quota = await deps.tenants.getQuota(tenant.id);
     const manifest = buildJobManifest({
       id: job.id,
-      tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota },
+      tenant: tenantSpecOf(tenant, quota),
       command: job.command,
       env: job.env,
       resources: job.resources,
@@ -47,7 +47,7 @@ export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: Cluste
   }, async (request, reply) => {
     const tenant = requireTenant(request.tenant);
     const quota = await deps.tenants.getQuota(tenant.id);
-    const objects = buildTenantBundle({ id: tenant.id, slug: tenant.slug, name: tenant.name, tier: tenant.tier, status: tenant.status, quota }, deps.cluster);
+    const objects = buildTenantBundle(tenantSpecOf(tenant, quota), deps.cluster);
     return reply.type('application/yaml').send(renderYaml(objects));
   });
 };

@@ -13,7 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { create as createTar, extract as extractTar } from 'tar';
+import { create as createTar } from 'tar';
+import { extractBundle, isTarBundle } from '../jobs/code-bundle.ts';
 import { AppError, isErrorCode } from '../core/errors.ts';
 import { normalizeArtifactPath } from '../artifacts/index.ts';
 import type { CommandContext } from './program.ts';
@@ -209,9 +210,8 @@ export const registerDataCommands = (program: Command, ctx: CommandContext): voi
         const bundle = normalizeArtifactPath(job.codeBundle);
         const response = await rawRequest(ctx, 'GET', `${mlflowArtifacts}/${encodePath(bundle)}`);
         await mkdir(options.code, { recursive: true });
-        if (/\.(tar|tar\.gz|tgz)$/.test(bundle)) {
-          // Regular files and directories only, as on the local executor: links could point out of /code.
-          await pipeline(bodyOf(response), extractTar({ cwd: options.code, strict: true, filter: (_path, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory') }));
+        if (isTarBundle(bundle)) {
+          await pipeline(bodyOf(response), extractBundle(options.code));
         } else {
           bytes += await writeNewFile(options.code, bundle.split('/').at(-1) ?? 'bundle', bodyOf(response));
         }

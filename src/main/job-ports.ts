@@ -41,7 +41,7 @@ import { mkdir, open, readdir } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { extract } from 'tar';
+import { extractBundle, isTarBundle } from '../jobs/code-bundle.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import type { JobStoragePort } from '../jobs/job-runner.ts';
@@ -59,9 +59,8 @@ export const createJobStoragePort = (artifacts: ArtifactService, datasets: Datas
   async materializeCodeBundle(tenantId, ref, dir) {
     const { file, stream } = await artifacts.openArtifact(tenantId, ref);
     await mkdir(dir, { recursive: true });
-    if (/\.(tar|tar\.gz|tgz)$/.test(ref)) {
-      // Regular files and directories only: links in a bundle could point out of /code.
-      await pipeline(stream, extract({ cwd: dir, strict: true, filter: (_path, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory') }));
+    if (isTarBundle(ref)) {
+      await pipeline(stream, extractBundle(dir));
     } else {
       await pipeline(stream, createWriteStream(join(dir, basename(ref)), { flags: 'wx', mode: 0o444 }));
     }

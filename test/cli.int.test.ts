@@ -26,8 +26,7 @@ describe('bulkhead CLI', () => {
 
   before(async () => {
     p = await createTestPlatform('pglite');
-    await p.app.listen({ host: '127.0.0.1', port: 0 });
-    url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+    url = await p.listen();
     dir = mkdtempSync(join(tmpdir(), 'bulkhead-cli-'));
   });
   after(async () => {

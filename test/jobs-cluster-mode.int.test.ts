@@ -187,8 +187,7 @@ for (const kind of databaseKinds) {
       await settle();
 
       // What the pod's init container runs: the real CLI over HTTP, with the job's token and nothing else.
-      await p.app.listen({ host: '127.0.0.1', port: 0 });
-      const url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+      const url = await p.listen();
       const dir = mkdtempSync(join(tmpdir(), 'bulkhead-inputs-'));
       const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: submission.token, BULKHEAD_JOB_ID: submission.jobId, BULKHEAD_TENANT: 'acme', BULKHEAD_CLI_CONFIG: join(dir, 'none.json') };
       const fetched = await runCliWith(['inputs', 'fetch', '--data', join(dir, 'data'), '--code', join(dir, 'code')], env);

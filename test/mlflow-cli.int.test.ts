@@ -28,8 +28,7 @@ for (const kind of databaseKinds) {
       p = await createTestPlatform(kind);
       tenant = await p.createTenant('cli-team');
       other = await p.createTenant('cli-other');
-      await p.app.listen({ host: '127.0.0.1', port: 0 });
-      url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+      url = await p.listen();
       dir = mkdtempSync(join(tmpdir(), 'bulkhead-cli-mlflow-'));
     });
     after(async () => {

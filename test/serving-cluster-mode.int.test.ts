@@ -177,8 +177,7 @@ for (const kind of databaseKinds) {
       versions['2'] = v2;
       otherAcmeArtifact = v2.path;
       globexArtifact = (await register(globex, 'churn', [5, 5])).path;
-      await p.app.listen({ host: '127.0.0.1', port: 0 });
-      apiUrl = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+      apiUrl = await p.listen();
     });
     after(async () => {
       await Promise.all(workers.map(stopServer));

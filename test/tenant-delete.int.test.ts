@@ -434,8 +434,7 @@ describe('bulkhead tenant delete (CLI)', () => {
 
   before(async () => {
     p = await createTestPlatform('pglite');
-    await p.app.listen({ host: '127.0.0.1', port: 0 });
-    url = `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`;
+    url = await p.listen();
     dir = mkdtempSync(join(tmpdir(), 'bulkhead-cli-'));
   });
   after(async () => {

@@ -33,6 +33,8 @@ export interface TestPlatform {
   call(method: string, url: string, token: string | undefined, body?: unknown): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
   createTenant(slug: string, tier?: 'process' | 'sandbox' | 'dedicated'): Promise<TestTenant>;
   close(): Promise<void>;
+  /** Starts the app listening on a free loopback port (for the CLI and other real HTTP clients); returns its URL. */
+  listen(): Promise<string>;
 }
 
 export const createTestPlatform = async (
@@ -75,6 +77,10 @@ export const createTestPlatform = async (
 
   return {
     kind, database, platform, app, config, home, call, createTenant,
+    async listen() {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      return `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    },
     async close() {
       await app.close();
       await platform.close();

@@ -307,9 +307,10 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           }
         }
         if (cgroup !== undefined) await cgroup.killAll();
-        // Whatever left the process group (setsid) and, without cgroups, the cgroup: every process of the
-        // job's own uid. `kill -1` as that uid reaches exactly those.
-        if (setprivPath !== undefined) await killUid(setprivPath, hostUid);
+        // Process tier only (a sandbox's PID namespace dies with it): whatever left the process group
+        // (setsid) and, without cgroups, escaped the cgroup — every process of the job's own uid.
+        // `kill -1` as that uid reaches exactly those.
+        if (spec.tier === 'process' && setprivPath !== undefined) await killUid(setprivPath, hostUid);
       }
     };
 

@@ -86,6 +86,7 @@ export const relayAllows = (target: RelayTarget, method: string, rawUrl: string,
     }
     return { ok: false, why: `mlflow route ${route} is not available to jobs` };
   }
+  const artifact = /^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/(.+)$/.exec(path)?.[1];
   if (target.inputs !== undefined && method === 'GET') {
     const own = `/api/v1/tenants/${target.tenantSlug}`;
     if (path === `${own}/jobs/${target.jobId}`) return { ok: true };
@@ -94,12 +95,11 @@ export const relayAllows = (target: RelayTarget, method: string, rawUrl: string,
       return { ok: true };
     }
     const code = target.inputs.codeBundle;
-    if (code !== null && /^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/(.+)$/.exec(path)?.[1] === code) return { ok: true };
+    if (code !== null && artifact === code) return { ok: true };
   }
-  const artifacts = /^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/(.+)$/.exec(path);
-  if (artifacts !== null && target.runId !== null && target.experimentId !== null) {
+  if (artifact !== undefined && target.runId !== null && target.experimentId !== null) {
     const prefix = `${target.experimentId}/${target.runId}/artifacts/`;
-    if ((method === 'PUT' || method === 'GET') && artifacts[1]!.startsWith(prefix)) return { ok: true };
+    if ((method === 'PUT' || method === 'GET') && artifact.startsWith(prefix)) return { ok: true };
     return { ok: false, why: "a job may only read and write its own run's artifacts" };
   }
   return { ok: false, why: 'not available to jobs' };

@@ -3,6 +3,7 @@
  * (`BULKHEAD_CONFIG`). This is the only file that reads `process.env`. A bad config fails start-up with
  * every problem listed at once.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -37,7 +38,12 @@ export const configSchema = z
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
-    cgroupPrefix: z.string().regex(/^[a-z][a-z0-9_-]{0,40}$/).default('bulkhead'),
+    /**
+     * Names this installation's job cgroups (`<prefix>/<tenant>/<job>`); a start-up reaps only its own.
+     * Default: `bulkhead-` + 8 hex digits of the home's absolute path, so two installations on one host
+     * (or the test suite's platforms) never reap each other's jobs.
+     */
+    cgroupPrefix: z.string().regex(/^[a-z][a-z0-9_-]{0,40}$/).optional(),
     /** Where jobs run: this host (bubblewrap + cgroups) or the Kubernetes cluster of the default kubeconfig. */
     executor: z.enum(['local', 'kubernetes']).default('local'),
     /** Kubernetes backend settings (config file only), validated by the kubernetes module. */
@@ -45,7 +51,11 @@ export const configSchema = z
   })
   .strict();
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & { cgroupPrefix: string };
+
+/** `bulkhead-` + the first 8 hex digits of SHA-256 of the absolute home: one prefix per installation. */
+export const defaultCgroupPrefix = (absoluteHome: string): string =>
+  `bulkhead-${createHash('sha256').update(absoluteHome).digest('hex').slice(0, 8)}`;
 
 /** Environment variable → config key. Documented in the README; keep both in step. */
 export const envNames = {
@@ -118,5 +128,6 @@ export const loadConfig = (
     });
   }
   const config = result.data;
-  return { ...config, home: resolve(config.home) };
+  const home = resolve(config.home);
+  return { ...config, home, cgroupPrefix: config.cgroupPrefix ?? defaultCgroupPrefix(home) };
 };

@@ -162,7 +162,7 @@ export const createPlatform = async (
     db,
     tenants,
     ports: createTenantDeletionPorts({
-      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage,
+      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage, plaintext: { db, home: config.home },
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });

@@ -45,8 +45,8 @@ const sha256Of = (path: string): Promise<string | undefined> =>
 export const findPlaintextFiles = async (roots: readonly string[], wanted: readonly PlaintextDigest[], skip: readonly string[] = []): Promise<string[]> => {
   const bySize = new Map<number, Set<string>>();
   for (const { digest, size } of wanted) bySize.set(size, (bySize.get(size) ?? new Set()).add(digest));
-  const found: string[] = [];
-  if (bySize.size === 0) return found;
+  const found = new Set<string>(); // roots may nest (a home under /tmp): each file once
+  if (bySize.size === 0) return [];
   const skipped = new Set(skip);
   const walk = async (dir: string): Promise<void> => {
     if (skipped.has(dir)) return;
@@ -58,12 +58,12 @@ export const findPlaintextFiles = async (roots: readonly string[], wanted: reado
         const digests = size === undefined ? undefined : bySize.get(size);
         if (digests === undefined) continue;
         const digest = await sha256Of(path);
-        if (digest !== undefined && digests.has(digest)) found.push(path);
+        if (digest !== undefined && digests.has(digest)) found.add(path);
       }
     }
   };
   for (const root of new Set(roots)) await walk(root);
-  return found;
+  return [...found];
 };
 
 /** The serving roots (`bhs-*` directories) under `tmpDir`. */

@@ -8,13 +8,14 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, databaseKinds, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 import { startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
+import { initialAdminTokenFile, initialAdminTokenNotice, writeInitialAdminToken } from '../src/main/platform.ts';
 
 const call = async (base: string, token: string | undefined, method: string, path: string, body?: unknown) => {
   const response = await fetch(`${base}${path}`, {
@@ -101,3 +102,19 @@ for (const kind of databaseKinds) {
     });
   });
 }
+
+test('the token file is always created afresh with mode 0600, and the token is printed only to a terminal', async (t) => {
+  const home = mkdtempSync(join(tmpdir(), 'bulkhead-token-file-'));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  // A file left world-readable (by hand, or by a copy) is not reused with its mode.
+  writeFileSync(initialAdminTokenFile(home), 'old\n', { mode: 0o644 });
+  const token = `bh_${randomBytes(24).toString('base64url')}`;
+  const file = await writeInitialAdminToken(home, token);
+  assert.equal(file, initialAdminTokenFile(home));
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.equal(readFileSync(file, 'utf8'), `${token}\n`);
+  const piped = initialAdminTokenNotice(token, file, false);
+  assert.equal(piped.includes(token), false);
+  assert.ok(piped.includes(file));
+  assert.ok(initialAdminTokenNotice(token, file, true).includes(token));
+});

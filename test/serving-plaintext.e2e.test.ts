@@ -99,6 +99,29 @@ for (const kind of databaseKinds) {
       assert.deepEqual(await copiesOnDisk(), []);
     });
 
+    // 2 GiB: the process tier caps RLIMIT_DATA at the replica's memory, and Node 24 does not start under 1 GiB.
+    test('the process tier gets its model on stdin too, without a file', async () => {
+      const proc = await p.createTenant('proc', 'process');
+      await p.call('PUT', '/api/v1/tenants/proc/quota', adminToken, { cpu: 4, memoryMiB: 8192, requestsPerSecond: 10_000 });
+      await p.call('POST', '/api/2.0/mlflow/registered-models/create', proc.tokens.member, { name: 'secret' });
+      const up = await p.app.inject({ method: 'PUT', url: '/api/2.0/mlflow-artifacts/artifacts/models/secret/model.onnx', headers: { authorization: `Bearer ${proc.tokens.member}`, 'content-type': 'application/octet-stream' }, payload: Buffer.from(model) });
+      assert.equal(up.statusCode, 200, up.body);
+      assert.equal((await p.call('POST', '/api/2.0/mlflow/model-versions/create', proc.tokens.member, { name: 'secret', source: 'mlflow-artifacts:/models/secret' })).status, 200);
+      assert.equal((await p.call('POST', '/api/v1/tenants/proc/deployments', proc.tokens.member, { name, model: 'secret', version: '1', replicas: 1, resources: { cpu: 0.25, memoryMiB: 2048 }, maxConcurrency: 1 })).status, 201);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const d = await p.call('GET', `/api/v1/tenants/proc/deployments/${name}`, proc.tokens.viewer);
+        if (d.body.status === 'ready') break;
+        if (Date.now() > deadline || d.body.status === 'failed') throw new Error(JSON.stringify(d.body));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const served = await p.call('POST', `/v2/models/${name}/infer`, proc.tokens.member, { inputs: [{ name: 'input', shape: [1, 3], datatype: 'FP32', data: [[1, 1, 1]] }] });
+      assert.equal(served.status, 200, JSON.stringify(served.body));
+      assert.ok(Math.abs(served.body.outputs[0].data[0] - sigmoid(weights.reduce((a, w) => a + w, 0) + bias)) < 1e-4);
+      assert.deepEqual(await copiesOnDisk(), []);
+      assert.equal((await p.call('DELETE', `/api/v1/tenants/proc/deployments/${name}`, proc.tokens.member)).status, 204);
+    });
+
     test('tenant deletion removes a plaintext copy left in the home, reports it, and none remains anywhere', async () => {
       // What an earlier version (or a crash of one) left: a decrypted copy under the platform's home.
       const stray = join(p.home, 'serving-leftover', 'model.onnx');

@@ -118,12 +118,11 @@ for (const kind of databaseKinds) {
         getRunArtifactUri: async (tenantId, runId) => (await tracking.getRun(scope(tenantId), runId)).info.artifact_uri,
         openArtifact: async (tenantId, path) => ((await p.platform.artifacts.findArtifact(tenantId, path)) === undefined ? undefined : (await p.platform.artifacts.openArtifact(tenantId, path)).stream),
       });
-      const dir = mkdtempSync(join(tmpdir(), 'bulkhead-lineage-model-'));
-      await resolver.writeModel(acme.id, 'churn', '1', join(dir, 'model.onnx'));
-      await assert.rejects(resolver.writeModel(globex.id, 'churn', '1', join(dir, 'stolen.onnx')), /NOT_FOUND|no such registered model/);
+      const model = await resolver.readModel(acme.id, 'churn', '1');
+      await assert.rejects(resolver.readModel(globex.id, 'churn', '1'), /NOT_FOUND|no such registered model/);
 
       const json = JSON.parse((await p.app.inject({ method: 'GET', url: `/api/2.0/mlflow-artifacts/artifacts/${job.outputs[0]!.path}`, headers: { authorization: `Bearer ${acme.tokens.viewer}` } })).body) as { weights: number[]; bias: number };
-      const session = await InferenceSession.create(join(dir, 'model.onnx'));
+      const session = await InferenceSession.create(model);
       const rows = [[0.1, 0.5, 0.9], [0.9, 0.2, 0.1]];
       const result = await session.run({ input: new Tensor('float32', Float32Array.from(rows.flat()), [2, 3]) });
       const probabilities = Array.from(result['probability']!.data as Float32Array);

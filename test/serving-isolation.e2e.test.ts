@@ -5,12 +5,14 @@
  * How the worker's sandbox is probed: an ONNX model cannot do IO, so nothing *inside* a real worker can
  * try to open a socket. Instead the test asks the supervisor itself (`startReplica`) to build the spec
  * of a replica of tenant B's real deployment — with a capturing executor, so the spec is exactly the one
- * a worker gets (tier, uid, env, workspace, `/data` = B's model dir, `/code` = the worker code dir,
+ * a worker gets (tier, uid, env, workspace, stdin = B's decrypted model, `/code` = the worker code dir,
  * cgroup limits), not a hand-made copy — and runs that spec through the real local executor with only
  * argv replaced by a python3 probe. The sandbox (bubblewrap namespaces, mounts, uid 65534, cgroups) is
  * fixed by the spec and the executor, not by the program run inside, so whatever the probe cannot do,
  * the worker's onnxruntime process cannot do either. Positive controls (the probe does read its own
- * `/data/model.onnx` and `/code/oip-worker.ts`) show the probe really ran with the worker's mounts.
+ * model on stdin and `/code/oip-worker.ts`) show the probe really ran with the worker's spec. No model is
+ * a file on the host any more (the worker gets it on stdin), so the probe tries another tenant's worker
+ * workspace and tenant directory instead.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +32,7 @@ import { startReplica } from '../src/serving/worker-supervisor.ts';
 
 const PROBE = String.raw`
 import json, os, socket, sys
-port, ext_ip, other_model, other_socket, master_key = sys.argv[1:6]
+port, ext_ip, other_ws, other_socket, master_key = sys.argv[1:6]
 r = {}
 def tcp(host):
     try:
@@ -48,13 +50,15 @@ def read(path):
         return 'read'
     except Exception as e:
         return type(e).__name__
-r['otherModel'] = read(other_model)
-r['otherModelDir'] = read(os.path.dirname(other_model))
-try:
-    os.listdir(os.path.dirname(os.path.dirname(other_model)))
-    r['otherTenantDirList'] = 'listed'
-except Exception as e:
-    r['otherTenantDirList'] = type(e).__name__
+def listdir(path):
+    try:
+        os.listdir(path)
+        return 'listed'
+    except Exception as e:
+        return type(e).__name__
+r['otherWorkspaceList'] = listdir(other_ws)
+r['otherTenantDirList'] = listdir(os.path.dirname(os.path.dirname(other_ws)))
+r['dataModel'] = os.path.exists('/data/model.onnx')
 r['masterKey'] = read(master_key)
 try:
     u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -63,7 +67,8 @@ try:
     r['otherWorkerSocket'] = 'connected'
 except Exception as e:
     r['otherWorkerSocket'] = type(e).__name__
-r['ownModel'] = read('/data/model.onnx')
+own = sys.stdin.buffer.read()
+r['ownModel'] = 'read' if len(own) > 0 else 'empty'
 r['code'] = read('/code/oip-worker.ts')
 r['uid'] = os.getuid()
 print('PROBE ' + json.dumps(r))
@@ -144,17 +149,13 @@ for (const kind of databaseKinds) {
       const acmeSocket = deployments.replicaSockets(acme.id, 'churn')[0];
       const globexSocket = deployments.replicaSockets(globex.id, 'churn')[0];
       assert.ok(acmeSocket !== undefined && globexSocket !== undefined);
-      // <root>/<tenant>/r-<id>/ws/oip.sock; the model dirs are <root>/<tenant>/m-*.
+      // <root>/<tenant>/r-<id>/ws/oip.sock
       const tenantDirOf = (socket: string) => dirname(dirname(dirname(socket)));
-      const modelDirOf = (tenantDir: string) => {
-        const dirs = readdirSync(tenantDir).filter((n) => n.startsWith('m-'));
-        assert.equal(dirs.length, 1, `${tenantDir}: ${dirs.join(', ')}`);
-        return join(tenantDir, dirs[0]!);
-      };
-      const acmeModel = join(modelDirOf(tenantDirOf(acmeSocket)), 'model.onnx');
+      const acmeWorkspace = dirname(acmeSocket);
       const globexTenantDir = tenantDirOf(globexSocket);
       const masterKey = join(p.home, 'master.key');
-      assert.ok(existsSync(acmeModel) && existsSync(masterKey) && existsSync(acmeSocket), 'the targets exist on the host');
+      assert.ok(existsSync(acmeWorkspace) && existsSync(masterKey) && existsSync(acmeSocket), 'the targets exist on the host');
+      assert.deepEqual(readdirSync(globexTenantDir).filter((n) => !n.startsWith('r-')), [], 'no model directory next to the replicas');
 
       // A host TCP listener the probe tries to reach (loopback and, if any, an external address).
       let connections = 0;
@@ -179,7 +180,7 @@ for (const kind of databaseKinds) {
       };
       const replica = startReplica({
         executor: capturing, tenantId: globex.id, tenantDir: globexTenantDir, tier: 'sandbox', deploymentName: 'probe', version: '1',
-        modelDir: modelDirOf(globexTenantDir), codeDir: join(p.home, 'serving-code'), resources: { cpu: 0.5, memoryMiB: 512 },
+        model: logreg([-1, -2]), codeDir: join(p.home, 'serving-code'), resources: { cpu: 0.5, memoryMiB: 512 },
         tenantLimits: { cpu: 4, memoryMiB: 8192 }, maxConcurrency: 1, log: () => {}, readyTimeoutMs: 60_000,
       });
       try {
@@ -193,22 +194,23 @@ for (const kind of databaseKinds) {
         const job = executor.start({
           ...captured,
           jobId: `${captured.jobId}-probe`,
-          argv: ['/usr/bin/python3', '-c', PROBE, String(port), external, acmeModel, acmeSocket, masterKey],
+          argv: ['/usr/bin/python3', '-c', PROBE, String(port), external, acmeWorkspace, acmeSocket, masterKey],
           output: ({ line }) => lines.push(line),
         });
         const outcome = await job.wait();
         const line = lines.find((l) => l.startsWith('PROBE '));
         assert.ok(line !== undefined, `probe output: ${JSON.stringify(outcome)} ${lines.join('\n')}`);
         const r = JSON.parse(line.slice('PROBE '.length));
-        // Positive controls: the probe ran with the worker's mounts, as the unprivileged job uid.
+        // Positive controls: the probe ran with the worker's spec (its model on stdin), as the unprivileged job uid.
         assert.equal(r.ownModel, 'read');
+        assert.equal(r.dataModel, false, 'the model is not a file in the sandbox either');
         assert.equal(r.code, 'read');
         assert.equal(r.uid, 65534);
         // No network: only an empty loopback in the worker's own namespace.
         assert.notEqual(r.tcpLoopback, 'connected');
         assert.notEqual(r.tcpExternal, 'connected');
         // Another tenant's files and the platform's secrets are not there at all.
-        assert.equal(r.otherModel, 'FileNotFoundError');
+        assert.equal(r.otherWorkspaceList, 'FileNotFoundError');
         assert.equal(r.otherTenantDirList, 'FileNotFoundError');
         assert.equal(r.masterKey, 'FileNotFoundError');
         assert.notEqual(r.otherWorkerSocket, 'connected');

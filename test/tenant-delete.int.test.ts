@@ -351,7 +351,7 @@ for (const kind of databaseKinds) {
       ok(await p.call('PATCH', '/api/v1/tenants/halfway', adminToken, { status: 'suspended' }), 'suspend');
       const tenant = (await p.platform.tenants.find('halfway')) as Tenant;
 
-      const ports = createTenantDeletionPorts({ jobs: p.platform.jobs, deployments: p.platform.serving.deployments, identity: p.platform.identity, blobRoot: p.platform.storage.files.root });
+      const ports = createTenantDeletionPorts({ jobs: p.platform.jobs, deployments: p.platform.serving.deployments, identity: p.platform.identity, blobRoot: p.platform.storage.files.root, plaintext: { db: p.platform.db, home: p.home } });
       const crashing = createTenantDeletion({
         db: p.platform.db, tenants: p.platform.tenants,
         ports: { ...ports, files: { ...ports.files, remove: async () => { throw new Error('simulated crash before the files were removed'); } } },
@@ -402,7 +402,7 @@ for (const kind of databaseKinds) {
       const deletion = createTenantDeletion({
         db: p.platform.db, tenants: p.platform.tenants,
         ports: createTenantDeletionPorts({
-          jobs: p.platform.jobs, deployments: p.platform.serving.deployments, identity: p.platform.identity, blobRoot: p.platform.storage.files.root,
+          jobs: p.platform.jobs, deployments: p.platform.serving.deployments, identity: p.platform.identity, blobRoot: p.platform.storage.files.root, plaintext: { db: p.platform.db, home: p.home },
           cluster: { client: cluster.client, config: createClusterConfig({}) },
         }),
       });

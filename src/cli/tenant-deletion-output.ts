@@ -30,5 +30,6 @@ export const describeDeletionSummary = (summary: DeletionSummary): string => [
   `  kubernetes              ${summary.kubernetes === 'not configured' ? 'not configured' : `${summary.kubernetes.namespace}: ${summary.kubernetes.deleted.length} object(s) deleted`}`,
   `  rows deleted            ${rowsLine(summary.rowsDeleted)}`,
   `  encrypted files removed ${summary.artifacts.files} (${summary.artifacts.bytes} bytes)`,
+  `  plaintext model files   ${summary.modelPlaintext.filesRemoved} removed, ${summary.modelPlaintext.filesRemaining} left (looked for ${summary.modelPlaintext.models} model(s))`,
   `  audit events kept       ${summary.auditEventsKept}`,
 ].join('\n');

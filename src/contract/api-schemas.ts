@@ -173,6 +173,7 @@ export const tenantDeletionSummarySchema = z.object({
   rowsDeleted: z.record(z.string(), z.number()),
   artifacts: tenantFilesSchema,
   auditEventsKept: z.number(),
+  modelPlaintext: z.object({ models: z.number(), filesRemoved: z.number(), filesRemaining: z.number() }),
 });
 
 export const tenantDeletionPlanSchema = z.object({

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
 import { createDenialThrottle } from './denial-throttle.ts';
 import { registerErrorHandling } from './error-handler.ts';
+import { redactUrl } from './log-redaction.ts';
 import type { HttpDeps } from './http-deps.ts';
 import type { RouteAccess } from './route-config.ts';
 import { healthRoutes } from './routes/health-routes.ts';
@@ -30,18 +31,28 @@ declare module 'fastify' {
 export interface BuildAppOptions {
   /** false in tests that do not want log lines; otherwise structured JSON logs at `deps.logLevel`. */
   logger?: boolean;
+  /** Where log lines go (default stdout): a test captures them here. */
+  logStream?: { write(line: string): void };
 }
 
 /**
  * Builds the HTTP API (not listening: `main/` starts it; tests use `app.inject()`). Every route declares
  * its access; the auth hook enforces it before the body is read. Logs are JSON with request ids; the
- * Authorization header and cookies are redacted, and no handler logs tokens or passwords.
+ * Authorization header and cookies are redacted, so are the values of credential-shaped query parameters
+ * in the logged URL (signed part URLs, `?token=`: log-redaction.ts), and no handler logs tokens or passwords.
  */
 export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> => {
   const app = Fastify({
     logger: options.logger === false ? false : {
       level: deps.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+      // Fastify's own request serializer, with the URL's credentials taken out (every request line logs it).
+      serializers: {
+        req: (req: FastifyRequest) => ({
+          method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, ...(req.socket?.remotePort === undefined ? {} : { remotePort: req.socket.remotePort }),
+        }),
+      },
+      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
     },
     bodyLimit: deps.bodyLimitBytes,
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,

@@ -1,3 +1,4 @@
+import { redactUrl } from './log-redaction.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ClusterJobScope } from '../jobs/job-runner.ts';
@@ -80,7 +81,7 @@ const auditDenial = async (deps: AuthHookDeps, request: FastifyRequest, tenantId
         tenantId,
         actor,
         action,
-        target: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        target: `${request.method} ${request.routeOptions.url ?? redactUrl(request.url)}`,
         outcome: 'denied',
         requestId: String(request.id),
         details: { reason, source: request.ip },

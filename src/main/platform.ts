@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { chmodSync, mkdirSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
@@ -162,7 +163,7 @@ export const createPlatform = async (
     db,
     tenants,
     ports: createTenantDeletionPorts({
-      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage,
+      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage, plaintext: { db, home: config.home },
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });
@@ -219,3 +220,26 @@ export const bootstrapPlatformAdmin = async (platform: Platform): Promise<{ toke
   });
   return { token, generated: platform.config.bootstrapToken === undefined };
 };
+
+/** Where `bulkhead up` keeps a generated platform-admin token: in the home, readable by its owner only. */
+export const initialAdminTokenFile = (home: string): string => join(home, 'initial-admin-token');
+
+/**
+ * Writes a generated platform-admin token to `initialAdminTokenFile(home)`: created afresh with mode 0600
+ * (an older file is replaced, never reused with its mode), the token and a newline. Returns the path.
+ */
+export const writeInitialAdminToken = async (home: string, token: string): Promise<string> => {
+  const file = initialAdminTokenFile(home);
+  await rm(file, { force: true });
+  await writeFile(file, `${token}\n`, { flag: 'wx', mode: 0o600 });
+  return file;
+};
+
+/**
+ * What `bulkhead up` says about a generated token: the token itself only when the output is an
+ * interactive terminal; otherwise where it is (the output may be a log file).
+ */
+export const initialAdminTokenNotice = (token: string, file: string, interactive: boolean): string =>
+  interactive
+    ? `\nBulkhead platform-admin token (store it now; a copy is in ${file}, mode 0600: delete it once stored):\n\n  ${token}\n\n`
+    : `\nBulkhead platform-admin token created: it is in ${file} (mode 0600, readable by this user only). Store it, then delete the file.\n\n`;

@@ -1,8 +1,9 @@
 import type { Config } from '../config/index.ts';
-import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform } from './platform.ts';
+import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminTokenNotice, writeInitialAdminToken } from './platform.ts';
 
 /**
- * `bulkhead up`: opens the platform, bootstraps the first platform-admin token, starts the audit sealer
+ * `bulkhead up`: opens the platform, bootstraps the first platform-admin token (a generated one goes to
+ * `$BULKHEAD_HOME/initial-admin-token`, 0600, and is printed only to a terminal), starts the audit sealer
  * and the HTTP server, and shuts down gracefully on SIGINT/SIGTERM (stop accepting, finish in-flight
  * requests, seal the audit log, close the database).
  */
@@ -11,8 +12,10 @@ export const runServer = async (config: Config): Promise<void> => {
   const app = await buildPlatformApp(platform);
   const boot = await bootstrapPlatformAdmin(platform);
   if (boot?.generated === true) {
-    // Printed once, on stderr, never logged: it is the only copy.
-    process.stderr.write(`\nBulkhead platform-admin token (shown once, store it now):\n\n  ${boot.token}\n\n`);
+    // Never logged. Kept in a 0600 file in the home; shown only on an interactive terminal, since
+    // redirected output (a log file, a journal) would keep a copy readable by whoever reads the logs.
+    const file = await writeInitialAdminToken(config.home, boot.token);
+    process.stderr.write(initialAdminTokenNotice(boot.token, file, process.stdout.isTTY === true && process.stderr.isTTY === true));
   } else if (boot !== undefined) {
     app.log.info('platform-admin token created from BULKHEAD_BOOTSTRAP_TOKEN');
   }

@@ -2,11 +2,13 @@ import type { TenantStorage } from '../artifacts/index.ts';
 import { readdir, lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.ts';
-import { isUuid } from '../db/index.ts';
+import { isUuid, readAsSystem } from '../db/index.ts';
+import type { Db } from '../db/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { JobRunner } from '../jobs/job-runner.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { DeploymentService } from '../serving/index.ts';
+import { findPlaintextFiles, servingRoots } from '../serving/index.ts';
 import { defaultQuota } from '../tenants/index.ts';
 import type { Tenant, TenantDeletionPorts, TenantFiles } from '../tenants/index.ts';
 import { deleteTenant, tenantNamespace } from '../executors/kubernetes/index.ts';
@@ -54,6 +56,11 @@ export const createTenantDeletionPorts = (deps: {
   /** Its cache of unwrapped data keys is cleared for the deleted tenant. */
   storage?: Pick<TenantStorage, 'forgetTenant'>;
   cluster?: { client: KubernetesClient; config: ClusterConfig } | undefined;
+  /**
+   * Where plaintext copies of the tenant's models are looked for: `home` ($BULKHEAD_HOME, less its
+   * ciphertext and database directories) and the serving roots `<tmpDir>/bhs-*` (tmpDir default /tmp).
+   */
+  plaintext: { db: Db; home: string; tmpDir?: string };
 }): TenantDeletionPorts => {
   const { store, runner, jobsDir } = deps.jobs;
   const namespaceOf = (tenant: Tenant, config: ClusterConfig): string =>
@@ -119,6 +126,20 @@ export const createTenantDeletionPorts = (deps: {
       namespaceOf: (tenant) => namespaceOf(tenant, deps.cluster!.config),
       deleteTenant: async (tenant) =>
         (await deleteTenant(deps.cluster!.client, { tenantId: tenant.id, namespace: namespaceOf(tenant, deps.cluster!.config) })).deleted,
+    },
+    async wipeModelPlaintext(tenantId) {
+      checkTenantId(tenantId);
+      const { db, home, tmpDir } = deps.plaintext;
+      // The artifact digest is the SHA-256 of the plaintext (artifacts are content-addressed).
+      const { rows } = await readAsSystem<{ digest: string; size: string | number }>(db,
+        `SELECT DISTINCT digest, size FROM artifact_files WHERE tenant_id = $1 AND path LIKE '%.onnx'`, [tenantId]);
+      const wanted = rows.map((row) => ({ digest: row.digest, size: Number(row.size) }));
+      const roots = [home, ...(await servingRoots(tmpDir))];
+      const skip = [deps.blobRoot, join(home, 'db')];
+      const found = await findPlaintextFiles(roots, wanted, skip);
+      for (const path of found) await rm(path, { force: true }).catch(() => {});
+      const remaining = await findPlaintextFiles(roots, wanted, skip);
+      return { models: wanted.length, filesRemoved: found.length - remaining.length, filesRemaining: remaining.length };
     },
     forgetCredentials: (tenantId) => {
       deps.identity.forgetTenant(tenantId);

@@ -6,7 +6,7 @@
  * in the tenant's tier via the local executor, health checks, restart with backoff, drain) and cluster
  * generations (endpoint tokens, rollout readiness, over the `ClusterEndpoints` port) — rolling updates, the
  * gateway's routing, token buckets, concurrency caps and bounded queues, what an endpoint token may read,
- * the worker script (Unix socket or TCP) and its code dir. Does not own the Kubernetes objects themselves
+ * the worker script (Unix socket or TCP) and its code dir, and wiping plaintext model files left on disk. Does not own the Kubernetes objects themselves
  * (executors/kubernetes builds them; main/cluster-serving.ts applies them).
  * Does not own: the model registry or artifact storage (reached through `ModelResolver`), the HTTP
  * routes (http/routes/deployment-routes.ts, inference-routes.ts), authorization, or the sandbox itself.
@@ -27,6 +27,8 @@ export type { TenantRateLimiter, ConcurrencyGate, LimitDecision, GateDecision, C
 export { createTenantRateGuard, createTenantRateLimitHook } from './tenant-rate-guard.ts';
 export type { TenantRateGuard } from './tenant-rate-guard.ts';
 export { oipWorkerScript, prepareWorkerCode } from './worker-code.ts';
+export { findPlaintextFiles, servingRoots, wipeModelPlaintext } from './model-plaintext.ts';
+export type { PlaintextDigest } from './model-plaintext.ts';
 export { createHttpWorkerClient, createWorkerClient } from './worker-client.ts';
 export type { WorkerClient, WorkerResponse } from './worker-client.ts';
 export type { WorkerExecutor, ReplicaStatus } from './worker-supervisor.ts';

@@ -1,9 +1,11 @@
 /**
  * The local backend: each replica is a sandboxed model worker process (worker-supervisor.ts) in the
  * tenant's isolation tier, speaking OIP over a Unix socket in a tenant-private directory. A generation's
- * model is decrypted once into a deployment-private directory (`/data` inside) shared by its replicas.
+ * model is decrypted once into this process's memory and handed to each replica's worker over its stdin
+ * (at every start and restart); it is never written to disk, and the generation zeroes it when it stops.
+ * The serving root (default mkdtemp('/tmp/bhs-'), short for Unix socket paths) holds only the replicas'
+ * workspaces and sockets.
  */
-import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.ts';
@@ -41,21 +43,7 @@ export const createLocalServingBackend = (deps: LocalServingBackendDeps): Servin
     return dir;
   };
 
-  const materialize = async (request: GenerationRequest): Promise<string> => {
-    const { spec } = request;
-    const dir = join(await tenantDir(request.tenantId), `m-${request.deploymentId.slice(0, 8)}-v${spec.version}-${randomUUID().slice(0, 6)}`);
-    await mkdir(dir, { mode: 0o755 });
-    try {
-      await deps.resolver.writeModel(request.tenantId, spec.model, spec.version, join(dir, 'model.onnx'));
-    } catch (error) {
-      // A version that cannot be resolved must not leave its (empty or partial) model dir behind.
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-      throw error;
-    }
-    return dir;
-  };
-
-  const startReplicas = async (request: GenerationRequest, spec: GenerationSpec, count: number, modelDir: string): Promise<Replica[]> => {
+  const startReplicas = async (request: GenerationRequest, spec: GenerationSpec, count: number, model: Uint8Array): Promise<Replica[]> => {
     const info = await deps.tenantInfo(request.tenantId);
     // Dedicated: the tenant's reserved CPUs (required). Others: the shared pool, so no worker runs on a
     // dedicated tenant's CPUs.
@@ -66,7 +54,7 @@ export const createLocalServingBackend = (deps: LocalServingBackendDeps): Servin
     const dir = await tenantDir(request.tenantId);
     return Array.from({ length: count }, () => startReplica({
       executor: deps.executor, tenantId: request.tenantId, tenantDir: dir, tier: info.tier, reservedCpus: reserved,
-      deploymentName: request.deploymentName, version: spec.version, modelDir, codeDir: deps.codeDir,
+      deploymentName: request.deploymentName, version: spec.version, model, codeDir: deps.codeDir,
       resources: { cpu: spec.cpu, memoryMiB: spec.memoryMiB }, tenantLimits: info.limits, maxConcurrency: spec.maxConcurrency,
       log: request.log, ...(deps.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: deps.readyTimeoutMs }),
     }));
@@ -74,9 +62,9 @@ export const createLocalServingBackend = (deps: LocalServingBackendDeps): Servin
 
   return {
     async start(request) {
-      const modelDir = await materialize(request);
-      const replicas = await startReplicas(request, request.spec, request.spec.replicas, modelDir).catch(async (error: unknown) => {
-        await rm(modelDir, { recursive: true, force: true });
+      const model = await deps.resolver.readModel(request.tenantId, request.spec.model, request.spec.version);
+      const replicas = await startReplicas(request, request.spec, request.spec.replicas, model).catch((error: unknown) => {
+        model.fill(0);
         throw error;
       });
       let next = 0;
@@ -97,7 +85,7 @@ export const createLocalServingBackend = (deps: LocalServingBackendDeps): Servin
         async scale(count, maxConcurrency) {
           generation.spec = { ...generation.spec, replicas: count, maxConcurrency };
           if (count > replicas.length) {
-            replicas.push(...(await startReplicas(request, generation.spec, count - replicas.length, modelDir)));
+            replicas.push(...(await startReplicas(request, generation.spec, count - replicas.length, model)));
           } else if (count < replicas.length) {
             const removed = replicas.splice(count);
             await Promise.all(removed.map((r) => r.stop()));
@@ -105,7 +93,8 @@ export const createLocalServingBackend = (deps: LocalServingBackendDeps): Servin
         },
         async stop() {
           await Promise.all(replicas.map((r) => r.stop()));
-          await rm(modelDir, { recursive: true, force: true }).catch(() => {});
+          // Every worker has stopped: no restart will need the plaintext again.
+          model.fill(0);
         },
         socketPaths: () => replicas.filter((r) => r.state === 'ready').map((r) => r.socketPath),
       };

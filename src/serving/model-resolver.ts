@@ -5,17 +5,16 @@
  * `.onnx` file or a directory holding `model.onnx`), read from the tenant's encrypted artifact store.
  * Every lookup is scoped to one tenant: another tenant's model is simply not found.
  */
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { AppError } from '../core/errors.ts';
 
 export interface ModelResolver {
   /**
-   * Writes the ONNX bytes of `model` `version` of `tenantId` to `destination` (a new file). Throws
-   * AppError NOT_FOUND when the tenant has no such model version or its source has no ONNX file.
+   * The decrypted ONNX bytes of `model` `version` of `tenantId`, in memory only: nothing is written to
+   * disk (the caller hands them to its worker over a pipe and zeroes them when done). Throws AppError
+   * NOT_FOUND when the tenant has no such model version or its source has no ONNX file.
    */
-  writeModel(tenantId: string, model: string, version: string, destination: string): Promise<void>;
+  readModel(tenantId: string, model: string, version: string): Promise<Buffer>;
   /**
    * The artifact path (in the tenant's store) of `model` `version`'s ONNX file, for a pod that fetches the
    * model through the API itself (endpoints on a cluster). Same errors as `writeModel`. Optional: resolvers
@@ -69,10 +68,24 @@ export const createRegistryModelResolver = (sources: RegistryModelSources): Mode
   };
   const noModel = (model: string, version: string) => new AppError('NOT_FOUND', `model ${model} version ${version}: its source holds no model.onnx`);
   return {
-    async writeModel(tenantId, model, version, destination) {
+    async readModel(tenantId, model, version) {
       const stream = await sources.openArtifact(tenantId, await candidateOf(tenantId, model, version));
       if (stream === undefined) throw noModel(model, version);
-      await pipeline(stream, createWriteStream(destination, { flags: 'wx', mode: 0o444 }));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      try {
+        for await (const chunk of stream) {
+          chunks.push(chunk as Buffer);
+          size += (chunk as Buffer).length;
+        }
+        // One unpooled buffer the caller owns alone, so zeroing it later wipes nothing else.
+        const bytes = Buffer.alloc(size);
+        let offset = 0;
+        for (const chunk of chunks) offset += chunk.copy(bytes, offset);
+        return bytes;
+      } finally {
+        for (const chunk of chunks) chunk.fill(0);
+      }
     },
     async modelArtifactPath(tenantId, model, version) {
       const candidate = await candidateOf(tenantId, model, version);

@@ -6,8 +6,9 @@
  * Directories (host side), all under the serving root's per-tenant directory (0711, root-owned):
  *   r-<id>/ws   the replica's private workspace, `/workspace` inside; the worker's socket is ws/oip.sock
  *   r-<id>/out  required by the executor, unused
- * The model directory (read-only, `/data` inside) and the code directory (`/code`) are shared by the
- * replicas of one deployment generation and by all workers respectively.
+ * The code directory (`/code`, read-only) is shared by all workers. The model is no file: its decrypted
+ * bytes are written to the worker's stdin at every (re)start (argv `-`), so no plaintext copy of a
+ * tenant's model exists on disk, and none outlives the worker that loaded it.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -38,7 +39,8 @@ export interface ReplicaOptions {
   reservedCpus?: string | undefined;
   deploymentName: string;
   version: string;
-  modelDir: string;
+  /** The decrypted model, owned by the generation (which zeroes it once every replica has stopped). */
+  model: Uint8Array;
   codeDir: string;
   resources: { cpu: number; memoryMiB: number };
   tenantLimits: { cpu: number; memoryMiB: number };
@@ -118,7 +120,7 @@ export const startReplica = (options: ReplicaOptions): Replica => {
     argv: [
       sandboxed ? '/opt/bulkhead/bin/node' : process.execPath,
       sandboxed ? '/code/oip-worker.ts' : join(options.codeDir, 'oip-worker.ts'),
-      sandboxed ? '/data/model.onnx' : join(options.modelDir, 'model.onnx'),
+      '-', // the model on stdin
       sandboxed ? '/workspace/oip.sock' : socketPath,
       options.deploymentName,
       options.version,
@@ -126,8 +128,8 @@ export const startReplica = (options: ReplicaOptions): Replica => {
     env: { ORT_DISABLE_TELEMETRY: '1', NODE_OPTIONS: '--disable-warning=ExperimentalWarning' },
     workspaceDir,
     outputsDir,
-    dataDir: options.modelDir,
     codeDir: options.codeDir,
+    stdin: options.model,
     // The worker never ends by itself; 20 days stands for "no wall-clock limit" (timers cap at 2^31 ms).
     resources: { cpu: options.resources.cpu, memoryMiB: options.resources.memoryMiB, pids: 64, timeoutSeconds: 20 * 24 * 3600 },
     tenantLimits: options.tenantLimits,

@@ -7,4 +7,4 @@
 export { createTenantService, defaultQuota, tenantErrors } from './tenant-service.ts';
 export type { Tenant, TenantQuota, TenantQuotaUpdate, TenantService, ResourceAmounts } from './tenant-service.ts';
 export { createTenantDeletion, tenantDeletionErrors } from './tenant-deletion.ts';
-export type { KubernetesDeletion, TenantDeletion, TenantDeletionPlan, TenantDeletionPorts, TenantDeletionSummary, TenantFiles } from './tenant-deletion.ts';
+export type { KubernetesDeletion, ModelPlaintextWipe, TenantDeletion, TenantDeletionPlan, TenantDeletionPorts, TenantDeletionSummary, TenantFiles } from './tenant-deletion.ts';

@@ -50,6 +50,19 @@ export interface TenantDeletionPorts {
   cluster: { namespaceOf(tenant: Tenant): string; deleteTenant(tenant: Tenant): Promise<string[]> } | undefined;
   /** Drops this process's cached token lookups of the tenant. */
   forgetCredentials(tenantId: string): void;
+  /**
+   * Finds every file on this host's disk (the platform home, the serving roots) that holds one of the
+   * tenant's models (`.onnx` artifacts) in plaintext, by size and SHA-256, and removes it. Reads the
+   * tenant's artifact rows, so it runs before they are deleted. Returns how many models it looked for,
+   * how many files it found and removed, and how many it found still present after removing them.
+   */
+  wipeModelPlaintext(tenantId: string): Promise<ModelPlaintextWipe>;
+}
+
+export interface ModelPlaintextWipe {
+  models: number;
+  filesRemoved: number;
+  filesRemaining: number;
 }
 
 export interface TenantDeletionSummary {
@@ -65,6 +78,8 @@ export interface TenantDeletionSummary {
   artifacts: TenantFiles;
   /** The tenant's audit events, kept: its chain ends with the `tenant.delete` event. */
   auditEventsKept: number;
+  /** Plaintext copies of its models on disk: looked for after its deployments stopped, removed. */
+  modelPlaintext: ModelPlaintextWipe;
 }
 
 export interface TenantDeletionPlan {
@@ -98,6 +113,8 @@ export const tenantDeletionErrors = {
   notSuspended: (slug: string) =>
     new AppError('CONFLICT', `tenant '${slug}' is active: suspend the tenant first, so that its traffic and jobs stop, then delete it`),
   alreadyRunning: (slug: string) => new AppError('CONFLICT', `a deletion of tenant '${slug}' is already running`),
+  plaintextRemains: (slug: string, count: number) =>
+    new AppError('UNAVAILABLE', `${count} plaintext model file(s) of tenant '${slug}' could not be removed from this host; no data was deleted — run the deletion again`),
   jobsStillRunning: (slug: string, count: number) =>
     new AppError('UNAVAILABLE', `${count} job(s) of tenant '${slug}' have been cancelled but have not ended yet; no data was deleted — run the deletion again`),
 };
@@ -214,6 +231,10 @@ export const createTenantDeletion = (deps: {
         const jobsCancelled = await ports.jobs.cancelAll(ctx, tenant.id);
         await waitForJobs(tenant);
         const deploymentsStopped = await ports.deployments.removeAll(ctx, tenant.id);
+        // Its workers have stopped: no plaintext copy of its models may remain (crypto-shredding would
+        // mean nothing if one did). A copy that cannot be removed stops the deletion before any data goes.
+        const modelPlaintext = await ports.wipeModelPlaintext(tenant.id);
+        if (modelPlaintext.filesRemaining > 0) throw tenantDeletionErrors.plaintextRemains(tenant.slug, modelPlaintext.filesRemaining);
         const kubernetes: KubernetesDeletion = ports.cluster === undefined
           ? 'not configured'
           : { namespace: ports.cluster.namespaceOf(tenant), deleted: await ports.cluster.deleteTenant(tenant) };
@@ -246,6 +267,7 @@ export const createTenantDeletion = (deps: {
             rowsDeleted: { ...addCounts(dataRows, late), ...record },
             artifacts,
             auditEventsKept: Number(rows[0]?.n ?? 0),
+            modelPlaintext,
           };
           await audit(tx, ctx, PLATFORM_TENANT_ID, tenant.id, 'tenant.delete', { ...result, rowsDeleted: nonZero(result.rowsDeleted) });
           return result;

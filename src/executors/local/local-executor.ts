@@ -393,6 +393,13 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         if (reason !== undefined) return { kind: reason, usage: usage() };
 
         let joined = false;
+        const stdinMode: 'ignore' | 'pipe' = spec.stdin === undefined ? 'ignore' : 'pipe';
+        const feedStdin = (child: ChildProcess): void => {
+          if (spec.stdin === undefined || child.stdin === null) return;
+          // EPIPE when the job ends (or is killed) before reading it all: its outcome says why.
+          child.stdin.on('error', () => undefined);
+          child.stdin.end(spec.stdin);
+        };
         let spawned: ChildProcess;
         let exited: ReturnType<typeof watchExit>;
         if (sandboxed) {
@@ -419,7 +426,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           spawned = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
             // fd 3: bwrap reads its options from it and waits for them before doing anything else.
             // fd 4: the seccomp filter, read when bwrap installs it.
-            stdio: seccompFilter === undefined ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+            stdio: seccompFilter === undefined ? [stdinMode, 'pipe', 'pipe', 'pipe'] : [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'],
             env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
             cwd: '/',
             uid: hostUid, // setgroups(0) + setgid + setuid before exec: no groups, no capabilities
@@ -448,6 +455,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             }
             if (joined && reason === undefined) {
               optionsPipe.end(Buffer.from(bwrapOptions.map((o) => `${o}\0`).join('')));
+              feedStdin(spawned);
             } else {
               try {
                 process.kill(-pid, 'SIGKILL');
@@ -472,7 +480,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           ];
           spawned = spawn('/bin/sh', buildJoinArgs(cgroup?.procsFiles ?? [], command), {
             // fd 3 carries the launcher's "joined" handshake (see joinScript).
-            stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+            stdio: [stdinMode, 'pipe', 'pipe', 'pipe'],
             env, // the process tier's env is exactly the job's
             cwd: spec.workspaceDir,
             detached: true, // own process group: killable as a group, not hit by the server's terminal
@@ -481,6 +489,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           (spawned.stdio[3] as Readable | null)?.on('data', (data: Buffer) => {
             if (data.toString().includes('joined')) joined = true;
           });
+          // The launcher script is given with -c and never reads stdin: the bytes wait in the pipe for
+          // the job (exec'd only after it joined its cgroups).
+          feedStdin(spawned);
         }
         child = spawned;
         const handshake = spawned.stdio[3] as Readable | null;

@@ -64,6 +64,13 @@ export interface JobSpec {
   apiSocketPath?: string;
   /** Receives stdout and stderr line by line. */
   output?: ((line: OutputLine) => void) | OutputWritable;
+  /**
+   * Bytes the job reads on its standard input, which is closed after them (without it, stdin is
+   * /dev/null). They travel through a pipe only, never a file: how a serving worker gets its decrypted
+   * model. Written once the job has joined its cgroups; a job that exits before reading them all is not
+   * an error of the executor's.
+   */
+  stdin?: Uint8Array;
 }
 
 export interface Usage {

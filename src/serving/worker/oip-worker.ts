@@ -3,7 +3,10 @@
  * ONNX model with onnxruntime-node and answers Open Inference Protocol v2 JSON over HTTP/1.1 on a Unix
  * socket in its private, bind-mounted directory. The gateway is its only client.
  *
- * argv: <model.onnx> <socket path> <deployment name> <model version>
+ * argv: <model.onnx | -> <socket path> <deployment name> <model version>
+ * `-`: the model's bytes arrive on stdin (closed after them); a local deployment's worker gets its
+ * decrypted model that way, so the plaintext is never a file. A path: read from that file (a cluster pod's
+ * own emptyDir, `bulkhead serve-model`).
  * It prints one `ready` line once it listens, answers SIGTERM by closing the listener and finishing
  * in-flight requests (drain), and exits non-zero when the model cannot be loaded.
  *
@@ -29,12 +32,32 @@ const MAX_BODY = 16 * 1024 * 1024;
 // Resolved from the worker's own directory (the read-only code dir holds a copy of onnxruntime-node).
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof Ort;
 
-const session = await ort.InferenceSession.create(modelPath, {
+const readStdin = async (): Promise<Buffer> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const bytes = Buffer.concat(chunks);
+  for (const chunk of chunks) chunk.fill(0);
+  return bytes;
+};
+
+const sessionOptions: Ort.InferenceSession.SessionOptions = {
   // One thread each: the cgroup's CPU quota is the replica's budget, and extra threads only contend.
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
   graphOptimizationLevel: 'all',
-});
+};
+let session: Ort.InferenceSession;
+if (modelPath === '-') {
+  const bytes = await readStdin();
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions);
+  } finally {
+    // onnxruntime keeps its own copy: this one is not needed past session creation.
+    bytes.fill(0);
+  }
+} else {
+  session = await ort.InferenceSession.create(modelPath, sessionOptions);
+}
 
 const describe = (names: readonly string[], metadata: readonly Ort.InferenceSession.ValueMetadata[]) =>
   names.map((name, i) => {

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
 import { canonicalJson } from './audit-hash.ts';
 
@@ -22,7 +23,17 @@ export interface MacedFields {
   details: unknown;
 }
 
-const hmac = (key: Buffer, message: string): string => createHmac('sha256', key).update(message).digest('hex');
+// A KeyObject per key: createHmac with a raw Buffer sets the key up on every call (measured ~35 µs per
+// MAC against ~5 µs with a KeyObject), which would make MACs the sealer's main cost.
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+const hmac = (key: Buffer, message: string): string => {
+  let keyObject = keyObjects.get(key);
+  if (keyObject === undefined) {
+    keyObject = createSecretKey(key);
+    keyObjects.set(key, keyObject);
+  }
+  return createHmac('sha256', keyObject).update(message).digest('hex');
+};
 
 /** Constant-time comparison of two hex MACs; a missing one never matches. */
 export const macMatches = (expected: string, actual: string | null | undefined): boolean => {

@@ -215,6 +215,12 @@ for (const kind of databaseKinds) {
         assert.equal(verifiedB.body.ok, true, JSON.stringify(verifiedB.body));
         const unsealedB = (await attackerSql(p.database)(`SELECT count(*)::int AS n FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL`, [b.id])).rows[0] as { n: number };
         assert.equal(unsealedB.n, 0);
+        // The alert: in the platform's chain (read through the API), and on the platform's metrics registry.
+        const platformEvents = await p.call('GET', '/api/v1/platform/audit?limit=1000', adminToken);
+        assert.ok(platformEvents.body.events.some((e: { action: string; target: string; details: { kind: string } }) =>
+          e.action === 'audit.tamper_alert' && e.target === `tenant:${a.id}` && e.details.kind === 'checkpoint_conflict'), JSON.stringify(platformEvents.body));
+        const metric = p.platform.metrics.getSingleMetric(tamperAlertMetricName) as Counter;
+        assert.equal((await metric.get()).values.find((v) => v.labels['tenant'] === a.id && v.labels['kind'] === 'checkpoint_conflict')?.value, 1);
         const platformChain = await p.call('GET', '/api/v1/platform/audit/verify', adminToken);
         assert.equal(platformChain.status, 200);
         assert.equal(platformChain.body.ok, true, JSON.stringify(platformChain.body));

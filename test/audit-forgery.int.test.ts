@@ -162,6 +162,29 @@ for (const kind of databaseKinds) {
       assert.equal((await keyOnly.verify(other)).ok, true);
     });
 
+    test('a truncated chain re-sealed by a process without the heads file is caught by the server that has it', async () => {
+      await append(tenant, 'thing.11');
+      await append(tenant, 'thing.12');
+      await audit.seal(); // the heads file records the tenant's head at 12
+      await sql(`DELETE FROM audit_events WHERE tenant_id = $1 AND chain_seq > 10`, [tenant]);
+      await sql(`DELETE FROM audit_checkpoints WHERE tenant_id = $1 AND chain_seq > 10`, [tenant]);
+      for (let i = 1; i <= 3; i += 1) await append(tenant, `late.${i}`);
+      // A sealer with the key but no heads file sees a consistent chain ending at a signed checkpoint and
+      // seals the new events as 11..13: nothing left in the database contradicts it.
+      const keyOnly = createAuditLog({ db, eventKey, checkpointKey, headsFile: join(dir, 'elsewhere', 'heads.json'), log, metrics: new Registry() });
+      assert.equal(await keyOnly.seal(), 3);
+      // The server's sealer knows event 12 as it signed it: the chain no longer passes through it.
+      await append(tenant, 'later');
+      await append(other, 'later.other');
+      await audit.seal();
+      assert.deepEqual(await chainSeqOf('later'), [null]);
+      assert.deepEqual((await chainSeqOf('later.other')).map(Number), [11]);
+      assert.ok((await alertEvents()).some((a) => a.tenantId === tenant && a.kind === 'head_mismatch' && a.seq === 12));
+      const result = await audit.verify(tenant);
+      assert.equal(result.ok, false);
+      assert.ok(result.problems.some((p) => p.kind === 'checkpoint_mismatch' && p.seq === 12), JSON.stringify(result.problems));
+    });
+
     test('a checkpoint conflict in one tenant does not stop sealing for another, and verify reports it', async () => {
       // A checkpoint row where the tenant's next seal must write its own.
       await sql(`INSERT INTO audit_checkpoints (tenant_id, chain_seq, hash, signature) VALUES ($1, 11, repeat('f', 64), 'bogus')`, [tenant]);

@@ -39,4 +39,7 @@ test('rows past the signed head, unsigned checkpoints and differing heads stop t
   assert.equal(kindOf(checkChainHead({ seq: 10, hash: h('a') }, [cp(10, h('a'), false)], undefined)), 'checkpoint_conflict');
   assert.equal(kindOf(checkChainHead({ seq: 10, hash: h('a') }, [cp(10, h('b'))], undefined)), 'head_mismatch');
   assert.equal(kindOf(checkChainHead({ seq: 10, hash: h('a') }, [cp(10, h('a'))], file(10, h('b')))), 'head_mismatch');
+  // An older recorded head must still be on the chain: rewritten from there (truncated, then re-sealed) is not.
+  assert.equal(kindOf(checkChainHead({ seq: 13, hash: h('d') }, [cp(13, h('d'))], file(12, h('b')), h('b'))), 'ok');
+  assert.equal(kindOf(checkChainHead({ seq: 13, hash: h('d') }, [cp(13, h('d'))], file(12, h('b')), h('e'))), 'head_mismatch');
 });

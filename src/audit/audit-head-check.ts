@@ -49,8 +49,15 @@ export type HeadVerdict =
  * @param chainHead the tenant's sealed event with the highest chain_seq, undefined when none
  * @param checkpoints every checkpoint row of the tenant at or beyond `chainHead.seq` (signature checked)
  * @param fileHead the tenant's entry of the heads file, when there is one
+ * @param hashAtFileHead the chain's hash at `fileHead.seq` when that lies inside the chain (an older head
+ *   this process signed, e.g. another server sealed since): the chain must still pass through it
  */
-export const checkChainHead = (chainHead: ChainPoint | undefined, checkpoints: readonly CheckpointSeen[], fileHead: FileHead | undefined): HeadVerdict => {
+export const checkChainHead = (
+  chainHead: ChainPoint | undefined,
+  checkpoints: readonly CheckpointSeen[],
+  fileHead: FileHead | undefined,
+  hashAtFileHead?: string,
+): HeadVerdict => {
   const headSeq = chainHead?.seq ?? 0;
   const beyond = checkpoints.filter((checkpoint) => checkpoint.seq > headSeq).sort((a, b) => b.seq - a.seq);
   const signedBeyond = beyond.find((checkpoint) => checkpoint.valid);
@@ -79,8 +86,13 @@ export const checkChainHead = (chainHead: ChainPoint | undefined, checkpoints: r
       return { ok: false, kind: 'head_mismatch', seq: chainHead.seq, message: `event ${chainHead.seq} differs from its signed checkpoint` };
     }
   }
-  if (fileHead !== undefined && fileHead.valid !== false && fileHead.seq === headSeq && fileHead.hash !== (chainHead?.hash ?? fileHead.hash)) {
-    return { ok: false, kind: 'head_mismatch', seq: headSeq, message: `event ${headSeq} differs from the recorded chain head` };
+  if (fileHead !== undefined && fileHead.valid !== false && fileHead.seq > 0) {
+    const actual = fileHead.seq === headSeq ? chainHead?.hash : hashAtFileHead;
+    if (actual !== undefined && actual !== fileHead.hash) {
+      // Typically: the newest events and their checkpoints were deleted and a sealer without this heads
+      // file sealed new events onto the shortened chain.
+      return { ok: false, kind: 'head_mismatch', seq: fileHead.seq, message: `event ${fileHead.seq} differs from the chain head this platform recorded: the chain was rewritten from there` };
+    }
   }
   return { ok: true };
 };

@@ -404,11 +404,27 @@ export const createAuditLog = (options: AuditLogOptions): AuditLog => {
         list.push({ seq, hash: row.hash, valid: signatureValid(row.tenant_id, seq, row.hash, row.signature) });
         checkpointsOf.set(row.tenant_id, list);
       }
+      // Heads this process signed that now lie inside the chain: the chain must still pass through them.
+      const inside = tenants.filter((tenant) => {
+        const head = heads[tenant];
+        return head !== undefined && head.seq > 0 && head.seq < (chainHeads.get(tenant)?.seq ?? 0);
+      });
+      const hashAtFileHead = new Map<string, string>();
+      if (inside.length > 0) {
+        const { rows: passed } = await tx.query<{ tenant_id: string; hash: string | null }>(
+          `SELECT a.tenant_id, a.hash FROM audit_events a JOIN unnest($1::uuid[], $2::bigint[]) AS h(tenant_id, seq)
+             ON a.tenant_id = h.tenant_id AND a.chain_seq = h.seq`,
+          [inside, inside.map((tenant) => heads[tenant]!.seq)],
+        );
+        for (const row of passed) hashAtFileHead.set(row.tenant_id, row.hash ?? '');
+        // A position inside the chain with no row at all is a gap: it cannot pass through the head either.
+        for (const tenant of inside) if (!hashAtFileHead.has(tenant)) hashAtFileHead.set(tenant, '');
+      }
       // Per tenant: does the chain end at the head this platform signed? If not, its events wait.
       const sealable = new Set<string>();
       const reasserted: Array<{ tenant: string; seq: number; hash: string; signature: string }> = [];
       for (const tenant of tenants) {
-        const verdict = checkChainHead(chainHeads.get(tenant), checkpointsOf.get(tenant) ?? [], fileHeadOf(heads, tenant));
+        const verdict = checkChainHead(chainHeads.get(tenant), checkpointsOf.get(tenant) ?? [], fileHeadOf(heads, tenant), hashAtFileHead.get(tenant));
         if (verdict.ok) {
           sealable.add(tenant);
           continue;

@@ -102,6 +102,12 @@ for (const kind of databaseKinds) {
       assert.equal(result.ok, false);
       assert.equal(result.headSeq, 11);
       assert.deepEqual(result.problems.map((p) => p.kind), ['forged_event', 'forged_event']);
+      // Marking a genuine pending event quarantined hides it from the chain; verify names it.
+      await append(tenant, 'genuine.withheld');
+      await sql(`UPDATE audit_events SET quarantined_at = now() WHERE action = 'genuine.withheld'`);
+      await audit.seal();
+      assert.deepEqual(await chainSeqOf('genuine.withheld'), [null]);
+      assert.deepEqual((await audit.verify(tenant)).problems.map((p) => p.kind), ['forged_event', 'forged_event', 'withheld_event']);
       // The alerts themselves are genuine events of the platform's chain.
       const platform = await audit.verify(PLATFORM_TENANT_ID);
       assert.equal(platform.ok, true, JSON.stringify(platform.problems));

@@ -54,6 +54,8 @@ export type AuditProblemKind =
   | 'missing_checkpoint'
   /** A pending event with no valid MAC, quarantined by the sealer (seq 0: it has no position). */
   | 'forged_event'
+  /** A genuine pending event marked quarantined by someone writing the table, so never sealed (seq 0). */
+  | 'withheld_event'
   /** The heads file's entry does not carry this platform's signature. */
   | 'bad_head_signature'
   /** The chain could not be read (not a finding about the chain). */
@@ -642,12 +644,15 @@ export const createAuditLog = (options: AuditLogOptions): AuditLog => {
       if (lastSeq > lastSigned) {
         problems.push({ kind: 'missing_checkpoint', seq: lastSeq, message: `no signed checkpoint covers events ${lastSigned + 1}..${lastSeq}: events were added past the signed head, or its checkpoint was deleted` });
       }
-      const { rows: forged } = await tx.query<{ id: number; action: string }>(
-        'SELECT id, action FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL AND quarantined_at IS NOT NULL ORDER BY id LIMIT 100',
+      const { rows: quarantined } = await tx.query<EventRow>(
+        `SELECT ${eventColumns} FROM audit_events WHERE tenant_id = $1 AND chain_seq IS NULL AND quarantined_at IS NOT NULL ORDER BY id LIMIT 100`,
         [tenantId],
       );
-      for (const row of forged) {
-        problems.push({ kind: 'forged_event', seq: 0, message: `event id ${row.id} (${row.action}) was written without the platform's key and was not sealed` });
+      for (const row of quarantined) {
+        problems.push(eventMacValid(row)
+          // Only someone writing the table sets quarantined_at on a genuine event: it hides it from the chain.
+          ? { kind: 'withheld_event', seq: 0, message: `event id ${row.id} (${row.action}) is genuine but was marked quarantined, so it was never sealed` }
+          : { kind: 'forged_event', seq: 0, message: `event id ${row.id} (${row.action}) was written without the platform's key and was not sealed` });
       }
     });
     const head = fileHeadOf(await readHeads(), tenantId);

@@ -11,7 +11,7 @@
  */
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -189,6 +189,21 @@ for (const kind of databaseKinds) {
       const result = await audit.verify(tenant);
       assert.equal(result.ok, false);
       assert.ok(result.problems.some((p) => p.kind === 'checkpoint_mismatch' && p.seq === 12), JSON.stringify(result.problems));
+    });
+
+    test('a heads-file entry changed without the key is reported and not trusted', async () => {
+      const file = join(dir, 'heads.json');
+      const heads = JSON.parse(readFileSync(file, 'utf8')) as Record<string, { seq: number; hash: string; signature: string }>;
+      assert.match(heads[tenant]!.signature, /^[0-9a-f]{64}$/);
+      heads[tenant] = { ...heads[tenant]!, seq: 99 };
+      writeFileSync(file, JSON.stringify(heads));
+      await append(tenant, 'after.heads');
+      await audit.seal();
+      // An unsigned claim that the chain was longer stops nothing...
+      assert.deepEqual((await chainSeqOf('after.heads')).map(Number), [11]);
+      // ... and is reported.
+      const result = await audit.verify(tenant);
+      assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['bad_head_signature', 99]]);
     });
 
     test('a checkpoint conflict in one tenant does not stop sealing for another, and verify reports it', async () => {

@@ -9,10 +9,11 @@ import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { appendAuditEvent, createAuditLog } from '../src/audit/index.ts';
+import { appendAuditEvent, createAuditLog, createAuditSigningDb } from '../src/audit/index.ts';
 import type { AuditLog } from '../src/audit/index.ts';
 import { withSystem, withTenant } from '../src/db/index.ts';
 import { createTestDatabase, databaseKinds } from './support/databases.ts';
+import type { Db } from '../src/db/index.ts';
 import type { TestDatabase } from './support/databases.ts';
 
 for (const kind of databaseKinds) {
@@ -20,6 +21,8 @@ for (const kind of databaseKinds) {
     let t: TestDatabase;
     let audit: AuditLog;
     let dir: string;
+    /** The platform's view of the database: its transactions MAC the events they append. */
+    let db: Db;
     const tenant = randomUUID();
     const other = randomUUID();
 
@@ -30,10 +33,12 @@ for (const kind of databaseKinds) {
     beforeEach(async () => {
       t = await createTestDatabase(kind);
       dir = mkdtempSync(join(tmpdir(), 'bulkhead-audit-'));
-      audit = createAuditLog({ db: t.db, checkpointKey: randomBytes(32), headsFile: join(dir, 'heads.json') });
+      const eventKey = randomBytes(32);
+      db = createAuditSigningDb(t.db, eventKey);
+      audit = createAuditLog({ db, checkpointKey: randomBytes(32), eventKey, headsFile: join(dir, 'heads.json'), log: { error: () => {}, warn: () => {} } });
       for (const id of [tenant, other]) {
         for (let i = 1; i <= 10; i += 1) {
-          await withTenant(t.db, id, (tx) => appendAuditEvent(tx, { tenantId: id, actor: 'user:alice', action: `thing.${i}`, target: `thing:${i}`, outcome: 'success', requestId: `req_${i}`, details: { n: i, nested: { b: 2, a: 1 } } }));
+          await withTenant(db, id, (tx) => appendAuditEvent(tx, { tenantId: id, actor: 'user:alice', action: `thing.${i}`, target: `thing:${i}`, outcome: 'success', requestId: `req_${i}`, details: { n: i, nested: { b: 2, a: 1 } } }));
         }
         // Seal in two batches so there are several checkpoints.
         if (id === tenant) await audit.seal();
@@ -57,7 +62,8 @@ for (const kind of databaseKinds) {
       await sql(`UPDATE audit_events SET actor = 'user:mallory' WHERE tenant_id = $1 AND chain_seq = 4`, [tenant]);
       const result = await audit.verify(tenant);
       assert.equal(result.ok, false);
-      assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['hash_mismatch', 4]]);
+      // The hash and the event's MAC both cover the actor.
+      assert.deepEqual(result.problems.map((p) => [p.kind, p.seq]), [['hash_mismatch', 4], ['bad_event_mac', 4]]);
       assert.equal((await audit.verify(other)).ok, true);
     });
 
@@ -107,7 +113,7 @@ for (const kind of databaseKinds) {
 
     test('without the heads file a truncation to an older signed checkpoint still shows', async () => {
       // The first seal checkpointed tenant at 10; a second batch adds events 11-12 with a new checkpoint.
-      for (let i = 11; i <= 12; i += 1) await withTenant(t.db, tenant, (tx) => appendAuditEvent(tx, { tenantId: tenant, actor: 'a', action: `late.${i}`, outcome: 'success' }));
+      for (let i = 11; i <= 12; i += 1) await withTenant(db, tenant, (tx) => appendAuditEvent(tx, { tenantId: tenant, actor: 'a', action: `late.${i}`, outcome: 'success' }));
       await audit.seal();
       unlinkSync(join(dir, 'heads.json'));
       await sql(`DELETE FROM audit_events WHERE tenant_id = $1 AND chain_seq > 10`, [tenant]);
@@ -119,7 +125,7 @@ for (const kind of databaseKinds) {
 
     test('events appended while sealing runs concurrently all end up chained, gap-free', async () => {
       await Promise.all([
-        ...Array.from({ length: 50 }, (_, i) => withTenant(t.db, tenant, (tx) => appendAuditEvent(tx, { tenantId: tenant, actor: 'a', action: `burst.${i}`, outcome: 'success' }))),
+        ...Array.from({ length: 50 }, (_, i) => withTenant(db, tenant, (tx) => appendAuditEvent(tx, { tenantId: tenant, actor: 'a', action: `burst.${i}`, outcome: 'success' }))),
         audit.seal(), audit.seal(),
       ]);
       const result = await audit.verify(tenant);

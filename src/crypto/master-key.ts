@@ -5,8 +5,8 @@ import { AppError } from '../core/errors.ts';
 
 /**
  * The master key: 32 random bytes from config, or from a key file created with mode 0600 on first start.
- * It never enters the database. Sub-keys for separate purposes (audit checkpoint signing, wrapping tenant
- * data keys) are derived from it with HKDF so one purpose's key reveals nothing about another's.
+ * It never enters the database. Sub-keys for separate purposes (audit event MACs, audit checkpoint signing,
+ * wrapping tenant data keys) are derived from it with HKDF so one purpose's key reveals nothing about another's.
  */
 export interface MasterKey {
   derive(purpose: string): Buffer;

@@ -7,7 +7,8 @@ import type { Config } from '../config/index.ts';
 import { createPgliteDb, createPostgresDb, detectRlsMode, migrate } from '../db/index.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import { loadMasterKey } from '../crypto/index.ts';
-import { createAuditLog } from '../audit/index.ts';
+import { Registry } from 'prom-client';
+import { createAuditLog, createAuditSigningDb } from '../audit/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { createIdentityService, generateToken } from '../identity/index.ts';
 import type { IdentityService } from '../identity/index.ts';
@@ -45,6 +46,11 @@ const jobLog = {
   error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'cluster', msg, ...obj })}\n`),
 };
 
+const auditLog = {
+  error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'audit', msg, ...obj })}\n`),
+  warn: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 40, component: 'audit', msg, ...obj })}\n`),
+};
+
 export interface Platform {
   /** Route modules of the domain services, registered by buildPlatformApp. */
   httpModules: FastifyPluginAsyncZod[];
@@ -55,8 +61,11 @@ export interface Platform {
   /** Registers a shutdown step; steps run in reverse order of registration, before the database closes. */
   onClose(step: () => Promise<void>): void;
   config: Config;
+  /** The database, its transactions carrying the audit event key (events appended in them are MACed). */
   db: Db;
   rlsMode: RlsMode;
+  /** Prometheus metrics of the platform (e.g. bulkhead_audit_tamper_alerts_total); not served yet. */
+  metrics: Registry;
   audit: AuditLog;
   identity: IdentityService;
   tenants: TenantService;
@@ -118,10 +127,17 @@ export const createPlatform = async (
   // $BULKHEAD_HOME/jobs; nobody but root may list it, and what is secret inside has its own 0700/0600.
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
   chmodSync(config.home, 0o711);
-  const db = options.db ?? (await openDatabase(config));
-  const rlsMode = await detectRlsMode(db);
   const masterKey = loadMasterKey({ base64: config.masterKey, file: config.masterKeyFile ?? join(config.home, 'master.key') });
-  const audit = createAuditLog({ db, checkpointKey: masterKey.derive('audit-checkpoint'), headsFile: join(config.home, 'audit-heads.json') });
+  const auditEventKey = masterKey.derive('audit-event-mac');
+  const db = createAuditSigningDb(options.db ?? (await openDatabase(config)), auditEventKey);
+  const rlsMode = await detectRlsMode(db);
+  const metrics = new Registry();
+  const audit = createAuditLog({
+    db, checkpointKey: masterKey.derive('audit-checkpoint'), eventKey: auditEventKey, headsFile: join(config.home, 'audit-heads.json'),
+    log: auditLog, metrics,
+  });
+  // Before anything writes a MACed event: events from before migration 0012 are adopted now or never.
+  await audit.adoptLegacyEvents();
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
   // Domain services register their route modules here and their shutdown steps in `closers`
@@ -169,7 +185,7 @@ export const createPlatform = async (
   });
   let closed = false;
   return {
-    config, db, rlsMode, audit, identity, tenants, httpModules, jobs, serving,
+    config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
     artifacts, datasets, storage, tenantDeletion,
     onClose: (step) => void closers.push(step),
     async close() {

@@ -102,6 +102,12 @@ export interface TenantStorage {
    * this process's memory too, not only in the database.
    */
   forgetTenant(tenantId: string): void;
+  /**
+   * Deletes the tenant's blob files that no committed `blobs` row names (a blob renamed into place by a
+   * transaction that never committed: the process died in between). Safe beside live uploads: each orphan is
+   * claimed by a row lock first. Returns the files and ciphertext bytes removed.
+   */
+  sweepOrphanFiles(tenantId: string): Promise<{ files: number; bytes: number }>;
   /** Shrinks or extends an existing reservation to exactly `bytes` with a new expiry (multipart parts). */
   setReservation(tx: Queryable, tenantId: string, reservationId: string, bytes: number, ttlSeconds: number): Promise<void>;
 }
@@ -128,7 +134,16 @@ const lockedTotals = async (tx: Queryable, tenantId: string, excludeReservations
   return { used: Number(rows[0]?.used_bytes ?? 0), others: Number(totals[0]?.others ?? 0), quota: Number(totals[0]?.quota ?? 0) };
 };
 
-export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncryptionKey: Buffer }): TenantStorage => {
+export const createTenantStorage = (deps: {
+  db: Db;
+  files: BlobFiles;
+  keyEncryptionKey: Buffer;
+  /**
+   * This process's run of the platform: upload reservations carry it (`storage_reservations.instance_id`),
+   * so start-up recovery can release the reservations of a process that died. Undefined: not recorded.
+   */
+  instanceId?: string | undefined;
+}): TenantStorage => {
   const { db, files, keyEncryptionKey } = deps;
   const keys = new Map<string, Buffer>();
 
@@ -161,9 +176,9 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
       if (need > available) throw storageErrors.quotaExceeded(used + others, quota, need);
       const granted = need + Math.min(step, Math.floor((available - need) / 4));
       await tx.query(
-        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at`,
-        [reservationId, tenantId, granted, ttlSeconds],
+        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at, instance_id) VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)
+         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at, instance_id = EXCLUDED.instance_id`,
+        [reservationId, tenantId, granted, ttlSeconds, deps.instanceId ?? null],
       );
       return granted;
     });
@@ -319,6 +334,38 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
       }
     },
 
+    async sweepOrphanFiles(tenantId) {
+      let removed = 0;
+      let bytes = 0;
+      const onDisk = await files.listBlobs(tenantId);
+      for (let i = 0; i < onDisk.length; i += 500) {
+        const chunk = onDisk.slice(i, i + 500);
+        const known = await withTenant(db, tenantId, async (tx) => {
+          const { rows } = await tx.query<{ digest: string }>('SELECT digest FROM blobs WHERE digest = ANY($1::text[])', [chunk.map((file) => file.digest)]);
+          return new Set(rows.map((row) => row.digest));
+        }, { readOnly: true });
+        for (const file of chunk) {
+          if (known.has(file.digest)) continue;
+          // No committed row. Claim the digest with a placeholder row (refcount 0): the insert waits for a
+          // transaction that is inserting the same row right now (an upload that renamed its file into
+          // place and has not committed yet). If that one commits, the file is referenced: keep it. If there
+          // is none, or it rolled back, the row lock is ours: delete the file, then the placeholder.
+          const gone = await withTenant(db, tenantId, async (tx) => {
+            const { rows } = await tx.query('INSERT INTO blobs (tenant_id, digest, size, refcount) VALUES ($1, $2, 0, 0) ON CONFLICT (tenant_id, digest) DO NOTHING RETURNING digest', [tenantId, file.digest]);
+            if (rows.length === 0) return false;
+            await files.removeBlob(tenantId, file.digest);
+            await tx.query('DELETE FROM blobs WHERE digest = $1 AND refcount = 0', [file.digest]);
+            return true;
+          });
+          if (gone) {
+            removed += 1;
+            bytes += file.size;
+          }
+        }
+      }
+      return { files: removed, bytes };
+    },
+
     async usage(tenantId) {
       return withTenant(db, tenantId, async (tx) => {
         const { rows } = await tx.query<{ used: number | string | null; reserved: number | string; quota: number | string | null }>(
@@ -332,9 +379,11 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
     },
 
     async setReservation(tx, tenantId, reservationId, bytes, ttlSeconds) {
+      // No instance: the reservation now belongs to the stored bytes (a multipart part), not to the process
+      // that received them, and outlives it until its upload completes or expires.
       await tx.query(
-        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at`,
+        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at, instance_id) VALUES ($1, $2, $3, now() + make_interval(secs => $4), NULL)
+         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at, instance_id = NULL`,
         [reservationId, tenantId, bytes, ttlSeconds],
       );
     },

@@ -1,14 +1,28 @@
 import type { Config } from '../config/index.ts';
 import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform } from './platform.ts';
+import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
 
 /**
- * `bulkhead up`: opens the platform, bootstraps the first platform-admin token, starts the audit sealer
- * and the HTTP server, and shuts down gracefully on SIGINT/SIGTERM (stop accepting, finish in-flight
- * requests, seal the audit log, close the database).
+ * `bulkhead up`: opens the platform (on PGlite, taking the home's lock: a second server on the same home
+ * is refused), runs start-up recovery (startup-recovery.ts) before anything takes traffic, bootstraps the
+ * first platform-admin token, starts the job runner, the audit sealer and the HTTP server, and shuts down
+ * gracefully on SIGINT/SIGTERM (stop accepting, finish in-flight requests, seal the audit log, close the
+ * database, release the lock).
  */
 export const runServer = async (config: Config): Promise<void> => {
-  const platform = await createPlatform(config);
+  const platform = await createPlatform(config, {
+    mode: 'server',
+    open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs).' },
+  });
   const app = await buildPlatformApp(platform);
+  await runStartupRecovery(
+    { db: platform.db, instanceId: platform.instanceId, log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg) },
+    startupRecoverySteps({
+      db: platform.db, instanceId: platform.instanceId, storage: platform.storage, blobFiles: platform.storage.files, tenants: platform.tenants,
+      recoverInterruptedJobs: () => platform.jobs.runner.recoverInterrupted(),
+      log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg),
+    }),
+  );
   const boot = await bootstrapPlatformAdmin(platform);
   if (boot?.generated === true) {
     // Printed once, on stderr, never logged: it is the only copy.
@@ -40,6 +54,8 @@ export const runServer = async (config: Config): Promise<void> => {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  await app.listen({ host: config.host, port: config.port });
+  const address = await app.listen({ host: config.host, port: config.port });
+  // Read-only CLI commands on this home (doctor, admin verify-audit) find the server here.
+  platform.homeLock?.setUrl(address);
   app.log.info({ database: platform.db.kind, rlsMode: platform.rlsMode, home: config.home }, 'bulkhead is up');
 };

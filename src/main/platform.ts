@@ -187,11 +187,12 @@ export const createPlatform = async (
   const masterKeyFile = config.masterKeyFile ?? join(config.home, 'master.key');
   // An admin command never starts a new installation by accident: no key file is made up beside a
   // database that was encrypted and signed with another one.
-  if (mode === 'admin' && config.masterKey === undefined && !existsSync(masterKeyFile)) {
-    throw new AppError('NOT_FOUND', `no master key at ${resolve(masterKeyFile)} (BULKHEAD_HOME is ${resolve(config.home)}): an admin command does not create one. Run it with the server's BULKHEAD_HOME, or set BULKHEAD_MASTER_KEY / BULKHEAD_MASTER_KEY_FILE`);
-  }
   const opened = options.db === undefined ? await openDatabase(config, options.open) : undefined;
   const db = options.db ?? opened!.db;
+  if (mode === 'admin' && config.masterKey === undefined && !existsSync(masterKeyFile)) {
+    await opened?.db.close();
+    throw new AppError('NOT_FOUND', `no master key at ${resolve(masterKeyFile)} (BULKHEAD_HOME is ${resolve(config.home)}): an admin command does not create one. Run it with the server's BULKHEAD_HOME, or set BULKHEAD_MASTER_KEY / BULKHEAD_MASTER_KEY_FILE`);
+  }
   // 0711: the sandbox launcher (an unprivileged uid) must pass through to job directories under
   // $BULKHEAD_HOME/jobs; nobody but root may list it, and what is secret inside has its own 0700/0600.
   mkdirSync(config.home, { recursive: true, mode: 0o711 });

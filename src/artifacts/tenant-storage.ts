@@ -9,8 +9,10 @@
  * blob rows are referenced (row locks), the reservation becomes usage (re-checked against the quota),
  * and only then are temp files renamed into place by digest. The caller inserts its metadata rows and
  * audit event in the same transaction. `session.finish()` (always, in `finally`) drops what is left:
- * the reservation and any temp file that was not placed. A crash leaves at most temp files (swept at
- * start-up) and an expiring reservation — never a row pointing at a missing or partial blob.
+ * the reservation and any temp file that was not placed. A crash leaves at most temp files, a blob file
+ * renamed into place by a transaction that never committed (`sweepOrphanFiles`), and reservations that
+ * carry the dead process's instance id — all put right by start-up recovery (src/main/startup-recovery.ts)
+ * — never a row pointing at a missing or partial blob.
  *
  * Deleting: `dropBlobRef` in the caller's transaction; a blob whose last reference goes is garbage
  * (refcount 0), its bytes leave the tenant's usage at once, and `collectGarbage` removes the file while

@@ -199,6 +199,34 @@ export const createTenantStorage = (deps: {
     return Number(rows[0]?.refcount) === 1 ? size : 0;
   };
 
+  /**
+   * Deletes the files of those `digests` that no committed `blobs` row names; returns the digests removed.
+   * Each candidate is claimed with a placeholder row (refcount 0) first: the insert waits for a transaction
+   * that is inserting the same row right now (an upload that renamed its file into place and has not
+   * committed yet). If that one commits, the file is referenced: kept. If there is none, or it rolled back,
+   * the row lock is ours: the file goes, then the placeholder.
+   */
+  const removeUnreferenced = async (tenantId: string, digests: readonly string[]): Promise<string[]> => {
+    if (digests.length === 0) return [];
+    const known = await withTenant(db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ digest: string }>('SELECT digest FROM blobs WHERE digest = ANY($1::text[])', [digests]);
+      return new Set(rows.map((row) => row.digest));
+    }, { readOnly: true });
+    const removed: string[] = [];
+    for (const digest of digests) {
+      if (known.has(digest)) continue;
+      const gone = await withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query('INSERT INTO blobs (tenant_id, digest, size, refcount) VALUES ($1, $2, 0, 0) ON CONFLICT (tenant_id, digest) DO NOTHING RETURNING digest', [tenantId, digest]);
+        if (rows.length === 0) return false;
+        await files.removeBlob(tenantId, digest);
+        await tx.query('DELETE FROM blobs WHERE digest = $1 AND refcount = 0', [digest]);
+        return true;
+      });
+      if (gone) removed.push(digest);
+    }
+    return removed;
+  };
+
   const storage: TenantStorage = {
     files,
     dataKey,
@@ -217,6 +245,8 @@ export const createTenantStorage = (deps: {
       let reserved = false;
       let adopted = false;
       const temps = new Set<string>();
+      // Digests this session renamed into place inside the caller's transaction, not yet known to be committed.
+      const placed = new Set<string>();
       if (metered && options.expectedBytes !== undefined) {
         granted = await reserve(tenantId, reservationId, options.expectedBytes, 0, ttl);
         reserved = true;
@@ -283,6 +313,7 @@ export const createTenantStorage = (deps: {
             if (!temps.has(blob.tempPath)) continue;
             await files.place(tenantId, blob.tempPath, blob.digest);
             temps.delete(blob.tempPath);
+            placed.add(blob.digest);
           }
           return added;
         },
@@ -293,6 +324,13 @@ export const createTenantStorage = (deps: {
         async finish() {
           for (const path of temps) await files.removeFile(path).catch(() => {});
           temps.clear();
+          // The caller's transaction may have rolled back after the rename (a later statement failed): a
+          // placed file whose row did not commit is removed now rather than left for the next start-up.
+          if (placed.size > 0) {
+            const digests = [...placed];
+            placed.clear();
+            await removeUnreferenced(tenantId, digests).catch(() => {});
+          }
           if (!adopted && (reserved || metered)) await release(tenantId, reservationId).catch(() => {});
         },
       };
@@ -342,27 +380,11 @@ export const createTenantStorage = (deps: {
       const onDisk = await files.listBlobs(tenantId);
       for (let i = 0; i < onDisk.length; i += 500) {
         const chunk = onDisk.slice(i, i + 500);
-        const known = await withTenant(db, tenantId, async (tx) => {
-          const { rows } = await tx.query<{ digest: string }>('SELECT digest FROM blobs WHERE digest = ANY($1::text[])', [chunk.map((file) => file.digest)]);
-          return new Set(rows.map((row) => row.digest));
-        }, { readOnly: true });
+        const gone = new Set(await removeUnreferenced(tenantId, chunk.map((file) => file.digest)));
         for (const file of chunk) {
-          if (known.has(file.digest)) continue;
-          // No committed row. Claim the digest with a placeholder row (refcount 0): the insert waits for a
-          // transaction that is inserting the same row right now (an upload that renamed its file into
-          // place and has not committed yet). If that one commits, the file is referenced: keep it. If there
-          // is none, or it rolled back, the row lock is ours: delete the file, then the placeholder.
-          const gone = await withTenant(db, tenantId, async (tx) => {
-            const { rows } = await tx.query('INSERT INTO blobs (tenant_id, digest, size, refcount) VALUES ($1, $2, 0, 0) ON CONFLICT (tenant_id, digest) DO NOTHING RETURNING digest', [tenantId, file.digest]);
-            if (rows.length === 0) return false;
-            await files.removeBlob(tenantId, file.digest);
-            await tx.query('DELETE FROM blobs WHERE digest = $1 AND refcount = 0', [file.digest]);
-            return true;
-          });
-          if (gone) {
-            removed += 1;
-            bytes += file.size;
-          }
+          if (!gone.has(file.digest)) continue;
+          removed += 1;
+          bytes += file.size;
         }
       }
       return { files: removed, bytes };

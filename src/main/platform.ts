@@ -185,11 +185,11 @@ export const createPlatform = async (
 ): Promise<Platform> => {
   const mode = options.mode ?? 'server';
   const masterKeyFile = config.masterKeyFile ?? join(config.home, 'master.key');
-  // An admin command never starts a new installation by accident: no key file is made up beside a
-  // database that was encrypted and signed with another one.
   const opened = options.db === undefined ? await openDatabase(config, options.open) : undefined;
   const db = options.db ?? opened!.db;
-  if (mode === 'admin' && config.masterKey === undefined && !existsSync(masterKeyFile)) {
+  // An admin command never starts a new installation by accident (unless told to, `--create`): no key file
+  // is made up beside a database that was encrypted and signed with another one.
+  if (mode === 'admin' && options.open?.create !== true && config.masterKey === undefined && !existsSync(masterKeyFile)) {
     await opened?.db.close();
     throw new AppError('NOT_FOUND', `no master key at ${resolve(masterKeyFile)} (BULKHEAD_HOME is ${resolve(config.home)}): an admin command does not create one. Run it with the server's BULKHEAD_HOME, or set BULKHEAD_MASTER_KEY / BULKHEAD_MASTER_KEY_FILE`);
   }

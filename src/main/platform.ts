@@ -175,8 +175,8 @@ export const createPlatform = async (
     cluster?: { execution: ClusterExecution; client?: KubernetesClient; endpoints?: ClusterEndpoints; endpointPollIntervalMs?: number };
     /**
      * `server` (default): what `bulkhead up` serves with. `admin`: for a CLI command that does one thing and
-     * returns — no deployment recovery (no serving workers), no final audit seal; the job runner and the
-     * sealer are never started (only `runServer` starts them), so on PostgreSQL it runs beside servers.
+     * returns — no final audit seal, and no master key made up. Neither mode starts the job runner, the
+     * sealer or serving workers: `runServer` does, so an admin platform runs beside servers on PostgreSQL.
      */
     mode?: PlatformMode;
     /** How the database is opened when `db` is not given (who opens it, whether it may be created). */
@@ -235,9 +235,8 @@ export const createPlatform = async (
   });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
-  // Serving workers are the server's business: an admin command starting (and then waiting on) replicas
-  // of its own never returned.
-  if (mode === 'server') void serving.deployments.recover().catch(() => {});
+  // Stored deployments are restarted by `runServer`, after start-up recovery (serving workers are the
+  // server's business: an admin command starting, then waiting on, replicas of its own never returned).
   const clusterClient = options.kubernetesClient ?? clusterBackend?.client;
   const tenantDeletion = createTenantDeletion({
     db,

@@ -30,6 +30,8 @@ export const runServer = async (config: Config): Promise<void> => {
   } else if (boot !== undefined) {
     app.log.info('platform-admin token created from BULKHEAD_BOOTSTRAP_TOKEN');
   }
+  // After recovery (which may wipe what dead workers left): the stored deployments' replicas start again.
+  void platform.serving.deployments.recover().catch((error: unknown) => app.log.error({ err: error }, 'deployment recovery failed'));
   await platform.jobs.runner.start();
   const tiers = await platform.jobs.runner.hostProbe();
   app.log.info({ tiers: Object.fromEntries(Object.entries(tiers.tiers).map(([tier, state]) => [tier, state.available ? 'available' : `unavailable: ${state.install}`])) }, 'isolation tiers this host provides');

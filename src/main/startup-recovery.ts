@@ -162,8 +162,8 @@ export const startupRecoverySteps = (deps: RecoveryDeps): RecoveryStep[] => {
       }),
     },
     // HOOK — 'wipe-model-plaintext': wiping decrypted model files left by serving workers of a dead
-    // process goes here (issue 23, item 4; the serving module exposes the function). It must run before
-    // any serving worker starts.
+    // process goes here (issue 23, item 4; the serving module exposes the function). It runs before any
+    // serving worker starts: `runServer` restarts stored deployments only after this list.
     //
     // Not a step here: the job runner reaps its leftover cgroups in `runner.start()`, right after this list.
   ];

@@ -86,6 +86,42 @@ for (const kind of databaseKinds) {
       assert.deepEqual(await storage.sweepOrphanFiles(own.id), { files: 0, bytes: 0 }, 'idempotent');
     });
 
+    test('the orphan sweep never removes a blob whose upload renamed it into place and has not committed yet', { skip: kind === 'pglite' ? 'PGlite runs one transaction at a time: no upload is ever mid-commit beside a sweep' : false }, async () => {
+      const storage = p.platform.storage;
+      const own = await p.createTenant('racing');
+      const content = randomBytes(20_000);
+      const session = await storage.beginUpload(own.id, { expectedBytes: content.length });
+      let sweep: Promise<{ files: number; bytes: number }> | undefined;
+      let digest = '';
+      try {
+        const staged = await session.stage(Readable.from([content]));
+        digest = staged.digest;
+        await withTenant(p.platform.db, own.id, async (tx) => {
+          await session.commit(tx, [staged]);
+          // The file is in place, its row not committed: a sweep now sees a file without a row...
+          sweep = storage.sweepOrphanFiles(own.id);
+          // ...and must wait on the row lock (seen as a backend waiting for a lock) rather than delete it.
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const { rows } = await p.database.owner.queryAsOwner<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO blobs%'",
+            );
+            if (Number(rows[0]?.n) > 0) break;
+            assert.ok(Date.now() < deadline, 'the sweep never blocked on the uncommitted row');
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          assert.equal(existsSync(storage.files.blobPath(own.id, staged.digest)), true);
+        });
+      } finally {
+        await session.finish();
+      }
+      assert.deepEqual(await sweep, { files: 0, bytes: 0 }, 'the committed blob was not swept');
+      assert.equal(existsSync(storage.files.blobPath(own.id, digest)), true);
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.openBlob(own.id, digest, content.length)) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), content);
+    });
+
     test('upload, download, list and delete round-trip; the list shape is MLflow\'s', async () => {
       const body = randomBytes(200_000);
       assert.equal((await put(acme.tokens.member, '1/run1/artifacts/model/weights.bin', body)).statusCode, 200);

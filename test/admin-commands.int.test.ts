@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, serverDatabaseEnv } from './support/databases.ts';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createTestDatabase, postgresAdminUrl, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 import { startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
@@ -69,5 +71,31 @@ describe('admin commands beside a server on PostgreSQL', () => {
     assert.match(doctor.out, /^database: postgres\nrow-level security: enforced/);
     // The server was not disturbed.
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+  });
+
+  test('pointed at an empty PostgreSQL database, an admin command installs no schema there unless told to', async () => {
+    const name = `bh_test_empty_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: postgresAdminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(postgresAdminUrl);
+    url.pathname = `/${name}`;
+    const empty = mkdtempSync(join(tmpdir(), 'bulkhead-admin-empty-'));
+    try {
+      const run = await cli(['admin', 'create-platform-token', '--name', 'x'], { BULKHEAD_DATABASE_URL: url.toString() }, empty);
+      assert.equal(run.code, 1, run.out);
+      assert.match(run.err, new RegExp(`error \\[NOT_FOUND\\]: no Bulkhead schema in .*${name}`));
+      const check = new pg.Client({ connectionString: url.toString() });
+      await check.connect();
+      try {
+        assert.equal((await check.query("SELECT to_regclass('schema_migrations') AS found")).rows[0].found, null, 'no schema was installed');
+      } finally {
+        await check.end();
+      }
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 });

@@ -101,7 +101,20 @@ export const embeddedDatabase = (home: string): { dir: string; exists: boolean }
   return { dir, exists: existsSync(join(dir, 'PG_VERSION')) };
 };
 
+/** A PostgreSQL URL fit for a message: no password. */
+const redactUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'the configured database';
+  }
+};
+
 export const databaseErrors = {
+  noSchema: (url: string, command: string) =>
+    new AppError('NOT_FOUND', `no Bulkhead schema in ${redactUrl(url)} (BULKHEAD_DATABASE_URL): ${command} does not install one. Point it at the server's database, or pass --create (or run \`bulkhead admin migrate\`) to install an empty one there`),
   noEmbeddedDatabase: (home: string, command: string) =>
     new AppError('NOT_FOUND', `no embedded database in ${resolve(home)} (BULKHEAD_HOME; looked for ${resolve(home, 'db')}): ${command} does not create one. Set BULKHEAD_HOME to the server's home (or BULKHEAD_DATABASE_URL), or pass --create to start an empty installation here`),
 };
@@ -144,6 +157,16 @@ export const openDatabase = async (config: Config, options: OpenDatabaseOptions 
     } catch (error) {
       lock.release();
       throw error;
+    }
+  }
+  if (!options.create) {
+    // An admin command pointed at an empty PostgreSQL database must not install the schema there.
+    const probe = createPostgresDb({ connectionString: config.databaseMigrationUrl ?? config.databaseUrl, maxConnections: 1 });
+    try {
+      const { rows } = await probe.queryAsOwner<{ found: string | null }>("SELECT to_regclass('schema_migrations')::text AS found");
+      if (rows[0]?.found === null || rows[0]?.found === undefined) throw databaseErrors.noSchema(config.databaseUrl, options.command);
+    } finally {
+      await probe.close();
     }
   }
   if (config.databaseMigrationUrl !== undefined) {

@@ -136,8 +136,8 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
     writeFileSync(temp, randomBytes(1024));
     // A server sharing the home on PostgreSQL may be writing a fresh temp file: only old ones go there.
     if (kind === 'postgres') utimesSync(temp, new Date(Date.now() - 2 * 3600_000), new Date(Date.now() - 2 * 3600_000));
-    // With the killed uploads' own temp files, if they got that far (all swept on PGlite; on PostgreSQL they
-    // are younger than an hour and stay, as a live peer's would).
+    // With the killed uploads' own temp files, if they got that far (named for the dead process: swept on
+    // both databases).
     const tempsBefore = readdirSync(join(home, 'blobs', tenant.id, 'tmp')).length;
     const jobId = randomUUID();
     const jobToken = `bh_${randomBytes(32).toString('base64url')}`;
@@ -195,8 +195,8 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
     assert.deepEqual(byAction.get('recovery.release-reservations')?.['reservations'], 3);
     assert.ok((byAction.get('recovery.release-reservations')?.['bytes'] ?? 0) >= 36 * MB);
     assert.equal(byAction.get('recovery.sweep-orphan-blobs')?.['files'], 1);
-    assert.equal(byAction.get('recovery.sweep-tmp')?.['files'], kind === 'pglite' ? tempsBefore : 1);
-    if (kind === 'pglite') assert.deepEqual(readdirSync(join(home, 'blobs', tenant.id, 'tmp')), []);
+    assert.equal(byAction.get('recovery.sweep-tmp')?.['files'], tempsBefore);
+    assert.deepEqual(readdirSync(join(home, 'blobs', tenant.id, 'tmp')), []);
     assert.equal(byAction.get('recovery.fail-interrupted-jobs')?.['jobs'], 1);
     assert.equal(byAction.get('recovery.end-runs-of-ended-jobs')?.['runs'], 1);
     assert.equal(byAction.get('recovery.revoke-tokens-of-ended-jobs')?.['tokens'], 1);

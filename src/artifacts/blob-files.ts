@@ -32,8 +32,11 @@ export interface BlobFiles {
   openStaged(tenantId: string, path: string): Promise<Readable | undefined>;
   removeBlob(tenantId: string, digest: string): Promise<void>;
   removeFile(path: string): Promise<void>;
-  /** Deletes temp files older than `olderThanMs` in every tenant root (start-up hygiene after a crash). */
-  sweepTemps(olderThanMs: number): Promise<number>;
+  /**
+   * Deletes temp files older than `olderThanMs` in every tenant root (start-up hygiene after a crash), and
+   * those whose name `also` accepts (a dead process's, by the name's prefix).
+   */
+  sweepTemps(olderThanMs: number, also?: (name: string) => boolean): Promise<number>;
   /** Tenant ids that have a directory under the root. */
   listTenants(): Promise<string[]>;
   /** Every blob file of a tenant (name is its digest) with its size on disk. */
@@ -189,7 +192,7 @@ export const createBlobFiles = (root: string): BlobFiles => {
       }
       return out;
     },
-    async sweepTemps(olderThanMs) {
+    async sweepTemps(olderThanMs, also) {
       let removed = 0;
       let tenants: string[];
       try {
@@ -210,7 +213,7 @@ export const createBlobFiles = (root: string): BlobFiles => {
         for (const name of names) {
           const path = join(tmp, name);
           try {
-            if ((await stat(path)).mtimeMs < cutoff) {
+            if (also?.(name) === true || (await stat(path)).mtimeMs < cutoff) {
               await unlink(path);
               removed += 1;
             }

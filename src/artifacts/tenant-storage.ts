@@ -145,6 +145,8 @@ export const createTenantStorage = (deps: {
    * so start-up recovery can release the reservations of a process that died. Undefined: not recorded.
    */
   instanceId?: string | undefined;
+  /** Prefix of this process's upload temp files (`<prefix>.<uuid>`), so a sweep can tell whose they are. */
+  tempPrefix?: string | undefined;
 }): TenantStorage => {
   const { db, files, keyEncryptionKey } = deps;
   const keys = new Map<string, Buffer>();
@@ -261,7 +263,7 @@ export const createTenantStorage = (deps: {
         reservationId,
         bytes: () => total,
         async stage(source) {
-          const temp = await files.createTemp(tenantId);
+          const temp = await files.createTemp(tenantId, 'tmp', deps.tempPrefix === undefined ? undefined : `${deps.tempPrefix}.${randomUUID()}`);
           temps.add(temp.path);
           const sealer = createBlobSealer(key);
           let staged = 0;

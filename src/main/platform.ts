@@ -41,7 +41,7 @@ import type { ClusterExecution } from '../jobs/job-runner.ts';
 import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
-import { newInstanceId } from './process-identity.ts';
+import { instanceFileTag, newInstanceId } from './process-identity.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -232,7 +232,7 @@ export const createPlatform = async (
   const httpModules: FastifyPluginAsyncZod[] = [];
   const closers: Array<() => Promise<void>> = [];
   const blobFiles = createBlobFiles(join(config.home, 'blobs'));
-  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap'), instanceId });
+  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap'), instanceId, tempPrefix: instanceFileTag(instanceId) });
   const artifacts = createArtifactService({ db, storage, signingKey: masterKey.derive('artifact-multipart-url') });
   const datasets = createDatasetService({ db, storage });
   httpModules.push(mlflowArtifactRoutes({ artifacts }), datasetRoutes({ datasets, artifacts }));

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export interface ProcessIdentity {
   pid: number;
@@ -51,4 +51,22 @@ export const parseInstanceId = (instanceId: string): ProcessIdentity | undefined
   const match = /^(\d+):(\d*):[0-9a-f]+@(.+)$/.exec(instanceId);
   if (match === null) return undefined;
   return { pid: Number(match[1]), startTime: match[2] ?? '', hostname: match[3] ?? '' };
+};
+
+const hostTag = (name: string): string => createHash('sha256').update(name).digest('hex').slice(0, 8);
+
+/**
+ * A file-name-safe tag of the process an instance id names (`<pid>-<start time>-<8 hex of the host name>`):
+ * the prefix of its upload temp files, so start-up recovery can tell a dead process's from a live peer's.
+ */
+export const instanceFileTag = (instanceId: string): string => {
+  const owner = parseInstanceId(instanceId);
+  return owner === undefined ? 'unknown' : `${owner.pid}-${owner.startTime}-${hostTag(owner.hostname)}`;
+};
+
+/** Whether the process a file tag names is alive; `unknown` for another host or a name without a tag. */
+export const fileTagLiveness = (tag: string): 'alive' | 'dead' | 'unknown' => {
+  const match = /^(\d+)-(\d*)-([0-9a-f]{8})$/.exec(tag);
+  if (match === null || match[3] !== hostTag(hostname())) return 'unknown';
+  return processLiveness({ pid: Number(match[1]), startTime: match[2] ?? '', hostname: hostname() });
 };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { deadInstances } from './startup-recovery.ts';
-import { currentProcess, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
+import { currentProcess, fileTagLiveness, instanceFileTag, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
 
 test('instance ids name their process and parse back', () => {
   const me = currentProcess();
@@ -23,4 +23,12 @@ test('whose reservations are released: every other instance on PGlite, only prov
   const liveness = (owner: { pid: number; hostname: string }) => (owner.hostname !== hostname() ? 'unknown' : owner.pid === 2 ? 'dead' : 'alive') as 'alive' | 'dead' | 'unknown';
   assert.deepEqual(deadInstances('pglite', all, current, liveness), [deadHere, aliveHere, elsewhere, 'malformed']);
   assert.deepEqual(deadInstances('postgres', all, current, liveness), [deadHere]);
+});
+
+test('temp file tags: this process is alive, a dead pid of this host is dead, another host or no tag is unknown', () => {
+  const me = currentProcess();
+  assert.equal(fileTagLiveness(instanceFileTag(newInstanceId(me))), 'alive');
+  assert.equal(fileTagLiveness(instanceFileTag(newInstanceId({ ...me, pid: 2 ** 22 + 1 }))), 'dead');
+  assert.equal(fileTagLiveness(instanceFileTag(newInstanceId({ ...me, hostname: `not-${me.hostname}` }))), 'unknown');
+  assert.equal(fileTagLiveness('0b7e1c52-5d1f-4a8e-9c1e-1f2a3b4c5d6e'), 'unknown');
 });

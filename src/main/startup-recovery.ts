@@ -14,7 +14,7 @@ import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { BlobFiles, TenantStorage } from '../artifacts/index.ts';
 import type { TenantService } from '../tenants/index.ts';
-import { parseInstanceId, processLiveness } from './process-identity.ts';
+import { fileTagLiveness, parseInstanceId, processLiveness } from './process-identity.ts';
 
 export type RecoveryCounts = Record<string, number>;
 
@@ -87,10 +87,15 @@ export const startupRecoverySteps = (deps: RecoveryDeps): RecoveryStep[] => {
     },
     {
       // The home's tmp/ directories (uploads being written when the process died). On PGlite nobody else
-      // writes there; on PostgreSQL a server sharing the home may be writing, so only files untouched for
-      // an hour go (a live upload keeps writing to its file).
+      // writes there: all go. On PostgreSQL a server sharing the home may be writing: files named for a
+      // dead process of this host go (temp names start with their process's tag), and any untouched for
+      // an hour (a live upload keeps writing to its file).
       name: 'sweep-tmp',
-      run: async () => ({ files: await deps.blobFiles.sweepTemps(db.kind === 'pglite' ? 0 : 3600_000) }),
+      run: async () => ({
+        files: db.kind === 'pglite'
+          ? await deps.blobFiles.sweepTemps(0)
+          : await deps.blobFiles.sweepTemps(3600_000, (name) => fileTagLiveness(name.split('.')[0] ?? '') === 'dead'),
+      }),
     },
     {
       // Blob files without a committed row: a blob is renamed into place inside its upload's transaction,

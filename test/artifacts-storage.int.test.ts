@@ -53,6 +53,75 @@ for (const kind of databaseKinds) {
     });
     after(async () => p.close());
 
+    test('a blob renamed into place by a transaction that then rolls back does not stay on disk without a row', async () => {
+      const storage = p.platform.storage;
+      const own = await p.createTenant('orphans');
+      const content = randomBytes(50_000);
+      const before = await usage(own);
+      const session = await storage.beginUpload(own.id, { expectedBytes: content.length });
+      let digest = '';
+      try {
+        const staged = await session.stage(Readable.from([content]));
+        digest = staged.digest;
+        await assert.rejects(withTenant(p.platform.db, own.id, async (tx) => {
+          await session.commit(tx, [staged]);
+          // The file is in place now, inside the transaction; a later statement of the caller fails.
+          assert.equal(existsSync(storage.files.blobPath(own.id, staged.digest)), true);
+          throw new Error('a later statement failed');
+        }), /a later statement failed/);
+      } finally {
+        await session.finish();
+      }
+      assert.equal(existsSync(storage.files.blobPath(own.id, digest)), false, 'the placed file went with the rolled-back row');
+      assert.deepEqual(await usage(own), before);
+      // And an orphan planted by hand (a process killed between rename and COMMIT) is swept; a referenced blob is not.
+      assert.equal((await put(own.tokens.member, 'orphan-test/kept.bin', randomBytes(1000))).statusCode, 200);
+      const orphan = createHash('sha256').update(randomBytes(16)).digest('hex');
+      mkdirSync(join(tenantRoot(own), 'sha256', orphan.slice(0, 2)), { recursive: true });
+      writeFileSync(storage.files.blobPath(own.id, orphan), randomBytes(100));
+      const swept = await storage.sweepOrphanFiles(own.id);
+      assert.deepEqual(swept, { files: 1, bytes: 100 });
+      assert.equal(existsSync(storage.files.blobPath(own.id, orphan)), false);
+      assert.equal((await get(own.tokens.viewer, 'orphan-test/kept.bin')).statusCode, 200);
+      assert.deepEqual(await storage.sweepOrphanFiles(own.id), { files: 0, bytes: 0 }, 'idempotent');
+    });
+
+    test('the orphan sweep never removes a blob whose upload renamed it into place and has not committed yet', { skip: kind === 'pglite' ? 'PGlite runs one transaction at a time: no upload is ever mid-commit beside a sweep' : false }, async () => {
+      const storage = p.platform.storage;
+      const own = await p.createTenant('racing');
+      const content = randomBytes(20_000);
+      const session = await storage.beginUpload(own.id, { expectedBytes: content.length });
+      let sweep: Promise<{ files: number; bytes: number }> | undefined;
+      let digest = '';
+      try {
+        const staged = await session.stage(Readable.from([content]));
+        digest = staged.digest;
+        await withTenant(p.platform.db, own.id, async (tx) => {
+          await session.commit(tx, [staged]);
+          // The file is in place, its row not committed: a sweep now sees a file without a row...
+          sweep = storage.sweepOrphanFiles(own.id);
+          // ...and must wait on the row lock (seen as a backend waiting for a lock) rather than delete it.
+          const deadline = Date.now() + 30_000;
+          for (;;) {
+            const { rows } = await p.database.owner.queryAsOwner<{ n: number }>(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO blobs%'",
+            );
+            if (Number(rows[0]?.n) > 0) break;
+            assert.ok(Date.now() < deadline, 'the sweep never blocked on the uncommitted row');
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          assert.equal(existsSync(storage.files.blobPath(own.id, staged.digest)), true);
+        });
+      } finally {
+        await session.finish();
+      }
+      assert.deepEqual(await sweep, { files: 0, bytes: 0 }, 'the committed blob was not swept');
+      assert.equal(existsSync(storage.files.blobPath(own.id, digest)), true);
+      const chunks: Buffer[] = [];
+      for await (const chunk of await storage.openBlob(own.id, digest, content.length)) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), content);
+    });
+
     test('upload, download, list and delete round-trip; the list shape is MLflow\'s', async () => {
       const body = randomBytes(200_000);
       assert.equal((await put(acme.tokens.member, '1/run1/artifacts/model/weights.bin', body)).statusCode, 200);

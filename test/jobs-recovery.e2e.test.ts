@@ -1,7 +1,8 @@
 /**
  * Recovery: SIGKILL the server while a sandboxed job runs. No process of the job survives (bubblewrap
- * dies with its parent), and after a restart the job is marked failed with the reason, its cgroup is
- * gone, and a queued job stays queued and then runs.
+ * dies with its parent), and after a restart the job is marked failed with the reason, its MLflow run is
+ * ended FAILED with an end time, its job token is revoked, its cgroup is gone, and a queued job stays
+ * queued and then runs.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +70,16 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
     const after = (await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body;
     assert.equal(after.status, 'failed');
     assert.match(after.reason, /platform restarted/);
+    // Its MLflow run is ended FAILED with an end time (it stayed RUNNING forever), and its job token is
+    // revoked (it stayed valid until it expired).
+    assert.ok(typeof after.runId === 'string', 'the job had a run');
+    const run = (await api(server.url, token, 'GET', `/api/2.0/mlflow/runs/get?run_id=${after.runId}`)).body.run.info;
+    assert.equal(run.status, 'FAILED');
+    assert.ok(Number(run.end_time) > 0, 'the run has an end time');
+    const jobToken = ((await api(server.url, adminToken, 'GET', '/api/v1/tenants/rec/tokens')).body.tokens as Array<{ name: string; kind: string; revokedAt: string | null }>)
+      .find((t) => t.kind === 'job' && t.name === `job-${running.id}`);
+    assert.ok(jobToken !== undefined, 'the job had a token');
+    assert.notEqual(jobToken.revokedAt, null, 'the job token is revoked');
     assert.equal(existsSync(`/sys/fs/cgroup/memory/${prefix}/tenant-${running.tenantId}/job-${running.id}`), false, 'its cgroup was reaped');
     let final = '';
     for (let i = 0; i < 200; i += 1) {

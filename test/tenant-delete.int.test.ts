@@ -331,10 +331,10 @@ for (const kind of databaseKinds) {
       if (kind === 'postgres') {
         // `bulkhead admin verify-audit <id>` on the deleted tenant: its chain is found by id and verifies.
         const config = { ...p.config, databaseUrl: p.database.appUrl!, databaseMigrationUrl: p.database.ownerUrl! };
-        const verified = await adminOperations.verifyAudit(config, doomed.id);
+        const verified = await adminOperations.verifyAudit(config, doomed.id, { create: false, server: { url: undefined, token: undefined } });
         assert.equal(verified.ok, true, verified.text);
         assert.match(verified.text, new RegExp(`^ok: ${deleted.auditEventsKept} events`));
-        assert.equal((await adminOperations.verifyAudit(config, 'doomed')).ok, false);
+        assert.equal((await adminOperations.verifyAudit(config, 'doomed', { create: false, server: { url: undefined, token: undefined } })).ok, false);
       }
 
       // Deleting it again: it is gone.

@@ -32,8 +32,15 @@ export interface BlobFiles {
   openStaged(tenantId: string, path: string): Promise<Readable | undefined>;
   removeBlob(tenantId: string, digest: string): Promise<void>;
   removeFile(path: string): Promise<void>;
-  /** Deletes temp files older than `olderThanMs` in every tenant root (start-up hygiene after a crash). */
-  sweepTemps(olderThanMs: number): Promise<number>;
+  /**
+   * Deletes temp files older than `olderThanMs` in every tenant root (start-up hygiene after a crash), and
+   * those whose name `also` accepts (a dead process's, by the name's prefix).
+   */
+  sweepTemps(olderThanMs: number, also?: (name: string) => boolean): Promise<number>;
+  /** Tenant ids that have a directory under the root. */
+  listTenants(): Promise<string[]>;
+  /** Every blob file of a tenant (name is its digest) with its size on disk. */
+  listBlobs(tenantId: string): Promise<Array<{ digest: string; size: number }>>;
   blobPath(tenantId: string, digest: string): string;
   stagedPath(tenantId: string, uploadId: string, part: number): string;
 }
@@ -147,7 +154,45 @@ export const createBlobFiles = (root: string): BlobFiles => {
         if (error.code !== 'ENOENT') throw error;
       });
     },
-    async sweepTemps(olderThanMs) {
+    async listTenants() {
+      try {
+        return (await readdir(root)).filter(isUuid);
+      } catch {
+        return [];
+      }
+    },
+    async listBlobs(tenantId) {
+      checkTenant(tenantId);
+      const base = join(root, tenantId, 'sha256');
+      const out: Array<{ digest: string; size: number }> = [];
+      let prefixes: string[];
+      try {
+        if ((await lstat(base)).isSymbolicLink()) return out;
+        prefixes = await readdir(base);
+      } catch {
+        return out;
+      }
+      for (const prefix of prefixes) {
+        let names: string[];
+        try {
+          if ((await lstat(join(base, prefix))).isSymbolicLink()) continue;
+          names = await readdir(join(base, prefix));
+        } catch {
+          continue;
+        }
+        for (const name of names) {
+          if (!digestPattern.test(name) || name.slice(0, 2) !== prefix) continue;
+          try {
+            const info = await lstat(join(base, prefix, name));
+            if (info.isFile()) out.push({ digest: name, size: info.size });
+          } catch {
+            // removed meanwhile
+          }
+        }
+      }
+      return out;
+    },
+    async sweepTemps(olderThanMs, also) {
       let removed = 0;
       let tenants: string[];
       try {
@@ -168,7 +213,7 @@ export const createBlobFiles = (root: string): BlobFiles => {
         for (const name of names) {
           const path = join(tmp, name);
           try {
-            if ((await stat(path)).mtimeMs < cutoff) {
+            if (also?.(name) === true || (await stat(path)).mtimeMs < cutoff) {
               await unlink(path);
               removed += 1;
             }

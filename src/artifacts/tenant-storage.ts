@@ -9,8 +9,10 @@
  * blob rows are referenced (row locks), the reservation becomes usage (re-checked against the quota),
  * and only then are temp files renamed into place by digest. The caller inserts its metadata rows and
  * audit event in the same transaction. `session.finish()` (always, in `finally`) drops what is left:
- * the reservation and any temp file that was not placed. A crash leaves at most temp files (swept at
- * start-up) and an expiring reservation — never a row pointing at a missing or partial blob.
+ * the reservation and any temp file that was not placed. A crash leaves at most temp files, a blob file
+ * renamed into place by a transaction that never committed (`sweepOrphanFiles`), and reservations that
+ * carry the dead process's instance id — all put right by start-up recovery (src/main/startup-recovery.ts)
+ * — never a row pointing at a missing or partial blob.
  *
  * Deleting: `dropBlobRef` in the caller's transaction; a blob whose last reference goes is garbage
  * (refcount 0), its bytes leave the tenant's usage at once, and `collectGarbage` removes the file while
@@ -102,6 +104,12 @@ export interface TenantStorage {
    * this process's memory too, not only in the database.
    */
   forgetTenant(tenantId: string): void;
+  /**
+   * Deletes the tenant's blob files that no committed `blobs` row names (a blob renamed into place by a
+   * transaction that never committed: the process died in between). Safe beside live uploads: each orphan is
+   * claimed by a row lock first. Returns the files and ciphertext bytes removed.
+   */
+  sweepOrphanFiles(tenantId: string): Promise<{ files: number; bytes: number }>;
   /** Shrinks or extends an existing reservation to exactly `bytes` with a new expiry (multipart parts). */
   setReservation(tx: Queryable, tenantId: string, reservationId: string, bytes: number, ttlSeconds: number): Promise<void>;
 }
@@ -128,7 +136,18 @@ const lockedTotals = async (tx: Queryable, tenantId: string, excludeReservations
   return { used: Number(rows[0]?.used_bytes ?? 0), others: Number(totals[0]?.others ?? 0), quota: Number(totals[0]?.quota ?? 0) };
 };
 
-export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncryptionKey: Buffer }): TenantStorage => {
+export const createTenantStorage = (deps: {
+  db: Db;
+  files: BlobFiles;
+  keyEncryptionKey: Buffer;
+  /**
+   * This process's run of the platform: upload reservations carry it (`storage_reservations.instance_id`),
+   * so start-up recovery can release the reservations of a process that died. Undefined: not recorded.
+   */
+  instanceId?: string | undefined;
+  /** Prefix of this process's upload temp files (`<prefix>.<uuid>`), so a sweep can tell whose they are. */
+  tempPrefix?: string | undefined;
+}): TenantStorage => {
   const { db, files, keyEncryptionKey } = deps;
   const keys = new Map<string, Buffer>();
 
@@ -161,9 +180,9 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
       if (need > available) throw storageErrors.quotaExceeded(used + others, quota, need);
       const granted = need + Math.min(step, Math.floor((available - need) / 4));
       await tx.query(
-        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at`,
-        [reservationId, tenantId, granted, ttlSeconds],
+        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at, instance_id) VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)
+         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at, instance_id = EXCLUDED.instance_id`,
+        [reservationId, tenantId, granted, ttlSeconds, deps.instanceId ?? null],
       );
       return granted;
     });
@@ -180,6 +199,34 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
     );
     // 1 means new content (or garbage revived before collection): its bytes count again.
     return Number(rows[0]?.refcount) === 1 ? size : 0;
+  };
+
+  /**
+   * Deletes the files of those `digests` that no committed `blobs` row names; returns the digests removed.
+   * Each candidate is claimed with a placeholder row (refcount 0) first: the insert waits for a transaction
+   * that is inserting the same row right now (an upload that renamed its file into place and has not
+   * committed yet). If that one commits, the file is referenced: kept. If there is none, or it rolled back,
+   * the row lock is ours: the file goes, then the placeholder.
+   */
+  const removeUnreferenced = async (tenantId: string, digests: readonly string[]): Promise<string[]> => {
+    if (digests.length === 0) return [];
+    const known = await withTenant(db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ digest: string }>('SELECT digest FROM blobs WHERE digest = ANY($1::text[])', [digests]);
+      return new Set(rows.map((row) => row.digest));
+    }, { readOnly: true });
+    const removed: string[] = [];
+    for (const digest of digests) {
+      if (known.has(digest)) continue;
+      const gone = await withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query('INSERT INTO blobs (tenant_id, digest, size, refcount) VALUES ($1, $2, 0, 0) ON CONFLICT (tenant_id, digest) DO NOTHING RETURNING digest', [tenantId, digest]);
+        if (rows.length === 0) return false;
+        await files.removeBlob(tenantId, digest);
+        await tx.query('DELETE FROM blobs WHERE digest = $1 AND refcount = 0', [digest]);
+        return true;
+      });
+      if (gone) removed.push(digest);
+    }
+    return removed;
   };
 
   const storage: TenantStorage = {
@@ -200,6 +247,8 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
       let reserved = false;
       let adopted = false;
       const temps = new Set<string>();
+      // Digests this session renamed into place inside the caller's transaction, not yet known to be committed.
+      const placed = new Set<string>();
       if (metered && options.expectedBytes !== undefined) {
         granted = await reserve(tenantId, reservationId, options.expectedBytes, 0, ttl);
         reserved = true;
@@ -214,7 +263,7 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
         reservationId,
         bytes: () => total,
         async stage(source) {
-          const temp = await files.createTemp(tenantId);
+          const temp = await files.createTemp(tenantId, 'tmp', deps.tempPrefix === undefined ? undefined : `${deps.tempPrefix}.${randomUUID()}`);
           temps.add(temp.path);
           const sealer = createBlobSealer(key);
           let staged = 0;
@@ -266,6 +315,7 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
             if (!temps.has(blob.tempPath)) continue;
             await files.place(tenantId, blob.tempPath, blob.digest);
             temps.delete(blob.tempPath);
+            placed.add(blob.digest);
           }
           return added;
         },
@@ -276,6 +326,13 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
         async finish() {
           for (const path of temps) await files.removeFile(path).catch(() => {});
           temps.clear();
+          // The caller's transaction may have rolled back after the rename (a later statement failed): a
+          // placed file whose row did not commit is removed now rather than left for the next start-up.
+          if (placed.size > 0) {
+            const digests = [...placed];
+            placed.clear();
+            await removeUnreferenced(tenantId, digests).catch(() => {});
+          }
           if (!adopted && (reserved || metered)) await release(tenantId, reservationId).catch(() => {});
         },
       };
@@ -319,6 +376,22 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
       }
     },
 
+    async sweepOrphanFiles(tenantId) {
+      let removed = 0;
+      let bytes = 0;
+      const onDisk = await files.listBlobs(tenantId);
+      for (let i = 0; i < onDisk.length; i += 500) {
+        const chunk = onDisk.slice(i, i + 500);
+        const gone = new Set(await removeUnreferenced(tenantId, chunk.map((file) => file.digest)));
+        for (const file of chunk) {
+          if (!gone.has(file.digest)) continue;
+          removed += 1;
+          bytes += file.size;
+        }
+      }
+      return { files: removed, bytes };
+    },
+
     async usage(tenantId) {
       return withTenant(db, tenantId, async (tx) => {
         const { rows } = await tx.query<{ used: number | string | null; reserved: number | string; quota: number | string | null }>(
@@ -332,9 +405,11 @@ export const createTenantStorage = (deps: { db: Db; files: BlobFiles; keyEncrypt
     },
 
     async setReservation(tx, tenantId, reservationId, bytes, ttlSeconds) {
+      // No instance: the reservation now belongs to the stored bytes (a multipart part), not to the process
+      // that received them, and outlives it until its upload completes or expires.
       await tx.query(
-        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at`,
+        `INSERT INTO storage_reservations (id, tenant_id, bytes, expires_at, instance_id) VALUES ($1, $2, $3, now() + make_interval(secs => $4), NULL)
+         ON CONFLICT (id) DO UPDATE SET bytes = EXCLUDED.bytes, expires_at = EXCLUDED.expires_at, instance_id = NULL`,
         [reservationId, tenantId, bytes, ttlSeconds],
       );
     },

@@ -59,12 +59,23 @@ export interface ServeModelOptions {
   version: string;
 }
 
+/** The API the CLI would talk to (`--url/--token`, BULKHEAD_URL/BULKHEAD_TOKEN, or the saved login). */
+export interface AdminServer {
+  url: string | undefined;
+  token: string | undefined;
+}
+
+/**
+ * Offline operations on the database itself. On an embedded (PGlite) home they take the home's lock, so
+ * with a server running they are refused (naming it) — except the read-only ones, which ask that server
+ * instead. Without `create` they refuse a home that has no database rather than create an empty one.
+ */
 export interface AdminOperations {
   migrate(config: Config): Promise<number[]>;
-  createPlatformToken(config: Config, name: string): Promise<string>;
-  verifyAudit(config: Config, tenant: string): Promise<{ ok: boolean; text: string }>;
-  setPassword(config: Config, username: string, password: string): Promise<void>;
-  doctor(config: Config): Promise<string>;
+  createPlatformToken(config: Config, name: string, options: { create: boolean }): Promise<string>;
+  verifyAudit(config: Config, tenant: string, options: { create: boolean; server: AdminServer }): Promise<{ ok: boolean; text: string }>;
+  setPassword(config: Config, username: string, password: string, options: { create: boolean }): Promise<void>;
+  doctor(config: Config, options: { server: AdminServer }): Promise<string>;
 }
 
 const parseDuration = (value: string): number => {
@@ -343,25 +354,26 @@ export const buildProgram = (deps: CliDeps): Command => {
       if (!result.ok) process.exitCode = 1;
     });
 
-  const admin = program.command('admin').description('offline operations on the database itself (bootstrap and recovery); uses the server config, not a token');
-  admin.command('migrate').description('apply pending migrations').action(async () => {
+  const admin = program.command('admin').description('offline operations on the database itself (bootstrap and recovery); uses the server config, not a token. On an embedded database they refuse while a server runs on the same home (read-only ones ask that server), and never create a database unless told to');
+  const createOption = () => new Option('--create', 'create an empty database if BULKHEAD_HOME has none (otherwise refused, naming the home)');
+  admin.command('migrate').description('apply pending migrations (creates the database if there is none)').action(async () => {
     const applied = await deps.admin.migrate(loadConfig(deps.env));
     io.out(applied.length === 0 ? 'database is up to date' : `applied migrations ${applied.join(', ')}`);
   });
-  admin.command('create-platform-token').description('create a platform-admin token directly in the database (recovery)').requiredOption('--name <name>', 'what it is for').action(async (options: { name: string }) => {
-    io.out(await deps.admin.createPlatformToken(loadConfig(deps.env), options.name));
+  admin.command('create-platform-token').description('create a platform-admin token directly in the database (recovery)').requiredOption('--name <name>', 'what it is for').addOption(createOption()).action(async (options: { name: string; create?: boolean }) => {
+    io.out(await deps.admin.createPlatformToken(loadConfig(deps.env), options.name, { create: options.create === true }));
   });
-  admin.command('verify-audit <tenant>').description("verify a tenant's audit chain offline (slug, id — also of a deleted tenant — or 'platform')").action(async (slug: string) => {
-    const result = await deps.admin.verifyAudit(loadConfig(deps.env), slug);
+  admin.command('verify-audit <tenant>').description("verify a tenant's audit chain offline (slug, id — also of a deleted tenant — or 'platform'); with a server running on an embedded home, through its API").addOption(createOption()).action(async (slug: string, options: { create?: boolean }) => {
+    const result = await deps.admin.verifyAudit(loadConfig(deps.env), slug, { create: options.create === true, server: ctx.settings() });
     io.out(result.text);
     if (!result.ok) process.exitCode = 1;
   });
-  admin.command('set-password <username>').description("set a user's password (read from stdin)").action(async (username: string) => {
-    await deps.admin.setPassword(loadConfig(deps.env), username, await readStdin());
+  admin.command('set-password <username>').description("set a user's password (read from stdin)").addOption(createOption()).action(async (username: string, options: { create?: boolean }) => {
+    await deps.admin.setPassword(loadConfig(deps.env), username, await readStdin(), { create: options.create === true });
     io.out(`password set for ${username}`);
   });
-  program.command('doctor').description('report what this host can provide: database mode, isolation tiers').action(async () => {
-    io.out(await deps.admin.doctor(loadConfig(deps.env)));
+  program.command('doctor').description('report what this host can provide: database mode, isolation tiers (read-only: never opens or creates an embedded database; asks a running server instead)').action(async () => {
+    io.out(await deps.admin.doctor(loadConfig(deps.env), { server: ctx.settings() }));
   });
 
   return program;

@@ -577,27 +577,41 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     return true;
   };
 
+  /**
+   * Start-up: jobs that were admitted or running when the platform stopped are ended with the reason
+   * (their processes died with the platform: every sandboxed job runs with die-with-parent), and queued
+   * jobs stay queued. Runs once per runner (later calls return the first call's answer): the ids of the
+   * jobs it failed, whose MLflow runs and job tokens start-up recovery then ends and revokes.
+   */
+  let interrupted: Promise<Array<{ tenantId: string; jobId: string }>> | undefined;
+  const recoverInterrupted = (): Promise<Array<{ tenantId: string; jobId: string }>> => (interrupted ??= (async () => {
+    const failed: Array<{ tenantId: string; jobId: string }> = [];
+    const active = await store.active();
+    for (const job of active) {
+      if (options.cluster !== undefined && (job.status === 'running' || job.status === 'admitted')) {
+        // On a cluster the pod outlived the platform, but nobody follows it any more: run it again
+        // (submitting replaces the old Job of the same name), as after a preemption.
+        await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted while the job was on the cluster; it is run again' });
+        await store.transition(runnerContext, job.tenantId, job.id, 'requeue');
+      } else if (job.status === 'running') {
+        await store.transition(runnerContext, job.tenantId, job.id, 'fail', { reason: 'the platform restarted while the job ran; its processes were stopped' });
+        failed.push({ tenantId: job.tenantId, jobId: job.id });
+      } else if (job.status === 'admitted') {
+        await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted before the job started' });
+        await store.transition(runnerContext, job.tenantId, job.id, 'requeue');
+      }
+    }
+    return failed;
+  })());
+
   return {
+    recoverInterrupted,
     /**
-     * Start-up: jobs that were admitted or running when the platform stopped are ended with the reason
-     * (their processes died with the platform: every job runs with die-with-parent), leftover cgroups are
-     * reaped, and queued jobs stay queued. Then the scheduling loop starts.
+     * Start-up: interrupted jobs are ended (recoverInterrupted, if start-up recovery has not done it
+     * already), leftover cgroups are reaped, then the scheduling loop starts.
      */
     async start(): Promise<void> {
-      const active = await store.active();
-      for (const job of active) {
-        if (options.cluster !== undefined && (job.status === 'running' || job.status === 'admitted')) {
-          // On a cluster the pod outlived the platform, but nobody follows it any more: run it again
-          // (submitting replaces the old Job of the same name), as after a preemption.
-          await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted while the job was on the cluster; it is run again' });
-          await store.transition(runnerContext, job.tenantId, job.id, 'requeue');
-        } else if (job.status === 'running') {
-          await store.transition(runnerContext, job.tenantId, job.id, 'fail', { reason: 'the platform restarted while the job ran; its processes were stopped' });
-        } else if (job.status === 'admitted') {
-          await store.transition(runnerContext, job.tenantId, job.id, 'preempt', { reason: 'the platform restarted before the job started' });
-          await store.transition(runnerContext, job.tenantId, job.id, 'requeue');
-        }
-      }
+      await recoverInterrupted();
       await executor.reapOrphans([]);
       timer = setInterval(schedule, options.tickIntervalMs);
       timer.unref();

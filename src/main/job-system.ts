@@ -20,6 +20,13 @@ export interface JobSystem {
   jobsDir: string;
 }
 
+/** What the scheduler may hand out: the configured capacity, else this host's CPUs and 80% of its memory; GPUs only when declared. */
+export const jobCapacity = (config: Config): { cpu: number; memoryMiB: number; gpu: number } => ({
+  cpu: config.capacityCpu ?? os.availableParallelism(),
+  memoryMiB: config.capacityMemoryMiB ?? Math.floor((os.totalmem() / 1024 / 1024) * 0.8),
+  gpu: config.capacityGpu,
+});
+
 /**
  * Builds the job system on the local executor. Capacity is this host's CPUs and 80% of its memory
  * unless configured; GPUs only when declared. Storage and tracking ports connect datasets, code bundles,
@@ -33,18 +40,14 @@ export const createJobSystem = (
   const relays = createJobRelays();
   const jobsDir = join(config.home, 'jobs');
   const cpuIds = Array.from({ length: os.availableParallelism() }, (_, i) => i);
+  const capacity = jobCapacity(config);
   const runner = createJobRunner({
     store,
     tenants: deps.tenants,
     identity: deps.identity,
     executor: deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix }),
     relays,
-    capacity: {
-      cpu: config.capacityCpu ?? cpuIds.length,
-      memoryMiB: config.capacityMemoryMiB ?? Math.floor((os.totalmem() / 1024 / 1024) * 0.8),
-      gpu: config.capacityGpu,
-      cpuIds,
-    },
+    capacity: { ...capacity, cpuIds },
     jobsDir,
     tickIntervalMs: config.schedulerIntervalMs,
     preemptGraceMs: config.preemptGraceMs,

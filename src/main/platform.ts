@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -40,6 +40,10 @@ import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
 import type { ClusterExecution } from '../jobs/job-runner.ts';
+import { AppError } from '../core/errors.ts';
+import { acquireHomeLock } from './home-lock.ts';
+import type { HomeLock } from './home-lock.ts';
+import { instanceFileTag, newInstanceId } from './process-identity.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -77,22 +81,103 @@ export interface Platform {
   storage: TenantStorage;
   /** Deleting a suspended tenant and everything it owns (jobs, deployments, rows, files, namespace). */
   tenantDeletion: TenantDeletion;
+  mode: PlatformMode;
+  /** This run of the platform (`<pid>:<start time>:<random>@<host>`): what its storage reservations carry. */
+  instanceId: string;
+  /** The home's lock, held while an embedded database is open (undefined on PostgreSQL or with a given `db`). */
+  homeLock: HomeLock | undefined;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
+
+/** How a process uses the platform: `server` (`bulkhead up`) or `admin` (a CLI command that returns). */
+export type PlatformMode = 'server' | 'admin';
+
+export interface OpenDatabaseOptions {
+  /** What opens it, named in the lock file and in a refusal (`bulkhead up`, `bulkhead admin migrate`). */
+  command: string;
+  /**
+   * Whether an embedded database may be created where there is none. False for admin commands: run in the
+   * wrong directory, they must say where they looked rather than start an empty installation there.
+   */
+  create: boolean;
+  /** What a refused caller should do instead (added to the message naming the lock's holder). */
+  advice: string;
+}
+
+/** The embedded database's directory in a home, and whether one has been created there. */
+export const embeddedDatabase = (home: string): { dir: string; exists: boolean } => {
+  const dir = join(home, 'db');
+  return { dir, exists: existsSync(join(dir, 'PG_VERSION')) };
+};
+
+/** A PostgreSQL URL fit for a message: no password. */
+const redactUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'the configured database';
+  }
+};
+
+export const databaseErrors = {
+  noSchema: (url: string, command: string) =>
+    new AppError('NOT_FOUND', `no Bulkhead schema in ${redactUrl(url)} (BULKHEAD_DATABASE_URL): ${command} does not install one. Point it at the server's database, or pass --create (or run \`bulkhead admin migrate\`) to install an empty one there`),
+  noEmbeddedDatabase: (home: string, command: string) =>
+    new AppError('NOT_FOUND', `no embedded database in ${resolve(home)} (BULKHEAD_HOME; looked for ${resolve(home, 'db')}): ${command} does not create one. Set BULKHEAD_HOME to the server's home (or BULKHEAD_DATABASE_URL), or pass --create to start an empty installation here`),
+};
 
 /**
  * Opens the database named by the config (PostgreSQL when `databaseUrl` is set, else PGlite under
  * `$BULKHEAD_HOME/db`) and applies migrations. With PostgreSQL, migrations run on
  * `databaseMigrationUrl` (the schema owner) when given; the platform itself uses `databaseUrl`.
+ *
+ * PGlite is single-writer: the home's lock (home-lock.ts) is taken first and held until the returned Db
+ * is closed; a live holder makes this throw CONFLICT naming it. Without `create`, a home without an
+ * embedded database is refused (NOT_FOUND naming the home) before anything is written there.
  */
-export const openDatabase = async (config: Config): Promise<Db> => {
+export const openDatabase = async (config: Config, options: OpenDatabaseOptions = { command: 'bulkhead up', create: true, advice: 'Stop it first.' }): Promise<{ db: Db; lock: HomeLock | undefined }> => {
   if (config.databaseUrl === undefined) {
-    const dataDir = join(config.home, 'db');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const db = await createPgliteDb({ dataDir });
-    await migrate(db);
-    return db;
+    const { dir: dataDir, exists } = embeddedDatabase(config.home);
+    if (!exists && !options.create) throw databaseErrors.noEmbeddedDatabase(config.home, options.command);
+    mkdirSync(config.home, { recursive: true, mode: 0o711 });
+    const lock = acquireHomeLock(config.home, options.command, options.advice);
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      const db = await createPgliteDb({ dataDir });
+      try {
+        await migrate(db);
+      } catch (error) {
+        await db.close().catch(() => {});
+        throw error;
+      }
+      const locked: Db = {
+        ...db,
+        async close() {
+          try {
+            await db.close();
+          } finally {
+            lock.release();
+          }
+        },
+      };
+      return { db: locked, lock };
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+  if (!options.create) {
+    // An admin command pointed at an empty PostgreSQL database must not install the schema there.
+    const probe = createPostgresDb({ connectionString: config.databaseMigrationUrl ?? config.databaseUrl, maxConnections: 1 });
+    try {
+      const { rows } = await probe.queryAsOwner<{ found: string | null }>("SELECT to_regclass('schema_migrations')::text AS found");
+      if (rows[0]?.found === null || rows[0]?.found === undefined) throw databaseErrors.noSchema(config.databaseUrl, options.command);
+    } finally {
+      await probe.close();
+    }
   }
   if (config.databaseMigrationUrl !== undefined) {
     const owner = createPostgresDb({ connectionString: config.databaseMigrationUrl, maxConnections: 1 });
@@ -101,11 +186,11 @@ export const openDatabase = async (config: Config): Promise<Db> => {
     } finally {
       await owner.close();
     }
-    return createPostgresDb({ connectionString: config.databaseUrl, maxConnections: config.databasePoolSize });
+    return { db: createPostgresDb({ connectionString: config.databaseUrl, maxConnections: config.databasePoolSize }), lock: undefined };
   }
   const db = createPostgresDb({ connectionString: config.databaseUrl, maxConnections: config.databasePoolSize });
   await migrate(db);
-  return db;
+  return { db, lock: undefined };
 };
 
 /** The composition root: builds every real dependency from the config. The only place that does. */
@@ -121,16 +206,36 @@ export const createPlatform = async (
      * Without `endpoints` an injected cluster runs jobs only and replicas stay local.
      */
     cluster?: { execution: ClusterExecution; client?: KubernetesClient; endpoints?: ClusterEndpoints; endpointPollIntervalMs?: number };
+    /**
+     * `server` (default): what `bulkhead up` serves with. `admin`: for a CLI command that does one thing and
+     * returns — no final audit seal, and no master key made up. Neither mode starts the job runner, the
+     * sealer or serving workers: `runServer` does, so an admin platform runs beside servers on PostgreSQL.
+     */
+    mode?: PlatformMode;
+    /** How the database is opened when `db` is not given (who opens it, whether it may be created). */
+    open?: OpenDatabaseOptions;
   } = {},
 ): Promise<Platform> => {
+  const mode = options.mode ?? 'server';
+  const masterKeyFile = config.masterKeyFile ?? join(config.home, 'master.key');
+  const opened = options.db === undefined ? await openDatabase(config, options.open) : undefined;
+  const rawDb = options.db ?? opened!.db;
+  // An admin command never starts a new installation by accident (unless told to, `--create`): no key file
+  // is made up beside a database that was encrypted and signed with another one.
+  if (mode === 'admin' && options.open?.create !== true && config.masterKey === undefined && !existsSync(masterKeyFile)) {
+    await opened?.db.close();
+    throw new AppError('NOT_FOUND', `no master key at ${resolve(masterKeyFile)} (BULKHEAD_HOME is ${resolve(config.home)}): an admin command does not create one. Run it with the server's BULKHEAD_HOME, or set BULKHEAD_MASTER_KEY / BULKHEAD_MASTER_KEY_FILE`);
+  }
   // 0711: the sandbox launcher (an unprivileged uid) must pass through to job directories under
   // $BULKHEAD_HOME/jobs; nobody but root may list it, and what is secret inside has its own 0700/0600.
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
   chmodSync(config.home, 0o711);
-  const masterKey = loadMasterKey({ base64: config.masterKey, file: config.masterKeyFile ?? join(config.home, 'master.key') });
+  const masterKey = loadMasterKey({ base64: config.masterKey, file: masterKeyFile });
   const auditEventKey = masterKey.derive('audit-event-mac');
-  const db = createAuditSigningDb(options.db ?? (await openDatabase(config)), auditEventKey);
+  const db = createAuditSigningDb(rawDb, auditEventKey);
   const rlsMode = await detectRlsMode(db);
+  // This run of the platform: storage reservations carry it, so the next start knows whose they were.
+  const instanceId = newInstanceId();
   const metrics = new Registry();
   const audit = createAuditLog({
     db, checkpointKey: masterKey.derive('audit-checkpoint'), eventKey: auditEventKey, headsFile: join(config.home, 'audit-heads.json'),
@@ -145,12 +250,10 @@ export const createPlatform = async (
   const httpModules: FastifyPluginAsyncZod[] = [];
   const closers: Array<() => Promise<void>> = [];
   const blobFiles = createBlobFiles(join(config.home, 'blobs'));
-  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap') });
+  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap'), instanceId, tempPrefix: instanceFileTag(instanceId) });
   const artifacts = createArtifactService({ db, storage, signingKey: masterKey.derive('artifact-multipart-url') });
   const datasets = createDatasetService({ db, storage });
   httpModules.push(mlflowArtifactRoutes({ artifacts }), datasetRoutes({ datasets, artifacts }));
-  // Temp files untouched for an hour are leftovers of a crash (a live upload keeps writing to its file).
-  void blobFiles.sweepTemps(3600_000).catch(() => {});
   const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
   const tracking = createTrackingService({ db });
   // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).
@@ -173,7 +276,8 @@ export const createPlatform = async (
   });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
-  void serving.deployments.recover().catch(() => {});
+  // Stored deployments are restarted by `runServer`, after start-up recovery (serving workers are the
+  // server's business: an admin command starting, then waiting on, replicas of its own never returned).
   const clusterClient = options.kubernetesClient ?? clusterBackend?.client;
   const tenantDeletion = createTenantDeletion({
     db,
@@ -186,13 +290,13 @@ export const createPlatform = async (
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion,
+    artifacts, datasets, storage, tenantDeletion, mode, instanceId, homeLock: opened?.lock,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
       closed = true;
       for (const closer of closers.reverse()) await closer().catch(() => {});
-      await audit.seal().catch(() => {});
+      if (mode === 'server') await audit.seal().catch(() => {});
       if (options.db === undefined) await db.close();
     },
   };

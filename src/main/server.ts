@@ -1,15 +1,29 @@
 import type { Config } from '../config/index.ts';
 import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminTokenNotice, writeInitialAdminToken } from './platform.ts';
+import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
 
 /**
- * `bulkhead up`: opens the platform, bootstraps the first platform-admin token (a generated one goes to
- * `$BULKHEAD_HOME/initial-admin-token`, 0600, and is printed only to a terminal), starts the audit sealer
- * and the HTTP server, and shuts down gracefully on SIGINT/SIGTERM (stop accepting, finish in-flight
- * requests, seal the audit log, close the database).
+ * `bulkhead up`: opens the platform (on PGlite, taking the home's lock: a second server on the same home
+ * is refused), runs start-up recovery (startup-recovery.ts) before anything takes traffic, bootstraps the
+ * first platform-admin token (a generated one goes to `$BULKHEAD_HOME/initial-admin-token`, 0600, and is
+ * printed only to a terminal), starts the job runner, the audit sealer and the HTTP server, and shuts down
+ * gracefully on SIGINT/SIGTERM (stop accepting, finish in-flight requests, seal the audit log, close the
+ * database, release the lock).
  */
 export const runServer = async (config: Config): Promise<void> => {
-  const platform = await createPlatform(config);
+  const platform = await createPlatform(config, {
+    mode: 'server',
+    open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs).' },
+  });
   const app = await buildPlatformApp(platform);
+  await runStartupRecovery(
+    { db: platform.db, instanceId: platform.instanceId, log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg) },
+    startupRecoverySteps({
+      db: platform.db, instanceId: platform.instanceId, storage: platform.storage, blobFiles: platform.storage.files, tenants: platform.tenants,
+      recoverInterruptedJobs: () => platform.jobs.runner.recoverInterrupted(),
+      log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg),
+    }),
+  );
   const boot = await bootstrapPlatformAdmin(platform);
   if (boot?.generated === true) {
     // Never logged. Kept in a 0600 file in the home; shown only on an interactive terminal, since
@@ -19,6 +33,8 @@ export const runServer = async (config: Config): Promise<void> => {
   } else if (boot !== undefined) {
     app.log.info('platform-admin token created from BULKHEAD_BOOTSTRAP_TOKEN');
   }
+  // After recovery (which may wipe what dead workers left): the stored deployments' replicas start again.
+  void platform.serving.deployments.recover().catch((error: unknown) => app.log.error({ err: error }, 'deployment recovery failed'));
   await platform.jobs.runner.start();
   const tiers = await platform.jobs.runner.hostProbe();
   app.log.info({ tiers: Object.fromEntries(Object.entries(tiers.tiers).map(([tier, state]) => [tier, state.available ? 'available' : `unavailable: ${state.install}`])) }, 'isolation tiers this host provides');
@@ -43,6 +59,8 @@ export const runServer = async (config: Config): Promise<void> => {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  await app.listen({ host: config.host, port: config.port });
+  const address = await app.listen({ host: config.host, port: config.port });
+  // Read-only CLI commands on this home (doctor, admin verify-audit) find the server here.
+  platform.homeLock?.setUrl(address);
   app.log.info({ database: platform.db.kind, rlsMode: platform.rlsMode, home: config.home }, 'bulkhead is up');
 };

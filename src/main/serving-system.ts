@@ -5,7 +5,7 @@ import type { TenantService } from '../tenants/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { RegistryService, TrackingService } from '../tracking/index.ts';
 import { createLocalExecutor } from '../executors/local/index.ts';
-import { createClusterServingBackend, createDeploymentService, createLocalServingBackend, createRegistryModelResolver, createTenantRateGuard, prepareWorkerCode, wipeModelPlaintext } from '../serving/index.ts';
+import { createClusterServingBackend, createDeploymentService, createLocalServingBackend, createRegistryModelResolver, createTenantRateGuard, prepareWorkerCode } from '../serving/index.ts';
 import type { ClusterEndpoints, DeploymentService, EndpointTokenScope, ModelResolver, ServingBackend, TenantRateGuard, WorkerExecutor } from '../serving/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import { deploymentRoutes } from '../http/routes/deployment-routes.ts';
@@ -25,7 +25,7 @@ export interface ServingSystem {
 }
 
 /**
- * Builds model serving (after wiping plaintext model files earlier versions left, `wipeModelPlaintext`):
+ * Builds model serving (start-up recovery has wiped plaintext model files earlier versions left):
  * workers run through their own local executor whose cgroup prefix is the
  * platform's + `-srv` (so the job runner's orphan reaping never touches serving workers), from a worker
  * code dir under $BULKHEAD_HOME, with models resolved from the tenant's registry and artifact store.
@@ -37,8 +37,6 @@ export const createServingSystem = async (
   deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver; cpusetFor?: (tenantId: string) => Promise<string | undefined>;
     cluster?: { endpoints: ClusterEndpoints; identity: IdentityService; pollIntervalMs?: number | undefined } | undefined },
 ): Promise<ServingSystem> => {
-  // Start-up: decrypted models an earlier version left on disk (this one never writes any) go first.
-  await wipeModelPlaintext();
   const code = await prepareWorkerCode(join(config.home, 'serving-code'));
   const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
   const resolver = deps.resolver ?? createRegistryModelResolver({

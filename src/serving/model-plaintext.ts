@@ -96,7 +96,7 @@ const servesLive = async (root: string): Promise<boolean> => {
 /**
  * Removes the decrypted model directories earlier versions left in serving roots
  * (`<tmpDir>/bhs-XXXXXX/<tenant>/m-*`).
- * Idempotent; never throws. Start-up recovery calls it (the serving system does at its start).
+ * Idempotent; never throws. Start-up recovery calls it (step `wipe-model-plaintext`).
  *
  * A root whose worker sockets still answer belongs to a live platform of an earlier version on this host
  * (whose workers re-read their model file when they restart): it is left alone, as are model directories

@@ -175,14 +175,19 @@ for (const kind of databaseKinds) {
       assert.ok(!globexEvents.some((e) => e.outcome === 'denied'), 'the probed tenant is not told who probed it');
     });
 
-    test('a suspended tenant is read-only until resumed', async () => {
+    test("a suspended tenant's tokens are refused until it is resumed; platform admins may still read it", async () => {
       const t = await p.createTenant('sleepy');
       const suspended = await p.call('PATCH', '/api/v1/tenants/sleepy', adminToken, { status: 'suspended' });
       assert.equal(suspended.body.status, 'suspended');
       const write = await p.call('POST', '/api/v1/tenants/sleepy/tokens', t.tokens.owner, { name: 'x', role: 'viewer' });
       assert.equal(write.status, 403);
       assert.equal(write.body.code, 'TENANT_SUSPENDED');
-      assert.equal((await p.call('GET', '/api/v1/tenants/sleepy/tokens', t.tokens.owner)).status, 200);
+      const read = await p.call('GET', '/api/v1/tenants/sleepy/tokens', t.tokens.owner);
+      assert.equal(read.status, 403);
+      assert.equal(read.body.code, 'TENANT_SUSPENDED');
+      assert.equal((await p.call('GET', '/api/v1/tenants/sleepy/tokens', adminToken)).status, 200);
+      const adminWrite = await p.call('POST', '/api/v1/tenants/sleepy/tokens', adminToken, { name: 'x', role: 'viewer' });
+      assert.equal(adminWrite.body.code, 'TENANT_SUSPENDED');
       await p.call('PATCH', '/api/v1/tenants/sleepy', adminToken, { status: 'active' });
       assert.equal((await p.call('POST', '/api/v1/tenants/sleepy/tokens', t.tokens.owner, { name: 'x', role: 'viewer' })).status, 201);
     });

@@ -236,8 +236,12 @@ for (const kind of databaseKinds) {
         assert.match(unconfirmed.body.message, /confirm with its slug: confirm=doomed/);
       }
       const after = await snapshotOf(p, doomed.id);
-      // Suspension changed the tenant row's status and updated_at; nothing else moved.
-      assert.deepEqual({ ...after.tables, tenants: [] }, { ...before.tables, tenants: [] });
+      // Suspension changed the tenant row's status and updated_at and logged that the deployment stopped
+      // (its job was queued: it stays queued); nothing else moved.
+      const stoppedLine = (row: string) => JSON.parse(row).line === 'stopped: the tenant is suspended';
+      assert.equal(after.tables['deployment_logs']!.filter(stoppedLine).length, 1);
+      const withoutStop = (tables: Record<string, string[]>) => ({ ...tables, tenants: [], deployment_logs: (tables['deployment_logs'] ?? []).filter((row) => !stoppedLine(row)) });
+      assert.deepEqual(withoutStop(after.tables), withoutStop(before.tables));
       assert.deepEqual(after.files, before.files);
       assert.equal(JSON.parse(after.tables['tenants']![0]!).status, 'suspended');
       assert.equal(JSON.parse(after.tables['tenants']![0]!).deletion_started_at, null);
@@ -249,7 +253,7 @@ for (const kind of databaseKinds) {
       const blobDir = join(p.home, 'blobs', doomed.id);
       const blobsBefore = fileDigests(blobDir);
       assert.ok(Object.keys(blobsBefore).length >= 4, 'artifact, staged part, two dataset files');
-      ok(await p.call('GET', '/api/v1/me', doomed.tokens.viewer), 'a suspended tenant still reads');
+      assert.equal((await p.call('GET', '/api/v1/me', doomed.tokens.viewer)).body.code, 'TENANT_SUSPENDED', "a suspended tenant's tokens are refused");
 
       const plan = ok(await p.call('GET', '/api/v1/tenants/doomed/deletion-plan', adminToken), 'plan');
       assert.equal(plan.activeJobs, 1);

@@ -182,7 +182,9 @@ export const buildProgram = (deps: CliDeps): Command => {
     print(shown, () => keyValues(shown));
   });
   for (const [name, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
-    tenant.command(`${name} <slug>`).description(name === 'suspend' ? 'make a tenant read-only' : 'make a suspended tenant writable again').action(async (slug: string) => {
+    tenant.command(`${name} <slug>`).description(name === 'suspend'
+      ? "stop a tenant at once: every token of it is refused (API, MLflow, inference, job and endpoint tokens), its running jobs are cancelled, its deployments stopped (queued jobs wait); platform admins can still read it"
+      : 'let a suspended tenant in again: its tokens work again, its deployments start again, its queued jobs run').action(async (slug: string) => {
       const updated = await client().request<Record<string, unknown>>('PATCH', tenantPath(slug), { status });
       print(updated, () => `${slug}: ${String(updated['status'])}`);
     });

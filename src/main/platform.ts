@@ -10,8 +10,8 @@ import { createAuditLog } from '../audit/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { createIdentityService, generateToken } from '../identity/index.ts';
 import type { IdentityService } from '../identity/index.ts';
-import { createTenantDeletion, createTenantService } from '../tenants/index.ts';
-import type { TenantDeletion, TenantService } from '../tenants/index.ts';
+import { createTenantDeletion, createTenantService, createTenantSuspension } from '../tenants/index.ts';
+import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import { createArtifactService, createBlobFiles, createTenantStorage } from '../artifacts/index.ts';
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
@@ -33,7 +33,7 @@ import { createLoggedModelService, createRegistryService, createTrackingService 
 import { mlflowRoutes } from '../http/mlflow/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/routes/lineage-routes.ts';
-import { createTenantDeletionPorts } from './tenant-deletion-ports.ts';
+import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
@@ -67,6 +67,8 @@ export interface Platform {
   storage: TenantStorage;
   /** Deleting a suspended tenant and everything it owns (jobs, deployments, rows, files, namespace). */
   tenantDeletion: TenantDeletion;
+  /** Stops a suspended tenant's running jobs and deployments; restarts the deployments on resumption. */
+  tenantSuspension: TenantSuspension;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -166,10 +168,11 @@ export const createPlatform = async (
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });
+  const tenantSuspension = createTenantSuspension({ db, ports: createTenantSuspensionPorts({ jobs, deployments: serving.deployments }) });
   let closed = false;
   return {
     config, db, rlsMode, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -194,6 +197,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     logLevel: platform.config.logLevel,
     modules: platform.httpModules,
     tenantDeletion: platform.tenantDeletion,
+    tenantSuspension: platform.tenantSuspension,
     relaySecret: platform.jobs.relays.secret,
     clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
     clusterEndpointScope: platform.serving.endpointScope,

@@ -8,7 +8,7 @@ import type { JobRunner } from '../jobs/job-runner.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { DeploymentService } from '../serving/index.ts';
 import { defaultQuota } from '../tenants/index.ts';
-import type { Tenant, TenantDeletionPorts, TenantFiles } from '../tenants/index.ts';
+import type { Tenant, TenantDeletionPorts, TenantFiles, TenantSuspensionPorts } from '../tenants/index.ts';
 import { deleteTenant, tenantNamespace } from '../executors/kubernetes/index.ts';
 import type { ClusterConfig, KubernetesClient } from '../executors/kubernetes/index.ts';
 
@@ -126,3 +126,35 @@ export const createTenantDeletionPorts = (deps: {
     },
   };
 };
+
+/**
+ * Connects suspension to the job system and serving: running jobs are cancelled here and, in another
+ * server process, by that process's runner on its next tick (it reads cancel_requested).
+ */
+export const createTenantSuspensionPorts = (deps: {
+  jobs: { store: JobStore; runner: JobRunner };
+  deployments: DeploymentService;
+}): TenantSuspensionPorts => ({
+  jobs: {
+    async cancelRunning(ctx, tenantId) {
+      let asked = 0;
+      for (const job of await deps.jobs.store.listActive(tenantId)) {
+        // Queued (and preempted, about to be requeued) jobs wait: the runner admits no suspended tenant's job.
+        if (job.status !== 'admitted' && job.status !== 'running') continue;
+        try {
+          await deps.jobs.store.requestCancel(ctx, tenantId, job.id);
+        } catch (error) {
+          if (error instanceof AppError && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND')) continue;
+          throw error;
+        }
+        deps.jobs.runner.cancel(job.id);
+        asked += 1;
+      }
+      return asked;
+    },
+  },
+  deployments: {
+    pause: (tenantId) => deps.deployments.pauseTenant(tenantId),
+    resume: (tenantId) => deps.deployments.resumeTenant(tenantId),
+  },
+});

@@ -124,7 +124,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     .description("run a model's Open Inference Protocol v2 server on TCP (what a cluster endpoint's server container runs)")
     .requiredOption('--model <file>', 'the ONNX model file')
     .requiredOption('--port <port>', 'listen port (0: any free port, printed in the ready line)')
-    .option('--host <host>', 'listen address', '0.0.0.0')
+    .option('--host <host>', 'listen address (loopback by default; a pod passes 0.0.0.0 so its Service reaches it)', '127.0.0.1')
     .requiredOption('--name <name>', 'the deployment name the server reports')
     .requiredOption('--version <version>', 'the model version the server reports')
     .action(async (options: { model: string; port: string; host: string; name: string; version: string }) => {

@@ -87,17 +87,12 @@ export const createTenantDeletionPorts = (deps: {
     },
     deployments: {
       count: async (tenantId) => (await deps.deployments.list(tenantId)).length,
-      async removeAll(ctx, tenantId) {
-        let removed = 0;
-        for (const deployment of await deps.deployments.list(tenantId)) {
-          try {
-            await deps.deployments.remove(ctx, tenantId, deployment.name);
-            removed += 1;
-          } catch (error) {
-            if (!(error instanceof AppError && error.code === 'NOT_FOUND')) throw error;
-          }
-        }
-        return removed;
+      async stopAll(tenantId) {
+        // Replicas stop here; the deployment rows (and their logs) stay for the data transaction, so the
+        // deletion's row counts are the plan's. Nothing is logged: a log line would be a row the plan lacked.
+        const count = (await deps.deployments.list(tenantId)).length;
+        await deps.deployments.pauseTenant(tenantId);
+        return count;
       },
     },
     files: {
@@ -154,7 +149,7 @@ export const createTenantSuspensionPorts = (deps: {
     },
   },
   deployments: {
-    pause: (tenantId) => deps.deployments.pauseTenant(tenantId),
+    pause: (tenantId) => deps.deployments.pauseTenant(tenantId, 'stopped: the tenant is suspended'),
     resume: (tenantId) => deps.deployments.resumeTenant(tenantId),
   },
 });

@@ -139,10 +139,11 @@ export interface DeploymentService {
   /** The socket paths of a deployment's ready replicas (benchmarks compare the gateway with a direct call). */
   replicaSockets(tenantId: string, name: string): string[];
   /**
-   * Suspension: stops the replicas of every deployment of the tenant that runs in this process. The
-   * deployments stay stored (shown `stopped`) and `resumeTenant` starts them again. Returns how many stopped.
+   * Suspension (and tenant deletion): stops the replicas of every deployment of the tenant that runs in
+   * this process. The deployments stay stored (shown `stopped`) and `resumeTenant` starts them again.
+   * `note` goes to each deployment's log; without it nothing is written. Returns how many stopped.
    */
-  pauseTenant(tenantId: string): Promise<number>;
+  pauseTenant(tenantId: string, note?: string): Promise<number>;
   /** Resumption: starts the replicas of the tenant's stored deployments that do not run. Returns how many. */
   resumeTenant(tenantId: string): Promise<number>;
   /** Starts the replicas of every stored deployment of an active tenant (after a restart of the platform). */
@@ -448,7 +449,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
       return runtimes.get(key(tenantId, name))?.active?.socketPaths() ?? [];
     },
 
-    async pauseTenant(tenantId) {
+    async pauseTenant(tenantId, note) {
       const paused = [...runtimes.values()].filter((rt) => rt.tenantId === tenantId);
       await Promise.all(paused.map(async (rt) => {
         // Marked deleted so that a rollout or scaling still queued on its chain does nothing.
@@ -456,7 +457,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
         runtimes.delete(key(tenantId, rt.name));
         const active = rt.active;
         rt.active = undefined;
-        log(rt, 'stopped: the tenant is suspended');
+        if (note !== undefined) log(rt, note);
         await enqueue(rt, () => stopGeneration(active));
         await flushLogs(rt);
       }));

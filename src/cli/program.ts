@@ -28,7 +28,7 @@ export interface CommandContext {
    */
   resolveTenant(flag: string | undefined): Promise<string>;
   json(): boolean;
-  settings(): { url: string | undefined; token: string | undefined };
+  settings(): { url: string | undefined; token: string | undefined; tokenSource?: string | undefined };
   /** The process environment the CLI was started with. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -167,11 +167,17 @@ export const buildProgram = (deps: CliDeps): Command => {
       const me = await createApiClient({ url, token }).request<{ actor: string; role: string }>('GET', '/api/v1/me');
       saveCliSettings(settings.file, { url, token });
       io.out(`logged in as ${me.actor} (${me.role}); saved to ${settings.file}`);
+      // The environment outranks the saved login: say so, or the next command acts as someone else.
+      const shadowing = deps.env['BULKHEAD_TOKEN'];
+      if (shadowing !== undefined && shadowing !== token) {
+        io.err('note: BULKHEAD_TOKEN is set in this shell and wins over the saved login; run `unset BULKHEAD_TOKEN` to use it');
+      }
     });
 
-  program.command('whoami').description('show who the current token belongs to').action(async () => {
+  program.command('whoami').description('show who the current token belongs to, and where it came from (--token, BULKHEAD_TOKEN, or the saved login; in that order)').action(async () => {
     const me = await client().request<Record<string, unknown>>('GET', '/api/v1/me');
-    print(me, () => keyValues({ actor: me['actor'], kind: me['kind'], role: me['role'], tenant: (me['tenant'] as { slug?: string } | undefined)?.slug }));
+    const source = ctx.settings().tokenSource;
+    print(me, () => keyValues({ actor: me['actor'], kind: me['kind'], role: me['role'], tenant: (me['tenant'] as { slug?: string } | undefined)?.slug, 'token from': source }));
   });
 
   const tenant = program.command('tenant').description('manage tenants (create/suspend/delete need a platform-admin token)');

@@ -119,6 +119,9 @@ for (const kind of databaseKinds) {
       // What ran has stopped: the running job is cancelled, the queued one waits, the deployment is stopped.
       assert.equal(await waitJob(halt, running.body.id, (s) => terminal.has(s)), 'cancelled');
       await waitDeployment(halt, 'churn', (s) => s === 'stopped');
+      // A restart of the platform (its start-up recovery) does not start a suspended tenant's deployment.
+      await p.platform.serving.deployments.recover();
+      assert.equal((await p.call('GET', '/api/v1/tenants/halt/deployments/churn', adminToken)).body.status, 'stopped');
       for (let i = 0; i < 3; i += 1) await p.platform.jobs.runner.tick();
       assert.equal(await jobStatus(halt, queued.body.id), 'queued');
 

@@ -186,11 +186,15 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       // refusal, through the denial throttle, so a client retrying in a loop writes a bounded number of rows.
       const own = await resolveTenant(principal.tenantId);
       ownTenant = own;
-      if (own === undefined || own.status === 'suspended') {
-        await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.tenant_suspended', own === undefined ? 'tenant_gone' : 'tenant_suspended');
-        return sendError(reply, request, own === undefined
-          ? new AppError('UNAUTHENTICATED', 'invalid, expired or revoked token')
-          : new AppError('TENANT_SUSPENDED', 'this tenant is suspended: its tokens are refused until a platform admin resumes it'));
+      if (own === undefined) {
+        // Deleted while this process still had the token cached: an authentication failure like any other.
+        await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', 'tenant_gone');
+        reply.header('www-authenticate', 'Bearer realm="bulkhead"');
+        return sendError(reply, request, new AppError('UNAUTHENTICATED', 'invalid, expired or revoked token'));
+      }
+      if (own.status === 'suspended') {
+        await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.tenant_suspended', 'tenant_suspended');
+        return sendError(reply, request, new AppError('TENANT_SUSPENDED', 'this tenant is suspended: its tokens are refused until a platform admin resumes it'));
       }
     }
     if (principal.kind === 'tenant' && principal.jobId !== undefined && !relayStamped(request, deps.relaySecret)) {

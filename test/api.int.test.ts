@@ -167,6 +167,25 @@ for (const kind of databaseKinds) {
       for (const secret of [forged, created.body.token, expiring.token]) assert.ok(!serialized.includes(secret));
     });
 
+    test('OIP v2 routes answer refusals in the platform error shape {code, message, requestId} (plus OIP\'s error)', async () => {
+      const body = { inputs: [{ name: 'input', shape: [1, 1], datatype: 'FP32', data: [1] }] };
+      const cases = [
+        { token: undefined, status: 401, code: 'UNAUTHENTICATED' },
+        { token: 'bh_' + 'x'.repeat(43), status: 401, code: 'UNAUTHENTICATED' },
+        { token: adminToken, status: 403, code: 'FORBIDDEN' },
+      ] as const;
+      for (const { token, status, code } of cases) {
+        for (const [method, url] of [['POST', '/v2/models/churn/infer'], ['GET', '/v2/models/churn'], ['GET', '/v2/health/ready']] as const) {
+          const refused = await p.call(method, url, token, method === 'POST' ? body : undefined);
+          assert.equal(refused.status, status, `${method} ${url}`);
+          assert.equal(refused.body.code, code, `${method} ${url}: ${JSON.stringify(refused.body)}`);
+          assert.equal(typeof refused.body.message, 'string');
+          assert.match(refused.body.requestId, /\S/);
+          assert.equal(refused.body.error, refused.body.message, 'OIP clients read `error`');
+        }
+      }
+    });
+
     test('a token of tenant A used on tenant B is refused and recorded in A\'s chain as a denial', async () => {
       await p.call('GET', '/api/v1/tenants/globex/members', acme.tokens.admin);
       const events = (await p.call('GET', '/api/v1/tenants/acme/audit?limit=1000', acme.tokens.admin)).body.events as Array<{ action: string; outcome: string; details: { reason?: string } }>;
@@ -175,14 +194,19 @@ for (const kind of databaseKinds) {
       assert.ok(!globexEvents.some((e) => e.outcome === 'denied'), 'the probed tenant is not told who probed it');
     });
 
-    test('a suspended tenant is read-only until resumed', async () => {
+    test("a suspended tenant's tokens are refused until it is resumed; platform admins may still read it", async () => {
       const t = await p.createTenant('sleepy');
       const suspended = await p.call('PATCH', '/api/v1/tenants/sleepy', adminToken, { status: 'suspended' });
       assert.equal(suspended.body.status, 'suspended');
       const write = await p.call('POST', '/api/v1/tenants/sleepy/tokens', t.tokens.owner, { name: 'x', role: 'viewer' });
       assert.equal(write.status, 403);
       assert.equal(write.body.code, 'TENANT_SUSPENDED');
-      assert.equal((await p.call('GET', '/api/v1/tenants/sleepy/tokens', t.tokens.owner)).status, 200);
+      const read = await p.call('GET', '/api/v1/tenants/sleepy/tokens', t.tokens.owner);
+      assert.equal(read.status, 403);
+      assert.equal(read.body.code, 'TENANT_SUSPENDED');
+      assert.equal((await p.call('GET', '/api/v1/tenants/sleepy/tokens', adminToken)).status, 200);
+      const adminWrite = await p.call('POST', '/api/v1/tenants/sleepy/tokens', adminToken, { name: 'x', role: 'viewer' });
+      assert.equal(adminWrite.body.code, 'TENANT_SUSPENDED');
       await p.call('PATCH', '/api/v1/tenants/sleepy', adminToken, { status: 'active' });
       assert.equal((await p.call('POST', '/api/v1/tenants/sleepy/tokens', t.tokens.owner, { name: 'x', role: 'viewer' })).status, 201);
     });

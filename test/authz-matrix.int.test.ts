@@ -129,7 +129,7 @@ describe('authorization matrix (PGlite)', () => {
     }
   });
 
-  test('suspension makes every mutating tenant action refused, reads still allowed', () => {
+  test("suspension refuses the tenant's own principals everything, and platform admins every mutating action", () => {
     const suspended = { id: 'own', status: 'suspended' as const };
     const owner = { kind: 'tenant' as const, tokenId: 't', tenantId: 'own', role: 'owner' as const, userId: undefined, label: 'x' };
     const admin = { kind: 'platform_admin' as const, tokenId: 't', userId: undefined, label: 'x' };
@@ -137,6 +137,9 @@ describe('authorization matrix (PGlite)', () => {
       assert.deepEqual(authorize(owner, suspended, action), { allowed: false, reason: 'suspended' });
       assert.deepEqual(authorize(admin, suspended, action), { allowed: false, reason: 'suspended' });
     }
-    for (const action of ['tenant.read', 'members.read', 'tokens.read', 'audit.read'] as const) assert.equal(authorize(owner, suspended, action).allowed, true);
+    for (const action of ['tenant.read', 'members.read', 'tokens.read', 'audit.read', 'inference.invoke', 'jobs.read'] as const) {
+      assert.deepEqual(authorize(owner, suspended, action), { allowed: false, reason: 'suspended' });
+    }
+    for (const action of ['tenant.read', 'members.read', 'tokens.read', 'audit.read', 'jobs.read'] as const) assert.equal(authorize(admin, suspended, action).allowed, true);
   });
 });

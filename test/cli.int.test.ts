@@ -63,6 +63,46 @@ describe('bulkhead CLI', () => {
     assert.match((await run(['audit', 'verify', '--tenant', 'acme'])).out, /^ok: \d+ events/);
   });
 
+  test('README first steps: with BULKHEAD_TOKEN unset the saved login is who you are; tenant commands take the tenant from the token', async () => {
+    const asAdmin = { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken };
+    assert.equal((await run(['tenant', 'create', 'steps', '--name', 'Steps'], asAdmin)).code, 0);
+    const token = (JSON.parse((await run(['--json', 'token', 'create', '--tenant', 'steps', '--name', 'laptop', '--role', 'admin'], asAdmin)).out) as { token: string }).token;
+
+    // Logging in while BULKHEAD_TOKEN is still exported: saved, and a note says the variable outranks it.
+    const shadowed = await run(['login', '--url', url, '--token', token], asAdmin);
+    assert.equal(shadowed.code, 0, shadowed.err);
+    assert.match(shadowed.err, /BULKHEAD_TOKEN is set in this shell and wins over the saved login; run `unset BULKHEAD_TOKEN`/);
+    const stillAdmin = await run(['whoami'], asAdmin);
+    assert.match(stillAdmin.out, /role\s+platform_admin/);
+    assert.match(stillAdmin.out, /token from\s+BULKHEAD_TOKEN/);
+
+    // After `unset BULKHEAD_TOKEN` (the README's step), whoami shows the login.
+    const afterUnset = { BULKHEAD_URL: url };
+    const me = await run(['whoami'], afterUnset);
+    assert.match(me.out, /role\s+admin/);
+    assert.match(me.out, /tenant\s+steps/);
+    assert.match(me.out, /token from\s+saved login/);
+    assert.equal((await run(['login', '--url', url, '--token', token], afterUnset)).err, '', 'no note when nothing outranks the login');
+
+    // Every tenant command works without --tenant for a tenant token.
+    const submitted = await run(['--json', 'job', 'submit', '--', 'true'], afterUnset);
+    assert.equal(submitted.code, 0, submitted.err);
+    const jobId = (JSON.parse(submitted.out) as { id: string }).id;
+    const jobs = await run(['job', 'list'], afterUnset);
+    assert.equal(jobs.code, 0, jobs.err);
+    assert.ok(jobs.out.includes(jobId));
+    for (const args of [['job', 'show', jobId], ['job', 'explain', jobId], ['deploy', 'list'], ['token', 'list'], ['audit', 'list'], ['audit', 'verify'], ['dataset', 'list']]) {
+      const result = await run(args, afterUnset);
+      assert.equal(result.code, 0, `${args.join(' ')}: ${result.err}`);
+    }
+    assert.match((await run(['job', 'explain', jobId], afterUnset)).out, /steps|not waiting|scheduling pass/);
+    // A platform-admin token belongs to no tenant: --tenant is needed, and the error says so.
+    const noTenant = await run(['job', 'list'], asAdmin);
+    assert.equal(noTenant.code, 1);
+    assert.match(noTenant.err, /^error \[VALIDATION_FAILED\]: pass --tenant <slug> \(this token belongs to no tenant\)/);
+    assert.equal((await run(['job', 'list', '--tenant', 'steps'], asAdmin)).code, 0);
+  });
+
   test('errors print a code and exit non-zero; no URL is a clear error', async () => {
     const missing = await run(['tenant', 'show', 'nope'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
     assert.equal(missing.code, 1);

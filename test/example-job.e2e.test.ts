@@ -1,6 +1,7 @@
 /**
  * The example training job end to end: dataset version → job (sandbox) reading /data and /code → MLflow
- * params and per-epoch metrics through the relay → /outputs stored as the tenant's encrypted artifacts.
+ * params and per-epoch metrics through the relay → /outputs stored as the tenant's encrypted artifacts →
+ * registered from the job, deployed and called with the request body of examples/train-logreg/README.md.
  * Also: a symlink a job plants in /outputs is not followed when outputs are collected.
  */
 import { after, before, describe, test } from 'node:test';
@@ -44,7 +45,7 @@ for (const kind of databaseKinds) {
 
     test('dataset → sandboxed training → metrics in the run → model in the artifact store', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'bulkhead-example-'));
-      execFileSync('python3', ['examples/train-logreg/make-data.py', join(dir, 'churn.csv'), '200']);
+      execFileSync('python3', ['examples/train-logreg/make-data.py', join(dir, 'churn.csv'), '500']);  // as the example's README
       const ctx = { actor: 'test', requestId: 'test' };
       const version = await p.platform.datasets.pushVersion(ctx, acme.id, 'churn', (async function* () {
         yield { path: 'churn.csv', stream: Readable.from(readFileSync(join(dir, 'churn.csv'))) };
@@ -55,7 +56,7 @@ for (const kind of databaseKinds) {
       const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, {
         name: 'train-churn',
         command: ['python3', '/code/train.py'],
-        env: { EPOCHS: '12' },
+        // The README's defaults: 50 epochs (EPOCHS) on 500 rows.
         datasets: ['churn:1'],
         codeBundle: 'code/train.py',
         resources: { cpu: 1, memoryMiB: 256, timeoutSeconds: 120 },
@@ -64,14 +65,14 @@ for (const kind of databaseKinds) {
       const job = await waitFor(created.body.id);
       const logs = (await p.app.inject({ method: 'GET', url: `/api/v1/tenants/acme/jobs/${job.id}/logs`, headers: { authorization: `Bearer ${acme.tokens.viewer}` } })).body;
       assert.equal(job.status, 'succeeded', logs);
-      assert.match(logs, /loaded 200 rows with 3 features/);
+      assert.match(logs, /loaded 500 rows with 3 features/);
       assert.match(job.codeDigest, /^[0-9a-f]{64}$/);
 
       const run = await p.call('GET', `/api/2.0/mlflow/runs/get?run_id=${job.runId}`, acme.tokens.viewer);
       assert.equal(run.body.run.info.status, 'FINISHED');
-      assert.ok(run.body.run.data.params.some((param: { key: string; value: string }) => param.key === 'epochs' && param.value === '12'));
+      assert.ok(run.body.run.data.params.some((param: { key: string; value: string }) => param.key === 'epochs' && param.value === '50'));
       const history = await p.call('GET', `/api/2.0/mlflow/metrics/get-history?run_id=${job.runId}&metric_key=loss`, acme.tokens.viewer);
-      assert.equal(history.body.metrics.length, 12);
+      assert.equal(history.body.metrics.length, 50);
 
       assert.equal(job.outputs.length, 1);
       const model = job.outputs[0];
@@ -81,6 +82,32 @@ for (const kind of databaseKinds) {
       const parsed = JSON.parse(download.body) as { kind: string; weights: number[] };
       assert.equal(parsed.kind, 'logistic_regression');
       assert.equal(parsed.weights.length, 3);
+
+      // examples/train-logreg/README.md steps 3–5: register from the job, deploy, infer with its request body.
+      const registered = await p.call('POST', `/api/v1/tenants/acme/jobs/${job.id}/register-model`, acme.tokens.member, { name: 'churn' });
+      assert.equal(registered.status, 201, JSON.stringify(registered.body));
+      assert.equal(registered.body.converted, true);
+      const modelVersion = String(registered.body.model.version);
+      const deployed = await p.call('POST', '/api/v1/tenants/acme/deployments', acme.tokens.member, { name: 'churn', model: 'churn', version: modelVersion, replicas: 1, resources: { cpu: 0.5, memoryMiB: 512 } });
+      assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
+      for (let i = 0; ; i += 1) {
+        const status = (await p.call('GET', '/api/v1/tenants/acme/deployments/churn', acme.tokens.viewer)).body.status;
+        if (status === 'ready') break;
+        assert.ok(i < 300 && status !== 'failed', `deployment ${status}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const readme = readFileSync('examples/train-logreg/README.md', 'utf8');
+      const body = /<<'JSON'\n([\s\S]*?)\nJSON\n/.exec(readme)?.[1];
+      assert.ok(body !== undefined, 'the README has the infer request body');
+      const answer = await p.app.inject({ method: 'POST', url: '/v2/models/churn/infer', headers: { authorization: `Bearer ${acme.tokens.member}`, 'content-type': 'application/json' }, payload: body });
+      assert.equal(answer.statusCode, 200, answer.body);
+      const inferred = JSON.parse(answer.body) as { id: string; model_name: string; outputs: Array<{ name: string; shape: number[]; data: number[] }> };
+      assert.equal(inferred.id, 'churn-1');
+      assert.equal(inferred.model_name, 'churn');
+      assert.equal(inferred.outputs[0]?.name, 'probability');
+      assert.deepEqual(inferred.outputs[0]?.shape, [2, 1]);
+      const [churner, loyal] = inferred.outputs[0]!.data;
+      assert.ok(churner! > 0.5 && loyal! < 0.5 && churner! > loyal!, `as the README says: ${churner} vs ${loyal}`);
     });
 
     test('a symlink planted in /outputs is not followed when outputs are collected', async () => {

@@ -163,6 +163,8 @@ for (const kind of databaseKinds) {
       assert.equal(explain.status, 200);
       assert.equal(explain.body.waiting, true);
       assert.ok(explain.body.blockers.some((b: { reason: string }) => b.reason === 'max_concurrent_jobs'), JSON.stringify(explain.body));
+      assert.match(explain.body.summary, /Tenant burst: weighted dominant share/, 'the summary names the tenant by its slug');
+      assert.ok(!explain.body.summary.includes(t.id), 'not by its uuid');
       assert.equal(explain.body.tenant.runningJobs, 10);
       assert.ok(explain.body.globalPosition >= 1);
       for (const job of active) await p.call('POST', `/api/v1/tenants/burst/jobs/${job.id}/cancel`, t.tokens.member);

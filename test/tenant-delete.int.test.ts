@@ -236,8 +236,12 @@ for (const kind of databaseKinds) {
         assert.match(unconfirmed.body.message, /confirm with its slug: confirm=doomed/);
       }
       const after = await snapshotOf(p, doomed.id);
-      // Suspension changed the tenant row's status and updated_at; nothing else moved.
-      assert.deepEqual({ ...after.tables, tenants: [] }, { ...before.tables, tenants: [] });
+      // Suspension changed the tenant row's status and updated_at and logged that the deployment stopped
+      // (its job was queued: it stays queued); nothing else moved.
+      const stoppedLine = (row: string) => JSON.parse(row).line === 'stopped: the tenant is suspended';
+      assert.equal(after.tables['deployment_logs']!.filter(stoppedLine).length, 1);
+      const withoutStop = (tables: Record<string, string[]>) => ({ ...tables, tenants: [], deployment_logs: (tables['deployment_logs'] ?? []).filter((row) => !stoppedLine(row)) });
+      assert.deepEqual(withoutStop(after.tables), withoutStop(before.tables));
       assert.deepEqual(after.files, before.files);
       assert.equal(JSON.parse(after.tables['tenants']![0]!).status, 'suspended');
       assert.equal(JSON.parse(after.tables['tenants']![0]!).deletion_started_at, null);
@@ -249,7 +253,7 @@ for (const kind of databaseKinds) {
       const blobDir = join(p.home, 'blobs', doomed.id);
       const blobsBefore = fileDigests(blobDir);
       assert.ok(Object.keys(blobsBefore).length >= 4, 'artifact, staged part, two dataset files');
-      ok(await p.call('GET', '/api/v1/me', doomed.tokens.viewer), 'a suspended tenant still reads');
+      assert.equal((await p.call('GET', '/api/v1/me', doomed.tokens.viewer)).body.code, 'TENANT_SUSPENDED', "a suspended tenant's tokens are refused");
 
       const plan = ok(await p.call('GET', '/api/v1/tenants/doomed/deletion-plan', adminToken), 'plan');
       assert.equal(plan.activeJobs, 1);
@@ -272,9 +276,10 @@ for (const kind of databaseKinds) {
       assert.equal(deleted.artifacts.files, Object.keys(blobsBefore).length);
       assert.ok(deleted.artifacts.bytes > 50_000);
       assert.ok(deleted.auditEventsKept > 10);
-      // The summary counts what the database held, table by table, the data key included — except the
-      // deployment, whose record (and with it its logs) the serving module removed when it stopped it.
-      assert.deepEqual(deleted.rowsDeleted, { ...doomedBefore, deployments: 0, deployment_logs: 0 });
+      // The summary counts what the database held, table by table, the data key and the deployment
+      // included: exactly the plan's rows.
+      assert.deepEqual(deleted.rowsDeleted, doomedBefore);
+      assert.deepEqual(deleted.rowsDeleted, plan.rows);
       assert.equal(deleted.rowsDeleted.tenant_data_keys, 1);
       assert.equal(deleted.rowsDeleted.tenants, 1);
 
@@ -442,21 +447,22 @@ describe('bulkhead tenant delete (CLI)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('without --yes it refuses and shows what would be deleted; with --yes it deletes', async () => {
+  test('without --yes it shows what would be deleted and exits 0; with --yes it deletes', async () => {
     const t = await p.createTenant('leaving');
     ok(await mlflowHttp(p, t.tokens.member).post('experiments/create', { name: 'e' }), 'experiment');
 
     const active = await run(['tenant', 'delete', 'leaving']);
-    assert.equal(active.code, 1);
+    assert.equal(active.code, 0, 'showing the plan is what was asked');
+    assert.equal(active.err, '');
     assert.match(active.out, /it is active: suspend it first \(bulkhead tenant suspend leaving\)/);
-    assert.match(active.err, /^error \[VALIDATION_FAILED\]: nothing deleted: pass --yes/);
+    assert.match(active.out, /\nnothing deleted: run again with --yes to delete tenant 'leaving'/);
     const refused = await run(['tenant', 'delete', 'leaving', '--yes']);
     assert.equal(refused.code, 1);
     assert.match(refused.err, /^error \[CONFLICT\]: .*suspend the tenant first/);
 
     assert.equal((await run(['tenant', 'suspend', 'leaving'])).code, 0);
     const preview = await run(['tenant', 'delete', 'leaving']);
-    assert.equal(preview.code, 1);
+    assert.equal(preview.code, 0);
     assert.match(preview.out, /^tenant leaving \([0-9a-f-]{36}\), suspended\ndeleting it would:/);
     assert.match(preview.out, /delete rows +\d+ \(.*experiments \d/);
     assert.match(preview.out, /delete the namespace +no: the server has no cluster configured/);

@@ -23,7 +23,8 @@ export type Decision =
  * - Another tenant's resources are `not_found`, never `forbidden`: nothing reveals that they exist.
  * - Platform-scope actions need a platform admin; tenant principals get `forbidden`.
  * - A tenant principal needs the action in its role's permission set.
- * - A suspended tenant is read-only for everyone: mutating tenant actions are `suspended`.
+ * - A suspended tenant is stopped: its own principals may do nothing (`suspended`; the auth hook refuses
+ *   their tokens before this is asked), and platform admins may only read it (mutating actions are `suspended`).
  */
 export const authorize = (principal: Principal, tenant: TenantRef | undefined, action: Action): Decision => {
   const spec = actions[action];
@@ -37,6 +38,6 @@ export const authorize = (principal: Principal, tenant: TenantRef | undefined, a
   if (principal.kind === 'tenant' && !rolePermissions[principal.role].has(action)) {
     return { allowed: false, reason: 'forbidden' };
   }
-  if (spec.mutates && tenant.status === 'suspended') return { allowed: false, reason: 'suspended' };
+  if (tenant.status === 'suspended' && (spec.mutates || principal.kind === 'tenant')) return { allowed: false, reason: 'suspended' };
   return { allowed: true };
 };

@@ -2,7 +2,8 @@ import type { TenantRole } from '../contract/roles.ts';
 
 /**
  * Every action a route can declare. `scope: 'platform'` actions are for platform admins only;
- * `mutates` actions are refused on a suspended tenant (suspended tenants are read-only).
+ * `mutates` actions are refused on a suspended tenant even to platform admins (a suspended tenant's own
+ * principals are refused everything: authorize.ts).
  */
 export const actions = {
   'tenant.read': { scope: 'tenant', mutates: false },

@@ -61,13 +61,6 @@ const bodyOf = (response: Response): Readable => {
   return Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
 };
 
-/** The tenant to act for: --tenant, or the token's own tenant. */
-const resolveTenant = async (ctx: CommandContext, flag: string | undefined): Promise<string> => {
-  if (flag !== undefined) return flag;
-  const me = await ctx.client().request<{ tenant?: { slug?: string } }>('GET', '/api/v1/me');
-  if (me.tenant?.slug === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (this token belongs to no tenant)');
-  return me.tenant.slug;
-};
 
 const progressBar = (ctx: CommandContext, total: number, label: string): { tick(bytes: number): void; stop(): void } => {
   if (ctx.json() || process.stderr.isTTY !== true) return { tick: () => {}, stop: () => {} };
@@ -128,13 +121,13 @@ export const registerDataCommands = (program: Command, ctx: CommandContext): voi
   const dataset = program.command('dataset').description('versioned, immutable datasets (encrypted at rest, counted against the storage quota)');
 
   dataset.command('list').description('list datasets').option('--tenant <slug>', "tenant (default: the token's)").action(async (options: { tenant?: string }) => {
-    const tenant = await resolveTenant(ctx, options.tenant);
+    const tenant = await ctx.resolveTenant(options.tenant);
     const { datasets } = await ctx.client().request<{ datasets: Array<Record<string, unknown>> }>('GET', `${ctx.tenantPath(tenant)}/datasets`);
     ctx.print(datasets, () => table(datasets, ['name', 'latestVersion', 'createdAt', 'description']));
   });
 
   dataset.command('versions <name>').description("list a dataset's versions").option('--tenant <slug>', "tenant (default: the token's)").action(async (name: string, options: { tenant?: string }) => {
-    const tenant = await resolveTenant(ctx, options.tenant);
+    const tenant = await ctx.resolveTenant(options.tenant);
     const { versions } = await ctx.client().request<{ versions: Array<Record<string, unknown>> }>('GET', `${ctx.tenantPath(tenant)}/datasets/${encodeURIComponent(name)}/versions`);
     ctx.print(versions, () => table(versions, ['version', 'digest', 'fileCount', 'totalBytes', 'createdBy', 'createdAt']));
   });
@@ -144,7 +137,7 @@ export const registerDataCommands = (program: Command, ctx: CommandContext): voi
     .description('create a new version of NAME from the regular files in DIR (streamed as a tar)')
     .option('--tenant <slug>', "tenant (default: the token's)")
     .action(async (name: string, dir: string, options: { tenant?: string }) => {
-      const tenant = await resolveTenant(ctx, options.tenant);
+      const tenant = await ctx.resolveTenant(options.tenant);
       const files = await walk(dir);
       if (files.length === 0) throw new AppError('VALIDATION_FAILED', `${dir} holds no regular files`);
       // Tar size: a 512-byte header per file plus its data rounded up to 512 (directories add a little).
@@ -168,7 +161,7 @@ export const registerDataCommands = (program: Command, ctx: CommandContext): voi
     .description('download NAME[:VERSION] (default: latest) into DIR, verifying every file against its digest')
     .option('--tenant <slug>', "tenant (default: the token's)")
     .action(async (ref: string, dir: string, options: { tenant?: string }) => {
-      const tenant = await resolveTenant(ctx, options.tenant);
+      const tenant = await ctx.resolveTenant(options.tenant);
       const [name = '', version = 'latest'] = ref.split(':');
       const base = `${ctx.tenantPath(tenant)}/datasets/${encodeURIComponent(name)}/versions`;
       const shown = await ctx.client().request<{ version: number; digest: string; totalBytes: number; files: Array<{ path: string; digest: string; size: number }> }>('GET', `${base}/${encodeURIComponent(version)}`);

@@ -15,18 +15,15 @@ interface JobView {
 
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 
-/** `bulkhead job submit|list|show|logs|cancel|explain|outputs`, for the tenant given by --tenant. */
+/** `bulkhead job submit|list|show|logs|cancel|explain|outputs`, for the tenant given by --tenant or the token's. */
 export const registerJobCommands = (program: Command, ctx: CommandContext): void => {
   const job = program.command('job').description('submit and follow training jobs');
-  const jobsPath = (tenant: string | undefined) => {
-    if (tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug>');
-    return `${ctx.tenantPath(tenant)}/jobs`;
-  };
+  const jobsPath = async (tenant: string | undefined) => `${ctx.tenantPath(await ctx.resolveTenant(tenant))}/jobs`;
 
   job
     .command('submit')
     .description('submit a job: bulkhead job submit --tenant acme [--cpu 2 --memory 4096 --dataset name:version --timeout 3600] -- python3 train.py')
-    .requiredOption('--tenant <slug>', 'tenant')
+    .option('--tenant <slug>', "tenant (default: the token's)")
     .option('--name <name>', 'a name to recognise the job by')
     .option('--cpu <cores>', 'CPU cores', Number, 1)
     .option('--memory <mib>', 'memory limit in MiB', Number, 512)
@@ -38,7 +35,7 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
     .option('--env <NAME=value...>', 'environment variables')
     .option('-f, --follow', 'stream the logs until the job ends')
     .argument('<command...>', 'the command to run, after --')
-    .action(async (command: string[], o: { tenant: string; name?: string; cpu: number; memory: number; gpu: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; follow?: boolean }) => {
+    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; follow?: boolean }) => {
       const env: Record<string, string> = {};
       for (const pair of o.env ?? []) {
         const eq = pair.indexOf('=');
@@ -54,52 +51,52 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
         ...(o.name === undefined ? {} : { name: o.name }),
         ...(o.code === undefined ? {} : { codeBundle: o.code }),
       };
-      const created = await ctx.client().request<JobView>('POST', jobsPath(o.tenant), body);
+      const created = await ctx.client().request<JobView>('POST', (await jobsPath(o.tenant)), body);
       ctx.print(created, () => `submitted job ${created.id} (${created.status})`);
-      if (o.follow === true) await followLogs(ctx, `${jobsPath(o.tenant)}/${created.id}`);
+      if (o.follow === true) await followLogs(ctx, `${(await jobsPath(o.tenant))}/${created.id}`);
     });
 
   job
     .command('list')
     .description("list the tenant's jobs, newest first")
-    .requiredOption('--tenant <slug>', 'tenant')
+    .option('--tenant <slug>', "tenant (default: the token's)")
     .option('--status <status>', 'only jobs in this state')
     .option('--limit <n>', 'how many', '50')
-    .action(async (o: { tenant: string; status?: string; limit: string }) => {
+    .action(async (o: { tenant?: string; status?: string; limit: string }) => {
       const query = new URLSearchParams({ limit: o.limit, ...(o.status === undefined ? {} : { status: o.status }) });
-      const { jobs } = await ctx.client().request<{ jobs: JobView[] }>('GET', `${jobsPath(o.tenant)}?${query}`);
+      const { jobs } = await ctx.client().request<{ jobs: JobView[] }>('GET', `${(await jobsPath(o.tenant))}?${query}`);
       ctx.print(jobs, () => table(jobs.map((j) => ({ id: j.id, name: j.name, status: j.status, cpu: j.resources.cpu, memoryMiB: j.resources.memoryMiB, created: j.createdAt, reason: j.reason })), ['id', 'name', 'status', 'cpu', 'memoryMiB', 'created', 'reason']));
     });
 
-  job.command('show <id>').description('show one job').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
-    const shown = await ctx.client().request<JobView>('GET', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}`);
+  job.command('show <id>').description('show one job').option('--tenant <slug>', "tenant (default: the token's)").action(async (id: string, o: { tenant?: string }) => {
+    const shown = await ctx.client().request<JobView>('GET', `${(await jobsPath(o.tenant))}/${encodeURIComponent(id)}`);
     ctx.print(shown, () => keyValues(shown));
   });
 
   job
     .command('logs <id>')
     .description("print a job's output")
-    .requiredOption('--tenant <slug>', 'tenant')
+    .option('--tenant <slug>', "tenant (default: the token's)")
     .option('-f, --follow', 'keep streaming until the job ends')
-    .action(async (id: string, o: { tenant: string; follow?: boolean }) => {
-      await followLogs(ctx, `${jobsPath(o.tenant)}/${encodeURIComponent(id)}`, o.follow === true);
+    .action(async (id: string, o: { tenant?: string; follow?: boolean }) => {
+      await followLogs(ctx, `${(await jobsPath(o.tenant))}/${encodeURIComponent(id)}`, o.follow === true);
     });
 
-  job.command('cancel <id>').description('cancel a job; its whole process tree is killed').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
-    const cancelled = await ctx.client().request<JobView>('POST', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}/cancel`);
+  job.command('cancel <id>').description('cancel a job; its whole process tree is killed').option('--tenant <slug>', "tenant (default: the token's)").action(async (id: string, o: { tenant?: string }) => {
+    const cancelled = await ctx.client().request<JobView>('POST', `${(await jobsPath(o.tenant))}/${encodeURIComponent(id)}/cancel`);
     ctx.print(cancelled, () => `cancel requested for ${id} (${cancelled.status})`);
   });
 
-  job.command('explain <id>').description('why is this job waiting?').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
-    const explained = await ctx.client().request<{ summary: string; blockers?: Array<{ reason: string; requested?: number; inUse?: number; limit?: number }>; globalPosition?: number; tenant?: { weightedDominantShare: number } }>('GET', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}/explain`);
+  job.command('explain <id>').description('why is this job waiting?').option('--tenant <slug>', "tenant (default: the token's)").action(async (id: string, o: { tenant?: string }) => {
+    const explained = await ctx.client().request<{ summary: string; blockers?: Array<{ reason: string; requested?: number; inUse?: number; limit?: number }>; globalPosition?: number; tenant?: { weightedDominantShare: number } }>('GET', `${(await jobsPath(o.tenant))}/${encodeURIComponent(id)}/explain`);
     ctx.print(explained, () => [
       explained.summary,
       ...(explained.blockers ?? []).map((b) => `  blocked by ${b.reason}${b.limit === undefined ? '' : `: wants ${String(b.requested)}, in use ${String(b.inUse)}, limit ${String(b.limit)}`}`),
     ].join('\n'));
   });
 
-  job.command('outputs <id>').description('files the job wrote to /outputs').requiredOption('--tenant <slug>', 'tenant').action(async (id: string, o: { tenant: string }) => {
-    const { outputs } = await ctx.client().request<{ outputs: Array<{ path: string; size: number }> }>('GET', `${jobsPath(o.tenant)}/${encodeURIComponent(id)}/outputs`);
+  job.command('outputs <id>').description('files the job wrote to /outputs').option('--tenant <slug>', "tenant (default: the token's)").action(async (id: string, o: { tenant?: string }) => {
+    const { outputs } = await ctx.client().request<{ outputs: Array<{ path: string; size: number }> }>('GET', `${(await jobsPath(o.tenant))}/${encodeURIComponent(id)}/outputs`);
     ctx.print(outputs, () => table(outputs, ['path', 'size']));
   });
 };

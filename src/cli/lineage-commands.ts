@@ -13,13 +13,6 @@ import type { CommandContext } from './program.ts';
 const group = (program: Command, name: string, description: string): Command =>
   program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
 
-/** The tenant to act for: --tenant, or the token's own tenant. */
-const resolveTenant = async (ctx: CommandContext, flag: string | undefined): Promise<string> => {
-  if (flag !== undefined) return flag;
-  const me = await ctx.client().request<{ tenant?: { slug?: string } }>('GET', '/api/v1/me');
-  if (me.tenant?.slug === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (this token belongs to no tenant)');
-  return me.tenant.slug;
-};
 
 export const registerLineageCommands = (program: Command, ctx: CommandContext): void => {
   const model = group(program, 'model', 'registered models of your tenant');
@@ -30,7 +23,7 @@ export const registerLineageCommands = (program: Command, ctx: CommandContext): 
     .option('--path <path>', 'the output to register (default: model.onnx, else model.json)')
     .option('--tenant <slug>', "tenant (default: the token's)")
     .action(async (jobId: string, options: { name: string; path?: string; tenant?: string }) => {
-      const tenant = await resolveTenant(ctx, options.tenant);
+      const tenant = await ctx.resolveTenant(options.tenant);
       const body = { name: options.name, ...(options.path === undefined ? {} : { path: options.path }) };
       const registered = await ctx.client().request<RegisteredFromJob>('POST', `${ctx.tenantPath(tenant)}/jobs/${encodeURIComponent(jobId)}/register-model`, body);
       ctx.print(registered, () => [
@@ -44,7 +37,7 @@ export const registerLineageCommands = (program: Command, ctx: CommandContext): 
     .description('where a model version came from: job, run, code digest, params, dataset versions')
     .option('--tenant <slug>', "tenant (default: the token's)")
     .action(async (name: string, version: string, options: { tenant?: string }) => {
-      const tenant = await resolveTenant(ctx, options.tenant);
+      const tenant = await ctx.resolveTenant(options.tenant);
       const lineage = await ctx.client().request<ModelLineage>('GET', `${ctx.tenantPath(tenant)}/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/lineage`);
       ctx.print(lineage, () => formatModelLineage(lineage));
     });
@@ -57,7 +50,7 @@ export const registerLineageCommands = (program: Command, ctx: CommandContext): 
     .action(async (ref: string, options: { tenant?: string }) => {
       const match = /^(.+):(\d+)$/.exec(ref);
       if (match === null) throw new AppError('VALIDATION_FAILED', `expected NAME:VERSION, e.g. churn:1 (got '${ref.slice(0, 100)}')`);
-      const tenant = await resolveTenant(ctx, options.tenant);
+      const tenant = await ctx.resolveTenant(options.tenant);
       const lineage = await ctx.client().request<DatasetLineage>('GET', `${ctx.tenantPath(tenant)}/datasets/${encodeURIComponent(match[1]!)}/versions/${match[2]!}/lineage`);
       ctx.print(lineage, () => formatDatasetLineage(lineage));
     });

@@ -22,8 +22,13 @@ export interface CommandContext {
   client(): ApiClient;
   print(value: unknown, human: () => string): void;
   tenantPath(tenant: string): string;
+  /**
+   * The tenant a command acts for: `--tenant` when given, else the tenant of the token (asked of
+   * `/api/v1/me`). A platform-admin token belongs to no tenant: VALIDATION_FAILED asking for --tenant.
+   */
+  resolveTenant(flag: string | undefined): Promise<string>;
   json(): boolean;
-  settings(): { url: string | undefined; token: string | undefined };
+  settings(): { url: string | undefined; token: string | undefined; tokenSource?: string | undefined };
   /** The process environment the CLI was started with. */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -117,7 +122,13 @@ export const buildProgram = (deps: CliDeps): Command => {
   };
   const print = (value: unknown, human: () => string): void => io.out(globals().json === true ? JSON.stringify(value, null, 2) : human());
   const tenantPath = (tenant: string) => `/api/v1/tenants/${encodeURIComponent(tenant)}`;
-  const ctx: CommandContext = { io, client, print, tenantPath, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env };
+  const resolveTenant = async (flag: string | undefined): Promise<string> => {
+    if (flag !== undefined) return flag;
+    const me = await client().request<{ tenant?: { slug?: string } }>('GET', '/api/v1/me');
+    if (me.tenant?.slug === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (this token belongs to no tenant)');
+    return me.tenant.slug;
+  };
+  const ctx: CommandContext = { io, client, print, tenantPath, resolveTenant, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env };
   for (const register of commandModules) register(program, ctx);
 
   program
@@ -135,7 +146,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     .description("run a model's Open Inference Protocol v2 server on TCP (what a cluster endpoint's server container runs)")
     .requiredOption('--model <file>', 'the ONNX model file')
     .requiredOption('--port <port>', 'listen port (0: any free port, printed in the ready line)')
-    .option('--host <host>', 'listen address', '0.0.0.0')
+    .option('--host <host>', 'listen address (loopback by default; a pod passes 0.0.0.0 so its Service reaches it)', '127.0.0.1')
     .requiredOption('--name <name>', 'the deployment name the server reports')
     .requiredOption('--version <version>', 'the model version the server reports')
     .action(async (options: { model: string; port: string; host: string; name: string; version: string }) => {
@@ -167,11 +178,17 @@ export const buildProgram = (deps: CliDeps): Command => {
       const me = await createApiClient({ url, token }).request<{ actor: string; role: string }>('GET', '/api/v1/me');
       saveCliSettings(settings.file, { url, token });
       io.out(`logged in as ${me.actor} (${me.role}); saved to ${settings.file}`);
+      // The environment outranks the saved login: say so, or the next command acts as someone else.
+      const shadowing = deps.env['BULKHEAD_TOKEN'];
+      if (shadowing !== undefined && shadowing !== token) {
+        io.err('note: BULKHEAD_TOKEN is set in this shell and wins over the saved login; run `unset BULKHEAD_TOKEN` to use it');
+      }
     });
 
-  program.command('whoami').description('show who the current token belongs to').action(async () => {
+  program.command('whoami').description('show who the current token belongs to, and where it came from (--token, BULKHEAD_TOKEN, or the saved login; in that order)').action(async () => {
     const me = await client().request<Record<string, unknown>>('GET', '/api/v1/me');
-    print(me, () => keyValues({ actor: me['actor'], kind: me['kind'], role: me['role'], tenant: (me['tenant'] as { slug?: string } | undefined)?.slug }));
+    const source = ctx.settings().tokenSource;
+    print(me, () => keyValues({ actor: me['actor'], kind: me['kind'], role: me['role'], tenant: (me['tenant'] as { slug?: string } | undefined)?.slug, 'token from': source }));
   });
 
   const tenant = program.command('tenant').description('manage tenants (create/suspend/delete need a platform-admin token)');
@@ -193,7 +210,9 @@ export const buildProgram = (deps: CliDeps): Command => {
     print(shown, () => keyValues(shown));
   });
   for (const [name, status] of [['suspend', 'suspended'], ['resume', 'active']] as const) {
-    tenant.command(`${name} <slug>`).description(name === 'suspend' ? 'make a tenant read-only' : 'make a suspended tenant writable again').action(async (slug: string) => {
+    tenant.command(`${name} <slug>`).description(name === 'suspend'
+      ? "stop a tenant at once: every token of it is refused (API, MLflow, inference, job and endpoint tokens), its running jobs are cancelled, its deployments stopped (queued jobs wait); platform admins can still read it"
+      : 'let a suspended tenant in again: its tokens work again, its deployments start again, its queued jobs run').action(async (slug: string) => {
       const updated = await client().request<Record<string, unknown>>('PATCH', tenantPath(slug), { status });
       print(updated, () => `${slug}: ${String(updated['status'])}`);
     });
@@ -205,8 +224,9 @@ export const buildProgram = (deps: CliDeps): Command => {
     .action(async (slug: string, options: { yes?: boolean }) => {
       if (options.yes !== true) {
         const plan = await client().request<DeletionPlan>('GET', `${tenantPath(slug)}/deletion-plan`);
-        print(plan, () => describeDeletionPlan(plan));
-        throw new AppError('VALIDATION_FAILED', `nothing deleted: pass --yes to delete tenant '${slug}' and everything listed above`);
+        // Showing the plan is what was asked: exit 0. The last line says how to go on.
+        print(plan, () => `${describeDeletionPlan(plan)}\n\nnothing deleted: run again with --yes to delete tenant '${slug}' and everything listed above`);
+        return;
       }
       const summary = await client().request<DeletionSummary>('DELETE', `${tenantPath(slug)}?confirm=${encodeURIComponent(slug)}`);
       print(summary, () => describeDeletionSummary(summary));
@@ -287,7 +307,7 @@ export const buildProgram = (deps: CliDeps): Command => {
   token
     .command('create')
     .description('create a token for a tenant (or a platform-admin token with --platform)')
-    .option('--tenant <slug>', 'tenant the token acts for')
+    .option('--tenant <slug>', "tenant the token acts for (default: the token's)")
     .option('--platform', 'create a platform-admin token')
     .requiredOption('--name <name>', 'what the token is for')
     .addOption(new Option('--role <role>', 'role the token holds').choices([...tenantRoles]).default('member'))
@@ -298,30 +318,27 @@ export const buildProgram = (deps: CliDeps): Command => {
       if (options.platform === true) {
         created = await client().request('POST', '/api/v1/platform/tokens', { name: options.name, ...expires });
       } else {
-        if (options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
-        created = await client().request('POST', `${tenantPath(options.tenant)}/tokens`, { name: options.name, role: options.role, ...expires });
+        created = await client().request('POST', `${tenantPath(await resolveTenant(options.tenant))}/tokens`, { name: options.name, role: options.role, ...expires });
       }
       print(created, () => `${String(created['token'])}\n\n(token ${String(created['id'])}, role ${String(created['role'])}; this is the only time it is shown)`);
     });
   token
     .command('list')
     .description('list tokens (prefixes only)')
-    .option('--tenant <slug>', 'tenant whose tokens to list')
+    .option('--tenant <slug>', "tenant whose tokens to list (default: the token's)")
     .option('--platform', 'list platform-admin tokens')
     .action(async (options: { tenant?: string; platform?: boolean }) => {
-      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
-      const path = options.platform === true ? '/api/v1/platform/tokens' : `${tenantPath(options.tenant!)}/tokens`;
+      const path = options.platform === true ? '/api/v1/platform/tokens' : `${tenantPath(await resolveTenant(options.tenant))}/tokens`;
       const { tokens } = await client().request<{ tokens: Array<Record<string, unknown>> }>('GET', path);
       print(tokens, () => table(tokens, ['id', 'name', 'role', 'kind', 'prefix', 'expiresAt', 'revokedAt', 'lastUsedAt']));
     });
   token
     .command('revoke <id>')
     .description('revoke a token')
-    .option('--tenant <slug>', 'tenant the token belongs to')
+    .option('--tenant <slug>', "tenant the token belongs to (default: the token's)")
     .option('--platform', 'the token is a platform-admin token')
     .action(async (id: string, options: { tenant?: string; platform?: boolean }) => {
-      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
-      const path = options.platform === true ? `/api/v1/platform/tokens/${encodeURIComponent(id)}` : `${tenantPath(options.tenant!)}/tokens/${encodeURIComponent(id)}`;
+      const path = options.platform === true ? `/api/v1/platform/tokens/${encodeURIComponent(id)}` : `${tenantPath(await resolveTenant(options.tenant))}/tokens/${encodeURIComponent(id)}`;
       const revoked = await client().request<Record<string, unknown>>('DELETE', path);
       print(revoked, () => `revoked ${id} at ${String(revoked['revokedAt'])}`);
     });
@@ -330,23 +347,21 @@ export const buildProgram = (deps: CliDeps): Command => {
   audit
     .command('list')
     .description('audit events, newest first')
-    .option('--tenant <slug>', 'tenant (omit with --platform)')
+    .option('--tenant <slug>', "tenant (default: the token's; omit with --platform)")
     .option('--platform', "the platform's own chain (platform admin)")
     .option('--limit <n>', 'how many', '50')
     .action(async (options: { tenant?: string; platform?: boolean; limit: string }) => {
-      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
-      const base = options.platform === true ? '/api/v1/platform/audit' : `${tenantPath(options.tenant!)}/audit`;
+      const base = options.platform === true ? '/api/v1/platform/audit' : `${tenantPath(await resolveTenant(options.tenant))}/audit`;
       const { events } = await client().request<{ events: Array<Record<string, unknown>> }>('GET', `${base}?limit=${encodeURIComponent(options.limit)}`);
       print(events, () => table(events, ['seq', 'occurredAt', 'actor', 'action', 'target', 'outcome', 'requestId']));
     });
   audit
     .command('verify')
     .description('recompute the hash chain and compare it with the signed checkpoints; exit 1 on tampering')
-    .option('--tenant <slug>', 'tenant (omit with --platform)')
+    .option('--tenant <slug>', "tenant (default: the token's; omit with --platform)")
     .option('--platform', "the platform's own chain (platform admin)")
     .action(async (options: { tenant?: string; platform?: boolean }) => {
-      if (options.platform !== true && options.tenant === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (or --platform)');
-      const path = options.platform === true ? '/api/v1/platform/audit/verify' : `${tenantPath(options.tenant!)}/audit/verify`;
+      const path = options.platform === true ? '/api/v1/platform/audit/verify' : `${tenantPath(await resolveTenant(options.tenant))}/audit/verify`;
       const result = await client().request<{ ok: boolean; eventsChecked: number; headSeq: number; problems: Array<{ kind: string; seq: number; message: string }> }>('GET', path);
       print(result, () => result.ok
         ? `ok: ${result.eventsChecked} events, chain intact up to event ${result.headSeq}`

@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 export interface CliSettings {
   url: string | undefined;
   token: string | undefined;
+  /** Where the token came from: an explicit flag wins over BULKHEAD_TOKEN, which wins over the saved login. */
+  tokenSource: '--token' | 'BULKHEAD_TOKEN' | 'saved login' | undefined;
   file: string;
 }
 
@@ -26,6 +28,7 @@ export const loadCliSettings = (
   return {
     url: flags.url ?? env['BULKHEAD_URL'] ?? saved.url,
     token: flags.token ?? env['BULKHEAD_TOKEN'] ?? saved.token,
+    tokenSource: flags.token !== undefined ? '--token' : env['BULKHEAD_TOKEN'] !== undefined ? 'BULKHEAD_TOKEN' : saved.token !== undefined ? 'saved login' : undefined,
     file,
   };
 };

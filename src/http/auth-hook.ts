@@ -180,6 +180,24 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       reply.header('www-authenticate', 'Bearer realm="bulkhead"');
       return sendError(reply, request, new AppError('UNAUTHENTICATED', token === undefined ? 'missing bearer token' : 'invalid, expired or revoked token'));
     }
+    let ownTenant: Tenant | undefined;
+    if (principal.kind === 'tenant') {
+      // Suspension stops every credential of the tenant at once — user, job and endpoint tokens, on every
+      // route (API, MLflow, inference, /me) — before anything else is looked at. Audited like every
+      // refusal, through the denial throttle, so a client retrying in a loop writes a bounded number of rows.
+      const own = await resolveTenant(principal.tenantId);
+      ownTenant = own;
+      if (own === undefined) {
+        // Deleted while this process still had the token cached: an authentication failure like any other.
+        await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', 'tenant_gone');
+        reply.header('www-authenticate', 'Bearer realm="bulkhead"');
+        return sendError(reply, request, new AppError('UNAUTHENTICATED', 'invalid, expired or revoked token'));
+      }
+      if (own.status === 'suspended') {
+        await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.tenant_suspended', 'tenant_suspended');
+        return sendError(reply, request, new AppError('TENANT_SUSPENDED', 'this tenant is suspended: its tokens are refused until a platform admin resumes it'));
+      }
+    }
     if (principal.kind === 'tenant' && principal.jobId !== undefined && !relayStamped(request, deps.relaySecret)) {
       const scope = deps.clusterJobScope?.(principal.tenantId, principal.jobId);
       if (scope === undefined) {
@@ -187,8 +205,7 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
         return sendError(reply, request, new AppError('UNAUTHENTICATED', 'job tokens work only from inside their job'));
       }
       // Checked once the body is parsed (a log-batch names its run in the body): see the preHandler below.
-      const own = await resolveTenant(principal.tenantId);
-      request.jobScope = { jobId: principal.jobId, tenantSlug: own?.slug ?? '', ...scope };
+      request.jobScope = { jobId: principal.jobId, tenantSlug: ownTenant?.slug ?? '', ...scope };
     }
     if (principal.kind === 'tenant' && principal.deploymentId !== undefined) {
       // An endpoint pod's token: its generation's model artifact, and only while this process serves it.
@@ -215,7 +232,9 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       }
       ref = principal.tenantId;
     }
-    const tenant = ref === undefined ? undefined : await resolveTenant(ref);
+    // The caller's own tenant was looked up above: a request addressing it costs no second lookup.
+    const tenant = ref === undefined ? undefined
+      : ownTenant !== undefined && (ref === ownTenant.id || ref === ownTenant.slug) ? ownTenant : await resolveTenant(ref);
     if (ref !== undefined && tenant === undefined) {
       await auditDenial(deps, request, principal.kind === 'tenant' ? principal.tenantId : PLATFORM_TENANT_ID, principal.label, access, 'no_such_tenant');
       return sendError(reply, request, tenantErrors.notFound(ref));
@@ -229,7 +248,7 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
         case 'forbidden':
           return sendError(reply, request, new AppError('FORBIDDEN', `your role may not perform ${access}`));
         case 'suspended':
-          return sendError(reply, request, new AppError('TENANT_SUSPENDED', 'this tenant is suspended and read-only'));
+          return sendError(reply, request, new AppError('TENANT_SUSPENDED', 'this tenant is suspended: a platform admin may read it, suspend, resume or delete it, nothing else'));
         default: {
           const unreachable: never = decision.reason;
           throw new Error(`unhandled denial ${String(unreachable)}`);

@@ -29,14 +29,16 @@ const mlflowCodes: Record<ErrorCode, string> = {
 };
 
 export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
-  if (request.routeOptions.config?.errorFormat === 'oip') {
-    return reply.code(errorCodes[error.code].status).type('application/json').send({ error: error.message });
-  }
   if (request.routeOptions.config?.errorFormat === 'mlflow') {
     return reply.code(errorCodes[error.code].status).type('application/json').send({ error_code: mlflowCodes[error.code], message: error.message });
   }
   const body: ErrorBody = { code: error.code, message: error.message, requestId: String(request.id) };
   if (error.details !== undefined) body.details = error.details;
+  // OIP v2 routes: the platform's shape (docs/serving.md) plus OIP's own `error` member, so OIP clients
+  // that print `error` and scripts that read `code` both work. Errors a model replica answers pass through.
+  if (request.routeOptions.config?.errorFormat === 'oip') {
+    return reply.code(errorCodes[error.code].status).type('application/json').send({ ...body, error: error.message });
+  }
   return reply.code(errorCodes[error.code].status).type('application/json').send(body);
 };
 

@@ -6,7 +6,7 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { IdentityService } from '../identity/index.ts';
-import type { TenantDeletion, TenantService } from '../tenants/index.ts';
+import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 
 /** Everything the HTTP layer is given; built by the composition root (main/) or by tests. */
 export interface HttpDeps {
@@ -16,6 +16,8 @@ export interface HttpDeps {
   tenants: TenantService;
   /** Deleting a tenant (DELETE /api/v1/tenants/{tenant}); built by main/ with the jobs, serving and file ports. */
   tenantDeletion: TenantDeletion;
+  /** What a suspension or resumption stops or starts (PATCH /api/v1/tenants/{tenant}); built by main/. */
+  tenantSuspension: TenantSuspension;
   audit: AuditLog;
   bodyLimitBytes: number;
   authCacheTtlMs: number;

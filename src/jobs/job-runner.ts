@@ -633,7 +633,11 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       const snap = await snapshot();
       const pool = pools(snap).find((p) => (p.tenantIds === undefined ? !snap.reserved.byTenant.has(job.tenantId) : p.tenantIds.has(job.tenantId)));
       if (pool === undefined) return undefined;
-      return explainJob(poolInput(snap, pool), job.id);
+      const explanation = explainJob(poolInput(snap, pool), job.id);
+      // The pure scheduler knows tenants by id; people know them by slug.
+      const slug = snap.tenantsById.get(job.tenantId)?.slug;
+      if (explanation === undefined || slug === undefined) return explanation;
+      return { ...explanation, summary: explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`) };
     },
     capacity: () => ({ cpu: capacity.cpu, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }),
     /**

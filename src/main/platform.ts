@@ -12,8 +12,8 @@ import { createAuditLog, createAuditSigningDb } from '../audit/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { createIdentityService, generateToken } from '../identity/index.ts';
 import type { IdentityService } from '../identity/index.ts';
-import { createTenantDeletion, createTenantService } from '../tenants/index.ts';
-import type { TenantDeletion, TenantService } from '../tenants/index.ts';
+import { createTenantDeletion, createTenantService, createTenantSuspension } from '../tenants/index.ts';
+import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import { createArtifactService, createBlobFiles, createTenantStorage } from '../artifacts/index.ts';
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
@@ -35,7 +35,7 @@ import { createLoggedModelService, createRegistryService, createTrackingService 
 import { mlflowRoutes } from '../http/mlflow/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/routes/lineage-routes.ts';
-import { createTenantDeletionPorts } from './tenant-deletion-ports.ts';
+import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
@@ -86,6 +86,8 @@ export interface Platform {
   instanceId: string;
   /** The home's lock, held while an embedded database is open (undefined on PostgreSQL or with a given `db`). */
   homeLock: HomeLock | undefined;
+  /** Stops a suspended tenant's running jobs and deployments; restarts the deployments on resumption. */
+  tenantSuspension: TenantSuspension;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -287,10 +289,11 @@ export const createPlatform = async (
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });
+  const tenantSuspension = createTenantSuspension({ db, ports: createTenantSuspensionPorts({ jobs, deployments: serving.deployments }) });
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion, mode, instanceId, homeLock: opened?.lock,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -315,6 +318,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     logLevel: platform.config.logLevel,
     modules: platform.httpModules,
     tenantDeletion: platform.tenantDeletion,
+    tenantSuspension: platform.tenantSuspension,
     relaySecret: platform.jobs.relays.secret,
     clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
     clusterEndpointScope: platform.serving.endpointScope,

@@ -10,7 +10,7 @@ import type { JobStore } from '../jobs/job-store.ts';
 import type { DeploymentService } from '../serving/index.ts';
 import { findPlaintextFiles, servingRoots } from '../serving/index.ts';
 import { defaultQuota } from '../tenants/index.ts';
-import type { Tenant, TenantDeletionPorts, TenantFiles } from '../tenants/index.ts';
+import type { Tenant, TenantDeletionPorts, TenantFiles, TenantSuspensionPorts } from '../tenants/index.ts';
 import { deleteTenant, tenantNamespace } from '../executors/kubernetes/index.ts';
 import type { ClusterConfig, KubernetesClient } from '../executors/kubernetes/index.ts';
 
@@ -94,17 +94,12 @@ export const createTenantDeletionPorts = (deps: {
     },
     deployments: {
       count: async (tenantId) => (await deps.deployments.list(tenantId)).length,
-      async removeAll(ctx, tenantId) {
-        let removed = 0;
-        for (const deployment of await deps.deployments.list(tenantId)) {
-          try {
-            await deps.deployments.remove(ctx, tenantId, deployment.name);
-            removed += 1;
-          } catch (error) {
-            if (!(error instanceof AppError && error.code === 'NOT_FOUND')) throw error;
-          }
-        }
-        return removed;
+      async stopAll(tenantId) {
+        // Replicas stop here; the deployment rows (and their logs) stay for the data transaction, so the
+        // deletion's row counts are the plan's. Nothing is logged: a log line would be a row the plan lacked.
+        const count = (await deps.deployments.list(tenantId)).length;
+        await deps.deployments.pauseTenant(tenantId);
+        return count;
       },
     },
     files: {
@@ -147,3 +142,35 @@ export const createTenantDeletionPorts = (deps: {
     },
   };
 };
+
+/**
+ * Connects suspension to the job system and serving: running jobs are cancelled here and, in another
+ * server process, by that process's runner on its next tick (it reads cancel_requested).
+ */
+export const createTenantSuspensionPorts = (deps: {
+  jobs: { store: JobStore; runner: JobRunner };
+  deployments: DeploymentService;
+}): TenantSuspensionPorts => ({
+  jobs: {
+    async cancelRunning(ctx, tenantId) {
+      let asked = 0;
+      for (const job of await deps.jobs.store.listActive(tenantId)) {
+        // Queued (and preempted, about to be requeued) jobs wait: the runner admits no suspended tenant's job.
+        if (job.status !== 'admitted' && job.status !== 'running') continue;
+        try {
+          await deps.jobs.store.requestCancel(ctx, tenantId, job.id);
+        } catch (error) {
+          if (error instanceof AppError && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND')) continue;
+          throw error;
+        }
+        deps.jobs.runner.cancel(job.id);
+        asked += 1;
+      }
+      return asked;
+    },
+  },
+  deployments: {
+    pause: (tenantId) => deps.deployments.pauseTenant(tenantId, 'stopped: the tenant is suspended'),
+    resume: (tenantId) => deps.deployments.resumeTenant(tenantId),
+  },
+});

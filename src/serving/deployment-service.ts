@@ -138,7 +138,15 @@ export interface DeploymentService {
   tenantReady(tenantId: string): boolean;
   /** The socket paths of a deployment's ready replicas (benchmarks compare the gateway with a direct call). */
   replicaSockets(tenantId: string, name: string): string[];
-  /** Starts the replicas of every stored deployment (after a restart of the platform). */
+  /**
+   * Suspension (and tenant deletion): stops the replicas of every deployment of the tenant that runs in
+   * this process. The deployments stay stored (shown `stopped`) and `resumeTenant` starts them again.
+   * `note` goes to each deployment's log; without it nothing is written. Returns how many stopped.
+   */
+  pauseTenant(tenantId: string, note?: string): Promise<number>;
+  /** Resumption: starts the replicas of the tenant's stored deployments that do not run. Returns how many. */
+  resumeTenant(tenantId: string): Promise<number>;
+  /** Starts the replicas of every stored deployment of an active tenant (after a restart of the platform). */
   recover(): Promise<void>;
   close(): Promise<void>;
 }
@@ -283,6 +291,21 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
 
   const pick = (rt: Runtime): ServingTarget | undefined => rt.active?.pick();
 
+  /** Starts a runtime for each stored deployment that has none in this process. Returns how many started. */
+  const startStored = async (rows: readonly Row[]): Promise<number> => {
+    let started = 0;
+    for (const row of rows) {
+      if (runtimes.has(key(row.tenant_id, row.name))) continue;
+      const info = await deps.tenantInfo(row.tenant_id).catch(() => undefined);
+      if (info === undefined) continue;
+      const rt = newRuntime(row.tenant_id, row.id, row.name, info.tier, row.max_concurrency);
+      runtimes.set(key(row.tenant_id, row.name), rt);
+      void rollOut(rt, specOf(row));
+      started += 1;
+    }
+    return started;
+  };
+
   const oipError = (status: number, message: string, retryAfterSeconds?: number): InvokeResult =>
     ({ status, body: JSON.stringify({ error: message }), ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
 
@@ -426,17 +449,33 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
       return runtimes.get(key(tenantId, name))?.active?.socketPaths() ?? [];
     },
 
+    async pauseTenant(tenantId, note) {
+      const paused = [...runtimes.values()].filter((rt) => rt.tenantId === tenantId);
+      await Promise.all(paused.map(async (rt) => {
+        // Marked deleted so that a rollout or scaling still queued on its chain does nothing.
+        rt.deleted = true;
+        runtimes.delete(key(tenantId, rt.name));
+        const active = rt.active;
+        rt.active = undefined;
+        if (note !== undefined) log(rt, note);
+        await enqueue(rt, () => stopGeneration(active));
+        await flushLogs(rt);
+      }));
+      return paused.length;
+    },
+
+    async resumeTenant(tenantId) {
+      const rows = await withTenant(deps.db, tenantId, async (tx) => (await tx.query<Row>('SELECT * FROM deployments ORDER BY name')).rows, { readOnly: true });
+      return startStored(rows);
+    },
+
     async recover() {
-      // Cross-tenant on purpose: the supervisor restarts every tenant's stored deployments.
-      const rows = await withSystem(deps.db, async (tx) => (await tx.query<Row>('SELECT * FROM deployments')).rows, { readOnly: true });
-      for (const row of rows) {
-        if (runtimes.has(key(row.tenant_id, row.name))) continue;
-        const info = await deps.tenantInfo(row.tenant_id).catch(() => undefined);
-        if (info === undefined) continue;
-        const rt = newRuntime(row.tenant_id, row.id, row.name, info.tier, row.max_concurrency);
-        runtimes.set(key(row.tenant_id, row.name), rt);
-        void rollOut(rt, specOf(row));
-      }
+      // Cross-tenant on purpose: the supervisor restarts every active tenant's stored deployments; a
+      // suspended tenant's stay stopped until it is resumed.
+      const rows = await withSystem(deps.db, async (tx) => (await tx.query<Row>(
+        `SELECT d.* FROM deployments d JOIN tenants t ON t.id = d.tenant_id WHERE t.status = 'active'`,
+      )).rows, { readOnly: true });
+      await startStored(rows);
     },
 
     async close() {

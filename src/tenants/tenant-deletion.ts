@@ -2,8 +2,8 @@
  * Deleting a tenant and everything it owns. The order stops what runs before it removes what is stored:
  *
  *   refuse unless confirmed with the slug and suspended ─▶ mark the deletion started (the tenant can no
- *   longer be resumed) ─▶ cancel its jobs and wait until they have ended ─▶ stop and remove its
- *   deployments ─▶ delete its Kubernetes namespace (when a cluster is configured) ─▶ delete every row of
+ *   longer be resumed) ─▶ cancel its jobs and wait until they have ended ─▶ stop its deployments'
+ *   replicas (their rows go with the data) ─▶ delete its Kubernetes namespace (when a cluster is configured) ─▶ delete every row of
  *   its data in ONE transaction, the wrapped data key included (crypto-shredding: from the commit on, no
  *   copy of its ciphertext can be decrypted) ─▶ remove its directories on disk ─▶ delete the tenant record
  *   and audit `tenant.delete` with the summary.
@@ -38,8 +38,11 @@ export interface TenantDeletionPorts {
   };
   deployments: {
     count(tenantId: string): Promise<number>;
-    /** Stops (drains) and removes every deployment of the tenant; returns how many. */
-    removeAll(ctx: RequestContext, tenantId: string): Promise<number>;
+    /**
+     * Stops the replicas of every deployment of the tenant, writing no row (the deployments' rows go with
+     * the tenant's data, so the summary counts them as the plan did); returns how many deployments it has.
+     */
+    stopAll(tenantId: string): Promise<number>;
   };
   files: {
     measure(tenantId: string): Promise<TenantFiles>;
@@ -230,7 +233,7 @@ export const createTenantDeletion = (deps: {
         //    logs and outputs, which would otherwise land after (or, through cascades, block) the delete.
         const jobsCancelled = await ports.jobs.cancelAll(ctx, tenant.id);
         await waitForJobs(tenant);
-        const deploymentsStopped = await ports.deployments.removeAll(ctx, tenant.id);
+        const deploymentsStopped = await ports.deployments.stopAll(tenant.id);
         // Its workers have stopped: no plaintext copy of its models may remain (crypto-shredding would
         // mean nothing if one did). A copy that cannot be removed stops the deletion before any data goes.
         const modelPlaintext = await ports.wipeModelPlaintext(tenant.id);

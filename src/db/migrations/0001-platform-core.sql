@@ -7,16 +7,23 @@
 --   bulkhead_system  the role of the few cross-tenant paths (withSystem): token lookup, tenant admin,
 --                    the audit sealer. Greppable, rare.
 -- Both are NOLOGIN. The login role the platform connects with is granted both and owns nothing.
+-- They are created only when missing: CREATE ROLE checks CREATEROLE before it checks whether the role
+-- exists, so an owner with only LOGIN (roles made by a superuser beforehand, README) must not reach it.
+-- A change to an applied migration: safe here, since it only matters to databases not yet migrated.
 
 DO $$
 BEGIN
-  CREATE ROLE bulkhead_app NOLOGIN;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulkhead_app') THEN
+    CREATE ROLE bulkhead_app NOLOGIN;
+  END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 
 DO $$
 BEGIN
-  CREATE ROLE bulkhead_system NOLOGIN;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulkhead_system') THEN
+    CREATE ROLE bulkhead_system NOLOGIN;
+  END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 

@@ -128,6 +128,8 @@ export const buildEndpointManifests = (endpoint: EndpointSpec, config: ClusterCo
                 command: [
                   'bulkhead', 'serve-model',
                   '--model', '/model/model.onnx',
+                  // serve-model listens on loopback unless told otherwise; the Service reaches the pod's IP.
+                  '--host', '0.0.0.0',
                   '--port', String(config.endpointPort),
                   '--name', endpoint.name,
                   '--version', endpoint.version,

@@ -36,11 +36,15 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
 
   app.patch('/api/v1/tenants/:tenant', {
     config: { access: 'platform.tenants.write' },
-    schema: { tags: ['tenants'], summary: 'Suspend or resume a tenant (platform admin)', params: tenantParamsSchema, body: updateTenantSchema, response: { 200: tenantSchema } },
+    schema: { tags: ['tenants'], summary: 'Suspend or resume a tenant (platform admin). Suspension refuses every credential of the tenant at once, cancels its running jobs and stops its deployments (restarted on resumption); queued jobs wait', params: tenantParamsSchema, body: updateTenantSchema, response: { 200: tenantSchema } },
   }, async (request) => {
     const tenant = requireTenant(request.tenant);
-    if (request.body.status === undefined || request.body.status === tenant.status) return tenant;
-    return deps.tenants.setStatus(contextOf(request), tenant.id, request.body.status);
+    if (request.body.status === undefined) return tenant;
+    // Applied again when the status does not change: a suspension whose stop step failed half-way is
+    // finished by suspending again.
+    const updated = request.body.status === tenant.status ? tenant : await deps.tenants.setStatus(contextOf(request), tenant.id, request.body.status);
+    await deps.tenantSuspension.apply(contextOf(request), updated);
+    return updated;
   });
 
   app.delete('/api/v1/tenants/:tenant', {

@@ -121,6 +121,14 @@ describe('one writer per embedded home (PGlite)', () => {
     const doctor = await cli(['doctor'], { BULKHEAD_HOME: home }, cwd);
     assert.equal(doctor.code, 0, doctor.err);
     assert.match(doctor.out, new RegExp(`in use by process ${pid}, bulkhead up: ready at ${server.url}`));
+    // From any other directory, pointed at the server by BULKHEAD_URL: the server's mode, nothing created.
+    const elsewhere = join(root, 'elsewhere');
+    mkdirSync(elsewhere);
+    const remote = await cli(['doctor'], { BULKHEAD_URL: server.url }, elsewhere);
+    assert.equal(remote.code, 0, remote.err);
+    assert.match(remote.out, new RegExp(`^server: ready at ${server.url} \\(database pglite, row-level security guarded\\)\n`));
+    assert.match(remote.out, /database: none — no embedded database in .*elsewhere\/\.bulkhead\/db/);
+    assert.deepEqual(readdirSync(elsewhere), [], 'doctor created nothing in the directory it ran in');
     // A second server on the same home is refused (before: both reported ready).
     await assert.rejects(startServerProcess(env), (error: Error) => {
       assert.match(error.message, /server exited during start-up \(code 1\)/);

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -319,6 +319,13 @@ for (const kind of databaseKinds) {
       const doomedChain = await p.platform.audit.verify(doomed.id);
       assert.equal(doomedChain.ok, true, JSON.stringify(doomedChain.problems));
       assert.equal(doomedChain.eventsChecked, deleted.auditEventsKept);
+      // The same through the API (what `bulkhead admin verify-audit <id>` asks a server that owns the
+      // database): platform admins only; an id with neither a tenant nor kept events is NOT_FOUND.
+      const byId = ok(await p.call('GET', `/api/v1/platform/audit/tenants/${doomed.id}/verify`, adminToken), 'verify deleted by id');
+      assert.equal(byId.ok, true, JSON.stringify(byId.problems));
+      assert.equal(byId.eventsChecked, deleted.auditEventsKept);
+      assert.equal((await p.call('GET', `/api/v1/platform/audit/tenants/${randomUUID()}/verify`, adminToken)).status, 404);
+      assert.equal((await p.call('GET', `/api/v1/platform/audit/tenants/${doomed.id}/verify`, kept.tokens.admin)).status, 403);
       const { rows: lastEvent } = await p.database.owner.queryAsOwner<{ action: string }>(
         'SELECT action FROM audit_events WHERE tenant_id = $1 ORDER BY chain_seq DESC LIMIT 1', [doomed.id],
       );

@@ -55,6 +55,12 @@ const heldAdvice = {
 };
 
 /** The `bulkhead admin` group and `bulkhead doctor`: for bootstrap and recovery. */
+/** Asks a running server's /readyz: `ready at URL (database …, row-level security …)` or why not. */
+const describeServer = async (url: string): Promise<string> => {
+  const ready = await serverGet<{ status: string; database: string; rlsMode: string }>(url, '/readyz', undefined).catch((error: unknown) => error as Error);
+  return ready instanceof Error ? `not ready at ${url}: ${ready.message}` : `${ready.status} at ${url} (database ${ready.database}, row-level security ${ready.rlsMode})`;
+};
+
 export const adminOperations: AdminOperations = {
   async migrate(config) {
     // The one admin command that may create the database: it is how an installation is prepared.
@@ -76,7 +82,9 @@ export const adminOperations: AdminOperations = {
       // A server owns this home: opening its database here would corrupt it. Ask the server instead.
       const url = holder.url ?? options.server.url;
       if (url === undefined || options.server.token === undefined) throw homeLockErrors.held(config.home, holder, heldAdvice.verify);
-      const path = ref === 'platform' ? '/api/v1/platform/audit/verify' : `/api/v1/tenants/${encodeURIComponent(ref)}/audit/verify`;
+      // By id (also a deleted tenant's, as the deletion's hint prints it) through the platform route.
+      const path = ref === 'platform' ? '/api/v1/platform/audit/verify'
+        : isUuid(ref) ? `/api/v1/platform/audit/tenants/${ref}/verify` : `/api/v1/tenants/${encodeURIComponent(ref)}/audit/verify`;
       const result = await serverGet<Verification>(url, path, options.server.token);
       return { ok: result.ok, text: `${describeVerification(result)} (verified by the server at ${url}, pid ${holder.pid})` };
     }
@@ -104,6 +112,9 @@ export const adminOperations: AdminOperations = {
    */
   async doctor(config, options) {
     const lines: string[] = [];
+    // The running installation the user points at (BULKHEAD_URL or a saved login) first: from any shell,
+    // doctor then reports the server's mode rather than only what this shell's BULKHEAD_HOME holds.
+    if (options.server.url !== undefined) lines.push(`server: ${await describeServer(options.server.url)}`);
     if (config.databaseUrl === undefined) {
       const { dir, exists } = embeddedDatabase(config.home);
       const holder = findHomeLockHolder(config.home);
@@ -114,10 +125,7 @@ export const adminOperations: AdminOperations = {
       } else {
         const url = holder.url ?? options.server.url;
         let answer = 'not asked: it has not recorded its URL yet; set BULKHEAD_URL';
-        if (url !== undefined) {
-          const ready = await serverGet<{ status: string; database: string; rlsMode: string }>(url, '/readyz', undefined).catch((error: unknown) => error as Error);
-          answer = ready instanceof Error ? `not ready: ${ready.message}` : `${ready.status} at ${url} (database ${ready.database}, row-level security ${ready.rlsMode})`;
-        }
+        if (url !== undefined) answer = await describeServer(url);
         lines.push(`database: pglite (${resolve(dir)}; in use by process ${holder.pid}, ${holder.command}: ${answer})`);
       }
       lines.push('row-level security: guarded (stops application bugs; the session user could leave the app role — use PostgreSQL with a non-owner, non-superuser login for the enforced mode)');

@@ -6,6 +6,7 @@ import {
 } from '../../contract/api-schemas.ts';
 import { PLATFORM_TENANT_ID } from '../../db/index.ts';
 import { listPlatformAuditEvents } from '../../audit/index.ts';
+import { AppError } from '../../core/errors.ts';
 import { identityErrors } from '../../identity/index.ts';
 import type { HttpDeps } from '../http-deps.ts';
 import { contextOf } from '../http-deps.ts';
@@ -78,4 +79,17 @@ export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (
     config: { access: 'platform.audit.read' },
     schema: { tags: ['audit'], summary: "Verify the platform's audit chain", response: { 200: auditVerificationSchema } },
   }, async () => deps.audit.verify(PLATFORM_TENANT_ID));
+
+  // A tenant's chain by its id, also after the tenant was deleted (its audit events are kept): what the
+  // `verify later with` hint of a deletion runs from any shell while the server owns the database.
+  app.get('/api/v1/platform/audit/tenants/:id/verify', {
+    config: { access: 'platform.audit.read' },
+    schema: { tags: ['audit'], summary: "Verify a tenant's audit chain by tenant id, also of a deleted tenant", params: z.object({ id: z.uuid() }), response: { 200: auditVerificationSchema } },
+  }, async (request) => {
+    const result = await deps.audit.verify(request.params.id);
+    if (result.eventsChecked === 0 && (await deps.tenants.find(request.params.id)) === undefined) {
+      throw new AppError('NOT_FOUND', `no tenant and no audit events of a deleted tenant with id ${request.params.id}`);
+    }
+    return result;
+  });
 };

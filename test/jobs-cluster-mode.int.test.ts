@@ -25,6 +25,7 @@ import type { Outcome, RunningJob } from '../src/executors/local/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
+import { waitFor } from './support/wait.ts';
 
 interface Submission {
   jobId: string;
@@ -91,12 +92,13 @@ for (const kind of databaseKinds) {
     const cluster = scriptedCluster(true);
 
     const status = async (id: string) => (await p.call('GET', `/api/v1/tenants/acme/jobs/${id}`, acme.tokens.viewer)).body.status as string;
-    const settle = async () => {
-      for (let i = 0; i < 5; i += 1) {
+    const submitted = (id: string, times = 1) => cluster.submissions.filter((s) => s.jobId === id).length >= times;
+    /** Ticks the runner until `done` holds (an event, never a fixed number of ticks or a fixed time). */
+    const settle = (what: string, done: () => boolean | Promise<boolean>) =>
+      waitFor(what, async () => {
         await p.platform.jobs.runner.tick();
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
+        return done();
+      });
 
     before(async () => {
       p = await createTestPlatform(kind, { executor: 'kubernetes' }, { cluster: { execution: cluster.execution } });
@@ -112,7 +114,7 @@ for (const kind of databaseKinds) {
     test('Kueue admits: queued until admitted, then running, output stored, succeeded; the token dies with the job', async () => {
       const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job());
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      await settle();
+      await settle('the submission', () => submitted(created.body.id));
       const submission = cluster.submissions.find((s) => s.jobId === created.body.id);
       assert.ok(submission, 'submitted to the cluster at once');
       assert.ok(cluster.ensured.includes('acme'), "the tenant's bundle was applied first");
@@ -122,11 +124,11 @@ for (const kind of databaseKinds) {
       assert.ok(submission.env['MLFLOW_RUN_ID'], 'the job gets its run');
 
       submission.progress('admitted');
-      await settle();
+      await settle('admitted', async () => (await status(created.body.id)) === 'admitted');
       assert.equal(await status(created.body.id), 'admitted');
       submission.progress('running');
       submission.output('epoch 1 loss 0.5');
-      await settle();
+      await settle('running', async () => (await status(created.body.id)) === 'running');
       assert.equal(await status(created.body.id), 'running');
 
       // The pod talks to the API directly (no relay): its token reaches its own run, nothing else.
@@ -142,7 +144,7 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('GET', '/api/v1/me', submission.token)).status, 200);
 
       submission.end({ kind: 'succeeded' });
-      await settle();
+      await settle('succeeded', async () => (await status(created.body.id)) === 'succeeded');
       assert.equal(await status(created.body.id), 'succeeded');
       const logs = await p.app.inject({ method: 'GET', url: `/api/v1/tenants/acme/jobs/${created.body.id}/logs`, headers: { authorization: `Bearer ${acme.tokens.viewer}` } });
       assert.match(logs.body, /epoch 1 loss 0\.5/);
@@ -153,21 +155,21 @@ for (const kind of databaseKinds) {
 
     test('evicted by Kueue before admission: still queued, submitted again', async () => {
       const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job());
-      await settle();
+      await settle('the submission', () => submitted(created.body.id));
       const first = cluster.submissions.filter((s) => s.jobId === created.body.id);
       assert.equal(first.length, 1);
       first[0]!.end({ kind: 'preempted' });
-      await settle();
+      await settle('the resubmission', () => submitted(created.body.id, 2));
       assert.equal(await status(created.body.id), 'queued');
       assert.equal(cluster.submissions.filter((s) => s.jobId === created.body.id).length, 2, 'resubmitted');
     });
 
     test('cancel while it waits in Kueue: the cluster job is cancelled, the job ends cancelled', async () => {
       const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job());
-      await settle();
+      await settle('the submission', () => submitted(created.body.id));
       const cancelled = await p.call('POST', `/api/v1/tenants/acme/jobs/${created.body.id}/cancel`, acme.tokens.member);
       assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
-      await settle();
+      await settle('cancelled', async () => (await status(created.body.id)) === 'cancelled');
       assert.equal(cluster.submissions.find((s) => s.jobId === created.body.id)?.stopped, 'cancel');
       assert.equal(await status(created.body.id), 'cancelled');
     });
@@ -181,10 +183,10 @@ for (const kind of databaseKinds) {
       await p.platform.artifacts.putArtifact(ctx, acme.id, 'code/other.py', Readable.from(Buffer.from('secret = 1\n')));
       const created = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job({ codeBundle: 'code/train.py', datasets: ['churn:1'] }));
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      await settle();
+      await settle('the submission', () => submitted(created.body.id));
       const submission = cluster.submissions.find((s) => s.jobId === created.body.id)!;
       submission.progress('admitted');
-      await settle();
+      await settle('admitted', async () => (await status(created.body.id)) === 'admitted');
 
       // What the pod's init container runs: the real CLI over HTTP, with the job's token and nothing else.
       const url = await p.listen();
@@ -209,7 +211,7 @@ for (const kind of databaseKinds) {
       assert.equal(put.statusCode, 200, put.body);
       submission.progress('running');
       submission.end({ kind: 'succeeded' });
-      await settle();
+      await settle('succeeded', async () => (await status(created.body.id)) === 'succeeded');
       const done = await p.call('GET', `/api/v1/tenants/acme/jobs/${created.body.id}`, acme.tokens.viewer);
       assert.equal(done.body.status, 'succeeded');
       assert.deepEqual(done.body.outputs.map((o: { path: string }) => o.path), [`${prefix}/model.json`]);
@@ -217,7 +219,7 @@ for (const kind of databaseKinds) {
 
     test("another tenant's token cannot see the job, and a job token cannot reach another tenant's run", async () => {
       const created = await p.call('POST', '/api/v1/tenants/globex/jobs', globex.tokens.member, job());
-      await settle();
+      await settle('the submission', () => submitted(created.body.id));
       assert.equal((await p.call('GET', `/api/v1/tenants/acme/jobs/${created.body.id}`, acme.tokens.viewer)).status, 404);
       assert.equal((await p.call('GET', `/api/v1/tenants/globex/jobs/${created.body.id}`, acme.tokens.owner)).status, 404);
       const submission = cluster.submissions.find((s) => s.jobId === created.body.id)!;
@@ -249,7 +251,7 @@ for (const kind of databaseKinds) {
       const ids: string[] = [];
       for (let i = 0; i < 3; i += 1) ids.push((await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, job())).body.id);
       await p.platform.jobs.runner.tick();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor('two admissions to reach the cluster', () => cluster.submissions.length >= 2);
       assert.equal(cluster.submissions.length, 2, 'two 1-CPU jobs fit a 2-CPU capacity');
       const statuses = await Promise.all(ids.map(async (id) => (await p.call('GET', `/api/v1/tenants/acme/jobs/${id}`, acme.tokens.viewer)).body.status));
       assert.deepEqual(statuses.filter((s) => s === 'admitted').length, 2);
@@ -260,10 +262,10 @@ for (const kind of databaseKinds) {
       // One ends: the waiting job is submitted.
       cluster.submissions[0]!.progress('running');
       cluster.submissions[0]!.end({ kind: 'failed', exitCode: 3 } as Omit<Outcome, 'usage'>);
-      for (let i = 0; i < 5; i += 1) {
+      await waitFor('the waiting job to be submitted', async () => {
         await p.platform.jobs.runner.tick();
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+        return cluster.submissions.length >= 3;
+      });
       assert.equal(cluster.submissions.length, 3);
       const failed = await p.call('GET', `/api/v1/tenants/acme/jobs/${cluster.submissions[0]!.jobId}`, acme.tokens.viewer);
       assert.equal(failed.body.status, 'failed');

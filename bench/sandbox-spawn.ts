@@ -2,7 +2,8 @@
  * Spawn latency and CPU throughput of one workload under each isolation tier, side by side:
  *   bare     child_process.spawn of the program itself
  *   unshare  `unshare` of the same namespaces as bwrap --unshare-all (the floor for namespace creation)
- *   process  local executor, tier process (setpriv + prlimit + cgroups)
+ *   process  local executor, tier process (root bwrap: network + PID + IPC namespaces, setpriv, prlimit, cgroups)
+ *   process+relay  the same with the API relay started inside (latency only)
  *   sandbox  local executor, tier sandbox (cgroups + setpriv + bwrap)
  *   sandbox+relay  the same with the API relay started inside (latency only)
  *   dedicated  local executor, tier dedicated (sandbox + cpuset on CPU 1)
@@ -40,7 +41,7 @@ const ECHO = ['/bin/echo', 'ready'];
 const CPU = ['/usr/bin/python3', '-c', 'import time\nt=time.perf_counter()\ns=0\nfor i in range(6_000_000): s+=i*i\nprint(round((time.perf_counter()-t)*1000,2))'];
 const UNSHARE = ['/usr/bin/unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--cgroup', '--'];
 
-type Mode = 'bare' | 'unshare' | 'process' | 'sandbox' | 'sandbox+relay' | 'dedicated';
+type Mode = 'bare' | 'unshare' | 'process' | 'process+relay' | 'sandbox' | 'sandbox+relay' | 'dedicated';
 
 function firstLine(argv: string[]): Promise<{ ms: number; line: string }> {
   return new Promise((resolve, reject) => {
@@ -100,6 +101,8 @@ function run(mode: Mode, argv: string[]): Promise<{ ms: number; line: string }> 
       return firstLine([...UNSHARE, ...argv]);
     case 'process':
       return viaExecutor('process', argv, false);
+    case 'process+relay':
+      return viaExecutor('process', argv, true);
     case 'sandbox':
       return viaExecutor('sandbox', argv, false);
     case 'sandbox+relay':
@@ -114,7 +117,8 @@ const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
 };
 
-const modes: Mode[] = ['bare', 'unshare', 'process', 'sandbox', 'sandbox+relay', 'dedicated'];
+const modes: Mode[] = ['bare', 'unshare', 'process', 'process+relay', 'sandbox', 'sandbox+relay', 'dedicated'];
+const relayed = (mode: Mode): boolean => mode === 'sandbox+relay' || mode === 'process+relay';
 const latency = new Map<Mode, number[]>(modes.map((m) => [m, []]));
 const cpu = new Map<Mode, number[]>(modes.map((m) => [m, []]));
 try {
@@ -122,13 +126,13 @@ try {
   // Interleaved rounds so drift (page cache, other load) hits every mode alike.
   for (let i = 0; i < latencyRuns; i += 1) {
     for (const mode of modes) {
-      if (mode === 'sandbox+relay' && i >= Math.min(latencyRuns, 15)) continue;
+      if (relayed(mode) && i >= Math.min(latencyRuns, 15)) continue;
       latency.get(mode)?.push((await run(mode, ECHO)).ms);
     }
   }
   for (let i = 0; i < cpuRuns; i += 1) {
     for (const mode of modes) {
-      if (mode === 'sandbox+relay') continue;
+      if (relayed(mode)) continue;
       cpu.get(mode)?.push(Number((await run(mode, CPU)).line));
     }
   }

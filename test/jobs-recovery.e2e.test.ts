@@ -98,14 +98,16 @@ describe('a process-tier job dies with the server on SIGKILL (PGlite)', () => {
     // A number in every process's argv: the job's shell, a sleeper, and a daemon that leaves the session
     // and process group (sleep takes it as seconds).
     const marker = String(100_000_000 + randomBytes(3).readUIntBE(0, 3));
-    const command = ['sh', '-c', `setsid sleep ${marker}1 & sleep ${marker}2 & wait`];
+    // The tree starts only after the job reached the API through its relay (urlopen raises on a 4xx).
+    const me = 'import os, urllib.request as u\nu.urlopen(u.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/v1/me", headers={"authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]}), timeout=10).read()';
+    const command = ['sh', '-c', `python3 -c '${me}' && { setsid sleep ${marker}1 & sleep ${marker}2 & wait; }`];
     const running = (await api(server.url, token, 'POST', '/api/v1/tenants/recp/jobs', { command, resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
       const status = (await api(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body.status;
       if (status === 'running' && processesWith(marker).length >= 3) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assert.ok(processesWith(marker).length >= 3, `the job runs: ${processesWith(marker).join(' | ')}`);
+    assert.ok(processesWith(marker).length >= 3, `the job reached the API through its relay and runs: ${processesWith(marker).join(' | ')}`);
 
     await server.kill('SIGKILL');
     let survivors = processesWith(marker);

@@ -368,6 +368,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         };
         const makeRelayDir = async (): Promise<void> => {
           await mkdir(runtimeRoot, { recursive: true, mode: 0o755 });
+          await chmod(runtimeRoot, 0o755); // the relay runs as the job's uid and must traverse it
           // `job-<id>-XXXXXX`: the name reapOrphans sweeps after a crash.
           relayDir = await mkdtemp(join(runtimeRoot, `job-${spec.jobId}-`));
           await lchown(relayDir, hostUid, hostUid);

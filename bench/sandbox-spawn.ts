@@ -2,29 +2,46 @@
  * Spawn latency and CPU throughput of one workload under each isolation tier, side by side:
  *   bare     child_process.spawn of the program itself
  *   unshare  `unshare` of the same namespaces as bwrap --unshare-all (the floor for namespace creation)
- *   process  local executor, tier process (setpriv + prlimit + cgroups)
+ *   process  local executor, tier process (root bwrap: network + PID + IPC namespaces, setpriv, prlimit, cgroups)
+ *   process+relay  the same with the API relay started inside (latency only)
  *   sandbox  local executor, tier sandbox (cgroups + setpriv + bwrap)
  *   sandbox+relay  the same with the API relay started inside (latency only)
  *   dedicated  local executor, tier dedicated (sandbox + cpuset on CPU 1)
  * Latency = spawn call → first output line. Throughput = the workload's own timing of a fixed CPU-bound
  * loop (startup excluded), so the ratio isolates the cost of running under the tier.
  * Bounded: fixed iteration counts, ~1 minute on 2 cores. Run as root:
- *   node_modules/.bin/node bench/sandbox-spawn.ts [latencyRuns=40] [cpuRuns=5]
+ *   node_modules/.bin/node bench/sandbox-spawn.ts [latencyRuns=40] [cpuRuns=5] [--modes=bare,process,...]
+ *       [--baseline=DIR]
+ * --modes runs only the listed modes. --baseline=DIR adds `baseline:process` and `baseline:sandbox`: the
+ * same jobs through the executor of another checkout (DIR/src/executors/local/index.ts, e.g. an export of
+ * the previous commit), interleaved job by job with this one's — the A/B a loaded machine needs.
  */
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalExecutor, type IsolationTier, type JobSpec } from '../src/executors/local/index.ts';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createLocalExecutor, type IsolationTier, type JobSpec, type LocalExecutor } from '../src/executors/local/index.ts';
 
-const latencyRuns = Number(process.argv[2] ?? 40);
-const cpuRuns = Number(process.argv[3] ?? 5);
+const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const flag = (name: string): string | undefined => flags.find((f) => f.startsWith(`--${name}=`))?.slice(name.length + 3);
+const latencyRuns = Number(positional[0] ?? 40);
+const cpuRuns = Number(positional[1] ?? 5);
+const baselineDir = flag('baseline');
 const prefix = `bulkhead-bench-${process.pid}`;
 const base = await mkdtemp(join(tmpdir(), 'bulkhead-bench-'));
 await chmod(base, 0o755);
 const executor = createLocalExecutor({ cgroupPrefix: prefix, runtimeRoot: join(base, 'run') });
+const baseline: LocalExecutor | undefined =
+  baselineDir === undefined
+    ? undefined
+    : ((await import(pathToFileURL(resolve(baselineDir, 'src/executors/local/index.ts')).href)) as { createLocalExecutor: typeof createLocalExecutor })
+        .createLocalExecutor({ cgroupPrefix: `${prefix}-base`, runtimeRoot: join(base, 'run-base') });
 const probe = await executor.probe();
+if (baseline !== undefined) await baseline.probe();
 for (const tier of ['process', 'sandbox', 'dedicated'] as const) {
   if (!probe.tiers[tier].available) throw new Error(`tier ${tier} unavailable: ${JSON.stringify(probe.tiers[tier])}`);
 }
@@ -40,7 +57,7 @@ const ECHO = ['/bin/echo', 'ready'];
 const CPU = ['/usr/bin/python3', '-c', 'import time\nt=time.perf_counter()\ns=0\nfor i in range(6_000_000): s+=i*i\nprint(round((time.perf_counter()-t)*1000,2))'];
 const UNSHARE = ['/usr/bin/unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--cgroup', '--'];
 
-type Mode = 'bare' | 'unshare' | 'process' | 'sandbox' | 'sandbox+relay' | 'dedicated';
+type Mode = 'bare' | 'unshare' | 'process' | 'process+relay' | 'sandbox' | 'sandbox+relay' | 'dedicated' | 'baseline:process' | 'baseline:sandbox';
 
 function firstLine(argv: string[]): Promise<{ ms: number; line: string }> {
   return new Promise((resolve, reject) => {
@@ -58,7 +75,7 @@ function firstLine(argv: string[]): Promise<{ ms: number; line: string }> {
 }
 
 let seq = 0;
-async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean): Promise<{ ms: number; line: string }> {
+async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean, using: LocalExecutor = executor): Promise<{ ms: number; line: string }> {
   seq += 1;
   const dir = join(base, `j${seq}`);
   await mkdir(join(dir, 'ws'), { recursive: true });
@@ -86,7 +103,7 @@ async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean):
       }
     },
   };
-  const outcome = await executor.start(spec).wait();
+  const outcome = await using.start(spec).wait();
   await rm(dir, { recursive: true, force: true });
   if (outcome.kind !== 'succeeded') throw new Error(`${tier}: ${JSON.stringify(outcome)}`);
   return { ms, line };
@@ -100,12 +117,18 @@ function run(mode: Mode, argv: string[]): Promise<{ ms: number; line: string }> 
       return firstLine([...UNSHARE, ...argv]);
     case 'process':
       return viaExecutor('process', argv, false);
+    case 'process+relay':
+      return viaExecutor('process', argv, true);
     case 'sandbox':
       return viaExecutor('sandbox', argv, false);
     case 'sandbox+relay':
       return viaExecutor('sandbox', argv, true);
     case 'dedicated':
       return viaExecutor('dedicated', argv, false);
+    case 'baseline:process':
+      return viaExecutor('process', argv, false, baseline);
+    case 'baseline:sandbox':
+      return viaExecutor('sandbox', argv, false, baseline);
   }
 }
 
@@ -114,7 +137,12 @@ const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
 };
 
-const modes: Mode[] = ['bare', 'unshare', 'process', 'sandbox', 'sandbox+relay', 'dedicated'];
+const allModes: Mode[] = ['bare', 'unshare', 'process', 'process+relay', 'sandbox', 'sandbox+relay', 'dedicated'];
+if (baseline !== undefined) allModes.push('baseline:process', 'baseline:sandbox');
+const only = flag('modes')?.split(',');
+const modes: Mode[] = only === undefined ? allModes : allModes.filter((m) => only.includes(m));
+if (!modes.includes('bare')) modes.unshift('bare'); // the reference every row is compared with
+const relayed = (mode: Mode): boolean => mode === 'sandbox+relay' || mode === 'process+relay';
 const latency = new Map<Mode, number[]>(modes.map((m) => [m, []]));
 const cpu = new Map<Mode, number[]>(modes.map((m) => [m, []]));
 try {
@@ -122,19 +150,20 @@ try {
   // Interleaved rounds so drift (page cache, other load) hits every mode alike.
   for (let i = 0; i < latencyRuns; i += 1) {
     for (const mode of modes) {
-      if (mode === 'sandbox+relay' && i >= Math.min(latencyRuns, 15)) continue;
+      if (relayed(mode) && i >= Math.min(latencyRuns, 15)) continue;
       latency.get(mode)?.push((await run(mode, ECHO)).ms);
     }
   }
   for (let i = 0; i < cpuRuns; i += 1) {
     for (const mode of modes) {
-      if (mode === 'sandbox+relay') continue;
+      if (relayed(mode)) continue;
       cpu.get(mode)?.push(Number((await run(mode, CPU)).line));
     }
   }
 } finally {
   api.close();
   await executor.reapOrphans([]);
+  await baseline?.reapOrphans([]);
   await rm(base, { recursive: true, force: true });
 }
 

@@ -1,8 +1,9 @@
 /**
- * Recovery: SIGKILL the server while a sandboxed job runs. No process of the job survives (bubblewrap
- * dies with its parent), and after a restart the job is marked failed with the reason, its MLflow run is
- * ended FAILED with an end time, its job token is revoked, its cgroup is gone, and a queued job stays
- * queued and then runs.
+ * Recovery: SIGKILL the server while a job runs, in the sandbox and in the process tier. No process of
+ * the job survives (bubblewrap dies with its parent through a parent-death SIGKILL, and its PID
+ * namespace takes the whole tree), and after a restart the job is marked failed with the reason, its
+ * MLflow run is ended FAILED with an end time, its job token is revoked, its cgroup is gone, and
+ * (sandbox case) a queued job stays queued and then runs.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,5 +89,57 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(final, 'succeeded', 'the queued job stayed queued and ran after the restart');
+  });
+});
+
+describe('a process-tier job dies with the server on SIGKILL (PGlite)', () => {
+  let server: ServerProcess | undefined;
+  const home = mkdtempSync(join(tmpdir(), 'bulkhead-recovery-p-'));
+  const prefix = `bhrecp-${randomBytes(4).toString('hex')}`;
+  after(async () => {
+    await server?.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('its processes are gone once the server is, not reparented to PID 1; failed with a reason after restart', async () => {
+    const env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_CGROUP_PREFIX: prefix };
+    server = await startServerProcess(env);
+    assert.equal((await api(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'recp', name: 'Recovery process', tier: 'process' })).status, 201);
+    const { token } = (await api(server.url, adminToken, 'POST', '/api/v1/tenants/recp/tokens', { name: 't', role: 'member' })).body;
+    // A number in every process's argv: the job's shell, a sleeper, and a daemon that leaves the session
+    // and process group (sleep takes it as seconds).
+    const marker = String(100_000_000 + randomBytes(3).readUIntBE(0, 3));
+    // The tree starts only after the job reached the API through its relay (urlopen raises on a 4xx).
+    const me = 'import os, urllib.request as u\nu.urlopen(u.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/v1/me", headers={"authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]}), timeout=10).read()';
+    const command = ['sh', '-c', `python3 -c '${me}' && { setsid sleep ${marker}1 & sleep ${marker}2 & wait; }`];
+    const running = (await api(server.url, token, 'POST', '/api/v1/tenants/recp/jobs', { command, resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+      const status = (await api(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body.status;
+      if (status === 'running' && processesWith(marker).length >= 3) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(processesWith(marker).length >= 3, `the job reached the API through its relay and runs: ${processesWith(marker).join(' | ')}`);
+
+    await server.kill('SIGKILL');
+    let survivors = processesWith(marker);
+    for (const deadline = Date.now() + 10_000; survivors.length > 0 && Date.now() < deadline; survivors = processesWith(marker)) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const describe = (line: string) => {
+      const pid = line.trim().split(/\s+/)[0];
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        return `${line.slice(0, 80)} | ${status.split('\n').filter((l) => /^(PPid|NSpid|Uid|State):/.test(l)).join('; ')}`;
+      } catch {
+        return line.slice(0, 80);
+      }
+    };
+    assert.deepEqual(survivors, [], `no process of the job outlives the server:\n${survivors.map(describe).join('\n')}`);
+
+    server = await startServerProcess(env);
+    const after = (await api(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body;
+    assert.equal(after.status, 'failed');
+    assert.match(after.reason, /platform restarted/);
+    assert.equal(existsSync(`/sys/fs/cgroup/pids/${prefix}/tenant-${running.tenantId}/job-${running.id}`), false, 'its cgroup was reaped');
   });
 });

@@ -34,17 +34,9 @@ export interface RelayTarget {
   inputs?: { codeBundle: string | null; datasets: readonly { name: string; version: number }[] };
 }
 
-export interface OpenRelay {
-  /** Unix socket for sandboxed tiers (bind-mounted into the job). */
-  socketPath: string;
-  /** Loopback URL for the process tier, which has no network namespace of its own. */
-  tcpUrl: string;
-}
-
 export interface JobRelays {
+  /** Opens the job's relay; resolves to its Unix socket (relayed to 127.0.0.1 inside the job's namespace). */
   open(target: RelayTarget): Promise<string>;
-  /** The TCP form of an open relay (process tier). */
-  tcpUrl(jobId: string): string | undefined;
   close(jobId: string): Promise<void>;
   /** The per-process secret the relay stamps on forwarded requests; job tokens work only with it. */
   readonly secret: string;
@@ -106,14 +98,14 @@ export const relayAllows = (target: RelayTarget, method: string, rawUrl: string,
 };
 
 /**
- * The platform side of each job's only way out: an HTTP server on a Unix socket (bind-mounted into the
- * sandbox, where an in-sandbox forwarder exposes it on 127.0.0.1) and, for the process tier, on a
- * loopback port. It accepts only the job's own token, only the routes `relayAllows`, and forwards them
+ * The platform side of each job's only way out: an HTTP server on a Unix socket, which a forwarder inside
+ * the job's network namespace (every tier has one) exposes on 127.0.0.1 — bind-mounted into the sandbox
+ * tiers, at its host path in the process tier. No host TCP port is opened. It accepts only the job's own token, only the routes `relayAllows`, and forwards them
  * to the API in-process, stamped with a secret header so job tokens work nowhere else.
  */
 export const createJobRelays = (): JobRelays => {
   const secret = randomBytes(24).toString('base64url');
-  const open = new Map<string, { servers: http.Server[]; socketDir: string; tcpUrl: string }>();
+  const open = new Map<string, { servers: http.Server[]; socketDir: string }>();
   let forward: Forwarder | undefined;
   let socketRoot: string | undefined;
 
@@ -188,13 +180,9 @@ export const createJobRelays = (): JobRelays => {
       await new Promise<void>((resolve, reject) => unixServer.once('error', reject).listen(socketPath, resolve));
       // The job runs as an unprivileged uid; the token check, not file modes, keeps others out.
       await chmod(socketPath, 0o666);
-      const tcpServer = http.createServer(handler(target));
-      await new Promise<void>((resolve, reject) => tcpServer.once('error', reject).listen(0, '127.0.0.1', resolve));
-      const port = (tcpServer.address() as { port: number }).port;
-      open.set(target.jobId, { servers: [unixServer, tcpServer], socketDir, tcpUrl: `http://127.0.0.1:${port}` });
+      open.set(target.jobId, { servers: [unixServer], socketDir });
       return socketPath;
     },
-    tcpUrl: (jobId) => open.get(jobId)?.tcpUrl,
     async close(jobId) {
       const relay = open.get(jobId);
       if (relay === undefined) return;

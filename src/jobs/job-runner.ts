@@ -307,9 +307,8 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       const socketPath = await relays.open({ jobId: job.id, tenantId: job.tenantId, tenantSlug: tenant.slug, token: created.token, runId, experimentId, dir });
       if (entry.cancelling) throw new AppError('CONFLICT', 'cancelled while starting');
       await store.transition(runnerContext, job.tenantId, job.id, 'start', { runId, experimentId, codeDigest });
-      // The job's one way out: the relay, on loopback inside its network namespace (sandboxed tiers) or
-      // on a host loopback port (process tier, which has no namespace of its own).
-      const trackingUri = tenant.tier === 'process' ? relays.tcpUrl(job.id)! : `http://127.0.0.1:${options.relayPort}`;
+      // The job's one way out: the relay, on loopback inside its own network namespace (every tier).
+      const trackingUri = `http://127.0.0.1:${options.relayPort}`;
       const env: Record<string, string> = { ...job.env, MLFLOW_TRACKING_URI: trackingUri, MLFLOW_TRACKING_TOKEN: created.token };
       if (runId !== null) env['MLFLOW_RUN_ID'] = runId;
       if (experimentId !== null) env['MLFLOW_EXPERIMENT_ID'] = experimentId;
@@ -608,7 +607,10 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     recoverInterrupted,
     /**
      * Start-up: interrupted jobs are ended (recoverInterrupted, if start-up recovery has not done it
-     * already), leftover cgroups are reaped, then the scheduling loop starts.
+     * already; their processes died with the platform: every tier runs under bwrap with
+     * --die-with-parent — a parent-death SIGKILL — in a PID namespace whose init takes the whole tree
+     * with it), leftover cgroups are reaped (killing anything still in them, whatever the tier), and
+     * queued jobs stay queued. Then the scheduling loop starts.
      */
     async start(): Promise<void> {
       await recoverInterrupted();

@@ -3,11 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import {
   buildBwrapArgs,
-  buildJoinArgs,
+  buildProcessTierOptions,
   buildPrlimitArgs,
   buildSetprivArgs,
   relayLauncher,
   sandboxEtcFiles,
+  type ProcessTierPlan,
   type SandboxPlan,
 } from './bwrap-args.ts';
 
@@ -104,28 +105,44 @@ test('synthesized /etc names only the job uid and localhost', () => {
   assert.match(files.hosts, /127\.0\.0\.1 localhost/);
 });
 
-test('the join wrapper writes its own pid into every procs file before exec, and reports on fd 3', () => {
-  // Run the real shell script with ordinary files standing in for cgroup.procs.
-  const dir = execFileSync('mktemp', ['-d']).toString().trim();
-  try {
-    const out = execFileSync('/bin/sh', [...buildJoinArgs([`${dir}/a`, `${dir}/b`], ['/bin/sh', '-c', 'echo $$']), ], {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    }).toString().trim();
-    const a = execFileSync('cat', [`${dir}/a`]).toString().trim();
-    const b = execFileSync('cat', [`${dir}/b`]).toString().trim();
-    // exec keeps the pid: the program that runs is the process that joined.
-    assert.equal(a, out);
-    assert.equal(b, out);
-  } finally {
-    execFileSync('rm', ['-rf', dir]);
+const processPlan: ProcessTierPlan = {
+  argv: ['python3', 'train.py'],
+  env: { PATH: '/usr/bin', HOME: '/srv/j1/ws' },
+  cwd: '/srv/j1/ws',
+  uid: 2_100_000_123,
+  setpriv: '/usr/bin/setpriv',
+  prlimit: '/usr/bin/prlimit',
+  limits: { memoryMiB: 2, nofile: 64 },
+};
+
+test('process tier: its own network, PID and IPC namespaces, dies with its parent, no user namespace', () => {
+  const { options } = buildProcessTierOptions(processPlan);
+  for (const flag of ['--unshare-net', '--unshare-pid', '--unshare-ipc', '--die-with-parent', '--new-session', '--clearenv']) {
+    assert.ok(options.includes(flag), flag);
   }
+  // bwrap runs as root here: a user namespace (or --unshare-all) would map root into it and needs
+  // unprivileged user namespaces, which this tier must not require.
+  for (const flag of ['--unshare-all', '--unshare-user', '--uid', '--cap-drop']) assert.ok(!options.includes(flag), flag);
+  assert.deepEqual(options.slice(options.indexOf('--dev-bind'), options.indexOf('--dev-bind') + 3), ['--dev-bind', '/', '/']);
+  assert.ok(options.indexOf('--proc') > options.indexOf('--dev-bind'), 'a fresh /proc over the host one');
+  assert.deepEqual(options.slice(options.indexOf('--chdir'), options.indexOf('--chdir') + 2), ['--chdir', '/srv/j1/ws']);
+  assert.ok(options.indexOf('--clearenv') < options.indexOf('--setenv'));
 });
 
-test('the join wrapper refuses to run the command when a procs file cannot be written', () => {
-  assert.throws(
-    () => execFileSync('/bin/sh', buildJoinArgs(['/nonexistent/dir/cgroup.procs'], ['/bin/echo', 'ran']), { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }),
-    (error: { status: number; stdout: Buffer }) => error.status === 125 && !error.stdout.toString().includes('ran'),
-  );
+test('process tier: setpriv drops to the job uid first, prlimit last before the argv; the relay between them', () => {
+  const plain = buildProcessTierOptions(processPlan).command;
+  assert.deepEqual(plain, [
+    '/usr/bin/setpriv', ...buildSetprivArgs(2_100_000_123, 2_100_000_123),
+    '/usr/bin/prlimit', ...buildPrlimitArgs({ memoryMiB: 2, nofile: 64 }),
+    'python3', 'train.py',
+  ]);
+  const relayed = buildProcessTierOptions({ ...processPlan, relay: { nodeBinary: '/usr/bin/node', socketPath: '/tmp/bhr-x/j/api.sock', port: 8765, readyFile: '/run/r/job-j1-abcdef/relay-ready' } }).command;
+  const setprivEnd = relayed.indexOf('--') + 1;
+  assert.equal(relayed[setprivEnd], '/usr/bin/env', 'the relay starts after the uid drop');
+  const launcher = relayed.indexOf('bulkhead-relay');
+  assert.deepEqual(relayed.slice(launcher + 1, launcher + 5), ['/usr/bin/node', '8765', '/tmp/bhr-x/j/api.sock', '/run/r/job-j1-abcdef/relay-ready']);
+  assert.equal(relayed[launcher + 5], '/usr/bin/prlimit', 'the rlimits apply to the job, not the relay');
+  assert.deepEqual(relayed.slice(-2), ['python3', 'train.py']);
 });
 
 test('setpriv drops to 65534 with no groups, no capabilities and no_new_privs', () => {

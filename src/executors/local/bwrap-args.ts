@@ -1,7 +1,7 @@
 /**
  * Pure builders for the command lines the local executor runs: the bubblewrap arguments of the sandbox
- * tiers, the in-sandbox relay launcher, the host-side wrapper that joins the job's cgroups before exec,
- * and the rlimit/uid wrapper of the process tier. No IO: the executor probes the host and passes facts in.
+ * tiers and of the process tier (namespaces without a user namespace, then the uid and rlimit wrappers),
+ * and the in-namespace relay launcher. No IO: the executor probes the host and passes facts in.
  */
 
 /** Where things appear inside the sandbox. */
@@ -60,37 +60,49 @@ export function sandboxEtcFiles(): Record<'passwd' | 'group' | 'hosts', string> 
 /**
  * The relay: a TCP listener on 127.0.0.1:<port> inside the job's network namespace that pipes every
  * connection to the platform's Unix socket. Half-close is kept (HTTP clients may shut down their write
- * side before reading the answer). It writes a ready file once listening so the launcher starts the job
- * only when the URL works.
+ * side before reading the answer). It writes a ready file (its third argument) once listening so the
+ * launcher starts the job only when the URL works.
  */
 export const relayScript = [
   "const net=require('node:net'),fs=require('node:fs');",
-  'const port=Number(process.argv[1]),sock=process.argv[2];',
+  'const port=Number(process.argv[1]),sock=process.argv[2],ready=process.argv[3];',
   'const server=net.createServer({allowHalfOpen:true},(c)=>{',
   'const u=net.connect({path:sock,allowHalfOpen:true});',
   'const drop=()=>{c.destroy();u.destroy();};',
   "c.on('error',drop);u.on('error',drop);c.pipe(u);u.pipe(c);});",
   "server.on('error',(e)=>{process.stderr.write('bulkhead relay: '+e.message+'\\n');process.exit(1);});",
-  `server.listen(port,'127.0.0.1',()=>fs.writeFileSync('${sandboxPaths.relayReady}',''));`,
+  "server.listen(port,'127.0.0.1',()=>fs.writeFileSync(ready,''));",
 ].join('');
 
 /**
  * In-sandbox launcher: starts the relay with an empty environment (so the job's NODE_OPTIONS and the like
  * cannot reach into it), waits until it listens (or dies, or 10 s pass → exit 125), then execs the job so
  * the job is the sandbox's main process and its exit status is the sandbox's.
+ * Arguments: node binary, port, platform socket, ready file (a path only this job can write), command….
  */
 export const relayLauncher = [
-  'node=$1; port=$2; sock=$3; shift 3',
-  '/usr/bin/env -i "$node" -e "$RELAY" -- "$port" "$sock" </dev/null >/dev/null &',
+  'node=$1; port=$2; sock=$3; ready=$4; shift 4',
+  '/usr/bin/env -i "$node" -e "$RELAY" -- "$port" "$sock" "$ready" </dev/null >/dev/null &',
   'relay=$!',
   'i=0',
-  `while [ ! -e ${sandboxPaths.relayReady} ]; do`,
+  'while [ ! -e "$ready" ]; do',
   '  if ! kill -0 "$relay" 2>/dev/null || [ "$i" -gt 2000 ]; then echo "bulkhead: network relay did not start" >&2; exit 125; fi',
   '  i=$((i+1)); sleep 0.005',
   'done',
   'unset RELAY',
   'exec "$@"',
 ].join('\n');
+
+/** The command prefix that starts the relay and then execs the rest of the command line. */
+function relayCommand(nodeBinary: string, port: number, socketPath: string, readyFile: string): string[] {
+  // RELAY travels as an environment variable of the launcher only (the job's env is set by bwrap's
+  // --setenv; this one is added by `env` and unset before exec).
+  return [
+    '/usr/bin/env', `RELAY=${relayScript}`,
+    '/bin/sh', '-c', relayLauncher, 'bulkhead-relay',
+    nodeBinary, String(port), socketPath, readyFile,
+  ];
+}
 
 /**
  * bwrap arguments (without the `bwrap` itself) for the sandbox and dedicated tiers.
@@ -153,37 +165,62 @@ export function buildBwrapOptions(plan: SandboxPlan): { options: string[]; comma
   const command: string[] = [];
   if (plan.relay !== undefined) {
     if (plan.nodeBinary === undefined) throw new TypeError('the relay needs nodeBinary');
-    // RELAY travels as an environment variable of the launcher only (bwrap's --setenv above sets the
-    // job's env; this one is added by `env` and unset before exec).
-    command.push(
-      '/usr/bin/env', `RELAY=${relayScript}`,
-      '/bin/sh', '-c', relayLauncher, 'bulkhead-relay',
-      sandboxPaths.node, String(plan.relay.port), sandboxPaths.apiSocket,
-    );
+    command.push(...relayCommand(sandboxPaths.node, plan.relay.port, sandboxPaths.apiSocket, sandboxPaths.relayReady));
   }
   command.push(...plan.argv);
   return { options: args, command };
 }
 
-/**
- * Host-side wrapper: `sh -c JOIN_SCRIPT bulkhead-join <n> <procs files…> <command…>`. The shell writes its
- * own pid into every cgroup.procs file, reports "joined" on fd 3, closes fd 3 and execs the command — so
- * the job is inside its cgroups before it runs a single instruction of its own (no window in which it
- * could fork outside them, which writing the child's pid from the parent after spawn would leave).
- */
-export const joinScript = [
-  'n=$1; shift',
-  'while [ "$n" -gt 0 ]; do',
-  '  echo $$ > "$1" || { echo "bulkhead: cannot join cgroup $1" >&2; exit 125; }',
-  '  shift; n=$((n-1))',
-  'done',
-  'echo joined >&3',
-  'exec 3>&-',
-  'exec "$@"',
-].join('\n');
+export interface ProcessTierPlan {
+  argv: readonly string[];
+  /** The complete environment of the job. */
+  env: Readonly<Record<string, string>>;
+  /** The job's working directory (its host workspace). */
+  cwd: string;
+  /** The job's own host uid (and gid). */
+  uid: number;
+  /** Absolute paths of the host's setpriv and prlimit. */
+  setpriv: string;
+  prlimit: string;
+  limits: ProcessLimits;
+  /** Relay the platform socket to 127.0.0.1:port inside; `readyFile` is a path only this job can write. */
+  relay?: { nodeBinary: string; socketPath: string; port: number; readyFile: string };
+}
 
-export function buildJoinArgs(procsFiles: readonly string[], command: readonly string[]): string[] {
-  return ['-c', joinScript, 'bulkhead-join', String(procsFiles.length), ...procsFiles, ...command];
+/**
+ * bwrap options and command for the `process` tier. bwrap is started as root here (the executor's own
+ * uid), so it creates the namespaces without a user namespace — this tier needs no unprivileged user
+ * namespaces — and does not drop anything itself: `setpriv` inside drops to the job's uid with no groups,
+ * no capabilities and no_new_privs, then `prlimit` sets the rlimits.
+ * - `--unshare-net`: a network namespace with only `lo` (bwrap brings it up), so no host port — loopback
+ *   PostgreSQL, Redis, the platform — is reachable; the relay is the one way out.
+ * - `--unshare-pid`: bwrap's init is PID 1 and the job PID 2; no host process is visible (a fresh /proc)
+ *   or signallable, and when the init dies the kernel kills everything left in the namespace.
+ * - `--unshare-ipc`: no SysV IPC shared with the host or other jobs (free: same start time).
+ * - `--dev-bind / /`: the host filesystem as it is (this tier's documented weakness: file modes are the
+ *   only protection); bwrap still adds nosuid to every mount.
+ * - `--die-with-parent`: a parent-death SIGKILL, so the job dies with the platform even on SIGKILL.
+ * - `--new-session`: no TIOCSTI into a terminal of ours.
+ */
+export function buildProcessTierOptions(plan: ProcessTierPlan): { options: string[]; command: string[] } {
+  const options: string[] = [
+    '--unshare-net',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--die-with-parent',
+    '--new-session',
+    '--clearenv',
+  ];
+  for (const [name, value] of Object.entries(plan.env)) options.push('--setenv', name, value);
+  options.push('--dev-bind', '/', '/', '--proc', '/proc', '--chdir', plan.cwd);
+  const command = [plan.setpriv, ...buildSetprivArgs(plan.uid, plan.uid)];
+  // The relay runs as the job's uid (like in the sandbox) but outside its rlimits: RLIMIT_DATA sized for
+  // the job could keep Node from starting. It is inside the job's cgroups all the same.
+  if (plan.relay !== undefined) {
+    command.push(...relayCommand(plan.relay.nodeBinary, plan.relay.port, plan.relay.socketPath, plan.relay.readyFile));
+  }
+  command.push(plan.prlimit, ...buildPrlimitArgs(plan.limits), ...plan.argv);
+  return { options, command };
 }
 
 /** setpriv arguments that drop to `uid` (default the sandbox uid) with no groups and no capabilities at all. */

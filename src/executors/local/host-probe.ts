@@ -1,6 +1,7 @@
 /**
  * What this host can provide: which isolation tiers, and for each missing one what to install or change.
- * Read-only apart from one throwaway bwrap run that proves unprivileged namespaces work.
+ * Read-only apart from two throwaway bwrap runs: one proves unprivileged user namespaces work (sandbox
+ * tiers), one that root can create the process tier's namespaces.
  */
 import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
@@ -85,6 +86,9 @@ const installHints = {
   cgroups:
     'give the platform writable cgroups with the memory, cpu and pids controllers (cgroup v2: a delegated ' +
     'subtree with those controllers enabled; cgroup v1: the controllers mounted under /sys/fs/cgroup/<name>)',
+  namespaces:
+    'let the platform (root) create network, PID and IPC namespaces and mount /proc (in a container: ' +
+    'CAP_SYS_ADMIN and no seccomp/AppArmor profile that forbids unshare and mount)',
   cpuset: 'enable the cpuset cgroup controller (v2: +cpuset in cgroup.subtree_control; v1: mount it)',
 } as const;
 
@@ -109,6 +113,15 @@ export async function probeHostDetailed(options: ProbeOptions = {}): Promise<Pro
     driver = undefined;
   }
   let userNamespaces = false;
+  // The process tier: bwrap as root (no user namespace) creating network, PID and IPC namespaces over the
+  // host filesystem, as the executor starts it. Run side by side with the sandbox check.
+  const rootNamespaces =
+    bwrap !== undefined && runningAsRoot
+      ? runQuietly(bwrap, [
+          '--unshare-net', '--unshare-pid', '--unshare-ipc', '--die-with-parent', '--new-session',
+          '--dev-bind', '/', '/', '--proc', '/proc', '--', '/usr/bin/true',
+        ])
+      : Promise.resolve(false);
   if (bwrap !== undefined && setpriv !== undefined && runningAsRoot) {
     const layout = await detectSystemLayout();
     const rootArgs = layout.mergedUsr
@@ -125,8 +138,10 @@ export async function probeHostDetailed(options: ProbeOptions = {}): Promise<Pro
 
   const processMissing: Array<keyof typeof installHints> = [];
   if (!runningAsRoot) processMissing.push('root');
+  if (bwrap === undefined) processMissing.push('bwrap');
   if (setpriv === undefined) processMissing.push('setpriv');
   if (prlimit === undefined) processMissing.push('prlimit');
+  if (bwrap !== undefined && runningAsRoot && !(await rootNamespaces)) processMissing.push('namespaces');
 
   const sandboxMissing: Array<keyof typeof installHints> = [];
   if (!runningAsRoot) sandboxMissing.push('root');

@@ -2,9 +2,9 @@
  * The local executor: runs a tenant's job on this host inside the isolation tier the job asks for, and
  * reports how it ended.
  *
- * Owns: the `process` / `sandbox` / `dedicated` tiers (setpriv + prlimit; bubblewrap namespaces; plus a
- * cpuset), the per-tenant and per-job cgroups (v1 and v2), the in-sandbox network relay to the platform's
- * Unix socket, the host capability probe and orphan-cgroup reaping after a restart.
+ * Owns: the `process` / `sandbox` / `dedicated` tiers (root bwrap with network, PID and IPC namespaces +
+ * setpriv + prlimit; unprivileged bubblewrap with every namespace; plus a cpuset), the per-tenant and
+ * per-job cgroups (v1 and v2), the in-namespace network relay to the platform's Unix socket (every tier), the host capability probe and orphan-cgroup reaping after a restart.
  * Deliberately does not own: job records, queues or scheduling (jobs/, scheduler/), job tokens and the
  * API behind the relay socket (the caller serves it), dataset decryption and output collection (the
  * caller prepares `dataDir` and reads `outputsDir`), or choosing a tenant's tier.

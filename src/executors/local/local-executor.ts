@@ -10,10 +10,12 @@
  * `cgroup.procs`; only then do we send all of its options on fd 3 and close it — so the job is inside
  * its cgroups before it exists. If we die before sending them, bwrap gets none and runs nothing (an
  * empty root). → [in-sandbox relay launcher] → the job's argv.
- * Process tier: `sh` joins the job cgroups and execs → `setpriv` drops to the job's own host uid with no groups and no
- * capabilities → `prlimit` → the job's argv.
+ * Process tier: the same fd-3 start, but bwrap runs as root without a user namespace and unshares only the
+ * network (only `lo`), PID and IPC namespaces over the host filesystem (bwrap-args.ts buildProcessTierOptions)
+ * → `setpriv` drops to the job's own host uid with no groups and no capabilities → [relay launcher] →
+ * `prlimit` → the job's argv. Every tier dies with us: bwrap's --die-with-parent and its PID namespace.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -23,11 +25,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   buildBwrapOptions,
-  buildJoinArgs,
-  buildPrlimitArgs,
-  buildSetprivArgs,
-  JOB_GID,
-  JOB_UID,
+  buildProcessTierOptions,
   sandboxEtcFiles,
   sandboxPaths,
 } from './bwrap-args.ts';
@@ -114,8 +112,8 @@ async function chownTree(path: string, uid: number): Promise<void> {
 /**
  * Host uids (and gids, the same number) for jobs: every running job of this process gets one of its own,
  * so that jobs — of different tenants or not — never share a host identity: in the `process` tier (no
- * namespaces) a job cannot signal another's processes or read its 0700 workspace, and in the sandbox tiers
- * files on the host are owned per job. Inside a sandbox the job still sees itself as 65534 (bwrap maps
+ * mount namespace) a job cannot read another's 0700 workspace, and in every tier files on the host are
+ * owned per job. Inside a sandbox the job still sees itself as 65534 (bwrap maps
  * it). The range sits far above the usual login and container sub-uid ranges; one allocation table per
  * process, shared by every executor in it (jobs and serving workers).
  */
@@ -143,12 +141,6 @@ export const allocateJobUid = (jobId: string): number => {
 export const releaseJobUid = (uid: number): void => {
   uidsInUse.delete(uid);
 };
-
-/** SIGKILL to every process of `uid`, sent as that uid (so nothing else can be hit). Never throws. */
-const killUid = (setpriv: string, uid: number): Promise<void> =>
-  new Promise((resolve) => {
-    execFile(setpriv, [...buildSetprivArgs(uid, uid), '/bin/kill', '-KILL', '-1'], { timeout: 5000, env: {} }, () => resolve());
-  });
 
 /** Attached right after spawn(): an 'error' event without a listener would throw. */
 function watchExit(spawned: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> {
@@ -291,27 +283,24 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
       }
     };
 
-    // Kill the whole tree: every process in the job cgroup, plus the launcher's process group (the
-    // process tier without cgroups has only that). Killing the outer bwrap also kills the sandbox's PID
-    // namespace through --die-with-parent.
     // This job's own host uid (see allocateJobUid): released when the job has ended and its processes are gone.
     const hostUid = allocateJobUid(spec.jobId);
-    let setprivPath: string | undefined;
+    // Process tier with the relay: a directory only the job's uid can write, for the relay's ready file
+    // (the sandbox has a private /tmp for it; this tier sees the host's).
+    let relayDir: string | undefined;
+    // Kill the whole tree: every process in the job cgroup, plus the launcher's process group (all there
+    // is without cgroups). Every tier runs in a PID namespace under bwrap's init with --die-with-parent:
+    // killing the outer bwrap kills the init, and the kernel then kills everything left in the namespace
+    // — also what left the process group (setsid) on a host without cgroups.
     const killTree = async (): Promise<void> => {
-      {
-        if (child?.pid !== undefined) {
-          try {
-            process.kill(-child.pid, 'SIGKILL');
-          } catch {
-            // group already gone
-          }
+      if (child?.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // group already gone
         }
-        if (cgroup !== undefined) await cgroup.killAll();
-        // Process tier only (a sandbox's PID namespace dies with it): whatever left the process group
-        // (setsid) and, without cgroups, escaped the cgroup — every process of the job's own uid.
-        // `kill -1` as that uid reaches exactly those.
-        if (spec.tier === 'process' && setprivPath !== undefined) await killUid(setprivPath, hostUid);
       }
+      if (cgroup !== undefined) await cgroup.killAll();
     };
 
     const end = (why: EndReason): void => {
@@ -327,7 +316,6 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         const invalid = validate(spec);
         if (invalid !== undefined) throw new Refusal(invalid);
         const { probe: host, driver: hostDriver, tools } = await probe();
-        setprivPath = tools.setpriv;
         const tier = host.tiers[spec.tier];
         if (!tier.available) {
           throw new Refusal(`this host cannot provide tier ${spec.tier}: ${tier.install}`);
@@ -338,7 +326,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             throw new Refusal(`host directory ${dir} does not exist`);
           }
         }
-        if (spec.apiSocketPath !== undefined && spec.tier !== 'process') {
+        if (spec.apiSocketPath !== undefined) {
           if (!(await stat(spec.apiSocketPath).catch(() => undefined))?.isSocket()) {
             throw new Refusal('apiSocketPath is not a Unix socket');
           }
@@ -356,7 +344,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         };
         if (spec.dataDir !== undefined) env.BULKHEAD_DATA = sandboxed ? sandboxPaths.data : spec.dataDir;
         if (spec.codeDir !== undefined) env.BULKHEAD_CODE = sandboxed ? sandboxPaths.code : spec.codeDir;
-        if (sandboxed && spec.apiSocketPath !== undefined) env.BULKHEAD_API_URL = `http://127.0.0.1:${relayPort}`;
+        // Every tier has its own network namespace: the relay inside it is the way to the API.
+        if (spec.apiSocketPath !== undefined) env.BULKHEAD_API_URL = `http://127.0.0.1:${relayPort}`;
 
         // The set-up steps are independent: run them side by side. allSettled, so that a failing step
         // never leaves another one (a cgroup being created) running past the cleanup in `finally`.
@@ -377,6 +366,14 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             throw new Refusal(`could not set up the job's cgroups: ${(error as Error).message}`);
           }
         };
+        const makeRelayDir = async (): Promise<void> => {
+          await mkdir(runtimeRoot, { recursive: true, mode: 0o755 });
+          await chmod(runtimeRoot, 0o755); // the relay runs as the job's uid and must traverse it
+          // `job-<id>-XXXXXX`: the name reapOrphans sweeps after a crash.
+          relayDir = await mkdtemp(join(runtimeRoot, `job-${spec.jobId}-`));
+          await lchown(relayDir, hostUid, hostUid);
+          await chmod(relayDir, 0o700);
+        };
         const setUp = await Promise.allSettled([
           // Writable for the job uid; read-only inputs are left alone (never chown shared data).
           // and private to it: 0700, whatever mode the caller created them with.
@@ -386,6 +383,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           setUpCgroup(),
           sandboxed ? sandboxEtcDir() : Promise.resolve(undefined),
           sandboxed ? (hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()])) : Promise.resolve(undefined),
+          !sandboxed && spec.apiSocketPath !== undefined ? makeRelayDir() : Promise.resolve(),
         ]);
         for (const step of setUp) if (step.status === 'rejected') throw step.reason;
         const etcPath = (setUp[2] as PromiseFulfilledResult<string | undefined>).value;
@@ -400,13 +398,16 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           child.stdin.on('error', () => undefined);
           child.stdin.end(spec.stdin);
         };
-        let spawned: ChildProcess;
-        let exited: ReturnType<typeof watchExit>;
+        // Both kinds of tier start the same way: bwrap blocked on `--args 3` while we join it to the job's
+        // cgroups, then its options on fd 3. Sandbox tiers: bwrap as the job's uid with a user namespace and
+        // the seccomp filter on fd 4. Process tier: bwrap as root (no user namespace), setpriv inside.
+        let launch: { options: string[]; command: string[] };
+        const withSeccomp = sandboxed && seccompFilter !== undefined;
         if (sandboxed) {
           if (etcPath === undefined || facts === undefined) throw new Error('sandbox set-up incomplete');
           const [hostEtcFiles, layout] = facts;
           const relay = spec.apiSocketPath === undefined ? undefined : { socketPath: spec.apiSocketPath, port: relayPort };
-          const { options: bwrapOptions, command } = buildBwrapOptions({
+          launch = buildBwrapOptions({
             argv: spec.argv,
             env,
             workspaceDir: spec.workspaceDir,
@@ -421,77 +422,65 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             hostname: 'bulkhead-job',
             ...(seccompFilter === undefined ? {} : { seccompFd: 4 }),
           });
-          // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
-          if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
-          spawned = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
-            // fd 3: bwrap reads its options from it and waits for them before doing anything else.
-            // fd 4: the seccomp filter, read when bwrap installs it.
-            stdio: seccompFilter === undefined ? [stdinMode, 'pipe', 'pipe', 'pipe'] : [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'],
-            env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
-            cwd: '/',
-            uid: hostUid, // setgroups(0) + setgid + setuid before exec: no groups, no capabilities
-            gid: hostUid,
-            detached: true, // own process group: killable as a group, not hit by the server's terminal
-          });
-          exited = watchExit(spawned);
-          const optionsPipe = spawned.stdio[3] as Readable & { end(data: Buffer): void };
-          optionsPipe.on('error', () => undefined);
-          if (seccompFilter !== undefined) {
-            // A few hundred bytes: fits the pipe buffer, so bwrap finds it all (and EOF) when it reads.
-            const filterPipe = spawned.stdio[4] as Readable & { end(data: Buffer): void };
-            filterPipe.on('error', () => undefined);
-            filterPipe.end(seccompFilter);
-          }
-          const pid = spawned.pid;
-          if (pid !== undefined) {
-            // bwrap is blocked on fd 3: nothing of the job exists yet. Synchronous writes (~1 ms for the
-            // four v1 hierarchies here, vs ~4 ms through the thread pool): no event-loop turn in between,
-            // so the child cannot have been reaped and its pid reused, and no cancel can interleave.
-            try {
-              for (const file of cgroup?.procsFiles ?? []) writeFileSync(file, String(pid));
-              joined = true;
-            } catch {
-              // not joined: kill it below without ever sending the options
-            }
-            if (joined && reason === undefined) {
-              optionsPipe.end(Buffer.from(bwrapOptions.map((o) => `${o}\0`).join('')));
-              feedStdin(spawned);
-            } else {
-              try {
-                process.kill(-pid, 'SIGKILL');
-              } catch {
-                // already gone
-              }
-            }
-          }
         } else {
-          const setpriv = tools.setpriv as string;
           const hasPids = cgroup !== undefined && driver?.controllers.has('pids') === true;
-          const command = [
-            setpriv,
-            ...buildSetprivArgs(hostUid, hostUid),
-            tools.prlimit as string,
-            ...buildPrlimitArgs({
-              memoryMiB: spec.resources.memoryMiB,
-              nofile: 1024,
-              ...(hasPids ? {} : { nproc: spec.resources.pids }),
-            }),
-            ...spec.argv,
-          ];
-          spawned = spawn('/bin/sh', buildJoinArgs(cgroup?.procsFiles ?? [], command), {
-            // fd 3 carries the launcher's "joined" handshake (see joinScript).
-            stdio: [stdinMode, 'pipe', 'pipe', 'pipe'],
-            env, // the process tier's env is exactly the job's
+          launch = buildProcessTierOptions({
+            argv: spec.argv,
+            env,
             cwd: spec.workspaceDir,
-            detached: true, // own process group: killable as a group, not hit by the server's terminal
+            uid: hostUid,
+            setpriv: tools.setpriv as string,
+            prlimit: tools.prlimit as string,
+            limits: { memoryMiB: spec.resources.memoryMiB, nofile: 1024, ...(hasPids ? {} : { nproc: spec.resources.pids }) },
+            ...(relayDir === undefined || spec.apiSocketPath === undefined
+              ? {}
+              : { relay: { nodeBinary, socketPath: spec.apiSocketPath, port: relayPort, readyFile: join(relayDir, 'relay-ready') } }),
           });
-          exited = watchExit(spawned);
-          (spawned.stdio[3] as Readable | null)?.on('data', (data: Buffer) => {
-            if (data.toString().includes('joined')) joined = true;
-          });
-          // The launcher script is given with -c and never reads stdin: the bytes wait in the pipe for
-          // the job (exec'd only after it joined its cgroups).
-          feedStdin(spawned);
+        }
+        const { options: bwrapOptions, command } = launch;
+        // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
+        if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
+        const spawned: ChildProcess = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
+          // fd 3: bwrap reads its options from it and waits for them before doing anything else.
+          // fd 4: the seccomp filter, read when bwrap installs it.
+          // fd 0: the job's stdin when the spec has one (a serving worker's model), else nothing.
+          stdio: withSeccomp ? [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'] : [stdinMode, 'pipe', 'pipe', 'pipe'],
+          env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
+          cwd: '/',
+          // Sandbox tiers: setgroups(0) + setgid + setuid before exec: no groups, no capabilities.
+          ...(sandboxed ? { uid: hostUid, gid: hostUid } : {}),
+          detached: true, // own process group: killable as a group, not hit by the server's terminal
+        });
+        const exited = watchExit(spawned);
+        const optionsPipe = spawned.stdio[3] as Readable & { end(data: Buffer): void };
+        optionsPipe.on('error', () => undefined);
+        if (withSeccomp && seccompFilter !== undefined) {
+          // A few hundred bytes: fits the pipe buffer, so bwrap finds it all (and EOF) when it reads.
+          const filterPipe = spawned.stdio[4] as Readable & { end(data: Buffer): void };
+          filterPipe.on('error', () => undefined);
+          filterPipe.end(seccompFilter);
+        }
+        const pid = spawned.pid;
+        if (pid !== undefined) {
+          // bwrap is blocked on fd 3: nothing of the job exists yet. Synchronous writes (~1 ms for the
+          // four v1 hierarchies here, vs ~4 ms through the thread pool): no event-loop turn in between,
+          // so the child cannot have been reaped and its pid reused, and no cancel can interleave.
+          try {
+            for (const file of cgroup?.procsFiles ?? []) writeFileSync(file, String(pid));
+            joined = true;
+          } catch {
+            // not joined: kill it below without ever sending the options
+          }
+          if (joined && reason === undefined) {
+            optionsPipe.end(Buffer.from(bwrapOptions.map((o) => `${o}\0`).join('')));
+            feedStdin(spawned);
+          } else {
+            try {
+              process.kill(-pid, 'SIGKILL');
+            } catch {
+              // already gone
+            }
+          }
         }
         child = spawned;
         const handshake = spawned.stdio[3] as Readable | null;
@@ -543,6 +532,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
       } finally {
         ended = true;
         if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+        if (relayDir !== undefined) await rm(relayDir, { recursive: true, force: true }).catch(() => undefined);
         releaseJobUid(hostUid);
       }
     };
@@ -567,8 +557,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         void (async () => {
           if (cgroup !== undefined) {
             // Not the outer bwrap: SIGTERM would kill it and, through --die-with-parent, the whole
-            // sandbox at once — no grace. The job's own processes get the SIGTERM.
-            await cgroup.signalAll('SIGTERM', spec.tier === 'process' ? undefined : pid);
+            // namespace at once — no grace. The job's own processes get the SIGTERM (bwrap's init, PID 1
+            // of the namespace, has no handler and ignores it).
+            await cgroup.signalAll('SIGTERM', pid);
           } else {
             try {
               process.kill(-pid, 'SIGTERM');
@@ -587,9 +578,10 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     probe: async () => (await probe()).probe,
     /**
      * After a restart: kills and removes every job cgroup under the prefix whose job id is not in
-     * `liveJobIds`, prunes empty tenant cgroups and deletes stale runtime directories. Process-tier jobs
-     * on a host without cgroups cannot be found this way (they have no cgroup); the sandbox tiers also
-     * die with the executor through --die-with-parent.
+     * `liveJobIds`, prunes empty tenant cgroups and deletes stale runtime directories. Every tier already
+     * died with the executor (bwrap --die-with-parent, PID namespace); this catches what a cgroup still
+     * holds (e.g. a platform that was stopped, not killed, mid-start). Jobs on a host without cgroups have
+     * no cgroup to find, and need none: their namespace's init died with us.
      */
     async reapOrphans(liveJobIds) {
       const live = new Set(liveJobIds);

@@ -57,9 +57,10 @@ export interface JobSpec {
   /** cpuset list (`"1"`, `"2-3"`): the reserved CPUs for tier `dedicated` (required there); for other tiers the shared pool (optional; default the executor's `sharedCpus`). */
   reservedCpus?: string;
   /**
-   * A host Unix socket served by the platform. In the sandbox tiers it is bind-mounted and relayed to
-   * `127.0.0.1:<relayPort>` inside the job; the job gets `BULKHEAD_API_URL`. Must be connectable by uid
-   * 65534 and every directory on its path searchable by it (bwrap resolves it as that uid).
+   * A host Unix socket served by the platform, relayed to `127.0.0.1:<relayPort>` inside the job's network
+   * namespace (every tier; bind-mounted in the sandbox tiers, used at its host path in the `process`
+   * tier); the job gets `BULKHEAD_API_URL`. Must be connectable by the job's uid and every directory on
+   * its path searchable by it (bwrap resolves it as that uid; the relay connects as it).
    */
   apiSocketPath?: string;
   /** Receives stdout and stderr line by line. */

@@ -4,6 +4,7 @@
  * same attempt succeed, a contrast case shows the probe itself works.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server } from 'node:net';
@@ -135,7 +136,7 @@ test('two jobs at once: neither sees nor can signal the other\'s processes', asy
   assert.ok(lines.includes('survived'));
 });
 
-test('process tier: each job has its own host uid — another job can neither signal its processes nor read its workspace', async () => {
+test('process tier: each job has its own host uid and PID namespace — another job can neither signal its processes nor read its workspace', async () => {
   const lines: string[] = [];
   const victimDirs = await ctx.dirs('pvictim');
   const victimSpec = ctx.spec({
@@ -146,24 +147,31 @@ test('process tier: each job has its own host uid — another job can neither si
   const victim = ctx.executor.start(victimSpec);
   for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('pid ')); i += 1) await new Promise((r) => setTimeout(r, 20));
   const [, victimPid, , victimUid] = lines.find((l) => l.startsWith('pid '))!.split(' ');
+  assert.equal(victimPid, '2', 'the job is PID 2 of its own namespace (bwrap\'s init is 1)');
+  // The victim's host pids, from its cgroup: what an attacker on the host's PID namespace would aim at.
+  const procs = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-tb', `job-${victimSpec.jobId}`, 'cgroup.procs');
+  const hostPids = (await readFile(procs, 'utf8')).trim().split('\n');
+  assert.ok(hostPids.length >= 3 && hostPids.every((p) => Number(p) > 10), `victim host pids ${hostPids.join(',')}`);
   const script = [
     'import os, sys, signal, errno',
     'print("uid", os.getuid())',
+    'for p in sys.argv[2:]:',
+    '    try:',
+    '        os.kill(int(p), signal.SIGKILL); print("kill", p, "OK")',
+    '    except OSError as e:',
+    '        print("kill", p, errno.errorcode[e.errno])',
     'try:',
-    '    os.kill(int(sys.argv[1]), signal.SIGKILL); print("kill OK")',
-    'except OSError as e:',
-    '    print("kill", errno.errorcode[e.errno])',
-    'try:',
-    '    print("read", open(sys.argv[2]).read().strip())',
+    '    print("read", open(sys.argv[1]).read().strip())',
     'except OSError as e:',
     '    print("read", errno.errorcode[e.errno])',
   ].join('\n');
-  const attacker = await ctx.run({ tenantId: 'ta', tier: 'process', argv: ['/usr/bin/python3', '-c', script, victimPid!, join(victimDirs.workspaceDir, 'secret')] });
+  const attacker = await ctx.run({ tenantId: 'ta', tier: 'process', argv: ['/usr/bin/python3', '-c', script, join(victimDirs.workspaceDir, 'secret'), ...hostPids] });
   assert.equal(attacker.outcome.kind, 'succeeded', attacker.lines.join('\n'));
   const attackerUid = attacker.lines.find((l) => l.startsWith('uid '))?.split(' ')[1];
   assert.notEqual(attackerUid, victimUid, 'two jobs never share a host uid');
   assert.ok(Number(victimUid) >= 2_100_000_000 && Number(attackerUid) >= 2_100_000_000, `job uids come from the job range (${victimUid}, ${attackerUid})`);
-  assert.ok(attacker.lines.includes('kill EPERM'), attacker.lines.join('\n'));
+  // Host pids do not exist in the attacker's PID namespace (only its own few low pids do).
+  for (const pid of hostPids) assert.ok(attacker.lines.includes(`kill ${pid} ESRCH`), attacker.lines.join('\n'));
   assert.ok(attacker.lines.includes('read EACCES'), attacker.lines.join('\n'));
   const outcome = await victim.wait();
   assert.equal(outcome.kind, 'succeeded', JSON.stringify({ outcome, lines }));
@@ -234,9 +242,10 @@ test('no TCP connection to a host port, to the host\'s address, or to another jo
     listener.cancel();
     await listener.wait();
 
-    // Contrast: the process tier shares the host network, so the same probe connects.
-    const weak = await ctx.run({ tier: 'process', argv: ['/usr/bin/python3', '-c', tryConnectScript, `127.0.0.1:${port}`] });
-    assert.equal(parse(weak.lines).get(`127.0.0.1:${port}`), 'OK');
+    // Contrast: the same probe, run on the host, connects.
+    const fromHost = execFileSync('/usr/bin/python3', ['-c', tryConnectScript, `127.0.0.1:${port}`], { encoding: 'utf8' });
+    assert.equal(parse(fromHost.trim().split('\n')).get(`127.0.0.1:${port}`), 'OK');
+    for (let i = 0; i < 200 && accepted < 1; i += 1) await new Promise((r) => setTimeout(r, 10));
     assert.equal(accepted, 1);
   } finally {
     await new Promise((r) => (hostServer as Server).close(r));
@@ -269,5 +278,69 @@ test('the relay: a request from inside reaches the platform socket and nothing e
     assert.deepEqual(requests, ['GET /api/2.0/mlflow/runs/get?run_id=1', 'POST /from-node']);
   } finally {
     await new Promise((r) => server.close(r));
+  }
+});
+
+test('process tier: no host loopback port, no host process; the API relay is its one way out', async () => {
+  // A host service on loopback (as PostgreSQL, Redis or the platform port would be).
+  const hostServer = createTcpServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.end('hello\n');
+  });
+  let accepted = 0;
+  hostServer.on('connection', () => (accepted += 1));
+  await new Promise<void>((r) => hostServer.listen(0, '127.0.0.1', r));
+  const port = (hostServer.address() as { port: number }).port;
+  // The platform side of the relay: an HTTP server on a Unix socket.
+  const socketDir = join(ctx.base, 'papi');
+  await mkdir(socketDir, { mode: 0o755 });
+  const socketPath = join(socketDir, 'api.sock');
+  const requests: string[] = [];
+  const api = createHttpServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.end(JSON.stringify({ ok: true }));
+  });
+  await new Promise<void>((r) => api.listen(socketPath, r));
+  await chmod(socketPath, 0o666);
+  // A host process the job must not see or signal: this test's own process.
+  const hostPid = process.pid;
+  const probe = [
+    'import os, sys, signal, errno, socket, urllib.request',
+    tryConnectScript.split('\n').slice(1).join('\n').replace('for t in sys.argv[1:]:', 'for t in sys.argv[2:]:'),
+    'hostpid = sys.argv[1]',
+    'print("proc", hostpid, "VISIBLE" if os.path.exists("/proc/" + hostpid) else "ABSENT")',
+    'print("pids", len([p for p in os.listdir("/proc") if p.isdigit()]))',
+    'try:',
+    '    os.kill(int(hostpid), 0); print("signal", hostpid, "OK")',
+    'except OSError as e:',
+    '    print("signal", hostpid, errno.errorcode[e.errno])',
+    'print("relay", urllib.request.urlopen(os.environ["BULKHEAD_API_URL"] + "/api/v1/me").read().decode())',
+  ].join('\n');
+  try {
+    const { outcome, lines } = await ctx.run({
+      tier: 'process',
+      apiSocketPath: socketPath,
+      argv: ['/usr/bin/python3', '-c', probe, String(hostPid), `127.0.0.1:${port}`, `::1:${port}`],
+    });
+    assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
+    const seen = parse(lines);
+    assert.equal(seen.get(`127.0.0.1:${port}`), 'ECONNREFUSED', 'the host loopback is not the job\'s');
+    assert.equal(seen.get(`::1:${port}`), 'ECONNREFUSED');
+    assert.ok(lines.includes(`proc ${hostPid} ABSENT`), lines.join('\n'));
+    assert.ok(lines.includes(`signal ${hostPid} ESRCH`), lines.join('\n'));
+    // bwrap's init, the job, the relay launcher's relay: a handful, never the host's ~100.
+    assert.ok(Number(lines.find((l) => l.startsWith('pids '))?.split(' ')[1]) <= 5, lines.join('\n'));
+    assert.ok(lines.includes('relay {"ok":true}'), lines.join('\n'));
+    assert.deepEqual(requests, ['GET /api/v1/me']);
+    assert.equal(accepted, 0, 'nothing reached the host listener');
+
+    // Contrast: the same probe from the host connects and sees the host process.
+    const fromHost = execFileSync('/usr/bin/python3', ['-c', tryConnectScript, `127.0.0.1:${port}`], { encoding: 'utf8' });
+    assert.equal(parse(fromHost.trim().split('\n')).get(`127.0.0.1:${port}`), 'OK');
+    for (let i = 0; i < 200 && accepted < 1; i += 1) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(accepted, 1);
+  } finally {
+    await new Promise((r) => hostServer.close(r));
+    await new Promise((r) => api.close(r));
   }
 });

@@ -119,16 +119,44 @@ for (const tier of ['sandbox', 'process'] as const) {
   });
 }
 
-test('preempt: SIGTERM first (a handler may save state), outcome preempted', async () => {
-  const lines: string[] = [];
-  const script = 'import signal, time, sys\ndef term(*_):\n    print("saving checkpoint", flush=True); sys.exit(0)\nsignal.signal(signal.SIGTERM, term)\nprint("ready", flush=True)\ntime.sleep(30)';
-  const job = ctx.executor.start(ctx.spec({ ...(await ctx.dirs('preempt')), argv: ['python3', '-c', script], output: (l) => lines.push(l.line) }));
-  for (let i = 0; i < 300 && !lines.includes('ready'); i += 1) await new Promise((r) => setTimeout(r, 10));
-  job.preempt(5000);
-  const outcome = await job.wait();
-  assert.equal(outcome.kind, 'preempted');
-  assert.ok(lines.includes('saving checkpoint'), lines.join('\n'));
-  assert.ok(outcome.usage.wallMs < 4000);
+for (const tier of ['sandbox', 'process'] as const) {
+  test(`preempt (${tier}): SIGTERM first (a handler may save state), outcome preempted`, async () => {
+    const lines: string[] = [];
+    // os.write in the handler: the SIGTERM may arrive while print("ready") is still inside stdout's
+    // buffered writer, where a second print would raise "reentrant call".
+    const script = 'import os, signal, time, sys\ndef term(*_):\n    os.write(1, b"saving checkpoint\\n"); sys.exit(0)\nsignal.signal(signal.SIGTERM, term)\nprint("ready", flush=True)\ntime.sleep(30)';
+    const job = ctx.executor.start(ctx.spec({ tier, ...(await ctx.dirs(`preempt-${tier}`)), argv: ['/usr/bin/python3', '-c', script], output: (l) => lines.push(l.line) }));
+    for (let i = 0; i < 300 && !lines.includes('ready'); i += 1) await new Promise((r) => setTimeout(r, 10));
+    job.preempt(5000);
+    const outcome = await job.wait();
+    assert.equal(outcome.kind, 'preempted');
+    assert.ok(lines.includes('saving checkpoint'), lines.join('\n'));
+    assert.ok(outcome.usage.wallMs < 4000);
+  });
+}
+
+test('process tier without cgroups: what the job left behind (setsid, new process group) dies with it', async () => {
+  const fakeRoot = await mkdtemp(join(tmpdir(), 'bulkhead-nocg-'));
+  const marker = `sleep 106.${process.pid}`;
+  try {
+    const executor = createLocalExecutor({ cgroupRoot: fakeRoot, runtimeRoot: join(ctx.base, 'run-nocg') });
+    const lines: string[] = [];
+    // The daemon leaves the session and process group; without a cgroup only the PID namespace holds it.
+    const job = executor.start(ctx.spec({
+      tier: 'process', ...(await ctx.dirs('nocg-daemon')), output: (l) => lines.push(l.line),
+      argv: ['/bin/sh', '-c', `setsid ${marker} & while ! ps -eo args | grep -q "^${marker}"; do sleep 0.01; done; echo daemon started`],
+    }));
+    const outcome = await job.wait();
+    assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
+    assert.ok(lines.includes('daemon started'));
+    let left = await hostProcessesWith(marker);
+    for (const deadline = Date.now() + 5000; left.length > 0 && Date.now() < deadline; left = await hostProcessesWith(marker)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(left, [], 'the daemon died with the job\'s PID namespace');
+  } finally {
+    await rm(fakeRoot, { recursive: true, force: true });
+  }
 });
 
 test('preempt: a job that ignores SIGTERM is killed after the grace', async () => {

@@ -7,6 +7,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
 import { createDenialThrottle } from './denial-throttle.ts';
 import { registerErrorHandling } from './error-handler.ts';
+import { registerInputValidation } from './input-validation.ts';
 import type { HttpDeps } from './http-deps.ts';
 import type { RouteAccess } from './route-config.ts';
 import { healthRoutes } from './routes/health-routes.ts';
@@ -54,6 +55,8 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // Before validation and handlers: text storage cannot hold, over-long strings, non-finite numbers.
+  registerInputValidation(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });

@@ -29,6 +29,8 @@ export const mlflowLimits = {
   maxModelRegistryTagKeyLength: 250,
   maxModelRegistryTagValueLength: 5000,
   maxRegisteredModelAliasLength: 255,
+  // MLflow's SQL store: registered_models.name is VARCHAR(256) (mlflow/store/model_registry/dbmodels/models.py).
+  maxRegisteredModelNameLength: 256,
   maxDatasetNameLength: 500,
   maxDatasetDigestLength: 36,
   maxDatasetSourceLength: 65_535,
@@ -552,10 +554,19 @@ export const validateFinalStatus = (status: unknown): Exclude<LoggedModelStatus,
   return found;
 };
 
-/** Validates a registered model name: a non-empty string. */
-export const validateModelName = (name: unknown): string => {
+/**
+ * Validates a registered model name: a non-empty string of at most 256 code points (MLflow's column).
+ * `field` names the request parameter in the message (`name`, `new_name`).
+ */
+export const validateModelName = (name: unknown, field = 'name'): string => {
   if (name === undefined || name === null || name === '') throw invalid('Registered model name cannot be empty.');
   if (typeof name !== 'string') throw invalid('Registered model name must be a string.');
+  const length = codePointLength(name);
+  if (length > mlflowLimits.maxRegisteredModelNameLength) {
+    throw invalid(
+      `Invalid value for parameter '${field}': registered model name had length ${length}, which exceeded length limit of ${mlflowLimits.maxRegisteredModelNameLength}`,
+    );
+  }
   return name;
 };
 

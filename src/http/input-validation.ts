@@ -1,0 +1,136 @@
+/**
+ * The one check every request's parsed input passes before validation, handlers or any query: path
+ * parameters, the query string and a JSON body are walked once, and the first value that storage cannot
+ * hold or that makes no sense anywhere is refused with 400 naming the field — VALIDATION_FAILED in the
+ * platform's shape, INVALID_PARAMETER_VALUE on the MLflow routes (the rendering is the error handler's).
+ *
+ * Refused everywhere: text PostgreSQL cannot store (NUL, `\u0000`; an unpaired UTF-16 surrogate, which
+ * has no UTF-8 form), in values and in object keys; strings longer than the route's ceiling; numbers
+ * that are not finite (JSON.parse turns `1e309` into Infinity) except where the route declares them
+ * meaningful (MLflow metric values). Field-specific limits (names, keys, values) stay with each field's
+ * own schema: the zod schemas of the platform routes, src/tracking/mlflow-validation.ts on the MLflow
+ * routes. This layer is the backstop that needs no knowledge of a route's fields.
+ *
+ * Raw bodies (uploads, inference requests kept as bytes) are not walked: they are streamed to encrypted
+ * blobs or forwarded as they are, never stored as text.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from '../core/errors.ts';
+
+/** What one route accepts beyond the defaults. */
+export interface InputRules {
+  /** The longest string (in UTF-16 code units) in any field or key. */
+  readonly maxStringLength: number;
+  /**
+   * Fields where a non-finite number is a meaningful value, as paths: `value`, `metrics.*.value` (`*` is
+   * any array index or key).
+   */
+  readonly nonFiniteFields: readonly string[];
+}
+
+/**
+ * Ceilings of string length: the platform's own routes have no field longer than 32 KiB (job environment
+ * values; see the zod schemas), so 64 Ki code units is a backstop no valid request reaches. On MLflow
+ * routes the largest documented field is a dataset profile, 16,777,215 characters
+ * (mlflow/utils/validation.py); the body limit (BULKHEAD_BODY_LIMIT_BYTES) is usually lower.
+ */
+export const inputStringCeilings = { platform: 65_536, mlflow: 16_777_215 } as const;
+
+export const defaultInputRules: InputRules = { maxStringLength: inputStringCeilings.platform, nonFiniteFields: [] };
+
+export type InputSource = 'params' | 'querystring' | 'body';
+
+export interface InputProblem {
+  readonly source: InputSource;
+  /** The field's path: `name`, `metrics[3].value`, `env.PATH`. */
+  readonly field: string;
+  readonly reason: string;
+}
+
+const fieldPath = (parts: readonly (string | number)[]): string => {
+  let out = '';
+  for (const part of parts) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  return out === '' ? '(root)' : out;
+};
+
+const matchesPattern = (parts: readonly (string | number)[], pattern: readonly string[]): boolean =>
+  parts.length === pattern.length && pattern.every((p, i) => p === '*' || p === String(parts[i]));
+
+// With the u flag a surrogate pair is one code point, so this matches only a surrogate without its partner.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** Why a string cannot be accepted, or undefined. */
+export const stringProblem = (value: string, maxLength: number): string | undefined => {
+  if (value.length > maxLength) return `is ${value.length} characters long; the limit is ${maxLength}`;
+  if (value.includes('\u0000')) return 'contains a NUL character (\\u0000), which cannot be stored';
+  if (LONE_SURROGATE.test(value)) return 'contains an unpaired UTF-16 surrogate, which is not valid Unicode text';
+  return undefined;
+};
+
+const isPlainContainer = (value: unknown): value is Record<string, unknown> | unknown[] => {
+  if (Array.isArray(value)) return true;
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+};
+
+/**
+ * Walks one parsed input (depth-first, without recursion, so deep nesting cannot exhaust the stack) and
+ * returns its first problem. Pure: no IO. Non-plain objects (streams, buffers) are not entered.
+ */
+export const findInputProblem = (source: InputSource, input: unknown, rules: InputRules = defaultInputRules): InputProblem | undefined => {
+  const patterns = rules.nonFiniteFields.map((f) => f.split('.'));
+  const stack: Array<{ value: unknown; parts: (string | number)[] }> = [{ value: input, parts: [] }];
+  while (stack.length > 0) {
+    const { value, parts } = stack.pop()!;
+    if (typeof value === 'string') {
+      const reason = stringProblem(value, rules.maxStringLength);
+      if (reason !== undefined) return { source, field: fieldPath(parts), reason };
+    } else if (typeof value === 'number') {
+      if (!Number.isFinite(value) && !patterns.some((p) => matchesPattern(parts, p))) {
+        return { source, field: fieldPath(parts), reason: `is ${String(value)}; only finite numbers are accepted here` };
+      }
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], parts: [...parts, i] });
+    } else if (isPlainContainer(value)) {
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i -= 1) {
+        const key = keys[i]!;
+        const reason = stringProblem(key, rules.maxStringLength);
+        if (reason !== undefined) return { source, field: fieldPath(parts.length === 0 ? ['(key)'] : parts), reason: `has a key that ${reason}` };
+        stack.push({ value: (value as Record<string, unknown>)[key], parts: [...parts, key] });
+      }
+    }
+  }
+  return undefined;
+};
+
+/** The refusal for a problem: VALIDATION_FAILED (rendered INVALID_PARAMETER_VALUE on MLflow routes). */
+export const inputProblemError = (problem: InputProblem): AppError => {
+  const where = problem.source === 'body' ? '' : ` (${problem.source === 'params' ? 'path' : 'query'})`;
+  const path = `${problem.source}.${problem.field}`;
+  return new AppError('VALIDATION_FAILED', `Invalid value for parameter '${problem.field}'${where}: it ${problem.reason}`, {
+    details: { field: problem.field, in: problem.source, issues: [{ path, message: problem.reason }] },
+  });
+};
+
+const rulesOf = (request: FastifyRequest): InputRules => {
+  const config = request.routeOptions.config;
+  return {
+    maxStringLength: config?.errorFormat === 'mlflow' ? inputStringCeilings.mlflow : inputStringCeilings.platform,
+    nonFiniteFields: config?.nonFiniteFields ?? [],
+  };
+};
+
+/** Checks params, query and body of every request before validation (see the module comment). */
+export const registerInputValidation = (app: FastifyInstance): void => {
+  app.addHook('preValidation', async (request) => {
+    const rules = rulesOf(request);
+    // Path parameters and query strings are short text: the platform ceiling applies to them on every route.
+    const short: InputRules = { maxStringLength: Math.min(rules.maxStringLength, inputStringCeilings.platform), nonFiniteFields: [] };
+    const problem = findInputProblem('params', request.params, short)
+      ?? findInputProblem('querystring', request.query, short)
+      ?? findInputProblem('body', request.body, rules);
+    if (problem !== undefined) throw inputProblemError(problem);
+  });
+};

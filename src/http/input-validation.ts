@@ -125,6 +125,8 @@ const rulesOf = (request: FastifyRequest): InputRules => {
 /** Checks params, query and body of every request before validation (see the module comment). */
 export const registerInputValidation = (app: FastifyInstance): void => {
   app.addHook('preValidation', async (request) => {
+    // An unmatched URL is answered 404 by the not-found handler whatever it carries.
+    if (request.is404) return;
     const rules = rulesOf(request);
     // Path parameters and query strings are short text: the platform ceiling applies to them on every route.
     const short: InputRules = { maxStringLength: Math.min(rules.maxStringLength, inputStringCeilings.platform), nonFiniteFields: [] };

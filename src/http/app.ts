@@ -58,7 +58,8 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
-  // Before validation and handlers: text storage cannot hold, over-long strings, non-finite numbers.
+  // Before the auth hook (it looks up the :tenant parameter) and before validation and handlers: text
+  // storage cannot hold, over-long strings, non-finite numbers.
   registerInputValidation(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));

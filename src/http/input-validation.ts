@@ -67,16 +67,16 @@ export const stringProblem = (value: string, maxLength: number): string | undefi
   return undefined;
 };
 
-const isPlainContainer = (value: unknown): value is Record<string, unknown> | unknown[] => {
-  if (Array.isArray(value)) return true;
-  if (value === null || typeof value !== 'object') return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-};
+/**
+ * Objects whose fields are input: JSON objects and the router's and query parser's maps (which need
+ * not have Object.prototype). Not entered: bytes and streams, the bodies of raw-upload routes.
+ */
+const isFieldMap = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && typeof (value as { pipe?: unknown }).pipe !== 'function';
 
 /**
  * Walks one parsed input (depth-first, without recursion, so deep nesting cannot exhaust the stack) and
- * returns its first problem. Pure: no IO. Non-plain objects (streams, buffers) are not entered.
+ * returns its first problem. Pure: no IO. Bytes and streams are not entered.
  */
 export const findInputProblem = (source: InputSource, input: unknown, rules: InputRules = defaultInputRules): InputProblem | undefined => {
   const patterns = rules.nonFiniteFields.map((f) => f.split('.'));
@@ -92,7 +92,7 @@ export const findInputProblem = (source: InputSource, input: unknown, rules: Inp
       }
     } else if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], parts: [...parts, i] });
-    } else if (isPlainContainer(value)) {
+    } else if (isFieldMap(value)) {
       const keys = Object.keys(value);
       for (let i = keys.length - 1; i >= 0; i -= 1) {
         const key = keys[i]!;
@@ -122,17 +122,23 @@ const rulesOf = (request: FastifyRequest): InputRules => {
   };
 };
 
-/** Checks params, query and body of every request before validation (see the module comment). */
+/**
+ * Checks params, query and body of every request (see the module comment). Path parameters and the query
+ * string are checked when the request arrives, before the auth hook resolves the `:tenant` parameter
+ * with a query (register this first); the body once it is parsed, before validation and the handler.
+ */
 export const registerInputValidation = (app: FastifyInstance): void => {
-  app.addHook('preValidation', async (request) => {
+  app.addHook('onRequest', async (request) => {
     // An unmatched URL is answered 404 by the not-found handler whatever it carries.
     if (request.is404) return;
-    const rules = rulesOf(request);
     // Path parameters and query strings are short text: the platform ceiling applies to them on every route.
-    const short: InputRules = { maxStringLength: Math.min(rules.maxStringLength, inputStringCeilings.platform), nonFiniteFields: [] };
-    const problem = findInputProblem('params', request.params, short)
-      ?? findInputProblem('querystring', request.query, short)
-      ?? findInputProblem('body', request.body, rules);
+    const short: InputRules = { maxStringLength: inputStringCeilings.platform, nonFiniteFields: [] };
+    const problem = findInputProblem('params', request.params, short) ?? findInputProblem('querystring', request.query, short);
+    if (problem !== undefined) throw inputProblemError(problem);
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.is404) return;
+    const problem = findInputProblem('body', request.body, rulesOf(request));
     if (problem !== undefined) throw inputProblemError(problem);
   });
 };

@@ -51,6 +51,7 @@ const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 const malformedBodies = [
   '{', '{"name": "a"', 'null', '[]', '"x"', '1e309', '{"name": 1e309}', '{"value": -1e309, "key": "k"}', '\u0000', '{"name":"\\u0000"}',
   '{"name":"\\ud800"}', '{"\\u0000":1}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}', '{"a":'.repeat(2_000),
+  `${'['.repeat(50_000)}"\\u0000"${']'.repeat(50_000)}`,
 ] as const;
 
 /** The fields MLflow's handlers read (mlflow/protos/service.proto, model_registry.proto). */

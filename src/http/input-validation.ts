@@ -47,6 +47,18 @@ export interface InputProblem {
   readonly reason: string;
 }
 
+/** A place in the input: a linked list back to the root, so descending costs O(1) however deep. */
+interface Place {
+  readonly parent: Place | undefined;
+  readonly key: string | number;
+}
+
+const partsOf = (place: Place | undefined): (string | number)[] => {
+  const parts: (string | number)[] = [];
+  for (let p = place; p !== undefined; p = p.parent) parts.push(p.key);
+  return parts.reverse();
+};
+
 const fieldPath = (parts: readonly (string | number)[]): string => {
   let out = '';
   for (const part of parts) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
@@ -80,25 +92,25 @@ const isFieldMap = (value: unknown): value is Record<string, unknown> =>
  */
 export const findInputProblem = (source: InputSource, input: unknown, rules: InputRules = defaultInputRules): InputProblem | undefined => {
   const patterns = rules.nonFiniteFields.map((f) => f.split('.'));
-  const stack: Array<{ value: unknown; parts: (string | number)[] }> = [{ value: input, parts: [] }];
+  const stack: Array<{ value: unknown; place: Place | undefined }> = [{ value: input, place: undefined }];
   while (stack.length > 0) {
-    const { value, parts } = stack.pop()!;
+    const { value, place } = stack.pop()!;
     if (typeof value === 'string') {
       const reason = stringProblem(value, rules.maxStringLength);
-      if (reason !== undefined) return { source, field: fieldPath(parts), reason };
+      if (reason !== undefined) return { source, field: fieldPath(partsOf(place)), reason };
     } else if (typeof value === 'number') {
-      if (!Number.isFinite(value) && !patterns.some((p) => matchesPattern(parts, p))) {
-        return { source, field: fieldPath(parts), reason: `is ${String(value)}; only finite numbers are accepted here` };
+      if (!Number.isFinite(value) && !patterns.some((p) => matchesPattern(partsOf(place), p))) {
+        return { source, field: fieldPath(partsOf(place)), reason: `is ${String(value)}; only finite numbers are accepted here` };
       }
     } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], parts: [...parts, i] });
+      for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], place: { parent: place, key: i } });
     } else if (isFieldMap(value)) {
       const keys = Object.keys(value);
       for (let i = keys.length - 1; i >= 0; i -= 1) {
         const key = keys[i]!;
         const reason = stringProblem(key, rules.maxStringLength);
-        if (reason !== undefined) return { source, field: fieldPath(parts.length === 0 ? ['(key)'] : parts), reason: `has a key that ${reason}` };
-        stack.push({ value: (value as Record<string, unknown>)[key], parts: [...parts, key] });
+        if (reason !== undefined) return { source, field: place === undefined ? '(key)' : fieldPath(partsOf(place)), reason: `has a key that ${reason}` };
+        stack.push({ value: value[key], place: { parent: place, key } });
       }
     }
   }

@@ -62,7 +62,8 @@ const partsOf = (place: Place | undefined): (string | number)[] => {
 const fieldPath = (parts: readonly (string | number)[]): string => {
   let out = '';
   for (const part of parts) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
-  return out === '' ? '(root)' : out;
+  // A field 50,000 arrays deep is named by its innermost part: the message stays short.
+  return out === '' ? '(root)' : out.length > 200 ? `…${out.slice(-200)}` : out;
 };
 
 const matchesPattern = (parts: readonly (string | number)[], pattern: readonly string[]): boolean =>

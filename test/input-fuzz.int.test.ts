@@ -36,7 +36,7 @@ const hostileStrings = [
   '\u0000', 'a\u0000b', '\ud800', 'x\udfffy', 'x'.repeat(100_000), 'é'.repeat(300), 'x'.repeat(257), 'x'.repeat(5_001), 'x'.repeat(70_000),
   "' OR '1'='1", '1; DROP TABLE runs; --', "name = 'x' OR 1=1", "attributes.status = 'x' OR 1=1 --", "params.`a` = '1' OR tags.`b` LIKE '%'",
   "metrics.m > 1e309", '../../../etc/passwd', '..', '%00', '${jndi:ldap://x}', '<script>alert(1)</script>', '99999999999999999999',
-  '-1', '0', '1e309', 'NaN', 'Infinity', '', ' ', '😀', 'latest', 'runs:/../../x', 'file:///etc/passwd', '\\', '\n',
+  '-1', '0', '2147483648', '3000000000', '9007199254740993', '1e309', 'NaN', 'Infinity', '', ' ', '😀', 'latest', 'runs:/../../x', 'file:///etc/passwd', '\\', '\n',
 ] as const;
 const hostileNumbers = [POS_OVERFLOW, NEG_OVERFLOW, -1, 0, 1.5, 2 ** 53 + 2, -(2 ** 63), 2 ** 31, 1e20, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER] as const;
 const wrongTypes = [true, false, null, [], {}, [1, 'a'], { $gt: '' }, { key: '\u0000' }, [{ key: '\ud800', value: 'v' }]] as const;
@@ -152,7 +152,17 @@ const requestArbitrary = (route: RouteEntry, doc: JsonSchema, seeded: Seeded, te
 
   const validish: fc.Arbitrary<unknown> = fc.constantFrom(seeded.experimentId, seeded.runId, seeded.modelName, '1', 'fuzz', seeded.tenant.slug, 'Default', 'None');
   const mlflowValue = fc.oneof({ weight: 2, arbitrary: validish }, { weight: 3, arbitrary: hostileValue }, { weight: 1, arbitrary: fc.array(fc.record({ key: fc.oneof(validish, hostileValue), value: fc.oneof(validish, hostileValue) }), { maxLength: 2 }) });
-  const mlflowInput = fc.dictionary(fc.constantFrom(...mlflowFields), mlflowValue, { maxKeys: 4 });
+  // A request that names things that exist (so handlers get past their lookups), with up to two fields
+  // replaced or added; or a bag of fields.
+  const base: Record<string, unknown> = {
+    name: seeded.modelName, experiment_id: seeded.experimentId, run_id: seeded.runId, key: 'k', value: '1', version: '1', timestamp: 1, step: 0,
+    metric_key: 'k', stage: 'Staging', alias: 'champion', source: `runs:/${seeded.runId}/model`,
+  };
+  const mlflowInput = fc.oneof(
+    fc.tuple(fc.subarray(Object.keys(base)), fc.dictionary(fc.constantFrom(...mlflowFields), mlflowValue, { minKeys: 1, maxKeys: 2 }))
+      .map(([keys, overrides]) => ({ ...Object.fromEntries(keys.map((k) => [k, base[k]])), ...overrides })),
+    fc.dictionary(fc.constantFrom(...mlflowFields), mlflowValue, { maxKeys: 4 }),
+  );
 
   const paramNames = [...route.url.matchAll(/:([A-Za-z_]+)/g)].map((m) => m[1]!).concat(route.url.endsWith('*') ? ['*'] : []);
   const pathValue = (name: string): fc.Arbitrary<string> => fc.oneof(

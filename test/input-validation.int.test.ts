@@ -110,6 +110,17 @@ for (const kind of databaseKinds) {
       assert.match(JSON.parse(badTimestamp.body).message, /'timestamp'/);
     });
 
+    test('numbers beyond the range of integer columns are refused, not sent to the database', async () => {
+      const version = await api.get('model-versions/get', { name: 'existing', version: '3000000000' });
+      refusedNaming(version, 'version');
+      const dataset = await p.call('GET', `/api/v1/tenants/${tenant.slug}/datasets/d/versions/3000000000`, tenant.tokens.member);
+      assert.equal(dataset.status, 400);
+      assert.equal(dataset.body.code, 'VALIDATION_FAILED');
+      const lineage = await p.call('GET', `/api/v1/tenants/${tenant.slug}/models/existing/versions/9999999999/lineage`, tenant.tokens.member);
+      assert.equal(lineage.status, 400);
+      assert.equal(lineage.body.code, 'VALIDATION_FAILED');
+    });
+
     test('query strings and path parameters are checked too, before the tenant is looked up', async () => {
       refusedNaming(await api.get('registered-models/get', { name: 'a\u0000' }), 'name');
       const path = await p.call('GET', '/api/v1/tenants/input%00a', adminToken);

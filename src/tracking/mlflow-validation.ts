@@ -570,11 +570,17 @@ export const validateModelName = (name: unknown, field = 'name'): string => {
   return name;
 };
 
-/** Validates a model version number (a positive integer, or its decimal string) and returns it. */
+/** The largest model version: versions are `integer` columns (0002-tracking.sql), as in MLflow's SQL store. */
+export const MAX_MODEL_VERSION = 2_147_483_647;
+
+/**
+ * Validates a model version number (a positive integer, or its decimal string) and returns it. A number
+ * beyond the column's range cannot name a version: refused rather than sent to the database.
+ */
 export const validateModelVersion = (version: unknown): number => {
   const n = typeof version === 'string' && /^\d{1,15}$/.test(version.trim()) ? Number(version.trim()) : version;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
-    throw invalid(`Model version must be an integer, got '${preview(String(version), 100)}'`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_MODEL_VERSION) {
+    throw invalid(`Model version must be an integer from 1 to ${MAX_MODEL_VERSION} (parameter 'version'), got '${preview(String(version), 100)}'`);
   }
   return n;
 };

@@ -65,7 +65,7 @@ export const jobRoutes = (deps: { store: JobStore; runner: JobRunner; tenants: T
     config: { access: 'jobs.read' },
     schema: {
       tags: ['jobs'], summary: "A job's output as text; follow=true streams until the job ends", params: jobParams,
-      querystring: z.strictObject({ follow: z.enum(['true', 'false']).default('false'), after: z.coerce.number().int().min(0).default(0) }),
+      querystring: z.strictObject({ follow: z.enum(['true', 'false']).default('false'), after: z.coerce.number().int().min(0).max(2_147_483_647).default(0) }),
     },
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;

@@ -119,6 +119,13 @@ for (const kind of databaseKinds) {
       const lineage = await p.call('GET', `/api/v1/tenants/${tenant.slug}/models/existing/versions/9999999999/lineage`, tenant.tokens.member);
       assert.equal(lineage.status, 400);
       assert.equal(lineage.body.code, 'VALIDATION_FAILED');
+      const job = await p.call('POST', `/api/v1/tenants/${tenant.slug}/jobs`, tenant.tokens.member, { command: ['true'], datasets: ['d:99999999999'] });
+      assert.equal(job.status, 400);
+      assert.equal(job.body.code, 'VALIDATION_FAILED');
+      // Year 0 is valid ISO 8601 but no date PostgreSQL can hold.
+      const before = await p.call('GET', `/api/v1/tenants/${tenant.slug}/jobs?before=0000-01-01T00:00:00Z`, tenant.tokens.member);
+      assert.equal(before.status, 400);
+      assert.equal(before.body.code, 'VALIDATION_FAILED');
     });
 
     test('query strings and path parameters are checked too, before the tenant is looked up', async () => {

@@ -6,7 +6,8 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
 import { createDenialThrottle } from './denial-throttle.ts';
-import { registerErrorHandling } from './error-handler.ts';
+import { handleFrameworkError, registerErrorHandling } from './error-handler.ts';
+import { registerInputValidation } from './input-validation.ts';
 import { redactUrl } from './log-redaction.ts';
 import type { HttpDeps } from './http-deps.ts';
 import type { RouteAccess } from './route-config.ts';
@@ -20,6 +21,8 @@ export interface RouteEntry {
   url: string;
   access: RouteAccess;
   tenantFrom: 'path' | 'token';
+  /** The error body the route answers with (see route-config.ts); `bulkhead` unless declared. */
+  errorFormat: 'bulkhead' | 'mlflow' | 'oip';
 }
 
 declare module 'fastify' {
@@ -58,6 +61,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,
     // Query strings parse as flat key → string maps; no prototype keys.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors: handleFrameworkError,
   }).withTypeProvider<ZodTypeProvider>();
 
   // JSON only: Fastify's default text/plain parser would let a wrong content type reach validation.
@@ -65,6 +69,9 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // Before the auth hook (it looks up the :tenant parameter) and before validation and handlers: text
+  // storage cannot hold, over-long strings, non-finite numbers.
+  registerInputValidation(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });
@@ -86,7 +93,8 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     const access = route.config?.access;
     if (access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access`);
     const tenantFrom = route.config?.tenantFrom ?? 'path';
-    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access, tenantFrom });
+    const errorFormat = route.config?.errorFormat ?? 'bulkhead';
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access, tenantFrom, errorFormat });
   });
   app.decorate('routeCatalog', routes);
 

@@ -48,6 +48,9 @@ const fastifyCodeMap: Record<string, (error: FastifyError) => AppError> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => new AppError('PAYLOAD_TOO_LARGE', 'request body is larger than the limit'),
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new AppError('UNSUPPORTED_MEDIA_TYPE', 'unsupported content type; send application/json'),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new AppError('BAD_REQUEST', 'content length does not match the body'),
+  // The router's refusals (Fastify's frameworkErrors), before any route is chosen: the platform's shape.
+  FST_ERR_BAD_URL: () => new AppError('BAD_REQUEST', 'URL: the path is not valid percent-encoded UTF-8'),
+  FST_ERR_MAX_PARAM_LENGTH: () => new AppError('VALIDATION_FAILED', 'URL: a path parameter is longer than 200 characters'),
 };
 
 /** Turns anything thrown into the one error shape. Unexpected errors are logged with their stack and answered INTERNAL. */
@@ -68,6 +71,11 @@ export const toAppError = (error: unknown, request: FastifyRequest): AppError =>
   }
   request.log.error({ err: error }, 'unexpected error');
   return new AppError('INTERNAL', 'internal error; quote the request id when reporting it');
+};
+
+/** For Fastify's `frameworkErrors` option: a URL the router refuses gets the one error shape too. */
+export const handleFrameworkError = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+  void sendError(reply, request, toAppError(error, request));
 };
 
 export const registerErrorHandling = (app: FastifyInstance): void => {

@@ -22,6 +22,11 @@ declare module 'fastify' {
      * Open Inference Protocol does, `{ error }`.
      */
     errorFormat?: 'bulkhead' | 'mlflow' | 'oip';
+    /**
+     * Fields where a non-finite number (JSON `1e309` parses as Infinity) is a meaningful value, such as
+     * MLflow metric values; everywhere else the input check refuses it (see input-validation.ts).
+     */
+    nonFiniteFields?: readonly string[];
   }
   interface FastifyRequest {
     principal: Principal | undefined;

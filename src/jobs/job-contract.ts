@@ -7,8 +7,10 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment 
 export const reservedEnvPrefixes = ['BULKHEAD_', 'MLFLOW_TRACKING_', 'MLFLOW_RUN_ID'] as const;
 
 export const datasetRefSchema = z.union([
-  z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}:[0-9]+$/, 'a dataset reference is name:version'),
-  z.strictObject({ name: z.string().min(1).max(100), version: z.number().int().min(1) }),
+  // Versions are `integer` columns: at most 2,147,483,647 (ten digits, checked below).
+  z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}:[0-9]{1,10}$/, 'a dataset reference is name:version')
+    .refine((ref) => Number(ref.slice(ref.lastIndexOf(':') + 1)) <= 2_147_483_647, 'a dataset version is at most 2147483647'),
+  z.strictObject({ name: z.string().min(1).max(100), version: z.number().int().min(1).max(2_147_483_647) }),
 ]);
 
 export const submitJobSchema = z.strictObject({

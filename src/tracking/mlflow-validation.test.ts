@@ -333,9 +333,13 @@ describe('ids, names and enums', () => {
   it('validates registry names, versions and aliases', () => {
     assert.equal(validateModelName('m'), 'm');
     rejects(() => validateModelName(''), /cannot be empty/);
+    assert.equal(validateModelName('m'.repeat(256)), 'm'.repeat(256));
+    rejects(() => validateModelName('m'.repeat(257)), /parameter 'name'.*exceeded length limit of 256/);
+    rejects(() => validateModelName('😀'.repeat(257), 'new_name'), /parameter 'new_name'/);
     assert.equal(validateModelVersion('3'), 3);
     assert.equal(validateModelVersion(7), 7);
-    for (const bad of ['x', '1.5', 0, -1, '']) rejects(() => validateModelVersion(bad), /Model version must be an integer/);
+    for (const bad of ['x', '1.5', 0, -1, '', 2_147_483_648, '3000000000']) rejects(() => validateModelVersion(bad), /Model version must be an integer/);
+    assert.equal(validateModelVersion('2147483647'), 2_147_483_647);
     assert.equal(validateModelAliasName('champion_1-a'), 'champion_1-a');
     rejects(() => validateModelAliasName(''), /cannot be empty/);
     rejects(() => validateModelAliasName('a b'), /Invalid alias name/);

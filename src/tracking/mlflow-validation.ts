@@ -29,6 +29,8 @@ export const mlflowLimits = {
   maxModelRegistryTagKeyLength: 250,
   maxModelRegistryTagValueLength: 5000,
   maxRegisteredModelAliasLength: 255,
+  // MLflow's SQL store: registered_models.name is VARCHAR(256) (mlflow/store/model_registry/dbmodels/models.py).
+  maxRegisteredModelNameLength: 256,
   maxDatasetNameLength: 500,
   maxDatasetDigestLength: 36,
   maxDatasetSourceLength: 65_535,
@@ -552,18 +554,33 @@ export const validateFinalStatus = (status: unknown): Exclude<LoggedModelStatus,
   return found;
 };
 
-/** Validates a registered model name: a non-empty string. */
-export const validateModelName = (name: unknown): string => {
+/**
+ * Validates a registered model name: a non-empty string of at most 256 code points (MLflow's column).
+ * `field` names the request parameter in the message (`name`, `new_name`).
+ */
+export const validateModelName = (name: unknown, field = 'name'): string => {
   if (name === undefined || name === null || name === '') throw invalid('Registered model name cannot be empty.');
   if (typeof name !== 'string') throw invalid('Registered model name must be a string.');
+  const length = codePointLength(name);
+  if (length > mlflowLimits.maxRegisteredModelNameLength) {
+    throw invalid(
+      `Invalid value for parameter '${field}': registered model name had length ${length}, which exceeded length limit of ${mlflowLimits.maxRegisteredModelNameLength}`,
+    );
+  }
   return name;
 };
 
-/** Validates a model version number (a positive integer, or its decimal string) and returns it. */
+/** The largest model version: versions are `integer` columns (0002-tracking.sql), as in MLflow's SQL store. */
+export const MAX_MODEL_VERSION = 2_147_483_647;
+
+/**
+ * Validates a model version number (a positive integer, or its decimal string) and returns it. A number
+ * beyond the column's range cannot name a version: refused rather than sent to the database.
+ */
 export const validateModelVersion = (version: unknown): number => {
   const n = typeof version === 'string' && /^\d{1,15}$/.test(version.trim()) ? Number(version.trim()) : version;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
-    throw invalid(`Model version must be an integer, got '${preview(String(version), 100)}'`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > MAX_MODEL_VERSION) {
+    throw invalid(`Model version must be an integer from 1 to ${MAX_MODEL_VERSION} (parameter 'version'), got '${preview(String(version), 100)}'`);
   }
   return n;
 };

@@ -186,7 +186,7 @@ export const createRegistryService = (deps: { db: Db }) => {
 
     async renameRegisteredModel(scope: TrackingScope, input: { name?: unknown; new_name?: unknown }): Promise<RegisteredModelJson> {
       const name = validateModelName(input.name);
-      const newName = validateModelName(input.new_name);
+      const newName = validateModelName(input.new_name, 'new_name');
       return withTenant(db, scope.tenantId, async (tx) => {
         await getModelIn(tx, name);
         if (newName !== name) {

@@ -19,7 +19,8 @@ const versionSchema = z.object({
 });
 const fileSchema = z.object({ path: z.string(), digest: z.string(), size: z.number() });
 const nameParams = tenantParamsSchema.extend({ name: z.string().max(200) });
-const versionParams = nameParams.extend({ version: z.union([z.literal('latest'), z.coerce.number().int().min(1)]) });
+// Versions are `integer` columns: a larger number cannot name one, and must not reach the database.
+const versionParams = nameParams.extend({ version: z.union([z.literal('latest'), z.coerce.number().int().min(1).max(2_147_483_647)]) });
 
 export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: ArtifactService }): FastifyPluginAsyncZod => async (app) => {
   const { datasets, artifacts } = deps;

@@ -62,12 +62,12 @@ export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => as
     return sendError(reply, request, toAppError(error, request));
   });
 
-  const route = (method: Method, path: string, access: Action, summary: string, handler: Handler): void => {
+  const route = (method: Method, path: string, access: Action, summary: string, handler: Handler, nonFiniteFields: readonly string[] = []): void => {
     for (const prefix of mlflowPrefixes) {
       app.route({
         method,
         url: `${prefix}/${path}`,
-        config: { access, tenantFrom: 'token', errorFormat: 'mlflow' },
+        config: { access, tenantFrom: 'token', errorFormat: 'mlflow', nonFiniteFields },
         schema: { tags: ['mlflow'], summary, ...(prefix === mlflowPrefixes[0] ? {} : { hide: true }) },
         handler: async (request: FastifyRequest, reply: FastifyReply) => {
           const result = await handler(inputOf(request), scopeOf(request), request);
@@ -116,12 +116,13 @@ export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => as
   route('POST', 'runs/set-tag', 'tracking.write', 'Set a run tag', async (input, scope) => tracking.setTag(scope, requestRunId(input), input));
   route('POST', 'runs/delete-tag', 'tracking.write', 'Delete a run tag', async (input, scope) => tracking.deleteTag(scope, requestRunId(input), input['key']));
   route('POST', 'runs/log-parameter', 'tracking.write', 'Log a parameter', async (input, scope) => tracking.logParam(scope, requestRunId(input), input));
-  route('POST', 'runs/log-metric', 'tracking.write', 'Log a metric point', async (input, scope) => tracking.logMetric(scope, requestRunId(input), input));
+  // NaN and ±Infinity are valid metric values in MLflow (JSON can carry ±Infinity as 1e309).
+  route('POST', 'runs/log-metric', 'tracking.write', 'Log a metric point', async (input, scope) => tracking.logMetric(scope, requestRunId(input), input), ['value']);
   route('POST', 'runs/log-batch', 'tracking.write', 'Log metrics, params and tags in one batch', async (input, scope, request) => {
     const length = Number(request.headers['content-length'] ?? 0);
     if (Number.isFinite(length)) validateBatchRequestSize(length);
     return tracking.logBatch(scope, requestRunId(input), input);
-  });
+  }, ['metrics.*.value']);
   route('POST', 'runs/log-inputs', 'tracking.write', 'Log dataset and logged-model inputs', async (input, scope) =>
     tracking.logInputs(scope, requestRunId(input), input['datasets'], input['models']));
   route('POST', 'runs/outputs', 'tracking.write', 'Log the logged models a run produced', async (input, scope) =>

@@ -41,7 +41,7 @@ export const jobRoutes = (deps: { store: JobStore; runner: JobRunner; tenants: T
     config: { access: 'jobs.read' },
     schema: {
       tags: ['jobs'], summary: 'List jobs, newest first', params: tenantParamsSchema,
-      querystring: z.strictObject({ status: z.enum(jobStates).optional(), limit: z.coerce.number().int().min(1).max(500).default(50), before: z.iso.datetime().optional() }),
+      querystring: z.strictObject({ status: z.enum(jobStates).optional(), limit: z.coerce.number().int().min(1).max(500).default(50), before: z.iso.datetime().refine((v) => !v.startsWith('0000'), 'year 0 is no date PostgreSQL knows').optional() }),
       response: { 200: z.object({ jobs: z.array(jobSchema) }) },
     },
   }, async (request) => ({ jobs: await deps.store.list(requireTenant(request.tenant).id, { status: request.query.status, limit: request.query.limit, before: request.query.before }) }));
@@ -65,7 +65,7 @@ export const jobRoutes = (deps: { store: JobStore; runner: JobRunner; tenants: T
     config: { access: 'jobs.read' },
     schema: {
       tags: ['jobs'], summary: "A job's output as text; follow=true streams until the job ends", params: jobParams,
-      querystring: z.strictObject({ follow: z.enum(['true', 'false']).default('false'), after: z.coerce.number().int().min(0).default(0) }),
+      querystring: z.strictObject({ follow: z.enum(['true', 'false']).default('false'), after: z.coerce.number().int().min(0).max(2_147_483_647).default(0) }),
     },
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;

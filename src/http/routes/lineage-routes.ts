@@ -6,7 +6,7 @@ import { contextOf } from '../http-deps.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
 
 const jobParams = tenantParamsSchema.extend({ id: z.string().max(64) });
-const modelVersionParams = tenantParamsSchema.extend({ name: z.string().min(1).max(256), version: z.string().regex(/^[1-9]\d{0,9}$/) });
+const modelVersionParams = tenantParamsSchema.extend({ name: z.string().min(1).max(256), version: z.string().regex(/^[1-9]\d{0,9}$/).refine((v) => Number(v) <= 2_147_483_647, 'a model version is at most 2147483647') });
 const datasetVersionParams = tenantParamsSchema.extend({ name: z.string().min(1).max(128), version: z.coerce.number().int().min(1).max(2_147_483_647) });
 
 /**

@@ -87,8 +87,8 @@ for (const kind of ['postgres', 'pglite'] as const) {
       // Kill once every client has had uploads acknowledged (a fixed delay is flaky on a loaded machine),
       // while the next ones are in flight.
       const deadline = Date.now() + 60_000;
-      while (acked.size < CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Then a few more acknowledged: the kill lands while uploads of every client are in flight.
+      while (acked.size < 2 * CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       await server.kill('SIGKILL');
       stop = true;
       await Promise.all(clients);

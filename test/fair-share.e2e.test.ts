@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
+import { waitFor as eventually } from './support/wait.ts';
 
 for (const kind of databaseKinds) {
   describe(`fair share on ${kind}`, () => {
@@ -40,11 +41,11 @@ for (const kind of databaseKinds) {
       }
       await p.platform.jobs.runner.tick();
       const running = async (t: TestTenant) => (await jobs(t)).filter((j) => j.status === 'running' || j.status === 'admitted');
-      for (let i = 0; i < 50 && (await running(greedy)).length < 4; i += 1) await new Promise((r) => setTimeout(r, 100));
+      await eventually('four greedy jobs running', async () => (await running(greedy)).length >= 4);
       assert.equal((await running(greedy)).length, 4, 'the greedy tenant borrows the idle half of the machine');
       const logsOf = async (id: string) => (await p.app.inject({ method: 'GET', url: `/api/v1/tenants/greedy/jobs/${id}/logs`, headers: { authorization: `Bearer ${greedy.tokens.viewer}` } })).body;
       for (const job of await jobs(greedy)) {
-        for (let i = 0; i < 100 && !(await logsOf(job.id)).includes('ready'); i += 1) await new Promise((r) => setTimeout(r, 50));
+        await eventually('"ready" in the log', async () => (await logsOf(job.id)).includes('ready'));
       }
 
       const submitted = Date.now();

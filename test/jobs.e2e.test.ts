@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
+import { waitFor as eventually } from './support/wait.ts';
 
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 
@@ -74,7 +75,7 @@ for (const kind of databaseKinds) {
     test('cancelling a running job kills it within a second', async () => {
       const created = await submit(acme, { command: ['sh', '-c', 'sleep 60 & sleep 60 & echo started; wait'], resources: { cpu: 0.2, memoryMiB: 64, timeoutSeconds: 120 } });
       await waitFor(acme, created.body.id, (s) => s === 'running');
-      for (let i = 0; i < 50 && !(await logsOf(acme, created.body.id)).includes('started'); i += 1) await new Promise((r) => setTimeout(r, 100));
+      await eventually('"started" in the log', async () => (await logsOf(acme, created.body.id)).includes('started'));
       const started = Date.now();
       const cancel = await p.call('POST', `/api/v1/tenants/acme/jobs/${created.body.id}/cancel`, acme.tokens.member);
       assert.equal(cancel.status, 200);

@@ -92,8 +92,8 @@ for (const kind of databaseKinds) describe(`log-batch survives SIGKILL of the se
     // Let batches flow (until some are acknowledged: a fixed delay is flaky on a loaded machine), then kill
     // while requests are in flight.
     const deadline = Date.now() + 60_000;
-    while (acked.reduce((sum, set) => sum + set.size, 0) < CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Then a few more acknowledged: the kill lands while batches of every client are in flight.
+    while (acked.reduce((sum, set) => sum + set.size, 0) < 2 * CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     await running.kill('SIGKILL');
     await Promise.all(loops);
     const ackedTotal = acked.reduce((sum, set) => sum + set.size, 0);

@@ -12,6 +12,7 @@ import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
+import { waitFor as eventually } from './support/wait.ts';
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
@@ -159,12 +160,12 @@ for (const kind of databaseKinds) {
         }
       };
       const clients = Array.from({ length: 4 }, client);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await eventually('requests answered before the rollout', () => (statuses.get(200) ?? 0) >= 10);
       try {
         const patched = await p.call('PATCH', '/api/v1/tenants/acme/deployments/churn', acme.tokens.member, { version: v2 });
         assert.equal(patched.status, 200, JSON.stringify(patched.body));
         await waitFor(acme, 'churn', (d) => d.status === 'ready' && d.replicaStatus.every((r: { version: string }) => r.version === v2));
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        await eventually('the new version to answer', () => versions.size === 2);
       } finally {
         stop = true;
         await Promise.all(clients);
@@ -178,7 +179,7 @@ for (const kind of databaseKinds) {
 
     test('over its rate a tenant gets 429 with Retry-After at once; the other tenant is unaffected', async () => {
       await p.call('PUT', '/api/v1/tenants/acme/quota', adminToken, { requestsPerSecond: 5 });
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // quota cache
+      // No wait: a quota change applies to the next request in the process that made it.
       const results = await Promise.all(Array.from({ length: 30 }, () => infer(acme, 'churn', [[1, 1]])));
       const limited = results.filter((r) => r.status === 429);
       assert.ok(limited.length >= 20, `429s: ${limited.length}`);

@@ -71,6 +71,8 @@ export const createServingSystem = async (
   });
   const deployments = createDeploymentService({ db: deps.db, backend, tenantInfo });
   const rateGuard = createTenantRateGuard({ quotaRate: async (tenantId) => (await deps.tenants.getQuota(tenantId)).requestsPerSecond });
+  // A quota change made through this process applies to the next request, not after the cache's second.
+  deps.tenants.onChange((tenantId) => rateGuard.forget(tenantId));
   return {
     deployments, rateGuard, httpModules: [deploymentRoutes({ deployments }), inferenceRoutes({ deployments, rateGuard })],
     endpointScope: cluster === undefined ? undefined : (tenantId, deploymentId, tokenId) => cluster.endpointScope(tenantId, deploymentId, tokenId),

@@ -1,7 +1,8 @@
 /**
  * The per-tenant request-rate guard shared by the inference gateway and the control-plane API: one
  * token bucket per tenant at its quota's `requestsPerSecond` (quota read at most once a second per
- * tenant). A request is charged once even when both the API hook and the gateway see it.
+ * tenant, and at once after `forget` — the platform calls it when a quota changes in this process). A
+ * request is charged once even when both the API hook and the gateway see it.
  */
 import type { FastifyRequest } from 'fastify';
 import { createTenantRateLimiter, retryAfterSeconds } from './gateway-limiter.ts';
@@ -11,6 +12,8 @@ export interface TenantRateGuard {
   readonly limiter: TenantRateLimiter;
   /** Charges the tenant one request; a second call for the same request object returns the first answer. */
   charge(request: object, tenantId: string): Promise<LimitDecision>;
+  /** Drops the tenant's cached rate: its next request reads the quota again (a quota change, in this process). */
+  forget(tenantId: string): void;
 }
 
 export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promise<number>; clock?: Clock; quotaCacheMs?: number }): TenantRateGuard => {
@@ -35,6 +38,9 @@ export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promi
       const decision = limiter.enabled ? limiter.take(tenantId, await rateOf(tenantId)) : { allowed: true as const };
       charged.set(request, decision);
       return decision;
+    },
+    forget(tenantId) {
+      rates.delete(tenantId);
     },
   };
 };

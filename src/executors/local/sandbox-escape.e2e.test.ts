@@ -12,6 +12,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createE2eContext, tryConnectScript, tryReadScript, type E2eContext } from './e2e-support.ts';
+import { waitFor as eventually } from '../../../test/support/wait.ts';
 
 let ctx: E2eContext;
 before(async () => {
@@ -103,7 +104,7 @@ test('two jobs at once: neither sees nor can signal the other\'s processes', asy
   // Wait until the victim is running, then take its host pids from its cgroup.
   const procs = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-tb', `job-${victimSpec.jobId}`, 'cgroup.procs');
   let hostPids: string[] = [];
-  for (let i = 0; i < 200 && !lines.includes('up'); i += 1) await new Promise((r) => setTimeout(r, 20));
+  await eventually('the line "up"', () => lines.includes('up'));
   hostPids = (await readFile(procs, 'utf8')).trim().split('\n');
   assert.ok(hostPids.length >= 2, 'victim has processes');
 
@@ -145,7 +146,7 @@ test('process tier: each job has its own host uid and PID namespace — another 
     output: (l) => lines.push(l.line),
   });
   const victim = ctx.executor.start(victimSpec);
-  for (let i = 0; i < 200 && !lines.some((l) => l.startsWith('pid ')); i += 1) await new Promise((r) => setTimeout(r, 20));
+  await eventually('a "pid" line', () => lines.some((l) => l.startsWith('pid ')));
   const [, victimPid, , victimUid] = lines.find((l) => l.startsWith('pid '))!.split(' ');
   assert.equal(victimPid, '2', 'the job is PID 2 of its own namespace (bwrap\'s init is 1)');
   // The victim's host pids, from its cgroup: what an attacker on the host's PID namespace would aim at.
@@ -228,7 +229,7 @@ test('no TCP connection to a host port, to the host\'s address, or to another jo
       tenantId: 'tb', ...(await ctx.dirs('listener')), output: (l) => lines.push(l.line),
       argv: ['python3', '-c', 'import socket,time\ns=socket.socket();s.bind(("127.0.0.1",9099));s.listen();print("listening",flush=True);time.sleep(5)'],
     }));
-    for (let i = 0; i < 200 && !lines.includes('listening'); i += 1) await new Promise((r) => setTimeout(r, 20));
+    await eventually('the line "listening"', () => lines.includes('listening'));
     const targets = [`127.0.0.1:${port}`, `[::1]:${port}`.replace(/^\[|\]/g, ''), '127.0.0.1:9099'];
     if (external !== undefined) targets.push(`${external}:${port}`);
     const { outcome, lines: out } = await ctx.run({ tenantId: 'ta', argv: ['python3', '-c', tryConnectScript, ...targets] });
@@ -245,7 +246,7 @@ test('no TCP connection to a host port, to the host\'s address, or to another jo
     // Contrast: the same probe, run on the host, connects.
     const fromHost = execFileSync('/usr/bin/python3', ['-c', tryConnectScript, `127.0.0.1:${port}`], { encoding: 'utf8' });
     assert.equal(parse(fromHost.trim().split('\n')).get(`127.0.0.1:${port}`), 'OK');
-    for (let i = 0; i < 200 && accepted < 1; i += 1) await new Promise((r) => setTimeout(r, 10));
+    await eventually('a connection accepted', () => accepted >= 1);
     assert.equal(accepted, 1);
   } finally {
     await new Promise((r) => (hostServer as Server).close(r));
@@ -337,7 +338,7 @@ test('process tier: no host loopback port, no host process; the API relay is its
     // Contrast: the same probe from the host connects and sees the host process.
     const fromHost = execFileSync('/usr/bin/python3', ['-c', tryConnectScript, `127.0.0.1:${port}`], { encoding: 'utf8' });
     assert.equal(parse(fromHost.trim().split('\n')).get(`127.0.0.1:${port}`), 'OK');
-    for (let i = 0; i < 200 && accepted < 1; i += 1) await new Promise((r) => setTimeout(r, 10));
+    await eventually('a connection accepted', () => accepted >= 1);
     assert.equal(accepted, 1);
   } finally {
     await new Promise((r) => hostServer.close(r));

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalExecutor } from './local-executor.ts';
 import { createE2eContext, type E2eContext } from './e2e-support.ts';
+import { waitFor as eventually } from '../../../test/support/wait.ts';
 
 let ctx: E2eContext;
 before(async () => {
@@ -99,10 +100,13 @@ for (const tier of ['sandbox', 'process'] as const) {
     const script = `(sleep 101 & sleep 102 & wait) & sh -c 'sleep 103' & setsid sleep 104 & echo started; exec ${marker}`;
     const spec = ctx.spec({ tier, ...(await ctx.dirs(`cancel-${tier}`)), argv: ['/bin/sh', '-c', script], output: (l) => lines.push(l.line) });
     const job = ctx.executor.start(spec);
-    for (let i = 0; i < 200 && !lines.includes('started'); i += 1) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually('the line "started"', () => lines.includes('started'));
     const procs = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-ta', `job-${spec.jobId}`, 'cgroup.procs');
-    const before = (await readFile(procs, 'utf8')).trim().split('\n');
+    // The whole tree is up (the shell says "started" before its last children have forked).
+    const before = await eventually('six processes in the job', async () => {
+      const pids = (await readFile(procs, 'utf8')).trim().split('\n');
+      return pids.length >= 6 ? pids : undefined;
+    });
     assert.ok(before.length >= 6, `tree has ${before.length} processes`);
     const t0 = performance.now();
     job.cancel();
@@ -126,7 +130,7 @@ for (const tier of ['sandbox', 'process'] as const) {
     // buffered writer, where a second print would raise "reentrant call".
     const script = 'import os, signal, time, sys\ndef term(*_):\n    os.write(1, b"saving checkpoint\\n"); sys.exit(0)\nsignal.signal(signal.SIGTERM, term)\nprint("ready", flush=True)\ntime.sleep(30)';
     const job = ctx.executor.start(ctx.spec({ tier, ...(await ctx.dirs(`preempt-${tier}`)), argv: ['/usr/bin/python3', '-c', script], output: (l) => lines.push(l.line) }));
-    for (let i = 0; i < 300 && !lines.includes('ready'); i += 1) await new Promise((r) => setTimeout(r, 10));
+    await eventually('the line "ready"', () => lines.includes('ready'));
     job.preempt(5000);
     const outcome = await job.wait();
     assert.equal(outcome.kind, 'preempted');
@@ -162,7 +166,7 @@ test('process tier without cgroups: what the job left behind (setsid, new proces
 test('preempt: a job that ignores SIGTERM is killed after the grace', async () => {
   const lines: string[] = [];
   const job = ctx.executor.start(ctx.spec({ ...(await ctx.dirs('preempt2')), argv: ['sh', '-c', 'trap "" TERM; echo ready; sleep 30 & wait; wait'], output: (l) => lines.push(l.line) }));
-  for (let i = 0; i < 300 && !lines.includes('ready'); i += 1) await new Promise((r) => setTimeout(r, 10));
+  await eventually('the line "ready"', () => lines.includes('ready'));
   const t0 = performance.now();
   job.preempt(300);
   const outcome = await job.wait();

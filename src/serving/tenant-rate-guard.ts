@@ -48,11 +48,13 @@ export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promi
 /**
  * A step for the auth hook, run right after authorization: charges the resolved tenant and, over its
  * rate, says how long to wait (the hook answers 429 through the API's one error path). Requests without
- * a tenant (platform routes) pass.
+ * a tenant (platform routes) pass, and so do a platform admin's calls on a tenant's routes: the rate is
+ * the tenant's own traffic, and an operator must be able to change a flooding tenant's quota or
+ * suspend it while its bucket is empty.
  */
 export const createTenantRateLimitHook = (guard: TenantRateGuard) => async (request: FastifyRequest): Promise<{ retryAfterSeconds: number } | undefined> => {
   const tenant = request.tenant;
-  if (tenant === undefined) return undefined;
+  if (tenant === undefined || request.principal?.kind === 'platform_admin') return undefined;
   const decision = await guard.charge(request, tenant.id);
   return decision.allowed ? undefined : { retryAfterSeconds: retryAfterSeconds(decision.retryAfterMs) };
 };

@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import type { DbKind } from '../src/db/index.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import type { TestDatabase } from '../test/support/databases.ts';
-import { startServerProcess } from '../test/support/server-process.ts';
+import { startServerProcess, callServer, mustServer } from '../test/support/server-process.ts';
 import type { ServerProcess } from '../test/support/server-process.ts';
 
 const { values } = parseArgs({
@@ -42,22 +42,6 @@ const POINTS = 20;
 const MLFLOW = '/api/2.0/mlflow';
 const ARTIFACTS = '/api/2.0/mlflow-artifacts/artifacts';
 const cliPath = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
-
-const call = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
-};
-
-const must = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await call(url, token, method, path, body);
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-};
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -111,11 +95,11 @@ const runKind = async (kind: DbKind): Promise<Tally> => {
   let server = await startTimed(env, tally);
   try {
     if (server === undefined) throw new Error(`first start failed: ${tally.startFailures.join('; ')}`);
-    await must(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });
-    const { token } = await must(server.url, adminToken, 'POST', '/api/v1/tenants/crash/tokens', { name: 't', role: 'member' });
+    await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });
+    const { token } = await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants/crash/tokens', { name: 't', role: 'member' });
     const runs: { id: string; experiment: string }[] = [];
     for (let c = 0; c < clients; c += 1) {
-      const info = (await must(server.url, token, 'POST', `${MLFLOW}/runs/create`, { experiment_id: '0', start_time: Date.now() })).run.info;
+      const info = (await mustServer(server.url, token, 'POST', `${MLFLOW}/runs/create`, { experiment_id: '0', start_time: Date.now() })).run.info;
       runs.push({ id: info.run_id, experiment: info.experiment_id });
     }
     // Acknowledged writes: metric steps per run (each batch = POINTS steps of key m), uploads by path.
@@ -139,7 +123,7 @@ const runKind = async (kind: DbKind): Promise<Tally> => {
               ackedFiles.set(path, sha(body));
             } else {
               const metrics = Array.from({ length: POINTS }, (_, i) => ({ key: 'm', value: n + i / 100, timestamp: 1_700_000_000_000 + n, step: n * POINTS + i }));
-              const response = await call(live.url, token, 'POST', `${MLFLOW}/runs/log-batch`, { run_id: run.id, metrics });
+              const response = await callServer(live.url, token, 'POST', `${MLFLOW}/runs/log-batch`, { run_id: run.id, metrics });
               if (response.status !== 200) throw new Error(`log-batch answered ${response.status}`);
               for (const m of metrics) ackedSteps[c]?.add(m.step);
             }
@@ -175,7 +159,7 @@ const runKind = async (kind: DbKind): Promise<Tally> => {
       const present = new Set<number>();
       let pageToken = '';
       do {
-        const history = await must(reader.url, token, 'GET', `${MLFLOW}/metrics/get-history?run_id=${run.id}&metric_key=m&max_results=25000${pageToken === '' ? '' : `&page_token=${encodeURIComponent(pageToken)}`}`);
+        const history = await mustServer(reader.url, token, 'GET', `${MLFLOW}/metrics/get-history?run_id=${run.id}&metric_key=m&max_results=25000${pageToken === '' ? '' : `&page_token=${encodeURIComponent(pageToken)}`}`);
         for (const point of (history.metrics ?? []) as { step: number }[]) present.add(point.step);
         pageToken = history.next_page_token ?? '';
       } while (pageToken !== '');

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { startServerProcess, mustServer } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 const adminToken = `bh_artifact-crash-admin-${'a'.repeat(32)}`;
@@ -22,19 +22,9 @@ const A = '/api/2.0/mlflow-artifacts/artifacts';
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
-const json = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await fetch(`${url}${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text === '' ? undefined : JSON.parse(text);
-};
-
 /** Every file under `dir`, recursively, through the MLflow list API. */
 const listAll = async (url: string, token: string, dir: string): Promise<Array<{ path: string; size: number }>> => {
-  const listed = await json(url, token, 'GET', `${A}?path=${encodeURIComponent(dir)}`);
+  const listed = await mustServer(url, token, 'GET', `${A}?path=${encodeURIComponent(dir)}`);
   const out: Array<{ path: string; size: number }> = [];
   for (const entry of (listed.files ?? []) as Array<{ path: string; is_dir: boolean; file_size?: number }>) {
     const path = `${dir}/${entry.path}`;
@@ -63,8 +53,8 @@ for (const kind of ['postgres', 'pglite'] as const) {
         Object.assign(env, serverDatabaseEnv(database));
       }
       server = await startServerProcess(env);
-      await json(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });
-      const { token } = await json(server.url, adminToken, 'POST', '/api/v1/tenants/crash/tokens', { name: 't', role: 'member' });
+      await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });
+      const { token } = await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants/crash/tokens', { name: 't', role: 'member' });
 
       const sent = new Map<string, string>();
       const acked = new Map<string, string>();
@@ -112,7 +102,7 @@ for (const kind of ['postgres', 'pglite'] as const) {
         total += data.length;
       }
       assert.ok(visible.length >= acked.size);
-      const usage = await json(server.url, token, 'GET', '/api/v1/tenants/crash/usage');
+      const usage = await mustServer(server.url, token, 'GET', '/api/v1/tenants/crash/usage');
       assert.equal(usage.storageBytes.used, total);
       // A temp file left by the kill is not addressable: only listed paths exist.
       const tmpGuess = await fetch(`${server.url}${A}/tmp`, { headers: { authorization: `Bearer ${token}` } });

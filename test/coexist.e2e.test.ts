@@ -6,34 +6,16 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defaultCgroupPrefix } from '../src/config/config.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { callServer, processesWith, startServerProcess } from './support/server-process.ts';
+import { waitFor } from './support/wait.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 const adminToken = 'bh_coexist-admin-token-0123456789abcdefghijkl';
-
-const api = async (url: string, token: string, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: response.status, body: (await response.json().catch(() => undefined)) as any };
-};
-
-const processesWith = (marker: string): string[] =>
-  execFileSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(marker) && !/\sZ/.test(line.slice(0, 16)) && !line.includes('ps -eo'));
-
-const until = async (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
 
 describe('two installations on one host with default cgroup prefixes', () => {
   const homeA = mkdtempSync(join(tmpdir(), 'bulkhead-coexist-a-'));
@@ -50,12 +32,12 @@ describe('two installations on one host with default cgroup prefixes', () => {
   test("the second's start and stop leave the first's running job alone", async () => {
     assert.notEqual(defaultCgroupPrefix(homeA), defaultCgroupPrefix(homeB));
     a = await startServerProcess({ BULKHEAD_HOME: homeA, BULKHEAD_BOOTSTRAP_TOKEN: adminToken });
-    assert.equal((await api(a.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'coa', name: 'Coexist A' })).status, 201);
-    const { token } = (await api(a.url, adminToken, 'POST', '/api/v1/tenants/coa/tokens', { name: 't', role: 'member' })).body;
+    assert.equal((await callServer(a.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'coa', name: 'Coexist A' })).status, 201);
+    const { token } = (await callServer(a.url, adminToken, 'POST', '/api/v1/tenants/coa/tokens', { name: 't', role: 'member' })).body;
     const marker = `marker-${randomBytes(6).toString('hex')}`;
-    const job = (await api(a.url, token, 'POST', '/api/v1/tenants/coa/jobs', { command: ['sh', '-c', `sleep 300 # ${marker}`], resources: { cpu: 0.5, memoryMiB: 64, timeoutSeconds: 600 } })).body;
+    const job = (await callServer(a.url, token, 'POST', '/api/v1/tenants/coa/jobs', { command: ['sh', '-c', `sleep 300 # ${marker}`], resources: { cpu: 0.5, memoryMiB: 64, timeoutSeconds: 600 } })).body;
     const serverA = a;
-    await until('the job to run', async () => (await api(serverA.url, token, 'GET', `/api/v1/tenants/coa/jobs/${job.id}`)).body.status === 'running' && processesWith(marker).length > 0);
+    await waitFor('the job to run', async () => (await callServer(serverA.url, token, 'GET', `/api/v1/tenants/coa/jobs/${job.id}`)).body.status === 'running' && processesWith(marker).length > 0);
     const cgroup = `/sys/fs/cgroup/memory/${defaultCgroupPrefix(homeA)}/tenant-${job.tenantId}/job-${job.id}`;
     assert.ok(existsSync(cgroup), `the job runs in its installation's own cgroup (${cgroup})`);
 
@@ -66,10 +48,10 @@ describe('two installations on one host with default cgroup prefixes', () => {
 
     assert.ok(processesWith(marker).length > 0, "the first installation's job still runs after the second's start and stop");
     assert.ok(existsSync(cgroup), 'its cgroup is still there');
-    assert.equal((await api(serverA.url, token, 'GET', `/api/v1/tenants/coa/jobs/${job.id}`)).body.status, 'running');
+    assert.equal((await callServer(serverA.url, token, 'GET', `/api/v1/tenants/coa/jobs/${job.id}`)).body.status, 'running');
 
-    assert.equal((await api(serverA.url, token, 'POST', `/api/v1/tenants/coa/jobs/${job.id}/cancel`)).status, 200);
-    await until('the job to end', async () => (await api(serverA.url, token, 'GET', `/api/v1/tenants/coa/jobs/${job.id}`)).body.status === 'cancelled');
-    await until('its processes to go', () => processesWith(marker).length === 0);
+    assert.equal((await callServer(serverA.url, token, 'POST', `/api/v1/tenants/coa/jobs/${job.id}/cancel`)).status, 200);
+    await waitFor('the job to end', async () => (await callServer(serverA.url, token, 'GET', `/api/v1/tenants/coa/jobs/${job.id}`)).body.status === 'cancelled');
+    await waitFor('its processes to go', () => processesWith(marker).length === 0);
   });
 });

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { acquireHomeLock, homeLockFile } from '../src/main/home-lock.ts';
 import { processStartTime } from '../src/main/process-identity.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { startServerProcess, mustServer } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 const cliPath = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
@@ -37,16 +37,6 @@ const cli = (args: string[], env: Record<string, string>, cwd: string): Promise<
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? -1, out, err }));
   });
-
-const must = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await fetch(`${url}${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return text === '' ? undefined : JSON.parse(text);
-};
 
 describe('one writer per embedded home (PGlite)', () => {
   const root = mkdtempSync(join(tmpdir(), 'bulkhead-home-lock-'));
@@ -76,10 +66,10 @@ describe('one writer per embedded home (PGlite)', () => {
     const env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken };
     server = await startServerProcess(env);
     const pid = server.child.pid!;
-    await must(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'lock', name: 'Lock', tier: 'sandbox' });
-    const { token } = await must(server.url, adminToken, 'POST', '/api/v1/tenants/lock/tokens', { name: 't', role: 'member' });
+    await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'lock', name: 'Lock', tier: 'sandbox' });
+    const { token } = await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants/lock/tokens', { name: 't', role: 'member' });
     const api = '/api/2.0/mlflow';
-    const runId: string = (await must(server.url, token, 'POST', `${api}/runs/create`, { experiment_id: '0', start_time: Date.now() })).run.info.run_id;
+    const runId: string = (await mustServer(server.url, token, 'POST', `${api}/runs/create`, { experiment_id: '0', start_time: Date.now() })).run.info.run_id;
 
     // Writes flow the whole time: one metric point per acknowledged request, step = its number.
     const acked = new Set<number>();
@@ -147,7 +137,7 @@ describe('one writer per embedded home (PGlite)', () => {
 
     server = await startServerProcess(env);
     assert.equal((JSON.parse(readFileSync(homeLockFile(home), 'utf8')) as { pid: number }).pid, server.child.pid, 'the restart took the stale lock over');
-    const history = await must(server.url, token, 'GET', `${api}/metrics/get-history?run_id=${runId}&metric_key=m&max_results=25000`);
+    const history = await mustServer(server.url, token, 'GET', `${api}/metrics/get-history?run_id=${runId}&metric_key=m&max_results=25000`);
     const present = new Set((history.metrics as Array<{ step: number }>).map((point) => point.step));
     assert.ok(acked.size <= 25000, 'one history page holds every acknowledged point');
     const missing = [...acked].filter((n) => !present.has(n));

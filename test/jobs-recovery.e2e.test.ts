@@ -7,25 +7,14 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startServerProcess } from './support/server-process.ts';
+import { callServer, processesWith, startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 const adminToken = 'bh_recovery-admin-token-0123456789abcdefghijkl';
-
-const api = async (url: string, token: string, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: response.status, body: (await response.json().catch(() => undefined)) as any };
-};
-
-const processesWith = (marker: string): string[] =>
-  execFileSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes(marker) && !/\sZ/.test(line.slice(0, 16)) && !line.includes('ps -eo'));
 
 describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
   let server: ServerProcess | undefined;
@@ -39,17 +28,17 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
   test('running job: killed with the server, failed with a reason after restart; queued job: still queued, then runs', async () => {
     const env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_CGROUP_PREFIX: prefix, BULKHEAD_CAPACITY_CPU: '1' };
     server = await startServerProcess(env);
-    assert.equal((await api(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'rec', name: 'Recovery' })).status, 201);
-    await api(server.url, adminToken, 'PUT', '/api/v1/tenants/rec/quota', { cpu: 1, maxConcurrentJobs: 1 });
-    const { token } = (await api(server.url, adminToken, 'POST', '/api/v1/tenants/rec/tokens', { name: 't', role: 'member' })).body;
+    assert.equal((await callServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'rec', name: 'Recovery' })).status, 201);
+    await callServer(server.url, adminToken, 'PUT', '/api/v1/tenants/rec/quota', { cpu: 1, maxConcurrentJobs: 1 });
+    const { token } = (await callServer(server.url, adminToken, 'POST', '/api/v1/tenants/rec/tokens', { name: 't', role: 'member' })).body;
     const marker = `marker-${randomBytes(6).toString('hex')}`;
-    const running = (await api(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['sh', '-c', `sleep 300 # ${marker}`], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
+    const running = (await callServer(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['sh', '-c', `sleep 300 # ${marker}`], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
     for (let i = 0; i < 200; i += 1) {
-      if ((await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body.status === 'running' && processesWith(marker).length > 0) break;
+      if ((await callServer(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body.status === 'running' && processesWith(marker).length > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.ok(processesWith(marker).length > 0, 'the job runs');
-    const queued = (await api(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['true'], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 60 } })).body;
+    const queued = (await callServer(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['true'], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 60 } })).body;
     assert.equal(queued.status, 'queued');
 
     await server.kill('SIGKILL');
@@ -68,23 +57,23 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
     assert.deepEqual(survivors, [], `no process of the job outlives the server:\n${survivors.map(describe).join('\n')}`);
 
     server = await startServerProcess(env);
-    const after = (await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body;
+    const after = (await callServer(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body;
     assert.equal(after.status, 'failed');
     assert.match(after.reason, /platform restarted/);
     // Its MLflow run is ended FAILED with an end time (it stayed RUNNING forever), and its job token is
     // revoked (it stayed valid until it expired).
     assert.ok(typeof after.runId === 'string', 'the job had a run');
-    const run = (await api(server.url, token, 'GET', `/api/2.0/mlflow/runs/get?run_id=${after.runId}`)).body.run.info;
+    const run = (await callServer(server.url, token, 'GET', `/api/2.0/mlflow/runs/get?run_id=${after.runId}`)).body.run.info;
     assert.equal(run.status, 'FAILED');
     assert.ok(Number(run.end_time) > 0, 'the run has an end time');
-    const jobToken = ((await api(server.url, adminToken, 'GET', '/api/v1/tenants/rec/tokens')).body.tokens as Array<{ name: string; kind: string; revokedAt: string | null }>)
+    const jobToken = ((await callServer(server.url, adminToken, 'GET', '/api/v1/tenants/rec/tokens')).body.tokens as Array<{ name: string; kind: string; revokedAt: string | null }>)
       .find((t) => t.kind === 'job' && t.name === `job-${running.id}`);
     assert.ok(jobToken !== undefined, 'the job had a token');
     assert.notEqual(jobToken.revokedAt, null, 'the job token is revoked');
     assert.equal(existsSync(`/sys/fs/cgroup/memory/${prefix}/tenant-${running.tenantId}/job-${running.id}`), false, 'its cgroup was reaped');
     let final = '';
     for (let i = 0; i < 200; i += 1) {
-      final = (await api(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${queued.id}`)).body.status;
+      final = (await callServer(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${queued.id}`)).body.status;
       if (final === 'succeeded' || final === 'failed') break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -104,17 +93,17 @@ describe('a process-tier job dies with the server on SIGKILL (PGlite)', () => {
   test('its processes are gone once the server is, not reparented to PID 1; failed with a reason after restart', async () => {
     const env = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_CGROUP_PREFIX: prefix };
     server = await startServerProcess(env);
-    assert.equal((await api(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'recp', name: 'Recovery process', tier: 'process' })).status, 201);
-    const { token } = (await api(server.url, adminToken, 'POST', '/api/v1/tenants/recp/tokens', { name: 't', role: 'member' })).body;
+    assert.equal((await callServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'recp', name: 'Recovery process', tier: 'process' })).status, 201);
+    const { token } = (await callServer(server.url, adminToken, 'POST', '/api/v1/tenants/recp/tokens', { name: 't', role: 'member' })).body;
     // A number in every process's argv: the job's shell, a sleeper, and a daemon that leaves the session
     // and process group (sleep takes it as seconds).
     const marker = String(100_000_000 + randomBytes(3).readUIntBE(0, 3));
     // The tree starts only after the job reached the API through its relay (urlopen raises on a 4xx).
     const me = 'import os, urllib.request as u\nu.urlopen(u.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/v1/me", headers={"authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]}), timeout=10).read()';
     const command = ['sh', '-c', `python3 -c '${me}' && { setsid sleep ${marker}1 & sleep ${marker}2 & wait; }`];
-    const running = (await api(server.url, token, 'POST', '/api/v1/tenants/recp/jobs', { command, resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
+    const running = (await callServer(server.url, token, 'POST', '/api/v1/tenants/recp/jobs', { command, resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-      const status = (await api(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body.status;
+      const status = (await callServer(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body.status;
       if (status === 'running' && processesWith(marker).length >= 3) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -137,7 +126,7 @@ describe('a process-tier job dies with the server on SIGKILL (PGlite)', () => {
     assert.deepEqual(survivors, [], `no process of the job outlives the server:\n${survivors.map(describe).join('\n')}`);
 
     server = await startServerProcess(env);
-    const after = (await api(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body;
+    const after = (await callServer(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body;
     assert.equal(after.status, 'failed');
     assert.match(after.reason, /platform restarted/);
     assert.equal(existsSync(`/sys/fs/cgroup/pids/${prefix}/tenant-${running.tenantId}/job-${running.id}`), false, 'its cgroup was reaped');

@@ -12,29 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, databaseKinds, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { startServerProcess, callServer, mustServer } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 const adminToken = `bh_crash-admin-${'c'.repeat(40)}`;
 const KEYS = 10;
 const STEPS = 50;
 const CLIENTS = 4;
-
-const call = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
-};
-
-const must = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await call(url, token, method, path, body);
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-};
 
 /** Batch n of a run: KEYS keys x STEPS steps (steps n*STEPS ...), and a marker param. */
 const batch = (runId: string, n: number) => ({
@@ -66,12 +50,12 @@ for (const kind of databaseKinds) describe(`log-batch survives SIGKILL of the se
 
   test('acknowledged batches are complete after restart; none is partial', async () => {
     server = await startServerProcess(env);
-    await must(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });
-    const { token } = await must(server.url, adminToken, 'POST', '/api/v1/tenants/crash/tokens', { name: 't', role: 'member' });
+    await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'crash', name: 'Crash', tier: 'sandbox' });
+    const { token } = await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants/crash/tokens', { name: 't', role: 'member' });
     const api = '/api/2.0/mlflow';
     const runs: string[] = [];
     for (let c = 0; c < CLIENTS; c += 1) {
-      runs.push((await must(server.url, token, 'POST', `${api}/runs/create`, { experiment_id: '0', start_time: Date.now() })).run.info.run_id);
+      runs.push((await mustServer(server.url, token, 'POST', `${api}/runs/create`, { experiment_id: '0', start_time: Date.now() })).run.info.run_id);
     }
 
     const acked: Set<number>[] = runs.map(() => new Set<number>());
@@ -81,7 +65,7 @@ for (const kind of databaseKinds) describe(`log-batch survives SIGKILL of the se
       for (let n = 0; ; n += 1) {
         sent[c] = n + 1;
         try {
-          const response = await call(running.url, token, 'POST', `${api}/runs/log-batch`, batch(runId, n));
+          const response = await callServer(running.url, token, 'POST', `${api}/runs/log-batch`, batch(runId, n));
           if (response.status !== 200) throw new Error(`log-batch answered ${response.status}`);
           acked[c]?.add(n);
         } catch {
@@ -101,11 +85,11 @@ for (const kind of databaseKinds) describe(`log-batch survives SIGKILL of the se
 
     server = await startServerProcess(env);
     for (const [c, runId] of runs.entries()) {
-      const got = await must(server.url, token, 'GET', `${api}/runs/get?run_id=${runId}`);
+      const got = await mustServer(server.url, token, 'GET', `${api}/runs/get?run_id=${runId}`);
       const params = new Set<number>((got.run.data.params as { key: string; value: string }[]).map((p) => Number(p.value)));
       const perBatch = new Map<number, number>();
       for (let k = 0; k < KEYS; k += 1) {
-        const history = await must(server.url, token, 'GET', `${api}/metrics/get-history?run_id=${runId}&metric_key=m${k}`);
+        const history = await mustServer(server.url, token, 'GET', `${api}/metrics/get-history?run_id=${runId}&metric_key=m${k}`);
         for (const point of history.metrics as { step: number }[]) {
           const n = Math.floor(point.step / STEPS);
           perBatch.set(n, (perBatch.get(n) ?? 0) + 1);

@@ -22,33 +22,12 @@ import { hashToken } from '../src/identity/index.ts';
 import { openDatabase } from '../src/main/platform.ts';
 import { createTestDatabase, databaseKinds, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
-import { startServerProcess } from './support/server-process.ts';
+import { startServerProcess, callServer, mustServer } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
 
 const adminToken = `bh_recovery-admin-${'r'.repeat(40)}`;
 const A = '/api/2.0/mlflow-artifacts/artifacts';
 const MB = 1_000_000;
-
-const call = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-  const response = await fetch(`${url}${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed };
-};
-
-const must = async (url: string, token: string, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await call(url, token, method, path, body);
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-};
 
 /** An upload that announces `size` bytes, sends 1 MB and then waits: in flight until the server dies. */
 const hangingUpload = (url: string, token: string, path: string, size: number): Promise<void> =>
@@ -89,17 +68,17 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
       Object.assign(env, serverDatabaseEnv(database));
     }
     server = await startServerProcess(env);
-    const tenant = await must(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'rec', name: 'Recovery', tier: 'sandbox' });
-    await must(server.url, adminToken, 'PUT', '/api/v1/tenants/rec/quota', { storageBytes: 50 * MB });
-    const { token } = await must(server.url, adminToken, 'POST', '/api/v1/tenants/rec/tokens', { name: 't', role: 'member' });
-    const usage = async () => (await must(server!.url, token, 'GET', '/api/v1/tenants/rec/usage')).storageBytes as { used: number; reserved: number; quota: number };
+    const tenant = await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'rec', name: 'Recovery', tier: 'sandbox' });
+    await mustServer(server.url, adminToken, 'PUT', '/api/v1/tenants/rec/quota', { storageBytes: 50 * MB });
+    const { token } = await mustServer(server.url, adminToken, 'POST', '/api/v1/tenants/rec/tokens', { name: 't', role: 'member' });
+    const usage = async () => (await mustServer(server!.url, token, 'GET', '/api/v1/tenants/rec/usage')).storageBytes as { used: number; reserved: number; quota: number };
 
     // A committed blob: it must survive the sweep.
     const kept = randomBytes(64 * 1024);
     assert.equal((await fetch(`${server.url}${A}/kept/model.bin`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: kept })).status, 200);
     const keptUsed = (await usage()).used;
     // The MLflow run of the job that will be running at the kill.
-    const run = (await must(server.url, token, 'POST', '/api/2.0/mlflow/runs/create', { experiment_id: '0', start_time: Date.now() })).run.info;
+    const run = (await mustServer(server.url, token, 'POST', '/api/2.0/mlflow/runs/create', { experiment_id: '0', start_time: Date.now() })).run.info;
 
     // Three 12 MB uploads in flight: 36 MB of the 50 MB quota reserved.
     const uploads = [1, 2, 3].map((n) => hangingUpload(server!.url, token, `inflight/${n}.bin`, 12 * MB));
@@ -174,23 +153,23 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
     const download = await fetch(`${server.url}${A}/kept/model.bin`, { headers: { authorization: `Bearer ${token}` } });
     assert.deepEqual(Buffer.from(await download.arrayBuffer()), kept);
     // The job: failed, its run ended FAILED with an end time, its token revoked.
-    const job = await must(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${jobId}`);
+    const job = await mustServer(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${jobId}`);
     assert.equal(job.status, 'failed');
     assert.match(job.reason, /platform restarted/);
-    const ended = (await must(server.url, token, 'GET', `/api/2.0/mlflow/runs/get?run_id=${run.run_id}`)).run.info;
+    const ended = (await mustServer(server.url, token, 'GET', `/api/2.0/mlflow/runs/get?run_id=${run.run_id}`)).run.info;
     assert.equal(ended.status, 'FAILED');
     assert.ok(Number(ended.end_time) >= Number(run.start_time), `the run has an end time (${ended.end_time})`);
-    const { tokens } = await must(server.url, adminToken, 'GET', '/api/v1/tenants/rec/tokens');
+    const { tokens } = await mustServer(server.url, adminToken, 'GET', '/api/v1/tenants/rec/tokens');
     const revoked = (tokens as Array<{ id: string; revokedAt: string | null }>).find((t) => t.id === tokenId);
     assert.ok(revoked?.revokedAt !== null && revoked?.revokedAt !== undefined, 'the job token is revoked');
     // Off its relay a live job token is refused as 'work only from inside their job'; this one is refused
     // at the lookup, before that rule (the relay does the same lookup).
-    const refusedToken = await call(server.url, jobToken, 'GET', '/api/v1/me');
+    const refusedToken = await callServer(server.url, jobToken, 'GET', '/api/v1/me');
     assert.equal(refusedToken.status, 401);
     assert.match(refusedToken.body.message, /invalid, expired or revoked token/);
 
     // Audit: one event per step that changed something, with its counts.
-    const { events } = await must(server.url, adminToken, 'GET', '/api/v1/platform/audit?limit=100');
+    const { events } = await mustServer(server.url, adminToken, 'GET', '/api/v1/platform/audit?limit=100');
     const byAction = new Map((events as Array<{ action: string; details: Record<string, number> }>).filter((e) => e.action.startsWith('recovery.')).map((e) => [e.action, e.details]));
     assert.deepEqual(byAction.get('recovery.release-reservations')?.['reservations'], 3);
     assert.ok((byAction.get('recovery.release-reservations')?.['bytes'] ?? 0) >= 36 * MB);
@@ -204,7 +183,7 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
     // Idempotent: a clean stop and start finds nothing to do and audits nothing new.
     await server.kill('SIGTERM');
     server = await startServerProcess(env);
-    const again = (await must(server.url, adminToken, 'GET', '/api/v1/platform/audit?limit=100')).events as Array<{ action: string }>;
+    const again = (await mustServer(server.url, adminToken, 'GET', '/api/v1/platform/audit?limit=100')).events as Array<{ action: string }>;
     assert.equal(again.filter((e) => e.action.startsWith('recovery.')).length, byAction.size, 'a second start changed nothing');
     assert.equal((await usage()).reserved, 0);
     await server.kill('SIGTERM');

@@ -3,7 +3,7 @@
  * must kill it (SIGKILL) or measure it without sharing its event loop. Stdout/stderr are kept in memory
  * (for a failure message) and never printed.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -73,3 +73,36 @@ export const startServerProcess = async (env: Record<string, string>, timeoutMs 
     },
   };
 };
+
+/**
+ * One JSON call to a server over real HTTP (Bearer `token` when given): the status and the body, parsed
+ * when it is JSON (else the text; undefined when empty). Throws only when the server cannot be reached.
+ */
+export const callServer = async (url: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let parsed: unknown = text === '' ? undefined : text;
+  try {
+    if (text !== '') parsed = JSON.parse(text);
+  } catch {
+    // not JSON: the text itself
+  }
+  return { status: response.status, body: parsed };
+};
+
+/** `callServer` that wants a 2xx: returns the body, or throws with the method, path, status and body. */
+export const mustServer = async (url: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<any> => {
+  const response = await callServer(url, token, method, path, body);
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body;
+};
+
+/** Live (non-zombie) host processes whose command line holds `marker`, as `ps` lines: a job's leftovers. */
+export const processesWith = (marker: string): string[] =>
+  execFileSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(marker) && !/\sZ/.test(line.slice(0, 16)) && !line.includes('ps -eo'));

@@ -20,7 +20,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { BlobSealingKey } from './blob-crypto.ts';
 import {
-  BIG_CONSUMED, BIG_PRODUCED, BIG_WRITTEN, CONTROL_BYTES, I32_SEQ, I32_STATE, I32_WSEQ, RING_BYTES, STATE_ABORT, STATE_END, STATE_RUNNING,
+  BIG_CONSUMED, BIG_PRODUCED, BIG_WRITTEN, CONTROL_BYTES, I32_MAIN_WAITING, I32_SEQ, I32_STATE, I32_WORKER_WAITING, I32_WSEQ, RING_BYTES, STATE_ABORT, STATE_END, STATE_RUNNING,
   controlViews,
 } from './blob-seal-protocol.ts';
 import type { ControlViews, SealJobMessage, SealJobResult } from './blob-seal-protocol.ts';
@@ -148,6 +148,7 @@ const createWriter = (
   Atomics.store(big, BIG_CONSUMED, 0n);
   Atomics.store(big, BIG_WRITTEN, 0n);
   Atomics.store(i32, I32_STATE, STATE_RUNNING);
+  Atomics.store(i32, I32_MAIN_WAITING, 0);
   pooled.onResult = (message) => {
     if (result !== undefined) return;
     result = message;
@@ -166,7 +167,7 @@ const createWriter = (
 
   const signal = (): void => {
     Atomics.add(i32, I32_SEQ, 1);
-    Atomics.notify(i32, I32_SEQ);
+    if (Atomics.load(i32, I32_WORKER_WAITING) !== 0) Atomics.notify(i32, I32_SEQ);
   };
 
   const maybeSync = (): void => {
@@ -197,16 +198,25 @@ const createWriter = (
         at = 0;
         continue;
       }
-      const seen = Atomics.load(i32, I32_WSEQ);
-      const free = ringBytes - (produced - Number(Atomics.load(big, BIG_CONSUMED)));
+      let free = ringBytes - (produced - Number(Atomics.load(big, BIG_CONSUMED)));
       if (free <= 0) {
-        const wait = waitAsync(i32, I32_WSEQ, seen);
-        if (wait.async) {
-          const resumeIndex = index;
-          const resumeAt = at;
-          void wait.value.then(() => copyIn(chunks, resumeIndex, resumeAt, callback));
-          return;
+        // Flag first, then re-read: a release after the flag notifies us, one before it is seen here.
+        const seen = Atomics.load(i32, I32_WSEQ);
+        Atomics.store(i32, I32_MAIN_WAITING, 1);
+        free = ringBytes - (produced - Number(Atomics.load(big, BIG_CONSUMED)));
+        if (free <= 0 && failed === undefined) {
+          const wait = waitAsync(i32, I32_WSEQ, seen);
+          if (wait.async) {
+            const resumeIndex = index;
+            const resumeAt = at;
+            void wait.value.then(() => {
+              Atomics.store(i32, I32_MAIN_WAITING, 0);
+              copyIn(chunks, resumeIndex, resumeAt, callback);
+            });
+            return;
+          }
         }
+        Atomics.store(i32, I32_MAIN_WAITING, 0);
         continue;
       }
       const position = produced % ringBytes;

@@ -11,7 +11,10 @@
  *   STATE     RUNNING, END (no more input: seal the final frame) or ABORT  (main writes)
  *   SEQ       bumped by main after PRODUCED or STATE changed; the worker waits on it
  *   WSEQ      bumped after CONSUMED changed or the job ended; the main thread waits on it (waitAsync)
- * Every wait re-reads its counter after loading the sequence number, so no wake-up is lost.
+ *   MAIN_WAITING / WORKER_WAITING  set by a side before it waits: the other side calls Atomics.notify only
+ *             then (a notify that wakes the event loop is not free, and mostly nobody waits)
+ * Every wait re-reads its counter after loading the sequence number and setting its flag, so no wake-up is
+ * lost: a bump that comes before the flag is seen by the re-read, one after it sees the flag.
  */
 export const RING_BYTES = 8 * 1024 * 1024;
 export const CONTROL_BYTES = 64;
@@ -19,6 +22,8 @@ export const CONTROL_BYTES = 64;
 export const I32_SEQ = 0;
 export const I32_WSEQ = 1;
 export const I32_STATE = 2;
+export const I32_MAIN_WAITING = 3;
+export const I32_WORKER_WAITING = 4;
 export const BIG_PRODUCED = 0;
 export const BIG_CONSUMED = 1;
 export const BIG_WRITTEN = 2;
@@ -33,8 +38,8 @@ export interface ControlViews {
 }
 
 export const controlViews = (control: SharedArrayBuffer): ControlViews => ({
-  i32: new Int32Array(control, 0, 4),
-  big: new BigInt64Array(control, 16, 3),
+  i32: new Int32Array(control, 0, 8),
+  big: new BigInt64Array(control, 32, 3),
 });
 
 /** Sent to the worker to start one blob. The worker never sees the tenant data key, only this file's key. */

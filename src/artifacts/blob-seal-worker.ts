@@ -12,7 +12,8 @@ import { writevSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sealerFor } from './blob-crypto.ts';
 import {
-  BIG_CONSUMED, BIG_PRODUCED, BIG_WRITTEN, I32_SEQ, I32_STATE, I32_WSEQ, STATE_ABORT, STATE_END, controlViews,
+  BIG_CONSUMED, BIG_PRODUCED, BIG_WRITTEN, I32_MAIN_WAITING, I32_SEQ, I32_STATE, I32_WORKER_WAITING, I32_WSEQ, STATE_ABORT, STATE_END,
+  controlViews,
 } from './blob-seal-protocol.ts';
 import type { SealJobMessage, SealJobResult, SealWorkerData } from './blob-seal-protocol.ts';
 
@@ -69,7 +70,7 @@ const runJob = (data: SealWorkerData, job: SealJobMessage): SealJobResult => {
     // The sealer still holds views of the unsealed frame: that part of the ring stays taken.
     Atomics.store(big, BIG_CONSUMED, BigInt(processed - sealer.pendingBytes()));
     Atomics.add(i32, I32_WSEQ, 1);
-    Atomics.notify(i32, I32_WSEQ);
+    if (Atomics.load(i32, I32_MAIN_WAITING) !== 0) Atomics.notify(i32, I32_WSEQ);
   };
 
   for (;;) {
@@ -104,7 +105,9 @@ const runJob = (data: SealWorkerData, job: SealJobMessage): SealJobResult => {
       flush();
       continue;
     }
+    Atomics.store(i32, I32_WORKER_WAITING, 1);
     Atomics.wait(i32, I32_SEQ, seq);
+    Atomics.store(i32, I32_WORKER_WAITING, 0);
   }
 };
 

@@ -11,6 +11,8 @@
  * the two. Prints MB/s (median of rounds) and upload/copy.
  *
  * Usage: node bench/artifact-upload.ts [--db postgres|pglite|both] [--mb 256] [--rounds 5]
+ * Profiling the server: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (flags for the server's node,
+ * space-separated; a worker thread writes its own profile beside the main thread's).
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
@@ -84,7 +86,7 @@ for (const kind of kinds) {
   if (database !== undefined) {
     Object.assign(env, serverDatabaseEnv(database));
   }
-  const server = await startServerProcess(env);
+  const server = await startServerProcess(env, 60_000, (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''));
   try {
     await json(server.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'bench', name: 'Bench', tier: 'sandbox' });
     await json(server.url, adminToken, 'PUT', '/api/v1/tenants/bench/quota', { storageBytes: 1024 ** 4 });

@@ -263,6 +263,26 @@ for (const kind of databaseKinds) {
       assert.equal((await usage(t)).used, 300_000);
     });
 
+    test('uploads of 1 MiB and more (sealed on a worker thread) and chunked ones round-trip like small ones', async () => {
+      const t = await p.createTenant(`big-${kind === 'pglite' ? 'l' : 'p'}`);
+      const big = randomBytes(3 * 1024 * 1024 + 17);
+      assert.equal((await put(t.tokens.member, 'big/declared.bin', big)).statusCode, 200);
+      const chunked = await p.app.inject({
+        method: 'PUT', url: `${A}/big/chunked.bin`, headers: { authorization: `Bearer ${t.tokens.member}`, 'content-type': 'application/octet-stream' },
+        payload: Readable.from((function* () { for (let i = 0; i < big.length; i += 100_000) yield big.subarray(i, i + 100_000); })()),
+      });
+      assert.equal(chunked.statusCode, 200, chunked.body);
+      for (const path of ['big/declared.bin', 'big/chunked.bin']) {
+        const got = await get(t.tokens.viewer, path);
+        assert.equal(got.statusCode, 200);
+        assert.ok(got.rawPayload.equals(big), path);
+      }
+      // Same content, same digest: stored once, whichever path sealed it.
+      assert.equal(listFiles(join(tenantRoot(t), 'sha256')).length, 1);
+      assert.equal((await usage(t)).used, big.length);
+      assert.deepEqual(listFiles(join(tenantRoot(t), 'tmp')), []);
+    });
+
     test('concurrent uploads never exceed the quota together', async () => {
       const t = await p.createTenant(`conc-${kind === 'pglite' ? 'l' : 'p'}`);
       await setQuota(t, 2_000_000);

@@ -16,7 +16,7 @@
  *
  * Nothing here touches the file system or the database.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 
@@ -68,15 +68,41 @@ export interface BlobSealer {
   final(out: Buffer[]): void;
   digest(): string;
   size(): number;
+  /**
+   * Plaintext bytes received but not sealed yet (the current frame): the sealer still holds references to
+   * them, so a caller that feeds it views of a reusable buffer may reuse only what lies before them.
+   */
+  pendingBytes(): number;
 }
 
-export const createBlobSealer = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobSealer => {
+/** What a blob's sealer needs and nothing more: its header (random salt) and the per-file key. */
+export interface BlobSealingKey {
+  header: Buffer;
+  fileKey: Buffer;
+}
+
+/** Draws a new blob's salt and derives its file key from the tenant data key. */
+export const newBlobSealingKey = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobSealingKey => {
   if (!Number.isInteger(frameSize) || frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new Error('bad frame size');
   const header = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(header, 0);
   header.writeUInt32BE(frameSize, 4);
   randomBytes(32).copy(header, 8);
-  const key = fileKey(dataKey, header.subarray(8));
+  return { header, fileKey: fileKey(dataKey, header.subarray(8)) };
+};
+
+export const createBlobSealer = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobSealer => sealerFor(newBlobSealingKey(dataKey, frameSize));
+
+/**
+ * A sealer from a prepared key (e.g. in a worker thread, which then never sees the tenant data key). The
+ * key becomes a KeyObject once, not once per frame.
+ */
+export const sealerFor = (prepared: BlobSealingKey): BlobSealer => {
+  const header = Buffer.from(prepared.header);
+  if (header.length !== HEADER_SIZE || !header.subarray(0, 4).equals(MAGIC)) throw new Error('bad blob header');
+  const frameSize = header.readUInt32BE(4);
+  if (frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new Error('bad frame size');
+  const key = createSecretKey(prepared.fileKey);
   const hash = createHash('sha256');
   let total = 0;
   let index = 0;
@@ -134,6 +160,7 @@ export const createBlobSealer = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobS
       return digestHex;
     },
     size: () => total,
+    pendingBytes: () => pendingBytes,
   };
 };
 

@@ -10,6 +10,8 @@ export type { ArtifactService, ArtifactFile, ArtifactEntry, MultipartCredential 
 export { createTenantStorage, storageErrors, RESERVATION_TTL_SECONDS } from './tenant-storage.ts';
 export type { TenantStorage, UploadSession, StagedBlob, StorageUsage } from './tenant-storage.ts';
 export { createBlobFiles } from './blob-files.ts';
+export { createSealWorkerPool } from './blob-seal-pool.ts';
+export type { SealWorkerPool } from './blob-seal-pool.ts';
 export type { BlobFiles } from './blob-files.ts';
 export { normalizeArtifactPath, clientBaseName, joinArtifactPath } from './artifact-paths.ts';
 export { BlobIntegrityError, createDecryptStream, createEncryptStream } from './blob-crypto.ts';

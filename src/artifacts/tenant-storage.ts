@@ -25,8 +25,10 @@ import { finished } from 'node:stream/promises';
 import { AppError } from '../core/errors.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withTenant } from '../db/index.ts';
-import { createBlobSealer, createDecryptStream, unwrapDataKey, wrapDataKey } from './blob-crypto.ts';
+import { createDecryptStream, newBlobSealingKey, sealerFor, unwrapDataKey, wrapDataKey } from './blob-crypto.ts';
+import type { BlobSealer } from './blob-crypto.ts';
 import { createSealingWriter } from './blob-writer.ts';
+import type { SealWorkerPool } from './blob-seal-pool.ts';
 import type { BlobFiles } from './blob-files.ts';
 
 /** A reservation not renewed for this long is ignored (its server probably died). */
@@ -34,6 +36,8 @@ export const RESERVATION_TTL_SECONDS = 15 * 60;
 /** How far a reservation runs ahead of the bytes received: doubling from 256 KiB up to 64 MiB. */
 const MIN_RESERVATION_STEP = 256 * 1024;
 const MAX_RESERVATION_STEP = 64 * 1024 * 1024;
+/** Uploads declared smaller than this are sealed inline: a worker hand-off would cost more than it saves. */
+const WORKER_MIN_BYTES = 1024 * 1024;
 
 export const storageErrors = {
   quotaExceeded: (used: number, quota: number, needed: number) =>
@@ -57,8 +61,9 @@ export interface UploadSession {
   /**
    * Streams `source` into an encrypted temp file, counting its bytes against the quota as they arrive.
    * Throws QUOTA_EXCEEDED the moment the session would exceed it (the temp file is deleted, the source
-   * is unpiped but not destroyed, so the caller can still answer). Buffers at most a frame (1 MiB) plus
-   * two 4 MiB write batches and the writer's 1 MiB highWaterMark, never the whole blob.
+   * is unpiped but not destroyed, so the caller can still answer). Buffers never the whole blob: on a seal
+   * worker, its 8 MiB ring plus a 4 MiB write batch; inline, a frame (1 MiB) plus two 4 MiB write batches
+   * and the writer's 1 MiB highWaterMark.
    */
   stage(source: Readable): Promise<StagedBlob>;
   /**
@@ -147,6 +152,11 @@ export const createTenantStorage = (deps: {
   instanceId?: string | undefined;
   /** Prefix of this process's upload temp files (`<prefix>.<uuid>`), so a sweep can tell whose they are. */
   tempPrefix?: string | undefined;
+  /**
+   * Seal workers (blob-seal-pool.ts): when given, uploads of unknown or at least 1 MiB declared size are
+   * hashed, encrypted and written on a worker thread while one is free; otherwise on the event loop.
+   */
+  sealPool?: SealWorkerPool | undefined;
 }): TenantStorage => {
   const { db, files, keyEncryptionKey } = deps;
   const keys = new Map<string, Buffer>();
@@ -265,20 +275,25 @@ export const createTenantStorage = (deps: {
         async stage(source) {
           const temp = await files.createTemp(tenantId, 'tmp', deps.tempPrefix === undefined ? undefined : `${deps.tempPrefix}.${randomUUID()}`);
           temps.add(temp.path);
-          const sealer = createBlobSealer(key);
+          const prepared = newBlobSealingKey(key);
           let staged = 0;
-          // One stage from the request to the file: meter + hash + encrypt + batched writes (blob-writer.ts).
-          const sink = createSealingWriter(temp.handle, sealer, {
-            admit: metered ? (received) => {
-              total += received - staged;
-              staged = received;
-              return total <= granted ? undefined : grow(total);
-            } : (received) => {
-              total += received - staged;
-              staged = received;
-              return undefined;
-            },
-          });
+          const admit = metered ? (received: number) => {
+            total += received - staged;
+            staged = received;
+            return total <= granted ? undefined : grow(total);
+          } : (received: number) => {
+            total += received - staged;
+            staged = received;
+            return undefined;
+          };
+          // Same format either way: on a seal worker (hash + encrypt + writes off the event loop), or in one
+          // stream stage here (blob-writer.ts) for small uploads and when every worker is busy.
+          const offloaded = options.expectedBytes === undefined || options.expectedBytes >= WORKER_MIN_BYTES
+            ? deps.sealPool?.tryWriter(temp.handle, prepared, { admit })
+            : undefined;
+          let sealer: BlobSealer | undefined;
+          const sink = offloaded ?? createSealingWriter(temp.handle, sealer = sealerFor(prepared), { admit });
+          prepared.fileKey.fill(0);
           // pipe(), not pipeline(): an error below must not destroy the request stream, or the caller
           // could not answer with the quota error.
           const onSourceError = (error: Error) => sink.destroy(error);
@@ -299,7 +314,8 @@ export const createTenantStorage = (deps: {
             source.off('close', onSourceClose);
             await temp.handle.close().catch(() => {});
           }
-          return { digest: sealer.digest(), size: sealer.size(), tempPath: temp.path };
+          const sealed = offloaded ?? sealer!;
+          return { digest: sealed.digest(), size: sealed.size(), tempPath: temp.path };
         },
         async commit(tx, staged, commitOptions = {}) {
           const release = [reservationId, ...(commitOptions.alsoRelease ?? [])];

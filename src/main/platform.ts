@@ -14,7 +14,7 @@ import { createIdentityService, generateToken } from '../identity/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import { createTenantDeletion, createTenantService, createTenantSuspension } from '../tenants/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
-import { createArtifactService, createBlobFiles, createTenantStorage } from '../artifacts/index.ts';
+import { createArtifactService, createBlobFiles, createSealWorkerPool, createTenantStorage } from '../artifacts/index.ts';
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
@@ -252,7 +252,10 @@ export const createPlatform = async (
   const httpModules: FastifyPluginAsyncZod[] = [];
   const closers: Array<() => Promise<void>> = [];
   const blobFiles = createBlobFiles(join(config.home, 'blobs'));
-  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap'), instanceId, tempPrefix: instanceFileTag(instanceId) });
+  // Uploads are hashed, encrypted and written on worker threads (started on first use), off the event loop.
+  const sealPool = createSealWorkerPool();
+  closers.push(() => sealPool.close());
+  const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap'), instanceId, tempPrefix: instanceFileTag(instanceId), sealPool });
   const artifacts = createArtifactService({ db, storage, signingKey: masterKey.derive('artifact-multipart-url') });
   const datasets = createDatasetService({ db, storage });
   httpModules.push(mlflowArtifactRoutes({ artifacts }), datasetRoutes({ datasets, artifacts }));

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import type { Config } from '../config/index.ts';
 import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminTokenNotice, writeInitialAdminToken } from './platform.ts';
 import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
@@ -11,6 +12,14 @@ import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts'
  * database, release the lock).
  */
 export const runServer = async (config: Config): Promise<void> => {
+  // Streams allocate a Buffer per chunk (an upload: one per 64 KiB socket read). On Node 24 (V8 13.6) such
+  // short-lived ArrayBuffers no longer start a scavenge before the fixed 64 MiB external-memory soft limit
+  // starts a full mark-compact, so every ~64 MiB received costs a full GC of the whole heap (nodejs/node
+  // #61967, #63863). Counting external memory in the global limit (what V8 now does by default) restores
+  // the scavenges: one 256 MiB upload went from ≈ 0.7 s to ≈ 0.1 s of GC-thread CPU (docs/benchmarks.md).
+  // A heap-sizing flag, read at every limit computation, so setting it here, before the server allocates
+  // anything large, takes effect.
+  setFlagsFromString('--external-memory-accounted-in-global-limit');
   const platform = await createPlatform(config, {
     mode: 'server',
     open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs).' },

@@ -32,11 +32,12 @@ export const freePort = (): Promise<number> =>
 /**
  * Starts `bulkhead up` with `env` (BULKHEAD_HOME, BULKHEAD_DATABASE_URL, BULKHEAD_BOOTSTRAP_TOKEN ...) on
  * a free port and waits until /readyz answers 200 (or throws after `timeoutMs`, killing the child).
+ * `nodeArgs` go to node before the script (benchmarks: `--cpu-prof`, `--trace-gc`, which NODE_OPTIONS refuses).
  */
-export const startServerProcess = async (env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> => {
+export const startServerProcess = async (env: Record<string, string>, timeoutMs = 60_000, nodeArgs: readonly string[] = []): Promise<ServerProcess> => {
   const port = await freePort();
   const relayPort = await freePort();
-  const child = spawn(process.execPath, [cliPath, 'up'], {
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'up'], {
     env: { PATH: process.env['PATH'] ?? '', BULKHEAD_LOG_LEVEL: 'warn', BULKHEAD_HOST: '127.0.0.1', BULKHEAD_PORT: String(port), BULKHEAD_RELAY_PORT: String(relayPort), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -49,7 +49,9 @@ test('a fork bomb is held at pids.max, then ends with the timeout and leaves not
   const spec = ctx.spec({
     ...(await ctx.dirs('bomb')),
     resources: { cpu: 1, memoryMiB: 256, pids: 40, timeoutSeconds: 5 },
-    argv: ['sh', '-c', 'echo bombing; b() { b | b & }; b; sleep 100'],
+    // `exec sleep`: the job's own shell forks once, before the bomb has taken the pids; a forked sleep
+    // could be refused at pids.max under load and end the job `failed` before its timeout.
+    argv: ['sh', '-c', 'echo bombing; b() { b | b & }; b; exec sleep 100'],
   });
   const lines: string[] = [];
   const job = ctx.executor.start({ ...spec, output: (l) => lines.push(l.line) });

@@ -11,6 +11,7 @@
 import { writevSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sealerFor } from './blob-crypto.ts';
+import { unwritten } from './blob-writer.ts';
 import {
   BIG_CONSUMED, BIG_PRODUCED, BIG_WRITTEN, I32_MAIN_WAITING, I32_SEQ, I32_STATE, I32_WORKER_WAITING, I32_WSEQ, STATE_ABORT, STATE_END,
   controlViews,
@@ -24,16 +25,7 @@ const writeAllSync = (fd: number, buffers: Buffer[], bytes: number): void => {
   let done = writevSync(fd, buffers);
   // Short writes are rare on regular files; finish the rest rather than lose bytes.
   while (done < bytes) {
-    let skip = done;
-    const rest: Buffer[] = [];
-    for (const buffer of buffers) {
-      if (skip >= buffer.length) skip -= buffer.length;
-      else {
-        rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
-        skip = 0;
-      }
-    }
-    const more = writevSync(fd, rest);
+    const more = writevSync(fd, unwritten(buffers, done));
     if (more === 0) throw new Error('short write to blob file');
     done += more;
   }

@@ -17,6 +17,20 @@ import { Writable } from 'node:stream';
 import type { FileHandle } from 'node:fs/promises';
 import type { BlobSealer } from './blob-crypto.ts';
 
+/** What of `buffers` a short write of `written` bytes left: the tail to write next. */
+export const unwritten = (buffers: readonly Buffer[], written: number): Buffer[] => {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) skip -= buffer.length;
+    else {
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
+    }
+  }
+  return rest;
+};
+
 export interface SealingWriterOptions {
   /** Returns undefined when `total` plaintext bytes may be taken now, or a promise settled when they may. */
   admit?: (total: number) => Promise<void> | undefined;
@@ -55,16 +69,7 @@ export const createSealingWriter = (handle: FileHandle, sealer: BlobSealer, opti
     let { bytesWritten } = await handle.writev(buffers);
     // Short writes are rare on regular files; finish the rest rather than lose bytes.
     while (bytesWritten < bytes) {
-      let skip = bytesWritten;
-      const rest: Buffer[] = [];
-      for (const buffer of buffers) {
-        if (skip >= buffer.length) skip -= buffer.length;
-        else {
-          rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
-          skip = 0;
-        }
-      }
-      const more = await handle.writev(rest);
+      const more = await handle.writev(unwritten(buffers, bytesWritten));
       if (more.bytesWritten === 0) throw new Error('short write to blob file');
       bytesWritten += more.bytesWritten;
     }

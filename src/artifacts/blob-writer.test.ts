@@ -11,7 +11,7 @@ test('unwritten: after a short write of n bytes, the rest is exactly the bytes f
       const written = all.length === 0 ? 0 : cut % (all.length + 1);
       const rest = unwritten(buffers, written);
       assert.deepEqual(Buffer.concat(rest), all.subarray(written));
-      assert.ok(rest.every((b) => b.length > 0 || buffers.includes(b)), 'no empty slices made up');
+      assert.ok(rest.every((b) => b.length > 0 || buffers.some((original) => original === b)), 'no empty slices made up');
     }),
   );
 });

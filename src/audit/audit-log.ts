@@ -140,9 +140,9 @@ const eventColumns = `id, tenant_id, chain_seq, (extract(epoch from occurred_at)
 const parseDetails = (details: EventRow['details']): Record<string, unknown> =>
   typeof details === 'string' ? (JSON.parse(details) as Record<string, unknown>) : details;
 
-const toSealable = (row: EventRow, seq: number): SealableEvent => ({
+/** The fields of a stored event that both its hash and its MAC cover, as read back from the database. */
+const eventFields = (row: EventRow) => ({
   tenantId: row.tenant_id,
-  chainSeq: seq,
   occurredAtMicros: row.micros,
   actor: row.actor,
   action: row.action,
@@ -152,17 +152,9 @@ const toSealable = (row: EventRow, seq: number): SealableEvent => ({
   details: parseDetails(row.details),
 });
 
-const toMaced = (row: EventRow, eventUid: string): MacedFields => ({
-  eventUid,
-  tenantId: row.tenant_id,
-  occurredAtMicros: row.micros,
-  actor: row.actor,
-  action: row.action,
-  target: row.target,
-  outcome: row.outcome,
-  requestId: row.request_id,
-  details: parseDetails(row.details),
-});
+const toSealable = (row: EventRow, seq: number): SealableEvent => ({ ...eventFields(row), chainSeq: seq });
+
+const toMaced = (row: EventRow, eventUid: string): MacedFields => ({ ...eventFields(row), eventUid });
 
 const toEvent = (row: EventRow): AuditEvent => ({
   id: row.id,

@@ -38,6 +38,8 @@ export const configSchema = z
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
+    /** On shutdown, how long a running database statement may go on before it is ended (PGlite: the worker is terminated). */
+    shutdownDbGraceMs: z.coerce.number().int().min(0).max(600_000).default(5000),
     /**
      * Names this installation's job cgroups (`<prefix>/<tenant>/<job>`); a start-up reaps only its own.
      * Default: `bulkhead-` + 8 hex digits of the home's absolute path, so two installations on one host
@@ -80,6 +82,7 @@ export const envNames = {
   BULKHEAD_RELAY_PORT: 'relayPort',
   BULKHEAD_CGROUP_PREFIX: 'cgroupPrefix',
   BULKHEAD_EXECUTOR: 'executor',
+  BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
 } as const satisfies Record<string, keyof Config>;
 
 /**

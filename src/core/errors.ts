@@ -18,6 +18,10 @@ export const errorCodes = {
   RATE_LIMITED: { status: 429, retryable: true },
   UNAVAILABLE: { status: 503, retryable: true },
   INTERNAL: { status: 500, retryable: true },
+  /** A statement ran past the tenant's database statement timeout (quota dbStatementTimeoutMs). */
+  DB_STATEMENT_TIMEOUT: { status: 429, retryable: false },
+  /** The tenant already has its quota's number of database operations admitted (dbMaxConcurrentOperations). */
+  DB_CONCURRENCY_LIMITED: { status: 429, retryable: true },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -4,7 +4,7 @@
  * one tenant) and `withSystem` (the greppable way past it). It owns no domain queries: those live in each
  * module's `*-queries.ts`.
  */
-export type { Db, DbKind, Queryable, QueryResult, RlsMode, TransactionOptions } from './db-types.ts';
+export type { Db, DbKind, Queryable, QueryResult, RlsMode, TenantGate, TransactionOptions, WorkLimits } from './db-types.ts';
 export { createPostgresDb } from './postgres-driver.ts';
 export { createPgliteDb } from './pglite-driver.ts';
 export { migrate, loadMigrations } from './migrate.ts';
@@ -12,3 +12,5 @@ export { detectRlsMode } from './rls-mode.ts';
 export { withTenant, withSystem, readAsTenant, readAsSystem, isUuid, APP_ROLE, SYSTEM_ROLE, PLATFORM_TENANT_ID } from './scope.ts';
 export { tenantDataTables, tenantRecordTables, retainedTenantTables } from './tenant-tables.ts';
 export type { TenantDataTable, TenantRecordTable } from './tenant-tables.ts';
+export { createDbTimeQuotaGate, withTenantGate, loadDbTimeLimits, isStatementTimeout, dbTimeErrors, defaultDbTimeLimits } from './db-time-quota.ts';
+export type { DbTimeLimits, DbTimeQuotaGate, DbTimeUsage } from './db-time-quota.ts';

@@ -26,6 +26,9 @@ const mlflowCodes: Record<ErrorCode, string> = {
   RATE_LIMITED: 'REQUEST_LIMIT_EXCEEDED',
   UNAVAILABLE: 'TEMPORARILY_UNAVAILABLE',
   INTERNAL: 'INTERNAL_ERROR',
+  // MLflow's code for an exhausted resource quota (databricks.proto RESOURCE_EXHAUSTED, HTTP 429).
+  DB_STATEMENT_TIMEOUT: 'RESOURCE_EXHAUSTED',
+  DB_CONCURRENCY_LIMITED: 'RESOURCE_EXHAUSTED',
 };
 
 export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {

@@ -3,6 +3,11 @@
  * migrations, and the two transaction scopes every query runs in — `withTenant` (row-level security on
  * one tenant) and `withSystem` (the greppable way past it). It owns no domain queries: those live in each
  * module's `*-queries.ts`.
+ *
+ * PGlite runs in a worker thread (pglite-driver.ts), so no query blocks the event loop. The tenant gate
+ * (db-time-quota.ts) applies each tenant's database-time quota — statement timeout, concurrent operations —
+ * to all tenant work once the composition root attaches it (`withTenantGate`); it enforces limits, it does
+ * not own the quota fields (tenants) or export metrics (it only counts).
  */
 export type { Db, DbKind, Queryable, QueryResult, RlsMode, TenantGate, TransactionOptions, WorkLimits } from './db-types.ts';
 export { createPostgresDb } from './postgres-driver.ts';

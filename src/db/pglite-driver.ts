@@ -158,7 +158,8 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
     async transaction(prelude, fn, txOptions = {}) {
       const timeoutMs = txOptions.limits?.statementTimeoutMs;
       return owned(txOptions.limits?.owner ?? '', async () => {
-        const begun = (await live()).generation;
+        const conn = await live();
+        const begun = conn.generation;
         await request({ op: 'exec', sql: `BEGIN${txOptions.readOnly === true ? ' READ ONLY' : ''};${prelude}` }, timeoutMs, begun);
         let open = true;
         // fn's queries go to the worker one after another, so the watchdog times each statement alone.
@@ -182,8 +183,9 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
         } catch (error) {
           await previous;
           open = false;
-          // On a replaced worker the transaction is already gone (rolled back by its recovery).
-          await request({ op: 'exec', sql: 'ROLLBACK' }, undefined, begun).catch(() => {});
+          // On an ended worker the transaction is already gone (rolled back by recovery at reopen): answer
+          // now rather than wait for the new worker's start.
+          if (!conn.ended) await request({ op: 'exec', sql: 'ROLLBACK' }, undefined, begun).catch(() => {});
           throw error;
         }
         open = false;

@@ -75,3 +75,24 @@ test('a tenant without a quota row gets the defaults of new tenants', async () =
   const gate = createDbTimeQuotaGate({ loadLimits: async () => undefined });
   assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 10_000);
 });
+
+test('an expired entry answers from the cache and is read again in the background', async () => {
+  let timeout = 100;
+  let release!: () => void;
+  let reads = 0;
+  const gate = createDbTimeQuotaGate({
+    loadLimits: async () => {
+      reads += 1;
+      if (reads > 1) await new Promise<void>((resolve) => { release = resolve; });
+      return { statementTimeoutMs: timeout, maxConcurrentOperations: 1 };
+    },
+    cacheTtlMs: 0,
+  });
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
+  timeout = 200;
+  // The background read has not answered: the cached limits serve, the work does not wait for it.
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
+  release();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 200);
+});

@@ -15,8 +15,9 @@
  *   `usage()` by the metrics registry.
  *
  * Limits are read from tenant_quotas (across tenants, so not through this gate) and cached for
- * `cacheTtlMs` (default 1 s): a change made on another replica holds within a second; `invalidate`
- * applies one made in this process at once.
+ * `cacheTtlMs` (default 1 s), then read again in the background while the cached ones still answer: a
+ * change made on another replica holds from the first operations after that read (about a second);
+ * `invalidate` applies one made in this process to the next operation.
  */
 import { AppError } from '../core/errors.ts';
 import type { Db, TenantGate, WorkLimits } from './db-types.ts';
@@ -99,8 +100,7 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     return state;
   };
 
-  const limitsOf = async (state: TenantState, tenantId: string): Promise<DbTimeLimits> => {
-    if (state.limits !== undefined && performance.now() - state.loadedAt < cacheTtlMs) return state.limits;
+  const load = (state: TenantState, tenantId: string): Promise<DbTimeLimits> => {
     state.loading ??= options.loadLimits(tenantId).then(
       (limits) => {
         state.limits = limits ?? defaultDbTimeLimits;
@@ -114,6 +114,17 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
       },
     );
     return state.loading;
+  };
+
+  /**
+   * The tenant's limits. Once known, an expired entry is answered from the cache while it is read again in
+   * the background: on the embedded database that read waits for the one connection like any other, and
+   * the tenant's own operation should not wait for it as well.
+   */
+  const limitsOf = async (state: TenantState, tenantId: string): Promise<DbTimeLimits> => {
+    if (state.limits === undefined) return load(state, tenantId);
+    if (performance.now() - state.loadedAt >= cacheTtlMs) load(state, tenantId).catch(() => {});
+    return state.limits;
   };
 
   /** Admits one operation, waiting up to queueWaitMs for a slot; refuses past that. */
@@ -168,7 +179,10 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     },
     invalidate(tenantId) {
       const state = tenants.get(tenantId);
-      if (state !== undefined) state.limits = undefined;
+      if (state !== undefined) {
+        state.limits = undefined;
+        state.loading = undefined;
+      }
     },
     usage() {
       return [...tenants.values()].map((state) => ({ ...state.usage, active: state.active }));

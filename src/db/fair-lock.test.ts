@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createFairLock } from './fair-lock.ts';
 
-test('waiters are served round-robin by owner, FIFO within an owner', async () => {
-  const lock = createFairLock();
+test('with equal held times, waiters are served round-robin by owner, FIFO within an owner', async () => {
+  const lock = createFairLock(() => 0);
   const first = await lock.acquire('n');
   const order: string[] = [];
   const waits = [
@@ -43,4 +43,22 @@ test('close rejects waiters and later acquires, and resolves when the holder rel
   release();
   await closing;
   assert.equal(idle, true);
+});
+
+test('the owner that has held the lock longest waits behind the others: time-fair, not turn-fair', async () => {
+  let clock = 0;
+  const lock = createFairLock(() => clock);
+  const order: string[] = [];
+  // n holds for 1000 ms; v's and s's operations take 10 ms each.
+  const first = await lock.acquire('n');
+  const waits = [['n', 1], ['v', 1], ['v', 2], ['v', 3], ['s', 1], ['n', 2]].map(async ([owner, i]) => {
+    const release = await lock.acquire(String(owner));
+    order.push(`${owner}${i}`);
+    clock += owner === 'n' ? 1000 : 10;
+    release();
+  });
+  clock += 1000;
+  first();
+  await Promise.all(waits);
+  assert.deepEqual(order, ['v1', 's1', 'v2', 'v3', 'n1', 'n2']);
 });

@@ -46,7 +46,7 @@ interface Connection {
 
 /**
  * A `Db` over embedded PGlite running in a worker thread (pglite-worker.ts), so no query blocks the event
- * loop. PGlite has one connection: a fair lock (fair-lock.ts, round-robin by owner) gives it to one
+ * loop. PGlite has one connection: a fair lock (fair-lock.ts: by owner, time-fair) gives it to one
  * transaction or statement at a time, from BEGIN to COMMIT, which keeps one tenant's transaction from
  * seeing another's settings, exactly as PGlite's own `transaction()` did on the main thread.
  *

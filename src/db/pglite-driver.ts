@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Db, Queryable, QueryResult, WorkLimits } from './db-types.ts';
 import { inlineParams } from './inline-params.ts';
 import { createFairLock } from './fair-lock.ts';
-import type { PgliteCall, PgliteErrorData, PgliteRequest, PgliteResponse, PgliteResultSet, PgliteWorkerData } from './pglite-protocol.ts';
+import type { PgliteCall, PgliteErrorData, PgliteRequest, PgliteResponse, PgliteResultSet, PgliteWorkerData, WasmModule } from './pglite-protocol.ts';
 
 export interface PgliteDriverOptions {
   /** A directory for a persistent database, or undefined for a throw-away one (tests), removed on close. */
@@ -15,6 +15,19 @@ export interface PgliteDriverOptions {
 }
 
 const workerUrl = new URL('./pglite-worker.ts', import.meta.url);
+
+/**
+ * PGlite's two WebAssembly modules, compiled once per process: each worker (every database, and every
+ * replacement the watchdog starts) would otherwise compile them again — seconds of CPU on this class of
+ * machine, during which every tenant's database work waits.
+ */
+let wasmModules: Promise<{ pgliteWasmModule: WasmModule; initdbWasmModule: WasmModule }> | undefined;
+const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } };
+const compiledWasm = () => (wasmModules ??= (async () => {
+  const dist = new URL('.', import.meta.resolve('@electric-sql/pglite'));
+  const [pgliteWasmModule, initdbWasmModule] = await Promise.all(['pglite.wasm', 'initdb.wasm'].map(async (file) => wasm.compile(await readFile(new URL(file, dist)))));
+  return { pgliteWasmModule: pgliteWasmModule!, initdbWasmModule: initdbWasmModule! };
+})());
 
 /** The error a statement ended by the watchdog fails with: PostgreSQL's own for a statement timeout. */
 const statementTimeoutError = (): Error =>
@@ -71,8 +84,9 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
   let closed = false;
   let requestId = 0;
 
+  const modules = await compiledWasm();
   const spawn = (): Promise<Connection> => new Promise((resolve, reject) => {
-    const worker = new Worker(workerUrl, { workerData: { dataDir } satisfies PgliteWorkerData });
+    const worker = new Worker(workerUrl, { workerData: { dataDir, ...modules } satisfies PgliteWorkerData });
     generation += 1;
     const conn: Connection = { worker, generation, pending: undefined, ended: false };
     let ready = false;

@@ -4,10 +4,18 @@
  * statements interleaved, so the single connection's transaction state belongs to one caller at a time.
  */
 
+import type { PGliteOptions } from '@electric-sql/pglite';
+
 export interface PgliteWorkerData {
   /** The database directory (always on disk, so a worker ended by the watchdog can be replaced). */
   dataDir: string;
+  /** PGlite's WebAssembly, compiled once per process and shared: a new worker then starts without compiling. */
+  pgliteWasmModule: WasmModule;
+  initdbWasmModule: WasmModule;
 }
+
+/** A compiled WebAssembly module, as PGlite's options type it (this project's lib settings have no WebAssembly types). */
+export type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>;
 
 export type PgliteCall =
   | { op: 'exec'; sql: string }

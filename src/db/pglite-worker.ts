@@ -9,7 +9,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { PgliteErrorData, PgliteRequest, PgliteResponse, PgliteResultSet, PgliteWorkerData } from './pglite-protocol.ts';
 
 const port = parentPort!;
-const { dataDir } = workerData as PgliteWorkerData;
+const { dataDir, pgliteWasmModule, initdbWasmModule } = workerData as PgliteWorkerData;
 
 const errorData = (error: unknown): PgliteErrorData => {
   const source = error as Partial<PgliteErrorData> & { message?: unknown };
@@ -27,7 +27,7 @@ const send = (message: PgliteResponse): void => port.postMessage(message);
 
 let pglite: PGlite;
 try {
-  pglite = await PGlite.create({ dataDir });
+  pglite = await PGlite.create({ dataDir, pgliteWasmModule, initdbWasmModule });
 } catch (error) {
   send({ type: 'open-failed', error: errorData(error) });
   process.exit(1);

@@ -8,10 +8,10 @@
  * Phases of `--seconds` each, alternating V alone / V + flood, `--rounds` times; per operation prints V's
  * p50/p99 alone and with the flood and the p99 ratio, plus what N got back (200s, 429s and others).
  * N runs under its tenant quota (default: statement timeout 10 s, 8 concurrent operations; change with
- * `--noisy-timeout-ms`).
+ * `--noisy-timeout-ms`, `--noisy-max-concurrent`).
  *
  *   node_modules/.bin/node bench/db-time.ts [--db pglite|postgres] [--runs 100000] [--seconds 10]
- *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000]
+ *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8]
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     'flood-clients': { type: 'string', default: '2' },
     'noisy-timeout-ms': { type: 'string', default: '10000' },
+    'noisy-max-concurrent': { type: 'string', default: '8' },
   },
 });
 const kind = values.db as DbKind;
@@ -35,6 +36,7 @@ const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const floodClients = Number(values['flood-clients']);
 const noisyTimeoutMs = Number(values['noisy-timeout-ms']);
+const noisyMaxConcurrent = Number(values['noisy-max-concurrent']);
 
 const percentile = (sorted: number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -45,7 +47,7 @@ try {
   const url = await p.listen();
   const victim = await p.createTenant('victim');
   const noisy = await p.createTenant('noisy');
-  await p.call('PUT', `/api/v1/tenants/${noisy.slug}/quota`, adminToken, { dbStatementTimeoutMs: noisyTimeoutMs, requestsPerSecond: 100_000 });
+  await p.call('PUT', `/api/v1/tenants/${noisy.slug}/quota`, adminToken, { dbStatementTimeoutMs: noisyTimeoutMs, dbMaxConcurrentOperations: noisyMaxConcurrent, requestsPerSecond: 100_000 });
   await p.call('PUT', `/api/v1/tenants/${victim.slug}/quota`, adminToken, { requestsPerSecond: 100_000 });
 
   const mlflow = async (token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: any }> => {
@@ -148,7 +150,7 @@ try {
   }
 
   log('');
-  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients, N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   log('| V operation | n alone | p50 alone | p99 alone | n flood | p50 flood | p99 flood | p99 ratio |');
   log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const op of ops) {

@@ -115,8 +115,11 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
       if (!ready) reject(workerEndedError(why));
       conn.pending?.reject(workerEndedError(why));
       conn.pending = undefined;
-      // The next request starts a new worker (after this one has fully stopped).
-      if (connection !== undefined && !closed) connection = worker.terminate().then(spawn, spawn);
+      if (closed) return;
+      // A worker that died after opening is replaced at once (after it has fully stopped); one that never
+      // opened (its open failed, and said why) is retried by the next request, not in a loop.
+      if (ready) connection = worker.terminate().then(spawn, spawn);
+      else connection = undefined;
     };
     worker.on('error', (error) => gone(error.message));
     worker.on('exit', (code) => gone(`exit ${code}`));

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { runCliWith } from './support/cli.ts';
 import type { ClusterExecution, ClusterProgress } from '../src/jobs/job-runner.ts';
-import type { Outcome, RunningJob } from '../src/executors/local/index.ts';
+import type { Outcome, RunningJob } from '../src/executors/executor-contract.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';

@@ -19,7 +19,7 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import type { IsolationTier } from '../executors/local/index.ts';
+import type { IsolationTier } from '../contract/roles.ts';
 import type { ReplicaStatus } from './worker-supervisor.ts';
 import type { GenerationSpec, ServingBackend, ServingGeneration, ServingTarget } from './serving-backend.ts';
 import { createConcurrencyGate } from './gateway-limiter.ts';

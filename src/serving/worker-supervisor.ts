@@ -13,7 +13,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { IsolationTier, JobSpec, Outcome, RunningJob } from '../executors/local/index.ts';
+import type { IsolationTier, Outcome, RunningJob } from '../executors/executor-contract.ts';
+import type { JobSpec } from '../executors/host-executor-contract.ts';
 import { createWorkerClient } from './worker-client.ts';
 import type { WorkerClient } from './worker-client.ts';
 

@@ -16,7 +16,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { isAppError } from '../../core/errors.ts';
-import type { Outcome, OutputLine, RunningJob } from '../local/index.ts';
+import type { Outcome, OutputLine, RunningJob } from '../executor-contract.ts';
 import { buildJobManifest, buildJobTokenSecret } from './job-manifest.ts';
 import type { ClusterConfig, JobSpec, KubeObject } from './kubernetes-types.ts';
 import { FIELD_MANAGER, labelKeys } from './naming.ts';

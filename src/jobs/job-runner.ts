@@ -9,7 +9,7 @@ import { explainJob } from '../scheduler/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobLogLine, JobStore } from './job-store.ts';
-import type { Job } from './job-contract.ts';
+import type { Job } from '../contract/job-schemas.ts';
 import { eventForOutcome } from './job-state.ts';
 import type { JobRelays } from './job-relay.ts';
 

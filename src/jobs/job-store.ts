@@ -5,9 +5,10 @@ import type { Db, Queryable } from '../db/index.ts';
 import { isUuid, readAsTenant, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier } from '../contract/roles.ts';
-import type { Job, SubmitJob } from './job-contract.ts';
+import type { Job, SubmitJob } from '../contract/job-schemas.ts';
 import { transition } from './job-state.ts';
-import type { JobEvent, JobState } from './job-state.ts';
+import type { JobState } from '../contract/job-schemas.ts';
+import type { JobEvent } from './job-state.ts';
 
 export const jobErrors = {
   notFound: (id: string) => new AppError('NOT_FOUND', `job '${id}' not found`),

@@ -7,7 +7,7 @@ import { withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import type { Job } from '../jobs/job-contract.ts';
+import type { Job } from '../contract/job-schemas.ts';
 import { toJob } from '../jobs/job-store.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import { buildLogisticRegressionOnnx, parseLogisticRegressionJson } from '../onnx/index.ts';

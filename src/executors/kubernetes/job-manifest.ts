@@ -2,6 +2,7 @@
  * A training job as a `batch/v1` Job in its tenant's namespace, and the pod hardening shared with
  * endpoints. Pure: no IO.
  */
+import type { Job } from '../../contract/job-schemas.ts';
 import type { ClusterConfig, JobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
 import {
   cpuQuantity,
@@ -65,6 +66,27 @@ const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
 /** The Job's name for a platform job id. */
 export const jobName = (jobId: string): string => requireDnsLabel('job name', `job-${jobId.toLowerCase()}`);
+
+/**
+ * The one mapping from a job record to its cluster spec, used by the runner's cluster backend and by the
+ * render route (`bulkhead k8s render --job`), so what is rendered is what runs: command, resources,
+ * priority, the token Secret's name and the job's inputs (code bundle, datasets), which give the pod its
+ * `inputs` init container. `env` is the job's own environment unless the caller adds the run's variables.
+ */
+export const clusterJobSpecOf = (
+  job: Pick<Job, 'id' | 'command' | 'env' | 'resources' | 'priority' | 'codeBundle' | 'datasets'>,
+  tenant: TenantSpec,
+  env: Readonly<Record<string, string>> = job.env,
+): JobSpec => ({
+  id: job.id,
+  tenant,
+  command: job.command,
+  env,
+  resources: job.resources,
+  priority: job.priority,
+  jobTokenSecretName: `${jobName(job.id)}-token`,
+  inputs: { codeBundle: job.codeBundle, datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })) },
+});
 
 const kueuePriorityClass = (priority: number, config: ClusterConfig): string | undefined => {
   let chosen: { name: string; minPriority: number } | undefined;

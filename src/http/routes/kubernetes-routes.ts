@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { buildJobManifest, buildTenantBundle, jobName, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
+import { buildJobManifest, buildTenantBundle, clusterJobSpecOf, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
 import type { JobStore } from '../../jobs/job-store.ts';
 import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
@@ -24,15 +24,7 @@ export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: Cluste
     const tenant = requireTenant(request.tenant);
     const job = await deps.jobs.get(tenant.id, request.params.id);
     const quota = await deps.tenants.getQuota(tenant.id);
-    const manifest = buildJobManifest({
-      id: job.id,
-      tenant: tenantSpecOf(tenant, quota),
-      command: job.command,
-      env: job.env,
-      resources: job.resources,
-      priority: job.priority,
-      jobTokenSecretName: `${jobName(job.id)}-token`,
-    }, deps.cluster);
+    const manifest = buildJobManifest(clusterJobSpecOf(job, tenantSpecOf(tenant, quota)), deps.cluster);
     return reply.type('application/yaml').send(renderYaml([manifest]));
   });
 

@@ -1,6 +1,36 @@
-/** The jobs API contract: submission, the job record, logs. Shared by the server, CLI and console. */
+/** The jobs API contract: submission, the job record, its states. Shared by the server, CLI and console. */
 import { z } from 'zod';
-import { jobStates } from './job-state.ts';
+
+/** Every state a job can be in; the transitions between them are the jobs module's (jobs/job-state.ts). */
+export const jobStates = [
+  'queued',
+  'admitted',
+  'running',
+  'succeeded',
+  'failed',
+  'oom_killed',
+  'timed_out',
+  'cancelled',
+  'preempted',
+  'refused',
+] as const;
+
+export type JobState = (typeof jobStates)[number];
+
+/** States a job never leaves. */
+export const terminalJobStates: ReadonlySet<JobState> = new Set<JobState>([
+  'succeeded',
+  'failed',
+  'oom_killed',
+  'timed_out',
+  'cancelled',
+  'refused',
+]);
+
+/** True when no event can move a job out of `state`. */
+export function isTerminalJobState(state: JobState): boolean {
+  return terminalJobStates.has(state);
+}
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _');
 /** Variables the platform sets itself; a job may not override them. */

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { runCliWith } from './support/cli.ts';
-import type { ClusterExecution, ClusterProgress } from '../src/jobs/job-runner.ts';
+import type { ClusterExecution, ClusterProgress } from '../src/jobs/index.ts';
 import type { Outcome, RunningJob } from '../src/executors/executor-contract.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';

@@ -17,7 +17,7 @@ import {
   tenantSpecOf,
 } from '../executors/kubernetes/index.ts';
 import type { ClusterConfig, KubernetesClient } from '../executors/kubernetes/index.ts';
-import type { ClusterExecution } from '../jobs/job-runner.ts';
+import type { ClusterExecution } from '../jobs/index.ts';
 
 export interface ClusterBackend {
   client: KubernetesClient;

@@ -1,4 +1,4 @@
-import type { JobTrackingPort } from '../jobs/job-runner.ts';
+import type { JobTrackingPort } from '../jobs/index.ts';
 import type { TrackingService } from '../tracking/index.ts';
 import { isMlflowError } from '../tracking/index.ts';
 
@@ -41,10 +41,10 @@ import { mkdir, open, readdir } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { extractBundle, isTarBundle } from '../jobs/code-bundle.ts';
+import { extractBundle, isTarBundle } from '../core/code-bundle.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import type { JobStoragePort } from '../jobs/job-runner.ts';
+import type { JobStoragePort } from '../jobs/index.ts';
 
 /**
  * Connects jobs to the encrypted artifact store: datasets and code bundles are decrypted into the job's

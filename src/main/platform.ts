@@ -39,7 +39,7 @@ import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
-import type { ClusterExecution } from '../jobs/job-runner.ts';
+import type { ClusterExecution } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
@@ -265,7 +265,7 @@ export const createPlatform = async (
   const ownClusterBackend = options.cluster === undefined && config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined;
   const clusterBackend = options.cluster ?? ownClusterBackend;
   const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets), cluster: clusterBackend?.execution });
-  httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
+  httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
   // Lineage: model versions created with a job's run_id (MLflow API) get their lineage recorded; register-from-job.

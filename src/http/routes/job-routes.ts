@@ -2,37 +2,21 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { AppError } from '../../core/errors.ts';
 import { isTerminalJobState, jobSchema, jobStates, submitJobSchema } from '../../contract/job-schemas.ts';
 import type { Job } from '../../contract/job-schemas.ts';
-import type { JobRunner } from '../../jobs/job-runner.ts';
-import type { JobStore } from '../../jobs/job-store.ts';
-import type { TenantService } from '../../tenants/index.ts';
+import type { JobRunner, JobService, JobStore } from '../../jobs/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
 
 const jobParams = tenantParamsSchema.extend({ id: z.string().max(64) });
 
 /** Training jobs: submit, list, show, cancel, logs (also followed), outputs, and "why am I waiting?". */
-export const jobRoutes = (deps: { store: JobStore; runner: JobRunner; tenants: TenantService }): FastifyPluginAsyncZod => async (app) => {
+export const jobRoutes = (deps: { store: JobStore; service: JobService; runner: JobRunner }): FastifyPluginAsyncZod => async (app) => {
   app.post('/api/v1/tenants/:tenant/jobs', {
     config: { access: 'jobs.write' },
     schema: { tags: ['jobs'], summary: 'Submit a training job', params: tenantParamsSchema, body: submitJobSchema, response: { 201: jobSchema } },
   }, async (request, reply) => {
-    const tenant = requireTenant(request.tenant);
-    const quota = await deps.tenants.getQuota(tenant.id);
-    const wanted = request.body.resources;
-    const limit = { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB, gpu: quota.gpu + quota.borrowingLimit.gpu };
-    for (const [name, value] of Object.entries(wanted) as Array<[keyof typeof wanted, number]>) {
-      if (name === 'timeoutSeconds') continue;
-      if (value > limit[name]) throw new AppError('QUOTA_EXCEEDED', `the job asks for ${value} ${name} but the tenant may use at most ${limit[name]} (quota + borrowing limit); it could never run`);
-    }
-    const capacity = deps.runner.capacity();
-    for (const name of ['cpu', 'memoryMiB', 'gpu'] as const) {
-      if (wanted[name] > capacity[name]) throw new AppError('VALIDATION_FAILED', `the job asks for ${wanted[name]} ${name} but this installation has ${capacity[name]}; it could never run`);
-    }
-    const job = await deps.store.submit(contextOf(request), tenant.id, tenant.tier, request.body, quota.maxQueuedJobs);
-    deps.runner.poke();
+    const job = await deps.service.submit(contextOf(request), requireTenant(request.tenant), request.body);
     return reply.code(201).send(job);
   });
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
 import { buildJobManifest, buildTenantBundle, clusterJobSpecOf, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
-import type { JobStore } from '../../jobs/job-store.ts';
+import type { JobStore } from '../../jobs/index.ts';
 import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
 import { requireTenant } from '../route-config.ts';

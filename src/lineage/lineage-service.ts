@@ -8,6 +8,7 @@ import { appendAuditEvent } from '../audit/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import type { Job } from '../contract/job-schemas.ts';
+import type { DatasetLineage, LineageDataset, ModelLineage, ModelVersionRef, RegisteredFromJob as RegisteredFromJobView } from '../contract/lineage-views.ts';
 import { toJob } from '../jobs/index.ts';
 import type { JobStore } from '../jobs/index.ts';
 import { buildLogisticRegressionOnnx, parseLogisticRegressionJson } from '../onnx/index.ts';
@@ -16,52 +17,8 @@ import type { ModelVersionJson, RegistryService, TrackingScope, TrackingService 
 
 type JobRow = Parameters<typeof toJob>[0];
 
-export interface LineageDataset {
-  name: string;
-  version: number;
-  /** The dataset version's content digest; null when the version could not be read at record time. */
-  digest: string | null;
-}
-
-export interface ModelVersionRef {
-  name: string;
-  version: number;
-}
-
-export interface ModelLineage {
-  model: { name: string; version: number; source: string; runId: string | null };
-  /** False when no lineage row exists and the upstream was derived now from the version's run. */
-  recorded: boolean;
-  recordedAt: string | null;
-  recordedBy: string | null;
-  recordedVia: string | null;
-  upstream: {
-    job: { id: string; name: string; status: string; createdBy: string; finishedAt: string | null } | null;
-    run: { id: string; experimentId: string | null } | null;
-    /** Each dataset version read, with the model versions (this one included) that came from it. */
-    datasets: Array<LineageDataset & { modelVersions: ModelVersionRef[] }>;
-    codeBundle: string | null;
-    codeDigest: string | null;
-    params: Record<string, string>;
-  };
-}
-
-export interface DatasetLineage {
-  dataset: { name: string; version: number; digest: string };
-  /** Jobs that read this dataset version, newest first. */
-  jobs: Array<{ id: string; name: string; status: string; runId: string | null }>;
-  /** Model versions whose recorded lineage names this dataset version. */
-  modelVersions: Array<ModelVersionRef & { jobId: string | null; runId: string | null; recordedAt: string }>;
-}
-
-export interface RegisteredFromJob {
-  model: ModelVersionJson;
-  /** The artifact path of the ONNX file the version's source names. */
-  onnxPath: string;
-  /** True when model.json was converted to ONNX for this registration. */
-  converted: boolean;
-  lineage: ModelLineage;
-}
+/** What registering a job's model answers: the MLflow model version (its full JSON) and the lineage recorded. */
+export type RegisteredFromJob = Omit<RegisteredFromJobView, 'model'> & { model: ModelVersionJson };
 
 interface LineageRow {
   model_name: string;

@@ -9,7 +9,7 @@
  */
 import type { IsolationTier } from '../contract/roles.ts';
 import type { WorkerClient } from './worker-client.ts';
-import type { ReplicaStatus } from './worker-supervisor.ts';
+import type { ReplicaStatus } from '../contract/deployment-schemas.ts';
 
 export interface GenerationSpec {
   model: string;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { createDeploymentSchema, updateDeploymentSchema } from '../../serving/index.ts';
+import { createDeploymentSchema, updateDeploymentSchema } from '../../contract/deployment-schemas.ts';
 import type { DeploymentService } from '../../serving/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';

@@ -40,3 +40,4 @@ export {
   type JobCgroup,
 } from './cgroups.ts';
 export { buildBwrapArgs, sandboxPaths, JOB_UID, JOB_GID, type SandboxPlan } from './bwrap-args.ts';
+export { deniedSyscallsX8664, seccompFilterForHost } from './seccomp.ts';

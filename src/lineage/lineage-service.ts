@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { AppError } from '../core/errors.ts';
+import { AppError, isAppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withTenant } from '../db/index.ts';
@@ -12,7 +12,6 @@ import type { DatasetLineage, LineageDataset, ModelLineage, ModelVersionRef, Reg
 import { toJob } from '../jobs/index.ts';
 import type { JobStore } from '../jobs/index.ts';
 import { buildLogisticRegressionOnnx, parseLogisticRegressionJson } from '../onnx/index.ts';
-import { isMlflowError } from '../tracking/index.ts';
 import type { ModelVersionJson, RegistryService, TrackingScope, TrackingService } from '../tracking/index.ts';
 
 type JobRow = Parameters<typeof toJob>[0];
@@ -47,23 +46,6 @@ export const lineageErrors = {
   unsupported: (path: string) => new AppError('VALIDATION_FAILED', `'${path.slice(0, 200)}' is neither an .onnx file nor a logistic-regression model.json`),
   badModelJson: (message: string) => new AppError('VALIDATION_FAILED', `the job's model.json cannot be converted to ONNX: ${message}`),
   onnxTaken: (path: string) => new AppError('CONFLICT', `'${path.slice(0, 200)}' is already one of the job's outputs; register it directly`),
-};
-
-/** MLflow registry errors as the native API's: another tenant's model is NOT_FOUND like a missing one. */
-const asAppError = (error: unknown): unknown => {
-  if (!isMlflowError(error)) return error;
-  if (error.errorCode === 'RESOURCE_DOES_NOT_EXIST') return new AppError('NOT_FOUND', error.message);
-  if (error.errorCode === 'RESOURCE_ALREADY_EXISTS') return new AppError('CONFLICT', error.message);
-  if (error.errorCode === 'INVALID_PARAMETER_VALUE') return new AppError('VALIDATION_FAILED', error.message);
-  return error;
-};
-
-const mapMlflow = async <T>(fn: () => Promise<T>): Promise<T> => {
-  try {
-    return await fn();
-  } catch (error) {
-    throw asAppError(error);
-  }
 };
 
 const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -181,7 +163,7 @@ export const createLineageService = (deps: {
   };
 
   const readModelLineage = async (scope: TrackingScope, name: string, rawVersion: string | number): Promise<ModelLineage> => {
-    const mv = await mapMlflow(() => deps.registry.getModelVersion(scope, { name, version: String(rawVersion) }));
+    const mv = await deps.registry.getModelVersion(scope, { name, version: String(rawVersion) });
     const version = Number(mv.version);
     const runId = mv.run_id === '' ? null : mv.run_id;
     return withTenant(db, scope.tenantId, async (tx) => {
@@ -283,14 +265,13 @@ export const createLineageService = (deps: {
       } else {
         throw lineageErrors.unsupported(chosen);
       }
-      await mapMlflow(async () => {
-        try {
-          await deps.registry.createRegisteredModel(scope, { name: input.name });
-        } catch (error) {
-          if (!isMlflowError(error) || error.errorCode !== 'RESOURCE_ALREADY_EXISTS') throw error;
-        }
-      });
-      const model = await mapMlflow(() => deps.registry.createModelVersion(scope, { name: input.name, source: `mlflow-artifacts:/${onnxPath}`, run_id: job.runId }));
+      try {
+        await deps.registry.createRegisteredModel(scope, { name: input.name });
+      } catch (error) {
+        // Registered already (RESOURCE_ALREADY_EXISTS): a new version of it.
+        if (!isAppError(error) || error.code !== 'CONFLICT') throw error;
+      }
+      const model = await deps.registry.createModelVersion(scope, { name: input.name, source: `mlflow-artifacts:/${onnxPath}`, run_id: job.runId });
       await record(scope, { name: model.name, version: Number(model.version), source: model.source, runId: job.runId }, 'register-from-job', job);
       return { model, onnxPath, converted, lineage: await modelLineage(scope, model.name, model.version) };
     },

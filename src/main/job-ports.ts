@@ -1,6 +1,6 @@
 import type { JobTrackingPort } from '../jobs/index.ts';
 import type { TrackingService } from '../tracking/index.ts';
-import { isMlflowError } from '../tracking/index.ts';
+import { isAppError } from '../core/errors.ts';
 
 const scopeOf = (tenantId: string) => ({ tenantId, actor: 'system:jobs', requestId: 'jobs' });
 
@@ -15,12 +15,12 @@ export const createJobTrackingPort = (tracking: TrackingService): JobTrackingPor
     try {
       experimentId = (await tracking.getExperimentByName(scope, input.experimentName)).experiment_id;
     } catch (error) {
-      if (!isMlflowError(error) || error.errorCode !== 'RESOURCE_DOES_NOT_EXIST') throw error;
+      if (!isAppError(error) || error.code !== 'NOT_FOUND') throw error;
       try {
         experimentId = await tracking.createExperiment(scope, { name: input.experimentName });
       } catch (raced) {
         // Two jobs of one tenant starting at once: the other created it.
-        if (!isMlflowError(raced) || raced.errorCode !== 'RESOURCE_ALREADY_EXISTS') throw raced;
+        if (!isAppError(raced) || raced.code !== 'CONFLICT') throw raced;
         experimentId = (await tracking.getExperimentByName(scope, input.experimentName)).experiment_id;
       }
     }

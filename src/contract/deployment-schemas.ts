@@ -3,6 +3,7 @@
  * answers (with each replica's state). Shared by the server, the CLI and a console.
  */
 import { z } from 'zod';
+import { tenantParamsSchema } from './api-schemas.ts';
 
 export type ReplicaState = 'starting' | 'ready' | 'restarting' | 'draining' | 'stopped';
 
@@ -53,3 +54,6 @@ export interface DeploymentView {
   updatedAt: string;
 }
 
+
+/** `…/deployments/{name}` path parameters. */
+export const deploymentParamsSchema = tenantParamsSchema.extend({ name: z.string().min(1).max(63) });

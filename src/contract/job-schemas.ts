@@ -1,5 +1,6 @@
 /** The jobs API contract: submission, the job record, its states. Shared by the server, CLI and console. */
 import { z } from 'zod';
+import { tenantParamsSchema } from './api-schemas.ts';
 
 /** Every state a job can be in; the transitions between them are the jobs module's (jobs/job-state.ts). */
 export const jobStates = [
@@ -92,3 +93,22 @@ export const jobSchema = z.object({
   outputs: z.array(z.object({ path: z.string(), size: z.number() })),
 });
 export type Job = z.infer<typeof jobSchema>;
+
+/** `…/jobs/{id}` path parameters. */
+export const jobParamsSchema = tenantParamsSchema.extend({ id: z.string().max(64) });
+
+/** `GET …/jobs`: newest first, optionally of one status, before a time. */
+export const listJobsQuerySchema = z.strictObject({
+  status: z.enum(jobStates).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.iso.datetime().refine((v) => !v.startsWith('0000'), 'year 0 is no date PostgreSQL knows').optional(),
+});
+export const jobListSchema = z.object({ jobs: z.array(jobSchema) });
+
+/** `GET …/jobs/{id}/logs`: `follow=true` streams until the job ends; `after` skips lines up to that sequence number. */
+export const jobLogsQuerySchema = z.strictObject({
+  follow: z.enum(['true', 'false']).default('false'),
+  after: z.coerce.number().int().min(0).max(2_147_483_647).default(0),
+});
+
+export const jobOutputsSchema = z.object({ outputs: z.array(z.object({ path: z.string(), size: z.number() })) });

@@ -3,6 +3,20 @@
  * a model version came from, and what was made from a dataset version. Shared by the server, the CLI's
  * `bulkhead lineage` trees and a console.
  */
+import { z } from 'zod';
+import { tenantParamsSchema } from './api-schemas.ts';
+
+/** `POST …/jobs/{id}/register-model`: the registered model's name and, optionally, which output to register. */
+export const registerFromJobSchema = z.strictObject({ name: z.string().min(1).max(256), path: z.string().min(1).max(1024).optional() });
+
+/** `…/models/{name}/versions/{version}` path parameters. */
+export const modelVersionParamsSchema = tenantParamsSchema.extend({
+  name: z.string().min(1).max(256),
+  version: z.string().regex(/^[1-9]\d{0,9}$/).refine((v) => Number(v) <= 2_147_483_647, 'a model version is at most 2147483647'),
+});
+
+/** `…/datasets/{name}/versions/{version}` path parameters. */
+export const datasetVersionParamsSchema = tenantParamsSchema.extend({ name: z.string().min(1).max(128), version: z.coerce.number().int().min(1).max(2_147_483_647) });
 
 export interface LineageDataset {
   name: string;

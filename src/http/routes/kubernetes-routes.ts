@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
+import { jobParamsSchema } from '../../contract/job-schemas.ts';
 import { buildJobManifest, buildTenantBundle, clusterJobSpecOf, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
 import type { JobStore } from '../../jobs/index.ts';
 import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
@@ -17,7 +18,7 @@ export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: Cluste
     schema: {
       tags: ['kubernetes'],
       summary: "Render a job's Kubernetes manifest (batch/v1 Job in the tenant namespace, hardened, Kueue-labelled) as YAML",
-      params: tenantParamsSchema.extend({ id: z.string().max(64) }),
+      params: jobParamsSchema,
       response: { 200: z.string() },
     },
   }, async (request, reply) => {

@@ -25,8 +25,12 @@ export interface JobUsage {
   gpuSeconds?: number;
 }
 
-/** What the executor observed while the job ran (stored with the job's record). */
-export interface Usage {
+/**
+ * What the executor observed while the job ran (stored with the job's record): wall time and the raw
+ * cgroup readings, plus the metered `JobUsage` figures where an executor measures them (optional, so an
+ * executor that cannot measure still satisfies the contract).
+ */
+export interface Usage extends Partial<JobUsage> {
   wallMs: number;
   /** CPU time of the whole job cgroup (all processes), when a cpuacct/cpu controller was available. */
   cpuMs?: number;

@@ -45,29 +45,29 @@ export default tseslint.config(
       ],
     },
     rules: {
-      // No import upward: each layer names the layers it may use.
+      // No import upward: each layer names the layers it may use. Then, last (the last matching policy
+      // decides): no import past another module's index.ts — contract/, core/ and the executor contracts
+      // are sets of files, each its own entry.
       'boundaries/dependencies': ['error', {
         default: 'disallow',
-        rules: [
-          { from: 'contract', allow: ['contract', 'core'] },
-          { from: 'core', allow: ['core'] },
-          { from: 'infrastructure', allow: ['infrastructure', 'core', 'contract'] },
-          { from: 'executor-contract', allow: ['executor-contract', 'contract', 'core'] },
-          { from: 'executor', allow: ['executor', 'executor-contract', 'contract', 'core'] },
-          { from: 'domain', allow: ['domain', 'executor-contract', 'infrastructure', 'contract', 'core'] },
-          { from: 'http', allow: ['http', 'domain', 'executor', 'executor-contract', 'infrastructure', 'contract', 'core'] },
-          // The CLI is an API client: the contract, core and its own files (config: its settings file).
-          { from: 'cli', allow: ['cli', 'contract', 'core', 'infrastructure'] },
-          { from: 'main', allow: ['main', 'http', 'cli', 'domain', 'executor', 'executor-contract', 'infrastructure', 'contract', 'core'] },
-        ],
-      }],
-      // No import into another module's internals: past its index.ts only (contract, core and the executor
-      // contracts are collections of files, each its own entry).
-      'boundaries/entry-point': ['error', {
-        default: 'disallow',
-        rules: [
-          { target: ['domain', 'infrastructure', 'executor', 'http', 'cli', 'main'], allow: 'index.ts' },
-          { target: ['contract', 'core', 'executor-contract'], allow: '*.ts' },
+        policies: [
+          ...Object.entries({
+            contract: ['contract', 'core'],
+            core: ['core'],
+            infrastructure: ['infrastructure', 'core', 'contract'],
+            'executor-contract': ['executor-contract', 'contract', 'core'],
+            executor: ['executor', 'executor-contract', 'contract', 'core'],
+            domain: ['domain', 'executor-contract', 'infrastructure', 'contract', 'core'],
+            http: ['http', 'domain', 'executor', 'executor-contract', 'infrastructure', 'contract', 'core'],
+            // The CLI is an API client: the contract, core and its own files (config: its settings file).
+            cli: ['cli', 'contract', 'core', 'infrastructure'],
+            main: ['main', 'http', 'cli', 'domain', 'executor', 'executor-contract', 'infrastructure', 'contract', 'core'],
+          }).map(([from, to]) => ({ from: { element: { type: from } }, allow: { to: { element: { types: { anyOf: to } } } } })),
+          {
+            to: { element: { types: { anyOf: ['domain', 'infrastructure', 'executor', 'http', 'cli', 'main'] } } },
+            disallow: { to: { element: { fileInternalPath: '!index.ts' } } },
+            message: "import another module through its index.ts, not its internals",
+          },
         ],
       }],
     },

@@ -73,7 +73,7 @@ export default tseslint.config(
     },
   },
   {
-    // The CLI reaches the local executor only through the composition root; so does everyone else.
+    // http/ may use the pure Kubernetes builders (render routes), never the local executor: only main/ builds it.
     files: ['src/http/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/executors/local/**'], message: 'Only the composition root (src/main/) builds the local executor.' }] }],

@@ -5,7 +5,7 @@
  */
 import type { Job } from '../contract/job-schemas.ts';
 import { clusterCpuPools, cpusetOf, explainJob, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
-import type { CpuPool, CpuPools, QueuedJob, Resources, RunningJob, SchedulerInput, TenantQuota as SchedulerQuota, WaitExplanation } from '../scheduler/index.ts';
+import type { CpuPool, CpuPools, QueuedJob, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, WaitExplanation } from '../scheduler/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
 
@@ -58,7 +58,7 @@ export const takeSnapshot = async (
 /** The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs. */
 export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now: number): SchedulerInput => {
   const mine = (job: Job) => inPool(snap.pools, pool, job.tenantId);
-  const running: RunningJob[] = snap.active
+  const running: ScheduledJob[] = snap.active
     .filter((j) => (j.status === 'running' || j.status === 'admitted') && mine(j))
     .map((j) => ({ id: j.id, tenantId: j.tenantId, request: toResources(j), priority: j.priority, startedAt: Date.parse(j.admittedAt ?? j.queuedAt) }));
   const queued: QueuedJob[] = snap.active

@@ -28,11 +28,11 @@ export type {
   QueuedJob,
   ResourceName,
   Resources,
-  RunningJob,
+  ScheduledJob,
   SchedulerInput,
   SchedulingDecision,
   SchedulingStep,
-  TenantQuota,
+  SchedulerQuota,
   TenantShare,
   WaitExplanation,
 } from './scheduler-types.ts';

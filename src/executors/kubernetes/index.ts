@@ -34,7 +34,7 @@ export type {
   ImagePullPolicy,
   IsolationTier,
   JobResources,
-  JobSpec,
+  ClusterJobSpec,
   KubeObject,
   KueueConfig,
   Labels,

@@ -3,7 +3,7 @@
  * endpoints. Pure: no IO.
  */
 import type { Job } from '../../contract/job-schemas.ts';
-import type { ClusterConfig, JobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
+import type { ClusterConfig, ClusterJobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
 import {
   cpuQuantity,
   JOB_TOKEN_MOUNT,
@@ -77,7 +77,7 @@ export const clusterJobSpecOf = (
   job: Pick<Job, 'id' | 'command' | 'env' | 'resources' | 'priority' | 'codeBundle' | 'datasets'>,
   tenant: TenantSpec,
   env: Readonly<Record<string, string>> = job.env,
-): JobSpec => ({
+): ClusterJobSpec => ({
   id: job.id,
   tenant,
   command: job.command,
@@ -96,7 +96,7 @@ const kueuePriorityClass = (priority: number, config: ClusterConfig): string | u
   return chosen?.name;
 };
 
-const validateJob = (job: JobSpec): void => {
+const validateJob = (job: ClusterJobSpec): void => {
   validateTenant(job.tenant);
   if (job.tenant.status === 'suspended') throw kubernetesErrors.tenantSuspended(job.tenant.slug);
   if (job.command.length === 0) throw kubernetesErrors.invalidInput('job command must not be empty', 'command');
@@ -128,7 +128,7 @@ const validateJob = (job: JobSpec): void => {
  * Throws VALIDATION_FAILED for input Kubernetes cannot express and TENANT_SUSPENDED for a suspended tenant;
  * the executor turns either into a `refused` outcome.
  */
-export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObject => {
+export const buildJobManifest = (job: ClusterJobSpec, config: ClusterConfig): KubeObject => {
   validateJob(job);
   const tenant = job.tenant;
   const namespace = tenantNamespace(tenant, config);
@@ -265,7 +265,7 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
  * a secret value: never render this object into logs, YAML previews or golden files. Apply it before the
  * Job; delete it with the Job (the executor owns both lifetimes).
  */
-export const buildJobTokenSecret = (job: JobSpec, config: ClusterConfig, token: string): KubeObject => {
+export const buildJobTokenSecret = (job: ClusterJobSpec, config: ClusterConfig, token: string): KubeObject => {
   validateJob(job);
   return {
     apiVersion: 'v1',

@@ -57,3 +57,7 @@ export interface DeploymentView {
 
 /** `…/deployments/{name}` path parameters. */
 export const deploymentParamsSchema = tenantParamsSchema.extend({ name: z.string().min(1).max(63) });
+
+/** Open Inference Protocol v2 paths (`/v2/models/{name}[/versions/{version}]`): a deployment's name, and a model version. */
+export const inferenceModelParamsSchema = z.strictObject({ name: z.string().min(1).max(63) });
+export const inferenceVersionParamsSchema = inferenceModelParamsSchema.extend({ version: z.string().min(1).max(16) });

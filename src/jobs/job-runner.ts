@@ -2,7 +2,7 @@ import type { Job } from '../contract/job-schemas.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import { decide, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
-import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
+import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
 import { createJobExecution } from './job-execution.ts';
 import { explainWait, hostCpusetFor, poolInput, takeSnapshot } from './job-scheduling.ts';

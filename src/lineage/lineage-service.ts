@@ -8,7 +8,7 @@ import { appendAuditEvent } from '../audit/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import type { Job } from '../contract/job-schemas.ts';
-import type { DatasetLineage, LineageDataset, ModelLineage, ModelVersionRef, RegisteredFromJob as RegisteredFromJobView } from '../contract/lineage-views.ts';
+import type { DatasetLineage, LineageDataset, ModelLineage, RegisteredFromJob as RegisteredFromJobView } from '../contract/lineage-views.ts';
 import { toJob } from '../jobs/index.ts';
 import type { JobStore } from '../jobs/index.ts';
 import { buildLogisticRegressionOnnx, parseLogisticRegressionJson } from '../onnx/index.ts';

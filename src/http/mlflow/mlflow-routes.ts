@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Action } from '../../authz/index.ts';
-import { mlflowErrors, requestRunId, validateBatchRequestSize } from '../../tracking/index.ts';
+import { requestRunId, validateBatchRequestSize } from '../../tracking/index.ts';
 import type { LoggedModelService, RegistryService, TrackingScope, TrackingService } from '../../tracking/index.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
 

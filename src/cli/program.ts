@@ -31,6 +31,8 @@ export interface CommandContext {
   settings(): { url: string | undefined; token: string | undefined; tokenSource?: string | undefined };
   /** The process environment the CLI was started with. */
   env: Readonly<Record<string, string | undefined>>;
+  /** `bulkhead k8s apply`'s reconciler, when the executable wired one. */
+  applyKubernetesBundle?: ApplyKubernetesBundle | undefined;
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
@@ -54,7 +56,14 @@ export interface CliDeps {
    * of a cluster endpoint's pod); resolves to its exit code. Injected, like `runServer`.
    */
   serveModel?(options: ServeModelOptions): Promise<number>;
+  /**
+   * Reconciles rendered bundle objects into the cluster of the local kubeconfig (`bulkhead k8s apply`).
+   * Injected, like `runServer`, so the CLI does not import the Kubernetes executor.
+   */
+  applyKubernetesBundle?: ApplyKubernetesBundle;
 }
+
+export type ApplyKubernetesBundle = (objects: unknown[], target: { tenantId: string; namespace: string; dryRun: boolean }) => Promise<unknown>;
 
 export interface ServeModelOptions {
   model: string;
@@ -128,7 +137,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     if (me.tenant?.slug === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (this token belongs to no tenant)');
     return me.tenant.slug;
   };
-  const ctx: CommandContext = { io, client, print, tenantPath, resolveTenant, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env };
+  const ctx: CommandContext = { io, client, print, tenantPath, resolveTenant, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env, applyKubernetesBundle: deps.applyKubernetesBundle };
   for (const register of commandModules) register(program, ctx);
 
   program

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { EndpointTokenScope } from '../serving/index.ts';
-import type { ClusterJobScope } from '../jobs/job-runner.ts';
+import type { ClusterJobScope } from '../jobs/index.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';

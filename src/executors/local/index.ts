@@ -30,6 +30,7 @@ export type {
   HostProbe,
   IsolationTier,
   JobResources,
+  JobUsage,
   JobSpec,
   Outcome,
   OutputLine,

@@ -74,7 +74,18 @@ export interface JobSpec {
   stdin?: Uint8Array;
 }
 
-export interface Usage {
+/**
+ * What a job used, measured at its end from its cgroup (cpuacct.usage on v1, cpu.stat usage_usec on v2;
+ * memory high-water mark): what usage metering bills. Every outcome's `usage` carries these fields when
+ * the measurement was available.
+ */
+export interface JobUsage {
+  cpuCoreSeconds: number;
+  memoryPeakBytes?: number;
+  gpuSeconds?: number;
+}
+
+export interface Usage extends Partial<JobUsage> {
   wallMs: number;
   /** CPU time of the whole job cgroup (all processes), when a cpuacct/cpu controller was available. */
   cpuMs?: number;

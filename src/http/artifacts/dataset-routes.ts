@@ -1,5 +1,5 @@
 /**
- * Native routes for datasets and storage usage, under `/api/v1/tenants/:tenant/...` (tenant from the
+ * Native routes for datasets (storage usage is part of `GET .../usage`, http/routes/usage-routes.ts), under `/api/v1/tenants/:tenant/...` (tenant from the
  * path; another tenant is NOT_FOUND). A version is uploaded as one tar stream (regular files and
  * directories only) in the body of `POST .../datasets/:name/versions`; it is downloaded file by file
  * (`GET .../versions/:version` lists files with digests, `.../files/<path>` streams one).
@@ -25,14 +25,6 @@ const versionParams = nameParams.extend({ version: z.union([z.literal('latest'),
 export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: ArtifactService }): FastifyPluginAsyncZod => async (app) => {
   const { datasets, artifacts } = deps;
   const base = '/api/v1/tenants/:tenant';
-
-  app.get(`${base}/usage`, {
-    config: { access: 'usage.read' },
-    schema: {
-      tags: ['usage'], summary: "A tenant's storage use against its quota (bytes); reserved = uploads in flight", params: tenantParamsSchema,
-      response: { 200: z.object({ storageBytes: z.object({ used: z.number(), reserved: z.number(), quota: z.number() }) }) },
-    },
-  }, async (request) => ({ storageBytes: await artifacts.usage(requireTenant(request.tenant).id) }));
 
   app.get(`${base}/datasets`, {
     config: { access: 'datasets.read' },

@@ -1,7 +1,8 @@
 /**
  * What the metrics read from the database at scrape time: job states per tenant, fair share, deployments,
  * the audit sealer's lag, and job admissions/preemptions since the last scrape (from the audit stream).
- * Cross-tenant by nature: `readAsSystem`, read-only. One snapshot per scrape (reused for 1 s).
+ * Cross-tenant by nature: `readAsSystem`, read-only. One snapshot per scrape: concurrent reads share the
+ * one in flight.
  */
 import type { Db } from '../db/index.ts';
 import { readAsSystem } from '../db/index.ts';
@@ -21,11 +22,10 @@ export interface SnapshotReader {
   read(): Promise<PlatformSnapshot>;
 }
 
-export const createSnapshotReader = (db: Db, cacheMs = 1000): SnapshotReader => {
+export const createSnapshotReader = (db: Db): SnapshotReader => {
   // The audit stream is read incrementally: events after the highest id seen. Starting at the newest
   // event, so the counters count from this process's start (as Prometheus counters do).
   let lastAuditId: number | undefined;
-  let cached: { at: number; value: Promise<PlatformSnapshot> } | undefined;
   const load = async (): Promise<PlatformSnapshot> => {
     if (lastAuditId === undefined) {
       const { rows } = await readAsSystem<{ max: number | null }>(db, 'SELECT max(id)::float8 AS max FROM audit_events');
@@ -53,18 +53,18 @@ export const createSnapshotReader = (db: Db, cacheMs = 1000): SnapshotReader => 
       jobEvents: events.rows.map((row) => ({ tenantId: row.tenant_id, event: row.action === 'job.admit' ? 'admit' : 'preempt', count: row.n })),
     };
   };
+  let inFlight: Promise<PlatformSnapshot> | undefined;
   return {
     read() {
-      const now = Date.now();
-      if (cached === undefined || now - cached.at >= cacheMs) {
+      if (inFlight === undefined) {
         const value = load();
-        cached = { at: now, value };
-        // A failed read is not cached: the next scrape tries again.
-        value.catch(() => {
-          if (cached?.value === value) cached = undefined;
-        });
+        inFlight = value;
+        const clear = () => {
+          if (inFlight === value) inFlight = undefined;
+        };
+        value.then(clear, clear);
       }
-      return cached.value;
+      return inFlight;
     },
   };
 };

@@ -44,11 +44,11 @@ export const registerProcessMetrics = (registry: Registry): void => {
   const delay = monitorEventLoopDelay({ resolution: 20 });
   delay.enable();
   new Gauge({
-    name: 'bulkhead_process_event_loop_delay_seconds', help: 'Event loop delay since the previous scrape: p50, p99, max', labelNames: ['quantile'], registers,
+    name: 'bulkhead_process_event_loop_delay_seconds', help: 'Event loop delay since the previous scrape by statistic: p50, p99, max', labelNames: ['stat'], registers,
     collect() {
-      this.set({ quantile: '0.5' }, delay.percentile(50) / 1e9);
-      this.set({ quantile: '0.99' }, delay.percentile(99) / 1e9);
-      this.set({ quantile: '1' }, delay.max / 1e9);
+      this.set({ stat: 'p50' }, delay.percentile(50) / 1e9);
+      this.set({ stat: 'p99' }, delay.percentile(99) / 1e9);
+      this.set({ stat: 'max' }, delay.max / 1e9);
       delay.reset();
     },
   });

@@ -29,16 +29,31 @@ const isStream = (payload: unknown): payload is Readable =>
 export const registerRequestMetering = (app: FastifyInstance, metering: RequestMetering): void => {
   const { metrics, usage } = metering;
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Route templates are few: each is converted once.
+  const routes = new Map<string | undefined, string>();
+  const routeOf = (url: string | undefined): string => {
+    let route = routes.get(url);
+    if (route === undefined) {
+      route = openApiRoute(url);
+      routes.set(url, route);
+    }
+    return route;
+  };
+
+  // A callback hook, not an async one: most responses are not downloads and pass straight through.
+  app.addHook('onSend', (request, reply, payload, done) => {
     const tenantId = request.tenant?.id;
     const access = request.routeOptions.config?.access;
-    if (request.method !== 'GET' || tenantId === undefined || access === undefined || !downloadAccess.has(access) || reply.statusCode >= 300) return payload;
+    if (request.method !== 'GET' || tenantId === undefined || access === undefined || !downloadAccess.has(access) || reply.statusCode >= 300) {
+      done(null, payload);
+      return;
+    }
     const count = (bytes: number) => {
       metrics.observeDownload(tenantId, bytes);
       usage?.add(tenantId, 'artifactBytesDownloaded', bytes);
     };
-    if (typeof payload === 'string') count(Buffer.byteLength(payload));
-    else if (Buffer.isBuffer(payload)) count(payload.length);
+    // File contents come as a stream (or a buffer); a JSON string is a listing or an error, not a download.
+    if (Buffer.isBuffer(payload)) count(payload.length);
     else if (isStream(payload)) {
       // Counted as the bytes pass on their way to the socket; an error on the source ends the copy too.
       const counter = new Transform({
@@ -48,13 +63,14 @@ export const registerRequestMetering = (app: FastifyInstance, metering: RequestM
         },
       });
       payload.on('error', (error) => counter.destroy(error));
-      return payload.pipe(counter);
+      done(null, payload.pipe(counter));
+      return;
     }
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = openApiRoute(request.routeOptions.url);
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = routeOf(request.routeOptions.url);
     const seconds = reply.elapsedTime / 1000;
     const status = reply.statusCode;
     const tenantId = callerTenant(request);
@@ -67,8 +83,9 @@ export const registerRequestMetering = (app: FastifyInstance, metering: RequestM
         usage?.add(servedTenant, 'inferenceRequests', 1);
         usage?.add(servedTenant, 'inferenceSeconds', seconds);
       }
-      return;
+    } else if (tenantId !== undefined) {
+      usage?.add(tenantId, 'apiRequests', 1);
     }
-    if (tenantId !== undefined) usage?.add(tenantId, 'apiRequests', 1);
+    done();
   });
 };

@@ -58,6 +58,7 @@ export const createPlatformMetrics = (options: PlatformMetricsOptions): Platform
   const inferenceRequests = new Counter({ name: 'bulkhead_inference_requests_total', help: 'Inference gateway requests per deployment (tenant id / deployment name) and status class', labelNames: ['tenant', 'deployment', 'status_class'], registers });
   const inferenceRejected = new Counter({ name: 'bulkhead_inference_rate_limited_total', help: 'Inference requests answered 429 (rate limit, concurrency cap or full queue) per deployment', labelNames: ['tenant', 'deployment'], registers });
   const inferenceDuration = new Histogram({ name: 'bulkhead_inference_request_duration_seconds', help: 'Inference request latency per deployment', labelNames: ['tenant', 'deployment'], buckets: latencyBuckets, registers });
+  const httpSeries = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
   const downloadBytes = new Counter({ name: 'bulkhead_artifact_download_bytes_total', help: 'Artifact and dataset bytes sent to each tenant', labelNames: ['tenant'], registers });
 
   const snapshot = options.snapshot;
@@ -136,9 +137,17 @@ export const createPlatformMetrics = (options: PlatformMetricsOptions): Platform
     registry,
     tenantLabel,
     observeHttp({ method, route, status, seconds, tenantId }) {
-      const labels = { method, route, status_class: statusClass(status) };
-      httpRequests.inc(labels);
-      httpDuration.observe(labels, seconds);
+      // The bound children of each (method, route, status class) are kept: prom-client hashes a label
+      // object on every call otherwise, which is most of what counting a request costs.
+      const key = `${method} ${route} ${String(status)}`;
+      let series = httpSeries.get(key);
+      if (series === undefined) {
+        const labels = { method, route, status_class: statusClass(status) };
+        series = { count: httpRequests.labels(labels), duration: httpDuration.labels(labels) };
+        httpSeries.set(key, series);
+      }
+      series.count.inc();
+      series.duration.observe(seconds);
       if (tenantId !== undefined) tenantRequests.inc({ tenant: tenantLabel(tenantId), status_class: statusClass(status) });
     },
     observeInference({ tenantId, deployment, status, seconds }) {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../src/db/index.ts';
+import { withTenant } from '../src/db/index.ts';
 import { createUsageAccumulator, hourOf, meterEndedJobs, OTHER_LABEL } from '../src/monitoring/index.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
@@ -91,6 +92,16 @@ for (const kind of databaseKinds) {
         assert.equal(byId.status, 404);
         assert.deepEqual(byId.body.code, (await p.call('GET', '/api/v1/tenants/no-such-tenant/usage', token)).body.code);
       }
+    });
+
+    test("row-level security on the ledger: a tenant's scope reads only its rows, cannot write another's, cannot rewrite its own", async () => {
+      await p.platform.monitoring.usage.flush();
+      const seen = await withTenant(p.platform.db, b.id, (tx) => tx.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id::text FROM usage_ledger'));
+      assert.deepEqual(seen.rows.map((r) => r.tenant_id), [b.id]);
+      await assert.rejects(withTenant(p.platform.db, b.id, (tx) => tx.query(
+        "INSERT INTO usage_ledger (tenant_id, source, resource, bucket_start, quantity) VALUES ($1, 'forged', 'apiRequests', now(), 1)", [a.id])), /row-level security/);
+      await assert.rejects(withTenant(p.platform.db, b.id, (tx) => tx.query("UPDATE usage_ledger SET quantity = 0 WHERE resource = 'apiRequests'")), /permission denied/);
+      await assert.rejects(withTenant(p.platform.db, b.id, (tx) => tx.query('DELETE FROM usage_ledger')), /permission denied/);
     });
 
     test('bad ranges are refused with a stable code', async () => {

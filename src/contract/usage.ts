@@ -13,6 +13,7 @@ export const meteredResources = {
   cpuCoreSeconds: { unit: 'core-seconds', aggregate: 'sum', billable: true, description: "CPU time measured in the job's cgroup (cpuacct.usage / cpu.stat usage_usec)" },
   memoryPeakBytes: { unit: 'bytes', aggregate: 'max', billable: false, description: "highest memory high-water mark of a job's cgroup ending in the bucket" },
   memoryGiBHours: { unit: 'GiB-hours', aggregate: 'sum', billable: true, description: "memory reserved by jobs (their limit) × wall time" },
+  memoryUsedGiBHours: { unit: 'GiB-hours', aggregate: 'sum', billable: true, description: "memory in use by running jobs (their cgroup's memory.usage_in_bytes / memory.current), sampled, × time: the average in use is this over the wall hours" },
   gpuSeconds: { unit: 'GPU-seconds', aggregate: 'sum', billable: true, description: 'GPUs allocated to jobs × wall time' },
   storageGiBHours: { unit: 'GiB-hours', aggregate: 'sum', billable: true, description: 'stored artifact and dataset bytes, sampled, × time' },
   artifactBytesDownloaded: { unit: 'bytes', aggregate: 'sum', billable: true, description: 'bytes of artifact and dataset downloads sent' },

@@ -1,5 +1,5 @@
 import { detectCgroupDriver } from '../executors/local/index.ts';
-import type { CgroupUsageReader } from '../monitoring/index.ts';
+import type { CgroupUsageReader, JobMemoryReader } from '../monitoring/index.ts';
 
 /**
  * Reads what a leftover job cgroup of this installation measured (start-up recovery's metering of jobs
@@ -15,5 +15,16 @@ export const cgroupUsageReader = (cgroupPrefix: string, root = '/sys/fs/cgroup')
     const usage = await cgroups.openJob(tenantId, jobId).usage();
     if (usage.cpuCoreSeconds === undefined) return undefined;
     return { cpuCoreSeconds: usage.cpuCoreSeconds, ...(usage.memoryPeakBytes === undefined ? {} : { memoryPeakBytes: usage.memoryPeakBytes }) };
+  };
+};
+
+/** Reads a running job's memory in use from its cgroup (usage metering's memory samples); undefined without one. */
+export const cgroupMemoryReader = (cgroupPrefix: string, root = '/sys/fs/cgroup'): JobMemoryReader => {
+  let driver: ReturnType<typeof detectCgroupDriver> | undefined;
+  return async (tenantId, jobId) => {
+    driver ??= detectCgroupDriver(root, cgroupPrefix);
+    const cgroups = await driver;
+    if (cgroups === undefined) return undefined;
+    return (await cgroups.openJob(tenantId, jobId).usage()).memoryCurrentBytes;
   };
 };

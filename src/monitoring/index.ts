@@ -23,6 +23,8 @@ export type { UsageAccumulator } from './usage-accumulator.ts';
 export { meterEndedJobs, meterInterruptedJobs, recordAttempt, attemptEntries } from './job-metering.ts';
 export type { CgroupUsageReader, MeasuredUsage } from './job-metering.ts';
 export { sampleStorage } from './storage-sampling.ts';
+export { sampleJobMemory } from './job-memory-sampling.ts';
+export type { JobMemoryReader } from './job-memory-sampling.ts';
 export { createUsageService, usageRange, periodRange } from './usage-service.ts';
 export type { UsageService, TenantUsage } from './usage-service.ts';
 export { insertLedgerEntries, spreadOverHours, hourOf } from './usage-ledger.ts';

@@ -11,6 +11,8 @@ import { createPlatformMetrics } from './platform-metrics.ts';
 import type { PlatformMetrics } from './platform-metrics.ts';
 import { createSnapshotReader } from './platform-snapshot.ts';
 import { sampleStorage } from './storage-sampling.ts';
+import { sampleJobMemory } from './job-memory-sampling.ts';
+import type { JobMemoryReader } from './job-memory-sampling.ts';
 import { createUsageAccumulator } from './usage-accumulator.ts';
 import type { UsageAccumulator } from './usage-accumulator.ts';
 import { createUsageService } from './usage-service.ts';
@@ -42,6 +44,8 @@ export const createMonitoring = (deps: {
   registry: Registry;
   options: MonitoringOptions;
   poolStats?: () => { total: number; idle: number; waiting: number } | undefined;
+  /** Reads a running job's memory in use from its cgroup (local executor); without it, memory in use is not sampled. */
+  readJobMemory?: JobMemoryReader;
   log: { error(obj: object, msg: string): void };
 }): Monitoring => {
   const { db, options } = deps;
@@ -53,10 +57,14 @@ export const createMonitoring = (deps: {
   const service = createUsageService({ db, rateCard: options.rateCard });
   let timer: NodeJS.Timeout | undefined;
   let sampling: Promise<void> | undefined;
-  const sample = async (): Promise<void> => {
-    await usage.flush();
+  const sampleOnce = async (): Promise<void> => {
     await meterEndedJobs(db);
     await sampleStorage(db, options.sampleIntervalMs);
+    if (deps.readJobMemory !== undefined) await sampleJobMemory(db, deps.readJobMemory, options.sampleIntervalMs);
+  };
+  const sample = async (): Promise<void> => {
+    await usage.flush();
+    await sampleOnce();
   };
   return {
     metrics, usage, service, sample,
@@ -65,7 +73,7 @@ export const createMonitoring = (deps: {
       if (timer !== undefined) return;
       timer = setInterval(() => {
         if (sampling !== undefined) return;
-        sampling = Promise.all([meterEndedJobs(db), sampleStorage(db, options.sampleIntervalMs)]).then(() => undefined)
+        sampling = sampleOnce()
           .catch((error: unknown) => deps.log.error({ err: error }, 'usage sampling failed'))
           .finally(() => { sampling = undefined; });
       }, options.sampleIntervalMs);

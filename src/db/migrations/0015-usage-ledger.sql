@@ -7,7 +7,7 @@
 CREATE TABLE usage_ledger (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   source text NOT NULL CHECK (length(source) BETWEEN 1 AND 200),
-  resource text NOT NULL CHECK (resource IN ('cpuCoreSeconds', 'memoryPeakBytes', 'memoryGiBHours', 'gpuSeconds',
+  resource text NOT NULL CHECK (resource IN ('cpuCoreSeconds', 'memoryPeakBytes', 'memoryGiBHours', 'memoryUsedGiBHours', 'gpuSeconds',
     'storageGiBHours', 'artifactBytesDownloaded', 'inferenceRequests', 'inferenceSeconds', 'apiRequests')),
   bucket_start timestamptz NOT NULL,
   quantity double precision NOT NULL CHECK (quantity >= 0 AND quantity < 'Infinity'::double precision),

@@ -39,6 +39,8 @@ export interface CgroupUsage {
   cpuCoreSeconds?: number;
   /** The same high-water mark under its metering name. */
   memoryPeakBytes?: number;
+  /** Memory in use now (v1 memory.usage_in_bytes, v2 memory.current): sampled by usage metering. */
+  memoryCurrentBytes?: number;
 }
 
 export interface JobCgroup {
@@ -261,6 +263,8 @@ export async function createCgroupV1Driver(root: string, prefix: string): Promis
       if (memory !== undefined) {
         const bytes = Number((await readText(join(memory, 'memory.max_usage_in_bytes')))?.trim());
         if (Number.isFinite(bytes)) usage.peakMemoryBytes = usage.memoryPeakBytes = bytes;
+        const current = Number((await readText(join(memory, 'memory.usage_in_bytes')))?.trim());
+        if (Number.isFinite(current)) usage.memoryCurrentBytes = current;
       }
       return usage;
     },
@@ -483,6 +487,8 @@ export async function createCgroupV2Driver(root: string, prefix: string): Promis
       }
       const peak = Number((await readText(join(dir, 'memory.peak')))?.trim()); // kernel >= 5.19
       if (Number.isFinite(peak)) usage.peakMemoryBytes = usage.memoryPeakBytes = peak;
+      const current = Number((await readText(join(dir, 'memory.current')))?.trim());
+      if (Number.isFinite(current)) usage.memoryCurrentBytes = current;
       return usage;
     },
     async kill(dirs: string[]) {

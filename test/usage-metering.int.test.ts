@@ -83,6 +83,29 @@ for (const kind of databaseKinds) {
       assert.equal(await ledgerSum(b.id, 'artifactBytesDownloaded'), 0);
     });
 
+    test('inference requests are metered per deployment, 429s counted, and billed as inference, not API requests', async () => {
+      const c = await p.createTenant('usage-c');
+      assert.equal((await p.call('PUT', '/api/v1/tenants/usage-c/quota', adminToken, { requestsPerSecond: 1 })).status, 200);
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i += 1) {
+        const response = await p.app.inject({ method: 'POST', url: '/v2/models/churn-model/infer', headers: { authorization: `Bearer ${c.tokens.member}`, 'content-type': 'application/json' }, payload: { inputs: [] } });
+        statuses.push(response.statusCode);
+      }
+      const limited = statuses.filter((s) => s === 429).length;
+      assert.ok(limited >= 1, `some requests were over the tenant's rate: ${statuses.join(',')}`);
+      const text = await p.platform.metrics.metrics();
+      const series = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{([^\\n]*)\\} (\\S+)$`, 'gm'))].filter((m) => m[1]!.includes(`tenant="${c.id}"`));
+      const rateLimited = series('bulkhead_inference_rate_limited_total');
+      assert.equal(rateLimited.length, 1);
+      assert.match(rateLimited[0]![1]!, /deployment="churn-model"/);
+      assert.equal(Number(rateLimited[0]![2]), limited);
+      assert.equal(series('bulkhead_inference_requests_total').reduce((sum, m) => sum + Number(m[2]), 0), 8);
+      await p.platform.monitoring.usage.flush();
+      assert.equal(await ledgerSum(c.id, 'inferenceRequests'), 8);
+      assert.ok(await ledgerSum(c.id, 'inferenceSeconds') > 0);
+      assert.equal(await ledgerSum(c.id, 'apiRequests'), 0, 'inference is not counted twice as API requests');
+    });
+
     test("tenant B cannot read A's usage (404, as if A did not exist)", async () => {
       for (const token of [b.tokens.owner, b.tokens.viewer]) {
         const crossed = await p.call('GET', `/api/v1/tenants/usage-a/usage`, token);
@@ -194,7 +217,7 @@ for (const kind of databaseKinds) {
       assert.equal(all.status, 200, JSON.stringify(all.body));
       const report = all.body as { currency: string; lines: Array<{ tenantId: string; tenantSlug: string; resource: string; quantity: number; unitPrice: number; total: number }>; tenantTotals: Array<{ tenantId: string; total: number }>; meteredTotals: Record<string, number>; grandTotal: number };
       assert.equal(report.currency, 'EUR');
-      assert.deepEqual(new Set(report.lines.map((l) => l.tenantSlug)), new Set(['usage-a', 'usage-b']));
+      assert.deepEqual(new Set(report.lines.map((l) => l.tenantSlug)), new Set(['usage-a', 'usage-b', 'usage-c']));
       const micros = (x: number) => Math.round(x * 1e6);
       for (const line of report.lines) assert.equal(micros(line.total), Math.round(line.quantity * line.unitPrice * 1e6), `${line.tenantSlug} ${line.resource}`);
       assert.equal(micros(report.grandTotal), report.lines.reduce((s, l) => s + micros(l.total), 0));

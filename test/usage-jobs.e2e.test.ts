@@ -3,13 +3,16 @@
  * cgroups), on PGlite and PostgreSQL. A job that burns a known amount of CPU (it reports its own
  * getrusage) is metered within 10 % of it, and of its cgroup's figure (the executor's `usage`); a job
  * cancelled while burning is still metered, from its cgroup at the end; a running job's memory in use is
- * sampled from its cgroup (memoryUsedGiBHours / hours = its average in use).
+ * sampled from its cgroup (memoryUsedGiBHours / hours = its average in use); a serving worker's cgroup CPU is
+ * metered as it grows, each core-second once.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { meterEndedJobs, sampleJobMemory } from '../src/monitoring/index.ts';
-import { cgroupMemoryReader } from '../src/main/cgroup-usage.ts';
+import { spawn } from 'node:child_process';
+import { createCgroupSampling, meterEndedJobs } from '../src/monitoring/index.ts';
+import { cgroupReader } from '../src/main/cgroup-usage.ts';
+import { detectCgroupDriver } from '../src/executors/local/index.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
@@ -77,11 +80,11 @@ for (const kind of databaseKinds) {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       await run(created.body.id, (s) => s === 'running');
       await waitFor('the job to allocate', async () => (await logs(created.body.id)).includes('allocated'));
-      const read = cgroupMemoryReader(p.config.cgroupPrefix);
       const intervalMs = 60_000;
+      const sample = createCgroupSampling({ db: p.platform.db, instanceId: `test-${randomBytes(4).toString('hex')}`, intervalMs, read: cgroupReader(p.config.cgroupPrefix) });
       const now = Date.now();
       // Three slots sampled (one of them twice: the second adds nothing).
-      for (const at of [now, now + intervalMs, now + intervalMs, now + 2 * intervalMs]) await sampleJobMemory(p.platform.db, read, intervalMs, at);
+      for (const at of [now, now + intervalMs, now + intervalMs, now + 2 * intervalMs]) await sample(at);
       const { rows } = await p.database.owner.queryAsOwner<{ q: number; n: number }>(
         "SELECT sum(quantity)::float8 AS q, count(*)::int AS n FROM usage_ledger WHERE resource = 'memoryUsedGiBHours' AND source LIKE $1", [`memsample:${String(created.body.id)}:%`]);
       assert.equal(rows[0]!.n, 3);
@@ -90,6 +93,36 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('POST', `/api/v1/tenants/${t.slug}/jobs/${created.body.id}/cancel`, t.tokens.member)).status, 200);
       const ended = await run(created.body.id, (s) => terminal.has(s));
       assert.ok((ended.usage.memoryPeakBytes as number) >= 150 * 1024 * 1024, JSON.stringify(ended.usage));
+    });
+
+    test("a serving worker's CPU is metered from its cgroup as it grows, each core-second once", async () => {
+      const cgroups = await detectCgroupDriver('/sys/fs/cgroup', p.config.cgroupPrefix);
+      assert.ok(cgroups !== undefined && cgroups.controllers.has('cpuacct'), 'a writable cgroup hierarchy with cpuacct (the e2e tests run as root)');
+      // A real cgroup named as the worker supervisor names a replica's, with a real process burning in it.
+      const worker = await cgroups.createJob(t.id, 'srv-testreplica-1', { cpu: 1, memoryMiB: 256 }, { cpu: 1, memoryMiB: 256, pids: 32 });
+      const burnIn = (microseconds: number) => new Promise<void>((resolve, reject) => {
+        const joins = worker.procsFiles.map((file) => `echo $$ > ${file}`).join('; ');
+        const child = spawn('sh', ['-c', `${joins}; exec "${process.execPath}" -e 'const t = process.cpuUsage(); while (process.cpuUsage(t).user < ${String(microseconds)}) {}'`], { stdio: 'ignore' });
+        child.once('error', reject);
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${String(code)}`))));
+      });
+      try {
+        const sample = createCgroupSampling({ db: p.platform.db, instanceId: `test-${randomBytes(4).toString('hex')}`, intervalMs: 60_000, read: cgroupReader(p.config.cgroupPrefix) });
+        const metered = async () => (await p.database.owner.queryAsOwner<{ q: number | null }>(
+          "SELECT sum(quantity)::float8 AS q FROM usage_ledger WHERE resource = 'cpuCoreSeconds' AND source LIKE 'worker:%:srv-testreplica-1:%'")).rows[0]?.q ?? 0;
+        await burnIn(300_000);
+        await sample();
+        const first = (await worker.usage()).cpuCoreSeconds!;
+        assert.ok(Math.abs(await metered() - first) < 1e-9, `${String(await metered())} vs cgroup ${String(first)}`);
+        await burnIn(300_000);
+        await sample();
+        await sample();
+        const second = (await worker.usage()).cpuCoreSeconds!;
+        assert.ok(second > first + 0.25);
+        assert.ok(Math.abs(await metered() - second) < 1e-9, `${String(await metered())} vs cgroup ${String(second)}: counted once`);
+      } finally {
+        await worker.remove();
+      }
     });
 
     test('a job cancelled while it burns is still metered, from its cgroup at the end', async () => {

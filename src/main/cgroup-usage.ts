@@ -1,5 +1,5 @@
 import { detectCgroupDriver } from '../executors/local/index.ts';
-import type { CgroupUsageReader, JobMemoryReader } from '../monitoring/index.ts';
+import type { CgroupReader, CgroupReading, CgroupUsageReader } from '../monitoring/index.ts';
 
 /**
  * Reads what a leftover job cgroup of this installation measured (start-up recovery's metering of jobs
@@ -18,13 +18,22 @@ export const cgroupUsageReader = (cgroupPrefix: string, root = '/sys/fs/cgroup')
   };
 };
 
-/** Reads a running job's memory in use from its cgroup (usage metering's memory samples); undefined without one. */
-export const cgroupMemoryReader = (cgroupPrefix: string, root = '/sys/fs/cgroup'): JobMemoryReader => {
+/** Reads every job and serving-worker cgroup of this installation (usage metering's samples); empty without cgroups. */
+export const cgroupReader = (cgroupPrefix: string, root = '/sys/fs/cgroup'): CgroupReader => {
   let driver: ReturnType<typeof detectCgroupDriver> | undefined;
-  return async (tenantId, jobId) => {
+  return async () => {
     driver ??= detectCgroupDriver(root, cgroupPrefix);
     const cgroups = await driver;
-    if (cgroups === undefined) return undefined;
-    return (await cgroups.openJob(tenantId, jobId).usage()).memoryCurrentBytes;
+    if (cgroups === undefined) return [];
+    const readings: CgroupReading[] = [];
+    for (const { tenantId, jobId } of await cgroups.listJobs()) {
+      const usage = await cgroups.openJob(tenantId, jobId).usage();
+      readings.push({
+        tenantId, jobId,
+        ...(usage.cpuCoreSeconds === undefined ? {} : { cpuCoreSeconds: usage.cpuCoreSeconds }),
+        ...(usage.memoryCurrentBytes === undefined ? {} : { memoryCurrentBytes: usage.memoryCurrentBytes }),
+      });
+    }
+    return readings;
   };
 };

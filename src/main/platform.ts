@@ -47,7 +47,7 @@ import { instanceFileTag, newInstanceId } from './process-identity.ts';
 import { createMonitoring } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
 import { usageRoutes } from '../http/routes/usage-routes.ts';
-import { cgroupMemoryReader } from './cgroup-usage.ts';
+import { cgroupReader } from './cgroup-usage.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -305,8 +305,8 @@ export const createPlatform = async (
     db, instanceId, registry: metrics,
     options: { maxTenants: config.metricsMaxTenants, flushIntervalMs: config.usageFlushIntervalMs, sampleIntervalMs: config.usageSampleIntervalMs, rateCard: config.rateCard },
     ...(rawDb.poolStats === undefined ? {} : { poolStats: rawDb.poolStats }),
-    // Running jobs' memory in use, from their cgroups on this host (cluster jobs have none here).
-    ...(config.executor === 'local' ? { readJobMemory: cgroupMemoryReader(config.cgroupPrefix) } : {}),
+    // Running jobs' and serving workers' cgroups on this host (cluster jobs have none here).
+    readCgroups: cgroupReader(config.cgroupPrefix),
     log: auditLog,
   });
   httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));

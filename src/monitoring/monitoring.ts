@@ -11,8 +11,8 @@ import { createPlatformMetrics } from './platform-metrics.ts';
 import type { PlatformMetrics } from './platform-metrics.ts';
 import { createSnapshotReader } from './platform-snapshot.ts';
 import { sampleStorage } from './storage-sampling.ts';
-import { sampleJobMemory } from './job-memory-sampling.ts';
-import type { JobMemoryReader } from './job-memory-sampling.ts';
+import { createCgroupSampling } from './cgroup-sampling.ts';
+import type { CgroupReader } from './cgroup-sampling.ts';
 import { createUsageAccumulator } from './usage-accumulator.ts';
 import type { UsageAccumulator } from './usage-accumulator.ts';
 import { createUsageService } from './usage-service.ts';
@@ -44,8 +44,8 @@ export const createMonitoring = (deps: {
   registry: Registry;
   options: MonitoringOptions;
   poolStats?: () => { total: number; idle: number; waiting: number } | undefined;
-  /** Reads a running job's memory in use from its cgroup (local executor); without it, memory in use is not sampled. */
-  readJobMemory?: JobMemoryReader;
+  /** Reads the job and worker cgroups (local executor); without it, memory in use and workers' CPU are not sampled. */
+  readCgroups?: CgroupReader;
   log: { error(obj: object, msg: string): void };
 }): Monitoring => {
   const { db, options } = deps;
@@ -57,10 +57,11 @@ export const createMonitoring = (deps: {
   const service = createUsageService({ db, rateCard: options.rateCard });
   let timer: NodeJS.Timeout | undefined;
   let sampling: Promise<void> | undefined;
+  const sampleCgroups = deps.readCgroups === undefined ? undefined : createCgroupSampling({ db, instanceId: deps.instanceId, intervalMs: options.sampleIntervalMs, read: deps.readCgroups });
   const sampleOnce = async (): Promise<void> => {
     await meterEndedJobs(db);
     await sampleStorage(db, options.sampleIntervalMs);
-    if (deps.readJobMemory !== undefined) await sampleJobMemory(db, deps.readJobMemory, options.sampleIntervalMs);
+    if (sampleCgroups !== undefined) await sampleCgroups();
   };
   const sample = async (): Promise<void> => {
     await usage.flush();

@@ -86,6 +86,8 @@ export const createMonitoring = (deps: {
       await sampling;
       await usage.stop();
       await meterEndedJobs(db).catch((error: unknown) => deps.log.error({ err: error }, 'usage sampling failed'));
+      // The serving workers' CPU up to now (they are stopped after this, with the deployments).
+      await sampleCgroups?.().catch((error: unknown) => deps.log.error({ err: error }, 'usage sampling failed'));
     },
   };
 };

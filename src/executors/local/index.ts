@@ -19,7 +19,8 @@
  *   await executor.reapOrphans(liveIds);   // at start-up: kill and remove job cgroups not in liveIds
  *
  * `Outcome` = succeeded | failed { exitCode, signal? } | oom_killed | timed_out | cancelled | preempted |
- * refused { reason }, each with `usage` { wallMs, cpuMs?, peakMemoryBytes? }. `refused` means the job's
+ * refused { reason }, each with `usage` { wallMs, cpuMs?, peakMemoryBytes?, and JobUsage's cpuCoreSeconds?,
+ * memoryPeakBytes?, gpuSeconds? read from the cgroup at the end }. `refused` means the job's
  * code never ran (invalid spec, tier unavailable, cgroup setup failed).
  *
  * Inside the sandbox: uid/gid 65534 (also on the host), no capabilities, only `lo`, cleared env plus

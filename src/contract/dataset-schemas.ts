@@ -19,4 +19,3 @@ export const createDatasetSchema = z.strictObject({ name: z.string().max(200), d
 export const datasetListSchema = z.object({ datasets: z.array(datasetSchema) });
 export const datasetVersionListSchema = z.object({ versions: z.array(datasetVersionSchema) });
 export const datasetVersionFilesSchema = datasetVersionSchema.extend({ files: z.array(datasetFileSchema) });
-export const storageUsageSchema = z.object({ storageBytes: z.object({ used: z.number(), reserved: z.number(), quota: z.number() }) });

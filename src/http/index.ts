@@ -12,5 +12,6 @@ export { kubernetesRoutes } from './routes/kubernetes-routes.ts';
 export { lineageRoutes } from './routes/lineage-routes.ts';
 export { deploymentRoutes } from './routes/deployment-routes.ts';
 export { inferenceRoutes } from './routes/inference-routes.ts';
+export { usageRoutes } from './routes/usage-routes.ts';
 export { datasetRoutes, mlflowArtifactRoutes } from './artifacts/index.ts';
 export { mlflowRoutes } from './mlflow/index.ts';

@@ -44,6 +44,10 @@ import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId } from './process-identity.ts';
+import { createMonitoring } from '../monitoring/index.ts';
+import type { Monitoring } from '../monitoring/index.ts';
+import { usageRoutes } from '../http/index.ts';
+import { cgroupReader } from './cgroup-usage.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -68,7 +72,7 @@ export interface Platform {
   /** The database, its transactions carrying the audit event key (events appended in them are MACed). */
   db: Db;
   rlsMode: RlsMode;
-  /** Prometheus metrics of the platform (e.g. bulkhead_audit_tamper_alerts_total); not served yet. */
+  /** Prometheus metrics of the platform (e.g. bulkhead_audit_tamper_alerts_total), served by `runServer` on the metrics listener. */
   metrics: Registry;
   audit: AuditLog;
   identity: IdentityService;
@@ -88,6 +92,8 @@ export interface Platform {
   homeLock: HomeLock | undefined;
   /** Stops a suspended tenant's running jobs and deployments; restarts the deployments on resumption. */
   tenantSuspension: TenantSuspension;
+  /** Prometheus metrics on `metrics`, the usage ledger's counters, sampling and reads (timers started by `runServer`). */
+  monitoring: Monitoring;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -293,10 +299,22 @@ export const createPlatform = async (
     }),
   });
   const tenantSuspension = createTenantSuspension({ db, ports: createTenantSuspensionPorts({ jobs, deployments: serving.deployments }) });
+  // Metrics and usage metering. Registered last among the closers, so it runs first at close: the
+  // request counters are flushed while the database is still open.
+  const monitoring = createMonitoring({
+    db, instanceId, registry: metrics,
+    options: { maxTenants: config.metricsMaxTenants, flushIntervalMs: config.usageFlushIntervalMs, sampleIntervalMs: config.usageSampleIntervalMs, rateCard: config.rateCard },
+    ...(rawDb.poolStats === undefined ? {} : { poolStats: rawDb.poolStats }),
+    // Running jobs' and serving workers' cgroups on this host (cluster jobs have none here).
+    readCgroups: cgroupReader(config.cgroupPrefix),
+    log: auditLog,
+  });
+  httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));
+  closers.push(() => monitoring.stop());
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -326,6 +344,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
     clusterEndpointScope: platform.serving.endpointScope,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
+    requestMetering: { metrics: platform.monitoring.metrics, usage: platform.monitoring.usage },
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {

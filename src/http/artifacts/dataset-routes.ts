@@ -1,5 +1,5 @@
 /**
- * Native routes for datasets and storage usage, under `/api/v1/tenants/:tenant/...` (tenant from the
+ * Native routes for datasets (storage usage is part of `GET .../usage`, http/routes/usage-routes.ts), under `/api/v1/tenants/:tenant/...` (tenant from the
  * path; another tenant is NOT_FOUND). A version is uploaded as one tar stream (regular files and
  * directories only) in the body of `POST .../datasets/:name/versions`; it is downloaded file by file
  * (`GET .../versions/:version` lists files with digests, `.../files/<path>` streams one).
@@ -10,7 +10,7 @@ import type { DatasetService } from '../../datasets/index.ts';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
 import {
   createDatasetSchema, datasetFileParamsSchema, datasetListSchema, datasetParamsSchema, datasetSchema, datasetVersionFilesSchema,
-  datasetVersionListSchema, datasetVersionRefParamsSchema, datasetVersionSchema, storageUsageSchema,
+  datasetVersionListSchema, datasetVersionRefParamsSchema, datasetVersionSchema,
 } from '../../contract/dataset-schemas.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
@@ -19,14 +19,6 @@ import { acceptRawBodies, discardRestOfBody, uploadStream } from './raw-body.ts'
 export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: ArtifactService }): FastifyPluginAsyncZod => async (app) => {
   const { datasets, artifacts } = deps;
   const base = '/api/v1/tenants/:tenant';
-
-  app.get(`${base}/usage`, {
-    config: { access: 'usage.read' },
-    schema: {
-      tags: ['usage'], summary: "A tenant's storage use against its quota (bytes); reserved = uploads in flight", params: tenantParamsSchema,
-      response: { 200: storageUsageSchema },
-    },
-  }, async (request) => ({ storageBytes: await artifacts.usage(requireTenant(request.tenant).id) }));
 
   app.get(`${base}/datasets`, {
     config: { access: 'datasets.read' },

@@ -5,8 +5,9 @@
  *
  * Run number g (from `from`) of `prefix` gets: id md5(prefix:g); name `run-g`; user `user<g % 7>`; status
  * FAILED when g % 5 = 0, else FINISHED; start_time `startTime + g`; end_time start + 1000; three latest
- * metrics m0, m1, m2 with values in [0, 1) from a hash of (g, k), step 0 (and the same point in the
- * history); param a = g % 10; tag t = x<g % 100> for even g, y<g % 100> for odd g. The shape of issue 20's
+ * metrics m0, m1, m2 with values in [0, 1) from a hash of (g, k) (independent of each other), step 0
+ * (and the same point in the history); param a = g % 10; tag t = x<g % 100> when g / 10 is even, else
+ * y<g % 100> (so `params.a = '3' AND tags.t LIKE 'x%'` keeps one run in 20). The shape of issue 20's
  * measurements (three metrics, a param and a tag per run).
  */
 import type { Db } from '../../src/db/index.ts';
@@ -21,9 +22,6 @@ export interface SeedOptions {
   startTime?: number;
 }
 
-/** The value of metric m<k> for run g: what the seed SQL computes, for tests that need the reference. */
-export const seededMetric = (g: number, k: number): number => ((g * 7919 + k * 104_729) % 1_000_003) / 1_000_003;
-
 export const seedRuns = async (owner: Db, o: SeedOptions): Promise<void> => {
   const to = o.from + o.count - 1;
   const start = o.startTime ?? 1_700_000_000_000;
@@ -37,7 +35,7 @@ export const seedRuns = async (owner: Db, o: SeedOptions): Promise<void> => {
        FROM ${series}`,
     p,
   );
-  const metric = `((g * 7919 + k * 104729) % 1000003)::float8 / 1000003`;
+  const metric = `(hashint4((g * 3 + k)::int)::bigint & 1048575)::float8 / 1048576`;
   await owner.queryAsOwner(
     `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan)
      SELECT $2::uuid, ${id}, 'm' || k, ${metric}, $6::bigint + g, 0, false FROM ${series}, generate_series(0, 2) AS k
@@ -56,7 +54,7 @@ export const seedRuns = async (owner: Db, o: SeedOptions): Promise<void> => {
   );
   await owner.queryAsOwner(
     `INSERT INTO run_tags (tenant_id, run_id, key, value)
-     SELECT $2::uuid, ${id}, 't', CASE WHEN g % 2 = 0 THEN 'x' ELSE 'y' END || (g % 100) FROM ${series} WHERE $3::bigint IS NOT NULL AND $6::bigint IS NOT NULL`,
+     SELECT $2::uuid, ${id}, 't', CASE WHEN (g / 10) % 2 = 0 THEN 'x' ELSE 'y' END || (g % 100) FROM ${series} WHERE $3::bigint IS NOT NULL AND $6::bigint IS NOT NULL`,
     p,
   );
 };

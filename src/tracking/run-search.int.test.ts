@@ -298,7 +298,7 @@ for (const kind of databaseKinds) {
             const idPool = initial.length > 0 ? initial.map((r) => r.id) : ['0'.repeat(32)];
             const filter = comparisons.map((c) => filterText(c, idPool)).join(' AND ');
             const stages = viewType === 'ALL' ? ['active', 'deleted'] : viewType === 'ACTIVE_ONLY' ? ['active'] : ['deleted'];
-            const inScope = (r: RefRun) => experimentIds.includes(r.experimentId) && stages.includes(r.stage) && comparisons.every((c) => matches(r, c, idPool));
+            const inScope = (r: RefRun) => (experimentIds as number[]).includes(r.experimentId) && stages.includes(r.stage) && comparisons.every((c) => matches(r, c, idPool));
 
             const all = [...initial];
             const pending = laterSpecs.map(toRun);

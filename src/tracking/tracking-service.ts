@@ -12,7 +12,7 @@ import {
 } from './mlflow-validation.ts';
 import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatch } from './mlflow-validation.ts';
 import { compileExperimentFilter, compileExperimentOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
-import { planRunSearch } from './run-search.ts';
+import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import {
   EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics,
@@ -409,6 +409,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       const cursor = plan.decodeToken(input.pageToken);
       await statistics.refreshIfDue();
       return withTenant(db, scope.tenantId, async (tx) => {
+        await tx.query(RUN_SEARCH_SETTINGS);
         // Segment after segment (see run-search.ts) until the page has one row more than it returns.
         const found: { run_id: string; keys: (string | null)[]; segment: number }[] = [];
         for (let segment = cursor?.segment ?? 0; segment < plan.segmentCount && found.length <= maxResults; segment += 1) {

@@ -396,6 +396,12 @@ export const createTrackingService = (deps: { db: Db }) => {
       });
     },
 
+    /**
+     * runs/search with keyset pages (run-search.ts): the token is refused (INVALID_PARAMETER_VALUE) when it
+     * was made for another filter, order, experiment list or view type. Refreshes the planner statistics
+     * first when due (search-statistics.ts), then runs one read-only withTenant transaction: sequential
+     * scans off, one statement per order segment until the page is full, one to read the page's runs.
+     */
     async searchRuns(
       scope: TrackingScope,
       input: SearchInput & { experimentIds?: unknown },

@@ -68,6 +68,8 @@ export interface Db {
   /** Parameterized query as the connection's own user, outside RLS scoping: migrations and probes only. */
   queryAsOwner<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
   close(): Promise<void>;
+  /** Connections of the pool (PostgreSQL), for the metrics; absent on PGlite (one connection). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   /**
    * Ends the statement running now, without waiting for it (shutdown after its grace period). PGlite:
    * the worker thread is terminated — what a crash does: the open transaction is lost, every committed

@@ -52,6 +52,8 @@ export const tenantDataTables = [
   'api_tokens',
   'job_logs',
   'jobs',
+  // Metered usage (0015): no foreign key but the tenant's.
+  'usage_ledger',
   'memberships',
 ] as const;
 

@@ -260,11 +260,14 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--storage-bytes <n>', 'artifact and dataset storage', Number)
     .option('--requests-per-second <n>', 'API and inference request rate', Number)
     .option('--weight <w>', 'fair-share weight', Number)
+    .option('--db-statement-timeout-ms <ms>', 'longest one database statement may run (1 to 3600000)', Number)
+    .option('--db-max-concurrent-operations <n>', 'database operations admitted at once per process (1 to 10000)', Number)
     .action(async (slug: string, o: Record<string, number | undefined>) => {
       const borrowingLimit = Object.fromEntries(Object.entries({ cpu: o['borrowCpu'], memoryMiB: o['borrowMemory'], gpu: o['borrowGpu'] }).filter(([, v]) => v !== undefined));
       const body = Object.fromEntries(Object.entries({
         cpu: o['cpu'], memoryMiB: o['memory'], gpu: o['gpu'], maxConcurrentJobs: o['maxConcurrentJobs'], maxQueuedJobs: o['maxQueuedJobs'],
         storageBytes: o['storageBytes'], requestsPerSecond: o['requestsPerSecond'], weight: o['weight'],
+        dbStatementTimeoutMs: o['dbStatementTimeoutMs'], dbMaxConcurrentOperations: o['dbMaxConcurrentOperations'],
         borrowingLimit: Object.keys(borrowingLimit).length === 0 ? undefined : borrowingLimit,
       }).filter(([, v]) => v !== undefined));
       const updated = await client().request<Record<string, unknown>>('PUT', `${tenantPath(slug)}/quota`, body);

@@ -39,6 +39,8 @@ export const configSchema = z
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
+    /** On shutdown, how long a running database statement may go on before it is ended (PGlite: the worker is terminated). */
+    shutdownDbGraceMs: z.coerce.number().int().min(0).max(600_000).default(5000),
     /**
      * Names this installation's job cgroups (`<prefix>/<tenant>/<job>`); a start-up reaps only its own.
      * Default: `bulkhead-` + 8 hex digits of the home's absolute path, so two installations on one host
@@ -97,6 +99,7 @@ export const envNames = {
   BULKHEAD_METRICS_MAX_TENANTS: 'metricsMaxTenants',
   BULKHEAD_USAGE_FLUSH_INTERVAL_MS: 'usageFlushIntervalMs',
   BULKHEAD_USAGE_SAMPLE_INTERVAL_MS: 'usageSampleIntervalMs',
+  BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
 } as const satisfies Record<string, keyof Config>;
 
 /**

@@ -54,6 +54,8 @@ export const quotaSchema = z.object({
   storageBytes: z.number().int(),
   requestsPerSecond: z.number(),
   weight: z.number(),
+  dbStatementTimeoutMs: z.number().int(),
+  dbMaxConcurrentOperations: z.number().int(),
 });
 
 export const updateQuotaSchema = z.strictObject({
@@ -66,6 +68,8 @@ export const updateQuotaSchema = z.strictObject({
   storageBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   requestsPerSecond: z.number().min(0).max(1_000_000).optional(),
   weight: z.number().positive().max(1_000_000).optional(),
+  dbStatementTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  dbMaxConcurrentOperations: z.number().int().min(1).max(10_000).optional(),
 });
 
 export const tokenSchema = z.object({

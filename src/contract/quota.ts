@@ -20,3 +20,11 @@ export interface TenantQuota extends ResourceAmounts {
   /** Fair-share weight, > 0. */
   weight: number;
 }
+
+/** Database time (issue #25), enforced by the tenant gate of the data layer (src/db/db-time-quota.ts). */
+export interface TenantQuota {
+  /** The longest one of the tenant's database statements may run, in ms; over it: 429 DB_STATEMENT_TIMEOUT. */
+  dbStatementTimeoutMs: number;
+  /** The tenant's database operations admitted at once per platform process; over it: 429 DB_CONCURRENCY_LIMITED. */
+  dbMaxConcurrentOperations: number;
+}

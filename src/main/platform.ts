@@ -6,6 +6,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
 import { createPgliteDb, createPostgresDb, detectRlsMode, migrate } from '../db/index.ts';
 import type { Db, RlsMode } from '../db/index.ts';
+import { createDbTimeQuotaGate, loadDbTimeLimits, withTenantGate } from '../db/index.ts';
+import type { DbTimeQuotaGate } from '../db/index.ts';
 import { loadMasterKey } from '../crypto/index.ts';
 import { Registry } from 'prom-client';
 import { createAuditLog, createAuditSigningDb } from '../audit/index.ts';
@@ -96,6 +98,11 @@ export interface Platform {
   monitoring: Monitoring;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
+  /**
+   * The tenants' database-time quota (statement timeout, concurrent operations) every withTenant and
+   * readAsTenant on `db` runs under; `dbTime.usage()` gives per-tenant database time for metrics.
+   */
+  dbTime: DbTimeQuotaGate;
 }
 
 /** How a process uses the platform: `server` (`bulkhead up`) or `admin` (a CLI command that returns). */
@@ -240,7 +247,10 @@ export const createPlatform = async (
   chmodSync(config.home, 0o711);
   const masterKey = loadMasterKey({ base64: config.masterKey, file: masterKeyFile });
   const auditEventKey = masterKey.derive('audit-event-mac');
-  const db = createAuditSigningDb(rawDb, auditEventKey);
+  // Tenant work runs under the tenant's database-time quota; its limits are read across tenants from the
+  // unwrapped Db (not through the gate itself).
+  const dbTime = createDbTimeQuotaGate({ loadLimits: (tenantId) => loadDbTimeLimits(rawDb, tenantId) });
+  const db = withTenantGate(createAuditSigningDb(rawDb, auditEventKey), dbTime);
   const rlsMode = await detectRlsMode(db);
   // This run of the platform: storage reservations carry it, so the next start knows whose they were.
   const instanceId = newInstanceId();
@@ -253,6 +263,7 @@ export const createPlatform = async (
   await audit.adoptLegacyEvents();
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
+  tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
   const httpModules: FastifyPluginAsyncZod[] = [];
@@ -314,7 +325,7 @@ export const createPlatform = async (
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;

@@ -32,6 +32,8 @@ export const defaultQuota: TenantQuota = {
   storageBytes: 10 * 1024 ** 3,
   requestsPerSecond: 1000,
   weight: 1,
+  dbStatementTimeoutMs: 10_000,
+  dbMaxConcurrentOperations: 8,
 };
 
 export const tenantErrors = {
@@ -72,6 +74,8 @@ interface QuotaRow {
   storage_bytes: number;
   requests_per_second: string | number;
   weight: string | number;
+  db_statement_timeout_ms: number;
+  db_max_concurrent_operations: number;
 }
 
 const toQuota = (row: QuotaRow): TenantQuota => ({
@@ -84,6 +88,8 @@ const toQuota = (row: QuotaRow): TenantQuota => ({
   storageBytes: Number(row.storage_bytes),
   requestsPerSecond: Number(row.requests_per_second),
   weight: Number(row.weight),
+  dbStatementTimeoutMs: Number(row.db_statement_timeout_ms),
+  dbMaxConcurrentOperations: Number(row.db_max_concurrent_operations),
 });
 
 /**
@@ -141,10 +147,12 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
           const q = defaultQuota;
           await tx.query(
             `INSERT INTO tenant_quotas (tenant_id, cpu, memory_mib, gpu, borrow_cpu, borrow_memory_mib, borrow_gpu,
-               max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+               max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight,
+               db_statement_timeout_ms, db_max_concurrent_operations)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
             [id, q.cpu, q.memoryMiB, q.gpu, q.borrowingLimit.cpu, q.borrowingLimit.memoryMiB, q.borrowingLimit.gpu,
-              q.maxConcurrentJobs, q.maxQueuedJobs, q.storageBytes, q.requestsPerSecond, q.weight],
+              q.maxConcurrentJobs, q.maxQueuedJobs, q.storageBytes, q.requestsPerSecond, q.weight,
+              q.dbStatementTimeoutMs, q.dbMaxConcurrentOperations],
           );
           await auditBoth(tx, ctx, id, 'tenant.create', { slug: input.slug, tier: input.tier });
           return toTenant(rows[0]!);
@@ -200,10 +208,11 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
         await tx.query(
           `UPDATE tenant_quotas SET cpu = $2, memory_mib = $3, gpu = $4, borrow_cpu = $5, borrow_memory_mib = $6,
              borrow_gpu = $7, max_concurrent_jobs = $8, max_queued_jobs = $9, storage_bytes = $10,
-             requests_per_second = $11, weight = $12, updated_at = now() WHERE tenant_id = $1`,
+             requests_per_second = $11, weight = $12, db_statement_timeout_ms = $13,
+             db_max_concurrent_operations = $14, updated_at = now() WHERE tenant_id = $1`,
           [tenantId, next.cpu, next.memoryMiB, next.gpu, next.borrowingLimit.cpu, next.borrowingLimit.memoryMiB,
             next.borrowingLimit.gpu, next.maxConcurrentJobs, next.maxQueuedJobs, next.storageBytes,
-            next.requestsPerSecond, next.weight],
+            next.requestsPerSecond, next.weight, next.dbStatementTimeoutMs, next.dbMaxConcurrentOperations],
         );
         await auditBoth(tx, ctx, tenantId, 'tenant.quota.update', { update });
         return next;

@@ -48,6 +48,11 @@ export const configSchema = z
     executor: z.enum(['local', 'kubernetes']).default('local'),
     /** Kubernetes backend settings (config file only), validated by the kubernetes module. */
     kubernetes: z.record(z.string(), z.unknown()).optional(),
+    /** Bandwidth (docs/bandwidth.md): a declared body that would take longer than this at the tenant's rate is refused up front (429). */
+    bandwidthMaxTransferSeconds: z.coerce.number().positive().max(86_400).default(600),
+    /** The platform's own pipe, bytes/s, shared by fair-share weight among tenants transferring; unset: not shared. */
+    bandwidthIngressCapacity: z.coerce.number().int().min(1024).optional(),
+    bandwidthEgressCapacity: z.coerce.number().int().min(1024).optional(),
   })
   .strict();
 
@@ -80,6 +85,9 @@ export const envNames = {
   BULKHEAD_RELAY_PORT: 'relayPort',
   BULKHEAD_CGROUP_PREFIX: 'cgroupPrefix',
   BULKHEAD_EXECUTOR: 'executor',
+  BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
+  BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',
+  BULKHEAD_BANDWIDTH_EGRESS_CAPACITY: 'bandwidthEgressCapacity',
 } as const satisfies Record<string, keyof Config>;
 
 /**

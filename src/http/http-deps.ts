@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { BandwidthLimiter } from '../bandwidth/index.ts';
 import type { EndpointTokenScope } from '../serving/index.ts';
 import type { ClusterJobScope } from '../jobs/job-runner.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -35,6 +36,8 @@ export interface HttpDeps {
   clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
+  /** Per-tenant byte limiter for request and response bodies (see http/bandwidth-hooks.ts); undefined: not limited. */
+  bandwidth?: BandwidthLimiter | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -3,6 +3,7 @@
  * endpoints. Pure: no IO.
  */
 import type { ClusterConfig, JobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
+import { podBandwidthAnnotations } from './tenant-bundle.ts';
 import {
   cpuQuantity,
   JOB_TOKEN_MOUNT,
@@ -180,7 +181,7 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
       activeDeadlineSeconds: job.resources.timeoutSeconds,
       ttlSecondsAfterFinished: config.jobTtlSecondsAfterFinished,
       template: {
-        metadata: { labels: podLabels },
+        metadata: { labels: podLabels, annotations: podBandwidthAnnotations(tenant.quota) },
         spec: {
           serviceAccountName: WORKLOAD_IDENTITY,
           automountServiceAccountToken: false,

@@ -1,0 +1,43 @@
+import { Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { Direction } from './bandwidth-core.ts';
+import type { BandwidthLimiter } from './bandwidth-limiter.ts';
+
+/** Chunks are charged in pieces of at most this size, so a large chunk does not pass as one burst. */
+const PIECE_BYTES = 64 * 1024;
+
+/**
+ * A pass-through stream that charges every byte to the tenant's bucket and holds each piece until the
+ * limiter lets it pass. Holding a piece stops the stream from reading more: the back-pressure reaches
+ * the sender (TCP window, the reading side of a file), nothing is buffered beyond the stream's own
+ * high-water mark. Bytes pass unchanged; a transfer is slowed, never failed.
+ */
+export const createThrottleStream = (limiter: BandwidthLimiter, tenantId: string, direction: Direction): Transform =>
+  new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (chunk.length <= PIECE_BYTES) {
+        const waiting = limiter.acquire(tenantId, direction, chunk.length);
+        if (waiting === undefined) return callback(null, chunk);
+        waiting.then(() => callback(null, chunk), callback);
+        return undefined;
+      }
+      void (async () => {
+        for (let offset = 0; offset < chunk.length; offset += PIECE_BYTES) {
+          const piece = chunk.subarray(offset, offset + PIECE_BYTES);
+          await limiter.acquire(tenantId, direction, piece.length);
+          this.push(piece);
+        }
+      })().then(() => callback(), callback);
+      return undefined;
+    },
+  });
+
+/** `source` through a throttle stream; errors of either side destroy the other. */
+export const throttled = (limiter: BandwidthLimiter, tenantId: string, direction: Direction, source: Readable): Readable => {
+  const throttle = createThrottleStream(limiter, tenantId, direction);
+  source.on('error', (error) => throttle.destroy(error));
+  throttle.on('close', () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  return source.pipe(throttle);
+};

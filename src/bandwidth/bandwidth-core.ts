@@ -48,7 +48,8 @@ export const transferVerdict = (tat: number, now: number, bytes: number, limit: 
   if (expectedSeconds <= boundSeconds) return { allowed: true, expectedSeconds };
   const aloneSeconds = reserveBytes(0, now, bytes, limit).waitMs / 1000;
   const fitsAtThisRate = aloneSeconds <= boundSeconds;
-  const retryAfterSeconds = Math.max(1, Math.ceil(fitsAtThisRate ? expectedSeconds - boundSeconds : aloneSeconds));
+  // Whole seconds, up (less a rounding error of the division, so 10 s of bytes say 10, not 11).
+  const retryAfterSeconds = Math.max(1, Math.ceil((fitsAtThisRate ? expectedSeconds - boundSeconds : aloneSeconds) - 1e-6));
   return { allowed: false, expectedSeconds, retryAfterSeconds, fitsAtThisRate };
 };
 

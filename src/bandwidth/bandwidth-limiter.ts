@@ -47,6 +47,11 @@ export interface BandwidthLimiter {
   admit(tenantId: string, direction: Direction, bytes: number): Promise<AdmitDecision>;
   /** The tenant's quota in that direction as last read (undefined before its first transfer): what a message names. */
   currentLimit(tenantId: string, direction: Direction): ByteRate | undefined;
+  /**
+   * How many bytes a stream should charge at a time: 1/20 s of the tenant's rate, between 1 KiB and 64 KiB,
+   * so a piece never holds a stream long after its limit changed.
+   */
+  pieceBytes(tenantId: string, direction: Direction): number;
   /** Whether a shared platform pipe is configured in that direction (a tenant may then get less than its quota). */
   shared(direction: Direction): boolean;
   /** Drops the tenant's cached limits: its next chunk reads the quota again. */
@@ -100,8 +105,16 @@ export const createBandwidthLimiter = (options: BandwidthLimiterOptions): Bandwi
         states.set(tenantId, created);
         return created;
       }
+      // Reservations made at the old rate are rescaled to the new one, so a changed limit applies to the
+      // backlog of transfers under way too, not only to bytes reserved from now on.
+      const now = clock();
+      for (const direction of ['ingress', 'egress'] as const) {
+        const backlog = state.tat[direction] - now;
+        const ratio = state.limits[direction].bytesPerSecond / limits[direction].bytesPerSecond;
+        if (backlog > 0 && Number.isFinite(ratio)) state.tat[direction] = now + backlog * ratio;
+      }
       state.limits = limits;
-      state.readAt = clock();
+      state.readAt = now;
       return state;
     }).finally(() => pending.delete(tenantId));
     pending.set(tenantId, loading);
@@ -195,6 +208,10 @@ export const createBandwidthLimiter = (options: BandwidthLimiterOptions): Bandwi
     },
     currentLimit(tenantId, direction) {
       return states.get(tenantId)?.limits[direction];
+    },
+    pieceBytes(tenantId, direction) {
+      const limit = states.get(tenantId)?.limits[direction];
+      return limit === undefined ? 64 * 1024 : Math.max(1024, Math.min(64 * 1024, Math.floor(limit.bytesPerSecond / 20)));
     },
     shared(direction) {
       return options.capacity?.[direction] !== undefined;

@@ -3,9 +3,6 @@ import type { Readable } from 'node:stream';
 import type { Direction } from './bandwidth-core.ts';
 import type { BandwidthLimiter } from './bandwidth-limiter.ts';
 
-/** Chunks are charged in pieces of at most this size, so a large chunk does not pass as one burst. */
-const PIECE_BYTES = 64 * 1024;
-
 /**
  * A pass-through stream that charges every byte to the tenant's bucket and holds each piece until the
  * limiter lets it pass. Holding a piece stops the stream from reading more: the back-pressure reaches
@@ -15,15 +12,17 @@ const PIECE_BYTES = 64 * 1024;
 export const createThrottleStream = (limiter: BandwidthLimiter, tenantId: string, direction: Direction): Transform =>
   new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      if (chunk.length <= PIECE_BYTES) {
+      // Chunks are charged in pieces (limiter.pieceBytes), so a large chunk does not pass as one burst.
+      const pieceBytes = limiter.pieceBytes(tenantId, direction);
+      if (chunk.length <= pieceBytes) {
         const waiting = limiter.acquire(tenantId, direction, chunk.length);
         if (waiting === undefined) return callback(null, chunk);
         waiting.then(() => callback(null, chunk), callback);
         return undefined;
       }
       void (async () => {
-        for (let offset = 0; offset < chunk.length; offset += PIECE_BYTES) {
-          const piece = chunk.subarray(offset, offset + PIECE_BYTES);
+        for (let offset = 0; offset < chunk.length; offset += pieceBytes) {
+          const piece = chunk.subarray(offset, offset + pieceBytes);
           await limiter.acquire(tenantId, direction, piece.length);
           this.push(piece);
         }

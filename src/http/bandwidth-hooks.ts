@@ -47,7 +47,7 @@ export const admitTransfer = async (limiter: BandwidthLimiter | undefined, reply
   const bound = limiter.maxTransferSeconds;
   const message = verdict.fitsAtThisRate
     ? `this ${noun(direction)} of ${megabytes(bytes)} would not be through within ${bound} s: your tenant's other ${noun(direction)}s hold its ${direction} bandwidth quota of ${rate}; retry after ${verdict.retryAfterSeconds} s`
-    : `your ${noun(direction)} of ${megabytes(bytes)} would take ${Math.ceil(verdict.expectedSeconds)} s at ${rate}, your tenant's ${direction} bandwidth quota; one transfer may take at most ${bound} s: send it in parts or ask a platform admin for a higher quota`;
+    : `your ${noun(direction)} of ${megabytes(bytes)} would take ${Math.ceil(verdict.expectedSeconds - 1e-6)} s at ${rate}, your tenant's ${direction} bandwidth quota; one transfer may take at most ${bound} s: send it in parts or ask a platform admin for a higher quota`;
   reply.header('retry-after', String(verdict.retryAfterSeconds));
   throw new AppError('RATE_LIMITED', message, {
     details: { limit: `${direction}BytesPerSecond`, bytesPerSecond: limit.bytesPerSecond, burstBytes: limit.burstBytes, declaredBytes: bytes, maxTransferSeconds: bound, retryAfterSeconds: verdict.retryAfterSeconds },

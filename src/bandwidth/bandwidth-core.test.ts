@@ -165,6 +165,19 @@ describe('createBandwidthLimiter', () => {
     assert.ok(vWait > 0.99 && vWait < 1.01, `v waited ${vWait} s`);
   });
 
+  it('takes a body at once only when the bucket holds it, and charges nothing otherwise', async () => {
+    const now = 0;
+    const limiter = createBandwidthLimiter({ limitsOf: async () => ({ ingress: { bytesPerSecond: MB, burstBytes: MB }, egress: { bytesPerSecond: MB, burstBytes: MB }, weight: 1 }), maxTransferSeconds: 60, clock: () => now });
+    // Limits not read yet: no decision without them.
+    assert.equal(limiter.tryTake('t', 'ingress', 1000), false);
+    await limiter.acquire('t', 'ingress', 1);
+    assert.equal(limiter.tryTake('t', 'ingress', MB / 2), true);
+    assert.equal(limiter.tryTake('t', 'ingress', MB), false, 'over what is left of the burst');
+    const counted = limiter.counters()[0]!.ingressBytes;
+    assert.equal(counted, 1 + MB / 2, 'the refused take charged nothing');
+    assert.equal(limiter.tryTake('t', 'ingress', MB / 2 - 1), true);
+  });
+
   it('passes everything untouched when disabled', () => {
     const limiter = createBandwidthLimiter({ limitsOf: async () => limits(1024), maxTransferSeconds: 1 });
     limiter.setEnabled(false);

@@ -43,6 +43,12 @@ export interface BandwidthLimiter {
    * resolves when they may. Never rejects, never refuses: throttling slows a stream, it does not fail it.
    */
   acquire(tenantId: string, direction: Direction, bytes: number): Promise<void> | undefined;
+  /**
+   * Charges `bytes` at once and returns true when they may all pass now (the tenant's limits are loaded and
+   * its bucket holds them); otherwise charges nothing and returns false. Lets a body that fits in the
+   * tenant's burst skip the throttle stream.
+   */
+  tryTake(tenantId: string, direction: Direction, bytes: number): boolean;
   /** Whether a body of `bytes` declared up front would be through within `maxTransferSeconds`. Charges nothing. */
   admit(tenantId: string, direction: Direction, bytes: number): Promise<AdmitDecision>;
   /** The tenant's quota in that direction as last read (undefined before its first transfer): what a message names. */
@@ -162,8 +168,9 @@ export const createBandwidthLimiter = (options: BandwidthLimiterOptions): Bandwi
     return { bytesPerSecond: Math.min(own.bytesPerSecond, share), burstBytes: Math.min(own.burstBytes, share * SHARE_BURST_SECONDS) };
   };
 
-  const charge = (tenantId: string, state: TenantState, direction: Direction, bytes: number, now: number): number => {
+  const charge = (tenantId: string, state: TenantState, direction: Direction, bytes: number, now: number, onlyIfNow = false): number => {
     const reserved = reserveBytes(state.tat[direction], now, bytes, effectiveLimit(tenantId, state, direction, now));
+    if (onlyIfNow && reserved.waitMs > 0) return reserved.waitMs;
     state.tat[direction] = reserved.tat;
     const total = counter(tenantId);
     if (direction === 'ingress') total.ingressBytes += bytes;
@@ -199,6 +206,12 @@ export const createBandwidthLimiter = (options: BandwidthLimiterOptions): Bandwi
       }
       const waitMs = charge(tenantId, state, direction, bytes, now);
       return waitMs > 0 ? sleep(waitMs).then(() => undefined) : undefined;
+    },
+    tryTake(tenantId, direction, bytes) {
+      if (!enabled || bytes <= 0) return true;
+      const now = clock();
+      const state = fresh(tenantId, now);
+      return state !== undefined && charge(tenantId, state, direction, bytes, now, true) === 0;
     },
     async admit(tenantId, direction, bytes) {
       const state = fresh(tenantId, clock()) ?? (await load(tenantId));

@@ -26,6 +26,12 @@ declare module 'fastify' {
 }
 
 const DRAIN_LIMIT_BYTES = 64 * 1024;
+/**
+ * A declared body up to this size that the tenant's bucket holds right now is charged at once and not
+ * streamed through the throttle (what the default, never-binding quotas cost: nothing per chunk). Larger
+ * bodies always go through it, so a quota lowered mid-transfer reaches them within a piece.
+ */
+const CHARGE_AT_ONCE_BYTES = 8 * 1024 * 1024;
 const noun = (direction: Direction) => (direction === 'ingress' ? 'upload' : 'download');
 
 const megabytes = (bytes: number): string => `${Number((bytes / 1e6).toPrecision(3))} MB`;
@@ -103,6 +109,7 @@ export const registerBandwidthHooks = (app: FastifyInstance, limiter: BandwidthL
         throw error;
       }
     }
+    if (Number.isSafeInteger(declared) && declared <= CHARGE_AT_ONCE_BYTES && limiter.tryTake(tenantId, 'ingress', declared)) return payload;
     const throttle = createThrottleStream(limiter, tenantId, 'ingress');
     const started = performance.now();
     const stats = { ms: 0 };
@@ -132,6 +139,7 @@ export const registerBandwidthHooks = (app: FastifyInstance, limiter: BandwidthL
     }
     if (typeof (payload as Readable).pipe === 'function') {
       const length = Number(reply.getHeader('content-length'));
+      if (Number.isSafeInteger(length) && length <= CHARGE_AT_ONCE_BYTES && limiter.tryTake(tenantId, 'egress', length)) return payload;
       const egress = limiter.currentLimit(tenantId, 'egress');
       if (egress !== undefined && Number.isFinite(length) && length > egress.burstBytes) reply.header('x-bulkhead-bandwidth', explain(limiter, tenantId, 'egress'));
       return throttled(limiter, tenantId, 'egress', payload as Readable);

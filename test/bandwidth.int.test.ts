@@ -145,6 +145,39 @@ for (const kind of databaseKinds) {
       assert.equal((await get(fast.tokens.viewer, 'bound/too-big.bin')).statusCode, 200);
     });
 
+    test("a multipart part is charged to the tenant its signed URL names, only once the signature holds; usage shows each tenant only its own bytes", async () => {
+      const rate = 64 * KiB;
+      await setQuota(slow, { ingressBytesPerSecond: rate, ingressBurstBytes: 0 });
+      const created = await p.call('POST', '/api/2.0/mlflow-artifacts/mpu/create/1/run1/artifacts', slow.tokens.member, { path: 'big.bin', num_parts: 2 });
+      assert.equal(created.status, 200, JSON.stringify(created.body));
+      const [first, second] = created.body.credentials as Array<{ url: string }>;
+      const firstUrl = new URL(first!.url);
+      const secondUrl = new URL(second!.url);
+      const before = counter(slow).ingressBytes;
+      // A forged signature naming the limited tenant: refused, and not one byte charged to it.
+      const forged = firstUrl.search.replace(/signature=[^&]+/, 'signature=AAAA');
+      const refused = await p.app.inject({ method: 'PUT', url: `${firstUrl.pathname}${forged}`, headers: { 'content-type': 'application/octet-stream' }, payload: randomBytes(32 * KiB) });
+      assert.equal(refused.statusCode, 403);
+      assert.equal(counter(slow).ingressBytes, before);
+      // A part over the bound at the owner's rate: refused up front, nothing staged.
+      const tooBig = await p.app.inject({ method: 'PUT', url: `${secondUrl.pathname}${secondUrl.search}`, headers: { 'content-type': 'application/octet-stream' }, payload: randomBytes(10 * rate) });
+      assert.equal(tooBig.statusCode, 429);
+      assert.equal(tooBig.json().error_code, 'REQUEST_LIMIT_EXCEEDED');
+      assert.equal(listFiles(join(p.home, 'blobs', slow.id, 'mpu')).length, 0);
+      // A valid part: charged to its owner (and throttled at its rate).
+      const part = randomBytes(64 * KiB);
+      const accepted = await p.app.inject({ method: 'PUT', url: `${firstUrl.pathname}${firstUrl.search}`, headers: { 'content-type': 'application/octet-stream' }, payload: part });
+      assert.equal(accepted.statusCode, 200, accepted.body);
+      assert.ok(counter(slow).ingressBytes >= before + part.length);
+      assert.equal((await p.call('POST', '/api/2.0/mlflow-artifacts/mpu/abort/1/run1/artifacts', slow.tokens.member, { path: 'big.bin', upload_id: created.body.upload_id })).status, 200);
+
+      const own = await p.call('GET', `/api/v1/tenants/${slow.slug}/usage`, slow.tokens.viewer);
+      assert.equal(own.body.bandwidth.ingressBytes, counter(slow).ingressBytes);
+      assert.ok(own.body.bandwidth.throttledSeconds > 0);
+      // Another tenant's usage (and so its byte counters) is not found, as any other tenant resource.
+      assert.equal((await p.call('GET', `/api/v1/tenants/${slow.slug}/usage`, fast.tokens.viewer)).status, 404);
+    });
+
     test('a live quota change applies to an upload under way within about a second', async () => {
       const oldRate = 16 * KiB;
       await setQuota(slow, { ingressBytesPerSecond: oldRate, ingressBurstBytes: 0 });

@@ -40,3 +40,15 @@ export const throttled = (limiter: BandwidthLimiter, tenantId: string, direction
   });
   return source.pipe(throttle);
 };
+
+/**
+ * Charges `bytes` in pieces and resolves when all of them may have passed: for a copy the platform makes
+ * itself (a dataset materialized for a local job), which is then paid for before it starts.
+ */
+export const chargeBytes = async (limiter: BandwidthLimiter, tenantId: string, direction: Direction, bytes: number): Promise<void> => {
+  for (let left = bytes; left > 0;) {
+    const piece = Math.min(left, limiter.pieceBytes(tenantId, direction));
+    await limiter.acquire(tenantId, direction, piece);
+    left -= piece;
+  }
+};

@@ -10,4 +10,4 @@ export { reserveBytes, transferVerdict, weightedShares, formatRate } from './ban
 export type { ByteRate, Direction, ShareClaim, TransferVerdict } from './bandwidth-core.ts';
 export { createBandwidthLimiter } from './bandwidth-limiter.ts';
 export type { AdmitDecision, BandwidthCounter, BandwidthLimiter, BandwidthLimiterOptions, TenantBandwidth } from './bandwidth-limiter.ts';
-export { createThrottleStream, throttled } from './bandwidth-stream.ts';
+export { chargeBytes, createThrottleStream, throttled } from './bandwidth-stream.ts';

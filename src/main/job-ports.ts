@@ -45,7 +45,7 @@ import { extractBundle, isTarBundle } from '../jobs/code-bundle.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import type { JobStoragePort } from '../jobs/job-runner.ts';
-import { throttled } from '../bandwidth/index.ts';
+import { chargeBytes, throttled } from '../bandwidth/index.ts';
 import type { BandwidthLimiter } from '../bandwidth/index.ts';
 
 /**
@@ -55,6 +55,8 @@ import type { BandwidthLimiter } from '../bandwidth/index.ts';
  */
 export const createJobStoragePort = (artifacts: ArtifactService, datasets: DatasetService, bandwidth?: BandwidthLimiter): JobStoragePort => ({
   async materializeDataset(tenantId, name, version, dir) {
+    // The dataset leaves the store for the job: its bytes are paid for at the tenant's egress rate first.
+    if (bandwidth !== undefined) await chargeBytes(bandwidth, tenantId, 'egress', (await datasets.getVersion(tenantId, name, version)).totalBytes);
     const materialized = await datasets.materializeDatasetVersion(tenantId, name, version, dir);
     return { digest: materialized.digest };
   },

@@ -30,10 +30,24 @@ export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: Artif
   app.get(`${base}/usage`, {
     config: { access: 'usage.read' },
     schema: {
-      tags: ['usage'], summary: "A tenant's storage use against its quota (bytes); reserved = uploads in flight", params: tenantParamsSchema,
-      response: { 200: z.object({ storageBytes: z.object({ used: z.number(), reserved: z.number(), quota: z.number() }) }) },
+      tags: ['usage'], summary: "A tenant's storage use against its quota (bytes); reserved = uploads in flight; bandwidth = bytes this server process moved for it since it started", params: tenantParamsSchema,
+      response: {
+        200: z.object({
+          storageBytes: z.object({ used: z.number(), reserved: z.number(), quota: z.number() }),
+          bandwidth: z.object({ ingressBytes: z.number(), egressBytes: z.number(), throttledSeconds: z.number() }).optional(),
+        }),
+      },
     },
-  }, async (request) => ({ storageBytes: await artifacts.usage(requireTenant(request.tenant).id) }));
+  }, async (request) => {
+    const tenantId = requireTenant(request.tenant).id;
+    const counted = request.server.bandwidth?.counters().find((counter) => counter.tenantId === tenantId);
+    return {
+      storageBytes: await artifacts.usage(tenantId),
+      ...(request.server.bandwidth === undefined ? {} : {
+        bandwidth: { ingressBytes: counted?.ingressBytes ?? 0, egressBytes: counted?.egressBytes ?? 0, throttledSeconds: counted?.throttledSeconds ?? 0 },
+      }),
+    };
+  });
 
   app.get(`${base}/datasets`, {
     config: { access: 'datasets.read' },

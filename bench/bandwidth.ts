@@ -3,7 +3,8 @@
  * HTTP clients in this process, two tenants. Artifacts:
  *   V   one client uploading (`PUT` MLflow artifact, `--object-mb` MB) then downloading the same object, in a loop;
  *   N   `--streams` (8) parallel clients flooding uploads of `--flood-mb` MB.
- * Phases (each `--seconds` long, interleaved over `--rounds`, so drifting load spreads over all of them):
+ * Phases (each `--seconds` long, interleaved over `--rounds`, the flood conditions in alternating order, so
+ * drifting load spreads over all of them):
  *   alone        V alone;
  *   limited      V + N's flood, N's ingress quota `--noisy-rate` bytes/s (burst `--noisy-burst`);
  *   unlimited    V + N's flood, default quotas (no limit binds), limiter on;
@@ -19,7 +20,7 @@
  * alone vs with the flood [goal ≤ 2×], and with the flood and the limiter off (for comparison).
  *
  *   node_modules/.bin/node bench/bandwidth.ts [--db postgres|pglite] [--seconds 5] [--rounds 2] [--noisy-rate 8000000]
- *     [--object-mb 4] [--flood-mb 2] [--streams 8] [--victim-rps 8] [--skip-inference]
+ *     [--object-mb 4] [--flood-mb 2] [--streams 8] [--victim-rps 8] [--skip-inference] [--skip-artifacts]
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '8' },
     'victim-rps': { type: 'string', default: '8' },
     'skip-inference': { type: 'boolean', default: false },
+    'skip-artifacts': { type: 'boolean', default: false },
   },
 });
 const kind = values.db as DbKind;
@@ -171,19 +173,21 @@ const main = async (): Promise<void> => {
     return { victim: v.bytes, victimSeconds: v.seconds, flood: floodEnd - floodStart, floodSeconds: elapsed, ...(measureNoisy ? { noisyRate: (countedEnd - countedStart) / elapsed } : {}) };
   };
 
-  await runVictim(1500); // warm-up: connections, JIT, seal workers
-  for (let round = 1; round <= rounds; round += 1) {
+  if (!values['skip-artifacts']) await runVictim(1500); // warm-up: connections, JIT, seal workers
+  for (let round = 1; round <= (values['skip-artifacts'] ? 0 : rounds); round += 1) {
     const alone = await runVictim(seconds * 1000);
     phases.alone.push({ victim: alone.bytes, victimSeconds: alone.seconds, flood: 0, floodSeconds: 1 });
     await setNoisy(true);
     phases.limited.push(await withFlood(true));
     await setNoisy(false);
-    phases.unlimited.push(await withFlood(false));
-    platform.platform.bandwidth.setEnabled(false);
-    try {
-      phases.off.push(await withFlood(false));
-    } finally {
-      platform.platform.bandwidth.setEnabled(true);
+    // The two unthrottled conditions swap order every round, so neither always runs second.
+    for (const mode of round % 2 === 1 ? (['unlimited', 'off'] as const) : (['off', 'unlimited'] as const)) {
+      platform.platform.bandwidth.setEnabled(mode === 'unlimited');
+      try {
+        phases[mode].push(await withFlood(false));
+      } finally {
+        platform.platform.bandwidth.setEnabled(true);
+      }
     }
     console.log(`  round ${round}/${rounds} done (load ${os.loadavg()[0]!.toFixed(2)})`);
   }
@@ -191,12 +195,14 @@ const main = async (): Promise<void> => {
   const vRate = (runs: Phase[]) => sum(runs, 'victim') / sum(runs, 'victimSeconds');
   const total = (runs: Phase[]) => vRate(runs) + sum(runs, 'flood') / sum(runs, 'floodSeconds');
   const nRates = phases.limited.map((r) => r.noisyRate ?? 0);
-  console.log('artifacts:');
+  if (!values['skip-artifacts']) console.log('artifacts:');
+  if (!values['skip-artifacts']) {
   console.log(`  V alone                          ${mbps(vRate(phases.alone), 1)}`);
   console.log(`  V + N flood, N limited           ${mbps(vRate(phases.limited), 1)}   ratio ${(vRate(phases.limited) / vRate(phases.alone)).toFixed(2)}  [goal ≥ 0.8]`);
   console.log(`  V + N flood, no limit binds      ${mbps(vRate(phases.unlimited), 1)}   ratio ${(vRate(phases.unlimited) / vRate(phases.alone)).toFixed(2)}  (for comparison)`);
   console.log(`  N measured ingress when limited  ${nRates.map((r) => mbps(r, 1)).join(', ')}  vs quota ${mbps(noisyRate, 1)}: ${nRates.map((r) => `${(((r - noisyRate) / noisyRate) * 100).toFixed(1)} %`).join(', ')}  [goal within ±5 %]`);
   console.log(`  total V + N, no limit binds      ${mbps(total(phases.unlimited), 1)}; limiter off ${mbps(total(phases.off), 1)}; ratio ${(total(phases.unlimited) / total(phases.off)).toFixed(2)}  [goal ≥ 0.9]`);
+  }
 
   if (values['skip-inference']) return;
 
@@ -277,7 +283,7 @@ const main = async (): Promise<void> => {
     const alone = await runVictimInference(seconds * 1000);
     merged.alone.push(...alone.latencies);
     errors.alone += alone.errors;
-    for (const mode of ['limited', 'off'] as const) {
+    for (const mode of round % 2 === 1 ? (['limited', 'off'] as const) : (['off', 'limited'] as const)) {
       if (mode === 'off') platform.platform.bandwidth.setEnabled(false);
       try {
         const stop = startInferenceFlood();

@@ -92,7 +92,8 @@ const explain = (limiter: BandwidthLimiter, tenantId: string, direction: Directi
 export const registerBandwidthHooks = (app: FastifyInstance, limiter: BandwidthLimiter | undefined): void => {
   app.decorate('bandwidth', limiter);
   if (limiter === undefined) return;
-  const waited = new WeakMap<FastifyRequest, { ms: number }>();
+  /** Requests whose body went through the throttle stream (it did not fit in the bucket at once). */
+  const throttledBodies = new WeakSet<FastifyRequest>();
 
   app.addHook('preParsing', async (request, reply, payload) => {
     const tenantId = chargedTenant(request);
@@ -111,12 +112,7 @@ export const registerBandwidthHooks = (app: FastifyInstance, limiter: BandwidthL
     }
     if (Number.isSafeInteger(declared) && declared <= CHARGE_AT_ONCE_BYTES && limiter.tryTake(tenantId, 'ingress', declared)) return payload;
     const throttle = createThrottleStream(limiter, tenantId, 'ingress');
-    const started = performance.now();
-    const stats = { ms: 0 };
-    waited.set(request, stats);
-    throttle.on('end', () => {
-      stats.ms = performance.now() - started;
-    });
+    throttledBodies.add(request);
     payload.on('error', (error) => throttle.destroy(error));
     // Fastify compares the bytes read with Content-Length; they pass unchanged.
     return payload.pipe(throttle);
@@ -126,11 +122,10 @@ export const registerBandwidthHooks = (app: FastifyInstance, limiter: BandwidthL
     const tenantId = chargedTenant(request);
     if (tenantId === undefined || !limiter.enabled || payload === null || payload === undefined) return payload;
     const limit = limiter.currentLimit(tenantId, 'ingress');
-    const stats = waited.get(request);
-    if (stats !== undefined && limit !== undefined && stats.ms > 0) {
+    if (throttledBodies.has(request) && limit !== undefined) {
       const declared = Number(request.headers['content-length']);
-      // Slower than the bytes alone would explain at full speed: say why.
-      if (Number.isFinite(declared) && declared > limit.burstBytes) reply.header('x-bulkhead-bandwidth', explain(limiter, tenantId, 'ingress'));
+      // A body larger than the burst waited for the rate: say why the call was slow (chunked: no length, say it too).
+      if (!Number.isFinite(declared) || declared > limit.burstBytes) reply.header('x-bulkhead-bandwidth', explain(limiter, tenantId, 'ingress'));
     }
     if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
       const waiting = limiter.acquire(tenantId, 'egress', Buffer.byteLength(payload));

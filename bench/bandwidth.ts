@@ -157,7 +157,7 @@ const main = async (): Promise<void> => {
   };
   const noisyCounted = () => platform.platform.bandwidth.counters().find((c) => c.tenantId === noisy.id)?.ingressBytes ?? 0;
 
-  type Phase = { victim: number; victimSeconds: number; flood: number; floodSeconds: number; noisyRate?: number };
+  type Phase = { victim: number; victimSeconds: number; flood: number; floodSeconds: number; noisyRate?: number; cpuSeconds?: number };
   const phases: Record<'alone' | 'limited' | 'unlimited' | 'off', Phase[]> = { alone: [], limited: [], unlimited: [], off: [] };
   const withFlood = async (measureNoisy: boolean): Promise<Phase> => {
     const flood = startFlood();
@@ -165,12 +165,17 @@ const main = async (): Promise<void> => {
     const countedStart = noisyCounted();
     const floodStart = flood.bytesNow();
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const v = await runVictim(seconds * 1000);
     const elapsed = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const countedEnd = noisyCounted();
     const floodEnd = flood.bytesNow();
     await flood.stop();
-    return { victim: v.bytes, victimSeconds: v.seconds, flood: floodEnd - floodStart, floodSeconds: elapsed, ...(measureNoisy ? { noisyRate: (countedEnd - countedStart) / elapsed } : {}) };
+    return {
+      victim: v.bytes, victimSeconds: v.seconds, flood: floodEnd - floodStart, floodSeconds: elapsed, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      ...(measureNoisy ? { noisyRate: (countedEnd - countedStart) / elapsed } : {}),
+    };
   };
 
   if (!values['skip-artifacts']) await runVictim(1500); // warm-up: connections, JIT, seal workers
@@ -202,6 +207,10 @@ const main = async (): Promise<void> => {
   console.log(`  V + N flood, no limit binds      ${mbps(vRate(phases.unlimited), 1)}   ratio ${(vRate(phases.unlimited) / vRate(phases.alone)).toFixed(2)}  (for comparison)`);
   console.log(`  N measured ingress when limited  ${nRates.map((r) => mbps(r, 1)).join(', ')}  vs quota ${mbps(noisyRate, 1)}: ${nRates.map((r) => `${(((r - noisyRate) / noisyRate) * 100).toFixed(1)} %`).join(', ')}  [goal within ±5 %]`);
   console.log(`  total V + N, no limit binds      ${mbps(total(phases.unlimited), 1)}; limiter off ${mbps(total(phases.off), 1)}; ratio ${(total(phases.unlimited) / total(phases.off)).toFixed(2)}  [goal ≥ 0.9]`);
+  // This process's CPU (server, clients, seal worker threads; not PostgreSQL) per GB moved: steadier than
+  // throughput on a machine other work shares.
+  const cpuPerGb = (runs: Phase[]) => runs.reduce((n, r) => n + (r.cpuSeconds ?? 0), 0) / ((sum(runs, 'victim') + sum(runs, 'flood')) / 1e9);
+  console.log(`  CPU per GB moved, no limit binds ${cpuPerGb(phases.unlimited).toFixed(2)} s; limiter off ${cpuPerGb(phases.off).toFixed(2)} s; ratio ${(cpuPerGb(phases.unlimited) / cpuPerGb(phases.off)).toFixed(2)}`);
   }
 
   if (values['skip-inference']) return;

@@ -40,7 +40,8 @@ export interface AdmitDecision {
 export interface BandwidthLimiter {
   /**
    * Charges `bytes` to the tenant's bucket: undefined when they may pass now, otherwise a promise that
-   * resolves when they may. Never rejects, never refuses: throttling slows a stream, it does not fail it.
+   * resolves when they may. Never refuses: throttling slows a stream, it does not fail it (the promise
+   * rejects only when the tenant's quota cannot be read, e.g. the database is down).
    */
   acquire(tenantId: string, direction: Direction, bytes: number): Promise<void> | undefined;
   /**

@@ -19,8 +19,12 @@
  * ~1 MB bodies from `--streams` closed-loop clients with its ingress limited to `--noisy-rate`; V's p99
  * alone vs with the flood [goal ≤ 2×], and with the flood and the limiter off (for comparison).
  *
+ * Shares (`--capacity BYTES_PER_S`, instead of the above): the platform's ingress pipe is configured to that
+ * capacity; V (weight 2) and N (weight 1) each upload from `--streams` streams, alone and then together;
+ * prints each one's measured ingress rate (the limiter's counters) against its weighted share.
+ *
  *   node_modules/.bin/node bench/bandwidth.ts [--db postgres|pglite] [--seconds 5] [--rounds 2] [--noisy-rate 8000000]
- *     [--object-mb 4] [--flood-mb 2] [--streams 8] [--victim-rps 8] [--skip-inference] [--skip-artifacts]
+ *     [--object-mb 4] [--flood-mb 2] [--streams 8] [--victim-rps 8] [--skip-inference] [--skip-artifacts] [--capacity 24000000]
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -44,6 +48,7 @@ const { values } = parseArgs({
     'victim-rps': { type: 'string', default: '8' },
     'skip-inference': { type: 'boolean', default: false },
     'skip-artifacts': { type: 'boolean', default: false },
+    capacity: { type: 'string' },
   },
 });
 const kind = values.db as DbKind;
@@ -84,7 +89,8 @@ const request = (port: number, method: string, path: string, token: string, body
   });
 
 const main = async (): Promise<void> => {
-  p = await createTestPlatform(kind, { cgroupPrefix: `bhbw-${randomBytes(4).toString('hex')}`, authCacheTtlMs: 5000 });
+  const capacity = values.capacity === undefined ? undefined : Number(values.capacity);
+  p = await createTestPlatform(kind, { cgroupPrefix: `bhbw-${randomBytes(4).toString('hex')}`, authCacheTtlMs: 5000, ...(capacity === undefined ? {} : { bandwidthIngressCapacity: capacity }) });
   const platform = p;
   const victim = await platform.createTenant('victim');
   const noisy = await platform.createTenant('noisy');
@@ -105,6 +111,42 @@ const main = async (): Promise<void> => {
 
   console.log(`bandwidth on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`V: 1 client, ${objectBytes / 1e6} MB upload + download; N: ${streams} streams of ${floodBytes / 1e6} MB uploads; N's limit ${noisyRate / 1e6} MB/s (burst ${noisyBurst / 1e6} MB); ${rounds} rounds × 4 phases × ${seconds} s`);
+
+  if (capacity !== undefined) {
+    await platform.call('PUT', `/api/v1/tenants/${victim.slug}/quota`, adminToken, { weight: 2 });
+    await platform.call('PUT', `/api/v1/tenants/${noisy.slug}/quota`, adminToken, { weight: 1 });
+    const body = randomBytes(floodBytes);
+    const counted = (tenant: TestTenant) => platform.platform.bandwidth.counters().find((c) => c.tenantId === tenant.id)?.ingressBytes ?? 0;
+    const flood = (tenant: TestTenant) => {
+      let stopped = false;
+      const loops = Array.from({ length: streams }, async (_, s) => {
+        for (let i = 0; !stopped; i += 1) await request(port, 'PUT', `${A}/shares/${s}-${i % 4}.bin`, tenant.tokens.member, body);
+      });
+      return async () => {
+        stopped = true;
+        await Promise.all(loops);
+      };
+    };
+    const measure = async (tenants: TestTenant[]): Promise<number[]> => {
+      const stops = tenants.map(flood);
+      await sleep(1500);
+      const start = tenants.map(counted);
+      const t0 = performance.now();
+      await sleep(seconds * 1000);
+      const elapsed = (performance.now() - t0) / 1000;
+      const rates = tenants.map((tenant, i) => (counted(tenant) - start[i]!) / elapsed);
+      await Promise.all(stops.map((stop) => stop()));
+      return rates;
+    };
+    console.log(`shares of a ${capacity / 1e6} MB/s ingress pipe, ${streams} upload streams of ${floodBytes / 1e6} MB per tenant; V weight 2, N weight 1:`);
+    for (let round = 1; round <= rounds; round += 1) {
+      const [vAlone] = await measure([victim]);
+      const [nAlone] = await measure([noisy]);
+      const [vBoth, nBoth] = await measure([victim, noisy]);
+      console.log(`  round ${round}: V alone ${mbps(vAlone!, 1)} (${((vAlone! / capacity) * 100).toFixed(1)} % of the pipe); N alone ${mbps(nAlone!, 1)} (${((nAlone! / capacity) * 100).toFixed(1)} %); together V ${mbps(vBoth!, 1)} (${((vBoth! / capacity) * 100).toFixed(1)} %, share 66.7 %), N ${mbps(nBoth!, 1)} (${((nBoth! / capacity) * 100).toFixed(1)} %, share 33.3 %)`);
+    }
+    return;
+  }
 
   const objectBody = randomBytes(objectBytes);
   const floodBody = randomBytes(floodBytes);

@@ -29,6 +29,7 @@
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
@@ -326,12 +327,24 @@ const main = async (): Promise<void> => {
     };
   };
   const merged = { alone: [] as number[], limited: [] as number[], off: [] as number[] };
+  // The event loop the server and the clients share: how late it ran, per condition (p99, ms).
+  const loopDelay = { alone: [] as number[], limited: [] as number[], off: [] as number[] };
+  const watched = async <T>(mode: 'alone' | 'limited' | 'off', run: () => Promise<T>): Promise<T> => {
+    const histogram = monitorEventLoopDelay({ resolution: 5 });
+    histogram.enable();
+    try {
+      return await run();
+    } finally {
+      histogram.disable();
+      loopDelay[mode].push(histogram.percentile(99) / 1e6);
+    }
+  };
   const errors = { alone: 0, limited: 0, off: 0 };
   const floods: string[] = [];
   await runVictimInference(1500);
   await setNoisy(true);
   for (let round = 1; round <= rounds; round += 1) {
-    const alone = await runVictimInference(seconds * 1000);
+    const alone = await watched('alone', () => runVictimInference(seconds * 1000));
     merged.alone.push(...alone.latencies);
     errors.alone += alone.errors;
     for (const mode of round % 2 === 1 ? (['limited', 'off'] as const) : (['off', 'limited'] as const)) {
@@ -339,7 +352,7 @@ const main = async (): Promise<void> => {
       try {
         const stop = startInferenceFlood();
         await sleep(1000);
-        const run = await runVictimInference(seconds * 1000);
+        const run = await watched(mode, () => runVictimInference(seconds * 1000));
         floods.push(`${mode}: ${await stop()}`);
         merged[mode].push(...run.latencies);
         errors[mode] += run.errors;
@@ -355,6 +368,7 @@ const main = async (): Promise<void> => {
   console.log(`  V + flood, N limited    n=${merged.limited.length} p50 ${percentile(merged.limited, 0.5).toFixed(1)} ms  p99 ${p99(merged.limited).toFixed(1)} ms  errors ${errors.limited}  p99 ratio ${(p99(merged.limited) / p99(merged.alone)).toFixed(2)}  [goal ≤ 2]`);
   console.log(`  V + flood, limiter off  n=${merged.off.length} p50 ${percentile(merged.off, 0.5).toFixed(1)} ms  p99 ${p99(merged.off).toFixed(1)} ms  errors ${errors.off}  p99 ratio ${(p99(merged.off) / p99(merged.alone)).toFixed(2)}  (for comparison)`);
   for (const flood of floods) console.log(`    N got ${flood}`);
+  console.log(`  event-loop delay p99 per round (ms): alone ${loopDelay.alone.map((d) => d.toFixed(0)).join('/')}, limited ${loopDelay.limited.map((d) => d.toFixed(0)).join('/')}, off ${loopDelay.off.map((d) => d.toFixed(0)).join('/')}`);
 };
 
 const cleanup = async (): Promise<void> => {

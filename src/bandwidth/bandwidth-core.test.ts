@@ -127,13 +127,18 @@ describe('createBandwidthLimiter', () => {
     // Within the cache period and without forget, the old rate holds.
     limiter.acquire('t', 'ingress', 1);
     assert.equal(limiter.currentLimit('t', 'ingress')?.bytesPerSecond, MB);
+    // After forget, the piece at hand starts the read (in the background, off the transfer's path); the
+    // pieces after it go at the new limits.
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
     limiter.forget('t');
     await limiter.acquire('t', 'ingress', 1);
+    await settle();
     assert.equal(limiter.currentLimit('t', 'ingress')?.bytesPerSecond, 2 * MB);
     // A change made elsewhere (another process) is read once the cache period is over.
     rate = 3 * MB;
     now += 1000;
     await limiter.acquire('t', 'ingress', 1);
+    await settle();
     assert.equal(limiter.currentLimit('t', 'ingress')?.bytesPerSecond, 3 * MB);
   });
 

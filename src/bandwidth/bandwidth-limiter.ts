@@ -7,8 +7,9 @@
  * front. Keys: (tenant id, direction) — nothing else.
  *
  * Quotas are read through `limitsOf` at most once per `quotaCacheMs` (1 s) per tenant, and at once after
- * `forget` (the platform calls it when a quota changes in this process): a changed limit applies to the
- * chunks of transfers already under way, not only to new ones. Limits are per process: with several
+ * `forget` (the platform calls it when a quota changes in this process; the next piece waits for that
+ * read). The once-a-second reads happen in the background, so no transfer waits on the database for them.
+ * A changed limit applies from the next piece of the transfers already under way, not only to new ones. Limits are per process: with several
  * replicas each enforces the whole quota on its own traffic (docs/bandwidth.md, "Across replicas").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -128,10 +129,20 @@ export const createBandwidthLimiter = (options: BandwidthLimiterOptions): Bandwi
     return loading;
   };
 
-  /** The tenant's state if its limits are fresh; undefined when they must be read first. */
+  /**
+   * The tenant's state, its limits read again in the background when they are older than `cacheMs` (or
+   * forgotten): the piece at hand goes at the limits known, the next ones at the new — no database read on
+   * a transfer's path once a tenant is known. Undefined for a tenant not seen yet and after `forget` (a
+   * change made in this process applies at once): the caller reads the limits first.
+   */
   const fresh = (tenantId: string, now: number): TenantState | undefined => {
     const state = states.get(tenantId);
-    return state !== undefined && now - state.readAt < cacheMs ? state : undefined;
+    if (state === undefined || state.readAt === -Infinity) return undefined;
+    if (now - state.readAt >= cacheMs && !pending.has(tenantId)) {
+      // A failed read keeps the known limits; the next piece tries again.
+      load(tenantId).catch(() => undefined);
+    }
+    return state;
   };
 
   const counter = (tenantId: string): BandwidthCounter => {

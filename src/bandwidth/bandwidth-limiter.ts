@@ -140,7 +140,7 @@ export const createBandwidthLimiter = (options: BandwidthLimiterOptions): Bandwi
     if (state === undefined || state.readAt === -Infinity) return undefined;
     if (now - state.readAt >= cacheMs && !pending.has(tenantId)) {
       // A failed read keeps the known limits; the next piece tries again.
-      load(tenantId).catch(() => undefined);
+      void load(tenantId).catch(() => undefined);
     }
     return state;
   };

@@ -20,7 +20,7 @@ export const createThrottleStream = (limiter: BandwidthLimiter, tenantId: string
       if (chunk.length <= pieceBytes) {
         const waiting = limiter.acquire(tenantId, direction, chunk.length);
         if (waiting === undefined) return callback(null, chunk);
-        waiting.then(() => callback(null, chunk), callback);
+        void waiting.then(() => callback(null, chunk), callback);
         return undefined;
       }
       void (async () => {

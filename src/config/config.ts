@@ -62,6 +62,11 @@ export const configSchema = z
     usageSampleIntervalMs: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
     /** Chargeback prices (config file only): price per unit of each metered resource, in one currency. */
     rateCard: rateCardSchema.default({ currency: 'USD', prices: {} }),
+    /** Bandwidth (docs/bandwidth.md): a declared body that would take longer than this at the tenant's rate is refused up front (429). */
+    bandwidthMaxTransferSeconds: z.coerce.number().positive().max(86_400).default(600),
+    /** The platform's own pipe, bytes/s, shared by fair-share weight among tenants transferring; unset: not shared. */
+    bandwidthIngressCapacity: z.coerce.number().int().min(1024).optional(),
+    bandwidthEgressCapacity: z.coerce.number().int().min(1024).optional(),
   })
   .strict();
 
@@ -100,6 +105,9 @@ export const envNames = {
   BULKHEAD_USAGE_FLUSH_INTERVAL_MS: 'usageFlushIntervalMs',
   BULKHEAD_USAGE_SAMPLE_INTERVAL_MS: 'usageSampleIntervalMs',
   BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
+  BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
+  BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',
+  BULKHEAD_BANDWIDTH_EGRESS_CAPACITY: 'bandwidthEgressCapacity',
 } as const satisfies Record<string, keyof Config>;
 
 /**

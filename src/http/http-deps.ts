@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import type { BandwidthLimiter } from '../bandwidth/index.ts';
 import type { EndpointTokenScope } from '../serving/index.ts';
 import type { ClusterJobScope } from '../jobs/index.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -38,6 +39,8 @@ export interface HttpDeps {
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
   /** Request metrics and usage counting (see monitoring/http-metering.ts); none when undefined. */
   requestMetering?: RequestMetering | undefined;
+  /** Per-tenant byte limiter for request and response bodies (see http/bandwidth-hooks.ts); undefined: not limited. */
+  bandwidth?: BandwidthLimiter | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -40,6 +40,8 @@ import { lineageRoutes } from '../http/index.ts';
 import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
+import { createBandwidthLimiter } from '../bandwidth/index.ts';
+import type { BandwidthLimiter } from '../bandwidth/index.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
 import type { ClusterExecution } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
@@ -103,6 +105,8 @@ export interface Platform {
    * readAsTenant on `db` runs under; `dbTime.usage()` gives per-tenant database time for metrics.
    */
   dbTime: DbTimeQuotaGate;
+  /** The per-tenant byte limiter of every byte path; `counters()` is what a metrics registry reads. */
+  bandwidth: BandwidthLimiter;
 }
 
 /** How a process uses the platform: `server` (`bulkhead up`) or `admin` (a CLI command that returns). */
@@ -264,6 +268,7 @@ export const createPlatform = async (
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
   tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
+  const bandwidth = createPlatformBandwidth(config, tenants);
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
   const httpModules: FastifyPluginAsyncZod[] = [];
@@ -281,7 +286,7 @@ export const createPlatform = async (
   // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).
   const ownClusterBackend = options.cluster === undefined && config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined;
   const clusterBackend = options.cluster ?? ownClusterBackend;
-  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets), cluster: clusterBackend?.execution });
+  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution });
   httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
@@ -324,7 +329,7 @@ export const createPlatform = async (
   closers.push(() => monitoring.stop());
   let closed = false;
   return {
-    config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
+    config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving, bandwidth,
     artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime,
     onClose: (step) => void closers.push(step),
     async close() {
@@ -335,6 +340,31 @@ export const createPlatform = async (
       if (options.db === undefined) await db.close();
     },
   };
+};
+
+/**
+ * The byte limiter over the tenants' bandwidth quotas: quotas read at most once a second per tenant, and
+ * at once after a change made in this process (as the request-rate guard is told).
+ */
+const createPlatformBandwidth = (config: Config, tenants: TenantService): BandwidthLimiter => {
+  const capacity = {
+    ...(config.bandwidthIngressCapacity === undefined ? {} : { ingress: config.bandwidthIngressCapacity }),
+    ...(config.bandwidthEgressCapacity === undefined ? {} : { egress: config.bandwidthEgressCapacity }),
+  };
+  const limiter = createBandwidthLimiter({
+    maxTransferSeconds: config.bandwidthMaxTransferSeconds,
+    capacity,
+    limitsOf: async (tenantId) => {
+      const quota = await tenants.getQuota(tenantId);
+      return {
+        ingress: { bytesPerSecond: quota.ingressBytesPerSecond, burstBytes: quota.ingressBurstBytes },
+        egress: { bytesPerSecond: quota.egressBytesPerSecond, burstBytes: quota.egressBurstBytes },
+        weight: quota.weight,
+      };
+    },
+  });
+  tenants.onChange((tenantId) => limiter.forget(tenantId));
+  return limiter;
 };
 
 /** Builds the HTTP app over a platform. */
@@ -356,6 +386,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     clusterEndpointScope: platform.serving.endpointScope,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
     requestMetering: { metrics: platform.monitoring.metrics, usage: platform.monitoring.usage },
+    bandwidth: platform.bandwidth,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {

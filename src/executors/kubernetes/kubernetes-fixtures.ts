@@ -37,6 +37,10 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
     weight: tier === 'dedicated' ? 2 : 1,
     dbStatementTimeoutMs: 10_000,
     dbMaxConcurrentOperations: 8,
+    ingressBytesPerSecond: 50_000_000,
+    ingressBurstBytes: 50_000_000,
+    egressBytesPerSecond: 125_000_000,
+    egressBurstBytes: 125_000_000,
   },
   ...overrides,
 });

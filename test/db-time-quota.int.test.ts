@@ -119,7 +119,7 @@ for (const kind of databaseKinds) {
       const refused = await inject('GET', '/api/v1/test/endless', slow.tokens.viewer);
       assert.equal(refused.status, 429);
       assert.equal(refused.body['code'], 'DB_CONCURRENCY_LIMITED');
-      assert.deepEqual(refused.body['details'], { limit: 'dbMaxConcurrentOperations', value: 1 });
+      assert.deepEqual(refused.body['details'], { limit: 'dbMaxConcurrentOperations', value: 1 }, JSON.stringify(refused.body));
       {
         const otherDuring = await inject('GET', `/api/v1/tenants/${other.slug}/quota`, other.tokens.viewer);
         assert.equal(otherDuring.status, 200);

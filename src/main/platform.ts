@@ -355,7 +355,7 @@ const createPlatformBandwidth = (config: Config, tenants: TenantService): Bandwi
     maxTransferSeconds: config.bandwidthMaxTransferSeconds,
     capacity,
     limitsOf: async (tenantId) => {
-      const quota = await tenants.getQuota(tenantId);
+      const quota = await tenants.getQuotaForEnforcement(tenantId);
       return {
         ingress: { bytesPerSecond: quota.ingressBytesPerSecond, burstBytes: quota.ingressBurstBytes },
         egress: { bytesPerSecond: quota.egressBytesPerSecond, burstBytes: quota.egressBurstBytes },

@@ -136,6 +136,11 @@ export interface TenantService {
   find(ref: string): Promise<Tenant | undefined>;
   setStatus(ctx: RequestContext, tenantId: string, status: TenantStatus): Promise<Tenant>;
   getQuota(tenantId: string): Promise<TenantQuota>;
+  /**
+   * The quota as the platform's own enforcement reads it (the bandwidth limiter): a system read, so it is
+   * not counted against, nor refused by, the tenant's database-time quota.
+   */
+  getQuotaForEnforcement(tenantId: string): Promise<TenantQuota>;
   setQuota(ctx: RequestContext, tenantId: string, update: TenantQuotaUpdate): Promise<TenantQuota>;
   /** Drops cached lookups after a change (this process; other processes see it within the cache TTL). */
   onChange(listener: (tenantId: string) => void): void;
@@ -217,6 +222,11 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
     async getQuota(tenantId) {
       // Row-level security picks the tenant's one row: no filter needed, one round trip.
       const { rows } = await readAsTenant<QuotaRow>(db, tenantId, 'SELECT * FROM tenant_quotas');
+      if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
+      return toQuota(rows[0]);
+    },
+    async getQuotaForEnforcement(tenantId) {
+      const { rows } = await readAsSystem<QuotaRow>(db, 'SELECT * FROM tenant_quotas WHERE tenant_id = $1', [tenantId]);
       if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
       return toQuota(rows[0]);
     },

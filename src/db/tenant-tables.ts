@@ -53,6 +53,8 @@ export const tenantDataTables = [
   'job_logs',
   'jobs',
   'memberships',
+  // Security alerts (0016): the alert rows go with the tenant; their `security.alert` audit events stay.
+  'security_alerts',
 ] as const;
 
 /**

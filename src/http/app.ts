@@ -100,6 +100,9 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
 
   registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle() });
 
+  const observe = deps.requestObserver;
+  if (observe !== undefined) app.addHook('onResponse', async (request, reply) => observe(request, reply));
+
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));
   await app.register(tenantRoutes(deps));

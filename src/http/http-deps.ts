@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EndpointTokenScope } from '../serving/index.ts';
 import type { ClusterJobScope } from '../jobs/job-runner.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -35,6 +35,8 @@ export interface HttpDeps {
   clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
+  /** Called after every response is sent (security/request-observer: in-memory counters only, never IO). */
+  requestObserver?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

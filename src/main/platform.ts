@@ -44,6 +44,9 @@ import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId } from './process-identity.ts';
+import { createSecuritySystem } from '../security/index.ts';
+import type { SecuritySystem } from '../security/index.ts';
+import { alertRoutes } from '../http/routes/alert-routes.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -88,6 +91,8 @@ export interface Platform {
   homeLock: HomeLock | undefined;
   /** Stops a suspended tenant's running jobs and deployments; restarts the deployments on resumption. */
   tenantSuspension: TenantSuspension;
+  /** Security anomaly detection: request observer, detector loop, webhook (started by `runServer`). */
+  security: SecuritySystem;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
 }
@@ -293,10 +298,21 @@ export const createPlatform = async (
     }),
   });
   const tenantSuspension = createTenantSuspension({ db, ports: createTenantSuspensionPorts({ jobs, deployments: serving.deployments }) });
+  const security = createSecuritySystem({
+    db, instanceId, metrics, log: auditLog,
+    settings: {
+      enabled: config.securityDetection === 'on', pollIntervalMs: config.securityPollIntervalMs, observerFlushMs: config.securityObserverFlushMs,
+      warmupMs: config.securityWarmupMs, timeScale: config.securityTimeScale, webhookUrl: config.securityWebhookUrl,
+      webhookSecret: config.securityWebhookSecret, rules: config.securityRules,
+    },
+  });
+  httpModules.push(alertRoutes({ db, tenants }));
+  // Registered last, so it stops first: its final flush and round still have the database.
+  closers.push(() => security.stop());
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, security,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -326,6 +342,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
     clusterEndpointScope: platform.serving.endpointScope,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
+    requestObserver: platform.security.requestHook,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {

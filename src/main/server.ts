@@ -51,6 +51,8 @@ export const runServer = async (config: Config): Promise<void> => {
     platform.audit.seal().catch((error: unknown) => app.log.error({ err: error }, 'audit seal failed'));
   }, config.auditSealIntervalMs);
   sealer.unref();
+  // Anomaly detection over the audit stream, and the request observer's summaries (when not turned off).
+  platform.security.start();
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

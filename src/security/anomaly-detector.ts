@@ -253,8 +253,9 @@ export const createAnomalyDetector = (rules: DetectorRules): AnomalyDetector => 
     }
     const reason = str(details['reason']) ?? '';
     if (action === 'auth.failure' && revokedReasons.has(reason)) {
-      const tokenId = str(details['tokenId']) ?? 'unknown';
-      const alert = observePoint('revoked_token_use', event.tenantId, `token:${tokenId}`, event, live, { reason, source: details['source'] ?? null, target: event.target });
+      // The auth hook writes these as the token itself (actor `token:<id>`).
+      const principal = str(details['tokenId']) === undefined ? event.actor : `token:${str(details['tokenId'])!}`;
+      const alert = observePoint('revoked_token_use', event.tenantId, principal, event, live, { reason, source: details['source'] ?? null, target: event.target });
       return alert === undefined ? [] : [alert];
     }
     const seccompKill = action === 'job.fail' && /SIGSYS|seccomp/i.test(reason);

@@ -12,7 +12,7 @@ import { withSystem } from '../db/index.ts';
 import type { Alert } from '../contract/alerts.ts';
 import { createAnomalyDetector } from './anomaly-detector.ts';
 import type { AnomalyDetector } from './anomaly-detector.ts';
-import type { DetectorRules } from './detector-rules.ts';
+import type { AlertKind, DetectorRules } from './detector-rules.ts';
 import { createAuditTail, firstIdSince, maxAuditId, readRange } from './audit-tail.ts';
 import type { AuditTail } from './audit-tail.ts';
 import { insertAlerts } from './alert-store.ts';
@@ -60,6 +60,8 @@ export interface SecurityMonitor {
   tick(): Promise<Alert[]>;
   /** One webhook round (also run after every tick that raised alerts, and on the poll timer). */
   deliverWebhooks(): Promise<number>;
+  /** The detector's false-positive factor for a rule and key (1 when unmarked or before the first round). */
+  factorOf(kind: AlertKind, key: string): number;
   start(): void;
   stop(): Promise<void>;
 }
@@ -155,6 +157,7 @@ export const createSecurityMonitor = (options: SecurityMonitorOptions): Security
   return {
     tick,
     deliverWebhooks,
+    factorOf: (kind, key) => detector?.factorOf(kind, key) ?? 1,
     start() {
       if (timer !== undefined) return;
       timer = setInterval(() => {

@@ -59,6 +59,12 @@ export const createWebhookSender = (db: Db, config: WebhookConfig, log: { warn(o
   const base = config.baseBackoffMs ?? 2000;
   const max = config.maxBackoffMs ?? 300_000;
   const origin = originOf(config.url);
+  // fetch refuses URLs with credentials: `https://user:pass@host/…` becomes basic auth on a clean URL.
+  const target = new URL(config.url);
+  const basic = target.username === '' && target.password === '' ? undefined
+    : `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}`;
+  target.username = '';
+  target.password = '';
 
   const send = async (alert: Alert): Promise<void> => {
     const body = JSON.stringify({ type: 'bulkhead.security_alert', alert });
@@ -66,9 +72,10 @@ export const createWebhookSender = (db: Db, config: WebhookConfig, log: { warn(o
     const attempt = alert.webhook.attempts + 1;
     let error: string | undefined;
     try {
-      const response = await fetch(config.url, {
+      const response = await fetch(target, {
         method: 'POST',
         headers: {
+          ...(basic === undefined ? {} : { authorization: basic }),
           'content-type': 'application/json',
           [timestampHeader]: timestamp,
           [signatureHeader]: webhookSignature(config.secret, timestamp, body),

@@ -21,6 +21,9 @@
  *    attack's start and `--match-slack` real seconds after its end. Precision = matched alerts / all alerts,
  *    recall = attacks with a matching alert / attacks, delay = first matching alert − attack start (real
  *    seconds, and simulated = real × scale), false alerts per tenant-day = unmatched alerts / (tenants × 1 day).
+ *    The slack (80 s) covers the auth hook's denial throttle, whose 60 s window is not compressed: refusals past
+ *    its burst reach the log as one summary row up to ~70 s real after the attack (hours of simulated time,
+ *    longer than the compressed cooldown), and the alert it raises names the attacker's own source.
  *
  * 2. Cost. Two platforms side by side, detection on and off (BULKHEAD_SECURITY_DETECTION=off: no request
  *    hook, no detector loop), the same closed-loop mix of authenticated API reads and MLflow writes at
@@ -44,7 +47,7 @@ const { values } = parseArgs({
     'day-seconds': { type: 'string', default: '240' },
     rate: { type: 'string', default: '1.2' },
     seed: { type: 'string', default: '7' },
-    'match-slack': { type: 'string', default: '15' },
+    'match-slack': { type: 'string', default: '80' },
     'cost-requests': { type: 'string', default: '3000' },
     'cost-rounds': { type: 'string', default: '3' },
     'cost-concurrency': { type: 'string', default: '8' },
@@ -259,6 +262,46 @@ const revoked = (label: string, at: number, uses: number, tenantIndex: number): 
   },
 });
 
+/**
+ * A job leaking its own token, used from outside its sandbox (the relay is the job's only way out): the auth
+ * hook refuses it (`auth.job_token_outside_relay`), a sandbox-policy violation. Needs a running job: one is
+ * started at set-up (real local executor); without one (no bubblewrap/cgroups) this attack is skipped.
+ */
+const jobTokenLeak = (label: string, at: number, leaked: { jobId: string; token: string }): Attack => ({
+  kind: 'sandbox_violation', label, at,
+  async run() {
+    const agent = newAgent('127.0.240.1');
+    await paced(3, 1, () => send({ token: leaked.token, address: '127.0.240.1', userAgent: 'curl/8.5', agent }, 'GET', '/api/v1/me'));
+    return `job:${leaked.jobId}`;
+  },
+});
+
+/** Starts a sandboxed job that prints its token and sleeps; returns it once the token is in its log. */
+const startLeakyJob = async (p: TestPlatform, tenant: string, token: string): Promise<{ jobId: string; token: string } | undefined> => {
+  const script = 'import os, time; print("TOKEN=" + os.environ["MLFLOW_TRACKING_TOKEN"], flush=True); time.sleep(3600)';
+  const submitted = await p.app.inject({
+    method: 'POST', url: `/api/v1/tenants/${tenant}/jobs`, headers: { authorization: `Bearer ${token}` },
+    payload: { name: 'leaky', command: ['python3', '-c', script], resources: { cpu: 0.2, memoryMiB: 128, timeoutSeconds: 3600 } },
+  });
+  if (submitted.statusCode !== 201) return undefined;
+  const jobId = JSON.parse(submitted.body).id as string;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    await p.platform.jobs.runner.tick();
+    const logs = await p.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant}/jobs/${jobId}/logs`, headers: { authorization: `Bearer ${token}` } });
+    const found = /TOKEN=(bh_[A-Za-z0-9_-]+)/.exec(logs.body);
+    if (found !== null) return { jobId, token: found[1]! };
+    const job = await p.app.inject({ method: 'GET', url: `/api/v1/tenants/${tenant}/jobs/${jobId}`, headers: { authorization: `Bearer ${token}` } });
+    if (['failed', 'refused', 'cancelled', 'succeeded'].includes(JSON.parse(job.body).status as string)) {
+      console.log(`  (sandbox attack skipped: the leaky job ended ${job.body.slice(0, 300)})`);
+      return undefined;
+    }
+    await sleep(250);
+  }
+  console.log('  (sandbox attack skipped: the leaky job did not start within 60 s)');
+  return undefined;
+};
+
 // ---------------------------------------------------------------- the day
 const runDay = async (): Promise<void> => {
   const p = await createTestPlatform(kind, {
@@ -266,6 +309,8 @@ const runDay = async (): Promise<void> => {
     securityPollIntervalMs: 500,
     securityObserverFlushMs: 500,
     authCacheTtlMs: 5000,
+    cgroupPrefix: `bhbench-${randomBytes(4).toString('hex')}`,
+    relayPort: 18791,
     // 8 MiB artifacts here; the production floor (256 MiB / 15 min) would need gigabytes per attack.
     securityRules: {
       exfiltration: { windows: [{ windowMs: 15 * 60_000, minValue: 24 * 1024 * 1024, historyMs: 86_400_000 }, { windowMs: 120 * 60_000, minValue: 64 * 1024 * 1024, historyMs: 86_400_000 }] },
@@ -286,6 +331,8 @@ const runDay = async (): Promise<void> => {
       clients.push(client);
     }
   }
+  await p.platform.jobs.runner.start();
+  const leaked = await startLeakyJob(p, tenants[0]!, clients[0]!.token);
   // The detector starts now: everything above is history it warms up on, not live traffic.
   await p.platform.security.monitor.tick();
   p.platform.security.start();
@@ -319,6 +366,7 @@ const runDay = async (): Promise<void> => {
     },
   });
   attacks.push(deletionAttack('deletions fast: 60 in 3 min', 13 * 60, 60, 3, 3), deletionAttack('deletions slow: 100 in 70 min', 18 * 60, 100, 70, 5));
+  if (leaked !== undefined) attacks.push(jobTokenLeak('job token used outside its sandbox', 19 * 60, leaked));
 
   const injected: Injected[] = [];
   const attackRuns = attacks.map(async (attack) => {
@@ -344,6 +392,7 @@ const runDay = async (): Promise<void> => {
   // Let the last summaries and rounds land.
   await sleep(Math.max(3000, matchSlackMs / 2));
   await p.platform.security.stop();
+  await p.platform.jobs.runner.stop();
   await p.platform.security.observer.flush();
   await p.platform.security.monitor.tick();
 

@@ -49,8 +49,8 @@ describe('anomaly detector', () => {
     assert.equal(alert.kind, 'bola_probing');
     assert.equal(alert.tenantId, tenant);
     assert.equal(alert.principal, 'user:alice');
-    assert.equal(alert.evidence['value'], 25);
-    assert.equal(alert.evidence.eventIds.length, 25);
+    assert.equal(alert.evidence['value'], 20);
+    assert.equal(alert.evidence.eventIds.length, 20);
     assert.match(alert.dedupeKey, /^bola_probing:/);
   });
 
@@ -58,10 +58,10 @@ describe('anomaly detector', () => {
     const detector = createAnomalyDetector(rules);
     const event = makeFeeder();
     const alerts: AlertCandidate[] = [];
-    for (let i = 0; i < 75; i += 1) alerts.push(...detector.observe(event({ action: 'security.not_found', outcome: 'denied', at: t0 + i * minute, details: { count: 1 } })));
+    for (let i = 0; i < 45; i += 1) alerts.push(...detector.observe(event({ action: 'security.not_found', outcome: 'denied', at: t0 + i * minute, details: { count: 1 } })));
     assert.equal(alerts.length, 1);
     assert.equal(alerts[0]!.evidence['windowMs'], 60 * minute);
-    assert.equal(alerts[0]!.evidence['value'], 60);
+    assert.equal(alerts[0]!.evidence['value'], 30);
   });
 
   test('a principal whose normal windows are busy is judged against them (ratio · p95), not the floor', () => {

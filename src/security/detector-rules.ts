@@ -71,7 +71,7 @@ export const defaultRules: DetectorRules = {
   // 404s on ids the principal does not own (other tenants' refs, unknown resource ids): a scanner walks ids.
   bola_probing: {
     enabled: true, severity: 'high', k: 6, ratio: 4, cooldownMs: minutes(30),
-    windows: [{ windowMs: minutes(5), minValue: 25, historyMs: minutes(24 * 60) }, { windowMs: minutes(60), minValue: 60, historyMs: minutes(24 * 60) }],
+    windows: [{ windowMs: minutes(5), minValue: 20, historyMs: minutes(24 * 60) }, { windowMs: minutes(60), minValue: 30, historyMs: minutes(24 * 60) }],
   },
   // Authentication failures from one source address; no baseline per address (most have none).
   credential_stuffing: {

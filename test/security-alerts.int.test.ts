@@ -12,12 +12,13 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/index.ts';
-import { createWebhookSender, signatureHeader, timestampHeader, verifyWebhookSignature } from '../src/security/index.ts';
+import { createWebhookSender, isRelevantEvent, relevantEventSql, signatureHeader, timestampHeader, verifyWebhookSignature } from '../src/security/index.ts';
 import { withSystem } from '../src/db/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { waitFor } from './support/wait.ts';
+import { runCliWith } from './support/cli.ts';
 
 const secret = `whsec-${randomBytes(12).toString('hex')}`;
 
@@ -274,6 +275,37 @@ for (const kind of databaseKinds) {
       assert.deepEqual(raised[0]!.tenant, { id: globex.id, slug: 'globex' });
       assert.equal(raised[0]!.evidence['newUserAgent'], 'sqlmap/1.8');
       assert.equal(raised[0]!.evidence['newAddress'], null);
+    });
+
+    test('bulkhead alerts: a table, --json, filters, and false-positive through the CLI', async () => {
+      const url = await p.listen();
+      const listed = await runCliWith(['alerts', '--kind', 'revoked_token_use'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: acme.tokens.admin });
+      assert.equal(listed.code, 0, listed.err);
+      assert.match(listed.out, /^ID\s+DETECTED\s+KIND\s+SEVERITY\s+STATUS\s+TENANT\s+PRINCIPAL/m);
+      assert.match(listed.out, /revoked_token_use\s+high\s+open\s+acme\s+token:/);
+      const asJson = await runCliWith(['alerts', 'list', '--json'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+      const all = JSON.parse(asJson.out).alerts as Array<{ id: string; kind: string; tenant: unknown }>;
+      assert.ok(all.some((a) => a.kind === 'credential_stuffing' && a.tenant === null));
+      const revokedAlert = all.find((a) => a.kind === 'revoked_token_use')!;
+      const bad = await runCliWith(['alerts', '--kind', 'nonsense'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.err, /--kind must be one of/);
+      const viewer = await runCliWith(['alerts'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: acme.tokens.viewer });
+      assert.notEqual(viewer.code, 0);
+      assert.match(viewer.err, /FORBIDDEN|may not/);
+      const marked = await runCliWith(['alerts', 'false-positive', revokedAlert.id, '--note', 'old laptop'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: acme.tokens.admin });
+      assert.equal(marked.code, 0, marked.err);
+      assert.match(marked.out, /marked a false positive/);
+      const after = await runCliWith(['alerts', '--status', 'false_positive', '--json'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: acme.tokens.admin });
+      assert.ok((JSON.parse(after.out).alerts as Array<{ id: string }>).some((a) => a.id === revokedAlert.id));
+    });
+
+    test('the tail\'s SQL relevance filter and the detector\'s agree on every event this suite wrote', async () => {
+      const { rows } = await withSystem(p.platform.db, (tx) => tx.query<{ action: string; outcome: string; relevant: boolean }>(
+        `SELECT DISTINCT action, outcome, ${relevantEventSql} AS relevant FROM audit_events`));
+      assert.ok(rows.length >= 8, `${rows.length} kinds of events`);
+      for (const row of rows) assert.equal(row.relevant, isRelevantEvent(row), `${row.action} ${row.outcome}`);
+      assert.ok(rows.some((row) => row.relevant) && rows.some((row) => !row.relevant));
     });
 
     test('a restarted detector (new process, lease lapsed) rebuilds from the log and raises nothing twice', async () => {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAnomalyDetector } from './anomaly-detector.ts';
+import { createAnomalyDetector, isRelevantEvent, rateSignalsOf } from './anomaly-detector.ts';
 import type { AlertCandidate, DetectorEvent } from './anomaly-detector.ts';
 import { resolveRules } from './detector-rules.ts';
 import { summarize, thresholdOf } from './robust-stats.ts';
@@ -170,6 +170,28 @@ describe('anomaly detector', () => {
     // After the cooldown, the same burst no longer alerts for user:ci (threshold doubled) but does for another user.
     assert.deepEqual(burst('user:ci', t0 + 3 * 60 * minute), []);
     assert.equal(burst('user:bob', t0 + 3 * 60 * minute).length, 1);
+  });
+
+  test('every event that carries a signal passes the tail\'s relevance filter', () => {
+    const event = makeFeeder();
+    const samples: DetectorEvent[] = [
+      event({ action: 'security.not_found', outcome: 'denied', at: t0, details: { count: 1 } }),
+      event({ action: 'security.download', at: t0, details: { bytes: 5 } }),
+      event({ action: 'security.login_failure', outcome: 'denied', at: t0, details: { count: 1, source: 'x' } }),
+      event({ action: 'tenant.read', outcome: 'denied', at: t0, details: { reason: 'not_found' } }),
+      event({ action: 'audit.denials_suppressed', target: 'auth.failure', outcome: 'denied', at: t0, details: { reason: 'invalid_token', count: 3 } }),
+      event({ action: 'auth.failure', outcome: 'denied', at: t0, details: { reason: 'invalid_token' } }),
+      event({ action: 'tracking.run.delete', at: t0 }),
+      event({ action: 'artifact.delete', at: t0 }),
+    ];
+    for (const sample of samples) {
+      assert.ok(rateSignalsOf(sample).length > 0, sample.action);
+      assert.ok(isRelevantEvent(sample), sample.action);
+    }
+    for (const action of ['security.new_source', 'security.alert', 'security.alert.false_positive', 'job.fail', 'sandbox.violation']) {
+      assert.ok(isRelevantEvent({ action, outcome: 'success' }), action);
+    }
+    assert.ok(!isRelevantEvent({ action: 'tracking.run.create', outcome: 'success' }));
   });
 
   test('rules: overrides merge into the defaults, durations scale, bad values are listed', () => {

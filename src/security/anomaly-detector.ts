@@ -42,6 +42,18 @@ export interface AlertCandidate {
   evidence: Record<string, unknown> & { eventIds: number[] };
 }
 
+/**
+ * The SQL condition (on `audit_events`) of the events the detector can act on: refusals and failures, its own
+ * and the observer's `security.*` events, deletions, job failures and reported sandbox violations. The tail
+ * fetches only the id of every other event (most of the stream: successful writes), so the detector's round
+ * costs little on the server's event loop. Keep in step with `observe` below (a test checks it).
+ */
+export const relevantEventSql = `(outcome <> 'success' OR action LIKE 'security.%' OR action LIKE '%.delete' OR action = 'job.fail' OR action = 'sandbox.violation')`;
+
+/** Whether an event matches `relevantEventSql` (the same condition in code, for tests). */
+export const isRelevantEvent = (event: Pick<DetectorEvent, 'outcome' | 'action'>): boolean =>
+  event.outcome !== 'success' || event.action.startsWith('security.') || event.action.endsWith('.delete') || event.action === 'job.fail' || event.action === 'sandbox.violation';
+
 /** Actions the auth hook writes for a refused request on a tenant the caller does not own or that does not exist. */
 const notFoundReasons = new Set(['not_found', 'no_such_tenant']);
 const stuffingReasons = new Set(['invalid_token', 'bad_credentials']);

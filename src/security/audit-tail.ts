@@ -6,6 +6,7 @@
  * open gap, so a restart re-reads at most the gaps' span (the alerts' dedupe keys make that harmless).
  */
 import type { Queryable } from '../db/index.ts';
+import { isRelevantEvent, relevantEventSql } from './anomaly-detector.ts';
 import type { DetectorEvent } from './anomaly-detector.ts';
 
 interface TailRow {
@@ -55,17 +56,29 @@ export const createAuditTail = (startAfter: number, options: { batchSize?: numbe
         const { rows } = await tx.query<TailRow>(`SELECT ${selectColumns} FROM audit_events WHERE id = ANY($1::bigint[]) ORDER BY id`, [[...gaps.keys()]]);
         for (const row of rows) {
           gaps.delete(Number(row.id));
-          events.push(toDetectorEvent(row));
+          const event = toDetectorEvent(row);
+          if (isRelevantEvent(event)) events.push(event);
         }
         for (const [id, noticed] of gaps) if (now - noticed > graceMs) gaps.delete(id);
       }
-      const { rows } = await tx.query<TailRow>(`SELECT ${selectColumns} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2`, [maxSeen, batchSize]);
+      // Every id (for the gaps), but the columns only of events the detector can act on.
+      const { rows } = await tx.query<TailRow & { relevant: boolean }>(
+        `SELECT id, relevant,
+                CASE WHEN relevant THEN tenant_id END AS tenant_id,
+                CASE WHEN relevant THEN (extract(epoch from occurred_at) * 1000)::float8 END AS at_ms,
+                CASE WHEN relevant THEN actor END AS actor, CASE WHEN relevant THEN action END AS action,
+                CASE WHEN relevant THEN target END AS target, CASE WHEN relevant THEN outcome END AS outcome,
+                CASE WHEN relevant THEN details END AS details
+           FROM (SELECT *, ${relevantEventSql} AS relevant FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2) AS batch
+          ORDER BY id`,
+        [maxSeen, batchSize],
+      );
       for (const row of rows) {
         const id = Number(row.id);
         // Ids skipped over are either uncommitted (they will appear) or rolled back (they never will).
         if (id - maxSeen - 1 <= maxGaps - gaps.size) for (let missing = maxSeen + 1; missing < id; missing += 1) gaps.set(missing, now);
         maxSeen = id;
-        events.push(toDetectorEvent(row));
+        if (row.relevant) events.push(toDetectorEvent(row));
       }
       return events;
     },
@@ -83,7 +96,7 @@ export const readRange = async (tx: Queryable, fromId: number, toId: number, fil
   let after = fromId;
   for (;;) {
     const { rows } = await tx.query<TailRow>(
-      `SELECT ${selectColumns} FROM audit_events WHERE id > $1 AND id <= $2 ${filter === 'sources' ? "AND action IN ('security.new_source', 'security.alert', 'security.alert.false_positive')" : ''} ORDER BY id LIMIT 5000`,
+      `SELECT ${selectColumns} FROM audit_events WHERE id > $1 AND id <= $2 ${filter === 'sources' ? "AND action IN ('security.new_source', 'security.alert', 'security.alert.false_positive')" : `AND ${relevantEventSql}`} ORDER BY id LIMIT 5000`,
       [after, toId],
     );
     if (rows.length === 0) return;

@@ -9,7 +9,7 @@
  */
 export { alertKinds, defaultRules, resolveRules, rulesSchema } from './detector-rules.ts';
 export type { AlertKind, DetectorRules, Severity } from './detector-rules.ts';
-export { createAnomalyDetector, rateSignalsOf } from './anomaly-detector.ts';
+export { createAnomalyDetector, isRelevantEvent, rateSignalsOf, relevantEventSql } from './anomaly-detector.ts';
 export type { AlertCandidate, AnomalyDetector, DetectorEvent } from './anomaly-detector.ts';
 export { summarize, thresholdOf } from './robust-stats.ts';
 export { createAuditTail } from './audit-tail.ts';

@@ -96,11 +96,13 @@ export const createSecurityMonitor = (options: SecurityMonitorOptions): Security
   };
 
   const round = async (): Promise<Alert[]> => withSystem(db, async (tx) => {
-    const start = await maxAuditId(tx);
-    await tx.query(
-      `INSERT INTO security_detector_state (name, cursor_id, holder, lease_until) VALUES ($1, $2, NULL, NULL) ON CONFLICT (name) DO NOTHING`,
-      [cursorName, start],
-    );
+    if (detector === undefined) {
+      // First round of this process (or after a failure): a database never tailed starts at its end.
+      await tx.query(
+        `INSERT INTO security_detector_state (name, cursor_id, holder, lease_until) VALUES ($1, $2, NULL, NULL) ON CONFLICT (name) DO NOTHING`,
+        [cursorName, await maxAuditId(tx)],
+      );
+    }
     // Row lock: concurrent rounds (two replicas) serialise here; only the lease holder goes on.
     const { rows } = await tx.query<{ cursor_id: string | number; holder: string | null; expired: boolean }>(
       `SELECT cursor_id, holder, (lease_until IS NULL OR lease_until < clock_timestamp()) AS expired

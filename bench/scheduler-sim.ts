@@ -16,7 +16,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { SchedulerState, weightedDrfShares } from '../src/scheduler/index.ts';
-import type { Resources, TenantQuota } from '../src/scheduler/index.ts';
+import type { Resources, SchedulerQuota } from '../src/scheduler/index.ts';
 
 // ---------- trace ----------
 
@@ -244,7 +244,7 @@ interface Policy {
 const res = (cpuMilli: number, mem: number, gpu: number): Resources => ({ cpu: cpuMilli / 1000, memoryMiB: mem, gpu });
 
 /** Nominal proportional to weight; anyone may borrow the rest of the pool. */
-const quotasOf = (s: Scenario): TenantQuota[] => {
+const quotasOf = (s: Scenario): SchedulerQuota[] => {
   const total = s.weights.reduce((a, b) => a + b, 0);
   return s.weights.map((w) => {
     const nominal = {
@@ -320,7 +320,7 @@ const fcfsPolicy = (s: Scenario): Policy => {
         if (s.capacity.cpuMilli - used.cpu < minCpu || s.capacity.mem - used.mem < minMem) return undefined;
         const job = queue[i];
         if (job === undefined) continue;
-        const q = quotas[job.tenant] as TenantQuota;
+        const q = quotas[job.tenant] as SchedulerQuota;
         const u = tenantUse[job.tenant] as { cpu: number; mem: number; gpu: number; jobs: number };
         const limitCpu = Math.round((q.nominal.cpu + q.borrowingLimit.cpu) * 1000);
         const limitMem = q.nominal.memoryMiB + q.borrowingLimit.memoryMiB;

@@ -137,6 +137,18 @@ describe('bulkhead CLI', () => {
     assert.match(missing.err, /NOT_FOUND/);
   });
 
+  test("k8s render --job of a job with a dataset and a code bundle prints its inputs init container", async () => {
+    const created = await p.call('POST', '/api/v1/tenants/acme/jobs', adminToken, { command: ['python3', '/code/train.py'], datasets: ['churn:3'], codeBundle: 'code/train.tar.gz' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const rendered = await run(['k8s', 'render', 'acme', '--job', created.body.id], { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken });
+    assert.equal(rendered.code, 0, rendered.err);
+    // The manifest that runs the job on a cluster (the runner's cluster backend uses the same mapping).
+    assert.match(rendered.out, /initContainers:\n\s+- name: inputs/);
+    assert.match(rendered.out, /- bulkhead\n\s+- inputs\n\s+- fetch/);
+    assert.match(rendered.out, /mountPath: \/code\n\s+readOnly: true/);
+    assert.match(rendered.out, /mountPath: \/data/);
+  });
+
   test('every command has help text', () => {
     const program = buildProgram({ io: { out: () => {}, err: () => {} }, env: {}, runServer: notUsed, admin });
     const missing: string[] = [];

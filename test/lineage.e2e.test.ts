@@ -21,7 +21,7 @@ import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createRegistryService, createTrackingService } from '../src/tracking/index.ts';
 import { createRegistryModelResolver } from '../src/serving/index.ts';
-import { formatDatasetLineage, formatModelLineage } from '../src/lineage/index.ts';
+import { formatDatasetLineage, formatModelLineage } from '../src/cli/lineage-output.ts';
 
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
 import type { ClusterEndpointGeneration, ClusterEndpoints, ClusterEndpointState } from '../src/serving/index.ts';
-import type { ClusterExecution } from '../src/jobs/job-runner.ts';
+import type { ClusterExecution } from '../src/jobs/index.ts';
 import { withSystem } from '../src/db/index.ts';
 import { runCliWith } from './support/cli.ts';
 import { databaseKinds } from './support/databases.ts';

@@ -5,7 +5,7 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import { clientBaseName, joinArtifactPath, normalizeArtifactPath } from './artifact-paths.ts';
+import { clientBaseName, joinArtifactPath, normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import { createDecryptStream } from './blob-crypto.ts';
 import type { StagedBlob, StorageUsage, TenantStorage } from './tenant-storage.ts';
 

@@ -13,5 +13,4 @@ export { createBlobFiles } from './blob-files.ts';
 export { createSealWorkerPool } from './blob-seal-pool.ts';
 export type { SealWorkerPool } from './blob-seal-pool.ts';
 export type { BlobFiles } from './blob-files.ts';
-export { normalizeArtifactPath, clientBaseName, joinArtifactPath } from './artifact-paths.ts';
 export { BlobIntegrityError, createDecryptStream, createEncryptStream } from './blob-crypto.ts';

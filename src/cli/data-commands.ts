@@ -14,9 +14,9 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { create as createTar } from 'tar';
-import { extractBundle, isTarBundle } from '../jobs/code-bundle.ts';
+import { extractBundle, isTarBundle } from '../core/code-bundle.ts';
 import { AppError, isErrorCode } from '../core/errors.ts';
-import { normalizeArtifactPath } from '../artifacts/index.ts';
+import { normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import type { CommandContext } from './program.ts';
 import { table } from './output.ts';
 

@@ -40,11 +40,8 @@ export const registerKubernetesCommands = (program: Command, ctx: CommandContext
       const namespaced = objects.find((obj) => obj.metadata?.namespace !== undefined);
       const tenantId = objects.map((obj) => obj.metadata?.labels?.['bulkhead.dev/tenant-id']).find((id) => id !== undefined);
       if (namespaced?.metadata?.namespace === undefined || tenantId === undefined) throw new AppError('INTERNAL', 'the bundle has no namespaced, tenant-labelled objects');
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const { createKubernetesClient, reconcileTenant } = await import('../executors/kubernetes/index.ts');
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromDefault();
-      const result = await reconcileTenant(createKubernetesClient(kubeConfig), objects as never, { tenantId, namespace: namespaced.metadata.namespace, component: 'tenant', dryRun: options.dryRun === true });
+      if (ctx.applyKubernetesBundle === undefined) throw new AppError('UNAVAILABLE', 'this bulkhead executable cannot reach a cluster');
+      const result = await ctx.applyKubernetesBundle(objects, { tenantId, namespace: namespaced.metadata.namespace, dryRun: options.dryRun === true });
       ctx.print(result, () => JSON.stringify(result, null, 2));
     });
 };

@@ -6,8 +6,8 @@
  */
 import type { Command } from 'commander';
 import { AppError } from '../core/errors.ts';
-import { formatDatasetLineage, formatModelLineage } from '../lineage/index.ts';
-import type { DatasetLineage, ModelLineage, RegisteredFromJob } from '../lineage/index.ts';
+import type { DatasetLineage, ModelLineage, RegisteredFromJob } from '../contract/lineage-views.ts';
+import { formatDatasetLineage, formatModelLineage } from './lineage-output.ts';
 import type { CommandContext } from './program.ts';
 
 const group = (program: Command, name: string, description: string): Command =>

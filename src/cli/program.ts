@@ -14,6 +14,7 @@ import { registerDeployCommands } from './deploy-commands.ts';
 import { registerTrackingCommands } from './tracking-commands.ts';
 import { registerDataCommands } from './data-commands.ts';
 import { registerLineageCommands } from './lineage-commands.ts';
+import { registerUsageCommands } from './usage-commands.ts';
 import { registerAlertCommands } from './alert-commands.ts';
 import type { CliIo } from './output.ts';
 
@@ -32,10 +33,12 @@ export interface CommandContext {
   settings(): { url: string | undefined; token: string | undefined; tokenSource?: string | undefined };
   /** The process environment the CLI was started with. */
   env: Readonly<Record<string, string | undefined>>;
+  /** `bulkhead k8s apply`'s reconciler, when the executable wired one. */
+  applyKubernetesBundle?: ApplyKubernetesBundle | undefined;
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerAlertCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands];
 
 interface GlobalOptions {
   url?: string;
@@ -55,7 +58,14 @@ export interface CliDeps {
    * of a cluster endpoint's pod); resolves to its exit code. Injected, like `runServer`.
    */
   serveModel?(options: ServeModelOptions): Promise<number>;
+  /**
+   * Reconciles rendered bundle objects into the cluster of the local kubeconfig (`bulkhead k8s apply`).
+   * Injected, like `runServer`, so the CLI does not import the Kubernetes executor.
+   */
+  applyKubernetesBundle?: ApplyKubernetesBundle;
 }
+
+export type ApplyKubernetesBundle = (objects: unknown[], target: { tenantId: string; namespace: string; dryRun: boolean }) => Promise<unknown>;
 
 export interface ServeModelOptions {
   model: string;
@@ -129,7 +139,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     if (me.tenant?.slug === undefined) throw new AppError('VALIDATION_FAILED', 'pass --tenant <slug> (this token belongs to no tenant)');
     return me.tenant.slug;
   };
-  const ctx: CommandContext = { io, client, print, tenantPath, resolveTenant, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env };
+  const ctx: CommandContext = { io, client, print, tenantPath, resolveTenant, json: () => globals().json === true, settings: () => loadCliSettings({ url: globals().url, token: globals().token }, deps.env), env: deps.env, applyKubernetesBundle: deps.applyKubernetesBundle };
   for (const register of commandModules) register(program, ctx);
 
   program

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
+import { rateCardSchema } from '../contract/usage.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -48,6 +49,17 @@ export const configSchema = z
     executor: z.enum(['local', 'kubernetes']).default('local'),
     /** Kubernetes backend settings (config file only), validated by the kubernetes module. */
     kubernetes: z.record(z.string(), z.unknown()).optional(),
+    /** The Prometheus metrics listener (`GET /metrics`), never the API's port; port 0 turns it off. */
+    metricsHost: z.string().min(1).default('127.0.0.1'),
+    metricsPort: z.coerce.number().int().min(0).max(65535).default(9464),
+    /** Distinct tenant ids given their own metric label; the rest aggregate into `tenant="_other"`. */
+    metricsMaxTenants: z.coerce.number().int().min(1).max(100_000).default(1000),
+    /** How often in-memory usage counts (API and inference requests, bytes downloaded) are written to the ledger. */
+    usageFlushIntervalMs: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+    /** How often stored bytes are sampled into storage GiB-hours (and ended jobs are metered). */
+    usageSampleIntervalMs: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+    /** Chargeback prices (config file only): price per unit of each metered resource, in one currency. */
+    rateCard: rateCardSchema.default({ currency: 'USD', prices: {} }),
     /** Security anomaly detection (docs/security-monitoring.md): `off` hooks nothing into requests. */
     securityDetection: z.enum(['on', 'off']).default('on'),
     securityPollIntervalMs: z.coerce.number().int().min(100).max(60_000).default(2000),
@@ -96,6 +108,11 @@ export const envNames = {
   BULKHEAD_RELAY_PORT: 'relayPort',
   BULKHEAD_CGROUP_PREFIX: 'cgroupPrefix',
   BULKHEAD_EXECUTOR: 'executor',
+  BULKHEAD_METRICS_HOST: 'metricsHost',
+  BULKHEAD_METRICS_PORT: 'metricsPort',
+  BULKHEAD_METRICS_MAX_TENANTS: 'metricsMaxTenants',
+  BULKHEAD_USAGE_FLUSH_INTERVAL_MS: 'usageFlushIntervalMs',
+  BULKHEAD_USAGE_SAMPLE_INTERVAL_MS: 'usageSampleIntervalMs',
   BULKHEAD_SECURITY_DETECTION: 'securityDetection',
   BULKHEAD_SECURITY_POLL_INTERVAL_MS: 'securityPollIntervalMs',
   BULKHEAD_SECURITY_OBSERVER_FLUSH_MS: 'securityObserverFlushMs',

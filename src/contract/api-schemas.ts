@@ -186,3 +186,16 @@ export const tenantDeletionPlanSchema = z.object({
   kubernetes: z.union([z.literal('not configured'), z.object({ namespace: z.string() })]),
   auditEventsKept: z.number(),
 });
+
+// Lists and path parameters of the tenant and platform routes.
+export const tenantListSchema = z.object({ tenants: z.array(tenantSchema) });
+export const memberListSchema = z.object({ members: z.array(memberSchema) });
+export const tokenListSchema = z.object({ tokens: z.array(tokenSchema) });
+export const userListSchema = z.object({ users: z.array(userSchema) });
+export const auditEventPageSchema = z.object({ events: z.array(auditEventSchema), nextBefore: z.number().nullable() });
+export const memberParamsSchema = tenantParamsSchema.extend({ username: usernameSchema });
+export const tenantTokenParamsSchema = tenantParamsSchema.extend({ tokenId: z.string().max(64) });
+export const platformTokenParamsSchema = z.strictObject({ tokenId: z.string().max(64) });
+export const tenantIdParamsSchema = z.object({ id: z.uuid() });
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readinessSchema = z.object({ status: z.literal('ready'), database: z.string(), rlsMode: z.string() });

@@ -17,6 +17,7 @@ export const errorCodes = {
   QUOTA_EXCEEDED: { status: 403, retryable: false },
   RATE_LIMITED: { status: 429, retryable: true },
   UNAVAILABLE: { status: 503, retryable: true },
+  NOT_IMPLEMENTED: { status: 501, retryable: false },
   INTERNAL: { status: 500, retryable: true },
 } as const;
 

@@ -11,7 +11,7 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db } from '../db/index.ts';
 import { withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import { normalizeArtifactPath } from '../artifacts/index.ts';
+import { normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import type { StagedBlob, TenantStorage } from '../artifacts/index.ts';
 import { DATASET_NAME_PATTERN, datasetDigest } from './dataset-digest.ts';
 

@@ -50,4 +50,6 @@ export interface Db {
   /** Parameterized query as the connection's own user, outside RLS scoping: migrations and probes only. */
   queryAsOwner<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
   close(): Promise<void>;
+  /** Connections of the pool (PostgreSQL), for the metrics; absent on PGlite (one connection). */
+  poolStats?(): { total: number; idle: number; waiting: number };
 }

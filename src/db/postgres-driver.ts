@@ -88,5 +88,6 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
     async close() {
       await pool.end();
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 };

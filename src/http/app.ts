@@ -9,6 +9,7 @@ import { createDenialThrottle } from './denial-throttle.ts';
 import { handleFrameworkError, registerErrorHandling } from './error-handler.ts';
 import { registerInputValidation } from './input-validation.ts';
 import { redactUrl } from './log-redaction.ts';
+import { registerRequestMetering } from '../monitoring/index.ts';
 import type { HttpDeps } from './http-deps.ts';
 import type { RouteAccess } from './route-config.ts';
 import { healthRoutes } from './routes/health-routes.ts';
@@ -72,6 +73,8 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   // Before the auth hook (it looks up the :tenant parameter) and before validation and handlers: text
   // storage cannot hold, over-long strings, non-finite numbers.
   registerInputValidation(app);
+  // Request metrics (route template, never the raw path) and per-tenant usage counts, on every route.
+  if (deps.requestMetering !== undefined) registerRequestMetering(app, deps.requestMetering);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });

@@ -1,7 +1,7 @@
 import { redactUrl } from './log-redaction.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ClusterJobScope } from '../jobs/job-runner.ts';
+import type { ClusterJobScope } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
@@ -12,7 +12,7 @@ import type { IdentityService } from '../identity/index.ts';
 import type { Tenant, TenantService } from '../tenants/index.ts';
 import { tenantErrors } from '../tenants/index.ts';
 import { sendError } from './error-handler.ts';
-import { relayAllows } from '../jobs/job-relay.ts';
+import { relayAllows } from '../jobs/index.ts';
 import { endpointTokenAllows } from '../serving/index.ts';
 import type { EndpointTokenScope } from '../serving/index.ts';
 import type { DenialThrottle, SuppressedDenials } from './denial-throttle.ts';

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, errorCodes, isAppError } from '../core/errors.ts';
 import type { ErrorCode } from '../core/errors.ts';
+import { isMlflowError } from '../tracking/index.ts';
 
 /** The one error body of the API. */
 export interface ErrorBody {
@@ -26,11 +27,28 @@ const mlflowCodes: Record<ErrorCode, string> = {
   RATE_LIMITED: 'REQUEST_LIMIT_EXCEEDED',
   UNAVAILABLE: 'TEMPORARILY_UNAVAILABLE',
   INTERNAL: 'INTERNAL_ERROR',
+  NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
+};
+
+/**
+ * How an error reads to an MLflow client (routes with `errorFormat: 'mlflow'`; docs/tracking.md,
+ * "Errors"). Raised in MLflow's vocabulary (the tracking services): its MLflow code with MLflow's status
+ * (RESOURCE_ALREADY_EXISTS 400, as MLflow). A conflict raised by the platform: RESOURCE_ALREADY_EXISTS 400
+ * too. A quota refusal: RESOURCE_LIMIT_EXCEEDED with 400, because the Python client retries 5xx for
+ * minutes. Anything else: our code's MLflow name with our status.
+ */
+export const mlflowRendering = (error: AppError): { status: number; errorCode: string } => {
+  if (isMlflowError(error)) return { status: error.httpStatus, errorCode: error.errorCode };
+  if (error.code === 'QUOTA_EXCEEDED') return { status: 400, errorCode: 'RESOURCE_LIMIT_EXCEEDED' };
+  // A conflict is RESOURCE_ALREADY_EXISTS on this API, with MLflow's status for it, wherever it was raised.
+  if (error.code === 'CONFLICT') return { status: 400, errorCode: 'RESOURCE_ALREADY_EXISTS' };
+  return { status: errorCodes[error.code].status, errorCode: mlflowCodes[error.code] };
 };
 
 export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
   if (request.routeOptions.config?.errorFormat === 'mlflow') {
-    return reply.code(errorCodes[error.code].status).type('application/json').send({ error_code: mlflowCodes[error.code], message: error.message });
+    const { status, errorCode } = mlflowRendering(error);
+    return reply.code(status).type('application/json').send({ error_code: errorCode, message: error.message });
   }
   const body: ErrorBody = { code: error.code, message: error.message, requestId: String(request.id) };
   if (error.details !== undefined) body.details = error.details;

@@ -1,12 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EndpointTokenScope } from '../serving/index.ts';
-import type { ClusterJobScope } from '../jobs/job-runner.ts';
+import type { ClusterJobScope } from '../jobs/index.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
+import type { RequestMetering } from '../monitoring/index.ts';
 
 /** Everything the HTTP layer is given; built by the composition root (main/) or by tests. */
 export interface HttpDeps {
@@ -35,6 +36,8 @@ export interface HttpDeps {
   clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
+  /** Request metrics and usage counting (see monitoring/http-metering.ts); none when undefined. */
+  requestMetering?: RequestMetering | undefined;
   /** Called after every response is sent (security/request-observer: in-memory counters only, never IO). */
   requestObserver?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
 }

@@ -6,3 +6,13 @@ export { buildApp } from './app.ts';
 export type { HttpDeps } from './http-deps.ts';
 export type { BuildAppOptions, RouteEntry } from './app.ts';
 export type { ErrorBody } from './error-handler.ts';
+// The route modules the composition root mounts.
+export { jobRoutes } from './routes/job-routes.ts';
+export { kubernetesRoutes } from './routes/kubernetes-routes.ts';
+export { lineageRoutes } from './routes/lineage-routes.ts';
+export { deploymentRoutes } from './routes/deployment-routes.ts';
+export { inferenceRoutes } from './routes/inference-routes.ts';
+export { usageRoutes } from './routes/usage-routes.ts';
+export { datasetRoutes, mlflowArtifactRoutes } from './artifacts/index.ts';
+export { mlflowRoutes } from './mlflow/index.ts';
+export { alertRoutes } from './routes/alert-routes.ts';

@@ -1,5 +1,5 @@
 import type { Action } from '../authz/index.ts';
-import type { ClusterJobScope } from '../jobs/job-runner.ts';
+import type { ClusterJobScope } from '../jobs/index.ts';
 import type { Principal } from '../authz/index.ts';
 import type { Tenant } from '../tenants/index.ts';
 

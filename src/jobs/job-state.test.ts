@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AppError } from '../core/errors.ts';
-import {
-  allowedJobEvents,
-  eventForOutcome,
-  isTerminalJobState,
-  jobEvents,
-  jobStates,
-  terminalJobStates,
-  transition,
-  type JobEvent,
-  type JobState,
-  type OutcomeKind,
-} from './job-state.ts';
+import { isTerminalJobState, jobStates, terminalJobStates, type JobState } from '../contract/job-schemas.ts';
+import type { OutcomeKind } from '../executors/executor-contract.ts';
+import { allowedJobEvents, eventForOutcome, jobEvents, transition, type JobEvent } from './job-state.ts';
 
 // The expected table written out independently of the implementation: every pair not listed must fail.
 const expected: Record<string, JobState> = {

@@ -12,22 +12,9 @@
  * (the host cannot provide the tier) through the job's outcome, after the service may already have
  * recorded `running`. `preempted` is not terminal: a preempted job goes back to the queue.
  */
+import type { JobState } from '../contract/job-schemas.ts';
 import { AppError } from '../core/errors.ts';
-
-export const jobStates = [
-  'queued',
-  'admitted',
-  'running',
-  'succeeded',
-  'failed',
-  'oom_killed',
-  'timed_out',
-  'cancelled',
-  'preempted',
-  'refused',
-] as const;
-
-export type JobState = (typeof jobStates)[number];
+import type { OutcomeKind } from '../executors/executor-contract.ts';
 
 export const jobEvents = [
   'admit',
@@ -43,16 +30,6 @@ export const jobEvents = [
 ] as const;
 
 export type JobEvent = (typeof jobEvents)[number];
-
-/** States a job never leaves. */
-export const terminalJobStates: ReadonlySet<JobState> = new Set<JobState>([
-  'succeeded',
-  'failed',
-  'oom_killed',
-  'timed_out',
-  'cancelled',
-  'refused',
-]);
 
 /**
  * The whole transition table: for each state, the events it accepts and where they lead. Anything not
@@ -99,25 +76,10 @@ export function transition(from: JobState, event: JobEvent): TransitionResult {
   return { ok: true, state: to };
 }
 
-/** True when no event can move a job out of `state`. */
-export function isTerminalJobState(state: JobState): boolean {
-  return terminalJobStates.has(state);
-}
-
 /** The events `state` accepts, in table order (for UIs and for "what can I do with this job"). */
 export function allowedJobEvents(state: JobState): JobEvent[] {
   return jobEvents.filter((event) => table[state][event] !== undefined);
 }
-
-/** The kinds an executor outcome can take; each maps to exactly one event from `running`. */
-export type OutcomeKind =
-  | 'succeeded'
-  | 'failed'
-  | 'oom_killed'
-  | 'timed_out'
-  | 'cancelled'
-  | 'preempted'
-  | 'refused';
 
 /** The event that records an executor outcome. Exhaustive: a new outcome kind fails to compile here. */
 export function eventForOutcome(kind: OutcomeKind): JobEvent {

@@ -4,10 +4,13 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { isUuid, readAsTenant, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
+import { readTenantQuota } from '../tenants/index.ts';
+import type { TenantQuota } from '../tenants/index.ts';
 import type { IsolationTier } from '../contract/roles.ts';
-import type { Job, SubmitJob } from './job-contract.ts';
+import type { Job, SubmitJob } from '../contract/job-schemas.ts';
 import { transition } from './job-state.ts';
-import type { JobEvent, JobState } from './job-state.ts';
+import type { JobState } from '../contract/job-schemas.ts';
+import type { JobEvent } from './job-state.ts';
 
 export const jobErrors = {
   notFound: (id: string) => new AppError('NOT_FOUND', `job '${id}' not found`),
@@ -155,13 +158,17 @@ export const createJobStore = (deps: { db: Db }) => {
 
   return {
     /**
-     * Queues a job. The tenant's queued-job limit is checked under a per-tenant advisory lock in the same
-     * transaction as the insert, so concurrent submissions cannot overshoot it.
+     * Queues a job. Under a per-tenant advisory lock, in the same transaction as the insert: the tenant's
+     * quota is read and given to `check` (which throws to refuse), then its queued-job limit
+     * is checked, so concurrent submissions cannot overshoot the queue limit.
      */
-    async submit(ctx: RequestContext, tenantId: string, tier: IsolationTier, input: SubmitJob, maxQueuedJobs: number): Promise<Job> {
+    async submit(ctx: RequestContext, tenantId: string, tier: IsolationTier, input: SubmitJob, check: (quota: TenantQuota) => void): Promise<Job> {
       const id = randomUUID();
       return withTenant(db, tenantId, async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 42))', [tenantId]);
+        const quota = await readTenantQuota(tx, tenantId);
+        check(quota);
+        const maxQueuedJobs = quota.maxQueuedJobs;
         const { rows: counted } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
         if ((counted[0]?.n ?? 0) >= maxQueuedJobs) throw jobErrors.queueFull(maxQueuedJobs);
         const { rows } = await tx.query<JobRow>(

@@ -10,5 +10,5 @@
  * and reads the tenant's `jobs` rows by run_id. Every read and write runs in `withTenant`.
  */
 export { createLineageService, lineageErrors } from './lineage-service.ts';
-export type { LineageService, ModelLineage, DatasetLineage, LineageDataset, ModelVersionRef, RegisteredFromJob } from './lineage-service.ts';
-export { formatModelLineage, formatDatasetLineage } from './lineage-format.ts';
+export type { LineageService, RegisteredFromJob } from './lineage-service.ts';
+export type { ModelLineage, DatasetLineage, LineageDataset, ModelVersionRef } from '../contract/lineage-views.ts';

@@ -1,67 +1,23 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { AppError } from '../core/errors.ts';
+import { AppError, isAppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import type { Job } from '../jobs/job-contract.ts';
-import { toJob } from '../jobs/job-store.ts';
-import type { JobStore } from '../jobs/job-store.ts';
+import type { Job } from '../contract/job-schemas.ts';
+import type { DatasetLineage, LineageDataset, ModelLineage, RegisteredFromJob as RegisteredFromJobView } from '../contract/lineage-views.ts';
+import { toJob } from '../jobs/index.ts';
+import type { JobStore } from '../jobs/index.ts';
 import { buildLogisticRegressionOnnx, parseLogisticRegressionJson } from '../onnx/index.ts';
-import { isMlflowError } from '../tracking/index.ts';
 import type { ModelVersionJson, RegistryService, TrackingScope, TrackingService } from '../tracking/index.ts';
 
 type JobRow = Parameters<typeof toJob>[0];
 
-export interface LineageDataset {
-  name: string;
-  version: number;
-  /** The dataset version's content digest; null when the version could not be read at record time. */
-  digest: string | null;
-}
-
-export interface ModelVersionRef {
-  name: string;
-  version: number;
-}
-
-export interface ModelLineage {
-  model: { name: string; version: number; source: string; runId: string | null };
-  /** False when no lineage row exists and the upstream was derived now from the version's run. */
-  recorded: boolean;
-  recordedAt: string | null;
-  recordedBy: string | null;
-  recordedVia: string | null;
-  upstream: {
-    job: { id: string; name: string; status: string; createdBy: string; finishedAt: string | null } | null;
-    run: { id: string; experimentId: string | null } | null;
-    /** Each dataset version read, with the model versions (this one included) that came from it. */
-    datasets: Array<LineageDataset & { modelVersions: ModelVersionRef[] }>;
-    codeBundle: string | null;
-    codeDigest: string | null;
-    params: Record<string, string>;
-  };
-}
-
-export interface DatasetLineage {
-  dataset: { name: string; version: number; digest: string };
-  /** Jobs that read this dataset version, newest first. */
-  jobs: Array<{ id: string; name: string; status: string; runId: string | null }>;
-  /** Model versions whose recorded lineage names this dataset version. */
-  modelVersions: Array<ModelVersionRef & { jobId: string | null; runId: string | null; recordedAt: string }>;
-}
-
-export interface RegisteredFromJob {
-  model: ModelVersionJson;
-  /** The artifact path of the ONNX file the version's source names. */
-  onnxPath: string;
-  /** True when model.json was converted to ONNX for this registration. */
-  converted: boolean;
-  lineage: ModelLineage;
-}
+/** What registering a job's model answers: the MLflow model version (its full JSON) and the lineage recorded. */
+export type RegisteredFromJob = Omit<RegisteredFromJobView, 'model'> & { model: ModelVersionJson };
 
 interface LineageRow {
   model_name: string;
@@ -90,23 +46,6 @@ export const lineageErrors = {
   unsupported: (path: string) => new AppError('VALIDATION_FAILED', `'${path.slice(0, 200)}' is neither an .onnx file nor a logistic-regression model.json`),
   badModelJson: (message: string) => new AppError('VALIDATION_FAILED', `the job's model.json cannot be converted to ONNX: ${message}`),
   onnxTaken: (path: string) => new AppError('CONFLICT', `'${path.slice(0, 200)}' is already one of the job's outputs; register it directly`),
-};
-
-/** MLflow registry errors as the native API's: another tenant's model is NOT_FOUND like a missing one. */
-const asAppError = (error: unknown): unknown => {
-  if (!isMlflowError(error)) return error;
-  if (error.errorCode === 'RESOURCE_DOES_NOT_EXIST') return new AppError('NOT_FOUND', error.message);
-  if (error.errorCode === 'RESOURCE_ALREADY_EXISTS') return new AppError('CONFLICT', error.message);
-  if (error.errorCode === 'INVALID_PARAMETER_VALUE') return new AppError('VALIDATION_FAILED', error.message);
-  return error;
-};
-
-const mapMlflow = async <T>(fn: () => Promise<T>): Promise<T> => {
-  try {
-    return await fn();
-  } catch (error) {
-    throw asAppError(error);
-  }
 };
 
 const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -224,7 +163,7 @@ export const createLineageService = (deps: {
   };
 
   const readModelLineage = async (scope: TrackingScope, name: string, rawVersion: string | number): Promise<ModelLineage> => {
-    const mv = await mapMlflow(() => deps.registry.getModelVersion(scope, { name, version: String(rawVersion) }));
+    const mv = await deps.registry.getModelVersion(scope, { name, version: String(rawVersion) });
     const version = Number(mv.version);
     const runId = mv.run_id === '' ? null : mv.run_id;
     return withTenant(db, scope.tenantId, async (tx) => {
@@ -326,14 +265,13 @@ export const createLineageService = (deps: {
       } else {
         throw lineageErrors.unsupported(chosen);
       }
-      await mapMlflow(async () => {
-        try {
-          await deps.registry.createRegisteredModel(scope, { name: input.name });
-        } catch (error) {
-          if (!isMlflowError(error) || error.errorCode !== 'RESOURCE_ALREADY_EXISTS') throw error;
-        }
-      });
-      const model = await mapMlflow(() => deps.registry.createModelVersion(scope, { name: input.name, source: `mlflow-artifacts:/${onnxPath}`, run_id: job.runId }));
+      try {
+        await deps.registry.createRegisteredModel(scope, { name: input.name });
+      } catch (error) {
+        // Registered already (RESOURCE_ALREADY_EXISTS): a new version of it.
+        if (!isAppError(error) || error.code !== 'CONFLICT') throw error;
+      }
+      const model = await deps.registry.createModelVersion(scope, { name: input.name, source: `mlflow-artifacts:/${onnxPath}`, run_id: job.runId });
       await record(scope, { name: model.name, version: Number(model.version), source: model.source, runId: job.runId }, 'register-from-job', job);
       return { model, onnxPath, converted, lineage: await modelLineage(scope, model.name, model.version) };
     },

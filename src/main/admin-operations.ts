@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { deniedSyscallsX8664, seccompFilterForHost } from '../executors/local/seccomp.ts';
-import { createLocalExecutor } from '../executors/local/index.ts';
+import { createLocalExecutor, deniedSyscallsX8664, seccompFilterForHost } from '../executors/local/index.ts';
 import type { AdminOperations } from '../cli/index.ts';
 import type { Config } from '../config/index.ts';
 import { AppError, isErrorCode } from '../core/errors.ts';

@@ -9,15 +9,15 @@ import {
   buildTenantBundle,
   createClusterJobExecutor,
   createKubernetesClient,
+  clusterJobSpecOf,
   createPodLogSource,
-  jobName,
   KUEUE_ADMITTED_REASON,
   reconcileTenant,
   tenantNamespace,
   tenantSpecOf,
 } from '../executors/kubernetes/index.ts';
 import type { ClusterConfig, KubernetesClient } from '../executors/kubernetes/index.ts';
-import type { ClusterExecution } from '../jobs/job-runner.ts';
+import type { ClusterExecution } from '../jobs/index.ts';
 
 export interface ClusterBackend {
   client: KubernetesClient;
@@ -58,16 +58,7 @@ export const createClusterBackend = (
       },
       start({ job, tenant, quota, token, env, output, onProgress }) {
         return executor.start({
-          job: {
-            id: job.id,
-            tenant: tenantSpecOf(tenant, quota),
-            command: job.command,
-            env,
-            resources: job.resources,
-            priority: job.priority,
-            jobTokenSecretName: `${jobName(job.id)}-token`,
-            inputs: { codeBundle: job.codeBundle, datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })) },
-          },
+          job: clusterJobSpecOf(job, tenantSpecOf(tenant, quota), env),
           token,
           output,
           onProgress: (progress) => {

@@ -1,6 +1,6 @@
-import type { JobTrackingPort } from '../jobs/job-runner.ts';
+import type { JobTrackingPort } from '../jobs/index.ts';
 import type { TrackingService } from '../tracking/index.ts';
-import { isMlflowError } from '../tracking/index.ts';
+import { isAppError } from '../core/errors.ts';
 
 const scopeOf = (tenantId: string) => ({ tenantId, actor: 'system:jobs', requestId: 'jobs' });
 
@@ -15,12 +15,12 @@ export const createJobTrackingPort = (tracking: TrackingService): JobTrackingPor
     try {
       experimentId = (await tracking.getExperimentByName(scope, input.experimentName)).experiment_id;
     } catch (error) {
-      if (!isMlflowError(error) || error.errorCode !== 'RESOURCE_DOES_NOT_EXIST') throw error;
+      if (!isAppError(error) || error.code !== 'NOT_FOUND') throw error;
       try {
         experimentId = await tracking.createExperiment(scope, { name: input.experimentName });
       } catch (raced) {
         // Two jobs of one tenant starting at once: the other created it.
-        if (!isMlflowError(raced) || raced.errorCode !== 'RESOURCE_ALREADY_EXISTS') throw raced;
+        if (!isAppError(raced) || raced.code !== 'CONFLICT') throw raced;
         experimentId = (await tracking.getExperimentByName(scope, input.experimentName)).experiment_id;
       }
     }
@@ -41,10 +41,10 @@ import { mkdir, open, readdir } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
-import { extractBundle, isTarBundle } from '../jobs/code-bundle.ts';
+import { extractBundle, isTarBundle } from '../core/code-bundle.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import type { JobStoragePort } from '../jobs/job-runner.ts';
+import type { JobStoragePort } from '../jobs/index.ts';
 
 /**
  * Connects jobs to the encrypted artifact store: datasets and code bundles are decrypted into the job's

@@ -5,15 +5,14 @@ import type { Db } from '../db/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor } from '../executors/local/index.ts';
-import { createJobRelays } from '../jobs/job-relay.ts';
-import type { JobRelays } from '../jobs/job-relay.ts';
-import { createJobRunner } from '../jobs/job-runner.ts';
-import type { ClusterExecution, JobExecutor, JobRunner, JobStoragePort, JobTrackingPort } from '../jobs/job-runner.ts';
-import { createJobStore } from '../jobs/job-store.ts';
-import type { JobStore } from '../jobs/job-store.ts';
+import { createClusterJobBackend, createJobRelays, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
+import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
+import type { HostExecutor } from '../executors/host-executor-contract.ts';
 
 export interface JobSystem {
   store: JobStore;
+  /** Submission: quota, capacity and queue limits checked in the enqueuing transaction. */
+  service: JobService;
   runner: JobRunner;
   relays: JobRelays;
   /** `$BULKHEAD_HOME/jobs`: one directory per tenant id, holding its running jobs' scratch directories. */
@@ -28,37 +27,39 @@ export const jobCapacity = (config: Config): { cpu: number; memoryMiB: number; g
 });
 
 /**
- * Builds the job system on the local executor. Capacity is this host's CPUs and 80% of its memory
+ * Builds the job system: the local job backend on the host executor, or the cluster backend when a
+ * cluster is given. Capacity is this host's CPUs and 80% of its memory
  * unless configured; GPUs only when declared. Storage and tracking ports connect datasets, code bundles,
  * outputs and MLflow runs when those services are present.
  */
 export const createJobSystem = (
   config: Config,
-  deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: JobExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined },
+  deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: HostExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
   const relays = createJobRelays();
   const jobsDir = join(config.home, 'jobs');
   const cpuIds = Array.from({ length: os.availableParallelism() }, (_, i) => i);
   const capacity = jobCapacity(config);
+  const log = {
+    info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'jobs', msg, ...obj })}\n`),
+    error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj, err: obj && 'err' in obj ? String((obj as { err: unknown }).err) : undefined })}\n`),
+  };
+  // The host executor runs local jobs; with a cluster it runs none, but still probes the host and reaps leftovers.
+  const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix });
+  const backend = deps.cluster === undefined
+    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
+    : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
   const runner = createJobRunner({
     store,
     tenants: deps.tenants,
-    identity: deps.identity,
-    executor: deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix }),
-    relays,
+    backend,
     capacity: { ...capacity, cpuIds },
-    jobsDir,
     tickIntervalMs: config.schedulerIntervalMs,
     preemptGraceMs: config.preemptGraceMs,
-    relayPort: config.relayPort,
-    storage: deps.storage,
     tracking: deps.tracking,
-    cluster: deps.cluster,
-    log: {
-      info: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'jobs', msg, ...obj })}\n`),
-      error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj, err: obj && 'err' in obj ? String((obj as { err: unknown }).err) : undefined })}\n`),
-    },
+    log,
   });
-  return { store, runner, relays, jobsDir };
+  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke() });
+  return { store, service, runner, relays, jobsDir };
 };

@@ -18,10 +18,10 @@ import { createArtifactService, createBlobFiles, createSealWorkerPool, createTen
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import { datasetRoutes, mlflowArtifactRoutes } from '../http/artifacts/index.ts';
+import { datasetRoutes, mlflowArtifactRoutes } from '../http/index.ts';
 import { buildApp } from '../http/index.ts';
-import { kubernetesRoutes } from '../http/routes/kubernetes-routes.ts';
-import { jobRoutes } from '../http/routes/job-routes.ts';
+import { kubernetesRoutes } from '../http/index.ts';
+import { jobRoutes } from '../http/index.ts';
 import { createJobSystem } from './job-system.ts';
 import { createJobStoragePort, createJobTrackingPort } from './job-ports.ts';
 import type { JobSystem } from './job-system.ts';
@@ -32,21 +32,24 @@ import { createClusterConfig } from '../executors/kubernetes/index.ts';
 import type { ClusterConfigInput, KubernetesClient } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
 import { createLoggedModelService, createRegistryService, createTrackingService } from '../tracking/index.ts';
-import { mlflowRoutes } from '../http/mlflow/index.ts';
+import { mlflowRoutes } from '../http/index.ts';
 import { createLineageService } from '../lineage/index.ts';
-import { lineageRoutes } from '../http/routes/lineage-routes.ts';
+import { lineageRoutes } from '../http/index.ts';
 import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
-import type { ClusterExecution } from '../jobs/job-runner.ts';
+import type { ClusterExecution } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId } from './process-identity.ts';
+import { createMonitoring } from '../monitoring/index.ts';
+import type { Monitoring } from '../monitoring/index.ts';
+import { alertRoutes, usageRoutes } from '../http/index.ts';
+import { cgroupReader } from './cgroup-usage.ts';
 import { createSecuritySystem } from '../security/index.ts';
 import type { SecuritySystem } from '../security/index.ts';
-import { alertRoutes } from '../http/routes/alert-routes.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -71,7 +74,7 @@ export interface Platform {
   /** The database, its transactions carrying the audit event key (events appended in them are MACed). */
   db: Db;
   rlsMode: RlsMode;
-  /** Prometheus metrics of the platform (e.g. bulkhead_audit_tamper_alerts_total); not served yet. */
+  /** Prometheus metrics of the platform (e.g. bulkhead_audit_tamper_alerts_total), served by `runServer` on the metrics listener. */
   metrics: Registry;
   audit: AuditLog;
   identity: IdentityService;
@@ -91,6 +94,8 @@ export interface Platform {
   homeLock: HomeLock | undefined;
   /** Stops a suspended tenant's running jobs and deployments; restarts the deployments on resumption. */
   tenantSuspension: TenantSuspension;
+  /** Prometheus metrics on `metrics`, the usage ledger's counters, sampling and reads (timers started by `runServer`). */
+  monitoring: Monitoring;
   /** Security anomaly detection: request observer, detector loop, webhook (started by `runServer`). */
   security: SecuritySystem;
   /** Closes everything this platform opened, in order. Idempotent. */
@@ -270,7 +275,7 @@ export const createPlatform = async (
   const ownClusterBackend = options.cluster === undefined && config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined;
   const clusterBackend = options.cluster ?? ownClusterBackend;
   const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets), cluster: clusterBackend?.execution });
-  httpModules.push(jobRoutes({ store: jobs.store, runner: jobs.runner, tenants }));
+  httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
   // Lineage: model versions created with a job's run_id (MLflow API) get their lineage recorded; register-from-job.
@@ -298,6 +303,18 @@ export const createPlatform = async (
     }),
   });
   const tenantSuspension = createTenantSuspension({ db, ports: createTenantSuspensionPorts({ jobs, deployments: serving.deployments }) });
+  // Metrics and usage metering. Registered last among the closers, so it runs first at close: the
+  // request counters are flushed while the database is still open.
+  const monitoring = createMonitoring({
+    db, instanceId, registry: metrics,
+    options: { maxTenants: config.metricsMaxTenants, flushIntervalMs: config.usageFlushIntervalMs, sampleIntervalMs: config.usageSampleIntervalMs, rateCard: config.rateCard },
+    ...(rawDb.poolStats === undefined ? {} : { poolStats: rawDb.poolStats }),
+    // Running jobs' and serving workers' cgroups on this host (cluster jobs have none here).
+    readCgroups: cgroupReader(config.cgroupPrefix),
+    log: auditLog,
+  });
+  httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));
+  closers.push(() => monitoring.stop());
   const security = createSecuritySystem({
     db, instanceId, metrics, log: auditLog,
     settings: {
@@ -312,7 +329,7 @@ export const createPlatform = async (
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, security,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, security,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -342,6 +359,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     clusterJobScope: platform.config.executor === 'kubernetes' ? (tenantId, jobId) => platform.jobs.runner.clusterJobScope(tenantId, jobId) : undefined,
     clusterEndpointScope: platform.serving.endpointScope,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
+    requestMetering: { metrics: platform.monitoring.metrics, usage: platform.monitoring.usage },
     requestObserver: platform.security.requestHook,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.

@@ -2,6 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import type { Config } from '../config/index.ts';
 import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminTokenNotice, writeInitialAdminToken } from './platform.ts';
 import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
+import { meterInterruptedJobs, startMetricsServer } from '../monitoring/index.ts';
+import { cgroupUsageReader } from './cgroup-usage.ts';
 
 /**
  * `bulkhead up`: opens the platform (on PGlite, taking the home's lock: a second server on the same home
@@ -30,6 +32,7 @@ export const runServer = async (config: Config): Promise<void> => {
     startupRecoverySteps({
       db: platform.db, instanceId: platform.instanceId, storage: platform.storage, blobFiles: platform.storage.files, tenants: platform.tenants,
       recoverInterruptedJobs: () => platform.jobs.runner.recoverInterrupted(),
+      meterInterruptedJobs: () => meterInterruptedJobs(platform.db, cgroupUsageReader(config.cgroupPrefix)),
       log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg),
     }),
   );
@@ -51,6 +54,15 @@ export const runServer = async (config: Config): Promise<void> => {
     platform.audit.seal().catch((error: unknown) => app.log.error({ err: error }, 'audit seal failed'));
   }, config.auditSealIntervalMs);
   sealer.unref();
+  // Usage metering: request counters flushed every BULKHEAD_USAGE_FLUSH_INTERVAL_MS, ended jobs metered and
+  // storage sampled every BULKHEAD_USAGE_SAMPLE_INTERVAL_MS (platform.close() flushes what is left).
+  platform.monitoring.start();
+  // The metrics listener, apart from the API (port 0: none). Failing to bind fails start-up.
+  const metricsServer = config.metricsPort === 0 ? undefined : await startMetricsServer({ host: config.metricsHost, port: config.metricsPort, registry: platform.metrics });
+  if (metricsServer !== undefined) {
+    platform.onClose(() => metricsServer.close());
+    app.log.info({ url: `${metricsServer.url}/metrics` }, 'metrics listener is up');
+  }
   // Anomaly detection over the audit stream, and the request observer's summaries (when not turned off).
   platform.security.start();
 

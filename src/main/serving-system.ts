@@ -8,8 +8,8 @@ import { createLocalExecutor } from '../executors/local/index.ts';
 import { createClusterServingBackend, createDeploymentService, createLocalServingBackend, createRegistryModelResolver, createTenantRateGuard, prepareWorkerCode } from '../serving/index.ts';
 import type { ClusterEndpoints, DeploymentService, EndpointTokenScope, ModelResolver, ServingBackend, TenantRateGuard, WorkerExecutor } from '../serving/index.ts';
 import type { IdentityService } from '../identity/index.ts';
-import { deploymentRoutes } from '../http/routes/deployment-routes.ts';
-import { inferenceRoutes } from '../http/routes/inference-routes.ts';
+import { deploymentRoutes } from '../http/index.ts';
+import { inferenceRoutes } from '../http/index.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 
 export interface ServingSystem {

@@ -38,6 +38,11 @@ export interface RecoveryDeps {
   tenants: TenantService;
   /** The job runner's start-up transitions: running jobs failed, admitted ones requeued; the failed ids. */
   recoverInterruptedJobs(): Promise<Array<{ tenantId: string; jobId: string }>>;
+  /**
+   * Meters jobs still `running` from their leftover cgroups (before they are failed and the cgroups
+   * reaped): usage metering's ledger rows, keyed by job attempt. Returns how many were metered.
+   */
+  meterInterruptedJobs?(): Promise<number>;
   log(obj: object, msg: string): void;
 }
 
@@ -116,6 +121,13 @@ export const startupRecoverySteps = (deps: RecoveryDeps): RecoveryStep[] => {
         }
         return counts;
       },
+    },
+    {
+      // What a job killed with the platform used until then is still in its cgroup (its processes died,
+      // the directory stays until the runner reaps it): metered now, so a crash neither loses nor (the
+      // ledger is keyed by job attempt) doubles it.
+      name: 'meter-interrupted-jobs',
+      run: async () => ({ jobs: deps.meterInterruptedJobs === undefined ? 0 : await deps.meterInterruptedJobs() }),
     },
     {
       // Jobs running when the process died have no process any more: failed with the reason (each

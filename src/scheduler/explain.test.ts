@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, explainJob, SchedulerState } from './index.ts';
-import type { Resources, SchedulerInput, TenantQuota } from './index.ts';
+import type { Resources, SchedulerInput, SchedulerQuota } from './index.ts';
 
 const res = (cpu: number, memoryMiB = 0, gpu = 0): Resources => ({ cpu, memoryMiB, gpu });
-const quota = (nominal: Resources, borrowingLimit: Resources, maxConcurrentJobs = 100, weight = 1): TenantQuota => ({
+const quota = (nominal: Resources, borrowingLimit: Resources, maxConcurrentJobs = 100, weight = 1): SchedulerQuota => ({
   nominal,
   borrowingLimit,
   maxConcurrentJobs,

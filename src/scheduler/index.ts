@@ -17,6 +17,8 @@ export { SchedulerState } from './scheduler-core.ts';
 export type { SchedulerOptions } from './scheduler-core.ts';
 export { explainAllQueued, explainQueuedJob, describeTenant } from './explain.ts';
 export { dominantShare, weightedDrfShares } from './drf.ts';
+export { clusterCpuPools, cpuList, cpusetOf, cpusWanted, hostCpuPools, inPool, schedulingPools } from './cpu-pools.ts';
+export type { CpuPool, CpuPools, PoolTenant } from './cpu-pools.ts';
 export type { DominantShare, DrfDemand } from './drf.ts';
 export type {
   Admission,
@@ -26,11 +28,11 @@ export type {
   QueuedJob,
   ResourceName,
   Resources,
-  RunningJob,
+  ScheduledJob,
   SchedulerInput,
   SchedulingDecision,
   SchedulingStep,
-  TenantQuota,
+  SchedulerQuota,
   TenantShare,
   WaitExplanation,
 } from './scheduler-types.ts';

@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAppError } from '../core/errors.ts';
 import { decide, SchedulerState } from './index.ts';
-import type { QueuedJob, Resources, RunningJob, TenantQuota } from './index.ts';
+import type { QueuedJob, Resources, ScheduledJob, SchedulerQuota } from './index.ts';
 
 const res = (cpu: number, memoryMiB = 0, gpu = 0): Resources => ({ cpu, memoryMiB, gpu });
-const quota = (nominal: Resources, borrowingLimit: Resources, maxConcurrentJobs = 100, weight = 1): TenantQuota => ({
+const quota = (nominal: Resources, borrowingLimit: Resources, maxConcurrentJobs = 100, weight = 1): SchedulerQuota => ({
   nominal,
   borrowingLimit,
   maxConcurrentJobs,
@@ -18,7 +18,7 @@ const queued = (id: string, tenantId: string, request: Resources, enqueuedAt: nu
   priority,
   enqueuedAt,
 });
-const running = (id: string, tenantId: string, request: Resources, startedAt: number, priority = 0): RunningJob => ({
+const running = (id: string, tenantId: string, request: Resources, startedAt: number, priority = 0): ScheduledJob => ({
   id,
   tenantId,
   request,

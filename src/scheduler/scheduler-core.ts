@@ -31,9 +31,9 @@ import type {
   QueuedJob,
   ResourceName,
   Resources,
-  RunningJob,
+  ScheduledJob,
   SchedulingStep,
-  TenantQuota,
+  SchedulerQuota,
 } from './scheduler-types.ts';
 
 /** @internal */
@@ -135,7 +135,7 @@ export type LocalBlock = 'no_quota' | 'max_concurrent_jobs' | 'tenant_quota_cpu'
 const tenantQuotaReason = (resource: ResourceName): LocalBlock =>
   resource === 'cpu' ? 'tenant_quota_cpu' : resource === 'memory' ? 'tenant_quota_memory' : 'tenant_quota_gpu';
 
-const toInternalQuota = (quota: TenantQuota, tenantId: string): InternalQuota => {
+const toInternalQuota = (quota: SchedulerQuota, tenantId: string): InternalQuota => {
   const nominal = toVec(quota.nominal, `quota(${tenantId}).nominal`);
   const borrowingLimit = toVec(quota.borrowingLimit, `quota(${tenantId}).borrowingLimit`);
   if (!Number.isInteger(quota.maxConcurrentJobs) || quota.maxConcurrentJobs < 0) {
@@ -236,7 +236,7 @@ export class SchedulerState {
    * Sets or replaces a tenant's quota; takes effect at the next decision. Running jobs are never stopped
    * because a quota shrank: they only make the tenant a borrower (reclaimable) and block its next jobs.
    */
-  setQuota(tenantId: string, quota: TenantQuota): void {
+  setQuota(tenantId: string, quota: SchedulerQuota): void {
     const tenant = this.#tenant(tenantId);
     tenant.quota = toInternalQuota(quota, tenantId);
     this.#refreshBorrowing(tenant);
@@ -247,7 +247,7 @@ export class SchedulerState {
   }
 
   /** A new job record, registered under its id (the caller has checked the id is new). */
-  #newRecord(job: QueuedJob | RunningJob, state: 'queued' | 'running', enqueuedAt: number, startedAt: number): JobRecord {
+  #newRecord(job: QueuedJob | ScheduledJob, state: 'queued' | 'running', enqueuedAt: number, startedAt: number): JobRecord {
     const record: JobRecord = {
       id: job.id,
       tenant: this.#tenant(job.tenantId),
@@ -303,7 +303,7 @@ export class SchedulerState {
    * Records a job as running without checking it fits (used to rebuild state from the database, where
    * what runs is a fact). Throws CONFLICT if the id is already known.
    */
-  addRunning(job: RunningJob): void {
+  addRunning(job: ScheduledJob): void {
     if (this.#jobs.has(job.id)) throw duplicateJob(job.id);
     const record = this.#newRecord(job, 'running', job.startedAt, job.startedAt);
     this.#startRunning(record);

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decide, SchedulerState } from './index.ts';
-import type { QueuedJob, Resources, RunningJob, SchedulingStep, TenantQuota } from './index.ts';
+import type { QueuedJob, Resources, ScheduledJob, SchedulingStep, SchedulerQuota } from './index.ts';
 
 // ---- the model: integer vectors [millicores, MiB, GPUs] ----
 
@@ -239,7 +239,7 @@ const worldArb = (overcommit: boolean) =>
     }),
   );
 
-const toQuota = (q: MQuota): TenantQuota => ({
+const toQuota = (q: MQuota): SchedulerQuota => ({
   nominal: toRes(q.nominal),
   borrowingLimit: toRes(q.borrow),
   maxConcurrentJobs: q.max,
@@ -368,7 +368,7 @@ describe(`scheduler properties (backfill: ${backfill})`, () => {
           capacity: toRes(capacity),
           quotas: Object.fromEntries([...model.quotas].map(([t, q]) => [t, toQuota(q)])),
           running: [...model.running].sort((a, b) => a.seq - b.seq).map(
-            (j): RunningJob => ({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, startedAt: j.startedAt }),
+            (j): ScheduledJob => ({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, startedAt: j.startedAt }),
           ),
           queued: [...model.queued].sort((a, b) => a.seq - b.seq).map(
             (j): QueuedJob => ({ id: j.id, tenantId: j.tenant, request: toRes(j.req), priority: j.priority, enqueuedAt: j.enqueuedAt }),

@@ -15,7 +15,7 @@ export interface Resources {
 
 export type ResourceName = 'cpu' | 'memory' | 'gpu';
 
-export interface TenantQuota {
+export interface SchedulerQuota {
   /** Guaranteed share of the pool: reclaimed from borrowers by preemption when the tenant needs it. */
   readonly nominal: Resources;
   /** How far above `nominal` the tenant may go while capacity is idle. */
@@ -35,7 +35,7 @@ export interface QueuedJob {
   readonly enqueuedAt: number;
 }
 
-export interface RunningJob {
+export interface ScheduledJob {
   readonly id: string;
   readonly tenantId: string;
   readonly request: Resources;
@@ -47,8 +47,8 @@ export interface RunningJob {
 export interface SchedulerInput {
   /** The shared pool (dedicated tenants' reserved CPUs already removed). */
   readonly capacity: Resources;
-  readonly quotas: Readonly<Record<string, TenantQuota>>;
-  readonly running: readonly RunningJob[];
+  readonly quotas: Readonly<Record<string, SchedulerQuota>>;
+  readonly running: readonly ScheduledJob[];
   readonly queued: readonly QueuedJob[];
   readonly now: number;
 }

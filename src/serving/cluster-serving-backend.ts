@@ -19,7 +19,7 @@ import type { ModelResolver } from './model-resolver.ts';
 import type { GenerationRequest, GenerationSpec, ServingBackend, ServingGeneration, ServingTarget } from './serving-backend.ts';
 import type { EndpointTokenScope } from './endpoint-token-scope.ts';
 import { createHttpWorkerClient } from './worker-client.ts';
-import type { ReplicaStatus } from './worker-supervisor.ts';
+import type { ReplicaStatus } from '../contract/deployment-schemas.ts';
 
 /** One generation of a deployment on the cluster, as the port sees it. */
 export interface ClusterEndpointGeneration {

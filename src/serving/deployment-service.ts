@@ -13,56 +13,16 @@
  * workers, or a Deployment + Service on a Kubernetes cluster. The gateway's limits stay here, in front of both.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import type { IsolationTier } from '../executors/local/index.ts';
-import type { ReplicaStatus } from './worker-supervisor.ts';
+import type { IsolationTier } from '../contract/roles.ts';
+import type { CreateDeploymentInput, DeploymentStatus, DeploymentView, ReplicaStatus, UpdateDeploymentInput } from '../contract/deployment-schemas.ts';
 import type { GenerationSpec, ServingBackend, ServingGeneration, ServingTarget } from './serving-backend.ts';
 import { createConcurrencyGate } from './gateway-limiter.ts';
 import type { ConcurrencyGate } from './gateway-limiter.ts';
-
-export const deploymentNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-
-export const createDeploymentSchema = z.strictObject({
-  name: z.string().regex(deploymentNamePattern, 'lowercase letters, digits, . _ - (at most 63)'),
-  model: z.string().min(1).max(256),
-  version: z.union([z.string().regex(/^[0-9]{1,9}$/), z.number().int().positive().max(2_147_483_647)]).transform(String),
-  replicas: z.number().int().min(0).max(16).default(1),
-  resources: z.strictObject({ cpu: z.number().positive().max(64).default(1), memoryMiB: z.number().int().min(32).max(65536).default(512) }).default({ cpu: 1, memoryMiB: 512 }),
-  maxConcurrency: z.number().int().min(1).max(1024).default(8),
-});
-export type CreateDeploymentInput = z.output<typeof createDeploymentSchema>;
-
-export const updateDeploymentSchema = z.strictObject({
-  version: z.union([z.string().regex(/^[0-9]{1,9}$/), z.number().int().positive().max(2_147_483_647)]).transform(String).optional(),
-  replicas: z.number().int().min(0).max(16).optional(),
-  resources: z.strictObject({ cpu: z.number().positive().max(64), memoryMiB: z.number().int().min(32).max(65536) }).partial().optional(),
-  maxConcurrency: z.number().int().min(1).max(1024).optional(),
-});
-export type UpdateDeploymentInput = z.output<typeof updateDeploymentSchema>;
-
-export const deploymentStatuses = ['starting', 'ready', 'updating', 'degraded', 'unavailable', 'failed', 'stopped'] as const;
-export type DeploymentStatus = (typeof deploymentStatuses)[number];
-
-export interface DeploymentView {
-  id: string;
-  name: string;
-  model: string;
-  version: string;
-  replicas: number;
-  resources: { cpu: number; memoryMiB: number };
-  maxConcurrency: number;
-  status: DeploymentStatus;
-  reason?: string;
-  replicaStatus: ReplicaStatus[];
-  endpoint: string;
-  createdAt: string;
-  updatedAt: string;
-}
 
 interface Row {
   id: string;

@@ -11,8 +11,8 @@
  * Does not own: the model registry or artifact storage (reached through `ModelResolver`), the HTTP
  * routes (http/routes/deployment-routes.ts, inference-routes.ts), authorization, or the sandbox itself.
  */
-export { createDeploymentService, createDeploymentSchema, updateDeploymentSchema, deploymentStatuses, deploymentErrors, queueBoundOf } from './deployment-service.ts';
-export type { DeploymentService, DeploymentView, DeploymentStatus, CreateDeploymentInput, UpdateDeploymentInput, InvokeResult, DeploymentServiceDeps } from './deployment-service.ts';
+export { createDeploymentService, deploymentErrors, queueBoundOf } from './deployment-service.ts';
+export type { DeploymentService, InvokeResult, DeploymentServiceDeps } from './deployment-service.ts';
 export { endpointTokenAllows } from './endpoint-token-scope.ts';
 export type { EndpointTokenScope } from './endpoint-token-scope.ts';
 export { createClusterServingBackend } from './cluster-serving-backend.ts';
@@ -31,5 +31,5 @@ export { findPlaintextFiles, servingRoots, wipeModelPlaintext } from './model-pl
 export type { PlaintextDigest } from './model-plaintext.ts';
 export { createHttpWorkerClient, createWorkerClient } from './worker-client.ts';
 export type { WorkerClient, WorkerResponse } from './worker-client.ts';
-export type { WorkerExecutor, ReplicaStatus } from './worker-supervisor.ts';
+export type { WorkerExecutor } from './worker-supervisor.ts';
 export { parseInferRequest, OipRequestError } from './worker/oip-codec.ts';

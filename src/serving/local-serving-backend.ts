@@ -9,7 +9,7 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../core/errors.ts';
-import type { IsolationTier } from '../executors/local/index.ts';
+import type { IsolationTier } from '../contract/roles.ts';
 import type { ModelResolver } from './model-resolver.ts';
 import { startReplica } from './worker-supervisor.ts';
 import type { Replica, WorkerExecutor } from './worker-supervisor.ts';

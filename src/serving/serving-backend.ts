@@ -7,9 +7,9 @@
  * The gateway's rate guard, concurrency gate and bounded queue stay in the deployment service, in front of
  * either backend.
  */
-import type { IsolationTier } from '../executors/local/index.ts';
+import type { IsolationTier } from '../contract/roles.ts';
 import type { WorkerClient } from './worker-client.ts';
-import type { ReplicaStatus } from './worker-supervisor.ts';
+import type { ReplicaStatus } from '../contract/deployment-schemas.ts';
 
 export interface GenerationSpec {
   model: string;

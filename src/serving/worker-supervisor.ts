@@ -13,7 +13,9 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { IsolationTier, JobSpec, Outcome, RunningJob } from '../executors/local/index.ts';
+import type { IsolationTier, Outcome, RunningJob } from '../executors/executor-contract.ts';
+import type { JobSpec } from '../executors/host-executor-contract.ts';
+import type { ReplicaState, ReplicaStatus } from '../contract/deployment-schemas.ts';
 import { createWorkerClient } from './worker-client.ts';
 import type { WorkerClient } from './worker-client.ts';
 
@@ -21,15 +23,6 @@ export interface WorkerExecutor {
   start(spec: JobSpec): RunningJob;
 }
 
-export type ReplicaState = 'starting' | 'ready' | 'restarting' | 'draining' | 'stopped';
-
-export interface ReplicaStatus {
-  id: string;
-  version: string;
-  state: ReplicaState;
-  restarts: number;
-  lastExit?: { reason: string; at: string };
-}
 
 export interface ReplicaOptions {
   executor: WorkerExecutor;

@@ -86,6 +86,18 @@ const toQuota = (row: QuotaRow): TenantQuota => ({
   weight: Number(row.weight),
 });
 
+/**
+ * The quota of the tenant whose transaction `tx` is (row-level security picks its one row), for checks
+ * made in the same transaction as the write they guard (job submission). Not locked: the application
+ * role may only SELECT quotas, so a quota change committing meanwhile applies from the next check.
+ * NOT_FOUND when the tenant has no quota row.
+ */
+export const readTenantQuota = async (tx: Queryable, tenantId: string): Promise<TenantQuota> => {
+  const { rows } = await tx.query<QuotaRow>('SELECT * FROM tenant_quotas');
+  if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
+  return toQuota(rows[0]);
+};
+
 const tenantColumns = 'id, slug, name, tier, status, created_at, updated_at';
 
 export interface TenantService {

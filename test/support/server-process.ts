@@ -38,7 +38,7 @@ export const startServerProcess = async (env: Record<string, string>, timeoutMs 
   const port = await freePort();
   const relayPort = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, cliPath, 'up'], {
-    env: { PATH: process.env['PATH'] ?? '', BULKHEAD_LOG_LEVEL: 'warn', BULKHEAD_HOST: '127.0.0.1', BULKHEAD_PORT: String(port), BULKHEAD_RELAY_PORT: String(relayPort), ...env },
+    env: { PATH: process.env['PATH'] ?? '', BULKHEAD_LOG_LEVEL: 'warn', BULKHEAD_HOST: '127.0.0.1', BULKHEAD_PORT: String(port), BULKHEAD_RELAY_PORT: String(relayPort), BULKHEAD_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

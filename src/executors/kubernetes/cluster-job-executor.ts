@@ -16,9 +16,9 @@
  */
 import { constants as osConstants } from 'node:os';
 import { isAppError } from '../../core/errors.ts';
-import type { Outcome, OutputLine, RunningJob } from '../local/index.ts';
+import type { Outcome, OutputLine, RunningJob } from '../executor-contract.ts';
 import { buildJobManifest, buildJobTokenSecret } from './job-manifest.ts';
-import type { ClusterConfig, JobSpec, KubeObject } from './kubernetes-types.ts';
+import type { ClusterConfig, ClusterJobSpec, KubeObject } from './kubernetes-types.ts';
 import { FIELD_MANAGER, labelKeys } from './naming.ts';
 import { mapJobOutcome } from './outcome-mapping.ts';
 import type { JobOutcome, JobProgress, ObservedCondition, ObservedJob, ObservedPod, ObservedWorkload } from './outcome-mapping.ts';
@@ -39,7 +39,7 @@ const KUEUE_JOB_UID_LABEL = 'kueue.x-k8s.io/job-uid';
 const DEFAULT_POD_GRACE_MS = 30_000;
 
 export interface ClusterJobRun {
-  job: JobSpec;
+  job: ClusterJobSpec;
   /** The job's short-lived API token; stored only in the job's Secret, never logged or reported. */
   token: string;
   /** Receives the pod's log line by line. Kubernetes merges stdout and stderr: every line is `stdout`. */

@@ -34,7 +34,7 @@ export type {
   ImagePullPolicy,
   IsolationTier,
   JobResources,
-  JobSpec,
+  ClusterJobSpec,
   KubeObject,
   KueueConfig,
   Labels,
@@ -56,7 +56,7 @@ export {
   tenantSpecOf,
 } from './naming.ts';
 export { buildTenantBundle } from './tenant-bundle.ts';
-export { buildJobManifest, buildJobTokenSecret, jobName } from './job-manifest.ts';
+export { buildJobManifest, buildJobTokenSecret, clusterJobSpecOf, jobName } from './job-manifest.ts';
 export {
   buildEndpointManifests,
   buildEndpointTokenSecret,

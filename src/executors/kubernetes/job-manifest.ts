@@ -2,7 +2,8 @@
  * A training job as a `batch/v1` Job in its tenant's namespace, and the pod hardening shared with
  * endpoints. Pure: no IO.
  */
-import type { ClusterConfig, JobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
+import type { Job } from '../../contract/job-schemas.ts';
+import type { ClusterConfig, ClusterJobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
 import {
   cpuQuantity,
   JOB_TOKEN_MOUNT,
@@ -66,6 +67,27 @@ const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 /** The Job's name for a platform job id. */
 export const jobName = (jobId: string): string => requireDnsLabel('job name', `job-${jobId.toLowerCase()}`);
 
+/**
+ * The one mapping from a job record to its cluster spec, used by the runner's cluster backend and by the
+ * render route (`bulkhead k8s render --job`), so what is rendered is what runs: command, resources,
+ * priority, the token Secret's name and the job's inputs (code bundle, datasets), which give the pod its
+ * `inputs` init container. `env` is the job's own environment unless the caller adds the run's variables.
+ */
+export const clusterJobSpecOf = (
+  job: Pick<Job, 'id' | 'command' | 'env' | 'resources' | 'priority' | 'codeBundle' | 'datasets'>,
+  tenant: TenantSpec,
+  env: Readonly<Record<string, string>> = job.env,
+): ClusterJobSpec => ({
+  id: job.id,
+  tenant,
+  command: job.command,
+  env,
+  resources: job.resources,
+  priority: job.priority,
+  jobTokenSecretName: `${jobName(job.id)}-token`,
+  inputs: { codeBundle: job.codeBundle, datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })) },
+});
+
 const kueuePriorityClass = (priority: number, config: ClusterConfig): string | undefined => {
   let chosen: { name: string; minPriority: number } | undefined;
   for (const c of config.kueue.priorityClasses) {
@@ -74,7 +96,7 @@ const kueuePriorityClass = (priority: number, config: ClusterConfig): string | u
   return chosen?.name;
 };
 
-const validateJob = (job: JobSpec): void => {
+const validateJob = (job: ClusterJobSpec): void => {
   validateTenant(job.tenant);
   if (job.tenant.status === 'suspended') throw kubernetesErrors.tenantSuspended(job.tenant.slug);
   if (job.command.length === 0) throw kubernetesErrors.invalidInput('job command must not be empty', 'command');
@@ -106,7 +128,7 @@ const validateJob = (job: JobSpec): void => {
  * Throws VALIDATION_FAILED for input Kubernetes cannot express and TENANT_SUSPENDED for a suspended tenant;
  * the executor turns either into a `refused` outcome.
  */
-export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObject => {
+export const buildJobManifest = (job: ClusterJobSpec, config: ClusterConfig): KubeObject => {
   validateJob(job);
   const tenant = job.tenant;
   const namespace = tenantNamespace(tenant, config);
@@ -243,7 +265,7 @@ export const buildJobManifest = (job: JobSpec, config: ClusterConfig): KubeObjec
  * a secret value: never render this object into logs, YAML previews or golden files. Apply it before the
  * Job; delete it with the Job (the executor owns both lifetimes).
  */
-export const buildJobTokenSecret = (job: JobSpec, config: ClusterConfig, token: string): KubeObject => {
+export const buildJobTokenSecret = (job: ClusterJobSpec, config: ClusterConfig, token: string): KubeObject => {
   validateJob(job);
   return {
     apiVersion: 'v1',

@@ -1,7 +1,7 @@
 /**
  * Fixed inputs shared by this module's tests and golden files. Not exported from index.ts.
  */
-import type { ClusterConfig, EndpointSpec, IsolationTier, JobSpec, TenantSpec } from './kubernetes-types.ts';
+import type { ClusterConfig, EndpointSpec, IsolationTier, ClusterJobSpec, TenantSpec } from './kubernetes-types.ts';
 import { createClusterConfig } from './naming.ts';
 
 export const fixtureConfig = (overrides: Parameters<typeof createClusterConfig>[0] = {}): ClusterConfig =>
@@ -39,7 +39,7 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
   ...overrides,
 });
 
-export const fixtureJob = (tenant: TenantSpec, overrides: Partial<JobSpec> = {}): JobSpec => ({
+export const fixtureJob = (tenant: TenantSpec, overrides: Partial<ClusterJobSpec> = {}): ClusterJobSpec => ({
   id: '0190a3c4-7b2e-7d40-9c1a-5e6f7a8b9c0d',
   tenant,
   command: ['python', '-m', 'train', '--epochs', '3'],

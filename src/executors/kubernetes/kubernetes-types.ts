@@ -55,7 +55,7 @@ export interface ClusterConfig {
   /** Dedicated nodes carry label `labelKey=<slug>` and taint `taintKey=<slug>:NoSchedule`. */
   dedicatedNodePool: { labelKey: string; taintKey: string };
   kueue: KueueConfig;
-  /** Default image for jobs when a JobSpec names none. */
+  /** Default image for jobs when a ClusterJobSpec names none. */
   jobImage: string;
   /**
    * The platform's own image (it holds the `bulkhead` CLI): runs a job's `inputs` init container, which
@@ -81,7 +81,7 @@ export interface JobResources extends ResourceAmounts {
   timeoutSeconds: number;
 }
 
-export interface JobSpec {
+export interface ClusterJobSpec {
   id: string;
   tenant: TenantSpec;
   /** argv; the first element is the program. */

@@ -54,7 +54,8 @@ test('v1: tenant parent and job child get their limits in every hierarchy', asyn
   assert.equal(await job.oomKills(), 2);
   await writeFile(join(j('cpuacct'), 'cpuacct.usage'), '1500000000\n');
   await writeFile(join(j('memory'), 'memory.max_usage_in_bytes'), '4096\n');
-  assert.deepEqual(await job.usage(), { cpuMs: 1500, peakMemoryBytes: 4096 });
+  await writeFile(join(j('memory'), 'memory.usage_in_bytes'), '2048\n');
+  assert.deepEqual(await job.usage(), { cpuMs: 1500, peakMemoryBytes: 4096, cpuCoreSeconds: 1.5, memoryPeakBytes: 4096, memoryCurrentBytes: 2048 });
 });
 
 test('v1: no usable controller → undefined (the executor then refuses cgroup tiers)', async () => {
@@ -88,7 +89,7 @@ test('v2: controllers are enabled down the path and limits use the v2 files', as
   assert.equal(await job.oomKills(), 1);
   await writeFile(join(j, 'cpu.stat'), 'usage_usec 2500000\nuser_usec 2000000\n');
   await writeFile(join(j, 'memory.peak'), '8192\n');
-  assert.deepEqual(await job.usage(), { cpuMs: 2500, peakMemoryBytes: 8192 });
+  assert.deepEqual(await job.usage(), { cpuMs: 2500, peakMemoryBytes: 8192, cpuCoreSeconds: 2.5, memoryPeakBytes: 8192 });
 });
 
 test('v2 without memory, cpu or pids is not usable (this host: cgroup2 offers only hugetlb)', async () => {

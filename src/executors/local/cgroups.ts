@@ -35,6 +35,12 @@ export interface JobCgroupLimits {
 export interface CgroupUsage {
   cpuMs?: number;
   peakMemoryBytes?: number;
+  /** The same CPU time at full resolution (usage metering): cpuacct.usage ns / 1e9, usage_usec / 1e6. */
+  cpuCoreSeconds?: number;
+  /** The same high-water mark under its metering name. */
+  memoryPeakBytes?: number;
+  /** Memory in use now (v1 memory.usage_in_bytes, v2 memory.current): sampled by usage metering. */
+  memoryCurrentBytes?: number;
 }
 
 export interface JobCgroup {
@@ -248,12 +254,17 @@ export async function createCgroupV1Driver(root: string, prefix: string): Promis
       const cpuacct = layout.dirFor('cpuacct');
       if (cpuacct !== undefined) {
         const ns = Number((await readText(join(cpuacct, 'cpuacct.usage')))?.trim());
-        if (Number.isFinite(ns)) usage.cpuMs = Math.round(ns / 1e6);
+        if (Number.isFinite(ns)) {
+          usage.cpuMs = Math.round(ns / 1e6);
+          usage.cpuCoreSeconds = ns / 1e9;
+        }
       }
       const memory = layout.dirFor('memory');
       if (memory !== undefined) {
         const bytes = Number((await readText(join(memory, 'memory.max_usage_in_bytes')))?.trim());
-        if (Number.isFinite(bytes)) usage.peakMemoryBytes = bytes;
+        if (Number.isFinite(bytes)) usage.peakMemoryBytes = usage.memoryPeakBytes = bytes;
+        const current = Number((await readText(join(memory, 'memory.usage_in_bytes')))?.trim());
+        if (Number.isFinite(current)) usage.memoryCurrentBytes = current;
       }
       return usage;
     },
@@ -470,9 +481,14 @@ export async function createCgroupV2Driver(root: string, prefix: string): Promis
       const dir = layout.jobDirs[0];
       if (dir === undefined) return usage;
       const usec = parseKeyValue(await readText(join(dir, 'cpu.stat')), 'usage_usec');
-      if (usec !== undefined) usage.cpuMs = Math.round(usec / 1000);
+      if (usec !== undefined) {
+        usage.cpuMs = Math.round(usec / 1000);
+        usage.cpuCoreSeconds = usec / 1e6;
+      }
       const peak = Number((await readText(join(dir, 'memory.peak')))?.trim()); // kernel >= 5.19
-      if (Number.isFinite(peak)) usage.peakMemoryBytes = peak;
+      if (Number.isFinite(peak)) usage.peakMemoryBytes = usage.memoryPeakBytes = peak;
+      const current = Number((await readText(join(dir, 'memory.current')))?.trim());
+      if (Number.isFinite(current)) usage.memoryCurrentBytes = current;
       return usage;
     },
     async kill(dirs: string[]) {

@@ -3,7 +3,8 @@ import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalExecutor, type LocalExecutor } from './local-executor.ts';
-import type { IsolationTier, JobSpec, Outcome } from './local-types.ts';
+import type { IsolationTier, Outcome } from '../executor-contract.ts';
+import type { JobSpec } from '../host-executor-contract.ts';
 
 export interface E2eContext {
   executor: LocalExecutor;

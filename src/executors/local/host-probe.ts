@@ -9,7 +9,7 @@ import { access, lstat } from 'node:fs/promises';
 import type { CgroupDriver } from './cgroups.ts';
 import { detectCgroupDriver } from './cgroups.ts';
 import { buildSetprivArgs, type SystemLayout } from './bwrap-args.ts';
-import type { HostProbe, TierAvailability } from './local-types.ts';
+import type { HostProbe, TierAvailability } from '../host-executor-contract.ts';
 
 // A fixed search path: the platform's own PATH is configuration we do not trust to pick security tools.
 const toolDirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];

@@ -19,28 +19,18 @@
  *   await executor.reapOrphans(liveIds);   // at start-up: kill and remove job cgroups not in liveIds
  *
  * `Outcome` = succeeded | failed { exitCode, signal? } | oom_killed | timed_out | cancelled | preempted |
- * refused { reason }, each with `usage` { wallMs, cpuMs?, peakMemoryBytes? }. `refused` means the job's
+ * refused { reason }, each with `usage` { wallMs, cpuMs?, peakMemoryBytes?, and JobUsage's cpuCoreSeconds?,
+ * memoryPeakBytes?, gpuSeconds? read from the cgroup at the end }. `refused` means the job's
  * code never ran (invalid spec, tier unavailable, cgroup setup failed).
  *
  * Inside the sandbox: uid/gid 65534 (also on the host), no capabilities, only `lo`, cleared env plus
  * PATH, HOME and BULKHEAD_{JOB_ID,WORKSPACE,OUTPUTS,DATA,CODE,API_URL}; /usr read-only, /workspace and
  * /outputs writable, /data and /code read-only, the host node at /opt/bulkhead/bin/node.
  */
-export type {
-  HostProbe,
-  IsolationTier,
-  JobResources,
-  JobSpec,
-  Outcome,
-  OutputLine,
-  OutputWritable,
-  ReapedJob,
-  RunningJob,
-  TenantLimits,
-  TierAvailability,
-  Usage,
-} from './local-types.ts';
-export { isolationTiers } from './local-types.ts';
+export type { HostProbe, JobResources, JobSpec, OutputWritable, ReapedJob, TenantLimits, TierAvailability } from '../host-executor-contract.ts';
+// The neutral contract this executor implements (also the cluster executor's): re-exported for callers of the local executor.
+export type { IsolationTier, JobUsage, Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
+export { isolationTiers } from '../executor-contract.ts';
 export { createLocalExecutor, type LocalExecutor, type LocalExecutorOptions } from './local-executor.ts';
 export { probeHost } from './host-probe.ts';
 export {
@@ -51,3 +41,4 @@ export {
   type JobCgroup,
 } from './cgroups.ts';
 export { buildBwrapArgs, sandboxPaths, JOB_UID, JOB_GID, type SandboxPlan } from './bwrap-args.ts';
+export { deniedSyscallsX8664, seccompFilterForHost } from './seccomp.ts';

@@ -32,7 +32,8 @@ import {
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
 import { seccompFilterForHost } from './seccomp.ts';
 import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
-import type { HostProbe, JobSpec, Outcome, OutputLine, ReapedJob, RunningJob, Usage } from './local-types.ts';
+import type { Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
+import type { HostProbe, JobSpec, ReapedJob } from '../host-executor-contract.ts';
 
 export interface LocalExecutorOptions {
   /** Where cgroup hierarchies are mounted. Default `/sys/fs/cgroup`. */

@@ -1,70 +1,56 @@
 /**
- * Native routes for datasets and storage usage, under `/api/v1/tenants/:tenant/...` (tenant from the
+ * Native routes for datasets (storage usage is part of `GET .../usage`, http/routes/usage-routes.ts), under `/api/v1/tenants/:tenant/...` (tenant from the
  * path; another tenant is NOT_FOUND). A version is uploaded as one tar stream (regular files and
  * directories only) in the body of `POST .../datasets/:name/versions`; it is downloaded file by file
  * (`GET .../versions/:version` lists files with digests, `.../files/<path>` streams one).
  */
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { ArtifactService } from '../../artifacts/index.ts';
 import type { DatasetService } from '../../datasets/index.ts';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
+import {
+  createDatasetSchema, datasetFileParamsSchema, datasetListSchema, datasetParamsSchema, datasetSchema, datasetVersionFilesSchema,
+  datasetVersionListSchema, datasetVersionRefParamsSchema, datasetVersionSchema,
+} from '../../contract/dataset-schemas.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
 import { acceptRawBodies, discardRestOfBody, uploadStream } from './raw-body.ts';
-
-const datasetSchema = z.object({ id: z.string(), name: z.string(), description: z.string(), createdAt: z.string(), latestVersion: z.number().nullable() });
-const versionSchema = z.object({
-  dataset: z.string(), version: z.number(), digest: z.string(), fileCount: z.number(), totalBytes: z.number(), createdBy: z.string(), createdAt: z.string(),
-});
-const fileSchema = z.object({ path: z.string(), digest: z.string(), size: z.number() });
-const nameParams = tenantParamsSchema.extend({ name: z.string().max(200) });
-// Versions are `integer` columns: a larger number cannot name one, and must not reach the database.
-const versionParams = nameParams.extend({ version: z.union([z.literal('latest'), z.coerce.number().int().min(1).max(2_147_483_647)]) });
 
 export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: ArtifactService }): FastifyPluginAsyncZod => async (app) => {
   const { datasets, artifacts } = deps;
   const base = '/api/v1/tenants/:tenant';
 
-  app.get(`${base}/usage`, {
-    config: { access: 'usage.read' },
-    schema: {
-      tags: ['usage'], summary: "A tenant's storage use against its quota (bytes); reserved = uploads in flight", params: tenantParamsSchema,
-      response: { 200: z.object({ storageBytes: z.object({ used: z.number(), reserved: z.number(), quota: z.number() }) }) },
-    },
-  }, async (request) => ({ storageBytes: await artifacts.usage(requireTenant(request.tenant).id) }));
-
   app.get(`${base}/datasets`, {
     config: { access: 'datasets.read' },
-    schema: { tags: ['datasets'], summary: 'List datasets', params: tenantParamsSchema, response: { 200: z.object({ datasets: z.array(datasetSchema) }) } },
+    schema: { tags: ['datasets'], summary: 'List datasets', params: tenantParamsSchema, response: { 200: datasetListSchema } },
   }, async (request) => ({ datasets: await datasets.listDatasets(requireTenant(request.tenant).id) }));
 
   app.post(`${base}/datasets`, {
     config: { access: 'datasets.write' },
     schema: {
       tags: ['datasets'], summary: 'Create an empty dataset (pushing a version also creates it)', params: tenantParamsSchema,
-      body: z.strictObject({ name: z.string().max(200), description: z.string().max(2000).optional() }), response: { 201: datasetSchema },
+      body: createDatasetSchema, response: { 201: datasetSchema },
     },
   }, async (request, reply) => reply.code(201).send(await datasets.createDataset(contextOf(request), requireTenant(request.tenant).id, request.body.name, request.body.description)));
 
   app.get(`${base}/datasets/:name`, {
     config: { access: 'datasets.read' },
-    schema: { tags: ['datasets'], summary: 'Show a dataset', params: nameParams, response: { 200: datasetSchema } },
+    schema: { tags: ['datasets'], summary: 'Show a dataset', params: datasetParamsSchema, response: { 200: datasetSchema } },
   }, async (request) => datasets.getDataset(requireTenant(request.tenant).id, request.params.name));
 
   app.get(`${base}/datasets/:name/versions`, {
     config: { access: 'datasets.read' },
-    schema: { tags: ['datasets'], summary: 'List versions, newest first', params: nameParams, response: { 200: z.object({ versions: z.array(versionSchema) }) } },
+    schema: { tags: ['datasets'], summary: 'List versions, newest first', params: datasetParamsSchema, response: { 200: datasetVersionListSchema } },
   }, async (request) => ({ versions: await datasets.listVersions(requireTenant(request.tenant).id, request.params.name) }));
 
   app.get(`${base}/datasets/:name/versions/:version`, {
     config: { access: 'datasets.read' },
-    schema: { tags: ['datasets'], summary: "Show a version ('latest' or a number) with its files", params: versionParams, response: { 200: versionSchema.extend({ files: z.array(fileSchema) }) } },
+    schema: { tags: ['datasets'], summary: "Show a version ('latest' or a number) with its files", params: datasetVersionRefParamsSchema, response: { 200: datasetVersionFilesSchema } },
   }, async (request) => datasets.getVersion(requireTenant(request.tenant).id, request.params.name, request.params.version));
 
   app.get(`${base}/datasets/:name/versions/:version/files/*`, {
     config: { access: 'datasets.read' },
-    schema: { tags: ['datasets'], summary: 'Download one file of a version (decrypted, streamed)', params: versionParams.extend({ '*': z.string() }) },
+    schema: { tags: ['datasets'], summary: 'Download one file of a version (decrypted, streamed)', params: datasetFileParamsSchema },
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;
     const version = request.params.version === 'latest' ? (await datasets.getVersion(tenantId, request.params.name, 'latest')).version : request.params.version;
@@ -78,7 +64,7 @@ export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: Artif
     const raw = rawScope.withTypeProvider<ZodTypeProvider>();
     raw.post(`${base}/datasets/:name/versions`, {
       config: { access: 'datasets.write' },
-      schema: { tags: ['datasets'], summary: 'Push a new immutable version: the body is a tar stream (application/x-tar)', params: nameParams, response: { 201: versionSchema } },
+      schema: { tags: ['datasets'], summary: 'Push a new immutable version: the body is a tar stream (application/x-tar)', params: datasetParamsSchema, response: { 201: datasetVersionSchema } },
     }, async (request, reply) => {
       try {
         const created = await datasets.pushVersionFromTar(contextOf(request), requireTenant(request.tenant).id, request.params.name, uploadStream(request), {

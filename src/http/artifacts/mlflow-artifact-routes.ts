@@ -13,7 +13,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError, isAppError } from '../../core/errors.ts';
+import { AppError } from '../../core/errors.ts';
 import type { ArtifactService } from '../../artifacts/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
@@ -25,12 +25,9 @@ const mlflow = (access: 'artifacts.read' | 'artifacts.write') => ({ access, tena
 
 const wildcard = (request: FastifyRequest): string => (request.params as Record<string, string | undefined>)['*'] ?? '';
 
-/** Quota refusals in MLflow's vocabulary with HTTP 400; everything else goes to the error handler. */
+/** A refused upload: the rest of its body is discarded, and the error handler renders the error in MLflow's vocabulary. */
 const rethrowForMlflow = (request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply => {
   discardRestOfBody(request, reply);
-  if (isAppError(error) && error.code === 'QUOTA_EXCEEDED') {
-    return reply.code(400).type('application/json').send({ error_code: 'RESOURCE_LIMIT_EXCEEDED', message: error.message });
-  }
   throw error;
 };
 

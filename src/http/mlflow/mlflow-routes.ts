@@ -1,9 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Action } from '../../authz/index.ts';
-import { isMlflowError, mlflowErrors, requestRunId, validateBatchRequestSize } from '../../tracking/index.ts';
+import { requestRunId, validateBatchRequestSize } from '../../tracking/index.ts';
 import type { LoggedModelService, RegistryService, TrackingScope, TrackingService } from '../../tracking/index.ts';
-import { sendError, toAppError } from '../error-handler.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
 
 export interface MlflowRouteDeps {
@@ -56,11 +55,6 @@ const pageJson = <T>(key: string, page: { items: T[]; nextPageToken: string | un
  */
 export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => async (app) => {
   const { tracking, registry, loggedModels } = deps;
-
-  app.setErrorHandler((error, request, reply) => {
-    if (isMlflowError(error)) return reply.code(error.httpStatus).type('application/json').send(error.toJSON());
-    return sendError(reply, request, toAppError(error, request));
-  });
 
   const route = (method: Method, path: string, access: Action, summary: string, handler: Handler, nonFiniteFields: readonly string[] = []): void => {
     for (const prefix of mlflowPrefixes) {

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { createDeploymentSchema, updateDeploymentSchema } from '../../serving/index.ts';
+import { createDeploymentSchema, deploymentParamsSchema, updateDeploymentSchema } from '../../contract/deployment-schemas.ts';
 import type { DeploymentService } from '../../serving/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
 
-const deploymentParams = tenantParamsSchema.extend({ name: z.string().min(1).max(63) });
+const deploymentParams = deploymentParamsSchema;
 
 /** Deployments of a tenant's models: create, list, show, update (roll / scale), delete, logs. */
 export const deploymentRoutes = (deps: { deployments: DeploymentService }): FastifyPluginAsyncZod => async (app) => {

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import { healthSchema, readinessSchema } from '../../contract/api-schemas.ts';
 import { withSystem } from '../../db/index.ts';
 import { AppError } from '../../core/errors.ts';
 import type { HttpDeps } from '../http-deps.ts';
 
 /** Liveness and readiness, unauthenticated and free of any tenant data. */
 export const healthRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (app) => {
-  app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
-  app.get('/readyz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ready'), database: z.string(), rlsMode: z.string() }) } } }, async () => {
+  app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: healthSchema } } }, async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: readinessSchema } } }, async () => {
     try {
       await withSystem(deps.db, (tx) => tx.query('SELECT 1'));
     } catch (error) {

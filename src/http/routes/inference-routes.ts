@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import { inferenceModelParamsSchema, inferenceVersionParamsSchema } from '../../contract/deployment-schemas.ts';
 import { retryAfterSeconds } from '../../serving/index.ts';
 import type { DeploymentService, InvokeResult, TenantRateGuard } from '../../serving/index.ts';
 import { requireTenant } from '../route-config.ts';
 
-const modelParams = z.strictObject({ name: z.string().min(1).max(63) });
-const versionParams = modelParams.extend({ version: z.string().min(1).max(16) });
+const modelParams = inferenceModelParamsSchema;
+const versionParams = inferenceVersionParamsSchema;
 
 /**
  * Open Inference Protocol v2 (REST) for the caller's tenant: the tenant comes from the token, so a model

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { buildJobManifest, buildTenantBundle, jobName, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
-import type { JobStore } from '../../jobs/job-store.ts';
+import { jobParamsSchema } from '../../contract/job-schemas.ts';
+import { buildJobManifest, buildTenantBundle, clusterJobSpecOf, renderYaml, tenantSpecOf } from '../../executors/kubernetes/index.ts';
+import type { JobStore } from '../../jobs/index.ts';
 import type { ClusterConfig } from '../../executors/kubernetes/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
 import { requireTenant } from '../route-config.ts';
@@ -17,22 +18,14 @@ export const kubernetesRoutes = (deps: { tenants: TenantService; cluster: Cluste
     schema: {
       tags: ['kubernetes'],
       summary: "Render a job's Kubernetes manifest (batch/v1 Job in the tenant namespace, hardened, Kueue-labelled) as YAML",
-      params: tenantParamsSchema.extend({ id: z.string().max(64) }),
+      params: jobParamsSchema,
       response: { 200: z.string() },
     },
   }, async (request, reply) => {
     const tenant = requireTenant(request.tenant);
     const job = await deps.jobs.get(tenant.id, request.params.id);
     const quota = await deps.tenants.getQuota(tenant.id);
-    const manifest = buildJobManifest({
-      id: job.id,
-      tenant: tenantSpecOf(tenant, quota),
-      command: job.command,
-      env: job.env,
-      resources: job.resources,
-      priority: job.priority,
-      jobTokenSecretName: `${jobName(job.id)}-token`,
-    }, deps.cluster);
+    const manifest = buildJobManifest(clusterJobSpecOf(job, tenantSpecOf(tenant, quota)), deps.cluster);
     return reply.type('application/yaml').send(renderYaml([manifest]));
   });
 

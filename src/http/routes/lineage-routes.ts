@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { tenantParamsSchema } from '../../contract/api-schemas.ts';
+import { jobParamsSchema } from '../../contract/job-schemas.ts';
+import { datasetVersionParamsSchema, modelVersionParamsSchema, registerFromJobSchema } from '../../contract/lineage-views.ts';
 import type { LineageService } from '../../lineage/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
 
-const jobParams = tenantParamsSchema.extend({ id: z.string().max(64) });
-const modelVersionParams = tenantParamsSchema.extend({ name: z.string().min(1).max(256), version: z.string().regex(/^[1-9]\d{0,9}$/).refine((v) => Number(v) <= 2_147_483_647, 'a model version is at most 2147483647') });
-const datasetVersionParams = tenantParamsSchema.extend({ name: z.string().min(1).max(128), version: z.coerce.number().int().min(1).max(2_147_483_647) });
+const jobParams = jobParamsSchema;
+const modelVersionParams = modelVersionParamsSchema;
+const datasetVersionParams = datasetVersionParamsSchema;
 
 /**
  * Lineage: register a model version from a job's outputs (one call), and the lineage graph of a model
@@ -20,7 +20,7 @@ export const lineageRoutes = (deps: { lineage: LineageService }): FastifyPluginA
     schema: {
       tags: ['models'], summary: "Register a model version from a succeeded job's outputs (model.onnx, or model.json converted to ONNX), recording its lineage",
       params: jobParams,
-      body: z.strictObject({ name: z.string().min(1).max(256), path: z.string().min(1).max(1024).optional() }),
+      body: registerFromJobSchema,
     },
   }, async (request, reply) => {
     const tenant = requireTenant(request.tenant);

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import {
-  auditEventSchema, auditListQuerySchema, auditVerificationSchema, createdTokenSchema, createPlatformTokenSchema,
-  createUserSchema, loginSchema, meSchema, tokenSchema, userSchema,
+  auditEventPageSchema, auditListQuerySchema, auditVerificationSchema, createPlatformTokenSchema, createUserSchema, createdTokenSchema, loginSchema, meSchema, platformTokenParamsSchema, tenantIdParamsSchema, tokenListSchema, tokenSchema, userListSchema, userSchema,
 } from '../../contract/api-schemas.ts';
 import { PLATFORM_TENANT_ID } from '../../db/index.ts';
 import { listPlatformAuditEvents } from '../../audit/index.ts';
@@ -45,7 +43,7 @@ export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (
 
   app.get('/api/v1/users', {
     config: { access: 'platform.users.read' },
-    schema: { tags: ['users'], summary: 'List users (platform admin)', response: { 200: z.object({ users: z.array(userSchema) }) } },
+    schema: { tags: ['users'], summary: 'List users (platform admin)', response: { 200: userListSchema } },
   }, async () => ({ users: await deps.identity.listUsers() }));
 
   app.post('/api/v1/platform/tokens', {
@@ -58,17 +56,17 @@ export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (
 
   app.get('/api/v1/platform/tokens', {
     config: { access: 'platform.tenants.read' },
-    schema: { tags: ['tokens'], summary: 'List platform-admin tokens', response: { 200: z.object({ tokens: z.array(tokenSchema) }) } },
+    schema: { tags: ['tokens'], summary: 'List platform-admin tokens', response: { 200: tokenListSchema } },
   }, async () => ({ tokens: await deps.identity.listTokens(null) }));
 
   app.delete('/api/v1/platform/tokens/:tokenId', {
     config: { access: 'platform.tenants.write' },
-    schema: { tags: ['tokens'], summary: 'Revoke a platform-admin token', params: z.strictObject({ tokenId: z.string().max(64) }), response: { 200: tokenSchema } },
+    schema: { tags: ['tokens'], summary: 'Revoke a platform-admin token', params: platformTokenParamsSchema, response: { 200: tokenSchema } },
   }, async (request) => deps.identity.revokeToken(contextOf(request), null, request.params.tokenId));
 
   app.get('/api/v1/platform/audit', {
     config: { access: 'platform.audit.read' },
-    schema: { tags: ['audit'], summary: "The platform's own audit chain (authentication failures, tenant administration)", querystring: auditListQuerySchema, response: { 200: z.object({ events: z.array(auditEventSchema), nextBefore: z.number().nullable() }) } },
+    schema: { tags: ['audit'], summary: "The platform's own audit chain (authentication failures, tenant administration)", querystring: auditListQuerySchema, response: { 200: auditEventPageSchema } },
   }, async (request) => {
     const events = await listPlatformAuditEvents(deps.db, PLATFORM_TENANT_ID, { limit: request.query.limit, ...(request.query.before === undefined ? {} : { beforeId: request.query.before }) });
     const last = events.at(-1);
@@ -84,7 +82,7 @@ export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (
   // `verify later with` hint of a deletion runs from any shell while the server owns the database.
   app.get('/api/v1/platform/audit/tenants/:id/verify', {
     config: { access: 'platform.audit.read' },
-    schema: { tags: ['audit'], summary: "Verify a tenant's audit chain by tenant id, also of a deleted tenant", params: z.object({ id: z.uuid() }), response: { 200: auditVerificationSchema } },
+    schema: { tags: ['audit'], summary: "Verify a tenant's audit chain by tenant id, also of a deleted tenant", params: tenantIdParamsSchema, response: { 200: auditVerificationSchema } },
   }, async (request) => {
     const result = await deps.audit.verify(request.params.id);
     if (result.eventsChecked === 0 && (await deps.tenants.find(request.params.id)) === undefined) {

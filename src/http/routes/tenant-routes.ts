@@ -1,10 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import {
-  auditEventSchema, auditListQuerySchema, auditVerificationSchema, createdTokenSchema, createTenantSchema,
-  createTokenSchema, deleteTenantQuerySchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema,
-  tenantDeletionSummarySchema, tenantParamsSchema, tenantSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
-  usernameSchema,
+  auditEventPageSchema, auditListQuerySchema, auditVerificationSchema, createTenantSchema, createTokenSchema, createdTokenSchema, deleteTenantQuerySchema, memberListSchema, memberParamsSchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema, tenantDeletionSummarySchema, tenantListSchema, tenantParamsSchema, tenantSchema, tenantTokenParamsSchema, tokenListSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
 } from '../../contract/api-schemas.ts';
 
 import { canGrantRole, identityErrors } from '../../identity/index.ts';
@@ -21,7 +17,7 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
 
   app.get('/api/v1/tenants', {
     config: { access: 'authenticated' },
-    schema: { tags: ['tenants'], summary: 'List tenants: all for a platform admin, your own otherwise', response: { 200: z.object({ tenants: z.array(tenantSchema) }) } },
+    schema: { tags: ['tenants'], summary: 'List tenants: all for a platform admin, your own otherwise', response: { 200: tenantListSchema } },
   }, async (request) => {
     const principal = requirePrincipal(request.principal);
     if (principal.kind === 'platform_admin') return { tenants: await deps.tenants.list() };
@@ -78,12 +74,12 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
 
   app.get('/api/v1/tenants/:tenant/members', {
     config: { access: 'members.read' },
-    schema: { tags: ['members'], summary: 'List members', params: tenantParamsSchema, response: { 200: z.object({ members: z.array(memberSchema) }) } },
+    schema: { tags: ['members'], summary: 'List members', params: tenantParamsSchema, response: { 200: memberListSchema } },
   }, async (request) => ({ members: await deps.identity.listMembers(requireTenant(request.tenant).id) }));
 
   app.put('/api/v1/tenants/:tenant/members/:username', {
     config: { access: 'members.write' },
-    schema: { tags: ['members'], summary: 'Add a member or change their role', params: tenantParamsSchema.extend({ username: usernameSchema }), body: setMemberSchema, response: { 200: memberSchema } },
+    schema: { tags: ['members'], summary: 'Add a member or change their role', params: memberParamsSchema, body: setMemberSchema, response: { 200: memberSchema } },
   }, async (request) => {
     const principal = requirePrincipal(request.principal);
     if (!canGrantRole(principal, request.body.role)) throw identityErrors.roleAboveOwn(request.body.role);
@@ -92,7 +88,7 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
 
   app.delete('/api/v1/tenants/:tenant/members/:username', {
     config: { access: 'members.write' },
-    schema: { tags: ['members'], summary: 'Remove a member (their session tokens are revoked)', params: tenantParamsSchema.extend({ username: usernameSchema }) },
+    schema: { tags: ['members'], summary: 'Remove a member (their session tokens are revoked)', params: memberParamsSchema },
   }, async (request, reply) => {
     await deps.identity.removeMember(contextOf(request), requireTenant(request.tenant).id, request.params.username);
     return reply.code(204).send();
@@ -114,17 +110,17 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
 
   app.get('/api/v1/tenants/:tenant/tokens', {
     config: { access: 'tokens.read' },
-    schema: { tags: ['tokens'], summary: "List a tenant's tokens (never their values)", params: tenantParamsSchema, response: { 200: z.object({ tokens: z.array(tokenSchema) }) } },
+    schema: { tags: ['tokens'], summary: "List a tenant's tokens (never their values)", params: tenantParamsSchema, response: { 200: tokenListSchema } },
   }, async (request) => ({ tokens: await deps.identity.listTokens(requireTenant(request.tenant).id) }));
 
   app.delete('/api/v1/tenants/:tenant/tokens/:tokenId', {
     config: { access: 'tokens.write' },
-    schema: { tags: ['tokens'], summary: 'Revoke a token', params: tenantParamsSchema.extend({ tokenId: z.string().max(64) }), response: { 200: tokenSchema } },
+    schema: { tags: ['tokens'], summary: 'Revoke a token', params: tenantTokenParamsSchema, response: { 200: tokenSchema } },
   }, async (request) => deps.identity.revokeToken(contextOf(request), requireTenant(request.tenant).id, request.params.tokenId));
 
   app.get('/api/v1/tenants/:tenant/audit', {
     config: { access: 'audit.read' },
-    schema: { tags: ['audit'], summary: "A tenant's audit events, newest first", params: tenantParamsSchema, querystring: auditListQuerySchema, response: { 200: z.object({ events: z.array(auditEventSchema), nextBefore: z.number().nullable() }) } },
+    schema: { tags: ['audit'], summary: "A tenant's audit events, newest first", params: tenantParamsSchema, querystring: auditListQuerySchema, response: { 200: auditEventPageSchema } },
   }, async (request) => {
     const events = await deps.audit.list(requireTenant(request.tenant).id, { limit: request.query.limit, ...(request.query.before === undefined ? {} : { beforeId: request.query.before }) });
     const last = events.at(-1);

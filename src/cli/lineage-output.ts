@@ -1,5 +1,5 @@
 /** Human-readable trees of lineage (the CLI prints these). Pure: data in, text out. */
-import type { DatasetLineage, ModelLineage } from './lineage-service.ts';
+import type { DatasetLineage, ModelLineage } from '../contract/lineage-views.ts';
 
 const short = (digest: string | null): string => (digest === null ? 'digest unknown' : `sha256:${digest.slice(0, 16)}…`);
 

@@ -1,17 +1,11 @@
 /**
- * Types of the local executor's contract: what a caller gives (`JobSpec`), what it gets back
- * (`RunningJob`, `Outcome`), and what the host can provide (`HostProbe`).
+ * The contract of an executor that runs jobs on this host (implemented by executors/local): what a
+ * caller gives (`JobSpec`), what the host can provide (`HostProbe`), and the executor itself
+ * (`HostExecutor`). What a caller gets back (`RunningJob`, `Outcome`) is the neutral executor contract
+ * (executor-contract.ts), shared with the cluster executor. Callers (the jobs' local backend, serving's
+ * worker supervisor) depend on this file; only the composition root builds the implementation.
  */
-
-export type IsolationTier = 'process' | 'sandbox' | 'dedicated';
-
-export const isolationTiers: readonly IsolationTier[] = ['process', 'sandbox', 'dedicated'];
-
-/** One line of job output. Lines longer than the executor's cap arrive split in several pieces. */
-export interface OutputLine {
-  stream: 'stdout' | 'stderr';
-  line: string;
-}
+import type { IsolationTier, OutputLine, RunningJob } from './executor-contract.ts';
 
 /** Anything with a `write(string)`: a Node Writable, a file stream, a test buffer. */
 export interface OutputWritable {
@@ -74,34 +68,6 @@ export interface JobSpec {
   stdin?: Uint8Array;
 }
 
-export interface Usage {
-  wallMs: number;
-  /** CPU time of the whole job cgroup (all processes), when a cpuacct/cpu controller was available. */
-  cpuMs?: number;
-  /** High-water mark of the job's memory cgroup, when available. */
-  peakMemoryBytes?: number;
-}
-
-export type Outcome = (
-  | { kind: 'succeeded' }
-  | { kind: 'failed'; exitCode: number | null; signal?: string }
-  | { kind: 'oom_killed' }
-  | { kind: 'timed_out' }
-  | { kind: 'cancelled' }
-  | { kind: 'preempted' }
-  | { kind: 'refused'; reason: string }
-) & { usage: Usage };
-
-export interface RunningJob {
-  readonly jobId: string;
-  /** Resolves once the job has ended and its cgroups and runtime files are gone. Never rejects. */
-  wait(): Promise<Outcome>;
-  /** Kills the whole process tree now; the outcome becomes `cancelled` (unless it already ended). */
-  cancel(): void;
-  /** SIGTERM to the job's processes, SIGKILL to all of them after `graceMs`; outcome `preempted`. */
-  preempt(graceMs: number): void;
-}
-
 export type TierAvailability = { available: true } | { available: false; missing: string[]; install: string };
 
 export interface HostProbe {
@@ -119,4 +85,13 @@ export interface ReapedJob {
   jobId: string;
   /** Processes still alive in the job's cgroup that were killed. */
   killedPids: number[];
+}
+
+/** What callers need from a host executor: start a job, say what the host can do, clean up after a crash. */
+export interface HostExecutor {
+  /** Returns at once and never throws: a job that cannot run ends `refused`. */
+  start(spec: JobSpec): RunningJob;
+  probe(): Promise<HostProbe>;
+  /** Kills and removes job cgroups whose ids are not in `liveJobIds` (start-up and shutdown). */
+  reapOrphans(liveJobIds: Iterable<string>): Promise<unknown[]>;
 }

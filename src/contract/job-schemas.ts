@@ -1,6 +1,37 @@
-/** The jobs API contract: submission, the job record, logs. Shared by the server, CLI and console. */
+/** The jobs API contract: submission, the job record, its states. Shared by the server, CLI and console. */
 import { z } from 'zod';
-import { jobStates } from './job-state.ts';
+import { tenantParamsSchema } from './api-schemas.ts';
+
+/** Every state a job can be in; the transitions between them are the jobs module's (jobs/job-state.ts). */
+export const jobStates = [
+  'queued',
+  'admitted',
+  'running',
+  'succeeded',
+  'failed',
+  'oom_killed',
+  'timed_out',
+  'cancelled',
+  'preempted',
+  'refused',
+] as const;
+
+export type JobState = (typeof jobStates)[number];
+
+/** States a job never leaves. */
+export const terminalJobStates: ReadonlySet<JobState> = new Set<JobState>([
+  'succeeded',
+  'failed',
+  'oom_killed',
+  'timed_out',
+  'cancelled',
+  'refused',
+]);
+
+/** True when no event can move a job out of `state`. */
+export function isTerminalJobState(state: JobState): boolean {
+  return terminalJobStates.has(state);
+}
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _');
 /** Variables the platform sets itself; a job may not override them. */
@@ -62,3 +93,22 @@ export const jobSchema = z.object({
   outputs: z.array(z.object({ path: z.string(), size: z.number() })),
 });
 export type Job = z.infer<typeof jobSchema>;
+
+/** `…/jobs/{id}` path parameters. */
+export const jobParamsSchema = tenantParamsSchema.extend({ id: z.string().max(64) });
+
+/** `GET …/jobs`: newest first, optionally of one status, before a time. */
+export const listJobsQuerySchema = z.strictObject({
+  status: z.enum(jobStates).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.iso.datetime().refine((v) => !v.startsWith('0000'), 'year 0 is no date PostgreSQL knows').optional(),
+});
+export const jobListSchema = z.object({ jobs: z.array(jobSchema) });
+
+/** `GET …/jobs/{id}/logs`: `follow=true` streams until the job ends; `after` skips lines up to that sequence number. */
+export const jobLogsQuerySchema = z.strictObject({
+  follow: z.enum(['true', 'false']).default('false'),
+  after: z.coerce.number().int().min(0).max(2_147_483_647).default(0),
+});
+
+export const jobOutputsSchema = z.object({ outputs: z.array(z.object({ path: z.string(), size: z.number() })) });

@@ -1,0 +1,94 @@
+/**
+ * The runner's view for the pure scheduler: a snapshot of active jobs, tenants, quotas and CPU pools, and
+ * the scheduler input of one pool. Reads only (no transitions); the CPU-pool arithmetic itself is the
+ * scheduler module's (scheduler/cpu-pools.ts).
+ */
+import type { Job } from '../contract/job-schemas.ts';
+import { clusterCpuPools, cpusetOf, explainJob, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
+import type { CpuPool, CpuPools, QueuedJob, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, WaitExplanation } from '../scheduler/index.ts';
+import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
+import type { ActiveJob, JobStore } from './job-store.ts';
+
+export interface Capacity extends Resources {
+  /** CPU ids of this host, for cpusets. */
+  cpuIds: number[];
+}
+
+export interface Snapshot {
+  active: ActiveJob[];
+  tenantsById: Map<string, Tenant>;
+  quotas: Map<string, TenantQuota>;
+  pools: CpuPools;
+}
+
+export type Placement = 'host' | 'cluster';
+
+const toResources = (job: Job): Resources => ({ cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB, gpu: job.resources.gpu });
+const toSchedulerQuota = (quota: TenantQuota): SchedulerQuota => ({
+  nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu },
+  borrowingLimit: quota.borrowingLimit,
+  maxConcurrentJobs: quota.maxConcurrentJobs,
+  weight: quota.weight,
+});
+
+/** The CPU pools: this host's CPUs with dedicated reservations, or a cluster's configured cores and node pools. */
+export const cpuPoolsOf = (all: readonly Tenant[], quotas: ReadonlyMap<string, TenantQuota>, placement: Placement, capacity: Capacity): CpuPools => {
+  const poolTenants = all.map((t) => ({ id: t.id, slug: t.slug, tier: t.tier, cpu: quotas.get(t.id)?.cpu }));
+  return placement === 'host' ? hostCpuPools(capacity.cpuIds, poolTenants) : clusterCpuPools(capacity.cpu, poolTenants);
+};
+
+/** Quotas of the dedicated tenants (their pools depend on them) and of the tenants in `also`. */
+const quotasOf = async (tenants: Pick<TenantService, 'getQuota'>, all: readonly Tenant[], also: Iterable<string> = []): Promise<Map<string, TenantQuota>> => {
+  const quotas = new Map<string, TenantQuota>();
+  for (const id of new Set([...also, ...all.filter((t) => t.tier === 'dedicated').map((t) => t.id)])) quotas.set(id, await tenants.getQuota(id));
+  return quotas;
+};
+
+export const takeSnapshot = async (
+  store: Pick<JobStore, 'active'>,
+  tenants: Pick<TenantService, 'list' | 'getQuota'>,
+  placement: Placement,
+  capacity: Capacity,
+): Promise<Snapshot> => {
+  const [active, all] = await Promise.all([store.active(), tenants.list()]);
+  const quotas = await quotasOf(tenants, all, active.map((j) => j.tenantId));
+  return { active, tenantsById: new Map(all.map((t) => [t.id, t])), quotas, pools: cpuPoolsOf(all, quotas, placement, capacity) };
+};
+
+/** The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs. */
+export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now: number): SchedulerInput => {
+  const mine = (job: Job) => inPool(snap.pools, pool, job.tenantId);
+  const running: ScheduledJob[] = snap.active
+    .filter((j) => (j.status === 'running' || j.status === 'admitted') && mine(j))
+    .map((j) => ({ id: j.id, tenantId: j.tenantId, request: toResources(j), priority: j.priority, startedAt: Date.parse(j.admittedAt ?? j.queuedAt) }));
+  const queued: QueuedJob[] = snap.active
+    .filter((j) => j.status === 'queued' && mine(j) && snap.tenantsById.get(j.tenantId)?.status === 'active')
+    .map((j) => ({ id: j.id, tenantId: j.tenantId, request: toResources(j), priority: j.priority, enqueuedAt: Date.parse(j.queuedAt) }));
+  const quotas: Record<string, SchedulerQuota> = {};
+  for (const tenantId of new Set([...running, ...queued].map((j) => j.tenantId))) {
+    const quota = snap.quotas.get(tenantId);
+    if (quota !== undefined) quotas[tenantId] = toSchedulerQuota(quota);
+  }
+  return { capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now };
+};
+
+/** Why a queued job waits, in its pool, with its tenant named by slug; undefined when it is not queued. */
+export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: number): WaitExplanation | undefined => {
+  const pool = schedulingPools(snap.pools, capacity.cpu).find((p) => inPool(snap.pools, p, job.tenantId));
+  if (pool === undefined) return undefined;
+  const explanation = explainJob(poolInput(snap, pool, capacity, now), job.id);
+  // The pure scheduler knows tenants by id; people know them by slug.
+  const slug = snap.tenantsById.get(job.tenantId)?.slug;
+  if (explanation === undefined || slug === undefined) return explanation;
+  return { ...explanation, summary: explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`) };
+};
+
+/**
+ * The CPUs a tenant's processes may use on this host: its reserved CPUs when it is `dedicated` (undefined
+ * when none could be reserved), otherwise the shared pool — so serving workers honour the same
+ * reservations as jobs.
+ */
+export const hostCpusetFor = async (tenants: Pick<TenantService, 'list' | 'getQuota'>, capacity: Capacity, tenantId: string): Promise<string | undefined> => {
+  const all = await tenants.list();
+  return cpusetOf(cpuPoolsOf(all, await quotasOf(tenants, all), 'host', capacity), all.find((t) => t.id === tenantId), tenantId);
+};

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import type { TenantQuota } from '../contract/quota.ts';
+import { AppError } from '../core/errors.ts';
+import { checkSubmission } from './job-service.ts';
+
+const quota = (cpu: number, memoryMiB: number, gpu: number, borrow: { cpu: number; memoryMiB: number; gpu: number }): TenantQuota => ({
+  cpu, memoryMiB, gpu, borrowingLimit: borrow, maxConcurrentJobs: 4, maxQueuedJobs: 10, storageBytes: 1, requestsPerSecond: 1, weight: 1,
+});
+
+test('a job fits when every resource is within quota + borrowing limit and the capacity; otherwise the first excess is named', () => {
+  const amount = fc.record({ cpu: fc.integer({ min: 0, max: 16 }), memoryMiB: fc.integer({ min: 0, max: 4096 }), gpu: fc.integer({ min: 0, max: 4 }) });
+  fc.assert(fc.property(amount, amount, amount, amount, (wanted, nominal, borrow, capacity) => {
+    const q = quota(nominal.cpu, nominal.memoryMiB, nominal.gpu, borrow);
+    const overQuota = (['cpu', 'memoryMiB', 'gpu'] as const).find((r) => wanted[r] > nominal[r] + borrow[r]);
+    const overCapacity = (['cpu', 'memoryMiB', 'gpu'] as const).find((r) => wanted[r] > capacity[r]);
+    let thrown: unknown;
+    try {
+      checkSubmission(wanted, q, capacity);
+    } catch (error) {
+      thrown = error;
+    }
+    if (overQuota !== undefined) {
+      assert.ok(thrown instanceof AppError && thrown.code === 'QUOTA_EXCEEDED', 'quota is checked first');
+      assert.match(thrown.message, new RegExp(` ${overQuota} but the tenant may use at most ${nominal[overQuota] + borrow[overQuota]} `));
+    } else if (overCapacity !== undefined) {
+      assert.ok(thrown instanceof AppError && thrown.code === 'VALIDATION_FAILED');
+      assert.match(thrown.message, new RegExp(` ${overCapacity} but this installation has ${capacity[overCapacity]};`));
+    } else {
+      assert.equal(thrown, undefined);
+    }
+  }));
+});

@@ -1,0 +1,48 @@
+/**
+ * Job submission: the business rules a submit route used to hold. The job must fit the tenant's quota
+ * plus borrowing limit and this installation's capacity (else it could never run), and the tenant's
+ * queued-job limit; all three are checked in the transaction that enqueues it (job-store.ts `submit`).
+ */
+import type { Job, SubmitJob } from '../contract/job-schemas.ts';
+import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
+import type { IsolationTier } from '../contract/roles.ts';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { JobStore } from './job-store.ts';
+
+/**
+ * Throws when a job asking for `wanted` could never run: QUOTA_EXCEEDED above the tenant's quota +
+ * borrowing limit, VALIDATION_FAILED above the installation's capacity. Pure.
+ */
+export const checkSubmission = (wanted: ResourceAmounts, quota: TenantQuota, capacity: ResourceAmounts): void => {
+  const limit = { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB, gpu: quota.gpu + quota.borrowingLimit.gpu };
+  for (const name of ['cpu', 'memoryMiB', 'gpu'] as const) {
+    if (wanted[name] > limit[name]) throw new AppError('QUOTA_EXCEEDED', `the job asks for ${wanted[name]} ${name} but the tenant may use at most ${limit[name]} (quota + borrowing limit); it could never run`);
+  }
+  for (const name of ['cpu', 'memoryMiB', 'gpu'] as const) {
+    if (wanted[name] > capacity[name]) throw new AppError('VALIDATION_FAILED', `the job asks for ${wanted[name]} ${name} but this installation has ${capacity[name]}; it could never run`);
+  }
+};
+
+export interface JobServiceDeps {
+  store: Pick<JobStore, 'submit'>;
+  /** What the scheduler may hand out (the runner's capacity). */
+  capacity: () => ResourceAmounts;
+  /** Called after a job was queued: schedule soon. */
+  onSubmitted: () => void;
+}
+
+export const createJobService = (deps: JobServiceDeps) => ({
+  /**
+   * Queues a job for `tenant`: quota, capacity and the queued-job limit are checked and the job inserted
+   * (and audited) in one transaction. QUOTA_EXCEEDED / VALIDATION_FAILED as `checkSubmission` says.
+   */
+  async submit(ctx: RequestContext, tenant: { id: string; tier: IsolationTier }, input: SubmitJob): Promise<Job> {
+    const capacity = deps.capacity();
+    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(input.resources, quota, capacity));
+    deps.onSubmitted();
+    return job;
+  },
+});
+
+export type JobService = ReturnType<typeof createJobService>;

@@ -1,0 +1,151 @@
+/**
+ * Jobs on this host: the job backend over a host executor (executors/local, built by the composition
+ * root). A launch decrypts the job's inputs into directories only it will see, creates its MLflow run and
+ * job token, opens its relay (its only way out) and starts it in its tenant's isolation tier.
+ */
+import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import type { HostExecutor, HostProbe, JobSpec } from '../executors/host-executor-contract.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { JobBackend, JobStoragePort, JobTrackingPort } from './job-backend.ts';
+import { createJobRun } from './job-backend.ts';
+import type { JobRelays } from './job-relay.ts';
+
+const backendContext: RequestContext = { actor: 'system:scheduler', requestId: 'scheduler' };
+
+export interface LocalJobBackendOptions {
+  executor: HostExecutor;
+  identity: Pick<IdentityService, 'createToken' | 'revokeToken'>;
+  relays: JobRelays;
+  /** `$BULKHEAD_HOME/jobs`: one directory per tenant id, holding its running jobs' scratch directories. */
+  jobsDir: string;
+  /** Port of the in-sandbox relay forwarder (the executor's `relayPort`). */
+  relayPort: number;
+  preemptGraceMs: number;
+  storage?: JobStoragePort | undefined;
+  tracking?: JobTrackingPort | undefined;
+}
+
+/** Directories 0755, regular files 0444, links left alone (inputs are never links: we wrote them). */
+const makeReadable = async (root: string): Promise<void> => {
+  await chmod(root, 0o755);
+  for (const entry of await readdir(root, { withFileTypes: true })) {
+    const full = join(root, entry.name);
+    if (entry.isDirectory()) await makeReadable(full);
+    else if (entry.isFile()) await chmod(full, 0o444);
+  }
+};
+
+/** Regular files under `root` with their sizes (the outputs when no artifact store is wired). */
+const listFiles = async (root: string): Promise<Array<{ path: string; size: number }>> => {
+  const out: Array<{ path: string; size: number }> = [];
+  const walk = async (dir: string) => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile()) out.push({ path: relative(root, full), size: (await stat(full)).size });
+    }
+  };
+  await walk(root).catch(() => {});
+  return out;
+};
+
+export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBackend => {
+  const { executor, identity, relays, storage } = options;
+  let probe: HostProbe | undefined;
+  return {
+    admission: 'bulkhead',
+    placement: 'host',
+    launchFailure: 'the platform could not start the job',
+    async refusal(tenant) {
+      probe ??= await executor.probe();
+      let tierState = probe.tiers[tenant.tier];
+      if (!tierState.available) {
+        // A failed probe may be transient (a loaded host, a tool installed since): look again before
+        // refusing, and keep the fresh answer.
+        probe = await executor.probe();
+        tierState = probe.tiers[tenant.tier];
+      }
+      // Never silently downgrade: a job below its tenant's tier does not run.
+      return tierState.available ? undefined : `this host cannot provide the '${tenant.tier}' isolation tier (missing: ${tierState.missing.join(', ')}); ${tierState.install}`;
+    },
+    async launch(job, tenant, quota, grant, ctx) {
+      const dir = join(options.jobsDir, job.tenantId, job.id);
+      const dirs = { workspace: join(dir, 'workspace'), outputs: join(dir, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
+      let tokenId: string | undefined;
+      const release = async () => {
+        await relays.close(job.id);
+        if (tokenId !== undefined) await identity.revokeToken(backendContext, job.tenantId, tokenId).catch(() => {});
+        await rm(dir, { recursive: true, force: true }).catch(() => {});
+      };
+      try {
+        // The job's inputs: its code and datasets, decrypted into directories only it will see.
+        // The sandbox launcher runs as the unprivileged job uid and must traverse to the job's directories:
+        // parents are 0711 (enter, never list; job ids are random), the job's own dirs are handed to it.
+        for (const path of [options.jobsDir, join(options.jobsDir, job.tenantId), dir]) {
+          await mkdir(path, { recursive: true, mode: 0o711 });
+          await chmod(path, 0o711);
+        }
+        for (const path of Object.values(dirs)) await mkdir(path, { recursive: true, mode: 0o700 });
+        await chmod(dirs.data, 0o755);
+        await chmod(dirs.code, 0o755);
+        let codeDigest: string | null = null;
+        if (job.codeBundle !== null) {
+          if (storage === undefined) throw new AppError('UNAVAILABLE', 'code bundles need the artifact store');
+          codeDigest = (await storage.materializeCodeBundle(job.tenantId, job.codeBundle, dirs.code)).digest;
+        }
+        for (const dataset of job.datasets) {
+          if (storage === undefined) throw new AppError('UNAVAILABLE', 'datasets need the artifact store');
+          await storage.materializeDataset(job.tenantId, dataset.name, dataset.version, join(dirs.data, dataset.name));
+        }
+        // Inputs are mounted read-only; the unprivileged job uid must still be able to read them.
+        await makeReadable(dirs.data);
+        await makeReadable(dirs.code);
+        const { runId, experimentId } = await createJobRun(options.tracking, job);
+        const timeout = job.resources.timeoutSeconds;
+        const created = await identity.createToken(backendContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: timeout + Math.ceil(options.preemptGraceMs / 1000) + 300 });
+        tokenId = created.record.id;
+        const socketPath = await relays.open({ jobId: job.id, tenantId: job.tenantId, tenantSlug: tenant.slug, token: created.token, runId, experimentId, dir });
+        if (ctx.cancelling()) throw new AppError('CONFLICT', 'cancelled while starting');
+        const run = { runId, experimentId, codeDigest };
+        await ctx.progress('running', run);
+        // The job's one way out: the relay, on loopback inside its own network namespace (every tier).
+        const env: Record<string, string> = { ...job.env, MLFLOW_TRACKING_URI: `http://127.0.0.1:${options.relayPort}`, MLFLOW_TRACKING_TOKEN: created.token };
+        if (runId !== null) env['MLFLOW_RUN_ID'] = runId;
+        if (experimentId !== null) env['MLFLOW_EXPERIMENT_ID'] = experimentId;
+        const spec: JobSpec = {
+          jobId: job.id,
+          tenantId: job.tenantId,
+          tier: tenant.tier,
+          argv: job.command,
+          env,
+          workspaceDir: dirs.workspace,
+          outputsDir: dirs.outputs,
+          resources: { cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB, pids: 512, timeoutSeconds: timeout },
+          tenantLimits: { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB },
+          reservedCpus: grant.cpuset,
+          apiSocketPath: socketPath,
+          output: (line) => ctx.log(line.stream, line.line),
+          ...(job.datasets.length > 0 ? { dataDir: dirs.data } : {}),
+          ...(job.codeBundle !== null ? { codeDir: dirs.code } : {}),
+        };
+        const ran = { ...job, runId, experimentId };
+        return {
+          handle: executor.start(spec),
+          run,
+          collectOutputs: async () => (storage === undefined ? listFiles(dirs.outputs) : storage.storeOutputs(job.tenantId, ran, dirs.outputs)),
+          release,
+        };
+      } catch (error) {
+        await release();
+        throw error;
+      }
+    },
+    hostProbe: async () => (probe ??= await executor.probe()),
+    reapOrphans: async () => {
+      await executor.reapOrphans([]);
+    },
+  };
+};

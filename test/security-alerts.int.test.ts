@@ -19,6 +19,7 @@ import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { waitFor } from './support/wait.ts';
 import { runCliWith } from './support/cli.ts';
+import { promtoolCheckMetrics } from './support/promtool.ts';
 
 const secret = `whsec-${randomBytes(12).toString('hex')}`;
 
@@ -157,6 +158,9 @@ for (const kind of databaseKinds) {
       // Metric.
       const metric = await p.platform.metrics.getSingleMetricAsString('bulkhead_security_alerts_total');
       assert.match(metric, /bulkhead_security_alerts_total\{kind="bola_probing",severity="high"\} 1/);
+      // On the platform's registry, the one the metrics listener serves: the whole exposition still lints.
+      const lint = promtoolCheckMetrics(await p.platform.metrics.metrics());
+      assert.equal(lint.status, 0, lint.output);
       // A second round raises nothing new (same episode, same events).
       assert.deepEqual(await p.platform.security.monitor.tick(), []);
       // Webhook: the first delivery gets a 503, the retry (after its backoff) a 200; both signed.

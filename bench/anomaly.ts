@@ -425,7 +425,7 @@ const runDay = async (): Promise<void> => {
       const trigger = triggerAt.get(Math.max(...(first.evidence.eventIds ?? [0])));
       if (trigger !== undefined) entry.estimates.push((Math.max(0, trigger - attack.start) * scale + (Date.parse(first.detectedAt) - trigger)) / 1000);
     }
-    console.log(`  ${matches.length > 0 ? 'detected' : 'MISSED  '}  ${attack.kind.padEnd(20)} ${attack.label.padEnd(42)} ${matches.length > 0 ? `delay ${((Math.min(...matches.map((a) => Date.parse(a.detectedAt))) - attack.start) / 1000).toFixed(1)} s real` : ''}`);
+    console.log(`  ${matches.length > 0 ? 'detected' : 'MISSED  '}  ${attack.kind.padEnd(20)} ${attack.label.padEnd(42)} ran ${((attack.end - attack.start) * scale / 60_000).toFixed(1).padStart(5)} sim-min  ${matches.length > 0 ? `delay ${((Math.min(...matches.map((a) => Date.parse(a.detectedAt))) - attack.start) / 1000).toFixed(1)} s real` : ''}`);
   }
   const unmatched = alerts.filter((alert) => !matchedAlerts.has(alert.id));
   for (const alert of unmatched) console.log(`  false alert: ${alert.kind} ${alert.principal} (${alert.tenant?.slug ?? 'platform'}) at +${((Date.parse(alert.detectedAt) - dayStart) / 1000).toFixed(1)} s`);

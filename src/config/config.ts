@@ -67,8 +67,24 @@ export const configSchema = z
     /** The platform's own pipe, bytes/s, shared by fair-share weight among tenants transferring; unset: not shared. */
     bandwidthIngressCapacity: z.coerce.number().int().min(1024).optional(),
     bandwidthEgressCapacity: z.coerce.number().int().min(1024).optional(),
+    /** Security anomaly detection (docs/security-monitoring.md): `off` hooks nothing into requests. */
+    securityDetection: z.enum(['on', 'off']).default('on'),
+    securityPollIntervalMs: z.coerce.number().int().min(100).max(60_000).default(2000),
+    securityObserverFlushMs: z.coerce.number().int().min(100).max(60_000).default(2000),
+    securityWarmupMs: z.coerce.number().int().min(0).max(30 * 86_400_000).default(86_400_000),
+    /** Divides every detector window: 1 in production; the anomaly bench compresses a day with it. */
+    securityTimeScale: z.coerce.number().min(1).max(100_000).default(1),
+    securityWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** HMAC key of the webhook's signature; never logged or echoed. */
+    securityWebhookSecret: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+    /** Rule and threshold overrides (config file only), validated by the security module. */
+    securityRules: z.record(z.string(), z.unknown()).optional(),
   })
-  .strict();
+  .strict()
+  .refine((config) => (config.securityWebhookUrl === undefined) === (config.securityWebhookSecret === undefined), {
+    message: 'BULKHEAD_SECURITY_WEBHOOK_URL and BULKHEAD_SECURITY_WEBHOOK_SECRET go together: set both or neither',
+    path: ['securityWebhookSecret'],
+  });
 
 export type Config = z.infer<typeof configSchema> & { cgroupPrefix: string };
 
@@ -108,6 +124,13 @@ export const envNames = {
   BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
   BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',
   BULKHEAD_BANDWIDTH_EGRESS_CAPACITY: 'bandwidthEgressCapacity',
+  BULKHEAD_SECURITY_DETECTION: 'securityDetection',
+  BULKHEAD_SECURITY_POLL_INTERVAL_MS: 'securityPollIntervalMs',
+  BULKHEAD_SECURITY_OBSERVER_FLUSH_MS: 'securityObserverFlushMs',
+  BULKHEAD_SECURITY_WARMUP_MS: 'securityWarmupMs',
+  BULKHEAD_SECURITY_TIME_SCALE: 'securityTimeScale',
+  BULKHEAD_SECURITY_WEBHOOK_URL: 'securityWebhookUrl',
+  BULKHEAD_SECURITY_WEBHOOK_SECRET: 'securityWebhookSecret',
 } as const satisfies Record<string, keyof Config>;
 
 /**

@@ -106,6 +106,9 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   // After the auth hook (it resolves the tenant the bytes are charged to), before every route's body is read.
   registerBandwidthHooks(app, deps.bandwidth);
 
+  const observe = deps.requestObserver;
+  if (observe !== undefined) app.addHook('onResponse', async (request, reply) => observe(request, reply));
+
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));
   await app.register(tenantRoutes(deps));

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BandwidthLimiter } from '../bandwidth/index.ts';
 import type { EndpointTokenScope } from '../serving/index.ts';
 import type { ClusterJobScope } from '../jobs/index.ts';
@@ -41,6 +41,8 @@ export interface HttpDeps {
   requestMetering?: RequestMetering | undefined;
   /** Per-tenant byte limiter for request and response bodies (see http/bandwidth-hooks.ts); undefined: not limited. */
   bandwidth?: BandwidthLimiter | undefined;
+  /** Called after every response is sent (security/request-observer: in-memory counters only, never IO). */
+  requestObserver?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

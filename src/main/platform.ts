@@ -50,8 +50,10 @@ import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId } from './process-identity.ts';
 import { createMonitoring } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
-import { usageRoutes } from '../http/index.ts';
+import { alertRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
+import { createSecuritySystem } from '../security/index.ts';
+import type { SecuritySystem } from '../security/index.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -98,6 +100,8 @@ export interface Platform {
   tenantSuspension: TenantSuspension;
   /** Prometheus metrics on `metrics`, the usage ledger's counters, sampling and reads (timers started by `runServer`). */
   monitoring: Monitoring;
+  /** Security anomaly detection: request observer, detector loop, webhook (started by `runServer`). */
+  security: SecuritySystem;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
   /**
@@ -327,10 +331,21 @@ export const createPlatform = async (
   });
   httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));
   closers.push(() => monitoring.stop());
+  const security = createSecuritySystem({
+    db, instanceId, metrics, log: auditLog,
+    settings: {
+      enabled: config.securityDetection === 'on', pollIntervalMs: config.securityPollIntervalMs, observerFlushMs: config.securityObserverFlushMs,
+      warmupMs: config.securityWarmupMs, timeScale: config.securityTimeScale, webhookUrl: config.securityWebhookUrl,
+      webhookSecret: config.securityWebhookSecret, rules: config.securityRules,
+    },
+  });
+  httpModules.push(alertRoutes({ db, tenants }));
+  // Registered last, so it stops first: its final flush and round still have the database.
+  closers.push(() => security.stop());
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving, bandwidth,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
     onClose: (step) => void closers.push(step),
     async close() {
       if (closed) return;
@@ -387,6 +402,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
     requestMetering: { metrics: platform.monitoring.metrics, usage: platform.monitoring.usage },
     bandwidth: platform.bandwidth,
+    requestObserver: platform.security.requestHook,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {

@@ -63,6 +63,8 @@ export const runServer = async (config: Config): Promise<void> => {
     platform.onClose(() => metricsServer.close());
     app.log.info({ url: `${metricsServer.url}/metrics` }, 'metrics listener is up');
   }
+  // Anomaly detection over the audit stream, and the request observer's summaries (when not turned off).
+  platform.security.start();
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

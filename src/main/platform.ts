@@ -48,7 +48,7 @@ import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId } from './process-identity.ts';
-import { createMonitoring } from '../monitoring/index.ts';
+import { createMonitoring, registerTenantResourceMetrics } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
 import { alertRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
@@ -329,6 +329,7 @@ export const createPlatform = async (
     readCgroups: cgroupReader(config.cgroupPrefix),
     log: auditLog,
   });
+  registerTenantResourceMetrics(monitoring.metrics, { dbTime: () => dbTime.usage(), bandwidth: () => bandwidth.counters() });
   httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));
   closers.push(() => monitoring.stop());
   const security = createSecuritySystem({

@@ -15,6 +15,7 @@ import { registerTrackingCommands } from './tracking-commands.ts';
 import { registerDataCommands } from './data-commands.ts';
 import { registerLineageCommands } from './lineage-commands.ts';
 import { registerUsageCommands } from './usage-commands.ts';
+import { registerVerifyCommands } from './verify-commands.ts';
 import type { CliIo } from './output.ts';
 
 /** What a command module gets: the API client, printing, and path helpers. */
@@ -37,7 +38,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerVerifyCommands];
 
 interface GlobalOptions {
   url?: string;

@@ -26,10 +26,10 @@ export interface ComputeContext {
 interface ProbeLine { probe: string; admitted: boolean; detail: string }
 
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'preempted', 'refused']);
-const memoryMiB = 128;
+const memoryMiB = 512;
 
 /** Host directories that only a job seeing the host's root file system can list. */
-const hostRootMarkers = ['home', 'root', 'var', 'srv', 'opt', 'boot', 'mnt'];
+const hostRootMarkers = ['home', 'root', 'var', 'srv', 'boot', 'mnt'];
 
 const targetsFor = (ctx: ComputeContext): ProbeTargets => {
   const platform = new URL(ctx.url);
@@ -39,9 +39,9 @@ const targetsFor = (ctx: ComputeContext): ProbeTargets => {
     files: ['/etc/shadow', ...(ctx.platformHome === undefined ? [] : [`${ctx.platformHome}/master.key`, `${ctx.platformHome}/initial-admin-token`])],
     dirs: ['/', ...(ctx.platformHome === undefined ? [] : [ctx.platformHome])],
     connects: [...new Set(connects)],
-    memoryBytes: memoryMiB * 4 * 1024 * 1024,
+    memoryBytes: memoryMiB * 3 * 1024 * 1024,
     pids: 600,
-    diskBytes: 256 * 1024 * 1024,
+    diskBytes: 64 * 1024 * 1024,
     otherTenantPath: ctx.otherTenantPath,
   };
 };
@@ -105,6 +105,8 @@ export const runComputeChecks = async (ctx: ComputeContext): Promise<CheckResult
     if (lines.some((l) => l.includes('VERIFY_MEMORY_START')) && !probes.some((p) => p.probe.startsWith('allocate'))) {
       results.push({ group: 'compute', check: `allocate ${(targets.memoryBytes >> 20)} MiB`, target: `tier ${tier}`, expectation: 'refused', result: 'pass', evidence: `refused: the job ended ${status} past its ${memoryMiB} MiB`, reproduce: `${reproduce} (job ${jobId})` });
     }
+    const ended = lines.some((l) => l.includes('VERIFY_DONE'));
+    results.push({ group: 'compute', check: 'probe job ran to its end', target: `tier ${tier}`, expectation: 'every probe reported (the job may end oom_killed at the memory probe)', result: ended || lines.some((l) => l.includes('VERIFY_MEMORY_START')) ? 'pass' : 'fail', evidence: `job ${status}${reason === '' ? '' : ` (${reason})`}; last output: ${lines.filter((l) => l.trim() !== '' && !l.includes('[bulkhead]')).at(-1)?.slice(0, 160) ?? 'none'}`, reproduce: `${reproduce} (job ${jobId})` });
     const tokenLine = lines.find((l) => l.includes('VERIFY_JOB_TOKEN '));
     if (tokenLine !== undefined) {
       const jobToken = tokenLine.slice(tokenLine.indexOf('VERIFY_JOB_TOKEN ') + 17).trim();

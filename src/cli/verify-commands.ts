@@ -14,7 +14,9 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
     .description("attack this deployment as a hostile tenant would (two short-lived verify- tenants, deleted at the end) and report what held; exit 1 when a check failed. Needs a platform-admin token")
     .option('--only <groups>', `groups to run: ${verifyGroups.join(',')}`, 'api,data,compute,serving,audit')
     .option('--tier <tiers>', 'isolation tiers the compute group probes', 'sandbox')
-    .option('--json <file>', 'write the report as JSON (schema bulkhead.verify/v1)')
+    // `--json` is the program's own flag (parsed before this command's options): `--json FILE` leaves FILE
+    // here as the argument. With a file the JSON goes there and the tables to stdout; without, JSON to stdout.
+    .argument('[file]', 'with --json: write the report there as JSON (schema bulkhead.verify/v1)')
     .option('--junit <file>', 'write JUnit XML')
     .option('--keep', 'keep the verify tenants (for inspection); a later run deletes them')
     .option('--database-url <url>', "the platform's PostgreSQL connection string (its login role): data checks the catalog")
@@ -22,8 +24,9 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
     .option('--platform-home <dir>', "the platform's home on the job host: compute probes try to read it")
     .option('--probe-timeout <seconds>', 'time limit of each compute probe job', '60')
     .option('--verbose', 'list every passing route check')
-    .action(async (options: { only: string; tier: string; json?: string; junit?: string; keep?: boolean; databaseUrl?: string; storagePath?: string; platformHome?: string; probeTimeout: string; verbose?: boolean }) => {
+    .action(async (jsonFile: string | undefined, options: { only: string; tier: string; junit?: string; keep?: boolean; databaseUrl?: string; storagePath?: string; platformHome?: string; probeTimeout: string; verbose?: boolean }) => {
       const settings = ctx.settings();
+      if (jsonFile !== undefined && !ctx.json()) throw new AppError('VALIDATION_FAILED', `unexpected argument '${jsonFile}': to write JSON to a file, pass --json ${jsonFile}`);
       if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
       if (settings.token === undefined) throw new AppError('UNAUTHENTICATED', 'no token: pass --token (a platform-admin token) or set BULKHEAD_TOKEN');
       const groups = list(options.only);
@@ -45,9 +48,13 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
       process.once('SIGTERM', interrupt);
       try {
         const report = await run.result;
-        if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
         if (options.junit !== undefined) writeFileSync(options.junit, renderJunit(report));
-        ctx.print(report, () => renderText(report, { verbose: options.verbose === true }));
+        if (jsonFile === undefined) {
+          ctx.print(report, () => renderText(report, { verbose: options.verbose === true }));
+        } else {
+          writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+          ctx.io.out(renderText(report, { verbose: options.verbose === true }));
+        }
         if (report.summary.failed > 0) process.exitCode = 1;
       } finally {
         process.off('SIGINT', interrupt);

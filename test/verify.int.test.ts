@@ -65,6 +65,11 @@ for (const kind of databaseKinds) {
       assert.deepEqual(remaining.filter((s) => /^verify-[0-9a-f]{8}-/.test(s)), [], `left behind: ${remaining.join(', ')}`);
       assert.ok(remaining.includes('acme') && remaining.includes('verify-team'), remaining.join(', '));
       assert.equal((await callServer(p.url, adminToken, 'GET', '/api/v1/tenants/acme')).status, 200);
+      // The verifier acted under a platform token of its own, revoked at the end.
+      const own = ((await mustServer(p.url, adminToken, 'GET', '/api/v1/platform/tokens')).tokens as Array<{ name: string; revokedAt: string | null }>).filter((t) => /^verify-[0-9a-f]{8}$/.test(t.name));
+      assert.equal(own.length, 1, JSON.stringify(own));
+      assert.notEqual(own[0]?.revokedAt, null);
+      assert.ok(report.checks.some((c) => c.check === "the verifier's own actions are audited" && c.result === 'pass' && /tenant\.create/.test(c.evidence)), JSON.stringify(report.checks.filter((c) => c.group === 'audit')));
     });
   });
 }

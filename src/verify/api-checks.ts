@@ -106,8 +106,6 @@ export interface ApiContext {
   a: VerifyTenant;
   b: VerifyTenant;
   seed: SeedA;
-  /** A job of tenant A, when the compute group ran first. */
-  jobIdA?: string | undefined;
 }
 
 export const runApiChecks = async (ctx: ApiContext): Promise<CheckResult[]> => {
@@ -118,7 +116,7 @@ export const runApiChecks = async (ctx: ApiContext): Promise<CheckResult[]> => {
   const missingNumber = String(900_000_000 + randomBytes(3).readUIntBE(0, 3));
   const missingHex = randomBytes(16).toString('hex');
   const aParams: Record<string, string> = {
-    tokenId: a.tokenIds.viewer, id: ctx.jobIdA ?? '00000000-0000-4000-8000-000000000001', name: seed.datasetName ?? seed.modelName, version: '1',
+    tokenId: a.tokenIds.viewer, id: seed.jobId ?? '00000000-0000-4000-8000-000000000001', name: seed.datasetName ?? seed.modelName, version: '1',
     model_id: seed.loggedModelId ?? 'm-00000000000000000000000000000001', tag_key: 'verify', username: 'verify-nobody', '*': seed.artifactPath,
   };
   const missingParams: Record<string, string> = {
@@ -127,7 +125,7 @@ export const runApiChecks = async (ctx: ApiContext): Promise<CheckResult[]> => {
   };
   const aFields = { experiment_id: seed.experimentId, experiment_ids: [seed.experimentId], run_id: seed.runId, run_uuid: seed.runId, name: seed.modelName, experiment_name: seed.experimentName, model_id: seed.loggedModelId ?? '', version: '1', key: 'verify', metric_key: 'verify', value: 'x', new_name: `verify-renamed-${missingHex.slice(0, 6)}`, alias: 'verify', stage: 'Production', path: 'verify' };
   const missingFields = { ...aFields, experiment_id: missingNumber, experiment_ids: [missingNumber], run_id: missingHex, run_uuid: missingHex, name: `verify-missing-${missingHex.slice(0, 8)}`, experiment_name: `verify-missing-${missingHex.slice(0, 8)}`, model_id: `m-${missingHex}` };
-  const aIds = [a.slug, a.id, seed.experimentId, seed.runId, seed.modelName, seed.experimentName, seed.loggedModelId ?? '', seed.artifactPath, seed.datasetName ?? '', a.tokenIds.viewer, ctx.jobIdA ?? '', aParams['id'] as string];
+  const aIds = [a.slug, a.id, seed.experimentId, seed.runId, seed.modelName, seed.experimentName, seed.loggedModelId ?? '', seed.artifactPath, seed.datasetName ?? '', a.tokenIds.viewer, seed.jobId ?? '', aParams['id'] as string];
   const missingIds = [missingSlug, missingNumber, missingHex, missingParams['name'] as string, missingParams['model_id'] as string, missingParams['*'] as string, missingParams['id'] as string, missingFields.name];
   const ids = [...aIds, ...missingIds];
 

@@ -16,6 +16,8 @@ export interface AuditContext {
   attackRequestIds: ReadonlySet<string>;
   /** Request ids of the verifier's platform-admin calls (tenant creation). */
   adminRequestIds: ReadonlySet<string>;
+  /** The audit actor of the verifier's own platform token (`token:<id>`). */
+  verifierActor: string;
 }
 
 interface AuditEvent { requestId: string; action: string; outcome: string; actor: string }
@@ -50,7 +52,7 @@ export const runAuditChecks = async (ctx: AuditContext): Promise<CheckResult[]> 
   results.push({ group: 'audit', check: "attacks recorded in the attacker's log", target: 'tenant B chain', expectation: "denials of B's requests are in B's chain", result: ctx.attackRequestIds.size === 0 ? 'skip' : denialsInB.length > 0 ? 'pass' : 'fail', evidence: `${denialsInB.length} denial events of ${ctx.attackRequestIds.size} attack requests (repeated denials are summarized by the denial throttle): ${[...new Set(denialsInB.map((e) => e.action))].slice(0, 5).join(', ')}` });
   results.push({ group: 'audit', check: "attacks not recorded in the victim's log", target: 'tenant A chain', expectation: "no event of B's requests in A's chain", result: attacksInA.length === 0 ? 'pass' : 'fail', evidence: attacksInA.length === 0 ? `${inA.length} events in A's chain, none from B's requests` : `A's chain holds: ${attacksInA.slice(0, 3).map((e) => `${e.action} ${e.requestId}`).join(', ')}` });
   const platform = await listAll(http, '/api/v1/platform/audit', ctx.adminToken);
-  const own = [...platform, ...inA, ...inB].filter((e) => ctx.adminRequestIds.has(e.requestId));
-  results.push({ group: 'audit', check: "the verifier's own actions are audited", target: 'platform and tenant chains', expectation: 'tenant and token creation by the verifier is recorded under the operator\'s token', result: own.length > 0 ? 'pass' : 'fail', evidence: own.length > 0 ? `${own.length} events, e.g. ${own[0]?.action} by ${own[0]?.actor}` : `none of ${ctx.adminRequestIds.size} verifier requests found in ${platform.length} platform events` });
+  const own = [...platform, ...inA, ...inB].filter((e) => ctx.adminRequestIds.has(e.requestId) && e.actor === ctx.verifierActor);
+  results.push({ group: 'audit', check: "the verifier's own actions are audited", target: 'platform and tenant chains', expectation: "the verifier's tenant and token creation is recorded under its own platform token (verify-<run>)", result: own.length > 0 ? 'pass' : 'fail', evidence: own.length > 0 ? `${own.length} events by ${ctx.verifierActor}: ${[...new Set(own.map((e) => e.action))].sort().join(', ')}` : `none of ${ctx.adminRequestIds.size} verifier requests found in ${platform.length} platform events` });
   return results;
 };

@@ -27,21 +27,24 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
   const http = createVerifyHttp(options.url);
   const runId = newRunId();
   const created: string[] = [];
+  let adminToken = options.token;
+  let verifierTokenId: string | undefined;
   let cleaned: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
     cleaned ??= (async () => {
       if (options.keep) {
         options.log(`kept tenants: ${created.join(', ')}`);
-        return;
+        created.splice(0);
       }
       for (const slug of created.splice(0)) {
         try {
-          await deleteVerifyTenant(http, options.token, slug);
+          await deleteVerifyTenant(http, adminToken, slug);
           options.log(`deleted ${slug}`);
         } catch (error) {
           options.log(`could not delete ${slug} (a later run removes it): ${(error as Error).message}`);
         }
       }
+      if (verifierTokenId !== undefined) await http.call({ method: 'DELETE', path: `/api/v1/platform/tokens/${verifierTokenId}`, token: options.token });
     })();
     return cleaned;
   };
@@ -54,14 +57,21 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
     if (me.status !== 200 || (me.body as { kind?: string } | undefined)?.kind !== 'platform_admin') {
       throw new AppError('FORBIDDEN', `bulkhead verify needs a platform-admin token for ${options.url} (GET /api/v1/me answered ${me.status}${me.status === 200 ? ', not a platform admin' : ''})`);
     }
-    for (const slug of await findLeftoverTenants(http, options.token)) {
+    // The verifier acts under a platform token of its own (named verify-<run>, 1 h expiry, revoked at the
+    // end): its actions are audited as the verifier's, apart from the operator's other work.
+    const own = await http.call({ method: 'POST', path: '/api/v1/platform/tokens', token: options.token, body: { name: `verify-${runId}`, expiresInSeconds: 3600 } });
+    if (own.status !== 201) throw new AppError('FORBIDDEN', `cannot create the verifier's platform token: ${own.status} ${own.text.slice(0, 200)}`);
+    const ownToken = own.body as { id: string; token: string };
+    adminToken = ownToken.token;
+    verifierTokenId = ownToken.id;
+    for (const slug of await findLeftoverTenants(http, adminToken)) {
       options.log(`removing leftover tenant ${slug} of an interrupted run`);
-      await deleteVerifyTenant(http, options.token, slug);
+      await deleteVerifyTenant(http, adminToken, slug);
     }
     const tenant = async (suffix: string, tier: string): Promise<VerifyTenant> => {
       const slug = `verify-${runId}-${suffix}`;
       created.push(slug);
-      return createVerifyTenant(http, options.token, slug, tier);
+      return createVerifyTenant(http, adminToken, slug, tier);
     };
     try {
       const a = await tenant('a', 'sandbox');
@@ -78,16 +88,16 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
       }
       if (wants('api')) {
         options.log('api: enumerating routes');
-        checks.push(...await runApiChecks({ http, adminToken: options.token, a, b, seed }));
+        checks.push(...await runApiChecks({ http, adminToken, a, b, seed }));
       }
       if (wants('data')) {
         options.log('data');
         checks.push(...await runDataChecks({
-          http, adminToken: options.token, databaseUrl: options.databaseUrl, storagePath: options.storagePath, tenantAId: a.id, secret: seed.secret,
+          http, adminToken, databaseUrl: options.databaseUrl, storagePath: options.storagePath, tenantAId: a.id, secret: seed.secret,
           deletedTenant: async () => {
             const doomed = await tenant('d', 'sandbox');
             await http.call({ method: 'PUT', path: '/api/2.0/mlflow-artifacts/artifacts/verify/doomed.txt', token: doomed.tokens.owner, raw: 'doomed' });
-            await deleteVerifyTenant(http, options.token, doomed.slug);
+            await deleteVerifyTenant(http, adminToken, doomed.slug);
             created.splice(created.indexOf(doomed.slug), 1);
             return { id: doomed.id, slug: doomed.slug };
           },
@@ -101,7 +111,7 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
         options.log('audit');
         const attackIds = new Set<string>();
         for (const token of Object.values(b.tokens)) for (const id of http.requestIdsOf(token)) attackIds.add(id);
-        checks.push(...await runAuditChecks({ http, adminToken: options.token, a, b, attackRequestIds: attackIds, adminRequestIds: http.requestIdsOf(options.token) }));
+        checks.push(...await runAuditChecks({ http, adminToken, a, b, attackRequestIds: attackIds, adminRequestIds: http.requestIdsOf(adminToken), verifierActor: `token:${verifierTokenId}` }));
       }
       if (wants('tiers')) checks.push({ group: 'tiers', check: 'tier trade-off table (--bench)', target: 'host', expectation: 'measured', result: 'skip', evidence: 'not implemented in this version: see docs/isolation-tiers.md and bench/' });
     } finally {

@@ -29,6 +29,8 @@ export interface SeedA {
   loggedModelId: string | undefined;
   artifactPath: string;
   datasetName: string | undefined;
+  /** A short job of A (its id is what job routes are attacked with). */
+  jobId: string | undefined;
 }
 
 const must = async (http: VerifyHttp, method: string, path: string, token: string, body?: unknown): Promise<any> => {
@@ -73,7 +75,9 @@ export const seedTenantA = async (http: VerifyHttp, a: VerifyTenant): Promise<Se
   if (put.status >= 300) throw new Error(`verify set-up: artifact upload answered ${put.status} ${put.text.slice(0, 300)}`);
   const datasetName = `verify-ds-${randomBytes(3).toString('hex')}`;
   const dataset = await http.call({ method: 'POST', path: `/api/v1/tenants/${a.slug}/datasets`, token, body: { name: datasetName, description: secret } });
-  return { secret, experimentId: String(experiment.experiment_id), experimentName, runId, modelName, loggedModelId, artifactPath, datasetName: dataset.status < 300 ? datasetName : undefined };
+  const job = await http.call({ method: 'POST', path: `/api/v1/tenants/${a.slug}/jobs`, token, body: { name: 'verify-seed', command: ['python3', '-c', 'print(1)'], resources: { cpu: 0.1, memoryMiB: 64, timeoutSeconds: 30 } } });
+  const jobId = job.status < 300 ? (job.body as { id?: string }).id : undefined;
+  return { jobId, secret, experimentId: String(experiment.experiment_id), experimentName, runId, modelName, loggedModelId, artifactPath, datasetName: dataset.status < 300 ? datasetName : undefined };
 };
 
 /**

@@ -38,6 +38,18 @@ for (const kind of databaseKinds) {
     });
     after(async () => p.close());
 
+    test('the route catalog lists the MLflow and OIP routes OpenAPI hides, to platform admins only', async () => {
+      const catalog = await mustServer(p.url, adminToken, 'GET', '/api/v1/platform/routes');
+      const routes = new Set((catalog.routes as Array<{ method: string; url: string }>).map((r) => `${r.method} ${r.url}`));
+      for (const route of ['GET /api/2.0/mlflow/runs/get', 'POST /v2/models/:name/infer', 'GET /api/v1/tenants/:tenant/jobs/:id', 'GET /api/v1/platform/routes']) assert.ok(routes.has(route), route);
+      const tenant = await mustServer(p.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'catalog-probe', name: 'Catalog probe' });
+      const owner = await mustServer(p.url, adminToken, 'POST', '/api/v1/tenants/catalog-probe/tokens', { name: 'owner', role: 'owner' });
+      assert.ok(tenant.id);
+      const refused = await callServer(p.url, owner.token, 'GET', '/api/v1/platform/routes');
+      assert.equal(refused.status, 403, JSON.stringify(refused.body));
+      assert.equal((await callServer(p.url, undefined, 'GET', '/api/v1/platform/routes')).status, 401);
+    });
+
     test('every group passes, the verify tenants are deleted, other tenants are untouched, a crashed run\'s leftovers are removed', async () => {
       await mustServer(p.url, adminToken, 'POST', '/api/v1/tenants', { slug: 'acme', name: 'Acme' });
       // A tenant an operator named verify-something is not the verifier's: only verify-<8 hex>-<suffix> is.

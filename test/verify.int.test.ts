@@ -68,6 +68,7 @@ for (const kind of databaseKinds) {
       for (const route of ['GET /api/2.0/mlflow/runs/get', 'POST /v2/models/{name}/infer', 'GET /api/v1/tenants/{tenant}/jobs/{id}', 'DELETE /api/v1/tenants/{tenant}/tokens/{tokenId}']) {
         assert.ok(apiTargets.has(route), `${route} not attacked: ${[...apiTargets].slice(0, 10).join(', ')}`);
       }
+      assert.ok(report.checks.some((c) => c.check === "probe job recorded in its own tenant's log" && c.target === 'tier sandbox' && c.result === 'pass'));
       for (const role of ['owner', 'admin', 'member', 'viewer']) assert.ok(report.checks.some((c) => c.check === `cross-tenant: A's tenant (B ${role})`));
       if (kind === 'postgres') {
         assert.ok(report.checks.some((c) => c.group === 'data' && c.target === 'table experiments' && c.check === 'RLS enabled and forced' && c.result === 'pass'));

@@ -48,8 +48,12 @@ const targetsFor = (ctx: ComputeContext): ProbeTargets => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export const runComputeChecks = async (ctx: ComputeContext): Promise<CheckResult[]> => {
+/** A probe job that ran: the audit group looks for its denials in its own tenant's chain. */
+export interface ProbeJob { tenantSlug: string; jobId: string; tier: string }
+
+export const runComputeChecks = async (ctx: ComputeContext): Promise<{ results: CheckResult[]; probeJobs: ProbeJob[] }> => {
   const results: CheckResult[] = [];
+  const probeJobs: ProbeJob[] = [];
   const targets = targetsFor(ctx);
   for (const tier of ctx.tiers) {
     const tenant = await ctx.tenantFor(tier);
@@ -62,6 +66,7 @@ export const runComputeChecks = async (ctx: ComputeContext): Promise<CheckResult
       continue;
     }
     const jobId = (created.body as { id: string }).id;
+    probeJobs.push({ tenantSlug: tenant.slug, jobId, tier });
     ctx.log(`compute: tier ${tier}: probe job ${jobId}`);
     const deadline = Date.now() + (ctx.timeoutSeconds + 60) * 1000;
     let status = 'queued';
@@ -116,5 +121,5 @@ export const runComputeChecks = async (ctx: ComputeContext): Promise<CheckResult
       results.push({ group: 'compute', check: 'job token after its run', target: `tier ${tier}`, expectation: '401', result: 'skip', evidence: 'the probe found no job token' });
     }
   }
-  return results;
+  return { results, probeJobs };
 };

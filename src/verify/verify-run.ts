@@ -9,6 +9,7 @@ import { AppError } from '../core/errors.ts';
 import { runApiChecks } from './api-checks.ts';
 import { runAuditChecks } from './audit-checks.ts';
 import { runComputeChecks } from './compute-checks.ts';
+import type { ProbeJob } from './compute-checks.ts';
 import { runDataChecks } from './data-checks.ts';
 import { createVerifyHttp } from './verify-http.ts';
 import { summarize } from './verify-report.ts';
@@ -52,6 +53,7 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
   const run = async (): Promise<VerifyReport> => {
     const started = Date.now();
     const checks: CheckResult[] = [];
+    const probeJobs: ProbeJob[] = [];
     const wants = (group: string) => options.groups.includes(group as never);
     const me = await http.call({ method: 'GET', path: '/api/v1/me', token: options.token });
     if (me.status !== 200 || (me.body as { kind?: string } | undefined)?.kind !== 'platform_admin') {
@@ -80,11 +82,13 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
       options.log(`tenants ${a.slug} and ${b.slug} ready`);
       if (wants('compute')) {
         options.log(`compute: tiers ${options.tiers.join(', ')}`);
-        checks.push(...await runComputeChecks({
+        const compute = await runComputeChecks({
           http, url: options.url, tiers: options.tiers, otherTenantPath: `/api/v1/tenants/${a.slug}`, timeoutSeconds: options.probeTimeoutSeconds, log: options.log,
           platformHome: options.platformHome, databaseHostPort: options.databaseUrl === undefined ? undefined : (() => { const u = new URL(options.databaseUrl); return `${u.hostname}:${u.port || '5432'}`; })(),
           tenantFor: (tier) => tenant(`c-${tier}`, tier),
-        }));
+        });
+        checks.push(...compute.results);
+        probeJobs.push(...compute.probeJobs);
       }
       if (wants('api')) {
         options.log('api: enumerating routes');
@@ -111,7 +115,7 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
         options.log('audit');
         const attackIds = new Set<string>();
         for (const token of Object.values(b.tokens)) for (const id of http.requestIdsOf(token)) attackIds.add(id);
-        checks.push(...await runAuditChecks({ http, adminToken, a, b, attackRequestIds: attackIds, adminRequestIds: http.requestIdsOf(adminToken), verifierActor: `token:${verifierTokenId}` }));
+        checks.push(...await runAuditChecks({ http, adminToken, a, b, attackRequestIds: attackIds, adminRequestIds: http.requestIdsOf(adminToken), verifierActor: `token:${verifierTokenId}`, probeJobs }));
       }
       if (wants('tiers')) checks.push({ group: 'tiers', check: 'tier trade-off table (--bench)', target: 'host', expectation: 'measured', result: 'skip', evidence: 'not implemented in this version: see docs/isolation-tiers.md and bench/' });
     } finally {

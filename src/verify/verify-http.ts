@@ -1,4 +1,5 @@
 /** The verifier's HTTP client: every answer comes back (never thrown), with its request id and a way to reproduce it. */
+import { AppError } from '../core/errors.ts';
 
 export interface HttpAnswer {
   status: number;
@@ -42,7 +43,13 @@ export const createVerifyHttp = (baseUrl: string): VerifyHttp => {
         headers['content-type'] = 'application/json';
       }
       // fetch resolves `..` and `%2e%2e` segments before sending: traversal checks use encoded slashes.
-      const response = await fetch(baseUrl.replace(/\/+$/, '') + request.path, { method: request.method, headers, ...(payload === undefined ? {} : { body: payload }), signal: AbortSignal.timeout(30_000) });
+      let response: Response;
+      try {
+        response = await fetch(baseUrl.replace(/\/+$/, '') + request.path, { method: request.method, headers, ...(payload === undefined ? {} : { body: payload }), signal: AbortSignal.timeout(30_000) });
+      } catch (error) {
+        const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
+        throw new AppError('UNAVAILABLE', `cannot reach the Bulkhead API at ${baseUrl} (${request.method} ${request.path.split('?')[0]}): ${cause}`);
+      }
       const text = await response.text();
       let body: unknown = text === '' ? undefined : text;
       try {

@@ -42,6 +42,7 @@ export default tseslint.config(
         { type: 'http', pattern: 'src/http', mode: 'folder' },
         { type: 'cli', pattern: 'src/cli', mode: 'folder' },
         { type: 'main', pattern: 'src/main', mode: 'folder' },
+        { type: 'verify', pattern: 'src/verify', mode: 'folder' },
       ],
     },
     rules: {
@@ -60,8 +61,10 @@ export default tseslint.config(
             domain: ['domain', 'executor-contract', 'infrastructure', 'contract', 'core'],
             http: ['http', 'domain', 'executor', 'executor-contract', 'infrastructure', 'contract', 'core'],
             // The CLI is an API client: the contract, core and its own files (config: its settings file).
-            cli: ['cli', 'contract', 'core', 'infrastructure'],
+            cli: ['cli', 'contract', 'core', 'infrastructure', 'verify'],
             main: ['main', 'http', 'cli', 'domain', 'executor', 'executor-contract', 'infrastructure', 'contract', 'core'],
+            // The verifier attacks a deployment over HTTP: like the CLI, it never imports the server.
+            verify: ['verify', 'contract', 'core'],
           }).map(([from, to]) => ({ from: { element: { type: from } }, allow: { to: { element: { types: { anyOf: to } } } } })),
           {
             to: { element: { types: { anyOf: ['domain', 'infrastructure', 'executor', 'http', 'cli', 'main'] } } },

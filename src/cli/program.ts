@@ -16,6 +16,7 @@ import { registerDataCommands } from './data-commands.ts';
 import { registerLineageCommands } from './lineage-commands.ts';
 import { registerUsageCommands } from './usage-commands.ts';
 import { registerAlertCommands } from './alert-commands.ts';
+import { registerVerifyCommands } from './verify-commands.ts';
 import type { CliIo } from './output.ts';
 
 /** What a command module gets: the API client, printing, and path helpers. */
@@ -38,7 +39,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands, registerVerifyCommands];
 
 interface GlobalOptions {
   url?: string;

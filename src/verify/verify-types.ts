@@ -1,0 +1,47 @@
+/** The verifier's result vocabulary: one row per check, stable in `--json` (docs/verify.md). */
+
+export const verifyGroups = ['api', 'data', 'compute', 'serving', 'audit', 'tiers'] as const;
+export type VerifyGroup = (typeof verifyGroups)[number];
+
+export type CheckOutcome = 'pass' | 'fail' | 'skip';
+
+export interface CheckResult {
+  group: VerifyGroup;
+  /** What was tried, e.g. `cross-tenant id (role viewer)`. */
+  check: string;
+  /** The route template as the server spells it (`GET /api/v1/tenants/:tenant/jobs/:id`), a table, a probe. */
+  target: string;
+  expectation: string;
+  result: CheckOutcome;
+  evidence: string;
+  /** The exact request or probe that crossed (or was tried), for an operator to reproduce. */
+  reproduce?: string;
+}
+
+export interface VerifyOptions {
+  url: string;
+  token: string;
+  groups: readonly VerifyGroup[];
+  tiers: readonly string[];
+  keep: boolean;
+  /** PostgreSQL connection string of the platform's login role: enables the catalog checks of `data`. */
+  databaseUrl?: string | undefined;
+  /** A directory where the deployment stores blobs: `data` looks for plaintext in it. */
+  storagePath?: string | undefined;
+  /** The platform's home directory as the host sees it: compute probes try to read it. */
+  platformHome?: string | undefined;
+  /** Per-job limit of the compute probes, seconds. */
+  probeTimeoutSeconds: number;
+  /** Progress lines (stderr in the CLI). */
+  log(line: string): void;
+}
+
+export interface VerifyReport {
+  schema: 'bulkhead.verify/v1';
+  url: string;
+  startedAt: string;
+  durationMs: number;
+  groups: VerifyGroup[];
+  summary: { passed: number; failed: number; skipped: number; total: number };
+  checks: CheckResult[];
+}

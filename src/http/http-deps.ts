@@ -38,6 +38,8 @@ export interface HttpDeps {
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
   /** Request metrics and usage counting (see monitoring/http-metering.ts); none when undefined. */
   requestMetering?: RequestMetering | undefined;
+  /** Web console session lifetimes (seconds): idle (default 1800) and absolute (default 43200). */
+  consoleSessions?: { idleSeconds: number; absoluteSeconds: number } | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ import { callServer, mustServer, startServerProcess } from './support/server-pro
 import type { ServerProcess } from './support/server-process.ts';
 import { countColoredPixels, openBrowser, seriousAxeViolations } from './support/browser.ts';
 import type { TestBrowser } from './support/browser.ts';
+import { waitFor } from './support/wait.ts';
+import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
 
 // Page-side code (page.evaluate) runs in the browser; the test program is compiled without the DOM library.
 declare const document: any;
@@ -232,6 +234,66 @@ describe('web console in Chromium', () => {
     } finally {
       await api(adminToken, 'PATCH', '/api/v1/tenants/team-b', { status: 'active' });
     }
+  });
+
+  test("a job's log lines stream in while it runs; cancel and explain answer", async () => {
+    const b = browsers[0]!;
+    const gate = mkdtempSync(join(tmpdir(), 'bulkhead-console-gate-'));
+    chmodSync(gate, 0o755);
+    try {
+      // The job prints one line, then waits for the test to drop a file before printing the second: the
+      // first line must be on the page while the job is still running.
+      const script = `echo first-line; while [ ! -e ${gate}/go ]; do sleep 0.1; done; echo second-line`;
+      const job = await api(tokens['team-a']!, 'POST', '/api/v1/tenants/team-a/jobs', { name: 'streamer', command: ['sh', '-c', script], resources: { cpu: 0.2, memoryMiB: 64, timeoutSeconds: 120 } });
+      ids.job = job.id;
+      await b.page.goto(`${server.url}/ui/t/team-a/jobs/${job.id}`);
+      const log = b.page.getByLabel('job log');
+      await waitFor('the first log line on the page', async () => (await log.innerText()).includes('first-line'), 60_000);
+      assert.equal((await api(tokens['team-a']!, 'GET', `/api/v1/tenants/team-a/jobs/${job.id}`)).status, 'running');
+      assert.ok(!(await log.innerText()).includes('second-line'));
+      await shot(b, 'job');
+      writeFileSync(join(gate, 'go'), '');
+      await waitFor('the second log line on the page', async () => (await log.innerText()).includes('second-line'), 60_000);
+      await b.page.getByText('The log is complete.').waitFor();
+      await b.page.getByRole('button', { name: 'Why is my job waiting?' }).click();
+      await b.page.getByLabel('explanation').waitFor();
+      assert.match(await b.page.getByLabel('explanation').innerText(), /not waiting/);
+    } finally {
+      rmSync(gate, { recursive: true, force: true });
+    }
+  });
+
+  test('the try-it form sends an OIP v2 request and shows the prediction', async () => {
+    // Serving workers run in the sandbox tier (team-a is a process-tier tenant for the job test above).
+    await api(adminToken, 'POST', '/api/v1/tenants', { slug: 'team-c', name: 'Team C', tier: 'sandbox' });
+    const a = (await api(adminToken, 'POST', '/api/v1/tenants/team-c/tokens', { name: 'console', role: 'admin' })).token as string;
+    await api(a, 'POST', '/api/2.0/mlflow/registered-models/create', { name: 'churn' });
+    const bytes = buildLogisticRegressionOnnx({ kind: 'logistic_regression', features: ['f0', 'f1'], weights: [1, 2], bias: 0 });
+    const put = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/models/churn/v1/model.onnx`, { method: 'PUT', headers: { authorization: `Bearer ${a}`, 'content-type': 'application/octet-stream' }, body: Buffer.from(bytes) });
+    assert.equal(put.status, 200, await put.text());
+    const version = (await api(a, 'POST', '/api/2.0/mlflow/model-versions/create', { name: 'churn', source: 'mlflow-artifacts:/models/churn/v1' })).model_version.version;
+    await api(a, 'POST', '/api/v1/tenants/team-c/deployments', { name: 'churn', model: 'churn', version: String(version), replicas: 1, resources: { cpu: 0.5, memoryMiB: 512 } });
+    let last: unknown;
+    await waitFor('the deployment to be ready', async () => {
+      last = await api(a, 'GET', '/api/v1/tenants/team-c/deployments/churn');
+      return (last as { status: string }).status === 'ready';
+    }, 60_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: ${JSON.stringify(last)}\n${server.output().slice(-3000)}`);
+    });
+    const input = { inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [[1, 1]] }] };
+    const expected = await api(a, 'POST', '/v2/models/churn/infer', input);
+    const b = await browser();
+    await signInWithToken(b, a, '/ui/t/team-c/deployments');
+    await b.page.waitForURL(/\/ui\/t\/team-c\/experiments$/);
+    await b.page.goto(`${server.url}/ui/t/team-c/deployments`);
+    await b.page.getByLabel('OIP v2 request for churn').fill(JSON.stringify(input));
+    await b.page.getByRole('button', { name: 'Send request' }).click();
+    const result = b.page.getByLabel('prediction of churn');
+    await result.waitFor();
+    const shown = JSON.parse(await result.innerText());
+    assert.deepEqual(shown.outputs, expected.outputs);
+    assert.ok(JSON.stringify(shown.outputs).length > 10, JSON.stringify(shown));
+    await shot(b, 'deployments');
   });
 
   test('the main pages have no serious or critical accessibility violation (axe-core), in both themes', async () => {

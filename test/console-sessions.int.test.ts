@@ -48,6 +48,8 @@ for (const kind of databaseKinds) {
       assert.equal(s.body.kind, 'tenant');
       assert.equal(s.body.tenant.slug, 'cs-a');
       assert.ok(!JSON.stringify(s.body).includes(a.tokens.member), 'the token is not echoed');
+      const tls = await p.app.inject({ method: 'POST', url: '/ui/api/session', payload: { token: a.tokens.member }, headers: { 'x-forwarded-proto': 'https' } });
+      assert.match(String(tls.headers['set-cookie']), /; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/, 'Secure behind a TLS-terminating proxy');
       const jobs = await withCookie(s, 'GET', '/api/v1/tenants/cs-a/jobs');
       assert.equal(jobs.statusCode, 200, jobs.body);
       const again = await withCookie(s, 'GET', '/ui/api/session');

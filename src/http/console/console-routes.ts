@@ -55,8 +55,15 @@ export const readSessionCookie = (request: FastifyRequest): string | undefined =
   return undefined;
 };
 
+/**
+ * Behind TLS the cookie is `Secure`: TLS here, or a TLS-terminating proxy's `x-forwarded-proto: https`.
+ * Trusting that header is safe for this one purpose: it can only make the cookie stricter.
+ */
+const behindTls = (request: FastifyRequest): boolean =>
+  request.protocol === 'https' || String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() === 'https';
+
 const sessionCookie = (request: FastifyRequest, value: string, maxAgeSeconds: number): string =>
-  `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${request.protocol === 'https' ? '; Secure' : ''}`;
+  `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${behindTls(request) ? '; Secure' : ''}`;
 
 const signedOut = (reason: 'unknown' | 'expired' | 'revoked'): AppError =>
   new AppError('UNAUTHENTICATED', reason === 'expired' ? 'your console session has expired: sign in again' : 'you are signed out: sign in again');

@@ -296,6 +296,40 @@ describe('web console in Chromium', () => {
     await shot(b, 'deployments');
   });
 
+  test('tokens: a new token is shown once and works; revoking it from the page ends it', async () => {
+    const b = browsers[0]!;
+    await b.page.goto(`${server.url}/ui/t/team-a/access`);
+    await b.page.getByLabel('Token name').fill('ci-token');
+    await b.page.getByLabel('Role').selectOption('viewer');
+    await b.page.getByRole('button', { name: 'Create token' }).click();
+    const shown = (await b.page.getByLabel('new token').innerText()).trim();
+    assert.match(shown, /^bh_/);
+    assert.equal((await callServer(server.url, shown, 'GET', '/api/v1/tenants/team-a/jobs')).status, 200);
+    await shot(b, 'access');
+    await b.page.reload();
+    await b.page.getByRole('button', { name: 'revoke token ci-token' }).waitFor();
+    assert.ok(!(await b.page.content()).includes(shown), 'shown once: not after a reload');
+    await b.page.getByRole('button', { name: 'revoke token ci-token' }).click();
+    await b.page.getByText(/^revoked /).first().waitFor();
+    assert.equal((await callServer(server.url, shown, 'GET', '/api/v1/tenants/team-a/jobs')).status, 401);
+  });
+
+  test("the platform admin's tenants page: tiers, status, quotas; no tenant's experiments", async () => {
+    const b = await browser();
+    await signInWithToken(b, adminToken);
+    await b.page.waitForURL(/\/ui\/admin\/tenants$/);
+    for (const slug of ['team-a', 'team-b']) await b.page.getByRole('cell', { name: slug, exact: true }).waitFor();
+    await b.page.getByRole('button', { name: 'Suspend team-a' }).waitFor();
+    await shot(b, 'admin-tenants');
+    for (const [name, path] of Object.entries({ admin: '/ui/admin/tenants' })) {
+      const found = await seriousAxeViolations(b.page);
+      assert.deepEqual(found, [], `${name} ${path}`);
+    }
+    await b.page.goto(`${server.url}/ui/t/team-a/experiments`);
+    await b.page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();
+    assert.ok(!(await b.page.locator('main').innerText()).includes('churn-model'));
+  });
+
   test('the main pages have no serious or critical accessibility violation (axe-core), in both themes', async () => {
     const b = browsers[0]!;
     const pages = {
@@ -304,6 +338,8 @@ describe('web console in Chromium', () => {
       run: `/ui/t/team-a/runs/${ids.runs[0]}`,
       jobs: '/ui/t/team-a/jobs',
       models: '/ui/t/team-a/models',
+      datasets: '/ui/t/team-a/datasets',
+      access: '/ui/t/team-a/access',
       deployments: '/ui/t/team-a/deployments',
       usage: '/ui/t/team-a/usage',
       audit: '/ui/t/team-a/audit',

@@ -5,7 +5,7 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { ApiError, onUnauthenticated, request, setCsrf, setWorkspace } from './api.ts';
 import type { Session } from './api.ts';
-import { AdminTenants, Audit, Deployments, Experiments, JobPage, Jobs, Models, Usage } from './pages.tsx';
+import { Access, AdminTenants, Audit, Datasets, Deployments, Experiments, JobPage, Jobs, Models, Usage } from './pages.tsx';
 import { ComparePage, RunPage, RunsPage } from './runs.tsx';
 import { ErrorBox, Link, Loading, navigate, setPathListener } from './common.tsx';
 
@@ -72,7 +72,7 @@ const Shell = ({ session, tenant, path, onSignOut, children }: { session: Sessio
   }, [theme]);
   const nav = tenant === undefined
     ? [['Tenants', '/ui/admin/tenants']]
-    : [['Experiments', 'experiments'], ['Jobs', 'jobs'], ['Models', 'models'], ['Deployments', 'deployments'], ['Usage', 'usage'], ['Audit log', 'audit']].map(([label, page]) => [label!, `/ui/t/${tenant}/${page}`]);
+    : [['Experiments', 'experiments'], ['Jobs', 'jobs'], ['Models', 'models'], ['Datasets', 'datasets'], ['Deployments', 'deployments'], ['Usage', 'usage'], ['Audit log', 'audit'], ['Access', 'access']].map(([label, page]) => [label!, `/ui/t/${tenant}/${page}`]);
   return (
     <>
       <a class="skip" href="#content">Skip to content</a>
@@ -116,6 +116,8 @@ const route = (path: string, session: Session): ComponentChildren => {
     case 'compare': return <ComparePage tenant={tenant} runIds={(url.searchParams.get('runs') ?? '').split(',').filter((r) => r !== '')} />;
     case 'jobs': return id === undefined ? <Jobs tenant={tenant} /> : <JobPage tenant={tenant} jobId={id} />;
     case 'models': return <Models tenant={tenant} />;
+    case 'datasets': return <Datasets tenant={tenant} />;
+    case 'access': return <Access tenant={tenant} />;
     case 'deployments': return <Deployments tenant={tenant} />;
     case 'usage': return <Usage tenant={tenant} />;
     case 'audit': return <Audit tenant={tenant} />;

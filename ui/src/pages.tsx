@@ -330,10 +330,18 @@ export const Audit = ({ tenant }: { tenant: string }) => {
 
 // ---- platform admin: tenants ----------------------------------------------------------------------------
 
-interface Tenant { id: string; slug: string; name: string; tier: string; status: string }
+interface Tenant { id: string; slug: string; name: string; tier: string; status: string; quota?: { cpu: number; memoryMiB: number; gpu: number; storageBytes: number; maxConcurrentJobs: number }; usage?: { storageBytes: { used: number; quota: number } } }
 
 export const AdminTenants = () => {
-  const [list, error, reload] = useLoad(() => request('GET', '/api/v1/tenants') as Promise<{ tenants: Tenant[] }>, []);
+  const [list, error, reload] = useLoad(async () => {
+    const { tenants } = (await request('GET', '/api/v1/tenants')) as { tenants: Tenant[] };
+    // Quota and usage are the operator's to read (platform admin); a tenant's runs and artifacts are not.
+    return { tenants: await Promise.all(tenants.map(async (t) => ({
+      ...t,
+      quota: await request('GET', `/api/v1/tenants/${encodeURIComponent(t.slug)}/quota`).catch(() => undefined),
+      usage: await request('GET', `/api/v1/tenants/${encodeURIComponent(t.slug)}/usage`).catch(() => undefined),
+    }))) };
+  }, []);
   const [actionError, setActionError] = useState<unknown>(undefined);
   if (error !== undefined) return <ErrorBox error={error} />;
   if (list === undefined) return <Loading what="tenants" />;
@@ -345,15 +353,120 @@ export const AdminTenants = () => {
       {actionError !== undefined && <ErrorBox error={actionError} />}
       <table>
         <caption>Tenants</caption>
-        <thead><tr><th scope="col">Slug</th><th scope="col">Name</th><th scope="col">Tier</th><th scope="col">Status</th><th scope="col">Action</th></tr></thead>
+        <thead><tr><th scope="col">Slug</th><th scope="col">Name</th><th scope="col">Tier</th><th scope="col">Status</th><th scope="col">Quota (CPU / MiB / GPU / jobs)</th><th scope="col">Storage used / quota</th><th scope="col">Action</th></tr></thead>
         <tbody>{list.tenants.map((t) => (
           <tr key={t.id}>
             <td>{t.slug}</td><td>{t.name}</td><td>{t.tier}</td><td>{t.status}</td>
+            <td>{t.quota === undefined ? 'n/a' : `${t.quota.cpu} / ${t.quota.memoryMiB} / ${t.quota.gpu} / ${t.quota.maxConcurrentJobs}`}</td>
+            <td>{t.usage === undefined ? 'n/a' : <meter min={0} max={Math.max(1, t.usage.storageBytes.quota)} value={t.usage.storageBytes.used} aria-label={`storage of ${t.slug}: ${t.usage.storageBytes.used} of ${t.usage.storageBytes.quota} bytes`} />}</td>
             <td>{t.status === 'suspended'
               ? <button type="button" onClick={() => void setStatus(t, 'active')}>Resume {t.slug}</button>
               : <button type="button" onClick={() => void setStatus(t, 'suspended')}>Suspend {t.slug}</button>}</td>
           </tr>
         ))}</tbody>
+      </table>
+    </section>
+  );
+};
+
+// ---- datasets -------------------------------------------------------------------------------------------
+
+interface Dataset { name: string; description: string; latestVersion: number | null; createdAt: string }
+interface DatasetVersion { version: number; digest: string; fileCount: number; totalBytes: number; createdBy: string; createdAt: string }
+
+const DatasetVersions = ({ tenant, name }: { tenant: string; name: string }) => {
+  const [list, error] = useLoad(() => request('GET', tenantApi(tenant, `/datasets/${encodeURIComponent(name)}/versions`)) as Promise<{ versions: DatasetVersion[] }>, [tenant, name]);
+  if (error !== undefined) return <ErrorBox error={error} />;
+  if (list === undefined) return <Loading what="versions" />;
+  return list.versions.length === 0 ? <Empty>No versions.</Empty> : (
+    <ul>{list.versions.map((v) => <li>v{v.version} · {v.fileCount} files · {v.totalBytes} bytes · {v.digest.slice(0, 16)}… · by {v.createdBy} · {when(v.createdAt)}</li>)}</ul>
+  );
+};
+
+export const Datasets = ({ tenant }: { tenant: string }) => {
+  const [list, error] = useLoad(() => request('GET', tenantApi(tenant, '/datasets')) as Promise<{ datasets: Dataset[] }>, [tenant]);
+  if (error !== undefined) return <ErrorBox error={error} />;
+  if (list === undefined) return <Loading what="datasets" />;
+  return (
+    <section>
+      <h1>Datasets</h1>
+      {list.datasets.length === 0 ? <Empty>No datasets.</Empty> : list.datasets.map((d) => (
+        <article class="card" key={d.name}>
+          <h2>{d.name}</h2>
+          {d.description !== '' && <p>{d.description}</p>}
+          <DatasetVersions tenant={tenant} name={d.name} />
+        </article>
+      ))}
+    </section>
+  );
+};
+
+// ---- tokens and members (tenant admins) -----------------------------------------------------------------
+
+interface TokenRow { id: string; name: string; role: string; kind: string; prefix: string; createdAt: string; expiresAt: string | null; revokedAt: string | null }
+interface MemberRow { user: { username: string; displayName: string }; role: string; createdAt: string }
+const roles = ['viewer', 'member', 'admin', 'owner'] as const;
+
+export const Access = ({ tenant }: { tenant: string }) => {
+  const [data, error, reload] = useLoad(async () => {
+    const [tokens, members] = await Promise.all([
+      request('GET', tenantApi(tenant, '/tokens')) as Promise<{ tokens: TokenRow[] }>,
+      request('GET', tenantApi(tenant, '/members')) as Promise<{ members: MemberRow[] }>,
+    ]);
+    return { tokens: tokens.tokens, members: members.members };
+  }, [tenant]);
+  // The new token is shown once, here, and kept only in this component's memory.
+  const [created, setCreated] = useState<{ name: string; token: string } | undefined>(undefined);
+  const [actionError, setActionError] = useState<unknown>(undefined);
+  if (error !== undefined) return <ErrorBox error={error} />;
+  if (data === undefined) return <Loading what="tokens and members" />;
+  const value = (form: HTMLFormElement, name: string) => (form.elements.namedItem(name) as HTMLInputElement).value;
+  return (
+    <section>
+      <h1>Tokens and members</h1>
+      {actionError !== undefined && <ErrorBox error={actionError} />}
+      <h2>Create a token</h2>
+      <form class="toolbar" onSubmit={(e) => {
+        e.preventDefault();
+        const form = e.currentTarget;
+        const name = value(form, 'token-name');
+        request('POST', tenantApi(tenant, '/tokens'), { name, role: value(form, 'token-role') }).then((t: { token: string }) => {
+          setCreated({ name, token: t.token });
+          setActionError(undefined);
+          form.reset();
+          reload();
+        }, setActionError);
+      }}>
+        <label for="token-name">Token name</label>
+        <input id="token-name" name="token-name" required maxLength={100} />
+        <label for="token-role">Role</label>
+        <select id="token-role" name="token-role">{roles.map((r) => <option value={r}>{r}</option>)}</select>
+        <button type="submit">Create token</button>
+      </form>
+      {created !== undefined && (
+        <div class="notice" role="status">
+          <p>Token <strong>{created.name}</strong> — copy it now, it is shown only once:</p>
+          <pre aria-label="new token">{created.token}</pre>
+          <button type="button" onClick={() => setCreated(undefined)}>I have copied it</button>
+        </div>
+      )}
+      <table>
+        <caption>Tokens</caption>
+        <thead><tr><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Kind</th><th scope="col">Prefix</th><th scope="col">Created</th><th scope="col">State</th></tr></thead>
+        <tbody>{data.tokens.map((t) => (
+          <tr key={t.id}>
+            <td>{t.name}</td><td>{t.role}</td><td>{t.kind}</td><td><code>{t.prefix}</code></td><td>{when(t.createdAt)}</td>
+            <td>{t.revokedAt !== null ? `revoked ${when(t.revokedAt)}` : (
+              <button type="button" aria-label={`revoke token ${t.name}`} onClick={() => request('DELETE', tenantApi(tenant, `/tokens/${t.id}`)).then(reload, setActionError)}>Revoke</button>
+            )}</td>
+          </tr>
+        ))}</tbody>
+      </table>
+      <h2>Members</h2>
+      <table>
+        <caption>Members</caption>
+        <thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Since</th></tr></thead>
+        <tbody>{data.members.map((m) => <tr key={m.user.username}><td>{m.user.username}</td><td>{m.role}</td><td>{when(m.createdAt)}</td></tr>)}</tbody>
       </table>
     </section>
   );

@@ -294,6 +294,13 @@ describe('web console in Chromium', () => {
     assert.deepEqual(shown.outputs, expected.outputs);
     assert.ok(JSON.stringify(shown.outputs).length > 10, JSON.stringify(shown));
     await shot(b, 'deployments');
+    // The lineage graph, drawn: the model version and the deployment serving it.
+    await b.page.goto(`${server.url}/ui/t/team-c/models`);
+    await b.page.getByRole('link', { name: 'lineage of churn v1' }).click();
+    await b.page.getByRole('img', { name: 'lineage graph of churn version 1' }).waitFor();
+    await b.page.getByText('churn v1 → churn (ready)').waitFor();
+    assert.equal(await b.page.locator('svg .lineage-edge').count(), 1);
+    await shot(b, 'lineage');
   });
 
   test('tokens: a new token is shown once and works; revoking it from the page ends it', async () => {

@@ -7,6 +7,7 @@ import { ApiError, onUnauthenticated, request, setCsrf, setWorkspace } from './a
 import type { Session } from './api.ts';
 import { Access, AdminTenants, Audit, Datasets, Deployments, Experiments, JobPage, Jobs, Models, Usage } from './pages.tsx';
 import { ComparePage, RunPage, RunsPage } from './runs.tsx';
+import { DatasetLineagePage, ModelLineagePage } from './lineage.tsx';
 import { ErrorBox, Link, Loading, navigate, setPathListener } from './common.tsx';
 
 // ---- sign-in --------------------------------------------------------------------------------------------
@@ -117,6 +118,11 @@ const route = (path: string, session: Session): ComponentChildren => {
     case 'jobs': return id === undefined ? <Jobs tenant={tenant} /> : <JobPage tenant={tenant} jobId={id} />;
     case 'models': return <Models tenant={tenant} />;
     case 'datasets': return <Datasets tenant={tenant} />;
+    case 'lineage': {
+      const [kind, name, version] = [parts[3], parts[4], parts[5]];
+      if (name === undefined || version === undefined) return <NotFound what="No such lineage." />;
+      return kind === 'dataset' ? <DatasetLineagePage tenant={tenant} name={name} version={version} /> : <ModelLineagePage tenant={tenant} name={name} version={version} />;
+    }
     case 'access': return <Access tenant={tenant} />;
     case 'deployments': return <Deployments tenant={tenant} />;
     case 'usage': return <Usage tenant={tenant} />;

@@ -170,7 +170,8 @@ const ModelVersions = ({ tenant, name }: { tenant: string; name: string }) => {
   return versions.length === 0 ? <Empty>No versions.</Empty> : (
     <ul>{versions.map((v) => (
       <li>version {v.version} · {v.status ?? ''} · {when(v.creation_timestamp)}{v.run_id === undefined || v.run_id === '' ? '' : ' · '}
-        {v.run_id !== undefined && v.run_id !== '' && <Link to={`/ui/t/${tenant}/runs/${v.run_id}`}>from run</Link>}</li>
+        {v.run_id !== undefined && v.run_id !== '' && <Link to={`/ui/t/${tenant}/runs/${v.run_id}`}>from run</Link>}
+        {' · '}<Link to={`/ui/t/${tenant}/lineage/model/${encodeURIComponent(name)}/${v.version}`}>lineage of {name} v{v.version}</Link></li>
     ))}</ul>
   );
 };
@@ -379,7 +380,7 @@ const DatasetVersions = ({ tenant, name }: { tenant: string; name: string }) => 
   if (error !== undefined) return <ErrorBox error={error} />;
   if (list === undefined) return <Loading what="versions" />;
   return list.versions.length === 0 ? <Empty>No versions.</Empty> : (
-    <ul>{list.versions.map((v) => <li>v{v.version} · {v.fileCount} files · {v.totalBytes} bytes · {v.digest.slice(0, 16)}… · by {v.createdBy} · {when(v.createdAt)}</li>)}</ul>
+    <ul>{list.versions.map((v) => <li>v{v.version} · {v.fileCount} files · {v.totalBytes} bytes · {v.digest.slice(0, 16)}… · by {v.createdBy} · {when(v.createdAt)} · <Link to={`/ui/t/${tenant}/lineage/dataset/${encodeURIComponent(name)}/${v.version}`}>lineage of {name} v{v.version}</Link></li>)}</ul>
   );
 };
 

@@ -127,6 +127,27 @@ describe('web console in Chromium', () => {
     assert.equal(await b.page.getByLabel('Filter (MLflow syntax)').inputValue(), "params.lr = '0.1'", 'the filter survives a reload');
   });
 
+  test('a page of 1,000 runs renders only the rows in view (virtualized) and scrolls to the last', async () => {
+    const a = tokens['team-a']!;
+    const big = (await api(a, 'POST', '/api/2.0/mlflow/experiments/create', { name: 'big' })).experiment_id as string;
+    let next = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let i = next++; i < 600; i = next++) await api(a, 'POST', '/api/2.0/mlflow/runs/create', { experiment_id: big, run_name: `big-${i}`, start_time: 1_000_000 + i });
+    }));
+    const b = browsers[0]!;
+    await b.page.goto(`${server.url}/ui/t/team-a/experiments/${big}?size=1000`);
+    await b.page.getByText('600 runs on this page').waitFor();
+    await b.page.getByRole('link', { name: 'big-599', exact: true }).waitFor();
+    const rendered = await b.page.locator('table.runs tbody tr:not(.spacer)').count();
+    assert.ok(rendered > 10 && rendered < 120, `${rendered} rows in the DOM for 600 runs`);
+    assert.equal(await b.page.getByRole('link', { name: 'big-0', exact: true }).count(), 0, 'the last row is not rendered yet');
+    await b.page.locator('.table-wrap').evaluate((el: any) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await b.page.getByRole('link', { name: 'big-0', exact: true }).waitFor();
+    assert.ok((await b.page.locator('table.runs tbody tr:not(.spacer)').count()) < 120);
+  });
+
   test('a run page draws its metric chart with real points', async () => {
     const b = browsers[0]!;
     await b.page.goto(`${server.url}/ui/t/team-a/runs/${ids.runs[0]}`);

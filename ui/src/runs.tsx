@@ -20,7 +20,20 @@ const valueOf = (list: KV[] | undefined, key: string): string => {
 };
 const when = (ms: number | undefined): string => (ms === undefined ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
 
-const PAGE = 100;
+const PAGE_SIZES = [100, 1000, 5000] as const;
+/** Rows are one line high (CSS `.runs td`), so the window is simple arithmetic. */
+const ROW_HEIGHT = 33;
+const VIRTUAL_ABOVE = 200;
+
+/**
+ * The rows to render for a scroll position: the visible ones and an overscan either side, with the height
+ * of the rest as spacers, so a page of thousands of runs keeps the DOM at ~60 rows.
+ */
+const windowOf = (count: number, scrollTop: number, viewport: number): { start: number; end: number } => {
+  if (count <= VIRTUAL_ABOVE) return { start: 0, end: count };
+  const start = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - 20);
+  return { start, end: Math.min(count, start + Math.ceil(viewport / ROW_HEIGHT) + 40) };
+};
 
 /**
  * An experiment's runs: params, latest metrics and tags as columns; filtered with MLflow's grammar and
@@ -30,11 +43,13 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
   const filter = query.get('filter') ?? '';
   const order = query.get('order') ?? 'attributes.start_time DESC';
   const pageToken = query.get('page') ?? '';
+  const size = PAGE_SIZES.find((n) => String(n) === query.get('size')) ?? PAGE_SIZES[0];
   const [selected, setSelected] = useState<string[]>([]);
+  const [scroll, setScroll] = useState({ top: 0, height: 600 });
   const [experiment, experimentError] = useLoad(() => mlflow('GET', 'experiments/get', { experiment_id: experimentId }), [experimentId]);
   const [page, error] = useLoad(() => mlflow('POST', 'runs/search', {
-    experiment_ids: [experimentId], filter, max_results: PAGE, order_by: [order], ...(pageToken === '' ? {} : { page_token: pageToken }),
-  }) as Promise<{ runs?: Run[]; next_page_token?: string }>, [experimentId, filter, order, pageToken]);
+    experiment_ids: [experimentId], filter, max_results: size, order_by: [order], ...(pageToken === '' ? {} : { page_token: pageToken }),
+  }) as Promise<{ runs?: Run[]; next_page_token?: string }>, [experimentId, filter, order, pageToken, size]);
   const base = `/ui/t/${tenant}/experiments/${encodeURIComponent(experimentId)}`;
   const go = (changes: Record<string, string>) => {
     const next = new URLSearchParams(query);
@@ -64,12 +79,16 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
         <label for="filter">Filter (MLflow syntax)</label>
         <input id="filter" name="filter" defaultValue={filter} placeholder="metrics.loss < 0.5 and params.lr = '0.01'" size={50} />
         <button type="submit">Apply</button>
+        <label for="size">Runs per page</label>
+        <select id="size" value={String(size)} onChange={(e) => go({ size: e.currentTarget.value, page: '' })}>
+          {PAGE_SIZES.map((n) => <option value={String(n)}>{n}</option>)}
+        </select>
         <button type="button" disabled={selected.length < 2} onClick={() => navigate(`/ui/t/${tenant}/compare?runs=${selected.join(',')}`)}>
           Compare selected ({selected.length})
         </button>
       </form>
       {error !== undefined ? <ErrorBox error={error} /> : page === undefined ? <Loading what="runs" /> : runs.length === 0 ? <Empty>No runs match.</Empty> : (
-        <div class="table-wrap">
+        <div class="table-wrap" onScroll={(e) => setScroll({ top: e.currentTarget.scrollTop, height: e.currentTarget.clientHeight })}>
           <table class="runs">
             <caption>{runs.length} runs on this page</caption>
             <thead>
@@ -84,7 +103,11 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
               </tr>
             </thead>
             <tbody>
-              {runs.map((run) => (
+              {(() => {
+                const { start, end } = windowOf(runs.length, scroll.top, scroll.height);
+                const columns = 4 + params.length + metrics.length + tags.length;
+                const spacer = (rows: number, key: string) => (rows === 0 ? null : <tr key={key} aria-hidden="true" class="spacer"><td colSpan={columns} style={{ height: `${rows * ROW_HEIGHT}px`, padding: 0, border: 'none' }} /></tr>);
+                return [spacer(start, 'above'), ...runs.slice(start, end).map((run) => (
                 <tr key={run.info.run_id}>
                   <td><input type="checkbox" aria-label={`select ${runName(run)}`} checked={selected.includes(run.info.run_id)}
                     onChange={(e) => setSelected((s) => (e.currentTarget.checked ? [...s, run.info.run_id] : s.filter((id) => id !== run.info.run_id)))} /></td>
@@ -95,7 +118,8 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
                   {metrics.map((k) => <td class="num">{valueOf(run.data.metrics, k)}</td>)}
                   {tags.map((k) => <td>{valueOf(run.data.tags, k)}</td>)}
                 </tr>
-              ))}
+              )), spacer(runs.length - end, 'below')];
+              })()}
             </tbody>
           </table>
         </div>

@@ -158,6 +158,13 @@ for (const kind of databaseKinds) {
       }
       clock += 45_000; // 315 s after sign-in: past the absolute limit
       assert.deepEqual(await store.resolve(second.secret, { stateChanging: false, csrf: undefined }), { ok: false, reason: 'expired' });
+      // A sign-in two days later sweeps both ended sessions (more than a day past their end).
+      const count = async () => Number((await withSystem(p.platform.db, (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM console_sessions WHERE token_id = $1', [principal.tokenId]))).rows[0]!.n);
+      const before = await count();
+      clock = Date.now() + 2 * 86_400_000;
+      await store.create({ token: a.tokens.member, tokenId: principal.tokenId, ownsToken: false });
+      assert.ok(before >= 2);
+      assert.equal(await count(), 1, 'every session of this token that ended over a day ago is gone');
       // The application role (every tenant-scoped transaction) cannot read the table at all.
       const { withTenant } = await import('../src/db/index.ts');
       await assert.rejects(withTenant(p.platform.db, a.id, (tx) => tx.query('SELECT count(*) FROM console_sessions')), /permission denied/);

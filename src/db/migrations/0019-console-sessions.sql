@@ -25,3 +25,5 @@ ALTER TABLE console_sessions FORCE ROW LEVEL SECURITY;
 -- No policy for bulkhead_app: a tenant-scoped transaction sees no session at all.
 CREATE POLICY system_access ON console_sessions TO bulkhead_system USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON console_sessions TO bulkhead_system;
+-- Each sign-in deletes sessions that ended (expired or revoked) more than a day ago.
+CREATE INDEX console_sessions_expires_idx ON console_sessions (expires_at);

@@ -88,11 +88,15 @@ export const createConsoleSessionStore = (options: ConsoleSessionOptions): Conso
       const secret = randomBytes(32).toString('base64url');
       const csrf = csrfFor(secret);
       const expiresAt = new Date(now() + options.absoluteSeconds * 1000);
-      await withSystem(db, (tx) => tx.query(
-        `INSERT INTO console_sessions (id, session_hash, csrf_hash, sealed_token, token_id, owns_token, created_at, last_seen_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
-        [randomUUID(), sha256(secret), sha256(csrf), seal(secret, input.token), input.tokenId, input.ownsToken, new Date(now()), expiresAt],
-      ));
+      await withSystem(db, async (tx) => {
+        // Sessions a day past their end are of no use to anyone: each sign-in sweeps them.
+        await tx.query('DELETE FROM console_sessions WHERE expires_at < $1 OR revoked_at < $1', [new Date(now() - 86_400_000)]);
+        await tx.query(
+          `INSERT INTO console_sessions (id, session_hash, csrf_hash, sealed_token, token_id, owns_token, created_at, last_seen_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
+          [randomUUID(), sha256(secret), sha256(csrf), seal(secret, input.token), input.tokenId, input.ownsToken, new Date(now()), expiresAt],
+        );
+      });
       return { secret, csrf, expiresAt };
     },
 

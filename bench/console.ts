@@ -5,6 +5,7 @@
  *   runs table   a 10,000-run experiment (3 params, 2 metrics, 1 tag each): from navigation start to the
  *                first page's 100 rows on screen and a row checkbox answering a click (the table is
  *                interactive), against curl's time for the same runs/search request (100 runs).
+ *                And one page of 5,000 runs (rows virtualized), the same way.
  *   chart        a 100,000-point metric: from navigation start to the chart drawn, and the draw alone
  *                (data in hand → uPlot's first draw, measured in the page), against curl's time for the
  *                same get-history pages (4 × 25,000 points).
@@ -75,6 +76,9 @@ try {
 
   const table: number[] = [];
   const tableCurl: number[] = [];
+  const big: number[] = [];
+  const bigCurl: number[] = [];
+  const bigSize = Math.min(5000, runCount);
   const chartTotal: number[] = [];
   const chartDraw: number[] = [];
   const chartCurl: number[] = [];
@@ -86,6 +90,14 @@ try {
     await page.locator('table.runs tbody tr:nth-child(1) input[type=checkbox]').click();
     await page.getByRole('button', { name: 'Compare selected (1)' }).waitFor();
     table.push(await page.evaluate(() => performance.now()));
+
+    // The largest page (5,000 runs, rows virtualized): the same, against curl for the same search.
+    bigCurl.push(curl('POST', '/api/2.0/mlflow/runs/search', JSON.stringify({ experiment_ids: [experiment], filter: '', max_results: bigSize, order_by: ['attributes.start_time DESC'] })));
+    await page.goto(`${server.url}/ui/t/bench/experiments/${experiment}?size=${bigSize}`);
+    await page.getByText(`${bigSize} runs on this page`).waitFor({ timeout: 60_000 });
+    await page.locator('table.runs tbody tr:not(.spacer) input[type=checkbox]').first().click();
+    await page.getByRole('button', { name: 'Compare selected (1)' }).waitFor();
+    big.push(await page.evaluate(() => performance.now()));
 
     let fetched = 0;
     for (let token_ = ''; ;) {
@@ -107,6 +119,7 @@ try {
   const ms = (x: number) => `${x.toFixed(0)} ms`;
   process.stdout.write(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}; Chromium ${browser.context.browser()?.version() ?? execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim()}; ${rounds} rounds, medians\n`);
   process.stdout.write(`runs table (${runCount} runs, first page of 100): navigation → 100 rows + click answered ${ms(median(table))}; curl runs/search ${ms(median(tableCurl))}; ratio ${(median(table) / median(tableCurl)).toFixed(1)}×\n`);
+  process.stdout.write(`runs table, one page of ${bigSize} (virtualized): navigation → rows + click answered ${ms(median(big))}; curl runs/search ${ms(median(bigCurl))}; ratio ${(median(big) / median(bigCurl)).toFixed(1)}×\n`);
   process.stdout.write(`chart (${pointCount} points): navigation → drawn ${ms(median(chartTotal))}; draw after data ${ms(median(chartDraw))}; curl get-history (all pages) ${ms(median(chartCurl))}; ratio total/curl ${(median(chartTotal) / median(chartCurl)).toFixed(1)}×\n`);
 } finally {
   await browser.close();

@@ -54,6 +54,8 @@ for (const kind of databaseKinds) {
       assert.equal(jobs.statusCode, 200, jobs.body);
       const again = await withCookie(s, 'GET', '/ui/api/session');
       assert.equal(again.json().csrf, s.csrf, 'a reloaded page gets the same CSRF token');
+      const none = await p.app.inject({ method: 'GET', url: '/ui/api/session' });
+      assert.deepEqual(none.json(), { signedIn: false, reason: 'none', message: 'you are not signed in' });
     });
 
     test('state-changing requests need the CSRF token; reads do not', async () => {
@@ -97,6 +99,10 @@ for (const kind of databaseKinds) {
       const replay = await withCookie(s, 'GET', '/api/v1/tenants/cs-a/jobs');
       assert.equal(replay.statusCode, 401);
       assert.match(replay.json().message, /signed out/);
+      const state = await withCookie(s, 'GET', '/ui/api/session');
+      assert.equal(state.json().signedIn, false);
+      assert.equal(state.json().reason, 'revoked');
+      assert.equal((await withCookie(s, 'DELETE', '/ui/api/session', { csrf: s.csrf })).statusCode, 204, 'signing out again is a no-op');
       assert.equal((await p.call('GET', '/api/v1/tenants/cs-a/jobs', a.tokens.viewer)).status, 200);
     });
 

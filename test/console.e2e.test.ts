@@ -269,7 +269,10 @@ describe('web console in Chromium', () => {
       ids.job = job.id;
       await b.page.goto(`${server.url}/ui/t/team-a/jobs/${job.id}`);
       const log = b.page.getByLabel('job log');
-      await waitFor('the first log line on the page', async () => (await log.innerText()).includes('first-line'), 60_000);
+      await waitFor('the first log line on the page', async () => (await log.innerText()).includes('first-line'), 120_000).catch(async (error: unknown) => {
+        const state = await api(tokens['team-a']!, 'GET', `/api/v1/tenants/team-a/jobs/${job.id}`);
+        throw new Error(`${String(error)}; job ${JSON.stringify(state).slice(0, 1500)}; page: ${await log.innerText()}`);
+      });
       assert.equal((await api(tokens['team-a']!, 'GET', `/api/v1/tenants/team-a/jobs/${job.id}`)).status, 'running');
       assert.ok(!(await log.innerText()).includes('second-line'));
       await shot(b, 'job');

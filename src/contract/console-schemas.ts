@@ -8,6 +8,7 @@ export const consoleSignInSchema = z.union([
 
 /** The console session as the browser sees it: who is signed in, and the CSRF token for its writes. */
 export const consoleSessionSchema = z.object({
+  signedIn: z.literal(true),
   csrf: z.string(),
   kind: z.enum(['tenant', 'platform_admin']),
   actor: z.string(),
@@ -15,3 +16,9 @@ export const consoleSessionSchema = z.object({
   tenant: z.object({ id: z.string(), slug: z.string(), name: z.string(), status: z.string() }).optional(),
   expiresAt: z.string().optional(),
 });
+
+/** `GET /ui/api/session`: the session, or why there is none (no cookie, expired, signed out, token gone). */
+export const consoleSessionStateSchema = z.union([
+  consoleSessionSchema,
+  z.object({ signedIn: z.literal(false), reason: z.enum(['none', 'expired', 'revoked', 'unknown', 'token_invalid']), message: z.string() }),
+]);

@@ -4,6 +4,7 @@
  * stored in localStorage, sessionStorage or a URL.
  */
 export interface Session {
+  signedIn: true;
   csrf: string;
   kind: 'tenant' | 'platform_admin';
   actor: string;
@@ -76,3 +77,5 @@ export const mlflow = (method: 'GET' | 'POST', endpoint: string, input: Record<s
 };
 
 export const tenantApi = (tenant: string, path: string): string => `/api/v1/tenants/${encodeURIComponent(tenant)}${path}`;
+
+export type SessionState = Session | { signedIn: false; reason: string; message: string };

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { ApiError, onUnauthenticated, request, setCsrf, setWorkspace } from './api.ts';
-import type { Session } from './api.ts';
+import type { Session, SessionState } from './api.ts';
 import { Access, AdminTenants, Audit, Datasets, Deployments, Experiments, JobPage, Jobs, Models, Usage } from './pages.tsx';
 import { ComparePage, RunPage, RunsPage } from './runs.tsx';
 import { DatasetLineagePage, ModelLineagePage } from './lineage.tsx';
@@ -145,12 +145,16 @@ const App = () => {
       setNotice(`You are signed out: ${error.message}`);
       setSession(null);
     });
-    request('GET', '/ui/api/session').then((s: Session) => {
+    request('GET', '/ui/api/session').then((s: SessionState) => {
+      if (!s.signedIn) {
+        if (s.reason !== 'none') setNotice(`You are signed out: ${s.message}`);
+        setSession(null);
+        return;
+      }
       setCsrf(s.csrf);
       setSession(s);
     }, (error: unknown) => {
-      if (error instanceof ApiError && error.status === 401 && error.message !== 'you are not signed in') setNotice(`You are signed out: ${error.message}`);
-      if (error instanceof ApiError && error.status === 403) setNotice(error.message);
+      setNotice(error instanceof ApiError ? `${error.message} (${error.code}${error.requestId === undefined ? '' : `, request id ${error.requestId}`})` : String(error));
       setSession(null);
     });
     return () => removeEventListener('popstate', pop);

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { consoleSessionSchema, consoleSignInSchema } from '../../contract/console-schemas.ts';
+import { consoleSessionSchema, consoleSessionStateSchema, consoleSignInSchema } from '../../contract/console-schemas.ts';
 import { AppError } from '../../core/errors.ts';
 import type { Principal } from '../../authz/index.ts';
 import type { HttpDeps } from '../http-deps.ts';
@@ -91,10 +91,10 @@ export interface ConsoleRouteDeps {
 
 export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): FastifyPluginAsyncZod => async (app) => {
   const describe = async (principal: Principal, csrf: string, expiresAt: Date) => {
-    if (principal.kind === 'platform_admin') return { csrf, kind: principal.kind, actor: principal.label, role: 'platform_admin', expiresAt: expiresAt.toISOString() };
+    if (principal.kind === 'platform_admin') return { signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: 'platform_admin', expiresAt: expiresAt.toISOString() };
     const tenant = await deps.tenants.find(principal.tenantId);
     return {
-      csrf, kind: principal.kind, actor: principal.label, role: principal.role, expiresAt: expiresAt.toISOString(),
+      signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: principal.role, expiresAt: expiresAt.toISOString(),
       ...(tenant === undefined ? {} : { tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name, status: tenant.status } }),
     };
   };
@@ -142,14 +142,21 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
 
   app.get('/ui/api/session', {
     config: { access: 'public' },
-    schema: { tags: ['console'], summary: 'The console session of this browser, with its CSRF token', response: { 200: consoleSessionSchema } },
+    schema: { tags: ['console'], summary: 'The console session of this browser with its CSRF token, or why there is none', response: { 200: consoleSessionStateSchema } },
   }, async (request, reply) => {
-    const secret = readSessionCookie(request);
-    if (secret === undefined) throw new AppError('UNAUTHENTICATED', 'you are not signed in');
-    const session = await console.sessions.resolve(secret, { stateChanging: false, csrf: undefined });
-    if (!session.ok) throw signedOut(session.reason);
-    const principal = await usable(session.token);
     securityHeaders(reply).header('cache-control', 'no-store');
+    const secret = readSessionCookie(request);
+    if (secret === undefined) return { signedIn: false as const, reason: 'none' as const, message: 'you are not signed in' };
+    const session = await console.sessions.resolve(secret, { stateChanging: false, csrf: undefined });
+    if (!session.ok) return { signedIn: false as const, reason: session.reason, message: signedOut(session.reason).message };
+    let principal: Principal;
+    try {
+      principal = await usable(session.token);
+    } catch (error) {
+      // A suspended tenant stays an error (403 TENANT_SUSPENDED, said as such); a token gone is signed out.
+      if (error instanceof AppError && error.code === 'UNAUTHENTICATED') return { signedIn: false as const, reason: 'token_invalid' as const, message: error.message };
+      throw error;
+    }
     return describe(principal, session.csrf, session.expiresAt);
   });
 
@@ -157,8 +164,10 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
     config: { access: 'public' },
     schema: { tags: ['console'], summary: 'Sign out: revokes the session server-side (CSRF-protected)' },
   }, async (request, reply) => {
+    // Idempotent: signing out without a (live) session succeeds and clears the cookie.
     const secret = readSessionCookie(request);
-    if (secret === undefined) throw new AppError('UNAUTHENTICATED', 'you are not signed in');
+    const cleared = () => securityHeaders(reply).header('set-cookie', sessionCookie(request, '', 0)).code(204).send();
+    if (secret === undefined) return cleared();
     const csrf = request.headers['x-csrf-token'];
     const session = await console.sessions.resolve(secret, { stateChanging: true, csrf: typeof csrf === 'string' ? csrf : undefined });
     if (session.ok && !session.csrfOk) throw new AppError('FORBIDDEN', 'this request needs the console session\'s x-csrf-token header');
@@ -170,8 +179,7 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
         await deps.identity.revokeToken({ actor: principal.label, requestId: String(request.id) }, principal.kind === 'tenant' ? principal.tenantId : null, revoked.tokenId);
       }
     }
-    securityHeaders(reply).header('set-cookie', sessionCookie(request, '', 0));
-    return reply.code(204).send();
+    return cleared();
   });
 
   const page = async (_request: FastifyRequest, reply: FastifyReply) => securityHeaders(reply).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(indexHtml);

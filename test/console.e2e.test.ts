@@ -52,7 +52,7 @@ describe('web console in Chromium', () => {
   before(async () => {
     mkdirSync(shots, { recursive: true });
     home = mkdtempSync(join(tmpdir(), 'bulkhead-console-e2e-'));
-    server = await startServerProcess({ BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken }, 120_000);
+    server = await startServerProcess({ BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'info' }, 120_000);
     for (const slug of ['team-a', 'team-b']) {
       await api(adminToken, 'POST', '/api/v1/tenants', { slug, name: `Team ${slug.slice(-1).toUpperCase()}`, tier: 'process' });
       tokens[slug] = (await api(adminToken, 'POST', `/api/v1/tenants/${slug}/tokens`, { name: 'console', role: 'admin' })).token;
@@ -390,6 +390,21 @@ describe('web console in Chromium', () => {
     assert.deepEqual(found, []);
     assert.deepEqual(b.dialogs, []);
     assert.deepEqual(await b.violations(), []);
+  });
+
+  test('the server logs (at info) carry neither the token, the session cookie nor the CSRF token', async () => {
+    const signIn = await fetch(`${server.url}/ui/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: tokens['team-a'] }) });
+    assert.equal(signIn.status, 201);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrf } = (await signIn.json()) as { csrf: string };
+    assert.equal((await fetch(`${server.url}/api/v1/tenants/team-a/jobs`, { headers: { cookie } })).status, 200);
+    const out = await fetch(`${server.url}/ui/api/session`, { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf } });
+    assert.equal(out.status, 204);
+    const requestId = out.headers.get('x-request-id')!;
+    await waitFor('the sign-out request in the log', () => server.output().includes(requestId), 30_000);
+    const logs = server.output();
+    assert.ok(logs.includes('/ui/api/session'), 'the requests are logged');
+    for (const secret of [tokens['team-a']!, cookie.split('=')[1]!, csrf]) assert.ok(!logs.includes(secret), 'a secret is in the log');
   });
 
   test('the API the console uses answers a stranger with 401, never data', async () => {

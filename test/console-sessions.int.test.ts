@@ -103,6 +103,13 @@ for (const kind of databaseKinds) {
       assert.equal(state.json().signedIn, false);
       assert.equal(state.json().reason, 'revoked');
       assert.equal((await withCookie(s, 'DELETE', '/ui/api/session', { csrf: s.csrf })).statusCode, 204, 'signing out again is a no-op');
+      // Both ends of the session are in the tenant's own audit log, neither carries a secret.
+      const events = (await p.call('GET', '/api/v1/tenants/cs-a/audit?limit=1000', a.tokens.owner)).body.events as Array<{ action: string; actor: string }>;
+      const actions = events.map((e) => e.action);
+      assert.ok(actions.includes('console.sign_in') && actions.includes('console.sign_out'), actions.join(','));
+      assert.ok(!JSON.stringify(events).includes(a.tokens.viewer) && !JSON.stringify(events).includes(s.cookie.split('=')[1]!));
+      const other = (await p.call('GET', '/api/v1/tenants/cs-b/audit?limit=1000', b.tokens.owner)).body.events as Array<{ action: string; target: string }>;
+      assert.ok(!other.some((e) => e.action === 'console.sign_out'), "tenant B's log has none of A's sign-outs");
       assert.equal((await p.call('GET', '/api/v1/tenants/cs-a/jobs', a.tokens.viewer)).status, 200);
     });
 

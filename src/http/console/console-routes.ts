@@ -135,7 +135,10 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
       ownsToken = true;
     }
     const principal = await usable(token);
-    const session = await console.sessions.create({ token, tokenId: principal.tokenId, ownsToken });
+    const session = await console.sessions.create({
+      token, tokenId: principal.tokenId, ownsToken,
+      audit: { tenantId: principal.kind === 'tenant' ? principal.tenantId : null, actor: principal.label, requestId: String(request.id), source: request.ip },
+    });
     securityHeaders(reply).header('set-cookie', sessionCookie(request, session.secret, console.absoluteSeconds)).header('cache-control', 'no-store');
     return reply.code(201).send(await describe(principal, session.csrf, session.expiresAt));
   });
@@ -171,10 +174,12 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
     const csrf = request.headers['x-csrf-token'];
     const session = await console.sessions.resolve(secret, { stateChanging: true, csrf: typeof csrf === 'string' ? csrf : undefined });
     if (session.ok && !session.csrfOk) throw new AppError('FORBIDDEN', 'this request needs the console session\'s x-csrf-token header');
-    const revoked = session.ok ? await console.sessions.revoke(secret) : undefined;
+    const principal = session.ok ? await deps.identity.authenticate(session.token) : undefined;
+    const revoked = session.ok
+      ? await console.sessions.revoke(secret, principal === undefined ? undefined : { tenantId: principal.kind === 'tenant' ? principal.tenantId : null, actor: principal.label, requestId: String(request.id), source: request.ip })
+      : undefined;
     if (revoked?.ownsToken === true) {
       // The session token that password sign-in minted ends with the session.
-      const principal = await deps.identity.authenticate(session.ok ? session.token : '');
       if (principal !== undefined) {
         await deps.identity.revokeToken({ actor: principal.label, requestId: String(request.id) }, principal.kind === 'tenant' ? principal.tenantId : null, revoked.tokenId);
       }

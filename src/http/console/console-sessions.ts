@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../../db/index.ts';
-import { withSystem } from '../../db/index.ts';
+import { PLATFORM_TENANT_ID, withSystem } from '../../db/index.ts';
+import { appendAuditEvent } from '../../audit/index.ts';
 
 /**
  * Browser sessions of the web console. A session is a 256-bit secret in an HttpOnly cookie; the database
@@ -14,15 +15,18 @@ import { withSystem } from '../../db/index.ts';
  */
 export interface ConsoleSessionStore {
   /** Stores a new session for `token`; returns the cookie secret and the CSRF token (both shown once). */
-  create(input: { token: string; tokenId: string; ownsToken: boolean }): Promise<{ secret: string; csrf: string; expiresAt: Date }>;
+  create(input: { token: string; tokenId: string; ownsToken: boolean; audit?: SessionAudit }): Promise<{ secret: string; csrf: string; expiresAt: Date }>;
   /**
    * The session's access token, or why not. `csrf` is the request's `x-csrf-token` header; it is checked
    * only when `stateChanging` (every method but GET, HEAD and OPTIONS).
    */
   resolve(secret: string, options: { stateChanging: boolean; csrf: string | undefined }): Promise<SessionResolution>;
   /** Revokes the session; returns the token id when the session owned its token (the caller revokes it). */
-  revoke(secret: string): Promise<{ tokenId: string; ownsToken: boolean } | undefined>;
+  revoke(secret: string, audit?: SessionAudit): Promise<{ tokenId: string; ownsToken: boolean } | undefined>;
 }
+
+/** Who signed in or out, for the audit event written in the same transaction (tenant null: platform). */
+export interface SessionAudit { tenantId: string | null; actor: string; requestId: string; source: string }
 
 export type SessionResolution =
   | { ok: true; token: string; tokenId: string; csrf: string; csrfOk: boolean; expiresAt: Date }
@@ -96,6 +100,12 @@ export const createConsoleSessionStore = (options: ConsoleSessionOptions): Conso
            VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`,
           [randomUUID(), sha256(secret), sha256(csrf), seal(secret, input.token), input.tokenId, input.ownsToken, new Date(now()), expiresAt],
         );
+        if (input.audit !== undefined) {
+          await appendAuditEvent(tx, {
+            tenantId: input.audit.tenantId ?? PLATFORM_TENANT_ID, actor: input.audit.actor, action: 'console.sign_in', target: `token:${input.tokenId}`,
+            outcome: 'success', requestId: input.audit.requestId, details: { source: input.audit.source, expiresAt: expiresAt.toISOString() },
+          });
+        }
       });
       return { secret, csrf, expiresAt };
     },
@@ -122,12 +132,21 @@ export const createConsoleSessionStore = (options: ConsoleSessionOptions): Conso
       return { ok: true, token, tokenId: row.token_id, csrf: csrfFor(secret), csrfOk, expiresAt: new Date(row.expires_at) };
     },
 
-    async revoke(secret) {
+    async revoke(secret, audit) {
       if (!looksLikeSessionSecret(secret)) return undefined;
-      const row = (await withSystem(db, (tx) => tx.query<{ token_id: string; owns_token: boolean }>(
-        'UPDATE console_sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE session_hash = $1 RETURNING token_id, owns_token',
-        [sha256(secret), new Date(now())],
-      ))).rows[0];
+      const row = await withSystem(db, async (tx) => {
+        const found = (await tx.query<{ token_id: string; owns_token: boolean }>(
+          'UPDATE console_sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE session_hash = $1 RETURNING token_id, owns_token',
+          [sha256(secret), new Date(now())],
+        )).rows[0];
+        if (found !== undefined && audit !== undefined) {
+          await appendAuditEvent(tx, {
+            tenantId: audit.tenantId ?? PLATFORM_TENANT_ID, actor: audit.actor, action: 'console.sign_out', target: `token:${found.token_id}`,
+            outcome: 'success', requestId: audit.requestId, details: { source: audit.source },
+          });
+        }
+        return found;
+      });
       return row === undefined ? undefined : { tokenId: row.token_id, ownsToken: row.owns_token };
     },
   };

@@ -16,6 +16,9 @@ import type { RouteAccess } from './route-config.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { platformRoutes } from './routes/platform-routes.ts';
 import { tenantRoutes } from './routes/tenant-routes.ts';
+import { consoleRoutes, consoleSessionResolver } from './console/console-routes.ts';
+import { createConsoleSessionStore } from './console/console-sessions.ts';
+import { createConsoleAssets } from './console/console-assets.ts';
 
 /** One registered route and the access it declared: what the authorization matrix test enumerates. */
 export interface RouteEntry {
@@ -102,7 +105,11 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   });
   app.decorate('routeCatalog', routes);
 
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle() });
+  // The web console's cookie sessions (src/http/console/): the auth hook accepts a session cookie where no
+  // Authorization header is given.
+  const consoleLifetimes = deps.consoleSessions ?? { idleSeconds: 1800, absoluteSeconds: 43_200 };
+  const consoleSessions = createConsoleSessionStore({ db: deps.db, ...consoleLifetimes });
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions) });
   // After the auth hook (it resolves the tenant the bytes are charged to), before every route's body is read.
   registerBandwidthHooks(app, deps.bandwidth);
 
@@ -113,6 +120,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(platformRoutes(deps));
   await app.register(tenantRoutes(deps));
   for (const module of deps.modules) await app.register(module);
+  await app.register(consoleRoutes(deps, { sessions: consoleSessions, assets: createConsoleAssets(), absoluteSeconds: consoleLifetimes.absoluteSeconds }));
 
   app.get('/api/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   // Every registered route with its declared access (OpenAPI hides the MLflow and OIP routes): what

@@ -43,6 +43,12 @@ export interface AuthHookDeps {
   clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Bounds the audit rows refused requests write; without it every refusal is audited. */
   denials?: DenialThrottle | undefined;
+  /**
+   * The web console's cookie session (src/http/console/): for a request without an Authorization header,
+   * the session's access token, or the error that ends the request (expired or revoked session, missing
+   * CSRF token on a state-changing request). Undefined: no session cookie.
+   */
+  consoleSession?: ((request: FastifyRequest) => Promise<{ token: string } | { error: AppError } | undefined>) | undefined;
 }
 
 /** Above this, a body refused with 429 is dropped with the connection instead of being drained. */
@@ -173,7 +179,12 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     const access = request.routeOptions.config.access;
     if (access === undefined || access === 'public') return;
 
-    const token = readToken(request);
+    let token = readToken(request);
+    if (token === undefined && deps.consoleSession !== undefined) {
+      const session = await deps.consoleSession(request);
+      if (session !== undefined && 'error' in session) return sendError(reply, request, session.error);
+      token = session?.token;
+    }
     const principal: Principal | undefined = token === undefined ? undefined : await deps.identity.authenticate(token);
     if (principal === undefined) {
       // A revoked or expired token is audited in its own tenant's chain, as that token (the anomaly detector

@@ -43,6 +43,8 @@ export interface HttpDeps {
   bandwidth?: BandwidthLimiter | undefined;
   /** Called after every response is sent (security/request-observer: in-memory counters only, never IO). */
   requestObserver?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
+  /** Web console session lifetimes (seconds): idle (default 1800) and absolute (default 43200). */
+  consoleSessions?: { idleSeconds: number; absoluteSeconds: number } | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -60,8 +60,19 @@ export const configSchema = z
     usageSampleIntervalMs: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
     /** Chargeback prices (config file only): price per unit of each metered resource, in one currency. */
     rateCard: rateCardSchema.default({ currency: 'USD', prices: {} }),
+    /**
+     * Replicas on PostgreSQL: how long the leader's lease lasts without renewal. A dead leader is replaced
+     * within about this plus one heartbeat (the default bounds failover by 4 s).
+     */
+    leaderLeaseMs: z.coerce.number().int().min(500).max(600_000).default(3000),
+    /** How often a replica renews its heartbeat and the leader its lease (must be well under the lease). */
+    replicaHeartbeatMs: z.coerce.number().int().min(50).max(60_000).default(1000),
   })
-  .strict();
+  .strict()
+  .refine((config) => config.replicaHeartbeatMs * 2 <= config.leaderLeaseMs, {
+    message: 'BULKHEAD_REPLICA_HEARTBEAT_MS must be at most half of BULKHEAD_LEADER_LEASE_MS (a leader renews at least twice per lease)',
+    path: ['replicaHeartbeatMs'],
+  });
 
 export type Config = z.infer<typeof configSchema> & { cgroupPrefix: string };
 
@@ -97,6 +108,8 @@ export const envNames = {
   BULKHEAD_METRICS_MAX_TENANTS: 'metricsMaxTenants',
   BULKHEAD_USAGE_FLUSH_INTERVAL_MS: 'usageFlushIntervalMs',
   BULKHEAD_USAGE_SAMPLE_INTERVAL_MS: 'usageSampleIntervalMs',
+  BULKHEAD_LEADER_LEASE_MS: 'leaderLeaseMs',
+  BULKHEAD_REPLICA_HEARTBEAT_MS: 'replicaHeartbeatMs',
 } as const satisfies Record<string, keyof Config>;
 
 /**

@@ -52,4 +52,11 @@ export interface Db {
   close(): Promise<void>;
   /** Connections of the pool (PostgreSQL), for the metrics; absent on PGlite (one connection). */
   poolStats?(): { total: number; idle: number; waiting: number };
+  /**
+   * LISTEN on `channel`: `onNotify` gets each committed NOTIFY's payload (this process's own included).
+   * PostgreSQL: one dedicated connection for all channels, reconnected after a loss, when `onNotify` gets
+   * `undefined` (notifications may have been missed: drop what they would have invalidated). Resolves
+   * once listening; the returned function stops.
+   */
+  listen?(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>>;
 }

@@ -51,6 +51,10 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
     async close() {
       await pglite.close();
     },
+    async listen(channel, onNotify) {
+      const unlisten = await pglite.listen(channel, (payload) => onNotify(payload));
+      return unlisten;
+    },
   };
   return db;
 };

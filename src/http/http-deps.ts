@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import type { RequestMetering } from '../monitoring/index.ts';
+import type { ReplicaStatus } from '../replicas/index.ts';
 
 /** Everything the HTTP layer is given; built by the composition root (main/) or by tests. */
 export interface HttpDeps {
@@ -38,6 +39,8 @@ export interface HttpDeps {
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
   /** Request metrics and usage counting (see monitoring/http-metering.ts); none when undefined. */
   requestMetering?: RequestMetering | undefined;
+  /** With replicas (issue 16): this replica's id, role and last heartbeat, for /readyz. */
+  replicaStatus?: (() => ReplicaStatus) | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -5,6 +5,9 @@ import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts'
 import { meterInterruptedJobs, startMetricsServer } from '../monitoring/index.ts';
 import { cgroupUsageReader } from './cgroup-usage.ts';
 
+/** What a newly elected leader runs of the start-up recovery list: the take-over of a lost leader's jobs. */
+const leaderRecoverySteps = new Set(['fail-interrupted-jobs', 'end-runs-of-ended-jobs', 'revoke-tokens-of-ended-jobs']);
+
 /**
  * `bulkhead up`: opens the platform (on PGlite, taking the home's lock: a second server on the same home
  * is refused), runs start-up recovery (startup-recovery.ts) before anything takes traffic, bootstraps the
@@ -24,14 +27,16 @@ export const runServer = async (config: Config): Promise<void> => {
   setFlagsFromString('--external-memory-accounted-in-global-limit');
   const platform = await createPlatform(config, {
     mode: 'server',
-    open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs).' },
+    open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs). Embedded PGlite runs a single replica per home: to run several replicas, point them all at one PostgreSQL (BULKHEAD_DATABASE_URL).' },
   });
   const app = await buildPlatformApp(platform);
   await runStartupRecovery(
     { db: platform.db, instanceId: platform.instanceId, log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg) },
     startupRecoverySteps({
       db: platform.db, instanceId: platform.instanceId, storage: platform.storage, blobFiles: platform.storage.files, tenants: platform.tenants,
-      recoverInterruptedJobs: () => platform.jobs.runner.recoverInterrupted(),
+      // On PostgreSQL another replica may be leading and running jobs: only a newly elected leader ends
+      // what a lost one ran (below). PGlite has one replica: what ran when it stopped is ended here.
+      recoverInterruptedJobs: () => (platform.db.kind === 'pglite' ? platform.jobs.runner.recoverInterrupted() : Promise.resolve([])),
       meterInterruptedJobs: () => meterInterruptedJobs(platform.db, cgroupUsageReader(config.cgroupPrefix)),
       log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg),
     }),
@@ -47,13 +52,42 @@ export const runServer = async (config: Config): Promise<void> => {
   }
   // After recovery (which may wipe what dead workers left): the stored deployments' replicas start again.
   void platform.serving.deployments.recover().catch((error: unknown) => app.log.error({ err: error }, 'deployment recovery failed'));
-  await platform.jobs.runner.start();
+  // Leader-only work (issue 16): the scheduler with the take-over of a lost leader's jobs (their runs
+  // ended and tokens revoked, audited as recovery steps), and audit sealing. On PGlite this replica leads
+  // from now until it stops; on PostgreSQL whichever replica holds the lease does.
+  const recoveryLog = (obj: object, msg: string) => app.log.info({ component: 'recovery', ...obj }, msg);
+  platform.onLeadership({
+    name: 'job runner',
+    start: async () => {
+      await runStartupRecovery(
+        { db: platform.db, instanceId: platform.instanceId, log: recoveryLog },
+        startupRecoverySteps({
+          db: platform.db, instanceId: platform.instanceId, storage: platform.storage, blobFiles: platform.storage.files, tenants: platform.tenants,
+          recoverInterruptedJobs: () => platform.jobs.runner.takeOver(), log: recoveryLog,
+        }).filter((step) => leaderRecoverySteps.has(step.name)),
+      );
+      await platform.jobs.runner.start();
+    },
+    stop: () => platform.jobs.runner.stop(),
+  });
+  let sealer: NodeJS.Timeout | undefined;
+  platform.onLeadership({
+    name: 'audit sealer',
+    start: async () => {
+      sealer = setInterval(() => {
+        platform.audit.seal().catch((error: unknown) => app.log.error({ err: error }, 'audit seal failed'));
+      }, config.auditSealIntervalMs);
+      sealer.unref();
+    },
+    stop: async () => {
+      if (sealer !== undefined) clearInterval(sealer);
+      sealer = undefined;
+    },
+  });
+  await platform.replicas.start();
+  app.log.info({ replica: platform.replicas.status() }, 'replica started');
   const tiers = await platform.jobs.runner.hostProbe();
   app.log.info({ tiers: Object.fromEntries(Object.entries(tiers.tiers).map(([tier, state]) => [tier, state.available ? 'available' : `unavailable: ${state.install}`])) }, 'isolation tiers this host provides');
-  const sealer = setInterval(() => {
-    platform.audit.seal().catch((error: unknown) => app.log.error({ err: error }, 'audit seal failed'));
-  }, config.auditSealIntervalMs);
-  sealer.unref();
   // Usage metering: request counters flushed every BULKHEAD_USAGE_FLUSH_INTERVAL_MS, ended jobs metered and
   // storage sampled every BULKHEAD_USAGE_SAMPLE_INTERVAL_MS (platform.close() flushes what is left).
   platform.monitoring.start();
@@ -69,7 +103,7 @@ export const runServer = async (config: Config): Promise<void> => {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
-    clearInterval(sealer);
+    if (sealer !== undefined) clearInterval(sealer);
     try {
       await app.close();
       await platform.close();
@@ -83,5 +117,6 @@ export const runServer = async (config: Config): Promise<void> => {
   const address = await app.listen({ host: config.host, port: config.port });
   // Read-only CLI commands on this home (doctor, admin verify-audit) find the server here.
   platform.homeLock?.setUrl(address);
+  platform.replicas.setUrl(address);
   app.log.info({ database: platform.db.kind, rlsMode: platform.rlsMode, home: config.home }, 'bulkhead is up');
 };

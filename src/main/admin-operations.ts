@@ -56,11 +56,16 @@ const heldAdvice = {
 
 /** The `bulkhead admin` group and `bulkhead doctor`: for bootstrap and recovery. */
 /** Asks a running server's /readyz: `ready at URL (database …, row-level security …)` or why not. */
-const describeServer = async (url: string): Promise<string> => {
+const describeServer = async (url: string): Promise<string> => (await askServer(url)).summary;
+
+/** /readyz of a running server: the one-line summary, and (issue 16) the replica that answered, when it says. */
+const askServer = async (url: string): Promise<{ summary: string; replica: string | undefined }> => {
   const ready = await serverGet<{ status: string; database: string; rlsMode: string; replica?: { replicaId: string; role: string; lastHeartbeatAt?: string; liveReplicas: number } }>(url, '/readyz', undefined).catch((error: unknown) => error as Error);
-  if (ready instanceof Error) return `not ready at ${url}: ${ready.message}`;
-  const replica = ready.replica === undefined ? '' : `, replica ${ready.replica.replicaId}: ${ready.replica.role} of ${ready.replica.liveReplicas}, last heartbeat ${ready.replica.lastHeartbeatAt ?? 'none yet'}`;
-  return `${ready.status} at ${url} (database ${ready.database}, row-level security ${ready.rlsMode}${replica})`;
+  if (ready instanceof Error) return { summary: `not ready at ${url}: ${ready.message}`, replica: undefined };
+  return {
+    summary: `${ready.status} at ${url} (database ${ready.database}, row-level security ${ready.rlsMode})`,
+    replica: ready.replica === undefined ? undefined : `${ready.replica.replicaId}: ${ready.replica.role} (${ready.replica.liveReplicas} live), last heartbeat ${ready.replica.lastHeartbeatAt ?? 'none yet'}`,
+  };
 };
 
 export const adminOperations: AdminOperations = {
@@ -116,7 +121,11 @@ export const adminOperations: AdminOperations = {
     const lines: string[] = [];
     // The running installation the user points at (BULKHEAD_URL or a saved login) first: from any shell,
     // doctor then reports the server's mode rather than only what this shell's BULKHEAD_HOME holds.
-    if (options.server.url !== undefined) lines.push(`server: ${await describeServer(options.server.url)}`);
+    if (options.server.url !== undefined) {
+      const answer = await askServer(options.server.url);
+      lines.push(`server: ${answer.summary}`);
+      if (answer.replica !== undefined) lines.push(`server replica: ${answer.replica}`);
+    }
     if (config.databaseUrl === undefined) {
       const { dir, exists } = embeddedDatabase(config.home);
       const holder = findHomeLockHolder(config.home);

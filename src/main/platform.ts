@@ -43,7 +43,7 @@ import type { ClusterExecution } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
-import { instanceFileTag, newInstanceId } from './process-identity.ts';
+import { instanceFileTag, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
 import { createMonitoring } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
 import { usageRoutes } from '../http/index.ts';
@@ -302,6 +302,11 @@ export const createPlatform = async (
     leaseMs: config.leaderLeaseMs,
     heartbeatMs: config.replicaHeartbeatMs,
     election: db.kind === 'pglite' ? 'single' : 'lease',
+    // A leader that was a process of this host and is gone (SIGKILL, then a restart): no waiting out its lease.
+    isDead: (replicaId) => {
+      const identity = parseInstanceId(replicaId);
+      return identity !== undefined && processLiveness(identity) === 'dead';
+    },
     async onElected() {
       for (const work of leaderWork) await work.start();
     },
@@ -441,9 +446,16 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
 export const bootstrapPlatformAdmin = async (platform: Platform): Promise<{ token: string; generated: boolean } | undefined> => {
   if (await platform.identity.hasPlatformAdminToken()) return undefined;
   const token = platform.config.bootstrapToken ?? generateToken();
-  await platform.identity.createToken({ actor: 'system:bootstrap', requestId: 'bootstrap' }, null, {
-    name: 'bootstrap', role: 'platform_admin', presetToken: token,
-  });
+  try {
+    await platform.identity.createToken({ actor: 'system:bootstrap', requestId: 'bootstrap' }, null, {
+      name: 'bootstrap', role: 'platform_admin', presetToken: token,
+    });
+  } catch (error) {
+    // Replicas started together on one PostgreSQL: another one bootstrapped first (the same preset token
+    // is refused as a duplicate). Only that one reports a token.
+    if (await platform.identity.hasPlatformAdminToken()) return undefined;
+    throw error;
+  }
   return { token, generated: platform.config.bootstrapToken === undefined };
 };
 

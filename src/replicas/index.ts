@@ -13,7 +13,7 @@ export { createReplicaCoordinator } from './replica-coordinator.ts';
 export type { ReplicaCoordinator, ReplicaCoordinatorOptions, ReplicaRole, ReplicaStatus } from './replica-coordinator.ts';
 export { createFencedDb, isFenceRefusal, replicaErrors } from './fenced-db.ts';
 export type { Fence } from './fenced-db.ts';
-export { heartbeat, listReplicas, resign } from './replica-lease.ts';
+export { expireLease, heartbeat, listReplicas, resign } from './replica-lease.ts';
 export type { HeartbeatResult, ReplicaRecord } from './replica-lease.ts';
 export { invalidationChannel, jobsChannel, listenForInvalidations, parseInvalidation, replicaShare } from './replica-invalidation.ts';
 export type { Invalidation } from './replica-invalidation.ts';

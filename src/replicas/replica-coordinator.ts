@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/index.ts';
-import { heartbeat, resign } from './replica-lease.ts';
+import { expireLease, heartbeat, resign } from './replica-lease.ts';
 import type { ReplicaRecord } from './replica-lease.ts';
 import type { Fence } from './fenced-db.ts';
 
@@ -37,6 +37,12 @@ export interface ReplicaCoordinatorOptions {
   /** Stops it: the lease is lost (or given up); writes made from now on are refused. */
   onDeposed(reason: string): Promise<void>;
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /**
+   * Whether a replica id names a process known to be dead (one of this host whose pid is gone or was
+   * reused). Its lease is then ended at once rather than waited out: a restart on the same host leads
+   * without delay. Replicas of other hosts are never judged from here: their leases run out.
+   */
+  isDead?: (replicaId: string) => boolean;
   /** A monotonic clock in ms (tests); default performance.now. */
   clock?: () => number;
 }
@@ -88,7 +94,11 @@ export const createReplicaCoordinator = (options: ReplicaCoordinatorOptions) => 
     if (token !== undefined && clock() >= leaseValidUntil) depose('the lease ran out before it was renewed');
     const sentAt = clock();
     try {
-      const result = await heartbeat(options.db, replica, options.leaseMs);
+      let result = await heartbeat(options.db, replica, options.leaseMs);
+      if (result.token === undefined && result.leaderId !== undefined && options.isDead?.(result.leaderId) === true) {
+        options.log.info({ replicaId: replica.replicaId, deadLeader: result.leaderId }, 'the leader is a dead process of this host: ending its lease');
+        if (await expireLease(options.db, result.leaderId)) result = await heartbeat(options.db, replica, options.leaseMs);
+      }
       lastHeartbeatAt = new Date().toISOString();
       liveReplicas = result.liveReplicas;
       leaderId = result.leaderId;

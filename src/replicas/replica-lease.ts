@@ -54,6 +54,16 @@ export const heartbeat = (db: Db, replica: ReplicaRecord, leaseMs: number): Prom
     };
   });
 
+/**
+ * Ends the lease of `holderId` at once, if it still holds it: for a holder known to be dead (a process of
+ * this host that no longer runs), so a restart does not wait the lease out. Returns whether it did.
+ */
+export const expireLease = (db: Db, holderId: string): Promise<boolean> =>
+  withSystem(db, async (tx) => {
+    const { rowCount } = await tx.query(`UPDATE platform_leader_lease SET expires_at = '-infinity' WHERE name = 'control' AND holder = $1 AND expires_at > clock_timestamp()`, [holderId]);
+    return rowCount > 0;
+  });
+
 /** A clean stop: gives the lease up at once (if held) and removes this replica's row, so nobody waits out a lease. */
 export const resign = (db: Db, replicaId: string): Promise<void> =>
   withSystem(db, async (tx) => {

@@ -59,7 +59,7 @@ for (const kind of databaseKinds) {
       const tenantId = await createTenant(database);
       let oldToken: number | undefined = first.token;
       let refusals = 0;
-      const oldLeader = createFencedDb(db, { token: () => oldToken, refused: () => { refusals += 1; } });
+      const oldLeader = createFencedDb(db, { active: () => true, token: () => oldToken, refused: () => { refusals += 1; } });
       // While current, fenced writes commit, tenant-scoped (bulkhead_app) and system ones.
       await withTenant(oldLeader, tenantId, (tx) => tx.query(`UPDATE tenant_quotas SET weight = 2 WHERE tenant_id = $1`, [tenantId]).then(() => undefined))
         .catch((error: unknown) => {
@@ -91,7 +91,7 @@ for (const kind of databaseKinds) {
       assert.equal(back.leaderId, 'r2');
 
       // The new leader's fenced writes go through.
-      const newLeader = createFencedDb(db, { token: () => taken, refused: () => {} });
+      const newLeader = createFencedDb(db, { active: () => true, token: () => taken, refused: () => {} });
       await withSystem(newLeader, (tx) => tx.query(`UPDATE tenants SET name = 'by new leader' WHERE id = $1`, [tenantId]));
       // Without a token (a follower), the write is refused before it is sent.
       oldToken = undefined;

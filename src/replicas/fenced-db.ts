@@ -3,6 +3,11 @@ import type { Db } from '../db/index.ts';
 
 /** Where a fenced Db gets its token, and whom it tells about a refusal. */
 export interface Fence {
+  /**
+   * Whether fencing applies: once this replica takes part in elections. A platform that never started
+   * its coordinator (tests driving the runner by hand, admin commands) writes unfenced, as before replicas.
+   */
+  active(): boolean;
   /** The current leader's fencing token, or undefined when this replica does not (or no longer surely) lead. */
   token(): number | undefined;
   /** Counts a refused write (for /readyz and the logs). */
@@ -26,7 +31,7 @@ export const isFenceRefusal = (error: unknown): boolean =>
 export const createFencedDb = (db: Db, fence: Fence): Db => ({
   kind: db.kind,
   async transaction(prelude, fn, options = {}) {
-    if (options.readOnly === true) return db.transaction(prelude, fn, options);
+    if (options.readOnly === true || !fence.active()) return db.transaction(prelude, fn, options);
     const token = fence.token();
     if (token === undefined) {
       fence.refused();

@@ -122,6 +122,7 @@ export const createReplicaCoordinator = (options: ReplicaCoordinatorOptions) => 
   };
 
   const fence: Fence = {
+    active: () => started && options.election === 'lease',
     token: () => (token !== undefined && clock() < leaseValidUntil ? token : undefined),
     refused: () => {
       fencedWrites += 1;

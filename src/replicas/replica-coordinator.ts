@@ -73,12 +73,14 @@ export const createReplicaCoordinator = (options: ReplicaCoordinatorOptions) => 
   const change = (step: () => Promise<void>): void => {
     roleChanges = roleChanges.then(step).catch((error: unknown) => options.log.error({ err: String(error) }, 'replica role change failed'));
   };
+  // A voluntary step-down (stop) in progress: leader work is stopping while the lease is still renewed.
+  let steppingDown = false;
   const depose = (reason: string): void => {
     if (token === undefined) return;
     options.log.info({ replicaId: options.replica.replicaId, fencingToken: token, reason }, 'stepping down as leader');
     token = undefined;
     leaseValidUntil = 0;
-    change(() => options.onDeposed(reason));
+    if (!steppingDown) change(() => options.onDeposed(reason));
   };
   const elect = (newToken: number, validUntil: number): void => {
     token = newToken;
@@ -175,12 +177,19 @@ export const createReplicaCoordinator = (options: ReplicaCoordinatorOptions) => 
     /** Stops heartbeating, steps down (leader-only work stopped first) and resigns, so a follower takes over at once. */
     async stop(): Promise<void> {
       if (stopped) return;
+      if (token !== undefined && !steppingDown) {
+        // Leader work stops first, still under the lease (heartbeats go on renewing it), so its last writes
+        // — its running jobs put back in the queue — commit; then the lease is given up.
+        steppingDown = true;
+        options.log.info({ replicaId: replica.replicaId, fencingToken: token }, 'stepping down as leader: this replica is stopping');
+        change(() => options.onDeposed('this replica is stopping'));
+      }
+      await roleChanges;
       stopped = true;
       if (timer !== undefined) clearInterval(timer);
       await beating;
-      const wasLeader = token !== undefined;
-      if (wasLeader) depose('this replica is stopping');
-      await roleChanges;
+      token = undefined;
+      leaseValidUntil = 0;
       if (started && options.election === 'lease') await resign(options.db, options.replica.replicaId).catch((error: unknown) => options.log.error({ err: String(error) }, 'could not resign'));
     },
   };

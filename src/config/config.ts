@@ -67,11 +67,28 @@ export const configSchema = z
     leaderLeaseMs: z.coerce.number().int().min(500).max(600_000).default(3000),
     /** How often a replica renews its heartbeat and the leader its lease (must be well under the lease). */
     replicaHeartbeatMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** Native HTTPS (issue 16): PEM certificate chain and key files, both or neither; reloaded when they change. */
+    tlsCertFile: z.string().min(1).optional(),
+    tlsKeyFile: z.string().min(1).optional(),
+    /**
+     * Proxies whose X-Forwarded-For is believed (the client address of audit events and the denial
+     * throttle): `false` (default: the socket's peer), a hop count, or a comma-separated list of addresses
+     * or CIDRs of the proxies. Never `true` for everything: a client could name any address.
+     */
+    trustProxy: z.union([
+      z.literal('false').transform(() => false as const),
+      z.string().regex(/^\d{1,2}$/).transform(Number),
+      z.string().regex(/^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, 'must be false, a hop count or a comma-separated list of proxy addresses/CIDRs'),
+    ]).default(false),
   })
   .strict()
   .refine((config) => config.replicaHeartbeatMs * 2 <= config.leaderLeaseMs, {
     message: 'BULKHEAD_REPLICA_HEARTBEAT_MS must be at most half of BULKHEAD_LEADER_LEASE_MS (a leader renews at least twice per lease)',
     path: ['replicaHeartbeatMs'],
+  })
+  .refine((config) => (config.tlsCertFile === undefined) === (config.tlsKeyFile === undefined), {
+    message: 'BULKHEAD_TLS_CERT and BULKHEAD_TLS_KEY go together: set both or neither',
+    path: ['tlsCertFile'],
   });
 
 export type Config = z.infer<typeof configSchema> & { cgroupPrefix: string };
@@ -110,6 +127,9 @@ export const envNames = {
   BULKHEAD_USAGE_SAMPLE_INTERVAL_MS: 'usageSampleIntervalMs',
   BULKHEAD_LEADER_LEASE_MS: 'leaderLeaseMs',
   BULKHEAD_REPLICA_HEARTBEAT_MS: 'replicaHeartbeatMs',
+  BULKHEAD_TLS_CERT: 'tlsCertFile',
+  BULKHEAD_TLS_KEY: 'tlsKeyFile',
+  BULKHEAD_TRUST_PROXY: 'trustProxy',
 } as const satisfies Record<string, keyof Config>;
 
 /**

@@ -4,6 +4,42 @@ import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminT
 import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
 import { meterInterruptedJobs, startMetricsServer } from '../monitoring/index.ts';
 import { cgroupUsageReader } from './cgroup-usage.ts';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
+import { AppError } from '../core/errors.ts';
+
+/** The PEM key and certificate chain, checked to make a usable TLS context (the message never holds their text). */
+const readTlsFiles = (certFile: string, keyFile: string): { key: Buffer; cert: Buffer } => {
+  try {
+    const files = { key: readFileSync(keyFile), cert: readFileSync(certFile) };
+    createSecureContext(files);
+    return files;
+  } catch (error) {
+    throw new AppError('VALIDATION_FAILED', `BULKHEAD_TLS_CERT / BULKHEAD_TLS_KEY (${certFile}, ${keyFile}): not a readable, matching PEM certificate and key (${(error as NodeJS.ErrnoException).code ?? 'invalid'})`);
+  }
+};
+
+/**
+ * Reloads the certificate and key when either file changes (a renewal): new connections get the new
+ * pair; a pair that does not load (half-written, mismatched) is logged and the old one kept.
+ */
+const watchTlsFiles = (server: TlsServer, certFile: string, keyFile: string, log: (obj: object, msg: string) => void): void => {
+  const reload = (): void => {
+    try {
+      server.setSecureContext(readTlsFiles(certFile, keyFile));
+      log({ certFile }, 'TLS certificate reloaded');
+    } catch (error) {
+      log({ err: (error as Error).message }, 'TLS certificate not reloaded: keeping the previous one');
+    }
+  };
+  watchFile(certFile, { interval: 500, persistent: false }, reload);
+  watchFile(keyFile, { interval: 500, persistent: false }, reload);
+  server.once('close', () => {
+    unwatchFile(certFile);
+    unwatchFile(keyFile);
+  });
+};
 
 /** What a newly elected leader runs of the start-up recovery list: the take-over of a lost leader's jobs. */
 const leaderRecoverySteps = new Set(['fail-interrupted-jobs', 'end-runs-of-ended-jobs', 'revoke-tokens-of-ended-jobs']);
@@ -29,7 +65,9 @@ export const runServer = async (config: Config): Promise<void> => {
     mode: 'server',
     open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs). Embedded PGlite runs a single replica per home: to run several replicas, point them all at one PostgreSQL (BULKHEAD_DATABASE_URL).' },
   });
-  const app = await buildPlatformApp(platform);
+  const tls = config.tlsCertFile === undefined || config.tlsKeyFile === undefined ? undefined : readTlsFiles(config.tlsCertFile, config.tlsKeyFile);
+  const app = await buildPlatformApp(platform, { https: tls, trustProxy: config.trustProxy });
+  if (tls !== undefined) watchTlsFiles(app.server as unknown as TlsServer, config.tlsCertFile!, config.tlsKeyFile!, (obj, msg) => app.log.info({ component: 'tls', ...obj }, msg));
   await runStartupRecovery(
     { db: platform.db, instanceId: platform.instanceId, log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg) },
     startupRecoverySteps({

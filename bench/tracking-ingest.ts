@@ -3,7 +3,8 @@
  * the load generator does not share its event loop), on PostgreSQL and on PGlite:
  *   - metric points/s with 1 and with 8 concurrent clients, each sending batches of 1,000 metrics
  *     (10 keys x 100 steps) to its own run, one request in flight per client, as the MLflow client does;
- *   - single `runs/log-metric` calls/s with 1 and 8 clients.
+ *   - single `runs/log-metric` calls/s with 1 and 8 clients;
+ *   - new runs/s with 8 clients, each run a `runs/create` then a `log-batch` of 3 metrics, a param, a tag.
  * Printed next to the MLflow 2.12 reference figures of issue 3 (4 gunicorn workers, PostgreSQL backend,
  * measured on a machine of this kind): ≈ 7,400 points/s (1 client), ≈ 13,000 (8 clients), ≈ 90-250
  * single log-metric calls/s. After each run it checks through the API that every acknowledged point is
@@ -104,7 +105,7 @@ const runPhase = async (clients: number, durationS: number, one: (client: number
   return { ops, seconds: elapsed, errors, p50: pct(0.5), p99: pct(0.99) };
 };
 
-interface KindResult { kind: DbKind; batch1: number; batch8: number; single1: number; single8: number; notes: string[] }
+interface KindResult { kind: DbKind; batch1: number; batch8: number; single1: number; single8: number; runs8: number; notes: string[] }
 
 const benchKind = async (kind: DbKind): Promise<KindResult> => {
   const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-'));
@@ -173,8 +174,28 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
     };
     const single1 = await singlePhase(1);
     const single8 = await singlePhase(8);
+
+    // Issue 20 item 4: new runs, each `runs/create` then one `log-batch` of three metrics, a param and a
+    // tag (the shape of issue 20's search data), 8 clients, one request in flight per client.
+    const runsPhase = async (clients: number): Promise<number> => {
+      const phase = await runPhase(clients, seconds, async (c, n) => {
+        const created = await client.request('POST', api('runs/create'), JSON.stringify({ experiment_id: experimentId, start_time: Date.now() }));
+        if (created.status !== 200) return false;
+        const runId = (JSON.parse(created.body) as { run: { info: { run_id: string } } }).run.info.run_id;
+        const t = Date.now();
+        const body = `{"run_id":"${runId}","metrics":[{"key":"m0","value":${Math.random()},"timestamp":${t},"step":0},` +
+          `{"key":"m1","value":${Math.random()},"timestamp":${t},"step":0},{"key":"m2","value":${Math.random()},"timestamp":${t},"step":0}],` +
+          `"params":[{"key":"a","value":"${n % 10}"}],"tags":[{"key":"t","value":"x${c}"}]}`;
+        return (await client.request('POST', api('runs/log-batch'), body)).status === 200;
+      });
+      if (phase.errors > 0) notes.push(`${kind}: ${phase.errors} failed runs/create + log-batch with ${clients} clients`);
+      const perSecond = phase.ops / phase.seconds;
+      console.log(`  ${kind} runs/create + log-batch x${clients}: ${phase.ops} runs in ${phase.seconds.toFixed(1)} s → ${Math.round(perSecond).toLocaleString('en-US')} runs/s (p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms)`);
+      return perSecond;
+    };
+    const runs8 = await runsPhase(8);
     client.close();
-    return { kind, batch1: one.pointsPerSecond, batch8: eight.pointsPerSecond, single1, single8, notes };
+    return { kind, batch1: one.pointsPerSecond, batch8: eight.pointsPerSecond, single1, single8, runs8, notes };
   } finally {
     await server.kill('SIGTERM');
     await database?.drop();
@@ -197,6 +218,8 @@ for (const r of results) {
   );
 }
 console.log(`| MLflow 2.12 reference | ${fmt(reference.batch1)} | ${fmt(reference.batch8)} | ${reference.singleLow}–${reference.singleHigh} | ${reference.singleLow}–${reference.singleHigh} |`);
+for (const r of results) console.log(`${r.kind}: runs/create + log-batch (3 metrics, a param, a tag) with 8 clients: ${fmt(r.runs8)} runs/s`);
 const pg = results.find((r) => r.kind === 'postgres');
 if (pg !== undefined) console.log(`\ngoal (issue 3): ≥ 130,000 points/s with 8 clients on PostgreSQL → ${pg.batch8 >= 130_000 ? 'met' : 'NOT met'} (${fmt(pg.batch8)})`);
+if (pg !== undefined) console.log(`goal (issue 20 item 4): ≥ 1,000 runs/s (runs/create + log-batch) with 8 clients on PostgreSQL → ${pg.runs8 >= 1_000 ? 'met' : 'NOT met'} (${fmt(pg.runs8)})`);
 for (const r of results) for (const note of r.notes) console.log(`note: ${note}`);

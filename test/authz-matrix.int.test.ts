@@ -51,6 +51,17 @@ const expectation: Record<string, ReadonlySet<Caller>> = {
   'platform.users.read': platformOnly,
   'platform.users.write': platformOnly,
   'platform.audit.read': platformOnly,
+  'alerts.read': adminsAndUp,
+  'alerts.write': adminsAndUp,
+};
+
+/**
+ * Routes declared `authenticated` whose handler serves two audiences on one path and checks the action
+ * itself (security alerts: platform admins all, tenant admins their own): who may use them.
+ */
+const handlerChecked: Record<string, ReadonlySet<Caller>> = {
+  'GET /api/v1/alerts': expectation['alerts.read']!,
+  'POST /api/v1/alerts/:id/false-positive': expectation['alerts.write']!,
 };
 
 type Verdict = 'allowed' | 'forbidden' | 'hidden' | 'unauthenticated';
@@ -102,7 +113,7 @@ describe('authorization matrix (PGlite)', () => {
           if (target === 'other' && caller !== 'platform_admin') wanted = 'hidden';
           // Routes whose tenant comes from the token refuse platform-admin tokens: they act for one tenant.
           else if (route.tenantFrom === 'token' && caller === 'platform_admin' && route.access !== 'public') wanted = 'forbidden';
-          else wanted = expectation[route.access]!.has(caller) ? 'allowed' : 'forbidden';
+          else wanted = (handlerChecked[`${route.method} ${route.url}`] ?? expectation[route.access]!).has(caller) ? 'allowed' : 'forbidden';
           checked += 1;
           if (actual !== wanted) mismatches.push(`${route.method} ${route.url} as ${caller} on ${target}: got ${actual} (${response.status}), want ${wanted}`);
         }

@@ -305,11 +305,14 @@ for (const kind of databaseKinds) {
             }
           }
           // Keep both tenants usable for the requests after this one: a platform admin may suspend one or
-          // set a quota of zero requests per second (valid requests, answered 200).
+          // set a quota of zero requests per second or a bandwidth of 1 KiB/s (valid requests, answered 200).
           if (request.token === adminToken && (route.url === '/api/v1/tenants/:tenant' || route.url.endsWith('/quota')) && response.statusCode < 300) {
             for (const slug of [seeded.tenant.slug, seeded.other.slug]) {
               await p.call('PATCH', `/api/v1/tenants/${slug}`, adminToken, { status: 'active' });
-              await p.call('PUT', `/api/v1/tenants/${slug}/quota`, adminToken, { requestsPerSecond: 1_000_000, storageBytes: 1024 ** 3, maxQueuedJobs: 10_000 });
+              await p.call('PUT', `/api/v1/tenants/${slug}/quota`, adminToken, {
+                requestsPerSecond: 1_000_000, storageBytes: 1024 ** 3, maxQueuedJobs: 10_000,
+                ingressBytesPerSecond: 10 * 1024 ** 3, ingressBurstBytes: 10 * 1024 ** 3, egressBytesPerSecond: 10 * 1024 ** 3, egressBurstBytes: 10 * 1024 ** 3,
+              });
             }
           }
         }), { seed: seed + index, numRuns: runsPerRoute, endOnFailure: true });

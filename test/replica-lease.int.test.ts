@@ -113,7 +113,9 @@ for (const kind of databaseKinds) {
       assert.deepEqual(replicas.map((r) => [r.replicaId, r.leader]), [['r1', true]]);
     });
 
-    test('revocations, suspensions and quota changes are announced to listeners', async () => {
+    // PGlite runs in a worker thread and serves one replica: changes there are dropped from the caches in
+    // process (the services' own onChange), so its Db has no listen.
+    test('revocations, suspensions and quota changes are announced to listeners', { skip: kind === 'pglite' ? 'PGlite: one replica, no LISTEN' : false }, async () => {
       const database = await createTestDatabase(kind);
       databases.push(database);
       const tenantId = await createTenant(database);

@@ -146,6 +146,12 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/members/${sharedUser}`, adminToken, { role: 'member' }), 'member');
   // Usage ledger rows (0015): the tenant's requests above, counted in memory, written by a flush.
   await p.platform.monitoring.usage.flush();
+  // A security alert (0016), through the real detector: a revoked token used again.
+  await p.platform.security.monitor.tick();
+  const stale = ok(await p.call('POST', `/api/v1/tenants/${t.slug}/tokens`, adminToken, { name: 'stale', role: 'viewer' }), 'token', 201);
+  ok(await p.call('DELETE', `/api/v1/tenants/${t.slug}/tokens/${stale.id}`, adminToken), 'revoke');
+  assert.equal((await p.call('GET', `/api/v1/tenants/${t.slug}`, stale.token)).status, 401);
+  assert.equal((await p.platform.security.monitor.tick()).length, 1);
   return { experimentId, runId, artifact, jobId: job.id };
 };
 

@@ -237,6 +237,28 @@ for (const kind of databaseKinds) {
       assert.equal(own.body.meteredTotals.cpuCoreSeconds, undefined, "A's metered CPU is not in B's totals");
     });
 
+    test("a tenant's database time and bytes moved are metrics, bounded like every tenant label, and pass promtool", async () => {
+      const sample = (text: string, name: string, labels: string): number => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((pair) => l.includes(pair)));
+        return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      const before = await p.platform.metrics.metrics();
+      const name = `metered-${'x'.repeat(200)}`;
+      const created = await p.call('POST', '/api/2.0/mlflow/experiments/create', a.tokens.member, { name });
+      assert.equal(created.status, 200);
+      const text = await p.platform.metrics.metrics();
+      const checked = promtoolCheckMetrics(text);
+      assert.equal(checked.status, 0, checked.output);
+      const ingress = (t: string) => sample(t, 'bulkhead_tenant_bandwidth_bytes_total', `tenant="${a.id}",direction="ingress"`);
+      assert.ok(ingress(text) - ingress(before) >= name.length, `ingress grew by ${ingress(text) - ingress(before)}`);
+      const ops = (t: string) => sample(t, 'bulkhead_tenant_db_operations_total', `tenant="${a.id}"`);
+      assert.ok(ops(text) > ops(before), 'the request ran database operations under the tenant gate');
+      assert.ok(sample(text, 'bulkhead_tenant_db_seconds_total', `tenant="${a.id}"`) > 0);
+      // Tenant B's series did not move with A's request.
+      const ingressB = (t: string) => sample(t, 'bulkhead_tenant_bandwidth_bytes_total', `tenant="${b.id}",direction="ingress"`);
+      assert.equal(ingressB(text), ingressB(before));
+    });
+
     test('the metrics exposition passes promtool after real traffic; routes are templates, never raw paths', async () => {
       await p.call('GET', '/api/v1/tenants/usage-a/jobs/00000000-0000-0000-0000-000000000123', a.tokens.viewer);
       await p.call('GET', '/no/such/route/usage-a', a.tokens.viewer);

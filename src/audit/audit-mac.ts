@@ -77,4 +77,5 @@ export const createAuditSigningDb = (db: Db, eventKey: Buffer): Db => ({
   execAsOwner: (sql) => db.execAsOwner(sql),
   queryAsOwner: <Row>(sql: string, params?: readonly unknown[]) => db.queryAsOwner<Row>(sql, params),
   close: () => db.close(),
+  interrupt: async () => db.interrupt?.(),
 });

@@ -37,6 +37,10 @@ export const actions = {
   'platform.users.write': { scope: 'platform', mutates: false },
   'platform.audit.read': { scope: 'platform', mutates: false },
   'platform.kubernetes.read': { scope: 'platform', mutates: false },
+  // Security alerts of the caller's own tenant (GET /api/v1/alerts, marking a false positive): checked by
+  // the alert routes themselves, which serve platform admins (all alerts) and tenant admins on one path.
+  'alerts.read': { scope: 'tenant', mutates: false },
+  'alerts.write': { scope: 'tenant', mutates: true },
 } as const satisfies Record<string, { scope: 'tenant' | 'platform'; mutates: boolean }>;
 
 export type Action = keyof typeof actions;
@@ -49,7 +53,7 @@ const member: readonly Action[] = [
   ...viewer, 'tracking.write', 'artifacts.write', 'datasets.write', 'models.write', 'jobs.write', 'deployments.write',
   'inference.invoke',
 ];
-const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read'];
+const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read', 'alerts.read', 'alerts.write'];
 const owner: readonly Action[] = [...admin];
 
 /** The declared role → permission table. Platform admins hold every action. */

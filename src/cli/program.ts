@@ -15,6 +15,7 @@ import { registerTrackingCommands } from './tracking-commands.ts';
 import { registerDataCommands } from './data-commands.ts';
 import { registerLineageCommands } from './lineage-commands.ts';
 import { registerUsageCommands } from './usage-commands.ts';
+import { registerAlertCommands } from './alert-commands.ts';
 import type { CliIo } from './output.ts';
 
 /** What a command module gets: the API client, printing, and path helpers. */
@@ -37,7 +38,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands];
 
 interface GlobalOptions {
   url?: string;
@@ -260,11 +261,20 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--storage-bytes <n>', 'artifact and dataset storage', Number)
     .option('--requests-per-second <n>', 'API and inference request rate', Number)
     .option('--weight <w>', 'fair-share weight', Number)
+    .option('--db-statement-timeout-ms <ms>', 'longest one database statement may run (1 to 3600000)', Number)
+    .option('--db-max-concurrent-operations <n>', 'database operations admitted at once per process (1 to 10000)', Number)
+    .option('--ingress-bytes-per-second <n>', 'upload / request-body bandwidth (bytes/s; burst defaults to 1 s of it)', Number)
+    .option('--ingress-burst-bytes <n>', 'ingress bytes that may pass at once', Number)
+    .option('--egress-bytes-per-second <n>', 'download / response-body bandwidth (bytes/s; burst defaults to 1 s of it)', Number)
+    .option('--egress-burst-bytes <n>', 'egress bytes that may pass at once', Number)
     .action(async (slug: string, o: Record<string, number | undefined>) => {
       const borrowingLimit = Object.fromEntries(Object.entries({ cpu: o['borrowCpu'], memoryMiB: o['borrowMemory'], gpu: o['borrowGpu'] }).filter(([, v]) => v !== undefined));
       const body = Object.fromEntries(Object.entries({
         cpu: o['cpu'], memoryMiB: o['memory'], gpu: o['gpu'], maxConcurrentJobs: o['maxConcurrentJobs'], maxQueuedJobs: o['maxQueuedJobs'],
         storageBytes: o['storageBytes'], requestsPerSecond: o['requestsPerSecond'], weight: o['weight'],
+        dbStatementTimeoutMs: o['dbStatementTimeoutMs'], dbMaxConcurrentOperations: o['dbMaxConcurrentOperations'],
+        ingressBytesPerSecond: o['ingressBytesPerSecond'], ingressBurstBytes: o['ingressBurstBytes'],
+        egressBytesPerSecond: o['egressBytesPerSecond'], egressBurstBytes: o['egressBurstBytes'],
         borrowingLimit: Object.keys(borrowingLimit).length === 0 ? undefined : borrowingLimit,
       }).filter(([, v]) => v !== undefined));
       const updated = await client().request<Record<string, unknown>>('PUT', `${tenantPath(slug)}/quota`, body);

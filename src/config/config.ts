@@ -39,6 +39,8 @@ export const configSchema = z
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
+    /** On shutdown, how long a running database statement may go on before it is ended (PGlite: the worker is terminated). */
+    shutdownDbGraceMs: z.coerce.number().int().min(0).max(600_000).default(5000),
     /**
      * Names this installation's job cgroups (`<prefix>/<tenant>/<job>`); a start-up reaps only its own.
      * Default: `bulkhead-` + 8 hex digits of the home's absolute path, so two installations on one host
@@ -80,6 +82,23 @@ export const configSchema = z
       z.string().regex(/^\d{1,2}$/).transform(Number),
       z.string().regex(/^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, 'must be false, a hop count or a comma-separated list of proxy addresses/CIDRs'),
     ]).default(false),
+    /** Bandwidth (docs/bandwidth.md): a declared body that would take longer than this at the tenant's rate is refused up front (429). */
+    bandwidthMaxTransferSeconds: z.coerce.number().positive().max(86_400).default(600),
+    /** The platform's own pipe, bytes/s, shared by fair-share weight among tenants transferring; unset: not shared. */
+    bandwidthIngressCapacity: z.coerce.number().int().min(1024).optional(),
+    bandwidthEgressCapacity: z.coerce.number().int().min(1024).optional(),
+    /** Security anomaly detection (docs/security-monitoring.md): `off` hooks nothing into requests. */
+    securityDetection: z.enum(['on', 'off']).default('on'),
+    securityPollIntervalMs: z.coerce.number().int().min(100).max(60_000).default(2000),
+    securityObserverFlushMs: z.coerce.number().int().min(100).max(60_000).default(2000),
+    securityWarmupMs: z.coerce.number().int().min(0).max(30 * 86_400_000).default(86_400_000),
+    /** Divides every detector window: 1 in production; the anomaly bench compresses a day with it. */
+    securityTimeScale: z.coerce.number().min(1).max(100_000).default(1),
+    securityWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** HMAC key of the webhook's signature; never logged or echoed. */
+    securityWebhookSecret: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+    /** Rule and threshold overrides (config file only), validated by the security module. */
+    securityRules: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
   .refine((config) => config.replicaHeartbeatMs * 2 <= config.leaderLeaseMs, {
@@ -89,6 +108,10 @@ export const configSchema = z
   .refine((config) => (config.tlsCertFile === undefined) === (config.tlsKeyFile === undefined), {
     message: 'BULKHEAD_TLS_CERT and BULKHEAD_TLS_KEY go together: set both or neither',
     path: ['tlsCertFile'],
+  })
+  .refine((config) => (config.securityWebhookUrl === undefined) === (config.securityWebhookSecret === undefined), {
+    message: 'BULKHEAD_SECURITY_WEBHOOK_URL and BULKHEAD_SECURITY_WEBHOOK_SECRET go together: set both or neither',
+    path: ['securityWebhookSecret'],
   });
 
 export type Config = z.infer<typeof configSchema> & { cgroupPrefix: string };
@@ -130,6 +153,17 @@ export const envNames = {
   BULKHEAD_TLS_CERT: 'tlsCertFile',
   BULKHEAD_TLS_KEY: 'tlsKeyFile',
   BULKHEAD_TRUST_PROXY: 'trustProxy',
+  BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
+  BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
+  BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',
+  BULKHEAD_BANDWIDTH_EGRESS_CAPACITY: 'bandwidthEgressCapacity',
+  BULKHEAD_SECURITY_DETECTION: 'securityDetection',
+  BULKHEAD_SECURITY_POLL_INTERVAL_MS: 'securityPollIntervalMs',
+  BULKHEAD_SECURITY_OBSERVER_FLUSH_MS: 'securityObserverFlushMs',
+  BULKHEAD_SECURITY_WARMUP_MS: 'securityWarmupMs',
+  BULKHEAD_SECURITY_TIME_SCALE: 'securityTimeScale',
+  BULKHEAD_SECURITY_WEBHOOK_URL: 'securityWebhookUrl',
+  BULKHEAD_SECURITY_WEBHOOK_SECRET: 'securityWebhookSecret',
 } as const satisfies Record<string, keyof Config>;
 
 /**

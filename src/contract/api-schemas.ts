@@ -54,6 +54,12 @@ export const quotaSchema = z.object({
   storageBytes: z.number().int(),
   requestsPerSecond: z.number(),
   weight: z.number(),
+  dbStatementTimeoutMs: z.number().int(),
+  dbMaxConcurrentOperations: z.number().int(),
+  ingressBytesPerSecond: z.number().int(),
+  ingressBurstBytes: z.number().int(),
+  egressBytesPerSecond: z.number().int(),
+  egressBurstBytes: z.number().int(),
 });
 
 export const updateQuotaSchema = z.strictObject({
@@ -66,6 +72,14 @@ export const updateQuotaSchema = z.strictObject({
   storageBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   requestsPerSecond: z.number().min(0).max(1_000_000).optional(),
   weight: z.number().positive().max(1_000_000).optional(),
+  dbStatementTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  dbMaxConcurrentOperations: z.number().int().min(1).max(10_000).optional(),
+  // Bandwidth (docs/bandwidth.md): at least 1 KiB/s, so a declared body's time at the rate stays finite;
+  // a rate given without its burst gets a burst of one second of it.
+  ingressBytesPerSecond: z.number().int().min(1024).max(Number.MAX_SAFE_INTEGER).optional(),
+  ingressBurstBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  egressBytesPerSecond: z.number().int().min(1024).max(Number.MAX_SAFE_INTEGER).optional(),
+  egressBurstBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export const tokenSchema = z.object({

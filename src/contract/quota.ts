@@ -19,4 +19,20 @@ export interface TenantQuota extends ResourceAmounts {
   requestsPerSecond: number;
   /** Fair-share weight, > 0. */
   weight: number;
+  /** Bytes per second the platform receives for the tenant (uploads, request bodies), > 0; see docs/bandwidth.md. */
+  ingressBytesPerSecond: number;
+  /** Ingress bytes that may pass at once after an idle period. */
+  ingressBurstBytes: number;
+  /** Bytes per second the platform sends for the tenant (downloads, response bodies), > 0. */
+  egressBytesPerSecond: number;
+  /** Egress bytes that may pass at once after an idle period. */
+  egressBurstBytes: number;
+}
+
+/** Database time (issue #25), enforced by the tenant gate of the data layer (src/db/db-time-quota.ts). */
+export interface TenantQuota {
+  /** The longest one of the tenant's database statements may run, in ms; over it: 429 DB_STATEMENT_TIMEOUT. */
+  dbStatementTimeoutMs: number;
+  /** The tenant's database operations admitted at once per platform process; over it: 429 DB_CONCURRENCY_LIMITED. */
+  dbMaxConcurrentOperations: number;
 }

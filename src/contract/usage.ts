@@ -57,6 +57,8 @@ export const usageSchema = z.object({
   totals: quantities,
   /** Storage in use now, reserved by uploads in flight, and the quota (bytes). */
   storageBytes: z.object({ used: z.number(), reserved: z.number(), quota: z.number() }),
+  /** Bytes this server process moved for the tenant since it started, and time it spent throttled (docs/bandwidth.md). */
+  bandwidth: z.object({ ingressBytes: z.number(), egressBytes: z.number(), throttledSeconds: z.number() }).optional(),
 });
 
 /** `?period=2026-11`: one calendar month, UTC. */

@@ -19,6 +19,10 @@ export const errorCodes = {
   UNAVAILABLE: { status: 503, retryable: true },
   NOT_IMPLEMENTED: { status: 501, retryable: false },
   INTERNAL: { status: 500, retryable: true },
+  /** A statement ran past the tenant's database statement timeout (quota dbStatementTimeoutMs). */
+  DB_STATEMENT_TIMEOUT: { status: 429, retryable: false },
+  /** The tenant already has its quota's number of database operations admitted (dbMaxConcurrentOperations). */
+  DB_CONCURRENCY_LIMITED: { status: 429, retryable: true },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -28,6 +28,24 @@ export interface TransactionOptions {
    * there is nothing to lose, and the caller does not wait a round trip for it.
    */
   readOnly?: boolean;
+  /** Whose work this is and its statement timeout (set by the tenant gate, db-time-quota.ts). */
+  limits?: WorkLimits;
+}
+
+/**
+ * What the tenant gate hands the driver for one unit of tenant work: `owner` (the tenant id) for fair
+ * ordering where work is serialised (PGlite), and the tenant's statement timeout, which each driver
+ * enforces its own way (PostgreSQL: `statement_timeout` local to the transaction; PGlite: a watchdog
+ * that ends the worker). A statement over it fails with SQLSTATE 57014, as on PostgreSQL.
+ */
+export interface WorkLimits {
+  owner: string;
+  statementTimeoutMs: number;
+}
+
+/** Runs tenant work under the tenant's database-time quota (db-time-quota.ts); see `Db.tenantGate`. */
+export interface TenantGate {
+  run<T>(tenantId: string, work: (limits: WorkLimits) => Promise<T>): Promise<T>;
 }
 
 export interface Db {
@@ -44,7 +62,7 @@ export interface Db {
    * it), with the parameters inlined as escaped literals; parameters that cannot be inlined safely fall
    * back to a pipelined read-only transaction.
    */
-  scopedRead<Row = Record<string, unknown>>(scope: string, sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  scopedRead<Row = Record<string, unknown>>(scope: string, sql: string, params?: readonly unknown[], limits?: WorkLimits): Promise<QueryResult<Row>>;
   /** Runs trusted multi-statement SQL outside any tenant scope: migrations and bootstrap only. */
   execAsOwner(sql: string): Promise<void>;
   /** Parameterized query as the connection's own user, outside RLS scoping: migrations and probes only. */
@@ -59,4 +77,15 @@ export interface Db {
    * once listening; the returned function stops.
    */
   listen?(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>>;
+  /**
+   * Ends the statement running now, without waiting for it (shutdown after its grace period). PGlite:
+   * the worker thread is terminated — what a crash does: the open transaction is lost, every committed
+   * one stays — and a new one starts on the next call. Absent where the statement timeout suffices.
+   */
+  interrupt?(): Promise<void>;
+  /**
+   * Present on the platform's Db (composition root): withTenant and readAsTenant run through it, so the
+   * tenant's database-time quota (statement timeout, concurrent operations) applies to all tenant work.
+   */
+  readonly tenantGate?: TenantGate;
 }

@@ -1,5 +1,5 @@
 import { AppError } from '../core/errors.ts';
-import type { Db, Queryable, TransactionOptions } from './db-types.ts';
+import type { Db, Queryable, TransactionOptions, WorkLimits } from './db-types.ts';
 
 export const APP_ROLE = 'bulkhead_app';
 export const SYSTEM_ROLE = 'bulkhead_system';
@@ -23,7 +23,11 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
   if (!uuidPattern.test(tenantId)) {
     throw new AppError('INTERNAL', 'withTenant called with a malformed tenant id');
   }
-  return db.transaction(`${tenantScope(tenantId)};`, fn, options);
+  const gate = db.tenantGate;
+  if (gate === undefined) return db.transaction(`${tenantScope(tenantId)};`, fn, options);
+  // Under the tenant's database-time quota (db-time-quota.ts): admitted within its concurrency cap, every
+  // statement bounded by its statement timeout.
+  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits)};`, fn, { ...options, limits }));
 };
 
 /**
@@ -38,8 +42,15 @@ export const withSystem = async <T>(db: Db, fn: (tx: Queryable) => Promise<T>, o
  * The scope of a transaction as one statement: the role and the tenant setting, both local to the
  * transaction (`set_config('role', …)` checks membership exactly as SET ROLE does).
  */
-const tenantScope = (tenantId: string): string =>
-  `SELECT set_config('role','${APP_ROLE}',true),set_config('bulkhead.tenant_id','${tenantId}',true)`;
+const tenantScope = (tenantId: string, limits?: WorkLimits): string =>
+  `SELECT set_config('role','${APP_ROLE}',true),set_config('bulkhead.tenant_id','${tenantId}',true)${limits === undefined ? '' : timeoutSetting(limits)}`;
+/**
+ * The tenant's statement timeout, local to the transaction like the scope (PostgreSQL applies it to each
+ * later statement; PGlite ignores it, its driver's watchdog enforces the same limit). An integer only:
+ * nothing else reaches the SQL text.
+ */
+const timeoutSetting = (limits: WorkLimits): string =>
+  `,set_config('statement_timeout','${Math.max(1, Math.trunc(limits.statementTimeoutMs))}',true)`;
 const systemScope = `SELECT set_config('role','${SYSTEM_ROLE}',true),set_config('bulkhead.tenant_id','',true)`;
 
 /**
@@ -48,7 +59,9 @@ const systemScope = `SELECT set_config('role','${SYSTEM_ROLE}',true),set_config(
  */
 export const readAsTenant = async <Row = Record<string, unknown>>(db: Db, tenantId: string, sql: string, params: readonly unknown[] = []) => {
   if (!uuidPattern.test(tenantId)) throw new AppError('INTERNAL', 'readAsTenant called with a malformed tenant id');
-  return db.scopedRead<Row>(tenantScope(tenantId), sql, params);
+  const gate = db.tenantGate;
+  if (gate === undefined) return db.scopedRead<Row>(tenantScope(tenantId), sql, params);
+  return gate.run(tenantId, (limits) => db.scopedRead<Row>(tenantScope(tenantId, limits), sql, params, limits));
 };
 
 /** One read statement across tenants, in one round trip: the read-only twin of withSystem. */

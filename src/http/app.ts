@@ -5,6 +5,7 @@ import fastifySwagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
+import { registerBandwidthHooks } from './bandwidth-hooks.ts';
 import { createDenialThrottle } from './denial-throttle.ts';
 import { handleFrameworkError, registerErrorHandling } from './error-handler.ts';
 import { registerInputValidation } from './input-validation.ts';
@@ -119,6 +120,11 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   app.decorate('routeCatalog', routes);
 
   registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle() });
+  // After the auth hook (it resolves the tenant the bytes are charged to), before every route's body is read.
+  registerBandwidthHooks(app, deps.bandwidth);
+
+  const observe = deps.requestObserver;
+  if (observe !== undefined) app.addHook('onResponse', async (request, reply) => observe(request, reply));
 
   await app.register(healthRoutes(deps));
   await app.register(platformRoutes(deps));

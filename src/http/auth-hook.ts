@@ -176,7 +176,11 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     const token = readToken(request);
     const principal: Principal | undefined = token === undefined ? undefined : await deps.identity.authenticate(token);
     if (principal === undefined) {
-      await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', token === undefined ? 'missing_token' : 'invalid_token');
+      // A revoked or expired token is audited in its own tenant's chain, as that token (the anomaly detector
+      // alerts on its use); any other failure in the platform's chain, anonymously.
+      const rejected = token === undefined ? undefined : await deps.identity.findRejectedToken(token).catch(() => undefined);
+      if (rejected !== undefined) await auditDenial(deps, request, rejected.tenantId ?? PLATFORM_TENANT_ID, `token:${rejected.tokenId}`, 'auth.failure', rejected.reason);
+      else await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', token === undefined ? 'missing_token' : 'invalid_token');
       reply.header('www-authenticate', 'Bearer realm="bulkhead"');
       return sendError(reply, request, new AppError('UNAUTHENTICATED', token === undefined ? 'missing bearer token' : 'invalid, expired or revoked token'));
     }

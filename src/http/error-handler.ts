@@ -28,6 +28,9 @@ const mlflowCodes: Record<ErrorCode, string> = {
   UNAVAILABLE: 'TEMPORARILY_UNAVAILABLE',
   INTERNAL: 'INTERNAL_ERROR',
   NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
+  // MLflow's code for an exhausted resource quota (databricks.proto RESOURCE_EXHAUSTED, HTTP 429).
+  DB_STATEMENT_TIMEOUT: 'RESOURCE_EXHAUSTED',
+  DB_CONCURRENCY_LIMITED: 'RESOURCE_EXHAUSTED',
 };
 
 /**

@@ -1,4 +1,5 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BandwidthLimiter } from '../bandwidth/index.ts';
 import type { EndpointTokenScope } from '../serving/index.ts';
 import type { ClusterJobScope } from '../jobs/index.ts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -41,6 +42,10 @@ export interface HttpDeps {
   requestMetering?: RequestMetering | undefined;
   /** With replicas (issue 16): this replica's id, role and last heartbeat, for /readyz. */
   replicaStatus?: (() => ReplicaStatus) | undefined;
+  /** Per-tenant byte limiter for request and response bodies (see http/bandwidth-hooks.ts); undefined: not limited. */
+  bandwidth?: BandwidthLimiter | undefined;
+  /** Called after every response is sent (security/request-observer: in-memory counters only, never IO). */
+  requestObserver?: ((request: FastifyRequest, reply: FastifyReply) => void) | undefined;
 }
 
 export const contextOf = (request: FastifyRequest): RequestContext => ({

@@ -15,3 +15,4 @@ export { inferenceRoutes } from './routes/inference-routes.ts';
 export { usageRoutes } from './routes/usage-routes.ts';
 export { datasetRoutes, mlflowArtifactRoutes } from './artifacts/index.ts';
 export { mlflowRoutes } from './mlflow/index.ts';
+export { alertRoutes } from './routes/alert-routes.ts';

@@ -122,6 +122,12 @@ export interface NewToken {
 export interface IdentityService {
   /** Token → principal, or undefined for an unknown, expired or revoked token. Cached for `cacheTtlMs`. */
   authenticate(token: string): Promise<Principal | undefined>;
+  /**
+   * Why a token `authenticate` refused was refused, when it is a real token that was revoked or has expired
+   * (the anomaly detector alerts on their use): its id and tenant (null for a platform token). Undefined for
+   * an unknown token. Only called on the failure path; one indexed read.
+   */
+  findRejectedToken(token: string): Promise<{ tokenId: string; tenantId: string | null; reason: 'revoked_token' | 'expired_token' } | undefined>;
   createToken(ctx: RequestContext, tenantId: string | null, input: NewToken): Promise<{ token: string; record: TokenRecord }>;
   listTokens(tenantId: string | null): Promise<TokenRecord[]>;
   revokeToken(ctx: RequestContext, tenantId: string | null, tokenId: string): Promise<TokenRecord>;
@@ -241,6 +247,17 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
       touchLastUsed(row.id);
       return principal;
+    },
+
+    async findRejectedToken(token) {
+      if (!looksLikeToken(token)) return undefined;
+      const { rows } = await readAsSystem<{ id: string; tenant_id: string | null; revoked_at: Date | null; expires_at: Date | null }>(db,
+        'SELECT id, tenant_id, revoked_at, expires_at FROM api_tokens WHERE token_hash = $1', [hashToken(token)]);
+      const row = rows[0];
+      if (row === undefined) return undefined;
+      if (row.revoked_at !== null) return { tokenId: row.id, tenantId: row.tenant_id, reason: 'revoked_token' };
+      if (row.expires_at !== null && new Date(row.expires_at).getTime() <= now()) return { tokenId: row.id, tenantId: row.tenant_id, reason: 'expired_token' };
+      return undefined;
     },
 
     createToken: insertToken,

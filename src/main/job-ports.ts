@@ -45,19 +45,26 @@ import { extractBundle, isTarBundle } from '../core/code-bundle.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import type { JobStoragePort } from '../jobs/index.ts';
+import { chargeBytes, throttled } from '../bandwidth/index.ts';
+import type { BandwidthLimiter } from '../bandwidth/index.ts';
 
 /**
  * Connects jobs to the encrypted artifact store: datasets and code bundles are decrypted into the job's
  * private directories; what the job leaves in /outputs is stored as the tenant's artifacts under its run.
  * Outputs are written by the job, so they are read without following links: only regular files count.
  */
-export const createJobStoragePort = (artifacts: ArtifactService, datasets: DatasetService): JobStoragePort => ({
+export const createJobStoragePort = (artifacts: ArtifactService, datasets: DatasetService, bandwidth?: BandwidthLimiter): JobStoragePort => ({
   async materializeDataset(tenantId, name, version, dir) {
+    // The dataset leaves the store for the job: its bytes are paid for at the tenant's egress rate first.
+    if (bandwidth !== undefined) await chargeBytes(bandwidth, tenantId, 'egress', (await datasets.getVersion(tenantId, name, version)).totalBytes);
     const materialized = await datasets.materializeDatasetVersion(tenantId, name, version, dir);
     return { digest: materialized.digest };
   },
   async materializeCodeBundle(tenantId, ref, dir) {
-    const { file, stream } = await artifacts.openArtifact(tenantId, ref);
+    const opened = await artifacts.openArtifact(tenantId, ref);
+    const { file } = opened;
+    // The bundle leaves the store for the job: the tenant's egress quota, as if it were downloaded.
+    const stream = bandwidth === undefined ? opened.stream : throttled(bandwidth, tenantId, 'egress', opened.stream);
     await mkdir(dir, { recursive: true });
     if (isTarBundle(ref)) {
       await pipeline(stream, extractBundle(dir));
@@ -83,7 +90,9 @@ export const createJobStoragePort = (artifacts: ArtifactService, datasets: Datas
         const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
         try {
           const path = `${prefix}/${relative(dir, full)}`;
-          const saved = await artifacts.putArtifact({ actor: `job:${job.id}`, requestId: `job-${job.id}` }, tenantId, path, handle.createReadStream({ autoClose: false }));
+          // Outputs enter the store from the job: the tenant's ingress quota, as if they were uploaded.
+          const read = handle.createReadStream({ autoClose: false });
+          const saved = await artifacts.putArtifact({ actor: `job:${job.id}`, requestId: `job-${job.id}` }, tenantId, path, bandwidth === undefined ? read : throttled(bandwidth, tenantId, 'ingress', read));
           stored.push({ path: saved.path, size: saved.size });
         } finally {
           await handle.close();

@@ -6,6 +6,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
 import { createPgliteDb, createPostgresDb, detectRlsMode, migrate, PLATFORM_TENANT_ID } from '../db/index.ts';
 import type { Db, RlsMode } from '../db/index.ts';
+import { createDbTimeQuotaGate, loadDbTimeLimits, withTenantGate } from '../db/index.ts';
+import type { DbTimeQuotaGate } from '../db/index.ts';
 import { loadMasterKey } from '../crypto/index.ts';
 import { Registry } from 'prom-client';
 import { createAuditLog, createAuditSigningDb } from '../audit/index.ts';
@@ -38,15 +40,17 @@ import { lineageRoutes } from '../http/index.ts';
 import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
+import { createBandwidthLimiter } from '../bandwidth/index.ts';
+import type { BandwidthLimiter } from '../bandwidth/index.ts';
 import type { ClusterEndpoints } from '../serving/index.ts';
 import type { ClusterExecution } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
-import { createMonitoring } from '../monitoring/index.ts';
+import { createMonitoring, registerTenantResourceMetrics } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
-import { usageRoutes } from '../http/index.ts';
+import { alertRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
 import { hostname } from 'node:os';
 import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaShare } from '../replicas/index.ts';
@@ -63,6 +67,8 @@ export interface LeaderWork {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
+import { createSecuritySystem } from '../security/index.ts';
+import type { SecuritySystem } from '../security/index.ts';
 
 const jobLog = {
   info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'cluster', msg, ...obj })}\n`),
@@ -116,8 +122,17 @@ export interface Platform {
   replicas: ReplicaCoordinator;
   /** Registers leader-only work, started in order on election and stopped in reverse order on loss. */
   onLeadership(work: LeaderWork): void;
+  /** Security anomaly detection: request observer, detector loop, webhook (started by `runServer`). */
+  security: SecuritySystem;
   /** Closes everything this platform opened, in order. Idempotent. */
   close(): Promise<void>;
+  /**
+   * The tenants' database-time quota (statement timeout, concurrent operations) every withTenant and
+   * readAsTenant on `db` runs under; `dbTime.usage()` gives per-tenant database time for metrics.
+   */
+  dbTime: DbTimeQuotaGate;
+  /** The per-tenant byte limiter of every byte path; `counters()` is what a metrics registry reads. */
+  bandwidth: BandwidthLimiter;
 }
 
 /** How a process uses the platform: `server` (`bulkhead up`) or `admin` (a CLI command that returns). */
@@ -262,7 +277,10 @@ export const createPlatform = async (
   chmodSync(config.home, 0o711);
   const masterKey = loadMasterKey({ base64: config.masterKey, file: masterKeyFile });
   const auditEventKey = masterKey.derive('audit-event-mac');
-  const db = createAuditSigningDb(rawDb, auditEventKey);
+  // Tenant work runs under the tenant's database-time quota; its limits are read across tenants from the
+  // unwrapped Db (not through the gate itself).
+  const dbTime = createDbTimeQuotaGate({ loadLimits: (tenantId) => loadDbTimeLimits(rawDb, tenantId) });
+  const db = withTenantGate(createAuditSigningDb(rawDb, auditEventKey), dbTime);
   const rlsMode = await detectRlsMode(db);
   // This run of the platform: storage reservations carry it, so the next start knows whose they were.
   const instanceId = newInstanceId();
@@ -275,6 +293,8 @@ export const createPlatform = async (
   await audit.adoptLegacyEvents();
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
+  tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
+  const bandwidth = createPlatformBandwidth(config, tenants);
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
   const httpModules: FastifyPluginAsyncZod[] = [];
@@ -318,7 +338,7 @@ export const createPlatform = async (
     log: replicaLog,
   });
   const leaderDb = db.kind === 'pglite' ? undefined : createFencedDb(db, replicas.fence);
-  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets), cluster: clusterBackend?.execution, ...(leaderDb === undefined ? {} : { leaderDb }) });
+  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution, ...(leaderDb === undefined ? {} : { leaderDb }) });
   httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
@@ -359,8 +379,20 @@ export const createPlatform = async (
     readCgroups: cgroupReader(config.cgroupPrefix),
     log: auditLog,
   });
+  registerTenantResourceMetrics(monitoring.metrics, { dbTime: () => dbTime.usage(), bandwidth: () => bandwidth.counters() });
   httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));
   closers.push(() => monitoring.stop());
+  const security = createSecuritySystem({
+    db, instanceId, metrics, log: auditLog,
+    settings: {
+      enabled: config.securityDetection === 'on', pollIntervalMs: config.securityPollIntervalMs, observerFlushMs: config.securityObserverFlushMs,
+      warmupMs: config.securityWarmupMs, timeScale: config.securityTimeScale, webhookUrl: config.securityWebhookUrl,
+      webhookSecret: config.securityWebhookSecret, rules: config.securityRules,
+    },
+  });
+  httpModules.push(alertRoutes({ db, tenants }));
+  // Registered last, so it stops first: its final flush and round still have the database.
+  closers.push(() => security.stop());
   if (mode === 'server' && rawDb.listen !== undefined) {
     // Coherent caches across replicas: committed revocations, suspensions, quota and role changes arrive
     // over LISTEN/NOTIFY (migration 0020's triggers) — this replica's own too; the TTLs stay as the fallback.
@@ -395,8 +427,8 @@ export const createPlatform = async (
   closers.push(() => replicas.stop());
   let closed = false;
   return {
-    config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring,
+    config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving, bandwidth,
+    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
     onClose: (step) => void closers.push(step),
     replicas,
     onLeadership: (work) => void leaderWork.push(work),
@@ -408,6 +440,31 @@ export const createPlatform = async (
       if (options.db === undefined) await db.close();
     },
   };
+};
+
+/**
+ * The byte limiter over the tenants' bandwidth quotas: quotas read at most once a second per tenant, and
+ * at once after a change made in this process (as the request-rate guard is told).
+ */
+const createPlatformBandwidth = (config: Config, tenants: TenantService): BandwidthLimiter => {
+  const capacity = {
+    ...(config.bandwidthIngressCapacity === undefined ? {} : { ingress: config.bandwidthIngressCapacity }),
+    ...(config.bandwidthEgressCapacity === undefined ? {} : { egress: config.bandwidthEgressCapacity }),
+  };
+  const limiter = createBandwidthLimiter({
+    maxTransferSeconds: config.bandwidthMaxTransferSeconds,
+    capacity,
+    limitsOf: async (tenantId) => {
+      const quota = await tenants.getQuotaForEnforcement(tenantId);
+      return {
+        ingress: { bytesPerSecond: quota.ingressBytesPerSecond, burstBytes: quota.ingressBurstBytes },
+        egress: { bytesPerSecond: quota.egressBytesPerSecond, burstBytes: quota.egressBurstBytes },
+        weight: quota.weight,
+      };
+    },
+  });
+  tenants.onChange((tenantId) => limiter.forget(tenantId));
+  return limiter;
 };
 
 /** Builds the HTTP app over a platform. */
@@ -430,6 +487,8 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
     requestMetering: { metrics: platform.monitoring.metrics, usage: platform.monitoring.usage },
     replicaStatus: () => platform.replicas.status(),
+    bandwidth: platform.bandwidth,
+    requestObserver: platform.security.requestHook,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {

@@ -135,6 +135,8 @@ export const runServer = async (config: Config): Promise<void> => {
     platform.onClose(() => metricsServer.close());
     app.log.info({ url: `${metricsServer.url}/metrics` }, 'metrics listener is up');
   }
+  // Anomaly detection over the audit stream, and the request observer's summaries (when not turned off).
+  platform.security.start();
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -142,6 +144,13 @@ export const runServer = async (config: Config): Promise<void> => {
     stopping = true;
     app.log.info({ signal }, 'shutting down');
     if (sealer !== undefined) clearInterval(sealer);
+    // In-flight requests are finished, but none may hold shutdown hostage with a runaway query: after the
+    // grace period the statement running now is ended (PGlite: its worker is terminated; committed
+    // transactions stay, the interrupted one is rolled back) and its request answers with an error.
+    setTimeout(() => {
+      app.log.warn({ graceMs: config.shutdownDbGraceMs }, 'ending the running database statement: shutdown grace period over');
+      void platform.db.interrupt?.();
+    }, config.shutdownDbGraceMs).unref();
     try {
       await app.close();
       await platform.close();

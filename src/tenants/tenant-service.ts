@@ -32,6 +32,13 @@ export const defaultQuota: TenantQuota = {
   storageBytes: 10 * 1024 ** 3,
   requestsPerSecond: 1000,
   weight: 1,
+  dbStatementTimeoutMs: 10_000,
+  dbMaxConcurrentOperations: 8,
+  // 10 GiB/s with a 10 GiB burst: never binds on today's installations (migration 0018's column defaults).
+  ingressBytesPerSecond: 10 * 1024 ** 3,
+  ingressBurstBytes: 10 * 1024 ** 3,
+  egressBytesPerSecond: 10 * 1024 ** 3,
+  egressBurstBytes: 10 * 1024 ** 3,
 };
 
 export const tenantErrors = {
@@ -72,6 +79,12 @@ interface QuotaRow {
   storage_bytes: number;
   requests_per_second: string | number;
   weight: string | number;
+  db_statement_timeout_ms: number;
+  db_max_concurrent_operations: number;
+  ingress_bytes_per_second: string | number;
+  ingress_burst_bytes: string | number;
+  egress_bytes_per_second: string | number;
+  egress_burst_bytes: string | number;
 }
 
 const toQuota = (row: QuotaRow): TenantQuota => ({
@@ -84,6 +97,22 @@ const toQuota = (row: QuotaRow): TenantQuota => ({
   storageBytes: Number(row.storage_bytes),
   requestsPerSecond: Number(row.requests_per_second),
   weight: Number(row.weight),
+  dbStatementTimeoutMs: Number(row.db_statement_timeout_ms),
+  dbMaxConcurrentOperations: Number(row.db_max_concurrent_operations),
+  ingressBytesPerSecond: Number(row.ingress_bytes_per_second),
+  ingressBurstBytes: Number(row.ingress_burst_bytes),
+  egressBytesPerSecond: Number(row.egress_bytes_per_second),
+  egressBurstBytes: Number(row.egress_burst_bytes),
+});
+
+/**
+ * A rate changed without a burst gets a burst of one second of the new rate: the old burst (by default
+ * 10 GiB) would otherwise let a lowered limit pass gigabytes before it binds.
+ */
+const withBandwidthBursts = (update: TenantQuotaUpdate): TenantQuotaUpdate => ({
+  ...update,
+  ...(update.ingressBytesPerSecond !== undefined && update.ingressBurstBytes === undefined ? { ingressBurstBytes: update.ingressBytesPerSecond } : {}),
+  ...(update.egressBytesPerSecond !== undefined && update.egressBurstBytes === undefined ? { egressBurstBytes: update.egressBytesPerSecond } : {}),
 });
 
 /**
@@ -107,6 +136,11 @@ export interface TenantService {
   find(ref: string): Promise<Tenant | undefined>;
   setStatus(ctx: RequestContext, tenantId: string, status: TenantStatus): Promise<Tenant>;
   getQuota(tenantId: string): Promise<TenantQuota>;
+  /**
+   * The quota as the platform's own enforcement reads it (the bandwidth limiter): a system read, so it is
+   * not counted against, nor refused by, the tenant's database-time quota.
+   */
+  getQuotaForEnforcement(tenantId: string): Promise<TenantQuota>;
   setQuota(ctx: RequestContext, tenantId: string, update: TenantQuotaUpdate): Promise<TenantQuota>;
   /** Drops cached lookups after a change (this process; other processes see it within the cache TTL). */
   onChange(listener: (tenantId: string) => void): void;
@@ -141,10 +175,14 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
           const q = defaultQuota;
           await tx.query(
             `INSERT INTO tenant_quotas (tenant_id, cpu, memory_mib, gpu, borrow_cpu, borrow_memory_mib, borrow_gpu,
-               max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+               max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight,
+               db_statement_timeout_ms, db_max_concurrent_operations,
+               ingress_bytes_per_second, ingress_burst_bytes, egress_bytes_per_second, egress_burst_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
             [id, q.cpu, q.memoryMiB, q.gpu, q.borrowingLimit.cpu, q.borrowingLimit.memoryMiB, q.borrowingLimit.gpu,
-              q.maxConcurrentJobs, q.maxQueuedJobs, q.storageBytes, q.requestsPerSecond, q.weight],
+              q.maxConcurrentJobs, q.maxQueuedJobs, q.storageBytes, q.requestsPerSecond, q.weight,
+              q.dbStatementTimeoutMs, q.dbMaxConcurrentOperations,
+              q.ingressBytesPerSecond, q.ingressBurstBytes, q.egressBytesPerSecond, q.egressBurstBytes],
           );
           await auditBoth(tx, ctx, id, 'tenant.create', { slug: input.slug, tier: input.tier });
           return toTenant(rows[0]!);
@@ -187,6 +225,11 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
       if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
       return toQuota(rows[0]);
     },
+    async getQuotaForEnforcement(tenantId) {
+      const { rows } = await readAsSystem<QuotaRow>(db, 'SELECT * FROM tenant_quotas WHERE tenant_id = $1', [tenantId]);
+      if (rows[0] === undefined) throw tenantErrors.notFound(tenantId);
+      return toQuota(rows[0]);
+    },
     async setQuota(ctx, tenantId, update) {
       const quota = await withSystem(db, async (tx) => {
         const { rows } = await tx.query<QuotaRow>('SELECT * FROM tenant_quotas WHERE tenant_id = $1 FOR UPDATE', [tenantId]);
@@ -194,16 +237,19 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
         const current = toQuota(rows[0]);
         const next: TenantQuota = {
           ...current,
-          ...update,
+          ...withBandwidthBursts(update),
           borrowingLimit: { ...current.borrowingLimit, ...(update.borrowingLimit ?? {}) },
         };
         await tx.query(
           `UPDATE tenant_quotas SET cpu = $2, memory_mib = $3, gpu = $4, borrow_cpu = $5, borrow_memory_mib = $6,
              borrow_gpu = $7, max_concurrent_jobs = $8, max_queued_jobs = $9, storage_bytes = $10,
-             requests_per_second = $11, weight = $12, updated_at = now() WHERE tenant_id = $1`,
+             requests_per_second = $11, weight = $12, db_statement_timeout_ms = $13,
+             db_max_concurrent_operations = $14, ingress_bytes_per_second = $15, ingress_burst_bytes = $16,
+             egress_bytes_per_second = $17, egress_burst_bytes = $18, updated_at = now() WHERE tenant_id = $1`,
           [tenantId, next.cpu, next.memoryMiB, next.gpu, next.borrowingLimit.cpu, next.borrowingLimit.memoryMiB,
             next.borrowingLimit.gpu, next.maxConcurrentJobs, next.maxQueuedJobs, next.storageBytes,
-            next.requestsPerSecond, next.weight],
+            next.requestsPerSecond, next.weight, next.dbStatementTimeoutMs, next.dbMaxConcurrentOperations,
+            next.ingressBytesPerSecond, next.ingressBurstBytes, next.egressBytesPerSecond, next.egressBurstBytes],
         );
         await auditBoth(tx, ctx, tenantId, 'tenant.quota.update', { update });
         return next;

@@ -28,8 +28,10 @@ CREATE TABLE experiments (id bigint PRIMARY KEY, name text NOT NULL, artifact_lo
 CREATE TABLE experiment_tags (experiment_id bigint NOT NULL, key text NOT NULL, value text, PRIMARY KEY (experiment_id, key));
 CREATE TABLE runs (id text PRIMARY KEY, experiment_id bigint NOT NULL, name text, user_id text, status text NOT NULL,
   start_time bigint NOT NULL, end_time bigint, lifecycle_stage text NOT NULL, artifact_uri text);
-CREATE TABLE run_params (run_id text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (run_id, key));
-CREATE TABLE run_tags (run_id text NOT NULL, key text NOT NULL, value text, PRIMARY KEY (run_id, key));
+CREATE TABLE run_params (run_id text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (run_id, key),
+  value_prefix text COLLATE ucs_basic GENERATED ALWAYS AS (left(value, 200)) STORED);
+CREATE TABLE run_tags (run_id text NOT NULL, key text NOT NULL, value text, PRIMARY KEY (run_id, key),
+  value_prefix text COLLATE ucs_basic GENERATED ALWAYS AS (left(value, 200)) STORED);
 CREATE TABLE run_latest_metrics (run_id text NOT NULL, key text NOT NULL, value double precision NOT NULL,
   timestamp bigint NOT NULL, step bigint NOT NULL, is_nan boolean NOT NULL, PRIMARY KEY (run_id, key));
 CREATE TABLE registered_models (name text PRIMARY KEY, creation_time bigint, last_updated_time bigint, description text);

@@ -156,7 +156,8 @@ describe('compileRunFilter', () => {
     const c = compileRunFilter("params.model = 'cnn' AND tags.team ILIKE 'vi%'", { firstParam: 3 });
     assert.equal(
       c.sql,
-      '(EXISTS (SELECT 1 FROM run_params f WHERE f.run_id = r.id AND f.key = $3 AND f.value = $4)) AND ' +
+      // The prefix comparison lets the (tenant, key, value_prefix) index of migration 0014 serve `=`.
+      '(EXISTS (SELECT 1 FROM run_params f WHERE f.run_id = r.id AND f.key = $3 AND f.value = $4 AND f.value_prefix = left($4, 200) COLLATE ucs_basic)) AND ' +
         '(EXISTS (SELECT 1 FROM run_tags f WHERE f.run_id = r.id AND f.key = $5 AND f.value ILIKE $6))',
     );
     assert.deepEqual(c.params, ['model', 'cnn', 'team', 'vi%']);

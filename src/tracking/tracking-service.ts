@@ -11,7 +11,9 @@ import {
   validateTagName, viewTypeToStages,
 } from './mlflow-validation.ts';
 import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatch } from './mlflow-validation.ts';
-import { compileExperimentFilter, compileExperimentOrderBy, compileRunFilter, compileRunOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
+import { compileExperimentFilter, compileExperimentOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
+import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
+import { createStatisticsKeeper } from './search-statistics.ts';
 import {
   EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics,
   insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
@@ -120,6 +122,7 @@ export type TrackingService = ReturnType<typeof createTrackingService>;
  */
 export const createTrackingService = (deps: { db: Db }) => {
   const { db } = deps;
+  const statistics = createStatisticsKeeper(db);
 
   const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
     appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
@@ -393,6 +396,12 @@ export const createTrackingService = (deps: { db: Db }) => {
       });
     },
 
+    /**
+     * runs/search with keyset pages (run-search.ts): the token is refused (INVALID_PARAMETER_VALUE) when it
+     * was made for another filter, order, experiment list or view type. Refreshes the planner statistics
+     * first when due (search-statistics.ts), then runs one read-only withTenant transaction: sequential
+     * scans off, one statement per order segment until the page is full, one to read the page's runs.
+     */
     async searchRuns(
       scope: TrackingScope,
       input: SearchInput & { experimentIds?: unknown },
@@ -402,19 +411,24 @@ export const createTrackingService = (deps: { db: Db }) => {
         .filter((id): id is number => id !== undefined);
       const stages = viewTypeToStages(input.viewType);
       const maxResults = validateMaxResults(input.maxResults, searchPageLimits.runs);
-      const offset = decodePageToken(input.pageToken);
-      const where = compileRunFilter(input.filter, { firstParam: 3 });
-      const order = compileRunOrderBy(input.orderBy ?? null, { firstParam: 3 + where.params.length });
-      const limitAt = 3 + where.params.length + order.params.length;
+      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages });
+      const cursor = plan.decodeToken(input.pageToken);
+      await statistics.refreshIfDue();
       return withTenant(db, scope.tenantId, async (tx) => {
-        const { rows } = await tx.query<RunRow>(
-          `${RUN_SELECT} WHERE r.experiment_id = ANY($1::bigint[]) AND r.lifecycle_stage = ANY($2::text[]) AND (${where.sql})
-           ORDER BY ${order.sql} LIMIT $${limitAt} OFFSET $${limitAt + 1}`,
-          [experimentIds, stages, ...where.params, ...order.params, maxResults + 1, offset],
-        );
+        await tx.query(RUN_SEARCH_SETTINGS);
+        // Segment after segment (see run-search.ts) until the page has one row more than it returns.
+        const found: { run_id: string; keys: (string | null)[]; segment: number }[] = [];
+        for (let segment = cursor?.segment ?? 0; segment < plan.segmentCount && found.length <= maxResults; segment += 1) {
+          const page = plan.query(segment, maxResults + 1 - found.length, cursor?.segment === segment ? cursor : undefined);
+          const { rows } = await tx.query<{ run_id: string; keys: (string | null)[] }>(page.sql, page.params);
+          for (const row of rows) found.push({ ...row, segment });
+        }
+        const ids = found.slice(0, maxResults).map((row) => row.run_id);
+        const runs = new Map((await tx.query<RunRow>(`${RUN_SELECT} WHERE r.id = ANY($1::text[])`, [ids])).rows.map((row) => [row.id, row]));
+        const last = found[maxResults - 1];
         return {
-          items: rows.slice(0, maxResults).map(runJson),
-          nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined,
+          items: ids.map((id) => runs.get(id)).filter((row): row is RunRow => row !== undefined).map(runJson),
+          nextPageToken: found.length > maxResults && last !== undefined ? plan.encodeToken({ segment: last.segment, keys: last.keys }) : undefined,
         };
       }, { readOnly: true });
     },

@@ -9,6 +9,7 @@
  * with the model mounted read-only. The token is needed only by the init container.
  */
 import type { ClusterConfig, EndpointSpec, KubeObject } from './kubernetes-types.ts';
+import { podBandwidthAnnotations } from './tenant-bundle.ts';
 import {
   containerSecurityContext,
   exactResources,
@@ -93,7 +94,7 @@ export const buildEndpointManifests = (endpoint: EndpointSpec, config: ClusterCo
         selector: { matchLabels: selector },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         template: {
-          metadata: { labels, annotations: { ...annotations, [ENDPOINT_GENERATION_ANNOTATION]: endpoint.generation } },
+          metadata: { labels, annotations: { ...annotations, [ENDPOINT_GENERATION_ANNOTATION]: endpoint.generation, ...podBandwidthAnnotations(endpoint.tenant.quota) } },
           spec: {
             serviceAccountName: WORKLOAD_IDENTITY,
             automountServiceAccountToken: false,

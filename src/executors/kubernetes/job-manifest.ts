@@ -4,6 +4,7 @@
  */
 import type { Job } from '../../contract/job-schemas.ts';
 import type { ClusterConfig, ClusterJobSpec, KubeObject, TenantSpec } from './kubernetes-types.ts';
+import { podBandwidthAnnotations } from './tenant-bundle.ts';
 import {
   cpuQuantity,
   JOB_TOKEN_MOUNT,
@@ -202,7 +203,7 @@ export const buildJobManifest = (job: ClusterJobSpec, config: ClusterConfig): Ku
       activeDeadlineSeconds: job.resources.timeoutSeconds,
       ttlSecondsAfterFinished: config.jobTtlSecondsAfterFinished,
       template: {
-        metadata: { labels: podLabels },
+        metadata: { labels: podLabels, annotations: podBandwidthAnnotations(tenant.quota) },
         spec: {
           serviceAccountName: WORKLOAD_IDENTITY,
           automountServiceAccountToken: false,

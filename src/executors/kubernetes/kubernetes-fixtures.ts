@@ -35,6 +35,12 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
     storageBytes: 200 * 1024 ** 3,
     requestsPerSecond: 100,
     weight: tier === 'dedicated' ? 2 : 1,
+    dbStatementTimeoutMs: 10_000,
+    dbMaxConcurrentOperations: 8,
+    ingressBytesPerSecond: 50_000_000,
+    ingressBurstBytes: 50_000_000,
+    egressBytesPerSecond: 125_000_000,
+    egressBurstBytes: 125_000_000,
   },
   ...overrides,
 });

@@ -24,6 +24,24 @@ export const NETWORK_POLICY_NAMES = {
 
 const POD_SECURITY_LEVEL = 'restricted';
 
+/** A rate in bits per second as a Kubernetes quantity (`400M`), what the CNI bandwidth plugin reads. */
+const bitsQuantity = (bytesPerSecond: number): string => {
+  const bits = Math.round(bytesPerSecond) * 8;
+  for (const [suffix, unit] of [['G', 1e9], ['M', 1e6], ['k', 1e3]] as const) if (bits % unit === 0) return `${bits / unit}${suffix}`;
+  return String(bits);
+};
+
+/**
+ * The pod annotations the CNI `bandwidth` plugin honours, from the tenant's bandwidth quota (docs/bandwidth.md,
+ * "Kubernetes"). The quota is named from the platform's side — ingress is what the tenant sends in — so a pod's
+ * outgoing traffic (`egress-bandwidth`) is limited by the tenant's ingress quota and its incoming traffic
+ * (`ingress-bandwidth`) by the egress quota. Per pod: the CNI shapes each pod's interface on its own.
+ */
+export const podBandwidthAnnotations = (quota: TenantSpec['quota']): Record<string, string> => ({
+  'kubernetes.io/ingress-bandwidth': bitsQuantity(quota.egressBytesPerSecond),
+  'kubernetes.io/egress-bandwidth': bitsQuantity(quota.ingressBytesPerSecond),
+});
+
 const namespaceObject = (tenant: TenantSpec, config: ClusterConfig): KubeObject => ({
   apiVersion: 'v1',
   kind: 'Namespace',

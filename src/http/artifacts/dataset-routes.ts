@@ -15,6 +15,7 @@ import {
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
 import { acceptRawBodies, discardRestOfBody, uploadStream } from './raw-body.ts';
+import { refuseOverBound } from '../bandwidth-hooks.ts';
 
 export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: ArtifactService }): FastifyPluginAsyncZod => async (app) => {
   const { datasets, artifacts } = deps;
@@ -55,6 +56,7 @@ export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: Artif
     const tenantId = requireTenant(request.tenant).id;
     const version = request.params.version === 'latest' ? (await datasets.getVersion(tenantId, request.params.name, 'latest')).version : request.params.version;
     const { file, stream } = await datasets.openVersionFile(tenantId, request.params.name, version, request.params['*']);
+    await refuseOverBound(request, reply, file.size, stream);
     return reply.header('content-type', 'application/octet-stream').header('content-length', String(file.size))
       .header('x-content-type-options', 'nosniff').header('x-bulkhead-digest', file.digest).send(stream);
   });

@@ -18,6 +18,7 @@ import type { ArtifactService } from '../../artifacts/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
 import { acceptRawBodies, contentLengthOf, discardRestOfBody, uploadStream } from './raw-body.ts';
+import { admitTransfer, refuseOverBound, throttleUpload } from '../bandwidth-hooks.ts';
 
 const prefixes = ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts'] as const;
 
@@ -56,6 +57,7 @@ export const mlflowArtifactRoutes = (deps: { artifacts: ArtifactService }): Fast
     app.get(`${prefix}/artifacts/*`, { config: mlflow('artifacts.read'), schema: { hide: true } }, async (request, reply) => {
       const tenant = requireTenant(request.tenant);
       const { file, stream } = await artifacts.openArtifact(tenant.id, wildcard(request));
+      await refuseOverBound(request, reply, file.size, stream);
       const name = file.path.split('/').at(-1) ?? 'artifact';
       return reply
         .header('content-type', 'application/octet-stream')
@@ -125,7 +127,9 @@ export const mlflowArtifactRoutes = (deps: { artifacts: ArtifactService }): Fast
         const { owner: tenantId, uploadId, part } = request.params;
         try {
           artifacts.verifyPartSignature(tenantId, uploadId, part, request.query.expires, request.query.signature);
-          const etag = await artifacts.uploadPart(tenantId, uploadId, part, uploadStream(request), contentLengthOf(request));
+          // No tenant was resolved for this route: the signature names it, and its bandwidth quota applies.
+          await admitTransfer(request.server.bandwidth, reply, tenantId, 'ingress', contentLengthOf(request) ?? 0);
+          const etag = await artifacts.uploadPart(tenantId, uploadId, part, throttleUpload(request, tenantId, uploadStream(request)), contentLengthOf(request));
           return reply.header('etag', `"${etag}"`).type('application/json').send({});
         } catch (error) {
           return rethrowForMlflow(request, reply, error);

@@ -32,5 +32,8 @@ export const discardRestOfBody = (request: FastifyRequest, reply: FastifyReply):
   if (!request.raw.readableEnded) {
     reply.header('connection', 'close');
     request.raw.resume();
+    // A throttled body (http/bandwidth-hooks.ts) is piped from the request: keep that stream flowing too.
+    const body = request.body as Readable | undefined;
+    if (body !== undefined && body !== request.raw && typeof body.resume === 'function') body.resume();
   }
 };

@@ -21,7 +21,13 @@ export const usageRoutes = (deps: { usage: UsageService; artifacts: ArtifactServ
   }, async (request) => {
     const tenant = requireTenant(request.tenant);
     const [usage, storageBytes] = await Promise.all([deps.usage.tenantUsage(tenant.id, request.query), deps.artifacts.usage(tenant.id)]);
-    return { ...usage, storageBytes };
+    const counted = request.server.bandwidth?.counters().find((counter) => counter.tenantId === tenant.id);
+    return {
+      ...usage, storageBytes,
+      ...(request.server.bandwidth === undefined ? {} : {
+        bandwidth: { ingressBytes: counted?.ingressBytes ?? 0, egressBytes: counted?.egressBytes ?? 0, throttledSeconds: counted?.throttledSeconds ?? 0 },
+      }),
+    };
   });
 
   app.get('/api/v1/usage/report', {

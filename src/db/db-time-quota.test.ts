@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createDbTimeQuotaGate, isStatementTimeout } from './db-time-quota.ts';
+import { isAppError } from '../core/errors.ts';
+
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
+};
+
+test('the tenant limits reach the work, with the tenant as owner', async () => {
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1234, maxConcurrentOperations: 2 }) });
+  const limits = await gate.run('t1', async (l) => l);
+  assert.deepEqual(limits, { owner: 't1', statementTimeoutMs: 1234 });
+});
+
+test('a statement timeout becomes DB_STATEMENT_TIMEOUT naming the limit; an admin cancel does not', async () => {
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 300, maxConcurrentOperations: 2 }) });
+  const timeout = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+  await assert.rejects(gate.run('t', async () => { throw timeout; }), (error: unknown) =>
+    isAppError(error) && error.code === 'DB_STATEMENT_TIMEOUT' && error.status === 429
+    && error.details?.['limit'] === 'dbStatementTimeoutMs' && error.details['value'] === 300 && error.cause === timeout);
+  const cancel = Object.assign(new Error('canceling statement due to user request'), { code: '57014' });
+  assert.equal(isStatementTimeout(cancel), false);
+  await assert.rejects(gate.run('t', async () => { throw cancel; }), (error: unknown) => error === cancel);
+  const usage = gate.usage().find((u) => u.tenantId === 't')!;
+  assert.equal(usage.statementTimeouts, 1);
+  assert.equal(usage.operations, 2);
+  assert.equal(usage.active, 0);
+});
+
+test('over the cap an operation waits for a slot, FIFO, and is refused after queueWaitMs; other tenants are not counted', async () => {
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 2 }), queueWaitMs: 60_000 });
+  const holds = [deferred(), deferred()];
+  const running = holds.map((hold) => gate.run('a', () => hold.promise));
+  const order: number[] = [];
+  const queued = [gate.run('a', async () => { order.push(1); }), gate.run('a', async () => { order.push(2); })];
+  // Another tenant is admitted at once.
+  assert.equal(await gate.run('b', async () => 'b ran'), 'b ran');
+  assert.equal(gate.usage().find((u) => u.tenantId === 'a')!.active, 2);
+  assert.deepEqual(order, []);
+  holds[0]!.resolve();
+  await queued[0];
+  assert.deepEqual(order, [1]);
+  holds[1]!.resolve();
+  await Promise.all([...running, ...queued]);
+  assert.deepEqual(order, [1, 2]);
+  assert.equal(gate.usage().find((u) => u.tenantId === 'a')!.active, 0);
+
+  const refusing = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 1 }), queueWaitMs: 0 });
+  const hold = deferred();
+  const held = refusing.run('a', () => hold.promise);
+  await assert.rejects(refusing.run('a', async () => {}), (error: unknown) =>
+    isAppError(error) && error.code === 'DB_CONCURRENCY_LIMITED' && error.details?.['value'] === 1);
+  hold.resolve();
+  await held;
+  await refusing.run('a', async () => {});
+  assert.equal(refusing.usage()[0]!.concurrencyRefusals, 1);
+});
+
+test('limits are cached, and invalidate() makes the next operation read them again', async () => {
+  let reads = 0;
+  let timeout = 100;
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => { reads += 1; return { statementTimeoutMs: timeout, maxConcurrentOperations: 1 }; }, cacheTtlMs: 60_000 });
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
+  timeout = 200;
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
+  gate.invalidate('t');
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 200);
+  assert.equal(reads, 2);
+});
+
+test('a tenant without a quota row gets the defaults of new tenants', async () => {
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => undefined });
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 10_000);
+});
+
+test('an expired entry answers from the cache and is read again in the background', async () => {
+  let timeout = 100;
+  let release!: () => void;
+  let reads = 0;
+  const gate = createDbTimeQuotaGate({
+    loadLimits: async () => {
+      reads += 1;
+      if (reads > 1) await new Promise<void>((resolve) => { release = resolve; });
+      return { statementTimeoutMs: timeout, maxConcurrentOperations: 1 };
+    },
+    cacheTtlMs: 0,
+  });
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
+  timeout = 200;
+  // The background read has not answered: the cached limits serve, the work does not wait for it.
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
+  release();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 200);
+});

@@ -1,0 +1,217 @@
+/**
+ * Database time as a tenant quota (issue #25): the tenant gate that every `withTenant` / `readAsTenant`
+ * runs through once the composition root has attached it to the platform's Db (`withTenantGate`).
+ *
+ * - Statement timeout (quota `dbStatementTimeoutMs`): passed down as `WorkLimits`; scope.ts sets it as
+ *   `statement_timeout` local to the transaction (PostgreSQL), the PGlite driver enforces it with its
+ *   watchdog. A statement over it fails with SQLSTATE 57014, which this gate turns into
+ *   `DB_STATEMENT_TIMEOUT` (HTTP 429; MLflow routes `RESOURCE_EXHAUSTED`) naming the limit.
+ * - Concurrent operations (quota `dbMaxConcurrentOperations`): at most that many of the tenant's
+ *   transactions or scoped reads are admitted at once in this process; one more waits up to `queueWaitMs`
+ *   for a slot (FIFO), then fails with `DB_CONCURRENCY_LIMITED` (429, retryable). Per process: with R
+ *   replicas a tenant may have R × the cap in flight (docs/isolation-tiers.md, "Database time").
+ * - Usage: per-tenant database time (wall time from admission to the end of the operation, waits for the
+ *   embedded database's connection included), operations, timeouts and refusals, in memory, read with
+ *   `usage()` by the metrics registry.
+ *
+ * Limits are read from tenant_quotas (across tenants, so not through this gate) and cached for
+ * `cacheTtlMs` (default 1 s), then read again in the background while the cached ones still answer: a
+ * change made on another replica holds from the first operations after that read (about a second);
+ * `invalidate` applies one made in this process to the next operation.
+ */
+import { AppError } from '../core/errors.ts';
+import type { Db, TenantGate, WorkLimits } from './db-types.ts';
+import { readAsSystem } from './scope.ts';
+
+export interface DbTimeLimits {
+  statementTimeoutMs: number;
+  maxConcurrentOperations: number;
+}
+
+export interface DbTimeUsage {
+  tenantId: string;
+  /** Seconds the tenant's admitted database operations took, summed. */
+  dbSeconds: number;
+  operations: number;
+  statementTimeouts: number;
+  concurrencyRefusals: number;
+  /** Operations admitted now. */
+  active: number;
+}
+
+export interface DbTimeQuotaGate extends TenantGate {
+  /** Drops the cached limits of `tenantId` (after a quota change in this process). */
+  invalidate(tenantId: string): void;
+  /** A snapshot of every tenant's counters since start (for the metrics registry). */
+  usage(): DbTimeUsage[];
+}
+
+/** The limits of a tenant with no quota row (being created or deleted): the defaults of new tenants. */
+export const defaultDbTimeLimits: DbTimeLimits = { statementTimeoutMs: 10_000, maxConcurrentOperations: 8 };
+
+export const dbTimeErrors = {
+  statementTimeout: (ms: number, cause: unknown) =>
+    new AppError('DB_STATEMENT_TIMEOUT', `a database statement ran longer than your tenant's database statement timeout (dbStatementTimeoutMs = ${ms} ms) and was cancelled; narrow the query (filters, smaller pages) or ask a platform admin to raise the quota`, {
+      cause, details: { limit: 'dbStatementTimeoutMs', value: ms },
+    }),
+  concurrency: (max: number) =>
+    new AppError('DB_CONCURRENCY_LIMITED', `your tenant already has ${max} database operations running (dbMaxConcurrentOperations = ${max}); retry shortly`, {
+      details: { limit: 'dbMaxConcurrentOperations', value: max },
+    }),
+};
+
+/** SQLSTATE 57014 from a statement timeout (PostgreSQL) or the PGlite watchdog, not from an admin's cancel. */
+export const isStatementTimeout = (error: unknown): boolean => {
+  const candidate = error as { code?: unknown; message?: unknown };
+  return candidate.code === '57014' && typeof candidate.message === 'string' && candidate.message.includes('statement timeout');
+};
+
+interface TenantState {
+  limits: DbTimeLimits | undefined;
+  loadedAt: number;
+  loading: Promise<DbTimeLimits> | undefined;
+  active: number;
+  waiters: Array<{ admit: () => void }>;
+  usage: DbTimeUsage;
+}
+
+export interface DbTimeQuotaGateOptions {
+  /** Reads a tenant's limits; undefined when it has no quota row. Must not go through this gate. */
+  loadLimits: (tenantId: string) => Promise<DbTimeLimits | undefined>;
+  cacheTtlMs?: number;
+  /** How long an operation over the concurrency cap waits for a slot before it is refused. Default 1000 ms. */
+  queueWaitMs?: number;
+}
+
+export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQuotaGate => {
+  const cacheTtlMs = options.cacheTtlMs ?? 1000;
+  const queueWaitMs = options.queueWaitMs ?? 1000;
+  const tenants = new Map<string, TenantState>();
+
+  const stateOf = (tenantId: string): TenantState => {
+    let state = tenants.get(tenantId);
+    if (state === undefined) {
+      state = {
+        limits: undefined, loadedAt: 0, loading: undefined, active: 0, waiters: [],
+        usage: { tenantId, dbSeconds: 0, operations: 0, statementTimeouts: 0, concurrencyRefusals: 0, active: 0 },
+      };
+      tenants.set(tenantId, state);
+    }
+    return state;
+  };
+
+  const load = (state: TenantState, tenantId: string): Promise<DbTimeLimits> => {
+    state.loading ??= options.loadLimits(tenantId).then(
+      (limits) => {
+        state.limits = limits ?? defaultDbTimeLimits;
+        state.loadedAt = performance.now();
+        state.loading = undefined;
+        return state.limits;
+      },
+      (error: unknown) => {
+        state.loading = undefined;
+        throw error;
+      },
+    );
+    return state.loading;
+  };
+
+  /**
+   * The tenant's limits. Once known, an expired entry is answered from the cache while it is read again in
+   * the background: on the embedded database that read waits for the one connection like any other, and
+   * the tenant's own operation should not wait for it as well.
+   */
+  const limitsOf = async (state: TenantState, tenantId: string): Promise<DbTimeLimits> => {
+    if (state.limits === undefined) return load(state, tenantId);
+    if (performance.now() - state.loadedAt >= cacheTtlMs) load(state, tenantId).catch(() => {});
+    return state.limits;
+  };
+
+  /** Admits one operation, waiting up to queueWaitMs for a slot; refuses past that. */
+  const admit = async (state: TenantState, max: number): Promise<void> => {
+    if (state.active < max) {
+      state.active += 1;
+      return;
+    }
+    if (queueWaitMs <= 0) throw dbTimeErrors.concurrency(max);
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { admit: () => { clearTimeout(timer); resolve(); } };
+      const timer = setTimeout(() => {
+        state.waiters.splice(state.waiters.indexOf(waiter), 1);
+        reject(dbTimeErrors.concurrency(max));
+      }, queueWaitMs);
+      state.waiters.push(waiter);
+    });
+  };
+
+  const leave = (state: TenantState): void => {
+    // The slot passes straight to the oldest waiter (active stays the same), else it is freed.
+    const next = state.waiters.shift();
+    if (next !== undefined) next.admit();
+    else state.active -= 1;
+  };
+
+  return {
+    async run(tenantId, work) {
+      const state = stateOf(tenantId);
+      const limits = await limitsOf(state, tenantId);
+      try {
+        await admit(state, limits.maxConcurrentOperations);
+      } catch (error) {
+        state.usage.concurrencyRefusals += 1;
+        throw error;
+      }
+      const started = performance.now();
+      const workLimits: WorkLimits = { owner: tenantId, statementTimeoutMs: limits.statementTimeoutMs };
+      try {
+        return await work(workLimits);
+      } catch (error) {
+        if (isStatementTimeout(error)) {
+          state.usage.statementTimeouts += 1;
+          throw dbTimeErrors.statementTimeout(limits.statementTimeoutMs, error);
+        }
+        throw error;
+      } finally {
+        state.usage.dbSeconds += (performance.now() - started) / 1000;
+        state.usage.operations += 1;
+        leave(state);
+      }
+    },
+    invalidate(tenantId) {
+      const state = tenants.get(tenantId);
+      if (state !== undefined) {
+        state.limits = undefined;
+        state.loading = undefined;
+      }
+    },
+    usage() {
+      return [...tenants.values()].map((state) => ({ ...state.usage, active: state.active }));
+    },
+  };
+};
+
+/**
+ * The Db the platform hands its services: `db` itself, with `gate` attached as its tenantGate, so every
+ * withTenant / readAsTenant on it runs under the tenant's database-time quota.
+ */
+export const withTenantGate = (db: Db, gate: TenantGate): Db => ({
+  kind: db.kind,
+  transaction: (prelude, fn, options) => db.transaction(prelude, fn, options),
+  scopedRead: <Row>(scope: string, sql: string, params?: readonly unknown[], limits?: WorkLimits) => db.scopedRead<Row>(scope, sql, params, limits),
+  execAsOwner: (sql) => db.execAsOwner(sql),
+  queryAsOwner: <Row>(sql: string, params?: readonly unknown[]) => db.queryAsOwner<Row>(sql, params),
+  close: () => db.close(),
+  interrupt: async () => db.interrupt?.(),
+  tenantGate: gate,
+});
+
+/** Reads a tenant's database-time limits from its quota row, across tenants (not through the gate). */
+export const loadDbTimeLimits = async (db: Db, tenantId: string): Promise<DbTimeLimits | undefined> => {
+  const { rows } = await readAsSystem<{ db_statement_timeout_ms: number; db_max_concurrent_operations: number }>(
+    db,
+    'SELECT db_statement_timeout_ms, db_max_concurrent_operations FROM tenant_quotas WHERE tenant_id = $1',
+    [tenantId],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { statementTimeoutMs: Number(row.db_statement_timeout_ms), maxConcurrentOperations: Number(row.db_max_concurrent_operations) };
+};

@@ -1,0 +1,397 @@
+/**
+ * search-runs against a straightforward reference evaluation in TypeScript (property test), on PGlite and
+ * on PostgreSQL, through the tracking service as the application role (row-level security applies):
+ * random runs (metrics with NaN and ±Infinity or missing, params, tags, attributes with ties, deleted runs,
+ * several experiments), random filters of every comparison form, random `order_by` lists and page sizes.
+ * Between pages, other runs are inserted concurrently (their own transactions). It checks that the pages
+ * together hold every run that existed before the search and matches, exactly once, each returned run
+ * matching the filter, in MLflow's order as the reference computes it on the final data; without
+ * concurrent inserts, exactly the reference's list. A second tenant with look-alike runs searches too:
+ * neither ever sees the other's runs.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { withTenant } from '../db/index.ts';
+import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
+import type { TestDatabase } from '../../test/support/databases.ts';
+import { createTrackingService } from './tracking-service.ts';
+
+interface RefRun {
+  id: string;
+  experimentId: number;
+  name: string;
+  user: string;
+  status: string;
+  start: number;
+  end: number | null;
+  stage: 'active' | 'deleted';
+  metrics: Record<string, number>;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators
+
+const METRIC_VALUES = [Number.NEGATIVE_INFINITY, -1, 0, 0.25, 0.5, 1, Number.NaN, Number.POSITIVE_INFINITY];
+const TEXT_VALUES = ['a', 'b', 'ab', 'A', 'ba', 'a_b', 'a%b', ''];
+
+const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 3 });
+
+const runArb = fc.record({
+  experimentId: fc.constantFrom(1, 1, 2, 3),
+  name: fc.constantFrom('r1', 'r10', 'r2', 'R1', 'x'),
+  user: fc.constantFrom('u1', 'u2'),
+  status: fc.constantFrom('FINISHED', 'FAILED', 'RUNNING'),
+  start: fc.integer({ min: 1, max: 6 }),
+  end: fc.option(fc.integer({ min: 1, max: 6 }), { nil: null }),
+  stage: fc.constantFrom<'active' | 'deleted'>('active', 'active', 'active', 'deleted'),
+  m0: optional(fc.constantFrom(...METRIC_VALUES)),
+  m1: optional(fc.constantFrom(...METRIC_VALUES)),
+  p0: optional(fc.constantFrom(...TEXT_VALUES)),
+  p1: optional(fc.constantFrom(...TEXT_VALUES)),
+  t0: optional(fc.constantFrom(...TEXT_VALUES)),
+});
+type RunSpec = typeof runArb extends fc.Arbitrary<infer T> ? T : never;
+
+let idCounter = 0;
+const toRun = (spec: RunSpec): RefRun => {
+  idCounter += 1;
+  const metrics: Record<string, number> = {};
+  const params: Record<string, string> = {};
+  const tags: Record<string, string> = {};
+  if (spec.m0 !== undefined) metrics['m0'] = spec.m0;
+  if (spec.m1 !== undefined) metrics['m1'] = spec.m1;
+  if (spec.p0 !== undefined) params['p0'] = spec.p0;
+  if (spec.p1 !== undefined) params['p1'] = spec.p1;
+  if (spec.t0 !== undefined) tags['t0'] = spec.t0;
+  return {
+    id: randomUUID().replaceAll('-', ''),
+    experimentId: spec.experimentId, name: `${spec.name}`, user: spec.user, status: spec.status,
+    start: spec.start * 1000 + (idCounter % 2), end: spec.end === null ? null : spec.end * 1000, stage: spec.stage,
+    metrics, params, tags,
+  };
+};
+
+type Comparison =
+  | { kind: 'metric'; key: string; op: string; value: number }
+  | { kind: 'param' | 'tag'; key: string; op: string; value: string }
+  | { kind: 'attr'; key: 'status' | 'user_id' | 'run_name' | 'artifact_uri'; op: string; value: string }
+  | { kind: 'time'; key: 'start_time' | 'end_time'; op: string; value: number }
+  | { kind: 'ids'; not: boolean; positions: number[] };
+
+const NUMERIC_OPS = ['=', '!=', '<', '<=', '>', '>='];
+const STRING_OPS = ['=', '!=', 'LIKE', 'ILIKE'];
+const PATTERNS = ['a', 'A', 'ab', 'a%', '%b', '_b', 'a\\_b', 'a\\%b', '%', 'b%'];
+
+const comparisonArb: fc.Arbitrary<Comparison> = fc.oneof(
+  fc.record({ kind: fc.constant('metric' as const), key: fc.constantFrom('m0', 'm1'), op: fc.constantFrom(...NUMERIC_OPS), value: fc.constantFrom(-1, 0, 0.25, 0.5, 1, 2) }),
+  fc.record({ kind: fc.constantFrom('param' as const, 'tag' as const), key: fc.constantFrom('p0', 'p1', 't0'), op: fc.constantFrom(...STRING_OPS), value: fc.constantFrom(...PATTERNS) }),
+  fc.record({ kind: fc.constant('attr' as const), key: fc.constantFrom('status' as const, 'user_id' as const, 'run_name' as const), op: fc.constantFrom(...STRING_OPS), value: fc.constantFrom('FINISHED', 'u1', 'r1', 'r1%', 'R%', 'f%') }),
+  fc.record({ kind: fc.constant('time' as const), key: fc.constantFrom('start_time' as const, 'end_time' as const), op: fc.constantFrom(...NUMERIC_OPS), value: fc.constantFrom(2000, 3000, 4001) }),
+  fc.record({ kind: fc.constant('ids' as const), not: fc.boolean(), positions: fc.uniqueArray(fc.nat(40), { minLength: 1, maxLength: 6 }) }),
+);
+
+const ORDER_KEYS = ['metrics.m0', 'metrics.m1', 'params.p0', 'tags.t0', 'start_time', 'end_time', 'run_name', 'status', 'user_id', 'run_id', 'attributes.created'];
+const orderArb = fc
+  .uniqueArray(fc.constantFrom(...ORDER_KEYS), { maxLength: 3, selector: (k) => (k === 'attributes.created' ? 'start_time' : k) })
+  .chain((keys) => fc.tuple(...keys.map((k) => fc.constantFrom(k, `${k} ASC`, `${k} DESC`))));
+
+// ---------------------------------------------------------------------------------------------
+// The reference: MLflow's semantics, written plainly.
+
+const likeToRegExp = (pattern: string, insensitive: boolean): RegExp => {
+  let source = '';
+  for (let i = 0; i < pattern.length; i += 1) {
+    const c = pattern[i] as string;
+    if (c === '\\') {
+      i += 1;
+      source += (pattern[i] ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    } else if (c === '%') source += '.*';
+    else if (c === '_') source += '.';
+    else source += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`, insensitive ? 'is' : 's');
+};
+
+const compareString = (actual: string, op: string, value: string): boolean => {
+  switch (op) {
+    case '=': return actual === value;
+    case '!=': return actual !== value;
+    case 'LIKE': return likeToRegExp(value, false).test(actual);
+    case 'ILIKE': return likeToRegExp(value, true).test(actual);
+    default: throw new Error(op);
+  }
+};
+
+const compareNumber = (actual: number, op: string, value: number): boolean => {
+  switch (op) {
+    case '=': return actual === value;
+    case '!=': return actual !== value;
+    case '<': return actual < value;
+    case '<=': return actual <= value;
+    case '>': return actual > value;
+    case '>=': return actual >= value;
+    default: throw new Error(op);
+  }
+};
+
+const matches = (run: RefRun, c: Comparison, idPool: readonly string[]): boolean => {
+  switch (c.kind) {
+    case 'metric': {
+      const v = run.metrics[c.key];
+      if (v === undefined) return false;
+      return Number.isNaN(v) ? c.op === '!=' : compareNumber(v, c.op, c.value);
+    }
+    case 'param':
+    case 'tag': {
+      const v = (c.kind === 'param' ? run.params : run.tags)[c.key];
+      return v !== undefined && compareString(v, c.op, c.value);
+    }
+    case 'attr': {
+      const v = c.key === 'status' ? run.status : c.key === 'user_id' ? run.user : c.key === 'run_name' ? run.name : '';
+      return compareString(v, c.op, c.value);
+    }
+    case 'time': {
+      const v = c.key === 'start_time' ? run.start : run.end;
+      return v !== null && compareNumber(v, c.op, c.value);
+    }
+    case 'ids': {
+      const ids = c.positions.map((p) => idPool[p % idPool.length] as string);
+      return ids.includes(run.id) !== c.not;
+    }
+  }
+};
+
+const filterText = (c: Comparison, idPool: readonly string[]): string => {
+  const quote = (s: string) => `'${s.replaceAll("'", "''")}'`;
+  switch (c.kind) {
+    case 'metric': return `metrics.${c.key} ${c.op} ${c.value}`;
+    case 'param': return `params.${c.key} ${c.op} ${quote(c.value)}`;
+    case 'tag': return `tags.${c.key} ${c.op} ${quote(c.value)}`;
+    case 'attr': return `attributes.${c.key} ${c.op} ${quote(c.value)}`;
+    case 'time': return `${c.key} ${c.op} ${c.value}`;
+    case 'ids': return `run_id ${c.not ? 'NOT IN' : 'IN'} (${c.positions.map((p) => quote(idPool[p % idPool.length] as string)).join(', ')})`;
+  }
+};
+
+type Key = number | string | null;
+
+/** Compares two keys with nulls last in both directions. */
+const compareKey = (a: Key, b: Key, ascending: boolean): number => {
+  if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+  const c = a < b ? -1 : a > b ? 1 : 0;
+  return ascending ? c : -c;
+};
+
+/** The sort keys of a run for an `order_by` list, MLflow's rules (see compileRunOrderBy). */
+const sortKeys = (run: RefRun, orderBy: readonly string[]): [Key, boolean][] => {
+  const keys: [Key, boolean][] = [];
+  let startOrdered = false;
+  let idOrdered = false;
+  for (const clause of orderBy) {
+    const [field = '', dir] = clause.split(' ');
+    const ascending = dir !== 'DESC';
+    if (field.startsWith('metrics.')) {
+      const v = run.metrics[field.slice(8)];
+      keys.push([v === undefined ? 2 : Number.isNaN(v) ? 1 : 0, true]);
+      keys.push([v === undefined || Number.isNaN(v) ? null : v, ascending]);
+    } else if (field.startsWith('params.')) keys.push([run.params[field.slice(7)] ?? null, ascending]);
+    else if (field.startsWith('tags.')) keys.push([run.tags[field.slice(5)] ?? null, ascending]);
+    else {
+      const name = field === 'attributes.created' ? 'start_time' : field;
+      if (name === 'start_time') startOrdered = true;
+      if (name === 'run_id') idOrdered = true;
+      const value: Key = { start_time: run.start, end_time: run.end, run_name: run.name, status: run.status, user_id: run.user, run_id: run.id }[name] ?? null;
+      keys.push([value, ascending]);
+    }
+  }
+  if (!startOrdered) keys.push([run.start, false]);
+  if (!idOrdered) keys.push([run.id, true]);
+  return keys;
+};
+
+const compareRuns = (orderBy: readonly string[]) => (a: RefRun, b: RefRun): number => {
+  const ka = sortKeys(a, orderBy);
+  const kb = sortKeys(b, orderBy);
+  for (let i = 0; i < ka.length; i += 1) {
+    const [x, ascending] = ka[i] as [Key, boolean];
+    const c = compareKey(x, (kb[i] as [Key, boolean])[0], ascending);
+    if (c !== 0) return c;
+  }
+  return 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Writing runs as the tenant (application role, RLS in force)
+
+const insertRuns = async (database: TestDatabase, tenantId: string, runs: readonly RefRun[]): Promise<void> => {
+  if (runs.length === 0) return;
+  await withTenant(database.db, tenantId, async (tx) => {
+    await tx.query(
+      `INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri)
+       SELECT x.id, $1::uuid, x.e, x.name, x.u, x.status, x.st, x.et, x.stage, 'mlflow-artifacts:/' || x.e || '/' || x.id || '/artifacts'
+         FROM json_to_recordset($2::json) AS x(id text, e bigint, name text, u text, status text, st bigint, et bigint, stage text)`,
+      [tenantId, JSON.stringify(runs.map((r) => ({ id: r.id, e: r.experimentId, name: r.name, u: r.user, status: r.status, st: r.start, et: r.end, stage: r.stage })))],
+    );
+    const metrics = runs.flatMap((r) => Object.entries(r.metrics).map(([key, v]) => ({ id: r.id, key, v: String(v) })));
+    await tx.query(
+      `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan)
+       SELECT $1::uuid, x.id, x.key, x.v::float8, 0, 0, x.v = 'NaN' FROM json_to_recordset($2::json) AS x(id text, key text, v text)`,
+      [tenantId, JSON.stringify(metrics)],
+    );
+    for (const [table, pick] of [['run_params', (r: RefRun) => r.params], ['run_tags', (r: RefRun) => r.tags]] as const) {
+      const rows = runs.flatMap((r) => Object.entries(pick(r)).map(([key, value]) => ({ id: r.id, key, value })));
+      await tx.query(
+        `INSERT INTO ${table} (tenant_id, run_id, key, value) SELECT $1::uuid, x.id, x.key, x.value FROM json_to_recordset($2::json) AS x(id text, key text, value text)`,
+        [tenantId, JSON.stringify(rows)],
+      );
+    }
+  });
+};
+
+const createTenant = async (database: TestDatabase): Promise<string> => {
+  const id = randomUUID();
+  await database.owner.queryAsOwner(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, 'search', 'sandbox', 'active')`, [id, `s-${id.slice(0, 8)}`]);
+  await withTenant(database.db, id, async (tx) => {
+    await tx.query(`INSERT INTO experiments (tenant_id, id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+                    SELECT $1::uuid, e, 'e' || e, 'mlflow-artifacts:/' || e, 'active', 0, 0 FROM generate_series(1, 3) AS e`, [id]);
+  });
+  return id;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+for (const kind of databaseKinds) {
+  describe(`run search on ${kind}`, () => {
+    let database: TestDatabase;
+    let tracking: ReturnType<typeof createTrackingService>;
+
+    before(async () => {
+      database = await createTestDatabase(kind);
+      tracking = createTrackingService({ db: database.db });
+    });
+    after(async () => {
+      await database?.drop();
+    });
+
+    it('pages through random searches exactly as the reference orders them, with concurrent inserts (property)', async () => {
+      let nonEmpty = 0;
+      let multiPage = 0;
+      let withInserts = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(runArb, { minLength: 5, maxLength: 40 }),
+          fc.array(runArb, { maxLength: 12 }),
+          fc.oneof(fc.constant([]), fc.array(comparisonArb, { maxLength: 1 }), fc.array(comparisonArb, { maxLength: 3 })),
+          orderArb,
+          fc.integer({ min: 1, max: 7 }),
+          fc.oneof(fc.constant([1, 2, 3]), fc.subarray([1, 2, 3], { minLength: 1 })),
+          fc.constantFrom('ACTIVE_ONLY', 'ALL', 'ALL', 'DELETED_ONLY'),
+          fc.array(fc.nat(3), { maxLength: 12 }),
+          async (specs, laterSpecs, comparisons, orderBy, maxResults, experimentIds, viewType, insertsPerPage) => {
+            const tenantId = await createTenant(database);
+            const initial = specs.map(toRun);
+            await insertRuns(database, tenantId, initial);
+            const idPool = initial.length > 0 ? initial.map((r) => r.id) : ['0'.repeat(32)];
+            const filter = comparisons.map((c) => filterText(c, idPool)).join(' AND ');
+            const stages = viewType === 'ALL' ? ['active', 'deleted'] : viewType === 'ACTIVE_ONLY' ? ['active'] : ['deleted'];
+            const inScope = (r: RefRun) => (experimentIds as number[]).includes(r.experimentId) && stages.includes(r.stage) && comparisons.every((c) => matches(r, c, idPool));
+
+            const all = [...initial];
+            const pending = laterSpecs.map(toRun);
+            const returned: string[] = [];
+            let token: string | undefined;
+            let pages = 0;
+            let inserted = 0;
+            do {
+              const page = await tracking.searchRuns(
+                { tenantId, actor: 'test', requestId: 'r' },
+                { filter, orderBy, maxResults, pageToken: token, viewType, experimentIds: experimentIds.map(String) },
+              );
+              assert.ok(page.items.length <= maxResults);
+              assert.ok(page.nextPageToken === undefined || page.items.length === maxResults, 'a page before the last is full');
+              returned.push(...page.items.map((item) => item.info.run_id));
+              token = page.nextPageToken;
+              // Other writers between two pages.
+              const batch = pending.splice(0, insertsPerPage[pages] ?? 0);
+              await insertRuns(database, tenantId, batch);
+              all.push(...batch);
+              inserted += batch.length;
+              pages += 1;
+              assert.ok(pages <= all.length + 2, 'paging ends');
+            } while (token !== undefined);
+
+            const byId = new Map(all.map((r) => [r.id, r]));
+            assert.equal(new Set(returned).size, returned.length, 'no run twice');
+            const got = returned.map((id) => {
+              const run = byId.get(id);
+              assert.ok(run !== undefined, `run ${id} is not one of this tenant's`);
+              assert.ok(inScope(run), `run ${id} does not match ${JSON.stringify(filter)}`);
+              return run;
+            });
+            const compare = compareRuns(orderBy);
+            for (let i = 1; i < got.length; i += 1) {
+              assert.ok(compare(got[i - 1] as RefRun, got[i] as RefRun) < 0, `out of order at ${i} for ${JSON.stringify(orderBy)}`);
+            }
+            const expected = initial.filter(inScope).sort(compare).map((r) => r.id);
+            const returnedSet = new Set(returned);
+            assert.deepEqual(expected.filter((id) => !returnedSet.has(id)), [], 'every run that existed and matches is returned');
+            if (inserted === 0) assert.deepEqual(returned, expected);
+            else withInserts += 1;
+            if (expected.length > 0) nonEmpty += 1;
+            if (pages > 2) multiPage += 1;
+            if (process.env['DEBUG_SEARCH']) console.log(JSON.stringify({ orderBy, maxResults, n: expected.length, r: returned.length, pages, inserted }));
+          },
+        ),
+        { numRuns: 100 },
+      );
+      // The generators must produce searches that find something, and pages with inserts between them.
+      assert.ok(nonEmpty > 30, `only ${nonEmpty} searches found runs`);
+      assert.ok(multiPage > 15, `only ${multiPage} searches took more than two pages`);
+      assert.ok(withInserts > 5, `only ${withInserts} searches had concurrent inserts`);
+    });
+
+    it("never returns another tenant's runs, whatever the filter", async () => {
+      const a = await createTenant(database);
+      const b = await createTenant(database);
+      const runsA = Array.from({ length: 5 }, (_, i) => toRun({ experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: i + 1, end: null, stage: 'active', m0: 0.5, m1: undefined, p0: 'a', p1: undefined, t0: 'a' }));
+      const runsB = Array.from({ length: 5 }, (_, i) => toRun({ experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: i + 1, end: null, stage: 'active', m0: 0.5, m1: undefined, p0: 'a', p1: undefined, t0: 'a' }));
+      await insertRuns(database, a, runsA);
+      await insertRuns(database, b, runsB);
+      const search = async (tenantId: string, filter: string, orderBy: string[] = []) =>
+        (await tracking.searchRuns({ tenantId, actor: 't', requestId: 'r' }, { filter, orderBy, experimentIds: ['1', '2', '3'], viewType: 'ALL' })).items.map((i) => i.info.run_id).sort();
+      const idsA = runsA.map((r) => r.id).sort();
+      const idsB = runsB.map((r) => r.id).sort();
+      for (const [filter, orderBy] of [['', []], ['metrics.m0 = 0.5', ['metrics.m0 DESC']], ["params.p0 = 'a'", ['params.p0']], ["tags.t0 LIKE 'a%'", ['tags.t0 DESC']]] as const) {
+        assert.deepEqual(await search(a, filter, [...orderBy]), idsA);
+        assert.deepEqual(await search(b, filter, [...orderBy]), idsB);
+      }
+      // B names A's runs explicitly: nothing.
+      assert.deepEqual(await search(b, `run_id IN (${idsA.map((id) => `'${id}'`).join(', ')})`), []);
+      // A page token made for tenant A's search, replayed by B, pages B's own runs only (the token holds sort keys, not rows).
+      const first = await tracking.searchRuns({ tenantId: a, actor: 't', requestId: 'r' }, { maxResults: 2, experimentIds: ['1'] });
+      assert.ok(first.nextPageToken !== undefined);
+      const replay = await tracking.searchRuns({ tenantId: b, actor: 't', requestId: 'r' }, { maxResults: 50, experimentIds: ['1'], pageToken: first.nextPageToken });
+      for (const item of replay.items) assert.ok(idsB.includes(item.info.run_id));
+    });
+
+    it('refuses a page token of another search or a forged one, with INVALID_PARAMETER_VALUE', async () => {
+      const tenantId = await createTenant(database);
+      await insertRuns(database, tenantId, Array.from({ length: 3 }, () => toRun({ experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1, end: null, stage: 'active', m0: 1, m1: undefined, p0: undefined, p1: undefined, t0: undefined })));
+      const scope = { tenantId, actor: 't', requestId: 'r' };
+      const first = await tracking.searchRuns(scope, { maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'] });
+      assert.ok(first.nextPageToken !== undefined);
+      const refused = async (input: Parameters<typeof tracking.searchRuns>[1]) =>
+        assert.rejects(tracking.searchRuns(scope, input), (error: unknown) => (error as { errorCode?: string }).errorCode === 'INVALID_PARAMETER_VALUE');
+      await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0 DESC'], pageToken: first.nextPageToken });
+      const forged = JSON.parse(Buffer.from(first.nextPageToken, 'base64').toString('utf8')) as { k: unknown[] };
+      forged.k[0] = "1; DROP TABLE runs";
+      await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'], pageToken: Buffer.from(JSON.stringify(forged)).toString('base64') });
+      await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'], pageToken: 'not a token' });
+      await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'], pageToken: Buffer.from('{"offset": 1}').toString('base64') });
+    });
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * The pure parts of run-search.ts: user text never reaches the SQL (keys, values and cursor keys are
+ * bound), segments per first order term, placeholders all bound, and the page-token codec refusing
+ * tokens of another search or with keys that do not parse as their sort types.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { MlflowError } from './mlflow-errors.ts';
+import { planRunSearch } from './run-search.ts';
+
+const base = { experimentIds: [1, 2], stages: ['active'] };
+
+/** Every `$n` in the SQL is bound, and every bound value is used. */
+const assertBound = (sql: string, params: readonly unknown[]) => {
+  const used = new Set([...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+  assert.deepEqual([...used].sort((a, b) => a - b), params.map((_, i) => i + 1));
+};
+
+describe('planRunSearch', () => {
+  it('has one segment per way the first order term can be present', () => {
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: [] }).segmentCount, 1);
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['end_time DESC', 'metrics.a'] }).segmentCount, 1);
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['metrics.a DESC'] }).segmentCount, 3);
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['params.a'] }).segmentCount, 2);
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['tags.a', 'metrics.b'] }).segmentCount, 2);
+  });
+
+  it('binds keys, values and cursor keys; none appears in the SQL (property)', () => {
+    const text = fc.string({ minLength: 1, maxLength: 12 }).filter((s) => !/[`'"\\]/.test(s) && s.trim() === s && s !== '');
+    fc.assert(
+      fc.property(text, text, fc.constantFrom('metrics', 'params', 'tags', 'attributes'), fc.boolean(), (rawKey, rawValue, prefix, asc) => {
+        // A marker no trusted SQL of this module contains, around the user's text.
+        const key = `zq${rawKey}zq`;
+        const value = `zq${rawValue}zq`;
+        const orderKey = prefix === 'attributes' ? 'run_name' : `\`${key}\``;
+        const filter = prefix === 'metrics' ? `metrics.\`${key}\` > 1` : `${prefix === 'attributes' ? 'tags' : prefix}.\`${key}\` = '${value}'`;
+        const plan = planRunSearch({ ...base, filter, orderBy: [`${prefix}.${orderKey} ${asc ? 'ASC' : 'DESC'}`] });
+        for (let s = 0; s < plan.segmentCount; s += 1) {
+          const first = plan.query(s, 10);
+          assertBound(first.sql, first.params);
+          const termCount = (first.sql.match(/ AS k\d+/g) ?? []).length;
+          const keys = Array.from({ length: termCount }, () => '1');
+          const next = plan.query(s, 10, { segment: s, keys });
+          assertBound(next.sql, next.params);
+          for (const q of [first, next]) {
+            assert.ok(!q.sql.includes('zq'), `user text in SQL: ${q.sql}`);
+            assert.ok(q.params.includes(key), 'the key is bound');
+            assert.doesNotMatch(q.sql, /;|--|\/\*/);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('round-trips a cursor through its token', () => {
+    const plan = planRunSearch({ ...base, filter: 'metrics.a > 0', orderBy: ['metrics.b DESC', 'end_time'] });
+    const cursor = { segment: 0, keys: ['-Infinity', null, '1700000000000', '00ff'] };
+    assert.deepEqual(plan.decodeToken(plan.encodeToken(cursor)), cursor);
+    assert.equal(plan.decodeToken(undefined), undefined);
+    assert.equal(plan.decodeToken(''), undefined);
+  });
+
+  it('refuses tokens of another search, malformed or with keys that are not of their type', () => {
+    const plan = planRunSearch({ ...base, filter: 'metrics.a > 0', orderBy: ['metrics.b DESC'] });
+    const token = plan.encodeToken({ segment: 0, keys: ['0.5', '1700000000000', 'abc'] });
+    const refused = (fn: () => unknown) => assert.throws(fn, (e: unknown) => e instanceof MlflowError && e.errorCode === 'INVALID_PARAMETER_VALUE');
+    for (const other of [
+      { ...base, filter: 'metrics.a > 1', orderBy: ['metrics.b DESC'] },
+      { ...base, filter: 'metrics.a > 0', orderBy: ['metrics.b ASC'] },
+      { ...base, experimentIds: [1], filter: 'metrics.a > 0', orderBy: ['metrics.b DESC'] },
+      { ...base, stages: ['active', 'deleted'], filter: 'metrics.a > 0', orderBy: ['metrics.b DESC'] },
+    ]) refused(() => planRunSearch(other).decodeToken(token));
+    const forge = (body: unknown) => Buffer.from(JSON.stringify(body)).toString('base64');
+    const h = (JSON.parse(Buffer.from(token, 'base64').toString()) as { h: string }).h;
+    for (const body of [
+      { s: 0, k: ['0.5; DROP TABLE runs', '1', 'a'], h },
+      { s: 0, k: ['0.5', '1.5', 'a'], h },
+      { s: 0, k: [null, '1', 'a'], h },
+      { s: 0, k: ['0.5', '1'], h },
+      { s: 3, k: [], h },
+      { s: -1, k: [], h },
+      { s: '0', k: ['0.5', '1', 'a'], h },
+      { offset: 100 },
+      [1, 2],
+    ]) refused(() => plan.decodeToken(forge(body)));
+    refused(() => plan.decodeToken('%%%'));
+    refused(() => plan.decodeToken('x'.repeat(70_000)));
+  });
+});

@@ -1,0 +1,327 @@
+/**
+ * search-runs as keyset pages: the SQL of one page, and the page token that carries the last row's place in
+ * the order. Pure: no IO (the tracking service runs the statements).
+ *
+ * Why keyset and segments (issue 20). An OFFSET page costs every row before it, and an `order_by` on a
+ * metric written as `COALESCE(class) ASC, (subquery) DESC NULLS LAST` can only be sorted after computing it
+ * for every run. Instead the order is split by its first term into segments that each follow an index
+ * (migration 0014), and a page resumes strictly after the last row it returned:
+ *
+ * - first term an attribute, or no `order_by`: one segment over `runs` (the default order, start_time DESC
+ *   then run id, is the `runs_search_idx` order; other attributes are sorted);
+ * - first term `metrics.k`: (0) runs with a real latest value, joined from `run_latest_metrics` in value
+ *   order through `run_latest_metrics_search_idx`; (1) runs whose latest value is NaN; (2) runs without the
+ *   metric. MLflow's order: real values, then NaN, then missing, in both directions;
+ * - first term `params.k` / `tags.k`: (0) runs with the key, in value order (index on the first 200
+ *   characters, `value_prefix`, in the ucs_basic collation, then the whole value in the same collation, so
+ *   the order is code point order on every database); (1) runs without the key.
+ *
+ * Inside a segment the remaining terms follow as before (correlated lookups by primary key), then
+ * `start_time DESC` unless ordered, then the run id unless ordered: the order is total, so "after the last
+ * row" is exact. A page asks segment after segment until it has max_results + 1 rows; the token holds the
+ * segment and the sort keys of the page's last row (as PostgreSQL prints them: float8 and bigint text is
+ * exact), so runs inserted or changed elsewhere in the order between two pages neither repeat nor shift the
+ * next page. A run's own keys changing between pages may move it, as in any keyset scheme.
+ *
+ * Every experiment is searched through its own LATERAL subquery with its own LIMIT (so that each walks its
+ * own index range), and the outer query merges them.
+ *
+ * Security: as in search-filter.ts, keys and values are bound parameters; SQL text comes from this file
+ * and the search compiler. Tenancy comes from row-level security (the caller's withTenant); the page token
+ * is checked against the search it was made for and its values against their types before any SQL.
+ */
+import { createHash } from 'node:crypto';
+import { mlflowErrors } from './mlflow-errors.ts';
+import { INDEXED_COLLATION, compileRunFilter, indexedValue, parseRunOrderBy, runOrderColumn } from './search-filter.ts';
+import type { OrderByTerm } from './search-filter.ts';
+
+type SortType = 'float8' | 'bigint' | 'int' | 'text';
+
+interface SortTerm {
+  /** Trusted SQL over `r` (runs) and, in a joined segment, `s`; placeholders already bound. */
+  readonly sql: string;
+  readonly type: SortType;
+  readonly ascending: boolean;
+  readonly nullable: boolean;
+  /** The collation its values compare in, when not the database's default (text in ucs_basic). */
+  readonly collation?: string;
+}
+
+interface Segment {
+  /** A JOIN clause (segment 0 of a metric, param or tag order), or ''. */
+  readonly join: string;
+  /** An extra condition, or ''. */
+  readonly where: string;
+  readonly terms: readonly SortTerm[];
+}
+
+/** Where a page starts: after the row of `segment` whose sort keys were `keys`. */
+export interface RunCursor {
+  readonly segment: number;
+  readonly keys: readonly (string | null)[];
+}
+
+export interface RunSearchInput {
+  readonly filter: string | undefined | null;
+  readonly orderBy: readonly string[] | undefined | null;
+  readonly experimentIds: readonly number[];
+  readonly stages: readonly string[];
+}
+
+/** One statement: its SQL and parameters. Rows: `run_id`, `keys` (text[] of the sort keys). */
+export interface PageQuery {
+  readonly sql: string;
+  readonly params: unknown[];
+}
+
+export interface RunSearchPlan {
+  readonly segmentCount: number;
+  /** The statement for `limit` rows of `segment`, after `after` when given (a cursor of the same segment). */
+  query(segment: number, limit: number, after?: RunCursor): PageQuery;
+  encodeToken(cursor: RunCursor): string;
+  /** Throws INVALID_PARAMETER_VALUE for a token that is malformed or belongs to another search. */
+  decodeToken(token: string | undefined | null): RunCursor | undefined;
+}
+
+/**
+ * Run first in a search transaction: sequential scans off for its statements (SET LOCAL). Every form has an
+ * index path whose cost follows the rows it reads, and the tables are shared by all tenants: a sequential
+ * scan reads every tenant's rows (row-level security filters them afterwards), so one tenant's million
+ * runs would slow every other tenant's search. Measured on PostgreSQL at 100k runs, the planner otherwise
+ * picked a sequential scan of run_tags for `params.a = '3' AND tags.t LIKE 'x%'` (one tag in two matches
+ * the prefix): 88 ms, against 67 ms through the indexes. The setting is a cost penalty, not a ban: a
+ * statement with no index path would still run.
+ */
+export const RUN_SEARCH_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true)";
+
+const invalidToken = (why: string) => mlflowErrors.invalidParameter(`Invalid page token: ${why}`);
+
+const ATTRIBUTE_TYPES: Readonly<Record<string, { type: SortType; nullable: boolean }>> = {
+  run_id: { type: 'text', nullable: false },
+  run_name: { type: 'text', nullable: false },
+  user_id: { type: 'text', nullable: false },
+  status: { type: 'text', nullable: false },
+  start_time: { type: 'bigint', nullable: false },
+  end_time: { type: 'bigint', nullable: true },
+  artifact_uri: { type: 'text', nullable: false },
+};
+
+const KEY_TABLES = { metric: 'run_latest_metrics', param: 'run_params', tag: 'run_tags' } as const;
+
+class Params {
+  readonly values: unknown[];
+
+  constructor(initial: readonly unknown[]) {
+    this.values = [...initial];
+  }
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** The sort terms of one `order_by` term when it is not the first (or is an attribute). */
+const laterTerms = (term: OrderByTerm, params: Params): SortTerm[] => {
+  switch (term.type) {
+    case 'attribute': {
+      const info = ATTRIBUTE_TYPES[term.key];
+      if (info === undefined) throw new Error(`unreachable: order attribute ${term.key}`);
+      return [{ sql: runOrderColumn(term.key), type: info.type, ascending: term.ascending, nullable: info.nullable }];
+    }
+    case 'metric': {
+      const from = `FROM run_latest_metrics o WHERE o.run_id = r.id AND o.key = ${params.add(term.key)}`;
+      return [
+        { sql: `COALESCE((SELECT CASE WHEN o.is_nan THEN 1 ELSE 0 END ${from}), 2)`, type: 'int', ascending: true, nullable: false },
+        { sql: `(SELECT o.value ${from} AND NOT o.is_nan)`, type: 'float8', ascending: term.ascending, nullable: true },
+      ];
+    }
+    case 'param':
+    case 'tag':
+      return [{
+        sql: `((SELECT o.value FROM ${KEY_TABLES[term.type]} o WHERE o.run_id = r.id AND o.key = ${params.add(term.key)}) COLLATE ${INDEXED_COLLATION})`,
+        type: 'text',
+        ascending: term.ascending,
+        nullable: true,
+        collation: INDEXED_COLLATION,
+      }];
+    case 'dataset':
+      throw new Error('unreachable: datasets are refused by parseOrderBy');
+  }
+};
+
+/** The terms MLflow appends: start_time DESC unless ordered, then the run id unless ordered. */
+const tailTerms = (terms: readonly OrderByTerm[]): SortTerm[] => {
+  const ordered = (key: string) => terms.some((t) => t.type === 'attribute' && t.key === key);
+  const tail: SortTerm[] = [];
+  if (!ordered('start_time')) tail.push({ sql: 'r.start_time', type: 'bigint', ascending: false, nullable: false });
+  if (!ordered('run_id')) tail.push({ sql: 'r.id', type: 'text', ascending: true, nullable: false });
+  return tail;
+};
+
+const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] => {
+  const [first, ...rest] = terms;
+  const restTerms = (): SortTerm[] => [...rest.flatMap((t) => laterTerms(t, params)), ...tailTerms(terms)];
+  if (first === undefined || first.type === 'attribute') {
+    return [{ join: '', where: '', terms: [...(first === undefined ? [] : laterTerms(first, params)), ...restTerms()] }];
+  }
+  if (first.type === 'dataset') throw new Error('unreachable: datasets are refused by parseOrderBy');
+  const table = KEY_TABLES[first.type];
+  const key = params.add(first.key);
+  const join = `JOIN ${table} s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.key = ${key}`;
+  const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.run_id = r.id AND m.key = ${key})`;
+  const later = restTerms();
+  if (first.type === 'metric') {
+    // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
+    return [
+      { join: `${join} AND s.value < 'NaN'::float8`, where: '', terms: [{ sql: 's.value', type: 'float8', ascending: first.ascending, nullable: false }, ...later] },
+      { join: `${join} AND s.value = 'NaN'::float8`, where: '', terms: later },
+      { join: '', where: missing, terms: later },
+    ];
+  }
+  return [
+    {
+      join,
+      where: '',
+      terms: [
+        { sql: indexedValue('s'), type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
+        { sql: `(s.value COLLATE ${INDEXED_COLLATION})`, type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
+        ...later,
+      ],
+    },
+    { join: '', where: missing, terms: later },
+  ];
+};
+
+/** A cursor placeholder cast to the term's type (and collation, which must match for an index range). */
+const typedValue = (t: SortTerm, placeholder: string): string =>
+  `${placeholder}::${t.type}${t.collation === undefined ? '' : ` COLLATE ${t.collation}`}`;
+
+const orderSql = (t: SortTerm, sql = t.sql): string => `${sql} ${t.ascending ? 'ASC' : 'DESC'}${t.nullable ? ' NULLS LAST' : ''}`;
+
+/**
+ * Rows strictly after the cursor in the order of `terms` (nulls last in both directions):
+ * after₀ OR (equal₀ AND (after₁ OR (equal₁ AND … after_last))), plus a redundant bound on the first term
+ * that an index can use as its range.
+ */
+const keysetCondition = (terms: readonly SortTerm[], keys: readonly (string | null)[], params: Params): string => {
+  const after: string[] = [];
+  const equal: string[] = [];
+  terms.forEach((t, i) => {
+    const key = keys[i] ?? null;
+    if (key === null) {
+      after.push('FALSE');
+      equal.push(`${t.sql} IS NULL`);
+      return;
+    }
+    const value = typedValue(t, params.add(key));
+    const beyond = `${t.sql} ${t.ascending ? '>' : '<'} ${value}`;
+    after.push(t.nullable ? `(${t.sql} IS NULL OR ${beyond})` : beyond);
+    equal.push(`${t.sql} = ${value}`);
+  });
+  let condition = after[after.length - 1] as string;
+  for (let i = terms.length - 2; i >= 0; i -= 1) {
+    condition = after[i] === 'FALSE' ? `(${equal[i]} AND ${condition})` : `(${after[i]} OR (${equal[i]} AND ${condition}))`;
+  }
+  const first = terms[0];
+  const firstKey = keys[0] ?? null;
+  if (first !== undefined && firstKey !== null && !first.nullable) {
+    condition = `${first.sql} ${first.ascending ? '>=' : '<='} ${typedValue(first, params.add(firstKey))} AND ${condition}`;
+  }
+  return condition;
+};
+
+const FLOAT = /^(?:-?Infinity|NaN|-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$/;
+const BIGINT = /^-?\d{1,19}$/;
+const INT = /^-?\d{1,9}$/;
+const MAX_TOKEN_LENGTH = 65_536;
+
+const validKey = (type: SortType, key: unknown): boolean => {
+  if (typeof key !== 'string') return false;
+  switch (type) {
+    case 'float8':
+      return FLOAT.test(key);
+    case 'bigint':
+      return BIGINT.test(key);
+    case 'int':
+      return INT.test(key);
+    case 'text':
+      return true;
+  }
+};
+
+/**
+ * Plans a search-runs request: parses and compiles the filter and `order_by` (MlflowError
+ * INVALID_PARAMETER_VALUE / NOT_IMPLEMENTED as compileRunFilter and parseRunOrderBy) and returns the
+ * statement builder for its segments and its page-token codec.
+ *
+ * Parameters of every statement: $1 the experiment ids (bigint[]), $2 the lifecycle stages (text[]), then
+ * the filter's, the order's, the cursor's and the limit.
+ */
+export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
+  const filter = compileRunFilter(input.filter, { firstParam: 3 });
+  const terms = parseRunOrderBy(input.orderBy);
+  const base = new Params([[...input.experimentIds], [...input.stages], ...filter.params]);
+  const segments = segmentsFor(terms, base);
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([input.filter ?? '', input.orderBy ?? [], input.experimentIds, input.stages]))
+    .digest('base64url')
+    .slice(0, 16);
+
+  const segmentAt = (i: number): Segment => {
+    const segment = segments[i];
+    if (segment === undefined) throw new RangeError(`no segment ${i}`);
+    return segment;
+  };
+
+  return {
+    segmentCount: segments.length,
+
+    query(index, limit, after) {
+      const segment = segmentAt(index);
+      const params = new Params(base.values);
+      const conditions = ['r.experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
+      if (filter.sql !== 'TRUE') conditions.push(`(${filter.sql})`);
+      if (segment.where !== '') conditions.push(segment.where);
+      if (after !== undefined) {
+        if (after.segment !== index) throw new RangeError('cursor of another segment');
+        conditions.push(keysetCondition(segment.terms, after.keys, params));
+      }
+      const limitAt = params.add(limit);
+      const columns = segment.terms.map((t, i) => `${t.sql} AS k${i}`).join(', ');
+      const inner = `SELECT r.id AS run_id, ${columns} FROM runs r ${segment.join} WHERE ${conditions.join(' AND ')}
+        ORDER BY ${segment.terms.map((t) => orderSql(t)).join(', ')} LIMIT ${limitAt}`;
+      const keys = segment.terms.map((_, i) => `p.k${i}::text`).join(', ');
+      const sql = `SELECT p.run_id, ARRAY[${keys}]::text[] AS keys
+        FROM unnest($1::bigint[]) AS x(eid) CROSS JOIN LATERAL (${inner}) p
+        ORDER BY ${segment.terms.map((t, i) => orderSql(t, `p.k${i}`)).join(', ')} LIMIT ${limitAt}`;
+      return { sql, params: params.values };
+    },
+
+    encodeToken(cursor) {
+      return Buffer.from(JSON.stringify({ s: cursor.segment, k: cursor.keys, h: fingerprint }), 'utf8').toString('base64');
+    },
+
+    decodeToken(token) {
+      if (token === undefined || token === null || token === '') return undefined;
+      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw invalidToken('too long');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+      } catch {
+        throw invalidToken('could not decode it');
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidToken('could not decode it');
+      const { s, k, h } = parsed as Record<string, unknown>;
+      if (h !== fingerprint) throw invalidToken('it belongs to a different search (filter, order_by, experiment_ids or run_view_type changed)');
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s >= segments.length || !Array.isArray(k)) throw invalidToken('malformed');
+      const segment = segmentAt(s);
+      if (k.length !== segment.terms.length) throw invalidToken('malformed');
+      segment.terms.forEach((t, i) => {
+        const key: unknown = k[i];
+        if (key === null ? !t.nullable : !validKey(t.type, key)) throw invalidToken('malformed');
+      });
+      return { segment: s, keys: k as (string | null)[] };
+    },
+  };
+};

@@ -151,9 +151,9 @@ export const createJobRunner = (options: JobRunnerOptions) => {
    * on this host (a local job's processes lived on the replica that was lost). Runs at every election.
    */
   const takeOver = (): Promise<Array<{ tenantId: string; jobId: string }>> => endOrphaned({
-    running: 'the replica that ran the job was lost (killed, or paused past its lease); the job is not started again',
-    admitted: 'the replica that admitted the job was lost before it started',
-    cluster: 'the replica that followed the job on the cluster was lost; it is run again',
+    running: 'the platform restarted or the replica that ran the job was lost (killed, or paused past its lease) while the job ran; the job is not started again',
+    admitted: 'the platform restarted or the replica that admitted the job was lost before the job started',
+    cluster: 'the platform restarted or the replica that followed the job on the cluster was lost; it is run again',
   });
 
   return {

@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 
 const folder = (type, names) => names.map((name) => ({ type, pattern: `src/${name}`, mode: 'folder' }));
 
-const domain = ['identity', 'authz', 'tenants', 'audit', 'tracking', 'artifacts', 'datasets', 'jobs', 'scheduler', 'serving', 'lineage', 'onnx'];
+const domain = ['identity', 'authz', 'tenants', 'audit', 'tracking', 'artifacts', 'datasets', 'jobs', 'scheduler', 'serving', 'lineage', 'onnx', 'replicas'];
 const infrastructure = ['config', 'crypto', 'db'];
 
 export default tseslint.config(

@@ -62,6 +62,26 @@ export const configSchema = z
     usageSampleIntervalMs: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
     /** Chargeback prices (config file only): price per unit of each metered resource, in one currency. */
     rateCard: rateCardSchema.default({ currency: 'USD', prices: {} }),
+    /**
+     * Replicas on PostgreSQL: how long the leader's lease lasts without renewal. A dead leader is replaced
+     * within about this plus one heartbeat (the default bounds failover by 4 s).
+     */
+    leaderLeaseMs: z.coerce.number().int().min(500).max(600_000).default(3000),
+    /** How often a replica renews its heartbeat and the leader its lease (must be well under the lease). */
+    replicaHeartbeatMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** Native HTTPS (issue 16): PEM certificate chain and key files, both or neither; reloaded when they change. */
+    tlsCertFile: z.string().min(1).optional(),
+    tlsKeyFile: z.string().min(1).optional(),
+    /**
+     * Proxies whose X-Forwarded-For is believed (the client address of audit events and the denial
+     * throttle): `false` (default: the socket's peer), a hop count, or a comma-separated list of addresses
+     * or CIDRs of the proxies. Never `true` for everything: a client could name any address.
+     */
+    trustProxy: z.union([
+      z.literal('false').transform(() => false as const),
+      z.string().regex(/^\d{1,2}$/).transform(Number),
+      z.string().regex(/^[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*$/, 'must be false, a hop count or a comma-separated list of proxy addresses/CIDRs'),
+    ]).default(false),
     /** Bandwidth (docs/bandwidth.md): a declared body that would take longer than this at the tenant's rate is refused up front (429). */
     bandwidthMaxTransferSeconds: z.coerce.number().positive().max(86_400).default(600),
     /** The platform's own pipe, bytes/s, shared by fair-share weight among tenants transferring; unset: not shared. */
@@ -81,6 +101,14 @@ export const configSchema = z
     securityRules: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
+  .refine((config) => config.replicaHeartbeatMs * 2 <= config.leaderLeaseMs, {
+    message: 'BULKHEAD_REPLICA_HEARTBEAT_MS must be at most half of BULKHEAD_LEADER_LEASE_MS (a leader renews at least twice per lease)',
+    path: ['replicaHeartbeatMs'],
+  })
+  .refine((config) => (config.tlsCertFile === undefined) === (config.tlsKeyFile === undefined), {
+    message: 'BULKHEAD_TLS_CERT and BULKHEAD_TLS_KEY go together: set both or neither',
+    path: ['tlsCertFile'],
+  })
   .refine((config) => (config.securityWebhookUrl === undefined) === (config.securityWebhookSecret === undefined), {
     message: 'BULKHEAD_SECURITY_WEBHOOK_URL and BULKHEAD_SECURITY_WEBHOOK_SECRET go together: set both or neither',
     path: ['securityWebhookSecret'],
@@ -120,6 +148,11 @@ export const envNames = {
   BULKHEAD_METRICS_MAX_TENANTS: 'metricsMaxTenants',
   BULKHEAD_USAGE_FLUSH_INTERVAL_MS: 'usageFlushIntervalMs',
   BULKHEAD_USAGE_SAMPLE_INTERVAL_MS: 'usageSampleIntervalMs',
+  BULKHEAD_LEADER_LEASE_MS: 'leaderLeaseMs',
+  BULKHEAD_REPLICA_HEARTBEAT_MS: 'replicaHeartbeatMs',
+  BULKHEAD_TLS_CERT: 'tlsCertFile',
+  BULKHEAD_TLS_KEY: 'tlsKeyFile',
+  BULKHEAD_TRUST_PROXY: 'trustProxy',
   BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
   BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
   BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',

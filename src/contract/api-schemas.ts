@@ -212,4 +212,16 @@ export const tenantTokenParamsSchema = tenantParamsSchema.extend({ tokenId: z.st
 export const platformTokenParamsSchema = z.strictObject({ tokenId: z.string().max(64) });
 export const tenantIdParamsSchema = z.object({ id: z.uuid() });
 export const healthSchema = z.object({ status: z.literal('ok') });
-export const readinessSchema = z.object({ status: z.literal('ready'), database: z.string(), rlsMode: z.string() });
+/** What /readyz says about the replica that answered (issue 16): its id, role, election and last heartbeat. */
+export const replicaStatusSchema = z.object({
+  replicaId: z.string(),
+  role: z.enum(['leader', 'follower']),
+  election: z.enum(['single', 'lease']),
+  leaderId: z.string().optional(),
+  fencingToken: z.number().optional(),
+  lastHeartbeatAt: z.string().optional(),
+  liveReplicas: z.number(),
+  leaseMs: z.number(),
+  fencedWrites: z.number(),
+});
+export const readinessSchema = z.object({ status: z.literal('ready'), database: z.string(), rlsMode: z.string(), replica: replicaStatusSchema.optional() });

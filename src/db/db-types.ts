@@ -71,6 +71,13 @@ export interface Db {
   /** Connections of the pool (PostgreSQL), for the metrics; absent on PGlite (one connection). */
   poolStats?(): { total: number; idle: number; waiting: number };
   /**
+   * LISTEN on `channel`: `onNotify` gets each committed NOTIFY's payload (this process's own included).
+   * PostgreSQL: one dedicated connection for all channels, reconnected after a loss, when `onNotify` gets
+   * `undefined` (notifications may have been missed: drop what they would have invalidated). Resolves
+   * once listening; the returned function stops.
+   */
+  listen?(channel: string, onNotify: (payload: string | undefined) => void): Promise<() => Promise<void>>;
+  /**
    * Ends the statement running now, without waiting for it (shutdown after its grace period). PGlite:
    * the worker thread is terminated — what a crash does: the open transaction is lost, every committed
    * one stays — and a new one starts on the next call. Absent where the statement timeout suffices.

@@ -30,8 +30,62 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
     },
   });
 
+  // LISTEN needs a session of its own (a pooled connection goes back to others): one client for all
+  // channels, reconnected after a loss.
+  const listeners = new Map<string, Set<(payload: string | undefined) => void>>();
+  let listenClient: Promise<pg.Client> | undefined;
+  let closing = false;
+  const connectListener = (): Promise<pg.Client> => (listenClient ??= (async () => {
+    const client = new pg.Client({ connectionString: options.connectionString, application_name: 'bulkhead-listen' });
+    let dead = false;
+    const lost = () => {
+      if (dead) return;
+      dead = true;
+      listenClient = undefined;
+      client.end().catch(() => {});
+      if (closing) return;
+      // Whatever was notified while no session listened is lost: tell everyone, then listen again.
+      for (const set of listeners.values()) for (const fn of set) fn(undefined);
+      const retry = (): void => {
+        if (closing || listeners.size === 0) return;
+        connectListener().catch(() => setTimeout(retry, 500).unref());
+      };
+      setTimeout(retry, 100).unref();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+    client.on('notification', (message) => {
+      for (const fn of listeners.get(message.channel) ?? []) fn(message.payload ?? '');
+    });
+    try {
+      await client.connect();
+      for (const channel of listeners.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      dead = true;
+      listenClient = undefined;
+      client.end().catch(() => {});
+      throw error;
+    }
+    return client;
+  })());
+
   return {
     kind: 'postgres',
+    async listen(channel, onNotify) {
+      const known = listeners.has(channel);
+      const set = listeners.get(channel) ?? new Set();
+      set.add(onNotify);
+      listeners.set(channel, set);
+      const client = await connectListener();
+      if (!known) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      return async () => {
+        set.delete(onNotify);
+        if (set.size > 0) return;
+        listeners.delete(channel);
+        const current = listenClient;
+        if (current !== undefined) await (await current).query(`UNLISTEN ${pg.escapeIdentifier(channel)}`).catch(() => {});
+      };
+    },
     async transaction(prelude, fn, options = {}) {
       const client = await pool.connect();
       // Pipelined: BEGIN + scope settings go on the wire together with fn's first queries, so a scoped
@@ -86,6 +140,10 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async close() {
+      closing = true;
+      const client = listenClient;
+      listenClient = undefined;
+      if (client !== undefined) await (await client.catch(() => undefined))?.end().catch(() => {});
       await pool.end();
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

@@ -41,7 +41,14 @@ export interface BuildAppOptions {
   logger?: boolean;
   /** Where log lines go (default stdout): a test captures them here. */
   logStream?: { write(line: string): void };
+  /** Native HTTPS (PEM key and certificate chain); every response then carries HSTS. */
+  https?: { key: Buffer; cert: Buffer } | undefined;
+  /** Fastify's trustProxy: which hops' X-Forwarded-For gives `request.ip` (default: none, the socket's peer). */
+  trustProxy?: false | number | string | undefined;
 }
+
+/** Fastify's trust function for "the nearest `hops` proxies": hop 0 is the socket's peer. */
+const hopsTrusted = (hops: number) => (_address: string, hop: number): boolean => hop < hops;
 
 /**
  * Builds the HTTP API (not listening: `main/` starts it; tests use `app.inject()`). Every route declares
@@ -67,6 +74,11 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     // Query strings parse as flat key → string maps; no prototype keys.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors: handleFrameworkError,
+    // A hop count trusts that many proxies nearest the server; a list trusts those addresses only.
+    ...(options.trustProxy === undefined || options.trustProxy === false ? {}
+      : { trustProxy: typeof options.trustProxy === 'number' ? hopsTrusted(options.trustProxy) : options.trustProxy.split(',') }),
+    // An HTTPS server is an http.Server to every route and hook; only the listener differs (hence the cast).
+    ...((options.https === undefined ? {} : { https: options.https }) as Record<never, never>),
   }).withTypeProvider<ZodTypeProvider>();
 
   // JSON only: Fastify's default text/plain parser would let a wrong content type reach validation.
@@ -82,6 +94,11 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
   });
+  if (options.https !== undefined) {
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('strict-transport-security', 'max-age=31536000');
+    });
+  }
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -9,6 +9,7 @@ import type { AuditLog } from '../audit/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import type { RequestMetering } from '../monitoring/index.ts';
+import type { ReplicaStatus } from '../replicas/index.ts';
 
 /** Everything the HTTP layer is given; built by the composition root (main/) or by tests. */
 export interface HttpDeps {
@@ -39,6 +40,8 @@ export interface HttpDeps {
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
   /** Request metrics and usage counting (see monitoring/http-metering.ts); none when undefined. */
   requestMetering?: RequestMetering | undefined;
+  /** With replicas (issue 16): this replica's id, role and last heartbeat, for /readyz. */
+  replicaStatus?: (() => ReplicaStatus) | undefined;
   /** Per-tenant byte limiter for request and response bodies (see http/bandwidth-hooks.ts); undefined: not limited. */
   bandwidth?: BandwidthLimiter | undefined;
   /** Called after every response is sent (security/request-observer: in-memory counters only, never IO). */

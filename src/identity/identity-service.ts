@@ -131,6 +131,11 @@ export interface IdentityService {
   createToken(ctx: RequestContext, tenantId: string | null, input: NewToken): Promise<{ token: string; record: TokenRecord }>;
   listTokens(tenantId: string | null): Promise<TokenRecord[]>;
   revokeToken(ctx: RequestContext, tenantId: string | null, tokenId: string): Promise<TokenRecord>;
+  /**
+   * Drops cached lookups made in this process: of one token, or all (a change made elsewhere: another
+   * replica's revocation or role change, announced over LISTEN/NOTIFY).
+   */
+  forgetCached(tokenId?: string): void;
   createUser(ctx: RequestContext, input: { username: string; password?: string | undefined; displayName?: string | undefined; isPlatformAdmin?: boolean | undefined }): Promise<User>;
   listUsers(): Promise<User[]>;
   setPassword(ctx: RequestContext, username: string, password: string): Promise<void>;
@@ -265,6 +270,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       return rows.map(toTokenRecord);
     },
 
+    forgetCached(tokenId) {
+      if (tokenId === undefined) cache.clear();
+      else forgetToken(tokenId);
+    },
     async revokeToken(ctx, tenantId, tokenId) {
       const run = async (tx: import('../db/index.ts').Queryable) => {
         const { rows } = await tx.query<TokenRow>(

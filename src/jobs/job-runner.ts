@@ -40,6 +40,8 @@ export const createJobRunner = (options: JobRunnerOptions) => {
   let ticking: Promise<void> | undefined;
   let again = false;
   let stopped = false;
+  // Until start(): submissions do not schedule (a replica that is not the leader never starts; tests tick by hand).
+  let standby = true;
   const transition = (job: Pick<Job, 'tenantId' | 'id'>, event: Parameters<JobStore['transition']>[3], update?: Parameters<JobStore['transition']>[4]) =>
     store.transition(runnerContext, job.tenantId, job.id, event, update);
 
@@ -106,37 +108,66 @@ export const createJobRunner = (options: JobRunnerOptions) => {
   };
 
   /**
-   * Start-up: jobs admitted or running when the platform stopped are ended with the reason (their
-   * processes died with the platform: every tier runs with die-with-parent) or, on a cluster where the pod
-   * outlived it but nobody follows it any more, run again; queued jobs stay queued. Once per runner (later
-   * calls return the first answer): the jobs it failed, whose runs and tokens start-up recovery then ends.
+   * Jobs admitted or running that no live runner follows — their processes died with the platform (every
+   * tier runs with die-with-parent) or with the replica that led before this one — are ended with the
+   * reason or, on a cluster where the pod outlived it, run again; queued jobs stay queued. Jobs this
+   * runner itself runs are left alone. Returns the jobs it failed.
    */
-  let interrupted: Promise<Array<{ tenantId: string; jobId: string }>> | undefined;
-  const recoverInterrupted = (): Promise<Array<{ tenantId: string; jobId: string }>> => (interrupted ??= (async () => {
+  const endOrphaned = async (reasons: { running: string; admitted: string; cluster: string }): Promise<Array<{ tenantId: string; jobId: string }>> => {
     const failed: Array<{ tenantId: string; jobId: string }> = [];
     const requeue = async (job: ActiveJob, reason: string) => {
       await transition(job, 'preempt', { reason });
       await transition(job, 'requeue');
     };
     for (const job of await store.active()) {
+      if (jobs.has(job.id)) continue;
       if (backend.placement === 'cluster' && (job.status === 'running' || job.status === 'admitted')) {
         // Submitting it again replaces the old Job of the same name, as after a preemption.
-        await requeue(job, 'the platform restarted while the job was on the cluster; it is run again');
+        await requeue(job, reasons.cluster);
       } else if (job.status === 'running') {
-        await transition(job, 'fail', { reason: 'the platform restarted while the job ran; its processes were stopped' });
+        await transition(job, 'fail', { reason: reasons.running });
         failed.push({ tenantId: job.tenantId, jobId: job.id });
       } else if (job.status === 'admitted') {
-        await requeue(job, 'the platform restarted before the job started');
+        await requeue(job, reasons.admitted);
       }
     }
     return failed;
-  })());
+  };
+
+  /**
+   * Start-up: jobs admitted or running when the platform stopped are ended (see endOrphaned). Once per
+   * runner (later calls return the first answer): the jobs it failed, whose runs and tokens start-up
+   * recovery then ends.
+   */
+  let interrupted: Promise<Array<{ tenantId: string; jobId: string }>> | undefined;
+  const recoverInterrupted = (): Promise<Array<{ tenantId: string; jobId: string }>> => (interrupted ??= endOrphaned({
+    running: 'the platform restarted while the job ran; its processes were stopped',
+    admitted: 'the platform restarted before the job started',
+    cluster: 'the platform restarted while the job was on the cluster; it is run again',
+  }));
+
+  /**
+   * A replica becoming the leader: what the previous leader ran is ended — never started a second time
+   * on this host (a local job's processes lived on the replica that was lost). Runs at every election.
+   */
+  const takeOver = (): Promise<Array<{ tenantId: string; jobId: string }>> => endOrphaned({
+    running: 'the platform restarted or the replica that ran the job was lost (killed, or paused past its lease) while the job ran; the job is not started again',
+    admitted: 'the platform restarted or the replica that admitted the job was lost before the job started',
+    cluster: 'the platform restarted or the replica that followed the job on the cluster was lost; it is run again',
+  });
 
   return {
     recoverInterrupted,
-    /** Start-up: interrupted jobs are ended (once), leftover cgroups reaped, then the scheduling loop starts. */
+    takeOver,
+    /**
+     * Start-up, or a replica elected leader: interrupted jobs are ended (once), those of a lost leader taken
+     * over, leftover cgroups reaped, then the scheduling loop starts. May follow `stop()` (a new term).
+     */
     async start(): Promise<void> {
+      stopped = false;
+      standby = false;
       await recoverInterrupted();
+      await takeOver();
       await backend.reapOrphans();
       timer = setInterval(schedule, options.tickIntervalMs);
       timer.unref();
@@ -147,8 +178,10 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       schedule();
       while (ticking !== undefined) await ticking;
     },
-    /** Submission or quota change: schedule soon. */
-    poke: schedule,
+    /** Submission or quota change: schedule soon (once started: only the leader schedules). */
+    poke: (): void => {
+      if (!standby) schedule();
+    },
     /** Kills a running job of this process now (the store has recorded the request). */
     cancel: jobs.cancel,
     /** Who admits queued jobs: Bulkhead's scheduler, or Kueue on the cluster. */
@@ -164,9 +197,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     clusterJobScope: (tenantId: string, jobId: string): ClusterJobScope | undefined => jobs.scope(tenantId, jobId),
     /** Jobs of one tenant this process is still running or cleaning up after (logs, token, directories). */
     liveJobsOf: jobs.idsOf,
+    /** Whether the scheduling loop runs (between start and stop). */
+    running: (): boolean => !stopped && timer !== undefined,
     async stop(): Promise<void> {
       stopped = true;
       if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
       while (ticking !== undefined) await ticking;
       // Running jobs go back to the queue: preempted with a grace period, requeued, started again later.
       for (const id of jobs.ids()) jobs.preempt(id, options.preemptGraceMs);

@@ -9,6 +9,7 @@ import type { Platform } from './platform.ts';
 import { findHomeLockHolder, homeLockErrors } from './home-lock.ts';
 import type { HomeLockRecord } from './home-lock.ts';
 import { jobCapacity } from './job-system.ts';
+import { listReplicas } from '../replicas/index.ts';
 
 /**
  * The platform of one admin command: built in `admin` mode (no job runner, scheduler, serving workers or
@@ -55,9 +56,16 @@ const heldAdvice = {
 
 /** The `bulkhead admin` group and `bulkhead doctor`: for bootstrap and recovery. */
 /** Asks a running server's /readyz: `ready at URL (database …, row-level security …)` or why not. */
-const describeServer = async (url: string): Promise<string> => {
-  const ready = await serverGet<{ status: string; database: string; rlsMode: string }>(url, '/readyz', undefined).catch((error: unknown) => error as Error);
-  return ready instanceof Error ? `not ready at ${url}: ${ready.message}` : `${ready.status} at ${url} (database ${ready.database}, row-level security ${ready.rlsMode})`;
+const describeServer = async (url: string): Promise<string> => (await askServer(url)).summary;
+
+/** /readyz of a running server: the one-line summary, and (issue 16) the replica that answered, when it says. */
+const askServer = async (url: string): Promise<{ summary: string; replica: string | undefined }> => {
+  const ready = await serverGet<{ status: string; database: string; rlsMode: string; replica?: { replicaId: string; role: string; lastHeartbeatAt?: string; liveReplicas: number } }>(url, '/readyz', undefined).catch((error: unknown) => error as Error);
+  if (ready instanceof Error) return { summary: `not ready at ${url}: ${ready.message}`, replica: undefined };
+  return {
+    summary: `${ready.status} at ${url} (database ${ready.database}, row-level security ${ready.rlsMode})`,
+    replica: ready.replica === undefined ? undefined : `${ready.replica.replicaId}: ${ready.replica.role} (${ready.replica.liveReplicas} live), last heartbeat ${ready.replica.lastHeartbeatAt ?? 'none yet'}`,
+  };
 };
 
 export const adminOperations: AdminOperations = {
@@ -113,7 +121,11 @@ export const adminOperations: AdminOperations = {
     const lines: string[] = [];
     // The running installation the user points at (BULKHEAD_URL or a saved login) first: from any shell,
     // doctor then reports the server's mode rather than only what this shell's BULKHEAD_HOME holds.
-    if (options.server.url !== undefined) lines.push(`server: ${await describeServer(options.server.url)}`);
+    if (options.server.url !== undefined) {
+      const answer = await askServer(options.server.url);
+      lines.push(`server: ${answer.summary}`);
+      if (answer.replica !== undefined) lines.push(`server replica: ${answer.replica}`);
+    }
     if (config.databaseUrl === undefined) {
       const { dir, exists } = embeddedDatabase(config.home);
       const holder = findHomeLockHolder(config.home);
@@ -134,6 +146,13 @@ export const adminOperations: AdminOperations = {
         const rlsMode = await detectRlsMode(db);
         lines.push('database: postgres');
         lines.push(`row-level security: ${rlsMode}${rlsMode === 'guarded' ? ' (the login role owns tables or may bypass RLS — use a non-owner, non-superuser login for the enforced mode)' : ' (the login role can neither own tables nor bypass RLS)'}`);
+        // The replicas sharing this database (issue 16): who leads, and each one's last heartbeat.
+        const replicas = await listReplicas(db).catch(() => undefined);
+        if (replicas === undefined) lines.push('replicas: unknown (no replica table: the schema predates migration 0020)');
+        else if (replicas.length === 0) lines.push('replicas: none running');
+        for (const replica of replicas ?? []) {
+          lines.push(`replica ${replica.replicaId}: ${replica.leader ? 'leader' : 'follower'}${replica.url === undefined ? '' : ` at ${replica.url}`}, last heartbeat ${replica.heartbeatAt}`);
+        }
       } finally {
         await db.close();
       }

@@ -34,7 +34,9 @@ export const jobCapacity = (config: Config): { cpu: number; memoryMiB: number; g
  */
 export const createJobSystem = (
   config: Config,
-  deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: HostExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined },
+  deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: HostExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined;
+    /** The runner's writes go through this Db (with replicas: fenced by the leader's token); default `db`. */
+    leaderDb?: Db },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
   const relays = createJobRelays();
@@ -51,7 +53,8 @@ export const createJobSystem = (
     ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
   const runner = createJobRunner({
-    store,
+    // The runner's writes (admissions, transitions, logs) are the leader's: fenced when replicas run.
+    store: deps.leaderDb === undefined ? store : createJobStore({ db: deps.leaderDb }),
     tenants: deps.tenants,
     backend,
     capacity: { ...capacity, cpuIds },

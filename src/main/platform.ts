@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
-import { createPgliteDb, createPostgresDb, detectRlsMode, migrate } from '../db/index.ts';
+import { createPgliteDb, createPostgresDb, detectRlsMode, migrate, PLATFORM_TENANT_ID } from '../db/index.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import { createDbTimeQuotaGate, loadDbTimeLimits, withTenantGate } from '../db/index.ts';
 import type { DbTimeQuotaGate } from '../db/index.ts';
@@ -47,11 +47,26 @@ import type { ClusterExecution } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
-import { instanceFileTag, newInstanceId } from './process-identity.ts';
+import { instanceFileTag, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
 import { createMonitoring, registerTenantResourceMetrics } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
 import { alertRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
+import { hostname } from 'node:os';
+import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaShare } from '../replicas/index.ts';
+import type { ReplicaCoordinator } from '../replicas/index.ts';
+
+const replicaLog = {
+  info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'replicas', msg, ...obj })}\n`),
+  error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'replicas', msg, ...obj })}\n`),
+};
+
+/** Work that runs on the leader only (issue 16): started when this replica is elected, stopped when it is deposed. */
+export interface LeaderWork {
+  name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
 import { createSecuritySystem } from '../security/index.ts';
 import type { SecuritySystem } from '../security/index.ts';
 
@@ -100,6 +115,13 @@ export interface Platform {
   tenantSuspension: TenantSuspension;
   /** Prometheus metrics on `metrics`, the usage ledger's counters, sampling and reads (timers started by `runServer`). */
   monitoring: Monitoring;
+  /**
+   * This replica among others on one PostgreSQL: heartbeat, leader election and fencing (PGlite: the only
+   * replica, always the leader). Started by `runServer`; stopping it hands leadership over at once.
+   */
+  replicas: ReplicaCoordinator;
+  /** Registers leader-only work, started in order on election and stopped in reverse order on loss. */
+  onLeadership(work: LeaderWork): void;
   /** Security anomaly detection: request observer, detector loop, webhook (started by `runServer`). */
   security: SecuritySystem;
   /** Closes everything this platform opened, in order. Idempotent. */
@@ -290,7 +312,33 @@ export const createPlatform = async (
   // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).
   const ownClusterBackend = options.cluster === undefined && config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined;
   const clusterBackend = options.cluster ?? ownClusterBackend;
-  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution });
+  // Replicas (issue 16): on PostgreSQL every `bulkhead up` heartbeats and one leads, elected through a
+  // lease row; the leader's job writes carry its fencing token. PGlite has one replica per home (the home
+  // lock refuses a second) and needs no election or fence.
+  const leaderWork: LeaderWork[] = [];
+  const replicas = createReplicaCoordinator({
+    db,
+    replica: { replicaId: instanceId, host: hostname(), pid: process.pid, url: undefined },
+    leaseMs: config.leaderLeaseMs,
+    heartbeatMs: config.replicaHeartbeatMs,
+    election: db.kind === 'pglite' ? 'single' : 'lease',
+    // A leader that was a process of this host and is gone (SIGKILL, then a restart): no waiting out its lease.
+    isDead: (replicaId) => {
+      const identity = parseInstanceId(replicaId);
+      return identity !== undefined && processLiveness(identity) === 'dead';
+    },
+    async onElected() {
+      for (const work of leaderWork) await work.start();
+    },
+    async onDeposed() {
+      for (const work of [...leaderWork].reverse()) {
+        await work.stop().catch((error: unknown) => replicaLog.error({ err: String(error), work: work.name }, 'could not stop leader work'));
+      }
+    },
+    log: replicaLog,
+  });
+  const leaderDb = db.kind === 'pglite' ? undefined : createFencedDb(db, replicas.fence);
+  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution, ...(leaderDb === undefined ? {} : { leaderDb }) });
   httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
@@ -304,6 +352,8 @@ export const createPlatform = async (
   const serving = await createServingSystem(config, {
     db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId),
     cluster: config.executor === 'kubernetes' && endpoints !== undefined ? { endpoints, identity, pollIntervalMs: options.cluster?.endpointPollIntervalMs } : undefined,
+    // Each replica enforces its share of a tenant's rate: the quota divided by the live replicas.
+    rateShare: (rate) => replicaShare(rate, replicas.liveReplicas()),
   });
   httpModules.push(...serving.httpModules);
   closers.push(() => serving.deployments.close());
@@ -343,11 +393,45 @@ export const createPlatform = async (
   httpModules.push(alertRoutes({ db, tenants }));
   // Registered last, so it stops first: its final flush and round still have the database.
   closers.push(() => security.stop());
+  if (mode === 'server' && rawDb.listen !== undefined) {
+    // Coherent caches across replicas: committed revocations, suspensions, quota and role changes arrive
+    // over LISTEN/NOTIFY (migration 0020's triggers) — this replica's own too; the TTLs stay as the fallback.
+    const unlisten = await listenForInvalidations(rawDb, (change) => {
+      switch (change.kind) {
+        case 'token':
+          identity.forgetCached(change.id);
+          break;
+        case 'tenant':
+        case 'quota':
+          tenants.notifyChanged(change.id);
+          break;
+        case 'role':
+          identity.forgetCached();
+          break;
+        case 'all':
+          // Notifications may have been missed: every cached token and tenant goes (the tenant cache is
+          // cleared whole on any change; the rate guard's quota cache lives a second anyway).
+          identity.forgetCached();
+          tenants.notifyChanged(PLATFORM_TENANT_ID);
+          break;
+      }
+    });
+    // A job submitted through any replica wakes the leader's scheduler at once (a follower's runner ignores it).
+    const unlistenJobs = await rawDb.listen(jobsChannel, () => jobs.runner.poke());
+    closers.push(async () => {
+      await unlisten?.();
+      await unlistenJobs();
+    });
+  }
+  // Stopped first at close: the leader hands its lease over (its leader work stopped) before anything else closes.
+  closers.push(() => replicas.stop());
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving, bandwidth,
     artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
     onClose: (step) => void closers.push(step),
+    replicas,
+    onLeadership: (work) => void leaderWork.push(work),
     async close() {
       if (closed) return;
       closed = true;
@@ -402,6 +486,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     clusterEndpointScope: platform.serving.endpointScope,
     rateLimit: createTenantRateLimitHook(platform.serving.rateGuard),
     requestMetering: { metrics: platform.monitoring.metrics, usage: platform.monitoring.usage },
+    replicaStatus: () => platform.replicas.status(),
     bandwidth: platform.bandwidth,
     requestObserver: platform.security.requestHook,
   }, options).then((app) => {
@@ -420,9 +505,16 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
 export const bootstrapPlatformAdmin = async (platform: Platform): Promise<{ token: string; generated: boolean } | undefined> => {
   if (await platform.identity.hasPlatformAdminToken()) return undefined;
   const token = platform.config.bootstrapToken ?? generateToken();
-  await platform.identity.createToken({ actor: 'system:bootstrap', requestId: 'bootstrap' }, null, {
-    name: 'bootstrap', role: 'platform_admin', presetToken: token,
-  });
+  try {
+    await platform.identity.createToken({ actor: 'system:bootstrap', requestId: 'bootstrap' }, null, {
+      name: 'bootstrap', role: 'platform_admin', presetToken: token,
+    });
+  } catch (error) {
+    // Replicas started together on one PostgreSQL: another one bootstrapped first (the same preset token
+    // is refused as a duplicate). Only that one reports a token.
+    if (await platform.identity.hasPlatformAdminToken()) return undefined;
+    throw error;
+  }
   return { token, generated: platform.config.bootstrapToken === undefined };
 };
 

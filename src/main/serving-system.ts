@@ -35,7 +35,9 @@ export interface ServingSystem {
 export const createServingSystem = async (
   config: Config,
   deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver; cpusetFor?: (tenantId: string) => Promise<string | undefined>;
-    cluster?: { endpoints: ClusterEndpoints; identity: IdentityService; pollIntervalMs?: number | undefined } | undefined },
+    cluster?: { endpoints: ClusterEndpoints; identity: IdentityService; pollIntervalMs?: number | undefined } | undefined;
+    /** With replicas: a tenant's rate on this replica, from its quota (its share; default the whole quota). */
+    rateShare?: (rate: number) => number },
 ): Promise<ServingSystem> => {
   const code = await prepareWorkerCode(join(config.home, 'serving-code'));
   const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
@@ -70,7 +72,8 @@ export const createServingSystem = async (
     tenantInfo,
   });
   const deployments = createDeploymentService({ db: deps.db, backend, tenantInfo });
-  const rateGuard = createTenantRateGuard({ quotaRate: async (tenantId) => (await deps.tenants.getQuota(tenantId)).requestsPerSecond });
+  const rateShare = deps.rateShare ?? ((rate: number) => rate);
+  const rateGuard = createTenantRateGuard({ quotaRate: async (tenantId) => rateShare((await deps.tenants.getQuota(tenantId)).requestsPerSecond) });
   // A quota change made through this process applies to the next request, not after the cache's second.
   deps.tenants.onChange((tenantId) => rateGuard.forget(tenantId));
   return {

@@ -4,6 +4,9 @@ import { withSystem } from '../../db/index.ts';
 import { AppError } from '../../core/errors.ts';
 import type { HttpDeps } from '../http-deps.ts';
 
+/** Drops undefined fields (the response schema's optional fields take absence, not undefined). */
+const stripUndefined = <T extends object>(value: T): T => Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+
 /** Liveness and readiness, unauthenticated and free of any tenant data. */
 export const healthRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (app) => {
   app.get('/healthz', { config: { access: 'public' }, schema: { tags: ['health'], response: { 200: healthSchema } } }, async () => ({ status: 'ok' as const }));
@@ -13,6 +16,7 @@ export const healthRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     } catch (error) {
       throw new AppError('UNAVAILABLE', 'database is not reachable', { cause: error });
     }
-    return { status: 'ready' as const, database: deps.db.kind, rlsMode: deps.rlsMode };
+    const replica = deps.replicaStatus?.();
+    return { status: 'ready' as const, database: deps.db.kind, rlsMode: deps.rlsMode, ...(replica === undefined ? {} : { replica: stripUndefined(replica) }) };
   });
 };

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseInvalidation, replicaShare } from './replica-invalidation.ts';
+
+test('notification payloads: known kinds with a uuid; anything else drops everything', () => {
+  const id = '0b7e8a4e-6f1c-4d7a-9a57-2f1b1d2c3e4f';
+  assert.deepEqual(parseInvalidation(`token:${id}`), { kind: 'token', id });
+  assert.deepEqual(parseInvalidation(`tenant:${id}`), { kind: 'tenant', id });
+  assert.deepEqual(parseInvalidation(`quota:${id}`), { kind: 'quota', id });
+  assert.deepEqual(parseInvalidation(`role:${id}`), { kind: 'role', id });
+  for (const payload of [undefined, '', 'token:', `token:${id}x`, `other:${id}`, `token:${id};tenant:${id}`, `TOKEN:${id}`]) {
+    assert.deepEqual(parseInvalidation(payload), { kind: 'all' }, String(payload));
+  }
+});
+
+test('a replica enforces its share: the quota over the live replicas, never more than the quota', () => {
+  assert.equal(replicaShare(100, 1), 100);
+  assert.equal(replicaShare(100, 4), 25);
+  assert.ok(Math.abs(replicaShare(100, 3) * 3 - 100) < 1e-9);
+  // No count (first heartbeat not answered yet) or a nonsense one: the whole quota, as a single process.
+  assert.equal(replicaShare(100, 0), 100);
+  assert.equal(replicaShare(100, -2), 100);
+  for (let live = 1; live <= 50; live += 1) assert.ok(replicaShare(7, live) * live <= 7 + 1e-9);
+});

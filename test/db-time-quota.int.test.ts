@@ -34,7 +34,7 @@ for (const kind of databaseKinds) {
     };
 
     before(async () => {
-      p = await createTestPlatform(kind);
+      p = await createTestPlatform(kind, { dbQueueWaitMs: 1000 });
       // Two test-only routes doing tenant work the way every service does (withTenant on the platform's
       // Db): one that runs an endless query, one that holds its transaction open until released.
       p.platform.httpModules.push(async (instance) => {

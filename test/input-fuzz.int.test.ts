@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { errorCodes } from '../src/core/errors.ts';
 import { tenantDataTables } from '../src/db/index.ts';
 import { mlflowErrorCodes } from '../src/tracking/mlflow-errors.ts';
+import { mlflowCodes } from '../src/http/error-handler.ts';
 import type { RouteEntry } from '../src/http/app.ts';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
@@ -214,7 +215,8 @@ const errorShapeProblem = (route: RouteEntry, status: number, body: unknown): st
     case 'bulkhead':
       return platformShape ? undefined : 'not { code, message, requestId } with the code\'s status';
     case 'mlflow':
-      return b !== undefined && Object.hasOwn(mlflowErrorCodes, String(b['error_code'])) && typeof b['message'] === 'string' ? undefined : 'not MLflow\'s { error_code, message }';
+      // MLflow's codes: those MLflow errors carry, and the platform codes' MLflow names (error-handler.ts).
+      return b !== undefined && (Object.hasOwn(mlflowErrorCodes, String(b['error_code'])) || Object.values(mlflowCodes).includes(String(b['error_code']))) && typeof b['message'] === 'string' ? undefined : 'not MLflow\'s { error_code, message }';
     case 'oip':
       return (b !== undefined && typeof b['error'] === 'string') || platformShape ? undefined : 'not { error }';
   }
@@ -305,13 +307,14 @@ for (const kind of databaseKinds) {
             }
           }
           // Keep both tenants usable for the requests after this one: a platform admin may suspend one or
-          // set a quota of zero requests per second or a bandwidth of 1 KiB/s (valid requests, answered 200).
+          // set a quota of zero requests per second, a bandwidth of 1 KiB/s or a 1 ms statement timeout (valid requests, answered 200).
           if (request.token === adminToken && (route.url === '/api/v1/tenants/:tenant' || route.url.endsWith('/quota')) && response.statusCode < 300) {
             for (const slug of [seeded.tenant.slug, seeded.other.slug]) {
               await p.call('PATCH', `/api/v1/tenants/${slug}`, adminToken, { status: 'active' });
               await p.call('PUT', `/api/v1/tenants/${slug}/quota`, adminToken, {
                 requestsPerSecond: 1_000_000, storageBytes: 1024 ** 3, maxQueuedJobs: 10_000,
                 ingressBytesPerSecond: 10 * 1024 ** 3, ingressBurstBytes: 10 * 1024 ** 3, egressBytesPerSecond: 10 * 1024 ** 3, egressBurstBytes: 10 * 1024 ** 3,
+                dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8,
               });
             }
           }

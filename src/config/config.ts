@@ -42,6 +42,11 @@ export const configSchema = z
     /** On shutdown, how long a running database statement may go on before it is ended (PGlite: the worker is terminated). */
     shutdownDbGraceMs: z.coerce.number().int().min(0).max(600_000).default(5000),
     /**
+     * How long a tenant's database operation over its dbMaxConcurrentOperations waits in its queue for a slot
+     * before it is refused (429 DB_CONCURRENCY_LIMITED). A burst queues; only a backlog that outlasts this fails.
+     */
+    dbQueueWaitMs: z.coerce.number().int().min(0).max(600_000).default(30_000),
+    /**
      * Names this installation's job cgroups (`<prefix>/<tenant>/<job>`); a start-up reaps only its own.
      * Default: `bulkhead-` + 8 hex digits of the home's absolute path, so two installations on one host
      * (or the test suite's platforms) never reap each other's jobs.
@@ -154,6 +159,7 @@ export const envNames = {
   BULKHEAD_TLS_KEY: 'tlsKeyFile',
   BULKHEAD_TRUST_PROXY: 'trustProxy',
   BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
+  BULKHEAD_DB_QUEUE_WAIT_MS: 'dbQueueWaitMs',
   BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
   BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',
   BULKHEAD_BANDWIDTH_EGRESS_CAPACITY: 'bandwidthEgressCapacity',

@@ -79,13 +79,13 @@ export interface DbTimeQuotaGateOptions {
   /** Reads a tenant's limits; undefined when it has no quota row. Must not go through this gate. */
   loadLimits: (tenantId: string) => Promise<DbTimeLimits | undefined>;
   cacheTtlMs?: number;
-  /** How long an operation over the concurrency cap waits for a slot before it is refused. Default 1000 ms. */
+  /** How long an operation over the concurrency cap waits for a slot before it is refused. Default 30 s (config dbQueueWaitMs). */
   queueWaitMs?: number;
 }
 
 export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQuotaGate => {
   const cacheTtlMs = options.cacheTtlMs ?? 1000;
-  const queueWaitMs = options.queueWaitMs ?? 1000;
+  const queueWaitMs = options.queueWaitMs ?? 30_000;
   const tenants = new Map<string, TenantState>();
 
   const stateOf = (tenantId: string): TenantState => {

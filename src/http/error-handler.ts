@@ -13,7 +13,7 @@ export interface ErrorBody {
 }
 
 /** Our codes in MLflow's vocabulary (mlflow/protos/databricks.proto), for routes that speak MLflow. */
-const mlflowCodes: Record<ErrorCode, string> = {
+export const mlflowCodes: Record<ErrorCode, string> = {
   BAD_REQUEST: 'BAD_REQUEST',
   VALIDATION_FAILED: 'INVALID_PARAMETER_VALUE',
   UNAUTHENTICATED: 'UNAUTHENTICATED',

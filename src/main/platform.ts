@@ -279,7 +279,7 @@ export const createPlatform = async (
   const auditEventKey = masterKey.derive('audit-event-mac');
   // Tenant work runs under the tenant's database-time quota; its limits are read across tenants from the
   // unwrapped Db (not through the gate itself).
-  const dbTime = createDbTimeQuotaGate({ loadLimits: (tenantId) => loadDbTimeLimits(rawDb, tenantId) });
+  const dbTime = createDbTimeQuotaGate({ loadLimits: (tenantId) => loadDbTimeLimits(rawDb, tenantId), queueWaitMs: config.dbQueueWaitMs });
   const db = withTenantGate(createAuditSigningDb(rawDb, auditEventKey), dbTime);
   const rlsMode = await detectRlsMode(db);
   // This run of the platform: storage reservations carry it, so the next start knows whose they were.

@@ -90,8 +90,10 @@ test('CPU quota: two busy processes under cpu=0.5 get about half a core', async 
   const { outcome } = await ctx.run({ resources: { cpu: 0.5, memoryMiB: 128, pids: 16, timeoutSeconds: 20 }, argv: ['python3', '-c', burn] });
   assert.equal(outcome.kind, 'succeeded');
   const share = (outcome.usage.cpuMs ?? 0) / outcome.usage.wallMs;
-  // Unthrottled this would be ~2.0 (two processes, two CPUs); the quota holds it at 0.5 (+ CFS slack).
-  assert.ok(share > 0.3 && share < 0.65, `cpu share ${share.toFixed(2)}`);
+  // Unthrottled this would be ~2.0 (two processes, two CPUs); the quota holds it at 0.5 (+ CFS slack). The
+  // quota is a ceiling: on a host loaded by other work the job may get less (0.30 was seen in CI with load
+  // 10 on two CPUs), so the floor only shows that the job ran and was measured.
+  assert.ok(share > 0.1 && share < 0.65, `cpu share ${share.toFixed(2)}`);
 });
 
 for (const tier of ['sandbox', 'process'] as const) {

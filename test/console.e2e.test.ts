@@ -2,7 +2,7 @@
  * The web console in a real browser (Debian's Chromium via playwright-core), against a real `bulkhead up`
  * on a free port (PGlite; the session store's database behaviour on PostgreSQL too is covered by
  * console-sessions.int.test.ts). Each browser gets a fresh --user-data-dir. Screenshots of the main pages
- * land in docs/console/.
+ * land in docs/console/ with BULKHEAD_CONSOLE_SCREENSHOTS=docs.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +24,11 @@ declare const localStorage: any;
 declare const sessionStorage: any;
 
 const adminToken = 'bh_console-e2e-admin-token-0123456789abcdefghijkl';
-const shots = fileURLToPath(new URL('../docs/console/', import.meta.url));
+// Screenshots of the main pages: into docs/console/ with BULKHEAD_CONSOLE_SCREENSHOTS=docs (how the docs'
+// images are made), else into a temporary directory, so a test run leaves the working tree clean.
+const shots = process.env['BULKHEAD_CONSOLE_SCREENSHOTS'] === 'docs'
+  ? fileURLToPath(new URL('../docs/console/', import.meta.url))
+  : mkdtempSync(join(tmpdir(), 'bulkhead-console-shots-'));
 const xssName = '<img src=x onerror=alert(1)>';
 const blue = '#0072B2';
 const orange = '#D55E00';

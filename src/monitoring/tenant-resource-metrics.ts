@@ -6,16 +6,10 @@
  */
 import { Counter, Gauge } from 'prom-client';
 import type { PlatformMetrics } from './platform-metrics.ts';
+import type { DbTimeUsage } from '../db/index.ts';
 
 /** What the database gate reports per tenant (db/db-time-quota.ts `usage()`). */
-export interface TenantDbTimeReading {
-  tenantId: string;
-  dbSeconds: number;
-  operations: number;
-  statementTimeouts: number;
-  concurrencyRefusals: number;
-  active: number;
-}
+export type TenantDbTimeReading = DbTimeUsage;
 
 /** What the bandwidth limiter reports per tenant (bandwidth/ `counters()`). */
 export interface TenantBandwidthReading {

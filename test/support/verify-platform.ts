@@ -57,6 +57,8 @@ export const startVerifyPlatform = async (kind: DbKind, options: { brokenRoute?:
   const config = loadConfig({}, { home, bootstrapToken: adminToken, logLevel: 'silent', authCacheTtlMs: 0, ...options.overrides });
   const platform = await createPlatform(config, { db });
   await bootstrapPlatformAdmin(platform);
+  // As `bulkhead up` does on its one replica (the leader): the job runner's scheduling loop (probe jobs run).
+  await platform.jobs.runner.start();
   if (options.brokenRoute === true) platform.httpModules.push(brokenRoute(platform));
   const app = await buildPlatformApp(platform, { logger: false });
   await app.listen({ host: '127.0.0.1', port: 0 });

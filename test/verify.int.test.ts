@@ -19,9 +19,9 @@ import { runCliWith } from './support/cli.ts';
 import { adminToken, brokenRouteUrl, startVerifyPlatform } from './support/verify-platform.ts';
 import type { VerifyPlatform } from './support/verify-platform.ts';
 
-const verify = async (p: VerifyPlatform, groups: VerifyGroup[], extra: { tiers?: string[]; databaseUrl?: string } = {}): Promise<VerifyReport> =>
+const verify = async (p: VerifyPlatform, groups: VerifyGroup[], extra: { tiers?: string[]; databaseUrl?: string; kubernetes?: boolean } = {}): Promise<VerifyReport> =>
   startVerify({
-    url: p.url, token: adminToken, groups, tiers: extra.tiers ?? ['sandbox'], keep: false, databaseUrl: extra.databaseUrl ?? p.database.appUrl,
+    url: p.url, token: adminToken, groups, tiers: extra.tiers ?? ['sandbox'], keep: false, databaseUrl: extra.databaseUrl ?? p.database.appUrl, kubernetes: extra.kubernetes,
     storagePath: join(p.home, 'blobs'), platformHome: p.home, probeTimeoutSeconds: 60, log: () => {},
   }).result;
 
@@ -83,6 +83,33 @@ for (const kind of databaseKinds) {
       assert.equal(own.length, 1, JSON.stringify(own));
       assert.notEqual(own[0]?.revokedAt, null);
       assert.ok(report.checks.some((c) => c.check === "the verifier's own actions are audited" && c.result === 'pass' && /tenant\.create/.test(c.evidence)), JSON.stringify(report.checks.filter((c) => c.group === 'audit')));
+    });
+
+    test('serving with live deployments (B against A\'s endpoint, noisy-neighbour ratio) and the --kubernetes bundle checks', async () => {
+      const report = await verify(p, ['serving'], { kubernetes: true });
+      assert.deepEqual(failures(report), [], describeFailures(report));
+      const row = (check: string, target: string) => report.checks.find((c) => c.check === check && c.target.startsWith(target));
+      // B, with every role, against A's live endpoint: the missing-model answer.
+      assert.equal(row("A's endpoint serves A", 'POST /v2/models/{name}/infer')?.result, 'pass', JSON.stringify(report.checks.filter((c) => c.group === 'serving').slice(0, 3)));
+      for (const role of ['owner', 'admin', 'member', 'viewer']) {
+        for (const target of ['POST /v2/models/{name}/infer', 'GET /v2/models/{name}/ready', 'GET /api/v1/tenants/{tenant}/deployments/{name}']) {
+          assert.equal(row(`B reaches A's live endpoint (B ${role})`, target)?.result, 'pass', `${role} ${target}`);
+        }
+      }
+      const noisy = row('noisy neighbour p99 ratio', 'deployment');
+      assert.equal(noisy?.result, 'pass', JSON.stringify(noisy));
+      assert.match(noisy?.evidence ?? '', /^ratio \d+\.\d+: alone p50 [\d.]+ ms p99 [\d.]+ ms \(\d+ requests\); under B's flood .*B's flood \(16 in flight, 2 s\): .*200×\d+/);
+      assert.equal(row("A is served during B's flood", 'deployment')?.result, 'pass');
+      // --kubernetes: each verify tenant's rendered bundle, judged; live-cluster probes skipped with the reason.
+      for (const check of ['k8s: PSA labels', 'k8s: ResourceQuota', 'k8s: LimitRange', 'k8s: default-deny NetworkPolicy', 'k8s: RBAC least privilege', 'k8s: every object in the tenant namespace']) {
+        const rows = report.checks.filter((c) => c.check === check);
+        assert.equal(rows.length, 2, check);
+        assert.ok(rows.every((c) => c.result === 'pass' && /^namespace /.test(c.target)), JSON.stringify(rows));
+      }
+      assert.match(row('k8s: PSA labels', 'namespace')?.evidence ?? '', /enforce=restricted/);
+      const live = report.checks.filter((c) => c.group === 'compute' && c.target === 'cluster');
+      assert.ok(live.length >= 3 && live.every((c) => c.result === 'skip' && /needs a live cluster/.test(c.evidence)), JSON.stringify(live));
+      assert.deepEqual((await slugs(p)).filter((s) => /^verify-[0-9a-f]{8}-/.test(s)), []);
     });
   });
 }

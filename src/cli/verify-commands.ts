@@ -24,7 +24,8 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
     .option('--platform-home <dir>', "the platform's home on the job host: compute probes try to read it")
     .option('--probe-timeout <seconds>', 'time limit of each compute probe job', '60')
     .option('--verbose', 'list every passing route check')
-    .action(async (jsonFile: string | undefined, options: { only: string; tier: string; junit?: string; keep?: boolean; databaseUrl?: string; storagePath?: string; platformHome?: string; probeTimeout: string; verbose?: boolean }) => {
+    .option('--kubernetes', "compute: the namespace checks over each verify tenant's rendered Kubernetes bundle (live-cluster probes are reported as skipped)")
+    .action(async (jsonFile: string | undefined, options: { only: string; tier: string; junit?: string; keep?: boolean; kubernetes?: boolean; databaseUrl?: string; storagePath?: string; platformHome?: string; probeTimeout: string; verbose?: boolean }) => {
       const settings = ctx.settings();
       if (jsonFile !== undefined && !ctx.json()) throw new AppError('VALIDATION_FAILED', `unexpected argument '${jsonFile}': to write JSON to a file, pass --json ${jsonFile}`);
       if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
@@ -37,6 +38,7 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
       const run = startVerify({
         url: settings.url, token: settings.token, groups: groups as VerifyGroup[], tiers: list(options.tier), keep: options.keep === true,
         databaseUrl: options.databaseUrl ?? ctx.env['BULKHEAD_VERIFY_DATABASE_URL'], storagePath: options.storagePath, platformHome: options.platformHome,
+        kubernetes: options.kubernetes === true,
         probeTimeoutSeconds, log: (line) => ctx.io.err(`verify: ${line}`),
       });
       // Interrupted: delete what this run made before exiting (a later run removes anything left).

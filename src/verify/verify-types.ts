@@ -30,6 +30,8 @@ export interface VerifyOptions {
   storagePath?: string | undefined;
   /** The platform's home directory as the host sees it: compute probes try to read it. */
   platformHome?: string | undefined;
+  /** `--kubernetes`: the namespace checks over the tenants' rendered bundles (compute group). */
+  kubernetes?: boolean | undefined;
   /** Per-job limit of the compute probes, seconds. */
   probeTimeoutSeconds: number;
   /** Progress lines (stderr in the CLI). */

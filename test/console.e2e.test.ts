@@ -222,6 +222,7 @@ describe('web console in Chromium', () => {
     await notFound('/ui/t/team-a/jobs');
     await notFound('/ui/t/team-a/deployments');
     await notFound('/ui/admin/tenants');
+    await notFound('/ui/admin/scheduler');
     // B's own audit log lists none of A's events.
     await b.page.goto(`${server.url}/ui/t/team-b/audit`);
     await b.page.getByText(/Chain verification/).waitFor();
@@ -321,6 +322,18 @@ describe('web console in Chromium', () => {
     const shown = JSON.parse(await result.innerText());
     assert.deepEqual(shown.outputs, expected.outputs);
     assert.ok(JSON.stringify(shown.outputs).length > 10, JSON.stringify(shown));
+    // Live request rate, latency and 429s (refreshed every 3 s): the API's request and the form's are counted,
+    // and the page shows what the stats API answers (this server process's window).
+    const live = b.page.getByRole('group', { name: 'live requests of churn' });
+    await waitFor('the live stats to count the inference requests', async () => Number(await live.getAttribute('data-requests')) >= 2, 30_000);
+    const stats = await api(a, 'GET', '/api/v1/tenants/team-c/deployments/churn/stats');
+    assert.ok(stats.requests >= 2 && stats.p50Ms !== null && stats.rateLimited === 0, JSON.stringify(stats));
+    await waitFor('the page to show the stats the API answers', async () => Number(await live.getAttribute('data-requests')) === stats.requests, 10_000);
+    const liveText = await live.innerText();
+    assert.match(liveText, new RegExp(`p50\\s+${(stats.p50Ms as number).toFixed(1)} ms`), liveText);
+    assert.match(liveText, new RegExp(`p99\\s+${(stats.p99Ms as number).toFixed(1)} ms`), liveText);
+    assert.match(liveText, /429s\s+0/, liveText);
+    assert.deepEqual(await seriousAxeViolations(b.page), [], 'deployments page with live stats');
     await shot(b, 'deployments');
     // The lineage graph, drawn: the model version and the deployment serving it.
     await b.page.goto(`${server.url}/ui/t/team-c/models`);
@@ -360,6 +373,26 @@ describe('web console in Chromium', () => {
       const found = await seriousAxeViolations(b.page);
       assert.deepEqual(found, [], `${name} ${path}`);
     }
+    // The scheduler's queue and fair share: the page shows each tenant's entitled and received share as the
+    // API computes them (refreshed every 5 s).
+    await b.page.getByRole('link', { name: 'Scheduler' }).click();
+    await b.page.getByRole('heading', { name: 'Scheduler', level: 1 }).waitFor();
+    const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
+    let view: any;
+    await waitFor('the scheduler page to show the API\'s shares', async () => {
+      view = await api(adminToken, 'GET', '/api/v1/platform/scheduler');
+      for (const t of view.tenants) {
+        if (await b.page.getByRole('meter', { name: `entitled share of ${t.slug}: ${pct(t.entitledShare)}` }).count() !== 1) return false;
+        if (await b.page.getByRole('meter', { name: `received share of ${t.slug}: ${pct(t.cpuShare)}` }).count() !== 1) return false;
+      }
+      return true;
+    }, 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: ${JSON.stringify(view)}`);
+    });
+    assert.ok(view.tenants.some((t: { slug: string }) => t.slug === 'team-a') && view.tenants.some((t: { slug: string }) => t.slug === 'team-b'));
+    assert.equal(await b.page.locator('tbody tr[data-tenant]').count(), view.tenants.length);
+    assert.deepEqual(await seriousAxeViolations(b.page), [], 'scheduler page');
+    await shot(b, 'admin-scheduler');
     await b.page.goto(`${server.url}/ui/t/team-a/experiments`);
     await b.page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();
     assert.ok(!(await b.page.locator('main').innerText()).includes('churn-model'));

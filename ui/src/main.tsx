@@ -5,6 +5,7 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { ApiError, onUnauthenticated, request, setCsrf, setWorkspace } from './api.ts';
 import type { Session, SessionState } from './api.ts';
+import { AdminScheduler } from './live.tsx';
 import { Access, AdminTenants, Audit, Datasets, Deployments, Experiments, JobPage, Jobs, Models, Usage } from './pages.tsx';
 import { ComparePage, RunPage, RunsPage } from './runs.tsx';
 import { DatasetLineagePage, ModelLineagePage } from './lineage.tsx';
@@ -72,7 +73,7 @@ const Shell = ({ session, tenant, path, onSignOut, children }: { session: Sessio
     localStorage.setItem(themeKey, theme);
   }, [theme]);
   const nav = tenant === undefined
-    ? [['Tenants', '/ui/admin/tenants']]
+    ? [['Tenants', '/ui/admin/tenants'], ['Scheduler', '/ui/admin/scheduler']]
     : [['Experiments', 'experiments'], ['Jobs', 'jobs'], ['Models', 'models'], ['Datasets', 'datasets'], ['Deployments', 'deployments'], ['Usage', 'usage'], ['Audit log', 'audit'], ['Access', 'access']].map(([label, page]) => [label!, `/ui/t/${tenant}/${page}`]);
   return (
     <>
@@ -102,6 +103,7 @@ const route = (path: string, session: Session): ComponentChildren => {
   const parts = url.pathname.replace(/^\/ui\/?/, '').split('/').filter((p) => p !== '').map(decodeURIComponent);
   if (parts[0] === 'admin') {
     if (session.kind !== 'platform_admin') return <NotFound what="This page is for platform admins." />;
+    if (parts[1] === 'scheduler') return <AdminScheduler />;
     return <AdminTenants />;
   }
   if (parts[0] !== 't' || parts[1] === undefined) return <NotFound what="No such page." />;

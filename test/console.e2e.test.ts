@@ -202,7 +202,8 @@ describe('web console in Chromium', () => {
     await b.page.goto(`${server.url}/ui/`);
     await b.page.getByLabel('Username').fill('bob');
     await b.page.getByLabel('Password', { exact: true }).fill('bob-has-a-long-password');
-    await b.page.getByLabel(/^Tenant/).fill('team-b');
+    // bob is a member of team-b only: no tenant to pick.
+    assert.equal(await b.page.getByLabel(/^Tenant/).count(), 0, 'no free-text tenant field');
     await b.page.getByRole('button', { name: 'Sign in with password' }).click();
     await b.page.waitForURL(/\/ui\/t\/team-b\/experiments$/);
     await b.page.getByRole('heading', { name: 'Experiments' }).waitFor();
@@ -227,6 +228,34 @@ describe('web console in Chromium', () => {
     await b.page.goto(`${server.url}/ui/t/team-b/audit`);
     await b.page.getByText(/Chain verification/).waitFor();
     assert.ok(!(await b.page.locator('main').innerText()).includes('team-a'));
+  });
+
+  test('a user in several tenants picks one from the list the server gives after the password', async () => {
+    await api(adminToken, 'POST', '/api/v1/users', { username: 'carol', password: 'carol-has-a-long-password' });
+    for (const slug of ['team-b', 'team-a']) await api(adminToken, 'PUT', `/api/v1/tenants/${slug}/members/carol`, { role: 'viewer' });
+    // A browser of its own, closed here (the tests after this one use browsers[1] and [2] by position).
+    const b = await openBrowser();
+    try {
+    await b.page.goto(`${server.url}/ui/`);
+    await b.page.getByLabel('Username').fill('carol');
+    await b.page.getByLabel('Password', { exact: true }).fill('carol-has-a-long-password');
+    await b.page.getByRole('button', { name: 'Sign in with password' }).click();
+    const picker = b.page.getByRole('combobox', { name: 'Tenant' });
+    await picker.waitFor();
+    assert.deepEqual(await picker.locator('option').evaluateAll((os: any[]) => os.map((o) => o.value)), ['team-a', 'team-b']);
+    assert.deepEqual(await seriousAxeViolations(b.page), [], 'sign-in page with the tenant picker');
+    await picker.selectOption('team-b');
+    await b.page.getByRole('button', { name: 'Sign in with password' }).click();
+    await b.page.waitForURL(/\/ui\/t\/team-b\/experiments$/);
+    await b.page.getByRole('heading', { name: 'Experiments' }).waitFor();
+    assert.match(await b.page.locator('header .who').innerText(), /carol.*team-b/);
+    await b.page.goto(`${server.url}/ui/t/team-a/experiments`);
+    await b.page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();
+    assert.deepEqual(b.dialogs, []);
+    assert.deepEqual(await b.violations(), []);
+    } finally {
+      await b.close();
+    }
   });
 
   test('sign-out revokes the session server-side; a revoked token signs the page out', async () => {

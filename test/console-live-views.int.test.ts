@@ -53,6 +53,25 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('GET', '/api/v1/tenants/lv-a/deployments/churn/stats', a.tokens.viewer)).body.requests, 3);
     });
 
+    test("the tenant's request-rate 429s at the gateway are counted as such", async () => {
+      const before = (await p.call('GET', '/api/v1/tenants/lv-a/deployments/churn/stats', a.tokens.viewer)).body;
+      const quota = await p.call('GET', '/api/v1/tenants/lv-a/quota', adminToken);
+      assert.equal((await p.call('PUT', '/api/v1/tenants/lv-a/quota', adminToken, { requestsPerSecond: 1 })).status, 200);
+      const input = { inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [[1, 1]] }] };
+      const statuses: number[] = [];
+      try {
+        for (let i = 0; i < 20; i++) statuses.push((await p.call('POST', '/v2/models/churn/infer', a.tokens.member, input)).status);
+      } finally {
+        assert.equal((await p.call('PUT', '/api/v1/tenants/lv-a/quota', adminToken, { requestsPerSecond: quota.body.requestsPerSecond })).status, 200);
+      }
+      const limited = statuses.filter((s) => s === 429).length;
+      assert.ok(limited > 0, statuses.join(','));
+      const after = (await p.call('GET', '/api/v1/tenants/lv-a/deployments/churn/stats', a.tokens.viewer)).body;
+      assert.equal(after.requests - before.requests, 20);
+      assert.equal(after.rateLimited - before.rateLimited, limited);
+      assert.equal(after.serverErrors - before.serverErrors, statuses.filter((s) => s >= 500).length);
+    });
+
     test("another tenant's deployment stats are 404, by its path and under the caller's own", async () => {
       const byPath = await p.call('GET', '/api/v1/tenants/lv-a/deployments/churn/stats', b.tokens.owner);
       assert.equal(byPath.status, 404);

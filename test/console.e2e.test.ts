@@ -387,6 +387,8 @@ describe('web console in Chromium', () => {
     await b.page.getByRole('button', { name: 'revoke token ci-token' }).waitFor();
     assert.ok(!(await b.page.content()).includes(shown), 'shown once: not after a reload');
     await b.page.getByRole('button', { name: 'revoke token ci-token' }).click();
+    // ci-token's own row says revoked (another token revoked earlier in the run would match /^revoked / at once).
+    await b.page.getByRole('button', { name: 'revoke token ci-token' }).waitFor({ state: 'detached' });
     await b.page.getByText(/^revoked /).first().waitFor();
     assert.equal((await callServer(server.url, shown, 'GET', '/api/v1/tenants/team-a/jobs')).status, 401);
   });
@@ -403,7 +405,12 @@ describe('web console in Chromium', () => {
       assert.deepEqual(found, [], `${name} ${path}`);
     }
     // The scheduler's queue and fair share: the page shows each tenant's entitled and received share as the
-    // API computes them (refreshed every 5 s).
+    // API computes them (refreshed every 5 s). Team B gets weight 3 and a job that stays queued (no
+    // concurrent job allowed), so it is the one tenant with work: entitled to all of the pool.
+    const quotaB = await api(adminToken, 'GET', '/api/v1/tenants/team-b/quota');
+    await api(adminToken, 'PUT', '/api/v1/tenants/team-b/quota', { maxConcurrentJobs: 0, weight: 3 });
+    const queuedJob = await api(tokens['team-b']!, 'POST', '/api/v1/tenants/team-b/jobs', { name: 'queued-for-the-scheduler-page', command: ['true'], resources: { cpu: 0.5, memoryMiB: 128 } });
+    try {
     await b.page.getByRole('link', { name: 'Scheduler' }).click();
     await b.page.getByRole('heading', { name: 'Scheduler', level: 1 }).waitFor();
     const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
@@ -420,8 +427,15 @@ describe('web console in Chromium', () => {
     });
     assert.ok(view.tenants.some((t: { slug: string }) => t.slug === 'team-a') && view.tenants.some((t: { slug: string }) => t.slug === 'team-b'));
     assert.equal(await b.page.locator('tbody tr[data-tenant]').count(), view.tenants.length);
+    const rowB = view.tenants.find((t: { slug: string }) => t.slug === 'team-b');
+    assert.ok(rowB.queued >= 1 && rowB.weight === 3 && rowB.entitledShare > 0, JSON.stringify(rowB));
+    await b.page.getByRole('meter', { name: `entitled share of team-b: ${pct(rowB.entitledShare)}` }).waitFor();
     assert.deepEqual(await seriousAxeViolations(b.page), [], 'scheduler page');
     await shot(b, 'admin-scheduler');
+    } finally {
+      await api(tokens['team-b']!, 'POST', `/api/v1/tenants/team-b/jobs/${queuedJob.id}/cancel`);
+      await api(adminToken, 'PUT', '/api/v1/tenants/team-b/quota', { maxConcurrentJobs: quotaB.maxConcurrentJobs, weight: quotaB.weight });
+    }
     await b.page.goto(`${server.url}/ui/t/team-a/experiments`);
     await b.page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();
     assert.ok(!(await b.page.locator('main').innerText()).includes('churn-model'));

@@ -129,6 +129,37 @@ for (const kind of databaseKinds) {
       assert.notEqual(revoked.revokedAt, null);
     });
 
+    test('password sign-in naming no tenant: one tenant signs in to it, several list them to pick from, no session yet', async () => {
+      assert.equal((await p.call('POST', '/api/v1/users', adminToken, { username: 'cs-multi', password: 'several tenants pass' })).status, 201);
+      assert.equal((await p.call('POST', '/api/v1/users', adminToken, { username: 'cs-single', password: 'only one tenant pass' })).status, 201);
+      assert.equal((await p.call('POST', '/api/v1/users', adminToken, { username: 'cs-none', password: 'member of nothing!' })).status, 201);
+      for (const [user, slug, role] of [['cs-multi', 'cs-b', 'viewer'], ['cs-multi', 'cs-a', 'member'], ['cs-single', 'cs-b', 'member']] as const) {
+        assert.equal((await p.call('PUT', `/api/v1/tenants/${slug}/members/${user}`, adminToken, { role })).status, 200);
+      }
+      const choose = await p.app.inject({ method: 'POST', url: '/ui/api/session', payload: { username: 'cs-multi', password: 'several tenants pass' } });
+      assert.equal(choose.statusCode, 200, choose.body);
+      assert.equal(choose.headers['set-cookie'], undefined, 'no session before a tenant is picked');
+      assert.deepEqual(choose.json().tenants.map((t: { slug: string; role: string }) => `${t.slug}:${t.role}`), ['cs-a:member', 'cs-b:viewer']);
+      assert.equal(choose.json().reason, 'choose_tenant');
+      // The wrong password lists nothing; neither does an unknown user or a user of no tenant.
+      for (const payload of [{ username: 'cs-multi', password: 'wrong password!!' }, { username: 'cs-nobody', password: 'several tenants pass' }, { username: 'cs-none', password: 'member of nothing!' }]) {
+        const bad = await p.app.inject({ method: 'POST', url: '/ui/api/session', payload });
+        assert.equal(bad.statusCode, 401, bad.body);
+        assert.ok(!bad.body.includes('cs-a') && !bad.body.includes('cs-b'), bad.body);
+        assert.equal(bad.headers['set-cookie'], undefined);
+      }
+      const picked = await signIn({ username: 'cs-multi', password: 'several tenants pass', tenant: 'cs-b' });
+      assert.equal(picked.body.tenant.slug, 'cs-b');
+      assert.equal(picked.body.role, 'viewer');
+      assert.equal((await withCookie(picked, 'GET', '/api/v1/tenants/cs-b/jobs')).statusCode, 200);
+      assert.equal((await withCookie(picked, 'GET', '/api/v1/tenants/cs-a/jobs')).statusCode, 404, "the picked tenant's session only");
+      const single = await signIn({ username: 'cs-single', password: 'only one tenant pass' });
+      assert.equal(single.body.tenant.slug, 'cs-b');
+      // A tenant the user is not a member of stays bad credentials.
+      const stranger = await p.app.inject({ method: 'POST', url: '/ui/api/session', payload: { username: 'cs-single', password: 'only one tenant pass', tenant: 'cs-a' } });
+      assert.equal(stranger.statusCode, 401);
+    });
+
     test('a revoked token and a suspended tenant end their sessions', async () => {
       const minted = await p.call('POST', '/api/v1/tenants/cs-b/tokens', adminToken, { name: 'to-revoke', role: 'member' });
       const s = await signIn({ token: minted.body.token });

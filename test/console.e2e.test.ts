@@ -202,7 +202,8 @@ describe('web console in Chromium', () => {
     await b.page.goto(`${server.url}/ui/`);
     await b.page.getByLabel('Username').fill('bob');
     await b.page.getByLabel('Password', { exact: true }).fill('bob-has-a-long-password');
-    await b.page.getByLabel(/^Tenant/).fill('team-b');
+    // bob is a member of team-b only: no tenant to pick.
+    assert.equal(await b.page.getByLabel(/^Tenant/).count(), 0, 'no free-text tenant field');
     await b.page.getByRole('button', { name: 'Sign in with password' }).click();
     await b.page.waitForURL(/\/ui\/t\/team-b\/experiments$/);
     await b.page.getByRole('heading', { name: 'Experiments' }).waitFor();
@@ -222,10 +223,39 @@ describe('web console in Chromium', () => {
     await notFound('/ui/t/team-a/jobs');
     await notFound('/ui/t/team-a/deployments');
     await notFound('/ui/admin/tenants');
+    await notFound('/ui/admin/scheduler');
     // B's own audit log lists none of A's events.
     await b.page.goto(`${server.url}/ui/t/team-b/audit`);
     await b.page.getByText(/Chain verification/).waitFor();
     assert.ok(!(await b.page.locator('main').innerText()).includes('team-a'));
+  });
+
+  test('a user in several tenants picks one from the list the server gives after the password', async () => {
+    await api(adminToken, 'POST', '/api/v1/users', { username: 'carol', password: 'carol-has-a-long-password' });
+    for (const slug of ['team-b', 'team-a']) await api(adminToken, 'PUT', `/api/v1/tenants/${slug}/members/carol`, { role: 'viewer' });
+    // A browser of its own, closed here (the tests after this one use browsers[1] and [2] by position).
+    const b = await openBrowser();
+    try {
+    await b.page.goto(`${server.url}/ui/`);
+    await b.page.getByLabel('Username').fill('carol');
+    await b.page.getByLabel('Password', { exact: true }).fill('carol-has-a-long-password');
+    await b.page.getByRole('button', { name: 'Sign in with password' }).click();
+    const picker = b.page.getByRole('combobox', { name: 'Tenant' });
+    await picker.waitFor();
+    assert.deepEqual(await picker.locator('option').evaluateAll((os: any[]) => os.map((o) => o.value)), ['team-a', 'team-b']);
+    assert.deepEqual(await seriousAxeViolations(b.page), [], 'sign-in page with the tenant picker');
+    await picker.selectOption('team-b');
+    await b.page.getByRole('button', { name: 'Sign in with password' }).click();
+    await b.page.waitForURL(/\/ui\/t\/team-b\/experiments$/);
+    await b.page.getByRole('heading', { name: 'Experiments' }).waitFor();
+    assert.match(await b.page.locator('header .who').innerText(), /carol.*team-b/);
+    await b.page.goto(`${server.url}/ui/t/team-a/experiments`);
+    await b.page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();
+    assert.deepEqual(b.dialogs, []);
+    assert.deepEqual(await b.violations(), []);
+    } finally {
+      await b.close();
+    }
   });
 
   test('sign-out revokes the session server-side; a revoked token signs the page out', async () => {
@@ -321,6 +351,18 @@ describe('web console in Chromium', () => {
     const shown = JSON.parse(await result.innerText());
     assert.deepEqual(shown.outputs, expected.outputs);
     assert.ok(JSON.stringify(shown.outputs).length > 10, JSON.stringify(shown));
+    // Live request rate, latency and 429s (refreshed every 3 s): the API's request and the form's are counted,
+    // and the page shows what the stats API answers (this server process's window).
+    const live = b.page.getByRole('group', { name: 'live requests of churn' });
+    await waitFor('the live stats to count the inference requests', async () => Number(await live.getAttribute('data-requests')) >= 2, 30_000);
+    const stats = await api(a, 'GET', '/api/v1/tenants/team-c/deployments/churn/stats');
+    assert.ok(stats.requests >= 2 && stats.p50Ms !== null && stats.rateLimited === 0, JSON.stringify(stats));
+    await waitFor('the page to show the stats the API answers', async () => Number(await live.getAttribute('data-requests')) === stats.requests, 10_000);
+    const liveText = await live.innerText();
+    assert.match(liveText, new RegExp(`p50\\s+${(stats.p50Ms as number).toFixed(1)} ms`), liveText);
+    assert.match(liveText, new RegExp(`p99\\s+${(stats.p99Ms as number).toFixed(1)} ms`), liveText);
+    assert.match(liveText, /429s\s+0/, liveText);
+    assert.deepEqual(await seriousAxeViolations(b.page), [], 'deployments page with live stats');
     await shot(b, 'deployments');
     // The lineage graph, drawn: the model version and the deployment serving it.
     await b.page.goto(`${server.url}/ui/t/team-c/models`);
@@ -345,6 +387,8 @@ describe('web console in Chromium', () => {
     await b.page.getByRole('button', { name: 'revoke token ci-token' }).waitFor();
     assert.ok(!(await b.page.content()).includes(shown), 'shown once: not after a reload');
     await b.page.getByRole('button', { name: 'revoke token ci-token' }).click();
+    // ci-token's own row says revoked (another token revoked earlier in the run would match /^revoked / at once).
+    await b.page.getByRole('button', { name: 'revoke token ci-token' }).waitFor({ state: 'detached' });
     await b.page.getByText(/^revoked /).first().waitFor();
     assert.equal((await callServer(server.url, shown, 'GET', '/api/v1/tenants/team-a/jobs')).status, 401);
   });
@@ -359,6 +403,38 @@ describe('web console in Chromium', () => {
     for (const [name, path] of Object.entries({ admin: '/ui/admin/tenants' })) {
       const found = await seriousAxeViolations(b.page);
       assert.deepEqual(found, [], `${name} ${path}`);
+    }
+    // The scheduler's queue and fair share: the page shows each tenant's entitled and received share as the
+    // API computes them (refreshed every 5 s). Team B gets weight 3 and a job that stays queued (no
+    // concurrent job allowed), so it is the one tenant with work: entitled to all of the pool.
+    const quotaB = await api(adminToken, 'GET', '/api/v1/tenants/team-b/quota');
+    await api(adminToken, 'PUT', '/api/v1/tenants/team-b/quota', { maxConcurrentJobs: 0, weight: 3 });
+    const queuedJob = await api(tokens['team-b']!, 'POST', '/api/v1/tenants/team-b/jobs', { name: 'queued-for-the-scheduler-page', command: ['true'], resources: { cpu: 0.5, memoryMiB: 128 } });
+    try {
+    await b.page.getByRole('link', { name: 'Scheduler' }).click();
+    await b.page.getByRole('heading', { name: 'Scheduler', level: 1 }).waitFor();
+    const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
+    let view: any;
+    await waitFor('the scheduler page to show the API\'s shares', async () => {
+      view = await api(adminToken, 'GET', '/api/v1/platform/scheduler');
+      for (const t of view.tenants) {
+        if (await b.page.getByRole('meter', { name: `entitled share of ${t.slug}: ${pct(t.entitledShare)}` }).count() !== 1) return false;
+        if (await b.page.getByRole('meter', { name: `received share of ${t.slug}: ${pct(t.cpuShare)}` }).count() !== 1) return false;
+      }
+      return true;
+    }, 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: ${JSON.stringify(view)}`);
+    });
+    assert.ok(view.tenants.some((t: { slug: string }) => t.slug === 'team-a') && view.tenants.some((t: { slug: string }) => t.slug === 'team-b'));
+    assert.equal(await b.page.locator('tbody tr[data-tenant]').count(), view.tenants.length);
+    const rowB = view.tenants.find((t: { slug: string }) => t.slug === 'team-b');
+    assert.ok(rowB.queued >= 1 && rowB.weight === 3 && rowB.entitledShare > 0, JSON.stringify(rowB));
+    await b.page.getByRole('meter', { name: `entitled share of team-b: ${pct(rowB.entitledShare)}` }).waitFor();
+    assert.deepEqual(await seriousAxeViolations(b.page), [], 'scheduler page');
+    await shot(b, 'admin-scheduler');
+    } finally {
+      await api(tokens['team-b']!, 'POST', `/api/v1/tenants/team-b/jobs/${queuedJob.id}/cancel`);
+      await api(adminToken, 'PUT', '/api/v1/tenants/team-b/quota', { maxConcurrentJobs: quotaB.maxConcurrentJobs, weight: quotaB.weight });
     }
     await b.page.goto(`${server.url}/ui/t/team-a/experiments`);
     await b.page.getByRole('alert').filter({ hasText: /not found/i }).waitFor();

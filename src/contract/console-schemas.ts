@@ -22,3 +22,14 @@ export const consoleSessionStateSchema = z.union([
   consoleSessionSchema,
   z.object({ signedIn: z.literal(false), reason: z.enum(['none', 'expired', 'revoked', 'unknown', 'token_invalid']), message: z.string() }),
 ]);
+
+/**
+ * Password sign-in without a tenant, for a user who is a member of several (and not a platform admin): no
+ * session yet; the tenants to pick from. Signing in again with one of them opens the session.
+ */
+export const consoleChooseTenantSchema = z.object({
+  signedIn: z.literal(false),
+  reason: z.literal('choose_tenant'),
+  message: z.string(),
+  tenants: z.array(z.object({ slug: z.string(), name: z.string(), status: z.string(), role: z.string() })),
+});

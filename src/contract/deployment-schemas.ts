@@ -61,3 +61,20 @@ export const deploymentParamsSchema = tenantParamsSchema.extend({ name: z.string
 /** Open Inference Protocol v2 paths (`/v2/models/{name}[/versions/{version}]`): a deployment's name, and a model version. */
 export const inferenceModelParamsSchema = z.strictObject({ name: z.string().min(1).max(63) });
 export const inferenceVersionParamsSchema = inferenceModelParamsSchema.extend({ version: z.string().min(1).max(16) });
+
+/**
+ * `GET …/deployments/{name}/stats`: this server process's recent inference requests for the deployment
+ * (a sliding window; with several replicas, each answers for the requests it served).
+ */
+export const deploymentStatsSchema = z.object({
+  deployment: z.string(),
+  scope: z.literal('process'),
+  windowSeconds: z.number(),
+  requests: z.number().int(),
+  requestsPerSecond: z.number(),
+  p50Ms: z.number().nullable(),
+  p99Ms: z.number().nullable(),
+  rateLimited: z.number().int(),
+  serverErrors: z.number().int(),
+});
+export type DeploymentStats = z.infer<typeof deploymentStatsSchema>;

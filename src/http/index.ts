@@ -16,3 +16,4 @@ export { usageRoutes } from './routes/usage-routes.ts';
 export { datasetRoutes, mlflowArtifactRoutes } from './artifacts/index.ts';
 export { mlflowRoutes } from './mlflow/index.ts';
 export { alertRoutes } from './routes/alert-routes.ts';
+export { deploymentStatsRoutes } from './routes/deployment-stats-routes.ts';

@@ -144,6 +144,12 @@ export interface IdentityService {
   removeMember(ctx: RequestContext, tenantId: string, username: string): Promise<void>;
   /** Username + password → a session token for one tenant (or a platform-admin session). */
   login(input: { username: string; password: string; tenantId?: string | undefined; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord }>;
+  /**
+   * Password sign-in naming no tenant (the web console): a platform admin gets a platform session, a member
+   * of one tenant a session in it, a member of several the list to pick from (nothing minted); anyone
+   * else bad credentials. The password is checked once, exactly as `login` does.
+   */
+  loginOrChoose(input: { username: string; password: string; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord } | { choose: Array<{ id: string; slug: string; name: string; status: string; role: TenantRole }> }>;
   /** True once any platform-admin token exists. */
   hasPlatformAdminToken(): Promise<boolean>;
   /**
@@ -383,6 +389,25 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         (await tx.query<{ role: TenantRole }>('SELECT role FROM memberships WHERE user_id = $1', [user.id])).rows[0]?.role);
       if (role === undefined) throw identityErrors.badCredentials();
       return insertToken(ctx, tenantId, { name: 'session', role, kind: 'session', userId: user.id, expiresInSeconds: ttl });
+    },
+
+    async loginOrChoose(input) {
+      const user = await findUser(input.username);
+      const valid = user !== undefined && user.status === 'active' && user.password_hash != null
+        ? await verifyPassword(input.password, user.password_hash)
+        : (await hashPassword(input.password), false);
+      if (!valid || user === undefined) throw identityErrors.badCredentials();
+      const ctx = { actor: `user:${user.username}`, requestId: 'login' };
+      const ttl = input.ttlSeconds ?? 12 * 3600;
+      if (user.is_platform_admin) return insertToken(ctx, null, { name: 'session', role: 'platform_admin', kind: 'session', userId: user.id, expiresInSeconds: ttl });
+      // The user's own memberships across tenants (tenant-scoped rows: a read-only system read).
+      const { rows: tenants } = await readAsSystem<{ id: string; slug: string; name: string; status: string; role: TenantRole }>(db,
+        'SELECT t.id::text, t.slug, t.name, t.status, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.slug',
+        [user.id]);
+      const only = tenants.length === 1 ? tenants[0] : undefined;
+      if (only !== undefined) return insertToken(ctx, only.id, { name: 'session', role: only.role, kind: 'session', userId: user.id, expiresInSeconds: ttl });
+      if (tenants.length === 0) throw identityErrors.badCredentials();
+      return { choose: tenants };
     },
 
     async hasPlatformAdminToken() {

@@ -50,7 +50,7 @@ import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
 import { createMonitoring, registerTenantResourceMetrics } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
-import { alertRoutes, usageRoutes } from '../http/index.ts';
+import { alertRoutes, deploymentStatsRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
 import { hostname } from 'node:os';
 import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaShare } from '../replicas/index.ts';
@@ -381,6 +381,7 @@ export const createPlatform = async (
   });
   registerTenantResourceMetrics(monitoring.metrics, { dbTime: () => dbTime.usage(), bandwidth: () => bandwidth.counters() });
   httpModules.push(usageRoutes({ usage: monitoring.service, artifacts }));
+  httpModules.push(deploymentStatsRoutes({ deployments: serving.deployments, window: monitoring.metrics.inferenceWindow }));
   closers.push(() => monitoring.stop());
   const security = createSecuritySystem({
     db, instanceId, metrics, log: auditLog,

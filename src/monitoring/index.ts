@@ -30,3 +30,6 @@ export type { UsageService, TenantUsage } from './usage-service.ts';
 export { insertLedgerEntries, spreadOverHours, hourOf } from './usage-ledger.ts';
 export { registerTenantResourceMetrics } from './tenant-resource-metrics.ts';
 export type { TenantResourceSources, TenantDbTimeReading, TenantBandwidthReading } from './tenant-resource-metrics.ts';
+export { createInferenceWindow } from './inference-window.ts';
+export type { InferenceWindow, InferenceWindowStats } from './inference-window.ts';
+export { readSchedulerView } from './scheduler-view.ts';

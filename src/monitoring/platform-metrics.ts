@@ -13,6 +13,8 @@ import { createBoundedLabels } from './metric-labels.ts';
 import { statusClass } from './metric-labels.ts';
 import type { PlatformSnapshot, SnapshotReader } from './platform-snapshot.ts';
 import { registerProcessMetrics } from './process-metrics.ts';
+import { createInferenceWindow } from './inference-window.ts';
+import type { InferenceWindow } from './inference-window.ts';
 
 export interface PlatformMetrics {
   readonly registry: Registry;
@@ -24,6 +26,8 @@ export interface PlatformMetrics {
   observeInference(request: { tenantId: string; deployment: string; status: number; seconds: number }): void;
   /** Bytes of an artifact or dataset download sent to a tenant. */
   observeDownload(tenantId: string, bytes: number): void;
+  /** This process's recent inference requests per deployment (inference-window.ts), for the console. */
+  readonly inferenceWindow: InferenceWindow;
 }
 
 export interface PlatformMetricsOptions {
@@ -60,6 +64,8 @@ export const createPlatformMetrics = (options: PlatformMetricsOptions): Platform
   const inferenceDuration = new Histogram({ name: 'bulkhead_inference_request_duration_seconds', help: 'Inference request latency per deployment', labelNames: ['tenant', 'deployment'], buckets: latencyBuckets, registers });
   const httpSeries = new Map<string, { count: { inc(): void }; duration: { observe(value: number): void } }>();
   const downloadBytes = new Counter({ name: 'bulkhead_artifact_download_bytes_total', help: 'Artifact and dataset bytes sent to each tenant', labelNames: ['tenant'], registers });
+
+  const inferenceWindow = createInferenceWindow();
 
   const snapshot = options.snapshot;
   if (snapshot !== undefined) {
@@ -136,6 +142,7 @@ export const createPlatformMetrics = (options: PlatformMetricsOptions): Platform
   return {
     registry,
     tenantLabel,
+    inferenceWindow,
     observeHttp({ method, route, status, seconds, tenantId }) {
       // The bound children of each (method, route, status class) are kept: prom-client hashes a label
       // object on every call otherwise, which is most of what counting a request costs.
@@ -157,6 +164,7 @@ export const createPlatformMetrics = (options: PlatformMetricsOptions): Platform
       inferenceRequests.inc({ tenant, deployment: name, status_class: statusClass(status) });
       if (status === 429) inferenceRejected.inc({ tenant, deployment: name });
       inferenceDuration.observe({ tenant, deployment: name }, seconds);
+      inferenceWindow.observe(tenantId, deployment, status, seconds);
     },
     observeDownload(tenantId, bytes) {
       if (bytes > 0) downloadBytes.inc({ tenant: tenantLabel(tenantId) }, bytes);

@@ -5,6 +5,7 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { ApiError, onUnauthenticated, request, setCsrf, setWorkspace } from './api.ts';
 import type { Session, SessionState } from './api.ts';
+import { AdminScheduler } from './live.tsx';
 import { Access, AdminTenants, Audit, Datasets, Deployments, Experiments, JobPage, Jobs, Models, Usage } from './pages.tsx';
 import { ComparePage, RunPage, RunsPage } from './runs.tsx';
 import { DatasetLineagePage, ModelLineagePage } from './lineage.tsx';
@@ -14,17 +15,26 @@ import { ErrorBox, Link, Loading, navigate, setPathListener } from './common.tsx
 
 const home = (session: Session): string => (session.kind === 'platform_admin' ? '/ui/admin/tenants' : `/ui/t/${session.tenant?.slug ?? ''}/experiments`);
 
+interface TenantChoice { slug: string; name: string; status: string; role: string }
+
 const SignIn = ({ onSession, notice }: { onSession: (s: Session) => void; notice?: string | undefined }) => {
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
+  // A user of several tenants: the tenants the server listed after checking the password, to pick from.
+  const [choices, setChoices] = useState<TenantChoice[] | undefined>(undefined);
+  const next = new URLSearchParams(location.search).get('next');
   const submit = (body: Record<string, string>) => async (event: Event) => {
     event.preventDefault();
     setBusy(true);
     setError(undefined);
     try {
-      const session = (await request('POST', '/ui/api/session', body)) as Session;
+      const answer = (await request('POST', '/ui/api/session', body)) as Session | { signedIn: false; reason: 'choose_tenant'; tenants: TenantChoice[] };
+      if ('reason' in answer && answer.reason === 'choose_tenant') {
+        setChoices(answer.tenants);
+        return;
+      }
+      const session = answer as Session;
       onSession(session);
-      const next = new URLSearchParams(location.search).get('next');
       navigate(next !== null && next.startsWith('/ui/t/') ? next : home(session));
     } catch (e) {
       setError(e);
@@ -32,7 +42,9 @@ const SignIn = ({ onSession, notice }: { onSession: (s: Session) => void; notice
       setBusy(false);
     }
   };
-  const field = (form: HTMLFormElement, name: string) => (form.elements.namedItem(name) as HTMLInputElement).value;
+  const field = (form: HTMLFormElement, name: string) => (form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement | null)?.value ?? '';
+  // A deep link into a tenant preselects it.
+  const linked = next?.match(/^\/ui\/t\/([^/?#]+)/)?.[1];
   return (
     <main class="signin">
       <h1>Sign in to Bulkhead</h1>
@@ -49,11 +61,18 @@ const SignIn = ({ onSession, notice }: { onSession: (s: Session) => void; notice
         void submit({ username: field(form, 'username'), password: field(form, 'password'), ...(tenant === '' ? {} : { tenant }) })(e);
       }}>
         <label for="username">Username</label>
-        <input id="username" name="username" autocomplete="username" required />
+        <input id="username" name="username" autocomplete="username" required onInput={() => setChoices(undefined)} />
         <label for="password">Password</label>
         <input id="password" name="password" type="password" autocomplete="current-password" required />
-        <label for="tenant">Tenant (leave empty for a platform admin)</label>
-        <input id="tenant" name="tenant" autocomplete="off" />
+        {choices !== undefined && (
+          <>
+            <p role="status">You are a member of several tenants: pick one.</p>
+            <label for="tenant">Tenant</label>
+            <select id="tenant" name="tenant" required>
+              {choices.map((t) => <option key={t.slug} value={t.slug} selected={t.slug === linked}>{t.slug} — {t.name} ({t.role}{t.status === 'active' ? '' : `, ${t.status}`})</option>)}
+            </select>
+          </>
+        )}
         <button type="submit" disabled={busy}>Sign in with password</button>
       </form>
     </main>
@@ -72,7 +91,7 @@ const Shell = ({ session, tenant, path, onSignOut, children }: { session: Sessio
     localStorage.setItem(themeKey, theme);
   }, [theme]);
   const nav = tenant === undefined
-    ? [['Tenants', '/ui/admin/tenants']]
+    ? [['Tenants', '/ui/admin/tenants'], ['Scheduler', '/ui/admin/scheduler']]
     : [['Experiments', 'experiments'], ['Jobs', 'jobs'], ['Models', 'models'], ['Datasets', 'datasets'], ['Deployments', 'deployments'], ['Usage', 'usage'], ['Audit log', 'audit'], ['Access', 'access']].map(([label, page]) => [label!, `/ui/t/${tenant}/${page}`]);
   return (
     <>
@@ -102,6 +121,7 @@ const route = (path: string, session: Session): ComponentChildren => {
   const parts = url.pathname.replace(/^\/ui\/?/, '').split('/').filter((p) => p !== '').map(decodeURIComponent);
   if (parts[0] === 'admin') {
     if (session.kind !== 'platform_admin') return <NotFound what="This page is for platform admins." />;
+    if (parts[1] === 'scheduler') return <AdminScheduler />;
     return <AdminTenants />;
   }
   if (parts[0] !== 't' || parts[1] === undefined) return <NotFound what="No such page." />;

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { mlflow, request, tenantApi } from './api.ts';
 import { Empty, ErrorBox, Link, Loading, useLoad } from './common.tsx';
+import { DeploymentLive } from './live.tsx';
 
 const when = (value: string | number | null | undefined): string =>
   value === null || value === undefined ? '' : new Date(value).toISOString().replace('T', ' ').slice(0, 19);
@@ -237,6 +238,7 @@ export const Deployments = ({ tenant }: { tenant: string }) => {
         <article class="card" key={d.name}>
           <h2>{d.name}</h2>
           <p class="meta">model {d.model} v{d.version} · <span class={`status status-${d.status}`}>{d.status}</span> · {d.replicas} replicas</p>
+          <DeploymentLive tenant={tenant} name={d.name} />
           <TryIt name={d.name} />
         </article>
       ))}

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { consoleSessionSchema, consoleSessionStateSchema, consoleSignInSchema } from '../../contract/console-schemas.ts';
+import { consoleChooseTenantSchema, consoleSessionSchema, consoleSessionStateSchema, consoleSignInSchema } from '../../contract/console-schemas.ts';
 import { AppError } from '../../core/errors.ts';
 import type { Principal } from '../../authz/index.ts';
 import type { HttpDeps } from '../http-deps.ts';
@@ -116,7 +116,7 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
 
   app.post('/ui/api/session', {
     config: { access: 'public' },
-    schema: { tags: ['console'], summary: 'Sign in to the web console (sets the session cookie)', body: consoleSignInSchema, response: { 201: consoleSessionSchema } },
+    schema: { tags: ['console'], summary: 'Sign in to the web console (sets the session cookie); a user of several tenants without one named gets the list to pick from', body: consoleSignInSchema, response: { 200: consoleChooseTenantSchema, 201: consoleSessionSchema } },
   }, async (request, reply) => {
     const body = request.body;
     let token: string;
@@ -131,7 +131,19 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
         if (tenant === undefined) throw new AppError('UNAUTHENTICATED', 'invalid username, password or tenant');
         tenantId = tenant.id;
       }
-      token = (await deps.identity.login({ username: body.username, password: body.password, tenantId, ttlSeconds: console.absoluteSeconds })).token;
+      if (tenantId === undefined) {
+        // No tenant named: a platform admin signs in as one, a member of one tenant into it; a member of
+        // several gets their tenants to pick from (no session yet).
+        const outcome = await deps.identity.loginOrChoose({ username: body.username, password: body.password, ttlSeconds: console.absoluteSeconds });
+        if ('choose' in outcome) {
+          securityHeaders(reply).header('cache-control', 'no-store');
+          return reply.code(200).send({
+            signedIn: false as const, reason: 'choose_tenant' as const, message: 'you are a member of several tenants: pick one',
+            tenants: outcome.choose.map((t) => ({ slug: t.slug, name: t.name, status: t.status, role: t.role })),
+          });
+        }
+        token = outcome.token;
+      } else token = (await deps.identity.login({ username: body.username, password: body.password, tenantId, ttlSeconds: console.absoluteSeconds })).token;
       ownsToken = true;
     }
     const principal = await usable(token);

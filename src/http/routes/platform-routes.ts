@@ -9,6 +9,8 @@ import { identityErrors } from '../../identity/index.ts';
 import type { HttpDeps } from '../http-deps.ts';
 import { contextOf } from '../http-deps.ts';
 import { requirePrincipal } from '../route-config.ts';
+import { schedulerViewSchema } from '../../contract/scheduler-schemas.ts';
+import { readSchedulerView } from '../../monitoring/index.ts';
 
 /** Platform-level routes: identity of the caller, login, users, platform tokens, the platform audit chain. */
 export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (app) => {
@@ -90,4 +92,9 @@ export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (
     }
     return result;
   });
+
+  app.get('/api/v1/platform/scheduler', {
+    config: { access: 'platform.tenants.read' },
+    schema: { tags: ['platform'], summary: "The scheduler's queue and fair share per tenant: jobs queued/admitted/running, weight, entitled share, current CPU share", response: { 200: schedulerViewSchema } },
+  }, async () => readSchedulerView(deps.db));
 };

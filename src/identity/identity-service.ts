@@ -222,6 +222,17 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
   const findUser = async (username: string): Promise<UserRow | undefined> =>
     withSystem(db, async (tx) => (await tx.query<UserRow>(`SELECT ${userColumns}, password_hash FROM users WHERE username = $1`, [username])).rows[0], { readOnly: true });
 
+  /** The active user whose password this is; bad credentials otherwise, in the same time for an unknown user. */
+  const checkPassword = async (username: string, password: string): Promise<UserRow> => {
+    const user = await findUser(username);
+    const valid = user !== undefined && user.status === 'active' && user.password_hash != null
+      ? await verifyPassword(password, user.password_hash)
+      // Spend the same time on an unknown user, so timing does not reveal which usernames exist.
+      : (await hashPassword(password), false);
+    if (!valid || user === undefined) throw identityErrors.badCredentials();
+    return user;
+  };
+
   return {
     async authenticate(token) {
       if (!looksLikeToken(token)) return undefined;
@@ -372,12 +383,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     },
 
     async login(input) {
-      const user = await findUser(input.username);
-      const valid = user !== undefined && user.status === 'active' && user.password_hash != null
-        ? await verifyPassword(input.password, user.password_hash)
-        // Spend the same time on an unknown user, so timing does not reveal which usernames exist.
-        : (await hashPassword(input.password), false);
-      if (!valid || user === undefined) throw identityErrors.badCredentials();
+      const user = await checkPassword(input.username, input.password);
       const ctx = { actor: `user:${user.username}`, requestId: 'login' };
       const ttl = input.ttlSeconds ?? 12 * 3600;
       if (input.tenantId === undefined) {
@@ -392,11 +398,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     },
 
     async loginOrChoose(input) {
-      const user = await findUser(input.username);
-      const valid = user !== undefined && user.status === 'active' && user.password_hash != null
-        ? await verifyPassword(input.password, user.password_hash)
-        : (await hashPassword(input.password), false);
-      if (!valid || user === undefined) throw identityErrors.badCredentials();
+      const user = await checkPassword(input.username, input.password);
       const ctx = { actor: `user:${user.username}`, requestId: 'login' };
       const ttl = input.ttlSeconds ?? 12 * 3600;
       if (user.is_platform_admin) return insertToken(ctx, null, { name: 'session', role: 'platform_admin', kind: 'session', userId: user.id, expiresInSeconds: ttl });

@@ -15,6 +15,7 @@ import { createTestDatabase, serverDatabaseEnv } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 import { startServerProcess, mustServer } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
+import { waitFor } from './support/wait.ts';
 
 const adminToken = `bh_artifact-crash-admin-${'a'.repeat(32)}`;
 const CLIENTS = 6;
@@ -76,9 +77,8 @@ for (const kind of ['postgres', 'pglite'] as const) {
       const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
       // Kill once every client has had uploads acknowledged (a fixed delay is flaky on a loaded machine),
       // while the next ones are in flight.
-      const deadline = Date.now() + 60_000;
       // Then a few more acknowledged: the kill lands while uploads of every client are in flight.
-      while (acked.size < 2 * CLIENTS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor('uploads acknowledged', () => acked.size >= 2 * CLIENTS, 60_000, 50).catch(() => undefined);
       await server.kill('SIGKILL');
       stop = true;
       await Promise.all(clients);

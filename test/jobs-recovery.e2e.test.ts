@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { callServer, processesWith, startServerProcess } from './support/server-process.ts';
 import type { ServerProcess } from './support/server-process.ts';
+import { waitFor } from './support/wait.ts';
 
 const adminToken = 'bh_recovery-admin-token-0123456789abcdefghijkl';
 
@@ -33,16 +34,14 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
     const { token } = (await callServer(server.url, adminToken, 'POST', '/api/v1/tenants/rec/tokens', { name: 't', role: 'member' })).body;
     const marker = `marker-${randomBytes(6).toString('hex')}`;
     const running = (await callServer(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['sh', '-c', `sleep 300 # ${marker}`], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
-    for (let i = 0; i < 200; i += 1) {
-      if ((await callServer(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body.status === 'running' && processesWith(marker).length > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    // On a timeout the assertion below says what was missing.
+    await waitFor('the job running', async () => (await callServer(server!.url, token, 'GET', `/api/v1/tenants/rec/jobs/${running.id}`)).body.status === 'running' && processesWith(marker).length > 0, 20_000, 100).catch(() => undefined);
     assert.ok(processesWith(marker).length > 0, 'the job runs');
     const queued = (await callServer(server.url, token, 'POST', '/api/v1/tenants/rec/jobs', { command: ['true'], resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 60 } })).body;
     assert.equal(queued.status, 'queued');
 
     await server.kill('SIGKILL');
-    for (let i = 0; i < 100 && processesWith(marker).length > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor('the job\'s processes gone', () => processesWith(marker).length === 0, 10_000, 100).catch(() => undefined);
     const survivors = processesWith(marker);
     // On failure, say who they are: parent, namespaces' pids, uid, and the pending death signal's state.
     const describe = (line: string) => {
@@ -72,11 +71,10 @@ describe('jobs survive a server SIGKILL without orphans (PGlite)', () => {
     assert.notEqual(jobToken.revokedAt, null, 'the job token is revoked');
     assert.equal(existsSync(`/sys/fs/cgroup/memory/${prefix}/tenant-${running.tenantId}/job-${running.id}`), false, 'its cgroup was reaped');
     let final = '';
-    for (let i = 0; i < 200; i += 1) {
-      final = (await callServer(server.url, token, 'GET', `/api/v1/tenants/rec/jobs/${queued.id}`)).body.status;
-      if (final === 'succeeded' || final === 'failed') break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor('the queued job ended', async () => {
+      final = (await callServer(server!.url, token, 'GET', `/api/v1/tenants/rec/jobs/${queued.id}`)).body.status;
+      return final === 'succeeded' || final === 'failed';
+    }, 20_000, 100).catch(() => undefined);
     assert.equal(final, 'succeeded', 'the queued job stayed queued and ran after the restart');
   });
 });
@@ -102,18 +100,12 @@ describe('a process-tier job dies with the server on SIGKILL (PGlite)', () => {
     const me = 'import os, urllib.request as u\nu.urlopen(u.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/v1/me", headers={"authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]}), timeout=10).read()';
     const command = ['sh', '-c', `python3 -c '${me}' && { setsid sleep ${marker}1 & sleep ${marker}2 & wait; }`];
     const running = (await callServer(server.url, token, 'POST', '/api/v1/tenants/recp/jobs', { command, resources: { cpu: 1, memoryMiB: 64, timeoutSeconds: 600 } })).body;
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-      const status = (await callServer(server.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body.status;
-      if (status === 'running' && processesWith(marker).length >= 3) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor('the job running with its tree', async () => (await callServer(server!.url, token, 'GET', `/api/v1/tenants/recp/jobs/${running.id}`)).body.status === 'running' && processesWith(marker).length >= 3, 30_000, 100).catch(() => undefined);
     assert.ok(processesWith(marker).length >= 3, `the job reached the API through its relay and runs: ${processesWith(marker).join(' | ')}`);
 
     await server.kill('SIGKILL');
-    let survivors = processesWith(marker);
-    for (const deadline = Date.now() + 10_000; survivors.length > 0 && Date.now() < deadline; survivors = processesWith(marker)) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor('the job\'s processes gone', () => processesWith(marker).length === 0, 10_000, 50).catch(() => undefined);
+    const survivors = processesWith(marker);
     const describe = (line: string) => {
       const pid = line.trim().split(/\s+/)[0];
       try {

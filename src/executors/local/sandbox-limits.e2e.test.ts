@@ -157,10 +157,8 @@ test('process tier without cgroups: what the job left behind (setsid, new proces
     const outcome = await job.wait();
     assert.equal(outcome.kind, 'succeeded', lines.join('\n'));
     assert.ok(lines.includes('daemon started'));
-    let left = await hostProcessesWith(marker);
-    for (const deadline = Date.now() + 5000; left.length > 0 && Date.now() < deadline; left = await hostProcessesWith(marker)) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually('the daemon gone', async () => (await hostProcessesWith(marker)).length === 0, 5000).catch(() => undefined);
+    const left = await hostProcessesWith(marker);
     assert.deepEqual(left, [], 'the daemon died with the job\'s PID namespace');
   } finally {
     await rm(fakeRoot, { recursive: true, force: true });

@@ -21,7 +21,7 @@ import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import { datasetRoutes, mlflowArtifactRoutes } from '../http/index.ts';
-import { buildApp } from '../http/index.ts';
+import { buildApp, createTenantAdmission } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/index.ts';
 import { jobRoutes } from '../http/index.ts';
 import { createJobSystem } from './job-system.ts';
@@ -469,8 +469,17 @@ const createPlatformBandwidth = (config: Config, tenants: TenantService): Bandwi
 };
 
 /** Builds the HTTP app over a platform. */
-export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = {}): Promise<FastifyInstance> =>
-  buildApp({
+export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = {}): Promise<FastifyInstance> => {
+  // Early refusal before the body is read (src/http/tenant-admission.ts): told of every rate refusal, and
+  // of quota, suspension and deletion changes (the tenant's next request then takes the full path).
+  const admission = createTenantAdmission({
+    maxInFlight: platform.config.tenantMaxInFlight,
+    maxConnections: platform.config.tenantMaxConnections,
+    tokenTtlMs: platform.config.authCacheTtlMs,
+  });
+  platform.serving.rateGuard.onRefusal((tenantId, retryAfterMs) => admission.rateRefused(tenantId, retryAfterMs));
+  platform.tenants.onChange((tenantId) => admission.forgetTenant(tenantId));
+  return buildApp({
     db: platform.db,
     rlsMode: platform.rlsMode,
     identity: platform.identity,
@@ -490,6 +499,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     replicaStatus: () => platform.replicas.status(),
     bandwidth: platform.bandwidth,
     requestObserver: platform.security.requestHook,
+    admission,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
     platform.jobs.relays.setForwarder(async (request) => {
@@ -498,6 +508,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     });
     return app;
   });
+};
 
 /**
  * First start: when no platform-admin token exists, creates one — `BULKHEAD_BOOTSTRAP_TOKEN` if set,

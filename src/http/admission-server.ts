@@ -82,8 +82,13 @@ const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerRes
     'x-request-id': requestId,
   };
   if (hsts) headers['strict-transport-security'] = 'max-age=31536000';
-  // `Connection: close` makes Node end the socket once the answer is flushed, without reading the body.
-  if (close) headers['connection'] = 'close';
+  if (close) {
+    // `Connection: close` makes Node end the socket once the answer is flushed. Pausing the socket stops
+    // its reads now (the HTTP server turns a pause into readStop on the handle), so no more of the body is
+    // taken off the kernel's buffer; what arrived unread is dropped when the socket closes.
+    headers['connection'] = 'close';
+    req.socket.pause();
+  }
   res.writeHead(429, headers);
   res.end(body);
 };

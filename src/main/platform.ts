@@ -502,9 +502,11 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     admission,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
+    // Bodies stream both ways (payloadAsStream): an upload is read, and a download produced, at the pace of
+    // the tenant's bandwidth quota, and neither is held whole in memory.
     platform.jobs.relays.setForwarder(async (request) => {
-      const response = await app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, payload: request.payload });
-      return { statusCode: response.statusCode, headers: response.headers, body: response.rawPayload };
+      const response = await app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, payload: request.payload, payloadAsStream: true });
+      return { statusCode: response.statusCode, headers: response.headers, body: response.stream() };
     });
     return app;
   });

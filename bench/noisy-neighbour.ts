@@ -7,8 +7,11 @@
  *   noisy   quota `requestsPerSecond = --noisy-quota`, floods its own deployment open-loop at
  *           `--flood-rps` (20 × its rate limit by default).
  * Phases (each `--seconds` long, after a short warm-up), repeated `--rounds` times and merged per
- * condition: victim alone; victim + flood with protection on; victim alone; victim + flood with the
- * per-tenant rate limiter turned off (`platform.serving.rateGuard.limiter.setEnabled(false)`). Each flood
+ * condition, the flooded conditions rotated from round to round, each after a victim-alone phase:
+ * flood with the whole protection (the rate limiter and the admission layer that refuses before the body
+ * is read, issue 16 item 4); flood with the rate limiter answered by the auth hook only (admission off:
+ * the build before item 4); flood with no protection (`--skip-off` leaves it out). The flood's client runs
+ * in a worker thread by default (`--flood-client inline`: on the platform's own thread, as before). Each flood
  * request carries `--flood-rows` rows, so what the noisy tenant gets admitted is real work for its worker. Prints the victim's p50/p99, the p99 ratio
  * flood/alone and its error rate (any non-200 or transport error), and what the noisy tenant got back.
  * Then the gateway overhead: p50 of sequential inferences through the gateway vs straight to the
@@ -18,6 +21,7 @@
  * counts; deletes both deployments and closes the platform at the end. Run as root:
  *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
+ *     [--flood-client thread|inline] [--skip-off]
  */
 import http from 'node:http';
 import os from 'node:os';

@@ -107,6 +107,10 @@ for (const kind of databaseKinds) {
       assert.deepEqual(JSON.parse(refused.body), { error_code: 'REQUEST_LIMIT_EXCEEDED', message: `this tenant is over its request rate; retry after ${refused.headers['retry-after']} s` });
       await closed(socket);
       assert.equal(admission.stats().rate, before + 1, 'refused by the admission layer, not by the hook');
+      // `Expect: 100-continue`: refused instead of being told to send the body (no "100 Continue" first).
+      const expecting = await once(port, head('PUT', '/api/2.0/mlflow-artifacts/artifacts/x/y.bin', limited.tokens.member, { 'content-type': 'application/octet-stream', 'content-length': 50_000_000, expect: '100-continue' }));
+      assert.equal(expecting.status, 429);
+      assert.equal(admission.stats().rate, before + 2);
       // The other tenant, meanwhile: served.
       const served = await once(port, head('GET', search, other.tokens.member));
       assert.equal(served.status, 200, served.body);

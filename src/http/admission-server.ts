@@ -144,6 +144,13 @@ export const createAdmissionServerFactory = (admission: TenantAdmission, tls: { 
     };
     // An HTTPS server is an http.Server to every route and hook; only the listener differs (hence the cast).
     const server = (tls === undefined ? http.createServer(options.http ?? {}, onRequest) : https.createServer(tls, onRequest)) as Server;
+    // `Expect: 100-continue` (curl's default for large uploads): screened before the client is told to send
+    // its body, so a refused client never sends it. Admitted: continue, as Node does without a listener.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!screen(req, res)) return;
+      res.writeContinue();
+      handler(req, res);
+    });
     if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
     if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
     if (options.connectionTimeout !== undefined) server.setTimeout(options.connectionTimeout);

@@ -7,8 +7,11 @@
  *   noisy   quota `requestsPerSecond = --noisy-quota`, floods its own deployment open-loop at
  *           `--flood-rps` (20 × its rate limit by default).
  * Phases (each `--seconds` long, after a short warm-up), repeated `--rounds` times and merged per
- * condition: victim alone; victim + flood with protection on; victim alone; victim + flood with the
- * per-tenant rate limiter turned off (`platform.serving.rateGuard.limiter.setEnabled(false)`). Each flood
+ * condition, the flooded conditions rotated from round to round, each after a victim-alone phase:
+ * flood with the whole protection (the rate limiter and the admission layer that refuses before the body
+ * is read, issue 16 item 4); flood with the rate limiter answered by the auth hook only (admission off:
+ * the build before item 4); flood with no protection (`--skip-off` leaves it out). The flood's client runs
+ * in a worker thread by default (`--flood-client inline`: on the platform's own thread, as before). Each flood
  * request carries `--flood-rows` rows, so what the noisy tenant gets admitted is real work for its worker. Prints the victim's p50/p99, the p99 ratio
  * flood/alone and its error rate (any non-200 or transport error), and what the noisy tenant got back.
  * Then the gateway overhead: p50 of sequential inferences through the gateway vs straight to the
@@ -18,11 +21,13 @@
  * counts; deletes both deployments and closes the platform at the end. Run as root:
  *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
+ *     [--flood-client thread|inline] [--skip-off]
  */
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
 import type { DbKind } from '../src/db/index.ts';
@@ -40,8 +45,17 @@ const { values } = parseArgs({
     'overhead-calls': { type: 'string', default: '400' },
     'flood-rows': { type: 'string', default: '256' },
     rounds: { type: 'string', default: '3' },
+    // Where the flood's client runs: a worker thread (default; the attacker's client work off the loop that
+    // serves the platform and times the victim, as on another machine) or this thread (the figures before
+    // 2026-12-06).
+    'flood-client': { type: 'string', default: 'thread' },
+    // Leave out the phase with every protection off (saves a quarter of the run).
+    'skip-off': { type: 'boolean', default: false },
   },
 });
+const floodClient = values['flood-client'];
+if (floodClient !== 'thread' && floodClient !== 'inline') throw new Error('--flood-client must be thread or inline');
+const skipOff = values['skip-off'] === true;
 const kind = values.db as DbKind;
 if (kind !== 'postgres' && kind !== 'pglite') throw new Error('--db must be postgres or pglite');
 const seconds = Number(values.seconds);
@@ -158,8 +172,24 @@ const main = async (): Promise<void> => {
     return { latencies, errors, total: latencies.length + errors };
   };
 
+  /** The same flood from a worker thread (bench/noisy-neighbour-flood.ts). */
+  const startFloodThread = () => {
+    const worker = new Worker(new URL('./noisy-neighbour-flood.ts', import.meta.url), {
+      workerData: { port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding },
+    });
+    return async () => {
+      const result = new Promise<{ statuses: Array<[number, number]>; skipped: number; offeredRps: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      worker.postMessage('stop');
+      const r = await result;
+      await worker.terminate();
+      return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps };
+    };
+  };
   /** Open-loop flood of the noisy tenant's own deployment, at most maxOutstanding in flight. */
-  const startFlood = () => {
+  const startFloodInline = () => {
     const statuses = new Map<number, number>();
     let outstanding = 0;
     let skipped = 0;
@@ -200,7 +230,7 @@ const main = async (): Promise<void> => {
     return { p50, p99 };
   };
   const flooded = async (): Promise<{ victim: Awaited<ReturnType<typeof runVictim>>; flood: string }> => {
-    const stop = startFlood();
+    const stop = floodClient === 'thread' ? startFloodThread() : startFloodInline();
     await sleep(500); // let the flood reach steady state before measuring
     const v = await runVictim(seconds * 1000);
     const f = await stop();
@@ -208,42 +238,56 @@ const main = async (): Promise<void> => {
     return { victim: v, flood: `noisy offered ${f.offeredRps.toFixed(0)} req/s (quota ${noisyQuota}); got ${got}${f.skipped > 0 ? `; ${f.skipped} not sent (>${maxOutstanding} outstanding)` : ''}` };
   };
 
+  const admission = platform.app.tenantAdmission;
+  if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each); ${rounds} rounds × 4 phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 5 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
-  // spreads over every condition instead of landing on one.
+  // spreads over every condition instead of landing on one. Conditions with the flood:
+  //   early — the whole protection: rate limiter + admission before the body is read (issue 16 item 4);
+  //   hook  — the rate limiter answered by the auth hook only, admission off (the build before item 4);
+  //   off   — no protection at all (rate limiter and admission off).
   type Run = Awaited<ReturnType<typeof runVictim>>;
-  const merged = { alone: [] as Run[], on: [] as Run[], off: [] as Run[] };
-  const floods = { on: [] as string[], off: [] as string[] };
+  type Condition = 'early' | 'hook' | 'off';
+  const conditions: Condition[] = skipOff ? ['early', 'hook'] : ['early', 'hook', 'off'];
+  const merged = { alone: [] as Run[], early: [] as Run[], hook: [] as Run[], off: [] as Run[] };
+  const floods = { early: [] as string[], hook: [] as string[], off: [] as string[] };
+  const setCondition = (c: Condition | 'all-on'): void => {
+    admission.setEnabled(c === 'early' || c === 'all-on');
+    platform.platform.serving.rateGuard.limiter.setEnabled(c !== 'off');
+  };
   for (let round = 1; round <= rounds; round += 1) {
-    merged.alone.push(await runVictim(seconds * 1000));
-    const on = await flooded();
-    merged.on.push(on.victim);
-    floods.on.push(on.flood);
-    await sleep(500);
-    merged.alone.push(await runVictim(seconds * 1000));
-    platform.platform.serving.rateGuard.limiter.setEnabled(false);
-    try {
-      const off = await flooded();
-      merged.off.push(off.victim);
-      floods.off.push(off.flood);
-    } finally {
-      platform.platform.serving.rateGuard.limiter.setEnabled(true);
+    // Rotate the order of the flooded conditions from round to round.
+    const order = conditions.map((_, i) => conditions[(i + round - 1) % conditions.length]!);
+    for (const c of order) {
+      merged.alone.push(await runVictim(seconds * 1000));
+      const before = admission.stats();
+      setCondition(c);
+      try {
+        const r = await flooded();
+        merged[c].push(r.victim);
+        const after = admission.stats();
+        floods[c].push(`${r.flood}; refused before the body: rate ${after.rate - before.rate}, in flight ${after.in_flight - before.in_flight}, connections ${after.connections - before.connections}`);
+      } finally {
+        setCondition('all-on');
+      }
+      await sleep(500);
     }
-    await sleep(500);
     console.log(`  round ${round}/${rounds} done (load ${os.loadavg()[0]!.toFixed(2)})`);
   }
   const merge = (runs: Run[]): Run => ({ latencies: runs.flatMap((r) => r.latencies).sort((a, b) => a - b), errors: runs.reduce((n, r) => n + r.errors, 0), total: runs.reduce((n, r) => n + r.total, 0) });
   const alone = report('victim alone', merge(merged.alone));
-  const onRun = merge(merged.on);
-  const withOn = report('victim + flood, protection on', onRun);
-  for (const f of floods.on) console.log(`    ${f}`);
-  const offRun = merge(merged.off);
-  const withOff = report('victim + flood, protection OFF', offRun);
-  for (const f of floods.off) console.log(`    ${f}`);
-  console.log(`  p99 ratio flood/alone, protection on : ${(withOn.p99 / alone.p99).toFixed(2)} (p50 ${(withOn.p50 / alone.p50).toFixed(2)}); victim errors ${onRun.errors}/${onRun.total}  [goal ≤ 1.25, 0 errors]`);
-  console.log(`  p99 ratio flood/alone, protection OFF: ${(withOff.p99 / alone.p99).toFixed(2)} (p50 ${(withOff.p50 / alone.p50).toFixed(2)}); victim errors ${offRun.errors}/${offRun.total}`);
+  const labels: Record<Condition, string> = { early: 'flood, admission + rate limit', hook: 'flood, rate limit in the hook only', off: 'flood, protection OFF' };
+  const results: Array<[Condition, { p50: number; p99: number }, Run]> = [];
+  for (const c of conditions) {
+    const run = merge(merged[c]);
+    results.push([c, report(labels[c], run), run]);
+    for (const f of floods[c]) console.log(`    ${f}`);
+  }
+  for (const [c, r, run] of results) {
+    console.log(`  p99 ratio ${labels[c].padEnd(36)}: ${(r.p99 / alone.p99).toFixed(2)} (p50 ${(r.p50 / alone.p50).toFixed(2)}); victim errors ${run.errors}/${run.total}${c === 'early' ? '  [goal ≤ 2, 0 errors]' : ''}`);
+  }
 
   // Gateway overhead: sequential calls, one at a time, same body.
   const sockets = platform.platform.serving.deployments.replicaSockets(victim.id, 'scorer');
@@ -287,7 +331,7 @@ const cleanup = async (): Promise<void> => {
 const watchdog = setTimeout(() => {
   console.error('noisy-neighbour: took too long; aborting');
   process.exit(2);
-}, (seconds * 4 * rounds + 240) * 1000);
+}, (seconds * 7 * rounds + 240) * 1000);
 watchdog.unref();
 
 try {

@@ -33,6 +33,12 @@ export const configSchema = z
     bodyLimitBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     auditSealIntervalMs: z.coerce.number().int().min(50).max(600_000).default(1000),
     authCacheTtlMs: z.coerce.number().int().min(0).max(300_000).default(5000),
+    /**
+     * Per tenant and process, before a request body is read (issue 16): requests running at once, and open
+     * connections (counted by the tenant of their first request). Over either, 429 with Retry-After. 0: off.
+     */
+    tenantMaxInFlight: z.coerce.number().int().min(0).max(1_000_000).default(64),
+    tenantMaxConnections: z.coerce.number().int().min(0).max(1_000_000).default(256),
     capacityCpu: z.coerce.number().positive().optional(),
     capacityMemoryMiB: z.coerce.number().int().positive().optional(),
     capacityGpu: z.coerce.number().int().min(0).default(0),
@@ -140,6 +146,8 @@ export const envNames = {
   BULKHEAD_BODY_LIMIT_BYTES: 'bodyLimitBytes',
   BULKHEAD_AUDIT_SEAL_INTERVAL_MS: 'auditSealIntervalMs',
   BULKHEAD_AUTH_CACHE_TTL_MS: 'authCacheTtlMs',
+  BULKHEAD_TENANT_MAX_IN_FLIGHT: 'tenantMaxInFlight',
+  BULKHEAD_TENANT_MAX_CONNECTIONS: 'tenantMaxConnections',
   BULKHEAD_CAPACITY_CPU: 'capacityCpu',
   BULKHEAD_CAPACITY_MEMORY_MIB: 'capacityMemoryMiB',
   BULKHEAD_CAPACITY_GPU: 'capacityGpu',

@@ -7,6 +7,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { registerAuthHook } from './auth-hook.ts';
 import { registerBandwidthHooks } from './bandwidth-hooks.ts';
 import { createDenialThrottle } from './denial-throttle.ts';
+import { admissionTokenKey, createAdmissionServerFactory } from './admission-server.ts';
+import type { TenantAdmission } from './tenant-admission.ts';
 import { handleFrameworkError, registerErrorHandling } from './error-handler.ts';
 import { registerInputValidation } from './input-validation.ts';
 import { redactUrl } from './log-redaction.ts';
@@ -33,6 +35,8 @@ export interface RouteEntry {
 declare module 'fastify' {
   interface FastifyInstance {
     routeCatalog: RouteEntry[];
+    /** Per-tenant admission before the body is read (admission-server.ts); undefined when not configured. */
+    tenantAdmission: TenantAdmission | undefined;
   }
 }
 
@@ -57,6 +61,7 @@ const hopsTrusted = (hops: number) => (_address: string, hop: number): boolean =
  * in the logged URL (signed part URLs, `?token=`: log-redaction.ts), and no handler logs tokens or passwords.
  */
 export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> => {
+  const admission = deps.admission;
   const app = Fastify({
     logger: options.logger === false ? false : {
       level: deps.logLevel,
@@ -77,8 +82,11 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     // A hop count trusts that many proxies nearest the server; a list trusts those addresses only.
     ...(options.trustProxy === undefined || options.trustProxy === false ? {}
       : { trustProxy: typeof options.trustProxy === 'number' ? hopsTrusted(options.trustProxy) : options.trustProxy.split(',') }),
-    // An HTTPS server is an http.Server to every route and hook; only the listener differs (hence the cast).
-    ...((options.https === undefined ? {} : { https: options.https }) as Record<never, never>),
+    // With per-tenant admission, the server is ours (HTTP or HTTPS) and screens each request before Fastify.
+    ...(admission === undefined
+      // An HTTPS server is an http.Server to every route and hook; only the listener differs (hence the cast).
+      ? ((options.https === undefined ? {} : { https: options.https }) as Record<never, never>)
+      : { serverFactory: createAdmissionServerFactory(admission, options.https) }),
   }).withTypeProvider<ZodTypeProvider>();
 
   // JSON only: Fastify's default text/plain parser would let a wrong content type reach validation.
@@ -121,12 +129,15 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access, tenantFrom, errorFormat });
   });
   app.decorate('routeCatalog', routes);
+  app.decorate('tenantAdmission', admission);
 
   // The web console's cookie sessions (src/http/console/): the auth hook accepts a session cookie where no
   // Authorization header is given.
   const consoleLifetimes = deps.consoleSessions ?? { idleSeconds: 1800, absoluteSeconds: 43_200 };
   const consoleSessions = createConsoleSessionStore({ db: deps.db, ...consoleLifetimes });
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions) });
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions),
+    // A tenant's token, once authenticated, is screened by the admission layer on its later requests.
+    learnToken: admission === undefined ? undefined : (token, tenantId) => admission.learn(admissionTokenKey(token), tenantId) });
   // After the auth hook (it resolves the tenant the bytes are charged to), before every route's body is read.
   registerBandwidthHooks(app, deps.bandwidth);
 

@@ -49,6 +49,11 @@ export interface AuthHookDeps {
    * CSRF token on a state-changing request). Undefined: no session cookie.
    */
   consoleSession?: ((request: FastifyRequest) => Promise<{ token: string } | { error: AppError } | undefined>) | undefined;
+  /**
+   * Told each tenant token (from the Authorization header) that authenticated, with its tenant: the
+   * admission layer (admission-server.ts) screens that token's later requests before their body is read.
+   */
+  learnToken?: ((token: string, tenantId: string) => void) | undefined;
 }
 
 /** Above this, a body refused with 429 is dropped with the connection instead of being drained. */
@@ -180,6 +185,7 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     if (access === undefined || access === 'public') return;
 
     let token = readToken(request);
+    const headerToken = token;
     if (token === undefined && deps.consoleSession !== undefined) {
       const session = await deps.consoleSession(request);
       if (session !== undefined && 'error' in session) return sendError(reply, request, session.error);
@@ -237,6 +243,7 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       }
     }
     request.principal = principal;
+    if (principal.kind === 'tenant' && headerToken !== undefined) deps.learnToken?.(headerToken, principal.tenantId);
     if (access === 'authenticated') return;
 
     const params = request.params as Record<string, string | undefined>;

@@ -10,6 +10,7 @@ import type { IdentityService } from '../identity/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import type { RequestMetering } from '../monitoring/index.ts';
 import type { ReplicaStatus } from '../replicas/index.ts';
+import type { TenantAdmission } from './tenant-admission.ts';
 
 /** Everything the HTTP layer is given; built by the composition root (main/) or by tests. */
 export interface HttpDeps {
@@ -38,6 +39,11 @@ export interface HttpDeps {
   clusterEndpointScope?: ((tenantId: string, deploymentId: string, tokenId: string) => EndpointTokenScope | undefined) | undefined;
   /** Per-tenant request-rate guard for tenant routes (see serving/tenant-rate-guard.ts). */
   rateLimit?: ((request: FastifyRequest) => Promise<{ retryAfterSeconds: number } | undefined>) | undefined;
+  /**
+   * Per-tenant admission before a body is read (tenant-admission.ts): requests of a tenant over its rate,
+   * in-flight or connection limit are answered 429 by the raw server, before Fastify. Undefined: none.
+   */
+  admission?: TenantAdmission | undefined;
   /** Request metrics and usage counting (see monitoring/http-metering.ts); none when undefined. */
   requestMetering?: RequestMetering | undefined;
   /** With replicas (issue 16): this replica's id, role and last heartbeat, for /readyz. */

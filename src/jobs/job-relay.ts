@@ -1,20 +1,27 @@
 import http from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { Transform, pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** One forwarded request, as the relay hands it to the API (in-process, no network). */
+/**
+ * One forwarded request, as the relay hands it to the API (in-process, no network). `payload` is the
+ * job's body as it arrives (a stream: read as fast as the API reads it, i.e. at the tenant's bandwidth
+ * quota), or the buffered body for the routes whose body the relay must inspect (MLflow run writes).
+ */
 export interface ForwardRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
-  payload: Buffer;
+  payload: Buffer | Readable;
 }
 export interface ForwardResponse {
   statusCode: number;
   headers: Record<string, string | string[] | number | undefined>;
-  body: Buffer;
+  /** The API's answer, streamed (downloads reach the job at the tenant's egress quota, never held whole). */
+  body: Readable;
 }
 export type Forwarder = (request: ForwardRequest) => Promise<ForwardResponse>;
 
@@ -50,6 +57,19 @@ const mlflowRunBodyRoutes = new Set([
   'runs/log-batch', 'runs/log-metric', 'runs/log-parameter', 'runs/set-tag', 'runs/delete-tag', 'runs/update', 'runs/log-inputs',
 ]);
 const mlflowRunQueryRoutes = new Set(['runs/get', 'metrics/get-history']);
+
+/**
+ * Whether `relayAllows` needs the body to decide (the MLflow run writes name their run in it): only those
+ * bodies are read whole before forwarding (JSON, at most `maxInspectedBody`); every other body is streamed.
+ */
+export const relayNeedsBody = (method: string, rawUrl: string): boolean => {
+  if (method !== 'POST') return false;
+  const path = decodeURIComponent(new URL(rawUrl, 'http://relay').pathname);
+  const mlflow = /^\/(?:api|ajax-api)\/2\.0\/mlflow\/(.+)$/.exec(path);
+  return mlflow !== null && mlflowRunBodyRoutes.has(mlflow[1]!);
+};
+/** A run write's JSON body (log-batch and the like) is small; the API's own JSON limit is lower still. */
+const maxInspectedBody = 64 * 1024 * 1024;
 
 /**
  * What a job may do through its relay, and nothing else: read who it is, log to its own MLflow run, and
@@ -111,14 +131,92 @@ export const createJobRelays = (): JobRelays => {
 
   const handler = (target: RelayTarget) => (request: http.IncomingMessage, response: http.ServerResponse) => {
     const deny = (status: number, code: string, message: string) => {
-      response.writeHead(status, { 'content-type': 'application/json' });
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      // The job's unread body is not wanted: close the connection after the answer.
+      response.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
       response.end(JSON.stringify({ code, message, error_code: code === 'FORBIDDEN' ? 'PERMISSION_DENIED' : code, requestId: 'relay' }));
     };
+    const method = request.method ?? 'GET';
+    const url = request.url ?? '/';
+    // Who and what, from the headers, before a byte of the body is read.
+    const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    const expected = Buffer.from(target.token);
+    const given = Buffer.from(presented);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      deny(401, 'UNAUTHENTICATED', "the job relay accepts only this job's own token (MLFLOW_TRACKING_TOKEN)");
+      return;
+    }
+    let needsBody: boolean;
+    try {
+      needsBody = relayNeedsBody(method, url);
+    } catch {
+      deny(400, 'BAD_REQUEST', 'the job relay could not read this URL');
+      return;
+    }
+    const declared = Number(request.headers['content-length'] ?? 0);
+    const limit = needsBody ? maxInspectedBody : maxBody;
+    if (declared > limit) {
+      deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay');
+      return;
+    }
+    const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, [relayHeader]: secret };
+    for (const name of ['content-type', 'accept', ...(needsBody ? [] : ['content-length', 'transfer-encoding'])]) {
+      const value = request.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+
+    const send = async (payload: Buffer | Readable): Promise<void> => {
+      if (forward === undefined) {
+        deny(503, 'UNAVAILABLE', 'the platform API is not ready');
+        return;
+      }
+      const result = await forward({ method, url, headers, payload });
+      const outHeaders: Record<string, string> = {};
+      for (const name of ['content-type', 'x-request-id', 'content-length', 'retry-after', 'x-bulkhead-bandwidth']) {
+        const value = result.headers[name];
+        if (typeof value === 'string' || typeof value === 'number') outHeaders[name] = String(value);
+      }
+      // Answered before the job's body was all read (a refusal from the headers): do not wait for the rest.
+      if (!request.complete && method !== 'GET' && method !== 'HEAD') outHeaders['connection'] = 'close';
+      response.writeHead(result.statusCode, outHeaders);
+      // Back-pressure both ways: the API's answer is read only as fast as the job takes it.
+      pipeline(result.body, response, () => undefined);
+    };
+    const failed = () => deny(502, 'UNAVAILABLE', 'the job relay could not reach the API');
+
+    if (!needsBody) {
+      const verdict = relayAllows(target, method, url, Buffer.alloc(0));
+      if (!verdict.ok) {
+        deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`);
+        return;
+      }
+      // Streamed: the API reads it through the tenant's bandwidth throttle, so the job's upload is slowed
+      // at its source (the socket) instead of being taken whole into memory here first.
+      let size = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          size += chunk.length;
+          done(size > maxBody ? new Error('request too large for the job relay') : null, chunk);
+        },
+      });
+      if (method === 'GET' || method === 'HEAD') {
+        void send(Buffer.alloc(0)).catch(failed);
+        return;
+      }
+      request.on('error', (error) => counted.destroy(error));
+      request.pipe(counted);
+      void send(counted).catch(failed);
+      return;
+    }
+
     const chunks: Buffer[] = [];
     let size = 0;
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBody) {
+      if (size > limit) {
         deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay');
         request.destroy();
         return;
@@ -126,38 +224,14 @@ export const createJobRelays = (): JobRelays => {
       chunks.push(chunk);
     });
     request.on('end', () => {
-      void (async () => {
-        const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
-        const expected = Buffer.from(target.token);
-        const given = Buffer.from(presented);
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-          deny(401, 'UNAUTHENTICATED', "the job relay accepts only this job's own token (MLFLOW_TRACKING_TOKEN)");
-          return;
-        }
-        const body = Buffer.concat(chunks);
-        const verdict = relayAllows(target, request.method ?? 'GET', request.url ?? '/', body);
-        if (!verdict.ok) {
-          deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`);
-          return;
-        }
-        if (forward === undefined) {
-          deny(503, 'UNAVAILABLE', 'the platform API is not ready');
-          return;
-        }
-        const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, [relayHeader]: secret };
-        for (const name of ['content-type', 'accept']) {
-          const value = request.headers[name];
-          if (typeof value === 'string') headers[name] = value;
-        }
-        const result = await forward({ method: request.method ?? 'GET', url: request.url ?? '/', headers, payload: body });
-        const outHeaders: Record<string, string> = {};
-        for (const name of ['content-type', 'x-request-id']) {
-          const value = result.headers[name];
-          if (typeof value === 'string') outHeaders[name] = value;
-        }
-        response.writeHead(result.statusCode, outHeaders);
-        response.end(result.body);
-      })().catch(() => deny(502, 'UNAVAILABLE', 'the job relay could not reach the API'));
+      if (size > limit) return;
+      const body = Buffer.concat(chunks);
+      const verdict = relayAllows(target, method, url, body);
+      if (!verdict.ok) {
+        deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`);
+        return;
+      }
+      void send(body).catch(failed);
     });
   };
 

@@ -21,7 +21,7 @@ import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
 import { datasetRoutes, mlflowArtifactRoutes } from '../http/index.ts';
-import { buildApp } from '../http/index.ts';
+import { buildApp, createTenantAdmission } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/index.ts';
 import { jobRoutes } from '../http/index.ts';
 import { createJobSystem } from './job-system.ts';
@@ -53,7 +53,7 @@ import type { Monitoring } from '../monitoring/index.ts';
 import { alertRoutes, deploymentStatsRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
 import { hostname } from 'node:os';
-import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaShare } from '../replicas/index.ts';
+import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaBandwidthShare, replicaCountShare, replicaShare } from '../replicas/index.ts';
 import type { ReplicaCoordinator } from '../replicas/index.ts';
 
 const replicaLog = {
@@ -279,7 +279,17 @@ export const createPlatform = async (
   const auditEventKey = masterKey.derive('audit-event-mac');
   // Tenant work runs under the tenant's database-time quota; its limits are read across tenants from the
   // unwrapped Db (not through the gate itself).
-  const dbTime = createDbTimeQuotaGate({ loadLimits: (tenantId) => loadDbTimeLimits(rawDb, tenantId), queueWaitMs: config.dbQueueWaitMs });
+  // Quotas across replicas (issue 25 item 4): each replica enforces its share of a tenant's concurrent
+  // database operations and bandwidth, as of the request rate — the quota over the live replicas (one on
+  // PGlite). Late-bound: the replica coordinator needs the database built below.
+  let liveReplicas = (): number => 1;
+  const dbTime = createDbTimeQuotaGate({
+    loadLimits: async (tenantId) => {
+      const limits = await loadDbTimeLimits(rawDb, tenantId);
+      return limits === undefined ? undefined : { ...limits, maxConcurrentOperations: replicaCountShare(limits.maxConcurrentOperations, liveReplicas()) };
+    },
+    queueWaitMs: config.dbQueueWaitMs,
+  });
   const db = withTenantGate(createAuditSigningDb(rawDb, auditEventKey), dbTime);
   const rlsMode = await detectRlsMode(db);
   // This run of the platform: storage reservations carry it, so the next start knows whose they were.
@@ -294,7 +304,7 @@ export const createPlatform = async (
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
   tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
-  const bandwidth = createPlatformBandwidth(config, tenants);
+  const bandwidth = createPlatformBandwidth(config, tenants, () => liveReplicas());
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
   const httpModules: FastifyPluginAsyncZod[] = [];
@@ -337,6 +347,7 @@ export const createPlatform = async (
     },
     log: replicaLog,
   });
+  liveReplicas = () => replicas.liveReplicas();
   const leaderDb = db.kind === 'pglite' ? undefined : createFencedDb(db, replicas.fence);
   const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution, ...(leaderDb === undefined ? {} : { leaderDb }) });
   httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
@@ -447,7 +458,7 @@ export const createPlatform = async (
  * The byte limiter over the tenants' bandwidth quotas: quotas read at most once a second per tenant, and
  * at once after a change made in this process (as the request-rate guard is told).
  */
-const createPlatformBandwidth = (config: Config, tenants: TenantService): BandwidthLimiter => {
+const createPlatformBandwidth = (config: Config, tenants: TenantService, liveReplicas: () => number): BandwidthLimiter => {
   const capacity = {
     ...(config.bandwidthIngressCapacity === undefined ? {} : { ingress: config.bandwidthIngressCapacity }),
     ...(config.bandwidthEgressCapacity === undefined ? {} : { egress: config.bandwidthEgressCapacity }),
@@ -457,9 +468,11 @@ const createPlatformBandwidth = (config: Config, tenants: TenantService): Bandwi
     capacity,
     limitsOf: async (tenantId) => {
       const quota = await tenants.getQuotaForEnforcement(tenantId);
+      // This replica's share (replicaBandwidthShare): the quota over the live replicas.
+      const live = liveReplicas();
       return {
-        ingress: { bytesPerSecond: quota.ingressBytesPerSecond, burstBytes: quota.ingressBurstBytes },
-        egress: { bytesPerSecond: quota.egressBytesPerSecond, burstBytes: quota.egressBurstBytes },
+        ingress: replicaBandwidthShare({ bytesPerSecond: quota.ingressBytesPerSecond, burstBytes: quota.ingressBurstBytes }, live),
+        egress: replicaBandwidthShare({ bytesPerSecond: quota.egressBytesPerSecond, burstBytes: quota.egressBurstBytes }, live),
         weight: quota.weight,
       };
     },
@@ -469,8 +482,17 @@ const createPlatformBandwidth = (config: Config, tenants: TenantService): Bandwi
 };
 
 /** Builds the HTTP app over a platform. */
-export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = {}): Promise<FastifyInstance> =>
-  buildApp({
+export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = {}): Promise<FastifyInstance> => {
+  // Early refusal before the body is read (src/http/tenant-admission.ts): told of every rate refusal, and
+  // of quota, suspension and deletion changes (the tenant's next request then takes the full path).
+  const admission = createTenantAdmission({
+    maxInFlight: platform.config.tenantMaxInFlight,
+    maxConnections: platform.config.tenantMaxConnections,
+    tokenTtlMs: platform.config.authCacheTtlMs,
+  });
+  platform.serving.rateGuard.onRefusal((tenantId, retryAfterMs) => admission.rateRefused(tenantId, retryAfterMs));
+  platform.tenants.onChange((tenantId) => admission.forgetTenant(tenantId));
+  return buildApp({
     db: platform.db,
     rlsMode: platform.rlsMode,
     identity: platform.identity,
@@ -490,14 +512,18 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     replicaStatus: () => platform.replicas.status(),
     bandwidth: platform.bandwidth,
     requestObserver: platform.security.requestHook,
+    admission,
   }, options).then((app) => {
     // The job relays forward in-process: a job's requests never touch the network.
+    // Bodies stream both ways (payloadAsStream): an upload is read, and a download produced, at the pace of
+    // the tenant's bandwidth quota, and neither is held whole in memory.
     platform.jobs.relays.setForwarder(async (request) => {
-      const response = await app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, payload: request.payload });
-      return { statusCode: response.statusCode, headers: response.headers, body: response.rawPayload };
+      const response = await app.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, payload: request.payload, payloadAsStream: true });
+      return { statusCode: response.statusCode, headers: response.headers, body: response.stream() };
     });
     return app;
   });
+};
 
 /**
  * First start: when no platform-admin token exists, creates one — `BULKHEAD_BOOTSTRAP_TOKEN` if set,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInvalidation, replicaShare } from './replica-invalidation.ts';
+import { parseInvalidation, replicaBandwidthShare, replicaCountShare, replicaShare } from './replica-invalidation.ts';
 
 test('notification payloads: known kinds with a uuid; anything else drops everything', () => {
   const id = '0b7e8a4e-6f1c-4d7a-9a57-2f1b1d2c3e4f';
@@ -21,4 +21,28 @@ test('a replica enforces its share: the quota over the live replicas, never more
   assert.equal(replicaShare(100, 0), 100);
   assert.equal(replicaShare(100, -2), 100);
   for (let live = 1; live <= 50; live += 1) assert.ok(replicaShare(7, live) * live <= 7 + 1e-9);
+});
+
+test('concurrency caps split over replicas: never above the cap in sum once each replica has one', () => {
+  assert.equal(replicaCountShare(8, 1), 8);
+  assert.equal(replicaCountShare(8, 0), 8);
+  assert.equal(replicaCountShare(8, 3), 2);
+  assert.equal(replicaCountShare(8, 4), 2);
+  assert.equal(replicaCountShare(2, 3), 1, 'a cap below the replicas: one per replica');
+  assert.equal(replicaCountShare(0, 3), 0);
+  for (let cap = 1; cap <= 40; cap += 1) {
+    for (let live = 1; live <= cap; live += 1) assert.ok(replicaCountShare(cap, live) * live <= cap, `${cap} over ${live}`);
+  }
+});
+
+test('bandwidth splits rate and burst over replicas; one replica keeps the quota as it is', () => {
+  const quota = { bytesPerSecond: 30_000_000, burstBytes: 3_000_000 };
+  assert.deepEqual(replicaBandwidthShare(quota, 1), quota);
+  assert.deepEqual(replicaBandwidthShare({ bytesPerSecond: 1024, burstBytes: 0 }, 1), { bytesPerSecond: 1024, burstBytes: 0 });
+  assert.deepEqual(replicaBandwidthShare(quota, 3), { bytesPerSecond: 10_000_000, burstBytes: 1_000_000 });
+  for (let live = 2; live <= 20; live += 1) {
+    const share = replicaBandwidthShare(quota, live);
+    assert.ok(share.bytesPerSecond * live <= quota.bytesPerSecond);
+    assert.ok(share.burstBytes <= quota.burstBytes);
+  }
 });

@@ -31,3 +31,22 @@ export const listenForInvalidations = async (db: Db, onInvalidate: (invalidation
  * balancer the sum stays within the quota, and it can only fall short, never exceed, when they are not.
  */
 export const replicaShare = (rate: number, liveReplicas: number): number => rate / Math.max(1, Math.floor(liveReplicas));
+
+/**
+ * A tenant's cap on concurrent work (its `dbMaxConcurrentOperations`) on one replica: the cap over the live
+ * replicas, rounded down, at least 1 (one replica, or a cap of 0: the cap itself) — so the sum over replicas never exceeds the cap, except that a cap
+ * below the number of replicas still lets each replica run one operation (a tenant must be able to work
+ * on every replica the load balancer sends it to).
+ */
+export const replicaCountShare = (cap: number, liveReplicas: number): number =>
+  liveReplicas <= 1 || cap <= 0 ? cap : Math.max(1, Math.floor(cap / Math.floor(liveReplicas)));
+
+/**
+ * A tenant's bandwidth quota on one replica: rate and burst over the live replicas (the same split as the
+ * request rate; one replica: the quota itself; a burst share of at least one KiB, never above the quota's).
+ */
+export const replicaBandwidthShare = (limit: { bytesPerSecond: number; burstBytes: number }, liveReplicas: number): { bytesPerSecond: number; burstBytes: number } =>
+  liveReplicas <= 1 ? limit : {
+    bytesPerSecond: Math.max(1, Math.floor(replicaShare(limit.bytesPerSecond, liveReplicas))),
+    burstBytes: Math.min(limit.burstBytes, Math.max(1024, Math.floor(replicaShare(limit.burstBytes, liveReplicas)))),
+  };

@@ -14,6 +14,11 @@ export interface TenantRateGuard {
   charge(request: object, tenantId: string): Promise<LimitDecision>;
   /** Drops the tenant's cached rate: its next request reads the quota again (a quota change, in this process). */
   forget(tenantId: string): void;
+  /**
+   * Told of each refusal with how long the tenant's bucket stays empty (the HTTP admission layer refuses
+   * the tenant's requests before their body is read until then). Listeners must not throw.
+   */
+  onRefusal(listener: (tenantId: string, retryAfterMs: number) => void): void;
 }
 
 export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promise<number>; clock?: Clock; quotaCacheMs?: number }): TenantRateGuard => {
@@ -21,6 +26,7 @@ export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promi
   const charged = new WeakMap<object, LimitDecision>();
   const rates = new Map<string, { rate: number; at: number }>();
   const cacheMs = deps.quotaCacheMs ?? 1000;
+  const refusalListeners: Array<(tenantId: string, retryAfterMs: number) => void> = [];
   const rateOf = async (tenantId: string): Promise<number> => {
     const cached = rates.get(tenantId);
     const now = Date.now();
@@ -37,10 +43,14 @@ export const createTenantRateGuard = (deps: { quotaRate(tenantId: string): Promi
       if (previous !== undefined) return previous;
       const decision = limiter.enabled ? limiter.take(tenantId, await rateOf(tenantId)) : { allowed: true as const };
       charged.set(request, decision);
+      if (!decision.allowed) for (const listener of refusalListeners) listener(tenantId, decision.retryAfterMs);
       return decision;
     },
     forget(tenantId) {
       rates.delete(tenantId);
+    },
+    onRefusal(listener) {
+      refusalListeners.push(listener);
     },
   };
 };

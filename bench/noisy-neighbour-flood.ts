@@ -1,0 +1,62 @@
+/**
+ * The noisy tenant's open-loop flood for bench/noisy-neighbour.ts, run in a worker thread so that the
+ * attacker's own client work (building requests, writing ~1 MB bodies, reconnecting after each refusal)
+ * is not done on the event loop that also serves the platform and times the victim — as it would be on
+ * another machine. `workerData`: { port, path, token, body, floodRps, maxOutstanding }. Posts
+ * { statuses, skipped, offeredRps } when sent 'stop', then exits.
+ */
+import http from 'node:http';
+import { parentPort, workerData } from 'node:worker_threads';
+
+const data = workerData as { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number };
+const body = Buffer.from(data.body);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+const post = (): Promise<number> =>
+  new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: data.port, agent, method: 'POST', path: data.path, headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Bearer ${data.token}` }, timeout: 30_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+
+const statuses = new Map<number, number>();
+let outstanding = 0;
+let skipped = 0;
+let sent = 0;
+let stopped = false;
+const inflight = new Set<Promise<void>>();
+const started = performance.now();
+const tick = setInterval(() => {
+  const due = Math.floor(((performance.now() - started) / 1000) * data.floodRps) - sent;
+  for (let i = 0; i < due && !stopped; i += 1) {
+    sent += 1;
+    if (outstanding >= data.maxOutstanding) {
+      skipped += 1;
+      continue;
+    }
+    outstanding += 1;
+    const done = post().then((status) => {
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      outstanding -= 1;
+      inflight.delete(done);
+    });
+    inflight.add(done);
+  }
+}, 5);
+
+parentPort?.on('message', (message) => {
+  if (message !== 'stop') return;
+  stopped = true;
+  clearInterval(tick);
+  void Promise.all([...inflight]).then(() => {
+    const elapsed = (performance.now() - started) / 1000;
+    parentPort?.postMessage({ statuses: [...statuses], skipped, offeredRps: sent / elapsed });
+    agent.destroy();
+    parentPort?.close();
+  });
+});

@@ -66,6 +66,13 @@ export interface JobSpec {
    * an error of the executor's.
    */
   stdin?: Uint8Array;
+  /**
+   * The GPUs granted to this job (jobs/ records the grant; the executor enforces it): exactly these nodes
+   * and the control nodes appear in the job's /dev, the device cgroup denies every other device, and
+   * CUDA_VISIBLE_DEVICES/NVIDIA_VISIBLE_DEVICES number them 0..n-1. A `process`-tier GPU job is refused
+   * where no device cgroup can confine it.
+   */
+  gpus?: { devices: ReadonlyArray<{ id: string; path: string }>; controlNodes: readonly string[] };
 }
 
 export type TierAvailability = { available: true } | { available: false; missing: string[]; install: string };

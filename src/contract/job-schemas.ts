@@ -91,6 +91,8 @@ export const jobSchema = z.object({
   reason: z.string().nullable(),
   usage: z.record(z.string(), z.unknown()).nullable(),
   outputs: z.array(z.object({ path: z.string(), size: z.number() })),
+  /** The GPU devices granted to the job's current or last run, in ordinal order (CUDA device 0 first). */
+  gpuDevices: z.array(z.string()),
 });
 export type Job = z.infer<typeof jobSchema>;
 

@@ -127,6 +127,7 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
           tenantLimits: { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB },
           reservedCpus: grant.cpuset,
           apiSocketPath: socketPath,
+          ...(grant.gpus === undefined ? {} : { gpus: grant.gpus }),
           output: (line) => ctx.log(line.stream, line.line),
           ...(job.datasets.length > 0 ? { dataDir: dirs.data } : {}),
           ...(job.codeBundle !== null ? { codeDir: dirs.code } : {}),

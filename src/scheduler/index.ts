@@ -17,6 +17,8 @@ export { SchedulerState } from './scheduler-core.ts';
 export type { SchedulerOptions } from './scheduler-core.ts';
 export { explainAllQueued, explainQueuedJob, describeTenant } from './explain.ts';
 export { dominantShare, weightedDrfShares } from './drf.ts';
+export { chooseGpus } from './gpu-assignment.ts';
+export type { GpuCandidate } from './gpu-assignment.ts';
 export { clusterCpuPools, cpuList, cpusetOf, cpusWanted, hostCpuPools, inPool, schedulingPools } from './cpu-pools.ts';
 export type { CpuPool, CpuPools, PoolTenant } from './cpu-pools.ts';
 export type { DominantShare, DrfDemand } from './drf.ts';

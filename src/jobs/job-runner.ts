@@ -70,7 +70,8 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     let gpuDevices: string[] = [];
     if (job.resources.gpu > 0 && backend.placement === 'host') {
       const held = new Set((await (store.gpuGrants?.() ?? Promise.resolve([]))).map((g) => g.deviceId));
-      const chosen = options.gpus === undefined ? undefined : chooseGpus(options.gpus.devices, held, job.resources.gpu);
+      // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
+      const chosen = options.gpus === undefined ? undefined : chooseGpus(options.gpus.devices, held, job.resources.gpu * job.workers);
       if (chosen === undefined) {
         options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: held.size }, 'not enough free GPU devices; the job stays queued');
         return;

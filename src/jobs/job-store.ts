@@ -49,6 +49,7 @@ interface JobRow {
   usage: Record<string, unknown> | null;
   outputs: Array<{ path: string; size: number }>;
   gpu_devices: string[];
+  workers: number;
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -63,6 +64,7 @@ export const toJob = (row: JobRow): Job => ({
   env: row.env,
   resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib, gpu: row.gpu, timeoutSeconds: row.timeout_seconds },
   priority: row.priority,
+  workers: row.workers,
   datasets: row.datasets,
   codeBundle: row.code_bundle,
   codeDigest: row.code_digest,
@@ -197,14 +199,14 @@ export const createJobStore = (deps: { db: Db }) => {
         const { rows: counted } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
         if ((counted[0]?.n ?? 0) >= maxQueuedJobs) throw jobErrors.queueFull(maxQueuedJobs);
         const { rows } = await tx.query<JobRow>(
-          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by)
-           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by, workers)
+           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
           [tenantId, id, input.name ?? '', tier, JSON.stringify(input.command), JSON.stringify(input.env), input.resources.cpu, input.resources.memoryMiB,
-            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor],
+            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor, input.workers ?? 1],
         );
         await appendAuditEvent(tx, {
           tenantId, actor: ctx.actor, action: 'job.submit', target: `job:${id}`, outcome: 'success', requestId: ctx.requestId,
-          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority },
+          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority, ...(input.workers > 1 ? { workers: input.workers } : {}) },
         });
         return toJob(rows[0]!);
       });

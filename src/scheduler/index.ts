@@ -18,6 +18,7 @@ export type { SchedulerOptions } from './scheduler-core.ts';
 export { explainAllQueued, explainQueuedJob, describeTenant } from './explain.ts';
 export { dominantShare, weightedDrfShares } from './drf.ts';
 export { chooseGpus } from './gpu-assignment.ts';
+export { gangRequest, gangWaitNote, MAX_GANG_WORKERS } from './gang-admission.ts';
 export type { GpuCandidate } from './gpu-assignment.ts';
 export { clusterCpuPools, cpuList, cpusetOf, cpusWanted, hostCpuPools, inPool, schedulingPools } from './cpu-pools.ts';
 export type { CpuPool, CpuPools, PoolTenant } from './cpu-pools.ts';

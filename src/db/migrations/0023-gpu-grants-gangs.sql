@@ -1,4 +1,4 @@
--- Issue 24: GPUs are granted as specific devices, never counted only.
+-- Issue 24: GPUs are granted as specific devices, never counted only; gang jobs (jobs.workers, at the end).
 --
 -- gpu_grants: one row per device a running (or admitted) job holds on this installation's GPU host. The
 -- device id is the primary key, so no device is ever granted twice at once — whatever process, replica
@@ -28,3 +28,7 @@ CREATE POLICY system_access ON gpu_grants TO bulkhead_system USING (true) WITH C
 
 GRANT SELECT, INSERT, DELETE ON gpu_grants TO bulkhead_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON gpu_grants TO bulkhead_system;
+
+-- Gang jobs: how many workers run the job at once (its resources are per worker). The scheduler admits
+-- the whole gang or nothing.
+ALTER TABLE jobs ADD COLUMN workers integer NOT NULL DEFAULT 1 CHECK (workers BETWEEN 1 AND 64);

@@ -59,7 +59,7 @@ describe('gang admission', () => {
     fc.assert(
       fc.property(fc.array(event, { minLength: 1, maxLength: 60 }), fc.constantFrom<'reserve' | 'greedy'>('reserve', 'greedy'), fc.integer({ min: 0, max: 4 }), (events, backfill, borrowGpu) => {
         const state = new SchedulerState(capacity, { backfill });
-        const quotas = new Map(tenants.map((t) => [t, quotaOf(2, borrowGpu)]));
+        const quotas = new Map<string, SchedulerQuota>(tenants.map((t) => [t, quotaOf(2, borrowGpu)]));
         for (const [t, q] of quotas) state.setQuota(t, q);
         const gangs = new Map<string, Gang>();
         const running = new Map<string, Gang>();

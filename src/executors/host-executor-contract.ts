@@ -73,6 +73,12 @@ export interface JobSpec {
    * where no device cgroup can confine it.
    */
   gpus?: { devices: ReadonlyArray<{ id: string; path: string }>; controlNodes: readonly string[] };
+  /**
+   * A gang worker: run in this existing network namespace (`/proc/<pid>/ns/net` of the gang's holder,
+   * executors/local gang-network.ts) instead of a new one of its own, so the gang's workers reach each
+   * other on loopback. Only one worker of a gang should carry `apiSocketPath` (its relay serves them all).
+   */
+  network?: { netnsPath: string };
 }
 
 export type TierAvailability = { available: true } | { available: false; missing: string[]; install: string };
@@ -101,4 +107,6 @@ export interface HostExecutor {
   probe(): Promise<HostProbe>;
   /** Kills and removes job cgroups whose ids are not in `liveJobIds` (start-up and shutdown). */
   reapOrphans(liveJobIds: Iterable<string>): Promise<unknown[]>;
+  /** A private network namespace (only `lo`) for the workers of one gang job (`JobSpec.network`); absent where unsupported. */
+  createGangNetwork?(): Promise<{ netnsPath: string; close(): void }>;
 }

@@ -33,6 +33,7 @@ import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts'
 import { createDeviceCgroup, findDevicesHierarchy, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
 import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
 import { splitRdev, type CharDevice } from './gpu-inventory.ts';
+import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
 import { seccompFilterForHost } from './seccomp.ts';
 import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
 import type { Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
@@ -62,6 +63,8 @@ export interface LocalExecutor {
   start(spec: JobSpec): RunningJob;
   probe(): Promise<HostProbe>;
   reapOrphans(liveJobIds: Iterable<string>): Promise<ReapedJob[]>;
+  /** One private network namespace for a gang's workers (gang-network.ts). */
+  createGangNetwork(): Promise<GangNetwork>;
 }
 
 type EndReason = 'cancelled' | 'preempted' | 'timed_out';
@@ -108,6 +111,7 @@ function validate(spec: JobSpec): string | undefined {
   for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir, spec.apiSocketPath]) {
     if (dir !== undefined && !isAbsolute(dir)) return 'host paths must be absolute';
   }
+  if (spec.network !== undefined && !/^\/proc\/[0-9]+\/ns\/net$/.test(spec.network.netnsPath)) return 'network.netnsPath must be /proc/<pid>/ns/net';
   if (spec.tier === 'dedicated' && (spec.reservedCpus === undefined || !CPU_LIST.test(spec.reservedCpus))) {
     return 'tier dedicated needs reservedCpus (a cpuset list such as "1" or "2-3")';
   }
@@ -483,10 +487,25 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         // Exactly the granted nodes and the control nodes in the job's /dev (the process tier gets a fresh
         // minimal /dev instead of the host's for it); appended after the tier's own options.
         if (gpus !== undefined) launch.options.push(...gpuBindOptions(gpus, !sandboxed));
-        const { options: bwrapOptions, command } = launch;
+        // A gang worker: the launcher enters the gang's network namespace (nsenter, as root) and drops to
+        // the job's uid with no groups before exec'ing bwrap (sandbox tiers), which keeps that namespace
+        // (`--share-net`); the process tier's root bwrap simply no longer unshares the network.
+        let program = tools.bwrap as string;
+        let programArgs = ['--args', '3', '--', ...launch.command];
+        const joinNet = spec.network?.netnsPath;
+        if (joinNet !== undefined) {
+          const nsenter = await findHostTool('nsenter');
+          if (nsenter === undefined) throw new Refusal('gang jobs need nsenter (util-linux) on this host');
+          if (!(await stat(joinNet).catch(() => undefined))) throw new Refusal('the gang network namespace is gone');
+          if (sandboxed) launch.options.push('--share-net');
+          else launch.options = launch.options.filter((o) => o !== '--unshare-net');
+          programArgs = [`--net=${joinNet}`, ...(sandboxed ? ['-S', String(hostUid), '-G', String(hostUid)] : []), '--', program, ...programArgs];
+          program = nsenter;
+        }
+        const bwrapOptions = launch.options;
         // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
         if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
-        const spawned: ChildProcess = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
+        const spawned: ChildProcess = spawn(program, programArgs, {
           // fd 3: bwrap reads its options from it and waits for them before doing anything else.
           // fd 4: the seccomp filter, read when bwrap installs it.
           // fd 0: the job's stdin when the spec has one (a serving worker's model), else nothing.
@@ -494,7 +513,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
           cwd: '/',
           // Sandbox tiers: setgroups(0) + setgid + setuid before exec: no groups, no capabilities.
-          ...(sandboxed ? { uid: hostUid, gid: hostUid } : {}),
+          ...(sandboxed && joinNet === undefined ? { uid: hostUid, gid: hostUid } : {}),
           detached: true, // own process group: killable as a group, not hit by the server's terminal
         });
         const exited = watchExit(spawned);
@@ -623,6 +642,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
 
   return {
     start,
+    createGangNetwork,
     probe: async () => (await probe()).probe,
     /**
      * After a restart: kills and removes every job cgroup under the prefix whose job id is not in

@@ -22,6 +22,7 @@ import { waitFor } from './support/wait.ts';
 import { createLocalExecutor, readGpuInventory } from '../src/executors/local/index.ts';
 import { createJobRunner, createLocalJobBackend } from '../src/jobs/index.ts';
 import { readAsTenant } from '../src/db/index.ts';
+import { adminOperations } from '../src/main/admin-operations.ts';
 
 const probe = [
   'import os, sys, errno, time',
@@ -74,9 +75,14 @@ for (const kind of databaseKinds) {
     const get = async (t: TestTenant, id: string) => (await p.call('GET', `/api/v1/tenants/${t.slug}/jobs/${id}`, t.tokens.viewer)).body;
     const logs = async (t: TestTenant, id: string) => (await p.app.inject({ method: 'GET', url: `/api/v1/tenants/${t.slug}/jobs/${id}/logs`, headers: { authorization: `Bearer ${t.tokens.viewer}` } })).body;
 
-    test('the doctor-facing inventory and the derived capacity', () => {
+    test('doctor lists the inventory; the capacity is derived from it', async () => {
       assert.deepEqual(readGpuInventory({ devDir, devices: ['nvidia0', 'nvidia1'] }).devices.map((d) => d.id), ['nvidia0', 'nvidia1']);
       assert.equal(p.platform.jobs.runner.capacity().gpu, 2);
+      const report = await adminOperations.doctor({ ...p.config, capacityGpu: 5 }, { server: { url: undefined, token: undefined } });
+      assert.match(report, new RegExp(`GPU inventory \\(configured, ${devDir}\\): 2 device\\(s\\), 2 unit\\(s\\)`), report);
+      assert.match(report, /  nvidia0: gpu 195:0\n  nvidia1: gpu 195:1\n/);
+      assert.match(report, /control nodes: .*nvidiactl/);
+      assert.match(report, /BULKHEAD_CAPACITY_GPU=5 is ignored for local jobs: the inventory has 2 unit\(s\)/);
     });
 
     let jobA: string;
@@ -146,6 +152,24 @@ for (const kind of databaseKinds) {
       assert.equal((await get(a, jobA)).gpuDevices.length, 1);
       const usage = (await get(a, jobA)).usage as { gpuSeconds?: number };
       assert.ok((usage.gpuSeconds ?? 0) > 0, JSON.stringify(usage));
+    });
+
+    test('a 2-worker gang of 1 GPU each: every rank sees exactly its own device', async () => {
+      const created = await p.call('POST', '/api/v1/tenants/gpua/jobs', a.tokens.member, {
+        name: 'gpu-gang', workers: 2,
+        command: ['python3', '-c', 'import os; print("DEV", " ".join(sorted(n for n in os.listdir("/dev") if n.startswith("nvidia"))), "CUDA", os.environ["CUDA_VISIBLE_DEVICES"], "RANK", os.environ["RANK"])'],
+        resources: { cpu: 0.25, memoryMiB: 128, gpu: 1, timeoutSeconds: 60 },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      await p.platform.jobs.runner.tick();
+      await waitFor('the gang ends', async () => ['succeeded', 'failed', 'refused'].includes((await get(a, created.body.id)).status), 60_000);
+      const job = await get(a, created.body.id);
+      const text = await logs(a, created.body.id);
+      assert.equal(job.status, 'succeeded', text);
+      assert.deepEqual(job.gpuDevices, ['nvidia0', 'nvidia1']);
+      assert.match(text, /\[rank 0\] DEV nvidia0 nvidiactl CUDA 0 RANK 0/);
+      assert.match(text, /\[rank 1\] DEV nvidia1 nvidiactl CUDA 0 RANK 1/);
+      assert.deepEqual(await p.platform.jobs.store.gpuGrants(), []);
     });
 
     test('on real NVIDIA GPUs: a 1-GPU job sees one GPU in nvidia-smi', { skip: existsSync('/dev/nvidia0') && existsSync('/dev/nvidiactl') ? false : 'no NVIDIA device on this host (/dev/nvidia0, /dev/nvidiactl)' }, async () => {

@@ -68,7 +68,9 @@ export const createJobSystem = (
     error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj, err: obj && 'err' in obj ? String((obj as { err: unknown }).err) : undefined })}\n`),
   };
   // The host executor runs local jobs; with a cluster it runs none, but still probes the host and reaps leftovers.
-  const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix });
+  // A process-tier job granted no GPU is kept off the inventory's nodes by a device cgroup.
+  const gpuNodes = [...inventory.devices, ...inventory.controlNodes].map((n) => n.path);
+  const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix, gpuNodes });
   const backend = deps.cluster === undefined
     ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });

@@ -40,6 +40,13 @@ export const gpuDeviceAllowList = (granted: readonly CharDevice[], controlNodes:
   return lines;
 };
 
+/**
+ * The `devices.deny` lines for a job granted no GPU: every GPU and control node of the inventory (the
+ * `process` tier sees the host's /dev; without these it could open every card). Other devices stay as
+ * they are for such jobs.
+ */
+export const gpuDenyList = (nodes: readonly CharDevice[]): string[] => [...new Set(nodes.map((n) => `c ${n.major}:${n.minor} rwm`))];
+
 /** `<root>/devices` when it is a mounted v1 devices hierarchy, else undefined. */
 export const findDevicesHierarchy = (cgroupRoot = '/sys/fs/cgroup'): string | undefined => {
   const dir = join(cgroupRoot, 'devices');
@@ -56,10 +63,17 @@ export interface DeviceCgroup {
 }
 
 /**
- * Creates the job's device cgroup with the whitelist. Throws when the hierarchy refuses a write (the
+ * Creates the job's device cgroup: a whitelist (`allowOnly`, GPU jobs) or a few denied nodes (`deny`, jobs
+ * without GPUs on a GPU host). Throws when the hierarchy refuses a write (the
  * executor turns that into a refusal: a GPU job never runs unconfined because its cgroup failed).
  */
-export const createDeviceCgroup = async (hierarchy: string, prefix: string, tenantId: string, jobId: string, allow: readonly string[]): Promise<DeviceCgroup> => {
+export const createDeviceCgroup = async (
+  hierarchy: string,
+  prefix: string,
+  tenantId: string,
+  jobId: string,
+  rules: { allowOnly: readonly string[] } | { deny: readonly string[] },
+): Promise<DeviceCgroup> => {
   const tenantDir = join(hierarchy, prefix, `tenant-${tenantId}`);
   const dir = join(tenantDir, `job-${jobId}`);
   await mkdir(dir, { recursive: true });
@@ -74,8 +88,12 @@ export const createDeviceCgroup = async (hierarchy: string, prefix: string, tena
     },
   };
   try {
-    writeFileSync(join(dir, 'devices.deny'), 'a');
-    for (const line of allow) writeFileSync(join(dir, 'devices.allow'), line);
+    if ('allowOnly' in rules) {
+      writeFileSync(join(dir, 'devices.deny'), 'a');
+      for (const line of rules.allowOnly) writeFileSync(join(dir, 'devices.allow'), line);
+    } else {
+      for (const line of rules.deny) writeFileSync(join(dir, 'devices.deny'), line);
+    }
   } catch (error) {
     await handle.remove();
     throw error;

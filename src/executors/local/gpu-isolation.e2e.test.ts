@@ -13,6 +13,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createE2eContext, type E2eContext } from './e2e-support.ts';
+import { createLocalExecutor } from './local-executor.ts';
 import { findDevicesHierarchy } from './device-cgroup.ts';
 import { readGpuInventory, type GpuInventory } from './gpu-inventory.ts';
 
@@ -106,6 +107,19 @@ test('a process-tier GPU job is confined by the device cgroup', { skip: findDevi
   // The process tier sees the host's filesystem: the other node is reachable by path, and the device
   // cgroup refuses it.
   assert.equal(resultOf(lines, other), '195:1 EPERM');
+});
+
+test('a process-tier job granted no GPU cannot open the host\'s GPU nodes', { skip: findDevicesHierarchy() === undefined ? 'no cgroup v1 devices controller on this host' : false }, async () => {
+  const executor = createLocalExecutor({ cgroupPrefix: `${ctx.prefix}-nogpu`, runtimeRoot: join(ctx.base, 'run-nogpu'), gpuNodes: [...inventory.devices, ...inventory.controlNodes].map((n) => n.path) });
+  const lines: string[] = [];
+  const spec = ctx.spec({ ...(await ctx.dirs('nogpu')), tier: 'process', argv: ['python3', '-c', probeScript, join(devDir, 'nvidia0'), join(devDir, 'nvidiactl'), '/dev/null'] });
+  const outcome = await executor.start({ ...spec, output: (l) => lines.push(l.line) }).wait();
+  await executor.reapOrphans([]);
+  assert.equal(outcome.kind, 'succeeded', JSON.stringify({ outcome, lines }));
+  assert.equal(resultOf(lines, join(devDir, 'nvidia0')), '195:0 EPERM', lines.join('\n'));
+  assert.equal(resultOf(lines, join(devDir, 'nvidiactl')), '195:255 EPERM');
+  assert.equal(resultOf(lines, '/dev/null'), '1:3 OK', 'other devices are left alone');
+  assert.ok(lines.includes('CUDA None None'), lines.join('\n'));
 });
 
 test('a GPU grant naming something that is not a device node is refused', async () => {

@@ -30,7 +30,7 @@ import {
   sandboxPaths,
 } from './bwrap-args.ts';
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
-import { createDeviceCgroup, findDevicesHierarchy, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
+import { createDeviceCgroup, findDevicesHierarchy, gpuDenyList, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
 import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
 import { splitRdev, type CharDevice } from './gpu-inventory.ts';
 import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
@@ -57,6 +57,11 @@ export interface LocalExecutorOptions {
   sharedCpus?: string;
   /** Longest output line delivered in one piece. Default 64 KiB. */
   maxLineLength?: number;
+  /**
+   * Every GPU and control node of this host's inventory (host paths). A `process`-tier job granted no
+   * GPU gets a device cgroup denying them (it sees the host's /dev). Sandbox tiers never see them.
+   */
+  gpuNodes?: readonly string[];
 }
 
 export interface LocalExecutor {
@@ -364,7 +369,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         // GPUs: the nodes must be real character devices; the device cgroup whitelists exactly them.
         const gpus = spec.gpus !== undefined && spec.gpus.devices.length > 0 ? spec.gpus : undefined;
         const gpuDevices = gpus === undefined ? undefined : await gpuNodes(gpus);
-        const devicesHierarchy = gpus === undefined ? undefined : findDevicesHierarchy(options.cgroupRoot);
+        const hostGpuNodes = gpus === undefined && !sandboxed && (options.gpuNodes?.length ?? 0) > 0 ? await gpuNodes({ devices: [], controlNodes: options.gpuNodes ?? [] }).catch(() => undefined) : undefined;
+        const devicesHierarchy = gpus === undefined && hostGpuNodes === undefined ? undefined : findDevicesHierarchy(options.cgroupRoot);
         if (gpus !== undefined && devicesHierarchy === undefined && !sandboxed) {
           throw new Refusal(
             'this host cannot confine a process-tier GPU job: it has no cgroup v1 devices controller, and on cgroup v2 a ' +
@@ -413,9 +419,13 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           await chmod(relayDir, 0o700);
         };
         const setUpDeviceCgroup = async (): Promise<void> => {
-          if (gpuDevices === undefined || devicesHierarchy === undefined) return;
+          if (devicesHierarchy === undefined) return;
+          const rules = gpuDevices !== undefined
+            ? { allowOnly: gpuDeviceAllowList(gpuDevices.granted, gpuDevices.control) }
+            : hostGpuNodes !== undefined ? { deny: gpuDenyList(hostGpuNodes.control) } : undefined;
+          if (rules === undefined) return;
           try {
-            deviceCgroup = await createDeviceCgroup(devicesHierarchy, prefix, spec.tenantId, spec.jobId, gpuDeviceAllowList(gpuDevices.granted, gpuDevices.control));
+            deviceCgroup = await createDeviceCgroup(devicesHierarchy, prefix, spec.tenantId, spec.jobId, rules);
           } catch (error) {
             throw new Refusal(`could not set up the job's device cgroup: ${(error as Error).message}`);
           }

@@ -12,6 +12,7 @@ import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
+import { meterEndedJobs } from '../src/monitoring/index.ts';
 
 /** Rank r listens on MASTER_PORT+1+r, sends to rank r+1, receives from rank r-1; N-1 steps pass partial sums round the ring. */
 const ringAllReduce = [
@@ -87,6 +88,13 @@ for (const kind of databaseKinds) {
       assert.equal(job.status, 'succeeded', text);
       assert.equal(job.workers, 4);
       for (let rank = 0; rank < 4; rank += 1) assert.match(text, new RegExp(`\\[rank ${rank}\\] rank ${rank} of 4 LOCAL_RANK ${rank} sum 100`), text);
+      // Metering: the gang's reservation is its 4 workers' (4 × 128 MiB over its wall time), its CPU all of theirs.
+      await meterEndedJobs(p.database.db);
+      const ledger = async (resource: string) => (await p.database.owner.queryAsOwner<{ q: number | null }>(
+        'SELECT sum(quantity)::float8 AS q FROM usage_ledger WHERE source = $1 AND resource = $2', [`job:${id}:1`, resource])).rows[0]?.q ?? 0;
+      const wallSeconds = (job.usage as { wallMs: number }).wallMs / 1000;
+      assert.ok(Math.abs((await ledger('memoryGiBHours')) - (4 * 128 / 1024) * wallSeconds / 3600) < 1e-9, `memoryGiBHours for ${wallSeconds} s`);
+      assert.ok((await ledger('cpuCoreSeconds')) > 0);
     });
 
     test("tenant B cannot connect to tenant A's workers' port", async () => {

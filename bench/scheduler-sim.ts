@@ -29,6 +29,8 @@ interface Job {
   readonly priority: number;
   readonly arrival: number;
   readonly duration: number;
+  /** A gang of this many workers (the request is the whole gang's, admitted all at once); absent: a single job. */
+  readonly workers?: number;
 }
 
 interface Scenario {
@@ -86,6 +88,43 @@ const bursty = (): Scenario => {
     name: 'bursty',
     description: '16 tenants, bursts of 20-200 jobs (0.5-4 cores, 2-16 GiB, 10% 1 GPU) over 4 h; pool 64 cores, 256 GiB, 8 GPUs',
     capacity: { cpuMilli: 64_000, mem: 256 * 1024, gpu: 8 },
+    weights: Array.from({ length: tenants }, () => 1),
+    jobs,
+    horizon: 6 * 3600,
+    maxConcurrentJobs: 1000,
+    sampleEvery: 30,
+  };
+};
+
+const gangs = (): Scenario => {
+  const rand = mulberry32(5);
+  const tenants = 12;
+  const jobs: Job[] = [];
+  // Every tenant submits single jobs steadily and, now and then, a distributed-training gang of 2-8
+  // workers × (4 cores, 16 GiB, 1 GPU): the gang is one request of workers × that, admitted whole.
+  for (let t = 0; t < tenants; t++) {
+    for (let at = expSample(rand, 420); at < 4 * 3600; at += expSample(rand, 420)) {
+      const gang = rand() < 0.15;
+      const workers = gang ? pick(rand, [2, 4, 4, 8]) : 1;
+      const single = { cpuMilli: pick(rand, [1000, 2000, 4000]), mem: pick(rand, [2048, 4096, 8192]), gpu: rand() < 0.2 ? 1 : 0 };
+      jobs.push({
+        id: `n${jobs.length}`,
+        tenant: t,
+        cpuMilli: gang ? 4000 * workers : single.cpuMilli,
+        mem: gang ? 16384 * workers : single.mem,
+        gpu: gang ? workers : single.gpu,
+        priority: 0,
+        arrival: Math.floor(at),
+        duration: gang ? 300 + Math.floor(rand() * 900) : 120 + Math.floor(rand() * 1080),
+        ...(gang ? { workers } : {}),
+      });
+    }
+  }
+  jobs.sort((a, b) => a.arrival - b.arrival);
+  return {
+    name: 'gangs',
+    description: '12 tenants: steady single jobs (1-4 cores, 20% 1 GPU) and 15% gangs of 2-8 workers × (4 cores, 16 GiB, 1 GPU) admitted whole; pool 64 cores, 256 GiB, 16 GPUs',
+    capacity: { cpuMilli: 64_000, mem: 256 * 1024, gpu: 16 },
     weights: Array.from({ length: tenants }, () => 1),
     jobs,
     horizon: 6 * 3600,
@@ -368,6 +407,12 @@ interface Result {
   completed: number;
   preemptions: number;
   wallSeconds: number;
+  /** Mean and p90 wait from arrival to first admission (s), gangs and single jobs apart; NaN when none. */
+  gangWaitMean: number;
+  gangWaitP90: number;
+  singleWaitMean: number;
+  singleWaitP90: number;
+  gangsAdmitted: number;
 }
 
 /** A binary min-heap of finish events (time, job, generation) — generation drops preempted runs. */
@@ -466,6 +511,9 @@ const simulate = (s: Scenario, policy: Policy): Result => {
   let preemptions = 0;
   let nextArrival = 0;
   let nextSample = 0;
+  const gangWaits = new Samples();
+  const singleWaits = new Samples();
+  const admittedOnce = new Set<string>();
 
   const addTo = (v: number[], j: Job, sign: number): void => {
     v[0] = (v[0] as number) + sign * j.cpuMilli;
@@ -548,6 +596,10 @@ const simulate = (s: Scenario, policy: Policy): Result => {
       const job = byId.get(step.jobId) as Job;
       addTo(queuedDemand[job.tenant] as number[], job, -1);
       addTo(usage[job.tenant] as number[], job, 1);
+      if (!admittedOnce.has(job.id)) {
+        admittedOnce.add(job.id);
+        ((job.workers ?? 1) > 1 ? gangWaits : singleWaits).add(now - job.arrival);
+      }
       const gen = (generation.get(job.id) ?? 0) + 1;
       generation.set(job.id, gen);
       finishes.push(now + job.duration, job.id, gen);
@@ -589,6 +641,9 @@ const simulate = (s: Scenario, policy: Policy): Result => {
   const sumX2 = ratios.reduce((a, b) => a + b * b, 0);
   const sorted = decisionLatency.sorted();
   const events = eventLatency.sorted();
+  const mean = (x: Float64Array): number => (x.length === 0 ? NaN : x.reduce((a, b) => a + b, 0) / x.length);
+  const gw = gangWaits.sorted();
+  const sw = singleWaits.sorted();
   return {
     policy: policy.name,
     decisions: decisionLatency.count,
@@ -604,6 +659,11 @@ const simulate = (s: Scenario, policy: Policy): Result => {
     completed,
     preemptions,
     wallSeconds: (performance.now() - wallStart) / 1000,
+    gangWaitMean: mean(gw),
+    gangWaitP90: quantile(gw, 0.9),
+    singleWaitMean: mean(sw),
+    singleWaitP90: quantile(sw, 0.9),
+    gangsAdmitted: gw.length,
   };
 };
 
@@ -633,6 +693,14 @@ const report = (s: Scenario, drf: Result, greedy: Result, fcfs: Result): void =>
   row('jobs completed', (r) => r.completed, String);
   row('preemptions', (r) => r.preemptions, String, false);
   row('wall time', (r) => r.wallSeconds, (x) => `${x.toFixed(1)} s`, false);
+  if (s.jobs.some((j) => (j.workers ?? 1) > 1)) {
+    const min = (x: number): string => `${(x / 60).toFixed(1)} min`;
+    row('gangs admitted (whole)', (r) => r.gangsAdmitted, String);
+    row('gang wait mean', (r) => r.gangWaitMean, min);
+    row('gang wait p90', (r) => r.gangWaitP90, min);
+    row('single-job wait mean', (r) => r.singleWaitMean, min);
+    row('single-job wait p90', (r) => r.singleWaitP90, min);
+  }
   const w = [36, 12, 12, 12, 9];
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(w[i] as number)).join(' | ')} |`;
   console.log(line(['metric', 'DRF', 'DRF-greedy', 'FCFS', 'DRF/FCFS']));
@@ -642,6 +710,7 @@ const report = (s: Scenario, drf: Result, greedy: Result, fcfs: Result): void =>
 
 const scenarios: Record<string, () => Scenario> = {
   bursty,
+  gangs,
   greedy,
   'many-small': manySmall,
   scale: scaleWith('scale', 32_000),

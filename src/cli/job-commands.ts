@@ -27,7 +27,8 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
     .option('--name <name>', 'a name to recognise the job by')
     .option('--cpu <cores>', 'CPU cores', Number, 1)
     .option('--memory <mib>', 'memory limit in MiB', Number, 512)
-    .option('--gpu <count>', 'GPUs', Number, 0)
+    .option('--gpu <count>', 'GPUs (per worker)', Number, 0)
+    .option('--workers <n>', 'a gang of n workers (cpu, memory and gpu per worker), started all at once on one private network', Number, 1)
     .option('--timeout <seconds>', 'wall-clock limit', Number, 3600)
     .option('--priority <n>', 'order among this tenant\'s jobs (higher first)', Number, 0)
     .option('--dataset <name:version...>', 'input dataset versions, mounted read-only under /data/<name>')
@@ -35,7 +36,7 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
     .option('--env <NAME=value...>', 'environment variables')
     .option('-f, --follow', 'stream the logs until the job ends')
     .argument('<command...>', 'the command to run, after --')
-    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; follow?: boolean }) => {
+    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; workers: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; follow?: boolean }) => {
       const env: Record<string, string> = {};
       for (const pair of o.env ?? []) {
         const eq = pair.indexOf('=');
@@ -48,6 +49,7 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
         env,
         datasets: o.dataset ?? [],
         priority: o.priority,
+        ...(o.workers === 1 ? {} : { workers: o.workers }),
         ...(o.name === undefined ? {} : { name: o.name }),
         ...(o.code === undefined ? {} : { codeBundle: o.code }),
       };

@@ -41,7 +41,18 @@ export const configSchema = z
     tenantMaxConnections: z.coerce.number().int().min(0).max(1_000_000).default(256),
     capacityCpu: z.coerce.number().positive().optional(),
     capacityMemoryMiB: z.coerce.number().int().positive().optional(),
-    capacityGpu: z.coerce.number().int().min(0).default(0),
+    /**
+     * GPUs of a Kubernetes cluster. For this host's jobs it is derived from the GPU inventory instead (a
+     * declared figure is not trusted: doctor reports a mismatch).
+     */
+    capacityGpu: z.coerce.number().int().min(0).optional(),
+    /** Where the NVIDIA device nodes are (tests: a folder of fake nodes made with mknod). */
+    gpuDevDir: z.string().regex(/^\//, 'must be an absolute path').default('/dev'),
+    /** The device names in gpuDevDir that jobs may be granted (`nvidia0,nvidia2`); default every one found. */
+    gpuDevices: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter((v) => v.length > 0) : value),
+      z.array(z.string().regex(/^(nvidia[0-9]+|nvidia-caps\/nvidia-cap[0-9]+)$/, 'GPU device names are nvidia<N> or nvidia-caps/nvidia-cap<N>')).max(256),
+    ).optional(),
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
@@ -151,6 +162,8 @@ export const envNames = {
   BULKHEAD_CAPACITY_CPU: 'capacityCpu',
   BULKHEAD_CAPACITY_MEMORY_MIB: 'capacityMemoryMiB',
   BULKHEAD_CAPACITY_GPU: 'capacityGpu',
+  BULKHEAD_GPU_DEV_DIR: 'gpuDevDir',
+  BULKHEAD_GPU_DEVICES: 'gpuDevices',
   BULKHEAD_SCHEDULER_INTERVAL_MS: 'schedulerIntervalMs',
   BULKHEAD_PREEMPT_GRACE_MS: 'preemptGraceMs',
   BULKHEAD_RELAY_PORT: 'relayPort',

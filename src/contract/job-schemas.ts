@@ -60,6 +60,11 @@ export const submitJobSchema = z.strictObject({
   datasets: z.array(datasetRefSchema).max(16).default([]),
   codeBundle: z.string().min(1).max(1024).optional(),
   priority: z.number().int().min(-1000).max(1000).default(0),
+  /**
+   * A gang of this many workers (distributed training), each with `resources`: admitted all at once or
+   * not at all, run on one private network with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT.
+   */
+  workers: z.number().int().min(1).max(64).default(1),
   experiment: z.string().min(1).max(500).optional(),
 });
 export type SubmitJob = z.infer<typeof submitJobSchema>;
@@ -74,6 +79,8 @@ export const jobSchema = z.object({
   env: z.record(z.string(), z.string()),
   resources: z.object({ cpu: z.number(), memoryMiB: z.number(), gpu: z.number(), timeoutSeconds: z.number() }),
   priority: z.number(),
+  /** Gang size: 1 for an ordinary job; `resources` are per worker. */
+  workers: z.number(),
   datasets: z.array(z.object({ name: z.string(), version: z.number() })),
   codeBundle: z.string().nullable(),
   codeDigest: z.string().nullable(),
@@ -91,6 +98,8 @@ export const jobSchema = z.object({
   reason: z.string().nullable(),
   usage: z.record(z.string(), z.unknown()).nullable(),
   outputs: z.array(z.object({ path: z.string(), size: z.number() })),
+  /** The GPU devices granted to the job's current or last run, in ordinal order (CUDA device 0 first). */
+  gpuDevices: z.array(z.string()),
 });
 export type Job = z.infer<typeof jobSchema>;
 

@@ -50,6 +50,8 @@ export const tenantDataTables = [
   'deployment_logs',
   'deployments',
   'api_tokens',
+  // GPU grants (0023) reference their job.
+  'gpu_grants',
   'job_logs',
   'jobs',
   // Metered usage (0015): no foreign key but the tenant's.

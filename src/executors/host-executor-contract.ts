@@ -66,6 +66,19 @@ export interface JobSpec {
    * an error of the executor's.
    */
   stdin?: Uint8Array;
+  /**
+   * The GPUs granted to this job (jobs/ records the grant; the executor enforces it): exactly these nodes
+   * and the control nodes appear in the job's /dev, the device cgroup denies every other device, and
+   * CUDA_VISIBLE_DEVICES/NVIDIA_VISIBLE_DEVICES number them 0..n-1. A `process`-tier GPU job is refused
+   * where no device cgroup can confine it.
+   */
+  gpus?: { devices: ReadonlyArray<{ id: string; path: string }>; controlNodes: readonly string[] };
+  /**
+   * A gang worker: run in this existing network namespace (`/proc/<pid>/ns/net` of the gang's holder,
+   * executors/local gang-network.ts) instead of a new one of its own, so the gang's workers reach each
+   * other on loopback. Only one worker of a gang should carry `apiSocketPath` (its relay serves them all).
+   */
+  network?: { netnsPath: string };
 }
 
 export type TierAvailability = { available: true } | { available: false; missing: string[]; install: string };
@@ -94,4 +107,6 @@ export interface HostExecutor {
   probe(): Promise<HostProbe>;
   /** Kills and removes job cgroups whose ids are not in `liveJobIds` (start-up and shutdown). */
   reapOrphans(liveJobIds: Iterable<string>): Promise<unknown[]>;
+  /** A private network namespace (only `lo`) for the workers of one gang job (`JobSpec.network`); absent where unsupported. */
+  createGangNetwork?(): Promise<{ netnsPath: string; close(): void }>;
 }

@@ -33,6 +33,9 @@ export const createClusterJobBackend = (options: ClusterJobBackendOptions): JobB
     launchFailure: 'the platform could not submit the job to the cluster',
     refusal: async () => undefined,
     async launch(job, tenant, quota, _grant, ctx) {
+      // The Indexed Job + headless Service + NetworkPolicy of a gang are rendered (kubernetes
+      // gang-manifest.ts) but not yet applied by the cluster executor: refuse rather than run one pod.
+      if (job.workers > 1) throw new AppError('UNAVAILABLE', 'gang jobs (workers > 1) do not run on the Kubernetes backend yet; run them on a local executor');
       let tokenId: string | undefined;
       const release = async () => {
         if (tokenId !== undefined) await identity.revokeToken(backendContext, job.tenantId, tokenId).catch(() => {});

@@ -15,11 +15,11 @@
  * This file is the module's only entry: other modules import from here, never from its files.
  */
 export { createJobStore, jobErrors, toJob } from './job-store.ts';
-export type { ActiveJob, JobLogLine, JobStore, TransitionUpdate } from './job-store.ts';
+export type { ActiveJob, GpuGrantRow, JobLogLine, JobStore, TransitionUpdate } from './job-store.ts';
 export { createJobService, checkSubmission } from './job-service.ts';
 export type { JobService } from './job-service.ts';
 export { createJobRunner } from './job-runner.ts';
-export type { JobRunner, JobRunnerOptions } from './job-runner.ts';
+export type { GpuPool, JobRunner, JobRunnerOptions } from './job-runner.ts';
 export type { Capacity } from './job-scheduling.ts';
 export { createLocalJobBackend } from './local-job-backend.ts';
 export type { LocalJobBackendOptions } from './local-job-backend.ts';

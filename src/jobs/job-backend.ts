@@ -15,6 +15,8 @@ import type { JobLogLine } from './job-store.ts';
 /** What the scheduler granted a job: the CPUs of its pool (a cpuset list; ignored on a cluster). */
 export interface JobGrant {
   cpuset: string;
+  /** The GPU devices granted (host placement), in ordinal order, with the control nodes every GPU job needs. */
+  gpus?: { devices: ReadonlyArray<{ id: string; path: string }>; controlNodes: readonly string[] };
 }
 
 /** The MLflow run a job logs into, and the digest of its code bundle once the backend knows it. */

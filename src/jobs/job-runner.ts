@@ -1,6 +1,6 @@
 import type { Job } from '../contract/job-schemas.ts';
 import type { RequestContext } from '../core/request-context.ts';
-import { decide, schedulingPools } from '../scheduler/index.ts';
+import { chooseGpus, decide, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
@@ -9,15 +9,26 @@ import { explainWait, hostCpusetFor, poolInput, takeSnapshot } from './job-sched
 import type { Capacity, Snapshot } from './job-scheduling.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
 
+/** The GPU devices this host's jobs may be granted (the executor's inventory, as the runner needs it). */
+export interface GpuPool {
+  devices: ReadonlyArray<{ id: string; path: string; kind: 'gpu' | 'mig' }>;
+  controlNodes: ReadonlyArray<{ path: string }>;
+}
+
 const runnerContext: RequestContext = { actor: 'system:scheduler', requestId: 'scheduler' };
 
 export interface JobRunnerOptions {
   /** The job records (the runner's only writer port): snapshot, transitions, logs. */
-  store: Pick<JobStore, 'active' | 'get' | 'transition' | 'appendLogs'>;
+  store: Pick<JobStore, 'active' | 'get' | 'transition' | 'appendLogs'> & Partial<Pick<JobStore, 'gpuGrants'>>;
   tenants: Pick<TenantService, 'list' | 'getQuota'>;
   /** Where jobs run: this host or a cluster. */
   backend: JobBackend;
   capacity: Capacity;
+  /**
+   * This host's GPU inventory (host placement only): a job asking for GPUs is granted specific devices
+   * from it, recorded with its admission. Without it, GPU jobs are never admitted here (capacity 0).
+   */
+  gpus?: GpuPool | undefined;
   tickIntervalMs: number;
   preemptGraceMs: number;
   tracking?: JobTrackingPort | undefined;
@@ -54,16 +65,34 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     const quota = snap.quotas.get(tenantId);
     if (job === undefined || tenant === undefined || quota === undefined) return;
     const refusal = await backend.refusal(tenant);
+    // GPUs: specific free devices, recorded with the admission (the database refuses a device held by
+    // anyone, so a second replica or a restarted runner racing for it loses the admission, not the device).
+    let gpuDevices: string[] = [];
+    if (job.resources.gpu > 0 && backend.placement === 'host') {
+      const held = new Set((await (store.gpuGrants?.() ?? Promise.resolve([]))).map((g) => g.deviceId));
+      // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
+      const chosen = options.gpus === undefined ? undefined : chooseGpus(options.gpus.devices, held, job.resources.gpu * job.workers);
+      if (chosen === undefined) {
+        options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: held.size }, 'not enough free GPU devices; the job stays queued');
+        return;
+      }
+      gpuDevices = chosen;
+    }
     try {
-      await transition(job, 'admit');
+      await transition(job, 'admit', gpuDevices.length > 0 ? { gpuDevices } : {});
     } catch {
-      return; // Someone else admitted or cancelled it first: the state machine said no.
+      return; // Someone else admitted or cancelled it first, or took one of the devices: the job stays as it is.
     }
     if (refusal !== undefined) {
       await transition(job, 'refuse', { reason: refusal }).catch((error: unknown) => options.log.error({ err: error, jobId: job.id }, 'could not refuse job'));
       return;
     }
-    void jobs.run(job, tenant, quota, { cpuset: pool.cpuset }, 'admitted');
+    const byId = new Map((options.gpus?.devices ?? []).map((d) => [d.id, d]));
+    const gpus = gpuDevices.length === 0 ? undefined : {
+      devices: gpuDevices.map((id) => ({ id, path: (byId.get(id) as { path: string }).path })),
+      controlNodes: (options.gpus?.controlNodes ?? []).map((n) => n.path),
+    };
+    void jobs.run({ ...job, gpuDevices }, tenant, quota, { cpuset: pool.cpuset, ...(gpus === undefined ? {} : { gpus }) }, 'admitted');
   };
 
   const tickOnce = async (): Promise<void> => {

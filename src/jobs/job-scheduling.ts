@@ -4,7 +4,7 @@
  * scheduler module's (scheduler/cpu-pools.ts).
  */
 import type { Job } from '../contract/job-schemas.ts';
-import { clusterCpuPools, cpusetOf, explainJob, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
+import { clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, CpuPools, QueuedJob, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, WaitExplanation } from '../scheduler/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
@@ -23,7 +23,8 @@ export interface Snapshot {
 
 export type Placement = 'host' | 'cluster';
 
-const toResources = (job: Job): Resources => ({ cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB, gpu: job.resources.gpu });
+/** What the scheduler counts for a job: a gang's whole request (all its workers at once). */
+const toResources = (job: Job): Resources => gangRequest({ cpu: job.resources.cpu, memoryMiB: job.resources.memoryMiB, gpu: job.resources.gpu }, job.workers);
 const toSchedulerQuota = (quota: TenantQuota): SchedulerQuota => ({
   nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu },
   borrowingLimit: quota.borrowingLimit,
@@ -79,8 +80,10 @@ export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: n
   const explanation = explainJob(poolInput(snap, pool, capacity, now), job.id);
   // The pure scheduler knows tenants by id; people know them by slug.
   const slug = snap.tenantsById.get(job.tenantId)?.slug;
-  if (explanation === undefined || slug === undefined) return explanation;
-  return { ...explanation, summary: explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`) };
+  if (explanation === undefined) return explanation;
+  const gang = gangWaitNote(job.workers, job.resources);
+  const summary = slug === undefined ? explanation.summary : explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`);
+  return { ...explanation, summary: `${summary}${gang}` };
 };
 
 /**

@@ -8,6 +8,7 @@ import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
 import type { IsolationTier } from '../contract/roles.ts';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
+import { gangRequest } from '../scheduler/index.ts';
 import type { JobStore } from './job-store.ts';
 
 /**
@@ -35,11 +36,12 @@ export interface JobServiceDeps {
 export const createJobService = (deps: JobServiceDeps) => ({
   /**
    * Queues a job for `tenant`: quota, capacity and the queued-job limit are checked and the job inserted
-   * (and audited) in one transaction. QUOTA_EXCEEDED / VALIDATION_FAILED as `checkSubmission` says.
+   * (and audited) in one transaction. QUOTA_EXCEEDED / VALIDATION_FAILED as `checkSubmission` says, for the
+   * whole gang when `workers` > 1 (a gang that could never be admitted whole is refused now).
    */
   async submit(ctx: RequestContext, tenant: { id: string; tier: IsolationTier }, input: SubmitJob): Promise<Job> {
     const capacity = deps.capacity();
-    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(input.resources, quota, capacity));
+    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(gangRequest(input.resources, input.workers), quota, capacity));
     deps.onSubmitted();
     return job;
   },

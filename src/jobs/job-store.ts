@@ -48,6 +48,8 @@ interface JobRow {
   reason: string | null;
   usage: Record<string, unknown> | null;
   outputs: Array<{ path: string; size: number }>;
+  gpu_devices: string[];
+  workers: number;
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -62,6 +64,7 @@ export const toJob = (row: JobRow): Job => ({
   env: row.env,
   resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib, gpu: row.gpu, timeoutSeconds: row.timeout_seconds },
   priority: row.priority,
+  workers: row.workers,
   datasets: row.datasets,
   codeBundle: row.code_bundle,
   codeDigest: row.code_digest,
@@ -79,6 +82,7 @@ export const toJob = (row: JobRow): Job => ({
   reason: row.reason,
   usage: row.usage,
   outputs: row.outputs,
+  gpuDevices: row.gpu_devices,
 });
 
 /** A job as the runner sees it: the record plus whether a cancel was asked for. */
@@ -107,6 +111,18 @@ export interface TransitionUpdate {
   runId?: string | null;
   experimentId?: string | null;
   codeDigest?: string | null;
+  /**
+   * `admit` only: the GPU devices granted, in ordinal order. Inserted into gpu_grants in the same
+   * transaction; a device someone else holds makes the whole admission fail (the job stays queued).
+   */
+  gpuDevices?: readonly string[];
+}
+
+/** A device some admitted or running job holds (the runner's cross-tenant view). */
+export interface GpuGrantRow {
+  deviceId: string;
+  tenantId: string;
+  jobId: string;
 }
 
 /**
@@ -148,6 +164,17 @@ export const createJobStore = (deps: { db: Db }) => {
     if (update.runId !== undefined) set('run_id', update.runId);
     if (update.experimentId !== undefined) set('experiment_id', update.experimentId);
     if (update.codeDigest !== undefined) set('code_digest', update.codeDigest);
+    if (event === 'admit' && update.gpuDevices !== undefined) set('gpu_devices', JSON.stringify(update.gpuDevices));
+    // A job leaving admitted/running gives its devices back; one entering admitted takes them (the
+    // primary key on device_id refuses a device already held, by anyone).
+    if (to !== 'admitted' && to !== 'running') await tx.query('DELETE FROM gpu_grants WHERE job_id = $1', [jobId]);
+    if (event === 'admit' && update.gpuDevices !== undefined && update.gpuDevices.length > 0) {
+      await tx.query(
+        `INSERT INTO gpu_grants (device_id, tenant_id, job_id, ordinal)
+         SELECT d, $2, $3, ord - 1 FROM unnest($1::text[]) WITH ORDINALITY AS u(d, ord)`,
+        [update.gpuDevices, tenantId, jobId],
+      );
+    }
     const updated = await tx.query<JobRow>(`UPDATE jobs SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, params);
     await appendAuditEvent(tx, {
       tenantId, actor: ctx.actor, action: `job.${event}`, target: `job:${jobId}`, outcome: 'success', requestId: ctx.requestId,
@@ -172,14 +199,14 @@ export const createJobStore = (deps: { db: Db }) => {
         const { rows: counted } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
         if ((counted[0]?.n ?? 0) >= maxQueuedJobs) throw jobErrors.queueFull(maxQueuedJobs);
         const { rows } = await tx.query<JobRow>(
-          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by)
-           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by, workers)
+           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
           [tenantId, id, input.name ?? '', tier, JSON.stringify(input.command), JSON.stringify(input.env), input.resources.cpu, input.resources.memoryMiB,
-            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor],
+            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor, input.workers ?? 1],
         );
         await appendAuditEvent(tx, {
           tenantId, actor: ctx.actor, action: 'job.submit', target: `job:${id}`, outcome: 'success', requestId: ctx.requestId,
-          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority },
+          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority, ...(input.workers > 1 ? { workers: input.workers } : {}) },
         });
         return toJob(rows[0]!);
       });
@@ -237,6 +264,14 @@ export const createJobStore = (deps: { db: Db }) => {
       return withSystem(db, async (tx) => {
         const { rows } = await tx.query<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued', 'admitted', 'running') ORDER BY queued_at, id`);
         return rows.map((row) => ({ ...toJob(row), cancelRequested: row.cancel_requested }));
+      }, { readOnly: true });
+    },
+
+    /** Every device held now, across tenants (the runner picks free devices from the rest). */
+    async gpuGrants(): Promise<GpuGrantRow[]> {
+      return withSystem(db, async (tx) => {
+        const { rows } = await tx.query<{ device_id: string; tenant_id: string; job_id: string }>('SELECT device_id, tenant_id, job_id FROM gpu_grants ORDER BY device_id');
+        return rows.map((r) => ({ deviceId: r.device_id, tenantId: r.tenant_id, jobId: r.job_id }));
       }, { readOnly: true });
     },
 

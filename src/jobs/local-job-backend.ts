@@ -11,6 +11,7 @@ import type { HostExecutor, HostProbe, JobSpec } from '../executors/host-executo
 import type { IdentityService } from '../identity/index.ts';
 import type { JobBackend, JobStoragePort, JobTrackingPort } from './job-backend.ts';
 import { createJobRun } from './job-backend.ts';
+import { startGang } from './gang-execution.ts';
 import type { JobRelays } from './job-relay.ts';
 
 const backendContext: RequestContext = { actor: 'system:scheduler', requestId: 'scheduler' };
@@ -72,6 +73,39 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
       return tierState.available ? undefined : `this host cannot provide the '${tenant.tier}' isolation tier (missing: ${tierState.missing.join(', ')}); ${tierState.install}`;
     },
     async launch(job, tenant, quota, grant, ctx) {
+      /**
+       * A gang: one sandbox per worker, all in one private network namespace. Each rank gets its own
+       * workspace and outputs (`/outputs` is `outputs/rank-<r>` of the job), its slice of the granted
+       * GPUs, and its lines tagged with its rank; rank 0 alone runs the API relay, which every rank
+       * reaches on the shared loopback.
+       */
+      const startGangOf = async (spec: JobSpec) => {
+        const gangExecutor = executor.createGangNetwork === undefined ? undefined : { start: (s: JobSpec) => executor.start(s), createGangNetwork: executor.createGangNetwork.bind(executor) };
+        if (gangExecutor === undefined) throw new AppError('UNAVAILABLE', 'this executor cannot run gang jobs');
+        const perRank = job.resources.gpu;
+        const ranks = await Promise.all(Array.from({ length: job.workers }, async (_, rank) => {
+          const workspaceDir = join(spec.workspaceDir, `rank-${rank}`);
+          const outputsDir = join(spec.outputsDir, `rank-${rank}`);
+          await mkdir(workspaceDir, { mode: 0o700 });
+          await mkdir(outputsDir, { mode: 0o700 });
+          return { workspaceDir, outputsDir };
+        }));
+        // Each worker runs as its own uid: the job's directories are only traversed, never listed.
+        await chmod(spec.workspaceDir, 0o711);
+        await chmod(spec.outputsDir, 0o711);
+        return startGang(gangExecutor, spec.jobId, job.workers, (rank) => {
+          const { apiSocketPath: _relay, gpus: _gpus, output: _output, ...rest } = spec;
+          const slice = grant.gpus === undefined ? undefined : { devices: grant.gpus.devices.slice(rank * perRank, (rank + 1) * perRank), controlNodes: grant.gpus.controlNodes };
+          return {
+            ...rest,
+            jobId: `${spec.jobId}-r${rank}`,
+            ...(ranks[rank] as { workspaceDir: string; outputsDir: string }),
+            ...(rank === 0 && spec.apiSocketPath !== undefined ? { apiSocketPath: spec.apiSocketPath } : {}),
+            ...(slice === undefined || slice.devices.length === 0 ? {} : { gpus: slice }),
+            output: (line) => ctx.log(line.stream, `[rank ${rank}] ${line.line}`),
+          };
+        }, (line) => ctx.log('system', line));
+      };
       const dir = join(options.jobsDir, job.tenantId, job.id);
       const dirs = { workspace: join(dir, 'workspace'), outputs: join(dir, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
       let tokenId: string | undefined;
@@ -127,13 +161,14 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
           tenantLimits: { cpu: quota.cpu + quota.borrowingLimit.cpu, memoryMiB: quota.memoryMiB + quota.borrowingLimit.memoryMiB },
           reservedCpus: grant.cpuset,
           apiSocketPath: socketPath,
+          ...(grant.gpus === undefined ? {} : { gpus: grant.gpus }),
           output: (line) => ctx.log(line.stream, line.line),
           ...(job.datasets.length > 0 ? { dataDir: dirs.data } : {}),
           ...(job.codeBundle !== null ? { codeDir: dirs.code } : {}),
         };
         const ran = { ...job, runId, experimentId };
         return {
-          handle: executor.start(spec),
+          handle: job.workers > 1 ? await startGangOf(spec) : executor.start(spec),
           run,
           collectOutputs: async () => (storage === undefined ? listFiles(dirs.outputs) : storage.storeOutputs(job.tenantId, ran, dirs.outputs)),
           release,

@@ -8,7 +8,7 @@ import { createPlatform, embeddedDatabase, openDatabase } from './platform.ts';
 import type { Platform } from './platform.ts';
 import { findHomeLockHolder, homeLockErrors } from './home-lock.ts';
 import type { HomeLockRecord } from './home-lock.ts';
-import { jobCapacity } from './job-system.ts';
+import { describeGpus, jobCapacity } from './job-system.ts';
 import { listReplicas } from '../replicas/index.ts';
 
 /**
@@ -167,6 +167,7 @@ export const adminOperations: AdminOperations = {
       : `seccomp: sandboxed jobs run under a filter refusing ${Object.keys(deniedSyscallsX8664).length} syscalls and namespace-creating clones`);
     const capacity = jobCapacity(config);
     lines.push(`job capacity: ${capacity.cpu} CPU, ${capacity.memoryMiB} MiB memory, ${capacity.gpu} GPU`);
+    lines.push(...describeGpus(config));
     return lines.join('\n');
   },
 };

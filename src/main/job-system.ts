@@ -4,7 +4,8 @@ import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantService } from '../tenants/index.ts';
-import { createLocalExecutor } from '../executors/local/index.ts';
+import { createLocalExecutor, describeInventory, inventoryUnits, readGpuInventory } from '../executors/local/index.ts';
+import type { GpuInventory } from '../executors/local/index.ts';
 import { createClusterJobBackend, createJobRelays, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
 import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
@@ -19,12 +20,30 @@ export interface JobSystem {
   jobsDir: string;
 }
 
-/** What the scheduler may hand out: the configured capacity, else this host's CPUs and 80% of its memory; GPUs only when declared. */
-export const jobCapacity = (config: Config): { cpu: number; memoryMiB: number; gpu: number } => ({
+/** This host's GPUs: discovered in BULKHEAD_GPU_DEV_DIR, or the configured BULKHEAD_GPU_DEVICES there. */
+export const gpuInventoryOf = (config: Config): GpuInventory =>
+  readGpuInventory({ devDir: config.gpuDevDir, ...(config.gpuDevices === undefined ? {} : { devices: config.gpuDevices }) });
+
+/**
+ * What the scheduler may hand out: the configured capacity, else this host's CPUs and 80% of its memory.
+ * GPUs: for local jobs the whole GPUs of the inventory (a declared BULKHEAD_CAPACITY_GPU is not trusted
+ * there: the scheduler must never count a device it cannot grant); on a cluster the declared figure.
+ */
+export const jobCapacity = (config: Config, inventory: GpuInventory = gpuInventoryOf(config)): { cpu: number; memoryMiB: number; gpu: number } => ({
   cpu: config.capacityCpu ?? os.availableParallelism(),
   memoryMiB: config.capacityMemoryMiB ?? Math.floor((os.totalmem() / 1024 / 1024) * 0.8),
-  gpu: config.capacityGpu,
+  gpu: config.executor === 'kubernetes' ? config.capacityGpu ?? 0 : inventory.devices.filter((d) => d.kind === 'gpu').length,
 });
+
+/** Doctor's GPU lines: the inventory, and a declared capacity that disagrees with it. */
+export const describeGpus = (config: Config): string[] => {
+  const inventory = gpuInventoryOf(config);
+  const lines = describeInventory(inventory);
+  if (config.executor === 'local' && config.capacityGpu !== undefined && config.capacityGpu !== inventoryUnits(inventory)) {
+    lines.push(`  BULKHEAD_CAPACITY_GPU=${config.capacityGpu} is ignored for local jobs: the inventory has ${inventoryUnits(inventory)} unit(s)`);
+  }
+  return lines;
+};
 
 /**
  * Builds the job system: the local job backend on the host executor, or the cluster backend when a
@@ -42,13 +61,16 @@ export const createJobSystem = (
   const relays = createJobRelays();
   const jobsDir = join(config.home, 'jobs');
   const cpuIds = Array.from({ length: os.availableParallelism() }, (_, i) => i);
-  const capacity = jobCapacity(config);
+  const inventory = gpuInventoryOf(config);
+  const capacity = jobCapacity(config, inventory);
   const log = {
     info: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 30, component: 'jobs', msg, ...obj })}\n`),
     error: (obj: object, msg: string) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj, err: obj && 'err' in obj ? String((obj as { err: unknown }).err) : undefined })}\n`),
   };
   // The host executor runs local jobs; with a cluster it runs none, but still probes the host and reaps leftovers.
-  const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix });
+  // A process-tier job granted no GPU is kept off the inventory's nodes by a device cgroup.
+  const gpuNodes = [...inventory.devices, ...inventory.controlNodes].map((n) => n.path);
+  const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix, gpuNodes });
   const backend = deps.cluster === undefined
     ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
@@ -58,6 +80,8 @@ export const createJobSystem = (
     tenants: deps.tenants,
     backend,
     capacity: { ...capacity, cpuIds },
+    // Specific devices are granted only to jobs on this host; a cluster's device plugin picks its own.
+    ...(deps.cluster === undefined ? { gpus: inventory } : {}),
     tickIntervalMs: config.schedulerIntervalMs,
     preemptGraceMs: config.preemptGraceMs,
     tracking: deps.tracking,

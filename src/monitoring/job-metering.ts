@@ -82,7 +82,8 @@ interface JobRow {
  */
 export const meterEndedJobs = async (db: Db, lookbackDays = 7): Promise<number> => {
   const { rows } = await readAsSystem<JobRow>(db,
-    `SELECT j.tenant_id::text, j.id::text, j.attempts, j.status, j.memory_mib, j.gpu, j.usage,
+    // A gang's reservation is its workers' together (issue 24: `memory_mib` and `gpu` are per worker).
+    `SELECT j.tenant_id::text, j.id::text, j.attempts, j.status, j.memory_mib * j.workers AS memory_mib, j.gpu * j.workers AS gpu, j.usage,
             (extract(epoch FROM j.started_at) * 1000)::float8 AS started_ms,
             (extract(epoch FROM CASE WHEN j.status = 'running' THEN j.started_at ELSE coalesce(j.finished_at, j.queued_at) END) * 1000)::float8 AS end_ms
      FROM jobs j
@@ -118,7 +119,7 @@ export type CgroupUsageReader = (tenantId: string, jobId: string) => Promise<Mea
  */
 export const meterInterruptedJobs = async (db: Db, readCgroup: CgroupUsageReader, nowMs = Date.now()): Promise<number> => {
   const { rows } = await readAsSystem<{ tenant_id: string; id: string; attempts: number; memory_mib: number; gpu: number; started_ms: number | null }>(db,
-    `SELECT tenant_id::text, id::text, attempts, memory_mib, gpu, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM jobs WHERE status = 'running'`);
+    `SELECT tenant_id::text, id::text, attempts, memory_mib * workers AS memory_mib, gpu * workers AS gpu, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM jobs WHERE status = 'running'`);
   let metered = 0;
   for (const row of rows) {
     const measured = await readCgroup(row.tenant_id, row.id).catch(() => undefined);

@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildEndpointManifests } from './endpoint-manifest.ts';
+import { buildGangJobObjects, buildGpuFlavorObjects } from './gang-manifest.ts';
 import { buildJobManifest } from './job-manifest.ts';
-import { fixtureConfig, fixtureEndpoint, fixtureJob, fixtureTenant } from './kubernetes-fixtures.ts';
+import { fixtureConfig, fixtureEndpoint, fixtureGpuFlavors, fixtureJob, fixtureTenant } from './kubernetes-fixtures.ts';
 import type { KubeObject } from './kubernetes-types.ts';
 import { buildClusterKueueObjects } from './kueue.ts';
 import { createClusterConfig } from './naming.ts';
@@ -24,6 +25,8 @@ const noSandboxClass = createClusterConfig({ kueue: { enabled: false }, jobImage
 const suspended = fixtureTenant('sandbox', { status: 'suspended' });
 
 const cases: Record<string, () => KubeObject[]> = {
+  'job-gang-gpu.yaml': () => buildGangJobObjects(fixtureJob(fixtureTenant('sandbox')), { workers: 4, preferredTopology: 'cloud.provider.com/topology-rack' }, withKueue),
+  'tenant-gpu-flavors.yaml': () => buildGpuFlavorObjects(fixtureTenant('sandbox'), fixtureGpuFlavors, withKueue),
   'cluster-kueue.yaml': () => buildClusterKueueObjects(withKueue),
   'tenant-process.yaml': () => buildTenantBundle(fixtureTenant('process'), withKueue),
   'tenant-sandbox.yaml': () => buildTenantBundle(fixtureTenant('sandbox'), withKueue),

@@ -57,6 +57,8 @@ export {
 } from './naming.ts';
 export { buildTenantBundle } from './tenant-bundle.ts';
 export { buildJobManifest, buildJobTokenSecret, clusterJobSpecOf, jobName } from './job-manifest.ts';
+export { buildGangJobObjects, buildGpuFlavorObjects, gangServiceName, GANG_PORT } from './gang-manifest.ts';
+export type { GangOptions, GpuFlavor } from './gang-manifest.ts';
 export {
   buildEndpointManifests,
   buildEndpointTokenSecret,

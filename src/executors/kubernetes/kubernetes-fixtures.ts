@@ -3,6 +3,7 @@
  */
 import type { ClusterConfig, EndpointSpec, IsolationTier, ClusterJobSpec, TenantSpec } from './kubernetes-types.ts';
 import { createClusterConfig } from './naming.ts';
+import type { GpuFlavor } from './gang-manifest.ts';
 
 export const fixtureConfig = (overrides: Parameters<typeof createClusterConfig>[0] = {}): ClusterConfig =>
   createClusterConfig({
@@ -70,3 +71,10 @@ export const fixtureEndpoint = (tenant: TenantSpec, overrides: Partial<EndpointS
 });
 
 export const tiers: readonly IsolationTier[] = ['process', 'sandbox', 'dedicated'];
+
+/** An H100 pool and a MIG 3g.40gb profile on A100s: one flavor each, with per-flavor quotas. */
+export const fixtureGpuFlavors: GpuFlavor[] = [
+  { name: 'gpu-h100', resource: 'nvidia.com/gpu', nodeLabels: { 'nvidia.com/gpu.product': 'NVIDIA-H100-80GB-HBM3' }, nominalQuota: 4, borrowingLimit: 2 },
+  { name: 'mig-3g-40gb', resource: 'nvidia.com/mig-3g.40gb', nodeLabels: { 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB', 'nvidia.com/mig.config': 'all-3g.40gb' }, nominalQuota: 2, borrowingLimit: 0 },
+];
+

@@ -4,7 +4,8 @@
  *
  * Owns: the `process` / `sandbox` / `dedicated` tiers (root bwrap with network, PID and IPC namespaces +
  * setpriv + prlimit; unprivileged bubblewrap with every namespace; plus a cpuset), the per-tenant and
- * per-job cgroups (v1 and v2), the in-namespace network relay to the platform's Unix socket (every tier), the host capability probe and orphan-cgroup reaping after a restart.
+ * per-job cgroups (v1 and v2), the GPU inventory and each GPU job's device confinement (exact /dev binds,
+ * the v1 device cgroup whitelist; gpu-inventory.ts, gpu-binds.ts, device-cgroup.ts), the in-namespace network relay to the platform's Unix socket (every tier), the host capability probe and orphan-cgroup reaping after a restart.
  * Deliberately does not own: job records, queues or scheduling (jobs/, scheduler/), job tokens and the
  * API behind the relay socket (the caller serves it), dataset decryption and output collection (the
  * caller prepares `dataDir` and reads `outputsDir`), or choosing a tenant's tier.
@@ -40,5 +41,8 @@ export {
   type CgroupDriver,
   type JobCgroup,
 } from './cgroups.ts';
+export { readGpuInventory, describeInventory, inventoryUnits, parseNvidiaSmiList, splitRdev } from './gpu-inventory.ts';
+export type { CharDevice, GpuDevice, GpuInventory, InventoryOptions } from './gpu-inventory.ts';
+export { findDevicesHierarchy } from './device-cgroup.ts';
 export { buildBwrapArgs, sandboxPaths, JOB_UID, JOB_GID, type SandboxPlan } from './bwrap-args.ts';
 export { deniedSyscallsX8664, seccompFilterForHost } from './seccomp.ts';

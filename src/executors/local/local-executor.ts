@@ -30,6 +30,10 @@ import {
   sandboxPaths,
 } from './bwrap-args.ts';
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
+import { createDeviceCgroup, findDevicesHierarchy, gpuDenyList, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
+import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
+import { splitRdev, type CharDevice } from './gpu-inventory.ts';
+import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
 import { seccompFilterForHost } from './seccomp.ts';
 import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
 import type { Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
@@ -53,12 +57,19 @@ export interface LocalExecutorOptions {
   sharedCpus?: string;
   /** Longest output line delivered in one piece. Default 64 KiB. */
   maxLineLength?: number;
+  /**
+   * Every GPU and control node of this host's inventory (host paths). A `process`-tier job granted no
+   * GPU gets a device cgroup denying them (it sees the host's /dev). Sandbox tiers never see them.
+   */
+  gpuNodes?: readonly string[];
 }
 
 export interface LocalExecutor {
   start(spec: JobSpec): RunningJob;
   probe(): Promise<HostProbe>;
   reapOrphans(liveJobIds: Iterable<string>): Promise<ReapedJob[]>;
+  /** One private network namespace for a gang's workers (gang-network.ts). */
+  createGangNetwork(): Promise<GangNetwork>;
 }
 
 type EndReason = 'cancelled' | 'preempted' | 'timed_out';
@@ -72,6 +83,19 @@ class Refusal {
   constructor(reason: string) {
     this.reason = reason;
   }
+}
+
+const GPU_ID = /^(nvidia[0-9]+|nvidia-caps\/nvidia-cap[0-9]+)$/;
+
+/** The granted GPU nodes and control nodes, each checked to be a character device; a Refusal otherwise. */
+async function gpuNodes(gpus: NonNullable<JobSpec['gpus']>): Promise<{ granted: CharDevice[]; control: CharDevice[] }> {
+  const node = async (path: string): Promise<CharDevice> => {
+    const info = await lstat(path).catch(() => undefined);
+    if (info === undefined || !info.isCharacterDevice()) throw new Refusal(`GPU device node ${path} is not a character device`);
+    return { path, ...splitRdev(info.rdev) };
+  };
+  for (const device of gpus.devices) if (!GPU_ID.test(device.id)) throw new Refusal(`invalid GPU device id ${JSON.stringify(device.id)}`);
+  return { granted: await Promise.all(gpus.devices.map((d) => node(d.path))), control: await Promise.all(gpus.controlNodes.map(node)) };
 }
 
 function validate(spec: JobSpec): string | undefined {
@@ -92,6 +116,7 @@ function validate(spec: JobSpec): string | undefined {
   for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir, spec.apiSocketPath]) {
     if (dir !== undefined && !isAbsolute(dir)) return 'host paths must be absolute';
   }
+  if (spec.network !== undefined && !/^\/proc\/[0-9]+\/ns\/net$/.test(spec.network.netnsPath)) return 'network.netnsPath must be /proc/<pid>/ns/net';
   if (spec.tier === 'dedicated' && (spec.reservedCpus === undefined || !CPU_LIST.test(spec.reservedCpus))) {
     return 'tier dedicated needs reservedCpus (a cpuset list such as "1" or "2-3")';
   }
@@ -270,6 +295,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     let reason: EndReason | undefined;
     let child: ChildProcess | undefined;
     let cgroup: JobCgroup | undefined;
+    let deviceCgroup: DeviceCgroup | undefined;
     let ended = false;
     const startedAt = performance.now();
 
@@ -312,7 +338,12 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
 
     const run = async (): Promise<Outcome> => {
       let driver: CgroupDriver | undefined;
-      const usage = (): Usage => ({ wallMs: Math.round(performance.now() - startedAt) });
+      const gpuCount = spec.gpus?.devices.length ?? 0;
+      // GPU-seconds: granted devices × wall time, whatever the job did with them.
+      const usage = (): Usage => {
+        const wallMs = Math.round(performance.now() - startedAt);
+        return gpuCount > 0 ? { wallMs, gpuSeconds: (gpuCount * wallMs) / 1000 } : { wallMs };
+      };
       try {
         const invalid = validate(spec);
         if (invalid !== undefined) throw new Refusal(invalid);
@@ -335,6 +366,17 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         if (reason !== undefined) return { kind: reason, usage: usage() };
 
         const sandboxed = spec.tier !== 'process';
+        // GPUs: the nodes must be real character devices; the device cgroup whitelists exactly them.
+        const gpus = spec.gpus !== undefined && spec.gpus.devices.length > 0 ? spec.gpus : undefined;
+        const gpuDevices = gpus === undefined ? undefined : await gpuNodes(gpus);
+        const hostGpuNodes = gpus === undefined && !sandboxed && (options.gpuNodes?.length ?? 0) > 0 ? await gpuNodes({ devices: [], controlNodes: options.gpuNodes ?? [] }).catch(() => undefined) : undefined;
+        const devicesHierarchy = gpus === undefined && hostGpuNodes === undefined ? undefined : findDevicesHierarchy(options.cgroupRoot);
+        if (gpus !== undefined && devicesHierarchy === undefined && !sandboxed) {
+          throw new Refusal(
+            'this host cannot confine a process-tier GPU job: it has no cgroup v1 devices controller, and on cgroup v2 a ' +
+              'BPF device program would be needed, which Bulkhead does not load; run GPU jobs in the sandbox tier',
+          );
+        }
         const env: Record<string, string> = {
           PATH: sandboxed ? `/usr/local/bin:/usr/bin:/bin:${sandboxPaths.node.replace(/\/node$/, '')}` : '/usr/local/bin:/usr/bin:/bin',
           HOME: sandboxed ? sandboxPaths.workspace : spec.workspaceDir,
@@ -347,6 +389,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         if (spec.codeDir !== undefined) env.BULKHEAD_CODE = sandboxed ? sandboxPaths.code : spec.codeDir;
         // Every tier has its own network namespace: the relay inside it is the way to the API.
         if (spec.apiSocketPath !== undefined) env.BULKHEAD_API_URL = `http://127.0.0.1:${relayPort}`;
+        if (gpus !== undefined) Object.assign(env, gpuEnvironment(gpus.devices.length));
 
         // The set-up steps are independent: run them side by side. allSettled, so that a failing step
         // never leaves another one (a cgroup being created) running past the cleanup in `finally`.
@@ -375,6 +418,18 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           await lchown(relayDir, hostUid, hostUid);
           await chmod(relayDir, 0o700);
         };
+        const setUpDeviceCgroup = async (): Promise<void> => {
+          if (devicesHierarchy === undefined) return;
+          const rules = gpuDevices !== undefined
+            ? { allowOnly: gpuDeviceAllowList(gpuDevices.granted, gpuDevices.control) }
+            : hostGpuNodes !== undefined ? { deny: gpuDenyList(hostGpuNodes.control) } : undefined;
+          if (rules === undefined) return;
+          try {
+            deviceCgroup = await createDeviceCgroup(devicesHierarchy, prefix, spec.tenantId, spec.jobId, rules);
+          } catch (error) {
+            throw new Refusal(`could not set up the job's device cgroup: ${(error as Error).message}`);
+          }
+        };
         const setUp = await Promise.allSettled([
           // Writable for the job uid; read-only inputs are left alone (never chown shared data).
           // and private to it: 0700, whatever mode the caller created them with.
@@ -385,6 +440,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           sandboxed ? sandboxEtcDir() : Promise.resolve(undefined),
           sandboxed ? (hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()])) : Promise.resolve(undefined),
           !sandboxed && spec.apiSocketPath !== undefined ? makeRelayDir() : Promise.resolve(),
+          setUpDeviceCgroup(),
         ]);
         for (const step of setUp) if (step.status === 'rejected') throw step.reason;
         const etcPath = (setUp[2] as PromiseFulfilledResult<string | undefined>).value;
@@ -438,10 +494,28 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
               : { relay: { nodeBinary, socketPath: spec.apiSocketPath, port: relayPort, readyFile: join(relayDir, 'relay-ready') } }),
           });
         }
-        const { options: bwrapOptions, command } = launch;
+        // Exactly the granted nodes and the control nodes in the job's /dev (the process tier gets a fresh
+        // minimal /dev instead of the host's for it); appended after the tier's own options.
+        if (gpus !== undefined) launch.options.push(...gpuBindOptions(gpus, !sandboxed));
+        // A gang worker: the launcher enters the gang's network namespace (nsenter, as root) and drops to
+        // the job's uid with no groups before exec'ing bwrap (sandbox tiers), which keeps that namespace
+        // (`--share-net`); the process tier's root bwrap simply no longer unshares the network.
+        let program = tools.bwrap as string;
+        let programArgs = ['--args', '3', '--', ...launch.command];
+        const joinNet = spec.network?.netnsPath;
+        if (joinNet !== undefined) {
+          const nsenter = await findHostTool('nsenter');
+          if (nsenter === undefined) throw new Refusal('gang jobs need nsenter (util-linux) on this host');
+          if (!(await stat(joinNet).catch(() => undefined))) throw new Refusal('the gang network namespace is gone');
+          if (sandboxed) launch.options.push('--share-net');
+          else launch.options = launch.options.filter((o) => o !== '--unshare-net');
+          programArgs = [`--net=${joinNet}`, ...(sandboxed ? ['-S', String(hostUid), '-G', String(hostUid)] : []), '--', program, ...programArgs];
+          program = nsenter;
+        }
+        const bwrapOptions = launch.options;
         // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
         if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
-        const spawned: ChildProcess = spawn(tools.bwrap as string, ['--args', '3', '--', ...command], {
+        const spawned: ChildProcess = spawn(program, programArgs, {
           // fd 3: bwrap reads its options from it and waits for them before doing anything else.
           // fd 4: the seccomp filter, read when bwrap installs it.
           // fd 0: the job's stdin when the spec has one (a serving worker's model), else nothing.
@@ -449,7 +523,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
           cwd: '/',
           // Sandbox tiers: setgroups(0) + setgid + setuid before exec: no groups, no capabilities.
-          ...(sandboxed ? { uid: hostUid, gid: hostUid } : {}),
+          ...(sandboxed && joinNet === undefined ? { uid: hostUid, gid: hostUid } : {}),
           detached: true, // own process group: killable as a group, not hit by the server's terminal
         });
         const exited = watchExit(spawned);
@@ -467,7 +541,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           // four v1 hierarchies here, vs ~4 ms through the thread pool): no event-loop turn in between,
           // so the child cannot have been reaped and its pid reused, and no cancel can interleave.
           try {
-            for (const file of cgroup?.procsFiles ?? []) writeFileSync(file, String(pid));
+            for (const file of [...(cgroup?.procsFiles ?? []), ...(deviceCgroup === undefined ? [] : [deviceCgroup.procsFile])]) writeFileSync(file, String(pid));
             joined = true;
           } catch {
             // not joined: kill it below without ever sending the options
@@ -533,6 +607,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
       } finally {
         ended = true;
         if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
+        // Its processes are gone with the other cgroups (killAll above): the device cgroup is empty now.
+        if (deviceCgroup !== undefined) await deviceCgroup.remove();
         if (relayDir !== undefined) await rm(relayDir, { recursive: true, force: true }).catch(() => undefined);
         releaseJobUid(hostUid);
       }
@@ -576,6 +652,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
 
   return {
     start,
+    createGangNetwork,
     probe: async () => (await probe()).probe,
     /**
      * After a restart: kills and removes every job cgroup under the prefix whose job id is not in
@@ -598,6 +675,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         }
         await driver.pruneEmpty();
       }
+      const devicesHierarchy = findDevicesHierarchy(options.cgroupRoot);
+      if (devicesHierarchy !== undefined) await pruneDeviceCgroups(devicesHierarchy, prefix, live);
       for (const entry of await readdir(runtimeRoot).catch(() => [] as string[])) {
         const match = /^job-(.+)-[A-Za-z0-9]{6}$/.exec(entry);
         if (match?.[1] !== undefined && !live.has(match[1])) {

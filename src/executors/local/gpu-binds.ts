@@ -1,0 +1,41 @@
+/**
+ * Pure builders for what a GPU job sees of the host's GPUs: the bubblewrap options that put exactly its
+ * granted device nodes and the control nodes into its /dev (kept apart from bwrap-args.ts, whose bind
+ * list is the root filesystem's), and the environment that numbers them 0..n-1 inside the job.
+ *
+ * The host's driver libraries need no bind of their own: they live under /usr, which every sandbox
+ * already has read-only (`nvidia-smi` and `libcuda.so` included, where the driver is installed there).
+ */
+import { basename } from 'node:path';
+
+export interface GrantedGpu {
+  /** The inventory id: the node's name under /dev (`nvidia3`, `nvidia-caps/nvidia-cap21`). */
+  id: string;
+  /** The node on the host (under the inventory's device directory). */
+  path: string;
+}
+
+export interface GpuPlan {
+  /** In ordinal order: CUDA device 0 is the first. */
+  devices: readonly GrantedGpu[];
+  /** Host paths of the control nodes (`nvidiactl`, `nvidia-uvm`, ...). */
+  controlNodes: readonly string[];
+}
+
+/**
+ * bwrap options appended after the sandbox's own (after `--dev /dev`): each granted node and control
+ * node bound at its usual /dev name, and nothing else of the host's /dev. With `freshDev` (the `process`
+ * tier, which otherwise sees the host's whole /dev) a fresh minimal /dev is mounted first.
+ */
+export const gpuBindOptions = (plan: GpuPlan, freshDev: boolean): string[] => {
+  const options: string[] = freshDev ? ['--dev', '/dev'] : [];
+  for (const device of plan.devices) options.push('--dev-bind', device.path, `/dev/${device.id}`);
+  for (const node of plan.controlNodes) options.push('--dev-bind', node, `/dev/${basename(node)}`);
+  return options;
+};
+
+/** CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES: ordinals 0..n-1, as the job's own /dev numbers them. */
+export const gpuEnvironment = (count: number): Record<string, string> => {
+  const ordinals = Array.from({ length: count }, (_, i) => String(i)).join(',');
+  return { CUDA_VISIBLE_DEVICES: ordinals, NVIDIA_VISIBLE_DEVICES: ordinals };
+};

@@ -55,6 +55,8 @@ export const tenantDataTables = [
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
   'memberships',
+  // Custom roles (0025): after the memberships and tokens that name them.
+  'tenant_roles',
   // Security alerts (0016): the alert rows go with the tenant; their `security.alert` audit events stay.
   'security_alerts',
 ] as const;

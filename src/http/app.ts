@@ -126,7 +126,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   // Authorization header is given.
   const consoleLifetimes = deps.consoleSessions ?? { idleSeconds: 1800, absoluteSeconds: 43_200 };
   const consoleSessions = createConsoleSessionStore({ db: deps.db, ...consoleLifetimes });
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions) });
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions), sso: deps.sso });
   // After the auth hook (it resolves the tenant the bytes are charged to), before every route's body is read.
   registerBandwidthHooks(app, deps.bandwidth);
 

@@ -8,7 +8,8 @@ import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
 import { authorize } from '../authz/index.ts';
 import type { Principal } from '../authz/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import type { IdentityService } from '../identity/index.ts';
+import type { IdentityService, SsoService } from '../identity/index.ts';
+import { looksLikeJwt } from '../identity/index.ts';
 import type { Tenant, TenantService } from '../tenants/index.ts';
 import { tenantErrors } from '../tenants/index.ts';
 import { sendError } from './error-handler.ts';
@@ -49,7 +50,15 @@ export interface AuthHookDeps {
    * CSRF token on a state-changing request). Undefined: no session cookie.
    */
   consoleSession?: ((request: FastifyRequest) => Promise<{ token: string } | { error: AppError } | undefined>) | undefined;
+  /**
+   * OIDC (issue 14): a Bearer JWT from the configured IdP, `aud` = oidc.audience, acts with the roles its
+   * groups map to. Undefined: JWTs are refused like any unknown token.
+   */
+  sso?: SsoService | undefined;
 }
+
+/** The header a JWT mapped to several tenants names one with on the routes whose tenant is not in the path (MLflow). */
+export const TENANT_HEADER = 'x-bulkhead-tenant';
 
 /** Above this, a body refused with 429 is dropped with the connection instead of being drained. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -185,7 +194,18 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       if (session !== undefined && 'error' in session) return sendError(reply, request, session.error);
       token = session?.token;
     }
-    const principal: Principal | undefined = token === undefined ? undefined : await deps.identity.authenticate(token);
+    let principal: Principal | undefined;
+    if (token !== undefined && deps.sso !== undefined && looksLikeJwt(token)) {
+      const outcome = await ssoPrincipal(deps.sso, request, token);
+      if ('error' in outcome) {
+        if (outcome.reason !== undefined) {
+          await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', `oidc_${outcome.reason}`);
+          reply.header('www-authenticate', `Bearer realm="bulkhead", error="invalid_token"`);
+        }
+        return sendError(reply, request, outcome.error);
+      }
+      principal = outcome.principal;
+    } else principal = token === undefined ? undefined : await deps.identity.authenticate(token);
     if (principal === undefined) {
       // A revoked or expired token is audited in its own tenant's chain, as that token (the anomaly detector
       // alerts on its use); any other failure in the platform's chain, anonymously.
@@ -292,6 +312,43 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       return sendError(reply, request, new AppError('RATE_LIMITED', `this tenant is over its request rate; retry after ${limited.retryAfterSeconds} s`));
     }
   });
+
+  /**
+   * A JWT's principal. Its tenant: the one the path addresses when the token maps to it (when it does not,
+   * the principal is of a mapped tenant and `authorize` answers NOT_FOUND, as for any other tenant's
+   * resource); on routes without a tenant in the path, the X-Bulkhead-Tenant header or the single mapped
+   * tenant. Failures name their reason (`details.reason`), never the token.
+   */
+  const ssoPrincipal = async (sso: SsoService, request: FastifyRequest, token: string): Promise<{ principal: Principal } | { error: AppError; reason?: string }> => {
+    const outcome = await sso.authenticateBearer(token);
+    if (!outcome.ok) {
+      const code = outcome.reason === 'idp_unreachable' ? 'UNAVAILABLE' : 'UNAUTHENTICATED';
+      return { error: new AppError(code, `SSO token refused: ${outcome.message}`, { details: { reason: outcome.reason } }), reason: outcome.reason };
+    }
+    const { access } = outcome;
+    const credential = access.claims.tokenId;
+    if (access.platformAdmin) return { principal: { kind: 'platform_admin', tokenId: `oidc:${credential}`, userId: access.user.id, label: `user:${access.user.username}` } };
+    const pathRef = (request.params as Record<string, string | undefined>)['tenant'];
+    const header = request.headers[TENANT_HEADER];
+    const named = typeof header === 'string' && header !== '' ? header : undefined;
+    const byToken = request.routeOptions.config.tenantFrom === 'token' || pathRef === undefined;
+    const ref = byToken ? named : pathRef;
+    let entry = access.tenants[0];
+    if (ref !== undefined) {
+      const tenant = await resolveTenant(ref);
+      const mapped = tenant === undefined ? undefined : access.tenants.find((t) => t.tenantId === tenant.id);
+      if (mapped !== undefined) entry = mapped;
+      else if (byToken) return { error: tenantErrors.notFound(ref) };
+    } else if (byToken && access.tenants.length > 1 && request.routeOptions.config.access !== 'authenticated') {
+      return { error: new AppError('BAD_REQUEST', `your groups map to several tenants: name one in the ${TENANT_HEADER} header`, { details: { tenants: access.tenants.map((t) => t.slug) } }) };
+    }
+    if (entry === undefined) return { error: new AppError('UNAUTHENTICATED', 'SSO token refused: none of your groups is mapped to a Bulkhead tenant or role', { details: { reason: 'no_mapped_group' } }), reason: 'no_mapped_group' };
+    const principal = await sso.principalFor(access, entry.tenantId, credential);
+    if (principal === undefined) {
+      return { error: new AppError('UNAUTHENTICATED', `SSO token refused: your mapped role '${entry.role}' does not exist in tenant '${entry.slug}'`, { details: { reason: 'unknown_role' } }), reason: 'unknown_role' };
+    }
+    return { principal };
+  };
 
   return { resolveTenant };
 };

@@ -99,7 +99,7 @@ export const tokenSchema = z.object({
 
 /** A built-in role (owner, admin, member, viewer) or a custom role of the tenant (GET .../roles). */
 export const roleNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be a role name (lower-case letters, digits, - and _)');
-export const permissionNameSchema = z.string().regex(/^[a-z]+:[a-z]+$/, 'must be a permission name such as tracking:read');
+export const permissionNameSchema = z.string().regex(/^[a-z]+:[a-z.]+$/, 'must be a permission name such as tracking:read').max(100);
 
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),

@@ -21,10 +21,8 @@ export interface TestIdp {
   accessTokenTtl: { seconds: number };
   /** The provider's public signing key (JWK). */
   publicJwk: Record<string, unknown>;
-  /** A JWT access token of machine client `clientId` (client credentials), `aud` = audience. */
-  machineToken(clientId: string): Promise<string>;
-  /** Adds a machine client (client credentials). */
-  addMachineClient(clientId: string): void;
+  /** A JWT access token of machine client `clientId` (client credentials), `aud` = audience (`other-api` for resource `urn:other`). */
+  machineToken(clientId: string, resource?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -71,7 +69,8 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
         enabled: true,
         defaultResource: () => 'urn:bulkhead',
         useGrantedResource: () => true,
-        getResourceServerInfo: () => ({ scope: 'api', audience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }),
+        // `urn:other` is another API of the same IdP: its tokens carry another audience.
+        getResourceServerInfo: (_ctx: unknown, resource: string) => ({ scope: 'api', audience: resource === 'urn:other' ? 'other-api' : audience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }),
       },
     },
     extraTokenClaims: async (_ctx: unknown, token: { accountId?: string; clientId?: string; kind: string }) => {
@@ -97,11 +96,11 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
   } as never);
   server.on('request', provider.callback());
 
-  const tokenOf = async (clientId: string): Promise<string> => {
+  const tokenOf = async (clientId: string, resource = 'urn:bulkhead'): Promise<string> => {
     const response = await fetch(`${issuer}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${machineSecret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'client_credentials', resource: 'urn:bulkhead', scope: 'api' }),
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope: 'api' }),
     });
     const body = (await response.json()) as { access_token?: string; error?: string; error_description?: string };
     if (body.access_token === undefined) throw new Error(`client credentials failed: ${body.error} ${body.error_description}`);
@@ -111,9 +110,6 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
   return {
     issuer, groups, clientId: 'bulkhead', clientSecret, audience, accessTokenTtl, publicJwk,
     machineToken: tokenOf,
-    addMachineClient(id) {
-      throw new Error(`declare machine client ${id} in startTestIdp's machineClients`);
-    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

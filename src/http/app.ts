@@ -18,6 +18,7 @@ import { platformRoutes } from './routes/platform-routes.ts';
 import { tenantRoutes } from './routes/tenant-routes.ts';
 import { consoleRoutes, consoleSessionResolver } from './console/console-routes.ts';
 import { createConsoleSessionStore } from './console/console-sessions.ts';
+import { oidcRoutes } from './console/oidc-routes.ts';
 import { createConsoleAssets } from './console/console-assets.ts';
 
 /** One registered route and the access it declared: what the authorization matrix test enumerates. */
@@ -138,6 +139,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(tenantRoutes(deps));
   for (const module of deps.modules) await app.register(module);
   await app.register(consoleRoutes(deps, { sessions: consoleSessions, assets: createConsoleAssets(), absoluteSeconds: consoleLifetimes.absoluteSeconds }));
+  await app.register(oidcRoutes(deps, { sessions: consoleSessions, absoluteSeconds: consoleLifetimes.absoluteSeconds }));
 
   app.get('/api/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   // Every registered route with its declared access (OpenAPI hides the MLflow and OIP routes): what

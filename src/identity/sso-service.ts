@@ -43,9 +43,9 @@ export interface SsoService {
    */
   principalFor(access: SsoAccess, tenantId: string, credential: string): Promise<Principal | undefined>;
   /** Starts the browser's authorization code flow (PKCE S256, state, nonce): the IdP URL and the browser binding for the cookie. */
-  beginLogin(redirectUri: string): Promise<{ url: string; binding: string }>;
+  beginLogin(redirectUri: string, tenant?: string): Promise<{ url: string; binding: string }>;
   /** Ends it: checks state against the browser binding, redeems the code, verifies the ID token (nonce) and signs the person in. */
-  finishLogin(input: { code: string; state: string; binding: string | undefined; redirectUri: string; source: string }): Promise<{ ok: true; access: SsoAccess } | SsoFailure>;
+  finishLogin(input: { code: string; state: string; binding: string | undefined; redirectUri: string; source: string }): Promise<{ ok: true; access: SsoAccess; tenant: string | undefined } | SsoFailure>;
   /**
    * A Bulkhead session token for a signed-in person (console or CLI): in one tenant, or a platform
    * session for a platform admin. It lasts `sessionRefreshSeconds`: past that the IdP is asked again,
@@ -76,7 +76,7 @@ export interface SsoServiceOptions {
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
 const b64url = (bytes: Buffer): string => bytes.toString('base64url');
 
-interface PendingLogin { bindingHash: string; nonce: string; verifier: string; expiresAt: number }
+interface PendingLogin { bindingHash: string; nonce: string; verifier: string; expiresAt: number; tenant: string | undefined }
 
 /**
  * OIDC single sign-on on top of the existing principal model: users made just in time (no password),
@@ -236,7 +236,7 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
       return custom === undefined ? undefined : { kind: 'tenant', tokenId, tenantId, userId: access.user.id, label, ...custom };
     },
 
-    async beginLogin(redirectUri) {
+    async beginLogin(redirectUri, tenant) {
       const doc = await verifier.metadata();
       if (typeof doc.authorization_endpoint !== 'string') throw new Error('the identity provider publishes no authorization endpoint');
       const state = b64url(randomBytes(24));
@@ -245,7 +245,7 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
       const binding = b64url(randomBytes(24));
       for (const [key, entry] of pending) if (entry.expiresAt <= now()) pending.delete(key);
       if (pending.size > 10_000) pending.clear();
-      pending.set(state, { bindingHash: sha256(binding), nonce, verifier: codeVerifier, expiresAt: now() + 600_000 });
+      pending.set(state, { bindingHash: sha256(binding), nonce, verifier: codeVerifier, expiresAt: now() + 600_000, tenant });
       const url = new URL(doc.authorization_endpoint);
       url.search = new URLSearchParams({
         response_type: 'code', client_id: config.clientId, redirect_uri: redirectUri, scope: config.scopes.join(' '),
@@ -269,8 +269,9 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
       }
       if (answer.status !== 200) return idpError(answer.body);
       const outcome = await fromTokenResponse(answer.body, entry.nonce, 'browser');
-      if (outcome.ok) await auditLogin(outcome.access, 'browser', input.source);
-      return outcome;
+      if (!outcome.ok) return outcome;
+      await auditLogin(outcome.access, 'browser', input.source);
+      return { ...outcome, tenant: entry.tenant };
     },
 
     async mintSession(access, tenantId, via) {

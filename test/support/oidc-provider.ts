@@ -28,7 +28,11 @@ export interface TestIdp {
 
 export const machineSecret = 'machine-client-secret-0123456789abcdef';
 
-export const startTestIdp = async (options: { audience?: string; redirectUris?: string[]; machineClients?: string[] } = {}): Promise<TestIdp> => {
+/**
+ * `redirectUris` may be a function: it is called at the provider's first request, so a test can start the
+ * IdP (its issuer is needed by the platform's config) before the platform whose callback URL it registers.
+ */
+export const startTestIdp = async (options: { audience?: string; redirectUris?: string[] | (() => string[]); machineClients?: string[] } = {}): Promise<TestIdp> => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -40,18 +44,18 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
   const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: 'test-key-1', alg: 'RS256', use: 'sig' };
   const clientSecret = 'bulkhead-client-secret-0123456789abcdef';
   const machineIds = new Set(options.machineClients ?? []);
-  const clients: Record<string, unknown>[] = [{
+  const redirectUris = (): string[] => (typeof options.redirectUris === 'function' ? options.redirectUris() : options.redirectUris ?? ['http://127.0.0.1/unused']);
+  const clients = (): Record<string, unknown>[] => [{
     client_id: 'bulkhead',
     client_secret: clientSecret,
-    redirect_uris: options.redirectUris ?? ['http://127.0.0.1/unused'],
+    redirect_uris: redirectUris(),
     grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
-  }];
-  for (const id of machineIds) clients.push({ client_id: id, client_secret: machineSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
+  }, ...[...machineIds].map((id) => ({ client_id: id, client_secret: machineSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }))];
 
-  const provider = new Provider(issuer, {
-    clients: clients as never,
+  const build = () => new Provider(issuer, {
+    clients: clients() as never,
     jwks: { keys: [privateJwk as never] },
     conformIdTokenClaims: false,
     claims: { openid: ['sub'], profile: ['preferred_username', 'name'], email: ['email'], groups: ['groups'] },
@@ -94,7 +98,11 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
       return grant;
     },
   } as never);
-  server.on('request', provider.callback());
+  let handler: ReturnType<Provider['callback']> | undefined;
+  server.on('request', (req, res) => {
+    handler ??= build().callback();
+    handler(req, res);
+  });
 
   const tokenOf = async (clientId: string, resource = 'urn:bulkhead'): Promise<string> => {
     const response = await fetch(`${issuer}/token`, {

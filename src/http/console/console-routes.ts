@@ -21,7 +21,7 @@ export const SESSION_COOKIE = 'bulkhead_session';
  */
 export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
-const securityHeaders = (reply: FastifyReply): FastifyReply =>
+export const securityHeaders = (reply: FastifyReply): FastifyReply =>
   reply
     .header('content-security-policy', CONSOLE_CSP)
     .header('x-content-type-options', 'nosniff')
@@ -59,10 +59,10 @@ export const readSessionCookie = (request: FastifyRequest): string | undefined =
  * Behind TLS the cookie is `Secure`: TLS here, or a TLS-terminating proxy's `x-forwarded-proto: https`.
  * Trusting that header is safe for this one purpose: it can only make the cookie stricter.
  */
-const behindTls = (request: FastifyRequest): boolean =>
+export const behindTls = (request: FastifyRequest): boolean =>
   request.protocol === 'https' || String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() === 'https';
 
-const sessionCookie = (request: FastifyRequest, value: string, maxAgeSeconds: number): string =>
+export const sessionCookie = (request: FastifyRequest, value: string, maxAgeSeconds: number): string =>
   `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${behindTls(request) ? '; Secure' : ''}`;
 
 const signedOut = (reason: 'unknown' | 'expired' | 'revoked'): AppError =>

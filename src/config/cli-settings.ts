@@ -34,7 +34,7 @@ export const loadCliSettings = (
 };
 
 /** Writes the login file with mode 0600 (it holds a token), atomically. */
-export const saveCliSettings = (file: string, settings: { url: string; token: string }): void => {
+export const saveCliSettings = (file: string, settings: { url: string; token: string; ssoRefreshToken?: string; tenant?: string }): void => {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.tmp`;
   writeFileSync(temporary, JSON.stringify(settings, null, 2) + '\n', { mode: 0o600 });

@@ -239,5 +239,34 @@ for (const kind of databaseKinds) {
       // A scope beyond the role is refused whole.
       assert.equal((await p.call('POST', '/api/v1/tenants/sso-a/tokens', a.tokens.admin, { name: 'x', role: 'viewer', scope: ['tracking:write'] })).status, 400);
     });
+
+    test('service accounts: no password, always-expiring tokens capped by the operator, scoped, gone with the account', async () => {
+      const created = await p.call('POST', '/api/v1/tenants/sso-a/service-accounts', a.tokens.admin, { name: 'ci-bot', description: 'CI' });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal((await p.call('POST', '/api/v1/tenants/sso-a/service-accounts', a.tokens.admin, { name: 'ci-bot' })).status, 409);
+      assert.equal((await p.call('POST', '/api/v1/tenants/sso-a/service-accounts', a.tokens.member, { name: 'other' })).status, 403);
+      const token = await p.call('POST', '/api/v1/tenants/sso-a/service-accounts/ci-bot/tokens', a.tokens.admin, { name: 'deploy', role: 'member', scope: ['tracking:read', 'tracking:write'] });
+      assert.equal(token.status, 201, JSON.stringify(token.body));
+      // The operator's default lifetime (30 days) applies when none is asked for.
+      const lifetime = Date.parse(token.body.expiresAt) - Date.parse(token.body.createdAt);
+      assert.ok(Math.abs(lifetime - 30 * 86_400_000) < 60_000, `lifetime ${lifetime}`);
+      const tooLong = await p.call('POST', '/api/v1/tenants/sso-a/service-accounts/ci-bot/tokens', a.tokens.admin, { name: 'forever', role: 'member', expiresInSeconds: 2 * 365 * 86_400 });
+      assert.equal(tooLong.status, 400);
+      const me = await p.call('GET', '/api/v1/me', token.body.token);
+      assert.equal(me.body.actor, 'service-account:ci-bot');
+      const api = mlflowHttp(p, token.body.token);
+      assert.equal((await api.post('experiments/create', { name: 'by-bot' })).status, 200);
+      assert.equal((await p.app.inject({ method: 'GET', url: '/api/2.0/mlflow-artifacts/artifacts/1/x', headers: { authorization: `Bearer ${token.body.token}` } })).statusCode, 403, 'outside its scope');
+      // Another tenant's admin sees no such account.
+      assert.equal((await p.call('POST', '/api/v1/tenants/sso-b/service-accounts/ci-bot/tokens', b.tokens.admin, { name: 'x', role: 'viewer' })).status, 404);
+      assert.equal((await p.call('GET', '/api/v1/tenants/sso-b/service-accounts', b.tokens.admin)).body.serviceAccounts.length, 0);
+      assert.equal((await p.call('DELETE', '/api/v1/tenants/sso-a/service-accounts/ci-bot', a.tokens.admin)).status, 204);
+      assert.equal((await p.call('GET', '/api/v1/me', token.body.token)).status, 401, 'its tokens went with it');
+      const audit = await p.call('GET', '/api/v1/tenants/sso-a/audit?limit=200', adminToken);
+      const actions = audit.body.events.map((e: any) => e.action);
+      assert.ok(actions.includes('service_account.create') && actions.includes('service_account.delete') && actions.includes('token.create'));
+      const tokenEvent = audit.body.events.find((e: any) => e.action === 'token.create' && e.details?.name === 'deploy');
+      assert.deepEqual(tokenEvent?.details?.scope, ['tracking:read', 'tracking:write']);
+    });
   });
 }

@@ -142,11 +142,18 @@ export const configSchema = z
     /** Rule and threshold overrides (config file only), validated by the security module. */
     securityRules: z.record(z.string(), z.unknown()).optional(),
     oidc: oidcConfigSchema.optional(),
+    /** Service-account tokens (docs/identity.md): lifetime when none is asked for, and the longest allowed. */
+    serviceTokenDefaultTtlSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(30 * 86_400),
+    serviceTokenMaxTtlSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(365 * 86_400),
   })
   .strict()
   .refine((config) => config.replicaHeartbeatMs * 2 <= config.leaderLeaseMs, {
     message: 'BULKHEAD_REPLICA_HEARTBEAT_MS must be at most half of BULKHEAD_LEADER_LEASE_MS (a leader renews at least twice per lease)',
     path: ['replicaHeartbeatMs'],
+  })
+  .refine((config) => config.serviceTokenDefaultTtlSeconds <= config.serviceTokenMaxTtlSeconds, {
+    message: 'BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS must not exceed BULKHEAD_SERVICE_TOKEN_MAX_TTL_SECONDS',
+    path: ['serviceTokenDefaultTtlSeconds'],
   })
   .refine((config) => (config.tlsCertFile === undefined) === (config.tlsKeyFile === undefined), {
     message: 'BULKHEAD_TLS_CERT and BULKHEAD_TLS_KEY go together: set both or neither',
@@ -208,6 +215,8 @@ export const envNames = {
   BULKHEAD_SECURITY_TIME_SCALE: 'securityTimeScale',
   BULKHEAD_SECURITY_WEBHOOK_URL: 'securityWebhookUrl',
   BULKHEAD_SECURITY_WEBHOOK_SECRET: 'securityWebhookSecret',
+  BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS: 'serviceTokenDefaultTtlSeconds',
+  BULKHEAD_SERVICE_TOKEN_MAX_TTL_SECONDS: 'serviceTokenMaxTtlSeconds',
 } as const satisfies Record<string, keyof Config>;
 
 /** BULKHEAD_OIDC_* → `oidc` keys (the nested block has its own names; documented in docs/identity.md). */

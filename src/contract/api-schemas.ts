@@ -153,6 +153,15 @@ export const updateRoleSchema = z.strictObject({
   description: z.string().max(500).optional(),
   permissions: z.array(permissionNameSchema).min(1).max(100),
 });
+export const serviceAccountSchema = z.object({ id: z.string(), name: z.string(), description: z.string(), createdAt: z.string() });
+export const serviceAccountListSchema = z.object({ serviceAccounts: z.array(serviceAccountSchema) });
+export const createServiceAccountSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be 2–63 lower-case letters, digits and hyphens, starting with a letter'),
+  description: z.string().max(500).optional(),
+});
+export const serviceAccountParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), account: z.string().min(1).max(63) });
+/** A service account's token: like any token, but it always expires (the operator's default when none is given). */
+export const createServiceAccountTokenSchema = createTokenSchema;
 export const roleParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), role: roleNameSchema });
 
 export const loginSchema = z.strictObject({

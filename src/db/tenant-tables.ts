@@ -50,6 +50,8 @@ export const tenantDataTables = [
   'deployment_logs',
   'deployments',
   'api_tokens',
+  // Service accounts (0026): after the tokens that reference them.
+  'service_accounts',
   'job_logs',
   'jobs',
   // Metered usage (0015): no foreign key but the tenant's.

@@ -122,6 +122,8 @@ export interface NewToken {
    * accepts it only for that generation's model artifact while this process serves it.
    */
   deploymentId?: string | undefined;
+  /** Service-account tokens: the account (service_accounts) the token belongs to. */
+  serviceAccountId?: string | undefined;
   /** Narrows the token to these catalogue permissions (names, already checked against its role and creator). */
   scopePermissions?: readonly string[] | undefined;
   /** Bootstrap only: use this token value instead of generating one. */
@@ -210,6 +212,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       columns.push('deployment_id');
       params.push(input.deploymentId);
     }
+    if (input.serviceAccountId !== undefined) {
+      columns.push('service_account_id');
+      params.push(input.serviceAccountId);
+    }
     if (input.scopePermissions !== undefined) {
       columns.push('scope_permissions');
       params.push([...input.scopePermissions]);
@@ -257,11 +263,12 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         touchLastUsed(cached.principal.tokenId);
         return cached.principal;
       }
-      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null }>(db,
+      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null; service_account: string | null }>(db,
           `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
-                  t.job_id, t.deployment_id, t.scope_permissions, r.permissions AS role_permissions
+                  t.job_id, t.deployment_id, t.scope_permissions, r.permissions AS role_permissions, s.name AS service_account
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
                   LEFT JOIN tenant_roles r ON r.tenant_id = t.tenant_id AND r.name = t.role
+                  LEFT JOIN service_accounts s ON s.id = t.service_account_id
             WHERE t.token_hash = $1 AND (u.id IS NULL OR u.status = 'active')`,
           [hash],
         );
@@ -272,7 +279,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       }
       const expiresAt = row.expires_at === null ? null : new Date(row.expires_at).getTime();
       if (expiresAt !== null && expiresAt <= now()) return undefined;
-      const label = row.job_id !== null ? `job:${row.job_id}` : row.deployment_id !== null ? `endpoint:${row.deployment_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
+      const label = row.service_account !== null ? `service-account:${row.service_account}` : row.job_id !== null ? `job:${row.job_id}` : row.deployment_id !== null ? `endpoint:${row.deployment_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
       let principal: Principal;
       if (row.role === 'platform_admin') {
         principal = { kind: 'platform_admin', tokenId: row.id, userId: row.user_id ?? undefined, label };

@@ -8,6 +8,8 @@ export { createIdentityService, canGrantRole, identityErrors, tenantAccess } fro
 export { createRoleService, roleErrors } from './role-service.ts';
 export type { RoleService, CustomRole } from './role-service.ts';
 export { createSsoService } from './sso-service.ts';
+export { createServiceAccountService, serviceAccountErrors } from './service-account-service.ts';
+export type { ServiceAccountService, ServiceAccount } from './service-account-service.ts';
 export type { SsoService, SsoAccess, SsoFailure, SsoFailureReason } from './sso-service.ts';
 export { createOidcVerifier, looksLikeJwt, oidcFailureReasons } from './oidc-verifier.ts';
 export type { OidcVerifier, OidcFailureReason, VerifiedClaims } from './oidc-verifier.ts';

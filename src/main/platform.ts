@@ -12,8 +12,8 @@ import { loadMasterKey } from '../crypto/index.ts';
 import { Registry } from 'prom-client';
 import { createAuditLog, createAuditSigningDb } from '../audit/index.ts';
 import type { AuditLog } from '../audit/index.ts';
-import { createIdentityService, createRoleService, createSsoService, generateToken } from '../identity/index.ts';
-import type { IdentityService, RoleService, SsoService } from '../identity/index.ts';
+import { createIdentityService, createRoleService, createServiceAccountService, createSsoService, generateToken } from '../identity/index.ts';
+import type { IdentityService, RoleService, ServiceAccountService, SsoService } from '../identity/index.ts';
 import { createTenantDeletion, createTenantService, createTenantSuspension } from '../tenants/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import { createArtifactService, createBlobFiles, createSealWorkerPool, createTenantStorage } from '../artifacts/index.ts';
@@ -101,6 +101,8 @@ export interface Platform {
   roles: RoleService;
   /** OIDC single sign-on; undefined without an `oidc` config block (docs/identity.md). */
   sso: SsoService | undefined;
+  /** Tenants' service accounts and their always-expiring tokens (issue 14). */
+  serviceAccounts: ServiceAccountService;
   tenants: TenantService;
   /** Encrypted per-tenant artifacts: putArtifact / openArtifact / list / delete / multipart, storage usage. */
   artifacts: ArtifactService;
@@ -299,6 +301,7 @@ export const createPlatform = async (
   const tenants = createTenantService({ db });
   tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
   const roles = createRoleService({ db, onChange: () => identity.forgetCached() });
+  const serviceAccounts = createServiceAccountService({ db, identity, tokenDefaultTtlSeconds: config.serviceTokenDefaultTtlSeconds, tokenMaxTtlSeconds: config.serviceTokenMaxTtlSeconds });
   const sso = config.oidc === undefined ? undefined
     : createSsoService({ db, config: config.oidc, identity, roles, tenants, syncCacheTtlMs: Math.max(config.authCacheTtlMs, 0) });
   const bandwidth = createPlatformBandwidth(config, tenants);
@@ -435,7 +438,7 @@ export const createPlatform = async (
   closers.push(() => replicas.stop());
   let closed = false;
   return {
-    config, db, rlsMode, metrics, audit, identity, roles, sso, tenants, httpModules, jobs, serving, bandwidth,
+    config, db, rlsMode, metrics, audit, identity, roles, sso, serviceAccounts, tenants, httpModules, jobs, serving, bandwidth,
     artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
     onClose: (step) => void closers.push(step),
     replicas,
@@ -483,6 +486,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     identity: platform.identity,
     roles: platform.roles,
     sso: platform.sso,
+    serviceAccounts: platform.serviceAccounts,
     tenants: platform.tenants,
     audit: platform.audit,
     bodyLimitBytes: platform.config.bodyLimitBytes,

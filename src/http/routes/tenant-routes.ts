@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import {
-  auditEventPageSchema, auditListQuerySchema, createRoleSchema, customRoleSchema, permissionCatalogueSchema, roleListSchema, roleParamsSchema, updateRoleSchema, auditVerificationSchema, createTenantSchema, createTokenSchema, createdTokenSchema, deleteTenantQuerySchema, memberListSchema, memberParamsSchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema, tenantDeletionSummarySchema, tenantListSchema, tenantParamsSchema, tenantSchema, tenantTokenParamsSchema, tokenListSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
+  auditEventPageSchema, auditListQuerySchema, createServiceAccountSchema, createServiceAccountTokenSchema, serviceAccountListSchema, serviceAccountParamsSchema, serviceAccountSchema, createRoleSchema, customRoleSchema, permissionCatalogueSchema, roleListSchema, roleParamsSchema, updateRoleSchema, auditVerificationSchema, createTenantSchema, createTokenSchema, createdTokenSchema, deleteTenantQuerySchema, memberListSchema, memberParamsSchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema, tenantDeletionSummarySchema, tenantListSchema, tenantParamsSchema, tenantSchema, tenantTokenParamsSchema, tokenListSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
 } from '../../contract/api-schemas.ts';
 
 import { AppError } from '../../core/errors.ts';
@@ -29,6 +29,47 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     if (missing.length > 0) throw new AppError('FORBIDDEN', `cannot grant role '${role}': it holds permission(s) you do not: ${missing.join(', ')}`, { details: { missing } });
     return actions;
   };
+
+  /** A token's role and optional scope, checked against its creator; returns the scope's names, sorted. */
+  const grantableScope = async (principal: Principal, tenantId: string, role: string, requested: readonly string[] | undefined): Promise<string[] | undefined> => {
+    const roleActions = await grantable(principal, tenantId, role);
+    if (requested === undefined) return undefined;
+    // A scope is a subset of the token's role: a name outside the catalogue or outside the role is refused.
+    const parsed = parsePermissions(requested);
+    const outside = [...parsed.unknown, ...parsed.platform, ...[...parsed.actions].filter((a) => !roleActions.has(a)).map(permissionOf)];
+    if (outside.length > 0) throw new AppError('VALIDATION_FAILED', `scope names permission(s) outside role '${role}': ${outside.join(', ')}`, { details: { outside } });
+    return [...parsed.actions].map(permissionOf).sort();
+  };
+
+  app.get('/api/v1/tenants/:tenant/service-accounts', {
+    config: { access: 'tokens.read' },
+    schema: { tags: ['tokens'], summary: "List the tenant's service accounts", params: tenantParamsSchema, response: { 200: serviceAccountListSchema } },
+  }, async (request) => ({ serviceAccounts: await deps.serviceAccounts.list(requireTenant(request.tenant).id) }));
+
+  app.post('/api/v1/tenants/:tenant/service-accounts', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: 'Create a service account (no password, no SSO: it only holds expiring tokens)', params: tenantParamsSchema, body: createServiceAccountSchema, response: { 201: serviceAccountSchema } },
+  }, async (request, reply) => reply.code(201).send(await deps.serviceAccounts.create(contextOf(request), requireTenant(request.tenant).id, request.body)));
+
+  app.delete('/api/v1/tenants/:tenant/service-accounts/:account', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: 'Delete a service account and its tokens', params: serviceAccountParamsSchema },
+  }, async (request, reply) => {
+    await deps.serviceAccounts.remove(contextOf(request), requireTenant(request.tenant).id, request.params.account);
+    return reply.code(204).send();
+  });
+
+  app.post('/api/v1/tenants/:tenant/service-accounts/:account/tokens', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: "Create a service account's token (shown once; it always expires: the operator's default and maximum apply)", params: serviceAccountParamsSchema, body: createServiceAccountTokenSchema, response: { 201: createdTokenSchema } },
+  }, async (request, reply) => {
+    const tenantId = requireTenant(request.tenant).id;
+    const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
+    const { token, record } = await deps.serviceAccounts.createToken(contextOf(request), tenantId, request.params.account, {
+      tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope,
+    });
+    return reply.code(201).send({ ...record, token });
+  });
 
   app.get('/api/v1/permissions', {
     config: { access: 'authenticated' },
@@ -157,17 +198,8 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     config: { access: 'tokens.write' },
     schema: { tags: ['tokens'], summary: 'Create an API token (shown once)', params: tenantParamsSchema, body: createTokenSchema, response: { 201: createdTokenSchema } },
   }, async (request, reply) => {
-    const principal = requirePrincipal(request.principal);
     const tenantId = requireTenant(request.tenant).id;
-    const roleActions = await grantable(principal, tenantId, request.body.role);
-    let scope: string[] | undefined;
-    if (request.body.scope !== undefined) {
-      // A scope is a subset of the token's role: a name outside the catalogue or outside the role is refused.
-      const parsed = parsePermissions(request.body.scope);
-      const outside = [...parsed.unknown, ...parsed.platform, ...[...parsed.actions].filter((a) => !roleActions.has(a)).map(permissionOf)];
-      if (outside.length > 0) throw new AppError('VALIDATION_FAILED', `scope names permission(s) outside role '${request.body.role}': ${outside.join(', ')}`, { details: { outside } });
-      scope = [...parsed.actions].map(permissionOf).sort();
-    }
+    const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
     const { token, record } = await deps.identity.createToken(contextOf(request), tenantId, {
       name: request.body.name,
       role: request.body.role,

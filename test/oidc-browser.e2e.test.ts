@@ -132,6 +132,19 @@ describe('OIDC browser and device sign-in', () => {
     process.exitCode = 0;
     assert.match(output(), /signed in as user:dave \(admin in sso-globex\)/);
     const settings = JSON.parse(readFileSync(file, 'utf8'));
+    // `bulkhead login --refresh`: a new session from the saved refresh token (groups read again).
+    const refreshed: string[] = [];
+    const refreshCode = await runCli(['--url', url, 'login', '--refresh'], {
+      io: { out: (t) => refreshed.push(t), err: (t) => refreshed.push(t) }, env: { BULKHEAD_CLI_CONFIG: file },
+      runServer: async () => { throw new Error('not used'); }, admin: noAdmin,
+    });
+    process.exitCode = 0;
+    assert.equal(refreshCode, 0, refreshed.join(''));
+    assert.match(refreshed.join(''), /signed in as user:dave \(admin in sso-globex\)/);
+    const renewed = JSON.parse(readFileSync(file, 'utf8'));
+    assert.notEqual(renewed.token, settings.token);
+    assert.equal((await p.call('GET', '/api/v1/me', renewed.token)).body.role, 'admin');
+    settings.ssoRefreshToken = renewed.ssoRefreshToken;
     rmSync(home, { recursive: true, force: true });
     assert.equal(settings.tenant, 'sso-globex');
     assert.ok(typeof settings.token === 'string' && settings.token.startsWith('bh_'));

@@ -175,10 +175,20 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--username <name>', 'log in with a password (read from stdin) instead of a token')
     .option('--tenant <slug>', 'tenant to log in to (omit for a platform-admin session)')
     .option('--sso', "single sign-on with the platform's identity provider (device authorization grant): prints a URL to open and a code")
-    .action(async (options: { username?: string; tenant?: string; sso?: boolean }) => {
+    .option('--refresh', 'renew the saved single sign-on session with its refresh token (your groups are read again)')
+    .action(async (options: { username?: string; tenant?: string; sso?: boolean; refresh?: boolean }) => {
       const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
       if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'pass --url, e.g. --url http://127.0.0.1:8080');
       const url = settings.url;
+      if (options.refresh === true) {
+        const saved = settings.saved;
+        if (saved.ssoRefreshToken === undefined) throw new AppError('VALIDATION_FAILED', 'no single sign-on session is saved: run `bulkhead login --sso`');
+        const tenant = options.tenant ?? saved.tenant;
+        const renewed = await createApiClient({ url, token: undefined }).request<{ token: string; refreshToken?: string; actor: string; role: string; tenant: string | null }>('POST', '/api/v1/auth/oidc/refresh', { refreshToken: saved.ssoRefreshToken, ...(tenant === undefined ? {} : { tenant }) });
+        saveCliSettings(settings.file, { url, token: renewed.token, ssoRefreshToken: renewed.refreshToken ?? saved.ssoRefreshToken, ...(renewed.tenant === null ? {} : { tenant: renewed.tenant }) });
+        io.out(`signed in as ${renewed.actor} (${renewed.role}${renewed.tenant === null ? '' : ` in ${renewed.tenant}`}); saved to ${settings.file}`);
+        return;
+      }
       if (options.sso === true) {
         // RFC 8628: the person approves in a browser; this polls at the IdP's interval. What is saved is a
         // short-lived session token and the IdP's refresh token (`bulkhead login --refresh` renews it,

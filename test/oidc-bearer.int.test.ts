@@ -134,6 +134,8 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('GET', '/api/v1/tenants/sso-a/quota', await idp.machineToken('ci-short'))).status, 200);
       idp.groups.set('ci-short', []);
       await refused(await idp.machineToken('ci-short'), 'no_mapped_group');
+      const gone = await p.call('GET', '/api/v1/tenants/sso-a/members', adminToken);
+      assert.ok(!gone.body.members.some((m: any) => m.user.username === 'ci-short'), 'out of every group: out of the tenant at once');
       idp.groups.set('ci-short', ['acme-view']);
       const demoted = await idp.machineToken('ci-short');
       assert.equal((await mlflowHttp(p, demoted).post('experiments/create', { name: 'demoted' })).status, 403);
@@ -188,6 +190,7 @@ for (const kind of databaseKinds) {
       const apiToken = await p.call('POST', '/api/v1/tenants/sso-a/tokens', a.tokens.admin, { name: 'logger-token', role: 'metrics-logger' });
       assert.equal(apiToken.status, 201, JSON.stringify(apiToken.body));
       for (const token of [await idp.machineToken('ci-logger'), apiToken.body.token as string]) {
+        assert.equal((await p.call('GET', '/api/v1/me', token)).body.role, 'metrics-logger');
         const api = mlflowHttp(p, token);
         const run = await api.post('runs/create', { experiment_id: experimentId, start_time: Date.now() });
         assert.equal(run.status, 200, JSON.stringify(run.body));

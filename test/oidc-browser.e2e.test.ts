@@ -159,6 +159,7 @@ describe('OIDC browser and device sign-in', () => {
     const refused = await p.call('POST', '/api/v1/auth/oidc/refresh', undefined, { refreshToken: again.body.refreshToken, tenant: 'sso-globex' });
     assert.equal(refused.status, 401);
     assert.equal(refused.body.details.reason, 'no_mapped_group');
+    assert.equal((await p.call('GET', '/api/v1/tenants/sso-globex/quota', again.body.token)).status, 401, 'the live session ended at that refresh, not at its expiry');
     idp.groups.set('dave', ['some-other-group', 'acme-eng']);
     const moved = await p.call('POST', '/api/v1/auth/oidc/refresh', undefined, { refreshToken: again.body.refreshToken });
     assert.equal(moved.status, 200, JSON.stringify(moved.body));

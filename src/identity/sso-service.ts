@@ -135,11 +135,15 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
     const key = `${claims.issuer}\n${claims.subject}\n${mapping.platformAdmin}\n${mappedTenants.map((t) => `${t.tenantId}=${t.role}`).join(',')}`;
     const cached = synced.get(key);
     if (cached !== undefined && now() - cached.at < options.syncCacheTtlMs) return { ok: true, access: { ...cached.access, claims } };
-    if (!mapping.platformAdmin && mappedTenants.length === 0) {
-      return { ok: false, reason: 'no_mapped_group', message: 'none of your groups is mapped to a Bulkhead tenant or role' };
-    }
+    const noMapping: SsoFailure = { ok: false, reason: 'no_mapped_group', message: 'none of your groups is mapped to a Bulkhead tenant or role' };
+    // Mapped to nothing: no user is made, but a person seen before loses every SSO membership (and the
+    // sessions in those tenants) now, not when those sessions expire.
+    const unmapped = !mapping.platformAdmin && mappedTenants.length === 0;
     const result = await withSystem(db, async (tx): Promise<{ ok: true; user: { id: string; username: string } } | SsoFailure> => {
-      const user = await findOrCreateUser(tx, claims, via);
+      const user = unmapped
+        ? (await tx.query<{ id: string; username: string; status: string }>('SELECT id, username, status FROM users WHERE sso_issuer = $1 AND sso_subject = $2', [claims.issuer, claims.subject])).rows[0]
+        : await findOrCreateUser(tx, claims, via);
+      if (user === undefined) return noMapping;
       if ('ok' in user) return user;
       if (user.status !== 'active') return { ok: false, reason: 'user_disabled', message: 'this user is disabled in Bulkhead' };
       const actor = `user:${user.username}`;
@@ -167,9 +171,12 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
         await tx.query('UPDATE api_tokens SET revoked_at = now() WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL', [have.tenant_id, user.id]);
         await appendAuditEvent(tx, { tenantId: have.tenant_id, actor: 'system:sso', action: 'member.sso_remove', target: actor, outcome: 'success', requestId: via, details: { previousRole: have.role } });
       }
-      return { ok: true, user: { id: user.id, username: user.username } };
+      return unmapped ? noMapping : { ok: true, user: { id: user.id, username: user.username } };
     });
-    if (!result.ok) return result;
+    if (!result.ok) {
+      if (unmapped) identity.forgetCached();
+      return result;
+    }
     // Revocations above must not be served from this process's token cache.
     identity.forgetCached();
     const access = { user: result.user, platformAdmin: mapping.platformAdmin, tenants: mappedTenants };

@@ -94,7 +94,7 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
     if (principal.kind === 'platform_admin') return { signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: 'platform_admin', expiresAt: expiresAt.toISOString() };
     const tenant = await deps.tenants.find(principal.tenantId);
     return {
-      signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: principal.role, expiresAt: expiresAt.toISOString(),
+      signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: principal.customRole ?? principal.role, expiresAt: expiresAt.toISOString(),
       ...(tenant === undefined ? {} : { tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name, status: tenant.status } }),
     };
   };

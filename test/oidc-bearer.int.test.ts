@@ -18,6 +18,7 @@ import { startTestIdp } from './support/oidc-provider.ts';
 import type { TestIdp } from './support/oidc-provider.ts';
 import { mlflowHttp } from './support/mlflow-http.ts';
 import { waitFor } from './support/wait.ts';
+import { runCliWith } from './support/cli.ts';
 
 const machineClients = ['ci-a', 'ci-multi', 'ci-logger', 'ci-none', 'ci-ops', 'ci-short', 'ci-people'];
 
@@ -263,6 +264,13 @@ for (const kind of databaseKinds) {
       // Another tenant's admin sees no such account.
       assert.equal((await p.call('POST', '/api/v1/tenants/sso-b/service-accounts/ci-bot/tokens', b.tokens.admin, { name: 'x', role: 'viewer' })).status, 404);
       assert.equal((await p.call('GET', '/api/v1/tenants/sso-b/service-accounts', b.tokens.admin)).body.serviceAccounts.length, 0);
+      // The CLI: `bulkhead token create --service-account ci-bot --expires 7d --scope tracking:read`.
+      const url = await p.listen();
+      const cli = await runCliWith(['--json', 'token', 'create', '--tenant', 'sso-a', '--service-account', 'ci-bot', '--name', 'cli-made', '--role', 'viewer', '--expires', '7d', '--scope', 'tracking:read'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: a.tokens.admin });
+      assert.equal(cli.code, 0, cli.err);
+      const made = JSON.parse(cli.out);
+      assert.deepEqual(made.scope, ['tracking:read']);
+      assert.ok(Math.abs(Date.parse(made.expiresAt) - Date.parse(made.createdAt) - 7 * 86_400_000) < 60_000);
       assert.equal((await p.call('DELETE', '/api/v1/tenants/sso-a/service-accounts/ci-bot', a.tokens.admin)).status, 204);
       assert.equal((await p.call('GET', '/api/v1/me', token.body.token)).status, 401, 'its tokens went with it');
       const audit = await p.call('GET', '/api/v1/tenants/sso-a/audit?limit=200', adminToken);

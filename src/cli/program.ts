@@ -366,7 +366,8 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--expires-in <duration>', 'lifetime, e.g. 12h or 30d (default: no expiry)')
     .option('--expires <duration>', 'same as --expires-in')
     .option('--scope <permission...>', 'narrow the token to these permissions of its role (e.g. tracking:write; see GET /api/v1/permissions)')
-    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[] }) => {
+    .option('--service-account <name>', "a token of this service account of the tenant (it always expires: the operator's default and maximum apply)")
+    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[]; serviceAccount?: string }) => {
       const lifetime = options.expiresIn ?? options.expires;
       const expires = {
         ...(lifetime === undefined ? {} : { expiresInSeconds: parseDuration(lifetime) }),
@@ -375,6 +376,8 @@ export const buildProgram = (deps: CliDeps): Command => {
       let created: Record<string, unknown>;
       if (options.platform === true) {
         created = await client().request('POST', '/api/v1/platform/tokens', { name: options.name, ...expires });
+      } else if (options.serviceAccount !== undefined) {
+        created = await client().request('POST', `${tenantPath(await resolveTenant(options.tenant))}/service-accounts/${encodeURIComponent(options.serviceAccount)}/tokens`, { name: options.name, role: options.role, ...expires });
       } else {
         created = await client().request('POST', `${tenantPath(await resolveTenant(options.tenant))}/tokens`, { name: options.name, role: options.role, ...expires });
       }

@@ -20,7 +20,7 @@ import { mlflowHttp } from './support/mlflow-http.ts';
 import { waitFor } from './support/wait.ts';
 import { runCliWith } from './support/cli.ts';
 
-const machineClients = ['ci-a', 'ci-multi', 'ci-logger', 'ci-none', 'ci-ops', 'ci-short', 'ci-people'];
+const machineClients = ['ci-a', 'ci-multi', 'ci-logger', 'ci-none', 'ci-ops', 'ci-short', 'ci-people', 'ci-race'];
 
 const b64 = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
@@ -67,6 +67,7 @@ for (const kind of databaseKinds) {
       idp.groups.set('ci-ops', ['platform-ops']);
       idp.groups.set('ci-short', ['acme-eng']);
       idp.groups.set('ci-people', ['acme-people']);
+      idp.groups.set('ci-race', ['acme-eng']);
     });
     after(async () => {
       await p?.close();
@@ -164,6 +165,14 @@ for (const kind of databaseKinds) {
       assert.equal((await api.post('experiments/create', { name: 'multi' }, { 'x-bulkhead-tenant': 'sso-a' })).status, 403);
       const unmapped = await p.createTenant('sso-c');
       assert.equal((await api.post('experiments/create', { name: 'x' }, { 'x-bulkhead-tenant': unmapped.slug })).status, 404);
+    });
+
+    test('a new person\'s first requests arriving at once all succeed and make one user', async () => {
+      const token = await idp.machineToken('ci-race');
+      const statuses = await Promise.all(Array.from({ length: 6 }, () => p.call('GET', '/api/v1/tenants/sso-a/quota', token).then((r) => r.status)));
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+      const users = await p.call('GET', '/api/v1/users', adminToken);
+      assert.equal(users.body.users.filter((u: any) => u.username === 'ci-race').length, 1);
     });
 
     test('a platform-admin group makes a platform admin', async () => {

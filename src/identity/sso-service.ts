@@ -139,7 +139,7 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
     // Mapped to nothing: no user is made, but a person seen before loses every SSO membership (and the
     // sessions in those tenants) now, not when those sessions expire.
     const unmapped = !mapping.platformAdmin && mappedTenants.length === 0;
-    const result = await withSystem(db, async (tx): Promise<{ ok: true; user: { id: string; username: string } } | SsoFailure> => {
+    const write = () => withSystem(db, async (tx): Promise<{ ok: true; user: { id: string; username: string } } | SsoFailure> => {
       const user = unmapped
         ? (await tx.query<{ id: string; username: string; status: string }>('SELECT id, username, status FROM users WHERE sso_issuer = $1 AND sso_subject = $2', [claims.issuer, claims.subject])).rows[0]
         : await findOrCreateUser(tx, claims, via);
@@ -172,6 +172,12 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
         await appendAuditEvent(tx, { tenantId: have.tenant_id, actor: 'system:sso', action: 'member.sso_remove', target: actor, outcome: 'success', requestId: via, details: { previousRole: have.role } });
       }
       return unmapped ? noMapping : { ok: true, user: { id: user.id, username: user.username } };
+    });
+    // Two first requests of one person at once: the loser's insert meets the winner's row (unique
+    // violation); run once more, and it finds what the other wrote.
+    const result = await write().catch(async (error: unknown) => {
+      if ((error as { code?: string }).code === '23505') return write();
+      throw error;
     });
     if (!result.ok) {
       if (unmapped) identity.forgetCached();

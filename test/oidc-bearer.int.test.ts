@@ -253,6 +253,45 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('POST', '/api/v1/tenants/sso-a/tokens', a.tokens.admin, { name: 'x', role: 'viewer', scope: ['tracking:write'] })).status, 400);
     });
 
+    test('a token narrowed to an experiment: other experiments, their runs and artifacts, and the rest of the tenant are NOT_FOUND', async () => {
+      const member = mlflowHttp(p, a.tokens.member);
+      const churn = (await member.post('experiments/create', { name: 'churn' })).body.experiment_id as string;
+      const other = (await member.post('experiments/create', { name: 'fraud' })).body.experiment_id as string;
+      const otherRun = (await member.post('runs/create', { experiment_id: other, start_time: 1 })).body.run.info.run_id as string;
+      // The issue's own command line: bulkhead token create --expires 30d --scope runs:write --experiment churn.
+      const url = await p.listen().catch(() => `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`);
+      const cli = await runCliWith(['--json', 'token', 'create', '--tenant', 'sso-a', '--name', 'churn-ci', '--role', 'member', '--expires', '30d', '--scope', 'tracking:read,tracking:write,artifacts:read', '--experiment', 'churn'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: a.tokens.admin });
+      assert.equal(cli.code, 0, cli.err);
+      const made = JSON.parse(cli.out);
+      assert.deepEqual(made.experiments, [churn]);
+      const api = mlflowHttp(p, made.token);
+      const run = await api.post('runs/create', { experiment_id: churn, start_time: 1 });
+      assert.equal(run.status, 200, JSON.stringify(run.body));
+      const runId = run.body.run.info.run_id as string;
+      assert.equal((await api.post('runs/log-metric', { run_id: runId, key: 'auc', value: 0.9, timestamp: 1, step: 0 })).status, 200);
+      assert.equal((await api.get('runs/get', { run_id: runId })).status, 200);
+      assert.equal((await api.get('experiments/get-by-name', { experiment_name: 'churn' })).status, 200);
+      const outside = [
+        await api.post('runs/log-metric', { run_id: otherRun, key: 'auc', value: 0.1, timestamp: 1, step: 0 }),
+        await api.get('runs/get', { run_id: otherRun }),
+        await api.get('experiments/get', { experiment_id: other }),
+        await api.get('experiments/get-by-name', { experiment_name: 'fraud' }),
+        await api.post('runs/create', { experiment_id: other, start_time: 1 }),
+        await api.post('runs/search', { experiment_ids: [churn, other] }),
+        await api.post('experiments/create', { name: 'new-one' }),
+      ];
+      assert.deepEqual(outside.map((r) => r.status), [404, 404, 404, 404, 404, 404, 404], JSON.stringify(outside.map((r) => r.body)));
+      const artifact = await p.app.inject({ method: 'GET', url: `/api/2.0/mlflow-artifacts/artifacts/${other}/${otherRun}/artifacts/x.txt`, headers: { authorization: `Bearer ${made.token}` } });
+      assert.equal(artifact.statusCode, 404);
+      // Within its permissions but not about its experiment: not found; outside its permissions: refused first (403).
+      assert.equal((await api.post('experiments/search', { max_results: 10 })).status, 404);
+      assert.equal((await p.call('GET', '/api/v1/tenants/sso-a/quota', made.token)).status, 403);
+      // The other experiment's run got nothing.
+      const untouched = await member.get('runs/get', { run_id: otherRun });
+      assert.deepEqual(untouched.body.run.data.metrics ?? [], []);
+      assert.equal((await p.call('POST', '/api/v1/tenants/sso-a/tokens', a.tokens.admin, { name: 'x', role: 'member', experiments: ['no-such-experiment'] })).status, 400);
+    });
+
     test('service accounts: no password, always-expiring tokens capped by the operator, scoped, gone with the account', async () => {
       const created = await p.call('POST', '/api/v1/tenants/sso-a/service-accounts', a.tokens.admin, { name: 'ci-bot', description: 'CI' });
       assert.equal(created.status, 201, JSON.stringify(created.body));
@@ -274,7 +313,7 @@ for (const kind of databaseKinds) {
       assert.equal((await p.call('POST', '/api/v1/tenants/sso-b/service-accounts/ci-bot/tokens', b.tokens.admin, { name: 'x', role: 'viewer' })).status, 404);
       assert.equal((await p.call('GET', '/api/v1/tenants/sso-b/service-accounts', b.tokens.admin)).body.serviceAccounts.length, 0);
       // The CLI: `bulkhead token create --service-account ci-bot --expires 7d --scope tracking:read`.
-      const url = await p.listen();
+      const url = await p.listen().catch(() => `http://127.0.0.1:${(p.app.server.address() as { port: number }).port}`);
       const cli = await runCliWith(['--json', 'token', 'create', '--tenant', 'sso-a', '--service-account', 'ci-bot', '--name', 'cli-made', '--role', 'viewer', '--expires', '7d', '--scope', 'tracking:read'], { BULKHEAD_URL: url, BULKHEAD_TOKEN: a.tokens.admin });
       assert.equal(cli.code, 0, cli.err);
       const made = JSON.parse(cli.out);

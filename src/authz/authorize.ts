@@ -15,6 +15,8 @@ export type Principal =
     permissions?: ReadonlySet<Action>;
     /** The custom role's name, when `permissions` comes from one. */
     customRole?: string;
+    /** A token narrowed to these experiments (ids): everything else is NOT_FOUND to it (experiment-scope.ts). */
+    experiments?: ReadonlySet<string>;
   };
 
 export interface TenantRef {

@@ -95,6 +95,8 @@ export const tokenSchema = z.object({
   revokedAt: z.string().nullable(),
   lastUsedAt: z.string().nullable(),
   scope: z.array(z.string()).nullable(),
+  /** Experiment ids a narrowed token is limited to (null: not narrowed). */
+  experiments: z.array(z.string()).nullable(),
 });
 
 /** A built-in role (owner, admin, member, viewer) or a custom role of the tenant (GET .../roles). */
@@ -107,6 +109,8 @@ export const createTokenSchema = z.strictObject({
   expiresInSeconds: z.number().int().min(60).max(10 * 365 * 86400).optional(),
   /** Narrows the token to these permissions of its role (GET /api/v1/permissions). */
   scope: z.array(permissionNameSchema).min(1).max(100).optional(),
+  /** Narrows the token to these experiments (names, existing in the tenant): the rest of the tenant is NOT_FOUND to it. */
+  experiments: z.array(z.string().min(1).max(500)).min(1).max(100).optional(),
 });
 
 export const createPlatformTokenSchema = z.strictObject({

@@ -4,8 +4,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ClusterJobScope } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
-import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
-import { authorize } from '../authz/index.ts';
+import { PLATFORM_TENANT_ID, withSystem, withTenant } from '../db/index.ts';
+import { authorize, experimentScopeNeed } from '../authz/index.ts';
 import type { Principal } from '../authz/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IdentityService, SsoService } from '../identity/index.ts';
@@ -183,6 +183,42 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     }
   });
   app.decorateRequest('tenant', undefined);
+  // A token narrowed to experiments reaches those experiments (and their runs and artifacts) only; the
+  // rest of its tenant is NOT_FOUND to it, as another tenant's resources are. Checked once the body is
+  // parsed (MLflow names runs and experiments in it).
+  app.addHook('preHandler', async (request, reply) => {
+    const principal = request.principal;
+    if (principal?.kind !== 'tenant' || principal.experiments === undefined) return;
+    const scope = principal.experiments;
+    const need = experimentScopeNeed(request.method, request.url, request.body);
+    let inside: boolean;
+    switch (need.kind) {
+      case 'allow':
+        inside = true;
+        break;
+      case 'deny':
+        inside = false;
+        break;
+      case 'experiments':
+        inside = need.ids.every((id) => scope.has(id));
+        break;
+      case 'experiment_name':
+      case 'run': {
+        const sql = need.kind === 'run' ? 'SELECT experiment_id::text AS id FROM runs WHERE id = $1' : 'SELECT id::text AS id FROM experiments WHERE name = $1';
+        const key = need.kind === 'run' ? need.id : need.name;
+        const rows = await withTenant(deps.db, principal.tenantId, async (tx) => (await tx.query<{ id: string }>(sql, [key])).rows, { readOnly: true });
+        inside = rows[0] !== undefined && scope.has(rows[0].id);
+        break;
+      }
+      default: {
+        const unreachable: never = need;
+        throw new Error(`unhandled scope need ${String(unreachable)}`);
+      }
+    }
+    if (inside) return;
+    await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.experiment_scope', 'outside_token_experiments');
+    return sendError(reply, request, new AppError('NOT_FOUND', 'not found (this token is narrowed to other experiments)'));
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;

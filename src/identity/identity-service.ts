@@ -29,6 +29,7 @@ export interface TokenRecord {
   lastUsedAt: string | null;
   /** A token narrowed to part of its role: the permissions it keeps (null: all of its role's). */
   scope: string[] | null;
+  experiments: string[] | null;
 }
 
 export interface User {
@@ -68,6 +69,7 @@ interface TokenRow {
   revoked_at: Date | null;
   last_used_at: Date | null;
   scope_permissions: string[] | null;
+  scope_experiments: string[] | null;
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -85,6 +87,7 @@ const toTokenRecord = (row: TokenRow): TokenRecord => ({
   revokedAt: iso(row.revoked_at),
   lastUsedAt: iso(row.last_used_at),
   scope: row.scope_permissions === null ? null : [...row.scope_permissions].sort(),
+  experiments: row.scope_experiments ?? null,
 });
 
 interface UserRow {
@@ -106,7 +109,7 @@ const toUser = (row: UserRow): User => ({
   createdAt: iso(row.created_at)!,
 });
 
-const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at, scope_permissions';
+const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at, scope_permissions, scope_experiments';
 const userColumns = 'id, username, display_name, is_platform_admin, status, created_at';
 
 export interface NewToken {
@@ -122,6 +125,8 @@ export interface NewToken {
    * accepts it only for that generation's model artifact while this process serves it.
    */
   deploymentId?: string | undefined;
+  /** Narrows the token to these experiments (ids, already resolved in its tenant). */
+  scopeExperiments?: readonly string[] | undefined;
   /** Service-account tokens: the account (service_accounts) the token belongs to. */
   serviceAccountId?: string | undefined;
   /** Narrows the token to these catalogue permissions (names, already checked against its role and creator). */
@@ -212,6 +217,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       columns.push('deployment_id');
       params.push(input.deploymentId);
     }
+    if (input.scopeExperiments !== undefined) {
+      columns.push('scope_experiments');
+      params.push([...input.scopeExperiments]);
+    }
     if (input.serviceAccountId !== undefined) {
       columns.push('service_account_id');
       params.push(input.serviceAccountId);
@@ -223,7 +232,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     const sql = `INSERT INTO api_tokens (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${tokenColumns}`;
     const audit = {
       tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId,
-      details: { name: input.name, role: input.role, kind: input.kind ?? 'api', ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(input.scopePermissions === undefined ? {} : { scope: [...input.scopePermissions] }) },
+      details: { name: input.name, role: input.role, kind: input.kind ?? 'api', ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(input.scopePermissions === undefined ? {} : { scope: [...input.scopePermissions] }), ...(input.scopeExperiments === undefined ? {} : { experiments: [...input.scopeExperiments] }) },
     };
     const row = tenantId === null
       ? await withSystem(db, async (tx) => {
@@ -263,9 +272,9 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         touchLastUsed(cached.principal.tokenId);
         return cached.principal;
       }
-      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null; service_account: string | null }>(db,
+      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null; service_account: string | null; scope_experiments: string[] | null }>(db,
           `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
-                  t.job_id, t.deployment_id, t.scope_permissions, r.permissions AS role_permissions, s.name AS service_account
+                  t.job_id, t.deployment_id, t.scope_permissions, t.scope_experiments, r.permissions AS role_permissions, s.name AS service_account
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
                   LEFT JOIN tenant_roles r ON r.tenant_id = t.tenant_id AND r.name = t.role
                   LEFT JOIN service_accounts s ON s.id = t.service_account_id
@@ -287,7 +296,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         // A custom role that no longer exists grants nothing: the token is refused like an unknown one.
         const access = tenantAccess(row.role, row.role_permissions, row.scope_permissions);
         if (access === undefined) return undefined;
-        principal = { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, userId: row.user_id ?? undefined, label, ...access, ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
+        principal = { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, userId: row.user_id ?? undefined, label, ...access, ...(row.scope_experiments === null ? {} : { experiments: new Set(row.scope_experiments) }), ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
       }
       if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
       touchLastUsed(row.id);

@@ -20,3 +20,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON service_accounts TO bulkhead_app, bulkhe
 -- A service account's tokens go with it.
 ALTER TABLE api_tokens ADD COLUMN service_account_id uuid REFERENCES service_accounts (id) ON DELETE CASCADE;
 CREATE INDEX api_tokens_service_account_idx ON api_tokens (service_account_id) WHERE service_account_id IS NOT NULL;
+
+-- A token narrowed to named experiments (their ids, resolved when the token is made): everything else of
+-- its tenant is NOT_FOUND to it (src/authz/experiment-scope.ts). NULL: not narrowed.
+ALTER TABLE api_tokens ADD COLUMN scope_experiments text[];

@@ -4,6 +4,7 @@ import {
 } from '../../contract/api-schemas.ts';
 
 import { AppError } from '../../core/errors.ts';
+import { withTenant } from '../../db/index.ts';
 import { canGrant, isBuiltInRole, parsePermissions, permissionCatalogue, permissionOf, rolePermissions } from '../../authz/index.ts';
 import type { Action, Principal } from '../../authz/index.ts';
 import { tenantRoles } from '../../contract/roles.ts';
@@ -41,6 +42,16 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     return [...parsed.actions].map(permissionOf).sort();
   };
 
+  /** Experiment names → their ids in the tenant; a name that is not there is refused (nothing is made). */
+  const experimentIds = async (tenantId: string, names: readonly string[] | undefined): Promise<string[] | undefined> => {
+    if (names === undefined) return undefined;
+    const rows = await withTenant(deps.db, tenantId, async (tx) =>
+      (await tx.query<{ id: string; name: string }>('SELECT id::text AS id, name FROM experiments WHERE name = ANY($1::text[])', [[...names]])).rows, { readOnly: true });
+    const missing = names.filter((name) => !rows.some((row) => row.name === name));
+    if (missing.length > 0) throw new AppError('VALIDATION_FAILED', `no experiment named ${missing.map((n) => `'${n.slice(0, 100)}'`).join(', ')} in this tenant`, { details: { missing: missing.slice(0, 20) } });
+    return [...new Set(rows.map((row) => row.id))].sort();
+  };
+
   app.get('/api/v1/tenants/:tenant/service-accounts', {
     config: { access: 'tokens.read' },
     schema: { tags: ['tokens'], summary: "List the tenant's service accounts", params: tenantParamsSchema, response: { 200: serviceAccountListSchema } },
@@ -65,8 +76,9 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;
     const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
+    const experiments = await experimentIds(tenantId, request.body.experiments);
     const { token, record } = await deps.serviceAccounts.createToken(contextOf(request), tenantId, request.params.account, {
-      tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope,
+      tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope, experiments,
     });
     return reply.code(201).send({ ...record, token });
   });
@@ -200,11 +212,13 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;
     const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
+    const experiments = await experimentIds(tenantId, request.body.experiments);
     const { token, record } = await deps.identity.createToken(contextOf(request), tenantId, {
       name: request.body.name,
       role: request.body.role,
       expiresInSeconds: request.body.expiresInSeconds,
       scopePermissions: scope,
+      scopeExperiments: experiments,
     });
     return reply.code(201).send({ ...record, token });
   });

@@ -144,6 +144,11 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   }
   ok(await p.call('GET', `/api/v1/tenants/${t.slug}/deployments/churn/logs`, t.tokens.viewer), 'deployment logs');
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/members/${sharedUser}`, adminToken, { role: 'member' }), 'member');
+  // A custom role (tenant_roles, migration 0025).
+  ok(await p.call('POST', `/api/v1/tenants/${t.slug}/roles`, adminToken, { name: 'metrics-logger', permissions: ['tracking:read', 'tracking:write'] }), 'custom role', 201);
+  // A service account with a token (service_accounts, migration 0026).
+  ok(await p.call('POST', `/api/v1/tenants/${t.slug}/service-accounts`, adminToken, { name: 'ci-bot' }), 'service account', 201);
+  ok(await p.call('POST', `/api/v1/tenants/${t.slug}/service-accounts/ci-bot/tokens`, adminToken, { name: 'ci', role: 'member' }), 'service token', 201);
   // Usage ledger rows (0015): the tenant's requests above, counted in memory, written by a flush.
   await p.platform.monitoring.usage.flush();
   // A security alert (0016), through the real detector: a revoked token used again.

@@ -5,7 +5,19 @@ import type { Action } from './permissions.ts';
 /** Who is calling, as established by authentication. */
 export type Principal =
   | { kind: 'platform_admin'; tokenId: string; userId: string | undefined; label: string }
-  | { kind: 'tenant'; tokenId: string; tenantId: string; role: TenantRole; userId: string | undefined; label: string; jobId?: string; deploymentId?: string };
+  | {
+    kind: 'tenant'; tokenId: string; tenantId: string; role: TenantRole; userId: string | undefined; label: string; jobId?: string; deploymentId?: string;
+    /**
+     * What this principal may do when it is not exactly its built-in role's set: a custom role's
+     * permissions, or a scoped token's subset. Absent: `rolePermissions[role]`. (A custom-role principal's
+     * `role` is `viewer`, the lowest rank, for the rank-based checks such as which built-in role it may grant.)
+     */
+    permissions?: ReadonlySet<Action>;
+    /** The custom role's name, when `permissions` comes from one. */
+    customRole?: string;
+    /** A token narrowed to these experiments (ids): everything else is NOT_FOUND to it (experiment-scope.ts). */
+    experiments?: ReadonlySet<string>;
+  };
 
 export interface TenantRef {
   id: string;
@@ -15,6 +27,12 @@ export interface TenantRef {
 export type Decision =
   | { allowed: true }
   | { allowed: false; reason: 'not_found' | 'forbidden' | 'suspended' };
+
+const allActions: ReadonlySet<Action> = new Set(Object.keys(actions) as Action[]);
+
+/** The actions a principal holds: every action for a platform admin, else its permission set. */
+export const heldBy = (principal: Principal): ReadonlySet<Action> =>
+  principal.kind === 'platform_admin' ? allActions : principal.permissions ?? rolePermissions[principal.role];
 
 /**
  * The one authorization decision point. `tenant` is the tenant the request addresses (from its path), or
@@ -35,7 +53,7 @@ export const authorize = (principal: Principal, tenant: TenantRef | undefined, a
     return principal.kind === 'platform_admin' ? { allowed: true } : { allowed: false, reason: 'forbidden' };
   }
   if (tenant === undefined) return { allowed: false, reason: 'forbidden' };
-  if (principal.kind === 'tenant' && !rolePermissions[principal.role].has(action)) {
+  if (principal.kind === 'tenant' && !heldBy(principal).has(action)) {
     return { allowed: false, reason: 'forbidden' };
   }
   if (tenant.status === 'suspended' && (spec.mutates || principal.kind === 'tenant')) return { allowed: false, reason: 'suspended' };

@@ -3,7 +3,10 @@
  * no IO and no authentication (identity/ does that); routes declare their action and the HTTP layer
  * calls `authorize` before any handler runs.
  */
-export { authorize } from './authorize.ts';
+export { authorize, heldBy } from './authorize.ts';
 export type { Principal, TenantRef, Decision } from './authorize.ts';
-export { actions, rolePermissions } from './permissions.ts';
-export type { Action } from './permissions.ts';
+export { actions, rolePermissions, permissionCatalogue, permissionOf, parsePermissions, isBuiltInRole } from './permissions.ts';
+export type { Action, Permission, PermissionEntry } from './permissions.ts';
+export { checkRoleDefinition, canGrant } from './role-checks.ts';
+export { experimentScopeNeed } from './experiment-scope.ts';
+export type { ExperimentScopeNeed } from './experiment-scope.ts';

@@ -63,3 +63,65 @@ export const rolePermissions: Record<TenantRole, ReadonlySet<Action>> = {
   admin: new Set(admin),
   owner: new Set(owner),
 };
+
+/**
+ * The permission catalogue (GET /api/v1/permissions): every tenant-scope action, named `area:verb`. The
+ * four built-in roles are predefined sets of it (`rolePermissions`); a custom role is any subset. Platform
+ * actions are not in it, so no tenant role can ever hold one.
+ */
+export type Permission = `${string}:${string}`;
+
+export const permissionOf = (action: Action): Permission => action.replace('.', ':') as Permission;
+
+const permissionDescriptions: Partial<Record<Action, string>> = {
+  'tenant.read': "read the tenant's record",
+  'members.read': 'list members', 'members.write': 'add, change and remove members',
+  'tokens.read': 'list API tokens and service accounts', 'tokens.write': 'create and revoke API tokens and service accounts',
+  'audit.read': "read the tenant's audit log", 'quota.read': 'read the quota', 'usage.read': 'read metered usage',
+  'tracking.read': 'read experiments, runs, metrics and params', 'tracking.write': 'create runs, log metrics, params and tags',
+  'artifacts.read': 'download artifacts', 'artifacts.write': 'upload artifacts',
+  'datasets.read': 'read datasets', 'datasets.write': 'create dataset versions',
+  'models.read': 'read the model registry', 'models.write': 'register models and versions',
+  'jobs.read': 'read jobs and their logs', 'jobs.write': 'submit and cancel jobs',
+  'deployments.read': 'read deployments', 'deployments.write': 'create, change and delete deployments',
+  'inference.invoke': 'call deployed models', 'alerts.read': "read the tenant's security alerts", 'alerts.write': 'mark alerts',
+};
+
+export interface PermissionEntry {
+  name: Permission;
+  action: Action;
+  description: string;
+  /** The built-in roles that hold it. */
+  builtInRoles: TenantRole[];
+}
+
+export const permissionCatalogue: readonly PermissionEntry[] = (Object.keys(actions) as Action[])
+  .filter((action) => actions[action].scope === 'tenant')
+  .map((action) => ({
+    name: permissionOf(action),
+    action,
+    description: permissionDescriptions[action] ?? action,
+    builtInRoles: (Object.keys(rolePermissions) as TenantRole[]).filter((role) => rolePermissions[role].has(action)),
+  }));
+
+const byName = new Map<string, Action>(permissionCatalogue.map((entry) => [entry.name, entry.action]));
+const platformNames = new Set((Object.keys(actions) as Action[]).filter((a) => actions[a].scope === 'platform').map(permissionOf));
+
+/**
+ * Permission names → actions. Unknown names and platform-level names are reported, not dropped: a role
+ * definition that names one is refused whole.
+ */
+export const parsePermissions = (names: readonly string[]): { actions: Set<Action>; unknown: string[]; platform: string[] } => {
+  const out = new Set<Action>();
+  const unknown: string[] = [];
+  const platform: string[] = [];
+  for (const name of names) {
+    const action = byName.get(name);
+    if (action !== undefined) out.add(action);
+    else if (platformNames.has(name as Permission)) platform.push(name);
+    else unknown.push(name);
+  }
+  return { actions: out, unknown, platform };
+};
+
+export const isBuiltInRole = (role: string): role is TenantRole => Object.hasOwn(rolePermissions, role);

@@ -174,10 +174,41 @@ export const buildProgram = (deps: CliDeps): Command => {
     .description('save the API URL (--url) and a token (--token, or a username + password exchanged for a session token) for later commands')
     .option('--username <name>', 'log in with a password (read from stdin) instead of a token')
     .option('--tenant <slug>', 'tenant to log in to (omit for a platform-admin session)')
-    .action(async (options: { username?: string; tenant?: string }) => {
+    .option('--sso', "single sign-on with the platform's identity provider (device authorization grant): prints a URL to open and a code")
+    .option('--refresh', 'renew the saved single sign-on session with its refresh token (your groups are read again)')
+    .action(async (options: { username?: string; tenant?: string; sso?: boolean; refresh?: boolean }) => {
       const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
       if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'pass --url, e.g. --url http://127.0.0.1:8080');
       const url = settings.url;
+      if (options.refresh === true) {
+        const saved = settings.saved;
+        if (saved.ssoRefreshToken === undefined) throw new AppError('VALIDATION_FAILED', 'no single sign-on session is saved: run `bulkhead login --sso`');
+        const tenant = options.tenant ?? saved.tenant;
+        const renewed = await createApiClient({ url, token: undefined }).request<{ token: string; refreshToken?: string; actor: string; role: string; tenant: string | null }>('POST', '/api/v1/auth/oidc/refresh', { refreshToken: saved.ssoRefreshToken, ...(tenant === undefined ? {} : { tenant }) });
+        saveCliSettings(settings.file, { url, token: renewed.token, ssoRefreshToken: renewed.refreshToken ?? saved.ssoRefreshToken, ...(renewed.tenant === null ? {} : { tenant: renewed.tenant }) });
+        io.out(`signed in as ${renewed.actor} (${renewed.role}${renewed.tenant === null ? '' : ` in ${renewed.tenant}`}); saved to ${settings.file}`);
+        return;
+      }
+      if (options.sso === true) {
+        // RFC 8628: the person approves in a browser; this polls at the IdP's interval. What is saved is a
+        // short-lived session token and the IdP's refresh token (`bulkhead login --refresh` renews it,
+        // re-reading the person's groups), never a long-lived Bulkhead secret.
+        const api = createApiClient({ url, token: undefined });
+        const started = await api.request<{ deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete?: string; interval: number; expiresIn: number }>('POST', '/api/v1/auth/oidc/device');
+        io.out(`open ${started.verificationUriComplete ?? started.verificationUri} and enter the code ${started.userCode}\n`);
+        let interval = Math.max(1, started.interval);
+        const deadline = Date.now() + started.expiresIn * 1000;
+        for (;;) {
+          if (Date.now() > deadline) throw new AppError('UNAUTHENTICATED', 'the sign-in code expired before it was approved: run `bulkhead login --sso` again');
+          await new Promise((resolve) => setTimeout(resolve, interval * 1000));
+          const polled = await api.request<{ status: string; token?: string; refreshToken?: string; actor?: string; role?: string; tenant?: string | null }>('POST', '/api/v1/auth/oidc/device/token', { deviceCode: started.deviceCode, ...(options.tenant === undefined ? {} : { tenant: options.tenant }) });
+          if (polled.status === 'slow_down') interval += 5;
+          if (polled.status !== 'signed_in' || polled.token === undefined) continue;
+          saveCliSettings(settings.file, { url, token: polled.token, ...(polled.refreshToken === undefined ? {} : { ssoRefreshToken: polled.refreshToken }), ...(polled.tenant == null ? {} : { tenant: polled.tenant }) });
+          io.out(`signed in as ${polled.actor ?? '?'} (${polled.role ?? '?'}${polled.tenant == null ? '' : ` in ${polled.tenant}`}); saved to ${settings.file}\n`);
+          return;
+        }
+      }
       let token = settings.token;
       if (options.username !== undefined) {
         const password = await readStdin();
@@ -331,13 +362,24 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--tenant <slug>', "tenant the token acts for (default: the token's)")
     .option('--platform', 'create a platform-admin token')
     .requiredOption('--name <name>', 'what the token is for')
-    .addOption(new Option('--role <role>', 'role the token holds').choices([...tenantRoles]).default('member'))
+    .addOption(new Option('--role <role>', `role the token holds: ${tenantRoles.join(', ')} or a custom role of the tenant`).default('member'))
     .option('--expires-in <duration>', 'lifetime, e.g. 12h or 30d (default: no expiry)')
-    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string }) => {
-      const expires = options.expiresIn === undefined ? {} : { expiresInSeconds: parseDuration(options.expiresIn) };
+    .option('--expires <duration>', 'same as --expires-in')
+    .option('--scope <permission...>', 'narrow the token to these permissions of its role (e.g. tracking:write; see GET /api/v1/permissions)')
+    .option('--experiment <name...>', 'narrow the token to these experiments (the rest of the tenant is not found to it)')
+    .option('--service-account <name>', "a token of this service account of the tenant (it always expires: the operator's default and maximum apply)")
+    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[]; serviceAccount?: string; experiment?: string[] }) => {
+      const lifetime = options.expiresIn ?? options.expires;
+      const expires = {
+        ...(lifetime === undefined ? {} : { expiresInSeconds: parseDuration(lifetime) }),
+        ...(options.scope === undefined ? {} : { scope: options.scope.flatMap((s) => s.split(',')).filter((s) => s !== '') }),
+        ...(options.experiment === undefined ? {} : { experiments: options.experiment }),
+      };
       let created: Record<string, unknown>;
       if (options.platform === true) {
         created = await client().request('POST', '/api/v1/platform/tokens', { name: options.name, ...expires });
+      } else if (options.serviceAccount !== undefined) {
+        created = await client().request('POST', `${tenantPath(await resolveTenant(options.tenant))}/service-accounts/${encodeURIComponent(options.serviceAccount)}/tokens`, { name: options.name, role: options.role, ...expires });
       } else {
         created = await client().request('POST', `${tenantPath(await resolveTenant(options.tenant))}/tokens`, { name: options.name, role: options.role, ...expires });
       }

@@ -9,6 +9,8 @@ export interface CliSettings {
   /** Where the token came from: an explicit flag wins over BULKHEAD_TOKEN, which wins over the saved login. */
   tokenSource: '--token' | 'BULKHEAD_TOKEN' | 'saved login' | undefined;
   file: string;
+  /** What `bulkhead login` saved (an SSO login adds the IdP's refresh token and the tenant). */
+  saved: { url?: string; token?: string; ssoRefreshToken?: string; tenant?: string };
 }
 
 export const cliSettingsFile = (env: Readonly<Record<string, string | undefined>> = process.env): string =>
@@ -19,9 +21,9 @@ export const loadCliSettings = (
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): CliSettings => {
   const file = cliSettingsFile(env);
-  let saved: { url?: string; token?: string } = {};
+  let saved: CliSettings['saved'] = {};
   try {
-    saved = JSON.parse(readFileSync(file, 'utf8')) as { url?: string; token?: string };
+    saved = JSON.parse(readFileSync(file, 'utf8')) as CliSettings['saved'];
   } catch {
     // No saved login: flags and environment must say it.
   }
@@ -30,11 +32,12 @@ export const loadCliSettings = (
     token: flags.token ?? env['BULKHEAD_TOKEN'] ?? saved.token,
     tokenSource: flags.token !== undefined ? '--token' : env['BULKHEAD_TOKEN'] !== undefined ? 'BULKHEAD_TOKEN' : saved.token !== undefined ? 'saved login' : undefined,
     file,
+    saved,
   };
 };
 
 /** Writes the login file with mode 0600 (it holds a token), atomically. */
-export const saveCliSettings = (file: string, settings: { url: string; token: string }): void => {
+export const saveCliSettings = (file: string, settings: { url: string; token: string; ssoRefreshToken?: string; tenant?: string }): void => {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.tmp`;
   writeFileSync(temporary, JSON.stringify(settings, null, 2) + '\n', { mode: 0o600 });

@@ -12,6 +12,43 @@ import { rateCardSchema } from '../contract/usage.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** Signature algorithms an OIDC token may use: asymmetric only (never `none`, never HS*: docs/identity.md). */
+export const oidcAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+/**
+ * OpenID Connect single sign-on (issue 14, docs/identity.md). Config file `oidc: {...}` or BULKHEAD_OIDC_*;
+ * unset: no SSO, JWTs are refused like any unknown token.
+ */
+export const oidcConfigSchema = z.object({
+  issuer: z.url({ protocol: /^https?$/ }),
+  clientId: z.string().min(1).max(200),
+  /** Confidential client's secret (the browser flow); never logged or echoed. */
+  clientSecret: z.string().min(1).max(1000).optional(),
+  redirectUri: z.url({ protocol: /^https?$/ }).optional(),
+  /** The `aud` an IdP-issued access token must carry to be accepted as a Bearer token (default: clientId). */
+  audience: z.string().min(1).max(500).optional(),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['openid', 'profile', 'email']),
+  groupsClaim: z.string().min(1).max(100).default('groups'),
+  usernameClaim: z.string().min(1).max(100).default('preferred_username'),
+  /** Allowed clock skew on exp/nbf/iat, seconds. */
+  clockSkewSeconds: z.coerce.number().int().min(0).max(300).default(30),
+  algorithms: z.array(z.enum(oidcAlgorithms)).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  /** Group → tenant role; a person in several groups of one tenant gets the highest built-in role (or the custom role named). */
+  roleMappings: z.array(z.object({
+    group: z.string().min(1).max(500),
+    tenant: z.string().min(1).max(100),
+    role: z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be a role name'),
+  }).strict()).default([]),
+  /** Members of these groups are platform admins. */
+  platformAdminGroups: z.array(z.string().min(1).max(500)).default([]),
+  /**
+   * How long a session made by SSO (console) lasts before the IdP is asked again: the bound on how long a
+   * person removed from a group keeps access. Default 15 min.
+   */
+  sessionRefreshSeconds: z.coerce.number().int().min(30).max(86_400).default(900),
+}).strict();
+export type OidcConfig = z.infer<typeof oidcConfigSchema>;
+
 export const configSchema = z
   .object({
     home: z.string().min(1).default('./.bulkhead'),
@@ -121,11 +158,19 @@ export const configSchema = z
     securityWebhookSecret: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
     /** Rule and threshold overrides (config file only), validated by the security module. */
     securityRules: z.record(z.string(), z.unknown()).optional(),
+    oidc: oidcConfigSchema.optional(),
+    /** Service-account tokens (docs/identity.md): lifetime when none is asked for, and the longest allowed. */
+    serviceTokenDefaultTtlSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(30 * 86_400),
+    serviceTokenMaxTtlSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(365 * 86_400),
   })
   .strict()
   .refine((config) => config.replicaHeartbeatMs * 2 <= config.leaderLeaseMs, {
     message: 'BULKHEAD_REPLICA_HEARTBEAT_MS must be at most half of BULKHEAD_LEADER_LEASE_MS (a leader renews at least twice per lease)',
     path: ['replicaHeartbeatMs'],
+  })
+  .refine((config) => config.serviceTokenDefaultTtlSeconds <= config.serviceTokenMaxTtlSeconds, {
+    message: 'BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS must not exceed BULKHEAD_SERVICE_TOKEN_MAX_TTL_SECONDS',
+    path: ['serviceTokenDefaultTtlSeconds'],
   })
   .refine((config) => (config.tlsCertFile === undefined) === (config.tlsKeyFile === undefined), {
     message: 'BULKHEAD_TLS_CERT and BULKHEAD_TLS_KEY go together: set both or neither',
@@ -191,7 +236,45 @@ export const envNames = {
   BULKHEAD_SECURITY_TIME_SCALE: 'securityTimeScale',
   BULKHEAD_SECURITY_WEBHOOK_URL: 'securityWebhookUrl',
   BULKHEAD_SECURITY_WEBHOOK_SECRET: 'securityWebhookSecret',
+  BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS: 'serviceTokenDefaultTtlSeconds',
+  BULKHEAD_SERVICE_TOKEN_MAX_TTL_SECONDS: 'serviceTokenMaxTtlSeconds',
 } as const satisfies Record<string, keyof Config>;
+
+/** BULKHEAD_OIDC_* → `oidc` keys (the nested block has its own names; documented in docs/identity.md). */
+export const oidcEnvNames = {
+  BULKHEAD_OIDC_ISSUER: 'issuer',
+  BULKHEAD_OIDC_CLIENT_ID: 'clientId',
+  BULKHEAD_OIDC_CLIENT_SECRET: 'clientSecret',
+  BULKHEAD_OIDC_REDIRECT_URI: 'redirectUri',
+  BULKHEAD_OIDC_AUDIENCE: 'audience',
+  BULKHEAD_OIDC_SCOPES: 'scopes',
+  BULKHEAD_OIDC_GROUPS_CLAIM: 'groupsClaim',
+  BULKHEAD_OIDC_USERNAME_CLAIM: 'usernameClaim',
+  BULKHEAD_OIDC_CLOCK_SKEW_SECONDS: 'clockSkewSeconds',
+  BULKHEAD_OIDC_ALGORITHMS: 'algorithms',
+  BULKHEAD_OIDC_ROLE_MAPPINGS: 'roleMappings',
+  BULKHEAD_OIDC_PLATFORM_ADMIN_GROUPS: 'platformAdminGroups',
+  BULKHEAD_OIDC_SESSION_REFRESH_SECONDS: 'sessionRefreshSeconds',
+} as const satisfies Record<string, keyof OidcConfig>;
+
+const readOidcEnv = (env: Readonly<Record<string, string | undefined>>, problems: string[]): Record<string, unknown> | undefined => {
+  let block: Record<string, unknown> | undefined;
+  for (const [name, key] of Object.entries(oidcEnvNames)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    block ??= {};
+    if (key === 'scopes') block[key] = value.split(/\s+/).filter((s) => s !== '');
+    else if (key === 'algorithms' || key === 'platformAdminGroups') block[key] = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    else if (key === 'roleMappings') {
+      try {
+        block[key] = JSON.parse(value);
+      } catch {
+        problems.push(`${name}: must be a JSON array of { group, tenant, role }`);
+      }
+    } else block[key] = value;
+  }
+  return block;
+};
 
 /**
  * Builds the config from (lowest to highest precedence) defaults, the JSON file named by
@@ -221,6 +304,8 @@ export const loadConfig = (
     const value = env[name];
     if (value !== undefined && value !== '') raw[key] = value;
   }
+  const oidcEnv = readOidcEnv(env, problems);
+  if (oidcEnv !== undefined) raw['oidc'] = { ...(typeof raw['oidc'] === 'object' && raw['oidc'] !== null ? raw['oidc'] : {}), ...oidcEnv };
   for (const [key, value] of Object.entries(overrides)) {
     if (value !== undefined) raw[key] = value;
   }

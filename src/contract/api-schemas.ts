@@ -94,12 +94,23 @@ export const tokenSchema = z.object({
   expiresAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
   lastUsedAt: z.string().nullable(),
+  scope: z.array(z.string()).nullable(),
+  /** Experiment ids a narrowed token is limited to (null: not narrowed). */
+  experiments: z.array(z.string()).nullable(),
 });
+
+/** A built-in role (owner, admin, member, viewer) or a custom role of the tenant (GET .../roles). */
+export const roleNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be a role name (lower-case letters, digits, - and _)');
+export const permissionNameSchema = z.string().regex(/^[a-z]+:[a-z.]+$/, 'must be a permission name such as tracking:read').max(100);
 
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  role: z.enum(tenantRoles),
+  role: roleNameSchema,
   expiresInSeconds: z.number().int().min(60).max(10 * 365 * 86400).optional(),
+  /** Narrows the token to these permissions of its role (GET /api/v1/permissions). */
+  scope: z.array(permissionNameSchema).min(1).max(100).optional(),
+  /** Narrows the token to these experiments (names, existing in the tenant): the rest of the tenant is NOT_FOUND to it. */
+  experiments: z.array(z.string().min(1).max(500)).min(1).max(100).optional(),
 });
 
 export const createPlatformTokenSchema = z.strictObject({
@@ -125,9 +136,37 @@ export const createUserSchema = z.strictObject({
   isPlatformAdmin: z.boolean().optional(),
 });
 
-export const memberSchema = z.object({ user: userSchema, role: z.enum(tenantRoles), createdAt: z.string() });
+export const memberSchema = z.object({ user: userSchema, role: z.string(), createdAt: z.string() });
 
-export const setMemberSchema = z.strictObject({ role: z.enum(tenantRoles) });
+export const setMemberSchema = z.strictObject({ role: roleNameSchema });
+
+export const permissionEntrySchema = z.object({ name: z.string(), action: z.string(), description: z.string(), builtInRoles: z.array(z.enum(tenantRoles)) });
+export const permissionCatalogueSchema = z.object({ permissions: z.array(permissionEntrySchema) });
+
+export const customRoleSchema = z.object({ name: z.string(), description: z.string(), permissions: z.array(z.string()), createdAt: z.string(), updatedAt: z.string() });
+export const roleListSchema = z.object({
+  builtIn: z.array(z.object({ name: z.enum(tenantRoles), permissions: z.array(z.string()) })),
+  custom: z.array(customRoleSchema),
+});
+export const createRoleSchema = z.strictObject({
+  name: roleNameSchema,
+  description: z.string().max(500).optional(),
+  permissions: z.array(permissionNameSchema).min(1).max(100),
+});
+export const updateRoleSchema = z.strictObject({
+  description: z.string().max(500).optional(),
+  permissions: z.array(permissionNameSchema).min(1).max(100),
+});
+export const serviceAccountSchema = z.object({ id: z.string(), name: z.string(), description: z.string(), createdAt: z.string() });
+export const serviceAccountListSchema = z.object({ serviceAccounts: z.array(serviceAccountSchema) });
+export const createServiceAccountSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'must be 2–63 lower-case letters, digits and hyphens, starting with a letter'),
+  description: z.string().max(500).optional(),
+});
+export const serviceAccountParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), account: z.string().min(1).max(63) });
+/** A service account's token: like any token, but it always expires (the operator's default when none is given). */
+export const createServiceAccountTokenSchema = createTokenSchema;
+export const roleParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), role: roleNameSchema });
 
 export const loginSchema = z.strictObject({
   username: usernameSchema,

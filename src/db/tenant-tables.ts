@@ -52,11 +52,15 @@ export const tenantDataTables = [
   'api_tokens',
   // GPU grants (0023) reference their job.
   'gpu_grants',
+  // Service accounts (0026): after the tokens that reference them.
+  'service_accounts',
   'job_logs',
   'jobs',
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
   'memberships',
+  // Custom roles (0025): after the memberships and tokens that name them.
+  'tenant_roles',
   // Security alerts (0016): the alert rows go with the tenant; their `security.alert` audit events stay.
   'security_alerts',
 ] as const;

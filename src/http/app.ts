@@ -20,6 +20,7 @@ import { platformRoutes } from './routes/platform-routes.ts';
 import { tenantRoutes } from './routes/tenant-routes.ts';
 import { consoleRoutes, consoleSessionResolver } from './console/console-routes.ts';
 import { createConsoleSessionStore } from './console/console-sessions.ts';
+import { oidcRoutes } from './console/oidc-routes.ts';
 import { createConsoleAssets } from './console/console-assets.ts';
 
 /** One registered route and the access it declared: what the authorization matrix test enumerates. */
@@ -135,7 +136,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   // Authorization header is given.
   const consoleLifetimes = deps.consoleSessions ?? { idleSeconds: 1800, absoluteSeconds: 43_200 };
   const consoleSessions = createConsoleSessionStore({ db: deps.db, ...consoleLifetimes });
-  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions),
+  registerAuthHook(app, { db: deps.db, identity: deps.identity, tenants: deps.tenants, cacheTtlMs: deps.authCacheTtlMs, relaySecret: deps.relaySecret, clusterJobScope: deps.clusterJobScope, clusterEndpointScope: deps.clusterEndpointScope, rateLimit: deps.rateLimit, denials: createDenialThrottle(), consoleSession: consoleSessionResolver(consoleSessions), sso: deps.sso,
     // A tenant's token, once authenticated, is screened by the admission layer on its later requests.
     learnToken: admission === undefined ? undefined : (token, tenantId) => admission.learn(admissionTokenKey(token), tenantId) });
   // After the auth hook (it resolves the tenant the bytes are charged to), before every route's body is read.
@@ -149,6 +150,7 @@ export const buildApp = async (deps: HttpDeps, options: BuildAppOptions = {}): P
   await app.register(tenantRoutes(deps));
   for (const module of deps.modules) await app.register(module);
   await app.register(consoleRoutes(deps, { sessions: consoleSessions, assets: createConsoleAssets(), absoluteSeconds: consoleLifetimes.absoluteSeconds }));
+  await app.register(oidcRoutes(deps, { sessions: consoleSessions, absoluteSeconds: consoleLifetimes.absoluteSeconds }));
 
   app.get('/api/v1/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
   // Every registered route with its declared access (OpenAPI hides the MLflow and OIP routes): what

@@ -4,11 +4,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ClusterJobScope } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
-import { PLATFORM_TENANT_ID, withSystem } from '../db/index.ts';
-import { authorize } from '../authz/index.ts';
+import { PLATFORM_TENANT_ID, withSystem, withTenant } from '../db/index.ts';
+import { authorize, experimentScopeNeed } from '../authz/index.ts';
 import type { Principal } from '../authz/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import type { IdentityService } from '../identity/index.ts';
+import type { IdentityService, SsoService } from '../identity/index.ts';
+import { looksLikeJwt } from '../identity/index.ts';
 import type { Tenant, TenantService } from '../tenants/index.ts';
 import { tenantErrors } from '../tenants/index.ts';
 import { sendError } from './error-handler.ts';
@@ -54,7 +55,15 @@ export interface AuthHookDeps {
    * admission layer (admission-server.ts) screens that token's later requests before their body is read.
    */
   learnToken?: ((token: string, tenantId: string) => void) | undefined;
+  /**
+   * OIDC (issue 14): a Bearer JWT from the configured IdP, `aud` = oidc.audience, acts with the roles its
+   * groups map to. Undefined: JWTs are refused like any unknown token.
+   */
+  sso?: SsoService | undefined;
 }
+
+/** The header a JWT mapped to several tenants names one with on the routes whose tenant is not in the path (MLflow). */
+export const TENANT_HEADER = 'x-bulkhead-tenant';
 
 /** Above this, a body refused with 429 is dropped with the connection instead of being drained. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -179,6 +188,42 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     }
   });
   app.decorateRequest('tenant', undefined);
+  // A token narrowed to experiments reaches those experiments (and their runs and artifacts) only; the
+  // rest of its tenant is NOT_FOUND to it, as another tenant's resources are. Checked once the body is
+  // parsed (MLflow names runs and experiments in it).
+  app.addHook('preHandler', async (request, reply) => {
+    const principal = request.principal;
+    if (principal?.kind !== 'tenant' || principal.experiments === undefined) return;
+    const scope = principal.experiments;
+    const need = experimentScopeNeed(request.method, request.url, request.body);
+    let inside: boolean;
+    switch (need.kind) {
+      case 'allow':
+        inside = true;
+        break;
+      case 'deny':
+        inside = false;
+        break;
+      case 'experiments':
+        inside = need.ids.every((id) => scope.has(id));
+        break;
+      case 'experiment_name':
+      case 'run': {
+        const sql = need.kind === 'run' ? 'SELECT experiment_id::text AS id FROM runs WHERE id = $1' : 'SELECT id::text AS id FROM experiments WHERE name = $1';
+        const key = need.kind === 'run' ? need.id : need.name;
+        const rows = await withTenant(deps.db, principal.tenantId, async (tx) => (await tx.query<{ id: string }>(sql, [key])).rows, { readOnly: true });
+        inside = rows[0] !== undefined && scope.has(rows[0].id);
+        break;
+      }
+      default: {
+        const unreachable: never = need;
+        throw new Error(`unhandled scope need ${String(unreachable)}`);
+      }
+    }
+    if (inside) return;
+    await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.experiment_scope', 'outside_token_experiments');
+    return sendError(reply, request, new AppError('NOT_FOUND', 'not found (this token is narrowed to other experiments)'));
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
@@ -191,7 +236,18 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       if (session !== undefined && 'error' in session) return sendError(reply, request, session.error);
       token = session?.token;
     }
-    const principal: Principal | undefined = token === undefined ? undefined : await deps.identity.authenticate(token);
+    let principal: Principal | undefined;
+    if (token !== undefined && deps.sso !== undefined && looksLikeJwt(token)) {
+      const outcome = await ssoPrincipal(deps.sso, request, token);
+      if ('error' in outcome) {
+        if (outcome.reason !== undefined) {
+          await auditDenial(deps, request, PLATFORM_TENANT_ID, 'anonymous', 'auth.failure', `oidc_${outcome.reason}`);
+          reply.header('www-authenticate', `Bearer realm="bulkhead", error="invalid_token"`);
+        }
+        return sendError(reply, request, outcome.error);
+      }
+      principal = outcome.principal;
+    } else principal = token === undefined ? undefined : await deps.identity.authenticate(token);
     if (principal === undefined) {
       // A revoked or expired token is audited in its own tenant's chain, as that token (the anomaly detector
       // alerts on its use); any other failure in the platform's chain, anonymously.
@@ -243,7 +299,9 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       }
     }
     request.principal = principal;
-    if (principal.kind === 'tenant' && headerToken !== undefined) deps.learnToken?.(headerToken, principal.tenantId);
+    // An IdP's JWT may act in several tenants (the tenant comes from the path): only opaque tokens, bound to
+    // one tenant, are learned.
+    if (principal.kind === 'tenant' && headerToken !== undefined && !looksLikeJwt(headerToken)) deps.learnToken?.(headerToken, principal.tenantId);
     if (access === 'authenticated') return;
 
     const params = request.params as Record<string, string | undefined>;
@@ -299,6 +357,43 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       return sendError(reply, request, new AppError('RATE_LIMITED', `this tenant is over its request rate; retry after ${limited.retryAfterSeconds} s`));
     }
   });
+
+  /**
+   * A JWT's principal. Its tenant: the one the path addresses when the token maps to it (when it does not,
+   * the principal is of a mapped tenant and `authorize` answers NOT_FOUND, as for any other tenant's
+   * resource); on routes without a tenant in the path, the X-Bulkhead-Tenant header or the single mapped
+   * tenant. Failures name their reason (`details.reason`), never the token.
+   */
+  const ssoPrincipal = async (sso: SsoService, request: FastifyRequest, token: string): Promise<{ principal: Principal } | { error: AppError; reason?: string }> => {
+    const outcome = await sso.authenticateBearer(token);
+    if (!outcome.ok) {
+      const code = outcome.reason === 'idp_unreachable' ? 'UNAVAILABLE' : 'UNAUTHENTICATED';
+      return { error: new AppError(code, `SSO token refused: ${outcome.message}`, { details: { reason: outcome.reason } }), reason: outcome.reason };
+    }
+    const { access } = outcome;
+    const credential = access.claims.tokenId;
+    if (access.platformAdmin) return { principal: { kind: 'platform_admin', tokenId: `oidc:${credential}`, userId: access.user.id, label: `user:${access.user.username}` } };
+    const pathRef = (request.params as Record<string, string | undefined>)['tenant'];
+    const header = request.headers[TENANT_HEADER];
+    const named = typeof header === 'string' && header !== '' ? header : undefined;
+    const byToken = request.routeOptions.config.tenantFrom === 'token' || pathRef === undefined;
+    const ref = byToken ? named : pathRef;
+    let entry = access.tenants[0];
+    if (ref !== undefined) {
+      const tenant = await resolveTenant(ref);
+      const mapped = tenant === undefined ? undefined : access.tenants.find((t) => t.tenantId === tenant.id);
+      if (mapped !== undefined) entry = mapped;
+      else if (byToken) return { error: tenantErrors.notFound(ref) };
+    } else if (byToken && access.tenants.length > 1 && request.routeOptions.config.access !== 'authenticated') {
+      return { error: new AppError('BAD_REQUEST', `your groups map to several tenants: name one in the ${TENANT_HEADER} header`, { details: { tenants: access.tenants.map((t) => t.slug) } }) };
+    }
+    if (entry === undefined) return { error: new AppError('UNAUTHENTICATED', 'SSO token refused: none of your groups is mapped to a Bulkhead tenant or role', { details: { reason: 'no_mapped_group' } }), reason: 'no_mapped_group' };
+    const principal = await sso.principalFor(access, entry.tenantId, credential);
+    if (principal === undefined) {
+      return { error: new AppError('UNAUTHENTICATED', `SSO token refused: your mapped role '${entry.role}' does not exist in tenant '${entry.slug}'`, { details: { reason: 'unknown_role' } }), reason: 'unknown_role' };
+    }
+    return { principal };
+  };
 
   return { resolveTenant };
 };

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import type { AuditLog } from '../audit/index.ts';
-import type { IdentityService } from '../identity/index.ts';
+import type { IdentityService, RoleService, ServiceAccountService, SsoService } from '../identity/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import type { RequestMetering } from '../monitoring/index.ts';
 import type { ReplicaStatus } from '../replicas/index.ts';
@@ -17,6 +17,12 @@ export interface HttpDeps {
   db: Db;
   rlsMode: RlsMode;
   identity: IdentityService;
+  /** Custom roles of tenants (issue 14). */
+  roles: RoleService;
+  /** Service accounts of tenants (issue 14). */
+  serviceAccounts: ServiceAccountService;
+  /** OIDC single sign-on (issue 14); undefined when `oidc` is not configured. */
+  sso?: SsoService | undefined;
   tenants: TenantService;
   /** Deleting a tenant (DELETE /api/v1/tenants/{tenant}); built by main/ with the jobs, serving and file ports. */
   tenantDeletion: TenantDeletion;

@@ -4,13 +4,15 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, isUuid, readAsSystem, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import type { Principal } from '../authz/index.ts';
+import { canGrant, isBuiltInRole, parsePermissions, rolePermissions } from '../authz/index.ts';
+import type { Action, Principal } from '../authz/index.ts';
 import { roleRank } from '../contract/roles.ts';
 import type { TenantRole } from '../contract/roles.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { displayPrefix, generateToken, hashToken, looksLikeToken } from './tokens.ts';
 
-export type TokenRole = TenantRole | 'platform_admin';
+/** A built-in role, `platform_admin`, or the name of a custom role of the token's tenant (tenant_roles). */
+export type TokenRole = TenantRole | 'platform_admin' | (string & {});
 export type TokenKind = 'api' | 'session' | 'job' | 'endpoint';
 
 export interface TokenRecord {
@@ -25,6 +27,9 @@ export interface TokenRecord {
   expiresAt: string | null;
   revokedAt: string | null;
   lastUsedAt: string | null;
+  /** A token narrowed to part of its role: the permissions it keeps (null: all of its role's). */
+  scope: string[] | null;
+  experiments: string[] | null;
 }
 
 export interface User {
@@ -38,7 +43,8 @@ export interface User {
 
 export interface Member {
   user: User;
-  role: TenantRole;
+  /** A built-in role or a custom role of the tenant. */
+  role: string;
   createdAt: string;
 }
 
@@ -62,6 +68,8 @@ interface TokenRow {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  scope_permissions: string[] | null;
+  scope_experiments: string[] | null;
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -78,6 +86,8 @@ const toTokenRecord = (row: TokenRow): TokenRecord => ({
   expiresAt: iso(row.expires_at),
   revokedAt: iso(row.revoked_at),
   lastUsedAt: iso(row.last_used_at),
+  scope: row.scope_permissions === null ? null : [...row.scope_permissions].sort(),
+  experiments: row.scope_experiments ?? null,
 });
 
 interface UserRow {
@@ -99,7 +109,7 @@ const toUser = (row: UserRow): User => ({
   createdAt: iso(row.created_at)!,
 });
 
-const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at';
+const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at, scope_permissions, scope_experiments';
 const userColumns = 'id, username, display_name, is_platform_admin, status, created_at';
 
 export interface NewToken {
@@ -115,6 +125,12 @@ export interface NewToken {
    * accepts it only for that generation's model artifact while this process serves it.
    */
   deploymentId?: string | undefined;
+  /** Narrows the token to these experiments (ids, already resolved in its tenant). */
+  scopeExperiments?: readonly string[] | undefined;
+  /** Service-account tokens: the account (service_accounts) the token belongs to. */
+  serviceAccountId?: string | undefined;
+  /** Narrows the token to these catalogue permissions (names, already checked against its role and creator). */
+  scopePermissions?: readonly string[] | undefined;
   /** Bootstrap only: use this token value instead of generating one. */
   presetToken?: string | undefined;
 }
@@ -140,7 +156,7 @@ export interface IdentityService {
   listUsers(): Promise<User[]>;
   setPassword(ctx: RequestContext, username: string, password: string): Promise<void>;
   listMembers(tenantId: string): Promise<Member[]>;
-  setMember(ctx: RequestContext, tenantId: string, username: string, role: TenantRole): Promise<Member>;
+  setMember(ctx: RequestContext, tenantId: string, username: string, role: string): Promise<Member>;
   removeMember(ctx: RequestContext, tenantId: string, username: string): Promise<void>;
   /** Username + password → a session token for one tenant (or a platform-admin session). */
   login(input: { username: string; password: string; tenantId?: string | undefined; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord }>;
@@ -149,7 +165,7 @@ export interface IdentityService {
    * of one tenant a session in it, a member of several the list to pick from (nothing minted); anyone
    * else bad credentials. The password is checked once, exactly as `login` does.
    */
-  loginOrChoose(input: { username: string; password: string; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord } | { choose: Array<{ id: string; slug: string; name: string; status: string; role: TenantRole }> }>;
+  loginOrChoose(input: { username: string; password: string; ttlSeconds?: number }): Promise<{ token: string; record: TokenRecord } | { choose: Array<{ id: string; slug: string; name: string; status: string; role: string }> }>;
   /** True once any platform-admin token exists. */
   hasPlatformAdminToken(): Promise<boolean>;
   /**
@@ -192,19 +208,32 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     const token = input.presetToken ?? generateToken();
     const id = randomUUID();
     const expiresAt = input.expiresInSeconds === undefined ? null : new Date(now() + input.expiresInSeconds * 1000);
+    const columns = ['id', 'tenant_id', 'user_id', 'name', 'role', 'kind', 'token_hash', 'display_prefix', 'expires_at'];
     const params: unknown[] = [id, tenantId, input.userId ?? null, input.name, input.role, input.kind ?? 'api', hashToken(token), displayPrefix(token), expiresAt];
-    let sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${tokenColumns}`;
     if (input.jobId !== undefined) {
+      columns.push('job_id');
       params.push(input.jobId);
-      sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at, job_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${tokenColumns}`;
     } else if (input.deploymentId !== undefined) {
+      columns.push('deployment_id');
       params.push(input.deploymentId);
-      sql = `INSERT INTO api_tokens (id, tenant_id, user_id, name, role, kind, token_hash, display_prefix, expires_at, deployment_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${tokenColumns}`;
     }
-    const audit = { tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId, details: { name: input.name, role: input.role, kind: input.kind ?? 'api' } };
+    if (input.scopeExperiments !== undefined) {
+      columns.push('scope_experiments');
+      params.push([...input.scopeExperiments]);
+    }
+    if (input.serviceAccountId !== undefined) {
+      columns.push('service_account_id');
+      params.push(input.serviceAccountId);
+    }
+    if (input.scopePermissions !== undefined) {
+      columns.push('scope_permissions');
+      params.push([...input.scopePermissions]);
+    }
+    const sql = `INSERT INTO api_tokens (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${tokenColumns}`;
+    const audit = {
+      tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId,
+      details: { name: input.name, role: input.role, kind: input.kind ?? 'api', ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(input.scopePermissions === undefined ? {} : { scope: [...input.scopePermissions] }), ...(input.scopeExperiments === undefined ? {} : { experiments: [...input.scopeExperiments] }) },
+    };
     const row = tenantId === null
       ? await withSystem(db, async (tx) => {
           const { rows } = await tx.query<TokenRow>(sql, params);
@@ -243,10 +272,12 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         touchLastUsed(cached.principal.tokenId);
         return cached.principal;
       }
-      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null }>(db, 
+      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null; service_account: string | null; scope_experiments: string[] | null }>(db,
           `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
-                  t.job_id, t.deployment_id
+                  t.job_id, t.deployment_id, t.scope_permissions, t.scope_experiments, r.permissions AS role_permissions, s.name AS service_account
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
+                  LEFT JOIN tenant_roles r ON r.tenant_id = t.tenant_id AND r.name = t.role
+                  LEFT JOIN service_accounts s ON s.id = t.service_account_id
             WHERE t.token_hash = $1 AND (u.id IS NULL OR u.status = 'active')`,
           [hash],
         );
@@ -257,10 +288,16 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       }
       const expiresAt = row.expires_at === null ? null : new Date(row.expires_at).getTime();
       if (expiresAt !== null && expiresAt <= now()) return undefined;
-      const label = row.job_id !== null ? `job:${row.job_id}` : row.deployment_id !== null ? `endpoint:${row.deployment_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
-      const principal: Principal = row.role === 'platform_admin'
-        ? { kind: 'platform_admin', tokenId: row.id, userId: row.user_id ?? undefined, label }
-        : { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, role: row.role, userId: row.user_id ?? undefined, label, ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
+      const label = row.service_account !== null ? `service-account:${row.service_account}` : row.job_id !== null ? `job:${row.job_id}` : row.deployment_id !== null ? `endpoint:${row.deployment_id}` : row.username !== null ? `user:${row.username}` : `token:${row.id}`;
+      let principal: Principal;
+      if (row.role === 'platform_admin') {
+        principal = { kind: 'platform_admin', tokenId: row.id, userId: row.user_id ?? undefined, label };
+      } else {
+        // A custom role that no longer exists grants nothing: the token is refused like an unknown one.
+        const access = tenantAccess(row.role, row.role_permissions, row.scope_permissions);
+        if (access === undefined) return undefined;
+        principal = { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, userId: row.user_id ?? undefined, label, ...access, ...(row.scope_experiments === null ? {} : { experiments: new Set(row.scope_experiments) }), ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
+      }
       if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
       touchLastUsed(row.id);
       return principal;
@@ -341,7 +378,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
 
     async listMembers(tenantId) {
       return withTenant(db, tenantId, async (tx) => {
-        const { rows } = await tx.query<UserRow & { role: TenantRole; member_since: Date }>(
+        const { rows } = await tx.query<UserRow & { role: string; member_since: Date }>(
           `SELECT u.id, u.username, u.display_name, u.is_platform_admin, u.status, u.created_at, m.role, m.created_at AS member_since
              FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.username`,
         );
@@ -349,7 +386,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       }, { readOnly: true });
     },
 
-    async setMember(ctx, tenantId, username, role) {
+    async setMember(ctx, tenantId, username, role: string) {
       // The user directory is shared: finding a user by name crosses tenants (withSystem); the
       // membership itself is written through the tenant's own scope.
       const user = await findUser(username);
@@ -392,7 +429,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       }
       const tenantId = input.tenantId;
       const role = await withTenant(db, tenantId, async (tx) =>
-        (await tx.query<{ role: TenantRole }>('SELECT role FROM memberships WHERE user_id = $1', [user.id])).rows[0]?.role);
+        (await tx.query<{ role: string }>('SELECT role FROM memberships WHERE user_id = $1', [user.id])).rows[0]?.role);
       if (role === undefined) throw identityErrors.badCredentials();
       return insertToken(ctx, tenantId, { name: 'session', role, kind: 'session', userId: user.id, expiresInSeconds: ttl });
     },
@@ -403,7 +440,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       const ttl = input.ttlSeconds ?? 12 * 3600;
       if (user.is_platform_admin) return insertToken(ctx, null, { name: 'session', role: 'platform_admin', kind: 'session', userId: user.id, expiresInSeconds: ttl });
       // The user's own memberships across tenants (tenant-scoped rows: a read-only system read).
-      const { rows: tenants } = await readAsSystem<{ id: string; slug: string; name: string; status: string; role: TenantRole }>(db,
+      const { rows: tenants } = await readAsSystem<{ id: string; slug: string; name: string; status: string; role: string }>(db,
         'SELECT t.id::text, t.slug, t.name, t.status, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.slug',
         [user.id]);
       const only = tenants.length === 1 ? tenants[0] : undefined;
@@ -422,6 +459,26 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
   };
 };
 
-/** A tenant principal may grant roles up to its own; platform admins may grant any. */
+/**
+ * A tenant principal may grant built-in roles up to its own rank, and only while it holds every permission
+ * of the role (a custom-role or scoped principal ranks as `viewer` but holds less); platform admins may
+ * grant any. Custom roles: `canGrant` on the role's permission set (authz/role-checks.ts).
+ */
 export const canGrantRole = (principal: Principal, role: TenantRole): boolean =>
-  principal.kind === 'platform_admin' || roleRank[principal.role] >= roleRank[role];
+  principal.kind === 'platform_admin' || (roleRank[principal.role] >= roleRank[role] && canGrant(principal, rolePermissions[role]).length === 0);
+
+/**
+ * A tenant token's role → the principal's role fields: a built-in role as it is; a custom role (its
+ * permissions from tenant_roles, undefined when the role is gone) ranks as `viewer` and holds its set;
+ * a scope keeps only the permissions it names.
+ */
+export const tenantAccess = (role: string, customPermissions: readonly string[] | null, scope: readonly string[] | null): { role: TenantRole; permissions?: ReadonlySet<Action>; customRole?: string } | undefined => {
+  let base: { role: TenantRole; permissions?: ReadonlySet<Action>; customRole?: string };
+  if (isBuiltInRole(role)) base = { role };
+  else if (customPermissions === null) return undefined;
+  else base = { role: 'viewer', permissions: parsePermissions(customPermissions).actions, customRole: role };
+  if (scope === null) return base;
+  const held = base.permissions ?? rolePermissions[base.role];
+  const narrowed = new Set([...parsePermissions(scope).actions].filter((action) => held.has(action)));
+  return { ...base, permissions: narrowed };
+};

@@ -12,8 +12,8 @@ import { loadMasterKey } from '../crypto/index.ts';
 import { Registry } from 'prom-client';
 import { createAuditLog, createAuditSigningDb } from '../audit/index.ts';
 import type { AuditLog } from '../audit/index.ts';
-import { createIdentityService, generateToken } from '../identity/index.ts';
-import type { IdentityService } from '../identity/index.ts';
+import { createIdentityService, createRoleService, createServiceAccountService, createSsoService, generateToken } from '../identity/index.ts';
+import type { IdentityService, RoleService, ServiceAccountService, SsoService } from '../identity/index.ts';
 import { createTenantDeletion, createTenantService, createTenantSuspension } from '../tenants/index.ts';
 import type { TenantDeletion, TenantService, TenantSuspension } from '../tenants/index.ts';
 import { createArtifactService, createBlobFiles, createSealWorkerPool, createTenantStorage } from '../artifacts/index.ts';
@@ -97,6 +97,12 @@ export interface Platform {
   metrics: Registry;
   audit: AuditLog;
   identity: IdentityService;
+  /** Tenants' custom roles (issue 14). */
+  roles: RoleService;
+  /** OIDC single sign-on; undefined without an `oidc` config block (docs/identity.md). */
+  sso: SsoService | undefined;
+  /** Tenants' service accounts and their always-expiring tokens (issue 14). */
+  serviceAccounts: ServiceAccountService;
   tenants: TenantService;
   /** Encrypted per-tenant artifacts: putArtifact / openArtifact / list / delete / multipart, storage usage. */
   artifacts: ArtifactService;
@@ -304,6 +310,10 @@ export const createPlatform = async (
   const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
   const tenants = createTenantService({ db });
   tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
+  const roles = createRoleService({ db, onChange: () => identity.forgetCached() });
+  const serviceAccounts = createServiceAccountService({ db, identity, tokenDefaultTtlSeconds: config.serviceTokenDefaultTtlSeconds, tokenMaxTtlSeconds: config.serviceTokenMaxTtlSeconds });
+  const sso = config.oidc === undefined ? undefined
+    : createSsoService({ db, config: config.oidc, identity, roles, tenants, syncCacheTtlMs: Math.max(config.authCacheTtlMs, 0) });
   const bandwidth = createPlatformBandwidth(config, tenants, () => liveReplicas());
   // Domain services register their route modules here and their shutdown steps in `closers`
   // (run in reverse order before the database closes).
@@ -439,7 +449,7 @@ export const createPlatform = async (
   closers.push(() => replicas.stop());
   let closed = false;
   return {
-    config, db, rlsMode, metrics, audit, identity, tenants, httpModules, jobs, serving, bandwidth,
+    config, db, rlsMode, metrics, audit, identity, roles, sso, serviceAccounts, tenants, httpModules, jobs, serving, bandwidth,
     artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
     onClose: (step) => void closers.push(step),
     replicas,
@@ -496,6 +506,9 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     db: platform.db,
     rlsMode: platform.rlsMode,
     identity: platform.identity,
+    roles: platform.roles,
+    sso: platform.sso,
+    serviceAccounts: platform.serviceAccounts,
     tenants: platform.tenants,
     audit: platform.audit,
     bodyLimitBytes: platform.config.bodyLimitBytes,

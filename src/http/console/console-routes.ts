@@ -21,7 +21,7 @@ export const SESSION_COOKIE = 'bulkhead_session';
  */
 export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
-const securityHeaders = (reply: FastifyReply): FastifyReply =>
+export const securityHeaders = (reply: FastifyReply): FastifyReply =>
   reply
     .header('content-security-policy', CONSOLE_CSP)
     .header('x-content-type-options', 'nosniff')
@@ -59,10 +59,10 @@ export const readSessionCookie = (request: FastifyRequest): string | undefined =
  * Behind TLS the cookie is `Secure`: TLS here, or a TLS-terminating proxy's `x-forwarded-proto: https`.
  * Trusting that header is safe for this one purpose: it can only make the cookie stricter.
  */
-const behindTls = (request: FastifyRequest): boolean =>
+export const behindTls = (request: FastifyRequest): boolean =>
   request.protocol === 'https' || String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() === 'https';
 
-const sessionCookie = (request: FastifyRequest, value: string, maxAgeSeconds: number): string =>
+export const sessionCookie = (request: FastifyRequest, value: string, maxAgeSeconds: number): string =>
   `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${behindTls(request) ? '; Secure' : ''}`;
 
 const signedOut = (reason: 'unknown' | 'expired' | 'revoked'): AppError =>
@@ -94,7 +94,7 @@ export const consoleRoutes = (deps: HttpDeps, console: ConsoleRouteDeps): Fastif
     if (principal.kind === 'platform_admin') return { signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: 'platform_admin', expiresAt: expiresAt.toISOString() };
     const tenant = await deps.tenants.find(principal.tenantId);
     return {
-      signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: principal.role, expiresAt: expiresAt.toISOString(),
+      signedIn: true as const, csrf, kind: principal.kind, actor: principal.label, role: principal.customRole ?? principal.role, expiresAt: expiresAt.toISOString(),
       ...(tenant === undefined ? {} : { tenant: { id: tenant.id, slug: tenant.slug, name: tenant.name, status: tenant.status } }),
     };
   };

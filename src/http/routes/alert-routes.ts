@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { AppError } from '../../core/errors.ts';
 import { PLATFORM_TENANT_ID } from '../../db/index.ts';
 import type { Db } from '../../db/index.ts';
-import { rolePermissions } from '../../authz/index.ts';
+import { heldBy } from '../../authz/index.ts';
 import type { Action, Principal } from '../../authz/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
 import { alertIdParamsSchema, alertListQuerySchema, alertListSchema, alertSchema, falsePositiveSchema } from '../../contract/alerts.ts';
@@ -19,7 +19,7 @@ import { requirePrincipal } from '../route-config.ts';
 export const alertRoutes = (deps: { db: Db; tenants: TenantService }): FastifyPluginAsyncZod => async (app) => {
   const scopeOf = (principal: Principal, action: Action): AlertScope => {
     if (principal.kind === 'platform_admin') return { kind: 'platform' };
-    if (!rolePermissions[principal.role].has(action)) throw new AppError('FORBIDDEN', `your role may not perform ${action}`);
+    if (!heldBy(principal).has(action)) throw new AppError('FORBIDDEN', `your role may not perform ${action}`);
     return { kind: 'tenant', tenantId: principal.tenantId };
   };
 

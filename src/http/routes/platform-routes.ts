@@ -21,7 +21,7 @@ export const platformRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (
     const principal = requirePrincipal(request.principal);
     if (principal.kind === 'platform_admin') return { kind: principal.kind, tokenId: principal.tokenId, actor: principal.label, role: 'platform_admin' };
     const tenant = await deps.tenants.find(principal.tenantId);
-    return { kind: principal.kind, tokenId: principal.tokenId, actor: principal.label, role: principal.role, ...(tenant === undefined ? {} : { tenant }) };
+    return { kind: principal.kind, tokenId: principal.tokenId, actor: principal.label, role: principal.customRole ?? principal.role, ...(tenant === undefined ? {} : { tenant }) };
   });
 
   app.post('/api/v1/auth/login', {

@@ -1,8 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import {
-  auditEventPageSchema, auditListQuerySchema, auditVerificationSchema, createTenantSchema, createTokenSchema, createdTokenSchema, deleteTenantQuerySchema, memberListSchema, memberParamsSchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema, tenantDeletionSummarySchema, tenantListSchema, tenantParamsSchema, tenantSchema, tenantTokenParamsSchema, tokenListSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
+  auditEventPageSchema, auditListQuerySchema, createServiceAccountSchema, createServiceAccountTokenSchema, serviceAccountListSchema, serviceAccountParamsSchema, serviceAccountSchema, createRoleSchema, customRoleSchema, permissionCatalogueSchema, roleListSchema, roleParamsSchema, updateRoleSchema, auditVerificationSchema, createTenantSchema, createTokenSchema, createdTokenSchema, deleteTenantQuerySchema, memberListSchema, memberParamsSchema, memberSchema, quotaSchema, setMemberSchema, tenantDeletionPlanSchema, tenantDeletionSummarySchema, tenantListSchema, tenantParamsSchema, tenantSchema, tenantTokenParamsSchema, tokenListSchema, tokenSchema, updateQuotaSchema, updateTenantSchema,
 } from '../../contract/api-schemas.ts';
 
+import { AppError } from '../../core/errors.ts';
+import { withTenant } from '../../db/index.ts';
+import { canGrant, isBuiltInRole, parsePermissions, permissionCatalogue, permissionOf, rolePermissions } from '../../authz/index.ts';
+import type { Action, Principal } from '../../authz/index.ts';
+import { tenantRoles } from '../../contract/roles.ts';
 import { canGrantRole, identityErrors } from '../../identity/index.ts';
 import type { HttpDeps } from '../http-deps.ts';
 import { contextOf } from '../http-deps.ts';
@@ -10,6 +15,113 @@ import { requirePrincipal, requireTenant } from '../route-config.ts';
 
 /** Tenants and everything a tenant administers about itself: members, tokens, quota, audit. */
 export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (app) => {
+  /**
+   * What `principal` may hand out as `role` in `tenantId` (a membership or a token): a built-in role up to
+   * its own rank, a custom role only if it holds every permission of it. Returns the role's actions.
+   */
+  const grantable = async (principal: Principal, tenantId: string, role: string): Promise<ReadonlySet<Action>> => {
+    if (isBuiltInRole(role)) {
+      if (!canGrantRole(principal, role)) throw identityErrors.roleAboveOwn(role);
+      return rolePermissions[role];
+    }
+    const actions = await deps.roles.actionsOf(tenantId, role);
+    if (actions === undefined) throw new AppError('VALIDATION_FAILED', `unknown role '${role}': a built-in role or one of GET /api/v1/tenants/{tenant}/roles`);
+    const missing = canGrant(principal, actions);
+    if (missing.length > 0) throw new AppError('FORBIDDEN', `cannot grant role '${role}': it holds permission(s) you do not: ${missing.join(', ')}`, { details: { missing } });
+    return actions;
+  };
+
+  /** A token's role and optional scope, checked against its creator; returns the scope's names, sorted. */
+  const grantableScope = async (principal: Principal, tenantId: string, role: string, requested: readonly string[] | undefined): Promise<string[] | undefined> => {
+    const roleActions = await grantable(principal, tenantId, role);
+    if (requested === undefined) return undefined;
+    // A scope is a subset of the token's role: a name outside the catalogue or outside the role is refused.
+    const parsed = parsePermissions(requested);
+    const outside = [...parsed.unknown, ...parsed.platform, ...[...parsed.actions].filter((a) => !roleActions.has(a)).map(permissionOf)];
+    if (outside.length > 0) throw new AppError('VALIDATION_FAILED', `scope names permission(s) outside role '${role}': ${outside.join(', ')}`, { details: { outside } });
+    return [...parsed.actions].map(permissionOf).sort();
+  };
+
+  /** Experiment names → their ids in the tenant; a name that is not there is refused (nothing is made). */
+  const experimentIds = async (tenantId: string, names: readonly string[] | undefined): Promise<string[] | undefined> => {
+    if (names === undefined) return undefined;
+    const rows = await withTenant(deps.db, tenantId, async (tx) =>
+      (await tx.query<{ id: string; name: string }>('SELECT id::text AS id, name FROM experiments WHERE name = ANY($1::text[])', [[...names]])).rows, { readOnly: true });
+    const missing = names.filter((name) => !rows.some((row) => row.name === name));
+    if (missing.length > 0) throw new AppError('VALIDATION_FAILED', `no experiment named ${missing.map((n) => `'${n.slice(0, 100)}'`).join(', ')} in this tenant`, { details: { missing: missing.slice(0, 20) } });
+    return [...new Set(rows.map((row) => row.id))].sort();
+  };
+
+  app.get('/api/v1/tenants/:tenant/service-accounts', {
+    config: { access: 'tokens.read' },
+    schema: { tags: ['tokens'], summary: "List the tenant's service accounts", params: tenantParamsSchema, response: { 200: serviceAccountListSchema } },
+  }, async (request) => ({ serviceAccounts: await deps.serviceAccounts.list(requireTenant(request.tenant).id) }));
+
+  app.post('/api/v1/tenants/:tenant/service-accounts', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: 'Create a service account (no password, no SSO: it only holds expiring tokens)', params: tenantParamsSchema, body: createServiceAccountSchema, response: { 201: serviceAccountSchema } },
+  }, async (request, reply) => reply.code(201).send(await deps.serviceAccounts.create(contextOf(request), requireTenant(request.tenant).id, request.body)));
+
+  app.delete('/api/v1/tenants/:tenant/service-accounts/:account', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: 'Delete a service account and its tokens', params: serviceAccountParamsSchema },
+  }, async (request, reply) => {
+    await deps.serviceAccounts.remove(contextOf(request), requireTenant(request.tenant).id, request.params.account);
+    return reply.code(204).send();
+  });
+
+  app.post('/api/v1/tenants/:tenant/service-accounts/:account/tokens', {
+    config: { access: 'tokens.write' },
+    schema: { tags: ['tokens'], summary: "Create a service account's token (shown once; it always expires: the operator's default and maximum apply)", params: serviceAccountParamsSchema, body: createServiceAccountTokenSchema, response: { 201: createdTokenSchema } },
+  }, async (request, reply) => {
+    const tenantId = requireTenant(request.tenant).id;
+    const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
+    const experiments = await experimentIds(tenantId, request.body.experiments);
+    const { token, record } = await deps.serviceAccounts.createToken(contextOf(request), tenantId, request.params.account, {
+      tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope, experiments,
+    });
+    return reply.code(201).send({ ...record, token });
+  });
+
+  app.get('/api/v1/permissions', {
+    config: { access: 'authenticated' },
+    schema: { tags: ['roles'], summary: 'The permission catalogue: what built-in and custom roles are made of', response: { 200: permissionCatalogueSchema } },
+  }, async () => ({ permissions: permissionCatalogue.map((entry) => ({ ...entry, builtInRoles: [...entry.builtInRoles] })) }));
+
+  app.get('/api/v1/tenants/:tenant/roles', {
+    config: { access: 'members.read' },
+    schema: { tags: ['roles'], summary: "The tenant's roles: the four built-in ones and its custom roles", params: tenantParamsSchema, response: { 200: roleListSchema } },
+  }, async (request) => ({
+    builtIn: tenantRoles.map((name) => ({ name, permissions: [...rolePermissions[name]].map(permissionOf).sort() })),
+    custom: await deps.roles.list(requireTenant(request.tenant).id),
+  }));
+
+  app.post('/api/v1/tenants/:tenant/roles', {
+    config: { access: 'members.write' },
+    schema: { tags: ['roles'], summary: 'Define a custom role (only permissions you hold; never platform-level ones)', params: tenantParamsSchema, body: createRoleSchema, response: { 201: customRoleSchema } },
+  }, async (request, reply) => {
+    const role = await deps.roles.create(contextOf(request), requirePrincipal(request.principal), requireTenant(request.tenant).id, request.body);
+    return reply.code(201).send(role);
+  });
+
+  app.put('/api/v1/tenants/:tenant/roles/:role', {
+    config: { access: 'members.write' },
+    schema: { tags: ['roles'], summary: "Replace a custom role's permissions", params: roleParamsSchema, body: updateRoleSchema, response: { 200: customRoleSchema } },
+  }, async (request) => {
+    const role = await deps.roles.update(contextOf(request), requirePrincipal(request.principal), requireTenant(request.tenant).id, request.params.role, request.body);
+    deps.identity.forgetCached();
+    return role;
+  });
+
+  app.delete('/api/v1/tenants/:tenant/roles/:role', {
+    config: { access: 'members.write' },
+    schema: { tags: ['roles'], summary: 'Delete a custom role nobody holds', params: roleParamsSchema },
+  }, async (request, reply) => {
+    await deps.roles.remove(contextOf(request), requireTenant(request.tenant).id, request.params.role);
+    deps.identity.forgetCached();
+    return reply.code(204).send();
+  });
+
   app.post('/api/v1/tenants', {
     config: { access: 'platform.tenants.write' },
     schema: { tags: ['tenants'], summary: 'Create a tenant (platform admin)', body: createTenantSchema, response: { 201: tenantSchema } },
@@ -82,7 +194,7 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     schema: { tags: ['members'], summary: 'Add a member or change their role', params: memberParamsSchema, body: setMemberSchema, response: { 200: memberSchema } },
   }, async (request) => {
     const principal = requirePrincipal(request.principal);
-    if (!canGrantRole(principal, request.body.role)) throw identityErrors.roleAboveOwn(request.body.role);
+    await grantable(principal, requireTenant(request.tenant).id, request.body.role);
     return deps.identity.setMember(contextOf(request), requireTenant(request.tenant).id, request.params.username, request.body.role);
   });
 
@@ -98,12 +210,15 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     config: { access: 'tokens.write' },
     schema: { tags: ['tokens'], summary: 'Create an API token (shown once)', params: tenantParamsSchema, body: createTokenSchema, response: { 201: createdTokenSchema } },
   }, async (request, reply) => {
-    const principal = requirePrincipal(request.principal);
-    if (!canGrantRole(principal, request.body.role)) throw identityErrors.roleAboveOwn(request.body.role);
-    const { token, record } = await deps.identity.createToken(contextOf(request), requireTenant(request.tenant).id, {
+    const tenantId = requireTenant(request.tenant).id;
+    const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
+    const experiments = await experimentIds(tenantId, request.body.experiments);
+    const { token, record } = await deps.identity.createToken(contextOf(request), tenantId, {
       name: request.body.name,
       role: request.body.role,
       expiresInSeconds: request.body.expiresInSeconds,
+      scopePermissions: scope,
+      scopeExperiments: experiments,
     });
     return reply.code(201).send({ ...record, token });
   });

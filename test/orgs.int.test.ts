@@ -239,5 +239,20 @@ for (const kind of databaseKinds) {
       const count = await withSystem(p.database.db, async (tx) => (await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant_shares')).rows[0]?.n);
       assert.equal(count, 2);
     });
+
+    test('an organization node is deleted only after its children; a deleted grantee takes its received shares along', async () => {
+      assert.equal((await p.call('PATCH', '/api/v1/tenants/lvl-3', adminToken, { status: 'suspended' })).status, 200);
+      const refused = await p.call('DELETE', '/api/v1/tenants/lvl-3?confirm=lvl-3', adminToken);
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.match(refused.body.message, /has child tenants \(lvl-4\); delete them first/);
+      assert.equal((await p.call('GET', '/api/v1/tenants/lvl-3', adminToken)).status, 200, 'nothing deleted');
+      assert.equal((await p.call('POST', '/api/v1/tenants/team-a/shares', teamA.tokens.admin, { resource: 'model:churn/1', grantee: 'lvl-4' })).status, 201);
+      assert.equal((await p.call('PATCH', '/api/v1/tenants/lvl-4', adminToken, { status: 'suspended' })).status, 200);
+      const deleted = await p.call('DELETE', '/api/v1/tenants/lvl-4?confirm=lvl-4', adminToken);
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+      assert.equal((await p.call('DELETE', '/api/v1/tenants/lvl-3?confirm=lvl-3', adminToken)).status, 200);
+      const left = await p.call('GET', '/api/v1/tenants/team-a/shares', teamA.tokens.admin);
+      assert.deepEqual(left.body.shares.map((s: any) => s.grantee).sort(), ['org-east', 'team-b']);
+    });
   });
 }

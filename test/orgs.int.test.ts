@@ -15,7 +15,9 @@ import { withSharedRead, withSystem } from '../src/db/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
+import { join } from 'node:path';
 import { mlflowHttp } from './support/mlflow-http.ts';
+import { runCliWith } from './support/cli.ts';
 import type { MlflowResponse } from './support/mlflow-http.ts';
 
 const ok = (response: MlflowResponse, what: string) => {
@@ -240,6 +242,27 @@ for (const kind of databaseKinds) {
       assert.equal(count, 2);
     });
 
+    test('bulkhead tenant tree and bulkhead share create|list|revoke', async () => {
+      const url = await p.listen();
+      const run = (token: string, args: string[]) => runCliWith(args, { BULKHEAD_URL: url, BULKHEAD_TOKEN: token, BULKHEAD_CLI_CONFIG: join(p.home, 'cli.json') });
+      const tree = await run(org.tokens.viewer, ['tenant', 'tree']);
+      assert.equal(tree.code, 0, tree.err);
+      assert.match(tree.out, /org-east[\s\S]*└ team-a[\s\S]*└ lvl-3[\s\S]*└ team-b/);
+      const created = await run(teamA.tokens.admin, ['--json', 'share', 'create', 'model:churn/2', '--grantee', 'team-b']);
+      assert.equal(created.code, 0, created.err);
+      const id = JSON.parse(created.out).id as string;
+      ok(await mlflowHttp(p, teamB.tokens.viewer).get('model-versions/get', { name: 'team-a/churn', version: '2' }), 'read after the CLI share');
+      const listed = await run(teamB.tokens.admin, ['share', 'list']);
+      assert.equal(listed.code, 0, listed.err);
+      assert.match(listed.out, new RegExp(`${id}\\s+received\\s+team-a\\s+team-b\\s+model:churn/2`));
+      const byGrantee = await run(teamB.tokens.admin, ['share', 'revoke', id]);
+      assert.notEqual(byGrantee.code, 0, 'the grantee cannot revoke');
+      const revoked = await run(teamA.tokens.admin, ['share', 'revoke', id]);
+      assert.equal(revoked.code, 0, revoked.err);
+      assert.match(revoked.out, /revoked share/);
+      notFound(await mlflowHttp(p, teamB.tokens.viewer).get('model-versions/get', { name: 'team-a/churn', version: '2' }), 'after the CLI revoke');
+    });
+
     test('an organization node is deleted only after its children; a deleted grantee takes its received shares along', async () => {
       assert.equal((await p.call('PATCH', '/api/v1/tenants/lvl-3', adminToken, { status: 'suspended' })).status, 200);
       const refused = await p.call('DELETE', '/api/v1/tenants/lvl-3?confirm=lvl-3', adminToken);
@@ -252,7 +275,7 @@ for (const kind of databaseKinds) {
       assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
       assert.equal((await p.call('DELETE', '/api/v1/tenants/lvl-3?confirm=lvl-3', adminToken)).status, 200);
       const left = await p.call('GET', '/api/v1/tenants/team-a/shares', teamA.tokens.admin);
-      assert.deepEqual(left.body.shares.map((s: any) => s.grantee).sort(), ['org-east', 'team-b']);
+      assert.deepEqual(left.body.shares.map((s: any) => s.grantee).sort(), ['org-east', 'team-b', 'team-b']);
     });
   });
 }

@@ -81,3 +81,7 @@ export function explainJob(
 }
 export { admitInTree, buildQuotaTree, pathToRoot, quotaResources, reclaimOrder, subtreeUsage, treeDistance, validateQuotaTree } from './quota-tree.ts';
 export type { BorrowingVictim, QuotaResource, QuotaTree, QuotaTreeNode, QuotaTreeProblem, TreeAdmission } from './quota-tree.ts';
+export { DecayedUsageLedger, accrue, decayFactor, decayedValue, defaultUsageHalfLifeMs, noUsage } from './decayed-usage.ts';
+export type { DecayedUsage } from './decayed-usage.ts';
+export { fairTreeFactors, fairTreeOrder } from './fair-tree.ts';
+export type { FairTreeNode } from './fair-tree.ts';

@@ -162,7 +162,13 @@ const limitOr = (limits: Partial<Resources> | undefined, resource: QuotaResource
  * does not lend) plus the parent's own usage fits in the parent's nominal + the parent's own borrowing
  * (bounded, in turn, one level up). The first limit hit, nearest level first, is the answer.
  */
-export const admitInTree = (tree: QuotaTree, ownUsage: ReadonlyMap<string, Resources>, id: string, request: Resources): TreeAdmission => {
+export const admitInTree = (
+  tree: QuotaTree, ownUsage: ReadonlyMap<string, Resources>, id: string, request: Resources,
+  options: { rootBorrowing?: 'none' | 'own-limit' } = {},
+): TreeAdmission => {
+  // 'own-limit': a root may exceed its nominal by its own borrowing limit (the pool above the roots is the
+  // flat scheduler's to check), as the job runner uses the tree; 'none' (default): a root has only its nominal.
+  const rootBorrow = (node: QuotaTreeNode, resource: QuotaResource): number => (options.rootBorrowing === 'own-limit' ? limitOr(node.borrowingLimit, resource) : 0);
   const usage = subtreeUsage(tree, ownUsage);
   const path = pathToRoot(tree, id);
   for (const nodeId of path) {
@@ -174,7 +180,7 @@ export const admitInTree = (tree: QuotaTree, ownUsage: ReadonlyMap<string, Resou
       if (request[resource] <= 0) continue;
       const after = used[resource] + request[resource];
       // A root has nothing to borrow from: its nominal is all it has.
-      const borrow = node.parentId === null || !tree.nodes.has(node.parentId) ? 0 : limitOr(node.borrowingLimit, resource);
+      const borrow = node.parentId === null || !tree.nodes.has(node.parentId) ? rootBorrow(node, resource) : limitOr(node.borrowingLimit, resource);
       if (after > node.nominal[resource] + borrow + 1e-9) {
         const what = borrow === 0 ? `nominal ${nameOf[resource]} (${node.nominal[resource]} ${unitOf[resource]})` : `nominal + borrowing limit for ${nameOf[resource]} (${node.nominal[resource] + borrow} ${unitOf[resource]})`;
         return { admit: false, level, node: node.label, resource, limit: 'borrowing', message: `level ${level} ('${node.label}'): ${what} reached (${used[resource]} in use, ${request[resource]} requested)` };
@@ -191,7 +197,7 @@ export const admitInTree = (tree: QuotaTree, ownUsage: ReadonlyMap<string, Resou
         heldBySiblings += Math.max(usage.get(sibling)?.[resource] ?? 0, notLent);
       }
       const parentLevel = tree.depth.get(parent.id) ?? 0;
-      const parentBorrow = parent.parentId === null || !tree.nodes.has(parent.parentId) ? 0 : limitOr(parent.borrowingLimit, resource);
+      const parentBorrow = parent.parentId === null || !tree.nodes.has(parent.parentId) ? rootBorrow(parent, resource) : limitOr(parent.borrowingLimit, resource);
       if (after + heldBySiblings + parentOwn > parent.nominal[resource] + parentBorrow + 1e-9) {
         return {
           admit: false, level: parentLevel, node: parent.label, resource, limit: 'parent',

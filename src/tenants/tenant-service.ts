@@ -173,6 +173,11 @@ export interface TenantService {
    * not over-commit its parent); the parent's admin gives it some with setQuota.
    */
   create(ctx: RequestContext, input: { slug: string; name: string; tier: IsolationTier; parent?: string | undefined }): Promise<Tenant>;
+  /**
+   * Every tenant as a node of the quota tree (nominal cpu/memory/gpu and borrowing limits), in one system
+   * read: what the job runner checks admissions against when tenants have parents.
+   */
+  quotaTree(): Promise<QuotaTreeNode[]>;
   /** The subtree under `tenantId` (itself first, then depth first by slug), with quotas and running usage. */
   tree(tenantId: string): Promise<TenantTreeNode[]>;
   list(): Promise<Tenant[]>;
@@ -247,7 +252,6 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
       try {
         return await withSystem(db, async (tx) => {
           let parentId: string | null = null;
-          let path: string[] = [id];
           if (input.parent !== undefined) {
             // Locked, so a parent cannot be deleted while a child is being created under it.
             const { rows: parents } = await tx.query<{ id: string; path: string[]; deletion_started_at: Date | null }>(
@@ -258,11 +262,11 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
             if (parent.deletion_started_at !== null) throw tenantErrors.beingDeleted(input.parent);
             if (parent.path.length >= maxTreeDepth) throw tenantErrors.tooDeep(input.parent);
             parentId = parent.id;
-            path = [...parent.path, id];
           }
           const { rows } = await tx.query<TenantRow>(
-            `INSERT INTO tenants (id, slug, name, tier, status, parent_id, path) VALUES ($1, $2, $3, $4, 'active', $5, $6::uuid[]) RETURNING ${tenantColumns}`,
-            [id, input.slug, input.name, input.tier, parentId, path],
+            // The database fills in `path` (the parent's path and this id: migration 0021's trigger).
+            `INSERT INTO tenants (id, slug, name, tier, status, parent_id) VALUES ($1, $2, $3, $4, 'active', $5) RETURNING ${tenantColumns}`,
+            [id, input.slug, input.name, input.tier, parentId],
           );
           const q: TenantQuota = parentId === null ? defaultQuota : { ...defaultQuota, cpu: 0, memoryMiB: 0, gpu: 0 };
           await tx.query(
@@ -283,6 +287,15 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
         if ((error as { code?: string }).code === '23505') throw tenantErrors.slugTaken(input.slug);
         throw error;
       }
+    },
+    async quotaTree() {
+      const { rows } = await readAsSystem<{ id: string; slug: string; parent_id: string | null } & QuotaRow>(
+        db, 'SELECT t.id, t.slug, t.parent_id, q.* FROM tenants t JOIN tenant_quotas q ON q.tenant_id = t.id',
+      );
+      return rows.map((row) => {
+        const quota = toQuota(row);
+        return { id: row.id, label: row.slug, parentId: row.parent_id, nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu }, borrowingLimit: quota.borrowingLimit };
+      });
     },
     async tree(tenantId) {
       return withSystem(db, async (tx) => {

@@ -13,6 +13,26 @@ ALTER TABLE tenants ADD CONSTRAINT tenants_path_depth CHECK (cardinality(path) B
 ALTER TABLE tenants ADD CONSTRAINT tenants_parent_not_self CHECK (parent_id IS NULL OR parent_id <> id);
 CREATE INDEX tenants_parent_idx ON tenants (parent_id);
 
+-- The database keeps `path` itself: an INSERT without one gets its parent's path plus its own id (so any
+-- code that creates tenants, tests included, gets a correct path), and neither the parent nor the path of
+-- a tenant may change afterwards.
+CREATE FUNCTION bulkhead_tenant_path() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.path IS NULL THEN
+      IF NEW.parent_id IS NULL THEN
+        NEW.path := ARRAY[NEW.id];
+      ELSE
+        NEW.path := (SELECT p.path FROM tenants p WHERE p.id = NEW.parent_id) || NEW.id;
+      END IF;
+    END IF;
+  ELSIF NEW.parent_id IS DISTINCT FROM OLD.parent_id OR NEW.path IS DISTINCT FROM OLD.path THEN
+    RAISE EXCEPTION 'a tenant''s parent cannot change' USING ERRCODE = 'raise_exception';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER tenants_path BEFORE INSERT OR UPDATE ON tenants FOR EACH ROW EXECUTE FUNCTION bulkhead_tenant_path();
+
 -- tenant_shares: tenant `tenant_id` (the owner) lets tenant `grantee_id` — or, when the grantee is an
 -- organization node, every tenant below it — read one object. Rows are never deleted by revocation
 -- (revoked_at is set), so the record of who could read what stays.

@@ -14,7 +14,8 @@ const runnerContext: RequestContext = { actor: 'system:scheduler', requestId: 's
 export interface JobRunnerOptions {
   /** The job records (the runner's only writer port): snapshot, transitions, logs. */
   store: Pick<JobStore, 'active' | 'get' | 'transition' | 'appendLogs'>;
-  tenants: Pick<TenantService, 'list' | 'getQuota'>;
+  // quotaTree: the quota tree of tenants with parents (issue 15); without it admissions are flat.
+  tenants: Pick<TenantService, 'list' | 'getQuota'> & Partial<Pick<TenantService, 'quotaTree'>>;
   /** Where jobs run: this host or a cluster. */
   backend: JobBackend;
   capacity: Capacity;

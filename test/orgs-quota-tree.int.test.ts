@@ -5,8 +5,8 @@
  * 4 cores, so every refusal below is the tree's.
  *
  * org-east (4 cores) ─ team-a (2 cores, may borrow 4) and team-b (2 cores): team-a borrows team-b's idle 2
- * cores, but not past org-east's 4; explain names level 0 ('org-east'); when a team-a job ends, team-b (within
- * its nominal) gets the freed core before team-a's next borrowed one.
+ * cores, but not past org-east's 4; explain names level 0 ('org-east'); team-b's own job (within its nominal)
+ * reclaims one borrowed core from team-a (preempted and requeued), and team-a's queue waits on org-east.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform } from './support/platform.ts';
 import { waitFor } from './support/wait.ts';
 
-interface Submission { jobId: string; tenantSlug: string; end(outcome: Omit<Outcome, 'usage'>): void }
+interface Submission { jobId: string; tenantSlug: string; preempted: boolean; end(outcome: Omit<Outcome, 'usage'>): void }
 
 const scriptedCluster = () => {
   const submissions: Submission[] = [];
@@ -29,12 +29,16 @@ const scriptedCluster = () => {
       const outcome = new Promise<Outcome>((resolve) => {
         settle = resolve;
       });
-      submissions.push({ jobId: run.job.id, tenantSlug: run.tenant.slug, end: (o) => settle({ ...o, usage: { wallMs: 5 } } as Outcome) });
+      const submission: Submission = { jobId: run.job.id, tenantSlug: run.tenant.slug, preempted: false, end: (o) => settle({ ...o, usage: { wallMs: 5 } } as Outcome) };
+      submissions.push(submission);
       return {
         jobId: run.job.id,
         wait: () => outcome,
         cancel: () => settle({ kind: 'cancelled', usage: { wallMs: 5 } }),
-        preempt: () => settle({ kind: 'preempted', usage: { wallMs: 5 } }),
+        preempt: () => {
+          submission.preempted = true;
+          settle({ kind: 'preempted', usage: { wallMs: 5 } });
+        },
       };
     },
   };
@@ -76,7 +80,7 @@ for (const kind of databaseKinds) {
       await p.close();
     });
 
-    test("a sibling borrows its sibling's idle quota but not past the parent's limit; explain names the level", async () => {
+    test("a sibling borrows its sibling's idle quota but not past the parent's limit; explain names the level; the owner reclaims", async () => {
       const a: string[] = [];
       for (let i = 0; i < 5; i += 1) a.push(await submit('team-a'));
       await waitFor('four of team-a\'s jobs to reach the cluster', async () => {
@@ -93,22 +97,32 @@ for (const kind of databaseKinds) {
       assert.equal(why.waiting, true);
       assert.match(why.summary, /waits for the quota tree — level 0 \('org-east'\): no cpu left to lend to 'team-a'/);
 
-      // team-b's own job: its nominal is lent out, and nothing is reclaimed yet (not built): it waits, named.
+      // team-b's own job fits its nominal, which is lent to team-a: the borrower gives one core back
+      // (preempted, requeued), team-b's job starts, and team-a's queued jobs wait on org-east.
       const b = await submit('team-b');
-      await p.platform.jobs.runner.tick();
-      assert.equal(await status('team-b', b), 'queued');
-      assert.match((await explain('team-b', b)).summary, /level 0 \('org-east'\)/);
-
-      // A team-a job ends: the freed core goes to team-b (within its nominal, first in DRF order), and
-      // team-a's fifth job still waits.
-      cluster.submissions[0]!.end({ kind: 'succeeded', exitCode: 0 } as Omit<Outcome, 'usage'>);
-      await waitFor('team-b\'s job to reach the cluster', async () => {
+      await waitFor("team-b's job to reach the cluster", async () => {
         await p.platform.jobs.runner.tick();
         return cluster.submissions.some((s) => s.jobId === b);
       });
+      const preempted = cluster.submissions.filter((s) => s.preempted);
+      assert.equal(preempted.length, 1, 'exactly one borrowed core reclaimed');
+      assert.equal(preempted[0]!.tenantSlug, 'team-a');
+      await waitFor('the preempted job back in the queue', async () => (await status('team-a', preempted[0]!.jobId)) === 'queued');
       await p.platform.jobs.runner.tick();
-      assert.equal(cluster.submissions.length, 5);
-      assert.equal(await status('team-a', waiting), 'queued');
+      const running = cluster.submissions.filter((s) => !s.preempted);
+      assert.deepEqual(running.map((s) => s.tenantSlug).sort(), ['team-a', 'team-a', 'team-a', 'team-b']);
+      assert.equal(cluster.submissions.length, 5, 'nothing else started: org-east is full');
+      assert.match((await explain('team-a', preempted[0]!.jobId)).summary, /level 0 \('org-east'\)/);
+
+      // A team-a job ends: team-a (under org-east's 4 again) gets one of its queued jobs back.
+      running.find((s) => s.tenantSlug === 'team-a')!.end({ kind: 'succeeded', exitCode: 0 } as Omit<Outcome, 'usage'>);
+      await waitFor('one more team-a job to start', async () => {
+        await p.platform.jobs.runner.tick();
+        return cluster.submissions.length >= 6;
+      });
+      await p.platform.jobs.runner.tick();
+      assert.equal(cluster.submissions.length, 6);
+      assert.equal(cluster.submissions[5]!.tenantSlug, 'team-a');
     });
   });
 }

@@ -5,7 +5,7 @@ import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
 import { createJobExecution } from './job-execution.ts';
-import { addTreeUsage, explainWait, gateByTree, hostCpusetFor, poolInput, requestOfJob, takeSnapshot, treeUsageOf, treeVerdict } from './job-scheduling.ts';
+import { addTreeUsage, explainWait, gateByTree, treeReclaims, hostCpusetFor, poolInput, requestOfJob, takeSnapshot, treeUsageOf, treeVerdict } from './job-scheduling.ts';
 import type { Capacity, Snapshot } from './job-scheduling.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
 
@@ -85,6 +85,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // The quota tree (issue 15; only when tenants have parents): queued jobs it refuses now are left out of
     // the decision, and each admission is checked again against what this tick already admitted.
     const treeUsage = snap.tree === undefined ? undefined : treeUsageOf(snap);
+    const admittedNow = new Set<string>();
     for (const pool of schedulingPools(snap.pools, capacity.cpu)) {
       const input = poolInput(snap, pool, capacity, now());
       const decision = decide(treeUsage === undefined ? input : gateByTree(snap, treeUsage, input));
@@ -98,8 +99,15 @@ export const createJobRunner = (options: JobRunnerOptions) => {
           const request = requestOfJob(snap, admission.jobId);
           if (request === undefined || !treeVerdict(snap, treeUsage, admission.tenantId, request).admit) continue;
           addTreeUsage(treeUsage, admission.tenantId, request);
+          admittedNow.add(admission.jobId);
         }
         await admit(snap, admission.jobId, admission.tenantId, pool);
+      }
+    }
+    // A tenant whose nominal quota is lent out inside the tree takes it back from the farthest borrower.
+    if (treeUsage !== undefined) {
+      for (const reclaim of treeReclaims(snap, treeUsage, admittedNow)) {
+        if (jobs.preempt(reclaim.jobId, options.preemptGraceMs)) options.log.info({ jobId: reclaim.jobId, forJobId: reclaim.forJobId }, 'preempting a borrower in the quota tree');
       }
     }
   };

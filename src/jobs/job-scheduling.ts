@@ -4,7 +4,7 @@
  * scheduler module's (scheduler/cpu-pools.ts).
  */
 import type { Job } from '../contract/job-schemas.ts';
-import { admitInTree, buildQuotaTree, clusterCpuPools, cpusetOf, explainJob, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
+import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, CpuPools, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
@@ -81,6 +81,58 @@ export const treeVerdict = (snap: Snapshot, usage: ReadonlyMap<string, Resources
 /** The scheduler input without the queued jobs the quota tree refuses now (they wait; explain says why). */
 export const gateByTree = (snap: Snapshot, usage: ReadonlyMap<string, Resources>, input: SchedulerInput): SchedulerInput =>
   snap.tree === undefined ? input : { ...input, queued: input.queued.filter((job) => treeVerdict(snap, usage, job.tenantId, job.request).admit) };
+
+/**
+ * Reclaim inside the quota tree: for each queued job (oldest first) that the tree refuses although it
+ * fits its own tenant's nominal quota — capacity it is guaranteed, lent to a borrower — the running jobs
+ * to preempt, borrowers only, the farthest from it in the tree first and the newest first among equals,
+ * just enough for the tree to admit it. Jobs a reclaim will free are counted as gone for the later ones;
+ * `admittedNow` (admitted in this tick, still queued in the snapshot) are skipped — `usage` holds them.
+ */
+export const treeReclaims = (
+  snap: Snapshot, usage: ReadonlyMap<string, Resources>, admittedNow: ReadonlySet<string> = new Set(),
+): Array<{ jobId: string; forJobId: string }> => {
+  const tree = snap.tree;
+  if (tree === undefined) return [];
+  const working = new Map(usage);
+  const chosen = new Set<string>();
+  const victims: Array<{ jobId: string; forJobId: string }> = [];
+  const running = snap.active
+    .filter((j) => j.status === 'running' || j.status === 'admitted')
+    .sort((a, b) => Date.parse(b.admittedAt ?? b.queuedAt) - Date.parse(a.admittedAt ?? a.queuedAt));
+  const queued = snap.active
+    .filter((j) => j.status === 'queued' && !admittedNow.has(j.id) && snap.tenantsById.get(j.tenantId)?.status === 'active')
+    .sort((a, b) => Date.parse(a.queuedAt) - Date.parse(b.queuedAt));
+  for (const job of queued) {
+    const request = toResources(job);
+    if (treeVerdict(snap, working, job.tenantId, request).admit) continue;
+    const nominal = tree.nodes.get(job.tenantId)?.nominal;
+    const held = working.get(job.tenantId) ?? { cpu: 0, memoryMiB: 0, gpu: 0 };
+    if (nominal === undefined || held.cpu + request.cpu > nominal.cpu || held.memoryMiB + request.memoryMiB > nominal.memoryMiB || held.gpu + request.gpu > nominal.gpu) continue;
+    const candidates = running.filter((r) => !chosen.has(r.id) && r.tenantId !== job.tenantId).map((r) => ({ jobId: r.id, tenantId: r.tenantId }));
+    const trial = new Map(working);
+    const taken: string[] = [];
+    let admitted = false;
+    for (const victim of reclaimOrder(tree, trial, job.tenantId, candidates)) {
+      const victimJob = running.find((r) => r.id === victim.jobId)!;
+      const r = toResources(victimJob);
+      addTreeUsage(trial, victim.tenantId, { cpu: -r.cpu, memoryMiB: -r.memoryMiB, gpu: -r.gpu });
+      taken.push(victim.jobId);
+      if (treeVerdict(snap, trial, job.tenantId, request).admit) {
+        admitted = true;
+        break;
+      }
+    }
+    if (!admitted) continue;
+    addTreeUsage(trial, job.tenantId, request);
+    for (const id of taken) {
+      chosen.add(id);
+      victims.push({ jobId: id, forJobId: job.id });
+    }
+    for (const [id, value] of trial) working.set(id, value);
+  }
+  return victims;
+};
 
 /** A queued job's request, for the tree check of an admission. */
 export const requestOfJob = (snap: Snapshot, jobId: string): Resources | undefined => {

@@ -17,6 +17,7 @@
  *
  *   node_modules/.bin/node bench/fair-tree-sim.ts            # both pools
  *   node_modules/.bin/node bench/fair-tree-sim.ts 2000       # one pool
+ *   node_modules/.bin/node bench/fair-tree-sim.ts 2000 --half-life-days=1
  *
  * CPU only (dominant share = cpu share). Deterministic trace (seeded PRNG); times are wall-clock.
  */
@@ -125,8 +126,11 @@ const flatPolicy = (trace: Trace, times: number[]): Policy => {
   };
 };
 
+/** `--half-life-days=N` (default 7, the platform's default). */
+const halfLifeDays = Number(process.argv.find((a) => a.startsWith('--half-life-days='))?.split('=')[1] ?? 7);
+
 const fairTreePolicy = (trace: Trace, times: number[], orderTimes: number[]): Policy => {
-  const ledger = new DecayedUsageLedger(7 * 24 * 3600 * 1000);
+  const ledger = new DecayedUsageLedger(halfLifeDays * 24 * 3600 * 1000);
   const queues: Job[][] = trace.teams.map(() => []);
   const heads = trace.teams.map(() => 0);
   const held = trace.teams.map(() => 0);
@@ -265,7 +269,8 @@ const simulate = (trace: Trace, kind: 'flat' | 'fair-tree'): Result => {
 };
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
-const pools = process.argv.slice(2).map(Number).filter((x) => x > 0);
+const pools = process.argv.slice(2).filter((a) => !a.startsWith('--')).map(Number).filter((x) => x > 0);
+console.log(`fair-tree half-life: ${halfLifeDays} d`);
 for (const cores of pools.length > 0 ? pools : [2000, 32000]) {
   const trace = makeTrace(cores);
   console.log(`\n== ${cores} cores, ${trace.teams.length} teams in ${ORGS} organizations, ${trace.jobCount} jobs over 7 days (daily bursts, 1.3× capacity) ==`);

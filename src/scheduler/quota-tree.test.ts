@@ -60,6 +60,14 @@ describe('quota tree', () => {
     assert.ok(!refused.admit && refused.node === 'cluster' && refused.level === 0);
   });
 
+  it("rootBorrowing 'own-limit': a root tenant keeps its own borrowing limit (the pool is checked elsewhere)", () => {
+    const flat = buildQuotaTree([{ id: 'solo', label: 'solo', parentId: null, nominal: r(2), borrowingLimit: { cpu: 3 } }]);
+    assert.equal(admitInTree(flat, new Map(), 'solo', r(5)).admit, false, 'default: a root has its nominal only');
+    assert.equal(admitInTree(flat, new Map(), 'solo', r(5), { rootBorrowing: 'own-limit' }).admit, true);
+    const over = admitInTree(flat, new Map(), 'solo', r(6), { rootBorrowing: 'own-limit' });
+    assert.ok(!over.admit && over.level === 0 && over.limit === 'borrowing');
+  });
+
   it('reclaims borrowed capacity from the farthest borrower first', () => {
     const tree = buildQuotaTree(nodes.map((n) => (n.id === 'east' ? { ...n, borrowingLimit: undefined } : n)));
     // team-b borrows inside org-east, team-c borrows... nothing (under nominal), org-east borrows from west.

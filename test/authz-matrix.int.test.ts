@@ -55,6 +55,7 @@ const expectation: Record<string, ReadonlySet<Caller>> = {
   'alerts.write': adminsAndUp,
   'shares.read': adminsAndUp,
   'shares.write': adminsAndUp,
+  'subtree.write': adminsAndUp,
 };
 
 /**
@@ -108,7 +109,8 @@ describe('authorization matrix (PGlite)', () => {
             .replace(':tenant', target === 'other' ? 'globex' : 'acme')
             .replace(':username', 'nobody-here')
             .replace(':tokenId', randomUUID())
-            .replace(':shareId', randomUUID());
+            .replace(':shareId', randomUUID())
+            .replace(':child', 'nobody-here');
           const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
           const response = await p.call(route.method, url, route.access === 'public' ? undefined : tokenOf(caller), body);
           const actual = verdictOf(response.status, response.body);

@@ -263,6 +263,40 @@ for (const kind of databaseKinds) {
       notFound(await mlflowHttp(p, teamB.tokens.viewer).get('model-versions/get', { name: 'team-a/churn', version: '2' }), 'after the CLI revoke');
     });
 
+    test("an organization's admins create children and set their descendants' quotas; nothing outside their subtree", async () => {
+      const child = await p.call('POST', '/api/v1/tenants/org-east/children', org.tokens.admin, { slug: 'team-c', name: 'Team C' });
+      assert.equal(child.status, 201, JSON.stringify(child.body));
+      assert.equal(child.body.parent, 'org-east');
+      assert.equal(child.body.tier, 'sandbox', "the organization's tier");
+      assert.equal((await p.call('POST', '/api/v1/tenants/org-east/children', org.tokens.member, { slug: 'team-x', name: 'x' })).status, 403);
+      assert.equal((await p.call('POST', '/api/v1/tenants/org-east/children', teamB.tokens.admin, { slug: 'team-x', name: 'x' })).status, 404);
+
+      const set = (token: string, url: string, body: unknown) => p.call('PUT', url, token, body);
+      const over = await set(org.tokens.admin, '/api/v1/tenants/org-east/children/team-c/quota', { cpu: 1 });
+      assert.equal(over.status, 400, JSON.stringify(over.body));
+      assert.match(over.body.message, /level 0 \('org-east'\): its children's cpu guarantees \(9 cores\)/);
+      const fine = await set(org.tokens.admin, '/api/v1/tenants/org-east/children/team-c/quota', { memoryMiB: 1024, weight: 2 });
+      assert.equal(fine.status, 200, JSON.stringify(fine.body));
+      assert.equal(fine.body.memoryMiB, 1024);
+      // A grandchild is in the subtree too.
+      assert.equal((await set(org.tokens.owner, '/api/v1/tenants/org-east/children/lvl-3/quota', { cpu: 1 })).status, 200);
+      // Fields outside the tree's amounts are the platform admin's.
+      assert.equal((await set(org.tokens.admin, '/api/v1/tenants/org-east/children/team-c/quota', { storageBytes: 1 })).status, 400);
+      // Not below the caller's tenant: 404 as for a missing tenant (sibling, ancestor, itself, stranger).
+      for (const [token, url] of [
+        [teamA.tokens.admin, '/api/v1/tenants/team-a/children/team-b/quota'],
+        [teamA.tokens.admin, '/api/v1/tenants/team-a/children/org-east/quota'],
+        [org.tokens.admin, '/api/v1/tenants/org-east/children/org-east/quota'],
+        [org.tokens.admin, '/api/v1/tenants/org-east/children/outsider/quota'],
+        [outsider.tokens.admin, '/api/v1/tenants/outsider/children/team-a/quota'],
+      ] as const) {
+        const refused = await set(token, url, { cpu: 0 });
+        assert.equal(refused.status, 404, `${url}: ${JSON.stringify(refused.body)}`);
+        assert.match(refused.body.message, /^tenant '.*' not found$/);
+      }
+      assert.equal((await p.call('GET', '/api/v1/tenants/team-b/quota', adminToken)).body.cpu, 3, 'unchanged');
+    });
+
     test('an organization node is deleted only after its children; a deleted grantee takes its received shares along', async () => {
       assert.equal((await p.call('PATCH', '/api/v1/tenants/lvl-3', adminToken, { status: 'suspended' })).status, 200);
       const refused = await p.call('DELETE', '/api/v1/tenants/lvl-3?confirm=lvl-3', adminToken);

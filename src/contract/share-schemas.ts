@@ -1,6 +1,7 @@
 /** Issue 15: the tenant tree view and shares between tenants, as the API and the CLI exchange them. */
 import { z } from 'zod';
 import { tenantStatuses } from './roles.ts';
+import { slugSchema, updateQuotaSchema } from './api-schemas.ts';
 
 const amounts = { cpu: z.number(), memoryMiB: z.number(), gpu: z.number() };
 const usage = z.object({ ...amounts, runningJobs: z.number().int() });
@@ -46,3 +47,11 @@ export const shareSchema = z.object({
 export const shareListSchema = z.object({ shares: z.array(shareSchema) });
 
 export const shareParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), shareId: z.string().max(64) });
+
+/** An organization admin creates a child of its own tenant: same isolation tier as the organization. */
+export const createChildSchema = z.strictObject({ slug: slugSchema, name: z.string().min(1).max(200) });
+
+/** What an organization admin may change of a descendant's quota: the tree-validated amounts and weight. */
+export const childQuotaSchema = updateQuotaSchema.pick({ cpu: true, memoryMiB: true, gpu: true, borrowingLimit: true, weight: true });
+
+export const childParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), child: z.string().min(1).max(64) });

@@ -178,6 +178,11 @@ export interface TenantService {
    * read: what the job runner checks admissions against when tenants have parents.
    */
   quotaTree(): Promise<QuotaTreeNode[]>;
+  /**
+   * The descendant `ref` (slug or id) of tenant `ancestorId` — strictly below it — or NOT_FOUND, worded as
+   * for a missing tenant, for anything else (a sibling, a stranger, the ancestor itself).
+   */
+  getDescendant(ancestorId: string, ref: string): Promise<Tenant>;
   /** The subtree under `tenantId` (itself first, then depth first by slug), with quotas and running usage. */
   tree(tenantId: string): Promise<TenantTreeNode[]>;
   list(): Promise<Tenant[]>;
@@ -287,6 +292,12 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
         if ((error as { code?: string }).code === '23505') throw tenantErrors.slugTaken(input.slug);
         throw error;
       }
+    },
+    async getDescendant(ancestorId, ref) {
+      const column = isUuid(ref) ? 'id' : 'slug';
+      const { rows } = await readAsSystem<TenantRow>(db, `SELECT ${tenantColumns} FROM tenants WHERE ${column} = $1 AND $2::uuid = ANY (path) AND id <> $2::uuid`, [ref, ancestorId]);
+      if (rows[0] === undefined) throw tenantErrors.notFound(ref);
+      return toTenant(rows[0]);
     },
     async quotaTree() {
       const { rows } = await readAsSystem<{ id: string; slug: string; parent_id: string | null } & QuotaRow>(

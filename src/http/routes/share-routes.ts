@@ -5,7 +5,8 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { createShareSchema, shareListSchema, shareParamsSchema, shareSchema, tenantTreeSchema } from '../../contract/share-schemas.ts';
+import { childParamsSchema, childQuotaSchema, createChildSchema, createShareSchema, shareListSchema, shareParamsSchema, shareSchema, tenantTreeSchema } from '../../contract/share-schemas.ts';
+import { quotaSchema, tenantSchema } from '../../contract/api-schemas.ts';
 import type { ShareService } from '../../sharing/index.ts';
 import type { TenantService } from '../../tenants/index.ts';
 import { contextOf } from '../http-deps.ts';
@@ -30,6 +31,33 @@ export const shareRoutes = (deps: { shares: ShareService; tenants: TenantService
     config: { access: 'shares.write' },
     schema: { tags: ['shares'], summary: "Revoke one of this tenant's shares: the grantee's next read is 404", params: shareParamsSchema, response: { 200: shareSchema } },
   }, async (request) => deps.shares.revoke(contextOf(request), requireTenant(request.tenant).id, request.params.shareId));
+
+  app.post('/api/v1/tenants/:tenant/children', {
+    config: { access: 'subtree.write' },
+    schema: {
+      tags: ['tenants'],
+      summary: "Create a child tenant under this organization (its admins; same isolation tier; nominal cpu/memory/gpu start at 0; at most 4 levels)",
+      params: tenantParamsSchema, body: createChildSchema, response: { 201: tenantSchema },
+    },
+  }, async (request, reply) => {
+    const org = requireTenant(request.tenant);
+    return reply.code(201).send(await deps.tenants.create(contextOf(request), { slug: request.body.slug, name: request.body.name, tier: org.tier, parent: org.slug }));
+  });
+
+  app.put('/api/v1/tenants/:tenant/children/:child/quota', {
+    config: { access: 'subtree.write' },
+    schema: {
+      tags: ['quota'],
+      summary: "Set a descendant's nominal cpu/memory/gpu, borrowing limit and weight (the organization's admins), validated against the tree; anything not below this tenant is 404",
+      params: childParamsSchema, body: childQuotaSchema, response: { 200: quotaSchema },
+    },
+  }, async (request) => {
+    const child = await deps.tenants.getDescendant(requireTenant(request.tenant).id, request.params.child);
+    const { borrowingLimit, ...rest } = request.body;
+    const update = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+    const borrow = borrowingLimit === undefined ? undefined : Object.fromEntries(Object.entries(borrowingLimit).filter(([, v]) => v !== undefined));
+    return deps.tenants.setQuota(contextOf(request), child.id, borrow === undefined ? update : { ...update, borrowingLimit: borrow });
+  });
 
   app.get('/api/v1/tenants/:tenant/tree', {
     config: { access: 'tenant.read' },

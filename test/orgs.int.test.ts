@@ -292,7 +292,7 @@ for (const kind of databaseKinds) {
       ] as const) {
         const refused = await set(token, url, { cpu: 0 });
         assert.equal(refused.status, 404, `${url}: ${JSON.stringify(refused.body)}`);
-        assert.match(refused.body.message, /^tenant '.*' not found$/);
+        assert.match(refused.body.message, /^no tenant '.*' below this organization$/);
       }
       assert.equal((await p.call('GET', '/api/v1/tenants/team-b/quota', adminToken)).body.cpu, 3, 'unchanged');
     });

@@ -68,6 +68,8 @@ export const tenantErrors = {
   notFound: (ref: string) => new AppError('NOT_FOUND', `tenant '${ref}' not found`),
   slugTaken: (slug: string) => new AppError('CONFLICT', `a tenant with slug '${slug}' already exists`),
   beingDeleted: (ref: string) => new AppError('CONFLICT', `tenant '${ref}' is being deleted; run the deletion again to finish it`),
+  /** A missing tenant and one outside the caller's subtree get this same body. */
+  notBelow: (ref: string) => new AppError('NOT_FOUND', `no tenant '${ref.slice(0, 64)}' below this organization`),
   parentNotFound: (ref: string) => new AppError('VALIDATION_FAILED', `parent tenant '${ref}' not found`),
   tooDeep: (parent: string) =>
     new AppError('VALIDATION_FAILED', `tenant tree too deep: '${parent}' is already at level ${maxTreeDepth - 1} (a tree has at most ${maxTreeDepth} levels)`),
@@ -179,8 +181,8 @@ export interface TenantService {
    */
   quotaTree(): Promise<QuotaTreeNode[]>;
   /**
-   * The descendant `ref` (slug or id) of tenant `ancestorId` — strictly below it — or NOT_FOUND, worded as
-   * for a missing tenant, for anything else (a sibling, a stranger, the ancestor itself).
+   * The descendant `ref` (slug or id) of tenant `ancestorId` — strictly below it — or NOT_FOUND, the same
+   * body for a missing tenant and for anything else (a sibling, a stranger, the ancestor itself).
    */
   getDescendant(ancestorId: string, ref: string): Promise<Tenant>;
   /** The subtree under `tenantId` (itself first, then depth first by slug), with quotas and running usage. */
@@ -296,7 +298,7 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
     async getDescendant(ancestorId, ref) {
       const column = isUuid(ref) ? 'id' : 'slug';
       const { rows } = await readAsSystem<TenantRow>(db, `SELECT ${tenantColumns} FROM tenants WHERE ${column} = $1 AND $2::uuid = ANY (path) AND id <> $2::uuid`, [ref, ancestorId]);
-      if (rows[0] === undefined) throw tenantErrors.notFound(ref);
+      if (rows[0] === undefined) throw tenantErrors.notBelow(ref);
       return toTenant(rows[0]);
     },
     async quotaTree() {

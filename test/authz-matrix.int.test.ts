@@ -53,6 +53,9 @@ const expectation: Record<string, ReadonlySet<Caller>> = {
   'platform.audit.read': platformOnly,
   'alerts.read': adminsAndUp,
   'alerts.write': adminsAndUp,
+  'shares.read': adminsAndUp,
+  'shares.write': adminsAndUp,
+  'subtree.write': adminsAndUp,
 };
 
 /**
@@ -105,7 +108,9 @@ describe('authorization matrix (PGlite)', () => {
           const url = route.url
             .replace(':tenant', target === 'other' ? 'globex' : 'acme')
             .replace(':username', 'nobody-here')
-            .replace(':tokenId', randomUUID());
+            .replace(':tokenId', randomUUID())
+            .replace(':shareId', randomUUID())
+            .replace(':child', 'nobody-here');
           const body = ['POST', 'PUT', 'PATCH'].includes(route.method) ? {} : undefined;
           const response = await p.call(route.method, url, route.access === 'public' ? undefined : tokenOf(caller), body);
           const actual = verdictOf(response.status, response.body);

@@ -195,6 +195,8 @@ for (const kind of databaseKinds) {
       ok(await p.call('POST', '/api/v1/users', adminToken, { username: 'sam' }), 'user', 201);
       await seed(p, doomed, 'sam');
       keptData = await seed(p, kept, 'sam');
+      // A share (0021) of the doomed tenant's model with the kept tenant: it goes with its owner.
+      ok(await p.call('POST', '/api/v1/tenants/doomed/shares', adminToken, { resource: 'model:churn/1', grantee: 'kept' }), 'share', 201);
     });
     after(async () => p.close());
 

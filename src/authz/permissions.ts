@@ -41,6 +41,11 @@ export const actions = {
   // the alert routes themselves, which serve platform admins (all alerts) and tenant admins on one path.
   'alerts.read': { scope: 'tenant', mutates: false },
   'alerts.write': { scope: 'tenant', mutates: true },
+  // Shares of the tenant's objects with other tenants (issue 15): tenant admins.
+  'shares.read': { scope: 'tenant', mutates: false },
+  'shares.write': { scope: 'tenant', mutates: true },
+  // An organization's admins create children under it and set its descendants' quotas (issue 15).
+  'subtree.write': { scope: 'tenant', mutates: true },
 } as const satisfies Record<string, { scope: 'tenant' | 'platform'; mutates: boolean }>;
 
 export type Action = keyof typeof actions;
@@ -53,7 +58,7 @@ const member: readonly Action[] = [
   ...viewer, 'tracking.write', 'artifacts.write', 'datasets.write', 'models.write', 'jobs.write', 'deployments.write',
   'inference.invoke',
 ];
-const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read', 'alerts.read', 'alerts.write'];
+const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read', 'alerts.read', 'alerts.write', 'shares.read', 'shares.write', 'subtree.write'];
 const owner: readonly Action[] = [...admin];
 
 /** The declared role → permission table. Platform admins hold every action. */

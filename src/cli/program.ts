@@ -17,6 +17,7 @@ import { registerLineageCommands } from './lineage-commands.ts';
 import { registerUsageCommands } from './usage-commands.ts';
 import { registerAlertCommands } from './alert-commands.ts';
 import { registerVerifyCommands } from './verify-commands.ts';
+import { registerOrgCommands, registerTenantTreeCommand } from './org-commands.ts';
 import type { CliIo } from './output.ts';
 
 /** What a command module gets: the API client, printing, and path helpers. */
@@ -39,7 +40,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands, registerVerifyCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands, registerVerifyCommands, registerOrgCommands];
 
 interface GlobalOptions {
   url?: string;
@@ -240,14 +241,16 @@ export const buildProgram = (deps: CliDeps): Command => {
     .description('create a tenant')
     .requiredOption('--name <name>', 'display name')
     .addOption(new Option('--tier <tier>', 'isolation tier').choices([...isolationTiers]).default('sandbox'))
-    .action(async (slug: string, options: { name: string; tier: string }) => {
-      const created = await client().request<Record<string, unknown>>('POST', '/api/v1/tenants', { slug, name: options.name, tier: options.tier });
+    .option('--parent <slug>', 'the organization node this tenant belongs to (at most 4 levels); its nominal cpu/memory/gpu start at 0')
+    .action(async (slug: string, options: { name: string; tier: string; parent?: string }) => {
+      const created = await client().request<Record<string, unknown>>('POST', '/api/v1/tenants', { slug, name: options.name, tier: options.tier, ...(options.parent === undefined ? {} : { parent: options.parent }) });
       print(created, () => keyValues(created));
     });
   tenant.command('list').description('list tenants').action(async () => {
     const { tenants } = await client().request<{ tenants: Array<Record<string, unknown>> }>('GET', '/api/v1/tenants');
     print(tenants, () => table(tenants, ['slug', 'name', 'tier', 'status', 'id']));
   });
+  registerTenantTreeCommand(tenant, ctx);
   tenant.command('show <slug>').description('show one tenant').action(async (slug: string) => {
     const shown = await client().request<Record<string, unknown>>('GET', tenantPath(slug));
     print(shown, () => keyValues(shown));

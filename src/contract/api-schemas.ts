@@ -26,6 +26,8 @@ export const tenantSchema = z.object({
   name: z.string(),
   tier: z.enum(isolationTiers),
   status: z.enum(tenantStatuses),
+  /** The parent tenant's slug (issue 15); null for a root. */
+  parent: z.string().nullable().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -34,6 +36,8 @@ export const createTenantSchema = z.strictObject({
   slug: slugSchema,
   name: z.string().min(1).max(200),
   tier: z.enum(isolationTiers).default('sandbox'),
+  /** The parent tenant's slug: the new tenant is a child of that organization node (at most 4 levels). */
+  parent: slugSchema.optional(),
 });
 
 export const updateTenantSchema = z.strictObject({

@@ -31,6 +31,23 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
 };
 
 /**
+ * Like withTenant (as tenant `tenantId`, under its database-time quota), but the transaction also names
+ * `ownerId` as the tenant whose shared objects it reads (`bulkhead.shared_owner`, issue 15). The
+ * `shared_read` policies of migration 0021 then admit, besides the caller's own rows, exactly the rows of
+ * `ownerId` that a live share grants to the caller (or to one of its ancestors) — the database decides,
+ * not this code. Ordinary transactions never set the owner, so they never see a foreign row.
+ */
+export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+  if (!uuidPattern.test(tenantId) || !uuidPattern.test(ownerId)) {
+    throw new AppError('INTERNAL', 'withSharedRead called with a malformed tenant id');
+  }
+  const owner = `,set_config('bulkhead.shared_owner','${ownerId}',true)`;
+  const gate = db.tenantGate;
+  if (gate === undefined) return db.transaction(`${tenantScope(tenantId)}${owner};`, fn, { readOnly: true });
+  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits)}${owner};`, fn, { readOnly: true, limits }));
+};
+
+/**
  * The only way past row-level security: runs `fn` in one transaction as the system role, which sees every
  * tenant's rows. Use it for the few paths that must cross tenants (token lookup, tenant administration,
  * audit sealing) and nowhere else; `grep -rn withSystem src` lists them all.

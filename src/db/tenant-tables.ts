@@ -63,6 +63,8 @@ export const tenantDataTables = [
   'tenant_roles',
   // Security alerts (0016): the alert rows go with the tenant; their `security.alert` audit events stay.
   'security_alerts',
+  // Shares the tenant granted (0021). Shares granted *to* it go with its tenants row (ON DELETE CASCADE).
+  'tenant_shares',
 ] as const;
 
 /**

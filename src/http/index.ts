@@ -15,6 +15,7 @@ export { lineageRoutes } from './routes/lineage-routes.ts';
 export { deploymentRoutes } from './routes/deployment-routes.ts';
 export { inferenceRoutes } from './routes/inference-routes.ts';
 export { usageRoutes } from './routes/usage-routes.ts';
+export { shareRoutes } from './routes/share-routes.ts';
 export { datasetRoutes, mlflowArtifactRoutes } from './artifacts/index.ts';
 export { mlflowRoutes } from './mlflow/index.ts';
 export { alertRoutes } from './routes/alert-routes.ts';

@@ -5,7 +5,7 @@ import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
 import { createJobExecution } from './job-execution.ts';
-import { explainWait, hostCpusetFor, poolInput, takeSnapshot } from './job-scheduling.ts';
+import { addTreeUsage, explainWait, gateByTree, treeReclaims, hostCpusetFor, poolInput, requestOfJob, takeSnapshot, treeUsageOf, treeVerdict } from './job-scheduling.ts';
 import type { Capacity, Snapshot } from './job-scheduling.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
 
@@ -20,7 +20,8 @@ const runnerContext: RequestContext = { actor: 'system:scheduler', requestId: 's
 export interface JobRunnerOptions {
   /** The job records (the runner's only writer port): snapshot, transitions, logs. */
   store: Pick<JobStore, 'active' | 'get' | 'transition' | 'appendLogs'> & Partial<Pick<JobStore, 'gpuGrants'>>;
-  tenants: Pick<TenantService, 'list' | 'getQuota'>;
+  // quotaTree: the quota tree of tenants with parents (issue 15); without it admissions are flat.
+  tenants: Pick<TenantService, 'list' | 'getQuota'> & Partial<Pick<TenantService, 'quotaTree'>>;
   /** Where jobs run: this host or a cluster. */
   backend: JobBackend;
   capacity: Capacity;
@@ -110,13 +111,33 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       }
       return;
     }
+    // The quota tree (issue 15; only when tenants have parents): queued jobs it refuses now are left out of
+    // the decision, and each admission is checked again against what this tick already admitted.
+    const treeUsage = snap.tree === undefined ? undefined : treeUsageOf(snap);
+    const admittedNow = new Set<string>();
     for (const pool of schedulingPools(snap.pools, capacity.cpu)) {
-      const decision = decide(poolInput(snap, pool, capacity, now()));
+      const input = poolInput(snap, pool, capacity, now());
+      const decision = decide(treeUsage === undefined ? input : gateByTree(snap, treeUsage, input));
       for (const preemption of decision.preempted) {
         if (jobs.preempt(preemption.jobId, options.preemptGraceMs)) options.log.info({ jobId: preemption.jobId, forJobId: preemption.forJobId }, 'preempting a borrower');
       }
       // Admissions that wait for preemptions start on a later tick, once the capacity is free.
-      for (const admission of decision.admitted) if (admission.afterPreempting.length === 0) await admit(snap, admission.jobId, admission.tenantId, pool);
+      for (const admission of decision.admitted) {
+        if (admission.afterPreempting.length !== 0) continue;
+        if (treeUsage !== undefined) {
+          const request = requestOfJob(snap, admission.jobId);
+          if (request === undefined || !treeVerdict(snap, treeUsage, admission.tenantId, request).admit) continue;
+          addTreeUsage(treeUsage, admission.tenantId, request);
+          admittedNow.add(admission.jobId);
+        }
+        await admit(snap, admission.jobId, admission.tenantId, pool);
+      }
+    }
+    // A tenant whose nominal quota is lent out inside the tree takes it back from the farthest borrower.
+    if (treeUsage !== undefined) {
+      for (const reclaim of treeReclaims(snap, treeUsage, admittedNow)) {
+        if (jobs.preempt(reclaim.jobId, options.preemptGraceMs)) options.log.info({ jobId: reclaim.jobId, forJobId: reclaim.forJobId }, 'preempting a borrower in the quota tree');
+      }
     }
   };
 

@@ -4,8 +4,8 @@
  * scheduler module's (scheduler/cpu-pools.ts).
  */
 import type { Job } from '../contract/job-schemas.ts';
-import { clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
-import type { CpuPool, CpuPools, QueuedJob, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, WaitExplanation } from '../scheduler/index.ts';
+import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
+import type { CpuPool, CpuPools, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
 
@@ -19,6 +19,8 @@ export interface Snapshot {
   tenantsById: Map<string, Tenant>;
   quotas: Map<string, TenantQuota>;
   pools: CpuPools;
+  /** The quota tree (issue 15), only when some tenant has a parent: flat installations skip it. */
+  tree?: QuotaTree | undefined;
 }
 
 export type Placement = 'host' | 'cluster';
@@ -47,13 +49,96 @@ const quotasOf = async (tenants: Pick<TenantService, 'getQuota'>, all: readonly 
 
 export const takeSnapshot = async (
   store: Pick<JobStore, 'active'>,
-  tenants: Pick<TenantService, 'list' | 'getQuota'>,
+  tenants: Pick<TenantService, 'list' | 'getQuota'> & Partial<Pick<TenantService, 'quotaTree'>>,
   placement: Placement,
   capacity: Capacity,
 ): Promise<Snapshot> => {
   const [active, all] = await Promise.all([store.active(), tenants.list()]);
   const quotas = await quotasOf(tenants, all, active.map((j) => j.tenantId));
-  return { active, tenantsById: new Map(all.map((t) => [t.id, t])), quotas, pools: cpuPoolsOf(all, quotas, placement, capacity) };
+  const hasTree = tenants.quotaTree !== undefined && all.some((t) => (t.parent ?? null) !== null);
+  const tree = hasTree && tenants.quotaTree !== undefined ? buildQuotaTree(await tenants.quotaTree()) : undefined;
+  return { active, tenantsById: new Map(all.map((t) => [t.id, t])), quotas, pools: cpuPoolsOf(all, quotas, placement, capacity), tree };
+};
+
+/** What admitted and running jobs hold, per tenant, over every pool: the usage the quota tree bounds. */
+export const treeUsageOf = (snap: Snapshot): Map<string, Resources> => {
+  const usage = new Map<string, Resources>();
+  for (const job of snap.active) if (job.status === 'running' || job.status === 'admitted') addTreeUsage(usage, job.tenantId, toResources(job));
+  return usage;
+};
+
+export const addTreeUsage = (usage: Map<string, Resources>, tenantId: string, request: Resources): void => {
+  const held = usage.get(tenantId) ?? { cpu: 0, memoryMiB: 0, gpu: 0 };
+  usage.set(tenantId, { cpu: held.cpu + request.cpu, memoryMiB: held.memoryMiB + request.memoryMiB, gpu: held.gpu + request.gpu });
+};
+
+/**
+ * Whether the quota tree lets `tenantId` start `request` more now (always, without a tree). Roots keep
+ * their own borrowing limit (the pool is the flat scheduler's to check).
+ */
+export const treeVerdict = (snap: Snapshot, usage: ReadonlyMap<string, Resources>, tenantId: string, request: Resources): TreeAdmission =>
+  snap.tree === undefined ? { admit: true } : admitInTree(snap.tree, usage, tenantId, request, { rootBorrowing: 'own-limit' });
+
+/** The scheduler input without the queued jobs the quota tree refuses now (they wait; explain says why). */
+export const gateByTree = (snap: Snapshot, usage: ReadonlyMap<string, Resources>, input: SchedulerInput): SchedulerInput =>
+  snap.tree === undefined ? input : { ...input, queued: input.queued.filter((job) => treeVerdict(snap, usage, job.tenantId, job.request).admit) };
+
+/**
+ * Reclaim inside the quota tree: for each queued job (oldest first) that the tree refuses although it
+ * fits its own tenant's nominal quota — capacity it is guaranteed, lent to a borrower — the running jobs
+ * to preempt, borrowers only, the farthest from it in the tree first and the newest first among equals,
+ * just enough for the tree to admit it. Jobs a reclaim will free are counted as gone for the later ones;
+ * `admittedNow` (admitted in this tick, still queued in the snapshot) are skipped — `usage` holds them.
+ */
+export const treeReclaims = (
+  snap: Snapshot, usage: ReadonlyMap<string, Resources>, admittedNow: ReadonlySet<string> = new Set(),
+): Array<{ jobId: string; forJobId: string }> => {
+  const tree = snap.tree;
+  if (tree === undefined) return [];
+  const working = new Map(usage);
+  const chosen = new Set<string>();
+  const victims: Array<{ jobId: string; forJobId: string }> = [];
+  const running = snap.active
+    .filter((j) => j.status === 'running' || j.status === 'admitted')
+    .sort((a, b) => Date.parse(b.admittedAt ?? b.queuedAt) - Date.parse(a.admittedAt ?? a.queuedAt));
+  const queued = snap.active
+    .filter((j) => j.status === 'queued' && !admittedNow.has(j.id) && snap.tenantsById.get(j.tenantId)?.status === 'active')
+    .sort((a, b) => Date.parse(a.queuedAt) - Date.parse(b.queuedAt));
+  for (const job of queued) {
+    const request = toResources(job);
+    if (treeVerdict(snap, working, job.tenantId, request).admit) continue;
+    const nominal = tree.nodes.get(job.tenantId)?.nominal;
+    const held = working.get(job.tenantId) ?? { cpu: 0, memoryMiB: 0, gpu: 0 };
+    if (nominal === undefined || held.cpu + request.cpu > nominal.cpu || held.memoryMiB + request.memoryMiB > nominal.memoryMiB || held.gpu + request.gpu > nominal.gpu) continue;
+    const candidates = running.filter((r) => !chosen.has(r.id) && r.tenantId !== job.tenantId).map((r) => ({ jobId: r.id, tenantId: r.tenantId }));
+    const trial = new Map(working);
+    const taken: string[] = [];
+    let admitted = false;
+    for (const victim of reclaimOrder(tree, trial, job.tenantId, candidates)) {
+      const victimJob = running.find((r) => r.id === victim.jobId)!;
+      const r = toResources(victimJob);
+      addTreeUsage(trial, victim.tenantId, { cpu: -r.cpu, memoryMiB: -r.memoryMiB, gpu: -r.gpu });
+      taken.push(victim.jobId);
+      if (treeVerdict(snap, trial, job.tenantId, request).admit) {
+        admitted = true;
+        break;
+      }
+    }
+    if (!admitted) continue;
+    addTreeUsage(trial, job.tenantId, request);
+    for (const id of taken) {
+      chosen.add(id);
+      victims.push({ jobId: id, forJobId: job.id });
+    }
+    for (const [id, value] of trial) working.set(id, value);
+  }
+  return victims;
+};
+
+/** A queued job's request, for the tree check of an admission. */
+export const requestOfJob = (snap: Snapshot, jobId: string): Resources | undefined => {
+  const job = snap.active.find((j) => j.id === jobId);
+  return job === undefined ? undefined : toResources(job);
 };
 
 /** The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs. */
@@ -83,7 +168,13 @@ export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: n
   if (explanation === undefined) return explanation;
   const gang = gangWaitNote(job.workers, job.resources);
   const summary = slug === undefined ? explanation.summary : explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`);
-  return { ...explanation, summary: `${summary}${gang}` };
+  const named = { ...explanation, summary: `${summary}${gang}` };
+  if (slug === undefined) return named;
+  // The quota tree (issue 15) may hold it back although its own quota and the pool would not: say which
+  // level's limit it hit.
+  const verdict = treeVerdict(snap, treeUsageOf(snap), job.tenantId, toResources(job));
+  if (verdict.admit) return named;
+  return { ...named, admissibleNow: false, summary: `Tenant ${slug}: waits for the quota tree — ${verdict.message}. ${named.summary}` };
 };
 
 /**

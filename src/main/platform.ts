@@ -37,6 +37,8 @@ import { createLoggedModelService, createRegistryService, createTrackingService 
 import { mlflowRoutes } from '../http/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/index.ts';
+import { shareRoutes } from '../http/index.ts';
+import { createShareService } from '../sharing/index.ts';
 import { createTenantDeletionPorts, createTenantSuspensionPorts } from './tenant-deletion-ports.ts';
 import { createClusterBackend, loadKubeConfig } from './cluster-execution.ts';
 import { createClusterEndpoints } from './cluster-serving.ts';
@@ -366,6 +368,7 @@ export const createPlatform = async (
   // Lineage: model versions created with a job's run_id (MLflow API) get their lineage recorded; register-from-job.
   const lineage = createLineageService({ db, registry: createRegistryService({ db }), tracking, datasets, artifacts, jobs: jobs.store });
   httpModules.push(lineageRoutes({ lineage }));
+  httpModules.push(shareRoutes({ shares: createShareService({ db }), tenants }));
   httpModules.push(mlflowRoutes({ tracking, registry: lineage.withAutomaticLineage(createRegistryService({ db })), loggedModels: createLoggedModelService({ db }) }));
   // Endpoints on the cluster: the same client and tenant bundles as the jobs (the bundle once per tenant and quota).
   const endpoints = options.cluster?.endpoints ?? (ownClusterBackend === undefined ? undefined

@@ -82,3 +82,9 @@ export function explainJob(
   if (source instanceof SchedulerState) return explainQueuedJob(source, jobId, typeof extra === 'number' ? extra : 0);
   return explainQueuedJob(buildSchedulerState(source, typeof extra === 'object' ? extra : {}), jobId, source.now);
 }
+export { admitInTree, buildQuotaTree, pathToRoot, quotaResources, reclaimOrder, subtreeUsage, treeDistance, validateQuotaTree } from './quota-tree.ts';
+export type { BorrowingVictim, QuotaResource, QuotaTree, QuotaTreeNode, QuotaTreeProblem, TreeAdmission } from './quota-tree.ts';
+export { DecayedUsageLedger, accrue, decayFactor, decayedValue, defaultUsageHalfLifeMs, noUsage } from './decayed-usage.ts';
+export type { DecayedUsage } from './decayed-usage.ts';
+export { fairTreeFactors, fairTreeOrder } from './fair-tree.ts';
+export type { FairTreeNode } from './fair-tree.ts';

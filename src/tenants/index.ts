@@ -5,8 +5,8 @@
  * cluster only through the ports main/ gives it; so does suspension (tenant-suspension.ts), which stops a
  * suspended tenant's running jobs and pauses its deployments.
  */
-export { createTenantService, defaultQuota, readTenantQuota, tenantErrors } from './tenant-service.ts';
-export type { Tenant, TenantQuota, TenantQuotaUpdate, TenantService, ResourceAmounts } from './tenant-service.ts';
+export { createTenantService, defaultQuota, maxTreeDepth, readTenantQuota, tenantErrors } from './tenant-service.ts';
+export type { Tenant, TenantQuota, TenantQuotaUpdate, TenantService, TenantTreeNode, TenantUsage, ResourceAmounts } from './tenant-service.ts';
 export { createTenantDeletion, tenantDeletionErrors } from './tenant-deletion.ts';
 export type { KubernetesDeletion, ModelPlaintextWipe, TenantDeletion, TenantDeletionPlan, TenantDeletionPorts, TenantDeletionSummary, TenantFiles } from './tenant-deletion.ts';
 export { createTenantSuspension } from './tenant-suspension.ts';

@@ -111,6 +111,8 @@ export interface TenantDeletion {
 }
 
 export const tenantDeletionErrors = {
+  hasChildren: (slug: string, children: readonly string[]) =>
+    new AppError('CONFLICT', `tenant '${slug}' has child tenants (${children.join(', ')}); delete them first`),
   notConfirmed: (slug: string) =>
     new AppError('VALIDATION_FAILED', `deleting tenant '${slug}' removes everything it owns and cannot be undone; confirm with its slug: confirm=${slug}`),
   notSuspended: (slug: string) =>
@@ -175,6 +177,10 @@ export const createTenantDeletion = (deps: {
       const row = rows[0];
       if (row === undefined) throw tenantErrors.notFound(tenant.slug);
       if (row.status !== 'suspended') throw tenantDeletionErrors.notSuspended(tenant.slug);
+      // An organization node goes after its children (issue 15): their rows reference it. Creating a child
+      // locks the parent row and refuses a parent whose deletion started, so none can appear meanwhile.
+      const { rows: children } = await tx.query<{ slug: string }>('SELECT slug FROM tenants WHERE parent_id = $1 ORDER BY slug LIMIT 5', [tenant.id]);
+      if (children.length > 0) throw tenantDeletionErrors.hasChildren(tenant.slug, children.map((c) => c.slug));
       const resumed = row.deletion_started_at !== null;
       if (!resumed) await tx.query('UPDATE tenants SET deletion_started_at = now(), updated_at = now() WHERE id = $1', [tenant.id]);
       const action = resumed ? 'tenant.delete.resume' : 'tenant.delete.start';

@@ -6,6 +6,8 @@ import { PLATFORM_TENANT_ID, isUuid, readAsSystem, readAsTenant, withSystem } fr
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier, TenantStatus } from '../contract/roles.ts';
 import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
+import { validateQuotaTree } from '../scheduler/index.ts';
+import type { QuotaTreeNode, QuotaTreeProblem } from '../scheduler/index.ts';
 
 export interface Tenant {
   id: string;
@@ -13,11 +15,32 @@ export interface Tenant {
   name: string;
   tier: IsolationTier;
   status: TenantStatus;
+  /** The parent tenant's slug (issue 15: an organization node above this tenant); null for a root. */
+  parent?: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
 export type { ResourceAmounts, TenantQuota };
+
+/** Cores, MiB and GPUs held by admitted and running jobs. */
+export interface TenantUsage extends ResourceAmounts {
+  runningJobs: number;
+}
+
+/** One tenant of a subtree, as `bulkhead tenant tree` shows it: usage rolls up (sum of the subtree). */
+export interface TenantTreeNode {
+  id: string;
+  slug: string;
+  name: string;
+  parent: string | null;
+  /** 0 for the subtree's top. */
+  depth: number;
+  status: TenantStatus;
+  nominal: ResourceAmounts;
+  usage: TenantUsage;
+  subtreeUsage: TenantUsage;
+}
 
 export type TenantQuotaUpdate = Partial<Omit<TenantQuota, 'borrowingLimit'>> & { borrowingLimit?: Partial<ResourceAmounts> };
 
@@ -45,7 +68,19 @@ export const tenantErrors = {
   notFound: (ref: string) => new AppError('NOT_FOUND', `tenant '${ref}' not found`),
   slugTaken: (slug: string) => new AppError('CONFLICT', `a tenant with slug '${slug}' already exists`),
   beingDeleted: (ref: string) => new AppError('CONFLICT', `tenant '${ref}' is being deleted; run the deletion again to finish it`),
+  /** A missing tenant and one outside the caller's subtree get this same body. */
+  notBelow: (ref: string) => new AppError('NOT_FOUND', `no tenant '${ref.slice(0, 64)}' below this organization`),
+  parentNotFound: (ref: string) => new AppError('VALIDATION_FAILED', `parent tenant '${ref}' not found`),
+  tooDeep: (parent: string) =>
+    new AppError('VALIDATION_FAILED', `tenant tree too deep: '${parent}' is already at level ${maxTreeDepth - 1} (a tree has at most ${maxTreeDepth} levels)`),
+  quotaTree: (problems: readonly QuotaTreeProblem[]) =>
+    new AppError('VALIDATION_FAILED', `quota tree over-committed: ${problems.map((p) => p.message).join('; ')}`, {
+      details: { problems: problems.map(({ level, node, resource, childrenNominal, nominal }) => ({ level, node, resource, childrenNominal, nominal })) },
+    }),
 };
+
+/** Levels of the tenant tree (issue 15): the database's CHECK on tenants.path says the same. */
+export const maxTreeDepth = 4;
 
 interface TenantRow {
   id: string;
@@ -53,6 +88,7 @@ interface TenantRow {
   name: string;
   tier: IsolationTier;
   status: TenantStatus;
+  parent_slug: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -63,6 +99,7 @@ const toTenant = (row: TenantRow): Tenant => ({
   name: row.name,
   tier: row.tier,
   status: row.status,
+  parent: row.parent_slug ?? null,
   createdAt: new Date(row.created_at).toISOString(),
   updatedAt: new Date(row.updated_at).toISOString(),
 });
@@ -127,10 +164,29 @@ export const readTenantQuota = async (tx: Queryable, tenantId: string): Promise<
   return toQuota(rows[0]);
 };
 
-const tenantColumns = 'id, slug, name, tier, status, created_at, updated_at';
+// The parent's slug by a subquery: under the application role it is NULL (row-level security shows a
+// tenant only its own row), which only system reads build tenant records from anyway.
+const tenantColumns = 'id, slug, name, tier, status, (SELECT p.slug FROM tenants p WHERE p.id = tenants.parent_id) AS parent_slug, created_at, updated_at';
 
 export interface TenantService {
-  create(ctx: RequestContext, input: { slug: string; name: string; tier: IsolationTier }): Promise<Tenant>;
+  /**
+   * Creates a tenant, under `parent` (a slug) when given: at most maxTreeDepth levels. A child starts with
+   * no nominal cpu, memory or gpu (a child's guarantee is carved out of its parent's, so a new child must
+   * not over-commit its parent); the parent's admin gives it some with setQuota.
+   */
+  create(ctx: RequestContext, input: { slug: string; name: string; tier: IsolationTier; parent?: string | undefined }): Promise<Tenant>;
+  /**
+   * Every tenant as a node of the quota tree (nominal cpu/memory/gpu and borrowing limits), in one system
+   * read: what the job runner checks admissions against when tenants have parents.
+   */
+  quotaTree(): Promise<QuotaTreeNode[]>;
+  /**
+   * The descendant `ref` (slug or id) of tenant `ancestorId` — strictly below it — or NOT_FOUND, the same
+   * body for a missing tenant and for anything else (a sibling, a stranger, the ancestor itself).
+   */
+  getDescendant(ancestorId: string, ref: string): Promise<Tenant>;
+  /** The subtree under `tenantId` (itself first, then depth first by slug), with quotas and running usage. */
+  tree(tenantId: string): Promise<TenantTreeNode[]>;
   list(): Promise<Tenant[]>;
   /** Resolves a slug or id across tenants (withSystem); undefined when no such tenant exists. */
   find(ref: string): Promise<Tenant | undefined>;
@@ -163,16 +219,63 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
     }
   };
 
+  /**
+   * Validates the tree around `tenantId` with its quota replaced by `next`: its parent's children (its
+   * siblings and itself) against the parent, and its own children against it. The tenants rows involved
+   * are locked first (parent, then the tenant), so two concurrent quota changes under one parent are
+   * validated one after the other and cannot together over-commit it.
+   */
+  const checkQuotaTree = async (tx: Queryable, tenantId: string, next: TenantQuota): Promise<void> => {
+    const { rows: self } = await tx.query<{ parent_id: string | null }>('SELECT parent_id FROM tenants WHERE id = $1', [tenantId]);
+    const parentId = self[0]?.parent_id ?? null;
+    await tx.query('SELECT id FROM tenants WHERE id = ANY($1::uuid[]) ORDER BY array_length(path, 1) FOR UPDATE', [[tenantId, ...(parentId === null ? [] : [parentId])]]);
+    const { rows } = await tx.query<{ id: string; slug: string; parent_id: string | null; cpu: string | number; memory_mib: number; gpu: number }>(
+      `SELECT t.id, t.slug, t.parent_id, q.cpu, q.memory_mib, q.gpu FROM tenants t JOIN tenant_quotas q ON q.tenant_id = t.id
+        WHERE t.id = $1 OR t.id = $2 OR t.parent_id = $1 OR t.parent_id = $2`,
+      [tenantId, parentId],
+    );
+    const nodes: QuotaTreeNode[] = rows.map((row) => ({
+      id: row.id,
+      label: row.slug,
+      // Only the parent and its children, or the tenant and its children, are compared: the parent's own
+      // parent is outside the set, so the parent is a root here.
+      parentId: row.id === parentId || (parentId === null && row.id === tenantId) ? null : row.parent_id,
+      nominal: row.id === tenantId ? { cpu: next.cpu, memoryMiB: next.memoryMiB, gpu: next.gpu } : { cpu: Number(row.cpu), memoryMiB: Number(row.memory_mib), gpu: Number(row.gpu) },
+    }));
+    const problems = validateQuotaTree(nodes);
+    if (problems.length === 0) return;
+    // Levels relative to the real tree: the local root is at its own depth.
+    const { rows: depthRows } = await tx.query<{ depth: number }>('SELECT array_length(path, 1) - 1 AS depth FROM tenants WHERE id = $1', [parentId ?? tenantId]);
+    const base = Number(depthRows[0]?.depth ?? 0);
+    throw tenantErrors.quotaTree(problems.map((p) => {
+      const level = p.level + base;
+      return { ...p, level, message: p.message.replace(/^level \d+/, `level ${level}`) };
+    }));
+  };
+
   return {
     async create(ctx, input) {
       const id = randomUUID();
       try {
         return await withSystem(db, async (tx) => {
+          let parentId: string | null = null;
+          if (input.parent !== undefined) {
+            // Locked, so a parent cannot be deleted while a child is being created under it.
+            const { rows: parents } = await tx.query<{ id: string; path: string[]; deletion_started_at: Date | null }>(
+              'SELECT id, path, deletion_started_at FROM tenants WHERE slug = $1 FOR UPDATE', [input.parent],
+            );
+            const parent = parents[0];
+            if (parent === undefined) throw tenantErrors.parentNotFound(input.parent);
+            if (parent.deletion_started_at !== null) throw tenantErrors.beingDeleted(input.parent);
+            if (parent.path.length >= maxTreeDepth) throw tenantErrors.tooDeep(input.parent);
+            parentId = parent.id;
+          }
           const { rows } = await tx.query<TenantRow>(
-            `INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $3, $4, 'active') RETURNING ${tenantColumns}`,
-            [id, input.slug, input.name, input.tier],
+            // The database fills in `path` (the parent's path and this id: migration 0021's trigger).
+            `INSERT INTO tenants (id, slug, name, tier, status, parent_id) VALUES ($1, $2, $3, $4, 'active', $5) RETURNING ${tenantColumns}`,
+            [id, input.slug, input.name, input.tier, parentId],
           );
-          const q = defaultQuota;
+          const q: TenantQuota = parentId === null ? defaultQuota : { ...defaultQuota, cpu: 0, memoryMiB: 0, gpu: 0 };
           await tx.query(
             `INSERT INTO tenant_quotas (tenant_id, cpu, memory_mib, gpu, borrow_cpu, borrow_memory_mib, borrow_gpu,
                max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight,
@@ -184,13 +287,76 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
               q.dbStatementTimeoutMs, q.dbMaxConcurrentOperations,
               q.ingressBytesPerSecond, q.ingressBurstBytes, q.egressBytesPerSecond, q.egressBurstBytes],
           );
-          await auditBoth(tx, ctx, id, 'tenant.create', { slug: input.slug, tier: input.tier });
+          await auditBoth(tx, ctx, id, 'tenant.create', { slug: input.slug, tier: input.tier, ...(input.parent === undefined ? {} : { parent: input.parent }) });
           return toTenant(rows[0]!);
         });
       } catch (error) {
         if ((error as { code?: string }).code === '23505') throw tenantErrors.slugTaken(input.slug);
         throw error;
       }
+    },
+    async getDescendant(ancestorId, ref) {
+      const column = isUuid(ref) ? 'id' : 'slug';
+      const { rows } = await readAsSystem<TenantRow>(db, `SELECT ${tenantColumns} FROM tenants WHERE ${column} = $1 AND $2::uuid = ANY (path) AND id <> $2::uuid`, [ref, ancestorId]);
+      if (rows[0] === undefined) throw tenantErrors.notBelow(ref);
+      return toTenant(rows[0]);
+    },
+    async quotaTree() {
+      const { rows } = await readAsSystem<{ id: string; slug: string; parent_id: string | null } & QuotaRow>(
+        db, 'SELECT t.id, t.slug, t.parent_id, q.* FROM tenants t JOIN tenant_quotas q ON q.tenant_id = t.id',
+      );
+      return rows.map((row) => {
+        const quota = toQuota(row);
+        return { id: row.id, label: row.slug, parentId: row.parent_id, nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu }, borrowingLimit: quota.borrowingLimit };
+      });
+    },
+    async tree(tenantId) {
+      return withSystem(db, async (tx) => {
+        // tenants.path holds every ancestor: the subtree is the tenants whose path names the top.
+        const { rows } = await tx.query<{ id: string; slug: string; name: string; status: TenantStatus; parent_id: string | null; parent_slug: string | null; path: string[];
+          cpu: string | number; memory_mib: number; gpu: number; used_cpu: string | number; used_memory_mib: string | number; used_gpu: string | number; running: string | number }>(
+          `SELECT t.id, t.slug, t.name, t.status, t.parent_id, p.slug AS parent_slug, t.path, q.cpu, q.memory_mib, q.gpu,
+                  COALESCE(u.cpu, 0) AS used_cpu, COALESCE(u.memory_mib, 0) AS used_memory_mib, COALESCE(u.gpu, 0) AS used_gpu, COALESCE(u.running, 0) AS running
+             FROM tenants t
+             JOIN tenant_quotas q ON q.tenant_id = t.id
+             LEFT JOIN tenants p ON p.id = t.parent_id
+             LEFT JOIN (SELECT tenant_id, sum(cpu) AS cpu, sum(memory_mib) AS memory_mib, sum(gpu) AS gpu, count(*) AS running
+                          FROM jobs WHERE status IN ('admitted', 'running') GROUP BY tenant_id) u ON u.tenant_id = t.id
+            WHERE $1::uuid = ANY (t.path)`,
+          [tenantId],
+        );
+        const top = rows.find((row) => row.id === tenantId);
+        if (top === undefined) throw tenantErrors.notFound(tenantId);
+        const base = top.path.length;
+        const nodes = new Map<string, TenantTreeNode>(rows.map((row) => {
+          const usage = { cpu: Number(row.used_cpu), memoryMiB: Number(row.used_memory_mib), gpu: Number(row.used_gpu), runningJobs: Number(row.running) };
+          return [row.id, {
+            id: row.id, slug: row.slug, name: row.name, parent: row.parent_slug, depth: row.path.length - base, status: row.status,
+            nominal: { cpu: Number(row.cpu), memoryMiB: Number(row.memory_mib), gpu: Number(row.gpu) }, usage, subtreeUsage: { ...usage },
+          }];
+        }));
+        // Roll usage up: every tenant's usage is added to each ancestor inside the subtree.
+        for (const row of rows) {
+          const own = nodes.get(row.id)!.usage;
+          for (const ancestor of row.path.slice(base - 1, -1)) {
+            const target = nodes.get(ancestor);
+            if (target === undefined) continue;
+            target.subtreeUsage.cpu += own.cpu;
+            target.subtreeUsage.memoryMiB += own.memoryMiB;
+            target.subtreeUsage.gpu += own.gpu;
+            target.subtreeUsage.runningJobs += own.runningJobs;
+          }
+        }
+        // Depth first, children by slug.
+        const ordered: TenantTreeNode[] = [];
+        const childrenOf = (parent: string) => rows.filter((row) => row.parent_id === parent).sort((a, b) => a.slug.localeCompare(b.slug));
+        const visit = (id: string) => {
+          ordered.push(nodes.get(id)!);
+          for (const child of childrenOf(id)) visit(child.id);
+        };
+        visit(tenantId);
+        return ordered;
+      }, { readOnly: true });
     },
     async list() {
       return withSystem(db, async (tx) => (await tx.query<TenantRow>(`SELECT ${tenantColumns} FROM tenants ORDER BY slug`)).rows.map(toTenant), { readOnly: true });
@@ -240,6 +406,7 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
           ...withBandwidthBursts(update),
           borrowingLimit: { ...current.borrowingLimit, ...(update.borrowingLimit ?? {}) },
         };
+        await checkQuotaTree(tx, tenantId, next);
         await tx.query(
           `UPDATE tenant_quotas SET cpu = $2, memory_mib = $3, gpu = $4, borrow_cpu = $5, borrow_memory_mib = $6,
              borrow_gpu = $7, max_concurrent_jobs = $8, max_queued_jobs = $9, storage_bytes = $10,

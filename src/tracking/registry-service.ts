@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { withTenant } from '../db/index.ts';
+import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
 import type { ModelVersionJson, ModelVersionRow, RegisteredModelJson, RegisteredModelRow } from './mlflow-entities.ts';
@@ -102,6 +102,40 @@ export const createRegistryService = (deps: { db: Db }) => {
     const row = (await tx.query<ModelVersionRow>(`${VERSION_SELECT} WHERE v.name = $1 AND v.version = $2`, [name, version])).rows[0];
     if (row === undefined) throw registryErrors.versionNotFound(name, version);
     return row;
+  };
+
+  /**
+   * A version of `{owner}/{name}` shared with the caller: read in a withSharedRead transaction, where the
+   * database's shared_read policies admit the owner's row only while a live share grants it to the caller
+   * (or an ancestor). Each successful read is audited in both tenants' chains (one system transaction,
+   * committed before the version is returned). undefined for everything else, so callers answer exactly
+   * as for a missing version.
+   */
+  const readSharedVersion = async (scope: TrackingScope, qualified: string, version: number): Promise<ModelVersionJson | undefined> => {
+    const slash = qualified.indexOf('/');
+    if (slash <= 0) return undefined;
+    const ownerSlug = qualified.slice(0, slash);
+    const name = qualified.slice(slash + 1);
+    const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [ownerSlug])).rows[0]?.id;
+    if (ownerId === undefined || ownerId === scope.tenantId) return undefined;
+    const found = await withSharedRead(db, scope.tenantId, ownerId, async (tx) => {
+      const row = (await tx.query<ModelVersionRow>(`${VERSION_SELECT} WHERE v.tenant_id = $1 AND v.name = $2 AND v.version = $3`, [ownerId, name, version])).rows[0];
+      if (row === undefined) return undefined;
+      const share = (await tx.query<{ id: string }>(
+        `SELECT id FROM tenant_shares WHERE tenant_id = $1 AND resource_kind = 'model' AND resource_name = $2 AND resource_version = $3
+            AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at, id LIMIT 1`,
+        [ownerId, name, version],
+      )).rows[0];
+      return { row, shareId: share?.id ?? null };
+    });
+    if (found === undefined) return undefined;
+    const target = `model:${qualified}/${version}`;
+    await withSystem(db, async (tx) => {
+      for (const [chain, details] of [[ownerId, { shareId: found.shareId, grantee: scope.tenantId }], [scope.tenantId, { shareId: found.shareId, owner: ownerId }]] as const) {
+        await appendAuditEvent(tx, { tenantId: chain, actor: scope.actor, action: 'share.read', target, outcome: 'success', requestId: scope.requestId, details });
+      }
+    });
+    return modelVersionJson({ ...found.row, name: qualified });
   };
 
   const touchModel = (tx: Queryable, name: string, t: number) =>
@@ -390,10 +424,20 @@ export const createRegistryService = (deps: { db: Db }) => {
       });
     },
 
+    /**
+     * One model version: the tenant's own, or — when the name is owner-qualified (`{owner}/{name}`, issue
+     * 15) and no own model has that name — a version another tenant shared with this one. Anything not
+     * shared is RESOURCE_DOES_NOT_EXIST, word for word as a missing version.
+     */
     async getModelVersion(scope: TrackingScope, input: { name?: unknown; version?: unknown }): Promise<ModelVersionJson> {
       const name = validateModelName(input.name);
       const version = validateModelVersion(input.version);
-      return withTenant(db, scope.tenantId, async (tx) => modelVersionJson(await getVersionIn(tx, name, version)), { readOnly: true });
+      const own = await withTenant(db, scope.tenantId, async (tx) =>
+        (await tx.query<ModelVersionRow>(`${VERSION_SELECT} WHERE v.name = $1 AND v.version = $2`, [name, version])).rows[0], { readOnly: true });
+      if (own !== undefined) return modelVersionJson(own);
+      const shared = await readSharedVersion(scope, name, version);
+      if (shared === undefined) throw registryErrors.versionNotFound(name, version);
+      return shared;
     },
 
     async updateModelVersion(scope: TrackingScope, input: { name?: unknown; version?: unknown; description?: unknown }): Promise<ModelVersionJson> {

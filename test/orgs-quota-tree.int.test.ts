@@ -1,0 +1,128 @@
+/**
+ * Issue 15: the job runner admits against the quota tree, on PGlite and PostgreSQL. The cluster side is a
+ * scripted ClusterExecution without Kueue (as in jobs-cluster-mode.int.test.ts: no cluster can run here),
+ * so Bulkhead itself admits against the configured capacity (16 cores) — far more than the organization's
+ * 4 cores, so every refusal below is the tree's.
+ *
+ * org-east (4 cores) ─ team-a (2 cores, may borrow 4) and team-b (2 cores): team-a borrows team-b's idle 2
+ * cores, but not past org-east's 4; explain names level 0 ('org-east'); team-b's own job (within its nominal)
+ * reclaims one borrowed core from team-a (preempted and requeued), and team-a's queue waits on org-east.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ClusterExecution } from '../src/jobs/index.ts';
+import type { Outcome, RunningJob } from '../src/executors/executor-contract.ts';
+import { databaseKinds } from './support/databases.ts';
+import { adminToken, createTestPlatform } from './support/platform.ts';
+import type { TestPlatform } from './support/platform.ts';
+import { waitFor } from './support/wait.ts';
+
+interface Submission { jobId: string; tenantSlug: string; preempted: boolean; end(outcome: Omit<Outcome, 'usage'>): void }
+
+const scriptedCluster = () => {
+  const submissions: Submission[] = [];
+  const execution: ClusterExecution = {
+    kueue: false,
+    async ensureTenant() {},
+    start(run): RunningJob {
+      let settle!: (outcome: Outcome) => void;
+      const outcome = new Promise<Outcome>((resolve) => {
+        settle = resolve;
+      });
+      const submission: Submission = { jobId: run.job.id, tenantSlug: run.tenant.slug, preempted: false, end: (o) => settle({ ...o, usage: { wallMs: 5 } } as Outcome) };
+      submissions.push(submission);
+      return {
+        jobId: run.job.id,
+        wait: () => outcome,
+        cancel: () => settle({ kind: 'cancelled', usage: { wallMs: 5 } }),
+        preempt: () => {
+          submission.preempted = true;
+          settle({ kind: 'preempted', usage: { wallMs: 5 } });
+        },
+      };
+    },
+  };
+  return { execution, submissions };
+};
+
+const job = { name: 'train', command: ['python3', 'train.py'], resources: { cpu: 1, memoryMiB: 512, timeoutSeconds: 600 } };
+
+for (const kind of databaseKinds) {
+  describe(`job admission against the quota tree on ${kind}`, () => {
+    let p: TestPlatform;
+    const cluster = scriptedCluster();
+    const tokens: Record<string, string> = {};
+
+    const submit = async (slug: string) => {
+      const created = await p.call('POST', `/api/v1/tenants/${slug}/jobs`, tokens[slug], job);
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return created.body.id as string;
+    };
+    const status = async (slug: string, id: string) => (await p.call('GET', `/api/v1/tenants/${slug}/jobs/${id}`, tokens[slug])).body.status as string;
+    const explain = async (slug: string, id: string) => (await p.call('GET', `/api/v1/tenants/${slug}/jobs/${id}/explain`, tokens[slug])).body;
+
+    before(async () => {
+      p = await createTestPlatform(kind, { executor: 'kubernetes', capacityCpu: 16, capacityMemoryMiB: 65536 }, { cluster: { execution: cluster.execution } });
+      await p.createTenant('org-east');
+      for (const slug of ['team-a', 'team-b']) {
+        const created = await p.call('POST', '/api/v1/tenants', adminToken, { slug, name: slug, tier: 'sandbox', parent: 'org-east' });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        tokens[slug] = (await p.call('POST', `/api/v1/tenants/${slug}/tokens`, adminToken, { name: 'm', role: 'member' })).body.token;
+      }
+      const quota = async (slug: string, body: unknown) => assert.equal((await p.call('PUT', `/api/v1/tenants/${slug}/quota`, adminToken, body)).status, 200);
+      await quota('org-east', { cpu: 4, memoryMiB: 8192, maxConcurrentJobs: 10 });
+      await quota('team-a', { cpu: 2, memoryMiB: 4096, maxConcurrentJobs: 10, borrowingLimit: { cpu: 4, memoryMiB: 4096 } });
+      await quota('team-b', { cpu: 2, memoryMiB: 4096, maxConcurrentJobs: 10 });
+    });
+    after(async () => {
+      for (const s of cluster.submissions) s.end({ kind: 'cancelled' });
+      await p.platform.jobs.runner.stop();
+      await p.close();
+    });
+
+    test("a sibling borrows its sibling's idle quota but not past the parent's limit; explain names the level; the owner reclaims", async () => {
+      const a: string[] = [];
+      for (let i = 0; i < 5; i += 1) a.push(await submit('team-a'));
+      await waitFor('four of team-a\'s jobs to reach the cluster', async () => {
+        await p.platform.jobs.runner.tick();
+        return cluster.submissions.length >= 4;
+      });
+      // One more tick: nothing else may start (the flat limits alone — 2 + 4 borrowed, 16 cores — would).
+      await p.platform.jobs.runner.tick();
+      assert.equal(cluster.submissions.length, 4, 'org-east has 4 cores: 2 of team-a\'s own, 2 borrowed from idle team-b');
+      const statuses = await Promise.all(a.map((id) => status('team-a', id)));
+      assert.equal(statuses.filter((s) => s === 'queued').length, 1);
+      const waiting = a[statuses.indexOf('queued')]!;
+      const why = await explain('team-a', waiting);
+      assert.equal(why.waiting, true);
+      assert.match(why.summary, /waits for the quota tree — level 0 \('org-east'\): no cpu left to lend to 'team-a'/);
+
+      // team-b's own job fits its nominal, which is lent to team-a: the borrower gives one core back
+      // (preempted, requeued), team-b's job starts, and team-a's queued jobs wait on org-east.
+      const b = await submit('team-b');
+      await waitFor("team-b's job to reach the cluster", async () => {
+        await p.platform.jobs.runner.tick();
+        return cluster.submissions.some((s) => s.jobId === b);
+      });
+      const preempted = cluster.submissions.filter((s) => s.preempted);
+      assert.equal(preempted.length, 1, 'exactly one borrowed core reclaimed');
+      assert.equal(preempted[0]!.tenantSlug, 'team-a');
+      await waitFor('the preempted job back in the queue', async () => (await status('team-a', preempted[0]!.jobId)) === 'queued');
+      await p.platform.jobs.runner.tick();
+      const running = cluster.submissions.filter((s) => !s.preempted);
+      assert.deepEqual(running.map((s) => s.tenantSlug).sort(), ['team-a', 'team-a', 'team-a', 'team-b']);
+      assert.equal(cluster.submissions.length, 5, 'nothing else started: org-east is full');
+      assert.match((await explain('team-a', preempted[0]!.jobId)).summary, /level 0 \('org-east'\)/);
+
+      // A team-a job ends: team-a (under org-east's 4 again) gets one of its queued jobs back.
+      running.find((s) => s.tenantSlug === 'team-a')!.end({ kind: 'succeeded', exitCode: 0 } as Omit<Outcome, 'usage'>);
+      await waitFor('one more team-a job to start', async () => {
+        await p.platform.jobs.runner.tick();
+        return cluster.submissions.length >= 6;
+      });
+      await p.platform.jobs.runner.tick();
+      assert.equal(cluster.submissions.length, 6);
+      assert.equal(cluster.submissions[5]!.tenantSlug, 'team-a');
+    });
+  });
+}

@@ -52,6 +52,8 @@ export const tenantDataTables = [
   'api_tokens',
   'job_logs',
   'jobs',
+  // OCI images (0024): rows only; the shared files go at the next image garbage collection.
+  'images',
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
   'memberships',

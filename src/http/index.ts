@@ -8,6 +8,7 @@ export type { BuildAppOptions, RouteEntry } from './app.ts';
 export type { ErrorBody } from './error-handler.ts';
 // The route modules the composition root mounts.
 export { jobRoutes } from './routes/job-routes.ts';
+export { imageRoutes } from './routes/image-routes.ts';
 export { kubernetesRoutes } from './routes/kubernetes-routes.ts';
 export { lineageRoutes } from './routes/lineage-routes.ts';
 export { deploymentRoutes } from './routes/deployment-routes.ts';

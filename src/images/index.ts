@@ -7,3 +7,4 @@
  */
 export { createImageStore, type ImageStore, type ImportedImage } from './image-store.ts';
 export { imageErrors, layerPathComponents, symlinkStaysInside, type RefusalCheck } from './layer-unpack.ts';
+export { createImageService, imageServiceErrors, type ImageService, type ResolvedImage } from './image-service.ts';

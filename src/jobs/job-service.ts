@@ -30,6 +30,8 @@ export interface JobServiceDeps {
   capacity: () => ResourceAmounts;
   /** Called after a job was queued: schedule soon. */
   onSubmitted: () => void;
+  /** Resolves a job's `image` for its tenant (NOT_FOUND for another tenant's private image). Absent: images are refused. */
+  images?: { resolve(tenantId: string, ref: string): Promise<{ image: string; digest: string }> } | undefined;
 }
 
 export const createJobService = (deps: JobServiceDeps) => ({
@@ -39,7 +41,15 @@ export const createJobService = (deps: JobServiceDeps) => ({
    */
   async submit(ctx: RequestContext, tenant: { id: string; tier: IsolationTier }, input: SubmitJob): Promise<Job> {
     const capacity = deps.capacity();
-    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(input.resources, quota, capacity));
+    let image: { image: string; digest: string } | undefined;
+    if (input.image !== undefined) {
+      if (deps.images === undefined) throw new AppError('VALIDATION_FAILED', 'this installation runs no jobs on images');
+      if (tenant.tier === 'process') throw new AppError('VALIDATION_FAILED', "the 'process' tier runs on the host filesystem and cannot run an image; images need the sandbox or dedicated tier");
+      // Resolved now, once: the job runs this digest however the tag moves before it starts.
+      const resolved = await deps.images.resolve(tenant.id, input.image);
+      image = { image: input.image, digest: resolved.digest };
+    }
+    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(input.resources, quota, capacity), image);
     deps.onSubmitted();
     return job;
   },

@@ -5,6 +5,7 @@ import type { Db } from '../db/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor } from '../executors/local/index.ts';
+import type { ImageService } from '../images/index.ts';
 import { createClusterJobBackend, createJobRelays, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
 import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
@@ -36,7 +37,9 @@ export const createJobSystem = (
   config: Config,
   deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: HostExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined;
     /** The runner's writes go through this Db (with replicas: fenced by the leader's token); default `db`. */
-    leaderDb?: Db },
+    leaderDb?: Db;
+    /** OCI images (issue 17): resolving a job's `image` at submission and its rootfs at launch. */
+    images?: ImageService | undefined },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
   const relays = createJobRelays();
@@ -50,7 +53,7 @@ export const createJobSystem = (
   // The host executor runs local jobs; with a cluster it runs none, but still probes the host and reaps leftovers.
   const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix });
   const backend = deps.cluster === undefined
-    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
+    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking, images: deps.images })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
   const runner = createJobRunner({
     // The runner's writes (admissions, transitions, logs) are the leader's: fenced when replicas run.
@@ -63,6 +66,6 @@ export const createJobSystem = (
     tracking: deps.tracking,
     log,
   });
-  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke() });
+  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images });
   return { store, service, runner, relays, jobsDir };
 };

@@ -1,0 +1,46 @@
+-- Issue 17: job environments as OCI images.
+--
+-- images: a tenant's private image store — one row per name:tag, naming the manifest digest of an image
+-- whose blobs and unpacked rootfs live in the host's content-addressed store ($BULKHEAD_HOME/images).
+-- Two tenants importing the same image share its files on disk, never its row: which digests a tenant
+-- may use is exactly what these rows (under RLS) say. size_bytes counts against the tenant's storage
+-- quota (storage_usage.used_bytes) from import to delete.
+CREATE TABLE images (
+  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,127}$'),
+  tag text NOT NULL CHECK (tag ~ '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$'),
+  digest text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+  size_bytes bigint NOT NULL CHECK (size_bytes >= 0),
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, name, tag)
+);
+CREATE INDEX images_digest_idx ON images (tenant_id, name, digest);
+
+ALTER TABLE images ENABLE ROW LEVEL SECURITY;
+ALTER TABLE images FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON images TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid)
+  WITH CHECK (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid);
+CREATE POLICY system_access ON images TO bulkhead_system USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON images TO bulkhead_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON images TO bulkhead_system;
+
+-- The platform-wide public store (operator only): readable by every tenant, written by the platform.
+-- No tenant_id: it is nobody's data and counts against no tenant's quota.
+CREATE TABLE public_images (
+  name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,127}$'),
+  tag text NOT NULL CHECK (tag ~ '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$'),
+  digest text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+  size_bytes bigint NOT NULL CHECK (size_bytes >= 0),
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (name, tag)
+);
+GRANT SELECT ON public_images TO bulkhead_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public_images TO bulkhead_system;
+
+-- The image a job asked for (as given) and the manifest digest it resolved to at submission: the job
+-- runs exactly that digest, however the tag moves later (`bulkhead job rerun` pins it).
+ALTER TABLE jobs ADD COLUMN image text;
+ALTER TABLE jobs ADD COLUMN image_digest text CHECK (image_digest ~ '^sha256:[0-9a-f]{64}$');

@@ -1,0 +1,231 @@
+/**
+ * Which tenant may use which image: the `images` rows (RLS, one tenant's private store) and
+ * `public_images` (the operator's platform-wide store), over the host's shared image store.
+ *
+ * Import: the archive streams into the store with the tenant's free storage as its byte limit; then, in
+ * one transaction, the tenant's usage row is locked, the quota checked again with the image's size
+ * (blobs + unpacked files, minus the image the tag replaces), the row written, usage updated and the
+ * import audited. Another tenant's private image is NOT_FOUND by name and by digest — the same answer as
+ * an image that does not exist — even when the same content sits in the shared store.
+ *
+ * Garbage collection keeps every digest named by an image row (any tenant, public) or by a job that has
+ * not ended; imports and collections are serialized in this process so a collection never removes what
+ * an import is about to commit (with several replicas, run `collectGarbage` on one only).
+ */
+import type { Readable } from 'node:stream';
+import { AppError } from '../core/errors.ts';
+import type { RequestContext } from '../core/request-context.ts';
+import { appendAuditEvent } from '../audit/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { PLATFORM_TENANT_ID, readAsSystem, withSystem, withTenant } from '../db/index.ts';
+import { parseImageReference, type Image } from '../contract/image-schemas.ts';
+import type { ImageStore } from './image-store.ts';
+
+export const imageServiceErrors = {
+  notFound: (ref: string) => new AppError('NOT_FOUND', `image '${ref}' not found`),
+  badReference: (ref: string) => new AppError('VALIDATION_FAILED', `'${ref}' is not an image reference (name, name:tag or name@sha256:<hex>)`),
+  quotaExceeded: (used: number, quota: number, needed: number) =>
+    new AppError('QUOTA_EXCEEDED', `storage quota exceeded: ${used} of ${quota} bytes in use or reserved; this image needs ${needed} more`, {
+      details: { usedBytes: used, quotaBytes: quota, neededBytes: needed },
+    }),
+};
+
+interface ImageRow {
+  name: string;
+  tag: string;
+  digest: string;
+  size_bytes: string | number;
+  created_at: Date;
+}
+
+const toImage = (row: ImageRow, scope: Image['scope']): Image => ({
+  name: row.name, tag: row.tag, digest: row.digest, sizeBytes: Number(row.size_bytes), scope, createdAt: new Date(row.created_at).toISOString(),
+});
+
+export interface ResolvedImage {
+  /** The reference as the caller gave it. */
+  image: string;
+  name: string;
+  digest: string;
+  scope: Image['scope'];
+}
+
+export interface ImageService {
+  importTenantImage(ctx: RequestContext, tenantId: string, name: string, tag: string, source: Readable): Promise<Image>;
+  importPublicImage(ctx: RequestContext, name: string, tag: string, source: Readable): Promise<Image>;
+  /** The tenant's private images, then the public ones. */
+  list(tenantId: string): Promise<Image[]>;
+  listPublic(): Promise<Image[]>;
+  /** `name:tag` / `name@digest` → the image the tenant may use: its own first, else a public one; NOT_FOUND. */
+  resolve(tenantId: string, ref: string): Promise<ResolvedImage>;
+  /** Deletes the tenant's `name:tag` (NOT_FOUND otherwise), releases its storage, then collects garbage. */
+  remove(ctx: RequestContext, tenantId: string, ref: string): Promise<void>;
+  removePublic(ctx: RequestContext, ref: string): Promise<void>;
+  /** The unpacked rootfs of a digest (for the job backend: the digest was resolved for its tenant at submission). */
+  rootfsPath(digest: string): Promise<string>;
+  collectGarbage(): Promise<{ rootfs: number; blobs: number }>;
+}
+
+export function createImageService(deps: { db: Db; store: ImageStore }): ImageService {
+  const { db, store } = deps;
+  let chain: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+
+  const tenantFree = async (tenantId: string): Promise<number> =>
+    withTenant(db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ used: string | number | null; reserved: string | number; quota: string | number | null }>(
+        `SELECT (SELECT used_bytes FROM storage_usage) AS used,
+                (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now()) AS reserved,
+                (SELECT storage_bytes FROM tenant_quotas) AS quota`,
+      );
+      const row = rows[0];
+      return Math.max(0, Number(row?.quota ?? 0) - Number(row?.used ?? 0) - Number(row?.reserved ?? 0));
+    }, { readOnly: true });
+
+  const collect = async (): Promise<{ rootfs: number; blobs: number }> => {
+    const { rows } = await readAsSystem<{ digest: string }>(db,
+      `SELECT digest FROM images UNION SELECT digest FROM public_images
+       UNION SELECT image_digest FROM jobs WHERE image_digest IS NOT NULL AND status IN ('queued', 'admitted', 'running', 'preempted')`);
+    return store.collectGarbage(rows.map((r) => r.digest));
+  };
+
+  const parseTagRef = (ref: string): { name: string; tag: string } => {
+    const parsed = parseImageReference(ref);
+    if (parsed === undefined) throw imageServiceErrors.badReference(ref);
+    if (parsed.tag === undefined) throw new AppError('VALIDATION_FAILED', 'delete an image by name:tag, not by digest');
+    return { name: parsed.name, tag: parsed.tag };
+  };
+
+  const findIn = async (tx: Queryable, table: 'images' | 'public_images', name: string, key: { tag?: string; digest?: string }): Promise<ImageRow | undefined> => {
+    const { rows } = key.digest !== undefined
+      ? await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 AND digest = $2 ORDER BY created_at DESC LIMIT 1`, [name, key.digest])
+      : await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 AND tag = $2`, [name, key.tag]);
+    return rows[0];
+  };
+
+  return {
+    importTenantImage: (ctx, tenantId, name, tag, source) => exclusive(async () => {
+      const limitBytes = await tenantFree(tenantId);
+      const imported = await store.importArchive(source, { limitBytes });
+      try {
+        return await withTenant(db, tenantId, async (tx) => {
+          await tx.query('INSERT INTO storage_usage (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING', [tenantId]);
+          const { rows: usage } = await tx.query<{ used_bytes: string | number }>('SELECT used_bytes FROM storage_usage FOR UPDATE');
+          const { rows: totals } = await tx.query<{ reserved: string | number; quota: string | number | null }>(
+            `SELECT (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now()) AS reserved,
+                    (SELECT storage_bytes FROM tenant_quotas) AS quota`,
+          );
+          const replaced = await findIn(tx, 'images', name, { tag });
+          const oldSize = replaced === undefined ? 0 : Number(replaced.size_bytes);
+          const used = Number(usage[0]?.used_bytes ?? 0) + Number(totals[0]?.reserved ?? 0);
+          const quota = Number(totals[0]?.quota ?? 0);
+          if (used - oldSize + imported.sizeBytes > quota) throw imageServiceErrors.quotaExceeded(used, quota, imported.sizeBytes - oldSize);
+          const { rows } = await tx.query<ImageRow>(
+            `INSERT INTO images (tenant_id, name, tag, digest, size_bytes, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (tenant_id, name, tag) DO UPDATE SET digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes,
+               created_by = EXCLUDED.created_by, created_at = now()
+             RETURNING *`,
+            [tenantId, name, tag, imported.digest, imported.sizeBytes, ctx.actor],
+          );
+          await tx.query('UPDATE storage_usage SET used_bytes = used_bytes + $1, updated_at = now()', [imported.sizeBytes - oldSize]);
+          await appendAuditEvent(tx, {
+            tenantId, actor: ctx.actor, action: 'image.import', target: `image:${name}:${tag}`, outcome: 'success', requestId: ctx.requestId,
+            details: { digest: imported.digest, sizeBytes: imported.sizeBytes, ...(replaced === undefined ? {} : { replaced: replaced.digest }) },
+          });
+          return toImage(rows[0] as ImageRow, 'tenant');
+        });
+      } catch (error) {
+        await collect().catch(() => undefined);
+        throw error;
+      }
+    }),
+
+    importPublicImage: (ctx, name, tag, source) => exclusive(async () => {
+      const imported = await store.importArchive(source, { limitBytes: Number.MAX_SAFE_INTEGER });
+      try {
+        return await withSystem(db, async (tx) => {
+          const { rows } = await tx.query<ImageRow>(
+            `INSERT INTO public_images (name, tag, digest, size_bytes, created_by) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name, tag) DO UPDATE SET digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes,
+               created_by = EXCLUDED.created_by, created_at = now()
+             RETURNING *`,
+            [name, tag, imported.digest, imported.sizeBytes, ctx.actor],
+          );
+          await appendAuditEvent(tx, {
+            tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'image.public.import', target: `image:${name}:${tag}`, outcome: 'success',
+            requestId: ctx.requestId, details: { digest: imported.digest, sizeBytes: imported.sizeBytes },
+          });
+          return toImage(rows[0] as ImageRow, 'public');
+        });
+      } catch (error) {
+        await collect().catch(() => undefined);
+        throw error;
+      }
+    }),
+
+    async list(tenantId) {
+      return withTenant(db, tenantId, async (tx) => {
+        const own = await tx.query<ImageRow>('SELECT * FROM images ORDER BY name, tag');
+        const pub = await tx.query<ImageRow>('SELECT * FROM public_images ORDER BY name, tag');
+        return [...own.rows.map((r) => toImage(r, 'tenant')), ...pub.rows.map((r) => toImage(r, 'public'))];
+      }, { readOnly: true });
+    },
+
+    async listPublic() {
+      const { rows } = await readAsSystem<ImageRow>(db, 'SELECT * FROM public_images ORDER BY name, tag');
+      return rows.map((r) => toImage(r, 'public'));
+    },
+
+    async resolve(tenantId, ref) {
+      const parsed = parseImageReference(ref);
+      if (parsed === undefined) throw imageServiceErrors.badReference(ref);
+      const key = parsed.digest !== undefined ? { digest: parsed.digest } : { tag: parsed.tag };
+      return withTenant(db, tenantId, async (tx) => {
+        const own = await findIn(tx, 'images', parsed.name, key);
+        if (own !== undefined) return { image: ref, name: own.name, digest: own.digest, scope: 'tenant' as const };
+        const pub = await findIn(tx, 'public_images', parsed.name, key);
+        if (pub !== undefined) return { image: ref, name: pub.name, digest: pub.digest, scope: 'public' as const };
+        throw imageServiceErrors.notFound(ref);
+      }, { readOnly: true });
+    },
+
+    async remove(ctx, tenantId, ref) {
+      const { name, tag } = parseTagRef(ref);
+      await exclusive(async () => {
+        await withTenant(db, tenantId, async (tx) => {
+          const { rows } = await tx.query<ImageRow>('DELETE FROM images WHERE name = $1 AND tag = $2 RETURNING *', [name, tag]);
+          const row = rows[0];
+          if (row === undefined) throw imageServiceErrors.notFound(ref);
+          await tx.query('UPDATE storage_usage SET used_bytes = greatest(0, used_bytes - $1), updated_at = now()', [Number(row.size_bytes)]);
+          await appendAuditEvent(tx, {
+            tenantId, actor: ctx.actor, action: 'image.delete', target: `image:${name}:${tag}`, outcome: 'success', requestId: ctx.requestId,
+            details: { digest: row.digest },
+          });
+        });
+        await collect();
+      });
+    },
+
+    async removePublic(ctx, ref) {
+      const { name, tag } = parseTagRef(ref);
+      await exclusive(async () => {
+        await withSystem(db, async (tx) => {
+          const { rows } = await tx.query<ImageRow>('DELETE FROM public_images WHERE name = $1 AND tag = $2 RETURNING *', [name, tag]);
+          if (rows[0] === undefined) throw imageServiceErrors.notFound(ref);
+          await appendAuditEvent(tx, {
+            tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'image.public.delete', target: `image:${name}:${tag}`, outcome: 'success',
+            requestId: ctx.requestId, details: { digest: rows[0].digest },
+          });
+        });
+        await collect();
+      });
+    },
+
+    rootfsPath: (digest) => store.rootfsPath(digest),
+    collectGarbage: () => exclusive(collect),
+  };
+}

@@ -31,7 +31,8 @@ export const publicImageParamsSchema = z.object({ ref: imageReferenceSchema });
 
 export const imageSchema = z.object({
   name: z.string(),
-  tag: z.string(),
+  /** null: an untagged digest kept after its tag moved to a newer import (still runnable as name@digest). */
+  tag: z.string().nullable(),
   digest: z.string(),
   sizeBytes: z.number(),
   /** `tenant`: the tenant's private store; `public`: the platform-wide store. */

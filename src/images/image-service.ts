@@ -32,15 +32,73 @@ export const imageServiceErrors = {
 
 interface ImageRow {
   name: string;
-  tag: string;
+  tags: string[];
   digest: string;
   size_bytes: string | number;
   created_at: Date;
 }
 
-const toImage = (row: ImageRow, scope: Image['scope']): Image => ({
-  name: row.name, tag: row.tag, digest: row.digest, sizeBytes: Number(row.size_bytes), scope, createdAt: new Date(row.created_at).toISOString(),
+const toImage = (row: ImageRow, scope: Image['scope'], tag: string | null): Image => ({
+  name: row.name, tag, digest: row.digest, sizeBytes: Number(row.size_bytes), scope, createdAt: new Date(row.created_at).toISOString(),
 });
+
+/** One entry per tag, sorted; an untagged digest (its tag moved on) once, with tag null. */
+const toImages = (row: ImageRow, scope: Image['scope']): Image[] =>
+  row.tags.length === 0 ? [toImage(row, scope, null)] : [...row.tags].sort().map((tag) => toImage(row, scope, tag));
+
+/**
+ * Points `name:tag` at `digest` in `table` (the name's rows locked): the tag leaves any other digest of the
+ * name (which stays, untagged), and the digest's row is created if new. Returns the row and the bytes it
+ * adds to the store (0 when the digest was already there under this name).
+ */
+async function tagDigest(
+  tx: Queryable, table: 'images' | 'public_images', tenantId: string | undefined,
+  image: { name: string; tag: string; digest: string; sizeBytes: number; actor: string },
+): Promise<{ row: ImageRow; added: number; untagged: string[] }> {
+  const { rows: current } = await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 FOR UPDATE`, [image.name]);
+  const untagged = current.filter((r) => r.digest !== image.digest && r.tags.includes(image.tag)).map((r) => r.digest);
+  await tx.query(`UPDATE ${table} SET tags = array_remove(tags, $2) WHERE name = $1 AND digest <> $3 AND $2 = ANY(tags)`, [image.name, image.tag, image.digest]);
+  if (current.some((r) => r.digest === image.digest)) {
+    const { rows } = await tx.query<ImageRow>(
+      `UPDATE ${table} SET tags = CASE WHEN $3 = ANY(tags) THEN tags ELSE array_append(tags, $3) END WHERE name = $1 AND digest = $2 RETURNING *`,
+      [image.name, image.digest, image.tag],
+    );
+    return { row: rows[0] as ImageRow, added: 0, untagged };
+  }
+  const { rows } = tenantId === undefined
+    ? await tx.query<ImageRow>(
+      'INSERT INTO public_images (name, digest, tags, size_bytes, created_by) VALUES ($1, $2, ARRAY[$3], $4, $5) RETURNING *',
+      [image.name, image.digest, image.tag, image.sizeBytes, image.actor],
+    )
+    : await tx.query<ImageRow>(
+      'INSERT INTO images (tenant_id, name, digest, tags, size_bytes, created_by) VALUES ($1, $2, $3, ARRAY[$4], $5, $6) RETURNING *',
+      [tenantId, image.name, image.digest, image.tag, image.sizeBytes, image.actor],
+    );
+  return { row: rows[0] as ImageRow, added: image.sizeBytes, untagged };
+}
+
+/**
+ * Removes `ref` from `table`: `name:tag` takes the tag off (and the row, once it has no tag left);
+ * `name@digest` removes that digest's row. Returns the removed row (undefined when only a tag went);
+ * NOT_FOUND when nothing matched.
+ */
+async function untag(tx: Queryable, table: 'images' | 'public_images', ref: string): Promise<{ removed?: ImageRow; digest: string }> {
+  const parsed = parseImageReference(ref);
+  if (parsed === undefined) throw imageServiceErrors.badReference(ref);
+  if (parsed.digest !== undefined) {
+    const { rows } = await tx.query<ImageRow>(`DELETE FROM ${table} WHERE name = $1 AND digest = $2 RETURNING *`, [parsed.name, parsed.digest]);
+    if (rows[0] === undefined) throw imageServiceErrors.notFound(ref);
+    return { removed: rows[0], digest: rows[0].digest };
+  }
+  const { rows } = await tx.query<ImageRow>(
+    `UPDATE ${table} SET tags = array_remove(tags, $2) WHERE name = $1 AND $2 = ANY(tags) RETURNING *`, [parsed.name, parsed.tag],
+  );
+  const row = rows[0];
+  if (row === undefined) throw imageServiceErrors.notFound(ref);
+  if (row.tags.length > 0) return { digest: row.digest };
+  await tx.query(`DELETE FROM ${table} WHERE name = $1 AND digest = $2`, [row.name, row.digest]);
+  return { removed: row, digest: row.digest };
+}
 
 export interface ResolvedImage {
   /** The reference as the caller gave it. */
@@ -58,7 +116,10 @@ export interface ImageService {
   listPublic(): Promise<Image[]>;
   /** `name:tag` / `name@digest` → the image the tenant may use: its own first, else a public one; NOT_FOUND. */
   resolve(tenantId: string, ref: string): Promise<ResolvedImage>;
-  /** Deletes the tenant's `name:tag` (NOT_FOUND otherwise), releases its storage, then collects garbage. */
+  /**
+   * `name:tag` takes the tag off (the digest goes once no tag is left on it); `name@digest` deletes that
+   * digest (e.g. one left untagged by a moved tag). Releases its storage, then collects garbage. NOT_FOUND otherwise.
+   */
   remove(ctx: RequestContext, tenantId: string, ref: string): Promise<void>;
   removePublic(ctx: RequestContext, ref: string): Promise<void>;
   /** The unpacked rootfs of a digest (for the job backend: the digest was resolved for its tenant at submission). */
@@ -93,17 +154,10 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
     return store.collectGarbage(rows.map((r) => r.digest));
   };
 
-  const parseTagRef = (ref: string): { name: string; tag: string } => {
-    const parsed = parseImageReference(ref);
-    if (parsed === undefined) throw imageServiceErrors.badReference(ref);
-    if (parsed.tag === undefined) throw new AppError('VALIDATION_FAILED', 'delete an image by name:tag, not by digest');
-    return { name: parsed.name, tag: parsed.tag };
-  };
-
   const findIn = async (tx: Queryable, table: 'images' | 'public_images', name: string, key: { tag?: string; digest?: string }): Promise<ImageRow | undefined> => {
     const { rows } = key.digest !== undefined
-      ? await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 AND digest = $2 ORDER BY created_at DESC LIMIT 1`, [name, key.digest])
-      : await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 AND tag = $2`, [name, key.tag]);
+      ? await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 AND digest = $2`, [name, key.digest])
+      : await tx.query<ImageRow>(`SELECT * FROM ${table} WHERE name = $1 AND $2 = ANY(tags)`, [name, key.tag]);
     return rows[0];
   };
 
@@ -119,24 +173,16 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
             `SELECT (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now()) AS reserved,
                     (SELECT storage_bytes FROM tenant_quotas) AS quota`,
           );
-          const replaced = await findIn(tx, 'images', name, { tag });
-          const oldSize = replaced === undefined ? 0 : Number(replaced.size_bytes);
           const used = Number(usage[0]?.used_bytes ?? 0) + Number(totals[0]?.reserved ?? 0);
           const quota = Number(totals[0]?.quota ?? 0);
-          if (used - oldSize + imported.sizeBytes > quota) throw imageServiceErrors.quotaExceeded(used, quota, imported.sizeBytes - oldSize);
-          const { rows } = await tx.query<ImageRow>(
-            `INSERT INTO images (tenant_id, name, tag, digest, size_bytes, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (tenant_id, name, tag) DO UPDATE SET digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes,
-               created_by = EXCLUDED.created_by, created_at = now()
-             RETURNING *`,
-            [tenantId, name, tag, imported.digest, imported.sizeBytes, ctx.actor],
-          );
-          await tx.query('UPDATE storage_usage SET used_bytes = used_bytes + $1, updated_at = now()', [imported.sizeBytes - oldSize]);
+          const { row, added, untagged } = await tagDigest(tx, 'images', tenantId, { name, tag, digest: imported.digest, sizeBytes: imported.sizeBytes, actor: ctx.actor });
+          if (used + added > quota) throw imageServiceErrors.quotaExceeded(used, quota, added);
+          await tx.query('UPDATE storage_usage SET used_bytes = used_bytes + $1, updated_at = now()', [added]);
           await appendAuditEvent(tx, {
             tenantId, actor: ctx.actor, action: 'image.import', target: `image:${name}:${tag}`, outcome: 'success', requestId: ctx.requestId,
-            details: { digest: imported.digest, sizeBytes: imported.sizeBytes, ...(replaced === undefined ? {} : { replaced: replaced.digest }) },
+            details: { digest: imported.digest, sizeBytes: added, ...(untagged.length === 0 ? {} : { untagged }) },
           });
-          return toImage(rows[0] as ImageRow, 'tenant');
+          return toImage(row, 'tenant', tag);
         });
       } catch (error) {
         await collect().catch(() => undefined);
@@ -148,18 +194,12 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
       const imported = await store.importArchive(source, { limitBytes: Number.MAX_SAFE_INTEGER });
       try {
         return await withSystem(db, async (tx) => {
-          const { rows } = await tx.query<ImageRow>(
-            `INSERT INTO public_images (name, tag, digest, size_bytes, created_by) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (name, tag) DO UPDATE SET digest = EXCLUDED.digest, size_bytes = EXCLUDED.size_bytes,
-               created_by = EXCLUDED.created_by, created_at = now()
-             RETURNING *`,
-            [name, tag, imported.digest, imported.sizeBytes, ctx.actor],
-          );
+          const { row } = await tagDigest(tx, 'public_images', undefined, { name, tag, digest: imported.digest, sizeBytes: imported.sizeBytes, actor: ctx.actor });
           await appendAuditEvent(tx, {
             tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'image.public.import', target: `image:${name}:${tag}`, outcome: 'success',
             requestId: ctx.requestId, details: { digest: imported.digest, sizeBytes: imported.sizeBytes },
           });
-          return toImage(rows[0] as ImageRow, 'public');
+          return toImage(row, 'public', tag);
         });
       } catch (error) {
         await collect().catch(() => undefined);
@@ -169,15 +209,15 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
 
     async list(tenantId) {
       return withTenant(db, tenantId, async (tx) => {
-        const own = await tx.query<ImageRow>('SELECT * FROM images ORDER BY name, tag');
-        const pub = await tx.query<ImageRow>('SELECT * FROM public_images ORDER BY name, tag');
-        return [...own.rows.map((r) => toImage(r, 'tenant')), ...pub.rows.map((r) => toImage(r, 'public'))];
+        const own = await tx.query<ImageRow>('SELECT * FROM images ORDER BY name, created_at, digest');
+        const pub = await tx.query<ImageRow>('SELECT * FROM public_images ORDER BY name, created_at, digest');
+        return [...own.rows.flatMap((r) => toImages(r, 'tenant')), ...pub.rows.flatMap((r) => toImages(r, 'public'))];
       }, { readOnly: true });
     },
 
     async listPublic() {
-      const { rows } = await readAsSystem<ImageRow>(db, 'SELECT * FROM public_images ORDER BY name, tag');
-      return rows.map((r) => toImage(r, 'public'));
+      const { rows } = await readAsSystem<ImageRow>(db, 'SELECT * FROM public_images ORDER BY name, created_at, digest');
+      return rows.flatMap((r) => toImages(r, 'public'));
     },
 
     async resolve(tenantId, ref) {
@@ -194,16 +234,15 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
     },
 
     async remove(ctx, tenantId, ref) {
-      const { name, tag } = parseTagRef(ref);
       await exclusive(async () => {
         await withTenant(db, tenantId, async (tx) => {
-          const { rows } = await tx.query<ImageRow>('DELETE FROM images WHERE name = $1 AND tag = $2 RETURNING *', [name, tag]);
-          const row = rows[0];
-          if (row === undefined) throw imageServiceErrors.notFound(ref);
-          await tx.query('UPDATE storage_usage SET used_bytes = greatest(0, used_bytes - $1), updated_at = now()', [Number(row.size_bytes)]);
+          const { removed, digest } = await untag(tx, 'images', ref);
+          if (removed !== undefined) {
+            await tx.query('UPDATE storage_usage SET used_bytes = greatest(0, used_bytes - $1), updated_at = now()', [Number(removed.size_bytes)]);
+          }
           await appendAuditEvent(tx, {
-            tenantId, actor: ctx.actor, action: 'image.delete', target: `image:${name}:${tag}`, outcome: 'success', requestId: ctx.requestId,
-            details: { digest: row.digest },
+            tenantId, actor: ctx.actor, action: 'image.delete', target: `image:${ref}`, outcome: 'success', requestId: ctx.requestId,
+            details: { digest, removed: removed !== undefined },
           });
         });
         await collect();
@@ -211,14 +250,12 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
     },
 
     async removePublic(ctx, ref) {
-      const { name, tag } = parseTagRef(ref);
       await exclusive(async () => {
         await withSystem(db, async (tx) => {
-          const { rows } = await tx.query<ImageRow>('DELETE FROM public_images WHERE name = $1 AND tag = $2 RETURNING *', [name, tag]);
-          if (rows[0] === undefined) throw imageServiceErrors.notFound(ref);
+          const { removed, digest } = await untag(tx, 'public_images', ref);
           await appendAuditEvent(tx, {
-            tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'image.public.delete', target: `image:${name}:${tag}`, outcome: 'success',
-            requestId: ctx.requestId, details: { digest: rows[0].digest },
+            tenantId: PLATFORM_TENANT_ID, actor: ctx.actor, action: 'image.public.delete', target: `image:${ref}`, outcome: 'success',
+            requestId: ctx.requestId, details: { digest, removed: removed !== undefined },
           });
         });
         await collect();

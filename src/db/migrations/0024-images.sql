@@ -1,21 +1,23 @@
 -- Issue 17: job environments as OCI images.
 --
--- images: a tenant's private image store — one row per name:tag, naming the manifest digest of an image
--- whose blobs and unpacked rootfs live in the host's content-addressed store ($BULKHEAD_HOME/images).
+-- images: a tenant's private image store — one row per name and manifest digest, with the tags that
+-- currently point at it; the blobs and unpacked rootfs live in the host's content-addressed store
+-- ($BULKHEAD_HOME/images). Moving a tag to a new import leaves the old digest in the store, untagged
+-- (tags = '{}'): jobs that ran it can be rerun by digest until it is deleted by name@digest.
 -- Two tenants importing the same image share its files on disk, never its row: which digests a tenant
 -- may use is exactly what these rows (under RLS) say. size_bytes counts against the tenant's storage
 -- quota (storage_usage.used_bytes) from import to delete.
 CREATE TABLE images (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,127}$'),
-  tag text NOT NULL CHECK (tag ~ '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$'),
   digest text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+  -- A tag is on at most one digest of a name: the service moves it (row lock on the name's rows).
+  tags text[] NOT NULL DEFAULT '{}',
   size_bytes bigint NOT NULL CHECK (size_bytes >= 0),
   created_by text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (tenant_id, name, tag)
+  PRIMARY KEY (tenant_id, name, digest)
 );
-CREATE INDEX images_digest_idx ON images (tenant_id, name, digest);
 
 ALTER TABLE images ENABLE ROW LEVEL SECURITY;
 ALTER TABLE images FORCE ROW LEVEL SECURITY;
@@ -30,12 +32,12 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON images TO bulkhead_system;
 -- No tenant_id: it is nobody's data and counts against no tenant's quota.
 CREATE TABLE public_images (
   name text NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,127}$'),
-  tag text NOT NULL CHECK (tag ~ '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$'),
   digest text NOT NULL CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+  tags text[] NOT NULL DEFAULT '{}',
   size_bytes bigint NOT NULL CHECK (size_bytes >= 0),
   created_by text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (name, tag)
+  PRIMARY KEY (name, digest)
 );
 GRANT SELECT ON public_images TO bulkhead_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON public_images TO bulkhead_system;

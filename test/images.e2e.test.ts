@@ -15,6 +15,9 @@ import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
 import { buildOciArchive, buildShellImage } from './support/oci-images.ts';
+import { runCliWith } from './support/cli.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 const imageA = buildShellImage('image-a');
@@ -189,6 +192,45 @@ for (const kind of databaseKinds) {
       const job = await finished(acme, created.body.id);
       assert.equal(job.status, 'succeeded', job.reason ?? '');
       assert.equal((await logsOf(acme, job.id)).trim().split('\n')[0], 'image-b');
+    });
+
+    test('CLI: image import, job submit --image, job rerun reproduces the image digest, image list and delete', async () => {
+      const url = await p.listen();
+      const dir = mkdtempSync(join(tmpdir(), 'bulkhead-image-cli-'));
+      const file = join(dir, 'image.tar');
+      writeFileSync(file, imageB.archive);
+      const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: acme.tokens.member, BULKHEAD_CLI_CONFIG: join(dir, 'cli.json') };
+      const imported = await runCliWith(['--json', 'image', 'import', file, '--tenant', 'acme', '--name', 'cli-img:7'], env);
+      assert.equal(imported.code, 0, imported.err);
+      assert.equal(JSON.parse(imported.out).digest, imageB.manifestDigest);
+      const submitted = await runCliWith(['--json', 'job', 'submit', '--tenant', 'acme', '--image', 'cli-img:7', '--', ...printImage], env);
+      assert.equal(submitted.code, 0, submitted.err);
+      const original = JSON.parse(submitted.out) as { id: string; imageDigest: string };
+      assert.equal(original.imageDigest, imageB.manifestDigest);
+      await finished(acme, original.id);
+      // The tag moves to another image; the rerun still runs the original digest.
+      const retag = await importImage(acme, 'cli-img', '7', imageA.archive);
+      assert.equal(retag.status, 201, JSON.stringify(retag.body));
+      const rerun = await runCliWith(['--json', 'job', 'rerun', original.id, '--tenant', 'acme'], env);
+      assert.equal(rerun.code, 0, rerun.err);
+      const again = JSON.parse(rerun.out) as { id: string; imageDigest: string; image: string; command: string[] };
+      assert.equal(again.imageDigest, imageB.manifestDigest);
+      assert.equal(again.image, `cli-img@${imageB.manifestDigest}`);
+      assert.deepEqual(again.command, printImage);
+      const job = await finished(acme, again.id);
+      assert.equal(job.status, 'succeeded', job.reason ?? '');
+      assert.equal((await logsOf(acme, job.id)).trim().split('\n')[0], 'image-b');
+      const listed = await runCliWith(['image', 'list', '--tenant', 'acme'], env);
+      assert.equal(listed.code, 0, listed.err);
+      assert.match(listed.out, /cli-img\s+7/);
+      assert.match(listed.out, /<untagged>/);
+      const deleted = await runCliWith(['image', 'delete', 'cli-img:7', '--tenant', 'acme'], env);
+      assert.equal(deleted.code, 0, deleted.err);
+      const hostile = join(dir, 'hostile.tar');
+      writeFileSync(hostile, buildOciArchive([{ entries: [{ path: '../escape', data: 'x' }] }]).archive);
+      const refused = await runCliWith(['image', 'import', hostile, '--tenant', 'acme', '--name', 'bad:1'], env);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.err, /image refused: path/);
     });
 
     test('delete releases the storage and garbage collection removes files no image or active job references', async () => {

@@ -186,7 +186,7 @@ try {
     }));
     const big = buildOciArchive([{ entries: hostBinaryEntries(['/bin/sh', '/bin/echo']) }, ...layers]);
     const t0 = performance.now();
-    const imported = await images.importArchive(Readable.from(big.archive), { limitBytes: 4 << 30 });
+    const imported = await images.importArchive(Readable.from(big.archive), { limitBytes: 4 * 1024 ** 3 });
     const importMs = performance.now() - t0;
     await rm(join(base, 'images', 'rootfs', imported.digest.slice(7)), { recursive: true });
     const t1 = performance.now();

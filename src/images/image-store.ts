@@ -17,19 +17,18 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync,
-  unlinkSync, writeFileSync, writeSync,
+  closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { AppError } from '../core/errors.ts';
-import { applyLayer, imageErrors, layerPathComponents } from './layer-unpack.ts';
+import { imageErrors, layerPathComponents } from './layer-unpack.ts';
+import { hexOf, isRecord, readJson, sniffLayerType } from './image-unpack.ts';
+import { unpackInWorker } from './image-unpack-pool.ts';
 
 const HEX64 = /^[a-f0-9]{64}$/;
-const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -65,28 +64,6 @@ export interface ImageStore {
   /** Removes every rootfs and blob not reachable from `keep` (manifest digests). Returns what it removed. */
   collectGarbage(keep: Iterable<string>): Promise<{ rootfs: number; blobs: number }>;
 }
-
-const hexOf = (digest: string): string => {
-  const match = DIGEST.exec(digest);
-  if (match?.[1] === undefined) throw imageErrors.refused('bad-archive', `not a sha256 digest: ${JSON.stringify(digest)}`);
-  return match[1];
-};
-
-const sha256File = (path: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path).on('data', (c) => hash.update(c)).on('error', reject).on('end', () => resolve(hash.digest('hex')));
-  });
-
-function readJson(path: string, what: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
-  } catch {
-    throw imageErrors.refused('bad-archive', `${what} is not valid JSON`);
-  }
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parseDescriptor(v: unknown, what: string): Descriptor {
   if (!isRecord(v) || typeof v.digest !== 'string' || typeof v.mediaType !== 'string' || typeof v.size !== 'number') {
@@ -267,60 +244,6 @@ function resolveDockerSave(archive: StagedArchive): ResolvedImage {
   return { manifestBytes, config, layers };
 }
 
-function sniffLayerType(path: string): string {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const n = readSync(fd, head, 0, head.length, 0);
-    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'application/vnd.oci.image.layer.v1.tar+gzip';
-    if (n >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'application/vnd.oci.image.layer.v1.tar+zstd';
-    return 'application/vnd.oci.image.layer.v1.tar';
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The uncompressed tar stream of a layer file (gzip, zstd or plain tar, whatever its media type says). */
-function layerStream(path: string, mediaType: string): Readable {
-  const raw = createReadStream(path);
-  const kind = mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip') || mediaType.endsWith('diff.tar.gzip')
-    ? 'gzip' : mediaType.endsWith('+zstd') ? 'zstd' : sniffLayerType(path).endsWith('+gzip') ? 'gzip' : sniffLayerType(path).endsWith('+zstd') ? 'zstd' : 'tar';
-  if (kind === 'tar') return raw;
-  const decompress = kind === 'gzip' ? createGunzip() : createZstdDecompress();
-  raw.on('error', (e) => decompress.destroy(e));
-  return raw.pipe(decompress);
-}
-
-/** Directories and files the sandbox mounts over; created (replacing links) so a read-only root needs nothing. */
-const mountDirs = ['proc', 'dev', 'tmp', 'workspace', 'outputs', 'data', 'code', 'etc', 'opt/bulkhead', 'run/bulkhead'];
-const mountFiles = ['etc/passwd', 'etc/group', 'etc/hosts'];
-
-function prepareMountPoints(rootfs: string): void {
-  for (const rel of mountDirs) {
-    let path = rootfs;
-    for (const part of rel.split('/')) {
-      path = join(path, part);
-      const info = existsOrLink(path);
-      if (info !== undefined && !info.isDirectory()) rmSync(path, { recursive: true, force: true });
-      if (info === undefined || !info.isDirectory()) mkdirSync(path, { mode: 0o755 });
-    }
-  }
-  for (const rel of mountFiles) {
-    const path = join(rootfs, rel);
-    const info = existsOrLink(path);
-    if (info !== undefined && !info.isFile()) rmSync(path, { recursive: true, force: true });
-    if (info === undefined || !info.isFile()) writeFileSync(path, '', { mode: 0o644 });
-  }
-}
-
-function existsOrLink(path: string): ReturnType<typeof lstatSync> | undefined {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
 async function treeBytes(dir: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -347,30 +270,9 @@ export function createImageStore(root: string): ImageStore {
     return dir;
   };
 
-  /** Unpacks `layers` into `<work>/rootfs`, checking each against the config's diff_ids. */
-  const unpackInto = async (work: string, configPath: string, layers: readonly { path: string; mediaType: string }[]): Promise<string> => {
-    const config = readJson(configPath, 'the image config');
-    const diffIds = isRecord(config) && isRecord(config.rootfs) && Array.isArray(config.rootfs.diff_ids) ? config.rootfs.diff_ids : undefined;
-    if (diffIds?.length !== layers.length) throw imageErrors.refused('bad-archive', 'the config\'s rootfs.diff_ids do not match the layers');
-    const rootfs = join(work, 'rootfs');
-    mkdirSync(rootfs, { mode: 0o755 });
-    for (const [i, layer] of layers.entries()) {
-      const expected = hexOf(String(diffIds[i]));
-      const hash = createHash('sha256');
-      const tap = new PassThrough();
-      tap.on('data', (chunk: Buffer) => hash.update(chunk));
-      const stream = layerStream(layer.path, layer.mediaType);
-      stream.on('error', (e) => tap.destroy(e));
-      stream.pipe(tap);
-      await applyLayer(rootfs, tap);
-      const actual = hash.digest('hex');
-      if (actual !== expected) {
-        throw imageErrors.refused('digest-mismatch', `layer ${i} does not match its diff_id sha256:${expected} (got sha256:${actual})`);
-      }
-    }
-    prepareMountPoints(rootfs);
-    return rootfs;
-  };
+  /** Unpacks on a worker thread (image-unpack-worker.ts): a large image must not stall the API's event loop. */
+  const unpackInto = (work: string, configPath: string, layers: readonly { path: string; mediaType: string }[]): Promise<string> =>
+    unpackInWorker({ work, configPath, layers: layers.map((l) => ({ path: l.path, mediaType: l.mediaType })) });
 
   /** Moves an unpacked rootfs into place; a concurrent one that got there first wins (same content). */
   const placeRootfs = async (rootfs: string, hex: string): Promise<string> => {

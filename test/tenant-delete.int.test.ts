@@ -300,6 +300,11 @@ for (const kind of databaseKinds) {
       assert.deepEqual(Object.entries(counts).filter(([, n]) => n !== 0), []);
       assert.ok(!existsSync(blobDir), 'blob directory removed');
       assert.ok(!existsSync(join(p.home, 'jobs', doomed.id)));
+      // The deleted tenant's private image files are collected; the other tenant's stay.
+      const imageOf = (slug: string) => buildOciArchive([{ entries: [{ path: 'hello.txt', data: slug }] }]).manifestDigest.slice(7);
+      assert.ok(!existsSync(join(p.home, 'images', 'rootfs', imageOf(doomed.slug))), 'doomed tenant\'s image rootfs collected');
+      assert.ok(!existsSync(join(p.home, 'images', 'blobs', 'sha256', imageOf(doomed.slug))), 'doomed tenant\'s image manifest collected');
+      assert.ok(existsSync(join(p.home, 'images', 'rootfs', imageOf(kept.slug))), 'the other tenant\'s image stays');
       // The shared user stays (users belong to the platform), a member of the other tenant only.
       const members = ok(await p.call('GET', '/api/v1/tenants/kept/members', kept.tokens.admin), 'members').members;
       assert.ok(members.some((m: { user: { username: string } }) => m.user.username === 'sam'));

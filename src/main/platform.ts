@@ -368,7 +368,7 @@ export const createPlatform = async (
     db,
     tenants,
     ports: createTenantDeletionPorts({
-      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage, plaintext: { db, home: config.home },
+      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage, plaintext: { db, home: config.home }, images,
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });

@@ -194,6 +194,28 @@ for (const kind of databaseKinds) {
       assert.equal((await logsOf(acme, job.id)).trim().split('\n')[0], 'image-b');
     });
 
+    test('a tenant default image: jobs without `image` run on it; it must resolve for the tenant; cleared, jobs run on the host', async () => {
+      const foreign = await p.call('PUT', '/api/v1/tenants/globex/image-default', globex.tokens.member, { image: `envy@${digestA}` });
+      assert.equal(foreign.status, 404, 'another tenant\'s private image cannot become a default');
+      const set = await p.call('PUT', '/api/v1/tenants/globex/image-default', globex.tokens.member, { image: 'other:1' });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      assert.deepEqual((await p.call('GET', '/api/v1/tenants/globex/image-default', globex.tokens.viewer)).body, { image: 'other:1' });
+      const created = await submit(globex, { command: printImage });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.image, 'other:1');
+      assert.equal(created.body.imageDigest, imageB.manifestDigest);
+      const job = await finished(globex, created.body.id);
+      assert.equal(job.status, 'succeeded', job.reason ?? '');
+      assert.deepEqual((await logsOf(globex, job.id)).trim().split('\n'), ['image-b', 'python3-absent']);
+      const cleared = await p.call('PUT', '/api/v1/tenants/globex/image-default', globex.tokens.member, { image: null });
+      assert.deepEqual(cleared.body, { image: null });
+      const host = await submit(globex, { command: ['/bin/sh', '-c', 'if [ -e /usr/bin/python3 ]; then echo python3-present; fi'] });
+      assert.equal(host.body.imageDigest, null);
+      const hostJob = await finished(globex, host.body.id);
+      assert.equal(hostJob.status, 'succeeded', hostJob.reason ?? '');
+      assert.equal((await logsOf(globex, hostJob.id)).trim(), 'python3-present');
+    });
+
     test('CLI: image import, job submit --image, job rerun reproduces the image digest, image list and delete', async () => {
       const url = await p.listen();
       const dir = mkdtempSync(join(tmpdir(), 'bulkhead-image-cli-'));

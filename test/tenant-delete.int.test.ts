@@ -138,6 +138,7 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   // A private OCI image (0024).
   const image = buildOciArchive([{ entries: [{ path: 'hello.txt', data: t.slug }] }]);
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/images?name=base&tag=1`, t.tokens.member, image.archive), 'image', 201);
+  ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/image-default`, t.tokens.member, { image: 'base:1' }), 'default image');
   // A deployment of a model that cannot be resolved: its record exists, no worker ever starts.
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/deployments`, t.tokens.member, { name: 'churn', model: 'no-such-model', version: '1', replicas: 1 }), 'deployment', 201);
   // Once its rollout has failed (it has nothing more to log), reading the logs writes the pending lines to

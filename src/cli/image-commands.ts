@@ -53,6 +53,19 @@ export const registerImageCommands = (program: Command, ctx: CommandContext): vo
     });
 
   image
+    .command('default [ref]')
+    .description("show the tenant's default image, set it (jobs without --image run on it), or --clear it")
+    .option('--tenant <slug>', "tenant (default: the token's)")
+    .option('--clear', 'remove the default: jobs without --image run on the host\'s /usr')
+    .action(async (ref: string | undefined, o: { tenant?: string; clear?: boolean }) => {
+      const path = `${ctx.tenantPath(await ctx.resolveTenant(o.tenant))}/image-default`;
+      const result = ref === undefined && o.clear !== true
+        ? await ctx.client().request<{ image: string | null }>('GET', path)
+        : await ctx.client().request<{ image: string | null }>('PUT', path, { image: o.clear === true ? null : ref });
+      ctx.print(result, () => `default image: ${result.image ?? 'none (the host\'s /usr)'}`);
+    });
+
+  image
     .command('delete <ref>')
     .description('remove name:tag (its digest goes when no tag is left) or name@sha256:… from the store')
     .option('--tenant <slug>', "tenant (default: the token's)")

@@ -54,6 +54,7 @@ export const tenantDataTables = [
   'jobs',
   // OCI images (0024): rows only; the shared files go at the next image garbage collection.
   'images',
+  'image_defaults',
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
   'memberships',

@@ -124,6 +124,10 @@ export interface ImageService {
   removePublic(ctx: RequestContext, ref: string): Promise<void>;
   /** The unpacked rootfs of a digest (for the job backend: the digest was resolved for its tenant at submission). */
   rootfsPath(digest: string): Promise<string>;
+  /** The tenant's default image reference (what a job without `image` runs on), if one is set. */
+  defaultFor(tenantId: string): Promise<string | undefined>;
+  /** Sets (after checking it resolves for the tenant: NOT_FOUND otherwise) or clears (`undefined`) the default. */
+  setDefault(ctx: RequestContext, tenantId: string, ref: string | undefined): Promise<{ image: string | null }>;
   collectGarbage(): Promise<{ rootfs: number; blobs: number }>;
 }
 
@@ -263,6 +267,38 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
     },
 
     rootfsPath: (digest) => store.rootfsPath(digest),
+
+    async defaultFor(tenantId) {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<{ image: string }>('SELECT image FROM image_defaults');
+        return rows[0]?.image;
+      }, { readOnly: true });
+    },
+
+    async setDefault(ctx, tenantId, ref) {
+      return withTenant(db, tenantId, async (tx) => {
+        if (ref === undefined) {
+          await tx.query('DELETE FROM image_defaults');
+        } else {
+          const parsed = parseImageReference(ref);
+          if (parsed === undefined) throw imageServiceErrors.badReference(ref);
+          const key = parsed.digest !== undefined ? { digest: parsed.digest } : { tag: parsed.tag };
+          if ((await findIn(tx, 'images', parsed.name, key)) === undefined && (await findIn(tx, 'public_images', parsed.name, key)) === undefined) {
+            throw imageServiceErrors.notFound(ref);
+          }
+          await tx.query(
+            `INSERT INTO image_defaults (tenant_id, image, updated_by) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id) DO UPDATE SET image = EXCLUDED.image, updated_by = EXCLUDED.updated_by, updated_at = now()`,
+            [tenantId, ref, ctx.actor],
+          );
+        }
+        await appendAuditEvent(tx, {
+          tenantId, actor: ctx.actor, action: 'image.default.set', target: 'image-default', outcome: 'success', requestId: ctx.requestId,
+          details: { image: ref ?? null },
+        });
+        return { image: ref ?? null };
+      });
+    },
     collectGarbage: () => exclusive(collect),
   };
 }

@@ -46,3 +46,19 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON public_images TO bulkhead_system;
 -- runs exactly that digest, however the tag moves later (`bulkhead job rerun` pins it).
 ALTER TABLE jobs ADD COLUMN image text;
 ALTER TABLE jobs ADD COLUMN image_digest text CHECK (image_digest ~ '^sha256:[0-9a-f]{64}$');
+
+-- A tenant's default image: the reference a job without `image` runs on (resolved at each submission, so
+-- it follows its tag; the job records the digest). One row per tenant at most.
+CREATE TABLE image_defaults (
+  tenant_id uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+  image text NOT NULL CHECK (length(image) BETWEEN 1 AND 300),
+  updated_by text NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE image_defaults ENABLE ROW LEVEL SECURITY;
+ALTER TABLE image_defaults FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON image_defaults TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid)
+  WITH CHECK (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid);
+CREATE POLICY system_access ON image_defaults TO bulkhead_system USING (true) WITH CHECK (true);
+GRANT SELECT, INSERT, UPDATE, DELETE ON image_defaults TO bulkhead_app, bulkhead_system;

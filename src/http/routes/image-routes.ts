@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { imageListSchema, imageParamsSchema, imageSchema, importImageQuerySchema, publicImageParamsSchema } from '../../contract/image-schemas.ts';
+import { imageListSchema, imageParamsSchema, imageReferenceSchema, imageSchema, importImageQuerySchema, publicImageParamsSchema } from '../../contract/image-schemas.ts';
 import type { ImageService } from '../../images/index.ts';
 import { z } from 'zod';
 import { acceptRawBodies, discardRestOfBody, uploadStream } from '../artifacts/raw-body.ts';
@@ -36,6 +36,20 @@ export const imageRoutes = (deps: { images: ImageService }): FastifyPluginAsyncZ
     await images.remove(contextOf(request), requireTenant(request.tenant).id, request.params.ref);
     return reply.code(204).send();
   });
+
+  const defaultSchema = z.object({ image: z.string().nullable() });
+  app.get('/api/v1/tenants/:tenant/image-default', {
+    config: { access: 'images.read' },
+    schema: { tags: ['images'], summary: "The tenant's default image (jobs without `image` run on it); null when none", params: tenantParamsSchema, response: { 200: defaultSchema } },
+  }, async (request) => ({ image: (await images.defaultFor(requireTenant(request.tenant).id)) ?? null }));
+
+  app.put('/api/v1/tenants/:tenant/image-default', {
+    config: { access: 'images.write' },
+    schema: {
+      tags: ['images'], summary: "Set (or with null clear) the tenant's default image; it must resolve for the tenant",
+      params: tenantParamsSchema, body: z.strictObject({ image: imageReferenceSchema.nullable() }), response: { 200: defaultSchema },
+    },
+  }, async (request) => images.setDefault(contextOf(request), requireTenant(request.tenant).id, request.body.image ?? undefined));
 
   app.get('/api/v1/images', {
     config: { access: 'authenticated' },

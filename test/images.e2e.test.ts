@@ -246,6 +246,13 @@ for (const kind of databaseKinds) {
       assert.equal(listed.code, 0, listed.err);
       assert.match(listed.out, /cli-img\s+7/);
       assert.match(listed.out, /<untagged>/);
+      const shown = await runCliWith(['image', 'default', '--tenant', 'acme'], env);
+      assert.equal(shown.code, 0, shown.err);
+      assert.match(shown.out, /default image: none/);
+      const setDefault = await runCliWith(['--json', 'image', 'default', 'cli-img:7', '--tenant', 'acme'], env);
+      assert.equal(setDefault.code, 0, setDefault.err);
+      assert.deepEqual(JSON.parse(setDefault.out), { image: 'cli-img:7' });
+      assert.equal((await runCliWith(['image', 'default', '--clear', '--tenant', 'acme'], env)).code, 0);
       const deleted = await runCliWith(['image', 'delete', 'cli-img:7', '--tenant', 'acme'], env);
       assert.equal(deleted.code, 0, deleted.err);
       const hostile = join(dir, 'hostile.tar');

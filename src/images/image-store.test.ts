@@ -141,6 +141,18 @@ test('an archive over the free storage is refused with QUOTA_EXCEEDED while it s
   assert.deepEqual(listTree(join(root, 'rootfs')), []);
 });
 
+test('a small archive that expands past the free storage (a gzip bomb) stops during the unpack: QUOTA_EXCEEDED, nothing kept', async () => {
+  const { root, store } = await freshStore();
+  // 8 MiB of zeros gzip to a few KiB: the archive fits the 1 MiB limit, its unpacked files do not.
+  const bomb = buildOciArchive([{ entries: [{ path: 'zeros.bin', data: Buffer.alloc(8 * 1024 * 1024) }] }]);
+  assert.ok(bomb.archive.length < 1024 * 1024 / 4, `archive is ${bomb.archive.length} bytes`);
+  await assert.rejects(store.importArchive(Readable.from(bomb.archive), { limitBytes: 1024 * 1024 }), (error: unknown) =>
+    isAppError(error) && error.code === 'QUOTA_EXCEEDED' && /unpacked image exceeds/.test(error.message));
+  assert.deepEqual(listTree(join(root, 'tmp')), []);
+  assert.deepEqual(listTree(join(root, 'rootfs')), []);
+  assert.deepEqual(listTree(join(root, 'blobs')), ['sha256']);
+});
+
 test('garbage collection removes the rootfs and blobs of unreferenced images only; shared layers stay', async () => {
   const { root, store } = await freshStore();
   const shared = { entries: [{ path: 'shared', data: 's' }] as TarEntry[] };

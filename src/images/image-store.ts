@@ -271,8 +271,8 @@ export function createImageStore(root: string): ImageStore {
   };
 
   /** Unpacks on a worker thread (image-unpack-worker.ts): a large image must not stall the API's event loop. */
-  const unpackInto = (work: string, configPath: string, layers: readonly { path: string; mediaType: string }[]): Promise<string> =>
-    unpackInWorker({ work, configPath, layers: layers.map((l) => ({ path: l.path, mediaType: l.mediaType })) });
+  const unpackInto = (work: string, configPath: string, layers: readonly { path: string; mediaType: string }[], limitBytes = Number.MAX_SAFE_INTEGER): Promise<string> =>
+    unpackInWorker({ work, configPath, layers: layers.map((l) => ({ path: l.path, mediaType: l.mediaType })), limitBytes });
 
   /** Moves an unpacked rootfs into place; a concurrent one that got there first wins (same content). */
   const placeRootfs = async (rootfs: string, hex: string): Promise<string> => {
@@ -313,7 +313,7 @@ export function createImageStore(root: string): ImageStore {
           unpackedBytes = await treeBytes(rootfs);
           checkQuota(unpackedBytes);
         } else {
-          const fresh = await unpackInto(work, resolved.config.path, resolved.layers);
+          const fresh = await unpackInto(work, resolved.config.path, resolved.layers, Math.max(0, limitBytes - blobBytes));
           unpackedBytes = await treeBytes(fresh);
           checkQuota(unpackedBytes);
           rootfs = await placeRootfs(fresh, hex);

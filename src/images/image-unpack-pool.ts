@@ -10,6 +10,8 @@ export interface UnpackRequest {
   work: string;
   configPath: string;
   layers: { path: string; mediaType: string }[];
+  /** Most bytes of file content the unpack may write. */
+  limitBytes: number;
 }
 
 export type UnpackReply =

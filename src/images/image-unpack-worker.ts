@@ -7,7 +7,7 @@ import type { UnpackReply, UnpackRequest } from './image-unpack-pool.ts';
 const port = parentPort;
 const request = workerData as UnpackRequest;
 if (port !== null) {
-  unpackImage(request.work, request.configPath, request.layers).then(
+  unpackImage(request.work, request.configPath, request.layers, request.limitBytes).then(
     (rootfs) => port.postMessage({ ok: true, rootfs } satisfies UnpackReply),
     (error: unknown) => {
       const reply: UnpackReply = isAppError(error)

@@ -83,8 +83,14 @@ function existsOrLink(path: string): ReturnType<typeof lstatSync> | undefined {
   }
 }
 
-/** Unpacks `layers` into `<work>/rootfs`, checking each against the config's diff_ids; returns the rootfs path. */
-export async function unpackImage(work: string, configPath: string, layers: readonly { path: string; mediaType: string }[]): Promise<string> {
+/**
+ * Unpacks `layers` into `<work>/rootfs`, checking each against the config's diff_ids; returns the rootfs
+ * path. QUOTA_EXCEEDED as soon as the files written pass `limitBytes` (a small archive can expand a lot).
+ */
+export async function unpackImage(
+  work: string, configPath: string, layers: readonly { path: string; mediaType: string }[], limitBytes = Number.MAX_SAFE_INTEGER,
+): Promise<string> {
+  let written = 0;
   const config = readJson(configPath, 'the image config');
   const diffIds = isRecord(config) && isRecord(config.rootfs) && Array.isArray(config.rootfs.diff_ids) ? config.rootfs.diff_ids : undefined;
   if (diffIds?.length !== layers.length) throw imageErrors.refused('bad-archive', 'the config\'s rootfs.diff_ids do not match the layers');
@@ -98,7 +104,7 @@ export async function unpackImage(work: string, configPath: string, layers: read
     const stream = layerStream(layer.path, layer.mediaType);
     stream.on('error', (e) => tap.destroy(e));
     stream.pipe(tap);
-    await applyLayer(rootfs, tap);
+    written += (await applyLayer(rootfs, tap, limitBytes - written)).bytes;
     const actual = hash.digest('hex');
     if (actual !== expected) {
       throw imageErrors.refused('digest-mismatch', `layer ${i} does not match its diff_id sha256:${expected} (got sha256:${actual})`);

@@ -79,6 +79,10 @@ export function symlinkStaysInside(linkParts: readonly string[], target: string)
 
 interface ApplyState {
   root: string;
+  /** File bytes this layer may still write (the tenant's free storage less earlier layers): a gzip bomb stops here. */
+  budget: number;
+  /** Files being written: closed on a refusal, whichever entry it came from. */
+  openFds: Set<number>;
   /** Paths (joined by '/') this layer itself created: whiteouts and opaque markers leave them alone. */
   created: Set<string>;
   /** Directories already checked to be real directories (no symlink on the way). */
@@ -180,15 +184,37 @@ function applyEntry(state: ApplyState, entry: ReadEntry, onFileDone: (error?: un
       clearForEntry(state, rel, false);
       // O_EXCL + O_NOFOLLOW through 'wx': a racing link can never be followed (nothing else writes here).
       const fd = openSync(path, 'wx', 0o600);
+      // Open while in state.openFds: a refusal elsewhere may close it first (never twice: fd numbers are reused).
+      state.openFds.add(fd);
+      const isOpen = (): boolean => state.openFds.has(fd);
+      const close = (): void => {
+        if (!isOpen()) return;
+        state.openFds.delete(fd);
+        closeSync(fd);
+      };
       state.created.add(rel);
       entry.on('data', (chunk: Buffer) => {
-        let off = 0;
-        while (off < chunk.length) off += writeSync(fd, chunk, off);
+        if (!isOpen()) return;
         state.bytes += chunk.length;
+        if (state.bytes > state.budget) {
+          close();
+          onFileDone(new AppError('QUOTA_EXCEEDED', `the unpacked image exceeds the tenant's free storage (${state.budget} bytes)`, {
+            details: { quotaBytes: state.budget },
+          }));
+          return;
+        }
+        try {
+          let off = 0;
+          while (off < chunk.length) off += writeSync(fd, chunk, off);
+        } catch (error) {
+          close();
+          onFileDone(error);
+        }
       });
       entry.on('end', () => {
+        if (!isOpen()) return;
         try {
-          closeSync(fd);
+          close();
           chmodSync(path, mode);
           onFileDone();
         } catch (error) {
@@ -233,15 +259,18 @@ function applyEntry(state: ApplyState, entry: ReadEntry, onFileDone: (error?: un
 /**
  * Reads the uncompressed layer tar `source` and applies it onto `root`. Resolves with the bytes of file
  * content written; rejects with IMAGE_REFUSED (or an IO error) at the first bad entry, leaving `root`
- * half-written — the caller unpacks into a staging directory and removes it on failure.
+ * half-written — the caller unpacks into a staging directory and removes it on failure. More than `budget`
+ * bytes of file content: QUOTA_EXCEEDED.
  */
-export function applyLayer(root: string, source: Readable): Promise<{ bytes: number }> {
-  const state: ApplyState = { root, created: new Set(), knownDirs: new Set(), bytes: 0 };
+export function applyLayer(root: string, source: Readable, budget = Number.MAX_SAFE_INTEGER): Promise<{ bytes: number }> {
+  const state: ApplyState = { root, budget, openFds: new Set(), created: new Set(), knownDirs: new Set(), bytes: 0 };
   return new Promise((resolve, reject) => {
     let failed = false;
     const fail = (error: unknown): void => {
       if (failed) return;
       failed = true;
+      for (const fd of state.openFds) closeSync(fd);
+      state.openFds.clear();
       source.unpipe(parser);
       source.destroy();
       reject(error instanceof Error ? error : new Error(String(error)));

@@ -7,6 +7,10 @@
  *   sandbox  local executor, tier sandbox (cgroups + setpriv + bwrap)
  *   sandbox+relay  the same with the API relay started inside (latency only)
  *   dedicated  local executor, tier dedicated (sandbox + cpuset on CPU 1)
+ *   sandbox+image  tier sandbox on an OCI image rootfs (issue 17: the image at `/` instead of the host's
+ *            /usr; the image holds the host's sh/echo and their libraries; latency only, no python3 there)
+ * Also, once: the first import (verify + unpack) of a ~100 MB image (four 25 MB layers of incompressible
+ * files over the shell base), and the unpack alone from the stored blobs (--image-mb=N changes the size).
  * Latency = spawn call → first output line. Throughput = the workload's own timing of a fixed CPU-bound
  * loop (startup excluded), so the ratio isolates the cost of running under the tier.
  * Bounded: fixed iteration counts, ~1 minute on 2 cores. Run as root:
@@ -23,7 +27,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createLocalExecutor, type IsolationTier, type JobSpec, type LocalExecutor } from '../src/executors/local/index.ts';
+import { createImageStore } from '../src/images/index.ts';
+import { buildOciArchive, hostBinaryEntries } from '../test/support/oci-images.ts';
 
 const flags = process.argv.slice(2).filter((a) => a.startsWith('--'));
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -52,12 +60,17 @@ const api = createServer((_req, res) => res.end('ok'));
 await new Promise<void>((r) => api.listen(socketPath, r));
 await chmod(socketPath, 0o666);
 
+// The image of `sandbox+image`, imported once; its rootfs is what the jobs of that mode run on.
+const images = createImageStore(join(base, 'images'));
+const shellImage = buildOciArchive([{ entries: hostBinaryEntries(['/bin/sh', '/bin/echo', '/usr/bin/env', '/bin/sleep']) }]);
+const imageRootfs = await images.rootfsPath((await images.importArchive(Readable.from(shellImage.archive), { limitBytes: 1 << 30 })).digest);
+
 const ECHO = ['/bin/echo', 'ready'];
 // ~0.5 s of pure-Python integer work; prints its own elapsed time in ms.
 const CPU = ['/usr/bin/python3', '-c', 'import time\nt=time.perf_counter()\ns=0\nfor i in range(6_000_000): s+=i*i\nprint(round((time.perf_counter()-t)*1000,2))'];
 const UNSHARE = ['/usr/bin/unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--ipc', '--uts', '--net', '--cgroup', '--'];
 
-type Mode = 'bare' | 'unshare' | 'process' | 'process+relay' | 'sandbox' | 'sandbox+relay' | 'dedicated' | 'baseline:process' | 'baseline:sandbox';
+type Mode = 'bare' | 'unshare' | 'process' | 'process+relay' | 'sandbox' | 'sandbox+relay' | 'dedicated' | 'sandbox+image' | 'baseline:process' | 'baseline:sandbox';
 
 function firstLine(argv: string[]): Promise<{ ms: number; line: string }> {
   return new Promise((resolve, reject) => {
@@ -75,7 +88,7 @@ function firstLine(argv: string[]): Promise<{ ms: number; line: string }> {
 }
 
 let seq = 0;
-async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean, using: LocalExecutor = executor): Promise<{ ms: number; line: string }> {
+async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean, using: LocalExecutor = executor, rootfs?: string): Promise<{ ms: number; line: string }> {
   seq += 1;
   const dir = join(base, `j${seq}`);
   await mkdir(join(dir, 'ws'), { recursive: true });
@@ -96,6 +109,7 @@ async function viaExecutor(tier: IsolationTier, argv: string[], relay: boolean, 
     tenantLimits: { cpu: 2, memoryMiB: 2048 },
     ...(tier === 'dedicated' ? { reservedCpus: '1' } : {}),
     ...(relay ? { apiSocketPath: socketPath } : {}),
+    ...(rootfs === undefined ? {} : { rootfs }),
     output: (l) => {
       if (ms === 0) {
         ms = performance.now() - t0;
@@ -125,6 +139,8 @@ function run(mode: Mode, argv: string[]): Promise<{ ms: number; line: string }> 
       return viaExecutor('sandbox', argv, true);
     case 'dedicated':
       return viaExecutor('dedicated', argv, false);
+    case 'sandbox+image':
+      return viaExecutor('sandbox', argv, false, executor, imageRootfs);
     case 'baseline:process':
       return viaExecutor('process', argv, false, baseline);
     case 'baseline:sandbox':
@@ -137,13 +153,15 @@ const quantile = (xs: number[], q: number): number => {
   return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
 };
 
-const allModes: Mode[] = ['bare', 'unshare', 'process', 'process+relay', 'sandbox', 'sandbox+relay', 'dedicated'];
+const allModes: Mode[] = ['bare', 'unshare', 'process', 'process+relay', 'sandbox', 'sandbox+relay', 'dedicated', 'sandbox+image'];
 if (baseline !== undefined) allModes.push('baseline:process', 'baseline:sandbox');
 const only = flag('modes')?.split(',');
 const modes: Mode[] = only === undefined ? allModes : allModes.filter((m) => only.includes(m));
 if (!modes.includes('bare')) modes.unshift('bare'); // the reference every row is compared with
 const relayed = (mode: Mode): boolean => mode === 'sandbox+relay' || mode === 'process+relay';
+const noCpuLoop = (mode: Mode): boolean => relayed(mode) || mode === 'sandbox+image';
 const latency = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+let unpackFigures: { mb: number; importMs: number; unpackMs: number } | undefined;
 const cpu = new Map<Mode, number[]>(modes.map((m) => [m, []]));
 try {
   for (const mode of modes) await run(mode, ECHO); // warm caches once per mode
@@ -156,9 +174,24 @@ try {
   }
   for (let i = 0; i < cpuRuns; i += 1) {
     for (const mode of modes) {
-      if (relayed(mode)) continue;
+      if (noCpuLoop(mode)) continue;
       cpu.get(mode)?.push(Number((await run(mode, CPU)).line));
     }
+  }
+  if (flag('image-mb') !== '0') {
+    // First run of a ~100 MB image: import (stream, hash, verify, unpack), then the unpack alone again.
+    const mb = Number(flag('image-mb') ?? 100);
+    const layers = Array.from({ length: 4 }, (_, l) => ({
+      entries: Array.from({ length: 25 }, (_, f) => ({ path: `data/l${l}/f${f}.bin`, data: randomBytes((mb * 1024 * 1024) / 100) })),
+    }));
+    const big = buildOciArchive([{ entries: hostBinaryEntries(['/bin/sh', '/bin/echo']) }, ...layers]);
+    const t0 = performance.now();
+    const imported = await images.importArchive(Readable.from(big.archive), { limitBytes: 4 * 1024 ** 3 });
+    const importMs = performance.now() - t0;
+    await rm(join(base, 'images', 'rootfs', imported.digest.slice(7)), { recursive: true });
+    const t1 = performance.now();
+    await images.rootfsPath(imported.digest);
+    unpackFigures = { mb: big.archive.length / 1024 / 1024, importMs, unpackMs: performance.now() - t1 };
   }
 } finally {
   api.close();
@@ -189,3 +222,11 @@ console.table(rows);
 const sandbox = rows.find((r) => r.mode === 'sandbox');
 const floor = rows.find((r) => r.mode === 'unshare');
 console.log(`goal: sandbox overhead < 15 ms median → ${sandbox?.['overhead vs bare ms']} ms (namespace floor ${floor?.['overhead vs bare ms']} ms); CPU < 3% → ${sandbox?.['CPU vs bare']}`);
+const image = rows.find((r) => r.mode === 'sandbox+image');
+if (image !== undefined && sandbox !== undefined) {
+  const extra = Number(image['spawn→first line median ms']) - Number(sandbox['spawn→first line median ms']);
+  console.log(`goal: image rootfs ≤ 2 ms more than the host /usr at the median → ${extra.toFixed(1)} ms (sandbox+image vs sandbox)`);
+}
+if (unpackFigures !== undefined) {
+  console.log(`first run of a ${unpackFigures.mb.toFixed(0)} MB image: import (stream + sha256 + verify + unpack) ${unpackFigures.importMs.toFixed(0)} ms; unpack alone from stored blobs ${unpackFigures.unpackMs.toFixed(0)} ms`);
+}

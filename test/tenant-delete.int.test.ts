@@ -6,6 +6,7 @@
  * byte-for-byte what it was and still works, the audit chains still verify. Refusals change nothing; an
  * interrupted deletion (crash after the data went, cluster unreachable) is finished by running it again.
  */
+import { buildOciArchive } from './support/oci-images.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -134,6 +135,10 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/quota`, adminToken, { maxConcurrentJobs: 0 }), 'quota');
   const job = ok(await p.call('POST', `/api/v1/tenants/${t.slug}/jobs`, t.tokens.member, { command: ['python3', 'train.py'], resources: { cpu: 1, memoryMiB: 256, timeoutSeconds: 600 } }), 'job', 201);
   await p.platform.jobs.store.appendLogs(t.id, job.id, 1, [{ stream: 'system', line: `queued for ${t.slug}` }]);
+  // A private OCI image (0024).
+  const image = buildOciArchive([{ entries: [{ path: 'hello.txt', data: t.slug }] }]);
+  ok(await p.call('POST', `/api/v1/tenants/${t.slug}/images?name=base&tag=1`, t.tokens.member, image.archive), 'image', 201);
+  ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/image-default`, t.tokens.member, { image: 'base:1' }), 'default image');
   // A deployment of a model that cannot be resolved: its record exists, no worker ever starts.
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/deployments`, t.tokens.member, { name: 'churn', model: 'no-such-model', version: '1', replicas: 1 }), 'deployment', 201);
   // Once its rollout has failed (it has nothing more to log), reading the logs writes the pending lines to
@@ -304,6 +309,11 @@ for (const kind of databaseKinds) {
       assert.deepEqual(Object.entries(counts).filter(([, n]) => n !== 0), []);
       assert.ok(!existsSync(blobDir), 'blob directory removed');
       assert.ok(!existsSync(join(p.home, 'jobs', doomed.id)));
+      // The deleted tenant's private image files are collected; the other tenant's stay.
+      const imageOf = (slug: string) => buildOciArchive([{ entries: [{ path: 'hello.txt', data: slug }] }]).manifestDigest.slice(7);
+      assert.ok(!existsSync(join(p.home, 'images', 'rootfs', imageOf(doomed.slug))), 'doomed tenant\'s image rootfs collected');
+      assert.ok(!existsSync(join(p.home, 'images', 'blobs', 'sha256', imageOf(doomed.slug))), 'doomed tenant\'s image manifest collected');
+      assert.ok(existsSync(join(p.home, 'images', 'rootfs', imageOf(kept.slug))), 'the other tenant\'s image stays');
       // The shared user stays (users belong to the platform), a member of the other tenant only.
       const members = ok(await p.call('GET', '/api/v1/tenants/kept/members', kept.tokens.admin), 'members').members;
       assert.ok(members.some((m: { user: { username: string } }) => m.user.username === 'sam'));

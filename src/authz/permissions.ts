@@ -27,6 +27,8 @@ export const actions = {
   'deployments.read': { scope: 'tenant', mutates: false },
   'deployments.write': { scope: 'tenant', mutates: true },
   'inference.invoke': { scope: 'tenant', mutates: false },
+  'images.read': { scope: 'tenant', mutates: false },
+  'images.write': { scope: 'tenant', mutates: true },
   'platform.tenants.read': { scope: 'platform', mutates: false },
   'platform.tenants.write': { scope: 'platform', mutates: false },
   // Deleting a tenant: platform admins only, and only once the tenant is suspended (checked by the
@@ -37,6 +39,8 @@ export const actions = {
   'platform.users.write': { scope: 'platform', mutates: false },
   'platform.audit.read': { scope: 'platform', mutates: false },
   'platform.kubernetes.read': { scope: 'platform', mutates: false },
+  // The platform-wide public image store (issue 17).
+  'platform.images.write': { scope: 'platform', mutates: false },
   // Security alerts of the caller's own tenant (GET /api/v1/alerts, marking a false positive): checked by
   // the alert routes themselves, which serve platform admins (all alerts) and tenant admins on one path.
   'alerts.read': { scope: 'tenant', mutates: false },
@@ -52,11 +56,11 @@ export type Action = keyof typeof actions;
 
 const viewer: readonly Action[] = [
   'tenant.read', 'members.read', 'quota.read', 'usage.read', 'tracking.read', 'artifacts.read', 'datasets.read',
-  'models.read', 'jobs.read', 'deployments.read',
+  'models.read', 'jobs.read', 'deployments.read', 'images.read',
 ];
 const member: readonly Action[] = [
   ...viewer, 'tracking.write', 'artifacts.write', 'datasets.write', 'models.write', 'jobs.write', 'deployments.write',
-  'inference.invoke',
+  'inference.invoke', 'images.write',
 ];
 const admin: readonly Action[] = [...member, 'members.write', 'tokens.read', 'tokens.write', 'audit.read', 'alerts.read', 'alerts.write', 'shares.read', 'shares.write', 'subtree.write'];
 const owner: readonly Action[] = [...admin];

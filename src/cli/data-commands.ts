@@ -24,7 +24,7 @@ const mlflowArtifacts = '/api/2.0/mlflow-artifacts/artifacts';
 const encodePath = (path: string): string => path.split('/').map(encodeURIComponent).join('/');
 
 /** One raw HTTP call with the CLI's URL and token; errors of either error shape become AppError. */
-const rawRequest = async (ctx: CommandContext, method: string, path: string, init: { body?: Readable; headers?: Record<string, string> } = {}): Promise<Response> => {
+export const rawRequest = async (ctx: CommandContext, method: string, path: string, init: { body?: Readable; headers?: Record<string, string> } = {}): Promise<Response> => {
   const { url, token } = ctx.settings();
   if (url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
   if (token === undefined) throw new AppError('UNAUTHENTICATED', 'no token: pass --token, set BULKHEAD_TOKEN, or run `bulkhead login`');

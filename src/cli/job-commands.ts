@@ -13,6 +13,39 @@ interface JobView {
   [key: string]: unknown;
 }
 
+/** What a rerun copies from the original job (GET .../jobs/{id}). */
+export interface RerunSource {
+  id: string;
+  name: string;
+  command: string[];
+  env: Record<string, string>;
+  resources: { cpu: number; memoryMiB: number; gpu: number; timeoutSeconds: number };
+  priority: number;
+  datasets: Array<{ name: string; version: number }>;
+  codeBundle: string | null;
+  image: string | null;
+  imageDigest: string | null;
+}
+
+/**
+ * The submission that reruns `job`: its image pinned by the digest it resolved to (`name@sha256:…`, so a
+ * moved tag cannot change it), its dataset versions as recorded, its code bundle, command, environment,
+ * resources and priority. Pure.
+ */
+export function rerunBody(job: RerunSource): Record<string, unknown> {
+  const imageName = job.image === null ? undefined : job.image.split(/[:@]/)[0];
+  return {
+    ...(job.name === '' ? {} : { name: `${job.name} (rerun)`.slice(0, 200) }),
+    command: job.command,
+    env: job.env,
+    resources: job.resources,
+    priority: job.priority,
+    datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })),
+    ...(job.codeBundle === null ? {} : { codeBundle: job.codeBundle }),
+    ...(job.imageDigest === null || imageName === undefined ? {} : { image: `${imageName}@${job.imageDigest}` }),
+  };
+}
+
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 
 /** `bulkhead job submit|list|show|logs|cancel|explain|outputs`, for the tenant given by --tenant or the token's. */
@@ -34,9 +67,10 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
     .option('--dataset <name:version...>', 'input dataset versions, mounted read-only under /data/<name>')
     .option('--code <artifact>', 'code bundle (an uploaded artifact), mounted read-only at /code')
     .option('--env <NAME=value...>', 'environment variables')
+    .option('--image <ref>', 'run on an OCI image (name:tag or name@sha256:…) instead of the host\'s /usr')
     .option('-f, --follow', 'stream the logs until the job ends')
     .argument('<command...>', 'the command to run, after --')
-    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; workers: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; follow?: boolean }) => {
+    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; workers: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; image?: string; follow?: boolean }) => {
       const env: Record<string, string> = {};
       for (const pair of o.env ?? []) {
         const eq = pair.indexOf('=');
@@ -52,10 +86,24 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
         ...(o.workers === 1 ? {} : { workers: o.workers }),
         ...(o.name === undefined ? {} : { name: o.name }),
         ...(o.code === undefined ? {} : { codeBundle: o.code }),
+        ...(o.image === undefined ? {} : { image: o.image }),
       };
       const created = await ctx.client().request<JobView>('POST', (await jobsPath(o.tenant)), body);
       ctx.print(created, () => `submitted job ${created.id} (${created.status})`);
       if (o.follow === true) await followLogs(ctx, `${(await jobsPath(o.tenant))}/${created.id}`);
+    });
+
+  job
+    .command('rerun <id>')
+    .description('run a job again with the same image digest, dataset versions, code bundle, command, environment and resources')
+    .option('--tenant <slug>', "tenant (default: the token's)")
+    .option('-f, --follow', 'stream the logs until the job ends')
+    .action(async (id: string, o: { tenant?: string; follow?: boolean }) => {
+      const path = await jobsPath(o.tenant);
+      const original = await ctx.client().request<RerunSource>('GET', `${path}/${encodeURIComponent(id)}`);
+      const created = await ctx.client().request<JobView>('POST', path, rerunBody(original));
+      ctx.print(created, () => `submitted job ${created.id} (${created.status}), a rerun of ${original.id}${original.imageDigest === null ? '' : ` on ${original.imageDigest}`}`);
+      if (o.follow === true) await followLogs(ctx, `${path}/${created.id}`);
     });
 
   job

@@ -24,6 +24,8 @@ export const formatModelLineage = (l: ModelLineage): string => {
   sections.push(() => lines.push([0, false, up.job === null ? 'job: none (not produced by a Bulkhead job)' : `job ${up.job.id}${up.job.name === '' ? '' : ` "${up.job.name}"`} (${up.job.status}, by ${up.job.createdBy})`]));
   sections.push(() => lines.push([0, false, up.run === null ? 'run: none' : `run ${up.run.id}${up.run.experimentId === null ? '' : ` (experiment ${up.run.experimentId})`}`]));
   sections.push(() => lines.push([0, false, up.codeBundle === null ? 'code: none' : `code ${up.codeBundle}  ${short(up.codeDigest)}`]));
+  const image = up.image;
+  if (image !== null) sections.push(() => lines.push([0, false, `image ${image.ref ?? ''}  ${image.digest}`]));
   sections.push(() => {
     lines.push([0, false, `params${params.length === 0 ? ': none' : ''}`]);
     params.forEach(([k, v], i) => lines.push([1, i === params.length - 1, `${k} = ${v}`]));

@@ -10,6 +10,7 @@ import { describeDeletionPlan, describeDeletionSummary } from './tenant-deletion
 import type { DeletionPlan, DeletionSummary } from './tenant-deletion-output.ts';
 import { registerKubernetesCommands } from './kubernetes-commands.ts';
 import { registerJobCommands } from './job-commands.ts';
+import { registerImageCommands } from './image-commands.ts';
 import { registerDeployCommands } from './deploy-commands.ts';
 import { registerTrackingCommands } from './tracking-commands.ts';
 import { registerDataCommands } from './data-commands.ts';
@@ -40,7 +41,7 @@ export interface CommandContext {
 }
 
 /** Command modules of the domain services (tracking, datasets, jobs, ...), each adding its commands. */
-const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands, registerVerifyCommands, registerOrgCommands];
+const commandModules: Array<(program: Command, ctx: CommandContext) => void> = [registerKubernetesCommands, registerJobCommands, registerImageCommands, registerTrackingCommands, registerDataCommands, registerDeployCommands, registerLineageCommands, registerUsageCommands, registerAlertCommands, registerVerifyCommands, registerOrgCommands];
 
 interface GlobalOptions {
   url?: string;

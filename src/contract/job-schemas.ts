@@ -1,6 +1,7 @@
 /** The jobs API contract: submission, the job record, its states. Shared by the server, CLI and console. */
 import { z } from 'zod';
 import { tenantParamsSchema } from './api-schemas.ts';
+import { imageReferenceSchema } from './image-schemas.ts';
 
 /** Every state a job can be in; the transitions between them are the jobs module's (jobs/job-state.ts). */
 export const jobStates = [
@@ -66,6 +67,8 @@ export const submitJobSchema = z.strictObject({
    */
   workers: z.number().int().min(1).max(64).default(1),
   experiment: z.string().min(1).max(500).optional(),
+  /** An OCI image of the tenant's private store or the public one: `name:tag` or `name@sha256:…` (issue 17). */
+  image: imageReferenceSchema.optional(),
 });
 export type SubmitJob = z.infer<typeof submitJobSchema>;
 
@@ -84,6 +87,9 @@ export const jobSchema = z.object({
   datasets: z.array(z.object({ name: z.string(), version: z.number() })),
   codeBundle: z.string().nullable(),
   codeDigest: z.string().nullable(),
+  /** The image reference as submitted, and the manifest digest it resolved to then (what the job runs). */
+  image: z.string().nullable(),
+  imageDigest: z.string().nullable(),
   runId: z.string().nullable(),
   experimentId: z.string().nullable(),
   createdBy: z.string(),

@@ -44,6 +44,8 @@ export interface ModelLineage {
     datasets: Array<LineageDataset & { modelVersions: ModelVersionRef[] }>;
     codeBundle: string | null;
     codeDigest: string | null;
+    /** The OCI image the job ran (issue 17): the reference as submitted and its manifest digest; null on the host's /usr. */
+    image: { ref: string | null; digest: string } | null;
     params: Record<string, string>;
   };
 }

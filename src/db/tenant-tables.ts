@@ -56,6 +56,9 @@ export const tenantDataTables = [
   'service_accounts',
   'job_logs',
   'jobs',
+  // OCI images (0024): rows only; the shared files go at the next image garbage collection.
+  'images',
+  'image_defaults',
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
   'memberships',

@@ -46,6 +46,12 @@ export interface JobSpec {
   outputsDir: string;
   /** Host directory mounted read-only at `/code`; must be readable by uid 65534. */
   codeDir?: string;
+  /**
+   * The job's OCI image: the host path of its unpacked root filesystem (the image store's, shared and
+   * read-only), which becomes the sandbox's `/` instead of the host's /usr. Sandbox tiers only: the
+   * `process` tier sees the host filesystem and refuses a job with an image.
+   */
+  rootfs?: string;
   resources: JobResources;
   tenantLimits: TenantLimits;
   /** cpuset list (`"1"`, `"2-3"`): the reserved CPUs for tier `dedicated` (required there); for other tiers the shared pool (optional; default the executor's `sharedCpus`). */

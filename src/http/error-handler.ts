@@ -31,6 +31,7 @@ export const mlflowCodes: Record<ErrorCode, string> = {
   // MLflow's code for an exhausted resource quota (databricks.proto RESOURCE_EXHAUSTED, HTTP 429).
   DB_STATEMENT_TIMEOUT: 'RESOURCE_EXHAUSTED',
   DB_CONCURRENCY_LIMITED: 'RESOURCE_EXHAUSTED',
+  IMAGE_REFUSED: 'INVALID_PARAMETER_VALUE',
 };
 
 /**

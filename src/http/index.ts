@@ -10,6 +10,7 @@ export { createTenantAdmission } from './tenant-admission.ts';
 export type { TenantAdmission, TenantAdmissionLimits, AdmissionStats } from './tenant-admission.ts';
 // The route modules the composition root mounts.
 export { jobRoutes } from './routes/job-routes.ts';
+export { imageRoutes } from './routes/image-routes.ts';
 export { kubernetesRoutes } from './routes/kubernetes-routes.ts';
 export { lineageRoutes } from './routes/lineage-routes.ts';
 export { deploymentRoutes } from './routes/deployment-routes.ts';

@@ -100,7 +100,7 @@ export interface JobTrackingPort {
 export const createJobRun = async (tracking: JobTrackingPort | undefined, job: Job): Promise<{ runId: string | null; experimentId: string | null }> => {
   if (job.runId !== null) return { runId: job.runId, experimentId: job.experimentId };
   if (tracking === undefined) return { runId: null, experimentId: job.experimentId };
-  return tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id } });
+  return tracking.createRun(job.tenantId, { experimentName: 'jobs', runName: job.name || `job-${job.id.slice(0, 8)}`, tags: { 'bulkhead.job_id': job.id, ...(job.imageDigest === null ? {} : { 'bulkhead.image': job.image ?? '', 'bulkhead.image_digest': job.imageDigest }) } });
 };
 
 /** A Kubernetes cluster's progress on a job, as the cluster port reports it (once each, in order). */

@@ -41,7 +41,7 @@ const memoryStore = () => {
       clock += 1;
       jobs.set(partial.id, {
         name: '', status: 'queued', tier: 'sandbox', command: ['true'], env: {}, resources: { cpu: 1, memoryMiB: 256, gpu: 0, timeoutSeconds: 60 },
-        priority: 0, datasets: [], codeBundle: null, codeDigest: null, runId: null, experimentId: null, createdBy: 'test',
+        priority: 0, datasets: [], codeBundle: null, codeDigest: null, image: null, imageDigest: null, runId: null, experimentId: null, createdBy: 'test',
         createdAt: new Date(clock).toISOString(), queuedAt: new Date(clock).toISOString(), admittedAt: null, startedAt: null, finishedAt: null,
         attempts: 0, preemptions: 0, exitCode: null, reason: null, usage: null, outputs: [], gpuDevices: [], workers: 1, cancelRequested: false, ...partial,
       });

@@ -31,6 +31,12 @@ export interface JobServiceDeps {
   capacity: () => ResourceAmounts;
   /** Called after a job was queued: schedule soon. */
   onSubmitted: () => void;
+  /** Resolves a job's `image` for its tenant (NOT_FOUND for another tenant's private image). Absent: images are refused. */
+  images?: {
+    resolve(tenantId: string, ref: string): Promise<{ image: string; digest: string }>;
+    /** The tenant's default image, used when a submission names none. */
+    defaultFor(tenantId: string): Promise<string | undefined>;
+  } | undefined;
 }
 
 export const createJobService = (deps: JobServiceDeps) => ({
@@ -41,7 +47,17 @@ export const createJobService = (deps: JobServiceDeps) => ({
    */
   async submit(ctx: RequestContext, tenant: { id: string; tier: IsolationTier }, input: SubmitJob): Promise<Job> {
     const capacity = deps.capacity();
-    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(gangRequest(input.resources, input.workers), quota, capacity));
+    let image: { image: string; digest: string } | undefined;
+    // The job's own image, else the tenant's default (if any).
+    const ref = input.image ?? (await deps.images?.defaultFor(tenant.id));
+    if (ref !== undefined) {
+      if (deps.images === undefined) throw new AppError('VALIDATION_FAILED', 'this installation runs no jobs on images');
+      if (tenant.tier === 'process') throw new AppError('VALIDATION_FAILED', "the 'process' tier runs on the host filesystem and cannot run an image; images need the sandbox or dedicated tier");
+      // Resolved now, once: the job runs this digest however the tag moves before it starts.
+      const resolved = await deps.images.resolve(tenant.id, ref);
+      image = { image: ref, digest: resolved.digest };
+    }
+    const job = await deps.store.submit(ctx, tenant.id, tenant.tier, input, (quota) => checkSubmission(gangRequest(input.resources, input.workers), quota, capacity), image);
     deps.onSubmitted();
     return job;
   },

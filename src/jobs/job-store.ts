@@ -33,6 +33,8 @@ interface JobRow {
   datasets: Array<{ name: string; version: number }>;
   code_bundle: string | null;
   code_digest: string | null;
+  image: string | null;
+  image_digest: string | null;
   run_id: string | null;
   experiment_id: string | null;
   created_by: string;
@@ -68,6 +70,8 @@ export const toJob = (row: JobRow): Job => ({
   datasets: row.datasets,
   codeBundle: row.code_bundle,
   codeDigest: row.code_digest,
+  image: row.image,
+  imageDigest: row.image_digest,
   runId: row.run_id,
   experimentId: row.experiment_id,
   createdBy: row.created_by,
@@ -189,7 +193,7 @@ export const createJobStore = (deps: { db: Db }) => {
      * quota is read and given to `check` (which throws to refuse), then its queued-job limit
      * is checked, so concurrent submissions cannot overshoot the queue limit.
      */
-    async submit(ctx: RequestContext, tenantId: string, tier: IsolationTier, input: SubmitJob, check: (quota: TenantQuota) => void): Promise<Job> {
+    async submit(ctx: RequestContext, tenantId: string, tier: IsolationTier, input: SubmitJob, check: (quota: TenantQuota) => void, image?: { image: string; digest: string }): Promise<Job> {
       const id = randomUUID();
       return withTenant(db, tenantId, async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 42))', [tenantId]);
@@ -199,14 +203,15 @@ export const createJobStore = (deps: { db: Db }) => {
         const { rows: counted } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
         if ((counted[0]?.n ?? 0) >= maxQueuedJobs) throw jobErrors.queueFull(maxQueuedJobs);
         const { rows } = await tx.query<JobRow>(
-          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by, workers)
-           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
+          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by, workers, image, image_digest)
+           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *`,
           [tenantId, id, input.name ?? '', tier, JSON.stringify(input.command), JSON.stringify(input.env), input.resources.cpu, input.resources.memoryMiB,
-            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor, input.workers ?? 1],
+            input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor,
+            input.workers ?? 1, image?.image ?? null, image?.digest ?? null],
         );
         await appendAuditEvent(tx, {
           tenantId, actor: ctx.actor, action: 'job.submit', target: `job:${id}`, outcome: 'success', requestId: ctx.requestId,
-          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority, ...(input.workers > 1 ? { workers: input.workers } : {}) },
+          details: { command: input.command[0] ?? '', resources: input.resources, priority: input.priority, ...(input.workers > 1 ? { workers: input.workers } : {}), ...(image === undefined ? {} : { imageDigest: image.digest }) },
         });
         return toJob(rows[0]!);
       });

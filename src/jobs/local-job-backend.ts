@@ -27,6 +27,8 @@ export interface LocalJobBackendOptions {
   preemptGraceMs: number;
   storage?: JobStoragePort | undefined;
   tracking?: JobTrackingPort | undefined;
+  /** The image store (issue 17): the unpacked rootfs of a job's resolved image digest. */
+  images?: { rootfsPath(digest: string): Promise<string> } | undefined;
 }
 
 /** Directories 0755, regular files 0444, links left alone (inputs are never links: we wrote them). */
@@ -137,6 +139,11 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
         // Inputs are mounted read-only; the unprivileged job uid must still be able to read them.
         await makeReadable(dirs.data);
         await makeReadable(dirs.code);
+        let rootfs: string | undefined;
+        if (job.imageDigest !== null) {
+          if (options.images === undefined) throw new AppError('UNAVAILABLE', 'jobs on images need the image store');
+          rootfs = await options.images.rootfsPath(job.imageDigest);
+        }
         const { runId, experimentId } = await createJobRun(options.tracking, job);
         const timeout = job.resources.timeoutSeconds;
         const created = await identity.createToken(backendContext, job.tenantId, { name: `job-${job.id}`, role: 'member', kind: 'job', jobId: job.id, expiresInSeconds: timeout + Math.ceil(options.preemptGraceMs / 1000) + 300 });
@@ -165,6 +172,7 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
           output: (line) => ctx.log(line.stream, line.line),
           ...(job.datasets.length > 0 ? { dataDir: dirs.data } : {}),
           ...(job.codeBundle !== null ? { codeDir: dirs.code } : {}),
+          ...(rootfs === undefined ? {} : { rootfs }),
         };
         const ran = { ...job, runId, experimentId };
         return {

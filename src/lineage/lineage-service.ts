@@ -195,6 +195,7 @@ export const createLineageService = (deps: {
           datasets: withModels,
           codeBundle: row?.code_bundle ?? job?.codeBundle ?? null,
           codeDigest: row?.code_digest ?? job?.codeDigest ?? null,
+          image: job === undefined || job.imageDigest === null ? null : { ref: job.image, digest: job.imageDigest },
           params: row?.params ?? {},
         },
       };

@@ -6,6 +6,7 @@ import type { IdentityService } from '../identity/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor, describeInventory, inventoryUnits, readGpuInventory } from '../executors/local/index.ts';
 import type { GpuInventory } from '../executors/local/index.ts';
+import type { ImageService } from '../images/index.ts';
 import { createClusterJobBackend, createJobRelays, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
 import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
@@ -55,7 +56,9 @@ export const createJobSystem = (
   config: Config,
   deps: { db: Db; tenants: TenantService; identity: IdentityService; executor?: HostExecutor; storage?: JobStoragePort; tracking?: JobTrackingPort; cluster?: ClusterExecution | undefined;
     /** The runner's writes go through this Db (with replicas: fenced by the leader's token); default `db`. */
-    leaderDb?: Db },
+    leaderDb?: Db;
+    /** OCI images (issue 17): resolving a job's `image` at submission and its rootfs at launch. */
+    images?: ImageService | undefined },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
   const relays = createJobRelays();
@@ -72,7 +75,7 @@ export const createJobSystem = (
   const gpuNodes = [...inventory.devices, ...inventory.controlNodes].map((n) => n.path);
   const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix, gpuNodes });
   const backend = deps.cluster === undefined
-    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
+    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking, images: deps.images })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
   const runner = createJobRunner({
     // The runner's writes (admissions, transitions, logs) are the leader's: fenced when replicas run.
@@ -87,6 +90,6 @@ export const createJobSystem = (
     tracking: deps.tracking,
     log,
   });
-  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke() });
+  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images });
   return { store, service, runner, relays, jobsDir };
 };

@@ -20,11 +20,12 @@ import { createArtifactService, createBlobFiles, createSealWorkerPool, createTen
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import { datasetRoutes, mlflowArtifactRoutes } from '../http/index.ts';
+import { datasetRoutes, imageRoutes, mlflowArtifactRoutes } from '../http/index.ts';
 import { buildApp, createTenantAdmission } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/index.ts';
 import { jobRoutes } from '../http/index.ts';
 import { createJobSystem } from './job-system.ts';
+import { createImageService, createImageStore } from '../images/index.ts';
 import { createJobStoragePort, createJobTrackingPort } from './job-ports.ts';
 import type { JobSystem } from './job-system.ts';
 import { createServingSystem } from './serving-system.ts';
@@ -361,7 +362,10 @@ export const createPlatform = async (
   });
   liveReplicas = () => replicas.liveReplicas();
   const leaderDb = db.kind === 'pglite' ? undefined : createFencedDb(db, replicas.fence);
-  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution, ...(leaderDb === undefined ? {} : { leaderDb }) });
+  // OCI images (issue 17): the host's content-addressed store under $BULKHEAD_HOME/images, tenant rows under RLS.
+  const images = createImageService({ db, store: createImageStore(join(config.home, 'images')) });
+  httpModules.push(imageRoutes({ images }));
+  const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution, images, ...(leaderDb === undefined ? {} : { leaderDb }) });
   httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
   closers.push(() => jobs.runner.stop());
   httpModules.push(kubernetesRoutes({ tenants, cluster, jobs: jobs.store }));
@@ -388,7 +392,7 @@ export const createPlatform = async (
     db,
     tenants,
     ports: createTenantDeletionPorts({
-      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage, plaintext: { db, home: config.home },
+      jobs, deployments: serving.deployments, identity, blobRoot: blobFiles.root, storage, plaintext: { db, home: config.home }, images,
       cluster: clusterClient === undefined ? undefined : { client: clusterClient, config: cluster },
     }),
   });

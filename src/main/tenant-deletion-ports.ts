@@ -56,6 +56,8 @@ export const createTenantDeletionPorts = (deps: {
   /** Its cache of unwrapped data keys is cleared for the deleted tenant. */
   storage?: Pick<TenantStorage, 'forgetTenant'>;
   cluster?: { client: KubernetesClient; config: ClusterConfig } | undefined;
+  /** The image store (issue 17): after the tenant's image rows are gone, files only they referenced are collected. */
+  images?: { collectGarbage(): Promise<unknown> } | undefined;
   /**
    * Where plaintext copies of the tenant's models are looked for: `home` ($BULKHEAD_HOME, less its
    * ciphertext and database directories) and the serving roots `<tmpDir>/bhs-*` (tmpDir default /tmp).
@@ -114,6 +116,8 @@ export const createTenantDeletionPorts = (deps: {
         // rm does not follow symlinks: a link planted in place of a directory is removed, not its target.
         await rm(blobDir, { recursive: true, force: true });
         await rm(join(jobsDir, tenantId), { recursive: true, force: true });
+        // Images are shared by digest across tenants: only what no other tenant, public image or active job uses goes.
+        await deps.images?.collectGarbage();
         return found;
       },
     },

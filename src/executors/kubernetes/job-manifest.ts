@@ -75,7 +75,7 @@ export const jobName = (jobId: string): string => requireDnsLabel('job name', `j
  * `inputs` init container. `env` is the job's own environment unless the caller adds the run's variables.
  */
 export const clusterJobSpecOf = (
-  job: Pick<Job, 'id' | 'command' | 'env' | 'resources' | 'priority' | 'codeBundle' | 'datasets'>,
+  job: Pick<Job, 'id' | 'command' | 'env' | 'resources' | 'priority' | 'codeBundle' | 'datasets'> & Partial<Pick<Job, 'image' | 'imageDigest'>>,
   tenant: TenantSpec,
   env: Readonly<Record<string, string>> = job.env,
 ): ClusterJobSpec => ({
@@ -87,7 +87,17 @@ export const clusterJobSpecOf = (
   priority: job.priority,
   jobTokenSecretName: `${jobName(job.id)}-token`,
   inputs: { codeBundle: job.codeBundle, datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })) },
+  ...(job.image === null || job.image === undefined || job.imageDigest === null || job.imageDigest === undefined
+    ? {}
+    : { image: podImageOf(job.image, job.imageDigest) }),
 });
+
+/**
+ * The pod image of a job on an OCI image (issue 17): the image's name pinned by the digest it resolved to
+ * at submission (`name@sha256:…`), so the cluster pulls exactly what the job record names, whatever the
+ * tag does later. Pure.
+ */
+export const podImageOf = (ref: string, digest: string): string => `${ref.split(/[:@]/)[0] ?? ref}@${digest}`;
 
 const kueuePriorityClass = (priority: number, config: ClusterConfig): string | undefined => {
   let chosen: { name: string; minPriority: number } | undefined;

@@ -3,6 +3,7 @@
  * tiers and of the process tier (namespaces without a user namespace, then the uid and rlimit wrappers),
  * and the in-namespace relay launcher. No IO: the executor probes the host and passes facts in.
  */
+import { imageNodeOptions, imageRootOptions, type ImageRoot } from './image-rootfs.ts';
 
 /** Where things appear inside the sandbox. */
 export const sandboxPaths = {
@@ -46,6 +47,8 @@ export interface SandboxPlan {
   hostname: string;
   /** A file descriptor bwrap reads the seccomp filter from (seccomp.ts); installed right before the command runs. */
   seccompFd?: number;
+  /** Run on an OCI image: its rootfs at `/` instead of the host's /usr (image-rootfs.ts); host /etc files are not bound. */
+  image?: ImageRoot;
 }
 
 /** Files synthesized for the sandbox's `/etc`: just enough for libc, python3 and node to name the uid. */
@@ -140,25 +143,33 @@ export function buildBwrapOptions(plan: SandboxPlan): { options: string[]; comma
   if (plan.seccompFd !== undefined) args.push('--seccomp', String(plan.seccompFd));
   for (const [name, value] of Object.entries(plan.env)) args.push('--setenv', name, value);
 
-  args.push('--ro-bind', '/usr', '/usr');
-  if (plan.layout.mergedUsr) {
-    args.push('--symlink', 'usr/lib', '/lib', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin');
-    if (plan.layout.lib64) args.push('--symlink', 'usr/lib64', '/lib64');
+  if (plan.image !== undefined) {
+    args.push(...imageRootOptions(plan.image));
   } else {
-    args.push('--ro-bind', '/lib', '/lib', '--ro-bind', '/bin', '/bin', '--ro-bind', '/sbin', '/sbin');
-    if (plan.layout.lib64) args.push('--ro-bind', '/lib64', '/lib64');
+    args.push('--ro-bind', '/usr', '/usr');
+    if (plan.layout.mergedUsr) {
+      args.push('--symlink', 'usr/lib', '/lib', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin');
+      if (plan.layout.lib64) args.push('--symlink', 'usr/lib64', '/lib64');
+    } else {
+      args.push('--ro-bind', '/lib', '/lib', '--ro-bind', '/bin', '/bin', '--ro-bind', '/sbin', '/sbin');
+      if (plan.layout.lib64) args.push('--ro-bind', '/lib64', '/lib64');
+    }
   }
   for (const name of ['passwd', 'group', 'hosts']) {
     args.push('--ro-bind', `${plan.etcDir}/${name}`, `/etc/${name}`);
   }
-  for (const file of plan.hostEtcFiles) args.push('--ro-bind', file, file);
+  if (plan.image === undefined) for (const file of plan.hostEtcFiles) args.push('--ro-bind', file, file);
 
   args.push('--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp');
   args.push('--bind', plan.workspaceDir, sandboxPaths.workspace);
   args.push('--bind', plan.outputsDir, sandboxPaths.outputs);
   if (plan.dataDir !== undefined) args.push('--ro-bind', plan.dataDir, sandboxPaths.data);
   if (plan.codeDir !== undefined) args.push('--ro-bind', plan.codeDir, sandboxPaths.code);
-  if (plan.nodeBinary !== undefined) args.push('--ro-bind', plan.nodeBinary, sandboxPaths.node);
+  if (plan.nodeBinary !== undefined) {
+    if (plan.image === undefined) args.push('--ro-bind', plan.nodeBinary, sandboxPaths.node);
+    else if (plan.image.nodeRuntime !== undefined) args.push(...imageNodeOptions(plan.image.nodeRuntime));
+    else throw new TypeError('an image sandbox binds node only through its nodeRuntime');
+  }
   if (plan.relay !== undefined) args.push('--bind', plan.relay.socketPath, sandboxPaths.apiSocket);
   args.push('--chdir', sandboxPaths.workspace);
 

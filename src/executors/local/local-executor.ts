@@ -34,6 +34,7 @@ import { createDeviceCgroup, findDevicesHierarchy, gpuDenyList, gpuDeviceAllowLi
 import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
 import { splitRdev, type CharDevice } from './gpu-inventory.ts';
 import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
+import { detectNodeRuntime, type NodeRuntime } from './image-rootfs.ts';
 import { seccompFilterForHost } from './seccomp.ts';
 import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
 import type { Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
@@ -113,7 +114,8 @@ function validate(spec: JobSpec): string | undefined {
     return 'resources must be positive (cpu, memoryMiB, timeoutSeconds) and pids a positive integer';
   }
   if (!positive(spec.tenantLimits.cpu) || !positive(spec.tenantLimits.memoryMiB)) return 'tenant limits must be positive';
-  for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir, spec.apiSocketPath]) {
+  if (spec.rootfs !== undefined && spec.tier === 'process') return 'an image needs a sandbox tier (the process tier runs on the host filesystem)';
+  for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir, spec.apiSocketPath, spec.rootfs]) {
     if (dir !== undefined && !isAbsolute(dir)) return 'host paths must be absolute';
   }
   if (spec.network !== undefined && !/^\/proc\/[0-9]+\/ns\/net$/.test(spec.network.netnsPath)) return 'network.netnsPath must be /proc/<pid>/ns/net';
@@ -269,6 +271,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
   let probing: Promise<ProbeResult> | undefined;
   // Host facts that do not change while we run: looked up once, not on every spawn.
   let hostFacts: Promise<[string[], Awaited<ReturnType<typeof detectSystemLayout>>]> | undefined;
+  // node's loader and libraries, for jobs on an image (looked up on the first such job).
+  let nodeRuntime: Promise<NodeRuntime> | undefined;
   // The sandbox's /etc directory, prepared once; re-checked cheaply per job (a cleaner of the runtime
   // root could have removed it) and prepared again when it is gone.
   let etcDir: Promise<string> | undefined;
@@ -353,7 +357,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           throw new Refusal(`this host cannot provide tier ${spec.tier}: ${tier.install}`);
         }
         driver = hostDriver;
-        for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir]) {
+        for (const dir of [spec.workspaceDir, spec.outputsDir, spec.dataDir, spec.codeDir, spec.rootfs]) {
           if (dir !== undefined && !(await stat(dir).catch(() => undefined))?.isDirectory()) {
             throw new Refusal(`host directory ${dir} does not exist`);
           }
@@ -440,11 +444,13 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           sandboxed ? sandboxEtcDir() : Promise.resolve(undefined),
           sandboxed ? (hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()])) : Promise.resolve(undefined),
           !sandboxed && spec.apiSocketPath !== undefined ? makeRelayDir() : Promise.resolve(),
+          spec.rootfs !== undefined ? (nodeRuntime ??= detectNodeRuntime(nodeBinary, runtimeRoot)) : Promise.resolve(undefined),
           setUpDeviceCgroup(),
         ]);
         for (const step of setUp) if (step.status === 'rejected') throw step.reason;
         const etcPath = (setUp[2] as PromiseFulfilledResult<string | undefined>).value;
         const facts = (setUp[3] as PromiseFulfilledResult<Awaited<typeof hostFacts> | undefined>).value;
+        const runtimeForImage = (setUp[5] as PromiseFulfilledResult<NodeRuntime | undefined>).value;
         if (reason !== undefined) return { kind: reason, usage: usage() };
 
         let joined = false;
@@ -478,6 +484,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
             ...(relay === undefined ? {} : { relay }),
             hostname: 'bulkhead-job',
             ...(seccompFilter === undefined ? {} : { seccompFd: 4 }),
+            ...(spec.rootfs === undefined
+              ? {}
+              : { image: { rootfs: spec.rootfs, ...(runtimeForImage === undefined ? {} : { nodeRuntime: runtimeForImage }) } }),
           });
         } else {
           const hasPids = cgroup !== undefined && driver?.controllers.has('pids') === true;

@@ -34,12 +34,22 @@ u.close()
 
 const throughRelay = `
 import os, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(os.environ["BULKHEAD_API_URL"] + "/api/v1/me", timeout=20)
-except urllib.error.HTTPError as error:
-    print("relay answered", error.code, flush=True)
-else:
-    print("relay answered 200", flush=True)
+request = urllib.request.Request(os.environ["BULKHEAD_API_URL"] + "/api/v1/me", headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
+with urllib.request.urlopen(request, timeout=20) as response:
+    print("relay answered", response.status, flush=True)
+`;
+
+const refusedByRelay = `
+import os, urllib.request, urllib.error
+base = os.environ["BULKHEAD_API_URL"]
+token = os.environ["MLFLOW_TRACKING_TOKEN"]
+for path, bearer in [("/api/v1/tenants/bystander/jobs?probe=1", token), ("/api/v1/me", "forged-token-value")]:
+    request = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + bearer})
+    try:
+        urllib.request.urlopen(request, timeout=20)
+        print("allowed", path, flush=True)
+    except urllib.error.HTTPError as error:
+        print("refused", path, error.code, flush=True)
 `;
 
 for (const kind of databaseKinds) {
@@ -120,10 +130,33 @@ for (const kind of databaseKinds) {
       });
     }
 
+    test("the relay's refusals are audited in the job's tenant chain (never the token) and alerted", async () => {
+      const { job, logs } = await run(sandboxed, refusedByRelay);
+      assert.equal(job.status, 'succeeded', logs);
+      assert.match(logs, /refused \/api\/v1\/tenants\/bystander\/jobs\?probe=1 403/);
+      assert.match(logs, /refused \/api\/v1\/me 401/);
+      const audit = await p.call('GET', `/api/v1/tenants/${sandboxed.slug}/audit?limit=200`, sandboxed.tokens.admin);
+      const refusals = (audit.body.events as Array<Record<string, any>>).filter((event) => event.action === 'job.relay_refused' && event.actor === `job:${String(job.id)}`);
+      assert.deepEqual(refusals.map((event) => [event.target, event.outcome, event.details.status]).sort(), [
+        ['GET /api/v1/me', 'denied', 401],
+        ['GET /api/v1/tenants/bystander/jobs', 'denied', 403],
+      ]);
+      assert.ok(!JSON.stringify(refusals).includes('forged-token-value'), 'the presented token is not in the audit log');
+      assert.ok(!JSON.stringify(refusals).includes('probe=1'), 'the query string is not in the audit log');
+      // Nothing in the bystander's chain: the refusal belongs to the job's tenant.
+      const theirs = await p.call('GET', '/api/v1/tenants/bystander/audit?limit=200', bystander.tokens.admin);
+      assert.ok(!(theirs.body.events as Array<Record<string, any>>).some((event) => event.action === 'job.relay_refused'));
+      const raised = await waitFor('the relay refusal alert', async () => {
+        const alerts = await p.platform.security.monitor.tick();
+        return alerts.length > 0 ? alerts : undefined;
+      });
+      assert.deepEqual(raised.map((alert) => [alert.kind, alert.principal]), [['sandbox_violation', `job:${String(job.id)}`]]);
+    });
+
     test('a job that only uses its relay reports no violation and raises no alert', async () => {
       const { job, logs } = await run(sandboxed, throughRelay);
       assert.equal(job.status, 'succeeded', logs);
-      assert.match(logs, /relay answered \d{3}/);
+      assert.match(logs, /relay answered 200/);
       assert.deepEqual(job.usage.deniedNetwork, { refusedConnects: 0, unroutableSends: 0, closedPortDatagrams: 0 });
       assert.deepEqual(await violationEvents(sandboxed, job.id), []);
       assert.deepEqual(await p.platform.security.monitor.tick(), []);

@@ -5,7 +5,7 @@ import type { Db } from '../db/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor } from '../executors/local/index.ts';
-import { createClusterJobBackend, createJobRelays, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
+import { createClusterJobBackend, createJobRelays, createRelayRefusalAuditor, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
 import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
 
@@ -39,7 +39,7 @@ export const createJobSystem = (
     leaderDb?: Db },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
-  const relays = createJobRelays();
+  const relays = createJobRelays({ refusals: createRelayRefusalAuditor(deps.db, { error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj })}\n`) }) });
   const jobsDir = join(config.home, 'jobs');
   const cpuIds = Array.from({ length: os.availableParallelism() }, (_, i) => i);
   const capacity = jobCapacity(config);

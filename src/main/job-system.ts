@@ -50,7 +50,7 @@ export const createJobSystem = (
   // The host executor runs local jobs; with a cluster it runs none, but still probes the host and reaps leftovers.
   const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix });
   const backend = deps.cluster === undefined
-    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking })
+    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, diskMiB: config.jobDiskMiB, storage: deps.storage, tracking: deps.tracking })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
   const runner = createJobRunner({
     // The runner's writes (admissions, transitions, logs) are the leader's: fenced when replicas run.

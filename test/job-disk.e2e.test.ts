@@ -4,6 +4,7 @@
  * ENOSPC inside (its /workspace and /outputs share the limit), its outputs written before are still
  * collected, its log says the limit was reached, and the file system is unmounted and gone afterwards. A job
  * within its limit gets no such line. A mount a crashed process left below the jobs directory is detached.
+ * `bulkhead verify`'s compute probe then sees its 64 MiB write refused (the check passes instead of skip).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,9 @@ import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
+import { startVerify } from '../src/verify/index.ts';
+import { adminToken as verifyAdminToken, startVerifyPlatform } from './support/verify-platform.ts';
+import type { VerifyPlatform } from './support/verify-platform.ts';
 
 const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 const limitMiB = 32;
@@ -104,6 +108,24 @@ for (const kind of databaseKinds) {
       assert.equal(mounts(p.platform.jobs.jobsDir).length, 1);
       assert.deepEqual(await detachLeftoverDisks(p.platform.jobs.jobsDir), [join(dir, 'disk')]);
       assert.deepEqual(mounts(p.platform.jobs.jobsDir), []);
+    });
+  });
+}
+
+for (const kind of databaseKinds) {
+  describe(`bulkhead verify against a deployment with a job disk limit (${kind})`, () => {
+    let p: VerifyPlatform;
+    before(async () => {
+      p = await startVerifyPlatform(kind, { overrides: { cgroupPrefix: `bhdiskv-${randomBytes(4).toString('hex')}`, relayPort: 18770, jobDiskMiB: 32 } });
+    });
+    after(async () => p.close());
+
+    test("compute: the probe's 64 MiB workspace write is refused (pass), not reported as unlimited", async () => {
+      const report = await startVerify({ url: p.url, token: verifyAdminToken, groups: ['compute'], tiers: ['sandbox'], keep: false, platformHome: p.home, probeTimeoutSeconds: 60, log: () => {} }).result;
+      const write = report.checks.find((c) => c.check === 'write 64 MiB');
+      assert.equal(write?.result, 'pass', JSON.stringify(write));
+      assert.match(write.evidence, /refused: .*No space left on device/);
+      assert.deepEqual(report.checks.filter((c) => c.result === 'fail'), []);
     });
   });
 }

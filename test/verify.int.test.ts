@@ -59,6 +59,10 @@ for (const kind of databaseKinds) {
 
       const report = await verify(p, ['api', 'data', 'compute', 'audit']);
       assert.deepEqual(failures(report), [], describeFailures(report));
+      // The probe's refused relay request and its denied connects reach its tenant's log (issues #12, #13).
+      for (const check of ["probe job's refused API attempt audited", "probe job's denied network attempts reported"]) {
+        assert.deepEqual(report.checks.filter((c) => c.check === check).map((c) => c.result), ['pass'], check);
+      }
       assert.equal(report.schema, 'bulkhead.verify/v1');
       assert.equal(report.summary.failed, 0);
       assert.equal(report.summary.total, report.checks.length);

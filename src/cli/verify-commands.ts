@@ -24,13 +24,18 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
     .option('--platform-home <dir>', "the platform's home on the job host: compute probes try to read it")
     .option('--probe-timeout <seconds>', 'time limit of each compute probe job', '60')
     .option('--verbose', 'list every passing route check')
+    .option('--bench', 'tiers: measure the isolation-tier trade-off table (start, teardown, CPU and memory overhead per tier; adds the tiers group)')
+    .option('--bench-rounds <n>', 'jobs per tier for --bench (median)', '3')
     .option('--kubernetes', "compute: the namespace checks over each verify tenant's rendered Kubernetes bundle (live-cluster probes are reported as skipped)")
-    .action(async (jsonFile: string | undefined, options: { only: string; tier: string; junit?: string; keep?: boolean; kubernetes?: boolean; databaseUrl?: string; storagePath?: string; platformHome?: string; probeTimeout: string; verbose?: boolean }) => {
+    .action(async (jsonFile: string | undefined, options: { only: string; tier: string; junit?: string; keep?: boolean; kubernetes?: boolean; databaseUrl?: string; storagePath?: string; platformHome?: string; probeTimeout: string; verbose?: boolean; bench?: boolean; benchRounds: string }) => {
       const settings = ctx.settings();
       if (jsonFile !== undefined && !ctx.json()) throw new AppError('VALIDATION_FAILED', `unexpected argument '${jsonFile}': to write JSON to a file, pass --json ${jsonFile}`);
       if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
       if (settings.token === undefined) throw new AppError('UNAUTHENTICATED', 'no token: pass --token (a platform-admin token) or set BULKHEAD_TOKEN');
       const groups = list(options.only);
+      if (options.bench === true && !groups.includes('tiers')) groups.push('tiers');
+      const benchRounds = Number(options.benchRounds);
+      if (!Number.isInteger(benchRounds) || benchRounds < 1 || benchRounds > 20) throw new AppError('VALIDATION_FAILED', '--bench-rounds is 1 to 20');
       const unknown = groups.filter((g) => !(verifyGroups as readonly string[]).includes(g));
       if (unknown.length > 0) throw new AppError('VALIDATION_FAILED', `unknown group(s) ${unknown.join(', ')}: choose from ${verifyGroups.join(', ')}`);
       const probeTimeoutSeconds = Number(options.probeTimeout);
@@ -38,7 +43,7 @@ export const registerVerifyCommands = (program: Command, ctx: CommandContext): v
       const run = startVerify({
         url: settings.url, token: settings.token, groups: groups as VerifyGroup[], tiers: list(options.tier), keep: options.keep === true,
         databaseUrl: options.databaseUrl ?? ctx.env['BULKHEAD_VERIFY_DATABASE_URL'], storagePath: options.storagePath, platformHome: options.platformHome,
-        kubernetes: options.kubernetes === true,
+        kubernetes: options.kubernetes === true, bench: options.bench === true, benchRounds,
         probeTimeoutSeconds, log: (line) => ctx.io.err(`verify: ${line}`),
       });
       // Interrupted: delete what this run made before exiting (a later run removes anything left).

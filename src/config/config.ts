@@ -93,6 +93,8 @@ export const configSchema = z
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
+    /** Per-job disk limit of /workspace + /outputs (local jobs), MiB; 0 = none (src/jobs/job-disk.ts). */
+    jobDiskMiB: z.coerce.number().int().min(0).max(16_777_216).default(0),
     /** On shutdown, how long a running database statement may go on before it is ended (PGlite: the worker is terminated). */
     shutdownDbGraceMs: z.coerce.number().int().min(0).max(600_000).default(5000),
     /**
@@ -212,6 +214,7 @@ export const envNames = {
   BULKHEAD_SCHEDULER_INTERVAL_MS: 'schedulerIntervalMs',
   BULKHEAD_PREEMPT_GRACE_MS: 'preemptGraceMs',
   BULKHEAD_RELAY_PORT: 'relayPort',
+  BULKHEAD_JOB_DISK_MIB: 'jobDiskMiB',
   BULKHEAD_CGROUP_PREFIX: 'cgroupPrefix',
   BULKHEAD_EXECUTOR: 'executor',
   BULKHEAD_METRICS_HOST: 'metricsHost',

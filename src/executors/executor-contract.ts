@@ -36,6 +36,22 @@ export interface Usage extends Partial<JobUsage> {
   cpuMs?: number;
   /** High-water mark of the job's memory cgroup, when available. */
   peakMemoryBytes?: number;
+  /**
+   * Network attempts the job's own network namespace refused, from the kernel's counters of that
+   * namespace (local executor; absent where not observed). Any non-zero figure is a sandbox policy
+   * violation the job system audits as `sandbox.violation`.
+   */
+  deniedNetwork?: DeniedNetwork;
+}
+
+/** Attempts to leave a job's network namespace other than through its relay, by kind. */
+export interface DeniedNetwork {
+  /** TCP connects that were never established (refused by a closed port, timed out, abandoned). */
+  refusedConnects: number;
+  /** Connects and sends to an address with no route from the namespace (IPv4 and IPv6). */
+  unroutableSends: number;
+  /** UDP datagrams sent to a closed local port (IPv4 and IPv6). */
+  closedPortDatagrams: number;
 }
 
 /**

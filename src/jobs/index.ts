@@ -38,7 +38,7 @@ export type {
   LaunchContext,
   LaunchedJob,
 } from './job-backend.ts';
-export { createJobRelays, relayAllows, relayHeader } from './job-relay.ts';
-export type { Forwarder, ForwardRequest, ForwardResponse, JobRelays, RelayTarget } from './job-relay.ts';
+export { createJobRelays, createRelayRefusalAuditor, relayAllows, relayHeader, relayRefusalBurst } from './job-relay.ts';
+export type { Forwarder, ForwardRequest, ForwardResponse, JobRelays, RelayRefusal, RelayRefusalAuditor, RelayTarget } from './job-relay.ts';
 export { allowedJobEvents, jobEvents, transition as jobTransition } from './job-state.ts';
 export type { JobEvent } from './job-state.ts';

@@ -36,3 +36,19 @@ const describe = (job: Pick<Job, 'resources'>, outcome: Outcome): Omit<OutcomeVe
   }
 };
 
+
+/**
+ * The sandbox policy violations an outcome's usage reports (the local executor's counters of the job's
+ * network namespace: connects and sends that tried to leave it), or undefined when there were none. The
+ * job store audits them as `sandbox.violation` in the transaction that records the outcome.
+ */
+export const sandboxViolationOf = (usage: Record<string, unknown> | null | undefined): Record<string, number> | undefined => {
+  const denied = usage?.['deniedNetwork'];
+  if (denied === null || typeof denied !== 'object') return undefined;
+  const counts: Record<string, number> = {};
+  for (const name of ['refusedConnects', 'unroutableSends', 'closedPortDatagrams'] as const) {
+    const value = (denied as Record<string, unknown>)[name];
+    if (typeof value === 'number' && Number.isFinite(value) && value > 0) counts[name] = value;
+  }
+  return Object.keys(counts).length === 0 ? undefined : counts;
+};

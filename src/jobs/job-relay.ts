@@ -5,6 +5,9 @@ import type { Readable } from 'node:stream';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Db } from '../db/index.ts';
+import { withSystem } from '../db/index.ts';
+import { appendAuditEvent } from '../audit/index.ts';
 
 /**
  * One forwarded request, as the relay hands it to the API (in-process, no network). `payload` is the
@@ -51,6 +54,53 @@ export interface JobRelays {
 }
 
 export const relayHeader = 'x-bulkhead-relay';
+/** Refusals of one job audited one by one; the rest are counted into one summary row when its relay closes. */
+export const relayRefusalBurst = 20;
+
+/** One request the relay refused (never the token it presented). */
+export interface RelayRefusal {
+  status: number;
+  code: string;
+  reason: string;
+  method: string;
+  /** The request path without its query string, at most 300 characters. */
+  path: string;
+}
+
+/**
+ * Audits a job's refused relay requests in its tenant's chain as `job.relay_refused` (outcome denied, actor
+ * `job:<id>`): the first `relayRefusalBurst` one by one, then one row with the count of the rest when the
+ * relay closes — a job looping on a refused request writes a bounded number of rows. Never throws.
+ */
+export const createRelayRefusalAuditor = (db: Db, log: { error(obj: object, msg: string): void }) => {
+  const counts = new Map<string, { seen: number; last: RelayRefusal; tenantId: string }>();
+  const write = async (tenantId: string, jobId: string, refusal: RelayRefusal, suppressed?: number): Promise<void> => {
+    try {
+      await withSystem(db, (tx) => appendAuditEvent(tx, {
+        tenantId, actor: `job:${jobId}`, action: 'job.relay_refused', target: `${refusal.method} ${refusal.path}`, outcome: 'denied', requestId: 'relay',
+        details: { jobId, status: refusal.status, code: refusal.code, reason: refusal.reason, ...(suppressed === undefined ? {} : { suppressed }) },
+      }));
+    } catch (error) {
+      log.error({ err: (error as Error).message, jobId }, 'could not audit a refused relay request');
+    }
+  };
+  return {
+    refused(target: Pick<RelayTarget, 'jobId' | 'tenantId'>, refusal: RelayRefusal): Promise<void> {
+      const entry = counts.get(target.jobId) ?? { seen: 0, last: refusal, tenantId: target.tenantId };
+      entry.seen += 1;
+      entry.last = refusal;
+      counts.set(target.jobId, entry);
+      return entry.seen <= relayRefusalBurst ? write(target.tenantId, target.jobId, refusal) : Promise.resolve();
+    },
+    /** The relay of `jobId` closed: one summary row for what the burst left out. */
+    async closed(jobId: string): Promise<void> {
+      const entry = counts.get(jobId);
+      counts.delete(jobId);
+      if (entry !== undefined && entry.seen > relayRefusalBurst) await write(entry.tenantId, jobId, entry.last, entry.seen - relayRefusalBurst);
+    },
+  };
+};
+export type RelayRefusalAuditor = ReturnType<typeof createRelayRefusalAuditor>;
 const maxBody = 256 * 1024 * 1024;
 
 const mlflowRunBodyRoutes = new Set([
@@ -123,14 +173,19 @@ export const relayAllows = (target: RelayTarget, method: string, rawUrl: string,
  * tiers, at its host path in the process tier. No host TCP port is opened. It accepts only the job's own token, only the routes `relayAllows`, and forwards them
  * to the API in-process, stamped with a secret header so job tokens work nowhere else.
  */
-export const createJobRelays = (): JobRelays => {
+export const createJobRelays = (deps: { refusals?: RelayRefusalAuditor | undefined } = {}): JobRelays => {
   const secret = randomBytes(24).toString('base64url');
   const open = new Map<string, { servers: http.Server[]; socketDir: string }>();
   let forward: Forwarder | undefined;
   let socketRoot: string | undefined;
 
   const handler = (target: RelayTarget) => (request: http.IncomingMessage, response: http.ServerResponse) => {
-    const deny = (status: number, code: string, message: string) => {
+    const deny = (status: number, code: string, message: string, reason?: string) => {
+      // Audited (not the 502/503 of our own unavailability): what the job asked for and why it was refused.
+      if (reason !== undefined && deps.refusals !== undefined) {
+        const path = (request.url ?? '/').split('?')[0]!.slice(0, 300);
+        void deps.refusals.refused(target, { status, code, reason, method: (request.method ?? 'GET').slice(0, 16), path });
+      }
       if (response.headersSent) {
         response.destroy();
         return;
@@ -146,7 +201,7 @@ export const createJobRelays = (): JobRelays => {
     const expected = Buffer.from(target.token);
     const given = Buffer.from(presented);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      deny(401, 'UNAUTHENTICATED', "the job relay accepts only this job's own token (MLFLOW_TRACKING_TOKEN)");
+      deny(401, 'UNAUTHENTICATED', "the job relay accepts only this job's own token (MLFLOW_TRACKING_TOKEN)", presented === '' ? 'no token' : 'not this job\'s token');
       return;
     }
     let needsBody: boolean;
@@ -159,7 +214,7 @@ export const createJobRelays = (): JobRelays => {
     const declared = Number(request.headers['content-length'] ?? 0);
     const limit = needsBody ? maxInspectedBody : maxBody;
     if (declared > limit) {
-      deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay');
+      deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay', 'request too large');
       return;
     }
     const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, [relayHeader]: secret };
@@ -190,7 +245,7 @@ export const createJobRelays = (): JobRelays => {
     if (!needsBody) {
       const verdict = relayAllows(target, method, url, Buffer.alloc(0));
       if (!verdict.ok) {
-        deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`);
+        deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`, verdict.why);
         return;
       }
       // Streamed: the API reads it through the tenant's bandwidth throttle, so the job's upload is slowed
@@ -217,7 +272,7 @@ export const createJobRelays = (): JobRelays => {
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay');
+        deny(413, 'PAYLOAD_TOO_LARGE', 'request too large for the job relay', 'request too large');
         request.destroy();
         return;
       }
@@ -228,7 +283,7 @@ export const createJobRelays = (): JobRelays => {
       const body = Buffer.concat(chunks);
       const verdict = relayAllows(target, method, url, body);
       if (!verdict.ok) {
-        deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`);
+        deny(403, 'FORBIDDEN', `the job relay refused this request: ${verdict.why}`, verdict.why);
         return;
       }
       void send(body).catch(failed);
@@ -266,6 +321,7 @@ export const createJobRelays = (): JobRelays => {
         await new Promise<void>((resolve) => server.close(() => resolve()));
       }
       await rm(relay.socketDir, { recursive: true, force: true });
+      await deps.refusals?.closed(jobId);
     },
   };
 };

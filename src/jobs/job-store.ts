@@ -9,6 +9,7 @@ import type { TenantQuota } from '../tenants/index.ts';
 import type { IsolationTier } from '../contract/roles.ts';
 import type { Job, SubmitJob } from '../contract/job-schemas.ts';
 import { transition } from './job-state.ts';
+import { sandboxViolationOf } from './job-outcome.ts';
 import type { JobState } from '../contract/job-schemas.ts';
 import type { JobEvent } from './job-state.ts';
 
@@ -184,6 +185,15 @@ export const createJobStore = (deps: { db: Db }) => {
       tenantId, actor: ctx.actor, action: `job.${event}`, target: `job:${jobId}`, outcome: 'success', requestId: ctx.requestId,
       details: { from: row.status, to, ...(update.reason ? { reason: update.reason } : {}) },
     });
+    // What the sandbox refused while the job ran (denied network attempts): a security signal of its own,
+    // in the same transaction, for the anomaly detector (rule sandbox_violation) and the tenant's log.
+    const violation = sandboxViolationOf(update.usage);
+    if (violation !== undefined) {
+      await appendAuditEvent(tx, {
+        tenantId, actor: ctx.actor, action: 'sandbox.violation', target: `job:${jobId}`, outcome: 'denied', requestId: ctx.requestId,
+        details: { kind: 'network', ...violation, attempt: row.attempts },
+      });
+    }
     return toJob(updated.rows[0]!);
   };
 

@@ -5,6 +5,7 @@
  */
 import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { detachLeftoverDisks, mountJobDisk, type JobDisk } from './job-disk.ts';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { HostExecutor, HostProbe, JobSpec } from '../executors/host-executor-contract.ts';
@@ -25,6 +26,8 @@ export interface LocalJobBackendOptions {
   /** Port of the in-sandbox relay forwarder (the executor's `relayPort`). */
   relayPort: number;
   preemptGraceMs: number;
+  /** Per-job disk limit of /workspace + /outputs in MiB (a loop-mounted file system, job-disk.ts); 0: none. */
+  diskMiB?: number | undefined;
   storage?: JobStoragePort | undefined;
   tracking?: JobTrackingPort | undefined;
   /** The image store (issue 17): the unpacked rootfs of a job's resolved image digest. */
@@ -109,11 +112,16 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
         }, (line) => ctx.log('system', line));
       };
       const dir = join(options.jobsDir, job.tenantId, job.id);
-      const dirs = { workspace: join(dir, 'workspace'), outputs: join(dir, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
+      const diskMiB = options.diskMiB ?? 0;
+      // With a disk limit, the writable directories live on the job's own file system at <dir>/disk.
+      const writable = diskMiB > 0 ? join(dir, 'disk') : dir;
+      const dirs = { workspace: join(writable, 'workspace'), outputs: join(writable, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
       let tokenId: string | undefined;
+      let disk: JobDisk | undefined;
       const release = async () => {
         await relays.close(job.id);
         if (tokenId !== undefined) await identity.revokeToken(backendContext, job.tenantId, tokenId).catch(() => {});
+        await disk?.release();
         await rm(dir, { recursive: true, force: true }).catch(() => {});
       };
       try {
@@ -124,6 +132,7 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
           await mkdir(path, { recursive: true, mode: 0o711 });
           await chmod(path, 0o711);
         }
+        if (diskMiB > 0) disk = await mountJobDisk(dir, diskMiB);
         for (const path of Object.values(dirs)) await mkdir(path, { recursive: true, mode: 0o700 });
         await chmod(dirs.data, 0o755);
         await chmod(dirs.code, 0o755);
@@ -175,8 +184,19 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
           ...(rootfs === undefined ? {} : { rootfs }),
         };
         const ran = { ...job, runId, experimentId };
+        const started = job.workers > 1 ? await startGangOf(spec) : executor.start(spec);
+        const full = disk;
+        // The job sees ENOSPC past its limit; its log says why, once it has ended.
+        const handle = full === undefined ? started : {
+          jobId: started.jobId, cancel: () => started.cancel(), preempt: (graceMs: number) => started.preempt(graceMs),
+          wait: async () => {
+            const outcome = await started.wait();
+            if (await full.full()) ctx.log('system', `[bulkhead] the job's disk (/workspace and /outputs together) is full: its limit is ${String(diskMiB)} MiB; writes past it failed with "No space left on device"`);
+            return outcome;
+          },
+        };
         return {
-          handle: job.workers > 1 ? await startGangOf(spec) : executor.start(spec),
+          handle,
           run,
           collectOutputs: async () => (storage === undefined ? listFiles(dirs.outputs) : storage.storeOutputs(job.tenantId, ran, dirs.outputs)),
           release,
@@ -189,6 +209,8 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
     hostProbe: async () => (probe ??= await executor.probe()),
     reapOrphans: async () => {
       await executor.reapOrphans([]);
+      // Job disks a crashed process left mounted (no job is live when this runs).
+      await detachLeftoverDisks(options.jobsDir);
     },
   };
 };

@@ -7,7 +7,7 @@ import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor, describeInventory, inventoryUnits, readGpuInventory } from '../executors/local/index.ts';
 import type { GpuInventory } from '../executors/local/index.ts';
 import type { ImageService } from '../images/index.ts';
-import { createClusterJobBackend, createJobRelays, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
+import { createClusterJobBackend, createJobRelays, createRelayRefusalAuditor, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
 import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
 
@@ -61,7 +61,7 @@ export const createJobSystem = (
     images?: ImageService | undefined },
 ): JobSystem => {
   const store = createJobStore({ db: deps.db });
-  const relays = createJobRelays();
+  const relays = createJobRelays({ refusals: createRelayRefusalAuditor(deps.db, { error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 50, component: 'jobs', msg, ...obj })}\n`) }) });
   const jobsDir = join(config.home, 'jobs');
   const cpuIds = Array.from({ length: os.availableParallelism() }, (_, i) => i);
   const inventory = gpuInventoryOf(config);
@@ -75,7 +75,7 @@ export const createJobSystem = (
   const gpuNodes = [...inventory.devices, ...inventory.controlNodes].map((n) => n.path);
   const executor = deps.executor ?? createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix, gpuNodes });
   const backend = deps.cluster === undefined
-    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, storage: deps.storage, tracking: deps.tracking, images: deps.images })
+    ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, diskMiB: config.jobDiskMiB, storage: deps.storage, tracking: deps.tracking, images: deps.images })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
   const runner = createJobRunner({
     // The runner's writes (admissions, transitions, logs) are the leader's: fenced when replicas run.

@@ -137,6 +137,14 @@ describe('anomaly detector', () => {
     assert.equal(kill[0]!.kind, 'sandbox_violation');
     assert.equal(kill[0]!.principal, 'job:j1');
     assert.deepEqual(detector.observe(event({ action: 'job.fail', target: 'job:j2', at: t0, details: { reason: 'exited with code 1' } })), []);
+    // The executor's denied network attempts (written by the job store as the runner) and the relay's
+    // refusals (actor job:<id>, target the request): both are the job's violations.
+    const network = detector.observe(event({ actor: 'system:job-runner', action: 'sandbox.violation', outcome: 'denied', target: 'job:j3', at: t0, details: { kind: 'network', refusedConnects: 2 } }));
+    assert.deepEqual(network.map((a) => [a.kind, a.principal]), [['sandbox_violation', 'job:j3']]);
+    const relay = detector.observe(event({ actor: 'job:j4', action: 'job.relay_refused', outcome: 'denied', target: 'GET /api/v1/tenants/other/jobs', at: t0, details: { status: 403, reason: 'not available to jobs' } }));
+    assert.deepEqual(relay.map((a) => [a.kind, a.principal]), [['sandbox_violation', 'job:j4']]);
+    // One alert per job per cooldown: the same job's next refusal is the same episode.
+    assert.deepEqual(detector.observe(event({ actor: 'job:j4', action: 'job.relay_refused', outcome: 'denied', target: 'GET /api/v1/me', at: t0 + minute, details: { status: 401 } })), []);
   });
 
   test('warm-up (live: false) builds state without alerting; its own alert events set cooldowns across a restart', () => {

@@ -58,7 +58,7 @@ export const isRelevantEvent = (event: Pick<DetectorEvent, 'outcome' | 'action'>
 const notFoundReasons = new Set(['not_found', 'no_such_tenant']);
 const stuffingReasons = new Set(['invalid_token', 'bad_credentials']);
 const revokedReasons = new Set(['revoked_token', 'expired_token']);
-const sandboxDenials = new Set(['auth.job_scope', 'auth.job_token_outside_relay']);
+const sandboxDenials = new Set(['auth.job_scope', 'auth.job_token_outside_relay', 'job.relay_refused']);
 const maxEvidenceIds = 100;
 
 type RateKind = 'bola_probing' | 'credential_stuffing' | 'deletion_burst' | 'exfiltration';

@@ -22,7 +22,7 @@ export interface AuditContext {
   probeJobs: ReadonlyArray<{ tenantSlug: string; jobId: string; tier: string }>;
 }
 
-interface AuditEvent { requestId: string; action: string; outcome: string; actor: string; target: string }
+interface AuditEvent { requestId: string; action: string; outcome: string; actor: string; target: string; details?: Record<string, unknown> }
 
 const listAll = async (http: VerifyHttp, path: string, token: string): Promise<AuditEvent[]> => {
   const events: AuditEvent[] = [];
@@ -66,8 +66,19 @@ export const runAuditChecks = async (ctx: AuditContext): Promise<CheckResult[]> 
     const denials = recorded.filter((e) => e.actor === `job:${job.jobId}` && e.outcome !== 'success');
     results.push({
       group: 'audit', check: "probe job's refused API attempt audited", target: `tier ${job.tier}`, expectation: "the job token's attempt on tenant A is a denial in the job's tenant's chain",
-      result: denials.length > 0 ? 'pass' : 'skip',
-      evidence: denials.length > 0 ? `${denials.length} denial events by job:${job.jobId}` : "not audited: the job relay refused the attempt (403) before it reached the API, and relay refusals are not written to any audit log (a gap: docs/verify.md)",
+      result: denials.length > 0 ? 'pass' : 'fail',
+      evidence: denials.length > 0
+        ? `${denials.length} denial events by job:${job.jobId} (${[...new Set(denials.map((e) => e.action))].sort().join(', ')})`
+        : `no denial by job:${job.jobId} in ${job.tenantSlug}'s chain: the refused attempt (relay or API) was not audited`,
+    });
+    // The probe's connects to loopback services and outside addresses, as the executor reports them.
+    const violations = recorded.filter((e) => e.action === 'sandbox.violation' && e.target === `job:${job.jobId}`);
+    results.push({
+      group: 'audit', check: "probe job's denied network attempts reported", target: `tier ${job.tier}`, expectation: `a sandbox.violation event for job ${job.jobId} in its tenant's chain`,
+      result: violations.length > 0 ? 'pass' : 'skip',
+      evidence: violations.length > 0
+        ? `sandbox.violation: ${JSON.stringify(violations[0]?.details ?? {})}`
+        : "not reported: this deployment's executor does not observe denied network attempts (the Kubernetes executor does not; the local executor reads its jobs' network-namespace counters)",
     });
   }
   const platform = await listAll(http, '/api/v1/platform/audit', ctx.adminToken);

@@ -1,7 +1,8 @@
 /**
  * The `compute` group: for each isolation tier asked for, a tenant of that tier runs the probe job
  * (compute-probe.ts) and every attempt it makes is reported per tier: an admitted attempt fails, except
- * where the platform declares no limit (disk: reported, skipped). The job's token is tried again after
+ * where the platform sets no limit (disk, unless BULKHEAD_JOB_DISK_MIB is below the probe's 64 MiB: reported,
+ * skipped; with the limit, the write must fail). The job's token is tried again after
  * the job has ended.
  */
 import type { CheckResult } from './verify-types.ts';
@@ -103,7 +104,7 @@ export const runComputeChecks = async (ctx: ComputeContext): Promise<{ results: 
       results.push({
         group: 'compute', check: probe.probe, target: `tier ${tier}`, expectation: 'refused',
         result: admitted ? (unlimited ? 'skip' : 'fail') : 'pass',
-        evidence: admitted && unlimited ? `admitted: the platform sets no disk limit on a job's workspace (${detail})` : `${admitted ? 'ADMITTED' : 'refused'}: ${detail}`,
+        evidence: admitted && unlimited ? `admitted: no disk limit at or below ${targets.diskBytes >> 20} MiB on a job's workspace (BULKHEAD_JOB_DISK_MIB unset or larger) (${detail})` : `${admitted ? 'ADMITTED' : 'refused'}: ${detail}`,
         reproduce: `${reproduce} (job ${jobId})`,
       });
     }

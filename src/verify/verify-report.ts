@@ -1,5 +1,6 @@
 /** The verifier's outputs: a table per group, the summary line, the `--json` document and JUnit XML. */
 import type { CheckResult, VerifyGroup, VerifyReport } from './verify-types.ts';
+import { renderTierTable } from './tier-bench.ts';
 
 export const summarize = (checks: readonly CheckResult[]): VerifyReport['summary'] => {
   const passed = checks.filter((c) => c.result === 'pass').length;
@@ -38,6 +39,10 @@ export const renderText = (report: VerifyReport, options: { verbose?: boolean } 
       out.push(`passed (one line per check kind; --verbose lists each): ${[...folded].map(([k, n]) => `${k} ×${n}`).join('; ')}`);
     }
     for (const c of checks.filter((x) => x.result === 'fail' && x.reproduce !== undefined)) out.push(`  reproduce [${c.target}]: ${c.reproduce}`);
+    if (group === 'tiers' && report.tierBench !== undefined && report.tierBench.length > 0) {
+      out.push('', 'isolation-tier trade-offs on this host (medians; start/teardown around the job, CPU work = a fixed loop):');
+      out.push(renderTable(renderTierTable(report.tierBench)));
+    }
   }
   out.push('', summaryLine(report));
   return out.join('\n');

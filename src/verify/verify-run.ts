@@ -13,11 +13,12 @@ import type { ProbeJob } from './compute-checks.ts';
 import { runDataChecks } from './data-checks.ts';
 import { runKubernetesChecks } from './kubernetes-checks.ts';
 import { runServingChecks } from './serving-checks.ts';
+import { runTierBench } from './tier-bench.ts';
 import { createVerifyHttp } from './verify-http.ts';
 import { summarize } from './verify-report.ts';
 import { createVerifyTenant, deleteVerifyTenant, findLeftoverTenants, newRunId, seedTenantA } from './verify-tenants.ts';
 import type { VerifyTenant } from './verify-tenants.ts';
-import type { CheckResult, VerifyOptions, VerifyReport } from './verify-types.ts';
+import type { CheckResult, TierBenchRow, VerifyOptions, VerifyReport } from './verify-types.ts';
 
 export interface VerifyRun {
   /** Runs every group; resolves to the report (cleanup done unless `keep`). */
@@ -56,6 +57,7 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
     const started = Date.now();
     const checks: CheckResult[] = [];
     const probeJobs: ProbeJob[] = [];
+    let tierBench: TierBenchRow[] | undefined;
     const wants = (group: string) => options.groups.includes(group as never);
     const me = await http.call({ method: 'GET', path: '/api/v1/me', token: options.token });
     if (me.status !== 200 || (me.body as { kind?: string } | undefined)?.kind !== 'platform_admin') {
@@ -123,12 +125,19 @@ export const startVerify = (options: VerifyOptions): VerifyRun => {
         for (const token of Object.values(b.tokens)) for (const id of http.requestIdsOf(token)) attackIds.add(id);
         checks.push(...await runAuditChecks({ http, adminToken, a, b, attackRequestIds: attackIds, adminRequestIds: http.requestIdsOf(adminToken), verifierActor: `token:${verifierTokenId}`, probeJobs }));
       }
-      if (wants('tiers')) checks.push({ group: 'tiers', check: 'tier trade-off table (--bench)', target: 'host', expectation: 'measured', result: 'skip', evidence: 'not implemented in this version: see docs/isolation-tiers.md and bench/' });
+      if (wants('tiers') && options.bench === true) {
+        options.log(`tiers: trade-off table, process + ${options.tiers.join(', ')}`);
+        const bench = await runTierBench({ http, tiers: options.tiers, rounds: options.benchRounds ?? 3, timeoutSeconds: options.probeTimeoutSeconds, log: options.log, tenantFor: (tier) => tenant(`t-${tier}`, tier) });
+        checks.push(...bench.results);
+        tierBench = bench.table;
+      } else if (wants('tiers')) {
+        checks.push({ group: 'tiers', check: 'tier trade-off table', target: 'host', expectation: 'measured', result: 'skip', evidence: 'pass --bench to measure it (a few jobs per tier)' });
+      }
     } finally {
       await cleanup();
     }
     const summary = summarize(checks);
-    return { schema: 'bulkhead.verify/v1', url: options.url, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, groups: [...options.groups], summary, checks };
+    return { schema: 'bulkhead.verify/v1', url: options.url, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, groups: [...options.groups], summary, checks, ...(tierBench === undefined ? {} : { tierBench }) };
   };
   return { result: run(), cleanup };
 };

@@ -32,6 +32,10 @@ export interface VerifyOptions {
   platformHome?: string | undefined;
   /** `--kubernetes`: the namespace checks over the tenants' rendered bundles (compute group). */
   kubernetes?: boolean | undefined;
+  /** `--bench`: the tiers group measures the trade-off table (otherwise it is reported as skipped). */
+  bench?: boolean | undefined;
+  /** Jobs per tier for the table (median). Default 3. */
+  benchRounds?: number | undefined;
   /** Per-job limit of the compute probes, seconds. */
   probeTimeoutSeconds: number;
   /** Progress lines (stderr in the CLI). */
@@ -46,4 +50,24 @@ export interface VerifyReport {
   groups: VerifyGroup[];
   summary: { passed: number; failed: number; skipped: number; total: number };
   checks: CheckResult[];
+  /** With `--bench`: the isolation-tier trade-off table (src/verify/tier-bench.ts), one row per tier measured. */
+  tierBench?: TierBenchRow[];
+}
+
+/** One tier's medians: set-up and teardown around the job, a fixed CPU loop, what the tier's helpers cost. */
+export interface TierBenchRow {
+  tier: string;
+  rounds: number;
+  /** Job start (runner) → the workload's first instruction. */
+  startMs: number;
+  /** The workload's last instruction → job finish recorded. */
+  teardownMs: number;
+  /** Wall time of the fixed CPU loop. */
+  workMs: number;
+  /** `workMs` over the `process` tier's (null when the process tier could not be measured). */
+  workRatio: number | null;
+  /** Job cgroup CPU minus the workload's own. */
+  extraCpuMs: number | null;
+  /** Job cgroup memory peak minus the workload's own peak RSS. */
+  extraMemoryBytes: number | null;
 }

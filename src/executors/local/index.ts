@@ -21,7 +21,8 @@
  *
  * `Outcome` = succeeded | failed { exitCode, signal? } | oom_killed | timed_out | cancelled | preempted |
  * refused { reason }, each with `usage` { wallMs, cpuMs?, peakMemoryBytes?, and JobUsage's cpuCoreSeconds?,
- * memoryPeakBytes?, gpuSeconds? read from the cgroup at the end }. `refused` means the job's
+ * memoryPeakBytes?, gpuSeconds? read from the cgroup at the end, and deniedNetwork? — the connects and sends
+ * its network namespace refused, from that namespace's kernel counters (netns-counters.ts) }. `refused` means the job's
  * code never ran (invalid spec, tier unavailable, cgroup setup failed).
  *
  * Inside the sandbox: uid/gid 65534 (also on the host), no capabilities, only `lo`, cleared env plus

@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -36,6 +36,7 @@ import { splitRdev, type CharDevice } from './gpu-inventory.ts';
 import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
 import { detectNodeRuntime, type NodeRuntime } from './image-rootfs.ts';
 import { seccompFilterForHost } from './seccomp.ts';
+import { openNetnsCounters, type NetnsCounters } from './netns-counters.ts';
 import { detectHostEtcFiles, detectSystemLayout, probeHostDetailed, type ProbeResult } from './host-probe.ts';
 import type { Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
 import type { HostProbe, JobSpec, ReapedJob } from '../host-executor-contract.ts';
@@ -343,6 +344,9 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     const run = async (): Promise<Outcome> => {
       let driver: CgroupDriver | undefined;
       const gpuCount = spec.gpus?.devices.length ?? 0;
+      // The job's network-namespace counters (see netns-counters.ts), once bwrap has said where they are.
+      let counting: Promise<NetnsCounters | undefined> | undefined;
+      let countersRead = false;
       // GPU-seconds: granted devices × wall time, whatever the job did with them.
       const usage = (): Usage => {
         const wallMs = Math.round(performance.now() - startedAt);
@@ -521,14 +525,19 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           programArgs = [`--net=${joinNet}`, ...(sandboxed ? ['-S', String(hostUid), '-G', String(hostUid)] : []), '--', program, ...programArgs];
           program = nsenter;
         }
-        const bwrapOptions = launch.options;
+        // Two more descriptors after the filter's: bwrap writes the namespace's first pid on the info fd
+        // right after creating the namespaces, and its child waits on the block fd before it runs anything
+        // of the job — so the network namespace's counters are open before the job's first instruction.
+        const infoFd = withSeccomp ? 5 : 4;
+        const bwrapOptions = ['--info-fd', String(infoFd), '--block-fd', String(infoFd + 1), ...launch.options];
         // The options travel NUL-separated on fd 3: a NUL inside one would split it into other options.
         if (bwrapOptions.some((o) => o.includes('\0'))) throw new Refusal('host paths must not contain NUL');
         const spawned: ChildProcess = spawn(program, programArgs, {
           // fd 3: bwrap reads its options from it and waits for them before doing anything else.
           // fd 4: the seccomp filter, read when bwrap installs it.
           // fd 0: the job's stdin when the spec has one (a serving worker's model), else nothing.
-          stdio: withSeccomp ? [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe'] : [stdinMode, 'pipe', 'pipe', 'pipe'],
+          // fd 5/6 (4/5 without a filter): bwrap's info fd (the namespace's pid) and the job's block fd.
+          stdio: withSeccomp ? [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : [stdinMode, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
           env: { PATH: HOST_PATH }, // bwrap --clearenv: the job's env is the one set with --setenv
           cwd: '/',
           // Sandbox tiers: setgroups(0) + setgid + setuid before exec: no groups, no capabilities.
@@ -544,6 +553,34 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           filterPipe.on('error', () => undefined);
           filterPipe.end(seccompFilter);
         }
+        const stdio = spawned.stdio as unknown as ReadonlyArray<unknown>;
+        const infoPipe = stdio[infoFd] as Readable;
+        const blockPipe = stdio[infoFd + 1] as Readable & { end(data?: Buffer): void };
+        infoPipe.on('error', () => undefined);
+        blockPipe.on('error', () => undefined);
+        // Resolves once bwrap has said where the namespace is (or has died: the pipe ends) and the job has
+        // been let go; never rejects. Undefined: not observed (a failed open is not a reason to refuse).
+        counting = (async (): Promise<NetnsCounters | undefined> => {
+          try {
+            const info = await new Promise<string>((resolve) => {
+              let text = '';
+              infoPipe.setEncoding('utf8');
+              infoPipe.on('data', (chunk: string) => { text += chunk; });
+              infoPipe.once('end', () => resolve(text));
+              infoPipe.once('close', () => resolve(text));
+            });
+            const childPid = (JSON.parse(info) as { 'child-pid'?: unknown })['child-pid'];
+            if (typeof childPid !== 'number' || !Number.isInteger(childPid) || childPid <= 1) return undefined;
+            // Only a namespace of its own: the host's counters would blame the job for the host's traffic.
+            const [theirs, ours] = await Promise.all([readlink(`/proc/${String(childPid)}/ns/net`), readlink('/proc/self/ns/net')]);
+            if (theirs === ours) return undefined;
+            return await openNetnsCounters(childPid);
+          } catch {
+            return undefined;
+          } finally {
+            blockPipe.end(Buffer.from('1')); // let the job run (EOF would too)
+          }
+        })();
         const pid = spawned.pid;
         if (pid !== undefined) {
           // bwrap is blocked on fd 3: nothing of the job exists yet. Synchronous writes (~1 ms for the
@@ -591,6 +628,17 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
 
         const finalUsage = usage();
         if (cgroup !== undefined) Object.assign(finalUsage, await cgroup.usage());
+        const counters = await counting;
+        countersRead = true;
+        if (counters !== undefined) {
+          try {
+            finalUsage.deniedNetwork = await counters.read();
+          } catch {
+            // not observed
+          } finally {
+            await counters.close();
+          }
+        }
         if (exit.error !== undefined) {
           return { kind: 'refused', reason: `could not start the launcher: ${exit.error.message}`, usage: finalUsage };
         }
@@ -615,6 +663,8 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         return { kind: 'refused', reason: why, usage: usage() };
       } finally {
         ended = true;
+        // An early ending (an executor error after the spawn): do not leak the counters' descriptors.
+        if (!countersRead) void counting?.then((counters) => counters?.close());
         if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
         // Its processes are gone with the other cgroups (killAll above): the device cgroup is empty now.
         if (deviceCgroup !== undefined) await deviceCgroup.remove();

@@ -3,7 +3,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createCgroupV1Driver, createCgroupV2Driver, detectCgroupDriver, isSafeCgroupId } from './cgroups.ts';
+import { detectCgroupDriver, isSafeCgroupId } from './cgroups.ts';
+import { createCgroupV1Driver } from './cgroups-v1.ts';
+import { createCgroupV2Driver } from './cgroups-v2.ts';
 
 // Fake cgroup trees in a temp dir: checks which files get which values. The kernel's behaviour (limits
 // enforced, OOM counted) is covered by the e2e tests on real v1 cgroups.

@@ -33,12 +33,8 @@ export type { IsolationTier, JobUsage, Outcome, OutputLine, RunningJob, Usage } 
 export { isolationTiers } from '../executor-contract.ts';
 export { createLocalExecutor, type LocalExecutor, type LocalExecutorOptions } from './local-executor.ts';
 export { probeHost } from './host-probe.ts';
-export {
-  detectCgroupDriver,
-  createCgroupV1Driver,
-  createCgroupV2Driver,
-  type CgroupDriver,
-  type JobCgroup,
-} from './cgroups.ts';
+export { detectCgroupDriver, type CgroupDriver, type JobCgroup } from './cgroups.ts';
+export { createCgroupV1Driver } from './cgroups-v1.ts';
+export { createCgroupV2Driver, type CgroupV2Options } from './cgroups-v2.ts';
 export { buildBwrapArgs, sandboxPaths, JOB_UID, JOB_GID, type SandboxPlan } from './bwrap-args.ts';
 export { deniedSyscallsX8664, seccompFilterForHost } from './seccomp.ts';

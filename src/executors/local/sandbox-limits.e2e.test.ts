@@ -1,5 +1,6 @@
 /**
- * Limits and lifecycle on real cgroups (v1 on this host) and real bubblewrap: memory → oom_killed, a
+ * Limits and lifecycle on real cgroups (v1 on this host; v2 in the VM lane, `npm run test:vm`) and real
+ * bubblewrap: memory → oom_killed, a
  * fork bomb held at pids.max, timeout, CPU quota, cancel and preempt killing the whole tree, dedicated
  * CPUs, refusal instead of downgrade, and orphan reaping.
  */
@@ -55,7 +56,7 @@ test('a fork bomb is held at pids.max, then ends with the timeout and leaves not
   });
   const lines: string[] = [];
   const job = ctx.executor.start({ ...spec, output: (l) => lines.push(l.line) });
-  const pidsDir = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-ta', `job-${spec.jobId}`);
+  const pidsDir = ctx.cgroupDir('pids', 'ta', spec.jobId);
   // Sample the job's cgroup for as long as it lives (how fast the bomb grows depends on the machine's load).
   let peak = 0;
   let refusedForks = 0;
@@ -105,7 +106,7 @@ for (const tier of ['sandbox', 'process'] as const) {
     const spec = ctx.spec({ tier, ...(await ctx.dirs(`cancel-${tier}`)), argv: ['/bin/sh', '-c', script], output: (l) => lines.push(l.line) });
     const job = ctx.executor.start(spec);
     await eventually('the line "started"', () => lines.includes('started'));
-    const procs = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-ta', `job-${spec.jobId}`, 'cgroup.procs');
+    const procs = join(ctx.cgroupDir('pids', 'ta', spec.jobId), 'cgroup.procs');
     // The whole tree is up (the shell says "started" before its last children have forked).
     const before = await eventually('six processes in the job', async () => {
       const pids = (await readFile(procs, 'utf8')).trim().split('\n');
@@ -230,13 +231,13 @@ test('reapOrphans kills and removes job cgroups left by a previous run, keeps li
   const orphanDirs: string[] = [];
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore', detached: true });
   const pid = sleeper.pid as number;
-  for (const c of ['memory', 'pids']) {
-    const dir = join('/sys/fs/cgroup', c, ctx.prefix, 'tenant-tz', 'job-orphan1');
+  // v1: one directory per hierarchy; v2: the same directory twice, created and joined once.
+  for (const dir of new Set([ctx.cgroupDir('memory', 'tz', 'orphan1'), ctx.cgroupDir('pids', 'tz', 'orphan1')])) {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'cgroup.procs'), String(pid));
     orphanDirs.push(dir);
   }
-  const live = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-tz', 'job-live1');
+  const live = ctx.cgroupDir('pids', 'tz', 'live1');
   await mkdir(live, { recursive: true });
   const exited = new Promise((r) => sleeper.once('exit', r));
   const reaped = await ctx.executor.reapOrphans(['live1']);

@@ -96,7 +96,14 @@ export function makeJobHandle(
   };
   const killAll = async (): Promise<number[]> => {
     const killed = new Set<number>();
-    if (files.kill !== undefined) await files.kill(layout.jobDirs);
+    if (files.kill !== undefined) {
+      // cgroup.kill (v2) kills the whole cgroup at once: what was in it is what it killed.
+      const before = await pids();
+      if (before.length > 0) {
+        await files.kill(layout.jobDirs);
+        for (const pid of before) killed.add(pid);
+      }
+    }
     // A fork bomb keeps creating processes while we kill; each round catches the new ones. pids.max
     // bounds the population, so the loop converges in a few rounds.
     for (let round = 0; round < 400; round += 1) {

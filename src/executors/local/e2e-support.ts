@@ -24,6 +24,13 @@ export interface E2eContext {
   cleanup(): Promise<void>;
 }
 
+/**
+ * How much slower than this host the machine running the e2e tests is: the VM lane (`npm run test:vm`,
+ * software-emulated) sets BULKHEAD_TEST_TIME_SCALE so that "promptly" bounds (cancel within a second)
+ * scale with the emulation; what is killed and what is left are checked the same.
+ */
+export const timeScale = Math.max(1, Number(process.env['BULKHEAD_TEST_TIME_SCALE'] ?? '1') || 1);
+
 let counter = 0;
 
 export async function createE2eContext(label: string): Promise<E2eContext> {

@@ -48,7 +48,8 @@ case "$mode" in
     status=$?
     ;;
   doctor)
-    "$node" -e "import('/project/src/executors/local/index.ts').then(async (m) => console.log(JSON.stringify(await m.probeHost(), null, 1)))"
+    # What `bulkhead doctor` prints about cgroups and tiers here (the probe it runs, without a database).
+    "$node" -e "import('/project/src/executors/local/index.ts').then(async (m) => { const p = await m.probeHost(); console.log('cgroups: ' + m.describeCgroups(p.cgroup)); console.log(JSON.stringify(p.tiers)); })"
     status=$?
     ;;
   *)

@@ -167,13 +167,19 @@ export async function createCgroupV2Driver(root: string, prefix: string, options
       await ensureTree();
       const tenantDir = join(prefixDir, `tenant-${tenantId}`);
       const jobDir = join(tenantDir, `job-${jobId}`);
+      // Not recursive: a prefix directory that went away (pruned meanwhile) must be set up again with its
+      // subtree_control, not recreated bare by mkdir -p.
+      const mkTenant = (): Promise<unknown> =>
+        mkdir(tenantDir).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EEXIST') throw error;
+        });
       try {
-        await mkdir(tenantDir, { recursive: true });
+        await mkTenant();
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        tree = undefined; // the prefix went away (pruned by another driver): set it up again
+        tree = undefined;
         await ensureTree();
-        await mkdir(tenantDir, { recursive: true });
+        await mkTenant();
       }
       await writeFile(join(tenantDir, 'cgroup.subtree_control'), enable);
       await limitsV2(tenantDir, tenant.cpu, tenant.memoryMiB);

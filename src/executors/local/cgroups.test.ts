@@ -150,3 +150,19 @@ test('doctor line: version, where the platform writes, controllers', () => {
     /^v2, unified hierarchy, delegated subtree \/sys\/fs\/cgroup\/a\.service \(the platform's own cgroup \/a\.service; its processes move to \/a\.service\/bulkhead-supervisor\)/,
   );
 });
+
+test('v2: after another driver pruned the prefix, the next job sets it up again with its subtree_control', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'cg-v2p-'));
+  roots.push(root);
+  await writeFile(join(root, 'cgroup.controllers'), 'cpu memory pids\n');
+  await writeFile(join(root, 'cgroup.subtree_control'), '');
+  const driver = await createCgroupV2Driver(root, 'bh', { ownCgroup: '/' });
+  assert.ok(driver);
+  await driver.createJob('t1', 'j1', { cpu: 1, memoryMiB: 256 }, { cpu: 1, memoryMiB: 64, pids: 8 });
+  // Another driver (e.g. the start-up reaper's) pruned it; on a fake tree rm stands in for the kernel's rmdir.
+  await rm(join(root, 'bh'), { recursive: true });
+  await (await createCgroupV2Driver(root, 'bh', { ownCgroup: '/' }))?.pruneEmpty();
+  await driver.createJob('t1', 'j2', { cpu: 1, memoryMiB: 256 }, { cpu: 1, memoryMiB: 64, pids: 8 });
+  assert.deepEqual((await read(join(root, 'bh', 'cgroup.subtree_control'))).split(' ').sort(), ['+cpu', '+memory', '+pids']);
+  assert.equal(await read(join(root, 'bh', 'tenant-t1', 'job-j2', 'pids.max')), '8');
+});

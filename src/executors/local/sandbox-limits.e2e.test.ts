@@ -49,7 +49,9 @@ test('over the memory limit → oom_killed, with the peak near the limit', async
 test('a fork bomb is held at pids.max, then ends with the timeout and leaves nothing', async () => {
   const spec = ctx.spec({
     ...(await ctx.dirs('bomb')),
-    resources: { cpu: 1, memoryMiB: 256, pids: 40, timeoutSeconds: 5 },
+    // Scaled under emulation: the bomb must have the time to reach the limit (it reached 15 of 40 in 5 s
+    // in the VM lane at host load 16).
+    resources: { cpu: 1, memoryMiB: 256, pids: 40, timeoutSeconds: 5 * timeScale },
     // `exec sleep`: the job's own shell forks once, before the bomb has taken the pids; a forked sleep
     // could be refused at pids.max under load and end the job `failed` before its timeout.
     argv: ['sh', '-c', 'echo bombing; b() { b | b & }; b; exec sleep 100'],
@@ -136,7 +138,7 @@ for (const tier of ['sandbox', 'process'] as const) {
     const script = 'import os, signal, time, sys\ndef term(*_):\n    os.write(1, b"saving checkpoint\\n"); sys.exit(0)\nsignal.signal(signal.SIGTERM, term)\nprint("ready", flush=True)\ntime.sleep(30)';
     const job = ctx.executor.start(ctx.spec({ tier, ...(await ctx.dirs(`preempt-${tier}`)), argv: ['/usr/bin/python3', '-c', script], output: (l) => lines.push(l.line) }));
     await eventually('the line "ready"', () => lines.includes('ready'));
-    job.preempt(5000);
+    job.preempt(5000 * timeScale);
     const outcome = await job.wait();
     assert.equal(outcome.kind, 'preempted');
     assert.ok(lines.includes('saving checkpoint'), lines.join('\n'));

@@ -52,9 +52,10 @@ test('a fork bomb is held at pids.max, then ends with the timeout and leaves not
     // Scaled under emulation: the bomb must have the time to reach the limit (it reached 15 of 40 in 5 s
     // in the VM lane at host load 16).
     resources: { cpu: 1, memoryMiB: 256, pids: 40, timeoutSeconds: 5 * timeScale },
-    // `exec sleep`: the job's own shell forks once, before the bomb has taken the pids; a forked sleep
-    // could be refused at pids.max under load and end the job `failed` before its timeout.
-    argv: ['sh', '-c', 'echo bombing; b() { b | b & }; b; exec sleep 100'],
+    // The job's own shell forks exactly once, before any bomb exists (the subshell that runs it), then
+    // `exec sleep`: had it run `b` itself, its own second fork of `b | b &` could be refused at pids.max
+    // once the first half's bomb had the pids (seen under load: the job ended `failed` in ~100 ms).
+    argv: ['sh', '-c', 'echo bombing; (b() { b | b & }; b) & exec sleep 100'],
   });
   const lines: string[] = [];
   const job = ctx.executor.start({ ...spec, output: (l) => lines.push(l.line) });

@@ -69,6 +69,8 @@ describe('admin commands beside a server on PostgreSQL', () => {
     assert.equal(doctor.timedOut, false, 'doctor returned');
     assert.equal(doctor.code, 0, doctor.err);
     assert.match(doctor.out, /^database: postgres\nrow-level security: enforced/);
+    // The detected cgroup version and where the platform would write (v1 on this host, v2 on current distributions).
+    assert.match(doctor.out, /\ncgroups: (v1, hierarchies under \/sys\/fs\/cgroup|v2, unified hierarchy, (root cgroup|delegated subtree) \/sys\/fs\/cgroup\S*).* — controllers .*memory/);
     // The server was not disturbed.
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
   });

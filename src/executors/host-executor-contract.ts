@@ -92,7 +92,16 @@ export type TierAvailability = { available: true } | { available: false; missing
 export interface HostProbe {
   tiers: Record<IsolationTier, TierAvailability>;
   /** The cgroup hierarchy the executor would use, if any is writable. */
-  cgroup: { version: 'v1' | 'v2'; root: string; controllers: string[] } | undefined;
+  cgroup:
+    | {
+        version: 'v1' | 'v2';
+        /** v1: where the hierarchies are mounted; v2: the cgroup the platform's `<prefix>` lives in. */
+        root: string;
+        controllers: string[];
+        /** v2: the platform's own cgroup when it is not the root cgroup (a delegated subtree, e.g. systemd Delegate=yes). */
+        delegated?: string;
+      }
+    | undefined;
   tools: { bwrap?: string; setpriv?: string; prlimit?: string };
   runningAsRoot: boolean;
   /** Whether an unprivileged bwrap (uid 65534) could create its namespaces here. */

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { createLocalExecutor, deniedSyscallsX8664, seccompFilterForHost } from '../executors/local/index.ts';
+import { createLocalExecutor, deniedSyscallsX8664, describeCgroups, seccompFilterForHost } from '../executors/local/index.ts';
 import type { AdminOperations } from '../cli/index.ts';
 import type { Config } from '../config/index.ts';
 import { AppError, isErrorCode } from '../core/errors.ts';
@@ -158,7 +158,7 @@ export const adminOperations: AdminOperations = {
       }
     }
     const probe = await createLocalExecutor({ relayPort: config.relayPort, cgroupPrefix: config.cgroupPrefix }).probe();
-    lines.push(`cgroups: ${probe.cgroup === undefined ? 'none writable' : `${probe.cgroup.version} at ${probe.cgroup.root} (${probe.cgroup.controllers.join(', ')})`}`);
+    lines.push(`cgroups: ${describeCgroups(probe.cgroup)}`);
     for (const [tier, state] of Object.entries(probe.tiers)) {
       lines.push(`tier ${tier}: ${state.available ? 'available' : `unavailable (missing ${state.missing.join(', ')}) — ${state.install}`}`);
     }

@@ -4,6 +4,7 @@ import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminT
 import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
 import { meterInterruptedJobs, startMetricsServer } from '../monitoring/index.ts';
 import { cgroupUsageReader } from './cgroup-usage.ts';
+import { describeCgroups } from '../executors/local/index.ts';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Server as TlsServer } from 'node:tls';
@@ -125,7 +126,7 @@ export const runServer = async (config: Config): Promise<void> => {
   await platform.replicas.start();
   app.log.info({ replica: platform.replicas.status() }, 'replica started');
   const tiers = await platform.jobs.runner.hostProbe();
-  app.log.info({ tiers: Object.fromEntries(Object.entries(tiers.tiers).map(([tier, state]) => [tier, state.available ? 'available' : `unavailable: ${state.install}`])) }, 'isolation tiers this host provides');
+  app.log.info({ tiers: Object.fromEntries(Object.entries(tiers.tiers).map(([tier, state]) => [tier, state.available ? 'available' : `unavailable: ${state.install}`])), cgroups: describeCgroups(tiers.cgroup) }, 'isolation tiers this host provides');
   // Usage metering: request counters flushed every BULKHEAD_USAGE_FLUSH_INTERVAL_MS, ended jobs metered and
   // storage sampled every BULKHEAD_USAGE_SAMPLE_INTERVAL_MS (platform.close() flushes what is left).
   platform.monitoring.start();

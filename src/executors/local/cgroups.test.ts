@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { createCgroupV1Driver, createCgroupV2Driver, detectCgroupDriver, isSafeCgroupId } from './cgroups.ts';
+import { detectCgroupDriver, isSafeCgroupId } from './cgroups.ts';
+import { createCgroupV1Driver } from './cgroups-v1.ts';
+import { createCgroupV2Driver, parseOwnCgroup, SUPERVISOR_LEAF } from './cgroups-v2.ts';
+import { describeCgroups } from './host-probe.ts';
 
 // Fake cgroup trees in a temp dir: checks which files get which values. The kernel's behaviour (limits
 // enforced, OOM counted) is covered by the e2e tests on real v1 cgroups.
@@ -97,4 +100,69 @@ test('v2 without memory, cpu or pids is not usable (this host: cgroup2 offers on
   roots.push(root);
   await writeFile(join(root, 'cgroup.controllers'), 'hugetlb\n');
   assert.equal(await createCgroupV2Driver(root, 'bh'), undefined);
+});
+
+test('v2 delegated: the own cgroup is the base; its processes move to the supervisor leaf first', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'cg-v2d-'));
+  roots.push(root);
+  const svc = join(root, 'system.slice', 'bulkhead.service');
+  await mkdir(svc, { recursive: true });
+  await writeFile(join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+  // What the parent delegated: no cpuset here.
+  await writeFile(join(svc, 'cgroup.controllers'), 'cpu memory pids\n');
+  await writeFile(join(svc, 'cgroup.subtree_control'), '');
+  await writeFile(join(svc, 'cgroup.procs'), ''); // the fake cannot move processes: start it empty
+  const driver = await detectCgroupDriver(root, 'bh', { ownCgroup: '/system.slice/bulkhead.service' });
+  assert.ok(driver);
+  assert.equal(driver.version, 'v2');
+  assert.equal(driver.root, svc);
+  assert.equal(driver.ownCgroup, '/system.slice/bulkhead.service');
+  assert.deepEqual([...driver.controllers].sort(), ['cpu', 'cpuacct', 'memory', 'pids']);
+  assert.equal(await readFile(join(root, 'cgroup.subtree_control'), 'utf8').catch(() => 'untouched'), 'untouched', 'detection writes nothing');
+  await driver.createJob('t1', 'j1', { cpu: 1, memoryMiB: 256 }, { cpu: 1, memoryMiB: 64, pids: 8 });
+  assert.ok((await readdir(svc)).includes(SUPERVISOR_LEAF));
+  assert.deepEqual((await read(join(svc, 'cgroup.subtree_control'))).split(' ').sort(), ['+cpu', '+memory', '+pids']);
+  assert.equal(await read(join(svc, 'bh', 'tenant-t1', 'job-j1', 'pids.max')), '8');
+  assert.equal(await read(join(svc, 'bh', 'tenant-t1', 'job-j1', 'memory.max')), String(64 * 1024 * 1024));
+  assert.equal(await readFile(join(root, 'cgroup.subtree_control'), 'utf8').catch(() => 'untouched'), 'untouched', 'nothing above the base');
+  // A process already in the supervisor leaf still finds the same base.
+  const again = await createCgroupV2Driver(root, 'bh', { ownCgroup: `/system.slice/bulkhead.service/${SUPERVISOR_LEAF}` });
+  assert.equal(again?.root, svc);
+  assert.deepEqual(await again?.listJobs(), [{ tenantId: 't1', jobId: 'j1' }]);
+  // An own cgroup that is not delegated (no controllers offered) is not usable; a path with .. never is.
+  await mkdir(join(root, 'other'));
+  assert.equal(await createCgroupV2Driver(root, 'bh', { ownCgroup: '/other' }), undefined);
+  assert.equal(await createCgroupV2Driver(root, 'bh', { ownCgroup: '/system.slice/../x' }), undefined);
+});
+
+test('v2: the own cgroup comes from the 0:: line of /proc/self/cgroup', () => {
+  assert.equal(parseOwnCgroup('0::/system.slice/bulkhead.service\n'), '/system.slice/bulkhead.service');
+  assert.equal(parseOwnCgroup('12:pids:/x\n1:name=systemd:/x\n0::/\n'), '/');
+  assert.equal(parseOwnCgroup('4:memory:/x\n'), undefined);
+});
+
+test('doctor line: version, where the platform writes, controllers', () => {
+  assert.equal(describeCgroups(undefined), 'none writable (only the process tier can run, without limits)');
+  assert.equal(describeCgroups({ version: 'v1', root: '/sys/fs/cgroup', controllers: ['cpu', 'memory'] }), 'v1, hierarchies under /sys/fs/cgroup — controllers cpu, memory');
+  assert.equal(describeCgroups({ version: 'v2', root: '/sys/fs/cgroup', controllers: ['pids'] }), 'v2, unified hierarchy, root cgroup /sys/fs/cgroup — controllers pids');
+  assert.match(
+    describeCgroups({ version: 'v2', root: '/sys/fs/cgroup/a.service', controllers: ['pids'], delegated: '/a.service' }),
+    /^v2, unified hierarchy, delegated subtree \/sys\/fs\/cgroup\/a\.service \(the platform's own cgroup \/a\.service; its processes move to \/a\.service\/bulkhead-supervisor\)/,
+  );
+});
+
+test('v2: after another driver pruned the prefix, the next job sets it up again with its subtree_control', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'cg-v2p-'));
+  roots.push(root);
+  await writeFile(join(root, 'cgroup.controllers'), 'cpu memory pids\n');
+  await writeFile(join(root, 'cgroup.subtree_control'), '');
+  const driver = await createCgroupV2Driver(root, 'bh', { ownCgroup: '/' });
+  assert.ok(driver);
+  await driver.createJob('t1', 'j1', { cpu: 1, memoryMiB: 256 }, { cpu: 1, memoryMiB: 64, pids: 8 });
+  // Another driver (e.g. the start-up reaper's) pruned it; on a fake tree rm stands in for the kernel's rmdir.
+  await rm(join(root, 'bh'), { recursive: true });
+  await (await createCgroupV2Driver(root, 'bh', { ownCgroup: '/' }))?.pruneEmpty();
+  await driver.createJob('t1', 'j2', { cpu: 1, memoryMiB: 256 }, { cpu: 1, memoryMiB: 64, pids: 8 });
+  assert.deepEqual((await read(join(root, 'bh', 'cgroup.subtree_control'))).split(' ').sort(), ['+cpu', '+memory', '+pids']);
+  assert.equal(await read(join(root, 'bh', 'tenant-t1', 'job-j2', 'pids.max')), '8');
 });

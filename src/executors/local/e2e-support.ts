@@ -1,7 +1,8 @@
 /** Shared set-up for the local executor's e2e tests: a private cgroup prefix, job dirs, output capture. */
-import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { detectCgroupDriver, type CgroupController, type CgroupDriver } from './cgroups.ts';
 import { createLocalExecutor, type LocalExecutor } from './local-executor.ts';
 import type { IsolationTier, Outcome } from '../executor-contract.ts';
 import type { JobSpec } from '../host-executor-contract.ts';
@@ -14,10 +15,21 @@ export interface E2eContext {
   dirs(name: string): Promise<{ workspaceDir: string; outputsDir: string }>;
   spec(overrides: Partial<JobSpec> & { argv: string[] }): JobSpec;
   run(overrides: Partial<JobSpec> & { argv: string[] }): Promise<{ outcome: Outcome; lines: string[] }>;
-  /** Job cgroup dirs still present under the prefix in any v1 hierarchy. */
+  /** The host's cgroup driver for this prefix (v1 on this host, v2 in the VM lane). */
+  cgroups: CgroupDriver;
+  /** A job's cgroup directory that carries `controller` (v1: that hierarchy's; v2: the one directory). */
+  cgroupDir(controller: CgroupController, tenantId: string, jobId: string): string;
+  /** Job cgroups (`tenant/job`) still present under the prefix, in any hierarchy. */
   leftoverCgroups(): Promise<string[]>;
   cleanup(): Promise<void>;
 }
+
+/**
+ * How much slower than this host the machine running the e2e tests is: the VM lane (`npm run test:vm`,
+ * software-emulated) sets BULKHEAD_TEST_TIME_SCALE so that "promptly" bounds (cancel within a second)
+ * scale with the emulation; what is killed and what is left are checked the same.
+ */
+export const timeScale = Math.max(1, Number(process.env['BULKHEAD_TEST_TIME_SCALE'] ?? '1') || 1);
 
 let counter = 0;
 
@@ -27,6 +39,8 @@ export async function createE2eContext(label: string): Promise<E2eContext> {
   await chmod(base, 0o755); // bwrap runs as 65534 and must traverse to the job dirs
   const runtimeRoot = join(base, 'run');
   const executor = createLocalExecutor({ cgroupPrefix: prefix, runtimeRoot });
+  const cgroups = await detectCgroupDriver('/sys/fs/cgroup', prefix);
+  if (cgroups === undefined) throw new Error('no usable cgroups on this host: the e2e tests need them');
   const dirs = async (name: string): Promise<{ workspaceDir: string; outputsDir: string }> => {
     const root = join(base, name);
     await mkdir(join(root, 'workspace'), { recursive: true, mode: 0o755 });
@@ -60,18 +74,14 @@ export async function createE2eContext(label: string): Promise<E2eContext> {
       const job = executor.start(spec({ ...d, output: (l) => lines.push(l.line), ...overrides }));
       return { outcome: await job.wait(), lines };
     },
+    cgroups,
+    cgroupDir(controller, tenantId, jobId) {
+      const dir = cgroups.openJob(tenantId, jobId).dirFor(controller);
+      if (dir === undefined) throw new Error(`no ${controller} controller in the ${cgroups.version} hierarchy`);
+      return dir;
+    },
     async leftoverCgroups() {
-      const left: string[] = [];
-      for (const c of ['memory', 'cpu', 'cpuacct', 'pids', 'cpuset']) {
-        const dir = join('/sys/fs/cgroup', c, prefix);
-        for (const tenant of await readdir(dir).catch(() => [] as string[])) {
-          if (!tenant.startsWith('tenant-')) continue;
-          for (const job of await readdir(join(dir, tenant)).catch(() => [] as string[])) {
-            if (job.startsWith('job-')) left.push(join(dir, tenant, job));
-          }
-        }
-      }
-      return left;
+      return (await cgroups.listJobs()).map(({ tenantId, jobId }) => `${tenantId}/${jobId}`);
     },
     async cleanup() {
       await executor.reapOrphans([]);

@@ -8,6 +8,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, lstat } from 'node:fs/promises';
 import type { CgroupDriver } from './cgroups.ts';
 import { detectCgroupDriver } from './cgroups.ts';
+import { SUPERVISOR_LEAF } from './cgroups-v2.ts';
 import { buildSetprivArgs, type SystemLayout } from './bwrap-args.ts';
 import type { HostProbe, TierAvailability } from '../host-executor-contract.ts';
 
@@ -170,7 +171,12 @@ export async function probeHostDetailed(options: ProbeOptions = {}): Promise<Pro
       cgroup:
         driver === undefined
           ? undefined
-          : { version: driver.version, root: driver.root, controllers: [...driver.controllers].sort() },
+          : {
+              version: driver.version,
+              root: driver.root,
+              controllers: [...driver.controllers].sort(),
+              ...(driver.ownCgroup !== undefined && driver.ownCgroup !== '/' ? { delegated: driver.ownCgroup } : {}),
+            },
       tools,
       runningAsRoot,
       userNamespaces,
@@ -184,4 +190,16 @@ export async function probeHostDetailed(options: ProbeOptions = {}): Promise<Pro
  */
 export async function probeHost(options: ProbeOptions = {}): Promise<HostProbe> {
   return (await probeHostDetailed(options)).probe;
+}
+
+/** One line for `bulkhead doctor`: which cgroup version was detected, where the platform writes, what it has. */
+export function describeCgroups(cgroup: HostProbe['cgroup']): string {
+  if (cgroup === undefined) return 'none writable (only the process tier can run, without limits)';
+  const where =
+    cgroup.version === 'v1'
+      ? `hierarchies under ${cgroup.root}`
+      : cgroup.delegated === undefined
+        ? `unified hierarchy, root cgroup ${cgroup.root}`
+        : `unified hierarchy, delegated subtree ${cgroup.root} (the platform's own cgroup ${cgroup.delegated}; its processes move to ${cgroup.delegated}/${SUPERVISOR_LEAF})`;
+  return `${cgroup.version}, ${where} — controllers ${cgroup.controllers.join(', ')}`;
 }

@@ -34,14 +34,10 @@ export type { HostProbe, JobResources, JobSpec, OutputWritable, ReapedJob, Tenan
 export type { IsolationTier, JobUsage, Outcome, OutputLine, RunningJob, Usage } from '../executor-contract.ts';
 export { isolationTiers } from '../executor-contract.ts';
 export { createLocalExecutor, type LocalExecutor, type LocalExecutorOptions } from './local-executor.ts';
-export { probeHost } from './host-probe.ts';
-export {
-  detectCgroupDriver,
-  createCgroupV1Driver,
-  createCgroupV2Driver,
-  type CgroupDriver,
-  type JobCgroup,
-} from './cgroups.ts';
+export { describeCgroups, probeHost } from './host-probe.ts';
+export { detectCgroupDriver, type CgroupDriver, type JobCgroup } from './cgroups.ts';
+export { createCgroupV1Driver } from './cgroups-v1.ts';
+export { createCgroupV2Driver, type CgroupV2Options } from './cgroups-v2.ts';
 export { readGpuInventory, describeInventory, inventoryUnits, parseNvidiaSmiList, splitRdev } from './gpu-inventory.ts';
 export type { CharDevice, GpuDevice, GpuInventory, InventoryOptions } from './gpu-inventory.ts';
 export { findDevicesHierarchy } from './device-cgroup.ts';

@@ -1,5 +1,6 @@
 /**
- * Limits and lifecycle on real cgroups (v1 on this host) and real bubblewrap: memory → oom_killed, a
+ * Limits and lifecycle on real cgroups (v1 on this host; v2 in the VM lane, `npm run test:vm`) and real
+ * bubblewrap: memory → oom_killed, a
  * fork bomb held at pids.max, timeout, CPU quota, cancel and preempt killing the whole tree, dedicated
  * CPUs, refusal instead of downgrade, and orphan reaping.
  */
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLocalExecutor } from './local-executor.ts';
-import { createE2eContext, type E2eContext } from './e2e-support.ts';
+import { createE2eContext, timeScale, type E2eContext } from './e2e-support.ts';
 import { waitFor as eventually } from '../../../test/support/wait.ts';
 
 let ctx: E2eContext;
@@ -48,14 +49,17 @@ test('over the memory limit → oom_killed, with the peak near the limit', async
 test('a fork bomb is held at pids.max, then ends with the timeout and leaves nothing', async () => {
   const spec = ctx.spec({
     ...(await ctx.dirs('bomb')),
-    resources: { cpu: 1, memoryMiB: 256, pids: 40, timeoutSeconds: 5 },
-    // `exec sleep`: the job's own shell forks once, before the bomb has taken the pids; a forked sleep
-    // could be refused at pids.max under load and end the job `failed` before its timeout.
-    argv: ['sh', '-c', 'echo bombing; b() { b | b & }; b; exec sleep 100'],
+    // Scaled under emulation: the bomb must have the time to reach the limit (it reached 15 of 40 in 5 s
+    // in the VM lane at host load 16).
+    resources: { cpu: 1, memoryMiB: 256, pids: 40, timeoutSeconds: 5 * timeScale },
+    // The job's own shell forks exactly once, before any bomb exists (the subshell that runs it), then
+    // `exec sleep`: had it run `b` itself, its own second fork of `b | b &` could be refused at pids.max
+    // once the first half's bomb had the pids (seen under load: the job ended `failed` in ~100 ms).
+    argv: ['sh', '-c', 'echo bombing; (b() { b | b & }; b) & exec sleep 100'],
   });
   const lines: string[] = [];
   const job = ctx.executor.start({ ...spec, output: (l) => lines.push(l.line) });
-  const pidsDir = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-ta', `job-${spec.jobId}`);
+  const pidsDir = ctx.cgroupDir('pids', 'ta', spec.jobId);
   // Sample the job's cgroup for as long as it lives (how fast the bomb grows depends on the machine's load).
   let peak = 0;
   let refusedForks = 0;
@@ -82,7 +86,7 @@ test('a fork bomb is held at pids.max, then ends with the timeout and leaves not
 test('timeout → timed_out promptly', async () => {
   const { outcome } = await ctx.run({ resources: { cpu: 1, memoryMiB: 64, pids: 16, timeoutSeconds: 1 }, argv: ['sleep', '30'] });
   assert.equal(outcome.kind, 'timed_out');
-  assert.ok(outcome.usage.wallMs >= 1000 && outcome.usage.wallMs < 4000, String(outcome.usage.wallMs));
+  assert.ok(outcome.usage.wallMs >= 1000 && outcome.usage.wallMs < 4000 * timeScale, String(outcome.usage.wallMs));
 });
 
 test('CPU quota: two busy processes under cpu=0.5 get about half a core', async () => {
@@ -105,7 +109,7 @@ for (const tier of ['sandbox', 'process'] as const) {
     const spec = ctx.spec({ tier, ...(await ctx.dirs(`cancel-${tier}`)), argv: ['/bin/sh', '-c', script], output: (l) => lines.push(l.line) });
     const job = ctx.executor.start(spec);
     await eventually('the line "started"', () => lines.includes('started'));
-    const procs = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-ta', `job-${spec.jobId}`, 'cgroup.procs');
+    const procs = join(ctx.cgroupDir('pids', 'ta', spec.jobId), 'cgroup.procs');
     // The whole tree is up (the shell says "started" before its last children have forked).
     const before = await eventually('six processes in the job', async () => {
       const pids = (await readFile(procs, 'utf8')).trim().split('\n');
@@ -117,7 +121,7 @@ for (const tier of ['sandbox', 'process'] as const) {
     const outcome = await job.wait();
     const took = performance.now() - t0;
     assert.equal(outcome.kind, 'cancelled');
-    assert.ok(took < 1000, `took ${took.toFixed(0)} ms`);
+    assert.ok(took < 1000 * timeScale, `took ${took.toFixed(0)} ms`);
     for (const pid of before) {
       // Gone, or a zombie waiting for its reaper (dead, holds no resources; PID 1 of this container reaps lazily).
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'gone');
@@ -135,11 +139,11 @@ for (const tier of ['sandbox', 'process'] as const) {
     const script = 'import os, signal, time, sys\ndef term(*_):\n    os.write(1, b"saving checkpoint\\n"); sys.exit(0)\nsignal.signal(signal.SIGTERM, term)\nprint("ready", flush=True)\ntime.sleep(30)';
     const job = ctx.executor.start(ctx.spec({ tier, ...(await ctx.dirs(`preempt-${tier}`)), argv: ['/usr/bin/python3', '-c', script], output: (l) => lines.push(l.line) }));
     await eventually('the line "ready"', () => lines.includes('ready'));
-    job.preempt(5000);
+    job.preempt(5000 * timeScale);
     const outcome = await job.wait();
     assert.equal(outcome.kind, 'preempted');
     assert.ok(lines.includes('saving checkpoint'), lines.join('\n'));
-    assert.ok(outcome.usage.wallMs < 4000);
+    assert.ok(outcome.usage.wallMs < 4000 * timeScale);
   });
 }
 
@@ -174,7 +178,7 @@ test('preempt: a job that ignores SIGTERM is killed after the grace', async () =
   const outcome = await job.wait();
   const took = performance.now() - t0;
   assert.equal(outcome.kind, 'preempted');
-  assert.ok(took >= 250 && took < 1500, `took ${took.toFixed(0)} ms`);
+  assert.ok(took >= 250 && took < 1500 * timeScale, `took ${took.toFixed(0)} ms`);
 });
 
 test('dedicated: the job runs only on the reserved CPUs', async () => {
@@ -230,13 +234,13 @@ test('reapOrphans kills and removes job cgroups left by a previous run, keeps li
   const orphanDirs: string[] = [];
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore', detached: true });
   const pid = sleeper.pid as number;
-  for (const c of ['memory', 'pids']) {
-    const dir = join('/sys/fs/cgroup', c, ctx.prefix, 'tenant-tz', 'job-orphan1');
+  // v1: one directory per hierarchy; v2: the same directory twice, created and joined once.
+  for (const dir of new Set([ctx.cgroupDir('memory', 'tz', 'orphan1'), ctx.cgroupDir('pids', 'tz', 'orphan1')])) {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'cgroup.procs'), String(pid));
     orphanDirs.push(dir);
   }
-  const live = join('/sys/fs/cgroup/pids', ctx.prefix, 'tenant-tz', 'job-live1');
+  const live = ctx.cgroupDir('pids', 'tz', 'live1');
   await mkdir(live, { recursive: true });
   const exited = new Promise((r) => sleeper.once('exit', r));
   const reaped = await ctx.executor.reapOrphans(['live1']);

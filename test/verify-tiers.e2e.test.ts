@@ -39,7 +39,7 @@ for (const kind of databaseKinds) {
       assert.match(result.out, /tier\s+start\s+teardown\s+CPU work\s+vs process\s+extra CPU\s+extra memory/);
       t.diagnostic(result.out.slice(result.out.indexOf('isolation-tier')));
       const report = JSON.parse(readFileSync(file, 'utf8')) as VerifyReport;
-      assert.deepEqual(report.checks.map((c) => [c.group, c.target, c.result]), [['tiers', 'tier process', 'pass'], ['tiers', 'tier sandbox', 'pass']]);
+      assert.deepEqual(report.checks.map((c) => [c.group, c.target, c.result]), [['tiers', 'tier process', 'pass'], ['tiers', 'tier sandbox', 'pass']], JSON.stringify(report.checks.map((c) => c.evidence)));
       const rows = report.tierBench ?? [];
       assert.deepEqual(rows.map((r) => [r.tier, r.rounds]), [['process', 2], ['sandbox', 2]]);
       for (const row of rows) {

@@ -46,7 +46,7 @@ export interface LocalExecutorOptions {
   cgroupRoot?: string;
   /** Directory under each hierarchy that holds `tenant-*`/`job-*`. Default `bulkhead`. */
   cgroupPrefix?: string;
-  /** Per-job runtime files (synthesized /etc). Default `<tmpdir>/bulkhead-run`. */
+  /** Per-job runtime files (synthesized /etc, relay folders). Default `<tmpdir>/bulkhead-run/<cgroupPrefix>`. */
   runtimeRoot?: string;
   /** Host node binary exposed read-only in the sandbox (jobs and the relay). Default: this process's. */
   nodeBinary?: string;
@@ -265,7 +265,9 @@ function pipeLines(stream: Readable, name: OutputLine['stream'], max: number, em
  */
 export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalExecutor {
   const prefix = options.cgroupPrefix ?? 'bulkhead';
-  const runtimeRoot = options.runtimeRoot ?? join(tmpdir(), 'bulkhead-run');
+  // One folder per installation (its cgroup prefix): the orphan sweep below removes `job-*` folders it
+  // does not know, so a shared folder would let one platform delete another's live relay folders.
+  const runtimeRoot = options.runtimeRoot ?? join(tmpdir(), 'bulkhead-run', prefix);
   const nodeBinary = options.nodeBinary ?? process.execPath;
   const relayPort = options.relayPort ?? 8765;
   const maxLine = options.maxLineLength ?? 64 * 1024;

@@ -371,13 +371,17 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--expires <duration>', 'same as --expires-in')
     .option('--scope <permission...>', 'narrow the token to these permissions of its role (e.g. tracking:write; see GET /api/v1/permissions)')
     .option('--experiment <name...>', 'narrow the token to these experiments (the rest of the tenant is not found to it)')
+    .option('--model <name...>', 'narrow the token to these registered models (with --experiment/--deployment: their union)')
+    .option('--deployment <name...>', 'narrow the token to these deployments (their API and their OIP inference routes)')
     .option('--service-account <name>', "a token of this service account of the tenant (it always expires: the operator's default and maximum apply)")
-    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[]; serviceAccount?: string; experiment?: string[] }) => {
+    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[]; serviceAccount?: string; experiment?: string[]; model?: string[]; deployment?: string[] }) => {
       const lifetime = options.expiresIn ?? options.expires;
       const expires = {
         ...(lifetime === undefined ? {} : { expiresInSeconds: parseDuration(lifetime) }),
         ...(options.scope === undefined ? {} : { scope: options.scope.flatMap((s) => s.split(',')).filter((s) => s !== '') }),
         ...(options.experiment === undefined ? {} : { experiments: options.experiment }),
+        ...(options.model === undefined ? {} : { models: options.model }),
+        ...(options.deployment === undefined ? {} : { deployments: options.deployment }),
       };
       let created: Record<string, unknown>;
       if (options.platform === true) {

@@ -367,7 +367,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--platform', 'create a platform-admin token')
     .requiredOption('--name <name>', 'what the token is for')
     .addOption(new Option('--role <role>', `role the token holds: ${tenantRoles.join(', ')} or a custom role of the tenant`).default('member'))
-    .option('--expires-in <duration>', 'lifetime, e.g. 12h or 30d (default: no expiry)')
+    .option('--expires-in <duration>', "lifetime, e.g. 12h or 30d (default and maximum: the operator's token lifetime, 30d and 365d unless configured)")
     .option('--expires <duration>', 'same as --expires-in')
     .option('--scope <permission...>', 'narrow the token to these permissions of its role (e.g. tracking:write; see GET /api/v1/permissions)')
     .option('--experiment <name...>', 'narrow the token to these experiments (the rest of the tenant is not found to it)')

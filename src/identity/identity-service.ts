@@ -58,6 +58,7 @@ export const identityErrors = {
   usernameTaken: (username: string) => new AppError('CONFLICT', `a user named '${username}' already exists`),
   roleAboveOwn: (role: string) => new AppError('FORBIDDEN', `cannot grant role '${role}', which is above your own`),
   badCredentials: () => new AppError('UNAUTHENTICATED', 'invalid username, password or tenant'),
+  lifetimeTooLong: (max: number) => new AppError('VALIDATION_FAILED', `a token lives at most ${max} s (the operator's maximum token lifetime)`, { details: { maxSeconds: max } }),
 };
 
 interface TokenRow {
@@ -191,7 +192,29 @@ export interface IdentityServiceOptions {
   db: Db;
   cacheTtlMs: number;
   now?: () => number;
+  /**
+   * The operator's token lifetime (BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS / _MAX_): applies to every
+   * token issued to a person or a service account — API tokens (tenant and platform) get the default when
+   * none is asked for and are refused over the maximum; sessions (password, console, SSO) are shortened to
+   * the maximum. Job and endpoint tokens (the platform's own, bound to one job or deployment generation)
+   * and the operator's configured bootstrap token are not. Tokens already issued keep their expiry.
+   * Undefined: no default and no maximum (unit tests of other behaviour).
+   */
+  tokenLifetime?: { defaultSeconds: number; maxSeconds: number } | undefined;
 }
+
+/**
+ * The lifetime a new token gets (pure): see `IdentityServiceOptions.tokenLifetime`. Throws VALIDATION_FAILED
+ * for an API token asked to outlive the maximum; nothing is written then.
+ */
+export const tokenLifetimeSeconds = (input: Pick<NewToken, 'kind' | 'expiresInSeconds' | 'presetToken'>, lifetime: IdentityServiceOptions['tokenLifetime']): number | undefined => {
+  const kind = input.kind ?? 'api';
+  if (lifetime === undefined || input.presetToken !== undefined || kind === 'job' || kind === 'endpoint') return input.expiresInSeconds;
+  if (kind === 'session') return Math.min(input.expiresInSeconds ?? lifetime.defaultSeconds, lifetime.maxSeconds);
+  const ttl = input.expiresInSeconds ?? lifetime.defaultSeconds;
+  if (ttl > lifetime.maxSeconds) throw identityErrors.lifetimeTooLong(lifetime.maxSeconds);
+  return ttl;
+};
 
 /**
  * Users, memberships and API tokens. Tokens are random (256 bits), shown once, stored as SHA-256 and
@@ -217,9 +240,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
   };
 
   const insertToken = async (ctx: RequestContext, tenantId: string | null, input: NewToken) => {
+    const ttl = tokenLifetimeSeconds(input, options.tokenLifetime);
     const token = input.presetToken ?? generateToken();
     const id = randomUUID();
-    const expiresAt = input.expiresInSeconds === undefined ? null : new Date(now() + input.expiresInSeconds * 1000);
+    const expiresAt = ttl === undefined ? null : new Date(now() + ttl * 1000);
     const columns = ['id', 'tenant_id', 'user_id', 'name', 'role', 'kind', 'token_hash', 'display_prefix', 'expires_at'];
     const params: unknown[] = [id, tenantId, input.userId ?? null, input.name, input.role, input.kind ?? 'api', hashToken(token), displayPrefix(token), expiresAt];
     if (input.jobId !== undefined) {

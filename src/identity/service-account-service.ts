@@ -60,6 +60,8 @@ export const createServiceAccountService = (options: { db: Db; identity: Identit
       identity.forgetCached();
     },
     async createToken(ctx, tenantId, name, input) {
+      // Service-account tokens always expire, even where the identity service runs without the operator's
+      // lifetime (it applies the same default and maximum to every token issued to people).
       const ttl = input.expiresInSeconds ?? options.tokenDefaultTtlSeconds;
       if (ttl > options.tokenMaxTtlSeconds) throw serviceAccountErrors.tooLong(options.tokenMaxTtlSeconds);
       const account = await find(tenantId, name);

@@ -15,8 +15,14 @@ export type Principal =
     permissions?: ReadonlySet<Action>;
     /** The custom role's name, when `permissions` comes from one. */
     customRole?: string;
-    /** A token narrowed to these experiments (ids): everything else is NOT_FOUND to it (experiment-scope.ts). */
+    /**
+     * A token narrowed to named resources: these experiments (ids), registered models and deployments
+     * (names). It reaches their union; everything else is NOT_FOUND to it (resource-scope.ts). All three
+     * absent: not narrowed.
+     */
     experiments?: ReadonlySet<string>;
+    models?: ReadonlySet<string>;
+    deployments?: ReadonlySet<string>;
   };
 
 export interface TenantRef {

@@ -8,5 +8,5 @@ export type { Principal, TenantRef, Decision } from './authorize.ts';
 export { actions, rolePermissions, permissionCatalogue, permissionOf, parsePermissions, isBuiltInRole } from './permissions.ts';
 export type { Action, Permission, PermissionEntry } from './permissions.ts';
 export { checkRoleDefinition, canGrant } from './role-checks.ts';
-export { experimentScopeNeed } from './experiment-scope.ts';
-export type { ExperimentScopeNeed } from './experiment-scope.ts';
+export { resourceScopeNeed } from './resource-scope.ts';
+export type { ResourceScopeNeed } from './resource-scope.ts';

@@ -5,6 +5,8 @@ import type { Config } from '../config/index.ts';
 import { isolationTiers, tenantRoles } from '../contract/roles.ts';
 import { createApiClient } from './api-client.ts';
 import type { ApiClient } from './api-client.ts';
+import { loopbackSignIn, withSsoRefresh } from './sso-login.ts';
+import type { SsoSession } from './sso-login.ts';
 import { keyValues, table } from './output.ts';
 import { describeDeletionPlan, describeDeletionSummary } from './tenant-deletion-output.ts';
 import type { DeletionPlan, DeletionSummary } from './tenant-deletion-output.ts';
@@ -128,10 +130,16 @@ export const buildProgram = (deps: CliDeps): Command => {
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   // `ctx` (below) is what command modules of the domain services get: see CommandContext.
+  const ssoRefresh = { refreshed: false };
   const client = (): ApiClient => {
     const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
     if (settings.url === undefined) throw new AppError('VALIDATION_FAILED', 'no API URL: pass --url, set BULKHEAD_URL, or run `bulkhead login`');
     if (settings.token === undefined) throw new AppError('UNAUTHENTICATED', 'no token: pass --token, set BULKHEAD_TOKEN, or run `bulkhead login`');
+    // A saved single sign-on login: an expired session is renewed once with its refresh token (issue 14).
+    const refreshToken = settings.tokenSource === 'saved login' && settings.saved.url === settings.url ? settings.saved.ssoRefreshToken : undefined;
+    if (refreshToken !== undefined) {
+      return withSsoRefresh({ url: settings.url, token: settings.token, refreshToken, tenant: settings.saved.tenant, file: settings.file, state: ssoRefresh, note: (text) => io.err(`${text}\n`) });
+    }
     return createApiClient({ url: settings.url, token: settings.token });
   };
   const print = (value: unknown, human: () => string): void => io.out(globals().json === true ? JSON.stringify(value, null, 2) : human());
@@ -176,7 +184,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     .description('save the API URL (--url) and a token (--token, or a username + password exchanged for a session token) for later commands')
     .option('--username <name>', 'log in with a password (read from stdin) instead of a token')
     .option('--tenant <slug>', 'tenant to log in to (omit for a platform-admin session)')
-    .option('--sso', "single sign-on with the platform's identity provider (device authorization grant): prints a URL to open and a code")
+    .option('--sso', "single sign-on with the platform's identity provider: the device authorization grant (prints a URL and a code), or, where the IdP has none, a browser redirect to this machine's loopback (prints a URL to open)")
     .option('--refresh', 'renew the saved single sign-on session with its refresh token (your groups are read again)')
     .action(async (options: { username?: string; tenant?: string; sso?: boolean; refresh?: boolean }) => {
       const settings = loadCliSettings({ url: globals().url, token: globals().token }, deps.env);
@@ -196,7 +204,17 @@ export const buildProgram = (deps: CliDeps): Command => {
         // short-lived session token and the IdP's refresh token (`bulkhead login --refresh` renews it,
         // re-reading the person's groups), never a long-lived Bulkhead secret.
         const api = createApiClient({ url, token: undefined });
-        const started = await api.request<{ deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete?: string; interval: number; expiresIn: number }>('POST', '/api/v1/auth/oidc/device');
+        let started: { deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete?: string; interval: number; expiresIn: number };
+        try {
+          started = await api.request('POST', '/api/v1/auth/oidc/device');
+        } catch (error) {
+          // No device endpoint at the IdP: the code flow with PKCE and a loopback redirect (RFC 8252).
+          if (!isAppError(error) || error.code !== 'NOT_IMPLEMENTED') throw error;
+          const session: SsoSession = await loopbackSignIn({ url, tenant: options.tenant, out: (text) => io.out(text) });
+          saveCliSettings(settings.file, { url, token: session.token, ...(session.refreshToken === undefined ? {} : { ssoRefreshToken: session.refreshToken }), ...(session.tenant === null ? {} : { tenant: session.tenant }) });
+          io.out(`signed in as ${session.actor} (${session.role}${session.tenant === null ? '' : ` in ${session.tenant}`}); saved to ${settings.file}\n`);
+          return;
+        }
         io.out(`open ${started.verificationUriComplete ?? started.verificationUri} and enter the code ${started.userCode}\n`);
         let interval = Math.max(1, started.interval);
         const deadline = Date.now() + started.expiresIn * 1000;
@@ -367,17 +385,21 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--platform', 'create a platform-admin token')
     .requiredOption('--name <name>', 'what the token is for')
     .addOption(new Option('--role <role>', `role the token holds: ${tenantRoles.join(', ')} or a custom role of the tenant`).default('member'))
-    .option('--expires-in <duration>', 'lifetime, e.g. 12h or 30d (default: no expiry)')
+    .option('--expires-in <duration>', "lifetime, e.g. 12h or 30d (default and maximum: the operator's token lifetime, 30d and 365d unless configured)")
     .option('--expires <duration>', 'same as --expires-in')
     .option('--scope <permission...>', 'narrow the token to these permissions of its role (e.g. tracking:write; see GET /api/v1/permissions)')
     .option('--experiment <name...>', 'narrow the token to these experiments (the rest of the tenant is not found to it)')
+    .option('--model <name...>', 'narrow the token to these registered models (with --experiment/--deployment: their union)')
+    .option('--deployment <name...>', 'narrow the token to these deployments (their API and their OIP inference routes)')
     .option('--service-account <name>', "a token of this service account of the tenant (it always expires: the operator's default and maximum apply)")
-    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[]; serviceAccount?: string; experiment?: string[] }) => {
+    .action(async (options: { tenant?: string; platform?: boolean; name: string; role: string; expiresIn?: string; expires?: string; scope?: string[]; serviceAccount?: string; experiment?: string[]; model?: string[]; deployment?: string[] }) => {
       const lifetime = options.expiresIn ?? options.expires;
       const expires = {
         ...(lifetime === undefined ? {} : { expiresInSeconds: parseDuration(lifetime) }),
         ...(options.scope === undefined ? {} : { scope: options.scope.flatMap((s) => s.split(',')).filter((s) => s !== '') }),
         ...(options.experiment === undefined ? {} : { experiments: options.experiment }),
+        ...(options.model === undefined ? {} : { models: options.model }),
+        ...(options.deployment === undefined ? {} : { deployments: options.deployment }),
       };
       let created: Record<string, unknown>;
       if (options.platform === true) {

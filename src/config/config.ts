@@ -161,7 +161,10 @@ export const configSchema = z
     /** Rule and threshold overrides (config file only), validated by the security module. */
     securityRules: z.record(z.string(), z.unknown()).optional(),
     oidc: oidcConfigSchema.optional(),
-    /** Service-account tokens (docs/identity.md): lifetime when none is asked for, and the longest allowed. */
+    /**
+     * Every token issued to people and service accounts — API tokens, platform tokens, sessions (docs/identity.md):
+     * lifetime when none is asked for, and the longest allowed. The names predate the wider scope.
+     */
     serviceTokenDefaultTtlSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(30 * 86_400),
     serviceTokenMaxTtlSeconds: z.coerce.number().int().min(60).max(10 * 365 * 86_400).default(365 * 86_400),
   })

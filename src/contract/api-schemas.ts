@@ -101,6 +101,10 @@ export const tokenSchema = z.object({
   scope: z.array(z.string()).nullable(),
   /** Experiment ids a narrowed token is limited to (null: not narrowed). */
   experiments: z.array(z.string()).nullable(),
+  /** Registered models (names) a narrowed token is limited to (null: not narrowed by model). */
+  models: z.array(z.string()).nullable(),
+  /** Deployments (names) a narrowed token is limited to (null: not narrowed by deployment). */
+  deployments: z.array(z.string()).nullable(),
 });
 
 /** A built-in role (owner, admin, member, viewer) or a custom role of the tenant (GET .../roles). */
@@ -115,6 +119,10 @@ export const createTokenSchema = z.strictObject({
   scope: z.array(permissionNameSchema).min(1).max(100).optional(),
   /** Narrows the token to these experiments (names, existing in the tenant): the rest of the tenant is NOT_FOUND to it. */
   experiments: z.array(z.string().min(1).max(500)).min(1).max(100).optional(),
+  /** Narrows the token to these registered models (names, existing in the tenant). */
+  models: z.array(z.string().min(1).max(500)).min(1).max(100).optional(),
+  /** Narrows the token to these deployments (names, existing in the tenant; OIP calls them models). */
+  deployments: z.array(z.string().min(1).max(63)).min(1).max(100).optional(),
 });
 
 export const createPlatformTokenSchema = z.strictObject({

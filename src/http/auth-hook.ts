@@ -5,7 +5,7 @@ import type { ClusterJobScope } from '../jobs/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, withSystem, withTenant } from '../db/index.ts';
-import { authorize, experimentScopeNeed } from '../authz/index.ts';
+import { authorize, resourceScopeNeed } from '../authz/index.ts';
 import type { Principal } from '../authz/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IdentityService, SsoService } from '../identity/index.ts';
@@ -188,14 +188,17 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
     }
   });
   app.decorateRequest('tenant', undefined);
-  // A token narrowed to experiments reaches those experiments (and their runs and artifacts) only; the
-  // rest of its tenant is NOT_FOUND to it, as another tenant's resources are. Checked once the body is
-  // parsed (MLflow names runs and experiments in it).
+  // A token narrowed to named experiments, models and deployments reaches those (and the experiments' runs
+  // and artifacts) only; the rest of its tenant is NOT_FOUND to it, as another tenant's resources are.
+  // Checked once the body is parsed (MLflow names runs, experiments and models in it).
+  const none: ReadonlySet<string> = new Set();
   app.addHook('preHandler', async (request, reply) => {
     const principal = request.principal;
-    if (principal?.kind !== 'tenant' || principal.experiments === undefined) return;
-    const scope = principal.experiments;
-    const need = experimentScopeNeed(request.method, request.url, request.body);
+    if (principal?.kind !== 'tenant' || (principal.experiments === undefined && principal.models === undefined && principal.deployments === undefined)) return;
+    const experiments = principal.experiments ?? none;
+    const models = principal.models ?? none;
+    const deployments = principal.deployments ?? none;
+    const need = resourceScopeNeed(request.method, request.url, request.body);
     let inside: boolean;
     switch (need.kind) {
       case 'allow':
@@ -205,14 +208,24 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
         inside = false;
         break;
       case 'experiments':
-        inside = need.ids.every((id) => scope.has(id));
+        inside = need.ids.every((id) => experiments.has(id));
+        break;
+      case 'models':
+        inside = need.names.every((name) => models.has(name)) && (need.deployments ?? []).every((name) => deployments.has(name));
+        break;
+      case 'deployments':
+        inside = need.names.every((name) => deployments.has(name));
         break;
       case 'experiment_name':
       case 'run': {
+        if (experiments.size === 0) {
+          inside = false;
+          break;
+        }
         const sql = need.kind === 'run' ? 'SELECT experiment_id::text AS id FROM runs WHERE id = $1' : 'SELECT id::text AS id FROM experiments WHERE name = $1';
         const key = need.kind === 'run' ? need.id : need.name;
         const rows = await withTenant(deps.db, principal.tenantId, async (tx) => (await tx.query<{ id: string }>(sql, [key])).rows, { readOnly: true });
-        inside = rows[0] !== undefined && scope.has(rows[0].id);
+        inside = rows[0] !== undefined && experiments.has(rows[0].id);
         break;
       }
       default: {
@@ -221,8 +234,8 @@ export const registerAuthHook = (app: FastifyInstance, deps: AuthHookDeps): { re
       }
     }
     if (inside) return;
-    await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.experiment_scope', 'outside_token_experiments');
-    return sendError(reply, request, new AppError('NOT_FOUND', 'not found (this token is narrowed to other experiments)'));
+    await auditDenial(deps, request, principal.tenantId, principal.label, 'auth.resource_scope', 'outside_token_scope');
+    return sendError(reply, request, new AppError('NOT_FOUND', 'not found (this token is narrowed to other experiments, models or deployments)'));
   });
 
   app.addHook('onRequest', async (request, reply) => {

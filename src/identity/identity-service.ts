@@ -30,6 +30,10 @@ export interface TokenRecord {
   /** A token narrowed to part of its role: the permissions it keeps (null: all of its role's). */
   scope: string[] | null;
   experiments: string[] | null;
+  /** Registered models (names) a narrowed token is limited to (null: not narrowed by model). */
+  models: string[] | null;
+  /** Deployments (names) a narrowed token is limited to (null: not narrowed by deployment). */
+  deployments: string[] | null;
 }
 
 export interface User {
@@ -54,6 +58,7 @@ export const identityErrors = {
   usernameTaken: (username: string) => new AppError('CONFLICT', `a user named '${username}' already exists`),
   roleAboveOwn: (role: string) => new AppError('FORBIDDEN', `cannot grant role '${role}', which is above your own`),
   badCredentials: () => new AppError('UNAUTHENTICATED', 'invalid username, password or tenant'),
+  lifetimeTooLong: (max: number) => new AppError('VALIDATION_FAILED', `a token lives at most ${max} s (the operator's maximum token lifetime)`, { details: { maxSeconds: max } }),
 };
 
 interface TokenRow {
@@ -70,6 +75,8 @@ interface TokenRow {
   last_used_at: Date | null;
   scope_permissions: string[] | null;
   scope_experiments: string[] | null;
+  scope_models: string[] | null;
+  scope_deployments: string[] | null;
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : new Date(value).toISOString());
@@ -88,6 +95,8 @@ const toTokenRecord = (row: TokenRow): TokenRecord => ({
   lastUsedAt: iso(row.last_used_at),
   scope: row.scope_permissions === null ? null : [...row.scope_permissions].sort(),
   experiments: row.scope_experiments ?? null,
+  models: row.scope_models ?? null,
+  deployments: row.scope_deployments ?? null,
 });
 
 interface UserRow {
@@ -109,7 +118,7 @@ const toUser = (row: UserRow): User => ({
   createdAt: iso(row.created_at)!,
 });
 
-const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at, scope_permissions, scope_experiments';
+const tokenColumns = 'id, tenant_id, user_id, name, role, kind, display_prefix, created_at, expires_at, revoked_at, last_used_at, scope_permissions, scope_experiments, scope_models, scope_deployments';
 const userColumns = 'id, username, display_name, is_platform_admin, status, created_at';
 
 export interface NewToken {
@@ -127,6 +136,10 @@ export interface NewToken {
   deploymentId?: string | undefined;
   /** Narrows the token to these experiments (ids, already resolved in its tenant). */
   scopeExperiments?: readonly string[] | undefined;
+  /** Narrows the token to these registered models (names, checked to exist in its tenant). */
+  scopeModels?: readonly string[] | undefined;
+  /** Narrows the token to these deployments (names, checked to exist in its tenant). */
+  scopeDeployments?: readonly string[] | undefined;
   /** Service-account tokens: the account (service_accounts) the token belongs to. */
   serviceAccountId?: string | undefined;
   /** Narrows the token to these catalogue permissions (names, already checked against its role and creator). */
@@ -179,7 +192,29 @@ export interface IdentityServiceOptions {
   db: Db;
   cacheTtlMs: number;
   now?: () => number;
+  /**
+   * The operator's token lifetime (BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS / _MAX_): applies to every
+   * token issued to a person or a service account — API tokens (tenant and platform) get the default when
+   * none is asked for and are refused over the maximum; sessions (password, console, SSO) are shortened to
+   * the maximum. Job and endpoint tokens (the platform's own, bound to one job or deployment generation)
+   * and the operator's configured bootstrap token are not. Tokens already issued keep their expiry.
+   * Undefined: no default and no maximum (unit tests of other behaviour).
+   */
+  tokenLifetime?: { defaultSeconds: number; maxSeconds: number } | undefined;
 }
+
+/**
+ * The lifetime a new token gets (pure): see `IdentityServiceOptions.tokenLifetime`. Throws VALIDATION_FAILED
+ * for an API token asked to outlive the maximum; nothing is written then.
+ */
+export const tokenLifetimeSeconds = (input: Pick<NewToken, 'kind' | 'expiresInSeconds' | 'presetToken'>, lifetime: IdentityServiceOptions['tokenLifetime']): number | undefined => {
+  const kind = input.kind ?? 'api';
+  if (lifetime === undefined || input.presetToken !== undefined || kind === 'job' || kind === 'endpoint') return input.expiresInSeconds;
+  if (kind === 'session') return Math.min(input.expiresInSeconds ?? lifetime.defaultSeconds, lifetime.maxSeconds);
+  const ttl = input.expiresInSeconds ?? lifetime.defaultSeconds;
+  if (ttl > lifetime.maxSeconds) throw identityErrors.lifetimeTooLong(lifetime.maxSeconds);
+  return ttl;
+};
 
 /**
  * Users, memberships and API tokens. Tokens are random (256 bits), shown once, stored as SHA-256 and
@@ -205,9 +240,10 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
   };
 
   const insertToken = async (ctx: RequestContext, tenantId: string | null, input: NewToken) => {
+    const ttl = tokenLifetimeSeconds(input, options.tokenLifetime);
     const token = input.presetToken ?? generateToken();
     const id = randomUUID();
-    const expiresAt = input.expiresInSeconds === undefined ? null : new Date(now() + input.expiresInSeconds * 1000);
+    const expiresAt = ttl === undefined ? null : new Date(now() + ttl * 1000);
     const columns = ['id', 'tenant_id', 'user_id', 'name', 'role', 'kind', 'token_hash', 'display_prefix', 'expires_at'];
     const params: unknown[] = [id, tenantId, input.userId ?? null, input.name, input.role, input.kind ?? 'api', hashToken(token), displayPrefix(token), expiresAt];
     if (input.jobId !== undefined) {
@@ -221,6 +257,14 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
       columns.push('scope_experiments');
       params.push([...input.scopeExperiments]);
     }
+    if (input.scopeModels !== undefined) {
+      columns.push('scope_models');
+      params.push([...input.scopeModels]);
+    }
+    if (input.scopeDeployments !== undefined) {
+      columns.push('scope_deployments');
+      params.push([...input.scopeDeployments]);
+    }
     if (input.serviceAccountId !== undefined) {
       columns.push('service_account_id');
       params.push(input.serviceAccountId);
@@ -232,7 +276,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
     const sql = `INSERT INTO api_tokens (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${tokenColumns}`;
     const audit = {
       tenantId: tenantId ?? PLATFORM_TENANT_ID, actor: ctx.actor, action: 'token.create', target: `token:${id}`, outcome: 'success' as const, requestId: ctx.requestId,
-      details: { name: input.name, role: input.role, kind: input.kind ?? 'api', ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(input.scopePermissions === undefined ? {} : { scope: [...input.scopePermissions] }), ...(input.scopeExperiments === undefined ? {} : { experiments: [...input.scopeExperiments] }) },
+      details: { name: input.name, role: input.role, kind: input.kind ?? 'api', ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(input.scopePermissions === undefined ? {} : { scope: [...input.scopePermissions] }), ...(input.scopeExperiments === undefined ? {} : { experiments: [...input.scopeExperiments] }), ...(input.scopeModels === undefined ? {} : { models: [...input.scopeModels] }), ...(input.scopeDeployments === undefined ? {} : { deployments: [...input.scopeDeployments] }) },
     };
     const row = tenantId === null
       ? await withSystem(db, async (tx) => {
@@ -272,9 +316,9 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         touchLastUsed(cached.principal.tokenId);
         return cached.principal;
       }
-      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null; service_account: string | null; scope_experiments: string[] | null }>(db,
+      const { rows } = await readAsSystem<TokenRow & { username: string | null; job_id: string | null; deployment_id: string | null; role_permissions: string[] | null; service_account: string | null; scope_experiments: string[] | null; scope_models: string[] | null; scope_deployments: string[] | null }>(db,
           `SELECT t.id, t.tenant_id, t.user_id, t.name, t.role, t.kind, t.expires_at, t.revoked_at, u.username,
-                  t.job_id, t.deployment_id, t.scope_permissions, t.scope_experiments, r.permissions AS role_permissions, s.name AS service_account
+                  t.job_id, t.deployment_id, t.scope_permissions, t.scope_experiments, t.scope_models, t.scope_deployments, r.permissions AS role_permissions, s.name AS service_account
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
                   LEFT JOIN tenant_roles r ON r.tenant_id = t.tenant_id AND r.name = t.role
                   LEFT JOIN service_accounts s ON s.id = t.service_account_id
@@ -296,7 +340,7 @@ export const createIdentityService = (options: IdentityServiceOptions): Identity
         // A custom role that no longer exists grants nothing: the token is refused like an unknown one.
         const access = tenantAccess(row.role, row.role_permissions, row.scope_permissions);
         if (access === undefined) return undefined;
-        principal = { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, userId: row.user_id ?? undefined, label, ...access, ...(row.scope_experiments === null ? {} : { experiments: new Set(row.scope_experiments) }), ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
+        principal = { kind: 'tenant', tokenId: row.id, tenantId: row.tenant_id!, userId: row.user_id ?? undefined, label, ...access, ...(row.scope_experiments === null ? {} : { experiments: new Set(row.scope_experiments) }), ...(row.scope_models === null ? {} : { models: new Set(row.scope_models) }), ...(row.scope_deployments === null ? {} : { deployments: new Set(row.scope_deployments) }), ...(row.job_id !== null ? { jobId: row.job_id } : {}), ...(row.deployment_id !== null ? { deploymentId: row.deployment_id } : {}) };
       }
       if (cacheTtlMs > 0) cache.set(hash, { principal, expiresAt, cachedAt: now() });
       touchLastUsed(row.id);

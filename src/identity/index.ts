@@ -12,7 +12,7 @@ export { createServiceAccountService, serviceAccountErrors } from './service-acc
 export type { ServiceAccountService, ServiceAccount } from './service-account-service.ts';
 export type { SsoService, SsoAccess, SsoFailure, SsoFailureReason } from './sso-service.ts';
 export { createOidcVerifier, looksLikeJwt, oidcFailureReasons } from './oidc-verifier.ts';
-export type { OidcVerifier, OidcFailureReason, VerifiedClaims } from './oidc-verifier.ts';
+export type { OidcVerifier, OidcVerifierOptions, OidcFailureReason, VerifiedClaims } from './oidc-verifier.ts';
 export { mapGroups } from './group-mapping.ts';
 export type { IdentityService, TokenRecord, TokenRole, TokenKind, User, Member, NewToken } from './identity-service.ts';
 export { generateToken, hashToken, looksLikeToken, tokenPrefix } from './tokens.ts';

@@ -50,6 +50,13 @@ export interface OidcVerifierOptions {
   jwksCacheMaxAgeMs?: number;
   jwksCooldownMs?: number;
   fetchTimeoutMs?: number;
+  /**
+   * Access tokens that verified are remembered by their SHA-256 until they expire, at most this many
+   * (oldest dropped first; default 10,000; 0: no cache) and never longer than the JWKS cache's max age
+   * (`jwksCacheMaxAgeMs`), so a key the IdP withdraws stops being honoured within the same bound as without
+   * the cache. A token that differs in any byte hashes differently and is verified in full.
+   */
+  verifiedCacheSize?: number;
   now?: () => number;
 }
 
@@ -96,6 +103,10 @@ export const createOidcVerifier = (options: OidcVerifierOptions): OidcVerifier =
   const timeout = options.fetchTimeoutMs ?? 5000;
   let discovered: Promise<OidcProviderMetadata> | undefined;
   let jwks: JWTVerifyGetKey | undefined;
+  const jwksMaxAgeMs = options.jwksCacheMaxAgeMs ?? 600_000;
+  const verifiedCacheSize = options.verifiedCacheSize ?? 10_000;
+  /** SHA-256 of an access token that verified → its claims and until when they may be reused (ms). */
+  const verified = new Map<string, { claims: VerifiedClaims; until: number }>();
 
   const metadata = (): Promise<OidcProviderMetadata> => {
     discovered ??= (async () => {
@@ -116,7 +127,7 @@ export const createOidcVerifier = (options: OidcVerifierOptions): OidcVerifier =
     if (jwks !== undefined) return jwks;
     const doc = await metadata();
     jwks = createRemoteJWKSet(new URL(doc.jwks_uri), {
-      cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+      cacheMaxAge: jwksMaxAgeMs,
       cooldownDuration: options.jwksCooldownMs ?? 30_000,
       timeoutDuration: timeout,
     });
@@ -175,9 +186,36 @@ export const createOidcVerifier = (options: OidcVerifierOptions): OidcVerifier =
     };
   };
 
+  /**
+   * The access-token path: the cached claims of a token that verified before (RS256 costs tens of µs and,
+   * per request, most of a JWT request's authentication; a SHA-256 of the token costs ~1 µs), or a full
+   * verification whose success is remembered. Failures are never cached.
+   */
+  const verifyAccessToken = async (token: string): Promise<VerifyResult> => {
+    if (verifiedCacheSize <= 0 || !looksLikeJwt(token)) return verify(token, options.audience, undefined);
+    const key = createHash('sha256').update(token).digest('base64url');
+    const hit = verified.get(key);
+    const at = now();
+    if (hit !== undefined) {
+      if (at < hit.until) return { ok: true, claims: hit.claims };
+      verified.delete(key);
+    }
+    const result = await verify(token, options.audience, undefined);
+    if (result.ok) {
+      // Until expiry (without the skew: past `exp` the token is verified in full again, skew and all).
+      const until = Math.min(result.claims.expiresAt * 1000, at + jwksMaxAgeMs);
+      if (until > at) {
+        // Full: the oldest goes (a Map iterates in insertion order); expired ones go when next looked up.
+        if (verified.size >= verifiedCacheSize) verified.delete(verified.keys().next().value!);
+        verified.set(key, { claims: result.claims, until });
+      }
+    }
+    return result;
+  };
+
   return {
     metadata,
-    verifyAccessToken: (token) => verify(token, options.audience, undefined),
+    verifyAccessToken,
     verifyIdToken: (token, nonce) => verify(token, options.clientId, nonce),
   };
 };

@@ -23,7 +23,7 @@ export interface ServiceAccountService {
    * A token of the account. It always expires: `expiresInSeconds` or the operator's default, never over the
    * operator's maximum. Role and scope were checked against the creator by the caller (the route).
    */
-  createToken(ctx: RequestContext, tenantId: string, name: string, input: { tokenName: string; role: string; expiresInSeconds?: number | undefined; scope?: string[] | undefined; experiments?: string[] | undefined }): Promise<{ token: string; record: TokenRecord }>;
+  createToken(ctx: RequestContext, tenantId: string, name: string, input: { tokenName: string; role: string; expiresInSeconds?: number | undefined; scope?: string[] | undefined; experiments?: string[] | undefined; models?: string[] | undefined; deployments?: string[] | undefined }): Promise<{ token: string; record: TokenRecord }>;
 }
 
 interface Row { id: string; name: string; description: string; created_at: Date }
@@ -60,6 +60,8 @@ export const createServiceAccountService = (options: { db: Db; identity: Identit
       identity.forgetCached();
     },
     async createToken(ctx, tenantId, name, input) {
+      // Service-account tokens always expire, even where the identity service runs without the operator's
+      // lifetime (it applies the same default and maximum to every token issued to people).
       const ttl = input.expiresInSeconds ?? options.tokenDefaultTtlSeconds;
       if (ttl > options.tokenMaxTtlSeconds) throw serviceAccountErrors.tooLong(options.tokenMaxTtlSeconds);
       const account = await find(tenantId, name);
@@ -67,6 +69,8 @@ export const createServiceAccountService = (options: { db: Db; identity: Identit
         name: input.tokenName, role: input.role, kind: 'api', expiresInSeconds: ttl, serviceAccountId: account.id,
         ...(input.scope === undefined ? {} : { scopePermissions: input.scope }),
         ...(input.experiments === undefined ? {} : { scopeExperiments: input.experiments }),
+        ...(input.models === undefined ? {} : { scopeModels: input.models }),
+        ...(input.deployments === undefined ? {} : { scopeDeployments: input.deployments }),
       });
     },
   };

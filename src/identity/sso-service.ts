@@ -13,7 +13,7 @@ import { tenantAccess } from './identity-service.ts';
 import type { RoleService } from './role-service.ts';
 
 /** Why SSO refused someone: a token problem (oidc-verifier.ts) or one of mapping. Named on 401s and the error page. */
-export type SsoFailureReason = OidcFailureReason | 'no_mapped_group' | 'user_disabled' | 'username_taken' | 'bad_state' | 'idp_error';
+export type SsoFailureReason = OidcFailureReason | 'no_mapped_group' | 'user_disabled' | 'username_taken' | 'bad_state' | 'idp_error' | 'device_flow_unsupported';
 export type SsoFailure = { ok: false; reason: SsoFailureReason; message: string };
 
 export interface SsoAccess {
@@ -42,16 +42,23 @@ export interface SsoService {
    * grants nothing.
    */
   principalFor(access: SsoAccess, tenantId: string, credential: string): Promise<Principal | undefined>;
-  /** Starts the browser's authorization code flow (PKCE S256, state, nonce): the IdP URL and the browser binding for the cookie. */
-  beginLogin(redirectUri: string, tenant?: string): Promise<{ url: string; binding: string }>;
-  /** Ends it: checks state against the browser binding, redeems the code, verifies the ID token (nonce) and signs the person in. */
-  finishLogin(input: { code: string; state: string; binding: string | undefined; redirectUri: string; source: string }): Promise<{ ok: true; access: SsoAccess; tenant: string | undefined } | SsoFailure>;
+  /**
+   * Starts the authorization code flow (PKCE S256, state, nonce): the IdP URL and the binding the starter
+   * keeps (the browser's cookie, or the CLI's loopback flow). `offline`: asks for a refresh token too
+   * (`offline_access` with `prompt=consent`, OpenID Connect Core §11) — the CLI's loopback sign-in.
+   */
+  beginLogin(redirectUri: string, tenant?: string, options?: { offline?: boolean }): Promise<{ url: string; binding: string }>;
+  /**
+   * Ends it: checks state against the binding, redeems the code, verifies the ID token (nonce) and signs
+   * the person in; with the IdP's refresh token where it issued one.
+   */
+  finishLogin(input: { code: string; state: string; binding: string | undefined; redirectUri: string; source: string; via?: 'browser' | 'loopback' }): Promise<{ ok: true; access: SsoAccess; tenant: string | undefined; refreshToken?: string | undefined } | SsoFailure>;
   /**
    * A Bulkhead session token for a signed-in person (console or CLI): in one tenant, or a platform
    * session for a platform admin. It lasts `sessionRefreshSeconds`: past that the IdP is asked again,
    * which bounds how long a person removed from a group keeps access.
    */
-  mintSession(access: SsoAccess, tenantId: string | null, via: 'browser' | 'device'): Promise<{ token: string; record: TokenRecord }>;
+  mintSession(access: SsoAccess, tenantId: string | null, via: 'browser' | 'device' | 'loopback'): Promise<{ token: string; record: TokenRecord }>;
   /** RFC 8628: asks the IdP for a device code. */
   startDevice(): Promise<{ deviceCode: string; userCode: string; verificationUri: string; verificationUriComplete?: string | undefined; interval: number; expiresIn: number } | SsoFailure>;
   /** RFC 8628: one poll of the token endpoint; `pending` while the person has not approved yet. */
@@ -249,7 +256,7 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
       return custom === undefined ? undefined : { kind: 'tenant', tokenId, tenantId, userId: access.user.id, label, ...custom };
     },
 
-    async beginLogin(redirectUri, tenant) {
+    async beginLogin(redirectUri, tenant, options) {
       const doc = await verifier.metadata();
       if (typeof doc.authorization_endpoint !== 'string') throw new Error('the identity provider publishes no authorization endpoint');
       const state = b64url(randomBytes(24));
@@ -261,8 +268,11 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
       pending.set(state, { bindingHash: sha256(binding), nonce, verifier: codeVerifier, expiresAt: now() + 600_000, tenant });
       const url = new URL(doc.authorization_endpoint);
       url.search = new URLSearchParams({
-        response_type: 'code', client_id: config.clientId, redirect_uri: redirectUri, scope: config.scopes.join(' '),
+        response_type: 'code', client_id: config.clientId, redirect_uri: redirectUri,
+        scope: options?.offline === true ? [...new Set([...config.scopes, 'offline_access'])].join(' ') : config.scopes.join(' '),
         state, nonce, code_challenge: createHash('sha256').update(codeVerifier).digest('base64url'), code_challenge_method: 'S256',
+        // A refresh token is issued for offline_access only with consent asked (OpenID Connect Core §11).
+        ...(options?.offline === true ? { prompt: 'consent' } : {}),
       }).toString();
       return { url: url.toString(), binding };
     },
@@ -281,10 +291,12 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
         return { ok: false, reason: 'idp_unreachable', message: 'the identity provider could not be reached' };
       }
       if (answer.status !== 200) return idpError(answer.body);
-      const outcome = await fromTokenResponse(answer.body, entry.nonce, 'browser');
+      const via = input.via ?? 'browser';
+      const outcome = await fromTokenResponse(answer.body, entry.nonce, via);
       if (!outcome.ok) return outcome;
-      await auditLogin(outcome.access, 'browser', input.source);
-      return { ...outcome, tenant: entry.tenant };
+      await auditLogin(outcome.access, via, input.source);
+      const refreshToken = answer.body['refresh_token'];
+      return { ...outcome, tenant: entry.tenant, refreshToken: typeof refreshToken === 'string' ? refreshToken : undefined };
     },
 
     async mintSession(access, tenantId, via) {
@@ -300,7 +312,7 @@ export const createSsoService = (options: SsoServiceOptions): SsoService => {
     async startDevice() {
       const doc = await verifier.metadata().catch(() => undefined);
       if (doc === undefined) return { ok: false, reason: 'idp_unreachable', message: 'the identity provider could not be reached' };
-      if (typeof doc.device_authorization_endpoint !== 'string') return { ok: false, reason: 'idp_error', message: 'the identity provider does not offer the device authorization grant' };
+      if (typeof doc.device_authorization_endpoint !== 'string') return { ok: false, reason: 'device_flow_unsupported', message: 'the identity provider does not offer the device authorization grant (the CLI signs in through a loopback redirect instead)' };
       const form = new URLSearchParams({ client_id: config.clientId, scope: [...new Set([...config.scopes, 'offline_access'])].join(' ') });
       const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
       if (config.clientSecret !== undefined) {

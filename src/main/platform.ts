@@ -310,7 +310,11 @@ export const createPlatform = async (
   });
   // Before anything writes a MACed event: events from before migration 0012 are adopted now or never.
   await audit.adoptLegacyEvents();
-  const identity = createIdentityService({ db, cacheTtlMs: config.authCacheTtlMs });
+  const identity = createIdentityService({
+    db, cacheTtlMs: config.authCacheTtlMs,
+    // Issue 14: one default and maximum lifetime for every token issued to people and service accounts.
+    tokenLifetime: { defaultSeconds: config.serviceTokenDefaultTtlSeconds, maxSeconds: config.serviceTokenMaxTtlSeconds },
+  });
   const tenants = createTenantService({ db });
   tenants.onChange((tenantId) => dbTime.invalidate(tenantId));
   const roles = createRoleService({ db, onChange: () => identity.forgetCached() });

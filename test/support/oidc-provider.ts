@@ -32,7 +32,16 @@ export const machineSecret = 'machine-client-secret-0123456789abcdef';
  * `redirectUris` may be a function: it is called at the provider's first request, so a test can start the
  * IdP (its issuer is needed by the platform's config) before the platform whose callback URL it registers.
  */
-export const startTestIdp = async (options: { audience?: string; redirectUris?: string[] | (() => string[]); machineClients?: string[] } = {}): Promise<TestIdp> => {
+export const startTestIdp = async (options: {
+  audience?: string; redirectUris?: string[] | (() => string[]); machineClients?: string[];
+  /** false: the provider offers no device authorization grant (no `device_authorization_endpoint`). */
+  deviceFlow?: boolean;
+  /**
+   * The `bulkhead` client as a native application (RFC 8252 §7.3): a registered loopback redirect such as
+   * `http://127.0.0.1/callback` matches that address on any port (the CLI's ephemeral listener).
+   */
+  nativeClient?: boolean;
+} = {}): Promise<TestIdp> => {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -49,7 +58,8 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
     client_id: 'bulkhead',
     client_secret: clientSecret,
     redirect_uris: redirectUris(),
-    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    grant_types: ['authorization_code', 'refresh_token', ...(options.deviceFlow === false ? [] : ['urn:ietf:params:oauth:grant-type:device_code'])],
+    ...(options.nativeClient === true ? { application_type: 'native' } : {}),
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }, ...[...machineIds].map((id) => ({ client_id: id, client_secret: machineSecret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }))];
@@ -67,7 +77,7 @@ export const startTestIdp = async (options: { audience?: string; redirectUris?: 
     }),
     features: {
       devInteractions: { enabled: true },
-      deviceFlow: { enabled: true },
+      deviceFlow: { enabled: options.deviceFlow !== false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,

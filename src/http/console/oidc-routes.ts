@@ -54,6 +54,20 @@ const failureStatus = (failure: SsoFailure): number => (failure.reason === 'idp_
 const notConfigured = () => new AppError('NOT_FOUND', 'single sign-on is not configured on this platform (docs/identity.md)');
 
 const deviceStartSchema = z.object({ deviceCode: z.string(), userCode: z.string(), verificationUri: z.string(), verificationUriComplete: z.string().optional(), interval: z.number(), expiresIn: z.number() });
+const loopbackStartSchema = z.object({ url: z.string(), flow: z.string() });
+
+/** RFC 8252 §7.3: an `http` redirect to a loopback IP literal with an explicit port, no credentials, query or fragment. */
+export const isLoopbackRedirect = (value: string): boolean => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === '[::1]') && url.port !== ''
+    && url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+};
+
 const ssoSessionSchema = z.object({
   status: z.literal('signed_in'), token: z.string(), expiresAt: z.string().nullable(), refreshToken: z.string().optional(),
   actor: z.string(), tenant: z.string().nullable(), role: z.string(),
@@ -106,7 +120,7 @@ export const oidcRoutes = (deps: HttpDeps, console: { sessions: ConsoleSessionSt
     return page(reply, 200, 'Signed in', '<p><a href="/ui/">Continue to the console</a></p>', '/ui/');
   });
 
-  const signedIn = async (service: SsoService, access: SsoAccess, tenant: string | undefined, refreshToken: string | undefined, via: 'device') => {
+  const signedIn = async (service: SsoService, access: SsoAccess, tenant: string | undefined, refreshToken: string | undefined, via: 'device' | 'loopback') => {
     const tenantId = landingTenant(access, tenant);
     if (tenantId === undefined) throw new AppError('UNAUTHENTICATED', 'none of your groups is mapped to a Bulkhead tenant or role', { details: { reason: 'no_mapped_group' } });
     const { token, record } = await service.mintSession(access, tenantId, via);
@@ -127,6 +141,8 @@ export const oidcRoutes = (deps: HttpDeps, console: { sessions: ConsoleSessionSt
   }, async (request) => {
     const service = sso();
     const started = await service.startDevice();
+    // Not a failed sign-in: the IdP has no device endpoint, and the CLI takes the loopback redirect instead.
+    if ('ok' in started && started.reason === 'device_flow_unsupported') throw new AppError('NOT_IMPLEMENTED', `single sign-on: ${started.message}`, { details: { reason: started.reason } });
     if ('ok' in started) return refuse(service, started, 'device', request);
     return started;
   });
@@ -140,6 +156,35 @@ export const oidcRoutes = (deps: HttpDeps, console: { sessions: ConsoleSessionSt
     if (outcome.ok === 'pending') return reply.code(202).send({ status: outcome.slowDown ? 'slow_down' as const : 'pending' as const });
     if (outcome.ok !== true) return refuse(service, outcome, 'device', request);
     return signedIn(service, outcome.access, request.body.tenant, outcome.refreshToken, 'device');
+  });
+
+  // CLI single sign-on where the IdP has no device authorization endpoint (RFC 8252, OAuth for native apps):
+  // the CLI listens on an ephemeral loopback port and is the redirect target; the code is redeemed here,
+  // where the client secret lives, against the binding only the CLI that started the flow holds.
+  app.post('/api/v1/auth/oidc/loopback', {
+    config: { access: 'public' },
+    schema: { tags: ['auth'], summary: 'CLI single sign-on without the device flow: start the code flow (PKCE) with a loopback redirect (http://127.0.0.1:<port>/...)', body: z.strictObject({ redirectUri: z.string().max(200), tenant: z.string().max(64).optional() }), response: { 200: loopbackStartSchema } },
+  }, async (request) => {
+    const service = sso();
+    if (!isLoopbackRedirect(request.body.redirectUri)) {
+      throw new AppError('VALIDATION_FAILED', 'redirectUri must be a loopback address: http://127.0.0.1:<port>/<path> or http://[::1]:<port>/<path> (RFC 8252 §7.3)');
+    }
+    const { url, binding } = await service.beginLogin(request.body.redirectUri, request.body.tenant, { offline: true });
+    return { url, flow: binding };
+  });
+
+  app.post('/api/v1/auth/oidc/loopback/token', {
+    config: { access: 'public' },
+    schema: { tags: ['auth'], summary: 'CLI single sign-on without the device flow: redeem the code the loopback redirect received for a session and refresh token', body: z.strictObject({ code: z.string().min(1).max(2048), state: z.string().min(1).max(512), flow: z.string().min(1).max(512), redirectUri: z.string().max(200), iss: z.string().max(500).optional(), tenant: z.string().max(64).optional() }), response: { 200: ssoSessionSchema } },
+  }, async (request) => {
+    const service = sso();
+    const { code, state, flow, redirectUri, iss } = request.body;
+    // RFC 9207: where the IdP names itself in the response, it must be ours (mix-up defence).
+    if (iss !== undefined && iss !== service.config.issuer) return refuse(service, { ok: false, reason: 'wrong_issuer', message: 'the response came from another issuer' }, 'loopback', request);
+    if (!isLoopbackRedirect(redirectUri)) return refuse(service, { ok: false, reason: 'bad_state', message: 'not a loopback redirect' }, 'loopback', request);
+    const outcome = await service.finishLogin({ code, state, binding: flow, redirectUri, source: request.ip, via: 'loopback' });
+    if (!outcome.ok) return refuse(service, outcome, 'loopback', request);
+    return signedIn(service, outcome.access, request.body.tenant ?? outcome.tenant, outcome.refreshToken, 'loopback');
   });
 
   app.post('/api/v1/auth/oidc/refresh', {

@@ -52,6 +52,19 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     return [...new Set(rows.map((row) => row.id))].sort();
   };
 
+  /**
+   * Registered-model and deployment names → the same names, once each is shown to exist in the tenant; a
+   * name that is not there is refused (nothing is made).
+   */
+  const existingNames = async (tenantId: string, table: 'registered_models' | 'deployments', what: string, names: readonly string[] | undefined): Promise<string[] | undefined> => {
+    if (names === undefined) return undefined;
+    const rows = await withTenant(deps.db, tenantId, async (tx) =>
+      (await tx.query<{ name: string }>(`SELECT name FROM ${table} WHERE name = ANY($1::text[])`, [[...names]])).rows, { readOnly: true });
+    const missing = names.filter((name) => !rows.some((row) => row.name === name));
+    if (missing.length > 0) throw new AppError('VALIDATION_FAILED', `no ${what} named ${missing.map((n) => `'${n.slice(0, 100)}'`).join(', ')} in this tenant`, { details: { missing: missing.slice(0, 20) } });
+    return [...new Set(names)].sort();
+  };
+
   app.get('/api/v1/tenants/:tenant/service-accounts', {
     config: { access: 'tokens.read' },
     schema: { tags: ['tokens'], summary: "List the tenant's service accounts", params: tenantParamsSchema, response: { 200: serviceAccountListSchema } },
@@ -77,8 +90,10 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     const tenantId = requireTenant(request.tenant).id;
     const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
     const experiments = await experimentIds(tenantId, request.body.experiments);
+    const models = await existingNames(tenantId, 'registered_models', 'registered model', request.body.models);
+    const deployments = await existingNames(tenantId, 'deployments', 'deployment', request.body.deployments);
     const { token, record } = await deps.serviceAccounts.createToken(contextOf(request), tenantId, request.params.account, {
-      tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope, experiments,
+      tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope, experiments, models, deployments,
     });
     return reply.code(201).send({ ...record, token });
   });
@@ -213,12 +228,16 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     const tenantId = requireTenant(request.tenant).id;
     const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
     const experiments = await experimentIds(tenantId, request.body.experiments);
+    const models = await existingNames(tenantId, 'registered_models', 'registered model', request.body.models);
+    const deployments = await existingNames(tenantId, 'deployments', 'deployment', request.body.deployments);
     const { token, record } = await deps.identity.createToken(contextOf(request), tenantId, {
       name: request.body.name,
       role: request.body.role,
       expiresInSeconds: request.body.expiresInSeconds,
       scopePermissions: scope,
       scopeExperiments: experiments,
+      scopeModels: models,
+      scopeDeployments: deployments,
     });
     return reply.code(201).send({ ...record, token });
   });

@@ -7,7 +7,7 @@ import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor, describeInventory, inventoryUnits, readGpuInventory } from '../executors/local/index.ts';
 import type { GpuInventory } from '../executors/local/index.ts';
 import type { ImageService } from '../images/index.ts';
-import { createClusterJobBackend, createJobRelays, createRelayRefusalAuditor, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
+import { createClusterJobBackend, createFairShareStore, createJobRelays, createRelayRefusalAuditor, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
 import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
 
@@ -85,6 +85,8 @@ export const createJobSystem = (
     capacity: { ...capacity, cpuIds },
     // Specific devices are granted only to jobs on this host; a cluster's device plugin picks its own.
     ...(deps.cluster === undefined ? { gpus: inventory } : {}),
+    // Fair share on decayed usage (issue 15): the ledger's writes are the leader's too.
+    fairShare: { store: createFairShareStore({ db: deps.db, leaderDb: deps.leaderDb }), halfLifeMs: config.fairShareHalfLifeMs },
     tickIntervalMs: config.schedulerIntervalMs,
     preemptGraceMs: config.preemptGraceMs,
     tracking: deps.tracking,

@@ -26,3 +26,32 @@ CREATE POLICY system_access ON fair_share_usage TO bulkhead_system USING (true) 
 -- A tenant may read its own row; only the scheduler (system role) writes, and tenant deletion removes it.
 GRANT SELECT ON fair_share_usage TO bulkhead_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON fair_share_usage TO bulkhead_system;
+
+-- Issue 15, sharing experiments: `experiment:{id}` shares admit the experiment's runs and what hangs off
+-- them (params, tags, metrics, dataset inputs) to the grantee, read-only, exactly as 0021 does for model
+-- versions: a row of another tenant is visible only in a transaction that names that tenant as the owner
+-- it reads from (`bulkhead.shared_owner`, set only by withSharedRead) and while a live share visible to
+-- the caller (tenant_shares policy: granted to it or an ancestor) names the run's experiment. The run
+-- tables' policies ask `runs` — itself under these policies — so a run's rows follow its run. Logged-model
+-- links (run_model_links) and the experiment rows themselves are not shared.
+CREATE POLICY shared_read ON runs FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM tenant_shares s
+                      WHERE s.tenant_id = runs.tenant_id AND s.resource_kind = 'experiment'
+                        AND s.resource_name = runs.experiment_id::text
+                        AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now())));
+CREATE POLICY shared_read ON run_params FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = run_params.tenant_id AND r.id = run_params.run_id));
+CREATE POLICY shared_read ON run_tags FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = run_tags.tenant_id AND r.id = run_tags.run_id));
+CREATE POLICY shared_read ON run_metrics FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = run_metrics.tenant_id AND r.id = run_metrics.run_id));
+CREATE POLICY shared_read ON run_latest_metrics FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = run_latest_metrics.tenant_id AND r.id = run_latest_metrics.run_id));
+CREATE POLICY shared_read ON run_inputs FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = run_inputs.tenant_id AND r.id = run_inputs.run_id));

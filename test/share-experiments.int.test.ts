@@ -8,6 +8,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { systemContext } from '../src/core/request-context.ts';
 import { withSharedRead } from '../src/db/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';
@@ -125,13 +127,60 @@ for (const kind of databaseKinds) {
       assert.equal((await auditActions(a, 'share.read')).length, 3, 'refused reads are no shared reads');
     });
 
-    test('an experiment share names an existing experiment of the owner; datasets are still refused', async () => {
+    test('a share names an existing experiment or dataset version of the owner', async () => {
       const missing = await p.call('POST', '/api/v1/tenants/exp-a/shares', a.tokens.admin, { resource: 'experiment:999', grantee: b.id });
       assert.equal(missing.status, 404, JSON.stringify(missing.body));
       assert.match(missing.body.message, /experiment 999 not found/);
       const dataset = await p.call('POST', '/api/v1/tenants/exp-a/shares', a.tokens.admin, { resource: 'dataset:d/1', grantee: b.id });
-      assert.equal(dataset.status, 400);
-      assert.match(dataset.body.message, /not supported yet/);
+      assert.equal(dataset.status, 404);
+      assert.match(dataset.body.message, /dataset version d\/1 not found/);
+    });
+
+    test('the grantee reads a shared dataset version (metadata and files) as exp-a/name, nothing else; audited; revocation is immediate', async () => {
+      const ctx = systemContext();
+      const push = (name: string, text: string) => p.platform.datasets.pushVersion(ctx, a.id, name, (async function* () {
+        yield { path: 'train.csv', stream: Readable.from([Buffer.from(text)]) };
+      })());
+      await push('churn', 'v1\n');
+      await push('churn', 'v2 secret\n');
+      await push('hidden', 'nope\n');
+      const url = (name: string, version: string, file = '') => `/api/v1/tenants/exp-b/datasets/${encodeURIComponent(name)}/versions/${version}${file}`;
+      const missing = (r: { status: number; body: any }, what: string) => {
+        assert.equal(r.status, 404, `${what}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.code, 'NOT_FOUND', what);
+      };
+      missing(await p.call('GET', url('exp-a/churn', '1'), b.tokens.member), 'before the share');
+
+      const created = await p.call('POST', '/api/v1/tenants/exp-a/shares', a.tokens.admin, { resource: 'dataset:churn/1', grantee: b.id });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const readsBefore = (await auditActions(a, 'share.read')).length;
+
+      const version = await p.call('GET', url('exp-a/churn', '1'), b.tokens.member);
+      assert.equal(version.status, 200, JSON.stringify(version.body));
+      assert.equal(version.body.dataset, 'exp-a/churn');
+      assert.deepEqual(version.body.files.map((f: any) => f.path), ['train.csv']);
+      const latest = await p.call('GET', url('exp-a/churn', 'latest'), b.tokens.member);
+      assert.equal(latest.body.version, 1, "'latest' is the newest shared version, not the owner's newest");
+      const file = await p.app.inject({ method: 'GET', url: url('exp-a/churn', '1', '/files/train.csv'), headers: { authorization: `Bearer ${b.tokens.member}` } });
+      assert.equal(file.statusCode, 200);
+      assert.equal(file.body, 'v1\n');
+
+      missing(await p.call('GET', url('exp-a/churn', '2'), b.tokens.member), 'another version');
+      const other = await p.app.inject({ method: 'GET', url: url('exp-a/churn', '2', '/files/train.csv'), headers: { authorization: `Bearer ${b.tokens.member}` } });
+      assert.equal(other.statusCode, 404, "another version's file");
+      missing(await p.call('GET', url('exp-a/hidden', '1'), b.tokens.member), 'another dataset');
+      missing(await p.call('GET', url('exp-a/churn', '1').replace('/exp-b/', '/exp-out/'), outsider.tokens.owner), 'outsider');
+      // The grantee's own dataset API does not list or write the owner's dataset.
+      assert.deepEqual((await p.call('GET', '/api/v1/tenants/exp-b/datasets', b.tokens.member)).body.datasets, []);
+
+      const reads = (await auditActions(a, 'share.read')).length - readsBefore;
+      assert.equal(reads, 3, 'metadata, latest and the file: three shared reads');
+      assert.equal((await auditActions(b, 'share.read')).filter((e) => e.target.startsWith('dataset:')).length, 3);
+
+      assert.equal((await p.call('DELETE', `/api/v1/tenants/exp-a/shares/${created.body.id}`, a.tokens.admin)).status, 200);
+      missing(await p.call('GET', url('exp-a/churn', '1'), b.tokens.member), 'after revocation');
+      const after = await p.app.inject({ method: 'GET', url: url('exp-a/churn', '1', '/files/train.csv'), headers: { authorization: `Bearer ${b.tokens.member}` } });
+      assert.equal(after.statusCode, 404, 'file after revocation');
     });
   });
 }

@@ -55,3 +55,23 @@ CREATE POLICY shared_read ON run_latest_metrics FOR SELECT TO bulkhead_app
 CREATE POLICY shared_read ON run_inputs FOR SELECT TO bulkhead_app
   USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
          AND EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = run_inputs.tenant_id AND r.id = run_inputs.run_id));
+
+-- Issue 15, sharing dataset versions: `dataset:{name}/{version}` shares admit, in the same shared-read
+-- scope, the dataset's row (its name and description: the share names it anyway), exactly the shared
+-- versions, and those versions' file lists. Files are read by the platform with the owner's data key once
+-- the row is visible; nothing else of the owner's storage is reachable.
+CREATE POLICY shared_read ON datasets FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM tenant_shares s
+                      WHERE s.tenant_id = datasets.tenant_id AND s.resource_kind = 'dataset' AND s.resource_name = datasets.name
+                        AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now())));
+CREATE POLICY shared_read ON dataset_versions FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM tenant_shares s JOIN datasets d ON d.id = dataset_versions.dataset_id AND d.tenant_id = s.tenant_id
+                      WHERE s.tenant_id = dataset_versions.tenant_id AND s.resource_kind = 'dataset' AND s.resource_name = d.name
+                        AND s.resource_version = dataset_versions.version
+                        AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now())));
+CREATE POLICY shared_read ON dataset_files FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM dataset_versions v
+                      WHERE v.tenant_id = dataset_files.tenant_id AND v.dataset_id = dataset_files.dataset_id AND v.version = dataset_files.version));

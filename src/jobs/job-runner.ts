@@ -148,7 +148,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // the decision, and each admission is checked again against what this tick already admitted.
     const treeUsage = snap.tree === undefined ? undefined : treeUsageOf(snap);
     const admittedNow = new Set<string>();
-    const fairView = await fairShareOf(snap, true);
+    // Without the fair-share ledger (a failed read or write: logged, retried from the database next pass)
+    // this pass orders by DRF on what runs now rather than not scheduling at all.
+    const fairView = await fairShareOf(snap, true).catch((error: unknown) => {
+      options.log.error({ err: error }, 'fair-share usage could not be read or recorded; this pass orders by current holdings only');
+      return undefined;
+    });
     for (const pool of schedulingPools(snap.pools, capacity.cpu)) {
       const input = poolInput(snap, pool, capacity, now(), fairView);
       const decision = decide(treeUsage === undefined ? input : gateByTree(snap, treeUsage, input));

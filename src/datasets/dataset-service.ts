@@ -353,6 +353,10 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
 
     async materializeDatasetVersion(tenantId, name, version, targetDir) {
       const resolved = await getVersion(tenantId, name, version);
+      // A version shared with the tenant (`{owner}/{name}`, issue 15): its files are the owner's blobs,
+      // decrypted with the owner's key — getVersion above has already had the database admit the version.
+      const blobOwner = name.includes('/') ? (await sharedOwner(tenantId, name))?.ownerId : tenantId;
+      if (blobOwner === undefined) throw datasetErrors.versionNotFound(name, version);
       await mkdir(targetDir, { recursive: true, mode: 0o700 });
       for (const file of resolved.files) {
         // Paths were validated on the way in; validate again on the way out (defence in depth).
@@ -367,7 +371,7 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
         }
         // Created read-only (0444) and exclusively, never through a symlink.
         const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444);
-        await pipeline(await storage.openBlob(tenantId, file.digest, file.size), handle.createWriteStream());
+        await pipeline(await storage.openBlob(blobOwner, file.digest, file.size), handle.createWriteStream());
       }
       const { files: _files, ...summary } = resolved;
       return summary;

@@ -233,7 +233,7 @@ for (const kind of databaseKinds) {
         assert.match(response.body.message, pattern);
       };
       await bad({ resource: 'churn/1', grantee: teamB.id }, 400, /is not one of model:/);
-      await bad({ resource: 'dataset:d/1', grantee: teamB.id }, 400, /not supported yet/);
+      await bad({ resource: 'dataset:d/1', grantee: teamB.id }, 404, /dataset version d\/1 not found/);
       await bad({ resource: 'model:churn/9', grantee: teamB.id }, 404, /model version churn\/9 not found/);
       await bad({ resource: 'model:churn/1', grantee: teamA.id }, 400, /cannot share with itself/);
       await bad({ resource: 'model:churn/1', grantee: 'nobody-here' }, 400, /grantee tenant 'nobody-here' not found/);

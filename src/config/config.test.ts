@@ -47,3 +47,14 @@ test('unknown keys in the config file and unreadable files are problems too', ()
   assert.throws(() => loadConfig({ BULKHEAD_CONFIG: file }), /prot/);
   assert.throws(() => loadConfig({ BULKHEAD_CONFIG: join(dir, 'missing.json') }), /BULKHEAD_CONFIG/);
 });
+
+test('BULKHEAD_FAIR_SHARE_HALF_LIFE: default 7 days; durations with units; bare digits are seconds; nonsense is refused', () => {
+  assert.equal(loadConfig({}).fairShareHalfLifeMs, 7 * 24 * 3600 * 1000);
+  assert.equal(loadConfig({ BULKHEAD_FAIR_SHARE_HALF_LIFE: '36h' }).fairShareHalfLifeMs, 36 * 3600 * 1000);
+  assert.equal(loadConfig({ BULKHEAD_FAIR_SHARE_HALF_LIFE: '1.5d' }).fairShareHalfLifeMs, 1.5 * 86_400_000);
+  assert.equal(loadConfig({ BULKHEAD_FAIR_SHARE_HALF_LIFE: '90m' }).fairShareHalfLifeMs, 90 * 60_000);
+  assert.equal(loadConfig({ BULKHEAD_FAIR_SHARE_HALF_LIFE: '600' }).fairShareHalfLifeMs, 600_000);
+  for (const bad of ['soon', '-1d', '0s', '400d']) {
+    assert.throws(() => loadConfig({ BULKHEAD_FAIR_SHARE_HALF_LIFE: bad }), (error: unknown) => isAppError(error) && error.message.includes('BULKHEAD_FAIR_SHARE_HALF_LIFE'), bad);
+  }
+});

@@ -10,6 +10,20 @@ import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
 import { rateCardSchema } from '../contract/usage.ts';
 
+const durationUnitsMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration string (`7d`, `36h`, `1.5h`, `90m`, `600s`, `500ms`; bare digits are seconds) → ms; a number
+ * (a config file's `...Ms` key) is already ms; anything else is left for the schema to refuse.
+ */
+export const parseDurationMs = (value: unknown): unknown => {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+  if (match === null) return value;
+  return Math.round(Number(match[1]) * durationUnitsMs[match[2] ?? 's']!);
+};
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Signature algorithms an OIDC token may use: asymmetric only (never `none`, never HS*: docs/identity.md). */
@@ -91,6 +105,12 @@ export const configSchema = z
       z.array(z.string().regex(/^(nvidia[0-9]+|nvidia-caps\/nvidia-cap[0-9]+)$/, 'GPU device names are nvidia<N> or nvidia-caps/nvidia-cap<N>')).max(256),
     ).optional(),
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /**
+     * Fair share (issue 15): the half-life of a tenant's past usage, ms. BULKHEAD_FAIR_SHARE_HALF_LIFE takes a
+     * duration (`7d`, `36h`, `90m`, `600s`, `500ms`; bare digits are seconds; in the config file a number of
+     * ms); 1 s to 365 days, default 7 days.
+     */
+    fairShareHalfLifeMs: z.preprocess(parseDurationMs, z.number().int().min(1000).max(365 * 24 * 3600 * 1000)).default(7 * 24 * 3600 * 1000),
     preemptGraceMs: z.coerce.number().int().min(0).max(600_000).default(10_000),
     relayPort: z.coerce.number().int().min(1024).max(65535).default(8765),
     /** Per-job disk limit of /workspace + /outputs (local jobs), MiB; 0 = none (src/jobs/job-disk.ts). */
@@ -215,6 +235,7 @@ export const envNames = {
   BULKHEAD_GPU_DEV_DIR: 'gpuDevDir',
   BULKHEAD_GPU_DEVICES: 'gpuDevices',
   BULKHEAD_SCHEDULER_INTERVAL_MS: 'schedulerIntervalMs',
+  BULKHEAD_FAIR_SHARE_HALF_LIFE: 'fairShareHalfLifeMs',
   BULKHEAD_PREEMPT_GRACE_MS: 'preemptGraceMs',
   BULKHEAD_RELAY_PORT: 'relayPort',
   BULKHEAD_JOB_DISK_MIB: 'jobDiskMiB',

@@ -8,8 +8,8 @@ import { Parser } from 'tar';
 import type { ReadEntry } from 'tar';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
-import type { Db } from '../db/index.ts';
-import { withTenant } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import { normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import type { StagedBlob, TenantStorage } from '../artifacts/index.ts';
@@ -65,8 +65,13 @@ export interface DatasetService {
   pushVersion(ctx: RequestContext, tenantId: string, name: string, files: AsyncIterable<{ path: string; stream: Readable }>, options?: { contentLength?: number | undefined }): Promise<DatasetVersion>;
   listVersions(tenantId: string, name: string): Promise<DatasetVersion[]>;
   /** `version` 'latest' or a number. */
-  getVersion(tenantId: string, name: string, version: number | 'latest'): Promise<DatasetVersion & { files: DatasetFile[] }>;
-  openVersionFile(tenantId: string, name: string, version: number, path: string): Promise<{ file: DatasetFile; stream: Readable }>;
+  /**
+   * A version with its files. `{owner}/{name}` (issue 15): a version another tenant shared with this one
+   * — read under the database's shared_read policies, audited in both tenants (as `ctx`'s actor); every
+   * other object answers NOT_FOUND like a missing version.
+   */
+  getVersion(tenantId: string, name: string, version: number | 'latest', ctx?: RequestContext): Promise<DatasetVersion & { files: DatasetFile[] }>;
+  openVersionFile(tenantId: string, name: string, version: number, path: string, ctx?: RequestContext): Promise<{ file: DatasetFile; stream: Readable }>;
   /**
    * Decrypts every file of a version into `targetDir` (for jobs: a job-private directory). Files are
    * created exclusively (an existing file or a planted symlink fails the call) with mode 0444, and each
@@ -175,22 +180,54 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
       return rows[0] === undefined ? undefined : toDataset(rows[0]);
     }, { readOnly: true });
 
-  const getVersion: DatasetService['getVersion'] = async (tenantId, name, version) => {
+  /** The version (latest: the newest visible) and its files; `ownerId`: only that tenant's dataset. */
+  const versionIn = async (tx: Queryable, name: string, version: number | 'latest', ownerId: string | null) => {
+    const { rows } = await tx.query<VersionRow & { dataset_id: string }>(
+      `SELECT ${versionColumns}, v.dataset_id FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
+        WHERE d.name = $1 AND ($2::int IS NULL OR v.version = $2) AND ($3::uuid IS NULL OR d.tenant_id = $3::uuid) ORDER BY v.version DESC LIMIT 1`,
+      [name, version === 'latest' ? null : version, ownerId],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    const { rows: files } = await tx.query<{ path: string; digest: string; size: number | string }>(
+      'SELECT path, digest, size FROM dataset_files WHERE dataset_id = $1 AND version = $2 ORDER BY path',
+      [row.dataset_id, row.version],
+    );
+    return { ...toVersion(row), files: files.map((file) => ({ path: file.path, digest: file.digest, size: Number(file.size) })) };
+  };
+
+  /** `{owner-slug}/{name}` of another existing tenant; undefined otherwise. */
+  const sharedOwner = async (tenantId: string, qualified: string): Promise<{ ownerId: string; name: string } | undefined> => {
+    const slash = qualified.indexOf('/');
+    if (slash <= 0) return undefined;
+    const name = qualified.slice(slash + 1);
+    if (!DATASET_NAME_PATTERN.test(name)) return undefined;
+    const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [qualified.slice(0, slash)])).rows[0]?.id;
+    return ownerId === undefined || ownerId === tenantId ? undefined : { ownerId, name };
+  };
+
+  /** One read of shared data, in both tenants' audit chains (one system transaction, before the answer). */
+  const auditSharedRead = async (ctx: RequestContext | undefined, tenantId: string, ownerId: string, target: string): Promise<void> => {
+    const actor = ctx?.actor ?? 'system';
+    const requestId = ctx?.requestId ?? 'internal';
+    await withSystem(db, async (tx) => {
+      await appendAuditEvent(tx, { tenantId: ownerId, actor, action: 'share.read', target, outcome: 'success', requestId, details: { grantee: tenantId } });
+      await appendAuditEvent(tx, { tenantId, actor, action: 'share.read', target, outcome: 'success', requestId, details: { owner: ownerId } });
+    });
+  };
+
+  const getVersion: DatasetService['getVersion'] = async (tenantId, name, version, ctx) => {
+    if (name.includes('/')) {
+      const owner = await sharedOwner(tenantId, name);
+      const found = owner === undefined ? undefined : await withSharedRead(db, tenantId, owner.ownerId, (tx) => versionIn(tx, owner.name, version, owner.ownerId));
+      if (owner === undefined || found === undefined) throw datasetErrors.versionNotFound(name, version);
+      await auditSharedRead(ctx, tenantId, owner.ownerId, `dataset:${name}/${found.version}`);
+      return { ...found, dataset: name };
+    }
     checkName(name);
-    return withTenant(db, tenantId, async (tx) => {
-      const { rows } = await tx.query<VersionRow & { dataset_id: string }>(
-        `SELECT ${versionColumns}, v.dataset_id FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id
-          WHERE d.name = $1 AND ($2::int IS NULL OR v.version = $2) ORDER BY v.version DESC LIMIT 1`,
-        [name, version === 'latest' ? null : version],
-      );
-      const row = rows[0];
-      if (row === undefined) throw datasetErrors.versionNotFound(name, version);
-      const { rows: files } = await tx.query<{ path: string; digest: string; size: number | string }>(
-        'SELECT path, digest, size FROM dataset_files WHERE dataset_id = $1 AND version = $2 ORDER BY path',
-        [row.dataset_id, row.version],
-      );
-      return { ...toVersion(row), files: files.map((file) => ({ path: file.path, digest: file.digest, size: Number(file.size) })) };
-    }, { readOnly: true });
+    const found = await withTenant(db, tenantId, (tx) => versionIn(tx, name, version, null), { readOnly: true });
+    if (found === undefined) throw datasetErrors.versionNotFound(name, version);
+    return found;
   };
 
   const pushVersion: DatasetService['pushVersion'] = async (ctx, tenantId, name, files, options = {}) => {
@@ -285,8 +322,21 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
 
     getVersion,
 
-    async openVersionFile(tenantId, name, version, rawPath) {
+    async openVersionFile(tenantId, name, version, rawPath, ctx) {
       const path = normalizeArtifactPath(rawPath);
+      if (name.includes('/')) {
+        // A file of a shared version (issue 15): visible only under the shared_read policies; read with the owner's key.
+        const owner = await sharedOwner(tenantId, name);
+        const file = owner === undefined ? undefined : await withSharedRead(db, tenantId, owner.ownerId, async (tx) => (await tx.query<{ path: string; digest: string; size: number | string }>(
+          `SELECT f.path, f.digest, f.size FROM dataset_files f JOIN datasets d ON d.id = f.dataset_id
+            WHERE d.tenant_id = $4 AND d.name = $1 AND f.version = $2 AND f.path = $3`,
+          [owner.name, version, path, owner.ownerId],
+        )).rows[0]);
+        if (owner === undefined || file === undefined) throw datasetErrors.fileNotFound(path);
+        await auditSharedRead(ctx, tenantId, owner.ownerId, `dataset:${name}/${version}`);
+        const found = { path: file.path, digest: file.digest, size: Number(file.size) };
+        return { file: found, stream: await storage.openBlob(owner.ownerId, found.digest, found.size) };
+      }
       checkName(name);
       const file = await withTenant(db, tenantId, async (tx) => {
         const { rows } = await tx.query<{ path: string; digest: string; size: number | string }>(
@@ -303,6 +353,10 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
 
     async materializeDatasetVersion(tenantId, name, version, targetDir) {
       const resolved = await getVersion(tenantId, name, version);
+      // A version shared with the tenant (`{owner}/{name}`, issue 15): its files are the owner's blobs,
+      // decrypted with the owner's key — getVersion above has already had the database admit the version.
+      const blobOwner = name.includes('/') ? (await sharedOwner(tenantId, name))?.ownerId : tenantId;
+      if (blobOwner === undefined) throw datasetErrors.versionNotFound(name, version);
       await mkdir(targetDir, { recursive: true, mode: 0o700 });
       for (const file of resolved.files) {
         // Paths were validated on the way in; validate again on the way out (defence in depth).
@@ -317,7 +371,7 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
         }
         // Created read-only (0444) and exclusively, never through a symlink.
         const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444);
-        await pipeline(await storage.openBlob(tenantId, file.digest, file.size), handle.createWriteStream());
+        await pipeline(await storage.openBlob(blobOwner, file.digest, file.size), handle.createWriteStream());
       }
       const { files: _files, ...summary } = resolved;
       return summary;

@@ -61,6 +61,8 @@ export const tenantDataTables = [
   'image_defaults',
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
+  // Decayed usage for fair share (0022).
+  'fair_share_usage',
   'memberships',
   // Custom roles (0025): after the memberships and tokens that name them.
   'tenant_roles',

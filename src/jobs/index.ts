@@ -21,6 +21,8 @@ export type { JobService } from './job-service.ts';
 export { createJobRunner } from './job-runner.ts';
 export type { GpuPool, JobRunner, JobRunnerOptions } from './job-runner.ts';
 export type { Capacity } from './job-scheduling.ts';
+export { createFairShareStore } from './fair-share-store.ts';
+export type { FairShareStore } from './fair-share-store.ts';
 export { createLocalJobBackend } from './local-job-backend.ts';
 export type { LocalJobBackendOptions } from './local-job-backend.ts';
 export { createClusterJobBackend } from './cluster-job-backend.ts';

@@ -1,7 +1,8 @@
 import type { Job } from '../contract/job-schemas.ts';
 import type { RequestContext } from '../core/request-context.ts';
-import { chooseGpus, decide, schedulingPools } from '../scheduler/index.ts';
-import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
+import { FairShareLedger, chooseGpus, decide, fairShareView, schedulingPools } from '../scheduler/index.ts';
+import type { CpuPool, FairShareView, WaitExplanation } from '../scheduler/index.ts';
+import type { FairShareStore } from './fair-share-store.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
 import { createJobExecution } from './job-execution.ts';
@@ -30,6 +31,11 @@ export interface JobRunnerOptions {
    * from it, recorded with its admission. Without it, GPU jobs are never admitted here (capacity 0).
    */
   gpus?: GpuPool | undefined;
+  /**
+   * Fair share on decayed usage (issue 15): each tenant's holdings, decayed with `halfLifeMs`, persisted
+   * in `store`; tenants are admitted in Fair Tree order over the tenant tree. Without it: DRF on what runs.
+   */
+  fairShare?: { store: FairShareStore; halfLifeMs: number } | undefined;
   tickIntervalMs: number;
   preemptGraceMs: number;
   tracking?: JobTrackingPort | undefined;
@@ -58,6 +64,33 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     store.transition(runnerContext, job.tenantId, job.id, event, update);
 
   const snapshot = () => takeSnapshot(store, tenants, backend.placement, capacity);
+
+  // Fair share (issue 15): the ledger is loaded from the database at the first use of each term (start,
+  // or a replica elected leader: the previous leader wrote it), then written through on every change.
+  const fair = options.fairShare;
+  const ledger = fair === undefined ? undefined : new FairShareLedger(fair.halfLifeMs);
+  let ledgerLoaded = false;
+  /**
+   * The Fair Tree ranks and decayed usage now. `record`: the scheduling pass — what the snapshot's admitted
+   * and running jobs hold (gangs whole) accrues from now on and changed records are persisted.
+   */
+  const fairShareOf = async (snap: Snapshot, record: boolean): Promise<FairShareView | undefined> => {
+    if (fair === undefined || ledger === undefined) return undefined;
+    try {
+      // A replica that does not lead only explains: it reads what the leader wrote.
+      if (!ledgerLoaded || (!record && standby)) {
+        ledger.restore(await fair.store.load());
+        ledgerLoaded = true;
+      }
+      const at = now();
+      if (record) await fair.store.save(ledger.sync(at, treeUsageOf(snap), capacity));
+      return fairShareView(ledger, await fair.store.nodes(), at);
+    } catch (error) {
+      // What is in memory may now differ from the database: start again from the database next time.
+      ledgerLoaded = false;
+      throw error;
+    }
+  };
 
   /** Admits one job the scheduler chose (compare-and-set: a concurrent admit or cancel wins) and launches it. */
   const admit = async (snap: Snapshot, jobId: string, tenantId: string, pool: CpuPool): Promise<void> => {
@@ -115,8 +148,14 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // the decision, and each admission is checked again against what this tick already admitted.
     const treeUsage = snap.tree === undefined ? undefined : treeUsageOf(snap);
     const admittedNow = new Set<string>();
+    // Without the fair-share ledger (a failed read or write: logged, retried from the database next pass)
+    // this pass orders by DRF on what runs now rather than not scheduling at all.
+    const fairView = await fairShareOf(snap, true).catch((error: unknown) => {
+      options.log.error({ err: error }, 'fair-share usage could not be read or recorded; this pass orders by current holdings only');
+      return undefined;
+    });
     for (const pool of schedulingPools(snap.pools, capacity.cpu)) {
-      const input = poolInput(snap, pool, capacity, now());
+      const input = poolInput(snap, pool, capacity, now(), fairView);
       const decision = decide(treeUsage === undefined ? input : gateByTree(snap, treeUsage, input));
       for (const preemption of decision.preempted) {
         if (jobs.preempt(preemption.jobId, options.preemptGraceMs)) options.log.info({ jobId: preemption.jobId, forJobId: preemption.forJobId }, 'preempting a borrower');
@@ -216,6 +255,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     async start(): Promise<void> {
       stopped = false;
       standby = false;
+      ledgerLoaded = false;
       await recoverInterrupted();
       await takeOver();
       await backend.reapOrphans();
@@ -237,7 +277,11 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     /** Who admits queued jobs: Bulkhead's scheduler, or Kueue on the cluster. */
     admission: (): 'bulkhead' | 'kueue' => backend.admission,
     /** Why a queued job waits (undefined under Kueue, whose Workload conditions say why). */
-    explain: async (job: Job): Promise<WaitExplanation | undefined> => (backend.admission === 'kueue' ? undefined : explainWait(await snapshot(), job, capacity, now())),
+    explain: async (job: Job): Promise<WaitExplanation | undefined> => {
+      if (backend.admission === 'kueue') return undefined;
+      const snap = await snapshot();
+      return explainWait(snap, job, capacity, now(), await fairShareOf(snap, false));
+    },
     capacity: () => ({ cpu: capacity.cpu, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }),
     /** The CPUs a tenant's processes may use on this host (its reservation, or the shared pool), so serving honours them too. */
     cpusetFor: (tenantId: string): Promise<string | undefined> => hostCpusetFor(tenants, capacity, tenantId),

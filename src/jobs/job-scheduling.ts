@@ -5,7 +5,7 @@
  */
 import type { Job } from '../contract/job-schemas.ts';
 import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
-import type { CpuPool, CpuPools, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
+import type { CpuPool, CpuPools, FairShareView, FairTreeStanding, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
 
@@ -141,8 +141,15 @@ export const requestOfJob = (snap: Snapshot, jobId: string): Resources | undefin
   return job === undefined ? undefined : toResources(job);
 };
 
-/** The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs. */
-export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now: number): SchedulerInput => {
+/** The scheduler's Fair Tree ranks (issue 15) from a fair-share view; undefined without one. */
+export const fairRanksOf = (fair: FairShareView | undefined): Record<string, number> | undefined =>
+  fair === undefined ? undefined : Object.fromEntries(fair.ranks);
+
+/**
+ * The scheduler inputs for one pool: the shared pool, or a dedicated tenant's reserved CPUs; with a
+ * fair-share view, tenants are ordered by their Fair Tree rank on decayed usage before DRF on what runs.
+ */
+export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now: number, fair?: FairShareView): SchedulerInput => {
   const mine = (job: Job) => inPool(snap.pools, pool, job.tenantId);
   const running: ScheduledJob[] = snap.active
     .filter((j) => (j.status === 'running' || j.status === 'admitted') && mine(j))
@@ -155,14 +162,37 @@ export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now
     const quota = snap.quotas.get(tenantId);
     if (quota !== undefined) quotas[tenantId] = toSchedulerQuota(quota);
   }
-  return { capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now };
+  const fairRanks = fairRanksOf(fair);
+  return { capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now, ...(fairRanks === undefined ? {} : { fairRanks }) };
 };
 
-/** Why a queued job waits, in its pool, with its tenant named by slug; undefined when it is not queued. */
-export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: number): WaitExplanation | undefined => {
+const hourMs = 3600 * 1000;
+
+/** A tenant's place in the Fair Tree order and its decayed usage, for explain (usage in unit·hours). */
+export const fairTreeStanding = (fair: FairShareView, tenantId: string): FairTreeStanding => {
+  const usage = fair.usage.get(tenantId);
+  const hours = (seconds: number | undefined) => (seconds ?? 0) / 3600;
+  return {
+    rank: fair.ranks.get(tenantId) ?? fair.tenants + 1,
+    tenants: fair.tenants,
+    decayedUsage: { dominantShareHours: hours(usage?.dominant), coreHours: hours(usage?.cpu), memoryMiBHours: hours(usage?.memoryMiB), gpuHours: hours(usage?.gpu) },
+    halfLifeHours: fair.halfLifeMs / hourMs,
+  };
+};
+
+const fairSentence = (standing: FairTreeStanding): string =>
+  ` Fair share: decayed usage ${standing.decayedUsage.dominantShareHours.toPrecision(3)} dominant-share·hours (half-life ${standing.halfLifeHours.toPrecision(3)} h), Fair Tree rank ${standing.rank} of ${standing.tenants} tenants.`;
+
+/**
+ * Why a queued job waits, in its pool, with its tenant named by slug; undefined when it is not queued.
+ * With a fair-share view, it also gives the tenant's decayed usage and Fair Tree rank.
+ */
+export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: number, fair?: FairShareView): WaitExplanation | undefined => {
   const pool = schedulingPools(snap.pools, capacity.cpu).find((p) => inPool(snap.pools, p, job.tenantId));
   if (pool === undefined) return undefined;
-  const explanation = explainJob(poolInput(snap, pool, capacity, now), job.id);
+  const found = explainJob(poolInput(snap, pool, capacity, now, fair), job.id);
+  const standing = fair === undefined ? undefined : fairTreeStanding(fair, job.tenantId);
+  const explanation = found === undefined || standing === undefined ? found : { ...found, fairTree: standing, summary: `${found.summary}${fairSentence(standing)}` };
   // The pure scheduler knows tenants by id; people know them by slug.
   const slug = snap.tenantsById.get(job.tenantId)?.slug;
   if (explanation === undefined) return explanation;

@@ -7,8 +7,8 @@ import type { TenantService } from '../tenants/index.ts';
 import { createLocalExecutor, describeInventory, inventoryUnits, readGpuInventory } from '../executors/local/index.ts';
 import type { GpuInventory } from '../executors/local/index.ts';
 import type { ImageService } from '../images/index.ts';
-import { createClusterJobBackend, createJobRelays, createRelayRefusalAuditor, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
-import type { ClusterExecution, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
+import { createClusterJobBackend, createFairShareStore, createJobRelays, createRelayRefusalAuditor, createJobRunner, createJobService, createJobStore, createLocalJobBackend } from '../jobs/index.ts';
+import type { ClusterExecution, FairShareStore, JobRelays, JobRunner, JobService, JobStoragePort, JobStore, JobTrackingPort } from '../jobs/index.ts';
 import type { HostExecutor } from '../executors/host-executor-contract.ts';
 
 export interface JobSystem {
@@ -19,6 +19,8 @@ export interface JobSystem {
   relays: JobRelays;
   /** `$BULKHEAD_HOME/jobs`: one directory per tenant id, holding its running jobs' scratch directories. */
   jobsDir: string;
+  /** Each tenant's decayed usage for fair share (issue 15), as the runner persists it. */
+  fairShare: FairShareStore;
 }
 
 /** This host's GPUs: discovered in BULKHEAD_GPU_DEV_DIR, or the configured BULKHEAD_GPU_DEVICES there. */
@@ -77,6 +79,7 @@ export const createJobSystem = (
   const backend = deps.cluster === undefined
     ? createLocalJobBackend({ executor, identity: deps.identity, relays, jobsDir, relayPort: config.relayPort, preemptGraceMs: config.preemptGraceMs, diskMiB: config.jobDiskMiB, storage: deps.storage, tracking: deps.tracking, images: deps.images })
     : createClusterJobBackend({ cluster: deps.cluster, identity: deps.identity, host: executor, storage: deps.storage, tracking: deps.tracking, log });
+  const fairShare = createFairShareStore({ db: deps.db, leaderDb: deps.leaderDb });
   const runner = createJobRunner({
     // The runner's writes (admissions, transitions, logs) are the leader's: fenced when replicas run.
     store: deps.leaderDb === undefined ? store : createJobStore({ db: deps.leaderDb }),
@@ -85,11 +88,13 @@ export const createJobSystem = (
     capacity: { ...capacity, cpuIds },
     // Specific devices are granted only to jobs on this host; a cluster's device plugin picks its own.
     ...(deps.cluster === undefined ? { gpus: inventory } : {}),
+    // Fair share on decayed usage (issue 15): the ledger's writes are the leader's too.
+    fairShare: { store: fairShare, halfLifeMs: config.fairShareHalfLifeMs },
     tickIntervalMs: config.schedulerIntervalMs,
     preemptGraceMs: config.preemptGraceMs,
     tracking: deps.tracking,
     log,
   });
   const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images });
-  return { store, service, runner, relays, jobsDir };
+  return { store, service, runner, relays, jobsDir, fairShare };
 };

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
+import { readAsSystem } from '../db/index.ts';
+import { AppError } from '../core/errors.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { RegistryService, TrackingService } from '../tracking/index.ts';
@@ -41,7 +43,7 @@ export const createServingSystem = async (
 ): Promise<ServingSystem> => {
   const code = await prepareWorkerCode(join(config.home, 'serving-code'));
   const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
-  const resolver = deps.resolver ?? createRegistryModelResolver({
+  const ownResolver = deps.resolver ?? createRegistryModelResolver({
     getDownloadUri: (tenantId, name, version) => deps.registry.getDownloadUri(scope(tenantId), { name, version }),
     getRunArtifactUri: async (tenantId, runId) => (await deps.tracking.getRun(scope(tenantId), runId)).info.artifact_uri,
     openArtifact: async (tenantId, path) => {
@@ -49,6 +51,40 @@ export const createServingSystem = async (
       return (await deps.artifacts.openArtifact(tenantId, path)).stream;
     },
   });
+  /**
+   * A model `{owner}/{name}` (issue 15): a version another tenant shared with the deploying one. The
+   * registry reads it first as the deploying tenant, under the database's shared_read policies (audited
+   * in both tenants as `share.read`); only when that succeeds are the owner's artifacts read — as the
+   * owner, for exactly that version's source. Anything not shared is NOT_FOUND like a missing version.
+   * A running replica keeps the bytes it loaded; a restart after revocation fails.
+   */
+  const sharedOwner = async (tenantId: string, model: string, version: string): Promise<{ ownerId: string; name: string } | undefined> => {
+    const slash = model.indexOf('/');
+    if (slash <= 0) return undefined;
+    const notFound = new AppError('NOT_FOUND', `model ${model} version ${version}: no such registered model version`);
+    const ownerId = (await readAsSystem<{ id: string }>(deps.db, 'SELECT id FROM tenants WHERE slug = $1', [model.slice(0, slash)])).rows[0]?.id;
+    if (ownerId === undefined || ownerId === tenantId) return undefined;
+    try {
+      await deps.registry.getModelVersion(scope(tenantId), { name: model, version });
+    } catch {
+      throw notFound;
+    }
+    return { ownerId, name: model.slice(slash + 1) };
+  };
+  const resolver: ModelResolver = {
+    async readModel(tenantId, model, version) {
+      const shared = await sharedOwner(tenantId, model, version);
+      return shared === undefined ? ownResolver.readModel(tenantId, model, version) : ownResolver.readModel(shared.ownerId, shared.name, version);
+    },
+    ...(ownResolver.modelArtifactPath === undefined ? {} : {
+      async modelArtifactPath(tenantId: string, model: string, version: string) {
+        // A cluster pod fetches its model with its own tenant's token from that tenant's store: a shared
+        // version is not there (not done: copying it for the pod).
+        if ((await sharedOwner(tenantId, model, version)) !== undefined) throw new AppError('VALIDATION_FAILED', `model ${model}: a shared model version cannot be served on the cluster yet`);
+        return ownResolver.modelArtifactPath!(tenantId, model, version);
+      },
+    }),
+  };
   const tenantInfo = async (tenantId: string) => {
     const tenant = await deps.tenants.find(tenantId);
     if (tenant === undefined) throw new Error('tenant vanished');

@@ -45,7 +45,7 @@ const freshKey = (state: SchedulerState, t: TenantRecord): TenantKey => {
   const head = t.queue.peek() as JobRecord;
   const wds = t.quota === undefined ? Infinity : dominantShareOfVec(t.usage, state.capacityVec()).share / t.quota.weight;
   const cls = fitsWithin(t.usage, head.req, state.nominalOf(t)) ? 0 : 1;
-  return { cls, wds, headPriority: head.priority, headEnqueuedAt: head.enqueuedAt, headSeq: head.seq };
+  return { cls, fairRank: t.fairRank, wds, headPriority: head.priority, headEnqueuedAt: head.enqueuedAt, headSeq: head.seq };
 };
 
 /**

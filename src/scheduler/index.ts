@@ -38,6 +38,7 @@ export type {
   SchedulerQuota,
   TenantShare,
   WaitExplanation,
+  FairTreeStanding,
 } from './scheduler-types.ts';
 
 /**
@@ -48,6 +49,10 @@ export type {
 export const buildSchedulerState = (input: Omit<SchedulerInput, 'now'>, options: SchedulerOptions = {}): SchedulerState => {
   const state = new SchedulerState(input.capacity, options);
   for (const [tenantId, quota] of Object.entries(input.quotas)) state.setQuota(tenantId, quota);
+  if (input.fairRanks !== undefined) {
+    const ranks = input.fairRanks;
+    for (const job of [...input.running, ...input.queued]) state.setFairRank(job.tenantId, ranks[job.tenantId] ?? Number.POSITIVE_INFINITY);
+  }
   for (const job of input.running) state.addRunning(job);
   for (const job of input.queued) state.enqueue(job);
   return state;
@@ -88,3 +93,6 @@ export { DecayedUsageLedger, accrue, decayFactor, decayedValue, defaultUsageHalf
 export type { DecayedUsage } from './decayed-usage.ts';
 export { fairTreeFactors, fairTreeOrder } from './fair-tree.ts';
 export type { FairTreeNode } from './fair-tree.ts';
+export { fairTreeRanks } from './fair-tree.ts';
+export { FairShareLedger, fairShareView, rateOf } from './fair-share.ts';
+export type { FairShareView, FairUsageRecord, UsageVector } from './fair-share.ts';

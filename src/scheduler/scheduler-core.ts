@@ -74,6 +74,11 @@ export class TenantRecord {
   readonly parked = new Set<JobRecord>();
   heapIndex = -1;
   status: TenantStatus = 'idle';
+  /**
+   * Fair Tree rank on decayed usage (issue 15; 1 = served first; 0 for everyone when the caller gives
+   * none): ordered after the within-nominal class and before the weighted dominant share of what runs now.
+   */
+  fairRank = 0;
   // Cached heap key; refreshed by SchedulerState.#rekey.
   cls = 1;
   wds = 0;
@@ -96,6 +101,7 @@ export const jobBefore = (a: JobRecord, b: JobRecord): boolean => {
 /** @internal What tenants are ordered by. */
 export interface TenantKey {
   readonly cls: number;
+  readonly fairRank: number;
   readonly wds: number;
   readonly headPriority: number;
   readonly headEnqueuedAt: number;
@@ -105,10 +111,12 @@ export interface TenantKey {
 /**
  * Across tenants: the order DRF serves them in. Class 0 (the head job fits within the tenant's nominal
  * quota) before class 1 (it would borrow), so an owner is never refused in favour of a borrower; then
- * lowest weighted dominant share; then the head job's priority and age.
+ * the Fair Tree rank on decayed usage (when the caller sets ranks); then lowest weighted dominant share;
+ * then the head job's priority and age.
  */
 export const tenantBefore = (a: TenantKey, b: TenantKey): boolean => {
   if (a.cls !== b.cls) return a.cls < b.cls;
+  if (a.fairRank !== b.fairRank) return a.fairRank < b.fairRank;
   if (a.wds !== b.wds) return a.wds < b.wds;
   if (a.headPriority !== b.headPriority) return a.headPriority > b.headPriority;
   if (a.headEnqueuedAt !== b.headEnqueuedAt) return a.headEnqueuedAt < b.headEnqueuedAt;
@@ -244,6 +252,18 @@ export class SchedulerState {
     this.#touch(tenant);
     // Someone becoming a borrower can make reclaim possible for a pool-blocked owner.
     this.#reclaimRetry = true;
+  }
+
+  /**
+   * Sets a tenant's Fair Tree rank (lower is served first; see TenantRecord.fairRank); takes effect at the
+   * next decision. Throws VALIDATION_FAILED for a rank that is not a number ≥ 0 (Infinity: last).
+   */
+  setFairRank(tenantId: string, rank: number): void {
+    if (!(rank >= 0)) throw new AppError('VALIDATION_FAILED', 'a fair-share rank must be a number >= 0', { details: { tenantId } });
+    const tenant = this.#tenant(tenantId);
+    if (tenant.fairRank === rank) return;
+    tenant.fairRank = rank;
+    if (tenant.queue.size > 0) this.#touch(tenant);
   }
 
   /** A new job record, registered under its id (the caller has checked the id is new). */

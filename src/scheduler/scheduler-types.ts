@@ -51,6 +51,12 @@ export interface SchedulerInput {
   readonly running: readonly ScheduledJob[];
   readonly queued: readonly QueuedJob[];
   readonly now: number;
+  /**
+   * Fair Tree ranks on decayed usage (issue 15), by tenant id, 1 = served first: among tenants of the same
+   * within-nominal class, a better rank is served before a lower weighted dominant share. A tenant missing
+   * here ranks after all listed ones. Without it, ordering is DRF on what runs now.
+   */
+  readonly fairRanks?: Readonly<Record<string, number>> | undefined;
 }
 
 /** A queued job to start now. */
@@ -125,6 +131,13 @@ export interface TenantShare {
   readonly borrowing: boolean;
 }
 
+export interface FairTreeStanding {
+  readonly rank: number;
+  readonly tenants: number;
+  readonly decayedUsage: { readonly dominantShareHours: number; readonly coreHours: number; readonly memoryMiBHours: number; readonly gpuHours: number };
+  readonly halfLifeHours: number;
+}
+
 /** Why a queued job is waiting. */
 export interface WaitExplanation {
   readonly jobId: string;
@@ -151,6 +164,12 @@ export interface WaitExplanation {
   readonly fairShareRank: number;
   readonly tenantsWaiting: number;
   readonly waitingMs: number;
+  /**
+   * Fair share on decayed usage (issue 15; set by the job runner when it ranks tenants): the tenant's
+   * Fair Tree rank (1 = served first) among `tenants`, and its decayed usage (dominant share·hours and
+   * per resource, unit·hours) with the half-life used.
+   */
+  readonly fairTree?: FairTreeStanding | undefined;
   /** One human-readable sentence. */
   readonly summary: string;
 }

@@ -31,8 +31,6 @@ export interface Share {
 export const shareErrors = {
   badResource: (resource: string) =>
     new AppError('VALIDATION_FAILED', `resource '${resource.slice(0, 200)}' is not one of model:{name}/{version}, dataset:{name}/{version}, experiment:{id}`),
-  unsupported: (kind: string) =>
-    new AppError('VALIDATION_FAILED', `sharing a ${kind} is not supported yet: only model versions (model:{name}/{version}) can be shared`),
   granteeNotFound: (grantee: string) => new AppError('VALIDATION_FAILED', `grantee tenant '${grantee.slice(0, 64)}' not found`),
   granteeIsOwner: () => new AppError('VALIDATION_FAILED', 'a tenant cannot share with itself'),
   expiresInPast: () => new AppError('VALIDATION_FAILED', 'expiresAt must be in the future'),
@@ -123,7 +121,6 @@ export const createShareService = (deps: { db: Db }): ShareService => {
   return {
     async create(ctx, ownerId, input) {
       const resource = parseShareResource(input.resource);
-      if (resource.kind !== 'model') throw shareErrors.unsupported(resource.kind);
       const expiresAt = input.expiresAt === undefined ? null : new Date(input.expiresAt);
       if (expiresAt !== null && !(expiresAt.getTime() > Date.now())) throw shareErrors.expiresInPast();
       const { rows: grantees } = await readAsSystem<{ id: string }>(db, `SELECT id FROM tenants WHERE ${isUuid(input.grantee) ? 'id' : 'slug'} = $1 AND deletion_started_at IS NULL`, [input.grantee]);
@@ -131,15 +128,20 @@ export const createShareService = (deps: { db: Db }): ShareService => {
       if (granteeId === undefined) throw shareErrors.granteeNotFound(input.grantee);
       if (granteeId === ownerId) throw shareErrors.granteeIsOwner();
       // The object must be the owner's: checked as the owner, under row-level security.
-      const exists = await withTenant(db, ownerId, async (tx) =>
-        (await tx.query('SELECT 1 FROM model_versions WHERE name = $1 AND version = $2', [resource.name, resource.version])).rows.length > 0, { readOnly: true });
-      if (!exists) throw shareErrors.objectNotFound(`model version ${resource.name}/${resource.version}`);
+      const exists = await withTenant(db, ownerId, async (tx) => (resource.kind === 'model'
+        ? await tx.query('SELECT 1 FROM model_versions WHERE name = $1 AND version = $2', [resource.name, resource.version])
+        : resource.kind === 'dataset'
+          ? await tx.query('SELECT 1 FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id WHERE d.name = $1 AND v.version = $2', [resource.name, resource.version])
+          : await tx.query('SELECT 1 FROM experiments WHERE id = $1', [resource.id])).rows.length > 0, { readOnly: true });
+      if (!exists) {
+        throw shareErrors.objectNotFound(resource.kind === 'experiment' ? `experiment ${resource.id}` : `${resource.kind === 'model' ? 'model' : 'dataset'} version ${resource.name}/${resource.version}`);
+      }
       const id = randomUUID();
       const row = await withSystem(db, async (tx) => {
         const { rows } = await tx.query<Omit<ShareRow, 'owner_slug' | 'grantee_slug'>>(
           `INSERT INTO tenant_shares (id, tenant_id, grantee_id, resource_kind, resource_name, resource_version, created_by, expires_at)
-           VALUES ($1, $2, $3, 'model', $4, $5, $6, $7) RETURNING ${shareColumns}`,
-          [id, ownerId, granteeId, resource.name, resource.version, ctx.actor, expiresAt],
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${shareColumns}`,
+          [id, ownerId, granteeId, resource.kind, resource.kind === 'experiment' ? resource.id : resource.name, resource.kind === 'experiment' ? null : resource.version, ctx.actor, expiresAt],
         );
         const created = rows[0]!;
         await auditBoth(tx, ctx, created, 'share.create', input.resource);

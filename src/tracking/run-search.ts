@@ -65,6 +65,11 @@ export interface RunSearchInput {
   readonly filter: string | undefined | null;
   readonly orderBy: readonly string[] | undefined | null;
   readonly experimentIds: readonly number[];
+  /**
+   * Only this tenant's runs (issue 15: a search of another tenant's shared experiment, where row-level
+   * security also admits the caller's own runs of the same experiment id).
+   */
+  readonly tenantId?: string | undefined;
   readonly stages: readonly string[];
 }
 
@@ -264,7 +269,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
   const base = new Params([[...input.experimentIds], [...input.stages], ...filter.params]);
   const segments = segmentsFor(terms, base);
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([input.filter ?? '', input.orderBy ?? [], input.experimentIds, input.stages]))
+    .update(JSON.stringify([input.filter ?? '', input.orderBy ?? [], input.experimentIds, input.stages, input.tenantId ?? null]))
     .digest('base64url')
     .slice(0, 16);
 
@@ -282,6 +287,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
       const params = new Params(base.values);
       const conditions = ['r.experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
       if (filter.sql !== 'TRUE') conditions.push(`(${filter.sql})`);
+      if (input.tenantId !== undefined) conditions.push(`r.tenant_id = ${params.add(input.tenantId)}::uuid`);
       if (segment.where !== '') conditions.push(segment.where);
       if (after !== undefined) {
         if (after.segment !== index) throw new RangeError('cursor of another segment');

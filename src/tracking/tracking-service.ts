@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
-import { withTenant } from '../db/index.ts';
+import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
 import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
@@ -147,6 +147,34 @@ export const createTrackingService = (deps: { db: Db }) => {
     const run = RUN_ID.test(runId) ? await findRunInfo(tx, runId) : undefined;
     if (run === undefined) throw trackingErrors.runNotFound(runId);
     if (run.lifecycle_stage !== 'active') throw trackingErrors.runNotActive(runId, run.lifecycle_stage);
+  };
+
+  /** Records one read of shared data in both tenants' audit chains (one system transaction, before the answer). */
+  const auditSharedRead = async (scope: TrackingScope, ownerId: string, target: string, details: Record<string, unknown>): Promise<void> => {
+    await withSystem(db, async (tx) => {
+      for (const [chain, extra] of [[ownerId, { grantee: scope.tenantId }], [scope.tenantId, { owner: ownerId }]] as const) {
+        await appendAuditEvent(tx, { tenantId: chain, actor: scope.actor, action: 'share.read', target, outcome: 'success', requestId: scope.requestId, details: { ...details, ...extra } });
+      }
+    });
+  };
+
+  /**
+   * `read` of run `runId` when it is another tenant's run in an experiment shared with the caller (issue
+   * 15): in a withSharedRead transaction, where the database's shared_read policies admit the owner's run
+   * rows only while a live share of its experiment grants them to the caller (or an ancestor). Audited in
+   * both chains. undefined for everything else (callers answer exactly as for a missing run).
+   */
+  const readSharedRun = async <T>(scope: TrackingScope, runId: string, read: (tx: Queryable) => Promise<T>): Promise<T | undefined> => {
+    if (!RUN_ID.test(runId)) return undefined;
+    const owner = (await readAsSystem<{ tenant_id: string; slug: string }>(db, 'SELECT r.tenant_id, t.slug FROM runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1', [runId])).rows[0];
+    if (owner === undefined || owner.tenant_id === scope.tenantId) return undefined;
+    const found = await withSharedRead(db, scope.tenantId, owner.tenant_id, async (tx) => {
+      const info = await findRunInfo(tx, runId);
+      return info === undefined ? undefined : { info, value: await read(tx) };
+    });
+    if (found === undefined) return undefined;
+    await auditSharedRead(scope, owner.tenant_id, `experiment:${owner.slug}/${found.info.experiment_id}`, { runId });
+    return found.value;
   };
 
   const getRunIn = async (tx: Queryable, runId: string): Promise<RunRow> => {
@@ -358,7 +386,12 @@ export const createTrackingService = (deps: { db: Db }) => {
     },
 
     async getRun(scope: TrackingScope, runId: string): Promise<RunJson> {
-      return withTenant(db, scope.tenantId, async (tx) => runJson(await getRunIn(tx, runId)), { readOnly: true });
+      const own = RUN_ID.test(runId) ? await withTenant(db, scope.tenantId, (tx) => findRun(tx, runId), { readOnly: true }) : undefined;
+      if (own !== undefined) return runJson(own);
+      // A run of an experiment another tenant shared with this one (issue 15), else not found.
+      const shared = await readSharedRun(scope, runId, (tx) => findRun(tx, runId));
+      if (shared === undefined) throw trackingErrors.runNotFound(runId);
+      return runJson(shared);
     },
 
     async updateRun(scope: TrackingScope, runId: string, input: { status?: unknown; end_time?: unknown; run_name?: unknown }): Promise<RunInfoJson> {
@@ -406,15 +439,29 @@ export const createTrackingService = (deps: { db: Db }) => {
       scope: TrackingScope,
       input: SearchInput & { experimentIds?: unknown },
     ): Promise<Page<RunJson>> {
-      const experimentIds = asList<unknown>('experiment_ids', input.experimentIds)
+      const rawIds = asList<unknown>('experiment_ids', input.experimentIds);
+      // `{owner}/{id}`: an experiment another tenant shared with this one (issue 15); all ids of one owner.
+      const qualified = rawIds.map((id) => (typeof id === 'string' ? /^([a-z0-9][a-z0-9-]{0,62})\/(\d{1,15})$/.exec(id) : null));
+      const owners = new Set(qualified.map((m) => m?.[1]));
+      if (qualified.some((m) => m !== null) && (owners.size !== 1 || qualified.some((m) => m === null))) {
+        throw mlflowErrors.invalidParameter("experiment_ids must all be the caller's own or all '{owner}/{id}' of one owner");
+      }
+      const ownerSlug = qualified[0]?.[1];
+      const experimentIds = (ownerSlug === undefined ? rawIds : qualified.map((m) => m?.[2]))
         .map(parseExperimentId)
         .filter((id): id is number => id !== undefined);
+      const ownerId = ownerSlug === undefined ? undefined
+        : (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [ownerSlug])).rows[0]?.id;
+      if (ownerSlug !== undefined && (ownerId === undefined || ownerId === scope.tenantId)) return { items: [], nextPageToken: undefined };
       const stages = viewTypeToStages(input.viewType);
       const maxResults = validateMaxResults(input.maxResults, searchPageLimits.runs);
-      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages });
+      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages, tenantId: ownerId });
       const cursor = plan.decodeToken(input.pageToken);
       await statistics.refreshIfDue();
-      return withTenant(db, scope.tenantId, async (tx) => {
+      // Another tenant's runs: only those a live share admits (the database's shared_read policies); audited.
+      const scoped = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+        ownerId === undefined ? withTenant(db, scope.tenantId, fn, { readOnly: true }) : withSharedRead(db, scope.tenantId, ownerId, fn);
+      const page = await scoped(async (tx) => {
         await tx.query(RUN_SEARCH_SETTINGS);
         // Segment after segment (see run-search.ts) until the page has one row more than it returns.
         const found: { run_id: string; keys: (string | null)[]; segment: number }[] = [];
@@ -430,7 +477,12 @@ export const createTrackingService = (deps: { db: Db }) => {
           items: ids.map((id) => runs.get(id)).filter((row): row is RunRow => row !== undefined).map(runJson),
           nextPageToken: found.length > maxResults && last !== undefined ? plan.encodeToken({ segment: last.segment, keys: last.keys }) : undefined,
         };
-      }, { readOnly: true });
+      });
+      if (ownerId !== undefined && ownerSlug !== undefined && page.items.length > 0) {
+        const seen = [...new Set(page.items.map((run) => run.info.experiment_id))];
+        await auditSharedRead(scope, ownerId, seen.map((id) => `experiment:${ownerSlug}/${id}`).join(','), { runs: page.items.length });
+      }
+      return page;
     },
 
     async setTag(scope: TrackingScope, runId: string, input: KeyValueInput): Promise<void> {
@@ -508,8 +560,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       const paged = options.maxResults !== undefined && options.maxResults !== null && options.maxResults !== '';
       const maxResults = paged ? validateMaxResults(options.maxResults, { default: 25_000, max: 25_000 }) : undefined;
       const offset = decodePageToken(options.pageToken);
-      return withTenant(db, scope.tenantId, async (tx) => {
-        if (!RUN_ID.test(runId) || (await findRunInfo(tx, runId)) === undefined) throw trackingErrors.runNotFound(runId);
+      const historyIn = async (tx: Queryable): Promise<Page<MetricJson>> => {
         const { rows } = await tx.query<{ value: number; timestamp: number; step: number }>(
           // DISTINCT: an identical point logged twice is one point (MLflow), see migration 0002.
           `SELECT DISTINCT step, timestamp, value FROM run_metrics WHERE run_id = $1 AND key = $2
@@ -519,7 +570,13 @@ export const createTrackingService = (deps: { db: Db }) => {
         const items = (maxResults === undefined ? rows : rows.slice(0, maxResults))
           .map((r) => ({ key, value: jsonDouble(r.value), timestamp: Number(r.timestamp), step: Number(r.step) }));
         return { items, nextPageToken: maxResults !== undefined && rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
-      }, { readOnly: true });
+      };
+      const own = await withTenant(db, scope.tenantId, async (tx) =>
+        (RUN_ID.test(runId) && (await findRunInfo(tx, runId)) !== undefined ? historyIn(tx) : undefined), { readOnly: true });
+      if (own !== undefined) return own;
+      const shared = await readSharedRun(scope, runId, historyIn);
+      if (shared === undefined) throw trackingErrors.runNotFound(runId);
+      return shared;
     },
 
     /**

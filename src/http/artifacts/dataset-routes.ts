@@ -47,15 +47,15 @@ export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: Artif
   app.get(`${base}/datasets/:name/versions/:version`, {
     config: { access: 'datasets.read' },
     schema: { tags: ['datasets'], summary: "Show a version ('latest' or a number) with its files", params: datasetVersionRefParamsSchema, response: { 200: datasetVersionFilesSchema } },
-  }, async (request) => datasets.getVersion(requireTenant(request.tenant).id, request.params.name, request.params.version));
+  }, async (request) => datasets.getVersion(requireTenant(request.tenant).id, request.params.name, request.params.version, contextOf(request)));
 
   app.get(`${base}/datasets/:name/versions/:version/files/*`, {
     config: { access: 'datasets.read' },
     schema: { tags: ['datasets'], summary: 'Download one file of a version (decrypted, streamed)', params: datasetFileParamsSchema },
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;
-    const version = request.params.version === 'latest' ? (await datasets.getVersion(tenantId, request.params.name, 'latest')).version : request.params.version;
-    const { file, stream } = await datasets.openVersionFile(tenantId, request.params.name, version, request.params['*']);
+    const version = request.params.version === 'latest' ? (await datasets.getVersion(tenantId, request.params.name, 'latest', contextOf(request))).version : request.params.version;
+    const { file, stream } = await datasets.openVersionFile(tenantId, request.params.name, version, request.params['*'], contextOf(request));
     await refuseOverBound(request, reply, file.size, stream);
     return reply.header('content-type', 'application/octet-stream').header('content-length', String(file.size))
       .header('x-content-type-options', 'nosniff').header('x-bulkhead-digest', file.digest).send(stream);

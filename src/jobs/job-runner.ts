@@ -1,6 +1,6 @@
 import type { Job } from '../contract/job-schemas.ts';
 import type { RequestContext } from '../core/request-context.ts';
-import { chooseGpus, decide, schedulingPools } from '../scheduler/index.ts';
+import { chooseGpuShare, chooseGpus, chooseMigInstance, decide, schedulingPools, shareUnits } from '../scheduler/index.ts';
 import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
@@ -11,7 +11,7 @@ import type { ActiveJob, JobStore } from './job-store.ts';
 
 /** The GPU devices this host's jobs may be granted (the executor's inventory, as the runner needs it). */
 export interface GpuPool {
-  devices: ReadonlyArray<{ id: string; path: string; kind: 'gpu' | 'mig' }>;
+  devices: ReadonlyArray<{ id: string; path: string; kind: 'gpu' | 'mig'; profile?: string | undefined; uuid?: string | undefined }>;
   controlNodes: ReadonlyArray<{ path: string }>;
 }
 
@@ -69,10 +69,26 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // GPUs: specific free devices, recorded with the admission (the database refuses a device held by
     // anyone, so a second replica or a restarted runner racing for it loses the admission, not the device).
     let gpuDevices: string[] = [];
+    let gpuShareUnits: number | undefined;
     if (job.resources.gpu > 0 && backend.placement === 'host') {
-      const held = new Set((await (store.gpuGrants?.() ?? Promise.resolve([]))).map((g) => g.deviceId));
-      // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
-      const chosen = options.gpus === undefined ? undefined : chooseGpus(options.gpus.devices, held, job.resources.gpu * job.workers);
+      const grants = await (store.gpuGrants?.() ?? Promise.resolve([]));
+      const held = new Set(grants.map((g) => g.deviceId));
+      const inventory = options.gpus?.devices ?? [];
+      let chosen: string[] | undefined;
+      if (options.gpus === undefined) chosen = undefined;
+      else if (job.gpuMigProfile !== null) {
+        // One MIG instance of the profile, whole (the only cross-tenant sharing of a physical GPU).
+        const instance = chooseMigInstance(inventory, held, job.gpuMigProfile);
+        chosen = instance === undefined ? undefined : [instance];
+      } else if (job.resources.gpu < 1) {
+        // A time-slice: a device this tenant already time-slices, or a free one; never another tenant's.
+        gpuShareUnits = shareUnits(job.resources.gpu);
+        const device = chooseGpuShare(inventory, grants, job.tenantId, gpuShareUnits);
+        chosen = device === undefined ? undefined : [device];
+      } else {
+        // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
+        chosen = chooseGpus(inventory, held, job.resources.gpu * job.workers);
+      }
       if (chosen === undefined) {
         options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: held.size }, 'not enough free GPU devices; the job stays queued');
         return;
@@ -80,7 +96,7 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       gpuDevices = chosen;
     }
     try {
-      await transition(job, 'admit', gpuDevices.length > 0 ? { gpuDevices } : {});
+      await transition(job, 'admit', gpuDevices.length > 0 ? { gpuDevices, ...(gpuShareUnits === undefined ? {} : { gpuShareUnits }) } : {});
     } catch {
       return; // Someone else admitted or cancelled it first, or took one of the devices: the job stays as it is.
     }
@@ -89,9 +105,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       return;
     }
     const byId = new Map((options.gpus?.devices ?? []).map((d) => [d.id, d]));
+    const uuids = gpuDevices.map((id) => (byId.get(id) as { uuid?: string | undefined }).uuid).filter((u): u is string => u !== undefined);
     const gpus = gpuDevices.length === 0 ? undefined : {
       devices: gpuDevices.map((id) => ({ id, path: (byId.get(id) as { path: string }).path })),
       controlNodes: (options.gpus?.controlNodes ?? []).map((n) => n.path),
+      ...(job.resources.gpu !== gpuDevices.length && job.workers === 1 ? { units: job.resources.gpu } : {}),
+      ...(uuids.length === gpuDevices.length ? { uuids } : {}),
     };
     void jobs.run({ ...job, gpuDevices }, tenant, quota, { cpuset: pool.cpuset, ...(gpus === undefined ? {} : { gpus }) }, 'admitted');
   };

@@ -3,6 +3,7 @@
  * the scheduler input of one pool. Reads only (no transitions); the CPU-pool arithmetic itself is the
  * scheduler module's (scheduler/cpu-pools.ts).
  */
+import { gpuIsolationNote } from '../contract/job-schemas.ts';
 import type { Job } from '../contract/job-schemas.ts';
 import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, CpuPools, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
@@ -158,6 +159,22 @@ export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now
   return { capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now };
 };
 
+/**
+ * What a fraction or MIG job's GPU is, for explain: the scheduler counts GPU units, but such a job also
+ * needs a device that may take it (a time-slice never goes on a GPU holding another tenant's job).
+ */
+export const gpuSharingWaitNote = (job: Pick<Job, 'resources' | 'gpuSharing' | 'gpuMigProfile'>): string => {
+  switch (job.gpuSharing) {
+    case 'none':
+    case 'whole':
+      return '';
+    case 'time-sliced':
+      return ` Its GPU is ${job.resources.gpu} of one device, ${gpuIsolationNote('time-sliced') ?? ''}; it needs a GPU that is free or time-sliced by this tenant with room left, never one holding another tenant's job.`;
+    case 'mig':
+      return ` Its GPU is one ${job.gpuMigProfile ?? 'MIG'} instance (${job.resources.gpu} GPU units), granted whole: ${gpuIsolationNote('mig') ?? ''}; it needs a free instance of that profile.`;
+  }
+};
+
 /** Why a queued job waits, in its pool, with its tenant named by slug; undefined when it is not queued. */
 export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: number): WaitExplanation | undefined => {
   const pool = schedulingPools(snap.pools, capacity.cpu).find((p) => inPool(snap.pools, p, job.tenantId));
@@ -168,7 +185,7 @@ export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: n
   if (explanation === undefined) return explanation;
   const gang = gangWaitNote(job.workers, job.resources);
   const summary = slug === undefined ? explanation.summary : explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`);
-  const named = { ...explanation, summary: `${summary}${gang}` };
+  const named = { ...explanation, summary: `${summary}${gang}${gpuSharingWaitNote(job)}` };
   if (slug === undefined) return named;
   // The quota tree (issue 15) may hold it back although its own quota and the pool would not: say which
   // level's limit it hit.

@@ -344,13 +344,15 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     const run = async (): Promise<Outcome> => {
       let driver: CgroupDriver | undefined;
       const gpuCount = spec.gpus?.devices.length ?? 0;
+      const gpuUnits = gpuCount === 0 ? 0 : spec.gpus?.units ?? gpuCount;
       // The job's network-namespace counters (see netns-counters.ts), once bwrap has said where they are.
       let counting: Promise<NetnsCounters | undefined> | undefined;
       let countersRead = false;
-      // GPU-seconds: granted devices × wall time, whatever the job did with them.
+      // GPU-seconds: granted GPU units (devices, a time-slice's fraction, a MIG instance's slices) × wall
+      // time, whatever the job did with them.
       const usage = (): Usage => {
         const wallMs = Math.round(performance.now() - startedAt);
-        return gpuCount > 0 ? { wallMs, gpuSeconds: (gpuCount * wallMs) / 1000 } : { wallMs };
+        return gpuCount > 0 ? { wallMs, gpuSeconds: (gpuUnits * wallMs) / 1000 } : { wallMs };
       };
       try {
         const invalid = validate(spec);

@@ -152,13 +152,30 @@ for (const kind of databaseKinds) {
       await cancel(a, a3);
     });
 
+    test('once the tenant\'s slices end, the device is free; the other tenant\'s slice then gets it', async () => {
+      for (const id of [a1, a2]) await cancel(a, id);
+      await waitFor('A\'s halves end', async () => (await get(a, a1)).status === 'cancelled' && (await get(a, a2)).status === 'cancelled');
+      await waitFor('nvidia0 is free', async () => !(await p.platform.jobs.store.gpuGrants()).some((g) => g.deviceId === 'nvidia0'));
+      assert.deepEqual(await readAsTenant(p.database.db, a.id, 'SELECT * FROM gpu_shares').then((r) => r.rows), []);
+      const usage = (await get(a, a1)).usage as { gpuSeconds?: number; wallMs?: number };
+      assert.ok((usage.gpuSeconds ?? 0) > 0 && Math.abs((usage.gpuSeconds ?? 0) - (usage.wallMs ?? 0) / 2000) < 0.01, `a half bills half: ${JSON.stringify(usage)}`);
+      await p.platform.jobs.runner.tick();
+      await waitFor('B\'s half runs', async () => (await get(b, b1)).status === 'running');
+      assert.deepEqual((await get(b, b1)).gpuDevices, ['nvidia0']);
+      await cancel(b, b1);
+      await waitFor('all end', async () => (await p.platform.jobs.store.gpuGrants()).length === 0);
+    });
+
     let ma: string;
     let mb: string;
     test('a MIG job of each tenant gets its own instance and sees only its capability node', async () => {
       ma = await submitOk(a, 'a-mig', { migProfile: 'mig-3g' });
       mb = await submitOk(b, 'b-mig', { migProfile: 'mig-3g' });
       await p.platform.jobs.runner.tick();
-      await waitFor('both MIG jobs print their view', async () => (await logs(a, ma)).includes('CUDA') && (await logs(b, mb)).includes('CUDA'));
+      await waitFor('both MIG jobs print their view', async () => (await logs(a, ma)).includes('CUDA') && (await logs(b, mb)).includes('CUDA'))
+        .catch(async (error: unknown) => {
+          throw new Error(`${String(error)}: ${JSON.stringify([await get(a, ma), await logs(a, ma), await get(b, mb), await logs(b, mb)])}`);
+        });
       const [ja, jb] = [await get(a, ma), await get(b, mb)];
       assert.equal(ja.gpuSharing, 'mig');
       assert.equal(ja.gpuMigProfile, 'mig-3g');
@@ -173,20 +190,9 @@ for (const kind of databaseKinds) {
         assert.match(text, new RegExp(`OPEN /dev/nvidia-caps/${own} (ENXIO|EACCES)`), text); // 0444 node: write-open refused by mode, or no driver
         assert.match(text, new RegExp(`OPEN /dev/nvidia-caps/${other} ENOENT`), text);
       }
-    });
-
-    test('once the tenant\'s slices end, the device is free; the other tenant\'s slice then gets it', async () => {
-      for (const id of [a1, a2]) await cancel(a, id);
-      await waitFor('A\'s halves end', async () => (await get(a, a1)).status === 'cancelled' && (await get(a, a2)).status === 'cancelled');
-      await waitFor('nvidia0 is free', async () => !(await p.platform.jobs.store.gpuGrants()).some((g) => g.deviceId === 'nvidia0'));
-      assert.deepEqual(await readAsTenant(p.database.db, a.id, 'SELECT * FROM gpu_shares').then((r) => r.rows), []);
-      const usage = (await get(a, a1)).usage as { gpuSeconds?: number; wallMs?: number };
-      assert.ok((usage.gpuSeconds ?? 0) > 0 && Math.abs((usage.gpuSeconds ?? 0) - (usage.wallMs ?? 0) / 2000) < 0.01, `a half bills half: ${JSON.stringify(usage)}`);
-      await p.platform.jobs.runner.tick();
-      await waitFor('B\'s half runs', async () => (await get(b, b1)).status === 'running');
-      assert.deepEqual((await get(b, b1)).gpuDevices, ['nvidia0']);
-      for (const [t, id] of [[b, b1], [a, ma], [b, mb]] as const) await cancel(t, id);
-      await waitFor('all end', async () => (await p.platform.jobs.store.gpuGrants()).length === 0);
+      for (const [t, id] of [[a, ma], [b, mb]] as const) await cancel(t, id);
+      await waitFor('both end, their instances free', async () => (await p.platform.jobs.store.gpuGrants()).length === 0);
+      assert.ok(((await get(a, ma)).usage as { gpuSeconds: number }).gpuSeconds > 0, 'a MIG job bills its units × wall time');
     });
   });
 }

@@ -49,3 +49,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON gpu_shares TO bulkhead_system;
 -- MIG: a job may ask for a MIG profile (`mig-3g`); it is granted one MIG instance of that profile whole
 -- (a gpu_grants row, mode 'whole'), which is the only way a physical GPU is shared across tenants.
 ALTER TABLE jobs ADD COLUMN gpu_mig_profile text CHECK (gpu_mig_profile ~ '^mig-[1-7]g(\.[0-9]+gb)?$');
+
+-- GPU metering from nvidia-smi (where it exists): two more ledger resources, neither billed by default.
+-- gpuBusySeconds = GPU-seconds × the job's mean utilization (a sum); gpuMemoryPeakBytes a high-water mark.
+ALTER TABLE usage_ledger DROP CONSTRAINT usage_ledger_resource_check;
+ALTER TABLE usage_ledger ADD CONSTRAINT usage_ledger_resource_check CHECK (resource IN ('cpuCoreSeconds', 'memoryPeakBytes', 'memoryGiBHours',
+  'memoryUsedGiBHours', 'gpuSeconds', 'gpuBusySeconds', 'gpuMemoryPeakBytes', 'storageGiBHours', 'artifactBytesDownloaded', 'inferenceRequests',
+  'inferenceSeconds', 'apiRequests'));

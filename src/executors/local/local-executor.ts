@@ -32,6 +32,7 @@ import {
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
 import { createDeviceCgroup, findDevicesHierarchy, gpuDenyList, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
 import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
+import { startGpuMeter, type GpuMeter } from './gpu-metering.ts';
 import { splitRdev, type CharDevice } from './gpu-inventory.ts';
 import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
 import { detectNodeRuntime, type NodeRuntime } from './image-rootfs.ts';
@@ -64,6 +65,12 @@ export interface LocalExecutorOptions {
    * GPU gets a device cgroup denying them (it sees the host's /dev). Sandbox tiers never see them.
    */
   gpuNodes?: readonly string[];
+  /**
+   * GPU metering (gpu-metering.ts): the `nvidia-smi` to sample a GPU job's devices with (default
+   * `nvidia-smi` on PATH; where absent, the job's usage says so), and how often. Default every 5 s.
+   */
+  nvidiaSmi?: string;
+  gpuMeterIntervalMs?: number;
 }
 
 export interface LocalExecutor {
@@ -345,6 +352,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
       let driver: CgroupDriver | undefined;
       const gpuCount = spec.gpus?.devices.length ?? 0;
       const gpuUnits = gpuCount === 0 ? 0 : spec.gpus?.units ?? gpuCount;
+      let gpuMeter: GpuMeter | undefined;
       // The job's network-namespace counters (see netns-counters.ts), once bwrap has said where they are.
       let counting: Promise<NetnsCounters | undefined> | undefined;
       let countersRead = false;
@@ -606,6 +614,13 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           }
         }
         child = spawned;
+        // GPU metering by the granted devices' UUIDs while the job runs (never fails the job).
+        if (spec.gpus !== undefined && gpuCount > 0) {
+          gpuMeter = startGpuMeter({
+            nvidiaSmi: options.nvidiaSmi ?? 'nvidia-smi', uuids: spec.gpus.uuids, devices: gpuCount,
+            mig: spec.gpus.devices.some((d) => d.id.startsWith('nvidia-caps/')), intervalMs: options.gpuMeterIntervalMs ?? 5000,
+          });
+        }
         const handshake = spawned.stdio[3] as Readable | null;
         handshake?.on('error', () => undefined);
         const streams = Promise.all([
@@ -630,6 +645,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
 
         const finalUsage = usage();
         if (cgroup !== undefined) Object.assign(finalUsage, await cgroup.usage());
+        if (gpuMeter !== undefined) Object.assign(finalUsage, await gpuMeter.stop());
         const counters = await counting;
         countersRead = true;
         if (counters !== undefined) {

@@ -31,7 +31,7 @@ import {
 } from './bwrap-args.ts';
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
 import { createDeviceCgroup, findDevicesHierarchy, gpuDenyList, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
-import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
+import { gpuBindOptions, gpuEnvironment, gpuHidingOptions } from './gpu-binds.ts';
 import { startGpuMeter, type GpuMeter } from './gpu-metering.ts';
 import { splitRdev, type CharDevice } from './gpu-inventory.ts';
 import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
@@ -71,6 +71,11 @@ export interface LocalExecutorOptions {
    */
   nvidiaSmi?: string;
   gpuMeterIntervalMs?: number;
+  /**
+   * false: act as on a host without the cgroup v1 devices controller (cgroup v2), whatever this host has
+   * (the tests of the v2 paths use it on a v1 host). Default: use the controller where it exists.
+   */
+  devicesController?: boolean;
 }
 
 export interface LocalExecutor {
@@ -388,7 +393,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         const gpus = spec.gpus !== undefined && spec.gpus.devices.length > 0 ? spec.gpus : undefined;
         const gpuDevices = gpus === undefined ? undefined : await gpuNodes(gpus);
         const hostGpuNodes = gpus === undefined && !sandboxed && (options.gpuNodes?.length ?? 0) > 0 ? await gpuNodes({ devices: [], controlNodes: options.gpuNodes ?? [] }).catch(() => undefined) : undefined;
-        const devicesHierarchy = gpus === undefined && hostGpuNodes === undefined ? undefined : findDevicesHierarchy(options.cgroupRoot);
+        const devicesHierarchy = (gpus === undefined && hostGpuNodes === undefined) || options.devicesController === false ? undefined : findDevicesHierarchy(options.cgroupRoot);
         if (gpus !== undefined && devicesHierarchy === undefined && !sandboxed) {
           throw new Refusal(
             'this host cannot confine a process-tier GPU job: it has no cgroup v1 devices controller, and on cgroup v2 a ' +
@@ -520,6 +525,10 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         // Exactly the granted nodes and the control nodes in the job's /dev (the process tier gets a fresh
         // minimal /dev instead of the host's for it); appended after the tier's own options.
         if (gpus !== undefined) launch.options.push(...gpuBindOptions(gpus, !sandboxed));
+        // A process-tier job granted no GPU where no device cgroup can deny the host's GPU nodes (cgroup
+        // v2): they are hidden instead — a fresh minimal /dev, a tmpfs over a device folder elsewhere — so
+        // it can neither find nor open them (and without capabilities it cannot mknod them).
+        if (hostGpuNodes !== undefined && devicesHierarchy === undefined) launch.options.push(...gpuHidingOptions(options.gpuNodes ?? []));
         // A gang worker: the launcher enters the gang's network namespace (nsenter, as root) and drops to
         // the job's uid with no groups before exec'ing bwrap (sandbox tiers), which keeps that namespace
         // (`--share-net`); the process tier's root bwrap simply no longer unshares the network.

@@ -95,6 +95,6 @@ export const createJobSystem = (
     tracking: deps.tracking,
     log,
   });
-  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images });
+  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images, gpuSharing: deps.cluster === undefined });
   return { store, service, runner, relays, jobsDir };
 };

@@ -198,5 +198,28 @@ for (const kind of databaseKinds) {
       await waitFor('both end, their instances free', async () => !(await p.platform.jobs.store.gpuGrants()).some((g) => g.deviceId.startsWith('nvidia-caps/')));
       assert.ok(((await get(a, ma)).usage as { gpuSeconds: number }).gpuSeconds > 0, 'a MIG job bills its units × wall time');
     });
+
+    test('racing admissions of two tenants\' slices for one free device: exactly one wins, across connections', async () => {
+      // Straight through the store (as two replicas' runners would write), concurrently: on PostgreSQL two
+      // transactions on two connections race for the device's row; the loser's admission fails whole.
+      const ctx = { actor: 'test', requestId: 'test' };
+      // The platform's own runner would admit these by itself (it schedules when a job ends): stopped first.
+      await p.platform.jobs.runner.stop();
+      const xa = await submitOk(a, 'race-a', { gpu: 0.5 });
+      const xb = await submitOk(b, 'race-b', { gpu: 0.5 });
+      const results = await Promise.allSettled([
+        p.platform.jobs.store.transition(ctx, a.id, xa, 'admit', { gpuDevices: ['nvidia0'], gpuShareUnits: 50 }),
+        p.platform.jobs.store.transition(ctx, b.id, xb, 'admit', { gpuDevices: ['nvidia0'], gpuShareUnits: 50 }),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, JSON.stringify(results.map((r) => (r.status === 'rejected' ? String(r.reason) : r.status))));
+      const grants = (await p.platform.jobs.store.gpuGrants()).filter((g) => g.deviceId === 'nvidia0');
+      assert.equal(grants.length, 1);
+      const [winner, winnerJob, loser, loserJob] = grants[0]?.tenantId === a.id ? [a, xa, b, xb] : [b, xb, a, xa];
+      assert.deepEqual(grants.map((g) => [g.mode, g.unitsUsed]), [['shared', 50]]);
+      assert.equal((await get(loser, loserJob)).status, 'queued', 'the loser is untouched');
+      assert.deepEqual(await readAsTenant(p.database.db, loser.id, 'SELECT * FROM gpu_shares').then((r) => r.rows), []);
+      for (const [t, id] of [[winner, winnerJob], [loser, loserJob]] as const) await p.platform.jobs.store.transition(ctx, t.id, id, 'cancel');
+      assert.deepEqual(await p.platform.jobs.store.gpuGrants(), [], 'cancelling the admitted slice gives the device back');
+    });
   });
 }

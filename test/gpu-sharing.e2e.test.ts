@@ -8,6 +8,9 @@
  *   database refuses a forced grant — and gets the device once A's slices have ended.
  * - MIG: a `mig-3g` job of each tenant gets its own instance, sees only that capability node, counts 3 GPU
  *   units; cross-tenant sharing of the physical GPU is only by instance.
+ * - Two tenants' slices racing through the store for one free device: exactly one is admitted.
+ * - Metering: with no nvidia-smi (or no UUIDs for fake nodes) the job's usage says why it has no GPU
+ *   memory or utilization figures; a half bills half its wall time in GPU-seconds.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

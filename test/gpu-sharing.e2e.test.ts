@@ -155,6 +155,19 @@ for (const kind of databaseKinds) {
       await cancel(a, a3);
     });
 
+    test('a slice no device can take does not hold back jobs a device can take', async () => {
+      // b1 cannot be placed while A time-slices nvidia0. Counted by the scheduler, its 0.5 unit would
+      // leave 7 - 1 - 0.5 = 5.5 units, too few for two mig-3g instances; left out of the decision (no
+      // device can take it), both MIG jobs run in the same tick.
+      const ja = await submitOk(a, 'a-mig-now', { migProfile: 'mig-3g' });
+      const jb = await submitOk(b, 'b-mig-now', { migProfile: 'mig-3g' });
+      await p.platform.jobs.runner.tick();
+      await waitFor('both MIG jobs run beside the waiting slice', async () => (await get(a, ja)).status === 'running' && (await get(b, jb)).status === 'running');
+      assert.equal((await get(b, b1)).status, 'queued');
+      for (const [t, id] of [[a, ja], [b, jb]] as const) await cancel(t, id);
+      await waitFor('they end, their instances free', async () => !(await p.platform.jobs.store.gpuGrants()).some((g) => g.deviceId.startsWith('nvidia-caps/')));
+    });
+
     test('once the tenant\'s slices end, the device is free; the other tenant\'s slice then gets it', async () => {
       for (const id of [a1, a2]) await cancel(a, id);
       await waitFor('A\'s halves end', async () => (await get(a, a1)).status === 'cancelled' && (await get(a, a2)).status === 'cancelled');

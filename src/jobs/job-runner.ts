@@ -1,7 +1,7 @@
 import type { Job } from '../contract/job-schemas.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import { chooseGpuShare, chooseGpus, chooseMigInstance, decide, schedulingPools, shareUnits } from '../scheduler/index.ts';
-import type { CpuPool, WaitExplanation } from '../scheduler/index.ts';
+import type { CpuPool, HeldGpu, WaitExplanation } from '../scheduler/index.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
 import { createJobExecution } from './job-execution.ts';
@@ -59,6 +59,44 @@ export const createJobRunner = (options: JobRunnerOptions) => {
 
   const snapshot = () => takeSnapshot(store, tenants, backend.placement, capacity);
 
+  const needsDevices = (job: Job): boolean => job.resources.gpu > 0 && backend.placement === 'host';
+
+  /**
+   * The devices `job` would be granted now, given what is held, or undefined when none can take it.
+   * The scheduler counts GPU units; this is the device-level check behind them (pure over its inputs).
+   */
+  const devicesFor = (job: Job, grants: readonly HeldGpu[]): { devices: string[]; shareUnits?: number } | undefined => {
+    if (options.gpus === undefined) return undefined;
+    const inventory = options.gpus.devices;
+    const held = new Set(grants.map((g) => g.deviceId));
+    if (job.gpuMigProfile !== null) {
+      // One MIG instance of the profile, whole (the only cross-tenant sharing of a physical GPU).
+      const instance = chooseMigInstance(inventory, held, job.gpuMigProfile);
+      return instance === undefined ? undefined : { devices: [instance] };
+    }
+    if (job.resources.gpu < 1) {
+      // A time-slice: a device this tenant already time-slices, or a free one; never another tenant's.
+      const units = shareUnits(job.resources.gpu);
+      const device = chooseGpuShare(inventory, grants, job.tenantId, units);
+      return device === undefined ? undefined : { devices: [device], shareUnits: units };
+    }
+    // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
+    const devices = chooseGpus(inventory, held, job.resources.gpu * job.workers);
+    return devices === undefined ? undefined : { devices };
+  };
+
+  /**
+   * Queued GPU jobs no device can take now (another tenant time-slices the only free GPU, no instance of
+   * the MIG profile is free, the free units are MIG slices but the job wants whole GPUs): left out of
+   * this tick's decision, so the units they count cannot hold back jobs that could run.
+   */
+  const unplaceableNow = async (snap: Snapshot): Promise<Set<string>> => {
+    const waiting = snap.active.filter((j) => j.status === 'queued' && needsDevices(j));
+    if (waiting.length === 0) return new Set();
+    const grants = await (store.gpuGrants?.() ?? Promise.resolve([]));
+    return new Set(waiting.filter((j) => devicesFor(j, grants) === undefined).map((j) => j.id));
+  };
+
   /** Admits one job the scheduler chose (compare-and-set: a concurrent admit or cancel wins) and launches it. */
   const admit = async (snap: Snapshot, jobId: string, tenantId: string, pool: CpuPool): Promise<void> => {
     const job = snap.active.find((j) => j.id === jobId);
@@ -70,30 +108,15 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // anyone, so a second replica or a restarted runner racing for it loses the admission, not the device).
     let gpuDevices: string[] = [];
     let gpuShareUnits: number | undefined;
-    if (job.resources.gpu > 0 && backend.placement === 'host') {
+    if (needsDevices(job)) {
       const grants = await (store.gpuGrants?.() ?? Promise.resolve([]));
-      const held = new Set(grants.map((g) => g.deviceId));
-      const inventory = options.gpus?.devices ?? [];
-      let chosen: string[] | undefined;
-      if (options.gpus === undefined) chosen = undefined;
-      else if (job.gpuMigProfile !== null) {
-        // One MIG instance of the profile, whole (the only cross-tenant sharing of a physical GPU).
-        const instance = chooseMigInstance(inventory, held, job.gpuMigProfile);
-        chosen = instance === undefined ? undefined : [instance];
-      } else if (job.resources.gpu < 1) {
-        // A time-slice: a device this tenant already time-slices, or a free one; never another tenant's.
-        gpuShareUnits = shareUnits(job.resources.gpu);
-        const device = chooseGpuShare(inventory, grants, job.tenantId, gpuShareUnits);
-        chosen = device === undefined ? undefined : [device];
-      } else {
-        // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
-        chosen = chooseGpus(inventory, held, job.resources.gpu * job.workers);
-      }
+      const chosen = devicesFor(job, grants);
       if (chosen === undefined) {
-        options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: held.size }, 'not enough free GPU devices; the job stays queued');
+        options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: grants.length }, 'not enough free GPU devices; the job stays queued');
         return;
       }
-      gpuDevices = chosen;
+      gpuDevices = chosen.devices;
+      gpuShareUnits = chosen.shareUnits;
     }
     try {
       await transition(job, 'admit', gpuDevices.length > 0 ? { gpuDevices, ...(gpuShareUnits === undefined ? {} : { gpuShareUnits }) } : {});
@@ -134,8 +157,10 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // the decision, and each admission is checked again against what this tick already admitted.
     const treeUsage = snap.tree === undefined ? undefined : treeUsageOf(snap);
     const admittedNow = new Set<string>();
+    const unplaceable = await unplaceableNow(snap);
     for (const pool of schedulingPools(snap.pools, capacity.cpu)) {
-      const input = poolInput(snap, pool, capacity, now());
+      const all = poolInput(snap, pool, capacity, now());
+      const input = unplaceable.size === 0 ? all : { ...all, queued: all.queued.filter((j) => !unplaceable.has(j.id)) };
       const decision = decide(treeUsage === undefined ? input : gateByTree(snap, treeUsage, input));
       for (const preemption of decision.preempted) {
         if (jobs.preempt(preemption.jobId, options.preemptGraceMs)) options.log.info({ jobId: preemption.jobId, forJobId: preemption.forJobId }, 'preempting a borrower');

@@ -222,8 +222,9 @@ for (const kind of databaseKinds) {
       const counts = await rowCounts(p, doomed.id);
       const empty = Object.entries(counts).filter(([, n]) => n === 0).map(([table]) => table);
       // Lineage rows need a job's run; GPU grants (0023) exist only while a job is admitted or running, and
-      // deletion cancels those jobs first (which gives the devices back); everything else is seeded.
-      assert.deepEqual(empty.sort(), ['gpu_grants', 'model_lineage']);
+      // deletion cancels those jobs first (which gives the devices back), GPU shares (0029) likewise;
+      // everything else is seeded.
+      assert.deepEqual(empty.sort(), ['gpu_grants', 'gpu_shares', 'model_lineage']);
       assert.ok(existsSync(join(p.home, 'blobs', doomed.id, 'sha256')));
       assert.ok(existsSync(join(p.home, 'blobs', doomed.id, 'mpu')));
     });

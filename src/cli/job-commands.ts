@@ -25,6 +25,8 @@ export interface RerunSource {
   codeBundle: string | null;
   image: string | null;
   imageDigest: string | null;
+  /** A MIG job's profile: the rerun asks for the same kind of instance. */
+  gpuMigProfile?: string | null;
 }
 
 /**
@@ -38,7 +40,7 @@ export function rerunBody(job: RerunSource): Record<string, unknown> {
     ...(job.name === '' ? {} : { name: `${job.name} (rerun)`.slice(0, 200) }),
     command: job.command,
     env: job.env,
-    resources: job.resources,
+    resources: job.gpuMigProfile === null || job.gpuMigProfile === undefined ? job.resources : { ...job.resources, migProfile: job.gpuMigProfile },
     priority: job.priority,
     datasets: job.datasets.map((d) => ({ name: d.name, version: d.version })),
     ...(job.codeBundle === null ? {} : { codeBundle: job.codeBundle }),
@@ -60,7 +62,8 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
     .option('--name <name>', 'a name to recognise the job by')
     .option('--cpu <cores>', 'CPU cores', Number, 1)
     .option('--memory <mib>', 'memory limit in MiB', Number, 512)
-    .option('--gpu <count>', 'GPUs (per worker)', Number, 0)
+    .option('--gpu <count>', 'GPUs (per worker); a fraction below 1 (0.5) time-slices one GPU with this tenant\'s own jobs, with no memory or fault isolation between them', Number, 0)
+    .option('--mig <profile>', 'one MIG instance of this profile (mig-3g) instead of whole GPUs; counts its compute slices as GPU units')
     .option('--workers <n>', 'a gang of n workers (cpu, memory and gpu per worker), started all at once on one private network', Number, 1)
     .option('--timeout <seconds>', 'wall-clock limit', Number, 3600)
     .option('--priority <n>', 'order among this tenant\'s jobs (higher first)', Number, 0)
@@ -70,7 +73,7 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
     .option('--image <ref>', 'run on an OCI image (name:tag or name@sha256:…) instead of the host\'s /usr')
     .option('-f, --follow', 'stream the logs until the job ends')
     .argument('<command...>', 'the command to run, after --')
-    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; workers: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; image?: string; follow?: boolean }) => {
+    .action(async (command: string[], o: { tenant?: string; name?: string; cpu: number; memory: number; gpu: number; mig?: string; workers: number; timeout: number; priority: number; dataset?: string[]; code?: string; env?: string[]; image?: string; follow?: boolean }) => {
       const env: Record<string, string> = {};
       for (const pair of o.env ?? []) {
         const eq = pair.indexOf('=');
@@ -79,7 +82,7 @@ export const registerJobCommands = (program: Command, ctx: CommandContext): void
       }
       const body = {
         command,
-        resources: { cpu: o.cpu, memoryMiB: o.memory, gpu: o.gpu, timeoutSeconds: o.timeout },
+        resources: { cpu: o.cpu, memoryMiB: o.memory, gpu: o.gpu, timeoutSeconds: o.timeout, ...(o.mig === undefined ? {} : { migProfile: o.mig }) },
         env,
         datasets: o.dataset ?? [],
         priority: o.priority,

@@ -104,6 +104,19 @@ export const configSchema = z
       (value) => (typeof value === 'string' ? value.split(',').map((v) => v.trim()).filter((v) => v.length > 0) : value),
       z.array(z.string().regex(/^(nvidia[0-9]+|nvidia-caps\/nvidia-cap[0-9]+)$/, 'GPU device names are nvidia<N> or nvidia-caps/nvidia-cap<N>')).max(256),
     ).optional(),
+    /**
+     * The MIG profile of each MIG instance's capability node (`nvidia-caps/nvidia-cap21=mig-3g,…`): jobs
+     * asking for a profile are granted a free instance of it, which counts its compute slices as GPU units.
+     */
+    gpuMigProfiles: z.preprocess(
+      (value) => (typeof value === 'string'
+        ? Object.fromEntries(value.split(',').map((v) => v.trim()).filter((v) => v.length > 0).map((v) => [v.slice(0, v.indexOf('=') < 0 ? v.length : v.indexOf('=')), v.indexOf('=') < 0 ? '' : v.slice(v.indexOf('=') + 1)]))
+        : value),
+      z.record(
+        z.string().regex(/^nvidia-caps\/nvidia-cap[0-9]+$/, 'MIG instances are nvidia-caps/nvidia-cap<N>'),
+        z.string().regex(/^mig-[1-7]g(\.[0-9]{1,4}gb)?$/, 'a MIG profile is mig-<N>g or mig-<N>g.<M>gb (nvidia-caps/nvidia-cap<N>=mig-3g)'),
+      ),
+    ).optional(),
     schedulerIntervalMs: z.coerce.number().int().min(50).max(60_000).default(1000),
     /**
      * Fair share (issue 15): the half-life of a tenant's past usage, ms. BULKHEAD_FAIR_SHARE_HALF_LIFE takes a
@@ -234,6 +247,7 @@ export const envNames = {
   BULKHEAD_CAPACITY_GPU: 'capacityGpu',
   BULKHEAD_GPU_DEV_DIR: 'gpuDevDir',
   BULKHEAD_GPU_DEVICES: 'gpuDevices',
+  BULKHEAD_GPU_MIG_PROFILES: 'gpuMigProfiles',
   BULKHEAD_SCHEDULER_INTERVAL_MS: 'schedulerIntervalMs',
   BULKHEAD_FAIR_SHARE_HALF_LIFE: 'fairShareHalfLifeMs',
   BULKHEAD_PREEMPT_GRACE_MS: 'preemptGraceMs',

@@ -51,7 +51,18 @@ export const submitJobSchema = z.strictObject({
   resources: z.strictObject({
     cpu: z.number().positive().max(1024).default(1),
     memoryMiB: z.number().int().min(16).max(4 * 1024 * 1024).default(512),
-    gpu: z.number().int().min(0).max(64).default(0),
+    /**
+     * Whole GPUs (an integer), or a fraction below one in hundredths (`0.5`): same-tenant time-slicing of
+     * one device, with no memory or fault isolation from the tenant's other jobs on it.
+     */
+    gpu: z.number().min(0).max(64).default(0)
+      .refine((g) => (g >= 1 ? Number.isInteger(g) : Number.isInteger(Math.round(g * 100)) && Math.abs(g * 100 - Math.round(g * 100)) < 1e-9),
+        'gpu is a whole number of GPUs, or a fraction below 1 in hundredths (0.25, 0.5): a time-slice of one device'),
+    /**
+     * A MIG instance of this profile (`mig-3g`, `mig-1g.10gb`) instead of whole GPUs: granted whole, it
+     * counts its compute slices as GPU quota units (a mig-3g counts 3), as KAI-Scheduler counts them.
+     */
+    migProfile: z.string().regex(/^mig-[1-7]g(\.[0-9]{1,4}gb)?$/, 'a MIG profile is mig-<N>g or mig-<N>g.<M>gb').optional(),
     timeoutSeconds: z.number().int().min(1).max(30 * 86400).default(3600),
   }).default({ cpu: 1, memoryMiB: 512, gpu: 0, timeoutSeconds: 3600 }),
   env: z.record(envName, z.string().max(32 * 1024)).default({}).refine(
@@ -106,8 +117,37 @@ export const jobSchema = z.object({
   outputs: z.array(z.object({ path: z.string(), size: z.number() })),
   /** The GPU devices granted to the job's current or last run, in ordinal order (CUDA device 0 first). */
   gpuDevices: z.array(z.string()),
+  /**
+   * How the job's GPUs are shared: `none` (no GPU), `whole` (whole devices, exclusive), `mig` (one MIG
+   * instance, exclusive: hardware-partitioned memory and faults), `time-sliced` (a fraction of one device
+   * shared with the tenant's own jobs: no memory or fault isolation between them).
+   */
+  gpuSharing: z.enum(['none', 'whole', 'mig', 'time-sliced']),
+  /** The MIG profile asked for (`mig-3g`), when the job runs on a MIG instance. */
+  gpuMigProfile: z.string().nullable(),
 });
 export type Job = z.infer<typeof jobSchema>;
+
+/** A MIG profile's compute slices (`mig-3g` → 3): the GPU quota units its instance counts for. */
+export const migProfileUnits = (profile: string): number => Number(/^mig-([1-7])g/.exec(profile)?.[1] ?? 1);
+
+/** How a job with these resources shares its GPUs (what `jobs get` shows as `gpuSharing`). */
+export const gpuSharingOf = (gpu: number, migProfile: string | null | undefined): Job['gpuSharing'] =>
+  migProfile !== null && migProfile !== undefined ? 'mig' : gpu <= 0 ? 'none' : gpu < 1 ? 'time-sliced' : 'whole';
+
+/** One sentence on what a sharing mode isolates (explain, `job show`, docs/isolation-tiers.md). */
+export const gpuIsolationNote = (sharing: Job['gpuSharing']): string | undefined => {
+  switch (sharing) {
+    case 'none':
+      return undefined;
+    case 'whole':
+      return 'whole GPU(s), exclusive to this job';
+    case 'mig':
+      return 'a MIG instance: memory, faults and compute slices partitioned by the hardware; shares the physical GPU';
+    case 'time-sliced':
+      return 'time-sliced: shares one GPU with other jobs of this tenant only, with NO memory or fault isolation between them (one job\'s fault or memory use can kill or starve the others)';
+  }
+};
 
 /** `…/jobs/{id}` path parameters. */
 export const jobParamsSchema = tenantParamsSchema.extend({ id: z.string().max(64) });

@@ -15,6 +15,8 @@ export const meteredResources = {
   memoryGiBHours: { unit: 'GiB-hours', aggregate: 'sum', billable: true, description: "memory reserved by jobs (their limit) × wall time" },
   memoryUsedGiBHours: { unit: 'GiB-hours', aggregate: 'sum', billable: true, description: "memory in use by running jobs (their cgroup's memory.usage_in_bytes / memory.current), sampled, × time: the average in use is this over the wall hours" },
   gpuSeconds: { unit: 'GPU-seconds', aggregate: 'sum', billable: true, description: 'GPUs allocated to jobs × wall time' },
+  gpuBusySeconds: { unit: 'GPU-seconds', aggregate: 'sum', billable: false, description: "GPU-seconds × the job's mean GPU utilization from nvidia-smi (where it exists): busy / gpuSeconds is the mean utilization" },
+  gpuMemoryPeakBytes: { unit: 'bytes', aggregate: 'max', billable: false, description: "highest GPU memory in use on a job's granted devices (nvidia-smi, device-wide) ending in the bucket" },
   storageGiBHours: { unit: 'GiB-hours', aggregate: 'sum', billable: true, description: 'stored artifact and dataset bytes, sampled, × time' },
   artifactBytesDownloaded: { unit: 'bytes', aggregate: 'sum', billable: true, description: 'bytes of artifact and dataset downloads sent' },
   inferenceRequests: { unit: 'requests', aggregate: 'sum', billable: true, description: 'requests to the inference gateway (/v2)' },

@@ -50,7 +50,8 @@ export const tenantDataTables = [
   'deployment_logs',
   'deployments',
   'api_tokens',
-  // GPU grants (0023) reference their job.
+  // GPU shares (0029) reference their job and the shared device's grant; grants (0023) their job.
+  'gpu_shares',
   'gpu_grants',
   // Service accounts (0026): after the tokens that reference them.
   'service_accounts',

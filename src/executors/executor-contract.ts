@@ -42,6 +42,16 @@ export interface Usage extends Partial<JobUsage> {
    * violation the job system audits as `sandbox.violation`.
    */
   deniedNetwork?: DeniedNetwork;
+  /**
+   * GPU jobs, from `nvidia-smi` sampled by the granted devices' UUIDs while the job ran (local executor):
+   * the highest memory in use on them (bytes; device-wide, so a time-slice's figure is its device's) and
+   * the mean utilization (percent), over `gpuMeterSamples` samples. Where it could not measure,
+   * `gpuMetering` says why (`skipped: nvidia-smi not found on this host …`).
+   */
+  gpuMemoryPeakBytes?: number;
+  gpuUtilizationMeanPercent?: number;
+  gpuMeterSamples?: number;
+  gpuMetering?: string;
 }
 
 /** Attempts to leave a job's network namespace other than through its relay, by kind. */

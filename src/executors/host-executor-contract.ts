@@ -78,7 +78,17 @@ export interface JobSpec {
    * CUDA_VISIBLE_DEVICES/NVIDIA_VISIBLE_DEVICES number them 0..n-1. A `process`-tier GPU job is refused
    * where no device cgroup can confine it.
    */
-  gpus?: { devices: ReadonlyArray<{ id: string; path: string }>; controlNodes: readonly string[] };
+  gpus?: {
+    devices: ReadonlyArray<{ id: string; path: string }>;
+    controlNodes: readonly string[];
+    /**
+     * GPU units held, when not one per device: a time-slice's fraction (0.5), a MIG instance's compute
+     * slices (3 for mig-3g). GPU-seconds are these units × wall time.
+     */
+    units?: number;
+    /** The devices' UUIDs (from `nvidia-smi -L`), when known: what the GPU metering queries. */
+    uuids?: readonly string[];
+  };
   /**
    * A gang worker: run in this existing network namespace (`/proc/<pid>/ns/net` of the gang's holder,
    * executors/local gang-network.ts) instead of a new one of its own, so the gang's workers reach each

@@ -16,7 +16,17 @@ import type { JobLogLine } from './job-store.ts';
 export interface JobGrant {
   cpuset: string;
   /** The GPU devices granted (host placement), in ordinal order, with the control nodes every GPU job needs. */
-  gpus?: { devices: ReadonlyArray<{ id: string; path: string }>; controlNodes: readonly string[] };
+  gpus?: {
+    devices: ReadonlyArray<{ id: string; path: string }>;
+    controlNodes: readonly string[];
+    /**
+     * GPU units held, when not one per device: a time-slice's fraction (0.5), a MIG instance's compute
+     * slices (3 for mig-3g). GPU-seconds are these units × wall time.
+     */
+    units?: number;
+    /** The devices' UUIDs (from `nvidia-smi -L`), when known: what the GPU metering queries. */
+    uuids?: readonly string[];
+  };
 }
 
 /** The MLflow run a job logs into, and the digest of its code bundle once the backend knows it. */

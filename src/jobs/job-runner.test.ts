@@ -43,7 +43,7 @@ const memoryStore = () => {
         name: '', status: 'queued', tier: 'sandbox', command: ['true'], env: {}, resources: { cpu: 1, memoryMiB: 256, gpu: 0, timeoutSeconds: 60 },
         priority: 0, datasets: [], codeBundle: null, codeDigest: null, image: null, imageDigest: null, runId: null, experimentId: null, createdBy: 'test',
         createdAt: new Date(clock).toISOString(), queuedAt: new Date(clock).toISOString(), admittedAt: null, startedAt: null, finishedAt: null,
-        attempts: 0, preemptions: 0, exitCode: null, reason: null, usage: null, outputs: [], gpuDevices: [], workers: 1, cancelRequested: false, ...partial,
+        attempts: 0, preemptions: 0, exitCode: null, reason: null, usage: null, outputs: [], gpuDevices: [], gpuSharing: 'none', gpuMigProfile: null, workers: 1, cancelRequested: false, ...partial,
       });
     },
     status: (id: string) => jobs.get(id)?.status,

@@ -1,7 +1,7 @@
 import type { Job } from '../contract/job-schemas.ts';
 import type { RequestContext } from '../core/request-context.ts';
-import { FairShareLedger, chooseGpus, decide, fairShareView, schedulingPools } from '../scheduler/index.ts';
-import type { CpuPool, FairShareView, WaitExplanation } from '../scheduler/index.ts';
+import { FairShareLedger, chooseGpuShare, chooseGpus, chooseMigInstance, decide, fairShareView, schedulingPools, shareUnits } from '../scheduler/index.ts';
+import type { CpuPool, FairShareView, HeldGpu, WaitExplanation } from '../scheduler/index.ts';
 import type { FairShareStore } from './fair-share-store.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ClusterJobScope, JobBackend, JobTrackingPort } from './job-backend.ts';
@@ -12,7 +12,7 @@ import type { ActiveJob, JobStore } from './job-store.ts';
 
 /** The GPU devices this host's jobs may be granted (the executor's inventory, as the runner needs it). */
 export interface GpuPool {
-  devices: ReadonlyArray<{ id: string; path: string; kind: 'gpu' | 'mig' }>;
+  devices: ReadonlyArray<{ id: string; path: string; kind: 'gpu' | 'mig'; profile?: string | undefined; uuid?: string | undefined }>;
   controlNodes: ReadonlyArray<{ path: string }>;
 }
 
@@ -92,6 +92,44 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     }
   };
 
+  const needsDevices = (job: Job): boolean => job.resources.gpu > 0 && backend.placement === 'host';
+
+  /**
+   * The devices `job` would be granted now, given what is held, or undefined when none can take it.
+   * The scheduler counts GPU units; this is the device-level check behind them (pure over its inputs).
+   */
+  const devicesFor = (job: Job, grants: readonly HeldGpu[]): { devices: string[]; shareUnits?: number } | undefined => {
+    if (options.gpus === undefined) return undefined;
+    const inventory = options.gpus.devices;
+    const held = new Set(grants.map((g) => g.deviceId));
+    if (job.gpuMigProfile !== null) {
+      // One MIG instance of the profile, whole (the only cross-tenant sharing of a physical GPU).
+      const instance = chooseMigInstance(inventory, held, job.gpuMigProfile);
+      return instance === undefined ? undefined : { devices: [instance] };
+    }
+    if (job.resources.gpu < 1) {
+      // A time-slice: a device this tenant already time-slices, or a free one; never another tenant's.
+      const units = shareUnits(job.resources.gpu);
+      const device = chooseGpuShare(inventory, grants, job.tenantId, units);
+      return device === undefined ? undefined : { devices: [device], shareUnits: units };
+    }
+    // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
+    const devices = chooseGpus(inventory, held, job.resources.gpu * job.workers);
+    return devices === undefined ? undefined : { devices };
+  };
+
+  /**
+   * Queued GPU jobs no device can take now (another tenant time-slices the only free GPU, no instance of
+   * the MIG profile is free, the free units are MIG slices but the job wants whole GPUs): left out of
+   * this tick's decision, so the units they count cannot hold back jobs that could run.
+   */
+  const unplaceableNow = async (snap: Snapshot): Promise<Set<string>> => {
+    const waiting = snap.active.filter((j) => j.status === 'queued' && needsDevices(j));
+    if (waiting.length === 0) return new Set();
+    const grants = await (store.gpuGrants?.() ?? Promise.resolve([]));
+    return new Set(waiting.filter((j) => devicesFor(j, grants) === undefined).map((j) => j.id));
+  };
+
   /** Admits one job the scheduler chose (compare-and-set: a concurrent admit or cancel wins) and launches it. */
   const admit = async (snap: Snapshot, jobId: string, tenantId: string, pool: CpuPool): Promise<void> => {
     const job = snap.active.find((j) => j.id === jobId);
@@ -102,18 +140,19 @@ export const createJobRunner = (options: JobRunnerOptions) => {
     // GPUs: specific free devices, recorded with the admission (the database refuses a device held by
     // anyone, so a second replica or a restarted runner racing for it loses the admission, not the device).
     let gpuDevices: string[] = [];
-    if (job.resources.gpu > 0 && backend.placement === 'host') {
-      const held = new Set((await (store.gpuGrants?.() ?? Promise.resolve([]))).map((g) => g.deviceId));
-      // A gang's workers each get `gpu` devices: rank r gets the r-th slice of the grant.
-      const chosen = options.gpus === undefined ? undefined : chooseGpus(options.gpus.devices, held, job.resources.gpu * job.workers);
+    let gpuShareUnits: number | undefined;
+    if (needsDevices(job)) {
+      const grants = await (store.gpuGrants?.() ?? Promise.resolve([]));
+      const chosen = devicesFor(job, grants);
       if (chosen === undefined) {
-        options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: held.size }, 'not enough free GPU devices; the job stays queued');
+        options.log.info({ jobId: job.id, gpus: job.resources.gpu, held: grants.length }, 'not enough free GPU devices; the job stays queued');
         return;
       }
-      gpuDevices = chosen;
+      gpuDevices = chosen.devices;
+      gpuShareUnits = chosen.shareUnits;
     }
     try {
-      await transition(job, 'admit', gpuDevices.length > 0 ? { gpuDevices } : {});
+      await transition(job, 'admit', gpuDevices.length > 0 ? { gpuDevices, ...(gpuShareUnits === undefined ? {} : { gpuShareUnits }) } : {});
     } catch {
       return; // Someone else admitted or cancelled it first, or took one of the devices: the job stays as it is.
     }
@@ -122,9 +161,12 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       return;
     }
     const byId = new Map((options.gpus?.devices ?? []).map((d) => [d.id, d]));
+    const uuids = gpuDevices.map((id) => (byId.get(id) as { uuid?: string | undefined }).uuid).filter((u): u is string => u !== undefined);
     const gpus = gpuDevices.length === 0 ? undefined : {
       devices: gpuDevices.map((id) => ({ id, path: (byId.get(id) as { path: string }).path })),
       controlNodes: (options.gpus?.controlNodes ?? []).map((n) => n.path),
+      ...(job.resources.gpu !== gpuDevices.length && job.workers === 1 ? { units: job.resources.gpu } : {}),
+      ...(uuids.length === gpuDevices.length ? { uuids } : {}),
     };
     void jobs.run({ ...job, gpuDevices }, tenant, quota, { cpuset: pool.cpuset, ...(gpus === undefined ? {} : { gpus }) }, 'admitted');
   };
@@ -154,8 +196,10 @@ export const createJobRunner = (options: JobRunnerOptions) => {
       options.log.error({ err: error }, 'fair-share usage could not be read or recorded; this pass orders by current holdings only');
       return undefined;
     });
+    const unplaceable = await unplaceableNow(snap);
     for (const pool of schedulingPools(snap.pools, capacity.cpu)) {
-      const input = poolInput(snap, pool, capacity, now(), fairView);
+      const all = poolInput(snap, pool, capacity, now(), fairView);
+      const input = unplaceable.size === 0 ? all : { ...all, queued: all.queued.filter((j) => !unplaceable.has(j.id)) };
       const decision = decide(treeUsage === undefined ? input : gateByTree(snap, treeUsage, input));
       for (const preemption of decision.preempted) {
         if (jobs.preempt(preemption.jobId, options.preemptGraceMs)) options.log.info({ jobId: preemption.jobId, forJobId: preemption.forJobId }, 'preempting a borrower');

@@ -3,6 +3,7 @@
  * the scheduler input of one pool. Reads only (no transitions); the CPU-pool arithmetic itself is the
  * scheduler module's (scheduler/cpu-pools.ts).
  */
+import { gpuIsolationNote } from '../contract/job-schemas.ts';
 import type { Job } from '../contract/job-schemas.ts';
 import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, CpuPools, FairShareView, FairTreeStanding, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
@@ -184,6 +185,22 @@ const fairSentence = (standing: FairTreeStanding): string =>
   ` Fair share: decayed usage ${standing.decayedUsage.dominantShareHours.toPrecision(3)} dominant-share·hours (half-life ${standing.halfLifeHours.toPrecision(3)} h), Fair Tree rank ${standing.rank} of ${standing.tenants} tenants.`;
 
 /**
+ * What a fraction or MIG job's GPU is, for explain: the scheduler counts GPU units, but such a job also
+ * needs a device that may take it (a time-slice never goes on a GPU holding another tenant's job).
+ */
+export const gpuSharingWaitNote = (job: Pick<Job, 'resources' | 'gpuSharing' | 'gpuMigProfile'>): string => {
+  switch (job.gpuSharing) {
+    case 'none':
+    case 'whole':
+      return '';
+    case 'time-sliced':
+      return ` Its GPU is ${job.resources.gpu} of one device, ${gpuIsolationNote('time-sliced') ?? ''}; it needs a GPU that is free or time-sliced by this tenant with room left, never one holding another tenant's job.`;
+    case 'mig':
+      return ` Its GPU is one ${job.gpuMigProfile ?? 'MIG'} instance (${job.resources.gpu} GPU units), granted whole: ${gpuIsolationNote('mig') ?? ''}; it needs a free instance of that profile.`;
+  }
+};
+
+/**
  * Why a queued job waits, in its pool, with its tenant named by slug; undefined when it is not queued.
  * With a fair-share view, it also gives the tenant's decayed usage and Fair Tree rank.
  */
@@ -198,7 +215,7 @@ export const explainWait = (snap: Snapshot, job: Job, capacity: Capacity, now: n
   if (explanation === undefined) return explanation;
   const gang = gangWaitNote(job.workers, job.resources);
   const summary = slug === undefined ? explanation.summary : explanation.summary.replace(`Tenant ${explanation.tenantId}:`, `Tenant ${slug}:`);
-  const named = { ...explanation, summary: `${summary}${gang}` };
+  const named = { ...explanation, summary: `${summary}${gang}${gpuSharingWaitNote(job)}` };
   if (slug === undefined) return named;
   // The quota tree (issue 15) may hold it back although its own quota and the pool would not: say which
   // level's limit it hit.

@@ -3,6 +3,7 @@
  * plus borrowing limit and this installation's capacity (else it could never run), and the tenant's
  * queued-job limit; all three are checked in the transaction that enqueues it (job-store.ts `submit`).
  */
+import { migProfileUnits } from '../contract/job-schemas.ts';
 import type { Job, SubmitJob } from '../contract/job-schemas.ts';
 import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
 import type { IsolationTier } from '../contract/roles.ts';
@@ -25,10 +26,34 @@ export const checkSubmission = (wanted: ResourceAmounts, quota: TenantQuota, cap
   }
 };
 
+/**
+ * The submission with its GPU request settled, or VALIDATION_FAILED. A MIG profile counts its compute
+ * slices as GPU units (`gpu` must be left out or equal them); a fraction (`gpu` < 1, same-tenant
+ * time-slicing) and a MIG instance are one device for one process tree, so neither is given to a gang. Pure.
+ */
+export const settleGpuRequest = (input: SubmitJob, gpuSharing = true): SubmitJob => {
+  const { gpu, migProfile } = input.resources;
+  if (!gpuSharing && (migProfile !== undefined || (gpu > 0 && gpu < 1))) {
+    throw new AppError('VALIDATION_FAILED', 'GPU fractions and migProfile are granted by this host only; on Kubernetes ask for whole GPUs (MIG profiles are ResourceFlavors there)');
+  }
+  if (migProfile !== undefined) {
+    const units = migProfileUnits(migProfile);
+    if (gpu !== 0 && gpu !== units) throw new AppError('VALIDATION_FAILED', `a ${migProfile} instance counts ${units} GPU unit(s): leave gpu out or set it to ${units}`);
+    if (input.workers > 1) throw new AppError('VALIDATION_FAILED', 'a gang cannot run on a MIG instance: ask for whole GPUs per worker');
+    return { ...input, resources: { ...input.resources, gpu: units } };
+  }
+  if (gpu > 0 && gpu < 1 && input.workers > 1) {
+    throw new AppError('VALIDATION_FAILED', 'a gang cannot time-slice a GPU fraction: ask for whole GPUs per worker');
+  }
+  return input;
+};
+
 export interface JobServiceDeps {
   store: Pick<JobStore, 'submit'>;
   /** What the scheduler may hand out (the runner's capacity). */
   capacity: () => ResourceAmounts;
+  /** Whether this installation grants GPU fractions and MIG instances (this host's jobs); default true. */
+  gpuSharing?: boolean;
   /** Called after a job was queued: schedule soon. */
   onSubmitted: () => void;
   /** Resolves a job's `image` for its tenant (NOT_FOUND for another tenant's private image). Absent: images are refused. */
@@ -45,7 +70,8 @@ export const createJobService = (deps: JobServiceDeps) => ({
    * (and audited) in one transaction. QUOTA_EXCEEDED / VALIDATION_FAILED as `checkSubmission` says, for the
    * whole gang when `workers` > 1 (a gang that could never be admitted whole is refused now).
    */
-  async submit(ctx: RequestContext, tenant: { id: string; tier: IsolationTier }, input: SubmitJob): Promise<Job> {
+  async submit(ctx: RequestContext, tenant: { id: string; tier: IsolationTier }, submitted: SubmitJob): Promise<Job> {
+    const input = settleGpuRequest(submitted, deps.gpuSharing ?? true);
     const capacity = deps.capacity();
     let image: { image: string; digest: string } | undefined;
     // The job's own image, else the tenant's default (if any).

@@ -7,6 +7,7 @@ import { appendAuditEvent } from '../audit/index.ts';
 import { readTenantQuota } from '../tenants/index.ts';
 import type { TenantQuota } from '../tenants/index.ts';
 import type { IsolationTier } from '../contract/roles.ts';
+import { gpuSharingOf } from '../contract/job-schemas.ts';
 import type { Job, SubmitJob } from '../contract/job-schemas.ts';
 import { transition } from './job-state.ts';
 import { sandboxViolationOf } from './job-outcome.ts';
@@ -28,7 +29,8 @@ interface JobRow {
   env: Record<string, string>;
   cpu: string | number;
   memory_mib: number;
-  gpu: number;
+  gpu: string | number;
+  gpu_mig_profile: string | null;
   timeout_seconds: number;
   priority: number;
   datasets: Array<{ name: string; version: number }>;
@@ -65,7 +67,7 @@ export const toJob = (row: JobRow): Job => ({
   tier: row.tier,
   command: row.command,
   env: row.env,
-  resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib, gpu: row.gpu, timeoutSeconds: row.timeout_seconds },
+  resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib, gpu: Number(row.gpu), timeoutSeconds: row.timeout_seconds },
   priority: row.priority,
   workers: row.workers,
   datasets: row.datasets,
@@ -88,6 +90,8 @@ export const toJob = (row: JobRow): Job => ({
   usage: row.usage,
   outputs: row.outputs,
   gpuDevices: row.gpu_devices,
+  gpuSharing: gpuSharingOf(Number(row.gpu), row.gpu_mig_profile),
+  gpuMigProfile: row.gpu_mig_profile,
 });
 
 /** A job as the runner sees it: the record plus whether a cancel was asked for. */
@@ -121,13 +125,23 @@ export interface TransitionUpdate {
    * transaction; a device someone else holds makes the whole admission fail (the job stays queued).
    */
   gpuDevices?: readonly string[];
+  /**
+   * `admit` only, with one device in `gpuDevices`: the job's time-slice of it, in hundredths (1..99). The
+   * device is held `shared` by this tenant: joined when this tenant already shares it with room left,
+   * taken when nobody holds it; held whole or by another tenant, the admission fails whole.
+   */
+  gpuShareUnits?: number;
 }
 
 /** A device some admitted or running job holds (the runner's cross-tenant view). */
 export interface GpuGrantRow {
   deviceId: string;
   tenantId: string;
-  jobId: string;
+  /** The holding job (`whole`); null for a device time-sliced among its tenant's jobs (`shared`). */
+  jobId: string | null;
+  mode: 'whole' | 'shared';
+  /** Hundredths of the device held: 100 for `whole`; the sum of the tenant's slices for `shared`. */
+  unitsUsed: number;
 }
 
 /**
@@ -172,8 +186,34 @@ export const createJobStore = (deps: { db: Db }) => {
     if (event === 'admit' && update.gpuDevices !== undefined) set('gpu_devices', JSON.stringify(update.gpuDevices));
     // A job leaving admitted/running gives its devices back; one entering admitted takes them (the
     // primary key on device_id refuses a device already held, by anyone).
-    if (to !== 'admitted' && to !== 'running') await tx.query('DELETE FROM gpu_grants WHERE job_id = $1', [jobId]);
-    if (event === 'admit' && update.gpuDevices !== undefined && update.gpuDevices.length > 0) {
+    if (to !== 'admitted' && to !== 'running') {
+      await tx.query('DELETE FROM gpu_grants WHERE job_id = $1', [jobId]);
+      // A time-slice: give its hundredths back; the device is free again when the tenant's last slice ends.
+      const { rows: shares } = await tx.query<{ device_id: string; units: number }>('DELETE FROM gpu_shares WHERE job_id = $1 RETURNING device_id, units', [jobId]);
+      for (const share of shares) {
+        await tx.query(`UPDATE gpu_grants SET units_used = units_used - $2 WHERE device_id = $1 AND mode = 'shared'`, [share.device_id, share.units]);
+        await tx.query(`DELETE FROM gpu_grants WHERE device_id = $1 AND mode = 'shared' AND units_used <= 0`, [share.device_id]);
+      }
+    }
+    if (event === 'admit' && update.gpuShareUnits !== undefined) {
+      const units = update.gpuShareUnits;
+      const deviceId = update.gpuDevices?.[0];
+      if (update.gpuDevices?.length !== 1 || deviceId === undefined || !Number.isInteger(units) || units < 1 || units > 99) {
+        throw new AppError('VALIDATION_FAILED', 'a GPU time-slice is 1..99 hundredths of exactly one device');
+      }
+      // One statement, so concurrent joiners serialize on the device's row: it joins only a device this
+      // tenant already time-slices with room left (another tenant's row is refused by its policy or
+      // invisible; a whole grant never matches), or takes a free device.
+      const joined = await tx.query(
+        `INSERT INTO gpu_grants (device_id, tenant_id, mode, units_used) VALUES ($1, $2, 'shared', $3)
+         ON CONFLICT (device_id) DO UPDATE SET units_used = gpu_grants.units_used + EXCLUDED.units_used
+           WHERE gpu_grants.mode = 'shared' AND gpu_grants.tenant_id = EXCLUDED.tenant_id AND gpu_grants.units_used + EXCLUDED.units_used <= 100
+         RETURNING device_id`,
+        [deviceId, tenantId, units],
+      );
+      if (joined.rows.length !== 1) throw new AppError('CONFLICT', `GPU ${deviceId} cannot take a ${units}/100 time-slice of this tenant now`);
+      await tx.query('INSERT INTO gpu_shares (job_id, tenant_id, device_id, units) VALUES ($1, $2, $3, $4)', [jobId, tenantId, deviceId, units]);
+    } else if (event === 'admit' && update.gpuDevices !== undefined && update.gpuDevices.length > 0) {
       await tx.query(
         `INSERT INTO gpu_grants (device_id, tenant_id, job_id, ordinal)
          SELECT d, $2, $3, ord - 1 FROM unnest($1::text[]) WITH ORDINALITY AS u(d, ord)`,
@@ -213,11 +253,11 @@ export const createJobStore = (deps: { db: Db }) => {
         const { rows: counted } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
         if ((counted[0]?.n ?? 0) >= maxQueuedJobs) throw jobErrors.queueFull(maxQueuedJobs);
         const { rows } = await tx.query<JobRow>(
-          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by, workers, image, image_digest)
-           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *`,
+          `INSERT INTO jobs (tenant_id, id, name, status, tier, command, env, cpu, memory_mib, gpu, timeout_seconds, priority, datasets, code_bundle, created_by, workers, image, image_digest, gpu_mig_profile)
+           VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING *`,
           [tenantId, id, input.name ?? '', tier, JSON.stringify(input.command), JSON.stringify(input.env), input.resources.cpu, input.resources.memoryMiB,
             input.resources.gpu, input.resources.timeoutSeconds, input.priority, JSON.stringify(input.datasets.map(parseDatasetRef)), input.codeBundle ?? null, ctx.actor,
-            input.workers ?? 1, image?.image ?? null, image?.digest ?? null],
+            input.workers ?? 1, image?.image ?? null, image?.digest ?? null, input.resources.migProfile ?? null],
         );
         await appendAuditEvent(tx, {
           tenantId, actor: ctx.actor, action: 'job.submit', target: `job:${id}`, outcome: 'success', requestId: ctx.requestId,
@@ -285,8 +325,10 @@ export const createJobStore = (deps: { db: Db }) => {
     /** Every device held now, across tenants (the runner picks free devices from the rest). */
     async gpuGrants(): Promise<GpuGrantRow[]> {
       return withSystem(db, async (tx) => {
-        const { rows } = await tx.query<{ device_id: string; tenant_id: string; job_id: string }>('SELECT device_id, tenant_id, job_id FROM gpu_grants ORDER BY device_id');
-        return rows.map((r) => ({ deviceId: r.device_id, tenantId: r.tenant_id, jobId: r.job_id }));
+        const { rows } = await tx.query<{ device_id: string; tenant_id: string; job_id: string | null; mode: 'whole' | 'shared'; units_used: number }>(
+          'SELECT device_id, tenant_id, job_id, mode, units_used FROM gpu_grants ORDER BY device_id',
+        );
+        return rows.map((r) => ({ deviceId: r.device_id, tenantId: r.tenant_id, jobId: r.job_id, mode: r.mode, unitsUsed: r.units_used }));
       }, { readOnly: true });
     },
 

@@ -25,17 +25,22 @@ export interface JobSystem {
 
 /** This host's GPUs: discovered in BULKHEAD_GPU_DEV_DIR, or the configured BULKHEAD_GPU_DEVICES there. */
 export const gpuInventoryOf = (config: Config): GpuInventory =>
-  readGpuInventory({ devDir: config.gpuDevDir, ...(config.gpuDevices === undefined ? {} : { devices: config.gpuDevices }) });
+  readGpuInventory({
+    devDir: config.gpuDevDir,
+    ...(config.gpuDevices === undefined ? {} : { devices: config.gpuDevices }),
+    ...(config.gpuMigProfiles === undefined ? {} : { migProfiles: config.gpuMigProfiles }),
+  });
 
 /**
  * What the scheduler may hand out: the configured capacity, else this host's CPUs and 80% of its memory.
- * GPUs: for local jobs the whole GPUs of the inventory (a declared BULKHEAD_CAPACITY_GPU is not trusted
- * there: the scheduler must never count a device it cannot grant); on a cluster the declared figure.
+ * GPUs: for local jobs the GPU units of the inventory — 1 per whole GPU, a MIG instance its compute
+ * slices — (a declared BULKHEAD_CAPACITY_GPU is not trusted there: the scheduler must never count a device
+ * it cannot grant); on a cluster the declared figure.
  */
 export const jobCapacity = (config: Config, inventory: GpuInventory = gpuInventoryOf(config)): { cpu: number; memoryMiB: number; gpu: number } => ({
   cpu: config.capacityCpu ?? os.availableParallelism(),
   memoryMiB: config.capacityMemoryMiB ?? Math.floor((os.totalmem() / 1024 / 1024) * 0.8),
-  gpu: config.executor === 'kubernetes' ? config.capacityGpu ?? 0 : inventory.devices.filter((d) => d.kind === 'gpu').length,
+  gpu: config.executor === 'kubernetes' ? config.capacityGpu ?? 0 : inventoryUnits(inventory),
 });
 
 /** Doctor's GPU lines: the inventory, and a declared capacity that disagrees with it. */
@@ -95,6 +100,6 @@ export const createJobSystem = (
     tracking: deps.tracking,
     log,
   });
-  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images });
+  const service = createJobService({ store, capacity: () => runner.capacity(), onSubmitted: () => runner.poke(), images: deps.images, gpuSharing: deps.cluster === undefined });
   return { store, service, runner, relays, jobsDir, fairShare };
 };

@@ -23,6 +23,9 @@ export interface MeasuredUsage {
   memoryPeakBytes?: number;
   peakMemoryBytes?: number;
   gpuSeconds?: number;
+  /** From nvidia-smi, where it exists (executors/local gpu-metering.ts). */
+  gpuMemoryPeakBytes?: number;
+  gpuUtilizationMeanPercent?: number;
 }
 
 export interface AttemptToMeter {
@@ -53,6 +56,10 @@ export const attemptEntries = (a: AttemptToMeter): LedgerEntry[] => {
   spread('cpuCoreSeconds', cpu, true);
   spread('memoryGiBHours', (a.memoryMiB * GiB_PER_MiB * wallSeconds) / 3600);
   spread('gpuSeconds', a.usage.gpuSeconds ?? a.gpu * wallSeconds);
+  const gpuSeconds = a.usage.gpuSeconds ?? a.gpu * wallSeconds;
+  if (a.usage.gpuUtilizationMeanPercent !== undefined) spread('gpuBusySeconds', (gpuSeconds * a.usage.gpuUtilizationMeanPercent) / 100);
+  const gpuPeak = a.usage.gpuMemoryPeakBytes;
+  if (gpuPeak !== undefined && gpuPeak > 0) entries.push({ tenantId: a.tenantId, source, resource: 'gpuMemoryPeakBytes', bucketMs: hourOf(a.endMs), quantity: gpuPeak });
   const peak = a.usage.memoryPeakBytes ?? a.usage.peakMemoryBytes;
   if (peak !== undefined && peak > 0) entries.push({ tenantId: a.tenantId, source, resource: 'memoryPeakBytes', bucketMs: hourOf(a.endMs), quantity: peak });
   return entries;
@@ -83,7 +90,7 @@ interface JobRow {
 export const meterEndedJobs = async (db: Db, lookbackDays = 7): Promise<number> => {
   const { rows } = await readAsSystem<JobRow>(db,
     // A gang's reservation is its workers' together (issue 24: `memory_mib` and `gpu` are per worker).
-    `SELECT j.tenant_id::text, j.id::text, j.attempts, j.status, j.memory_mib * j.workers AS memory_mib, j.gpu * j.workers AS gpu, j.usage,
+    `SELECT j.tenant_id::text, j.id::text, j.attempts, j.status, j.memory_mib * j.workers AS memory_mib, (j.gpu * j.workers)::float8 AS gpu, j.usage,
             (extract(epoch FROM j.started_at) * 1000)::float8 AS started_ms,
             (extract(epoch FROM CASE WHEN j.status = 'running' THEN j.started_at ELSE coalesce(j.finished_at, j.queued_at) END) * 1000)::float8 AS end_ms
      FROM jobs j
@@ -119,7 +126,7 @@ export type CgroupUsageReader = (tenantId: string, jobId: string) => Promise<Mea
  */
 export const meterInterruptedJobs = async (db: Db, readCgroup: CgroupUsageReader, nowMs = Date.now()): Promise<number> => {
   const { rows } = await readAsSystem<{ tenant_id: string; id: string; attempts: number; memory_mib: number; gpu: number; started_ms: number | null }>(db,
-    `SELECT tenant_id::text, id::text, attempts, memory_mib * workers AS memory_mib, gpu * workers AS gpu, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM jobs WHERE status = 'running'`);
+    `SELECT tenant_id::text, id::text, attempts, memory_mib * workers AS memory_mib, (gpu * workers)::float8 AS gpu, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms FROM jobs WHERE status = 'running'`);
   let metered = 0;
   for (const row of rows) {
     const measured = await readCgroup(row.tenant_id, row.id).catch(() => undefined);

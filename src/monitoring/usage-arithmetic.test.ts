@@ -42,6 +42,13 @@ describe('attemptEntries', () => {
     assert.equal(measured.find((e) => e.resource === 'gpuSeconds')?.quantity, 0.5, "the executor's GPU figure wins over allocation × time");
     assert.equal(measured.find((e) => e.resource === 'memoryPeakBytes')?.quantity, 42);
   });
+  it('GPU metering from nvidia-smi: busy GPU-seconds = GPU-seconds × mean utilization; the GPU memory peak as a high-water mark', () => {
+    const metered = attemptEntries({ tenantId: 't', jobId: 'g', attempt: 1, memoryMiB: 64, gpu: 0.5, startMs: 0, endMs: 10_000, usage: { gpuSeconds: 5, gpuUtilizationMeanPercent: 40, gpuMemoryPeakBytes: 2 ** 30 } });
+    assert.equal(metered.find((e) => e.resource === 'gpuBusySeconds')?.quantity, 2);
+    assert.equal(metered.find((e) => e.resource === 'gpuMemoryPeakBytes')?.quantity, 2 ** 30);
+    const unmetered = attemptEntries({ tenantId: 't', jobId: 'h', attempt: 1, memoryMiB: 64, gpu: 1, startMs: 0, endMs: 1000, usage: { gpuSeconds: 1 } });
+    assert.deepEqual(unmetered.filter((e) => e.resource.startsWith('gpuBusy') || e.resource === 'gpuMemoryPeakBytes'), [], 'no nvidia-smi: no made-up figures');
+  });
 });
 
 describe('ranges', () => {

@@ -92,7 +92,7 @@ export const sumLedger = async (tx: Queryable, range: { fromMs: number; toMs: nu
   }
   const { rows } = await tx.query<{ tenant_id: string; bucket: Date | string; resource: MeteredResource; quantity: number }>(
     `SELECT tenant_id::text, ${bucket} AS bucket, resource,
-            CASE WHEN resource = 'memoryPeakBytes' THEN max(quantity) ELSE sum(quantity) END AS quantity
+            CASE WHEN resource IN ('memoryPeakBytes', 'gpuMemoryPeakBytes') THEN max(quantity) ELSE sum(quantity) END AS quantity
      FROM usage_ledger WHERE bucket_start >= $1::timestamptz AND bucket_start < $2::timestamptz${filter}
      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
     params,

@@ -1,5 +1,6 @@
 /**
- * Integer resource vectors: CPU in millicores, memory in MiB, GPUs. Converting once at the boundary keeps
+ * Integer resource vectors: CPU in millicores, memory in MiB, GPUs in hundredths (a `gpu: 0.5` time-slice
+ * is 50; issue 24). Converting once at the boundary keeps
  * every sum exact (0.1 + 0.2 cores is 300 millicores, not 0.30000000000000004 cores).
  */
 import { AppError } from '../core/errors.ts';
@@ -23,22 +24,28 @@ const checkAmount = (value: number, what: string, integer: boolean): void => {
 
 /**
  * Converts caller units to an integer vector. Throws VALIDATION_FAILED for negative, non-finite or
- * fractional memory/GPU amounts, and for CPU finer than a millicore.
+ * fractional memory amounts, for CPU finer than a millicore and GPUs finer than a hundredth.
  */
 export const toVec = (resources: Resources, what: string): Vec => {
   checkAmount(resources.cpu, `${what}.cpu`, false);
   checkAmount(resources.memoryMiB, `${what}.memoryMiB`, true);
-  checkAmount(resources.gpu, `${what}.gpu`, true);
+  checkAmount(resources.gpu, `${what}.gpu`, false);
   const milli = Math.round(resources.cpu * 1000);
   if (Math.abs(milli - resources.cpu * 1000) > 1e-6) {
     throw new AppError('VALIDATION_FAILED', `${what}.cpu must be a multiple of 0.001 cores`, {
       details: { value: resources.cpu },
     });
   }
-  return { cpu: milli, mem: resources.memoryMiB, gpu: resources.gpu };
+  const gpuHundredths = Math.round(resources.gpu * 100);
+  if (Math.abs(gpuHundredths - resources.gpu * 100) > 1e-6) {
+    throw new AppError('VALIDATION_FAILED', `${what}.gpu must be a multiple of 0.01 GPUs`, {
+      details: { value: resources.gpu },
+    });
+  }
+  return { cpu: milli, mem: resources.memoryMiB, gpu: gpuHundredths };
 };
 
-export const fromVec = (vec: Vec): Resources => ({ cpu: vec.cpu / 1000, memoryMiB: vec.mem, gpu: vec.gpu });
+export const fromVec = (vec: Vec): Resources => ({ cpu: vec.cpu / 1000, memoryMiB: vec.mem, gpu: vec.gpu / 100 });
 
 export const addInto = (target: Vec, amount: Vec): void => {
   target.cpu += amount.cpu;
@@ -73,9 +80,9 @@ export const overflowing = (base: Vec, extra: Vec, limit: Vec): ResourceName[] =
 export const component = (vec: Vec, resource: ResourceName): number =>
   resource === 'cpu' ? vec.cpu : resource === 'memory' ? vec.mem : vec.gpu;
 
-/** A component in caller units (cores for CPU). */
+/** A component in caller units (cores for CPU, GPUs for GPU). */
 export const componentInUnits = (vec: Vec, resource: ResourceName): number =>
-  resource === 'cpu' ? vec.cpu / 1000 : component(vec, resource);
+  resource === 'cpu' ? vec.cpu / 1000 : resource === 'gpu' ? vec.gpu / 100 : component(vec, resource);
 
 export interface DominantShareOfVec {
   share: number;

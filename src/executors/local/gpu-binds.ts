@@ -6,7 +6,7 @@
  * The host's driver libraries need no bind of their own: they live under /usr, which every sandbox
  * already has read-only (`nvidia-smi` and `libcuda.so` included, where the driver is installed there).
  */
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 export interface GrantedGpu {
   /** The inventory id: the node's name under /dev (`nvidia3`, `nvidia-caps/nvidia-cap21`). */
@@ -38,4 +38,16 @@ export const gpuBindOptions = (plan: GpuPlan, freshDev: boolean): string[] => {
 export const gpuEnvironment = (count: number): Record<string, string> => {
   const ordinals = Array.from({ length: count }, (_, i) => String(i)).join(',');
   return { CUDA_VISIBLE_DEVICES: ordinals, NVIDIA_VISIBLE_DEVICES: ordinals };
+};
+
+/**
+ * bwrap options that hide the host's GPU nodes (`nodePaths`, host paths) from a `process`-tier job, which
+ * otherwise sees the host's filesystem: a fresh minimal /dev when any is under /dev, a tmpfs over each
+ * other folder that holds one (the outermost only: a tmpfs hides what is below it). For hosts where no
+ * device cgroup can deny them (cgroup v2 without a BPF device program). Pure.
+ */
+export const gpuHidingOptions = (nodePaths: readonly string[]): string[] => {
+  const dirs = [...new Set(nodePaths.map((p) => (p === '/dev' || p.startsWith('/dev/') ? '/dev' : dirname(p))))].sort();
+  const outermost = dirs.filter((d) => !dirs.some((o) => o !== d && (o === '/' ? true : d.startsWith(`${o}/`))));
+  return outermost.flatMap((d) => (d === '/dev' ? ['--dev', '/dev'] : d === '/' ? [] : ['--tmpfs', d]));
 };

@@ -26,6 +26,8 @@ export interface GpuDevice extends CharDevice {
   kind: 'gpu' | 'mig';
   /** Quota units the device counts for (a whole GPU is 1; a MIG instance its compute slices, as KAI counts them). */
   units: number;
+  /** A MIG instance's profile (`mig-3g`), when configured: what a job asking for that profile is granted. */
+  profile?: string;
   model?: string;
   uuid?: string;
 }
@@ -133,7 +135,14 @@ export const readGpuInventory = (options: InventoryOptions = {}): GpuInventory =
       if (device !== undefined) devices.push(device);
     }
   }
-  devices = devices.map((d) => (d.kind === 'mig' ? { ...d, units: migUnits(options.migProfiles?.[d.id]) } : d));
+  devices = devices.map((d) => {
+    if (d.kind !== 'mig') return d;
+    const profile = options.migProfiles?.[d.id];
+    return { ...d, units: migUnits(profile), ...(profile === undefined ? {} : { profile }) };
+  });
+  for (const id of Object.keys(options.migProfiles ?? {})) {
+    if (!devices.some((d) => d.id === id)) problems.push(`${id}: a MIG profile is configured for it, but it is not in the inventory`);
+  }
   const smi = options.nvidiaSmi ?? (devDir === '/dev' ? 'nvidia-smi' : false);
   if (smi !== false && devices.some((d) => d.kind === 'gpu')) {
     try {
@@ -157,7 +166,7 @@ export const inventoryUnits = (inventory: GpuInventory): number => inventory.dev
 export const describeInventory = (inventory: GpuInventory): string[] => {
   const lines = [`GPU inventory (${inventory.source}, ${inventory.devDir}): ${inventory.devices.length} device(s), ${inventoryUnits(inventory)} unit(s)`];
   for (const d of inventory.devices) {
-    lines.push(`  ${d.id}: ${d.kind} ${d.major}:${d.minor}${d.units !== 1 ? ` (${d.units} units)` : ''}${d.model === undefined ? '' : ` ${d.model}`}${d.uuid === undefined ? '' : ` ${d.uuid}`}`);
+    lines.push(`  ${d.id}: ${d.kind} ${d.major}:${d.minor}${d.profile === undefined ? '' : ` ${d.profile}`}${d.units !== 1 ? ` (${d.units} units)` : ''}${d.model === undefined ? '' : ` ${d.model}`}${d.uuid === undefined ? '' : ` ${d.uuid}`}`);
   }
   lines.push(`  control nodes: ${inventory.controlNodes.length === 0 ? 'none' : inventory.controlNodes.map((n) => n.path).join(', ')}`);
   for (const problem of inventory.problems) lines.push(`  problem: ${problem}`);

@@ -122,6 +122,29 @@ test('a process-tier job granted no GPU cannot open the host\'s GPU nodes', { sk
   assert.ok(lines.includes('CUDA None None'), lines.join('\n'));
 });
 
+test('cgroup v2 (no devices controller): a process-tier job granted no GPU finds none of the host\'s GPU nodes', async () => {
+  // devicesController: false acts as a cgroup v2 host does (no v1 devices controller), on any host.
+  const executor = createLocalExecutor({ cgroupPrefix: `${ctx.prefix}-v2`, runtimeRoot: join(ctx.base, 'run-v2'), devicesController: false, gpuNodes: [...inventory.devices, ...inventory.controlNodes].map((n) => n.path) });
+  const lines: string[] = [];
+  const spec = ctx.spec({ ...(await ctx.dirs('v2')), tier: 'process', argv: ['python3', '-c', probeScript, join(devDir, 'nvidia0'), join(devDir, 'nvidiactl'), '/dev/null'] });
+  const outcome = await executor.start({ ...spec, output: (l) => lines.push(l.line) }).wait();
+  await executor.reapOrphans([]);
+  assert.equal(outcome.kind, 'succeeded', JSON.stringify({ outcome, lines }));
+  assert.equal(resultOf(lines, join(devDir, 'nvidia0')), '- ENOENT', lines.join('\n'));
+  assert.equal(resultOf(lines, join(devDir, 'nvidiactl')), '- ENOENT');
+  assert.equal(resultOf(lines, '/dev/null'), '1:3 OK', 'the usual devices are there');
+});
+
+test('cgroup v2 (no devices controller): a process-tier GPU job is refused with the reason', async () => {
+  const executor = createLocalExecutor({ cgroupPrefix: `${ctx.prefix}-v2g`, runtimeRoot: join(ctx.base, 'run-v2g'), devicesController: false });
+  const granted = inventory.devices[0]!;
+  const spec = ctx.spec({ ...(await ctx.dirs('v2g')), tier: 'process', argv: ['true'], gpus: { devices: [{ id: granted.id, path: granted.path }], controlNodes: [] } });
+  const outcome = await executor.start({ ...spec, output: () => undefined }).wait();
+  await executor.reapOrphans([]);
+  assert.equal(outcome.kind, 'refused');
+  assert.match(outcome.kind === 'refused' ? outcome.reason : '', /cannot confine a process-tier GPU job: .*cgroup v2 .*run GPU jobs in the sandbox tier/);
+});
+
 test('a GPU grant naming something that is not a device node is refused', async () => {
   const { outcome } = await ctx.run({ argv: ['true'], gpus: { devices: [{ id: 'nvidia0', path: join(ctx.base, 'missing') }], controlNodes: [] } });
   assert.equal(outcome.kind, 'refused');

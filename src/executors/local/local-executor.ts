@@ -31,7 +31,8 @@ import {
 } from './bwrap-args.ts';
 import { isSafeCgroupId, type CgroupDriver, type JobCgroup } from './cgroups.ts';
 import { createDeviceCgroup, findDevicesHierarchy, gpuDenyList, gpuDeviceAllowList, pruneDeviceCgroups, type DeviceCgroup } from './device-cgroup.ts';
-import { gpuBindOptions, gpuEnvironment } from './gpu-binds.ts';
+import { gpuBindOptions, gpuEnvironment, gpuHidingOptions } from './gpu-binds.ts';
+import { startGpuMeter, type GpuMeter } from './gpu-metering.ts';
 import { splitRdev, type CharDevice } from './gpu-inventory.ts';
 import { createGangNetwork, findHostTool, type GangNetwork } from './gang-network.ts';
 import { detectNodeRuntime, type NodeRuntime } from './image-rootfs.ts';
@@ -64,6 +65,17 @@ export interface LocalExecutorOptions {
    * GPU gets a device cgroup denying them (it sees the host's /dev). Sandbox tiers never see them.
    */
   gpuNodes?: readonly string[];
+  /**
+   * GPU metering (gpu-metering.ts): the `nvidia-smi` to sample a GPU job's devices with (default
+   * `nvidia-smi` on PATH; where absent, the job's usage says so), and how often. Default every 5 s.
+   */
+  nvidiaSmi?: string;
+  gpuMeterIntervalMs?: number;
+  /**
+   * false: act as on a host without the cgroup v1 devices controller (cgroup v2), whatever this host has
+   * (the tests of the v2 paths use it on a v1 host). Default: use the controller where it exists.
+   */
+  devicesController?: boolean;
 }
 
 export interface LocalExecutor {
@@ -346,13 +358,16 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
     const run = async (): Promise<Outcome> => {
       let driver: CgroupDriver | undefined;
       const gpuCount = spec.gpus?.devices.length ?? 0;
+      const gpuUnits = gpuCount === 0 ? 0 : spec.gpus?.units ?? gpuCount;
+      let gpuMeter: GpuMeter | undefined;
       // The job's network-namespace counters (see netns-counters.ts), once bwrap has said where they are.
       let counting: Promise<NetnsCounters | undefined> | undefined;
       let countersRead = false;
-      // GPU-seconds: granted devices × wall time, whatever the job did with them.
+      // GPU-seconds: granted GPU units (devices, a time-slice's fraction, a MIG instance's slices) × wall
+      // time, whatever the job did with them.
       const usage = (): Usage => {
         const wallMs = Math.round(performance.now() - startedAt);
-        return gpuCount > 0 ? { wallMs, gpuSeconds: (gpuCount * wallMs) / 1000 } : { wallMs };
+        return gpuCount > 0 ? { wallMs, gpuSeconds: (gpuUnits * wallMs) / 1000 } : { wallMs };
       };
       try {
         const invalid = validate(spec);
@@ -380,7 +395,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         const gpus = spec.gpus !== undefined && spec.gpus.devices.length > 0 ? spec.gpus : undefined;
         const gpuDevices = gpus === undefined ? undefined : await gpuNodes(gpus);
         const hostGpuNodes = gpus === undefined && !sandboxed && (options.gpuNodes?.length ?? 0) > 0 ? await gpuNodes({ devices: [], controlNodes: options.gpuNodes ?? [] }).catch(() => undefined) : undefined;
-        const devicesHierarchy = gpus === undefined && hostGpuNodes === undefined ? undefined : findDevicesHierarchy(options.cgroupRoot);
+        const devicesHierarchy = (gpus === undefined && hostGpuNodes === undefined) || options.devicesController === false ? undefined : findDevicesHierarchy(options.cgroupRoot);
         if (gpus !== undefined && devicesHierarchy === undefined && !sandboxed) {
           throw new Refusal(
             'this host cannot confine a process-tier GPU job: it has no cgroup v1 devices controller, and on cgroup v2 a ' +
@@ -512,6 +527,10 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
         // Exactly the granted nodes and the control nodes in the job's /dev (the process tier gets a fresh
         // minimal /dev instead of the host's for it); appended after the tier's own options.
         if (gpus !== undefined) launch.options.push(...gpuBindOptions(gpus, !sandboxed));
+        // A process-tier job granted no GPU where no device cgroup can deny the host's GPU nodes (cgroup
+        // v2): they are hidden instead — a fresh minimal /dev, a tmpfs over a device folder elsewhere — so
+        // it can neither find nor open them (and without capabilities it cannot mknod them).
+        if (hostGpuNodes !== undefined && devicesHierarchy === undefined) launch.options.push(...gpuHidingOptions(options.gpuNodes ?? []));
         // A gang worker: the launcher enters the gang's network namespace (nsenter, as root) and drops to
         // the job's uid with no groups before exec'ing bwrap (sandbox tiers), which keeps that namespace
         // (`--share-net`); the process tier's root bwrap simply no longer unshares the network.
@@ -606,6 +625,13 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           }
         }
         child = spawned;
+        // GPU metering by the granted devices' UUIDs while the job runs (never fails the job).
+        if (spec.gpus !== undefined && gpuCount > 0) {
+          gpuMeter = startGpuMeter({
+            nvidiaSmi: options.nvidiaSmi ?? 'nvidia-smi', uuids: spec.gpus.uuids, devices: gpuCount,
+            mig: spec.gpus.devices.some((d) => d.id.startsWith('nvidia-caps/')), intervalMs: options.gpuMeterIntervalMs ?? 5000,
+          });
+        }
         const handshake = spawned.stdio[3] as Readable | null;
         handshake?.on('error', () => undefined);
         const streams = Promise.all([
@@ -630,6 +656,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
 
         const finalUsage = usage();
         if (cgroup !== undefined) Object.assign(finalUsage, await cgroup.usage());
+        if (gpuMeter !== undefined) Object.assign(finalUsage, await gpuMeter.stop());
         const counters = await counting;
         countersRead = true;
         if (counters !== undefined) {

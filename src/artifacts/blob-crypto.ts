@@ -16,7 +16,7 @@
  *
  * Nothing here touches the file system or the database.
  */
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes, webcrypto } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 
@@ -81,15 +81,6 @@ export interface BlobSealingKey {
   fileKey: Buffer;
 }
 
-/** A blob's header checked and its frame size read (what a sealer starts from). */
-const checkedHeader = (raw: Uint8Array): { header: Buffer; frameSize: number } => {
-  const header = Buffer.from(raw);
-  if (header.length !== HEADER_SIZE || !header.subarray(0, 4).equals(MAGIC)) throw new Error('bad blob header');
-  const frameSize = header.readUInt32BE(4);
-  if (frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new Error('bad frame size');
-  return { header, frameSize };
-};
-
 /** Draws a new blob's salt and derives its file key from the tenant data key. */
 export const newBlobSealingKey = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobSealingKey => {
   if (!Number.isInteger(frameSize) || frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new Error('bad frame size');
@@ -107,7 +98,10 @@ export const createBlobSealer = (dataKey: Buffer, frameSize = FRAME_SIZE): BlobS
  * key becomes a KeyObject once, not once per frame.
  */
 export const sealerFor = (prepared: BlobSealingKey): BlobSealer => {
-  const { header, frameSize } = checkedHeader(prepared.header);
+  const header = Buffer.from(prepared.header);
+  if (header.length !== HEADER_SIZE || !header.subarray(0, 4).equals(MAGIC)) throw new Error('bad blob header');
+  const frameSize = header.readUInt32BE(4);
+  if (frameSize < 1 || frameSize > MAX_FRAME_SIZE) throw new Error('bad frame size');
   const key = createSecretKey(prepared.fileKey);
   const hash = createHash('sha256');
   let total = 0;
@@ -167,35 +161,6 @@ export const sealerFor = (prepared: BlobSealingKey): BlobSealer => {
     },
     size: () => total,
     pendingBytes: () => pendingBytes,
-  };
-};
-
-/**
- * The frames of the same format sealed with WebCrypto's AES-GCM, which runs on libuv's thread pool: the
- * calling thread (the seal worker) only hands a frame over and goes on hashing the next one, and several
- * frames are encrypted at once. Output is byte for byte what `sealerFor` produces for the same frame
- * (ciphertext | 16-byte tag, same nonce and associated data). WebCrypto copies its input when called
- * (the spec's "get a copy of the bytes held by the data parameter"), so the caller may reuse `plaintext`
- * as soon as `seal` returns. Framing (which frame is final), hashing and ordering are the caller's.
- */
-export interface FrameSealer {
-  readonly header: Buffer;
-  readonly frameSize: number;
-  seal(plaintext: Uint8Array, index: number, final: boolean): Promise<Buffer>;
-}
-
-export const frameSealerFor = async (prepared: BlobSealingKey): Promise<FrameSealer> => {
-  const { header, frameSize } = checkedHeader(prepared.header);
-  const key = await webcrypto.subtle.importKey('raw', prepared.fileKey, { name: 'AES-GCM' }, false, ['encrypt']);
-  return {
-    header,
-    frameSize,
-    async seal(plaintext, index, final) {
-      const sealed = await webcrypto.subtle.encrypt(
-        { name: 'AES-GCM', iv: nonceFor(index), additionalData: aadFor(header, index, final), tagLength: TAG_SIZE * 8 }, key, plaintext,
-      );
-      return Buffer.from(sealed);
-    },
   };
 };
 

@@ -1,29 +1,24 @@
 /**
- * The seal worker (a worker thread; see blob-seal-pool.ts): for one blob at a time it hashes the plaintext
- * the main thread puts in the shared ring, has it encrypted and writes the sealed bytes to the blob's temp
+ * The seal worker (a worker thread; see blob-seal-pool.ts): for one blob at a time it hashes and encrypts
+ * the plaintext the main thread puts in the shared ring and writes the sealed bytes to the blob's temp
  * file by descriptor, so SHA-256, AES-GCM, their output buffers (and their garbage collection) and the
  * write syscalls leave the event loop that parses HTTP. Same format as the inline writer (blob-crypto.ts).
  *
- * Three things run at once here (hashing, encrypting and writing one after another on this one thread
- * capped an upload at 1 / (hash + encrypt + write) per byte; the write alone costs about what a plain copy
- * does, so an upload could never reach half of one):
- * - this thread hashes each piece of the ring and copies it into the current frame (the ring space is
- *   handed back at once);
- * - a full frame goes to WebCrypto's AES-GCM (`frameSealerFor`), which encrypts on libuv's thread pool,
- *   up to MAX_FRAMES_IN_FLIGHT frames at a time; sealed frames are taken back strictly in frame order;
- * - sealed frames are gathered into batches (4 MiB), written asynchronously (thread pool again), one batch
- *   in flight at a time and in order, at the descriptor's position.
+ * Writes are asynchronous (libuv's thread pool), one batch in flight at a time: while a 4 MiB batch is
+ * being written, this thread hashes and encrypts the next one. (Sealing and writing in turn on one thread
+ * capped an upload at 1 / (hash + encrypt + write) per byte — the write alone costs about what a plain copy
+ * does, so the upload could never reach half of it.) Batches are written strictly in order: a batch is
+ * started only after the previous one has completed, at the descriptor's position.
  *
- * When the ring is empty and nothing is in flight it blocks on Atomics.wait: it has nothing else to do.
- * With a frame or a write in flight it awaits that instead (completions need this thread's event loop),
- * then looks at the ring again. The file descriptor belongs to the main thread, which closes it only after
- * this worker has answered the job (done, aborted or error), and every answer is sent only once no write
- * is in flight — so a write here can never land in a descriptor number that was reused.
+ * When the ring is empty and no write is in flight it blocks on Atomics.wait: it has nothing else to do.
+ * With a write in flight it awaits that write instead (its completion needs this thread's event loop),
+ * and looks at the ring again right after. The file descriptor belongs to the main thread, which closes it
+ * only after this worker has answered the job (done, aborted or error), and every answer is sent only once
+ * no write is in flight — so a write here can never land in a descriptor number that was reused.
  */
-import { createHash } from 'node:crypto';
 import { writev } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { frameSealerFor } from './blob-crypto.ts';
+import { sealerFor } from './blob-crypto.ts';
 import { unwritten } from './blob-writer.ts';
 import {
   BIG_CONSUMED, BIG_PRODUCED, BIG_WRITTEN, I32_MAIN_WAITING, I32_SEQ, I32_STATE, I32_WORKER_WAITING, I32_WSEQ, STATE_ABORT, STATE_END,
@@ -31,10 +26,8 @@ import {
 } from './blob-seal-protocol.ts';
 import type { SealJobMessage, SealJobResult, SealWorkerData } from './blob-seal-protocol.ts';
 
-/** Plaintext taken from the ring per step, then its space is handed back. */
+/** Plaintext taken from the ring per step: a frame's worth, then space is handed back. */
 const STEP_BYTES = 1024 * 1024;
-/** Frames being encrypted at once (memory: this many sealed frames, plus the frame being filled). */
-const MAX_FRAMES_IN_FLIGHT = 4;
 /** IOV_MAX is 1024 on Linux; a 4 MiB batch of 1 MiB frames stays far below it, but split anyway. */
 const IOV_PIECES = 512;
 
@@ -53,34 +46,23 @@ const writeAll = async (fd: number, buffers: Buffer[], bytes: number): Promise<v
   }
 };
 
-/** A promise whose rejection is handled later, by whoever awaits it: never reported as unhandled. */
-const observed = <T>(promise: Promise<T>): Promise<T> => {
-  promise.catch(() => {});
-  return promise;
-};
-
 const runJob = async (data: SealWorkerData, job: SealJobMessage): Promise<SealJobResult> => {
   const { i32, big } = controlViews(data.control);
   const ring = Buffer.from(data.ring);
   const ringBytes = ring.length;
-  const sealer = await frameSealerFor({ header: Buffer.from(job.header), fileKey: Buffer.from(job.fileKey.buffer, job.fileKey.byteOffset, job.fileKey.byteLength) });
-  // The sealer holds the key as a CryptoKey now; the copy that came with the message is not needed.
+  const sealer = sealerFor({ header: Buffer.from(job.header), fileKey: Buffer.from(job.fileKey.buffer, job.fileKey.byteOffset, job.fileKey.byteLength) });
+  // The sealer holds the key as a KeyObject now; the copy that came with the message is not needed.
   job.fileKey.fill(0);
-  const hash = createHash('sha256');
-  const frameSize = sealer.frameSize;
-  // The frame being filled (WebCrypto copies it when called, so one buffer serves every frame).
-  const frame = Buffer.allocUnsafe(frameSize);
-  let fill = 0;
-  let index = 0;
   let processed = 0;
-  /** Frames handed to WebCrypto, oldest first. */
-  const sealing: Array<Promise<Buffer>> = [];
-  let out: Buffer[] = [sealer.header];
-  let outBytes = sealer.header.length;
+  let out: Buffer[] = [];
+  let outBytes = 0;
   let written = 0;
   /** The batch being written (at most one), settled only after `written` counts it. */
   let inflight: Promise<void> | undefined;
 
+  const collect = (from: number): void => {
+    for (let i = from; i < out.length; i += 1) outBytes += out[i]!.length;
+  };
   const writeBatch = async (buffers: Buffer[], bytes: number): Promise<void> => {
     for (let i = 0; i < buffers.length; i += IOV_PIECES) {
       const part = buffers.slice(i, i + IOV_PIECES);
@@ -101,23 +83,19 @@ const runJob = async (data: SealWorkerData, job: SealJobMessage): Promise<SealJo
     const bytes = outBytes;
     out = [];
     outBytes = 0;
-    inflight = observed(writeBatch(buffers, bytes));
+    inflight = writeBatch(buffers, bytes);
+    // Observed here so a failure is never unhandled; it is rethrown by whoever awaits `inflight` next.
+    inflight.catch(() => {});
   };
-  /** Takes the oldest sealed frame into the write batch; writes the batch when it is full. */
-  const collectOne = async (): Promise<void> => {
-    const sealed = await sealing.shift()!;
-    out.push(sealed);
-    outBytes += sealed.length;
-    if (outBytes >= job.batchBytes) await flush();
-  };
-  const sealFrame = async (final: boolean): Promise<void> => {
-    if (sealing.length >= MAX_FRAMES_IN_FLIGHT) await collectOne();
-    sealing.push(observed(sealer.seal(frame.subarray(0, fill), index, final)));
-    index += 1;
-    fill = 0;
+  const drain = async (): Promise<void> => {
+    await flush();
+    const last = inflight;
+    inflight = undefined;
+    await last;
   };
   const release = (): void => {
-    Atomics.store(big, BIG_CONSUMED, BigInt(processed));
+    // The sealer still holds views of the unsealed frame: that part of the ring stays taken.
+    Atomics.store(big, BIG_CONSUMED, BigInt(processed - sealer.pendingBytes()));
     Atomics.add(i32, I32_WSEQ, 1);
     if (Atomics.load(i32, I32_MAIN_WAITING) !== 0) Atomics.notify(i32, I32_WSEQ);
   };
@@ -131,39 +109,35 @@ const runJob = async (data: SealWorkerData, job: SealJobMessage): Promise<SealJo
       if (produced > processed) {
         const end = Math.min(produced, processed + STEP_BYTES);
         while (processed < end) {
-          // A full frame is sealed as not final only now that we know more bytes follow it.
-          if (fill === frameSize) await sealFrame(false);
           const at = processed % ringBytes;
-          const n = Math.min(end - processed, ringBytes - at, frameSize - fill);
-          const piece = ring.subarray(at, at + n);
-          hash.update(piece);
-          piece.copy(frame, fill);
-          fill += n;
+          const n = Math.min(end - processed, ringBytes - at);
+          const before = out.length;
+          sealer.update(ring.subarray(at, at + n), out);
+          collect(before);
           processed += n;
         }
         release();
+        // A full batch: wait for the one in flight (if any), then let this one go while we seal on.
+        if (outBytes >= job.batchBytes) await flush();
         continue;
       }
       if (state === STATE_END) {
-        await sealFrame(true);
-        while (sealing.length > 0) await collectOne();
-        await flush();
-        const last = inflight;
-        inflight = undefined;
-        await last;
-        return { type: 'done', digest: hash.digest('hex'), size: processed, written };
+        const before = out.length;
+        sealer.final(out);
+        collect(before);
+        release();
+        await drain();
+        return { type: 'done', digest: sealer.digest(), size: sealer.size(), written };
       }
-      // Nothing to read right now: take what is sealed and write it instead of waiting with it, or let
-      // what is in flight finish (its completion runs on this thread's event loop, which Atomics.wait blocks).
-      if (sealing.length > 0) {
-        await collectOne();
-        continue;
-      }
-      if (outBytes > 0 || inflight !== undefined) {
+      // Nothing to read right now: write what is sealed instead of waiting with it, or let the write in
+      // flight finish (its callback runs on this thread's event loop, which Atomics.wait would block).
+      if (inflight !== undefined || outBytes > 0) {
         await flush();
-        const current = inflight;
-        inflight = undefined;
-        await current;
+        if (inflight !== undefined && Number(Atomics.load(big, BIG_PRODUCED)) === processed && Atomics.load(i32, I32_STATE) !== STATE_END) {
+          const current = inflight;
+          inflight = undefined;
+          await current;
+        }
         continue;
       }
       Atomics.store(i32, I32_WORKER_WAITING, 1);

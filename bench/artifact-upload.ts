@@ -8,14 +8,16 @@
  *            file, fsyncs it, and commits (row + rename + audit). Timed until the 200 arrives.
  *   copy     read the same file and write a new one on the same disk with streams, then fsync.
  * Each round uploads and copies a fresh file of `--mb` random MiB (no dedup shortcut); rounds alternate
- * the two. Prints MB/s (median of rounds) and upload/copy.
+ * the two. Prints MB/s (median of rounds) and upload/copy, and the CPU time each side spent per MiB
+ * (median): the server process's (all its threads, from /proc/<pid>/stat) and the bench's own (the
+ * upload's client, or the copy) — on a machine loaded by others the CPU cost varies far less than MB/s.
  *
  * Usage: node bench/artifact-upload.ts [--db postgres|pglite|both] [--mb 256] [--rounds 5]
  * Profiling the server: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (flags for the server's node,
  * space-separated; a worker thread writes its own profile beside the main thread's).
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import os from 'node:os';
@@ -51,6 +53,17 @@ const writeRandomFile = (path: string, bytes: number): void => {
   closeSync(fd);
   const chunk = 16 * 1024 * 1024;
   for (let written = 0; written < bytes; written += chunk) writeFileSync(path, randomBytes(Math.min(chunk, bytes - written)), { flag: 'a' });
+};
+
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc (Linux). */
+const processCpuSeconds = (pid: number): { user: number; system: number } => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  // After "(comm) ": state is field 3, utime field 14, stime field 15 (1-based, man 5 proc); clock ticks.
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+};
+const ownCpuSeconds = (): number => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
 };
 
 const plainCopy = async (src: string, dst: string): Promise<number> => {
@@ -98,12 +111,25 @@ for (const kind of kinds) {
     mkdirSync(work);
     const uploadRates: number[] = [];
     const copyRates: number[] = [];
+    const serverCpu: number[] = [];
+    const serverSys: number[] = [];
+    const clientCpu: number[] = [];
+    const copyCpu: number[] = [];
+    const pid = server.child.pid!;
     for (let round = 0; round < rounds; round += 1) {
       const src = join(work, `src-${round}.bin`);
       writeRandomFile(src, bytes);
       // Warm the page cache for both contenders equally: each reads the file once before timing.
+      const serverBefore = processCpuSeconds(pid);
+      const clientBefore = ownCpuSeconds();
       const uploadMs = await upload(server.url, token, src, `bench/${round}.bin`, bytes);
+      const serverAfter = processCpuSeconds(pid);
+      serverCpu.push((serverAfter.user + serverAfter.system - serverBefore.user - serverBefore.system) * 1000 / mib);
+      serverSys.push((serverAfter.system - serverBefore.system) * 1000 / mib);
+      clientCpu.push((ownCpuSeconds() - clientBefore) * 1000 / mib);
+      const copyBefore = ownCpuSeconds();
       const copyMs = await plainCopy(src, join(work, `copy-${round}.bin`));
+      copyCpu.push((ownCpuSeconds() - copyBefore) * 1000 / mib);
       uploadRates.push(bytes / 1e6 / (uploadMs / 1000));
       copyRates.push(bytes / 1e6 / (copyMs / 1000));
       rmSync(src);
@@ -112,7 +138,8 @@ for (const kind of kinds) {
     const up = median(uploadRates);
     const cp = median(copyRates);
     console.log(`${kind.padEnd(8)}  upload (HTTP, encrypted) ${up.toFixed(0).padStart(5)} MB/s   plain copy ${cp.toFixed(0).padStart(5)} MB/s   ratio ${(up / cp).toFixed(2)}  ` +
-      `[rounds upload ${uploadRates.map((r) => r.toFixed(0)).join('/')}; copy ${copyRates.map((r) => r.toFixed(0)).join('/')}]`);
+      `[rounds upload ${uploadRates.map((r) => r.toFixed(0)).join('/')}; copy ${copyRates.map((r) => r.toFixed(0)).join('/')}]\n` +
+      `          CPU ms/MiB: upload server ${median(serverCpu).toFixed(2)} (system ${median(serverSys).toFixed(2)}) + client ${median(clientCpu).toFixed(2)}   copy ${median(copyCpu).toFixed(2)}`);
   } finally {
     await server.kill('SIGTERM');
     await database?.drop();

@@ -81,6 +81,46 @@ test('a busy pool answers undefined (the caller seals inline); a finished job fr
   }
 });
 
+test('asynchronous batch writes land in order, and none lands after the worker answered an abort', async () => {
+  const pool = createSealWorkerPool({ size: 1 });
+  const key = randomBytes(32);
+  try {
+    await withDir(async (dir) => {
+      // Small batches: hundreds of writes in flight one after another while the next batch is sealed.
+      const plaintext = randomBytes(5 * 1024 * 1024 + 4_321);
+      const handle = await open(join(dir, 'ordered'), 'wx');
+      const writer = pool.tryWriter(handle, newBlobSealingKey(key, LEGACY_FRAME_SIZE), { batchBytes: 16 * 1024 });
+      assert.ok(writer !== undefined);
+      await pipeline(Readable.from(pieces(plaintext, 7_000)), writer);
+      await handle.close();
+      assert.ok((await opened(key, await readFile(join(dir, 'ordered')), writer.digest(), plaintext.length)).equals(plaintext));
+
+      // Abort mid-stream with writes in flight: once the stream has closed, the file no longer grows —
+      // checked again after the same worker has run a whole next job (so any late write would have landed).
+      const aborted = await open(join(dir, 'aborted'), 'wx');
+      const victim = pool.tryWriter(aborted, newBlobSealingKey(key), { batchBytes: 16 * 1024 });
+      assert.ok(victim !== undefined);
+      const source = Readable.from(pieces(randomBytes(6 * 1024 * 1024), 64 * 1024));
+      let sent = 0;
+      source.on('data', (chunk: Buffer) => {
+        sent += chunk.length;
+        if (sent >= 3 * 1024 * 1024) victim.destroy(new Error('client gone'));
+      });
+      await assert.rejects(pipeline(source, victim), /client gone/);
+      const sizeAtClose = (await aborted.stat()).size;
+      const next = await open(join(dir, 'next'), 'wx');
+      const after = pool.tryWriter(next, newBlobSealingKey(key));
+      assert.ok(after !== undefined, 'the worker answered the aborted job');
+      await pipeline(Readable.from([randomBytes(2 * 1024 * 1024)]), after);
+      await next.close();
+      assert.equal((await aborted.stat()).size, sizeAtClose);
+      await aborted.close();
+    });
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a write error on the worker reaches the upload, and the worker is free again', async () => {
   const pool = createSealWorkerPool({ size: 1 });
   const key = randomBytes(32);

@@ -62,7 +62,7 @@ export interface UploadSession {
    * Streams `source` into an encrypted temp file, counting its bytes against the quota as they arrive.
    * Throws QUOTA_EXCEEDED the moment the session would exceed it (the temp file is deleted, the source
    * is unpiped but not destroyed, so the caller can still answer). Buffers never the whole blob: on a seal
-   * worker, its 8 MiB ring plus a 4 MiB write batch; inline, a frame (1 MiB) plus two 4 MiB write batches
+   * worker, its 8 MiB ring plus two 4 MiB write batches (one being written, one being gathered); inline, a frame (1 MiB) plus two 4 MiB write batches
    * and the writer's 1 MiB highWaterMark.
    */
   stage(source: Readable): Promise<StagedBlob>;

@@ -71,7 +71,7 @@ export interface ImageStore {
    * A live import keeps writing into its staging, so a large enough age spares peers sharing the home.
    */
   sweepStaging(olderThanMs: number): Promise<{ entries: number; bytes: number }>;
-  /** What the store holds on disk (for `bulkhead doctor`): unpacked images, blobs, and bytes in each. */
+  /** What the store holds on disk (for `bulkhead doctor`): unpacked images, blobs, and bytes in each. Creates nothing. */
   stats(): Promise<{ rootfsCount: number; rootfsBytes: number; blobCount: number; blobBytes: number; stagingEntries: number }>;
 }
 
@@ -429,14 +429,15 @@ export function createImageStore(root: string): ImageStore {
     },
 
     async stats() {
-      await ensureDirs();
-      const images = readdirSync(rootfsDir).filter((name) => HEX64.test(name));
+      // Read-only (doctor calls it): a store never used has no directories yet, and none are created.
+      const list = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
+      const images = list(rootfsDir).filter((name) => HEX64.test(name));
       let rootfsBytes = 0;
       for (const name of images) rootfsBytes += await treeBytes(join(rootfsDir, name)).catch(() => 0);
-      const blobs = readdirSync(blobsDir).filter((name) => HEX64.test(name));
+      const blobs = list(blobsDir).filter((name) => HEX64.test(name));
       let blobBytes = 0;
       for (const name of blobs) blobBytes += (await stat(join(blobsDir, name))).size;
-      return { rootfsCount: images.length, rootfsBytes, blobCount: blobs.length, blobBytes, stagingEntries: readdirSync(tmpDir).length };
+      return { rootfsCount: images.length, rootfsBytes, blobCount: blobs.length, blobBytes, stagingEntries: list(tmpDir).length };
     },
   };
 }

@@ -223,7 +223,8 @@ export function createImageService(deps: {
   const collect = async (): Promise<{ rootfs: number; blobs: number }> => {
     const { rows } = await readAsSystem<{ digest: string }>(db,
       `SELECT digest FROM images UNION SELECT digest FROM public_images
-       UNION SELECT image_digest FROM jobs WHERE image_digest IS NOT NULL AND status IN ('queued', 'admitted', 'running', 'preempted')`);
+       UNION SELECT image_digest FROM jobs WHERE image_digest IS NOT NULL AND status IN ('queued', 'admitted', 'running', 'preempted')
+       UNION SELECT image_digest FROM deployments WHERE image_digest IS NOT NULL`);
     return store.collectGarbage(rows.map((r) => r.digest));
   };
 

@@ -382,7 +382,7 @@ export const createPlatform = async (
   const endpoints = options.cluster?.endpoints ?? (ownClusterBackend === undefined ? undefined
     : createClusterEndpoints({ client: ownClusterBackend.client, config: cluster, tenants, ensureTenant: (tenant, quota) => ownClusterBackend.execution.ensureTenant(tenant, quota) }));
   const serving = await createServingSystem(config, {
-    db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId),
+    db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId), images,
     cluster: config.executor === 'kubernetes' && endpoints !== undefined ? { endpoints, identity, pollIntervalMs: options.cluster?.endpointPollIntervalMs } : undefined,
     // Each replica enforces its share of a tenant's rate: the quota divided by the live replicas.
     rateShare: (rate) => replicaShare(rate, replicas.liveReplicas()),

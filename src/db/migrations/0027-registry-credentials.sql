@@ -21,3 +21,8 @@ CREATE POLICY tenant_isolation ON registry_credentials TO bulkhead_app
   WITH CHECK (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid);
 CREATE POLICY system_access ON registry_credentials TO bulkhead_system USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE, DELETE ON registry_credentials TO bulkhead_app, bulkhead_system;
+
+-- Deployments on images: the reference as given and the manifest digest it resolved to at creation (the
+-- serving workers run on exactly that digest's rootfs; a version update keeps it).
+ALTER TABLE deployments ADD COLUMN image text CHECK (length(image) BETWEEN 1 AND 300);
+ALTER TABLE deployments ADD COLUMN image_digest text CHECK (image_digest ~ '^sha256:[0-9a-f]{64}$');

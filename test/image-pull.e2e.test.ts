@@ -121,6 +121,10 @@ describe('image pull from a registry', { skip }, () => {
         // Another tenant without credentials cannot pull it, nor see acme's copy.
         assert.equal((await pull(globex, { reference: `${registry.host}/team/shell:1.0` })).status, 403);
         assert.equal((await p.call('GET', '/api/v1/tenants/globex/images/shell:1.0', globex.tokens.viewer)).status, 404);
+        // A job names local images only: a registry reference is not pulled on submission (docs/images.md).
+        const job = await p.call('POST', '/api/v1/tenants/acme/jobs', acme.tokens.member, { command: ['/bin/true'], image: `${registry.host}/team/shell:1.0` });
+        assert.equal(job.status, 400, JSON.stringify(job.body));
+        assert.equal(job.body.code, 'VALIDATION_FAILED');
         const missing = await pull(acme, { reference: `${registry.host}/team/shell:nope` });
         assert.equal(missing.status, 404, JSON.stringify(missing.body));
       });

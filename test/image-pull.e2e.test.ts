@@ -1,6 +1,7 @@
 /**
  * Pulling images from a real OCI distribution registry (issue 17), on PGlite and PostgreSQL: Debian's
- * docker-registry on a loopback ephemeral port with htpasswd auth, images pushed by skopeo from archives
+ * docker-registry on a loopback ephemeral port with htpasswd auth (and, below, token auth with the test's own
+ * token service: the Bearer challenge), images pushed by skopeo from archives
  * built in the test. Covers: the operator's registry list (others refused), the tenant's credentials
  * (sealed under its key, write-only, invisible to another tenant), the registry's challenge answered,
  * the pulled digest equal to the pushed one, a pulled image runnable by name and counted against the
@@ -30,9 +31,9 @@ describe('image pull from a registry', { skip }, () => {
   let victimDigest = '';
   before(async () => {
     registry = await startTestRegistry();
-    pushed = registry.push(shell.archive, 'team/shell', '1.0');
-    hostileDigest = registry.push(hostile.archive, 'team/hostile', '1');
-    victimDigest = registry.push(victim.archive, 'team/victim', '1');
+    pushed = await registry.push(shell.archive, 'team/shell', '1.0');
+    hostileDigest = await registry.push(hostile.archive, 'team/hostile', '1');
+    victimDigest = await registry.push(victim.archive, 'team/victim', '1');
   });
   after(async () => {
     await registry.close();
@@ -177,6 +178,41 @@ describe('image pull from a registry', { skip }, () => {
         assert.equal((await p.call('DELETE', `/api/v1/tenants/acme/registry-credentials/${registry.host}`, acme.tokens.member)).status, 404);
         assert.equal((await pull(acme, { reference: `${registry.host}/team/shell:1.0`, as: 'again:1' })).status, 403);
       });
+    });
+  }
+});
+
+describe('image pull from a registry with token authentication (the Bearer challenge)', { skip }, () => {
+  let registry: TestRegistry;
+  let pushed = '';
+  before(async () => {
+    registry = await startTestRegistry({ auth: 'token' });
+    pushed = await registry.push(shell.archive, 'team/shell', '2.0');
+  });
+  after(async () => {
+    await registry.close();
+  });
+
+  for (const kind of databaseKinds) {
+    test(`the token service is asked with the tenant's credentials; the token pulls (${kind})`, async () => {
+      const p = await createTestPlatform(kind, { imageRegistries: { [registry.host]: registry.url } });
+      try {
+        const acme = await p.createTenant('acme', 'sandbox');
+        const reference = `${registry.host}/team/shell:2.0`;
+        const anonymous = await p.call('POST', '/api/v1/tenants/acme/images/pull', acme.tokens.member, { reference });
+        assert.equal(anonymous.status, 403, JSON.stringify(anonymous.body));
+        const login = (password: string) =>
+          p.call('PUT', `/api/v1/tenants/acme/registry-credentials/${registry.host}`, acme.tokens.member, { username: registry.user, password });
+        assert.equal((await login('wrong')).status, 200);
+        assert.equal((await p.call('POST', '/api/v1/tenants/acme/images/pull', acme.tokens.member, { reference })).status, 403);
+        assert.equal((await login(registry.password)).status, 200);
+        const pulled = await p.call('POST', '/api/v1/tenants/acme/images/pull', acme.tokens.member, { reference });
+        assert.equal(pulled.status, 201, JSON.stringify(pulled.body));
+        assert.equal(pulled.body.digest, pushed);
+        assert.deepEqual([pulled.body.name, pulled.body.tag], ['shell', '2.0']);
+      } finally {
+        await p.close();
+      }
     });
   }
 });

@@ -1,14 +1,20 @@
 /**
  * A real OCI distribution registry for tests: Debian's `docker-registry` (distribution 2.8) started on a
- * loopback ephemeral port with its own config and storage directory and htpasswd authentication, and
+ * loopback ephemeral port with its own config and storage directory and htpasswd or token authentication, and
  * `skopeo` to push OCI image archives built by oci-images.ts into it. Nothing is shared with the host's
  * own registry (if any): own port, own directory, stopped by `close()`.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { X509Certificate, createPrivateKey, createSign, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait.ts';
+
+const execFileAsync = promisify(execFile);
 
 export const registryToolsPresent = (): boolean => existsSync('/usr/bin/docker-registry') && existsSync('/usr/bin/skopeo');
 
@@ -21,7 +27,7 @@ export interface TestRegistry {
   user: string;
   password: string;
   /** Pushes an OCI layout archive as `repository:tag`; returns the manifest digest skopeo pushed. */
-  push(archive: Buffer, repository: string, tag: string): string;
+  push(archive: Buffer, repository: string, tag: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -34,12 +40,52 @@ const htpasswdLine = (user: string, password: string): string => {
   return `${user}:${hash}\n`;
 };
 
-export const startTestRegistry = async (): Promise<TestRegistry> => {
+/**
+ * A token service per the distribution spec's token authentication: GET ?service&scope with HTTP Basic
+ * credentials → `{ token }`, a JWT (RS256, its certificate in `x5c`) granting the scope's actions to the
+ * right user; the registry trusts it through `rootcertbundle`. Anonymous or wrong credentials: 401.
+ */
+const startTokenService = async (dir: string, user: string, password: string): Promise<{ realm: string; certPath: string; close(): Promise<void> }> => {
+  const keyPath = join(dir, 'token.key');
+  const certPath = join(dir, 'token.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', '/CN=bulkhead-test-token'], { stdio: 'ignore' });
+  const key = createPrivateKey(readFileSync(keyPath));
+  const der = new X509Certificate(readFileSync(certPath)).raw.toString('base64');
+  const b64 = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://token');
+    const auth = req.headers.authorization ?? '';
+    const given = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : '';
+    if (given !== `${user}:${password}`) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
+      return;
+    }
+    const scope = /^repository:([^:]+):(.+)$/.exec(url.searchParams.get('scope') ?? '');
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64({ alg: 'RS256', typ: 'JWT', x5c: [der] });
+    const claims = b64({
+      iss: 'bulkhead-test-token', sub: user, aud: url.searchParams.get('service'), exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(),
+      access: scope === null ? [] : [{ type: 'repository', name: scope[1], actions: (scope[2] ?? '').split(',') }],
+    });
+    const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key).toString('base64url');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${header}.${claims}.${signature}` }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { realm: `http://127.0.0.1:${port}/token`, certPath, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+};
+
+/** `auth: 'htpasswd'` (the Basic challenge) or `'token'` (the Bearer challenge, with a token service of the test's). */
+export const startTestRegistry = async (options: { auth?: 'htpasswd' | 'token' } = {}): Promise<TestRegistry> => {
   const dir = mkdtempSync(join(tmpdir(), 'bulkhead-registry-'));
   const storage = join(dir, 'data');
   const user = 'puller';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   writeFileSync(join(dir, 'htpasswd'), htpasswdLine(user, password));
+  const tokens = options.auth === 'token' ? await startTokenService(dir, user, password) : undefined;
+  const authConfig = tokens === undefined
+    ? ['auth:', '  htpasswd:', '    realm: bulkhead-test', `    path: ${join(dir, 'htpasswd')}`]
+    : ['auth:', '  token:', `    realm: ${tokens.realm}`, '    service: bulkhead-test-registry', '    issuer: bulkhead-test-token', `    rootcertbundle: ${tokens.certPath}`];
   writeFileSync(join(dir, 'config.yml'), [
     'version: 0.1',
     'log:',
@@ -51,10 +97,7 @@ export const startTestRegistry = async (): Promise<TestRegistry> => {
     '    enabled: true',
     'http:',
     '  addr: 127.0.0.1:0',
-    'auth:',
-    '  htpasswd:',
-    '    realm: bulkhead-test',
-    `    path: ${join(dir, 'htpasswd')}`,
+    ...authConfig,
     '',
   ].join('\n'));
   // The log goes to a file, not a pipe: `push` blocks this process in execFileSync, and a registry
@@ -71,15 +114,16 @@ export const startTestRegistry = async (): Promise<TestRegistry> => {
   const host = `127.0.0.1:${port}`;
   return {
     host, url: `http://${host}`, storage, user, password,
-    push(archive, repository, tag) {
+    // Asynchronous: with token auth the token service answers from this very process.
+    async push(archive, repository, tag) {
       const file = join(dir, `push-${Math.random().toString(36).slice(2)}.tar`);
       const digestFile = `${file}.digest`;
       writeFileSync(file, archive);
       try {
-        execFileSync('skopeo', [
+        await execFileAsync('skopeo', [
           'copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', `${user}:${password}`, '--digestfile', digestFile,
           `oci-archive:${file}`, `docker://${host}/${repository}:${tag}`,
-        ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HOME: dir } });
+        ], { env: { ...process.env, HOME: dir } });
         return readFileSync(digestFile, 'utf8').trim();
       } finally {
         rmSync(file, { force: true });
@@ -91,6 +135,7 @@ export const startTestRegistry = async (): Promise<TestRegistry> => {
         child.kill('SIGTERM');
         await waitFor('the registry to stop', () => child.exitCode !== null || child.signalCode !== null || undefined, 10_000, 50);
       }
+      await tokens?.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -71,6 +71,9 @@ describe('admin commands beside a server on PostgreSQL', () => {
     assert.match(doctor.out, /^database: postgres\nrow-level security: enforced/);
     // The detected cgroup version and where the platform would write (v1 on this host, v2 on current distributions).
     assert.match(doctor.out, /\ncgroups: (v1, hierarchies under \/sys\/fs\/cgroup|v2, unified hierarchy, (root cgroup|delegated subtree) \/sys\/fs\/cgroup\S*).* — controllers .*memory/);
+    // The image store (issue 17): counts and bytes, and where pulls may come from.
+    assert.match(doctor.out, /\nimages: \d+ unpacked \(\d+ bytes\), \d+ blobs \(\d+ bytes\) in \S+\/images/);
+    assert.match(doctor.out, /\nimage registries: none configured/);
     // The server was not disturbed.
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
   });

@@ -118,6 +118,14 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
     // With the killed uploads' own temp files, if they got that far (named for the dead process: swept on
     // both databases).
     const tempsBefore = readdirSync(join(home, 'blobs', tenant.id, 'tmp')).length;
+    // An image import (or registry pull) staged when the process died (issue 17): its staging directory.
+    const imageStaging = join(home, 'images', 'tmp', 'pull-0123456789abcdef');
+    mkdirSync(join(imageStaging, 'blobs', 'sha256'), { recursive: true });
+    writeFileSync(join(imageStaging, 'blobs', 'sha256', 'partial'), randomBytes(2048));
+    if (kind === 'postgres') {
+      const old = new Date(Date.now() - 2 * 3600_000);
+      for (const path of [join(imageStaging, 'blobs', 'sha256', 'partial'), join(imageStaging, 'blobs', 'sha256'), join(imageStaging, 'blobs'), imageStaging]) utimesSync(path, old, old);
+    }
     const jobId = randomUUID();
     const jobToken = `bh_${randomBytes(32).toString('base64url')}`;
     const tokenId = randomUUID();
@@ -176,6 +184,8 @@ for (const kind of databaseKinds) describe(`start-up recovery after SIGKILL (${k
     assert.equal(byAction.get('recovery.sweep-orphan-blobs')?.['files'], 1);
     assert.equal(byAction.get('recovery.sweep-tmp')?.['files'], tempsBefore);
     assert.deepEqual(readdirSync(join(home, 'blobs', tenant.id, 'tmp')), []);
+    assert.deepEqual(byAction.get('recovery.sweep-image-staging'), { entries: 1, bytes: 2048 });
+    assert.deepEqual(readdirSync(join(home, 'images', 'tmp')), []);
     assert.equal(byAction.get('recovery.fail-interrupted-jobs')?.['jobs'], 1);
     assert.equal(byAction.get('recovery.end-runs-of-ended-jobs')?.['runs'], 1);
     assert.equal(byAction.get('recovery.revoke-tokens-of-ended-jobs')?.['tokens'], 1);

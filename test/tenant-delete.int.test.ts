@@ -141,6 +141,8 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   const image = buildOciArchive([{ entries: [{ path: 'hello.txt', data: t.slug }] }]);
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/images?name=base&tag=1`, t.tokens.member, image.archive), 'image', 201);
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/image-default`, t.tokens.member, { image: 'base:1' }), 'default image');
+  // Registry credentials (0027): sealed under the tenant's key; nothing contacts the registry when they are set.
+  ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/registry-credentials/registry.example.com`, t.tokens.member, { username: 'u', password: 'p' }), 'registry credentials');
   // A deployment of a model that cannot be resolved: its record exists, no worker ever starts.
   ok(await p.call('POST', `/api/v1/tenants/${t.slug}/deployments`, t.tokens.member, { name: 'churn', model: 'no-such-model', version: '1', replicas: 1 }), 'deployment', 201);
   // Once its rollout has failed (it has nothing more to log), reading the logs writes the pending lines to
@@ -196,7 +198,7 @@ for (const kind of databaseKinds) {
     let keptData: Seeded;
 
     before(async () => {
-      p = await createTestPlatform(kind);
+      p = await createTestPlatform(kind, { imageRegistries: { 'registry.example.com': 'https://registry.example.com' } });
       doomed = await p.createTenant('doomed');
       kept = await p.createTenant('kept', 'process');
       ok(await p.call('POST', '/api/v1/users', adminToken, { username: 'sam' }), 'user', 201);

@@ -28,9 +28,13 @@ export const registerDeployCommands = (program: Command, ctx: CommandContext): v
     .option('--tenant <slug>', "tenant (default: the token's)").requiredOption('--model <name>', 'registered model').requiredOption('--version <n>', 'model version')
     .option('--replicas <n>', 'worker processes', Number, 1).option('--cpu <cores>', 'CPU per replica', Number, 1)
     .option('--memory <mib>', 'memory per replica (MiB)', Number, 1024).option('--max-concurrency <n>', 'requests in flight per deployment', Number, 8)
+    .option('--image <ref>', "run the workers on an OCI image (name:tag or name@sha256:…) instead of the host's /usr")
     .argument('<name>')
-    .action(async (name: string, o: { tenant?: string; model: string; version: string; replicas: number; cpu: number; memory: number; maxConcurrency: number }) => {
-      show(await ctx.client().request<DeploymentView>('POST', (await base(o.tenant)), { name, model: o.model, version: o.version, replicas: o.replicas, resources: { cpu: o.cpu, memoryMiB: o.memory }, maxConcurrency: o.maxConcurrency }));
+    .action(async (name: string, o: { tenant?: string; model: string; version: string; replicas: number; cpu: number; memory: number; maxConcurrency: number; image?: string }) => {
+      show(await ctx.client().request<DeploymentView>('POST', (await base(o.tenant)), {
+        name, model: o.model, version: o.version, replicas: o.replicas, resources: { cpu: o.cpu, memoryMiB: o.memory }, maxConcurrency: o.maxConcurrency,
+        ...(o.image === undefined ? {} : { image: o.image }),
+      }));
     });
   deploy.command('update').description('roll to another model version with no failed requests')
     .option('--tenant <slug>', "tenant (default: the token's)").requiredOption('--version <n>', 'model version').argument('<name>')

@@ -1,5 +1,5 @@
 /**
- * `bulkhead image import|list|delete` (issue 17): OCI images for jobs, in the tenant's private store or,
+ * `bulkhead image import|pull|list|delete|login|logout` (issue 17): OCI images for jobs, in the tenant's private store or,
  * with --public (platform admins), the platform-wide one. The archive is streamed, never buffered.
  */
 import { createReadStream } from 'node:fs';
@@ -73,5 +73,40 @@ export const registerImageCommands = (program: Command, ctx: CommandContext): vo
     .action(async (ref: string, o: { tenant?: string; public?: boolean }) => {
       await ctx.client().request('DELETE', `${await basePath(o)}/${encodeURIComponent(ref)}`);
       ctx.print({ deleted: ref }, () => `deleted ${ref}`);
+    });
+
+  image
+    .command('pull <reference>')
+    .description('pull from a registry the operator configured: bulkhead image pull registry.example.com/team/torch:2.3 --tenant acme')
+    .option('--tenant <slug>', "tenant (default: the token's)")
+    .option('--as <name:tag>', "the local name:tag (default: the repository's last component and the tag)")
+    .action(async (reference: string, o: { tenant?: string; as?: string }) => {
+      const path = `${ctx.tenantPath(await ctx.resolveTenant(o.tenant))}/images/pull`;
+      const pulled = await ctx.client().request<ImageView & { pulledFrom: string }>('POST', path, { reference, ...(o.as === undefined ? {} : { as: o.as }) });
+      ctx.print(pulled, () => `pulled ${pulled.pulledFrom} as ${pulled.name}:${pulled.tag ?? ''}  ${pulled.digest}  (${pulled.sizeBytes} bytes)`);
+    });
+
+  image
+    .command('login <registry>')
+    .description("store the tenant's credentials for a configured registry; the password is read from stdin (never an argument)")
+    .requiredOption('--username <name>', 'the registry user')
+    .option('--tenant <slug>', "tenant (default: the token's)")
+    .action(async (registry: string, o: { tenant?: string; username: string }) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      if (password === '') throw new AppError('VALIDATION_FAILED', 'pass the registry password on stdin');
+      const path = `${ctx.tenantPath(await ctx.resolveTenant(o.tenant))}/registry-credentials/${encodeURIComponent(registry)}`;
+      const saved = await ctx.client().request<{ registry: string; username: string }>('PUT', path, { username: o.username, password });
+      ctx.print(saved, () => `credentials for ${saved.registry} stored (user ${saved.username})`);
+    });
+
+  image
+    .command('logout <registry>')
+    .description("delete the tenant's credentials for a registry")
+    .option('--tenant <slug>', "tenant (default: the token's)")
+    .action(async (registry: string, o: { tenant?: string }) => {
+      await ctx.client().request('DELETE', `${ctx.tenantPath(await ctx.resolveTenant(o.tenant))}/registry-credentials/${encodeURIComponent(registry)}`);
+      ctx.print({ deleted: registry }, () => `credentials for ${registry} deleted`);
     });
 };

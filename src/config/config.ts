@@ -157,6 +157,23 @@ export const configSchema = z
     /** Chargeback prices (config file only): price per unit of each metered resource, in one currency. */
     rateCard: rateCardSchema.default({ currency: 'USD', prices: {} }),
     /**
+     * OCI distribution registries images may be pulled from (issue 17): `host[:port]` as it appears in a
+     * reference (`host/repo:tag`) → the registry's base URL. In the config file an object; in
+     * BULKHEAD_IMAGE_REGISTRIES `host=URL` pairs separated by commas. No registry configured, no pull.
+     */
+    imageRegistries: z.preprocess(
+      (v) => typeof v === 'string'
+        ? Object.fromEntries(v.split(',').map((pair) => pair.trim()).filter((pair) => pair !== '').map((pair) => {
+          const at = pair.indexOf('=');
+          return at < 0 ? [pair, ''] : [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
+        }))
+        : v,
+      z.record(
+        z.string().regex(/^[a-z0-9.-]+(:[0-9]{1,5})?$/, 'registry keys are host or host:port, lower case'),
+        z.url({ protocol: /^https?$/ }),
+      ),
+    ).default({}),
+    /**
      * Replicas on PostgreSQL: how long the leader's lease lasts without renewal. A dead leader is replaced
      * within about this plus one heartbeat (the default bounds failover by 4 s).
      */
@@ -279,6 +296,7 @@ export const envNames = {
   BULKHEAD_SECURITY_WEBHOOK_SECRET: 'securityWebhookSecret',
   BULKHEAD_SERVICE_TOKEN_DEFAULT_TTL_SECONDS: 'serviceTokenDefaultTtlSeconds',
   BULKHEAD_SERVICE_TOKEN_MAX_TTL_SECONDS: 'serviceTokenMaxTtlSeconds',
+  BULKHEAD_IMAGE_REGISTRIES: 'imageRegistries',
 } as const satisfies Record<string, keyof Config>;
 
 /** BULKHEAD_OIDC_* → `oidc` keys (the nested block has its own names; documented in docs/identity.md). */

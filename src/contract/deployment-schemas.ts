@@ -3,6 +3,7 @@
  * answers (with each replica's state). Shared by the server, the CLI and a console.
  */
 import { z } from 'zod';
+import { imageReferenceSchema } from './image-schemas.ts';
 import { tenantParamsSchema } from './api-schemas.ts';
 
 export type ReplicaState = 'starting' | 'ready' | 'restarting' | 'draining' | 'stopped';
@@ -24,6 +25,8 @@ export const createDeploymentSchema = z.strictObject({
   replicas: z.number().int().min(0).max(16).default(1),
   resources: z.strictObject({ cpu: z.number().positive().max(64).default(1), memoryMiB: z.number().int().min(32).max(65536).default(512) }).default({ cpu: 1, memoryMiB: 512 }),
   maxConcurrency: z.number().int().min(1).max(1024).default(8),
+  /** Run the serving workers on this OCI image (name:tag or name@sha256:…) instead of the host's /usr (issue 17). */
+  image: imageReferenceSchema.optional(),
 });
 export type CreateDeploymentInput = z.output<typeof createDeploymentSchema>;
 
@@ -46,6 +49,9 @@ export interface DeploymentView {
   replicas: number;
   resources: { cpu: number; memoryMiB: number };
   maxConcurrency: number;
+  /** The image as given at creation and the digest its workers run on; null on the host's /usr. */
+  image: string | null;
+  imageDigest: string | null;
   status: DeploymentStatus;
   reason?: string;
   replicaStatus: ReplicaStatus[];

@@ -42,3 +42,44 @@ export const imageSchema = z.object({
 export type Image = z.infer<typeof imageSchema>;
 
 export const imageListSchema = z.object({ images: z.array(imageSchema) });
+
+/**
+ * A registry reference: `host[:port]/repository[:tag|@sha256:<hex>]` (the host is one the operator
+ * configured; the repository is lower-case path components). Pure.
+ */
+export interface RegistryReference {
+  registry: string;
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+const REGISTRY_REFERENCE = /^([a-z0-9.-]+(?::[0-9]{1,5})?)\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127})|@(sha256:[0-9a-f]{64}))?$/;
+
+export function parseRegistryReference(ref: string): RegistryReference | undefined {
+  if (ref.length > 500) return undefined;
+  const match = REGISTRY_REFERENCE.exec(ref);
+  if (match === null) return undefined;
+  const registry = match[1] as string;
+  const repository = match[2] as string;
+  if (match[4] !== undefined) return { registry, repository, digest: match[4] };
+  return { registry, repository, tag: match[3] ?? 'latest' };
+}
+
+export const pullImageBodySchema = z.strictObject({
+  reference: z.string().max(500).refine((ref) => parseRegistryReference(ref) !== undefined, {
+    message: 'a registry reference is host[:port]/repository[:tag] or host[:port]/repository@sha256:<64 hex digits>',
+  }),
+  /** The local `name:tag` to store it under; default: the repository's last component and the tag (or `latest`). */
+  as: z.string().max(300).optional(),
+});
+
+export const registryCredentialParamsSchema = tenantParamsSchema.extend({
+  registry: z.string().regex(/^[a-z0-9.-]+(:[0-9]{1,5})?$/, 'a registry is host or host:port as the operator configured it'),
+});
+export const registryCredentialBodySchema = z.strictObject({
+  username: z.string().min(1).max(256),
+  password: z.string().min(1).max(8192),
+});
+export const registryCredentialSchema = z.object({ registry: z.string(), username: z.string(), updatedAt: z.string() });
+export const registryCredentialListSchema = z.object({ credentials: z.array(registryCredentialSchema) });

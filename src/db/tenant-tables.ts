@@ -60,6 +60,7 @@ export const tenantDataTables = [
   // OCI images (0024): rows only; the shared files go at the next image garbage collection.
   'images',
   'image_defaults',
+  'registry_credentials',
   // Metered usage (0015): no foreign key but the tenant's.
   'usage_ledger',
   // Decayed usage for fair share (0022).

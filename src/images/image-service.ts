@@ -12,7 +12,10 @@
  * not ended; imports and collections are serialized in this process so a collection never removes what
  * an import is about to commit (with several replicas, run `collectGarbage` on one only).
  */
-import type { Readable } from 'node:stream';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { create as createTar } from 'tar';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import { appendAuditEvent } from '../audit/index.ts';
@@ -20,10 +23,19 @@ import type { Db, Queryable } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, readAsSystem, withSystem, withTenant } from '../db/index.ts';
 import { parseImageReference, type Image } from '../contract/image-schemas.ts';
 import type { ImageStore } from './image-store.ts';
+import { parseRegistryReference, type RegistryReference } from '../contract/image-schemas.ts';
+import { registryErrors, type RegistryCredentials } from './registry-client.ts';
+import { pullToLayout } from './registry-pull.ts';
 
 export const imageServiceErrors = {
   notFound: (ref: string) => new AppError('NOT_FOUND', `image '${ref}' not found`),
   badReference: (ref: string) => new AppError('VALIDATION_FAILED', `'${ref}' is not an image reference (name, name:tag or name@sha256:<hex>)`),
+  badRegistryReference: (ref: string) =>
+    new AppError('VALIDATION_FAILED', `'${ref}' is not a registry reference (host[:port]/repository[:tag] or …@sha256:<hex>)`),
+  badLocalName: (ref: string) => new AppError('VALIDATION_FAILED', `'${ref}' is not a local image name:tag to pull into`),
+  credentialNotFound: (registry: string) => new AppError('NOT_FOUND', `no credentials for registry '${registry}'`),
+  pullQuotaExceeded: (limit: number) =>
+    new AppError('QUOTA_EXCEEDED', `the pulled image exceeds the tenant's free storage (${limit} bytes)`, { details: { quotaBytes: limit } }),
   quotaExceeded: (used: number, quota: number, needed: number) =>
     new AppError('QUOTA_EXCEEDED', `storage quota exceeded: ${used} of ${quota} bytes in use or reserved; this image needs ${needed} more`, {
       details: { usedBytes: used, quotaBytes: quota, neededBytes: needed },
@@ -100,6 +112,40 @@ async function untag(tx: Queryable, table: 'images' | 'public_images', ref: stri
   return { removed: row, digest: row.digest };
 }
 
+/**
+ * Registry secrets are sealed with AES-256-GCM under a key derived (HKDF) from the tenant's data key; the
+ * additional data binds a ciphertext to its tenant and registry. Format: base64(iv ‖ tag ‖ ciphertext).
+ */
+const credentialKey = (dataKey: Buffer): Buffer => Buffer.from(hkdfSync('sha256', dataKey, Buffer.alloc(0), 'bulkhead registry credential v1', 32));
+const credentialAad = (tenantId: string, registry: string): Buffer => Buffer.from(`${tenantId}\0${registry}`);
+
+export function sealCredential(dataKey: Buffer, tenantId: string, registry: string, secret: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', credentialKey(dataKey), iv);
+  cipher.setAAD(credentialAad(tenantId, registry));
+  const body = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+}
+
+/** Throws (INTERNAL, no detail) when the ciphertext is not this tenant's and registry's. */
+export function openCredential(dataKey: Buffer, tenantId: string, registry: string, sealed: string): string {
+  try {
+    const raw = Buffer.from(sealed, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', credentialKey(dataKey), raw.subarray(0, 12));
+    decipher.setAAD(credentialAad(tenantId, registry));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new AppError('INTERNAL', 'a stored registry credential could not be decrypted');
+  }
+}
+
+export interface RegistryCredentialInfo {
+  registry: string;
+  username: string;
+  updatedAt: string;
+}
+
 export interface ResolvedImage {
   /** The reference as the caller gave it. */
   image: string;
@@ -129,10 +175,33 @@ export interface ImageService {
   /** Sets (after checking it resolves for the tenant: NOT_FOUND otherwise) or clears (`undefined`) the default. */
   setDefault(ctx: RequestContext, tenantId: string, ref: string | undefined): Promise<{ image: string | null }>;
   collectGarbage(): Promise<{ rootfs: number; blobs: number }>;
+  /**
+   * Pulls `reference` (`host[:port]/repository[:tag|@digest]`, the host one the operator configured) into
+   * the tenant's private store as `as` (`name:tag`; default the repository's last component and the tag,
+   * or `sha256-<12 hex>` for a pull by digest), with the tenant's credentials for that registry if it has
+   * any. Verified and unpacked exactly as an import; counts against the quota; audited `image.import` with
+   * `details.pulledFrom`.
+   */
+  pull(ctx: RequestContext, tenantId: string, reference: string, as?: string): Promise<Image & { pulledFrom: string }>;
+  setCredential(ctx: RequestContext, tenantId: string, registry: string, credentials: RegistryCredentials): Promise<RegistryCredentialInfo>;
+  removeCredential(ctx: RequestContext, tenantId: string, registry: string): Promise<void>;
+  listCredentials(tenantId: string): Promise<RegistryCredentialInfo[]>;
 }
 
-export function createImageService(deps: { db: Db; store: ImageStore }): ImageService {
+export function createImageService(deps: {
+  db: Db;
+  store: ImageStore;
+  /** Configured registries: `host[:port]` → base URL (config `imageRegistries`). */
+  registries?: Readonly<Record<string, string>>;
+  /** The tenant's data key (artifact storage's): registry credentials are sealed under a key derived from it. */
+  dataKey?: (tenantId: string) => Promise<Buffer>;
+}): ImageService {
   const { db, store } = deps;
+  const registries = deps.registries ?? {};
+  const dataKeyOf = async (tenantId: string): Promise<Buffer> => {
+    if (deps.dataKey === undefined) throw new AppError('NOT_IMPLEMENTED', 'registry credentials need the tenant key service');
+    return deps.dataKey(tenantId);
+  };
   let chain: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = chain.then(fn, fn);
@@ -154,7 +223,8 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
   const collect = async (): Promise<{ rootfs: number; blobs: number }> => {
     const { rows } = await readAsSystem<{ digest: string }>(db,
       `SELECT digest FROM images UNION SELECT digest FROM public_images
-       UNION SELECT image_digest FROM jobs WHERE image_digest IS NOT NULL AND status IN ('queued', 'admitted', 'running', 'preempted')`);
+       UNION SELECT image_digest FROM jobs WHERE image_digest IS NOT NULL AND status IN ('queued', 'admitted', 'running', 'preempted')
+       UNION SELECT image_digest FROM deployments WHERE image_digest IS NOT NULL`);
     return store.collectGarbage(rows.map((r) => r.digest));
   };
 
@@ -165,34 +235,61 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
     return rows[0];
   };
 
-  return {
-    importTenantImage: (ctx, tenantId, name, tag, source) => exclusive(async () => {
-      const limitBytes = await tenantFree(tenantId);
-      const imported = await store.importArchive(source, { limitBytes });
-      try {
-        return await withTenant(db, tenantId, async (tx) => {
-          await tx.query('INSERT INTO storage_usage (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING', [tenantId]);
-          const { rows: usage } = await tx.query<{ used_bytes: string | number }>('SELECT used_bytes FROM storage_usage FOR UPDATE');
-          const { rows: totals } = await tx.query<{ reserved: string | number; quota: string | number | null }>(
-            `SELECT (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now()) AS reserved,
-                    (SELECT storage_bytes FROM tenant_quotas) AS quota`,
-          );
-          const used = Number(usage[0]?.used_bytes ?? 0) + Number(totals[0]?.reserved ?? 0);
-          const quota = Number(totals[0]?.quota ?? 0);
-          const { row, added, untagged } = await tagDigest(tx, 'images', tenantId, { name, tag, digest: imported.digest, sizeBytes: imported.sizeBytes, actor: ctx.actor });
-          if (used + added > quota) throw imageServiceErrors.quotaExceeded(used, quota, added);
-          await tx.query('UPDATE storage_usage SET used_bytes = used_bytes + $1, updated_at = now()', [added]);
-          await appendAuditEvent(tx, {
-            tenantId, actor: ctx.actor, action: 'image.import', target: `image:${name}:${tag}`, outcome: 'success', requestId: ctx.requestId,
-            details: { digest: imported.digest, sizeBytes: added, ...(untagged.length === 0 ? {} : { untagged }) },
-          });
-          return toImage(row, 'tenant', tag);
+  const importTenant = (
+    ctx: RequestContext, tenantId: string, name: string, tag: string, source: Readable, origin: Record<string, string>,
+  ): Promise<Image> => exclusive(async () => {
+    const limitBytes = await tenantFree(tenantId);
+    const imported = await store.importArchive(source, { limitBytes });
+    try {
+      return await withTenant(db, tenantId, async (tx) => {
+        await tx.query('INSERT INTO storage_usage (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING', [tenantId]);
+        const { rows: usage } = await tx.query<{ used_bytes: string | number }>('SELECT used_bytes FROM storage_usage FOR UPDATE');
+        const { rows: totals } = await tx.query<{ reserved: string | number; quota: string | number | null }>(
+          `SELECT (SELECT coalesce(sum(bytes), 0) FROM storage_reservations WHERE expires_at > now()) AS reserved,
+                  (SELECT storage_bytes FROM tenant_quotas) AS quota`,
+        );
+        const used = Number(usage[0]?.used_bytes ?? 0) + Number(totals[0]?.reserved ?? 0);
+        const quota = Number(totals[0]?.quota ?? 0);
+        const { row, added, untagged } = await tagDigest(tx, 'images', tenantId, { name, tag, digest: imported.digest, sizeBytes: imported.sizeBytes, actor: ctx.actor });
+        if (used + added > quota) throw imageServiceErrors.quotaExceeded(used, quota, added);
+        await tx.query('UPDATE storage_usage SET used_bytes = used_bytes + $1, updated_at = now()', [added]);
+        await appendAuditEvent(tx, {
+          tenantId, actor: ctx.actor, action: 'image.import', target: `image:${name}:${tag}`, outcome: 'success', requestId: ctx.requestId,
+          details: { digest: imported.digest, sizeBytes: added, ...(untagged.length === 0 ? {} : { untagged }), ...origin },
         });
-      } catch (error) {
-        await collect().catch(() => undefined);
-        throw error;
-      }
-    }),
+        return toImage(row, 'tenant', tag);
+      });
+    } catch (error) {
+      await collect().catch(() => undefined);
+      throw error;
+    }
+  });
+
+  /** The local `name` (and `tag`, unless it is to come from the pulled digest) a pull is stored under. */
+  const localNameOf = (ref: RegistryReference, as: string | undefined): { name: string; tag?: string } => {
+    if (as !== undefined) {
+      const parsed = parseImageReference(as);
+      if (parsed?.tag === undefined) throw imageServiceErrors.badLocalName(as);
+      return { name: parsed.name, tag: parsed.tag };
+    }
+    const name = ref.repository.split('/').at(-1) ?? '';
+    if (parseImageReference(name) === undefined) throw imageServiceErrors.badLocalName(name);
+    return ref.tag === undefined ? { name } : { name, tag: ref.tag };
+  };
+
+  const credentialsFor = async (tenantId: string, ref: RegistryReference): Promise<RegistryCredentials | undefined> => {
+    const row = await withTenant(db, tenantId, async (tx) => {
+      const { rows } = await tx.query<{ username: string; secret_sealed: string }>(
+        'SELECT username, secret_sealed FROM registry_credentials WHERE registry = $1', [ref.registry],
+      );
+      return rows[0];
+    }, { readOnly: true });
+    if (row === undefined) return undefined;
+    return { username: row.username, password: openCredential(await dataKeyOf(tenantId), tenantId, ref.registry, row.secret_sealed) };
+  };
+
+  return {
+    importTenantImage: (ctx, tenantId, name, tag, source) => importTenant(ctx, tenantId, name, tag, source, {}),
 
     importPublicImage: (ctx, name, tag, source) => exclusive(async () => {
       const imported = await store.importArchive(source, { limitBytes: Number.MAX_SAFE_INTEGER });
@@ -300,5 +397,73 @@ export function createImageService(deps: { db: Db; store: ImageStore }): ImageSe
       });
     },
     collectGarbage: () => exclusive(collect),
+
+    async pull(ctx, tenantId, reference, as) {
+      const ref = parseRegistryReference(reference);
+      if (ref === undefined) throw imageServiceErrors.badRegistryReference(reference);
+      const baseUrl = registries[ref.registry];
+      if (baseUrl === undefined) throw registryErrors.notConfigured(ref.registry);
+      const local = localNameOf(ref, as);
+      const credentials = await credentialsFor(tenantId, ref);
+      const limitBytes = await tenantFree(tenantId);
+      const dir = await store.stagingDir('pull');
+      try {
+        let received = 0;
+        const { digest } = await pullToLayout({
+          baseUrl, ref, credentials, dir,
+          budget: (n) => {
+            received += n;
+            if (received > limitBytes) throw imageServiceErrors.pullQuotaExceeded(limitBytes);
+          },
+        });
+        const tag = local.tag ?? `sha256-${digest.slice(7, 19)}`;
+        // The layout goes through the import path as a tar stream: every check an upload gets, a pull gets.
+        const archive = Readable.from(createTar({ cwd: dir, portable: true, noDirRecurse: false }, ['oci-layout', 'index.json', 'blobs']));
+        const image = await importTenant(ctx, tenantId, local.name, tag, archive, { pulledFrom: reference });
+        return { ...image, pulledFrom: reference };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+
+    async setCredential(ctx, tenantId, registry, credentials) {
+      if (registries[registry] === undefined) throw registryErrors.notConfigured(registry);
+      const sealed = sealCredential(await dataKeyOf(tenantId), tenantId, registry, credentials.password);
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<{ updated_at: Date }>(
+          `INSERT INTO registry_credentials (tenant_id, registry, username, secret_sealed, updated_by) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (tenant_id, registry) DO UPDATE SET username = EXCLUDED.username, secret_sealed = EXCLUDED.secret_sealed,
+             updated_by = EXCLUDED.updated_by, updated_at = now()
+           RETURNING updated_at`,
+          [tenantId, registry, credentials.username, sealed, ctx.actor],
+        );
+        // The username is recorded, never the password.
+        await appendAuditEvent(tx, {
+          tenantId, actor: ctx.actor, action: 'image.registry_credential.set', target: `registry:${registry}`, outcome: 'success',
+          requestId: ctx.requestId, details: { username: credentials.username },
+        });
+        return { registry, username: credentials.username, updatedAt: new Date(rows[0]?.updated_at ?? Date.now()).toISOString() };
+      });
+    },
+
+    async removeCredential(ctx, tenantId, registry) {
+      await withTenant(db, tenantId, async (tx) => {
+        const { rowCount } = await tx.query('DELETE FROM registry_credentials WHERE registry = $1', [registry]);
+        if ((rowCount ?? 0) === 0) throw imageServiceErrors.credentialNotFound(registry);
+        await appendAuditEvent(tx, {
+          tenantId, actor: ctx.actor, action: 'image.registry_credential.delete', target: `registry:${registry}`, outcome: 'success',
+          requestId: ctx.requestId, details: {},
+        });
+      });
+    },
+
+    async listCredentials(tenantId) {
+      return withTenant(db, tenantId, async (tx) => {
+        const { rows } = await tx.query<{ registry: string; username: string; updated_at: Date }>(
+          'SELECT registry, username, updated_at FROM registry_credentials ORDER BY registry',
+        );
+        return rows.map((r) => ({ registry: r.registry, username: r.username, updatedAt: new Date(r.updated_at).toISOString() }));
+      }, { readOnly: true });
+    },
   };
 }

@@ -1,6 +1,6 @@
 /** The image store on a real filesystem: import, layer semantics, every hostile case refused with nothing left. */
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,4 +168,31 @@ test('garbage collection removes the rootfs and blobs of unreferenced images onl
   const again = await store.rootfsPath(b.digest);
   assert.equal(readFileSync(join(again, 'b'), 'utf8'), 'b');
   await assert.rejects(store.rootfsPath(a.digest), (e: unknown) => isAppError(e) && e.code === 'NOT_FOUND');
+});
+
+test('the staging sweep: everything with age 0; with an age, only what nobody wrote to for that long', async () => {
+  const { root, store } = await freshStore();
+  const fresh = await store.stagingDir('pull');
+  writeFileSync(join(fresh, 'partial'), Buffer.alloc(100));
+  const stale = await store.stagingDir('import');
+  mkdirSync(join(stale, 'files'));
+  writeFileSync(join(stale, 'files', 'f1'), Buffer.alloc(300));
+  const old = new Date(Date.now() - 2 * 3600_000);
+  for (const path of [join(stale, 'files', 'f1'), join(stale, 'files'), stale]) utimesSync(path, old, old);
+  assert.deepEqual(await store.sweepStaging(3600_000), { entries: 1, bytes: 300 });
+  assert.deepEqual(readdirSync(join(root, 'tmp')), [fresh.split('/').at(-1)]);
+  assert.deepEqual(await store.sweepStaging(0), { entries: 1, bytes: 100 });
+  assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+});
+
+test('stats: what the store holds, read without creating anything', async () => {
+  const { root, store } = await freshStore();
+  assert.deepEqual(await store.stats(), { rootfsCount: 0, rootfsBytes: 0, blobCount: 0, blobBytes: 0, stagingEntries: 0 });
+  assert.equal(existsSync(root), false, 'a store never used stays absent');
+  const image = buildShellImage('stats');
+  await store.importArchive(Readable.from(image.archive), LIMIT);
+  const stats = await store.stats();
+  assert.equal(stats.rootfsCount, 1);
+  assert.equal(stats.blobCount, 4, 'two layers, a config, a manifest');
+  assert.ok(stats.rootfsBytes > 0 && stats.blobBytes > 0);
 });

@@ -19,7 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
@@ -63,6 +63,16 @@ export interface ImageStore {
   rootfsPath(digest: string): Promise<string>;
   /** Removes every rootfs and blob not reachable from `keep` (manifest digests). Returns what it removed. */
   collectGarbage(keep: Iterable<string>): Promise<{ rootfs: number; blobs: number }>;
+  /** A fresh private directory under `tmp/` (registry pulls stage there); the caller removes it. */
+  stagingDir(kind: string): Promise<string>;
+  /**
+   * Removes the staging under `tmp/` a crash left behind: entries in which nothing was written for
+   * `olderThanMs` (0: everything — only when no other process shares the home, e.g. PGlite's home lock).
+   * A live import keeps writing into its staging, so a large enough age spares peers sharing the home.
+   */
+  sweepStaging(olderThanMs: number): Promise<{ entries: number; bytes: number }>;
+  /** What the store holds on disk (for `bulkhead doctor`): unpacked images, blobs, and bytes in each. Creates nothing. */
+  stats(): Promise<{ rootfsCount: number; rootfsBytes: number; blobCount: number; blobBytes: number; stagingEntries: number }>;
 }
 
 function parseDescriptor(v: unknown, what: string): Descriptor {
@@ -254,6 +264,16 @@ async function treeBytes(dir: string): Promise<number> {
   return total;
 }
 
+/** The latest modification time (ms) of `path` or anything below it (symlinks not followed). */
+async function newestMtime(path: string): Promise<number> {
+  const info = await lstat(path);
+  let newest = info.mtimeMs;
+  if (info.isDirectory()) {
+    for (const name of await readdir(path)) newest = Math.max(newest, await newestMtime(join(path, name)));
+  }
+  return newest;
+}
+
 export function createImageStore(root: string): ImageStore {
   const blobsDir = join(root, 'blobs', 'sha256');
   const rootfsDir = join(root, 'rootfs');
@@ -389,6 +409,35 @@ export function createImageStore(root: string): ImageStore {
         }
       }
       return { rootfs, blobs };
+    },
+
+    stagingDir: (kind) => staging(kind),
+
+    async sweepStaging(olderThanMs) {
+      await ensureDirs();
+      let entries = 0;
+      let bytes = 0;
+      const cutoff = Date.now() - olderThanMs;
+      for (const entry of await readdir(tmpDir, { withFileTypes: true })) {
+        const path = join(tmpDir, entry.name);
+        if (olderThanMs > 0 && (await newestMtime(path).catch(() => 0)) > cutoff) continue;
+        bytes += entry.isDirectory() ? await treeBytes(path).catch(() => 0) : entry.isFile() ? (await stat(path)).size : 0;
+        await rm(path, { recursive: true, force: true });
+        entries += 1;
+      }
+      return { entries, bytes };
+    },
+
+    async stats() {
+      // Read-only (doctor calls it): a store never used has no directories yet, and none are created.
+      const list = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
+      const images = list(rootfsDir).filter((name) => HEX64.test(name));
+      let rootfsBytes = 0;
+      for (const name of images) rootfsBytes += await treeBytes(join(rootfsDir, name)).catch(() => 0);
+      const blobs = list(blobsDir).filter((name) => HEX64.test(name));
+      let blobBytes = 0;
+      for (const name of blobs) blobBytes += (await stat(join(blobsDir, name))).size;
+      return { rootfsCount: images.length, rootfsBytes, blobCount: blobs.length, blobBytes, stagingEntries: list(tmpDir).length };
     },
   };
 }

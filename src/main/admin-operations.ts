@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { createImageStore } from '../images/index.ts';
 import { createLocalExecutor, deniedSyscallsX8664, describeCgroups, seccompFilterForHost } from '../executors/local/index.ts';
 import type { AdminOperations } from '../cli/index.ts';
 import type { Config } from '../config/index.ts';
@@ -165,6 +166,12 @@ export const adminOperations: AdminOperations = {
     lines.push(seccompFilterForHost() === undefined
       ? `seccomp: no filter for this architecture (${process.arch}); sandboxed jobs run without one`
       : `seccomp: sandboxed jobs run under a filter refusing ${Object.keys(deniedSyscallsX8664).length} syscalls and namespace-creating clones`);
+    // The OCI image store (issue 17): what it holds on this host's disk, and where pulls may come from.
+    const images = await createImageStore(join(config.home, 'images')).stats();
+    lines.push(`images: ${images.rootfsCount} unpacked (${images.rootfsBytes} bytes), ${images.blobCount} blobs (${images.blobBytes} bytes) in ${resolve(config.home, 'images')}`
+      + (images.stagingEntries === 0 ? '' : `; ${images.stagingEntries} staging entries (an interrupted import or pull: the next start sweeps them)`));
+    const registries = Object.keys(config.imageRegistries);
+    lines.push(`image registries: ${registries.length === 0 ? 'none configured (BULKHEAD_IMAGE_REGISTRIES): images come only from imports' : registries.join(', ')}`);
     const capacity = jobCapacity(config);
     lines.push(`job capacity: ${capacity.cpu} CPU, ${capacity.memoryMiB} MiB memory, ${capacity.gpu} GPU`);
     lines.push(...describeGpus(config));

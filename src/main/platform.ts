@@ -25,7 +25,7 @@ import { buildApp, createTenantAdmission } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/index.ts';
 import { jobRoutes } from '../http/index.ts';
 import { createJobSystem } from './job-system.ts';
-import { createImageService, createImageStore } from '../images/index.ts';
+import { createImageService, createImageStore, type ImageService, type ImageStore } from '../images/index.ts';
 import { createJobStoragePort, createJobTrackingPort } from './job-ports.ts';
 import type { JobSystem } from './job-system.ts';
 import { createServingSystem } from './serving-system.ts';
@@ -113,6 +113,9 @@ export interface Platform {
   datasets: DatasetService;
   /** The blob layer under both (upload sessions metered against the storage quota). */
   storage: TenantStorage;
+  /** OCI images (issue 17): tenants' and public images, registry pulls; the host's store under $BULKHEAD_HOME/images. */
+  images: ImageService;
+  imageStore: ImageStore;
   /** Deleting a suspended tenant and everything it owns (jobs, deployments, rows, files, namespace). */
   tenantDeletion: TenantDeletion;
   mode: PlatformMode;
@@ -367,7 +370,8 @@ export const createPlatform = async (
   liveReplicas = () => replicas.liveReplicas();
   const leaderDb = db.kind === 'pglite' ? undefined : createFencedDb(db, replicas.fence);
   // OCI images (issue 17): the host's content-addressed store under $BULKHEAD_HOME/images, tenant rows under RLS.
-  const images = createImageService({ db, store: createImageStore(join(config.home, 'images')) });
+  const imageStore = createImageStore(join(config.home, 'images'));
+  const images = createImageService({ db, store: imageStore, registries: config.imageRegistries, dataKey: (tenantId) => storage.dataKey(tenantId) });
   httpModules.push(imageRoutes({ images }));
   const jobs = createJobSystem(config, { db, tenants, identity, tracking: createJobTrackingPort(tracking), storage: createJobStoragePort(artifacts, datasets, bandwidth), cluster: clusterBackend?.execution, images, ...(leaderDb === undefined ? {} : { leaderDb }) });
   httpModules.push(jobRoutes({ store: jobs.store, service: jobs.service, runner: jobs.runner }));
@@ -382,7 +386,7 @@ export const createPlatform = async (
   const endpoints = options.cluster?.endpoints ?? (ownClusterBackend === undefined ? undefined
     : createClusterEndpoints({ client: ownClusterBackend.client, config: cluster, tenants, ensureTenant: (tenant, quota) => ownClusterBackend.execution.ensureTenant(tenant, quota) }));
   const serving = await createServingSystem(config, {
-    db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId),
+    db, tenants, artifacts, tracking, registry: createRegistryService({ db }), cpusetFor: (tenantId) => jobs.runner.cpusetFor(tenantId), images,
     cluster: config.executor === 'kubernetes' && endpoints !== undefined ? { endpoints, identity, pollIntervalMs: options.cluster?.endpointPollIntervalMs } : undefined,
     // Each replica enforces its share of a tenant's rate: the quota divided by the live replicas.
     rateShare: (rate) => replicaShare(rate, replicas.liveReplicas()),
@@ -461,7 +465,7 @@ export const createPlatform = async (
   let closed = false;
   return {
     config, db, rlsMode, metrics, audit, identity, roles, sso, serviceAccounts, tenants, httpModules, jobs, serving, bandwidth,
-    artifacts, datasets, storage, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
+    artifacts, datasets, storage, images, imageStore, tenantDeletion, tenantSuspension, mode, instanceId, homeLock: opened?.lock, monitoring, dbTime, security,
     onClose: (step) => void closers.push(step),
     replicas,
     onLeadership: (work) => void leaderWork.push(work),

@@ -77,6 +77,7 @@ export const runServer = async (config: Config): Promise<void> => {
       // what a lost one ran (below). PGlite has one replica: what ran when it stopped is ended here.
       recoverInterruptedJobs: () => (platform.db.kind === 'pglite' ? platform.jobs.runner.recoverInterrupted() : Promise.resolve([])),
       meterInterruptedJobs: () => meterInterruptedJobs(platform.db, cgroupUsageReader(config.cgroupPrefix)),
+      sweepImageStaging: (olderThanMs) => platform.imageStore.sweepStaging(olderThanMs),
       log: (obj, msg) => app.log.info({ component: 'recovery', ...obj }, msg),
     }),
   );

@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
@@ -34,14 +35,23 @@ export interface ServingSystem {
  * Given `cluster` (BULKHEAD_EXECUTOR=kubernetes), replicas run as a Deployment + Service on the cluster
  * instead, behind the same gateway limits.
  */
+/** The native addons and libraries under `dir` (onnxruntime's, in the worker code): what a worker on an image must be able to load. */
+const nativeObjects = async (dir: string): Promise<string[]> => {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile() && /\.node$|\.so(\.\d+)*$/.test(e.name)).map((e) => join(e.parentPath, e.name));
+};
+
 export const createServingSystem = async (
   config: Config,
   deps: { db: Db; tenants: TenantService; artifacts: ArtifactService; tracking: TrackingService; registry: RegistryService; executor?: WorkerExecutor; resolver?: ModelResolver; cpusetFor?: (tenantId: string) => Promise<string | undefined>;
     cluster?: { endpoints: ClusterEndpoints; identity: IdentityService; pollIntervalMs?: number | undefined } | undefined;
     /** With replicas: a tenant's rate on this replica, from its quota (its share; default the whole quota). */
-    rateShare?: (rate: number) => number },
+    rateShare?: (rate: number) => number;
+    /** Deployments on OCI images (issue 17): resolving a reference for a tenant, and a digest's rootfs. */
+    images?: { resolve(tenantId: string, ref: string): Promise<{ digest: string }>; rootfsPath(digest: string): Promise<string> } },
 ): Promise<ServingSystem> => {
   const code = await prepareWorkerCode(join(config.home, 'serving-code'));
+  const images = deps.images;
   const scope = (tenantId: string) => ({ tenantId, actor: 'system:serving', requestId: 'serving' });
   const ownResolver = deps.resolver ?? createRegistryModelResolver({
     getDownloadUri: (tenantId, name, version) => deps.registry.getDownloadUri(scope(tenantId), { name, version }),
@@ -101,13 +111,17 @@ export const createServingSystem = async (
     },
   });
   const backend: ServingBackend = cluster ?? createLocalServingBackend({
-    executor: deps.executor ?? createLocalExecutor({ cgroupPrefix: `${config.cgroupPrefix}-srv` }),
+    executor: deps.executor ?? createLocalExecutor({ cgroupPrefix: `${config.cgroupPrefix}-srv`, imageRuntimeObjects: await nativeObjects(join(code.dir, 'node_modules')) }),
     resolver,
     codeDir: code.dir,
     ...(deps.cpusetFor === undefined ? {} : { reservedCpus: deps.cpusetFor }),
+    ...(images === undefined ? {} : { imageRootfs: (digest: string) => images.rootfsPath(digest) }),
     tenantInfo,
   });
-  const deployments = createDeploymentService({ db: deps.db, backend, tenantInfo });
+  const deployments = createDeploymentService({
+    db: deps.db, backend, tenantInfo,
+    ...(images === undefined ? {} : { resolveImage: (tenantId: string, ref: string) => images.resolve(tenantId, ref) }),
+  });
   const rateShare = deps.rateShare ?? ((rate: number) => rate);
   const rateGuard = createTenantRateGuard({ quotaRate: async (tenantId) => rateShare((await deps.tenants.getQuota(tenantId)).requestsPerSecond) });
   // A quota change made through this process applies to the next request, not after the cache's second.

@@ -43,6 +43,8 @@ export interface RecoveryDeps {
    * reaped): usage metering's ledger rows, keyed by job attempt. Returns how many were metered.
    */
   meterInterruptedJobs?(): Promise<number>;
+  /** The image store's staging sweep (issue 17): imports and pulls a crash interrupted. */
+  sweepImageStaging?(olderThanMs: number): Promise<{ entries: number; bytes: number }>;
   log(obj: object, msg: string): void;
 }
 
@@ -102,6 +104,16 @@ export const startupRecoverySteps = (deps: RecoveryDeps): RecoveryStep[] => {
           ? await deps.blobFiles.sweepTemps(0)
           : await deps.blobFiles.sweepTemps(3600_000, (name) => fileTagLiveness(name.split('.')[0] ?? '') === 'dead'),
       }),
+    },
+    {
+      // $BULKHEAD_HOME/images/tmp: image imports and registry pulls being staged when the process died
+      // (blobs and rootfs are placed only once verified, so staging is all a crash leaves). PGlite: all of
+      // it; PostgreSQL: a peer sharing the home may be importing, so only what nobody wrote to for an hour.
+      name: 'sweep-image-staging',
+      run: async () => {
+        if (deps.sweepImageStaging === undefined) return { entries: 0, bytes: 0 };
+        return deps.sweepImageStaging(db.kind === 'pglite' ? 0 : 3600_000);
+      },
     },
     {
       // Blob files without a committed row: a blob is renamed into place inside its upload's transaction,

@@ -130,6 +130,9 @@ export const createClusterServingBackend = (deps: ClusterServingBackendDeps): Cl
 
   return {
     async start(request: GenerationRequest) {
+      // The cluster's serving pods run the platform's worker image; a tenant image would need the worker
+      // and onnxruntime in it (docs/images.md): refused rather than silently run on another image.
+      if (request.spec.imageDigest !== undefined) throw new AppError('NOT_IMPLEMENTED', 'deployments on images run on the local executor only; the cluster serves on the platform worker image');
       if (deps.resolver.modelArtifactPath === undefined) throw new AppError('UNAVAILABLE', 'this server cannot serve models on the cluster: its model resolver does not name artifacts');
       const modelArtifactPath = await deps.resolver.modelArtifactPath(request.tenantId, request.spec.model, request.spec.version);
       const ref: ClusterEndpointGeneration = {

@@ -34,6 +34,8 @@ interface Row {
   cpu: string | number;
   memory_mib: number;
   max_concurrency: number;
+  image: string | null;
+  image_digest: string | null;
   created_at: Date | string;
   updated_at: Date | string;
 }
@@ -69,12 +71,17 @@ const MAX_LOG_LINES = 2000;
 export const queueBoundOf = (maxConcurrency: number): number => maxConcurrency * 2;
 
 const toIso = (v: Date | string): string => (v instanceof Date ? v.toISOString() : new Date(v).toISOString());
-const specOf = (row: Row): Spec => ({ model: row.model, version: row.version, replicas: row.replicas, cpu: Number(row.cpu), memoryMiB: row.memory_mib, maxConcurrency: row.max_concurrency });
+const specOf = (row: Row): Spec => ({
+  model: row.model, version: row.version, replicas: row.replicas, cpu: Number(row.cpu), memoryMiB: row.memory_mib, maxConcurrency: row.max_concurrency,
+  ...(row.image_digest === null ? {} : { imageDigest: row.image_digest }),
+});
 
 export interface DeploymentServiceDeps {
   db: Db;
   /** Where replicas run: local sandboxed workers, or a Kubernetes cluster (serving-backend.ts). */
   backend: ServingBackend;
+  /** An image reference → the digest the tenant may use (images service; NOT_FOUND otherwise). Absent: no images. */
+  resolveImage?: (tenantId: string, ref: string) => Promise<{ digest: string }>;
   /** Tenant facts: tier, serving limits (the quota a deployment's replicas must fit in). */
   tenantInfo(tenantId: string): Promise<{ tier: IsolationTier; limits: { cpu: number; memoryMiB: number } }>;
 }
@@ -224,6 +231,7 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
     return {
       id: row.id, name: row.name, model: row.model, version: row.version, replicas: row.replicas,
       resources: { cpu: Number(row.cpu), memoryMiB: row.memory_mib }, maxConcurrency: row.max_concurrency,
+      image: row.image ?? null, imageDigest: row.image_digest ?? null,
       ...statusOf(rt),
       endpoint: `/v2/models/${row.name}`,
       createdAt: toIso(row.created_at), updatedAt: toIso(row.updated_at),
@@ -271,20 +279,33 @@ export const createDeploymentService = (deps: DeploymentServiceDeps): Deployment
 
   return {
     async create(ctx, tenantId, input) {
-      const spec: Spec = { model: input.model, version: input.version, replicas: input.replicas, cpu: input.resources.cpu, memoryMiB: input.resources.memoryMiB, maxConcurrency: input.maxConcurrency };
-      await checkQuota(tenantId, spec);
       const info = await deps.tenantInfo(tenantId);
+      // The image is resolved once, here (another tenant's private image is NOT_FOUND): the workers run
+      // that digest for the deployment's life, however the tag moves.
+      let imageDigest: string | undefined;
+      if (input.image !== undefined) {
+        if (info.tier === 'process') throw new AppError('VALIDATION_FAILED', "the process tier runs on the host's filesystem and cannot serve on an image");
+        if (deps.resolveImage === undefined) throw new AppError('NOT_IMPLEMENTED', 'deployments on images are not available here');
+        imageDigest = (await deps.resolveImage(tenantId, input.image)).digest;
+      }
+      const spec: Spec = {
+        model: input.model, version: input.version, replicas: input.replicas, cpu: input.resources.cpu, memoryMiB: input.resources.memoryMiB, maxConcurrency: input.maxConcurrency,
+        ...(imageDigest === undefined ? {} : { imageDigest }),
+      };
+      await checkQuota(tenantId, spec);
       const id = randomUUID();
       const row = await withTenant(deps.db, tenantId, async (tx) => {
         if (await findRow(tx, input.name)) throw deploymentErrors.exists(input.name);
         const inserted = await tx.query<Row>(
-          `INSERT INTO deployments (tenant_id, id, name, model, version, replicas, cpu, memory_mib, max_concurrency, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING *`,
-          [tenantId, id, input.name, spec.model, spec.version, spec.replicas, spec.cpu, spec.memoryMiB, spec.maxConcurrency, ctx.actor],
+          `INSERT INTO deployments (tenant_id, id, name, model, version, replicas, cpu, memory_mib, max_concurrency, created_by, image, image_digest)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING *`,
+          [tenantId, id, input.name, spec.model, spec.version, spec.replicas, spec.cpu, spec.memoryMiB, spec.maxConcurrency, ctx.actor, input.image ?? null, imageDigest ?? null],
         );
         const created = inserted.rows[0];
         if (created === undefined) throw deploymentErrors.exists(input.name);
-        await audit(tx, ctx, tenantId, 'deployment.create', input.name, { model: spec.model, version: spec.version, replicas: spec.replicas });
+        await audit(tx, ctx, tenantId, 'deployment.create', input.name, {
+          model: spec.model, version: spec.version, replicas: spec.replicas, ...(imageDigest === undefined ? {} : { image: input.image, imageDigest }),
+        });
         return created;
       });
       const rt = newRuntime(tenantId, id, input.name, info.tier, spec.maxConcurrency);

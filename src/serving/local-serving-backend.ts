@@ -27,6 +27,8 @@ export interface LocalServingBackendDeps {
   /** The worker code dir (prepareWorkerCode). */
   codeDir: string;
   readyTimeoutMs?: number;
+  /** The unpacked rootfs of an image digest (the image store): deployments on images (issue 17). */
+  imageRootfs?: (digest: string) => Promise<string>;
 }
 
 export const createLocalServingBackend = (deps: LocalServingBackendDeps): ServingBackend => {
@@ -52,9 +54,15 @@ export const createLocalServingBackend = (deps: LocalServingBackendDeps): Servin
       throw new AppError('UNAVAILABLE', 'this tenant is in the dedicated tier and no CPUs are reserved for its serving workers');
     }
     const dir = await tenantDir(request.tenantId);
+    // On an image: its rootfs (unpacked again from the stored blobs if it was collected meanwhile).
+    let rootfs: string | undefined;
+    if (spec.imageDigest !== undefined) {
+      if (deps.imageRootfs === undefined) throw new AppError('NOT_IMPLEMENTED', 'serving on images is not available here');
+      rootfs = await deps.imageRootfs(spec.imageDigest);
+    }
     return Array.from({ length: count }, () => startReplica({
       executor: deps.executor, tenantId: request.tenantId, tenantDir: dir, tier: info.tier, reservedCpus: reserved,
-      deploymentName: request.deploymentName, version: spec.version, model, codeDir: deps.codeDir,
+      deploymentName: request.deploymentName, version: spec.version, model, codeDir: deps.codeDir, rootfs,
       resources: { cpu: spec.cpu, memoryMiB: spec.memoryMiB }, tenantLimits: info.limits, maxConcurrency: spec.maxConcurrency,
       log: request.log, ...(deps.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: deps.readyTimeoutMs }),
     }));

@@ -18,6 +18,8 @@ export interface GenerationSpec {
   cpu: number;
   memoryMiB: number;
   maxConcurrency: number;
+  /** The OCI image digest the workers run on (issue 17); absent: the host's /usr. */
+  imageDigest?: string;
 }
 
 /** Where the gateway sends one request: a client and the count of requests in flight on it (drain waits for 0). */

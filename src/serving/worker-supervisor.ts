@@ -35,6 +35,8 @@ export interface ReplicaOptions {
   /** The decrypted model, owned by the generation (which zeroes it once every replica has stopped). */
   model: Uint8Array;
   codeDir: string;
+  /** The unpacked OCI image the worker runs on (its `/`), instead of the host's /usr. */
+  rootfs?: string | undefined;
   resources: { cpu: number; memoryMiB: number };
   tenantLimits: { cpu: number; memoryMiB: number };
   maxConcurrency: number;
@@ -122,6 +124,7 @@ export const startReplica = (options: ReplicaOptions): Replica => {
     workspaceDir,
     outputsDir,
     codeDir: options.codeDir,
+    ...(options.rootfs === undefined ? {} : { rootfs: options.rootfs }),
     stdin: options.model,
     // The worker never ends by itself; 20 days stands for "no wall-clock limit" (timers cap at 2^31 ms).
     resources: { cpu: options.resources.cpu, memoryMiB: options.resources.memoryMiB, pids: 64, timeoutSeconds: 20 * 24 * 3600 },

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { sandboxPaths } from './bwrap-args.ts';
 
 /** The host node binary and what it needs to run inside an image: its ELF loader and shared libraries. */
@@ -73,13 +73,22 @@ export function parseLdd(output: string): { loader?: string; libs: string[] } {
 
 /**
  * Finds node's loader and libraries with `ldd` and writes the wrapper script once into `runtimeRoot`
- * (root-owned, 0755, named by its content's hash; replaced if it was tampered with).
+ * (root-owned, 0755, named by its content's hash; replaced if it was tampered with). `extraObjects`:
+ * native addons node will load in the sandbox (serving workers: onnxruntime's binding) — their libraries
+ * join node's (e.g. librt, which node itself does not link), except those beside the addon itself, which
+ * it finds there (its RPATH).
  */
-export async function detectNodeRuntime(node: string, runtimeRoot: string): Promise<NodeRuntime> {
-  const output = await new Promise<string>((resolve) => {
-    execFile('ldd', [node], { encoding: 'utf8' }, (error, stdout) => resolve(error === null ? stdout : ''));
+export async function detectNodeRuntime(node: string, runtimeRoot: string, extraObjects: readonly string[] = []): Promise<NodeRuntime> {
+  const ldd = (file: string): Promise<string> => new Promise<string>((resolve) => {
+    execFile('ldd', [file], { encoding: 'utf8' }, (error, stdout) => resolve(error === null ? stdout : ''));
   });
-  const { loader, libs } = parseLdd(output);
+  const { loader, libs: nodeLibs } = parseLdd(await ldd(node));
+  const libs = [...nodeLibs];
+  for (const object of extraObjects) {
+    for (const lib of parseLdd(await ldd(object)).libs) {
+      if (dirname(lib) !== dirname(object) && !libs.some((known) => basename(known) === basename(lib))) libs.push(lib);
+    }
+  }
   const script = nodeWrapperScript(loader === undefined ? undefined : basename(loader));
   const hash = createHash('sha256').update(script).digest('hex').slice(0, 16);
   await mkdir(runtimeRoot, { recursive: true, mode: 0o755 });

@@ -54,6 +54,11 @@ export interface LocalExecutorOptions {
   /** TCP port of the relay inside each job's network namespace. Default 8765. */
   relayPort?: number;
   /**
+   * Native addons node loads inside an image sandbox (serving workers: onnxruntime's binding): their
+   * shared libraries are brought in with node's (image-rootfs.ts), so they load whatever the image holds.
+   */
+  imageRuntimeObjects?: readonly string[];
+  /**
    * cpuset for jobs of tiers other than `dedicated` (the host's CPUs minus every reservation), so that
    * no other tenant's job runs on a dedicated tenant's CPUs. Unset: they may run on any CPU.
    */
@@ -465,7 +470,7 @@ export function createLocalExecutor(options: LocalExecutorOptions = {}): LocalEx
           sandboxed ? sandboxEtcDir() : Promise.resolve(undefined),
           sandboxed ? (hostFacts ??= Promise.all([detectHostEtcFiles(), detectSystemLayout()])) : Promise.resolve(undefined),
           !sandboxed && spec.apiSocketPath !== undefined ? makeRelayDir() : Promise.resolve(),
-          spec.rootfs !== undefined ? (nodeRuntime ??= detectNodeRuntime(nodeBinary, runtimeRoot)) : Promise.resolve(undefined),
+          spec.rootfs !== undefined ? (nodeRuntime ??= detectNodeRuntime(nodeBinary, runtimeRoot, options.imageRuntimeObjects)) : Promise.resolve(undefined),
           setUpDeviceCgroup(),
         ]);
         for (const step of setUp) if (step.status === 'rejected') throw step.reason;

@@ -2,11 +2,16 @@
  * OCI images (issue 17): a tenant's private store under `/api/v1/tenants/:tenant/images` (another
  * tenant's image is NOT_FOUND by name and by digest) and the platform-wide public store under
  * `/api/v1/images` (import and delete for platform admins; every authenticated caller may list it).
- * Imports take the archive (OCI image layout or `docker save` tar) as the raw body, streamed.
+ * Imports take the archive (OCI image layout or `docker save` tar) as the raw body, streamed. Pulls
+ * (`POST …/images/pull`) fetch from a registry the operator configured, with the tenant's credentials for
+ * it (`…/registry-credentials/:registry`: the password is write-only, sealed under the tenant's key).
  */
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { tenantParamsSchema } from '../../contract/api-schemas.ts';
-import { imageListSchema, imageParamsSchema, imageReferenceSchema, imageSchema, importImageQuerySchema, publicImageParamsSchema } from '../../contract/image-schemas.ts';
+import {
+  imageListSchema, imageParamsSchema, imageReferenceSchema, imageSchema, importImageQuerySchema, publicImageParamsSchema, pullImageBodySchema,
+  registryCredentialBodySchema, registryCredentialListSchema, registryCredentialParamsSchema, registryCredentialSchema,
+} from '../../contract/image-schemas.ts';
 import type { ImageService } from '../../images/index.ts';
 import { z } from 'zod';
 import { acceptRawBodies, discardRestOfBody, uploadStream } from '../artifacts/raw-body.ts';
@@ -34,6 +39,39 @@ export const imageRoutes = (deps: { images: ImageService }): FastifyPluginAsyncZ
     schema: { tags: ['images'], summary: 'Delete name:tag from the private store (its storage is released)', params: imageParamsSchema },
   }, async (request, reply) => {
     await images.remove(contextOf(request), requireTenant(request.tenant).id, request.params.ref);
+    return reply.code(204).send();
+  });
+
+  app.post(`${base}/pull`, {
+    config: { access: 'images.write' },
+    schema: {
+      tags: ['images'], summary: 'Pull an image from a configured OCI registry into the private store (verified and unpacked as an import)',
+      params: tenantParamsSchema, body: pullImageBodySchema, response: { 201: imageSchema.extend({ pulledFrom: z.string() }) },
+    },
+  }, async (request, reply) => {
+    const image = await images.pull(contextOf(request), requireTenant(request.tenant).id, request.body.reference, request.body.as);
+    return reply.code(201).send(image);
+  });
+
+  const credentials = '/api/v1/tenants/:tenant/registry-credentials';
+  app.get(credentials, {
+    config: { access: 'images.read' },
+    schema: { tags: ['images'], summary: "The registries the tenant has credentials for (usernames only, never a password)", params: tenantParamsSchema, response: { 200: registryCredentialListSchema } },
+  }, async (request) => ({ credentials: await images.listCredentials(requireTenant(request.tenant).id) }));
+
+  app.put(`${credentials}/:registry`, {
+    config: { access: 'images.write' },
+    schema: {
+      tags: ['images'], summary: "Set the tenant's credentials for a configured registry (the password is sealed with the tenant's key)",
+      params: registryCredentialParamsSchema, body: registryCredentialBodySchema, response: { 200: registryCredentialSchema },
+    },
+  }, async (request) => images.setCredential(contextOf(request), requireTenant(request.tenant).id, request.params.registry, request.body));
+
+  app.delete(`${credentials}/:registry`, {
+    config: { access: 'images.write' },
+    schema: { tags: ['images'], summary: "Delete the tenant's credentials for a registry", params: registryCredentialParamsSchema },
+  }, async (request, reply) => {
+    await images.removeCredential(contextOf(request), requireTenant(request.tenant).id, request.params.registry);
     return reply.code(204).send();
   });
 

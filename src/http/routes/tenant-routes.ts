@@ -65,6 +65,14 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     return [...new Set(names)].sort();
   };
 
+  /** What a new token is narrowed to (permissions, experiments, models, deployments), each checked to exist and be grantable. */
+  const narrowingOf = async (principal: Principal, tenantId: string, body: { role: string; scope?: string[] | undefined; experiments?: string[] | undefined; models?: string[] | undefined; deployments?: string[] | undefined }) => ({
+    scope: await grantableScope(principal, tenantId, body.role, body.scope),
+    experiments: await experimentIds(tenantId, body.experiments),
+    models: await existingNames(tenantId, 'registered_models', 'registered model', body.models),
+    deployments: await existingNames(tenantId, 'deployments', 'deployment', body.deployments),
+  });
+
   app.get('/api/v1/tenants/:tenant/service-accounts', {
     config: { access: 'tokens.read' },
     schema: { tags: ['tokens'], summary: "List the tenant's service accounts", params: tenantParamsSchema, response: { 200: serviceAccountListSchema } },
@@ -88,10 +96,7 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     schema: { tags: ['tokens'], summary: "Create a service account's token (shown once; it always expires: the operator's default and maximum apply)", params: serviceAccountParamsSchema, body: createServiceAccountTokenSchema, response: { 201: createdTokenSchema } },
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;
-    const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
-    const experiments = await experimentIds(tenantId, request.body.experiments);
-    const models = await existingNames(tenantId, 'registered_models', 'registered model', request.body.models);
-    const deployments = await existingNames(tenantId, 'deployments', 'deployment', request.body.deployments);
+    const { scope, experiments, models, deployments } = await narrowingOf(requirePrincipal(request.principal), tenantId, request.body);
     const { token, record } = await deps.serviceAccounts.createToken(contextOf(request), tenantId, request.params.account, {
       tokenName: request.body.name, role: request.body.role, expiresInSeconds: request.body.expiresInSeconds, scope, experiments, models, deployments,
     });
@@ -226,10 +231,7 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     schema: { tags: ['tokens'], summary: 'Create an API token (shown once)', params: tenantParamsSchema, body: createTokenSchema, response: { 201: createdTokenSchema } },
   }, async (request, reply) => {
     const tenantId = requireTenant(request.tenant).id;
-    const scope = await grantableScope(requirePrincipal(request.principal), tenantId, request.body.role, request.body.scope);
-    const experiments = await experimentIds(tenantId, request.body.experiments);
-    const models = await existingNames(tenantId, 'registered_models', 'registered model', request.body.models);
-    const deployments = await existingNames(tenantId, 'deployments', 'deployment', request.body.deployments);
+    const { scope, experiments, models, deployments } = await narrowingOf(requirePrincipal(request.principal), tenantId, request.body);
     const { token, record } = await deps.identity.createToken(contextOf(request), tenantId, {
       name: request.body.name,
       role: request.body.role,

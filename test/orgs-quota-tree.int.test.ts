@@ -10,40 +10,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ClusterExecution } from '../src/jobs/index.ts';
-import type { Outcome, RunningJob } from '../src/executors/executor-contract.ts';
+import type { Outcome } from '../src/executors/executor-contract.ts';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform } from './support/platform.ts';
 import { waitFor } from './support/wait.ts';
-
-interface Submission { jobId: string; tenantSlug: string; preempted: boolean; end(outcome: Omit<Outcome, 'usage'>): void }
-
-const scriptedCluster = () => {
-  const submissions: Submission[] = [];
-  const execution: ClusterExecution = {
-    kueue: false,
-    async ensureTenant() {},
-    start(run): RunningJob {
-      let settle!: (outcome: Outcome) => void;
-      const outcome = new Promise<Outcome>((resolve) => {
-        settle = resolve;
-      });
-      const submission: Submission = { jobId: run.job.id, tenantSlug: run.tenant.slug, preempted: false, end: (o) => settle({ ...o, usage: { wallMs: 5 } } as Outcome) };
-      submissions.push(submission);
-      return {
-        jobId: run.job.id,
-        wait: () => outcome,
-        cancel: () => settle({ kind: 'cancelled', usage: { wallMs: 5 } }),
-        preempt: () => {
-          submission.preempted = true;
-          settle({ kind: 'preempted', usage: { wallMs: 5 } });
-        },
-      };
-    },
-  };
-  return { execution, submissions };
-};
+import { scriptedCluster } from './support/scripted-cluster.ts';
 
 const job = { name: 'train', command: ['python3', 'train.py'], resources: { cpu: 1, memoryMiB: 512, timeoutSeconds: 600 } };
 

@@ -22,7 +22,8 @@ import {
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import { readStrictTar } from './strict-tar.ts';
 import { AppError } from '../core/errors.ts';
 import { imageErrors, layerPathComponents } from './layer-unpack.ts';
 import { hexOf, isRecord, readJson, sniffLayerType } from './image-unpack.ts';
@@ -94,81 +95,58 @@ function stageArchive(source: Readable, dir: string, limitBytes: number): Promis
   const staged: StagedArchive = { dir, files: new Map(), links: new Map() };
   let total = 0;
   let counter = 0;
-  return new Promise((resolve, reject) => {
-    let failed = false;
-    const fail = (error: unknown): void => {
-      if (failed) return;
+  let failed = false;
+  return readStrictTar(source, {
+    afterFailure: 'drain', // the rest of the HTTP body is read so the caller can still answer
+    cleanup: () => {
       failed = true;
-      source.unpipe(parser);
-      source.resume(); // drain the rest of the body so the caller can still answer
-      reject(error instanceof Error ? error : new Error(String(error)));
-    };
-    const parser = new Parser({
-      strict: true,
-      onReadEntry: (entry: ReadEntry) => {
-        if (failed) {
-          entry.resume();
+    },
+    unreadable: (message) => imageErrors.refused('bad-archive', `unreadable archive: ${message}`),
+    onEntry: (entry, fail) => {
+      const name = layerPathComponents(entry.path).join('/');
+      if (entry.type === 'Directory' || name === '') {
+        entry.resume();
+        return;
+      }
+      if (entry.type === 'SymbolicLink') {
+        // docker save links duplicate layers: keep the link, resolved lexically inside the archive.
+        const parts = name.split('/').slice(0, -1);
+        for (const part of (entry.linkpath ?? '').split('/')) {
+          if (part === '..') parts.pop();
+          else if (part !== '.' && part !== '') parts.push(part);
+        }
+        staged.links.set(name, parts.join('/'));
+        entry.resume();
+        return;
+      }
+      if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') {
+        throw imageErrors.refused('unsupported-entry', `the archive holds ${JSON.stringify(name)} of type ${entry.type}`);
+      }
+      counter += 1;
+      const path = join(dir, `f${counter}`);
+      const fd = openSync(path, 'wx', 0o600);
+      const hash = createHash('sha256');
+      let size = 0;
+      entry.on('data', (chunk: Buffer) => {
+        if (failed) return;
+        total += chunk.length;
+        size += chunk.length;
+        if (total > limitBytes) {
+          fail(new AppError('QUOTA_EXCEEDED', `image archive exceeds the tenant's free storage (${limitBytes} bytes)`, {
+            details: { quotaBytes: limitBytes },
+          }));
           return;
         }
-        try {
-          const name = layerPathComponents(entry.path).join('/');
-          if (entry.type === 'Directory' || name === '') {
-            entry.resume();
-            return;
-          }
-          if (entry.type === 'SymbolicLink') {
-            // docker save links duplicate layers: keep the link, resolved lexically inside the archive.
-            const parts = name.split('/').slice(0, -1);
-            for (const part of (entry.linkpath ?? '').split('/')) {
-              if (part === '..') parts.pop();
-              else if (part !== '.' && part !== '') parts.push(part);
-            }
-            staged.links.set(name, parts.join('/'));
-            entry.resume();
-            return;
-          }
-          if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') {
-            throw imageErrors.refused('unsupported-entry', `the archive holds ${JSON.stringify(name)} of type ${entry.type}`);
-          }
-          counter += 1;
-          const path = join(dir, `f${counter}`);
-          const fd = openSync(path, 'wx', 0o600);
-          const hash = createHash('sha256');
-          let size = 0;
-          entry.on('data', (chunk: Buffer) => {
-            if (failed) return;
-            total += chunk.length;
-            size += chunk.length;
-            if (total > limitBytes) {
-              fail(new AppError('QUOTA_EXCEEDED', `image archive exceeds the tenant's free storage (${limitBytes} bytes)`, {
-                details: { quotaBytes: limitBytes },
-              }));
-              return;
-            }
-            hash.update(chunk);
-            let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off);
-          });
-          entry.on('end', () => {
-            closeSync(fd);
-            staged.files.set(name, { path, hex: hash.digest('hex'), size });
-          });
-        } catch (error) {
-          entry.resume();
-          fail(error);
-        }
-      },
-    });
-    parser.on('error', (error: Error) => fail(imageErrors.refused('bad-archive', `unreadable archive: ${error.message}`)));
-    parser.on('warn', (_code: string, message: string | Error) => {
-      fail(imageErrors.refused('bad-archive', `unreadable archive: ${typeof message === 'string' ? message : message.message}`));
-    });
-    source.on('error', (error) => fail(error));
-    parser.on('end', () => {
-      if (!failed) resolve(staged);
-    });
-    source.pipe(parser);
-  });
+        hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off);
+      });
+      entry.on('end', () => {
+        closeSync(fd);
+        staged.files.set(name, { path, hex: hash.digest('hex'), size });
+      });
+    },
+  }).then(() => staged);
 }
 
 function stagedFile(archive: StagedArchive, name: string): { path: string; hex: string; size: number } {

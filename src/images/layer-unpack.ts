@@ -26,7 +26,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
+import { readStrictTar } from './strict-tar.ts';
 import { AppError } from '../core/errors.ts';
 
 export type RefusalCheck =
@@ -264,43 +265,19 @@ function applyEntry(state: ApplyState, entry: ReadEntry, onFileDone: (error?: un
  */
 export function applyLayer(root: string, source: Readable, budget = Number.MAX_SAFE_INTEGER): Promise<{ bytes: number }> {
   const state: ApplyState = { root, budget, openFds: new Set(), created: new Set(), knownDirs: new Set(), bytes: 0 };
-  return new Promise((resolve, reject) => {
-    let failed = false;
-    const fail = (error: unknown): void => {
-      if (failed) return;
-      failed = true;
-      for (const fd of state.openFds) closeSync(fd);
-      state.openFds.clear();
-      source.unpipe(parser);
-      source.destroy();
-      reject(error instanceof Error ? error : new Error(String(error)));
-    };
-    const parser = new Parser({
-      strict: true,
-      onReadEntry: (entry: ReadEntry) => {
-        if (failed) {
-          entry.resume();
-          return;
-        }
-        try {
-          const consumes = applyEntry(state, entry, (error) => {
-            if (error !== undefined) fail(error);
-          });
-          if (!consumes) entry.resume();
-        } catch (error) {
-          entry.resume();
-          fail(error);
-        }
-      },
-    });
-    parser.on('error', (error: Error) => fail(imageErrors.refused('bad-archive', `unreadable layer tar: ${error.message}`)));
-    parser.on('warn', (_code: string, message: string | Error) => {
-      fail(imageErrors.refused('bad-archive', `unreadable layer tar: ${typeof message === 'string' ? message : message.message}`));
-    });
-    source.on('error', (error) => fail(error));
-    parser.on('end', () => {
-      if (!failed) resolve({ bytes: state.bytes });
-    });
-    source.pipe(parser);
-  });
+  const closeAll = (): void => {
+    for (const fd of state.openFds) closeSync(fd);
+    state.openFds.clear();
+  };
+  return readStrictTar(source, {
+    afterFailure: 'destroy',
+    cleanup: closeAll,
+    unreadable: (message) => imageErrors.refused('bad-archive', `unreadable layer tar: ${message}`),
+    onEntry: (entry, fail) => {
+      const consumes = applyEntry(state, entry, (error) => {
+        if (error !== undefined) fail(error);
+      });
+      if (!consumes) entry.resume();
+    },
+  }).then(() => ({ bytes: state.bytes }));
 }

@@ -9,34 +9,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
+import { createFakeGpuDir, gpuProbe } from './support/fake-gpus.ts';
 import { createLocalExecutor, readGpuInventory } from '../src/executors/local/index.ts';
 import { createJobRunner, createLocalJobBackend } from '../src/jobs/index.ts';
 import { readAsTenant } from '../src/db/index.ts';
 import { adminOperations } from '../src/main/admin-operations.ts';
 
-const probe = [
-  'import os, sys, errno, time',
-  'for p in sys.argv[1:]:',
-  '    try:',
-  '        os.close(os.open(p, os.O_RDWR)); r = "OK"',
-  '    except OSError as e:',
-  '        r = errno.errorcode.get(e.errno, str(e.errno))',
-  '    print("OPEN", p, r)',
-  'print("DEV", " ".join(sorted(n for n in os.listdir("/dev") if n.startswith("nvidia"))))',
-  'print("CUDA", os.environ.get("CUDA_VISIBLE_DEVICES"))',
-  'sys.stdout.flush()',
-  'time.sleep(300)',
-].join('\n');
+const probe = gpuProbe({ listCaps: false });
 
 for (const kind of databaseKinds) {
   describe(`GPU jobs on ${kind}`, () => {
@@ -47,10 +34,7 @@ for (const kind of databaseKinds) {
     const prefix = `bhgpu-${randomBytes(4).toString('hex')}`;
 
     before(async () => {
-      devDir = await mkdtemp(join(tmpdir(), 'bulkhead-fake-gpus-'));
-      await chmod(devDir, 0o755);
-      for (let i = 0; i < 3; i += 1) execFileSync('mknod', ['-m', '0666', join(devDir, `nvidia${i}`), 'c', '195', String(i)]);
-      execFileSync('mknod', ['-m', '0666', join(devDir, 'nvidiactl'), 'c', '195', '255']);
+      devDir = await createFakeGpuDir({ gpus: 3 });
       // The platform may grant nvidia0 and nvidia1; nvidia2 is reserved (the second runner below uses it).
       p = await createTestPlatform(kind, { cgroupPrefix: prefix, relayPort: 18791, capacityCpu: 2, capacityMemoryMiB: 4096, gpuDevDir: devDir, gpuDevices: 'nvidia0,nvidia1' });
       a = await p.createTenant('gpua');

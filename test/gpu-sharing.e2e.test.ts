@@ -14,31 +14,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
+import { createFakeGpuDir, gpuProbe } from './support/fake-gpus.ts';
 import { readAsTenant } from '../src/db/index.ts';
 
-const probe = [
-  'import os, sys, errno, time',
-  'for p in sys.argv[1:]:',
-  '    try:',
-  '        os.close(os.open(p, os.O_RDWR)); r = "OK"',
-  '    except OSError as e:',
-  '        r = errno.errorcode.get(e.errno, str(e.errno))',
-  '    print("OPEN", p, r)',
-  'caps = sorted(os.listdir("/dev/nvidia-caps")) if os.path.isdir("/dev/nvidia-caps") else []',
-  'print("DEV", " ".join(sorted(n for n in os.listdir("/dev") if n.startswith("nvidia") and n != "nvidia-caps")), "CAPS", " ".join(caps) or "-")',
-  'print("CUDA", os.environ.get("CUDA_VISIBLE_DEVICES"))',
-  'sys.stdout.flush()',
-  'time.sleep(300)',
-].join('\n');
+const probe = gpuProbe({ listCaps: true });
 const probed = ['/dev/nvidia0', '/dev/nvidia-caps/nvidia-cap1', '/dev/nvidia-caps/nvidia-cap2'];
 
 for (const kind of databaseKinds) {
@@ -50,13 +35,7 @@ for (const kind of databaseKinds) {
     const prefix = `bhgpus-${randomBytes(4).toString('hex')}`;
 
     before(async () => {
-      devDir = await mkdtemp(join(tmpdir(), 'bulkhead-fake-gpus-'));
-      await chmod(devDir, 0o755);
-      await mkdir(join(devDir, 'nvidia-caps'), { mode: 0o755 });
-      execFileSync('mknod', ['-m', '0666', join(devDir, 'nvidia0'), 'c', '195', '0']);
-      execFileSync('mknod', ['-m', '0666', join(devDir, 'nvidiactl'), 'c', '195', '255']);
-      // The capability nodes' major is dynamic on a real host (nvidia-caps in /proc/devices); any will do here.
-      for (const n of [1, 2]) execFileSync('mknod', ['-m', '0444', join(devDir, 'nvidia-caps', `nvidia-cap${n}`), 'c', '237', String(n)]);
+      devDir = await createFakeGpuDir({ gpus: 1, caps: [1, 2] });
       p = await createTestPlatform(kind, {
         cgroupPrefix: prefix, relayPort: 18793, capacityCpu: 2, capacityMemoryMiB: 4096, gpuDevDir: devDir,
         gpuDevices: 'nvidia0,nvidia-caps/nvidia-cap1,nvidia-caps/nvidia-cap2',

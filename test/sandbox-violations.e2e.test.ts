@@ -14,8 +14,8 @@ import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
+import { runPythonJob } from './support/jobs.ts';
 
-const terminal = new Set(['succeeded', 'failed', 'oom_killed', 'timed_out', 'cancelled', 'refused']);
 
 const attempts = `
 import socket
@@ -59,17 +59,7 @@ for (const kind of databaseKinds) {
     let processTier: TestTenant;
     let bystander: TestTenant;
 
-    const run = async (t: TestTenant, code: string) => {
-      const created = await p.call('POST', `/api/v1/tenants/${t.slug}/jobs`, t.tokens.member, { command: ['python3', '-c', code], resources: { cpu: 0.5, memoryMiB: 256, timeoutSeconds: 60 } });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      const job = await waitFor(`job ${String(created.body.id)}`, async () => {
-        await p.platform.jobs.runner.tick();
-        const j = (await p.call('GET', `/api/v1/tenants/${t.slug}/jobs/${String(created.body.id)}`, t.tokens.viewer)).body;
-        return terminal.has(j.status) ? j : undefined;
-      }, 60_000, 100);
-      const logs = (await p.app.inject({ method: 'GET', url: `/api/v1/tenants/${t.slug}/jobs/${String(job.id)}/logs`, headers: { authorization: `Bearer ${t.tokens.viewer}` } })).body;
-      return { job, logs };
-    };
+    const run = async (t: TestTenant, code: string) => runPythonJob(p, t, code);
     const violationEvents = async (t: TestTenant, jobId: string) => {
       const audit = await p.call('GET', `/api/v1/tenants/${t.slug}/audit?limit=200`, t.tokens.admin);
       assert.equal(audit.status, 200, JSON.stringify(audit.body));

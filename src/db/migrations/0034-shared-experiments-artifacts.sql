@@ -1,0 +1,29 @@
+-- Issue 15, the rest of experiment sharing: an `experiment:{id}` share now also admits, read-only and in
+-- the same shared-read scope as 0021/0022 (`bulkhead.shared_owner`, set only by scope.ts withSharedRead),
+--   * the experiment row itself and its tags (experiments/get, get-by-name and search answer it as
+--     `{owner}/{name}` with id `{owner}/{id}`), and
+--   * the artifact files of the shared experiment's runs: a file of the owner is visible when one of the
+--     owner's runs — visible itself only through the runs policy of 0022, i.e. in a live shared
+--     experiment — has its artifact root (`artifact_uri` without `mlflow-artifacts:/`) as a prefix of the
+--     file's path. The run is found by the path's segments (the run id is one of them: roots are
+--     `{location}/{run id}/artifacts`), so the check is a primary-key probe per candidate file, not a scan
+--     of the owner's runs. Nothing else of the owner's artifact store (logged models, job outputs, other
+--     experiments' runs) matches. Blobs are decrypted by the platform with the owner's key once the row
+--     is visible (src/artifacts/artifact-service.ts): the grantee never names a digest or holds a key.
+-- Revocation and expiry close all of it at once: every policy asks tenant_shares on each statement.
+CREATE POLICY shared_read ON experiments FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM tenant_shares s
+                      WHERE s.tenant_id = experiments.tenant_id AND s.resource_kind = 'experiment'
+                        AND s.resource_name = experiments.id::text
+                        AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > now())));
+CREATE POLICY shared_read ON experiment_tags FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM experiments e WHERE e.tenant_id = experiment_tags.tenant_id AND e.id = experiment_tags.experiment_id));
+CREATE POLICY shared_read ON artifact_files FOR SELECT TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
+         AND EXISTS (SELECT 1 FROM runs r
+                      WHERE r.tenant_id = artifact_files.tenant_id
+                        AND r.id = ANY (string_to_array(artifact_files.path, '/'))
+                        AND r.artifact_uri LIKE 'mlflow-artifacts:/%'
+                        AND starts_with(artifact_files.path, substr(r.artifact_uri, 19) || '/')));

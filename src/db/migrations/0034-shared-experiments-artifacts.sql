@@ -6,8 +6,9 @@
 --     owner's runs — visible itself only through the runs policy of 0022, i.e. in a live shared
 --     experiment — has its artifact root (`artifact_uri` without `mlflow-artifacts:/`) as a prefix of the
 --     file's path. The run is found by the path's segments (the run id is one of them: roots are
---     `{location}/{run id}/artifacts`), so the check is a primary-key probe per candidate file, not a scan
---     of the owner's runs. Nothing else of the owner's artifact store (logged models, job outputs, other
+--     `{location}/{run id}/artifacts`), so the check is a primary-key probe per path segment of a candidate
+--     file, not a scan of the owner's runs (written as a join over the segments so that the planner
+--     probes runs_pkey; `r.id = ANY (segments)` was planned as a scan of the owner's runs by tenant). Nothing else of the owner's artifact store (logged models, job outputs, other
 --     experiments' runs) matches. Blobs are decrypted by the platform with the owner's key once the row
 --     is visible (src/artifacts/artifact-service.ts): the grantee never names a digest or holds a key.
 -- Revocation and expiry close all of it at once: every policy asks tenant_shares on each statement.
@@ -22,8 +23,8 @@ CREATE POLICY shared_read ON experiment_tags FOR SELECT TO bulkhead_app
          AND EXISTS (SELECT 1 FROM experiments e WHERE e.tenant_id = experiment_tags.tenant_id AND e.id = experiment_tags.experiment_id));
 CREATE POLICY shared_read ON artifact_files FOR SELECT TO bulkhead_app
   USING (tenant_id = NULLIF(current_setting('bulkhead.shared_owner', true), '')::uuid
-         AND EXISTS (SELECT 1 FROM runs r
-                      WHERE r.tenant_id = artifact_files.tenant_id
-                        AND r.id = ANY (string_to_array(artifact_files.path, '/'))
+         AND EXISTS (SELECT 1 FROM unnest(string_to_array(artifact_files.path, '/')) AS segment (id)
+                        JOIN runs r ON r.id = segment.id
+                      WHERE length(segment.id) = 32 AND r.tenant_id = artifact_files.tenant_id
                         AND r.artifact_uri LIKE 'mlflow-artifacts:/%'
                         AND starts_with(artifact_files.path, substr(r.artifact_uri, 19) || '/')));

@@ -28,3 +28,35 @@ CREATE POLICY shared_read ON artifact_files FOR SELECT TO bulkhead_app
                       WHERE length(segment.id) = 32 AND r.tenant_id = artifact_files.tenant_id
                         AND r.artifact_uri LIKE 'mlflow-artifacts:/%'
                         AND starts_with(artifact_files.path, substr(r.artifact_uri, 19) || '/')));
+
+-- Cross-tenant lineage edges (issue 15): one row per (owner, grantee, shared object, kind of use) the
+-- first time the grantee used a shared object in its own work — a deployment loaded a shared model
+-- version, a job mounted a shared dataset version — and the last time it did. Written only by the
+-- platform (system role) at the moment of use, after the shared read the share policies admitted. The
+-- owner reads its rows (tenant_id) and learns which tenant used the object and how, never the names of
+-- the grantee's deployments or jobs (none are stored); the grantee reads its own rows (grantee_id) and
+-- joins its own deployments and jobs for their names. Rows stay after revocation: they are history.
+CREATE TABLE shared_uses (
+  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  grantee_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  resource_kind text NOT NULL CHECK (resource_kind IN ('model', 'dataset')),
+  resource_name text NOT NULL,
+  resource_version integer NOT NULL,
+  use_kind text NOT NULL CHECK (use_kind IN ('deployment', 'job')),
+  first_used_at timestamptz NOT NULL DEFAULT now(),
+  last_used_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, resource_kind, resource_name, resource_version, grantee_id, use_kind)
+);
+CREATE INDEX shared_uses_grantee_idx ON shared_uses (grantee_id, resource_kind, resource_name, resource_version);
+
+ALTER TABLE shared_uses ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shared_uses FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON shared_uses TO bulkhead_app
+  USING (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid)
+  WITH CHECK (tenant_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid);
+-- The grantee's side of the edge; every read of it names `grantee_id = $me` (an index condition).
+CREATE POLICY grantee_read ON shared_uses FOR SELECT TO bulkhead_app
+  USING (grantee_id = NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid);
+CREATE POLICY system_access ON shared_uses TO bulkhead_system USING (true) WITH CHECK (true);
+GRANT SELECT ON shared_uses TO bulkhead_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON shared_uses TO bulkhead_system;

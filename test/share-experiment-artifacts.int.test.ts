@@ -198,5 +198,19 @@ for (const kind of databaseKinds) {
       // The owner's own run-artifact reads are unchanged.
       assert.deepEqual(ok(await mlflowHttp(p, a.tokens.member).get('artifacts/list', { run_id: run2 }), 'owner list').files.map((f: any) => f.path), [run1, 'secret.txt']);
     });
+
+    test('an expired share closes the experiment and its run artifacts at once, like a revoked one', async () => {
+      const bm = mlflowHttp(p, b.tokens.member);
+      const created = await p.call('POST', '/api/v1/tenants/sx-a/shares', a.tokens.admin, { resource: `experiment:${e1}`, grantee: b.id, expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      ok(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'while live');
+      ok(await bm.get('artifacts/list', { run_id: run1 }), 'artifacts while live');
+      // Time passes (set as the schema owner: the API refuses an expiry in the past).
+      await p.database.owner.queryAsOwner(`UPDATE tenant_shares SET expires_at = now() - interval '1 second' WHERE id = $1`, [created.body.id]);
+      notFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'after expiry');
+      assert.ok(!(ok(await bm.post('experiments/search', {}), 'search after expiry').experiments ?? []).some((e: any) => String(e.name).startsWith('sx-a/')));
+      notFound(await bm.get('artifacts/list', { run_id: run1 }), 'artifacts after expiry');
+      assert.equal((await download(b.tokens.member, run1, 'notes.txt')).statusCode, 404);
+    });
   });
 }

@@ -2,7 +2,7 @@
  * Issue 15, on PGlite and PostgreSQL, with real sandboxed jobs: tenant `job-b` runs a job that mounts a
  * dataset version `src-a` shared with it (`{ name: 'src-a/churn', version: 1 }`, read-only at
  * /data/src-a/churn) and reads it; a version that is not shared, and any version after revocation, fail
- * the job before it starts without any of the owner's bytes.
+ * the job before it starts without any of the owner's bytes. Lineage shows the cross-tenant edge to both.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,10 +70,29 @@ for (const kind of databaseKinds) {
       assert.ok(reads.some((e: { target: string }) => e.target === 'dataset:src-a/churn/1'), JSON.stringify(reads));
       assert.ok(!reads.some((e: { target: string }) => e.target.endsWith('/2')));
 
+      // Lineage: the owner sees that tenant job-b used version 1 in a job (not which job); the grantee sees
+      // its own job that mounted it and the owner's slug, nothing of the owner's upstream.
+      const lineage = (t: TestTenant, name: string, version: number) =>
+        p.call('GET', `/api/v1/tenants/${t.slug}/datasets/${encodeURIComponent(name)}/versions/${version}/lineage`, t.tokens.viewer);
+      const owner = await lineage(a, 'churn', 1);
+      assert.equal(owner.status, 200, JSON.stringify(owner.body));
+      assert.deepEqual(owner.body.sharing.uses.map((u: any) => [u.tenant, u.kind]), [['job-b', 'job']]);
+      assert.deepEqual(owner.body.jobs, [], "the grantee's jobs are not the owner's");
+      assert.ok(!JSON.stringify(owner.body).includes(shared.job.id), "the grantee's job is not named to the owner");
+      assert.deepEqual((await lineage(a, 'churn', 2)).body.sharing.uses, [], 'the refused job left no edge');
+      const grantee = await lineage(b, 'src-a/churn', 1);
+      assert.equal(grantee.status, 200, JSON.stringify(grantee.body));
+      assert.equal(grantee.body.sharing.sharedFrom, 'src-a');
+      assert.deepEqual(grantee.body.jobs.map((j: any) => j.id), [shared.job.id], 'its own job that mounted the version');
+      assert.deepEqual(grantee.body.sharing.uses.map((u: any) => [u.tenant, u.kind]), [['src-a', 'job']]);
+      assert.equal((await lineage(b, 'src-a/churn', 2)).status, 404, 'an unshared version');
+
       assert.equal((await p.call('DELETE', `/api/v1/tenants/src-a/shares/${share.body.id}`, a.tokens.admin)).status, 200);
       const revoked = await run(1);
       assert.equal(revoked.job.status, 'refused', revoked.logs);
       assert.doesNotMatch(revoked.logs, /first,row/);
+      assert.equal((await lineage(b, 'src-a/churn', 1)).status, 404, "after revocation the grantee's lineage of it is gone");
+      assert.deepEqual((await lineage(a, 'churn', 1)).body.sharing.uses.map((u: any) => u.tenant), ['job-b'], 'the owner keeps the history');
     });
   });
 }

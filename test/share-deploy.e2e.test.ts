@@ -2,7 +2,7 @@
  * Issue 15, on PGlite and PostgreSQL, with real serving workers: tenant `dep-b` deploys a model version
  * that `own-a` shared with it (`own-a/churn`, version 1) in its own deployment and gets its predictions;
  * the load is a shared read in both audit logs. A version that is not shared (2) and a tenant the share
- * does not name (`dep-c`) never get a ready deployment.
+ * does not name (`dep-c`) never get a ready deployment. Lineage shows the cross-tenant edge to both.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,6 +75,33 @@ for (const kind of databaseKinds) {
       assert.ok((await auditReads(b)).some((e) => e.target === 'model:own-a/churn/1'));
       assert.ok(!ownerReads.some((e) => e.target.endsWith('/2')), 'a refused read is no shared read');
       assert.deepEqual(await auditReads(c), []);
+    });
+
+    test('lineage shows the cross-tenant edge to the owner (tenant and kind only) and to the grantee (its deployment), nothing upstream', async () => {
+      const lineage = (t: TestTenant, name: string, version: string) =>
+        p.call('GET', `/api/v1/tenants/${t.slug}/models/${encodeURIComponent(name)}/versions/${version}/lineage`, t.tokens.viewer);
+      // The owner: tenant dep-b used version 1 in a deployment; not the deployment's name or id.
+      const owner = await lineage(a, 'churn', '1');
+      assert.equal(owner.status, 200, JSON.stringify(owner.body));
+      assert.equal(owner.body.sharing.sharedFrom, null);
+      assert.deepEqual(owner.body.sharing.uses.map((u: any) => [u.tenant, u.kind]), [['dep-b', 'deployment']]);
+      assert.deepEqual(owner.body.sharing.deployments, []);
+      const theirs = await deployment(b, 'theirs');
+      assert.ok(!JSON.stringify(owner.body).includes('theirs') && !JSON.stringify(owner.body).includes(theirs.id), "the grantee's deployment is not named to the owner");
+      // Version 2 was never loaded by anyone else (the refused deployment left no edge).
+      assert.deepEqual((await lineage(a, 'churn', '2')).body.sharing.uses, []);
+
+      // The grantee: the shared version, its own deployment of it and its edge; nothing upstream of it.
+      const grantee = await lineage(b, 'own-a/churn', '1');
+      assert.equal(grantee.status, 200, JSON.stringify(grantee.body));
+      assert.equal(grantee.body.sharing.sharedFrom, 'own-a');
+      assert.deepEqual(grantee.body.sharing.deployments.map((d: any) => d.name), ['theirs']);
+      assert.deepEqual(grantee.body.sharing.uses.map((u: any) => [u.tenant, u.kind]), [['own-a', 'deployment']]);
+      assert.equal(grantee.body.model.runId, null);
+      assert.deepEqual(grantee.body.upstream, { job: null, run: null, datasets: [], codeBundle: null, codeDigest: null, image: null, params: {} });
+      // Not shared: version 2 for dep-b, anything for dep-c.
+      assert.equal((await lineage(b, 'own-a/churn', '2')).status, 404);
+      assert.equal((await lineage(c, 'own-a/churn', '1')).status, 404);
     });
   });
 }

@@ -225,8 +225,9 @@ for (const kind of databaseKinds) {
       const empty = Object.entries(counts).filter(([, n]) => n === 0).map(([table]) => table);
       // Lineage rows need a job's run; GPU grants (0023) exist only while a job is admitted or running, and
       // deletion cancels those jobs first (which gives the devices back), GPU shares (0029) likewise;
+      // cross-tenant lineage edges (0034) need another tenant's deployment or job using a shared object;
       // everything else is seeded.
-      assert.deepEqual(empty.sort(), ['gpu_grants', 'gpu_shares', 'model_lineage']);
+      assert.deepEqual(empty.sort(), ['gpu_grants', 'gpu_shares', 'model_lineage', 'shared_uses']);
       assert.ok(existsSync(join(p.home, 'blobs', doomed.id, 'sha256')));
       assert.ok(existsSync(join(p.home, 'blobs', doomed.id, 'mpu')));
     });

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { withTenant } from '../db/index.ts';
+import { withSharedRead, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import { clientBaseName, joinArtifactPath, normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import { createDecryptStream } from './blob-crypto.ts';
@@ -49,6 +49,17 @@ export interface ArtifactService {
   findArtifact(tenantId: string, path: string): Promise<ArtifactFile | undefined>;
   /** Immediate children of a directory ('' = root). Empty for a file or a missing directory. */
   listArtifacts(tenantId: string, directory: string): Promise<ArtifactEntry[]>;
+  /**
+   * Issue 15: immediate children of a directory among the files of tenant `ownerId` that tenant `tenantId`
+   * may read through a share (artifacts of runs in an experiment shared with it): the database's
+   * shared_read policy on artifact_files decides, in a withSharedRead transaction. Empty when none.
+   */
+  listSharedArtifacts(tenantId: string, ownerId: string, directory: string): Promise<ArtifactEntry[]>;
+  /**
+   * Issue 15: one such shared file and its content, decrypted with the owner's data key (the caller never
+   * sees a key or names a blob); NOT_FOUND for any file the database does not admit.
+   */
+  openSharedArtifact(tenantId: string, ownerId: string, path: string): Promise<{ file: ArtifactFile; stream: Readable }>;
   /** Every file under a prefix (recursive), for tooling and jobs. */
   listArtifactFiles(tenantId: string, prefix: string): Promise<ArtifactFile[]>;
   /** Deletes a file, or a directory recursively. NOT_FOUND when nothing matched. Returns files deleted. */
@@ -91,7 +102,7 @@ export const createArtifactService = (deps: { db: Db; storage: TenantStorage; si
 
   /** Points `path` at a committed blob, dropping the reference the path held before. */
   const bindPath = async (tx: Queryable, tenantId: string, path: string, blob: StagedBlob): Promise<FileRow> => {
-    const { rows: previous } = await tx.query<{ digest: string }>('SELECT digest FROM artifact_files WHERE path = $1 FOR UPDATE', [path]);
+    const { rows: previous } = await tx.query<{ digest: string }>('SELECT digest FROM artifact_files WHERE tenant_id = $1 AND path = $2 FOR UPDATE', [tenantId, path]);
     const { rows } = await tx.query<FileRow>(
       `INSERT INTO artifact_files (tenant_id, path, digest, size) VALUES ($1, $2, $3, $4)
        ON CONFLICT (tenant_id, path) DO UPDATE SET digest = EXCLUDED.digest, size = EXCLUDED.size, created_at = now()
@@ -106,12 +117,33 @@ export const createArtifactService = (deps: { db: Db; storage: TenantStorage; si
     void storage.collectGarbage(tenantId).catch(() => {});
   };
 
+  // Every statement on artifact_files names the tenant whose files it reads: the table also has a
+  // shared_read policy (migration 0034), and policies are ORed, so without an explicit `tenant_id = $n`
+  // the tenant predicate would no longer be an index condition (docs/sharing.md, "Performance").
+  const fileIn = async (tx: Queryable, tenantId: string, path: string): Promise<ArtifactFile | undefined> => {
+    const { rows } = await tx.query<FileRow>('SELECT path, digest, size, created_at FROM artifact_files WHERE tenant_id = $1 AND path = $2', [tenantId, path]);
+    return rows[0] === undefined ? undefined : toFile(rows[0]);
+  };
+
+  /** Immediate children of `directory` among `tenantId`'s files that the transaction may see. */
+  const childrenIn = async (tx: Queryable, tenantId: string, directory: string): Promise<ArtifactEntry[]> => {
+    // Immediate children computed in SQL: one row per name, a directory when any descendant has a '/'.
+    const rest = directory === '' ? 'path' : 'substr(path, $3)';
+    const where = directory === '' ? 'true' : `path LIKE $2`;
+    const params = directory === '' ? [tenantId] : [tenantId, childrenPattern(directory), directory.length + 2];
+    const { rows } = await tx.query<{ name: string; is_dir: boolean; size: number | string | null }>(
+      `SELECT split_part(${rest}, '/', 1) AS name,
+              bool_or(strpos(${rest}, '/') > 0) AS is_dir,
+              max(size) FILTER (WHERE strpos(${rest}, '/') = 0) AS size
+         FROM artifact_files WHERE tenant_id = $1 AND ${where} GROUP BY 1 ORDER BY 1`,
+      params,
+    );
+    return rows.map((row) => ({ name: row.name, isDir: row.is_dir, size: row.is_dir ? undefined : Number(row.size) }));
+  };
+
   const findArtifact = async (tenantId: string, rawPath: string): Promise<ArtifactFile | undefined> => {
     const path = normalizeArtifactPath(rawPath);
-    return withTenant(db, tenantId, async (tx) => {
-      const { rows } = await tx.query<FileRow>('SELECT path, digest, size, created_at FROM artifact_files WHERE path = $1', [path]);
-      return rows[0] === undefined ? undefined : toFile(rows[0]);
-    }, { readOnly: true });
+    return withTenant(db, tenantId, (tx) => fileIn(tx, tenantId, path), { readOnly: true });
   };
 
   return {
@@ -146,20 +178,21 @@ export const createArtifactService = (deps: { db: Db; storage: TenantStorage; si
 
     async listArtifacts(tenantId, rawDirectory) {
       const directory = normalizeArtifactPath(rawDirectory, { allowRoot: true });
-      return withTenant(db, tenantId, async (tx) => {
-        // Immediate children computed in SQL: one row per name, a directory when any descendant has a '/'.
-        const rest = directory === '' ? 'path' : 'substr(path, $2)';
-        const where = directory === '' ? 'true' : `path LIKE $1`;
-        const params = directory === '' ? [] : [childrenPattern(directory), directory.length + 2];
-        const { rows } = await tx.query<{ name: string; is_dir: boolean; size: number | string | null }>(
-          `SELECT split_part(${rest}, '/', 1) AS name,
-                  bool_or(strpos(${rest}, '/') > 0) AS is_dir,
-                  max(size) FILTER (WHERE strpos(${rest}, '/') = 0) AS size
-             FROM artifact_files WHERE ${where} GROUP BY 1 ORDER BY 1`,
-          params,
-        );
-        return rows.map((row) => ({ name: row.name, isDir: row.is_dir, size: row.is_dir ? undefined : Number(row.size) }));
-      }, { readOnly: true });
+      return withTenant(db, tenantId, (tx) => childrenIn(tx, tenantId, directory), { readOnly: true });
+    },
+
+    async listSharedArtifacts(tenantId, ownerId, rawDirectory) {
+      const directory = normalizeArtifactPath(rawDirectory, { allowRoot: true });
+      return withSharedRead(db, tenantId, ownerId, (tx) => childrenIn(tx, ownerId, directory));
+    },
+
+    async openSharedArtifact(tenantId, ownerId, rawPath) {
+      const path = normalizeArtifactPath(rawPath);
+      const file = await withSharedRead(db, tenantId, ownerId, (tx) => fileIn(tx, ownerId, path));
+      if (file === undefined) throw artifactErrors.notFound(rawPath);
+      // The owner's blob, decrypted with the owner's key, and only the one whose row the database admitted:
+      // the digest comes from that row, never from the caller.
+      return { file, stream: await storage.openBlob(ownerId, file.digest, file.size) };
     },
 
     async listArtifactFiles(tenantId, rawPrefix) {
@@ -167,9 +200,9 @@ export const createArtifactService = (deps: { db: Db; storage: TenantStorage; si
       return withTenant(db, tenantId, async (tx) => {
         const { rows } = await tx.query<FileRow>(
           prefix === ''
-            ? 'SELECT path, digest, size, created_at FROM artifact_files ORDER BY path'
-            : 'SELECT path, digest, size, created_at FROM artifact_files WHERE path = $1 OR path LIKE $2 ORDER BY path',
-          prefix === '' ? [] : [prefix, childrenPattern(prefix)],
+            ? 'SELECT path, digest, size, created_at FROM artifact_files WHERE tenant_id = $1 ORDER BY path'
+            : 'SELECT path, digest, size, created_at FROM artifact_files WHERE tenant_id = $1 AND (path = $2 OR path LIKE $3) ORDER BY path',
+          prefix === '' ? [tenantId] : [tenantId, prefix, childrenPattern(prefix)],
         );
         return rows.map(toFile);
       }, { readOnly: true });
@@ -179,8 +212,8 @@ export const createArtifactService = (deps: { db: Db; storage: TenantStorage; si
       const path = normalizeArtifactPath(rawPath);
       const count = await withTenant(db, tenantId, async (tx) => {
         const { rows } = await tx.query<{ path: string; digest: string }>(
-          'DELETE FROM artifact_files WHERE path = $1 OR path LIKE $2 RETURNING path, digest',
-          [path, childrenPattern(path)],
+          'DELETE FROM artifact_files WHERE tenant_id = $1 AND (path = $2 OR path LIKE $3) RETURNING path, digest',
+          [tenantId, path, childrenPattern(path)],
         );
         if (rows.length === 0) throw artifactErrors.notFound(rawPath);
         for (const row of rows) await storage.dropBlobRef(tx, tenantId, row.digest);

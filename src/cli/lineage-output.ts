@@ -1,5 +1,5 @@
 /** Human-readable trees of lineage (the CLI prints these). Pure: data in, text out. */
-import type { DatasetLineage, ModelLineage } from '../contract/lineage-views.ts';
+import type { DatasetLineage, LineageSharing, ModelLineage } from '../contract/lineage-views.ts';
 
 const short = (digest: string | null): string => (digest === null ? 'digest unknown' : `sha256:${digest.slice(0, 16)}…`);
 
@@ -12,6 +12,16 @@ const tree = (lines: Array<[depth: number, last: boolean, text: string]>): strin
     for (let d = 0; d < depth; d += 1) prefix += open[d] === true ? '│  ' : '   ';
     return `${prefix}${last ? '└─ ' : '├─ '}${text}`;
   });
+};
+
+/** Cross-tenant edges (issue 15), printed only when there are any: a shared object's owner, and who used it. */
+const sharingLines = (sharing: LineageSharing): string[] => {
+  const lines: string[] = [];
+  if (sharing.sharedFrom !== null) lines.push(`  shared by tenant ${sharing.sharedFrom} (its upstream is not shown)`);
+  const label = sharing.sharedFrom === null ? 'used by tenant' : 'used here from tenant';
+  for (const use of sharing.uses) lines.push(`  ${label} ${use.tenant} in a ${use.kind} (first ${use.firstUsedAt}, last ${use.lastUsedAt})`);
+  for (const deployment of sharing.deployments) lines.push(`  deployed here as ${deployment.name}`);
+  return lines;
 };
 
 export const formatModelLineage = (l: ModelLineage): string => {
@@ -39,7 +49,7 @@ export const formatModelLineage = (l: ModelLineage): string => {
     });
   });
   for (const section of sections) section();
-  return [head, `  ${note}`, ...tree(lines)].join('\n');
+  return [head, `  ${note}`, ...sharingLines(l.sharing), ...tree(lines)].join('\n');
 };
 
 export const formatDatasetLineage = (l: DatasetLineage): string => {
@@ -48,5 +58,5 @@ export const formatDatasetLineage = (l: DatasetLineage): string => {
   l.jobs.forEach((j, i) => lines.push([1, i === l.jobs.length - 1, `job ${j.id}${j.name === '' ? '' : ` "${j.name}"`} (${j.status})${j.runId === null ? '' : ` run ${j.runId}`}`]));
   lines.push([0, true, `model versions${l.modelVersions.length === 0 ? ': none' : ''}`]);
   l.modelVersions.forEach((m, i) => lines.push([1, i === l.modelVersions.length - 1, `model ${m.name} version ${m.version}${m.jobId === null ? '' : ` (job ${m.jobId})`}`]));
-  return [`dataset ${l.dataset.name}:${l.dataset.version}  ${short(l.dataset.digest)}`, ...tree(lines)].join('\n');
+  return [`dataset ${l.dataset.name}:${l.dataset.version}  ${short(l.dataset.digest)}`, ...sharingLines(l.sharing), ...tree(lines)].join('\n');
 };

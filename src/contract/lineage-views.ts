@@ -30,6 +30,21 @@ export interface ModelVersionRef {
   version: number;
 }
 
+/**
+ * Cross-tenant edges of a shared object (issue 15). The owner sees, per tenant that used its object, the
+ * tenant's slug, the kind of use and when — never the names of the other tenant's deployments or jobs.
+ * The grantee sees the owner's slug, its own uses, and its own deployments of a shared model version;
+ * nothing upstream of the shared object (the owner's jobs, runs, datasets, code).
+ */
+export interface LineageSharing {
+  /** The owner's slug when the caller reads another tenant's shared object; null for its own. */
+  sharedFrom: string | null;
+  /** Owner: every tenant that used the object in a deployment or a job. Grantee: its own uses (`tenant` is the owner). */
+  uses: Array<{ tenant: string; kind: 'deployment' | 'job'; firstUsedAt: string; lastUsedAt: string }>;
+  /** Grantee of a model version only: its own deployments of it. */
+  deployments: Array<{ id: string; name: string }>;
+}
+
 export interface ModelLineage {
   model: { name: string; version: number; source: string; runId: string | null };
   /** False when no lineage row exists and the upstream was derived now from the version's run. */
@@ -48,6 +63,7 @@ export interface ModelLineage {
     image: { ref: string | null; digest: string } | null;
     params: Record<string, string>;
   };
+  sharing: LineageSharing;
 }
 
 export interface DatasetLineage {
@@ -56,6 +72,7 @@ export interface DatasetLineage {
   jobs: Array<{ id: string; name: string; status: string; runId: string | null }>;
   /** Model versions whose recorded lineage names this dataset version. */
   modelVersions: Array<ModelVersionRef & { jobId: string | null; runId: string | null; recordedAt: string }>;
+  sharing: LineageSharing;
 }
 
 export interface RegisteredFromJob {

@@ -11,6 +11,7 @@ import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
 import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
+import { recordSharedUse } from '../sharing/index.ts';
 import { normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import type { StagedBlob, TenantStorage } from '../artifacts/index.ts';
 import { DATASET_NAME_PATTERN, datasetDigest } from './dataset-digest.ts';
@@ -355,7 +356,8 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
       const resolved = await getVersion(tenantId, name, version);
       // A version shared with the tenant (`{owner}/{name}`, issue 15): its files are the owner's blobs,
       // decrypted with the owner's key — getVersion above has already had the database admit the version.
-      const blobOwner = name.includes('/') ? (await sharedOwner(tenantId, name))?.ownerId : tenantId;
+      const shared = name.includes('/') ? await sharedOwner(tenantId, name) : undefined;
+      const blobOwner = name.includes('/') ? shared?.ownerId : tenantId;
       if (blobOwner === undefined) throw datasetErrors.versionNotFound(name, version);
       await mkdir(targetDir, { recursive: true, mode: 0o700 });
       for (const file of resolved.files) {
@@ -373,6 +375,8 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
         const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o444);
         await pipeline(await storage.openBlob(blobOwner, file.digest, file.size), handle.createWriteStream());
       }
+      // The cross-tenant lineage edge (issue 15): this tenant's job mounted the owner's version.
+      if (shared !== undefined) await recordSharedUse(db, tenantId, { ownerId: shared.ownerId, kind: 'dataset', name: shared.name, version: resolved.version }, 'job');
       const { files: _files, ...summary } = resolved;
       return summary;
     },

@@ -70,6 +70,9 @@ export const tenantDataTables = [
   'tenant_roles',
   // Security alerts (0016): the alert rows go with the tenant; their `security.alert` audit events stay.
   'security_alerts',
+  // Cross-tenant lineage edges (0034) of objects the tenant owns. Edges of its uses of other tenants'
+  // objects go with its tenants row (grantee_id ON DELETE CASCADE).
+  'shared_uses',
   // Shares the tenant granted (0021). Shares granted *to* it go with its tenants row (ON DELETE CASCADE).
   'tenant_shares',
 ] as const;

@@ -17,7 +17,7 @@ export { deploymentRoutes } from './routes/deployment-routes.ts';
 export { inferenceRoutes } from './routes/inference-routes.ts';
 export { usageRoutes } from './routes/usage-routes.ts';
 export { shareRoutes } from './routes/share-routes.ts';
-export { datasetRoutes, mlflowArtifactRoutes } from './artifacts/index.ts';
+export { datasetRoutes, mlflowArtifactRoutes, runArtifactRoutes } from './artifacts/index.ts';
 export { mlflowRoutes } from './mlflow/index.ts';
 export { alertRoutes } from './routes/alert-routes.ts';
 export { deploymentStatsRoutes } from './routes/deployment-stats-routes.ts';

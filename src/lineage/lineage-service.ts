@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { AppError, isAppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { withTenant } from '../db/index.ts';
+import { readAsSystem, withTenant } from '../db/index.ts';
+import { listOwnUsesOfShared, listUsesOfOwnObject } from '../sharing/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
@@ -162,10 +163,50 @@ export const createLineageService = (deps: {
     return found;
   };
 
+  /** The owner of `{owner}/{name}` when it names another existing tenant (issue 15); undefined otherwise. */
+  const sharedOwnerOf = async (tenantId: string, qualified: string): Promise<{ ownerId: string; owner: string; name: string } | undefined> => {
+    const slash = qualified.indexOf('/');
+    if (slash <= 0) return undefined;
+    const owner = qualified.slice(0, slash);
+    const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [owner])).rows[0]?.id;
+    return ownerId === undefined || ownerId === tenantId ? undefined : { ownerId, owner, name: qualified.slice(slash + 1) };
+  };
+
+  /**
+   * A model version another tenant shared with the caller (the registry has already read it under the
+   * share policies, audited): the edge to the caller's own uses and deployments, and nothing upstream.
+   */
+  const sharedModelLineage = async (scope: TrackingScope, mv: ModelVersionJson, owner: { ownerId: string; owner: string; name: string }): Promise<ModelLineage> => {
+    const version = Number(mv.version);
+    const deployments = await withTenant(db, scope.tenantId, async (tx) => (await tx.query<{ id: string; name: string }>(
+      'SELECT id, name FROM deployments WHERE tenant_id = $1 AND model = $2 AND version = $3 ORDER BY name', [scope.tenantId, mv.name, String(version)],
+    )).rows, { readOnly: true });
+    return {
+      model: { name: mv.name, version, source: mv.source, runId: null },
+      recorded: false,
+      recordedAt: null,
+      recordedBy: null,
+      recordedVia: null,
+      upstream: { job: null, run: null, datasets: [], codeBundle: null, codeDigest: null, image: null, params: {} },
+      sharing: {
+        sharedFrom: owner.owner,
+        uses: await listOwnUsesOfShared(db, scope.tenantId, { ownerId: owner.ownerId, kind: 'model', name: owner.name, version }),
+        deployments,
+      },
+    };
+  };
+
   const readModelLineage = async (scope: TrackingScope, name: string, rawVersion: string | number): Promise<ModelLineage> => {
     const mv = await deps.registry.getModelVersion(scope, { name, version: String(rawVersion) });
     const version = Number(mv.version);
     const runId = mv.run_id === '' ? null : mv.run_id;
+    if (name.includes('/')) {
+      // Another tenant's version only if it is not the caller's own (a registered model name may hold '/').
+      const own = await withTenant(db, scope.tenantId, async (tx) => (await tx.query('SELECT 1 FROM model_versions WHERE tenant_id = $1 AND name = $2 AND version = $3', [scope.tenantId, name, version])).rows.length > 0, { readOnly: true });
+      const owner = own ? undefined : await sharedOwnerOf(scope.tenantId, name);
+      if (owner !== undefined) return sharedModelLineage(scope, mv, owner);
+    }
+    const uses = await listUsesOfOwnObject(db, scope.tenantId, { kind: 'model', name, version });
     return withTenant(db, scope.tenantId, async (tx) => {
       const row = (await tx.query<LineageRow>('SELECT * FROM model_lineage WHERE model_name = $1 AND model_version = $2', [name, version])).rows[0];
       const jobId = row?.job_id ?? null;
@@ -198,6 +239,7 @@ export const createLineageService = (deps: {
           image: job === undefined || job.imageDigest === null ? null : { ref: job.image, digest: job.imageDigest },
           params: row?.params ?? {},
         },
+        sharing: { sharedFrom: null, uses, deployments: [] },
       };
     }, { readOnly: true });
   };
@@ -208,7 +250,14 @@ export const createLineageService = (deps: {
     modelLineage,
 
     async datasetLineage(tenantId: string, name: string, version: number): Promise<DatasetLineage> {
-      const dv = await deps.datasets.getVersion(tenantId, name, version); // NOT_FOUND, also for another tenant's
+      const dv = await deps.datasets.getVersion(tenantId, name, version); // NOT_FOUND, also for another tenant's (unless shared)
+      // A version another tenant shared (`{owner}/{name}`, read above under the share policies): the
+      // caller's own jobs and models that used it, its own edges, nothing of the owner's. Dataset names
+      // hold no '/', so a qualified name is never the caller's own.
+      const owner = name.includes('/') ? await sharedOwnerOf(tenantId, name) : undefined;
+      const uses = owner === undefined
+        ? await listUsesOfOwnObject(db, tenantId, { kind: 'dataset', name: dv.dataset, version: dv.version })
+        : await listOwnUsesOfShared(db, tenantId, { ownerId: owner.ownerId, kind: 'dataset', name: owner.name, version: dv.version });
       return withTenant(db, tenantId, async (tx) => {
         const ref = JSON.stringify([{ name: dv.dataset, version: dv.version }]);
         const jobs = (await tx.query<{ id: string; name: string; status: string; run_id: string | null }>(
@@ -219,6 +268,7 @@ export const createLineageService = (deps: {
           dataset: { name: dv.dataset, version: dv.version, digest: dv.digest },
           jobs: jobs.map((j) => ({ id: j.id, name: j.name, status: j.status, runId: j.run_id })),
           modelVersions: models.map((r) => ({ name: r.model_name, version: Number(r.model_version), jobId: r.job_id, runId: r.run_id, recordedAt: iso(r.recorded_at)! })),
+          sharing: { sharedFrom: owner?.owner ?? null, uses, deployments: [] },
         };
       }, { readOnly: true });
     },

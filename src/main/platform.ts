@@ -20,7 +20,7 @@ import { createArtifactService, createBlobFiles, createSealWorkerPool, createTen
 import type { ArtifactService, TenantStorage } from '../artifacts/index.ts';
 import { createDatasetService } from '../datasets/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
-import { datasetRoutes, imageRoutes, mlflowArtifactRoutes } from '../http/index.ts';
+import { datasetRoutes, imageRoutes, mlflowArtifactRoutes, runArtifactRoutes } from '../http/index.ts';
 import { buildApp, createTenantAdmission } from '../http/index.ts';
 import { kubernetesRoutes } from '../http/index.ts';
 import { jobRoutes } from '../http/index.ts';
@@ -34,7 +34,7 @@ import type { ServingSystem } from './serving-system.ts';
 import { createClusterConfig } from '../executors/kubernetes/index.ts';
 import type { ClusterConfigInput, KubernetesClient } from '../executors/kubernetes/index.ts';
 import type { BuildAppOptions } from '../http/index.ts';
-import { createLoggedModelService, createRegistryService, createTrackingService } from '../tracking/index.ts';
+import { createLoggedModelService, createRegistryService, createRunArtifactService, createTrackingService } from '../tracking/index.ts';
 import { mlflowRoutes } from '../http/index.ts';
 import { createLineageService } from '../lineage/index.ts';
 import { lineageRoutes } from '../http/index.ts';
@@ -339,6 +339,7 @@ export const createPlatform = async (
   httpModules.push(mlflowArtifactRoutes({ artifacts }), datasetRoutes({ datasets, artifacts }));
   const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
   const tracking = createTrackingService({ db });
+  httpModules.push(runArtifactRoutes({ runArtifacts: createRunArtifactService({ db, artifacts }) }));
   // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).
   const ownClusterBackend = options.cluster === undefined && config.executor === 'kubernetes' ? createClusterBackend(await loadKubeConfig(), cluster, jobLog) : undefined;
   const clusterBackend = options.cluster ?? ownClusterBackend;

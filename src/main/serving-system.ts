@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
 import { readAsSystem } from '../db/index.ts';
+import { recordSharedUse } from '../sharing/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
@@ -84,7 +85,11 @@ export const createServingSystem = async (
   const resolver: ModelResolver = {
     async readModel(tenantId, model, version) {
       const shared = await sharedOwner(tenantId, model, version);
-      return shared === undefined ? ownResolver.readModel(tenantId, model, version) : ownResolver.readModel(shared.ownerId, shared.name, version);
+      if (shared === undefined) return ownResolver.readModel(tenantId, model, version);
+      const bytes = await ownResolver.readModel(shared.ownerId, shared.name, version);
+      // The cross-tenant lineage edge (issue 15): this tenant's deployment loaded the owner's version.
+      await recordSharedUse(deps.db, tenantId, { ownerId: shared.ownerId, kind: 'model', name: shared.name, version: Number(version) }, 'deployment');
+      return bytes;
     },
     ...(ownResolver.modelArtifactPath === undefined ? {} : {
       async modelArtifactPath(tenantId: string, model: string, version: string) {

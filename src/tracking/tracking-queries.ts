@@ -64,11 +64,19 @@ export const nextExperimentId = async (tx: Queryable): Promise<number> => {
   return Number(row.id);
 };
 
+/**
+ * The transaction's own tenant, as scope.ts sets it. `experiments` has a second, SELECT-only policy
+ * (`shared_read`, migration 0034) and permissive policies are ORed, so a lookup that does not name the
+ * tenant is planned as a BitmapOr of two index probes; naming it makes the primary key (or the unique
+ * name) one index condition again. It also keeps the caller's own lookups to its own rows.
+ */
+const OWN_TENANT = `NULLIF(current_setting('bulkhead.tenant_id', true), '')::uuid`;
+
 export const findExperiment = async (tx: Queryable, id: number): Promise<ExperimentRow | undefined> =>
-  (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.id = $1`, [id])).rows[0];
+  (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.tenant_id = ${OWN_TENANT} AND e.id = $1`, [id])).rows[0];
 
 export const findExperimentByName = async (tx: Queryable, name: string): Promise<ExperimentRow | undefined> =>
-  (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.name = $1`, [name])).rows[0];
+  (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.tenant_id = ${OWN_TENANT} AND e.name = $1`, [name])).rows[0];
 
 export const upsertExperimentTags = async (tx: Queryable, tenantId: string, experimentId: number, tags: readonly KeyValue[]): Promise<void> => {
   if (tags.length === 0) return;

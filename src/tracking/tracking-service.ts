@@ -14,6 +14,7 @@ import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatc
 import { compileExperimentFilter, compileExperimentOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
 import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
+import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
   EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics,
   insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
@@ -123,6 +124,17 @@ export type TrackingService = ReturnType<typeof createTrackingService>;
 export const createTrackingService = (deps: { db: Db }) => {
   const { db } = deps;
   const statistics = createStatisticsKeeper(db);
+  const sharedExperiments = createSharedExperimentReads({ db });
+
+  /**
+   * Experiments shared with the caller (issue 15) follow its own on the last own page and on pages of
+   * their own (`shared:{n}` tokens), as `{owner}/{name}` with id `{owner}/{id}`: see shared-experiments.ts.
+   */
+  const withSharedExperimentsAfter = async (scope: TrackingScope, input: SearchInput, own: Page<ExperimentJson>): Promise<Page<ExperimentJson>> => {
+    if (own.nextPageToken !== undefined) return own;
+    const shared = await sharedExperiments.search(scope, input, 0, sharedExperiments.maxResults(input.maxResults) - own.items.length);
+    return { items: [...own.items, ...shared.items], nextPageToken: shared.nextPageToken };
+  };
 
   const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
     appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
@@ -290,24 +302,37 @@ export const createTrackingService = (deps: { db: Db }) => {
 
     async getExperiment(scope: TrackingScope, id: unknown): Promise<ExperimentJson> {
       requireString('experiment_id', typeof id === 'number' ? String(id) : id);
+      // `{owner}/{id}`: an experiment another tenant shared with this one (issue 15), else not found.
+      if (typeof id === 'string' && id.includes('/')) {
+        const shared = await sharedExperiments.getById(scope, id);
+        if (shared === undefined) throw trackingErrors.experimentNotFound(id);
+        return shared;
+      }
       return withTenant(db, scope.tenantId, async (tx) => experimentJson(await getExperimentIn(tx, scope, id)), { readOnly: id !== '0' && id !== 0 });
     },
 
     async getExperimentByName(scope: TrackingScope, rawName: unknown): Promise<ExperimentJson> {
       const name = requireString('experiment_name', rawName);
-      return withTenant(db, scope.tenantId, async (tx) => {
+      const own = await withTenant(db, scope.tenantId, async (tx) => {
         if (name === 'Default') await ensureDefaultExperiment(tx, scope.tenantId, now());
         const row = await findExperimentByName(tx, name);
-        if (row === undefined) throw trackingErrors.experimentNameNotFound(name);
-        return experimentJson(row);
+        return row === undefined ? undefined : experimentJson(row);
       });
+      if (own !== undefined) return own;
+      // `{owner}/{name}`: an experiment another tenant shared with this one (issue 15); the caller's own name wins.
+      const shared = name.includes('/') ? await sharedExperiments.getByName(scope, name) : undefined;
+      if (shared === undefined) throw trackingErrors.experimentNameNotFound(name);
+      return shared;
     },
 
     async searchExperiments(scope: TrackingScope, input: SearchInput): Promise<Page<ExperimentJson>> {
-      return withTenant(db, scope.tenantId, async (tx) => {
+      const sharedOffset = sharedExperiments.sharedOffset(input.pageToken);
+      if (sharedOffset !== undefined) return sharedExperiments.search(scope, input, sharedOffset, sharedExperiments.maxResults(input.maxResults));
+      const own = await withTenant(db, scope.tenantId, async (tx) => {
         await ensureDefaultExperiment(tx, scope.tenantId, now());
         return searchExperimentsIn(tx, input);
       });
+      return withSharedExperimentsAfter(scope, input, own);
     },
 
     async updateExperiment(scope: TrackingScope, input: { experiment_id?: unknown; new_name?: unknown }): Promise<void> {

@@ -31,6 +31,7 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
     memoryMiB: 65536,
     gpu: tier === 'process' ? 0 : 2,
     borrowingLimit: { cpu: 8, memoryMiB: 32768, gpu: 1 },
+    lendingLimit: { cpu: null, memoryMiB: null, gpu: null },
     maxConcurrentJobs: 4,
     maxQueuedJobs: 50,
     storageBytes: 200 * 1024 ** 3,

@@ -11,6 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Outcome } from '../src/executors/executor-contract.ts';
+import { parseAllDocuments } from 'yaml';
 import { databaseKinds } from './support/databases.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform } from './support/platform.ts';
@@ -124,6 +125,21 @@ for (const kind of databaseKinds) {
       assert.notEqual(peek.status, 200);
       assert.doesNotMatch(JSON.stringify(peek.body), /lendingLimit/);
       assert.notEqual((await p.call('PUT', '/api/v1/tenants/team-d/quota', tokens['team-c'], { lendingLimit: { cpu: 2 } })).status, 200);
+
+      // The Kubernetes bundle renders the tree as Kueue cohorts: org-west's Cohort, team-d's queue in it with its lending limit.
+      const bundle = async (slug: string) => {
+        const res = await p.call('GET', `/api/v1/tenants/${slug}/kubernetes/bundle`, adminToken);
+        assert.equal(res.status, 200);
+        return parseAllDocuments(String(res.body)).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: Record<string, any> });
+      };
+      const cohort = (await bundle('org-west')).find((o) => o.kind === 'Cohort');
+      assert.ok(cohort !== undefined, 'an organization renders a Cohort');
+      // 4 cores, all carved out by team-c and team-d: nothing left in the Cohort itself.
+      assert.deepEqual(cohort.spec['resourceGroups'][0].flavors[0].resources[0], { name: 'cpu', nominalQuota: '0', borrowingLimit: '0' });
+      const queue = (await bundle('team-d')).find((o) => o.kind === 'ClusterQueue')!;
+      assert.equal(queue.spec['cohort'], cohort.metadata.name);
+      assert.deepEqual(queue.spec['resourceGroups'][0].flavors[0].resources[0], { name: 'cpu', nominalQuota: '2', borrowingLimit: '0', lendingLimit: '1' });
+      assert.notEqual((await p.call('GET', '/api/v1/tenants/team-d/kubernetes/bundle', tokens['team-c'])).status, 200, "a sibling cannot render the lender's bundle");
 
       const c: string[] = [];
       for (let i = 0; i < 4; i += 1) c.push(await submit('team-c'));

@@ -106,9 +106,12 @@ const parseDuration = (value: string): number => {
   return Number(match[1]) * unit;
 };
 
-/** A lending limit flag: an amount, or 'all' (null: no limit, the tenant lends all its unused guarantee). */
-const lendingArg = (value: string): number | null => {
-  if (value === 'all') return null;
+/**
+ * A lending limit flag: an amount, or 'all' (no limit: the tenant lends all its unused guarantee; sent as
+ * null — commander keeps the raw string when a parser returns null, so 'all' stays a string until then).
+ */
+const lendingArg = (value: string): number | 'all' => {
+  if (value === 'all') return 'all';
   const amount = Number(value);
   if (value.trim() === '' || !Number.isFinite(amount) || amount < 0) throw new AppError('VALIDATION_FAILED', `invalid lending limit '${value}': a number >= 0 or 'all'`);
   return amount;
@@ -332,9 +335,10 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--ingress-burst-bytes <n>', 'ingress bytes that may pass at once', Number)
     .option('--egress-bytes-per-second <n>', 'download / response-body bandwidth (bytes/s; burst defaults to 1 s of it)', Number)
     .option('--egress-burst-bytes <n>', 'egress bytes that may pass at once', Number)
-    .action(async (slug: string, o: Record<string, number | null | undefined>) => {
+    .action(async (slug: string, o: Record<string, number | 'all' | undefined>) => {
       const borrowingLimit = Object.fromEntries(Object.entries({ cpu: o['borrowCpu'], memoryMiB: o['borrowMemory'], gpu: o['borrowGpu'] }).filter(([, v]) => v !== undefined));
-      const lendingLimit = Object.fromEntries(Object.entries({ cpu: o['lendCpu'], memoryMiB: o['lendMemory'], gpu: o['lendGpu'] }).filter(([, v]) => v !== undefined));
+      const lendingLimit = Object.fromEntries(Object.entries({ cpu: o['lendCpu'], memoryMiB: o['lendMemory'], gpu: o['lendGpu'] })
+        .filter(([, v]) => v !== undefined).map(([k, v]) => [k, v === 'all' ? null : v]));
       const body = Object.fromEntries(Object.entries({
         cpu: o['cpu'], memoryMiB: o['memory'], gpu: o['gpu'], maxConcurrentJobs: o['maxConcurrentJobs'], maxQueuedJobs: o['maxQueuedJobs'],
         storageBytes: o['storageBytes'], requestsPerSecond: o['requestsPerSecond'], weight: o['weight'],

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FairShareLedger, chargedUsage, fairShareView, rateOf, runningChargeMs } from './fair-share.ts';
-import { fairTreeOrder, fairTreeRanks } from './fair-tree.ts';
+import { FairTreeIndex, fairTreeOrder, fairTreeRanks } from './fair-tree.ts';
 import type { FairTreeNode } from './fair-tree.ts';
 import { SchedulerState } from './scheduler-core.ts';
 import { decide } from './index.ts';
@@ -287,6 +287,31 @@ describe('the running charge (issue 15)', () => {
     assert.equal(admitted[0], 'a');
     assert.equal(admitted.filter((t) => t === 'a').length, 4);
     assert.equal(admitted.filter((t) => t === 'b').length, 4);
+  });
+
+  it("with charging, a tenant's admissions never depend on another organization's internal split of its usage (property)", () => {
+    fc.assert(fc.property(twoLevelArb.chain((nodes) => fc.tuple(fc.constant(nodes), usageArb(nodes), fc.nat(), fc.nat(), fc.integer({ min: 4, max: 24 }))), ([nodes, usage, pick, seed, cores]) => {
+      const teams = leavesOf(nodes);
+      const orgs = nodes.filter((n) => n.parentId === null);
+      const org = orgs[pick % orgs.length]!;
+      const inOrg = teams.filter((t) => t.parentId === org.id);
+      // The same organization total, all on one of its teams.
+      const total = inOrg.reduce((sum, t) => sum + (usage.get(t.id) ?? 0), 0);
+      const resplit = new Map(usage);
+      inOrg.forEach((t, i) => resplit.set(t.id, i === seed % inOrg.length ? total : 0));
+      const run = (keys: ReadonlyMap<string, number>) => {
+        const quotas = Object.fromEntries(teams.map((t) => [t.id, { ...quotaOf(1), borrowingLimit: { cpu: cores, memoryMiB: 0, gpu: 0 } }]));
+        const queued = teams.flatMap((t, i) => jobs(t.id, cores, i * 1000));
+        const index = new FairTreeIndex(nodes);
+        for (const [id, key] of keys) index.setUsage(id, key);
+        const decision = decide({
+          capacity: { cpu: cores, memoryMiB: 0, gpu: 0 }, quotas, running: [], queued, now: 1e6,
+          fairRanks: Object.fromEntries(index.ranks()), fairCharging: { nodes, keys: Object.fromEntries(keys), chargeSeconds: 3600 },
+        });
+        return decision.admitted.filter((x) => !inOrg.some((t) => t.id === x.tenantId)).map((x) => x.jobId);
+      };
+      assert.deepEqual(run(resplit), run(usage));
+    }));
   });
 
   it('charged decisions split one pass among organizations by their weights (property)', () => {

@@ -123,6 +123,30 @@ describe('bulkhead CLI', () => {
     assert.match(rendered.out, /pod-security.kubernetes.io\/enforce: restricted/);
   });
 
+  test("tenant quota set --lend-*: sets and clears lending limits; k8s render shows the organization's Cohort and the team's limit", async () => {
+    const env = { BULKHEAD_URL: url, BULKHEAD_TOKEN: adminToken };
+    const org = await run(['tenant', 'create', 'org-north', '--name', 'Org North', '--tier', 'sandbox'], env);
+    assert.equal(org.code, 0, org.err);
+    assert.equal((await p.call('POST', '/api/v1/tenants', adminToken, { slug: 'team-n1', name: 'n1', tier: 'sandbox', parent: 'org-north' })).status, 201);
+    const orgQuota = await run(['tenant', 'quota', 'set', 'org-north', '--cpu', '8'], env);
+    assert.equal(orgQuota.code, 0, orgQuota.err);
+    const set = await run(['--json', 'tenant', 'quota', 'set', 'team-n1', '--cpu', '4', '--lend-cpu', '1.5', '--lend-gpu', '0'], env);
+    assert.equal(set.code, 0, set.err);
+    assert.deepEqual(JSON.parse(set.out).lendingLimit, { cpu: 1.5, memoryMiB: null, gpu: 0 });
+    const rendered = await run(['k8s', 'render', 'team-n1'], env);
+    assert.match(rendered.out, /cohort: bulkhead-org-north/);
+    assert.match(rendered.out, /lendingLimit: 1500m/);
+    assert.match((await run(['k8s', 'render', 'org-north'], env)).out, /kind: Cohort\n(.|\n)*name: bulkhead-org-north(.|\n)*parent: bulkhead\n/);
+    // 'all' clears a limit; a lending limit above the nominal is refused with the level and the resource.
+    const cleared = await run(['--json', 'tenant', 'quota', 'set', 'team-n1', '--lend-cpu', 'all'], env);
+    assert.equal(cleared.code, 0, cleared.err);
+    assert.deepEqual(JSON.parse(cleared.out).lendingLimit.cpu, null);
+    const refused = await run(['tenant', 'quota', 'set', 'team-n1', '--lend-cpu', '5'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /VALIDATION_FAILED.*level 1 \('team-n1'\): its cpu lending limit \(5 cores\) exceeds its own nominal cpu \(4 cores\)/);
+    assert.match((await run(['tenant', 'quota', 'set', 'team-n1', '--lend-cpu', 'lots'], env)).err, /invalid lending limit 'lots'/);
+  });
+
   test("k8s render --job prints the job's hardened batch/v1 Job", async () => {
     const created = await p.call('POST', '/api/v1/tenants/acme/jobs', adminToken, { command: ['python3', 'train.py'], resources: { cpu: 1, memoryMiB: 512, timeoutSeconds: 600 } });
     assert.equal(created.status, 201, JSON.stringify(created.body));

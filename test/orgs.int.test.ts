@@ -278,6 +278,13 @@ for (const kind of databaseKinds) {
       const fine = await set(org.tokens.admin, '/api/v1/tenants/org-east/children/team-c/quota', { memoryMiB: 1024, weight: 2 });
       assert.equal(fine.status, 200, JSON.stringify(fine.body));
       assert.equal(fine.body.memoryMiB, 1024);
+      // Lending limits too: at most the child's own nominal (team-c has 0 cores, so 0), null lends all again.
+      const lendTooMuch = await set(org.tokens.admin, '/api/v1/tenants/org-east/children/team-c/quota', { lendingLimit: { cpu: 1 } });
+      assert.equal(lendTooMuch.status, 400, JSON.stringify(lendTooMuch.body));
+      assert.match(lendTooMuch.body.message, /level 1 \('team-c'\): its cpu lending limit \(1 cores\) exceeds its own nominal cpu \(0 cores\)/);
+      const lend = await set(org.tokens.admin, '/api/v1/tenants/org-east/children/team-c/quota', { lendingLimit: { memoryMiB: 512, gpu: null } });
+      assert.equal(lend.status, 200, JSON.stringify(lend.body));
+      assert.deepEqual(lend.body.lendingLimit, { cpu: null, memoryMiB: 512, gpu: null });
       // A grandchild is in the subtree too.
       assert.equal((await set(org.tokens.owner, '/api/v1/tenants/org-east/children/lvl-3/quota', { cpu: 1 })).status, 200);
       // Fields outside the tree's amounts are the platform admin's.

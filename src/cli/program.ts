@@ -106,6 +106,17 @@ const parseDuration = (value: string): number => {
   return Number(match[1]) * unit;
 };
 
+/**
+ * A lending limit flag: an amount, or 'all' (no limit: the tenant lends all its unused guarantee; sent as
+ * null — commander keeps the raw string when a parser returns null, so 'all' stays a string until then).
+ */
+const lendingArg = (value: string): number | 'all' => {
+  if (value === 'all') return 'all';
+  const amount = Number(value);
+  if (value.trim() === '' || !Number.isFinite(amount) || amount < 0) throw new AppError('VALIDATION_FAILED', `invalid lending limit '${value}': a number >= 0 or 'all'`);
+  return amount;
+};
+
 const readStdin = async (): Promise<string> => {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -310,6 +321,9 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--borrow-cpu <cores>', 'CPU cores borrowable above the guarantee', Number)
     .option('--borrow-memory <mib>', 'memory borrowable above the guarantee (MiB)', Number)
     .option('--borrow-gpu <count>', 'GPUs borrowable above the guarantee', Number)
+    .option('--lend-cpu <cores|all>', "CPU cores of the unused guarantee lent to siblings' subtrees ('all': no limit)", lendingArg)
+    .option('--lend-memory <mib|all>', "memory of the unused guarantee lent to siblings' subtrees (MiB; 'all': no limit)", lendingArg)
+    .option('--lend-gpu <count|all>', "GPUs of the unused guarantee lent to siblings' subtrees ('all': no limit)", lendingArg)
     .option('--max-concurrent-jobs <n>', 'jobs running at once', Number)
     .option('--max-queued-jobs <n>', 'jobs waiting at once', Number)
     .option('--storage-bytes <n>', 'artifact and dataset storage', Number)
@@ -321,8 +335,10 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--ingress-burst-bytes <n>', 'ingress bytes that may pass at once', Number)
     .option('--egress-bytes-per-second <n>', 'download / response-body bandwidth (bytes/s; burst defaults to 1 s of it)', Number)
     .option('--egress-burst-bytes <n>', 'egress bytes that may pass at once', Number)
-    .action(async (slug: string, o: Record<string, number | undefined>) => {
+    .action(async (slug: string, o: Record<string, number | 'all' | undefined>) => {
       const borrowingLimit = Object.fromEntries(Object.entries({ cpu: o['borrowCpu'], memoryMiB: o['borrowMemory'], gpu: o['borrowGpu'] }).filter(([, v]) => v !== undefined));
+      const lendingLimit = Object.fromEntries(Object.entries({ cpu: o['lendCpu'], memoryMiB: o['lendMemory'], gpu: o['lendGpu'] })
+        .filter(([, v]) => v !== undefined).map(([k, v]) => [k, v === 'all' ? null : v]));
       const body = Object.fromEntries(Object.entries({
         cpu: o['cpu'], memoryMiB: o['memory'], gpu: o['gpu'], maxConcurrentJobs: o['maxConcurrentJobs'], maxQueuedJobs: o['maxQueuedJobs'],
         storageBytes: o['storageBytes'], requestsPerSecond: o['requestsPerSecond'], weight: o['weight'],
@@ -330,6 +346,7 @@ export const buildProgram = (deps: CliDeps): Command => {
         ingressBytesPerSecond: o['ingressBytesPerSecond'], ingressBurstBytes: o['ingressBurstBytes'],
         egressBytesPerSecond: o['egressBytesPerSecond'], egressBurstBytes: o['egressBurstBytes'],
         borrowingLimit: Object.keys(borrowingLimit).length === 0 ? undefined : borrowingLimit,
+        lendingLimit: Object.keys(lendingLimit).length === 0 ? undefined : lendingLimit,
       }).filter(([, v]) => v !== undefined));
       const updated = await client().request<Record<string, unknown>>('PUT', `${tenantPath(slug)}/quota`, body);
       print(updated, () => keyValues(updated));

@@ -53,6 +53,8 @@ const resources = {
 export const quotaSchema = z.object({
   ...resources,
   borrowingLimit: z.object(resources),
+  /** Null per resource: lends all of its unused nominal. */
+  lendingLimit: z.object({ cpu: resources.cpu.nullable(), memoryMiB: resources.memoryMiB.nullable(), gpu: resources.gpu.nullable() }),
   maxConcurrentJobs: z.number().int(),
   maxQueuedJobs: z.number().int(),
   storageBytes: z.number().int(),
@@ -71,6 +73,8 @@ export const updateQuotaSchema = z.strictObject({
   memoryMiB: resources.memoryMiB.optional(),
   gpu: resources.gpu.optional(),
   borrowingLimit: z.strictObject({ cpu: resources.cpu.optional(), memoryMiB: resources.memoryMiB.optional(), gpu: resources.gpu.optional() }).optional(),
+  /** Per resource: at most the (new) nominal amount; null: lend all (no limit). */
+  lendingLimit: z.strictObject({ cpu: resources.cpu.nullable().optional(), memoryMiB: resources.memoryMiB.nullable().optional(), gpu: resources.gpu.nullable().optional() }).optional(),
   maxConcurrentJobs: z.number().int().min(0).max(1_000_000).optional(),
   maxQueuedJobs: z.number().int().min(0).max(10_000_000).optional(),
   storageBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),

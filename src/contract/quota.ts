@@ -8,9 +8,21 @@ export interface ResourceAmounts {
   gpu: number;
 }
 
+/** Per resource: an amount, or null for "no limit" (lends all its unused nominal). */
+export interface LendingLimit {
+  cpu: number | null;
+  memoryMiB: number | null;
+  gpu: number | null;
+}
+
 export interface TenantQuota extends ResourceAmounts {
   /** How much idle capacity the tenant may borrow above its nominal (guaranteed) amounts. */
   borrowingLimit: ResourceAmounts;
+  /**
+   * How much of its unused nominal amounts the tenant lends to its siblings' subtrees (Kueue's
+   * lendingLimit); null: all of it. The rest of its nominal stays reserved for it even while idle.
+   */
+  lendingLimit: LendingLimit;
   maxConcurrentJobs: number;
   maxQueuedJobs: number;
   /** Artifact and dataset bytes, enforced by the artifact store while streaming. */

@@ -52,6 +52,6 @@ export const shareParamsSchema = z.strictObject({ tenant: z.string().min(1).max(
 export const createChildSchema = z.strictObject({ slug: slugSchema, name: z.string().min(1).max(200) });
 
 /** What an organization admin may change of a descendant's quota: the tree-validated amounts and weight. */
-export const childQuotaSchema = updateQuotaSchema.pick({ cpu: true, memoryMiB: true, gpu: true, borrowingLimit: true, weight: true });
+export const childQuotaSchema = updateQuotaSchema.pick({ cpu: true, memoryMiB: true, gpu: true, borrowingLimit: true, lendingLimit: true, weight: true });
 
 export const childParamsSchema = z.strictObject({ tenant: z.string().min(1).max(64), child: z.string().min(1).max(64) });

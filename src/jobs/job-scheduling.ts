@@ -5,7 +5,7 @@
  */
 import { gpuIsolationNote } from '../contract/job-schemas.ts';
 import type { Job } from '../contract/job-schemas.ts';
-import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, schedulingPools } from '../scheduler/index.ts';
+import { admitInTree, buildQuotaTree, reclaimOrder, clusterCpuPools, cpusetOf, explainJob, gangRequest, gangWaitNote, hostCpuPools, inPool, runningChargeMs, schedulingPools } from '../scheduler/index.ts';
 import type { CpuPool, CpuPools, FairShareView, FairTreeStanding, QueuedJob, QuotaTree, Resources, ScheduledJob, SchedulerInput, SchedulerQuota, TreeAdmission, WaitExplanation } from '../scheduler/index.ts';
 import type { Tenant, TenantQuota, TenantService } from '../tenants/index.ts';
 import type { ActiveJob, JobStore } from './job-store.ts';
@@ -164,7 +164,12 @@ export const poolInput = (snap: Snapshot, pool: CpuPool, capacity: Capacity, now
     if (quota !== undefined) quotas[tenantId] = toSchedulerQuota(quota);
   }
   const fairRanks = fairRanksOf(fair);
-  return { capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now, ...(fairRanks === undefined ? {} : { fairRanks }) };
+  // Each admission of the pass is charged to its tenant's Fair Tree key before the next (fair-share.ts).
+  const fairCharging = fair === undefined ? undefined : { nodes: fair.nodes, keys: Object.fromEntries(fair.keys), chargeSeconds: runningChargeMs / 1000 };
+  return {
+    capacity: { cpu: pool.cpus, memoryMiB: capacity.memoryMiB, gpu: capacity.gpu }, quotas, running, queued, now,
+    ...(fairRanks === undefined ? {} : { fairRanks }), ...(fairCharging === undefined ? {} : { fairCharging }),
+  };
 };
 
 const hourMs = 3600 * 1000;

@@ -337,7 +337,9 @@ export const createPlatform = async (
   const artifacts = createArtifactService({ db, storage, signingKey: masterKey.derive('artifact-multipart-url') });
   const datasets = createDatasetService({ db, storage });
   httpModules.push(mlflowArtifactRoutes({ artifacts }), datasetRoutes({ datasets, artifacts }));
-  const cluster = createClusterConfig((config.kubernetes ?? {}) as ClusterConfigInput);
+  const clusterInput = (config.kubernetes ?? {}) as ClusterConfigInput;
+  // Kueue's admission fair sharing decays usage with the platform's own half-life (issue 15).
+  const cluster = createClusterConfig({ ...clusterInput, kueue: { usageHalfLifeMs: config.fairShareHalfLifeMs, ...clusterInput.kueue } });
   const tracking = createTrackingService({ db });
   httpModules.push(runArtifactRoutes({ runArtifacts: createRunArtifactService({ db, artifacts }) }));
   // BULKHEAD_EXECUTOR=kubernetes: jobs run on the cluster of the default kubeconfig (a missing one fails start-up).

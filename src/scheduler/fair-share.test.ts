@@ -8,8 +8,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FairShareLedger, fairShareView, rateOf } from './fair-share.ts';
-import { fairTreeOrder, fairTreeRanks } from './fair-tree.ts';
+import { FairShareLedger, chargedUsage, fairShareView, rateOf, runningChargeMs } from './fair-share.ts';
+import { FairTreeIndex, fairTreeOrder, fairTreeRanks } from './fair-tree.ts';
 import type { FairTreeNode } from './fair-tree.ts';
 import { SchedulerState } from './scheduler-core.ts';
 import { decide } from './index.ts';
@@ -252,5 +252,83 @@ describe('the scheduler ordered by Fair Tree ranks', () => {
         assert.ok(Math.abs(got - shares.get(team.id)!) <= 1.2 / cores + 0.02, `${team.id}: ${got.toFixed(3)} vs entitled ${shares.get(team.id)!.toFixed(3)}`);
       }
     }), { numRuns: 15 });
+  });
+});
+
+describe('the running charge (issue 15)', () => {
+  const quotaOf = (weight: number) => ({ nominal: { cpu: 0, memoryMiB: 0, gpu: 0 }, borrowingLimit: { cpu: 64, memoryMiB: 0, gpu: 0 }, maxConcurrentJobs: 100, weight });
+  const jobs = (tenantId: string, n: number, at: number): QueuedJob[] =>
+    Array.from({ length: n }, (_, i) => ({ id: `${tenantId}-${i}`, tenantId, request: { cpu: 1, memoryMiB: 0, gpu: 0 }, priority: 0, enqueuedAt: at + i }));
+
+  it('what a tenant holds now counts in its key: equal decayed usage, the one holding more ranks after', () => {
+    const nodes: FairTreeNode[] = [{ id: 'busy', parentId: null, weight: 1 }, { id: 'calm', parentId: null, weight: 1 }];
+    const ledger = new FairShareLedger(day);
+    const capacity: Resources = { cpu: 4, memoryMiB: 0, gpu: 0 };
+    // Both used the same until now; from now on busy holds half the pool.
+    ledger.restore(['busy', 'calm'].map((tenantId) => ({ tenantId, usage: { dominant: 100, cpu: 0, memoryMiB: 0, gpu: 0 }, rate: { dominant: 0, cpu: 0, memoryMiB: 0, gpu: 0 }, atMs: 0 })));
+    ledger.sync(0, new Map([['busy', { cpu: 2, memoryMiB: 0, gpu: 0 }]]), capacity);
+    const view = fairShareView(ledger, nodes, 0);
+    assert.deepEqual(Object.fromEntries(view.ranks), { calm: 1, busy: 2 });
+    assert.equal(view.keys.get('busy'), chargedUsage(view.usage.get('busy')!, rateOf({ cpu: 2, memoryMiB: 0, gpu: 0 }, capacity)));
+    assert.equal(view.keys.get('busy')! - view.keys.get('calm')!, 0.5 * runningChargeMs / 1000);
+  });
+
+  it('within one decision each admission is charged: the first-ranked tenant does not take all the free room', () => {
+    const nodes: FairTreeNode[] = [{ id: 'a', parentId: null, weight: 1 }, { id: 'b', parentId: null, weight: 1 }];
+    const input: SchedulerInput = {
+      capacity: { cpu: 8, memoryMiB: 0, gpu: 0 }, quotas: { a: quotaOf(1), b: quotaOf(1) }, running: [],
+      queued: [...jobs('a', 8, 0), ...jobs('b', 8, 100)], now: 1000, fairRanks: { a: 1, b: 2 },
+    };
+    // Ranks alone: a is ranked first for the whole pass and takes all 8 cores.
+    assert.deepEqual(decide(input).admitted.map((x) => x.tenantId), Array(8).fill('a'));
+    // Charged (a's key slightly lower): a first, then the two alternate, 4 cores each.
+    const charged = decide({ ...input, fairCharging: { nodes, keys: { a: 0, b: 10 }, chargeSeconds: 3600 } });
+    const admitted = charged.admitted.map((x) => x.tenantId);
+    assert.equal(admitted[0], 'a');
+    assert.equal(admitted.filter((t) => t === 'a').length, 4);
+    assert.equal(admitted.filter((t) => t === 'b').length, 4);
+  });
+
+  it("with charging, a tenant's admissions never depend on another organization's internal split of its usage (property)", () => {
+    fc.assert(fc.property(twoLevelArb.chain((nodes) => fc.tuple(fc.constant(nodes), usageArb(nodes), fc.nat(), fc.nat(), fc.integer({ min: 4, max: 24 }))), ([nodes, usage, pick, seed, cores]) => {
+      const teams = leavesOf(nodes);
+      const orgs = nodes.filter((n) => n.parentId === null);
+      const org = orgs[pick % orgs.length]!;
+      const inOrg = teams.filter((t) => t.parentId === org.id);
+      // The same organization total, all on one of its teams.
+      const total = inOrg.reduce((sum, t) => sum + (usage.get(t.id) ?? 0), 0);
+      const resplit = new Map(usage);
+      inOrg.forEach((t, i) => resplit.set(t.id, i === seed % inOrg.length ? total : 0));
+      const run = (keys: ReadonlyMap<string, number>) => {
+        const quotas = Object.fromEntries(teams.map((t) => [t.id, { ...quotaOf(1), borrowingLimit: { cpu: cores, memoryMiB: 0, gpu: 0 } }]));
+        const queued = teams.flatMap((t, i) => jobs(t.id, cores, i * 1000));
+        const index = new FairTreeIndex(nodes);
+        for (const [id, key] of keys) index.setUsage(id, key);
+        const decision = decide({
+          capacity: { cpu: cores, memoryMiB: 0, gpu: 0 }, quotas, running: [], queued, now: 1e6,
+          fairRanks: Object.fromEntries(index.ranks()), fairCharging: { nodes, keys: Object.fromEntries(keys), chargeSeconds: 3600 },
+        });
+        return decision.admitted.filter((x) => !inOrg.some((t) => t.id === x.tenantId)).map((x) => x.jobId);
+      };
+      assert.deepEqual(run(resplit), run(usage));
+    }));
+  });
+
+  it('charged decisions split one pass among organizations by their weights (property)', () => {
+    fc.assert(fc.property(twoLevelArb, fc.integer({ min: 8, max: 40 }), (nodes, cores) => {
+      const teams = leavesOf(nodes);
+      const quotas = Object.fromEntries(teams.map((t) => [t.id, { ...quotaOf(1), borrowingLimit: { cpu: cores, memoryMiB: 0, gpu: 0 } }]));
+      const queued = teams.flatMap((t, i) => jobs(t.id, cores, i * 1000));
+      const keys = Object.fromEntries(teams.map((t) => [t.id, 0]));
+      const decision = decide({ capacity: { cpu: cores, memoryMiB: 0, gpu: 0 }, quotas, running: [], queued, now: 1e6, fairRanks: Object.fromEntries(teams.map((t) => [t.id, 1])), fairCharging: { nodes, keys, chargeSeconds: 3600 } });
+      assert.equal(decision.admitted.length, cores);
+      // Each organization gets its weight's share of the pass within one job per level.
+      const orgs = nodes.filter((n) => n.parentId === null);
+      const total = orgs.reduce((sum, o) => sum + o.weight, 0);
+      for (const org of orgs) {
+        const got = decision.admitted.filter((x) => x.tenantId.startsWith(`${org.id}.`)).length;
+        assert.ok(Math.abs(got - (cores * org.weight) / total) <= 2, `${org.id}: ${got} of ${cores}, weight ${org.weight}/${total}`);
+      }
+    }));
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fairTreeFactors, fairTreeOrder } from './fair-tree.ts';
+import { FairTreeIndex, fairTreeFactors, fairTreeOrder, fairTreeRanks } from './fair-tree.ts';
 import type { FairTreeNode } from './fair-tree.ts';
 import { DecayedUsageLedger, accrue, decayFactor, defaultUsageHalfLifeMs, noUsage } from './decayed-usage.ts';
 
@@ -144,5 +144,72 @@ describe('Fair Tree ordering', () => {
         assert.ok(Math.abs(got - want) <= 0.02 + 0.1 * want, `${team.id}: got ${got.toFixed(4)}, entitled ${want.toFixed(4)}`);
       }
     }), { numRuns: 40 });
+  });
+});
+
+describe('the incremental Fair Tree index', () => {
+  const stepsArb = (nodes: readonly FairTreeNode[]) => fc.array(fc.tuple(fc.nat({ max: nodes.length - 1 }), fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50 })), fc.boolean()), { maxLength: 40 });
+
+  it('after any sequence of usage changes, orders and ranks exactly as a fresh computation (property)', () => {
+    fc.assert(fc.property(treeArb.chain((nodes) => fc.tuple(fc.constant(nodes), stepsArb(nodes))), ([nodes, steps]) => {
+      const index = new FairTreeIndex(nodes);
+      const usage = new Map<string, number>();
+      for (const [pick, value] of steps) {
+        const id = nodes[pick]!.id;
+        index.setUsage(id, value);
+        usage.set(id, value);
+        // Interleave reads, so that later changes land on refreshed (clean) levels too.
+        if (value % 3 === 0) index.first();
+      }
+      assert.deepEqual(index.order(), fairTreeOrder(nodes, usage));
+      assert.deepEqual(index.ranks(), fairTreeRanks(nodes, usage));
+    }));
+  });
+
+  it('first() is the first of the order among active tenants, and undefined when none is active (property)', () => {
+    fc.assert(fc.property(treeArb.chain((nodes) => fc.tuple(fc.constant(nodes), stepsArb(nodes))), ([nodes, steps]) => {
+      const index = new FairTreeIndex(nodes);
+      const active = new Set<string>();
+      assert.equal(index.first(), undefined);
+      for (const [pick, value, on] of steps) {
+        const id = nodes[pick]!.id;
+        index.setUsage(id, value);
+        index.setActive(id, on);
+        if (on) active.add(id);
+        else active.delete(id);
+        assert.equal(index.first(), index.order().find((x) => active.has(x)));
+      }
+    }));
+  });
+
+  it('charging each pick to the picked tenant serves weights in proportion within one pass (property)', () => {
+    // The simulator's and the scheduler's per-admission rule: pick first(), add one unit to its usage.
+    fc.assert(fc.property(treeArb, (nodes) => {
+      const index = new FairTreeIndex(nodes);
+      for (const n of nodes) index.setActive(n.id, true);
+      const picks = new Map<string, number>();
+      const rounds = 60 * nodes.length;
+      for (let i = 0; i < rounds; i += 1) {
+        const id = index.first()!;
+        picks.set(id, (picks.get(id) ?? 0) + 1);
+        index.setUsage(id, index.usageOf(id) + 1);
+      }
+      // Each tenant's picks ÷ its entitled share agree within a few picks of its own (granularity).
+      // Entitled share: at each level a node's weight over its siblings' and its parent's own (self) weight.
+      const kidsWeight = (id: string | null) => nodes.filter((c) => c.parentId === id).reduce((sum, c) => sum + c.weight, 0);
+      const hasKids = (id: string) => nodes.some((c) => c.parentId === id);
+      const subtree = (n: FairTreeNode): number => {
+        const parent = nodes.find((x) => x.id === n.parentId);
+        return parent === undefined ? n.weight / kidsWeight(null) : subtree(parent) * n.weight / (kidsWeight(parent.id) + parent.weight);
+      };
+      const share = (id: string): number => {
+        const n = nodes.find((x) => x.id === id)!;
+        return hasKids(id) ? subtree(n) * n.weight / (kidsWeight(id) + n.weight) : subtree(n);
+      };
+      for (const n of nodes) {
+        const want = share(n.id) * rounds;
+        assert.ok(Math.abs((picks.get(n.id) ?? 0) - want) <= 3 + 0.05 * want, `${n.id}: ${picks.get(n.id) ?? 0} picks, entitled ${want.toFixed(1)}`);
+      }
+    }));
   });
 });

@@ -11,7 +11,8 @@
  */
 import { explainAllQueued, explainQueuedJob } from './explain.ts';
 import { SchedulerState, type SchedulerOptions } from './scheduler-core.ts';
-import type { SchedulerInput, SchedulingDecision, WaitExplanation } from './scheduler-types.ts';
+import { FairTreeIndex } from './fair-tree.ts';
+import type { Admission, FairTreeCharging, Preemption, Resources, SchedulerInput, SchedulingDecision, WaitExplanation } from './scheduler-types.ts';
 
 export { SchedulerState } from './scheduler-core.ts';
 export type { SchedulerOptions } from './scheduler-core.ts';
@@ -39,6 +40,7 @@ export type {
   TenantShare,
   WaitExplanation,
   FairTreeStanding,
+  FairTreeCharging,
 } from './scheduler-types.ts';
 
 /**
@@ -67,8 +69,38 @@ export const buildSchedulerState = (input: Omit<SchedulerInput, 'now'>, options:
  */
 export const decide = (input: SchedulerInput, options: SchedulerOptions = {}): SchedulingDecision => {
   const state = buildSchedulerState(input, options);
-  const { admitted, preempted } = state.schedule(input.now);
+  const { admitted, preempted } = input.fairCharging === undefined ? state.schedule(input.now) : scheduleCharging(state, input, input.fairCharging);
   return { admitted, preempted, waiting: explainAllQueued(state, input.now) };
+};
+
+/**
+ * `schedule`, charging each admission to its tenant's Fair Tree key (its dominant share of the capacity ×
+ * the charge horizon) and re-ranking every tenant before the next decision — the rule the simulator
+ * applies per admission (bench/fair-tree-sim.ts), through the same `FairTreeIndex`.
+ */
+const scheduleCharging = (state: SchedulerState, input: SchedulerInput, charging: FairTreeCharging): { admitted: Admission[]; preempted: Preemption[] } => {
+  const index = new FairTreeIndex(charging.nodes);
+  for (const [id, key] of Object.entries(charging.keys)) index.setUsage(id, key);
+  const share = (r: Resources): number => Math.max(
+    input.capacity.cpu > 0 ? r.cpu / input.capacity.cpu : 0,
+    input.capacity.memoryMiB > 0 ? r.memoryMiB / input.capacity.memoryMiB : 0,
+    input.capacity.gpu > 0 ? r.gpu / input.capacity.gpu : 0,
+  );
+  const requests = new Map(input.queued.map((j) => [j.id, j.request]));
+  const tenants = new Set(input.queued.map((j) => j.tenantId));
+  const admitted: Admission[] = [];
+  const preempted: Preemption[] = [];
+  for (let step = state.decideNext(input.now); step !== undefined; step = state.decideNext(input.now)) {
+    admitted.push(step.admission);
+    preempted.push(...step.preempted);
+    const request = requests.get(step.admission.jobId);
+    if (request === undefined) continue;
+    const tenantId = step.admission.tenantId;
+    index.setUsage(tenantId, index.usageOf(tenantId) + share(request) * charging.chargeSeconds);
+    const ranks = index.ranks();
+    for (const id of tenants) state.setFairRank(id, ranks.get(id) ?? Number.POSITIVE_INFINITY);
+  }
+  return { admitted, preempted };
 };
 
 /**
@@ -91,8 +123,9 @@ export { admitInTree, buildQuotaTree, pathToRoot, quotaResources, reclaimOrder, 
 export type { BorrowingVictim, QuotaResource, QuotaTree, QuotaTreeNode, QuotaTreeProblem, TreeAdmission } from './quota-tree.ts';
 export { DecayedUsageLedger, accrue, decayFactor, decayedValue, defaultUsageHalfLifeMs, noUsage } from './decayed-usage.ts';
 export type { DecayedUsage } from './decayed-usage.ts';
-export { fairTreeFactors, fairTreeOrder } from './fair-tree.ts';
+export { FairTreeIndex, fairTreeFactors, fairTreeOrder } from './fair-tree.ts';
 export type { FairTreeNode } from './fair-tree.ts';
 export { fairTreeRanks } from './fair-tree.ts';
 export { FairShareLedger, fairShareView, rateOf } from './fair-share.ts';
 export type { FairShareView, FairUsageRecord, UsageVector } from './fair-share.ts';
+export { chargedUsage, runningChargeMs } from './fair-share.ts';

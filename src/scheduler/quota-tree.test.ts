@@ -23,6 +23,10 @@ describe('quota tree', () => {
     const over = validateQuotaTree(nodes.map((n) => (n.id === 'b' ? { ...n, nominal: r(21, 250, 0) } : n)));
     assert.deepEqual(over.map((p) => [p.level, p.node, p.resource]), [[1, 'org-east', 'cpu'], [1, 'org-east', 'memoryMiB']]);
     assert.match(over[0]!.message, /^level 1 \('org-east'\): its children's cpu guarantees \(41 cores\) exceed its own nominal cpu \(40 cores\)$/);
+    // A lending limit above the node's own nominal: it cannot lend what it is not guaranteed.
+    const lend = validateQuotaTree(nodes.map((n) => (n.id === 'b' ? { ...n, lendingLimit: { cpu: 21, gpu: 0 } } : n)));
+    assert.deepEqual(lend.map((p) => [p.kind, p.level, p.node, p.resource]), [['lending-limit', 2, 'team-b', 'cpu']]);
+    assert.match(lend[0]!.message, /^level 2 \('team-b'\): its cpu lending limit \(21 cores\) exceeds its own nominal cpu \(20 cores\)$/);
   });
 
   it('a sibling borrows its sibling\'s idle quota, but not past the parent\'s limit, and explain names that level', () => {
@@ -44,7 +48,11 @@ describe('quota tree', () => {
     assert.equal(admitInTree(lending, new Map(), 'a', r(25)).admit, true);
     const held = admitInTree(lending, new Map(), 'a', r(26));
     assert.equal(held.admit, false);
-    if (!held.admit) assert.equal(held.limit, 'parent');
+    if (!held.admit) {
+      assert.equal(held.limit, 'parent');
+      // explain says the idle room exists but the lender's limit keeps it back (team-b: 20 nominal, lends 5).
+      assert.match(held.message, /15 of them idle but kept back by its siblings' lending limits/);
+    }
     // A team's own borrowing limit is its own level (2).
     const capped = buildQuotaTree(nodes.map((n) => (n.id === 'a' ? { ...n, borrowingLimit: { cpu: 2 } } : n)));
     const own = admitInTree(capped, new Map(), 'a', r(23));

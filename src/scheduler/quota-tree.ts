@@ -33,10 +33,13 @@ export interface QuotaTreeNode {
 }
 
 export interface QuotaTreeProblem {
-  /** Depth of the node whose children over-commit it: 0 for a root. */
+  /** Depth of the node at fault (whose children over-commit it, or whose lending limit is too high): 0 for a root. */
   level: number;
   node: string;
   resource: QuotaResource;
+  /** 'over-committed': children's guarantees above the node's nominal; 'lending-limit': a lending limit above it. */
+  kind: 'over-committed' | 'lending-limit';
+  /** The children's nominal sum, or the lending limit, that exceeds `nominal`. */
   childrenNominal: number;
   nominal: number;
   message: string;
@@ -81,8 +84,9 @@ export const buildQuotaTree = (nodes: readonly QuotaTreeNode[]): QuotaTree => {
 };
 
 /**
- * Every node whose children's nominal amounts sum above its own, per resource, with a message naming the
- * level (depth of the over-committed node), the node and the resource. Empty when the tree is valid.
+ * Every node whose children's nominal amounts sum above its own, and every node whose lending limit is
+ * above its own nominal (it cannot lend what it is not guaranteed), per resource, with a message naming
+ * the level (depth of the node at fault), the node and the resource. Empty when the tree is valid.
  */
 export const validateQuotaTree = (nodes: readonly QuotaTreeNode[]): QuotaTreeProblem[] => {
   const tree = buildQuotaTree(nodes);
@@ -96,10 +100,21 @@ export const validateQuotaTree = (nodes: readonly QuotaTreeNode[]): QuotaTreePro
       if (childrenNominal > node.nominal[resource] + 1e-9) {
         const level = tree.depth.get(id) ?? 0;
         problems.push({
-          level, node: node.label, resource, childrenNominal, nominal: node.nominal[resource],
+          level, node: node.label, resource, kind: 'over-committed', childrenNominal, nominal: node.nominal[resource],
           message: `level ${level} ('${node.label}'): its children's ${nameOf[resource]} guarantees (${childrenNominal} ${unitOf[resource]}) exceed its own nominal ${nameOf[resource]} (${node.nominal[resource]} ${unitOf[resource]})`,
         });
       }
+    }
+  }
+  for (const [id, node] of tree.nodes) {
+    for (const resource of quotaResources) {
+      const lend = node.lendingLimit?.[resource];
+      if (lend === undefined || lend <= node.nominal[resource] + 1e-9) continue;
+      const level = tree.depth.get(id) ?? 0;
+      problems.push({
+        level, node: node.label, resource, kind: 'lending-limit', childrenNominal: lend, nominal: node.nominal[resource],
+        message: `level ${level} ('${node.label}'): its ${nameOf[resource]} lending limit (${lend} ${unitOf[resource]}) exceeds its own nominal ${nameOf[resource]} (${node.nominal[resource]} ${unitOf[resource]})`,
+      });
     }
   }
   return problems;
@@ -189,19 +204,24 @@ export const admitInTree = (
       if (parent === undefined) continue;
       const parentOwn = ownUsage.get(parent.id)?.[resource] ?? 0;
       let heldBySiblings = 0;
+      // The part of heldBySiblings that is idle nominal a sibling's lending limit keeps from lending.
+      let heldBackByLending = 0;
       for (const sibling of tree.children.get(parent.id) ?? []) {
         if (sibling === nodeId) continue;
         const s = tree.nodes.get(sibling);
         if (s === undefined) continue;
         const notLent = Math.max(0, s.nominal[resource] - limitOr(s.lendingLimit, resource));
-        heldBySiblings += Math.max(usage.get(sibling)?.[resource] ?? 0, notLent);
+        const siblingUsed = usage.get(sibling)?.[resource] ?? 0;
+        heldBySiblings += Math.max(siblingUsed, notLent);
+        heldBackByLending += Math.max(0, notLent - siblingUsed);
       }
       const parentLevel = tree.depth.get(parent.id) ?? 0;
       const parentBorrow = parent.parentId === null || !tree.nodes.has(parent.parentId) ? rootBorrow(parent, resource) : limitOr(parent.borrowingLimit, resource);
       if (after + heldBySiblings + parentOwn > parent.nominal[resource] + parentBorrow + 1e-9) {
         return {
           admit: false, level: parentLevel, node: parent.label, resource, limit: 'parent',
-          message: `level ${parentLevel} ('${parent.label}'): no ${nameOf[resource]} left to lend to '${node.label}' (${after + heldBySiblings + parentOwn - request[resource]} of ${parent.nominal[resource] + parentBorrow} ${unitOf[resource]} used or held by its children, ${request[resource]} requested)`,
+          message: `level ${parentLevel} ('${parent.label}'): no ${nameOf[resource]} left to lend to '${node.label}' (${after + heldBySiblings + parentOwn - request[resource]} of ${parent.nominal[resource] + parentBorrow} ${unitOf[resource]} used or held by its children` +
+            `${heldBackByLending > 0 ? `, ${heldBackByLending} of them idle but kept back by its siblings' lending limits` : ''}, ${request[resource]} requested)`,
         };
       }
     }

@@ -3,6 +3,7 @@
  * allowed, to the millicore), memory in MiB, GPUs as whole devices. Internally CPU is integer millicores
  * so sums never drift.
  */
+import type { FairTreeNode } from './fair-tree.ts';
 
 export interface Resources {
   /** Cores; a multiple of 0.001. */
@@ -57,6 +58,21 @@ export interface SchedulerInput {
    * here ranks after all listed ones. Without it, ordering is DRF on what runs now.
    */
   readonly fairRanks?: Readonly<Record<string, number>> | undefined;
+  /**
+   * Charging within the decision (issue 15; needs `fairRanks` from the same keys): after each admission its
+   * tenant's order key grows by the job's dominant share of `capacity` × `chargeSeconds`, and every tenant's
+   * rank is re-read from the Fair Tree, so one pass cannot hand all free room to the first-ranked tenant.
+   */
+  readonly fairCharging?: FairTreeCharging | undefined;
+}
+
+/** The Fair Tree and order keys the scheduler charges admissions to (fair-share.ts `FairShareView`). */
+export interface FairTreeCharging {
+  readonly nodes: readonly FairTreeNode[];
+  /** Each tenant's order key: decayed dominant-share usage plus the running charge (share·s). */
+  readonly keys: Readonly<Record<string, number>>;
+  /** The running charge horizon, in seconds (fair-share.ts `runningChargeMs`). */
+  readonly chargeSeconds: number;
 }
 
 /** A queued job to start now. */

@@ -5,7 +5,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { PLATFORM_TENANT_ID, isUuid, readAsSystem, readAsTenant, withSystem } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { IsolationTier, TenantStatus } from '../contract/roles.ts';
-import type { ResourceAmounts, TenantQuota } from '../contract/quota.ts';
+import type { LendingLimit, ResourceAmounts, TenantQuota } from '../contract/quota.ts';
 import { validateQuotaTree } from '../scheduler/index.ts';
 import type { QuotaTreeNode, QuotaTreeProblem } from '../scheduler/index.ts';
 
@@ -42,7 +42,7 @@ export interface TenantTreeNode {
   subtreeUsage: TenantUsage;
 }
 
-export type TenantQuotaUpdate = Partial<Omit<TenantQuota, 'borrowingLimit'>> & { borrowingLimit?: Partial<ResourceAmounts> };
+export type TenantQuotaUpdate = Partial<Omit<TenantQuota, 'borrowingLimit' | 'lendingLimit'>> & { borrowingLimit?: Partial<ResourceAmounts>; lendingLimit?: Partial<LendingLimit> };
 
 /** What a new tenant gets until a platform admin says otherwise: small, so nobody is surprised. */
 export const defaultQuota: TenantQuota = {
@@ -50,6 +50,7 @@ export const defaultQuota: TenantQuota = {
   memoryMiB: 4096,
   gpu: 0,
   borrowingLimit: { cpu: 0, memoryMiB: 0, gpu: 0 },
+  lendingLimit: { cpu: null, memoryMiB: null, gpu: null },
   maxConcurrentJobs: 4,
   maxQueuedJobs: 100,
   storageBytes: 10 * 1024 ** 3,
@@ -74,8 +75,8 @@ export const tenantErrors = {
   tooDeep: (parent: string) =>
     new AppError('VALIDATION_FAILED', `tenant tree too deep: '${parent}' is already at level ${maxTreeDepth - 1} (a tree has at most ${maxTreeDepth} levels)`),
   quotaTree: (problems: readonly QuotaTreeProblem[]) =>
-    new AppError('VALIDATION_FAILED', `quota tree over-committed: ${problems.map((p) => p.message).join('; ')}`, {
-      details: { problems: problems.map(({ level, node, resource, childrenNominal, nominal }) => ({ level, node, resource, childrenNominal, nominal })) },
+    new AppError('VALIDATION_FAILED', `quota tree ${problems.every((p) => p.kind === 'lending-limit') ? 'invalid' : 'over-committed'}: ${problems.map((p) => p.message).join('; ')}`, {
+      details: { problems: problems.map(({ level, node, resource, kind, childrenNominal, nominal }) => ({ level, node, resource, kind, childrenNominal, nominal })) },
     }),
 };
 
@@ -111,6 +112,9 @@ interface QuotaRow {
   borrow_cpu: string | number;
   borrow_memory_mib: number;
   borrow_gpu: number;
+  lend_cpu: string | number | null;
+  lend_memory_mib: string | number | null;
+  lend_gpu: number | null;
   max_concurrent_jobs: number;
   max_queued_jobs: number;
   storage_bytes: number;
@@ -124,11 +128,18 @@ interface QuotaRow {
   egress_burst_bytes: string | number;
 }
 
+const orNull = (value: string | number | null): number | null => (value === null ? null : Number(value));
+
+/** The lending limit as the quota tree takes it: a missing resource lends all. */
+const lendingOf = (limit: LendingLimit): Partial<ResourceAmounts> =>
+  Object.fromEntries(Object.entries(limit).filter(([, v]) => v !== null)) as Partial<ResourceAmounts>;
+
 const toQuota = (row: QuotaRow): TenantQuota => ({
   cpu: Number(row.cpu),
   memoryMiB: Number(row.memory_mib),
   gpu: Number(row.gpu),
   borrowingLimit: { cpu: Number(row.borrow_cpu), memoryMiB: Number(row.borrow_memory_mib), gpu: Number(row.borrow_gpu) },
+  lendingLimit: { cpu: orNull(row.lend_cpu), memoryMiB: orNull(row.lend_memory_mib), gpu: orNull(row.lend_gpu) },
   maxConcurrentJobs: Number(row.max_concurrent_jobs),
   maxQueuedJobs: Number(row.max_queued_jobs),
   storageBytes: Number(row.storage_bytes),
@@ -241,6 +252,8 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
       // parent is outside the set, so the parent is a root here.
       parentId: row.id === parentId || (parentId === null && row.id === tenantId) ? null : row.parent_id,
       nominal: row.id === tenantId ? { cpu: next.cpu, memoryMiB: next.memoryMiB, gpu: next.gpu } : { cpu: Number(row.cpu), memoryMiB: Number(row.memory_mib), gpu: Number(row.gpu) },
+      // The tenant's own lending limit may not exceed its (new) nominal; the others' are unchanged here.
+      ...(row.id === tenantId ? { lendingLimit: lendingOf(next.lendingLimit) } : {}),
     }));
     const problems = validateQuotaTree(nodes);
     if (problems.length === 0) return;
@@ -307,7 +320,10 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
       );
       return rows.map((row) => {
         const quota = toQuota(row);
-        return { id: row.id, label: row.slug, parentId: row.parent_id, nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu }, borrowingLimit: quota.borrowingLimit };
+        return {
+          id: row.id, label: row.slug, parentId: row.parent_id, nominal: { cpu: quota.cpu, memoryMiB: quota.memoryMiB, gpu: quota.gpu },
+          borrowingLimit: quota.borrowingLimit, lendingLimit: lendingOf(quota.lendingLimit),
+        };
       });
     },
     async tree(tenantId) {
@@ -405,6 +421,7 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
           ...current,
           ...withBandwidthBursts(update),
           borrowingLimit: { ...current.borrowingLimit, ...(update.borrowingLimit ?? {}) },
+          lendingLimit: { ...current.lendingLimit, ...(update.lendingLimit ?? {}) },
         };
         await checkQuotaTree(tx, tenantId, next);
         await tx.query(
@@ -412,11 +429,13 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
              borrow_gpu = $7, max_concurrent_jobs = $8, max_queued_jobs = $9, storage_bytes = $10,
              requests_per_second = $11, weight = $12, db_statement_timeout_ms = $13,
              db_max_concurrent_operations = $14, ingress_bytes_per_second = $15, ingress_burst_bytes = $16,
-             egress_bytes_per_second = $17, egress_burst_bytes = $18, updated_at = now() WHERE tenant_id = $1`,
+             egress_bytes_per_second = $17, egress_burst_bytes = $18, lend_cpu = $19, lend_memory_mib = $20,
+             lend_gpu = $21, updated_at = now() WHERE tenant_id = $1`,
           [tenantId, next.cpu, next.memoryMiB, next.gpu, next.borrowingLimit.cpu, next.borrowingLimit.memoryMiB,
             next.borrowingLimit.gpu, next.maxConcurrentJobs, next.maxQueuedJobs, next.storageBytes,
             next.requestsPerSecond, next.weight, next.dbStatementTimeoutMs, next.dbMaxConcurrentOperations,
-            next.ingressBytesPerSecond, next.ingressBurstBytes, next.egressBytesPerSecond, next.egressBurstBytes],
+            next.ingressBytesPerSecond, next.ingressBurstBytes, next.egressBytesPerSecond, next.egressBurstBytes,
+            next.lendingLimit.cpu, next.lendingLimit.memoryMiB, next.lendingLimit.gpu],
         );
         await auditBoth(tx, ctx, tenantId, 'tenant.quota.update', { update });
         return next;

@@ -9,9 +9,9 @@ import { test } from 'node:test';
 import { buildEndpointManifests } from './endpoint-manifest.ts';
 import { buildGangJobObjects, buildGpuFlavorObjects } from './gang-manifest.ts';
 import { buildJobManifest } from './job-manifest.ts';
-import { fixtureConfig, fixtureEndpoint, fixtureGpuFlavors, fixtureJob, fixtureTenant } from './kubernetes-fixtures.ts';
+import { fixtureConfig, fixtureEndpoint, fixtureGpuFlavors, fixtureJob, fixtureOrganization, fixtureTeamInOrganization, fixtureTenant } from './kubernetes-fixtures.ts';
 import type { KubeObject } from './kubernetes-types.ts';
-import { buildClusterKueueObjects } from './kueue.ts';
+import { buildClusterKueueObjects, buildKueueConfiguration } from './kueue.ts';
 import { createClusterConfig } from './naming.ts';
 import { renderYaml } from './render-yaml.ts';
 import { buildTenantBundle } from './tenant-bundle.ts';
@@ -31,6 +31,9 @@ const cases: Record<string, () => KubeObject[]> = {
   'tenant-process.yaml': () => buildTenantBundle(fixtureTenant('process'), withKueue),
   'tenant-sandbox.yaml': () => buildTenantBundle(fixtureTenant('sandbox'), withKueue),
   'tenant-dedicated.yaml': () => buildTenantBundle(fixtureTenant('dedicated'), withKueue),
+  'tenant-organization-cohort.yaml': () => buildTenantBundle(fixtureOrganization(), withKueue),
+  'tenant-team-in-organization.yaml': () => buildTenantBundle(fixtureTeamInOrganization(), withKueue),
+  'kueue-configuration.yaml': () => [buildKueueConfiguration(withKueue)],
   'tenant-sandbox-no-kueue.yaml': () => buildTenantBundle(fixtureTenant('sandbox'), withoutKueue),
   'tenant-sandbox-suspended.yaml': () => buildTenantBundle(suspended, withKueue),
   'job-process.yaml': () => [buildJobManifest(fixtureJob(fixtureTenant('process')), withKueue)],

@@ -42,6 +42,7 @@ export type {
   ResourceAmounts,
   TenantQuota,
   TenantSpec,
+  TenantTreePlacement,
   TenantStatus,
 } from './kubernetes-types.ts';
 export type { ClusterConfigInput, TenantPlacement } from './naming.ts';
@@ -68,7 +69,7 @@ export {
 } from './endpoint-manifest.ts';
 export type { EndpointObservation, EndpointPhase } from './endpoint-status.ts';
 export { observeEndpointGeneration } from './endpoint-status.ts';
-export { buildClusterKueueObjects, buildTenantKueueObjects, validateKueueObject } from './kueue.ts';
+export { buildClusterKueueObjects, buildKueueConfiguration, buildTenantKueueObjects, validateKueueObject } from './kueue.ts';
 export type { PolicyCheck, PolicyContext, PolicyResult } from './policy-checks.ts';
 export { policyChecks, policyContextFor, policyViolations, runPolicyChecks } from './policy-checks.ts';
 export { renderYaml } from './render-yaml.ts';

@@ -31,6 +31,7 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
     memoryMiB: 65536,
     gpu: tier === 'process' ? 0 : 2,
     borrowingLimit: { cpu: 8, memoryMiB: 32768, gpu: 1 },
+    lendingLimit: { cpu: null, memoryMiB: null, gpu: null },
     maxConcurrentJobs: 4,
     maxQueuedJobs: 50,
     storageBytes: 200 * 1024 ** 3,
@@ -45,6 +46,31 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
   },
   ...overrides,
 });
+
+/**
+ * The tenant tree (issue 15): organization `org-east` (40 cores, 2 GPUs; weight 3; lends at most 8 cores
+ * to its siblings and borrows at most 16) whose children carve out 32 cores, 96 GiB and 2 GPUs; and its
+ * team `team-sandbox` (16 cores, lends at most 4 cores and no GPU).
+ */
+export const fixtureOrganization = (): TenantSpec => {
+  const base = fixtureTenant('sandbox');
+  return {
+    ...base,
+    id: '44444444-4444-4444-8444-444444444444',
+    slug: 'org-east',
+    name: 'Org East',
+    quota: {
+      ...base.quota, cpu: 40, memoryMiB: 131072, gpu: 2, weight: 3,
+      borrowingLimit: { cpu: 16, memoryMiB: 65536, gpu: 0 }, lendingLimit: { cpu: 8, memoryMiB: null, gpu: 0 },
+    },
+    tree: { parentSlug: null, childrenNominal: { cpu: 32, memoryMiB: 98304, gpu: 2 } },
+  };
+};
+
+export const fixtureTeamInOrganization = (): TenantSpec => {
+  const base = fixtureTenant('sandbox');
+  return { ...base, quota: { ...base.quota, lendingLimit: { cpu: 4, memoryMiB: null, gpu: 0 } }, tree: { parentSlug: 'org-east' } };
+};
 
 export const fixtureJob = (tenant: TenantSpec, overrides: Partial<ClusterJobSpec> = {}): ClusterJobSpec => ({
   id: '0190a3c4-7b2e-7d40-9c1a-5e6f7a8b9c0d',

@@ -16,6 +16,21 @@ export interface TenantSpec {
   tier: IsolationTier;
   status: TenantStatus;
   quota: TenantQuota;
+  /**
+   * The tenant's place in the tenant tree (issue 15), for Kueue's hierarchical cohorts. Missing: a flat
+   * tenant, whose ClusterQueue joins `kueue.cohort` as before.
+   */
+  tree?: TenantTreePlacement | undefined;
+}
+
+export interface TenantTreePlacement {
+  /** The parent organization's slug; null for a root tenant (its queue or cohort joins `kueue.cohort`). */
+  parentSlug: string | null;
+  /**
+   * For an organization (a tenant with children): the sum of its direct children's nominal amounts, which
+   * are carved out of its own. Its Cohort holds the rest (nominal − children's); undefined for a leaf.
+   */
+  childrenNominal?: { cpu: number; memoryMiB: number; gpu: number } | undefined;
 }
 
 export type Labels = Readonly<Record<string, string>>;
@@ -33,6 +48,11 @@ export interface KueueConfig {
    * `minPriority` not above the job's priority wins. Empty: no priority class label.
    */
   priorityClasses: readonly { name: string; minPriority: number }[];
+  /**
+   * Admission fair sharing's usage half-life (Kueue Configuration `admissionFairSharing.usageHalfLifeTime`),
+   * ms: the platform's fair-share half-life (BULKHEAD_FAIR_SHARE_HALF_LIFE), default 7 days.
+   */
+  usageHalfLifeMs: number;
 }
 
 export interface ClusterConfig {

@@ -1,9 +1,17 @@
 /**
  * Kueue objects (kueue.x-k8s.io/v1beta1): the cluster-wide shared ResourceFlavor, and per tenant a
- * ClusterQueue (nominal quota, borrowing limit, fair-sharing weight, all in one cohort), a LocalQueue in
- * the tenant namespace, and for `dedicated` tenants a ResourceFlavor for their own node pool. Also a
- * structural validator for exactly the fields these builders emit, since `kubernetes-models` does not know
- * Kueue's CRDs. Pure: no IO.
+ * ClusterQueue (nominal quota, borrowing and lending limits, fair-sharing weight), a LocalQueue in the
+ * tenant namespace, and for `dedicated` tenants a ResourceFlavor for their own node pool.
+ *
+ * The tenant tree (issue 15) becomes Kueue's hierarchical cohorts: an organization tenant (one with
+ * children) renders a Cohort `<kueue.cohort>-<slug>` whose `spec.parent` is its parent organization's
+ * Cohort (a root organization's: `kueue.cohort`, the platform's root cohort), holding the part of its
+ * nominal quota its children do not carve out, with its borrowing and lending limits and fair-sharing
+ * weight; its children's ClusterQueues join that Cohort, and so does its own ClusterQueue (nominal 0: its
+ * own jobs draw on the Cohort's remainder — the Fair Tree's `self` entry). `buildKueueConfiguration` gives
+ * the Kueue manager Configuration fragment that turns on fair sharing and admission fair sharing with the
+ * platform's usage half-life. Also a structural validator for exactly the fields these builders emit,
+ * since `kubernetes-models` does not know Kueue's CRDs. Pure: no IO.
  */
 import type { ClusterConfig, KubeObject, TenantSpec } from './kubernetes-types.ts';
 import {
@@ -13,6 +21,7 @@ import {
   MANAGED_BY,
   managedLabels,
   memoryQuantity,
+  tenantCohortName,
   tenantNamespace,
   tenantQueueName,
 } from './naming.ts';
@@ -22,6 +31,54 @@ export const KUEUE_RESOURCES = ['cpu', 'memory', 'nvidia.com/gpu'] as const;
 
 /** Kueue's fair-sharing weight is a quantity string; tenant weights are plain positive numbers. */
 const weightQuantity = (weight: number): string => String(weight);
+
+export const KUEUE_CONFIG_API_VERSION = 'config.kueue.x-k8s.io/v1beta1';
+
+/** A duration as Kubernetes' metav1.Duration prints it (Go's time.Duration string), whole seconds. */
+export const goDuration = (ms: number): string => {
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  return h > 0 ? `${h}h${m}m${sec}s` : m > 0 ? `${m}m${sec}s` : `${sec}s`;
+};
+
+/**
+ * The Kueue manager Configuration fragment (config.kueue.x-k8s.io/v1beta1; merge it into the
+ * `controller_manager_config.yaml` of Kueue's manager ConfigMap): fair sharing across ClusterQueues and
+ * Cohorts (weights from the tenants' quotas), and admission fair sharing whose usage halves every
+ * `kueue.usageHalfLifeMs` — the platform's BULKHEAD_FAIR_SHARE_HALF_LIFE. Kueue's admission fair sharing
+ * orders the LocalQueues of one ClusterQueue (each tenant's ClusterQueue opts in with `admissionScope`);
+ * across tenants Kueue's fair sharing compares current usage above nominal, not decayed usage, so the
+ * platform's own Fair Tree on decayed usage still decides the order it submits jobs in (docs/scheduler.md).
+ */
+export const buildKueueConfiguration = (config: ClusterConfig): KubeObject => ({
+  apiVersion: KUEUE_CONFIG_API_VERSION,
+  kind: 'Configuration',
+  fairSharing: { enable: true, preemptionStrategies: ['LessThanOrEqualToFinalShare', 'LessThanInitialShare'] },
+  admissionFairSharing: { usageHalfLifeTime: goDuration(config.kueue.usageHalfLifeMs), usageSamplingInterval: '5m0s' },
+} as unknown as KubeObject);
+
+type QuotaEntry = { name: string; nominalQuota: string; borrowingLimit?: string; lendingLimit?: string };
+
+/** One flavor's quota entries for cpu, memory and GPUs (KUEUE_RESOURCES order); a null limit is left out. */
+const quotaEntries = (
+  nominal: { cpu: number; memoryMiB: number; gpu: number },
+  borrow: { cpu: number | null; memoryMiB: number | null; gpu: number | null } | undefined,
+  lend: { cpu: number | null; memoryMiB: number | null; gpu: number | null } | undefined,
+): QuotaEntry[] => {
+  const entry = (name: string, amount: number, b: number | null | undefined, l: number | null | undefined, q: (x: number) => string): QuotaEntry => ({
+    name,
+    nominalQuota: q(amount),
+    ...(b === null || b === undefined ? {} : { borrowingLimit: q(b) }),
+    ...(l === null || l === undefined ? {} : { lendingLimit: q(l) }),
+  });
+  return [
+    entry('cpu', nominal.cpu, borrow?.cpu, lend?.cpu, cpuQuantity),
+    entry('memory', nominal.memoryMiB, borrow?.memoryMiB, lend?.memoryMiB, memoryQuantity),
+    entry('nvidia.com/gpu', nominal.gpu, borrow?.gpu, lend?.gpu, String),
+  ];
+};
 
 /**
  * Cluster-wide Kueue objects shared by all tenants: the ResourceFlavor of the shared node pool. Not labelled
@@ -44,7 +101,12 @@ export const buildClusterKueueObjects = (config: ClusterConfig): KubeObject[] =>
 };
 
 /**
- * The tenant's Kueue objects, in order: [dedicated ResourceFlavor], ClusterQueue, LocalQueue.
+ * The tenant's Kueue objects, in order: [dedicated ResourceFlavor], [organization Cohort], ClusterQueue,
+ * LocalQueue.
+ *
+ * - In the tenant tree (`tenant.tree`): a leaf's ClusterQueue joins its parent organization's Cohort with
+ *   its nominal quota, borrowing limit and lending limit (a null lending limit is left out: lends all); an
+ *   organization renders its Cohort (see the module comment) and its own ClusterQueue joins it.
  *
  * - The ClusterQueue only admits workloads from the tenant's namespace (namespaceSelector on the
  *   immutable `kubernetes.io/metadata.name` label), so no other namespace can spend this tenant's quota.
@@ -59,8 +121,13 @@ export const buildTenantKueueObjects = (tenant: TenantSpec, config: ClusterConfi
   const flavorName = dedicated ? dedicatedFlavorName(tenant, config) : config.kueue.sharedFlavor.name;
   const q = tenant.quota;
   const borrow = dedicated ? { cpu: 0, memoryMiB: 0, gpu: 0 } : q.borrowingLimit;
+  // A dedicated tenant's pool is its own: nothing to lend (its flavor is in no other queue).
+  const lend = dedicated ? undefined : q.lendingLimit;
   const stopPolicy = tenant.status === 'suspended' ? 'Hold' : 'None';
   const labels = managedLabels(tenant, 'tenant');
+  const tree = tenant.tree;
+  const organization = tree?.childrenNominal;
+  const parentCohort = tree === undefined || tree.parentSlug === null ? config.kueue.cohort : tenantCohortName(tree.parentSlug, config);
   const objects: KubeObject[] = [];
   if (dedicated) {
     objects.push({
@@ -73,13 +140,43 @@ export const buildTenantKueueObjects = (tenant: TenantSpec, config: ClusterConfi
       },
     });
   }
+  if (organization !== undefined) {
+    // The organization's Cohort: what its children do not carve out of its nominal, lent to and borrowed
+    // from its parent's Cohort within its limits (a Cohort's limits need a parent: it always has one).
+    const rest = {
+      cpu: Math.max(0, Math.round((q.cpu - organization.cpu) * 1000) / 1000),
+      memoryMiB: Math.max(0, q.memoryMiB - organization.memoryMiB),
+      gpu: Math.max(0, q.gpu - organization.gpu),
+    };
+    // Kueue's webhook wants a lending limit ≤ the Cohort's own nominalQuota: a limit above what the children
+    // leave uncarved is rendered as that remainder (stricter; the platform's own check is the tree's).
+    const cohortLend = lend === undefined ? undefined : {
+      cpu: lend.cpu === null ? null : Math.min(lend.cpu, rest.cpu),
+      memoryMiB: lend.memoryMiB === null ? null : Math.min(lend.memoryMiB, rest.memoryMiB),
+      gpu: lend.gpu === null ? null : Math.min(lend.gpu, rest.gpu),
+    };
+    objects.push({
+      apiVersion: KUEUE_API_VERSION,
+      kind: 'Cohort',
+      metadata: { name: tenantCohortName(tenant.slug, config), labels },
+      spec: {
+        parent: parentCohort,
+        resourceGroups: [{ coveredResources: [...KUEUE_RESOURCES], flavors: [{ name: flavorName, resources: quotaEntries(rest, borrow, cohortLend) }] }],
+        fairSharing: { weight: weightQuantity(q.weight) },
+      },
+    });
+  }
+  // An organization's own queue draws on its Cohort (nominal 0, no limits of its own); a leaf's carries its quota.
+  const resources = organization !== undefined
+    ? quotaEntries({ cpu: 0, memoryMiB: 0, gpu: 0 }, undefined, undefined)
+    : quotaEntries(q, borrow, lend);
   objects.push(
     {
       apiVersion: KUEUE_API_VERSION,
       kind: 'ClusterQueue',
       metadata: { name: tenantQueueName(tenant, config), labels },
       spec: {
-        cohort: config.kueue.cohort,
+        cohort: organization !== undefined ? tenantCohortName(tenant.slug, config) : parentCohort,
         namespaceSelector: {
           matchLabels: { 'kubernetes.io/metadata.name': tenantNamespace(tenant, config) },
         },
@@ -88,20 +185,7 @@ export const buildTenantKueueObjects = (tenant: TenantSpec, config: ClusterConfi
         resourceGroups: [
           {
             coveredResources: [...KUEUE_RESOURCES],
-            flavors: [
-              {
-                name: flavorName,
-                resources: [
-                  { name: 'cpu', nominalQuota: cpuQuantity(q.cpu), borrowingLimit: cpuQuantity(borrow.cpu) },
-                  {
-                    name: 'memory',
-                    nominalQuota: memoryQuantity(q.memoryMiB),
-                    borrowingLimit: memoryQuantity(borrow.memoryMiB),
-                  },
-                  { name: 'nvidia.com/gpu', nominalQuota: String(q.gpu), borrowingLimit: String(borrow.gpu) },
-                ],
-              },
-            ],
+            flavors: [{ name: flavorName, resources }],
           },
         ],
         preemption: {
@@ -110,6 +194,8 @@ export const buildTenantKueueObjects = (tenant: TenantSpec, config: ClusterConfi
           withinClusterQueue: 'LowerPriority',
         },
         fairSharing: { weight: weightQuantity(q.weight) },
+        // The tenant's LocalQueues are ordered by their decayed usage (buildKueueConfiguration's half-life).
+        admissionScope: { admissionMode: 'UsageBasedAdmissionFairSharing' },
       },
     },
     {
@@ -129,6 +215,7 @@ export const buildTenantKueueObjects = (tenant: TenantSpec, config: ClusterConfi
 // ---------------------------------------------------------------------------------------------------------
 // Structural validation. Written from Kueue's CRD schemas for v1beta1 in kubernetes-sigs/kueue:
 //   config/components/crd/bases/kueue.x-k8s.io_clusterqueues.yaml
+//   config/components/crd/bases/kueue.x-k8s.io_cohorts.yaml (Cohort: spec.parent, resourceGroups, fairSharing)
 //   config/components/crd/bases/kueue.x-k8s.io_localqueues.yaml
 //   config/components/crd/bases/kueue.x-k8s.io_resourceflavors.yaml
 // It covers the fields the builders above emit (types, required fields, enums, name patterns, list bounds)
@@ -241,6 +328,22 @@ const CLUSTER_QUEUE_SPEC: Schema = {
       },
     },
     fairSharing: { t: 'object', properties: { weight: { t: 'quantity' } } },
+    admissionScope: {
+      t: 'object',
+      properties: { admissionMode: { t: 'string', enum: ['UsageBasedAdmissionFairSharing', 'NoAdmissionFairSharing'] } },
+      required: ['admissionMode'],
+    },
+  },
+};
+
+const RESOURCE_GROUPS: Schema = (CLUSTER_QUEUE_SPEC as { properties: Record<string, Schema> }).properties['resourceGroups']!;
+
+const COHORT_SPEC: Schema = {
+  t: 'object',
+  properties: {
+    parent: NAME_253,
+    resourceGroups: RESOURCE_GROUPS,
+    fairSharing: { t: 'object', properties: { weight: { t: 'quantity' } } },
   },
 };
 
@@ -293,6 +396,7 @@ const topLevel = (namespaced: boolean, spec: Schema): Schema => ({
 
 const KUEUE_SCHEMAS: Readonly<Record<string, Schema>> = {
   ClusterQueue: topLevel(false, CLUSTER_QUEUE_SPEC),
+  Cohort: topLevel(false, COHORT_SPEC),
   LocalQueue: topLevel(true, LOCAL_QUEUE_SPEC),
   ResourceFlavor: topLevel(false, RESOURCE_FLAVOR_SPEC),
 };
@@ -365,10 +469,23 @@ const check = (schema: Schema, value: unknown, path: string, errors: string[]): 
   }
 };
 
-/** The CRDs' CEL rules (x-kubernetes-validations) that constrain fields we emit. */
+const quantityScale: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+
+/** A quantity's value for comparisons (the suffixes the builders emit; anything else: NaN, never "greater"). */
+const quantityValue = (q: unknown): number => {
+  if (typeof q === 'number') return q;
+  const match = typeof q === 'string' ? /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q) : null;
+  return match === null ? Number.NaN : Number(match[1]) * (quantityScale[match[2] ?? ''] ?? Number.NaN);
+};
+
+/** The CRDs' CEL rules (x-kubernetes-validations) and the webhooks' checks that constrain fields we emit. */
 const celRules = (obj: Record<string, unknown>, errors: string[]): void => {
   const spec = obj['spec'];
-  if (obj['kind'] !== 'ClusterQueue' || !isRecord(spec)) return;
+  if ((obj['kind'] !== 'ClusterQueue' && obj['kind'] !== 'Cohort') || !isRecord(spec)) return;
+  // A ClusterQueue's limits need a cohort ("borrowingLimit/lendingLimit must be null if spec.cohort is
+  // empty"); a Cohort's need a parent (rejected by Kueue's webhook otherwise).
+  const anchor = obj['kind'] === 'Cohort' ? spec['parent'] : spec['cohort'];
+  const needs = obj['kind'] === 'Cohort' ? 'a parent' : 'a cohort';
   const groups = Array.isArray(spec['resourceGroups']) ? spec['resourceGroups'] : [];
   groups.forEach((group: unknown, g) => {
     if (!isRecord(group)) return;
@@ -386,9 +503,14 @@ const celRules = (obj: Record<string, unknown>, errors: string[]): void => {
         if (isRecord(resource) && resource['name'] !== covered[r]) {
           errors.push(`spec.resourceGroups[${g}].flavors[${f}].resources[${r}]: must be "${String(covered[r])}"`);
         }
-        // "borrowingLimit must be nil when cohort is empty"
-        if (isRecord(resource) && resource['borrowingLimit'] !== undefined && spec['cohort'] === undefined) {
-          errors.push(`spec.resourceGroups[${g}].flavors[${f}].resources[${r}].borrowingLimit: needs a cohort`);
+        // "lendingLimit must be less than or equal to the nominalQuota" (Kueue's webhook).
+        if (isRecord(resource) && resource['lendingLimit'] !== undefined && quantityValue(resource['lendingLimit']) > quantityValue(resource['nominalQuota'])) {
+          errors.push(`spec.resourceGroups[${g}].flavors[${f}].resources[${r}].lendingLimit: must be less than or equal to the nominalQuota`);
+        }
+        for (const limit of ['borrowingLimit', 'lendingLimit']) {
+          if (isRecord(resource) && resource[limit] !== undefined && anchor === undefined) {
+            errors.push(`spec.resourceGroups[${g}].flavors[${f}].resources[${r}].${limit}: needs ${needs}`);
+          }
         }
       });
     });

@@ -64,6 +64,9 @@ export const tenantNamespace = (tenant: TenantSpec, config: ClusterConfig): stri
 /** Name of the tenant's ClusterQueue and LocalQueue (the namespace name, unique cluster-wide). */
 export const tenantQueueName = tenantNamespace;
 
+/** The Kueue Cohort of an organization tenant (issue 15): `<kueue.cohort>-<slug>`, under the platform's cohort. */
+export const tenantCohortName = (slug: string, config: Pick<ClusterConfig, 'kueue'>): string => `${config.kueue.cohort}-${slug}`;
+
 /** Name of the per-tenant ResourceFlavor of a dedicated node pool. */
 export const dedicatedFlavorName = (tenant: TenantSpec, config: ClusterConfig): string =>
   `${tenantNamespace(tenant, config)}-dedicated`;
@@ -193,6 +196,7 @@ export const defaultClusterConfig: ClusterConfig = {
     sharedFlavor: { name: 'bulkhead-shared', nodeLabels: {} },
     queueingStrategy: 'BestEffortFIFO',
     priorityClasses: [],
+    usageHalfLifeMs: 7 * 24 * 3600 * 1000,
   },
   jobImage: 'ghcr.io/bulkhead/job-runner:latest',
   platformImage: 'ghcr.io/bulkhead/bulkhead:latest',
@@ -250,6 +254,7 @@ export const createClusterConfig = (input: ClusterConfigInput = {}): ClusterConf
     problems.push('runAsUser must be a positive integer (never root)');
   }
   if (!isDnsSubdomain(config.kueue.cohort)) problems.push('kueue.cohort must be a DNS-1123 name');
+  if (!(config.kueue.usageHalfLifeMs >= 1000) || !Number.isInteger(config.kueue.usageHalfLifeMs / 1000)) problems.push('kueue.usageHalfLifeMs must be whole seconds, at least 1 s');
   if (!isDnsSubdomain(config.kueue.sharedFlavor.name)) problems.push('kueue.sharedFlavor.name must be a DNS-1123 name');
   if (Object.keys(config.kueue.sharedFlavor.nodeLabels).length > 8) problems.push('kueue.sharedFlavor.nodeLabels allows at most 8 labels');
   if (config.jobImage === '') problems.push('jobImage must be set');

@@ -69,6 +69,8 @@ export const TENANT_PRUNE_KINDS: readonly KindRef[] = [
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', namespaced: true },
   { apiVersion: 'kueue.x-k8s.io/v1beta1', kind: 'LocalQueue', namespaced: true },
   { apiVersion: 'kueue.x-k8s.io/v1beta1', kind: 'ClusterQueue', namespaced: false },
+  // An organization's Cohort (issue 15), after its ClusterQueue.
+  { apiVersion: 'kueue.x-k8s.io/v1beta1', kind: 'Cohort', namespaced: false },
   { apiVersion: 'kueue.x-k8s.io/v1beta1', kind: 'ResourceFlavor', namespaced: false },
 ];
 

@@ -48,15 +48,19 @@ export const shareRoutes = (deps: { shares: ShareService; tenants: TenantService
     config: { access: 'subtree.write' },
     schema: {
       tags: ['quota'],
-      summary: "Set a descendant's nominal cpu/memory/gpu, borrowing limit and weight (the organization's admins), validated against the tree; anything not below this tenant is 404",
+      summary: "Set a descendant's nominal cpu/memory/gpu, borrowing and lending limits and weight (the organization's admins), validated against the tree; anything not below this tenant is 404",
       params: childParamsSchema, body: childQuotaSchema, response: { 200: quotaSchema },
     },
   }, async (request) => {
     const child = await deps.tenants.getDescendant(requireTenant(request.tenant).id, request.params.child);
-    const { borrowingLimit, ...rest } = request.body;
+    const { borrowingLimit, lendingLimit, ...rest } = request.body;
     const update = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
     const borrow = borrowingLimit === undefined ? undefined : Object.fromEntries(Object.entries(borrowingLimit).filter(([, v]) => v !== undefined));
-    return deps.tenants.setQuota(contextOf(request), child.id, borrow === undefined ? update : { ...update, borrowingLimit: borrow });
+    // null is kept: it sets "lends all" for that resource.
+    const lend = lendingLimit === undefined ? undefined : Object.fromEntries(Object.entries(lendingLimit).filter(([, v]) => v !== undefined));
+    return deps.tenants.setQuota(contextOf(request), child.id, {
+      ...update, ...(borrow === undefined ? {} : { borrowingLimit: borrow }), ...(lend === undefined ? {} : { lendingLimit: lend }),
+    });
   });
 
   app.get('/api/v1/tenants/:tenant/tree', {

@@ -198,10 +198,14 @@ export const tenantRoutes = (deps: HttpDeps): FastifyPluginAsyncZod => async (ap
     config: { access: 'platform.quota.write' },
     schema: { tags: ['quota'], summary: "Change a tenant's quota (platform admin; every field optional)", params: tenantParamsSchema, body: updateQuotaSchema, response: { 200: quotaSchema } },
   }, async (request) => {
-    const { borrowingLimit, ...rest } = request.body;
+    const { borrowingLimit, lendingLimit, ...rest } = request.body;
     const update = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
     const borrow = borrowingLimit === undefined ? undefined : Object.fromEntries(Object.entries(borrowingLimit).filter(([, v]) => v !== undefined));
-    return deps.tenants.setQuota(contextOf(request), requireTenant(request.tenant).id, borrow === undefined ? update : { ...update, borrowingLimit: borrow });
+    // null is kept: it sets "lends all" (no limit) for that resource.
+    const lend = lendingLimit === undefined ? undefined : Object.fromEntries(Object.entries(lendingLimit).filter(([, v]) => v !== undefined));
+    return deps.tenants.setQuota(contextOf(request), requireTenant(request.tenant).id, {
+      ...update, ...(borrow === undefined ? {} : { borrowingLimit: borrow }), ...(lend === undefined ? {} : { lendingLimit: lend }),
+    });
   });
 
   app.get('/api/v1/tenants/:tenant/members', {

@@ -48,7 +48,7 @@ const createHeldSockets = (limits: HoldLimits, admission: TenantAdmission) => {
     /** Takes `socket` (of `tenantId`) for `ms`, then destroys it; false (nothing taken) when over a bound. */
     hold(socket: Socket, tenantId: string, ms: number): boolean {
       const count = perTenant.get(tenantId) ?? 0;
-      if (held.has(socket) || held.size >= limits.total || count >= limits.perTenant || socket.destroyed) return false;
+      if (!admission.holding || held.has(socket) || held.size >= limits.total || count >= limits.perTenant || socket.destroyed) return false;
       held.add(socket);
       perTenant.set(tenantId, count + 1);
       admission.holdStarted();

@@ -61,6 +61,9 @@ export interface TenantAdmission {
   /** The server holds a refused connection open (unread) / closed a held one. */
   holdStarted(): void;
   holdEnded(): void;
+  /** Off: a refused connection that is to be closed is closed at once (the benchmark's "before"). */
+  setHolding(holding: boolean): void;
+  readonly holding: boolean;
   /** Off: every request passes (the benchmark's "before"); counters still run. */
   setEnabled(enabled: boolean): void;
   readonly enabled: boolean;
@@ -85,6 +88,7 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
   const tenants = new Map<string, TenantState>();
   const counts: AdmissionStats = { admitted: 0, rate: 0, in_flight: 0, connections: 0, held: 0, heldTotal: 0 };
   let enabled = true;
+  let holding = true;
 
   const stateOf = (tenantId: string): TenantState => {
     let state = tenants.get(tenantId);
@@ -106,6 +110,12 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
     },
     setEnabled(value) {
       enabled = value;
+    },
+    get holding() {
+      return holding;
+    },
+    setHolding(value) {
+      holding = value;
     },
     learn(tokenKey, tenantId) {
       if (limits.tokenTtlMs <= 0) return;

@@ -165,7 +165,7 @@ const topTicks = (before: Map<string, number>, after: Map<string, number>, ms: n
     .map(([k, d]) => `${k} ${((100 * d) / ticksPerSecond / (ms / 1000)).toFixed(0)} %`).join(', ');
 type PhaseCpu = ReturnType<ReturnType<typeof measurePhase>>;
 const cpuLine = (c: PhaseCpu, flood?: { cpuMs: number; elapsedMs: number }): string =>
-  `platform thread CPU ${((100 * c.threadCpuMs) / c.ms).toFixed(0)} %, ELU ${(100 * c.elu).toFixed(0)} %, loop delay p99 ${fmt(c.delayP99)} max ${fmt(c.delayMax)}; machine busy ${(100 * c.machineBusy * os.cpus().length).toFixed(0)} % of ${100 * os.cpus().length} %${flood === undefined ? '' : `; flood client thread CPU ${((100 * flood.cpuMs) / flood.elapsedMs).toFixed(0)} %`}\n        top CPU: ${c.top}`;
+  `platform thread CPU ${((100 * c.threadCpuMs) / c.ms).toFixed(0)} % (${c.threadCpuMs.toFixed(0)} ms), ELU ${(100 * c.elu).toFixed(0)} %, loop delay p99 ${fmt(c.delayP99)} max ${fmt(c.delayMax)}; machine busy ${(100 * c.machineBusy * os.cpus().length).toFixed(0)} % of ${100 * os.cpus().length} %${flood === undefined ? '' : `; flood client thread CPU ${((100 * flood.cpuMs) / flood.elapsedMs).toFixed(0)} %`}\n        top CPU: ${c.top}`;
 
 // A few hundred features so an inference is real work for the worker, still well under a millisecond.
 const FEATURES = 64;

@@ -22,7 +22,7 @@
  * counts; deletes both deployments and closes the platform at the end. Run as root:
  *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
- *     [--flood-client thread|inline] [--skip-off]
+ *     [--flood-client thread|inline] [--victim-client inline|thread] [--skip-off]
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -52,6 +52,9 @@ const { values } = parseArgs({
     // serves the platform and times the victim, as on another machine) or this thread (the figures before
     // 2026-12-06).
     'flood-client': { type: 'string', default: 'thread' },
+    // Where the victim's paced clients run: this thread (default, as before) or a worker thread (its client
+    // work off the platform's event loop, as on another machine: bench/noisy-neighbour-victim.ts).
+    'victim-client': { type: 'string', default: 'inline' },
     // Leave out the phase with every protection off (saves a quarter of the run).
     'skip-off': { type: 'boolean', default: false },
   },
@@ -59,6 +62,8 @@ const { values } = parseArgs({
 const floodClient = values['flood-client'];
 if (floodClient !== 'thread' && floodClient !== 'inline') throw new Error('--flood-client must be thread or inline');
 const skipOff = values['skip-off'] === true;
+const victimClient = values['victim-client'];
+if (victimClient !== 'thread' && victimClient !== 'inline') throw new Error('--victim-client must be thread or inline');
 const kind = values.db as DbKind;
 if (kind !== 'postgres' && kind !== 'pglite') throw new Error('--db must be postgres or pglite');
 const seconds = Number(values.seconds);
@@ -182,6 +187,7 @@ const inferBody = bodyOf(1);
 const floodBody = bodyOf(floodRows);
 
 let p: TestPlatform | undefined;
+let stopVictimThread: (() => Promise<void>) | undefined;
 const deployed: Array<{ tenant: TestTenant; name: string }> = [];
 const victimAgent = new http.Agent({ keepAlive: true, maxSockets: victimClients });
 const floodAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -242,8 +248,24 @@ const main = async (): Promise<void> => {
   const gateway = { port: address.port };
   const inferPath = '/v2/models/scorer/infer';
 
+  const victimThread = victimClient === 'thread'
+    ? new Worker(new URL('./noisy-neighbour-victim.ts', import.meta.url), {
+      workerData: { port: gateway.port, path: inferPath, token: victim.tokens.member, body: new Uint8Array(inferBody), victimRps, victimClients },
+    })
+    : undefined;
+  stopVictimThread = victimThread === undefined ? undefined : async () => {
+    victimThread.postMessage('stop');
+    await victimThread.terminate();
+  };
   /** Paced victim clients: each sends at victimRps / clients, one request at a time. */
   const runVictim = async (ms: number): Promise<{ latencies: number[]; errors: number; total: number }> => {
+    if (victimThread !== undefined) {
+      return new Promise((resolve, reject) => {
+        victimThread.once('message', resolve);
+        victimThread.once('error', reject);
+        victimThread.postMessage({ ms });
+      });
+    }
     const latencies: number[] = [];
     let errors = 0;
     const interval = (1000 * victimClients) / victimRps;
@@ -338,7 +360,7 @@ const main = async (): Promise<void> => {
   const admission = platform.app.tenantAdmission;
   if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 6 : 8} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 6 : 8} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
   // spreads over every condition instead of landing on one. Conditions with the flood:
@@ -420,6 +442,7 @@ const main = async (): Promise<void> => {
 };
 
 const cleanup = async (): Promise<void> => {
+  await stopVictimThread?.();
   victimAgent.destroy();
   floodAgent.destroy();
   directAgent.destroy();

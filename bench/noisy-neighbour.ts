@@ -261,8 +261,12 @@ const main = async (): Promise<void> => {
   const runVictim = async (ms: number): Promise<{ latencies: number[]; errors: number; total: number }> => {
     if (victimThread !== undefined) {
       return new Promise((resolve, reject) => {
-        victimThread.once('message', resolve);
-        victimThread.once('error', reject);
+        const onError = (error: Error): void => reject(error);
+        victimThread.once('message', (result: { latencies: number[]; errors: number; total: number }) => {
+          victimThread.off('error', onError);
+          resolve(result);
+        });
+        victimThread.once('error', onError);
         victimThread.postMessage({ ms });
       });
     }

@@ -9,8 +9,7 @@
  * Phases (each `--seconds` long, after a short warm-up), repeated `--rounds` times and merged per
  * condition, the flooded conditions rotated from round to round, each after a victim-alone phase:
  * flood with the whole protection (the rate limiter and the admission layer that refuses before the body
- * is read, issue 16 item 4, a refused connection held for its Retry-After); the same with refused connections
- * closed at once (the build before the hold); flood with the rate limiter answered by the auth hook only (admission off:
+ * is read, issue 16 item 4); flood with the rate limiter answered by the auth hook only (admission off:
  * the build before item 4); flood with no protection (`--skip-off` leaves it out). The flood's client runs
  * in a worker thread by default (`--flood-client inline`: on the platform's own thread, as before). Each flood
  * request carries `--flood-rows` rows, so what the noisy tenant gets admitted is real work for its worker. Prints the victim's p50/p99, the p99 ratio
@@ -364,7 +363,7 @@ const main = async (): Promise<void> => {
   const admission = platform.app.tenantAdmission;
   if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 6 : 8} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 4 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
   // spreads over every condition instead of landing on one. Conditions with the flood:
@@ -372,15 +371,13 @@ const main = async (): Promise<void> => {
   //   hook  — the rate limiter answered by the auth hook only, admission off (the build before item 4);
   //   off   — no protection at all (rate limiter and admission off).
   type Run = Awaited<ReturnType<typeof runVictim>>;
-  //   close — admission, but a refused connection closed at once instead of held (the build before the hold);
-  type Condition = 'early' | 'close' | 'hook' | 'off';
-  const conditions: Condition[] = skipOff ? ['early', 'close', 'hook'] : ['early', 'close', 'hook', 'off'];
-  const merged = { alone: [] as Run[], early: [] as Run[], close: [] as Run[], hook: [] as Run[], off: [] as Run[] };
-  const floods = { early: [] as string[], close: [] as string[], hook: [] as string[], off: [] as string[] };
+  type Condition = 'early' | 'hook' | 'off';
+  const conditions: Condition[] = skipOff ? ['early', 'hook'] : ['early', 'hook', 'off'];
+  const merged = { alone: [] as Run[], early: [] as Run[], hook: [] as Run[], off: [] as Run[] };
+  const floods = { early: [] as string[], hook: [] as string[], off: [] as string[] };
   const alonePhases: string[] = [];
   const setCondition = (c: Condition | 'all-on'): void => {
-    admission.setEnabled(c === 'early' || c === 'close' || c === 'all-on');
-    admission.setHolding(c !== 'close');
+    admission.setEnabled(c === 'early' || c === 'all-on');
     platform.platform.serving.rateGuard.limiter.setEnabled(c !== 'off');
   };
   for (let round = 1; round <= rounds; round += 1) {
@@ -396,7 +393,7 @@ const main = async (): Promise<void> => {
         const r = await flooded();
         merged[c].push(r.victim);
         const after = admission.stats();
-        floods[c].push(`${r.flood}; refused before the body: rate ${after.rate - before.rate}, in flight ${after.in_flight - before.in_flight}, connections ${after.connections - before.connections}; connections held ${after.heldTotal - before.heldTotal}`);
+        floods[c].push(`${r.flood}; refused before the body: rate ${after.rate - before.rate}, in flight ${after.in_flight - before.in_flight}, connections ${after.connections - before.connections}`);
       } finally {
         setCondition('all-on');
       }
@@ -407,7 +404,7 @@ const main = async (): Promise<void> => {
   const merge = (runs: Run[]): Run => ({ latencies: runs.flatMap((r) => r.latencies).sort((a, b) => a - b), errors: runs.reduce((n, r) => n + r.errors, 0), total: runs.reduce((n, r) => n + r.total, 0) });
   const alone = report('victim alone', merge(merged.alone));
   for (const line of alonePhases) console.log(`      ${line}`);
-  const labels: Record<Condition, string> = { early: 'flood, admission + rate limit', close: 'flood, admission, closed at once', hook: 'flood, rate limit in the hook only', off: 'flood, protection OFF' };
+  const labels: Record<Condition, string> = { early: 'flood, admission + rate limit', hook: 'flood, rate limit in the hook only', off: 'flood, protection OFF' };
   const results: Array<[Condition, { p50: number; p99: number }, Run]> = [];
   for (const c of conditions) {
     const run = merge(merged[c]);

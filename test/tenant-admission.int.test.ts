@@ -1,8 +1,8 @@
 /**
  * Per-tenant admission before the body is read (issue 16 item 4), on a real listening server over raw
  * TCP sockets, on PGlite and PostgreSQL: a tenant over its request rate is refused 429 with Retry-After
- * from its headers alone — the test never sends the 50 MB body it declares, and the server holds the
- * connection for the Retry-After (at most 2 s) and closes it — while another tenant is served; a tenant at its in-flight limit is refused until one of
+ * from its headers alone — the test never sends the 50 MB body it declares, and the server closes the
+ * connection — while another tenant is served; a tenant at its in-flight limit is refused until one of
  * its requests ends; a tenant at its connection limit has its next connection refused and closed. Each
  * refusal names the limit, in the route family's error format, and touches only that tenant.
  */
@@ -98,7 +98,6 @@ for (const kind of databaseKinds) {
       const hook = await once(port, head('GET', search, limited.tokens.member));
       assert.equal(hook.status, 429);
       const before = admission.stats().rate;
-      const heldBefore = admission.stats().heldTotal;
       // 50 MB declared, not one byte of it sent: only an answer from the headers can arrive.
       const socket = await openSocket(port);
       const refused = await exchange(socket, head('POST', '/api/2.0/mlflow/experiments/create', limited.tokens.member, { 'content-type': 'application/json', 'content-length': 50_000_000 }));
@@ -106,8 +105,6 @@ for (const kind of databaseKinds) {
       assert.equal(refused.headers['connection'], 'close');
       assert.ok(Number(refused.headers['retry-after']) >= 1, JSON.stringify(refused.headers));
       assert.deepEqual(JSON.parse(refused.body), { error_code: 'REQUEST_LIMIT_EXCEEDED', message: `this tenant is over its request rate; retry after ${refused.headers['retry-after']} s` });
-      // Held (body unread) for the Retry-After, at most 2 s, then closed by the server (admission-server.ts).
-      assert.equal(admission.stats().heldTotal, heldBefore + 1);
       await closed(socket);
       assert.equal(admission.stats().rate, before + 1, 'refused by the admission layer, not by the hook');
       // `Expect: 100-continue`: refused instead of being told to send the body (no "100 Continue" first).

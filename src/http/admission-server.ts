@@ -9,17 +9,6 @@
  * the answer is written, so the body is never read (the kernel drops what arrived). A smaller body is
  * drained (read and discarded) so the keep-alive connection can carry the client's next request: cheaper
  * than a reconnect. A connection refused for the tenant's connection limit is always closed.
- *
- * Held, not closed at once (measured in bench/noisy-neighbour.ts, docs/benchmarks.md "Hard flood"): a
- * connection that is to be closed is first *held* — the whole 429 (content-length framed, `Connection:
- * close`) is written, nothing more is read, and the socket is closed only after the advertised Retry-After
- * (at most `holdLimits.maxMs`, 2 s). Closing at once made a flooding client reconnect and start its next
- * megabyte at once: ~1,000 accepts, header parses and resets a second, and the client's bodies copied into
- * the server's kernel buffers each time. Held, the client's connection is busy (TCP flow control stops
- * its upload when the unread buffer is full) until it could be admitted anyway, which costs the platform
- * one open socket and no CPU. Bounded: at most `holdLimits.perTenant` held connections per tenant and
- * `holdLimits.total` in all; past either, a connection is closed at once as before. Closing the server
- * closes every held connection.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -32,44 +21,6 @@ import type { ErrorBody } from './error-handler.ts';
 
 /** Above this, a refused body is dropped with the connection instead of being drained. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
-
-/**
- * How many refused connections may be held open, per tenant and in all (past either: closed at once), and
- * the longest one is held before it is closed (the Retry-After, when shorter).
- */
-export interface HoldLimits { perTenant: number; total: number; maxMs: number }
-export const defaultHoldLimits: HoldLimits = { perTenant: 128, total: 512, maxMs: 2000 };
-
-/** Refused connections kept open, paused and unread, until their hold ends (see the module comment). */
-const createHeldSockets = (limits: HoldLimits, admission: TenantAdmission) => {
-  const held = new Set<Socket>();
-  const perTenant = new Map<string, number>();
-  return {
-    /** Takes `socket` (of `tenantId`) for `ms`, then destroys it; false (nothing taken) when over a bound. */
-    hold(socket: Socket, tenantId: string, ms: number): boolean {
-      const count = perTenant.get(tenantId) ?? 0;
-      if (!admission.holding || held.has(socket) || held.size >= limits.total || count >= limits.perTenant || socket.destroyed) return false;
-      held.add(socket);
-      perTenant.set(tenantId, count + 1);
-      admission.holdStarted();
-      const timer = setTimeout(() => socket.destroy(), Math.min(ms, limits.maxMs));
-      timer.unref();
-      socket.once('close', () => {
-        clearTimeout(timer);
-        held.delete(socket);
-        admission.holdEnded();
-        const left = (perTenant.get(tenantId) ?? 1) - 1;
-        if (left <= 0) perTenant.delete(tenantId);
-        else perTenant.set(tenantId, left);
-      });
-      return true;
-    },
-    closeAll(): void {
-      for (const socket of held) socket.destroy();
-    },
-  };
-};
-type HeldSockets = ReturnType<typeof createHeldSockets>;
 
 /** Health endpoints are never refused here (a load balancer's probe may carry a tenant's token). */
 const unscreenedPaths = ['/healthz', '/readyz'];
@@ -117,7 +68,7 @@ const refusalBody = (url: string, message: string, requestId: string, limit: str
 
 const limitNames = { rate: 'requests_per_second', in_flight: 'in_flight', connections: 'connections' } as const;
 
-const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerResponse, verdict: Extract<AdmissionVerdict, { admit: false }>, hsts: boolean, held: HeldSockets): void => {
+const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerResponse, verdict: Extract<AdmissionVerdict, { admit: false }>, hsts: boolean): void => {
   const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
   const requestId = `req_${randomBytes(8).toString('hex')}`;
   const body = refusalBody(req.url ?? '/', refusalMessage(verdict, admission, seconds), requestId, limitNames[verdict.reason]);
@@ -137,13 +88,6 @@ const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerRes
     // taken off the kernel's buffer; what arrived unread is dropped when the socket closes.
     headers['connection'] = 'close';
     req.socket.pause();
-    if (held.hold(req.socket, verdict.tenantId, seconds * 1000)) {
-      // The whole answer, but the response left unended: ending it would make Node read the rest of the
-      // body (its dump of an unconsumed request) and close the socket now. The hold's timer closes it.
-      res.writeHead(429, headers);
-      res.write(body);
-      return;
-    }
   }
   res.writeHead(429, headers);
   res.end(body);
@@ -153,7 +97,7 @@ const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerRes
  * Screens one request; true when it goes on to Fastify (and is then counted in flight until its response
  * closes), false when it was answered here.
  */
-const createScreen = (admission: TenantAdmission, hsts: boolean, held: HeldSockets) => {
+const createScreen = (admission: TenantAdmission, hsts: boolean) => {
   const socketTenant = new WeakMap<Socket, string>();
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? '/';
@@ -163,7 +107,7 @@ const createScreen = (admission: TenantAdmission, hsts: boolean, held: HeldSocke
     const newConnection = !socketTenant.has(socket);
     const verdict = admission.screen(token === undefined ? undefined : admissionTokenKey(token), newConnection);
     if (!verdict.admit) {
-      refuse(admission, req, res, verdict, hsts, held);
+      refuse(admission, req, res, verdict, hsts);
       return false;
     }
     const tenantId = verdict.tenantId;
@@ -192,10 +136,9 @@ interface FactoryOptions {
  * A Fastify `serverFactory`: the server Fastify would build (HTTP, or HTTPS with `tls`), with the same
  * timeouts, whose request handler screens every request before Fastify's handler sees it.
  */
-export const createAdmissionServerFactory = (admission: TenantAdmission, tls: { key: Buffer; cert: Buffer } | undefined, holdLimits: HoldLimits = defaultHoldLimits) =>
+export const createAdmissionServerFactory = (admission: TenantAdmission, tls: { key: Buffer; cert: Buffer } | undefined) =>
   (handler: (req: IncomingMessage, res: ServerResponse) => void, options: FactoryOptions): Server => {
-    const held = createHeldSockets(holdLimits, admission);
-    const screen = createScreen(admission, tls !== undefined, held);
+    const screen = createScreen(admission, tls !== undefined);
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (screen(req, res)) handler(req, res);
     };
@@ -212,12 +155,5 @@ export const createAdmissionServerFactory = (admission: TenantAdmission, tls: { 
     if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
     if (options.connectionTimeout !== undefined) server.setTimeout(options.connectionTimeout);
     if (options.maxRequestsPerSocket !== undefined && options.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket;
-    // A held connection has a request whose body never ends, so the server's close would wait for its
-    // hold: closing the server ends the holds first.
-    const close = server.close.bind(server);
-    server.close = (callback?: (err?: Error) => void): Server => {
-      held.closeAll();
-      return close(callback);
-    };
     return server;
   };

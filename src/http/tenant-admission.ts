@@ -34,11 +34,8 @@ export type AdmissionVerdict =
   | { admit: true; tenantId: string | undefined }
   | { admit: false; tenantId: string; reason: AdmissionRefusal; retryAfterMs: number };
 
-/**
- * Counts of early refusals since start (what the benchmark and `stats` report); `held`: refused connections
- * held open now, `heldTotal`: since start (admission-server.ts holds them instead of closing at once).
- */
-export type AdmissionStats = Record<AdmissionRefusal, number> & { admitted: number; held: number; heldTotal: number };
+/** Counts of early refusals since start (what the benchmark and `stats` report). */
+export type AdmissionStats = Record<AdmissionRefusal, number> & { admitted: number };
 
 export interface TenantAdmission {
   /** Remembers that `tokenKey` (a hash of the token, never the token) authenticated as `tenantId`. */
@@ -58,12 +55,6 @@ export interface TenantAdmission {
   /** A connection was tagged with `tenantId` (its first screened request) / closed. */
   connectionOpened(tenantId: string): void;
   connectionClosed(tenantId: string): void;
-  /** The server holds a refused connection open (unread) / closed a held one. */
-  holdStarted(): void;
-  holdEnded(): void;
-  /** Off: a refused connection that is to be closed is closed at once (the benchmark's "before"). */
-  setHolding(holding: boolean): void;
-  readonly holding: boolean;
   /** Off: every request passes (the benchmark's "before"); counters still run. */
   setEnabled(enabled: boolean): void;
   readonly enabled: boolean;
@@ -86,9 +77,8 @@ const MAX_TOKENS = 100_000;
 export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Clock = () => performance.now()): TenantAdmission => {
   const tokens = new Map<string, { tenantId: string; until: number }>();
   const tenants = new Map<string, TenantState>();
-  const counts: AdmissionStats = { admitted: 0, rate: 0, in_flight: 0, connections: 0, held: 0, heldTotal: 0 };
+  const counts: AdmissionStats = { admitted: 0, rate: 0, in_flight: 0, connections: 0 };
   let enabled = true;
-  let holding = true;
 
   const stateOf = (tenantId: string): TenantState => {
     let state = tenants.get(tenantId);
@@ -110,12 +100,6 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
     },
     setEnabled(value) {
       enabled = value;
-    },
-    get holding() {
-      return holding;
-    },
-    setHolding(value) {
-      holding = value;
     },
     learn(tokenKey, tenantId) {
       if (limits.tokenTtlMs <= 0) return;
@@ -164,13 +148,6 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
     connectionClosed(tenantId) {
       const state = tenants.get(tenantId);
       if (state !== undefined) state.connections = Math.max(0, state.connections - 1);
-    },
-    holdStarted() {
-      counts.held += 1;
-      counts.heldTotal += 1;
-    },
-    holdEnded() {
-      counts.held = Math.max(0, counts.held - 1);
     },
     stats: () => ({ ...counts }),
     load(tenantId) {

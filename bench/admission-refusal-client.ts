@@ -1,5 +1,5 @@
 /**
- * A "send the whole body first" flood client for bench/admission-hold.ts (as Python's http.client and
+ * A "send the whole body first" flood client for bench/admission-refusal.ts (as Python's http.client and
  * clients built on it do): `connections` closed loops, each opening a connection, writing the request head
  * and its whole body, and only then reading the answer; the connection is closed after each answer (the
  * server said `Connection: close`). A reset or error counts as an error and the loop goes on. Runs in a

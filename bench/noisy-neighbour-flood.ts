@@ -3,7 +3,7 @@
  * attacker's own client work (building requests, writing ~1 MB bodies, reconnecting after each refusal)
  * is not done on the event loop that also serves the platform and times the victim — as it would be on
  * another machine. `workerData`: { port, path, token, body, floodRps, maxOutstanding }. Posts
- * { statuses, skipped, offeredRps } when sent 'stop', then exits.
+ * { statuses, skipped, offeredRps, cpuMs, elapsedMs } (cpuMs: this thread's CPU time) when sent 'stop', then exits.
  */
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -31,6 +31,8 @@ let sent = 0;
 let stopped = false;
 const inflight = new Set<Promise<void>>();
 const started = performance.now();
+// This thread's own CPU time (the attacker's client work), reported with the statuses.
+const cpuAtStart = process.threadCpuUsage();
 const tick = setInterval(() => {
   const due = Math.floor(((performance.now() - started) / 1000) * data.floodRps) - sent;
   for (let i = 0; i < due && !stopped; i += 1) {
@@ -55,7 +57,8 @@ parentPort?.on('message', (message) => {
   clearInterval(tick);
   void Promise.all([...inflight]).then(() => {
     const elapsed = (performance.now() - started) / 1000;
-    parentPort?.postMessage({ statuses: [...statuses], skipped, offeredRps: sent / elapsed });
+    const cpu = process.threadCpuUsage(cpuAtStart);
+    parentPort?.postMessage({ statuses: [...statuses], skipped, offeredRps: sent / elapsed, cpuMs: (cpu.user + cpu.system) / 1000, elapsedMs: elapsed * 1000 });
     agent.destroy();
     parentPort?.close();
   });

@@ -21,13 +21,15 @@
  * counts; deletes both deployments and closes the platform at the end. Run as root:
  *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
- *     [--flood-client thread|inline] [--skip-off]
+ *     [--flood-client thread|inline] [--victim-client inline|thread] [--skip-off]
  */
 import http from 'node:http';
 import os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
 import type { DbKind } from '../src/db/index.ts';
@@ -49,6 +51,9 @@ const { values } = parseArgs({
     // serves the platform and times the victim, as on another machine) or this thread (the figures before
     // 2026-12-06).
     'flood-client': { type: 'string', default: 'thread' },
+    // Where the victim's paced clients run: this thread (default, as before) or a worker thread (its client
+    // work off the platform's event loop, as on another machine: bench/noisy-neighbour-victim.ts).
+    'victim-client': { type: 'string', default: 'inline' },
     // Leave out the phase with every protection off (saves a quarter of the run).
     'skip-off': { type: 'boolean', default: false },
   },
@@ -56,6 +61,8 @@ const { values } = parseArgs({
 const floodClient = values['flood-client'];
 if (floodClient !== 'thread' && floodClient !== 'inline') throw new Error('--flood-client must be thread or inline');
 const skipOff = values['skip-off'] === true;
+const victimClient = values['victim-client'];
+if (victimClient !== 'thread' && victimClient !== 'inline') throw new Error('--victim-client must be thread or inline');
 const kind = values.db as DbKind;
 if (kind !== 'postgres' && kind !== 'pglite') throw new Error('--db must be postgres or pglite');
 const seconds = Number(values.seconds);
@@ -72,6 +79,98 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const percentile = (sorted: number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
 const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
 
+/** Busy and total CPU time of the whole machine (all CPUs, every process), from /proc/stat via os.cpus(). */
+const machineCpu = (): { busy: number; total: number } => {
+  let busy = 0;
+  let total = 0;
+  for (const cpu of os.cpus()) {
+    const t = cpu.times;
+    busy += t.user + t.nice + t.sys + t.irq;
+    total += t.user + t.nice + t.sys + t.irq + t.idle;
+  }
+  return { busy, total };
+};
+/**
+ * Where a phase's CPU went, measured on the platform's thread (which also runs the victim's clients):
+ * its own CPU time, its event-loop utilisation, its event-loop delay (p99, max), and the whole machine's
+ * busy share (2 vCPUs = 200 %). `stop` returns the figures for one line of the report.
+ */
+const measurePhase = () => {
+  const elu = performance.eventLoopUtilization();
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  const thread = process.threadCpuUsage();
+  const machine = machineCpu();
+  const ticks = procTicks();
+  const t0 = performance.now();
+  return () => {
+    delay.disable();
+    const ms = performance.now() - t0;
+    const cpu = process.threadCpuUsage(thread);
+    const m = machineCpu();
+    const top = topTicks(ticks, procTicks(), ms);
+    return {
+      top,
+      ms,
+      threadCpuMs: (cpu.user + cpu.system) / 1000,
+      elu: performance.eventLoopUtilization(elu).utilization,
+      delayP99: delay.percentile(99) / 1e6,
+      delayMax: delay.max / 1e6,
+      machineBusy: (m.busy - machine.busy) / Math.max(1, m.total - machine.total),
+    };
+  };
+};
+/**
+ * CPU ticks (user + system) per thread of this process and per other process on the machine, from /proc:
+ * who took the CPUs during a phase (the platform's threads, the flood thread, V8's GC helpers, the
+ * model workers, PostgreSQL, other users of the machine).
+ */
+const procTicks = (): Map<string, number> => {
+  const out = new Map<string, number>();
+  const stats = new Map<number, { comm: string; ppid: number; ticks: number }>();
+  const parse = (stat: string) => {
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+  };
+  const add = (key: string, ticks: number): void => {
+    out.set(key, (out.get(key) ?? 0) + ticks);
+  };
+  for (const pid of readdirSafe('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    if (Number(pid) === process.pid) {
+      for (const tid of readdirSafe(`/proc/${pid}/task`)) {
+        const stat = readSafe(`/proc/${pid}/task/${tid}/stat`);
+        if (stat === undefined) continue;
+        const parsed = parse(stat);
+        add(`this process: ${tid === pid ? 'main thread' : parsed.comm}`, parsed.ticks);
+      }
+      continue;
+    }
+    const stat = readSafe(`/proc/${pid}/stat`);
+    if (stat !== undefined) stats.set(Number(pid), parse(stat));
+  }
+  // Descendants of this process (model workers under bubblewrap) apart from everything else on the machine.
+  const ours = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 32; hops += 1) {
+      if (p === process.pid) return true;
+      p = stats.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  for (const [pid, st] of stats) add(ours(pid) ? `child ${st.comm}` : st.comm, st.ticks);
+  return out;
+};
+const readdirSafe = (path: string): string[] => { try { return readdirSync(path); } catch { return []; } };
+const readSafe = (path: string): string | undefined => { try { return readFileSync(path, 'latin1'); } catch { return undefined; } };
+const ticksPerSecond = 100;
+const topTicks = (before: Map<string, number>, after: Map<string, number>, ms: number): string =>
+  [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, d]) => d > 0).sort((a, b) => b[1] - a[1]).slice(0, 7)
+    .map(([k, d]) => `${k} ${((100 * d) / ticksPerSecond / (ms / 1000)).toFixed(0)} %`).join(', ');
+type PhaseCpu = ReturnType<ReturnType<typeof measurePhase>>;
+const cpuLine = (c: PhaseCpu, flood?: { cpuMs: number; elapsedMs: number }): string =>
+  `platform thread CPU ${((100 * c.threadCpuMs) / c.ms).toFixed(0)} % (${c.threadCpuMs.toFixed(0)} ms), ELU ${(100 * c.elu).toFixed(0)} %, loop delay p99 ${fmt(c.delayP99)} max ${fmt(c.delayMax)}; machine busy ${(100 * c.machineBusy * os.cpus().length).toFixed(0)} % of ${100 * os.cpus().length} %${flood === undefined ? '' : `; flood client thread CPU ${((100 * flood.cpuMs) / flood.elapsedMs).toFixed(0)} %`}\n        top CPU: ${c.top}`;
+
 // A few hundred features so an inference is real work for the worker, still well under a millisecond.
 const FEATURES = 64;
 const model = (sign: number) => buildLogisticRegressionOnnx({
@@ -87,6 +186,7 @@ const inferBody = bodyOf(1);
 const floodBody = bodyOf(floodRows);
 
 let p: TestPlatform | undefined;
+let stopVictimThread: (() => Promise<void>) | undefined;
 const deployed: Array<{ tenant: TestTenant; name: string }> = [];
 const victimAgent = new http.Agent({ keepAlive: true, maxSockets: victimClients });
 const floodAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -147,8 +247,28 @@ const main = async (): Promise<void> => {
   const gateway = { port: address.port };
   const inferPath = '/v2/models/scorer/infer';
 
+  const victimThread = victimClient === 'thread'
+    ? new Worker(new URL('./noisy-neighbour-victim.ts', import.meta.url), {
+      workerData: { port: gateway.port, path: inferPath, token: victim.tokens.member, body: new Uint8Array(inferBody), victimRps, victimClients },
+    })
+    : undefined;
+  stopVictimThread = victimThread === undefined ? undefined : async () => {
+    victimThread.postMessage('stop');
+    await victimThread.terminate();
+  };
   /** Paced victim clients: each sends at victimRps / clients, one request at a time. */
   const runVictim = async (ms: number): Promise<{ latencies: number[]; errors: number; total: number }> => {
+    if (victimThread !== undefined) {
+      return new Promise((resolve, reject) => {
+        const onError = (error: Error): void => reject(error);
+        victimThread.once('message', (result: { latencies: number[]; errors: number; total: number }) => {
+          victimThread.off('error', onError);
+          resolve(result);
+        });
+        victimThread.once('error', onError);
+        victimThread.postMessage({ ms });
+      });
+    }
     const latencies: number[] = [];
     let errors = 0;
     const interval = (1000 * victimClients) / victimRps;
@@ -178,14 +298,14 @@ const main = async (): Promise<void> => {
       workerData: { port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding },
     });
     return async () => {
-      const result = new Promise<{ statuses: Array<[number, number]>; skipped: number; offeredRps: number }>((resolve, reject) => {
+      const result = new Promise<{ statuses: Array<[number, number]>; skipped: number; offeredRps: number; cpuMs: number; elapsedMs: number }>((resolve, reject) => {
         worker.once('message', resolve);
         worker.once('error', reject);
       });
       worker.postMessage('stop');
       const r = await result;
       await worker.terminate();
-      return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps };
+      return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } };
     };
   };
   /** Open-loop flood of the noisy tenant's own deployment, at most maxOutstanding in flight. */
@@ -219,7 +339,7 @@ const main = async (): Promise<void> => {
       clearInterval(tick);
       await Promise.all([...inflight]);
       const elapsed = (performance.now() - started) / 1000;
-      return { statuses, skipped, offeredRps: sent / elapsed };
+      return { statuses, skipped, offeredRps: sent / elapsed, client: undefined };
     };
   };
 
@@ -232,16 +352,18 @@ const main = async (): Promise<void> => {
   const flooded = async (): Promise<{ victim: Awaited<ReturnType<typeof runVictim>>; flood: string }> => {
     const stop = floodClient === 'thread' ? startFloodThread() : startFloodInline();
     await sleep(500); // let the flood reach steady state before measuring
+    const measured = measurePhase();
     const v = await runVictim(seconds * 1000);
+    const cpu = measured();
     const f = await stop();
     const got = [...f.statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s === 0 ? 'error' : s}×${n}`).join(' ');
-    return { victim: v, flood: `noisy offered ${f.offeredRps.toFixed(0)} req/s (quota ${noisyQuota}); got ${got}${f.skipped > 0 ? `; ${f.skipped} not sent (>${maxOutstanding} outstanding)` : ''}` };
+    return { victim: v, flood: `noisy offered ${f.offeredRps.toFixed(0)} req/s (quota ${noisyQuota}); got ${got}${f.skipped > 0 ? `; ${f.skipped} not sent (>${maxOutstanding} outstanding)` : ''}\n      ${cpuLine(cpu, f.client)}` };
   };
 
   const admission = platform.app.tenantAdmission;
   if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 5 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 4 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
   // spreads over every condition instead of landing on one. Conditions with the flood:
@@ -253,6 +375,7 @@ const main = async (): Promise<void> => {
   const conditions: Condition[] = skipOff ? ['early', 'hook'] : ['early', 'hook', 'off'];
   const merged = { alone: [] as Run[], early: [] as Run[], hook: [] as Run[], off: [] as Run[] };
   const floods = { early: [] as string[], hook: [] as string[], off: [] as string[] };
+  const alonePhases: string[] = [];
   const setCondition = (c: Condition | 'all-on'): void => {
     admission.setEnabled(c === 'early' || c === 'all-on');
     platform.platform.serving.rateGuard.limiter.setEnabled(c !== 'off');
@@ -261,7 +384,9 @@ const main = async (): Promise<void> => {
     // Rotate the order of the flooded conditions from round to round.
     const order = conditions.map((_, i) => conditions[(i + round - 1) % conditions.length]!);
     for (const c of order) {
+      const measured = measurePhase();
       merged.alone.push(await runVictim(seconds * 1000));
+      alonePhases.push(cpuLine(measured()));
       const before = admission.stats();
       setCondition(c);
       try {
@@ -278,6 +403,7 @@ const main = async (): Promise<void> => {
   }
   const merge = (runs: Run[]): Run => ({ latencies: runs.flatMap((r) => r.latencies).sort((a, b) => a - b), errors: runs.reduce((n, r) => n + r.errors, 0), total: runs.reduce((n, r) => n + r.total, 0) });
   const alone = report('victim alone', merge(merged.alone));
+  for (const line of alonePhases) console.log(`      ${line}`);
   const labels: Record<Condition, string> = { early: 'flood, admission + rate limit', hook: 'flood, rate limit in the hook only', off: 'flood, protection OFF' };
   const results: Array<[Condition, { p50: number; p99: number }, Run]> = [];
   for (const c of conditions) {
@@ -317,6 +443,7 @@ const main = async (): Promise<void> => {
 };
 
 const cleanup = async (): Promise<void> => {
+  await stopVictimThread?.();
   victimAgent.destroy();
   floodAgent.destroy();
   directAgent.destroy();

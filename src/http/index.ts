@@ -7,6 +7,7 @@ export type { HttpDeps } from './http-deps.ts';
 export type { BuildAppOptions, RouteEntry } from './app.ts';
 export type { ErrorBody } from './error-handler.ts';
 export { createTenantAdmission } from './tenant-admission.ts';
+export { admissionTokenKey, createAdmissionServerFactory } from './admission-server.ts';
 export type { TenantAdmission, TenantAdmissionLimits, AdmissionStats } from './tenant-admission.ts';
 // The route modules the composition root mounts.
 export { jobRoutes } from './routes/job-routes.ts';

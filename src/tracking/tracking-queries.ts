@@ -106,6 +106,45 @@ export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: stri
   await settleAll(pending);
 };
 
+export interface NewRun {
+  runId: string;
+  tenantId: string;
+  experimentId: number;
+  name: string;
+  userId: string;
+  startTime: number;
+  /** Tags with distinct keys (the caller resolved duplicates, last wins). */
+  tags: readonly KeyValue[];
+}
+
+/**
+ * Creates a run and its tags in one statement, one round trip: the run row is inserted only if experiment
+ * `experimentId` is visible (row-level security: the tenant's own) and active, with the artifact URI
+ * under the experiment's artifact location; the tags go in with it (their foreign key is checked at the
+ * end of the statement, when the run row exists). Returns the artifact URI and the stored tags in MLflow's
+ * order (by key, in the database's collation, as RUN_SELECT reads them), or undefined when nothing was
+ * written because the experiment is missing or not active (the caller finds out which).
+ */
+export const insertRun = async (tx: Queryable, run: NewRun): Promise<{ artifactUri: string; tags: KeyValue[] } | undefined> => {
+  const { rows } = await tx.query<{ artifact_uri: string; tags: KeyValue[] | null }>(
+    `WITH e AS (
+       SELECT e.id, e.artifact_location FROM experiments e
+        WHERE e.tenant_id = $2::uuid AND e.id = $3 AND e.lifecycle_stage = 'active'),
+     r AS (
+       INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
+       SELECT $1, $2::uuid, e.id, $4, $5, 'RUNNING', $6, 'active', rtrim(e.artifact_location, '/') || '/' || $1 || '/artifacts' FROM e
+       RETURNING id, artifact_uri),
+     t AS (
+       INSERT INTO run_tags (tenant_id, run_id, key, value)
+       SELECT $2::uuid, r.id, u.key, u.value FROM r, unnest($7::text[], $8::text[]) AS u(key, value)
+       RETURNING key, value)
+     SELECT r.artifact_uri, (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key) FROM t) AS tags FROM r`,
+    [run.runId, run.tenantId, run.experimentId, run.name, run.userId, run.startTime, run.tags.map((t) => t.key), run.tags.map((t) => t.value)],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { artifactUri: row.artifact_uri, tags: row.tags ?? [] };
+};
+
 /** MLflow's "later" order of two points of one key: (step, timestamp, value), NaN compared as 0. */
 const laterThan = (a: ValidMetric, b: ValidMetric): boolean => {
   if (a.step !== b.step) return a.step > b.step;

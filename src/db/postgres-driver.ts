@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Db, Queryable, QueryResult } from './db-types.ts';
+import type { Db, Queryable, QueryOptions, QueryResult } from './db-types.ts';
 import { inlineParams } from './inline-params.ts';
 
 // bigint (int8) as JavaScript numbers: our counters and epoch-milliseconds stay far below 2^53.
@@ -9,6 +10,18 @@ export interface PostgresDriverOptions {
   connectionString: string;
   maxConnections?: number;
 }
+
+// Names of prepared statements (QueryOptions.prepare), one per distinct SQL text: a digest, so two texts
+// never share a name. The texts are constants of the code base, so this map stays small.
+const statementNames = new Map<string, string>();
+const statementName = (sql: string): string => {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `bh_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+};
 
 /** A `Db` over a `pg` pool. Each transaction holds one pooled connection from BEGIN to COMMIT. */
 export const createPostgresDb = (options: PostgresDriverOptions): Db => {
@@ -28,8 +41,10 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
   pool.on('error', () => {});
 
   const wrap = (client: pg.PoolClient): Queryable => ({
-    async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-      const result = await client.query(sql, params as unknown[]);
+    async query<Row>(sql: string, params: readonly unknown[] = [], queryOptions?: QueryOptions): Promise<QueryResult<Row>> {
+      const result = queryOptions?.prepare === true
+        ? await client.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+        : await client.query(sql, params as unknown[]);
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
   });

@@ -8,6 +8,14 @@ import type { Queryable } from '../db/index.ts';
 import type { ExperimentRow, RunInfoRow, RunRow } from './mlflow-entities.ts';
 import type { KeyValue, ValidMetric } from './mlflow-validation.ts';
 
+/**
+ * The statements of the ingest path (runs/create, log-batch, log-metric, log-parameter, set-tag): kept
+ * prepared on each PostgreSQL connection (QueryOptions.prepare). Measured on PostgreSQL 15 with the
+ * row-level security policies of this schema: parsing and planning them was ≈ 70% of the backend's CPU
+ * time for a run created and logged to (backend CPU 4.5 ms per run unprepared, 1.2 ms prepared; docs/benchmarks.md).
+ */
+const PREPARED = { prepare: true } as const;
+
 export const EXPERIMENT_SELECT = `
   SELECT e.id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time,
     (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
@@ -83,7 +91,7 @@ export const upsertExperimentTags = async (tx: Queryable, tenantId: string, expe
 };
 
 export const findRunInfo = async (tx: Queryable, runId: string): Promise<RunInfoRow | undefined> =>
-  (await tx.query<RunInfoRow>(`SELECT ${RUN_INFO_COLUMNS} FROM runs r WHERE r.id = $1`, [runId])).rows[0];
+  (await tx.query<RunInfoRow>(`SELECT ${RUN_INFO_COLUMNS} FROM runs r WHERE r.id = $1`, [runId], PREPARED)).rows[0];
 
 export const findRun = async (tx: Queryable, runId: string): Promise<RunRow | undefined> =>
   (await tx.query<RunRow>(`${RUN_SELECT} WHERE r.id = $1`, [runId])).rows[0];
@@ -99,10 +107,11 @@ export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: stri
         ORDER BY u.key, u.ord DESC
        ON CONFLICT (tenant_id, run_id, key) DO UPDATE SET value = EXCLUDED.value`,
       [tenantId, runId, tags.map((t) => t.key), tags.map((t) => t.value)],
+      PREPARED,
     ),
   ];
   const runName = tags.findLast((t) => t.key === 'mlflow.runName');
-  if (runName !== undefined) pending.push(tx.query('UPDATE runs SET name = $2 WHERE id = $1', [runId, runName.value]));
+  if (runName !== undefined) pending.push(tx.query('UPDATE runs SET name = $2 WHERE id = $1', [runId, runName.value], PREPARED));
   await settleAll(pending);
 };
 
@@ -140,6 +149,7 @@ export const insertRun = async (tx: Queryable, run: NewRun): Promise<{ artifactU
        RETURNING key, value)
      SELECT r.artifact_uri, (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key) FROM t) AS tags FROM r`,
     [run.runId, run.tenantId, run.experimentId, run.name, run.userId, run.startTime, run.tags.map((t) => t.key), run.tags.map((t) => t.value)],
+    PREPARED,
   );
   const row = rows[0];
   return row === undefined ? undefined : { artifactUri: row.artifact_uri, tags: row.tags ?? [] };
@@ -206,6 +216,7 @@ export const insertMetrics = async (tx: Queryable, tenantId: string, runId: stri
       tenantId, runId, `${keys}}`, `${values}}`, `${timestamps}}`, `${steps}}`,
       array((m) => `"${m.key}"`), array((m) => `${m.value}`), array((m) => `${m.timestamp}`), array((m) => `${m.step}`),
     ],
+    PREPARED,
   );
 };
 
@@ -236,6 +247,7 @@ export const insertParams = async (tx: Queryable, tenantId: string, runId: strin
        FROM u LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = u.key
       WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key)`,
     [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value)],
+    PREPARED,
   );
   return rows.map((row) => ({ key: row.key, value: row.value, existing: row.existing ?? undefined }));
 };

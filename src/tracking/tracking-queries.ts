@@ -12,7 +12,8 @@ import type { KeyValue, ValidMetric } from './mlflow-validation.ts';
  * The statements of the ingest path (runs/create, log-batch, log-metric, log-parameter, set-tag): kept
  * prepared on each PostgreSQL connection (QueryOptions.prepare). Measured on PostgreSQL 15 with the
  * row-level security policies of this schema: parsing and planning them was ≈ 70% of the backend's CPU
- * time for a run created and logged to (backend CPU 4.5 ms per run unprepared, 1.2 ms prepared; docs/benchmarks.md).
+ * time for a run created and logged to (4.5–5.2 ms per run unprepared, 1.2–1.55 ms prepared:
+ * bench/ingest-statements.ts, docs/benchmarks.md).
  */
 const PREPARED = { prepare: true } as const;
 

@@ -10,11 +10,12 @@
  * single log-metric calls/s. After each run it checks through the API that every acknowledged point is
  * there. Bounded: each phase lasts --seconds (default 5), then the server is stopped.
  *
- * Usage: node bench/tracking-ingest.ts [--db postgres|pglite|both] [--seconds 5]
+ * Usage: node bench/tracking-ingest.ts [--db postgres|pglite|both] [--seconds 5] [--phases batch,single,runs]
+ *   [--cpu-prof DIR]  (the server's V8 CPU profile of the whole run, written into DIR on exit)
  */
 import http from 'node:http';
 import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,10 +28,14 @@ const { values } = parseArgs({
   options: {
     db: { type: 'string', default: 'both' },
     seconds: { type: 'string', default: '5' },
+    phases: { type: 'string', default: 'batch,single,runs' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
 const kinds: DbKind[] = values.db === 'both' ? ['postgres', 'pglite'] : [values.db as DbKind];
+const phases = new Set(values.phases.split(','));
+const nodeArgs = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`];
 const adminToken = `bh_bench-admin-${'x'.repeat(40)}`;
 const BATCH = 1000;
 const KEYS = 10;
@@ -82,6 +87,46 @@ const batchBody = (runId: string, n: number): string => {
   return `{"run_id":"${runId}","metrics":[${parts.join(',')}]}`;
 };
 
+/**
+ * CPU time (ms) spent so far by: the whole machine (/proc/stat, all CPUs), the server process, this
+ * benchmark process, and the PostgreSQL processes serving database `dbName` (its backends, found by their
+ * process title) plus PostgreSQL's shared helpers (WAL writer, checkpointer, background writer). Linux only.
+ */
+interface CpuSnapshot { machine: number; server: number; bench: number; backends: number; pgHelpers: number }
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+const procCpu = (pid: number | string): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+};
+const cpuSnapshot = (serverPid: number | undefined, dbName: string | undefined): CpuSnapshot => {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const machine = (line.reduce((a, b) => a + b, 0) - (line[3] ?? 0) - (line[4] ?? 0)) * TICK_MS;
+  let backends = 0;
+  let pgHelpers = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!title.startsWith('postgres: ')) continue;
+    if (dbName !== undefined && title.includes(` ${dbName} `)) backends += procCpu(pid);
+    else if (/walwriter|checkpointer|background writer|autovacuum launcher/.test(title)) pgHelpers += procCpu(pid);
+  }
+  const own = process.cpuUsage();
+  return { machine, server: serverPid === undefined ? 0 : procCpu(serverPid), bench: (own.user + own.system) / 1000, backends, pgHelpers };
+};
+const cpuDelta = (a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot => ({
+  machine: b.machine - a.machine, server: b.server - a.server, bench: b.bench - a.bench, backends: b.backends - a.backends, pgHelpers: b.pgHelpers - a.pgHelpers,
+});
+
 interface Phase { ops: number; seconds: number; errors: number; p50: number; p99: number }
 
 /** Runs `clients` loops, each awaiting its previous request, until the deadline. */
@@ -115,7 +160,7 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
     // Already migrated by createTestDatabase; the server still checks migrations as the schema owner.
     Object.assign(env, serverDatabaseEnv(database));
   }
-  const server = await startServerProcess(env);
+  const server = await startServerProcess(env, 60_000, nodeArgs);
   const notes: string[] = [];
   try {
     const admin = createClient(server.url, adminToken, 1);
@@ -156,9 +201,10 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
       }
     };
 
-    const one = await batchPhase(1);
+    const skipped = { pointsPerSecond: NaN, runs: [], acked: [] };
+    const one = phases.has('batch') ? await batchPhase(1) : skipped;
     await verify(one.runs, one.acked);
-    const eight = await batchPhase(8);
+    const eight = phases.has('batch') ? await batchPhase(8) : skipped;
     await verify(eight.runs, eight.acked);
 
     const singlePhase = async (clients: number): Promise<number> => {
@@ -172,12 +218,14 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
       console.log(`  ${kind} log-metric x${clients}: ${phase.ops} calls in ${phase.seconds.toFixed(1)} s → ${Math.round(perSecond).toLocaleString('en-US')} calls/s (p50 ${phase.p50.toFixed(2)} ms, p99 ${phase.p99.toFixed(2)} ms)`);
       return perSecond;
     };
-    const single1 = await singlePhase(1);
-    const single8 = await singlePhase(8);
+    const single1 = phases.has('single') ? await singlePhase(1) : NaN;
+    const single8 = phases.has('single') ? await singlePhase(8) : NaN;
 
     // Issue 20 item 4: new runs, each `runs/create` then one `log-batch` of three metrics, a param and a
     // tag (the shape of issue 20's search data), 8 clients, one request in flight per client.
     const runsPhase = async (clients: number): Promise<number> => {
+      const dbName = database?.appUrl === undefined ? undefined : new URL(database.appUrl).pathname.slice(1);
+      const before = cpuSnapshot(server.child.pid, dbName);
       const phase = await runPhase(clients, seconds, async (c, n) => {
         const created = await client.request('POST', api('runs/create'), JSON.stringify({ experiment_id: experimentId, start_time: Date.now() }));
         if (created.status !== 200) return false;
@@ -190,10 +238,15 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
       });
       if (phase.errors > 0) notes.push(`${kind}: ${phase.errors} failed runs/create + log-batch with ${clients} clients`);
       const perSecond = phase.ops / phase.seconds;
+      const cpu = cpuDelta(before, cpuSnapshot(server.child.pid, dbName));
+      const perRun = (ms: number) => `${((ms / Math.max(1, phase.ops)) * 1000).toFixed(0)} µs`;
+      console.log(`  ${kind} CPU per run (runs/create + log-batch): server ${perRun(cpu.server)}, PostgreSQL backends ${perRun(cpu.backends)}, ` +
+        `PostgreSQL helpers ${perRun(cpu.pgHelpers)}, benchmark client ${perRun(cpu.bench)}, whole machine ${perRun(cpu.machine)} ` +
+        `(machine busy ${((cpu.machine / (phase.seconds * 1000 * os.cpus().length)) * 100).toFixed(0)}% of ${os.cpus().length} CPUs; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
       console.log(`  ${kind} runs/create + log-batch x${clients}: ${phase.ops} runs in ${phase.seconds.toFixed(1)} s → ${Math.round(perSecond).toLocaleString('en-US')} runs/s (p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms)`);
       return perSecond;
     };
-    const runs8 = await runsPhase(8);
+    const runs8 = phases.has('runs') ? await runsPhase(8) : NaN;
     client.close();
     return { kind, batch1: one.pointsPerSecond, batch8: eight.pointsPerSecond, single1, single8, runs8, notes };
   } finally {

@@ -111,6 +111,8 @@ const insertEvent = async (tx: Queryable, key: Buffer | undefined, event: AuditE
       fields.outcome, fields.requestId, detailsJson,
       key === undefined ? null : eventMac(key, 'append', fields), key === undefined ? null : 'append',
     ],
+    // Every audited write runs this one static statement: prepared once per connection (QueryOptions).
+    { prepare: true },
   );
 };
 

@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import type { Db, Queryable } from '../db/index.ts';
+import type { Db, Queryable, QueryOptions } from '../db/index.ts';
 import { canonicalJson } from './audit-hash.ts';
 
 /**
@@ -72,7 +72,7 @@ export const eventKeyOf = (tx: Queryable): Buffer | undefined => (tx as SigningQ
 export const createAuditSigningDb = (db: Db, eventKey: Buffer): Db => ({
   kind: db.kind,
   transaction: (prelude, fn, options) =>
-    db.transaction(prelude, (tx) => fn({ query: <Row>(sql: string, params?: readonly unknown[]) => tx.query<Row>(sql, params), [signerKey]: eventKey } as SigningQueryable), options),
+    db.transaction(prelude, (tx) => fn({ query: <Row>(sql: string, params?: readonly unknown[], queryOptions?: QueryOptions) => tx.query<Row>(sql, params, queryOptions), [signerKey]: eventKey } as SigningQueryable), options),
   scopedRead: <Row>(scope: string, sql: string, params?: readonly unknown[]) => db.scopedRead<Row>(scope, sql, params),
   execAsOwner: (sql) => db.execAsOwner(sql),
   queryAsOwner: <Row>(sql: string, params?: readonly unknown[]) => db.queryAsOwner<Row>(sql, params),

@@ -5,9 +5,23 @@ export interface QueryResult<Row> {
   rowCount: number;
 }
 
+/** How a statement may be run; drivers ignore what they cannot do. */
+export interface QueryOptions {
+  /**
+   * Keep the statement prepared on its connection (PostgreSQL: a named statement under a name derived
+   * from the SQL text, parsed once per pooled connection, then bound and executed, so PostgreSQL can
+   * reuse a cached plan instead of parsing and planning it on every call). For the hot, static SQL of the
+   * write paths only: the text must be a constant of this code base (never built from input), since
+   * each distinct text stays prepared for the connection's life. Row-level security is unaffected:
+   * the policies read the tenant setting when the statement executes, and PostgreSQL re-plans a cached
+   * plan when the role differs. PGlite ignores it.
+   */
+  prepare?: boolean;
+}
+
 /** Something that runs parameterized SQL. Inside `withTenant`/`withSystem` it is one transaction. */
 export interface Queryable {
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>>;
 }
 
 export type DbKind = 'postgres' | 'pglite';

@@ -9,7 +9,7 @@
  * to all tenant work once the composition root attaches it (`withTenantGate`); it enforces limits, it does
  * not own the quota fields (tenants) or export metrics (it only counts).
  */
-export type { Db, DbKind, Queryable, QueryResult, RlsMode, TenantGate, TransactionOptions, WorkLimits } from './db-types.ts';
+export type { Db, DbKind, Queryable, QueryOptions, QueryResult, RlsMode, TenantGate, TransactionOptions, WorkLimits } from './db-types.ts';
 export { createPostgresDb } from './postgres-driver.ts';
 export { createPgliteDb } from './pglite-driver.ts';
 export { migrate, loadMigrations } from './migrate.ts';

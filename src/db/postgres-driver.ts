@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Db, Queryable, QueryResult } from './db-types.ts';
+import type { Db, Queryable, QueryOptions, QueryResult } from './db-types.ts';
 import { inlineParams } from './inline-params.ts';
 
 // bigint (int8) as JavaScript numbers: our counters and epoch-milliseconds stay far below 2^53.
@@ -9,6 +10,37 @@ export interface PostgresDriverOptions {
   connectionString: string;
   maxConnections?: number;
 }
+
+/**
+ * Statements pipelined in one synchronous stretch (BEGIN + scope + a transaction's first queries, or the
+ * several writes of one batch) leave in one socket write instead of one each: the connection's stream is
+ * corked until the next tick. Each write is a system call, and on this platform's VMs those were a large
+ * share of the server's CPU per request (profile in docs/benchmarks.md). Nothing waits longer: the
+ * uncork runs before any I/O is polled.
+ */
+const corked = new WeakSet<object>();
+const holdWrites = (client: pg.PoolClient): void => {
+  const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+  if (stream?.cork === undefined || stream.uncork === undefined || corked.has(stream)) return;
+  corked.add(stream);
+  stream.cork();
+  process.nextTick(() => {
+    corked.delete(stream);
+    stream.uncork?.();
+  });
+};
+
+// Names of prepared statements (QueryOptions.prepare), one per distinct SQL text: a digest, so two texts
+// never share a name. The texts are constants of the code base, so this map stays small.
+const statementNames = new Map<string, string>();
+const statementName = (sql: string): string => {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `bh_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+};
 
 /** A `Db` over a `pg` pool. Each transaction holds one pooled connection from BEGIN to COMMIT. */
 export const createPostgresDb = (options: PostgresDriverOptions): Db => {
@@ -28,8 +60,11 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
   pool.on('error', () => {});
 
   const wrap = (client: pg.PoolClient): Queryable => ({
-    async query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-      const result = await client.query(sql, params as unknown[]);
+    async query<Row>(sql: string, params: readonly unknown[] = [], queryOptions?: QueryOptions): Promise<QueryResult<Row>> {
+      holdWrites(client);
+      const result = queryOptions?.prepare === true
+        ? await client.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+        : await client.query(sql, params as unknown[]);
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
   });
@@ -95,6 +130,7 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
       // Pipelined: BEGIN + scope settings go on the wire together with fn's first queries, so a scoped
       // single read costs one round trip, not three. If the prelude fails, the transaction is aborted
       // and every query behind it fails too: none runs outside its scope.
+      holdWrites(client);
       const begin = client.query(`BEGIN${options.readOnly === true ? ' READ ONLY' : ''};${prelude}`);
       begin.catch(() => {});
       let result: Awaited<ReturnType<typeof fn>>;

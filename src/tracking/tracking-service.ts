@@ -16,7 +16,7 @@ import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
-  EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics,
+  EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics, insertRun,
   insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
 } from './tracking-queries.ts';
 import { insertLoggedModelMetrics, linkRunModels } from './logged-model-queries.ts';
@@ -396,17 +396,28 @@ export const createTrackingService = (deps: { db: Db }) => {
       const userId = optionalString('user_id', input.user_id) ?? scope.actor;
       const startTime = optionalInt64('start_time', input.start_time) ?? now();
       const runId = randomUUID().replaceAll('-', '');
+      const experimentNumber = parseExperimentId(experimentId);
+      if (experimentNumber === undefined) throw trackingErrors.experimentNotFound(experimentId);
+      // Duplicate keys: the last value wins (as MLflow); one row per key.
+      const distinctTags = [...new Map(allTags.map((t) => [t.key, t])).values()];
       return withTenant(db, scope.tenantId, async (tx) => {
-        const experiment = await activeExperimentIn(tx, scope, experimentId);
-        const artifactUri = `${experiment.artifact_location.replace(/\/+$/, '')}/${runId}/artifacts`;
-        await tx.query(
-          `INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
-           VALUES ($1, $2::uuid, $3, $4, $5, 'RUNNING', $6, 'active', $7)`,
-          [runId, scope.tenantId, Number(experiment.id), runName, userId, startTime, artifactUri],
-        );
-        await upsertRunTags(tx, scope.tenantId, runId, allTags);
-        await audit(tx, scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experiment.id) });
-        return runJson(await getRunIn(tx, runId));
+        // One round trip: the run with its tags (one statement, written only under an active experiment of
+        // this tenant) and the audit event, pipelined; a missing or inactive experiment rolls both back.
+        const pending: Promise<unknown>[] = [];
+        if (experimentNumber === 0) pending.push(ensureDefaultExperiment(tx, scope.tenantId, now()));
+        const inserted = insertRun(tx, { runId, tenantId: scope.tenantId, experimentId: experimentNumber, name: runName, userId, startTime, tags: distinctTags });
+        pending.push(inserted, audit(tx, scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experimentNumber) }));
+        await settleAll(pending);
+        const run = await inserted;
+        if (run === undefined) {
+          // Nothing was written: say why, as MLflow does (missing or not active); the audit event rolls back.
+          await activeExperimentIn(tx, scope, experimentId);
+          throw trackingErrors.experimentNotFound(experimentId);
+        }
+        return runJson({
+          id: runId, experiment_id: experimentNumber, name: runName, user_id: userId, status: 'RUNNING', start_time: startTime, end_time: null,
+          lifecycle_stage: 'active', artifact_uri: run.artifactUri, metrics: [], params: [], tags: run.tags, inputs: [], model_inputs: null, model_outputs: null,
+        });
       });
     },
 

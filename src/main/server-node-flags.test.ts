@@ -16,3 +16,8 @@ test('the pinned node accepts every start-up flag (a renamed V8 flag fails here,
   const out = execFileSync(process.execPath, [...SERVER_NODE_FLAGS, '-p', '"ok"'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(out.trim(), 'ok');
 });
+
+test('npm start goes through bin/bulkhead, so it gets the same flags', () => {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(manifest.scripts['start'], 'bin/bulkhead up');
+});

@@ -60,7 +60,9 @@ export const runServer = async (config: Config): Promise<void> => {
   // #61967, #63863). Counting external memory in the global limit (what V8 now does by default) restores
   // the scavenges: one 256 MiB upload went from ≈ 0.7 s to ≈ 0.1 s of GC-thread CPU (docs/benchmarks.md).
   // A heap-sizing flag, read at every limit computation, so setting it here, before the server allocates
-  // anything large, takes effect.
+  // anything large, takes effect. It is not enough on its own: with the global limit computed from the
+  // ≈ 55 MB live heap, full mark-compacts still came every ≈ 64–100 MiB received; the start-up floor under
+  // that limit (`--initial-old-space-size`, server-node-flags.ts) removes them.
   setFlagsFromString('--external-memory-accounted-in-global-limit');
   const platform = await createPlatform(config, {
     mode: 'server',

@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../../src/main/server-node-flags.ts';
 
 const cliPath = fileURLToPath(new URL('../../src/main/cli.ts', import.meta.url));
 
@@ -37,7 +38,8 @@ export const freePort = (): Promise<number> =>
 export const startServerProcess = async (env: Record<string, string>, timeoutMs = 60_000, nodeArgs: readonly string[] = []): Promise<ServerProcess> => {
   const port = await freePort();
   const relayPort = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, 'up'], {
+  // The start-up flags bin/bulkhead passes, so what is measured here is what production runs.
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, cliPath, 'up'], {
     env: { PATH: process.env['PATH'] ?? '', BULKHEAD_LOG_LEVEL: 'warn', BULKHEAD_HOST: '127.0.0.1', BULKHEAD_PORT: String(port), BULKHEAD_RELAY_PORT: String(relayPort), BULKHEAD_METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -105,7 +105,7 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
   for (const [filter, orderBy] of forms) {
     for (const maxResults of [100, 1000]) {
       it(`no sequential scan: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, ${maxResults} rows, first and next page`, async () => {
-        const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'] });
+        const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
         const cursor = await cursorOf(plan);
         assert.ok(cursor !== undefined, 'the form matches runs');
         // The first segment: runs that have the ordered key (all runs when the order starts with an
@@ -128,7 +128,7 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
   });
 
   it("a tenant's search sees none of the other tenant's runs", async () => {
-    const plan = planRunSearch({ filter: 'metrics.m0 >= 0', orderBy: ['metrics.m1 DESC'], experimentIds: [1, 2], stages: ['active'] });
+    const plan = planRunSearch({ filter: 'metrics.m0 >= 0', orderBy: ['metrics.m1 DESC'], experimentIds: [1, 2], stages: ['active'], tenantId: OTHER });
     const q = plan.query(0, 20_000);
     const rows = await withTenant(database.db, OTHER, async (tx) => (await tx.query<{ run_id: string }>(q.sql, q.params)).rows, { readOnly: true });
     assert.equal(rows.length, 10_000);

@@ -441,8 +441,12 @@ const RUN_SPEC: EntitySpec = {
   },
   stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN']),
   quotedNumbers: false,
-  tags: { table: 'run_tags', join: 'f.run_id = r.id' },
-  params: { table: 'run_params', join: 'f.run_id = r.id' },
+  // The tenant equality is redundant under row-level security but not for the planner: with a share
+  // policy (migration 0022) ORed to the tenant's, RLS no longer gives an index condition on tenant_id, and
+  // the probe of a run's row would not find it by (tenant_id, run_id, key). The search names its tenant on
+  // `r` (run-search.ts), so this is `f.tenant_id = <constant>` for the index.
+  tags: { table: 'run_tags', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id' },
+  params: { table: 'run_params', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id' },
   metrics: 'run_latest',
 };
 
@@ -829,7 +833,7 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
       const nanGuard = c.comparator === '!=' ? `(f.is_nan OR ${cmp})` : `NOT f.is_nan AND ${cmp}`;
       if (spec.metrics === 'run_latest') {
         // Runs compare the latest value of the metric (MLflow joins latest_metrics).
-        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
+        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
       }
       if (spec.metrics === 'logged_model') {
         // Logged models match when any point linked to them does, on any of the requested datasets

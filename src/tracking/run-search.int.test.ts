@@ -284,7 +284,7 @@ for (const kind of databaseKinds) {
       // in the same experiment ids (visible in its shared-read scope too, and kept out by the search).
       const grantee = await createTenant(database);
       await insertRuns(database, grantee, Array.from({ length: 30 }, (_, i) => toRun({
-        experimentId: 1 + (i % 3), name: 'r1', user: 'u1', status: 'FINISHED', start: 1 + (i % 6), end: null, stage: i % 4 === 0 ? 'deleted' : 'active',
+        experimentId: ([1, 2, 3] as const)[i % 3] ?? 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1 + (i % 6), end: null, stage: i % 4 === 0 ? 'deleted' : 'active',
         m0: METRIC_VALUES[i % METRIC_VALUES.length], m1: 0.5, p0: TEXT_VALUES[i % TEXT_VALUES.length], p1: 'a', t0: TEXT_VALUES[(i + 3) % TEXT_VALUES.length],
       })));
       let nonEmpty = 0;

@@ -68,12 +68,16 @@ for (const kind of databaseKinds) {
       assert.deepEqual(ids(byId.body), []);
     });
 
-    test("a page token from alpha's search pages beta's own runs only", async () => {
+    test("a page token from alpha's search is refused to beta, naming none of alpha's runs", async () => {
       const first = await a.post('runs/search', { experiment_ids: [experiment], order_by: ['metrics.auc DESC'], max_results: 1 });
       assert.equal(first.status, 200);
       assert.ok(typeof first.body.next_page_token === 'string');
+      // The token is made for one tenant's search (its hash covers the tenant): another tenant's replay is
+      // a different search, refused before any SQL.
       const replay = await b.post('runs/search', { experiment_ids: [experiment], order_by: ['metrics.auc DESC'], max_results: 10, page_token: first.body.next_page_token });
-      assert.equal(replay.status, 200);
+      assert.equal(replay.status, 400);
+      assert.equal(replay.body.error_code, 'INVALID_PARAMETER_VALUE');
+      assert.ok(runsOf.a.every((id) => !JSON.stringify(replay.body).includes(id)));
       assert.ok(ids(replay.body).every((id) => runsOf.b.includes(id)));
       const forged = await b.post('runs/search', { experiment_ids: [experiment], order_by: ['metrics.auc DESC'], page_token: 'bm90IGEgdG9rZW4=' });
       assert.equal(forged.status, 400);

@@ -1,18 +1,29 @@
 /**
- * Query plans of search-runs at 100k runs on PostgreSQL (issue 20): for every indexed form — no filter,
+ * Query plans of search-runs at scale (issue 20): for every indexed form — no filter,
  * metric comparisons, param and tag `=` / LIKE-prefix, their combinations, `order_by` on a metric, a param,
  * a tag or the default order, first pages and keyset pages — the plan PostgreSQL picks, as the application
  * role (row-level security in force), contains no sequential scan of `runs`, `run_latest_metrics`,
- * `run_params` or `run_tags`, with the settings the service runs searches with (RUN_SEARCH_SETTINGS). Data: 100k runs of one tenant in one experiment (plus a small one), 10k runs
+ * `run_params` or `run_tags`, with the settings the service runs searches with (RUN_SEARCH_SETTINGS). Data:
+ * 100k runs (10k on PGlite) of one tenant in one experiment (plus a small one), 10k runs
  * of another tenant, seeded with bulk SQL as the schema owner (test/support/tracking-seed.ts); the
  * planner statistics come from the platform's own keeper (search-statistics.ts), not from a manual ANALYZE.
  *
- * PostgreSQL only: PGlite's planner is the same code; its timings are in bench/search-runs.ts.
+ * Every index read of those tables must also start from the searched tenant (an index condition
+ * `tenant_id = <the tenant>` or `= r.tenant_id`, not only the row-level-security settings):
+ * the share policies of migration 0022 are ORed with tenant_isolation, so RLS alone no longer gives the
+ * planner a tenant range, and the statements name the tenant themselves (run-search.ts). Checked in the
+ * tenant's own scope and in a shared read of the same experiment by another tenant (withSharedRead).
+ *
+ * No plan has a Materialize node either (the quadratic join-filter shape, see RUN_SEARCH_SETTINGS).
+ *
+ * On PostgreSQL at 100k runs and on PGlite (a newer PostgreSQL's planner, single process) at 10k; the
+ * timings are in bench/search-runs.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { withTenant } from '../db/index.ts';
-import { createTestDatabase } from '../../test/support/databases.ts';
+import { withSharedRead, withTenant } from '../db/index.ts';
+import type { Queryable } from '../db/index.ts';
+import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { seedRuns } from '../../test/support/tracking-seed.ts';
 import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
@@ -20,7 +31,8 @@ import type { RunCursor } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { RUN_SELECT } from './tracking-queries.ts';
 
-const RUNS = 100_000;
+/** Runs of the big experiment: 100k on PostgreSQL; 10k on PGlite, whose seeding and planning are slower. */
+const RUNS_OF = { postgres: 100_000, pglite: 10_000 } as const;
 const TENANT = '7a0e0000-0000-4000-8000-000000000001';
 const OTHER = '7a0e0000-0000-4000-8000-000000000002';
 const WATCHED = new Set(['runs', 'run_latest_metrics', 'run_params', 'run_tags']);
@@ -29,19 +41,25 @@ interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
   'Index Name'?: string;
+  'Index Cond'?: string;
   Plans?: PlanNode[];
 }
+
+/** The watched table an index belongs to (index names start with their table's: `run_tags_search_idx`). */
+const tableOfIndex = (index: string | undefined): string | undefined =>
+  index === undefined ? undefined : [...WATCHED].find((t) => index.startsWith(`${t}_`));
 
 const walk = (node: PlanNode, visit: (n: PlanNode) => void): void => {
   visit(node);
   for (const child of node.Plans ?? []) walk(child, visit);
 };
 
-describe('run search plans at 100k runs (PostgreSQL)', () => {
+for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].toLocaleString('en-US')} runs (${kind})`, () => {
+  const RUNS = RUNS_OF[kind];
   let database: TestDatabase;
 
   before(async () => {
-    database = await createTestDatabase('postgres');
+    database = await createTestDatabase(kind);
     for (const [tenant, slug] of [[TENANT, 'plans-a'], [OTHER, 'plans-b']] as const) {
       await database.owner.queryAsOwner(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, 'plans', 'sandbox', 'active')`, [tenant, slug]);
       await database.owner.queryAsOwner(
@@ -53,6 +71,12 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
     await seedRuns(database.owner, { tenantId: TENANT, experimentId: 1, prefix: 'a1', from: 1, count: RUNS });
     await seedRuns(database.owner, { tenantId: TENANT, experimentId: 2, prefix: 'a2', from: 1, count: 1_000 });
     await seedRuns(database.owner, { tenantId: OTHER, experimentId: 1, prefix: 'b1', from: 1, count: 10_000 });
+    // TENANT shares experiment 1 (not 2) with OTHER: the shared_read policies are in play.
+    await database.owner.queryAsOwner(
+      `INSERT INTO tenant_shares (id, tenant_id, grantee_id, resource_kind, resource_name, created_by)
+       VALUES ('7a0e0000-0000-4000-8000-0000000000f1', $1, $2, 'experiment', '1', 'test')`,
+      [TENANT, OTHER],
+    );
     const analyzed = await createStatisticsKeeper(database.db).refreshNow();
     // The keeper, called as the application's login role, found the freshly loaded tables without statistics.
     for (const table of WATCHED) assert.ok(analyzed.includes(table), `${table} analyzed (${analyzed.join(', ')})`);
@@ -62,9 +86,16 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
     await database?.drop();
   });
 
-  /** The plan of one statement as the tenant; returns the scans of the watched tables. */
-  const scans = async (sql: string, params: readonly unknown[]): Promise<string[]> =>
-    withTenant(database.db, TENANT, async (tx) => {
+  type Scope = 'own' | 'shared';
+  const inScope = <T>(scope: Scope, fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+    scope === 'own' ? withTenant(database.db, TENANT, fn, { readOnly: true }) : withSharedRead(database.db, OTHER, TENANT, fn);
+
+  /**
+   * The plan of one statement as the tenant (or as OTHER reading TENANT's shared experiment); returns the
+   * scans of the watched tables, and the index reads of them that do not start from the tenant.
+   */
+  const scans = async (sql: string, params: readonly unknown[], scope: Scope = 'own'): Promise<string[]> =>
+    inScope(scope, async (tx) => {
       // As the tracking service runs them (searchRuns).
       await tx.query(RUN_SEARCH_SETTINGS);
       const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
@@ -72,19 +103,34 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
       const plan = rows[0]?.['QUERY PLAN'][0].Plan;
       assert.ok(plan !== undefined);
       walk(plan, (n) => {
+        // A materialized inner side compared with every outer row by a join filter: quadratic (RUN_SEARCH_SETTINGS).
+        if (n['Node Type'] === 'Materialize') found.push('Materialize');
         if (n['Relation Name'] !== undefined && WATCHED.has(n['Relation Name'])) found.push(`${n['Node Type']} on ${n['Relation Name']}${n['Index Name'] === undefined ? '' : ` using ${n['Index Name']}`}`);
+        const table = tableOfIndex(n['Index Name']);
+        // runs_pkey is the run id alone (globally unique): a probe by id reads one row whoever owns it.
+        if (table === undefined || n['Index Name'] === 'runs_pkey') return;
+        const cond = n['Index Cond'] ?? '';
+        // The first column of every other index of these tables is tenant_id; its range must be the searched
+        // tenant as the statement names it (a constant, or the run's tenant_id in a lookup), not only row-level
+        // security's ORed settings (a BitmapOr of RLS's arms is fine when each arm also has the tenant).
+        if (!cond.includes(`tenant_id = '${TENANT}'::uuid`) && !/tenant_id = \w+\.tenant_id/.test(cond)) {
+          found.push(`untenanted ${n['Node Type']} using ${n['Index Name']}: ${cond || 'no index condition'}`);
+        }
       });
       return found;
-    }, { readOnly: true });
+    });
 
   /** A real cursor: the sort keys of the 150th row of the form's first segment. */
-  const cursorOf = async (plan: ReturnType<typeof planRunSearch>): Promise<RunCursor | undefined> =>
-    withTenant(database.db, TENANT, async (tx) => {
+  const cursorOf = async (plan: ReturnType<typeof planRunSearch>, scope: Scope = 'own'): Promise<RunCursor | undefined> =>
+    inScope(scope, async (tx) => {
       const q = plan.query(0, 150);
       const { rows } = await tx.query<{ keys: (string | null)[] }>(q.sql, q.params);
       const last = rows.at(-1);
       return last === undefined ? undefined : { segment: 0, keys: last.keys };
-    }, { readOnly: true });
+    });
+
+  /** The scans that break the rules: sequential scans, and index reads that do not start from the tenant. */
+  const violations = (found: readonly string[]) => found.filter((s) => s.startsWith('Seq Scan') || s.startsWith('untenanted') || s === 'Materialize');
 
   const forms: [string, string[]][] = [
     ['', []],
@@ -104,8 +150,8 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
 
   for (const [filter, orderBy] of forms) {
     for (const maxResults of [100, 1000]) {
-      it(`no sequential scan: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, ${maxResults} rows, first and next page`, async () => {
-        const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'] });
+      it(`no sequential scan, every index read from the tenant, nothing materialized: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, ${maxResults} rows, first and next page`, async () => {
+        const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
         const cursor = await cursorOf(plan);
         assert.ok(cursor !== undefined, 'the form matches runs');
         // The first segment: runs that have the ordered key (all runs when the order starts with an
@@ -115,10 +161,22 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
         for (const q of statements) {
           const found = await scans(q.sql, q.params);
           assert.ok(found.length > 0);
-          assert.deepEqual(found.filter((s) => s.startsWith('Seq Scan')), [], `${found.join('; ')}`);
+          assert.deepEqual(violations(found), [], `${found.join('; ')}`);
         }
       });
     }
+  }
+
+  for (const [filter, orderBy] of forms) {
+    it(`shared read (another tenant, share of experiment 1): ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)} starts from the owner too`, async () => {
+      const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
+      const cursor = await cursorOf(plan, 'shared');
+      assert.ok(cursor !== undefined, 'the share admits the runs');
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)]) {
+        const found = await scans(q.sql, q.params, 'shared');
+        assert.deepEqual(violations(found), [], `${found.join('; ')}`);
+      }
+    });
   }
 
   it('reads the page of runs by primary key', async () => {
@@ -128,7 +186,7 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
   });
 
   it("a tenant's search sees none of the other tenant's runs", async () => {
-    const plan = planRunSearch({ filter: 'metrics.m0 >= 0', orderBy: ['metrics.m1 DESC'], experimentIds: [1, 2], stages: ['active'] });
+    const plan = planRunSearch({ filter: 'metrics.m0 >= 0', orderBy: ['metrics.m1 DESC'], experimentIds: [1, 2], stages: ['active'], tenantId: OTHER });
     const q = plan.query(0, 20_000);
     const rows = await withTenant(database.db, OTHER, async (tx) => (await tx.query<{ run_id: string }>(q.sql, q.params)).rows, { readOnly: true });
     assert.equal(rows.length, 10_000);
@@ -137,5 +195,19 @@ describe('run search plans at 100k runs (PostgreSQL)', () => {
       [rows.map((r) => r.run_id)],
     );
     assert.deepEqual(owners, [{ tenant_id: OTHER, n: 10_000 }]);
+  });
+
+  it("naming another tenant in the statement does not pass row-level security: experiment 2 is not shared", async () => {
+    // The statement's own tenant predicate is for the planner only; what is visible is RLS's decision.
+    const plan = planRunSearch({ filter: 'metrics.m0 >= 0', orderBy: ['metrics.m1 DESC'], experimentIds: [2], stages: ['active'], tenantId: TENANT });
+    for (const segment of [0, 1, 2]) {
+      const q = plan.query(segment, 5_000);
+      const own = await withTenant(database.db, OTHER, async (tx) => (await tx.query(q.sql, q.params)).rows, { readOnly: true });
+      const shared = await withSharedRead(database.db, OTHER, TENANT, async (tx) => (await tx.query(q.sql, q.params)).rows);
+      assert.deepEqual([own.length, shared.length], [0, 0]);
+    }
+    const sharedOne = planRunSearch({ filter: '', orderBy: [], experimentIds: [1], stages: ['active'], tenantId: TENANT }).query(0, 10);
+    const rows = await withTenant(database.db, OTHER, async (tx) => (await tx.query(sharedOne.sql, sharedOne.params)).rows, { readOnly: true });
+    assert.equal(rows.length, 0, 'outside a shared read, the shared experiment is not visible either');
   });
 });

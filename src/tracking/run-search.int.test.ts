@@ -6,8 +6,9 @@
  * Between pages, other runs are inserted concurrently (their own transactions). It checks that the pages
  * together hold every run that existed before the search and matches, exactly once, each returned run
  * matching the filter, in MLflow's order as the reference computes it on the final data; without
- * concurrent inserts, exactly the reference's list. A second tenant with look-alike runs searches too:
- * neither ever sees the other's runs.
+ * concurrent inserts, exactly the reference's list. The same search by another tenant through shares of the
+ * experiments (with look-alike runs of its own in the same experiment ids), paged on the final data: exactly
+ * the reference's list. A second tenant with look-alike runs searches too: neither ever sees the other's runs.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import fc from 'fast-check';
 import { withTenant } from '../db/index.ts';
 import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
+import { MlflowError } from './mlflow-errors.ts';
 import { createTrackingService } from './tracking-service.ts';
 
 interface RefRun {
@@ -278,6 +280,13 @@ for (const kind of databaseKinds) {
     });
 
     it('pages through random searches exactly as the reference orders them, with concurrent inserts (property)', async () => {
+      // A tenant that every searched tenant shares its experiments with, holding look-alike runs of its own
+      // in the same experiment ids (visible in its shared-read scope too, and kept out by the search).
+      const grantee = await createTenant(database);
+      await insertRuns(database, grantee, Array.from({ length: 30 }, (_, i) => toRun({
+        experimentId: ([1, 2, 3] as const)[i % 3] ?? 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1 + (i % 6), end: null, stage: i % 4 === 0 ? 'deleted' : 'active',
+        m0: METRIC_VALUES[i % METRIC_VALUES.length], m1: 0.5, p0: TEXT_VALUES[i % TEXT_VALUES.length], p1: 'a', t0: TEXT_VALUES[(i + 3) % TEXT_VALUES.length],
+      })));
       let nonEmpty = 0;
       let multiPage = 0;
       let withInserts = 0;
@@ -337,6 +346,29 @@ for (const kind of databaseKinds) {
               assert.ok(compare(got[i - 1] as RefRun, got[i] as RefRun) < 0, `out of order at ${i} for ${JSON.stringify(orderBy)}`);
             }
             const expected = initial.filter(inScope).sort(compare).map((r) => r.id);
+
+            // The same search by another tenant through shares of these experiments (issue 15: the owner's
+            // id qualifies each experiment id), paged to the end on the final data: exactly the reference's
+            // list, none of the grantee's own look-alike runs in the same experiment ids.
+            for (const e of experimentIds) {
+              await database.owner.queryAsOwner(
+                `INSERT INTO tenant_shares (id, tenant_id, grantee_id, resource_kind, resource_name, created_by) VALUES ($1, $2, $3, 'experiment', $4, 'test')`,
+                [randomUUID(), tenantId, grantee, String(e)],
+              );
+            }
+            const sharedReturned: string[] = [];
+            let sharedToken: string | undefined;
+            do {
+              const page = await tracking.searchRuns(
+                { tenantId: grantee, actor: 'test', requestId: 'r' },
+                { filter, orderBy, maxResults, pageToken: sharedToken, viewType, experimentIds: experimentIds.map((e) => `s-${tenantId.slice(0, 8)}/${e}`) },
+              );
+              sharedReturned.push(...page.items.map((item) => item.info.run_id));
+              sharedToken = page.nextPageToken;
+              assert.ok(sharedReturned.length <= all.length + maxResults, 'shared paging ends');
+            } while (sharedToken !== undefined);
+            assert.deepEqual(sharedReturned, all.filter(inScope).sort(compare).map((r) => r.id), 'the shared search pages exactly as the reference');
+
             const returnedSet = new Set(returned);
             assert.deepEqual(expected.filter((id) => !returnedSet.has(id)), [], 'every run that existed and matches is returned');
             if (inserted === 0) assert.deepEqual(returned, expected);
@@ -371,11 +403,14 @@ for (const kind of databaseKinds) {
       }
       // B names A's runs explicitly: nothing.
       assert.deepEqual(await search(b, `run_id IN (${idsA.map((id) => `'${id}'`).join(', ')})`), []);
-      // A page token made for tenant A's search, replayed by B, pages B's own runs only (the token holds sort keys, not rows).
+      // A page token made for tenant A's search, replayed by B, is refused: the search's tenant is part of
+      // what the token is made for (it holds sort keys, not rows, so it could not show A's runs anyway).
       const first = await tracking.searchRuns({ tenantId: a, actor: 't', requestId: 'r' }, { maxResults: 2, experimentIds: ['1'] });
       assert.ok(first.nextPageToken !== undefined);
-      const replay = await tracking.searchRuns({ tenantId: b, actor: 't', requestId: 'r' }, { maxResults: 50, experimentIds: ['1'], pageToken: first.nextPageToken });
-      for (const item of replay.items) assert.ok(idsB.includes(item.info.run_id));
+      await assert.rejects(
+        tracking.searchRuns({ tenantId: b, actor: 't', requestId: 'r' }, { maxResults: 50, experimentIds: ['1'], pageToken: first.nextPageToken }),
+        (e: unknown) => e instanceof MlflowError && e.errorCode === 'INVALID_PARAMETER_VALUE',
+      );
     });
 
     it('refuses a page token of another search or a forged one, with INVALID_PARAMETER_VALUE', async () => {

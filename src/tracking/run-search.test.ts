@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { MlflowError } from './mlflow-errors.ts';
 import { planRunSearch } from './run-search.ts';
 
-const base = { experimentIds: [1, 2], stages: ['active'] };
+const base = { experimentIds: [1, 2], stages: ['active'], tenantId: '7a0e0000-0000-4000-8000-000000000001' };
 
 /** Every `$n` in the SQL is bound, and every bound value is used. */
 const assertBound = (sql: string, params: readonly unknown[]) => {
@@ -71,6 +71,7 @@ describe('planRunSearch', () => {
       { ...base, filter: 'metrics.a > 0', orderBy: ['metrics.b ASC'] },
       { ...base, experimentIds: [1], filter: 'metrics.a > 0', orderBy: ['metrics.b DESC'] },
       { ...base, stages: ['active', 'deleted'], filter: 'metrics.a > 0', orderBy: ['metrics.b DESC'] },
+      { ...base, tenantId: '7a0e0000-0000-4000-8000-000000000002', filter: 'metrics.a > 0', orderBy: ['metrics.b DESC'] },
     ]) refused(() => planRunSearch(other).decodeToken(token));
     const forge = (body: unknown) => Buffer.from(JSON.stringify(body)).toString('base64');
     const h = (JSON.parse(Buffer.from(token, 'base64').toString()) as { h: string }).h;

@@ -66,10 +66,15 @@ export interface RunSearchInput {
   readonly orderBy: readonly string[] | undefined | null;
   readonly experimentIds: readonly number[];
   /**
-   * Only this tenant's runs (issue 15: a search of another tenant's shared experiment, where row-level
-   * security also admits the caller's own runs of the same experiment id).
+   * Whose runs: the caller's own tenant, or the owner of a shared experiment (issue 15: there row-level
+   * security also admits the caller's own runs of the same experiment id, and this keeps them out). Every
+   * table the statements read is compared with it (`r.tenant_id = $owner`, and `x.tenant_id = r.tenant_id`
+   * for params, tags and metrics), although row-level security stays in force and decides what is visible:
+   * with the share policies of migration 0022 ORed to `tenant_isolation`, RLS alone gives the planner no
+   * tenant to start an index range from, and a metric filter became a walk of every row of the key
+   * (measured at 100k runs: 152 ms instead of 22).
    */
-  readonly tenantId?: string | undefined;
+  readonly tenantId: string;
   readonly stages: readonly string[];
 }
 
@@ -96,8 +101,17 @@ export interface RunSearchPlan {
  * picked a sequential scan of run_tags for `params.a = '3' AND tags.t LIKE 'x%'` (one tag in two matches
  * the prefix): 88 ms, against 67 ms through the indexes. The setting is a cost penalty, not a ban: a
  * statement with no index path would still run.
+ *
+ * Materialize off too: the one shape in which a search reads rows quadratically is a nested loop whose
+ * inner side is materialized once and compared with every outer run through a join filter (`r.id =
+ * f.run_id` checked for each pair, no index). The planner costs that comparison at a fraction of a probe,
+ * so it picks it when a filter's matches look few: measured on PGlite at 10k runs, `params.a = '3' AND
+ * tags.t LIKE 'x%'` compared 2,018 runs with 500 matches (1.3 s instead of 40 ms), and the share-policy
+ * regression of issue 20 (a metric filter at 100k runs on PostgreSQL) removed 10M pairs by join filter.
+ * Without Materialize the planner probes by index or hashes. No plan of the indexed forms on PostgreSQL
+ * used a Materialize node before this (run-search-plans.int.test.ts).
  */
-export const RUN_SEARCH_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true)";
+export const RUN_SEARCH_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_material', 'off', true)";
 
 const invalidToken = (why: string) => mlflowErrors.invalidParameter(`Invalid page token: ${why}`);
 
@@ -135,7 +149,7 @@ const laterTerms = (term: OrderByTerm, params: Params): SortTerm[] => {
       return [{ sql: runOrderColumn(term.key), type: info.type, ascending: term.ascending, nullable: info.nullable }];
     }
     case 'metric': {
-      const from = `FROM run_latest_metrics o WHERE o.run_id = r.id AND o.key = ${params.add(term.key)}`;
+      const from = `FROM run_latest_metrics o WHERE o.tenant_id = r.tenant_id AND o.run_id = r.id AND o.key = ${params.add(term.key)}`;
       return [
         { sql: `COALESCE((SELECT CASE WHEN o.is_nan THEN 1 ELSE 0 END ${from}), 2)`, type: 'int', ascending: true, nullable: false },
         { sql: `(SELECT o.value ${from} AND NOT o.is_nan)`, type: 'float8', ascending: term.ascending, nullable: true },
@@ -144,7 +158,7 @@ const laterTerms = (term: OrderByTerm, params: Params): SortTerm[] => {
     case 'param':
     case 'tag':
       return [{
-        sql: `((SELECT o.value FROM ${KEY_TABLES[term.type]} o WHERE o.run_id = r.id AND o.key = ${params.add(term.key)}) COLLATE ${INDEXED_COLLATION})`,
+        sql: `((SELECT o.value FROM ${KEY_TABLES[term.type]} o WHERE o.tenant_id = r.tenant_id AND o.run_id = r.id AND o.key = ${params.add(term.key)}) COLLATE ${INDEXED_COLLATION})`,
         type: 'text',
         ascending: term.ascending,
         nullable: true,
@@ -174,7 +188,7 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
   const table = KEY_TABLES[first.type];
   const key = params.add(first.key);
   const join = `JOIN ${table} s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.key = ${key}`;
-  const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.run_id = r.id AND m.key = ${key})`;
+  const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.tenant_id = r.tenant_id AND m.run_id = r.id AND m.key = ${key})`;
   const later = restTerms();
   if (first.type === 'metric') {
     // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
@@ -269,7 +283,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
   const base = new Params([[...input.experimentIds], [...input.stages], ...filter.params]);
   const segments = segmentsFor(terms, base);
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([input.filter ?? '', input.orderBy ?? [], input.experimentIds, input.stages, input.tenantId ?? null]))
+    .update(JSON.stringify([input.filter ?? '', input.orderBy ?? [], input.experimentIds, input.stages, input.tenantId]))
     .digest('base64url')
     .slice(0, 16);
 
@@ -287,7 +301,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
       const params = new Params(base.values);
       const conditions = ['r.experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
       if (filter.sql !== 'TRUE') conditions.push(`(${filter.sql})`);
-      if (input.tenantId !== undefined) conditions.push(`r.tenant_id = ${params.add(input.tenantId)}::uuid`);
+      conditions.push(`r.tenant_id = ${params.add(input.tenantId)}::uuid`);
       if (segment.where !== '') conditions.push(segment.where);
       if (after !== undefined) {
         if (after.segment !== index) throw new RangeError('cursor of another segment');

@@ -44,6 +44,12 @@ CREATE TABLE model_version_tags (name text NOT NULL, version integer NOT NULL, k
 
 INSERT INTO experiments VALUES (1, 'proj-a', 'a', 'active', 10, 15), (2, 'proj-b', 'b', 'active', 20, 25), (3, 'other', 'c', 'active', 30, 35);
 INSERT INTO experiment_tags VALUES (1, 'owner', 'x'), (2, 'owner', 'y');
+-- tenant_id as in the real run tables (the compiled run filter joins on it), one tenant here; added last,
+-- so that the positional INSERTs below leave it to its default.
+ALTER TABLE runs ADD COLUMN tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000001';
+ALTER TABLE run_params ADD COLUMN tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000001';
+ALTER TABLE run_tags ADD COLUMN tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000001';
+ALTER TABLE run_latest_metrics ADD COLUMN tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000001';
 INSERT INTO runs VALUES
   ('r1', 1, 'alpha', 'ann', 'FINISHED', 100, 200, 'active', 'mlflow-artifacts:/1/r1/artifacts'),
   ('r2', 1, 'beta', 'bob', 'RUNNING', 200, NULL, 'active', 'mlflow-artifacts:/1/r2/artifacts'),

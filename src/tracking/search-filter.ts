@@ -441,8 +441,12 @@ const RUN_SPEC: EntitySpec = {
   },
   stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN']),
   quotedNumbers: false,
-  tags: { table: 'run_tags', join: 'f.run_id = r.id' },
-  params: { table: 'run_params', join: 'f.run_id = r.id' },
+  // The tenant equality is redundant under row-level security but not for the planner: with a share
+  // policy (migration 0022) ORed to the tenant's, RLS no longer gives an index condition on tenant_id, and
+  // the probe of a run's row would not find it by (tenant_id, run_id, key). The search names its tenant on
+  // `r` (run-search.ts), so this is `f.tenant_id = <constant>` for the index.
+  tags: { table: 'run_tags', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id' },
+  params: { table: 'run_params', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id' },
   metrics: 'run_latest',
 };
 
@@ -718,8 +722,17 @@ const keyValueExists = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink
   // else: the planner estimates a range from the column's histogram (it has no estimate for LIKE in a
   // non-C collation, and took 50 % of the rows for 0.15 %, reading all of run_tags).
   if (prefixRange !== undefined) return `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${key}${prefixRange})`;
+  // `= 'v'` with v shorter than the indexed prefix is `value_prefix = 'v'` alone: a prefix shorter than 200
+  // characters is the whole value. One condition, not two: the planner multiplies the selectivities of
+  // `value = v` and `value_prefix = v` as if independent (1 % for a value of one run in ten), and then
+  // chose to read every match and sort instead of walking the order and stopping early.
+  if (isShortEquality(tags, c)) return `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${key} AND ${indexedValue('f')} = ${sink.add(c.value.kind === 'string' ? c.value.value : '')}::text COLLATE ${INDEXED_COLLATION})`;
   return `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${key} AND ${stringPredicate('f.value', c.comparator, c.value, sink)}${indexedValueRange(tags, c, sink)})`;
 };
+
+/** `=` on run params and tags with a value shorter than the indexed prefix (so the prefix is the whole value). */
+const isShortEquality = (tags: TagTableSpec, c: FilterComparison): boolean =>
+  (tags.table === 'run_params' || tags.table === 'run_tags') && c.comparator === '=' && c.value.kind === 'string' && [...c.value.value].length < INDEXED_VALUE_LENGTH;
 
 /** For `LIKE '<literal>%'` (nothing else) on run params and tags, the equivalent range of `value_prefix`. */
 const prefixOnlyRange = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string | undefined => {
@@ -829,7 +842,7 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
       const nanGuard = c.comparator === '!=' ? `(f.is_nan OR ${cmp})` : `NOT f.is_nan AND ${cmp}`;
       if (spec.metrics === 'run_latest') {
         // Runs compare the latest value of the metric (MLflow joins latest_metrics).
-        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
+        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
       }
       if (spec.metrics === 'logged_model') {
         // Logged models match when any point linked to them does, on any of the requested datasets

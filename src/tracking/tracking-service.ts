@@ -491,7 +491,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       if (ownerSlug !== undefined && (ownerId === undefined || ownerId === scope.tenantId)) return { items: [], nextPageToken: undefined };
       const stages = viewTypeToStages(input.viewType);
       const maxResults = validateMaxResults(input.maxResults, searchPageLimits.runs);
-      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages, tenantId: ownerId });
+      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages, tenantId: ownerId ?? scope.tenantId });
       const cursor = plan.decodeToken(input.pageToken);
       await statistics.refreshIfDue();
       // Another tenant's runs: only those a live share admits (the database's shared_read policies); audited.

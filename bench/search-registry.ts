@@ -229,8 +229,10 @@ try {
       let body: Record<string, unknown> = { ...form.body, max_results: rows };
       if (form.deepPages !== undefined) body = { ...body, page_token: await walk(client, form.endpoint, form.body, rows, form.deepPages) };
       if (form.deepPoints !== undefined) body = { ...body, page_token: await walk(client, form.endpoint, form.body, 25_000, form.deepPoints / 25_000) };
-      const t = await time(client, form.endpoint, body);
-      cells.push(`${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}${t.rows !== rows ? ` (${t.rows} rows)` : ''}`);
+      // A request cancelled by the tenant's statement timeout (10 s) is a result too: it is reported as such.
+      const t = await time(client, form.endpoint, body).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+      if (typeof t === 'string') cells.push(t.includes('statement timeout') ? '**> 10 s (statement timeout)**' : `error: ${t.slice(0, 80)}`);
+      else cells.push(`${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}${t.rows !== rows ? ` (${t.rows} rows)` : ''}`);
     }
     console.log(`| ${form.name} | ${cells.join(' | ')} | ${os.loadavg()[0]?.toFixed(1)} |`);
   }

@@ -322,6 +322,7 @@ for (const kind of databaseKinds) {
             const page = await search(entity, tenantId, { filter, orderBy: [], maxResults: 3, pageToken: token });
             out.push(...page.ids);
             token = page.token;
+            assert.ok(out.length <= 12, 'paging ends');
           } while (token !== undefined);
           return out.sort();
         };

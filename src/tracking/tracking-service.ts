@@ -74,42 +74,51 @@ export const experimentSearchStatement = (tenantId: string, input: SearchInput):
  * (MLflow), see migration 0002. The tenant is the run's own (the caller's, or a sharing owner's).
  */
 export const historySql = (keyset: boolean, limited: boolean): string =>
-  `SELECT DISTINCT step, timestamp, value, value::text AS value_text FROM run_metrics
-    WHERE tenant_id = (SELECT r.tenant_id FROM runs r WHERE r.id = $1) AND run_id = $1 AND key = $2
-    ${keyset ? 'AND step >= $3::bigint AND (step, timestamp, value) > ($3::bigint, $4::bigint, $5::float8)' : ''}
-    ORDER BY step, timestamp, value${limited ? ` LIMIT $${keyset ? 6 : 3}` : ''}`;
+  `SELECT step, timestamp, value, value::text AS value_text FROM (
+     SELECT DISTINCT step, timestamp, value FROM run_metrics
+      WHERE tenant_id = (SELECT r.tenant_id FROM runs r WHERE r.id = $1) AND run_id = $1 AND key = $2
+      ${keyset ? 'AND step >= $3::bigint AND (step, timestamp, value) > ($3::bigint, $4::bigint, $5::float8)' : ''}
+      ORDER BY step, timestamp, value${limited ? ` LIMIT $${keyset ? 6 : 3}` : ''}) h
+    ORDER BY step, timestamp, value`;
 
 /**
- * get-history-bulk-interval's statement (see getMetricHistoryBulkInterval): $1 tenant, $2 run ids, $3 key,
- * $4 / $5 start and end step (null: [0, highest step]), $6 max_results.
+ * get-history-bulk-interval's statement (see getMetricHistoryBulkInterval): $1 tenant, $2 run ids (one
+ * when `singleRun`), $3 key, $4 / $5 start and end step (null: [0, highest step]), $6 max_results.
  */
-export const BULK_INTERVAL_SQL = `WITH bounds AS (
-             -- the interval: as given, or [0, the highest step of any of the runs]
-             SELECT coalesce($4::bigint, 0) AS lo,
-                    coalesce($5::bigint, (SELECT max(x.step) FROM unnest($2::text[]) AS u(id)
-                                            CROSS JOIN LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3
-                                                                 ORDER BY m.step DESC LIMIT 1) x), 0) AS hi),
-           ends AS (
-             -- each run's first and last step (over its whole history), kept when inside the interval
-             SELECT e.step FROM unnest($2::text[]) AS u(id), bounds b,
-               LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 ORDER BY m.step LIMIT 1) lo_step,
-               LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 ORDER BY m.step DESC LIMIT 1) hi_step,
-               LATERAL (VALUES (lo_step.step), (hi_step.step)) AS e(step)
-              WHERE e.step BETWEEN b.lo AND b.hi),
-           steps AS (
-             SELECT DISTINCT m.step FROM run_metrics m, bounds b
-              WHERE m.tenant_id = $1::uuid AND m.run_id = ANY($2::text[]) AND m.key = $3 AND m.step BETWEEN b.lo AND b.hi),
-           ranked AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n FROM steps),
-           chosen AS (
-             SELECT step FROM ranked
-              WHERE n <= $6::int OR i = n - 1
-                 -- MLflow's positions floor(k · n / max_results), k = 0 … max_results - 1: i is one when the
-                 -- interval [i · max / n, (i + 1) · max / n) holds an integer k, i.e. ceil(i · max / n) · n < (i + 1) · max
-                 OR ((i * $6::int + n - 1) / n) * n < (i + 1) * $6::int
-             UNION SELECT step FROM ends)
-           SELECT DISTINCT m.run_id, m.step, m.timestamp, m.value FROM run_metrics m
-            WHERE m.tenant_id = $1::uuid AND m.run_id = ANY($2::text[]) AND m.key = $3 AND m.step IN (SELECT step FROM chosen)
-            ORDER BY m.run_id, m.step, m.timestamp, m.value`;
+export const bulkIntervalSql = (singleRun: boolean): string => `WITH bounds AS MATERIALIZED (
+     -- the interval: as given, or [0, the highest step of any of the runs]
+     SELECT coalesce($4::bigint, 0) AS lo,
+            coalesce($5::bigint, (SELECT max(x.step) FROM unnest($2::text[]) AS u(id)
+                                    CROSS JOIN LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3
+                                                         ORDER BY m.step DESC LIMIT 1) x), 0) AS hi),
+   ends AS (
+     -- each run's first and last step (over its whole history), kept when inside the interval
+     SELECT e.step FROM unnest($2::text[]) AS u(id),
+       LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 ORDER BY m.step LIMIT 1) lo_step,
+       LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 ORDER BY m.step DESC LIMIT 1) hi_step,
+       LATERAL (VALUES (lo_step.step), (hi_step.step)) AS e(step)
+      WHERE e.step BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)),
+   steps AS (
+     -- the distinct steps of the runs inside the interval, a range of run_metrics_step_idx per run (one
+     -- run: read in step order, so no sort)
+     SELECT DISTINCT m.step FROM run_metrics m
+      WHERE m.tenant_id = $1::uuid AND ${singleRun ? 'm.run_id = ($2::text[])[1]' : 'm.run_id = ANY($2::text[])'} AND m.key = $3
+        AND m.step >= (SELECT lo FROM bounds) AND m.step <= (SELECT hi FROM bounds)),
+   ranked AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n FROM steps),
+   chosen AS MATERIALIZED (
+     SELECT step FROM ranked
+      WHERE n <= $6::int OR i = n - 1
+         -- MLflow's positions floor(k · n / max_results), k = 0 … max_results - 1: i is one when the
+         -- interval [i · max / n, (i + 1) · max / n) holds an integer k, i.e. ceil(i · max / n) · n < (i + 1) · max
+         OR ((i * $6::int + n - 1) / n) * n < (i + 1) * $6::int
+     UNION SELECT step FROM ends)
+   -- the points at the chosen steps: one index lookup per run and step (OFFSET 0 keeps the planner from
+   -- flattening the lookup into a scan of the whole series joined to the chosen steps)
+   SELECT DISTINCT p.run_id, p.step, p.timestamp, p.value
+     FROM chosen c CROSS JOIN unnest($2::text[]) AS u(id)
+     CROSS JOIN LATERAL (SELECT m.run_id, m.step, m.timestamp, m.value FROM run_metrics m
+                          WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 AND m.step = c.step OFFSET 0) p
+    ORDER BY p.run_id, p.step, p.timestamp, p.value`;
 
 const RUN_ID = /^[0-9a-f]{32}$/;
 
@@ -673,7 +682,7 @@ export const createTrackingService = (deps: { db: Db }) => {
         const missing = runIds.find((id) => !found.has(id));
         if (missing !== undefined) throw trackingErrors.runNotFound(missing);
         const { rows } = await tx.query<{ run_id: string; value: number; timestamp: number; step: number }>(
-          BULK_INTERVAL_SQL,
+          bulkIntervalSql(valid.length === 1),
           [scope.tenantId, valid, key, startStep ?? null, endStep ?? null, maxResults],
         );
         const byRun = new Map<string, typeof rows>();

@@ -26,5 +26,5 @@ CREATE INDEX registered_models_creation_idx ON registered_models (tenant_id, cre
 CREATE INDEX model_versions_updated_idx ON model_versions (tenant_id, last_updated_time DESC, name, version DESC);
 CREATE INDEX model_versions_creation_idx ON model_versions (tenant_id, creation_time DESC, name, version DESC);
 CREATE INDEX model_versions_run_idx ON model_versions (tenant_id, run_id);
-CREATE INDEX run_metrics_step_idx ON run_metrics (tenant_id, run_id, key, step);
+CREATE INDEX run_metrics_step_idx ON run_metrics (tenant_id, run_id, key, step, timestamp, value);
 DROP INDEX run_metrics_series_idx;

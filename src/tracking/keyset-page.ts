@@ -53,6 +53,9 @@ const INTEGER = /^-?\d{1,19}$/;
 const MAX_TOKEN_LENGTH = 4096;
 const MAX_TEXT_KEY = 1000;
 
+/** Decimal text of a value in int8's range (what PostgreSQL's `::bigint` accepts without an error). */
+const isInt8 = (k: string): boolean => INTEGER.test(k) && BigInt(k) >= -(2n ** 63n) && BigInt(k) < 2n ** 63n;
+
 const invalidToken = (why: string) => mlflowErrors.invalidParameter(`Invalid page token: ${why}`);
 
 /**
@@ -81,7 +84,7 @@ export const keysetOrder = (
   const fingerprint = createHash('sha256').update(`${search}\u0000${orderSql}`).digest('base64url').slice(0, 16);
 
   const valid = (t: KeysetTerm, k: unknown): k is string =>
-    typeof k === 'string' && (t.type === 'bigint' ? INTEGER.test(k) : k.length <= MAX_TEXT_KEY);
+    typeof k === 'string' && (t.type === 'bigint' ? isInt8(k) : k.length <= MAX_TEXT_KEY);
 
   return {
     terms,
@@ -179,7 +182,7 @@ export const decodeHistoryToken = (token: string | undefined | null, runId: stri
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidToken('could not decode it');
   const { h, s, t, v } = parsed as Record<string, unknown>;
   if (h !== seriesFingerprint(runId, key)) throw invalidToken('it belongs to a different metric history');
-  if (typeof s !== 'string' || !INTEGER.test(s) || typeof t !== 'string' || !INTEGER.test(t) || typeof v !== 'string' || !FLOAT.test(v)) throw invalidToken('malformed');
+  if (typeof s !== 'string' || !isInt8(s) || typeof t !== 'string' || !isInt8(t) || typeof v !== 'string' || !FLOAT.test(v) || v.length > 40) throw invalidToken('malformed');
   return { step: s, timestamp: t, value: v };
 };
 

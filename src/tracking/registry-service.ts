@@ -10,13 +10,15 @@ import {
 } from './mlflow-validation.ts';
 import type { KeyValue, KeyValueInput } from './mlflow-validation.ts';
 import {
-  compileModelVersionFilter, compileModelVersionOrderBy, compileRegisteredModelFilter, compileRegisteredModelOrderBy, decodePageToken,
-  encodePageToken,
+  compileModelVersionFilter, compileModelVersionOrderBy, compileRegisteredModelFilter, compileRegisteredModelOrderBy,
 } from './search-filter.ts';
+import { MODEL_KEYS, VERSION_KEYS, keysetOrder, keysetPage, keysetStatement } from './keyset-page.ts';
+import type { KeysetStatement } from './keyset-page.ts';
+import { createStatisticsKeeper } from './search-statistics.ts';
 import { trackingErrors } from './tracking-service.ts';
 import type { Page, TrackingScope } from './tracking-service.ts';
 
-const VERSION_SELECT = `
+export const VERSION_SELECT = `
   SELECT v.name, v.version, v.creation_time, v.last_updated_time, v.description, v.user_id, v.current_stage, v.source, v.run_id,
     v.run_link, v.status, v.status_message, v.model_id, v.storage_location,
     (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
@@ -26,7 +28,7 @@ const VERSION_SELECT = `
   FROM model_versions v`;
 
 // latest_versions: the newest version in each stage (MLflow's SQL store), with their tags and aliases.
-const MODEL_SELECT = `
+export const MODEL_SELECT = `
   SELECT m.name, m.creation_time, m.last_updated_time, m.description, m.user_id,
     (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key)
        FROM registered_model_tags t WHERE t.tenant_id = m.tenant_id AND t.name = m.name) AS tags,
@@ -38,6 +40,38 @@ const MODEL_SELECT = `
                FROM model_versions v WHERE v.tenant_id = m.tenant_id AND v.name = m.name
               ORDER BY v.current_stage, v.version DESC) lv) AS latest_versions
   FROM registered_models m`;
+
+export interface RegistrySearchInput {
+  filter?: string | undefined;
+  orderBy?: readonly string[] | undefined;
+  maxResults?: unknown;
+  pageToken?: string | undefined;
+}
+
+/**
+ * The statement of one registered-models/search page (keyset-page.ts): explicit `m.tenant_id`, the order
+ * read from the primary key or a migration 0031 index, rows after the token's sort key. Throws
+ * INVALID_PARAMETER_VALUE for a bad filter, order, max_results or page token.
+ */
+export const modelSearchStatement = (tenantId: string, input: RegistrySearchInput): KeysetStatement => {
+  const maxResults = validateMaxResults(input.maxResults, searchPageLimits.registeredModels);
+  const where = compileRegisteredModelFilter(input.filter, { firstParam: 2 });
+  const order = keysetOrder(compileRegisteredModelOrderBy(input.orderBy ?? null).sql, MODEL_KEYS, ['m.name'],
+    `registered-models\u0000${tenantId}\u0000${input.filter ?? ''}`);
+  return keysetStatement(MODEL_SELECT, `m.tenant_id = $1::uuid AND (${where.sql})`, [tenantId, ...where.params], order, input.pageToken, maxResults);
+};
+
+/**
+ * The statement of one model-versions/search page: as {@link modelSearchStatement}, over `v` (model
+ * versions carry a share policy, migration 0021, so RLS alone gives the planner no tenant condition).
+ */
+export const versionSearchStatement = (tenantId: string, input: RegistrySearchInput): KeysetStatement => {
+  const maxResults = validateMaxResults(input.maxResults, searchPageLimits.modelVersions);
+  const where = compileModelVersionFilter(input.filter, { firstParam: 2 });
+  const order = keysetOrder(compileModelVersionOrderBy(input.orderBy ?? null).sql, VERSION_KEYS, [],
+    `model-versions\u0000${tenantId}\u0000${input.filter ?? ''}`);
+  return keysetStatement(VERSION_SELECT, `v.tenant_id = $1::uuid AND (${where.sql})`, [tenantId, ...where.params], order, input.pageToken, maxResults);
+};
 
 // Sources a model version may point at: the tenant's own runs and artifacts, other registered models, and
 // remote object stores. Local paths (and file:) are refused, as MLflow's server refuses them without a
@@ -88,6 +122,8 @@ export type RegistryService = ReturnType<typeof createRegistryService>;
 export const createRegistryService = (deps: { db: Db }) => {
   const { db } = deps;
   const now = (): number => Date.now();
+  // Planner statistics of the model tables (search-statistics.ts): bulk-grown tables are analyzed before a search plans on them.
+  const statistics = createStatisticsKeeper(db);
 
   const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
     appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
@@ -256,21 +292,13 @@ export const createRegistryService = (deps: { db: Db }) => {
       });
     },
 
-    async searchRegisteredModels(
-      scope: TrackingScope,
-      input: { filter?: string | undefined; orderBy?: readonly string[] | undefined; maxResults?: unknown; pageToken?: string | undefined },
-    ): Promise<Page<RegisteredModelJson>> {
-      const maxResults = validateMaxResults(input.maxResults, searchPageLimits.registeredModels);
-      const offset = decodePageToken(input.pageToken);
-      const where = compileRegisteredModelFilter(input.filter, { firstParam: 1 });
-      const order = compileRegisteredModelOrderBy(input.orderBy ?? null);
-      const at = 1 + where.params.length;
+    /** One keyset page of the tenant's registered models (modelSearchStatement). */
+    async searchRegisteredModels(scope: TrackingScope, input: RegistrySearchInput): Promise<Page<RegisteredModelJson>> {
+      const statement = modelSearchStatement(scope.tenantId, input);
+      await statistics.refreshIfDue();
       return withTenant(db, scope.tenantId, async (tx) => {
-        const { rows } = await tx.query<RegisteredModelRow>(
-          `${MODEL_SELECT} WHERE (${where.sql}) ORDER BY ${order.sql} LIMIT $${at} OFFSET $${at + 1}`,
-          [...where.params, maxResults + 1, offset],
-        );
-        return { items: rows.slice(0, maxResults).map(registeredModelJson), nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+        const page = keysetPage(statement, (await tx.query<RegisteredModelRow>(statement.sql, statement.params)).rows);
+        return { items: page.rows.map(registeredModelJson), nextPageToken: page.nextPageToken };
       }, { readOnly: true });
     },
 
@@ -495,21 +523,13 @@ export const createRegistryService = (deps: { db: Db }) => {
       });
     },
 
-    async searchModelVersions(
-      scope: TrackingScope,
-      input: { filter?: string | undefined; orderBy?: readonly string[] | undefined; maxResults?: unknown; pageToken?: string | undefined },
-    ): Promise<Page<ModelVersionJson>> {
-      const maxResults = validateMaxResults(input.maxResults, searchPageLimits.modelVersions);
-      const offset = decodePageToken(input.pageToken);
-      const where = compileModelVersionFilter(input.filter, { firstParam: 1 });
-      const order = compileModelVersionOrderBy(input.orderBy ?? null);
-      const at = 1 + where.params.length;
+    /** One keyset page of the tenant's model versions (versionSearchStatement). */
+    async searchModelVersions(scope: TrackingScope, input: RegistrySearchInput): Promise<Page<ModelVersionJson>> {
+      const statement = versionSearchStatement(scope.tenantId, input);
+      await statistics.refreshIfDue();
       return withTenant(db, scope.tenantId, async (tx) => {
-        const { rows } = await tx.query<ModelVersionRow>(
-          `${VERSION_SELECT} WHERE (${where.sql}) ORDER BY ${order.sql} LIMIT $${at} OFFSET $${at + 1}`,
-          [...where.params, maxResults + 1, offset],
-        );
-        return { items: rows.slice(0, maxResults).map(modelVersionJson), nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+        const page = keysetPage(statement, (await tx.query<ModelVersionRow>(statement.sql, statement.params)).rows);
+        return { items: page.rows.map(modelVersionJson), nextPageToken: page.nextPageToken };
       }, { readOnly: true });
     },
 

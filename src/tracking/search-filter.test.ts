@@ -309,7 +309,7 @@ describe('compileExperimentFilter', () => {
     assert.equal(
       c.sql,
       '(e.name LIKE $1) AND (e.creation_time > $2::numeric) AND (e.last_update_time <= $3::numeric) AND ' +
-        '(EXISTS (SELECT 1 FROM experiment_tags f WHERE f.experiment_id = e.id AND f.key = $4 AND f.value <> $5))',
+        '(EXISTS (SELECT 1 FROM experiment_tags f WHERE f.tenant_id = e.tenant_id AND f.experiment_id = e.id AND f.key = $4 AND f.value <> $5))',
     );
     assert.deepEqual(c.params, ['proj-%', '5', '9', 'k', 'v']);
   });
@@ -330,7 +330,7 @@ describe('compileRegisteredModelFilter', () => {
     const c = compileRegisteredModelFilter("name ILIKE '%bert%' AND tags.`stage` = 'prod'", { firstParam: 2 });
     assert.equal(
       c.sql,
-      '(m.name ILIKE $2) AND (EXISTS (SELECT 1 FROM registered_model_tags f WHERE f.name = m.name AND f.key = $3 AND f.value = $4))',
+      '(m.name ILIKE $2) AND (EXISTS (SELECT 1 FROM registered_model_tags f WHERE f.tenant_id = m.tenant_id AND f.name = m.name AND f.key = $3 AND f.value = $4))',
     );
     assert.deepEqual(c.params, ['%bert%', 'stage', 'prod']);
   });
@@ -353,7 +353,7 @@ describe('compileModelVersionFilter', () => {
         '(v.version < $3::numeric)',
         '(v.run_id = ANY($4::text[]))',
         '(v.source LIKE $5)',
-        '(EXISTS (SELECT 1 FROM model_version_tags f WHERE f.name = v.name AND f.version = v.version AND f.key = $6 AND f.value <> $7))',
+        '(EXISTS (SELECT 1 FROM model_version_tags f WHERE f.tenant_id = v.tenant_id AND f.name = v.name AND f.version = v.version AND f.key = $6 AND f.value <> $7))',
       ].join(' AND '),
     );
     assert.deepEqual(c.params, ['m', '2', '10', ['r1', 'r2'], 's3://%', 't', 'x']);

@@ -467,7 +467,7 @@ const EXPERIMENT_SPEC: EntitySpec = {
   },
   stringComparators: KEY_VALUE_COMPARATORS,
   quotedNumbers: false,
-  tags: { table: 'experiment_tags', join: 'f.experiment_id = e.id' },
+  tags: { table: 'experiment_tags', join: 'f.tenant_id = e.tenant_id AND f.experiment_id = e.id' },
 };
 
 const REGISTERED_MODEL_SPEC: EntitySpec = {
@@ -476,7 +476,7 @@ const REGISTERED_MODEL_SPEC: EntitySpec = {
   filterAttributes: { name: attr('name', { column: 'm.name', kind: 'string' }) },
   stringComparators: KEY_VALUE_COMPARATORS,
   quotedNumbers: false,
-  tags: { table: 'registered_model_tags', join: 'f.name = m.name' },
+  tags: { table: 'registered_model_tags', join: 'f.tenant_id = m.tenant_id AND f.name = m.name' },
 };
 
 const MODEL_VERSION_SPEC: EntitySpec = {
@@ -491,7 +491,7 @@ const MODEL_VERSION_SPEC: EntitySpec = {
   // MLflow's SearchModelVersionUtils: IN but not NOT IN.
   stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN']),
   quotedNumbers: true,
-  tags: { table: 'model_version_tags', join: 'f.name = v.name AND f.version = v.version' },
+  tags: { table: 'model_version_tags', join: 'f.tenant_id = v.tenant_id AND f.name = v.name AND f.version = v.version' },
 };
 
 const LOGGED_MODEL_ATTRIBUTES = {

@@ -11,7 +11,9 @@ import {
   validateTagName, viewTypeToStages,
 } from './mlflow-validation.ts';
 import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatch } from './mlflow-validation.ts';
-import { compileExperimentFilter, compileExperimentOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
+import { compileExperimentFilter, compileExperimentOrderBy } from './search-filter.ts';
+import { EXPERIMENT_KEYS, decodeHistoryToken, encodeHistoryToken, keysetOrder, keysetPage, keysetStatement } from './keyset-page.ts';
+import type { KeysetStatement } from './keyset-page.ts';
 import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
@@ -50,6 +52,74 @@ export const parseExperimentId = (id: unknown): number | undefined => {
   const text = typeof id === 'number' ? String(id) : id;
   return typeof text === 'string' && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 };
+
+/**
+ * The statement of one experiments/search page (keyset-page.ts) for a tenant: an explicit `e.tenant_id`
+ * (row-level security stays in force, but OR-ed share policies would give the planner no index
+ * condition), the order read from an index of migration 0031, rows after the token's sort key. Throws
+ * INVALID_PARAMETER_VALUE for a bad filter, order, max_results or page token.
+ */
+export const experimentSearchStatement = (tenantId: string, input: SearchInput): KeysetStatement => {
+  const stages = viewTypeToStages(input.viewType);
+  const maxResults = validateMaxResults(input.maxResults, searchPageLimits.experiments);
+  const where = compileExperimentFilter(input.filter, { firstParam: 3 });
+  const order = keysetOrder(compileExperimentOrderBy(input.orderBy ?? null).sql, EXPERIMENT_KEYS, ['e.id', 'e.name'],
+    `experiments\u0000${tenantId}\u0000${stages.join(',')}\u0000${input.filter ?? ''}`);
+  return keysetStatement(EXPERIMENT_SELECT, `e.tenant_id = $1::uuid AND e.lifecycle_stage = ANY($2::text[]) AND (${where.sql})`,
+    [tenantId, stages, ...where.params], order, input.pageToken, maxResults);
+};
+
+/**
+ * get-history's statement: $1 run id, $2 key, then with `keyset` the last point's step, timestamp and
+ * value ($3–$5), then with `limited` the row limit. DISTINCT: an identical point logged twice is one point
+ * (MLflow), see migration 0002. The tenant is the run's own (the caller's, or a sharing owner's).
+ */
+export const historySql = (keyset: boolean, limited: boolean): string =>
+  `SELECT step, timestamp, value, value::text AS value_text FROM (
+     SELECT DISTINCT step, timestamp, value FROM run_metrics
+      WHERE tenant_id = (SELECT r.tenant_id FROM runs r WHERE r.id = $1) AND run_id = $1 AND key = $2
+      ${keyset ? 'AND step >= $3::bigint AND (step, timestamp, value) > ($3::bigint, $4::bigint, $5::float8)' : ''}
+      ORDER BY step, timestamp, value${limited ? ` LIMIT $${keyset ? 6 : 3}` : ''}) h
+    ORDER BY step, timestamp, value`;
+
+/**
+ * get-history-bulk-interval's statement (see getMetricHistoryBulkInterval): $1 tenant, $2 run ids (one
+ * when `singleRun`), $3 key, $4 / $5 start and end step (null: [0, highest step]), $6 max_results.
+ */
+export const bulkIntervalSql = (singleRun: boolean): string => `WITH bounds AS MATERIALIZED (
+     -- the interval: as given, or [0, the highest step of any of the runs]
+     SELECT coalesce($4::bigint, 0) AS lo,
+            coalesce($5::bigint, (SELECT max(x.step) FROM unnest($2::text[]) AS u(id)
+                                    CROSS JOIN LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3
+                                                         ORDER BY m.step DESC LIMIT 1) x), 0) AS hi),
+   ends AS (
+     -- each run's first and last step (over its whole history), kept when inside the interval
+     SELECT e.step FROM unnest($2::text[]) AS u(id),
+       LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 ORDER BY m.step LIMIT 1) lo_step,
+       LATERAL (SELECT m.step FROM run_metrics m WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 ORDER BY m.step DESC LIMIT 1) hi_step,
+       LATERAL (VALUES (lo_step.step), (hi_step.step)) AS e(step)
+      WHERE e.step BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)),
+   steps AS (
+     -- the distinct steps of the runs inside the interval, a range of run_metrics_step_idx per run (one
+     -- run: read in step order, so no sort)
+     SELECT DISTINCT m.step FROM run_metrics m
+      WHERE m.tenant_id = $1::uuid AND ${singleRun ? 'm.run_id = ($2::text[])[1]' : 'm.run_id = ANY($2::text[])'} AND m.key = $3
+        AND m.step >= (SELECT lo FROM bounds) AND m.step <= (SELECT hi FROM bounds)),
+   ranked AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n FROM steps),
+   chosen AS MATERIALIZED (
+     SELECT step FROM ranked
+      WHERE n <= $6::int OR i = n - 1
+         -- MLflow's positions floor(k · n / max_results), k = 0 … max_results - 1: i is one when the
+         -- interval [i · max / n, (i + 1) · max / n) holds an integer k, i.e. ceil(i · max / n) · n < (i + 1) · max
+         OR ((i * $6::int + n - 1) / n) * n < (i + 1) * $6::int
+     UNION SELECT step FROM ends)
+   -- the points at the chosen steps: one index lookup per run and step (OFFSET 0 keeps the planner from
+   -- flattening the lookup into a scan of the whole series joined to the chosen steps)
+   SELECT DISTINCT p.run_id, p.step, p.timestamp, p.value
+     FROM chosen c CROSS JOIN unnest($2::text[]) AS u(id)
+     CROSS JOIN LATERAL (SELECT m.run_id, m.step, m.timestamp, m.value FROM run_metrics m
+                          WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 AND m.step = c.step OFFSET 0) p
+    ORDER BY p.run_id, p.step, p.timestamp, p.value`;
 
 const RUN_ID = /^[0-9a-f]{32}$/;
 
@@ -250,19 +320,10 @@ export const createTrackingService = (deps: { db: Db }) => {
     });
   };
 
-  const searchExperimentsIn = async (tx: Queryable, input: SearchInput): Promise<Page<ExperimentJson>> => {
-    const stages = viewTypeToStages(input.viewType);
-    const maxResults = validateMaxResults(input.maxResults, searchPageLimits.experiments);
-    const offset = decodePageToken(input.pageToken);
-    const where = compileExperimentFilter(input.filter, { firstParam: 2 });
-    const order = compileExperimentOrderBy(input.orderBy ?? null);
-    const limitAt = 2 + where.params.length;
-    const { rows } = await tx.query<ExperimentRow>(
-      `${EXPERIMENT_SELECT} WHERE e.lifecycle_stage = ANY($1::text[]) AND (${where.sql}) ORDER BY ${order.sql} LIMIT $${limitAt} OFFSET $${limitAt + 1}`,
-      [stages, ...where.params, maxResults + 1, offset],
-    );
-    const page = rows.slice(0, maxResults).map(experimentJson);
-    return { items: page, nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+  const searchExperimentsIn = async (tx: Queryable, tenantId: string, input: SearchInput): Promise<Page<ExperimentJson>> => {
+    const statement = experimentSearchStatement(tenantId, input);
+    const page = keysetPage(statement, (await tx.query<ExperimentRow>(statement.sql, statement.params)).rows);
+    return { items: page.rows.map(experimentJson), nextPageToken: page.nextPageToken };
   };
 
   return {
@@ -328,9 +389,10 @@ export const createTrackingService = (deps: { db: Db }) => {
     async searchExperiments(scope: TrackingScope, input: SearchInput): Promise<Page<ExperimentJson>> {
       const sharedOffset = sharedExperiments.sharedOffset(input.pageToken);
       if (sharedOffset !== undefined) return sharedExperiments.search(scope, input, sharedOffset, sharedExperiments.maxResults(input.maxResults));
+      await statistics.refreshIfDue();
       const own = await withTenant(db, scope.tenantId, async (tx) => {
         await ensureDefaultExperiment(tx, scope.tenantId, now());
-        return searchExperimentsIn(tx, input);
+        return searchExperimentsIn(tx, scope.tenantId, input);
       });
       return withSharedExperimentsAfter(scope, input, own);
     },
@@ -586,6 +648,13 @@ export const createTrackingService = (deps: { db: Db }) => {
       });
     },
 
+    /**
+     * metrics/get-history: every point of one metric of a run (an identical point logged twice is one),
+     * in (step, timestamp, value) order — all of them without `max_results` (as MLflow), else one page of
+     * at most `max_results` (≤ 25,000) and a keyset token holding the last point, so the millionth point
+     * costs what the first does (index run_metrics_step_idx, migration 0031). A shared run's history is
+     * read in the owner's shared-read scope; the tenant predicate is the run's own tenant either way.
+     */
     async getMetricHistory(
       scope: TrackingScope,
       runId: string,
@@ -595,17 +664,20 @@ export const createTrackingService = (deps: { db: Db }) => {
       const key = requireString('metric_key', rawKey);
       const paged = options.maxResults !== undefined && options.maxResults !== null && options.maxResults !== '';
       const maxResults = paged ? validateMaxResults(options.maxResults, { default: 25_000, max: 25_000 }) : undefined;
-      const offset = decodePageToken(options.pageToken);
+      const after = decodeHistoryToken(options.pageToken, runId, key);
       const historyIn = async (tx: Queryable): Promise<Page<MetricJson>> => {
-        const { rows } = await tx.query<{ value: number; timestamp: number; step: number }>(
-          // DISTINCT: an identical point logged twice is one point (MLflow), see migration 0002.
-          `SELECT DISTINCT step, timestamp, value FROM run_metrics WHERE run_id = $1 AND key = $2
-            ORDER BY step, timestamp, value ${maxResults === undefined ? 'OFFSET $3' : 'LIMIT $4 OFFSET $3'}`,
-          maxResults === undefined ? [runId, key, offset] : [runId, key, offset, maxResults + 1],
+        const params: unknown[] = [runId, key];
+        if (after !== undefined) params.push(after.step, after.timestamp, after.value);
+        if (maxResults !== undefined) params.push(maxResults + 1);
+        const { rows } = await tx.query<{ value: number; timestamp: number; step: number; value_text: string }>(
+          historySql(after !== undefined, maxResults !== undefined),
+          params,
         );
-        const items = (maxResults === undefined ? rows : rows.slice(0, maxResults))
-          .map((r) => ({ key, value: jsonDouble(r.value), timestamp: Number(r.timestamp), step: Number(r.step) }));
-        return { items, nextPageToken: maxResults !== undefined && rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined };
+        const page = maxResults === undefined ? rows : rows.slice(0, maxResults);
+        const items = page.map((r) => ({ key, value: jsonDouble(r.value), timestamp: Number(r.timestamp), step: Number(r.step) }));
+        const last = page.at(-1);
+        const more = maxResults !== undefined && rows.length > maxResults && last !== undefined;
+        return { items, nextPageToken: more ? encodeHistoryToken(runId, key, { step: String(last.step), timestamp: String(last.timestamp), value: last.value_text }) : undefined };
       };
       const own = await withTenant(db, scope.tenantId, async (tx) =>
         (RUN_ID.test(runId) && (await findRunInfo(tx, runId)) !== undefined ? historyIn(tx) : undefined), { readOnly: true });
@@ -616,8 +688,16 @@ export const createTrackingService = (deps: { db: Db }) => {
     },
 
     /**
-     * metrics/get-history-bulk-interval: one metric of up to 100 runs between two steps, at most
-     * `max_results` points per run, sampled evenly over the steps with the first and last kept.
+     * metrics/get-history-bulk-interval: one metric of up to 100 runs between two steps, downsampled as
+     * MLflow's server does (handlers.get_metric_history_bulk_interval_impl): over the sorted distinct steps
+     * that any of the runs logged, at most `max_results` steps evenly spaced by position in [start, end]
+     * (the last one always), plus each run's first and last step when inside the interval; then every
+     * point of each run at those steps, runs in request order, points by (step, timestamp, value).
+     * Without an interval it is [0, the highest step]. (MLflow drops a sampled position that is past the
+     * number of steps in the interval rather than past its end — a slip when start > 0 that this does not copy.)
+     *
+     * One statement: the sampling runs in the database (window functions over the runs' distinct steps,
+     * read from run_metrics_step_idx within the interval), and only the chosen points come back.
      */
     async getMetricHistoryBulkInterval(
       scope: TrackingScope,
@@ -633,21 +713,23 @@ export const createTrackingService = (deps: { db: Db }) => {
       if (startStep !== undefined && endStep !== undefined && startStep > endStep) throw mlflowErrors.invalidParameter('end_step must be greater than start_step.');
       const maxResults = validateMaxResults(input.maxResults, { default: 320, max: 2500 });
       return withTenant(db, scope.tenantId, async (tx) => {
-        const valid = runIds.filter((id) => RUN_ID.test(id));
-        const found = new Set((await tx.query<{ id: string }>('SELECT id FROM runs WHERE id = ANY($1::text[])', [valid])).rows.map((r) => r.id));
+        const valid = [...new Set(runIds.filter((id) => RUN_ID.test(id)))];
+        const found = new Set((await tx.query<{ id: string }>('SELECT id FROM runs WHERE tenant_id = $1::uuid AND id = ANY($2::text[])', [scope.tenantId, valid])).rows.map((r) => r.id));
         const missing = runIds.find((id) => !found.has(id));
         if (missing !== undefined) throw trackingErrors.runNotFound(missing);
         const { rows } = await tx.query<{ run_id: string; value: number; timestamp: number; step: number }>(
-          `SELECT DISTINCT run_id, step, timestamp, value FROM run_metrics
-            WHERE run_id = ANY($1::text[]) AND key = $2 AND ($3::bigint IS NULL OR step BETWEEN $3 AND $4)
-            ORDER BY run_id, step, timestamp, value`,
-          [runIds, key, startStep ?? null, endStep ?? null],
+          bulkIntervalSql(valid.length === 1),
+          [scope.tenantId, valid, key, startStep ?? null, endStep ?? null, maxResults],
         );
+        const byRun = new Map<string, typeof rows>();
+        for (const r of rows) {
+          const list = byRun.get(r.run_id);
+          if (list === undefined) byRun.set(r.run_id, [r]);
+          else list.push(r);
+        }
         const out: (MetricJson & { run_id: string })[] = [];
-        for (const runId of runIds) {
-          const points = rows.filter((r) => r.run_id === runId);
-          const chosen = points.length <= maxResults ? points : sampleEvenly(points, maxResults);
-          for (const p of chosen) out.push({ key, value: jsonDouble(p.value), timestamp: Number(p.timestamp), step: Number(p.step), run_id: runId });
+        for (const runId of new Set(runIds)) {
+          for (const p of byRun.get(runId) ?? []) out.push({ key, value: jsonDouble(p.value), timestamp: Number(p.timestamp), step: Number(p.step), run_id: runId });
         }
         return out;
       }, { readOnly: true });
@@ -655,10 +737,3 @@ export const createTrackingService = (deps: { db: Db }) => {
   };
 };
 
-/** Picks `n` of `points` spread evenly by position, always keeping the first and the last. */
-const sampleEvenly = <T>(points: readonly T[], n: number): T[] => {
-  if (n <= 1) return points.slice(0, n);
-  const out: T[] = [];
-  for (let i = 0; i < n; i += 1) out.push(points[Math.round((i * (points.length - 1)) / (n - 1))] as T);
-  return out;
-};

@@ -16,7 +16,6 @@
  *
  * Usage: node bench/search-registry.ts [--db postgres|pglite] [--objects 100000] [--points 1000000] [--samples 20]
  */
-import http from 'node:http';
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,8 +26,9 @@ import { createPgliteDb } from '../src/db/index.ts';
 import type { Db } from '../src/db/index.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
-import type { ServerProcess } from '../test/support/server-process.ts';
 import { seedExperiments, seedModels, seedSeries } from '../test/support/registry-seed.ts';
+import { createBenchClient, createBenchTenant } from './support/http-client.ts';
+import type { BenchClient, BenchTenant } from './support/http-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -46,55 +46,8 @@ const VERSIONS_PER_MODEL = 100;
 const SERIES_RUN = 'f'.repeat(32);
 const adminToken = `bh_bench-admin-${'y'.repeat(40)}`;
 
-interface Client {
-  request(method: string, path: string, body?: string): Promise<{ status: number; body: string }>;
-  close(): void;
-}
 
-const createClient = (baseUrl: string, token: string): Client => {
-  const url = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  return {
-    request: (method, path, body) =>
-      new Promise((resolve, reject) => {
-        const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
-        if (body !== undefined) {
-          headers['content-type'] = 'application/json';
-          headers['content-length'] = Buffer.byteLength(body);
-        }
-        const req = http.request({ host: url.hostname, port: url.port, method, path, agent, headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        });
-        req.on('error', reject);
-        req.end(body);
-      }),
-    close: () => agent.destroy(),
-  };
-};
-
-const must = async (client: Client, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await client.request(method, path, body === undefined ? undefined : JSON.stringify(body));
-  if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status} ${response.body.slice(0, 300)}`);
-  return response.body === '' ? undefined : JSON.parse(response.body);
-};
-
-interface Tenant { id: string; token: string; experimentId: string }
-
-const createTenant = async (server: ServerProcess, slug: string): Promise<Tenant> => {
-  const admin = createClient(server.url, adminToken);
-  const tenant = await must(admin, 'POST', '/api/v1/tenants', { slug, name: slug, tier: 'sandbox' });
-  await must(admin, 'PUT', `/api/v1/tenants/${slug}/quota`, { requestsPerSecond: 1_000_000 });
-  const { token } = await must(admin, 'POST', `/api/v1/tenants/${slug}/tokens`, { name: 'bench', role: 'member' });
-  admin.close();
-  const client = createClient(server.url, token);
-  const { experiment_id: experimentId } = await must(client, 'POST', '/api/2.0/mlflow/experiments/create', { name: 'series' });
-  client.close();
-  return { id: tenant.id, token, experimentId };
-};
-
-const seed = async (owner: Db, a: Tenant): Promise<number> => {
+const seed = async (owner: Db, a: BenchTenant): Promise<number> => {
   const started = performance.now();
   const chunk = 100_000;
   for (let from = 0; from < OBJECTS; from += chunk) {
@@ -118,7 +71,7 @@ const ENDPOINTS = {
   bulk: { method: 'GET', path: 'metrics/get-history-bulk-interval', list: 'metrics' },
 } as const satisfies Record<string, Endpoint>;
 
-const call = async (client: Client, e: Endpoint, body: Record<string, unknown>): Promise<{ ms: number; rows: number; token: string | undefined }> => {
+const call = async (client: BenchClient, e: Endpoint, body: Record<string, unknown>): Promise<{ ms: number; rows: number; token: string | undefined }> => {
   let path = `/api/2.0/mlflow/${e.path}`;
   let payload: string | undefined;
   if (e.method === 'GET') {
@@ -141,7 +94,7 @@ const call = async (client: Client, e: Endpoint, body: Record<string, unknown>):
 };
 
 /** The token of the page after `pages` pages of `size` rows. */
-const walk = async (client: Client, e: Endpoint, body: Record<string, unknown>, size: number, pages: number): Promise<string> => {
+const walk = async (client: BenchClient, e: Endpoint, body: Record<string, unknown>, size: number, pages: number): Promise<string> => {
   let token: string | undefined;
   for (let i = 0; i < pages; i += 1) {
     const r = await call(client, e, { ...body, max_results: size, ...(token === undefined ? {} : { page_token: token }) });
@@ -151,7 +104,7 @@ const walk = async (client: Client, e: Endpoint, body: Record<string, unknown>, 
   return token as string;
 };
 
-const time = async (client: Client, e: Endpoint, body: Record<string, unknown>): Promise<{ p50: number; p99: number; rows: number }> => {
+const time = async (client: BenchClient, e: Endpoint, body: Record<string, unknown>): Promise<{ p50: number; p99: number; rows: number }> => {
   for (let i = 0; i < 3; i += 1) await call(client, e, body);
   const times: number[] = [];
   let rows = 0;
@@ -173,7 +126,7 @@ interface Form {
   deepPoints?: number;
 }
 
-const forms = (a: Tenant): Form[] => [
+const forms = (a: BenchTenant): Form[] => [
   { name: 'experiments: no filter (creation_time DESC)', endpoint: ENDPOINTS.experiments, body: {} },
   { name: "experiments: `name LIKE 'exp-1%'`", endpoint: ENDPOINTS.experiments, body: { filter: "name LIKE 'exp-1%'" } },
   { name: "experiments: `tags.team = 'team7'`", endpoint: ENDPOINTS.experiments, body: { filter: "tags.team = 'team7'" } },
@@ -204,7 +157,7 @@ const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TO
 if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
 let server = await startServerProcess(env, 120_000);
 try {
-  const a = await createTenant(server, 'tenant-a');
+  const a = await createBenchTenant(server.url, adminToken, 'tenant-a', 'series');
   let seconds: number;
   if (database !== undefined) {
     seconds = await seed(database.owner, a);
@@ -216,7 +169,7 @@ try {
     server = await startServerProcess(env, 300_000);
   }
   console.log(`seeded in ${seconds.toFixed(1)} s (bulk SQL as the schema owner)`);
-  const client = createClient(server.url, a.token);
+  const client = createBenchClient(server.url, a.token);
   const t0 = performance.now();
   for (const e of [ENDPOINTS.experiments, ENDPOINTS.models, ENDPOINTS.versions]) await call(client, e, { max_results: 1 });
   console.log(`first searches (statistics refresh where the server does one): ${(performance.now() - t0).toFixed(0)} ms`);

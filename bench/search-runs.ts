@@ -19,7 +19,6 @@
  *
  * Usage: node bench/search-runs.ts [--db postgres|pglite] [--runs 10000] [--samples 30]
  */
-import http from 'node:http';
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,8 +29,9 @@ import { createPgliteDb } from '../src/db/index.ts';
 import type { Db } from '../src/db/index.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
-import type { ServerProcess } from '../test/support/server-process.ts';
 import { seedRuns } from '../test/support/tracking-seed.ts';
+import { createBenchClient, createBenchTenant, must } from './support/http-client.ts';
+import type { BenchClient, BenchTenant } from './support/http-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -46,55 +46,8 @@ const SAMPLES = Number(values.samples);
 const OTHER_RUNS = 10_000;
 const adminToken = `bh_bench-admin-${'y'.repeat(40)}`;
 
-interface Client {
-  request(method: string, path: string, body?: string): Promise<{ status: number; body: string }>;
-  close(): void;
-}
 
-const createClient = (baseUrl: string, token: string): Client => {
-  const url = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-  return {
-    request: (method, path, body) =>
-      new Promise((resolve, reject) => {
-        const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
-        if (body !== undefined) {
-          headers['content-type'] = 'application/json';
-          headers['content-length'] = Buffer.byteLength(body);
-        }
-        const req = http.request({ host: url.hostname, port: url.port, method, path, agent, headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        });
-        req.on('error', reject);
-        req.end(body);
-      }),
-    close: () => agent.destroy(),
-  };
-};
-
-const must = async (client: Client, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await client.request(method, path, body === undefined ? undefined : JSON.stringify(body));
-  if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status} ${response.body.slice(0, 300)}`);
-  return response.body === '' ? undefined : JSON.parse(response.body);
-};
-
-interface Tenant { id: string; token: string; experimentId: string }
-
-const createTenant = async (server: ServerProcess, slug: string): Promise<Tenant> => {
-  const admin = createClient(server.url, adminToken);
-  const tenant = await must(admin, 'POST', '/api/v1/tenants', { slug, name: slug, tier: 'sandbox' });
-  await must(admin, 'PUT', `/api/v1/tenants/${slug}/quota`, { requestsPerSecond: 1_000_000 });
-  const { token } = await must(admin, 'POST', `/api/v1/tenants/${slug}/tokens`, { name: 'bench', role: 'member' });
-  admin.close();
-  const client = createClient(server.url, token);
-  const { experiment_id: experimentId } = await must(client, 'POST', '/api/2.0/mlflow/experiments/create', { name: 'sweep' });
-  client.close();
-  return { id: tenant.id, token, experimentId };
-};
-
-const seed = async (owner: Db, a: Tenant, b: Tenant): Promise<number> => {
+const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<number> => {
   const started = performance.now();
   // In chunks of 100k runs: one statement per table and chunk.
   for (let from = 1; from <= RUNS; from += 100_000) {
@@ -108,7 +61,7 @@ const percentile = (sorted: readonly number[], p: number): number => sorted[Math
 
 interface Timing { p50: number; p99: number; rows: number }
 
-const search = async (client: Client, body: unknown): Promise<{ ms: number; rows: number; token: string | undefined }> => {
+const search = async (client: BenchClient, body: unknown): Promise<{ ms: number; rows: number; token: string | undefined }> => {
   const t = performance.now();
   const response = await client.request('POST', '/api/2.0/mlflow/runs/search', JSON.stringify(body));
   const ms = performance.now() - t;
@@ -117,7 +70,7 @@ const search = async (client: Client, body: unknown): Promise<{ ms: number; rows
   return { ms, rows: parsed.runs?.length ?? 0, token: parsed.next_page_token };
 };
 
-const time = async (client: Client, body: Record<string, unknown>, secondPage: boolean, samples = SAMPLES): Promise<Timing> => {
+const time = async (client: BenchClient, body: Record<string, unknown>, secondPage: boolean, samples = SAMPLES): Promise<Timing> => {
   let request = body;
   if (secondPage) {
     const first = await search(client, body);
@@ -156,8 +109,8 @@ const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TO
 if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
 let server = await startServerProcess(env, 120_000);
 try {
-  const a = await createTenant(server, 'tenant-a');
-  const b = await createTenant(server, 'tenant-b');
+  const a = await createBenchTenant(server.url, adminToken, 'tenant-a', 'sweep');
+  const b = await createBenchTenant(server.url, adminToken, 'tenant-b', 'sweep');
   let seconds: number;
   if (database !== undefined) {
     seconds = await seed(database.owner, a, b);
@@ -170,8 +123,8 @@ try {
     server = await startServerProcess(env, 300_000);
   }
   console.log(`seeded in ${seconds.toFixed(1)} s (bulk SQL as the schema owner)`);
-  const clientA = createClient(server.url, a.token);
-  const clientB = createClient(server.url, b.token);
+  const clientA = createBenchClient(server.url, a.token);
+  const clientB = createBenchClient(server.url, b.token);
   // The first search also lets the server's statistics keeper analyze the freshly loaded tables.
   const t0 = performance.now();
   await search(clientA, { experiment_ids: [a.experimentId], max_results: 1 });
@@ -197,13 +150,13 @@ try {
   const slow = goal.filter((g) => g.p50 > (g.rows === 100 ? 50 : 300));
   console.log(`goal (p50 ≤ 50 ms for 100 rows, ≤ 300 ms for 1,000): ${slow.length === 0 ? 'met by every form' : `NOT met by ${slow.map((g) => `${g.form} (${g.rows}: ${g.p50.toFixed(0)} ms)`).join(', ')}`}`);
 
-  // Tenant B alone and while tenant A searches its runs in a loop (2 clients), alternating the two phases
+  // BenchTenant B alone and while tenant A searches its runs in a loop (2 clients), alternating the two phases
   // (ROUNDS times each, so that the other helpers' load on this shared machine falls on both alike); p50 and
   // p99 over all of a phase's samples. Then the same with tenant A's database concurrency capped at one
   // operation (quota dbMaxConcurrentOperations, issue 25): its second client waits for the first.
   const bBody = { experiment_ids: [b.experimentId], filter: 'metrics.m0 > 0.5', order_by: ['metrics.m1 DESC'], max_results: 100 };
   const ROUNDS = 3;
-  const samplesOf = async (client: Client, n: number): Promise<number[]> => {
+  const samplesOf = async (client: BenchClient, n: number): Promise<number[]> => {
     const times: number[] = [];
     for (let i = 0; i < n; i += 1) times.push((await search(client, bBody)).ms);
     return times;
@@ -218,7 +171,7 @@ try {
       alone.push(...await samplesOf(clientB, SAMPLES));
       let stop = false;
       const load = Array.from({ length: 2 }, async () => {
-        const client = createClient(server.url, a.token);
+        const client = createBenchClient(server.url, a.token);
         let i = 0;
         while (!stop) {
           const form = FORMS[i % FORMS.length] as (typeof FORMS)[number];
@@ -245,7 +198,7 @@ try {
   };
   console.log('');
   await phases('tenant A at the default quota');
-  const admin = createClient(server.url, adminToken);
+  const admin = createBenchClient(server.url, adminToken);
   await must(admin, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 1 });
   admin.close();
   await phases('tenant A capped at dbMaxConcurrentOperations = 1');

@@ -13,7 +13,6 @@
  * Usage: node bench/tracking-ingest.ts [--db postgres|pglite|both] [--seconds 5] [--phases batch,single,runs]
  *   [--cpu-prof DIR]  (the server's V8 CPU profile of the whole run, written into DIR on exit)
  */
-import http from 'node:http';
 import os from 'node:os';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import type { DbKind } from '../src/db/index.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
+import { createBenchClient, must } from './support/http-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,39 +42,6 @@ const KEYS = 10;
 
 const reference = { batch1: 7_400, batch8: 13_000, singleLow: 90, singleHigh: 250 };
 
-interface Client {
-  request(method: string, path: string, body?: string): Promise<{ status: number; body: string }>;
-  close(): void;
-}
-
-const createClient = (baseUrl: string, token: string, sockets: number): Client => {
-  const url = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
-  return {
-    request: (method, path, body) =>
-      new Promise((resolve, reject) => {
-        const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, accept: 'application/json' };
-        if (body !== undefined) {
-          headers['content-type'] = 'application/json';
-          headers['content-length'] = Buffer.byteLength(body);
-        }
-        const req = http.request({ host: url.hostname, port: url.port, method, path, agent, headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        });
-        req.on('error', reject);
-        req.end(body);
-      }),
-    close: () => agent.destroy(),
-  };
-};
-
-const must = async (client: Client, method: string, path: string, body?: unknown): Promise<any> => {
-  const response = await client.request(method, path, body === undefined ? undefined : JSON.stringify(body));
-  if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status} ${response.body.slice(0, 300)}`);
-  return response.body === '' ? undefined : JSON.parse(response.body);
-};
 
 /** The body of batch number `n` of a run: 10 keys x 100 consecutive steps, built as text (cheap for the generator). */
 const batchBody = (runId: string, n: number): string => {
@@ -163,13 +130,13 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
   const server = await startServerProcess(env, 60_000, nodeArgs);
   const notes: string[] = [];
   try {
-    const admin = createClient(server.url, adminToken, 1);
+    const admin = createBenchClient(server.url, adminToken, 1);
     await must(admin, 'POST', '/api/v1/tenants', { slug: 'bench', name: 'Bench', tier: 'sandbox' });
     // The tenant's request-rate quota (default 1,000/s) would otherwise cap the single-call phases.
     await must(admin, 'PUT', '/api/v1/tenants/bench/quota', { requestsPerSecond: 1_000_000 });
     const { token } = await must(admin, 'POST', '/api/v1/tenants/bench/tokens', { name: 'bench', role: 'member' });
     admin.close();
-    const client = createClient(server.url, token, 16);
+    const client = createBenchClient(server.url, token, 16);
     const api = (path: string) => `/api/2.0/mlflow/${path}`;
     const { experiment_id: experimentId } = await must(client, 'POST', api('experiments/create'), { name: 'ingest' });
     const newRuns = async (n: number): Promise<string[]> =>

@@ -15,7 +15,7 @@
  * is anything malformed. Keys are bound parameters, never SQL text.
  */
 import { createHash } from 'node:crypto';
-import { mlflowErrors } from './mlflow-errors.ts';
+import { decodePageToken, encodePageToken, invalidPageToken } from './page-token.ts';
 
 export type KeysetType = 'text' | 'bigint';
 
@@ -55,8 +55,6 @@ const MAX_TEXT_KEY = 1000;
 
 /** Decimal text of a value in int8's range (what PostgreSQL's `::bigint` accepts without an error). */
 const isInt8 = (k: string): boolean => INTEGER.test(k) && BigInt(k) >= -(2n ** 63n) && BigInt(k) < 2n ** 63n;
-
-const invalidToken = (why: string) => mlflowErrors.invalidParameter(`Invalid page token: ${why}`);
 
 /**
  * The keyset order of a compiled attribute `order_by` list. `types` names the type of every column that
@@ -106,21 +104,14 @@ export const keysetOrder = (
       return terms.map((t) => String((row as Record<string, unknown>)[t.field]));
     },
     encode(keys) {
-      return Buffer.from(JSON.stringify({ h: fingerprint, k: keys }), 'utf8').toString('base64');
+      return encodePageToken({ h: fingerprint, k: keys });
     },
     decode(token) {
-      if (token === undefined || token === null || token === '') return undefined;
-      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw invalidToken('too long');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-      } catch {
-        throw invalidToken('could not decode it');
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidToken('could not decode it');
+      const parsed = decodePageToken(token, MAX_TOKEN_LENGTH);
+      if (parsed === undefined) return undefined;
       const { h, k } = parsed as { h?: unknown; k?: unknown };
-      if (h !== fingerprint) throw invalidToken('it belongs to a different search (filter, order_by or view type changed)');
-      if (!Array.isArray(k) || k.length !== terms.length || !terms.every((t, i) => valid(t, k[i]))) throw invalidToken('malformed');
+      if (h !== fingerprint) throw invalidPageToken('it belongs to a different search (filter, order_by or view type changed)');
+      if (!Array.isArray(k) || k.length !== terms.length || !terms.every((t, i) => valid(t, k[i]))) throw invalidPageToken('malformed');
       return k as string[];
     },
   };
@@ -139,7 +130,6 @@ export const VERSION_KEYS: Readonly<Record<string, KeysetType>> = {
   'v.name': 'text', 'v.version': 'bigint', 'v.creation_time': 'bigint', 'v.last_updated_time': 'bigint',
 };
 
-
 /** Where a get-history page ended: the last point's (step, timestamp, value), as decimal text. */
 export interface HistoryCursor {
   readonly step: string;
@@ -153,22 +143,15 @@ const seriesFingerprint = (runId: string, key: string): string =>
   createHash('sha256').update(`get-history\u0000${runId}\u0000${key}`).digest('base64url').slice(0, 16);
 
 export const encodeHistoryToken = (runId: string, key: string, cursor: HistoryCursor): string =>
-  Buffer.from(JSON.stringify({ h: seriesFingerprint(runId, key), s: cursor.step, t: cursor.timestamp, v: cursor.value }), 'utf8').toString('base64');
+  encodePageToken({ h: seriesFingerprint(runId, key), s: cursor.step, t: cursor.timestamp, v: cursor.value });
 
 /** undefined for no token; INVALID_PARAMETER_VALUE for a malformed one or one of another series. */
 export const decodeHistoryToken = (token: string | undefined | null, runId: string, key: string): HistoryCursor | undefined => {
-  if (token === undefined || token === null || token === '') return undefined;
-  if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw invalidToken('too long');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-  } catch {
-    throw invalidToken('could not decode it');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidToken('could not decode it');
+  const parsed = decodePageToken(token, MAX_TOKEN_LENGTH);
+  if (parsed === undefined) return undefined;
   const { h, s, t, v } = parsed as Record<string, unknown>;
-  if (h !== seriesFingerprint(runId, key)) throw invalidToken('it belongs to a different metric history');
-  if (typeof s !== 'string' || !isInt8(s) || typeof t !== 'string' || !isInt8(t) || typeof v !== 'string' || !FLOAT.test(v) || v.length > 40) throw invalidToken('malformed');
+  if (h !== seriesFingerprint(runId, key)) throw invalidPageToken('it belongs to a different metric history');
+  if (typeof s !== 'string' || !isInt8(s) || typeof t !== 'string' || !isInt8(t) || typeof v !== 'string' || !FLOAT.test(v) || v.length > 40) throw invalidPageToken('malformed');
   return { step: s, timestamp: t, value: v };
 };
 

@@ -31,7 +31,7 @@
  * is checked against the search it was made for and its values against their types before any SQL.
  */
 import { createHash } from 'node:crypto';
-import { mlflowErrors } from './mlflow-errors.ts';
+import { decodePageToken, encodePageToken, invalidPageToken } from './page-token.ts';
 import { INDEXED_COLLATION, compileRunFilter, indexedValue, parseRunOrderBy, runOrderColumn } from './search-filter.ts';
 import type { OrderByTerm } from './search-filter.ts';
 
@@ -112,8 +112,6 @@ export interface RunSearchPlan {
  * used a Materialize node before this (run-search-plans.int.test.ts).
  */
 export const RUN_SEARCH_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_material', 'off', true)";
-
-const invalidToken = (why: string) => mlflowErrors.invalidParameter(`Invalid page token: ${why}`);
 
 const ATTRIBUTE_TYPES: Readonly<Record<string, { type: SortType; nullable: boolean }>> = {
   run_id: { type: 'text', nullable: false },
@@ -319,27 +317,20 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
     },
 
     encodeToken(cursor) {
-      return Buffer.from(JSON.stringify({ s: cursor.segment, k: cursor.keys, h: fingerprint }), 'utf8').toString('base64');
+      return encodePageToken({ s: cursor.segment, k: cursor.keys, h: fingerprint });
     },
 
     decodeToken(token) {
-      if (token === undefined || token === null || token === '') return undefined;
-      if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw invalidToken('too long');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-      } catch {
-        throw invalidToken('could not decode it');
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidToken('could not decode it');
+      const parsed = decodePageToken(token, MAX_TOKEN_LENGTH);
+      if (parsed === undefined) return undefined;
       const { s, k, h } = parsed as Record<string, unknown>;
-      if (h !== fingerprint) throw invalidToken('it belongs to a different search (filter, order_by, experiment_ids or run_view_type changed)');
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s >= segments.length || !Array.isArray(k)) throw invalidToken('malformed');
+      if (h !== fingerprint) throw invalidPageToken('it belongs to a different search (filter, order_by, experiment_ids or run_view_type changed)');
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0 || s >= segments.length || !Array.isArray(k)) throw invalidPageToken('malformed');
       const segment = segmentAt(s);
-      if (k.length !== segment.terms.length) throw invalidToken('malformed');
+      if (k.length !== segment.terms.length) throw invalidPageToken('malformed');
       segment.terms.forEach((t, i) => {
         const key: unknown = k[i];
-        if (key === null ? !t.nullable : !validKey(t.type, key)) throw invalidToken('malformed');
+        if (key === null ? !t.nullable : !validKey(t.type, key)) throw invalidPageToken('malformed');
       });
       return { segment: s, keys: k as (string | null)[] };
     },

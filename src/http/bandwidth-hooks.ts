@@ -75,6 +75,23 @@ export const refuseOverBound = async (request: FastifyRequest, reply: FastifyRep
   }
 };
 
+/**
+ * Answers with one stored file as an attachment (`application/octet-stream`, a safe file name, `nosniff`),
+ * after `refuseOverBound`.
+ */
+export const sendDownload = async (
+  request: FastifyRequest, reply: FastifyReply, file: { path: string; size: number }, stream: Readable,
+): Promise<FastifyReply> => {
+  await refuseOverBound(request, reply, file.size, stream);
+  const name = file.path.split('/').at(-1) ?? 'artifact';
+  return reply
+    .header('content-type', 'application/octet-stream')
+    .header('content-length', String(file.size))
+    .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"`)
+    .header('x-content-type-options', 'nosniff')
+    .send(stream);
+};
+
 /** A route that resolved no tenant (the signed part upload) throttles its owner's upload itself. */
 export const throttleUpload = (request: FastifyRequest, tenantId: string, stream: Readable): Readable => {
   const limiter = request.server.bandwidth;

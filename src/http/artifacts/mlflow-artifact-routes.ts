@@ -18,7 +18,7 @@ import type { ArtifactService } from '../../artifacts/index.ts';
 import { contextOf } from '../http-deps.ts';
 import { requireTenant } from '../route-config.ts';
 import { acceptRawBodies, contentLengthOf, discardRestOfBody, uploadStream } from './raw-body.ts';
-import { admitTransfer, refuseOverBound, throttleUpload } from '../bandwidth-hooks.ts';
+import { admitTransfer, sendDownload, throttleUpload } from '../bandwidth-hooks.ts';
 
 const prefixes = ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts'] as const;
 
@@ -57,14 +57,7 @@ export const mlflowArtifactRoutes = (deps: { artifacts: ArtifactService }): Fast
     app.get(`${prefix}/artifacts/*`, { config: mlflow('artifacts.read'), schema: { hide: true } }, async (request, reply) => {
       const tenant = requireTenant(request.tenant);
       const { file, stream } = await artifacts.openArtifact(tenant.id, wildcard(request));
-      await refuseOverBound(request, reply, file.size, stream);
-      const name = file.path.split('/').at(-1) ?? 'artifact';
-      return reply
-        .header('content-type', 'application/octet-stream')
-        .header('content-length', String(file.size))
-        .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"`)
-        .header('x-content-type-options', 'nosniff')
-        .send(stream);
+      return sendDownload(request, reply, file, stream);
     });
 
     app.delete(`${prefix}/artifacts/*`, { config: mlflow('artifacts.write'), schema: { hide: true } }, async (request) => {

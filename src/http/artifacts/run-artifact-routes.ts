@@ -10,7 +10,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { RunArtifactService } from '../../tracking/index.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
-import { refuseOverBound } from '../bandwidth-hooks.ts';
+import { sendDownload } from '../bandwidth-hooks.ts';
 
 const prefixes = ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow'] as const;
 const config = { access: 'artifacts.read' as const, tenantFrom: 'token' as const, errorFormat: 'mlflow' as const };
@@ -40,14 +40,7 @@ export const runArtifactRoutes = (deps: { runArtifacts: RunArtifactService }): F
   for (const url of ['/get-artifact', ...prefixes.map((prefix) => `${prefix}/get-artifact`)]) {
     app.get(url, { config, schema: { hide: true, querystring: query } }, async (request, reply) => {
       const { file, stream } = await runArtifacts.open(scopeOf(request), runIdOf(request.query), request.query.path ?? '');
-      await refuseOverBound(request, reply, file.size, stream);
-      const name = file.path.split('/').at(-1) ?? 'artifact';
-      return reply
-        .header('content-type', 'application/octet-stream')
-        .header('content-length', String(file.size))
-        .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}"`)
-        .header('x-content-type-options', 'nosniff')
-        .send(stream);
+      return sendDownload(request, reply, file, stream);
     });
   }
 };

@@ -7,22 +7,14 @@
  */
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
+import { postStatus } from './support/paced-post.ts';
 
 const data = workerData as { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number };
 const body = Buffer.from(data.body);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-const post = (): Promise<number> =>
-  new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port: data.port, agent, method: 'POST', path: data.path, headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Bearer ${data.token}` }, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
+const target = { port: data.port };
+const post = (): Promise<number> => postStatus(target, agent, data.path, data.token, body);
 
 const statuses = new Map<number, number>();
 let outstanding = 0;

@@ -34,6 +34,8 @@ import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
 import type { DbKind } from '../src/db/index.ts';
 import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
+import { postStatus, runPaced } from './support/paced-post.ts';
+import type { PostTarget } from './support/paced-post.ts';
 
 const { values } = parseArgs({
   options: {
@@ -192,20 +194,6 @@ const victimAgent = new http.Agent({ keepAlive: true, maxSockets: victimClients 
 const floodAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-type Target = { port: number } | { socketPath: string };
-const post = (target: Target, agent: http.Agent, path: string, token: string | undefined, body: Buffer): Promise<number> =>
-  new Promise((resolve) => {
-    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': body.length };
-    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
-    const req = http.request({ ...('port' in target ? { host: '127.0.0.1', port: target.port } : { socketPath: target.socketPath }), agent, method: 'POST', path, headers, timeout: 30_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
 
 const main = async (): Promise<void> => {
   // The production auth cache (5 s), not the tests' 0: the flood must not turn into a database benchmark.
@@ -269,27 +257,7 @@ const main = async (): Promise<void> => {
         victimThread.postMessage({ ms });
       });
     }
-    const latencies: number[] = [];
-    let errors = 0;
-    const interval = (1000 * victimClients) / victimRps;
-    const end = performance.now() + ms;
-    await Promise.all(Array.from({ length: victimClients }, async (_, c) => {
-      let next = performance.now() + (interval * c) / victimClients;
-      while (next < end) {
-        const wait = next - performance.now();
-        if (wait > 0) await sleep(wait);
-        const t0 = performance.now();
-        const status = await post(gateway, victimAgent, inferPath, victim.tokens.member, inferBody);
-        const dt = performance.now() - t0;
-        if (status === 200) latencies.push(dt);
-        else errors += 1;
-        next += interval;
-        // Never catch up with a burst after a slow answer: keep the offered rate steady.
-        if (next < performance.now()) next = performance.now();
-      }
-    }));
-    latencies.sort((a, b) => a - b);
-    return { latencies, errors, total: latencies.length + errors };
+    return runPaced(victimClients, victimRps, ms, () => postStatus(gateway, victimAgent, inferPath, victim.tokens.member, inferBody));
   };
 
   /** The same flood from a worker thread (bench/noisy-neighbour-flood.ts). */
@@ -326,7 +294,7 @@ const main = async (): Promise<void> => {
           continue;
         }
         outstanding += 1;
-        const done = post(gateway, floodAgent, inferPath, noisy.tokens.member, floodBody).then((status) => {
+        const done = postStatus(gateway, floodAgent, inferPath, noisy.tokens.member, floodBody).then((status) => {
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           outstanding -= 1;
           inflight.delete(done);
@@ -421,11 +389,11 @@ const main = async (): Promise<void> => {
   if (socketPath === undefined) throw new Error('no ready replica socket');
   // The worker's own route (the gateway forwards every deployment's inference to this path).
   const workerInferPath = '/v2/models/model/infer';
-  const timeSeq = async (target: Target, agent: http.Agent, token: string | undefined): Promise<number[]> => {
+  const timeSeq = async (target: PostTarget, agent: http.Agent, token: string | undefined): Promise<number[]> => {
     const out: number[] = [];
     for (let i = 0; i < overheadCalls; i += 1) {
       const t0 = performance.now();
-      const status = await post(target, agent, 'port' in target ? inferPath : workerInferPath, token, inferBody);
+      const status = await postStatus(target, agent, 'port' in target ? inferPath : workerInferPath, token, inferBody);
       if (status !== 200) throw new Error(`overhead call answered ${status}`);
       out.push(performance.now() - t0);
     }

@@ -12,17 +12,8 @@ import { withSharedRead } from '../src/db/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
-import { mlflowHttp } from './support/mlflow-http.ts';
-import type { MlflowResponse } from './support/mlflow-http.ts';
+import { expectNotFound, expectOk, mlflowHttp } from './support/mlflow-http.ts';
 
-const ok = (r: MlflowResponse, what: string) => {
-  assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`);
-  return r.body;
-};
-const notFound = (r: MlflowResponse, what: string) => {
-  assert.equal(r.status, 404, `${what}: ${JSON.stringify(r.body)}`);
-  assert.equal(r.body.error_code, 'RESOURCE_DOES_NOT_EXIST', what);
-};
 
 for (const kind of databaseKinds) {
   describe(`sharing an experiment's listing and run artifacts on ${kind}`, () => {
@@ -51,8 +42,8 @@ for (const kind of databaseKinds) {
     };
     const experimentWithRun = async (tenant: TestTenant, name: string) => {
       const m = mlflowHttp(p, tenant.tokens.member);
-      const experimentId = ok(await m.post('experiments/create', { name, tags: [{ key: 'team', value: name }] }), 'experiment').experiment_id as string;
-      const run = ok(await m.post('runs/create', { experiment_id: experimentId, start_time: 1 }), 'run').run;
+      const experimentId = expectOk(await m.post('experiments/create', { name, tags: [{ key: 'team', value: name }] }), 'experiment').experiment_id as string;
+      const run = expectOk(await m.post('runs/create', { experiment_id: experimentId, start_time: 1 }), 'run').run;
       return { experimentId, runId: run.info.run_id as string, root: String(run.info.artifact_uri).replace('mlflow-artifacts:/', '') };
     };
 
@@ -86,15 +77,15 @@ for (const kind of databaseKinds) {
         const seen: string[] = [];
         let token: string | undefined;
         for (let i = 0; i < 20; i += 1) {
-          const page = ok(await bm.post('experiments/search', { max_results: 1, ...(token === undefined ? {} : { page_token: token }) }), 'search page');
+          const page = expectOk(await bm.post('experiments/search', { max_results: 1, ...(token === undefined ? {} : { page_token: token }) }), 'search page');
           seen.push(...(page.experiments ?? []).map((e: any) => `${e.experiment_id}:${e.name}`));
           token = page.next_page_token;
           if (token === undefined) break;
         }
         return seen;
       };
-      notFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'before the share');
-      notFound(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/churn' }), 'by name before the share');
+      expectNotFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'before the share');
+      expectNotFound(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/churn' }), 'by name before the share');
       const ownOnly = await names();
       assert.ok(!ownOnly.some((n) => n.startsWith('sx-a/')), JSON.stringify(ownOnly));
 
@@ -102,29 +93,29 @@ for (const kind of databaseKinds) {
       assert.equal(created.status, 201, JSON.stringify(created.body));
       shareId = created.body.id;
 
-      const got = ok(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'experiments/get').experiment;
+      const got = expectOk(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'experiments/get').experiment;
       assert.equal(got.experiment_id, `sx-a/${e1}`);
       assert.equal(got.name, 'sx-a/churn');
       assert.deepEqual(got.tags, [{ key: 'team', value: 'churn' }], "the shared experiment's tags come with it");
-      assert.equal(ok(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/churn' }), 'get-by-name').experiment.experiment_id, `sx-a/${e1}`);
-      assert.equal(ok(await bm.get('experiments/get', { experiment_id: e1 }), 'own').experiment.name, 'mine', 'an unqualified id is the caller\'s own');
+      assert.equal(expectOk(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/churn' }), 'get-by-name').experiment.experiment_id, `sx-a/${e1}`);
+      assert.equal(expectOk(await bm.get('experiments/get', { experiment_id: e1 }), 'own').experiment.name, 'mine', 'an unqualified id is the caller\'s own');
       const all = await names();
       assert.deepEqual(all, [...ownOnly, `sx-a/${e1}:sx-a/churn`], 'the shared experiment follows the own ones, once');
-      const filtered = ok(await bm.post('experiments/search', { filter: "name = 'churn'" }), 'filtered').experiments;
+      const filtered = expectOk(await bm.post('experiments/search', { filter: "name = 'churn'" }), 'filtered').experiments;
       assert.deepEqual(filtered.map((e: any) => e.name), ['sx-a/churn'], "the filter sees the owner's name");
 
       // Nothing else of sx-a, and nothing writable.
-      notFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e2}` }), 'the unshared experiment');
-      notFound(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/secret' }), 'the unshared experiment by name');
-      notFound(await bm.get('experiments/get', { experiment_id: `sx-out/${e1}` }), 'another owner');
-      notFound(await bm.post('experiments/update', { experiment_id: `sx-a/${e1}`, new_name: 'x' }), 'rename');
-      notFound(await bm.post('experiments/delete', { experiment_id: `sx-a/${e1}` }), 'delete');
-      notFound(await bm.post('experiments/set-experiment-tag', { experiment_id: `sx-a/${e1}`, key: 'k', value: 'v' }), 'tag');
-      notFound(await bm.post('runs/create', { experiment_id: `sx-a/${e1}` }), 'a run in it');
+      expectNotFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e2}` }), 'the unshared experiment');
+      expectNotFound(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/secret' }), 'the unshared experiment by name');
+      expectNotFound(await bm.get('experiments/get', { experiment_id: `sx-out/${e1}` }), 'another owner');
+      expectNotFound(await bm.post('experiments/update', { experiment_id: `sx-a/${e1}`, new_name: 'x' }), 'rename');
+      expectNotFound(await bm.post('experiments/delete', { experiment_id: `sx-a/${e1}` }), 'delete');
+      expectNotFound(await bm.post('experiments/set-experiment-tag', { experiment_id: `sx-a/${e1}`, key: 'k', value: 'v' }), 'tag');
+      expectNotFound(await bm.post('runs/create', { experiment_id: `sx-a/${e1}` }), 'a run in it');
       const om = mlflowHttp(p, outsider.tokens.owner);
-      notFound(await om.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'outsider');
-      assert.ok(!(ok(await om.post('experiments/search', {}), 'outsider search').experiments ?? []).some((e: any) => e.name.startsWith('sx-a/')));
-      assert.equal(ok(await mlflowHttp(p, a.tokens.member).get('experiments/get', { experiment_id: e1 }), 'owner').experiment.name, 'churn');
+      expectNotFound(await om.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'outsider');
+      assert.ok(!(expectOk(await om.post('experiments/search', {}), 'outsider search').experiments ?? []).some((e: any) => e.name.startsWith('sx-a/')));
+      assert.equal(expectOk(await mlflowHttp(p, a.tokens.member).get('experiments/get', { experiment_id: e1 }), 'owner').experiment.name, 'churn');
 
       // Audited in both chains: get, get-by-name and the search pages that carried it (two walks: 1 + filtered 1).
       for (const tenant of [a, b]) {
@@ -134,30 +125,30 @@ for (const kind of databaseKinds) {
       }
 
       assert.equal((await p.call('DELETE', `/api/v1/tenants/sx-a/shares/${shareId}`, a.tokens.admin)).status, 200);
-      notFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'after revocation');
-      notFound(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/churn' }), 'by name after revocation');
+      expectNotFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'after revocation');
+      expectNotFound(await bm.get('experiments/get-by-name', { experiment_name: 'sx-a/churn' }), 'by name after revocation');
       assert.deepEqual(await names(), ownOnly);
     });
 
     test("the grantee lists and downloads the shared run's artifacts, no other file of the owner; the database decides; audited; revocation is immediate", async () => {
       const bm = mlflowHttp(p, b.tokens.member);
-      notFound(await bm.get('artifacts/list', { run_id: run1 }), 'before the share');
+      expectNotFound(await bm.get('artifacts/list', { run_id: run1 }), 'before the share');
       assert.equal((await download(b.tokens.member, run1, 'notes.txt')).statusCode, 404);
 
       const created = await p.call('POST', '/api/v1/tenants/sx-a/shares', a.tokens.admin, { resource: `experiment:${e1}`, grantee: b.id });
       assert.equal(created.status, 201, JSON.stringify(created.body));
 
-      const root = ok(await bm.get('artifacts/list', { run_id: run1 }), 'list root');
+      const root = expectOk(await bm.get('artifacts/list', { run_id: run1 }), 'list root');
       assert.match(root.root_uri, new RegExp(`^mlflow-artifacts:/${e1}/${run1}/artifacts$`));
       assert.deepEqual(root.files, [{ path: 'model', is_dir: true }, { path: 'notes.txt', is_dir: false, file_size: 5 }]);
-      assert.deepEqual(ok(await bm.get('artifacts/list', { run_uuid: run1, path: 'model' }), 'list model').files, [{ path: 'model/weights.bin', is_dir: false, file_size: 9 }]);
+      assert.deepEqual(expectOk(await bm.get('artifacts/list', { run_uuid: run1, path: 'model' }), 'list model').files, [{ path: 'model/weights.bin', is_dir: false, file_size: 9 }]);
       const weights = await download(b.tokens.member, run1, 'model/weights.bin');
       assert.equal(weights.statusCode, 200, weights.body);
       assert.equal(weights.body, 'weights-1', "decrypted with the owner's key");
       assert.equal((await download(b.tokens.member, run1, 'notes.txt', '/api/2.0/mlflow/get-artifact')).body, 'notes');
 
       // Another experiment's run, traversal out of the run's root, a missing file: nothing comes back.
-      notFound(await bm.get('artifacts/list', { run_id: run2 }), "the unshared run's artifacts");
+      expectNotFound(await bm.get('artifacts/list', { run_id: run2 }), "the unshared run's artifacts");
       assert.equal((await download(b.tokens.member, run2, 'secret.txt')).statusCode, 404);
       for (const path of [`../../${e2}/${run2}/artifacts/secret.txt`, `model/../../../${e2}/${run2}/artifacts/secret.txt`, '/models/churn/v1/model.onnx', '..']) {
         const r = await download(b.tokens.member, run1, path);
@@ -174,7 +165,7 @@ for (const kind of databaseKinds) {
       assert.equal(deleted.statusCode, 404);
       assert.equal((await download(a.tokens.member, run1, 'notes.txt')).body, 'notes', 'the owner still reads its file');
       // An outsider: nothing.
-      notFound(await mlflowHttp(p, outsider.tokens.owner).get('artifacts/list', { run_id: run1 }), 'outsider');
+      expectNotFound(await mlflowHttp(p, outsider.tokens.owner).get('artifacts/list', { run_id: run1 }), 'outsider');
       assert.equal((await download(outsider.tokens.owner, run1, 'notes.txt')).statusCode, 404);
 
       // The database decides: in sx-b's shared-read scope naming sx-a, exactly E1's run's files are visible.
@@ -192,24 +183,24 @@ for (const kind of databaseKinds) {
       }
 
       assert.equal((await p.call('DELETE', `/api/v1/tenants/sx-a/shares/${created.body.id}`, a.tokens.admin)).status, 200);
-      notFound(await bm.get('artifacts/list', { run_id: run1 }), 'after revocation');
+      expectNotFound(await bm.get('artifacts/list', { run_id: run1 }), 'after revocation');
       assert.equal((await download(b.tokens.member, run1, 'notes.txt')).statusCode, 404);
       assert.deepEqual(await visible(b.id), []);
       // The owner's own run-artifact reads are unchanged.
-      assert.deepEqual(ok(await mlflowHttp(p, a.tokens.member).get('artifacts/list', { run_id: run2 }), 'owner list').files.map((f: any) => f.path), [run1, 'secret.txt']);
+      assert.deepEqual(expectOk(await mlflowHttp(p, a.tokens.member).get('artifacts/list', { run_id: run2 }), 'owner list').files.map((f: any) => f.path), [run1, 'secret.txt']);
     });
 
     test('an expired share closes the experiment and its run artifacts at once, like a revoked one', async () => {
       const bm = mlflowHttp(p, b.tokens.member);
       const created = await p.call('POST', '/api/v1/tenants/sx-a/shares', a.tokens.admin, { resource: `experiment:${e1}`, grantee: b.id, expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      ok(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'while live');
-      ok(await bm.get('artifacts/list', { run_id: run1 }), 'artifacts while live');
+      expectOk(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'while live');
+      expectOk(await bm.get('artifacts/list', { run_id: run1 }), 'artifacts while live');
       // Time passes (set as the schema owner: the API refuses an expiry in the past).
       await p.database.owner.queryAsOwner(`UPDATE tenant_shares SET expires_at = now() - interval '1 second' WHERE id = $1`, [created.body.id]);
-      notFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'after expiry');
-      assert.ok(!(ok(await bm.post('experiments/search', {}), 'search after expiry').experiments ?? []).some((e: any) => String(e.name).startsWith('sx-a/')));
-      notFound(await bm.get('artifacts/list', { run_id: run1 }), 'artifacts after expiry');
+      expectNotFound(await bm.get('experiments/get', { experiment_id: `sx-a/${e1}` }), 'after expiry');
+      assert.ok(!(expectOk(await bm.post('experiments/search', {}), 'search after expiry').experiments ?? []).some((e: any) => String(e.name).startsWith('sx-a/')));
+      expectNotFound(await bm.get('artifacts/list', { run_id: run1 }), 'artifacts after expiry');
       assert.equal((await download(b.tokens.member, run1, 'notes.txt')).statusCode, 404);
     });
   });

@@ -14,17 +14,8 @@ import { withSharedRead } from '../src/db/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
-import { mlflowHttp } from './support/mlflow-http.ts';
-import type { MlflowResponse } from './support/mlflow-http.ts';
+import { expectNotFound, expectOk, mlflowHttp } from './support/mlflow-http.ts';
 
-const ok = (r: MlflowResponse, what: string) => {
-  assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`);
-  return r.body;
-};
-const notFound = (r: MlflowResponse, what: string) => {
-  assert.equal(r.status, 404, `${what}: ${JSON.stringify(r.body)}`);
-  assert.equal(r.body.error_code, 'RESOURCE_DOES_NOT_EXIST', what);
-};
 
 for (const kind of databaseKinds) {
   describe(`sharing an experiment on ${kind}`, () => {
@@ -45,9 +36,9 @@ for (const kind of databaseKinds) {
 
     const experimentWithRun = async (tenant: TestTenant, name: string, metric: number) => {
       const m = mlflowHttp(p, tenant.tokens.member);
-      const experimentId = ok(await m.post('experiments/create', { name }), 'experiment').experiment_id as string;
-      const runId = ok(await m.post('runs/create', { experiment_id: experimentId, start_time: 1 }), 'run').run.info.run_id as string;
-      ok(await m.post('runs/log-batch', { run_id: runId, metrics: [{ key: 'loss', value: metric, timestamp: 1, step: 0 }, { key: 'loss', value: metric / 2, timestamp: 2, step: 1 }], params: [{ key: 'lr', value: '0.1' }] }), 'log');
+      const experimentId = expectOk(await m.post('experiments/create', { name }), 'experiment').experiment_id as string;
+      const runId = expectOk(await m.post('runs/create', { experiment_id: experimentId, start_time: 1 }), 'run').run.info.run_id as string;
+      expectOk(await m.post('runs/log-batch', { run_id: runId, metrics: [{ key: 'loss', value: metric, timestamp: 1, step: 0 }, { key: 'loss', value: metric / 2, timestamp: 2, step: 1 }], params: [{ key: 'lr', value: '0.1' }] }), 'log');
       return { experimentId, runId };
     };
 
@@ -72,38 +63,38 @@ for (const kind of databaseKinds) {
     test('the grantee reads the shared experiment through runs/get, runs/search and metric history, nothing else; audited; revocation is immediate', async () => {
       const bm = mlflowHttp(p, b.tokens.member);
       // Before any share: nothing.
-      notFound(await bm.get('runs/get', { run_id: sharedRun }), 'before the share');
-      assert.deepEqual(ok(await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'search before').runs ?? [], []);
+      expectNotFound(await bm.get('runs/get', { run_id: sharedRun }), 'before the share');
+      assert.deepEqual(expectOk(await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'search before').runs ?? [], []);
 
       const created = await p.call('POST', '/api/v1/tenants/exp-a/shares', a.tokens.admin, { resource: `experiment:${e1}`, grantee: b.id });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.equal(created.body.resource, `experiment:${e1}`);
 
-      const run = ok(await bm.get('runs/get', { run_id: sharedRun }), 'runs/get').run;
+      const run = expectOk(await bm.get('runs/get', { run_id: sharedRun }), 'runs/get').run;
       assert.equal(run.info.run_id, sharedRun);
       assert.deepEqual(run.data.params, [{ key: 'lr', value: '0.1' }]);
-      const found = ok(await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'runs/search');
+      const found = expectOk(await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'runs/search');
       assert.deepEqual(found.runs.map((r: any) => r.info.run_id), [sharedRun], "only the shared experiment's runs, not exp-b's own of the same id");
-      const own = ok(await bm.post('runs/search', { experiment_ids: [e1] }), 'own search');
+      const own = expectOk(await bm.post('runs/search', { experiment_ids: [e1] }), 'own search');
       assert.deepEqual(own.runs.map((r: any) => r.info.run_id), [bOwnRun], 'an unqualified id is still the caller\'s own');
-      const history = ok(await bm.get('metrics/get-history', { run_id: sharedRun, metric_key: 'loss' }), 'history');
+      const history = expectOk(await bm.get('metrics/get-history', { run_id: sharedRun, metric_key: 'loss' }), 'history');
       assert.deepEqual(history.metrics.map((m: any) => m.value), [0.8, 0.4]);
 
       // Nothing else of exp-a: another experiment's run, any write, mixed owners.
-      notFound(await bm.get('runs/get', { run_id: otherRun }), 'an unshared run');
-      notFound(await bm.get('metrics/get-history', { run_id: otherRun, metric_key: 'loss' }), 'an unshared history');
-      notFound(await bm.post('runs/log-metric', { run_id: sharedRun, key: 'loss', value: 0, timestamp: 3, step: 2 }), 'a write');
-      notFound(await bm.post('runs/update', { run_id: sharedRun, status: 'FAILED' }), 'an update');
-      notFound(await bm.post('runs/delete', { run_id: sharedRun }), 'a delete');
+      expectNotFound(await bm.get('runs/get', { run_id: otherRun }), 'an unshared run');
+      expectNotFound(await bm.get('metrics/get-history', { run_id: otherRun, metric_key: 'loss' }), 'an unshared history');
+      expectNotFound(await bm.post('runs/log-metric', { run_id: sharedRun, key: 'loss', value: 0, timestamp: 3, step: 2 }), 'a write');
+      expectNotFound(await bm.post('runs/update', { run_id: sharedRun, status: 'FAILED' }), 'an update');
+      expectNotFound(await bm.post('runs/delete', { run_id: sharedRun }), 'a delete');
       assert.equal((await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`, e1] })).status, 400, 'own and shared ids in one search');
       // The owner's run is unchanged.
-      const still = ok(await mlflowHttp(p, a.tokens.member).get('runs/get', { run_id: sharedRun }), 'owner read').run;
+      const still = expectOk(await mlflowHttp(p, a.tokens.member).get('runs/get', { run_id: sharedRun }), 'owner read').run;
       assert.equal(still.info.status, 'RUNNING');
       assert.deepEqual(still.data.metrics.map((m: any) => m.value), [0.4]);
       // Nobody else.
       const om = mlflowHttp(p, outsider.tokens.owner);
-      notFound(await om.get('runs/get', { run_id: sharedRun }), 'outsider');
-      assert.deepEqual(ok(await om.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'outsider search').runs ?? [], []);
+      expectNotFound(await om.get('runs/get', { run_id: sharedRun }), 'outsider');
+      assert.deepEqual(expectOk(await om.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'outsider search').runs ?? [], []);
 
       // The database decides: in exp-b's shared-read scope naming exp-a, exactly E1's run is visible.
       const visible = () => withSharedRead(p.platform.db, b.id, a.id, async (tx) =>
@@ -120,10 +111,10 @@ for (const kind of databaseKinds) {
 
       // Revoked: the next read is not found.
       assert.equal((await p.call('DELETE', `/api/v1/tenants/exp-a/shares/${created.body.id}`, a.tokens.admin)).status, 200);
-      notFound(await bm.get('runs/get', { run_id: sharedRun }), 'after revocation');
+      expectNotFound(await bm.get('runs/get', { run_id: sharedRun }), 'after revocation');
       assert.deepEqual(await visible(), [], 'revocation closes the rows at once');
-      notFound(await bm.get('metrics/get-history', { run_id: sharedRun, metric_key: 'loss' }), 'history after revocation');
-      assert.deepEqual(ok(await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'search after').runs ?? [], []);
+      expectNotFound(await bm.get('metrics/get-history', { run_id: sharedRun, metric_key: 'loss' }), 'history after revocation');
+      assert.deepEqual(expectOk(await bm.post('runs/search', { experiment_ids: [`exp-a/${e1}`] }), 'search after').runs ?? [], []);
       assert.equal((await auditActions(a, 'share.read')).length, 3, 'refused reads are no shared reads');
     });
 

@@ -8,6 +8,7 @@
  * model_registry.proto as filled in by mlflow/store/tracking/rest_store.py and
  * mlflow/store/model_registry/rest_store.py.
  */
+import assert from 'node:assert/strict';
 import type { TestPlatform } from './platform.ts';
 
 export interface MlflowResponse {
@@ -61,3 +62,15 @@ export const mlflowHttp = (p: TestPlatform, token: string, prefix = '/api/2.0/ml
 /** Asserts-free helper: the MLflow error code of a response, or undefined for a success. */
 export const errorCode = (response: MlflowResponse): string | undefined =>
   response.status === 200 ? undefined : (response.body?.error_code as string | undefined) ?? `HTTP ${response.status}`;
+
+/** Asserts a 200 and returns the body. */
+export const expectOk = (r: MlflowResponse, what: string): any => {
+  assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`);
+  return r.body;
+};
+
+/** Asserts MLflow's 404 `RESOURCE_DOES_NOT_EXIST` — what another tenant's (or an unshared) object answers. */
+export const expectNotFound = (r: MlflowResponse, what: string): void => {
+  assert.equal(r.status, 404, `${what}: ${JSON.stringify(r.body)}`);
+  assert.equal(r.body.error_code, 'RESOURCE_DOES_NOT_EXIST', what);
+};

@@ -22,12 +22,14 @@
  *   node_modules/.bin/node bench/fair-tree-sim.ts            # both pools
  *   node_modules/.bin/node bench/fair-tree-sim.ts 2000       # one pool
  *   node_modules/.bin/node bench/fair-tree-sim.ts 2000 --half-life-days=1
+ *   node_modules/.bin/node bench/fair-tree-sim.ts 2000 --per-tenant=/tmp/shares.csv   # every tenant's share
  *   node_modules/.bin/node bench/fair-tree-sim.ts 2000 --charge-minutes=0 --tree-only   # no running charge
  *   node_modules/.bin/node bench/fair-tree-sim.ts 2000 --per-minute --tree-only         # charge, order fixed per minute
  *
  * CPU only (dominant share = cpu share). Deterministic trace (seeded PRNG); times are wall-clock.
  */
 import { performance } from 'node:perf_hooks';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { DecayedUsageLedger, FairTreeIndex, SchedulerState, runningChargeMs } from '../src/scheduler/index.ts';
 import type { FairTreeNode } from '../src/scheduler/index.ts';
 
@@ -219,6 +221,8 @@ const fairTreePolicy = (trace: Trace, times: number[], orderTimes: number[]): Po
 };
 
 interface Result {
+  /** Per tenant: time-averaged dominant (cpu) share and its entitled share, in trace order. */
+  perTenant: Array<{ id: string; entitled: number; averageShare: number }>;
   jain: number;
   minRatio: number;
   maxRatio: number;
@@ -287,6 +291,7 @@ const simulate = (trace: Trace, kind: 'flat' | 'fair-tree'): Result => {
   const sum = ratios.reduce((a, b) => a + b, 0);
   const sumSq = ratios.reduce((a, b) => a + b * b, 0);
   return {
+    perTenant: trace.teams.map((team, t) => ({ id: team.id, entitled: team.entitled, averageShare: coreMinutes[t]! / (MINUTES * trace.cores) })),
     jain: (sum * sum) / (n * sumSq),
     minRatio: Math.min(...ratios),
     maxRatio: Math.max(...ratios),
@@ -303,6 +308,9 @@ const simulate = (trace: Trace, kind: 'flat' | 'fair-tree'): Result => {
 };
 
 const us = (ms: number): string => `${(ms * 1000).toFixed(1)} µs`;
+// --per-tenant=FILE: a CSV row per tenant, pool and policy (pool, policy, tenant, entitled share, time-averaged dominant share, ratio).
+const perTenantFile = process.argv.find((a) => a.startsWith('--per-tenant='))?.split('=')[1];
+if (perTenantFile !== undefined) writeFileSync(perTenantFile, 'cores,policy,tenant,entitled_share,average_dominant_share,ratio\n');
 const pools = process.argv.slice(2).filter((a) => !a.startsWith('--')).map(Number).filter((x) => x > 0);
 console.log(`fair-tree half-life: ${halfLifeDays} d`);
 for (const cores of pools.length > 0 ? pools : [2000, 32000]) {
@@ -317,6 +325,13 @@ for (const cores of pools.length > 0 ? pools : [2000, 32000]) {
       ` | queued max ${r.maxQueued}, at end ${r.queuedAtEnd}` +
       (r.orderP99 === undefined ? '' : ` | key refresh (1,000 keys, per minute) mean ${us(r.orderMean!)} p99 ${us(r.orderP99)}`) +
       ` | ${r.wallS.toFixed(1)} s`);
+  }
+  if (perTenantFile !== undefined) {
+    // One row per tenant and policy: the time-averaged dominant share against the entitled share.
+    const rows = Object.entries(results).flatMap(([name, r]) => r.perTenant.map((t) =>
+      `${cores},${name},${t.id},${t.entitled.toExponential(6)},${t.averageShare.toExponential(6)},${(t.averageShare / t.entitled).toFixed(4)}`));
+    appendFileSync(perTenantFile, `${rows.join('\n')}\n`);
+    console.log(`per-tenant shares: ${rows.length} rows appended to ${perTenantFile}`);
   }
   if (results.flat !== undefined) console.log(`ratio fair-tree/flat: Jain ${(results.tree.jain / results.flat.jain).toFixed(2)}×, worst wait ${(results.tree.worstWaitUnderShare / Math.max(1, results.flat.worstWaitUnderShare)).toFixed(2)}×`);
 }

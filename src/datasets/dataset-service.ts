@@ -9,9 +9,9 @@ import type { ReadEntry } from 'tar';
 import { AppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
+import { withSharedRead, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
-import { recordSharedUse } from '../sharing/index.ts';
+import { auditSharedRead, otherTenantIdBySlug, recordSharedUse } from '../sharing/index.ts';
 import { normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import type { StagedBlob, TenantStorage } from '../artifacts/index.ts';
 import { DATASET_NAME_PATTERN, datasetDigest } from './dataset-digest.ts';
@@ -203,26 +203,20 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
     if (slash <= 0) return undefined;
     const name = qualified.slice(slash + 1);
     if (!DATASET_NAME_PATTERN.test(name)) return undefined;
-    const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [qualified.slice(0, slash)])).rows[0]?.id;
-    return ownerId === undefined || ownerId === tenantId ? undefined : { ownerId, name };
+    const ownerId = await otherTenantIdBySlug(db, tenantId, qualified.slice(0, slash));
+    return ownerId === undefined ? undefined : { ownerId, name };
   };
 
   /** One read of shared data, in both tenants' audit chains (one system transaction, before the answer). */
-  const auditSharedRead = async (ctx: RequestContext | undefined, tenantId: string, ownerId: string, target: string): Promise<void> => {
-    const actor = ctx?.actor ?? 'system';
-    const requestId = ctx?.requestId ?? 'internal';
-    await withSystem(db, async (tx) => {
-      await appendAuditEvent(tx, { tenantId: ownerId, actor, action: 'share.read', target, outcome: 'success', requestId, details: { grantee: tenantId } });
-      await appendAuditEvent(tx, { tenantId, actor, action: 'share.read', target, outcome: 'success', requestId, details: { owner: ownerId } });
-    });
-  };
+  const auditRead = (ctx: RequestContext | undefined, tenantId: string, ownerId: string, target: string): Promise<void> =>
+    auditSharedRead(db, { tenantId, actor: ctx?.actor ?? 'system', requestId: ctx?.requestId ?? 'internal' }, ownerId, target);
 
   const getVersion: DatasetService['getVersion'] = async (tenantId, name, version, ctx) => {
     if (name.includes('/')) {
       const owner = await sharedOwner(tenantId, name);
       const found = owner === undefined ? undefined : await withSharedRead(db, tenantId, owner.ownerId, (tx) => versionIn(tx, owner.name, version, owner.ownerId));
       if (owner === undefined || found === undefined) throw datasetErrors.versionNotFound(name, version);
-      await auditSharedRead(ctx, tenantId, owner.ownerId, `dataset:${name}/${found.version}`);
+      await auditRead(ctx, tenantId, owner.ownerId, `dataset:${name}/${found.version}`);
       return { ...found, dataset: name };
     }
     checkName(name);
@@ -334,7 +328,7 @@ export const createDatasetService = (deps: { db: Db; storage: TenantStorage }): 
           [owner.name, version, path, owner.ownerId],
         )).rows[0]);
         if (owner === undefined || file === undefined) throw datasetErrors.fileNotFound(path);
-        await auditSharedRead(ctx, tenantId, owner.ownerId, `dataset:${name}/${version}`);
+        await auditRead(ctx, tenantId, owner.ownerId, `dataset:${name}/${version}`);
         const found = { path: file.path, digest: file.digest, size: Number(file.size) };
         return { file: found, stream: await storage.openBlob(owner.ownerId, found.digest, found.size) };
       }

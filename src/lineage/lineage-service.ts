@@ -3,8 +3,8 @@ import { Readable } from 'node:stream';
 import { AppError, isAppError } from '../core/errors.ts';
 import type { RequestContext } from '../core/request-context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import { readAsSystem, withTenant } from '../db/index.ts';
-import { listOwnUsesOfShared, listUsesOfOwnObject } from '../sharing/index.ts';
+import { withTenant } from '../db/index.ts';
+import { listOwnUsesOfShared, listUsesOfOwnObject, otherTenantIdBySlug } from '../sharing/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
 import type { DatasetService } from '../datasets/index.ts';
@@ -168,8 +168,8 @@ export const createLineageService = (deps: {
     const slash = qualified.indexOf('/');
     if (slash <= 0) return undefined;
     const owner = qualified.slice(0, slash);
-    const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [owner])).rows[0]?.id;
-    return ownerId === undefined || ownerId === tenantId ? undefined : { ownerId, owner, name: qualified.slice(slash + 1) };
+    const ownerId = await otherTenantIdBySlug(db, tenantId, owner);
+    return ownerId === undefined ? undefined : { ownerId, owner, name: qualified.slice(slash + 1) };
   };
 
   /**

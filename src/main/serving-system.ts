@@ -2,8 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import type { Db } from '../db/index.ts';
-import { readAsSystem } from '../db/index.ts';
-import { recordSharedUse } from '../sharing/index.ts';
+import { otherTenantIdBySlug, recordSharedUse } from '../sharing/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ArtifactService } from '../artifacts/index.ts';
@@ -73,8 +72,8 @@ export const createServingSystem = async (
     const slash = model.indexOf('/');
     if (slash <= 0) return undefined;
     const notFound = new AppError('NOT_FOUND', `model ${model} version ${version}: no such registered model version`);
-    const ownerId = (await readAsSystem<{ id: string }>(deps.db, 'SELECT id FROM tenants WHERE slug = $1', [model.slice(0, slash)])).rows[0]?.id;
-    if (ownerId === undefined || ownerId === tenantId) return undefined;
+    const ownerId = await otherTenantIdBySlug(deps.db, tenantId, model.slice(0, slash));
+    if (ownerId === undefined) return undefined;
     try {
       await deps.registry.getModelVersion(scope(tenantId), { name: model, version });
     } catch {

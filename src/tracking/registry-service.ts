@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../db/index.ts';
-import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
+import { withSharedRead, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
+import { auditSharedRead, otherTenantIdBySlug } from '../sharing/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
 import type { ModelVersionJson, ModelVersionRow, RegisteredModelJson, RegisteredModelRow } from './mlflow-entities.ts';
 import { canonicalStage, modelStages, modelVersionJson, registeredModelJson } from './mlflow-entities.ts';
@@ -152,8 +153,8 @@ export const createRegistryService = (deps: { db: Db }) => {
     if (slash <= 0) return undefined;
     const ownerSlug = qualified.slice(0, slash);
     const name = qualified.slice(slash + 1);
-    const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [ownerSlug])).rows[0]?.id;
-    if (ownerId === undefined || ownerId === scope.tenantId) return undefined;
+    const ownerId = await otherTenantIdBySlug(db, scope.tenantId, ownerSlug);
+    if (ownerId === undefined) return undefined;
     const found = await withSharedRead(db, scope.tenantId, ownerId, async (tx) => {
       const row = (await tx.query<ModelVersionRow>(`${VERSION_SELECT} WHERE v.tenant_id = $1 AND v.name = $2 AND v.version = $3`, [ownerId, name, version])).rows[0];
       if (row === undefined) return undefined;
@@ -166,11 +167,7 @@ export const createRegistryService = (deps: { db: Db }) => {
     });
     if (found === undefined) return undefined;
     const target = `model:${qualified}/${version}`;
-    await withSystem(db, async (tx) => {
-      for (const [chain, details] of [[ownerId, { shareId: found.shareId, grantee: scope.tenantId }], [scope.tenantId, { shareId: found.shareId, owner: ownerId }]] as const) {
-        await appendAuditEvent(tx, { tenantId: chain, actor: scope.actor, action: 'share.read', target, outcome: 'success', requestId: scope.requestId, details });
-      }
-    });
+    await auditSharedRead(db, scope, ownerId, target, { shareId: found.shareId });
     return modelVersionJson({ ...found.row, name: qualified });
   };
 

@@ -12,10 +12,11 @@ import type { ArtifactFile, ArtifactService } from '../artifacts/index.ts';
 import { normalizeArtifactPath } from '../contract/artifact-paths.ts';
 import { isAppError } from '../core/errors.ts';
 import type { Db } from '../db/index.ts';
-import { readAsSystem, withSharedRead, withTenant } from '../db/index.ts';
+import { withSharedRead, withTenant } from '../db/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
-import { auditSharedRead } from './shared-experiments.ts';
-import type { SharedReadScope } from './shared-experiments.ts';
+import { findRunOwner } from './tracking-queries.ts';
+import { auditSharedRead } from '../sharing/index.ts';
+import type { SharedReader } from '../sharing/index.ts';
 
 const RUN_ID = /^[0-9a-f]{32}$/;
 const SCHEME = 'mlflow-artifacts:/';
@@ -45,21 +46,21 @@ const rootOf = (artifactUri: string): string | undefined =>
 export const createRunArtifactService = (deps: { db: Db; artifacts: ArtifactService }) => {
   const { db, artifacts } = deps;
 
-  const locate = async (scope: SharedReadScope, runId: string): Promise<RunLocation> => {
+  const locate = async (scope: SharedReader, runId: string): Promise<RunLocation> => {
     if (!RUN_ID.test(runId)) throw runNotFound(runId);
     const sql = 'SELECT experiment_id, artifact_uri FROM runs WHERE tenant_id = $1 AND id = $2';
     const own = (await withTenant(db, scope.tenantId, async (tx) => (await tx.query<{ experiment_id: string; artifact_uri: string }>(sql, [scope.tenantId, runId])).rows[0], { readOnly: true }));
     if (own !== undefined) return { owner: undefined, experimentId: String(own.experiment_id), artifactUri: own.artifact_uri, root: rootOf(own.artifact_uri) };
     // Whose run it is (a system read of the owner only); whether the caller may see it is the database's
     // answer in the shared-read transaction below.
-    const owner = (await readAsSystem<{ tenant_id: string; slug: string }>(db, 'SELECT r.tenant_id, t.slug FROM runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1', [runId])).rows[0];
+    const owner = await findRunOwner(db, runId);
     if (owner === undefined || owner.tenant_id === scope.tenantId) throw runNotFound(runId);
     const shared = await withSharedRead(db, scope.tenantId, owner.tenant_id, async (tx) => (await tx.query<{ experiment_id: string; artifact_uri: string }>(sql, [owner.tenant_id, runId])).rows[0]);
     if (shared === undefined) throw runNotFound(runId);
     return { owner: { id: owner.tenant_id, slug: owner.slug }, experimentId: String(shared.experiment_id), artifactUri: shared.artifact_uri, root: rootOf(shared.artifact_uri) };
   };
 
-  const audit = (scope: SharedReadScope, run: RunLocation, runId: string, via: string, path: string): Promise<void> =>
+  const audit = (scope: SharedReader, run: RunLocation, runId: string, via: string, path: string): Promise<void> =>
     run.owner === undefined ? Promise.resolve() : auditSharedRead(db, scope, run.owner.id, `experiment:${run.owner.slug}/${run.experimentId}`, { runId, via, path });
 
   return {
@@ -68,7 +69,7 @@ export const createRunArtifactService = (deps: { db: Db; artifacts: ArtifactServ
      * path is normalized first (VALIDATION_FAILED for '..', absolute paths and the like), so it cannot
      * leave the run's root; the database checks again for a shared run.
      */
-    async list(scope: SharedReadScope, runId: string, rawPath: string): Promise<{ rootUri: string; files: RunArtifactEntry[] }> {
+    async list(scope: SharedReader, runId: string, rawPath: string): Promise<{ rootUri: string; files: RunArtifactEntry[] }> {
       const relative = normalizeArtifactPath(rawPath, { allowRoot: true });
       const run = await locate(scope, runId);
       const directory = run.root === undefined ? undefined : [run.root, relative].filter((p) => p !== '').join('/');
@@ -83,7 +84,7 @@ export const createRunArtifactService = (deps: { db: Db; artifacts: ArtifactServ
     },
 
     /** get-artifact: one file of the run and its (decrypted) content; RESOURCE_DOES_NOT_EXIST when missing or not admitted. */
-    async open(scope: SharedReadScope, runId: string, rawPath: string): Promise<{ file: ArtifactFile; stream: Readable }> {
+    async open(scope: SharedReader, runId: string, rawPath: string): Promise<{ file: ArtifactFile; stream: Readable }> {
       const relative = normalizeArtifactPath(rawPath);
       const run = await locate(scope, runId);
       if (run.root === undefined) throw artifactNotFound(relative);

@@ -9,42 +9,27 @@
  * token; shared experiments follow the caller's own ones, on pages whose token says so (`shared:{n}`).
  */
 import type { Db, Queryable } from '../db/index.ts';
-import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
-import { appendAuditEvent } from '../audit/index.ts';
+import { readAsSystem, withSharedRead, withTenant } from '../db/index.ts';
+import { auditSharedRead, otherTenantIdBySlug } from '../sharing/index.ts';
+import type { SharedReader } from '../sharing/index.ts';
 import type { ExperimentJson, ExperimentRow } from './mlflow-entities.ts';
 import { experimentJson } from './mlflow-entities.ts';
 import { searchPageLimits, validateMaxResults, viewTypeToStages } from './mlflow-validation.ts';
 import { compileExperimentFilter, compileExperimentOrderBy } from './search-filter.ts';
 import { EXPERIMENT_SELECT } from './tracking-queries.ts';
 
-export interface SharedReadScope {
-  tenantId: string;
-  actor: string;
-  requestId: string;
-}
-
 /** A tenant slug, as tenants are created (src/tenants): the part of `{owner}/…` before the first '/'. */
 const QUALIFIED = /^([a-z0-9][a-z0-9-]{0,62})\/(.+)$/s;
 
 const SHARED_TOKEN = /^shared:(\d{1,9})$/;
-
-/** Records one read of shared data in both tenants' audit chains (one system transaction, before the answer). */
-export const auditSharedRead = async (db: Db, scope: SharedReadScope, ownerId: string, target: string, details: Record<string, unknown>): Promise<void> => {
-  await withSystem(db, async (tx) => {
-    for (const [chain, extra] of [[ownerId, { grantee: scope.tenantId }], [scope.tenantId, { owner: ownerId }]] as const) {
-      await appendAuditEvent(tx, { tenantId: chain, actor: scope.actor, action: 'share.read', target, outcome: 'success', requestId: scope.requestId, details: { ...details, ...extra } });
-    }
-  });
-};
 
 /** `{owner}/{rest}` → the owner's id and slug; undefined when it names no other tenant. */
 export const resolveSharedOwner = async (db: Db, tenantId: string, qualified: string): Promise<{ ownerId: string; owner: string; rest: string } | undefined> => {
   const match = QUALIFIED.exec(qualified);
   if (match === null) return undefined;
   const owner = match[1] as string;
-  const ownerId = (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [owner])).rows[0]?.id;
-  if (ownerId === undefined || ownerId === tenantId) return undefined;
-  return { ownerId, owner, rest: match[2] as string };
+  const ownerId = await otherTenantIdBySlug(db, tenantId, owner);
+  return ownerId === undefined ? undefined : { ownerId, owner, rest: match[2] as string };
 };
 
 /** The owner's experiment as the grantee sees it: owner-qualified id and name. */
@@ -59,7 +44,7 @@ export const createSharedExperimentReads = (deps: { db: Db }) => {
   const { db } = deps;
 
   /** One experiment of the owner, by a query that carries the owner's tenant id (index condition, and never the caller's own row). */
-  const readOne = async (scope: SharedReadScope, ownerId: string, owner: string, where: string, value: unknown): Promise<ExperimentJson | undefined> => {
+  const readOne = async (scope: SharedReader, ownerId: string, owner: string, where: string, value: unknown): Promise<ExperimentJson | undefined> => {
     const row = await withSharedRead(db, scope.tenantId, ownerId, async (tx) =>
       (await tx.query<ExperimentRow>(`${EXPERIMENT_SELECT} WHERE e.tenant_id = $1 AND ${where} = $2`, [ownerId, value])).rows[0]);
     if (row === undefined) return undefined;
@@ -69,14 +54,14 @@ export const createSharedExperimentReads = (deps: { db: Db }) => {
 
   return {
     /** experiments/get with `{owner}/{id}`: the shared experiment, or undefined (callers answer as for a missing one). */
-    async getById(scope: SharedReadScope, qualifiedId: string): Promise<ExperimentJson | undefined> {
+    async getById(scope: SharedReader, qualifiedId: string): Promise<ExperimentJson | undefined> {
       const owner = await resolveSharedOwner(db, scope.tenantId, qualifiedId);
       if (owner === undefined || !/^\d{1,15}$/.test(owner.rest)) return undefined;
       return readOne(scope, owner.ownerId, owner.owner, 'e.id', Number(owner.rest));
     },
 
     /** experiments/get-by-name with `{owner}/{name}`: the shared experiment, or undefined. */
-    async getByName(scope: SharedReadScope, qualifiedName: string): Promise<ExperimentJson | undefined> {
+    async getByName(scope: SharedReader, qualifiedName: string): Promise<ExperimentJson | undefined> {
       const owner = await resolveSharedOwner(db, scope.tenantId, qualifiedName);
       if (owner === undefined) return undefined;
       return readOne(scope, owner.ownerId, owner.owner, 'e.name', owner.rest);
@@ -93,7 +78,7 @@ export const createSharedExperimentReads = (deps: { db: Db }) => {
      * the filter sees the owner's own names, not the qualified ones), ordered by owner slug and then by the
      * requested order, from `offset`, at most `limit`. One audit event per owner whose experiments appear.
      */
-    async search(scope: SharedReadScope, input: { filter?: string | undefined; orderBy?: readonly string[] | undefined; viewType?: unknown }, offset: number, limit: number): Promise<SharedExperimentPage> {
+    async search(scope: SharedReader, input: { filter?: string | undefined; orderBy?: readonly string[] | undefined; viewType?: unknown }, offset: number, limit: number): Promise<SharedExperimentPage> {
       const stages = viewTypeToStages(input.viewType);
       const where = compileExperimentFilter(input.filter, { firstParam: 4 });
       const order = compileExperimentOrderBy(input.orderBy ?? null);

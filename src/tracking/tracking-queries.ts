@@ -4,7 +4,8 @@
  * `tenant_id` conditions that do appear are for index use and for inserts. All values are bound
  * parameters; SQL text comes only from this file and the search compiler (search-filter.ts).
  */
-import type { Queryable } from '../db/index.ts';
+import type { Db, Queryable } from '../db/index.ts';
+import { readAsSystem } from '../db/index.ts';
 import type { ExperimentRow, RunInfoRow, RunRow } from './mlflow-entities.ts';
 import type { KeyValue, ValidMetric } from './mlflow-validation.ts';
 
@@ -277,3 +278,10 @@ export const settleAll = async <T>(pending: readonly Promise<T>[]): Promise<T[]>
   if (failed !== undefined) throw failed.reason;
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 };
+
+/**
+ * Whose run `runId` is (tenant id and slug), read past row-level security: only to choose the shared-read
+ * scope to read it in, where the database's policies decide whether the caller sees it.
+ */
+export const findRunOwner = async (db: Db, runId: string): Promise<{ tenant_id: string; slug: string } | undefined> =>
+  (await readAsSystem<{ tenant_id: string; slug: string }>(db, 'SELECT r.tenant_id, t.slug FROM runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1', [runId])).rows[0];

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
-import { readAsSystem, withSharedRead, withSystem, withTenant } from '../db/index.ts';
+import { withSharedRead, withTenant } from '../db/index.ts';
 import { appendAuditEvent } from '../audit/index.ts';
+import { auditSharedRead, otherTenantIdBySlug } from '../sharing/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
 import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
 import { experimentJson, jsonDouble, runInfoJson, runJson } from './mlflow-entities.ts';
@@ -18,7 +19,7 @@ import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
-  EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, insertMetrics, insertRun,
+  EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, findRunOwner, insertMetrics, insertRun,
   insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
 } from './tracking-queries.ts';
 import { insertLoggedModelMetrics, linkRunModels } from './logged-model-queries.ts';
@@ -231,15 +232,6 @@ export const createTrackingService = (deps: { db: Db }) => {
     if (run.lifecycle_stage !== 'active') throw trackingErrors.runNotActive(runId, run.lifecycle_stage);
   };
 
-  /** Records one read of shared data in both tenants' audit chains (one system transaction, before the answer). */
-  const auditSharedRead = async (scope: TrackingScope, ownerId: string, target: string, details: Record<string, unknown>): Promise<void> => {
-    await withSystem(db, async (tx) => {
-      for (const [chain, extra] of [[ownerId, { grantee: scope.tenantId }], [scope.tenantId, { owner: ownerId }]] as const) {
-        await appendAuditEvent(tx, { tenantId: chain, actor: scope.actor, action: 'share.read', target, outcome: 'success', requestId: scope.requestId, details: { ...details, ...extra } });
-      }
-    });
-  };
-
   /**
    * `read` of run `runId` when it is another tenant's run in an experiment shared with the caller (issue
    * 15): in a withSharedRead transaction, where the database's shared_read policies admit the owner's run
@@ -248,14 +240,14 @@ export const createTrackingService = (deps: { db: Db }) => {
    */
   const readSharedRun = async <T>(scope: TrackingScope, runId: string, read: (tx: Queryable) => Promise<T>): Promise<T | undefined> => {
     if (!RUN_ID.test(runId)) return undefined;
-    const owner = (await readAsSystem<{ tenant_id: string; slug: string }>(db, 'SELECT r.tenant_id, t.slug FROM runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1', [runId])).rows[0];
+    const owner = await findRunOwner(db, runId);
     if (owner === undefined || owner.tenant_id === scope.tenantId) return undefined;
     const found = await withSharedRead(db, scope.tenantId, owner.tenant_id, async (tx) => {
       const info = await findRunInfo(tx, runId);
       return info === undefined ? undefined : { info, value: await read(tx) };
     });
     if (found === undefined) return undefined;
-    await auditSharedRead(scope, owner.tenant_id, `experiment:${owner.slug}/${found.info.experiment_id}`, { runId });
+    await auditSharedRead(db, scope, owner.tenant_id, `experiment:${owner.slug}/${found.info.experiment_id}`, { runId });
     return found.value;
   };
 
@@ -548,9 +540,8 @@ export const createTrackingService = (deps: { db: Db }) => {
       const experimentIds = (ownerSlug === undefined ? rawIds : qualified.map((m) => m?.[2]))
         .map(parseExperimentId)
         .filter((id): id is number => id !== undefined);
-      const ownerId = ownerSlug === undefined ? undefined
-        : (await readAsSystem<{ id: string }>(db, 'SELECT id FROM tenants WHERE slug = $1', [ownerSlug])).rows[0]?.id;
-      if (ownerSlug !== undefined && (ownerId === undefined || ownerId === scope.tenantId)) return { items: [], nextPageToken: undefined };
+      const ownerId = ownerSlug === undefined ? undefined : await otherTenantIdBySlug(db, scope.tenantId, ownerSlug);
+      if (ownerSlug !== undefined && ownerId === undefined) return { items: [], nextPageToken: undefined };
       const stages = viewTypeToStages(input.viewType);
       const maxResults = validateMaxResults(input.maxResults, searchPageLimits.runs);
       const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages, tenantId: ownerId ?? scope.tenantId });
@@ -578,7 +569,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       });
       if (ownerId !== undefined && ownerSlug !== undefined && page.items.length > 0) {
         const seen = [...new Set(page.items.map((run) => run.info.experiment_id))];
-        await auditSharedRead(scope, ownerId, seen.map((id) => `experiment:${ownerSlug}/${id}`).join(','), { runs: page.items.length });
+        await auditSharedRead(db, scope, ownerId, seen.map((id) => `experiment:${ownerSlug}/${id}`).join(','), { runs: page.items.length });
       }
       return page;
     },

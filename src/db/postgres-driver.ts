@@ -52,8 +52,9 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
     // BEGIN + scope + query); see transaction() below.
     pipeline: true,
     // No JIT: the platform's statements are short, index-driven OLTP queries, and the row-level security
-    // policies (the share lookups ORed into every tenant table's policy) inflate plan costs past
-    // jit_above_cost — PostgreSQL then spends 200–400 ms compiling a query that runs in 30 ms.
+    // policies (the shared_read lookups ORed into the policies of the shareable tables, migrations 0021,
+    // 0022, 0030, 0034) inflate plan costs past jit_above_cost — PostgreSQL then spent 200–400 ms compiling
+    // a run search that runs in 30 ms.
     options: '-c jit=off',
   });
   // An idle connection that dies (server restart) must not crash the process; the pool replaces it.

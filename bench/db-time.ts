@@ -5,6 +5,10 @@
  *   N  (noisy)   owns `--runs` runs (3 params, 2 tags, 1 metric each, seeded by SQL, not ANALYZEd: the
  *                expensive plans) and, during the flood phases, `--flood-clients` clients issuing its most
  *                expensive search forms back to back: `params.` and `tags.` filters ordered by a metric.
+ *                N's clients run in a worker thread (bench/db-time-flood.ts) by default, so that reading and
+ *                parsing N's search responses is not done on the platform's event loop, as it would not be
+ *                with N on another machine; `--flood-client inline` puts them back on the platform's thread
+ *                (the figures before 2026-12-06 evening were taken that way).
  * Phases of `--seconds` each, alternating V alone / V + flood, `--rounds` times; per operation prints V's
  * p50/p99 alone and with the flood and the p99 ratio, plus what N got back (200s, 429s and others).
  * N runs under its tenant quota (default: statement timeout 10 s, 8 concurrent operations; change with
@@ -12,9 +16,11 @@
  *
  *   node_modules/.bin/node bench/db-time.ts [--db pglite|postgres] [--runs 100000] [--seconds 10]
  *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8]
+ *     [--flood-client thread|inline]
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { DbKind } from '../src/db/index.ts';
 
@@ -27,6 +33,7 @@ const { values } = parseArgs({
     'flood-clients': { type: 'string', default: '2' },
     'noisy-timeout-ms': { type: 'string', default: '10000' },
     'noisy-max-concurrent': { type: 'string', default: '8' },
+    'flood-client': { type: 'string', default: 'thread' },
   },
 });
 const kind = values.db as DbKind;
@@ -37,6 +44,8 @@ const rounds = Number(values.rounds);
 const floodClients = Number(values['flood-clients']);
 const noisyTimeoutMs = Number(values['noisy-timeout-ms']);
 const noisyMaxConcurrent = Number(values['noisy-max-concurrent']);
+const floodClientPlace = values['flood-client'];
+if (floodClientPlace !== 'thread' && floodClientPlace !== 'inline') throw new Error('--flood-client must be thread or inline');
 
 const percentile = (sorted: number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -138,19 +147,47 @@ try {
     }
   };
 
+  let floodClientCpuMs = 0;
+  /** Starts N's flood; the function it returns stops it and waits for every search in flight. */
+  const startFlood = async (): Promise<() => Promise<void>> => {
+    if (floodClientPlace === 'inline') {
+      let stopping = false;
+      const flood = Array.from({ length: floodClients }, (_, c) => floodClient(() => stopping, c));
+      return async () => {
+        stopping = true;
+        await Promise.all(flood);
+      };
+    }
+    const bodies = searchForms.map((form) => JSON.stringify({ experiment_ids: [nExp], max_results: 100, ...form }));
+    const worker = new Worker(new URL('./db-time-flood.ts', import.meta.url), { workerData: { url, token: noisy.tokens.viewer, bodies, clients: floodClients } });
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    return async () => {
+      const result = await new Promise<{ outcomes: [string, number][]; searches: number; cpuMs: number }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.postMessage('stop');
+      });
+      for (const [key, count] of result.outcomes) noisyOutcomes.set(key, (noisyOutcomes.get(key) ?? 0) + count);
+      noisySearches += result.searches;
+      floodClientCpuMs += result.cpuMs;
+      await worker.terminate();
+    };
+  };
+
   for (let round = 0; round < rounds; round += 1) {
     await victimPhase('alone', performance.now() + seconds * 1000);
-    let stopping = false;
-    const flood = Array.from({ length: floodClients }, (_, c) => floodClient(() => stopping, c));
+    const stopFlood = await startFlood();
     // Let the flood get going (each client's first search in flight) before V measures.
     await new Promise((resolve) => setTimeout(resolve, 200));
     await victimPhase('flood', performance.now() + seconds * 1000);
-    stopping = true;
-    await Promise.all(flood);
+    await stopFlood();
   }
 
   log('');
-  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients, N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients (${floodClientPlace}), N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   log('| V operation | n alone | p50 alone | p99 alone | n flood | p50 flood | p99 flood | p99 ratio |');
   log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const op of ops) {
@@ -159,7 +196,7 @@ try {
     log(`| ${op} | ${alone.length} | ${percentile(alone, 0.5).toFixed(1)} ms | ${percentile(alone, 0.99).toFixed(1)} ms | ${flood.length} | ${percentile(flood, 0.5).toFixed(1)} ms | ${percentile(flood, 0.99).toFixed(1)} ms | **${(percentile(flood, 0.99) / percentile(alone, 0.99)).toFixed(2)}×** |`);
   }
   log(`V errors: alone ${victimErrors.alone}, flood ${victimErrors.flood}`);
-  log(`N searches: ${noisySearches} (${[...noisyOutcomes].map(([k, v]) => `${k}: ${v}`).join(', ')})`);
+  log(`N searches: ${noisySearches} (${[...noisyOutcomes].map(([k, v]) => `${k}: ${v}`).join(', ')}); N's clients ran ${floodClientPlace === 'thread' ? `in a worker thread (${(floodClientCpuMs / 1000).toFixed(1)} s of CPU)` : 'on the platform\'s thread'}`);
   const usage = p.platform.dbTime.usage();
   for (const [name, tenant] of [['V', victim], ['N', noisy]] as const) {
     const u = usage.find((entry) => entry.tenantId === tenant.id);

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { withTenant } from '../db/index.ts';
+import type { Db, QueryOptions, Queryable, TransactionOptions } from '../db/index.ts';
 import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { MlflowError } from './mlflow-errors.ts';
@@ -427,6 +428,46 @@ for (const kind of databaseKinds) {
       await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'], pageToken: Buffer.from(JSON.stringify(forged)).toString('base64') });
       await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'], pageToken: 'not a token' });
       await refused({ maxResults: 1, experimentIds: ['1'], orderBy: ['metrics.m0'], pageToken: Buffer.from('{"offset": 1}').toString('base64') });
+    });
+
+    it("lets another tenant's transaction in between a search's statements (one transaction per statement)", async () => {
+      // N's runs: half without metric m0, so a search ordered by it reads every segment, then the page's runs.
+      const noisy = await createTenant(database);
+      const other = await createTenant(database);
+      await insertRuns(database, noisy, Array.from({ length: 6 }, (_, i) => toRun({
+        experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1 + i, end: null, stage: 'active', m0: i % 2 === 0 ? 0.5 : undefined, m1: undefined, p0: undefined, p1: undefined, t0: undefined,
+      })));
+      // A Db whose transactions for N are watched: on N's first search statement, the other tenant starts a
+      // transaction of its own (on the embedded database it then waits for the single connection).
+      const log: string[] = [];
+      let otherDone: Promise<unknown> | undefined;
+      const watched = {
+        ...database.db,
+        transaction: <T>(prelude: string, fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> => {
+          if (!prelude.includes(noisy)) return database.db.transaction(prelude, fn, options);
+          return database.db.transaction(prelude, (tx) => {
+            log.push('N begin');
+            return fn({
+              query: (sql: string, params?: readonly unknown[], queryOptions?: QueryOptions) => {
+                if (otherDone === undefined && sql.includes('LATERAL')) {
+                  otherDone = withTenant(database.db, other, (otx) => otx.query('SELECT 1')).then(() => log.push('other done'));
+                }
+                return tx.query(sql, params, queryOptions);
+              },
+            } as Queryable);
+          }, options).finally(() => log.push('N end'));
+        },
+      } as Db;
+      const service = createTrackingService({ db: watched });
+      const page = await service.searchRuns({ tenantId: noisy, actor: 't', requestId: 'r' }, { experimentIds: ['1'], orderBy: ['metrics.m0 DESC'], maxResults: 10 });
+      await otherDone;
+      assert.equal(page.items.length, 6);
+      // Three segments (values, NaN, no value) and the page read: four transactions of N. On the embedded
+      // database the other tenant's waited for the first only (with one transaction around the search, for all);
+      // on PostgreSQL it has a connection of its own and waits for none.
+      assert.deepEqual(log.filter((entry) => entry !== 'other done'), ['N begin', 'N end', 'N begin', 'N end', 'N begin', 'N end', 'N begin', 'N end']);
+      if (kind === 'pglite') assert.deepEqual(log, ['N begin', 'N end', 'other done', 'N begin', 'N end', 'N begin', 'N end', 'N begin', 'N end']);
+      else assert.ok(log.includes('other done'));
     });
   });
 }

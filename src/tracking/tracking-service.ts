@@ -522,8 +522,8 @@ export const createTrackingService = (deps: { db: Db }) => {
     /**
      * runs/search with keyset pages (run-search.ts): the token is refused (INVALID_PARAMETER_VALUE) when it
      * was made for another filter, order, experiment list or view type. Refreshes the planner statistics
-     * first when due (search-statistics.ts), then runs one read-only withTenant transaction: sequential
-     * scans off, one statement per order segment until the page is full, one to read the page's runs.
+     * first when due (search-statistics.ts), then one statement per order segment until the page is full and
+     * one to read the page's runs, each in its own read-only withTenant transaction with sequential scans off.
      */
     async searchRuns(
       scope: TrackingScope,
@@ -550,23 +550,29 @@ export const createTrackingService = (deps: { db: Db }) => {
       // Another tenant's runs: only those a live share admits (the database's shared_read policies); audited.
       const scoped = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
         ownerId === undefined ? withTenant(db, scope.tenantId, fn, { readOnly: true }) : withSharedRead(db, scope.tenantId, ownerId, fn);
-      const page = await scoped(async (tx) => {
-        await tx.query(RUN_SEARCH_SETTINGS);
-        // Segment after segment (see run-search.ts) until the page has one row more than it returns.
-        const found: { run_id: string; keys: (string | null)[]; segment: number }[] = [];
-        for (let segment = cursor?.segment ?? 0; segment < plan.segmentCount && found.length <= maxResults; segment += 1) {
-          const page = plan.query(segment, maxResults + 1 - found.length, cursor?.segment === segment ? cursor : undefined);
-          const { rows } = await tx.query<{ run_id: string; keys: (string | null)[] }>(page.sql, page.params);
-          for (const row of rows) found.push({ ...row, segment });
-        }
-        const ids = found.slice(0, maxResults).map((row) => row.run_id);
-        const runs = new Map((await tx.query<RunRow>(`${RUN_SELECT} WHERE r.id = ANY($1::text[])`, [ids])).rows.map((row) => [row.id, row]));
-        const last = found[maxResults - 1];
-        return {
-          items: ids.map((id) => runs.get(id)).filter((row): row is RunRow => row !== undefined).map(runJson),
-          nextPageToken: found.length > maxResults && last !== undefined ? plan.encodeToken({ segment: last.segment, keys: last.keys }) : undefined,
-        };
-      });
+      // One short read-only transaction per statement, not one around them all: on the embedded database the
+      // single connection is held from BEGIN to COMMIT, so a search of three segments and a page read would
+      // keep every other tenant waiting for all four; between them the fair lock lets a waiting tenant in
+      // (issue 25). No snapshot is shared across the statements, as none is across pages: a run written in
+      // between may be missed or met twice in that one page, exactly as between two pages (keyset tokens).
+      const inSearch = <T extends object>(sql: string, params: unknown[]) =>
+        scoped(async (tx) => {
+          await tx.query(RUN_SEARCH_SETTINGS);
+          return (await tx.query<T>(sql, params)).rows;
+        });
+      // Segment after segment (see run-search.ts) until the page has one row more than it returns.
+      const found: { run_id: string; keys: (string | null)[]; segment: number }[] = [];
+      for (let segment = cursor?.segment ?? 0; segment < plan.segmentCount && found.length <= maxResults; segment += 1) {
+        const query = plan.query(segment, maxResults + 1 - found.length, cursor?.segment === segment ? cursor : undefined);
+        for (const row of await inSearch<{ run_id: string; keys: (string | null)[] }>(query.sql, query.params)) found.push({ ...row, segment });
+      }
+      const ids = found.slice(0, maxResults).map((row) => row.run_id);
+      const runs = new Map((ids.length === 0 ? [] : await inSearch<RunRow>(`${RUN_SELECT} WHERE r.id = ANY($1::text[])`, [ids])).map((row) => [row.id, row]));
+      const last = found[maxResults - 1];
+      const page = {
+        items: ids.map((id) => runs.get(id)).filter((row): row is RunRow => row !== undefined).map(runJson),
+        nextPageToken: found.length > maxResults && last !== undefined ? plan.encodeToken({ segment: last.segment, keys: last.keys }) : undefined,
+      };
       if (ownerId !== undefined && ownerSlug !== undefined && page.items.length > 0) {
         const seen = [...new Set(page.items.map((run) => run.info.experiment_id))];
         await auditSharedRead(db, scope, ownerId, seen.map((id) => `experiment:${ownerSlug}/${id}`).join(','), { runs: page.items.length });

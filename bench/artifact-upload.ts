@@ -65,10 +65,10 @@ const writeRandomFile = (path: string, bytes: number): void => {
 };
 
 /** CPU seconds (user + system, every thread) a process has used so far, from /proc (Linux). */
-const processCpuSeconds = (pid: number): { user: number; system: number } => {
+const processCpuSeconds = (pid: number): { user: number; system: number; minorFaults: number } => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-  // After "(comm) ": state is field 3, utime field 14, stime field 15 (1-based, man 5 proc); clock ticks.
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  // After "(comm) ": state is field 3, minflt field 10, utime field 14, stime field 15 (1-based, man 5 proc); clock ticks.
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
 };
 /** CPU seconds per thread name (comm) of a process: where the server's time went (main, worker, libuv pool, GC). */
 const threadCpuSeconds = (pid: number): Map<string, number> => {
@@ -140,6 +140,7 @@ for (const kind of kinds) {
     const copyRates: number[] = [];
     const serverCpu: number[] = [];
     const serverSys: number[] = [];
+    const serverFaults: number[] = [];
     const serverThreads = new Map<string, number[]>();
     const clientCpu: number[] = [];
     const copyCpu: number[] = [];
@@ -157,6 +158,7 @@ for (const kind of kinds) {
         const serverAfter = processCpuSeconds(pid);
         serverCpu.push((serverAfter.user + serverAfter.system - serverBefore.user - serverBefore.system) * 1000 / mib);
         serverSys.push((serverAfter.system - serverBefore.system) * 1000 / mib);
+        serverFaults.push((serverAfter.minorFaults - serverBefore.minorFaults) / mib);
         for (const [name, seconds] of threadCpuSeconds(pid)) {
           const list = serverThreads.get(name) ?? [];
           list.push((seconds - (threadsBefore.get(name) ?? 0)) * 1000 / mib);
@@ -192,7 +194,7 @@ for (const kind of kinds) {
     const cp = median(copyRates);
     console.log(`${kind.padEnd(8)}  upload (HTTP, encrypted) ${up.toFixed(0).padStart(5)} MB/s   plain copy ${cp.toFixed(0).padStart(5)} MB/s   ratio ${(up / cp).toFixed(2)}   median of per-round ratios ${median(pairedRatios).toFixed(2)}\n` +
       `          [rounds upload ${uploadRates.map((r) => r.toFixed(0)).join('/')}; copy ${copyRates.map((r) => r.toFixed(0)).join('/')}; ratio ${pairedRatios.map((r) => r.toFixed(2)).join('/')}]\n` +
-      `          CPU ms/MiB: upload server ${median(serverCpu).toFixed(2)} (system ${median(serverSys).toFixed(2)}) + client ${median(clientCpu).toFixed(2)}   copy ${median(copyCpu).toFixed(2)}\n` +
+      `          CPU ms/MiB: upload server ${median(serverCpu).toFixed(2)} (system ${median(serverSys).toFixed(2)}; ${median(serverFaults).toFixed(0)} minor page faults per MiB) + client ${median(clientCpu).toFixed(2)}   copy ${median(copyCpu).toFixed(2)}\n` +
       `          server threads (ms/MiB, median): ${[...serverThreads].map(([name, list]) => `${name} ${median(list).toFixed(2)}`).join(', ')}`);
     console.log(`          server peak RSS ${peakRssMiB(pid)} MiB; load average after: ${loadAverage()}`);
   } finally {

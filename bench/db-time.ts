@@ -9,6 +9,9 @@
  *                parsing N's search responses is not done on the platform's event loop, as it would not be
  *                with N on another machine; `--flood-client inline` puts them back on the platform's thread
  *                (the figures before 2026-12-06 evening were taken that way).
+ * V's clients run on the platform's thread by default, as before (their own client work and the loop's work
+ * of serving N then both show in V's latencies); `--victim-client thread` runs them in a worker thread
+ * (bench/db-time-victim.ts) — one more busy thread on the 2 cores, but not on the event loop.
  * Phases of `--seconds` each, alternating V alone / V + flood, `--rounds` times; per operation prints V's
  * p50/p99 alone and with the flood and the p99 ratio, plus what N got back (200s, 429s and others).
  * N runs under its tenant quota (default: statement timeout 10 s, 8 concurrent operations; change with
@@ -16,7 +19,7 @@
  *
  *   node_modules/.bin/node bench/db-time.ts [--db pglite|postgres] [--runs 100000] [--seconds 10]
  *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8]
- *     [--flood-client thread|inline]
+ *     [--flood-client thread|inline] [--victim-client thread|inline]
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     'noisy-timeout-ms': { type: 'string', default: '10000' },
     'noisy-max-concurrent': { type: 'string', default: '8' },
     'flood-client': { type: 'string', default: 'thread' },
+    'victim-client': { type: 'string', default: 'inline' },
   },
 });
 const kind = values.db as DbKind;
@@ -46,6 +50,8 @@ const noisyTimeoutMs = Number(values['noisy-timeout-ms']);
 const noisyMaxConcurrent = Number(values['noisy-max-concurrent']);
 const floodClientPlace = values['flood-client'];
 if (floodClientPlace !== 'thread' && floodClientPlace !== 'inline') throw new Error('--flood-client must be thread or inline');
+const victimClientPlace = values['victim-client'];
+if (victimClientPlace !== 'thread' && victimClientPlace !== 'inline') throw new Error('--victim-client must be thread or inline');
 
 const percentile = (sorted: number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -126,7 +132,20 @@ try {
     }
   };
   // One client per operation, each back to back: a slow runs/get does not hold back the /healthz samples.
+  const victimThread = victimClientPlace === 'thread'
+    ? new Worker(new URL('./db-time-victim.ts', import.meta.url), { workerData: { url, viewerToken: victim.tokens.viewer, memberToken: victim.tokens.member, runId: vRun } })
+    : undefined;
   const victimPhase = async (condition: 'alone' | 'flood', until: number): Promise<void> => {
+    if (victimThread !== undefined) {
+      const result = await new Promise<{ latencies: Record<Op, number[]>; errors: number }>((resolve, reject) => {
+        victimThread.once('message', resolve);
+        victimThread.once('error', reject);
+        victimThread.postMessage({ phase: condition, seconds: (until - performance.now()) / 1000 });
+      });
+      for (const op of ops) samples[condition][op].push(...result.latencies[op]);
+      victimErrors[condition] += result.errors;
+      return;
+    }
     await Promise.all(ops.map(async (op) => {
       while (performance.now() < until) {
         const t0 = performance.now();
@@ -185,9 +204,10 @@ try {
     await victimPhase('flood', performance.now() + seconds * 1000);
     await stopFlood();
   }
+  await victimThread?.terminate();
 
   log('');
-  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients (${floodClientPlace}), N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients (${floodClientPlace}), V's clients ${victimClientPlace}, N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   log('| V operation | n alone | p50 alone | p99 alone | n flood | p50 flood | p99 flood | p99 ratio |');
   log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const op of ops) {

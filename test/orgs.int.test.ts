@@ -209,8 +209,13 @@ for (const kind of databaseKinds) {
       const asOutsider = await withSharedRead(p.database.db, outsider.id, teamA.id, async (tx) =>
         (await tx.query('SELECT 1 FROM model_versions')).rows.length);
       assert.equal(asOutsider, 0);
-      // The same scope in a writable transaction: the shared row is visible, yet no UPDATE or DELETE reaches it.
-      const scope = `SELECT set_config('role','bulkhead_app',true),set_config('bulkhead.tenant_id','${teamB.id}',true),set_config('bulkhead.shared_owner','${teamA.id}',true);`;
+      // The shared owner set in an ordinary transaction (as bulkhead_app, the role of every tenant
+      // transaction): no shared_read policy applies to that role, so nothing of team-a is visible.
+      const asApp = `SELECT set_config('role','bulkhead_app',true),set_config('bulkhead.tenant_id','${teamB.id}',true),set_config('bulkhead.shared_owner','${teamA.id}',true);`;
+      assert.equal(await p.database.db.transaction(asApp, async (tx) => (await tx.query('SELECT 1 FROM model_versions')).rows.length), 0);
+      // The shared-read scope (bulkhead_share_reader) in a writable transaction: the shared row is visible,
+      // yet no UPDATE or DELETE reaches it.
+      const scope = `SELECT set_config('role','bulkhead_share_reader',true),set_config('bulkhead.tenant_id','${teamB.id}',true),set_config('bulkhead.shared_owner','${teamA.id}',true);`;
       const written = await p.database.db.transaction(scope, async (tx) => {
         const visible = (await tx.query('SELECT 1 FROM model_versions')).rows.length;
         const updated = (await tx.query("UPDATE model_versions SET description = 'x' RETURNING 1")).rows.length;

@@ -46,7 +46,7 @@ test('the README PostgreSQL recipe works with a LOGIN-only owner (postgres)', as
     .replace(/\bTO bulkhead\b(?!_)/g, `TO ${loginRole}`)
     .replace(/'\.\.\.'/g, `'${password}'`));
   assert.ok(statements.some((s) => s.startsWith(`CREATE ROLE ${ownerRole} LOGIN`)), statements.join('\n'));
-  assert.ok(statements.some((s) => s.startsWith(`GRANT bulkhead_app, bulkhead_system TO ${loginRole}`)), statements.join('\n'));
+  assert.ok(statements.some((s) => s.startsWith(`GRANT bulkhead_app, bulkhead_system, bulkhead_share_reader TO ${loginRole}`)), statements.join('\n'));
 
   const home = mkdtempSync(join(tmpdir(), 'bulkhead-recipe-'));
   try {
@@ -55,9 +55,9 @@ test('the README PostgreSQL recipe works with a LOGIN-only owner (postgres)', as
         try {
           await client.query(statement);
         } catch (error) {
-          // bulkhead_app and bulkhead_system are cluster-wide: other test files (or an earlier run) made
-          // them already, which is the case this test is about. Anything else fails the test.
-          const creatingSharedRole = /^CREATE ROLE bulkhead_(app|system) /.test(statement);
+          // bulkhead_app, bulkhead_system and bulkhead_share_reader are cluster-wide: other test files (or an
+          // earlier run) made them already, which is the case this test is about. Anything else fails the test.
+          const creatingSharedRole = /^CREATE ROLE bulkhead_(app|system|share_reader) /.test(statement);
           if (!(creatingSharedRole && (error as { code?: string }).code === '42710')) throw error;
         }
       }

@@ -193,7 +193,7 @@ describe('bulkhead verify catches a weakened PostgreSQL deployment', () => {
         await owner.connect();
         try {
           await owner.query(`CREATE ROLE ${weakRole} LOGIN NOSUPERUSER BYPASSRLS NOINHERIT`);
-          await owner.query(`GRANT bulkhead_app, bulkhead_system TO ${weakRole}`);
+          await owner.query(`GRANT bulkhead_app, bulkhead_system, bulkhead_share_reader TO ${weakRole}`);
           // And one tenant table with RLS switched off (this database only).
           await owner.query('ALTER TABLE experiments DISABLE ROW LEVEL SECURITY');
         } finally {

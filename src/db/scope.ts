@@ -3,6 +3,12 @@ import type { Db, Queryable, TransactionOptions, WorkLimits } from './db-types.t
 
 export const APP_ROLE = 'bulkhead_app';
 export const SYSTEM_ROLE = 'bulkhead_system';
+/**
+ * The role of shared reads only (withSharedRead): a member of bulkhead_app (its privileges and its
+ * tenant_isolation policies) that the `shared_read` policies also apply to (migration 0035). Ordinary
+ * transactions run as bulkhead_app, whose policies are a plain tenant equality.
+ */
+export const SHARE_READER_ROLE = 'bulkhead_share_reader';
 
 /** The tenant id of the platform's own audit chain (events that belong to no tenant). */
 export const PLATFORM_TENANT_ID = '00000000-0000-0000-0000-000000000000';
@@ -32,10 +38,11 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
 
 /**
  * Like withTenant (as tenant `tenantId`, under its database-time quota), but the transaction also names
- * `ownerId` as the tenant whose shared objects it reads (`bulkhead.shared_owner`, issue 15). The
- * `shared_read` policies of migration 0021 then admit, besides the caller's own rows, exactly the rows of
- * `ownerId` that a live share grants to the caller (or to one of its ancestors) — the database decides,
- * not this code. Ordinary transactions never set the owner, so they never see a foreign row.
+ * `ownerId` as the tenant whose shared objects it reads (`bulkhead.shared_owner`, issue 15), and runs as
+ * bulkhead_share_reader: its `shared_read` policies (migrations 0021–0035) then admit, besides the
+ * caller's own rows, exactly the rows of `ownerId` that a live share grants to the caller (or to one of
+ * its ancestors) — the database decides, not this code. Ordinary transactions run as bulkhead_app, which
+ * no shared_read policy applies to, so they never see a foreign row whatever their settings.
  */
 export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> => {
   if (!uuidPattern.test(tenantId) || !uuidPattern.test(ownerId)) {
@@ -43,8 +50,8 @@ export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: strin
   }
   const owner = `,set_config('bulkhead.shared_owner','${ownerId}',true)`;
   const gate = db.tenantGate;
-  if (gate === undefined) return db.transaction(`${tenantScope(tenantId)}${owner};`, fn, { readOnly: true });
-  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits)}${owner};`, fn, { readOnly: true, limits }));
+  if (gate === undefined) return db.transaction(`${tenantScope(tenantId, undefined, SHARE_READER_ROLE)}${owner};`, fn, { readOnly: true });
+  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits, SHARE_READER_ROLE)}${owner};`, fn, { readOnly: true, limits }));
 };
 
 /**
@@ -59,8 +66,8 @@ export const withSystem = async <T>(db: Db, fn: (tx: Queryable) => Promise<T>, o
  * The scope of a transaction as one statement: the role and the tenant setting, both local to the
  * transaction (`set_config('role', …)` checks membership exactly as SET ROLE does).
  */
-const tenantScope = (tenantId: string, limits?: WorkLimits): string =>
-  `SELECT set_config('role','${APP_ROLE}',true),set_config('bulkhead.tenant_id','${tenantId}',true)${limits === undefined ? '' : timeoutSetting(limits)}`;
+const tenantScope = (tenantId: string, limits?: WorkLimits, role: typeof APP_ROLE | typeof SHARE_READER_ROLE = APP_ROLE): string =>
+  `SELECT set_config('role','${role}',true),set_config('bulkhead.tenant_id','${tenantId}',true)${limits === undefined ? '' : timeoutSetting(limits)}`;
 /**
  * The tenant's statement timeout, local to the transaction like the scope (PostgreSQL applies it to each
  * later statement; PGlite ignores it, its driver's watchdog enforces the same limit). An integer only:

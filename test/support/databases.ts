@@ -53,7 +53,7 @@ const ensureLoginRole = async (client: pg.Client): Promise<void> => {
 const grantApplicationRoles = async (client: pg.Client): Promise<void> => {
   for (let attempt = 0; attempt < 5; attempt += 1) {
     try {
-      await client.query(`GRANT bulkhead_app, bulkhead_system TO ${testLoginRole}`);
+      await client.query(`GRANT bulkhead_app, bulkhead_system, bulkhead_share_reader TO ${testLoginRole}`);
       return;
     } catch (error) {
       if (attempt === 4) throw error;

@@ -94,10 +94,10 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
    * The plan of one statement as the tenant (or as OTHER reading TENANT's shared experiment); returns the
    * scans of the watched tables, and the index reads of them that do not start from the tenant.
    */
-  const scans = async (sql: string, params: readonly unknown[], scope: Scope = 'own'): Promise<string[]> =>
+  const scans = async (sql: string, params: readonly unknown[], scope: Scope = 'own', settings = RUN_SEARCH_SETTINGS): Promise<string[]> =>
     inScope(scope, async (tx) => {
-      // As the tracking service runs them (searchRuns).
-      await tx.query(RUN_SEARCH_SETTINGS);
+      // As the tracking service runs them (searchRuns: the plan's settings).
+      await tx.query(settings);
       const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
       const found: string[] = [];
       const plan = rows[0]?.['QUERY PLAN'][0].Plan;
@@ -142,6 +142,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     ["params.a = '3'", ['metrics.m0 DESC']],
     ["tags.t = 'x42'", []],
     ["tags.t LIKE 'y1%'", ['tags.t DESC']],
+    ["tags.t = 'x42'", ['params.a', 'metrics.m0 DESC']],
     ['', ['params.a', 'metrics.m0 DESC']],
     ['', ['tags.t DESC']],
     ['', ['metrics.m2 ASC', 'start_time ASC']],
@@ -159,7 +160,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
         // once the first is exhausted, i.e. on the last pages; they are not index forms (docs/tracking.md).
         const statements = [plan.query(0, maxResults + 1), plan.query(0, maxResults + 1, cursor)];
         for (const q of statements) {
-          const found = await scans(q.sql, q.params);
+          const found = await scans(q.sql, q.params, 'own', plan.settings);
           assert.ok(found.length > 0);
           assert.deepEqual(violations(found), [], `${found.join('; ')}`);
         }
@@ -173,7 +174,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const cursor = await cursorOf(plan, 'shared');
       assert.ok(cursor !== undefined, 'the share admits the runs');
       for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)]) {
-        const found = await scans(q.sql, q.params, 'shared');
+        const found = await scans(q.sql, q.params, 'shared', plan.settings);
         assert.deepEqual(violations(found), [], `${found.join('; ')}`);
       }
     });

@@ -18,6 +18,18 @@ const assertBound = (sql: string, params: readonly unknown[]) => {
 };
 
 describe('planRunSearch', () => {
+  it('turns incremental sort off only for a param or tag filter with an order that starts on a param or tag', () => {
+    const off = (filter: string, orderBy: string[]) => planRunSearch({ ...base, filter, orderBy }).settings.includes("'enable_incremental_sort', 'off'");
+    assert.equal(off("tags.t = 'x42'", ['params.a', 'metrics.m0 DESC']), true);
+    assert.equal(off("params.a LIKE '3%'", ['tags.t DESC']), true);
+    assert.equal(off("tags.t = 'x42'", ['metrics.m0 DESC', 'params.a']), false);
+    assert.equal(off('metrics.m0 > 0.5', ['params.a']), false);
+    assert.equal(off('', ['tags.t DESC']), false);
+    assert.equal(off("tags.t = 'x42'", []), false);
+    // Every plan runs the base settings (sequential scans and Materialize off).
+    assert.match(planRunSearch({ ...base, filter: '', orderBy: [] }).settings, /enable_seqscan', 'off'.*enable_material', 'off'/);
+  });
+
   it('has one segment per way the first order term can be present', () => {
     assert.equal(planRunSearch({ ...base, filter: '', orderBy: [] }).segmentCount, 1);
     assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['end_time DESC', 'metrics.a'] }).segmentCount, 1);

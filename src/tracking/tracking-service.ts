@@ -15,7 +15,7 @@ import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatc
 import { compileExperimentFilter, compileExperimentOrderBy } from './search-filter.ts';
 import { EXPERIMENT_KEYS, decodeHistoryToken, encodeHistoryToken, keysetOrder, keysetPage, keysetStatement } from './keyset-page.ts';
 import type { KeysetStatement } from './keyset-page.ts';
-import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
+import { planRunSearch } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
@@ -557,7 +557,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       // between may be missed or met twice in that one page, exactly as between two pages (keyset tokens).
       const inSearch = <T extends object>(sql: string, params: unknown[]) =>
         scoped(async (tx) => {
-          await tx.query(RUN_SEARCH_SETTINGS);
+          await tx.query(plan.settings);
           return (await tx.query<T>(sql, params)).rows;
         });
       // Segment after segment (see run-search.ts) until the page has one row more than it returns.

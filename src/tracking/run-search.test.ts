@@ -18,7 +18,7 @@ const assertBound = (sql: string, params: readonly unknown[]) => {
 };
 
 describe('planRunSearch', () => {
-  it('turns incremental sort off only for a param or tag filter with an order that starts on a param or tag', () => {
+  it('turns incremental sort off only for an indexed param or tag condition (=, LIKE prefix) with an order that starts on a param or tag', () => {
     const off = (filter: string, orderBy: string[]) => planRunSearch({ ...base, filter, orderBy }).settings.includes("'enable_incremental_sort', 'off'");
     assert.equal(off("tags.t = 'x42'", ['params.a', 'metrics.m0 DESC']), true);
     assert.equal(off("params.a LIKE '3%'", ['tags.t DESC']), true);
@@ -26,6 +26,10 @@ describe('planRunSearch', () => {
     assert.equal(off('metrics.m0 > 0.5', ['params.a']), false);
     assert.equal(off('', ['tags.t DESC']), false);
     assert.equal(off("tags.t = 'x42'", []), false);
+    // `!=` and LIKE without a literal prefix keep most runs: the walk stays allowed.
+    assert.equal(off("params.p2 != '3' and metrics.loss > 0.5", ['params.p3 DESC']), false);
+    assert.equal(off("tags.t LIKE '%42'", ['params.a']), false);
+    assert.equal(off("tags.t ILIKE 'x4%'", ['params.a']), false);
     // Every plan runs the base settings (sequential scans and Materialize off).
     assert.match(planRunSearch({ ...base, filter: '', orderBy: [] }).settings, /enable_seqscan', 'off'.*enable_material', 'off'/);
   });

@@ -52,10 +52,15 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
     // BEGIN + scope + query); see transaction() below.
     pipeline: true,
     // No JIT: the platform's statements are short, index-driven OLTP queries, and the row-level security
-    // policies (the shared_read lookups ORed into the policies of the shareable tables, migrations 0021,
-    // 0022, 0030, 0034) inflate plan costs past jit_above_cost — PostgreSQL then spent 200–400 ms compiling
-    // a run search that runs in 30 ms.
-    options: '-c jit=off',
+    // policies (the shared_read lookups then ORed into the policies of the shareable tables, migrations
+    // 0021, 0022, 0030, 0034) inflated plan costs past jit_above_cost — PostgreSQL then spent 200–400 ms
+    // compiling a run search that runs in 30 ms.
+    // No parallel query: one tenant's database operation is one backend, i.e. at most one core of the
+    // database server, which is what the per-tenant cap on concurrent operations (dbMaxConcurrentOperations)
+    // counts. Once the share policies left bulkhead_app's plans (migration 0035) the planner began to run
+    // run searches with two parallel workers (a tenant's 100-row search on three cores of a 2-vCPU server:
+    // 73 ms, and the other tenant's calls waited for CPU).
+    options: '-c jit=off -c max_parallel_workers_per_gather=0',
   });
   // An idle connection that dies (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});

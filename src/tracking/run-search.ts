@@ -117,8 +117,9 @@ export const RUN_SEARCH_SETTINGS = "SELECT set_config('enable_seqscan', 'off', t
 
 /**
  * Added for a filter with an indexed condition on a param or a tag value (`=`, or LIKE with a literal
- * prefix) and an order whose first key is a param or a tag: incremental sort off. With it, the planner may walk the order's index (few distinct values, so groups of thousands
- * of runs) and test the filter on each run, betting that the matches are spread evenly along the order;
+ * prefix) and an order whose first key is a param or a tag: incremental sort off. With it, the planner may
+ * walk the order's index (few distinct values, so groups of thousands of runs) and test the filter on each
+ * run, betting that the matches are spread evenly along the order;
  * params and tags are often correlated (a tag that implies a param value), and then the walk reads every
  * group before the one holding the matches. Measured on PostgreSQL at 100k runs, `tags.t = 'x42'` +
  * `order_by params.a, metrics.m0 DESC`, 100 rows (the seed's x42 runs all have a = 2): 234–299 ms walking,

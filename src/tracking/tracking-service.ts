@@ -523,7 +523,8 @@ export const createTrackingService = (deps: { db: Db }) => {
      * runs/search with keyset pages (run-search.ts): the token is refused (INVALID_PARAMETER_VALUE) when it
      * was made for another filter, order, experiment list or view type. Refreshes the planner statistics
      * first when due (search-statistics.ts), then one statement per order segment until the page is full and
-     * one to read the page's runs, each in its own read-only withTenant transaction with sequential scans off.
+     * one to read the page's runs, each in its own read-only transaction that runs the plan's settings first
+     * (sequential scans off, and what the form needs: run-search.ts).
      */
     async searchRuns(
       scope: TrackingScope,

@@ -19,7 +19,7 @@ import type { Db, QueryOptions, Queryable, TransactionOptions } from '../db/inde
 import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { MlflowError } from './mlflow-errors.ts';
-import { createTrackingService } from './tracking-service.ts';
+import { PGLITE_PAGE_READ_CHUNK, createTrackingService } from './tracking-service.ts';
 
 interface RefRun {
   id: string;
@@ -468,6 +468,30 @@ for (const kind of databaseKinds) {
       assert.deepEqual(log.filter((entry) => entry !== 'other done'), ['N begin', 'N end', 'N begin', 'N end', 'N begin', 'N end', 'N begin', 'N end']);
       if (kind === 'pglite') assert.deepEqual(log, ['N begin', 'N end', 'other done', 'N begin', 'N end', 'N begin', 'N end', 'N begin', 'N end']);
       else assert.ok(log.includes('other done'));
+    });
+
+    it('reads a page of runs in chunks on the embedded database and whole on PostgreSQL, every run once, in order', async () => {
+      const tenantId = await createTenant(database);
+      const count = PGLITE_PAGE_READ_CHUNK * 2 + 10;
+      await insertRuns(database, tenantId, Array.from({ length: count }, (_, i) => toRun({
+        experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1 + (i % 6), end: null, stage: 'active', m0: undefined, m1: undefined, p0: undefined, p1: undefined, t0: undefined,
+      })));
+      let transactions = 0;
+      const counted = {
+        ...database.db,
+        transaction: <T>(prelude: string, fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> => {
+          if (prelude.includes(tenantId)) transactions += 1;
+          return database.db.transaction(prelude, fn, options);
+        },
+      } as Db;
+      const scope = { tenantId, actor: 't', requestId: 'r' };
+      const chunked = await createTrackingService({ db: counted }).searchRuns(scope, { experimentIds: ['1'], maxResults: 1000 });
+      // The default order is one segment (start_time): one statement, then the page read.
+      assert.equal(transactions, 1 + (kind === 'pglite' ? Math.ceil(count / PGLITE_PAGE_READ_CHUNK) : 1));
+      // Every run once, in MLflow's default order (start_time DESC, then run id), each with its data.
+      const expected = (await database.owner.queryAsOwner<{ id: string }>('SELECT id FROM runs WHERE tenant_id = $1 ORDER BY start_time DESC, id', [tenantId])).rows.map((row) => row.id);
+      assert.deepEqual(chunked.items.map((run) => run.info.run_id), expected);
+      assert.ok(chunked.items.every((run) => run.info.run_name === 'r1' && run.info.status === 'FINISHED'));
     });
   });
 }

@@ -42,6 +42,28 @@ const ringAllReduce = [
   '    time.sleep(300)',
 ].join('\n');
 
+/**
+ * Every rank says it is up; ranks other than 1 then listen on MASTER_PORT+1+rank and sleep, and rank 1 exits 3
+ * once it has reached every other rank — so the failure comes after all ranks have started (on a slow
+ * machine a fixed delay did not guarantee that: rank 0 had not printed yet when rank 1 stopped the gang).
+ */
+const failAfterPeers = [
+  'import os, socket, time, sys',
+  'rank, n = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])',
+  'base, host = int(os.environ["MASTER_PORT"]) + 1, os.environ["MASTER_ADDR"]',
+  'print("up", flush=True)',
+  'if rank != 1:',
+  '    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind((host, base + rank)); srv.listen(n)',
+  '    time.sleep(300)',
+  'for peer in [r for r in range(n) if r != 1]:',
+  '    while True:',
+  '        try:',
+  '            socket.create_connection((host, base + peer), timeout=2).close(); break',
+  '        except OSError:',
+  '            time.sleep(0.05)',
+  'sys.exit(3)',
+].join('\n');
+
 const tryConnect = [
   'import socket, errno, sys',
   'for port in sys.argv[1:]:',
@@ -114,7 +136,7 @@ for (const kind of databaseKinds) {
 
     test('one worker failing stops the gang, which ends with its exit code', async () => {
       const started = Date.now();
-      const id = await submit(a, { name: 'one-fails', workers: 3, command: ['sh', '-c', 'echo up; if [ "$RANK" = 1 ]; then sleep 0.5; exit 3; fi; exec sleep 300'], resources: { cpu: 0.25, memoryMiB: 64, timeoutSeconds: 300 } });
+      const id = await submit(a, { name: 'one-fails', workers: 3, command: ['python3', '-c', failAfterPeers], resources: { cpu: 0.25, memoryMiB: 64, timeoutSeconds: 300 } });
       await waitFor('the gang ends', async () => ended((await get(a, id)).status), 60_000);
       const job = await get(a, id);
       assert.equal(job.status, 'failed');

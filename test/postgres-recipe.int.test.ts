@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.ts';
 import { buildPlatformApp, bootstrapPlatformAdmin, createPlatform } from '../src/main/platform.ts';
-import { postgresAdminUrl } from './support/databases.ts';
+import { createTestDatabase, postgresAdminUrl } from './support/databases.ts';
 
 const readmeRecipe = (): string[] => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -112,5 +112,35 @@ test('the README PostgreSQL recipe works with a LOGIN-only owner (postgres)', as
       await client.query(`DROP ROLE IF EXISTS ${loginRole}`);
       await client.query(`DROP ROLE IF EXISTS ${ownerRole}`);
     });
+  }
+});
+
+test('a login that cannot become bulkhead_share_reader is refused at start, with the GRANT to run (postgres)', async () => {
+  const suffix = randomBytes(5).toString('hex');
+  const loginRole = `bh_noshare_login_${suffix}`;
+  const password = `pw_${suffix}`;
+  const database = await createTestDatabase('postgres');
+  const home = mkdtempSync(join(tmpdir(), 'bulkhead-noshare-'));
+  try {
+    // Granted the two roles an installation had before migration 0035, not the new one.
+    await withClient(postgresAdminUrl, async (client) => {
+      await client.query(`CREATE ROLE ${loginRole} LOGIN NOINHERIT PASSWORD '${password}'`);
+      await client.query(`GRANT bulkhead_app, bulkhead_system TO ${loginRole}`);
+    });
+    const url = new URL(database.ownerUrl as string);
+    url.username = loginRole;
+    url.password = password;
+    const config = loadConfig({}, {
+      home, databaseUrl: url.toString(), databaseMigrationUrl: database.ownerUrl as string, databasePoolSize: 2,
+      bootstrapToken: 'bh_noshare-platform-admin-token-0123456789abcdef', logLevel: 'silent',
+    });
+    await assert.rejects(createPlatform(config), (error: Error) => {
+      assert.match(error.message, /cannot become bulkhead_share_reader: as a superuser run GRANT bulkhead_share_reader TO/);
+      return true;
+    });
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+    await database.drop();
+    await withClient(postgresAdminUrl, (client) => client.query(`DROP ROLE IF EXISTS ${loginRole}`));
   }
 });

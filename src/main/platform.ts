@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../config/index.ts';
-import { createPgliteDb, createPostgresDb, detectRlsMode, migrate, PLATFORM_TENANT_ID } from '../db/index.ts';
+import { createPgliteDb, createPostgresDb, detectRlsMode, migrate, missingScopeRoles, PLATFORM_TENANT_ID } from '../db/index.ts';
 import type { Db, RlsMode } from '../db/index.ts';
 import { createDbTimeQuotaGate, loadDbTimeLimits, withTenantGate } from '../db/index.ts';
 import type { DbTimeQuotaGate } from '../db/index.ts';
@@ -304,6 +304,11 @@ export const createPlatform = async (
   });
   const db = withTenantGate(createAuditSigningDb(rawDb, auditEventKey), dbTime);
   const rlsMode = await detectRlsMode(db);
+  const missingRoles = await missingScopeRoles(db);
+  if (missingRoles.length > 0) {
+    await opened?.db.close();
+    throw new AppError('INTERNAL', `the database login role cannot become ${missingRoles.join(', ')}: as a superuser run GRANT ${missingRoles.join(', ')} TO <the role of BULKHEAD_DATABASE_URL> (README, PostgreSQL; bulkhead_share_reader is new in migration 0035)`);
+  }
   // This run of the platform: storage reservations carry it, so the next start knows whose they were.
   const instanceId = newInstanceId();
   const metrics = new Registry();

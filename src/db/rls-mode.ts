@@ -1,4 +1,5 @@
 import type { Db, RlsMode } from './db-types.ts';
+import { APP_ROLE, SHARE_READER_ROLE, SYSTEM_ROLE } from './scope.ts';
 
 /**
  * Says how strongly row-level security holds for this connection (see `RlsMode`): PGlite's session user
@@ -16,7 +17,7 @@ export const detectRlsMode = async (db: Db): Promise<RlsMode> => {
 };
 
 /** The roles the login must be a member of: the scopes of scope.ts switch to them with set_config('role'). */
-export const SCOPE_ROLES = ['bulkhead_app', 'bulkhead_system', 'bulkhead_share_reader'] as const;
+export const SCOPE_ROLES = [APP_ROLE, SYSTEM_ROLE, SHARE_READER_ROLE] as const;
 
 /**
  * The scope roles the connection's login cannot become (empty on PGlite, whose session user is a

@@ -311,9 +311,9 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
     return segment;
   };
 
-  // An indexed condition on a param or tag value (`=` or a LIKE prefix: compiled to a `value_prefix` range);
-  // `!=` and other LIKE / ILIKE forms usually keep most runs, and reading their matches first would not pay.
-  const filtersParamOrTag = /\bFROM run_(?:params|tags) f WHERE [^)]*\bf\.value_prefix\b/.test(filter.sql);
+  // An indexed condition on a param or tag value (`=` or a LIKE prefix); `!=` and other LIKE / ILIKE forms
+  // usually keep most runs, and reading their matches first would not pay.
+  const filtersParamOrTag = filter.comparesIndexedValue;
   const ordersByParamOrTag = terms[0] !== undefined && (terms[0].type === 'param' || terms[0].type === 'tag');
   return {
     segmentCount: segments.length,

@@ -137,8 +137,8 @@ describe('parseSearchFilter: runs', () => {
 
 describe('compileRunFilter', () => {
   it('compiles an empty filter to TRUE', () => {
-    assert.deepEqual(compileRunFilter(''), { sql: 'TRUE', params: [] });
-    assert.deepEqual(compileRunFilter(undefined, { firstParam: 7 }), { sql: 'TRUE', params: [] });
+    assert.deepEqual(compileRunFilter(''), { sql: 'TRUE', params: [], comparesIndexedValue: false });
+    assert.deepEqual(compileRunFilter(undefined, { firstParam: 7 }), { sql: 'TRUE', params: [], comparesIndexedValue: false });
   });
 
   it('compiles metrics against the latest value, keeping NaN out of everything but !=', () => {

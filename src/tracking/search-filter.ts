@@ -762,17 +762,22 @@ export const INDEXED_VALUE_LENGTH = 200;
  * the result (the full comparison stays). Only for runs: the other tables have no such index.
  */
 const indexedValueRange = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string => {
-  if ((tags.table !== 'run_params' && tags.table !== 'run_tags') || c.value.kind !== 'string') return '';
+  if ((tags.table !== 'run_params' && tags.table !== 'run_tags') || !comparesIndexedValue(c) || c.value.kind !== 'string') return '';
   const column = indexedValue('f');
   // The value was bound last (by stringPredicate): compare its prefix through the same placeholder.
   if (c.comparator === '=') return ` AND ${column} = left(${sink.last()}, ${INDEXED_VALUE_LENGTH}) COLLATE ${INDEXED_COLLATION}`;
-  if (c.comparator !== 'LIKE') return '';
   const prefix = [...likePrefix(c.value.value)].slice(0, INDEXED_VALUE_LENGTH);
-  if (prefix.length === 0) return '';
   const upper = successor(prefix);
   const bound = (value: string) => `${sink.add(value)}::text COLLATE ${INDEXED_COLLATION}`;
   return ` AND ${column} >= ${bound(prefix.join(''))}${upper === undefined ? '' : ` AND ${column} < ${bound(upper)}`}`;
 };
+
+/**
+ * Whether a param or tag comparison gets a condition on the indexed value prefix (run_params, run_tags):
+ * `=` on a string, or LIKE with a literal prefix. `!=`, ILIKE and a LIKE that starts with a wildcard do not.
+ */
+const comparesIndexedValue = (c: FilterComparison): boolean =>
+  c.value.kind === 'string' && (c.comparator === '=' || (c.comparator === 'LIKE' && likePrefix(c.value.value) !== ''));
 
 /** The literal text a LIKE pattern starts with (up to its first unescaped `%` or `_`; `\\x` is a literal x). */
 export const likePrefix = (pattern: string): string => splitLikePattern(pattern).prefix;
@@ -861,9 +866,15 @@ const compileFilter = (
   entity: SearchEntity,
   options: CompileOptions | undefined,
   datasets: readonly DatasetFilter[] = [],
+): CompiledSql => compileComparisons(parseSearchFilter(filter, entity), entity, options, datasets);
+
+const compileComparisons = (
+  comparisons: readonly FilterComparison[],
+  entity: SearchEntity,
+  options: CompileOptions | undefined,
+  datasets: readonly DatasetFilter[] = [],
 ): CompiledSql => {
   const spec = SPECS[entity];
-  const comparisons = parseSearchFilter(filter, entity);
   const sink = new ParamSink(options);
   const parts = comparisons.map((c) => compileComparison(c, spec, sink, datasets));
   if (datasets.length > 0 && !comparisons.some((c) => c.type === 'metric')) {
@@ -888,8 +899,18 @@ const compileFilter = (
  *
  * Throws MlflowError INVALID_PARAMETER_VALUE for invalid filters, NOT_IMPLEMENTED for `datasets.*`.
  */
-export const compileRunFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledSql =>
-  compileFilter(filter, 'run', options);
+export const compileRunFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledRunFilter => {
+  const comparisons = parseSearchFilter(filter, 'run');
+  return {
+    ...compileComparisons(comparisons, 'run', options),
+    comparesIndexedValue: comparisons.some((c) => (c.type === 'param' || c.type === 'tag') && comparesIndexedValue(c)),
+  };
+};
+
+export interface CompiledRunFilter extends CompiledSql {
+  /** A param or tag comparison reads the indexed value prefix (`=`, LIKE with a literal prefix). */
+  readonly comparesIndexedValue: boolean;
+}
 
 /**
  * Compiles a search-experiments filter (`name`, `creation_time`, `last_update_time`, `tags.<key>`) to a

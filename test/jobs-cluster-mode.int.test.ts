@@ -161,7 +161,18 @@ for (const kind of databaseKinds) {
       first[0]!.end({ kind: 'preempted' });
       await settle('the resubmission', () => submitted(created.body.id, 2));
       assert.equal(await status(created.body.id), 'queued');
-      assert.equal(cluster.submissions.filter((s) => s.jobId === created.body.id).length, 2, 'resubmitted');
+      const again = cluster.submissions.filter((s) => s.jobId === created.body.id);
+      assert.equal(again.length, 2, 'resubmitted');
+      // The second attempt's lines are stored after the first attempt's (its numbering continues).
+      again[1]!.progress('admitted');
+      again[1]!.progress('running');
+      again[1]!.output('second attempt');
+      again[1]!.end({ kind: 'succeeded' });
+      await settle('succeeded', async () => (await status(created.body.id)) === 'succeeded');
+      const logs = await p.app.inject({ method: 'GET', url: `/api/v1/tenants/acme/jobs/${created.body.id}/logs`, headers: { authorization: `Bearer ${acme.tokens.viewer}` } });
+      const evicted = logs.body.indexOf('evicted from the cluster queue');
+      assert.ok(evicted >= 0, logs.body);
+      assert.ok(logs.body.indexOf('second attempt') > evicted, logs.body);
     });
 
     test('cancel while it waits in Kueue: the cluster job is cancelled, the job ends cancelled', async () => {

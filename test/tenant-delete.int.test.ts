@@ -134,7 +134,7 @@ const seed = async (p: TestPlatform, t: TestTenant, sharedUser: string): Promise
   // stays queued (deterministic here; running jobs being cancelled is the job runner's e2e territory).
   ok(await p.call('PUT', `/api/v1/tenants/${t.slug}/quota`, adminToken, { maxConcurrentJobs: 0 }), 'quota');
   const job = ok(await p.call('POST', `/api/v1/tenants/${t.slug}/jobs`, t.tokens.member, { command: ['python3', 'train.py'], resources: { cpu: 1, memoryMiB: 256, timeoutSeconds: 600 } }), 'job', 201);
-  await p.platform.jobs.store.appendLogs(t.id, job.id, 1, [{ stream: 'system', line: `queued for ${t.slug}` }]);
+  await p.platform.jobs.store.appendLogs(t.id, job.id, [{ stream: 'system', line: `queued for ${t.slug}` }]);
   // Its fair-share usage history (0022), as the job runner records it when the tenant held capacity.
   await p.platform.jobs.fairShare.save([{ tenantId: t.id, usage: { dominant: 3600, cpu: 7200, memoryMiB: 0, gpu: 0 }, rate: { dominant: 0, cpu: 0, memoryMiB: 0, gpu: 0 }, atMs: Date.now() }]);
   // A private OCI image (0024).

@@ -64,6 +64,7 @@ export const createClusterJobBackend = (options: ClusterJobBackendOptions): JobB
           scope: { runId, experimentId, inputs: { codeBundle: job.codeBundle, datasets: job.datasets } },
           // A cluster job has no host directory: its outputs are what it uploaded under its run's outputs/.
           collectOutputs: async () => (storage === undefined ? [] : storage.listUploadedOutputs(job.tenantId, ran)),
+          endAccess: release,
           release,
         };
       } catch (error) {

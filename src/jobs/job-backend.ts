@@ -67,7 +67,12 @@ export interface LaunchedJob {
   scope?: ClusterJobScope;
   /** The files the ended job left, stored as the tenant's artifacts. Throws on a storage error. */
   collectOutputs(): Promise<Array<{ path: string; size: number }>>;
-  /** Releases what the launch holds (token, relay, directories) once the job has ended. Never throws. */
+  /**
+   * Ends the job's access to the platform (its token, its relay) once the job has ended, before it is
+   * recorded as ended: whoever sees the final state can rely on the token being dead. Never throws.
+   */
+  endAccess(): Promise<void>;
+  /** Releases what the launch holds (token, relay, directories; `endAccess` included) once the job has ended. Never throws. */
   release(): Promise<void>;
 }
 

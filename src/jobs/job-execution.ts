@@ -56,7 +56,7 @@ export const createJobExecution = (deps: JobExecutionDeps) => {
   const runJob = async (job: Job, tenant: Tenant, quota: TenantQuota, grant: JobGrant, from: 'queued' | 'admitted'): Promise<void> => {
     const entry: Live = { handle: undefined, tenantId: job.tenantId, cancelling: false };
     live.set(job.id, entry);
-    const sink = createJobLogSink((first, lines) => store.appendLogs(job.tenantId, job.id, first, lines), (error) => deps.log.error({ err: error, jobId: job.id }, 'could not store job logs'));
+    const sink = createJobLogSink((lines) => store.appendLogs(job.tenantId, job.id, lines), (error) => deps.log.error({ err: error, jobId: job.id }, 'could not store job logs'));
     let state: 'queued' | 'admitted' | 'running' = from;
     // Progress reports are applied one after the other, in order.
     let transitions = Promise.resolve();
@@ -114,6 +114,8 @@ export const createJobExecution = (deps: JobExecutionDeps) => {
     // Every line is stored before the job is seen to end: a reader that waits for the final state then
     // reads the logs must get all of them.
     await sink.flush();
+    // Its token dies before it is seen to end, too.
+    await launched.endAccess();
     await transition(job, event, { exitCode, reason, usage: { ...outcome.usage }, outputs });
     if (outcome.kind === 'preempted') await transition(job, 'requeue', { reason: 'requeued after preemption' });
     if (job.runId !== null && deps.tracking !== undefined && runStatus !== undefined) {

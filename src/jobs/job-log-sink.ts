@@ -15,20 +15,17 @@ export interface JobLogSink {
  * at `maxLogLines` (one `[bulkhead] log truncated` line marks the cut).
  */
 export const createJobLogSink = (
-  append: (firstSeq: number, lines: Array<{ stream: JobLogLine['stream']; line: string }>) => Promise<void>,
+  append: (lines: Array<{ stream: JobLogLine['stream']; line: string }>) => Promise<void>,
   onError: (error: unknown) => void,
   options: { maxLines?: number; intervalMs?: number } = {},
 ): JobLogSink => {
   const maxLines = options.maxLines ?? maxLogLines;
-  let seq = 0;
   let pending: Array<{ stream: JobLogLine['stream']; line: string }> = [];
   let flushing = Promise.resolve();
   const flush = () => {
     const batch = pending;
     pending = [];
-    const first = seq + 1;
-    seq += batch.length;
-    flushing = flushing.then(() => append(first, batch)).catch(onError);
+    flushing = flushing.then(() => (batch.length === 0 ? undefined : append(batch))).catch(onError);
     return flushing;
   };
   let logged = 0;

@@ -79,7 +79,7 @@ const memoryStore = () => {
         notify();
         return { ...job };
       },
-      appendLogs: async (_tenantId: string, id: string, _first: number, lines: ReadonlyArray<{ line: string }>) => {
+      appendLogs: async (_tenantId: string, id: string, lines: ReadonlyArray<{ line: string }>) => {
         logs.set(id, [...(logs.get(id) ?? []), ...lines.map((l) => l.line)]);
         notify();
       },
@@ -119,7 +119,7 @@ const testBackend = (options: { admission?: 'bulkhead' | 'kueue'; placement?: 'h
       const launch: Launch = { job, grant, ctx, end, calls, released: false };
       launches.set(job.id, launch);
       for (const w of waiters.splice(0)) w();
-      return { handle, run, collectOutputs: async () => [{ path: 'model.json', size: 3 }], release: async () => { launch.released = true; } };
+      return { handle, run, collectOutputs: async () => [{ path: 'model.json', size: 3 }], endAccess: async () => {}, release: async () => { launch.released = true; } };
     },
     hostProbe: async () => ({}) as HostProbe,
     reapOrphans: async () => {},

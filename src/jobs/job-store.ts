@@ -332,13 +332,20 @@ export const createJobStore = (deps: { db: Db }) => {
       }, { readOnly: true });
     },
 
-    async appendLogs(tenantId: string, jobId: string, firstSeq: number, lines: ReadonlyArray<{ stream: JobLogLine['stream']; line: string }>): Promise<void> {
+    /**
+     * Appends lines after the job's last stored line. The numbering continues across attempts: a job
+     * preempted, or evicted by Kueue, and launched again logs after what its earlier attempt logged. One
+     * writer per job at a time (the process that runs it), so the base read here is not raced.
+     */
+    async appendLogs(tenantId: string, jobId: string, lines: ReadonlyArray<{ stream: JobLogLine['stream']; line: string }>): Promise<void> {
       if (lines.length === 0) return;
       await withTenant(db, tenantId, (tx) =>
         tx.query(
           `INSERT INTO job_logs (tenant_id, job_id, seq, stream, line)
-           SELECT $1, $2, $3 + (ord - 1), s, l FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS u(s, l, ord)`,
-          [tenantId, jobId, firstSeq, lines.map((l) => l.stream), lines.map((l) => l.line)],
+           SELECT $1, $2, base.last + ord, s, l
+             FROM (SELECT COALESCE(max(seq), 0) AS last FROM job_logs WHERE job_id = $2) AS base,
+                  unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(s, l, ord)`,
+          [tenantId, jobId, lines.map((l) => l.stream), lines.map((l) => l.line)],
         ));
     },
 

@@ -118,9 +118,12 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
       const dirs = { workspace: join(writable, 'workspace'), outputs: join(writable, 'outputs'), data: join(dir, 'data'), code: join(dir, 'code') };
       let tokenId: string | undefined;
       let disk: JobDisk | undefined;
-      const release = async () => {
+      const endAccess = async () => {
         await relays.close(job.id);
         if (tokenId !== undefined) await identity.revokeToken(backendContext, job.tenantId, tokenId).catch(() => {});
+      };
+      const release = async () => {
+        await endAccess();
         await disk?.release();
         await rm(dir, { recursive: true, force: true }).catch(() => {});
       };
@@ -199,6 +202,7 @@ export const createLocalJobBackend = (options: LocalJobBackendOptions): JobBacke
           handle,
           run,
           collectOutputs: async () => (storage === undefined ? listFiles(dirs.outputs) : storage.storeOutputs(job.tenantId, ran, dirs.outputs)),
+          endAccess,
           release,
         };
       } catch (error) {

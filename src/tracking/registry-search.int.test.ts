@@ -72,13 +72,16 @@ const numberTest = (value: number, op: string, operand: number): boolean =>
   op === '=' ? value === operand : op === '!=' ? value !== operand : op === '<' ? value < operand : op === '<=' ? value <= operand : op === '>' ? value > operand : value >= operand;
 
 const NAME_PATTERNS = ['a%', 'ab%', 'A%', '%1', 'b_%', '%'];
-const TAG_VALUES = ['x', 'y', 'xy', 'X'];
+// Two values longer than the 200 characters the tag index holds (migration 0036), equal in those 200.
+const LONG_A = `${'x'.repeat(210)}a`;
+const LONG_B = `${'x'.repeat(210)}b`;
+const TAG_VALUES = ['x', 'y', 'xy', 'X', LONG_A, LONG_B];
 
 const comparisons = (entity: Entity): Comparison[] => {
   const out: Comparison[] = [];
   for (const op of ['LIKE', 'ILIKE']) for (const p of NAME_PATTERNS) out.push({ text: `name ${op} '${p}'`, test: (o) => stringTest(o.name, op, p) });
   for (const op of ['=', '!=', 'LIKE', 'ILIKE']) {
-    for (const v of ['x', 'x%', 'X%']) {
+    for (const v of ['x', 'x%', 'X%', LONG_A, `${'x'.repeat(205)}%`, `${'x'.repeat(210)}b%`]) {
       if ((op === '=' || op === '!=') && v.includes('%')) continue;
       const key = entity === 'version' ? 'ok' : 'team';
       out.push({ text: `tags.${key} ${op} '${v}'`, test: (o) => stringTest(o.tags[key], op, v) });

@@ -25,7 +25,8 @@ const SERVER = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const SCHEMA = `
 CREATE TABLE experiments (id bigint PRIMARY KEY, name text NOT NULL, artifact_location text, lifecycle_stage text NOT NULL,
   creation_time bigint, last_update_time bigint);
-CREATE TABLE experiment_tags (experiment_id bigint NOT NULL, key text NOT NULL, value text, PRIMARY KEY (experiment_id, key));
+CREATE TABLE experiment_tags (experiment_id bigint NOT NULL, key text NOT NULL, value text, PRIMARY KEY (experiment_id, key),
+  value_prefix text COLLATE ucs_basic GENERATED ALWAYS AS (left(value, 200)) STORED);
 CREATE TABLE runs (id text PRIMARY KEY, experiment_id bigint NOT NULL, name text, user_id text, status text NOT NULL,
   start_time bigint NOT NULL, end_time bigint, lifecycle_stage text NOT NULL, artifact_uri text);
 CREATE TABLE run_params (run_id text NOT NULL, key text NOT NULL, value text NOT NULL, PRIMARY KEY (run_id, key),
@@ -35,12 +36,13 @@ CREATE TABLE run_tags (run_id text NOT NULL, key text NOT NULL, value text, PRIM
 CREATE TABLE run_latest_metrics (run_id text NOT NULL, key text NOT NULL, value double precision NOT NULL,
   timestamp bigint NOT NULL, step bigint NOT NULL, is_nan boolean NOT NULL, PRIMARY KEY (run_id, key));
 CREATE TABLE registered_models (name text PRIMARY KEY, creation_time bigint, last_updated_time bigint, description text);
-CREATE TABLE registered_model_tags (name text NOT NULL, key text NOT NULL, value text, PRIMARY KEY (name, key));
+CREATE TABLE registered_model_tags (name text NOT NULL, key text NOT NULL, value text, PRIMARY KEY (name, key),
+  value_prefix text COLLATE ucs_basic GENERATED ALWAYS AS (left(value, 200)) STORED);
 CREATE TABLE model_versions (name text NOT NULL, version integer NOT NULL, creation_time bigint, last_updated_time bigint,
   description text, user_id text, current_stage text, source text, run_id text, status text, status_message text, run_link text,
   PRIMARY KEY (name, version));
 CREATE TABLE model_version_tags (name text NOT NULL, version integer NOT NULL, key text NOT NULL, value text,
-  PRIMARY KEY (name, version, key));
+  PRIMARY KEY (name, version, key), value_prefix text COLLATE ucs_basic GENERATED ALWAYS AS (left(value, 200)) STORED);
 
 INSERT INTO experiments VALUES (1, 'proj-a', 'a', 'active', 10, 15), (2, 'proj-b', 'b', 'active', 20, 25), (3, 'other', 'c', 'active', 30, 35);
 INSERT INTO experiment_tags VALUES (1, 'owner', 'x'), (2, 'owner', 'y');

@@ -330,7 +330,8 @@ describe('compileRegisteredModelFilter', () => {
     const c = compileRegisteredModelFilter("name ILIKE '%bert%' AND tags.`stage` = 'prod'", { firstParam: 2 });
     assert.equal(
       c.sql,
-      '(m.name ILIKE $2) AND (EXISTS (SELECT 1 FROM registered_model_tags f WHERE f.tenant_id = m.tenant_id AND f.name = m.name AND f.key = $3 AND f.value = $4))',
+      // A short value is compared through the indexed prefix alone (migration 0036): it is the whole value.
+      '(m.name ILIKE $2) AND (EXISTS (SELECT 1 FROM registered_model_tags f WHERE f.tenant_id = m.tenant_id AND f.name = m.name AND f.key = $3 AND f.value_prefix = $4::text COLLATE ucs_basic))',
     );
     assert.deepEqual(c.params, ['%bert%', 'stage', 'prod']);
   });

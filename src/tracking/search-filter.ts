@@ -374,6 +374,12 @@ interface TagTableSpec {
   readonly table: string;
   /** Trusted SQL joining alias `f` to the outer row. */
   readonly join: string;
+  /**
+   * Whether the table has the generated column `value_prefix` (the value's first 200 characters, collation
+   * ucs_basic) and an index on (tenant_id, key, value_prefix, …): run params and tags (migration 0014),
+   * experiment, registered model and model version tags (0036). Logged-model tags and params do not.
+   */
+  readonly indexedPrefix?: boolean;
 }
 
 interface EntitySpec {
@@ -445,8 +451,8 @@ const RUN_SPEC: EntitySpec = {
   // policy (migration 0022) ORed to the tenant's, RLS no longer gives an index condition on tenant_id, and
   // the probe of a run's row would not find it by (tenant_id, run_id, key). The search names its tenant on
   // `r` (run-search.ts), so this is `f.tenant_id = <constant>` for the index.
-  tags: { table: 'run_tags', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id' },
-  params: { table: 'run_params', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id' },
+  tags: { table: 'run_tags', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id', indexedPrefix: true },
+  params: { table: 'run_params', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id', indexedPrefix: true },
   metrics: 'run_latest',
 };
 
@@ -467,7 +473,7 @@ const EXPERIMENT_SPEC: EntitySpec = {
   },
   stringComparators: KEY_VALUE_COMPARATORS,
   quotedNumbers: false,
-  tags: { table: 'experiment_tags', join: 'f.tenant_id = e.tenant_id AND f.experiment_id = e.id' },
+  tags: { table: 'experiment_tags', join: 'f.tenant_id = e.tenant_id AND f.experiment_id = e.id', indexedPrefix: true },
 };
 
 const REGISTERED_MODEL_SPEC: EntitySpec = {
@@ -476,7 +482,7 @@ const REGISTERED_MODEL_SPEC: EntitySpec = {
   filterAttributes: { name: attr('name', { column: 'm.name', kind: 'string' }) },
   stringComparators: KEY_VALUE_COMPARATORS,
   quotedNumbers: false,
-  tags: { table: 'registered_model_tags', join: 'f.tenant_id = m.tenant_id AND f.name = m.name' },
+  tags: { table: 'registered_model_tags', join: 'f.tenant_id = m.tenant_id AND f.name = m.name', indexedPrefix: true },
 };
 
 const MODEL_VERSION_SPEC: EntitySpec = {
@@ -491,7 +497,7 @@ const MODEL_VERSION_SPEC: EntitySpec = {
   // MLflow's SearchModelVersionUtils: IN but not NOT IN.
   stringComparators: new Set(['=', '!=', 'LIKE', 'ILIKE', 'IN']),
   quotedNumbers: true,
-  tags: { table: 'model_version_tags', join: 'f.tenant_id = v.tenant_id AND f.name = v.name AND f.version = v.version' },
+  tags: { table: 'model_version_tags', join: 'f.tenant_id = v.tenant_id AND f.name = v.name AND f.version = v.version', indexedPrefix: true },
 };
 
 const LOGGED_MODEL_ATTRIBUTES = {
@@ -718,7 +724,7 @@ const numericPredicate = (column: string, comparator: Comparator, value: FilterV
 const keyValueExists = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string => {
   const key = sink.add(c.key);
   const prefixRange = prefixOnlyRange(tags, c, sink);
-  // `LIKE 'abc%'` on run params and tags is the range ['abc', 'abd') of the indexed prefix, and nothing
+  // `LIKE 'abc%'` on an indexed-prefix table is the range ['abc', 'abd') of the indexed prefix, and nothing
   // else: the planner estimates a range from the column's histogram (it has no estimate for LIKE in a
   // non-C collation, and took 50 % of the rows for 0.15 %, reading all of run_tags).
   if (prefixRange !== undefined) return `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${key}${prefixRange})`;
@@ -730,13 +736,13 @@ const keyValueExists = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink
   return `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${key} AND ${stringPredicate('f.value', c.comparator, c.value, sink)}${indexedValueRange(tags, c, sink)})`;
 };
 
-/** `=` on run params and tags with a value shorter than the indexed prefix (so the prefix is the whole value). */
+/** `=` on an indexed-prefix table with a value shorter than the prefix (so the prefix is the whole value). */
 const isShortEquality = (tags: TagTableSpec, c: FilterComparison): boolean =>
-  (tags.table === 'run_params' || tags.table === 'run_tags') && c.comparator === '=' && c.value.kind === 'string' && [...c.value.value].length < INDEXED_VALUE_LENGTH;
+  tags.indexedPrefix === true && c.comparator === '=' && c.value.kind === 'string' && [...c.value.value].length < INDEXED_VALUE_LENGTH;
 
-/** For `LIKE '<literal>%'` (nothing else) on run params and tags, the equivalent range of `value_prefix`. */
+/** For `LIKE '<literal>%'` (nothing else) on an indexed-prefix table, the equivalent range of `value_prefix`. */
 const prefixOnlyRange = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string | undefined => {
-  if ((tags.table !== 'run_params' && tags.table !== 'run_tags') || c.comparator !== 'LIKE' || c.value.kind !== 'string') return undefined;
+  if (tags.indexedPrefix !== true || c.comparator !== 'LIKE' || c.value.kind !== 'string') return undefined;
   const { prefix, rest } = splitLikePattern(c.value.value);
   const chars = [...prefix];
   if (rest !== '%' || chars.length === 0 || chars.length > INDEXED_VALUE_LENGTH) return undefined;
@@ -747,7 +753,8 @@ const prefixOnlyRange = (tags: TagTableSpec, c: FilterComparison, sink: ParamSin
 };
 
 /**
- * The first characters of a value that run_params / run_tags index (migration 0014: the generated column
+ * The first characters of a value that run_params / run_tags (migration 0014) and the registry tag tables
+ * (0036) index (the generated column
  * `value_prefix`, collation ucs_basic, so that a LIKE prefix is a range of it whatever the database's
  * collation). Values compared with it must be given the same collation (see {@link INDEXED_COLLATION}).
  */
@@ -756,13 +763,13 @@ export const INDEXED_COLLATION = 'ucs_basic';
 export const INDEXED_VALUE_LENGTH = 200;
 
 /**
- * Redundant conditions on the indexed prefix of run param and tag values, so that `=` and a LIKE with a
+ * Redundant conditions on the indexed prefix of param and tag values, so that `=` and a LIKE with a
  * literal prefix can start from the (tenant, key, value) index instead of probing every run: `=` also
  * compares the first 200 characters, `LIKE 'abc%'` also bounds them to ['abc', 'abd'). They never change
- * the result (the full comparison stays). Only for runs: the other tables have no such index.
+ * the result (the full comparison stays). Only on the tables with that index (`indexedPrefix`).
  */
 const indexedValueRange = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink): string => {
-  if ((tags.table !== 'run_params' && tags.table !== 'run_tags') || !comparesIndexedValue(c) || c.value.kind !== 'string') return '';
+  if (tags.indexedPrefix !== true || !comparesIndexedValue(c) || c.value.kind !== 'string') return '';
   const column = indexedValue('f');
   // The value was bound last (by stringPredicate): compare its prefix through the same placeholder.
   if (c.comparator === '=') return ` AND ${column} = left(${sink.last()}, ${INDEXED_VALUE_LENGTH}) COLLATE ${INDEXED_COLLATION}`;

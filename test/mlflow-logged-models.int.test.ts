@@ -224,6 +224,60 @@ for (const kind of databaseKinds) {
       assert.equal(errorCode(await apiA.post('logged-models/search', { experiment_ids: ['987654'] })), 'RESOURCE_DOES_NOT_EXIST');
     });
 
+    test('search pages by keyset: every model once, in the order, while models are created between pages', async () => {
+      const experimentId = await createExperiment(apiA, 'lm-keyset');
+      const runId = await createRun(apiA, experimentId);
+      // 13 models; acc repeats (ties broken by creation time and id) and is missing on every fourth model.
+      const models: Array<{ id: string; name: string; created: number; acc: number | undefined }> = [];
+      for (let i = 0; i < 13; i += 1) {
+        const name = `km${String(i).padStart(2, '0')}`;
+        const model = await createModel(apiA, { experiment_id: experimentId, name, source_run_id: runId });
+        const acc = i % 4 === 3 ? undefined : [0.5, 0.7, 0.9][i % 3];
+        if (acc !== undefined) ok(await apiA.post('runs/log-batch', { run_id: runId, metrics: [{ key: 'acc', value: acc, timestamp: 5, step: 1, model_id: model.info.model_id }] }), 'metric');
+        models.push({ id: model.info.model_id as string, name, created: Number(model.info.creation_timestamp_ms), acc });
+      }
+      const search = async (body: Record<string, unknown>) =>
+        ok(await apiA.post('logged-models/search', { experiment_ids: [experimentId], ...body }), `search ${JSON.stringify(body)}`) as { models?: { info: { name: string } }[]; next_page_token?: string };
+      const byIdAsc = (x: { id: string }, y: { id: string }) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0);
+      const newest = (x: (typeof models)[number], y: (typeof models)[number]) => y.created - x.created || byIdAsc(x, y);
+      const accOrder = (ascending: boolean) => (x: (typeof models)[number], y: (typeof models)[number]) => {
+        if (x.acc === undefined || y.acc === undefined) return (x.acc === undefined ? 1 : 0) - (y.acc === undefined ? 1 : 0);
+        return ascending ? x.acc - y.acc : y.acc - x.acc;
+      };
+      const cases: Array<{ orderBy: unknown[]; reference: (x: (typeof models)[number], y: (typeof models)[number]) => number }> = [
+        { orderBy: [], reference: newest },
+        { orderBy: [{ field_name: 'name', ascending: true }], reference: (x, y) => (x.name < y.name ? -1 : 1) },
+        { orderBy: [{ field_name: 'metrics.acc', ascending: false }], reference: (x, y) => accOrder(false)(x, y) || newest(x, y) },
+        { orderBy: [{ field_name: 'metrics.acc', ascending: true }, { field_name: 'name', ascending: false }], reference: (x, y) => accOrder(true)(x, y) || (x.name < y.name ? 1 : -1) },
+      ];
+      let extra = 0;
+      for (const { orderBy, reference } of cases) {
+        const expected = [...models].sort(reference).map((m) => m.name);
+        const seen: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = await search({ order_by: orderBy, max_results: 4, ...(token === undefined ? {} : { page_token: token }) });
+          seen.push(...(page.models ?? []).map((m) => m.info.name));
+          token = page.next_page_token;
+          // A model created while the client pages (no metric: it sorts last by acc, first by time).
+          extra += 1;
+          await createModel(apiA, { experiment_id: experimentId, name: `kx${String(extra).padStart(2, '0')}` });
+        } while (token !== undefined);
+        assert.equal(new Set(seen).size, seen.length, `no model twice: ${seen.join(',')}`);
+        assert.deepEqual(seen.filter((n) => n.startsWith('km')), expected, `order ${JSON.stringify(orderBy)}`);
+      }
+      // A token belongs to its search; MLflow's offset tokens are not ours.
+      const first = await search({ order_by: [{ field_name: 'name', ascending: true }], max_results: 2 });
+      assert.equal(typeof first.next_page_token, 'string');
+      const refused = await apiA.post('logged-models/search', { experiment_ids: [experimentId], order_by: [{ field_name: 'name', ascending: false }], max_results: 2, page_token: first.next_page_token });
+      assert.equal(errorCode(refused), 'INVALID_PARAMETER_VALUE');
+      const offset = Buffer.from(JSON.stringify({ offset: 2 })).toString('base64');
+      assert.equal(errorCode(await apiA.post('logged-models/search', { experiment_ids: [experimentId], page_token: offset })), 'INVALID_PARAMETER_VALUE');
+      // Another tenant's token (same search text) is refused too.
+      const otherExperiment = await createExperiment(apiB, 'lm-keyset');
+      assert.equal(errorCode(await apiB.post('logged-models/search', { experiment_ids: [otherExperiment], order_by: [{ field_name: 'name', ascending: true }], max_results: 2, page_token: first.next_page_token })), 'INVALID_PARAMETER_VALUE');
+    });
+
     test('tags, params and delete', async () => {
       const experimentId = await createExperiment(apiA, 'lm-tags');
       const modelId = (await createModel(apiA, { experiment_id: experimentId, name: 'tagged', params: [{ key: 'depth', value: '3' }] })).info.model_id as string;

@@ -184,3 +184,105 @@ export const keysetPage = <R extends object>(statement: KeysetStatement, rows: r
   const more = rows.length > statement.maxResults && last !== undefined;
   return { rows: page, nextPageToken: more ? statement.order.encode(statement.order.keyOf(last)) : undefined };
 };
+
+/** A sort term over a computed expression (logged models: attributes and a metric's latest value). */
+export interface ComputedKeysetTerm {
+  /** Trusted SQL; it may use bound parameters of the caller's statement. */
+  readonly sql: string;
+  readonly type: 'text' | 'bigint' | 'float8';
+  readonly ascending: boolean;
+  /** Sorted NULLS LAST (a missing metric, an unset attribute). */
+  readonly nullable: boolean;
+}
+
+/** A sort key as a token carries it: the value as PostgreSQL prints it (`::text`), or null. */
+export type ComputedKey = string | null;
+
+export interface ComputedKeyset {
+  /** Select-list items naming the keys `k0, k1, …` (the statement's inner query). */
+  readonly selectSql: string;
+  /** The keys as text, `t0, t1, …`, from the inner query aliased `s` (what {@link keyOf} reads). */
+  readonly textSql: string;
+  /** What follows ORDER BY, over `s.k0, s.k1, …`. */
+  readonly orderSql: string;
+  /** The condition for the rows after `keys`, over `s.k0…`; values appended to `params`. */
+  after(keys: readonly ComputedKey[], params: unknown[]): string;
+  keyOf(row: object): ComputedKey[];
+  encode(keys: readonly ComputedKey[]): string;
+  /** undefined for no token; throws INVALID_PARAMETER_VALUE for a malformed one or one of another search. */
+  decode(token: string | undefined | null): ComputedKey[] | undefined;
+}
+
+/** Text keys of logged models are at most 500 characters (name, model type); several may be in a token. */
+const MAX_COMPUTED_TOKEN_LENGTH = 16_384;
+const MAX_COMPUTED_TEXT_KEY = 2_000;
+
+/**
+ * The keyset of an order over computed expressions, NULLS LAST, ending in a unique term. The statement is
+ * `SELECT …, <textSql> FROM (SELECT …, <selectSql> FROM … WHERE …) s WHERE <after> ORDER BY <orderSql>
+ * LIMIT n`. The after condition uses PostgreSQL's own comparison of each type (text in the database's
+ * collation, float8 with NaN above every number), so it agrees with ORDER BY by construction; a NULL key
+ * sorts last, so nothing is strictly after it in that term.
+ */
+export const computedKeyset = (terms: readonly ComputedKeysetTerm[], search: string): ComputedKeyset => {
+  const alias = (i: number) => `s.k${String(i)}`;
+  const orderSql = terms.map((t, i) => `${alias(i)} ${t.ascending ? 'ASC' : 'DESC'}${t.nullable ? ' NULLS LAST' : ''}`).join(', ');
+  const fingerprint = createHash('sha256').update(`${search}\u0000${terms.map((t) => `${t.sql}\u0001${t.type}\u0001${String(t.ascending)}`).join('\u0000')}`).digest('base64url').slice(0, 16);
+  const valid = (t: ComputedKeysetTerm, k: unknown): k is ComputedKey => {
+    if (k === null) return t.nullable;
+    if (typeof k !== 'string') return false;
+    if (t.type === 'bigint') return isInt8(k);
+    if (t.type === 'float8') return k.length <= 40 && FLOAT.test(k);
+    return k.length <= MAX_COMPUTED_TEXT_KEY;
+  };
+  return {
+    selectSql: terms.map((t, i) => `${t.sql} AS k${String(i)}`).join(', '),
+    textSql: terms.map((_, i) => `${alias(i)}::text AS t${String(i)}`).join(', '),
+    orderSql,
+    after(keys, params) {
+      const bind = (t: ComputedKeysetTerm, k: string): string => {
+        params.push(k);
+        return `$${String(params.length)}::${t.type}`;
+      };
+      const placeholders = terms.map((t, i) => {
+        const k = keys[i] ?? null;
+        return k === null ? null : bind(t, k);
+      });
+      const equal = (i: number) => {
+        const p = placeholders[i];
+        return p === null || p === undefined ? `${alias(i)} IS NULL` : `${alias(i)} = ${p}`;
+      };
+      const strictlyAfter = (i: number): string | undefined => {
+        const t = terms[i] as ComputedKeysetTerm;
+        const p = placeholders[i];
+        if (p === null || p === undefined) return undefined; // nothing sorts after NULL in this term
+        const beyond = `${alias(i)} ${t.ascending ? '>' : '<'} ${p}`;
+        return t.nullable ? `(${beyond} OR ${alias(i)} IS NULL)` : beyond;
+      };
+      const branches: string[] = [];
+      for (let i = 0; i < terms.length; i += 1) {
+        const strict = strictlyAfter(i);
+        if (strict === undefined) continue;
+        branches.push(`(${[...terms.slice(0, i).map((_, j) => equal(j)), strict].join(' AND ')})`);
+      }
+      return branches.length === 0 ? 'FALSE' : `(${branches.join(' OR ')})`;
+    },
+    keyOf(row) {
+      return terms.map((_, i) => {
+        const value = (row as Record<string, unknown>)[`t${String(i)}`];
+        return value === null || value === undefined ? null : String(value);
+      });
+    },
+    encode(keys) {
+      return encodePageToken({ h: fingerprint, k: keys });
+    },
+    decode(token) {
+      const parsed = decodePageToken(token, MAX_COMPUTED_TOKEN_LENGTH);
+      if (parsed === undefined) return undefined;
+      const { h, k } = parsed as { h?: unknown; k?: unknown };
+      if (h !== fingerprint) throw invalidPageToken('it belongs to a different search (experiments, filter, datasets or order_by changed)');
+      if (!Array.isArray(k) || k.length !== terms.length || !terms.every((t, i) => valid(t, k[i]))) throw invalidPageToken('malformed');
+      return k as ComputedKey[];
+    },
+  };
+};

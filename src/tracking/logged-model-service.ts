@@ -9,7 +9,8 @@ import {
   assertParamKeysUnique, searchPageLimits, validateFinalStatus, validateLoggedModelName, validateMaxResults, validateParam, validateRunTag,
 } from './mlflow-validation.ts';
 import type { KeyValue, KeyValueInput } from './mlflow-validation.ts';
-import { compileLoggedModelFilter, compileLoggedModelOrderBy, decodePageToken, encodePageToken } from './search-filter.ts';
+import { compileLoggedModelFilter, compileLoggedModelOrderBy } from './search-filter.ts';
+import { computedKeyset } from './keyset-page.ts';
 import type { DatasetFilter } from './search-filter.ts';
 import {
   LOGGED_MODEL_SELECT, findLoggedModel, insertLoggedModelParams, linkRunModels, lockLoggedModel, upsertLoggedModelTags,
@@ -251,10 +252,16 @@ export const createLoggedModelService = (deps: { db: Db }) => {
       });
       const datasets = validateDatasets(input.datasets);
       const maxResults = validateMaxResults(input.max_results, searchPageLimits.loggedModels);
-      const offset = decodePageToken(optionalString('page_token', input.page_token, 512));
-      const where = compileLoggedModelFilter(optionalString('filter', input.filter, 10_000), { firstParam: 2, datasets });
+      const filter = optionalString('filter', input.filter, 10_000);
+      const where = compileLoggedModelFilter(filter, { firstParam: 2, datasets });
       const order = compileLoggedModelOrderBy(input.order_by, { firstParam: 2 + where.params.length });
-      const limitAt = 2 + where.params.length + order.params.length;
+      // Keyset pages (issue 20): the token holds the last model's sort keys, bound to this search.
+      const keyset = computedKeyset(order.terms,
+        `logged-models\u0000${scope.tenantId}\u0000${experimentIds.join(',')}\u0000${filter ?? ''}\u0000${JSON.stringify(datasets)}`);
+      const after = keyset.decode(optionalString('page_token', input.page_token, 16_384));
+      const params: unknown[] = [experimentIds, ...where.params, ...order.params];
+      const afterSql = after === undefined ? 'TRUE' : keyset.after(after, params);
+      params.push(maxResults + 1);
       return withTenant(db, scope.tenantId, async (tx) => {
         if (experimentIds.includes(0)) await ensureDefaultExperiment(tx, scope.tenantId, now());
         // Every experiment must be the tenant's: another tenant's id answers as a missing one does.
@@ -262,14 +269,26 @@ export const createLoggedModelService = (deps: { db: Db }) => {
           .map((r) => Number(r.id)));
         const unknown = experimentIds.find((id) => !known.has(id));
         if (unknown !== undefined) throw trackingErrors.experimentNotFound(unknown);
-        const { rows } = await tx.query<LoggedModelRow>(
-          `${LOGGED_MODEL_SELECT} WHERE lm.experiment_id = ANY($1::bigint[]) AND lm.lifecycle_stage = 'active' AND (${where.sql})
-           ORDER BY ${order.sql} LIMIT $${limitAt} OFFSET $${limitAt + 1}`,
-          [experimentIds, ...where.params, ...order.params, maxResults + 1, offset],
+        // The page's ids and sort keys first (no aggregates), then the models themselves.
+        const { rows: page } = await tx.query<{ id: string }>(
+          `SELECT s.id, ${keyset.textSql} FROM (
+             SELECT lm.id, ${keyset.selectSql} FROM logged_models lm
+              WHERE lm.experiment_id = ANY($1::bigint[]) AND lm.lifecycle_stage = 'active' AND (${where.sql})) s
+            WHERE ${afterSql} ORDER BY ${keyset.orderSql} LIMIT $${String(params.length)}`,
+          params,
         );
+        const shown = page.slice(0, maxResults);
+        const { rows } = shown.length === 0
+          ? { rows: [] as LoggedModelRow[] }
+          : await tx.query<LoggedModelRow>(`${LOGGED_MODEL_SELECT} WHERE lm.id = ANY($1::text[])`, [shown.map((r) => r.id)]);
+        const byId = new Map(rows.map((row) => [row.id, row]));
+        const last = shown.at(-1);
         return {
-          items: rows.slice(0, maxResults).map(loggedModelJson),
-          nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults) : undefined,
+          items: shown.flatMap((r) => {
+            const row = byId.get(r.id);
+            return row === undefined ? [] : [loggedModelJson(row)];
+          }),
+          nextPageToken: page.length > maxResults && last !== undefined ? keyset.encode(keyset.keyOf(last)) : undefined,
         };
       }, { readOnly: !experimentIds.includes(0) });
     },

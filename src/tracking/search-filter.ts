@@ -1261,11 +1261,27 @@ const optionalText = (what: string, value: unknown): string | undefined => {
  * Throws MlflowError INVALID_PARAMETER_VALUE for a malformed entry, an unknown field, a prefix other
  * than `metrics.`, or a dataset on a non-metric field / a digest without a dataset name.
  */
-export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOptions): CompiledSql => {
+/** One term of a compiled logged-model order: a trusted SQL expression over `lm`, its type and direction. */
+export interface LoggedModelOrderTerm {
+  readonly sql: string;
+  readonly type: 'text' | 'bigint' | 'float8';
+  readonly ascending: boolean;
+  /** Sorted NULLS LAST; a non-nullable term has no NULLS clause. */
+  readonly nullable: boolean;
+}
+
+/** The types of the logged-model columns an order may name (logged_models in migration 0009). */
+const LOGGED_MODEL_COLUMN_TYPES: Readonly<Record<string, 'text' | 'bigint'>> = {
+  'lm.name': 'text', 'lm.id': 'text', 'lm.experiment_id': 'bigint', 'lm.model_type': 'text', 'lm.source_run_id': 'text',
+  'lm.status': 'text', 'lm.creation_time': 'bigint', 'lm.last_updated_time': 'bigint',
+};
+
+export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOptions): CompiledSql & { readonly terms: readonly LoggedModelOrderTerm[] } => {
   const sink = new ParamSink(options);
   if (orderBy === undefined || orderBy === null) orderBy = [];
   if (!Array.isArray(orderBy)) throw invalid('order_by must be a list of {field_name, ascending} objects');
   const terms: string[] = [];
+  const typed: LoggedModelOrderTerm[] = [];
   const seen = new Set<string>();
   for (const entry of orderBy as unknown[]) {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
@@ -1290,6 +1306,7 @@ export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOpt
       if (dataset !== undefined) throw invalid(`order_by.dataset_name may only be set for a metric, not '${excerpt(field)}'`);
       seen.add(found.canonical);
       terms.push(`${found.column} ${dir} NULLS LAST`);
+      typed.push({ sql: found.column, type: LOGGED_MODEL_COLUMN_TYPES[found.column] ?? 'text', ascending: rawAscending !== false, nullable: true });
       continue;
     }
     const entity = field.slice(0, dot);
@@ -1298,50 +1315,17 @@ export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOpt
     let where = `o.model_id = lm.id AND o.key = ${sink.add(key)}`;
     if (dataset !== undefined) where += ` AND o.dataset_name = ${sink.add(dataset)}`;
     if (digest !== undefined) where += ` AND o.dataset_digest = ${sink.add(digest)}`;
-    terms.push(`(SELECT o.value FROM logged_model_metrics o WHERE ${where} ORDER BY o.timestamp DESC, o.step DESC LIMIT 1) ${dir} NULLS LAST`);
+    const metric = `(SELECT o.value FROM logged_model_metrics o WHERE ${where} ORDER BY o.timestamp DESC, o.step DESC LIMIT 1)`;
+    terms.push(`${metric} ${dir} NULLS LAST`);
+    typed.push({ sql: metric, type: 'float8', ascending: rawAscending !== false, nullable: true });
   }
-  if (!seen.has('creation_timestamp')) terms.push('lm.creation_time DESC');
-  if (!seen.has('model_id')) terms.push('lm.id ASC');
-  return { sql: terms.join(', '), params: sink.params };
-};
-
-// ---------------------------------------------------------------------------------------------
-// Page tokens
-
-const MAX_PAGE_TOKEN_LENGTH = 512;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/**
- * Encodes a result offset as an opaque page token: base64 of `{"offset": n}`, the shape MLflow's own
- * server uses (SearchUtils.create_page_token). Throws RangeError for a negative or non-integer offset
- * (a programming error, not a client one).
- */
-export const encodePageToken = (offset: number): string => {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`page offset must be a non-negative integer, got ${offset}`);
-  return Buffer.from(JSON.stringify({ offset }), 'utf8').toString('base64');
-};
-
-/**
- * Decodes a page token to its offset; an absent or empty token means 0. Accepts what
- * {@link encodePageToken} produces (and MLflow's tokens). Throws MlflowError INVALID_PARAMETER_VALUE for
- * anything else: not base64, not JSON, no non-negative integer `offset`, or longer than 512 characters.
- */
-export const decodePageToken = (token: string | undefined | null): number => {
-  if (token === undefined || token === null || token === '') return 0;
-  if (typeof token !== 'string' || token.length > MAX_PAGE_TOKEN_LENGTH || !BASE64.test(token)) {
-    throw invalid('Invalid page token, could not base64-decode');
+  if (!seen.has('creation_timestamp')) {
+    terms.push('lm.creation_time DESC');
+    typed.push({ sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false });
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-  } catch {
-    throw invalid('Invalid page token, could not parse its content');
+  if (!seen.has('model_id')) {
+    terms.push('lm.id ASC');
+    typed.push({ sql: 'lm.id', type: 'text', ascending: true, nullable: false });
   }
-  const offset =
-    parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>)['offset'] : undefined;
-  const value = typeof offset === 'string' && /^\d{1,15}$/.test(offset) ? Number(offset) : offset;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalid('Invalid page token, it does not hold a valid offset');
-  }
-  return value;
+  return { sql: terms.join(', '), params: sink.params, terms: typed };
 };

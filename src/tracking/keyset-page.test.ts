@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EXPERIMENT_KEYS, VERSION_KEYS, decodeHistoryToken, encodeHistoryToken, keysetOrder } from './keyset-page.ts';
-import { compileExperimentFilter, compileExperimentOrderBy, compileModelVersionOrderBy } from './search-filter.ts';
+import { EXPERIMENT_KEYS, VERSION_KEYS, computedKeyset, decodeHistoryToken, encodeHistoryToken, keysetOrder } from './keyset-page.ts';
+import { compileExperimentFilter, compileExperimentOrderBy, compileLoggedModelOrderBy, compileModelVersionOrderBy } from './search-filter.ts';
 
 const invalid = (error: unknown) => (error as { errorCode?: string }).errorCode === 'INVALID_PARAMETER_VALUE';
 
@@ -46,6 +46,28 @@ describe('keyset pages', () => {
     assert.throws(() => ids.decode(Buffer.from('{"offset": 1}').toString('base64')), invalid);
     assert.throws(() => ids.decode('not a token'), invalid);
     assert.equal(ids.decode(''), undefined);
+  });
+
+  it('computed keysets (logged models): NULLS LAST conditions, typed bound keys, tokens that refuse nulls where none can be', () => {
+    const order = compileLoggedModelOrderBy([{ field_name: 'metrics.acc', ascending: false }], { firstParam: 2 });
+    const keyset = computedKeyset(order.terms, 'search');
+    assert.equal(keyset.orderSql, 's.k0 DESC NULLS LAST, s.k1 DESC, s.k2 ASC');
+    const params: unknown[] = ['x', 'acc'];
+    // After a model with acc 0.5: a lower acc, no acc, or the same acc and then older / a greater id.
+    assert.equal(keyset.after(['0.5', '1700000000000', 'm-1'], params),
+      '(((s.k0 < $3::float8 OR s.k0 IS NULL)) OR (s.k0 = $3::float8 AND s.k1 < $4::bigint) OR (s.k0 = $3::float8 AND s.k1 = $4::bigint AND s.k2 > $5::text))');
+    assert.deepEqual(params.slice(2), ['0.5', '1700000000000', 'm-1']);
+    // After a model without acc: only models without it, by the later terms.
+    const more: unknown[] = [];
+    assert.equal(keyset.after([null, '5', 'm-2'], more), '((s.k0 IS NULL AND s.k1 < $1::bigint) OR (s.k0 IS NULL AND s.k1 = $1::bigint AND s.k2 > $2::text))');
+    for (const keys of [['NaN', '1', 'm-1'], ['-Infinity', '1', 'm-1'], ['1e-05', '-3', 'm-1'], [null, '1', 'm-1']]) {
+      assert.deepEqual(keyset.decode(keyset.encode(keys)), keys);
+    }
+    for (const keys of [['0.5', null, 'm-1'], ['0.5', '1', null], ['1; DROP', '1', 'm-1'], ['0.5', '1.5', 'm-1'], ['0.5', '1'], [0.5, '1', 'm-1']]) {
+      assert.throws(() => keyset.decode(keyset.encode(keys as string[])), invalid, JSON.stringify(keys));
+    }
+    assert.throws(() => computedKeyset(order.terms, 'another search').decode(keyset.encode(['0.5', '1', 'm-1'])), invalid);
+    assert.equal(keyset.decode(undefined), undefined);
   });
 
   it('history tokens belong to one run and key', () => {

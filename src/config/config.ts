@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { AppError } from '../core/errors.ts';
 import { rateCardSchema } from '../contract/usage.ts';
@@ -135,6 +136,13 @@ export const configSchema = z
      * before it is refused (429 DB_CONCURRENCY_LIMITED). A burst queues; only a backlog that outlasts this fails.
      */
     dbQueueWaitMs: z.coerce.number().int().min(0).max(600_000).default(30_000),
+    /**
+     * The database's CPUs that busy tenants' searches share (src/db/db-time-quota.ts, "fair slots"): while
+     * more than one tenant uses the database, a tenant's searches in flight are held to floor(slots / busy
+     * tenants), at least 1. Default: this host's CPUs (the database's, when it runs here; set it to the
+     * database server's CPUs otherwise). 0 = off.
+     */
+    dbFairSlots: z.coerce.number().int().min(0).max(4096).default(availableParallelism()),
     /**
      * Names this installation's job cgroups (`<prefix>/<tenant>/<job>`); a start-up reaps only its own.
      * Default: `bulkhead-` + 8 hex digits of the home's absolute path, so two installations on one host
@@ -284,6 +292,7 @@ export const envNames = {
   BULKHEAD_TRUST_PROXY: 'trustProxy',
   BULKHEAD_SHUTDOWN_DB_GRACE_MS: 'shutdownDbGraceMs',
   BULKHEAD_DB_QUEUE_WAIT_MS: 'dbQueueWaitMs',
+  BULKHEAD_DB_FAIR_SLOTS: 'dbFairSlots',
   BULKHEAD_BANDWIDTH_MAX_TRANSFER_SECONDS: 'bandwidthMaxTransferSeconds',
   BULKHEAD_BANDWIDTH_INGRESS_CAPACITY: 'bandwidthIngressCapacity',
   BULKHEAD_BANDWIDTH_EGRESS_CAPACITY: 'bandwidthEgressCapacity',

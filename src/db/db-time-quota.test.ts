@@ -96,3 +96,60 @@ test('an expired entry answers from the cache and is read again in the backgroun
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 200);
 });
+
+/** Lets every pending promise chain of the gate settle (it waits on promises only, never on timers here). */
+const settle = () => new Promise<void>((resolve) => { setImmediate(resolve); });
+
+test('fair slots: a tenant alone runs its searches at once; next to a busy tenant they are held to its share, in order', async () => {
+  const limits = async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8 });
+  const gate = createDbTimeQuotaGate({ loadLimits: limits, fairSlots: 2, busyWindowMs: 60_000 });
+  const started: string[] = [];
+  const search = (tenant: string, name: string, hold: Promise<void>) => gate.run(tenant, async () => { started.push(name); await hold; }, { heavy: true });
+
+  // Alone: three searches of A run together (no share to keep).
+  const alone = [deferred(), deferred(), deferred()];
+  const aloneRuns = alone.map((hold, i) => search('a', `alone${String(i)}`, hold.promise));
+  await settle();
+  assert.deepEqual(started, ['alone0', 'alone1', 'alone2']);
+  for (const hold of alone) hold.resolve();
+  await Promise.all(aloneRuns);
+
+  // B becomes busy: A's share of 2 slots is 1. A's second and third searches wait for its first.
+  started.length = 0;
+  const b = deferred();
+  const bRun = gate.run('b', async () => { started.push('b'); await b.promise; });
+  await settle();
+  const holds = [deferred(), deferred(), deferred()];
+  const runs = holds.map((hold, i) => search('a', `a${String(i)}`, hold.promise));
+  await settle();
+  assert.deepEqual(started, ['b', 'a0']);
+  // A's ordinary operations are not held.
+  assert.equal(await gate.run('a', async () => 'read'), 'read');
+  holds[0]!.resolve();
+  await runs[0];
+  await settle();
+  assert.deepEqual(started, ['b', 'a0', 'a1']);
+  holds[1]!.resolve();
+  await runs[1];
+  await settle();
+  assert.deepEqual(started, ['b', 'a0', 'a1', 'a2']);
+  holds[2]!.resolve();
+  b.resolve();
+  await Promise.all([...runs, bRun]);
+  assert.equal(gate.usage().find((u) => u.tenantId === 'a')!.fairShareWaits, 2);
+});
+
+test('fair slots: a tenant counts as busy only within the window after its last operation; 0 slots is off', async () => {
+  const limits = async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8 });
+  for (const [options, held] of [[{ fairSlots: 2, busyWindowMs: 0 }, false], [{ fairSlots: 2, busyWindowMs: 60_000 }, true], [{ fairSlots: 0, busyWindowMs: 60_000 }, false]] as const) {
+    const gate = createDbTimeQuotaGate({ loadLimits: limits, ...options });
+    await gate.run('b', async () => {});
+    const started: number[] = [];
+    const holds = [deferred(), deferred()];
+    const runs = holds.map((hold, i) => gate.run('a', async () => { started.push(i); await hold.promise; }, { heavy: true }));
+    await settle();
+    assert.deepEqual(started, held ? [0] : [0, 1], JSON.stringify(options));
+    for (const hold of holds) hold.resolve();
+    await Promise.all(runs);
+  }
+});

@@ -10,6 +10,14 @@
  *   transactions or scoped reads are admitted at once in this process; one more waits up to `queueWaitMs`
  *   for a slot (FIFO), then fails with `DB_CONCURRENCY_LIMITED` (429, retryable). Per process: with R
  *   replicas a tenant may have R × the cap in flight (docs/isolation-tiers.md, "Database time").
+ * - Fair slots (searches only, `heavy` work): the quota caps a tenant alone, but two tenants' searches
+ *   compete for the database's CPUs, and a tenant running two searches at once on a 2-CPU host takes
+ *   both, whatever its cap. While more than one tenant is busy (an operation in flight, or one ended
+ *   within `busyWindowMs`), a tenant's searches in flight are held to its share of `fairSlots` (the
+ *   database's CPUs: floor(fairSlots / busy tenants), at least 1); one more waits, in order, until one of
+ *   its own searches ends. A tenant alone is not held (work-conserving), and ordinary operations (a
+ *   runs/get, a log-batch) never wait here: they are short, and holding them would cost latency, not
+ *   share CPU. `fairSlots` 0 turns it off. Per process, like the cap.
  * - Usage: per-tenant database time (wall time from admission to the end of the operation, waits for the
  *   embedded database's connection included), operations, timeouts and refusals, in memory, read with
  *   `usage()` by the metrics registry.
@@ -37,6 +45,8 @@ export interface DbTimeUsage {
   concurrencyRefusals: number;
   /** Operations admitted now. */
   active: number;
+  /** Searches that waited for the tenant's fair share of the database's CPUs (fair slots). */
+  fairShareWaits: number;
 }
 
 export interface DbTimeQuotaGate extends TenantGate {
@@ -72,6 +82,11 @@ interface TenantState {
   loading: Promise<DbTimeLimits> | undefined;
   active: number;
   waiters: Array<{ admit: () => void }>;
+  /** Searches in flight, and those waiting for the fair share (fair slots). */
+  heavyActive: number;
+  heavyWaiters: Array<() => void>;
+  /** When the tenant's last operation ended (performance.now()); busy while active or within busyWindowMs. */
+  lastEndedAt: number;
   usage: DbTimeUsage;
 }
 
@@ -81,19 +96,25 @@ export interface DbTimeQuotaGateOptions {
   cacheTtlMs?: number;
   /** How long an operation over the concurrency cap waits for a slot before it is refused. Default 30 s (config dbQueueWaitMs). */
   queueWaitMs?: number;
+  /** The database's CPUs that busy tenants' searches share (config dbFairSlots); 0 = off. Default 0. */
+  fairSlots?: number;
+  /** How long after its last operation a tenant still counts as busy. Default 1000 ms. */
+  busyWindowMs?: number;
 }
 
 export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQuotaGate => {
   const cacheTtlMs = options.cacheTtlMs ?? 1000;
   const queueWaitMs = options.queueWaitMs ?? 30_000;
+  const fairSlots = options.fairSlots ?? 0;
+  const busyWindowMs = options.busyWindowMs ?? 1000;
   const tenants = new Map<string, TenantState>();
 
   const stateOf = (tenantId: string): TenantState => {
     let state = tenants.get(tenantId);
     if (state === undefined) {
       state = {
-        limits: undefined, loadedAt: 0, loading: undefined, active: 0, waiters: [],
-        usage: { tenantId, dbSeconds: 0, operations: 0, statementTimeouts: 0, concurrencyRefusals: 0, active: 0 },
+        limits: undefined, loadedAt: 0, loading: undefined, active: 0, waiters: [], heavyActive: 0, heavyWaiters: [], lastEndedAt: -Infinity,
+        usage: { tenantId, dbSeconds: 0, operations: 0, statementTimeouts: 0, concurrencyRefusals: 0, active: 0, fairShareWaits: 0 },
       };
       tenants.set(tenantId, state);
     }
@@ -144,6 +165,45 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     });
   };
 
+  /** Tenants busy now: an operation in flight (or waiting), or one ended within busyWindowMs. */
+  const busyTenants = (now: number): number => {
+    let busy = 0;
+    for (const state of tenants.values()) {
+      if (state.active > 0 || state.heavyActive > 0 || now - state.lastEndedAt < busyWindowMs) busy += 1;
+    }
+    return busy;
+  };
+
+  /** The tenant's share of the fair slots now; Infinity when it is the only busy tenant (or fair slots are off). */
+  const fairShare = (): number => {
+    if (fairSlots <= 0) return Infinity;
+    const busy = busyTenants(performance.now());
+    return busy <= 1 ? Infinity : Math.max(1, Math.floor(fairSlots / busy));
+  };
+
+  /**
+   * Admits one search within the tenant's fair share, waiting (in order) for one of its own searches to
+   * end while it is over. Counts the search in `heavyActive` before it may wait, so the tenant is busy.
+   */
+  const enterHeavy = async (state: TenantState): Promise<void> => {
+    state.heavyActive += 1;
+    if (state.heavyWaiters.length === 0 && state.heavyActive - 1 < fairShare()) return;
+    state.usage.fairShareWaits += 1;
+    // Waits until `heavyActive - waiting` (the searches running) is under the share again.
+    await new Promise<void>((resolve) => {
+      state.heavyWaiters.push(resolve);
+    });
+  };
+
+  const leaveHeavy = (state: TenantState): void => {
+    state.heavyActive -= 1;
+    // Wake waiting searches while the running ones are under the share (re-read: tenants come and go).
+    const share = fairShare();
+    while (state.heavyWaiters.length > 0 && state.heavyActive - state.heavyWaiters.length < share) {
+      (state.heavyWaiters.shift() as () => void)();
+    }
+  };
+
   const leave = (state: TenantState): void => {
     // The slot passes straight to the oldest waiter (active stays the same), else it is freed.
     const next = state.waiters.shift();
@@ -152,13 +212,16 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
   };
 
   return {
-    async run(tenantId, work) {
+    async run(tenantId, work, hints) {
       const state = stateOf(tenantId);
       const limits = await limitsOf(state, tenantId);
+      const heavy = hints?.heavy === true && fairSlots > 0;
+      if (heavy) await enterHeavy(state);
       try {
         await admit(state, limits.maxConcurrentOperations);
       } catch (error) {
         state.usage.concurrencyRefusals += 1;
+        if (heavy) leaveHeavy(state);
         throw error;
       }
       const started = performance.now();
@@ -172,9 +235,12 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
         }
         throw error;
       } finally {
-        state.usage.dbSeconds += (performance.now() - started) / 1000;
+        const ended = performance.now();
+        state.usage.dbSeconds += (ended - started) / 1000;
         state.usage.operations += 1;
+        state.lastEndedAt = ended;
         leave(state);
+        if (heavy) leaveHeavy(state);
       }
     },
     invalidate(tenantId) {

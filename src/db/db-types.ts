@@ -44,6 +44,12 @@ export interface TransactionOptions {
   readOnly?: boolean;
   /** Whose work this is and its statement timeout (set by the tenant gate, db-time-quota.ts). */
   limits?: WorkLimits;
+  /**
+   * A search that may read many rows (runs, experiments, models, versions, logged models, metric
+   * histories): while other tenants use the database too, the tenant gate holds a tenant's searches to its
+   * fair share of the database's CPUs (db-time-quota.ts, "fair slots").
+   */
+  heavy?: boolean;
 }
 
 /**
@@ -59,7 +65,7 @@ export interface WorkLimits {
 
 /** Runs tenant work under the tenant's database-time quota (db-time-quota.ts); see `Db.tenantGate`. */
 export interface TenantGate {
-  run<T>(tenantId: string, work: (limits: WorkLimits) => Promise<T>): Promise<T>;
+  run<T>(tenantId: string, work: (limits: WorkLimits) => Promise<T>, hints?: { heavy?: boolean }): Promise<T>;
 }
 
 export interface Db {

@@ -33,7 +33,7 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
   if (gate === undefined) return db.transaction(`${tenantScope(tenantId)};`, fn, options);
   // Under the tenant's database-time quota (db-time-quota.ts): admitted within its concurrency cap, every
   // statement bounded by its statement timeout.
-  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits)};`, fn, { ...options, limits }));
+  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits)};`, fn, { ...options, limits }), { heavy: options.heavy === true });
 };
 
 /**
@@ -44,14 +44,14 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
  * its ancestors) — the database decides, not this code. Ordinary transactions run as bulkhead_app, which
  * no shared_read policy applies to, so they never see a foreign row whatever their settings.
  */
-export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: string, fn: (tx: Queryable) => Promise<T>, options: { heavy?: boolean } = {}): Promise<T> => {
   if (!uuidPattern.test(tenantId) || !uuidPattern.test(ownerId)) {
     throw new AppError('INTERNAL', 'withSharedRead called with a malformed tenant id');
   }
   const owner = `,set_config('bulkhead.shared_owner','${ownerId}',true)`;
   const gate = db.tenantGate;
   if (gate === undefined) return db.transaction(`${tenantScope(tenantId, undefined, SHARE_READER_ROLE)}${owner};`, fn, { readOnly: true });
-  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits, SHARE_READER_ROLE)}${owner};`, fn, { readOnly: true, limits }));
+  return gate.run(tenantId, (limits) => db.transaction(`${tenantScope(tenantId, limits, SHARE_READER_ROLE)}${owner};`, fn, { readOnly: true, limits }), { heavy: options.heavy === true });
 };
 
 /**

@@ -301,6 +301,7 @@ export const createPlatform = async (
       return limits === undefined ? undefined : { ...limits, maxConcurrentOperations: replicaCountShare(limits.maxConcurrentOperations, liveReplicas()) };
     },
     queueWaitMs: config.dbQueueWaitMs,
+    fairSlots: config.dbFairSlots,
   });
   const db = withTenantGate(createAuditSigningDb(rawDb, auditEventKey), dbTime);
   const rlsMode = await detectRlsMode(db);

@@ -290,7 +290,7 @@ export const createLoggedModelService = (deps: { db: Db }) => {
           }),
           nextPageToken: page.length > maxResults && last !== undefined ? keyset.encode(keyset.keyOf(last)) : undefined,
         };
-      }, { readOnly: !experimentIds.includes(0) });
+      }, { readOnly: !experimentIds.includes(0), heavy: true });
     },
 
     /**

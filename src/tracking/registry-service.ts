@@ -296,7 +296,7 @@ export const createRegistryService = (deps: { db: Db }) => {
       return withTenant(db, scope.tenantId, async (tx) => {
         const page = keysetPage(statement, (await tx.query<RegisteredModelRow>(statement.sql, statement.params)).rows);
         return { items: page.rows.map(registeredModelJson), nextPageToken: page.nextPageToken };
-      }, { readOnly: true });
+      }, { readOnly: true, heavy: true });
     },
 
     async setRegisteredModelTag(scope: TrackingScope, input: { name?: unknown; key?: unknown; value?: unknown }): Promise<void> {
@@ -527,7 +527,7 @@ export const createRegistryService = (deps: { db: Db }) => {
       return withTenant(db, scope.tenantId, async (tx) => {
         const page = keysetPage(statement, (await tx.query<ModelVersionRow>(statement.sql, statement.params)).rows);
         return { items: page.rows.map(modelVersionJson), nextPageToken: page.nextPageToken };
-      }, { readOnly: true });
+      }, { readOnly: true, heavy: true });
     },
 
     async getDownloadUri(scope: TrackingScope, input: { name?: unknown; version?: unknown }): Promise<string> {

@@ -392,7 +392,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       const own = await withTenant(db, scope.tenantId, async (tx) => {
         await ensureDefaultExperiment(tx, scope.tenantId, now());
         return searchExperimentsIn(tx, scope.tenantId, input);
-      });
+      }, { heavy: true });
       return withSharedExperimentsAfter(scope, input, own);
     },
 
@@ -557,7 +557,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       await statistics.refreshIfDue();
       // Another tenant's runs: only those a live share admits (the database's shared_read policies); audited.
       const scoped = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
-        ownerId === undefined ? withTenant(db, scope.tenantId, fn, { readOnly: true }) : withSharedRead(db, scope.tenantId, ownerId, fn);
+        ownerId === undefined ? withTenant(db, scope.tenantId, fn, { readOnly: true, heavy: true }) : withSharedRead(db, scope.tenantId, ownerId, fn, { heavy: true });
       // One short read-only transaction per statement, not one around them all: on the embedded database the
       // single connection is held from BEGIN to COMMIT, so a search of three segments and a page read would
       // keep every other tenant waiting for all four; between them the fair lock lets a waiting tenant in
@@ -691,7 +691,7 @@ export const createTrackingService = (deps: { db: Db }) => {
         return { items, nextPageToken: more ? encodeHistoryToken(runId, key, { step: String(last.step), timestamp: String(last.timestamp), value: last.value_text }) : undefined };
       };
       const own = await withTenant(db, scope.tenantId, async (tx) =>
-        (RUN_ID.test(runId) && (await findRunInfo(tx, runId)) !== undefined ? historyIn(tx) : undefined), { readOnly: true });
+        (RUN_ID.test(runId) && (await findRunInfo(tx, runId)) !== undefined ? historyIn(tx) : undefined), { readOnly: true, heavy: true });
       if (own !== undefined) return own;
       const shared = await readSharedRun(scope, runId, historyIn);
       if (shared === undefined) throw trackingErrors.runNotFound(runId);
@@ -743,7 +743,7 @@ export const createTrackingService = (deps: { db: Db }) => {
           for (const p of byRun.get(runId) ?? []) out.push({ key, value: jsonDouble(p.value), timestamp: Number(p.timestamp), step: Number(p.step), run_id: runId });
         }
         return out;
-      }, { readOnly: true });
+      }, { readOnly: true, heavy: true });
     },
   };
 };

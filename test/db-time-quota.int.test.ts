@@ -34,7 +34,7 @@ for (const kind of databaseKinds) {
     };
 
     before(async () => {
-      p = await createTestPlatform(kind, { dbQueueWaitMs: 1000 });
+      p = await createTestPlatform(kind, { dbQueueWaitMs: 1000, dbFairSlots: 2 });
       // Two test-only routes doing tenant work the way every service does (withTenant on the platform's
       // Db): one that runs an endless query, one that holds its transaction open until released.
       p.platform.httpModules.push(async (instance) => {
@@ -49,6 +49,12 @@ for (const kind of databaseKinds) {
             await new Promise<void>((resolve) => holds.push(resolve));
             return { held: true };
           }));
+        // The same as a search (heavy work: held to the tenant's fair slots while others are busy).
+        instance.get('/api/v1/test/hold-search', { config: { access: 'tracking.read', tenantFrom: 'token' } }, async (request) =>
+          p.platform.db.tenantGate!.run(requireTenant(request.tenant).id, async () => {
+            await new Promise<void>((resolve) => holds.push(resolve));
+            return { held: true };
+          }, { heavy: true }));
       });
       app = await buildPlatformApp(p.platform, { logger: false });
       await app.ready();
@@ -109,6 +115,31 @@ for (const kind of databaseKinds) {
       // Afterwards both tenants work normally (on PGlite: on the worker that replaced the ended one).
       const again = await inject('GET', '/api/2.0/mlflow/experiments/search?max_results=10', slow.tokens.viewer);
       assert.equal(again.status, 200);
+    });
+
+    test("fair slots: while another tenant is busy, a tenant's second search waits for its first; its ordinary operations do not", async () => {
+      const waitsOf = () => p.platform.dbTime.usage().find((u) => u.tenantId === slow.id)?.fairShareWaits ?? 0;
+      const waitsBefore = waitsOf();
+      // The other tenant holds an operation: two tenants are busy, so each gets floor(2 / 2) = 1 slot.
+      const otherHeld = inject('GET', '/api/v1/test/hold', other.tokens.viewer);
+      await waitFor("the other tenant's operation", () => holds.length === 1);
+      const first = inject('GET', '/api/v1/test/hold-search', slow.tokens.viewer);
+      await waitFor('the first search', () => holds.length === 2);
+      const second = inject('GET', '/api/v1/test/hold-search', slow.tokens.viewer);
+      await waitFor('the second search to wait for its share', () => waitsOf() === waitsBefore + 1);
+      assert.equal(holds.length, 2, 'the second search is not admitted while the first runs');
+      // An ordinary operation of the same tenant is admitted at once.
+      const ordinary = inject('GET', '/api/v1/test/hold', slow.tokens.viewer);
+      await waitFor('the ordinary operation', () => holds.length === 3);
+      holds.pop()!();
+      assert.equal((await ordinary).status, 200);
+      holds.splice(1, 1)[0]!();
+      assert.equal((await first).status, 200);
+      await waitFor('the second search', () => holds.length === 2);
+      holds.splice(1, 1)[0]!();
+      assert.equal((await second).status, 200);
+      holds.shift()!();
+      assert.equal((await otherHeld).status, 200);
     });
 
     test('over the concurrency cap a tenant is refused with DB_CONCURRENCY_LIMITED; the slot frees on completion', async () => {

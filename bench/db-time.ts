@@ -19,7 +19,7 @@
  *
  *   node_modules/.bin/node bench/db-time.ts [--db pglite|postgres] [--runs 100000] [--seconds 10]
  *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8]
- *     [--flood-client thread|inline] [--victim-client thread|inline]
+ *     [--flood-client thread|inline] [--victim-client thread|inline] [--fair-slots N (default: the host's CPUs; 0 = off)]
  */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     'noisy-max-concurrent': { type: 'string', default: '8' },
     'flood-client': { type: 'string', default: 'thread' },
     'victim-client': { type: 'string', default: 'inline' },
+    'fair-slots': { type: 'string' },
   },
 });
 const kind = values.db as DbKind;
@@ -57,7 +58,8 @@ const percentile = (sorted: number[], q: number): number => (sorted.length === 0
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
 const started = performance.now();
-const p = await createTestPlatform(kind, { authCacheTtlMs: 60_000 });
+// --fair-slots: the platform's BULKHEAD_DB_FAIR_SLOTS (default: this host's CPUs; 0 = off).
+const p = await createTestPlatform(kind, { authCacheTtlMs: 60_000, ...(values['fair-slots'] === undefined ? {} : { dbFairSlots: Number(values['fair-slots']) }) });
 try {
   const url = await p.listen();
   const victim = await p.createTenant('victim');

@@ -38,6 +38,8 @@ const { values } = parseArgs({
     db: { type: 'string', default: 'postgres' },
     runs: { type: 'string', default: '10000' },
     samples: { type: 'string', default: '30' },
+    // The server's BULKHEAD_DB_FAIR_SLOTS (default: its host's CPUs; 0 = off).
+    'fair-slots': { type: 'string' },
   },
 });
 const kind = values.db === 'pglite' ? 'pglite' : 'postgres';
@@ -107,6 +109,7 @@ const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-search-'));
 const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
 const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20' };
 if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
+if (values['fair-slots'] !== undefined) env['BULKHEAD_DB_FAIR_SLOTS'] = values['fair-slots'];
 let server = await startServerProcess(env, 120_000);
 try {
   const a = await createBenchTenant(server.url, adminToken, 'tenant-a', 'sweep');

@@ -103,19 +103,29 @@ export const keysetOrder = (
     keyOf(row) {
       return terms.map((t) => String((row as Record<string, unknown>)[t.field]));
     },
-    encode(keys) {
-      return encodePageToken({ h: fingerprint, k: keys });
-    },
-    decode(token) {
-      const parsed = decodePageToken(token, MAX_TOKEN_LENGTH);
-      if (parsed === undefined) return undefined;
-      const { h, k } = parsed as { h?: unknown; k?: unknown };
-      if (h !== fingerprint) throw invalidPageToken('it belongs to a different search (filter, order_by or view type changed)');
-      if (!Array.isArray(k) || k.length !== terms.length || !terms.every((t, i) => valid(t, k[i]))) throw invalidPageToken('malformed');
-      return k as string[];
-    },
+    ...keyTokens<KeysetKey>(fingerprint, MAX_TOKEN_LENGTH, 'filter, order_by or view type changed', (k) =>
+      k.length === terms.length && terms.every((t, i) => valid(t, k[i]))),
   };
 };
+
+/**
+ * The page tokens of a keyset: base64 JSON `{h: fingerprint, k: keys}`. `decode` answers undefined for no
+ * token and INVALID_PARAMETER_VALUE for another search's token (`changed` says what differs) or keys that
+ * `accept` refuses.
+ */
+const keyTokens = <K>(fingerprint: string, maxLength: number, changed: string, accept: (keys: unknown[]) => boolean) => ({
+  encode(keys: readonly K[]): string {
+    return encodePageToken({ h: fingerprint, k: keys });
+  },
+  decode(token: string | undefined | null): K[] | undefined {
+    const parsed = decodePageToken(token, maxLength);
+    if (parsed === undefined) return undefined;
+    const { h, k } = parsed as { h?: unknown; k?: unknown };
+    if (h !== fingerprint) throw invalidPageToken(`it belongs to a different search (${changed})`);
+    if (!Array.isArray(k) || !accept(k)) throw invalidPageToken('malformed');
+    return k as K[];
+  },
+});
 
 /** Sort columns of experiments/search (compileExperimentOrderBy) and their types. */
 export const EXPERIMENT_KEYS: Readonly<Record<string, KeysetType>> = {
@@ -273,16 +283,7 @@ export const computedKeyset = (terms: readonly ComputedKeysetTerm[], search: str
         return value === null || value === undefined ? null : String(value);
       });
     },
-    encode(keys) {
-      return encodePageToken({ h: fingerprint, k: keys });
-    },
-    decode(token) {
-      const parsed = decodePageToken(token, MAX_COMPUTED_TOKEN_LENGTH);
-      if (parsed === undefined) return undefined;
-      const { h, k } = parsed as { h?: unknown; k?: unknown };
-      if (h !== fingerprint) throw invalidPageToken('it belongs to a different search (experiments, filter, datasets or order_by changed)');
-      if (!Array.isArray(k) || k.length !== terms.length || !terms.every((t, i) => valid(t, k[i]))) throw invalidPageToken('malformed');
-      return k as ComputedKey[];
-    },
+    ...keyTokens<ComputedKey>(fingerprint, MAX_COMPUTED_TOKEN_LENGTH, 'experiments, filter, datasets or order_by changed', (k) =>
+      k.length === terms.length && terms.every((t, i) => valid(t, k[i]))),
   };
 };

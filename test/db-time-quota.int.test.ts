@@ -140,6 +140,10 @@ for (const kind of databaseKinds) {
       assert.equal((await second).status, 200);
       holds.shift()!();
       assert.equal((await otherHeld).status, 200);
+      // The wait is a metric of the tenant.
+      const text = await p.platform.metrics.metrics();
+      const line = text.split('\n').find((l) => l.startsWith('bulkhead_tenant_db_fair_share_waits_total{') && l.includes(`tenant="${slow.id}"`));
+      assert.ok(line !== undefined && Number(line.slice(line.lastIndexOf(' ') + 1)) >= 1, line ?? text.slice(0, 500));
     });
 
     test('over the concurrency cap a tenant is refused with DB_CONCURRENCY_LIMITED; the slot frees on completion', async () => {

@@ -165,11 +165,15 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     });
   };
 
-  /** Tenants busy now: an operation in flight (or waiting), or one ended within busyWindowMs. */
-  const busyTenants = (now: number): number => {
+  /**
+   * Tenants busy now (an operation in flight or waiting, or one ended within busyWindowMs), counted up to
+   * `enough`: past fairSlots tenants every share is 1, so the walk over every tenant stops there.
+   */
+  const busyTenants = (now: number, enough: number): number => {
     let busy = 0;
     for (const state of tenants.values()) {
       if (state.active > 0 || state.heavyActive > 0 || now - state.lastEndedAt < busyWindowMs) busy += 1;
+      if (busy >= enough) break;
     }
     return busy;
   };
@@ -177,7 +181,7 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
   /** The tenant's share of the fair slots now; Infinity when it is the only busy tenant (or fair slots are off). */
   const fairShare = (): number => {
     if (fairSlots <= 0) return Infinity;
-    const busy = busyTenants(performance.now());
+    const busy = busyTenants(performance.now(), Math.max(2, fairSlots + 1));
     return busy <= 1 ? Infinity : Math.max(1, Math.floor(fairSlots / busy));
   };
 

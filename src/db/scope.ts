@@ -44,7 +44,7 @@ export const withTenant = async <T>(db: Db, tenantId: string, fn: (tx: Queryable
  * its ancestors) — the database decides, not this code. Ordinary transactions run as bulkhead_app, which
  * no shared_read policy applies to, so they never see a foreign row whatever their settings.
  */
-export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: string, fn: (tx: Queryable) => Promise<T>, options: { heavy?: boolean } = {}): Promise<T> => {
+export const withSharedRead = async <T>(db: Db, tenantId: string, ownerId: string, fn: (tx: Queryable) => Promise<T>, options: Pick<TransactionOptions, 'heavy'> = {}): Promise<T> => {
   if (!uuidPattern.test(tenantId) || !uuidPattern.test(ownerId)) {
     throw new AppError('INTERNAL', 'withSharedRead called with a malformed tenant id');
   }

@@ -25,7 +25,7 @@ export const createJobLogSink = (
   const flush = () => {
     const batch = pending;
     pending = [];
-    flushing = flushing.then(() => (batch.length === 0 ? undefined : append(batch))).catch(onError);
+    flushing = flushing.then(() => append(batch)).catch(onError);
     return flushing;
   };
   let logged = 0;

@@ -780,7 +780,7 @@ const indexedValueRange = (tags: TagTableSpec, c: FilterComparison, sink: ParamS
 };
 
 /**
- * Whether a param or tag comparison gets a condition on the indexed value prefix (run_params, run_tags):
+ * Whether a param or tag comparison gets a condition on the indexed value prefix (on an `indexedPrefix` table):
  * `=` on a string, or LIKE with a literal prefix. `!=`, ILIKE and a LIKE that starts with a wildcard do not.
  */
 const comparesIndexedValue = (c: FilterComparison): boolean =>
@@ -1247,20 +1247,6 @@ const optionalText = (what: string, value: unknown): string | undefined => {
   return value;
 };
 
-/**
- * Compiles search-logged-models `order_by` (a list of `{field_name, ascending, dataset_name,
- * dataset_digest}` objects, not strings) to the list that follows `ORDER BY`, over alias `lm`.
- *
- * As MLflow's SQL store: `field_name` is an attribute (`name`, `model_id`, `creation_timestamp` /
- * `creation_time`, `last_updated_timestamp`, `status`, `model_type`, `source_run_id`, `experiment_id`)
- * or `metrics.<key>`, which orders by the model's latest point of that metric (by timestamp, then step),
- * on the given dataset when `dataset_name` (and `dataset_digest`) are set. Missing values sort last in
- * both directions. Unless ordered by creation time, `lm.creation_time DESC` follows; `lm.id ASC` ends the
- * list so paging by offset is stable. Metric keys and dataset names are bound from `firstParam`.
- *
- * Throws MlflowError INVALID_PARAMETER_VALUE for a malformed entry, an unknown field, a prefix other
- * than `metrics.`, or a dataset on a non-metric field / a digest without a dataset name.
- */
 /** One term of a compiled logged-model order: a trusted SQL expression over `lm`, its type and direction. */
 export interface LoggedModelOrderTerm {
   readonly sql: string;
@@ -1276,12 +1262,25 @@ const LOGGED_MODEL_COLUMN_TYPES: Readonly<Record<string, 'text' | 'bigint'>> = {
   'lm.status': 'text', 'lm.creation_time': 'bigint', 'lm.last_updated_time': 'bigint',
 };
 
+/**
+ * Compiles search-logged-models `order_by` (a list of `{field_name, ascending, dataset_name,
+ * dataset_digest}` objects, not strings) to the list that follows `ORDER BY`, over alias `lm`.
+ *
+ * As MLflow's SQL store: `field_name` is an attribute (`name`, `model_id`, `creation_timestamp` /
+ * `creation_time`, `last_updated_timestamp`, `status`, `model_type`, `source_run_id`, `experiment_id`)
+ * or `metrics.<key>`, which orders by the model's latest point of that metric (by timestamp, then step),
+ * on the given dataset when `dataset_name` (and `dataset_digest`) are set. Missing values sort last in
+ * both directions. Unless ordered by creation time, `lm.creation_time DESC` follows; `lm.id ASC` ends the
+ * list so the order is total (keyset pages need that). Metric keys and dataset names are bound from `firstParam`.
+ *
+ * Throws MlflowError INVALID_PARAMETER_VALUE for a malformed entry, an unknown field, a prefix other
+ * than `metrics.`, or a dataset on a non-metric field / a digest without a dataset name.
+ */
 export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOptions): CompiledSql & { readonly terms: readonly LoggedModelOrderTerm[] } => {
   const sink = new ParamSink(options);
   if (orderBy === undefined || orderBy === null) orderBy = [];
   if (!Array.isArray(orderBy)) throw invalid('order_by must be a list of {field_name, ascending} objects');
-  const terms: string[] = [];
-  const typed: LoggedModelOrderTerm[] = [];
+  const terms: LoggedModelOrderTerm[] = [];
   const seen = new Set<string>();
   for (const entry of orderBy as unknown[]) {
     if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
@@ -1293,7 +1292,7 @@ export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOpt
     if (rawAscending !== undefined && rawAscending !== null && typeof rawAscending !== 'boolean') {
       throw invalid(`Invalid value for order_by.ascending of '${excerpt(field)}': expected true or false`);
     }
-    const dir = direction(rawAscending !== false);
+    const ascending = rawAscending !== false;
     const dataset = optionalText('order_by.dataset_name', rawDataset);
     const digest = optionalText('order_by.dataset_digest', rawDigest);
     if (digest !== undefined && dataset === undefined) throw invalid('order_by.dataset_digest may only be set together with order_by.dataset_name');
@@ -1305,8 +1304,9 @@ export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOpt
       }
       if (dataset !== undefined) throw invalid(`order_by.dataset_name may only be set for a metric, not '${excerpt(field)}'`);
       seen.add(found.canonical);
-      terms.push(`${found.column} ${dir} NULLS LAST`);
-      typed.push({ sql: found.column, type: LOGGED_MODEL_COLUMN_TYPES[found.column] ?? 'text', ascending: rawAscending !== false, nullable: true });
+      const type = LOGGED_MODEL_COLUMN_TYPES[found.column];
+      if (type === undefined) throw new Error(`logged-model order: no type for ${found.column}`);
+      terms.push({ sql: found.column, type, ascending, nullable: true });
       continue;
     }
     const entity = field.slice(0, dot);
@@ -1316,16 +1316,10 @@ export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOpt
     if (dataset !== undefined) where += ` AND o.dataset_name = ${sink.add(dataset)}`;
     if (digest !== undefined) where += ` AND o.dataset_digest = ${sink.add(digest)}`;
     const metric = `(SELECT o.value FROM logged_model_metrics o WHERE ${where} ORDER BY o.timestamp DESC, o.step DESC LIMIT 1)`;
-    terms.push(`${metric} ${dir} NULLS LAST`);
-    typed.push({ sql: metric, type: 'float8', ascending: rawAscending !== false, nullable: true });
+    terms.push({ sql: metric, type: 'float8', ascending, nullable: true });
   }
-  if (!seen.has('creation_timestamp')) {
-    terms.push('lm.creation_time DESC');
-    typed.push({ sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false });
-  }
-  if (!seen.has('model_id')) {
-    terms.push('lm.id ASC');
-    typed.push({ sql: 'lm.id', type: 'text', ascending: true, nullable: false });
-  }
-  return { sql: terms.join(', '), params: sink.params, terms: typed };
+  if (!seen.has('creation_timestamp')) terms.push({ sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false });
+  if (!seen.has('model_id')) terms.push({ sql: 'lm.id', type: 'text', ascending: true, nullable: false });
+  const sql = terms.map((t) => `${t.sql} ${direction(t.ascending)}${t.nullable ? ' NULLS LAST' : ''}`).join(', ');
+  return { sql, params: sink.params, terms };
 };

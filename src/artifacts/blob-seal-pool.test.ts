@@ -198,3 +198,29 @@ test('closing the pool fails a job in flight instead of hanging it', async () =>
     await handle.close();
   });
 });
+
+test('a warmed pool serves the first upload from its idle worker, and that idle worker does not keep the process alive', async () => {
+  const pool = createSealWorkerPool({ size: 1 });
+  pool.warm();
+  pool.warm();
+  try {
+    await withDir(async (dir) => {
+      const plaintext = randomBytes(100_000);
+      const handle = await open(join(dir, 'blob'), 'wx');
+      const writer = pool.tryWriter(handle, newBlobSealingKey(randomBytes(32)));
+      assert.ok(writer !== undefined);
+      // warm() twice started one worker, not two: a size-1 pool is busy now.
+      assert.equal(pool.tryWriter(handle, newBlobSealingKey(randomBytes(32))), undefined);
+      await pipeline(Readable.from([plaintext]), writer);
+      await handle.close();
+      assert.equal(writer.digest(), createHash('sha256').update(plaintext).digest('hex'));
+    });
+  } finally {
+    await pool.close();
+  }
+  // A process that only warms a pool exits by itself (the idle worker is unref'ed).
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `import { createSealWorkerPool } from ${JSON.stringify(new URL('./blob-seal-pool.ts', import.meta.url).href)}; createSealWorkerPool({ size: 1 }).warm();`], { stdio: 'inherit' });
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+});

@@ -44,6 +44,11 @@ export interface SealWorkerPool {
    * inline then). The handle must stay open until the writer has finished or closed.
    */
   tryWriter(handle: FileHandle, key: BlobSealingKey, options?: WorkerSealingWriterOptions): WorkerSealingWriter | undefined;
+  /**
+   * Starts one idle worker now, so the first upload does not pay a thread's start-up (loading the worker
+   * module) on its request path. Idle workers do not keep the process alive.
+   */
+  warm(): void;
   /** Terminates the workers (a job still running fails). */
   close(): Promise<void>;
 }
@@ -117,6 +122,9 @@ export const createSealWorkerPool = (options: { size?: number } = {}): SealWorke
       const pooled = acquire();
       if (pooled === undefined) return undefined;
       return createWriter(pooled, handle, key, writerOptions, () => releaseWorker(pooled));
+    },
+    warm() {
+      if (!closed && workers.length === 0) spawnWorker();
     },
     async close() {
       closed = true;

@@ -336,8 +336,10 @@ export const createPlatform = async (
   const httpModules: FastifyPluginAsyncZod[] = [];
   const closers: Array<() => Promise<void>> = [];
   const blobFiles = createBlobFiles(join(config.home, 'blobs'));
-  // Uploads are hashed, encrypted and written on worker threads (started on first use), off the event loop.
+  // Uploads are hashed, encrypted and written on worker threads, off the event loop; one is started now
+  // (the first upload after start-up paid its start-up otherwise), more on demand.
   const sealPool = createSealWorkerPool();
+  sealPool.warm();
   closers.push(() => sealPool.close());
   const storage = createTenantStorage({ db, files: blobFiles, keyEncryptionKey: masterKey.derive('tenant-data-key-wrap'), instanceId, tempPrefix: instanceFileTag(instanceId), sealPool });
   const artifacts = createArtifactService({ db, storage, signingKey: masterKey.derive('artifact-multipart-url') });

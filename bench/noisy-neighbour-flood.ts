@@ -4,12 +4,23 @@
  * is not done on the event loop that also serves the platform and times the victim — as it would be on
  * another machine. `workerData`: { port, path, token, body, floodRps, maxOutstanding }. Posts
  * { statuses, skipped, offeredRps, cpuMs, elapsedMs } (cpuMs: this thread's CPU time) when sent 'stop', then exits.
+ * Also runs as a child process (`fork` with advanced serialization; `--flood-client process`): then its
+ * garbage collection and threads are not the platform process's either; the same data comes as the first
+ * IPC message, and the result goes back over IPC.
  */
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import { postStatus } from './support/paced-post.ts';
 
-const data = workerData as { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number };
+type FloodData = { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number };
+const asChild = parentPort === null;
+const data: FloodData = asChild
+  ? await new Promise<FloodData>((resolve) => process.once('message', (message) => resolve(message as FloodData)))
+  : workerData as FloodData;
+const reply = (message: unknown): void => {
+  if (asChild) process.send?.(message);
+  else parentPort?.postMessage(message);
+};
 const body = Buffer.from(data.body);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -23,8 +34,9 @@ let sent = 0;
 let stopped = false;
 const inflight = new Set<Promise<void>>();
 const started = performance.now();
-// This thread's own CPU time (the attacker's client work), reported with the statuses.
-const cpuAtStart = process.threadCpuUsage();
+// This thread's own CPU time (the attacker's client work; as a child process, all of the process's), reported with the statuses.
+const cpuUsage = (previous?: NodeJS.CpuUsage): NodeJS.CpuUsage => (asChild ? process.cpuUsage(previous) : process.threadCpuUsage(previous));
+const cpuAtStart = cpuUsage();
 const tick = setInterval(() => {
   const due = Math.floor(((performance.now() - started) / 1000) * data.floodRps) - sent;
   for (let i = 0; i < due && !stopped; i += 1) {
@@ -43,15 +55,18 @@ const tick = setInterval(() => {
   }
 }, 5);
 
-parentPort?.on('message', (message) => {
+const onStop = (message: unknown): void => {
   if (message !== 'stop') return;
   stopped = true;
   clearInterval(tick);
   void Promise.all([...inflight]).then(() => {
     const elapsed = (performance.now() - started) / 1000;
-    const cpu = process.threadCpuUsage(cpuAtStart);
-    parentPort?.postMessage({ statuses: [...statuses], skipped, offeredRps: sent / elapsed, cpuMs: (cpu.user + cpu.system) / 1000, elapsedMs: elapsed * 1000 });
+    const cpu = cpuUsage(cpuAtStart);
+    reply({ statuses: [...statuses], skipped, offeredRps: sent / elapsed, cpuMs: (cpu.user + cpu.system) / 1000, elapsedMs: elapsed * 1000 });
     agent.destroy();
-    parentPort?.close();
+    if (asChild) process.disconnect();
+    else parentPort?.close();
   });
-});
+};
+if (asChild) process.on('message', onStop);
+else parentPort?.on('message', onStop);

@@ -21,14 +21,16 @@
  * counts; deletes both deployments and closes the platform at the end. Run as root:
  *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
- *     [--flood-client thread|inline] [--victim-client inline|thread] [--skip-off]
+ *     [--flood-client thread|inline|process] [--flood-cpu C] [--victim-client inline|thread] [--skip-off]
  */
 import http from 'node:http';
 import os from 'node:os';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
@@ -53,6 +55,10 @@ const { values } = parseArgs({
     // serves the platform and times the victim, as on another machine) or this thread (the figures before
     // 2026-12-06).
     'flood-client': { type: 'string', default: 'thread' },
+    // `--flood-client process`: the flood's client in its own process (its GC and threads not the platform
+    // process's); `--flood-cpu C` caps that process at C CPUs (a cgroup of this bench's own, removed after),
+    // standing in for an attacker whose client runs on its own machine.
+    'flood-cpu': { type: 'string' },
     // Where the victim's paced clients run: this thread (default, as before) or a worker thread (its client
     // work off the platform's event loop, as on another machine: bench/noisy-neighbour-victim.ts).
     'victim-client': { type: 'string', default: 'inline' },
@@ -61,7 +67,9 @@ const { values } = parseArgs({
   },
 });
 const floodClient = values['flood-client'];
-if (floodClient !== 'thread' && floodClient !== 'inline') throw new Error('--flood-client must be thread or inline');
+if (floodClient !== 'thread' && floodClient !== 'inline' && floodClient !== 'process') throw new Error('--flood-client must be thread, inline or process');
+const floodCpu = values['flood-cpu'] === undefined ? undefined : Number(values['flood-cpu']);
+if (floodCpu !== undefined && (floodClient !== 'process' || !(floodCpu > 0))) throw new Error('--flood-cpu needs --flood-client process and a positive number of CPUs');
 const skipOff = values['skip-off'] === true;
 const victimClient = values['victim-client'];
 if (victimClient !== 'thread' && victimClient !== 'inline') throw new Error('--victim-client must be thread or inline');
@@ -76,6 +84,27 @@ const maxOutstanding = Number(values['max-outstanding']);
 const overheadCalls = Number(values['overhead-calls']);
 const floodRows = Number(values['flood-rows']);
 const rounds = Number(values.rounds);
+
+/**
+ * Puts `pid` in a new cgroup of this bench's own with a CPU cap of `cpus` (cgroup v2 `cpu.max`, or v1
+ * `cpu.cfs_quota_us` where the v1 cpu controller is mounted); `remove()` deletes it once the process ended.
+ */
+const capCpu = (pid: number, cpus: number): { remove(): void } => {
+  const period = 100_000;
+  const quota = Math.round(cpus * period);
+  const name = `bulkhead-bench-flood-${process.pid}-${pid}`;
+  const v1 = existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us');
+  const dir = v1 ? `/sys/fs/cgroup/cpu/${name}` : `/sys/fs/cgroup/${name}`;
+  mkdirSync(dir);
+  if (v1) {
+    writeFileSync(`${dir}/cpu.cfs_period_us`, String(period));
+    writeFileSync(`${dir}/cpu.cfs_quota_us`, String(quota));
+  } else {
+    writeFileSync(`${dir}/cpu.max`, `${quota} ${period}`);
+  }
+  writeFileSync(`${dir}/cgroup.procs`, String(pid));
+  return { remove: () => rmdirSync(dir) };
+};
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const percentile = (sorted: number[], q: number): number => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
@@ -276,6 +305,23 @@ const main = async (): Promise<void> => {
       return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } };
     };
   };
+  /** The same flood from a child process, optionally in a CPU-capped cgroup of its own. */
+  const startFloodProcess = () => {
+    const child = fork(new URL('./noisy-neighbour-flood.ts', import.meta.url), [], { serialization: 'advanced', stdio: 'inherit' });
+    const cgroup = floodCpu === undefined ? undefined : capCpu(child.pid!, floodCpu);
+    child.send({ port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding });
+    return async () => {
+      const result = new Promise<{ statuses: Array<[number, number]>; skipped: number; offeredRps: number; cpuMs: number; elapsedMs: number }>((resolve, reject) => {
+        child.once('message', (message) => resolve(message as never));
+        child.once('error', reject);
+      });
+      child.send('stop');
+      const r = await result;
+      if (child.exitCode === null) await once(child, 'exit');
+      cgroup?.remove();
+      return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } };
+    };
+  };
   /** Open-loop flood of the noisy tenant's own deployment, at most maxOutstanding in flight. */
   const startFloodInline = () => {
     const statuses = new Map<number, number>();
@@ -318,7 +364,7 @@ const main = async (): Promise<void> => {
     return { p50, p99 };
   };
   const flooded = async (): Promise<{ victim: Awaited<ReturnType<typeof runVictim>>; flood: string }> => {
-    const stop = floodClient === 'thread' ? startFloodThread() : startFloodInline();
+    const stop = floodClient === 'thread' ? startFloodThread() : floodClient === 'process' ? startFloodProcess() : startFloodInline();
     await sleep(500); // let the flood reach steady state before measuring
     const measured = measurePhase();
     const v = await runVictim(seconds * 1000);
@@ -331,7 +377,7 @@ const main = async (): Promise<void> => {
   const admission = platform.app.tenantAdmission;
   if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 4 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : floodClient === 'process' ? `a child process${floodCpu === undefined ? '' : ` capped at ${floodCpu} CPU`}` : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 4 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
   // spreads over every condition instead of landing on one. Conditions with the flood:

@@ -2,8 +2,13 @@
  * Tampering with the audit log directly in SQL (as the schema owner, the strongest attacker short of the
  * platform's key file) is detected by verify, which says where: edited, deleted, reordered rows, deleting
  * the newest events, and forged checkpoints. On PGlite and PostgreSQL.
+ *
+ * One database per database kind, fresh tenants, keys and heads file per test: a tampered tenant is left
+ * behind and touches no later test (chains, checkpoints and verification are per tenant). Not a database
+ * per test: creating and dropping many embedded databases in one process is what triggered V8's
+ * `jit_page` abort (nodejs/node#64500) in this file.
  */
-import { beforeEach, afterEach, describe, test } from 'node:test';
+import { after, before, beforeEach, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,15 +28,23 @@ for (const kind of databaseKinds) {
     let dir: string;
     /** The platform's view of the database: its transactions MAC the events they append. */
     let db: Db;
-    const tenant = randomUUID();
-    const other = randomUUID();
+    let tenant: string;
+    let other: string;
 
     const sql = (text: string, params: unknown[] = []) =>
       // The owner connection: superuser on PostgreSQL, the PGlite session user. System scope so RLS admits the rows.
       t.kind === 'postgres' ? t.owner.queryAsOwner(text, params) : withSystem(t.db, (tx) => tx.query(`RESET ROLE`).then(() => tx.query(text, params)));
 
-    beforeEach(async () => {
+    before(async () => {
       t = await createTestDatabase(kind);
+    });
+    after(async () => {
+      await t.drop();
+    });
+
+    beforeEach(async () => {
+      tenant = randomUUID();
+      other = randomUUID();
       dir = mkdtempSync(join(tmpdir(), 'bulkhead-audit-'));
       const eventKey = randomBytes(32);
       db = createAuditSigningDb(t.db, eventKey);
@@ -46,7 +59,6 @@ for (const kind of databaseKinds) {
       await audit.seal();
     });
     afterEach(async () => {
-      await t.drop();
       rmSync(dir, { recursive: true, force: true });
     });
 

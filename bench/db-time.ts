@@ -18,7 +18,7 @@
  * `--noisy-timeout-ms`, `--noisy-max-concurrent`).
  *
  *   node_modules/.bin/node bench/db-time.ts [--db pglite|postgres] [--runs 100000] [--seconds 10]
- *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8]
+ *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8] [--noisy-db-time-ms-per-second 0]
  *     [--flood-client thread|inline] [--victim-client thread|inline] [--fair-slots N (default: the host's CPUs; 0 = off)]
  */
 import { parseArgs } from 'node:util';
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     'flood-clients': { type: 'string', default: '2' },
     'noisy-timeout-ms': { type: 'string', default: '10000' },
     'noisy-max-concurrent': { type: 'string', default: '8' },
+    // N's database time per second (quota dbTimeMsPerSecond); default 0: unlimited, as a new tenant's.
+    'noisy-db-time-ms-per-second': { type: 'string', default: '0' },
     'flood-client': { type: 'string', default: 'thread' },
     'victim-client': { type: 'string', default: 'inline' },
     'fair-slots': { type: 'string' },
@@ -49,6 +51,7 @@ const rounds = Number(values.rounds);
 const floodClients = Number(values['flood-clients']);
 const noisyTimeoutMs = Number(values['noisy-timeout-ms']);
 const noisyMaxConcurrent = Number(values['noisy-max-concurrent']);
+const noisyDbTimeMsPerSecond = Number(values['noisy-db-time-ms-per-second']);
 const floodClientPlace = values['flood-client'];
 if (floodClientPlace !== 'thread' && floodClientPlace !== 'inline') throw new Error('--flood-client must be thread or inline');
 const victimClientPlace = values['victim-client'];
@@ -64,7 +67,7 @@ try {
   const url = await p.listen();
   const victim = await p.createTenant('victim');
   const noisy = await p.createTenant('noisy');
-  await p.call('PUT', `/api/v1/tenants/${noisy.slug}/quota`, adminToken, { dbStatementTimeoutMs: noisyTimeoutMs, dbMaxConcurrentOperations: noisyMaxConcurrent, requestsPerSecond: 100_000 });
+  await p.call('PUT', `/api/v1/tenants/${noisy.slug}/quota`, adminToken, { dbStatementTimeoutMs: noisyTimeoutMs, dbMaxConcurrentOperations: noisyMaxConcurrent, dbTimeMsPerSecond: noisyDbTimeMsPerSecond, requestsPerSecond: 100_000 });
   await p.call('PUT', `/api/v1/tenants/${victim.slug}/quota`, adminToken, { requestsPerSecond: 100_000 });
 
   const mlflow = async (token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: any }> => {
@@ -209,7 +212,7 @@ try {
   await victimThread?.terminate();
 
   log('');
-  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients (${floodClientPlace}), V's clients ${victimClientPlace}, N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`db-time bench, ${kind}, ${runCount} runs of N, ${floodClients} flood clients (${floodClientPlace}), V's clients ${victimClientPlace}, N's quota ${noisyTimeoutMs} ms / ${noisyMaxConcurrent} concurrent / ${noisyDbTimeMsPerSecond > 0 ? `${noisyDbTimeMsPerSecond} ms of database time per second` : 'database time unlimited'}, ${seconds} s × ${rounds} rounds per condition; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   log('| V operation | n alone | p50 alone | p99 alone | n flood | p50 flood | p99 flood | p99 ratio |');
   log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const op of ops) {

@@ -166,6 +166,47 @@ for (const kind of databaseKinds) {
       assert.equal(after.body['dbMaxConcurrentOperations'], 1);
     });
 
+    test('database time per second: a tenant past its budget is refused with DB_TIME_LIMITED and Retry-After while another answers; lifting the quota applies at once', async () => {
+      const metered = await p.createTenant('metered-tenant');
+      const defaults = await inject('GET', `/api/v1/tenants/${metered.slug}/quota`, adminToken);
+      assert.equal(defaults.body['dbTimeMsPerSecond'], 0, 'unlimited by default');
+      const negative = await inject('PUT', `/api/v1/tenants/${metered.slug}/quota`, adminToken, { dbTimeMsPerSecond: -1 });
+      assert.equal(negative.status, 400);
+      // 50 ms of database time per second; a statement that runs into its 600 ms timeout is charged at least
+      // that: 550 ms of debt, 11 s to repay, far past the 1 s queue wait of this platform.
+      const set = await inject('PUT', `/api/v1/tenants/${metered.slug}/quota`, adminToken, { dbTimeMsPerSecond: 50, dbStatementTimeoutMs: 600 });
+      assert.equal(set.status, 200);
+      assert.equal(set.body['dbTimeMsPerSecond'], 50);
+      const spent = await inject('GET', '/api/v1/test/endless', metered.tokens.viewer);
+      assert.equal(spent.body['code'], 'DB_STATEMENT_TIMEOUT');
+
+      const refused = await app.inject({ method: 'GET', url: '/api/2.0/mlflow/experiments/search?max_results=10', headers: { authorization: `Bearer ${metered.tokens.viewer}` } });
+      assert.equal(refused.statusCode, 429);
+      assert.equal(refused.json()['error_code'], 'RESOURCE_EXHAUSTED');
+      assert.match(String(refused.json()['message']), /dbTimeMsPerSecond = 50 ms per second/);
+      const retryAfter = Number(refused.headers['retry-after']);
+      assert.ok(retryAfter >= 1 && retryAfter <= 12, String(refused.headers['retry-after']));
+      const plain = await inject('GET', `/api/v1/tenants/${metered.slug}/quota`, metered.tokens.viewer);
+      assert.equal(plain.status, 429);
+      assert.equal(plain.body['code'], 'DB_TIME_LIMITED');
+      assert.equal(plain.body['details']['limit'], 'dbTimeMsPerSecond');
+
+      // Another tenant is not touched by it.
+      const otherCall = await inject('GET', '/api/2.0/mlflow/experiments/search?max_results=10', other.tokens.viewer);
+      assert.equal(otherCall.status, 200);
+      const usage = p.platform.dbTime.usage().find((u) => u.tenantId === metered.id)!;
+      assert.equal(usage.timeRateRefusals, 2);
+      const text = await p.platform.metrics.metrics();
+      const line = text.split('\n').find((l) => l.startsWith('bulkhead_tenant_db_time_rate_refusals_total{') && l.includes(`tenant="${metered.id}"`));
+      assert.ok(line !== undefined && Number(line.slice(line.lastIndexOf(' ') + 1)) === 2, line ?? text.slice(0, 300));
+
+      // The admin lifts the quota (admin calls are not the tenant's database work): the next call runs.
+      const lifted = await inject('PUT', `/api/v1/tenants/${metered.slug}/quota`, adminToken, { dbTimeMsPerSecond: 0, dbStatementTimeoutMs: 10_000 });
+      assert.equal(lifted.status, 200);
+      const after = await inject('GET', '/api/2.0/mlflow/experiments/search?max_results=10', metered.tokens.viewer);
+      assert.equal(after.status, 200);
+    });
+
     if (kind === 'pglite') {
       test('/healthz answers while a long embedded-database query runs; interrupt ends it', async () => {
         await inject('PUT', `/api/v1/tenants/${slow.slug}/quota`, adminToken, { dbMaxConcurrentOperations: 8, dbStatementTimeoutMs: 3_600_000 });

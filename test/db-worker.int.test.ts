@@ -103,7 +103,7 @@ describe('PGlite in a worker thread', () => {
     await withSystem(db, (tx) => tx.query(`INSERT INTO tenant_quotas (tenant_id, cpu, memory_mib, gpu, borrow_cpu, borrow_memory_mib, borrow_gpu, max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight, db_statement_timeout_ms, db_max_concurrent_operations)
       VALUES ($1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 150, 4)`, [runaway]));
     const gate = createDbTimeQuotaGate({
-      loadLimits: async (tenantId) => (tenantId === runaway ? { statementTimeoutMs: 150, maxConcurrentOperations: 4 } : { statementTimeoutMs: 60_000, maxConcurrentOperations: 1000 }),
+      loadLimits: async (tenantId) => (tenantId === runaway ? { statementTimeoutMs: 150, maxConcurrentOperations: 4, timeMsPerSecond: 0 } : { statementTimeoutMs: 60_000, maxConcurrentOperations: 1000, timeMsPerSecond: 0 }),
     });
     const gated = withTenantGate(db, gate);
     let leaks = 0;

@@ -314,7 +314,7 @@ for (const kind of databaseKinds) {
               await p.call('PUT', `/api/v1/tenants/${slug}/quota`, adminToken, {
                 requestsPerSecond: 1_000_000, storageBytes: 1024 ** 3, maxQueuedJobs: 10_000,
                 ingressBytesPerSecond: 10 * 1024 ** 3, ingressBurstBytes: 10 * 1024 ** 3, egressBytesPerSecond: 10 * 1024 ** 3, egressBurstBytes: 10 * 1024 ** 3,
-                dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8,
+                dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: 0,
               });
             }
           }

@@ -331,6 +331,7 @@ export const buildProgram = (deps: CliDeps): Command => {
     .option('--weight <w>', 'fair-share weight', Number)
     .option('--db-statement-timeout-ms <ms>', 'longest one database statement may run (1 to 3600000)', Number)
     .option('--db-max-concurrent-operations <n>', 'database operations admitted at once per process (1 to 10000)', Number)
+    .option('--db-time-ms-per-second <ms>', 'database time the tenant may use per second on average (ms; 0 = unlimited)', Number)
     .option('--ingress-bytes-per-second <n>', 'upload / request-body bandwidth (bytes/s; burst defaults to 1 s of it)', Number)
     .option('--ingress-burst-bytes <n>', 'ingress bytes that may pass at once', Number)
     .option('--egress-bytes-per-second <n>', 'download / response-body bandwidth (bytes/s; burst defaults to 1 s of it)', Number)
@@ -342,7 +343,7 @@ export const buildProgram = (deps: CliDeps): Command => {
       const body = Object.fromEntries(Object.entries({
         cpu: o['cpu'], memoryMiB: o['memory'], gpu: o['gpu'], maxConcurrentJobs: o['maxConcurrentJobs'], maxQueuedJobs: o['maxQueuedJobs'],
         storageBytes: o['storageBytes'], requestsPerSecond: o['requestsPerSecond'], weight: o['weight'],
-        dbStatementTimeoutMs: o['dbStatementTimeoutMs'], dbMaxConcurrentOperations: o['dbMaxConcurrentOperations'],
+        dbStatementTimeoutMs: o['dbStatementTimeoutMs'], dbMaxConcurrentOperations: o['dbMaxConcurrentOperations'], dbTimeMsPerSecond: o['dbTimeMsPerSecond'],
         ingressBytesPerSecond: o['ingressBytesPerSecond'], ingressBurstBytes: o['ingressBurstBytes'],
         egressBytesPerSecond: o['egressBytesPerSecond'], egressBurstBytes: o['egressBurstBytes'],
         borrowingLimit: Object.keys(borrowingLimit).length === 0 ? undefined : borrowingLimit,

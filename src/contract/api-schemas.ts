@@ -62,6 +62,7 @@ export const quotaSchema = z.object({
   weight: z.number(),
   dbStatementTimeoutMs: z.number().int(),
   dbMaxConcurrentOperations: z.number().int(),
+  dbTimeMsPerSecond: z.number().int(),
   ingressBytesPerSecond: z.number().int(),
   ingressBurstBytes: z.number().int(),
   egressBytesPerSecond: z.number().int(),
@@ -82,6 +83,8 @@ export const updateQuotaSchema = z.strictObject({
   weight: z.number().positive().max(1_000_000).optional(),
   dbStatementTimeoutMs: z.number().int().min(1).max(3_600_000).optional(),
   dbMaxConcurrentOperations: z.number().int().min(1).max(10_000).optional(),
+  /** 0 = unlimited (the default). */
+  dbTimeMsPerSecond: z.number().int().min(0).max(100_000_000).optional(),
   // Bandwidth (docs/bandwidth.md): at least 1 KiB/s, so a declared body's time at the rate stays finite;
   // a rate given without its burst gets a burst of one second of it.
   ingressBytesPerSecond: z.number().int().min(1024).max(Number.MAX_SAFE_INTEGER).optional(),

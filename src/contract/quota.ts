@@ -47,4 +47,9 @@ export interface TenantQuota {
   dbStatementTimeoutMs: number;
   /** The tenant's database operations admitted at once per platform process; over it: 429 DB_CONCURRENCY_LIMITED. */
   dbMaxConcurrentOperations: number;
+  /**
+   * Milliseconds of database time the tenant's operations may use per second on average (one second of it as
+   * a burst); 0 = unlimited. Over it an operation waits; past the queue wait: 429 DB_TIME_LIMITED.
+   */
+  dbTimeMsPerSecond: number;
 }

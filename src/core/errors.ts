@@ -23,6 +23,8 @@ export const errorCodes = {
   DB_STATEMENT_TIMEOUT: { status: 429, retryable: false },
   /** The tenant already has its quota's number of database operations admitted (dbMaxConcurrentOperations). */
   DB_CONCURRENCY_LIMITED: { status: 429, retryable: true },
+  /** The tenant's database time per second (dbTimeMsPerSecond) is spent for longer than the queue wait. */
+  DB_TIME_LIMITED: { status: 429, retryable: true },
   /** An OCI image archive or layer was refused (hostile entry, digest mismatch, unreadable format); details.check says which. */
   IMAGE_REFUSED: { status: 422, retryable: false },
 } as const;

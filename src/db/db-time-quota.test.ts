@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDbTimeQuotaGate, isStatementTimeout } from './db-time-quota.ts';
+import { createDbTimeQuotaGate, creditWaitMs, isStatementTimeout, refilledCredit } from './db-time-quota.ts';
 import { isAppError } from '../core/errors.ts';
 
 const deferred = () => {
@@ -10,13 +10,13 @@ const deferred = () => {
 };
 
 test('the tenant limits reach the work, with the tenant as owner', async () => {
-  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1234, maxConcurrentOperations: 2 }) });
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1234, maxConcurrentOperations: 2, timeMsPerSecond: 0 }) });
   const limits = await gate.run('t1', async (l) => l);
   assert.deepEqual(limits, { owner: 't1', statementTimeoutMs: 1234 });
 });
 
 test('a statement timeout becomes DB_STATEMENT_TIMEOUT naming the limit; an admin cancel does not', async () => {
-  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 300, maxConcurrentOperations: 2 }) });
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 300, maxConcurrentOperations: 2, timeMsPerSecond: 0 }) });
   const timeout = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
   await assert.rejects(gate.run('t', async () => { throw timeout; }), (error: unknown) =>
     isAppError(error) && error.code === 'DB_STATEMENT_TIMEOUT' && error.status === 429
@@ -31,7 +31,7 @@ test('a statement timeout becomes DB_STATEMENT_TIMEOUT naming the limit; an admi
 });
 
 test('over the cap an operation waits for a slot, FIFO, and is refused after queueWaitMs; other tenants are not counted', async () => {
-  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 2 }), queueWaitMs: 60_000 });
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 2, timeMsPerSecond: 0 }), queueWaitMs: 60_000 });
   const holds = [deferred(), deferred()];
   const running = holds.map((hold) => gate.run('a', () => hold.promise));
   const order: number[] = [];
@@ -48,7 +48,7 @@ test('over the cap an operation waits for a slot, FIFO, and is refused after que
   assert.deepEqual(order, [1, 2]);
   assert.equal(gate.usage().find((u) => u.tenantId === 'a')!.active, 0);
 
-  const refusing = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 1 }), queueWaitMs: 0 });
+  const refusing = createDbTimeQuotaGate({ loadLimits: async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 1, timeMsPerSecond: 0 }), queueWaitMs: 0 });
   const hold = deferred();
   const held = refusing.run('a', () => hold.promise);
   await assert.rejects(refusing.run('a', async () => {}), (error: unknown) =>
@@ -62,7 +62,7 @@ test('over the cap an operation waits for a slot, FIFO, and is refused after que
 test('limits are cached, and invalidate() makes the next operation read them again', async () => {
   let reads = 0;
   let timeout = 100;
-  const gate = createDbTimeQuotaGate({ loadLimits: async () => { reads += 1; return { statementTimeoutMs: timeout, maxConcurrentOperations: 1 }; }, cacheTtlMs: 60_000 });
+  const gate = createDbTimeQuotaGate({ loadLimits: async () => { reads += 1; return { statementTimeoutMs: timeout, maxConcurrentOperations: 1, timeMsPerSecond: 0 }; }, cacheTtlMs: 60_000 });
   assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
   timeout = 200;
   assert.equal(await gate.run('t', async (l) => l.statementTimeoutMs), 100);
@@ -84,7 +84,7 @@ test('an expired entry answers from the cache and is read again in the backgroun
     loadLimits: async () => {
       reads += 1;
       if (reads > 1) await new Promise<void>((resolve) => { release = resolve; });
-      return { statementTimeoutMs: timeout, maxConcurrentOperations: 1 };
+      return { statementTimeoutMs: timeout, maxConcurrentOperations: 1, timeMsPerSecond: 0 };
     },
     cacheTtlMs: 0,
   });
@@ -101,7 +101,7 @@ test('an expired entry answers from the cache and is read again in the backgroun
 const settle = () => new Promise<void>((resolve) => { setImmediate(resolve); });
 
 test('fair slots: a tenant alone runs its searches at once; next to a busy tenant they are held to its share, in order', async () => {
-  const limits = async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8 });
+  const limits = async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8, timeMsPerSecond: 0 });
   const gate = createDbTimeQuotaGate({ loadLimits: limits, fairSlots: 2, busyWindowMs: 60_000 });
   const started: string[] = [];
   const search = (tenant: string, name: string, hold: Promise<void>) => gate.run(tenant, async () => { started.push(name); await hold; }, { heavy: true });
@@ -140,7 +140,7 @@ test('fair slots: a tenant alone runs its searches at once; next to a busy tenan
 });
 
 test('fair slots: a tenant counts as busy only within the window after its last operation; 0 slots is off', async () => {
-  const limits = async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8 });
+  const limits = async () => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8, timeMsPerSecond: 0 });
   for (const [options, held] of [[{ fairSlots: 2, busyWindowMs: 0 }, false], [{ fairSlots: 2, busyWindowMs: 60_000 }, true], [{ fairSlots: 0, busyWindowMs: 60_000 }, false]] as const) {
     const gate = createDbTimeQuotaGate({ loadLimits: limits, ...options });
     await gate.run('b', async () => {});
@@ -152,4 +152,65 @@ test('fair slots: a tenant counts as busy only within the window after its last 
     for (const hold of holds) hold.resolve();
     await Promise.all(runs);
   }
+});
+
+test('database time per second: the budget refills at the rate up to one second of it, and a debt is waited out at the rate', () => {
+  assert.equal(refilledCredit(0, 0, 500, 200), 100);
+  assert.equal(refilledCredit(150, 0, 10_000, 200), 200, 'never more than one second of the rate');
+  assert.equal(refilledCredit(-300, 1000, 1000, 200), -300);
+  assert.equal(creditWaitMs(-300, 200), 1500);
+  assert.equal(creditWaitMs(0, 200), 0);
+  assert.equal(creditWaitMs(-5, 0), 0, 'no rate: no wait');
+});
+
+test("database time per second: operations are charged their time; the next one waits out the debt, refused past the queue wait; another tenant and an unlimited one never wait", async () => {
+  let now = 0;
+  const sleeps: number[] = [];
+  let rate = 200;
+  const gate = createDbTimeQuotaGate({
+    loadLimits: async (tenantId) => ({ statementTimeoutMs: 1000, maxConcurrentOperations: 8, timeMsPerSecond: tenantId === 'capped' ? rate : 0 }),
+    queueWaitMs: 2000,
+    cacheTtlMs: 60_000,
+    clock: () => now,
+    sleep: async (ms) => { sleeps.push(ms); now += ms; },
+  });
+  /** An operation that takes `ms` of (fake) time in the database. */
+  const op = (tenant: string, ms: number) => gate.run(tenant, async () => { now += ms; return tenant; });
+  // The first 200 ms are the burst; a 500 ms operation leaves 300 ms of debt.
+  await op('capped', 500);
+  assert.deepEqual(sleeps, []);
+  // Another tenant, and an unlimited one, run at once.
+  await op('other', 5000);
+  assert.deepEqual(sleeps, []);
+  // 5 s later the debt is repaid (and the budget full again): no wait.
+  await op('capped', 900);
+  assert.deepEqual(sleeps, []);
+  // 900 ms against a full 200 ms budget: 700 ms of debt, repaid at 200 ms/s = 3.5 s > the 2 s queue wait: refused now.
+  await assert.rejects(op('capped', 1), (error: unknown) =>
+    isAppError(error) && error.code === 'DB_TIME_LIMITED' && error.status === 429
+    && error.details?.['limit'] === 'dbTimeMsPerSecond' && error.details['value'] === 200 && error.details['retryAfterSeconds'] === 4);
+  assert.deepEqual(sleeps, [], 'a refusal does not wait first');
+  // 2 s later 300 ms of debt are left: 1.5 s of wait, within the queue wait: it waits, then runs.
+  now += 2000;
+  assert.equal(await op('capped', 10), 'capped');
+  assert.equal(sleeps.length, 1);
+  assert.ok(Math.abs(sleeps[0]! - 1500) <= 1, String(sleeps[0]));
+  const usage = gate.usage().find((u) => u.tenantId === 'capped')!;
+  assert.equal(usage.timeRateWaits, 1);
+  assert.equal(usage.timeRateRefusals, 1);
+  assert.ok(Math.abs(usage.timeRateWaitSeconds - 1.5) < 0.01, String(usage.timeRateWaitSeconds));
+  assert.equal(usage.operations, 3, 'the refused operation never ran');
+  // The quota turned off (0; a change made in this process invalidates the cached limits) applies to the
+  // next operation: no wait, whatever the debt.
+  now += 1000;
+  await op('capped', 5000);
+  rate = 0;
+  gate.invalidate('capped');
+  await op('capped', 1);
+  assert.equal(sleeps.length, 1);
+  // Back on: a fresh budget, not the old debt.
+  rate = 200;
+  gate.invalidate('capped');
+  await op('capped', 1);
+  assert.equal(sleeps.length, 1);
 });

@@ -18,6 +18,14 @@
  *   its own searches ends. A tenant alone is not held (work-conserving), and ordinary operations (a
  *   runs/get, a log-batch) never wait here: they are short, and holding them would cost latency, not
  *   share CPU. `fairSlots` 0 turns it off. Per process, like the cap.
+ * - Database time per second (quota `dbTimeMsPerSecond`, 0 = unlimited): a budget of that many ms of
+ *   database time per second, one second of it as the burst. Each operation is charged its wall time when it
+ *   ends (the same time `usage` sums, so it may go into debt); an operation that starts while the budget is
+ *   in debt waits, before it takes a concurrency slot, until the debt is repaid at the rate — or, when that
+ *   would take longer than `queueWaitMs`, fails at once with `DB_TIME_LIMITED` (429, `Retry-After`). An
+ *   operator's cap for a tenant whose searches should not take the database's CPUs from the others even
+ *   when its fair share would give them (fair slots are work-conserving; this is not). Per process, split
+ *   over the live replicas by the caller, like the request rate.
  * - Usage: per-tenant database time (wall time from admission to the end of the operation, waits for the
  *   embedded database's connection included), operations, timeouts and refusals, in memory, read with
  *   `usage()` by the metrics registry.
@@ -34,6 +42,8 @@ import { readAsSystem } from './scope.ts';
 export interface DbTimeLimits {
   statementTimeoutMs: number;
   maxConcurrentOperations: number;
+  /** ms of database time per second; 0 = unlimited. */
+  timeMsPerSecond: number;
 }
 
 export interface DbTimeUsage {
@@ -47,6 +57,11 @@ export interface DbTimeUsage {
   active: number;
   /** Searches that waited for the tenant's fair share of the database's CPUs (fair slots). */
   fairShareWaits: number;
+  /** Operations that waited for the tenant's database time per second to be repaid, and the seconds they waited. */
+  timeRateWaits: number;
+  timeRateWaitSeconds: number;
+  /** Operations refused because that wait would have been longer than the queue wait. */
+  timeRateRefusals: number;
 }
 
 export interface DbTimeQuotaGate extends TenantGate {
@@ -57,7 +72,7 @@ export interface DbTimeQuotaGate extends TenantGate {
 }
 
 /** The limits of a tenant with no quota row (being created or deleted): the defaults of new tenants. */
-export const defaultDbTimeLimits: DbTimeLimits = { statementTimeoutMs: 10_000, maxConcurrentOperations: 8 };
+export const defaultDbTimeLimits: DbTimeLimits = { statementTimeoutMs: 10_000, maxConcurrentOperations: 8, timeMsPerSecond: 0 };
 
 export const dbTimeErrors = {
   statementTimeout: (ms: number, cause: unknown) =>
@@ -68,7 +83,23 @@ export const dbTimeErrors = {
     new AppError('DB_CONCURRENCY_LIMITED', `your tenant already has ${max} database operations running (dbMaxConcurrentOperations = ${max}); retry shortly`, {
       details: { limit: 'dbMaxConcurrentOperations', value: max },
     }),
+  timeRate: (msPerSecond: number, waitMs: number) => {
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return new AppError('DB_TIME_LIMITED', `your tenant has used its database time (dbTimeMsPerSecond = ${msPerSecond} ms per second) ahead by ${(waitMs / 1000).toFixed(1)} s; retry after ${retryAfterSeconds} s, or ask a platform admin to raise the quota`, {
+      details: { limit: 'dbTimeMsPerSecond', value: msPerSecond, retryAfterSeconds },
+    });
+  },
 };
+
+/**
+ * The database-time budget of one tenant (ms, at most `rate`: one second's worth) at `now`, from what it was
+ * at `at`, refilled at `rate` ms per second. Pure; the gate keeps `credit` and `at` per tenant.
+ */
+export const refilledCredit = (credit: number, at: number, now: number, rate: number): number =>
+  Math.min(rate, credit + (Math.max(0, now - at) * rate) / 1000);
+
+/** How long (ms) an operation arriving at a budget of `credit` waits at `rate`: until the debt is repaid. */
+export const creditWaitMs = (credit: number, rate: number): number => (credit >= 0 || rate <= 0 ? 0 : (-credit * 1000) / rate);
 
 /** SQLSTATE 57014 from a statement timeout (PostgreSQL) or the PGlite watchdog, not from an admin's cancel. */
 export const isStatementTimeout = (error: unknown): boolean => {
@@ -87,6 +118,9 @@ interface TenantState {
   heavyWaiters: Array<() => void>;
   /** When the tenant's last operation ended (performance.now()); busy while active or within busyWindowMs. */
   lastEndedAt: number;
+  /** The database-time budget (ms; negative: in debt) as of `creditAt` (dbTimeMsPerSecond). */
+  credit: number | undefined;
+  creditAt: number;
   usage: DbTimeUsage;
 }
 
@@ -100,6 +134,9 @@ export interface DbTimeQuotaGateOptions {
   fairSlots?: number;
   /** How long after its last operation a tenant still counts as busy. Default 1000 ms. */
   busyWindowMs?: number;
+  /** Time in ms (default performance.now) and a wait of `ms` (default a timer): tests drive both. */
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQuotaGate => {
@@ -107,6 +144,8 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
   const queueWaitMs = options.queueWaitMs ?? 30_000;
   const fairSlots = options.fairSlots ?? 0;
   const busyWindowMs = options.busyWindowMs ?? 1000;
+  const clock = options.clock ?? (() => performance.now());
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const tenants = new Map<string, TenantState>();
 
   const stateOf = (tenantId: string): TenantState => {
@@ -114,7 +153,8 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     if (state === undefined) {
       state = {
         limits: undefined, loadedAt: 0, loading: undefined, active: 0, waiters: [], heavyActive: 0, heavyWaiters: [], lastEndedAt: -Infinity,
-        usage: { tenantId, dbSeconds: 0, operations: 0, statementTimeouts: 0, concurrencyRefusals: 0, active: 0, fairShareWaits: 0 },
+        credit: undefined, creditAt: 0,
+        usage: { tenantId, dbSeconds: 0, operations: 0, statementTimeouts: 0, concurrencyRefusals: 0, active: 0, fairShareWaits: 0, timeRateWaits: 0, timeRateWaitSeconds: 0, timeRateRefusals: 0 },
       };
       tenants.set(tenantId, state);
     }
@@ -125,7 +165,7 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     state.loading ??= options.loadLimits(tenantId).then(
       (limits) => {
         state.limits = limits ?? defaultDbTimeLimits;
-        state.loadedAt = performance.now();
+        state.loadedAt = clock();
         state.loading = undefined;
         return state.limits;
       },
@@ -144,7 +184,7 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
    */
   const limitsOf = async (state: TenantState, tenantId: string): Promise<DbTimeLimits> => {
     if (state.limits === undefined) return load(state, tenantId);
-    if (performance.now() - state.loadedAt >= cacheTtlMs) load(state, tenantId).catch(() => {});
+    if (clock() - state.loadedAt >= cacheTtlMs) load(state, tenantId).catch(() => {});
     return state.limits;
   };
 
@@ -181,7 +221,7 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
   /** The tenant's share of the fair slots now; Infinity when it is the only busy tenant (or fair slots are off). */
   const fairShare = (): number => {
     if (fairSlots <= 0) return Infinity;
-    const busy = busyTenants(performance.now(), Math.max(2, fairSlots + 1));
+    const busy = busyTenants(clock(), Math.max(2, fairSlots + 1));
     return busy <= 1 ? Infinity : Math.max(1, Math.floor(fairSlots / busy));
   };
 
@@ -208,6 +248,39 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     }
   };
 
+  /** The tenant's budget now (a full one the first time, or after the quota was off). */
+  const creditNow = (state: TenantState, rate: number, now: number): number => {
+    const credit = state.credit === undefined ? rate : refilledCredit(state.credit, state.creditAt, now, rate);
+    state.credit = credit;
+    state.creditAt = now;
+    return credit;
+  };
+
+  /**
+   * Waits while the tenant's database-time budget is in debt (others' operations ending meanwhile may add to
+   * it, so it looks again after each wait); refuses at once when the wait would pass queueWaitMs in all.
+   */
+  const awaitTimeBudget = async (state: TenantState, rate: number): Promise<void> => {
+    const started = clock();
+    let waited = false;
+    try {
+      for (;;) {
+        const now = clock();
+        const wait = creditWaitMs(creditNow(state, rate, now), rate);
+        if (wait <= 0) return;
+        if (now - started + wait > queueWaitMs) {
+          state.usage.timeRateRefusals += 1;
+          throw dbTimeErrors.timeRate(rate, wait);
+        }
+        if (!waited) state.usage.timeRateWaits += 1;
+        waited = true;
+        await sleep(Math.ceil(wait));
+      }
+    } finally {
+      if (waited) state.usage.timeRateWaitSeconds += (clock() - started) / 1000;
+    }
+  };
+
   const leave = (state: TenantState): void => {
     // The slot passes straight to the oldest waiter (active stays the same), else it is freed.
     const next = state.waiters.shift();
@@ -219,6 +292,9 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
     async run(tenantId, work, hints) {
       const state = stateOf(tenantId);
       const limits = await limitsOf(state, tenantId);
+      const rate = limits.timeMsPerSecond;
+      if (rate > 0) await awaitTimeBudget(state, rate);
+      else state.credit = undefined;
       const heavy = hints?.heavy === true && fairSlots > 0;
       if (heavy) await enterHeavy(state);
       try {
@@ -228,7 +304,7 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
         if (heavy) leaveHeavy(state);
         throw error;
       }
-      const started = performance.now();
+      const started = clock();
       const workLimits: WorkLimits = { owner: tenantId, statementTimeoutMs: limits.statementTimeoutMs };
       try {
         return await work(workLimits);
@@ -239,9 +315,10 @@ export const createDbTimeQuotaGate = (options: DbTimeQuotaGateOptions): DbTimeQu
         }
         throw error;
       } finally {
-        const ended = performance.now();
+        const ended = clock();
         state.usage.dbSeconds += (ended - started) / 1000;
         state.usage.operations += 1;
+        if (rate > 0) state.credit = creditNow(state, rate, ended) - (ended - started);
         state.lastEndedAt = ended;
         leave(state);
         if (heavy) leaveHeavy(state);
@@ -277,11 +354,15 @@ export const withTenantGate = (db: Db, gate: TenantGate): Db => ({
 
 /** Reads a tenant's database-time limits from its quota row, across tenants (not through the gate). */
 export const loadDbTimeLimits = async (db: Db, tenantId: string): Promise<DbTimeLimits | undefined> => {
-  const { rows } = await readAsSystem<{ db_statement_timeout_ms: number; db_max_concurrent_operations: number }>(
+  const { rows } = await readAsSystem<{ db_statement_timeout_ms: number; db_max_concurrent_operations: number; db_time_ms_per_second: number }>(
     db,
-    'SELECT db_statement_timeout_ms, db_max_concurrent_operations FROM tenant_quotas WHERE tenant_id = $1',
+    'SELECT db_statement_timeout_ms, db_max_concurrent_operations, db_time_ms_per_second FROM tenant_quotas WHERE tenant_id = $1',
     [tenantId],
   );
   const row = rows[0];
-  return row === undefined ? undefined : { statementTimeoutMs: Number(row.db_statement_timeout_ms), maxConcurrentOperations: Number(row.db_max_concurrent_operations) };
+  return row === undefined ? undefined : {
+    statementTimeoutMs: Number(row.db_statement_timeout_ms),
+    maxConcurrentOperations: Number(row.db_max_concurrent_operations),
+    timeMsPerSecond: Number(row.db_time_ms_per_second),
+  };
 };

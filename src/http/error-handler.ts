@@ -31,6 +31,7 @@ export const mlflowCodes: Record<ErrorCode, string> = {
   // MLflow's code for an exhausted resource quota (databricks.proto RESOURCE_EXHAUSTED, HTTP 429).
   DB_STATEMENT_TIMEOUT: 'RESOURCE_EXHAUSTED',
   DB_CONCURRENCY_LIMITED: 'RESOURCE_EXHAUSTED',
+  DB_TIME_LIMITED: 'RESOURCE_EXHAUSTED',
   IMAGE_REFUSED: 'INVALID_PARAMETER_VALUE',
 };
 
@@ -50,6 +51,9 @@ export const mlflowRendering = (error: AppError): { status: number; errorCode: s
 };
 
 export const sendError = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
+  // A refusal that knows when to come back (the database-time quota) says so, in every format.
+  const retryAfter = error.details?.['retryAfterSeconds'];
+  if (typeof retryAfter === 'number' && errorCodes[error.code].retryable) reply.header('retry-after', String(retryAfter));
   if (request.routeOptions.config?.errorFormat === 'mlflow') {
     const { status, errorCode } = mlflowRendering(error);
     return reply.code(status).type('application/json').send({ error_code: errorCode, message: error.message });

@@ -21,7 +21,7 @@ import type { ActiveJob, TransitionUpdate } from './job-store.ts';
 const quota = (cpu: number, borrow = 0): TenantQuota => ({
   cpu, memoryMiB: 8192, gpu: 0, borrowingLimit: { cpu: borrow, memoryMiB: 8192, gpu: 0 }, lendingLimit: { cpu: null, memoryMiB: null, gpu: null },
   maxConcurrentJobs: 10, maxQueuedJobs: 100, storageBytes: 1e9, requestsPerSecond: 100, weight: 1,
-  dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8,
+  dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: 0,
   ingressBytesPerSecond: 10 * 1024 ** 3, ingressBurstBytes: 10 * 1024 ** 3, egressBytesPerSecond: 10 * 1024 ** 3, egressBurstBytes: 10 * 1024 ** 3,
 });
 const tenant = (id: string, tier: Tenant['tier'] = 'sandbox'): Tenant => ({ id, slug: id, name: id, tier, status: 'active', createdAt: '', updatedAt: '' });

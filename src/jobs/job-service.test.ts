@@ -8,7 +8,7 @@ import { checkSubmission, settleGpuRequest } from './job-service.ts';
 
 const quota = (cpu: number, memoryMiB: number, gpu: number, borrow: { cpu: number; memoryMiB: number; gpu: number }): TenantQuota => ({
   cpu, memoryMiB, gpu, borrowingLimit: borrow, lendingLimit: { cpu: null, memoryMiB: null, gpu: null }, maxConcurrentJobs: 4, maxQueuedJobs: 10, storageBytes: 1, requestsPerSecond: 1, weight: 1,
-  dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8,
+  dbStatementTimeoutMs: 10_000, dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: 0,
   ingressBytesPerSecond: 10 * 1024 ** 3, ingressBurstBytes: 10 * 1024 ** 3, egressBytesPerSecond: 10 * 1024 ** 3, egressBurstBytes: 10 * 1024 ** 3,
 });
 

@@ -298,7 +298,12 @@ export const createPlatform = async (
   const dbTime = createDbTimeQuotaGate({
     loadLimits: async (tenantId) => {
       const limits = await loadDbTimeLimits(rawDb, tenantId);
-      return limits === undefined ? undefined : { ...limits, maxConcurrentOperations: replicaCountShare(limits.maxConcurrentOperations, liveReplicas()) };
+      return limits === undefined ? undefined : {
+        ...limits,
+        maxConcurrentOperations: replicaCountShare(limits.maxConcurrentOperations, liveReplicas()),
+        // The rate split like the request rate (0, unlimited, stays 0); at least 1 ms per second per replica.
+        timeMsPerSecond: limits.timeMsPerSecond <= 0 ? 0 : Math.max(1, Math.floor(replicaShare(limits.timeMsPerSecond, liveReplicas()))),
+      };
     },
     queueWaitMs: config.dbQueueWaitMs,
     fairSlots: config.dbFairSlots,

@@ -52,6 +52,9 @@ export const registerTenantResourceMetrics = (metrics: PlatformMetrics, sources:
     mirroredCounter('bulkhead_tenant_db_operations_total', "The tenant's database operations (transactions and scoped reads) in this process", dbTime, (r) => r.operations);
     mirroredCounter('bulkhead_tenant_db_statement_timeouts_total', "The tenant's statements ended by its statement timeout (dbStatementTimeoutMs)", dbTime, (r) => r.statementTimeouts);
     mirroredCounter('bulkhead_tenant_db_concurrency_refusals_total', "The tenant's database operations refused over dbMaxConcurrentOperations", dbTime, (r) => r.concurrencyRefusals);
+    mirroredCounter('bulkhead_tenant_db_time_rate_waits_total', "The tenant's database operations that waited for its database time per second (dbTimeMsPerSecond) to be repaid", dbTime, (r) => r.timeRateWaits);
+    mirroredCounter('bulkhead_tenant_db_time_rate_wait_seconds_total', "Seconds the tenant's database operations waited for its database time per second (dbTimeMsPerSecond)", dbTime, (r) => r.timeRateWaitSeconds);
+    mirroredCounter('bulkhead_tenant_db_time_rate_refusals_total', "The tenant's database operations refused (429 DB_TIME_LIMITED): its database time per second was spent further ahead than the queue wait", dbTime, (r) => r.timeRateRefusals);
     mirroredCounter('bulkhead_tenant_db_fair_share_waits_total', "The tenant's searches that waited for its fair share of the database's CPUs while other tenants were busy (BULKHEAD_DB_FAIR_SLOTS)", dbTime, (r) => r.fairShareWaits);
     new Gauge({
       name: 'bulkhead_tenant_db_active_operations', help: "The tenant's database operations admitted now (this process)", labelNames: ['tenant'], registers,

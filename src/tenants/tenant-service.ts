@@ -58,6 +58,7 @@ export const defaultQuota: TenantQuota = {
   weight: 1,
   dbStatementTimeoutMs: 10_000,
   dbMaxConcurrentOperations: 8,
+  dbTimeMsPerSecond: 0,
   // 10 GiB/s with a 10 GiB burst: never binds on today's installations (migration 0018's column defaults).
   ingressBytesPerSecond: 10 * 1024 ** 3,
   ingressBurstBytes: 10 * 1024 ** 3,
@@ -122,6 +123,7 @@ interface QuotaRow {
   weight: string | number;
   db_statement_timeout_ms: number;
   db_max_concurrent_operations: number;
+  db_time_ms_per_second: number;
   ingress_bytes_per_second: string | number;
   ingress_burst_bytes: string | number;
   egress_bytes_per_second: string | number;
@@ -147,6 +149,7 @@ const toQuota = (row: QuotaRow): TenantQuota => ({
   weight: Number(row.weight),
   dbStatementTimeoutMs: Number(row.db_statement_timeout_ms),
   dbMaxConcurrentOperations: Number(row.db_max_concurrent_operations),
+  dbTimeMsPerSecond: Number(row.db_time_ms_per_second),
   ingressBytesPerSecond: Number(row.ingress_bytes_per_second),
   ingressBurstBytes: Number(row.ingress_burst_bytes),
   egressBytesPerSecond: Number(row.egress_bytes_per_second),
@@ -293,12 +296,12 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
             `INSERT INTO tenant_quotas (tenant_id, cpu, memory_mib, gpu, borrow_cpu, borrow_memory_mib, borrow_gpu,
                max_concurrent_jobs, max_queued_jobs, storage_bytes, requests_per_second, weight,
                db_statement_timeout_ms, db_max_concurrent_operations,
-               ingress_bytes_per_second, ingress_burst_bytes, egress_bytes_per_second, egress_burst_bytes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+               ingress_bytes_per_second, ingress_burst_bytes, egress_bytes_per_second, egress_burst_bytes, db_time_ms_per_second)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
             [id, q.cpu, q.memoryMiB, q.gpu, q.borrowingLimit.cpu, q.borrowingLimit.memoryMiB, q.borrowingLimit.gpu,
               q.maxConcurrentJobs, q.maxQueuedJobs, q.storageBytes, q.requestsPerSecond, q.weight,
               q.dbStatementTimeoutMs, q.dbMaxConcurrentOperations,
-              q.ingressBytesPerSecond, q.ingressBurstBytes, q.egressBytesPerSecond, q.egressBurstBytes],
+              q.ingressBytesPerSecond, q.ingressBurstBytes, q.egressBytesPerSecond, q.egressBurstBytes, q.dbTimeMsPerSecond],
           );
           await auditBoth(tx, ctx, id, 'tenant.create', { slug: input.slug, tier: input.tier, ...(input.parent === undefined ? {} : { parent: input.parent }) });
           return toTenant(rows[0]!);
@@ -430,12 +433,12 @@ export const createTenantService = (deps: { db: Db }): TenantService => {
              requests_per_second = $11, weight = $12, db_statement_timeout_ms = $13,
              db_max_concurrent_operations = $14, ingress_bytes_per_second = $15, ingress_burst_bytes = $16,
              egress_bytes_per_second = $17, egress_burst_bytes = $18, lend_cpu = $19, lend_memory_mib = $20,
-             lend_gpu = $21, updated_at = now() WHERE tenant_id = $1`,
+             lend_gpu = $21, db_time_ms_per_second = $22, updated_at = now() WHERE tenant_id = $1`,
           [tenantId, next.cpu, next.memoryMiB, next.gpu, next.borrowingLimit.cpu, next.borrowingLimit.memoryMiB,
             next.borrowingLimit.gpu, next.maxConcurrentJobs, next.maxQueuedJobs, next.storageBytes,
             next.requestsPerSecond, next.weight, next.dbStatementTimeoutMs, next.dbMaxConcurrentOperations,
             next.ingressBytesPerSecond, next.ingressBurstBytes, next.egressBytesPerSecond, next.egressBurstBytes,
-            next.lendingLimit.cpu, next.lendingLimit.memoryMiB, next.lendingLimit.gpu],
+            next.lendingLimit.cpu, next.lendingLimit.memoryMiB, next.lendingLimit.gpu, next.dbTimeMsPerSecond],
         );
         await auditBoth(tx, ctx, tenantId, 'tenant.quota.update', { update });
         return next;

@@ -38,7 +38,7 @@ export const fixtureTenant = (tier: IsolationTier, overrides: Partial<TenantSpec
     requestsPerSecond: 100,
     weight: tier === 'dedicated' ? 2 : 1,
     dbStatementTimeoutMs: 10_000,
-    dbMaxConcurrentOperations: 8,
+    dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: 0,
     ingressBytesPerSecond: 50_000_000,
     ingressBurstBytes: 50_000_000,
     egressBytesPerSecond: 125_000_000,

@@ -116,7 +116,7 @@ interface TenantState {
   /** Searches in flight, and those waiting for the fair share (fair slots). */
   heavyActive: number;
   heavyWaiters: Array<() => void>;
-  /** When the tenant's last operation ended (performance.now()); busy while active or within busyWindowMs. */
+  /** When the tenant's last operation ended (the gate's clock); busy while active or within busyWindowMs. */
   lastEndedAt: number;
   /** The database-time budget (ms; negative: in debt) as of `creditAt` (dbTimeMsPerSecond). */
   credit: number | undefined;

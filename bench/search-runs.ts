@@ -17,7 +17,7 @@
  * concurrency capped at one operation. Printed next to MLflow 2.12's figures from the issue (146 ms for 100 rows, 1.42 s for
  * 1,000, unfiltered, at 10k runs, on this machine kind).
  *
- * Usage: node bench/search-runs.ts [--db postgres|pglite] [--runs 10000] [--samples 30]
+ * Usage: node bench/search-runs.ts [--db postgres|pglite] [--runs 10000] [--samples 30] [--fair-slots N] [--a-db-time-ms-per-second 500]
  */
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,6 +40,8 @@ const { values } = parseArgs({
     samples: { type: 'string', default: '30' },
     // The server's BULKHEAD_DB_FAIR_SLOTS (default: its host's CPUs; 0 = off).
     'fair-slots': { type: 'string' },
+    // The last isolation phase: tenant A's database time per second (quota dbTimeMsPerSecond; 0 skips it).
+    'a-db-time-ms-per-second': { type: 'string', default: '500' },
   },
 });
 const kind = values.db === 'pglite' ? 'pglite' : 'postgres';
@@ -205,6 +207,13 @@ try {
   await must(admin, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 1 });
   admin.close();
   await phases('tenant A capped at dbMaxConcurrentOperations = 1');
+  const aDbTime = Number(values['a-db-time-ms-per-second']);
+  if (aDbTime > 0) {
+    const admin2 = createBenchClient(server.url, adminToken);
+    await must(admin2, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: aDbTime });
+    admin2.close();
+    await phases(`tenant A at dbTimeMsPerSecond = ${aDbTime} (concurrency back to 8)`);
+  }
   clientA.close();
   clientB.close();
 } finally {

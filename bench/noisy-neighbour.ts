@@ -289,37 +289,40 @@ const main = async (): Promise<void> => {
     return runPaced(victimClients, victimRps, ms, () => postStatus(gateway, victimAgent, inferPath, victim.tokens.member, inferBody));
   };
 
+  /** What the flood module (bench/noisy-neighbour-flood.ts) is given, and what it answers on 'stop'. */
+  const floodData = { port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding };
+  type FloodResult = { statuses: Array<[number, number]>; skipped: number; offeredRps: number; cpuMs: number; elapsedMs: number };
+  const floodReport = (r: FloodResult) =>
+    ({ statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } });
+  /** The answer to 'stop' from a flood thread or process (its first message). */
+  const floodResult = (from: { once(event: 'message', listener: (message: unknown) => void): unknown; once(event: 'error', listener: (error: Error) => void): unknown }) =>
+    new Promise<FloodResult>((resolve, reject) => {
+      from.once('message', (message) => resolve(message as FloodResult));
+      from.once('error', reject);
+    });
   /** The same flood from a worker thread (bench/noisy-neighbour-flood.ts). */
   const startFloodThread = () => {
-    const worker = new Worker(new URL('./noisy-neighbour-flood.ts', import.meta.url), {
-      workerData: { port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding },
-    });
+    const worker = new Worker(new URL('./noisy-neighbour-flood.ts', import.meta.url), { workerData: floodData });
     return async () => {
-      const result = new Promise<{ statuses: Array<[number, number]>; skipped: number; offeredRps: number; cpuMs: number; elapsedMs: number }>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
+      const result = floodResult(worker);
       worker.postMessage('stop');
       const r = await result;
       await worker.terminate();
-      return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } };
+      return floodReport(r);
     };
   };
   /** The same flood from a child process, optionally in a CPU-capped cgroup of its own. */
   const startFloodProcess = () => {
     const child = fork(new URL('./noisy-neighbour-flood.ts', import.meta.url), [], { serialization: 'advanced', stdio: 'inherit' });
     const cgroup = floodCpu === undefined ? undefined : capCpu(child.pid!, floodCpu);
-    child.send({ port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding });
+    child.send(floodData);
     return async () => {
-      const result = new Promise<{ statuses: Array<[number, number]>; skipped: number; offeredRps: number; cpuMs: number; elapsedMs: number }>((resolve, reject) => {
-        child.once('message', (message) => resolve(message as never));
-        child.once('error', reject);
-      });
+      const result = floodResult(child);
       child.send('stop');
       const r = await result;
       if (child.exitCode === null) await once(child, 'exit');
       cgroup?.remove();
-      return { statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } };
+      return floodReport(r);
     };
   };
   /** Open-loop flood of the noisy tenant's own deployment, at most maxOutstanding in flight. */

@@ -103,17 +103,16 @@ export const keysetOrder = (
     keyOf(row) {
       return terms.map((t) => String((row as Record<string, unknown>)[t.field]));
     },
-    ...keyTokens<KeysetKey>(fingerprint, MAX_TOKEN_LENGTH, 'filter, order_by or view type changed', (k) =>
-      k.length === terms.length && terms.every((t, i) => valid(t, k[i]))),
+    ...keyTokens(fingerprint, MAX_TOKEN_LENGTH, 'filter, order_by or view type changed', terms, valid),
   };
 };
 
 /**
- * The page tokens of a keyset: base64 JSON `{h: fingerprint, k: keys}`. `decode` answers undefined for no
- * token and INVALID_PARAMETER_VALUE for another search's token (`changed` says what differs) or keys that
- * `accept` refuses.
+ * The page tokens of a keyset: base64 JSON `{h: fingerprint, k: keys}`, one key per term. `decode` answers
+ * undefined for no token and INVALID_PARAMETER_VALUE for another search's token (`changed` says what
+ * differs), or for keys that are not one per term, each `valid` for its term.
  */
-const keyTokens = <K>(fingerprint: string, maxLength: number, changed: string, accept: (keys: unknown[]) => boolean) => ({
+const keyTokens = <T, K>(fingerprint: string, maxLength: number, changed: string, terms: readonly T[], valid: (term: T, key: unknown) => key is K) => ({
   encode(keys: readonly K[]): string {
     return encodePageToken({ h: fingerprint, k: keys });
   },
@@ -122,7 +121,7 @@ const keyTokens = <K>(fingerprint: string, maxLength: number, changed: string, a
     if (parsed === undefined) return undefined;
     const { h, k } = parsed as { h?: unknown; k?: unknown };
     if (h !== fingerprint) throw invalidPageToken(`it belongs to a different search (${changed})`);
-    if (!Array.isArray(k) || !accept(k)) throw invalidPageToken('malformed');
+    if (!Array.isArray(k) || k.length !== terms.length || !terms.every((t, i) => valid(t, k[i]))) throw invalidPageToken('malformed');
     return k as K[];
   },
 });
@@ -283,7 +282,6 @@ export const computedKeyset = (terms: readonly ComputedKeysetTerm[], search: str
         return value === null || value === undefined ? null : String(value);
       });
     },
-    ...keyTokens<ComputedKey>(fingerprint, MAX_COMPUTED_TOKEN_LENGTH, 'experiments, filter, datasets or order_by changed', (k) =>
-      k.length === terms.length && terms.every((t, i) => valid(t, k[i]))),
+    ...keyTokens(fingerprint, MAX_COMPUTED_TOKEN_LENGTH, 'experiments, filter, datasets or order_by changed', terms, valid),
   };
 };

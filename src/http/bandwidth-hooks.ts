@@ -41,11 +41,11 @@ export const chargedTenant = (request: FastifyRequest): string | undefined =>
   request.tenant === undefined || request.principal?.kind === 'platform_admin' ? undefined : request.tenant.id;
 
 /**
- * Refuses (throws 429 RATE_LIMITED, `Retry-After` set on the reply) a body of `bytes` that would not be
- * through within the limiter's bound at the tenant's rate; returns when it may go. Call it before any byte
- * is read or written.
+ * Refuses (throws 429 RATE_LIMITED; its `details.retryAfterSeconds` becomes the `Retry-After` header in
+ * sendError) a body of `bytes` that would not be through within the limiter's bound at the tenant's rate;
+ * returns when it may go. Call it before any byte is read or written.
  */
-export const admitTransfer = async (limiter: BandwidthLimiter | undefined, reply: FastifyReply, tenantId: string, direction: Direction, bytes: number): Promise<void> => {
+export const admitTransfer = async (limiter: BandwidthLimiter | undefined, tenantId: string, direction: Direction, bytes: number): Promise<void> => {
   if (limiter === undefined || !limiter.enabled || bytes <= 0) return;
   const { verdict, limit } = await limiter.admit(tenantId, direction, bytes);
   if (verdict.allowed) return;
@@ -54,7 +54,6 @@ export const admitTransfer = async (limiter: BandwidthLimiter | undefined, reply
   const message = verdict.fitsAtThisRate
     ? `this ${noun(direction)} of ${megabytes(bytes)} would not be through within ${bound} s: your tenant's other ${noun(direction)}s hold its ${direction} bandwidth quota of ${rate}; retry after ${verdict.retryAfterSeconds} s`
     : `your ${noun(direction)} of ${megabytes(bytes)} would take ${Math.ceil(verdict.expectedSeconds - 1e-6)} s at ${rate}, your tenant's ${direction} bandwidth quota; one transfer may take at most ${bound} s: send it in parts or ask a platform admin for a higher quota`;
-  reply.header('retry-after', String(verdict.retryAfterSeconds));
   throw new AppError('RATE_LIMITED', message, {
     details: { limit: `${direction}BytesPerSecond`, bytesPerSecond: limit.bytesPerSecond, burstBytes: limit.burstBytes, declaredBytes: bytes, maxTransferSeconds: bound, retryAfterSeconds: verdict.retryAfterSeconds },
   });
@@ -64,11 +63,11 @@ export const admitTransfer = async (limiter: BandwidthLimiter | undefined, reply
  * A download that would not be through within the bandwidth bound at the tenant's egress rate is refused
  * before a byte is sent (the opened stream is closed). Not for a platform admin's call (not charged).
  */
-export const refuseOverBound = async (request: FastifyRequest, reply: FastifyReply, bytes: number, stream: { destroy(): void }): Promise<void> => {
+export const refuseOverBound = async (request: FastifyRequest, bytes: number, stream: { destroy(): void }): Promise<void> => {
   const tenantId = chargedTenant(request);
   if (tenantId === undefined) return;
   try {
-    await admitTransfer(request.server.bandwidth, reply, tenantId, 'egress', bytes);
+    await admitTransfer(request.server.bandwidth, tenantId, 'egress', bytes);
   } catch (error) {
     stream.destroy();
     throw error;
@@ -82,7 +81,7 @@ export const refuseOverBound = async (request: FastifyRequest, reply: FastifyRep
 export const sendDownload = async (
   request: FastifyRequest, reply: FastifyReply, file: { path: string; size: number }, stream: Readable,
 ): Promise<FastifyReply> => {
-  await refuseOverBound(request, reply, file.size, stream);
+  await refuseOverBound(request, file.size, stream);
   const name = file.path.split('/').at(-1) ?? 'artifact';
   return reply
     .header('content-type', 'application/octet-stream')
@@ -120,7 +119,7 @@ export const registerBandwidthHooks = (app: FastifyInstance, limiter: BandwidthL
     const declared = request.headers['transfer-encoding'] === undefined ? Number(request.headers['content-length']) : Number.NaN;
     if (Number.isSafeInteger(declared) && declared > 0) {
       try {
-        await admitTransfer(limiter, reply, tenantId, 'ingress', declared);
+        await admitTransfer(limiter, tenantId, 'ingress', declared);
       } catch (error) {
         // The refused body is not read: closing the connection drops it instead of draining it on the event loop.
         if (declared > DRAIN_LIMIT_BYTES) reply.header('connection', 'close');

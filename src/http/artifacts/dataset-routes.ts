@@ -56,7 +56,7 @@ export const datasetRoutes = (deps: { datasets: DatasetService; artifacts: Artif
     const tenantId = requireTenant(request.tenant).id;
     const version = request.params.version === 'latest' ? (await datasets.getVersion(tenantId, request.params.name, 'latest', contextOf(request))).version : request.params.version;
     const { file, stream } = await datasets.openVersionFile(tenantId, request.params.name, version, request.params['*'], contextOf(request));
-    await refuseOverBound(request, reply, file.size, stream);
+    await refuseOverBound(request, file.size, stream);
     return reply.header('content-type', 'application/octet-stream').header('content-length', String(file.size))
       .header('x-content-type-options', 'nosniff').header('x-bulkhead-digest', file.digest).send(stream);
   });

@@ -121,7 +121,7 @@ export const mlflowArtifactRoutes = (deps: { artifacts: ArtifactService }): Fast
         try {
           artifacts.verifyPartSignature(tenantId, uploadId, part, request.query.expires, request.query.signature);
           // No tenant was resolved for this route: the signature names it, and its bandwidth quota applies.
-          await admitTransfer(request.server.bandwidth, reply, tenantId, 'ingress', contentLengthOf(request) ?? 0);
+          await admitTransfer(request.server.bandwidth, tenantId, 'ingress', contentLengthOf(request) ?? 0);
           const etag = await artifacts.uploadPart(tenantId, uploadId, part, throttleUpload(request, tenantId, uploadStream(request)), contentLengthOf(request));
           return reply.header('etag', `"${etag}"`).type('application/json').send({});
         } catch (error) {

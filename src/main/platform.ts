@@ -56,7 +56,7 @@ import type { Monitoring } from '../monitoring/index.ts';
 import { alertRoutes, deploymentStatsRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
 import { hostname } from 'node:os';
-import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaBandwidthShare, replicaCountShare, replicaShare } from '../replicas/index.ts';
+import { createFencedDb, createReplicaCoordinator, jobsChannel, listenForInvalidations, replicaBandwidthShare, replicaCountShare, replicaShare, replicaTimeShare } from '../replicas/index.ts';
 import type { ReplicaCoordinator } from '../replicas/index.ts';
 
 const replicaLog = {
@@ -301,8 +301,7 @@ export const createPlatform = async (
       return limits === undefined ? undefined : {
         ...limits,
         maxConcurrentOperations: replicaCountShare(limits.maxConcurrentOperations, liveReplicas()),
-        // The rate split like the request rate (0, unlimited, stays 0); at least 1 ms per second per replica.
-        timeMsPerSecond: limits.timeMsPerSecond <= 0 ? 0 : Math.max(1, Math.floor(replicaShare(limits.timeMsPerSecond, liveReplicas()))),
+        timeMsPerSecond: replicaTimeShare(limits.timeMsPerSecond, liveReplicas()),
       };
     },
     queueWaitMs: config.dbQueueWaitMs,

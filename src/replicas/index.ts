@@ -15,5 +15,5 @@ export { createFencedDb, isFenceRefusal, replicaErrors } from './fenced-db.ts';
 export type { Fence } from './fenced-db.ts';
 export { expireLease, heartbeat, listReplicas, resign } from './replica-lease.ts';
 export type { HeartbeatResult, ReplicaRecord } from './replica-lease.ts';
-export { invalidationChannel, jobsChannel, listenForInvalidations, parseInvalidation, replicaBandwidthShare, replicaCountShare, replicaShare } from './replica-invalidation.ts';
+export { invalidationChannel, jobsChannel, listenForInvalidations, parseInvalidation, replicaBandwidthShare, replicaCountShare, replicaShare, replicaTimeShare } from './replica-invalidation.ts';
 export type { Invalidation } from './replica-invalidation.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInvalidation, replicaBandwidthShare, replicaCountShare, replicaShare } from './replica-invalidation.ts';
+import { parseInvalidation, replicaBandwidthShare, replicaCountShare, replicaShare, replicaTimeShare } from './replica-invalidation.ts';
 
 test('notification payloads: known kinds with a uuid; anything else drops everything', () => {
   const id = '0b7e8a4e-6f1c-4d7a-9a57-2f1b1d2c3e4f';
@@ -33,6 +33,15 @@ test('concurrency caps split over replicas: never above the cap in sum once each
   for (let cap = 1; cap <= 40; cap += 1) {
     for (let live = 1; live <= cap; live += 1) assert.ok(replicaCountShare(cap, live) * live <= cap, `${cap} over ${live}`);
   }
+});
+
+test('database time per second splits over replicas like the request rate: never above it in sum, at least 1 ms/s, unlimited stays unlimited', () => {
+  assert.equal(replicaTimeShare(500, 1), 500);
+  assert.equal(replicaTimeShare(500, 0), 500);
+  assert.equal(replicaTimeShare(500, 3), 166);
+  assert.equal(replicaTimeShare(2, 3), 1, 'a rate below the replicas: 1 ms/s each');
+  assert.equal(replicaTimeShare(0, 3), 0);
+  for (let live = 1; live <= 50; live += 1) assert.ok(replicaTimeShare(1000, live) * live <= 1000, `1000 over ${live}`);
 });
 
 test('bandwidth splits rate and burst over replicas; one replica keeps the quota as it is', () => {

@@ -42,6 +42,13 @@ export const replicaCountShare = (cap: number, liveReplicas: number): number =>
   liveReplicas <= 1 || cap <= 0 ? cap : Math.max(1, Math.floor(cap / Math.floor(liveReplicas)));
 
 /**
+ * A tenant's database time per second (`dbTimeMsPerSecond`) on one replica: the rate over the live replicas
+ * (as the request rate), rounded down, at least 1 ms per second; 0 (unlimited) stays 0.
+ */
+export const replicaTimeShare = (msPerSecond: number, liveReplicas: number): number =>
+  msPerSecond <= 0 ? 0 : Math.max(1, Math.floor(replicaShare(msPerSecond, liveReplicas)));
+
+/**
  * A tenant's bandwidth quota on one replica: rate and burst over the live replicas (the same split as the
  * request rate; one replica: the quota itself; a burst share of at least one KiB, never above the quota's).
  */

@@ -13,14 +13,26 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { postStatus } from './support/paced-post.ts';
 
 type FloodData = { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number };
-const asChild = parentPort === null;
-const data: FloodData = asChild
-  ? await new Promise<FloodData>((resolve) => process.once('message', (message) => resolve(message as FloodData)))
-  : workerData as FloodData;
-const reply = (message: unknown): void => {
-  if (asChild) process.send?.(message);
-  else parentPort?.postMessage(message);
-};
+/** Where the flood runs, as one interface: its data, its parent's messages, its answer, its CPU time, its end. */
+const port = parentPort;
+const host = port === null
+  ? {
+    data: await new Promise<FloodData>((resolve) => process.once('message', (message) => resolve(message as FloodData))),
+    onMessage: (listener: (message: unknown) => void) => void process.on('message', listener),
+    send: (message: unknown) => void process.send?.(message),
+    // All of the process's CPU time: the attacker's client work, its GC and threads.
+    cpuUsage: (previous?: NodeJS.CpuUsage) => process.cpuUsage(previous),
+    close: () => process.disconnect(),
+  }
+  : {
+    data: workerData as FloodData,
+    onMessage: (listener: (message: unknown) => void) => void port.on('message', listener),
+    send: (message: unknown) => port.postMessage(message),
+    // This thread's own CPU time (the attacker's client work).
+    cpuUsage: (previous?: NodeJS.CpuUsage) => process.threadCpuUsage(previous),
+    close: () => port.close(),
+  };
+const data = host.data;
 const body = Buffer.from(data.body);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -34,9 +46,8 @@ let sent = 0;
 let stopped = false;
 const inflight = new Set<Promise<void>>();
 const started = performance.now();
-// This thread's own CPU time (the attacker's client work; as a child process, all of the process's), reported with the statuses.
-const cpuUsage = (previous?: NodeJS.CpuUsage): NodeJS.CpuUsage => (asChild ? process.cpuUsage(previous) : process.threadCpuUsage(previous));
-const cpuAtStart = cpuUsage();
+// The client's CPU time, reported with the statuses.
+const cpuAtStart = host.cpuUsage();
 const tick = setInterval(() => {
   const due = Math.floor(((performance.now() - started) / 1000) * data.floodRps) - sent;
   for (let i = 0; i < due && !stopped; i += 1) {
@@ -55,18 +66,15 @@ const tick = setInterval(() => {
   }
 }, 5);
 
-const onStop = (message: unknown): void => {
+host.onMessage((message) => {
   if (message !== 'stop') return;
   stopped = true;
   clearInterval(tick);
   void Promise.all([...inflight]).then(() => {
     const elapsed = (performance.now() - started) / 1000;
-    const cpu = cpuUsage(cpuAtStart);
-    reply({ statuses: [...statuses], skipped, offeredRps: sent / elapsed, cpuMs: (cpu.user + cpu.system) / 1000, elapsedMs: elapsed * 1000 });
+    const cpu = host.cpuUsage(cpuAtStart);
+    host.send({ statuses: [...statuses], skipped, offeredRps: sent / elapsed, cpuMs: (cpu.user + cpu.system) / 1000, elapsedMs: elapsed * 1000 });
     agent.destroy();
-    if (asChild) process.disconnect();
-    else parentPort?.close();
+    host.close();
   });
-};
-if (asChild) process.on('message', onStop);
-else parentPort?.on('message', onStop);
+});

@@ -205,15 +205,13 @@ try {
   await phases('tenant A at the default quota');
   const admin = createBenchClient(server.url, adminToken);
   await must(admin, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 1 });
-  admin.close();
   await phases('tenant A capped at dbMaxConcurrentOperations = 1');
   const aDbTime = Number(values['a-db-time-ms-per-second']);
   if (aDbTime > 0) {
-    const admin2 = createBenchClient(server.url, adminToken);
-    await must(admin2, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: aDbTime });
-    admin2.close();
+    await must(admin, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 8, dbTimeMsPerSecond: aDbTime });
     await phases(`tenant A at dbTimeMsPerSecond = ${aDbTime} (concurrency back to 8)`);
   }
+  admin.close();
   clientA.close();
   clientB.close();
 } finally {

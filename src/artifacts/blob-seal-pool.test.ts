@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -219,7 +220,6 @@ test('a warmed pool serves the first upload from its idle worker, and that idle 
     await pool.close();
   }
   // A process that only warms a pool exits by itself (the idle worker is unref'ed).
-  const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, ['--input-type=module', '-e', `import { createSealWorkerPool } from ${JSON.stringify(new URL('./blob-seal-pool.ts', import.meta.url).href)}; createSealWorkerPool({ size: 1 }).warm();`], { stdio: 'inherit' });
   const [code] = await once(child, 'exit');
   assert.equal(code, 0);

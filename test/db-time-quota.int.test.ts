@@ -28,6 +28,12 @@ for (const kind of databaseKinds) {
     // Held by the concurrency test: each `hold` request's admitted operation waits on the next release.
     const holds: Array<() => void> = [];
 
+    /** A tenant's value of a counter in the platform's metrics exposition (undefined: no sample). */
+    const tenantCounter = async (name: string, tenantId: string): Promise<number | undefined> => {
+      const line = (await p.platform.metrics.metrics()).split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`tenant="${tenantId}"`));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+
     const inject = async (method: 'GET' | 'PUT', url: string, token: string, body?: object) => {
       const response = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { payload: body }) });
       return { status: response.statusCode, body: response.json() as Record<string, any> };
@@ -141,9 +147,8 @@ for (const kind of databaseKinds) {
       holds.shift()!();
       assert.equal((await otherHeld).status, 200);
       // The wait is a metric of the tenant.
-      const text = await p.platform.metrics.metrics();
-      const line = text.split('\n').find((l) => l.startsWith('bulkhead_tenant_db_fair_share_waits_total{') && l.includes(`tenant="${slow.id}"`));
-      assert.ok(line !== undefined && Number(line.slice(line.lastIndexOf(' ') + 1)) >= 1, line ?? text.slice(0, 500));
+      const waits = await tenantCounter('bulkhead_tenant_db_fair_share_waits_total', slow.id);
+      assert.ok(waits !== undefined && waits >= 1, String(waits));
     });
 
     test('over the concurrency cap a tenant is refused with DB_CONCURRENCY_LIMITED; the slot frees on completion', async () => {
@@ -196,9 +201,7 @@ for (const kind of databaseKinds) {
       assert.equal(otherCall.status, 200);
       const usage = p.platform.dbTime.usage().find((u) => u.tenantId === metered.id)!;
       assert.equal(usage.timeRateRefusals, 2);
-      const text = await p.platform.metrics.metrics();
-      const line = text.split('\n').find((l) => l.startsWith('bulkhead_tenant_db_time_rate_refusals_total{') && l.includes(`tenant="${metered.id}"`));
-      assert.ok(line !== undefined && Number(line.slice(line.lastIndexOf(' ') + 1)) === 2, line ?? text.slice(0, 300));
+      assert.equal(await tenantCounter('bulkhead_tenant_db_time_rate_refusals_total', metered.id), 2);
 
       // The admin lifts the quota (admin calls are not the tenant's database work): the next call runs.
       const lifted = await inject('PUT', `/api/v1/tenants/${metered.slug}/quota`, adminToken, { dbTimeMsPerSecond: 0, dbStatementTimeoutMs: 10_000 });

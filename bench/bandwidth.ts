@@ -26,6 +26,8 @@
  *   node_modules/.bin/node bench/bandwidth.ts [--db postgres|pglite] [--seconds 5] [--rounds 2] [--noisy-rate 8000000]
  *     [--object-mb 4] [--flood-mb 2] [--streams 8] [--victim-rps 8] [--skip-inference] [--skip-artifacts] [--capacity 24000000]
  */
+// First: runs this process's platform with the server's node flags, as `bulkhead up` runs it.
+import './support/server-runtime.ts';
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';

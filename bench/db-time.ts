@@ -21,6 +21,8 @@
  *     [--rounds 2] [--flood-clients 2] [--noisy-timeout-ms 10000] [--noisy-max-concurrent 8] [--noisy-db-time-ms-per-second 0]
  *     [--flood-client thread|inline] [--victim-client thread|inline] [--fair-slots N (default: the host's CPUs; 0 = off)]
  */
+// First: runs this process's platform with the server's node flags, as `bulkhead up` runs it.
+import './support/server-runtime.ts';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';

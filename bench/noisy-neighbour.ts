@@ -23,6 +23,8 @@
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
  *     [--flood-client thread|inline|process] [--flood-cpu C] [--victim-client inline|thread] [--skip-off]
  */
+// First: runs this process's platform with the server's node flags, as `bulkhead up` runs it.
+import './support/server-runtime.ts';
 import http from 'node:http';
 import os from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -380,21 +382,25 @@ const main = async (): Promise<void> => {
   const admission = platform.app.tenantAdmission;
   if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : floodClient === 'process' ? `a child process${floodCpu === undefined ? '' : ` capped at ${floodCpu} CPU`}` : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${skipOff ? 4 : 6} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : floodClient === 'process' ? `a child process${floodCpu === undefined ? '' : ` capped at ${floodCpu} CPU`}` : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${2 * (skipOff ? 3 : 4)} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}, refusal hold ${admission.limits.refusalHoldMs ?? 0} ms (at most ${admission.limits.maxHeldRefusals ?? 0})`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
   // spreads over every condition instead of landing on one. Conditions with the flood:
-  //   early — the whole protection: rate limiter + admission before the body is read (issue 16 item 4);
+  //   early — the whole protection: rate limiter + admission before the body is read (issue 16 item 4),
+  //           refusals of large bodies held (BULKHEAD_REFUSAL_HOLD_MS) before their answer;
+  //   nohold — the same with refusals answered at once (the build before the hold);
   //   hook  — the rate limiter answered by the auth hook only, admission off (the build before item 4);
   //   off   — no protection at all (rate limiter and admission off).
   type Run = Awaited<ReturnType<typeof runVictim>>;
-  type Condition = 'early' | 'hook' | 'off';
-  const conditions: Condition[] = skipOff ? ['early', 'hook'] : ['early', 'hook', 'off'];
-  const merged = { alone: [] as Run[], early: [] as Run[], hook: [] as Run[], off: [] as Run[] };
-  const floods = { early: [] as string[], hook: [] as string[], off: [] as string[] };
+  type Condition = 'early' | 'nohold' | 'hook' | 'off';
+  const conditions: Condition[] = skipOff ? ['early', 'nohold', 'hook'] : ['early', 'nohold', 'hook', 'off'];
+  const merged = { alone: [] as Run[], early: [] as Run[], nohold: [] as Run[], hook: [] as Run[], off: [] as Run[] };
+  const floods = { early: [] as string[], nohold: [] as string[], hook: [] as string[], off: [] as string[] };
   const alonePhases: string[] = [];
+  const holdMs = admission.limits.refusalHoldMs ?? 0;
   const setCondition = (c: Condition | 'all-on'): void => {
-    admission.setEnabled(c === 'early' || c === 'all-on');
+    admission.setEnabled(c === 'early' || c === 'nohold' || c === 'all-on');
+    admission.limits.refusalHoldMs = c === 'nohold' ? 0 : holdMs;
     platform.platform.serving.rateGuard.limiter.setEnabled(c !== 'off');
   };
   for (let round = 1; round <= rounds; round += 1) {
@@ -410,7 +416,7 @@ const main = async (): Promise<void> => {
         const r = await flooded();
         merged[c].push(r.victim);
         const after = admission.stats();
-        floods[c].push(`${r.flood}; refused before the body: rate ${after.rate - before.rate}, in flight ${after.in_flight - before.in_flight}, connections ${after.connections - before.connections}`);
+        floods[c].push(`${r.flood}; refused before the body: rate ${after.rate - before.rate}, in flight ${after.in_flight - before.in_flight}, connections ${after.connections - before.connections}; held first ${after.held - before.held}`);
       } finally {
         setCondition('all-on');
       }
@@ -421,7 +427,7 @@ const main = async (): Promise<void> => {
   const merge = (runs: Run[]): Run => ({ latencies: runs.flatMap((r) => r.latencies).sort((a, b) => a - b), errors: runs.reduce((n, r) => n + r.errors, 0), total: runs.reduce((n, r) => n + r.total, 0) });
   const alone = report('victim alone', merge(merged.alone));
   for (const line of alonePhases) console.log(`      ${line}`);
-  const labels: Record<Condition, string> = { early: 'flood, admission + rate limit', hook: 'flood, rate limit in the hook only', off: 'flood, protection OFF' };
+  const labels: Record<Condition, string> = { early: 'flood, admission (hold) + rate limit', nohold: 'flood, admission, no hold', hook: 'flood, rate limit in the hook only', off: 'flood, protection OFF' };
   const results: Array<[Condition, { p50: number; p99: number }, Run]> = [];
   for (const c of conditions) {
     const run = merge(merged[c]);

@@ -3,8 +3,9 @@
  * TCP sockets, on PGlite and PostgreSQL: a tenant over its request rate is refused 429 with Retry-After
  * from its headers alone — the test never sends the 50 MB body it declares, and the server closes the
  * connection — while another tenant is served; a tenant at its in-flight limit is refused until one of
- * its requests ends; a tenant at its connection limit has its next connection refused and closed. Each
- * refusal names the limit, in the route family's error format, and touches only that tenant.
+ * its requests ends; a tenant at its connection limit has its next connection refused and closed; with the
+ * hold on, refused large bodies wait unread for their 429, at most the tenant's connection limit of them.
+ * Each refusal names the limit, in the route family's error format, and touches only that tenant.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,18 +75,24 @@ for (const kind of databaseKinds) {
     let other: TestTenant;
     let busy: TestTenant;
     let pooled: TestTenant;
+    let flooding: TestTenant;
     const search = '/api/2.0/mlflow/experiments/search?max_results=1';
 
     before(async () => {
-      // The auth cache on (tokens are learned for its TTL); 2 requests in flight and 3 connections per tenant.
-      p = await createTestPlatform(kind, { authCacheTtlMs: 5000, tenantMaxInFlight: 2, tenantMaxConnections: 3 });
+      // The auth cache on (tokens are learned for its TTL); 2 requests in flight and 3 connections per tenant;
+      // refusals answered at once (the hold test turns the hold on for itself).
+      p = await createTestPlatform(kind, { authCacheTtlMs: 5000, tenantMaxInFlight: 2, tenantMaxConnections: 3, refusalHoldMs: 0 });
       port = Number(new URL(await p.listen()).port);
       limited = await p.createTenant('adm-limited');
       other = await p.createTenant('adm-other');
       busy = await p.createTenant('adm-busy');
       pooled = await p.createTenant('adm-pooled');
+      flooding = await p.createTenant('adm-flooding');
       const quota = await p.call('PUT', `/api/v1/tenants/${limited.slug}/quota`, adminToken, { requestsPerSecond: 0.25 });
       assert.equal(quota.status, 200, JSON.stringify(quota.body));
+      // One token per 100 s: once it is spent, the tenant stays over its rate for the whole hold test.
+      const slow = await p.call('PUT', `/api/v1/tenants/${flooding.slug}/quota`, adminToken, { requestsPerSecond: 0.01 });
+      assert.equal(slow.status, 200, JSON.stringify(slow.body));
     });
     after(async () => {
       await p.close();
@@ -166,6 +173,57 @@ for (const kind of databaseKinds) {
       await waitFor('two connections open', () => admission.load(pooled.id).connections === 2);
       assert.equal((await once(port, head('GET', search, pooled.tokens.member))).status, 200);
       for (const s of open) s.destroy();
+    });
+
+    test('hold: refused large bodies wait unread for their answer, held per tenant up to its connection limit; others served meanwhile', async () => {
+      const admission = p.app.tenantAdmission!;
+      const post = head('POST', '/api/2.0/mlflow/runs/log-batch', flooding.tokens.member, { 'content-type': 'application/json', 'content-length': 50_000_000 });
+      const piece = '['.repeat(64 * 1024);
+      // The tenant's one token, then the hook's refusal: over its rate for the rest of the test.
+      assert.equal((await once(port, head('GET', search, flooding.tokens.member))).status, 200);
+      assert.equal((await once(port, head('GET', search, flooding.tokens.member))).status, 429);
+      const holdMs = 5000;
+      admission.limits.refusalHoldMs = holdMs;
+      const sockets: Socket[] = [];
+      try {
+        const heldBefore = admission.stats().held;
+        // Three large bodies under way on three connections: held, none answered.
+        const sent = performance.now();
+        let answered = 0;
+        const answers: Array<Promise<RawResponse>> = [];
+        for (let i = 0; i < 3; i += 1) {
+          const socket = await openSocket(port);
+          sockets.push(socket);
+          answers.push(exchange(socket, post + piece).then((response) => { answered += 1; return response; }));
+        }
+        await waitFor('three refusals held', () => admission.load(flooding.id).held === 3);
+        // A fourth, past the tenant's connection limit (3): answered at once, as without the hold.
+        const fourth = await openSocket(port);
+        sockets.push(fourth);
+        const refused = await exchange(fourth, post);
+        assert.equal(refused.status, 429);
+        assert.equal(refused.headers['connection'], 'close');
+        assert.match(JSON.parse(refused.body).message, /over its request rate/);
+        await closed(fourth);
+        assert.equal(admission.stats().held, heldBefore + 3, 'the fourth was not held');
+        // Another tenant is served while they are held; they are still unanswered.
+        assert.equal((await once(port, head('GET', search, other.tokens.member))).status, 200);
+        assert.equal(answered, 0);
+        // One client leaves. The server learns of it only when it answers (it does not read the socket), so
+        // its place is freed when its hold ends, with the others'.
+        sockets[0]!.destroy();
+        for (const late of await Promise.all(answers.slice(1))) {
+          assert.equal(late.status, 429);
+          assert.equal(late.headers['connection'], 'close');
+          assert.ok(Number(late.headers['retry-after']) >= 1, JSON.stringify(late.headers));
+        }
+        assert.ok(performance.now() - sent >= holdMs - 10, 'answered after the hold, not before');
+        await waitFor('no refusal held', () => admission.load(flooding.id).held === 0);
+        await Promise.all(sockets.slice(1).map(closed));
+      } finally {
+        admission.limits.refusalHoldMs = 0;
+        for (const socket of sockets) socket.destroy();
+      }
     });
   });
 }

@@ -91,6 +91,13 @@ export const configSchema = z
      */
     tenantMaxInFlight: z.coerce.number().int().min(0).max(1_000_000).default(64),
     tenantMaxConnections: z.coerce.number().int().min(0).max(1_000_000).default(256),
+    /**
+     * A refusal of those whose body is dropped (over its rate or in-flight limit, body over 64 KiB) is held
+     * this long, its socket unread, before its 429 (src/http/admission-server.ts); 0: answered at once.
+     * At most `maxHeldRefusals` are held at once per process.
+     */
+    refusalHoldMs: z.coerce.number().int().min(0).max(60_000).default(1000),
+    maxHeldRefusals: z.coerce.number().int().min(0).max(1_000_000).default(1024),
     capacityCpu: z.coerce.number().positive().optional(),
     capacityMemoryMiB: z.coerce.number().int().positive().optional(),
     /**
@@ -267,6 +274,8 @@ export const envNames = {
   BULKHEAD_AUTH_CACHE_TTL_MS: 'authCacheTtlMs',
   BULKHEAD_TENANT_MAX_IN_FLIGHT: 'tenantMaxInFlight',
   BULKHEAD_TENANT_MAX_CONNECTIONS: 'tenantMaxConnections',
+  BULKHEAD_REFUSAL_HOLD_MS: 'refusalHoldMs',
+  BULKHEAD_MAX_HELD_REFUSALS: 'maxHeldRefusals',
   BULKHEAD_CAPACITY_CPU: 'capacityCpu',
   BULKHEAD_CAPACITY_MEMORY_MIB: 'capacityMemoryMiB',
   BULKHEAD_CAPACITY_GPU: 'capacityGpu',

@@ -9,6 +9,16 @@
  * the answer is written, so the body is never read (the kernel drops what arrived). A smaller body is
  * drained (read and discarded) so the keep-alive connection can carry the client's next request: cheaper
  * than a reconnect. A connection refused for the tenant's connection limit is always closed.
+ *
+ * Hold: a refusal over the tenant's rate or in-flight limit whose body would be dropped is not answered at
+ * once. Its socket's reads stop and its 429 is written after `refusalHoldMs` (Retry-After counted from
+ * then). The cost of a refusal — accepting, parsing the headers,
+ * writing the 429, closing a socket full of unread body — is then paid at most once per connection and
+ * hold: a client that floods large bodies over a pool of N connections gets at most N refusals per hold
+ * instead of one per request, and the event loop every tenant shares stays free. Bounded: a tenant holds
+ * at most its connection limit (`maxConnections`) of them, the process at most `maxHeldRefusals`;
+ * past either, the refusal is answered at once, as without the hold. A client that opens a fresh
+ * connection for every request is bounded only by those caps (docs/operations.md).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -68,13 +78,20 @@ const refusalBody = (url: string, message: string, requestId: string, limit: str
 
 const limitNames = { rate: 'requests_per_second', in_flight: 'in_flight', connections: 'connections' } as const;
 
-const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerResponse, verdict: Extract<AdmissionVerdict, { admit: false }>, hsts: boolean): void => {
+type Refusal = Extract<AdmissionVerdict, { admit: false }>;
+
+/** Whether a refused request's body is dropped with its connection (over 64 KiB declared, or no length) rather than drained. */
+const dropsBody = (req: IncomingMessage): boolean => {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const unbounded = req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined;
+  return declared > DRAIN_LIMIT_BYTES || unbounded;
+};
+
+const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerResponse, verdict: Refusal, hsts: boolean): void => {
   const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
   const requestId = `req_${randomBytes(8).toString('hex')}`;
   const body = refusalBody(req.url ?? '/', refusalMessage(verdict, admission, seconds), requestId, limitNames[verdict.reason]);
-  const declared = Number(req.headers['content-length'] ?? 0);
-  const unbounded = req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined;
-  const close = verdict.reason === 'connections' || declared > DRAIN_LIMIT_BYTES || unbounded;
+  const close = verdict.reason === 'connections' || dropsBody(req);
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -99,6 +116,28 @@ const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerRes
  */
 const createScreen = (admission: TenantAdmission, hsts: boolean) => {
   const socketTenant = new WeakMap<Socket, string>();
+  /** Holds `verdict`'s refusal (module comment: Hold); false when it is to be answered at once. */
+  const hold = (req: IncomingMessage, res: ServerResponse, verdict: Refusal): boolean => {
+    if (verdict.reason === 'connections' || !dropsBody(req) || !admission.tryHold(verdict.tenantId)) return false;
+    req.socket.pause();
+    const since = performance.now();
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      clearTimeout(timer);
+      admission.holdEnded(verdict.tenantId);
+    };
+    const timer = setTimeout(() => {
+      release();
+      if (req.socket.destroyed) return;
+      refuse(admission, req, res, { ...verdict, retryAfterMs: Math.max(0, verdict.retryAfterMs - (performance.now() - since)) }, hsts);
+    }, admission.limits.refusalHoldMs);
+    // The connection closed during the hold (the server closing its connections, a socket timeout): nothing
+    // to answer. A client that leaves is noticed only when the answer is written, since nothing is read.
+    res.once('close', release);
+    return true;
+  };
   return (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? '/';
     if (unscreenedPaths.some((path) => url === path || url.startsWith(`${path}?`))) return true;
@@ -107,7 +146,7 @@ const createScreen = (admission: TenantAdmission, hsts: boolean) => {
     const newConnection = !socketTenant.has(socket);
     const verdict = admission.screen(token === undefined ? undefined : admissionTokenKey(token), newConnection);
     if (!verdict.admit) {
-      refuse(admission, req, res, verdict, hsts);
+      if (!hold(req, res, verdict)) refuse(admission, req, res, verdict, hsts);
       return false;
     }
     const tenantId = verdict.tenantId;

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTenantAdmission } from './tenant-admission.ts';
+import type { TenantAdmissionLimits } from './tenant-admission.ts';
 
-const setup = (limits: Partial<{ maxInFlight: number; maxConnections: number; tokenTtlMs: number }> = {}) => {
+const setup = (limits: Partial<TenantAdmissionLimits> = {}) => {
   let now = 1000;
   const admission = createTenantAdmission({ maxInFlight: 2, maxConnections: 3, tokenTtlMs: 5000, ...limits }, () => now);
   return { admission, advance: (ms: number) => { now += ms; } };
@@ -43,7 +44,7 @@ test('in-flight limit: the (max+1)th concurrent request is refused until one fin
   assert.equal(admission.screen('b', false).admit, true, 'another tenant is not counted against t1');
   admission.requestFinished('t1');
   assert.equal(admission.screen('a', false).admit, true);
-  assert.deepEqual(admission.load('t1'), { inFlight: 1, connections: 0 });
+  assert.deepEqual(admission.load('t1'), { inFlight: 1, connections: 0, held: 0 });
 });
 
 test('connection limit applies to a new connection only', () => {
@@ -82,4 +83,27 @@ test('forgetTenant ends the refusal window and drops its tokens; disabled admits
   assert.deepEqual(admission.screen('a', false), { admit: true, tenantId: 't1' });
   admission.setEnabled(true);
   assert.equal(admission.screen('a', false).admit, false);
+});
+
+test('refusal holds: off by default, capped per tenant by its connection limit and in all by maxHeldRefusals', () => {
+  assert.equal(setup().admission.tryHold('t1'), false, 'no hold configured: answered at once');
+  const { admission } = setup({ refusalHoldMs: 1000, maxHeldRefusals: 5, maxConnections: 3 });
+  for (let i = 0; i < 3; i += 1) assert.equal(admission.tryHold('t1'), true);
+  assert.equal(admission.tryHold('t1'), false, "the tenant's connection limit bounds its held refusals");
+  assert.deepEqual(admission.load('t1'), { inFlight: 0, connections: 0, held: 3 });
+  assert.equal(admission.tryHold('t2'), true);
+  assert.equal(admission.tryHold('t2'), true);
+  assert.equal(admission.tryHold('t3'), false, 'the process-wide cap');
+  admission.holdEnded('t1');
+  assert.equal(admission.tryHold('t3'), true, 'an ended hold frees a place');
+  assert.equal(admission.load('t1').held, 2);
+  admission.holdEnded('t9'); // never held: no effect on the count
+  assert.equal(admission.tryHold('t3'), false);
+  assert.equal(admission.stats().held, 6);
+});
+
+test('refusal holds with no connection limit: only the process-wide cap applies', () => {
+  const { admission } = setup({ refusalHoldMs: 1000, maxHeldRefusals: 4, maxConnections: 0 });
+  for (let i = 0; i < 4; i += 1) assert.equal(admission.tryHold('t1'), true);
+  assert.equal(admission.tryHold('t1'), false);
 });

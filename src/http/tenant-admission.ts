@@ -26,6 +26,13 @@ export interface TenantAdmissionLimits {
   maxConnections: number;
   /** How long a learned token → tenant mapping is used (0: never learned, so nothing is screened). */
   tokenTtlMs: number;
+  /**
+   * How long a refusal whose body is dropped (admission-server.ts) is held, its socket unread, before its
+   * 429 is written (0: answered at once). Optional; 0 when absent.
+   */
+  refusalHoldMs?: number;
+  /** At most this many refusals held at once on this process; past it, refusals are answered at once. */
+  maxHeldRefusals?: number;
 }
 
 export type AdmissionRefusal = 'rate' | 'in_flight' | 'connections';
@@ -34,8 +41,8 @@ export type AdmissionVerdict =
   | { admit: true; tenantId: string | undefined }
   | { admit: false; tenantId: string; reason: AdmissionRefusal; retryAfterMs: number };
 
-/** Counts of early refusals since start (what the benchmark and `stats` report). */
-export type AdmissionStats = Record<AdmissionRefusal, number> & { admitted: number };
+/** Counts of early refusals since start (what the benchmark and `stats` report); `held`: of those, how many were held first. */
+export type AdmissionStats = Record<AdmissionRefusal, number> & { admitted: number; held: number };
 
 export interface TenantAdmission {
   /** Remembers that `tokenKey` (a hash of the token, never the token) authenticated as `tenantId`. */
@@ -52,6 +59,13 @@ export interface TenantAdmission {
   /** An admitted request of `tenantId` started / finished (in-flight accounting). */
   requestStarted(tenantId: string): void;
   requestFinished(tenantId: string): void;
+  /**
+   * Whether a refusal of `tenantId` may be held before its answer (admission-server.ts): the hold is on,
+   * and fewer than `maxHeldRefusals` refusals in all, and fewer than `maxConnections` of the tenant's,
+   * are held. True counts it (`stats().held`, `load().held`) until `holdEnded`.
+   */
+  tryHold(tenantId: string): boolean;
+  holdEnded(tenantId: string): void;
   /** A connection was tagged with `tenantId` (its first screened request) / closed. */
   connectionOpened(tenantId: string): void;
   connectionClosed(tenantId: string): void;
@@ -60,13 +74,15 @@ export interface TenantAdmission {
   readonly enabled: boolean;
   readonly limits: TenantAdmissionLimits;
   stats(): AdmissionStats;
-  /** Requests in flight and connections open for a tenant (tests, diagnostics). */
-  load(tenantId: string): { inFlight: number; connections: number };
+  /** Requests in flight, connections open and refusals held for a tenant (tests, diagnostics). */
+  load(tenantId: string): { inFlight: number; connections: number; held: number };
 }
 
 interface TenantState {
   inFlight: number;
   connections: number;
+  /** Refusals held before their answer. */
+  held: number;
   /** Clock time before which the tenant's token bucket is empty. */
   refuseUntil: number;
 }
@@ -77,13 +93,14 @@ const MAX_TOKENS = 100_000;
 export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Clock = () => performance.now()): TenantAdmission => {
   const tokens = new Map<string, { tenantId: string; until: number }>();
   const tenants = new Map<string, TenantState>();
-  const counts: AdmissionStats = { admitted: 0, rate: 0, in_flight: 0, connections: 0 };
+  const counts: AdmissionStats = { admitted: 0, rate: 0, in_flight: 0, connections: 0, held: 0 };
   let enabled = true;
+  let heldTotal = 0;
 
   const stateOf = (tenantId: string): TenantState => {
     let state = tenants.get(tenantId);
     if (state === undefined) {
-      state = { inFlight: 0, connections: 0, refuseUntil: 0 };
+      state = { inFlight: 0, connections: 0, held: 0, refuseUntil: 0 };
       tenants.set(tenantId, state);
     }
     return state;
@@ -142,6 +159,22 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
       const state = tenants.get(tenantId);
       if (state !== undefined) state.inFlight = Math.max(0, state.inFlight - 1);
     },
+    tryHold(tenantId) {
+      const { refusalHoldMs = 0, maxHeldRefusals = 0 } = limits;
+      if (refusalHoldMs <= 0 || heldTotal >= maxHeldRefusals) return false;
+      const state = stateOf(tenantId);
+      if (limits.maxConnections > 0 && state.held >= limits.maxConnections) return false;
+      state.held += 1;
+      heldTotal += 1;
+      counts.held += 1;
+      return true;
+    },
+    holdEnded(tenantId) {
+      const state = tenants.get(tenantId);
+      if (state === undefined || state.held === 0) return;
+      state.held -= 1;
+      heldTotal -= 1;
+    },
     connectionOpened(tenantId) {
       stateOf(tenantId).connections += 1;
     },
@@ -152,7 +185,7 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
     stats: () => ({ ...counts }),
     load(tenantId) {
       const state = tenants.get(tenantId);
-      return { inFlight: state?.inFlight ?? 0, connections: state?.connections ?? 0 };
+      return { inFlight: state?.inFlight ?? 0, connections: state?.connections ?? 0, held: state?.held ?? 0 };
     },
   };
 };

@@ -529,6 +529,8 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
     maxInFlight: platform.config.tenantMaxInFlight,
     maxConnections: platform.config.tenantMaxConnections,
     tokenTtlMs: platform.config.authCacheTtlMs,
+    refusalHoldMs: platform.config.refusalHoldMs,
+    maxHeldRefusals: platform.config.maxHeldRefusals,
   });
   platform.serving.rateGuard.onRefusal((tenantId, retryAfterMs) => admission.rateRefused(tenantId, retryAfterMs));
   platform.tenants.onChange((tenantId) => admission.forgetTenant(tenantId));

@@ -1,8 +1,10 @@
+import { setFlagsFromString } from 'node:v8';
+
 /**
  * The node flags the platform's process starts with: `bin/bulkhead` passes them, and so does the launcher
  * that tests and benchmarks start the real server with (test/support/server-process.ts), so a benchmark
  * measures what production runs. Only flags that must be given at start-up belong here (NODE_OPTIONS
- * refuses these); flags V8 reads at run time are set in server.ts with `setFlagsFromString`.
+ * refuses these); flags V8 reads at run time are SERVER_RUNTIME_V8_FLAGS below.
  *
  * `--initial-old-space-size=512` (MB): a floor under V8's old-generation allocation limit. An upload's body
  * arrives as one fresh 64 KiB ArrayBuffer per socket read (Node's HTTP parser copies every body piece);
@@ -12,3 +14,24 @@
  * scavenges; the cost is that garbage may grow to ≈ 512 MB before the next full collection.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=512'];
+
+/**
+ * The V8 flags the server sets at run time, first thing in `runServer` (before it allocates anything
+ * large). Streams allocate a Buffer per chunk (an upload: one per 64 KiB socket read). On Node 24 (V8 13.6)
+ * such short-lived ArrayBuffers no longer start a scavenge before the fixed 64 MiB external-memory soft
+ * limit starts a full mark-compact, so every ~64 MiB received costs a full GC of the whole heap
+ * (nodejs/node #61967, #63863). Counting external memory in the global limit (what V8 now does by
+ * default) restores the scavenges: one 256 MiB upload went from ≈ 0.7 s to ≈ 0.1 s of GC-thread CPU
+ * (docs/benchmarks.md). A heap-sizing flag, read at every limit computation, so setting it at run time
+ * takes effect. It is not enough on its own: with the global limit computed from the ≈ 55 MB live heap,
+ * full mark-compacts still came every ≈ 64–100 MiB received; the start-up floor under that limit
+ * (`--initial-old-space-size`, above) removes them. Without both, 20 inference requests a second of
+ * 0.94 MB each cost a full mark-compact every ≈ 0.25 s on the thread that serves every tenant
+ * (bench/noisy-neighbour.ts).
+ */
+export const SERVER_RUNTIME_V8_FLAGS: readonly string[] = ['--external-memory-accounted-in-global-limit'];
+
+/** Sets SERVER_RUNTIME_V8_FLAGS in this process (the server, and benchmarks that host a platform). */
+export const applyServerRuntimeFlags = (): void => {
+  for (const flag of SERVER_RUNTIME_V8_FLAGS) setFlagsFromString(flag);
+};

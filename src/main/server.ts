@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { applyServerRuntimeFlags } from './server-node-flags.ts';
 import type { Config } from '../config/index.ts';
 import { bootstrapPlatformAdmin, buildPlatformApp, createPlatform, initialAdminTokenNotice, writeInitialAdminToken } from './platform.ts';
 import { runStartupRecovery, startupRecoverySteps } from './startup-recovery.ts';
@@ -54,16 +54,8 @@ const leaderRecoverySteps = new Set(['fail-interrupted-jobs', 'end-runs-of-ended
  * database, release the lock).
  */
 export const runServer = async (config: Config): Promise<void> => {
-  // Streams allocate a Buffer per chunk (an upload: one per 64 KiB socket read). On Node 24 (V8 13.6) such
-  // short-lived ArrayBuffers no longer start a scavenge before the fixed 64 MiB external-memory soft limit
-  // starts a full mark-compact, so every ~64 MiB received costs a full GC of the whole heap (nodejs/node
-  // #61967, #63863). Counting external memory in the global limit (what V8 now does by default) restores
-  // the scavenges: one 256 MiB upload went from ≈ 0.7 s to ≈ 0.1 s of GC-thread CPU (docs/benchmarks.md).
-  // A heap-sizing flag, read at every limit computation, so setting it here, before the server allocates
-  // anything large, takes effect. It is not enough on its own: with the global limit computed from the
-  // ≈ 55 MB live heap, full mark-compacts still came every ≈ 64–100 MiB received; the start-up floor under
-  // that limit (`--initial-old-space-size`, server-node-flags.ts) removes them.
-  setFlagsFromString('--external-memory-accounted-in-global-limit');
+  // Counts external memory (per-chunk stream buffers) in V8's global limit: server-node-flags.ts says why.
+  applyServerRuntimeFlags();
   const platform = await createPlatform(config, {
     mode: 'server',
     open: { command: 'bulkhead up', create: true, advice: 'Use that server, or stop it first (SIGTERM lets it finish its requests and jobs). Embedded PGlite runs a single replica per home: to run several replicas, point them all at one PostgreSQL (BULKHEAD_DATABASE_URL).' },

@@ -2,17 +2,16 @@
  * The noisy tenant's open-loop flood for bench/noisy-neighbour.ts, run in a worker thread so that the
  * attacker's own client work (building requests, writing ~1 MB bodies, reconnecting after each refusal)
  * is not done on the event loop that also serves the platform and times the victim — as it would be on
- * another machine. `workerData`: { port, path, token, body, floodRps, maxOutstanding }. Posts
+ * another machine. `workerData`: { port, path, token, body, floodRps, maxOutstanding, sockets }. Posts
  * { statuses, skipped, offeredRps, cpuMs, elapsedMs } (cpuMs: this thread's CPU time) when sent 'stop', then exits.
  * Also runs as a child process (`fork` with advanced serialization; `--flood-client process`): then its
  * garbage collection and threads are not the platform process's either; the same data comes as the first
  * IPC message, and the result goes back over IPC.
  */
-import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
-import { postStatus } from './support/paced-post.ts';
+import { floodAgentFor, postStatus } from './support/paced-post.ts';
 
-type FloodData = { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number };
+type FloodData = { port: number; path: string; token: string; body: Uint8Array; floodRps: number; maxOutstanding: number; sockets: number };
 /** Where the flood runs, as one interface: its data, its parent's messages, its answer, its CPU time, its end. */
 const port = parentPort;
 const host = port === null
@@ -34,7 +33,7 @@ const host = port === null
   };
 const data = host.data;
 const body = Buffer.from(data.body);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const agent = floodAgentFor(data.sockets);
 
 const target = { port: data.port };
 const post = (): Promise<number> => postStatus(target, agent, data.path, data.token, body);

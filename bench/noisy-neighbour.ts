@@ -21,7 +21,7 @@
  * counts; deletes both deployments and closes the platform at the end. Run as root:
  *   node_modules/.bin/node bench/noisy-neighbour.ts [--db postgres|pglite] [--seconds 5] [--rounds 3] [--victim-rps 100]
  *     [--victim-clients 4] [--noisy-quota 20] [--flood-rps 400] [--flood-rows 256] [--overhead-calls 400]
- *     [--flood-client thread|inline|process] [--flood-cpu C] [--victim-client inline|thread] [--skip-off]
+ *     [--flood-client thread|inline|process] [--flood-cpu C] [--flood-sockets 64|0] [--refusal-hold-ms MS] [--victim-client inline|thread] [--skip-off]
  */
 // First: runs this process's platform with the server's node flags, as `bulkhead up` runs it.
 import './support/server-runtime.ts';
@@ -38,7 +38,7 @@ import { adminToken, createTestPlatform } from '../test/support/platform.ts';
 import type { TestPlatform, TestTenant } from '../test/support/platform.ts';
 import type { DbKind } from '../src/db/index.ts';
 import { buildLogisticRegressionOnnx } from '../src/onnx/index.ts';
-import { postStatus, runPaced } from './support/paced-post.ts';
+import { floodAgentFor, postStatus, runPaced } from './support/paced-post.ts';
 import type { PostTarget } from './support/paced-post.ts';
 
 const { values } = parseArgs({
@@ -50,6 +50,11 @@ const { values } = parseArgs({
     'noisy-quota': { type: 'string', default: '20' },
     'flood-rps': { type: 'string', default: '400' },
     'max-outstanding': { type: 'string', default: '256' },
+    // The flood client's connections: a keep-alive pool of this many (default 64), or 0 for a fresh
+    // connection per request and no pool limit (an attacker who never reuses a connection).
+    'flood-sockets': { type: 'string', default: '64' },
+    // BULKHEAD_REFUSAL_HOLD_MS for the platform (default: the platform's default).
+    'refusal-hold-ms': { type: 'string' },
     'overhead-calls': { type: 'string', default: '400' },
     'flood-rows': { type: 'string', default: '256' },
     rounds: { type: 'string', default: '3' },
@@ -83,6 +88,7 @@ const victimClients = Number(values['victim-clients']);
 const noisyQuota = Number(values['noisy-quota']);
 const floodRps = Number(values['flood-rps']);
 const maxOutstanding = Number(values['max-outstanding']);
+const floodSockets = Number(values['flood-sockets']);
 const overheadCalls = Number(values['overhead-calls']);
 const floodRows = Number(values['flood-rows']);
 const rounds = Number(values.rounds);
@@ -222,13 +228,17 @@ let p: TestPlatform | undefined;
 let stopVictimThread: (() => Promise<void>) | undefined;
 const deployed: Array<{ tenant: TestTenant; name: string }> = [];
 const victimAgent = new http.Agent({ keepAlive: true, maxSockets: victimClients });
-const floodAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const floodAgent = floodAgentFor(floodSockets);
 const directAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 
 const main = async (): Promise<void> => {
   // The production auth cache (5 s), not the tests' 0: the flood must not turn into a database benchmark.
-  p = await createTestPlatform(kind, { cgroupPrefix: `bhnn-${randomBytes(4).toString('hex')}`, authCacheTtlMs: 5000 });
+  p = await createTestPlatform(kind, {
+    cgroupPrefix: `bhnn-${randomBytes(4).toString('hex')}`,
+    authCacheTtlMs: 5000,
+    ...(values['refusal-hold-ms'] === undefined ? {} : { refusalHoldMs: Number(values['refusal-hold-ms']) }),
+  });
   const platform = p;
   const victim = await platform.createTenant('victim');
   const noisy = await platform.createTenant('noisy');
@@ -292,7 +302,7 @@ const main = async (): Promise<void> => {
   };
 
   /** What the flood module (bench/noisy-neighbour-flood.ts) is given, and what it answers on 'stop'. */
-  const floodData = { port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding };
+  const floodData = { port: gateway.port, path: inferPath, token: noisy.tokens.member, body: new Uint8Array(floodBody), floodRps, maxOutstanding, sockets: floodSockets };
   type FloodResult = { statuses: Array<[number, number]>; skipped: number; offeredRps: number; cpuMs: number; elapsedMs: number };
   const floodReport = (r: FloodResult) =>
     ({ statuses: new Map(r.statuses), skipped: r.skipped, offeredRps: r.offeredRps, client: { cpuMs: r.cpuMs, elapsedMs: r.elapsedMs } });
@@ -382,7 +392,7 @@ const main = async (): Promise<void> => {
   const admission = platform.app.tenantAdmission;
   if (admission === undefined) throw new Error('the platform app has no tenant admission layer');
   console.log(`noisy-neighbour on ${kind}: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies) from ${floodClient === 'thread' ? 'a worker thread' : floodClient === 'process' ? `a child process${floodCpu === undefined ? '' : ` capped at ${floodCpu} CPU`}` : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${2 * (skipOff ? 3 : 4)} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}, refusal hold ${admission.limits.refusalHoldMs ?? 0} ms (at most ${admission.limits.maxHeldRefusals ?? 0})`);
+  console.log(`victim ${victimRps} req/s (1 row) over ${victimClients} clients; noisy quota ${noisyQuota} req/s, flood ${floodRps} req/s (${floodRows} rows each, ${(floodBody.length / 1e6).toFixed(2)} MB bodies, ${floodSockets > 0 ? `a pool of ${floodSockets} connections` : 'a fresh connection each'}) from ${floodClient === 'thread' ? 'a worker thread' : floodClient === 'process' ? `a child process${floodCpu === undefined ? '' : ` capped at ${floodCpu} CPU`}` : 'this thread'}, victim clients on ${victimClient === 'thread' ? 'a worker thread' : 'this thread'}; ${rounds} rounds × ${2 * (skipOff ? 3 : 4)} phases × ${seconds} s; workers 1 replica, 1 CPU, maxConcurrency 4; admission limits in flight ${admission.limits.maxInFlight}, connections ${admission.limits.maxConnections}, refusal hold ${admission.limits.refusalHoldMs ?? 0} ms (at most ${admission.limits.maxHeldRefusals ?? 0})`);
   await runVictim(2000); // warm-up: connections, JIT, worker
   // Phases interleaved over rounds, so that drifting load from other processes on a shared machine
   // spreads over every condition instead of landing on one. Conditions with the flood:

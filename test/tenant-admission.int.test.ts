@@ -217,7 +217,7 @@ for (const kind of databaseKinds) {
           assert.equal(late.headers['connection'], 'close');
           assert.ok(Number(late.headers['retry-after']) >= 1, JSON.stringify(late.headers));
         }
-        assert.ok(performance.now() - sent >= holdMs - 10, 'answered after the hold, not before');
+        assert.ok(performance.now() - sent >= 0.75 * holdMs - 10, 'answered after the hold (± 25 %), not before');
         await waitFor('no refusal held', () => admission.load(flooding.id).held === 0);
         await Promise.all(sockets.slice(1).map(closed));
       } finally {

@@ -22,6 +22,10 @@ export const postStatus = (target: PostTarget, agent: http.Agent, path: string, 
     req.end(body);
   });
 
+/** The noisy-neighbour flood's agent: a pool of `sockets` keep-alive connections, or (0) a fresh connection per request, unlimited. */
+export const floodAgentFor = (sockets: number): http.Agent =>
+  (sockets > 0 ? new http.Agent({ keepAlive: true, maxSockets: sockets }) : new http.Agent({ keepAlive: false }));
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface PacedResult { latencies: number[]; errors: number; total: number }

@@ -96,7 +96,7 @@ export const configSchema = z
      * this long, its socket unread, before its 429 (src/http/admission-server.ts); 0: answered at once.
      * At most `maxHeldRefusals` are held at once per process.
      */
-    refusalHoldMs: z.coerce.number().int().min(0).max(60_000).default(1000),
+    refusalHoldMs: z.coerce.number().int().min(0).max(60_000).default(2000),
     maxHeldRefusals: z.coerce.number().int().min(0).max(1_000_000).default(1024),
     capacityCpu: z.coerce.number().positive().optional(),
     capacityMemoryMiB: z.coerce.number().int().positive().optional(),

@@ -11,8 +11,8 @@
  * than a reconnect. A connection refused for the tenant's connection limit is always closed.
  *
  * Hold: a refusal over the tenant's rate or in-flight limit whose body would be dropped is not answered at
- * once. Its socket's reads stop and its 429 is written after `refusalHoldMs` (Retry-After counted from
- * then). The cost of a refusal — accepting, parsing the headers,
+ * once. Its socket's reads stop and its 429 is written after `refusalHoldMs` ± 25 % (Retry-After counted
+ * from then). The cost of a refusal — accepting, parsing the headers,
  * writing the 429, closing a socket full of unread body — is then paid at most once per connection and
  * hold: a client that floods large bodies over a pool of N connections gets at most N refusals per hold
  * instead of one per request, and the event loop every tenant shares stays free. Bounded: a tenant holds
@@ -28,6 +28,16 @@ import type { Socket } from 'node:net';
 import type { AdmissionVerdict, TenantAdmission } from './tenant-admission.ts';
 import { mlflowCodes } from './error-handler.ts';
 import type { ErrorBody } from './error-handler.ts';
+
+/** Held refusals answered per turn of the event loop once their hold is over. */
+const ANSWERS_PER_TURN = 4;
+
+/**
+ * One hold's length: `holdMs` ± 25 %, at random. A pooled client's refused requests arrive together (its
+ * connections were opened together) and would otherwise be answered together and come back together, a
+ * burst of connections and header parses in one turn of the event loop every hold.
+ */
+const heldFor = (holdMs: number): number => holdMs * (0.75 + Math.random() * 0.5);
 
 /** Above this, a refused body is dropped with the connection instead of being drained. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -116,6 +126,16 @@ const refuse = (admission: TenantAdmission, req: IncomingMessage, res: ServerRes
  */
 const createScreen = (admission: TenantAdmission, hsts: boolean) => {
   const socketTenant = new WeakMap<Socket, string>();
+  // Held refusals whose hold is over, answered a few per turn of the event loop: holds that began together
+  // (a client's burst) end together, and answering hundreds of them in one turn would stall every other
+  // connection for as long.
+  const due: Array<() => void> = [];
+  let draining = false;
+  const drain = (): void => {
+    for (let i = 0; i < ANSWERS_PER_TURN && due.length > 0; i += 1) due.shift()!();
+    if (due.length > 0) setImmediate(drain);
+    else draining = false;
+  };
   /** Holds `verdict`'s refusal (module comment: Hold); false when it is to be answered at once. */
   const hold = (req: IncomingMessage, res: ServerResponse, verdict: Refusal): boolean => {
     if (verdict.reason === 'connections' || !dropsBody(req) || !admission.tryHold(verdict.tenantId)) return false;
@@ -128,11 +148,19 @@ const createScreen = (admission: TenantAdmission, hsts: boolean) => {
       clearTimeout(timer);
       admission.holdEnded(verdict.tenantId);
     };
-    const timer = setTimeout(() => {
+    const answer = (): void => {
+      if (!held) return;
       release();
       if (req.socket.destroyed) return;
       refuse(admission, req, res, { ...verdict, retryAfterMs: Math.max(0, verdict.retryAfterMs - (performance.now() - since)) }, hsts);
-    }, admission.limits.refusalHoldMs);
+    };
+    const timer = setTimeout(() => {
+      due.push(answer);
+      if (!draining) {
+        draining = true;
+        setImmediate(drain);
+      }
+    }, heldFor(admission.limits.refusalHoldMs ?? 0));
     // The connection closed during the hold (the server closing its connections, a socket timeout): nothing
     // to answer. A client that leaves is noticed only when the answer is written, since nothing is read.
     res.once('close', release);

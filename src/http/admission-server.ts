@@ -12,13 +12,13 @@
  *
  * Hold: a refusal over the tenant's rate or in-flight limit whose body would be dropped is not answered at
  * once. Its socket's reads stop and its 429 is written after `refusalHoldMs` ± 25 % (Retry-After counted
- * from then). The cost of a refusal — accepting, parsing the headers,
- * writing the 429, closing a socket full of unread body — is then paid at most once per connection and
- * hold: a client that floods large bodies over a pool of N connections gets at most N refusals per hold
- * instead of one per request, and the event loop every tenant shares stays free. Bounded: a tenant holds
- * at most its connection limit (`maxConnections`) of them, the process at most `maxHeldRefusals`;
- * past either, the refusal is answered at once, as without the hold. A client that opens a fresh
- * connection for every request is bounded only by those caps (docs/operations.md).
+ * from then). The cost of a refusal — accepting, parsing the headers, writing the 429, closing a socket
+ * full of unread body — is then paid at most once per connection and hold: a client that floods large
+ * bodies over a pool of N connections gets about N refusals per hold instead of one per request, and the
+ * event loop every tenant shares stays free. Bounded: a tenant holds at most its connection limit
+ * (`maxConnections`) of them, the process at most `maxHeldRefusals`; past either, the refusal is answered
+ * at once, as without the hold. A client that opens a fresh connection for every request is bounded only
+ * by those caps (docs/operations.md). A held request keeps a graceful shutdown waiting until its answer.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';

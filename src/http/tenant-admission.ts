@@ -66,6 +66,8 @@ export interface TenantAdmission {
    */
   tryHold(tenantId: string): boolean;
   holdEnded(tenantId: string): void;
+  /** Refusals held now, all tenants. */
+  holding(): number;
   /** A connection was tagged with `tenantId` (its first screened request) / closed. */
   connectionOpened(tenantId: string): void;
   connectionClosed(tenantId: string): void;
@@ -169,6 +171,7 @@ export const createTenantAdmission = (limits: TenantAdmissionLimits, clock: Cloc
       counts.held += 1;
       return true;
     },
+    holding: () => heldTotal,
     holdEnded(tenantId) {
       const state = tenants.get(tenantId);
       if (state === undefined || state.held === 0) return;

@@ -51,7 +51,7 @@ import { AppError } from '../core/errors.ts';
 import { acquireHomeLock } from './home-lock.ts';
 import type { HomeLock } from './home-lock.ts';
 import { instanceFileTag, newInstanceId, parseInstanceId, processLiveness } from './process-identity.ts';
-import { createMonitoring, registerTenantResourceMetrics } from '../monitoring/index.ts';
+import { createMonitoring, registerAdmissionMetrics, registerTenantResourceMetrics } from '../monitoring/index.ts';
 import type { Monitoring } from '../monitoring/index.ts';
 import { alertRoutes, deploymentStatsRoutes, usageRoutes } from '../http/index.ts';
 import { cgroupReader } from './cgroup-usage.ts';
@@ -534,6 +534,7 @@ export const buildPlatformApp = (platform: Platform, options: BuildAppOptions = 
   });
   platform.serving.rateGuard.onRefusal((tenantId, retryAfterMs) => admission.rateRefused(tenantId, retryAfterMs));
   platform.tenants.onChange((tenantId) => admission.forgetTenant(tenantId));
+  registerAdmissionMetrics(platform.monitoring.metrics, () => ({ ...admission.stats(), holding: admission.holding() }));
   return buildApp({
     db: platform.db,
     rlsMode: platform.rlsMode,

@@ -28,7 +28,7 @@ export type { CgroupReader, CgroupReading } from './cgroup-sampling.ts';
 export { createUsageService, usageRange, periodRange } from './usage-service.ts';
 export type { UsageService, TenantUsage } from './usage-service.ts';
 export { insertLedgerEntries, spreadOverHours, hourOf } from './usage-ledger.ts';
-export { registerTenantResourceMetrics } from './tenant-resource-metrics.ts';
+export { registerAdmissionMetrics, registerTenantResourceMetrics } from './tenant-resource-metrics.ts';
 export type { TenantResourceSources, TenantDbTimeReading, TenantBandwidthReading } from './tenant-resource-metrics.ts';
 export { createInferenceWindow } from './inference-window.ts';
 export type { InferenceWindow, InferenceWindowStats } from './inference-window.ts';

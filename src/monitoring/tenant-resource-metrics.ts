@@ -77,3 +77,48 @@ export const registerTenantResourceMetrics = (metrics: PlatformMetrics, sources:
     mirroredCounter('bulkhead_tenant_bandwidth_throttled_seconds_total', "Seconds the tenant's transfers waited for its bandwidth quota or its share of the platform's pipe", bandwidth, (r) => r.throttledSeconds);
   }
 };
+
+/** The admission layer's counts (src/http/tenant-admission.ts `stats()` and `holding()`), process-wide. */
+export interface AdmissionReading {
+  rate: number;
+  in_flight: number;
+  connections: number;
+  held: number;
+  holding: number;
+}
+
+const admissionLimits = ['rate', 'in_flight', 'connections'] as const;
+const admissionMetricNames = ['bulkhead_admission_refusals_total', 'bulkhead_admission_held_refusals_total', 'bulkhead_admission_refusals_held'];
+
+/**
+ * Refusals of the admission layer in front of Fastify (docs/operations.md, "Taking a flood"), copied from its
+ * counters at scrape. Process-wide, not per tenant: a refusal is not logged or metered per request, so that a
+ * flood of them is not a flood of log lines and series. Registered by the app over the platform; a second
+ * app over the same platform replaces the first one's.
+ */
+export const registerAdmissionMetrics = (metrics: PlatformMetrics, read: () => AdmissionReading): void => {
+  const registers = [metrics.registry];
+  for (const name of admissionMetricNames) metrics.registry.removeSingleMetric(name);
+  new Counter({
+    name: 'bulkhead_admission_refusals_total', help: 'Requests answered 429 before their body was read, by the limit they were over (requests_per_second is `rate`)', labelNames: ['limit'], registers,
+    collect() {
+      this.reset();
+      const reading = read();
+      for (const limit of admissionLimits) if (reading[limit] > 0) this.inc({ limit }, reading[limit]);
+    },
+  });
+  new Counter({
+    name: 'bulkhead_admission_held_refusals_total', help: 'Of those, refusals of a large body held before their answer (BULKHEAD_REFUSAL_HOLD_MS)', registers,
+    collect() {
+      this.reset();
+      const { held } = read();
+      if (held > 0) this.inc(held);
+    },
+  });
+  new Gauge({
+    name: 'bulkhead_admission_refusals_held', help: 'Refusals held now, waiting for the end of their hold (at most BULKHEAD_MAX_HELD_REFUSALS)', registers,
+    collect() {
+      this.set(read().holding);
+    },
+  });
+};

@@ -132,8 +132,14 @@ export const fitsBesideReservation = (req: Vec, free: Vec, reserved: Vec): boole
   req.mem <= Math.max(0, free.mem - reserved.mem) &&
   req.gpu <= Math.max(0, free.gpu - reserved.gpu);
 
+/**
+ * Start order, the order reclaim takes victims in. Jobs started at the same time (admitted in one pass)
+ * are ordered by id, not by when their records were made: a scheduler rebuilt from a snapshot (`decide`,
+ * or a new leader) makes its records in the snapshot's order, while the one that admitted them made a
+ * preempted job's record anew when it was requeued, so an order by record would pick different victims.
+ */
 const startedAfter = (a: JobRecord, b: JobRecord): boolean =>
-  a.startedAt !== b.startedAt ? a.startedAt > b.startedAt : a.seq > b.seq;
+  a.startedAt !== b.startedAt ? a.startedAt > b.startedAt : a.id > b.id;
 
 const NO_NOMINAL: Vec = Object.freeze({ cpu: 0, mem: 0, gpu: 0 });
 
@@ -195,7 +201,7 @@ export class SchedulerState {
   /** Tenants above nominal in some resource: the only ones reclaim may preempt. */
   readonly #borrowers = new Set<TenantRecord>();
   /**
-   * Running jobs by priority, each list in start order (startedAt, seq); stale entries (jobs no longer
+   * Running jobs by priority, each list in start order (startedAt, id); stale entries (jobs no longer
    * running) are skipped and compacted lazily. Lets reclaim walk "lowest priority, most recent first"
    * without sorting every running job.
    */

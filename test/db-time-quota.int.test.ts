@@ -13,6 +13,7 @@ import { buildPlatformApp } from '../src/main/platform.ts';
 import { requireTenant } from '../src/http/route-config.ts';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
+import { sampleValue } from './support/promtool.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -29,10 +30,8 @@ for (const kind of databaseKinds) {
     const holds: Array<() => void> = [];
 
     /** A tenant's value of a counter in the platform's metrics exposition (undefined: no sample). */
-    const tenantCounter = async (name: string, tenantId: string): Promise<number | undefined> => {
-      const line = (await p.platform.metrics.metrics()).split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`tenant="${tenantId}"`));
-      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-    };
+    const tenantCounter = async (name: string, tenantId: string): Promise<number | undefined> =>
+      sampleValue(await p.platform.metrics.metrics(), name, { tenant: tenantId });
 
     const inject = async (method: 'GET' | 'PUT', url: string, token: string, body?: object) => {
       const response = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { payload: body }) });

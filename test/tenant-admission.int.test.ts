@@ -13,6 +13,7 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
+import { sampleValue } from './support/promtool.ts';
 import { databaseKinds } from './support/databases.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -199,10 +200,9 @@ for (const kind of databaseKinds) {
         await waitFor('three refusals held', () => admission.load(flooding.id).held === 3);
         // What the operator sees (process-wide, no tenant label).
         const scrape = await p.platform.metrics.metrics();
-        const value = (series: string): number => Number(scrape.split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1]);
-        assert.equal(value('bulkhead_admission_refusals_held'), 3);
-        assert.equal(value('bulkhead_admission_held_refusals_total'), admission.stats().held);
-        assert.equal(value('bulkhead_admission_refusals_total{limit="rate"}'), admission.stats().rate);
+        assert.equal(sampleValue(scrape, 'bulkhead_admission_refusals_held'), 3);
+        assert.equal(sampleValue(scrape, 'bulkhead_admission_held_refusals_total'), admission.stats().held);
+        assert.equal(sampleValue(scrape, 'bulkhead_admission_refusals_total', { limit: 'rate' }), admission.stats().rate);
         // A fourth, past the tenant's connection limit (3): answered at once, as without the hold.
         const fourth = await openSocket(port);
         sockets.push(fourth);

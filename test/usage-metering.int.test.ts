@@ -13,7 +13,7 @@ import { createUsageAccumulator, hourOf, meterEndedJobs, OTHER_LABEL } from '../
 import { adminToken, createTestPlatform } from './support/platform.ts';
 import type { TestPlatform, TestTenant } from './support/platform.ts';
 import { databaseKinds } from './support/databases.ts';
-import { labelValues, promtoolCheckMetrics } from './support/promtool.ts';
+import { labelValues, promtoolCheckMetrics, sampleValue } from './support/promtool.ts';
 
 const HOUR = 3_600_000;
 const rateCard = { currency: 'EUR', prices: { apiRequests: 0.0013, cpuCoreSeconds: 0.000021, memoryGiBHours: 0.0107, gpuSeconds: 0.00093, storageGiBHours: 0.05 } };
@@ -238,10 +238,7 @@ for (const kind of databaseKinds) {
     });
 
     test("a tenant's database time and bytes moved are metrics, bounded like every tenant label, and pass promtool", async () => {
-      const sample = (text: string, name: string, labels: string): number => {
-        const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && labels.split(',').every((pair) => l.includes(pair)));
-        return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-      };
+      const sample = (text: string, name: string, labels: Record<string, string>): number => sampleValue(text, name, labels) ?? 0;
       const before = await p.platform.metrics.metrics();
       const name = `metered-${'x'.repeat(200)}`;
       const created = await p.call('POST', '/api/2.0/mlflow/experiments/create', a.tokens.member, { name });
@@ -249,13 +246,13 @@ for (const kind of databaseKinds) {
       const text = await p.platform.metrics.metrics();
       const checked = promtoolCheckMetrics(text);
       assert.equal(checked.status, 0, checked.output);
-      const ingress = (t: string) => sample(t, 'bulkhead_tenant_bandwidth_bytes_total', `tenant="${a.id}",direction="ingress"`);
+      const ingress = (t: string) => sample(t, 'bulkhead_tenant_bandwidth_bytes_total', { tenant: a.id, direction: 'ingress' });
       assert.ok(ingress(text) - ingress(before) >= name.length, `ingress grew by ${ingress(text) - ingress(before)}`);
-      const ops = (t: string) => sample(t, 'bulkhead_tenant_db_operations_total', `tenant="${a.id}"`);
+      const ops = (t: string) => sample(t, 'bulkhead_tenant_db_operations_total', { tenant: a.id });
       assert.ok(ops(text) > ops(before), 'the request ran database operations under the tenant gate');
-      assert.ok(sample(text, 'bulkhead_tenant_db_seconds_total', `tenant="${a.id}"`) > 0);
+      assert.ok(sample(text, 'bulkhead_tenant_db_seconds_total', { tenant: a.id }) > 0);
       // Tenant B's series did not move with A's request.
-      const ingressB = (t: string) => sample(t, 'bulkhead_tenant_bandwidth_bytes_total', `tenant="${b.id}",direction="ingress"`);
+      const ingressB = (t: string) => sample(t, 'bulkhead_tenant_bandwidth_bytes_total', { tenant: b.id, direction: 'ingress' });
       assert.equal(ingressB(text), ingressB(before));
     });
 

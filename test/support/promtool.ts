@@ -17,3 +17,19 @@ export const labelValues = (exposition: string, name: string, label: string): Se
   }
   return values;
 };
+
+/**
+ * The value of the first sample of the metric `name` (exactly: not `name_total` for `name`) that carries every
+ * label of `labels`; undefined when there is none.
+ */
+export const sampleValue = (exposition: string, name: string, labels: Record<string, string> = {}): number | undefined => {
+  const wanted = Object.entries(labels).map(([key, value]) => `,${key}="${value}",`);
+  for (const line of exposition.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    const labelText = rest.startsWith('{') ? rest.slice(1, rest.lastIndexOf('}')) : rest.startsWith(' ') ? '' : undefined;
+    if (labelText === undefined || !wanted.every((pair) => `,${labelText},`.includes(pair))) continue;
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+};

@@ -14,7 +14,10 @@
  * p99 in ms. "deep page" forms time the page reached by following next_page_token (experiments, models,
  * versions: the 50th page; get-history: the page after 500,000 points, reached in 25,000-point pages).
  *
- * Usage: node bench/search-registry.ts [--db postgres|pglite] [--objects 100000] [--points 1000000] [--samples 20]
+ * The bulk interval is timed on two series of the same P points: one with the step summary log-batch keeps
+ * (migration 0038: sampled from it, one index probe per chosen step) and one without (its steps scanned).
+ *
+ * Usage: node bench/search-registry.ts [--db postgres|pglite] [--objects 100000] [--points 1000000] [--samples 20] [--series-only]
  */
 import os from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     objects: { type: 'string', default: '100000' },
     points: { type: 'string', default: '1000000' },
     samples: { type: 'string', default: '20' },
+    'series-only': { type: 'boolean', default: false },
   },
 });
 const kind = values.db === 'pglite' ? 'pglite' : 'postgres';
@@ -44,18 +48,25 @@ const POINTS = Number(values.points);
 const SAMPLES = Number(values.samples);
 const VERSIONS_PER_MODEL = 100;
 const SERIES_RUN = 'f'.repeat(32);
+// The same series without a step summary (as for steps that are not a progression): the bulk interval
+// scans its steps — the baseline of the summarised series' figures, side by side.
+const SCAN_RUN = 'e'.repeat(32);
+const SERIES_ONLY = values['series-only'] === true;
 const adminToken = `bh_bench-admin-${'y'.repeat(40)}`;
 
 
 const seed = async (owner: Db, a: BenchTenant): Promise<number> => {
   const started = performance.now();
   const chunk = 100_000;
-  for (let from = 0; from < OBJECTS; from += chunk) {
-    const count = Math.min(chunk, OBJECTS - from);
-    await seedExperiments(owner, a.id, 100 + from, count);
+  if (!SERIES_ONLY) {
+    for (let from = 0; from < OBJECTS; from += chunk) {
+      const count = Math.min(chunk, OBJECTS - from);
+      await seedExperiments(owner, a.id, 100 + from, count);
+    }
+    await seedModels(owner, a.id, { from: 1, count: OBJECTS, versionedModels: Math.ceil(OBJECTS / VERSIONS_PER_MODEL), versionsPerModel: VERSIONS_PER_MODEL });
   }
-  await seedModels(owner, a.id, { from: 1, count: OBJECTS, versionedModels: Math.ceil(OBJECTS / VERSIONS_PER_MODEL), versionsPerModel: VERSIONS_PER_MODEL });
   await seedSeries(owner, { tenantId: a.id, experimentId: Number(a.experimentId), runId: SERIES_RUN, key: 'loss', points: POINTS });
+  await seedSeries(owner, { tenantId: a.id, experimentId: Number(a.experimentId), runId: SCAN_RUN, key: 'loss', points: POINTS, summary: false });
   return (performance.now() - started) / 1000;
 };
 
@@ -143,10 +154,12 @@ const forms = (a: BenchTenant): Form[] => [
   { name: 'model-versions: `order_by creation_timestamp DESC`, 50th page', endpoint: ENDPOINTS.versions, body: { order_by: ['creation_timestamp DESC'] }, deepPages: 49 },
   { name: 'get-history: first page', endpoint: ENDPOINTS.history, body: { run_id: SERIES_RUN, metric_key: 'loss' } },
   { name: 'get-history: page after 500,000 points', endpoint: ENDPOINTS.history, body: { run_id: SERIES_RUN, metric_key: 'loss' }, deepPoints: 500_000 },
-  { name: 'get-history-bulk-interval: whole series', endpoint: ENDPOINTS.bulk, body: { run_ids: [SERIES_RUN], metric_key: 'loss' } },
-  { name: 'get-history-bulk-interval: steps 400,000–600,000', endpoint: ENDPOINTS.bulk, body: { run_ids: [SERIES_RUN], metric_key: 'loss', start_step: 400_000, end_step: 600_000 } },
+  { name: 'get-history-bulk-interval: whole series (step summary)', endpoint: ENDPOINTS.bulk, body: { run_ids: [SERIES_RUN], metric_key: 'loss' } },
+  { name: 'get-history-bulk-interval: whole series (no summary: scan)', endpoint: ENDPOINTS.bulk, body: { run_ids: [SCAN_RUN], metric_key: 'loss' } },
+  { name: 'get-history-bulk-interval: steps 400,000–600,000 (step summary)', endpoint: ENDPOINTS.bulk, body: { run_ids: [SERIES_RUN], metric_key: 'loss', start_step: 400_000, end_step: 600_000 } },
+  { name: 'get-history-bulk-interval: steps 400,000–600,000 (no summary: scan)', endpoint: ENDPOINTS.bulk, body: { run_ids: [SCAN_RUN], metric_key: 'loss', start_step: 400_000, end_step: 600_000 } },
 ].map((f) => ({ ...f, body: { ...f.body, ...(f.endpoint === ENDPOINTS.experiments ? { view_type: 'ALL' } : {}) } }))
-  .filter(() => a.id !== '');
+  .filter((f) => a.id !== '' && (!SERIES_ONLY || f.endpoint === ENDPOINTS.history || f.endpoint === ENDPOINTS.bulk));
 
 console.log(`registry search benchmark: ${kind}, ${OBJECTS.toLocaleString('en-US')} experiments / models / versions, ${POINTS.toLocaleString('en-US')}-point series; ` +
   `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${SAMPLES} samples per form; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -171,7 +184,7 @@ try {
   console.log(`seeded in ${seconds.toFixed(1)} s (bulk SQL as the schema owner)`);
   const client = createBenchClient(server.url, a.token);
   const t0 = performance.now();
-  for (const e of [ENDPOINTS.experiments, ENDPOINTS.models, ENDPOINTS.versions]) await call(client, e, { max_results: 1 });
+  if (!SERIES_ONLY) for (const e of [ENDPOINTS.experiments, ENDPOINTS.models, ENDPOINTS.versions]) await call(client, e, { max_results: 1 });
   console.log(`first searches (statistics refresh where the server does one): ${(performance.now() - t0).toFixed(0)} ms`);
 
   console.log(`\n| form (${kind}) | 100 rows p50 / p99 (ms) | 1,000 rows p50 / p99 (ms) | load avg |`);

@@ -19,6 +19,7 @@ import { createTestDatabase, databaseKinds } from '../../test/support/databases.
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { jsonDouble } from './mlflow-entities.ts';
 import { createTrackingService } from './tracking-service.ts';
+import { insertMetrics } from './tracking-queries.ts';
 
 // A fixed seed (BULKHEAD_PROPERTY_SEED to explore others): the coverage floors asserted after each property
 // (searches that found something, took several pages, saw inserts) then cannot fail by the draw alone.
@@ -66,6 +67,22 @@ const insertPoints = async (database: TestDatabase, tenantId: string, runId: str
       [tenantId, runId, key, JSON.stringify(points.map((p) => ({ step: p.step, ts: p.timestamp, v: String(p.value) })))],
     );
   });
+};
+
+/** Points written as the platform writes them (log-batch's statement: history, latest value, step summary). */
+const logPoints = async (database: TestDatabase, tenantId: string, runId: string, key: string, points: readonly Point[]): Promise<void> => {
+  if (points.length === 0) return;
+  await withTenant(database.db, tenantId, (tx) =>
+    insertMetrics(tx, tenantId, runId, points.map((p) => ({ key, value: p.value, isNan: Number.isNaN(p.value), timestamp: p.timestamp, step: p.step }))));
+};
+
+/** The stored step summary of a series; the distinct steps it claims when it has one. */
+const storedSummary = async (database: TestDatabase, tenantId: string, runId: string, key: string): Promise<number[] | undefined> => {
+  const { rows } = await database.owner.queryAsOwner<{ step_min: string | null; step_count: string | null; step_stride: string | null }>(
+    'SELECT step_min::text, step_count::text, step_stride::text FROM run_latest_metrics WHERE tenant_id = $1::uuid AND run_id = $2 AND key = $3', [tenantId, runId, key]);
+  const row = rows[0];
+  if (row === undefined || row.step_stride === null) return undefined;
+  return Array.from({ length: Number(row.step_count) }, (_, i) => Number(row.step_min) + i * Number(row.step_stride));
 };
 
 /** MLflow's get_metric_history_bulk_interval_impl over the reference data. */
@@ -184,6 +201,83 @@ for (const kind of databaseKinds) {
         { numRuns: 60, seed: propertySeed },
       );
       assert.ok(sampledSome > 10, `only ${sampledSome} cases had more steps than max_results`);
+    });
+
+    it('bulk interval over series logged as step progressions: the summary is exact and the samples are MLflow\'s (property)', async () => {
+      const tenantId = await createTenant(database);
+      let summarisedAll = 0;
+      let sampledSome = 0;
+      // A run's series: a progression (first, stride, count), cut into batches logged in a random order,
+      // some points logged twice, sometimes one stray step off the progression.
+      const seriesArb = fc.record({
+        first: fc.integer({ min: -5, max: 20 }),
+        stride: fc.constantFrom(1, 1, 2, 3, 10),
+        count: fc.integer({ min: 1, max: 40 }),
+        cuts: fc.array(fc.nat(40), { maxLength: 4 }),
+        shuffle: fc.boolean(),
+        repeats: fc.oneof({ arbitrary: fc.constant([] as number[]), weight: 3 }, { arbitrary: fc.array(fc.nat(39), { minLength: 1, maxLength: 3 }), weight: 1 }),
+        stray: fc.oneof({ arbitrary: fc.constant(undefined), weight: 4 }, { arbitrary: fc.integer({ min: -10, max: 150 }), weight: 1 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(seriesArb, { minLength: 1, maxLength: 4 }),
+          fc.boolean(),
+          fc.integer({ min: 1, max: 12 }),
+          fc.option(fc.tuple(fc.integer({ min: -10, max: 150 }), fc.integer({ min: -10, max: 150 })).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as [number, number]), { nil: undefined }),
+          async (drawn, oneLattice, maxResults, interval) => {
+            // Usually every run logs on one lattice (same stride, congruent first steps): the fast path.
+            const base = drawn[0] as (typeof drawn)[number];
+            const specs = oneLattice ? drawn.map((d) => ({ ...d, stride: base.stride, first: base.first + base.stride * (Math.abs(d.first) % 5) })) : drawn;
+            const runs: { id: string; points: Point[] }[] = [];
+            let summarised = 0;
+            for (const spec of specs) {
+              const id = await createRun(database, tenantId);
+              const steps = Array.from({ length: spec.count }, (_, i) => spec.first + i * spec.stride);
+              const points: Point[] = steps.map((step, i) => ({ step, timestamp: i % 3, value: (step * 7) % 5 }));
+              for (const r of spec.repeats) if (r < points.length) points.push({ ...(points[r] as Point), value: 0.5 });
+              if (spec.stray !== undefined) points.push({ step: spec.stray, timestamp: 1, value: 1 });
+              const cuts = [...new Set(spec.cuts.filter((c) => c > 0 && c < points.length))].sort((a, b) => a - b);
+              const batches = [0, ...cuts].map((from, i) => points.slice(from, cuts[i] ?? points.length));
+              if (spec.shuffle) batches.reverse();
+              for (const batch of batches) await logPoints(database, tenantId, id, 'acc', batch);
+              runs.push({ id, points });
+              const claimed = await storedSummary(database, tenantId, id, 'acc');
+              const distinct = [...new Set(points.map((p) => p.step))].sort((a, b) => a - b);
+              if (claimed !== undefined) {
+                assert.deepEqual(claimed, distinct, 'a summary describes exactly the distinct steps');
+                summarised += 1;
+              } else {
+                // In order, without a stray step or a step logged again later, the summary is always kept.
+                assert.ok(spec.shuffle || spec.stray !== undefined || spec.repeats.length > 0, `no summary for an in-order progression ${JSON.stringify(spec)}`);
+              }
+            }
+            if (summarised === specs.length) summarisedAll += 1;
+            const got = await tracking.getMetricHistoryBulkInterval({ tenantId, actor: 't', requestId: 'r' }, {
+              runIds: runs.map((r) => r.id), metricKey: 'acc', maxResults,
+              ...(interval === undefined ? {} : { startStep: interval[0], endStep: interval[1] }),
+            });
+            assert.deepEqual(got.map((m) => `${m.run_id}:${show({ step: m.step, timestamp: m.timestamp, value: typeof m.value === 'number' ? m.value : Number(m.value) })}`), referenceBulk(runs, maxResults, interval));
+            if (new Set(runs.flatMap((r) => r.points.map((p) => p.step))).size > maxResults + 2) sampledSome += 1;
+          },
+        ),
+        { numRuns: 60, seed: propertySeed },
+      );
+      assert.ok(summarisedAll > 15, `only ${summarisedAll} cases had every series summarised`);
+      assert.ok(sampledSome > 15, `only ${sampledSome} cases had more steps than max_results`);
+    });
+
+    it('a point written without the summary (an older version) sends the bulk interval back to the scan', async () => {
+      const tenantId = await createTenant(database);
+      const runId = await createRun(database, tenantId);
+      const points = Array.from({ length: 50 }, (_, step) => ({ step, timestamp: 0, value: step }));
+      await logPoints(database, tenantId, runId, 'loss', points);
+      assert.equal((await storedSummary(database, tenantId, runId, 'loss'))?.length, 50);
+      // The previous version's insert names no `summarized` column: it gets the default, false.
+      await insertPoints(database, tenantId, runId, 'loss', [{ step: 7, timestamp: 5, value: -1 }, { step: 60, timestamp: 5, value: -2 }]);
+      const all = [...points, { step: 7, timestamp: 5, value: -1 }, { step: 60, timestamp: 5, value: -2 }];
+      const got = await tracking.getMetricHistoryBulkInterval({ tenantId, actor: 't', requestId: 'r' }, { runIds: [runId], metricKey: 'loss', maxResults: 5 });
+      assert.deepEqual(got.map((m) => `${m.run_id}:${show({ step: m.step, timestamp: m.timestamp, value: Number(m.value) })}`), referenceBulk([{ id: runId, points: all }], 5, undefined));
+      assert.ok(got.some((m) => m.step === 60), 'the older version\'s last step is sampled');
     });
 
     it("another tenant's run history is RESOURCE_DOES_NOT_EXIST, and a token of another series is refused", async () => {

@@ -23,6 +23,8 @@ import { keysetPage } from './keyset-page.ts';
 import { modelSearchStatement, versionSearchStatement } from './registry-service.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { bulkIntervalSql, experimentSearchStatement, historySql } from './tracking-service.ts';
+import { pointsAtStepsSql, sampleSummarizedSteps, stepSummarySql, summariesOf } from './step-sampling.ts';
+import type { StepSummaryRow } from './step-sampling.ts';
 
 const OBJECTS = 100_000;
 const POINTS = 1_000_000;
@@ -153,5 +155,24 @@ describe('experiment, registry and metric history plans at 100k objects / 1M poi
       const found = await scans(sql, params);
       assert.ok(found.length > 0 && found.every((s) => s.includes('run_metrics_step_idx')), `${label}: ${found.join('; ')}`);
     }
+  });
+
+  it('the bulk interval of a summarised series reads the summary and probes only the chosen steps', async () => {
+    // The seeded series carries the step summary log-batch keeps (0 … 999,999, stride 1).
+    const summaryScans = await scans(stepSummarySql, [TENANT, [RUN, 'b'.repeat(32)], 'loss']);
+    assert.ok(summaryScans.some((s) => s.includes('run_metrics_unsummarized_idx')) && summaryScans.every((s) => !s.startsWith('Seq Scan')), summaryScans.join('; '));
+    const summaries = await withTenant(database.db, TENANT, async (tx) => summariesOf((await tx.query<StepSummaryRow>(stepSummarySql, [TENANT, [RUN], 'loss'])).rows), { readOnly: true });
+    const chosen = sampleSummarizedSteps(summaries ?? [], 320);
+    assert.equal(chosen?.length, 321, 'sampled from the summary');
+    const found = await scans(pointsAtStepsSql, [TENANT, [RUN], 'loss', (chosen ?? []).map(String)]);
+    assert.ok(found.length > 0 && found.every((s) => s.includes('run_metrics_step_idx') && !s.startsWith('Bitmap')), found.join('; '));
+    // Executed: the index returns the chosen points and nothing else (the seeded series has one point per step).
+    const { rows } = await withTenant(database.db, TENANT, (tx) => tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode & { 'Actual Rows'?: number } }] }>(
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${pointsAtStepsSql}`, [TENANT, [RUN], 'loss', (chosen ?? []).map(String)]), { readOnly: true });
+    const read: number[] = [];
+    walk((rows[0] as { 'QUERY PLAN': [{ Plan: PlanNode & { 'Actual Rows'?: number } }] })['QUERY PLAN'][0].Plan, (n) => {
+      if (n['Relation Name'] === 'run_metrics') read.push((n as { 'Actual Rows'?: number })['Actual Rows'] ?? -1);
+    });
+    assert.deepEqual(read, [321]);
   });
 });

@@ -181,6 +181,11 @@ const laterThan = (a: ValidMetric, b: ValidMetric): boolean => {
  * one run lock them in the same order and cannot deadlock each other. Identical points are kept as rows
  * and read as one (see migration 0002).
  *
+ * The same upsert keeps each series' step summary (migration 0038): the batch's distinct steps of the key
+ * as a progression (first step, count, stride; stride NULL when they are not one), merged into the row's
+ * by `bulkhead_step_union` under the row lock the upsert takes, so concurrent batches merge one after
+ * the other. History rows are written `summarized` (the previous version's are not).
+ *
  * Picking the latest per key here rather than in SQL (DISTINCT ON over the batch, which also made
  * PostgreSQL materialise the unnested batch for two readers) took ≈ 1.5 ms of PostgreSQL time off a
  * 1,000-point batch; in Node it costs a few microseconds.
@@ -197,6 +202,7 @@ export const insertMetrics = async (tx: Queryable, tenantId: string, runId: stri
   let timestamps = '{';
   let steps = '{';
   const latest = new Map<string, ValidMetric>();
+  const stepsOf = new Map<string, number[]>();
   for (let i = 0; i < metrics.length; i += 1) {
     const m = metrics[i] as ValidMetric;
     if (!SAFE_KEY.test(m.key)) throw new Error('metric key reached insertMetrics unvalidated');
@@ -207,27 +213,63 @@ export const insertMetrics = async (tx: Queryable, tenantId: string, runId: stri
     steps += `${sep}${m.step}`;
     const seen = latest.get(m.key);
     if (seen === undefined || laterThan(m, seen)) latest.set(m.key, m);
+    const keySteps = stepsOf.get(m.key);
+    if (keySteps === undefined) stepsOf.set(m.key, [m.step]);
+    else keySteps.push(m.step);
   }
   const last = [...latest.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const summaries = last.map((m) => stepProgression(stepsOf.get(m.key) as number[]));
   const array = (f: (m: ValidMetric) => string): string => `{${last.map(f).join(',')}}`;
+  const summaryArray = (f: (s: StepProgression) => string): string => `{${summaries.map(f).join(',')}}`;
   await tx.query(
     `WITH history AS (
-       INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan)
-       SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8
+       INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
+       SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
          FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step))
-     INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan)
-     SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8
-       FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[]) AS u(key, value, ts, step)
+     INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
+     SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
+       FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
+                   $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
      ON CONFLICT (tenant_id, run_id, key) DO UPDATE
-       SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step, is_nan = EXCLUDED.is_nan
-       WHERE (EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
-           > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END)`,
+       SET (value, timestamp, step, is_nan) = (
+             SELECT CASE WHEN later THEN EXCLUDED.value ELSE l.value END, CASE WHEN later THEN EXCLUDED.timestamp ELSE l.timestamp END,
+                    CASE WHEN later THEN EXCLUDED.step ELSE l.step END, CASE WHEN later THEN EXCLUDED.is_nan ELSE l.is_nan END
+               FROM (SELECT (EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
+                          > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END) AS later) x),
+           (step_min, step_count, step_stride) = (
+             SELECT * FROM bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride))`,
     [
       tenantId, runId, `${keys}}`, `${values}}`, `${timestamps}}`, `${steps}}`,
       array((m) => `"${m.key}"`), array((m) => `${m.value}`), array((m) => `${m.timestamp}`), array((m) => `${m.step}`),
+      summaryArray((s) => `${s.first}`), summaryArray((s) => `${s.count}`), summaryArray((s) => (s.stride === undefined ? 'NULL' : `${s.stride}`)),
     ],
     PREPARED,
   );
+};
+
+/** A key's distinct steps in one batch: the first, how many, and the stride when they are a progression. */
+export interface StepProgression { first: number; count: number; stride: number | undefined }
+
+/**
+ * The distinct steps of one batch as a progression (migration 0038). Steps are safe integers; a batch
+ * whose steps span more than 2^53 is reported as no progression rather than computed inexactly.
+ */
+export const stepProgression = (steps: readonly number[]): StepProgression => {
+  let ascending = true;
+  for (let i = 1; i < steps.length && ascending; i += 1) ascending = (steps[i] as number) >= (steps[i - 1] as number);
+  const sorted = ascending ? steps : [...steps].sort((a, b) => a - b);
+  const first = sorted[0] as number;
+  const span = (sorted[sorted.length - 1] as number) - first;
+  let count = 1;
+  let stride: number | undefined = 0;
+  for (let i = 1; i < sorted.length; i += 1) {
+    const gap = (sorted[i] as number) - (sorted[i - 1] as number);
+    if (gap === 0) continue;
+    count += 1;
+    if (stride === 0) stride = gap;
+    else if (gap !== stride) stride = undefined;
+  }
+  return { first, count, stride: span > Number.MAX_SAFE_INTEGER ? undefined : stride };
 };
 
 // What validateMetricName admits (plus the length bound): safe inside a double-quoted array element.

@@ -23,6 +23,8 @@ import {
   insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
 } from './tracking-queries.ts';
 import { insertLoggedModelMetrics, linkRunModels } from './logged-model-queries.ts';
+import { pointsAtStepsSql, sampleSummarizedSteps, stepSummarySql, summariesOf } from './step-sampling.ts';
+import type { StepSummaryRow } from './step-sampling.ts';
 
 /** Who acts, for which tenant, under which request: what every call of the tracking service carries. */
 export interface TrackingScope {
@@ -707,8 +709,11 @@ export const createTrackingService = (deps: { db: Db }) => {
      * Without an interval it is [0, the highest step]. (MLflow drops a sampled position that is past the
      * number of steps in the interval rather than past its end — a slip when start > 0 that this does not copy.)
      *
-     * One statement: the sampling runs in the database (window functions over the runs' distinct steps,
-     * read from run_metrics_step_idx within the interval), and only the chosen points come back.
+     * When every run's series is summarised as a step progression on one lattice (migration 0038, the
+     * usual 0, 1, 2, … or every n-th step), the sampled steps are computed from the summaries and only the
+     * points at them are read: logarithmic in the length of the series. Otherwise one statement samples in
+     * the database (window functions over the runs' distinct steps, read from run_metrics_step_idx within
+     * the interval): linear in the steps inside the interval. Only the chosen points come back either way.
      */
     async getMetricHistoryBulkInterval(
       scope: TrackingScope,
@@ -728,10 +733,19 @@ export const createTrackingService = (deps: { db: Db }) => {
         const found = new Set((await tx.query<{ id: string }>('SELECT id FROM runs WHERE tenant_id = $1::uuid AND id = ANY($2::text[])', [scope.tenantId, valid])).rows.map((r) => r.id));
         const missing = runIds.find((id) => !found.has(id));
         if (missing !== undefined) throw trackingErrors.runNotFound(missing);
-        const { rows } = await tx.query<{ run_id: string; value: number; timestamp: number; step: number }>(
-          bulkIntervalSql(valid.length === 1),
-          [scope.tenantId, valid, key, startStep ?? null, endStep ?? null, maxResults],
-        );
+        // Series logged as step progressions are sampled from their summaries (step-sampling.ts); the
+        // rest by the scanning statement.
+        const summaries = summariesOf((await tx.query<StepSummaryRow>(stepSummarySql, [scope.tenantId, valid, key])).rows);
+        const interval = startStep === undefined || endStep === undefined ? undefined : [BigInt(startStep), BigInt(endStep)] as const;
+        const chosen = summaries === undefined ? undefined : sampleSummarizedSteps(summaries, maxResults, interval);
+        if (chosen !== undefined && chosen.length === 0) return [];
+        const { rows } = chosen === undefined
+          ? await tx.query<{ run_id: string; value: number; timestamp: number; step: number }>(
+            bulkIntervalSql(valid.length === 1),
+            [scope.tenantId, valid, key, startStep ?? null, endStep ?? null, maxResults],
+          )
+          : await tx.query<{ run_id: string; value: number; timestamp: number; step: number }>(
+            pointsAtStepsSql, [scope.tenantId, valid, key, chosen.map(String)]);
         const byRun = new Map<string, typeof rows>();
         for (const r of rows) {
           const list = byRun.get(r.run_id);

@@ -57,18 +57,25 @@ export const seedModels = async (
        FROM ${series}, generate_series(1, $7::int) AS v WHERE g <= $6::int ${guard}`, p);
 };
 
-/** One run (in experiment `experimentId`, id `runId`) with `points` points of metric `key`. */
-export const seedSeries = async (owner: Db, o: { tenantId: string; experimentId: number; runId: string; key: string; points: number }): Promise<void> => {
+/**
+ * One run (in experiment `experimentId`, id `runId`) with `points` points of metric `key` at steps 0 … points − 1,
+ * written as log-batch writes them: history rows `summarized`, and the latest-metric row with the step summary
+ * (migration 0038) — or, with `summary: false`, without one, as for a series whose steps are not a progression
+ * (get-history-bulk-interval then scans the steps).
+ */
+export const seedSeries = async (owner: Db, o: { tenantId: string; experimentId: number; runId: string; key: string; points: number; summary?: boolean }): Promise<void> => {
   await owner.queryAsOwner(
     `INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri)
      VALUES ($1, $2::uuid, $3::bigint, 'series', 'user', 'FINISHED', $4::bigint, $4::bigint + 1000, 'active', 'mlflow-artifacts:/' || $3::bigint || '/' || $1 || '/artifacts')`,
     [o.runId, o.tenantId, o.experimentId, T0]);
   await owner.queryAsOwner(
-    `INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan)
-     SELECT $1::uuid, $2, $3, s, $4::bigint + s, sin(s), false FROM generate_series(0, $5::bigint - 1) AS s`,
+    `INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
+     SELECT $1::uuid, $2, $3, s, $4::bigint + s, sin(s), false, true FROM generate_series(0, $5::bigint - 1) AS s`,
     [o.tenantId, o.runId, o.key, T0, o.points]);
+  const summary = o.summary ?? true;
   await owner.queryAsOwner(
-    `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan)
-     VALUES ($1::uuid, $2, $3, sin($5::bigint - 1), $4::bigint + $5::bigint - 1, $5::bigint - 1, false)`,
+    `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
+     VALUES ($1::uuid, $2, $3, sin($5::bigint - 1), $4::bigint + $5::bigint - 1, $5::bigint - 1, false,
+             ${summary ? '0, $5::bigint, 1' : 'NULL, NULL, NULL'})`,
     [o.tenantId, o.runId, o.key, T0, o.points]);
 };

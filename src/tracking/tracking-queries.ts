@@ -173,6 +173,27 @@ const laterThan = (a: ValidMetric, b: ValidMetric): boolean => {
 };
 
 /**
+ * log-batch's metric statement (see insertMetrics): $1 tenant, $2 run, $3–$6 the points (keys, values,
+ * timestamps, steps), $7–$10 the latest point per key, $11–$13 each key's step progression in the batch.
+ */
+export const INSERT_METRICS_SQL = `WITH history AS (
+    INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
+    SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
+      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step))
+  INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
+  SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
+    FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
+            $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
+  ON CONFLICT (tenant_id, run_id, key) DO UPDATE
+    SET (value, timestamp, step, is_nan) = (
+      SELECT CASE WHEN later THEN EXCLUDED.value ELSE l.value END, CASE WHEN later THEN EXCLUDED.timestamp ELSE l.timestamp END,
+             CASE WHEN later THEN EXCLUDED.step ELSE l.step END, CASE WHEN later THEN EXCLUDED.is_nan ELSE l.is_nan END
+        FROM (SELECT (EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
+                   > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END) AS later) x),
+    (step_min, step_count, step_stride) = (
+      SELECT * FROM bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride))`;
+
+/**
  * Inserts metric points into the history and moves each key's latest value forward when a new point is
  * later by (step, timestamp, value) — MLflow's order, with NaN compared as 0 as MLflow's SQL store stores
  * it. One statement, one round trip, whatever the batch size: the history as four array parameters
@@ -222,22 +243,7 @@ export const insertMetrics = async (tx: Queryable, tenantId: string, runId: stri
   const array = (f: (m: ValidMetric) => string): string => `{${last.map(f).join(',')}}`;
   const summaryArray = (f: (s: StepProgression) => string): string => `{${summaries.map(f).join(',')}}`;
   await tx.query(
-    `WITH history AS (
-       INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
-       SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
-         FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step))
-     INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
-     SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
-       FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
-                   $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
-     ON CONFLICT (tenant_id, run_id, key) DO UPDATE
-       SET (value, timestamp, step, is_nan) = (
-             SELECT CASE WHEN later THEN EXCLUDED.value ELSE l.value END, CASE WHEN later THEN EXCLUDED.timestamp ELSE l.timestamp END,
-                    CASE WHEN later THEN EXCLUDED.step ELSE l.step END, CASE WHEN later THEN EXCLUDED.is_nan ELSE l.is_nan END
-               FROM (SELECT (EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
-                          > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END) AS later) x),
-           (step_min, step_count, step_stride) = (
-             SELECT * FROM bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride))`,
+    INSERT_METRICS_SQL,
     [
       tenantId, runId, `${keys}}`, `${values}}`, `${timestamps}}`, `${steps}}`,
       array((m) => `"${m.key}"`), array((m) => `${m.value}`), array((m) => `${m.timestamp}`), array((m) => `${m.step}`),

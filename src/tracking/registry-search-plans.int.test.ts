@@ -162,17 +162,21 @@ describe('experiment, registry and metric history plans at 100k objects / 1M poi
     const summaryScans = await scans(stepSummarySql, [TENANT, [RUN, 'b'.repeat(32)], 'loss']);
     assert.ok(summaryScans.some((s) => s.includes('run_metrics_unsummarized_idx')) && summaryScans.every((s) => !s.startsWith('Seq Scan')), summaryScans.join('; '));
     const summaries = await withTenant(database.db, TENANT, async (tx) => summariesOf((await tx.query<StepSummaryRow>(stepSummarySql, [TENANT, [RUN], 'loss'])).rows), { readOnly: true });
-    const chosen = sampleSummarizedSteps(summaries ?? [], 320);
-    assert.equal(chosen?.length, 321, 'sampled from the summary');
-    const found = await scans(pointsAtStepsSql, [TENANT, [RUN], 'loss', (chosen ?? []).map(String)]);
-    assert.ok(found.length > 0 && found.every((s) => s.includes('run_metrics_step_idx') && !s.startsWith('Bitmap')), found.join('; '));
-    // Executed: the index returns the chosen points and nothing else (the seeded series has one point per step).
-    const { rows } = await withTenant(database.db, TENANT, (tx) => tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode & { 'Actual Rows'?: number } }] }>(
-      `EXPLAIN (ANALYZE, FORMAT JSON) ${pointsAtStepsSql}`, [TENANT, [RUN], 'loss', (chosen ?? []).map(String)]), { readOnly: true });
-    const read: number[] = [];
-    walk((rows[0] as { 'QUERY PLAN': [{ Plan: PlanNode & { 'Actual Rows'?: number } }] })['QUERY PLAN'][0].Plan, (n) => {
-      if (n['Relation Name'] === 'run_metrics') read.push((n as { 'Actual Rows'?: number })['Actual Rows'] ?? -1);
-    });
-    assert.deepEqual(read, [321]);
+    for (const maxResults of [320, 1000, 2500]) {
+      const chosen = sampleSummarizedSteps(summaries ?? [], maxResults) ?? [];
+      assert.equal(chosen.length, maxResults + 1, 'sampled from the summary');
+      const found = await scans(pointsAtStepsSql, [TENANT, [RUN], 'loss', chosen.map(String)]);
+      assert.ok(found.length > 0 && found.every((s) => s.includes('run_metrics_step_idx') && !s.startsWith('Bitmap')), found.join('; '));
+      // Executed: the index gives the chosen points and nothing else (the seeded series has one point per step).
+      type Analyzed = PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number };
+      const { rows } = await withTenant(database.db, TENANT, (tx) => tx.query<{ 'QUERY PLAN': [{ Plan: Analyzed }] }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${pointsAtStepsSql}`, [TENANT, [RUN], 'loss', chosen.map(String)]), { readOnly: true });
+      let read = 0;
+      walk((rows[0] as { 'QUERY PLAN': [{ Plan: Analyzed }] })['QUERY PLAN'][0].Plan, (n) => {
+        const a = n as Analyzed;
+        if (a['Relation Name'] === 'run_metrics') read += (a['Actual Rows'] ?? 0) * (a['Actual Loops'] ?? 1);
+      });
+      assert.equal(read, maxResults + 1, `max_results ${maxResults}`);
+    }
   });
 });

@@ -128,9 +128,12 @@ export const sampleSummarizedSteps = (series: readonly StepSummary[], maxResults
 };
 
 /**
- * The points of the runs at the chosen steps ($4, as text: bigint), one index probe of
- * run_metrics_step_idx per run and step; identical points are one (migration 0002).
+ * The points of the runs at the chosen steps ($4, as text: bigint), one probe of run_metrics_step_idx per
+ * run and step; identical points are one (migration 0002). The lookup is a lateral subquery with OFFSET 0:
+ * given `step = ANY(…)` of a thousand steps, the planner estimates most of the series and reads all of it.
  */
-export const pointsAtStepsSql = `SELECT DISTINCT run_id, step, timestamp, value FROM run_metrics
-  WHERE tenant_id = $1::uuid AND run_id = ANY($2::text[]) AND key = $3 AND step = ANY($4::text[]::int8[])
-  ORDER BY run_id, step, timestamp, value`;
+export const pointsAtStepsSql = `SELECT DISTINCT p.run_id, p.step, p.timestamp, p.value
+  FROM unnest($4::text[]::int8[]) AS c(step) CROSS JOIN unnest($2::text[]) AS u(id)
+  CROSS JOIN LATERAL (SELECT m.run_id, m.step, m.timestamp, m.value FROM run_metrics m
+                       WHERE m.tenant_id = $1::uuid AND m.run_id = u.id AND m.key = $3 AND m.step = c.step OFFSET 0) p
+  ORDER BY p.run_id, p.step, p.timestamp, p.value`;

@@ -39,6 +39,44 @@ describe('PGlite in a worker thread', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  test('prepared statements answer exactly as unprepared ones: values, errors, a failed parse, the transaction after an error', async () => {
+    const sql = 'SELECT $1::int8 AS a, $2::float8 AS b, $3::float8 AS c, $4::text[] AS d, $5::jsonb AS e, $6::uuid AS f, $7::bool AS g, $8::text AS h, $9::bytea AS i';
+    const params = ['9007199254740993', Number.NaN, Number.NEGATIVE_INFINITY, ['x', 'y,"z"', ''], { k: [1, 'two'] }, randomUUID(), true, null, Buffer.from([0, 1, 255])];
+    const plain = await db.transaction('SELECT 1;', (tx) => tx.query(sql, params));
+    for (let i = 0; i < 3; i += 1) {
+      const prepared = await db.transaction('SELECT 1;', (tx) => tx.query(sql, params, { prepare: true }));
+      assert.deepEqual(prepared, plain, `call ${i}: the cached statement answers as a parsed one`);
+    }
+    const kept = await db.transaction('SELECT 1;', (tx) => tx.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [sql]));
+    assert.deepEqual(kept.rows, [{ n: 1 }], 'parsed once, kept in the session');
+    // Writes report the rows they touched; a constraint violation keeps its SQLSTATE and the next
+    // transaction on the same prepared statement works.
+    const tenant = randomUUID();
+    await seedTenants(db, [tenant], 0);
+    const insert = `INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, 'p', 'process', 'active')`;
+    const written = await withSystem(db, (tx) => tx.query(insert, [randomUUID(), `prep-${tenant.slice(0, 8)}`], { prepare: true }));
+    assert.equal(written.rowCount, 1);
+    await assert.rejects(withSystem(db, (tx) => tx.query(insert, [randomUUID(), `prep-${tenant.slice(0, 8)}`], { prepare: true })), (error: Error & { code?: string }) => error.code === '23505');
+    assert.equal((await withSystem(db, (tx) => tx.query(insert, [randomUUID(), `prep2-${tenant.slice(0, 8)}`], { prepare: true }))).rowCount, 1);
+    // A statement that does not parse is refused with its SQLSTATE and not remembered.
+    for (let i = 0; i < 2; i += 1) {
+      await assert.rejects(db.transaction('SELECT 1;', (tx) => tx.query('SELEC $1::int', [1], { prepare: true })), (error: Error & { code?: string }) => error.code === '42601');
+    }
+    assert.deepEqual((await db.transaction('SELECT 1;', (tx) => tx.query<{ x: number }>('SELECT $1::int + 1 AS x', [41], { prepare: true }))).rows, [{ x: 42 }]);
+  });
+
+  test('a prepared statement run for several tenants, concurrently, returns each only its own rows', async () => {
+    const tenants = [randomUUID(), randomUUID(), randomUUID()];
+    await seedTenants(db, tenants, 5);
+    const sql = 'SELECT tenant_id::text AS tenant_id, count(*)::int AS n FROM audit_events GROUP BY tenant_id';
+    // Well past the five custom plans after which PostgreSQL may switch a prepared statement to a generic plan.
+    const reads = Array.from({ length: 60 }, (_, i) => tenants[i % tenants.length] as string).map(async (tenant) => {
+      const { rows } = await withTenant(db, tenant, (tx) => tx.query<{ tenant_id: string; n: number }>(sql, [], { prepare: true }), { readOnly: true });
+      assert.deepEqual(rows, [{ tenant_id: tenant, n: 5 }]);
+    });
+    await Promise.all(reads);
+  });
+
   test('the event loop keeps running while a query runs', async () => {
     let ticks = 0;
     const ticker = setInterval(() => { ticks += 1; }, 1);

@@ -14,7 +14,8 @@ export interface QueryOptions {
    * write paths only: the text must be a constant of this code base (never built from input), since
    * each distinct text stays prepared for the connection's life. Row-level security is unaffected:
    * the policies read the tenant setting when the statement executes, and PostgreSQL re-plans a cached
-   * plan when the role differs. PGlite ignores it.
+   * plan when the role differs. PGlite: a named statement of the worker's one session, the same way
+   * (pglite-worker.ts).
    */
   prepare?: boolean;
 }

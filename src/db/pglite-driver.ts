@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Db, Queryable, QueryResult, WorkLimits } from './db-types.ts';
+import type { Db, Queryable, QueryOptions, QueryResult, WorkLimits } from './db-types.ts';
 import { inlineParams } from './inline-params.ts';
 import { createFairLock } from './fair-lock.ts';
 import type { PgliteCall, PgliteErrorData, PgliteRequest, PgliteResponse, PgliteResultSet, PgliteWorkerData, WasmModule } from './pglite-protocol.ts';
@@ -182,10 +182,11 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
         // fn's queries go to the worker one after another, so the watchdog times each statement alone.
         let previous: Promise<unknown> = Promise.resolve();
         const queryable: Queryable = {
-          query<Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+          query<Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<QueryResult<Row>> {
             const run = async (): Promise<QueryResult<Row>> => {
               if (!open) throw new Error('query issued after its transaction ended');
-              const [result] = await request({ op: 'query', sql, params: params as unknown[] }, timeoutMs, begun);
+              const call = { op: 'query', sql, params: params as unknown[], ...(options?.prepare === true ? { prepare: true } : {}) } as const;
+              const [result] = await request(call, timeoutMs, begun);
               return normalize<Row>(result!);
             };
             const next = previous.then(run, run);

@@ -19,7 +19,8 @@ export type WasmModule = NonNullable<PGliteOptions['pgliteWasmModule']>;
 
 export type PgliteCall =
   | { op: 'exec'; sql: string }
-  | { op: 'query'; sql: string; params: unknown[] }
+  /** `prepare`: run it as a named statement of the worker's session, parsed once (QueryOptions.prepare). */
+  | { op: 'query'; sql: string; params: unknown[]; prepare?: boolean }
   | { op: 'close' };
 
 export type PgliteRequest = PgliteCall & { id: number };

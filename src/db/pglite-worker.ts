@@ -5,7 +5,7 @@
  * only this worker, never the HTTP server's event loop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, parse, protocol } from '@electric-sql/pglite';
 import type { PgliteErrorData, PgliteRequest, PgliteResponse, PgliteResultSet, PgliteWorkerData } from './pglite-protocol.ts';
 
 const port = parentPort!;
@@ -33,6 +33,49 @@ try {
   process.exit(1);
 }
 
+/**
+ * Prepared statements (QueryOptions.prepare): each distinct text is parsed once as a named statement of
+ * this worker's session — PGlite's own query() parses and describes every statement anew, which for the
+ * platform's row-level-security-laden write statements was most of the embedded database's work — and
+ * then bound and executed, with the parameter types the first describe gave. A statement whose parse
+ * failed is not remembered; names are never reused, so one that half-succeeded cannot clash. Prepared
+ * statements outlive transactions (they are session state), and PostgreSQL re-plans them itself when the
+ * schema changes. Values are serialized and rows parsed by PGlite's own type handlers, as in query().
+ */
+type BackendMessage = Awaited<ReturnType<PGlite['execProtocolStream']>>[number];
+const prepared = new Map<string, { name: string; types: number[] }>();
+let preparedCount = 0;
+const run = async (message: Uint8Array): Promise<BackendMessage[]> => pglite.execProtocolStream(message, { syncToFs: false });
+const preparedQuery = async (sql: string, params: readonly unknown[]): Promise<PgliteResultSet> =>
+  pglite.runExclusive(async () => {
+    const messages: BackendMessage[] = [];
+    try {
+      let statement = prepared.get(sql);
+      if (statement === undefined) {
+        preparedCount += 1;
+        const name = `bulkhead_${preparedCount}`;
+        messages.push(...(await run(protocol.serialize.parse({ name, text: sql }))));
+        const types = parse.parseDescribeStatementResults(await run(protocol.serialize.describe({ type: 'S', name })));
+        statement = { name, types };
+        prepared.set(sql, statement);
+      }
+      const { name, types } = statement;
+      const values = params.map((value, i) => {
+        if (value === null || value === undefined) return null;
+        const serializer = pglite.serializers[types[i] as number];
+        return serializer === undefined ? String(value) : serializer(value);
+      });
+      messages.push(...(await run(protocol.serialize.bind({ statement: name, values }))));
+      messages.push(...(await run(protocol.serialize.describe({ type: 'P' }))));
+      messages.push(...(await run(protocol.serialize.execute({}))));
+    } finally {
+      // After an error the backend skips to the next Sync; this also ends the extended-protocol exchange.
+      messages.push(...(await run(protocol.serialize.sync())));
+    }
+    await pglite.syncToFs();
+    return toResultSet(parse.parseResults(messages, pglite.parsers)[0] as { rows: unknown[]; affectedRows?: number });
+  });
+
 // Requests are handled strictly in order: each waits for the one before it.
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (request: PgliteRequest) => {
@@ -43,7 +86,7 @@ port.on('message', (request: PgliteRequest) => {
           send({ id: request.id, type: 'ok', results: (await pglite.exec(request.sql)).map(toResultSet) });
           return;
         case 'query':
-          send({ id: request.id, type: 'ok', results: [toResultSet(await pglite.query(request.sql, request.params))] });
+          send({ id: request.id, type: 'ok', results: [request.prepare === true ? await preparedQuery(request.sql, request.params) : toResultSet(await pglite.query(request.sql, request.params))] });
           return;
         case 'close':
           await pglite.close();

@@ -280,6 +280,20 @@ for (const kind of databaseKinds) {
       assert.ok(got.some((m) => m.step === 60), 'the older version\'s last step is sampled');
     });
 
+    it('a series logged before the summaries existed keeps no summary when logged to again, and is scanned', async () => {
+      const tenantId = await createTenant(database);
+      const runId = await createRun(database, tenantId);
+      const first = Array.from({ length: 30 }, (_, step) => ({ step, timestamp: 0, value: step }));
+      await logPoints(database, tenantId, runId, 'loss', first);
+      // What migration 0038 leaves on a latest-metric row written before it: no summary.
+      await database.owner.queryAsOwner('UPDATE run_latest_metrics SET step_min = NULL, step_count = NULL, step_stride = NULL WHERE tenant_id = $1::uuid AND run_id = $2', [tenantId, runId]);
+      const more = Array.from({ length: 30 }, (_, i) => ({ step: 30 + i, timestamp: 0, value: i }));
+      await logPoints(database, tenantId, runId, 'loss', more);
+      assert.equal(await storedSummary(database, tenantId, runId, 'loss'), undefined, 'unknown stays unknown');
+      const got = await tracking.getMetricHistoryBulkInterval({ tenantId, actor: 't', requestId: 'r' }, { runIds: [runId], metricKey: 'loss', maxResults: 7 });
+      assert.deepEqual(got.map((m) => `${m.run_id}:${show({ step: m.step, timestamp: m.timestamp, value: Number(m.value) })}`), referenceBulk([{ id: runId, points: [...first, ...more] }], 7, undefined));
+    });
+
     it("another tenant's run history is RESOURCE_DOES_NOT_EXIST, and a token of another series is refused", async () => {
       const a = await createTenant(database);
       const b = await createTenant(database);

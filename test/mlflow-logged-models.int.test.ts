@@ -278,6 +278,145 @@ for (const kind of databaseKinds) {
       assert.equal(errorCode(await apiB.post('logged-models/search', { experiment_ids: [otherExperiment], order_by: [{ field_name: 'name', ascending: true }], max_results: 2, page_token: first.next_page_token })), 'INVALID_PARAMETER_VALUE');
     });
 
+    test('search against a reference order: random names, times, metrics, datasets, orders, filters and page sizes', async () => {
+      // A seeded generator, so that a failure can be replayed (the seed is in every message).
+      const seed = Number(process.env['LM_SEARCH_SEED'] ?? Date.now() % 1_000_000);
+      let state = seed;
+      const random = (): number => {
+        state = (state + 0x6d2b79f5) | 0;
+        let t = Math.imul(state ^ (state >>> 15), 1 | state);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+      };
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+
+      const experimentId = await createExperiment(apiA, 'lm-reference');
+      const runId = await createRun(apiA, experimentId);
+      interface Point { key: string; value: number; timestamp: number; step: number; dataset?: { name: string; digest: string } }
+      interface Model { id: string; name: string; created: number; updated: number; status: string; points: Point[] }
+      const models: Model[] = [];
+      const NAMES = ['na', 'nb', 'nc', 'nd', 'ne'];
+      for (let i = 0; i < 200; i += 1) {
+        const created = await createModel(apiA, { experiment_id: experimentId, name: pick(NAMES), source_run_id: runId });
+        const ready = random() < 0.3;
+        if (ready) ok(await finalize(apiA, created.info.model_id, 'LOGGED_MODEL_READY'), 'finalize');
+        // Times in the past with many ties (set below as the schema owner: the API takes the server's clock).
+        const t = 1_600_000_000_000 + Math.floor(random() * 60);
+        models.push({ id: created.info.model_id, name: created.info.name, created: t, updated: t + Math.floor(random() * 40), status: ready ? 'READY' : 'PENDING', points: [] });
+      }
+      await p.database.owner.queryAsOwner(
+        `UPDATE logged_models lm SET creation_time = u.c, last_updated_time = u.u FROM unnest($1::text[], $2::int8[], $3::int8[]) AS u(id, c, u) WHERE lm.id = u.id`,
+        [models.map((m) => m.id), models.map((m) => m.created), models.map((m) => m.updated)]);
+      // Metric points through log-batch (which keeps the latest values the index orders by): ties in
+      // timestamp, step and value, NaN, several datasets, most models with some, some with none.
+      const DATASETS = [undefined, { name: 'eval', digest: 'd1' }, { name: 'eval', digest: 'd2' }, { name: 'test', digest: 'd3' }];
+      const VALUES = [0.1, 0.2, 0.2, 0.3, 0.5, Number.NaN];
+      const batch: Record<string, unknown>[] = [];
+      for (const m of models) {
+        if (random() < 0.2) continue;
+        for (let k = 1 + Math.floor(random() * 4); k > 0; k -= 1) {
+          const dataset = pick(DATASETS);
+          const point: Point = { key: pick(['acc', 'loss']), value: random() < 0.3 ? Math.round(random() * 1000) / 1000 : pick(VALUES), timestamp: 1 + Math.floor(random() * 3), step: Math.floor(random() * 2), ...(dataset === undefined ? {} : { dataset }) };
+          m.points.push(point);
+          batch.push({ key: point.key, value: Number.isNaN(point.value) ? 'NaN' : point.value, timestamp: point.timestamp, step: point.step, model_id: m.id,
+            ...(dataset === undefined ? {} : { dataset_name: dataset.name, dataset_digest: dataset.digest }) });
+        }
+      }
+      for (let i = 0; i < batch.length; i += 300) ok(await apiA.post('runs/log-batch', { run_id: runId, metrics: batch.slice(i, i + 300) }), 'model metrics');
+      // Deleted models never appear.
+      for (const m of models.splice(0, 3)) ok(await apiA.delete(`logged-models/${m.id}`, { model_id: m.id }), 'delete');
+      // Another tenant's experiment with the same id, models with the same names and metrics.
+      let sameId = '0';
+      while (sameId !== experimentId) sameId = await createExperiment(apiB, `lm-reference-${Date.now()}-${Math.random()}`);
+      const runB = await createRun(apiB, sameId);
+      for (let i = 0; i < 20; i += 1) {
+        const theirs = await createModel(apiB, { experiment_id: sameId, name: pick(NAMES), source_run_id: runB });
+        ok(await apiB.post('runs/log-batch', { run_id: runB, metrics: [{ key: 'acc', value: 0.4, timestamp: 2, step: 1, model_id: theirs.info.model_id }] }), 'B metric');
+      }
+
+      // The reference: the latest point by (timestamp, step, value), NaN above every number.
+      const above = (x: number, y: number): number => (Number.isNaN(x) ? (Number.isNaN(y) ? 0 : 1) : Number.isNaN(y) ? -1 : x - y);
+      const latest = (m: Model, key: string, name?: string, digest?: string): number | undefined => {
+        let best: Point | undefined;
+        for (const q of m.points) {
+          if (q.key !== key || (name !== undefined && q.dataset?.name !== name) || (digest !== undefined && q.dataset?.digest !== digest)) continue;
+          const later = best === undefined || (q.timestamp !== best.timestamp ? q.timestamp > best.timestamp
+            : q.step !== best.step ? q.step > best.step : above(q.value, best.value) > 0);
+          if (later) best = q;
+        }
+        return best?.value;
+      };
+      type Entry = { field_name: string; ascending: boolean; dataset_name?: string; dataset_digest?: string };
+      const compare = (orderBy: readonly Entry[]) => (x: Model, y: Model): number => {
+        const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+        for (const e of orderBy) {
+          const dir = e.ascending ? 1 : -1;
+          let c = 0;
+          if (e.field_name.startsWith('metrics.')) {
+            const key = e.field_name.slice('metrics.'.length);
+            const a = latest(x, key, e.dataset_name, e.dataset_digest);
+            const b = latest(y, key, e.dataset_name, e.dataset_digest);
+            c = a === undefined || b === undefined ? (a === undefined ? 1 : 0) - (b === undefined ? 1 : 0) : dir * above(a, b);
+          } else if (e.field_name === 'name') c = dir * byText(x.name, y.name);
+          else if (e.field_name === 'model_id') c = dir * byText(x.id, y.id);
+          else if (e.field_name === 'status') c = dir * byText(x.status, y.status);
+          else if (e.field_name === 'creation_timestamp') c = dir * (x.created - y.created);
+          else if (e.field_name === 'last_updated_timestamp') c = dir * (x.updated - y.updated);
+          if (c !== 0) return c;
+        }
+        if (!orderBy.some((e) => e.field_name === 'creation_timestamp')) {
+          const c = y.created - x.created;
+          if (c !== 0) return c;
+        }
+        return byText(x.id, y.id);
+      };
+      const metricOrder = (): Entry => {
+        const dataset = pick([undefined, { dataset_name: 'eval' }, { dataset_name: 'eval', dataset_digest: pick(['d1', 'd2']) }, { dataset_name: 'test' }]);
+        return { field_name: `metrics.${pick(['acc', 'loss'])}`, ascending: random() < 0.5, ...dataset };
+      };
+      const attributeOrder = (): Entry => ({ field_name: pick(['name', 'creation_timestamp', 'last_updated_timestamp', 'model_id', 'status']), ascending: random() < 0.5 });
+      const filters: Array<{ filter?: string; keep: (m: Model) => boolean }> = [
+        { keep: () => true },
+        { filter: 'creation_timestamp > 1600000000030', keep: (m) => m.created > 1_600_000_000_030 },
+        { filter: "name = 'nc'", keep: (m) => m.name === 'nc' },
+        { filter: "status = 'READY'", keep: (m) => m.status === 'READY' },
+        { filter: 'metrics.loss < 0.25', keep: (m) => m.points.some((q) => q.key === 'loss' && q.value < 0.25) },
+      ];
+      const original = new Set(models.map((m) => m.id));
+      let late = 0;
+      const lateIds = new Set<string>();
+      for (let c = 0; c < 16; c += 1) {
+        // Index-served forms (default, one attribute, one metric) and the general one (two terms).
+        const orderBy = pick<() => Entry[]>([() => [], () => [attributeOrder()], () => [metricOrder()], () => [metricOrder()], () => [attributeOrder(), metricOrder()], () => [metricOrder(), attributeOrder()]])();
+        if (orderBy.length === 2 && orderBy[0]?.field_name === orderBy[1]?.field_name) orderBy.pop();
+        const { filter, keep } = pick(filters);
+        const maxResults = 1 + Math.floor(random() * 17);
+        const expected = models.filter(keep).sort(compare(orderBy)).map((m) => m.id);
+        const seen: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = ok(await apiA.post('logged-models/search', {
+            experiment_ids: [experimentId], order_by: orderBy, max_results: maxResults, ...(filter === undefined ? {} : { filter }), ...(token === undefined ? {} : { page_token: token }),
+          }), `search (seed ${String(seed)})`) as { models?: { info: { model_id: string } }[]; next_page_token?: string };
+          assert.ok((page.models ?? []).length <= maxResults);
+          seen.push(...(page.models ?? []).map((m) => m.info.model_id));
+          token = page.next_page_token;
+          // New models while the client pages: newest of all, no metrics.
+          late += 1;
+          if (late % 3 === 0) lateIds.add((await createModel(apiA, { experiment_id: experimentId, name: pick(NAMES) })).info.model_id);
+        } while (token !== undefined);
+        const what = `seed ${String(seed)}, order ${JSON.stringify(orderBy)}, filter ${filter ?? '-'}, pages of ${String(maxResults)}`;
+        assert.equal(new Set(seen).size, seen.length, `no model twice: ${what}`);
+        assert.deepEqual(seen.filter((id) => original.has(id)), expected, what);
+        // Nothing else: no deleted model, none of tenant B's (same experiment id, names and metric key).
+        assert.deepEqual(seen.filter((id) => !original.has(id) && !lateIds.has(id)), [], what);
+      }
+      // Tenant B sees only its own 20 models in the experiment with the same id.
+      const theirs = ok(await apiB.post('logged-models/search', { experiment_ids: [sameId], order_by: [{ field_name: 'metrics.acc', ascending: false }], max_results: 100 }), 'B search');
+      assert.equal(theirs.models.length, 20);
+      assert.ok(theirs.models.every((m: { info: { model_id: string } }) => !original.has(m.info.model_id)));
+    });
+
     test('tags, params and delete', async () => {
       const experimentId = await createExperiment(apiA, 'lm-tags');
       const modelId = (await createModel(apiA, { experiment_id: experimentId, name: 'tagged', params: [{ key: 'depth', value: '3' }] })).info.model_id as string;

@@ -20,6 +20,7 @@ export const tenantDataTables = [
   'registered_models',
   // MLflow 3 logged models (0009): they reference runs and experiments, so they go first.
   'run_model_links',
+  'logged_model_latest_metrics',
   'logged_model_metrics',
   'logged_model_params',
   'logged_model_tags',

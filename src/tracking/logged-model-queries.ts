@@ -86,6 +86,13 @@ export const insertLoggedModelParams = async (
  * in one statement: the points whose model is an active logged model of this tenant are inserted, and
  * the ids of the others are returned (the caller refuses the batch, which rolls the insert back). The
  * run itself is checked by the caller in the same transaction.
+ *
+ * The same statement moves each model's latest value of the key forward (logged_model_latest_metrics,
+ * migration 0039: what `order_by metrics.<key>` reads from its index) for each dataset selector the point
+ * belongs to — all points, its dataset name, its (name, digest) — when the point is later by (timestamp,
+ * step, value). One row per selector of the batch (an upsert may not touch a row twice), picked in
+ * {@link latestBySelector} and upserted in (model, key, selector) order, so concurrent batches lock shared
+ * rows in the same order and cannot deadlock each other on them.
  */
 export const insertLoggedModelMetrics = async (
   tx: Queryable,
@@ -95,26 +102,86 @@ export const insertLoggedModelMetrics = async (
 ): Promise<string[]> => {
   const linked = metrics.filter((m) => m.modelId !== undefined);
   if (linked.length === 0) return [];
+  const latest = latestBySelector(linked);
   const { rows } = await tx.query<{ missing: string }>(
     `WITH u AS (
        SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
          AS u(model_id, key, value, ts, step, dataset_name, dataset_digest)),
-     known AS (SELECT lm.id FROM logged_models lm WHERE lm.id IN (SELECT u.model_id FROM u) AND lm.lifecycle_stage = 'active'),
+     known AS (
+       SELECT lm.id, lm.experiment_id, lm.creation_time FROM logged_models lm
+        WHERE lm.tenant_id = $1::uuid AND lm.id IN (SELECT u.model_id FROM u) AND lm.lifecycle_stage = 'active'),
      ins AS (
        INSERT INTO logged_model_metrics (tenant_id, model_id, run_id, key, value, timestamp, step, is_nan, dataset_name, dataset_digest)
        SELECT $1::uuid, u.model_id, $2, u.key, u.value::float8, u.ts::int8, u.step::int8, u.value::float8 = 'NaN'::float8,
               u.dataset_name, u.dataset_digest
          FROM u WHERE u.model_id IN (SELECT known.id FROM known)
-       RETURNING 1)
+       RETURNING 1),
+     latest AS (
+       INSERT INTO logged_model_latest_metrics AS l
+         (tenant_id, model_id, key, dataset_name, dataset_digest, experiment_id, creation_time, value, timestamp, step)
+       SELECT $1::uuid, v.model_id, v.key, v.dataset_name, v.dataset_digest, k.experiment_id, k.creation_time, v.value::float8, v.ts::int8, v.step::int8
+         FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) WITH ORDINALITY
+           AS v(model_id, key, dataset_name, dataset_digest, value, ts, step, ord)
+         JOIN known k ON k.id = v.model_id
+        ORDER BY v.ord
+       ON CONFLICT (tenant_id, model_id, key, dataset_name, dataset_digest) DO UPDATE
+         SET value = EXCLUDED.value, timestamp = EXCLUDED.timestamp, step = EXCLUDED.step
+         WHERE (EXCLUDED.timestamp, EXCLUDED.step, EXCLUDED.value) > (l.timestamp, l.step, l.value))
      SELECT DISTINCT u.model_id AS missing FROM u WHERE u.model_id NOT IN (SELECT known.id FROM known)`,
     [
       tenantId, runId,
       linked.map((m) => m.modelId), linked.map((m) => m.key), linked.map((m) => String(m.value)),
       linked.map((m) => String(m.timestamp)), linked.map((m) => String(m.step)),
       linked.map((m) => m.datasetName ?? null), linked.map((m) => m.datasetDigest ?? null),
+      latest.map((l) => l.modelId), latest.map((l) => l.key), latest.map((l) => l.datasetName), latest.map((l) => l.datasetDigest),
+      latest.map((l) => String(l.point.value)), latest.map((l) => String(l.point.timestamp)), latest.map((l) => String(l.point.step)),
     ],
   );
   return rows.map((r) => r.missing);
+};
+
+/** float8's order: NaN above every number (and equal to itself), as PostgreSQL sorts and compares it. */
+const floatAbove = (a: number, b: number): boolean => (Number.isNaN(a) ? !Number.isNaN(b) : !Number.isNaN(b) && a > b);
+
+/** The latest-value order of logged-model points: timestamp, then step, then the larger value. */
+const laterPoint = (a: ValidMetric, b: ValidMetric): boolean =>
+  a.timestamp !== b.timestamp ? a.timestamp > b.timestamp : a.step !== b.step ? a.step > b.step : floatAbove(a.value, b.value);
+
+interface LatestRow {
+  readonly modelId: string;
+  readonly key: string;
+  readonly datasetName: string;
+  readonly datasetDigest: string;
+  point: ValidMetric;
+}
+
+/**
+ * The batch's latest point per (model, key, dataset selector) — all points ('', ''), the point's dataset
+ * name (name, ''), its (name, digest) — sorted by those keys, the upsert's lock order. Picked here in one
+ * pass rather than with DISTINCT ON over the unnested batch in SQL: measured on a 100-point batch with
+ * datasets (300 selectors), the SQL form cost about twice the whole statement's time before.
+ */
+const latestBySelector = (linked: readonly ValidMetric[]): LatestRow[] => {
+  const rows = new Map<string, LatestRow>();
+  const offer = (m: ValidMetric, datasetName: string, datasetDigest: string): void => {
+    const id = `${m.modelId ?? ''}\u0000${m.key}\u0000${datasetName}\u0000${datasetDigest}`;
+    const seen = rows.get(id);
+    if (seen === undefined) rows.set(id, { modelId: m.modelId ?? '', key: m.key, datasetName, datasetDigest, point: m });
+    else if (laterPoint(m, seen.point)) seen.point = m;
+  };
+  for (const m of linked) {
+    offer(m, '', '');
+    if (m.datasetName !== undefined) {
+      offer(m, m.datasetName, '');
+      if (m.datasetDigest !== undefined) offer(m, m.datasetName, m.datasetDigest);
+    }
+  }
+  const byKey = (a: LatestRow, b: LatestRow): number =>
+    a.modelId !== b.modelId ? (a.modelId < b.modelId ? -1 : 1)
+      : a.key !== b.key ? (a.key < b.key ? -1 : 1)
+        : a.datasetName !== b.datasetName ? (a.datasetName < b.datasetName ? -1 : 1)
+          : a.datasetDigest < b.datasetDigest ? -1 : a.datasetDigest > b.datasetDigest ? 1 : 0;
+  return [...rows.values()].sort(byKey);
 };
 
 /**

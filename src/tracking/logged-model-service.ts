@@ -11,6 +11,8 @@ import {
 import type { KeyValue, KeyValueInput } from './mlflow-validation.ts';
 import { compileLoggedModelFilter, compileLoggedModelOrderBy } from './search-filter.ts';
 import { computedKeyset } from './keyset-page.ts';
+import type { ComputedKey, ComputedKeyset } from './keyset-page.ts';
+import { createStatisticsKeeper } from './search-statistics.ts';
 import type { DatasetFilter } from './search-filter.ts';
 import {
   LOGGED_MODEL_SELECT, findLoggedModel, insertLoggedModelParams, linkRunModels, lockLoggedModel, upsertLoggedModelTags,
@@ -79,6 +81,7 @@ const validateDatasets = (raw: unknown): DatasetFilter[] =>
     return { name, digest: optionalString('datasets.dataset_digest', d.dataset_digest) };
   });
 
+
 export interface LoggedModelSearchInput {
   experiment_ids?: unknown;
   filter?: unknown;
@@ -87,6 +90,186 @@ export interface LoggedModelSearchInput {
   order_by?: unknown;
   page_token?: unknown;
 }
+
+/** A row of a page statement: the model id and its sort keys as text (`t0…`, what the keyset reads). */
+type PageKeyRow = { id: string } & Record<string, string | null>;
+
+interface SqlStatement {
+  readonly sql: string;
+  readonly params: unknown[];
+}
+
+export interface LoggedModelSearchStatements {
+  /** As the request named them (the caller checks each is the tenant's). */
+  readonly experimentIds: readonly number[];
+  readonly maxResults: number;
+  readonly keyset: ComputedKeyset;
+  /**
+   * The page's ids and keys (`id`, `t0…`) in order: run one after the other, concatenating, until more
+   * than maxResults rows are in hand. $1 is the experiment ids, $2 the tenant.
+   */
+  readonly statements: readonly SqlStatement[];
+}
+
+interface KeyColumn {
+  /** Trusted SQL of the column. */
+  readonly sql: string;
+  readonly type: 'text' | 'bigint' | 'float8';
+  readonly ascending: boolean;
+  readonly nullable: boolean;
+}
+
+/**
+ * The rows after `keys` in the order of `columns` (NULLS LAST), with exactly computedKeyset's meaning
+ * (keyset-page.ts): the OR over i of "equal in every term before i, strictly after in term i". When the
+ * first term cannot be NULL it is led by the redundant bound `c0 >= k0` (`<=` descending), from which the
+ * planner starts an index range instead of reading the index from its start and filtering. Key values are
+ * appended to `params`.
+ */
+const rowsAfter = (columns: readonly KeyColumn[], keys: readonly ComputedKey[], params: unknown[]): string => {
+  const placeholders = columns.map((c, i) => {
+    const k = keys[i] ?? null;
+    if (k === null) return null;
+    params.push(k);
+    return `$${String(params.length)}::${c.type}`;
+  });
+  const equal = (i: number): string => {
+    const c = columns[i] as KeyColumn;
+    const p = placeholders[i] ?? null;
+    return p === null ? `${c.sql} IS NULL` : `${c.sql} = ${p}`;
+  };
+  const branches: string[] = [];
+  columns.forEach((c, i) => {
+    const p = placeholders[i] ?? null;
+    if (p === null) return; // nothing sorts after NULL in this term
+    const beyond = `${c.sql} ${c.ascending ? '>' : '<'} ${p}`;
+    branches.push(`(${[...columns.slice(0, i).map((_, j) => equal(j)), c.nullable ? `(${beyond} OR ${c.sql} IS NULL)` : beyond].join(' AND ')})`);
+  });
+  if (branches.length === 0) return 'FALSE';
+  const first = columns[0] as KeyColumn;
+  const lead = placeholders[0] ?? null;
+  const bound = lead !== null && !first.nullable ? `${first.sql} ${first.ascending ? '>=' : '<='} ${lead} AND ` : '';
+  return `${bound}(${branches.join(' OR ')})`;
+};
+
+const orderOf = (columns: readonly KeyColumn[]): string =>
+  columns.map((c) => `${c.sql} ${c.ascending ? 'ASC' : 'DESC'}${c.nullable ? ' NULLS LAST' : ''}`).join(', ');
+
+/**
+ * The statements of one logged-models/search page (validation included: INVALID_PARAMETER_VALUE for a
+ * malformed request or page token; the experiments are checked by the caller, in its transaction).
+ *
+ * - Attribute orders (the default `creation_time DESC, id`, and any list of attributes): for each
+ *   experiment, a LATERAL branch reads that experiment's models in the order, after the token, and stops
+ *   at max_results + 1; the branches' rows are merged by one sort of at most (experiments × page) rows.
+ *   Migration 0039 has an index for the default order and for `creation_time`, `last_updated_timestamp`,
+ *   `name` and `model_id` (each direction), so each branch is an index range (the filter checked on the
+ *   rows read, an attribute condition in the index range where it leads). Other attributes sort the
+ *   experiment's matching models.
+ * - One `metrics.<key>` order (then the tie-breakers): the models that have the metric on the selector
+ *   come first, read per experiment from logged_model_latest_metrics' index in (value, creation_time DESC,
+ *   id) order and joined to their model (active, the filter); then, only when those run out before the
+ *   page is full, the models without it, newest first, from the creation index with an anti-join probe
+ *   each. The token's value is NULL once the page is in the second part.
+ * - Any other order (a metric after another term, several metrics): the sort keys of every matching
+ *   model, sorted: linear in the experiments' models.
+ */
+export const loggedModelSearchStatements = (tenantId: string, input: LoggedModelSearchInput): LoggedModelSearchStatements => {
+  const rawIds = typeof input.experiment_ids === 'string' ? [input.experiment_ids] : asList<unknown>('experiment_ids', input.experiment_ids);
+  if (rawIds.length === 0) throw trackingErrors.missing('experiment_ids');
+  const experimentIds = rawIds.map((raw) => {
+    const id = parseExperimentId(raw);
+    if (id === undefined) throw trackingErrors.experimentNotFound(raw);
+    return id;
+  });
+  const datasets = validateDatasets(input.datasets);
+  const maxResults = validateMaxResults(input.max_results, searchPageLimits.loggedModels);
+  const filter = optionalString('filter', input.filter, 10_000);
+  const where = compileLoggedModelFilter(filter, { firstParam: 3, datasets });
+  const order = compileLoggedModelOrderBy(input.order_by, { firstParam: 3 + where.params.length });
+  // Keyset pages (issue 20): the token holds the last model's sort keys, bound to this search.
+  const keyset = computedKeyset(order.terms,
+    `logged-models\u0000${tenantId}\u0000${experimentIds.join(',')}\u0000${filter ?? ''}\u0000${JSON.stringify(datasets)}`);
+  const after = keyset.decode(optionalString('page_token', input.page_token, 16_384));
+  // An experiment named twice is searched once (each is one LATERAL branch).
+  const base = (): unknown[] => [[...new Set(experimentIds)], tenantId, ...where.params];
+  const limitOf = (params: unknown[]): string => {
+    params.push(maxResults + 1);
+    return `$${String(params.length)}`;
+  };
+  const perExperiment = (inner: string, params: unknown[], limit: string): SqlStatement => ({
+    sql: `SELECT s.id, ${keyset.textSql} FROM unnest($1::bigint[]) AS e(experiment_id) CROSS JOIN LATERAL (${inner}) s
+           ORDER BY ${keyset.orderSql} LIMIT ${limit}`,
+    params,
+  });
+  const models = `lm.tenant_id = $2::uuid AND lm.experiment_id = e.experiment_id AND lm.lifecycle_stage = 'active' AND (${where.sql})`;
+  const statements: SqlStatement[] = [];
+
+  const [first, ...rest] = order.terms;
+  const tieBreakers = rest.length === 2 && rest[0]?.column === 'creation_time' && rest[0].ascending === false
+    && rest[1]?.column === 'id' && rest[1].ascending;
+  if (order.terms.every((t) => t.column !== undefined)) {
+    const columns = order.terms.map((t): KeyColumn => ({ sql: `lm.${t.column as string}`, type: t.type, ascending: t.ascending, nullable: t.nullable }));
+    const params = base();
+    const afterSql = after === undefined ? 'TRUE' : rowsAfter(columns, after, params);
+    const limit = limitOf(params);
+    statements.push(perExperiment(
+      `SELECT lm.id, ${columns.map((c, i) => `${c.sql} AS k${String(i)}`).join(', ')} FROM logged_models lm
+        WHERE ${models} AND ${afterSql} ORDER BY ${orderOf(columns)} LIMIT ${limit}`,
+      params, limit));
+  } else if (first?.metric !== undefined && tieBreakers) {
+    const metric = first.metric;
+    const selector = (params: unknown[], alias: string): string => {
+      params.push(metric.key, metric.datasetName, metric.datasetDigest);
+      const n = params.length;
+      return `${alias}.tenant_id = $2::uuid AND ${alias}.key = $${String(n - 2)} AND ${alias}.dataset_name = $${String(n - 1)} AND ${alias}.dataset_digest = $${String(n)}`;
+    };
+    const timeAndId: KeyColumn[] = [
+      { sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false },
+      { sql: 'lm.id', type: 'text', ascending: true, nullable: false },
+    ];
+    if (after === undefined || after[0] !== null) {
+      // The models with a value: the value is never NULL in that table, so the bound leads an index range.
+      const columns: KeyColumn[] = [
+        { sql: 'x.value', type: 'float8', ascending: first.ascending, nullable: false },
+        { sql: 'x.creation_time', type: 'bigint', ascending: false, nullable: false },
+        { sql: 'x.model_id', type: 'text', ascending: true, nullable: false },
+      ];
+      const params = base();
+      const has = selector(params, 'x');
+      const afterSql = after === undefined ? 'TRUE' : rowsAfter(columns, after, params);
+      const limit = limitOf(params);
+      statements.push(perExperiment(
+        `SELECT x.model_id AS id, x.value AS k0, x.creation_time AS k1, x.model_id AS k2
+           FROM logged_model_latest_metrics x JOIN logged_models lm ON lm.tenant_id = x.tenant_id AND lm.id = x.model_id
+          WHERE ${has} AND x.experiment_id = e.experiment_id AND ${models} AND ${afterSql}
+          ORDER BY ${orderOf(columns)} LIMIT ${limit}`,
+        params, limit));
+    }
+    // The models without a value on the selector (sorted last, newest first).
+    const params = base();
+    const has = selector(params, 'x');
+    const afterSql = after === undefined || after[0] !== null ? 'TRUE' : rowsAfter(timeAndId, after.slice(1), params);
+    const limit = limitOf(params);
+    statements.push(perExperiment(
+      `SELECT lm.id, NULL::float8 AS k0, lm.creation_time AS k1, lm.id AS k2 FROM logged_models lm
+        WHERE ${models} AND NOT EXISTS (SELECT 1 FROM logged_model_latest_metrics x WHERE ${has} AND x.model_id = lm.id)
+          AND ${afterSql} ORDER BY ${orderOf(timeAndId)} LIMIT ${limit}`,
+      params, limit));
+  } else {
+    const params = [...base(), ...order.params];
+    const afterSql = after === undefined ? 'TRUE' : keyset.after(after, params);
+    const limit = limitOf(params);
+    statements.push({
+      sql: `SELECT s.id, ${keyset.textSql} FROM (
+              SELECT lm.id, ${keyset.selectSql} FROM logged_models lm
+               WHERE lm.tenant_id = $2::uuid AND lm.experiment_id = ANY($1::bigint[]) AND lm.lifecycle_stage = 'active' AND (${where.sql})) s
+             WHERE ${afterSql} ORDER BY ${keyset.orderSql} LIMIT ${limit}`,
+      params,
+    });
+  }
+  return { experimentIds, maxResults, keyset, statements };
+};
 
 export type LoggedModelService = ReturnType<typeof createLoggedModelService>;
 
@@ -103,6 +286,9 @@ export type LoggedModelService = ReturnType<typeof createLoggedModelService>;
  */
 export const createLoggedModelService = (deps: { db: Db }) => {
   const { db } = deps;
+  // Planner statistics of the logged-model tables (search-statistics.ts, migration 0039's list): bulk-grown
+  // tables are analyzed before a search plans on them.
+  const statistics = createStatisticsKeeper(db);
 
   const audit = (tx: Queryable, scope: TrackingScope, action: string, modelId: string, details?: Record<string, unknown>) =>
     appendAuditEvent(tx, {
@@ -240,47 +426,35 @@ export const createLoggedModelService = (deps: { db: Db }) => {
     /**
      * logged-models/search (POST): the active models of the given experiments (required; every id must be
      * an experiment of the tenant, otherwise RESOURCE_DOES_NOT_EXIST), filtered with MLflow's logged-model
-     * filter grammar (search-filter.ts), ordered by `order_by` objects, paged with offset page tokens.
+     * filter grammar (search-filter.ts), ordered by `order_by` objects, paged with keyset page tokens.
+     *
+     * One read-only transaction as the tenant (row-level security in force); every statement also states
+     * `tenant_id = $2` so the planner has it as an index condition. How a page finds its models depends on
+     * the order ({@link loggedModelSearchStatements}): index ranges per experiment for attribute orders and
+     * a single metric, the sort keys of every matching model otherwise.
      */
     async searchLoggedModels(scope: TrackingScope, input: LoggedModelSearchInput): Promise<Page<LoggedModelJson>> {
-      const rawIds = typeof input.experiment_ids === 'string' ? [input.experiment_ids] : asList<unknown>('experiment_ids', input.experiment_ids);
-      if (rawIds.length === 0) throw trackingErrors.missing('experiment_ids');
-      const experimentIds = rawIds.map((raw) => {
-        const id = parseExperimentId(raw);
-        if (id === undefined) throw trackingErrors.experimentNotFound(raw);
-        return id;
-      });
-      const datasets = validateDatasets(input.datasets);
-      const maxResults = validateMaxResults(input.max_results, searchPageLimits.loggedModels);
-      const filter = optionalString('filter', input.filter, 10_000);
-      const where = compileLoggedModelFilter(filter, { firstParam: 2, datasets });
-      const order = compileLoggedModelOrderBy(input.order_by, { firstParam: 2 + where.params.length });
-      // Keyset pages (issue 20): the token holds the last model's sort keys, bound to this search.
-      const keyset = computedKeyset(order.terms,
-        `logged-models\u0000${scope.tenantId}\u0000${experimentIds.join(',')}\u0000${filter ?? ''}\u0000${JSON.stringify(datasets)}`);
-      const after = keyset.decode(optionalString('page_token', input.page_token, 16_384));
-      const params: unknown[] = [experimentIds, ...where.params, ...order.params];
-      const afterSql = after === undefined ? 'TRUE' : keyset.after(after, params);
-      params.push(maxResults + 1);
+      const { experimentIds, maxResults, keyset, statements } = loggedModelSearchStatements(scope.tenantId, input);
+      await statistics.refreshIfDue();
       return withTenant(db, scope.tenantId, async (tx) => {
         if (experimentIds.includes(0)) await ensureDefaultExperiment(tx, scope.tenantId, now());
-        // Every experiment must be the tenant's: another tenant's id answers as a missing one does.
-        const known = new Set((await tx.query<{ id: number }>('SELECT id FROM experiments WHERE id = ANY($1::bigint[])', [experimentIds])).rows
-          .map((r) => Number(r.id)));
+        // Every experiment must be the tenant's own: another tenant's id answers as a missing one does
+        // (a shared experiment of another tenant is visible through 0034's policy, hence the tenant_id).
+        const known = new Set((await tx.query<{ id: number }>(
+          'SELECT id FROM experiments WHERE tenant_id = $2::uuid AND id = ANY($1::bigint[])', [experimentIds, scope.tenantId],
+        )).rows.map((r) => Number(r.id)));
         const unknown = experimentIds.find((id) => !known.has(id));
         if (unknown !== undefined) throw trackingErrors.experimentNotFound(unknown);
         // The page's ids and sort keys first (no aggregates), then the models themselves.
-        const { rows: page } = await tx.query<{ id: string }>(
-          `SELECT s.id, ${keyset.textSql} FROM (
-             SELECT lm.id, ${keyset.selectSql} FROM logged_models lm
-              WHERE lm.experiment_id = ANY($1::bigint[]) AND lm.lifecycle_stage = 'active' AND (${where.sql})) s
-            WHERE ${afterSql} ORDER BY ${keyset.orderSql} LIMIT $${String(params.length)}`,
-          params,
-        );
+        const page: PageKeyRow[] = [];
+        for (const statement of statements) {
+          if (page.length > maxResults) break;
+          page.push(...(await tx.query<PageKeyRow>(statement.sql, statement.params)).rows);
+        }
         const shown = page.slice(0, maxResults);
         const { rows } = shown.length === 0
           ? { rows: [] as LoggedModelRow[] }
-          : await tx.query<LoggedModelRow>(`${LOGGED_MODEL_SELECT} WHERE lm.id = ANY($1::text[])`, [shown.map((r) => r.id)]);
+          : await tx.query<LoggedModelRow>(`${LOGGED_MODEL_SELECT} WHERE lm.tenant_id = $2::uuid AND lm.id = ANY($1::text[])`, [shown.map((r) => r.id), scope.tenantId]);
         const byId = new Map(rows.map((row) => [row.id, row]));
         const last = shown.at(-1);
         return {

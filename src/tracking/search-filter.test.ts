@@ -479,15 +479,20 @@ describe('logged models (search-logged-models)', () => {
     const byDefault = compileLoggedModelOrderBy(undefined);
     assert.deepEqual({ sql: byDefault.sql, params: byDefault.params }, { sql: 'lm.creation_time DESC, lm.id ASC', params: [] });
     assert.deepEqual(byDefault.terms, [
-      { sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false },
-      { sql: 'lm.id', type: 'text', ascending: true, nullable: false },
+      { sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false, column: 'creation_time' },
+      { sql: 'lm.id', type: 'text', ascending: true, nullable: false, column: 'id' },
     ]);
+    // NOT NULL columns have no NULLS clause (an index read backwards gives `DESC`, not `DESC NULLS LAST`).
     const byName = compileLoggedModelOrderBy([{ field_name: 'name', ascending: false }, { field_name: 'creation_time' }]);
-    assert.equal(byName.sql, 'lm.name DESC NULLS LAST, lm.creation_time ASC NULLS LAST, lm.id ASC');
+    assert.equal(byName.sql, 'lm.name DESC, lm.creation_time ASC, lm.id ASC');
+    assert.equal(compileLoggedModelOrderBy([{ field_name: 'model_type', ascending: false }]).sql, 'lm.model_type DESC NULLS LAST, lm.creation_time DESC, lm.id ASC');
+    // Metrics read the latest value kept per (model, key, dataset selector) (migration 0039; '' = any).
     const byMetric = compileLoggedModelOrderBy([{ field_name: 'metrics.acc', ascending: true, dataset_name: 'eval', dataset_digest: 'd' }], { firstParam: 3 });
     assertSafeSql(byMetric, 3);
-    assert.match(byMetric.sql, /^\(SELECT o\.value FROM logged_model_metrics o WHERE o\.model_id = lm\.id AND o\.key = \$3 AND o\.dataset_name = \$4 AND o\.dataset_digest = \$5 ORDER BY o\.timestamp DESC, o\.step DESC LIMIT 1\) ASC NULLS LAST/);
+    assert.match(byMetric.sql, /^\(SELECT o\.value FROM logged_model_latest_metrics o WHERE o\.tenant_id = lm\.tenant_id AND o\.model_id = lm\.id AND o\.key = \$3 AND o\.dataset_name = \$4 AND o\.dataset_digest = \$5\) ASC NULLS LAST/);
     assert.deepEqual(byMetric.params, ['acc', 'eval', 'd']);
+    assert.deepEqual(byMetric.terms[0]?.metric, { key: 'acc', datasetName: 'eval', datasetDigest: 'd' });
+    assert.deepEqual(compileLoggedModelOrderBy([{ field_name: 'metrics.acc' }]).params, ['acc', '', '']);
   });
 
   it('refuses malformed order_by entries', () => {

@@ -1254,12 +1254,30 @@ export interface LoggedModelOrderTerm {
   readonly ascending: boolean;
   /** Sorted NULLS LAST; a non-nullable term has no NULLS clause. */
   readonly nullable: boolean;
+  /** For an attribute: the logged_models column (`sql` is `lm.<column>`). */
+  readonly column?: string;
+  /**
+   * For a metric: its key and dataset selector as logged_model_latest_metrics keys them (migration
+   * 0039: '' = any dataset / any digest), for searches that read that table's index directly.
+   */
+  readonly metric?: { readonly key: string; readonly datasetName: string; readonly datasetDigest: string };
 }
 
-/** The types of the logged-model columns an order may name (logged_models in migration 0009). */
-const LOGGED_MODEL_COLUMN_TYPES: Readonly<Record<string, 'text' | 'bigint'>> = {
-  'lm.name': 'text', 'lm.id': 'text', 'lm.experiment_id': 'bigint', 'lm.model_type': 'text', 'lm.source_run_id': 'text',
-  'lm.status': 'text', 'lm.creation_time': 'bigint', 'lm.last_updated_time': 'bigint',
+/**
+ * The logged-model columns an order may name (logged_models in migration 0009): type, and whether the
+ * column may be NULL. NOT NULL columns are non-nullable terms: `name DESC` rather than `name DESC NULLS
+ * LAST`, the same order for such a column, but one a backward index scan provides (an index sorts NULLs
+ * first in descending order, so the planner cannot read `DESC NULLS LAST` from it).
+ */
+const LOGGED_MODEL_COLUMNS: Readonly<Record<string, { readonly type: 'text' | 'bigint'; readonly nullable: boolean }>> = {
+  'lm.name': { type: 'text', nullable: false },
+  'lm.id': { type: 'text', nullable: false },
+  'lm.experiment_id': { type: 'bigint', nullable: false },
+  'lm.model_type': { type: 'text', nullable: true },
+  'lm.source_run_id': { type: 'text', nullable: true },
+  'lm.status': { type: 'text', nullable: false },
+  'lm.creation_time': { type: 'bigint', nullable: false },
+  'lm.last_updated_time': { type: 'bigint', nullable: false },
 };
 
 /**
@@ -1268,9 +1286,10 @@ const LOGGED_MODEL_COLUMN_TYPES: Readonly<Record<string, 'text' | 'bigint'>> = {
  *
  * As MLflow's SQL store: `field_name` is an attribute (`name`, `model_id`, `creation_timestamp` /
  * `creation_time`, `last_updated_timestamp`, `status`, `model_type`, `source_run_id`, `experiment_id`)
- * or `metrics.<key>`, which orders by the model's latest point of that metric (by timestamp, then step),
- * on the given dataset when `dataset_name` (and `dataset_digest`) are set. Missing values sort last in
- * both directions. Unless ordered by creation time, `lm.creation_time DESC` follows; `lm.id ASC` ends the
+ * or `metrics.<key>`, which orders by the model's latest point of that metric (by timestamp, then step,
+ * then the largest value), on the given dataset when `dataset_name` (and `dataset_digest`) are set, as
+ * logged_model_latest_metrics keeps it (migration 0039). Missing values sort last in both directions;
+ * NaN sorts as PostgreSQL orders float8, above every number. Unless ordered by creation time, `lm.creation_time DESC` follows; `lm.id ASC` ends the
  * list so the order is total (keyset pages need that). Metric keys and dataset names are bound from `firstParam`.
  *
  * Throws MlflowError INVALID_PARAMETER_VALUE for a malformed entry, an unknown field, a prefix other
@@ -1304,22 +1323,23 @@ export const compileLoggedModelOrderBy = (orderBy: unknown, options?: CompileOpt
       }
       if (dataset !== undefined) throw invalid(`order_by.dataset_name may only be set for a metric, not '${excerpt(field)}'`);
       seen.add(found.canonical);
-      const type = LOGGED_MODEL_COLUMN_TYPES[found.column];
-      if (type === undefined) throw new Error(`logged-model order: no type for ${found.column}`);
-      terms.push({ sql: found.column, type, ascending, nullable: true });
+      const column = LOGGED_MODEL_COLUMNS[found.column];
+      if (column === undefined) throw new Error(`logged-model order: no type for ${found.column}`);
+      terms.push({ sql: found.column, type: column.type, ascending, nullable: column.nullable, column: found.column.slice('lm.'.length) });
       continue;
     }
     const entity = field.slice(0, dot);
     const key = field.slice(dot + 1);
     if (entity !== 'metrics' || key === '') throw invalid(`Invalid order by field name: ${excerpt(field)}. Only metrics are supported.`);
-    let where = `o.model_id = lm.id AND o.key = ${sink.add(key)}`;
-    if (dataset !== undefined) where += ` AND o.dataset_name = ${sink.add(dataset)}`;
-    if (digest !== undefined) where += ` AND o.dataset_digest = ${sink.add(digest)}`;
-    const metric = `(SELECT o.value FROM logged_model_metrics o WHERE ${where} ORDER BY o.timestamp DESC, o.step DESC LIMIT 1)`;
-    terms.push({ sql: metric, type: 'float8', ascending, nullable: true });
+    // The model's latest point of the key on the selector, kept by log-batch (migration 0039): one
+    // primary-key probe per model here; searches that can read the table's index do (logged-model-service.ts).
+    const metric = { key, datasetName: dataset ?? '', datasetDigest: digest ?? '' };
+    const sql = `(SELECT o.value FROM logged_model_latest_metrics o WHERE o.tenant_id = lm.tenant_id AND o.model_id = lm.id AND o.key = ${sink.add(key)}`
+      + ` AND o.dataset_name = ${sink.add(metric.datasetName)} AND o.dataset_digest = ${sink.add(metric.datasetDigest)})`;
+    terms.push({ sql, type: 'float8', ascending, nullable: true, metric });
   }
-  if (!seen.has('creation_timestamp')) terms.push({ sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false });
-  if (!seen.has('model_id')) terms.push({ sql: 'lm.id', type: 'text', ascending: true, nullable: false });
+  if (!seen.has('creation_timestamp')) terms.push({ sql: 'lm.creation_time', type: 'bigint', ascending: false, nullable: false, column: 'creation_time' });
+  if (!seen.has('model_id')) terms.push({ sql: 'lm.id', type: 'text', ascending: true, nullable: false, column: 'id' });
   const sql = terms.map((t) => `${t.sql} ${direction(t.ascending)}${t.nullable ? ' NULLS LAST' : ''}`).join(', ');
   return { sql, params: sink.params, terms };
 };

@@ -417,6 +417,37 @@ for (const kind of databaseKinds) {
       assert.ok(theirs.models.every((m: { info: { model_id: string } }) => !original.has(m.info.model_id)));
     });
 
+    test('concurrent log-batches linking points to the same models keep each model\'s latest value, without deadlock', async () => {
+      const experimentId = await createExperiment(apiA, 'lm-concurrent');
+      const runs = await Promise.all(Array.from({ length: 8 }, () => createRun(apiA, experimentId)));
+      const models: string[] = [];
+      for (let i = 0; i < 4; i += 1) models.push((await createModel(apiA, { experiment_id: experimentId, name: `c${i}` })).info.model_id as string);
+      // Eight writers, each its batches of the same models and keys in its own shuffled order: the
+      // latest-value rows they share are locked in one order whatever the batch's order.
+      let seed = 7;
+      const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+      const points = runs.map((_, w) => Array.from({ length: 60 }, (_, i) => ({
+        key: `k${i % 3}`, value: Math.round(random() * 1000) / 10, timestamp: 1_700_000_000_000 + Math.floor(random() * 20), step: Math.floor(random() * 5),
+        model_id: models[(i + w) % models.length] as string, dataset_name: 'eval', dataset_digest: i % 2 === 0 ? 'd0' : 'd1',
+      })).sort(() => random() - 0.5));
+      await Promise.all(runs.map(async (runId, w) => {
+        const mine = points[w] ?? [];
+        for (let i = 0; i < mine.length; i += 20) ok(await apiA.post('runs/log-batch', { run_id: runId, metrics: mine.slice(i, i + 20) }), `writer ${w}`);
+      }));
+      // Each model's latest acc per selector, by the reference rule (timestamp, then step, then the larger value).
+      const all = points.flat();
+      for (const model of models) {
+        for (const key of ['k0', 'k1', 'k2']) {
+          const mine = all.filter((m) => m.model_id === model && m.key === key);
+          if (mine.length === 0) continue;
+          const best = mine.reduce((x, y) => (y.timestamp !== x.timestamp ? (y.timestamp > x.timestamp ? y : x) : y.step !== x.step ? (y.step > x.step ? y : x) : y.value > x.value ? y : x));
+          const stored = await withSystem(p.database.owner, async (tx) => (await tx.query<{ value: number }>(
+            `SELECT value FROM logged_model_latest_metrics WHERE tenant_id = $1 AND model_id = $2 AND key = $3 AND dataset_name = '' AND dataset_digest = ''`, [a.id, model, key])).rows);
+          assert.deepEqual(stored.map((r) => Number(r.value)), [best.value], `${model} ${key}`);
+        }
+      }
+    });
+
     test('tags, params and delete', async () => {
       const experimentId = await createExperiment(apiA, 'lm-tags');
       const modelId = (await createModel(apiA, { experiment_id: experimentId, name: 'tagged', params: [{ key: 'depth', value: '3' }] })).info.model_id as string;

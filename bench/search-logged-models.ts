@@ -15,19 +15,15 @@
  * Usage: node bench/search-logged-models.ts [--db postgres|pglite] [--models 100000] [--samples 20]
  */
 import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { createPgliteDb } from '../src/db/index.ts';
 import type { Db } from '../src/db/index.ts';
-import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
-import { startServerProcess } from '../test/support/server-process.ts';
 import { seedLoggedModels } from '../test/support/logged-model-seed.ts';
 import { T0 } from '../test/support/registry-seed.ts';
-import { createBenchClient, createBenchTenant } from './support/http-client.ts';
+import { createBenchClient } from './support/http-client.ts';
 import type { BenchClient, BenchTenant } from './support/http-client.ts';
+import { startSeededServer } from './support/seeded-server.ts';
+import { timeSequential } from './support/timing.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,14 +38,11 @@ const SAMPLES = Number(values.samples);
 const DEEP_PAGES = 49;
 const adminToken = `bh_bench-admin-${'z'.repeat(40)}`;
 
-const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<number> => {
-  const started = performance.now();
+const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<void> => {
   await seedLoggedModels(owner, { tenantId: a.id, experimentId: Number(a.experimentId), count: MODELS });
   await seedLoggedModels(owner, { tenantId: b.id, experimentId: Number(b.experimentId), count: 1_000 });
-  return (performance.now() - started) / 1000;
 };
 
-const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 
 const search = async (client: BenchClient, body: Record<string, unknown>): Promise<{ ms: number; rows: number; token: string | undefined }> => {
   const payload = JSON.stringify(body);
@@ -72,18 +65,7 @@ const walk = async (client: BenchClient, body: Record<string, unknown>, size: nu
   return token as string;
 };
 
-const time = async (client: BenchClient, body: Record<string, unknown>): Promise<{ p50: number; p99: number; rows: number }> => {
-  for (let i = 0; i < 3; i += 1) await search(client, body);
-  const times: number[] = [];
-  let rows = 0;
-  for (let i = 0; i < SAMPLES; i += 1) {
-    const r = await search(client, body);
-    times.push(r.ms);
-    rows = r.rows;
-  }
-  times.sort((x, y) => x - y);
-  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), rows };
-};
+const time = (client: BenchClient, body: Record<string, unknown>) => timeSequential(() => search(client, body), SAMPLES);
 
 interface Form {
   name: string;
@@ -111,26 +93,14 @@ const FORMS: Form[] = [
 console.log(`logged-model search benchmark: ${kind}, ${MODELS.toLocaleString('en-US')} logged models in one experiment; ` +
   `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${SAMPLES} samples per form; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
-const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-logged-models-'));
-const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
-const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20' };
-if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
-let server = await startServerProcess(env, 120_000);
+const seeded = await startSeededServer({
+  kind, adminToken, tenants: [['tenant-a', 'models'], ['tenant-b', 'models']], seed: (owner, [a, b]) => seed(owner, a as BenchTenant, b as BenchTenant),
+});
 try {
-  const a = await createBenchTenant(server.url, adminToken, 'tenant-a', 'models');
-  const b = await createBenchTenant(server.url, adminToken, 'tenant-b', 'models');
-  let seconds: number;
-  if (database !== undefined) {
-    seconds = await seed(database.owner, a, b);
-  } else {
-    await server.kill('SIGTERM');
-    const owner = await createPgliteDb({ dataDir: join(home, 'db') });
-    seconds = await seed(owner, a, b);
-    await owner.close();
-    server = await startServerProcess(env, 300_000);
-  }
+  const [a, b] = seeded.tenants as [BenchTenant, BenchTenant];
+  const seconds = seeded.seedSeconds;
   console.log(`seeded in ${seconds.toFixed(1)} s (bulk SQL as the schema owner)`);
-  const client = createBenchClient(server.url, a.token);
+  const client = createBenchClient(seeded.url, a.token);
   const experiment = { experiment_ids: [a.experimentId] };
   const t0 = performance.now();
   await search(client, { ...experiment, max_results: 1 });
@@ -159,7 +129,5 @@ try {
   }
   client.close();
 } finally {
-  await server.kill('SIGTERM');
-  await database?.drop();
-  rmSync(home, { recursive: true, force: true });
+  await seeded.close();
 }

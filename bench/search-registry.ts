@@ -20,18 +20,14 @@
  * Usage: node bench/search-registry.ts [--db postgres|pglite] [--objects 100000] [--points 1000000] [--samples 20] [--series-only]
  */
 import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { createPgliteDb } from '../src/db/index.ts';
 import type { Db } from '../src/db/index.ts';
-import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
-import { startServerProcess } from '../test/support/server-process.ts';
 import { seedExperiments, seedModels, seedSeries } from '../test/support/registry-seed.ts';
-import { createBenchClient, createBenchTenant } from './support/http-client.ts';
+import { createBenchClient } from './support/http-client.ts';
 import type { BenchClient, BenchTenant } from './support/http-client.ts';
+import { startSeededServer } from './support/seeded-server.ts';
+import { timeSequential } from './support/timing.ts';
 
 const { values } = parseArgs({
   options: {
@@ -55,8 +51,7 @@ const SERIES_ONLY = values['series-only'] === true;
 const adminToken = `bh_bench-admin-${'y'.repeat(40)}`;
 
 
-const seed = async (owner: Db, a: BenchTenant): Promise<number> => {
-  const started = performance.now();
+const seed = async (owner: Db, a: BenchTenant): Promise<void> => {
   const chunk = 100_000;
   if (!SERIES_ONLY) {
     for (let from = 0; from < OBJECTS; from += chunk) {
@@ -67,10 +62,8 @@ const seed = async (owner: Db, a: BenchTenant): Promise<number> => {
   }
   await seedSeries(owner, { tenantId: a.id, experimentId: Number(a.experimentId), runId: SERIES_RUN, key: 'loss', points: POINTS });
   await seedSeries(owner, { tenantId: a.id, experimentId: Number(a.experimentId), runId: SCAN_RUN, key: 'loss', points: POINTS, summary: false });
-  return (performance.now() - started) / 1000;
 };
 
-const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 
 interface Endpoint { method: 'GET' | 'POST'; path: string; list: string }
 
@@ -115,18 +108,7 @@ const walk = async (client: BenchClient, e: Endpoint, body: Record<string, unkno
   return token as string;
 };
 
-const time = async (client: BenchClient, e: Endpoint, body: Record<string, unknown>): Promise<{ p50: number; p99: number; rows: number }> => {
-  for (let i = 0; i < 3; i += 1) await call(client, e, body);
-  const times: number[] = [];
-  let rows = 0;
-  for (let i = 0; i < SAMPLES; i += 1) {
-    const r = await call(client, e, body);
-    times.push(r.ms);
-    rows = r.rows;
-  }
-  times.sort((x, y) => x - y);
-  return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), rows };
-};
+const time = (client: BenchClient, e: Endpoint, body: Record<string, unknown>) => timeSequential(() => call(client, e, body), SAMPLES);
 
 interface Form {
   name: string;
@@ -164,25 +146,14 @@ const forms = (a: BenchTenant): Form[] => [
 console.log(`registry search benchmark: ${kind}, ${OBJECTS.toLocaleString('en-US')} experiments / models / versions, ${POINTS.toLocaleString('en-US')}-point series; ` +
   `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${SAMPLES} samples per form; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
-const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-registry-'));
-const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
-const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20' };
-if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
-let server = await startServerProcess(env, 120_000);
+const seeded = await startSeededServer({
+  kind, adminToken, tenants: [['tenant-a', 'series']], seed: (owner, [a]) => seed(owner, a as BenchTenant),
+});
 try {
-  const a = await createBenchTenant(server.url, adminToken, 'tenant-a', 'series');
-  let seconds: number;
-  if (database !== undefined) {
-    seconds = await seed(database.owner, a);
-  } else {
-    await server.kill('SIGTERM');
-    const owner = await createPgliteDb({ dataDir: join(home, 'db') });
-    seconds = await seed(owner, a);
-    await owner.close();
-    server = await startServerProcess(env, 300_000);
-  }
+  const [a] = seeded.tenants as [BenchTenant];
+  const seconds = seeded.seedSeconds;
   console.log(`seeded in ${seconds.toFixed(1)} s (bulk SQL as the schema owner)`);
-  const client = createBenchClient(server.url, a.token);
+  const client = createBenchClient(seeded.url, a.token);
   const t0 = performance.now();
   if (!SERIES_ONLY) for (const e of [ENDPOINTS.experiments, ENDPOINTS.models, ENDPOINTS.versions]) await call(client, e, { max_results: 1 });
   console.log(`first searches (statistics refresh where the server does one): ${(performance.now() - t0).toFixed(0)} ms`);
@@ -204,7 +175,5 @@ try {
   }
   client.close();
 } finally {
-  await server.kill('SIGTERM');
-  await database?.drop();
-  rmSync(home, { recursive: true, force: true });
+  await seeded.close();
 }

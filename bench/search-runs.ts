@@ -20,18 +20,14 @@
  * Usage: node bench/search-runs.ts [--db postgres|pglite] [--runs 10000] [--samples 30] [--fair-slots N] [--a-db-time-ms-per-second 500]
  */
 import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { createPgliteDb } from '../src/db/index.ts';
 import type { Db } from '../src/db/index.ts';
-import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
-import { startServerProcess } from '../test/support/server-process.ts';
 import { seedRuns } from '../test/support/tracking-seed.ts';
-import { createBenchClient, createBenchTenant, must } from './support/http-client.ts';
+import { createBenchClient, must } from './support/http-client.ts';
 import type { BenchClient, BenchTenant } from './support/http-client.ts';
+import { startSeededServer } from './support/seeded-server.ts';
+import { percentile } from './support/timing.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,17 +47,14 @@ const OTHER_RUNS = 10_000;
 const adminToken = `bh_bench-admin-${'y'.repeat(40)}`;
 
 
-const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<number> => {
-  const started = performance.now();
+const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<void> => {
   // In chunks of 100k runs: one statement per table and chunk.
   for (let from = 1; from <= RUNS; from += 100_000) {
     await seedRuns(owner, { tenantId: a.id, experimentId: Number(a.experimentId), prefix: `a-${a.id}`, from, count: Math.min(100_000, RUNS - from + 1) });
   }
   await seedRuns(owner, { tenantId: b.id, experimentId: Number(b.experimentId), prefix: `b-${b.id}`, from: 1, count: OTHER_RUNS });
-  return (performance.now() - started) / 1000;
 };
 
-const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 
 interface Timing { p50: number; p99: number; rows: number }
 
@@ -107,29 +100,17 @@ const FORMS: { name: string; filter: string; orderBy: string[]; secondPage?: boo
 console.log(`run search benchmark: ${kind}, ${RUNS.toLocaleString('en-US')} runs (tenant A) + ${OTHER_RUNS.toLocaleString('en-US')} (tenant B); ` +
   `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${SAMPLES} samples per form; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
-const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-search-'));
-const database = kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
-const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20' };
-if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
-if (values['fair-slots'] !== undefined) env['BULKHEAD_DB_FAIR_SLOTS'] = values['fair-slots'];
-let server = await startServerProcess(env, 120_000);
+// The server's environment beyond the defaults: the fair-slot count when given.
+const extraEnv: Record<string, string> = values['fair-slots'] === undefined ? {} : { BULKHEAD_DB_FAIR_SLOTS: values['fair-slots'] };
+const seeded = await startSeededServer({
+  kind, adminToken, tenants: [['tenant-a', 'sweep'], ['tenant-b', 'sweep']], seed: (owner, [a, b]) => seed(owner, a as BenchTenant, b as BenchTenant), env: extraEnv,
+});
 try {
-  const a = await createBenchTenant(server.url, adminToken, 'tenant-a', 'sweep');
-  const b = await createBenchTenant(server.url, adminToken, 'tenant-b', 'sweep');
-  let seconds: number;
-  if (database !== undefined) {
-    seconds = await seed(database.owner, a, b);
-  } else {
-    // One process at a time owns a PGlite directory: stop the server, seed, start it again.
-    await server.kill('SIGTERM');
-    const owner = await createPgliteDb({ dataDir: join(home, 'db') });
-    seconds = await seed(owner, a, b);
-    await owner.close();
-    server = await startServerProcess(env, 300_000);
-  }
+  const [a, b] = seeded.tenants as [BenchTenant, BenchTenant];
+  const seconds = seeded.seedSeconds;
   console.log(`seeded in ${seconds.toFixed(1)} s (bulk SQL as the schema owner)`);
-  const clientA = createBenchClient(server.url, a.token);
-  const clientB = createBenchClient(server.url, b.token);
+  const clientA = createBenchClient(seeded.url, a.token);
+  const clientB = createBenchClient(seeded.url, b.token);
   // The first search also lets the server's statistics keeper analyze the freshly loaded tables.
   const t0 = performance.now();
   await search(clientA, { experiment_ids: [a.experimentId], max_results: 1 });
@@ -176,7 +157,7 @@ try {
       alone.push(...await samplesOf(clientB, SAMPLES));
       let stop = false;
       const load = Array.from({ length: 2 }, async () => {
-        const client = createBenchClient(server.url, a.token);
+        const client = createBenchClient(seeded.url, a.token);
         let i = 0;
         while (!stop) {
           const form = FORMS[i % FORMS.length] as (typeof FORMS)[number];
@@ -203,7 +184,7 @@ try {
   };
   console.log('');
   await phases('tenant A at the default quota');
-  const admin = createBenchClient(server.url, adminToken);
+  const admin = createBenchClient(seeded.url, adminToken);
   await must(admin, 'PUT', '/api/v1/tenants/tenant-a/quota', { dbMaxConcurrentOperations: 1 });
   await phases('tenant A capped at dbMaxConcurrentOperations = 1');
   const aDbTime = Number(values['a-db-time-ms-per-second']);
@@ -215,7 +196,5 @@ try {
   clientA.close();
   clientB.close();
 } finally {
-  await server.kill('SIGTERM');
-  await database?.drop();
-  rmSync(home, { recursive: true, force: true });
+  await seeded.close();
 }

@@ -1,0 +1,66 @@
+/**
+ * The real server (`bulkhead up` as a child process) with tenants whose data a benchmark seeds in bulk as
+ * the schema owner, on PostgreSQL or PGlite: the search benchmarks' common start. One process at a time
+ * owns a PGlite directory, so there the server is stopped while the data is seeded and started again.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createPgliteDb } from '../../src/db/index.ts';
+import type { Db } from '../../src/db/index.ts';
+import { createTestDatabase, serverDatabaseEnv } from '../../test/support/databases.ts';
+import { startServerProcess } from '../../test/support/server-process.ts';
+import { createBenchTenant } from './http-client.ts';
+import type { BenchTenant } from './http-client.ts';
+
+export interface SeededServer {
+  url: string;
+  tenants: BenchTenant[];
+  /** Seconds the seeding took. */
+  seedSeconds: number;
+  close(): Promise<void>;
+}
+
+export const startSeededServer = async (o: {
+  kind: 'postgres' | 'pglite';
+  adminToken: string;
+  /** (tenant slug, name of the experiment created for it), in order. */
+  tenants: readonly (readonly [string, string])[];
+  seed: (owner: Db, tenants: BenchTenant[]) => Promise<void>;
+  /** More server environment (limits, flags). */
+  env?: Record<string, string>;
+}): Promise<SeededServer> => {
+  const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-'));
+  const database = o.kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
+  const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: o.adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20', ...o.env };
+  if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
+  let server = await startServerProcess(env, 120_000);
+  const close = async (): Promise<void> => {
+    await server.kill('SIGTERM');
+    await database?.drop();
+    rmSync(home, { recursive: true, force: true });
+  };
+  try {
+    const tenants: BenchTenant[] = [];
+    for (const [slug, experiment] of o.tenants) tenants.push(await createBenchTenant(server.url, o.adminToken, slug, experiment));
+    const timed = async (owner: Db): Promise<number> => {
+      const started = performance.now();
+      await o.seed(owner, tenants);
+      return (performance.now() - started) / 1000;
+    };
+    let seedSeconds: number;
+    if (database !== undefined) seedSeconds = await timed(database.owner);
+    else {
+      await server.kill('SIGTERM');
+      const owner = await createPgliteDb({ dataDir: join(home, 'db') });
+      seedSeconds = await timed(owner);
+      await owner.close();
+      server = await startServerProcess(env, 300_000);
+    }
+    return { url: server.url, tenants, seedSeconds, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+};

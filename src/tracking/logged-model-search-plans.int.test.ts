@@ -25,6 +25,8 @@ import { seedLoggedModels } from '../../test/support/logged-model-seed.ts';
 import { loggedModelSearchStatements } from './logged-model-service.ts';
 import type { LoggedModelSearchInput } from './logged-model-service.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
+import { walkPlan } from '../../test/support/query-plans.ts';
+import type { PlanNode } from '../../test/support/query-plans.ts';
 
 const MODELS = 100_000;
 const PAGE = 150;
@@ -32,19 +34,7 @@ const TENANT = '7a0e0000-0000-4000-8000-0000000000c1';
 const OTHER = '7a0e0000-0000-4000-8000-0000000000d2';
 const WATCHED = new Set(['logged_models', 'logged_model_latest_metrics', 'logged_model_metrics', 'logged_model_tags', 'logged_model_params']);
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows'?: number;
-  'Actual Loops'?: number;
-  Plans?: PlanNode[];
-}
 
-const walk = (node: PlanNode, visit: (n: PlanNode) => void): void => {
-  visit(node);
-  for (const child of node.Plans ?? []) walk(child, visit);
-};
 
 describe('logged-models/search plans at 100k models in one experiment (PostgreSQL)', () => {
   let database: TestDatabase;
@@ -78,7 +68,7 @@ describe('logged-models/search plans at 100k models in one experiment (PostgreSQ
       const plan = rows[0]?.['QUERY PLAN'][0].Plan;
       assert.ok(plan !== undefined);
       const reading: Reading = { scans: [], rowsRead: 0 };
-      walk(plan, (n) => {
+      walkPlan(plan, (n) => {
         if (n['Relation Name'] !== undefined && WATCHED.has(n['Relation Name'])) {
           reading.scans.push(`${n['Node Type']} on ${n['Relation Name']}${n['Index Name'] === undefined ? '' : ` using ${n['Index Name']}`}`);
           reading.rowsRead += (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1);

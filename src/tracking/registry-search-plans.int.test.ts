@@ -25,6 +25,8 @@ import { createStatisticsKeeper } from './search-statistics.ts';
 import { bulkIntervalSql, experimentSearchStatement, historySql } from './tracking-service.ts';
 import { pointsAtStepsSql, sampleSummarizedSteps, stepSummarySql, summariesOf } from './step-sampling.ts';
 import type { StepSummaryRow } from './step-sampling.ts';
+import { walkPlan } from '../../test/support/query-plans.ts';
+import type { PlanNode } from '../../test/support/query-plans.ts';
 
 const OBJECTS = 100_000;
 const POINTS = 1_000_000;
@@ -33,17 +35,7 @@ const OTHER = '7a0e0000-0000-4000-8000-0000000000b2';
 const RUN = 'a'.repeat(32);
 const WATCHED = new Set(['experiments', 'experiment_tags', 'registered_models', 'registered_model_tags', 'model_versions', 'model_version_tags', 'run_metrics']);
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
 
-const walk = (node: PlanNode, visit: (n: PlanNode) => void): void => {
-  visit(node);
-  for (const child of node.Plans ?? []) walk(child, visit);
-};
 
 describe('experiment, registry and metric history plans at 100k objects / 1M points (PostgreSQL)', () => {
   let database: TestDatabase;
@@ -71,7 +63,7 @@ describe('experiment, registry and metric history plans at 100k objects / 1M poi
       const found: string[] = [];
       const plan = rows[0]?.['QUERY PLAN'][0].Plan;
       assert.ok(plan !== undefined);
-      walk(plan, (n) => {
+      walkPlan(plan, (n) => {
         if (n['Relation Name'] !== undefined && WATCHED.has(n['Relation Name'])) found.push(`${n['Node Type']} on ${n['Relation Name']}${n['Index Name'] === undefined ? '' : ` using ${n['Index Name']}`}`);
         // A bitmap heap scan's index is on its child, which names no relation.
         if (n['Node Type'] === 'Bitmap Index Scan' && n['Index Name'] !== undefined) found.push(`Bitmap Index Scan using ${n['Index Name']}`);
@@ -168,13 +160,11 @@ describe('experiment, registry and metric history plans at 100k objects / 1M poi
       const found = await scans(pointsAtStepsSql, [TENANT, [RUN], 'loss', chosen.map(String)]);
       assert.ok(found.length > 0 && found.every((s) => s.includes('run_metrics_step_idx') && !s.startsWith('Bitmap')), found.join('; '));
       // Executed: the index gives the chosen points and nothing else (the seeded series has one point per step).
-      type Analyzed = PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number };
-      const { rows } = await withTenant(database.db, TENANT, (tx) => tx.query<{ 'QUERY PLAN': [{ Plan: Analyzed }] }>(
+      const { rows } = await withTenant(database.db, TENANT, (tx) => tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
         `EXPLAIN (ANALYZE, FORMAT JSON) ${pointsAtStepsSql}`, [TENANT, [RUN], 'loss', chosen.map(String)]), { readOnly: true });
       let read = 0;
-      walk((rows[0] as { 'QUERY PLAN': [{ Plan: Analyzed }] })['QUERY PLAN'][0].Plan, (n) => {
-        const a = n as Analyzed;
-        if (a['Relation Name'] === 'run_metrics') read += (a['Actual Rows'] ?? 0) * (a['Actual Loops'] ?? 1);
+      walkPlan((rows[0] as { 'QUERY PLAN': [{ Plan: PlanNode }] })['QUERY PLAN'][0].Plan, (n) => {
+        if (n['Relation Name'] === 'run_metrics') read += (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1);
       });
       assert.equal(read, maxResults + 1, `max_results ${maxResults}`);
     }

@@ -30,6 +30,8 @@ import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
 import type { RunCursor } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { RUN_SELECT } from './tracking-queries.ts';
+import { walkPlan } from '../../test/support/query-plans.ts';
+import type { PlanNode } from '../../test/support/query-plans.ts';
 
 /** Runs of the big experiment: 100k on PostgreSQL; 10k on PGlite, whose seeding and planning are slower. */
 const RUNS_OF = { postgres: 100_000, pglite: 10_000 } as const;
@@ -37,22 +39,11 @@ const TENANT = '7a0e0000-0000-4000-8000-000000000001';
 const OTHER = '7a0e0000-0000-4000-8000-000000000002';
 const WATCHED = new Set(['runs', 'run_latest_metrics', 'run_params', 'run_tags']);
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Index Cond'?: string;
-  Plans?: PlanNode[];
-}
 
 /** The watched table an index belongs to (index names start with their table's: `run_tags_search_idx`). */
 const tableOfIndex = (index: string | undefined): string | undefined =>
   index === undefined ? undefined : [...WATCHED].find((t) => index.startsWith(`${t}_`));
 
-const walk = (node: PlanNode, visit: (n: PlanNode) => void): void => {
-  visit(node);
-  for (const child of node.Plans ?? []) walk(child, visit);
-};
 
 for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].toLocaleString('en-US')} runs (${kind})`, () => {
   const RUNS = RUNS_OF[kind];
@@ -102,7 +93,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const found: string[] = [];
       const plan = rows[0]?.['QUERY PLAN'][0].Plan;
       assert.ok(plan !== undefined);
-      walk(plan, (n) => {
+      walkPlan(plan, (n) => {
         // A materialized inner side compared with every outer row by a join filter: quadratic (RUN_SEARCH_SETTINGS).
         if (n['Node Type'] === 'Materialize') found.push('Materialize');
         if (n['Relation Name'] !== undefined && WATCHED.has(n['Relation Name'])) found.push(`${n['Node Type']} on ${n['Relation Name']}${n['Index Name'] === undefined ? '' : ` using ${n['Index Name']}`}`);

@@ -7,7 +7,8 @@
  *   - `new run`: 3 keys, one point each, into a run that has none (issue 20 item 4's runs/create + log-batch:
  *     every latest row is inserted, no merge);
  *   - `append`: 10 keys × 100 steps appended to runs that already have those keys (the log-batch
- *     points/s shape: every latest row is updated, one summary merge per key).
+ *     points/s shape: every latest row is updated, one summary merge per key);
+ *   - `log-metric`: one point of one key appended to a run that has it (runs/log-metric: one merge).
  * Linux only.
  *
  * Usage: node bench/metric-summary-cost.ts [iterations=300]
@@ -74,10 +75,12 @@ console.log(`metric statement backend CPU, with vs without the step summary; Pos
   `${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const appendRuns = { with: [] as string[], without: [] as string[] };
 for (const side of ['with', 'without'] as const) for (let i = 0; i < 20; i += 1) appendRuns[side].push(await newRun());
+const singleRuns = { with: [] as string[], without: [] as string[] };
+for (const side of ['with', 'without'] as const) for (let i = 0; i < 20; i += 1) singleRuns[side].push(await newRun());
 const nextStep = new Map<string, number>();
 const results: Record<string, number[]> = {};
 for (const round of [0, 1, 2, 3]) {
-  for (const shape of ['new run', 'append'] as const) {
+  for (const shape of ['new run', 'append', 'log-metric'] as const) {
     for (const side of ['without', 'with'] as const) {
       const sql = side === 'with' ? INSERT_METRICS_SQL : BASELINE_SQL;
       const name = `${side}-${shape}`;
@@ -87,14 +90,15 @@ for (const round of [0, 1, 2, 3]) {
       for (let i = 0; i < N; i += 1) {
         let runId: string;
         let from = 0;
+        const steps = shape === 'append' ? 100 : 1;
         if (shape === 'new run') runId = runs[i] as string;
         else {
-          runId = appendRuns[side][i % 20] as string;
+          runId = (shape === 'append' ? appendRuns : singleRuns)[side][i % 20] as string;
           from = nextStep.get(runId) ?? 0;
-          nextStep.set(runId, from + 100);
+          nextStep.set(runId, from + steps);
         }
         await c.query(prelude);
-        await c.query({ name, text: sql, values: shape === 'new run' ? params(runId, 3, 0, 1, side === 'with') : params(runId, 10, from, 100, side === 'with') });
+        await c.query({ name, text: sql, values: shape === 'new run' ? params(runId, 3, 0, 1, side === 'with') : params(runId, shape === 'append' ? 10 : 1, from, steps, side === 'with') });
         await c.query('COMMIT');
       }
       if (round > 0) (results[name] ??= []).push(((cpu() - before) / N) * 1000);
@@ -104,7 +108,7 @@ for (const round of [0, 1, 2, 3]) {
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 console.log('\n| shape | without summary (µs) | with summary (µs) | ratio |');
 console.log('| --- | --- | --- | --- |');
-for (const shape of ['new run', 'append']) {
+for (const shape of ['new run', 'append', 'log-metric']) {
   const without = results[`without-${shape}`] ?? [];
   const withSummary = results[`with-${shape}`] ?? [];
   console.log(`| ${shape} | ${without.map((x) => x.toFixed(0)).join(' / ')} | ${withSummary.map((x) => x.toFixed(0)).join(' / ')} | ${(median(withSummary) / median(without)).toFixed(2)}× |`);

@@ -172,6 +172,16 @@ const laterThan = (a: ValidMetric, b: ValidMetric): boolean => {
   return (a.isNan ? 0 : a.value) > (b.isNan ? 0 : b.value);
 };
 
+// MLflow's "later" of a new point over the stored latest one: (step, timestamp, value), NaN as 0.
+const LATER = `(EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
+               > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END)`;
+// The batch's steps are a progression that starts one stride after the series' last step, with the
+// series' stride (or a single step). Steps are at most 2^53 in magnitude (validated), so this stays in bigint.
+const APPENDS = `(l.step_stride > 0 AND EXCLUDED.step_stride IS NOT NULL
+                 AND (EXCLUDED.step_stride = l.step_stride OR EXCLUDED.step_count = 1)
+                 AND EXCLUDED.step_min = l.step_min + l.step_count * l.step_stride)`;
+const UNION = 'bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride)';
+
 /**
  * log-batch's metric statement (see insertMetrics): $1 tenant, $2 run, $3–$6 the points (keys, values,
  * timestamps, steps), $7–$10 the latest point per key, $11–$13 each key's step progression in the batch.
@@ -185,13 +195,15 @@ export const INSERT_METRICS_SQL = `WITH history AS (
     FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
             $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
   ON CONFLICT (tenant_id, run_id, key) DO UPDATE
-    SET (value, timestamp, step, is_nan) = (
-      SELECT CASE WHEN later THEN EXCLUDED.value ELSE l.value END, CASE WHEN later THEN EXCLUDED.timestamp ELSE l.timestamp END,
-             CASE WHEN later THEN EXCLUDED.step ELSE l.step END, CASE WHEN later THEN EXCLUDED.is_nan ELSE l.is_nan END
-        FROM (SELECT (EXCLUDED.step, EXCLUDED.timestamp, CASE WHEN EXCLUDED.is_nan THEN 0 ELSE EXCLUDED.value END)
-                   > (l.step, l.timestamp, CASE WHEN l.is_nan THEN 0 ELSE l.value END) AS later) x),
-    (step_min, step_count, step_stride) = (
-      SELECT * FROM bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride))`;
+    SET value = CASE WHEN ${LATER} THEN EXCLUDED.value ELSE l.value END,
+        timestamp = CASE WHEN ${LATER} THEN EXCLUDED.timestamp ELSE l.timestamp END,
+        step = CASE WHEN ${LATER} THEN EXCLUDED.step ELSE l.step END,
+        is_nan = CASE WHEN ${LATER} THEN EXCLUDED.is_nan ELSE l.is_nan END,
+        -- The summary: a batch that continues the progression right after its last step (logging in
+        -- order: nearly every batch) extends it here; anything else is merged by bulkhead_step_union.
+        step_min = CASE WHEN ${APPENDS} THEN l.step_min ELSE (${UNION}).step_min END,
+        step_count = CASE WHEN ${APPENDS} THEN l.step_count + EXCLUDED.step_count ELSE (${UNION}).step_count END,
+        step_stride = CASE WHEN ${APPENDS} THEN l.step_stride ELSE (${UNION}).step_stride END`;
 
 /**
  * Inserts metric points into the history and moves each key's latest value forward when a new point is

@@ -222,6 +222,41 @@ export interface ComputedKeyset {
   decode(token: string | undefined | null): ComputedKey[] | undefined;
 }
 
+/**
+ * The rows strictly after `keys` in the order of `columns` (NULLS LAST where nullable): the OR over i of
+ * "equal in every column before i, strictly after in column i"; a NULL key has nothing after it in its
+ * column. Key values are appended to `params` as typed placeholders. With `leadingBound`, a first column that
+ * cannot be NULL is also bounded on its own (`c0 >= $k0`, `<=` descending): the same rows, but a condition
+ * from which the planner starts an index range instead of filtering the index from its start.
+ */
+export const computedKeysAfter = (
+  columns: readonly ComputedKeysetTerm[], keys: readonly ComputedKey[], params: unknown[], options: { leadingBound?: boolean } = {},
+): string => {
+  const placeholders = columns.map((c, i) => {
+    const k = keys[i] ?? null;
+    if (k === null) return null;
+    params.push(k);
+    return `$${String(params.length)}::${c.type}`;
+  });
+  const equal = (i: number): string => {
+    const c = columns[i] as ComputedKeysetTerm;
+    const p = placeholders[i] ?? null;
+    return p === null ? `${c.sql} IS NULL` : `${c.sql} = ${p}`;
+  };
+  const branches: string[] = [];
+  columns.forEach((c, i) => {
+    const p = placeholders[i] ?? null;
+    if (p === null) return; // nothing sorts after NULL in this term
+    const beyond = `${c.sql} ${c.ascending ? '>' : '<'} ${p}`;
+    branches.push(`(${[...columns.slice(0, i).map((_, j) => equal(j)), c.nullable ? `(${beyond} OR ${c.sql} IS NULL)` : beyond].join(' AND ')})`);
+  });
+  if (branches.length === 0) return 'FALSE';
+  const first = columns[0] as ComputedKeysetTerm;
+  const lead = placeholders[0] ?? null;
+  const bound = options.leadingBound === true && lead !== null && !first.nullable ? `${first.sql} ${first.ascending ? '>=' : '<='} ${lead} AND ` : '';
+  return `${bound}(${branches.join(' OR ')})`;
+};
+
 /** Text keys of logged models are at most 500 characters (name, model type); several may be in a token. */
 const MAX_COMPUTED_TOKEN_LENGTH = 16_384;
 const MAX_COMPUTED_TEXT_KEY = 2_000;
@@ -249,32 +284,7 @@ export const computedKeyset = (terms: readonly ComputedKeysetTerm[], search: str
     textSql: terms.map((_, i) => `${alias(i)}::text AS t${String(i)}`).join(', '),
     orderSql,
     after(keys, params) {
-      const bind = (t: ComputedKeysetTerm, k: string): string => {
-        params.push(k);
-        return `$${String(params.length)}::${t.type}`;
-      };
-      const placeholders = terms.map((t, i) => {
-        const k = keys[i] ?? null;
-        return k === null ? null : bind(t, k);
-      });
-      const equal = (i: number) => {
-        const p = placeholders[i];
-        return p === null || p === undefined ? `${alias(i)} IS NULL` : `${alias(i)} = ${p}`;
-      };
-      const strictlyAfter = (i: number): string | undefined => {
-        const t = terms[i] as ComputedKeysetTerm;
-        const p = placeholders[i];
-        if (p === null || p === undefined) return undefined; // nothing sorts after NULL in this term
-        const beyond = `${alias(i)} ${t.ascending ? '>' : '<'} ${p}`;
-        return t.nullable ? `(${beyond} OR ${alias(i)} IS NULL)` : beyond;
-      };
-      const branches: string[] = [];
-      for (let i = 0; i < terms.length; i += 1) {
-        const strict = strictlyAfter(i);
-        if (strict === undefined) continue;
-        branches.push(`(${[...terms.slice(0, i).map((_, j) => equal(j)), strict].join(' AND ')})`);
-      }
-      return branches.length === 0 ? 'FALSE' : `(${branches.join(' OR ')})`;
+      return computedKeysAfter(terms.map((t, i) => ({ ...t, sql: alias(i) })), keys, params);
     },
     keyOf(row) {
       return terms.map((_, i) => {

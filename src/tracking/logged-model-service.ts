@@ -10,9 +10,9 @@ import {
 } from './mlflow-validation.ts';
 import type { KeyValue, KeyValueInput } from './mlflow-validation.ts';
 import { compileLoggedModelFilter, compileLoggedModelOrderBy } from './search-filter.ts';
-import { computedKeyset } from './keyset-page.ts';
-import type { ComputedKey, ComputedKeyset } from './keyset-page.ts';
-import { createStatisticsKeeper } from './search-statistics.ts';
+import { computedKeyset, computedKeysAfter } from './keyset-page.ts';
+import type { ComputedKey, ComputedKeyset, ComputedKeysetTerm } from './keyset-page.ts';
+import { statisticsKeeperOf } from './search-statistics.ts';
 import type { DatasetFilter } from './search-filter.ts';
 import {
   LOGGED_MODEL_SELECT, findLoggedModel, insertLoggedModelParams, linkRunModels, lockLoggedModel, upsertLoggedModelTags,
@@ -111,46 +111,11 @@ export interface LoggedModelSearchStatements {
   readonly statements: readonly SqlStatement[];
 }
 
-interface KeyColumn {
-  /** Trusted SQL of the column. */
-  readonly sql: string;
-  readonly type: 'text' | 'bigint' | 'float8';
-  readonly ascending: boolean;
-  readonly nullable: boolean;
-}
+type KeyColumn = ComputedKeysetTerm;
 
-/**
- * The rows after `keys` in the order of `columns` (NULLS LAST), with exactly computedKeyset's meaning
- * (keyset-page.ts): the OR over i of "equal in every term before i, strictly after in term i". When the
- * first term cannot be NULL it is led by the redundant bound `c0 >= k0` (`<=` descending), from which the
- * planner starts an index range instead of reading the index from its start and filtering. Key values are
- * appended to `params`.
- */
-const rowsAfter = (columns: readonly KeyColumn[], keys: readonly ComputedKey[], params: unknown[]): string => {
-  const placeholders = columns.map((c, i) => {
-    const k = keys[i] ?? null;
-    if (k === null) return null;
-    params.push(k);
-    return `$${String(params.length)}::${c.type}`;
-  });
-  const equal = (i: number): string => {
-    const c = columns[i] as KeyColumn;
-    const p = placeholders[i] ?? null;
-    return p === null ? `${c.sql} IS NULL` : `${c.sql} = ${p}`;
-  };
-  const branches: string[] = [];
-  columns.forEach((c, i) => {
-    const p = placeholders[i] ?? null;
-    if (p === null) return; // nothing sorts after NULL in this term
-    const beyond = `${c.sql} ${c.ascending ? '>' : '<'} ${p}`;
-    branches.push(`(${[...columns.slice(0, i).map((_, j) => equal(j)), c.nullable ? `(${beyond} OR ${c.sql} IS NULL)` : beyond].join(' AND ')})`);
-  });
-  if (branches.length === 0) return 'FALSE';
-  const first = columns[0] as KeyColumn;
-  const lead = placeholders[0] ?? null;
-  const bound = lead !== null && !first.nullable ? `${first.sql} ${first.ascending ? '>=' : '<='} ${lead} AND ` : '';
-  return `${bound}(${branches.join(' OR ')})`;
-};
+/** The rows after `keys` in the order of `columns`, led by a bound on the first column (keyset-page.ts). */
+const rowsAfter = (columns: readonly KeyColumn[], keys: readonly ComputedKey[], params: unknown[]): string =>
+  computedKeysAfter(columns, keys, params, { leadingBound: true });
 
 const orderOf = (columns: readonly KeyColumn[]): string =>
   columns.map((c) => `${c.sql} ${c.ascending ? 'ASC' : 'DESC'}${c.nullable ? ' NULLS LAST' : ''}`).join(', ');
@@ -288,7 +253,7 @@ export const createLoggedModelService = (deps: { db: Db }) => {
   const { db } = deps;
   // Planner statistics of the logged-model tables (search-statistics.ts, migration 0039's list): bulk-grown
   // tables are analyzed before a search plans on them.
-  const statistics = createStatisticsKeeper(db);
+  const statistics = statisticsKeeperOf(db);
 
   const audit = (tx: Queryable, scope: TrackingScope, action: string, modelId: string, details?: Record<string, unknown>) =>
     appendAuditEvent(tx, {

@@ -15,7 +15,7 @@ import {
 } from './search-filter.ts';
 import { MODEL_KEYS, VERSION_KEYS, keysetOrder, keysetPage, keysetStatement } from './keyset-page.ts';
 import type { KeysetStatement } from './keyset-page.ts';
-import { createStatisticsKeeper } from './search-statistics.ts';
+import { statisticsKeeperOf } from './search-statistics.ts';
 import { trackingErrors } from './tracking-service.ts';
 import type { Page, TrackingScope } from './tracking-service.ts';
 
@@ -124,7 +124,7 @@ export const createRegistryService = (deps: { db: Db }) => {
   const { db } = deps;
   const now = (): number => Date.now();
   // Planner statistics of the model tables (search-statistics.ts): bulk-grown tables are analyzed before a search plans on them.
-  const statistics = createStatisticsKeeper(db);
+  const statistics = statisticsKeeperOf(db);
 
   const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
     appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });

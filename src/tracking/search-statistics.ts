@@ -49,3 +49,19 @@ export const createStatisticsKeeper = (db: Db, options: { intervalMs?: number } 
     refreshNow,
   };
 };
+
+const keepers = new WeakMap<Db, StatisticsKeeper>();
+
+/**
+ * The one keeper of `db` at the default interval, shared by every service that searches it (runs,
+ * registry, logged models): the database function checks all the search tables at once, so one check per
+ * interval serves them all, and two services never run it side by side.
+ */
+export const statisticsKeeperOf = (db: Db): StatisticsKeeper => {
+  let keeper = keepers.get(db);
+  if (keeper === undefined) {
+    keeper = createStatisticsKeeper(db);
+    keepers.set(db, keeper);
+  }
+  return keeper;
+};

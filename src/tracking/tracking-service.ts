@@ -16,7 +16,7 @@ import { compileExperimentFilter, compileExperimentOrderBy } from './search-filt
 import { EXPERIMENT_KEYS, decodeHistoryToken, encodeHistoryToken, keysetOrder, keysetPage, keysetStatement } from './keyset-page.ts';
 import type { KeysetStatement } from './keyset-page.ts';
 import { planRunSearch } from './run-search.ts';
-import { createStatisticsKeeper } from './search-statistics.ts';
+import { statisticsKeeperOf } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
   EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, findRunOwner, insertMetrics, insertRun,
@@ -203,7 +203,7 @@ export const PGLITE_PAGE_READ_CHUNK = 25;
 
 export const createTrackingService = (deps: { db: Db }) => {
   const { db } = deps;
-  const statistics = createStatisticsKeeper(db);
+  const statistics = statisticsKeeperOf(db);
   const sharedExperiments = createSharedExperimentReads({ db });
 
   /**

@@ -35,7 +35,9 @@ export const startSeededServer = async (o: {
   const database = o.kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
   const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: o.adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20', ...o.env };
   if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
-  let server = await startServerProcess(env, 120_000);
+  // BENCH_SERVER_NODE_ARGS: node flags for the server process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter((arg) => arg !== '') ?? [];
+  let server = await startServerProcess(env, 120_000, nodeArgs);
   const close = async (): Promise<void> => {
     await server.kill('SIGTERM');
     await database?.drop();
@@ -56,7 +58,7 @@ export const startSeededServer = async (o: {
       const owner = await createPgliteDb({ dataDir: join(home, 'db') });
       seedSeconds = await timed(owner);
       await owner.close();
-      server = await startServerProcess(env, 300_000);
+      server = await startServerProcess(env, 300_000, nodeArgs);
     }
     return { url: server.url, tenants, seedSeconds, close };
   } catch (error) {

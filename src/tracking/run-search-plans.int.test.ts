@@ -115,9 +115,9 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   const cursorOf = async (plan: ReturnType<typeof planRunSearch>, scope: Scope = 'own'): Promise<RunCursor | undefined> =>
     inScope(scope, async (tx) => {
       const q = plan.query(0, 150);
-      const { rows } = await tx.query<{ keys: (string | null)[] }>(q.sql, q.params);
+      const { rows } = await tx.query<{ keys: string }>(q.sql, q.params);
       const last = rows.at(-1);
-      return last === undefined ? undefined : { segment: 0, keys: last.keys };
+      return last === undefined ? undefined : { segment: 0, keys: JSON.parse(last.keys) as (string | null)[] };
     });
 
   /** The scans that break the rules: sequential scans, and index reads that do not start from the tenant. */

@@ -571,10 +571,10 @@ export const createTrackingService = (deps: { db: Db }) => {
           return (await tx.query<T>(sql, params)).rows;
         });
       // Segment after segment (see run-search.ts) until the page has one row more than it returns.
-      const found: { run_id: string; keys: (string | null)[]; segment: number }[] = [];
+      const found: { run_id: string; keys: string; segment: number }[] = [];
       for (let segment = cursor?.segment ?? 0; segment < plan.segmentCount && found.length <= maxResults; segment += 1) {
         const query = plan.query(segment, maxResults + 1 - found.length, cursor?.segment === segment ? cursor : undefined);
-        for (const row of await inSearch<{ run_id: string; keys: (string | null)[] }>(query.sql, query.params)) found.push({ ...row, segment });
+        for (const row of await inSearch<{ run_id: string; keys: string }>(query.sql, query.params)) found.push({ ...row, segment });
       }
       const ids = found.slice(0, maxResults).map((row) => row.run_id);
       // The page's runs with their params, tags and metrics: on the embedded database in chunks, each its own
@@ -587,7 +587,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       const last = found[maxResults - 1];
       const page = {
         items: ids.map((id) => runs.get(id)).filter((row): row is RunRow => row !== undefined).map(runJson),
-        nextPageToken: found.length > maxResults && last !== undefined ? plan.encodeToken({ segment: last.segment, keys: last.keys }) : undefined,
+        nextPageToken: found.length > maxResults && last !== undefined ? plan.encodeToken({ segment: last.segment, keys: JSON.parse(last.keys) as (string | null)[] }) : undefined,
       };
       if (ownerId !== undefined && ownerSlug !== undefined && page.items.length > 0) {
         const seen = [...new Set(page.items.map((run) => run.info.experiment_id))];

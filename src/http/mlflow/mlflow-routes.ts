@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Action } from '../../authz/index.ts';
 import { requestRunId, validateBatchRequestSize } from '../../tracking/index.ts';
 import type { LoggedModelService, RegistryService, TrackingScope, TrackingService } from '../../tracking/index.ts';
+import { encodeJsonInSlices } from '../json-slices.ts';
 import { requirePrincipal, requireTenant } from '../route-config.ts';
 
 export interface MlflowRouteDeps {
@@ -65,7 +66,9 @@ export const mlflowRoutes = (deps: MlflowRouteDeps): FastifyPluginAsyncZod => as
         schema: { tags: ['mlflow'], summary, ...(prefix === mlflowPrefixes[0] ? {} : { hide: true }) },
         handler: async (request: FastifyRequest, reply: FastifyReply) => {
           const result = await handler(inputOf(request), scopeOf(request), request);
-          return reply.type('application/json').send(result ?? {});
+          // Encoded here, in slices for long lists (a search page, a metric history), so that one tenant's
+          // large answer does not hold the shared thread in one piece.
+          return reply.type('application/json').send(await encodeJsonInSlices(result ?? {}));
         },
       });
     }

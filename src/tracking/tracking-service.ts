@@ -565,10 +565,13 @@ export const createTrackingService = (deps: { db: Db }) => {
       // keep every other tenant waiting for all four; between them the fair lock lets a waiting tenant in
       // (issue 25). No snapshot is shared across the statements, as none is across pages: a run written in
       // between may be missed or met twice in that one page, exactly as between two pages (keyset tokens).
+      // The settings and the statement are pipelined (one round trip): if the settings fail, the transaction
+      // is aborted and the statement fails with it, never running without them; Promise.all reports the
+      // first failure, the settings' own.
       const inSearch = <T extends object>(sql: string, params: unknown[]) =>
         scoped(async (tx) => {
-          await tx.query(plan.settings);
-          return (await tx.query<T>(sql, params)).rows;
+          const [, result] = await Promise.all([tx.query(plan.settings), tx.query<T>(sql, params)]);
+          return result.rows;
         });
       // Segment after segment (see run-search.ts) until the page has one row more than it returns.
       const found: { run_id: string; keys: string; segment: number }[] = [];

@@ -171,6 +171,31 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     });
   }
 
+  // An order by one param or tag (migration 0040): the first page walks the key's order index — value, then
+  // start time and run id — instead of reading the whole first group of runs sharing a value (at 100k runs:
+  // 10,000 runs per value of `a`, 500 per value of `t`) and sorting it. Rows read from the key's table, with
+  // EXPLAIN ANALYZE, stay within a few times the page.
+  for (const [filter, orderBy] of [['', ['tags.t DESC']], ['', ['params.a']], ['', ['params.a DESC']], ['metrics.m0 > 0.5', ['tags.t']]] as const) {
+    it(`an order by one key reads about a page, not a tie group: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, 100 rows`, async () => {
+      const plan = planRunSearch({ filter, orderBy: [...orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
+      const q = plan.query(0, 101);
+      const read = await withTenant(database.db, TENANT, async (tx) => {
+        await tx.query(plan.settings);
+        const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${q.sql}`, q.params);
+        let total = 0;
+        const indexes = new Set<string>();
+        walkPlan(rows[0]!['QUERY PLAN'][0].Plan, (n) => {
+          if (n['Relation Name'] !== 'run_tags' && n['Relation Name'] !== 'run_params') return;
+          total += (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1);
+          if (n['Index Name'] !== undefined) indexes.add(n['Index Name']);
+        });
+        return { total, indexes: [...indexes] };
+      }, { readOnly: true });
+      assert.ok(read.indexes.some((i) => /_order_(asc|desc)_idx$/.test(i)), `reads an order index (${read.indexes.join(', ')})`);
+      assert.ok(read.total <= 4 * 101, `read ${read.total} rows of the key's table for 101`);
+    });
+  }
+
   it('reads the page of runs by primary key', async () => {
     const ids = Array.from({ length: 1000 }, (_, i) => i.toString(16).padStart(32, '0'));
     const found = await scans(`${RUN_SELECT} WHERE r.id = ANY($1::text[])`, [ids]);

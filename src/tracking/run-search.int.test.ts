@@ -39,7 +39,10 @@ interface RefRun {
 // Generators
 
 const METRIC_VALUES = [Number.NEGATIVE_INFINITY, -1, 0, 0.25, 0.5, 1, Number.NaN, Number.POSITIVE_INFINITY];
-const TEXT_VALUES = ['a', 'b', 'ab', 'A', 'ba', 'a_b', 'a%b', ''];
+// Past the 200 indexed characters too: values that tie on their prefix and differ after it, and a short
+// value equal to their prefix (migration 0040's short and long parts of a param or tag order).
+const LONG = 'a'.repeat(200);
+const TEXT_VALUES = ['a', 'b', 'ab', 'A', 'ba', 'a_b', 'a%b', '', LONG, `${LONG}b`, `${LONG}a`, `${'a'.repeat(199)}b`];
 
 const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 3 });
 

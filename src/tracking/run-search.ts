@@ -53,6 +53,13 @@ interface Segment {
   /** An extra condition, or ''. */
   readonly where: string;
   readonly terms: readonly SortTerm[];
+  /**
+   * Segment 0 of an order by one param or tag and nothing else: its rows are read from the table's
+   * per-experiment order indexes (migration 0040) instead of `join`, in two parts merged by the statement —
+   * short values (the value is its prefix: the index order is the whole order) and long ones (sorted by
+   * the whole value). Its terms are over `s` alone (the run's start time and id as the row carries them).
+   */
+  readonly keyOrder?: { readonly table: 'run_params' | 'run_tags'; readonly key: string };
 }
 
 /** Where a page starts: after the row of `segment` whose sort keys were `keys`. */
@@ -212,6 +219,23 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
   const join = `JOIN ${table} s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.key = ${key}`;
   const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.tenant_id = r.tenant_id AND m.run_id = r.id AND m.key = ${key})`;
   const later = restTerms();
+  if (first.type !== 'metric' && rest.length === 0) {
+    // Ordered by this one key: MLflow's tail (start_time DESC, run id) follows the value.
+    return [
+      {
+        join,
+        where: '',
+        keyOrder: { table: first.type === 'param' ? 'run_params' : 'run_tags', key },
+        terms: [
+          { sql: indexedValue('s'), type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
+          { sql: `(s.value COLLATE ${INDEXED_COLLATION})`, type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
+          { sql: 's.run_start_time', type: 'bigint', ascending: false, nullable: false },
+          { sql: 's.run_id', type: 'text', ascending: true, nullable: false },
+        ],
+      },
+      { join: '', where: missing, terms: later },
+    ];
+  }
   if (first.type === 'metric') {
     // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
     return [
@@ -270,6 +294,26 @@ const keysetCondition = (terms: readonly SortTerm[], keys: readonly (string | nu
     condition = `${first.sql} ${first.ascending ? '>=' : '<='} ${typedValue(first, params.add(firstKey))} AND ${condition}`;
   }
   return condition;
+};
+
+/**
+ * The rows of a `keyOrder` segment for one experiment (`x.eid`), in its order: short values walked in index
+ * order (prefix, then start_time DESC and run id, which the index holds after the prefix), long values
+ * sorted by the whole value, the two merged. Each part states the row's tenant, key, experiment and length
+ * class as its index's leading equalities; the run is joined for the stage, the filter and the owner.
+ */
+const keyOrderRows = (segment: Segment, order: NonNullable<Segment['keyOrder']>, conditions: readonly string[], columns: string, limitAt: string): string => {
+  const [prefix, value, start, id] = segment.terms as [SortTerm, SortTerm, SortTerm, SortTerm];
+  const where = conditions.map((c) => (c === 'r.experiment_id = x.eid' ? 's.run_experiment_id = x.eid' : c));
+  const part = (long: boolean): string => {
+    const terms = long ? [prefix, value, start, id] : [prefix, start, id];
+    return `(SELECT r.id AS run_id, ${columns} FROM ${order.table} s
+        JOIN runs r ON r.tenant_id = s.tenant_id AND r.id = s.run_id
+        WHERE s.tenant_id = r.tenant_id AND s.key = ${order.key} AND s.value_long = ${long ? 'TRUE' : 'FALSE'} AND ${where.join(' AND ')}
+        ORDER BY ${terms.map((t) => orderSql(t)).join(', ')} LIMIT ${limitAt})`;
+  };
+  return `SELECT * FROM (${part(false)} UNION ALL ${part(true)}) u
+        ORDER BY ${segment.terms.map((t, i) => orderSql(t, `u.k${i}`)).join(', ')} LIMIT ${limitAt}`;
 };
 
 const FLOAT = /^(?:-?Infinity|NaN|-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$/;
@@ -336,8 +380,10 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
       }
       const limitAt = params.add(limit);
       const columns = segment.terms.map((t, i) => `${t.sql} AS k${i}`).join(', ');
-      const inner = `SELECT r.id AS run_id, ${columns} FROM runs r ${segment.join} WHERE ${conditions.join(' AND ')}
-        ORDER BY ${segment.terms.map((t) => orderSql(t)).join(', ')} LIMIT ${limitAt}`;
+      const inner = segment.keyOrder === undefined
+        ? `SELECT r.id AS run_id, ${columns} FROM runs r ${segment.join} WHERE ${conditions.join(' AND ')}
+        ORDER BY ${segment.terms.map((t) => orderSql(t)).join(', ')} LIMIT ${limitAt}`
+        : keyOrderRows(segment, segment.keyOrder, conditions, columns, limitAt);
       const keys = segment.terms.map((_, i) => `p.k${i}::text`).join(', ');
       const sql = `SELECT p.run_id, array_to_json(ARRAY[${keys}]::text[])::text AS keys
         FROM unnest($1::bigint[]) AS x(eid) CROSS JOIN LATERAL (${inner}) p

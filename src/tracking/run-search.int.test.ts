@@ -417,6 +417,41 @@ for (const kind of databaseKinds) {
       );
     });
 
+    it("orders by one tag or param the runs written through the service (runs/create's one statement, log-batch, set-tag)", async () => {
+      // Migration 0040's order indexes read each param and tag row's copy of its run's experiment and start
+      // time, which the service's statements write as they insert; rows without them would be missed.
+      const tenantId = await createTenant(database);
+      const scope = { tenantId, actor: 't', requestId: 'r' };
+      const created: { id: string; start: number; t: string; p: string }[] = [];
+      for (let i = 0; i < 12; i += 1) {
+        const t = ['b', 'a', LONG, `${LONG}b`][i % 4] as string;
+        const p = String(i % 3);
+        const run = await tracking.createRun(scope, { experiment_id: String(1 + (i % 2)), start_time: 1_000 + (i % 5), tags: i % 2 === 0 ? [{ key: 'k', value: t }] : [] });
+        if (i % 2 === 1) await tracking.setTag(scope, run.info.run_id, { key: 'k', value: t });
+        await tracking.logBatch(scope, run.info.run_id, { params: [{ key: 'p', value: p }], tags: [{ key: 'other', value: 'x' }] });
+        created.push({ id: run.info.run_id, start: 1_000 + (i % 5), t, p });
+      }
+      const { rows: missing } = await database.owner.queryAsOwner<{ n: number }>(
+        `SELECT count(*)::int AS n FROM (SELECT tenant_id, run_id, run_experiment_id, run_start_time FROM run_tags UNION ALL SELECT tenant_id, run_id, run_experiment_id, run_start_time FROM run_params) k
+           JOIN runs r ON r.tenant_id = k.tenant_id AND r.id = k.run_id
+          WHERE k.tenant_id = $1 AND (k.run_experiment_id IS DISTINCT FROM r.experiment_id OR k.run_start_time IS DISTINCT FROM r.start_time)`,
+        [tenantId],
+      );
+      assert.deepEqual(missing, [{ n: 0 }], "every row carries its run's experiment and start time");
+      const byOrder = (key: 't' | 'p', ascending: boolean) => [...created].sort((x, y) =>
+        (x[key] < y[key] ? -1 : x[key] > y[key] ? 1 : 0) * (ascending ? 1 : -1) || y.start - x.start || (x.id < y.id ? -1 : 1)).map((r) => r.id);
+      for (const [orderBy, expected] of [['tags.k', byOrder('t', true)], ['tags.k DESC', byOrder('t', false)], ['params.p', byOrder('p', true)], ['params.p DESC', byOrder('p', false)]] as const) {
+        const ids: string[] = [];
+        let pageToken: string | undefined;
+        do {
+          const page = await tracking.searchRuns(scope, { orderBy: [orderBy], experimentIds: ['1', '2'], maxResults: 5, pageToken });
+          ids.push(...page.items.map((run) => run.info.run_id));
+          pageToken = page.nextPageToken;
+        } while (pageToken !== undefined);
+        assert.deepEqual(ids, expected, orderBy);
+      }
+    });
+
     it('refuses a page token of another search or a forged one, with INVALID_PARAMETER_VALUE', async () => {
       const tenantId = await createTenant(database);
       await insertRuns(database, tenantId, Array.from({ length: 3 }, () => toRun({ experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1, end: null, stage: 'active', m0: 1, m1: undefined, p0: undefined, p1: undefined, t0: undefined })));

@@ -111,9 +111,10 @@ export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: stri
   if (tags.length === 0) return;
   const pending: Promise<unknown>[] = [
     tx.query(
-      `INSERT INTO run_tags (tenant_id, run_id, key, value)
-       SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value
+      `INSERT INTO run_tags (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
+       SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time
          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(key, value, ord)
+         LEFT JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2
         ORDER BY u.key, u.ord DESC
        ON CONFLICT (tenant_id, run_id, key) DO UPDATE SET value = EXCLUDED.value`,
       [tenantId, runId, tags.map((t) => t.key), tags.map((t) => t.value)],
@@ -154,8 +155,8 @@ export const insertRun = async (tx: Queryable, run: NewRun): Promise<{ artifactU
        SELECT $1, $2::uuid, e.id, $4, $5, 'RUNNING', $6, 'active', rtrim(e.artifact_location, '/') || '/' || $1 || '/artifacts' FROM e
        RETURNING id, artifact_uri),
      t AS (
-       INSERT INTO run_tags (tenant_id, run_id, key, value)
-       SELECT $2::uuid, r.id, u.key, u.value FROM r, unnest($7::text[], $8::text[]) AS u(key, value)
+       INSERT INTO run_tags (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
+       SELECT $2::uuid, r.id, u.key, u.value, $3, $6 FROM r, unnest($7::text[], $8::text[]) AS u(key, value)
        RETURNING key, value)
      SELECT r.artifact_uri, (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key) FROM t) AS tags FROM r`,
     [run.runId, run.tenantId, run.experimentId, run.name, run.userId, run.startTime, run.tags.map((t) => t.key), run.tags.map((t) => t.value)],
@@ -311,8 +312,8 @@ export const insertParams = async (tx: Queryable, tenantId: string, runId: strin
   const { rows } = await tx.query<{ key: string; value: string; existing: string | null }>(
     `WITH u AS (SELECT * FROM unnest($3::text[], $4::text[]) AS u(key, value)),
      ins AS (
-       INSERT INTO run_params (tenant_id, run_id, key, value)
-       SELECT $1::uuid, $2, u.key, u.value FROM u
+       INSERT INTO run_params (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
+       SELECT $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time FROM u LEFT JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2
        ON CONFLICT (tenant_id, run_id, key) DO NOTHING RETURNING key)
      SELECT u.key, u.value, p.value AS existing
        FROM u LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = u.key

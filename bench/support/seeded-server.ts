@@ -19,6 +19,8 @@ export interface SeededServer {
   tenants: BenchTenant[];
   /** Seconds the seeding took. */
   seedSeconds: number;
+  /** The server's last 20,000 characters of stdout and stderr (e.g. `--trace-gc` lines). */
+  output(): string;
   close(): Promise<void>;
 }
 
@@ -60,7 +62,7 @@ export const startSeededServer = async (o: {
       await owner.close();
       server = await startServerProcess(env, 300_000, nodeArgs);
     }
-    return { url: server.url, tenants, seedSeconds, close };
+    return { url: server.url, tenants, seedSeconds, output: () => server.output(), close };
   } catch (error) {
     await close();
     throw error;

@@ -17,8 +17,8 @@ import { setFlagsFromString } from 'node:v8';
  * (24 GB here): ≈ 43 MB were allocated between two scavenges and ≈ 10 MB survived each, so every ≈ 0.6 s the
  * thread that serves every tenant stopped for 25–38 ms (--trace-gc, one tenant's 100-row searches back to
  * back: the p99 was 4× the p50, with nothing else running). With 16 MB a scavenge takes 8–10 ms, the search's
- * p99 fell from 41–42 ms to 22–29 ms (p50 unchanged), and runs/create + log-batch took 17 % less of the
- * server's CPU per run (smaller young generation, fewer cache misses; docs/benchmarks.md). Uploads are
+ * p99 fell from 41–42 ms to 22–29 ms (p50 unchanged), and runs/create + log-batch took 8–17 % less of the
+ * server's CPU per run on PostgreSQL (two alternated comparisons; docs/benchmarks.md). Uploads are
  * unaffected (their bodies are external memory).
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=512', '--max-semi-space-size=16'];

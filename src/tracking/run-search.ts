@@ -55,7 +55,7 @@ interface Segment {
   readonly terms: readonly SortTerm[];
   /**
    * Segment 0 of an order by one param or tag and nothing else: its rows are read from the table's
-   * per-experiment order indexes (migration 0040) instead of `join`, in two parts merged by the statement —
+   * per-experiment order indexes (migration 0040), not through a join, in two parts merged by the statement —
    * short values (the value is its prefix: the index order is the whole order) and long ones (sorted by
    * the whole value). Its terms are over `s` alone (the run's start time and id as the row carries them).
    */
@@ -219,23 +219,6 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
   const join = `JOIN ${table} s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.key = ${key}`;
   const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.tenant_id = r.tenant_id AND m.run_id = r.id AND m.key = ${key})`;
   const later = restTerms();
-  if (first.type !== 'metric' && rest.length === 0) {
-    // Ordered by this one key: MLflow's tail (start_time DESC, run id) follows the value.
-    return [
-      {
-        join,
-        where: '',
-        keyOrder: { table: first.type === 'param' ? 'run_params' : 'run_tags', key },
-        terms: [
-          { sql: indexedValue('s'), type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
-          { sql: `(s.value COLLATE ${INDEXED_COLLATION})`, type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
-          { sql: 's.run_start_time', type: 'bigint', ascending: false, nullable: false },
-          { sql: 's.run_id', type: 'text', ascending: true, nullable: false },
-        ],
-      },
-      { join: '', where: missing, terms: later },
-    ];
-  }
   if (first.type === 'metric') {
     // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
     return [
@@ -244,18 +227,20 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
       { join: '', where: missing, terms: later },
     ];
   }
-  return [
-    {
-      join,
-      where: '',
-      terms: [
-        { sql: indexedValue('s'), type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
-        { sql: `(s.value COLLATE ${INDEXED_COLLATION})`, type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
-        ...later,
-      ],
-    },
-    { join: '', where: missing, terms: later },
+  const valueTerms: SortTerm[] = [
+    { sql: indexedValue('s'), type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
+    { sql: `(s.value COLLATE ${INDEXED_COLLATION})`, type: 'text', ascending: first.ascending, nullable: false, collation: INDEXED_COLLATION },
   ];
+  const withKey: Segment = rest.length === 0
+    // Ordered by this one key: MLflow's tail (start_time DESC, run id) follows the value, as the row carries it.
+    ? {
+      join: '',
+      where: '',
+      keyOrder: { table: KEY_TABLES[first.type], key },
+      terms: [...valueTerms, { sql: 's.run_start_time', type: 'bigint', ascending: false, nullable: false }, { sql: 's.run_id', type: 'text', ascending: true, nullable: false }],
+    }
+    : { join, where: '', terms: [...valueTerms, ...later] };
+  return [withKey, { join: '', where: missing, terms: later }];
 };
 
 /** A cursor placeholder cast to the term's type (and collation, which must match for an index range). */
@@ -299,17 +284,17 @@ const keysetCondition = (terms: readonly SortTerm[], keys: readonly (string | nu
 /**
  * The rows of a `keyOrder` segment for one experiment (`x.eid`), in its order: short values walked in index
  * order (prefix, then start_time DESC and run id, which the index holds after the prefix), long values
- * sorted by the whole value, the two merged. Each part states the row's tenant, key, experiment and length
- * class as its index's leading equalities; the run is joined for the stage, the filter and the owner.
+ * sorted by the whole value, the two merged. Each part states the row's key, experiment and length class as
+ * its index's leading equalities (the tenant comes from the run's, which the conditions name); the run is
+ * joined for the stage, the filter and the owner.
  */
 const keyOrderRows = (segment: Segment, order: NonNullable<Segment['keyOrder']>, conditions: readonly string[], columns: string, limitAt: string): string => {
   const [prefix, value, start, id] = segment.terms as [SortTerm, SortTerm, SortTerm, SortTerm];
-  const where = conditions.map((c) => (c === 'r.experiment_id = x.eid' ? 's.run_experiment_id = x.eid' : c));
   const part = (long: boolean): string => {
     const terms = long ? [prefix, value, start, id] : [prefix, start, id];
     return `(SELECT r.id AS run_id, ${columns} FROM ${order.table} s
         JOIN runs r ON r.tenant_id = s.tenant_id AND r.id = s.run_id
-        WHERE s.tenant_id = r.tenant_id AND s.key = ${order.key} AND s.value_long = ${long ? 'TRUE' : 'FALSE'} AND ${where.join(' AND ')}
+        WHERE s.key = ${order.key} AND s.value_long = ${long ? 'TRUE' : 'FALSE'} AND ${conditions.join(' AND ')}
         ORDER BY ${terms.map((t) => orderSql(t)).join(', ')} LIMIT ${limitAt})`;
   };
   return `SELECT * FROM (${part(false)} UNION ALL ${part(true)}) u
@@ -370,7 +355,8 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
     query(index, limit, after) {
       const segment = segmentAt(index);
       const params = new Params(base.values);
-      const conditions = ['r.experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
+      // A keyOrder segment reads the experiment from the param or tag row (its order index leads with it).
+      const conditions = [segment.keyOrder === undefined ? 'r.experiment_id = x.eid' : 's.run_experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
       if (filter.sql !== 'TRUE') conditions.push(`(${filter.sql})`);
       conditions.push(`r.tenant_id = ${params.add(input.tenantId)}::uuid`);
       if (segment.where !== '') conditions.push(segment.where);

@@ -24,15 +24,11 @@ const adminToken = `bh_bench-admin-${'x'.repeat(40)}`;
 
 interface Outcome { p50: number; p90: number; p99: number; max: number; scavenges: number[]; seconds: number }
 
-const measure = async (extraFlags: string): Promise<Outcome> => {
-  const previous = process.env['BENCH_SERVER_NODE_ARGS'];
-  process.env['BENCH_SERVER_NODE_ARGS'] = `--trace-gc ${extraFlags}`;
+const measure = async (extraFlags: readonly string[]): Promise<Outcome> => {
   const seeded = await startSeededServer({
-    kind, adminToken, tenants: [['tenant-b', 'sweep']],
+    kind, adminToken, tenants: [['tenant-b', 'sweep']], nodeArgs: ['--trace-gc', ...extraFlags],
     seed: (owner, [b]) => seedRuns(owner, { tenantId: (b as BenchTenant).id, experimentId: Number((b as BenchTenant).experimentId), prefix: 'b', from: 1, count: 10_000 }),
   });
-  if (previous === undefined) delete process.env['BENCH_SERVER_NODE_ARGS'];
-  else process.env['BENCH_SERVER_NODE_ARGS'] = previous;
   try {
     const b = seeded.tenants[0] as BenchTenant;
     const client = createBenchClient(seeded.url, b.token);
@@ -65,7 +61,7 @@ const measure = async (extraFlags: string): Promise<Outcome> => {
 };
 
 console.log(`server young generation: ${kind}, ${SEARCHES} searches per server, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-const contenders = [['production flags (--max-semi-space-size=16)', ''], ['large young generation (--max-semi-space-size=64)', '--max-semi-space-size=64']] as const;
+const contenders = [['production flags (--max-semi-space-size=16)', []], ['large young generation (--max-semi-space-size=64)', ['--max-semi-space-size=64']]] as const;
 const results = new Map<string, Outcome[]>();
 for (let round = 0; round < Number(values.rounds); round += 1) {
   for (const [label, flags] of round % 2 === 0 ? contenders : [...contenders].reverse()) {

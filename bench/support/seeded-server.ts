@@ -32,13 +32,14 @@ export const startSeededServer = async (o: {
   seed: (owner: Db, tenants: BenchTenant[]) => Promise<void>;
   /** More server environment (limits, flags). */
   env?: Record<string, string>;
+  /** Node flags for the server process; default: BENCH_SERVER_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`). */
+  nodeArgs?: readonly string[];
 }): Promise<SeededServer> => {
   const home = mkdtempSync(join(tmpdir(), 'bulkhead-bench-'));
   const database = o.kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
   const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: o.adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20', ...o.env };
   if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
-  // BENCH_SERVER_NODE_ARGS: node flags for the server process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
-  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter((arg) => arg !== '') ?? [];
+  const nodeArgs = o.nodeArgs ?? process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter((arg) => arg !== '') ?? [];
   let server = await startServerProcess(env, 120_000, nodeArgs);
   const close = async (): Promise<void> => {
     await server.kill('SIGTERM');

@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { adminToken, createTestPlatform } from '../test/support/platform.ts';
+import { startSearchFlood } from './support/search-flood.ts';
 import type { DbKind } from '../src/db/index.ts';
 
 const { values } = parseArgs({
@@ -185,21 +186,12 @@ try {
       };
     }
     const bodies = searchForms.map((form) => JSON.stringify({ experiment_ids: [nExp], max_results: 100, ...form }));
-    const worker = new Worker(new URL('./db-time-flood.ts', import.meta.url), { workerData: { url, token: noisy.tokens.viewer, bodies, clients: floodClients } });
-    await new Promise((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
+    const stop = await startSearchFlood({ url, token: noisy.tokens.viewer, bodies, clients: floodClients });
     return async () => {
-      const result = await new Promise<{ outcomes: [string, number][]; searches: number; cpuMs: number }>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-        worker.postMessage('stop');
-      });
+      const result = await stop();
       for (const [key, count] of result.outcomes) noisyOutcomes.set(key, (noisyOutcomes.get(key) ?? 0) + count);
       noisySearches += result.searches;
       floodClientCpuMs += result.cpuMs;
-      await worker.terminate();
     };
   };
 

@@ -22,11 +22,11 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import type { Db } from '../src/db/index.ts';
 import { seedRuns } from '../test/support/tracking-seed.ts';
 import { createBenchClient, must } from './support/http-client.ts';
 import type { BenchClient, BenchTenant } from './support/http-client.ts';
+import { startSearchFlood } from './support/search-flood.ts';
 import { startSeededServer } from './support/seeded-server.ts';
 import { percentile } from './support/timing.ts';
 
@@ -159,20 +159,11 @@ try {
     for (let i = 0; i < 3; i += 1) await search(clientB, bBody);
     for (let round = 0; round < ROUNDS; round += 1) {
       alone.push(...await samplesOf(clientB, SAMPLES));
-      // Tenant A's two clients in a worker thread (bench/db-time-flood.ts), so that reading and parsing its
-      // 1,000-run responses is not done on the event loop that times tenant B, as on another machine.
-      const load = new Worker(new URL('./db-time-flood.ts', import.meta.url), { workerData: { url: seeded.url, token: a.token, bodies: aBodies, clients: 2 } });
-      await new Promise((resolve, reject) => {
-        load.once('message', resolve);
-        load.once('error', reject);
-      });
+      // Tenant A's two clients in a worker thread, so that reading and parsing its 1,000-run responses is not
+      // done on the event loop that times tenant B, as on another machine.
+      const stop = await startSearchFlood({ url: seeded.url, token: a.token, bodies: aBodies, clients: 2 });
       busy.push(...await samplesOf(clientB, SAMPLES));
-      const result = await new Promise<{ outcomes: [string, number][]; searches: number }>((resolve, reject) => {
-        load.once('message', resolve);
-        load.once('error', reject);
-        load.postMessage('stop');
-      });
-      await load.terminate();
+      const result = await stop();
       for (const [status, count] of result.outcomes) {
         if (status === '200') aSearches += count;
         else if (status.startsWith('429')) aRefused += count;

@@ -194,9 +194,20 @@ for (const kind of databaseKinds) {
       assert.equal(errorCode(await api.post('runs/log-batch', { run_id: runId, params: [{ key: 'k'.repeat(251), value: 'v' }] })), 'INVALID_PARAMETER_VALUE');
 
       // A deleted run takes no more logging; a missing run is RESOURCE_DOES_NOT_EXIST.
+      // Nothing of a refused batch is kept (the batch's COMMIT is sent with its writes: each is conditional).
       ok(await api.post('runs/delete', { run_id: runId }), 'delete');
       assert.equal(errorCode(await api.post('runs/log-batch', { run_id: runId, metrics: [metric(1)] })), 'INVALID_PARAMETER_VALUE');
+      assert.equal(errorCode(await api.post('runs/log-batch', {
+        run_id: runId, metrics: [{ key: 'while-deleted', value: 1, timestamp: 1, step: 0 }], params: [{ key: 'while-deleted', value: 'x' }],
+        tags: [{ key: 'while-deleted', value: 'x' }, { key: 'mlflow.runName', value: 'renamed-while-deleted' }],
+      })), 'INVALID_PARAMETER_VALUE');
       ok(await api.post('runs/restore', { run_id: runId }), 'restore');
+      const restored = ok(await api.get('runs/get', { run_id: runId }), 'get restored').run;
+      assert.ok(!restored.data.metrics.some((m: any) => m.key === 'while-deleted'));
+      assert.deepEqual(ok(await api.get('metrics/get-history', { run_id: runId, metric_key: 'while-deleted' }), 'history').metrics ?? [], []);
+      assert.ok(!restored.data.params.some((q: any) => q.key === 'while-deleted'));
+      assert.ok(!restored.data.tags.some((t: any) => t.key === 'while-deleted' || t.value === 'renamed-while-deleted'));
+      assert.notEqual(restored.info.run_name, 'renamed-while-deleted');
       ok(await api.post('runs/log-batch', { run_id: runId, metrics: [metric(1)] }), 'after restore');
       assert.equal(errorCode(await api.post('runs/log-batch', { run_id: '0'.repeat(32), metrics: [metric(1)] })), 'RESOURCE_DOES_NOT_EXIST');
       assert.equal(errorCode(await api.post('runs/log-batch', { metrics: [metric(1)] })), 'INVALID_PARAMETER_VALUE');
@@ -381,6 +392,14 @@ for (const kind of databaseKinds) {
         ['tracking.run.delete', `run:${runId}`],
         ['models.registered_model.create', 'model:audited'],
       ]);
+      // A run refused for its experiment writes no audit event either (it goes in with the run, or not at all).
+      const gone = ok(await api.post('experiments/create', { name: 'audited-then-deleted' }), 'exp').experiment_id as string;
+      ok(await api.post('experiments/delete', { experiment_id: gone }), 'delete exp');
+      assert.equal(errorCode(await api.post('runs/create', { experiment_id: gone, start_time: 1 })), 'INVALID_PARAMETER_VALUE');
+      assert.equal(errorCode(await api.post('runs/create', { experiment_id: '987654', start_time: 1 })), 'RESOURCE_DOES_NOT_EXIST');
+      const creates = await withSystem(p.database.owner, async (tx) =>
+        (await tx.query('SELECT 1 FROM audit_events WHERE tenant_id = $1 AND action = $2', [tenant.id, 'tracking.run.create'])).rows.length);
+      assert.equal(creates, events.filter((e) => e.action === 'tracking.run.create').length);
     });
   });
 }

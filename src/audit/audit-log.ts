@@ -88,7 +88,18 @@ export const appendAuditEvent = async (tx: Queryable, event: AuditEventInput): P
   await insertEvent(tx, eventKeyOf(tx), event);
 };
 
-const insertEvent = async (tx: Queryable, key: Buffer | undefined, event: AuditEventInput): Promise<void> => {
+/** The columns an appended event fills, in the order of `auditEventValues`. */
+export const AUDIT_EVENT_COLUMNS = 'event_uid, tenant_id, occurred_at, actor, action, target, outcome, request_id, details, mac, mac_kind';
+
+/**
+ * The values of one new event for AUDIT_EVENT_COLUMNS, MACed with the key its transaction carries (see
+ * `createAuditSigningDb`): for a statement that writes an event together with the change it records
+ * (runs/create's, tracking-queries.ts). Types, for an INSERT … SELECT: uuid, uuid, timestamptz, text ×5,
+ * jsonb, text, text.
+ */
+export const auditEventValues = (tx: Queryable, event: AuditEventInput): unknown[] => eventValues(eventKeyOf(tx), event);
+
+const eventValues = (key: Buffer | undefined, event: AuditEventInput): unknown[] => {
   const occurredAtMs = Date.now();
   // What the database will give back for details (jsonb of the JSON text), so the MAC matches on reading.
   const detailsJson = JSON.stringify(event.details ?? {});
@@ -103,14 +114,18 @@ const insertEvent = async (tx: Queryable, key: Buffer | undefined, event: AuditE
     requestId: event.requestId ?? '',
     details: JSON.parse(detailsJson) as unknown,
   };
+  return [
+    fields.eventUid, fields.tenantId, new Date(occurredAtMs).toISOString(), fields.actor, fields.action, fields.target,
+    fields.outcome, fields.requestId, detailsJson,
+    key === undefined ? null : eventMac(key, 'append', fields), key === undefined ? null : 'append',
+  ];
+};
+
+const insertEvent = async (tx: Queryable, key: Buffer | undefined, event: AuditEventInput): Promise<void> => {
   await tx.query(
-    `INSERT INTO audit_events (event_uid, tenant_id, occurred_at, actor, action, target, outcome, request_id, details, mac, mac_kind)
+    `INSERT INTO audit_events (${AUDIT_EVENT_COLUMNS})
      VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [
-      fields.eventUid, fields.tenantId, new Date(occurredAtMs).toISOString(), fields.actor, fields.action, fields.target,
-      fields.outcome, fields.requestId, detailsJson,
-      key === undefined ? null : eventMac(key, 'append', fields), key === undefined ? null : 'append',
-    ],
+    eventValues(key, event),
     // Every audited write runs this one static statement: prepared once per connection (QueryOptions).
     { prepare: true },
   );

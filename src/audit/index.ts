@@ -5,7 +5,7 @@
  * the HTTP layer and the services call `appendAuditEvent` for every mutation, authentication failure and
  * authorization denial.
  */
-export { appendAuditEvent, createAuditLog, listPlatformAuditEvents, tamperAlertMetricName } from './audit-log.ts';
+export { AUDIT_EVENT_COLUMNS, appendAuditEvent, auditEventValues, createAuditLog, listPlatformAuditEvents, tamperAlertMetricName } from './audit-log.ts';
 export type { AuditAlert, AuditAlertLog, AuditLog, AuditEvent, AuditEventInput, AuditOutcome, AuditProblem, AuditVerification } from './audit-log.ts';
 export { createAuditSigningDb, eventMac, headSignature, sealMac } from './audit-mac.ts';
 export type { EventMacKind, MacedFields } from './audit-mac.ts';

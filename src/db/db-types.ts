@@ -51,6 +51,16 @@ export interface TransactionOptions {
    * fair share of the database's CPUs (db-time-quota.ts, "fair slots").
    */
   heavy?: boolean;
+  /**
+   * Commit ahead (PostgreSQL): COMMIT goes on the wire in the same write as BEGIN, the scope and every
+   * statement of `fn`, instead of one round trip after `fn` resolves. Only for a transaction whose every
+   * failure is an SQL error: `fn` must issue all its statements before its first await (a later query is
+   * refused with an error, since the COMMIT is already sent) and may only read their results. A statement
+   * that fails aborts the transaction, and the COMMIT behind it then rolls it back, so nothing of it is
+   * kept. A check that must undo the writes has to fail in SQL, not in `fn` (see bulkhead_refuse,
+   * migration 0041). PGlite ignores the option (it has no round trips to save).
+   */
+  commitAhead?: boolean;
 }
 
 /**

@@ -14,7 +14,7 @@ export { createPostgresDb } from './postgres-driver.ts';
 export { createPgliteDb } from './pglite-driver.ts';
 export { migrate, loadMigrations } from './migrate.ts';
 export { detectRlsMode, missingScopeRoles } from './rls-mode.ts';
-export { withTenant, withSharedRead, withSystem, readAsTenant, readAsSystem, isUuid, APP_ROLE, SYSTEM_ROLE, SHARE_READER_ROLE, PLATFORM_TENANT_ID } from './scope.ts';
+export { withTenant, withSharedRead, withSystem, readAsTenant, readAsSystem, isUuid, isRefusal, APP_ROLE, SYSTEM_ROLE, SHARE_READER_ROLE, PLATFORM_TENANT_ID } from './scope.ts';
 export { tenantDataTables, tenantRecordTables, retainedTenantTables } from './tenant-tables.ts';
 export type { TenantDataTable, TenantRecordTable } from './tenant-tables.ts';
 export { createDbTimeQuotaGate, withTenantGate, loadDbTimeLimits, isStatementTimeout, dbTimeErrors, defaultDbTimeLimits } from './db-time-quota.ts';

@@ -75,6 +75,44 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
     },
   });
 
+  /**
+   * TransactionOptions.commitAhead: BEGIN + scope, `fn`'s statements and COMMIT leave in one write. Queries
+   * `fn` issues after its synchronous part are refused: they would run after the COMMIT.
+   */
+  const commitAhead = async <T>(prelude: string, fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    holdWrites(client);
+    const begin = client.query(`BEGIN;${prelude}`);
+    const inner = wrap(client);
+    let sent = false;
+    const tx: Queryable = {
+      query: <Row>(sql: string, params?: readonly unknown[], queryOptions?: QueryOptions) => (sent
+        ? Promise.reject(new Error('a commit-ahead transaction issued a query after its COMMIT was sent'))
+        : inner.query<Row>(sql, params, queryOptions)),
+    };
+    let pending: Promise<T>;
+    try {
+      pending = fn(tx);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    sent = true;
+    const commit = client.query('COMMIT');
+    const [begun, done, committed] = await Promise.allSettled([begin, pending, commit]);
+    if (committed.status === 'rejected') {
+      // The COMMIT itself failed (the transaction is rolled back) or the connection broke: not reused.
+      client.release(true);
+      throw done.status === 'rejected' ? done.reason : committed.reason;
+    }
+    client.release();
+    if (begun.status === 'rejected') throw begun.reason;
+    if (done.status === 'rejected') throw done.reason;
+    // PostgreSQL answers COMMIT with ROLLBACK when a statement of the transaction failed; fn saw that
+    // failure unless it swallowed it, and its result must not be reported as written.
+    if (committed.value.command !== 'COMMIT') throw new Error('a commit-ahead transaction was rolled back');
+    return done.value;
+  };
+
   // LISTEN needs a session of its own (a pooled connection goes back to others): one client for all
   // channels, reconnected after a loss.
   const listeners = new Map<string, Set<(payload: string | undefined) => void>>();
@@ -132,6 +170,7 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
       };
     },
     async transaction(prelude, fn, options = {}) {
+      if (options.commitAhead === true && options.readOnly !== true) return commitAhead(prelude, fn);
       const client = await pool.connect();
       // Pipelined: BEGIN + scope settings go on the wire together with fn's first queries, so a scoped
       // single read costs one round trip, not three. If the prelude fails, the transaction is aborted

@@ -91,3 +91,12 @@ export const readAsTenant = async <Row = Record<string, unknown>>(db: Db, tenant
 /** One read statement across tenants, in one round trip: the read-only twin of withSystem. */
 export const readAsSystem = async <Row = Record<string, unknown>>(db: Db, sql: string, params: readonly unknown[] = []) =>
   db.scopedRead<Row>(systemScope, sql, params);
+
+/**
+ * SQLSTATE of bulkhead_refuse (migration 0041): a check inside a commit-ahead statement failed, so its
+ * transaction rolled back and the caller may redo the work the classic way, reading the checks before COMMIT.
+ */
+export const REFUSED_SQLSTATE = 'BH001';
+
+/** Whether `error` is a bulkhead_refuse refusal (see REFUSED_SQLSTATE). */
+export const isRefusal = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === REFUSED_SQLSTATE;

@@ -8,6 +8,7 @@ import type { Db, Queryable } from '../db/index.ts';
 import { readAsSystem } from '../db/index.ts';
 import type { ExperimentRow, RunInfoRow, RunRow } from './mlflow-entities.ts';
 import type { KeyValue, ValidMetric } from './mlflow-validation.ts';
+import { AUDIT_EVENT_COLUMNS } from '../audit/index.ts';
 
 /**
  * The statements of the ingest path (runs/create, log-batch, log-metric, log-parameter, set-tag): kept
@@ -106,7 +107,11 @@ export const findRunInfo = async (tx: Queryable, runId: string): Promise<RunInfo
 export const findRun = async (tx: Queryable, runId: string): Promise<RunRow | undefined> =>
   (await tx.query<RunRow>(`${RUN_SELECT} WHERE r.id = $1`, [runId])).rows[0];
 
-/** Upserts run tags (the last of duplicate keys wins, as in MLflow) and keeps `runs.name` equal to `mlflow.runName`. */
+/**
+ * Upserts run tags (the last of duplicate keys wins, as in MLflow) and keeps `runs.name` equal to
+ * `mlflow.runName`. Writes nothing unless the run is active (as every run write here: a commit-ahead
+ * batch, whose run check is read only after its COMMIT, must leave a deleted or missing run untouched).
+ */
 export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: string, tags: readonly KeyValue[]): Promise<void> => {
   if (tags.length === 0) return;
   const pending: Promise<unknown>[] = [
@@ -114,7 +119,7 @@ export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: stri
       `INSERT INTO run_tags (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
        SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time
          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(key, value, ord)
-         LEFT JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2
+         JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active'
         ORDER BY u.key, u.ord DESC
        ON CONFLICT (tenant_id, run_id, key) DO UPDATE SET value = EXCLUDED.value`,
       [tenantId, runId, tags.map((t) => t.key), tags.map((t) => t.value)],
@@ -122,7 +127,7 @@ export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: stri
     ),
   ];
   const runName = tags.findLast((t) => t.key === 'mlflow.runName');
-  if (runName !== undefined) pending.push(tx.query('UPDATE runs SET name = $2 WHERE id = $1', [runId, runName.value], PREPARED));
+  if (runName !== undefined) pending.push(tx.query(`UPDATE runs SET name = $2 WHERE id = $1 AND lifecycle_stage = 'active'`, [runId, runName.value], PREPARED));
   await settleAll(pending);
 };
 
@@ -135,13 +140,15 @@ export interface NewRun {
   startTime: number;
   /** Tags with distinct keys (the caller resolved duplicates, last wins). */
   tags: readonly KeyValue[];
+  /** The audit event recording the creation (`auditEventValues`): written with the run, or not at all. */
+  auditEvent: readonly unknown[];
 }
 
 /**
  * Creates a run and its tags in one statement, one round trip: the run row is inserted only if experiment
  * `experimentId` is visible (row-level security: the tenant's own) and active, with the artifact URI
  * under the experiment's artifact location; the tags go in with it (their foreign key is checked at the
- * end of the statement, when the run row exists). Returns the artifact URI and the stored tags in MLflow's
+ * end of the statement, when the run row exists), and so does its audit event. Returns the artifact URI and the stored tags in MLflow's
  * order (by key, in the database's collation, as RUN_SELECT reads them), or undefined when nothing was
  * written because the experiment is missing or not active (the caller finds out which).
  */
@@ -157,9 +164,12 @@ export const insertRun = async (tx: Queryable, run: NewRun): Promise<{ artifactU
      t AS (
        INSERT INTO run_tags (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
        SELECT $2::uuid, r.id, u.key, u.value, $3, $6 FROM r, unnest($7::text[], $8::text[]) AS u(key, value)
-       RETURNING key, value)
+       RETURNING key, value),
+     a AS (
+       INSERT INTO audit_events (${AUDIT_EVENT_COLUMNS})
+       SELECT $9::uuid, $10::uuid, $11::timestamptz, $12::text, $13::text, $14::text, $15::text, $16::text, $17::jsonb, $18::text, $19::text FROM r)
      SELECT r.artifact_uri, (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key) FROM t) AS tags FROM r`,
-    [run.runId, run.tenantId, run.experimentId, run.name, run.userId, run.startTime, run.tags.map((t) => t.key), run.tags.map((t) => t.value)],
+    [run.runId, run.tenantId, run.experimentId, run.name, run.userId, run.startTime, run.tags.map((t) => t.key), run.tags.map((t) => t.value), ...run.auditEvent],
     PREPARED,
   );
   const row = rows[0];
@@ -183,18 +193,24 @@ const APPENDS = `(l.step_stride > 0 AND EXCLUDED.step_stride IS NOT NULL
                  AND EXCLUDED.step_min = l.step_min + l.step_count * l.step_stride)`;
 const UNION = 'bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride)';
 
+// Run $2 of tenant $1 exists and is active: a one-time filter on each part of the metric statement.
+const RUN_ACTIVE = `EXISTS (SELECT 1 FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active')`;
+
 /**
  * log-batch's metric statement (see insertMetrics): $1 tenant, $2 run, $3–$6 the points (keys, values,
  * timestamps, steps), $7–$10 the latest point per key, $11–$13 each key's step progression in the batch.
+ * Writes nothing unless the run is active (see upsertRunTags).
  */
 export const INSERT_METRICS_SQL = `WITH history AS (
     INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
     SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
-      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step))
+      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step)
+     WHERE ${RUN_ACTIVE})
   INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
   SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
     FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
             $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
+   WHERE ${RUN_ACTIVE}
   ON CONFLICT (tenant_id, run_id, key) DO UPDATE
     SET value = CASE WHEN ${LATER} THEN EXCLUDED.value ELSE l.value END,
         timestamp = CASE WHEN ${LATER} THEN EXCLUDED.timestamp ELSE l.timestamp END,
@@ -306,19 +322,27 @@ export interface ParamClash {
  * Inserts params that are new and reports, in the same round trip, every incoming param whose key was
  * already logged (with the logged value, read from the statement's snapshot). A key inserted by a
  * concurrent, just-committed transaction comes back with `existing` undefined: the caller re-reads it.
+ * Writes and reports nothing unless the run is active (see upsertRunTags). With `refuseClash` (a
+ * commit-ahead batch, which cannot roll back after reading this answer) the statement fails instead, with
+ * SQLSTATE BH001, when a key was logged with another value or its value cannot be seen yet.
  */
-export const insertParams = async (tx: Queryable, tenantId: string, runId: string, params: readonly KeyValue[]): Promise<ParamClash[]> => {
+export const insertParams = async (
+  tx: Queryable, tenantId: string, runId: string, params: readonly KeyValue[], options: { refuseClash?: boolean } = {},
+): Promise<ParamClash[]> => {
   if (params.length === 0) return [];
   const { rows } = await tx.query<{ key: string; value: string; existing: string | null }>(
     `WITH u AS (SELECT * FROM unnest($3::text[], $4::text[]) AS u(key, value)),
      ins AS (
        INSERT INTO run_params (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
-       SELECT $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time FROM u LEFT JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2
+       SELECT $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time
+         FROM u JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active'
        ON CONFLICT (tenant_id, run_id, key) DO NOTHING RETURNING key)
      SELECT u.key, u.value, p.value AS existing
        FROM u LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = u.key
-      WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key)`,
-    [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value)],
+      WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key)
+        AND ${RUN_ACTIVE}
+        AND bulkhead_refuse($5 AND p.value IS DISTINCT FROM u.value, 'param_changed')`,
+    [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value), options.refuseClash === true],
     PREPARED,
   );
   return rows.map((row) => ({ key: row.key, value: row.value, existing: row.existing ?? undefined }));

@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
-import { withSharedRead, withTenant } from '../db/index.ts';
-import { appendAuditEvent } from '../audit/index.ts';
+import { isRefusal, withSharedRead, withTenant } from '../db/index.ts';
+import { appendAuditEvent, auditEventValues } from '../audit/index.ts';
+import type { AuditEventInput } from '../audit/index.ts';
 import { auditSharedRead, otherTenantIdBySlug } from '../sharing/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
-import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
+import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunInfoRow, RunRow } from './mlflow-entities.ts';
 import { experimentJson, jsonDouble, runInfoJson, runJson } from './mlflow-entities.ts';
 import {
   RUN_NAME_TAG, assertParamsImmutable, resolveRunName, searchPageLimits, validateDatasetInput, validateExperimentName,
@@ -216,8 +217,10 @@ export const createTrackingService = (deps: { db: Db }) => {
     return { items: [...own.items, ...shared.items], nextPageToken: shared.nextPageToken };
   };
 
+  const auditEvent = (scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>): AuditEventInput =>
+    ({ tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
   const audit = (tx: Queryable, scope: TrackingScope, action: string, target: string, details?: Record<string, unknown>) =>
-    appendAuditEvent(tx, { tenantId: scope.tenantId, actor: scope.actor, action, target, outcome: 'success', requestId: scope.requestId, ...(details === undefined ? {} : { details }) });
+    appendAuditEvent(tx, auditEvent(scope, action, target, details));
 
   const getExperimentIn = async (tx: Queryable, scope: TrackingScope, rawId: unknown): Promise<ExperimentRow> => {
     const id = parseExperimentId(rawId);
@@ -282,11 +285,45 @@ export const createTrackingService = (deps: { db: Db }) => {
 
   /**
    * Writes one validated batch: the run check, metrics (history + latest), params (with the
-   * immutability check) and tags, pipelined in one transaction — on PostgreSQL one round trip for all of
-   * them plus the COMMIT. All or nothing: any failure rolls the whole batch back.
+   * immutability check) and tags, in one transaction. All or nothing: any failure rolls the whole batch
+   * back. On PostgreSQL it is one write and one round trip, COMMIT included (commit ahead): every write
+   * is conditional on the run being active and a changed param fails the params statement in SQL
+   * (bulkhead_refuse), so nothing the run check or the params answer could refuse is ever committed; a
+   * refused batch is then written the classic way below, which finds the exact error (or, for a param a
+   * concurrent batch had just logged with the same value, succeeds).
    */
   const writeBatch = async (scope: TrackingScope, runId: string, batch: ValidBatch): Promise<void> => {
     if (!RUN_ID.test(runId)) throw trackingErrors.runNotFound(runId);
+    // MLflow 3 points that name a logged model: their link check reads an answer that may undo the batch.
+    const linksModels = batch.metrics.some((m) => m.modelId !== undefined);
+    if (!linksModels) {
+      let checked: { info: RunInfoRow | undefined } | undefined;
+      try {
+        checked = await withTenant(db, scope.tenantId, (tx) => {
+          const runCheck = findRunInfo(tx, runId);
+          const writes = [
+            insertMetrics(tx, scope.tenantId, runId, batch.metrics),
+            insertParams(tx, scope.tenantId, runId, batch.params, { refuseClash: true }),
+            upsertRunTags(tx, scope.tenantId, runId, batch.tags),
+          ];
+          return settleAll<unknown>([runCheck, ...writes]).then(async () => ({ info: await runCheck }));
+        }, { commitAhead: true });
+      } catch (error) {
+        if (!isRefusal(error)) throw error;
+      }
+      if (checked !== undefined) {
+        // Committed; the writes wrote nothing unless the run is active.
+        const { info } = checked;
+        if (info === undefined) throw trackingErrors.runNotFound(runId);
+        if (info.lifecycle_stage !== 'active') throw trackingErrors.runNotActive(runId, info.lifecycle_stage);
+        return;
+      }
+    }
+    await writeBatchClassic(scope, runId, batch);
+  };
+
+  /** writeBatch with the checks read before COMMIT: their exact errors, and links to logged models. */
+  const writeBatchClassic = async (scope: TrackingScope, runId: string, batch: ValidBatch): Promise<void> => {
     await withTenant(db, scope.tenantId, async (tx) => {
       const runCheck = findRunInfo(tx, runId);
       const writes: Promise<unknown>[] = [
@@ -301,8 +338,7 @@ export const createTrackingService = (deps: { db: Db }) => {
         }));
       }
       const [run] = await Promise.allSettled([runCheck]);
-      // The run check was sent first; its answer decides the error even if the writes failed behind it
-      // (a missing run makes them fail on the foreign key).
+      // The run check was sent first; its answer decides the error even if the writes failed behind it.
       const written = Promise.allSettled(writes);
       if (run?.status === 'rejected') {
         await written;
@@ -463,24 +499,25 @@ export const createTrackingService = (deps: { db: Db }) => {
       if (experimentNumber === undefined) throw trackingErrors.experimentNotFound(experimentId);
       // Duplicate keys: the last value wins (as MLflow); one row per key.
       const distinctTags = [...new Map(allTags.map((t) => [t.key, t])).values()];
-      return withTenant(db, scope.tenantId, async (tx) => {
-        // One round trip: the run with its tags (one statement, written only under an active experiment of
-        // this tenant) and the audit event, pipelined; a missing or inactive experiment rolls both back.
+      // One write and one round trip on PostgreSQL, COMMIT included (commit ahead): [the default
+      // experiment,] then one statement writing the run, its tags and its audit event, only under an active
+      // experiment of this tenant — else nothing at all.
+      const run = await withTenant(db, scope.tenantId, (tx) => {
         const pending: Promise<unknown>[] = [];
         if (experimentNumber === 0) pending.push(ensureDefaultExperiment(tx, scope.tenantId, now()));
-        const inserted = insertRun(tx, { runId, tenantId: scope.tenantId, experimentId: experimentNumber, name: runName, userId, startTime, tags: distinctTags });
-        pending.push(inserted, audit(tx, scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experimentNumber) }));
-        await settleAll(pending);
-        const run = await inserted;
-        if (run === undefined) {
-          // Nothing was written: say why, as MLflow does (missing or not active); the audit event rolls back.
-          await activeExperimentIn(tx, scope, experimentId);
-          throw trackingErrors.experimentNotFound(experimentId);
-        }
-        return runJson({
-          id: runId, experiment_id: experimentNumber, name: runName, user_id: userId, status: 'RUNNING', start_time: startTime, end_time: null,
-          lifecycle_stage: 'active', artifact_uri: run.artifactUri, metrics: [], params: [], tags: run.tags, inputs: [], model_inputs: null, model_outputs: null,
-        });
+        const created = auditEventValues(tx, auditEvent(scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experimentNumber) }));
+        const inserted = insertRun(tx, { runId, tenantId: scope.tenantId, experimentId: experimentNumber, name: runName, userId, startTime, tags: distinctTags, auditEvent: created });
+        pending.push(inserted);
+        return settleAll(pending).then(() => inserted);
+      }, { commitAhead: true });
+      if (run === undefined) {
+        // Nothing was written: say why, as MLflow does (missing or not active).
+        await withTenant(db, scope.tenantId, (tx) => activeExperimentIn(tx, scope, experimentId));
+        throw trackingErrors.experimentNotFound(experimentId);
+      }
+      return runJson({
+        id: runId, experiment_id: experimentNumber, name: runName, user_id: userId, status: 'RUNNING', start_time: startTime, end_time: null,
+        lifecycle_stage: 'active', artifact_uri: run.artifactUri, metrics: [], params: [], tags: run.tags, inputs: [], model_inputs: null, model_outputs: null,
       });
     },
 

@@ -4,12 +4,16 @@
  * application role under row-level security: a transaction whose statements all succeed is kept; one whose
  * statement fails keeps nothing, not even the statements before the failure; bulkhead_refuse (migration
  * 0041) fails a statement with SQLSTATE BH001 (isRefusal) and so undoes the whole transaction; and a query
- * issued after the transaction's first await is refused rather than run after the COMMIT.
+ * issued after the transaction's first await is refused rather than run after the COMMIT. A transaction
+ * whose fn swallowed a failed statement is reported rolled back (TransactionRolledBack), unless a
+ * ROLLBACK TO SAVEPOINT recovered it. Write combining (src/db/combine.ts): concurrent units of one tenant
+ * share transactions, each answered only after its transaction committed; a failing unit fails alone and
+ * the others are kept; two tenants never share a transaction.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { isRefusal, withSystem, withTenant } from '../src/db/index.ts';
+import { TransactionRolledBack, isRefusal, withSystem, withTenant, withTenantCombined } from '../src/db/index.ts';
 import type { DbKind } from '../src/db/index.ts';
 import { createTestDatabase } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
@@ -76,10 +80,74 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
       assert.deepEqual(await keys(tenantId), ['kept-1', 'kept-2']);
     });
 
+    test('a swallowed statement failure is reported as a rollback, and a savepoint recovers the transaction', async () => {
+      for (const commitAhead of [false, true]) {
+        await assert.rejects(withTenant(database.db, tenantId, (tx) => Promise.all([
+          tx.query(tag(`swallowed-${commitAhead}`), [tenantId]),
+          tx.query(tag('kept-1'), [tenantId]).catch(() => 'swallowed'),
+        ]), { commitAhead }), TransactionRolledBack);
+      }
+      await withTenant(database.db, tenantId, async (tx) => {
+        await tx.query('SAVEPOINT s');
+        await tx.query(tag('kept-1'), [tenantId]).catch(() => undefined);
+        await tx.query('ROLLBACK TO SAVEPOINT s');
+        await tx.query(tag('after-savepoint'), [tenantId]);
+      });
+      assert.deepEqual(await keys(tenantId), ['after-savepoint', 'kept-1', 'kept-2']);
+    });
+
+    test('write combining: concurrent units share transactions and each is answered once committed', async () => {
+      const unit = (key: string) => (tx: Parameters<Parameters<typeof withTenant>[2]>[0]) => {
+        const xid = tx.query<{ x: string }>('SELECT txid_current()::text AS x');
+        const row = tx.query(`${tag(key)} RETURNING key`, [tenantId]);
+        return Promise.all([xid, row]).then(([x, r]) => ({ xid: x.rows[0]!.x, key: (r.rows[0] as { key: string }).key }));
+      };
+      const names = Array.from({ length: 20 }, (_, i) => `combined-${String(i).padStart(2, '0')}`);
+      const answers = await Promise.all(names.map(async (key) => {
+        const answer = await withTenantCombined(database.db, tenantId, unit(key));
+        // Answered means committed: a new transaction sees it.
+        const seen = await withTenant(database.db, tenantId, (tx) => tx.query('SELECT 1 FROM experiment_tags WHERE key = $1', [key]));
+        assert.equal(seen.rows.length, 1, key);
+        return answer;
+      }));
+      assert.deepEqual(answers.map((a) => a.key), names);
+      const transactions = new Set(answers.map((a) => a.xid)).size;
+      assert.ok(transactions < names.length / 2, `20 concurrent units in ${transactions} transactions`);
+    });
+
+    test('write combining: a failing unit fails alone (its own error), the others are kept', async () => {
+      const results = await Promise.allSettled([
+        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-1'), [tenantId])),
+        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-2'), [tenantId])),
+        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-3'), [tenantId])),
+        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('kept-1'), [tenantId])), // duplicate
+        withTenantCombined(database.db, tenantId, (tx) => tx.query(`SELECT bulkhead_refuse(true, 'test')`)),
+        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-4'), [tenantId])),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      assert.equal(((results[3] as PromiseRejectedResult).reason as { code?: string }).code, '23505');
+      assert.ok(isRefusal((results[4] as PromiseRejectedResult).reason));
+      const now = await keys(tenantId);
+      for (const key of ['alone-1', 'alone-2', 'alone-3', 'alone-4']) assert.ok(now.includes(key), key);
+    });
+
+    test('write combining: two tenants never share a transaction, and each sees only its own rows', async () => {
+      const probe = (tenant: string, key: string) => withTenantCombined(database.db, tenant, (tx) => {
+        const xid = tx.query<{ x: string }>('SELECT txid_current()::text AS x');
+        const visible = tx.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id::text FROM experiment_tags');
+        const row = tx.query(tag(key), [tenant]);
+        return Promise.all([xid, visible, row]).then(([x, v]) => ({ tenant, xid: x.rows[0]!.x, visible: v.rows.map((r) => r.tenant_id) }));
+      });
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => probe(i % 2 === 0 ? tenantId : otherTenant, `two-${i}`)));
+      for (const answer of answers) assert.deepEqual(answer.visible.filter((t) => t !== answer.tenant), [], 'another tenant\'s rows were visible');
+      const xidsOf = (tenant: string) => new Set(answers.filter((a) => a.tenant === tenant).map((a) => a.xid));
+      for (const xid of xidsOf(tenantId)) assert.ok(!xidsOf(otherTenant).has(xid), 'two tenants shared a transaction');
+    });
+
     test('row-level security holds: another tenant sees none of it and cannot write into it', async () => {
-      assert.deepEqual(await keys(otherTenant), []);
+      assert.ok((await keys(otherTenant)).every((key) => key.startsWith('two-')));
       await assert.rejects(withTenant(database.db, otherTenant, (tx) => tx.query(tag('forged'), [tenantId]), { commitAhead: true }));
-      assert.deepEqual(await keys(tenantId), ['kept-1', 'kept-2']);
+      assert.ok(!(await keys(tenantId)).includes('forged'));
     });
   });
 }

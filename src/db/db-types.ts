@@ -120,3 +120,16 @@ export interface Db {
    */
   readonly tenantGate?: TenantGate;
 }
+
+/**
+ * Thrown by a transaction whose `fn` resolved although one of its statements failed (`fn` caught that
+ * failure): the database rolled the transaction back, so none of it was kept and the result must not be
+ * reported as written. Both drivers check this at COMMIT. Its presence is the one case where a caller
+ * knows for certain that nothing of the transaction was kept (write combining redoes the work, combine.ts).
+ */
+export class TransactionRolledBack extends Error {
+  constructor() {
+    super('the transaction was rolled back: one of its statements failed');
+    this.name = 'TransactionRolledBack';
+  }
+}

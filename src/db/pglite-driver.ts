@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Db, Queryable, QueryOptions, QueryResult, WorkLimits } from './db-types.ts';
+import { TransactionRolledBack } from './db-types.ts';
 import { inlineParams } from './inline-params.ts';
 import { createFairLock } from './fair-lock.ts';
 import type { PgliteCall, PgliteErrorData, PgliteRequest, PgliteResponse, PgliteResultSet, PgliteWorkerData, WasmModule } from './pglite-protocol.ts';
@@ -179,6 +180,9 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
         const begun = conn.generation;
         await request({ op: 'exec', sql: `BEGIN${txOptions.readOnly === true ? ' READ ONLY' : ''};${prelude}` }, timeoutMs, begun);
         let open = true;
+        // A statement failed (and no ROLLBACK TO SAVEPOINT since): the transaction is aborted, whatever fn
+        // does with the failure.
+        let failed = false;
         // fn's queries go to the worker one after another, so the watchdog times each statement alone.
         let previous: Promise<unknown> = Promise.resolve();
         const queryable: Queryable = {
@@ -186,8 +190,15 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
             const run = async (): Promise<QueryResult<Row>> => {
               if (!open) throw new Error('query issued after its transaction ended');
               const call = { op: 'query', sql, params: params as unknown[], ...(options?.prepare === true ? { prepare: true } : {}) } as const;
-              const [result] = await request(call, timeoutMs, begun);
-              return normalize<Row>(result!);
+              try {
+                const [result] = await request(call, timeoutMs, begun);
+                // Back at a savepoint taken before the failure: the transaction goes on, healthy again.
+                if (/^\s*ROLLBACK\s+TO\b/i.test(sql)) failed = false;
+                return normalize<Row>(result!);
+              } catch (error) {
+                failed = true;
+                throw error;
+              }
             };
             const next = previous.then(run, run);
             previous = next.catch(() => {});
@@ -207,6 +218,11 @@ export const createPgliteDb = async (options: PgliteDriverOptions = {}): Promise
           throw error;
         }
         open = false;
+        if (failed) {
+          // fn swallowed a statement's failure: the transaction is aborted and is rolled back, not committed.
+          if (!conn.ended) await request({ op: 'exec', sql: 'ROLLBACK' }, undefined, begun).catch(() => {});
+          throw new TransactionRolledBack();
+        }
         await request({ op: 'exec', sql: 'COMMIT' }, timeoutMs, begun);
         return result;
       });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Db, Queryable, QueryOptions, QueryResult } from './db-types.ts';
+import { TransactionRolledBack } from './db-types.ts';
 import { inlineParams } from './inline-params.ts';
 
 // bigint (int8) as JavaScript numbers: our counters and epoch-milliseconds stay far below 2^53.
@@ -109,7 +110,7 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
     if (done.status === 'rejected') throw done.reason;
     // PostgreSQL answers COMMIT with ROLLBACK when a statement of the transaction failed; fn saw that
     // failure unless it swallowed it, and its result must not be reported as written.
-    if (committed.value.command !== 'COMMIT') throw new Error('a commit-ahead transaction was rolled back');
+    if (committed.value.command !== 'COMMIT') throw new TransactionRolledBack();
     return done.value;
   };
 
@@ -197,13 +198,16 @@ export const createPostgresDb = (options: PostgresDriverOptions): Db => {
         client.query('COMMIT').then(() => client.release(), () => client.release(true));
         return result;
       }
+      let committed: pg.QueryResult;
       try {
-        await client.query('COMMIT');
+        committed = await client.query('COMMIT');
         client.release();
       } catch (error) {
         client.release(true);
         throw error;
       }
+      // A statement failed and fn swallowed it: PostgreSQL rolled the transaction back at COMMIT.
+      if (committed.command !== 'COMMIT') throw new TransactionRolledBack();
       return result;
     },
     async scopedRead<Row>(scope: string, sql: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {

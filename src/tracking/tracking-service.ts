@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../db/index.ts';
-import { isRefusal, withSharedRead, withTenant } from '../db/index.ts';
+import { isRefusal, withSharedRead, withTenant, withTenantCombined } from '../db/index.ts';
 import { appendAuditEvent, auditEventValues } from '../audit/index.ts';
 import type { AuditEventInput } from '../audit/index.ts';
 import { auditSharedRead, otherTenantIdBySlug } from '../sharing/index.ts';
@@ -202,6 +202,9 @@ export type TrackingService = ReturnType<typeof createTrackingService>;
  */
 export const PGLITE_PAGE_READ_CHUNK = 25;
 
+/** The largest log-batch (metrics + params + tags) that may share a transaction with others (combine.ts). */
+export const COMBINED_BATCH_MAX = 100;
+
 export const createTrackingService = (deps: { db: Db }) => {
   const { db } = deps;
   const statistics = statisticsKeeperOf(db);
@@ -286,7 +289,8 @@ export const createTrackingService = (deps: { db: Db }) => {
   /**
    * Writes one validated batch: the run check, metrics (history + latest), params (with the
    * immutability check) and tags, in one transaction. All or nothing: any failure rolls the whole batch
-   * back. On PostgreSQL it is one write and one round trip, COMMIT included (commit ahead): every write
+   * back. On PostgreSQL it is one write and one round trip, COMMIT included (commit ahead), shared with
+   * the tenant's other small writes when they arrive together (write combining, combine.ts): every write
    * is conditional on the run being active and a changed param fails the params statement in SQL
    * (bulkhead_refuse), so nothing the run check or the params answer could refuse is ever committed; a
    * refused batch is then written the classic way below, which finds the exact error (or, for a param a
@@ -299,7 +303,7 @@ export const createTrackingService = (deps: { db: Db }) => {
     if (!linksModels) {
       let checked: { info: RunInfoRow | undefined } | undefined;
       try {
-        checked = await withTenant(db, scope.tenantId, (tx) => {
+        const write = (tx: Queryable) => {
           const runCheck = findRunInfo(tx, runId);
           const writes = [
             insertMetrics(tx, scope.tenantId, runId, batch.metrics),
@@ -307,7 +311,11 @@ export const createTrackingService = (deps: { db: Db }) => {
             upsertRunTags(tx, scope.tenantId, runId, batch.tags),
           ];
           return settleAll<unknown>([runCheck, ...writes]).then(async () => ({ info: await runCheck }));
-        }, { commitAhead: true });
+        };
+        // A small batch may share its transaction with the tenant's other small writes (combine.ts); a
+        // large one is its own (it would hold the small ones' answers for the time it takes).
+        const small = batch.metrics.length + batch.params.length + batch.tags.length <= COMBINED_BATCH_MAX;
+        checked = await (small ? withTenantCombined(db, scope.tenantId, write) : withTenant(db, scope.tenantId, write, { commitAhead: true }));
       } catch (error) {
         if (!isRefusal(error)) throw error;
       }
@@ -499,17 +507,18 @@ export const createTrackingService = (deps: { db: Db }) => {
       if (experimentNumber === undefined) throw trackingErrors.experimentNotFound(experimentId);
       // Duplicate keys: the last value wins (as MLflow); one row per key.
       const distinctTags = [...new Map(allTags.map((t) => [t.key, t])).values()];
-      // One write and one round trip on PostgreSQL, COMMIT included (commit ahead): [the default
-      // experiment,] then one statement writing the run, its tags and its audit event, only under an active
-      // experiment of this tenant — else nothing at all.
-      const run = await withTenant(db, scope.tenantId, (tx) => {
+      // One write and one round trip on PostgreSQL, COMMIT included (commit ahead), in a transaction it may
+      // share with the tenant's other small writes (combine.ts): [the default experiment,] then one
+      // statement writing the run, its tags and its audit event, only under an active experiment of this
+      // tenant — else nothing at all.
+      const run = await withTenantCombined(db, scope.tenantId, (tx) => {
         const pending: Promise<unknown>[] = [];
         if (experimentNumber === 0) pending.push(ensureDefaultExperiment(tx, scope.tenantId, now()));
         const created = auditEventValues(tx, auditEvent(scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experimentNumber) }));
         const inserted = insertRun(tx, { runId, tenantId: scope.tenantId, experimentId: experimentNumber, name: runName, userId, startTime, tags: distinctTags, auditEvent: created });
         pending.push(inserted);
         return settleAll(pending).then(() => inserted);
-      }, { commitAhead: true });
+      });
       if (run === undefined) {
         // Nothing was written: say why, as MLflow does (missing or not active).
         await withTenant(db, scope.tenantId, (tx) => activeExperimentIn(tx, scope, experimentId));

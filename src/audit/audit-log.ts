@@ -568,6 +568,9 @@ export const createAuditLog = (options: AuditLogOptions): AuditLog => {
       total += batch.sealed;
       if (batch.heads.length > 0) await writeHeads(heads);
       await raiseAlerts(batch.alerts);
+      // A short batch took every event there was when it read: what came since waits for the next pass,
+      // so steady writing costs one batch (and one heads-file write) per pass, not one per few events.
+      if (batch.read < sealBatchSize) break;
     }
     return total;
   };

@@ -3,7 +3,10 @@
  * ingest path — runs/create (one CTE statement) and log-batch (run check, metrics, params, tags,
  * pipelined) — sent unnamed (parsed and planned on every call) and as prepared statements (parsed once
  * per connection, cached plan), alternately, on one connection as the application role with the tenant
- * scope set, so row-level security applies. Also an empty scoped transaction for reference. Linux only.
+ * scope set, so row-level security applies. Also an empty scoped transaction for reference. Then the
+ * prepared statements of 8 runs three ways: COMMIT sent after the statements' answers (one transaction per
+ * runs/create and per log-batch), COMMIT pipelined with them (commit ahead), and the 8 runs' runs/create in
+ * one transaction and their log-batches in another (write combining, src/db/combine.ts). Linux only.
  *
  * Usage: node bench/ingest-statements.ts [iterations=400]
  */
@@ -51,5 +54,42 @@ for (const round of [1, 2, 3]) for (const part of ['empty', 'create', 'batch'] a
   const a = cpu(); const t = performance.now();
   for (let i = 0; i < N; i++) await one(named, part);
   if (round >= 2) console.log(`${part.padEnd(7)} ${named ? 'prepared' : 'unnamed '}: backend CPU ${((cpu() - a) / N * 1000).toFixed(0)} µs per ${part === 'batch' ? 'run (create + batch)' : part === 'create' ? 'create' : 'empty txn'}, wall ${((performance.now() - t) / N).toFixed(2)} ms`);
+}
+
+// Commit ahead and write combining, per run (create + batch), 8 runs per round.
+const K = 8;
+const createOf = (id: string) => q(true, 'run', sqlRun, [id, tenantId, 1, 'n', 'u', 1, ['mlflow.runName'], ['n']]);
+const batchOf = (id: string) => [
+  q(true, 'info', sqlInfo, [id]),
+  q(true, 'metrics', sqlMetrics, [tenantId, id, '{"m0","m1","m2"}', '{0.1,0.2,0.3}', '{1,1,1}', '{0,0,0}', '{"m0","m1","m2"}', '{0.1,0.2,0.3}', '{1,1,1}', '{0,0,0}']),
+  q(true, 'params', sqlParams, [tenantId, id, ['a'], ['1']]),
+  q(true, 'tags', sqlTags, [tenantId, id, ['t'], ['x']]),
+];
+const ids = () => Array.from({ length: K }, () => randomUUID().replaceAll('-', ''));
+const shapes = {
+  'COMMIT after answers': async () => {
+    for (const id of ids()) {
+      await c.query(prelude); await createOf(id); await c.query('COMMIT');
+      await c.query(prelude); await Promise.all(batchOf(id)); await c.query('COMMIT');
+    }
+  },
+  'commit ahead        ': async () => {
+    for (const id of ids()) {
+      await Promise.all([c.query(prelude), createOf(id), c.query('COMMIT')]);
+      await Promise.all([c.query(prelude), ...batchOf(id), c.query('COMMIT')]);
+    }
+  },
+  'combined, 8 per txn ': async () => {
+    const runs = ids();
+    await Promise.all([c.query(prelude), ...runs.map(createOf), c.query('COMMIT')]);
+    await Promise.all([c.query(prelude), ...runs.flatMap(batchOf), c.query('COMMIT')]);
+  },
+};
+const rounds = Math.max(20, Math.round(N / K));
+for (const round of [1, 2, 3]) for (const [name, f] of Object.entries(shapes)) {
+  for (let i = 0; i < 5; i++) await f();
+  const a = cpu(); const t = performance.now();
+  for (let i = 0; i < rounds; i++) await f();
+  if (round >= 2) console.log(`${name}: backend CPU ${((cpu() - a) / rounds / K * 1000).toFixed(0)} µs per run (create + batch), wall ${((performance.now() - t) / rounds / K).toFixed(2)} ms`);
 }
 await c.end(); await owner.end(); await database.drop();

@@ -7,7 +7,8 @@
  * PGlite runs in a worker thread (pglite-driver.ts), so no query blocks the event loop. The tenant gate
  * (db-time-quota.ts) applies each tenant's database-time quota — statement timeout, concurrent operations —
  * to all tenant work once the composition root attaches it (`withTenantGate`); it enforces limits, it does
- * not own the quota fields (tenants) or export metrics (it only counts).
+ * not own the quota fields (tenants) or export metrics (it only counts). `withTenantCombined` (combine.ts)
+ * lets a tenant's small commit-ahead writes that arrive together share one transaction.
  */
 export type { Db, DbKind, Queryable, QueryOptions, QueryResult, RlsMode, TenantGate, TransactionOptions, WorkLimits } from './db-types.ts';
 export { TransactionRolledBack } from './db-types.ts';

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { TransactionRolledBack, isRefusal, withSystem, withTenant, withTenantCombined } from '../src/db/index.ts';
 import type { DbKind } from '../src/db/index.ts';
+import { insertParams } from '../src/tracking/tracking-queries.ts';
 import { createTestDatabase } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 
@@ -142,6 +143,20 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
       for (const answer of answers) assert.deepEqual(answer.visible.filter((t) => t !== answer.tenant), [], 'another tenant\'s rows were visible');
       const xidsOf = (tenant: string) => new Set(answers.filter((a) => a.tenant === tenant).map((a) => a.xid));
       for (const xid of xidsOf(tenantId)) assert.ok(!xidsOf(otherTenant).has(xid), 'two tenants shared a transaction');
+    });
+
+    test('log-batch params with refuseClash: new keys and the same values again pass, a changed value is refused', async () => {
+      const runId = randomUUID().replaceAll('-', '');
+      await withTenant(database.db, tenantId, (tx) => tx.query(
+        `INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
+         VALUES ($1, $2, 1, 'r', 'u', 'RUNNING', 1, 'active', 'mlflow-artifacts:/1/r')`, [runId, tenantId]));
+      const log = (params: Array<{ key: string; value: string }>) =>
+        withTenant(database.db, tenantId, (tx) => insertParams(tx, tenantId, runId, params, { refuseClash: true }), { commitAhead: true });
+      await log([{ key: 'a', value: '1' }, { key: 'b', value: '2' }]);
+      await log([{ key: 'a', value: '1' }, { key: 'c', value: '3' }]);
+      await assert.rejects(log([{ key: 'b', value: 'changed' }, { key: 'd', value: '4' }]), (error: unknown) => isRefusal(error));
+      const stored = await withTenant(database.db, tenantId, (tx) => tx.query<{ key: string; value: string }>('SELECT key, value FROM run_params WHERE run_id = $1 ORDER BY key', [runId]));
+      assert.deepEqual(stored.rows, [{ key: 'a', value: '1' }, { key: 'b', value: '2' }, { key: 'c', value: '3' }]);
     });
 
     test('row-level security holds: another tenant sees none of it and cannot write into it', async () => {

@@ -337,11 +337,13 @@ export const insertParams = async (
        SELECT $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time
          FROM u JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active'
        ON CONFLICT (tenant_id, run_id, key) DO NOTHING RETURNING key)
-     SELECT u.key, u.value, p.value AS existing
+     SELECT u.key, u.value, p.value AS existing,
+            -- In the select list, with the whole condition as its argument: evaluated only for the rows
+            -- the WHERE clause keeps, whatever order the planner gives the WHERE clause's terms.
+            bulkhead_refuse($5 AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key) AND p.value IS DISTINCT FROM u.value, 'param_changed') AS checked
        FROM u LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = u.key
       WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key)
-        AND ${RUN_ACTIVE}
-        AND bulkhead_refuse($5 AND p.value IS DISTINCT FROM u.value, 'param_changed')`,
+        AND ${RUN_ACTIVE}`,
     [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value), options.refuseClash === true],
     PREPARED,
   );

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { TransactionRolledBack, isRefusal, withSystem, withTenant, withTenantCombined } from '../src/db/index.ts';
 import type { DbKind } from '../src/db/index.ts';
-import { insertParams } from '../src/tracking/tracking-queries.ts';
+import { writeBatchStatement } from '../src/tracking/tracking-queries.ts';
 import { createTestDatabase } from './support/databases.ts';
 import type { TestDatabase } from './support/databases.ts';
 
@@ -145,18 +145,25 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
       for (const xid of xidsOf(tenantId)) assert.ok(!xidsOf(otherTenant).has(xid), 'two tenants shared a transaction');
     });
 
-    test('log-batch params with refuseClash: new keys and the same values again pass, a changed value is refused', async () => {
+    test('the one-statement log-batch: new params and the same values again pass, a changed value refuses it all', async () => {
       const runId = randomUUID().replaceAll('-', '');
       await withTenant(database.db, tenantId, (tx) => tx.query(
         `INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
          VALUES ($1, $2, 1, 'r', 'u', 'RUNNING', 1, 'active', 'mlflow-artifacts:/1/r')`, [runId, tenantId]));
-      const log = (params: Array<{ key: string; value: string }>) =>
-        withTenant(database.db, tenantId, (tx) => insertParams(tx, tenantId, runId, params, { refuseClash: true }), { commitAhead: true });
-      await log([{ key: 'a', value: '1' }, { key: 'b', value: '2' }]);
-      await log([{ key: 'a', value: '1' }, { key: 'c', value: '3' }]);
-      await assert.rejects(log([{ key: 'b', value: 'changed' }, { key: 'd', value: '4' }]), (error: unknown) => isRefusal(error));
-      const stored = await withTenant(database.db, tenantId, (tx) => tx.query<{ key: string; value: string }>('SELECT key, value FROM run_params WHERE run_id = $1 ORDER BY key', [runId]));
-      assert.deepEqual(stored.rows, [{ key: 'a', value: '1' }, { key: 'b', value: '2' }, { key: 'c', value: '3' }]);
+      const metric = (step: number) => ({ key: 'm', value: step, isNan: false, timestamp: step, step });
+      const log = (step: number, params: Array<{ key: string; value: string }>) =>
+        withTenant(database.db, tenantId, (tx) => writeBatchStatement(tx, tenantId, runId, { metrics: [metric(step)], params, tags: [{ key: 't', value: `v${step}` }] }), { commitAhead: true });
+      assert.deepEqual(await log(1, [{ key: 'a', value: '1' }, { key: 'b', value: '2' }]), { stage: 'active' });
+      assert.deepEqual(await log(2, [{ key: 'a', value: '1' }, { key: 'c', value: '3' }]), { stage: 'active' });
+      await assert.rejects(log(3, [{ key: 'b', value: 'changed' }, { key: 'd', value: '4' }]), (error: unknown) => isRefusal(error));
+      const read = (sql: string) => withTenant(database.db, tenantId, async (tx) => (await tx.query(sql, [runId])).rows);
+      assert.deepEqual(await read('SELECT key, value FROM run_params WHERE run_id = $1 ORDER BY key'), [{ key: 'a', value: '1' }, { key: 'b', value: '2' }, { key: 'c', value: '3' }]);
+      // Nothing of the refused batch: not its metric point, not its tag value.
+      assert.deepEqual(await read('SELECT step FROM run_metrics WHERE run_id = $1 ORDER BY step'), [{ step: 1 }, { step: 2 }]);
+      assert.deepEqual(await read('SELECT value FROM run_tags WHERE run_id = $1'), [{ value: 'v2' }]);
+      // Another tenant's run, a missing run: no such run, nothing written.
+      assert.deepEqual(await withTenant(database.db, otherTenant, (tx) => writeBatchStatement(tx, otherTenant, runId, { metrics: [metric(9)], params: [], tags: [] }), { commitAhead: true }), { stage: undefined });
+      assert.deepEqual(await read('SELECT step FROM run_metrics WHERE run_id = $1 ORDER BY step'), [{ step: 1 }, { step: 2 }]);
     });
 
     test('row-level security holds: another tenant sees none of it and cannot write into it', async () => {

@@ -14,10 +14,10 @@ import { withTenant } from './scope.ts';
  *   Another tenant's writes never wait in this tenant's queue.
  * - Nothing waits for company: a write starts at once while fewer than `maxInFlight` of the tenant's
  *   combined transactions are in the database; otherwise it waits for the next one to end and goes with
- *   everything that queued meanwhile (at most `maxUnits`). Two at a time measured best for throughput
- *   (bench/tracking-ingest.ts, 8 clients, 4 alternated pairs: 635–846 runs/s, ≈ 2.1 units per
- *   transaction); one at a time made bigger transactions (≈ 3.9 units, ≈ 5 % less CPU per run) but left
- *   the machine idler (≈ 69 % busy against ≈ 78 %) and did 633–724 runs/s.
+ *   everything that queued meanwhile (at most `maxUnits`). With 8 clients creating and logging runs
+ *   (bench/tracking-ingest.ts), two at a time and one at a time did the same runs/s (788–814 against
+ *   768–828): one at a time made bigger transactions (≈ 3.9 writes against ≈ 2.1) and spent ≈ 8 % less CPU
+ *   per run, but left the machine idler; two keep a second lane open while one transaction is slow.
  * - Each unit is a commit-ahead `fn` (TransactionOptions.commitAhead): it issues its statements before
  *   its first await and fails only by an SQL error. Its answer is reported only once the shared COMMIT is
  *   answered, so an acknowledged write is durable.

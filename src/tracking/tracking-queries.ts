@@ -193,6 +193,18 @@ const APPENDS = `(l.step_stride > 0 AND EXCLUDED.step_stride IS NOT NULL
                  AND EXCLUDED.step_min = l.step_min + l.step_count * l.step_stride)`;
 const UNION = 'bulkhead_step_union(l.step_min, l.step_count, l.step_stride, EXCLUDED.step_min, EXCLUDED.step_count, EXCLUDED.step_stride)';
 
+// The upsert of a key's latest point (alias l) and its step summary, shared by both metric statements.
+const LATEST_UPSERT = `ON CONFLICT (tenant_id, run_id, key) DO UPDATE
+    SET value = CASE WHEN ${LATER} THEN EXCLUDED.value ELSE l.value END,
+        timestamp = CASE WHEN ${LATER} THEN EXCLUDED.timestamp ELSE l.timestamp END,
+        step = CASE WHEN ${LATER} THEN EXCLUDED.step ELSE l.step END,
+        is_nan = CASE WHEN ${LATER} THEN EXCLUDED.is_nan ELSE l.is_nan END,
+        -- The summary: a batch that continues the progression right after its last step (logging in
+        -- order: nearly every batch) extends it here; anything else is merged by bulkhead_step_union.
+        step_min = CASE WHEN ${APPENDS} THEN l.step_min ELSE (${UNION}).step_min END,
+        step_count = CASE WHEN ${APPENDS} THEN l.step_count + EXCLUDED.step_count ELSE (${UNION}).step_count END,
+        step_stride = CASE WHEN ${APPENDS} THEN l.step_stride ELSE (${UNION}).step_stride END`;
+
 // Run $2 of tenant $1 exists and is active: a one-time filter on each part of the metric statement.
 const RUN_ACTIVE = `EXISTS (SELECT 1 FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active')`;
 
@@ -211,16 +223,7 @@ export const INSERT_METRICS_SQL = `WITH history AS (
     FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
             $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
    WHERE ${RUN_ACTIVE}
-  ON CONFLICT (tenant_id, run_id, key) DO UPDATE
-    SET value = CASE WHEN ${LATER} THEN EXCLUDED.value ELSE l.value END,
-        timestamp = CASE WHEN ${LATER} THEN EXCLUDED.timestamp ELSE l.timestamp END,
-        step = CASE WHEN ${LATER} THEN EXCLUDED.step ELSE l.step END,
-        is_nan = CASE WHEN ${LATER} THEN EXCLUDED.is_nan ELSE l.is_nan END,
-        -- The summary: a batch that continues the progression right after its last step (logging in
-        -- order: nearly every batch) extends it here; anything else is merged by bulkhead_step_union.
-        step_min = CASE WHEN ${APPENDS} THEN l.step_min ELSE (${UNION}).step_min END,
-        step_count = CASE WHEN ${APPENDS} THEN l.step_count + EXCLUDED.step_count ELSE (${UNION}).step_count END,
-        step_stride = CASE WHEN ${APPENDS} THEN l.step_stride ELSE (${UNION}).step_stride END`;
+  ${LATEST_UPSERT}`;
 
 /**
  * Inserts metric points into the history and moves each key's latest value forward when a new point is
@@ -248,6 +251,15 @@ export const INSERT_METRICS_SQL = `WITH history AS (
  */
 export const insertMetrics = async (tx: Queryable, tenantId: string, runId: string, metrics: readonly ValidMetric[]): Promise<void> => {
   if (metrics.length === 0) return;
+  await tx.query(INSERT_METRICS_SQL, [tenantId, runId, ...metricArrays(metrics)], PREPARED);
+};
+
+/**
+ * The eleven array literals of a metric statement ($3–$13 of INSERT_METRICS_SQL): the points (keys,
+ * values, timestamps, steps), the batch's latest point per key in key order, and each key's step
+ * progression in the batch.
+ */
+const metricArrays = (metrics: readonly ValidMetric[]): string[] => {
   let keys = '{';
   let values = '{';
   let timestamps = '{';
@@ -272,15 +284,70 @@ export const insertMetrics = async (tx: Queryable, tenantId: string, runId: stri
   const summaries = last.map((m) => stepProgression(stepsOf.get(m.key) as number[]));
   const array = (f: (m: ValidMetric) => string): string => `{${last.map(f).join(',')}}`;
   const summaryArray = (f: (s: StepProgression) => string): string => `{${summaries.map(f).join(',')}}`;
-  await tx.query(
-    INSERT_METRICS_SQL,
+  return [
+    `${keys}}`, `${values}}`, `${timestamps}}`, `${steps}}`,
+    array((m) => `"${m.key}"`), array((m) => `${m.value}`), array((m) => `${m.timestamp}`), array((m) => `${m.step}`),
+    summaryArray((s) => `${s.first}`), summaryArray((s) => `${s.count}`), summaryArray((s) => (s.stride === undefined ? 'NULL' : `${s.stride}`)),
+  ];
+};
+
+/**
+ * A whole log-batch as one statement, for a commit-ahead transaction (see writeBatch in
+ * tracking-service.ts): the run check, the metrics (history + latest), the params and the tags (and the
+ * run's name, for an `mlflow.runName` tag), each written only if run $2 is this tenant's and active. A
+ * param already logged with another value, or whose row cannot be seen yet, fails the statement (and so
+ * the transaction) with SQLSTATE BH001. One executor start instead of four; the parts are those of
+ * INSERT_METRICS_SQL, insertParams and upsertRunTags. Answers the run's lifecycle stage, or null when
+ * there is no such run.
+ */
+const WRITE_BATCH_SQL = `WITH run AS (
+    SELECT x.lifecycle_stage, x.experiment_id, x.start_time FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2),
+  a AS (SELECT experiment_id, start_time FROM run WHERE lifecycle_stage = 'active'),
+  history AS (
+    INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
+    SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
+      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step), a),
+  latest AS (
+    INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
+    SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
+      FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
+              $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride), a
+    ${LATEST_UPSERT}),
+  pu AS (SELECT * FROM unnest($14::text[], $15::text[]) AS u(key, value)),
+  pins AS (
+    INSERT INTO run_params (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
+    SELECT $1::uuid, $2, pu.key, pu.value, a.experiment_id, a.start_time FROM pu, a
+    ON CONFLICT (tenant_id, run_id, key) DO NOTHING RETURNING key),
+  tags AS (
+    INSERT INTO run_tags (tenant_id, run_id, key, value, run_experiment_id, run_start_time)
+    SELECT DISTINCT ON (u.key) $1::uuid, $2, u.key, u.value, a.experiment_id, a.start_time
+      FROM unnest($16::text[], $17::text[]) WITH ORDINALITY AS u(key, value, ord), a
+     ORDER BY u.key, u.ord DESC
+    ON CONFLICT (tenant_id, run_id, key) DO UPDATE SET value = EXCLUDED.value),
+  renamed AS (
+    UPDATE runs SET name = $18 WHERE $18::text IS NOT NULL AND tenant_id = $1::uuid AND id = $2 AND lifecycle_stage = 'active')
+  SELECT (SELECT lifecycle_stage FROM run) AS stage,
+         -- Every param not inserted here whose stored value differs (or is not visible yet) refuses the
+         -- batch: the whole condition is the function's argument, so no planner order can skip a part.
+         (SELECT count(*) FROM pu LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = pu.key
+           WHERE NOT bulkhead_refuse(EXISTS (SELECT 1 FROM a) AND NOT EXISTS (SELECT 1 FROM pins WHERE pins.key = pu.key)
+                                     AND p.value IS DISTINCT FROM pu.value, 'param_changed')) AS refused`;
+
+/** See WRITE_BATCH_SQL: the run's lifecycle stage (undefined: no such run of this tenant). */
+export const writeBatchStatement = async (
+  tx: Queryable, tenantId: string, runId: string, batch: { metrics: readonly ValidMetric[]; params: readonly KeyValue[]; tags: readonly KeyValue[] },
+): Promise<{ stage: string | undefined }> => {
+  const runName = batch.tags.findLast((t) => t.key === 'mlflow.runName');
+  const { rows } = await tx.query<{ stage: string | null }>(
+    WRITE_BATCH_SQL,
     [
-      tenantId, runId, `${keys}}`, `${values}}`, `${timestamps}}`, `${steps}}`,
-      array((m) => `"${m.key}"`), array((m) => `${m.value}`), array((m) => `${m.timestamp}`), array((m) => `${m.step}`),
-      summaryArray((s) => `${s.first}`), summaryArray((s) => `${s.count}`), summaryArray((s) => (s.stride === undefined ? 'NULL' : `${s.stride}`)),
+      tenantId, runId, ...metricArrays(batch.metrics),
+      batch.params.map((p) => p.key), batch.params.map((p) => p.value), batch.tags.map((t) => t.key), batch.tags.map((t) => t.value),
+      runName?.value ?? null,
     ],
     PREPARED,
   );
+  return { stage: rows[0]?.stage ?? undefined };
 };
 
 /** A key's distinct steps in one batch: the first, how many, and the stride when they are a progression. */
@@ -322,13 +389,9 @@ export interface ParamClash {
  * Inserts params that are new and reports, in the same round trip, every incoming param whose key was
  * already logged (with the logged value, read from the statement's snapshot). A key inserted by a
  * concurrent, just-committed transaction comes back with `existing` undefined: the caller re-reads it.
- * Writes and reports nothing unless the run is active (see upsertRunTags). With `refuseClash` (a
- * commit-ahead batch, which cannot roll back after reading this answer) the statement fails instead, with
- * SQLSTATE BH001, when a key was logged with another value or its value cannot be seen yet.
+ * Writes and reports nothing unless the run is active (see upsertRunTags).
  */
-export const insertParams = async (
-  tx: Queryable, tenantId: string, runId: string, params: readonly KeyValue[], options: { refuseClash?: boolean } = {},
-): Promise<ParamClash[]> => {
+export const insertParams = async (tx: Queryable, tenantId: string, runId: string, params: readonly KeyValue[]): Promise<ParamClash[]> => {
   if (params.length === 0) return [];
   const { rows } = await tx.query<{ key: string; value: string; existing: string | null }>(
     `WITH u AS (SELECT * FROM unnest($3::text[], $4::text[]) AS u(key, value)),
@@ -337,14 +400,11 @@ export const insertParams = async (
        SELECT $1::uuid, $2, u.key, u.value, x.experiment_id, x.start_time
          FROM u JOIN runs x ON x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active'
        ON CONFLICT (tenant_id, run_id, key) DO NOTHING RETURNING key)
-     SELECT u.key, u.value, p.value AS existing,
-            -- In the select list, with the whole condition as its argument: evaluated only for the rows
-            -- the WHERE clause keeps, whatever order the planner gives the WHERE clause's terms.
-            bulkhead_refuse($5 AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key) AND p.value IS DISTINCT FROM u.value, 'param_changed') AS checked
+     SELECT u.key, u.value, p.value AS existing
        FROM u LEFT JOIN run_params p ON p.tenant_id = $1::uuid AND p.run_id = $2 AND p.key = u.key
       WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = u.key)
         AND ${RUN_ACTIVE}`,
-    [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value), options.refuseClash === true],
+    [tenantId, runId, params.map((p) => p.key), params.map((p) => p.value)],
     PREPARED,
   );
   return rows.map((row) => ({ key: row.key, value: row.value, existing: row.existing ?? undefined }));

@@ -5,7 +5,7 @@ import { appendAuditEvent, auditEventValues } from '../audit/index.ts';
 import type { AuditEventInput } from '../audit/index.ts';
 import { auditSharedRead, otherTenantIdBySlug } from '../sharing/index.ts';
 import { mlflowErrors } from './mlflow-errors.ts';
-import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunInfoRow, RunRow } from './mlflow-entities.ts';
+import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
 import { experimentJson, jsonDouble, runInfoJson, runJson } from './mlflow-entities.ts';
 import {
   RUN_NAME_TAG, assertParamsImmutable, resolveRunName, searchPageLimits, validateDatasetInput, validateExperimentName,
@@ -21,7 +21,7 @@ import { statisticsKeeperOf } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
   EXPERIMENT_SELECT, RUN_SELECT, ensureDefaultExperiment, findExperiment, findExperimentByName, findRun, findRunInfo, findRunOwner, insertMetrics, insertRun,
-  insertParams, nextExperimentId, readParams, settleAll, upsertExperimentTags, upsertRunTags,
+  insertParams, nextExperimentId, writeBatchStatement, readParams, settleAll, upsertExperimentTags, upsertRunTags,
 } from './tracking-queries.ts';
 import { insertLoggedModelMetrics, linkRunModels } from './logged-model-queries.ts';
 import { pointsAtStepsSql, sampleSummarizedSteps, stepSummarySql, summariesOf } from './step-sampling.ts';
@@ -289,10 +289,11 @@ export const createTrackingService = (deps: { db: Db }) => {
   /**
    * Writes one validated batch: the run check, metrics (history + latest), params (with the
    * immutability check) and tags, in one transaction. All or nothing: any failure rolls the whole batch
-   * back. On PostgreSQL it is one write and one round trip, COMMIT included (commit ahead), shared with
-   * the tenant's other small writes when they arrive together (write combining, combine.ts): every write
-   * is conditional on the run being active and a changed param fails the params statement in SQL
-   * (bulkhead_refuse), so nothing the run check or the params answer could refuse is ever committed; a
+   * back. It is one statement (writeBatchStatement), and on PostgreSQL one write and one round trip,
+   * COMMIT included (commit ahead), shared with the tenant's other small writes when they arrive together
+   * (write combining, combine.ts): every part is conditional on the run being active and a changed param
+   * fails the statement in SQL (bulkhead_refuse), so nothing the run check or the params could refuse is
+   * ever committed; a
    * refused batch is then written the classic way below, which finds the exact error (or, for a param a
    * concurrent batch had just logged with the same value, succeeds).
    */
@@ -301,17 +302,9 @@ export const createTrackingService = (deps: { db: Db }) => {
     // MLflow 3 points that name a logged model: their link check reads an answer that may undo the batch.
     const linksModels = batch.metrics.some((m) => m.modelId !== undefined);
     if (!linksModels) {
-      let checked: { info: RunInfoRow | undefined } | undefined;
+      let checked: { stage: string | undefined } | undefined;
       try {
-        const write = (tx: Queryable) => {
-          const runCheck = findRunInfo(tx, runId);
-          const writes = [
-            insertMetrics(tx, scope.tenantId, runId, batch.metrics),
-            insertParams(tx, scope.tenantId, runId, batch.params, { refuseClash: true }),
-            upsertRunTags(tx, scope.tenantId, runId, batch.tags),
-          ];
-          return settleAll<unknown>([runCheck, ...writes]).then(async () => ({ info: await runCheck }));
-        };
+        const write = (tx: Queryable) => writeBatchStatement(tx, scope.tenantId, runId, batch);
         // A small batch may share its transaction with the tenant's other small writes (combine.ts); a
         // large one is its own (it would hold the small ones' answers for the time it takes).
         const small = batch.metrics.length + batch.params.length + batch.tags.length <= COMBINED_BATCH_MAX;
@@ -320,10 +313,10 @@ export const createTrackingService = (deps: { db: Db }) => {
         if (!isRefusal(error)) throw error;
       }
       if (checked !== undefined) {
-        // Committed; the writes wrote nothing unless the run is active.
-        const { info } = checked;
-        if (info === undefined) throw trackingErrors.runNotFound(runId);
-        if (info.lifecycle_stage !== 'active') throw trackingErrors.runNotActive(runId, info.lifecycle_stage);
+        // Committed; the statement wrote nothing unless the run is active.
+        const { stage } = checked;
+        if (stage === undefined) throw trackingErrors.runNotFound(runId);
+        if (stage !== 'active') throw trackingErrors.runNotActive(runId, stage);
         return;
       }
     }

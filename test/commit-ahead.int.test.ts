@@ -7,8 +7,8 @@
  * issued after the transaction's first await is refused rather than run after the COMMIT. A transaction
  * whose fn swallowed a failed statement is reported rolled back (TransactionRolledBack), unless a
  * ROLLBACK TO SAVEPOINT recovered it. Write combining (src/db/combine.ts): concurrent units of one tenant
- * share transactions, each answered only after its transaction committed; a failing unit fails alone and
- * the others are kept; two tenants never share a transaction.
+ * share transactions, issued in their lock order, each answered only after its transaction committed; a
+ * failing unit fails alone and the others are kept; two tenants never share a transaction.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,7 +105,7 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
       };
       const names = Array.from({ length: 20 }, (_, i) => `combined-${String(i).padStart(2, '0')}`);
       const answers = await Promise.all(names.map(async (key) => {
-        const answer = await withTenantCombined(database.db, tenantId, unit(key));
+        const answer = await withTenantCombined(database.db, tenantId, key, unit(key));
         // Answered means committed: a new transaction sees it.
         const seen = await withTenant(database.db, tenantId, (tx) => tx.query('SELECT 1 FROM experiment_tags WHERE key = $1', [key]));
         assert.equal(seen.rows.length, 1, key);
@@ -116,14 +116,26 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
       assert.ok(transactions < names.length / 2, `20 concurrent units in ${transactions} transactions`);
     });
 
+    test('write combining: a shared transaction issues its units in their order (the lock order), each answered with its own result', async () => {
+      const issued: string[] = [];
+      const unit = (order: string) => withTenantCombined(database.db, tenantId, order, (tx) => {
+        issued.push(order);
+        return tx.query<{ k: string }>('SELECT $1::text AS k', [order]).then((r) => r.rows[0]!.k);
+      });
+      // The first two start at once (two lanes); the four after them queue and go together, in order.
+      const answers = await Promise.all(['f', 'e', 'd', 'c', 'b', 'a'].map(unit));
+      assert.deepEqual(answers, ['f', 'e', 'd', 'c', 'b', 'a']);
+      assert.deepEqual(issued, ['f', 'e', 'a', 'b', 'c', 'd']);
+    });
+
     test('write combining: a failing unit fails alone (its own error), the others are kept', async () => {
       const results = await Promise.allSettled([
-        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-1'), [tenantId])),
-        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-2'), [tenantId])),
-        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-3'), [tenantId])),
-        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('kept-1'), [tenantId])), // duplicate
-        withTenantCombined(database.db, tenantId, (tx) => tx.query(`SELECT bulkhead_refuse(true, 'test')`)),
-        withTenantCombined(database.db, tenantId, (tx) => tx.query(tag('alone-4'), [tenantId])),
+        withTenantCombined(database.db, tenantId, 'o', (tx) => tx.query(tag('alone-1'), [tenantId])),
+        withTenantCombined(database.db, tenantId, 'o', (tx) => tx.query(tag('alone-2'), [tenantId])),
+        withTenantCombined(database.db, tenantId, 'o', (tx) => tx.query(tag('alone-3'), [tenantId])),
+        withTenantCombined(database.db, tenantId, 'o', (tx) => tx.query(tag('kept-1'), [tenantId])), // duplicate
+        withTenantCombined(database.db, tenantId, 'o', (tx) => tx.query(`SELECT bulkhead_refuse(true, 'test')`)),
+        withTenantCombined(database.db, tenantId, 'o', (tx) => tx.query(tag('alone-4'), [tenantId])),
       ]);
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
       assert.equal(((results[3] as PromiseRejectedResult).reason as { code?: string }).code, '23505');
@@ -133,7 +145,7 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
     });
 
     test('write combining: two tenants never share a transaction, and each sees only its own rows', async () => {
-      const probe = (tenant: string, key: string) => withTenantCombined(database.db, tenant, (tx) => {
+      const probe = (tenant: string, key: string) => withTenantCombined(database.db, tenant, key, (tx) => {
         const xid = tx.query<{ x: string }>('SELECT txid_current()::text AS x');
         const visible = tx.query<{ tenant_id: string }>('SELECT DISTINCT tenant_id::text FROM experiment_tags');
         const row = tx.query(tag(key), [tenant]);

@@ -36,6 +36,7 @@ export const defaultCombineOptions: CombineOptions = { maxInFlight: 2, maxUnits:
 
 interface Unit {
   fn: (tx: Queryable) => Promise<unknown>;
+  order: string;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -61,7 +62,11 @@ const runShared = async (db: Db, tenantId: string, units: readonly Unit[]): Prom
   try {
     // The shared fn never fails on a unit's behalf: each unit's answer is kept apart. Whether the
     // transaction was kept is the driver's to say (it checks COMMIT's answer).
-    outcomes = await withTenant(db, tenantId, (tx) => Promise.all(units.map((unit) => {
+    // In `order` (the run id for tracking writes; stable for equal ones, so arrival order within a run):
+    // two shared transactions then lock the rows of the runs they share in the same order and cannot
+    // deadlock each other.
+    const ordered = units.map((unit, i) => ({ unit, i })).sort((a, b) => (a.unit.order < b.unit.order ? -1 : a.unit.order > b.unit.order ? 1 : a.i - b.i));
+    const answers = await withTenant(db, tenantId, (tx) => Promise.all(ordered.map(({ unit }) => {
       let pending: Promise<unknown>;
       try {
         pending = unit.fn(tx);
@@ -70,6 +75,8 @@ const runShared = async (db: Db, tenantId: string, units: readonly Unit[]): Prom
       }
       return pending.then((value): Outcome => ({ ok: true, value }), (error: unknown): Outcome => ({ ok: false, error }));
     })), { commitAhead: true });
+    outcomes = new Array<Outcome>(units.length);
+    for (const [j, { i }] of ordered.entries()) outcomes[i] = answers[j] as Outcome;
   } catch (error) {
     if (!(error instanceof TransactionRolledBack)) {
       for (const unit of units) unit.reject(error);
@@ -101,9 +108,12 @@ const pump = (db: Db, tenantId: string, tenants: Map<string, TenantQueue>, queue
 
 /**
  * Runs commit-ahead `fn` as tenant `tenantId`, in a transaction it may share with the tenant's other
- * combined writes (see above). Resolves with `fn`'s answer once that transaction committed.
+ * combined writes (see above). Resolves with `fn`'s answer once that transaction committed. `order` places
+ * it among the shared transaction's writes: the key of the rows it locks (a run id).
  */
-export const withTenantCombined = <T>(db: Db, tenantId: string, fn: (tx: Queryable) => Promise<T>, options: CombineOptions = defaultCombineOptions): Promise<T> =>
+export const withTenantCombined = <T>(
+  db: Db, tenantId: string, order: string, fn: (tx: Queryable) => Promise<T>, options: CombineOptions = defaultCombineOptions,
+): Promise<T> =>
   new Promise<T>((resolve, reject) => {
     let tenants = queues.get(db);
     if (tenants === undefined) {
@@ -115,6 +125,6 @@ export const withTenantCombined = <T>(db: Db, tenantId: string, fn: (tx: Queryab
       queue = { inFlight: 0, waiting: [] };
       tenants.set(tenantId, queue);
     }
-    queue.waiting.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+    queue.waiting.push({ fn, order, resolve: resolve as (value: unknown) => void, reject });
     pump(db, tenantId, tenants, queue, options);
   });

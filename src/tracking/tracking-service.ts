@@ -308,7 +308,7 @@ export const createTrackingService = (deps: { db: Db }) => {
         // A small batch may share its transaction with the tenant's other small writes (combine.ts); a
         // large one is its own (it would hold the small ones' answers for the time it takes).
         const small = batch.metrics.length + batch.params.length + batch.tags.length <= COMBINED_BATCH_MAX;
-        checked = await (small ? withTenantCombined(db, scope.tenantId, write) : withTenant(db, scope.tenantId, write, { commitAhead: true }));
+        checked = await (small ? withTenantCombined(db, scope.tenantId, runId, write) : withTenant(db, scope.tenantId, write, { commitAhead: true }));
       } catch (error) {
         if (!isRefusal(error)) throw error;
       }
@@ -504,7 +504,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       // share with the tenant's other small writes (combine.ts): [the default experiment,] then one
       // statement writing the run, its tags and its audit event, only under an active experiment of this
       // tenant — else nothing at all.
-      const run = await withTenantCombined(db, scope.tenantId, (tx) => {
+      const run = await withTenantCombined(db, scope.tenantId, runId, (tx) => {
         const pending: Promise<unknown>[] = [];
         if (experimentNumber === 0) pending.push(ensureDefaultExperiment(tx, scope.tenantId, now()));
         const created = auditEventValues(tx, auditEvent(scope, 'tracking.run.create', `run:${runId}`, { experimentId: String(experimentNumber) }));

@@ -22,10 +22,12 @@ import { withTenant } from './scope.ts';
  *   its first await and fails only by an SQL error. Its answer is reported only once the shared COMMIT is
  *   answered, so an acknowledged write is durable.
  * - All or nothing per unit, as alone: when a statement of one unit fails, the database rolls the whole
- *   shared transaction back (TransactionRolledBack or the statement's error tells that nothing was kept)
- *   and every unit is then run again in a transaction of its own, so only the failing one fails. Any
- *   other failure (a connection lost while committing: kept or not is unknown) is every unit's answer,
- *   as it would be alone; nothing is run twice.
+ *   shared transaction back (the driver then reports TransactionRolledBack: nothing was kept) and every
+ *   unit is run again in a transaction of its own, so only the failing one fails. Any other failure (a
+ *   connection lost while committing: kept or not is unknown) is every unit's answer, as it would be
+ *   alone; nothing is run twice.
+ * - Units are issued in `order` (a run id), so two shared transactions lock the rows of the runs they
+ *   share in the same order and cannot deadlock each other.
  */
 export interface CombineOptions {
   maxInFlight: number;
@@ -60,12 +62,10 @@ const runShared = async (db: Db, tenantId: string, units: readonly Unit[]): Prom
   }
   let outcomes: Outcome[];
   try {
+    // In `order`, stable (arrival order among equal ones, e.g. writes to one run).
+    const ordered = units.map((unit, i) => ({ unit, i })).sort((a, b) => (a.unit.order < b.unit.order ? -1 : a.unit.order > b.unit.order ? 1 : a.i - b.i));
     // The shared fn never fails on a unit's behalf: each unit's answer is kept apart. Whether the
     // transaction was kept is the driver's to say (it checks COMMIT's answer).
-    // In `order` (the run id for tracking writes; stable for equal ones, so arrival order within a run):
-    // two shared transactions then lock the rows of the runs they share in the same order and cannot
-    // deadlock each other.
-    const ordered = units.map((unit, i) => ({ unit, i })).sort((a, b) => (a.unit.order < b.unit.order ? -1 : a.unit.order > b.unit.order ? 1 : a.i - b.i));
     const answers = await withTenant(db, tenantId, (tx) => Promise.all(ordered.map(({ unit }) => {
       let pending: Promise<unknown>;
       try {

@@ -293,9 +293,8 @@ export const createTrackingService = (deps: { db: Db }) => {
    * COMMIT included (commit ahead), shared with the tenant's other small writes when they arrive together
    * (write combining, combine.ts): every part is conditional on the run being active and a changed param
    * fails the statement in SQL (bulkhead_refuse), so nothing the run check or the params could refuse is
-   * ever committed; a
-   * refused batch is then written the classic way below, which finds the exact error (or, for a param a
-   * concurrent batch had just logged with the same value, succeeds).
+   * ever committed; a refused batch is then written the classic way below, which finds the exact error
+   * (or, for a param a concurrent batch had just logged with the same value, succeeds).
    */
   const writeBatch = async (scope: TrackingScope, runId: string, batch: ValidBatch): Promise<void> => {
     if (!RUN_ID.test(runId)) throw trackingErrors.runNotFound(runId);

@@ -109,8 +109,9 @@ export const findRun = async (tx: Queryable, runId: string): Promise<RunRow | un
 
 /**
  * Upserts run tags (the last of duplicate keys wins, as in MLflow) and keeps `runs.name` equal to
- * `mlflow.runName`. Writes nothing unless the run is active (as every run write here: a commit-ahead
- * batch, whose run check is read only after its COMMIT, must leave a deleted or missing run untouched).
+ * `mlflow.runName`. Writes nothing unless the run is active, like every run write here (WRITE_BATCH_SQL,
+ * whose run check is read only after its COMMIT, must leave a deleted or missing run untouched; these
+ * classic statements then agree with it).
  */
 export const upsertRunTags = async (tx: Queryable, tenantId: string, runId: string, tags: readonly KeyValue[]): Promise<void> => {
   if (tags.length === 0) return;
@@ -148,9 +149,10 @@ export interface NewRun {
  * Creates a run and its tags in one statement, one round trip: the run row is inserted only if experiment
  * `experimentId` is visible (row-level security: the tenant's own) and active, with the artifact URI
  * under the experiment's artifact location; the tags go in with it (their foreign key is checked at the
- * end of the statement, when the run row exists), and so does its audit event. Returns the artifact URI and the stored tags in MLflow's
- * order (by key, in the database's collation, as RUN_SELECT reads them), or undefined when nothing was
- * written because the experiment is missing or not active (the caller finds out which).
+ * end of the statement, when the run row exists), and so does its audit event. Returns the artifact URI
+ * and the stored tags in MLflow's order (by key, in the database's collation, as RUN_SELECT reads them),
+ * or undefined when nothing was written because the experiment is missing or not active (the caller
+ * finds out which).
  */
 export const insertRun = async (tx: Queryable, run: NewRun): Promise<{ artifactUri: string; tags: KeyValue[] } | undefined> => {
   const { rows } = await tx.query<{ artifact_uri: string; tags: KeyValue[] | null }>(

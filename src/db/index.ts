@@ -12,8 +12,7 @@
  */
 export type { Db, DbKind, Queryable, QueryOptions, QueryResult, RlsMode, TenantGate, TransactionOptions, WorkLimits } from './db-types.ts';
 export { TransactionRolledBack } from './db-types.ts';
-export { withTenantCombined, defaultCombineOptions } from './combine.ts';
-export type { CombineOptions } from './combine.ts';
+export { withTenantCombined } from './combine.ts';
 export { createPostgresDb } from './postgres-driver.ts';
 export { createPgliteDb } from './pglite-driver.ts';
 export { migrate, loadMigrations } from './migrate.ts';

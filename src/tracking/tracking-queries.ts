@@ -207,25 +207,30 @@ const LATEST_UPSERT = `ON CONFLICT (tenant_id, run_id, key) DO UPDATE
         step_count = CASE WHEN ${APPENDS} THEN l.step_count + EXCLUDED.step_count ELSE (${UNION}).step_count END,
         step_stride = CASE WHEN ${APPENDS} THEN l.step_stride ELSE (${UNION}).step_stride END`;
 
-// Run $2 of tenant $1 exists and is active: a one-time filter on each part of the metric statement.
+// Run $2 of tenant $1 exists and is active: a one-time filter (insertParams).
 const RUN_ACTIVE = `EXISTS (SELECT 1 FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active')`;
 
-/**
- * log-batch's metric statement (see insertMetrics): $1 tenant, $2 run, $3–$6 the points (keys, values,
- * timestamps, steps), $7–$10 the latest point per key, $11–$13 each key's step progression in the batch.
- * Writes nothing unless the run is active (see upsertRunTags).
- */
-export const INSERT_METRICS_SQL = `WITH history AS (
-    INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
+// The two inserts of a metric batch, shared by both metric statements: $1 tenant, $2 run, $3–$6 the points
+// (keys, values, timestamps, steps), $7–$10 the latest point per key, $11–$13 each key's step progression
+// in the batch (metricArrays). Each reads the CTE `a`, the run when it is active (one row, or none: then
+// nothing is written).
+const HISTORY_INSERT = `INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
     SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
-      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step)
-     WHERE ${RUN_ACTIVE})
-  INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
-  SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
-    FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
-            $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride)
-   WHERE ${RUN_ACTIVE}
-  ${LATEST_UPSERT}`;
+      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step), a`;
+const LATEST_INSERT = `INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
+    SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
+      FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
+              $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride), a
+    ${LATEST_UPSERT}`;
+
+/**
+ * log-batch's metric statement (see insertMetrics), parameters as HISTORY_INSERT's. Writes nothing unless
+ * the run is active (see upsertRunTags).
+ */
+export const INSERT_METRICS_SQL = `WITH a AS (
+    SELECT x.experiment_id, x.start_time FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2 AND x.lifecycle_stage = 'active'),
+  history AS (${HISTORY_INSERT})
+  ${LATEST_INSERT}`;
 
 /**
  * Inserts metric points into the history and moves each key's latest value forward when a new point is
@@ -298,23 +303,16 @@ const metricArrays = (metrics: readonly ValidMetric[]): string[] => {
  * tracking-service.ts): the run check, the metrics (history + latest), the params and the tags (and the
  * run's name, for an `mlflow.runName` tag), each written only if run $2 is this tenant's and active. A
  * param already logged with another value, or whose row cannot be seen yet, fails the statement (and so
- * the transaction) with SQLSTATE BH001. One executor start instead of four; the parts are those of
- * INSERT_METRICS_SQL, insertParams and upsertRunTags. Answers the run's lifecycle stage, or null when
+ * the transaction) with SQLSTATE BH001. One executor start instead of four; the metric parts are
+ * INSERT_METRICS_SQL's (HISTORY_INSERT, LATEST_INSERT), the params and tags parts those of insertParams
+ * and upsertRunTags. Answers the run's lifecycle stage, or null when
  * there is no such run.
  */
 const WRITE_BATCH_SQL = `WITH run AS (
     SELECT x.lifecycle_stage, x.experiment_id, x.start_time FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2),
   a AS (SELECT experiment_id, start_time FROM run WHERE lifecycle_stage = 'active'),
-  history AS (
-    INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
-    SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
-      FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step), a),
-  latest AS (
-    INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
-    SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
-      FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
-              $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride), a
-    ${LATEST_UPSERT}),
+  history AS (${HISTORY_INSERT}),
+  latest AS (${LATEST_INSERT}),
   pu AS (SELECT * FROM unnest($14::text[], $15::text[]) AS u(key, value)),
   pins AS (
     INSERT INTO run_params (tenant_id, run_id, key, value, run_experiment_id, run_start_time)

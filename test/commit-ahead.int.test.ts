@@ -178,6 +178,26 @@ for (const kind of ['postgres', 'pglite'] as DbKind[]) {
       assert.deepEqual(await read('SELECT step FROM run_metrics WHERE run_id = $1 ORDER BY step'), [{ step: 1 }, { step: 2 }]);
     });
 
+    test('migration 0042: with the tenant references gone, a run, param or tag still cannot name a tenant its experiment or run is not in', async () => {
+      // As the schema owner, past row-level security: only the keys stand in the way.
+      const runId = randomUUID().replaceAll('-', '');
+      await database.owner.queryAsOwner(`INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
+         VALUES ($1, $2, 1, 'r', 'u', 'RUNNING', 1, 'active', 'mlflow-artifacts:/1/r')`, [runId, tenantId]);
+      const foreignKey = (error: { code?: string }) => error.code === '23503';
+      const strayRun = randomUUID().replaceAll('-', '');
+      // A tenant that does not exist has no experiment 1, so no run.
+      await assert.rejects(database.owner.queryAsOwner(`INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
+         VALUES ($1, $2, 1, 'r', 'u', 'RUNNING', 1, 'active', 'x')`, [strayRun, randomUUID()]), foreignKey);
+      // A param or tag under another tenant (existing or not) than its run's has no run.
+      for (const tenant of [randomUUID(), otherTenant]) {
+        for (const table of ['run_params', 'run_tags']) {
+          await assert.rejects(database.owner.queryAsOwner(`INSERT INTO ${table} (tenant_id, run_id, key, value, run_experiment_id, run_start_time) VALUES ($1, $2, 'k', 'v', 1, 1)`, [tenant, runId]), foreignKey, `${table} row under another tenant than its run's`);
+        }
+      }
+      const count = (sql: string) => database.owner.queryAsOwner<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, [strayRun]);
+      assert.equal((await count('runs WHERE id = $1')).rows[0]?.n, 0);
+    });
+
     test('row-level security holds: another tenant sees none of it and cannot write into it', async () => {
       assert.ok((await keys(otherTenant)).every((key) => key.startsWith('two-')));
       await assert.rejects(withTenant(database.db, otherTenant, (tx) => tx.query(tag('forged'), [tenantId]), { commitAhead: true }));

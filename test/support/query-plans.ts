@@ -7,6 +7,7 @@ export interface PlanNode {
   /** With ANALYZE: rows per loop, and loops. */
   'Actual Rows'?: number;
   'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
   Plans?: PlanNode[];
 }
 

@@ -285,8 +285,9 @@ const keysetCondition = (terms: readonly SortTerm[], keys: readonly (string | nu
  * Rows strictly after the cursor as disjoint conditions, in the order their rows come: (equal₀ … equal₍ₙ₋₂₎
  * AND after₍ₙ₋₁₎), …, (equal₀ AND after₁), (after₀). When `terms` are the leading sort columns of an index,
  * in its order, each is one index range. keysetCondition's single OR is a range on its first term only, so
- * a page resuming inside a group of ties read every row of the group before its cursor (5,000 runs per
- * value of a tag at 1M runs; every run when all share one value). Keys must be non-null, terms not nullable.
+ * a page resuming inside a group of ties read every row of the group before its cursor (10,000 runs per
+ * value of the benchmark's tag at 1M runs; every run when all share one value, as `mlflow.user` often does).
+ * Keys must be non-null, terms not nullable.
  */
 const keysetRanges = (terms: readonly SortTerm[], keys: readonly string[], params: Params): string[] => {
   const values = terms.map((t, i) => typedValue(t, params.add(keys[i])));

@@ -345,15 +345,21 @@ const keyOrderRows = (segment: Segment, order: NonNullable<Segment['keyOrder']>,
 
 /**
  * The index ranges a page of `segment` resumes in, when its rows are read in an index's order: a keyOrder
- * segment's short values after a short value's row (its prefix is the whole value; after a long value the
- * short part keeps the single condition), and the start-time order. Otherwise undefined.
+ * segment's short values, and the start-time order. Otherwise undefined.
+ *
+ * In a keyOrder segment, after a short value's row (its prefix is its whole value) the short part resumes in
+ * its tie group, then past it. After a long value's row (prefix P, value V: P is a proper prefix of V, so
+ * a short value P sorts before V), the short rows after it are those past P ascending; descending, those
+ * of prefix P and those past it, each whole: two ranges.
  */
 const resumeRanges = (segment: Segment, keys: readonly (string | null)[], params: Params): string[] | undefined => {
   if (keys.some((k) => k === null)) return undefined;
   const [k0, k1, k2, k3] = keys as string[];
   if (segment.keyOrder !== undefined) {
     const [prefix, , start, id] = segment.terms as [SortTerm, SortTerm, SortTerm, SortTerm];
-    return k0 === k1 ? keysetRanges([prefix, start, id], [k0 as string, k2 as string, k3 as string], params) : undefined;
+    if (k0 === k1) return keysetRanges([prefix, start, id], [k0 as string, k2 as string, k3 as string], params);
+    const p = typedValue(prefix, params.add(k0));
+    return prefix.ascending ? [`${prefix.sql} > ${p}`] : [`${prefix.sql} = ${p}`, `${prefix.sql} < ${p}`];
   }
   return isStartOrder(segment.terms) ? keysetRanges(segment.terms, keys as string[], params) : undefined;
 };

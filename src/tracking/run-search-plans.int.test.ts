@@ -173,7 +173,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
 
   // An order by one param or tag (migration 0040): the first page walks the key's order index — value, then
   // start time and run id — instead of reading the whole first group of runs sharing a value (at 100k runs:
-  // 10,000 runs per value of `a`, 500 per value of `t`) and sorting it. A page that resumes inside such a
+  // 10,000 runs per value of `a`, 1,000 per value of `t`) and sorting it. A page that resumes inside such a
   // group reads the rest of the group and the values after it as index ranges (keysetRanges), not the group
   // from its start. Rows read from the key's table, with EXPLAIN ANALYZE, stay within a few times the page.
   const keyRowsRead = async (plan: ReturnType<typeof planRunSearch>, q: { sql: string; params: unknown[] }) =>

@@ -305,8 +305,7 @@ const metricArrays = (metrics: readonly ValidMetric[]): string[] => {
  * param already logged with another value, or whose row cannot be seen yet, fails the statement (and so
  * the transaction) with SQLSTATE BH001. One executor start instead of four; the metric parts are
  * INSERT_METRICS_SQL's (HISTORY_INSERT, LATEST_INSERT), the params and tags parts those of insertParams
- * and upsertRunTags. Answers the run's lifecycle stage, or null when
- * there is no such run.
+ * and upsertRunTags. Answers the run's lifecycle stage, or null when there is no such run.
  */
 const WRITE_BATCH_SQL = `WITH run AS (
     SELECT x.lifecycle_stage, x.experiment_id, x.start_time FROM runs x WHERE x.tenant_id = $1::uuid AND x.id = $2),

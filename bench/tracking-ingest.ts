@@ -11,7 +11,9 @@
  * there. Bounded: each phase lasts --seconds (default 5), then the server is stopped.
  *
  * Usage: node bench/tracking-ingest.ts [--db postgres|pglite|both] [--seconds 5] [--phases batch,single,runs]
+ *   [--warmup 3]  (seconds of the runs phase's load before it is measured; 0: none)
  *   [--cpu-prof DIR]  (the server's V8 CPU profile of the whole run, written into DIR on exit)
+ *   (BENCH_SERVER_NODE_ARGS: more node flags for the server, e.g. `--perf-basic-prof` for `perf record`)
  */
 import os from 'node:os';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -30,12 +32,17 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     phases: { type: 'string', default: 'batch,single,runs' },
     'cpu-prof': { type: 'string' },
+    warmup: { type: 'string', default: '3' },
   },
 });
 const seconds = Number(values.seconds);
 const kinds: DbKind[] = values.db === 'both' ? ['postgres', 'pglite'] : [values.db as DbKind];
 const phases = new Set(values.phases.split(','));
-const nodeArgs = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`];
+const nodeArgs = [
+  ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter((arg) => arg !== '') ?? []),
+  ...(values['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`]),
+];
+const warmupS = Number(values.warmup);
 const adminToken = `bh_bench-admin-${'x'.repeat(40)}`;
 const BATCH = 1000;
 const KEYS = 10;
@@ -190,19 +197,20 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
 
     // Issue 20 item 4: new runs, each `runs/create` then one `log-batch` of three metrics, a param and a
     // tag (the shape of issue 20's search data), 8 clients, one request in flight per client.
+    const newRun = async (c: number, n: number): Promise<boolean> => {
+      const created = await client.request('POST', api('runs/create'), JSON.stringify({ experiment_id: experimentId, start_time: Date.now() }));
+      if (created.status !== 200) return false;
+      const runId = (JSON.parse(created.body) as { run: { info: { run_id: string } } }).run.info.run_id;
+      const t = Date.now();
+      const body = `{"run_id":"${runId}","metrics":[{"key":"m0","value":${Math.random()},"timestamp":${t},"step":0},` +
+        `{"key":"m1","value":${Math.random()},"timestamp":${t},"step":0},{"key":"m2","value":${Math.random()},"timestamp":${t},"step":0}],` +
+        `"params":[{"key":"a","value":"${n % 10}"}],"tags":[{"key":"t","value":"x${c}"}]}`;
+      return (await client.request('POST', api('runs/log-batch'), body)).status === 200;
+    };
     const runsPhase = async (clients: number): Promise<number> => {
       const dbName = database?.appUrl === undefined ? undefined : new URL(database.appUrl).pathname.slice(1);
       const before = cpuSnapshot(server.child.pid, dbName);
-      const phase = await runPhase(clients, seconds, async (c, n) => {
-        const created = await client.request('POST', api('runs/create'), JSON.stringify({ experiment_id: experimentId, start_time: Date.now() }));
-        if (created.status !== 200) return false;
-        const runId = (JSON.parse(created.body) as { run: { info: { run_id: string } } }).run.info.run_id;
-        const t = Date.now();
-        const body = `{"run_id":"${runId}","metrics":[{"key":"m0","value":${Math.random()},"timestamp":${t},"step":0},` +
-          `{"key":"m1","value":${Math.random()},"timestamp":${t},"step":0},{"key":"m2","value":${Math.random()},"timestamp":${t},"step":0}],` +
-          `"params":[{"key":"a","value":"${n % 10}"}],"tags":[{"key":"t","value":"x${c}"}]}`;
-        return (await client.request('POST', api('runs/log-batch'), body)).status === 200;
-      });
+      const phase = await runPhase(clients, seconds, newRun);
       if (phase.errors > 0) notes.push(`${kind}: ${phase.errors} failed runs/create + log-batch with ${clients} clients`);
       const perSecond = phase.ops / phase.seconds;
       const cpu = cpuDelta(before, cpuSnapshot(server.child.pid, dbName));
@@ -213,6 +221,11 @@ const benchKind = async (kind: DbKind): Promise<KindResult> => {
       console.log(`  ${kind} runs/create + log-batch x${clients}: ${phase.ops} runs in ${phase.seconds.toFixed(1)} s → ${Math.round(perSecond).toLocaleString('en-US')} runs/s (p50 ${phase.p50.toFixed(1)} ms, p99 ${phase.p99.toFixed(1)} ms)`);
       return perSecond;
     };
+    if (phases.has('runs') && warmupS > 0) {
+      // Unmeasured: the server's first seconds are spent compiling its hot paths (V8's optimizing compiler
+      // ran on a second thread for ≈ 20 % of the server's CPU in a 10 s phase right after start).
+      await runPhase(8, warmupS, newRun);
+    }
     const runs8 = phases.has('runs') ? await runsPhase(8) : NaN;
     client.close();
     return { kind, batch1: one.pointsPerSecond, batch8: eight.pointsPerSecond, single1, single8, runs8, notes };

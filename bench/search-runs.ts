@@ -3,7 +3,8 @@
  * server (`bulkhead up` as a child process), on PostgreSQL and on PGlite.
  *
  * Data: tenant A has N runs in one experiment (three latest metrics m0..m2 in [0, 1), param a = g % 10,
- * tag t = x<n> or y<n>; see test/support/tracking-seed.ts), tenant B 10,000 runs shaped the same. The
+ * tag t = x<n> or y<n>; see test/support/tracking-seed.ts) and 2,000 in a second one (the last forms search
+ * that one), tenant B 10,000 runs shaped the same. The
  * runs are seeded with bulk SQL (`INSERT ... SELECT generate_series`) as the schema owner, because
  * creating a million runs through the API would take longer than the benchmark; on PostgreSQL while the
  * server runs, on PGlite between two starts of the server (one process owns a PGlite directory). Every
@@ -53,6 +54,8 @@ const kind = values.db === 'pglite' ? 'pglite' : 'postgres';
 const RUNS = Number(values.runs);
 const SAMPLES = Number(values.samples);
 const OTHER_RUNS = 10_000;
+/** Tenant A's second experiment, beside its N runs: a search there reads its own runs, not A's others. */
+const SMALL_RUNS = 2_000;
 const adminToken = `bh_bench-admin-${'y'.repeat(40)}`;
 
 
@@ -61,6 +64,7 @@ const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<void> =>
   for (let from = 1; from <= RUNS; from += 100_000) {
     await seedRuns(owner, { tenantId: a.id, experimentId: Number(a.experimentId), prefix: `a-${a.id}`, from, count: Math.min(100_000, RUNS - from + 1) });
   }
+  await seedRuns(owner, { tenantId: a.id, experimentId: Number(a.moreExperimentIds[0]), prefix: `a2-${a.id}`, from: 1, count: SMALL_RUNS });
   await seedRuns(owner, { tenantId: b.id, experimentId: Number(b.experimentId), prefix: `b-${b.id}`, from: 1, count: OTHER_RUNS });
 };
 
@@ -96,7 +100,7 @@ const time = async (client: BenchClient, body: Record<string, unknown>, page: nu
   return { p50: percentile(times, 0.5), p99: percentile(times, 0.99), rows };
 };
 
-const FORMS: { name: string; filter: string; orderBy: string[]; page?: number }[] = [
+const FORMS: { name: string; filter: string; orderBy: string[]; page?: number; small?: true }[] = [
   { name: 'no filter', filter: '', orderBy: [] },
   { name: '`metrics.m0 > 0.5`', filter: 'metrics.m0 > 0.5', orderBy: [] },
   { name: 'same + `order_by metrics.m1 DESC`', filter: 'metrics.m0 > 0.5', orderBy: ['metrics.m1 DESC'] },
@@ -106,6 +110,8 @@ const FORMS: { name: string; filter: string; orderBy: string[]; page?: number }[
   { name: '`order_by tags.t DESC`', filter: '', orderBy: ['tags.t DESC'] },
   { name: 'same, tenth page (token)', filter: '', orderBy: ['tags.t DESC'], page: 10 },
   { name: "`attributes.status = 'FAILED' and metrics.m2 < 0.1`", filter: "attributes.status = 'FAILED' and metrics.m2 < 0.1", orderBy: [] },
+  { name: "A's small experiment: `params.a = '3'` + `order_by metrics.m0`", filter: "params.a = '3'", orderBy: ['metrics.m0'], small: true },
+  { name: "A's small experiment: `metrics.m1 > 0.9`", filter: 'metrics.m1 > 0.9', orderBy: [], small: true },
 ];
 
 console.log(`run search benchmark: ${kind}, ${RUNS.toLocaleString('en-US')} runs (tenant A) + ${OTHER_RUNS.toLocaleString('en-US')} (tenant B); ` +
@@ -114,7 +120,7 @@ console.log(`run search benchmark: ${kind}, ${RUNS.toLocaleString('en-US')} runs
 // The server's environment beyond the defaults: the fair-slot count when given.
 const extraEnv: Record<string, string> = values['fair-slots'] === undefined ? {} : { BULKHEAD_DB_FAIR_SLOTS: values['fair-slots'] };
 const seeded = await startSeededServer({
-  kind, adminToken, tenants: [['tenant-a', 'sweep'], ['tenant-b', 'sweep']], seed: (owner, [a, b]) => seed(owner, a as BenchTenant, b as BenchTenant), env: extraEnv,
+  kind, adminToken, tenants: [['tenant-a', 'sweep', 'small'], ['tenant-b', 'sweep']], seed: (owner, [a, b]) => seed(owner, a as BenchTenant, b as BenchTenant), env: extraEnv,
 });
 try {
   const [a, b] = seeded.tenants as [BenchTenant, BenchTenant];
@@ -133,7 +139,8 @@ try {
   for (const form of values['isolation-only'] ? [] : FORMS.filter((f) => values.forms === undefined || f.name.includes(values.forms as string) || f.orderBy.join(', ').includes(values.forms as string))) {
     const cells: string[] = [];
     for (const rows of [100, 1000]) {
-      const t = await time(clientA, { experiment_ids: [a.experimentId], filter: form.filter, order_by: form.orderBy, max_results: rows }, form.page ?? 1);
+      const experiment = form.small === true ? a.moreExperimentIds[0] : a.experimentId;
+      const t = await time(clientA, { experiment_ids: [experiment], filter: form.filter, order_by: form.orderBy, max_results: rows }, form.page ?? 1);
       cells.push(`${t.p50.toFixed(1)} / ${t.p99.toFixed(1)}${t.rows < rows ? ` (${t.rows} rows)` : ''}`);
       goal.push({ form: form.name, rows, p50: t.p50 });
     }
@@ -161,7 +168,7 @@ try {
     return times;
   };
   // Tenant A's flood: each form's first page (the later-page forms, beyond the second, left out as before).
-  const aBodies = FORMS.filter((form) => (form.page ?? 1) <= 2).map((form) => JSON.stringify({ experiment_ids: [a.experimentId], filter: form.filter, order_by: form.orderBy, max_results: 1000 }));
+  const aBodies = FORMS.filter((form) => (form.page ?? 1) <= 2 && form.small !== true).map((form) => JSON.stringify({ experiment_ids: [a.experimentId], filter: form.filter, order_by: form.orderBy, max_results: 1000 }));
   const phases = async (label: string): Promise<void> => {
     const alone: number[] = [];
     const busy: number[] = [];

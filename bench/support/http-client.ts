@@ -38,13 +38,19 @@ export const must = async (client: BenchClient, method: string, path: string, bo
   return response.body === '' ? undefined : JSON.parse(response.body);
 };
 
-export interface BenchTenant { id: string; token: string; experimentId: string }
+export interface BenchTenant {
+  id: string;
+  token: string;
+  experimentId: string;
+  /** The ids of the experiments named after the first, in order. */
+  moreExperimentIds: string[];
+}
 
 /**
  * As the platform admin: a sandbox-tier tenant `slug` with no practical request-rate limit and a member
- * token; as that member: an MLflow experiment named `experiment`.
+ * token; as that member: an MLflow experiment named `experiment`, then one per name of `more`.
  */
-export const createBenchTenant = async (baseUrl: string, adminToken: string, slug: string, experiment: string): Promise<BenchTenant> => {
+export const createBenchTenant = async (baseUrl: string, adminToken: string, slug: string, experiment: string, more: readonly string[] = []): Promise<BenchTenant> => {
   const admin = createBenchClient(baseUrl, adminToken);
   const tenant = await must(admin, 'POST', '/api/v1/tenants', { slug, name: slug, tier: 'sandbox' });
   await must(admin, 'PUT', `/api/v1/tenants/${slug}/quota`, { requestsPerSecond: 1_000_000 });
@@ -52,6 +58,8 @@ export const createBenchTenant = async (baseUrl: string, adminToken: string, slu
   admin.close();
   const client = createBenchClient(baseUrl, token);
   const { experiment_id: experimentId } = await must(client, 'POST', '/api/2.0/mlflow/experiments/create', { name: experiment });
+  const moreExperimentIds: string[] = [];
+  for (const name of more) moreExperimentIds.push((await must(client, 'POST', '/api/2.0/mlflow/experiments/create', { name })).experiment_id);
   client.close();
-  return { id: tenant.id, token, experimentId };
+  return { id: tenant.id, token, experimentId, moreExperimentIds };
 };

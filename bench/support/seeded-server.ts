@@ -27,8 +27,8 @@ export interface SeededServer {
 export const startSeededServer = async (o: {
   kind: 'postgres' | 'pglite';
   adminToken: string;
-  /** (tenant slug, name of the experiment created for it), in order. */
-  tenants: readonly (readonly [string, string])[];
+  /** (tenant slug, name of the experiment created for it[, names of more experiments]), in order. */
+  tenants: readonly (readonly [string, string, ...string[]])[];
   seed: (owner: Db, tenants: BenchTenant[]) => Promise<void>;
   /** More server environment (limits, flags). */
   env?: Record<string, string>;
@@ -48,7 +48,7 @@ export const startSeededServer = async (o: {
   };
   try {
     const tenants: BenchTenant[] = [];
-    for (const [slug, experiment] of o.tenants) tenants.push(await createBenchTenant(server.url, o.adminToken, slug, experiment));
+    for (const [slug, experiment, ...more] of o.tenants) tenants.push(await createBenchTenant(server.url, o.adminToken, slug, experiment, more));
     const timed = async (owner: Db): Promise<number> => {
       const started = performance.now();
       await o.seed(owner, tenants);

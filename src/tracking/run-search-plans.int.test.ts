@@ -176,14 +176,14 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   // 10,000 runs per value of `a`, 1,000 per value of `t`) and sorting it. A page that resumes inside such a
   // group reads the rest of the group and the values after it as index ranges (keysetRanges), not the group
   // from its start. Rows read from the key's table, with EXPLAIN ANALYZE, stay within a few times the page.
-  const keyRowsRead = async (plan: ReturnType<typeof planRunSearch>, q: { sql: string; params: unknown[] }) =>
+  const keyRowsRead = async (plan: ReturnType<typeof planRunSearch>, q: { sql: string; params: unknown[] }, tables: readonly string[] = ['run_tags', 'run_params']) =>
     withTenant(database.db, TENANT, async (tx) => {
       await tx.query(plan.settings);
       const { rows } = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${q.sql}`, q.params);
       let total = 0;
       const indexes = new Set<string>();
       walkPlan(rows[0]!['QUERY PLAN'][0].Plan, (n) => {
-        if (n['Relation Name'] !== 'run_tags' && n['Relation Name'] !== 'run_params') return;
+        if (!tables.includes(n['Relation Name'] ?? '')) return;
         // Rows the scan read: those it returned and those its filter removed.
         total += ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0)) * (n['Actual Loops'] ?? 1);
         if (n['Index Name'] !== undefined) indexes.add(n['Index Name']);
@@ -213,6 +213,27 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       // Each range is read up to the page's matches: ≈ page / selectivity rows (the metric filter keeps half).
       const bound = (filter === '' ? 4 : 8) * 101;
       assert.ok(read.total <= bound, `read ${read.total} rows of the key's table for 101 after a cursor ${cursor.depth} rows into its group`);
+    });
+  }
+
+  // A metric order or filter in a small experiment beside a big one (migration 0043): the walk or range is
+  // the small experiment's part of the metric index. Before, it was the tenant's whole key, and a page of
+  // experiment 2 (1,000 runs beside 100,000) read the big experiment's rows one by one and dropped them.
+  for (const [filter, orderBy] of [['', ['metrics.m0 DESC']], ["params.a = '3'", ['metrics.m0']], ['metrics.m1 > 0.5', ['metrics.m0 DESC']], ['metrics.m1 > 0.9', []]] as const) {
+    it(`a metric order or filter in a small experiment reads that experiment's rows only: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, 100 rows`, async () => {
+      const plan = planRunSearch({ filter, orderBy: [...orderBy], experimentIds: [2], stages: ['active'], tenantId: TENANT });
+      const cursor = await withTenant(database.db, TENANT, async (tx) => {
+        const q = plan.query(0, 150);
+        const last = (await tx.query<{ keys: string }>(q.sql, q.params)).rows.at(-1);
+        return last === undefined ? undefined : { segment: 0, keys: JSON.parse(last.keys) as (string | null)[] };
+      }, { readOnly: true });
+      assert.ok(cursor !== undefined, 'the form matches runs of experiment 2');
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)]) {
+        const read = await keyRowsRead(plan, q, ['run_latest_metrics']);
+        // Experiment 2 has 1,000 runs with three metrics each: its rows of one metric, and a probe per run for
+        // a second metric, are at most 2,000 rows.
+        assert.ok(read.total <= 2_000, `read ${read.total} rows of run_latest_metrics (${read.indexes.join(', ')})`);
+      }
     });
   }
 

@@ -143,7 +143,7 @@ describe('compileRunFilter', () => {
     const c = compileRunFilter('metrics.rmse < 0.5');
     assert.equal(
       c.sql,
-      'EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = $1 AND NOT f.is_nan AND f.value < $2::double precision)',
+      'EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = $1 AND f.run_experiment_id = r.experiment_id AND NOT f.is_nan AND f.value < $2::double precision)',
     );
     assert.deepEqual(c.params, ['rmse', '0.5']);
     const ne = compileRunFilter('metrics.rmse != 0.5');

@@ -854,7 +854,8 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
       const nanGuard = c.comparator === '!=' ? `(f.is_nan OR ${cmp})` : `NOT f.is_nan AND ${cmp}`;
       if (spec.metrics === 'run_latest') {
         // Runs compare the latest value of the metric (MLflow joins latest_metrics).
-        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = ${key} AND ${nanGuard})`;
+        // The row's copy of its run's experiment (migration 0043): as a semi-join, the range of one experiment.
+        return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = ${key} AND f.run_experiment_id = r.experiment_id AND ${nanGuard})`;
       }
       if (spec.metrics === 'logged_model') {
         // Logged models match when any point linked to them does, on any of the requested datasets

@@ -213,12 +213,13 @@ const RUN_ACTIVE = `EXISTS (SELECT 1 FROM runs x WHERE x.tenant_id = $1::uuid AN
 // The two inserts of a metric batch, shared by both metric statements: $1 tenant, $2 run, $3–$6 the points
 // (keys, values, timestamps, steps), $7–$10 the latest point per key, $11–$13 each key's step progression
 // in the batch (metricArrays). Each reads the CTE `a`, the run when it is active (one row, or none: then
-// nothing is written).
+// nothing is written); the latest rows copy its experiment and start time (migration 0043).
 const HISTORY_INSERT = `INSERT INTO run_metrics (tenant_id, run_id, key, step, timestamp, value, is_nan, summarized)
     SELECT $1::uuid, $2, u.key, u.step, u.ts, u.value, u.value = 'NaN'::float8, true
       FROM unnest($3::text::text[], $4::text::float8[], $5::text::int8[], $6::text::int8[]) AS u(key, value, ts, step), a`;
-const LATEST_INSERT = `INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride)
-    SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride
+const LATEST_INSERT = `INSERT INTO run_latest_metrics AS l (tenant_id, run_id, key, value, timestamp, step, is_nan, step_min, step_count, step_stride,
+      run_experiment_id, run_start_time)
+    SELECT $1::uuid, $2, u.key, u.value, u.ts, u.step, u.value = 'NaN'::float8, u.smin, u.scount, u.sstride, a.experiment_id, a.start_time
       FROM unnest($7::text::text[], $8::text::float8[], $9::text::int8[], $10::text::int8[],
               $11::text::int8[], $12::text::int8[], $13::text::int8[]) AS u(key, value, ts, step, smin, scount, sstride), a
     ${LATEST_UPSERT}`;

@@ -37,9 +37,8 @@ export const seedRuns = async (owner: Db, o: SeedOptions): Promise<void> => {
   );
   const metric = `(hashint4((g * 3 + k)::int)::bigint & 1048575)::float8 / 1048576`;
   await owner.queryAsOwner(
-    `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan)
-     SELECT $2::uuid, ${id}, 'm' || k, ${metric}, $6::bigint + g, 0, false FROM ${series}, generate_series(0, 2) AS k
-      WHERE $3::bigint IS NOT NULL AND $6::bigint IS NOT NULL`,
+    `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan, run_experiment_id, run_start_time)
+     SELECT $2::uuid, ${id}, 'm' || k, ${metric}, $6::bigint + g, 0, false, $3::bigint, $6::bigint + g FROM ${series}, generate_series(0, 2) AS k`,
     p,
   );
   await owner.queryAsOwner(

@@ -112,6 +112,8 @@ const FORMS: { name: string; filter: string; orderBy: string[]; page?: number; s
   { name: "`attributes.status = 'FAILED' and metrics.m2 < 0.1`", filter: "attributes.status = 'FAILED' and metrics.m2 < 0.1", orderBy: [] },
   { name: "A's small experiment: `params.a = '3'` + `order_by metrics.m0`", filter: "params.a = '3'", orderBy: ['metrics.m0'], small: true },
   { name: "A's small experiment: `metrics.m1 > 0.9`", filter: 'metrics.m1 > 0.9', orderBy: [], small: true },
+  { name: "A's small experiment: `tags.t = 'x42'`", filter: "tags.t = 'x42'", orderBy: [], small: true },
+  { name: "A's small experiment: `order_by params.a, metrics.m0 DESC`", filter: '', orderBy: ['params.a', 'metrics.m0 DESC'], small: true },
 ];
 
 console.log(`run search benchmark: ${kind}, ${RUNS.toLocaleString('en-US')} runs (tenant A) + ${OTHER_RUNS.toLocaleString('en-US')} (tenant B); ` +

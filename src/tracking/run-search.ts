@@ -10,7 +10,8 @@
  * - first term an attribute, or no `order_by`: one segment over `runs` (the default order, start_time DESC
  *   then run id, is the `runs_search_idx` order; other attributes are sorted);
  * - first term `metrics.k`: (0) runs with a real latest value, joined from `run_latest_metrics` in value
- *   order through `run_latest_metrics_order_idx` (the experiment's part, migration 0043); (1) runs whose latest value is NaN; (2) runs without the
+ *   order through `run_latest_metrics_search_idx` (the experiment's part, migration 0043); (1) runs whose
+ *   latest value is NaN; (2) runs without the
  *   metric. MLflow's order: real values, then NaN, then missing, in both directions;
  * - first term `params.k` / `tags.k`: (0) runs with the key, in value order (index on the first 200
  *   characters, `value_prefix`, in the ucs_basic collation, then the whole value in the same collation, so
@@ -216,17 +217,16 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
   if (first.type === 'dataset') throw new Error('unreachable: datasets are refused by parseOrderBy');
   const table = KEY_TABLES[first.type];
   const key = params.add(first.key);
-  const join = `JOIN ${table} s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.key = ${key}`;
+  // The row's copy of its run's experiment (migrations 0040, 0043) makes the walk one experiment's part of
+  // the key's index, not the tenant's whole key.
+  const join = `JOIN ${table} s ON s.tenant_id = r.tenant_id AND s.run_id = r.id AND s.key = ${key} AND s.run_experiment_id = r.experiment_id`;
   const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.tenant_id = r.tenant_id AND m.run_id = r.id AND m.key = ${key})`;
   const later = restTerms();
   if (first.type === 'metric') {
-    // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range. The row's copy of
-    // its run's experiment (migration 0043) makes the walk one experiment's part of the key's index, not
-    // the tenant's whole key.
-    const inExperiment = `${join} AND s.run_experiment_id = r.experiment_id`;
+    // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
     return [
-      { join: `${inExperiment} AND s.value < 'NaN'::float8`, where: '', terms: [{ sql: 's.value', type: 'float8', ascending: first.ascending, nullable: false }, ...later] },
-      { join: `${inExperiment} AND s.value = 'NaN'::float8`, where: '', terms: later },
+      { join: `${join} AND s.value < 'NaN'::float8`, where: '', terms: [{ sql: 's.value', type: 'float8', ascending: first.ascending, nullable: false }, ...later] },
+      { join: `${join} AND s.value = 'NaN'::float8`, where: '', terms: later },
       { join: '', where: missing, terms: later },
     ];
   }

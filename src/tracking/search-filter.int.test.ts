@@ -77,9 +77,14 @@ INSERT INTO model_versions VALUES
   ('bert', 2, 2, 30, NULL, 'ann', 'None', 's3://b/2', 'r2', 'READY', NULL, NULL),
   ('gpt', 1, 3, 20, NULL, 'bob', 'None', 'gs://g/1', 'r3', 'READY', NULL, NULL);
 INSERT INTO model_version_tags VALUES ('bert', 2, 'validated', 'yes');
--- The run's experiment on its metric rows, as migration 0043 keeps it (the compiled metric filter names it).
+-- The run's experiment on its metric, param and tag rows, as migrations 0040 and 0043 keep it (the compiled
+-- run filter names it).
 ALTER TABLE run_latest_metrics ADD COLUMN run_experiment_id bigint;
 UPDATE run_latest_metrics m SET run_experiment_id = r.experiment_id FROM runs r WHERE r.id = m.run_id;
+ALTER TABLE run_params ADD COLUMN run_experiment_id bigint;
+UPDATE run_params p SET run_experiment_id = r.experiment_id FROM runs r WHERE r.id = p.run_id;
+ALTER TABLE run_tags ADD COLUMN run_experiment_id bigint;
+UPDATE run_tags t SET run_experiment_id = r.experiment_id FROM runs r WHERE r.id = t.run_id;
 `;
 
 type Query = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;

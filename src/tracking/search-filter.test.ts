@@ -155,14 +155,14 @@ describe('compileRunFilter', () => {
     assert.equal(
       c.sql,
       // A value shorter than the indexed prefix is compared through the (tenant, key, value_prefix) index alone.
-      '(EXISTS (SELECT 1 FROM run_params f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = $3 AND f.value_prefix = $4::text COLLATE ucs_basic)) AND ' +
-        '(EXISTS (SELECT 1 FROM run_tags f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = $5 AND f.value ILIKE $6))',
+      '(EXISTS (SELECT 1 FROM run_params f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id AND f.key = $3 AND f.value_prefix = $4::text COLLATE ucs_basic)) AND ' +
+        '(EXISTS (SELECT 1 FROM run_tags f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id AND f.key = $5 AND f.value ILIKE $6))',
     );
     assert.deepEqual(c.params, ['model', 'cnn', 'team', 'vi%']);
     assertSafeSql(c, 3);
     // 200 characters or more: the prefix narrows the range and the whole value decides.
     const long = compileRunFilter(`params.model = '${'v'.repeat(200)}'`);
-    assert.equal(long.sql, 'EXISTS (SELECT 1 FROM run_params f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = $1 AND f.value = $2 AND f.value_prefix = left($2, 200) COLLATE ucs_basic)');
+    assert.equal(long.sql, 'EXISTS (SELECT 1 FROM run_params f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id AND f.key = $1 AND f.value = $2 AND f.value_prefix = left($2, 200) COLLATE ucs_basic)');
   });
 
   it('compiles attributes to columns of r, with numeric casts and array parameters for lists', () => {

@@ -376,8 +376,9 @@ interface TagTableSpec {
   readonly join: string;
   /**
    * Whether the table has the generated column `value_prefix` (the value's first 200 characters, collation
-   * ucs_basic) and an index on (tenant_id, key, value_prefix, …): run params and tags (migration 0014),
-   * experiment, registered model and model version tags (0036). Logged-model tags and params do not.
+   * ucs_basic) and an index on (tenant_id, key, [run_experiment_id,] value_prefix, …): run params and tags
+   * (migrations 0014, 0043), experiment, registered model and model version tags (0036). Logged-model tags
+   * and params do not.
    */
   readonly indexedPrefix?: boolean;
 }
@@ -451,8 +452,9 @@ const RUN_SPEC: EntitySpec = {
   // policy (migration 0022) ORed to the tenant's, RLS no longer gives an index condition on tenant_id, and
   // the probe of a run's row would not find it by (tenant_id, run_id, key). The search names its tenant on
   // `r` (run-search.ts), so this is `f.tenant_id = <constant>` for the index.
-  tags: { table: 'run_tags', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id', indexedPrefix: true },
-  params: { table: 'run_params', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id', indexedPrefix: true },
+  // The row's copy of its run's experiment (migrations 0040, 0043): as a semi-join, one experiment's range.
+  tags: { table: 'run_tags', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id', indexedPrefix: true },
+  params: { table: 'run_params', join: 'f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id', indexedPrefix: true },
   metrics: 'run_latest',
 };
 
@@ -854,7 +856,7 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
       const nanGuard = c.comparator === '!=' ? `(f.is_nan OR ${cmp})` : `NOT f.is_nan AND ${cmp}`;
       if (spec.metrics === 'run_latest') {
         // Runs compare the latest value of the metric (MLflow joins latest_metrics).
-        // The row's copy of its run's experiment (migration 0043): as a semi-join, the range of one experiment.
+        // The row's copy of its run's experiment (migration 0043), as for params and tags.
         return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = ${key} AND f.run_experiment_id = r.experiment_id AND ${nanGuard})`;
       }
       if (spec.metrics === 'logged_model') {

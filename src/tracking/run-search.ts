@@ -11,8 +11,8 @@
  *   then run id, is the `runs_search_idx` order; other attributes are sorted);
  * - first term `metrics.k`: (0) runs with a real latest value, joined from `run_latest_metrics` in value
  *   order through `run_latest_metrics_search_idx` (the experiment's part, migration 0043); (1) runs whose
- *   latest value is NaN; (2) runs without the
- *   metric. MLflow's order: real values, then NaN, then missing, in both directions;
+ *   latest value is NaN; (2) runs without the metric. MLflow's order: real values, then NaN, then missing,
+ *   in both directions;
  * - first term `params.k` / `tags.k`: (0) runs with the key, in value order (index on the first 200
  *   characters, `value_prefix`, in the ucs_basic collation, then the whole value in the same collation, so
  *   the order is code point order on every database); (1) runs without the key.

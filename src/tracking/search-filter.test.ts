@@ -154,7 +154,7 @@ describe('compileRunFilter', () => {
     const c = compileRunFilter("params.model = 'cnn' AND tags.team ILIKE 'vi%'", { firstParam: 3 });
     assert.equal(
       c.sql,
-      // A value shorter than the indexed prefix is compared through the (tenant, key, value_prefix) index alone.
+      // A value shorter than the indexed prefix is compared through the (tenant, key, experiment, value_prefix) index alone.
       '(EXISTS (SELECT 1 FROM run_params f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id AND f.key = $3 AND f.value_prefix = $4::text COLLATE ucs_basic)) AND ' +
         '(EXISTS (SELECT 1 FROM run_tags f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.run_experiment_id = r.experiment_id AND f.key = $5 AND f.value ILIKE $6))',
     );

@@ -1,4 +1,4 @@
--- runs/search on a metric in one experiment of a tenant that has others (issue 20 item 1).
+-- runs/search in one experiment of a tenant that has others (issue 20 item 1).
 --
 -- 0014's run_latest_metrics_search_idx is (tenant_id, key, value, run_id): the tenant's values of a key in
 -- one range, whatever the run's experiment. A search in a small experiment ordered by a metric walked it in
@@ -13,6 +13,8 @@
 -- search's walk or range covers its own experiment's rows only. It replaces 0014's index of the same name,
 -- so the rows a run writes keep the same number of index entries. The search statements name the
 -- experiment (`run_experiment_id = r.experiment_id`, src/tracking/run-search.ts and search-filter.ts).
+-- The start time is in no index yet: it is there because 0040's trigger function fills both columns, and
+-- it is what a metric order's ties would need to become index ranges (docs/tracking.md, "Limits").
 ALTER TABLE run_latest_metrics
   ADD COLUMN run_experiment_id bigint,
   ADD COLUMN run_start_time bigint;

@@ -252,6 +252,15 @@ for (const kind of databaseKinds) {
       const got = ok(await api.get('runs/get', { run_id: runId }), 'get').run;
       assert.deepEqual(got.inputs.dataset_inputs, [{ tags: [{ key: 'mlflow.data.context', value: 'training' }], dataset }]);
       assert.equal(errorCode(await api.post('runs/log-inputs', { run_id: runId, datasets: [{ dataset: { name: 'x', digest: 'd'.repeat(37), source_type: 's', source: 's' } }] })), 'INVALID_PARAMETER_VALUE');
+      // mlflow.search_runs(filter_string="datasets.name = 'iris' AND datasets.context = 'training'")
+      const other = ok(await api.post('runs/create', { experiment_id: '0', start_time: 2 }), 'run').run.info.run_id as string;
+      ok(await api.post('runs/log-inputs', { run_id: other, datasets: [{ tags: [{ key: 'mlflow.data.context', value: 'evaluation' }], dataset: { ...dataset, digest: 'def456' } }] }), 'log-inputs');
+      const found = async (filter: string) =>
+        (ok(await api.post('runs/search', { experiment_ids: ['0'], filter }), filter).runs ?? []).map((r: any) => r.info.run_id as string).sort();
+      assert.deepEqual(await found("datasets.name = 'iris' AND datasets.context = 'training'"), [runId]);
+      assert.deepEqual(await found("datasets.digest IN ('abc123', 'def456')"), [runId, other].sort());
+      assert.deepEqual(await found("datasets.context LIKE 'eval%'"), [other]);
+      assert.equal(errorCode(await api.post('runs/search', { experiment_ids: ['0'], filter: "datasets.source = 'x'" })), 'INVALID_PARAMETER_VALUE');
     });
 
     test('model registry: create, versions from runs, stages, aliases, tags, search, rename, delete', async () => {

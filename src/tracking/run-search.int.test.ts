@@ -33,6 +33,8 @@ interface RefRun {
   metrics: Record<string, number>;
   params: Record<string, string>;
   tags: Record<string, string>;
+  /** Dataset inputs, distinct by (name, digest); `context` is the input's mlflow.data.context tag. */
+  inputs: { name: string; digest: string; context?: string | undefined }[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -59,8 +61,10 @@ const runArb = fc.record({
   p0: optional(fc.constantFrom(...TEXT_VALUES)),
   p1: optional(fc.constantFrom(...TEXT_VALUES)),
   t0: optional(fc.constantFrom(...TEXT_VALUES)),
+  // Dataset inputs (the explicit specs further down have none).
+  inputs: fc.array(fc.record({ name: fc.constantFrom('train', 'eval', 'Tr_x'), digest: fc.constantFrom('d1', 'd2'), context: optional(fc.constantFrom('training', 'eval')) }), { maxLength: 3 }),
 });
-type RunSpec = typeof runArb extends fc.Arbitrary<infer T> ? T : never;
+type RunSpec = Omit<typeof runArb extends fc.Arbitrary<infer T> ? T : never, 'inputs'> & { inputs?: RefRun['inputs'] };
 
 let idCounter = 0;
 const toRun = (spec: RunSpec): RefRun => {
@@ -78,6 +82,7 @@ const toRun = (spec: RunSpec): RefRun => {
     experimentId: spec.experimentId, name: `${spec.name}`, user: spec.user, status: spec.status,
     start: spec.start * 1000 + (idCounter % 2), end: spec.end === null ? null : spec.end * 1000, stage: spec.stage,
     metrics, params, tags,
+    inputs: [...new Map((spec.inputs ?? []).map((i) => [`${i.name}/${i.digest}`, i])).values()],
   };
 };
 
@@ -86,7 +91,8 @@ type Comparison =
   | { kind: 'param' | 'tag'; key: string; op: string; value: string }
   | { kind: 'attr'; key: 'status' | 'user_id' | 'run_name' | 'artifact_uri'; op: string; value: string }
   | { kind: 'time'; key: 'start_time' | 'end_time'; op: string; value: number }
-  | { kind: 'ids'; not: boolean; positions: number[] };
+  | { kind: 'ids'; not: boolean; positions: number[] }
+  | { kind: 'dataset'; key: 'name' | 'digest' | 'context'; op: string; value: string | string[] };
 
 const NUMERIC_OPS = ['=', '!=', '<', '<=', '>', '>='];
 const STRING_OPS = ['=', '!=', 'LIKE', 'ILIKE'];
@@ -98,6 +104,8 @@ const comparisonArb: fc.Arbitrary<Comparison> = fc.oneof(
   fc.record({ kind: fc.constant('attr' as const), key: fc.constantFrom('status' as const, 'user_id' as const, 'run_name' as const), op: fc.constantFrom(...STRING_OPS), value: fc.constantFrom('FINISHED', 'u1', 'r1', 'r1%', 'R%', 'f%') }),
   fc.record({ kind: fc.constant('time' as const), key: fc.constantFrom('start_time' as const, 'end_time' as const), op: fc.constantFrom(...NUMERIC_OPS), value: fc.constantFrom(2000, 3000, 4001) }),
   fc.record({ kind: fc.constant('ids' as const), not: fc.boolean(), positions: fc.uniqueArray(fc.nat(40), { minLength: 1, maxLength: 6 }) }),
+  fc.record({ kind: fc.constant('dataset' as const), key: fc.constantFrom('name' as const, 'digest' as const, 'context' as const), op: fc.constantFrom(...STRING_OPS), value: fc.constantFrom('train', 'd1', 'training', 'tr%', 'TR%', 'Tr\\_x', '%a%') }),
+  fc.record({ kind: fc.constant('dataset' as const), key: fc.constantFrom('name' as const, 'digest' as const, 'context' as const), op: fc.constantFrom('IN', 'NOT IN'), value: fc.uniqueArray(fc.constantFrom('train', 'eval', 'd2', 'training'), { minLength: 1, maxLength: 2 }) }),
 );
 
 const ORDER_KEYS = ['metrics.m0', 'metrics.m1', 'params.p0', 'tags.t0', 'start_time', 'end_time', 'run_name', 'status', 'user_id', 'run_id', 'attributes.created'];
@@ -168,6 +176,14 @@ const matches = (run: RefRun, c: Comparison, idPool: readonly string[]): boolean
       const ids = c.positions.map((p) => idPool[p % idPool.length] as string);
       return ids.includes(run.id) !== c.not;
     }
+    case 'dataset':
+      // MLflow: some input of the run satisfies the comparison (each comparison on its own).
+      return run.inputs.some((input) => {
+        const v = input[c.key];
+        if (v === undefined) return false;
+        if (Array.isArray(c.value)) return c.value.includes(v) !== (c.op === 'NOT IN');
+        return compareString(v, c.op, c.value);
+      });
   }
 };
 
@@ -180,6 +196,7 @@ const filterText = (c: Comparison, idPool: readonly string[]): string => {
     case 'attr': return `attributes.${c.key} ${c.op} ${quote(c.value)}`;
     case 'time': return `${c.key} ${c.op} ${c.value}`;
     case 'ids': return `run_id ${c.not ? 'NOT IN' : 'IN'} (${c.positions.map((p) => quote(idPool[p % idPool.length] as string)).join(', ')})`;
+    case 'dataset': return `datasets.${c.key} ${c.op} ${Array.isArray(c.value) ? `(${c.value.map(quote).join(', ')})` : quote(c.value)}`;
   }
 };
 
@@ -247,6 +264,16 @@ const insertRuns = async (database: TestDatabase, tenantId: string, runs: readon
       `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan)
        SELECT $1::uuid, x.id, x.key, x.v::float8, 0, 0, x.v = 'NaN' FROM json_to_recordset($2::json) AS x(id text, key text, v text)`,
       [tenantId, JSON.stringify(metrics)],
+    );
+    const inputs = runs.flatMap((r) => r.inputs.map((i) => ({
+      // Each input also has a decoy tag whose value is a context value (only mlflow.data.context counts).
+      id: r.id, name: i.name, digest: i.digest,
+      tags: [{ key: 'decoy', value: i.context === 'training' ? 'eval' : 'training' }, ...(i.context === undefined ? [] : [{ key: 'mlflow.data.context', value: i.context }])],
+    })));
+    await tx.query(
+      `INSERT INTO run_inputs (tenant_id, run_id, name, digest, source_type, source, tags, created_time)
+       SELECT $1::uuid, x.id, x.name, x.digest, 'local', 's3://data', x.tags, 0 FROM jsonb_to_recordset($2::jsonb) AS x(id text, name text, digest text, tags jsonb)`,
+      [tenantId, JSON.stringify(inputs)],
     );
     for (const [table, pick] of [['run_params', (r: RefRun) => r.params], ['run_tags', (r: RefRun) => r.tags]] as const) {
       const rows = runs.flatMap((r) => Object.entries(pick(r)).map(([key, value]) => ({ id: r.id, key, value })));

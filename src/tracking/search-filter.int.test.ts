@@ -85,6 +85,15 @@ ALTER TABLE run_params ADD COLUMN run_experiment_id bigint;
 UPDATE run_params p SET run_experiment_id = r.experiment_id FROM runs r WHERE r.id = p.run_id;
 ALTER TABLE run_tags ADD COLUMN run_experiment_id bigint;
 UPDATE run_tags t SET run_experiment_id = r.experiment_id FROM runs r WHERE r.id = t.run_id;
+-- Dataset inputs (log-inputs): r1 trained on train/d1 and evaluated on eval/d2, r2 trained on train/d9,
+-- r3 used train/d1 with no context tag.
+CREATE TABLE run_inputs (tenant_id uuid NOT NULL DEFAULT '00000000-0000-0000-0000-000000000001', run_id text NOT NULL,
+  name text NOT NULL, digest text NOT NULL, tags jsonb NOT NULL DEFAULT '[]', PRIMARY KEY (run_id, name, digest));
+INSERT INTO run_inputs (run_id, name, digest, tags) VALUES
+  ('r1', 'train', 'd1', '[{"key": "mlflow.data.context", "value": "training"}]'),
+  ('r1', 'eval', 'd2', '[{"key": "mlflow.data.context", "value": "evaluation"}, {"key": "other", "value": "x"}]'),
+  ('r2', 'train', 'd9', '[{"key": "mlflow.data.context", "value": "training"}]'),
+  ('r3', 'train', 'd1', '[]');
 `;
 
 type Query = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -124,6 +133,15 @@ const scenarios = (name: string, getQuery: () => Query): void => {
       ["`Run Name` ILIKE 'd%'", ['r4']],
       ["status = 'RUNNING'", ['r2']],
       ["artifact_uri LIKE '%/2/%'", ['r3', 'r4']],
+      ["datasets.name = 'train'", ['r1', 'r2', 'r3']],
+      ["datasets.name = 'eval' AND datasets.digest = 'd1'", ['r1']],
+      ["datasets.digest IN ('d2', 'd9')", ['r1', 'r2']],
+      ["datasets.name != 'train'", ['r1']],
+      ["datasets.digest NOT IN ('d1')", ['r1', 'r2']],
+      ["datasets.context = 'training'", ['r1', 'r2']],
+      ["datasets.context ILIKE 'EVAL%'", ['r1']],
+      ["datasets.context = 'x'", []],
+      ["datasets.name LIKE 'tr%' AND params.model = 'rnn'", ['r2']],
       ["params.model = 'x''; DROP TABLE runs; --'", []],
       ["params.\"model'; --\" = 'cnn'", []],
     ];

@@ -185,8 +185,20 @@ describe('compileRunFilter', () => {
     assert.deepEqual(c.params, [['a', 'b'], ['c'], '10', '20', 'x%', 'u', 'p', 'RUNNING']);
   });
 
-  it('refuses dataset filters as NOT_IMPLEMENTED', () => {
-    rejects(() => compileRunFilter("datasets.name = 'train'"), 'NOT_IMPLEMENTED');
+  it('compiles dataset filters to an input of the run that satisfies the comparison', () => {
+    const name = compileRunFilter("datasets.name = 'train'");
+    assert.equal(name.sql, 'EXISTS (SELECT 1 FROM run_inputs f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.name = $1)');
+    assert.deepEqual(name.params, ['train']);
+    const digest = compileRunFilter("datasets.digest NOT IN ('d1', 'd2')");
+    assert.match(digest.sql, /AND NOT \(f\.digest = ANY\(\$1::text\[\]\)\)\)$/);
+    assert.deepEqual(digest.params, [['d1', 'd2']]);
+    // The context is the input's mlflow.data.context tag.
+    const context = compileRunFilter("datasets.context LIKE 'train%'");
+    assert.match(context.sql, /jsonb_to_recordset\(f\.tags\) AS t\(key text, value text\)\s+WHERE t\.key = \$1 AND t\.value LIKE \$2\)\)$/);
+    assert.deepEqual(context.params, ['mlflow.data.context', 'train%']);
+    for (const compiled of [name, digest, context]) assertSafeSql(compiled, 1);
+    rejects(() => compileRunFilter("datasets.context > 'a'"), 'INVALID_PARAMETER_VALUE');
+    rejects(() => compileRunFilter("datasets.source = 'a'"), 'INVALID_PARAMETER_VALUE');
   });
 
   it('refuses a bad firstParam as a programming error', () => {

@@ -35,8 +35,8 @@
  * - `attribute.`/`attributes.` prefixes are accepted for experiments and the model registry too.
  * - MLflow drops run ids containing upper-case letters from IN lists (a MySQL work-around); PostgreSQL
  *   compares case-sensitively, so the ids are kept and simply do not match.
- * - `datasets.*` run filters parse but compile to NOT_IMPLEMENTED: this module only targets the tables
- *   named in its contract.
+ * - `datasets.name|digest|context` run filters match a run that has a dataset input satisfying the
+ *   comparison (each comparison on its own, as MLflow's SQL store joins them).
  */
 
 import { mlflowErrors } from './mlflow-errors.ts';
@@ -738,6 +738,31 @@ const keyValueExists = (tags: TagTableSpec, c: FilterComparison, sink: ParamSink
   return `EXISTS (SELECT 1 FROM ${tags.table} f WHERE ${tags.join} AND f.key = ${key} AND ${stringPredicate('f.value', c.comparator, c.value, sink)}${indexedValueRange(tags, c, sink)})`;
 };
 
+/** The input tag MLflow records a dataset's role in (`mlflow.log_input(ds, context="training")`). */
+const DATASET_CONTEXT_TAG = 'mlflow.data.context';
+
+/**
+ * `datasets.name` / `datasets.digest` / `datasets.context`: the run has a dataset input that satisfies the
+ * comparison (MLflow joins each such comparison to the run's inputs on its own, so `!=` and `NOT IN` also
+ * mean "an input whose value is not …", and two comparisons may be met by two different inputs). The
+ * context is the input's `mlflow.data.context` tag. Probed by the run's key (`run_inputs` primary key): a
+ * dataset filter is checked on each run the search walks.
+ */
+const datasetExists = (c: FilterComparison, sink: ParamSink): string => {
+  const inputs = 'FROM run_inputs f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id';
+  switch (c.key) {
+    case 'name':
+      return `EXISTS (SELECT 1 ${inputs} AND ${stringPredicate('f.name', c.comparator, c.value, sink)})`;
+    case 'digest':
+      return `EXISTS (SELECT 1 ${inputs} AND ${stringPredicate('f.digest', c.comparator, c.value, sink)})`;
+    case 'context':
+      return `EXISTS (SELECT 1 ${inputs} AND EXISTS (SELECT 1 FROM jsonb_to_recordset(f.tags) AS t(key text, value text)
+        WHERE t.key = ${sink.add(DATASET_CONTEXT_TAG)} AND ${stringPredicate('t.value', c.comparator, c.value, sink)}))`;
+    default:
+      throw new Error(`unreachable: dataset key ${c.key}`);
+  }
+};
+
 /** `=` on an indexed-prefix table with a value shorter than the prefix (so the prefix is the whole value). */
 const isShortEquality = (tags: TagTableSpec, c: FilterComparison): boolean =>
   tags.indexedPrefix === true && c.comparator === '=' && c.value.kind === 'string' && [...c.value.value].length < INDEXED_VALUE_LENGTH;
@@ -867,7 +892,7 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
       throw new Error(`unreachable: metrics of ${spec.label}`);
     }
     case 'dataset':
-      throw mlflowErrors.notImplemented('Filtering runs by dataset (datasets.name, datasets.digest, datasets.context) is not supported by this server');
+      return datasetExists(c, sink);
   }
 };
 
@@ -907,7 +932,7 @@ const compileComparisons = (
  * parameters and keep PostgreSQL's `\` escape. The expression does not restrict experiments, lifecycle
  * stage or tenant: the caller adds those (tenancy comes from row-level security).
  *
- * Throws MlflowError INVALID_PARAMETER_VALUE for invalid filters, NOT_IMPLEMENTED for `datasets.*`.
+ * Throws MlflowError INVALID_PARAMETER_VALUE for invalid filters.
  */
 export const compileRunFilter = (filter: string | undefined | null, options?: CompileOptions): CompiledRunFilter => {
   const comparisons = parseSearchFilter(filter, 'run');

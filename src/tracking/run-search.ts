@@ -8,7 +8,8 @@
  * (migration 0014), and a page resumes strictly after the last row it returned:
  *
  * - first term an attribute, or no `order_by`: one segment over `runs` (the default order, start_time DESC
- *   then run id, is the `runs_search_idx` order; other attributes are sorted);
+ *   then run id, is the `runs_search_idx` order; other attributes are sorted), except `status` alone: one
+ *   segment per status, each in `runs_status_idx` order;
  * - first term `metrics.k`: (0) runs with a real latest value, joined from `run_latest_metrics` in value
  *   order through `run_latest_metrics_search_idx` (the experiment's part, migration 0043); (1) runs whose
  *   latest value is NaN; (2) runs without the metric. MLflow's order: real values, then NaN, then missing,
@@ -208,9 +209,19 @@ const tailTerms = (terms: readonly OrderByTerm[]): SortTerm[] => {
   return tail;
 };
 
+/** A run's statuses (runs_status_check), in their sort order (upper-case ASCII: the same in every collation). */
+const RUN_STATUSES = ['FAILED', 'FINISHED', 'KILLED', 'RUNNING', 'SCHEDULED'] as const;
+
 const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] => {
   const [first, ...rest] = terms;
   const restTerms = (): SortTerm[] => [...rest.flatMap((t) => laterTerms(t, params)), ...tailTerms(terms)];
+  if (first?.type === 'attribute' && first.key === 'status' && rest.length === 0) {
+    // Ordered by status alone (the console's Status column): one segment per status, in the order's
+    // direction, each walked in `runs_status_idx` order (start_time DESC, run id: MLflow's tail) — instead of
+    // sorting every run of the experiment (migration 0044). The statuses are this file's constants.
+    const statuses = first.ascending ? RUN_STATUSES : [...RUN_STATUSES].reverse();
+    return statuses.map((status) => ({ join: '', where: `r.status = '${status}'`, terms: tailTerms(terms) }));
+  }
   if (first === undefined || first.type === 'attribute') {
     return [{ join: '', where: '', terms: [...(first === undefined ? [] : laterTerms(first, params)), ...restTerms()] }];
   }

@@ -14,7 +14,7 @@
  *   (BENCH_SERVER_NODE_ARGS: node flags for the server, e.g. `--perf-basic-prof` for `perf record`)
  */
 import os from 'node:os';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -22,21 +22,21 @@ import { parseArgs } from 'node:util';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
 import { createBenchClient, must } from './support/http-client.ts';
+import { benchServerNodeArgs, processCpu } from './support/process-cpu.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '4' }, rounds: { type: 'string', default: '2' }, kinds: { type: 'string' } } });
 const seconds = Number(values.seconds);
-const TICK_MS = 10; // USER_HZ = 100
-/** User and system CPU (ms) of a process so far. */
-const processCpu = (pid: number): [number, number] => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [Number(fields[11]) * TICK_MS, Number(fields[12]) * TICK_MS];
+/** User and system CPU (ms) of the server so far. */
+const serverCpu = (pid: number): [number, number] => {
+  const cpu = processCpu(pid);
+  if (cpu === undefined) throw new Error('the server process is gone');
+  return [cpu.user, cpu.system];
 };
 const adminToken = `bh_bench-admin-${'x'.repeat(40)}`;
 const database = await createTestDatabase('postgres');
 const home = mkdtempSync(join(tmpdir(), 'bh-reqcost-'));
 const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20', ...serverDatabaseEnv(database) };
-const server = await startServerProcess(env, 60_000, (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''));
+const server = await startServerProcess(env, 60_000, benchServerNodeArgs());
 const pid = server.child.pid;
 if (pid === undefined) throw new Error('the server process has no pid');
 const admin = createBenchClient(server.url, adminToken);
@@ -64,7 +64,7 @@ try {
     for (const [name, call] of chosen) {
       let requests = 0;
       const end = performance.now() + seconds * 1000;
-      const [user0, sys0] = processCpu(pid);
+      const [user0, sys0] = serverCpu(pid);
       const own0 = process.cpuUsage();
       await Promise.all(Array.from({ length: 8 }, async () => {
         while (performance.now() < end) {
@@ -73,7 +73,7 @@ try {
           requests += 1;
         }
       }));
-      const [user1, sys1] = processCpu(pid);
+      const [user1, sys1] = serverCpu(pid);
       const own = process.cpuUsage(own0);
       const perRequest = (user1 - user0 + sys1 - sys0) / requests * 1000;
       if (name === 'healthz') baseline = perRequest;

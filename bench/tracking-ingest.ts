@@ -25,6 +25,7 @@ import type { DbKind } from '../src/db/index.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
 import { createBenchClient, must } from './support/http-client.ts';
+import { TICK_MS, benchServerNodeArgs, processCpu } from './support/process-cpu.ts';
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +40,7 @@ const seconds = Number(values.seconds);
 const kinds: DbKind[] = values.db === 'both' ? ['postgres', 'pglite'] : [values.db as DbKind];
 const phases = new Set(values.phases.split(','));
 const nodeArgs = [
-  ...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter((arg) => arg !== '') ?? []),
+  ...benchServerNodeArgs(),
   ...(values['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`]),
 ];
 const warmupS = Number(values.warmup);
@@ -67,15 +68,9 @@ const batchBody = (runId: string, n: number): string => {
  * process title) plus PostgreSQL's shared helpers (WAL writer, checkpointer, background writer). Linux only.
  */
 interface CpuSnapshot { machine: number; server: number; bench: number; backends: number; pgHelpers: number }
-const TICK_MS = 10; // USER_HZ = 100 on Linux
 const procCpu = (pid: number | string): number => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
+  const cpu = processCpu(pid);
+  return cpu === undefined ? 0 : cpu.user + cpu.system;
 };
 const cpuSnapshot = (serverPid: number | undefined, dbName: string | undefined): CpuSnapshot => {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);

@@ -12,6 +12,7 @@ import type { Db } from '../../src/db/index.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../../test/support/databases.ts';
 import { startServerProcess } from '../../test/support/server-process.ts';
 import { createBenchTenant } from './http-client.ts';
+import { benchServerNodeArgs } from './process-cpu.ts';
 import type { BenchTenant } from './http-client.ts';
 
 export interface SeededServer {
@@ -39,7 +40,7 @@ export const startSeededServer = async (o: {
   const database = o.kind === 'postgres' ? await createTestDatabase('postgres') : undefined;
   const env: Record<string, string> = { BULKHEAD_HOME: home, BULKHEAD_BOOTSTRAP_TOKEN: o.adminToken, BULKHEAD_LOG_LEVEL: 'error', BULKHEAD_DATABASE_POOL_SIZE: '20', ...o.env };
   if (database !== undefined) Object.assign(env, serverDatabaseEnv(database));
-  const nodeArgs = o.nodeArgs ?? process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter((arg) => arg !== '') ?? [];
+  const nodeArgs = o.nodeArgs ?? benchServerNodeArgs();
   let server = await startServerProcess(env, 120_000, nodeArgs);
   const close = async (): Promise<void> => {
     await server.kill('SIGTERM');

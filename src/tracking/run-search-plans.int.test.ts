@@ -111,10 +111,10 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       return found;
     });
 
-  /** A real cursor: the sort keys of the 150th row of the form's first segment. */
-  const cursorOf = async (plan: ReturnType<typeof planRunSearch>, scope: Scope = 'own'): Promise<RunCursor | undefined> =>
+  /** A real cursor: the sort keys of the `at`th row (default 150th) of the form's first segment. */
+  const cursorOf = async (plan: ReturnType<typeof planRunSearch>, scope: Scope = 'own', at = 150): Promise<RunCursor | undefined> =>
     inScope(scope, async (tx) => {
-      const q = plan.query(0, 150);
+      const q = plan.query(0, at);
       const { rows } = await tx.query<{ keys: string }>(q.sql, q.params);
       const last = rows.at(-1);
       return last === undefined ? undefined : { segment: 0, keys: JSON.parse(last.keys) as (string | null)[] };
@@ -260,11 +260,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   for (const [filter, orderBy, bound] of smallForms) {
     it(`a search of a small experiment reads that experiment's rows only: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, 100 rows, first and next page`, async () => {
       const plan = planRunSearch({ filter, orderBy, experimentIds: [2], stages: ['active'], tenantId: TENANT });
-      const cursor = await withTenant(database.db, TENANT, async (tx) => {
-        const q = plan.query(0, 5);
-        const last = (await tx.query<{ keys: string }>(q.sql, q.params)).rows.at(-1);
-        return last === undefined ? undefined : { segment: 0, keys: JSON.parse(last.keys) as (string | null)[] };
-      }, { readOnly: true });
+      const cursor = await cursorOf(plan, 'own', 5);
       assert.ok(cursor !== undefined, 'the form matches runs of experiment 2');
       for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)]) {
         const read = await keyRowsRead(plan, q, ['run_latest_metrics', 'run_params', 'run_tags']);

@@ -3,7 +3,8 @@
  * server (`bulkhead up` as a child process), on PostgreSQL and on PGlite.
  *
  * Data: tenant A has N runs in one experiment (three latest metrics m0..m2 in [0, 1), param a = g % 10,
- * tag t = x<n> or y<n>; see test/support/tracking-seed.ts) and 2,000 in a second one (the last forms search
+ * tag t = x<n> or y<n>; see test/support/tracking-seed.ts; and a metric `tie` with three values, start time
+ * mod 3) and 2,000 in a second one (the last forms search
  * that one), tenant B 10,000 runs shaped the same. The
  * runs are seeded with bulk SQL (`INSERT ... SELECT generate_series`) as the schema owner, because
  * creating a million runs through the API would take longer than the benchmark; on PostgreSQL while the
@@ -21,7 +22,7 @@
  * 1,000, unfiltered, at 10k runs, on this machine kind).
  *
  * Usage: node bench/search-runs.ts [--db postgres|pglite] [--runs 10000] [--samples 30] [--fair-slots N] [--a-db-time-ms-per-second 500] [--isolation-only]
- *   [--forms TEXT]  (only the forms whose name or order_by contains TEXT; the isolation phases still run unless --forms-only)
+ *   [--forms TEXT]  (only the forms whose name or order_by contains TEXT, or one of TEXT's '|'-separated parts; the isolation phases still run unless --forms-only)
  *   [--forms-only]  (the forms table alone, no isolation phases)
  */
 import os from 'node:os';
@@ -64,6 +65,12 @@ const seed = async (owner: Db, a: BenchTenant, b: BenchTenant): Promise<void> =>
   for (let from = 1; from <= RUNS; from += 100_000) {
     await seedRuns(owner, { tenantId: a.id, experimentId: Number(a.experimentId), prefix: `a-${a.id}`, from, count: Math.min(100_000, RUNS - from + 1) });
   }
+  // A metric with three values in A's big experiment (0, 1, 2 by start time): a third of the runs share each.
+  await owner.queryAsOwner(
+    `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan, run_experiment_id, run_start_time)
+     SELECT tenant_id, id, 'tie', (start_time % 3)::float8, start_time, 0, false, experiment_id, start_time FROM runs WHERE tenant_id = $1 AND experiment_id = $2`,
+    [a.id, Number(a.experimentId)],
+  );
   await seedRuns(owner, { tenantId: a.id, experimentId: Number(a.moreExperimentIds[0]), prefix: `a2-${a.id}`, from: 1, count: SMALL_RUNS });
   await seedRuns(owner, { tenantId: b.id, experimentId: Number(b.experimentId), prefix: `b-${b.id}`, from: 1, count: OTHER_RUNS });
 };
@@ -114,8 +121,13 @@ const FORMS: { name: string; filter: string; orderBy: string[]; page?: number; s
   { name: "`attributes.status = 'FAILED' and metrics.m2 < 0.1`", filter: "attributes.status = 'FAILED' and metrics.m2 < 0.1", orderBy: [] },
   { name: '`order_by attributes.status DESC` (the console\'s Status column)', filter: '', orderBy: ['attributes.status DESC'], noFlood: true },
   { name: 'same, tenth page (token)', filter: '', orderBy: ['attributes.status DESC'], page: 10 },
+  { name: '`order_by metrics.tie DESC` (three values: a third of the runs tie)', filter: '', orderBy: ['metrics.tie DESC'], noFlood: true },
+  { name: 'same, tenth page (token)', filter: '', orderBy: ['metrics.tie DESC'], page: 10 },
   { name: '`order_by attributes.end_time DESC`', filter: '', orderBy: ['attributes.end_time DESC'], noFlood: true },
+  { name: 'same, tenth page (token)', filter: '', orderBy: ['attributes.end_time DESC'], page: 10 },
+  { name: '`order_by attributes.end_time`', filter: '', orderBy: ['attributes.end_time'], noFlood: true },
   { name: '`order_by attributes.run_name`', filter: '', orderBy: ['attributes.run_name'], noFlood: true },
+  { name: '`order_by attributes.run_name DESC`', filter: '', orderBy: ['attributes.run_name DESC'], noFlood: true },
   { name: "A's small experiment: `params.a = '3'` + `order_by metrics.m0`", filter: "params.a = '3'", orderBy: ['metrics.m0'], small: true },
   { name: "A's small experiment: `metrics.m1 > 0.9`", filter: 'metrics.m1 > 0.9', orderBy: [], small: true },
   { name: "A's small experiment: `tags.t = 'x42'`", filter: "tags.t = 'x42'", orderBy: [], small: true },
@@ -144,7 +156,8 @@ try {
   console.log(`\n| form (${kind}, ${RUNS.toLocaleString('en-US')} runs) | 100 rows p50 / p99 (ms) | 1,000 rows p50 / p99 (ms) |`);
   console.log('| --- | --- | --- |');
   const goal: { form: string; rows: number; p50: number }[] = [];
-  for (const form of values['isolation-only'] ? [] : FORMS.filter((f) => values.forms === undefined || f.name.includes(values.forms as string) || f.orderBy.join(', ').includes(values.forms as string))) {
+  const wanted = values.forms?.split('|');
+  for (const form of values['isolation-only'] ? [] : FORMS.filter((f) => wanted === undefined || wanted.some((w) => f.name.includes(w) || f.orderBy.join(', ').includes(w)))) {
     const cells: string[] = [];
     for (const rows of [100, 1000]) {
       const experiment = form.small === true ? a.moreExperimentIds[0] : a.experimentId;

@@ -62,6 +62,21 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     await seedRuns(database.owner, { tenantId: TENANT, experimentId: 1, prefix: 'a1', from: 1, count: RUNS });
     await seedRuns(database.owner, { tenantId: TENANT, experimentId: 2, prefix: 'a2', from: 1, count: 1_000 });
     await seedRuns(database.owner, { tenantId: OTHER, experimentId: 1, prefix: 'b1', from: 1, count: 10_000 });
+    // A metric with three values and NaN in the big experiment (`tie`: 0, 1 or 2 by start time, NaN for run
+    // numbers g % 50 = 3): groups of about 33,000 runs (3,300 at 10k) sharing a value, and 2,000 (200) NaN.
+    await database.owner.queryAsOwner(
+      `INSERT INTO run_latest_metrics (tenant_id, run_id, key, value, timestamp, step, is_nan, run_experiment_id, run_start_time)
+       SELECT tenant_id, id, 'tie', CASE WHEN substr(name, 5)::bigint % 50 = 3 THEN 'NaN'::float8 ELSE (start_time % 3)::float8 END, 0, 0,
+              substr(name, 5)::bigint % 50 = 3, experiment_id, start_time
+         FROM runs WHERE tenant_id = $1 AND experiment_id = 1`,
+      [TENANT],
+    );
+    // One run in a hundred of the big experiment still running (no end time): the end-time order's second
+    // segment (run number g ≥ 100 with g % 100 = 7; not a FAILED one, g % 5 = 2).
+    await database.owner.queryAsOwner(
+      `UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE tenant_id = $1 AND experiment_id = 1 AND name LIKE 'run-%_07'`,
+      [TENANT],
+    );
     // TENANT shares experiment 1 (not 2) with OTHER: the shared_read policies are in play.
     await database.owner.queryAsOwner(
       `INSERT INTO tenant_shares (id, tenant_id, grantee_id, resource_kind, resource_name, created_by)
@@ -140,6 +155,10 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     ["attributes.status = 'FAILED' AND metrics.m1 > 0.9", []],
     ['', ['attributes.status']],
     ['metrics.m0 > 0.5', ['attributes.status']],
+    ['', ['attributes.end_time DESC']],
+    ['', ['attributes.end_time']],
+    ['', ['attributes.run_name']],
+    ['', ['attributes.run_name DESC']],
   ];
 
   for (const [filter, orderBy] of forms) {
@@ -238,6 +257,59 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
         const read = await keyRowsRead(plan, q, ['runs']);
         assert.ok(read.indexes.includes('runs_status_idx'), `reads runs_status_idx (${read.indexes.join(', ')})`);
         assert.ok(read.total <= 4 * 101, `read ${read.total} runs for 101`);
+      }
+    });
+  }
+
+  // An order by end time or by name (migration 0045): the runs with an end time walked in runs_end_time_idx
+  // order (ascending backwards), then the running ones in runs_running_idx order; the name in
+  // runs_name_idx order (descending backwards). A page reads about a page of runs, first and after a cursor.
+  // Before, every run of the experiment was read and sorted. Start time ascending walks the default order's
+  // index backwards (ties of a millisecond sorted).
+  for (const [orderBy, indexes] of [['attributes.end_time DESC', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.end_time', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.run_name', ['runs_name_idx']], ['attributes.run_name DESC', ['runs_name_idx']], ['attributes.start_time', ['runs_search_idx']]] as const) {
+    it(`an order by end time or name reads about a page of runs: order_by ${orderBy}, 100 rows, every segment, first page and after a cursor`, async () => {
+      const plan = planRunSearch({ filter: '', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
+      assert.equal(plan.segmentCount, indexes.length);
+      for (let segment = 0; segment < plan.segmentCount; segment += 1) {
+        // The running runs (segment 1 of end time) are 1 in 100: 999 at 100k runs, 99 at 10k.
+        const cursor = await withTenant(database.db, TENANT, async (tx) => {
+          const q = plan.query(segment, 40);
+          const rows = (await tx.query<{ keys: string }>(q.sql, q.params)).rows;
+          return rows.length === 40 ? { segment, keys: JSON.parse(rows.at(-1)!.keys) as (string | null)[] } : undefined;
+        }, { readOnly: true });
+        assert.ok(cursor !== undefined, `segment ${segment} has 40 runs`);
+        for (const q of [plan.query(segment, 101), plan.query(segment, 101, cursor)]) {
+          const read = await keyRowsRead(plan, q, ['runs']);
+          assert.ok(read.indexes.includes(indexes[segment]!), `segment ${segment} reads ${indexes[segment]} (${read.indexes.join(', ')})`);
+          assert.ok(read.total <= 4 * 101, `segment ${segment}: read ${read.total} runs for 101`);
+        }
+      }
+    });
+  }
+
+  // An order by one metric whose values tie (migration 0046): the metric index holds the run's start time
+  // after the value, so descending real values and the NaN values are walked in MLflow's order (value, then
+  // start time descending, then run id), also resuming 400 rows deep inside a group of ≈ 33,000 runs (150
+  // into the NaN runs); before, a page read its whole first group and sorted it. Ascending real values walk
+  // the index backwards and sort each group: not bounded here (docs/tracking.md, "Limits").
+  for (const [orderBy, segments] of [['metrics.tie DESC', [0, 1]], ['metrics.tie', [1]]] as const) {
+    it(`an order by a tie-heavy metric reads about a page: order_by ${orderBy}, 100 rows, segments ${segments.join(', ')}, first page and deep inside a group`, async () => {
+      const plan = planRunSearch({ filter: '', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
+      for (const segment of segments) {
+        // The NaN runs are 2,000 at 100k runs, 200 at 10k.
+        const depth = segment === 0 ? 400 : 150;
+        const cursor = await withTenant(database.db, TENANT, async (tx) => {
+          const q = plan.query(segment, depth);
+          const keys = (await tx.query<{ keys: string }>(q.sql, q.params)).rows.map((r) => JSON.parse(r.keys) as string[]);
+          return keys.length === depth ? { segment, keys: keys.at(-1)!, sameValue: segment === 1 || keys.every((k) => k[0] === keys[0]![0]) } : undefined;
+        }, { readOnly: true });
+        assert.ok(cursor !== undefined, `segment ${segment} has ${depth} runs`);
+        assert.ok(cursor.sameValue, 'the cursor is inside the first group');
+        for (const q of [plan.query(segment, 101), plan.query(segment, 101, cursor)]) {
+          const read = await keyRowsRead(plan, q, ['run_latest_metrics']);
+          assert.ok(read.indexes.includes('run_latest_metrics_search_idx'), `segment ${segment} reads run_latest_metrics_search_idx (${read.indexes.join(', ')})`);
+          assert.ok(read.total <= 4 * 101, `segment ${segment}: read ${read.total} metric rows for 101`);
+        }
       }
     });
   }

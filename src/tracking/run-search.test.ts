@@ -36,7 +36,11 @@ describe('planRunSearch', () => {
 
   it('has one segment per way the first order term can be present', () => {
     assert.equal(planRunSearch({ ...base, filter: '', orderBy: [] }).segmentCount, 1);
-    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['end_time DESC', 'metrics.a'] }).segmentCount, 1);
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['run_name DESC', 'metrics.a'] }).segmentCount, 1);
+    // End time: the runs that have one, then the running ones (migration 0045).
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['end_time DESC', 'metrics.a'] }).segmentCount, 2);
+    // Status alone: one segment per status (migration 0044).
+    assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['attributes.status'] }).segmentCount, 5);
     assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['metrics.a DESC'] }).segmentCount, 3);
     assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['params.a'] }).segmentCount, 2);
     assert.equal(planRunSearch({ ...base, filter: '', orderBy: ['tags.a', 'metrics.b'] }).segmentCount, 2);

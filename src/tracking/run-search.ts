@@ -8,10 +8,12 @@
  * (migration 0014), and a page resumes strictly after the last row it returned:
  *
  * - first term an attribute, or no `order_by`: one segment over `runs` (the default order, start_time DESC
- *   then run id, is the `runs_search_idx` order; other attributes are sorted), except `status` alone: one
- *   segment per status, each in `runs_status_idx` order;
+ *   then run id, is the `runs_search_idx` order; `run_name` follows `runs_name_idx`; other attributes are
+ *   sorted), except `status` alone: one segment per status, each in `runs_status_idx` order, and
+ *   `end_time`: the runs with an end time in `runs_end_time_idx` order, then those without;
  * - first term `metrics.k`: (0) runs with a real latest value, joined from `run_latest_metrics` in value
- *   order through `run_latest_metrics_search_idx` (the experiment's part, migration 0043); (1) runs whose
+ *   order through `run_latest_metrics_search_idx` (the experiment's part, migration 0043; for the metric
+ *   alone, then MLflow's tail as the row carries it, migration 0046); (1) runs whose
  *   latest value is NaN; (2) runs without the metric. MLflow's order: real values, then NaN, then missing,
  *   in both directions;
  * - first term `params.k` / `tags.k`: (0) runs with the key, in value order (index on the first 200
@@ -222,6 +224,16 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
     const statuses = first.ascending ? RUN_STATUSES : [...RUN_STATUSES].reverse();
     return statuses.map((status) => ({ join: '', where: `r.status = '${status}'`, terms: tailTerms(terms) }));
   }
+  if (first?.type === 'attribute' && first.key === 'end_time') {
+    // Ordered by end time, null while a run runs and last in both directions (MLflow): (0) the runs with an
+    // end time, walked in `runs_end_time_idx` order; (1) those without, in the tail's order,
+    // `runs_running_idx` (both partial, migration 0045).
+    const later = restTerms();
+    return [
+      { join: '', where: 'r.end_time IS NOT NULL', terms: [{ sql: 'r.end_time', type: 'bigint', ascending: first.ascending, nullable: false }, ...later] },
+      { join: '', where: 'r.end_time IS NULL', terms: later },
+    ];
+  }
   if (first === undefined || first.type === 'attribute') {
     return [{ join: '', where: '', terms: [...(first === undefined ? [] : laterTerms(first, params)), ...restTerms()] }];
   }
@@ -234,10 +246,16 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
   const missing = `NOT EXISTS (SELECT 1 FROM ${table} m WHERE m.tenant_id = r.tenant_id AND m.run_id = r.id AND m.key = ${key})`;
   const later = restTerms();
   if (first.type === 'metric') {
+    // Ordered by this one metric: MLflow's tail (start_time DESC, run id) as the metric row carries it, which
+    // is `run_latest_metrics_search_idx` order after the value (migration 0046): a group of runs sharing a
+    // value is walked, not read whole and sorted (exactly for DESC and NaN; ASC walks it backwards).
+    const tail: SortTerm[] = rest.length === 0
+      ? [{ sql: 's.run_start_time', type: 'bigint', ascending: false, nullable: false }, { sql: 's.run_id', type: 'text', ascending: true, nullable: false }]
+      : later;
     // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
     return [
-      { join: `${join} AND s.value < 'NaN'::float8`, where: '', terms: [{ sql: 's.value', type: 'float8', ascending: first.ascending, nullable: false }, ...later] },
-      { join: `${join} AND s.value = 'NaN'::float8`, where: '', terms: later },
+      { join: `${join} AND s.value < 'NaN'::float8`, where: '', terms: [{ sql: 's.value', type: 'float8', ascending: first.ascending, nullable: false }, ...tail] },
+      { join: `${join} AND s.value = 'NaN'::float8`, where: '', terms: tail },
       { join: '', where: missing, terms: later },
     ];
   }
@@ -317,14 +335,28 @@ const keysetRanges = (terms: readonly SortTerm[], keys: readonly string[], param
 interface Resume {
   /** All rows after the cursor in one condition (keysetCondition); absent when the ranges cover every row read. */
   readonly condition?: string;
-  /** For the rows read in index order (a keyOrder segment's short values, the start-time order's runs). */
+  /** For the rows read in index order (a keyOrder segment's short values, runs in an index's order: isIndexOrder). */
   readonly ranges?: readonly string[];
 }
 
-/** MLflow's default order, start_time DESC then run id: the `runs_search_idx` order after the experiment. */
-const isStartOrder = (terms: readonly SortTerm[]): boolean => terms.length === 2
-  && terms[0]?.sql === 'r.start_time' && terms[0].ascending === false && !terms[0].nullable
-  && terms[1]?.sql === 'r.id' && terms[1].ascending;
+/**
+ * Whether `terms` are an index's order of `runs` after the tenant, the experiment and a segment's equality:
+ * MLflow's default order, start_time DESC then run id (`runs_search_idx`; in a status segment
+ * `runs_status_idx`; in end time's null segment `runs_running_idx`), after end time descending
+ * (`runs_end_time_idx`) or the name ascending (`runs_name_idx`, migration 0045); or a metric order's real
+ * values descending and its NaN values, with the tail as the metric row carries it
+ * (`run_latest_metrics_search_idx`, migration 0046). The other direction of these is a backward walk whose
+ * tail is sorted: not one range per term.
+ */
+const isIndexOrder = (terms: readonly SortTerm[]): boolean => {
+  if (terms.length < 2 || terms.length > 3) return false;
+  const [start, id] = terms.slice(-2) as [SortTerm, SortTerm];
+  if (start.ascending || start.nullable || !id.ascending) return false;
+  const lead = terms.length === 3 ? terms[0] as SortTerm : undefined;
+  if (start.sql === 's.run_start_time' && id.sql === 's.run_id') return lead === undefined || (lead.sql === 's.value' && !lead.ascending);
+  if (start.sql !== 'r.start_time' || id.sql !== 'r.id') return false;
+  return lead === undefined || (!lead.nullable && ((lead.sql === 'r.end_time' && !lead.ascending) || (lead.sql === 'r.name' && lead.ascending)));
+};
 
 /** The rows of a segment read straight from `runs` (no keyOrder): one statement, or one per range. */
 const runRows = (segment: Segment, conditions: readonly string[], resume: Resume | undefined, columns: string, limitAt: string): string => {
@@ -359,7 +391,7 @@ const keyOrderRows = (segment: Segment, order: NonNullable<Segment['keyOrder']>,
 
 /**
  * The index ranges a page of `segment` resumes in, when its rows are read in an index's order: a keyOrder
- * segment's short values, and the start-time order. Otherwise undefined.
+ * segment's short values, and runs in an index's order (isIndexOrder). Otherwise undefined.
  *
  * In a keyOrder segment, after a short value's row (its prefix is its whole value) the short part resumes in
  * its tie group, then past it. After a long value's row (prefix P, value V: P is a proper prefix of V, so
@@ -375,7 +407,7 @@ const resumeRanges = (segment: Segment, keys: readonly (string | null)[], params
     const p = typedValue(prefix, params.add(k0));
     return prefix.ascending ? [`${prefix.sql} > ${p}`] : [`${prefix.sql} = ${p}`, `${prefix.sql} < ${p}`];
   }
-  return isStartOrder(segment.terms) ? keysetRanges(segment.terms, keys as string[], params) : undefined;
+  return isIndexOrder(segment.terms) ? keysetRanges(segment.terms, keys as string[], params) : undefined;
 };
 
 const FLOAT = /^(?:-?Infinity|NaN|-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$/;

@@ -453,8 +453,6 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
     return segment;
   };
 
-  // An indexed condition on a param or tag value (`=` or a LIKE prefix); `!=` and other LIKE / ILIKE forms
-  // usually keep most runs, and reading their matches first would not pay.
   // The searched experiments. One (the usual search, and every console page) is a subquery the planner
   // flattens, so the experiment id is a constant when it plans the statement (its parameters are known: an
   // unnamed statement gets a custom plan) and its row estimates use the experiment's own statistics. Through
@@ -463,6 +461,8 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
   // planned as reading every match (10,000 and 50,000 rows, hashed, sorted: 57 ms) instead of walking the
   // default order and probing (about 2,000 runs: 13–17 ms).
   const experiments = input.experimentIds.length === 1 ? '(SELECT ($1::bigint[])[1] AS eid) AS x' : 'unnest($1::bigint[]) AS x(eid)';
+  // An indexed condition on a param or tag value (`=` or a LIKE prefix); `!=` and other LIKE / ILIKE forms
+  // usually keep most runs, and reading their matches first would not pay.
   const filtersParamOrTag = filter.comparesIndexedValue;
   const ordersByParamOrTag = terms[0] !== undefined && (terms[0].type === 'param' || terms[0].type === 'tag');
   return {

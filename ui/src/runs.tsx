@@ -6,7 +6,7 @@ import type { Series } from './chart.tsx';
 
 interface KV { key: string; value: string | number }
 interface Run {
-  info: { run_id: string; run_name?: string; status: string; start_time?: number; experiment_id: string; artifact_uri?: string };
+  info: { run_id: string; run_name?: string; status: string; start_time?: number; end_time?: number; experiment_id: string; artifact_uri?: string };
   data: { metrics?: KV[]; params?: KV[]; tags?: KV[] };
 }
 
@@ -94,9 +94,10 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
             <thead>
               <tr>
                 <th scope="col">Select</th>
-                <th scope="col">Run</th>
+                {sortable('Run', 'attributes.run_name')}
                 {sortable('Status', 'attributes.status')}
                 {sortable('Started', 'attributes.start_time')}
+                {sortable('Ended', 'attributes.end_time')}
                 {params.map((k) => sortable(`param ${k}`, `params.\`${k}\``))}
                 {metrics.map((k) => sortable(`metric ${k}`, `metrics.\`${k}\``))}
                 {tags.map((k) => <th scope="col">tag {k}</th>)}
@@ -105,7 +106,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
             <tbody>
               {(() => {
                 const { start, end } = windowOf(runs.length, scroll.top, scroll.height);
-                const columns = 4 + params.length + metrics.length + tags.length;
+                const columns = 5 + params.length + metrics.length + tags.length;
                 const spacer = (rows: number, key: string) => (rows === 0 ? null : <tr key={key} aria-hidden="true" class="spacer"><td colSpan={columns} style={{ height: `${rows * ROW_HEIGHT}px`, padding: 0, border: 'none' }} /></tr>);
                 return [spacer(start, 'above'), ...runs.slice(start, end).map((run) => (
                 <tr key={run.info.run_id}>
@@ -114,6 +115,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
                   <td><Link to={`/ui/t/${tenant}/runs/${run.info.run_id}`}>{runName(run)}</Link></td>
                   <td>{run.info.status}</td>
                   <td>{when(run.info.start_time)}</td>
+                  <td>{when(run.info.end_time)}</td>
                   {params.map((k) => <td>{valueOf(run.data.params, k)}</td>)}
                   {metrics.map((k) => <td class="num">{valueOf(run.data.metrics, k)}</td>)}
                   {tags.map((k) => <td>{valueOf(run.data.tags, k)}</td>)}

@@ -135,25 +135,27 @@ describe('web console in Chromium', () => {
     const b = browsers[0]!;
     await b.page.goto(`${server.url}/ui/t/team-a/experiments/${ids.experiment}`);
     await b.page.getByRole('link', { name: 'wider' }).waitFor();
-    // The two plain names in table order (the third run's name is markup, whose place depends on the collation).
-    const order = () => b.page.evaluate(() => [...document.querySelectorAll('table.runs a')].map((a) => a.textContent).filter((n) => n === 'baseline' || n === 'wider').join(','));
+    // Waits until the two plain names are in this table order (the third run's name is markup, whose place
+    // depends on the collation), with all three runs shown.
+    const shownInOrder = (want: string) => b.page.waitForFunction((w) => {
+      const names = [...document.querySelectorAll('table.runs a')].map((a) => a.textContent);
+      return names.length === 3 && names.filter((n) => n === 'baseline' || n === 'wider').join(',') === w;
+    }, want);
     const sortedBy = (label: string, direction: string) => b.page.locator(`th[aria-sort="${direction}"]`, { hasText: label }).waitFor();
-    assert.equal(await order(), 'wider,baseline', 'the default order: newest start first');
+    await shownInOrder('wider,baseline'); // the default order: newest start first
     await b.page.getByRole('button', { name: 'Run', exact: true }).click();
     await b.page.waitForURL(/order=attributes\.run_name\+DESC/);
     await sortedBy('Run', 'descending');
-    await b.page.waitForFunction(() => document.querySelectorAll('table.runs a').length === 3);
-    assert.equal(await order(), 'wider,baseline');
+    await shownInOrder('wider,baseline');
     await b.page.getByRole('button', { name: 'Run', exact: true }).click();
     await b.page.waitForURL(/order=attributes\.run_name\+ASC/);
     await sortedBy('Run', 'ascending');
-    await b.page.waitForFunction(() => [...document.querySelectorAll('table.runs a')].map((a) => a.textContent).filter((n) => n === 'baseline' || n === 'wider').join(',') === 'baseline,wider');
+    await shownInOrder('baseline,wider');
     // No run has ended: the end-time order is MLflow's tail (newest start first) for all three.
     await b.page.getByRole('button', { name: 'Ended', exact: true }).click();
     await b.page.waitForURL(/order=attributes\.end_time\+DESC/);
     await sortedBy('Ended', 'descending');
-    await b.page.waitForFunction(() => [...document.querySelectorAll('table.runs a')].map((a) => a.textContent).filter((n) => n === 'baseline' || n === 'wider').join(',') === 'wider,baseline');
-    assert.equal(await b.page.locator('table.runs a').count(), 3);
+    await shownInOrder('wider,baseline');
   });
 
   test('a page of 1,000 runs renders only the rows in view (virtualized) and scrolls to the last', async () => {

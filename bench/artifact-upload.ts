@@ -30,6 +30,7 @@ import { performance } from 'node:perf_hooks';
 import http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { procStatFields } from '../src/main/process-identity.ts';
 import { createTestDatabase, serverDatabaseEnv } from '../test/support/databases.ts';
 import { startServerProcess } from '../test/support/server-process.ts';
 
@@ -66,9 +67,10 @@ const writeRandomFile = (path: string, bytes: number): void => {
 
 /** CPU seconds (user + system, every thread) a process has used so far, from /proc (Linux). */
 const processCpuSeconds = (pid: number): { user: number; system: number; minorFaults: number } => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-  // After "(comm) ": state is field 3, minflt field 10, utime field 14, stime field 15 (1-based, man 5 proc); clock ticks.
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100, minorFaults: Number(fields[7]) };
+  const fields = procStatFields(pid);
+  if (fields === undefined) throw new Error(`process ${pid} is gone`);
+  // Field n at index n - 3: minflt field 10, utime field 14, stime field 15 (1-based, man 5 proc); clock ticks.
+  return { user: Number(fields[14 - 3]) / 100, system: Number(fields[15 - 3]) / 100, minorFaults: Number(fields[10 - 3]) };
 };
 /** CPU seconds per thread name (comm) of a process: where the server's time went (main, worker, libuv pool, GC). */
 const threadCpuSeconds = (pid: number): Map<string, number> => {

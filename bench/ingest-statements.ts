@@ -11,7 +11,7 @@
  * Usage: node bench/ingest-statements.ts [iterations=400]
  */
 import pg from 'pg';
-import { readFileSync } from 'node:fs';
+import { processCpu } from './support/process-cpu.ts';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
@@ -24,7 +24,11 @@ await owner.query(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1
 await owner.query(`INSERT INTO experiments (tenant_id, id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES ($1, 1, 'e', 'mlflow-artifacts:/1', 'active', 0, 0)`, [tenantId]);
 const c = new pg.Client({ connectionString: database.appUrl, pipeline: true }); await c.connect();
 const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p;
-const cpu = (): number => { const s = readFileSync(`/proc/${pid}/stat`, 'utf8'); const f = s.slice(s.lastIndexOf(')') + 2).split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+const cpu = (): number => {
+  const used = processCpu(pid);
+  if (used === undefined) throw new Error(`backend ${pid} is gone`);
+  return used.user + used.system;
+};
 const prelude = `BEGIN;SELECT set_config('role','bulkhead_app',true),set_config('bulkhead.tenant_id','${tenantId}',true)`;
 const sqlRun = `WITH e AS (SELECT e.id, e.artifact_location FROM experiments e WHERE e.tenant_id = $2::uuid AND e.id = $3 AND e.lifecycle_stage = 'active'), r AS (INSERT INTO runs (id, tenant_id, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri) SELECT $1, $2::uuid, e.id, $4, $5, 'RUNNING', $6, 'active', rtrim(e.artifact_location, '/') || '/' || $1 || '/artifacts' FROM e RETURNING id, artifact_uri), t AS (INSERT INTO run_tags (tenant_id, run_id, key, value, run_experiment_id, run_start_time) SELECT $2::uuid, r.id, u.key, u.value, $3, $6 FROM r, unnest($7::text[], $8::text[]) AS u(key, value) RETURNING key, value) SELECT r.artifact_uri, (SELECT json_agg(json_build_object('key', t.key, 'value', t.value) ORDER BY t.key) FROM t) AS tags FROM r`;
 const sqlInfo = `SELECT r.id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.artifact_uri FROM runs r WHERE r.id = $1`;

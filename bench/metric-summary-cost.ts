@@ -14,7 +14,7 @@
  * Usage: node bench/metric-summary-cost.ts [iterations=300]
  */
 import pg from 'pg';
-import { readFileSync } from 'node:fs';
+import { processCpu } from './support/process-cpu.ts';
 import { cpus, loadavg } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../test/support/databases.ts';
@@ -42,10 +42,11 @@ await owner.query(`INSERT INTO experiments (tenant_id, id, name, artifact_locati
 const c = new pg.Client({ connectionString: database.appUrl });
 await c.connect();
 const pid = (await c.query<{ p: number }>('SELECT pg_backend_pid() AS p')).rows[0]?.p;
+if (pid === undefined) throw new Error('no backend pid');
 const cpu = (): number => {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
+  const used = processCpu(pid);
+  if (used === undefined) throw new Error(`backend ${pid} is gone`);
+  return used.user + used.system;
 };
 const prelude = `BEGIN;SELECT set_config('role','bulkhead_app',true),set_config('bulkhead.tenant_id','${tenantId}',true)`;
 

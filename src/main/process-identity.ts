@@ -15,8 +15,11 @@ export interface ProcessIdentity {
   hostname: string;
 }
 
-/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when no such process exists. */
-export const processStartTime = (pid: number): string | undefined => {
+/**
+ * The fields of /proc/<pid>/stat from field 3 (state) on, so field n is at index n - 3; undefined when no
+ * such process exists (or no /proc).
+ */
+export const procStatFields = (pid: number | string): string[] | undefined => {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -24,9 +27,11 @@ export const processStartTime = (pid: number): string | undefined => {
     return undefined;
   }
   // Field 2 (comm) is in parentheses and may contain spaces: count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[22 - 3];
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 };
+
+/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when no such process exists. */
+export const processStartTime = (pid: number): string | undefined => procStatFields(pid)?.[22 - 3];
 
 export const currentProcess = (): ProcessIdentity => ({ pid: process.pid, startTime: processStartTime(process.pid) ?? '', hostname: hostname() });
 

@@ -752,9 +752,9 @@ const datasetExists = (c: FilterComparison, sink: ParamSink): string => {
   const inputs = 'FROM run_inputs f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id';
   switch (c.key) {
     case 'name':
-      return `EXISTS (SELECT 1 ${inputs} AND ${stringPredicate('f.name', c.comparator, c.value, sink)})`;
     case 'digest':
-      return `EXISTS (SELECT 1 ${inputs} AND ${stringPredicate('f.digest', c.comparator, c.value, sink)})`;
+      // The input's own column of that name (one of these two literals).
+      return `EXISTS (SELECT 1 ${inputs} AND ${stringPredicate(`f.${c.key}`, c.comparator, c.value, sink)})`;
     case 'context':
       return `EXISTS (SELECT 1 ${inputs} AND EXISTS (SELECT 1 FROM jsonb_to_recordset(f.tags) AS t(key text, value text)
         WHERE t.key = ${sink.add(DATASET_CONTEXT_TAG)} AND ${stringPredicate('t.value', c.comparator, c.value, sink)}))`;

@@ -7,8 +7,8 @@
 -- (descending exactly, ascending backwards with the rare ties sorted), then those without, in MLflow's tail
 -- order (start_time DESC, run id): runs_running_idx. Two partial indexes, not one: `end_time IS NULL` is
 -- not an equality to the planner, so one index's null range would not give the tail's order (it read and
--- sorted every running run). A run has an entry in the first while it runs and in the second once it has
--- ended. The name index gives `run_name` ascending exactly, descending backwards.
+-- sorted every running run). A run has an entry in runs_running_idx while it runs and in runs_end_time_idx
+-- once it has ended. The name index gives `run_name` ascending exactly, descending backwards.
 --
 -- Cost: two more index entries when a run is created (the name, the running index) and two when it ends (the
 -- name, the end time; the status change already made that update non-HOT, migration 0044); a rename is no

@@ -226,6 +226,20 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       });
       return { total, indexes: [...indexes] };
     }, { readOnly: true });
+  /** The sort keys of the first `limit` rows of one segment of a search, in order. */
+  const pageKeys = async (plan: ReturnType<typeof planRunSearch>, segment: number, limit: number): Promise<(string | null)[][]> =>
+    withTenant(database.db, TENANT, async (tx) => {
+      const q = plan.query(segment, limit);
+      return (await tx.query<{ keys: string }>(q.sql, q.params)).rows.map((r) => JSON.parse(r.keys) as (string | null)[]);
+    }, { readOnly: true });
+  /** A segment's first page and its page after `cursor` each read `index` and at most 4 × the page of `tables`' rows. */
+  const assertReadsAboutAPage = async (plan: ReturnType<typeof planRunSearch>, cursor: RunCursor, tables: readonly string[], index: string): Promise<void> => {
+    for (const q of [plan.query(cursor.segment, 101), plan.query(cursor.segment, 101, cursor)]) {
+      const read = await keyRowsRead(plan, q, tables);
+      assert.ok(read.indexes.includes(index), `segment ${cursor.segment} reads ${index} (${read.indexes.join(', ')})`);
+      assert.ok(read.total <= 4 * 101, `segment ${cursor.segment}: read ${read.total} rows of ${tables.join(', ')} for 101`);
+    }
+  };
   for (const [filter, orderBy] of [['', ['tags.t DESC']], ['', ['params.a']], ['', ['params.a DESC']], ['metrics.m0 > 0.5', ['tags.t']]] as const) {
     it(`an order by one key reads about a page, not a tie group: ${JSON.stringify(filter)} order_by ${JSON.stringify(orderBy)}, 100 rows`, async () => {
       const plan = planRunSearch({ filter, orderBy: [...orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
@@ -238,12 +252,9 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const plan = planRunSearch({ filter, orderBy: [...orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
       // The cursor: the deepest of the first 400 rows that is still in the first value's group (at 100k runs
       // 10,000 runs share each value of `a`, 1,000 each value of `t`; at 10k a tenth).
-      const cursor = await withTenant(database.db, TENANT, async (tx) => {
-        const q = plan.query(0, 400);
-        const keys = (await tx.query<{ keys: string }>(q.sql, q.params)).rows.map((r) => JSON.parse(r.keys) as string[]);
-        const inGroup = keys.filter((k) => k[0] === keys[0]![0]);
-        return { segment: 0, keys: inGroup.at(-1)!, depth: inGroup.length };
-      }, { readOnly: true });
+      const keys = await pageKeys(plan, 0, 400);
+      const inGroup = keys.filter((k) => k[0] === keys[0]![0]);
+      const cursor = { segment: 0, keys: inGroup.at(-1)!, depth: inGroup.length };
       assert.ok(cursor.depth >= 40, `the cursor is ${cursor.depth} rows into its group`);
       const read = await keyRowsRead(plan, plan.query(0, 101, cursor));
       // Each range is read up to the page's matches: ≈ page / selectivity rows (the metric filter keeps half).
@@ -259,20 +270,13 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     it(`an order by status reads about a page of runs: order_by ${JSON.stringify(orderBy)}, 100 rows, first page and 400 rows into a status`, async () => {
       const plan = planRunSearch({ filter: '', orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
       // The first status that has runs (the seed's are FINISHED and FAILED; descending starts with SCHEDULED).
-      const cursor = await withTenant(database.db, TENANT, async (tx) => {
-        for (let segment = 0; segment < plan.segmentCount; segment += 1) {
-          const q = plan.query(segment, 400);
-          const rows = (await tx.query<{ keys: string }>(q.sql, q.params)).rows;
-          if (rows.length === 400) return { segment, keys: JSON.parse(rows.at(-1)!.keys) as (string | null)[] };
-        }
-        return undefined;
-      }, { readOnly: true });
-      assert.ok(cursor !== undefined, 'a status has 400 runs');
-      for (const q of [plan.query(cursor.segment, 101), plan.query(cursor.segment, 101, cursor)]) {
-        const read = await keyRowsRead(plan, q, ['runs']);
-        assert.ok(read.indexes.includes('runs_status_idx'), `reads runs_status_idx (${read.indexes.join(', ')})`);
-        assert.ok(read.total <= 4 * 101, `read ${read.total} runs for 101`);
+      let cursor: RunCursor | undefined;
+      for (let segment = 0; segment < plan.segmentCount && cursor === undefined; segment += 1) {
+        const keys = await pageKeys(plan, segment, 400);
+        if (keys.length === 400) cursor = { segment, keys: keys.at(-1)! };
       }
+      assert.ok(cursor !== undefined, 'a status has 400 runs');
+      await assertReadsAboutAPage(plan, cursor, ['runs'], 'runs_status_idx');
     });
   }
 
@@ -287,17 +291,9 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       assert.equal(plan.segmentCount, indexes.length);
       for (let segment = 0; segment < plan.segmentCount; segment += 1) {
         // The running runs (segment 1 of end time) are 1 in 100: 999 at 100k runs, 99 at 10k.
-        const cursor = await withTenant(database.db, TENANT, async (tx) => {
-          const q = plan.query(segment, 40);
-          const rows = (await tx.query<{ keys: string }>(q.sql, q.params)).rows;
-          return rows.length === 40 ? { segment, keys: JSON.parse(rows.at(-1)!.keys) as (string | null)[] } : undefined;
-        }, { readOnly: true });
-        assert.ok(cursor !== undefined, `segment ${segment} has 40 runs`);
-        for (const q of [plan.query(segment, 101), plan.query(segment, 101, cursor)]) {
-          const read = await keyRowsRead(plan, q, ['runs']);
-          assert.ok(read.indexes.includes(indexes[segment]!), `segment ${segment} reads ${indexes[segment]} (${read.indexes.join(', ')})`);
-          assert.ok(read.total <= 4 * 101, `segment ${segment}: read ${read.total} runs for 101`);
-        }
+        const keys = await pageKeys(plan, segment, 40);
+        assert.equal(keys.length, 40, `segment ${segment} has 40 runs`);
+        await assertReadsAboutAPage(plan, { segment, keys: keys.at(-1)! }, ['runs'], indexes[segment]!);
       }
     });
   }
@@ -313,18 +309,10 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       for (const segment of segments) {
         // The NaN runs are 2,000 at 100k runs, 200 at 10k.
         const depth = segment === 0 ? 400 : 150;
-        const cursor = await withTenant(database.db, TENANT, async (tx) => {
-          const q = plan.query(segment, depth);
-          const keys = (await tx.query<{ keys: string }>(q.sql, q.params)).rows.map((r) => JSON.parse(r.keys) as string[]);
-          return keys.length === depth ? { segment, keys: keys.at(-1)!, sameValue: segment === 1 || keys.every((k) => k[0] === keys[0]![0]) } : undefined;
-        }, { readOnly: true });
-        assert.ok(cursor !== undefined, `segment ${segment} has ${depth} runs`);
-        assert.ok(cursor.sameValue, 'the cursor is inside the first group');
-        for (const q of [plan.query(segment, 101), plan.query(segment, 101, cursor)]) {
-          const read = await keyRowsRead(plan, q, ['run_latest_metrics']);
-          assert.ok(read.indexes.includes('run_latest_metrics_search_idx'), `segment ${segment} reads run_latest_metrics_search_idx (${read.indexes.join(', ')})`);
-          assert.ok(read.total <= 4 * 101, `segment ${segment}: read ${read.total} metric rows for 101`);
-        }
+        const keys = await pageKeys(plan, segment, depth);
+        assert.equal(keys.length, depth, `segment ${segment} has ${depth} runs`);
+        assert.ok(segment === 1 || keys.every((k) => k[0] === keys[0]![0]), 'the cursor is inside the first group');
+        await assertReadsAboutAPage(plan, { segment, keys: keys.at(-1)! }, ['run_latest_metrics'], 'run_latest_metrics_search_idx');
       }
     });
   }

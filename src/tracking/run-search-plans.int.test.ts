@@ -159,6 +159,10 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     ['', ['attributes.end_time']],
     ['', ['attributes.run_name']],
     ['', ['attributes.run_name DESC']],
+    ['', ['attributes.user_id']],
+    ['', ['attributes.user_id DESC']],
+    ['', ['metrics.tie']],
+    ['metrics.m0 > 0.5', ['metrics.tie']],
   ];
 
   for (const [filter, orderBy] of forms) {
@@ -280,19 +284,23 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     });
   }
 
-  // An order by end time or by name (migration 0045): the runs with an end time walked in runs_end_time_idx
-  // order (ascending backwards), then the running ones in runs_running_idx order; the name in
-  // runs_name_idx order (descending backwards). A page reads about a page of runs, first and after a cursor.
-  // Before, every run of the experiment was read and sorted. Start time ascending walks the default order's
-  // index backwards (ties of a millisecond sorted).
-  for (const [orderBy, indexes] of [['attributes.end_time DESC', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.end_time', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.run_name', ['runs_name_idx']], ['attributes.run_name DESC', ['runs_name_idx']], ['attributes.start_time', ['runs_search_idx']]] as const) {
-    it(`an order by end time or name reads about a page of runs: order_by ${orderBy}, 100 rows, every segment, first page and after a cursor`, async () => {
+  // An order by end time, name or user (migrations 0045, 0047): the runs with an end time walked in
+  // runs_end_time_idx order, then the running ones in runs_running_idx order; the name in runs_name_idx
+  // order, the user in runs_user_idx order. The index's other direction (end time ascending, name and user
+  // descending) is read group by group (run-search.ts, groupRows). A page reads about a page of runs, first
+  // and after a cursor (for the user, 400 rows into one of 7 users' ≈ 14,000 runs). Before, every run of the
+  // experiment was read and sorted. Start time ascending walks the default order's index backwards (ties
+  // of a millisecond sorted).
+  for (const [orderBy, indexes] of [['attributes.end_time DESC', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.end_time', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.run_name', ['runs_name_idx']], ['attributes.run_name DESC', ['runs_name_idx']], ['attributes.user_id', ['runs_user_idx']], ['attributes.user_id DESC', ['runs_user_idx']], ['attributes.start_time', ['runs_search_idx']]] as const) {
+    it(`an order by end time, name or user reads about a page of runs: order_by ${orderBy}, 100 rows, every segment, first page and after a cursor`, async () => {
       const plan = planRunSearch({ filter: '', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
       assert.equal(plan.segmentCount, indexes.length);
       for (let segment = 0; segment < plan.segmentCount; segment += 1) {
         // The running runs (segment 1 of end time) are 1 in 100: 999 at 100k runs, 99 at 10k.
-        const keys = await pageKeys(plan, segment, 40);
-        assert.equal(keys.length, 40, `segment ${segment} has 40 runs`);
+        const depth = orderBy.startsWith('attributes.user_id') ? 400 : 40;
+        const keys = await pageKeys(plan, segment, depth);
+        assert.equal(keys.length, depth, `segment ${segment} has ${depth} runs`);
+        assert.ok(depth === 40 || keys.every((k) => k[0] === keys[0]![0]), 'the cursor is inside the first user');
         await assertReadsAboutAPage(plan, { segment, keys: keys.at(-1)! }, ['runs'], indexes[segment]!);
       }
     });
@@ -301,9 +309,9 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   // An order by one metric whose values tie (migration 0046): the metric index holds the run's start time
   // after the value, so descending real values and the NaN values are walked in MLflow's order (value, then
   // start time descending, then run id), also resuming 400 rows deep inside a group of ≈ 33,000 runs (150
-  // into the NaN runs); before, a page read its whole first group and sorted it. Ascending real values walk
-  // the index backwards and sort each group: not bounded here (docs/tracking.md, "Limits").
-  for (const [orderBy, segments] of [['metrics.tie DESC', [0, 1]], ['metrics.tie', [1]]] as const) {
+  // into the NaN runs); before, a page read its whole first group and sorted it. Ascending real values are
+  // the index's other direction: read group by group (run-search.ts, groupRows).
+  for (const [orderBy, segments] of [['metrics.tie DESC', [0, 1]], ['metrics.tie', [0, 1]]] as const) {
     it(`an order by a tie-heavy metric reads about a page: order_by ${orderBy}, 100 rows, segments ${segments.join(', ')}, first page and deep inside a group`, async () => {
       const plan = planRunSearch({ filter: '', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
       for (const segment of segments) {

@@ -128,7 +128,7 @@ const FORMS: { name: string; filter: string; orderBy: string[]; page?: number; s
   { name: '`order_by attributes.end_time`', filter: '', orderBy: ['attributes.end_time'], noFlood: true },
   { name: '`order_by attributes.run_name`', filter: '', orderBy: ['attributes.run_name'], noFlood: true },
   { name: '`order_by attributes.run_name DESC`', filter: '', orderBy: ['attributes.run_name DESC'], noFlood: true },
-  { name: '`order_by metrics.tie` (ascending: read group by group)', filter: '', orderBy: ['metrics.tie'], noFlood: true },
+  { name: '`order_by metrics.tie` (ascending: read in windows)', filter: '', orderBy: ['metrics.tie'], noFlood: true },
   { name: 'same, tenth page (token)', filter: '', orderBy: ['metrics.tie'], page: 10 },
   { name: '`order_by metrics.m0` (ascending, every value distinct)', filter: '', orderBy: ['metrics.m0'], noFlood: true },
   { name: '`order_by attributes.user_id` (7 users)', filter: '', orderBy: ['attributes.user_id'], noFlood: true },

@@ -6,7 +6,7 @@ import type { Series } from './chart.tsx';
 
 interface KV { key: string; value: string | number }
 interface Run {
-  info: { run_id: string; run_name?: string; status: string; start_time?: number; end_time?: number; experiment_id: string; artifact_uri?: string };
+  info: { run_id: string; run_name?: string; status: string; start_time?: number; end_time?: number; experiment_id: string; artifact_uri?: string; user_id?: string };
   data: { metrics?: KV[]; params?: KV[]; tags?: KV[] };
 }
 
@@ -98,6 +98,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
                 {sortable('Status', 'attributes.status')}
                 {sortable('Started', 'attributes.start_time')}
                 {sortable('Ended', 'attributes.end_time')}
+                {sortable('User', 'attributes.user_id')}
                 {params.map((k) => sortable(`param ${k}`, `params.\`${k}\``))}
                 {metrics.map((k) => sortable(`metric ${k}`, `metrics.\`${k}\``))}
                 {tags.map((k) => <th scope="col">tag {k}</th>)}
@@ -106,7 +107,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
             <tbody>
               {(() => {
                 const { start, end } = windowOf(runs.length, scroll.top, scroll.height);
-                const columns = 5 + params.length + metrics.length + tags.length;
+                const columns = 6 + params.length + metrics.length + tags.length;
                 const spacer = (rows: number, key: string) => (rows === 0 ? null : <tr key={key} aria-hidden="true" class="spacer"><td colSpan={columns} style={{ height: `${rows * ROW_HEIGHT}px`, padding: 0, border: 'none' }} /></tr>);
                 return [spacer(start, 'above'), ...runs.slice(start, end).map((run) => (
                 <tr key={run.info.run_id}>
@@ -116,6 +117,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
                   <td>{run.info.status}</td>
                   <td>{when(run.info.start_time)}</td>
                   <td>{when(run.info.end_time)}</td>
+                  <td>{run.info.user_id}</td>
                   {params.map((k) => <td>{valueOf(run.data.params, k)}</td>)}
                   {metrics.map((k) => <td class="num">{valueOf(run.data.metrics, k)}</td>)}
                   {tags.map((k) => <td>{valueOf(run.data.tags, k)}</td>)}

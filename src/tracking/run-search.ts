@@ -8,9 +8,10 @@
  * (migration 0014), and a page resumes strictly after the last row it returned:
  *
  * - first term an attribute, or no `order_by`: one segment over `runs` (the default order, start_time DESC
- *   then run id, is the `runs_search_idx` order; `run_name` follows `runs_name_idx`; other attributes are
- *   sorted), except `status` alone: one segment per status, each in `runs_status_idx` order, and
- *   `end_time`: the runs with an end time in `runs_end_time_idx` order, then those without;
+ *   then run id, is the `runs_search_idx` order; `run_name` follows `runs_name_idx`, `user_id`
+ *   `runs_user_idx`; other attributes are sorted), except `status` alone: one segment per status, each in
+ *   `runs_status_idx` order, and `end_time`: the runs with an end time in `runs_end_time_idx` order, then
+ *   those without;
  * - first term `metrics.k`: (0) runs with a real latest value, joined from `run_latest_metrics` in value
  *   order through `run_latest_metrics_search_idx` (the experiment's part, migration 0043; for the metric
  *   alone, then MLflow's tail as the row carries it, migration 0046); (1) runs whose
@@ -19,6 +20,10 @@
  * - first term `params.k` / `tags.k`: (0) runs with the key, in value order (index on the first 200
  *   characters, `value_prefix`, in the ucs_basic collation, then the whole value in the same collation, so
  *   the order is code point order on every database); (1) runs without the key.
+ *
+ * An index's other direction (an ascending metric alone, ascending end time, descending name or user) is
+ * read in windows of the index when the search has no filter (groupRows), so a large group of equal values
+ * costs a page, not the group.
  *
  * Inside a segment the remaining terms follow as before (correlated lookups by primary key), then
  * `start_time DESC` unless ordered, then the run id unless ordered: the order is total, so "after the last
@@ -223,7 +228,7 @@ const tailTerms = (terms: readonly OrderByTerm[]): SortTerm[] => {
 /** A run's statuses (runs_status_check), in their sort order (upper-case ASCII: the same in every collation). */
 const RUN_STATUSES = ['FAILED', 'FINISHED', 'KILLED', 'RUNNING', 'SCHEDULED'] as const;
 
-/** The run attributes whose index (lead, start_time DESC, run id) is ascending: descending, they are read group by group. */
+/** The run attributes whose index (lead, start_time DESC, run id) is ascending: descending, they are read in windows. */
 const GROUPED_DESCENDING: Readonly<Record<string, string>> = { run_name: 'name', user_id: 'user_id' };
 
 const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] => {
@@ -241,8 +246,8 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
     // end time, walked in `runs_end_time_idx` order; (1) those without, in the tail's order,
     // `runs_running_idx` (both partial, migration 0045).
     const later = restTerms();
-    // Ascending, the index's other direction: read group by group (ties of a millisecond are rare, but a
-    // bulk import may end thousands of runs at once).
+    // Ascending, the index's other direction: read in windows (ties of a millisecond are rare, but a bulk
+    // import may end thousands of runs at once).
     const groups = first.ascending && rest.length === 0 ? { groups: { table: 'runs', column: 'end_time', experimentColumn: 'experiment_id', where: ['d.end_time IS NOT NULL'] } } as const : {};
     return [
       { join: '', where: 'r.end_time IS NOT NULL', terms: [{ sql: 'r.end_time', type: 'bigint', ascending: first.ascending, nullable: false }, ...later], ...groups },
@@ -251,7 +256,7 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
   }
   if (first === undefined || first.type === 'attribute') {
     // A name or user descending: the other direction of runs_name_idx / runs_user_idx (migrations 0045,
-    // 0047), read group by group. One user's runs are one group: often most of the experiment.
+    // 0047), read in windows. One user's runs are one group: often most of the experiment.
     const column = first?.type === 'attribute' && !first.ascending && rest.length === 0 ? GROUPED_DESCENDING[first.key] : undefined;
     return [{
       join: '',
@@ -275,7 +280,7 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
     const tail: SortTerm[] = rest.length === 0
       ? [{ sql: 's.run_start_time', type: 'bigint', ascending: false, nullable: false }, { sql: 's.run_id', type: 'text', ascending: true, nullable: false }]
       : later;
-    // Ascending real values are the index's other direction: read group by group.
+    // Ascending real values are the index's other direction: read in windows.
     const groups = rest.length === 0 && first.ascending
       ? { groups: { table: 'run_latest_metrics', column: 'value', experimentColumn: 'run_experiment_id', where: [`d.key = ${key}`, "d.value < 'NaN'::float8"] } } as const
       : {};
@@ -366,18 +371,19 @@ interface Resume {
   readonly ranges?: readonly string[];
 }
 
+/** The direction of a lead column of a runs index before (start_time DESC, id): migrations 0045, 0047. */
+const INDEX_DIRECTION = new Map([['r.end_time', false], ['r.name', true], ['r.user_id', true]]);
+
 /**
  * Whether `terms` are an index's order of `runs` after the tenant, the experiment and a segment's equality:
  * MLflow's default order, start_time DESC then run id (`runs_search_idx`; in a status segment
  * `runs_status_idx`; in end time's null segment `runs_running_idx`), after end time descending
- * (`runs_end_time_idx`) or the name ascending (`runs_name_idx`, migration 0045); or a metric order's real
- * values descending and its NaN values, with the tail as the metric row carries it
- * (`run_latest_metrics_search_idx`, migration 0046). The other direction of these is a backward walk whose
- * tail is sorted: not one range per term.
+ * (`runs_end_time_idx`), the name ascending (`runs_name_idx`, migration 0045) or the user ascending
+ * (`runs_user_idx`, migration 0047); or a metric order's real values descending and its NaN values, with the
+ * tail as the metric row carries it (`run_latest_metrics_search_idx`, migration 0046). The other direction
+ * of these is read in windows without a filter (groupRows), or else a backward walk whose tail is sorted:
+ * not one range per term.
  */
-/** The direction of a lead column of a runs index before (start_time DESC, id): migrations 0045, 0047. */
-const INDEX_DIRECTION = new Map([['r.end_time', false], ['r.name', true], ['r.user_id', true]]);
-
 const isIndexOrder = (terms: readonly SortTerm[]): boolean => {
   if (terms.length < 2 || terms.length > 3) return false;
   const [start, id] = terms.slice(-2) as [SortTerm, SortTerm];
@@ -554,8 +560,6 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
   // planned as reading every match (10,000 and 50,000 rows, hashed, sorted: 57 ms) instead of walking the
   // default order and probing (about 2,000 runs: 13–17 ms).
   const experiments = input.experimentIds.length === 1 ? '(SELECT ($1::bigint[])[1] AS eid) AS x' : 'unnest($1::bigint[]) AS x(eid)';
-  // An indexed condition on a param or tag value (`=` or a LIKE prefix); `!=` and other LIKE / ILIKE forms
-  // usually keep most runs, and reading their matches first would not pay.
   /** The statement: each experiment's rows (`inner`, over x.eid), merged in the segment's order. */
   const outer = (segment: Segment, inner: string, limitAt: string, params: Params): PageQuery => {
     const keys = segment.terms.map((_, i) => `p.k${i}::text`).join(', ');
@@ -564,6 +568,8 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
         ORDER BY ${segment.terms.map((t, i) => orderSql(t, `p.k${i}`)).join(', ')} LIMIT ${limitAt}`;
     return { sql, params: params.values };
   };
+  // An indexed condition on a param or tag value (`=` or a LIKE prefix); `!=` and other LIKE / ILIKE forms
+  // usually keep most runs, and reading their matches first would not pay.
   const filtersParamOrTag = filter.comparesIndexedValue;
   const ordersByParamOrTag = terms[0] !== undefined && (terms[0].type === 'param' || terms[0].type === 'tag');
   return {

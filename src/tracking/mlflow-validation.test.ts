@@ -31,6 +31,7 @@ import {
   validateRunId,
   validateRunStatus,
   validateRunTag,
+  validateRunUserId,
   validateTagName,
   viewTypeToStages,
 } from './mlflow-validation.ts';
@@ -307,7 +308,18 @@ describe('ids, names and enums', () => {
     assert.equal(resolveRunName('', []), undefined);
     assert.equal(resolveRunName(null, [{ key: 'other', value: 'x' }]), undefined);
     rejects(() => resolveRunName('a', [{ key: 'mlflow.runName', value: 'b' }]), /Both 'run_name' argument and 'mlflow.runName' tag/);
-    rejects(() => resolveRunName('x'.repeat(5001), []), /limit of 5000/);
+    // The name is an index key (runs_name_idx): at most 500 code points, 2,000 bytes of UTF-8 for 4-byte ones.
+    assert.equal(resolveRunName('😀'.repeat(500), []), '😀'.repeat(500));
+    rejects(() => resolveRunName('x'.repeat(501), []), /limit of 500/);
+    rejects(() => resolveRunName(undefined, [{ key: 'mlflow.runName', value: 'x'.repeat(501) }]), /limit of 500/);
+  });
+
+  it("holds a run's name tag and user to 500 code points (index keys); other tags keep 5000", () => {
+    assert.equal(validateRunTag({ key: 'mlflow.runName', value: 'y'.repeat(501) }).value.length, 500);
+    rejects(() => validateRunTag({ key: 'mlflow.runName', value: 'y'.repeat(501) }, { truncate: false }), /exceeded length limit of 500/);
+    assert.equal(validateRunTag({ key: 'mlflow.runNameX', value: 'y'.repeat(5000) }).value.length, 5000);
+    assert.equal(validateRunUserId('😀'.repeat(500)), '😀'.repeat(500));
+    rejects(() => validateRunUserId('u'.repeat(501)), /user_id .* exceeded length limit of 500/);
   });
 
   it('validates run statuses and view types', () => {

@@ -23,6 +23,12 @@ export const mlflowLimits = {
   maxEntityKeyLength: 250,
   maxParamValueLength: 6000,
   maxTagValueLength: 5000,
+  // A run's name and user are B-tree keys (runs_name_idx, runs_user_idx: migrations 0045, 0047), and an
+  // index entry holds at most 2,704 bytes: 500 code points are at most 2,000 bytes of UTF-8. A longer name
+  // failed runs/create with the database's error. (MLflow's SQL store: runs.name VARCHAR(250), user_id
+  // VARCHAR(256).) The `mlflow.runName` tag is the name, so it has the same limit.
+  maxRunNameLength: 500,
+  maxRunUserIdLength: 500,
   maxExperimentNameLength: 500,
   maxExperimentTagKeyLength: 250,
   maxExperimentTagValueLength: 5000,
@@ -269,8 +275,12 @@ export const validateParam = (param: KeyValueInput, options: ValueOptions = {}):
 export const validateRunTag = (tag: KeyValueInput, options: ValueOptions = {}): KeyValue => {
   const key = checkLength('Tag key', mlflowLimits.maxEntityKeyLength, validateTagName(tag.key));
   const value = requireStringValue('Tag', key, tag.value);
-  return { key, value: checkLength('Tag value', mlflowLimits.maxTagValueLength, value, options.truncate ?? true) };
+  const limit = key === RUN_NAME_TAG ? mlflowLimits.maxRunNameLength : mlflowLimits.maxTagValueLength;
+  return { key, value: checkLength('Tag value', limit, value, options.truncate ?? true) };
 };
+
+/** Validates a run's `user_id`: at most 500 code points (mlflowLimits.maxRunUserIdLength). */
+export const validateRunUserId = (userId: string): string => checkLength('user_id', mlflowLimits.maxRunUserIdLength, userId);
 
 /** Validates an experiment tag: valid key ≤ 250, value ≤ 5000 (never truncated, as in MLflow). */
 export const validateExperimentTag = (tag: KeyValueInput): KeyValue => {
@@ -456,7 +466,7 @@ export const validateExperimentName = (name: unknown): string => {
  * Decides a new run's name from the request's `run_name` and its `mlflow.runName` tag, as MLflow's
  * create-run does: if both are given they must agree (else INVALID_PARAMETER_VALUE); otherwise either
  * one. Returns undefined when neither is given: the caller then generates a name and must also store it
- * as the `mlflow.runName` tag. The name is held to the run tag value limit.
+ * as the `mlflow.runName` tag. The name is held to mlflowLimits.maxRunNameLength.
  */
 export const resolveRunName = (
   runName: string | undefined | null,
@@ -472,7 +482,7 @@ export const resolveRunName = (
     );
   }
   const name = given ?? tagValue;
-  return name === undefined ? undefined : checkLength('Run name', mlflowLimits.maxTagValueLength, name);
+  return name === undefined ? undefined : checkLength('Run name', mlflowLimits.maxRunNameLength, name);
 };
 
 /** Validates a run status name (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED). */

@@ -489,6 +489,29 @@ for (const kind of databaseKinds) {
       }
     });
 
+    it("takes a run's name and user up to 500 four-byte characters (the name and user indexes' keys) and refuses longer ones with INVALID_PARAMETER_VALUE", async () => {
+      // 2,000 bytes of UTF-8 each: an index entry holds at most 2,704 (migrations 0045, 0047). A 3,000-byte
+      // name used to fail runs/create with the database's error.
+      const tenantId = await createTenant(database);
+      const scope = { tenantId, actor: 't', requestId: 'r' };
+      const invalid = (error: unknown) => (error as { errorCode?: string }).errorCode === 'INVALID_PARAMETER_VALUE';
+      const long = (c: string) => c.repeat(500);
+      const a = await tracking.createRun(scope, { experiment_id: '1', run_name: long('😀'), user_id: long('👤'), start_time: 1 });
+      const b = await tracking.createRun(scope, { experiment_id: '1', run_name: 'b', user_id: long('🙂'), start_time: 2 });
+      await tracking.updateRun(scope, b.info.run_id, { run_name: long('😃') });
+      const c = await tracking.createRun(scope, { experiment_id: '1', run_name: 'c', start_time: 3 });
+      // A longer name tag in a log-batch is cut to 500, as long tag values are; runs/update refuses it.
+      await tracking.logBatch(scope, c.info.run_id, { tags: [{ key: 'mlflow.runName', value: 'z'.repeat(600) }] });
+      await assert.rejects(tracking.createRun(scope, { experiment_id: '1', run_name: 'x'.repeat(501) }), invalid);
+      await assert.rejects(tracking.createRun(scope, { experiment_id: '1', run_name: 'x', user_id: 'u'.repeat(501) }), invalid);
+      await assert.rejects(tracking.updateRun(scope, a.info.run_id, { run_name: 'x'.repeat(501) }), invalid);
+      const names = async (orderBy: string) => (await tracking.searchRuns(scope, { experimentIds: ['1'], orderBy: [orderBy] })).items.map((r) => r.info.run_name);
+      // Where emoji sort against letters is the database collation's business: the set of names is checked.
+      for (const orderBy of ['attributes.run_name DESC', 'attributes.run_name', 'attributes.user_id DESC', 'attributes.user_id']) {
+        assert.deepEqual((await names(orderBy)).sort(), [long('😀'), long('😃'), 'z'.repeat(500)].sort(), orderBy);
+      }
+    });
+
     it('refuses a page token of another search or a forged one, with INVALID_PARAMETER_VALUE', async () => {
       const tenantId = await createTenant(database);
       await insertRuns(database, tenantId, Array.from({ length: 3 }, () => toRun({ experimentId: 1, name: 'r1', user: 'u1', status: 'FINISHED', start: 1, end: null, stage: 'active', m0: 1, m1: undefined, p0: undefined, p1: undefined, t0: undefined })));

@@ -8,7 +8,7 @@ import { mlflowErrors } from './mlflow-errors.ts';
 import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
 import { experimentJson, jsonDouble, runInfoJson, runJson } from './mlflow-entities.ts';
 import {
-  RUN_NAME_TAG, assertParamsImmutable, resolveRunName, searchPageLimits, validateDatasetInput, validateExperimentName,
+  RUN_NAME_TAG, assertParamsImmutable, resolveRunName, validateRunUserId, searchPageLimits, validateDatasetInput, validateExperimentName,
   validateExperimentTag, validateLogBatch, validateMaxResults, validateMetric, validateParam, validateRunStatus, validateRunTag,
   validateTagName, viewTypeToStages,
 } from './mlflow-validation.ts';
@@ -492,7 +492,7 @@ export const createTrackingService = (deps: { db: Db }) => {
       const givenName = resolveRunName(optionalString('run_name', input.run_name), tags);
       const runName = givenName ?? randomRunName();
       const allTags = [...tags.filter((t) => t.key !== RUN_NAME_TAG), { key: RUN_NAME_TAG, value: runName }];
-      const userId = optionalString('user_id', input.user_id) ?? scope.actor;
+      const userId = validateRunUserId(optionalString('user_id', input.user_id) ?? scope.actor);
       const startTime = optionalInt64('start_time', input.start_time) ?? now();
       const runId = randomUUID().replaceAll('-', '');
       const experimentNumber = parseExperimentId(experimentId);

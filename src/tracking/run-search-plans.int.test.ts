@@ -287,7 +287,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   // An order by end time, name or user (migrations 0045, 0047): the runs with an end time walked in
   // runs_end_time_idx order, then the running ones in runs_running_idx order; the name in runs_name_idx
   // order, the user in runs_user_idx order. The index's other direction (end time ascending, name and user
-  // descending) is read group by group (run-search.ts, groupRows). A page reads about a page of runs, first
+  // descending) is read in windows (run-search.ts, groupRows). A page reads about a page of runs, first
   // and after a cursor (for the user, 400 rows into one of 7 users' ≈ 14,000 runs). Before, every run of the
   // experiment was read and sorted. Start time ascending walks the default order's index backwards (ties
   // of a millisecond sorted).
@@ -310,7 +310,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   // after the value, so descending real values and the NaN values are walked in MLflow's order (value, then
   // start time descending, then run id), also resuming 400 rows deep inside a group of ≈ 33,000 runs (150
   // into the NaN runs); before, a page read its whole first group and sorted it. Ascending real values are
-  // the index's other direction: read group by group (run-search.ts, groupRows).
+  // the index's other direction: read in windows (run-search.ts, groupRows).
   for (const [orderBy, segments] of [['metrics.tie DESC', [0, 1]], ['metrics.tie', [0, 1]]] as const) {
     it(`an order by a tie-heavy metric reads about a page: order_by ${orderBy}, 100 rows, segments ${segments.join(', ')}, first page and deep inside a group`, async () => {
       const plan = planRunSearch({ filter: '', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });

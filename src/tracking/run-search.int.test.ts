@@ -110,7 +110,7 @@ const comparisonArb: fc.Arbitrary<Comparison> = fc.oneof(
 
 const ORDER_KEYS = ['metrics.m0', 'metrics.m1', 'params.p0', 'tags.t0', 'start_time', 'end_time', 'run_name', 'status', 'user_id', 'run_id', 'attributes.created'];
 // Half of the orders are one key alone: each first key has its own segments and index walks then (a status
-// segment per status, a param or tag order index, a metric's value order with MLflow's tail, the group walk of
+// segment per status, a param or tag order index, a metric's value order with MLflow's tail, the windowed walk of
 // an index's other direction), which a longer order does not reach.
 const orderArb = fc.oneof(
   fc

@@ -134,10 +134,18 @@ const FORMS: { name: string; filter: string; orderBy: string[]; page?: number; s
   { name: '`order_by attributes.user_id` (7 users)', filter: '', orderBy: ['attributes.user_id'], noFlood: true },
   { name: '`order_by attributes.user_id DESC`', filter: '', orderBy: ['attributes.user_id DESC'], noFlood: true },
   { name: 'same, tenth page (token)', filter: '', orderBy: ['attributes.user_id DESC'], page: 10 },
+  // Forms that docs/tracking.md lists as still read in proportion to a group or the experiment.
+  { name: '`metrics.m0 > 0.5` + `order_by metrics.tie` (a filter, the index\'s other direction)', filter: 'metrics.m0 > 0.5', orderBy: ['metrics.tie'], noFlood: true },
+  { name: '`metrics.m0 > 0.5` + `order_by params.a` (a filter on another key, 3 values)', filter: 'metrics.m0 > 0.5', orderBy: ['params.a'], noFlood: true },
+  { name: '`order_by attributes.status, metrics.m0 DESC`', filter: '', orderBy: ['attributes.status', 'metrics.m0 DESC'], noFlood: true },
+  { name: '`order_by attributes.artifact_uri`', filter: '', orderBy: ['attributes.artifact_uri'], noFlood: true },
+  { name: '`order_by attributes.run_id`', filter: '', orderBy: ['attributes.run_id'], noFlood: true },
   { name: "A's small experiment: `params.a = '3'` + `order_by metrics.m0`", filter: "params.a = '3'", orderBy: ['metrics.m0'], small: true },
   { name: "A's small experiment: `metrics.m1 > 0.9`", filter: 'metrics.m1 > 0.9', orderBy: [], small: true },
   { name: "A's small experiment: `tags.t = 'x42'`", filter: "tags.t = 'x42'", orderBy: [], small: true },
   { name: "A's small experiment: `order_by params.a, metrics.m0 DESC`", filter: '', orderBy: ['params.a', 'metrics.m0 DESC'], small: true },
+  { name: "A's small experiment: `order_by attributes.run_id`", filter: '', orderBy: ['attributes.run_id'], small: true },
+  { name: "A's small experiment: `order_by attributes.artifact_uri`", filter: '', orderBy: ['attributes.artifact_uri'], small: true },
 ];
 
 console.log(`run search benchmark: ${kind}, ${RUNS.toLocaleString('en-US')} runs (tenant A) + ${OTHER_RUNS.toLocaleString('en-US')} (tenant B); ` +

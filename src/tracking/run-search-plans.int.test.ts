@@ -26,7 +26,7 @@ import type { Queryable } from '../db/index.ts';
 import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { seedRuns } from '../../test/support/tracking-seed.ts';
-import { RUN_SEARCH_SETTINGS, planRunSearch } from './run-search.ts';
+import { RUN_SEARCH_SETTINGS, planRunSearch, planWalksBackward } from './run-search.ts';
 import type { RunCursor } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { RUN_SELECT } from './tracking-queries.ts';
@@ -155,6 +155,8 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     ["attributes.status = 'FAILED' AND metrics.m1 > 0.9", []],
     ['', ['attributes.status']],
     ['metrics.m0 > 0.5', ['attributes.status']],
+    ['', ['attributes.status', 'metrics.m0 DESC']],
+    ["params.a = '5'", ['attributes.status', 'attributes.run_name DESC']],
     ['', ['attributes.end_time DESC']],
     ['', ['attributes.end_time']],
     ['', ['attributes.run_name']],
@@ -163,6 +165,8 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     ['', ['attributes.user_id DESC']],
     ['', ['metrics.tie']],
     ['metrics.m0 > 0.5', ['metrics.tie']],
+    ["params.a = '3'", ['attributes.user_id DESC']],
+    ['metrics.m1 < 0.5', ['attributes.end_time']],
   ];
 
   for (const [filter, orderBy] of forms) {
@@ -174,7 +178,8 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
         // The first segment: runs that have the ordered key (all runs when the order starts with an
         // attribute). The later segments of a metric/param/tag order (NaN, key missing) are only asked for
         // once the first is exhausted, i.e. on the last pages; they are not index forms (docs/tracking.md).
-        const statements = [plan.query(0, maxResults + 1), plan.query(0, maxResults + 1, cursor)];
+        // A filtered order against its index has a second statement, the windowed walk (PageQuery.walk).
+        const statements = [plan.query(0, maxResults + 1), plan.query(0, maxResults + 1, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]));
         for (const q of statements) {
           const found = await scans(q.sql, q.params, 'own', plan.settings);
           assert.ok(found.length > 0);
@@ -191,7 +196,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const plan = planRunSearch({ filter, orderBy, experimentIds: [1, 2], stages: ['active'], tenantId: TENANT });
       const cursor = await cursorOf(plan);
       assert.ok(cursor !== undefined, 'the form matches runs');
-      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)]) {
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]))) {
         assert.match(q.sql, /unnest\(\$1::bigint\[\]\)/);
         const found = await scans(q.sql, q.params, 'own', plan.settings);
         assert.deepEqual(violations(found), [], `${found.join('; ')}`);
@@ -204,7 +209,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
       const cursor = await cursorOf(plan, 'shared');
       assert.ok(cursor !== undefined, 'the share admits the runs');
-      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)]) {
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]))) {
         const found = await scans(q.sql, q.params, 'shared', plan.settings);
         assert.deepEqual(violations(found), [], `${found.join('; ')}`);
       }
@@ -284,6 +289,21 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
     });
   }
 
+  // An order by status and then a metric: each status's runs in the metric's order, the metric's index walked
+  // with each run's status tested (FAILED is one run in five). Before, every run of the experiment was sorted.
+  it('an order by status and a metric reads about a page per status: order_by ["attributes.status", "metrics.m0 DESC"], 100 rows, first page and 400 rows in', async () => {
+    const plan = planRunSearch({ filter: '', orderBy: ['attributes.status', 'metrics.m0 DESC'], experimentIds: [1], stages: ['active'], tenantId: TENANT });
+    // Five statuses, each a metric's three segments (its real values, NaN, none); FAILED's real values first.
+    assert.equal(plan.segmentCount, 15);
+    const keys = await pageKeys(plan, 0, 400);
+    assert.equal(keys.length, 400);
+    for (const q of [plan.query(0, 101), plan.query(0, 101, { segment: 0, keys: keys.at(-1)! })]) {
+      const read = await keyRowsRead(plan, q, ['run_latest_metrics']);
+      assert.ok(read.indexes.includes('run_latest_metrics_search_idx'), `reads the metric's index (${read.indexes.join(', ')})`);
+      assert.ok(read.total <= 8 * 101, `read ${read.total} rows of run_latest_metrics for 101`);
+    }
+  });
+
   // An order by end time, name or user (migrations 0045, 0047): the runs with an end time walked in
   // runs_end_time_idx order, then the running ones in runs_running_idx order; the name in runs_name_idx
   // order, the user in runs_user_idx order. The index's other direction (end time ascending, name and user
@@ -324,6 +344,43 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       }
     });
   }
+
+  // A filter with an order against its index (a metric ascending, a user descending): the plain statement
+  // walks the index backwards and sorts each group of equal values, so it reads the whole first group (at 100k
+  // runs ≈ 33,000 runs of `tie`, ≈ 14,000 of a user) however few rows the page needs. The planner plans it so
+  // (planWalksBackward), and the search then runs the windowed walk (PageQuery.walk): about a page of matches
+  // (the filter keeps half), first and after a cursor 400 rows into the group. A filter that keeps one run is
+  // planned as reading it first, and the plain statement runs.
+  const explainedOf = async (plan: ReturnType<typeof planRunSearch>, q: { sql: string; params: unknown[] }): Promise<unknown> =>
+    withTenant(database.db, TENANT, async (tx) => {
+      await tx.query(plan.settings);
+      return (await tx.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${q.sql}`, q.params)).rows[0]?.['QUERY PLAN'];
+    }, { readOnly: true });
+  for (const [orderBy, table, index] of [['metrics.tie', 'run_latest_metrics', 'run_latest_metrics_search_idx'], ['attributes.user_id DESC', 'runs', 'runs_user_idx']] as const) {
+    it(`a filter and an order against its index: the windows read about a page, not the group: metrics.m0 > 0.5 order_by ${orderBy}, 100 rows, first page and 400 rows into a group`, async () => {
+      const plan = planRunSearch({ filter: 'metrics.m0 > 0.5', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
+      const keys = await pageKeys(plan, 0, 400);
+      assert.ok(keys.every((k) => k[0] === keys[0]![0]), 'the cursor is inside the first group');
+      for (const q of [plan.query(0, 101), plan.query(0, 101, { segment: 0, keys: keys.at(-1)! })]) {
+        assert.ok(q.walk !== undefined && q.walk.index === index);
+        assert.ok(planWalksBackward(await explainedOf(plan, q), index), 'the planner walks the index backwards');
+        const plain = await keyRowsRead(plan, q, [table]);
+        const walked = await keyRowsRead(plan, q.walk, [table]);
+        assert.ok(walked.indexes.includes(index), `reads ${index} (${walked.indexes.join(', ')})`);
+        // After a cursor the rest of its group and the next window are each read up to a page of matches: with
+        // the filter keeping half, twice the 4 × 101 of the unfiltered windows, and the metric's filter probes
+        // are rows of the same table (measured: 392 rows first, ≈ 910 after the cursor).
+        assert.ok(walked.total <= 12 * 101, `the windows read ${walked.total} rows of ${table} for 101`);
+        assert.ok(plain.total >= RUNS / 10, `the plain statement reads the group: ${plain.total} rows of ${table}`);
+      }
+    });
+  }
+  it('a filter that keeps one run, with an order against its index: the planner reads the match first, and the plain statement runs', async () => {
+    const plan = planRunSearch({ filter: "attributes.run_name = 'run-12'", orderBy: ['metrics.tie'], experimentIds: [1], stages: ['active'], tenantId: TENANT });
+    const q = plan.query(0, 101);
+    assert.ok(q.walk !== undefined);
+    assert.equal(planWalksBackward(await explainedOf(plan, q), q.walk.index), false);
+  });
 
   // A search of a small experiment beside a big one (migration 0043): a metric, param or tag walk or range is
   // the small experiment's part of the key's index. Before, it was the tenant's whole key, and a page of

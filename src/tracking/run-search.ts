@@ -77,7 +77,14 @@ interface Segment {
    * experiment in `experimentColumn`; `where` are conditions over d that the segment's rows meet (its
    * index's predicate).
    */
-  readonly groups?: { readonly table: 'runs' | 'run_latest_metrics'; readonly column: string; readonly experimentColumn: string; readonly where: readonly string[] };
+  readonly groups?: {
+    readonly table: 'runs' | 'run_latest_metrics';
+    readonly column: string;
+    readonly experimentColumn: string;
+    readonly where: readonly string[];
+    /** The index (walked backwards by a plain statement in this order): PageQuery.walk. */
+    readonly index: string;
+  };
 }
 
 /** Where a page starts: after the row of `segment` whose sort keys were `keys`. */
@@ -111,6 +118,15 @@ export interface RunSearchInput {
 export interface PageQuery {
   readonly sql: string;
   readonly params: unknown[];
+  /**
+   * With a filter, a segment whose order runs against its index (Segment.groups) has a second statement for
+   * the same rows: the index read in windows, the filter tested on each run as it is reached. Which is
+   * cheaper depends on how selective the filter is, which only the planner estimates: when it plans `sql`
+   * as a backward walk of `index` (planWalksBackward), each group of equal values would be read whole and
+   * sorted, and the windows read about a page's worth of matches instead; otherwise the planner reads the
+   * filter's matches first and `sql` is the one to run (docs/tracking.md, "Search at scale").
+   */
+  readonly walk?: { readonly sql: string; readonly params: unknown[]; readonly index: string };
 }
 
 export interface RunSearchPlan {
@@ -230,6 +246,8 @@ const RUN_STATUSES = ['FAILED', 'FINISHED', 'KILLED', 'RUNNING', 'SCHEDULED'] as
 
 /** The direction of a lead column of a runs index before (start_time DESC, id): migrations 0045, 0047. */
 const INDEX_DIRECTION = new Map([['r.end_time', false], ['r.name', true], ['r.user_id', true]]);
+/** Those indexes' names. */
+const RUNS_LEAD_INDEX: Readonly<Record<string, string>> = { 'r.end_time': 'runs_end_time_idx', 'r.name': 'runs_name_idx', 'r.user_id': 'runs_user_idx' };
 
 /**
  * A runs segment's `groups`, when its lead is the order's only term and is ordered against its index's
@@ -238,19 +256,30 @@ const INDEX_DIRECTION = new Map([['r.end_time', false], ['r.name', true], ['r.us
 const runGroups = (lead: SortTerm, alone: boolean, where: readonly string[]): Pick<Segment, 'groups'> => {
   const indexAscending = INDEX_DIRECTION.get(lead.sql);
   return alone && indexAscending !== undefined && indexAscending !== lead.ascending
-    ? { groups: { table: 'runs', column: lead.sql.slice('r.'.length), experimentColumn: 'experiment_id', where } }
+    ? { groups: { table: 'runs', column: lead.sql.slice('r.'.length), experimentColumn: 'experiment_id', where, index: RUNS_LEAD_INDEX[lead.sql] ?? '' } }
     : {};
 };
 
 const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] => {
   const [first, ...rest] = terms;
   const restTerms = (): SortTerm[] => [...rest.flatMap((t) => laterTerms(t, params)), ...tailTerms(terms)];
-  if (first?.type === 'attribute' && first.key === 'status' && rest.length === 0) {
-    // Ordered by status alone (the console's Status column): one segment per status, in the order's
-    // direction, each walked in `runs_status_idx` order (start_time DESC, run id: MLflow's tail) — instead of
-    // sorting every run of the experiment (migration 0044). The statuses are this file's constants.
+  if (first?.type === 'attribute' && first.key === 'status') {
+    // Ordered by status (the console's Status column): the statuses in the order's direction, each its own
+    // segments — instead of sorting every run of the experiment (migration 0044). The statuses are this
+    // file's constants. Alone, a status is walked in `runs_status_idx` order (start_time DESC, run id:
+    // MLflow's tail).
     const statuses = first.ascending ? RUN_STATUSES : [...RUN_STATUSES].reverse();
-    return statuses.map((status) => ({ join: '', where: `r.status = '${status}'`, terms: tailTerms(terms) }));
+    if (rest.length === 0) return statuses.map((status) => ({ join: '', where: `r.status = '${status}'`, terms: tailTerms(terms) }));
+    // Followed by more terms: each status's runs in the rest's order, as the rest's own segments restricted
+    // to the status (a metric's walk keeps about a page of each status's runs). The rest's segments are
+    // planned once, so each status's statements use the same parameters. Not in windows: they would test the
+    // status apart from the index they walk, as a filter (an order against its index is walked backwards,
+    // each group read whole).
+    const after = segmentsFor(rest, params).map(({ groups: _, ...segment }) => segment);
+    return statuses.flatMap((status) => after.map((segment) => ({
+      ...segment,
+      where: [segment.where, `r.status = '${status}'`].filter((w) => w !== '').join(' AND '),
+    })));
   }
   if (first?.type === 'attribute' && first.key === 'end_time') {
     // Ordered by end time, null while a run runs and last in both directions (MLflow): (0) the runs with an
@@ -293,7 +322,7 @@ const segmentsFor = (terms: readonly OrderByTerm[], params: Params): Segment[] =
       : later;
     // Ascending real values are the index's other direction: read in windows.
     const groups = rest.length === 0 && first.ascending
-      ? { groups: { table: 'run_latest_metrics', column: 'value', experimentColumn: 'run_experiment_id', where: [`d.key = ${key}`, "d.value < 'NaN'::float8"] } } as const
+      ? { groups: { table: 'run_latest_metrics', column: 'value', experimentColumn: 'run_experiment_id', where: [`d.key = ${key}`, "d.value < 'NaN'::float8"], index: 'run_latest_metrics_search_idx' } } as const
       : {};
     // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range.
     return [
@@ -534,6 +563,39 @@ const validKey = (type: SortType, key: unknown): boolean => {
   }
 };
 
+/** A run's key columns and their copies on its metric row (alias s). */
+const METRIC_ROW_KEYS: Readonly<Record<string, string>> = { 'r.tenant_id': 's.tenant_id', 'r.id': 's.run_id', 'r.experiment_id': 's.run_experiment_id' };
+
+/**
+ * A compiled run filter over the metric row `s` instead of the run `r`, when it reads nothing of the run but
+ * its keys (params, tags, metrics and dataset inputs are looked up by them); else undefined. Tested on the
+ * metric row, the filter rules a run out before its row is read: in a window of a metric's index, about
+ * three quarters of the time per run reached (runs_pkey's probe) when the filter keeps few of them.
+ */
+const overMetricRow = (sql: string): string | undefined => {
+  const columns = sql.match(/\br\.\w+/g) ?? [];
+  if (columns.some((c) => METRIC_ROW_KEYS[c] === undefined)) return undefined;
+  return sql.replace(/\br\.\w+/g, (c) => METRIC_ROW_KEYS[c] as string);
+};
+
+/** A node of a plan as `EXPLAIN (FORMAT JSON)` gives it: the fields read here. */
+interface ExplainedNode {
+  readonly 'Index Name'?: string;
+  readonly 'Scan Direction'?: string;
+  readonly Plans?: readonly ExplainedNode[];
+}
+
+/**
+ * Whether a plan (`EXPLAIN (FORMAT JSON)`'s one value: an array holding `{ Plan }`) reads `index` backwards:
+ * a PageQuery's plain statement walking against its order's index (PageQuery.walk).
+ */
+export const planWalksBackward = (explained: unknown, index: string): boolean => {
+  const visit = (node: ExplainedNode): boolean =>
+    (node['Index Name'] === index && node['Scan Direction'] === 'Backward') || (node.Plans ?? []).some(visit);
+  const root = Array.isArray(explained) ? (explained[0] as { Plan?: ExplainedNode } | undefined)?.Plan : undefined;
+  return root !== undefined && visit(root);
+};
+
 /**
  * Plans a search-runs request: parses and compiles the filter and `order_by` (MlflowError
  * INVALID_PARAMETER_VALUE / NOT_IMPLEMENTED as compileRunFilter and parseRunOrderBy) and returns the
@@ -584,34 +646,44 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
 
     query(index, limit, after) {
       const segment = segmentAt(index);
-      const params = new Params(base.values);
-      // A keyOrder segment reads the experiment from the param or tag row (its order index leads with it).
-      const conditions = [segment.keyOrder === undefined ? 'r.experiment_id = x.eid' : 's.run_experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
-      if (filter.sql !== 'TRUE') conditions.push(`(${filter.sql})`);
-      const owner = params.add(input.tenantId);
-      conditions.push(`r.tenant_id = ${owner}::uuid`);
-      if (segment.where !== '') conditions.push(segment.where);
       if (after !== undefined && after.segment !== index) throw new RangeError('cursor of another segment');
-      // Without a filter only: with one, the planner may read the filter's matches first and sort them
-      // (measured: `params.a = '3'` + `order_by metrics.m0` in a 1,000-run experiment, 1.9 ms that way
-      // against 7.5 ms walking every window), which the windowed walk would rule out.
       const columns = segment.terms.map((t, i) => `${t.sql} AS k${i}`).join(', ');
-      if (segment.groups !== undefined && filter.sql === 'TRUE') {
+      /** The statement with `filterSql` as the filter's condition, read in windows (groupRows) or not. */
+      const statement = (filterSql: string | undefined, windows: boolean): PageQuery => {
+        const params = new Params(base.values);
+        // A keyOrder segment reads the experiment from the param or tag row (its order index leads with it).
+        const conditions = [segment.keyOrder === undefined ? 'r.experiment_id = x.eid' : 's.run_experiment_id = x.eid', 'r.lifecycle_stage = ANY($2::text[])'];
+        if (filterSql !== undefined) conditions.push(filterSql);
+        const owner = params.add(input.tenantId);
+        conditions.push(`r.tenant_id = ${owner}::uuid`);
+        if (segment.where !== '') conditions.push(segment.where);
+        if (windows && segment.groups !== undefined) {
+          const limitAt = params.add(limit);
+          return outer(segment, groupRows(segment, segment.groups, conditions, after?.keys, columns, limit, limitAt, owner, params), limitAt, params);
+        }
+        let resume: Resume | undefined;
+        if (after !== undefined) {
+          const ranges = resumeRanges(segment, after.keys, params);
+          // Every placeholder must appear in the statement: the single condition only where something reads it.
+          const condition = ranges === undefined || segment.keyOrder !== undefined ? keysetCondition(segment.terms, after.keys, params) : undefined;
+          resume = { ...(condition === undefined ? {} : { condition }), ...(ranges === undefined ? {} : { ranges }) };
+        }
         const limitAt = params.add(limit);
-        return outer(segment, groupRows(segment, segment.groups, conditions, after?.keys, columns, limit, limitAt, owner, params), limitAt, params);
-      }
-      let resume: Resume | undefined;
-      if (after !== undefined) {
-        const ranges = resumeRanges(segment, after.keys, params);
-        // Every placeholder must appear in the statement: the single condition only where something reads it.
-        const condition = ranges === undefined || segment.keyOrder !== undefined ? keysetCondition(segment.terms, after.keys, params) : undefined;
-        resume = { ...(condition === undefined ? {} : { condition }), ...(ranges === undefined ? {} : { ranges }) };
-      }
-      const limitAt = params.add(limit);
-      const inner = segment.keyOrder === undefined
-        ? runRows(segment, conditions, resume, columns, limitAt)
-        : keyOrderRows(segment, segment.keyOrder, conditions, resume, columns, limitAt);
-      return outer(segment, inner, limitAt, params);
+        const inner = segment.keyOrder === undefined
+          ? runRows(segment, conditions, resume, columns, limitAt)
+          : keyOrderRows(segment, segment.keyOrder, conditions, resume, columns, limitAt);
+        return outer(segment, inner, limitAt, params);
+      };
+      if (filter.sql === 'TRUE') return statement(undefined, segment.groups !== undefined);
+      const plain = statement(`(${filter.sql})`, false);
+      if (segment.groups === undefined) return plain;
+      // With a filter, the windows test it on each run they reach: a scalar subquery with OFFSET 0, which the
+      // planner neither pulls up into a join nor uses to read the matches first. Forced on every filter, the
+      // windows read a selective filter's matches once per window (measured: `params.a = '3'` + `order_by
+      // metrics.m0` in a 1,000-run experiment, 1.9 ms reading the matches first against 7.5 ms): PageQuery.walk.
+      const tested = segment.groups.table === 'run_latest_metrics' ? overMetricRow(filter.sql) ?? filter.sql : filter.sql;
+      const walked = statement(`(SELECT (${tested}) OFFSET 0)`, true);
+      return { ...plain, walk: { ...walked, index: segment.groups.index } };
     },
 
     encodeToken(cursor) {

@@ -16,7 +16,8 @@ import type { DatasetInputInput, KeyValue, KeyValueInput, MetricInput, ValidBatc
 import { compileExperimentFilter, compileExperimentOrderBy } from './search-filter.ts';
 import { EXPERIMENT_KEYS, decodeHistoryToken, encodeHistoryToken, keysetOrder, keysetPage, keysetStatement } from './keyset-page.ts';
 import type { KeysetStatement } from './keyset-page.ts';
-import { planRunSearch } from './run-search.ts';
+import { planRunSearch, planWalksBackward } from './run-search.ts';
+import type { PageQuery } from './run-search.ts';
 import { statisticsKeeperOf } from './search-statistics.ts';
 import { createSharedExperimentReads } from './shared-experiments.ts';
 import {
@@ -205,8 +206,16 @@ export const PGLITE_PAGE_READ_CHUNK = 25;
 /** The largest log-batch (metrics + params + tags) that may share a transaction with others (combine.ts). */
 export const COMBINED_BATCH_MAX = 100;
 
-export const createTrackingService = (deps: { db: Db }) => {
+export const createTrackingService = (deps: {
+  db: Db;
+  /**
+   * Which statement of a PageQuery with a second form (PageQuery.walk) runs: the planner's choice (the
+   * default), or always the windowed walk (tests, which check both forms against a reference).
+   */
+  searchWalk?: 'planner' | 'always';
+}) => {
   const { db } = deps;
+  const alwaysWalk = deps.searchWalk === 'always';
   const statistics = statisticsKeeperOf(db);
   const sharedExperiments = createSharedExperimentReads({ db });
 
@@ -611,11 +620,23 @@ export const createTrackingService = (deps: { db: Db }) => {
           const [, result] = await Promise.all([tx.query(plan.settings), tx.query<T>(sql, params)]);
           return result.rows;
         });
+      // A statement with a second form (PageQuery.walk): the planner's plan of the first decides, in the
+      // same transaction (the settings and EXPLAIN pipelined, then the chosen statement).
+      const pageRows = (query: PageQuery) => {
+        const { walk } = query;
+        if (walk === undefined) return inSearch<{ run_id: string; keys: string }>(query.sql, query.params);
+        if (alwaysWalk) return inSearch<{ run_id: string; keys: string }>(walk.sql, walk.params);
+        return scoped(async (tx) => {
+          const [, explained] = await Promise.all([tx.query(plan.settings), tx.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${query.sql}`, query.params)]);
+          const chosen = planWalksBackward(explained.rows[0]?.['QUERY PLAN'], walk.index) ? walk : query;
+          return (await tx.query<{ run_id: string; keys: string }>(chosen.sql, chosen.params)).rows;
+        });
+      };
       // Segment after segment (see run-search.ts) until the page has one row more than it returns.
       const found: { run_id: string; keys: string; segment: number }[] = [];
       for (let segment = cursor?.segment ?? 0; segment < plan.segmentCount && found.length <= maxResults; segment += 1) {
         const query = plan.query(segment, maxResults + 1 - found.length, cursor?.segment === segment ? cursor : undefined);
-        for (const row of await inSearch<{ run_id: string; keys: string }>(query.sql, query.params)) found.push({ ...row, segment });
+        for (const row of await pageRows(query)) found.push({ ...row, segment });
       }
       const ids = found.slice(0, maxResults).map((row) => row.run_id);
       // The page's runs with their params, tags and metrics: on the embedded database in chunks, each its own

@@ -31,7 +31,7 @@ import {
   validateRunId,
   validateRunStatus,
   validateRunTag,
-  validateRunUserId,
+  validateArtifactLocation, validateRunUserId,
   validateTagName,
   viewTypeToStages,
 } from './mlflow-validation.ts';
@@ -320,6 +320,9 @@ describe('ids, names and enums', () => {
     assert.equal(validateRunTag({ key: 'mlflow.runNameX', value: 'y'.repeat(5000) }).value.length, 5000);
     assert.equal(validateRunUserId('😀'.repeat(500)), '😀'.repeat(500));
     rejects(() => validateRunUserId('u'.repeat(501)), /user_id .* exceeded length limit of 500/);
+    // An experiment's artifact location: its runs' artifact URIs are index keys too (migration 0048).
+    assert.equal(validateArtifactLocation(`mlflow-artifacts:/${'é'.repeat(482)}`).length, 500);
+    rejects(() => validateArtifactLocation(`mlflow-artifacts:/${'é'.repeat(483)}`), /artifact_location .* exceeded length limit of 500/);
   });
 
   it('validates run statuses and view types', () => {

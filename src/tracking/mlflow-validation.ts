@@ -29,6 +29,10 @@ export const mlflowLimits = {
   // VARCHAR(256).) The `mlflow.runName` tag is the name, so it has the same limit.
   maxRunNameLength: 500,
   maxRunUserIdLength: 500,
+  // A run's artifact URI (its experiment's artifact location, the run id, `/artifacts`) is a B-tree key too
+  // (runs_artifact_uri_idx, migration 0048): the location is held to 500 code points. (MLflow's SQL store:
+  // experiments.artifact_location VARCHAR(256).)
+  maxArtifactLocationLength: 500,
   maxExperimentNameLength: 500,
   maxExperimentTagKeyLength: 250,
   maxExperimentTagValueLength: 5000,
@@ -281,6 +285,9 @@ export const validateRunTag = (tag: KeyValueInput, options: ValueOptions = {}): 
 
 /** Validates a run's `user_id`: at most 500 code points (mlflowLimits.maxRunUserIdLength). */
 export const validateRunUserId = (userId: string): string => checkLength('user_id', mlflowLimits.maxRunUserIdLength, userId);
+
+/** Validates an experiment's `artifact_location`: at most 500 code points (mlflowLimits.maxArtifactLocationLength). */
+export const validateArtifactLocation = (location: string): string => checkLength('artifact_location', mlflowLimits.maxArtifactLocationLength, location);
 
 /** Validates an experiment tag: valid key ≤ 250, value ≤ 5000 (never truncated, as in MLflow). */
 export const validateExperimentTag = (tag: KeyValueInput): KeyValue => {

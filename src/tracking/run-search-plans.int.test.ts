@@ -311,7 +311,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
   // and after a cursor (for the user, 400 rows into one of 7 users' ≈ 14,000 runs). Before, every run of the
   // experiment was read and sorted. Start time ascending walks the default order's index backwards (ties
   // of a millisecond sorted).
-  for (const [orderBy, indexes] of [['attributes.end_time DESC', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.end_time', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.run_name', ['runs_name_idx']], ['attributes.run_name DESC', ['runs_name_idx']], ['attributes.user_id', ['runs_user_idx']], ['attributes.user_id DESC', ['runs_user_idx']], ['attributes.start_time', ['runs_search_idx']]] as const) {
+  for (const [orderBy, indexes] of [['attributes.end_time DESC', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.end_time', ['runs_end_time_idx', 'runs_running_idx']], ['attributes.run_name', ['runs_name_idx']], ['attributes.run_name DESC', ['runs_name_idx']], ['attributes.user_id', ['runs_user_idx']], ['attributes.user_id DESC', ['runs_user_idx']], ['attributes.start_time', ['runs_search_idx']], ['attributes.artifact_uri', ['runs_artifact_uri_idx']], ['attributes.artifact_uri DESC', ['runs_artifact_uri_idx']]] as const) {
     it(`an order by end time, name or user reads about a page of runs: order_by ${orderBy}, 100 rows, every segment, first page and after a cursor`, async () => {
       const plan = planRunSearch({ filter: '', orderBy: [orderBy], experimentIds: [1], stages: ['active'], tenantId: TENANT });
       assert.equal(plan.segmentCount, indexes.length);

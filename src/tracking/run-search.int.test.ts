@@ -19,6 +19,7 @@ import type { Db, QueryOptions, Queryable, TransactionOptions } from '../db/inde
 import { createTestDatabase, databaseKinds } from '../../test/support/databases.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { MlflowError } from './mlflow-errors.ts';
+import { validateArtifactLocation } from './mlflow-validation.ts';
 import { PGLITE_PAGE_READ_CHUNK, createTrackingService } from './tracking-service.ts';
 
 interface RefRun {
@@ -516,6 +517,33 @@ for (const kind of databaseKinds) {
       for (const orderBy of ['attributes.run_name DESC', 'attributes.run_name', 'attributes.user_id DESC', 'attributes.user_id']) {
         assert.deepEqual((await names(orderBy)).sort(), [long('😀'), long('😃'), 'z'.repeat(500)].sort(), orderBy);
       }
+    });
+
+    it('orders by artifact URI with the longest artifact location (500 four-byte characters) and refuses a longer one', async () => {
+      // The URI is runs_artifact_uri_idx's key (migration 0048): the location's 2,000 bytes, the run id and
+      // `/artifacts` fit an index entry (2,704 bytes at most).
+      const tenantId = await createTenant(database);
+      const scope = { tenantId, actor: 't', requestId: 'r' };
+      const prefix = 'mlflow-artifacts:/';
+      // Experiment 4, as createExperiment stores it (this file's tenants get experiments 1–3 by SQL, past the
+      // service's id counter).
+      const location = `${prefix}${'📦'.repeat(500 - prefix.length)}`;
+      assert.equal(validateArtifactLocation(location), location);
+      await withTenant(database.db, tenantId, (tx) => tx.query(`INSERT INTO experiments (tenant_id, id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+        VALUES ($1::uuid, 4, 'long-location', $2, 'active', 0, 0)`, [tenantId, location]));
+      const id = '4';
+      const runs = [];
+      for (let i = 0; i < 3; i += 1) runs.push((await tracking.createRun(scope, { experiment_id: id, start_time: i })).info);
+      const byUri = runs.map((r) => r.artifact_uri).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      assert.ok(runs.every((r) => r.artifact_uri.startsWith(`${prefix}${'📦'.repeat(482)}/`)));
+      for (const [orderBy, expected] of [['attributes.artifact_uri', byUri], ['attributes.artifact_uri DESC', [...byUri].reverse()]] as const) {
+        const page = await tracking.searchRuns(scope, { experimentIds: [id], orderBy: [orderBy] });
+        assert.deepEqual(page.items.map((r) => r.info.artifact_uri), expected, orderBy);
+      }
+      await assert.rejects(
+        tracking.createExperiment(scope, { name: 'longer', artifact_location: `${prefix}${'x'.repeat(501 - prefix.length)}` }),
+        (error: unknown) => (error as { errorCode?: string }).errorCode === 'INVALID_PARAMETER_VALUE',
+      );
     });
 
     it('refuses a page token of another search or a forged one, with INVALID_PARAMETER_VALUE', async () => {

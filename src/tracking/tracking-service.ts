@@ -8,7 +8,7 @@ import { mlflowErrors } from './mlflow-errors.ts';
 import type { ExperimentJson, MetricJson, RunInfoJson, RunJson, ExperimentRow, RunRow } from './mlflow-entities.ts';
 import { experimentJson, jsonDouble, runInfoJson, runJson } from './mlflow-entities.ts';
 import {
-  RUN_NAME_TAG, assertParamsImmutable, resolveRunName, validateRunUserId, searchPageLimits, validateDatasetInput, validateExperimentName,
+  RUN_NAME_TAG, assertParamsImmutable, resolveRunName, validateArtifactLocation, validateRunUserId, searchPageLimits, validateDatasetInput, validateExperimentName,
   validateExperimentTag, validateLogBatch, validateMaxResults, validateMetric, validateParam, validateRunStatus, validateRunTag,
   validateTagName, viewTypeToStages,
 } from './mlflow-validation.ts';
@@ -375,7 +375,8 @@ export const createTrackingService = (deps: {
   return {
     async createExperiment(scope: TrackingScope, input: { name?: unknown; artifact_location?: unknown; tags?: unknown }): Promise<string> {
       const name = validateExperimentName(input.name);
-      const location = optionalString('artifact_location', input.artifact_location);
+      const given = optionalString('artifact_location', input.artifact_location);
+      const location = given === undefined ? undefined : validateArtifactLocation(given);
       if (location !== undefined && location !== '' && !location.startsWith(`${ARTIFACT_SCHEME}/`)) {
         // Blobs of a tenant live in its own encrypted store; an experiment may not point elsewhere.
         throw mlflowErrors.invalidParameter(`artifact_location must be empty or an ${ARTIFACT_SCHEME}/ URI on this server`);

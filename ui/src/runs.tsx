@@ -21,6 +21,14 @@ const valueOf = (list: KV[] | undefined, key: string): string => {
 const when = (ms: number | undefined): string => (ms === undefined ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
 
 const PAGE_SIZES = [100, 1000, 5000] as const;
+/** The run attributes shown before the params, metrics and tags: header label and the server's order field. */
+const RUN_COLUMNS = [
+  ['Run', 'attributes.run_name'],
+  ['Status', 'attributes.status'],
+  ['Started', 'attributes.start_time'],
+  ['Ended', 'attributes.end_time'],
+  ['User', 'attributes.user_id'],
+] as const;
 /** Rows are one line high (CSS `.runs td`), so the window is simple arithmetic. */
 const ROW_HEIGHT = 33;
 const VIRTUAL_ABOVE = 200;
@@ -94,11 +102,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
             <thead>
               <tr>
                 <th scope="col">Select</th>
-                {sortable('Run', 'attributes.run_name')}
-                {sortable('Status', 'attributes.status')}
-                {sortable('Started', 'attributes.start_time')}
-                {sortable('Ended', 'attributes.end_time')}
-                {sortable('User', 'attributes.user_id')}
+                {RUN_COLUMNS.map(([label, field]) => sortable(label, field))}
                 {params.map((k) => sortable(`param ${k}`, `params.\`${k}\``))}
                 {metrics.map((k) => sortable(`metric ${k}`, `metrics.\`${k}\``))}
                 {tags.map((k) => <th scope="col">tag {k}</th>)}
@@ -107,7 +111,7 @@ export const RunsPage = ({ tenant, experimentId, query }: { tenant: string; expe
             <tbody>
               {(() => {
                 const { start, end } = windowOf(runs.length, scroll.top, scroll.height);
-                const columns = 6 + params.length + metrics.length + tags.length;
+                const columns = 1 + RUN_COLUMNS.length + params.length + metrics.length + tags.length;
                 const spacer = (rows: number, key: string) => (rows === 0 ? null : <tr key={key} aria-hidden="true" class="spacer"><td colSpan={columns} style={{ height: `${rows * ROW_HEIGHT}px`, padding: 0, border: 'none' }} /></tr>);
                 return [spacer(start, 'above'), ...runs.slice(start, end).map((run) => (
                 <tr key={run.info.run_id}>

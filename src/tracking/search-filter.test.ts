@@ -135,8 +135,8 @@ describe('parseSearchFilter: runs', () => {
 
 describe('compileRunFilter', () => {
   it('compiles an empty filter to TRUE', () => {
-    assert.deepEqual(compileRunFilter(''), { sql: 'TRUE', params: [], comparesIndexedValue: false });
-    assert.deepEqual(compileRunFilter(undefined, { firstParam: 7 }), { sql: 'TRUE', params: [], comparesIndexedValue: false });
+    assert.deepEqual(compileRunFilter(''), { sql: 'TRUE', params: [], comparesIndexedValue: false, metricRanges: [] });
+    assert.deepEqual(compileRunFilter(undefined, { firstParam: 7 }), { sql: 'TRUE', params: [], comparesIndexedValue: false, metricRanges: [] });
   });
 
   it('compiles metrics against the latest value, keeping NaN out of everything but !=', () => {
@@ -146,8 +146,13 @@ describe('compileRunFilter', () => {
       'EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = $1 AND f.run_experiment_id = r.experiment_id AND NOT f.is_nan AND f.value < $2::double precision)',
     );
     assert.deepEqual(c.params, ['rmse', '0.5']);
+    // The comparison's range of the key's index, for a search that reads its matches first (run-search.ts).
+    assert.deepEqual(c.metricRanges, ["f.key = $1 AND f.value < $2::double precision AND f.value < 'NaN'::float8"]);
     const ne = compileRunFilter('metrics.rmse != 0.5');
     assert.match(ne.sql, /\(f\.is_nan OR f\.value <> \$2::double precision\)/);
+    // `!=` is no one range.
+    assert.deepEqual(ne.metricRanges, []);
+    assert.equal(compileRunFilter("metrics.a >= 1 AND params.p = 'x' AND metrics.b = 2").metricRanges.length, 2);
   });
 
   it('compiles params and tags to EXISTS with bound key and value', () => {

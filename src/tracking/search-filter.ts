@@ -673,6 +673,8 @@ export const parseSearchFilter = (filter: string | undefined | null, entity: Sea
 class ParamSink {
   readonly params: unknown[] = [];
   readonly first: number;
+  /** The index ranges of a run filter's latest-metric comparisons (CompiledRunFilter.metricRanges). */
+  readonly metricRanges: string[] = [];
 
   constructor(options: CompileOptions | undefined) {
     const first = options?.firstParam ?? 1;
@@ -860,6 +862,9 @@ const datasetScope = (alias: string, datasets: readonly DatasetFilter[], sink: P
   return ` AND (${any.join(' OR ')})`;
 };
 
+/** Metric comparators that are one range of a key's values in its index (not `!=`). */
+const RANGE_COMPARATORS = new Set(['<', '<=', '>', '>=', '=']);
+
 const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSink, datasets: readonly DatasetFilter[]): string => {
   switch (c.type) {
     case 'attribute': {
@@ -882,6 +887,8 @@ const compileComparison = (c: FilterComparison, spec: EntitySpec, sink: ParamSin
       if (spec.metrics === 'run_latest') {
         // Runs compare the latest value of the metric (MLflow joins latest_metrics).
         // The row's copy of its run's experiment (migration 0043), as for params and tags.
+        // float8 orders NaN above every number, so `< 'NaN'` is "not NaN" as an index range (no heap read).
+        if (RANGE_COMPARATORS.has(c.comparator)) sink.metricRanges.push(`f.key = ${key} AND ${cmp} AND f.value < 'NaN'::float8`);
         return `EXISTS (SELECT 1 FROM run_latest_metrics f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id AND f.key = ${key} AND f.run_experiment_id = r.experiment_id AND ${nanGuard})`;
       }
       if (spec.metrics === 'logged_model') {
@@ -901,14 +908,17 @@ const compileFilter = (
   entity: SearchEntity,
   options: CompileOptions | undefined,
   datasets: readonly DatasetFilter[] = [],
-): CompiledSql => compileComparisons(parseSearchFilter(filter, entity), entity, options, datasets);
+): CompiledSql => {
+  const { sql, params } = compileComparisons(parseSearchFilter(filter, entity), entity, options, datasets);
+  return { sql, params };
+};
 
 const compileComparisons = (
   comparisons: readonly FilterComparison[],
   entity: SearchEntity,
   options: CompileOptions | undefined,
   datasets: readonly DatasetFilter[] = [],
-): CompiledSql => {
+): CompiledSql & { readonly metricRanges: readonly string[] } => {
   const spec = SPECS[entity];
   const sink = new ParamSink(options);
   const parts = comparisons.map((c) => compileComparison(c, spec, sink, datasets));
@@ -916,8 +926,8 @@ const compileComparisons = (
     // Datasets without a metric comparison keep the models with any metric on those datasets (MLflow).
     parts.push(`EXISTS (SELECT 1 FROM logged_model_metrics f WHERE f.model_id = lm.id${datasetScope('f', datasets, sink)})`);
   }
-  if (parts.length === 0) return { sql: 'TRUE', params: [] };
-  return { sql: parts.length === 1 ? (parts[0] as string) : parts.map((p) => `(${p})`).join(' AND '), params: sink.params };
+  if (parts.length === 0) return { sql: 'TRUE', params: [], metricRanges: [] };
+  return { sql: parts.length === 1 ? (parts[0] as string) : parts.map((p) => `(${p})`).join(' AND '), params: sink.params, metricRanges: sink.metricRanges };
 };
 
 /**
@@ -945,6 +955,12 @@ export const compileRunFilter = (filter: string | undefined | null, options?: Co
 export interface CompiledRunFilter extends CompiledSql {
   /** A param or tag comparison reads the indexed value prefix (`=`, LIKE with a literal prefix). */
   readonly comparesIndexedValue: boolean;
+  /**
+   * Each latest-metric comparison that is one range of the key's values (`<`, `<=`, `>`, `>=`, `=`), as a
+   * condition over `run_latest_metrics f` on its key and value alone, an index range (the same placeholders
+   * as `sql`): the rows of the metric's index a run must have to match.
+   */
+  readonly metricRanges: readonly string[];
 }
 
 /**

@@ -209,13 +209,14 @@ export const COMBINED_BATCH_MAX = 100;
 export const createTrackingService = (deps: {
   db: Db;
   /**
-   * Which statement of a PageQuery with a second form (PageQuery.walk) runs: the planner's choice (the
-   * default), or always the windowed walk (tests, which check both forms against a reference).
+   * Which statements run a search: those the planner and the counts choose (the default), or the others
+   * (tests, which check every form against a reference): the windowed walk where a PageQuery has one
+   * (PageQuery.walk), and never a metric range's runs read first (RunSearchInput.narrowMetricRanges).
    */
-  searchWalk?: 'planner' | 'always';
+  searchForms?: 'chosen' | 'others';
 }) => {
   const { db } = deps;
-  const alwaysWalk = deps.searchWalk === 'always';
+  const others = deps.searchForms === 'others';
   const statistics = statisticsKeeperOf(db);
   const sharedExperiments = createSharedExperimentReads({ db });
 
@@ -602,7 +603,7 @@ export const createTrackingService = (deps: {
       if (ownerSlug !== undefined && ownerId === undefined) return { items: [], nextPageToken: undefined };
       const stages = viewTypeToStages(input.viewType);
       const maxResults = validateMaxResults(input.maxResults, searchPageLimits.runs);
-      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages, tenantId: ownerId ?? scope.tenantId });
+      const plan = planRunSearch({ filter: input.filter, orderBy: input.orderBy, experimentIds, stages, tenantId: ownerId ?? scope.tenantId, narrowMetricRanges: !others });
       const cursor = plan.decodeToken(input.pageToken);
       await statistics.refreshIfDue();
       // Another tenant's runs: only those a live share admits (the database's shared_read policies); audited.
@@ -626,7 +627,7 @@ export const createTrackingService = (deps: {
       const pageRows = (query: PageQuery) => {
         const { walk } = query;
         if (walk === undefined) return inSearch<{ run_id: string; keys: string }>(query.sql, query.params);
-        if (alwaysWalk) return inSearch<{ run_id: string; keys: string }>(walk.sql, walk.params);
+        if (others) return inSearch<{ run_id: string; keys: string }>(walk.sql, walk.params);
         return scoped(async (tx) => {
           const [, explained] = await Promise.all([tx.query(plan.settings), tx.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${query.sql}`, query.params)]);
           const chosen = planWalksBackward(explained.rows[0]?.['QUERY PLAN'], walk.index) ? walk : query;

@@ -138,6 +138,8 @@ const FORMS: { name: string; filter: string; orderBy: string[]; page?: number; s
   { name: '`metrics.m0 > 0.5` + `order_by metrics.tie` (a filter, the index\'s other direction)', filter: 'metrics.m0 > 0.5', orderBy: ['metrics.tie'], noFlood: true },
   { name: '`metrics.m0 > 0.5` + `order_by params.a` (a filter on another key, 3 values)', filter: 'metrics.m0 > 0.5', orderBy: ['params.a'], noFlood: true },
   { name: '`order_by attributes.status, metrics.m0 DESC`', filter: '', orderBy: ['attributes.status', 'metrics.m0 DESC'], noFlood: true },
+  { name: '`metrics.m0 < 0.001` (one run in a thousand; `tie`\'s zeros make it look common)', filter: 'metrics.m0 < 0.001', orderBy: [], noFlood: true },
+  { name: 'same + `order_by metrics.m1 DESC`', filter: 'metrics.m0 < 0.001', orderBy: ['metrics.m1 DESC'], noFlood: true },
   { name: '`order_by attributes.artifact_uri`', filter: '', orderBy: ['attributes.artifact_uri'], noFlood: true },
   { name: '`order_by attributes.run_id`', filter: '', orderBy: ['attributes.run_id'], noFlood: true },
   { name: "A's small experiment: `params.a = '3'` + `order_by metrics.m0`", filter: "params.a = '3'", orderBy: ['metrics.m0'], small: true },

@@ -71,9 +71,10 @@ interface Segment {
   readonly keyOrder?: { readonly table: 'run_params' | 'run_tags'; readonly key: string };
   /**
    * Set when the segment's terms are [lead, start_time DESC, run id] and an index holds (lead, start_time
-   * DESC, run id) with the lead in the other direction: without a filter, the rows are read in windows of
-   * the index (groupRows), each group of equal values forward, instead of walking the index backwards and
-   * sorting each group (which reads a whole group however large). `table` (alias d) holds `column`, its
+   * DESC, run id) with the lead in the other direction: the rows are read in windows of the index
+   * (groupRows), each group of equal values forward, instead of walking the index backwards and sorting each
+   * group (which reads a whole group however large) — with a filter, when the planner would walk backwards
+   * (PageQuery.walk). `table` (alias d) holds `column`, its
    * experiment in `experimentColumn`; `where` are conditions over d that the segment's rows meet (its
    * index's predicate).
    */
@@ -663,6 +664,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
        * for ten matches, 0.6 s). The count and the choice are in the statement: one branch runs (a one-time
        * filter). `conditions` include the whole filter; the range only picks the runs to test, each run
        * looked up from its metric row (LATERAL: the matches drive, whatever the planner estimates of them).
+       * Not for a param or tag order alone (keyOrder), whose rows are read from the key's order index.
        */
       const narrowed = (inner: string, conditions: readonly string[], owner: string, limitAt: string, params: Params): string => {
         const range = filter.metricRanges[0];
@@ -709,9 +711,10 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
       const plain = statement(`(${filter.sql})`, false);
       if (segment.groups === undefined) return plain;
       // With a filter, the windows test it on each run they reach: a scalar subquery with OFFSET 0, which the
-      // planner neither pulls up into a join nor uses to read the matches first. Forced on every filter, the
-      // windows read a selective filter's matches once per window (measured: `params.a = '3'` + `order_by
-      // metrics.m0` in a 1,000-run experiment, 1.9 ms reading the matches first against 7.5 ms): PageQuery.walk.
+      // planner neither pulls up into a join nor uses to read the matches once per window (8–9× slower with a
+      // selective filter). Forced on every filter, they would still lose to reading a selective filter's
+      // matches first (`attributes.run_name = 'run-123'` + `order_by metrics.tie` at 100k runs: 2.4 ms that
+      // way, 350 ms in windows): the planner's plan of the plain statement decides (PageQuery.walk).
       const tested = segment.groups.table === 'run_latest_metrics' ? overMetricRow(filter.sql) ?? filter.sql : filter.sql;
       const walked = statement(`(SELECT (${tested}) OFFSET 0)`, true);
       return { ...plain, walk: { ...walked, index: segment.groups.index } };

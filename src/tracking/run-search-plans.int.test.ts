@@ -27,7 +27,7 @@ import { createTestDatabase, databaseKinds } from '../../test/support/databases.
 import type { TestDatabase } from '../../test/support/databases.ts';
 import { seedRuns } from '../../test/support/tracking-seed.ts';
 import { RUN_SEARCH_SETTINGS, planRunSearch, planWalksBackward } from './run-search.ts';
-import type { RunCursor } from './run-search.ts';
+import type { PageQuery, RunCursor } from './run-search.ts';
 import { createStatisticsKeeper } from './search-statistics.ts';
 import { RUN_SELECT } from './tracking-queries.ts';
 import { walkPlan } from '../../test/support/query-plans.ts';
@@ -39,6 +39,9 @@ const TENANT = '7a0e0000-0000-4000-8000-000000000001';
 const OTHER = '7a0e0000-0000-4000-8000-000000000002';
 const WATCHED = new Set(['runs', 'run_latest_metrics', 'run_params', 'run_tags']);
 
+
+/** A page's statement and, when it has one, its windowed walk (PageQuery.walk): both must meet the rules. */
+const withWalk = (q: PageQuery): PageQuery[] => (q.walk === undefined ? [q] : [q, q.walk]);
 
 /** The watched table an index belongs to (index names start with their table's: `run_tags_search_idx`). */
 const tableOfIndex = (index: string | undefined): string | undefined =>
@@ -179,7 +182,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
         // attribute). The later segments of a metric/param/tag order (NaN, key missing) are only asked for
         // once the first is exhausted, i.e. on the last pages; they are not index forms (docs/tracking.md).
         // A filtered order against its index has a second statement, the windowed walk (PageQuery.walk).
-        const statements = [plan.query(0, maxResults + 1), plan.query(0, maxResults + 1, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]));
+        const statements = [plan.query(0, maxResults + 1), plan.query(0, maxResults + 1, cursor)].flatMap(withWalk);
         for (const q of statements) {
           const found = await scans(q.sql, q.params, 'own', plan.settings);
           assert.ok(found.length > 0);
@@ -196,7 +199,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const plan = planRunSearch({ filter, orderBy, experimentIds: [1, 2], stages: ['active'], tenantId: TENANT });
       const cursor = await cursorOf(plan);
       assert.ok(cursor !== undefined, 'the form matches runs');
-      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]))) {
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap(withWalk)) {
         assert.match(q.sql, /unnest\(\$1::bigint\[\]\)/);
         const found = await scans(q.sql, q.params, 'own', plan.settings);
         assert.deepEqual(violations(found), [], `${found.join('; ')}`);
@@ -209,7 +212,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const plan = planRunSearch({ filter, orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
       const cursor = await cursorOf(plan, 'shared');
       assert.ok(cursor !== undefined, 'the share admits the runs');
-      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]))) {
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap(withWalk)) {
         const found = await scans(q.sql, q.params, 'shared', plan.settings);
         assert.deepEqual(violations(found), [], `${found.join('; ')}`);
       }
@@ -394,7 +397,7 @@ for (const kind of databaseKinds) describe(`run search plans at ${RUNS_OF[kind].
       const plan = planRunSearch({ filter: 'metrics.m0 < 0.001', orderBy, experimentIds: [1], stages: ['active'], tenantId: TENANT });
       const cursor = await cursorOf(plan, 'own', 5);
       assert.ok(cursor !== undefined, 'the range has runs');
-      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap((q) => (q.walk === undefined ? [q] : [q, q.walk]))) {
+      for (const q of [plan.query(0, 101), plan.query(0, 101, cursor)].flatMap(withWalk)) {
         const read = await keyRowsRead(plan, q, ['runs', 'run_latest_metrics']);
         // ≈ RUNS / 1,000 matches (100 at 100k): the count, the range again, each match's run and its filter
         // and order lookups.

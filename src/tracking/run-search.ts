@@ -250,19 +250,21 @@ const tailTerms = (terms: readonly OrderByTerm[]): SortTerm[] => {
 /** A run's statuses (runs_status_check), in their sort order (upper-case ASCII: the same in every collation). */
 const RUN_STATUSES = ['FAILED', 'FINISHED', 'KILLED', 'RUNNING', 'SCHEDULED'] as const;
 
-/** The direction of a lead column of a runs index before (start_time DESC, id): migrations 0045, 0047. */
-const INDEX_DIRECTION = new Map([['r.end_time', false], ['r.name', true], ['r.user_id', true]]);
-/** Those indexes' names. */
-const RUNS_LEAD_INDEX: Readonly<Record<string, string>> = { 'r.end_time': 'runs_end_time_idx', 'r.name': 'runs_name_idx', 'r.user_id': 'runs_user_idx' };
+/** The runs indexes (lead, start_time DESC, id) of migrations 0045 and 0047: the lead's direction, the index's name. */
+const LEAD_INDEXES: ReadonlyMap<string, { readonly ascending: boolean; readonly name: string }> = new Map([
+  ['r.end_time', { ascending: false, name: 'runs_end_time_idx' }],
+  ['r.name', { ascending: true, name: 'runs_name_idx' }],
+  ['r.user_id', { ascending: true, name: 'runs_user_idx' }],
+]);
 
 /**
  * A runs segment's `groups`, when its lead is the order's only term and is ordered against its index's
- * direction (INDEX_DIRECTION): that direction is read in windows (groupRows). `where`: the index's predicate.
+ * direction (LEAD_INDEXES): that direction is read in windows (groupRows). `where`: the index's predicate.
  */
 const runGroups = (lead: SortTerm, alone: boolean, where: readonly string[]): Pick<Segment, 'groups'> => {
-  const indexAscending = INDEX_DIRECTION.get(lead.sql);
-  return alone && indexAscending !== undefined && indexAscending !== lead.ascending
-    ? { groups: { table: 'runs', column: lead.sql.slice('r.'.length), experimentColumn: 'experiment_id', where, index: RUNS_LEAD_INDEX[lead.sql] ?? '' } }
+  const index = LEAD_INDEXES.get(lead.sql);
+  return alone && index !== undefined && index.ascending !== lead.ascending
+    ? { groups: { table: 'runs', column: lead.sql.slice('r.'.length), experimentColumn: 'experiment_id', where, index: index.name } }
     : {};
 };
 
@@ -359,6 +361,9 @@ const typedValue = (t: SortTerm, placeholder: string): string =>
 
 const orderSql = (t: SortTerm, sql = t.sql): string => `${sql} ${t.ascending ? 'ASC' : 'DESC'}${t.nullable ? ' NULLS LAST' : ''}`;
 
+/** The ORDER BY list of `terms` over their output columns `alias.k0`, `alias.k1`, … (a subquery's sort keys). */
+const keysOrder = (terms: readonly SortTerm[], alias: string): string => terms.map((t, i) => orderSql(t, `${alias}.k${i}`)).join(', ');
+
 /**
  * Rows strictly after the cursor in the order of `terms` (nulls last in both directions):
  * after₀ OR (equal₀ AND (after₁ OR (equal₁ AND … after_last))), plus a redundant bound on the first term
@@ -434,7 +439,7 @@ const isIndexOrder = (terms: readonly SortTerm[]): boolean => {
   const lead = terms.length === 3 ? terms[0] as SortTerm : undefined;
   if (start.sql === 's.run_start_time' && id.sql === 's.run_id') return lead === undefined || (lead.sql === 's.value' && !lead.ascending);
   if (start.sql !== 'r.start_time' || id.sql !== 'r.id') return false;
-  return lead === undefined || (!lead.nullable && lead.ascending === INDEX_DIRECTION.get(lead.sql));
+  return lead === undefined || (!lead.nullable && lead.ascending === LEAD_INDEXES.get(lead.sql)?.ascending);
 };
 
 /** The rows of a segment read straight from `runs` (no keyOrder): one statement, or one per range. */
@@ -465,7 +470,7 @@ const keyOrderRows = (segment: Segment, order: NonNullable<Segment['keyOrder']>,
   const extra = resume?.condition === undefined ? [] : [resume.condition];
   const short = resume?.ranges === undefined ? [select(false, extra)] : resume.ranges.map((range) => select(false, [range]));
   return `SELECT * FROM (${[...short, select(true, extra)].join(' UNION ALL ')}) u
-        ORDER BY ${segment.terms.map((t, i) => orderSql(t, `u.k${i}`)).join(', ')} LIMIT ${limitAt}`;
+        ORDER BY ${keysOrder(segment.terms, 'u')} LIMIT ${limitAt}`;
 };
 
 /**
@@ -522,7 +527,7 @@ const groupRows = (
           SELECT * FROM (${rows([beyond(lead.sql, 'g.lo'), before(lead.sql, 'g.hi')], segment.terms)}
             UNION ALL ${rows(['g.hi IS NULL', beyond(lead.sql, 'g.lo')], segment.terms)}
             UNION ALL ${rows([`${lead.sql} = g.hi`], [start, id])}) w
-          ORDER BY ${segment.terms.map((t, i) => orderSql(t, `w.k${i}`)).join(', ')} LIMIT ${limitAt}) q
+          ORDER BY ${keysOrder(segment.terms, 'w')} LIMIT ${limitAt}) q
         LIMIT ${limitAt}`;
   if (cursor === undefined || first === undefined) return walked;
   const rest = keysetRanges([start, id], cursor.slice(1) as string[], params).map((range) => rows([`${lead.sql} = ${first}`, range], [start, id]));
@@ -639,7 +644,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
     const keys = segment.terms.map((_, i) => `p.k${i}::text`).join(', ');
     const sql = `SELECT p.run_id, array_to_json(ARRAY[${keys}]::text[])::text AS keys
         FROM ${experiments} CROSS JOIN LATERAL (${inner}) p
-        ORDER BY ${segment.terms.map((t, i) => orderSql(t, `p.k${i}`)).join(', ')} LIMIT ${limitAt}`;
+        ORDER BY ${keysOrder(segment.terms, 'p')} LIMIT ${limitAt}`;
     return { sql, params: params.values };
   };
   // An indexed condition on a param or tag value (`=` or a LIKE prefix); `!=` and other LIKE / ILIKE forms
@@ -676,7 +681,7 @@ export const planRunSearch = (input: RunSearchInput): RunSearchPlan => {
           SELECT * FROM (SELECT * FROM (SELECT w.* FROM (${matches} OFFSET 0) c CROSS JOIN LATERAL (
                 SELECT r.id AS run_id, ${columns} FROM runs r ${segment.join}
                  WHERE r.id = c.run_id AND ${[...conditions, ...keyset].join(' AND ')}) w OFFSET 0) m
-            ORDER BY ${segment.terms.map((t, i) => orderSql(t, `m.k${i}`)).join(', ')} LIMIT ${limitAt}) a WHERE n.n < ${cap}
+            ORDER BY ${keysOrder(segment.terms, 'm')} LIMIT ${limitAt}) a WHERE n.n < ${cap}
           UNION ALL
           SELECT * FROM (${inner}) b WHERE n.n >= ${cap}) q`;
       };
